@@ -1,0 +1,138 @@
+# Ditto: one non-recursive Makefile for every binary, the guest image and the tests.
+#
+#   make            build everything into $(B)/
+#   make guest      the guest kernel + initramfs ($(B)/guest/)
+#   make test       deps, build, unit tests (plain and ASan+UBSan), integration tests
+#   make run        deps, build, boot a tenant VM through the agent and run functions
+#
+# Set WERROR=1 (CI does) to turn warnings into errors.
+
+B      ?= build
+CC     ?= cc
+WERROR ?= $(if $(CI),1,0)
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+CPPFLAGS := -Ilib -D_GNU_SOURCE -MMD -MP
+CFLAGS   := -std=c17 -O2 -g $(WARN)
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+PKGS_AGENT := libuv libmicrohttpd jansson
+LIBS_AGENT  = $(shell pkg-config --libs $(PKGS_AGENT) 2>/dev/null) -lpthread
+LIBS_CLIENT = $(shell pkg-config --libs libcurl jansson 2>/dev/null)
+LIBS_GUEST  = -static -ljansson -lpthread
+
+.DEFAULT_GOAL := all
+.PHONY: all deps guest test unit unit-asan integration run bench clean
+
+# ---- sources ---------------------------------------------------------------
+LIB_SRCS   := $(wildcard lib/*.c)
+AGENT_SRCS := $(filter-out host-agent/main.c,$(wildcard host-agent/*.c))
+GUEST_SRCS := $(filter-out guest-worker/main.c,$(wildcard guest-worker/*.c))
+BENCH_SRCS := $(wildcard bench/*.c)
+FN_C       := $(wildcard functions/*.c)
+FN_SH      := $(wildcard functions/*.sh)
+
+# Tests reach into the daemons' modules.
+$(B)/obj/tests/%.o $(B)/asan/tests/%.o: CPPFLAGS += -Ihost-agent -Iguest-worker
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+asan_obj = $(patsubst %.c,$(B)/asan/%.o,$(1))
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/asan/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+$(B)/libditto.a: $(call obj,$(LIB_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/libagent.a: $(call obj,$(AGENT_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/libguest.a: $(call obj,$(GUEST_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/asan/libditto.a: $(call asan_obj,$(LIB_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/asan/libagent.a: $(call asan_obj,$(AGENT_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/asan/libguest.a: $(call asan_obj,$(GUEST_SRCS))
+	@rm -f $@; ar rcs $@ $^
+
+# ---- binaries --------------------------------------------------------------
+$(B)/ditto-agent: $(B)/obj/host-agent/main.o $(B)/libagent.a $(B)/libditto.a
+	$(CC) -o $@ $^ $(LIBS_AGENT)
+
+$(B)/ditto-guest: $(B)/obj/guest-worker/main.o $(B)/libguest.a $(B)/libditto.a
+	$(CC) -o $@ $^ $(LIBS_GUEST)
+
+$(B)/ditto-bench: $(call obj,$(BENCH_SRCS)) $(B)/libditto.a
+	$(CC) -o $@ $^ $(LIBS_CLIENT) -lm
+
+FN_BINS := $(patsubst functions/%.c,$(B)/functions/%,$(FN_C)) \
+           $(patsubst functions/%.sh,$(B)/functions/%.sh,$(FN_SH))
+$(B)/functions/%: $(B)/obj/functions/%.o $(B)/libditto.a
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ -static
+$(B)/functions/%.sh: functions/%.sh
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
+
+BINS := $(B)/ditto-agent $(B)/ditto-guest $(B)/ditto-bench
+all: $(BINS) $(FN_BINS)
+
+# ---- set-up on a fresh machine ---------------------------------------------
+# The stamp depends on the script, so a changed package list reruns it.
+$(B)/.deps: deploy/deps.sh
+	@mkdir -p $(B)
+	./deploy/deps.sh
+	@touch $@
+deps: $(B)/.deps
+
+# ---- guest image ------------------------------------------------------------
+GUEST_IMG := $(B)/guest/vmlinux $(B)/guest/initramfs.cpio.gz $(B)/guest/image.json
+$(GUEST_IMG) &: deploy/guest-image.sh deploy/init $(B)/ditto-guest | $(B)/.deps
+	./deploy/guest-image.sh $(B)/guest $(B)/ditto-guest
+guest: $(GUEST_IMG)
+
+# ---- tests -----------------------------------------------------------------
+UNIT_SRCS   := $(wildcard tests/lib/test_*.c tests/host-agent/test_*.c tests/guest-worker/test_*.c)
+UNIT_BINS   := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRCS))
+ASAN_BINS   := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRCS))
+INTEG_SRCS  := $(wildcard tests/integration/test_*.c)
+INTEG_BINS  := $(patsubst tests/%.c,$(B)/tests/%,$(INTEG_SRCS))
+TEST_LIBS    = -lcmocka $(LIBS_AGENT) $(LIBS_CLIENT) -lm
+
+$(B)/tests/%: $(B)/obj/tests/%.o $(B)/libagent.a $(B)/libguest.a $(B)/libditto.a
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(TEST_LIBS)
+$(B)/asan/tests/%: $(B)/asan/tests/%.o $(B)/asan/libagent.a $(B)/asan/libguest.a $(B)/asan/libditto.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS)
+
+unit: $(UNIT_BINS)
+	@for t in $^; do echo "== $$t"; DITTO_TESTDATA=tests/data $$t || exit 1; done
+unit-asan: $(ASAN_BINS)
+	@for t in $^; do echo "== $$t (asan+ubsan)"; DITTO_TESTDATA=tests/data $$t || exit 1; done
+integration: $(INTEG_BINS) all guest
+	@for t in $(INTEG_BINS); do echo "== $$t"; DITTO_BUILD=$(B) $$t || exit 1; done
+
+test: | $(B)/.deps
+	$(MAKE) --no-print-directory all guest
+	$(MAKE) --no-print-directory unit unit-asan integration
+
+run: | $(B)/.deps
+	$(MAKE) --no-print-directory all guest
+	$(B)/ditto-bench demo --build $(B)
+
+bench: all guest
+	$(B)/ditto-bench vcpu --build $(B) --mechanism hotplug --reps 10
+	$(B)/ditto-bench vcpu --build $(B) --mechanism precreated --reps 10
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

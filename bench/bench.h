@@ -1,0 +1,50 @@
+/* ditto-bench: shared pieces of its subcommands. */
+#ifndef DITTO_BENCH_H
+#define DITTO_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "agent_client.h"
+
+struct bench_opts {
+	const char *build;  /* build folder with ditto-agent, guest/ and functions/ */
+	const char *data;   /* agent data folder */
+	const char *mechanism;
+	int reps;
+	int vms;
+	bool json;
+	const char *accel;
+	const char *cores;
+};
+
+/* A platform for one run: an agent process and a client to it. */
+struct bench_env {
+	struct agent_proc proc;
+	struct agent_client client;
+	char accel[16];
+	char qemu[64];
+};
+
+/* Starts the agent and reads its status. Prints one line on failure. */
+int bench_env_start(struct bench_env *e, const struct bench_opts *o);
+void bench_env_stop(struct bench_env *e);
+
+/* Uploads build/functions/NAME; writes its digest. Returns 0 or <0. */
+int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const char *name,
+			  char digest[65]);
+
+/* Sorted-sample statistics. */
+struct stats {
+	double p50, p90, p99, max, min;
+	size_t n;
+};
+void stats_compute(double *v, size_t n, struct stats *ret);
+
+int bench_vcpu(const struct bench_opts *o);
+int bench_demo(const struct bench_opts *o);
+int bench_mem(const struct bench_opts *o);
+
+#endif

@@ -1,0 +1,100 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+int bench_env_start(struct bench_env *e, const struct bench_opts *o)
+{
+	memset(e, 0, sizeof(*e));
+	const char *extra[8];
+	int n = 0;
+	if (o->accel) {
+		extra[n++] = "--accel";
+		extra[n++] = o->accel;
+	}
+	if (o->cores) {
+		extra[n++] = "--cores";
+		extra[n++] = o->cores;
+	}
+	extra[n] = NULL;
+	int r = agent_proc_start(&e->proc, o->build, o->data, extra, 30000);
+	if (r < 0) {
+		fprintf(stderr, "ditto-bench: cannot start %s/ditto-agent (%s); see %s/agent.log\n",
+			o->build, strerror(-r), o->data);
+		return r;
+	}
+	agent_client_init(&e->client, e->proc.url);
+	json_t *st = NULL;
+	r = agent_client_call(&e->client, "GET", "/v1/status", NULL, 0, 10000, &st);
+	if (r != 200) {
+		fprintf(stderr, "ditto-bench: agent status failed (%d)\n", r);
+		json_decref(st);
+		bench_env_stop(e);
+		return -EIO;
+	}
+	snprintf(e->accel, sizeof(e->accel), "%s", json_string_value(json_object_get(st, "accel")));
+	snprintf(e->qemu, sizeof(e->qemu), "%s", json_string_value(json_object_get(st, "qemu")));
+	json_decref(st);
+	return 0;
+}
+
+void bench_env_stop(struct bench_env *e)
+{
+	agent_client_free(&e->client);
+	if (e->proc.pid > 0)
+		agent_proc_stop(&e->proc, 20000);
+}
+
+int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const char *name,
+			  char digest[65])
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/functions/%s", o->build, name);
+	void *buf;
+	size_t len;
+	int r = read_file(path, &buf, &len);
+	if (r < 0) {
+		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	r = agent_client_put_artifact(&e->client, buf, len, digest);
+	free(buf);
+	if (r != 201) {
+		fprintf(stderr, "ditto-bench: upload of %s failed (%d)\n", name, r);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile over a sorted sample. */
+static double pct(const double *v, size_t n, double p)
+{
+	size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return v[k - 1];
+}
+
+void stats_compute(double *v, size_t n, struct stats *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->n = n;
+	if (n == 0)
+		return;
+	qsort(v, n, sizeof(*v), cmp_double);
+	ret->min = v[0];
+	ret->max = v[n - 1];
+	ret->p50 = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	ret->p90 = pct(v, n, 90);
+	ret->p99 = pct(v, n, 99);
+}

@@ -1,0 +1,90 @@
+/* ditto-bench: benchmarks and the end-to-end demo.
+ *
+ *   ditto-bench vcpu --mechanism hotplug|precreated --reps N [--json]
+ *   ditto-bench mem --vms N [--json]
+ *   ditto-bench demo
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ditto-bench COMMAND [options]\n"
+		"commands:\n"
+		"  vcpu   boot a VM, grow and shrink one worker vCPU N times, print latencies\n"
+		"  mem    boot N VMs, print the agent's and each QEMU's resident memory\n"
+		"  demo   boot a VM, grow worker vCPUs, run the sample functions on them\n"
+		"options:\n"
+		"  --build DIR          build folder (default build)\n"
+		"  --data DIR           agent data folder (default: a fresh one under /tmp)\n"
+		"  --mechanism M        hotplug or precreated (vcpu; default hotplug)\n"
+		"  --reps N             grow/shrink cycles (vcpu; default 10)\n"
+		"  --vms N              VMs (mem; default 4)\n"
+		"  --accel auto|kvm|tcg passed to the agent\n"
+		"  --cores SPEC         agent core budget\n"
+		"  --json               print one JSON object instead of a table\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	const char *cmd = argv[1];
+	struct bench_opts o = { .build = "build", .mechanism = "hotplug", .reps = 10, .vms = 4 };
+	static const struct option opts[] = {
+		{ "build", required_argument, NULL, 'b' }, { "data", required_argument, NULL, 'd' },
+		{ "mechanism", required_argument, NULL, 'm' }, { "reps", required_argument, NULL, 'r' },
+		{ "vms", required_argument, NULL, 'n' },   { "accel", required_argument, NULL, 'a' },
+		{ "cores", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
+	};
+	int c;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': o.build = optarg; break;
+		case 'd': o.data = optarg; break;
+		case 'm': o.mechanism = optarg; break;
+		case 'r': o.reps = atoi(optarg); break;
+		case 'n': o.vms = atoi(optarg); break;
+		case 'a': o.accel = optarg; break;
+		case 'c': o.cores = optarg; break;
+		case 'j': o.json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (strcmp(o.mechanism, "hotplug") != 0 && strcmp(o.mechanism, "precreated") != 0) {
+		fprintf(stderr, "ditto-bench: --mechanism must be hotplug or precreated\n");
+		return 2;
+	}
+	if (o.reps < 1 || o.reps > 10000 || o.vms < 1 || o.vms > 64) {
+		fprintf(stderr, "ditto-bench: --reps must be 1..10000 and --vms 1..64\n");
+		return 2;
+	}
+	char tmp[] = "/tmp/ditto-bench.XXXXXX";
+	if (!o.data) {
+		if (!mkdtemp(tmp)) {
+			fprintf(stderr, "ditto-bench: cannot create a data folder: %s\n", strerror(errno));
+			return 1;
+		}
+		o.data = tmp;
+	}
+	if (strcmp(cmd, "vcpu") == 0)
+		return bench_vcpu(&o) < 0;
+	if (strcmp(cmd, "mem") == 0)
+		return bench_mem(&o) < 0;
+	if (strcmp(cmd, "demo") == 0)
+		return bench_demo(&o) < 0;
+	fprintf(stderr, "ditto-bench: unknown command \"%s\" (try --help)\n", cmd);
+	return 2;
+}

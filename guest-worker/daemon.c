@@ -1,0 +1,1018 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "artifact.h"
+#include "channel.h"
+#include "cpu.h"
+#include "hotplug.h"
+#include "log.h"
+#include "loop.h"
+#include "runner.h"
+#include "util.h"
+#include "wire.h"
+
+#define PROTOCOL_VERSION 1
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_MAX_OUTPUT (1024 * 1024)
+#define MAX_MAX_OUTPUT (16 * 1024 * 1024)
+#define UEVENT_BUF 8192
+
+enum wcpu_state { WCPU_OFFLINE, WCPU_STANDBY, WCPU_ACTIVE };
+
+static const char *const wcpu_state_names[] = { "offline", "standby", "active" };
+
+enum op_kind { OP_ACTIVATE, OP_STANDBY, OP_OFFLINE, OP_RELEASE };
+
+/* A state change asked of one CPU. A CPU works through its changes in
+ * arrival order, one at a time. */
+struct cpu_op {
+	enum op_kind kind;
+	uint32_t id;       /* the request's id */
+	bool hot_add;      /* started by a hot-add: report with WIRE_CPU_EVENT */
+	bool job_pending;  /* job is with the helper thread */
+	struct hotplug_job job;
+	struct cpu_op *next;
+};
+
+/* A worker CPU as the daemon sees it. */
+struct wcpu {
+	int id;
+	bool present;
+	enum wcpu_state state;
+	struct inv *running;
+	struct cpu_op *ops;
+};
+
+struct daemon {
+	const struct daemon_config *cfg;
+	struct loop loop;
+	struct channel chan;
+	struct watch port_w, sig_w, uevent_w, hotplug_w;
+	int sig_fd, uevent_fd;
+	bool uevent_from_kernel;
+	struct hotplug hp;
+	struct artifact_store store;
+	struct runner runner;
+	struct wcpu *cpus; /* indexed by CPU id, for every possible CPU */
+	int ncpus;
+	struct inv *q_head, *q_tail;
+	size_t queued;
+	/* Whether the agent's end of a virtio-serial port is open; always true
+	 * for socket and pipe channels. HELLO goes out on every connect. */
+	bool host_connected;
+	bool stopping;
+	int result;
+};
+
+void daemon_config_defaults(struct daemon_config *cfg)
+{
+	*cfg = (struct daemon_config){
+		.port_fd = -1,
+		.sysfs_root = "/sys",
+		.artifact_dir = ARTIFACT_DEFAULT_DIR,
+		.uevent_fd = -1,
+		.max_body = WIRE_MAX_BODY,
+		.queue_max = DAEMON_QUEUE_MAX,
+	};
+}
+
+static void stop(struct daemon *d, int result)
+{
+	if (!d->stopping)
+		d->result = result;
+	d->stopping = true;
+}
+
+/* ---- sending --------------------------------------------------------- */
+
+/* Sends a frame with meta (a reference is stolen) and a body in two pieces. */
+static void send_frame(struct daemon *d, uint8_t type, uint32_t id, json_t *meta,
+		       const void *b1, size_t n1, const void *b2, size_t n2)
+{
+	char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+	json_decref(meta);
+	if (!text) {
+		log_error("send_failed type=%s id=%u err=out_of_memory", wire_type_name(type), id);
+		return;
+	}
+	int r = channel_send(&d->chan, type, id, text, strlen(text), b1, n1, b2, n2);
+	free(text);
+	if (r == -EMSGSIZE || r == -ENOMEM) {
+		log_error("send_failed type=%s id=%u err=%s", wire_type_name(type), id, strerror(-r));
+	} else if (r < 0) {
+		log_error("channel_write_failed err=%s", strerror(-r));
+		stop(d, d->chan.eof_ends ? 0 : r);
+	}
+}
+
+static void send_meta(struct daemon *d, uint8_t type, uint32_t id, json_t *meta)
+{
+	send_frame(d, type, id, meta, NULL, 0, NULL, 0);
+}
+
+static void send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_debug("request_failed id=%u code=%s message=\"%s\"", id, code, msg);
+	send_meta(d, WIRE_ERROR, id, json_pack("{s:s, s:s}", "code", code, "message", msg));
+}
+
+static json_t *cpu_set_to_json(const cpu_set_t *set)
+{
+	json_t *a = json_array();
+	for (int i = 0; a && i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, set))
+			json_array_append_new(a, json_integer(i));
+	return a;
+}
+
+static void send_hello(struct daemon *d)
+{
+	cpu_set_t online, present, possible;
+	const char *root = d->cfg->sysfs_root;
+	CPU_ZERO(&online);
+	CPU_ZERO(&present);
+	CPU_ZERO(&possible);
+	cpu_list_read(root, "online", &online);
+	cpu_list_read(root, "present", &present);
+	cpu_list_read(root, "possible", &possible);
+	char up[128];
+	double uptime = 0;
+	if (file_read_text("/proc/uptime", up, sizeof(up)) > 0)
+		uptime = strtod(up, NULL);
+	send_meta(d, WIRE_HELLO, 0,
+		  json_pack("{s:i, s:o, s:o, s:i, s:I}", "version", PROTOCOL_VERSION,
+			    "cpus_online", cpu_set_to_json(&online), "cpus_present",
+			    cpu_set_to_json(&present), "cpus_possible", CPU_COUNT(&possible),
+			    "uptime_ms", (json_int_t)(uptime * 1000.0)));
+	log_info("hello_sent cpus_online=%d cpus_present=%d cpus_possible=%d uptime_ms=%.0f",
+		 CPU_COUNT(&online), CPU_COUNT(&present), CPU_COUNT(&possible), uptime * 1000.0);
+}
+
+static void send_cpu_event(struct daemon *d, int cpu, const char *event, json_t *extra)
+{
+	json_t *m = json_pack("{s:i, s:s}", "cpu", cpu, "event", event);
+	if (m && extra)
+		json_object_update(m, extra);
+	json_decref(extra);
+	log_info("cpu_event cpu=%d event=%s", cpu, event);
+	send_meta(d, WIRE_CPU_EVENT, 0, m);
+}
+
+/* ---- invocations ----------------------------------------------------- */
+
+static void send_inv_reply(struct daemon *d, const struct inv *inv)
+{
+	json_t *m = json_pack("{s:s, s:i, s:I, s:I, s:I, s:b, s:I, s:I, s:b, s:b}", "status",
+			      inv_status_name(inv->status), "cpu", inv->cpu, "wall_us",
+			      (json_int_t)inv->wall_us, "cpu_us", (json_int_t)inv->cpu_us,
+			      "queued_us", (json_int_t)(inv->started_us - inv->received_us),
+			      "cold_start", inv->cold_start, "init_us", (json_int_t)inv->init_us,
+			      "result_len", (json_int_t)inv->result.len, "result_truncated",
+			      inv->result_truncated, "log_truncated", inv->log_truncated);
+	if (m && inv->ran_on >= 0)
+		json_object_set_new(m, "ran_on", json_integer(inv->ran_on));
+	if (m && inv->exited)
+		json_object_set_new(m, "exit_code", json_integer(inv->exit_code));
+	else if (m && inv->signal)
+		json_object_set_new(m, "signal", json_integer(inv->signal));
+	if (m && inv->status != INV_OK)
+		json_object_set_new(m, "error", json_string(inv->error));
+	log_debug("invocation_done id=%u status=%s cpu=%d ran_on=%d wall_us=%llu cold=%d", inv->id,
+		  inv_status_name(inv->status), inv->cpu, inv->ran_on,
+		  (unsigned long long)inv->wall_us, inv->cold_start);
+	send_frame(d, WIRE_REPLY, inv->id, m, inv->result.data, inv->result.len, inv->log.data,
+		   inv->log.len);
+}
+
+static bool cpu_takes_work(const struct wcpu *c)
+{
+	return c->present && c->state == WCPU_ACTIVE && !c->running && !c->ops;
+}
+
+/* An idle active CPU for inv: the one it asked for, else one with a warm
+ * process for it first. */
+static struct wcpu *pick_cpu(struct daemon *d, const struct inv *inv)
+{
+	if (inv->want_cpu > 0) {
+		struct wcpu *c = inv->want_cpu < d->ncpus ? &d->cpus[inv->want_cpu] : NULL;
+		return c && cpu_takes_work(c) ? c : NULL;
+	}
+	struct wcpu *first = NULL;
+	for (int i = 1; i < d->ncpus; i++) {
+		struct wcpu *c = &d->cpus[i];
+		if (!cpu_takes_work(c))
+			continue;
+		if (inv->mode != INV_PERSISTENT)
+			return c;
+		if (runner_has_warm(&d->runner, inv->digest, c->id))
+			return c;
+		if (!first)
+			first = c;
+	}
+	return first;
+}
+
+/* Starts queued invocations in arrival order. One that waits for a
+ * particular busy CPU does not hold back those behind it that can run. */
+static void dispatch(struct daemon *d)
+{
+	struct inv **pp = &d->q_head, *prev = NULL;
+	while (!d->stopping && *pp) {
+		struct inv *inv = *pp;
+		struct wcpu *c = pick_cpu(d, inv);
+		if (!c) {
+			prev = inv;
+			pp = &inv->next;
+			continue;
+		}
+		*pp = inv->next;
+		if (d->q_tail == inv)
+			d->q_tail = prev;
+		d->queued--;
+		inv->next = NULL;
+		inv->started_us = time_now_us();
+		if (runner_start(&d->runner, inv, c->id) < 0) {
+			inv->status = INV_ERROR;
+			log_warn("invocation_start_failed id=%u cpu=%d error=\"%s\"", inv->id, c->id,
+				 inv->error);
+			send_inv_reply(d, inv);
+			inv_free(inv);
+			continue;
+		}
+		c->running = inv;
+	}
+}
+
+static void cpu_step(struct daemon *d, struct wcpu *c);
+
+static void on_inv_done(struct inv *inv, void *data)
+{
+	struct daemon *d = data;
+	struct wcpu *c = inv->cpu >= 0 && inv->cpu < d->ncpus ? &d->cpus[inv->cpu] : NULL;
+	if (c && c->running == inv)
+		c->running = NULL;
+	if (!d->stopping)
+		send_inv_reply(d, inv);
+	inv_free(inv);
+	if (d->stopping)
+		return;
+	if (c && c->ops)
+		cpu_step(d, c);
+	dispatch(d);
+}
+
+/* ---- CPU state changes ----------------------------------------------- */
+
+static void op_pop_free(struct wcpu *c, struct cpu_op *op)
+{
+	c->ops = op->next;
+	free(op);
+}
+
+/* Completes the head op successfully. */
+static void op_done(struct daemon *d, struct wcpu *c, struct cpu_op *op, uint64_t change_us,
+		    uint64_t probe_us)
+{
+	json_t *m = NULL;
+	switch (op->kind) {
+	case OP_ACTIVATE:
+		log_info("cpu_active cpu=%d online_us=%llu probe_us=%llu", c->id,
+			 (unsigned long long)change_us, (unsigned long long)probe_us);
+		if (op->hot_add) {
+			send_cpu_event(d, c->id, "active",
+				       json_pack("{s:I, s:I}", "online_us", (json_int_t)change_us,
+						 "probe_us", (json_int_t)probe_us));
+			break;
+		}
+		m = json_pack("{s:i, s:I, s:I}", "cpu", c->id, "online_us", (json_int_t)change_us,
+			      "probe_us", (json_int_t)probe_us);
+		break;
+	case OP_STANDBY:
+		log_info("cpu_standby cpu=%d online_us=%llu", c->id, (unsigned long long)change_us);
+		m = json_pack("{s:i, s:I}", "cpu", c->id, "online_us", (json_int_t)change_us);
+		break;
+	case OP_OFFLINE:
+		log_info("cpu_offline cpu=%d offline_us=%llu", c->id, (unsigned long long)change_us);
+		m = json_pack("{s:i, s:I}", "cpu", c->id, "offline_us", (json_int_t)change_us);
+		break;
+	case OP_RELEASE:
+		log_info("cpu_released cpu=%d", c->id);
+		m = json_pack("{s:i}", "cpu", c->id);
+		break;
+	}
+	if (m)
+		send_meta(d, WIRE_REPLY, op->id, m);
+	op_pop_free(c, op);
+}
+
+/* Completes the head op with an error. */
+static void op_fail(struct daemon *d, struct wcpu *c, struct cpu_op *op, const char *code,
+		    const char *msg)
+{
+	log_warn("cpu_change_failed cpu=%d code=%s message=\"%s\"", c->id, code, msg);
+	if (op->hot_add)
+		send_cpu_event(d, c->id, "activate_failed", json_pack("{s:s}", "error", msg));
+	else
+		send_error(d, op->id, code, "%s", msg);
+	op_pop_free(c, op);
+}
+
+static void submit(struct daemon *d, struct wcpu *c, struct cpu_op *op, enum hotplug_op hop,
+		   bool probe)
+{
+	op->job = (struct hotplug_job){ .cpu = c->id, .op = hop, .probe = probe, .data = c };
+	op->job_pending = true;
+	hotplug_submit(&d->hp, &op->job);
+}
+
+/* Advances c's changes until one has to wait for the helper thread or for
+ * the running invocation to end. */
+static void cpu_step(struct daemon *d, struct wcpu *c)
+{
+	while (!d->stopping && c->ops && !c->ops->job_pending) {
+		struct cpu_op *op = c->ops;
+		if (!c->present) {
+			char msg[64];
+			snprintf(msg, sizeof(msg), "cpu %d was removed", c->id);
+			op_fail(d, c, op, "cpu_removed", msg);
+			continue;
+		}
+		if (op->kind == OP_ACTIVATE) {
+			if (c->state == WCPU_ACTIVE) {
+				op_done(d, c, op, 0, 0);
+				continue;
+			}
+			submit(d, c, op, HOTPLUG_ONLINE, true);
+			return;
+		}
+		/* Everything else starts by taking the CPU out of service
+		 * and waiting for its invocation to end. */
+		if (c->state == WCPU_ACTIVE)
+			c->state = WCPU_STANDBY;
+		if (c->running)
+			return;
+		if (op->kind == OP_STANDBY && c->state == WCPU_OFFLINE) {
+			submit(d, c, op, HOTPLUG_ONLINE, false);
+			return;
+		}
+		if (op->kind == OP_OFFLINE || op->kind == OP_RELEASE)
+			runner_kill_cpu(&d->runner, c->id);
+		if (op->kind == OP_OFFLINE && c->state != WCPU_OFFLINE) {
+			submit(d, c, op, HOTPLUG_OFFLINE, false);
+			return;
+		}
+		op_done(d, c, op, 0, 0);
+	}
+}
+
+static void job_finished(struct daemon *d, struct hotplug_job *job)
+{
+	struct wcpu *c = job->data;
+	struct cpu_op *op = c->ops;
+	op->job_pending = false;
+	if (!c->present) {
+		cpu_step(d, c); /* fails it as removed */
+		return;
+	}
+	if (job->err < 0) {
+		const char *step = job->step ? job->step : "change";
+		bool probe = strcmp(step, "probe") == 0;
+		/* The CPU stays out of service in whatever state it reached. */
+		c->state = job->online ? WCPU_STANDBY : WCPU_OFFLINE;
+		const char *code = op->kind == OP_OFFLINE ? "offline_failed"
+				   : probe		   ? "probe_failed"
+							   : "online_failed";
+		char msg[128];
+		snprintf(msg, sizeof(msg), "cpu %d: %s failed: %s", c->id, step, strerror(-job->err));
+		op_fail(d, c, op, code, msg);
+		return;
+	}
+	switch (op->kind) {
+	case OP_ACTIVATE: c->state = WCPU_ACTIVE; break;
+	case OP_STANDBY: c->state = WCPU_STANDBY; break;
+	case OP_OFFLINE: c->state = WCPU_OFFLINE; break;
+	case OP_RELEASE: break;
+	}
+	op_done(d, c, op, job->change_us, job->probe_us);
+}
+
+static void on_hotplug(struct watch *w, uint32_t events)
+{
+	struct daemon *d = container_of(w, struct daemon, hotplug_w);
+	struct hotplug_job *job = hotplug_take_done(&d->hp);
+	while (job) {
+		struct hotplug_job *next = job->next;
+		struct wcpu *c = job->data;
+		job_finished(d, job); /* may free the op that holds job */
+		cpu_step(d, c);
+		job = next;
+	}
+	dispatch(d);
+}
+
+static void cpu_enqueue(struct daemon *d, struct wcpu *c, enum op_kind kind, uint32_t id,
+			bool hot_add)
+{
+	struct cpu_op *op = calloc(1, sizeof(*op));
+	if (!op) {
+		if (hot_add)
+			send_cpu_event(d, c->id, "activate_failed",
+				       json_pack("{s:s}", "error", "out of memory"));
+		else
+			send_error(d, id, "io_error", "out of memory");
+		return;
+	}
+	*op = (struct cpu_op){ .kind = kind, .id = id, .hot_add = hot_add };
+	struct cpu_op **p = &c->ops;
+	while (*p)
+		p = &(*p)->next;
+	*p = op;
+	cpu_step(d, c);
+	dispatch(d);
+}
+
+static bool cpu_job_pending(const struct wcpu *c)
+{
+	return c->ops && c->ops->job_pending;
+}
+
+/* ---- uevents --------------------------------------------------------- */
+
+static void handle_uevent(struct daemon *d, enum cpu_uevent_action action, int cpu)
+{
+	if (cpu <= 0 || cpu >= d->ncpus)
+		return;
+	struct wcpu *c = &d->cpus[cpu];
+	switch (action) {
+	case CPU_UEVENT_ADD: {
+		if (c->present)
+			return;
+		bool online = false;
+		cpu_online_read(d->cfg->sysfs_root, cpu, &online);
+		c->present = true;
+		c->state = online ? WCPU_STANDBY : WCPU_OFFLINE;
+		send_cpu_event(d, cpu, "added", NULL);
+		/* A CPU is hot-added because the host wants a worker. */
+		cpu_enqueue(d, c, OP_ACTIVATE, 0, true);
+		break;
+	}
+	case CPU_UEVENT_REMOVE:
+		if (!c->present)
+			return;
+		c->present = false;
+		c->state = WCPU_OFFLINE;
+		runner_kill_cpu(&d->runner, cpu);
+		send_cpu_event(d, cpu, "removed", NULL);
+		cpu_step(d, c);
+		break;
+	case CPU_UEVENT_ONLINE:
+		if (!c->present || c->state != WCPU_OFFLINE || cpu_job_pending(c))
+			return;
+		c->state = WCPU_STANDBY;
+		send_cpu_event(d, cpu, "online", NULL);
+		break;
+	case CPU_UEVENT_OFFLINE:
+		if (!c->present || c->state == WCPU_OFFLINE || cpu_job_pending(c))
+			return;
+		c->state = WCPU_OFFLINE;
+		runner_kill_cpu(&d->runner, cpu);
+		send_cpu_event(d, cpu, "offline", NULL);
+		break;
+	}
+}
+
+/* Brings the CPU table in line with sysfs, as if the uevents that were lost
+ * had arrived. */
+static void rescan_cpus(struct daemon *d)
+{
+	cpu_set_t present;
+	if (cpu_list_read(d->cfg->sysfs_root, "present", &present) < 0)
+		return;
+	for (int i = 1; i < d->ncpus; i++) {
+		struct wcpu *c = &d->cpus[i];
+		bool is_present = CPU_ISSET(i, &present);
+		if (is_present != c->present) {
+			handle_uevent(d, is_present ? CPU_UEVENT_ADD : CPU_UEVENT_REMOVE, i);
+			continue;
+		}
+		bool online;
+		if (c->present && cpu_online_read(d->cfg->sysfs_root, i, &online) == 0)
+			handle_uevent(d, online ? CPU_UEVENT_ONLINE : CPU_UEVENT_OFFLINE, i);
+	}
+}
+
+static void on_uevent(struct watch *w, uint32_t events)
+{
+	struct daemon *d = container_of(w, struct daemon, uevent_w);
+	char buf[UEVENT_BUF];
+	for (;;) {
+		ssize_t n = cpu_uevent_recv(d->uevent_fd, d->uevent_from_kernel, buf, sizeof(buf));
+		if (n == -EAGAIN)
+			break;
+		if (n == -ENOBUFS) {
+			log_warn("uevents_lost action=rescan");
+			rescan_cpus(d);
+			continue;
+		}
+		if (n < 0) {
+			if (n != -EPERM)
+				log_warn("uevent_recv_failed err=%s", strerror((int)-n));
+			if (n == -EPERM)
+				continue;
+			break;
+		}
+		enum cpu_uevent_action action;
+		int cpu;
+		if (cpu_uevent_parse(buf, (size_t)n, &action, &cpu) == 0)
+			handle_uevent(d, action, cpu);
+	}
+	dispatch(d);
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+/* Reads an integer field in [min, max]; def when absent and not required.
+ * Returns 0 or -EINVAL. */
+static int meta_int(const json_t *m, const char *key, bool required, json_int_t def,
+		    json_int_t min, json_int_t max, json_int_t *ret)
+{
+	const json_t *v = json_object_get(m, key);
+	if (!v) {
+		if (required)
+			return -EINVAL;
+		*ret = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return -EINVAL;
+	*ret = json_integer_value(v);
+	return 0;
+}
+
+static void handle_cpu_request(struct daemon *d, const struct wire_frame *f, const json_t *m)
+{
+	uint32_t id = f->hdr.id;
+	json_int_t cpu;
+	if (meta_int(m, "cpu", true, 0, 0, INT_MAX, &cpu) < 0) {
+		send_error(d, id, "bad_request", "\"cpu\" must be a non-negative integer");
+		return;
+	}
+	if (cpu == 0) {
+		send_error(d, id, "no_such_cpu", "cpu 0 is the control cpu and never a worker");
+		return;
+	}
+	if (cpu >= d->ncpus || !d->cpus[cpu].present) {
+		send_error(d, id, "no_such_cpu", "cpu %lld is not present", (long long)cpu);
+		return;
+	}
+	enum op_kind kind = f->hdr.type == WIRE_CPU_ACTIVATE  ? OP_ACTIVATE
+			    : f->hdr.type == WIRE_CPU_STANDBY ? OP_STANDBY
+			    : f->hdr.type == WIRE_CPU_OFFLINE ? OP_OFFLINE
+							      : OP_RELEASE;
+	cpu_enqueue(d, &d->cpus[cpu], kind, id, false);
+}
+
+static const char *meta_digest(const json_t *m)
+{
+	const char *digest = json_string_value(json_object_get(m, "digest"));
+	return digest && artifact_digest_is_valid(digest) ? digest : NULL;
+}
+
+static void handle_artifact_put(struct daemon *d, const struct wire_frame *f, const json_t *m)
+{
+	uint32_t id = f->hdr.id;
+	const char *digest = meta_digest(m);
+	if (!digest) {
+		send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
+		return;
+	}
+	int r = artifact_put(&d->store, digest, f->body, f->hdr.body_len);
+	if (r == -EBADMSG) {
+		send_error(d, id, "digest_mismatch", "the body's SHA-256 is not %s", digest);
+		return;
+	}
+	if (r < 0) {
+		send_error(d, id, "io_error", "storing the artifact failed: %s", strerror(-r));
+		return;
+	}
+	log_info("artifact_stored digest=%s size=%u", digest, f->hdr.body_len);
+	send_meta(d, WIRE_REPLY, id,
+		  json_pack("{s:s, s:I}", "digest", digest, "size", (json_int_t)f->hdr.body_len));
+}
+
+static void handle_invoke(struct daemon *d, const struct wire_frame *f, const json_t *m)
+{
+	uint32_t id = f->hdr.id;
+	const char *digest = meta_digest(m);
+	if (!digest) {
+		send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
+		return;
+	}
+	const json_t *mode_v = json_object_get(m, "mode");
+	const char *mode = mode_v ? json_string_value(mode_v) : "process";
+	enum inv_mode imode;
+	if (mode && strcmp(mode, "process") == 0) {
+		imode = INV_PROCESS;
+	} else if (mode && strcmp(mode, "persistent") == 0) {
+		imode = INV_PERSISTENT;
+	} else {
+		send_error(d, id, "bad_request", "\"mode\" must be \"process\" or \"persistent\"");
+		return;
+	}
+	json_int_t timeout_ms, max_output;
+	if (meta_int(m, "timeout_ms", false, DEFAULT_TIMEOUT_MS, 0, UINT32_MAX, &timeout_ms) < 0 ||
+	    meta_int(m, "max_output", false, DEFAULT_MAX_OUTPUT, 0, MAX_MAX_OUTPUT, &max_output) <
+		    0) {
+		send_error(d, id, "bad_request",
+			   "\"timeout_ms\" and \"max_output\" must be integers in range");
+		return;
+	}
+	json_int_t want_cpu;
+	if (meta_int(m, "cpu", false, 0, 1, d->ncpus - 1, &want_cpu) < 0) {
+		send_error(d, id, "no_such_cpu", "\"cpu\" must name a worker CPU, 1..%d",
+			   d->ncpus - 1);
+		return;
+	}
+	if (!artifact_has(&d->store, digest)) {
+		send_error(d, id, "artifact_missing", "no artifact %s", digest);
+		return;
+	}
+	if (imode == INV_PERSISTENT && memchr(f->body, '\n', f->hdr.body_len)) {
+		send_error(d, id, "bad_input",
+			   "persistent mode takes one line of input: it must not contain a newline");
+		return;
+	}
+	if (d->queued >= d->cfg->queue_max) {
+		send_error(d, id, "queue_full", "%zu invocations are waiting already", d->queued);
+		return;
+	}
+	struct inv *inv = inv_new();
+	if (inv && f->hdr.body_len) {
+		inv->input = malloc(f->hdr.body_len);
+		if (inv->input)
+			memcpy(inv->input, f->body, f->hdr.body_len);
+	}
+	if (!inv || (f->hdr.body_len && !inv->input)) {
+		inv_free(inv);
+		send_error(d, id, "io_error", "out of memory");
+		return;
+	}
+	inv->id = id;
+	memcpy(inv->digest, digest, sizeof(inv->digest));
+	inv->mode = imode;
+	inv->timeout_ms = (uint32_t)timeout_ms;
+	inv->max_output = (size_t)max_output;
+	inv->want_cpu = (int)want_cpu;
+	inv->input_len = f->hdr.body_len;
+	inv->received_us = time_now_us();
+	if (d->q_tail)
+		d->q_tail->next = inv;
+	else
+		d->q_head = inv;
+	d->q_tail = inv;
+	d->queued++;
+	dispatch(d);
+}
+
+static void handle_status(struct daemon *d, uint32_t id)
+{
+	json_t *cpus = json_array();
+	for (int i = 1; cpus && i < d->ncpus; i++) {
+		const struct wcpu *c = &d->cpus[i];
+		if (!c->present)
+			continue;
+		json_array_append_new(
+			cpus, json_pack("{s:i, s:s, s:b, s:b}", "cpu", c->id, "state",
+					wcpu_state_names[c->state], "busy", c->running != NULL,
+					"draining", c->state != WCPU_ACTIVE && c->running != NULL));
+	}
+	int n = artifact_count(&d->store);
+	send_meta(d, WIRE_REPLY, id,
+		  json_pack("{s:o, s:I, s:i}", "cpus", cpus, "queued", (json_int_t)d->queued,
+			    "artifacts", n < 0 ? 0 : n));
+}
+
+static void handle_frame(struct daemon *d, const struct wire_frame *f)
+{
+	uint32_t id = f->hdr.id;
+	json_t *m;
+	if (f->hdr.meta_len == 0) {
+		m = json_object();
+	} else {
+		json_error_t jerr;
+		m = json_loadb(f->meta, f->hdr.meta_len, JSON_REJECT_DUPLICATES, &jerr);
+		if (m && !json_is_object(m)) {
+			json_decref(m);
+			m = NULL;
+			snprintf(jerr.text, sizeof(jerr.text), "not a JSON object");
+		}
+		if (!m) {
+			send_error(d, id, "bad_request", "meta: %s", jerr.text);
+			return;
+		}
+	}
+	switch (f->hdr.type) {
+	case WIRE_PING: send_meta(d, WIRE_REPLY, id, json_object()); break;
+	case WIRE_STATUS: handle_status(d, id); break;
+	case WIRE_CPU_ACTIVATE:
+	case WIRE_CPU_STANDBY:
+	case WIRE_CPU_OFFLINE:
+	case WIRE_CPU_RELEASE: handle_cpu_request(d, f, m); break;
+	case WIRE_ARTIFACT_PUT: handle_artifact_put(d, f, m); break;
+	case WIRE_INVOKE: handle_invoke(d, f, m); break;
+	default:
+		send_error(d, id, "bad_request", "%s is not a request the guest serves",
+			   wire_type_name(f->hdr.type));
+		break;
+	}
+	json_decref(m);
+}
+
+static void handle_bad_frame(struct daemon *d, int err, const struct wire_frame *f)
+{
+	switch (err) {
+	case WIRE_ETOOBIG:
+		log_warn("frame_too_big id=%u meta_len=%u body_len=%u", f->hdr.id, f->hdr.meta_len,
+			 f->hdr.body_len);
+		send_error(d, f->hdr.id, "too_big", "meta of %u bytes or body of %u bytes over the limit",
+			   f->hdr.meta_len, f->hdr.body_len);
+		break;
+	case WIRE_EBADTYPE:
+		log_warn("frame_bad_type id=%u type=%u", f->hdr.id, f->hdr.type);
+		send_error(d, f->hdr.id, "malformed", "unknown message type %u", f->hdr.type);
+		break;
+	default:
+		log_warn("frame_malformed err=%d", err);
+		send_error(d, 0, "malformed",
+			   err == WIRE_EBADMAGIC     ? "bad magic: skipping to the next frame"
+			   : err == WIRE_EBADVERSION ? "unsupported protocol version"
+						     : "reserved header bytes are not zero");
+		break;
+	}
+}
+
+/* ---- the channel ----------------------------------------------------- */
+
+/* A virtio-serial port reports EPOLLHUP while no host end is connected, and
+ * wakes us when one connects. A newly connected agent (also a restarted one)
+ * learns the guest's state from a fresh HELLO. */
+static void track_host(struct daemon *d, uint32_t events)
+{
+	if (d->chan.eof_ends)
+		return;
+	bool connected = !(events & EPOLLHUP);
+	if (connected && !d->host_connected) {
+		d->host_connected = true;
+		log_info("host_connected");
+		send_hello(d);
+	} else if (!connected && d->host_connected) {
+		d->host_connected = false;
+		log_info("host_disconnected");
+	}
+}
+
+static void on_port(struct watch *w, uint32_t events)
+{
+	struct daemon *d = container_of(w, struct daemon, port_w);
+	track_host(d, events);
+	int r = channel_flush(&d->chan);
+	if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
+		log_error("channel_write_failed err=%s", strerror(-r));
+		stop(d, d->chan.eof_ends ? 0 : r);
+		return;
+	}
+	/* Edge-triggered: read until the port has nothing more. */
+	while (!d->stopping) {
+		ssize_t n = channel_read(&d->chan);
+		if (n == -EAGAIN)
+			break;
+		if (n == 0 || n == -EIO || n == -ECONNRESET) {
+			/* On a virtio-serial port this only means the host is not
+			 * connected; writes wait and the next connect wakes us. */
+			if (d->chan.eof_ends) {
+				log_info("channel_closed");
+				stop(d, 0);
+			} else {
+				track_host(d, EPOLLHUP);
+			}
+			break;
+		}
+		if (n < 0) {
+			log_error("channel_read_failed err=%s", strerror((int)-n));
+			stop(d, (int)n);
+			break;
+		}
+		struct wire_frame f;
+		int k;
+		while (!d->stopping && (k = wire_decoder_next(&d->chan.dec, &f)) != 0) {
+			if (k == 1)
+				handle_frame(d, &f);
+			else
+				handle_bad_frame(d, k, &f);
+		}
+	}
+}
+
+static void on_signal(struct watch *w, uint32_t events)
+{
+	struct daemon *d = container_of(w, struct daemon, sig_w);
+	struct signalfd_siginfo si;
+	while (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			runner_reap(&d->runner);
+		} else {
+			log_info("signal_received signal=%s", strsignal((int)si.ssi_signo));
+			stop(d, 0);
+		}
+	}
+}
+
+/* ---- set-up and tear-down -------------------------------------------- */
+
+static int cpus_init(struct daemon *d)
+{
+	const char *root = d->cfg->sysfs_root;
+	cpu_set_t possible, present;
+	int r = cpu_list_read(root, "possible", &possible);
+	if (r == 0)
+		r = cpu_list_read(root, "present", &present);
+	if (r < 0)
+		return r;
+	int n = 1;
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &possible) || CPU_ISSET(i, &present))
+			n = i + 1;
+	d->cpus = calloc((size_t)n, sizeof(*d->cpus));
+	if (!d->cpus)
+		return -ENOMEM;
+	d->ncpus = n;
+	for (int i = 0; i < n; i++) {
+		struct wcpu *c = &d->cpus[i];
+		c->id = i;
+		c->present = CPU_ISSET(i, &present);
+		bool online = false;
+		if (c->present)
+			cpu_online_read(root, i, &online);
+		/* Online worker CPUs start idle: the agent decides which work. */
+		c->state = online ? WCPU_STANDBY : WCPU_OFFLINE;
+	}
+	return 0;
+}
+
+static void cpus_free(struct daemon *d)
+{
+	for (int i = 0; i < d->ncpus; i++)
+		while (d->cpus[i].ops)
+			op_pop_free(&d->cpus[i], d->cpus[i].ops);
+	free(d->cpus);
+	d->cpus = NULL;
+}
+
+int daemon_run(const struct daemon_config *cfg)
+{
+	struct daemon dd = {
+		.cfg = cfg,
+		.sig_fd = -1,
+		.uevent_fd = cfg->uevent_fd,
+		.port_w.fd = -1,
+		.sig_w.fd = -1,
+		.uevent_w.fd = -1,
+		.hotplug_w.fd = -1,
+	};
+	struct daemon *d = &dd;
+	channel_init(&d->chan, cfg->port_fd, cfg->port_eof_ends, cfg->max_body);
+	d->hp.efd = -1;
+	d->store.dirfd = -1;
+
+	sigset_t mask, old_mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	/* Blocked before the helper thread starts, so it inherits the mask
+	 * and every one of these signals reaches the signalfd. Blocked signals
+	 * are queued even for PID 1, which would otherwise drop them. */
+	pthread_sigmask(SIG_BLOCK, &mask, &old_mask);
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+	const char *what = "epoll";
+	int r = loop_init(&d->loop);
+	if (r == 0) {
+		what = "signalfd";
+		d->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+		r = d->sig_fd < 0 ? -errno : loop_add(&d->loop, &d->sig_w, d->sig_fd, EPOLLIN, on_signal);
+	}
+	if (r == 0) {
+		what = "artifact store";
+		r = artifact_store_open(cfg->artifact_dir, &d->store);
+	}
+	if (r == 0) {
+		what = "runner";
+		r = runner_init(&d->runner, &d->loop, &d->store, on_inv_done, d);
+	}
+	if (r == 0) {
+		what = "cpu table";
+		r = cpus_init(d);
+	}
+	if (r == 0) {
+		/* The daemon's own threads stay on the control CPU so they never
+		 * compete with functions on worker CPUs; the helper thread
+		 * inherits this and only visits a CPU to probe it. */
+		cpu_set_t control;
+		CPU_ZERO(&control);
+		CPU_SET(0, &control);
+		if (sched_setaffinity(0, sizeof(control), &control) < 0)
+			log_warn("pin_to_cpu0_failed err=%s", strerror(errno));
+		what = "helper thread";
+		r = hotplug_start(&d->hp, cfg->sysfs_root);
+	}
+	if (r == 0)
+		r = loop_add(&d->loop, &d->hotplug_w, d->hp.efd, EPOLLIN, on_hotplug);
+	if (r == 0) {
+		what = "uevent socket";
+		d->uevent_from_kernel = cfg->uevent_fd < 0;
+		if (d->uevent_fd < 0)
+			r = cpu_uevent_open(&d->uevent_fd);
+	}
+	if (r == 0)
+		r = loop_add(&d->loop, &d->uevent_w, d->uevent_fd, EPOLLIN, on_uevent);
+	if (r == 0) {
+		what = "channel";
+		r = loop_add(&d->loop, &d->port_w, d->chan.fd, EPOLLIN | EPOLLOUT | EPOLLET, on_port);
+	}
+	if (r < 0) {
+		log_error("start_failed step=\"%s\" err=%s", what, strerror(-r));
+		d->result = r;
+		d->stopping = true;
+	} else {
+		log_info("started artifacts=%s sysfs=%s cpus_possible=%d", cfg->artifact_dir,
+			 cfg->sysfs_root, d->ncpus);
+		if (d->chan.eof_ends) {
+			d->host_connected = true;
+			send_hello(d);
+		} else {
+			struct pollfd pfd = { .fd = d->chan.fd, .events = POLLOUT };
+			poll(&pfd, 1, 0);
+			track_host(d, pfd.revents & POLLHUP ? EPOLLHUP : 0);
+			if (!d->host_connected)
+				log_info("waiting_for_host");
+		}
+		/* Uevents that fired before the socket existed are in sysfs. */
+		rescan_cpus(d);
+	}
+
+	while (!d->stopping) {
+		r = loop_run_once(&d->loop, -1);
+		if (r < 0) {
+			log_error("epoll_wait_failed err=%s", strerror(-r));
+			stop(d, r);
+		}
+	}
+
+	d->stopping = true;
+	if (d->runner.path_env)
+		runner_fini(&d->runner);
+	struct hotplug_job *left = d->hp.todo_tail ? hotplug_stop(&d->hp) : NULL;
+	(void)left; /* the jobs live inside the ops freed below */
+	cpus_free(d);
+	while (d->q_head) {
+		struct inv *inv = d->q_head;
+		d->q_head = inv->next;
+		inv_free(inv);
+	}
+	if (d->uevent_fd >= 0)
+		close(d->uevent_fd);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+	channel_fini(&d->chan);
+	artifact_store_close(&d->store);
+	loop_fini(&d->loop);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	log_info("stopped result=%d", d->result);
+	return d->result;
+}

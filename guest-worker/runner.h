@@ -1,0 +1,114 @@
+/* Running invocations: one process per invocation ("process" mode) or one
+ * long-lived process per (artifact, CPU) serving one line in, one line out
+ * ("persistent" mode), each pinned to the CPU it was given, with output caps,
+ * timeouts that kill the whole process group, and timings.
+ *
+ * The runner owns every process it starts and reaps all children of the
+ * daemon (runner_reap() on SIGCHLD), including orphans re-parented to it. */
+#ifndef DITTO_GUEST_RUNNER_H
+#define DITTO_GUEST_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "artifact.h"
+#include "loop.h"
+#include "proc.h"
+#include "util.h"
+
+enum inv_mode { INV_PROCESS, INV_PERSISTENT };
+enum inv_status { INV_OK, INV_ERROR, INV_TIMEOUT };
+
+struct runner;
+struct pproc;
+
+/* One invocation: the request (filled by the caller), its outcome (filled by
+ * the runner before the completion callback) and the runner's private
+ * execution state. */
+struct inv {
+	/* request */
+	uint32_t id;
+	char digest[ARTIFACT_DIGEST_LEN + 1];
+	enum inv_mode mode;
+	uint32_t timeout_ms; /* 0: none */
+	size_t max_output;   /* cap for the result and for the log, each */
+	int want_cpu;        /* run only on this worker CPU; 0: any */
+	uint8_t *input;      /* owned; freed with the invocation */
+	size_t input_len;
+	uint64_t received_us; /* when the request arrived */
+	uint64_t started_us;  /* when it was given a CPU */
+	struct inv *next;     /* free for the caller's queue */
+
+	/* outcome */
+	int cpu;
+	enum inv_status status;
+	char error[160];     /* why, when status is not INV_OK */
+	int ran_on;          /* the CPU the process last ran on; -1 when unknown */
+	uint64_t wall_us;    /* from getting a CPU to completion (includes init_us) */
+	uint64_t cpu_us;     /* CPU time the function used */
+	uint64_t init_us;    /* process start (fork to exec done); 0 when warm */
+	bool cold_start;     /* persistent mode: its process was started for it */
+	bool exited;         /* the process ended with exit_code */
+	int exit_code;
+	int signal;          /* the process was killed by this signal (0: not) */
+	struct buf result;   /* stdout (process) or the result line (persistent) */
+	struct buf log;      /* stderr */
+	bool result_truncated, log_truncated;
+
+	/* runner-private */
+	struct runner *runner;
+	struct proc proc;     /* process mode */
+	struct pproc *pp;     /* persistent mode */
+	struct watch in_w, out_w, err_w, timer_w;
+	size_t in_off;        /* input bytes written (persistent: + the newline) */
+	bool timed_out;
+	uint64_t cpu_us0;     /* persistent: the process's CPU time at the start */
+	struct inv *run_next; /* process mode: the runner's list of live children */
+};
+
+/* Allocates an invocation with its defaults; NULL when out of memory. */
+struct inv *inv_new(void);
+/* Frees an invocation that is not running; accepts NULL. */
+void inv_free(struct inv *inv);
+/* Returns "ok", "error" or "timeout". */
+const char *inv_status_name(enum inv_status s);
+
+/* Called exactly once for each invocation runner_start() accepted, from the
+ * event loop (never from inside runner_start()). The callee owns inv. */
+typedef void (*runner_done_fn)(struct inv *inv, void *data);
+
+struct runner {
+	struct loop *loop;
+	const struct artifact_store *store;
+	runner_done_fn done;
+	void *data;
+	struct inv *running;  /* process-mode invocations whose child lives */
+	struct pproc *pprocs; /* persistent processes, serving or dying */
+	char *path_env;       /* "PATH=..." for the functions' environment */
+};
+
+/* Sets up a runner. Returns 0 or -ENOMEM. */
+int runner_init(struct runner *r, struct loop *loop, const struct artifact_store *store,
+		runner_done_fn done, void *data);
+
+/* Starts inv on cpu (which runs nothing else). Returns 0, after which done()
+ * follows exactly once; or -errno when it could not start, with inv->error
+ * saying why and done() never called for it. */
+int runner_start(struct runner *r, struct inv *inv, int cpu);
+
+/* Reaps every exited child; call it when SIGCHLD arrives. */
+void runner_reap(struct runner *r);
+
+/* True when a live persistent process for digest waits idle on cpu. */
+bool runner_has_warm(const struct runner *r, const char *digest, int cpu);
+
+/* Kills the persistent processes pinned to cpu: idle ones now, a serving one
+ * as soon as its invocation ends. */
+void runner_kill_cpu(struct runner *r, int cpu);
+
+/* Kills every process, completes running invocations with status error
+ * ("shutdown"), reaps, and frees everything. */
+void runner_fini(struct runner *r);
+
+#endif

@@ -1,0 +1,74 @@
+/* The host agent's context: one per process, owning the event loop, the core
+ * budget, the artifact store, the VMs and the operator API. */
+#ifndef DITTO_AGENT_H
+#define DITTO_AGENT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "artifacts.h"
+#include "cores.h"
+#include "qemu.h"
+
+struct vm;
+struct api;
+
+struct agent_config {
+	const char *listen_addr;  /* operator API, loopback by default */
+	int port;                 /* 0 picks a free port (printed at start) */
+	const char *data_dir;     /* VM run folders and the artifact store */
+	const char *image_dir;    /* the guest image (make guest) */
+	const char *qemu;         /* qemu-system-x86_64 */
+	const char *cores;        /* core budget: "all" or a list "0-3,6" */
+	enum accel accel;         /* auto, kvm or tcg */
+	int ping_interval_ms;
+	int ping_timeout_ms;
+	size_t max_artifact;      /* bytes */
+	size_t max_input;         /* bytes of function input */
+	size_t max_output;        /* bytes of result and of log */
+	int max_timeout_ms;
+	int default_timeout_ms;
+	unsigned max_inflight;    /* invocations per VM sent and unanswered */
+	const char *ready_file;   /* written with the API URL once listening */
+};
+
+void agent_config_defaults(struct agent_config *c);
+
+struct agent {
+	uv_loop_t *loop;
+	struct agent_config cfg;
+	struct cores cores;
+	struct artifacts store;
+	struct guest_image image;
+	enum accel accel;
+	char accel_why[96];
+	char qemu_version[64];
+	int qemu_major;
+	struct vm *vms;
+	struct api *api;
+	uv_signal_t sig_int, sig_term;
+	int port;
+	bool stopping;
+};
+
+/* Sets up everything but does not run the loop. Returns 0 or a negative errno;
+ * on failure writes a one-line reason to err. */
+int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg, char *err,
+	       size_t err_len);
+
+/* Runs until SIGINT/SIGTERM, then stops every VM and returns 0. */
+int agent_run(struct agent *a);
+
+/* Starts the orderly shutdown (used by the signal handlers). */
+void agent_shutdown(struct agent *a);
+
+void agent_free(struct agent *a);
+
+struct vm *agent_find_vm(struct agent *a, const char *tenant);
+void agent_add_vm(struct agent *a, struct vm *vm);
+void agent_remove_vm(struct agent *a, struct vm *vm);
+
+#endif

@@ -1,0 +1,262 @@
+#include "guest_chan.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_CHUNK (64 * 1024)
+#define SWEEP_MS 200
+
+struct pending {
+	struct pending *next;
+	uint32_t id;
+	uint64_t deadline; /* uv_now() ms; 0 = none */
+	guest_reply_fn cb;
+	void *data;
+};
+
+struct guest_chan {
+	uv_loop_t *loop;
+	uv_pipe_t *pipe;
+	uv_timer_t sweep;
+	const struct guest_chan_ops *ops;
+	void *data;
+	struct wire_decoder dec;
+	struct pending *pending;
+	uint32_t next_id;
+	size_t backlog;
+	int handles_open;
+	bool closing;
+	char *rbuf;
+};
+
+struct write_req {
+	uv_write_t req;
+	struct guest_chan *ch;
+	uint8_t *buf;
+	size_t len;
+};
+
+static void finish_pending(struct guest_chan *ch, int status)
+{
+	while (ch->pending) {
+		struct pending *p = ch->pending;
+		ch->pending = p->next;
+		p->cb(ch, status, NULL, NULL, p->data);
+		free(p);
+	}
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct guest_chan *ch = h->data;
+	if (h == (uv_handle_t *)ch->pipe)
+		free(ch->pipe);
+	if (--ch->handles_open > 0)
+		return;
+	wire_decoder_free(&ch->dec);
+	free(ch->rbuf);
+	free(ch);
+}
+
+static void shut(struct guest_chan *ch, int reason)
+{
+	if (ch->closing)
+		return;
+	ch->closing = true;
+	finish_pending(ch, -ECONNRESET);
+	if (ch->ops->closed)
+		ch->ops->closed(ch, reason, ch->data);
+	uv_close((uv_handle_t *)&ch->sweep, on_handle_closed);
+	uv_close((uv_handle_t *)ch->pipe, on_handle_closed);
+}
+
+void guest_chan_close(struct guest_chan *ch)
+{
+	if (ch)
+		shut(ch, -ECANCELED);
+}
+
+static struct pending *take_pending(struct guest_chan *ch, uint32_t id)
+{
+	for (struct pending **pp = &ch->pending; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct pending *p = *pp;
+			*pp = p->next;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static void dispatch(struct guest_chan *ch, const struct wire_frame *f)
+{
+	json_t *meta = NULL;
+	if (f->meta && f->hdr.meta_len > 0)
+		meta = json_loadb(f->meta, f->hdr.meta_len, 0, NULL);
+	bool is_reply = f->hdr.type == WIRE_REPLY || f->hdr.type == WIRE_ERROR;
+	struct pending *p = is_reply && f->hdr.id ? take_pending(ch, f->hdr.id) : NULL;
+	if (p) {
+		p->cb(ch, f->hdr.type == WIRE_REPLY ? 0 : -EREMOTEIO, f, meta, p->data);
+		free(p);
+	} else if (is_reply && f->hdr.id) {
+		/* The answer to a request whose deadline passed: its caller has
+		 * been told already. */
+	} else if (ch->ops->message) {
+		ch->ops->message(ch, f, meta, ch->data);
+	}
+	json_decref(meta);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct guest_chan *ch = h->data;
+	buf->base = ch->rbuf;
+	buf->len = READ_CHUNK;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct guest_chan *ch = s->data;
+	if (n < 0) {
+		shut(ch, n == UV_EOF ? -ECONNRESET : (int)n);
+		return;
+	}
+	if (n == 0)
+		return;
+	if (wire_decoder_feed(&ch->dec, buf->base, (size_t)n) < 0) {
+		shut(ch, -ENOMEM);
+		return;
+	}
+	for (;;) {
+		struct wire_frame f;
+		int r = wire_decoder_next(&ch->dec, &f);
+		if (r == 0 || ch->closing)
+			break;
+		if (r < 0) {
+			/* The guest sent a bad frame: report it as an unsolicited
+			 * message with no meta so the VM layer can log it. */
+			if (ch->ops->message) {
+				struct wire_frame bad = { .hdr = { .type = 0, .id = 0 } };
+				ch->ops->message(ch, &bad, NULL, ch->data);
+			}
+			continue;
+		}
+		dispatch(ch, &f);
+	}
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	struct guest_chan *ch = t->data;
+	uint64_t now = uv_now(ch->loop);
+	struct pending **pp = &ch->pending;
+	while (*pp) {
+		struct pending *p = *pp;
+		if (p->deadline && now >= p->deadline) {
+			*pp = p->next;
+			p->cb(ch, -ETIMEDOUT, NULL, NULL, p->data);
+			free(p);
+			if (ch->closing)
+				return;
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
+int guest_chan_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct guest_chan_ops *ops,
+		    void *data, struct guest_chan **ret)
+{
+	struct guest_chan *ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->rbuf = malloc(READ_CHUNK);
+	if (!ch->rbuf) {
+		free(ch);
+		return -ENOMEM;
+	}
+	ch->loop = loop;
+	ch->pipe = pipe;
+	ch->ops = ops;
+	ch->data = data;
+	ch->next_id = 1;
+	wire_decoder_init(&ch->dec, WIRE_MAX_BODY);
+	pipe->data = ch;
+	uv_timer_init(loop, &ch->sweep);
+	ch->sweep.data = ch;
+	ch->handles_open = 2;
+	uv_timer_start(&ch->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+	uv_unref((uv_handle_t *)&ch->sweep);
+	int r = uv_read_start((uv_stream_t *)pipe, on_alloc, on_read);
+	if (r < 0) {
+		shut(ch, r);
+		return r;
+	}
+	*ret = ch;
+	return 0;
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct guest_chan *ch = w->ch;
+	ch->backlog -= w->len;
+	free(w->buf);
+	free(w);
+	if (status < 0 && status != UV_ECANCELED)
+		shut(ch, status);
+}
+
+int guest_chan_request(struct guest_chan *ch, uint8_t type, json_t *meta, const void *body,
+		       size_t body_len, uint64_t timeout_ms, guest_reply_fn cb, void *data)
+{
+	char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+	json_decref(meta);
+	if (ch->closing) {
+		free(text);
+		return -ENOTCONN;
+	}
+	const char *m = text ? text : "{}";
+	struct pending *p = calloc(1, sizeof(*p));
+	struct write_req *w = calloc(1, sizeof(*w));
+	if (!p || !w) {
+		free(p);
+		free(w);
+		free(text);
+		return -ENOMEM;
+	}
+	uint32_t id = ch->next_id++;
+	if (ch->next_id == 0)
+		ch->next_id = 1;
+	int r = wire_encode(type, id, m, strlen(m), body, body_len, &w->buf, &w->len);
+	free(text);
+	if (r < 0) {
+		free(p);
+		free(w);
+		return r;
+	}
+	w->ch = ch;
+	uv_buf_t buf = uv_buf_init((char *)w->buf, (unsigned)w->len);
+	r = uv_write(&w->req, (uv_stream_t *)ch->pipe, &buf, 1, on_written);
+	if (r < 0) {
+		free(w->buf);
+		free(w);
+		free(p);
+		return r;
+	}
+	ch->backlog += w->len;
+	p->id = id;
+	p->cb = cb;
+	p->data = data;
+	p->deadline = timeout_ms ? uv_now(ch->loop) + timeout_ms : 0;
+	p->next = ch->pending;
+	ch->pending = p;
+	return 0;
+}
+
+size_t guest_chan_backlog(const struct guest_chan *ch)
+{
+	return ch->backlog;
+}

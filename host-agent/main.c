@@ -1,0 +1,103 @@
+/* ditto-agent: the host agent. Starts tenant VMs, grows and shrinks their
+ * worker vCPUs, relays invocations; operated over HTTP on loopback. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "log.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ditto-agent [options]\n"
+		"  --listen ADDR        operator API address (default 127.0.0.1)\n"
+		"  --port N             operator API port, 0 for any free one (default 7070)\n"
+		"  --data DIR           VM run folders and artifact store (default data/agent)\n"
+		"  --image DIR          guest image from `make guest` (default build/guest)\n"
+		"  --qemu PATH          QEMU binary (default qemu-system-x86_64)\n"
+		"  --cores SPEC         core budget: all or a list like 0-3,6 (default all)\n"
+		"  --accel auto|kvm|tcg accelerator (default auto: KVM only where usable)\n"
+		"  --ready-file PATH    write the API URL here once listening\n"
+		"  --log-level LEVEL    error, warn, info or debug (default info)\n"
+		"  --help\n");
+}
+
+static int parse_int(const char *s, long lo, long hi, long *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < lo || v > hi)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	log_set_ident("ditto-agent");
+	struct agent_config cfg;
+	agent_config_defaults(&cfg);
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },  { "port", required_argument, NULL, 'p' },
+		{ "data", required_argument, NULL, 'd' },    { "image", required_argument, NULL, 'i' },
+		{ "qemu", required_argument, NULL, 'q' },    { "cores", required_argument, NULL, 'c' },
+		{ "accel", required_argument, NULL, 'a' },   { "ready-file", required_argument, NULL, 'r' },
+		{ "log-level", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	long port;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': cfg.listen_addr = optarg; break;
+		case 'p':
+			if (parse_int(optarg, 0, 65535, &port) < 0) {
+				fprintf(stderr, "ditto-agent: --port must be 0..65535, got \"%s\"\n", optarg);
+				return 2;
+			}
+			cfg.port = (int)port;
+			break;
+		case 'd': cfg.data_dir = optarg; break;
+		case 'i': cfg.image_dir = optarg; break;
+		case 'q': cfg.qemu = optarg; break;
+		case 'c': cfg.cores = optarg; break;
+		case 'a':
+			if (accel_parse(optarg, &cfg.accel) < 0) {
+				fprintf(stderr, "ditto-agent: --accel must be auto, kvm or tcg\n");
+				return 2;
+			}
+			break;
+		case 'r': cfg.ready_file = optarg; break;
+		case 'v':
+			if (log_level_parse(optarg, &log_threshold) < 0) {
+				fprintf(stderr, "ditto-agent: bad --log-level \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ditto-agent: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct agent agent;
+	char err[512];
+	if (agent_init(&agent, &loop, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ditto-agent: %s\n", err);
+		return 1;
+	}
+	agent_run(&agent);
+	agent_free(&agent);
+	uv_loop_close(&loop);
+	log_info("agent_stopped");
+	return 0;
+}

@@ -1,0 +1,242 @@
+#include "qemu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+const char *accel_name(enum accel a)
+{
+	switch (a) {
+	case ACCEL_TCG: return "tcg";
+	case ACCEL_KVM: return "kvm";
+	default: return "auto";
+	}
+}
+
+int accel_parse(const char *s, enum accel *ret)
+{
+	if (strcmp(s, "auto") == 0)
+		*ret = ACCEL_AUTO;
+	else if (strcmp(s, "tcg") == 0)
+		*ret = ACCEL_TCG;
+	else if (strcmp(s, "kvm") == 0)
+		*ret = ACCEL_KVM;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *vcpu_mech_name(enum vcpu_mech m)
+{
+	return m == VCPU_PRECREATED ? "precreated" : "hotplug";
+}
+
+int vcpu_mech_parse(const char *s, enum vcpu_mech *ret)
+{
+	if (strcmp(s, "hotplug") == 0)
+		*ret = VCPU_HOTPLUG;
+	else if (strcmp(s, "precreated") == 0)
+		*ret = VCPU_PRECREATED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static bool cpu_has_virt_flags(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	if (!f)
+		return false;
+	char line[8192];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		found = strstr(line, " vmx") || strstr(line, " svm");
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+static bool kvm_answers(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+	close(fd);
+	return v == KVM_API_VERSION;
+}
+
+int accel_detect(enum accel want, enum accel *ret, char *why, size_t why_len)
+{
+	if (want == ACCEL_TCG) {
+		snprintf(why, why_len, "tcg requested");
+		*ret = ACCEL_TCG;
+		return 0;
+	}
+	bool dev = kvm_answers(), flags = cpu_has_virt_flags();
+	if (dev && flags) {
+		snprintf(why, why_len, "/dev/kvm usable and cpu has vmx/svm");
+		*ret = ACCEL_KVM;
+		return 0;
+	}
+	snprintf(why, why_len, "%s", !dev ? "/dev/kvm not usable" : "cpu flags lack vmx/svm");
+	if (want == ACCEL_KVM)
+		return -ENODEV;
+	*ret = ACCEL_TCG;
+	return 0;
+}
+
+static int copy_field(json_t *root, const char *key, char *out, size_t len)
+{
+	const char *v = json_string_value(json_object_get(root, key));
+	if (!v || strlen(v) >= len)
+		return -EBADMSG;
+	strcpy(out, v);
+	return 0;
+}
+
+int guest_image_load(const char *dir, struct guest_image *ret)
+{
+	char path[PATH_MAX];
+	struct guest_image img;
+	memset(&img, 0, sizeof(img));
+	if (snprintf(path, sizeof(path), "%s/image.json", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (access(path, R_OK) < 0)
+		return -ENOENT;
+	json_error_t err;
+	json_t *root = json_load_file(path, 0, &err);
+	if (!root)
+		return -EBADMSG;
+	int r = copy_field(root, "cmdline", img.cmdline, sizeof(img.cmdline));
+	if (r == 0)
+		r = copy_field(root, "image_digest", img.digest, sizeof(img.digest));
+	json_decref(root);
+	if (r < 0)
+		return r;
+	snprintf(img.kernel, sizeof(img.kernel), "%s/vmlinux", dir);
+	snprintf(img.initrd, sizeof(img.initrd), "%s/initramfs.cpio.gz", dir);
+	if (access(img.kernel, R_OK) < 0 || access(img.initrd, R_OK) < 0)
+		return -ENOENT;
+	*ret = img;
+	return 0;
+}
+
+int qemu_boot_cpus(const struct qemu_spec *s)
+{
+	return s->mech == VCPU_PRECREATED ? 1 + s->max_workers : 1;
+}
+
+int qemu_max_cpus(const struct qemu_spec *s)
+{
+	return s->mech == VCPU_PRECREATED ? 1 + s->max_workers : s->hotplug_slots;
+}
+
+struct argv_builder {
+	char **v;
+	size_t n, cap;
+	int err;
+};
+
+static void add(struct argv_builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct argv_builder *b, const char *fmt, ...)
+{
+	if (b->err)
+		return;
+	if (b->n + 2 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 32;
+		char **v = realloc(b->v, cap * sizeof(*v));
+		if (!v) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->v = v;
+		b->cap = cap;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&b->v[b->n], fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		b->err = -ENOMEM;
+		return;
+	}
+	b->v[++b->n] = NULL;
+}
+
+int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv)
+{
+	if (s->accel != ACCEL_TCG && s->accel != ACCEL_KVM)
+		return -EINVAL;
+	if (s->max_workers < 0 || s->memory_mib < 64)
+		return -EINVAL;
+	if (s->mech == VCPU_HOTPLUG && s->hotplug_slots < 1 + s->max_workers)
+		return -EINVAL;
+
+	struct argv_builder b = { 0 };
+	bool kvm = s->accel == ACCEL_KVM;
+	add(&b, "%s", s->binary);
+	add(&b, "-name");
+	add(&b, "ditto,debug-threads=on");
+	add(&b, "-machine");
+	add(&b, "q35,accel=%s", kvm ? "kvm" : "tcg");
+	add(&b, "-cpu");
+	add(&b, "%s", kvm ? "host" : "max");
+	add(&b, "-smp");
+	add(&b, "cpus=%d,maxcpus=%d,sockets=1,threads=1", qemu_boot_cpus(s), qemu_max_cpus(s));
+	add(&b, "-m");
+	add(&b, "%d", s->memory_mib);
+	add(&b, "-nodefaults");
+	add(&b, "-no-user-config");
+	add(&b, "-display");
+	add(&b, "none");
+	/* A guest that powers off or panics ends the QEMU process, which is how
+	 * the agent notices it. */
+	add(&b, "-no-reboot");
+	add(&b, "-kernel");
+	add(&b, "%s", s->image->kernel);
+	add(&b, "-initrd");
+	add(&b, "%s", s->image->initrd);
+	add(&b, "-append");
+	add(&b, "%s", s->image->cmdline);
+	add(&b, "-chardev");
+	add(&b, "socket,id=qmp,path=%s,server=off", s->qmp_socket);
+	add(&b, "-mon");
+	add(&b, "chardev=qmp,mode=control");
+	add(&b, "-chardev");
+	add(&b, "socket,id=chan,path=%s,server=off", s->chan_socket);
+	add(&b, "-device");
+	add(&b, "virtio-serial-pci,id=vser0");
+	add(&b, "-device");
+	add(&b, "virtserialport,bus=vser0.0,chardev=chan,name=%s", QEMU_CHANNEL_NAME);
+	add(&b, "-chardev");
+	add(&b, "file,id=con,path=%s", s->console_log);
+	add(&b, "-serial");
+	add(&b, "chardev:con");
+	if (b.err) {
+		qemu_argv_free(b.v);
+		return b.err;
+	}
+	*ret_argv = b.v;
+	return 0;
+}
+
+void qemu_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **p = argv; *p; p++)
+		free(*p);
+	free(argv);
+}

@@ -1,0 +1,65 @@
+/* How a tenant VM is launched: the accelerator choice, the guest image, and
+ * the QEMU command line. Pure functions apart from accel_detect() and
+ * guest_image_load(), which read the machine and the image folder. */
+#ifndef DITTO_QEMU_H
+#define DITTO_QEMU_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum accel { ACCEL_AUTO = 0, ACCEL_TCG, ACCEL_KVM };
+
+/* How worker vCPUs come and go (see design.md). */
+enum vcpu_mech { VCPU_HOTPLUG = 0, VCPU_PRECREATED };
+
+const char *accel_name(enum accel a);
+int accel_parse(const char *s, enum accel *ret);
+const char *vcpu_mech_name(enum vcpu_mech m);
+int vcpu_mech_parse(const char *s, enum vcpu_mech *ret);
+
+/* Resolves want (auto, kvm or tcg) against the machine. KVM counts as usable
+ * only when /dev/kvm answers KVM_GET_API_VERSION and the CPU flags show vmx or
+ * svm (a software KVM without them cannot boot stock guest kernels). Writes the
+ * reason for the choice into why. Returns 0, or -ENODEV when kvm was asked for
+ * and is not usable. */
+int accel_detect(enum accel want, enum accel *ret, char *why, size_t why_len);
+
+/* The guest image built by `make guest` (deploy/guest-image.sh). */
+struct guest_image {
+	char kernel[PATH_MAX];
+	char initrd[PATH_MAX];
+	char cmdline[1024];
+	char digest[65]; /* SHA-256 over kernel, initramfs and cmdline */
+};
+
+/* Reads DIR/image.json. Returns 0, -ENOENT when the image is not built, or
+ * -EBADMSG when image.json is malformed. */
+int guest_image_load(const char *dir, struct guest_image *ret);
+
+struct qemu_spec {
+	const char *binary;
+	enum accel accel; /* resolved: TCG or KVM */
+	enum vcpu_mech mech;
+	int max_workers;   /* worker vCPUs the VM may have at once */
+	int hotplug_slots; /* hotplug: vCPUs QEMU may ever create (maxcpus) */
+	int memory_mib;
+	const struct guest_image *image;
+	const char *qmp_socket;  /* the agent listens; QEMU connects */
+	const char *chan_socket; /* virtio-serial port "ditto.0" */
+	const char *console_log;
+};
+
+/* The guest's name for the agent channel's virtio-serial port. */
+#define QEMU_CHANNEL_NAME "ditto.0"
+
+/* Builds a NULL-terminated argv. Returns 0, -EINVAL for an inconsistent spec,
+ * or -ENOMEM. Free with qemu_argv_free(). */
+int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv);
+void qemu_argv_free(char **argv);
+
+/* Number of vCPUs QEMU is started with and the most it may hold. */
+int qemu_boot_cpus(const struct qemu_spec *s);
+int qemu_max_cpus(const struct qemu_spec *s);
+
+#endif

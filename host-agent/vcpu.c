@@ -1,0 +1,580 @@
+#include "vcpu.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "guest_chan.h"
+#include "log.h"
+#include "qmp_client.h"
+#include "vm.h"
+
+/* Generous: onlining a CPU takes tens of ms under TCG, seconds when many
+ * queue up on two busy host cores. */
+#define GUEST_STEP_TIMEOUT_MS 60000
+
+struct vcpu_op {
+	struct vcpu_op *next;
+	struct vm *vm;
+	int target;
+	int pending; /* steps still running */
+	int status;
+	uint64_t t_start_ns;
+	json_t *steps;
+	char error[160];
+	vcpu_done_fn cb;
+	void *data;
+};
+
+static void run_queue(struct vm *vm);
+static void warm_standby(struct vm *vm);
+static void on_kick(uv_timer_t *t);
+
+const char *vcpu_strerror(int status)
+{
+	switch (status) {
+	case -ENOSPC: return "not enough free host cores";
+	case -EMLINK: return "QEMU cannot create more vCPUs in this VM's life; restart the VM";
+	case -ERANGE: return "worker count outside 0..max_workers";
+	case -EAGAIN: return "VM is not ready";
+	case -ECANCELED: return "VM went down";
+	case -EIO: return "a step was refused by QEMU or the guest";
+	default: return strerror(-status);
+	}
+}
+
+static int64_t since_us(const struct worker *w)
+{
+	return (int64_t)((uv_hrtime() - w->t_req_ns) / 1000);
+}
+
+static void op_fail(struct vcpu_op *op, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void op_fail(struct vcpu_op *op, int status, const char *fmt, ...)
+{
+	if (op->status == 0) {
+		op->status = status;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(op->error, sizeof(op->error), fmt, ap);
+		va_end(ap);
+	}
+}
+
+static void op_complete(struct vcpu_op *op)
+{
+	struct vm *vm = op->vm;
+	vm->ops_head = op->next;
+	if (!vm->ops_head)
+		vm->ops_tail = NULL;
+	json_t *report = json_pack("{s:i, s:I, s:O}", "workers", vm_active_workers(vm), "latency_us",
+				   (json_int_t)((uv_hrtime() - op->t_start_ns) / 1000), "steps",
+				   op->steps);
+	if (op->status < 0)
+		json_object_set_new(report, "error", json_string(op->error));
+	log_info("vcpu_resize tenant=%s target=%d workers=%d status=%d latency_us=%lld",
+		 vm->spec.tenant, op->target, vm_active_workers(vm), op->status,
+		 (long long)json_integer_value(json_object_get(report, "latency_us")));
+	if (op->cb)
+		op->cb(vm, op->status, report, op->data);
+	json_decref(report);
+	json_decref(op->steps);
+	free(op);
+	if (vm_is_ready(vm)) {
+		warm_standby(vm);
+		if (vm->ops_head)
+			uv_timer_start(&vm->ops_kick, on_kick, 0, 0);
+	}
+}
+
+/* Records a finished step and completes the op when it was the last. */
+static void step_done(struct worker *w, const char *action)
+{
+	struct vcpu_op *op = w->op;
+	w->op = NULL;
+	if (!op)
+		return;
+	json_array_append_new(
+		op->steps,
+		json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "cpu", w->cpu, "action",
+			  action, "core", w->core, "added_us", (json_int_t)w->added_us, "seen_us",
+			  (json_int_t)w->seen_us, "active_us", (json_int_t)w->active_us,
+			  "released_us", (json_int_t)w->released_us, "guest_online_us",
+			  (json_int_t)w->guest_online_us, "guest_probe_us",
+			  (json_int_t)w->guest_probe_us));
+	if (--op->pending == 0)
+		op_complete(op);
+}
+
+static void start_step(struct worker *w, struct vcpu_op *op)
+{
+	w->op = op;
+	op->pending++;
+	w->t_req_ns = uv_hrtime();
+	w->added_us = w->seen_us = w->active_us = w->released_us = -1;
+	w->guest_online_us = w->guest_probe_us = -1;
+	w->pinned = w->guest_done = false;
+}
+
+static void revoke_core(struct vm *vm, struct worker *w)
+{
+	if (w->core < 0)
+		return;
+	if (w->tid > 0)
+		cores_pin_thread(&vm->agent->cores, w->tid, -1);
+	cores_release(&vm->agent->cores, w->core);
+	w->core = -1;
+}
+
+/* ---- grow ------------------------------------------------------------------ */
+
+static void grow_failed(struct worker *w, enum worker_state back, const char *what, int status)
+{
+	struct vm *vm = w->op->vm;
+	op_fail(w->op, -EIO, "cpu %d: %s failed (%d)", w->cpu, what, status);
+	log_warn("vcpu_grow_failed tenant=%s cpu=%d step=%s status=%d", vm->spec.tenant, w->cpu, what,
+		 status);
+	revoke_core(vm, w);
+	w->state = back;
+	step_done(w, "grow");
+}
+
+static void grow_check_done(struct worker *w)
+{
+	if (!w->pinned || !w->guest_done || w->state != W_GROWING)
+		return;
+	w->state = W_ACTIVE;
+	step_done(w, "grow");
+}
+
+static void pin_worker(struct vm *vm, struct worker *w)
+{
+	int r = cores_pin_thread(&vm->agent->cores, w->tid, w->core);
+	if (r < 0)
+		log_warn("vcpu_pin_failed tenant=%s cpu=%d tid=%d core=%d status=%d", vm->spec.tenant,
+			 w->cpu, (int)w->tid, w->core, r);
+	w->pinned = true;
+}
+
+static void on_activated(struct guest_chan *ch, int status, const struct wire_frame *f,
+			 json_t *meta, void *data)
+{
+	struct worker *w = data;
+	if (!w->op)
+		return;
+	if (status < 0) {
+		grow_failed(w, W_DORMANT, "guest activate", status);
+		return;
+	}
+	w->active_us = since_us(w);
+	w->guest_online_us = json_integer_value(json_object_get(meta, "online_us"));
+	w->guest_probe_us = json_integer_value(json_object_get(meta, "probe_us"));
+	w->guest_done = true;
+	grow_check_done(w);
+}
+
+static void precreated_grow(struct vm *vm, struct worker *w)
+{
+	/* Grant first: the core is the worker's before the guest puts work there. */
+	pin_worker(vm, w);
+	if (w->state == W_WARMING) {
+		/* The standby step in flight will hand over to activation. */
+		w->state = W_GROWING;
+		return;
+	}
+	w->state = W_GROWING;
+	int r = guest_chan_request(vm_chan(vm), WIRE_CPU_ACTIVATE, json_pack("{s:i}", "cpu", w->cpu),
+				   NULL, 0, GUEST_STEP_TIMEOUT_MS, on_activated, w);
+	if (r < 0)
+		grow_failed(w, W_DORMANT, "guest activate", r);
+}
+
+static void on_hotplug_cpus(struct qmp_client *c, int status, const struct qmp_msg *reply,
+			    void *data)
+{
+	struct worker *w = data;
+	if (!w->op || w->state != W_GROWING)
+		return;
+	struct vm *vm = w->op->vm;
+	if (status == 0) {
+		struct qmp_cpu_info cpus[VM_MAX_CPUS + 1];
+		int n = qmp_parse_cpus_fast(reply->value, cpus, VM_MAX_CPUS + 1);
+		for (int i = 0; i < n; i++) {
+			if (cpus[i].core_id == w->cpu)
+				w->tid = (pid_t)cpus[i].thread_id;
+		}
+	}
+	if (w->tid <= 0) {
+		grow_failed(w, W_ABSENT, "find vCPU thread", status ? status : -ESRCH);
+		return;
+	}
+	pin_worker(vm, w);
+	grow_check_done(w);
+}
+
+static void on_device_added(struct qmp_client *c, int status, const struct qmp_msg *reply,
+			    void *data)
+{
+	struct worker *w = data;
+	if (!w->op)
+		return;
+	if (status < 0) {
+		log_warn("vcpu_device_add_failed cpu=%d class=%s desc=\"%s\"", w->cpu,
+			 reply && reply->err_class ? reply->err_class : "-",
+			 reply && reply->err_desc ? reply->err_desc : "-");
+		grow_failed(w, W_ABSENT, "device_add", status);
+		return;
+	}
+	w->added_us = since_us(w);
+	w->op->vm->hotplug_created++;
+	int r = qmp_client_execute(c, "query-cpus-fast", NULL, on_hotplug_cpus, w);
+	if (r < 0)
+		grow_failed(w, W_ABSENT, "query-cpus-fast", r);
+}
+
+static void hotplug_grow(struct vm *vm, struct worker *w)
+{
+	w->state = W_GROWING;
+	w->tid = 0;
+	snprintf(w->dev_id, sizeof(w->dev_id), "wcpu%d", w->cpu);
+	json_t *args = json_pack("{s:s, s:s, s:i, s:i, s:i}", "driver", vm->cpu_type, "id", w->dev_id,
+				 "socket-id", 0, "core-id", w->cpu, "thread-id", 0);
+	int r = qmp_client_execute(vm_qmp(vm), "device_add", args, on_device_added, w);
+	if (r < 0)
+		grow_failed(w, W_ABSENT, "device_add", r);
+}
+
+/* ---- shrink ---------------------------------------------------------------- */
+
+static void shrink_done(struct worker *w, enum worker_state final)
+{
+	struct vm *vm = w->op->vm;
+	w->released_us = since_us(w);
+	revoke_core(vm, w);
+	w->state = final;
+	step_done(w, "shrink");
+}
+
+static void on_deactivated(struct guest_chan *ch, int status, const struct wire_frame *f,
+			   json_t *meta, void *data)
+{
+	struct worker *w = data;
+	if (!w->op)
+		return;
+	if (status < 0) {
+		op_fail(w->op, -EIO, "cpu %d: guest deactivate failed (%d)", w->cpu, status);
+		/* The guest may still run work there: keep the core. */
+		w->state = W_ACTIVE;
+		step_done(w, "shrink");
+		return;
+	}
+	w->guest_online_us = json_integer_value(json_object_get(meta, "offline_us"));
+	shrink_done(w, w->settle);
+}
+
+static int standby_count(const struct vm *vm)
+{
+	int n = 0;
+	for (int i = 0; i < vm->n_workers; i++)
+		n += vm->workers[i].state == W_STANDBY || vm->workers[i].state == W_WARMING;
+	return n;
+}
+
+static void precreated_shrink(struct vm *vm, struct worker *w)
+{
+	w->state = W_SHRINKING;
+	/* Keep the vCPU online as standby while the standby is short; it costs
+	 * the host nothing while idle and makes the next grow sub-millisecond. */
+	bool keep = standby_count(vm) < vm->spec.standby;
+	uint8_t type = keep ? WIRE_CPU_STANDBY : WIRE_CPU_OFFLINE;
+	w->settle = keep ? W_STANDBY : W_DORMANT;
+	int r = guest_chan_request(vm_chan(vm), type, json_pack("{s:i}", "cpu", w->cpu), NULL, 0,
+				   GUEST_STEP_TIMEOUT_MS, on_deactivated, w);
+	if (r < 0) {
+		op_fail(w->op, -EIO, "cpu %d: guest deactivate failed (%d)", w->cpu, r);
+		w->state = W_ACTIVE;
+		step_done(w, "shrink");
+	}
+}
+
+static void on_device_deleted_reply(struct qmp_client *c, int status, const struct qmp_msg *reply,
+				    void *data)
+{
+	struct worker *w = data;
+	if (!w->op || status == 0)
+		return;
+	op_fail(w->op, -EIO, "cpu %d: device_del failed (%d)", w->cpu, status);
+	w->state = W_ACTIVE;
+	step_done(w, "shrink");
+}
+
+static void on_released(struct guest_chan *ch, int status, const struct wire_frame *f,
+			json_t *meta, void *data)
+{
+	struct worker *w = data;
+	if (!w->op)
+		return;
+	struct vm *vm = w->op->vm;
+	if (status < 0) {
+		op_fail(w->op, -EIO, "cpu %d: guest release failed (%d)", w->cpu, status);
+		w->state = W_ACTIVE;
+		step_done(w, "shrink");
+		return;
+	}
+	w->seen_us = since_us(w);
+	int r = qmp_client_execute(vm_qmp(vm), "device_del", json_pack("{s:s}", "id", w->dev_id),
+				   on_device_deleted_reply, w);
+	if (r < 0) {
+		op_fail(w->op, -EIO, "cpu %d: device_del failed (%d)", w->cpu, r);
+		w->state = W_ACTIVE;
+		step_done(w, "shrink");
+	}
+}
+
+static void hotplug_shrink(struct vm *vm, struct worker *w)
+{
+	w->state = W_SHRINKING;
+	/* Drain first, so no invocation is on the CPU when it goes. */
+	int r = guest_chan_request(vm_chan(vm), WIRE_CPU_RELEASE, json_pack("{s:i}", "cpu", w->cpu),
+				   NULL, 0, GUEST_STEP_TIMEOUT_MS, on_released, w);
+	if (r < 0) {
+		op_fail(w->op, -EIO, "cpu %d: guest release failed (%d)", w->cpu, r);
+		w->state = W_ACTIVE;
+		step_done(w, "shrink");
+	}
+}
+
+/* ---- the queue ------------------------------------------------------------- */
+
+static struct worker *pick(struct vm *vm, enum worker_state s, bool highest)
+{
+	for (int k = 0; k < vm->n_workers; k++) {
+		int i = highest ? vm->n_workers - 1 - k : k;
+		if (vm->workers[i].state == s && !vm->workers[i].op)
+			return &vm->workers[i];
+	}
+	return NULL;
+}
+
+static void run_op(struct vm *vm, struct vcpu_op *op)
+{
+	struct agent *a = vm->agent;
+	int active = 0, growing = 0;
+	for (int i = 0; i < vm->n_workers; i++) {
+		active += vm->workers[i].state == W_ACTIVE;
+		growing += vm->workers[i].state == W_GROWING;
+	}
+	int need = op->target - active - growing;
+	if (need > 0 && cores_free_count(&a->cores) < need) {
+		op_fail(op, -ENOSPC, "need %d free cores, %d free", need, cores_free_count(&a->cores));
+		need = 0;
+	}
+	if (need > 0 && vm->spec.mech == VCPU_HOTPLUG &&
+	    vm->hotplug_created + need > vm->spec.hotplug_slots - 1) {
+		op_fail(op, -EMLINK, "hotplug capacity of this VM's life used up (%d created)",
+			vm->hotplug_created);
+		need = 0;
+	}
+	op->pending = 1; /* held while steps start, so none completes the op early */
+	for (; need > 0; need--) {
+		struct worker *w;
+		if (vm->spec.mech == VCPU_HOTPLUG) {
+			w = pick(vm, W_ABSENT, false);
+		} else {
+			w = pick(vm, W_STANDBY, false);
+			if (!w)
+				w = pick(vm, W_WARMING, false);
+			if (!w)
+				w = pick(vm, W_DORMANT, false);
+		}
+		if (!w)
+			break;
+		w->core = cores_grant(&a->cores);
+		start_step(w, op);
+		if (vm->spec.mech == VCPU_HOTPLUG)
+			hotplug_grow(vm, w);
+		else
+			precreated_grow(vm, w);
+	}
+	for (; need < 0; need++) {
+		struct worker *w = pick(vm, W_ACTIVE, true);
+		if (!w)
+			break;
+		start_step(w, op);
+		if (vm->spec.mech == VCPU_HOTPLUG)
+			hotplug_shrink(vm, w);
+		else
+			precreated_shrink(vm, w);
+	}
+	if (--op->pending == 0)
+		op_complete(op);
+}
+
+static void run_queue(struct vm *vm)
+{
+	if (!vm_is_ready(vm))
+		return;
+	struct vcpu_op *op = vm->ops_head;
+	if (!op || op->t_start_ns)
+		return;
+	op->t_start_ns = uv_hrtime();
+	run_op(vm, op);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	run_queue(t->data);
+}
+
+int vcpu_set(struct vm *vm, int n, vcpu_done_fn cb, void *data)
+{
+	if (n < 0 || n > vm->spec.max_workers)
+		return -ERANGE;
+	if (!vm_is_ready(vm) || !vm->chan || !vm->qmp)
+		return -EAGAIN;
+	struct vcpu_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->vm = vm;
+	op->target = n;
+	op->cb = cb;
+	op->data = data;
+	op->steps = json_array();
+	if (vm->ops_tail)
+		vm->ops_tail->next = op;
+	else
+		vm->ops_head = op;
+	vm->ops_tail = op;
+	/* Run from the loop, never inline: the caller gets its callback later. */
+	uv_timer_start(&vm->ops_kick, on_kick, 0, 0);
+	return 0;
+}
+
+/* ---- standby (precreated) --------------------------------------------------- */
+
+static void on_warmed(struct guest_chan *ch, int status, const struct wire_frame *f, json_t *meta,
+		      void *data)
+{
+	struct worker *w = data;
+	if (status == -ECONNRESET)
+		return;
+	if (w->state == W_GROWING && w->op) {
+		/* A grow took this vCPU while it warmed: it is online now, so
+		 * activation is only the move of work onto it. */
+		struct vm *vm = w->op->vm;
+		if (status < 0) {
+			grow_failed(w, W_DORMANT, "guest standby", status);
+			return;
+		}
+		int r = guest_chan_request(vm_chan(vm), WIRE_CPU_ACTIVATE,
+					   json_pack("{s:i}", "cpu", w->cpu), NULL, 0,
+					   GUEST_STEP_TIMEOUT_MS, on_activated, w);
+		if (r < 0)
+			grow_failed(w, W_DORMANT, "guest activate", r);
+		return;
+	}
+	if (w->state == W_WARMING)
+		w->state = status == 0 ? W_STANDBY : W_DORMANT;
+}
+
+static void warm_standby(struct vm *vm)
+{
+	if (vm->spec.mech != VCPU_PRECREATED || !vm->chan)
+		return;
+	while (standby_count(vm) < vm->spec.standby) {
+		struct worker *w = pick(vm, W_DORMANT, false);
+		if (!w)
+			return;
+		w->state = W_WARMING;
+		if (guest_chan_request(vm->chan, WIRE_CPU_STANDBY, json_pack("{s:i}", "cpu", w->cpu),
+				       NULL, 0, GUEST_STEP_TIMEOUT_MS, on_warmed, w) < 0) {
+			w->state = W_DORMANT;
+			return;
+		}
+	}
+}
+
+void vcpu_on_ready(struct vm *vm)
+{
+	warm_standby(vm);
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+void vcpu_on_guest_event(struct vm *vm, json_t *meta)
+{
+	const char *ev = json_string_value(json_object_get(meta, "event"));
+	struct worker *w = vm_worker_by_cpu(vm, (int)json_integer_value(json_object_get(meta, "cpu")));
+	if (!ev || !w)
+		return;
+	log_debug("guest_cpu_event tenant=%s cpu=%d event=%s state=%s", vm->spec.tenant, w->cpu, ev,
+		  worker_state_name(w->state));
+	if (w->state != W_GROWING || !w->op)
+		return;
+	if (strcmp(ev, "added") == 0) {
+		w->seen_us = since_us(w);
+	} else if (strcmp(ev, "active") == 0) {
+		w->active_us = since_us(w);
+		w->guest_online_us = json_integer_value(json_object_get(meta, "online_us"));
+		w->guest_probe_us = json_integer_value(json_object_get(meta, "probe_us"));
+		w->guest_done = true;
+		grow_check_done(w);
+	}
+}
+
+static struct worker *worker_by_dev(struct vm *vm, const char *id)
+{
+	if (!id)
+		return NULL;
+	for (int i = 0; i < vm->n_workers; i++) {
+		if (vm->workers[i].state == W_SHRINKING && strcmp(vm->workers[i].dev_id, id) == 0)
+			return &vm->workers[i];
+	}
+	return NULL;
+}
+
+void vcpu_on_qmp_event(struct vm *vm, const struct qmp_msg *ev)
+{
+	if (vm->spec.mech != VCPU_HOTPLUG || !ev->event)
+		return;
+	struct worker *w = NULL;
+	if (strcmp(ev->event, "DEVICE_DELETED") == 0) {
+		/* QEMU reports the CPU's lapic child (.../<id>/lapic); the CPU
+		 * device itself has not been seen to get its own event. */
+		const char *path = json_string_value(json_object_get(ev->value, "path"));
+		const char *dev = json_string_value(json_object_get(ev->value, "device"));
+		char id[32] = "";
+		if (path && strncmp(path, "/machine/peripheral/", 20) == 0)
+			sscanf(path + 20, "%31[^/]", id);
+		w = worker_by_dev(vm, dev ? dev : id);
+	} else if (strcmp(ev->event, "ACPI_DEVICE_OST") == 0) {
+		json_t *info = json_object_get(ev->value, "info");
+		if (json_integer_value(json_object_get(info, "status")) == 0 &&
+		    json_object_get(info, "source") &&
+		    json_integer_value(json_object_get(info, "source")) == 3)
+			w = worker_by_dev(vm, json_string_value(json_object_get(info, "device")));
+	}
+	if (w && w->op)
+		shrink_done(w, W_ABSENT);
+}
+
+void vcpu_on_vm_down(struct vm *vm, int reason)
+{
+	for (int i = 0; i < vm->n_workers; i++) {
+		struct worker *w = &vm->workers[i];
+		if (w->core >= 0)
+			cores_release(&vm->agent->cores, w->core);
+		w->core = -1;
+		w->op = NULL;
+	}
+	while (vm->ops_head) {
+		struct vcpu_op *op = vm->ops_head;
+		op_fail(op, reason, "VM went down");
+		op->pending = 0;
+		op_complete(op);
+	}
+	uv_timer_stop(&vm->ops_kick);
+}

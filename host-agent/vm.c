@@ -1,0 +1,670 @@
+#include "vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "guest_chan.h"
+#include "log.h"
+#include "qmp_client.h"
+#include "vcpu.h"
+
+#define STOP_GRACE_MS 5000
+
+const char *vm_state_name(enum vm_state s)
+{
+	static const char *const names[] = { "booting", "ready", "unresponsive",
+					     "dead", "stopping", "stopped" };
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+const char *worker_state_name(enum worker_state s)
+{
+	static const char *const names[] = { "absent", "dormant", "warming", "standby",
+					     "growing", "active", "shrinking" };
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+struct qmp_client *vm_qmp(struct vm *vm)
+{
+	return vm->qmp;
+}
+
+struct guest_chan *vm_chan(struct vm *vm)
+{
+	return vm->chan;
+}
+
+struct worker *vm_worker_by_cpu(struct vm *vm, int cpu)
+{
+	if (cpu < 1 || cpu > vm->n_workers)
+		return NULL;
+	return &vm->workers[cpu - 1];
+}
+
+bool vm_is_ready(const struct vm *vm)
+{
+	return vm->state == VM_READY || vm->state == VM_UNRESPONSIVE;
+}
+
+int vm_active_workers(const struct vm *vm)
+{
+	int n = 0;
+	for (int i = 0; i < vm->n_workers; i++)
+		n += vm->workers[i].state == W_ACTIVE;
+	return n;
+}
+
+static void notify_waiters(struct vm *vm, int status)
+{
+	struct vm_waiter *w = vm->waiters;
+	vm->waiters = NULL;
+	while (w) {
+		struct vm_waiter *next = w->next;
+		w->cb(vm, status, w->data);
+		free(w);
+		w = next;
+	}
+}
+
+int vm_wait_ready(struct vm *vm, vm_ready_fn cb, void *data)
+{
+	struct vm_waiter *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->cb = cb;
+	w->data = data;
+	w->next = vm->waiters;
+	vm->waiters = w;
+	return 0;
+}
+
+/* ---- liveness ------------------------------------------------------------ */
+
+static void on_pong(struct guest_chan *ch, int status, const struct wire_frame *f, json_t *meta,
+		    void *data)
+{
+	struct vm *vm = data;
+	if (status == -ECONNRESET)
+		return;
+	if (status == -ETIMEDOUT && vm->state == VM_READY) {
+		vm->state = VM_UNRESPONSIVE;
+		snprintf(vm->died_reason, sizeof(vm->died_reason), "guest did not answer a ping within %d ms",
+			 vm->agent->cfg.ping_timeout_ms);
+		log_warn("vm_unresponsive tenant=%s pid=%d", vm->spec.tenant, (int)vm->pid);
+	} else if (status == 0 && vm->state == VM_UNRESPONSIVE) {
+		vm->state = VM_READY;
+		vm->died_reason[0] = '\0';
+		log_info("vm_responsive_again tenant=%s", vm->spec.tenant);
+	}
+}
+
+static void on_ping_timer(uv_timer_t *t)
+{
+	struct vm *vm = t->data;
+	if (!vm->chan || !vm_is_ready(vm))
+		return;
+	guest_chan_request(vm->chan, WIRE_PING, NULL, NULL, 0,
+			   (uint64_t)vm->agent->cfg.ping_timeout_ms, on_pong, vm);
+}
+
+/* ---- becoming ready ------------------------------------------------------ */
+
+static void maybe_ready(struct vm *vm)
+{
+	if (vm->state != VM_BOOTING || !vm->qmp_ready || !vm->guest_hello)
+		return;
+	vm->state = VM_READY;
+	log_info("vm_ready tenant=%s mechanism=%s accel=%s boot_ms=%lld guest_uptime_ms=%lld pid=%d",
+		 vm->spec.tenant, vcpu_mech_name(vm->spec.mech), accel_name(vm->accel),
+		 (long long)vm->boot_ms, (long long)vm->guest_uptime_ms, (int)vm->pid);
+	uv_timer_start(&vm->ping_timer, on_ping_timer, (uint64_t)vm->agent->cfg.ping_interval_ms,
+		       (uint64_t)vm->agent->cfg.ping_interval_ms);
+	vcpu_on_ready(vm);
+	notify_waiters(vm, 0);
+}
+
+/* Moves every thread QEMU has so far onto the shared cores; threads it makes
+ * later inherit that mask. Granted worker vCPUs are pinned on their own. */
+static void pin_qemu_threads(struct vm *vm)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)vm->pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		if (tid > 0)
+			cores_pin_thread(&vm->agent->cores, tid, -1);
+	}
+	closedir(d);
+}
+
+static void on_cpus_fast(struct qmp_client *c, int status, const struct qmp_msg *reply, void *data)
+{
+	struct vm *vm = data;
+	if (status < 0) {
+		log_error("vm_qmp_failed tenant=%s command=query-cpus-fast status=%d", vm->spec.tenant,
+			  status);
+		return;
+	}
+	struct qmp_cpu_info cpus[VM_MAX_CPUS + 1];
+	int n = qmp_parse_cpus_fast(reply->value, cpus, VM_MAX_CPUS + 1);
+	for (int i = 0; i < n; i++) {
+		struct worker *w = vm_worker_by_cpu(vm, (int)cpus[i].core_id);
+		if (w) {
+			w->tid = (pid_t)cpus[i].thread_id;
+			if (w->state == W_ABSENT)
+				w->state = W_DORMANT;
+		}
+	}
+	vm->qmp_ready = true;
+	maybe_ready(vm);
+}
+
+static void on_hotpluggable(struct qmp_client *c, int status, const struct qmp_msg *reply,
+			    void *data)
+{
+	struct vm *vm = data;
+	if (status == 0) {
+		struct qmp_hotpluggable_cpu slots[VM_MAX_CPUS + 1];
+		int n = qmp_parse_hotpluggable_cpus(reply->value, slots, VM_MAX_CPUS + 1);
+		if (n > 0)
+			snprintf(vm->cpu_type, sizeof(vm->cpu_type), "%s", slots[0].type);
+	}
+	if (!vm->cpu_type[0])
+		log_error("vm_qmp_failed tenant=%s command=query-hotpluggable-cpus status=%d",
+			  vm->spec.tenant, status);
+	qmp_client_execute(c, "query-cpus-fast", NULL, on_cpus_fast, vm);
+}
+
+static void on_qmp_ready(struct qmp_client *c, int status, void *data)
+{
+	struct vm *vm = data;
+	if (status < 0) {
+		log_error("vm_qmp_failed tenant=%s stage=handshake status=%d", vm->spec.tenant, status);
+		return;
+	}
+	pin_qemu_threads(vm);
+	if (vm->spec.mech == VCPU_HOTPLUG)
+		qmp_client_execute(c, "query-hotpluggable-cpus", NULL, on_hotpluggable, vm);
+	else
+		qmp_client_execute(c, "query-cpus-fast", NULL, on_cpus_fast, vm);
+}
+
+static void on_qmp_event(struct qmp_client *c, const struct qmp_msg *ev, void *data)
+{
+	struct vm *vm = data;
+	log_debug("qmp_event tenant=%s event=%s", vm->spec.tenant, ev->event);
+	vcpu_on_qmp_event(vm, ev);
+}
+
+static void on_qmp_closed(struct qmp_client *c, int reason, void *data)
+{
+	struct vm *vm = data;
+	vm->qmp = NULL;
+}
+
+static const struct qmp_client_ops qmp_ops = {
+	.ready = on_qmp_ready,
+	.event = on_qmp_event,
+	.closed = on_qmp_closed,
+};
+
+static void on_guest_message(struct guest_chan *ch, const struct wire_frame *f, json_t *meta,
+			     void *data)
+{
+	struct vm *vm = data;
+	switch (f->hdr.type) {
+	case WIRE_HELLO:
+		vm->guest_hello = true;
+		vm->boot_ms = (int64_t)((uv_hrtime() - vm->t_spawn_ns) / 1000000);
+		vm->guest_uptime_ms = json_integer_value(json_object_get(meta, "uptime_ms"));
+		maybe_ready(vm);
+		break;
+	case WIRE_CPU_EVENT:
+		vcpu_on_guest_event(vm, meta);
+		break;
+	case WIRE_ERROR:
+		log_warn("guest_error tenant=%s code=%s message=\"%s\"", vm->spec.tenant,
+			 json_string_value(json_object_get(meta, "code")),
+			 json_string_value(json_object_get(meta, "message")));
+		break;
+	default:
+		log_warn("guest_bad_frame tenant=%s type=%u", vm->spec.tenant, f->hdr.type);
+	}
+}
+
+static void on_guest_closed(struct guest_chan *ch, int reason, void *data)
+{
+	struct vm *vm = data;
+	vm->chan = NULL;
+}
+
+static const struct guest_chan_ops chan_ops = {
+	.message = on_guest_message,
+	.closed = on_guest_closed,
+};
+
+/* ---- sockets QEMU connects to ----------------------------------------- */
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static uv_pipe_t *accept_one(uv_stream_t *server)
+{
+	uv_pipe_t *client = malloc(sizeof(*client));
+	if (!client)
+		return NULL;
+	uv_pipe_init(server->loop, client, 0);
+	if (uv_accept(server, (uv_stream_t *)client) < 0) {
+		uv_close((uv_handle_t *)client, on_listener_closed);
+		return NULL;
+	}
+	/* One connection per socket: stop listening once QEMU is in. */
+	uv_close((uv_handle_t *)server, on_listener_closed);
+	return client;
+}
+
+static void on_qmp_connection(uv_stream_t *server, int status)
+{
+	struct vm *vm = server->data;
+	uv_pipe_t *client = status == 0 ? accept_one(server) : NULL;
+	if (!client)
+		return;
+	if (qmp_client_open(server->loop, client, &qmp_ops, vm, &vm->qmp) < 0)
+		log_error("vm_qmp_failed tenant=%s stage=open", vm->spec.tenant);
+}
+
+static void on_chan_connection(uv_stream_t *server, int status)
+{
+	struct vm *vm = server->data;
+	uv_pipe_t *client = status == 0 ? accept_one(server) : NULL;
+	if (!client)
+		return;
+	if (guest_chan_open(server->loop, client, &chan_ops, vm, &vm->chan) < 0)
+		log_error("vm_channel_failed tenant=%s", vm->spec.tenant);
+}
+
+static int listen_unix(struct vm *vm, const char *path, uv_connection_cb cb)
+{
+	uv_pipe_t *p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	uv_pipe_init(vm->agent->loop, p, 0);
+	p->data = vm;
+	unlink(path);
+	int r = uv_pipe_bind(p, path);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)p, 1, cb);
+	if (r < 0)
+		uv_close((uv_handle_t *)p, on_listener_closed);
+	return r;
+}
+
+/* ---- the QEMU process -------------------------------------------------- */
+
+static void finish_stop(struct vm *vm);
+
+static void on_proc_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void on_proc_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
+{
+	struct vm *vm = proc->data;
+	uv_close((uv_handle_t *)proc, on_proc_closed);
+	vm->proc = NULL;
+	vm->proc_running = false;
+	uv_timer_stop(&vm->kill_timer);
+	uv_timer_stop(&vm->ping_timer);
+	if (vm->qmp) {
+		qmp_client_close(vm->qmp);
+		vm->qmp = NULL;
+	}
+	if (vm->chan) {
+		guest_chan_close(vm->chan);
+		vm->chan = NULL;
+	}
+	int reason = vm->state == VM_STOPPING ? -ECANCELED : -EPIPE;
+	vcpu_on_vm_down(vm, reason);
+	vm->inflight = 0;
+	if (vm->state == VM_STOPPING) {
+		log_info("vm_stopped tenant=%s pid=%d", vm->spec.tenant, (int)vm->pid);
+		finish_stop(vm);
+		return;
+	}
+	if (term_signal)
+		snprintf(vm->died_reason, sizeof(vm->died_reason), "qemu killed by signal %d",
+			 term_signal);
+	else
+		snprintf(vm->died_reason, sizeof(vm->died_reason), "qemu exited with status %lld",
+			 (long long)exit_status);
+	log_error("vm_died tenant=%s pid=%d reason=\"%s\" was=%s", vm->spec.tenant, (int)vm->pid,
+		  vm->died_reason, vm_state_name(vm->state));
+	vm->state = VM_DEAD;
+	notify_waiters(vm, -EPIPE);
+}
+
+static void on_kill_timer(uv_timer_t *t)
+{
+	struct vm *vm = t->data;
+	if (vm->proc_running) {
+		log_warn("vm_kill tenant=%s pid=%d reason=\"no exit %d ms after quit\"", vm->spec.tenant,
+			 (int)vm->pid, STOP_GRACE_MS);
+		uv_process_kill(vm->proc, SIGKILL);
+	}
+}
+
+static int spawn_qemu(struct vm *vm)
+{
+	struct agent *a = vm->agent;
+	char qmp_sock[PATH_MAX + 16], chan_sock[PATH_MAX + 16], console[PATH_MAX + 16],
+		qlog[PATH_MAX + 16];
+	snprintf(qmp_sock, sizeof(qmp_sock), "%s/qmp.sock", vm->dir);
+	snprintf(chan_sock, sizeof(chan_sock), "%s/chan.sock", vm->dir);
+	snprintf(console, sizeof(console), "%s/console.log", vm->dir);
+	snprintf(qlog, sizeof(qlog), "%s/qemu.log", vm->dir);
+
+	int r = listen_unix(vm, qmp_sock, on_qmp_connection);
+	if (r < 0)
+		return r;
+	r = listen_unix(vm, chan_sock, on_chan_connection);
+	if (r < 0)
+		return r;
+
+	struct qemu_spec qs = {
+		.binary = a->cfg.qemu,
+		.accel = a->accel,
+		.mech = vm->spec.mech,
+		.max_workers = vm->spec.max_workers,
+		.hotplug_slots = vm->spec.hotplug_slots,
+		.memory_mib = vm->spec.memory_mib,
+		.image = &a->image,
+		.qmp_socket = qmp_sock,
+		.chan_socket = chan_sock,
+		.console_log = console,
+	};
+	char **argv = NULL;
+	r = qemu_build_argv(&qs, &argv);
+	if (r < 0)
+		return r;
+
+	int logfd = open(qlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	uv_stdio_container_t stdio[3] = {
+		{ .flags = UV_IGNORE },
+		{ .flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd },
+		{ .flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd },
+	};
+	uv_process_options_t opts = {
+		.file = argv[0],
+		.args = argv,
+		.exit_cb = on_proc_exit,
+		.stdio = stdio,
+		.stdio_count = 3,
+	};
+	vm->proc = calloc(1, sizeof(*vm->proc));
+	if (!vm->proc) {
+		r = -ENOMEM;
+	} else {
+		vm->proc->data = vm;
+		vm->t_spawn_ns = uv_hrtime();
+		r = uv_spawn(a->loop, vm->proc, &opts);
+		if (r < 0) {
+			/* libuv requires closing a handle even when spawning failed. */
+			uv_close((uv_handle_t *)vm->proc, on_proc_closed);
+			vm->proc = NULL;
+		}
+	}
+	if (logfd >= 0)
+		close(logfd);
+	qemu_argv_free(argv);
+	if (r < 0)
+		return r;
+	vm->pid = vm->proc->pid;
+	vm->proc_running = true;
+	return 0;
+}
+
+static void reset_runtime(struct vm *vm)
+{
+	vm->state = VM_BOOTING;
+	vm->qmp_ready = false;
+	vm->guest_hello = false;
+	vm->boot_ms = -1;
+	vm->died_reason[0] = '\0';
+	vm->hotplug_created = 0;
+	vm->n_pushed = 0;
+	vm->inflight = 0;
+	vm->generation++;
+	for (int i = 0; i < vm->n_workers; i++) {
+		struct worker *w = &vm->workers[i];
+		memset(w, 0, sizeof(*w));
+		w->cpu = i + 1;
+		w->core = -1;
+		w->state = W_ABSENT;
+	}
+}
+
+static int launch(struct vm *vm)
+{
+	reset_runtime(vm);
+	int r = spawn_qemu(vm);
+	if (r < 0) {
+		vm->state = VM_DEAD;
+		snprintf(vm->died_reason, sizeof(vm->died_reason), "spawn failed: %s", uv_strerror(r));
+		return r;
+	}
+	log_info("vm_starting tenant=%s pid=%d mechanism=%s max_workers=%d memory_mib=%d accel=%s",
+		 vm->spec.tenant, (int)vm->pid, vcpu_mech_name(vm->spec.mech), vm->spec.max_workers,
+		 vm->spec.memory_mib, accel_name(vm->accel));
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static bool tenant_is_valid(const char *t)
+{
+	size_t n = strlen(t);
+	return n > 0 && n <= VM_TENANT_MAX &&
+	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n &&
+	       t[0] != '.';
+}
+
+static void on_vm_handle_closed(uv_handle_t *h)
+{
+	struct vm *vm = h->data;
+	if (--vm->handles_open > 0)
+		return;
+	json_decref(vm->last_error);
+	free(vm->pushed);
+	free(vm);
+}
+
+static void vm_free(struct vm *vm)
+{
+	if (vm->freeing)
+		return;
+	vm->freeing = true;
+	agent_remove_vm(vm->agent, vm);
+	uv_close((uv_handle_t *)&vm->ping_timer, on_vm_handle_closed);
+	uv_close((uv_handle_t *)&vm->kill_timer, on_vm_handle_closed);
+	uv_close((uv_handle_t *)&vm->ops_kick, on_vm_handle_closed);
+}
+
+int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
+	     struct vm **ret)
+{
+	if (!tenant_is_valid(spec->tenant))
+		return -EINVAL;
+	if (spec->max_workers < 0 || spec->max_workers > VM_MAX_CPUS - 1 || spec->memory_mib < 64 ||
+	    spec->standby < 0 || spec->standby > spec->max_workers)
+		return -EINVAL;
+	if (spec->mech == VCPU_HOTPLUG &&
+	    (spec->hotplug_slots < spec->max_workers + 1 || spec->hotplug_slots > VM_MAX_CPUS))
+		return -EINVAL;
+	if (agent_find_vm(a, spec->tenant))
+		return -EEXIST;
+	if (!a->image.digest[0])
+		return -ENOENT;
+
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->agent = a;
+	vm->spec = *spec;
+	vm->accel = a->accel;
+	vm->n_workers = spec->max_workers;
+	snprintf(vm->dir, sizeof(vm->dir), "%s/vms/%s", a->cfg.data_dir, spec->tenant);
+	int r = mkdir_p(vm->dir);
+	if (r < 0) {
+		free(vm);
+		return r;
+	}
+	uv_timer_init(a->loop, &vm->ping_timer);
+	uv_timer_init(a->loop, &vm->kill_timer);
+	uv_timer_init(a->loop, &vm->ops_kick);
+	vm->ping_timer.data = vm->kill_timer.data = vm->ops_kick.data = vm;
+	vm->handles_open = 3;
+	agent_add_vm(a, vm);
+
+	r = launch(vm);
+	if (r < 0) {
+		vm_free(vm);
+		return r;
+	}
+	if (cb)
+		vm_wait_ready(vm, cb, data);
+	*ret = vm;
+	return 0;
+}
+
+static void finish_stop(struct vm *vm)
+{
+	vm->state = VM_STOPPED;
+	if (vm->restart_pending) {
+		vm->restart_pending = false;
+		int r = launch(vm);
+		if (r < 0)
+			notify_waiters(vm, r);
+		return;
+	}
+	notify_waiters(vm, -ECANCELED);
+	vm_free(vm);
+}
+
+/* Asks QEMU to quit and arms the kill timer. Callers waiting for readiness
+ * are told now, unless a restart will serve them. */
+static void begin_stop(struct vm *vm)
+{
+	vm->state = VM_STOPPING;
+	if (!vm->restart_pending)
+		notify_waiters(vm, -ECANCELED);
+	if (!vm->proc_running) {
+		finish_stop(vm);
+		return;
+	}
+	if (vm->qmp)
+		qmp_client_execute(vm->qmp, "quit", NULL, NULL, NULL);
+	else
+		uv_process_kill(vm->proc, SIGTERM);
+	uv_timer_start(&vm->kill_timer, on_kill_timer, STOP_GRACE_MS, 0);
+}
+
+void vm_stop(struct vm *vm)
+{
+	vm->restart_pending = false;
+	if (vm->state != VM_STOPPING)
+		begin_stop(vm);
+}
+
+int vm_restart(struct vm *vm, vm_ready_fn cb, void *data)
+{
+	if (cb) {
+		int r = vm_wait_ready(vm, cb, data);
+		if (r < 0)
+			return r;
+	}
+	log_info("vm_restart tenant=%s was=%s", vm->spec.tenant, vm_state_name(vm->state));
+	vm->restart_pending = true;
+	if (vm->state != VM_STOPPING)
+		begin_stop(vm);
+	return 0;
+}
+
+long vm_qemu_rss_kib(const struct vm *vm)
+{
+	if (!vm->proc_running)
+		return -1;
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)vm->pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	long kib = -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	}
+	fclose(f);
+	return kib;
+}
+
+json_t *vm_to_json(const struct vm *vm)
+{
+	json_t *workers = json_array();
+	for (int i = 0; i < vm->n_workers; i++) {
+		const struct worker *w = &vm->workers[i];
+		if (w->state == W_ABSENT)
+			continue;
+		json_array_append_new(workers, json_pack("{s:i, s:s, s:i, s:i}", "cpu", w->cpu, "state",
+							 worker_state_name(w->state), "core", w->core,
+							 "host_tid", (int)w->tid));
+	}
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i, s:o}",
+			      "tenant", vm->spec.tenant, "state", vm_state_name(vm->state),
+			      "mechanism", vcpu_mech_name(vm->spec.mech), "accel", accel_name(vm->accel),
+			      "max_workers", vm->spec.max_workers, "workers", vm_active_workers(vm),
+			      "memory_mib", vm->spec.memory_mib, "standby", vm->spec.standby,
+			      "boot_ms", (json_int_t)vm->boot_ms, "pid", vm->proc_running ? (int)vm->pid : 0,
+			      "worker_cpus", workers);
+	if (vm->spec.mech == VCPU_HOTPLUG) {
+		/* QEMU creates at most maxcpus vCPUs over a VM's life (the boot
+		 * CPU included); what is left bounds future grows. */
+		json_object_set_new(o, "hotplug_remaining",
+				    json_integer(vm->spec.hotplug_slots - 1 - vm->hotplug_created));
+	}
+	long rss = vm_qemu_rss_kib(vm);
+	if (rss >= 0)
+		json_object_set_new(o, "qemu_rss_kib", json_integer(rss));
+	json_object_set_new(o, "inflight", json_integer(vm->inflight));
+	json_object_set_new(o, "invocations", json_integer((json_int_t)vm->invocations));
+	if (vm->died_reason[0])
+		json_object_set_new(o, "reason", json_string(vm->died_reason));
+	return o;
+}

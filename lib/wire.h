@@ -1,0 +1,198 @@
+/* The agent <-> guest wire protocol, shared by ditto-agent and ditto-guest.
+ *
+ * A frame is a fixed 20-byte header followed by two sections:
+ *
+ *   offset size  field
+ *   0      4     magic "DTO1" (0x44 0x54 0x4f 0x31)
+ *   4      1     version (WIRE_VERSION)
+ *   5      1     type (enum wire_type)
+ *   6      2     reserved, must be zero
+ *   8      4     id: request id chosen by the sender of a request; a reply
+ *                carries the id of its request; unsolicited events use 0
+ *   12     4     meta_len: length of the meta section (UTF-8 JSON object text)
+ *   16     4     body_len: length of the body section (opaque bytes)
+ *
+ * All integers are little-endian. The meta section carries small structured
+ * fields; the body carries payloads the protocol never interprets (function
+ * input and output, artifacts), so they can later be ciphertext without any
+ * change here.
+ *
+ * This file and wire.c are a pure codec: no I/O, no allocation beyond the
+ * decoder's own buffer, no logging. */
+#ifndef DITTO_WIRE_H
+#define DITTO_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAGIC "DTO1"
+#define WIRE_VERSION 1
+#define WIRE_HEADER_SIZE 20
+#define WIRE_MAX_META (64u * 1024u)
+#define WIRE_MAX_BODY (64u * 1024u * 1024u)
+
+/* Message types and their meta fields. Every meta section is a JSON object
+ * ("{}" when there is nothing to say; an empty meta section reads as {});
+ * fields marked optional may be absent.
+ * CPU numbers are the guest's logical CPU ids; times are microseconds unless
+ * the name says otherwise. A request gets exactly one WIRE_REPLY or WIRE_ERROR
+ * carrying its id. */
+enum wire_type {
+	/* guest -> agent */
+
+	/* Unsolicited, id 0, sent as soon as the channel is open, and again each
+	 * time an agent connects to the virtio-serial port:
+	 * {"version":1,"cpus_online":[..],"cpus_present":[..],"cpus_possible":N,
+	 *  "uptime_ms":N}. Present CPUs other than 0 start offline or standby. */
+	WIRE_HELLO = 1,
+	/* Unsolicited, id 0: {"cpu":N,"event":E} where E is
+	 *   "added"   a hot-added CPU appeared; the guest onlines and activates it;
+	 *   "active"  a hot-added CPU now runs work; adds "online_us","probe_us";
+	 *   "activate_failed" a hot-added CPU could not be onlined or probed;
+	 *             adds "error":"reason" (it stays present, out of service);
+	 *   "online"  a CPU came online without being asked (it is standby);
+	 *   "offline" a CPU went offline without being asked;
+	 *   "removed" a CPU was hot-unplugged and is forgotten. */
+	WIRE_CPU_EVENT = 2,
+	/* Reply to a request; meta depends on the request (see below). */
+	WIRE_REPLY = 3,
+	/* Reply to a request that failed: {"code":"...","message":"..."}. Codes:
+	 * "malformed" (bad magic, version or reserved bytes: id 0; unknown type:
+	 * the frame's id), "too_big" (meta or body over the limits), "bad_request"
+	 * (meta not a JSON object, a missing or invalid field, a type the guest
+	 * does not serve), "no_such_cpu" (cpu 0, or not present), "cpu_removed"
+	 * (unplugged while the change waited), "online_failed", "offline_failed",
+	 * "probe_failed", "digest_mismatch", "artifact_missing", "queue_full",
+	 * "bad_input", "io_error". */
+	WIRE_ERROR = 4,
+
+	/* agent -> guest; each reply is listed as "->" */
+
+	/* {} -> {} */
+	WIRE_PING = 16,
+	/* CPU changes are idempotent and run in arrival order per CPU.
+	 * {"cpu":N}: online if needed, prove a thread runs there, then give it
+	 * work -> {"cpu","online_us","probe_us"} (0 for steps not needed). */
+	WIRE_CPU_ACTIVATE = 17,
+	/* {"cpu":N}: online but no work (an idle standby; drains an active CPU
+	 * first) -> {"cpu","online_us"}. */
+	WIRE_CPU_STANDBY = 18,
+	/* {"cpu":N}: drain, kill its long-lived processes, then offline
+	 * (dormant) -> {"cpu","offline_us"}. */
+	WIRE_CPU_OFFLINE = 19,
+	/* {"cpu":N}: drain and kill its long-lived processes, nothing else
+	 * (before a hot-unplug); the CPU gets no more work -> {"cpu"}. */
+	WIRE_CPU_RELEASE = 20,
+	/* {"digest":hex SHA-256 of the body}; body: the executable
+	 * -> {"digest","size"}. */
+	WIRE_ARTIFACT_PUT = 21,
+	/* {"digest", "mode":"process"|"persistent" (optional, default process),
+	 *  "timeout_ms" (optional, default 30000, 0 = none),
+	 *  "max_output" (optional, default 1 MiB, at most 16 MiB; caps the result
+	 *  and the log separately), "cpu" (optional: run only on this worker CPU,
+	 *  waiting for it; default any)}; body: input (persistent: one line, no '\n')
+	 * -> {"status":"ok"|"error"|"timeout",
+	 *     "cpu" (the CPU it was pinned to), "ran_on" (the CPU it last ran on;
+	 *     absent when unknown), "wall_us" (from getting a CPU to the end,
+	 *     init_us included), "cpu_us", "queued_us" (waiting for a CPU),
+	 *     "cold_start" (persistent: its process was started for it),
+	 *     "init_us" (fork to exec of the process it started; 0 when warm),
+	 *     "exit_code" or "signal" (only when the process ended),
+	 *     "result_len","result_truncated","log_truncated",
+	 *     "error" (only when status is not "ok": "exit code 1",
+	 *     "killed by signal 9", "no result line (exit code 0)",
+	 *     "timed out after 500 ms", "execve failed: ...")};
+	 *    body: result bytes (stdout; persistent: the line without its '\n')
+	 *    then log bytes (stderr). A result line-less persistent process or
+	 *    one that timed out is killed and started cold on its next use. */
+	WIRE_INVOKE = 22,
+	/* {} -> {"cpus":[{"cpu","state":"offline"|"standby"|"active","busy",
+	 *        "draining"}],"queued":N,"artifacts":N}; cpu 0 is not listed. */
+	WIRE_STATUS = 23,
+};
+
+/* Error codes the decoder reports; negative so they never collide with sizes. */
+enum wire_err {
+	WIRE_EBADMAGIC = -1001,
+	WIRE_EBADVERSION = -1002,
+	WIRE_EBADTYPE = -1003,
+	WIRE_ETOOBIG = -1004,
+	WIRE_ERESERVED = -1005,
+};
+
+struct wire_header {
+	uint8_t version;
+	uint8_t type;
+	uint32_t id;
+	uint32_t meta_len;
+	uint32_t body_len;
+};
+
+/* A decoded frame. meta and body point into the decoder's buffer and stay
+ * valid until the next call to wire_decoder_next() or wire_decoder_feed(). */
+struct wire_frame {
+	struct wire_header hdr;
+	const char *meta; /* not NUL-terminated; hdr.meta_len bytes */
+	const uint8_t *body;
+};
+
+/* Incremental decoder: feed it bytes as they arrive, then take frames out. */
+struct wire_decoder {
+	uint8_t *buf;
+	size_t len, cap, off;
+	uint32_t max_body; /* limit enforced on incoming frames */
+	uint64_t skip;     /* bytes of an oversized frame still to discard */
+	bool resync;       /* discarding bytes until the next magic */
+};
+
+/* Returns a readable name for a type ("hello", "invoke", ...), or NULL when
+ * the type is unknown. */
+const char *wire_type_name(uint8_t type);
+/* True for the types listed in enum wire_type. */
+bool wire_type_is_known(uint8_t type);
+
+/* Writes the 20-byte header for h into out. */
+void wire_header_pack(const struct wire_header *h, uint8_t out[WIRE_HEADER_SIZE]);
+
+/* Parses and validates a header. Returns 0 or a negative enum wire_err.
+ * max_body bounds body_len (pass WIRE_MAX_BODY for the protocol limit);
+ * meta_len is bounded by WIRE_MAX_META. The checks run in the order magic,
+ * version, reserved, type, sizes. On WIRE_EBADTYPE and WIRE_ETOOBIG the header
+ * is still well formed, so *ret is filled (the frame's extent is known and its
+ * id can be answered); on the other errors *ret is untouched. */
+int wire_header_unpack(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_body,
+		       struct wire_header *ret);
+
+/* Encodes a whole frame into a freshly malloc'd buffer (*ret, *ret_len).
+ * Returns 0, -EINVAL for an unknown type, -EMSGSIZE when meta or body are over
+ * the protocol limits, or -ENOMEM. On failure *ret is untouched. */
+int wire_encode(uint8_t type, uint32_t id, const char *meta, size_t meta_len,
+		const void *body, size_t body_len, uint8_t **ret, size_t *ret_len);
+
+/* Sets up an empty decoder that rejects bodies over max_body bytes. */
+void wire_decoder_init(struct wire_decoder *d, uint32_t max_body);
+/* Frees the decoder's buffer; the decoder may be initialised again. */
+void wire_decoder_free(struct wire_decoder *d);
+
+/* Appends bytes to the decoder. Bytes that belong to a frame being skipped
+ * are dropped here rather than buffered, so an oversized frame never costs
+ * memory. Returns 0 or -ENOMEM (then nothing was appended). */
+int wire_decoder_feed(struct wire_decoder *d, const void *data, size_t len);
+
+/* Takes the next complete frame out. Returns 1 when *ret is filled, 0 when
+ * more bytes are needed, or a negative enum wire_err for a bad frame. Errors
+ * are reported once and the decoder recovers on its own, because a
+ * virtio-serial port cannot be reconnected by the guest:
+ *   - WIRE_EBADMAGIC / WIRE_EBADVERSION / WIRE_ERESERVED: bytes are skipped up
+ *     to the next occurrence of the magic;
+ *   - WIRE_ETOOBIG / WIRE_EBADTYPE: the whole frame (its declared length) is
+ *     skipped; *ret->hdr is filled (meta/body NULL) so the receiver can answer
+ *     that request id with a WIRE_ERROR. */
+int wire_decoder_next(struct wire_decoder *d, struct wire_frame *ret);
+
+/* Copies the meta section to a NUL-terminated string; caller frees. Returns
+ * NULL when out of memory. */
+char *wire_frame_meta_dup(const struct wire_frame *f);
+
+#endif

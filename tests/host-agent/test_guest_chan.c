@@ -1,0 +1,185 @@
+/* The agent's guest channel against a scripted guest on the other end of a
+ * socketpair: reply matching, errors, events, deadlines and hang-ups. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "guest_chan.h"
+
+struct fixture {
+	uv_loop_t loop;
+	int peer; /* the scripted guest's end */
+	struct guest_chan *ch;
+	int replies[8];
+	int n_replies;
+	char last_code[32];
+	int messages;
+	int closed;
+};
+
+static void on_message(struct guest_chan *ch, const struct wire_frame *f, json_t *meta, void *data)
+{
+	struct fixture *fx = data;
+	fx->messages++;
+	assert_int_equal(f->hdr.type, WIRE_HELLO);
+	assert_int_equal(json_integer_value(json_object_get(meta, "cpus_possible")), 4);
+}
+
+static void on_closed(struct guest_chan *ch, int reason, void *data)
+{
+	struct fixture *fx = data;
+	fx->closed++;
+}
+
+static const struct guest_chan_ops ops = { .message = on_message, .closed = on_closed };
+
+static void on_reply(struct guest_chan *ch, int status, const struct wire_frame *f, json_t *meta,
+		     void *data)
+{
+	struct fixture *fx = data;
+	fx->replies[fx->n_replies++] = status;
+	if (status == -EREMOTEIO)
+		strcpy(fx->last_code, json_string_value(json_object_get(meta, "code")));
+	if (status == 0)
+		assert_int_equal(json_integer_value(json_object_get(meta, "n")), fx->n_replies);
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	uv_loop_init(&fx->loop);
+	uv_pipe_t *p = malloc(sizeof(*p));
+	uv_pipe_init(&fx->loop, p, 0);
+	assert_int_equal(uv_pipe_open(p, sv[0]), 0);
+	fx->peer = sv[1];
+	assert_int_equal(guest_chan_open(&fx->loop, p, &ops, fx, &fx->ch), 0);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	if (fx->ch && !fx->closed)
+		guest_chan_close(fx->ch);
+	uv_run(&fx->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&fx->loop), 0);
+	close(fx->peer);
+	free(fx);
+	return 0;
+}
+
+/* Reads one whole frame the agent sent; returns its id. */
+static uint32_t peer_read(struct fixture *fx, uint8_t expect_type)
+{
+	uint8_t hdr[WIRE_HEADER_SIZE];
+	assert_int_equal(recv(fx->peer, hdr, sizeof(hdr), MSG_WAITALL), sizeof(hdr));
+	struct wire_header h;
+	assert_int_equal(wire_header_unpack(hdr, WIRE_MAX_BODY, &h), 0);
+	assert_int_equal(h.type, expect_type);
+	size_t rest = h.meta_len + h.body_len;
+	char *buf = malloc(rest + 1);
+	if (rest)
+		assert_int_equal(recv(fx->peer, buf, rest, MSG_WAITALL), (ssize_t)rest);
+	free(buf);
+	return h.id;
+}
+
+static void peer_send(struct fixture *fx, uint8_t type, uint32_t id, const char *meta)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(wire_encode(type, id, meta, strlen(meta), NULL, 0, &buf, &len), 0);
+	assert_int_equal(write(fx->peer, buf, len), (ssize_t)len);
+	free(buf);
+}
+
+static void run_until(struct fixture *fx, int replies)
+{
+	while (fx->n_replies < replies)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+}
+
+static void test_replies_match_ids_out_of_order(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx), 0);
+	assert_int_equal(guest_chan_request(fx->ch, WIRE_INVOKE, json_pack("{s:s}", "digest", "x"),
+					    "in", 2, 0, on_reply, fx), 0);
+	uv_run(&fx->loop, UV_RUN_NOWAIT); /* flush the writes */
+	uint32_t a = peer_read(fx, WIRE_PING);
+	uint32_t b = peer_read(fx, WIRE_INVOKE);
+	assert_int_not_equal(a, b);
+	/* An event in between, then the replies in reverse order. */
+	peer_send(fx, WIRE_HELLO, 0, "{\"cpus_possible\":4}");
+	peer_send(fx, WIRE_REPLY, b, "{\"n\":1}");
+	peer_send(fx, WIRE_ERROR, a, "{\"code\":\"bad_request\",\"message\":\"no\"}");
+	run_until(fx, 2);
+	assert_int_equal(fx->replies[0], 0);
+	assert_int_equal(fx->replies[1], -EREMOTEIO);
+	assert_string_equal(fx->last_code, "bad_request");
+	assert_int_equal(fx->messages, 1);
+}
+
+static void test_deadline(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, NULL, NULL, 0, 50, on_reply, fx), 0);
+	run_until(fx, 1);
+	assert_int_equal(fx->replies[0], -ETIMEDOUT);
+	/* A reply that comes after the deadline is not delivered twice. */
+	peer_send(fx, WIRE_REPLY, peer_read(fx, WIRE_PING), "{}");
+	uv_run(&fx->loop, UV_RUN_NOWAIT);
+	assert_int_equal(fx->n_replies, 1);
+}
+
+static void test_hangup_fails_pending(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx), 0);
+	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx), 0);
+	uv_run(&fx->loop, UV_RUN_NOWAIT);
+	shutdown(fx->peer, SHUT_RDWR);
+	run_until(fx, 2);
+	assert_int_equal(fx->replies[0], -ECONNRESET);
+	assert_int_equal(fx->replies[1], -ECONNRESET);
+	assert_int_equal(fx->closed, 1);
+	/* Once closed, requests fail synchronously and never call back. */
+	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx),
+			 -ENOTCONN);
+	assert_int_equal(fx->n_replies, 2);
+}
+
+static void test_oversized_request_refused(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *meta = json_object();
+	char *big = malloc(WIRE_MAX_META + 10);
+	memset(big, 'a', WIRE_MAX_META + 9);
+	big[WIRE_MAX_META + 9] = '\0';
+	json_object_set_new(meta, "pad", json_string(big));
+	free(big);
+	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, meta, NULL, 0, 0, on_reply, fx),
+			 -EMSGSIZE);
+	assert_int_equal(fx->n_replies, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_replies_match_ids_out_of_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hangup_fails_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oversized_request_refused, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("guest_chan", tests, NULL, NULL);
+}

@@ -1,0 +1,144 @@
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "qemu.h"
+
+static const struct guest_image img = {
+	.kernel = "/img/vmlinux", .initrd = "/img/initramfs.cpio.gz",
+	.cmdline = "console=ttyS0 maxcpus=1", .digest = "00",
+};
+
+static const char *arg_after(char **argv, const char *flag, int nth)
+{
+	for (int i = 0; argv[i]; i++) {
+		if (strcmp(argv[i], flag) == 0 && nth-- == 0)
+			return argv[i + 1];
+	}
+	return NULL;
+}
+
+static struct qemu_spec spec(enum vcpu_mech m, enum accel a)
+{
+	return (struct qemu_spec){ .binary = "qemu", .accel = a, .mech = m, .max_workers = 3,
+				   .hotplug_slots = 16, .memory_mib = 256, .image = &img,
+				   .qmp_socket = "/r/qmp.sock", .chan_socket = "/r/chan.sock",
+				   .console_log = "/r/console.log" };
+}
+
+static void test_hotplug_tcg(void **state)
+{
+	struct qemu_spec s = spec(VCPU_HOTPLUG, ACCEL_TCG);
+	char **argv;
+	assert_int_equal(qemu_build_argv(&s, &argv), 0);
+	assert_string_equal(argv[0], "qemu");
+	assert_string_equal(arg_after(argv, "-machine", 0), "q35,accel=tcg");
+	assert_string_equal(arg_after(argv, "-cpu", 0), "max");
+	/* One vCPU at boot; room for hotplug. */
+	assert_string_equal(arg_after(argv, "-smp", 0), "cpus=1,maxcpus=16,sockets=1,threads=1");
+	assert_string_equal(arg_after(argv, "-kernel", 0), "/img/vmlinux");
+	assert_string_equal(arg_after(argv, "-append", 0), "console=ttyS0 maxcpus=1");
+	assert_string_equal(arg_after(argv, "-chardev", 0), "socket,id=qmp,path=/r/qmp.sock,server=off");
+	assert_string_equal(arg_after(argv, "-device", 1),
+			    "virtserialport,bus=vser0.0,chardev=chan,name=ditto.0");
+	bool nodefaults = false;
+	for (int i = 0; argv[i]; i++)
+		nodefaults |= strcmp(argv[i], "-nodefaults") == 0;
+	assert_true(nodefaults);
+	qemu_argv_free(argv);
+}
+
+static void test_precreated_kvm(void **state)
+{
+	struct qemu_spec s = spec(VCPU_PRECREATED, ACCEL_KVM);
+	char **argv;
+	assert_int_equal(qemu_build_argv(&s, &argv), 0);
+	assert_string_equal(arg_after(argv, "-machine", 0), "q35,accel=kvm");
+	assert_string_equal(arg_after(argv, "-cpu", 0), "host");
+	/* Every worker vCPU exists from launch (measured in a confidential VM). */
+	assert_string_equal(arg_after(argv, "-smp", 0), "cpus=4,maxcpus=4,sockets=1,threads=1");
+	qemu_argv_free(argv);
+}
+
+static void test_bad_specs(void **state)
+{
+	char **argv;
+	struct qemu_spec s = spec(VCPU_HOTPLUG, ACCEL_AUTO);
+	assert_int_equal(qemu_build_argv(&s, &argv), -EINVAL); /* accel unresolved */
+	s = spec(VCPU_HOTPLUG, ACCEL_TCG);
+	s.hotplug_slots = 3; /* fewer than boot CPU + workers */
+	assert_int_equal(qemu_build_argv(&s, &argv), -EINVAL);
+	s = spec(VCPU_PRECREATED, ACCEL_TCG);
+	s.memory_mib = 16;
+	assert_int_equal(qemu_build_argv(&s, &argv), -EINVAL);
+}
+
+static void test_names(void **state)
+{
+	enum accel a;
+	enum vcpu_mech m;
+	assert_int_equal(accel_parse("tcg", &a), 0);
+	assert_int_equal(a, ACCEL_TCG);
+	assert_int_equal(accel_parse("xen", &a), -EINVAL);
+	assert_int_equal(vcpu_mech_parse("precreated", &m), 0);
+	assert_int_equal(m, VCPU_PRECREATED);
+	assert_int_equal(vcpu_mech_parse("hot", &m), -EINVAL);
+	assert_string_equal(vcpu_mech_name(VCPU_HOTPLUG), "hotplug");
+}
+
+static void test_accel_detect(void **state)
+{
+	enum accel a;
+	char why[96];
+	assert_int_equal(accel_detect(ACCEL_TCG, &a, why, sizeof(why)), 0);
+	assert_int_equal(a, ACCEL_TCG);
+	/* auto resolves to one of the two, and says why. */
+	assert_int_equal(accel_detect(ACCEL_AUTO, &a, why, sizeof(why)), 0);
+	assert_true(a == ACCEL_TCG || a == ACCEL_KVM);
+	assert_true(strlen(why) > 0);
+	/* kvm asked for explicitly either works or is refused, never TCG. */
+	int r = accel_detect(ACCEL_KVM, &a, why, sizeof(why));
+	assert_true((r == 0 && a == ACCEL_KVM) || r == -ENODEV);
+}
+
+static void test_image_load(void **state)
+{
+	char dir[] = "/tmp/ditto-img.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct guest_image gi;
+	assert_int_equal(guest_image_load(dir, &gi), -ENOENT);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/image.json", dir);
+	FILE *f = fopen(path, "w");
+	fputs("{\"cmdline\":\"console=ttyS0\",\"image_digest\":\"abc\"}", f);
+	fclose(f);
+	assert_int_equal(guest_image_load(dir, &gi), -ENOENT); /* no kernel yet */
+	snprintf(path, sizeof(path), "%s/vmlinux", dir);
+	fclose(fopen(path, "w"));
+	snprintf(path, sizeof(path), "%s/initramfs.cpio.gz", dir);
+	fclose(fopen(path, "w"));
+	assert_int_equal(guest_image_load(dir, &gi), 0);
+	assert_string_equal(gi.cmdline, "console=ttyS0");
+	assert_string_equal(gi.digest, "abc");
+	snprintf(path, sizeof(path), "%s/image.json", dir);
+	f = fopen(path, "w");
+	fputs("{\"cmdline\":7}", f);
+	fclose(f);
+	assert_int_equal(guest_image_load(dir, &gi), -EBADMSG);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hotplug_tcg),   cmocka_unit_test(test_precreated_kvm),
+		cmocka_unit_test(test_bad_specs),     cmocka_unit_test(test_names),
+		cmocka_unit_test(test_accel_detect),  cmocka_unit_test(test_image_load),
+	};
+	return cmocka_run_group_tests_name("qemu", tests, NULL, NULL);
+}

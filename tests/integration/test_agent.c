@@ -1,0 +1,420 @@
+/* End-to-end tests of the host agent: a real ditto-agent process, real QEMU
+ * VMs booting the real guest image, real QMP, HTTP on loopback. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent_client.h"
+
+#define BOOT_MS 180000
+#define STEP_MS 120000
+
+struct ctx {
+	struct agent_proc proc;
+	struct agent_client c;
+	char build[256];
+	char echo[65], busy[65], sha[65], hello[65], sleeper[65], check[65];
+};
+
+static struct ctx g;
+
+static int call(const char *method, json_t **ret, const char *body, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int call(const char *method, json_t **ret, const char *body, const char *fmt, ...)
+{
+	char path[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (ret)
+		*ret = NULL;
+	return agent_client_call(&g.c, method, path, body, body ? strlen(body) : 0, STEP_MS, ret);
+}
+
+static void upload_file(const char *name, char digest[65])
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/functions/%s", g.build, name);
+	void *buf;
+	size_t len;
+	assert_int_equal(read_file(path, &buf, &len), 0);
+	assert_int_equal(agent_client_put_artifact(&g.c, buf, len, digest), 201);
+	free(buf);
+}
+
+static void upload_text(const char *text, char digest[65])
+{
+	assert_int_equal(agent_client_put_artifact(&g.c, text, strlen(text), digest), 201);
+}
+
+static int setup(void **state)
+{
+	const char *b = getenv("DITTO_BUILD");
+	snprintf(g.build, sizeof(g.build), "%s", b ? b : "build");
+	char dir[] = "/tmp/ditto-it.XXXXXX";
+	if (!mkdtemp(dir))
+		return -1;
+	if (agent_proc_start(&g.proc, g.build, dir, NULL, 30000) < 0) {
+		fprintf(stderr, "cannot start agent; see %s/agent.log\n", dir);
+		return -1;
+	}
+	agent_client_init(&g.c, g.proc.url);
+	upload_file("echo", g.echo);
+	upload_file("busy", g.busy);
+	upload_file("sha256", g.sha);
+	upload_file("hello.sh", g.hello);
+	/* A function that leaves a child behind and never ends: the timeout
+	 * must kill the whole process group. */
+	upload_text("#!/bin/sh\nsleep 1000 &\nexec sleep 1001\n", g.sleeper);
+	upload_text("#!/bin/sh\nif pgrep sleep >/dev/null; then echo '{\"left\":true}'; "
+		    "else echo '{\"left\":false}'; fi\n",
+		    g.check);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	agent_client_free(&g.c);
+	int st = agent_proc_stop(&g.proc, 60000);
+	if (st != 0)
+		fprintf(stderr, "agent did not stop cleanly: %d\n", st);
+	return st == 0 ? 0 : -1;
+}
+
+static void start_vm(const char *tenant, const char *mech, int max_workers)
+{
+	char spec[200];
+	snprintf(spec, sizeof(spec), "{\"mechanism\":\"%s\",\"max_workers\":%d,\"memory_mib\":256}",
+		 mech, max_workers);
+	json_t *vm;
+	int st = call("PUT", &vm, spec, "/v1/vms/%s", tenant);
+	if (st != 201) {
+		char *t = vm ? json_dumps(vm, 0) : NULL;
+		fprintf(stderr, "VM start: %d %s\n", st, t ? t : "");
+		free(t);
+	}
+	assert_int_equal(st, 201);
+	assert_string_equal(json_string_value(json_object_get(vm, "state")), "ready");
+	assert_true(json_integer_value(json_object_get(vm, "boot_ms")) > 0);
+	json_decref(vm);
+}
+
+static void stop_vm(const char *tenant)
+{
+	assert_int_equal(call("DELETE", NULL, NULL, "/v1/vms/%s", tenant), 200);
+	/* Wait for the stop to finish: the tenant's name becomes free again. */
+	long long deadline = now_ns() + 60000LL * 1000000;
+	while (call("GET", NULL, NULL, "/v1/vms/%s", tenant) == 200) {
+		assert_true(now_ns() < deadline);
+		usleep(20000);
+	}
+}
+
+/* Resizes and returns the report; checks the active count. */
+static json_t *resize(const char *tenant, int n)
+{
+	char body[32];
+	snprintf(body, sizeof(body), "{\"count\":%d}", n);
+	json_t *r;
+	int st = call("PUT", &r, body, "/v1/vms/%s/workers", tenant);
+	if (st != 200) {
+		char *t = r ? json_dumps(r, 0) : NULL;
+		fprintf(stderr, "resize to %d: %d %s\n", n, st, t ? t : "");
+		free(t);
+	}
+	assert_int_equal(st, 200);
+	assert_int_equal(json_integer_value(json_object_get(r, "workers")), n);
+	return r;
+}
+
+/* Invokes and returns the reply (status 200 checked). */
+static json_t *invoke(const char *tenant, const char *digest, const char *mode, int cpu,
+		      int timeout_ms, const char *input)
+{
+	json_t *r;
+	char q[64] = "";
+	if (cpu > 0)
+		snprintf(q, sizeof(q), "&cpu=%d", cpu);
+	int st = call("POST", &r, input, "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%d%s",
+		      tenant, digest, mode, timeout_ms, q);
+	if (st != 200) {
+		char *t = r ? json_dumps(r, 0) : NULL;
+		fprintf(stderr, "invoke: %d %s\n", st, t ? t : "");
+		free(t);
+	}
+	assert_int_equal(st, 200);
+	return r;
+}
+
+static void expect_ran_on(json_t *r, int cpu)
+{
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "ok");
+	assert_int_equal(json_integer_value(json_object_get(r, "cpu")), cpu);
+	assert_int_equal(json_integer_value(json_object_get(r, "ran_on")), cpu);
+}
+
+/* Grows 0 -> 1 -> 2, runs a function on each new vCPU, shrinks to 0, and
+ * grows once more (a re-plug after an unplug). */
+static void cycle(const char *tenant, const char *mech)
+{
+	start_vm(tenant, mech, 2);
+	for (int round = 0; round < 2; round++) {
+		for (int n = 1; n <= 2; n++) {
+			json_t *rep = resize(tenant, n);
+			json_t *step = json_array_get(json_object_get(rep, "steps"), 0);
+			int cpu = (int)json_integer_value(json_object_get(step, "cpu"));
+			assert_int_equal(cpu, n);
+			assert_string_equal(json_string_value(json_object_get(step, "action")), "grow");
+			assert_true(json_integer_value(json_object_get(step, "active_us")) > 0);
+			assert_true(json_integer_value(json_object_get(step, "core")) >= 0);
+			if (strcmp(mech, "hotplug") == 0) {
+				assert_true(json_integer_value(json_object_get(step, "added_us")) > 0);
+				assert_true(json_integer_value(json_object_get(step, "seen_us")) > 0);
+			}
+			json_decref(rep);
+
+			json_t *r = invoke(tenant, g.echo, "process", cpu, 30000, "{\"x\":42}");
+			expect_ran_on(r, cpu);
+			assert_string_equal(json_string_value(json_object_get(r, "result")), "{\"x\":42}");
+			json_decref(r);
+		}
+		json_t *vm;
+		assert_int_equal(call("GET", &vm, NULL, "/v1/vms/%s", tenant), 200);
+		assert_int_equal(json_integer_value(json_object_get(vm, "workers")), 2);
+		json_decref(vm);
+
+		json_t *rep = resize(tenant, 0);
+		assert_int_equal(json_array_size(json_object_get(rep, "steps")), 2);
+		json_decref(rep);
+	}
+	/* Every core went back to the budget. */
+	json_t *st;
+	assert_int_equal(call("GET", &st, NULL, "/v1/status"), 200);
+	json_t *cores = json_object_get(st, "cores");
+	assert_int_equal(json_integer_value(json_object_get(cores, "free_count")),
+			 json_integer_value(json_object_get(cores, "total")));
+	json_decref(st);
+	stop_vm(tenant);
+}
+
+static void test_hotplug_cycle(void **state)
+{
+	cycle("hot", "hotplug");
+}
+
+static void test_precreated_cycle(void **state)
+{
+	cycle("pre", "precreated");
+}
+
+struct burst_arg {
+	const char *url;
+	const char *digest;
+	int status, ran_on;
+	char result_status[16];
+};
+
+static void *burst_one(void *p)
+{
+	struct burst_arg *a = p;
+	struct agent_client c;
+	agent_client_init(&c, a->url);
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/vms/burst/invoke?artifact=%s&timeout_ms=60000", a->digest);
+	json_t *r = NULL;
+	const char *in = "{\"ms\":100,\"mb\":1}";
+	a->status = agent_client_call(&c, "POST", path, in, strlen(in), STEP_MS, &r);
+	a->ran_on = (int)json_integer_value(json_object_get(r, "ran_on"));
+	snprintf(a->result_status, sizeof(a->result_status), "%s",
+		 json_string_value(json_object_get(r, "status")) ?: "");
+	json_decref(r);
+	agent_client_free(&c);
+	return NULL;
+}
+
+static void test_concurrent_invocations(void **state)
+{
+	start_vm("burst", "precreated", 2);
+	json_decref(resize("burst", 2));
+	enum { N = 8 };
+	pthread_t th[N];
+	struct burst_arg args[N];
+	for (int i = 0; i < N; i++) {
+		args[i] = (struct burst_arg){ .url = g.proc.url, .digest = g.busy };
+		pthread_create(&th[i], NULL, burst_one, &args[i]);
+	}
+	bool used[3] = { false };
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(args[i].status, 200);
+		assert_string_equal(args[i].result_status, "ok");
+		assert_true(args[i].ran_on == 1 || args[i].ran_on == 2);
+		used[args[i].ran_on] = true;
+	}
+	/* Eight invocations over two free worker vCPUs use both. */
+	assert_true(used[1] && used[2]);
+	stop_vm("burst");
+}
+
+static void test_functions_and_limits(void **state)
+{
+	start_vm("fn", "precreated", 1);
+	json_decref(resize("fn", 1));
+
+	json_t *r = invoke("fn", g.sha, "process", 1, 30000, "abc");
+	expect_ran_on(r, 1);
+	assert_non_null(strstr(json_string_value(json_object_get(r, "result")),
+			       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	json_decref(r);
+
+	r = invoke("fn", g.hello, "process", 1, 30000, "{\"name\":\"ditto\"}");
+	expect_ran_on(r, 1);
+	assert_non_null(strstr(json_string_value(json_object_get(r, "result")), "ditto"));
+	json_decref(r);
+
+	/* Long-lived mode: the first call starts the process (cold), the next
+	 * reuses it. */
+	r = invoke("fn", g.echo, "persistent", 1, 30000, "{\"n\":1}");
+	expect_ran_on(r, 1);
+	assert_true(json_is_true(json_object_get(r, "cold_start")));
+	json_decref(r);
+	r = invoke("fn", g.echo, "persistent", 1, 30000, "{\"n\":2}");
+	expect_ran_on(r, 1);
+	assert_false(json_is_true(json_object_get(r, "cold_start")));
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "{\"n\":2}");
+	json_decref(r);
+
+	/* A function over its timeout is killed with its whole process group. */
+	r = invoke("fn", g.sleeper, "process", 1, 500, "{}");
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "timeout");
+	json_decref(r);
+	r = invoke("fn", g.check, "process", 1, 30000, "{}");
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "{\"left\":false}\n");
+	json_decref(r);
+
+	/* Bad requests: clear 4xx errors with a JSON body. */
+	json_t *e;
+	char missing[65];
+	memset(missing, 'a', 64);
+	missing[64] = '\0';
+	assert_int_equal(call("POST", &e, "{}", "/v1/vms/fn/invoke?artifact=%s", missing), 404);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "code")),
+			    "no_artifact");
+	json_decref(e);
+	assert_int_equal(call("POST", &e, "{}", "/v1/vms/fn/invoke?artifact=xyz"), 400);
+	json_decref(e);
+	assert_int_equal(call("POST", &e, "{}", "/v1/vms/fn/invoke?artifact=%s&mode=fast", g.echo),
+			 400);
+	json_decref(e);
+	assert_int_equal(call("POST", &e, "{}", "/v1/vms/fn/invoke?artifact=%s&timeout_ms=0", g.echo),
+			 400);
+	json_decref(e);
+	assert_int_equal(call("POST", &e, "{}", "/v1/vms/nope/invoke?artifact=%s", g.echo), 404);
+	json_decref(e);
+	assert_int_equal(call("PUT", &e, "{\"count\":5}", "/v1/vms/fn/workers"), 400);
+	json_decref(e);
+	assert_int_equal(call("PUT", &e, "{\"count\":", "/v1/vms/fn/workers"), 400);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "code")),
+			    "bad_json");
+	json_decref(e);
+	assert_int_equal(call("PUT", &e, "{\"mechanism\":\"magic\"}", "/v1/vms/x"), 400);
+	json_decref(e);
+	assert_int_equal(call("PUT", &e, "{}", "/v1/vms/fn"), 409);
+	json_decref(e);
+	assert_int_equal(call("GET", &e, NULL, "/v1/nothing"), 404);
+	json_decref(e);
+	assert_int_equal(call("PUT", &e, "not the right bytes", "/v1/artifacts/%s", g.echo), 400);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "code")),
+			    "digest_mismatch");
+	json_decref(e);
+
+	/* Input over the limit (6 MiB by default) is refused with 413. */
+	size_t big = (6u << 20) + 1;
+	char *in = malloc(big);
+	memset(in, 'x', big);
+	char path[160];
+	snprintf(path, sizeof(path), "/v1/vms/fn/invoke?artifact=%s", g.echo);
+	assert_int_equal(agent_client_call(&g.c, "POST", path, in, big, STEP_MS, &e), 413);
+	json_decref(e);
+	free(in);
+
+	/* Nothing was lost: the VM still serves. */
+	r = invoke("fn", g.echo, "process", 1, 30000, "{\"still\":true}");
+	expect_ran_on(r, 1);
+	json_decref(r);
+	stop_vm("fn");
+}
+
+static void test_qemu_killed(void **state)
+{
+	start_vm("crash", "hotplug", 1);
+	json_t *vm;
+	assert_int_equal(call("GET", &vm, NULL, "/v1/vms/crash"), 200);
+	pid_t pid = (pid_t)json_integer_value(json_object_get(vm, "pid"));
+	json_decref(vm);
+	assert_true(pid > 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+
+	long long deadline = now_ns() + 30000LL * 1000000;
+	const char *state_name = NULL;
+	for (;;) {
+		assert_int_equal(call("GET", &vm, NULL, "/v1/vms/crash"), 200);
+		state_name = json_string_value(json_object_get(vm, "state"));
+		if (strcmp(state_name, "dead") == 0)
+			break;
+		json_decref(vm);
+		assert_true(now_ns() < deadline);
+		usleep(20000);
+	}
+	assert_non_null(strstr(json_string_value(json_object_get(vm, "reason")), "signal 9"));
+	json_decref(vm);
+
+	/* Invocations fail clearly while it is dead... */
+	json_t *e;
+	assert_int_equal(call("POST", &e, "{}", "/v1/vms/crash/invoke?artifact=%s", g.echo), 503);
+	json_decref(e);
+	/* ...and it comes back when asked. */
+	assert_int_equal(call("POST", &vm, NULL, "/v1/vms/crash/restart"), 201);
+	assert_string_equal(json_string_value(json_object_get(vm, "state")), "ready");
+	json_decref(vm);
+	json_decref(resize("crash", 1));
+	json_t *r = invoke("crash", g.echo, "process", 1, 30000, "{}");
+	expect_ran_on(r, 1);
+	json_decref(r);
+	stop_vm("crash");
+}
+
+static void test_status(void **state)
+{
+	json_t *st;
+	assert_int_equal(call("GET", &st, NULL, "/v1/status"), 200);
+	const char *accel = json_string_value(json_object_get(st, "accel"));
+	assert_true(strcmp(accel, "tcg") == 0 || strcmp(accel, "kvm") == 0);
+	assert_int_equal(strlen(json_string_value(json_object_get(st, "image_digest"))), 64);
+	assert_true(json_integer_value(json_object_get(json_object_get(st, "cores"), "total")) >= 1);
+	json_decref(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_hotplug_cycle),
+		cmocka_unit_test(test_precreated_cycle),
+		cmocka_unit_test(test_concurrent_invocations),
+		cmocka_unit_test(test_functions_and_limits),
+		cmocka_unit_test(test_qemu_killed),
+	};
+	return cmocka_run_group_tests_name("agent end to end", tests, setup, teardown);
+}
