@@ -395,6 +395,33 @@ static void test_qemu_killed(void **state)
 	stop_vm("crash");
 }
 
+/* After each test, whatever it left running goes, so that a failed test
+ * does not hold cores the next one needs. */
+static int stop_all(void **state)
+{
+	json_t *vms;
+	if (call("GET", &vms, NULL, "/v1/vms") != 200)
+		return -1;
+	size_t i;
+	json_t *vm;
+	json_array_foreach(json_object_get(vms, "vms"), i, vm)
+		call("DELETE", NULL, NULL, "/v1/vms/%s",
+		     json_string_value(json_object_get(vm, "tenant")));
+	json_decref(vms);
+	long long deadline = now_ns() + 60000LL * 1000000;
+	for (;;) {
+		if (call("GET", &vms, NULL, "/v1/vms") != 200)
+			return -1;
+		size_t n = json_array_size(json_object_get(vms, "vms"));
+		json_decref(vms);
+		if (n == 0)
+			return 0;
+		if (now_ns() > deadline)
+			return -1;
+		usleep(20000);
+	}
+}
+
 static void test_status(void **state)
 {
 	json_t *st;
@@ -409,12 +436,12 @@ static void test_status(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status),
-		cmocka_unit_test(test_hotplug_cycle),
-		cmocka_unit_test(test_precreated_cycle),
-		cmocka_unit_test(test_concurrent_invocations),
-		cmocka_unit_test(test_functions_and_limits),
-		cmocka_unit_test(test_qemu_killed),
+		cmocka_unit_test_teardown(test_status, stop_all),
+		cmocka_unit_test_teardown(test_hotplug_cycle, stop_all),
+		cmocka_unit_test_teardown(test_precreated_cycle, stop_all),
+		cmocka_unit_test_teardown(test_concurrent_invocations, stop_all),
+		cmocka_unit_test_teardown(test_functions_and_limits, stop_all),
+		cmocka_unit_test_teardown(test_qemu_killed, stop_all),
 	};
 	return cmocka_run_group_tests_name("agent end to end", tests, setup, teardown);
 }
