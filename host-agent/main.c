@@ -21,6 +21,8 @@ static void usage(FILE *f)
 		"  --cores SPEC         core budget: all or a list like 0-3,6 (default all)\n"
 		"  --accel auto|kvm|tcg accelerator (default auto: KVM only where usable)\n"
 		"  --ready-file PATH    write the API URL here once listening\n"
+		"  --ping-interval-ms N how often to check that each guest answers (default 2000)\n"
+		"  --ping-timeout-ms N  a guest silent this long is unresponsive (default 15000)\n"
 		"  --log-level LEVEL    error, warn, info or debug (default info)\n"
 		"  --help\n");
 }
@@ -47,10 +49,12 @@ int main(int argc, char **argv)
 		{ "qemu", required_argument, NULL, 'q' },    { "cores", required_argument, NULL, 'c' },
 		{ "accel", required_argument, NULL, 'a' },   { "ready-file", required_argument, NULL, 'r' },
 		{ "log-level", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ "ping-interval-ms", required_argument, NULL, 'P' },
+		{ "ping-timeout-ms", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	long port;
+	long port, ms;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': cfg.listen_addr = optarg; break;
@@ -72,6 +76,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'r': cfg.ready_file = optarg; break;
+		case 'P':
+		case 'T':
+			if (parse_int(optarg, 10, 3600000, &ms) < 0) {
+				fprintf(stderr, "ditto-agent: --%s must be 10..3600000\n",
+					c == 'P' ? "ping-interval-ms" : "ping-timeout-ms");
+				return 2;
+			}
+			*(c == 'P' ? &cfg.ping_interval_ms : &cfg.ping_timeout_ms) = (int)ms;
+			break;
 		case 'v':
 			if (log_level_parse(optarg, &log_threshold) < 0) {
 				fprintf(stderr, "ditto-agent: bad --log-level \"%s\"\n", optarg);

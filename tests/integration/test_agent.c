@@ -65,7 +65,9 @@ static int setup(void **state)
 	char dir[] = "/tmp/ditto-it.XXXXXX";
 	if (!mkdtemp(dir))
 		return -1;
-	if (agent_proc_start(&g.proc, g.build, dir, NULL, 30000) < 0) {
+	/* Pings often and gives up soon, so the unresponsive-guest test is quick. */
+	const char *extra[] = { "--ping-interval-ms", "300", "--ping-timeout-ms", "3000", NULL };
+	if (agent_proc_start(&g.proc, g.build, dir, extra, 30000) < 0) {
 		fprintf(stderr, "cannot start agent; see %s/agent.log\n", dir);
 		return -1;
 	}
@@ -422,6 +424,44 @@ static int stop_all(void **state)
 	}
 }
 
+static const char *wait_state(const char *tenant, const char *want, json_t **ret)
+{
+	long long deadline = now_ns() + 60000LL * 1000000;
+	for (;;) {
+		json_t *vm;
+		assert_int_equal(call("GET", &vm, NULL, "/v1/vms/%s", tenant), 200);
+		if (strcmp(json_string_value(json_object_get(vm, "state")), want) == 0) {
+			*ret = vm;
+			return want;
+		}
+		json_decref(vm);
+		assert_true(now_ns() < deadline);
+		usleep(20000);
+	}
+}
+
+/* A guest that stops answering (its QEMU frozen) is reported, and is
+ * taken back when it answers again. */
+static void test_guest_unresponsive(void **state)
+{
+	start_vm("frozen", "precreated", 1);
+	json_t *vm;
+	assert_int_equal(call("GET", &vm, NULL, "/v1/vms/frozen"), 200);
+	pid_t pid = (pid_t)json_integer_value(json_object_get(vm, "pid"));
+	json_decref(vm);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	wait_state("frozen", "unresponsive", &vm);
+	assert_non_null(strstr(json_string_value(json_object_get(vm, "reason")), "ping"));
+	json_decref(vm);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	wait_state("frozen", "ready", &vm);
+	json_decref(vm);
+	json_decref(resize("frozen", 1));
+	json_t *r = invoke("frozen", g.echo, "process", 1, 30000, "{}");
+	expect_ran_on(r, 1);
+	json_decref(r);
+}
+
 static void test_status(void **state)
 {
 	json_t *st;
@@ -442,6 +482,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_concurrent_invocations, stop_all),
 		cmocka_unit_test_teardown(test_functions_and_limits, stop_all),
 		cmocka_unit_test_teardown(test_qemu_killed, stop_all),
+		cmocka_unit_test_teardown(test_guest_unresponsive, stop_all),
 	};
 	return cmocka_run_group_tests_name("agent end to end", tests, setup, teardown);
 }
