@@ -79,6 +79,7 @@ int bench_demo(const struct bench_opts *o)
 		{ "sha256", "process", "{\"data\":\"abc\"}", "" },
 		{ "busy", "process", "{\"ms\":20,\"mb\":4}", "" },
 		{ "hello.sh", "process", "{\"name\":\"ditto\"}", "" },
+		{ "echo", "persistent", "{\"first\":true}", "" },
 		{ "echo", "persistent", "{\"warm\":true}", "" },
 	};
 	size_t n = sizeof(fns) / sizeof(fns[0]);
@@ -87,7 +88,7 @@ int bench_demo(const struct bench_opts *o)
 		if (bench_upload_function(&e, o, fns[i].name, fns[i].digest) < 0)
 			goto out;
 	}
-	printf("uploaded %zu functions\n", n);
+	printf("uploaded the sample functions: echo, sha256, busy, hello.sh\n");
 	const char *spec = "{\"mechanism\":\"precreated\",\"max_workers\":2,\"memory_mib\":256}";
 	json_t *vm = NULL;
 	int st = agent_client_call(&e.client, "PUT", "/v1/vms/demo", spec, strlen(spec), 120000, &vm);

@@ -29,19 +29,24 @@ int bench_mem(const struct bench_opts *o)
 		goto out;
 	json_t *vms = json_object_get(st, "vms");
 	long agent_kib = (long)json_integer_value(json_object_get(st, "agent_rss_kib"));
-	double *q = calloc(json_array_size(vms) + 1, sizeof(double));
-	size_t i;
+	size_t nvm = json_array_size(vms), i;
+	double *q = calloc(nvm + 1, sizeof(double)), *p = calloc(nvm + 1, sizeof(double));
 	json_t *vm;
-	json_array_foreach(vms, i, vm)
+	json_array_foreach(vms, i, vm) {
 		q[i] = (double)json_integer_value(json_object_get(vm, "qemu_rss_kib")) / 1024.0;
-	struct stats s;
-	stats_compute(q, json_array_size(vms), &s);
+		p[i] = (double)json_integer_value(json_object_get(vm, "qemu_pss_kib")) / 1024.0;
+	}
+	struct stats s, ps;
+	stats_compute(q, nvm, &s);
+	stats_compute(p, nvm, &ps);
 	free(q);
+	free(p);
 	if (o->json) {
-		json_t *out = json_pack("{s:s, s:s, s:s, s:i, s:f, s:f, s:f, s:f}", "benchmark", "mem",
-					"accel", e.accel, "mechanism", o->mechanism, "vms", o->vms,
+		json_t *out = json_pack("{s:s, s:s, s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "benchmark",
+					"mem", "accel", e.accel, "mechanism", o->mechanism, "vms", o->vms,
 					"agent_rss_mib", agent_kib / 1024.0, "qemu_rss_p50_mib", s.p50,
-					"qemu_rss_max_mib", s.max, "guest_memory_mib", 256.0);
+					"qemu_rss_max_mib", s.max, "qemu_pss_p50_mib", ps.p50,
+					"guest_memory_mib", 256.0);
 		char *text = json_dumps(out, JSON_INDENT(2));
 		printf("%s\n", text);
 		free(text);
@@ -50,7 +55,10 @@ int bench_mem(const struct bench_opts *o)
 		printf("ditto-bench mem: accel=%s mechanism=%s vms=%d guest_memory=256 MiB\n", e.accel,
 		       o->mechanism, o->vms);
 		printf("agent resident memory:        %8.2f MiB\n", agent_kib / 1024.0);
-		printf("QEMU resident memory per VM:  %8.2f MiB p50, %.2f MiB max\n", s.p50, s.max);
+		printf("QEMU resident memory per VM:  %8.2f MiB p50, %.2f MiB max (RSS)\n", s.p50, s.max);
+		printf("QEMU proportional memory:     %8.2f MiB p50, %.2f MiB max (PSS: shared pages split)\n",
+		       ps.p50, ps.max);
+		printf("(both include the guest RAM the guest has touched, of 256 MiB given)\n");
 	}
 	rc = 0;
 out:

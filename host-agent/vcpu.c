@@ -90,8 +90,9 @@ static void op_complete(struct vcpu_op *op)
 	}
 }
 
-/* Records a finished step and completes the op when it was the last. */
-static void step_done(struct worker *w, const char *action)
+/* Records a finished step and completes the op when it was the last. core
+ * is the host core the step granted or revoked. */
+static void step_done(struct worker *w, const char *action, int core)
 {
 	struct vcpu_op *op = w->op;
 	w->op = NULL;
@@ -100,7 +101,7 @@ static void step_done(struct worker *w, const char *action)
 	json_array_append_new(
 		op->steps,
 		json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "cpu", w->cpu, "action",
-			  action, "core", w->core, "added_us", (json_int_t)w->added_us, "seen_us",
+			  action, "core", core, "added_us", (json_int_t)w->added_us, "seen_us",
 			  (json_int_t)w->seen_us, "active_us", (json_int_t)w->active_us,
 			  "released_us", (json_int_t)w->released_us, "guest_online_us",
 			  (json_int_t)w->guest_online_us, "guest_probe_us",
@@ -139,7 +140,7 @@ static void grow_failed(struct worker *w, enum worker_state back, const char *wh
 		 status);
 	revoke_core(vm, w);
 	w->state = back;
-	step_done(w, "grow");
+	step_done(w, "grow", w->core);
 }
 
 static void grow_check_done(struct worker *w)
@@ -147,7 +148,7 @@ static void grow_check_done(struct worker *w)
 	if (!w->pinned || !w->guest_done || w->state != W_GROWING)
 		return;
 	w->state = W_ACTIVE;
-	step_done(w, "grow");
+	step_done(w, "grow", w->core);
 }
 
 static void pin_worker(struct vm *vm, struct worker *w)
@@ -252,10 +253,11 @@ static void hotplug_grow(struct vm *vm, struct worker *w)
 static void shrink_done(struct worker *w, enum worker_state final)
 {
 	struct vm *vm = w->op->vm;
+	int core = w->core;
 	w->released_us = since_us(w);
 	revoke_core(vm, w);
 	w->state = final;
-	step_done(w, "shrink");
+	step_done(w, "shrink", core);
 }
 
 static void on_deactivated(struct guest_chan *ch, int status, const struct wire_frame *f,
@@ -268,7 +270,7 @@ static void on_deactivated(struct guest_chan *ch, int status, const struct wire_
 		op_fail(w->op, -EIO, "cpu %d: guest deactivate failed (%d)", w->cpu, status);
 		/* The guest may still run work there: keep the core. */
 		w->state = W_ACTIVE;
-		step_done(w, "shrink");
+		step_done(w, "shrink", w->core);
 		return;
 	}
 	w->guest_online_us = json_integer_value(json_object_get(meta, "offline_us"));
@@ -296,7 +298,7 @@ static void precreated_shrink(struct vm *vm, struct worker *w)
 	if (r < 0) {
 		op_fail(w->op, -EIO, "cpu %d: guest deactivate failed (%d)", w->cpu, r);
 		w->state = W_ACTIVE;
-		step_done(w, "shrink");
+		step_done(w, "shrink", w->core);
 	}
 }
 
@@ -308,7 +310,7 @@ static void on_device_deleted_reply(struct qmp_client *c, int status, const stru
 		return;
 	op_fail(w->op, -EIO, "cpu %d: device_del failed (%d)", w->cpu, status);
 	w->state = W_ACTIVE;
-	step_done(w, "shrink");
+	step_done(w, "shrink", w->core);
 }
 
 static void on_released(struct guest_chan *ch, int status, const struct wire_frame *f,
@@ -321,7 +323,7 @@ static void on_released(struct guest_chan *ch, int status, const struct wire_fra
 	if (status < 0) {
 		op_fail(w->op, -EIO, "cpu %d: guest release failed (%d)", w->cpu, status);
 		w->state = W_ACTIVE;
-		step_done(w, "shrink");
+		step_done(w, "shrink", w->core);
 		return;
 	}
 	w->seen_us = since_us(w);
@@ -330,7 +332,7 @@ static void on_released(struct guest_chan *ch, int status, const struct wire_fra
 	if (r < 0) {
 		op_fail(w->op, -EIO, "cpu %d: device_del failed (%d)", w->cpu, r);
 		w->state = W_ACTIVE;
-		step_done(w, "shrink");
+		step_done(w, "shrink", w->core);
 	}
 }
 
@@ -343,7 +345,7 @@ static void hotplug_shrink(struct vm *vm, struct worker *w)
 	if (r < 0) {
 		op_fail(w->op, -EIO, "cpu %d: guest release failed (%d)", w->cpu, r);
 		w->state = W_ACTIVE;
-		step_done(w, "shrink");
+		step_done(w, "shrink", w->core);
 	}
 }
 

@@ -617,22 +617,36 @@ int vm_restart(struct vm *vm, vm_ready_fn cb, void *data)
 	return 0;
 }
 
-long vm_qemu_rss_kib(const struct vm *vm)
+/* Reads "Key: N kB" from a /proc file of QEMU's. */
+static long proc_kib(const struct vm *vm, const char *file, const char *key)
 {
 	if (!vm->proc_running)
 		return -1;
 	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)vm->pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)vm->pid, file);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -1;
+	size_t klen = strlen(key);
 	long kib = -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			kib = strtol(line + klen + 1, NULL, 10);
 			break;
+		}
 	}
 	fclose(f);
 	return kib;
+}
+
+long vm_qemu_rss_kib(const struct vm *vm)
+{
+	return proc_kib(vm, "status", "VmRSS");
+}
+
+long vm_qemu_pss_kib(const struct vm *vm)
+{
+	return proc_kib(vm, "smaps_rollup", "Pss");
 }
 
 json_t *vm_to_json(const struct vm *vm)
@@ -659,9 +673,14 @@ json_t *vm_to_json(const struct vm *vm)
 		json_object_set_new(o, "hotplug_remaining",
 				    json_integer(vm->spec.hotplug_slots - 1 - vm->hotplug_created));
 	}
-	long rss = vm_qemu_rss_kib(vm);
+	/* RSS counts the kernel image QEMU maps from the page cache, which all
+	 * VMs share; PSS splits shared pages among their users. Both include
+	 * the guest RAM the guest has touched. */
+	long rss = vm_qemu_rss_kib(vm), pss = vm_qemu_pss_kib(vm);
 	if (rss >= 0)
 		json_object_set_new(o, "qemu_rss_kib", json_integer(rss));
+	if (pss >= 0)
+		json_object_set_new(o, "qemu_pss_kib", json_integer(pss));
 	json_object_set_new(o, "inflight", json_integer(vm->inflight));
 	json_object_set_new(o, "invocations", json_integer((json_int_t)vm->invocations));
 	if (vm->died_reason[0])

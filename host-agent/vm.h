@@ -145,8 +145,9 @@ int vm_active_workers(const struct vm *vm);
 /* A JSON description for the operator API. */
 json_t *vm_to_json(const struct vm *vm);
 
-/* The QEMU process's resident set size in KiB, or -1. */
+/* The QEMU process's resident and proportional set sizes in KiB, or -1. */
 long vm_qemu_rss_kib(const struct vm *vm);
+long vm_qemu_pss_kib(const struct vm *vm);
 
 /* For vcpu.c and invoke.c. */
 struct qmp_client *vm_qmp(struct vm *vm);
