@@ -25,6 +25,8 @@ LIBS_CLIENT = $(shell pkg-config --libs libcurl jansson 2>/dev/null)
 LIBS_GUEST  = -static -ljansson -lpthread
 
 .DEFAULT_GOAL := all
+# Keep object files make would otherwise delete as intermediates.
+.SECONDARY:
 .PHONY: all deps guest test unit unit-asan integration run bench clean
 
 # ---- sources ---------------------------------------------------------------

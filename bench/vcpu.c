@@ -71,6 +71,21 @@ int bench_vcpu(const struct bench_opts *o)
 		long long t0 = now_ns();
 		int st = agent_client_call(&e.client, "PUT", "/v1/vms/bench/workers", grow, strlen(grow),
 					   120000, &rep_json);
+		const char *code = json_string_value(
+			json_object_get(json_object_get(rep_json, "error"), "code"));
+		if (st == 409 && code && strcmp(code, "hotplug_exhausted") == 0) {
+			/* QEMU has created all the vCPUs it can in this VM's life:
+			 * boot it again and repeat this cycle. */
+			json_decref(rep_json);
+			st = agent_client_call(&e.client, "POST", "/v1/vms/bench/restart", NULL, 0,
+					       120000, NULL);
+			if (st != 201) {
+				fprintf(stderr, "ditto-bench: restart failed (%d)\n", st);
+				goto out;
+			}
+			rep--;
+			continue;
+		}
 		if (st != 200) {
 			fprintf(stderr, "ditto-bench: grow failed (%d): %s\n", st,
 				rep_json ? json_dumps(rep_json, 0) : "no reply");

@@ -23,6 +23,7 @@ static void usage(FILE *f)
 		"  --ready-file PATH    write the API URL here once listening\n"
 		"  --ping-interval-ms N how often to check that each guest answers (default 2000)\n"
 		"  --ping-timeout-ms N  a guest silent this long is unresponsive (default 15000)\n"
+		"  --max-inflight N     invocations per VM in flight at once (default 1024)\n"
 		"  --log-level LEVEL    error, warn, info or debug (default info)\n"
 		"  --help\n");
 }
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
 		{ "ping-interval-ms", required_argument, NULL, 'P' },
 		{ "ping-timeout-ms", required_argument, NULL, 'T' },
+		{ "max-inflight", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -76,6 +78,13 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'r': cfg.ready_file = optarg; break;
+		case 'I':
+			if (parse_int(optarg, 1, 1000000, &ms) < 0) {
+				fprintf(stderr, "ditto-agent: --max-inflight must be 1..1000000\n");
+				return 2;
+			}
+			cfg.max_inflight = (unsigned)ms;
+			break;
 		case 'P':
 		case 'T':
 			if (parse_int(optarg, 10, 3600000, &ms) < 0) {

@@ -380,6 +380,13 @@ static void run_op(struct vm *vm, struct vcpu_op *op)
 			vm->hotplug_created);
 		need = 0;
 	}
+	if (need > 0 && vm->spec.mech == VCPU_HOTPLUG && a->qemu_major < 8 && vm->hotplug_removed) {
+		/* QEMU 7.2 under TCG corrupts its heap on a CPU device_add that
+		 * follows a device_del; refuse rather than crash the tenant. */
+		op_fail(op, -EMLINK, "QEMU %s cannot add a vCPU after one was removed",
+			a->qemu_version);
+		need = 0;
+	}
 	op->pending = 1; /* held while steps start, so none completes the op early */
 	for (; need > 0; need--) {
 		struct worker *w;
@@ -559,8 +566,10 @@ void vcpu_on_qmp_event(struct vm *vm, const struct qmp_msg *ev)
 		    json_integer_value(json_object_get(info, "source")) == 3)
 			w = worker_by_dev(vm, json_string_value(json_object_get(info, "device")));
 	}
-	if (w && w->op)
+	if (w && w->op) {
+		vm->hotplug_removed++;
 		shrink_done(w, W_ABSENT);
+	}
 }
 
 void vcpu_on_vm_down(struct vm *vm, int reason)

@@ -446,6 +446,7 @@ static void reset_runtime(struct vm *vm)
 	vm->boot_ms = -1;
 	vm->died_reason[0] = '\0';
 	vm->hotplug_created = 0;
+	vm->hotplug_removed = 0;
 	vm->n_pushed = 0;
 	vm->inflight = 0;
 	vm->generation++;

@@ -109,6 +109,7 @@ struct vm {
 	int n_workers;          /* usable slots: max_workers */
 	char cpu_type[64];      /* hotplug driver from query-hotpluggable-cpus */
 	int hotplug_created;    /* vCPUs ever created (QEMU caps this at maxcpus) */
+	int hotplug_removed;    /* vCPUs unplugged in this VM's life */
 	struct vcpu_op *ops_head, *ops_tail; /* resizes run one at a time */
 
 	/* Artifacts already pushed into this guest (by digest). */

@@ -23,7 +23,7 @@ struct ctx {
 	struct agent_proc proc;
 	struct agent_client c;
 	char build[256];
-	char echo[65], busy[65], sha[65], hello[65], sleeper[65], check[65];
+	char echo[65], busy[65], sha[65], hello[65], sleeper[65], check[65], nap[65];
 };
 
 static struct ctx g;
@@ -66,7 +66,8 @@ static int setup(void **state)
 	if (!mkdtemp(dir))
 		return -1;
 	/* Pings often and gives up soon, so the unresponsive-guest test is quick. */
-	const char *extra[] = { "--ping-interval-ms", "300", "--ping-timeout-ms", "3000", NULL };
+	const char *extra[] = { "--ping-interval-ms", "300", "--ping-timeout-ms", "3000",
+				"--max-inflight", "8", NULL };
 	if (agent_proc_start(&g.proc, g.build, dir, extra, 30000) < 0) {
 		fprintf(stderr, "cannot start agent; see %s/agent.log\n", dir);
 		return -1;
@@ -79,6 +80,7 @@ static int setup(void **state)
 	/* A function that leaves a child behind and never ends: the timeout
 	 * must kill the whole process group. */
 	upload_text("#!/bin/sh\nsleep 1000 &\nexec sleep 1001\n", g.sleeper);
+	upload_text("#!/bin/sh\nsleep 1\necho '{}'\n", g.nap);
 	upload_text("#!/bin/sh\nif pgrep sleep >/dev/null; then echo '{\"left\":true}'; "
 		    "else echo '{\"left\":false}'; fi\n",
 		    g.check);
@@ -222,7 +224,9 @@ static void test_precreated_cycle(void **state)
 
 struct burst_arg {
 	const char *url;
+	const char *tenant;
 	const char *digest;
+	const char *input;
 	int status, ran_on;
 	char result_status[16];
 };
@@ -233,10 +237,10 @@ static void *burst_one(void *p)
 	struct agent_client c;
 	agent_client_init(&c, a->url);
 	char path[256];
-	snprintf(path, sizeof(path), "/v1/vms/burst/invoke?artifact=%s&timeout_ms=60000", a->digest);
+	snprintf(path, sizeof(path), "/v1/vms/%s/invoke?artifact=%s&timeout_ms=60000", a->tenant,
+		 a->digest);
 	json_t *r = NULL;
-	const char *in = "{\"ms\":100,\"mb\":1}";
-	a->status = agent_client_call(&c, "POST", path, in, strlen(in), STEP_MS, &r);
+	a->status = agent_client_call(&c, "POST", path, a->input, strlen(a->input), STEP_MS, &r);
 	a->ran_on = (int)json_integer_value(json_object_get(r, "ran_on"));
 	snprintf(a->result_status, sizeof(a->result_status), "%s",
 		 json_string_value(json_object_get(r, "status")) ?: "");
@@ -253,7 +257,8 @@ static void test_concurrent_invocations(void **state)
 	pthread_t th[N];
 	struct burst_arg args[N];
 	for (int i = 0; i < N; i++) {
-		args[i] = (struct burst_arg){ .url = g.proc.url, .digest = g.busy };
+		args[i] = (struct burst_arg){ .url = g.proc.url, .tenant = "burst", .digest = g.busy,
+					      .input = "{\"ms\":100,\"mb\":1}" };
 		pthread_create(&th[i], NULL, burst_one, &args[i]);
 	}
 	bool used[3] = { false };
@@ -321,6 +326,11 @@ static void test_functions_and_limits(void **state)
 	json_decref(e);
 	assert_int_equal(call("POST", &e, "{}", "/v1/vms/fn/invoke?artifact=%s&timeout_ms=0", g.echo),
 			 400);
+	json_decref(e);
+	assert_int_equal(
+		call("POST", &e, "{}", "/v1/vms/fn/invoke?artifact=%s&timeout_ms=300001", g.echo), 400);
+	json_decref(e);
+	assert_int_equal(call("POST", &e, "{}", "/v1/vms/fn/invoke?artifact=%s&cpu=7", g.echo), 400);
 	json_decref(e);
 	assert_int_equal(call("POST", &e, "{}", "/v1/vms/nope/invoke?artifact=%s", g.echo), 404);
 	json_decref(e);
@@ -395,6 +405,59 @@ static void test_qemu_killed(void **state)
 	expect_ran_on(r, 1);
 	json_decref(r);
 	stop_vm("crash");
+}
+
+/* The per-VM limit on invocations in flight (8 for this agent) answers 429
+ * beyond it and loses nothing within it. */
+static void test_inflight_limit(void **state)
+{
+	start_vm("busy", "precreated", 2);
+	json_decref(resize("busy", 2));
+	enum { N = 10 };
+	pthread_t th[N];
+	struct burst_arg args[N];
+	for (int i = 0; i < N; i++) {
+		args[i] = (struct burst_arg){ .url = g.proc.url, .tenant = "busy", .digest = g.nap,
+					      .input = "{}" };
+		pthread_create(&th[i], NULL, burst_one, &args[i]);
+	}
+	int ok = 0, limited = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		if (args[i].status == 200) {
+			assert_string_equal(args[i].result_status, "ok");
+			ok++;
+		} else {
+			assert_int_equal(args[i].status, 429);
+			limited++;
+		}
+	}
+	/* Each call sleeps a second and two run at a time, so all ten arrive
+	 * while the first eight are in flight. */
+	assert_int_equal(ok, 8);
+	assert_int_equal(limited, 2);
+}
+
+/* QEMU creates at most hotplug_slots vCPUs over a VM's life: the agent says
+ * so instead of letting QEMU abort. */
+static void test_hotplug_exhausted(void **state)
+{
+	json_t *vm;
+	const char *spec = "{\"mechanism\":\"hotplug\",\"max_workers\":1,\"hotplug_slots\":2}";
+	assert_int_equal(call("PUT", &vm, spec, "/v1/vms/slots"), 201);
+	assert_int_equal(json_integer_value(json_object_get(vm, "hotplug_remaining")), 1);
+	json_decref(vm);
+	json_decref(resize("slots", 1));
+	json_decref(resize("slots", 0));
+	json_t *e;
+	assert_int_equal(call("PUT", &e, "{\"count\":1}", "/v1/vms/slots/workers"), 409);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "code")),
+			    "hotplug_exhausted");
+	json_decref(e);
+	/* A restart gives the VM a fresh life. */
+	assert_int_equal(call("POST", &vm, NULL, "/v1/vms/slots/restart"), 201);
+	json_decref(vm);
+	json_decref(resize("slots", 1));
 }
 
 /* After each test, whatever it left running goes, so that a failed test
@@ -483,6 +546,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_functions_and_limits, stop_all),
 		cmocka_unit_test_teardown(test_qemu_killed, stop_all),
 		cmocka_unit_test_teardown(test_guest_unresponsive, stop_all),
+		cmocka_unit_test_teardown(test_inflight_limit, stop_all),
+		cmocka_unit_test_teardown(test_hotplug_exhausted, stop_all),
 	};
 	return cmocka_run_group_tests_name("agent end to end", tests, setup, teardown);
 }
