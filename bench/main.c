@@ -1,6 +1,6 @@
 /* ditto-bench: benchmarks and the end-to-end demo.
  *
- *   ditto-bench vcpu --mechanism hotplug|precreated --reps N [--json]
+ *   ditto-bench vcpu --mechanism hotplug|precreated --reps N [--mode M] [--json]
  *   ditto-bench mem --vms N [--json]
  *   ditto-bench demo
  */
@@ -26,6 +26,8 @@ static void usage(FILE *f)
 		"  --data DIR           agent data folder (default: a fresh one under /tmp)\n"
 		"  --mechanism M        hotplug or precreated (vcpu; default hotplug)\n"
 		"  --reps N             grow/shrink cycles (vcpu; default 10)\n"
+		"  --mode M             process or persistent: how the function on the new vCPU\n"
+		"                       runs (vcpu; default process)\n"
 		"  --vms N              VMs (mem; default 4)\n"
 		"  --accel auto|kvm|tcg passed to the agent\n"
 		"  --cores SPEC         agent core budget\n"
@@ -39,12 +41,14 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	const char *cmd = argv[1];
-	struct bench_opts o = { .build = "build", .mechanism = "hotplug", .reps = 10, .vms = 4 };
+	struct bench_opts o = { .build = "build", .mechanism = "hotplug", .mode = "process",
+				.reps = 10, .vms = 4 };
 	static const struct option opts[] = {
 		{ "build", required_argument, NULL, 'b' }, { "data", required_argument, NULL, 'd' },
 		{ "mechanism", required_argument, NULL, 'm' }, { "reps", required_argument, NULL, 'r' },
 		{ "vms", required_argument, NULL, 'n' },   { "accel", required_argument, NULL, 'a' },
 		{ "cores", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+		{ "mode", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -54,6 +58,7 @@ int main(int argc, char **argv)
 		case 'b': o.build = optarg; break;
 		case 'd': o.data = optarg; break;
 		case 'm': o.mechanism = optarg; break;
+		case 'M': o.mode = optarg; break;
 		case 'r': o.reps = atoi(optarg); break;
 		case 'n': o.vms = atoi(optarg); break;
 		case 'a': o.accel = optarg; break;
@@ -65,6 +70,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(o.mechanism, "hotplug") != 0 && strcmp(o.mechanism, "precreated") != 0) {
 		fprintf(stderr, "ditto-bench: --mechanism must be hotplug or precreated\n");
+		return 2;
+	}
+	if (strcmp(o.mode, "process") != 0 && strcmp(o.mode, "persistent") != 0) {
+		fprintf(stderr, "ditto-bench: --mode must be process or persistent\n");
 		return 2;
 	}
 	if (o.reps < 1 || o.reps > 10000 || o.vms < 1 || o.vms > 64) {

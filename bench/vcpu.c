@@ -104,7 +104,8 @@ int bench_vcpu(const struct bench_opts *o)
 		json_decref(rep_json);
 
 		char path[200];
-		snprintf(path, sizeof(path), "/v1/vms/bench/invoke?artifact=%s&cpu=%d", echo, cpu);
+		snprintf(path, sizeof(path), "/v1/vms/bench/invoke?artifact=%s&cpu=%d&mode=%s", echo,
+			 cpu, o->mode);
 		json_t *res = NULL;
 		st = agent_client_call(&e.client, "POST", path, "{\"ping\":1}", 10, 60000, &res);
 		long long t_fn = now_ns();
@@ -136,13 +137,13 @@ int bench_vcpu(const struct bench_opts *o)
 		qemu_rss = (long)json_integer_value(json_object_get(vm, "qemu_rss_kib"));
 	json_decref(vm);
 
-	json_t *out = json_pack("{s:s, s:s, s:s, s:i, s:i, s:I}", "benchmark", "vcpu", "mechanism",
-				o->mechanism, "accel", e.accel, "reps", o->reps, "boots", BOOTS,
-				"qemu_rss_kib", (json_int_t)qemu_rss);
+	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "benchmark", "vcpu",
+				"mechanism", o->mechanism, "mode", o->mode, "accel", e.accel, "reps",
+				o->reps, "boots", BOOTS, "qemu_rss_kib", (json_int_t)qemu_rss);
 	json_object_set_new(out, "qemu", json_string(e.qemu));
 	if (!o->json) {
-		printf("ditto-bench vcpu: mechanism=%s accel=%s qemu=%s reps=%d boots=%d\n",
-		       o->mechanism, e.accel, e.qemu, o->reps, BOOTS);
+		printf("ditto-bench vcpu: mechanism=%s function_mode=%s accel=%s qemu=%s reps=%d boots=%d\n",
+		       o->mechanism, o->mode, e.accel, e.qemu, o->reps, BOOTS);
 		printf("%-44s %9s %9s %9s %4s\n", "step", "p50 ms", "p90 ms", "max ms", "n");
 	}
 	for (int i = 0; i < S_COUNT; i++) {
