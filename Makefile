@@ -26,7 +26,7 @@ LIBS_GUEST  = -static -ljansson -lpthread
 
 .DEFAULT_GOAL := all
 # Keep object files make would otherwise delete as intermediates.
-.SECONDARY:
+.PRECIOUS: $(B)/obj/%.o $(B)/asan/%.o
 .PHONY: all deps guest test unit unit-asan integration run bench clean
 
 # ---- sources ---------------------------------------------------------------

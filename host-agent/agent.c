@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "util.h"
 #include "vm.h"
 
 void agent_config_defaults(struct agent_config *c)
@@ -81,21 +82,6 @@ static void on_signal(uv_signal_t *s, int signum)
 	agent_shutdown(a);
 }
 
-static int mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-				return -errno;
-			*p = '/';
-		}
-	}
-	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg, char *err,
 	       size_t err_len)
 {
@@ -127,7 +113,7 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 	}
 	char store[PATH_MAX];
 	snprintf(store, sizeof(store), "%s/artifacts", cfg->data_dir);
-	r = mkdirs(cfg->data_dir);
+	r = mkdir_parents(cfg->data_dir, 0755);
 	if (r == 0)
 		r = artifacts_init(&a->store, store, cfg->max_artifact);
 	if (r < 0) {

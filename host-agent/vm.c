@@ -14,6 +14,7 @@
 #include "guest_chan.h"
 #include "log.h"
 #include "qmp_client.h"
+#include "util.h"
 #include "vcpu.h"
 
 #define STOP_GRACE_MS 5000
@@ -474,21 +475,6 @@ static int launch(struct vm *vm)
 	return 0;
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 static bool tenant_is_valid(const char *t)
 {
 	size_t n = strlen(t);
@@ -542,7 +528,7 @@ int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *
 	vm->accel = a->accel;
 	vm->n_workers = spec->max_workers;
 	snprintf(vm->dir, sizeof(vm->dir), "%s/vms/%s", a->cfg.data_dir, spec->tenant);
-	int r = mkdir_p(vm->dir);
+	int r = mkdir_parents(vm->dir, 0755);
 	if (r < 0) {
 		free(vm);
 		return r;

@@ -1,7 +1,7 @@
-/* Small helpers shared by the guest worker's modules: a monotonic clock, a
+/* Small libc-only helpers shared by the daemons: a monotonic clock, a
  * growable byte buffer and whole-file text reads and writes. */
-#ifndef DITTO_GUEST_UTIL_H
-#define DITTO_GUEST_UTIL_H
+#ifndef DITTO_UTIL_H
+#define DITTO_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
