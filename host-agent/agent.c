@@ -24,6 +24,7 @@ void agent_config_defaults(struct agent_config *c)
 		.accel = ACCEL_AUTO,
 		.ping_interval_ms = 2000,
 		.ping_timeout_ms = 15000,
+		.boot_timeout_ms = 120000,
 		.max_artifact = 48u << 20,
 		.max_input = 6u << 20,
 		.max_output = 1u << 20,

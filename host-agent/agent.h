@@ -26,6 +26,7 @@ struct agent_config {
 	enum accel accel;         /* auto, kvm or tcg */
 	int ping_interval_ms;
 	int ping_timeout_ms;
+	int boot_timeout_ms;      /* a guest not ready by then is killed */
 	size_t max_artifact;      /* bytes */
 	size_t max_input;         /* bytes of function input */
 	size_t max_output;        /* bytes of result and of log */

@@ -48,9 +48,14 @@ static void reply_json(struct request *r, unsigned status, json_t *body)
 {
 	r->status = status;
 	free(r->resp);
-	r->resp = json_dumps(body, JSON_COMPACT);
-	r->resp_len = r->resp ? strlen(r->resp) : 0;
+	r->resp = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
+	if (!r->resp) {
+		/* Every request gets an answer, even when building it failed. */
+		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		r->resp = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"cannot build the reply\"}}");
+	}
+	r->resp_len = r->resp ? strlen(r->resp) : 0;
 }
 
 static void reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
@@ -62,6 +67,10 @@ static void reply_error(struct request *r, unsigned status, const char *code, co
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* A cut may have split a UTF-8 sequence; JSON strings must be whole. */
+	size_t n = strlen(msg);
+	while (n > 0 && !utf8_is_valid((const uint8_t *)msg, n))
+		msg[--n] = '\0';
 	reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
 }
 
@@ -93,8 +102,12 @@ static void resume(struct request *r)
 	}
 }
 
+/* Parks the request until a callback answers it, unless one already did
+ * (a callback may run before the call that takes it returns). */
 static void suspend(struct request *r)
 {
+	if (r->resp)
+		return;
 	r->suspended = true;
 	MHD_suspend_connection(r->conn);
 }
@@ -111,8 +124,11 @@ static unsigned status_for_errno(int err, const char **code)
 	case -EMLINK: *code = "hotplug_exhausted"; return MHD_HTTP_CONFLICT;
 	case -EBUSY: *code = "too_many_requests"; return MHD_HTTP_TOO_MANY_REQUESTS;
 	case -ECANCELED: *code = "cancelled"; return MHD_HTTP_CONFLICT;
+	case -ENAMETOOLONG: *code = "bad_request"; return MHD_HTTP_BAD_REQUEST;
 	case -EPIPE: case -ECONNRESET: *code = "vm_died"; return MHD_HTTP_BAD_GATEWAY;
 	case -ETIMEDOUT: *code = "guest_timeout"; return MHD_HTTP_GATEWAY_TIMEOUT;
+	case -EIO: *code = "step_failed"; return MHD_HTTP_BAD_GATEWAY;
+	case -ESHUTDOWN: *code = "shutting_down"; return MHD_HTTP_SERVICE_UNAVAILABLE;
 	default: *code = "internal"; return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
 }
@@ -222,6 +238,8 @@ static void on_vm_ready(struct vm *vm, int status, void *data)
 	struct request *r = data;
 	if (status == 0)
 		reply_json(r, MHD_HTTP_CREATED, vm_to_json(vm));
+	else if (status == -ECANCELED)
+		reply_error(r, MHD_HTTP_CONFLICT, "cancelled", "the VM was stopped before it was ready");
 	else
 		reply_error(r, MHD_HTTP_BAD_GATEWAY, "vm_failed", "VM did not become ready: %s",
 			    vm->died_reason[0] ? vm->died_reason : strerror(-status));
@@ -270,6 +288,10 @@ static void put_vm(struct request *r, const char *tenant)
 			    "hotplug_slots must be at least max_workers + 1");
 		return;
 	}
+	if (a->stopping) {
+		reply_errno(r, -ESHUTDOWN, "agent is shutting down");
+		return;
+	}
 	struct vm *vm;
 	int err = vm_start(a, &spec, on_vm_ready, r, &vm);
 	if (err == -EEXIST) {
@@ -282,7 +304,13 @@ static void put_vm(struct request *r, const char *tenant)
 		return;
 	}
 	if (err < 0) {
-		reply_errno(r, err, "cannot start VM");
+		const char *code;
+		unsigned st = status_for_errno(err, &code);
+		if (err == -ENOENT || st == MHD_HTTP_INTERNAL_SERVER_ERROR)
+			reply_error(r, MHD_HTTP_BAD_GATEWAY, "vm_failed", "cannot start VM: %s",
+				    strerror(-err));
+		else
+			reply_errno(r, err, "cannot start VM");
 		return;
 	}
 	suspend(r);
@@ -310,7 +338,15 @@ static void restart_vm(struct request *r, const char *tenant)
 	struct vm *vm = find_vm(r, tenant);
 	if (!vm)
 		return;
+	if (r->api->agent->stopping) {
+		reply_errno(r, -ESHUTDOWN, "agent is shutting down");
+		return;
+	}
 	int err = vm_restart(vm, on_vm_ready, r);
+	if (err == -EBUSY) {
+		reply_error(r, MHD_HTTP_CONFLICT, "stopping", "the VM is being deleted");
+		return;
+	}
 	if (err < 0) {
 		reply_errno(r, err, "cannot restart VM");
 		return;

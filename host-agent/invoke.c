@@ -44,13 +44,35 @@ static int remember_pushed(struct vm *vm, const char *digest)
 	return 0;
 }
 
+struct push {
+	struct vm *vm;
+	int generation;
+	char digest[65];
+};
+
+static void forget_pushed(struct vm *vm, const char *digest)
+{
+	for (size_t i = 0; i < vm->n_pushed; i++) {
+		if (strcmp(vm->pushed[i], digest) == 0) {
+			memmove(vm->pushed[i], vm->pushed[vm->n_pushed - 1], sizeof(vm->pushed[i]));
+			vm->n_pushed--;
+			return;
+		}
+	}
+}
+
 static void on_put(struct guest_chan *ch, int status, const struct wire_frame *f, json_t *meta,
 		   void *data)
 {
-	struct vm *vm = data;
-	if (status < 0)
-		log_warn("artifact_push_failed tenant=%s status=%d code=%s", vm->spec.tenant, status,
-			 json_string_value(json_object_get(meta, "code")));
+	struct push *p = data;
+	struct vm *vm = p->vm;
+	if (status < 0 && status != -ECONNRESET && vm->generation == p->generation) {
+		log_warn("artifact_push_failed tenant=%s digest=%s status=%d code=%s", vm->spec.tenant,
+			 p->digest, status, json_string_value(json_object_get(meta, "code")));
+		/* Push it again next time rather than fail every call. */
+		forget_pushed(vm, p->digest);
+	}
+	free(p);
 }
 
 /* Sends the artifact ahead of the invocation. The channel is ordered, so the
@@ -62,9 +84,19 @@ static int push_artifact(struct vm *vm, const char *digest)
 	int r = artifacts_get(&vm->agent->store, digest, &buf, &len);
 	if (r < 0)
 		return r;
+	struct push *p = calloc(1, sizeof(*p));
+	if (!p) {
+		free(buf);
+		return -ENOMEM;
+	}
+	p->vm = vm;
+	p->generation = vm->generation;
+	snprintf(p->digest, sizeof(p->digest), "%s", digest);
 	r = guest_chan_request(vm_chan(vm), WIRE_ARTIFACT_PUT, json_pack("{s:s}", "digest", digest),
-			       buf, len, GUARD_MS, on_put, vm);
+			       buf, len, GUARD_MS, on_put, p);
 	free(buf);
+	if (r < 0)
+		free(p);
 	if (r == 0)
 		r = remember_pushed(vm, digest);
 	return r;
@@ -77,6 +109,9 @@ static void on_reply(struct guest_chan *ch, int status, const struct wire_frame 
 	struct vm *vm = c->vm;
 	if (vm->generation == c->generation && vm->inflight > 0)
 		vm->inflight--;
+	/* A VM stopped on purpose cancels its work; one that died loses it. */
+	if (status == -ECONNRESET && vm->state == VM_STOPPING)
+		status = -ECANCELED;
 	const uint8_t *body = f ? f->body : NULL;
 	size_t body_len = f ? f->hdr.body_len : 0;
 	c->cb(vm, status, (status == 0 || status == -EREMOTEIO) ? meta : NULL, body, body_len,

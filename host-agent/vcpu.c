@@ -12,9 +12,12 @@
 #include "qmp_client.h"
 #include "vm.h"
 
-/* Generous: onlining a CPU takes tens of ms under TCG, seconds when many
- * queue up on two busy host cores. */
-#define GUEST_STEP_TIMEOUT_MS 60000
+/* How long a grow may take: onlining a CPU takes tens of ms under TCG, but
+ * seconds when many queue up on two busy host cores. */
+#define GROW_DEADLINE_MS 60000
+/* A shrink first waits for the invocation running on the vCPU, which may
+ * take up to the longest function timeout; this much more on top. */
+#define SHRINK_MARGIN_MS 60000
 
 struct vcpu_op {
 	struct vcpu_op *next;
@@ -40,7 +43,9 @@ const char *vcpu_strerror(int status)
 	case -EMLINK: return "QEMU cannot create more vCPUs in this VM's life; restart the VM";
 	case -ERANGE: return "worker count outside 0..max_workers";
 	case -EAGAIN: return "VM is not ready";
-	case -ECANCELED: return "VM went down";
+	case -ECANCELED: return "VM stopped";
+	case -EPIPE: return "VM died";
+	case -ETIMEDOUT: return "a step did not finish in time";
 	case -EIO: return "a step was refused by QEMU or the guest";
 	default: return strerror(-status);
 	}
@@ -49,6 +54,26 @@ const char *vcpu_strerror(int status)
 static int64_t since_us(const struct worker *w)
 {
 	return (int64_t)((uv_hrtime() - w->t_req_ns) / 1000);
+}
+
+/* The QMP and guest channels go away when QEMU does; steps check here. */
+static int qmp_req(struct vm *vm, const char *cmd, json_t *args, qmp_reply_fn cb, void *data)
+{
+	if (!vm->qmp) {
+		json_decref(args);
+		return -ENOTCONN;
+	}
+	return qmp_client_execute(vm->qmp, cmd, args, cb, data);
+}
+
+/* CPU requests carry no deadline of their own: the resize's timer bounds
+ * them, and a late answer is still applied (see shrink_finish). */
+static int guest_req(struct vm *vm, uint8_t type, int cpu, guest_reply_fn cb, void *data)
+{
+	if (!vm->chan)
+		return -ENOTCONN;
+	return guest_chan_request(vm->chan, type, json_pack("{s:i}", "cpu", cpu), NULL, 0, 0, cb,
+				  data);
 }
 
 static void op_fail(struct vcpu_op *op, int status, const char *fmt, ...)
@@ -70,14 +95,16 @@ static void op_complete(struct vcpu_op *op)
 	vm->ops_head = op->next;
 	if (!vm->ops_head)
 		vm->ops_tail = NULL;
+	uv_timer_stop(&vm->op_timer);
 	json_t *report = json_pack("{s:i, s:I, s:O}", "workers", vm_active_workers(vm), "latency_us",
 				   (json_int_t)((uv_hrtime() - op->t_start_ns) / 1000), "steps",
 				   op->steps);
 	if (op->status < 0)
 		json_object_set_new(report, "error", json_string(op->error));
-	log_info("vcpu_resize tenant=%s target=%d workers=%d status=%d latency_us=%lld",
+	log_info("vcpu_resize tenant=%s target=%d workers=%d status=%d latency_us=%lld%s%s%s",
 		 vm->spec.tenant, op->target, vm_active_workers(vm), op->status,
-		 (long long)json_integer_value(json_object_get(report, "latency_us")));
+		 (long long)json_integer_value(json_object_get(report, "latency_us")),
+		 op->status ? " error=\"" : "", op->status ? op->error : "", op->status ? "\"" : "");
 	if (op->cb)
 		op->cb(vm, op->status, report, op->data);
 	json_decref(report);
@@ -132,15 +159,37 @@ static void revoke_core(struct vm *vm, struct worker *w)
 
 /* ---- grow ------------------------------------------------------------------ */
 
-static void grow_failed(struct worker *w, enum worker_state back, const char *what, int status)
+static void on_ignored_reply(struct guest_chan *ch, int status, const struct wire_frame *f,
+			     json_t *meta, void *data)
 {
-	struct vm *vm = w->op->vm;
-	op_fail(w->op, -EIO, "cpu %d: %s failed (%d)", w->cpu, what, status);
+}
+
+/* Takes back what a failed grow started: the core, and the vCPU itself, so
+ * that host and guest agree it is not a worker. */
+static void grow_failed(struct worker *w, const char *what, int status)
+{
+	struct vm *vm = w->vm;
+	if (w->op)
+		op_fail(w->op, status == -ETIMEDOUT ? -ETIMEDOUT : -EIO, "cpu %d: %s failed (%s)",
+			w->cpu, what, strerror(-status));
 	log_warn("vcpu_grow_failed tenant=%s cpu=%d step=%s status=%d", vm->spec.tenant, w->cpu, what,
 		 status);
 	revoke_core(vm, w);
-	w->state = back;
-	step_done(w, "grow", w->core);
+	if (vm->spec.mech == VCPU_HOTPLUG && w->added_us >= 0) {
+		/* QEMU holds the device: unplug it, or its id blocks the slot.
+		 * The deletion event brings the slot back to absent. */
+		w->state = W_SHRINKING;
+		if (qmp_req(vm, "device_del", json_pack("{s:s}", "id", w->dev_id), NULL, NULL) < 0)
+			w->state = W_ABSENT;
+	} else if (vm->spec.mech == VCPU_HOTPLUG) {
+		w->state = W_ABSENT;
+	} else {
+		/* The guest may finish onlining later; it runs its CPU changes in
+		 * order, so this leaves the CPU offline either way. */
+		w->state = W_DORMANT;
+		guest_req(vm, WIRE_CPU_OFFLINE, w->cpu, on_ignored_reply, NULL);
+	}
+	step_done(w, "grow", -1);
 }
 
 static void grow_check_done(struct worker *w)
@@ -164,10 +213,10 @@ static void on_activated(struct guest_chan *ch, int status, const struct wire_fr
 			 json_t *meta, void *data)
 {
 	struct worker *w = data;
-	if (!w->op)
+	if (!w->op || w->state != W_GROWING)
 		return;
 	if (status < 0) {
-		grow_failed(w, W_DORMANT, "guest activate", status);
+		grow_failed(w, "guest activate", status);
 		return;
 	}
 	w->active_us = since_us(w);
@@ -181,16 +230,13 @@ static void precreated_grow(struct vm *vm, struct worker *w)
 {
 	/* Grant first: the core is the worker's before the guest puts work there. */
 	pin_worker(vm, w);
-	if (w->state == W_WARMING) {
-		/* The standby step in flight will hand over to activation. */
-		w->state = W_GROWING;
-		return;
-	}
+	bool warming = w->state == W_WARMING;
 	w->state = W_GROWING;
-	int r = guest_chan_request(vm_chan(vm), WIRE_CPU_ACTIVATE, json_pack("{s:i}", "cpu", w->cpu),
-				   NULL, 0, GUEST_STEP_TIMEOUT_MS, on_activated, w);
+	if (warming)
+		return; /* the standby step in flight hands over to activation */
+	int r = guest_req(vm, WIRE_CPU_ACTIVATE, w->cpu, on_activated, w);
 	if (r < 0)
-		grow_failed(w, W_DORMANT, "guest activate", r);
+		grow_failed(w, "guest activate", r);
 }
 
 static void on_hotplug_cpus(struct qmp_client *c, int status, const struct qmp_msg *reply,
@@ -199,7 +245,6 @@ static void on_hotplug_cpus(struct qmp_client *c, int status, const struct qmp_m
 	struct worker *w = data;
 	if (!w->op || w->state != W_GROWING)
 		return;
-	struct vm *vm = w->op->vm;
 	if (status == 0) {
 		struct qmp_cpu_info cpus[VM_MAX_CPUS + 1];
 		int n = qmp_parse_cpus_fast(reply->value, cpus, VM_MAX_CPUS + 1);
@@ -209,10 +254,10 @@ static void on_hotplug_cpus(struct qmp_client *c, int status, const struct qmp_m
 		}
 	}
 	if (w->tid <= 0) {
-		grow_failed(w, W_ABSENT, "find vCPU thread", status ? status : -ESRCH);
+		grow_failed(w, "find vCPU thread", status ? status : -ESRCH);
 		return;
 	}
-	pin_worker(vm, w);
+	pin_worker(w->vm, w);
 	grow_check_done(w);
 }
 
@@ -220,20 +265,20 @@ static void on_device_added(struct qmp_client *c, int status, const struct qmp_m
 			    void *data)
 {
 	struct worker *w = data;
-	if (!w->op)
+	if (!w->op || w->state != W_GROWING)
 		return;
 	if (status < 0) {
 		log_warn("vcpu_device_add_failed cpu=%d class=%s desc=\"%s\"", w->cpu,
 			 reply && reply->err_class ? reply->err_class : "-",
 			 reply && reply->err_desc ? reply->err_desc : "-");
-		grow_failed(w, W_ABSENT, "device_add", status);
+		grow_failed(w, "device_add", status);
 		return;
 	}
 	w->added_us = since_us(w);
-	w->op->vm->hotplug_created++;
-	int r = qmp_client_execute(c, "query-cpus-fast", NULL, on_hotplug_cpus, w);
+	w->vm->hotplug_created++;
+	int r = qmp_req(w->vm, "query-cpus-fast", NULL, on_hotplug_cpus, w);
 	if (r < 0)
-		grow_failed(w, W_ABSENT, "query-cpus-fast", r);
+		grow_failed(w, "query-cpus-fast", r);
 }
 
 static void hotplug_grow(struct vm *vm, struct worker *w)
@@ -243,38 +288,45 @@ static void hotplug_grow(struct vm *vm, struct worker *w)
 	snprintf(w->dev_id, sizeof(w->dev_id), "wcpu%d", w->cpu);
 	json_t *args = json_pack("{s:s, s:s, s:i, s:i, s:i}", "driver", vm->cpu_type, "id", w->dev_id,
 				 "socket-id", 0, "core-id", w->cpu, "thread-id", 0);
-	int r = qmp_client_execute(vm_qmp(vm), "device_add", args, on_device_added, w);
+	int r = qmp_req(vm, "device_add", args, on_device_added, w);
 	if (r < 0)
-		grow_failed(w, W_ABSENT, "device_add", r);
+		grow_failed(w, "device_add", r);
 }
 
 /* ---- shrink ---------------------------------------------------------------- */
 
-static void shrink_done(struct worker *w, enum worker_state final)
+/* The vCPU is out of service: revoke its core. Also runs for the late answer
+ * to a shrink whose resize already timed out (no op then). */
+static void shrink_finish(struct worker *w, enum worker_state final)
 {
-	struct vm *vm = w->op->vm;
 	int core = w->core;
 	w->released_us = since_us(w);
-	revoke_core(vm, w);
+	revoke_core(w->vm, w);
 	w->state = final;
 	step_done(w, "shrink", core);
+}
+
+static void shrink_refused(struct worker *w, const char *what, int status)
+{
+	if (w->op)
+		op_fail(w->op, -EIO, "cpu %d: %s failed (%s)", w->cpu, what, strerror(-status));
+	/* The guest did not take it out of service: it stays a worker. */
+	w->state = W_ACTIVE;
+	step_done(w, "shrink", w->core);
 }
 
 static void on_deactivated(struct guest_chan *ch, int status, const struct wire_frame *f,
 			   json_t *meta, void *data)
 {
 	struct worker *w = data;
-	if (!w->op)
+	if (w->state != W_SHRINKING || status == -ECONNRESET)
 		return;
 	if (status < 0) {
-		op_fail(w->op, -EIO, "cpu %d: guest deactivate failed (%d)", w->cpu, status);
-		/* The guest may still run work there: keep the core. */
-		w->state = W_ACTIVE;
-		step_done(w, "shrink", w->core);
+		shrink_refused(w, "guest deactivate", status);
 		return;
 	}
 	w->guest_online_us = json_integer_value(json_object_get(meta, "offline_us"));
-	shrink_done(w, w->settle);
+	shrink_finish(w, w->settle);
 }
 
 static int standby_count(const struct vm *vm)
@@ -291,62 +343,50 @@ static void precreated_shrink(struct vm *vm, struct worker *w)
 	/* Keep the vCPU online as standby while the standby is short; it costs
 	 * the host nothing while idle and makes the next grow sub-millisecond. */
 	bool keep = standby_count(vm) < vm->spec.standby;
-	uint8_t type = keep ? WIRE_CPU_STANDBY : WIRE_CPU_OFFLINE;
 	w->settle = keep ? W_STANDBY : W_DORMANT;
-	int r = guest_chan_request(vm_chan(vm), type, json_pack("{s:i}", "cpu", w->cpu), NULL, 0,
-				   GUEST_STEP_TIMEOUT_MS, on_deactivated, w);
-	if (r < 0) {
-		op_fail(w->op, -EIO, "cpu %d: guest deactivate failed (%d)", w->cpu, r);
-		w->state = W_ACTIVE;
-		step_done(w, "shrink", w->core);
-	}
+	int r = guest_req(vm, keep ? WIRE_CPU_STANDBY : WIRE_CPU_OFFLINE, w->cpu, on_deactivated, w);
+	if (r < 0)
+		shrink_refused(w, "guest deactivate", r);
 }
 
-static void on_device_deleted_reply(struct qmp_client *c, int status, const struct qmp_msg *reply,
-				    void *data)
+static void on_device_del_reply(struct qmp_client *c, int status, const struct qmp_msg *reply,
+				void *data)
 {
 	struct worker *w = data;
-	if (!w->op || status == 0)
+	if (status == 0 || status == -ECONNRESET || status == -ECANCELED ||
+	    w->state != W_SHRINKING)
 		return;
-	op_fail(w->op, -EIO, "cpu %d: device_del failed (%d)", w->cpu, status);
-	w->state = W_ACTIVE;
-	step_done(w, "shrink", w->core);
+	/* The guest has drained it but QEMU keeps it: offline is still true of
+	 * it (the guest gives it no work), so count it as gone from service. */
+	if (w->op)
+		op_fail(w->op, -EIO, "cpu %d: device_del failed", w->cpu);
+	shrink_finish(w, W_ABSENT);
 }
 
 static void on_released(struct guest_chan *ch, int status, const struct wire_frame *f,
 			json_t *meta, void *data)
 {
 	struct worker *w = data;
-	if (!w->op)
+	if (w->state != W_SHRINKING || status == -ECONNRESET)
 		return;
-	struct vm *vm = w->op->vm;
 	if (status < 0) {
-		op_fail(w->op, -EIO, "cpu %d: guest release failed (%d)", w->cpu, status);
-		w->state = W_ACTIVE;
-		step_done(w, "shrink", w->core);
+		shrink_refused(w, "guest release", status);
 		return;
 	}
 	w->seen_us = since_us(w);
-	int r = qmp_client_execute(vm_qmp(vm), "device_del", json_pack("{s:s}", "id", w->dev_id),
-				   on_device_deleted_reply, w);
-	if (r < 0) {
-		op_fail(w->op, -EIO, "cpu %d: device_del failed (%d)", w->cpu, r);
-		w->state = W_ACTIVE;
-		step_done(w, "shrink", w->core);
-	}
+	int r = qmp_req(w->vm, "device_del", json_pack("{s:s}", "id", w->dev_id),
+			on_device_del_reply, w);
+	if (r < 0)
+		shrink_refused(w, "device_del", r);
 }
 
 static void hotplug_shrink(struct vm *vm, struct worker *w)
 {
 	w->state = W_SHRINKING;
 	/* Drain first, so no invocation is on the CPU when it goes. */
-	int r = guest_chan_request(vm_chan(vm), WIRE_CPU_RELEASE, json_pack("{s:i}", "cpu", w->cpu),
-				   NULL, 0, GUEST_STEP_TIMEOUT_MS, on_released, w);
-	if (r < 0) {
-		op_fail(w->op, -EIO, "cpu %d: guest release failed (%d)", w->cpu, r);
-		w->state = W_ACTIVE;
-		step_done(w, "shrink", w->core);
-	}
+	int r = guest_req(vm, WIRE_CPU_RELEASE, w->cpu, on_released, w);
+	if (r < 0)
+		shrink_refused(w, "guest release", r);
 }
 
 /* ---- the queue ------------------------------------------------------------- */
@@ -359,6 +399,30 @@ static struct worker *pick(struct vm *vm, enum worker_state s, bool highest)
 			return &vm->workers[i];
 	}
 	return NULL;
+}
+
+/* The resize ran out of time: steps still running are failed. A shrink
+ * that finishes later is still applied when its answer comes. */
+static void on_op_timeout(uv_timer_t *t)
+{
+	struct vm *vm = t->data;
+	struct vcpu_op *op = vm->ops_head;
+	if (!op || !op->t_start_ns)
+		return;
+	op->pending++; /* held, so the op completes once, after the loop */
+	for (int i = 0; i < vm->n_workers; i++) {
+		struct worker *w = &vm->workers[i];
+		if (w->op != op)
+			continue;
+		if (w->state == W_GROWING) {
+			grow_failed(w, "grow", -ETIMEDOUT);
+		} else {
+			op_fail(op, -ETIMEDOUT, "cpu %d: shrink did not finish in time", w->cpu);
+			step_done(w, "shrink", w->core);
+		}
+	}
+	if (--op->pending == 0)
+		op_complete(op);
 }
 
 static void run_op(struct vm *vm, struct vcpu_op *op)
@@ -387,6 +451,9 @@ static void run_op(struct vm *vm, struct vcpu_op *op)
 			a->qemu_version);
 		need = 0;
 	}
+	uint64_t deadline = need >= 0 ? GROW_DEADLINE_MS
+				      : (uint64_t)a->cfg.max_timeout_ms + SHRINK_MARGIN_MS;
+	uv_timer_start(&vm->op_timer, on_op_timeout, deadline, 0);
 	op->pending = 1; /* held while steps start, so none completes the op early */
 	for (; need > 0; need--) {
 		struct worker *w;
@@ -424,12 +491,15 @@ static void run_op(struct vm *vm, struct vcpu_op *op)
 
 static void run_queue(struct vm *vm)
 {
-	if (!vm_is_ready(vm))
-		return;
 	struct vcpu_op *op = vm->ops_head;
 	if (!op || op->t_start_ns)
 		return;
 	op->t_start_ns = uv_hrtime();
+	if (!vm_is_ready(vm) || !vm->qmp || !vm->chan) {
+		op_fail(op, -EAGAIN, "VM is not ready");
+		op_complete(op);
+		return;
+	}
 	run_op(vm, op);
 }
 
@@ -473,16 +543,13 @@ static void on_warmed(struct guest_chan *ch, int status, const struct wire_frame
 	if (w->state == W_GROWING && w->op) {
 		/* A grow took this vCPU while it warmed: it is online now, so
 		 * activation is only the move of work onto it. */
-		struct vm *vm = w->op->vm;
 		if (status < 0) {
-			grow_failed(w, W_DORMANT, "guest standby", status);
+			grow_failed(w, "guest standby", status);
 			return;
 		}
-		int r = guest_chan_request(vm_chan(vm), WIRE_CPU_ACTIVATE,
-					   json_pack("{s:i}", "cpu", w->cpu), NULL, 0,
-					   GUEST_STEP_TIMEOUT_MS, on_activated, w);
+		int r = guest_req(w->vm, WIRE_CPU_ACTIVATE, w->cpu, on_activated, w);
 		if (r < 0)
-			grow_failed(w, W_DORMANT, "guest activate", r);
+			grow_failed(w, "guest activate", r);
 		return;
 	}
 	if (w->state == W_WARMING)
@@ -491,15 +558,14 @@ static void on_warmed(struct guest_chan *ch, int status, const struct wire_frame
 
 static void warm_standby(struct vm *vm)
 {
-	if (vm->spec.mech != VCPU_PRECREATED || !vm->chan)
+	if (vm->spec.mech != VCPU_PRECREATED)
 		return;
 	while (standby_count(vm) < vm->spec.standby) {
 		struct worker *w = pick(vm, W_DORMANT, false);
 		if (!w)
 			return;
 		w->state = W_WARMING;
-		if (guest_chan_request(vm->chan, WIRE_CPU_STANDBY, json_pack("{s:i}", "cpu", w->cpu),
-				       NULL, 0, GUEST_STEP_TIMEOUT_MS, on_warmed, w) < 0) {
+		if (guest_req(vm, WIRE_CPU_STANDBY, w->cpu, on_warmed, w) < 0) {
 			w->state = W_DORMANT;
 			return;
 		}
@@ -531,6 +597,8 @@ void vcpu_on_guest_event(struct vm *vm, json_t *meta)
 		w->guest_probe_us = json_integer_value(json_object_get(meta, "probe_us"));
 		w->guest_done = true;
 		grow_check_done(w);
+	} else if (strcmp(ev, "activate_failed") == 0) {
+		grow_failed(w, "guest online", -EIO);
 	}
 }
 
@@ -562,13 +630,12 @@ void vcpu_on_qmp_event(struct vm *vm, const struct qmp_msg *ev)
 	} else if (strcmp(ev->event, "ACPI_DEVICE_OST") == 0) {
 		json_t *info = json_object_get(ev->value, "info");
 		if (json_integer_value(json_object_get(info, "status")) == 0 &&
-		    json_object_get(info, "source") &&
 		    json_integer_value(json_object_get(info, "source")) == 3)
 			w = worker_by_dev(vm, json_string_value(json_object_get(info, "device")));
 	}
-	if (w && w->op) {
+	if (w) {
 		vm->hotplug_removed++;
-		shrink_done(w, W_ABSENT);
+		shrink_finish(w, W_ABSENT);
 	}
 }
 
@@ -580,12 +647,15 @@ void vcpu_on_vm_down(struct vm *vm, int reason)
 			cores_release(&vm->agent->cores, w->core);
 		w->core = -1;
 		w->op = NULL;
+		w->state = W_ABSENT;
+		w->tid = 0;
 	}
 	while (vm->ops_head) {
 		struct vcpu_op *op = vm->ops_head;
-		op_fail(op, reason, "VM went down");
+		op_fail(op, reason, "%s", vcpu_strerror(reason));
 		op->pending = 0;
 		op_complete(op);
 	}
 	uv_timer_stop(&vm->ops_kick);
+	uv_timer_stop(&vm->op_timer);
 }

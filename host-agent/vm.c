@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -87,6 +88,35 @@ int vm_wait_ready(struct vm *vm, vm_ready_fn cb, void *data)
 	return 0;
 }
 
+/* Ends a VM the agent can no longer manage; the exit is reported as usual
+ * with this reason. */
+static void kill_qemu(struct vm *vm, const char *reason)
+{
+	if (!vm->proc_running)
+		return;
+	if (!vm->kill_reason[0])
+		snprintf(vm->kill_reason, sizeof(vm->kill_reason), "%s", reason);
+	log_error("vm_kill tenant=%s pid=%d reason=\"%s\"", vm->spec.tenant, (int)vm->pid, reason);
+	uv_process_kill(vm->proc, SIGKILL);
+}
+
+static void on_lost_timer(uv_timer_t *t)
+{
+	struct vm *vm = t->data;
+	kill_qemu(vm, vm->lost_reason);
+}
+
+/* A connection to QEMU closed. When QEMU itself is dying its exit follows
+ * at once and tells the real reason; if it does not, the VM cannot be
+ * managed any more and is ended. */
+static void connection_lost(struct vm *vm, const char *what)
+{
+	if (vm->state == VM_STOPPING || !vm->proc_running)
+		return;
+	snprintf(vm->lost_reason, sizeof(vm->lost_reason), "%s", what);
+	uv_timer_start(&vm->kill_timer, on_lost_timer, 2000, 0);
+}
+
 /* ---- liveness ------------------------------------------------------------ */
 
 static void on_pong(struct guest_chan *ch, int status, const struct wire_frame *f, json_t *meta,
@@ -123,6 +153,7 @@ static void maybe_ready(struct vm *vm)
 	if (vm->state != VM_BOOTING || !vm->qmp_ready || !vm->guest_hello)
 		return;
 	vm->state = VM_READY;
+	uv_timer_stop(&vm->boot_timer);
 	log_info("vm_ready tenant=%s mechanism=%s accel=%s boot_ms=%lld guest_uptime_ms=%lld pid=%d",
 		 vm->spec.tenant, vcpu_mech_name(vm->spec.mech), accel_name(vm->accel),
 		 (long long)vm->boot_ms, (long long)vm->guest_uptime_ms, (int)vm->pid);
@@ -154,8 +185,7 @@ static void on_cpus_fast(struct qmp_client *c, int status, const struct qmp_msg 
 {
 	struct vm *vm = data;
 	if (status < 0) {
-		log_error("vm_qmp_failed tenant=%s command=query-cpus-fast status=%d", vm->spec.tenant,
-			  status);
+		kill_qemu(vm, "QMP query-cpus-fast failed");
 		return;
 	}
 	struct qmp_cpu_info cpus[VM_MAX_CPUS + 1];
@@ -182,9 +212,10 @@ static void on_hotpluggable(struct qmp_client *c, int status, const struct qmp_m
 		if (n > 0)
 			snprintf(vm->cpu_type, sizeof(vm->cpu_type), "%s", slots[0].type);
 	}
-	if (!vm->cpu_type[0])
-		log_error("vm_qmp_failed tenant=%s command=query-hotpluggable-cpus status=%d",
-			  vm->spec.tenant, status);
+	if (!vm->cpu_type[0]) {
+		kill_qemu(vm, "QMP query-hotpluggable-cpus failed");
+		return;
+	}
 	qmp_client_execute(c, "query-cpus-fast", NULL, on_cpus_fast, vm);
 }
 
@@ -192,7 +223,7 @@ static void on_qmp_ready(struct qmp_client *c, int status, void *data)
 {
 	struct vm *vm = data;
 	if (status < 0) {
-		log_error("vm_qmp_failed tenant=%s stage=handshake status=%d", vm->spec.tenant, status);
+		kill_qemu(vm, "QMP handshake failed");
 		return;
 	}
 	pin_qemu_threads(vm);
@@ -213,6 +244,7 @@ static void on_qmp_closed(struct qmp_client *c, int reason, void *data)
 {
 	struct vm *vm = data;
 	vm->qmp = NULL;
+	connection_lost(vm, "QMP connection lost");
 }
 
 static const struct qmp_client_ops qmp_ops = {
@@ -249,6 +281,7 @@ static void on_guest_closed(struct guest_chan *ch, int reason, void *data)
 {
 	struct vm *vm = data;
 	vm->chan = NULL;
+	connection_lost(vm, "guest channel closed");
 }
 
 static const struct guest_chan_ops chan_ops = {
@@ -263,54 +296,69 @@ static void on_listener_closed(uv_handle_t *h)
 	free(h);
 }
 
-static uv_pipe_t *accept_one(uv_stream_t *server)
+static void close_listener(uv_pipe_t **p)
+{
+	if (*p) {
+		uv_close((uv_handle_t *)*p, on_listener_closed);
+		*p = NULL;
+	}
+}
+
+static void close_listeners(struct vm *vm)
+{
+	close_listener(&vm->qmp_listen);
+	close_listener(&vm->chan_listen);
+}
+
+/* Accepts QEMU's one connection on a socket and stops listening there. */
+static uv_pipe_t *accept_one(uv_stream_t *server, uv_pipe_t **slot)
 {
 	uv_pipe_t *client = malloc(sizeof(*client));
 	if (!client)
 		return NULL;
 	uv_pipe_init(server->loop, client, 0);
-	if (uv_accept(server, (uv_stream_t *)client) < 0) {
+	int r = uv_accept(server, (uv_stream_t *)client);
+	close_listener(slot);
+	if (r < 0) {
 		uv_close((uv_handle_t *)client, on_listener_closed);
 		return NULL;
 	}
-	/* One connection per socket: stop listening once QEMU is in. */
-	uv_close((uv_handle_t *)server, on_listener_closed);
 	return client;
 }
 
 static void on_qmp_connection(uv_stream_t *server, int status)
 {
 	struct vm *vm = server->data;
-	uv_pipe_t *client = status == 0 ? accept_one(server) : NULL;
-	if (!client)
-		return;
-	if (qmp_client_open(server->loop, client, &qmp_ops, vm, &vm->qmp) < 0)
-		log_error("vm_qmp_failed tenant=%s stage=open", vm->spec.tenant);
+	uv_pipe_t *client = status == 0 ? accept_one(server, &vm->qmp_listen) : NULL;
+	if (!client || qmp_client_open(server->loop, client, &qmp_ops, vm, &vm->qmp) < 0)
+		kill_qemu(vm, "cannot take QEMU's QMP connection");
 }
 
 static void on_chan_connection(uv_stream_t *server, int status)
 {
 	struct vm *vm = server->data;
-	uv_pipe_t *client = status == 0 ? accept_one(server) : NULL;
-	if (!client)
-		return;
-	if (guest_chan_open(server->loop, client, &chan_ops, vm, &vm->chan) < 0)
-		log_error("vm_channel_failed tenant=%s", vm->spec.tenant);
+	uv_pipe_t *client = status == 0 ? accept_one(server, &vm->chan_listen) : NULL;
+	if (!client || guest_chan_open(server->loop, client, &chan_ops, vm, &vm->chan) < 0)
+		kill_qemu(vm, "cannot take QEMU's guest channel connection");
 }
 
-static int listen_unix(struct vm *vm, const char *path, uv_connection_cb cb)
+static int listen_unix(struct vm *vm, const char *path, uv_connection_cb cb, uv_pipe_t **slot)
 {
+	/* libuv truncates a bind path that does not fit sun_path. */
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
 	uv_pipe_t *p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	uv_pipe_init(vm->agent->loop, p, 0);
 	p->data = vm;
+	*slot = p;
 	unlink(path);
 	int r = uv_pipe_bind(p, path);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)p, 1, cb);
 	if (r < 0)
-		uv_close((uv_handle_t *)p, on_listener_closed);
+		close_listener(slot);
 	return r;
 }
 
@@ -331,31 +379,37 @@ static void on_proc_exit(uv_process_t *proc, int64_t exit_status, int term_signa
 	vm->proc_running = false;
 	uv_timer_stop(&vm->kill_timer);
 	uv_timer_stop(&vm->ping_timer);
-	if (vm->qmp) {
-		qmp_client_close(vm->qmp);
-		vm->qmp = NULL;
+	uv_timer_stop(&vm->boot_timer);
+	bool stopping = vm->state == VM_STOPPING;
+	if (!stopping) {
+		if (vm->kill_reason[0])
+			snprintf(vm->died_reason, sizeof(vm->died_reason), "%s", vm->kill_reason);
+		else if (term_signal)
+			snprintf(vm->died_reason, sizeof(vm->died_reason), "qemu killed by signal %d",
+				 term_signal);
+		else
+			snprintf(vm->died_reason, sizeof(vm->died_reason), "qemu exited with status %lld",
+				 (long long)exit_status);
+		log_error("vm_died tenant=%s pid=%d reason=\"%s\" was=%s", vm->spec.tenant,
+			  (int)vm->pid, vm->died_reason, vm_state_name(vm->state));
+		vm->state = VM_DEAD;
 	}
+	/* Resizes first, so they fail with the real reason rather than with the
+	 * channel resets that closing below causes. */
+	vcpu_on_vm_down(vm, stopping ? -ECANCELED : -EPIPE);
+	close_listeners(vm);
+	qmp_client_close(vm->qmp);
+	vm->qmp = NULL;
 	if (vm->chan) {
 		guest_chan_close(vm->chan);
 		vm->chan = NULL;
 	}
-	int reason = vm->state == VM_STOPPING ? -ECANCELED : -EPIPE;
-	vcpu_on_vm_down(vm, reason);
 	vm->inflight = 0;
-	if (vm->state == VM_STOPPING) {
+	if (stopping) {
 		log_info("vm_stopped tenant=%s pid=%d", vm->spec.tenant, (int)vm->pid);
 		finish_stop(vm);
 		return;
 	}
-	if (term_signal)
-		snprintf(vm->died_reason, sizeof(vm->died_reason), "qemu killed by signal %d",
-			 term_signal);
-	else
-		snprintf(vm->died_reason, sizeof(vm->died_reason), "qemu exited with status %lld",
-			 (long long)exit_status);
-	log_error("vm_died tenant=%s pid=%d reason=\"%s\" was=%s", vm->spec.tenant, (int)vm->pid,
-		  vm->died_reason, vm_state_name(vm->state));
-	vm->state = VM_DEAD;
 	notify_waiters(vm, -EPIPE);
 }
 
@@ -379,12 +433,13 @@ static int spawn_qemu(struct vm *vm)
 	snprintf(console, sizeof(console), "%s/console.log", vm->dir);
 	snprintf(qlog, sizeof(qlog), "%s/qemu.log", vm->dir);
 
-	int r = listen_unix(vm, qmp_sock, on_qmp_connection);
-	if (r < 0)
+	int r = listen_unix(vm, qmp_sock, on_qmp_connection, &vm->qmp_listen);
+	if (r == 0)
+		r = listen_unix(vm, chan_sock, on_chan_connection, &vm->chan_listen);
+	if (r < 0) {
+		close_listeners(vm);
 		return r;
-	r = listen_unix(vm, chan_sock, on_chan_connection);
-	if (r < 0)
-		return r;
+	}
 
 	struct qemu_spec qs = {
 		.binary = a->cfg.qemu,
@@ -400,8 +455,10 @@ static int spawn_qemu(struct vm *vm)
 	};
 	char **argv = NULL;
 	r = qemu_build_argv(&qs, &argv);
-	if (r < 0)
+	if (r < 0) {
+		close_listeners(vm);
 		return r;
+	}
 
 	int logfd = open(qlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	uv_stdio_container_t stdio[3] = {
@@ -432,8 +489,10 @@ static int spawn_qemu(struct vm *vm)
 	if (logfd >= 0)
 		close(logfd);
 	qemu_argv_free(argv);
-	if (r < 0)
+	if (r < 0) {
+		close_listeners(vm);
 		return r;
+	}
 	vm->pid = vm->proc->pid;
 	vm->proc_running = true;
 	return 0;
@@ -446,6 +505,7 @@ static void reset_runtime(struct vm *vm)
 	vm->guest_hello = false;
 	vm->boot_ms = -1;
 	vm->died_reason[0] = '\0';
+	vm->kill_reason[0] = '\0';
 	vm->hotplug_created = 0;
 	vm->hotplug_removed = 0;
 	vm->n_pushed = 0;
@@ -454,9 +514,21 @@ static void reset_runtime(struct vm *vm)
 	for (int i = 0; i < vm->n_workers; i++) {
 		struct worker *w = &vm->workers[i];
 		memset(w, 0, sizeof(*w));
+		w->vm = vm;
 		w->cpu = i + 1;
 		w->core = -1;
 		w->state = W_ABSENT;
+	}
+}
+
+static void on_boot_timer(uv_timer_t *t)
+{
+	struct vm *vm = t->data;
+	if (vm->state == VM_BOOTING) {
+		char why[96];
+		snprintf(why, sizeof(why), "guest not ready within %d ms",
+			 vm->agent->cfg.boot_timeout_ms);
+		kill_qemu(vm, why);
 	}
 }
 
@@ -469,6 +541,7 @@ static int launch(struct vm *vm)
 		snprintf(vm->died_reason, sizeof(vm->died_reason), "spawn failed: %s", uv_strerror(r));
 		return r;
 	}
+	uv_timer_start(&vm->boot_timer, on_boot_timer, (uint64_t)vm->agent->cfg.boot_timeout_ms, 0);
 	log_info("vm_starting tenant=%s pid=%d mechanism=%s max_workers=%d memory_mib=%d accel=%s",
 		 vm->spec.tenant, (int)vm->pid, vcpu_mech_name(vm->spec.mech), vm->spec.max_workers,
 		 vm->spec.memory_mib, accel_name(vm->accel));
@@ -502,6 +575,9 @@ static void vm_free(struct vm *vm)
 	uv_close((uv_handle_t *)&vm->ping_timer, on_vm_handle_closed);
 	uv_close((uv_handle_t *)&vm->kill_timer, on_vm_handle_closed);
 	uv_close((uv_handle_t *)&vm->ops_kick, on_vm_handle_closed);
+	uv_close((uv_handle_t *)&vm->op_timer, on_vm_handle_closed);
+	uv_close((uv_handle_t *)&vm->boot_timer, on_vm_handle_closed);
+	close_listeners(vm);
 }
 
 int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
@@ -536,8 +612,11 @@ int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *
 	uv_timer_init(a->loop, &vm->ping_timer);
 	uv_timer_init(a->loop, &vm->kill_timer);
 	uv_timer_init(a->loop, &vm->ops_kick);
+	uv_timer_init(a->loop, &vm->op_timer);
+	uv_timer_init(a->loop, &vm->boot_timer);
 	vm->ping_timer.data = vm->kill_timer.data = vm->ops_kick.data = vm;
-	vm->handles_open = 3;
+	vm->op_timer.data = vm->boot_timer.data = vm;
+	vm->handles_open = 5;
 	agent_add_vm(a, vm);
 
 	r = launch(vm);
@@ -592,6 +671,8 @@ void vm_stop(struct vm *vm)
 
 int vm_restart(struct vm *vm, vm_ready_fn cb, void *data)
 {
+	if (vm->state == VM_STOPPING && !vm->restart_pending)
+		return -EBUSY; /* being deleted */
 	if (cb) {
 		int r = vm_wait_ready(vm, cb, data);
 		if (r < 0)

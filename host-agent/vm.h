@@ -56,6 +56,7 @@ enum worker_state {
 const char *worker_state_name(enum worker_state s);
 
 struct worker {
+	struct vm *vm;
 	int cpu; /* guest CPU number; equals the QEMU core-id */
 	enum worker_state state;
 	int core;  /* granted host core, -1 when none */
@@ -95,6 +96,11 @@ struct vm {
 	uv_timer_t ping_timer;
 	uv_timer_t kill_timer;
 	uv_timer_t ops_kick; /* runs queued resizes from the loop, never inline */
+	uv_timer_t op_timer; /* the running resize's deadline */
+	uv_timer_t boot_timer;
+	uv_pipe_t *qmp_listen, *chan_listen; /* until QEMU connects */
+	char kill_reason[128]; /* why the agent killed QEMU, if it did */
+	char lost_reason[64];  /* a connection to QEMU that closed */
 	int handles_open;
 	bool freeing;
 

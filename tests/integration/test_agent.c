@@ -438,6 +438,32 @@ static void test_inflight_limit(void **state)
 	assert_int_equal(limited, 2);
 }
 
+/* Deleting a VM answers the work it still had with a clear cancellation. */
+static void test_delete_cancels_work(void **state)
+{
+	start_vm("gone", "precreated", 1);
+	json_decref(resize("gone", 1));
+	struct burst_arg a = { .url = g.proc.url, .tenant = "gone", .digest = g.sleeper,
+			       .input = "{}" };
+	pthread_t th;
+	pthread_create(&th, NULL, burst_one, &a);
+	/* Wait until the invocation is in the guest, then delete. */
+	long long deadline = now_ns() + 60000LL * 1000000;
+	for (;;) {
+		json_t *vm;
+		assert_int_equal(call("GET", &vm, NULL, "/v1/vms/gone"), 200);
+		json_int_t inflight = json_integer_value(json_object_get(vm, "inflight"));
+		json_decref(vm);
+		if (inflight == 1)
+			break;
+		assert_true(now_ns() < deadline);
+		usleep(10000);
+	}
+	assert_int_equal(call("DELETE", NULL, NULL, "/v1/vms/gone"), 200);
+	pthread_join(th, NULL);
+	assert_int_equal(a.status, 409);
+}
+
 /* QEMU creates at most hotplug_slots vCPUs over a VM's life: the agent says
  * so instead of letting QEMU abort. */
 static void test_hotplug_exhausted(void **state)
@@ -548,6 +574,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_guest_unresponsive, stop_all),
 		cmocka_unit_test_teardown(test_inflight_limit, stop_all),
 		cmocka_unit_test_teardown(test_hotplug_exhausted, stop_all),
+		cmocka_unit_test_teardown(test_delete_cancels_work, stop_all),
 	};
 	return cmocka_run_group_tests_name("agent end to end", tests, setup, teardown);
 }
