@@ -30,7 +30,9 @@ static void close_pair(int p[2])
 	p[0] = p[1] = -1;
 }
 
-/* Runs in the child between fork and exec: only async-signal-safe calls. */
+/* Runs in the child between vfork and exec: only async-signal-safe calls,
+ * and nothing that changes the parent's memory but errno (the parent is
+ * suspended until the exec, and reads errno only after). */
 static _Noreturn void child_exec(const struct proc_spawn_opts *o, int in[2], int out[2],
 				 int err[2], int status_fd)
 {
@@ -76,7 +78,9 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc *ret, const char **r
 		*ret_step = step_names[STEP_PIPE];
 		goto out;
 	}
-	pid_t pid = fork();
+	/* vfork, not fork: the daemon's page tables are not copied for a
+	 * child that only execs, which under TCG saves milliseconds a call. */
+	pid_t pid = vfork();
 	if (pid < 0) {
 		r = -errno;
 		*ret_step = step_names[STEP_FORK];
