@@ -266,6 +266,27 @@ static void dispatch(struct daemon *d)
 
 static void cpu_step(struct daemon *d, struct wcpu *c);
 
+/* Answers queued invocations that asked for CPU cpu, which is leaving
+ * service: they would otherwise wait for it for ever. */
+static void fail_pinned(struct daemon *d, int cpu, const char *why)
+{
+	struct inv **pp = &d->q_head, *prev = NULL;
+	while (*pp) {
+		struct inv *inv = *pp;
+		if (inv->want_cpu != cpu) {
+			prev = inv;
+			pp = &inv->next;
+			continue;
+		}
+		*pp = inv->next;
+		if (d->q_tail == inv)
+			d->q_tail = prev;
+		d->queued--;
+		send_error(d, inv->id, "cpu_unavailable", "cpu %d %s", cpu, why);
+		inv_free(inv);
+	}
+}
+
 static void on_inv_done(struct inv *inv, void *data)
 {
 	struct daemon *d = data;
@@ -370,6 +391,7 @@ static void cpu_step(struct daemon *d, struct wcpu *c)
 		 * and waiting for its invocation to end. */
 		if (c->state == WCPU_ACTIVE)
 			c->state = WCPU_STANDBY;
+		fail_pinned(d, c->id, "was taken out of service");
 		if (c->running)
 			return;
 		if (op->kind == OP_STANDBY && c->state == WCPU_OFFLINE) {
@@ -400,6 +422,7 @@ static void job_finished(struct daemon *d, struct hotplug_job *job)
 		bool probe = strcmp(step, "probe") == 0;
 		/* The CPU stays out of service in whatever state it reached. */
 		c->state = job->online ? WCPU_STANDBY : WCPU_OFFLINE;
+		fail_pinned(d, c->id, "failed to come into service");
 		const char *code = op->kind == OP_OFFLINE ? "offline_failed"
 				   : probe		   ? "probe_failed"
 							   : "online_failed";
@@ -483,6 +506,7 @@ static void handle_uevent(struct daemon *d, enum cpu_uevent_action action, int c
 		c->present = false;
 		c->state = WCPU_OFFLINE;
 		runner_kill_cpu(&d->runner, cpu);
+		fail_pinned(d, cpu, "was removed");
 		send_cpu_event(d, cpu, "removed", NULL);
 		cpu_step(d, c);
 		break;
@@ -654,6 +678,10 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 			   d->ncpus - 1);
 		return;
 	}
+	if (want_cpu > 0 && !d->cpus[want_cpu].present) {
+		send_error(d, id, "no_such_cpu", "cpu %d is not present", (int)want_cpu);
+		return;
+	}
 	if (!artifact_has(&d->store, digest)) {
 		send_error(d, id, "artifact_missing", "no artifact %s", digest);
 		return;
@@ -788,6 +816,11 @@ static void track_host(struct daemon *d, uint32_t events)
 		send_hello(d);
 	} else if (!connected && d->host_connected) {
 		d->host_connected = false;
+		/* Nothing of the old session carries over: not a half-read
+		 * frame, not replies the old agent will never read. */
+		wire_decoder_free(&d->chan.dec);
+		buf_reset(&d->chan.out);
+		d->chan.out_off = 0;
 		log_info("host_disconnected");
 	}
 }

@@ -30,6 +30,9 @@ struct pproc {
 	struct inv *inv; /* the invocation it serves, or NULL when idle */
 	bool dying;      /* killed or broken: waits to be reaped, never reused */
 	bool retire;     /* to be killed when its invocation ends */
+	/* Once reaped, /proc no longer knows it: its last CPU and CPU time. */
+	int exit_ran_on;
+	uint64_t exit_cpu_us;
 	struct pproc *next;
 };
 
@@ -349,12 +352,22 @@ static void pp_result(struct pproc *pp)
 	if (pp->proc.err_fd >= 0)
 		read_capped(pp->proc.err_fd, &inv->log, inv->max_output, &inv->log_truncated,
 			    READS_PER_CALL);
-	uint64_t cpu_us;
-	if (proc_stat(pp->proc.pid, &inv->ran_on, &cpu_us) == 0 && cpu_us >= inv->cpu_us0)
+	uint64_t cpu_us = 0;
+	if (pp->dying) {
+		inv->ran_on = pp->exit_ran_on;
+		cpu_us = pp->exit_cpu_us;
+	} else {
+		proc_stat(pp->proc.pid, &inv->ran_on, &cpu_us);
+	}
+	if (cpu_us >= inv->cpu_us0)
 		inv->cpu_us = cpu_us - inv->cpu_us0;
 	inv->status = INV_OK;
 	pp->inv = NULL;
-	loop_del(pp->r->loop, &pp->in_w); /* input it did not read is dropped */
+	loop_del(pp->r->loop, &pp->in_w);
+	/* Input it did not read (or its newline) would be glued to the next
+	 * request's line: a process that answered early is not reused. */
+	if (inv->in_off <= inv->input_len)
+		pp->retire = true;
 	if (pp->retire)
 		pp_break(pp);
 	finish(inv);
@@ -525,6 +538,8 @@ static void pproc_exited(struct runner *r, struct pproc *pp, int status, int ran
 		}
 	}
 	pp->dying = true;
+	pp->exit_ran_on = ran_on;
+	pp->exit_cpu_us = cpu_us;
 	/* The result line may be waiting in the pipe: a process that answers
 	 * and then exits still answered. */
 	if (pp->inv && !pp->inv->timed_out && !pp->inv->error[0] && pp->proc.out_fd >= 0)

@@ -466,6 +466,8 @@ static void on_invoked(struct vm *vm, int status, json_t *meta, const uint8_t *b
 			st = MHD_HTTP_BAD_REQUEST;
 		else if (code && strcmp(code, "queue_full") == 0)
 			st = MHD_HTTP_TOO_MANY_REQUESTS;
+		else if (code && strcmp(code, "cpu_unavailable") == 0)
+			st = MHD_HTTP_CONFLICT;
 		reply_error(r, st, code ? code : "guest_error", "%s", msg ? msg : "guest refused");
 	} else if (status < 0) {
 		reply_errno(r, status, "invocation lost");

@@ -61,7 +61,8 @@ enum wire_type {
 	 * "malformed" (bad magic, version or reserved bytes: id 0; unknown type:
 	 * the frame's id), "too_big" (meta or body over the limits), "bad_request"
 	 * (meta not a JSON object, a missing or invalid field, a type the guest
-	 * does not serve), "no_such_cpu" (cpu 0, or not present), "cpu_removed"
+	 * does not serve), "no_such_cpu" (cpu 0, or not present), "cpu_unavailable" (an
+	 * invocation waited for a CPU that left service), "cpu_removed"
 	 * (unplugged while the change waited), "online_failed", "offline_failed",
 	 * "probe_failed", "digest_mismatch", "artifact_missing", "queue_full",
 	 * "bad_input", "io_error". */

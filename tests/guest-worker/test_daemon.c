@@ -198,6 +198,38 @@ static void test_offline_drains_first(void **state)
 	msg_free(&m);
 }
 
+/* An invocation that asked for a CPU is answered when that CPU leaves
+ * service, instead of waiting for it for ever. */
+static void test_pinned_invocation_cpu_leaves(void **state)
+{
+	struct peer *p = *state;
+	peer_activate(p, WORKER);
+	char slow[SHA256_HEX_SIZE];
+	peer_put_script(p, "#!/bin/sh\nsleep 0.3\necho done\n", slow);
+	uint32_t running = peer_invoke_send(p, slow, "\"cpu\":1", "");
+	uint32_t waiting = peer_invoke_send(p, slow, "\"cpu\":1", "");
+	uint32_t off = peer_send(p, WIRE_CPU_OFFLINE, "{\"cpu\":1}", NULL, 0);
+	struct msg m;
+	peer_wait(p, waiting, 0, &m);
+	assert_int_equal(m.hdr.type, WIRE_ERROR);
+	assert_string_equal(meta_str(&m, "code"), "cpu_unavailable");
+	msg_free(&m);
+	peer_wait(p, running, 0, &m);
+	assert_int_equal(m.hdr.type, WIRE_REPLY);
+	assert_string_equal(meta_str(&m, "status"), "ok");
+	assert_int_equal(meta_int(&m, "cpu"), 1);
+	msg_free(&m);
+	peer_wait(p, off, 0, &m);
+	assert_int_equal(m.hdr.type, WIRE_REPLY);
+	msg_free(&m);
+
+	/* A CPU outside the VM is refused at once. */
+	peer_wait(p, peer_invoke_send(p, slow, "\"cpu\":4000", ""), 0, &m);
+	assert_int_equal(m.hdr.type, WIRE_ERROR);
+	assert_string_equal(meta_str(&m, "code"), "no_such_cpu");
+	msg_free(&m);
+}
+
 static void send_uevent(struct peer *p, const char *action, int cpu)
 {
 	char msg[512];
@@ -463,6 +495,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cpu_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_activate_probe_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offline_drains_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pinned_invocation_cpu_leaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_add_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_body, setup, teardown),

@@ -169,6 +169,35 @@ static void test_persistent_cold_then_warm(void **state)
 	msg_free(&m2);
 }
 
+/* A long-lived process that answers before it has read its whole input
+ * line is not reused: the rest of that line would be read as the next
+ * request. */
+static void test_persistent_early_answer_retired(void **state)
+{
+	struct peer *p = *state;
+	char digest[SHA256_HEX_SIZE];
+	peer_put_script(p, "#!/bin/sh\nwhile :; do echo $$; read -r l; done\n", digest);
+	size_t n = 256 * 1024; /* well over a pipe's buffer */
+	char *big = malloc(n + 1);
+	memset(big, 'x', n);
+	big[n] = '\0';
+	struct msg m1, m2;
+	peer_invoke(p, digest, "\"mode\":\"persistent\"", big, &m1);
+	assert_string_equal(meta_str(&m1, "status"), "ok");
+	assert_true(meta_bool(&m1, "cold_start"));
+	peer_invoke(p, digest, "\"mode\":\"persistent\"", "small", &m2);
+	assert_string_equal(meta_str(&m2, "status"), "ok");
+	assert_true(meta_bool(&m2, "cold_start"));
+	char *r1 = reply_result(&m1), *r2 = reply_result(&m2);
+	assert_true(strtol(r1, NULL, 10) > 0);
+	assert_string_not_equal(r1, r2);
+	free(r1);
+	free(r2);
+	free(big);
+	msg_free(&m1);
+	msg_free(&m2);
+}
+
 static void test_persistent_bad_input(void **state)
 {
 	struct peer *p = *state;
@@ -410,6 +439,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_large_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistent_cold_then_warm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistent_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_persistent_early_answer_retired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistent_no_result_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistent_timeout_restarts_cold, setup,
