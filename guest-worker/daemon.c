@@ -851,6 +851,16 @@ static void on_port(struct watch *w, uint32_t events)
 			}
 			break;
 		}
+		if (n == -ENOMEM) {
+			/* A frame too big for this VM's memory: drop what is
+			 * buffered and resynchronise on the next frame, rather
+			 * than end the daemon and with it the VM. */
+			log_error("channel_out_of_memory action=resync");
+			wire_decoder_free(&d->chan.dec);
+			d->chan.dec.resync = true;
+			send_error(d, 0, "too_big", "out of memory for a frame: skipping to the next");
+			continue;
+		}
 		if (n < 0) {
 			log_error("channel_read_failed err=%s", strerror((int)-n));
 			stop(d, (int)n);

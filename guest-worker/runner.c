@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #define READ_CHUNK (64u * 1024u)
+/* Idle long-lived processes kept per CPU; past this the least recently used
+ * one is ended, so many functions over days cannot fill the guest's memory. */
+#define WARM_PER_CPU 8
 /* Reads per readiness callback, so a process that writes without pause
  * cannot hold the loop. */
 #define READS_PER_CALL 16
@@ -30,6 +33,7 @@ struct pproc {
 	struct inv *inv; /* the invocation it serves, or NULL when idle */
 	bool dying;      /* killed or broken: waits to be reaped, never reused */
 	bool retire;     /* to be killed when its invocation ends */
+	uint64_t last_used_us;
 	/* Once reaped, /proc no longer knows it: its last CPU and CPU time. */
 	int exit_ran_on;
 	uint64_t exit_cpu_us;
@@ -501,10 +505,28 @@ static int pp_new(struct runner *r, struct inv *inv, struct pproc **ret)
 	return 0;
 }
 
+/* Ends the least recently used idle process on cpu when the CPU holds as
+ * many as it may keep. */
+static void pp_evict(struct runner *r, int cpu)
+{
+	struct pproc *lru = NULL;
+	int n = 0;
+	for (struct pproc *pp = r->pprocs; pp; pp = pp->next) {
+		if (pp->dying || pp->cpu != cpu)
+			continue;
+		n++;
+		if (!pp->inv && (!lru || pp->last_used_us < lru->last_used_us))
+			lru = pp;
+	}
+	if (n >= WARM_PER_CPU && lru)
+		pp_break(lru);
+}
+
 static int start_persistent(struct runner *r, struct inv *inv)
 {
 	struct pproc *pp = pp_find(r, inv->digest, inv->cpu);
 	if (!pp) {
+		pp_evict(r, inv->cpu);
 		int e = pp_new(r, inv, &pp);
 		if (e < 0)
 			return e;
@@ -515,6 +537,7 @@ static int start_persistent(struct runner *r, struct inv *inv)
 	if (proc_stat(pp->proc.pid, &on, &cpu_us) == 0)
 		inv->cpu_us0 = cpu_us;
 	pp->inv = inv;
+	pp->last_used_us = time_now_us();
 	inv->pp = pp;
 	inv->in_off = 0;
 	int e = loop_add(r->loop, &pp->in_w, pp->proc.in_fd, EPOLLOUT, pp_on_stdin);

@@ -198,6 +198,35 @@ static void test_persistent_early_answer_retired(void **state)
 	msg_free(&m2);
 }
 
+/* A CPU keeps a bounded number of idle long-lived processes: the least
+ * recently used one makes room for a new function. */
+static void test_persistent_lru_eviction(void **state)
+{
+	struct peer *p = *state;
+	enum { N = 9 }; /* one more than a CPU keeps */
+	char digests[N][SHA256_HEX_SIZE];
+	long pids[N];
+	for (int i = 0; i < N; i++) {
+		char script[96];
+		snprintf(script, sizeof(script), "#!/bin/sh\n# function %d\nwhile read -r l; do echo $$; done\n", i);
+		peer_put_script(p, script, digests[i]);
+		struct msg m;
+		peer_invoke(p, digests[i], "\"mode\":\"persistent\"", "x", &m);
+		assert_string_equal(meta_str(&m, "status"), "ok");
+		assert_true(meta_bool(&m, "cold_start"));
+		char *r = reply_result(&m);
+		pids[i] = strtol(r, NULL, 10);
+		free(r);
+		msg_free(&m);
+	}
+	assert_true(pid_wait_gone((pid_t)pids[0], DEADLINE_MS));
+	assert_int_equal(kill((pid_t)pids[N - 1], 0), 0);
+	struct msg m;
+	peer_invoke(p, digests[N - 1], "\"mode\":\"persistent\"", "y", &m);
+	assert_false(meta_bool(&m, "cold_start"));
+	msg_free(&m);
+}
+
 static void test_persistent_bad_input(void **state)
 {
 	struct peer *p = *state;
@@ -440,6 +469,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_persistent_cold_then_warm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistent_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistent_early_answer_retired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_persistent_lru_eviction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistent_no_result_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistent_timeout_restarts_cold, setup,
