@@ -15,6 +15,7 @@ struct bench_opts {
 	const char *mechanism;
 	const char *mode; /* function mode for "a function ran on it" */
 	int reps;
+	int boots; /* VM boots measured (vcpu) */
 	int vms;
 	bool json;
 	const char *accel;

@@ -28,6 +28,7 @@ static void usage(FILE *f)
 		"  --reps N             grow/shrink cycles (vcpu; default 10)\n"
 		"  --mode M             process or persistent: how the function on the new vCPU\n"
 		"                       runs (vcpu; default process)\n"
+		"  --boots N            VM boots to time (vcpu; default 5)\n"
 		"  --vms N              VMs (mem; default 4)\n"
 		"  --accel auto|kvm|tcg passed to the agent\n"
 		"  --cores SPEC         agent core budget\n"
@@ -42,13 +43,14 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[1];
 	struct bench_opts o = { .build = "build", .mechanism = "hotplug", .mode = "process",
-				.reps = 10, .vms = 4 };
+				.reps = 10, .boots = 5, .vms = 4 };
 	static const struct option opts[] = {
 		{ "build", required_argument, NULL, 'b' }, { "data", required_argument, NULL, 'd' },
 		{ "mechanism", required_argument, NULL, 'm' }, { "reps", required_argument, NULL, 'r' },
 		{ "vms", required_argument, NULL, 'n' },   { "accel", required_argument, NULL, 'a' },
 		{ "cores", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "mode", required_argument, NULL, 'M' },
+		{ "boots", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -59,6 +61,7 @@ int main(int argc, char **argv)
 		case 'd': o.data = optarg; break;
 		case 'm': o.mechanism = optarg; break;
 		case 'M': o.mode = optarg; break;
+		case 'B': o.boots = atoi(optarg); break;
 		case 'r': o.reps = atoi(optarg); break;
 		case 'n': o.vms = atoi(optarg); break;
 		case 'a': o.accel = optarg; break;
@@ -76,8 +79,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ditto-bench: --mode must be process or persistent\n");
 		return 2;
 	}
-	if (o.reps < 1 || o.reps > 10000 || o.vms < 1 || o.vms > 64) {
-		fprintf(stderr, "ditto-bench: --reps must be 1..10000 and --vms 1..64\n");
+	if (o.reps < 1 || o.reps > 10000 || o.vms < 1 || o.vms > 64 || o.boots < 1 ||
+	    o.boots > 1000) {
+		fprintf(stderr, "ditto-bench: --reps must be 1..10000, --boots 1..1000, --vms 1..64\n");
 		return 2;
 	}
 	char tmp[] = "/tmp/ditto-bench.XXXXXX";

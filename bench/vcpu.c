@@ -20,8 +20,6 @@ static const char *const step_names[S_COUNT] = {
 static const char *const step_keys[S_COUNT] = { "boot", "added", "seen", "active", "function",
 						"shrink" };
 
-#define BOOTS 3
-
 static double step_ms(json_t *step, const char *key)
 {
 	json_int_t us = json_integer_value(json_object_get(step, key));
@@ -38,7 +36,7 @@ int bench_vcpu(const struct bench_opts *o)
 	double *samples[S_COUNT];
 	size_t counts[S_COUNT] = { 0 };
 	for (int i = 0; i < S_COUNT; i++)
-		samples[i] = calloc((size_t)o->reps + BOOTS, sizeof(double));
+		samples[i] = calloc((size_t)o->reps + (size_t)o->boots, sizeof(double));
 	long qemu_rss = -1;
 
 	if (bench_upload_function(&e, o, "echo", echo) < 0)
@@ -48,7 +46,7 @@ int bench_vcpu(const struct bench_opts *o)
 		 "{\"mechanism\":\"%s\",\"max_workers\":1,\"memory_mib\":256,\"standby\":1,"
 		 "\"hotplug_slots\":%d}",
 		 o->mechanism, o->reps + 2 < 128 ? o->reps + 2 : 128);
-	for (int b = 0; b < BOOTS; b++) {
+	for (int b = 0; b < o->boots; b++) {
 		json_t *vm = NULL;
 		int st = b == 0 ? agent_client_call(&e.client, "PUT", "/v1/vms/bench", spec,
 						     strlen(spec), 120000, &vm)
@@ -139,11 +137,11 @@ int bench_vcpu(const struct bench_opts *o)
 
 	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "benchmark", "vcpu",
 				"mechanism", o->mechanism, "mode", o->mode, "accel", e.accel, "reps",
-				o->reps, "boots", BOOTS, "qemu_rss_kib", (json_int_t)qemu_rss);
+				o->reps, "boots", o->boots, "qemu_rss_kib", (json_int_t)qemu_rss);
 	json_object_set_new(out, "qemu", json_string(e.qemu));
 	if (!o->json) {
 		printf("ditto-bench vcpu: mechanism=%s function_mode=%s accel=%s qemu=%s reps=%d boots=%d\n",
-		       o->mechanism, o->mode, e.accel, e.qemu, o->reps, BOOTS);
+		       o->mechanism, o->mode, e.accel, e.qemu, o->reps, o->boots);
 		printf("%-44s %9s %9s %9s %4s\n", "step", "p50 ms", "p90 ms", "max ms", "n");
 	}
 	for (int i = 0; i < S_COUNT; i++) {
