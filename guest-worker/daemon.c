@@ -233,24 +233,31 @@ static struct wcpu *pick_cpu(struct daemon *d, const struct inv *inv)
 	return first;
 }
 
+/* Takes *pp (whose predecessor in the queue is prev) out of the queue. */
+static struct inv *queue_take(struct daemon *d, struct inv **pp, struct inv *prev)
+{
+	struct inv *inv = *pp;
+	*pp = inv->next;
+	if (d->q_tail == inv)
+		d->q_tail = prev;
+	d->queued--;
+	inv->next = NULL;
+	return inv;
+}
+
 /* Starts queued invocations in arrival order. One that waits for a
  * particular busy CPU does not hold back those behind it that can run. */
 static void dispatch(struct daemon *d)
 {
 	struct inv **pp = &d->q_head, *prev = NULL;
 	while (!d->stopping && *pp) {
-		struct inv *inv = *pp;
-		struct wcpu *c = pick_cpu(d, inv);
+		struct wcpu *c = pick_cpu(d, *pp);
 		if (!c) {
-			prev = inv;
-			pp = &inv->next;
+			prev = *pp;
+			pp = &prev->next;
 			continue;
 		}
-		*pp = inv->next;
-		if (d->q_tail == inv)
-			d->q_tail = prev;
-		d->queued--;
-		inv->next = NULL;
+		struct inv *inv = queue_take(d, pp, prev);
 		inv->started_us = time_now_us();
 		if (runner_start(&d->runner, inv, c->id) < 0) {
 			inv->status = INV_ERROR;
@@ -272,16 +279,12 @@ static void fail_pinned(struct daemon *d, int cpu, const char *why)
 {
 	struct inv **pp = &d->q_head, *prev = NULL;
 	while (*pp) {
-		struct inv *inv = *pp;
-		if (inv->want_cpu != cpu) {
-			prev = inv;
-			pp = &inv->next;
+		if ((*pp)->want_cpu != cpu) {
+			prev = *pp;
+			pp = &prev->next;
 			continue;
 		}
-		*pp = inv->next;
-		if (d->q_tail == inv)
-			d->q_tail = prev;
-		d->queued--;
+		struct inv *inv = queue_take(d, pp, prev);
 		send_error(d, inv->id, "cpu_unavailable", "cpu %d %s", cpu, why);
 		inv_free(inv);
 	}
