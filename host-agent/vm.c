@@ -19,6 +19,9 @@
 #include "vcpu.h"
 
 #define STOP_GRACE_MS 5000
+#define SETPRIV "/usr/bin/setpriv"
+/* Far more than qemu_build_argv() produces. */
+#define QEMU_ARGV_MAX 96
 
 const char *vm_state_name(enum vm_state s)
 {
@@ -466,9 +469,24 @@ static int spawn_qemu(struct vm *vm)
 		{ .flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd },
 		{ .flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd },
 	};
+	/* QEMU must not outlive the agent: an agent that crashes would leave
+	 * VMs holding cores nobody manages. setpriv (util-linux, always on
+	 * Debian) sets the parent-death signal and execs QEMU in place. */
+	char *launch_argv[4 + QEMU_ARGV_MAX];
+	char **run = argv;
+	if (access(SETPRIV, X_OK) == 0) {
+		size_t n = 0;
+		launch_argv[n++] = SETPRIV;
+		launch_argv[n++] = "--pdeathsig";
+		launch_argv[n++] = "KILL";
+		for (char **p = argv; *p && n < 3 + QEMU_ARGV_MAX; p++)
+			launch_argv[n++] = *p;
+		launch_argv[n] = NULL;
+		run = launch_argv;
+	}
 	uv_process_options_t opts = {
-		.file = argv[0],
-		.args = argv,
+		.file = run[0],
+		.args = run,
 		.exit_cb = on_proc_exit,
 		.stdio = stdio,
 		.stdio_count = 3,

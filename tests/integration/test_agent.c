@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -486,6 +487,50 @@ static void test_hotplug_exhausted(void **state)
 	json_decref(resize("slots", 1));
 }
 
+/* Running, as opposed to gone or a zombie nobody has reaped yet (the
+ * orphaned QEMU's new parent decides when that happens). */
+static bool process_runs(pid_t pid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *end = strrchr(buf, ')');
+	return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
+}
+
+/* A crashed agent takes its VMs with it, so no QEMU keeps cores that no
+ * agent manages. A second agent is used, since this one is killed. */
+static void test_agent_crash_ends_vms(void **state)
+{
+	char dir[] = "/tmp/ditto-it-crash.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct agent_proc other;
+	assert_int_equal(agent_proc_start(&other, g.build, dir, NULL, 30000), 0);
+	struct agent_client c;
+	agent_client_init(&c, other.url);
+	json_t *vm = NULL;
+	const char *spec = "{\"max_workers\":1}";
+	assert_int_equal(agent_client_call(&c, "PUT", "/v1/vms/orphan", spec, strlen(spec), STEP_MS, &vm),
+			 201);
+	pid_t qemu = (pid_t)json_integer_value(json_object_get(vm, "pid"));
+	json_decref(vm);
+	agent_client_free(&c);
+	assert_true(qemu > 0);
+	assert_true(process_runs(qemu));
+	assert_int_equal(kill(other.pid, SIGKILL), 0);
+	waitpid(other.pid, NULL, 0);
+	long long deadline = now_ns() + 30000LL * 1000000;
+	while (process_runs(qemu)) {
+		assert_true(now_ns() < deadline);
+		usleep(10000);
+	}
+}
+
 /* After each test, whatever it left running goes, so that a failed test
  * does not hold cores the next one needs. */
 static int stop_all(void **state)
@@ -575,6 +620,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_inflight_limit, stop_all),
 		cmocka_unit_test_teardown(test_hotplug_exhausted, stop_all),
 		cmocka_unit_test_teardown(test_delete_cancels_work, stop_all),
+		cmocka_unit_test(test_agent_crash_ends_vms),
 	};
 	return cmocka_run_group_tests_name("agent end to end", tests, setup, teardown);
 }

@@ -1,0 +1,270 @@
+/* The controller's persistent state in one SQLite database: tenants and their
+ * scaling settings, API keys, functions and their immutable versions,
+ * artifact metadata, invocation records and hosts.
+ *
+ * A handle is used by one thread at a time; threads that need the store
+ * concurrently open a handle each (WAL lets readers and one writer proceed
+ * together, and writers wait for each other up to a busy timeout). Every
+ * write that touches more than one row is one transaction, so a crash never
+ * leaves a half-written record. Payloads (inputs, results, logs) are opaque
+ * bytes the store never parses. */
+#ifndef DITTO_STORE_H
+#define DITTO_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_NAME_SIZE 64       /* names are 1..63 characters */
+#define STORE_DIGEST_SIZE 65     /* SHA-256 as 64 lower-case hex digits */
+#define STORE_ID_SIZE 33         /* invocation ids: 128 random bits in hex */
+#define STORE_TOKEN_SIZE 44      /* "dk_" + 40 hex digits */
+#define STORE_KEY_ID_SIZE 16     /* a key id is the token's first 15 characters */
+#define STORE_CURSOR_SIZE 64     /* an opaque list position */
+#define STORE_MECHANISM_SIZE 16  /* "hotplug" or "precreated" */
+#define STORE_MODE_SIZE 16       /* "process" or "persistent" */
+#define STORE_POLICY_SIZE 64     /* e.g. "elastic", "fixed:4", "scale-out" */
+#define STORE_ADDRESS_SIZE 256
+#define STORE_LIST_MAX 1000
+
+struct store;
+
+/* Opens the database at path, creating it when missing, and brings its schema
+ * up to date. Returns 0 with a handle for store_close, -EPROTO when the file
+ * was written by a newer schema than this build knows, -ENOMEM or -EIO. */
+int store_open(const char *path, struct store **ret_store);
+/* Closes the handle. NULL is fine. */
+void store_close(struct store *s);
+
+/* ---- tenants ------------------------------------------------------------ */
+
+struct store_scaling {
+	int min_workers; /* worker vCPUs kept even when idle */
+	int max_workers; /* never more worker vCPUs than this */
+	char mechanism[STORE_MECHANISM_SIZE];
+	char policy[STORE_POLICY_SIZE];
+};
+
+struct store_tenant {
+	char name[STORE_NAME_SIZE];
+	int64_t created_ms; /* wall clock, milliseconds since the epoch */
+	struct store_scaling scaling;
+};
+
+/* Creates a tenant named [a-z0-9-]{1,63} with the default scaling settings
+ * (0..4 worker vCPUs, "hotplug", "elastic"). Returns 0, -EINVAL for a bad
+ * name or -EEXIST. */
+int store_tenant_create(struct store *s, const char *name);
+/* Returns 0 or -ENOENT. */
+int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant);
+/* Returns every tenant, ordered by name, as a malloc'd array (free()). */
+int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t *ret_n);
+/* Replaces a tenant's scaling settings. Returns 0, -ENOENT, or -EINVAL unless
+ * 0 <= min <= max, 1 <= max <= 255, mechanism is "hotplug" or "precreated"
+ * and policy is 1..63 printable characters. */
+int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling);
+
+/* ---- API keys ----------------------------------------------------------- */
+
+/* Creates a key for tenant, or an admin key when tenant is NULL, and writes
+ * its token (shown once: only a salted hash is kept) to ret_token. The key's
+ * id, for revocation, is the token's first STORE_KEY_ID_SIZE - 1 characters.
+ * Returns 0, -ENOENT for an unknown tenant, or -EIO. */
+int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_TOKEN_SIZE]);
+/* Checks a token. Returns 0 with the key's tenant ("" for an admin key) and
+ * whether it is an admin key, or -EACCES for any token that is not a live key
+ * (malformed, unknown, wrong secret or revoked). */
+int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_NAME_SIZE], bool *ret_is_admin);
+/* Revokes a key by id; verifying its token fails from then on. Returns 0 or
+ * -ENOENT (also for a key already revoked). */
+int store_key_revoke(struct store *s, const char *key_id);
+
+/* ---- artifacts ---------------------------------------------------------- */
+
+/* Records an artifact's digest (64 lower-case hex digits of its SHA-256) and
+ * size; its bytes live in a folder the controller manages. Recording the same
+ * artifact again is a no-op. Returns 0, -EINVAL for a bad digest, or -EEXIST
+ * when the digest is known with another size. */
+int store_artifact_put(struct store *s, const char *digest, uint64_t size);
+/* Returns 0 with the artifact's size, or -ENOENT. */
+int store_artifact_get(struct store *s, const char *digest, uint64_t *ret_size);
+
+/* ---- functions ---------------------------------------------------------- */
+
+struct store_limits {
+	uint32_t timeout_ms;      /* 1..86400000 */
+	uint32_t memory_mib;      /* 1..1048576 */
+	uint32_t max_concurrency; /* 1..65536 */
+	char mode[STORE_MODE_SIZE]; /* "process" or "persistent" */
+};
+
+struct store_function {
+	char tenant[STORE_NAME_SIZE];
+	char name[STORE_NAME_SIZE];
+	int64_t version;
+	char digest[STORE_DIGEST_SIZE];
+	uint64_t size;
+	struct store_limits limits;
+	int64_t created_ms;
+};
+
+/* Adds a new immutable version of tenant's function name ([A-Za-z0-9_.-],
+ * 1..63), creating the function on its first put, and records the artifact
+ * as store_artifact_put does. Versions count 1, 2, 3... per function, and
+ * concurrent puts (from any handle) get distinct consecutive versions.
+ * A put after store_function_delete re-creates the function: its versions
+ * continue from the deleted ones' numbers, so a version number never names
+ * two different artifacts, but the deleted versions stay unreachable.
+ * Returns 0 with the new version, -EINVAL, -ENOENT for an unknown tenant,
+ * -EEXIST for a digest known with another size, or -EBUSY when other writers
+ * held the database past the busy timeout. */
+int store_function_put(struct store *s, const char *tenant, const char *name, const char *digest,
+		       uint64_t size, const struct store_limits *limits, int64_t *ret_version);
+/* Gets a version of a live function, the latest when version is 0. Returns 0,
+ * or -ENOENT for an unknown or deleted function or version, or for another
+ * tenant's function. */
+int store_function_get(struct store *s, const char *tenant, const char *name, int64_t version,
+		       struct store_function *ret_function);
+/* Returns the latest version of each of tenant's live functions, ordered by
+ * name, as a malloc'd array (free()). */
+int store_function_list(struct store *s, const char *tenant, struct store_function **ret_functions,
+			size_t *ret_n);
+/* Deletes a function: getting it, and so invoking it, fails with -ENOENT.
+ * Past invocation records keep naming its versions. Returns 0 or -ENOENT. */
+int store_function_delete(struct store *s, const char *tenant, const char *name);
+
+/* ---- invocations -------------------------------------------------------- */
+
+enum store_status {
+	STORE_QUEUED,
+	STORE_RUNNING,
+	STORE_OK,
+	STORE_ERROR,
+	STORE_TIMEOUT,
+};
+
+/* "queued", "running", "ok", "error", "timeout"; NULL for anything else. */
+const char *store_status_name(enum store_status status);
+/* Parses a status name. Returns 0 or -EINVAL. */
+int store_status_parse(const char *name, enum store_status *ret_status);
+
+struct store_invocation {
+	char id[STORE_ID_SIZE];
+	char tenant[STORE_NAME_SIZE];
+	char function[STORE_NAME_SIZE];
+	int64_t version;
+	bool async;
+	enum store_status status;
+	int retries; /* times an async invocation was requeued after a restart */
+	int64_t created_ms, started_ms, finished_ms; /* 0 until it happens */
+	char host[STORE_NAME_SIZE]; /* where it ran: "" until it starts */
+	char vm[STORE_NAME_SIZE];
+	int cpu; /* -1 until it starts */
+	int64_t queued_us, cold_start_us, exec_us, total_us;
+	bool cold_start;
+	/* Owned by the record (store_invocation_clear frees them); NULL when
+	 * empty, and always NULL in list results except error. */
+	uint8_t *input;
+	size_t input_len;
+	uint8_t *result;
+	size_t result_len;
+	uint8_t *log;
+	size_t log_len;
+	char *error; /* why it failed, NUL-terminated */
+};
+
+/* What a finished invocation produced. Pointers may be NULL when empty. */
+struct store_outcome {
+	enum store_status status; /* STORE_OK, STORE_ERROR or STORE_TIMEOUT */
+	const void *result;
+	size_t result_len;
+	const void *log;
+	size_t log_len;
+	const char *error;
+	int64_t queued_us, cold_start_us, exec_us, total_us;
+	bool cold_start;
+};
+
+/* Records a queued invocation of a version of tenant's function, with its
+ * input (kept so an async invocation can be retried after a restart), and
+ * writes its new id to ret_id. Returns 0, -EINVAL, or -ENOENT when the
+ * function version was never stored. */
+int store_invocation_create(struct store *s, const char *tenant, const char *function, int64_t version,
+			    bool async, const void *input, size_t input_len, char ret_id[STORE_ID_SIZE]);
+/* Marks a queued invocation running on host/vm/cpu. Returns 0, -ENOENT, or
+ * -EALREADY when it is not queued. */
+int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm, int cpu);
+/* Records the outcome of a queued or running invocation. Returns 0, -EINVAL,
+ * -ENOENT, or -EALREADY when it already finished (so a late reply cannot
+ * overwrite a failure recorded after a restart). */
+int store_invocation_finish(struct store *s, const char *id, const struct store_outcome *outcome);
+/* Gets a record with its payloads. tenant NULL reads any tenant's record
+ * (for the controller itself); otherwise another tenant's record is -ENOENT.
+ * Returns 0 (release with store_invocation_clear), -ENOENT or -ENOMEM. */
+int store_invocation_get(struct store *s, const char *tenant, const char *id, struct store_invocation *ret_inv);
+/* Frees a record's payloads and zeroes it. */
+void store_invocation_clear(struct store_invocation *inv);
+
+struct store_filter {
+	const char *function; /* NULL: any function */
+	bool has_status;      /* false: any status */
+	enum store_status status;
+};
+
+/* Lists tenant's invocations newest first, without payloads: at most limit
+ * (1..1000) records after cursor (NULL or "" for the first page). ret_next is
+ * the cursor of the next page, "" when this page is the last. Returns 0 with
+ * a malloc'd array (store_invocations_free), -EINVAL for a bad limit, filter
+ * or cursor, or -ENOMEM. */
+int store_invocation_list(struct store *s, const char *tenant, const struct store_filter *filter,
+			  const char *cursor, unsigned limit, struct store_invocation **ret_invs, size_t *ret_n,
+			  char ret_next[STORE_CURSOR_SIZE]);
+/* Frees an array from store_invocation_list. NULL is fine. */
+void store_invocations_free(struct store_invocation *invs, size_t n);
+
+/* Deletes finished records that finished before finished_before_ms, and those
+ * beyond each tenant's keep_newest newest finished records (0: no such cap).
+ * Queued and running records are never deleted. Returns 0 with the number
+ * deleted (ret_deleted may be NULL). */
+int store_invocations_prune(struct store *s, int64_t finished_before_ms, unsigned keep_newest,
+			    size_t *ret_deleted);
+
+struct store_id {
+	char id[STORE_ID_SIZE];
+};
+
+/* After a restart, settles every invocation the previous run left queued or
+ * running, in one transaction: synchronous ones (their clients are gone) and
+ * async ones already retried once become STORE_ERROR with reason; async ones
+ * not yet retried are queued again with retries incremented and returned in
+ * ret_retry (malloc'd, free(); NULL when none) for the caller to run again.
+ * Returns 0 or -errno. */
+int store_invocations_recover(struct store *s, const char *reason, size_t *ret_failed,
+			      struct store_id **ret_retry, size_t *ret_n_retry);
+
+/* ---- hosts -------------------------------------------------------------- */
+
+struct store_host {
+	char id[STORE_NAME_SIZE];
+	char address[STORE_ADDRESS_SIZE];
+	int cores;
+	int64_t registered_ms, last_seen_ms;
+	bool down;     /* unreachable: place nothing there */
+	bool draining; /* being emptied by an operator: place nothing new there */
+};
+
+/* Registers a host ([A-Za-z0-9_.-], 1..63) or re-registers it with a new
+ * address and core count; a (re-)registered host is up and has just been
+ * seen, and keeps its draining flag. Returns 0 or -EINVAL. */
+int store_host_register(struct store *s, const char *id, const char *address, int cores);
+/* Records that a host was seen now and so is up. Returns 0 or -ENOENT. */
+int store_host_heartbeat(struct store *s, const char *id);
+/* Sets a host's flags. Returns 0 or -ENOENT. */
+int store_host_set_down(struct store *s, const char *id, bool down);
+int store_host_set_draining(struct store *s, const char *id, bool draining);
+/* Returns 0 or -ENOENT. */
+int store_host_get(struct store *s, const char *id, struct store_host *ret_host);
+/* Returns every host, ordered by id, as a malloc'd array (free()). */
+int store_host_list(struct store *s, struct store_host **ret_hosts, size_t *ret_n);
+
+#endif
