@@ -33,12 +33,13 @@ LIBS_GUEST  = -static -ljansson -lpthread
 LIB_SRCS   := $(wildcard lib/*.c)
 AGENT_SRCS := $(filter-out host-agent/main.c,$(wildcard host-agent/*.c))
 GUEST_SRCS := $(filter-out guest-worker/main.c,$(wildcard guest-worker/*.c))
+CTL_SRCS   := $(filter-out controller/main.c,$(wildcard controller/*.c))
 BENCH_SRCS := $(wildcard bench/*.c)
 FN_C       := $(wildcard functions/*.c)
 FN_SH      := $(wildcard functions/*.sh)
 
 # Tests reach into the daemons' modules.
-$(B)/obj/tests/%.o $(B)/asan/tests/%.o: CPPFLAGS += -Ihost-agent -Iguest-worker
+$(B)/obj/tests/%.o $(B)/asan/tests/%.o: CPPFLAGS += -Ihost-agent -Iguest-worker -Icontroller
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 asan_obj = $(patsubst %.c,$(B)/asan/%.o,$(1))
@@ -56,6 +57,10 @@ $(B)/libditto.a: $(call obj,$(LIB_SRCS))
 $(B)/libagent.a: $(call obj,$(AGENT_SRCS))
 	@rm -f $@; ar rcs $@ $^
 $(B)/libguest.a: $(call obj,$(GUEST_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/libcontroller.a: $(call obj,$(CTL_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/asan/libcontroller.a: $(call asan_obj,$(CTL_SRCS))
 	@rm -f $@; ar rcs $@ $^
 $(B)/asan/libditto.a: $(call asan_obj,$(LIB_SRCS))
 	@rm -f $@; ar rcs $@ $^
@@ -101,12 +106,22 @@ $(GUEST_IMG) &: deploy/guest-image.sh deploy/init $(B)/ditto-guest | $(B)/.deps
 guest: $(GUEST_IMG)
 
 # ---- tests -----------------------------------------------------------------
-UNIT_SRCS   := $(wildcard tests/lib/test_*.c tests/host-agent/test_*.c tests/guest-worker/test_*.c)
+UNIT_SRCS   := $(wildcard tests/lib/test_*.c tests/host-agent/test_*.c tests/guest-worker/test_*.c \
+                          tests/controller/test_*.c)
 UNIT_BINS   := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRCS))
 ASAN_BINS   := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRCS))
 INTEG_SRCS  := $(wildcard tests/integration/test_*.c)
 INTEG_BINS  := $(patsubst tests/%.c,$(B)/tests/%,$(INTEG_SRCS))
+LIBS_CTL     = -lsqlite3 -lcrypto
 TEST_LIBS    = -lcmocka $(LIBS_AGENT) $(LIBS_CLIENT) -lm
+
+# The controller's tests also link the controller's modules.
+$(B)/tests/controller/%: $(B)/obj/tests/controller/%.o $(B)/libcontroller.a $(B)/libditto.a
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(TEST_LIBS) $(LIBS_CTL)
+$(B)/asan/tests/controller/%: $(B)/asan/tests/controller/%.o $(B)/asan/libcontroller.a $(B)/asan/libditto.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LIBS_CTL)
 
 $(B)/tests/%: $(B)/obj/tests/%.o $(B)/libagent.a $(B)/libguest.a $(B)/libditto.a
 	@mkdir -p $(@D)
