@@ -88,7 +88,14 @@ $(B)/functions/%.sh: functions/%.sh
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
 
+LIBS_CTL = -lmicrohttpd -ljansson -lsqlite3 -lcrypto -lpthread
+$(B)/ditto-controller: $(B)/obj/controller/main.o $(B)/libcontroller.a $(B)/libditto.a
+	$(CC) -o $@ $^ $(LIBS_CTL)
+
 BINS := $(B)/ditto-agent $(B)/ditto-guest $(B)/ditto-bench
+ifneq ($(wildcard controller/main.c),)
+BINS += $(B)/ditto-controller
+endif
 all: $(BINS) $(FN_BINS)
 
 # ---- set-up on a fresh machine ---------------------------------------------
@@ -112,7 +119,6 @@ UNIT_BINS   := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRCS))
 ASAN_BINS   := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRCS))
 INTEG_SRCS  := $(wildcard tests/integration/test_*.c)
 INTEG_BINS  := $(patsubst tests/%.c,$(B)/tests/%,$(INTEG_SRCS))
-LIBS_CTL     = -lsqlite3 -lcrypto
 TEST_LIBS    = -lcmocka $(LIBS_AGENT) $(LIBS_CLIENT) -lm
 
 # The controller's tests also link the controller's modules.
@@ -130,10 +136,11 @@ $(B)/asan/tests/%: $(B)/asan/tests/%.o $(B)/asan/libagent.a $(B)/asan/libguest.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS)
 
-unit: $(UNIT_BINS)
-	@for t in $^; do echo "== $$t"; DITTO_TESTDATA=tests/data $$t || exit 1; done
-unit-asan: $(ASAN_BINS)
-	@for t in $^; do echo "== $$t (asan+ubsan)"; DITTO_TESTDATA=tests/data $$t || exit 1; done
+# Unit tests; the controller's API tests also start the real binary.
+unit: $(UNIT_BINS) $(BINS)
+	@for t in $(UNIT_BINS); do echo "== $$t"; DITTO_TESTDATA=tests/data DITTO_BUILD=$(B) $$t || exit 1; done
+unit-asan: $(ASAN_BINS) $(BINS)
+	@for t in $(ASAN_BINS); do echo "== $$t (asan+ubsan)"; DITTO_TESTDATA=tests/data DITTO_BUILD=$(B) $$t || exit 1; done
 integration: $(INTEG_BINS) all guest
 	@for t in $(INTEG_BINS); do echo "== $$t"; DITTO_BUILD=$(B) $$t || exit 1; done
 
