@@ -18,6 +18,7 @@
 #include "artifact.h"
 #include "channel.h"
 #include "cpu.h"
+#include "daemon_int.h"
 #include "hotplug.h"
 #include "log.h"
 #include "loop.h"
@@ -29,54 +30,8 @@
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
 #define MAX_MAX_OUTPUT (16 * 1024 * 1024)
-#define UEVENT_BUF 8192
-
-enum wcpu_state { WCPU_OFFLINE, WCPU_STANDBY, WCPU_ACTIVE };
 
 static const char *const wcpu_state_names[] = { "offline", "standby", "active" };
-
-enum op_kind { OP_ACTIVATE, OP_STANDBY, OP_OFFLINE, OP_RELEASE };
-
-/* A state change asked of one CPU. A CPU works through its changes in
- * arrival order, one at a time. */
-struct cpu_op {
-	enum op_kind kind;
-	uint32_t id;       /* the request's id */
-	bool hot_add;      /* started by a hot-add: report with WIRE_CPU_EVENT */
-	bool job_pending;  /* job is with the helper thread */
-	struct hotplug_job job;
-	struct cpu_op *next;
-};
-
-/* A worker CPU as the daemon sees it. */
-struct wcpu {
-	int id;
-	bool present;
-	enum wcpu_state state;
-	struct inv *running;
-	struct cpu_op *ops;
-};
-
-struct daemon {
-	const struct daemon_config *cfg;
-	struct loop loop;
-	struct channel chan;
-	struct watch port_w, sig_w, uevent_w, hotplug_w;
-	int sig_fd, uevent_fd;
-	bool uevent_from_kernel;
-	struct hotplug hp;
-	struct artifact_store store;
-	struct runner runner;
-	struct wcpu *cpus; /* indexed by CPU id, for every possible CPU */
-	int ncpus;
-	struct inv *q_head, *q_tail;
-	size_t queued;
-	/* Whether the agent's end of a virtio-serial port is open; always true
-	 * for socket and pipe channels. HELLO goes out on every connect. */
-	bool host_connected;
-	bool stopping;
-	int result;
-};
 
 void daemon_config_defaults(struct daemon_config *cfg)
 {
@@ -119,14 +74,12 @@ static void send_frame(struct daemon *d, uint8_t type, uint32_t id, json_t *meta
 	}
 }
 
-static void send_meta(struct daemon *d, uint8_t type, uint32_t id, json_t *meta)
+void daemon_send_meta(struct daemon *d, uint8_t type, uint32_t id, json_t *meta)
 {
 	send_frame(d, type, id, meta, NULL, 0, NULL, 0);
 }
 
-static void send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
+void daemon_send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -134,7 +87,7 @@ static void send_error(struct daemon *d, uint32_t id, const char *code, const ch
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_debug("request_failed id=%u code=%s message=\"%s\"", id, code, msg);
-	send_meta(d, WIRE_ERROR, id, json_pack("{s:s, s:s}", "code", code, "message", msg));
+	daemon_send_meta(d, WIRE_ERROR, id, json_pack("{s:s, s:s}", "code", code, "message", msg));
 }
 
 static json_t *cpu_set_to_json(const cpu_set_t *set)
@@ -160,7 +113,7 @@ static void send_hello(struct daemon *d)
 	double uptime = 0;
 	if (file_read_text("/proc/uptime", up, sizeof(up)) > 0)
 		uptime = strtod(up, NULL);
-	send_meta(d, WIRE_HELLO, 0,
+	daemon_send_meta(d, WIRE_HELLO, 0,
 		  json_pack("{s:i, s:o, s:o, s:i, s:I}", "version", PROTOCOL_VERSION,
 			    "cpus_online", cpu_set_to_json(&online), "cpus_present",
 			    cpu_set_to_json(&present), "cpus_possible", CPU_COUNT(&possible),
@@ -169,14 +122,14 @@ static void send_hello(struct daemon *d)
 		 CPU_COUNT(&online), CPU_COUNT(&present), CPU_COUNT(&possible), uptime * 1000.0);
 }
 
-static void send_cpu_event(struct daemon *d, int cpu, const char *event, json_t *extra)
+void daemon_send_cpu_event(struct daemon *d, int cpu, const char *event, json_t *extra)
 {
 	json_t *m = json_pack("{s:i, s:s}", "cpu", cpu, "event", event);
 	if (m && extra)
 		json_object_update(m, extra);
 	json_decref(extra);
 	log_info("cpu_event cpu=%d event=%s", cpu, event);
-	send_meta(d, WIRE_CPU_EVENT, 0, m);
+	daemon_send_meta(d, WIRE_CPU_EVENT, 0, m);
 }
 
 /* ---- invocations ----------------------------------------------------- */
@@ -247,7 +200,7 @@ static struct inv *queue_take(struct daemon *d, struct inv **pp, struct inv *pre
 
 /* Starts queued invocations in arrival order. One that waits for a
  * particular busy CPU does not hold back those behind it that can run. */
-static void dispatch(struct daemon *d)
+void daemon_dispatch(struct daemon *d)
 {
 	struct inv **pp = &d->q_head, *prev = NULL;
 	while (!d->stopping && *pp) {
@@ -271,11 +224,9 @@ static void dispatch(struct daemon *d)
 	}
 }
 
-static void cpu_step(struct daemon *d, struct wcpu *c);
-
 /* Answers queued invocations that asked for CPU cpu, which is leaving
  * service: they would otherwise wait for it for ever. */
-static void fail_pinned(struct daemon *d, int cpu, const char *why)
+void daemon_fail_pinned(struct daemon *d, int cpu, const char *why)
 {
 	struct inv **pp = &d->q_head, *prev = NULL;
 	while (*pp) {
@@ -285,7 +236,7 @@ static void fail_pinned(struct daemon *d, int cpu, const char *why)
 			continue;
 		}
 		struct inv *inv = queue_take(d, pp, prev);
-		send_error(d, inv->id, "cpu_unavailable", "cpu %d %s", cpu, why);
+		daemon_send_error(d, inv->id, "cpu_unavailable", "cpu %d %s", cpu, why);
 		inv_free(inv);
 	}
 }
@@ -302,279 +253,8 @@ static void on_inv_done(struct inv *inv, void *data)
 	if (d->stopping)
 		return;
 	if (c && c->ops)
-		cpu_step(d, c);
-	dispatch(d);
-}
-
-/* ---- CPU state changes ----------------------------------------------- */
-
-static void op_pop_free(struct wcpu *c, struct cpu_op *op)
-{
-	c->ops = op->next;
-	free(op);
-}
-
-/* Completes the head op successfully. */
-static void op_done(struct daemon *d, struct wcpu *c, struct cpu_op *op, uint64_t change_us,
-		    uint64_t probe_us)
-{
-	json_t *m = NULL;
-	switch (op->kind) {
-	case OP_ACTIVATE:
-		log_info("cpu_active cpu=%d online_us=%llu probe_us=%llu", c->id,
-			 (unsigned long long)change_us, (unsigned long long)probe_us);
-		if (op->hot_add) {
-			send_cpu_event(d, c->id, "active",
-				       json_pack("{s:I, s:I}", "online_us", (json_int_t)change_us,
-						 "probe_us", (json_int_t)probe_us));
-			break;
-		}
-		m = json_pack("{s:i, s:I, s:I}", "cpu", c->id, "online_us", (json_int_t)change_us,
-			      "probe_us", (json_int_t)probe_us);
-		break;
-	case OP_STANDBY:
-		log_info("cpu_standby cpu=%d online_us=%llu", c->id, (unsigned long long)change_us);
-		m = json_pack("{s:i, s:I}", "cpu", c->id, "online_us", (json_int_t)change_us);
-		break;
-	case OP_OFFLINE:
-		log_info("cpu_offline cpu=%d offline_us=%llu", c->id, (unsigned long long)change_us);
-		m = json_pack("{s:i, s:I}", "cpu", c->id, "offline_us", (json_int_t)change_us);
-		break;
-	case OP_RELEASE:
-		log_info("cpu_released cpu=%d", c->id);
-		m = json_pack("{s:i}", "cpu", c->id);
-		break;
-	}
-	if (m)
-		send_meta(d, WIRE_REPLY, op->id, m);
-	op_pop_free(c, op);
-}
-
-/* Completes the head op with an error. */
-static void op_fail(struct daemon *d, struct wcpu *c, struct cpu_op *op, const char *code,
-		    const char *msg)
-{
-	log_warn("cpu_change_failed cpu=%d code=%s message=\"%s\"", c->id, code, msg);
-	if (op->hot_add)
-		send_cpu_event(d, c->id, "activate_failed", json_pack("{s:s}", "error", msg));
-	else
-		send_error(d, op->id, code, "%s", msg);
-	op_pop_free(c, op);
-}
-
-static void submit(struct daemon *d, struct wcpu *c, struct cpu_op *op, enum hotplug_op hop,
-		   bool probe)
-{
-	op->job = (struct hotplug_job){ .cpu = c->id, .op = hop, .probe = probe, .data = c };
-	op->job_pending = true;
-	hotplug_submit(&d->hp, &op->job);
-}
-
-/* Advances c's changes until one has to wait for the helper thread or for
- * the running invocation to end. */
-static void cpu_step(struct daemon *d, struct wcpu *c)
-{
-	while (!d->stopping && c->ops && !c->ops->job_pending) {
-		struct cpu_op *op = c->ops;
-		if (!c->present) {
-			char msg[64];
-			snprintf(msg, sizeof(msg), "cpu %d was removed", c->id);
-			op_fail(d, c, op, "cpu_removed", msg);
-			continue;
-		}
-		if (op->kind == OP_ACTIVATE) {
-			if (c->state == WCPU_ACTIVE) {
-				op_done(d, c, op, 0, 0);
-				continue;
-			}
-			submit(d, c, op, HOTPLUG_ONLINE, true);
-			return;
-		}
-		/* Everything else starts by taking the CPU out of service
-		 * and waiting for its invocation to end. */
-		if (c->state == WCPU_ACTIVE)
-			c->state = WCPU_STANDBY;
-		fail_pinned(d, c->id, "was taken out of service");
-		if (c->running)
-			return;
-		if (op->kind == OP_STANDBY && c->state == WCPU_OFFLINE) {
-			submit(d, c, op, HOTPLUG_ONLINE, false);
-			return;
-		}
-		if (op->kind == OP_OFFLINE || op->kind == OP_RELEASE)
-			runner_kill_cpu(&d->runner, c->id);
-		if (op->kind == OP_OFFLINE && c->state != WCPU_OFFLINE) {
-			submit(d, c, op, HOTPLUG_OFFLINE, false);
-			return;
-		}
-		op_done(d, c, op, 0, 0);
-	}
-}
-
-static void job_finished(struct daemon *d, struct hotplug_job *job)
-{
-	struct wcpu *c = job->data;
-	struct cpu_op *op = c->ops;
-	op->job_pending = false;
-	if (!c->present) {
-		cpu_step(d, c); /* fails it as removed */
-		return;
-	}
-	if (job->err < 0) {
-		const char *step = job->step ? job->step : "change";
-		bool probe = strcmp(step, "probe") == 0;
-		/* The CPU stays out of service in whatever state it reached. */
-		c->state = job->online ? WCPU_STANDBY : WCPU_OFFLINE;
-		fail_pinned(d, c->id, "failed to come into service");
-		const char *code = op->kind == OP_OFFLINE ? "offline_failed"
-				   : probe		   ? "probe_failed"
-							   : "online_failed";
-		char msg[128];
-		snprintf(msg, sizeof(msg), "cpu %d: %s failed: %s", c->id, step, strerror(-job->err));
-		op_fail(d, c, op, code, msg);
-		return;
-	}
-	switch (op->kind) {
-	case OP_ACTIVATE: c->state = WCPU_ACTIVE; break;
-	case OP_STANDBY: c->state = WCPU_STANDBY; break;
-	case OP_OFFLINE: c->state = WCPU_OFFLINE; break;
-	case OP_RELEASE: break;
-	}
-	op_done(d, c, op, job->change_us, job->probe_us);
-}
-
-static void on_hotplug(struct watch *w, uint32_t events)
-{
-	struct daemon *d = container_of(w, struct daemon, hotplug_w);
-	struct hotplug_job *job = hotplug_take_done(&d->hp);
-	while (job) {
-		struct hotplug_job *next = job->next;
-		struct wcpu *c = job->data;
-		job_finished(d, job); /* may free the op that holds job */
-		cpu_step(d, c);
-		job = next;
-	}
-	dispatch(d);
-}
-
-static void cpu_enqueue(struct daemon *d, struct wcpu *c, enum op_kind kind, uint32_t id,
-			bool hot_add)
-{
-	struct cpu_op *op = calloc(1, sizeof(*op));
-	if (!op) {
-		if (hot_add)
-			send_cpu_event(d, c->id, "activate_failed",
-				       json_pack("{s:s}", "error", "out of memory"));
-		else
-			send_error(d, id, "io_error", "out of memory");
-		return;
-	}
-	*op = (struct cpu_op){ .kind = kind, .id = id, .hot_add = hot_add };
-	struct cpu_op **p = &c->ops;
-	while (*p)
-		p = &(*p)->next;
-	*p = op;
-	cpu_step(d, c);
-	dispatch(d);
-}
-
-static bool cpu_job_pending(const struct wcpu *c)
-{
-	return c->ops && c->ops->job_pending;
-}
-
-/* ---- uevents --------------------------------------------------------- */
-
-static void handle_uevent(struct daemon *d, enum cpu_uevent_action action, int cpu)
-{
-	if (cpu <= 0 || cpu >= d->ncpus)
-		return;
-	struct wcpu *c = &d->cpus[cpu];
-	switch (action) {
-	case CPU_UEVENT_ADD: {
-		if (c->present)
-			return;
-		bool online = false;
-		cpu_online_read(d->cfg->sysfs_root, cpu, &online);
-		c->present = true;
-		c->state = online ? WCPU_STANDBY : WCPU_OFFLINE;
-		send_cpu_event(d, cpu, "added", NULL);
-		/* A CPU is hot-added because the host wants a worker. */
-		cpu_enqueue(d, c, OP_ACTIVATE, 0, true);
-		break;
-	}
-	case CPU_UEVENT_REMOVE:
-		if (!c->present)
-			return;
-		c->present = false;
-		c->state = WCPU_OFFLINE;
-		runner_kill_cpu(&d->runner, cpu);
-		fail_pinned(d, cpu, "was removed");
-		send_cpu_event(d, cpu, "removed", NULL);
-		cpu_step(d, c);
-		break;
-	case CPU_UEVENT_ONLINE:
-		if (!c->present || c->state != WCPU_OFFLINE || cpu_job_pending(c))
-			return;
-		c->state = WCPU_STANDBY;
-		send_cpu_event(d, cpu, "online", NULL);
-		break;
-	case CPU_UEVENT_OFFLINE:
-		if (!c->present || c->state == WCPU_OFFLINE || cpu_job_pending(c))
-			return;
-		c->state = WCPU_OFFLINE;
-		runner_kill_cpu(&d->runner, cpu);
-		send_cpu_event(d, cpu, "offline", NULL);
-		break;
-	}
-}
-
-/* Brings the CPU table in line with sysfs, as if the uevents that were lost
- * had arrived. */
-static void rescan_cpus(struct daemon *d)
-{
-	cpu_set_t present;
-	if (cpu_list_read(d->cfg->sysfs_root, "present", &present) < 0)
-		return;
-	for (int i = 1; i < d->ncpus; i++) {
-		struct wcpu *c = &d->cpus[i];
-		bool is_present = CPU_ISSET(i, &present);
-		if (is_present != c->present) {
-			handle_uevent(d, is_present ? CPU_UEVENT_ADD : CPU_UEVENT_REMOVE, i);
-			continue;
-		}
-		bool online;
-		if (c->present && cpu_online_read(d->cfg->sysfs_root, i, &online) == 0)
-			handle_uevent(d, online ? CPU_UEVENT_ONLINE : CPU_UEVENT_OFFLINE, i);
-	}
-}
-
-static void on_uevent(struct watch *w, uint32_t events)
-{
-	struct daemon *d = container_of(w, struct daemon, uevent_w);
-	char buf[UEVENT_BUF];
-	for (;;) {
-		ssize_t n = cpu_uevent_recv(d->uevent_fd, d->uevent_from_kernel, buf, sizeof(buf));
-		if (n == -EAGAIN)
-			break;
-		if (n == -ENOBUFS) {
-			log_warn("uevents_lost action=rescan");
-			rescan_cpus(d);
-			continue;
-		}
-		if (n < 0) {
-			if (n != -EPERM)
-				log_warn("uevent_recv_failed err=%s", strerror((int)-n));
-			if (n == -EPERM)
-				continue;
-			break;
-		}
-		enum cpu_uevent_action action;
-		int cpu;
-		if (cpu_uevent_parse(buf, (size_t)n, &action, &cpu) == 0)
-			handle_uevent(d, action, cpu);
-	}
-	dispatch(d);
+		cpuctl_step(d, c);
+	daemon_dispatch(d);
 }
 
 /* ---- requests -------------------------------------------------------- */
@@ -602,22 +282,22 @@ static void handle_cpu_request(struct daemon *d, const struct wire_frame *f, con
 	uint32_t id = f->hdr.id;
 	json_int_t cpu;
 	if (meta_int(m, "cpu", true, 0, 0, INT_MAX, &cpu) < 0) {
-		send_error(d, id, "bad_request", "\"cpu\" must be a non-negative integer");
+		daemon_send_error(d, id, "bad_request", "\"cpu\" must be a non-negative integer");
 		return;
 	}
 	if (cpu == 0) {
-		send_error(d, id, "no_such_cpu", "cpu 0 is the control cpu and never a worker");
+		daemon_send_error(d, id, "no_such_cpu", "cpu 0 is the control cpu and never a worker");
 		return;
 	}
 	if (cpu >= d->ncpus || !d->cpus[cpu].present) {
-		send_error(d, id, "no_such_cpu", "cpu %lld is not present", (long long)cpu);
+		daemon_send_error(d, id, "no_such_cpu", "cpu %lld is not present", (long long)cpu);
 		return;
 	}
 	enum op_kind kind = f->hdr.type == WIRE_CPU_ACTIVATE  ? OP_ACTIVATE
 			    : f->hdr.type == WIRE_CPU_STANDBY ? OP_STANDBY
 			    : f->hdr.type == WIRE_CPU_OFFLINE ? OP_OFFLINE
 							      : OP_RELEASE;
-	cpu_enqueue(d, &d->cpus[cpu], kind, id, false);
+	cpuctl_enqueue(d, &d->cpus[cpu], kind, id, false);
 }
 
 static const char *meta_digest(const json_t *m)
@@ -631,20 +311,20 @@ static void handle_artifact_put(struct daemon *d, const struct wire_frame *f, co
 	uint32_t id = f->hdr.id;
 	const char *digest = meta_digest(m);
 	if (!digest) {
-		send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
+		daemon_send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
 		return;
 	}
 	int r = artifact_put(&d->store, digest, f->body, f->hdr.body_len);
 	if (r == -EBADMSG) {
-		send_error(d, id, "digest_mismatch", "the body's SHA-256 is not %s", digest);
+		daemon_send_error(d, id, "digest_mismatch", "the body's SHA-256 is not %s", digest);
 		return;
 	}
 	if (r < 0) {
-		send_error(d, id, "io_error", "storing the artifact failed: %s", strerror(-r));
+		daemon_send_error(d, id, "io_error", "storing the artifact failed: %s", strerror(-r));
 		return;
 	}
 	log_info("artifact_stored digest=%s size=%u", digest, f->hdr.body_len);
-	send_meta(d, WIRE_REPLY, id,
+	daemon_send_meta(d, WIRE_REPLY, id,
 		  json_pack("{s:s, s:I}", "digest", digest, "size", (json_int_t)f->hdr.body_len));
 }
 
@@ -653,7 +333,7 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	uint32_t id = f->hdr.id;
 	const char *digest = meta_digest(m);
 	if (!digest) {
-		send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
+		daemon_send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
 		return;
 	}
 	const json_t *mode_v = json_object_get(m, "mode");
@@ -664,38 +344,38 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	} else if (mode && strcmp(mode, "persistent") == 0) {
 		imode = INV_PERSISTENT;
 	} else {
-		send_error(d, id, "bad_request", "\"mode\" must be \"process\" or \"persistent\"");
+		daemon_send_error(d, id, "bad_request", "\"mode\" must be \"process\" or \"persistent\"");
 		return;
 	}
 	json_int_t timeout_ms, max_output;
 	if (meta_int(m, "timeout_ms", false, DEFAULT_TIMEOUT_MS, 0, UINT32_MAX, &timeout_ms) < 0 ||
 	    meta_int(m, "max_output", false, DEFAULT_MAX_OUTPUT, 0, MAX_MAX_OUTPUT, &max_output) <
 		    0) {
-		send_error(d, id, "bad_request",
+		daemon_send_error(d, id, "bad_request",
 			   "\"timeout_ms\" and \"max_output\" must be integers in range");
 		return;
 	}
 	json_int_t want_cpu;
 	if (meta_int(m, "cpu", false, 0, 1, d->ncpus - 1, &want_cpu) < 0) {
-		send_error(d, id, "no_such_cpu", "\"cpu\" must name a worker CPU, 1..%d",
+		daemon_send_error(d, id, "no_such_cpu", "\"cpu\" must name a worker CPU, 1..%d",
 			   d->ncpus - 1);
 		return;
 	}
 	if (want_cpu > 0 && !d->cpus[want_cpu].present) {
-		send_error(d, id, "no_such_cpu", "cpu %d is not present", (int)want_cpu);
+		daemon_send_error(d, id, "no_such_cpu", "cpu %d is not present", (int)want_cpu);
 		return;
 	}
 	if (!artifact_has(&d->store, digest)) {
-		send_error(d, id, "artifact_missing", "no artifact %s", digest);
+		daemon_send_error(d, id, "artifact_missing", "no artifact %s", digest);
 		return;
 	}
 	if (imode == INV_PERSISTENT && memchr(f->body, '\n', f->hdr.body_len)) {
-		send_error(d, id, "bad_input",
+		daemon_send_error(d, id, "bad_input",
 			   "persistent mode takes one line of input: it must not contain a newline");
 		return;
 	}
 	if (d->queued >= d->cfg->queue_max) {
-		send_error(d, id, "queue_full", "%zu invocations are waiting already", d->queued);
+		daemon_send_error(d, id, "queue_full", "%zu invocations are waiting already", d->queued);
 		return;
 	}
 	struct inv *inv = inv_new();
@@ -706,7 +386,7 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	}
 	if (!inv || (f->hdr.body_len && !inv->input)) {
 		inv_free(inv);
-		send_error(d, id, "io_error", "out of memory");
+		daemon_send_error(d, id, "io_error", "out of memory");
 		return;
 	}
 	inv->id = id;
@@ -723,7 +403,7 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 		d->q_head = inv;
 	d->q_tail = inv;
 	d->queued++;
-	dispatch(d);
+	daemon_dispatch(d);
 }
 
 static void handle_status(struct daemon *d, uint32_t id)
@@ -739,7 +419,7 @@ static void handle_status(struct daemon *d, uint32_t id)
 					"draining", c->state != WCPU_ACTIVE && c->running != NULL));
 	}
 	int n = artifact_count(&d->store);
-	send_meta(d, WIRE_REPLY, id,
+	daemon_send_meta(d, WIRE_REPLY, id,
 		  json_pack("{s:o, s:I, s:i}", "cpus", cpus, "queued", (json_int_t)d->queued,
 			    "artifacts", n < 0 ? 0 : n));
 }
@@ -759,12 +439,12 @@ static void handle_frame(struct daemon *d, const struct wire_frame *f)
 			snprintf(jerr.text, sizeof(jerr.text), "not a JSON object");
 		}
 		if (!m) {
-			send_error(d, id, "bad_request", "meta: %s", jerr.text);
+			daemon_send_error(d, id, "bad_request", "meta: %s", jerr.text);
 			return;
 		}
 	}
 	switch (f->hdr.type) {
-	case WIRE_PING: send_meta(d, WIRE_REPLY, id, json_object()); break;
+	case WIRE_PING: daemon_send_meta(d, WIRE_REPLY, id, json_object()); break;
 	case WIRE_STATUS: handle_status(d, id); break;
 	case WIRE_CPU_ACTIVATE:
 	case WIRE_CPU_STANDBY:
@@ -773,7 +453,7 @@ static void handle_frame(struct daemon *d, const struct wire_frame *f)
 	case WIRE_ARTIFACT_PUT: handle_artifact_put(d, f, m); break;
 	case WIRE_INVOKE: handle_invoke(d, f, m); break;
 	default:
-		send_error(d, id, "bad_request", "%s is not a request the guest serves",
+		daemon_send_error(d, id, "bad_request", "%s is not a request the guest serves",
 			   wire_type_name(f->hdr.type));
 		break;
 	}
@@ -786,16 +466,16 @@ static void handle_bad_frame(struct daemon *d, int err, const struct wire_frame 
 	case WIRE_ETOOBIG:
 		log_warn("frame_too_big id=%u meta_len=%u body_len=%u", f->hdr.id, f->hdr.meta_len,
 			 f->hdr.body_len);
-		send_error(d, f->hdr.id, "too_big", "meta of %u bytes or body of %u bytes over the limit",
+		daemon_send_error(d, f->hdr.id, "too_big", "meta of %u bytes or body of %u bytes over the limit",
 			   f->hdr.meta_len, f->hdr.body_len);
 		break;
 	case WIRE_EBADTYPE:
 		log_warn("frame_bad_type id=%u type=%u", f->hdr.id, f->hdr.type);
-		send_error(d, f->hdr.id, "malformed", "unknown message type %u", f->hdr.type);
+		daemon_send_error(d, f->hdr.id, "malformed", "unknown message type %u", f->hdr.type);
 		break;
 	default:
 		log_warn("frame_malformed err=%d", err);
-		send_error(d, 0, "malformed",
+		daemon_send_error(d, 0, "malformed",
 			   err == WIRE_EBADMAGIC     ? "bad magic: skipping to the next frame"
 			   : err == WIRE_EBADVERSION ? "unsupported protocol version"
 						     : "reserved header bytes are not zero");
@@ -861,7 +541,7 @@ static void on_port(struct watch *w, uint32_t events)
 			log_error("channel_out_of_memory action=resync");
 			wire_decoder_free(&d->chan.dec);
 			d->chan.dec.resync = true;
-			send_error(d, 0, "too_big", "out of memory for a frame: skipping to the next");
+			daemon_send_error(d, 0, "too_big", "out of memory for a frame: skipping to the next");
 			continue;
 		}
 		if (n < 0) {
@@ -930,7 +610,7 @@ static void cpus_free(struct daemon *d)
 {
 	for (int i = 0; i < d->ncpus; i++)
 		while (d->cpus[i].ops)
-			op_pop_free(&d->cpus[i], d->cpus[i].ops);
+			cpuctl_op_free(&d->cpus[i], d->cpus[i].ops);
 	free(d->cpus);
 	d->cpus = NULL;
 }
@@ -997,7 +677,7 @@ int daemon_run(const struct daemon_config *cfg)
 		r = hotplug_start(&d->hp, cfg->sysfs_root);
 	}
 	if (r == 0)
-		r = loop_add(&d->loop, &d->hotplug_w, d->hp.efd, EPOLLIN, on_hotplug);
+		r = loop_add(&d->loop, &d->hotplug_w, d->hp.efd, EPOLLIN, cpuctl_on_hotplug);
 	if (r == 0) {
 		what = "uevent socket";
 		d->uevent_from_kernel = cfg->uevent_fd < 0;
@@ -1005,7 +685,7 @@ int daemon_run(const struct daemon_config *cfg)
 			r = cpu_uevent_open(&d->uevent_fd);
 	}
 	if (r == 0)
-		r = loop_add(&d->loop, &d->uevent_w, d->uevent_fd, EPOLLIN, on_uevent);
+		r = loop_add(&d->loop, &d->uevent_w, d->uevent_fd, EPOLLIN, cpuctl_on_uevent);
 	if (r == 0) {
 		what = "channel";
 		r = loop_add(&d->loop, &d->port_w, d->chan.fd, EPOLLIN | EPOLLOUT | EPOLLET, on_port);
@@ -1028,7 +708,7 @@ int daemon_run(const struct daemon_config *cfg)
 				log_info("waiting_for_host");
 		}
 		/* Uevents that fired before the socket existed are in sysfs. */
-		rescan_cpus(d);
+		cpuctl_rescan(d);
 	}
 
 	while (!d->stopping) {
