@@ -33,6 +33,23 @@ int agent_client_init(struct agent_client *c, const char *base_url)
 	if (!c->curl)
 		return -ENOMEM;
 	snprintf(c->base, sizeof(c->base), "%s", base_url);
+	c->bearer[0] = '\0';
+	return 0;
+}
+
+int agent_client_set_bearer(struct agent_client *c, const char *token)
+{
+	if (!token || !*token) {
+		c->bearer[0] = '\0';
+		return 0;
+	}
+	size_t n = strlen(token);
+	if (n >= sizeof(c->bearer))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)token[i] < 0x20 || token[i] == 0x7f)
+			return -EINVAL;
+	memcpy(c->bearer, token, n + 1);
 	return 0;
 }
 
@@ -71,6 +88,11 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	struct sink s = { 0 };
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+	if (c->bearer[0]) {
+		char auth[160];
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->bearer);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);

@@ -13,11 +13,17 @@
 struct agent_client {
 	void *curl;
 	char base[256];
+	char bearer[128]; /* "" or the token sent as "Authorization: Bearer" */
 };
 
 /* base_url like "http://127.0.0.1:7070". Returns 0 or -ENOMEM. */
 int agent_client_init(struct agent_client *c, const char *base_url);
 void agent_client_free(struct agent_client *c);
+
+/* Sends "Authorization: Bearer TOKEN" with every later call; NULL or "" stops
+ * sending it. Returns 0, or -EINVAL for a token that does not fit or holds a
+ * control character (which would split the header). */
+int agent_client_set_bearer(struct agent_client *c, const char *token);
 
 /* Performs METHOD base+path with an optional body. Returns the HTTP status,
  * with the parsed JSON reply in *ret (NULL when the reply is not JSON; the

@@ -1,0 +1,28 @@
+/* The controller's HTTP API (libmicrohttpd + jansson): tenants, keys and
+ * functions, every route but GET /healthz behind a bearer key. */
+#ifndef DITTO_API_H
+#define DITTO_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct api_config {
+	const char *listen_addr; /* IPv4 address, e.g. "127.0.0.1" */
+	int port;                /* 0: any free port */
+	const char *data_dir;    /* DIR/ditto.db, DIR/admin.key, DIR/artifacts/<sha256> */
+	uint64_t max_artifact;   /* largest artifact body accepted, bytes */
+};
+
+struct api;
+
+/* Opens the store, makes sure an admin key exists (writing a new one to
+ * DATA/admin.key, mode 0600, when DATA/admin.key holds no live admin key)
+ * and starts serving on a thread of its own. Returns 0 with a handle for
+ * api_stop, or -errno with a reason in err. */
+int api_start(const struct api_config *cfg, struct api **ret_api, char *err, size_t err_size);
+/* The port the API listens on (the chosen one when the config said 0). */
+int api_port(const struct api *a);
+/* Stops serving, waits for requests in progress and frees. NULL is fine. */
+void api_stop(struct api *a);
+
+#endif

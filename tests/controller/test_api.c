@@ -1,0 +1,332 @@
+/* End-to-end tests of the controller's HTTP API: the real ditto-controller
+ * binary on a free loopback port with a temporary data folder, spoken to over
+ * real HTTP. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "agent_client.h"
+#include "sha256.h"
+#include "util.h"
+
+#define MAX_ARTIFACT "4096"
+
+struct fixture {
+	char dir[64];
+	struct agent_proc proc; /* pid and url of the controller */
+	struct agent_client c;
+	char admin[128];
+};
+
+/* Starts BUILD/ditto-controller on dir and waits for its ready file. */
+static int controller_start(struct fixture *f)
+{
+	const char *build = getenv("DITTO_BUILD") ? getenv("DITTO_BUILD") : "build";
+	char bin[512], ready[128], log[128];
+	snprintf(bin, sizeof(bin), "%s/ditto-controller", build);
+	snprintf(ready, sizeof(ready), "%s/url", f->dir);
+	snprintf(log, sizeof(log), "%s/controller.log", f->dir);
+	if (access(bin, X_OK) < 0) {
+		fprintf(stderr, "missing %s: build it first (make %s)\n", bin, bin);
+		return -ENOENT;
+	}
+	unlink(ready);
+	memset(&f->proc, 0, sizeof(f->proc));
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execl(bin, bin, "--port", "0", "--data", f->dir, "--ready-file", ready, "--max-artifact",
+		      MAX_ARTIFACT, (char *)NULL);
+		_exit(127);
+	}
+	f->proc.pid = pid;
+	long long deadline = now_ns() + 20000000000LL;
+	for (;;) {
+		char url[128];
+		if (file_read_text(ready, url, sizeof(url)) > 0) {
+			snprintf(f->proc.url, sizeof(f->proc.url), "%s", url);
+			break;
+		}
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			f->proc.pid = 0;
+			return -ECHILD;
+		}
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		/* The controller writes the file once, by rename: polling it in
+		 * short steps ends the wait soon after it listens. */
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	agent_client_free(&f->c);
+	if (agent_client_init(&f->c, f->proc.url) < 0)
+		return -ENOMEM;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/admin.key", f->dir);
+	return file_read_text(path, f->admin, sizeof(f->admin)) > 0 ? 0 : -EIO;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ditto-api-XXXXXX");
+	if (!mkdtemp(f->dir) || controller_start(f) < 0) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	agent_proc_stop(&f->proc, 10000);
+	agent_client_free(&f->c);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", f->dir);
+	free(f);
+	return 0;
+}
+
+/* Calls the API as token (NULL: no Authorization header) and returns the
+ * status; the reply lands in *ret when ret is not NULL. */
+static int call(struct fixture *f, const char *token, const char *method, const char *path, const char *body,
+		size_t len, json_t **ret)
+{
+	assert_int_equal(agent_client_set_bearer(&f->c, token), 0);
+	json_t *o = NULL;
+	int st = agent_client_call(&f->c, method, path, body, body && !len ? strlen(body) : len, 30000, &o);
+	if (ret)
+		*ret = o;
+	else
+		json_decref(o);
+	return st;
+}
+
+static const char *error_code(json_t *o)
+{
+	return json_string_value(json_object_get(json_object_get(o, "error"), "code"));
+}
+
+/* Creates tenant name and returns its key in key. */
+static void make_tenant(struct fixture *f, const char *name, char key[128])
+{
+	char body[128];
+	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+	json_t *o;
+	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants", body, 0, &o), 201);
+	assert_string_equal(json_string_value(json_object_get(o, "name")), name);
+	snprintf(key, 128, "%s", json_string_value(json_object_get(o, "key")));
+	assert_int_equal(strncmp(key, "dk_", 3), 0);
+	json_decref(o);
+}
+
+static void test_auth(void **state)
+{
+	struct fixture *f = *state;
+	json_t *o;
+	assert_int_equal(call(f, NULL, "GET", "/healthz", NULL, 0, &o), 200);
+	assert_string_equal(json_string_value(json_object_get(o, "status")), "ok");
+	json_decref(o);
+	assert_int_equal(call(f, NULL, "GET", "/v1/tenants", NULL, 0, &o), 401);
+	assert_string_equal(error_code(o), "unauthorized");
+	json_decref(o);
+	assert_int_equal(call(f, "dk_0000000000000000000000000000000000000000", "GET", "/v1/tenants", NULL, 0, NULL),
+			 401);
+	assert_int_equal(call(f, "garbage", "GET", "/v1/functions", NULL, 0, NULL), 401);
+	assert_int_equal(call(f, f->admin, "GET", "/v1/nothing", NULL, 0, &o), 404);
+	assert_string_equal(error_code(o), "not_found");
+	json_decref(o);
+	assert_int_equal(call(f, f->admin, "DELETE", "/v1/tenants", NULL, 0, NULL), 405);
+}
+
+static void test_tenants(void **state)
+{
+	struct fixture *f = *state;
+	char k1[128];
+	make_tenant(f, "t1", k1);
+	json_t *o;
+	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants", "{\"name\":\"t1\"}", 0, &o), 409);
+	assert_string_equal(error_code(o), "exists");
+	json_decref(o);
+	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants", "{\"name\":\"Bad Name\"}", 0, NULL), 400);
+	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants", "{not json", 0, &o), 400);
+	assert_string_equal(error_code(o), "bad_json");
+	json_decref(o);
+	/* A tenant key cannot act as an admin, nor for another tenant. */
+	assert_int_equal(call(f, k1, "POST", "/v1/tenants", "{\"name\":\"t9\"}", 0, &o), 403);
+	assert_string_equal(error_code(o), "forbidden");
+	json_decref(o);
+	char k2[128];
+	make_tenant(f, "t2", k2);
+	assert_int_equal(call(f, k1, "POST", "/v1/tenants/t2/keys", NULL, 0, NULL), 403);
+	/* A tenant makes a second key of its own, which works. */
+	assert_int_equal(call(f, k1, "POST", "/v1/tenants/t1/keys", NULL, 0, &o), 201);
+	char k1b[128];
+	snprintf(k1b, sizeof(k1b), "%s", json_string_value(json_object_get(o, "key")));
+	assert_int_equal(strncmp(k1b, json_string_value(json_object_get(o, "key_id")), 15), 0);
+	json_decref(o);
+	assert_int_equal(call(f, k1b, "GET", "/v1/functions", NULL, 0, NULL), 200);
+	/* Scaling: admin only, validated. */
+	assert_int_equal(call(f, k1, "PUT", "/v1/tenants/t1/scaling", "{\"max\":8}", 0, NULL), 403);
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/t1/scaling",
+			      "{\"min\":1,\"max\":8,\"mechanism\":\"precreated\",\"policy\":\"fixed:2\"}", 0, &o),
+			 200);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "scaling"), "max")), 8);
+	json_decref(o);
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/t1/scaling", "{\"min\":9,\"max\":8}", 0, NULL), 400);
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/nobody/scaling", "{\"max\":8}", 0, NULL), 404);
+	assert_int_equal(call(f, f->admin, "GET", "/v1/tenants", NULL, 0, &o), 200);
+	json_t *ts = json_object_get(o, "tenants");
+	assert_int_equal(json_array_size(ts), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(ts, 0), "name")), "t1");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(json_array_get(ts, 0), "scaling"), "mechanism")),
+		"precreated");
+	json_decref(o);
+}
+
+static const char SCRIPT1[] = "#!/bin/sh\necho '{\"v\":1}'\n";
+static const char SCRIPT2[] = "#!/bin/sh\necho '{\"v\":2}'\n";
+
+static void test_functions(void **state)
+{
+	struct fixture *f = *state;
+	char k1[128], k2[128];
+	make_tenant(f, "alice", k1);
+	make_tenant(f, "bob", k2);
+	json_t *o;
+	char digest1[SHA256_HEX_SIZE], digest2[SHA256_HEX_SIZE];
+	sha256_hex(SCRIPT1, strlen(SCRIPT1), digest1);
+	sha256_hex(SCRIPT2, strlen(SCRIPT2), digest2);
+
+	assert_int_equal(call(f, k1, "PUT", "/v1/functions/hello?timeout=1000&mode=persistent", SCRIPT1, 0, &o),
+			 201);
+	assert_int_equal(json_integer_value(json_object_get(o, "version")), 1);
+	assert_string_equal(json_string_value(json_object_get(o, "digest")), digest1);
+	assert_int_equal(json_integer_value(json_object_get(o, "size")), strlen(SCRIPT1));
+	json_t *lim = json_object_get(o, "limits");
+	assert_int_equal(json_integer_value(json_object_get(lim, "timeout_ms")), 1000);
+	assert_int_equal(json_integer_value(json_object_get(lim, "memory_mib")), 256);
+	assert_int_equal(json_integer_value(json_object_get(lim, "max_concurrency")), 10);
+	assert_string_equal(json_string_value(json_object_get(lim, "mode")), "persistent");
+	json_decref(o);
+	/* The artifact is stored under its digest. */
+	char path[256];
+	snprintf(path, sizeof(path), "%s/artifacts/%s", f->dir, digest1);
+	void *bytes;
+	size_t len;
+	assert_int_equal(read_file(path, &bytes, &len), 0);
+	assert_int_equal(len, strlen(SCRIPT1));
+	assert_memory_equal(bytes, SCRIPT1, len);
+	free(bytes);
+
+	assert_int_equal(call(f, k1, "PUT", "/v1/functions/hello", SCRIPT2, 0, &o), 201);
+	assert_int_equal(json_integer_value(json_object_get(o, "version")), 2);
+	assert_string_equal(json_string_value(json_object_get(o, "digest")), digest2);
+	json_decref(o);
+
+	assert_int_equal(call(f, k1, "GET", "/v1/functions/hello", NULL, 0, &o), 200);
+	assert_int_equal(json_integer_value(json_object_get(o, "version")), 2);
+	json_decref(o);
+	assert_int_equal(call(f, k1, "GET", "/v1/functions/hello?version=1", NULL, 0, &o), 200);
+	assert_int_equal(json_integer_value(json_object_get(o, "version")), 1);
+	assert_string_equal(json_string_value(json_object_get(o, "digest")), digest1);
+	json_decref(o);
+	assert_int_equal(call(f, k1, "GET", "/v1/functions/hello?version=9", NULL, 0, NULL), 404);
+	assert_int_equal(call(f, k1, "GET", "/v1/functions/hello?version=x", NULL, 0, NULL), 400);
+	assert_int_equal(call(f, k1, "GET", "/v1/functions", NULL, 0, &o), 200);
+	assert_int_equal(json_array_size(json_object_get(o, "functions")), 1);
+	json_decref(o);
+
+	/* Another tenant sees none of it; the admin key is not a tenant key. */
+	assert_int_equal(call(f, k2, "GET", "/v1/functions/hello", NULL, 0, NULL), 404);
+	assert_int_equal(call(f, k2, "DELETE", "/v1/functions/hello", NULL, 0, NULL), 404);
+	assert_int_equal(call(f, k2, "GET", "/v1/functions", NULL, 0, &o), 200);
+	assert_int_equal(json_array_size(json_object_get(o, "functions")), 0);
+	json_decref(o);
+	assert_int_equal(call(f, f->admin, "GET", "/v1/functions", NULL, 0, NULL), 403);
+
+	/* Bad limits, names and bodies. */
+	static const char *const bad[] = {
+		"/v1/functions/x?timeout=0",	  "/v1/functions/x?timeout=300001", "/v1/functions/x?memory=2049",
+		"/v1/functions/x?mode=thread",	  "/v1/functions/x?max_concurrency=1001",
+		"/v1/functions/x?bogus=1",	  "/v1/functions/bad%20name",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_int_equal(call(f, k1, "PUT", bad[i], SCRIPT1, 0, &o), 400);
+		json_decref(o);
+	}
+	assert_int_equal(call(f, k1, "PUT", "/v1/functions/empty", "", 0, NULL), 400);
+	size_t big_len = 4097;
+	char *big = malloc(big_len);
+	assert_non_null(big);
+	memset(big, 'a', big_len);
+	assert_int_equal(call(f, k1, "PUT", "/v1/functions/big", big, big_len, &o), 413);
+	assert_string_equal(error_code(o), "too_large");
+	json_decref(o);
+	free(big);
+
+	assert_int_equal(call(f, k1, "DELETE", "/v1/functions/hello", NULL, 0, NULL), 200);
+	assert_int_equal(call(f, k1, "GET", "/v1/functions/hello", NULL, 0, NULL), 404);
+	assert_int_equal(call(f, k1, "DELETE", "/v1/functions/hello", NULL, 0, NULL), 404);
+}
+
+static void test_restart(void **state)
+{
+	struct fixture *f = *state;
+	char k1[128];
+	make_tenant(f, "keep", k1);
+	assert_int_equal(call(f, k1, "PUT", "/v1/functions/fn", SCRIPT1, 0, NULL), 201);
+	char admin_before[128];
+	snprintf(admin_before, sizeof(admin_before), "%s", f->admin);
+
+	assert_int_equal(agent_proc_stop(&f->proc, 10000), 0);
+	assert_int_equal(controller_start(f), 0);
+
+	/* The same admin key, tenant key and function survive. */
+	assert_string_equal(f->admin, admin_before);
+	json_t *o;
+	assert_int_equal(call(f, f->admin, "GET", "/v1/tenants", NULL, 0, &o), 200);
+	assert_int_equal(json_array_size(json_object_get(o, "tenants")), 1);
+	json_decref(o);
+	assert_int_equal(call(f, k1, "GET", "/v1/functions/fn", NULL, 0, &o), 200);
+	assert_int_equal(json_integer_value(json_object_get(o, "version")), 1);
+	json_decref(o);
+	assert_int_equal(call(f, k1, "PUT", "/v1/functions/fn", SCRIPT2, 0, &o), 201);
+	assert_int_equal(json_integer_value(json_object_get(o, "version")), 2);
+	json_decref(o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_functions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
