@@ -19,7 +19,7 @@ CPPFLAGS := -Ilib -D_GNU_SOURCE -MMD -MP
 CFLAGS   := -std=c17 -O2 -g $(WARN)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-PKGS_AGENT := libuv libmicrohttpd jansson
+PKGS_AGENT := libuv libmicrohttpd jansson libcurl
 LIBS_AGENT  = $(shell pkg-config --libs $(PKGS_AGENT) 2>/dev/null) -lpthread
 LIBS_CLIENT = $(shell pkg-config --libs libcurl jansson 2>/dev/null)
 LIBS_GUEST  = -static -ljansson -lpthread

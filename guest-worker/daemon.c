@@ -151,6 +151,11 @@ static void send_inv_reply(struct daemon *d, const struct inv *inv)
 		json_object_set_new(m, "signal", json_integer(inv->signal));
 	if (m && inv->status != INV_OK)
 		json_object_set_new(m, "error", json_string(inv->error));
+	/* Taken last, so the guest's share covers all but encoding this meta
+	 * and queueing the frame on the channel. */
+	if (m)
+		json_object_set_new(m, "guest_us",
+				    json_integer((json_int_t)(time_now_us() - inv->read_us)));
 	log_debug("invocation_done id=%u status=%s cpu=%d ran_on=%d wall_us=%llu cold=%d", inv->id,
 		  inv_status_name(inv->status), inv->cpu, inv->ran_on,
 		  (unsigned long long)inv->wall_us, inv->cold_start);
@@ -328,7 +333,9 @@ static void handle_artifact_put(struct daemon *d, const struct wire_frame *f, co
 		  json_pack("{s:s, s:I}", "digest", digest, "size", (json_int_t)f->hdr.body_len));
 }
 
-static void handle_invoke(struct daemon *d, const struct wire_frame *f, const json_t *m)
+/* read_us: when the frame's last byte was read, the start of guest_us. */
+static void handle_invoke(struct daemon *d, const struct wire_frame *f, const json_t *m,
+			  uint64_t read_us)
 {
 	uint32_t id = f->hdr.id;
 	const char *digest = meta_digest(m);
@@ -353,6 +360,12 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 		    0) {
 		daemon_send_error(d, id, "bad_request",
 			   "\"timeout_ms\" and \"max_output\" must be integers in range");
+		return;
+	}
+	json_int_t memory_mib;
+	if (meta_int(m, "memory_mib", false, 0, 1, WIRE_MAX_MEMORY_MIB, &memory_mib) < 0) {
+		daemon_send_error(d, id, "bad_request", "\"memory_mib\" must be an integer in 1..%d",
+				  WIRE_MAX_MEMORY_MIB);
 		return;
 	}
 	json_int_t want_cpu;
@@ -395,7 +408,9 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	inv->timeout_ms = (uint32_t)timeout_ms;
 	inv->max_output = (size_t)max_output;
 	inv->want_cpu = (int)want_cpu;
+	inv->memory_mib = (uint32_t)memory_mib;
 	inv->input_len = f->hdr.body_len;
+	inv->read_us = read_us;
 	inv->received_us = time_now_us();
 	if (d->q_tail)
 		d->q_tail->next = inv;
@@ -424,7 +439,7 @@ static void handle_status(struct daemon *d, uint32_t id)
 			    "artifacts", n < 0 ? 0 : n));
 }
 
-static void handle_frame(struct daemon *d, const struct wire_frame *f)
+static void handle_frame(struct daemon *d, const struct wire_frame *f, uint64_t read_us)
 {
 	uint32_t id = f->hdr.id;
 	json_t *m;
@@ -451,7 +466,7 @@ static void handle_frame(struct daemon *d, const struct wire_frame *f)
 	case WIRE_CPU_OFFLINE:
 	case WIRE_CPU_RELEASE: handle_cpu_request(d, f, m); break;
 	case WIRE_ARTIFACT_PUT: handle_artifact_put(d, f, m); break;
-	case WIRE_INVOKE: handle_invoke(d, f, m); break;
+	case WIRE_INVOKE: handle_invoke(d, f, m, read_us); break;
 	default:
 		daemon_send_error(d, id, "bad_request", "%s is not a request the guest serves",
 			   wire_type_name(f->hdr.type));
@@ -549,11 +564,14 @@ static void on_port(struct watch *w, uint32_t events)
 			stop(d, (int)n);
 			break;
 		}
+		/* Frames this read completed are whole from now on; those
+		 * handled after others count the wait as the guest's. */
+		uint64_t read_us = time_now_us();
 		struct wire_frame f;
 		int k;
 		while (!d->stopping && (k = wire_decoder_next(&d->chan.dec, &f)) != 0) {
 			if (k == 1)
-				handle_frame(d, &f);
+				handle_frame(d, &f, read_us);
 			else
 				handle_bad_frame(d, k, &f);
 		}

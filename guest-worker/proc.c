@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,8 +20,8 @@ struct spawn_failure {
 };
 
 static const char *const step_names[] = { "pipe", "fork", "setpgid", "sched_setaffinity",
-					  "dup2", "execve" };
-enum { STEP_PIPE, STEP_FORK, STEP_SETPGID, STEP_AFFINITY, STEP_DUP2, STEP_EXEC };
+					  "dup2", "setrlimit", "execve" };
+enum { STEP_PIPE, STEP_FORK, STEP_SETPGID, STEP_AFFINITY, STEP_DUP2, STEP_RLIMIT, STEP_EXEC };
 
 static void close_pair(int p[2])
 {
@@ -59,6 +60,16 @@ static _Noreturn void child_exec(const struct proc_spawn_opts *o, int in[2], int
 	if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) {
 		f = (struct spawn_failure){ STEP_DUP2, errno };
 		goto fail;
+	}
+	/* Last before exec: the limit is the child's own (rlimits are per
+	 * process, not per address space), so the daemon it shares memory
+	 * with until the exec is not bound by it, and the new image is. */
+	if (o->as_limit) {
+		struct rlimit rl = { .rlim_cur = o->as_limit, .rlim_max = o->as_limit };
+		if (setrlimit(RLIMIT_AS, &rl) < 0) {
+			f = (struct spawn_failure){ STEP_RLIMIT, errno };
+			goto fail;
+		}
 	}
 	char *argv[] = { (char *)o->path, NULL };
 	execve(o->path, argv, o->envp);

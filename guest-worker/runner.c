@@ -218,7 +218,8 @@ static int spawn(struct runner *r, struct inv *inv, const char *mode, struct pro
 	}
 	char mode_env[64], cpu_env[32], *envp[5];
 	build_env(r, mode, inv->cpu, mode_env, sizeof(mode_env), cpu_env, sizeof(cpu_env), envp);
-	struct proc_spawn_opts o = { .path = path, .cpu = inv->cpu, .envp = envp };
+	struct proc_spawn_opts o = { .path = path, .cpu = inv->cpu, .envp = envp,
+				     .as_limit = (uint64_t)inv->memory_mib << 20 };
 	const char *step = "spawn";
 	uint64_t t0 = time_now_us();
 	e = proc_spawn(&o, ret, &step);
@@ -475,6 +476,10 @@ static struct pproc *pp_find(const struct runner *r, const char *digest, int cpu
 	return NULL;
 }
 
+/* Starts the long-lived process for inv's artifact on inv's CPU. Its memory
+ * limit is inv's, set once before exec, and stays with it for every
+ * invocation it serves later whatever they ask for: restarting it whenever
+ * the limit differs would turn the warm path cold. */
 static int pp_new(struct runner *r, struct inv *inv, struct pproc **ret)
 {
 	struct pproc *pp = calloc(1, sizeof(*pp));

@@ -34,9 +34,13 @@ struct inv {
 	uint32_t timeout_ms; /* 0: none */
 	size_t max_output;   /* cap for the result and for the log, each */
 	int want_cpu;        /* run only on this worker CPU; 0: any */
+	/* RLIMIT_AS of the process it starts, in MiB; 0: none. A persistent
+	 * process keeps the limit of the invocation that started it. */
+	uint32_t memory_mib;
 	uint8_t *input;      /* owned; freed with the invocation */
 	size_t input_len;
-	uint64_t received_us; /* when the request arrived */
+	uint64_t read_us;     /* when its request frame was read whole */
+	uint64_t received_us; /* when the request was queued */
 	uint64_t started_us;  /* when it was given a CPU */
 	struct inv *next;     /* free for the caller's queue */
 

@@ -1,14 +1,17 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "log.h"
+#include "uplink.h"
 #include "util.h"
 #include "vm.h"
 
@@ -31,6 +34,7 @@ void agent_config_defaults(struct agent_config *c)
 		.max_timeout_ms = 300000,
 		.default_timeout_ms = 60000,
 		.max_inflight = 1024,
+		.heartbeat_ms = 1000,
 	};
 }
 
@@ -75,6 +79,134 @@ static int qemu_probe(struct agent *a)
 	a->qemu_major = atoi(a->qemu_version);
 	return 0;
 }
+
+/* ---- status ------------------------------------------------------------------ */
+
+static json_t *cores_json(const struct agent *a)
+{
+	bool free_set[CORES_MAX] = { false };
+	for (int i = 0; i < CORES_MAX; i++)
+		free_set[i] = a->cores.owned[i] && !a->cores.granted[i];
+	char budget[256], freel[256];
+	cores_format(a->cores.owned, budget, sizeof(budget));
+	cores_format(free_set, freel, sizeof(freel));
+	return json_pack("{s:s, s:s, s:i, s:i}", "budget", budget, "free", freel, "total",
+			 a->cores.n_owned, "free_count", cores_free_count(&a->cores));
+}
+
+static long self_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	}
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+json_t *agent_status_json(const struct agent *a)
+{
+	json_t *vms = json_array();
+	for (struct vm *vm = a->vms; vm; vm = vm->next)
+		json_array_append_new(vms, vm_to_json(vm));
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I}", "accel", accel_name(a->accel),
+			 "accel_reason", a->accel_why, "qemu", a->qemu_version, "image_digest",
+			 a->image.digest, "cores", cores_json(a), "vms", vms, "agent_rss_kib",
+			 (json_int_t)self_rss_kib());
+}
+
+/* ---- the API token -------------------------------------------------------------- */
+
+static bool token_is_valid(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || n >= AGENT_TOKEN_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (t[i] <= 0x20 || t[i] >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+int agent_read_token(const char *path, char ret[AGENT_TOKEN_MAX])
+{
+	char buf[AGENT_TOKEN_MAX + 64];
+	int n = file_read_text(path, buf, sizeof(buf));
+	if (n == -EFBIG)
+		return -EINVAL;
+	if (n < 0)
+		return n;
+	char *start = buf + strspn(buf, " \t\r\n");
+	size_t len = strcspn(start, "\r\n");
+	while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+		len--;
+	start[len] = '\0';
+	if (!token_is_valid(start))
+		return -EINVAL;
+	memcpy(ret, start, len + 1);
+	return 0;
+}
+
+/* 32 random bytes in hex: a new token for each start, so a token seen by an
+ * earlier controller or left in an old file opens nothing now. */
+static int token_generate(char ret[AGENT_TOKEN_MAX])
+{
+	unsigned char bytes[32];
+	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		snprintf(ret + 2 * i, 3, "%02x", bytes[i]);
+	return 0;
+}
+
+/* Writes the token readable by its owner only (also when the file was there
+ * before with a wider mode). */
+static int token_write(const char *path, const char *token)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	int r = fchmod(fd, 0600) < 0 ? -errno : 0;
+	size_t n = strlen(token);
+	char line[AGENT_TOKEN_MAX + 1];
+	memcpy(line, token, n);
+	line[n] = '\n';
+	if (r == 0 && write(fd, line, n + 1) != (ssize_t)(n + 1))
+		r = -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static int setup_token(struct agent *a, char *err, size_t err_len)
+{
+	const struct agent_config *cfg = &a->cfg;
+	int r = 0;
+	if (cfg->token_file) {
+		r = agent_read_token(cfg->token_file, a->token);
+		if (r < 0)
+			snprintf(err, err_len, "cannot read a token from %s: %s", cfg->token_file,
+				 r == -EINVAL ? "empty, too long or not printable ASCII" : strerror(-r));
+		return r;
+	}
+	if (!cfg->controller_url)
+		return 0;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/agent.token", cfg->data_dir);
+	r = token_generate(a->token);
+	if (r == 0)
+		r = token_write(path, a->token);
+	if (r < 0)
+		snprintf(err, err_len, "cannot write the API token to %s: %s", path, strerror(-r));
+	return r;
+}
+
+/* ---- life ---------------------------------------------------------------------- */
 
 static void on_signal(uv_signal_t *s, int signum)
 {
@@ -121,6 +253,9 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 		snprintf(err, err_len, "cannot create data folder %s: %s", cfg->data_dir, strerror(-r));
 		return r;
 	}
+	r = setup_token(a, err, err_len);
+	if (r < 0)
+		return r;
 	r = api_start(a, &a->api, &a->port);
 	if (r < 0) {
 		snprintf(err, err_len, "cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port,
@@ -136,9 +271,14 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 	char budget[256];
 	cores_format(a->cores.owned, budget, sizeof(budget));
 	log_info("agent_listening url=http://%s:%d accel=%s accel_reason=\"%s\" qemu=%s cores=%s "
-		 "image_digest=%s",
+		 "image_digest=%s auth=%s",
 		 cfg->listen_addr, a->port, accel_name(a->accel), a->accel_why, a->qemu_version, budget,
-		 a->image.digest);
+		 a->image.digest, a->token[0] ? "token" : "none");
+	if (cfg->controller_url) {
+		r = uplink_start(a, err, err_len, &a->uplink);
+		if (r < 0)
+			return r;
+	}
 	if (cfg->ready_file) {
 		FILE *f = fopen(cfg->ready_file, "we");
 		if (f) {
@@ -159,6 +299,8 @@ static void on_drain_check(uv_timer_t *t)
 	if (a->vms)
 		return;
 	uv_close((uv_handle_t *)t, (uv_close_cb)free);
+	uplink_stop(a->uplink);
+	a->uplink = NULL;
 	api_stop(a->api);
 	a->api = NULL;
 	uv_close((uv_handle_t *)&a->sig_int, on_closed_noop);

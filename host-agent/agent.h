@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "artifacts.h"
@@ -15,6 +16,11 @@
 
 struct vm;
 struct api;
+struct uplink;
+
+/* An API token or a controller key: 1..AGENT_TOKEN_MAX-1 printable ASCII
+ * characters, no spaces. */
+#define AGENT_TOKEN_MAX 128
 
 struct agent_config {
 	const char *listen_addr;  /* operator API, loopback by default */
@@ -34,6 +40,16 @@ struct agent_config {
 	int default_timeout_ms;
 	unsigned max_inflight;    /* invocations per VM sent and unanswered */
 	const char *ready_file;   /* written with the API URL once listening */
+	/* Registration with a controller (uplink.h); NULL controller_url: none. */
+	const char *controller_url;
+	const char *controller_key_file; /* holds the Bearer key for the controller */
+	const char *host_id;             /* NULL: the machine's hostname */
+	const char *advertise;           /* URL the controller calls; NULL: http://LISTEN:PORT */
+	int heartbeat_ms;
+	/* Holds the token the API requires. NULL: with a controller, a random
+	 * one is made at each start and written to DATA/agent.token; without,
+	 * the API is open. */
+	const char *token_file;
 };
 
 void agent_config_defaults(struct agent_config *c);
@@ -50,6 +66,8 @@ struct agent {
 	int qemu_major;
 	struct vm *vms;
 	struct api *api;
+	struct uplink *uplink;
+	char token[AGENT_TOKEN_MAX]; /* "" when the API needs none */
 	uv_signal_t sig_int, sig_term;
 	int port;
 	bool stopping;
@@ -67,6 +85,14 @@ int agent_run(struct agent *a);
 void agent_shutdown(struct agent *a);
 
 void agent_free(struct agent *a);
+
+/* The agent's status, as GET /v1/status answers and heartbeats carry it. */
+json_t *agent_status_json(const struct agent *a);
+
+/* Reads a token or key from the first line of a file (surrounding whitespace
+ * dropped). Returns 0, -errno, or -EINVAL when it is empty, too long or not
+ * printable ASCII. */
+int agent_read_token(const char *path, char ret[AGENT_TOKEN_MAX]);
 
 struct vm *agent_find_vm(struct agent *a, const char *tenant);
 void agent_add_vm(struct agent *a, struct vm *vm);

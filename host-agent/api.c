@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 
 #include <microhttpd.h>
@@ -14,6 +15,7 @@
 #include "encoding.h"
 #include "invoke.h"
 #include "log.h"
+#include "policy.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -82,6 +84,8 @@ static enum MHD_Result send_reply(struct request *r)
 		return MHD_NO;
 	r->resp = NULL; /* now the response's */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (r->status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -173,6 +177,22 @@ static bool get_int(struct request *r, json_t *o, const char *key, long lo, long
 	return true;
 }
 
+/* Reads an optional "policy" spec; false (and a 400) when it is malformed. */
+static bool get_policy(struct request *r, json_t *o, struct policy *val)
+{
+	json_t *v = json_object_get(o, "policy");
+	if (!v)
+		return true;
+	if (!json_is_string(v) || policy_parse(json_string_value(v), val) < 0) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+			    "policy must be \"manual\", \"elastic\", \"elastic:MS\" (MS in 0..%d) or "
+			    "\"fixed:N\" (N in 0..%d)",
+			    POLICY_KEEP_ALIVE_MAX_MS, POLICY_MAX_WORKERS);
+		return false;
+	}
+	return true;
+}
+
 static bool query_int(struct request *r, const char *key, long lo, long hi, long *val)
 {
 	const char *s = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -192,43 +212,9 @@ static bool query_int(struct request *r, const char *key, long lo, long hi, long
 
 /* ---- status ----------------------------------------------------------------- */
 
-static json_t *cores_json(const struct agent *a)
-{
-	bool free_set[CORES_MAX] = { false };
-	for (int i = 0; i < CORES_MAX; i++)
-		free_set[i] = a->cores.owned[i] && !a->cores.granted[i];
-	char budget[256], freel[256];
-	cores_format(a->cores.owned, budget, sizeof(budget));
-	cores_format(free_set, freel, sizeof(freel));
-	return json_pack("{s:s, s:s, s:i, s:i}", "budget", budget, "free", freel, "total",
-			 a->cores.n_owned, "free_count", cores_free_count(&a->cores));
-}
-
-static long self_rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[256];
-	long kib = -1;
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	}
-	if (f)
-		fclose(f);
-	return kib;
-}
-
 static void get_status(struct request *r)
 {
-	struct agent *a = r->api->agent;
-	json_t *vms = json_array();
-	for (struct vm *vm = a->vms; vm; vm = vm->next)
-		json_array_append_new(vms, vm_to_json(vm));
-	reply_json(r, MHD_HTTP_OK,
-		   json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I}", "accel", accel_name(a->accel),
-			     "accel_reason", a->accel_why, "qemu", a->qemu_version, "image_digest",
-			     a->image.digest, "cores", cores_json(a), "vms", vms, "agent_rss_kib",
-			     (json_int_t)self_rss_kib()));
+	reply_json(r, MHD_HTTP_OK, agent_status_json(r->api->agent));
 }
 
 /* ---- VMs ---------------------------------------------------------------------- */
@@ -254,12 +240,15 @@ static void put_vm(struct request *r, const char *tenant)
 		return;
 	struct vm_spec spec = { .mech = VCPU_HOTPLUG, .max_workers = 2, .memory_mib = 256,
 				.standby = 1, .hotplug_slots = 0 };
-	long max_workers = spec.max_workers, mem = spec.memory_mib, standby = -1, slots = 0;
+	long max_workers = spec.max_workers, mem = spec.memory_mib, standby = -1, slots = 0,
+	     min_workers = 0;
 	const char *mech = json_string_value(json_object_get(o, "mechanism"));
 	bool ok = get_int(r, o, "max_workers", 0, VM_MAX_CPUS - 1, &max_workers) &&
 		  get_int(r, o, "memory_mib", 64, 65536, &mem) &&
 		  get_int(r, o, "standby", 0, VM_MAX_CPUS - 1, &standby) &&
-		  get_int(r, o, "hotplug_slots", 0, VM_MAX_CPUS, &slots);
+		  get_int(r, o, "hotplug_slots", 0, VM_MAX_CPUS, &slots) &&
+		  get_int(r, o, "min_workers", 0, VM_MAX_CPUS - 1, &min_workers) &&
+		  get_policy(r, o, &spec.policy);
 	if (ok && json_object_get(o, "mechanism") && (!mech || vcpu_mech_parse(mech, &spec.mech) < 0)) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
 			    "mechanism must be \"hotplug\" or \"precreated\"");
@@ -268,6 +257,12 @@ static void put_vm(struct request *r, const char *tenant)
 	json_decref(o);
 	if (!ok)
 		return;
+	if (min_workers > max_workers) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+			    "min_workers must not exceed max_workers (%ld)", max_workers);
+		return;
+	}
+	spec.min_workers = (int)min_workers;
 	if (strlen(tenant) >= sizeof(spec.tenant)) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_tenant", "tenant name is too long");
 		return;
@@ -384,6 +379,21 @@ static void put_workers(struct request *r, const char *tenant)
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "body needs {\"count\": N}");
 		return;
 	}
+	const struct scaler *sc = &vm->scaler;
+	if (!policy_is_manual(&sc->policy)) {
+		char spec[POLICY_SPEC_MAX];
+		policy_format(&sc->policy, spec, sizeof(spec));
+		reply_error(r, MHD_HTTP_CONFLICT, "policy_active",
+			    "the %s policy sets this VM's worker count; set the policy to manual first "
+			    "(PUT /v1/vms/%s/scaling)",
+			    spec, tenant);
+		return;
+	}
+	if (n < sc->min_workers || n > sc->max_workers) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range", "count must be in %d..%d",
+			    sc->min_workers, sc->max_workers);
+		return;
+	}
 	int err = vcpu_set(vm, (int)n, on_resized, r);
 	if (err == -ERANGE) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range", "count must be in 0..%d",
@@ -395,6 +405,41 @@ static void put_workers(struct request *r, const char *tenant)
 		return;
 	}
 	suspend(r);
+}
+
+static void put_scaling(struct request *r, const char *tenant)
+{
+	struct vm *vm = find_vm(r, tenant);
+	json_t *o = vm ? body_json(r) : NULL;
+	if (!o)
+		return;
+	const struct scaler *sc = &vm->scaler;
+	long min = sc->min_workers, max = sc->max_workers;
+	struct policy p = sc->policy;
+	bool ok = get_int(r, o, "min_workers", 0, VM_MAX_CPUS - 1, &min) &&
+		  get_int(r, o, "max_workers", 0, VM_MAX_CPUS - 1, &max) && get_policy(r, o, &p);
+	json_decref(o);
+	if (!ok)
+		return;
+	if (max > vm->spec.max_workers) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range",
+			    "max_workers %ld is over the %d worker vCPUs this VM was started with: the "
+			    "VM must be restarted with a larger max_workers (DELETE, then PUT "
+			    "/v1/vms/%s)",
+			    max, vm->spec.max_workers, tenant);
+		return;
+	}
+	if (min > max) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+			    "min_workers (%ld) must not exceed max_workers (%ld)", min, max);
+		return;
+	}
+	int err = scaler_set(vm, &p, (int)min, (int)max);
+	if (err < 0) {
+		reply_errno(r, err, "cannot change scaling");
+		return;
+	}
+	reply_json(r, MHD_HTTP_OK, vm_to_json(vm));
 }
 
 /* ---- artifacts ------------------------------------------------------------------ */
@@ -451,10 +496,19 @@ static void set_bytes(json_t *o, const char *key, const char *enc_key, const uin
 	}
 }
 
+/* An invocation on its way through the guest. */
+struct invocation {
+	struct request *r;
+	/* When the whole request body was there (uv_hrtime() in us): the
+	 * handler runs in the call that delivers the end of the body. */
+	uint64_t body_us;
+};
+
 static void on_invoked(struct vm *vm, int status, json_t *meta, const uint8_t *body,
 		       size_t body_len, void *data)
 {
-	struct request *r = data;
+	struct invocation *inv = data;
+	struct request *r = inv->r;
 	if (status == -EREMOTEIO) {
 		const char *code = json_string_value(json_object_get(meta, "code"));
 		const char *msg = json_string_value(json_object_get(meta, "message"));
@@ -481,13 +535,19 @@ static void on_invoked(struct vm *vm, int status, json_t *meta, const uint8_t *b
 		json_object_del(o, "result_len");
 		snprintf(r->invocation_status, sizeof(r->invocation_status), "%s",
 			 json_string_value(json_object_get(meta, "status")) ?: "");
+		/* guest_us came with the guest's meta; the agent's share is
+		 * taken last, once all but serialising the reply is done. */
+		json_object_set_new(o, "agent_us",
+				    json_integer((json_int_t)(uv_hrtime() / 1000 - inv->body_us)));
 		reply_json(r, MHD_HTTP_OK, o);
 	}
+	free(inv);
 	resume(r);
 }
 
 static void post_invoke(struct request *r, const char *tenant)
 {
+	uint64_t body_us = uv_hrtime() / 1000;
 	struct agent *a = r->api->agent;
 	struct vm *vm = find_vm(r, tenant);
 	if (!vm)
@@ -495,9 +555,11 @@ static void post_invoke(struct request *r, const char *tenant)
 	const char *digest = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "artifact");
 	const char *mode = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "mode");
 	long timeout = a->cfg.default_timeout_ms, max_output = (long)a->cfg.max_output, cpu = -1;
+	long memory_mib = 0;
 	if (!query_int(r, "timeout_ms", 1, a->cfg.max_timeout_ms, &timeout) ||
 	    !query_int(r, "max_output", 0, (long)a->cfg.max_output, &max_output) ||
-	    !query_int(r, "cpu", 1, VM_MAX_CPUS, &cpu))
+	    !query_int(r, "cpu", 1, VM_MAX_CPUS, &cpu) ||
+	    !query_int(r, "memory_mib", 1, WIRE_MAX_MEMORY_MIB, &memory_mib))
 		return;
 	if (!artifacts_digest_is_valid(digest)) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_digest",
@@ -513,10 +575,18 @@ static void post_invoke(struct request *r, const char *tenant)
 	}
 	struct invoke_req req = {
 		.digest = digest, .mode = mode, .timeout_ms = (int)timeout,
-		.max_output = (size_t)max_output, .cpu = (int)cpu,
+		.max_output = (size_t)max_output, .cpu = (int)cpu, .memory_mib = (int)memory_mib,
 		.input = r->body, .input_len = r->len,
 	};
-	int err = invoke_start(vm, &req, on_invoked, r);
+	struct invocation *inv = malloc(sizeof(*inv));
+	if (!inv) {
+		reply_errno(r, -ENOMEM, "cannot invoke");
+		return;
+	}
+	*inv = (struct invocation){ .r = r, .body_us = body_us };
+	int err = invoke_start(vm, &req, on_invoked, inv);
+	if (err < 0)
+		free(inv);
 	if (err == -ENOENT) {
 		reply_error(r, MHD_HTTP_NOT_FOUND, "no_artifact",
 			    "artifact %s is not on this host: PUT /v1/artifacts/%s first", digest, digest);
@@ -532,6 +602,34 @@ static void post_invoke(struct request *r, const char *tenant)
 		return;
 	}
 	suspend(r);
+}
+
+/* ---- access ----------------------------------------------------------------------- */
+
+/* Compares in time that depends on the length of want only, so the time an
+ * answer takes does not tell how much of a guessed token was right. */
+static bool secret_equal(const char *want, const char *got)
+{
+	size_t n = strlen(want), m = strlen(got);
+	unsigned char diff = n != m;
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)want[i] ^ (unsigned char)(i < m ? got[i] : 0);
+	return diff == 0;
+}
+
+/* Every path but /healthz needs the agent's token, when it has one, as
+ * "Authorization: Bearer TOKEN". */
+static bool authorized(const struct agent *a, struct MHD_Connection *conn, const char *url)
+{
+	if (!a->token[0] || strcmp(url, "/healthz") == 0)
+		return true;
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	h += strspn(h, " ");
+	return secret_equal(a->token, h);
 }
 
 /* ---- routing ---------------------------------------------------------------------- */
@@ -609,6 +707,11 @@ static void route(struct request *r)
 			return put_workers(r, s[2]);
 		goto bad_method;
 	}
+	if (n == 4 && strcmp(s[3], "scaling") == 0) {
+		if (put)
+			return put_scaling(r, s[2]);
+		goto bad_method;
+	}
 	if (n == 4 && strcmp(s[3], "invoke") == 0) {
 		if (post)
 			return post_invoke(r, s[2]);
@@ -642,6 +745,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		snprintf(r->url, sizeof(r->url), "%s", url);
 		r->limit = body_limit(api->agent, method, url);
 		*con_cls = r;
+		if (!authorized(api->agent, conn, url)) {
+			/* Refused before the body is read, like an oversized one. */
+			reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+				    "missing or wrong token: send \"Authorization: Bearer <token>\"");
+			r->dispatched = true;
+			return send_reply(r);
+		}
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > r->limit) {

@@ -122,6 +122,8 @@ static void on_reply(struct guest_chan *ch, int status, const struct wire_frame 
 int invoke_start(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb, void *data)
 {
 	struct agent *a = vm->agent;
+	if (req->memory_mib < 0 || req->memory_mib > WIRE_MAX_MEMORY_MIB)
+		return -EINVAL;
 	if (!vm_is_ready(vm) || !vm_chan(vm))
 		return -EAGAIN;
 	if (!artifacts_has(&a->store, req->digest))
@@ -144,6 +146,8 @@ int invoke_start(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb,
 				 "timeout_ms", req->timeout_ms, "max_output", (json_int_t)req->max_output);
 	if (req->cpu >= 0)
 		json_object_set_new(meta, "cpu", json_integer(req->cpu));
+	if (req->memory_mib > 0)
+		json_object_set_new(meta, "memory_mib", json_integer(req->memory_mib));
 	int r = guest_chan_request(vm_chan(vm), WIRE_INVOKE, meta, req->input, req->input_len,
 				   (uint64_t)req->timeout_ms + GUARD_MS, on_reply, c);
 	if (r < 0) {

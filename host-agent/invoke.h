@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "wire.h"
+
 struct vm;
 
 struct invoke_req {
@@ -17,11 +19,14 @@ struct invoke_req {
 	int timeout_ms;
 	size_t max_output;
 	int cpu; /* run on this worker vCPU, or -1 for any */
+	/* The function process's address-space limit in MiB (1..WIRE_MAX_MEMORY_MIB),
+	 * or 0 for none; a persistent process keeps the one it started with. */
+	int memory_mib;
 	const void *input;
 	size_t input_len;
 };
 
-/* status 0: meta is the guest's reply meta (status, cpu, timings...), body
+/* status 0: meta is the guest's reply meta (status, cpu, timings, guest_us), body
  * holds the result followed by the log (meta "result_len" splits them).
  * status -EREMOTEIO: the guest refused it; meta has code and message.
  * Other status (<0): the VM went away (-ECONNRESET) or did not answer
@@ -31,7 +36,7 @@ typedef void (*invoke_done_fn)(struct vm *vm, int status, json_t *meta, const ui
 
 /* Returns 0 and calls cb once, or fails without calling it: -EAGAIN (VM not
  * ready), -ENOENT (artifact not in the store), -EBUSY (too many invocations in
- * flight), -EINVAL, -ENOMEM. */
+ * flight), -EINVAL (memory_mib out of range), -ENOMEM. */
 int invoke_start(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb, void *data);
 
 #endif

@@ -24,6 +24,15 @@ static void usage(FILE *f)
 		"  --ping-interval-ms N how often to check that each guest answers (default 2000)\n"
 		"  --ping-timeout-ms N  a guest silent this long is unresponsive (default 15000)\n"
 		"  --max-inflight N     invocations per VM in flight at once (default 1024)\n"
+		"  --token-file PATH    require \"Authorization: Bearer <token>\" with the token in\n"
+		"                       PATH on every route but /healthz\n"
+		"  --controller URL     register with this controller and send it heartbeats; the\n"
+		"                       API then requires a token made at each start and written\n"
+		"                       to DATA/agent.token (unless --token-file gives one)\n"
+		"  --controller-key-file PATH  the key sent to the controller as Bearer\n"
+		"  --host-id ID         this host's name at the controller (default: hostname)\n"
+		"  --advertise URL      the address the controller calls (default http://LISTEN:PORT)\n"
+		"  --heartbeat-ms N     how often to send a heartbeat (default 1000)\n"
 		"  --log-level LEVEL    error, warn, info or debug (default info)\n"
 		"  --help\n");
 }
@@ -53,6 +62,12 @@ int main(int argc, char **argv)
 		{ "ping-interval-ms", required_argument, NULL, 'P' },
 		{ "ping-timeout-ms", required_argument, NULL, 'T' },
 		{ "max-inflight", required_argument, NULL, 'I' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "controller", required_argument, NULL, 'C' },
+		{ "controller-key-file", required_argument, NULL, 'K' },
+		{ "host-id", required_argument, NULL, 'H' },
+		{ "advertise", required_argument, NULL, 'A' },
+		{ "heartbeat-ms", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -94,6 +109,18 @@ int main(int argc, char **argv)
 			}
 			*(c == 'P' ? &cfg.ping_interval_ms : &cfg.ping_timeout_ms) = (int)ms;
 			break;
+		case 't': cfg.token_file = optarg; break;
+		case 'C': cfg.controller_url = optarg; break;
+		case 'K': cfg.controller_key_file = optarg; break;
+		case 'H': cfg.host_id = optarg; break;
+		case 'A': cfg.advertise = optarg; break;
+		case 'B':
+			if (parse_int(optarg, 10, 3600000, &ms) < 0) {
+				fprintf(stderr, "ditto-agent: --heartbeat-ms must be 10..3600000\n");
+				return 2;
+			}
+			cfg.heartbeat_ms = (int)ms;
+			break;
 		case 'v':
 			if (log_level_parse(optarg, &log_threshold) < 0) {
 				fprintf(stderr, "ditto-agent: bad --log-level \"%s\"\n", optarg);
@@ -106,6 +133,11 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ditto-agent: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (!cfg.controller_url && (cfg.controller_key_file || cfg.host_id || cfg.advertise)) {
+		fprintf(stderr, "ditto-agent: --controller-key-file, --host-id and --advertise need "
+				"--controller\n");
 		return 2;
 	}
 

@@ -115,6 +115,7 @@ static void op_complete(struct vcpu_op *op)
 		if (vm->ops_head)
 			uv_timer_start(&vm->ops_kick, on_kick, 0, 0);
 	}
+	scaler_on_resized(vm);
 }
 
 /* Records a finished step and completes the op when it was the last. core

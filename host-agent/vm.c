@@ -137,6 +137,7 @@ static void on_pong(struct guest_chan *ch, int status, const struct wire_frame *
 		vm->state = VM_READY;
 		vm->died_reason[0] = '\0';
 		log_info("vm_responsive_again tenant=%s", vm->spec.tenant);
+		scaler_on_responsive(vm);
 	}
 }
 
@@ -163,6 +164,7 @@ static void maybe_ready(struct vm *vm)
 	uv_timer_start(&vm->ping_timer, on_ping_timer, (uint64_t)vm->agent->cfg.ping_interval_ms,
 		       (uint64_t)vm->agent->cfg.ping_interval_ms);
 	vcpu_on_ready(vm);
+	scaler_on_ready(vm);
 	notify_waiters(vm, 0);
 }
 
@@ -595,6 +597,7 @@ static void vm_free(struct vm *vm)
 	uv_close((uv_handle_t *)&vm->ops_kick, on_vm_handle_closed);
 	uv_close((uv_handle_t *)&vm->op_timer, on_vm_handle_closed);
 	uv_close((uv_handle_t *)&vm->boot_timer, on_vm_handle_closed);
+	scaler_close(vm, on_vm_handle_closed);
 	close_listeners(vm);
 }
 
@@ -604,7 +607,8 @@ int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *
 	if (!tenant_is_valid(spec->tenant))
 		return -EINVAL;
 	if (spec->max_workers < 0 || spec->max_workers > VM_MAX_CPUS - 1 || spec->memory_mib < 64 ||
-	    spec->standby < 0 || spec->standby > spec->max_workers)
+	    spec->standby < 0 || spec->standby > spec->max_workers || spec->min_workers < 0 ||
+	    spec->min_workers > spec->max_workers)
 		return -EINVAL;
 	if (spec->mech == VCPU_HOTPLUG &&
 	    (spec->hotplug_slots < spec->max_workers + 1 || spec->hotplug_slots > VM_MAX_CPUS))
@@ -634,7 +638,8 @@ int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *
 	uv_timer_init(a->loop, &vm->boot_timer);
 	vm->ping_timer.data = vm->kill_timer.data = vm->ops_kick.data = vm;
 	vm->op_timer.data = vm->boot_timer.data = vm;
-	vm->handles_open = 5;
+	scaler_init(vm, &spec->policy, spec->min_workers, spec->max_workers);
+	vm->handles_open = 7; /* the five timers above and the scaler's two handles */
 	agent_add_vm(a, vm);
 
 	r = launch(vm);
@@ -749,10 +754,11 @@ json_t *vm_to_json(const struct vm *vm)
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i, s:o}",
 			      "tenant", vm->spec.tenant, "state", vm_state_name(vm->state),
 			      "mechanism", vcpu_mech_name(vm->spec.mech), "accel", accel_name(vm->accel),
-			      "max_workers", vm->spec.max_workers, "workers", vm_active_workers(vm),
+			      "max_workers_limit", vm->spec.max_workers, "workers", vm_active_workers(vm),
 			      "memory_mib", vm->spec.memory_mib, "standby", vm->spec.standby,
 			      "boot_ms", (json_int_t)vm->boot_ms, "pid", vm->proc_running ? (int)vm->pid : 0,
 			      "worker_cpus", workers);
+	scaler_to_json(vm, o);
 	if (vm->spec.mech == VCPU_HOTPLUG) {
 		/* QEMU creates at most maxcpus vCPUs over a VM's life (the boot
 		 * CPU included); what is left bounds future grows. */

@@ -12,7 +12,9 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "policy.h"
 #include "qemu.h"
+#include "scaler.h"
 
 #define VM_MAX_CPUS 128
 #define VM_TENANT_MAX 63
@@ -41,6 +43,10 @@ struct vm_spec {
 	int memory_mib;
 	int standby;       /* precreated: online idle worker vCPUs kept ready */
 	int hotplug_slots; /* hotplug: vCPUs QEMU may ever create */
+	/* First scaling limits (later ones: scaler_set). A zeroed spec means
+	 * min 0 and the manual policy. */
+	int min_workers;
+	struct policy policy;
 };
 
 enum worker_state {
@@ -127,11 +133,15 @@ struct vm {
 
 	struct vm_waiter *waiters;
 	json_t *last_error;
+
+	struct scaler scaler;
 };
 
 /* Starts a VM for spec. Returns 0 and calls cb once the guest is ready (or
  * failed to be), or returns <0 without calling it: -EEXIST, -ENOENT (no guest
- * image), -EINVAL, or -errno from spawning. */
+ * image), -EINVAL (also for min_workers outside 0..max_workers), or -errno
+ * from spawning. Its scaling limits start as min_workers..max_workers under
+ * spec->policy, and stay through restarts. */
 int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
 	     struct vm **ret);
 

@@ -34,7 +34,21 @@ int agent_client_init(struct agent_client *c, const char *base_url)
 		return -ENOMEM;
 	snprintf(c->base, sizeof(c->base), "%s", base_url);
 	c->bearer[0] = '\0';
+	c->cancel = NULL;
 	return 0;
+}
+
+void agent_client_set_cancel(struct agent_client *c, const atomic_bool *flag)
+{
+	c->cancel = flag;
+}
+
+/* libcurl's progress callback, which it also calls while a transfer waits;
+ * non-zero aborts the transfer. */
+static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	return atomic_load((const atomic_bool *)data) ? 1 : 0;
 }
 
 int agent_client_set_bearer(struct agent_client *c, const char *token)
@@ -83,6 +97,8 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 		      const void *body, size_t len, long timeout_ms, json_t **ret)
 {
 	CURL *h = c->curl;
+	if (c->cancel && atomic_load(c->cancel))
+		return -ECANCELED;
 	char url[1024];
 	snprintf(url, sizeof(url), "%s%s", c->base, path);
 	struct sink s = { 0 };
@@ -101,6 +117,11 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (c->cancel) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->cancel);
+	}
 	if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -109,9 +130,10 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
 		free(s.buf);
-		return rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
-		       : rc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
-						      : -EIO;
+		return rc == CURLE_OPERATION_TIMEDOUT     ? -ETIMEDOUT
+		       : rc == CURLE_COULDNT_CONNECT      ? -ECONNREFUSED
+		       : rc == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED
+							  : -EIO;
 	}
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

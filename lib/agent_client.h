@@ -4,6 +4,7 @@
 #ifndef DITTO_AGENT_CLIENT_H
 #define DITTO_AGENT_CLIENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -14,6 +15,7 @@ struct agent_client {
 	void *curl;
 	char base[256];
 	char bearer[128]; /* "" or the token sent as "Authorization: Bearer" */
+	const atomic_bool *cancel; /* NULL, or calls give up once it is true */
 };
 
 /* base_url like "http://127.0.0.1:7070". Returns 0 or -ENOMEM. */
@@ -25,10 +27,16 @@ void agent_client_free(struct agent_client *c);
  * control character (which would split the header). */
 int agent_client_set_bearer(struct agent_client *c, const char *token);
 
+/* Makes calls give up with -ECANCELED soon after *flag becomes true (within
+ * about a second, also while waiting for an answer), so that another thread
+ * can stop a client blocked on a slow peer; NULL stops watching. *flag must
+ * outlive the calls. */
+void agent_client_set_cancel(struct agent_client *c, const atomic_bool *flag);
+
 /* Performs METHOD base+path with an optional body. Returns the HTTP status,
  * with the parsed JSON reply in *ret (NULL when the reply is not JSON; the
  * caller decrefs), or -errno when no HTTP answer came (-ECONNREFUSED,
- * -ETIMEDOUT...). timeout_ms 0 means no limit. */
+ * -ETIMEDOUT, -ECANCELED...). timeout_ms 0 means no limit. */
 int agent_client_call(struct agent_client *c, const char *method, const char *path,
 		      const void *body, size_t len, long timeout_ms, json_t **ret);
 

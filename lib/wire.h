@@ -31,6 +31,8 @@
 #define WIRE_HEADER_SIZE 20
 #define WIRE_MAX_META (64u * 1024u)
 #define WIRE_MAX_BODY (64u * 1024u * 1024u)
+/* The largest "memory_mib" an INVOKE may ask for (64 GiB). */
+#define WIRE_MAX_MEMORY_MIB 65536
 
 /* Message types and their meta fields. Every meta section is a JSON object
  * ("{}" when there is nothing to say; an empty meta section reads as {});
@@ -92,18 +94,31 @@ enum wire_type {
 	 *  "timeout_ms" (optional, default 30000, 0 = none),
 	 *  "max_output" (optional, default 1 MiB, at most 16 MiB; caps the result
 	 *  and the log separately), "cpu" (optional: run only on this worker CPU,
-	 *  waiting for it; default any)}; body: input (persistent: one line, no '\n')
+	 *  waiting for it; default any), "memory_mib" (optional,
+	 *  1..WIRE_MAX_MEMORY_MIB, default none: the function's process gets it as
+	 *  RLIMIT_AS, its address space in MiB, set before exec; a persistent
+	 *  process keeps the limit of the invocation that started it, whatever
+	 *  later invocations it serves ask for)}; body: input (persistent: one
+	 *  line, no '\n')
 	 * -> {"status":"ok"|"error"|"timeout",
 	 *     "cpu" (the CPU it was pinned to), "ran_on" (the CPU it last ran on;
 	 *     absent when unknown), "wall_us" (from getting a CPU to the end,
 	 *     init_us included), "cpu_us", "queued_us" (waiting for a CPU),
+	 *     "guest_us" (the guest's whole share, on its CLOCK_MONOTONIC: from
+	 *     reading the request's last byte to handing this reply to the
+	 *     channel; includes queued_us and wall_us, so guest_us - wall_us is
+	 *     the guest daemon's share, queueing included; the agent passes it
+	 *     on beside its own "agent_us", which contains this round trip, so
+	 *     agent_us - guest_us is the share outside the guest),
 	 *     "cold_start" (persistent: its process was started for it),
 	 *     "init_us" (fork to exec of the process it started; 0 when warm),
 	 *     "exit_code" or "signal" (only when the process ended),
 	 *     "result_len","result_truncated","log_truncated",
 	 *     "error" (only when status is not "ok": "exit code 1",
 	 *     "killed by signal 9", "no result line (exit code 0)",
-	 *     "timed out after 500 ms", "execve failed: ...")};
+	 *     "timed out after 500 ms", "execve failed: ..."; a function that
+	 *     allocates past memory_mib fails the way it handles the failed
+	 *     allocation, typically "exit code 1" or "killed by signal 11")};
 	 *    body: result bytes (stdout; persistent: the line without its '\n')
 	 *    then log bytes (stderr). A result line-less persistent process or
 	 *    one that timed out is killed and started cold on its next use. */

@@ -1,7 +1,8 @@
 /* Unit tests for the guest worker's building blocks: CPU lists and uevents,
  * the sysfs CPU files, the helper thread, the artifact store, port lookup,
- * process spawning and the event loop. */
+ * process spawning (with its memory limit) and the event loop. */
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 
 #include "harness.h"
 
@@ -365,6 +366,37 @@ static void test_proc_spawn(void **state)
 	assert_int_equal(proc_stat(0x7ffffff0, &cpu, &cpu_us), -ENOENT);
 }
 
+/* The address-space limit binds the child's new image and never its parent,
+ * with which a vfork child shares memory until the exec. */
+static void test_proc_spawn_memory_limit(void **state)
+{
+	struct rlimit before, after;
+	assert_int_equal(getrlimit(RLIMIT_AS, &before), 0);
+	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	struct proc_spawn_opts o = { .path = "/bin/sh", .cpu = -1, .envp = envp,
+				     .as_limit = 48ull << 20 };
+	struct proc pr;
+	const char *step = NULL;
+	assert_int_equal(proc_spawn(&o, &pr, &step), 0);
+	const char script[] = "ulimit -v\n";
+	assert_int_equal(write(pr.in_fd, script, strlen(script)), (ssize_t)strlen(script));
+	close(pr.in_fd);
+	int status;
+	assert_int_equal(waitpid(pr.pid, &status, 0), pr.pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	char out[64] = "";
+	fcntl(pr.out_fd, F_SETFL, 0);
+	ssize_t k = read(pr.out_fd, out, sizeof(out) - 1);
+	assert_true(k > 0);
+	out[k] = '\0';
+	assert_string_equal(out, "49152\n");
+	close(pr.out_fd);
+	close(pr.err_fd);
+	assert_int_equal(getrlimit(RLIMIT_AS, &after), 0);
+	assert_true(after.rlim_cur == before.rlim_cur && after.rlim_max == before.rlim_max);
+}
+
 struct two_watches {
 	struct loop *l;
 	struct watch a, b;
@@ -421,6 +453,7 @@ int main(void)
 						tmpdir_teardown),
 		cmocka_unit_test(test_channel_send_flush),
 		cmocka_unit_test(test_proc_spawn),
+		cmocka_unit_test(test_proc_spawn_memory_limit),
 		cmocka_unit_test(test_loop_del_drops_pending),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

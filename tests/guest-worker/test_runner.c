@@ -1,5 +1,7 @@
 /* The guest daemon running real functions: shell scripts uploaded as
  * artifacts, invoked in process and persistent mode on CPU 1 of the host. */
+#include <sys/resource.h>
+
 #include "harness.h"
 
 static const char echo_script[] = "#!/bin/sh\n"
@@ -459,6 +461,124 @@ static void test_orphans_reaped(void **state)
 	assert_int_not_equal(access(path, F_OK), 0);
 }
 
+/* guest_us spans the whole stay in the guest, so on the guest's one clock it
+ * covers the wait for a CPU and the run; also when the start fails. */
+static void test_guest_share(void **state)
+{
+	struct peer *p = *state;
+	char digest[SHA256_HEX_SIZE], bad[SHA256_HEX_SIZE];
+	peer_put_script(p, "#!/bin/sh\nsleep 0.2\ncat\n", digest);
+	uint32_t a = peer_invoke_send(p, digest, "", "first");
+	uint32_t b = peer_invoke_send(p, digest, "", "second");
+	struct msg ma, mb;
+	peer_wait(p, a, 0, &ma);
+	peer_wait(p, b, 0, &mb);
+	const struct msg *ms[] = { &ma, &mb };
+	for (int i = 0; i < 2; i++) {
+		assert_string_equal(meta_str(ms[i], "status"), "ok");
+		assert_true(meta_int(ms[i], "guest_us") >=
+			    meta_int(ms[i], "queued_us") + meta_int(ms[i], "wall_us"));
+	}
+	/* The second waited for the first's CPU, and that wait is the guest's. */
+	assert_true(meta_int(&mb, "queued_us") > 0);
+	msg_free(&ma);
+	msg_free(&mb);
+
+	peer_put_script(p, "not an executable either\n", bad);
+	struct msg m;
+	peer_invoke(p, bad, "", "", &m);
+	assert_string_equal(meta_str(&m, "status"), "error");
+	assert_true(meta_int(&m, "guest_us") >= meta_int(&m, "queued_us"));
+	msg_free(&m);
+}
+
+/* The process's address-space limit as its shell reports it (KiB), or
+ * "unlimited". */
+static const char ulimit_script[] = "#!/bin/sh\nulimit -v\n";
+
+/* Reads 24 MB into a shell variable: needs more than 16 MiB of address
+ * space, far less than 128. */
+static const char alloc_script[] = "#!/bin/sh\n"
+				   "x=$(head -c 24000000 /dev/zero | tr '\\0' a)\n"
+				   "echo ${#x}\n";
+
+static void test_memory_limit(void **state)
+{
+	struct peer *p = *state;
+	char digest[SHA256_HEX_SIZE];
+	peer_put_script(p, ulimit_script, digest);
+	struct msg m;
+	peer_invoke(p, digest, "\"memory_mib\":64", "", &m);
+	assert_string_equal(meta_str(&m, "status"), "ok");
+	char *result = reply_result(&m);
+	assert_string_equal(result, "65536\n");
+	free(result);
+	msg_free(&m);
+
+	/* Without memory_mib the function gets the daemon's own limit. */
+	struct rlimit own;
+	assert_int_equal(getrlimit(RLIMIT_AS, &own), 0);
+	char want[64];
+	if (own.rlim_cur == RLIM_INFINITY)
+		snprintf(want, sizeof(want), "unlimited\n");
+	else
+		snprintf(want, sizeof(want), "%llu\n", (unsigned long long)own.rlim_cur / 1024);
+	peer_invoke(p, digest, "", "", &m);
+	result = reply_result(&m);
+	assert_string_equal(result, want);
+	free(result);
+	msg_free(&m);
+
+	/* Allocating past the limit fails the function, not the daemon. */
+	peer_put_script(p, alloc_script, digest);
+	peer_invoke(p, digest, "\"memory_mib\":16", "", &m);
+	assert_string_equal(meta_str(&m, "status"), "error");
+	assert_true(json_object_get(m.meta, "signal") ? meta_int(&m, "signal") > 0
+						      : meta_int(&m, "exit_code") != 0);
+	assert_true(strlen(meta_str(&m, "error")) > 0);
+	msg_free(&m);
+	peer_invoke(p, digest, "\"memory_mib\":128", "", &m);
+	assert_string_equal(meta_str(&m, "status"), "ok");
+	result = reply_result(&m);
+	assert_string_equal(result, "24000000\n");
+	free(result);
+	msg_free(&m);
+	peer_ping(p);
+
+	/* Out of range or not an integer. */
+	const char *bad[] = { "0", "65537", "-1", "\"64\"", "1.5" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char meta[160];
+		snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"memory_mib\":%s}", digest, bad[i]);
+		peer_expect_error(p, WIRE_INVOKE, meta, NULL, 0, "bad_request");
+	}
+}
+
+/* A long-lived process keeps the limit of the invocation that started it. */
+static void test_memory_limit_persistent(void **state)
+{
+	struct peer *p = *state;
+	char digest[SHA256_HEX_SIZE];
+	peer_put_script(p, "#!/bin/sh\nwhile IFS= read -r line; do echo \"$(ulimit -v)\"; done\n",
+			digest);
+	struct msg m;
+	peer_invoke(p, digest, "\"mode\":\"persistent\",\"memory_mib\":64", "a", &m);
+	assert_string_equal(meta_str(&m, "status"), "ok");
+	assert_true(meta_bool(&m, "cold_start"));
+	char *result = reply_result(&m);
+	assert_string_equal(result, "65536");
+	free(result);
+	msg_free(&m);
+
+	peer_invoke(p, digest, "\"mode\":\"persistent\",\"memory_mib\":128", "b", &m);
+	assert_string_equal(meta_str(&m, "status"), "ok");
+	assert_false(meta_bool(&m, "cold_start"));
+	result = reply_result(&m);
+	assert_string_equal(result, "65536");
+	free(result);
+	msg_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +600,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_artifact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queueing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphans_reaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_limit_persistent, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* The real guest worker in a real VM, spoken to over its virtio-serial port
  * with raw frames: what it does with malformed and oversized frames, unknown
- * types, missing artifacts and requests for CPUs it does not have. The QEMU
- * command line is the agent's own (qemu_build_argv). */
+ * types, missing artifacts and requests for CPUs it does not have, and how a
+ * real function fares under a memory limit. The QEMU command line is the
+ * agent's own (qemu_build_argv). */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -261,12 +262,76 @@ static void test_bad_requests(void **state)
 	json_decref(m);
 }
 
+static json_int_t meta_int(const json_t *m, const char *key)
+{
+	const json_t *v = json_object_get(m, key);
+	assert_true(json_is_integer(v));
+	return json_integer_value(v);
+}
+
+/* Invokes and returns the answer's meta, which must be a WIRE_REPLY. */
+static json_t *invoke(struct vmfix *v, const char *meta, const char *input)
+{
+	uint8_t type;
+	json_t *m = reply_to(v, send_frame(v, WIRE_INVOKE, meta, input, strlen(input)), &type);
+	assert_int_equal(type, WIRE_REPLY);
+	return m;
+}
+
+/* A real function (functions/busy, which touches the memory it is asked for)
+ * under "memory_mib", and the guest's own share of each answer, "guest_us". */
+static void test_memory_limit_and_guest_us(void **state)
+{
+	struct vmfix *v = *state;
+	uint8_t type;
+	json_decref(reply_to(v, send_frame(v, WIRE_CPU_ACTIVATE, "{\"cpu\":1}", NULL, 0), &type));
+	assert_int_equal(type, WIRE_REPLY);
+	const char *b = getenv("DITTO_BUILD");
+	char path[512];
+	snprintf(path, sizeof(path), "%s/functions/busy", b ? b : "build");
+	void *bin;
+	size_t len;
+	assert_int_equal(read_file(path, &bin, &len), 0);
+	char digest[65], put[160], limited[192], unlimited[160];
+	sha256_hex(bin, len, digest);
+	snprintf(put, sizeof(put), "{\"digest\":\"%s\"}", digest);
+	json_decref(reply_to(v, send_frame(v, WIRE_ARTIFACT_PUT, put, bin, len), &type));
+	free(bin);
+	assert_int_equal(type, WIRE_REPLY);
+	snprintf(limited, sizeof(limited), "{\"digest\":\"%s\",\"memory_mib\":32}", digest);
+	snprintf(unlimited, sizeof(unlimited), "{\"digest\":\"%s\"}", digest);
+
+	/* Under its limit it runs. */
+	json_t *m = invoke(v, limited, "{\"mb\":8}");
+	assert_string_equal(json_string_value(json_object_get(m, "status")), "ok");
+	assert_true(meta_int(m, "guest_us") >= meta_int(m, "queued_us") + meta_int(m, "wall_us"));
+	json_decref(m);
+
+	/* Over it, its allocation fails and so does the function. */
+	m = invoke(v, limited, "{\"mb\":64}");
+	assert_string_equal(json_string_value(json_object_get(m, "status")), "error");
+	assert_int_equal(meta_int(m, "exit_code"), 1);
+	assert_string_equal(json_string_value(json_object_get(m, "error")), "exit code 1");
+	assert_true(meta_int(m, "guest_us") >= meta_int(m, "queued_us") + meta_int(m, "wall_us"));
+	json_decref(m);
+
+	/* The same request without the limit: the guest is unharmed. */
+	m = invoke(v, unlimited, "{\"mb\":64}");
+	assert_string_equal(json_string_value(json_object_get(m, "status")), "ok");
+	json_decref(m);
+
+	snprintf(limited, sizeof(limited), "{\"digest\":\"%s\",\"memory_mib\":%d}", digest,
+		 WIRE_MAX_MEMORY_MIB + 1);
+	expect_error(v, send_frame(v, WIRE_INVOKE, limited, "{}", 2), "bad_request");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello),
 		cmocka_unit_test(test_malformed_frames),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_memory_limit_and_guest_us),
 	};
 	return cmocka_run_group_tests_name("guest wire protocol in a VM", tests, boot, shut);
 }
