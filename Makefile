@@ -35,6 +35,7 @@ AGENT_SRCS := $(filter-out host-agent/main.c,$(wildcard host-agent/*.c))
 GUEST_SRCS := $(filter-out guest-worker/main.c,$(wildcard guest-worker/*.c))
 CTL_SRCS   := $(filter-out controller/main.c,$(wildcard controller/*.c))
 BENCH_SRCS := $(wildcard bench/*.c)
+CLI_SRCS   := $(wildcard cli/*.c)
 FN_C       := $(wildcard functions/*.c)
 FN_SH      := $(wildcard functions/*.sh)
 
@@ -88,13 +89,16 @@ $(B)/functions/%.sh: functions/%.sh
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
 
-LIBS_CTL = -lmicrohttpd -ljansson -lsqlite3 -lcrypto -lpthread
+LIBS_CTL = -lmicrohttpd -ljansson -lsqlite3 -lcrypto -lcurl -lpthread
 $(B)/ditto-controller: $(B)/obj/controller/main.o $(B)/libcontroller.a $(B)/libditto.a
 	$(CC) -o $@ $^ $(LIBS_CTL)
 
-BINS := $(B)/ditto-agent $(B)/ditto-guest $(B)/ditto-bench
-ifneq ($(wildcard controller/main.c),)
-BINS += $(B)/ditto-controller
+$(B)/ditto: $(call obj,$(CLI_SRCS)) $(B)/libditto.a
+	$(CC) -o $@ $^ $(LIBS_CLIENT)
+
+BINS := $(B)/ditto-agent $(B)/ditto-guest $(B)/ditto-bench $(B)/ditto-controller
+ifneq ($(CLI_SRCS),)
+BINS += $(B)/ditto
 endif
 all: $(BINS) $(FN_BINS)
 

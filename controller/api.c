@@ -1,106 +1,64 @@
-#include "api.h"
+/* The request life cycle: routing, authentication, bodies, replies. The
+ * handlers live in api_functions.c and api_operators.c. */
+#include "api_int.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-#include <microhttpd.h>
-
 #include "log.h"
-#include "sha256.h"
-#include "store.h"
-#include "util.h"
 
-#define JSON_BODY_MAX (64 * 1024)
-#define TIMEOUT_DEFAULT 60000
-#define TIMEOUT_MAX 300000
-#define MEMORY_DEFAULT 256
-#define MEMORY_MAX 2048
-#define CONCURRENCY_DEFAULT 10
-#define CONCURRENCY_MAX 1000
-
-/* Threading: MHD runs every callback on its one internal polling thread
- * (epoll), so requests are handled one step at a time and a single store
- * handle suffices; SQLite would serialise writers anyway. Uploads arrive in
- * chunks, so a slow client never blocks the others. The mutex guards the
- * handle for threads the controller may add beside the HTTP one. */
-struct api {
-	struct api_config cfg;
-	char data_dir[1024];
-	struct store *store;
-	pthread_mutex_t lock;
-	struct MHD_Daemon *d;
-	int port;
-};
-
-enum route {
-	R_NONE,
-	R_HEALTHZ,
-	R_TENANTS,
-	R_TENANT_KEYS,
-	R_TENANT_SCALING,
-	R_FUNCTIONS,
-	R_FUNCTION,
-};
-
-struct request {
-	struct api *api;
-	struct MHD_Connection *conn;
-	const char *method;
-	char path[512];
-	uint64_t start_us;
-	enum route route;
-	char arg[STORE_NAME_SIZE];	  /* tenant or function name from the path */
-	char tenant[STORE_NAME_SIZE]; /* the caller's tenant; "" for admin */
-	bool authed, is_admin;
-	/* The body: JSON in memory, or an artifact streamed to a temp file. */
-	struct buf body;
-	uint64_t limit, received;
-	bool too_big;
-	int fd;
-	char tmp_path[1200];
-	struct sha256 hash;
-	struct store_limits limits;
-	/* The reply. */
-	unsigned status;
-	char *resp;
-	bool replied;
-};
+/* Threading: libmicrohttpd gives each connection a thread of its own, so a
+ * synchronous invocation simply blocks its connection's thread while the
+ * agent runs it, and other connections go on. The store is shared through
+ * db.lock, which handlers hold only around store calls. */
 
 /* ---- replies --------------------------------------------------------------------------- */
 
-static void reply_json(struct request *r, unsigned status, json_t *o)
+static void set_resp(struct request *r, unsigned status, char *data, size_t len, const char *type)
 {
 	free(r->resp);
-	r->resp = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	r->status = r->resp ? status : MHD_HTTP_INTERNAL_SERVER_ERROR;
+	r->resp = data;
+	r->resp_len = len;
+	r->content_type = type;
+	r->status = status;
 	r->replied = true;
 }
 
-static void reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
+void reply_json(struct request *r, unsigned status, json_t *o)
 {
-	char msg[512];
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	set_resp(r, s ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, s, s ? strlen(s) : 0, "application/json");
+}
+
+void reply_raw(struct request *r, unsigned status, const char *content_type, char *data, size_t len)
+{
+	set_resp(r, status, data, len, content_type);
+}
+
+void reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
+{
+	char msg[600];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+	json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+	if (r->id_header[0])
+		json_object_set_new(e, "invocation", json_string(r->id_header));
+	reply_json(r, status, json_pack("{s:o}", "error", e));
 }
 
-static void reply_internal(struct request *r, const char *what, int err)
+void reply_internal(struct request *r, const char *what, int err)
 {
 	log_error("internal_error what=%s err=%s", what, strerror(-err));
 	reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "%s failed", what);
@@ -108,12 +66,22 @@ static void reply_internal(struct request *r, const char *what, int err)
 
 static enum MHD_Result send_reply(struct request *r)
 {
-	const char *body = r->resp ? r->resp : "{\"error\":{\"code\":\"internal\",\"message\":\"no reply\"}}";
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+	static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"no reply\"}}";
+	const char *body = r->resp ? r->resp : fallback;
+	size_t len = r->resp ? r->resp_len : strlen(fallback);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				r->content_type ? r->content_type : "application/json");
+	if (r->id_header[0])
+		MHD_add_response_header(resp, "X-Ditto-Invocation-Id", r->id_header);
+	if (r->status_header[0])
+		MHD_add_response_header(resp, "X-Ditto-Status", r->status_header);
+	if (r->cold_header[0])
+		MHD_add_response_header(resp, "X-Ditto-Cold-Start", r->cold_header);
+	if (r->timing_header[0])
+		MHD_add_response_header(resp, "X-Ditto-Timing", r->timing_header);
 	enum MHD_Result ret = MHD_queue_response(r->conn, r->status ? r->status : 500, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -121,7 +89,7 @@ static enum MHD_Result send_reply(struct request *r)
 
 /* ---- names, parameters, JSON ------------------------------------------------------------ */
 
-static bool name_ok(const char *s, bool function)
+bool name_ok(const char *s, bool function)
 {
 	size_t n = strlen(s);
 	if (n < 1 || n >= STORE_NAME_SIZE)
@@ -136,14 +104,12 @@ static bool name_ok(const char *s, bool function)
 	return true;
 }
 
-static const char *query(struct request *r, const char *key)
+const char *query(struct request *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* Reads an optional integer query parameter in lo..hi. Replies 400 and
- * returns false when it is malformed or out of range. */
-static bool query_uint(struct request *r, const char *key, long long lo, long long hi, long long *val)
+bool query_uint(struct request *r, const char *key, long long lo, long long hi, long long *val)
 {
 	const char *s = query(r, key);
 	if (!s)
@@ -175,8 +141,7 @@ static enum MHD_Result check_key(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_NO;
 }
 
-/* Replies 400 and returns false when the query has a parameter not in keys. */
-static bool query_only(struct request *r, const char *const *keys)
+bool query_only(struct request *r, const char *const *keys)
 {
 	struct allowed a = { keys, NULL };
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_key, &a);
@@ -187,9 +152,7 @@ static bool query_only(struct request *r, const char *const *keys)
 	return true;
 }
 
-/* Parses the body as a JSON object; an empty body is {} when allow_empty.
- * Replies 400 and returns NULL otherwise. */
-static json_t *body_object(struct request *r, bool allow_empty)
+json_t *body_object(struct request *r, bool allow_empty)
 {
 	if (r->body.len == 0 && allow_empty)
 		return json_object();
@@ -203,305 +166,111 @@ static json_t *body_object(struct request *r, bool allow_empty)
 	return o;
 }
 
-static json_t *tenant_json(const struct store_tenant *t)
-{
-	return json_pack("{s:s, s:I, s:{s:i, s:i, s:s, s:s}}", "name", t->name, "created_ms",
-			 (json_int_t)t->created_ms, "scaling", "min", t->scaling.min_workers, "max",
-			 t->scaling.max_workers, "mechanism", t->scaling.mechanism, "policy", t->scaling.policy);
-}
-
-static json_t *function_json(const struct store_function *f)
-{
-	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:s, s:I}}", "name", f->name, "version",
-			 (json_int_t)f->version, "digest", f->digest, "size", (json_int_t)f->size, "created_ms",
-			 (json_int_t)f->created_ms, "limits", "timeout_ms", (json_int_t)f->limits.timeout_ms,
-			 "memory_mib", (json_int_t)f->limits.memory_mib, "mode", f->limits.mode,
-			 "max_concurrency", (json_int_t)f->limits.max_concurrency);
-}
-
-/* ---- handlers (the store lock is held) ---------------------------------------------------- */
-
-static bool need_admin(struct request *r)
+bool need_admin(struct request *r)
 {
 	if (!r->is_admin)
 		reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "this route needs an admin key");
 	return r->is_admin;
 }
 
-static bool need_tenant(struct request *r)
+bool need_tenant(struct request *r)
 {
 	if (r->is_admin)
-		reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "function routes need a tenant key");
+		reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "this route needs a tenant key");
 	return !r->is_admin;
 }
 
-static void tenant_create(struct request *r)
-{
-	json_t *o = body_object(r, false);
-	if (!o)
-		return;
-	const char *name = json_string_value(json_object_get(o, "name"));
-	if (!name || !name_ok(name, false)) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "name must match [a-z0-9-]{1,63}");
-	} else {
-		struct store *s = r->api->store;
-		int err = store_tenant_create(s, name);
-		char token[STORE_TOKEN_SIZE];
-		if (err == -EEXIST)
-			reply_error(r, MHD_HTTP_CONFLICT, "exists", "tenant %s already exists", name);
-		else if (err == -EINVAL)
-			reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "bad tenant name");
-		else if (err < 0)
-			reply_internal(r, "tenant_create", err);
-		else if ((err = store_key_create(s, name, token)) < 0)
-			reply_internal(r, "key_create", err);
-		else
-			reply_json(r, MHD_HTTP_CREATED, json_pack("{s:s, s:s}", "name", name, "key", token));
-	}
-	json_decref(o);
-}
+/* ---- routing ------------------------------------------------------------------------------ */
 
-static void tenant_list(struct request *r)
-{
-	struct store_tenant *ts;
-	size_t n;
-	int err = store_tenant_list(r->api->store, &ts, &n);
-	if (err < 0)
-		return reply_internal(r, "tenant_list", err);
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, tenant_json(&ts[i]));
-	free(ts);
-	reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "tenants", a));
-}
+struct route_def {
+	enum route route;
+	const char *prefix; /* the path up to the argument, or all of it */
+	const char *tail;   /* after the argument; NULL: no argument */
+	const char *methods;
+	enum { ARG_NONE, ARG_TENANT, ARG_FUNCTION, ARG_ID, ARG_HOST } arg;
+};
 
-static void key_create(struct request *r)
-{
-	if (!r->is_admin && strcmp(r->tenant, r->arg) != 0)
-		return reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "a tenant key can only create its own keys");
-	char token[STORE_TOKEN_SIZE];
-	int err = store_key_create(r->api->store, r->arg, token);
-	if (err == -ENOENT)
-		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no tenant %s", r->arg);
-	if (err < 0)
-		return reply_internal(r, "key_create", err);
-	char key_id[STORE_KEY_ID_SIZE];
-	memcpy(key_id, token, sizeof(key_id) - 1);
-	key_id[sizeof(key_id) - 1] = '\0';
-	reply_json(r, MHD_HTTP_CREATED, json_pack("{s:s, s:s}", "key", token, "key_id", key_id));
-}
+static const struct route_def routes[] = {
+	{ R_HEALTHZ, "/healthz", NULL, "GET", ARG_NONE },
+	{ R_METRICS, "/metrics", NULL, "GET", ARG_NONE },
+	{ R_TENANTS, "/v1/tenants", NULL, "GET POST", ARG_NONE },
+	{ R_TENANT, "/v1/tenants/", "", "GET", ARG_TENANT },
+	{ R_TENANT_KEYS, "/v1/tenants/", "/keys", "POST", ARG_TENANT },
+	{ R_TENANT_SCALING, "/v1/tenants/", "/scaling", "PUT", ARG_TENANT },
+	{ R_FUNCTIONS, "/v1/functions", NULL, "GET", ARG_NONE },
+	{ R_FUNCTION, "/v1/functions/", "", "GET PUT DELETE", ARG_FUNCTION },
+	{ R_FUNCTION_INVOKE, "/v1/functions/", "/invoke", "POST", ARG_FUNCTION },
+	{ R_INVOCATIONS, "/v1/invocations", NULL, "GET", ARG_NONE },
+	{ R_INVOCATION, "/v1/invocations/", "", "GET", ARG_ID },
+	{ R_HOSTS, "/v1/hosts", NULL, "GET POST", ARG_NONE },
+	{ R_HOST_HEARTBEAT, "/v1/hosts/", "/heartbeat", "POST", ARG_HOST },
+	{ R_HOST_DRAIN, "/v1/hosts/", "/drain", "POST DELETE", ARG_HOST },
+};
 
-static void scaling_set(struct request *r)
+static bool arg_ok(const char *s, int kind)
 {
-	json_t *o = body_object(r, false);
-	if (!o)
-		return;
-	struct store_tenant t;
-	int err = store_tenant_get(r->api->store, r->arg, &t);
-	json_t *min = json_object_get(o, "min"), *max = json_object_get(o, "max");
-	json_t *mech = json_object_get(o, "mechanism"), *pol = json_object_get(o, "policy");
-	if (err == -ENOENT) {
-		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no tenant %s", r->arg);
-	} else if (err < 0) {
-		reply_internal(r, "tenant_get", err);
-	} else if ((min && !json_is_integer(min)) || (max && !json_is_integer(max)) ||
-		   (mech && !json_is_string(mech)) || (pol && !json_is_string(pol))) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
-			    "min and max must be integers, mechanism and policy strings");
-	} else {
-		/* Fields left out keep their current values. */
-		struct store_scaling sc = t.scaling;
-		json_int_t lo = min ? json_integer_value(min) : sc.min_workers;
-		json_int_t hi = max ? json_integer_value(max) : sc.max_workers;
-		const char *m = mech ? json_string_value(mech) : sc.mechanism;
-		const char *p = pol ? json_string_value(pol) : sc.policy;
-		if (lo < 0 || lo > 255 || hi < 0 || hi > 255 || strlen(m) >= sizeof(sc.mechanism) ||
-		    strlen(p) >= sizeof(sc.policy)) {
-			reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "scaling values out of range");
-		} else {
-			sc.min_workers = (int)lo;
-			sc.max_workers = (int)hi;
-			/* Copy only given values: the defaults already sit in sc. */
-			if (mech)
-				snprintf(sc.mechanism, sizeof(sc.mechanism), "%s", m);
-			if (pol)
-				snprintf(sc.policy, sizeof(sc.policy), "%s", p);
-			err = store_tenant_set_scaling(r->api->store, r->arg, &sc);
-			if (err == -EINVAL)
-				reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
-					    "need 0 <= min <= max, 1 <= max <= 255, mechanism hotplug|precreated "
-					    "and a printable policy");
-			else if (err < 0)
-				reply_internal(r, "set_scaling", err);
-			else if ((err = store_tenant_get(r->api->store, r->arg, &t)) < 0)
-				reply_internal(r, "tenant_get", err);
-			else
-				reply_json(r, MHD_HTTP_OK, tenant_json(&t));
-		}
-	}
-	json_decref(o);
-}
-
-static void function_list(struct request *r)
-{
-	struct store_function *fs;
-	size_t n;
-	int err = store_function_list(r->api->store, r->tenant, &fs, &n);
-	if (err < 0)
-		return reply_internal(r, "function_list", err);
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, function_json(&fs[i]));
-	free(fs);
-	reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "functions", a));
-}
-
-static void function_get(struct request *r)
-{
-	static const char *const keys[] = { "version", NULL };
-	long long version = 0;
-	if (!query_only(r, keys) || !query_uint(r, "version", 1, INT64_MAX, &version))
-		return;
-	struct store_function f;
-	int err = store_function_get(r->api->store, r->tenant, r->arg, version, &f);
-	if (err == -ENOENT)
-		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no function %s", r->arg);
-	if (err < 0)
-		return reply_internal(r, "function_get", err);
-	reply_json(r, MHD_HTTP_OK, function_json(&f));
-}
-
-static void function_delete(struct request *r)
-{
-	int err = store_function_delete(r->api->store, r->tenant, r->arg);
-	if (err == -ENOENT)
-		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no function %s", r->arg);
-	if (err < 0)
-		return reply_internal(r, "function_delete", err);
-	reply_json(r, MHD_HTTP_OK, json_pack("{s:s, s:b}", "name", r->arg, "deleted", 1));
-}
-
-/* Validates the limits in the query before any body is read, so a bad
- * deploy is refused without uploading the artifact. */
-static bool function_limits(struct request *r)
-{
-	static const char *const keys[] = { "timeout", "memory", "mode", "max_concurrency", NULL };
-	long long timeout = TIMEOUT_DEFAULT, memory = MEMORY_DEFAULT, conc = CONCURRENCY_DEFAULT;
-	if (!query_only(r, keys) || !query_uint(r, "timeout", 1, TIMEOUT_MAX, &timeout) ||
-	    !query_uint(r, "memory", 1, MEMORY_MAX, &memory) ||
-	    !query_uint(r, "max_concurrency", 1, CONCURRENCY_MAX, &conc))
+	size_t n = strlen(s);
+	if (kind == ARG_TENANT)
+		return name_ok(s, false);
+	if (kind == ARG_FUNCTION || kind == ARG_HOST)
+		return name_ok(s, true);
+	if (n != STORE_ID_SIZE - 1)
 		return false;
-	const char *mode = query(r, "mode");
-	if (!mode)
-		mode = "process";
-	if (strcmp(mode, "process") != 0 && strcmp(mode, "persistent") != 0) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "mode must be process or persistent");
-		return false;
-	}
-	r->limits.timeout_ms = (uint32_t)timeout;
-	r->limits.memory_mib = (uint32_t)memory;
-	r->limits.max_concurrency = (uint32_t)conc;
-	snprintf(r->limits.mode, sizeof(r->limits.mode), "%s", mode);
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
 	return true;
 }
 
-/* Moves the uploaded artifact into place under its digest (rename is atomic,
- * and a file already there holds the same bytes) and records the version. */
-static void function_put(struct request *r)
+static bool method_in(const char *list, const char *method)
 {
-	struct api *a = r->api;
-	if (r->received == 0)
-		return reply_error(r, MHD_HTTP_BAD_REQUEST, "empty", "the artifact body is empty");
-	uint8_t d[SHA256_DIGEST_SIZE];
-	char digest[SHA256_HEX_SIZE], path[1200];
-	sha256_final(&r->hash, d);
-	sha256_digest_to_hex(d, digest);
-	snprintf(path, sizeof(path), "%s/artifacts/%s", a->data_dir, digest);
-	if (fsync(r->fd) < 0 || rename(r->tmp_path, path) < 0)
-		return reply_internal(r, "artifact_write", -errno);
-	r->tmp_path[0] = '\0';
-	int64_t version;
-	int err = store_function_put(a->store, r->tenant, r->arg, digest, r->received, &r->limits, &version);
-	struct store_function f;
-	if (err == -EINVAL)
-		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "bad function name or limits");
-	if (err == -EBUSY)
-		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "the store is busy, retry");
-	if (err < 0)
-		return reply_internal(r, "function_put", err);
-	if ((err = store_function_get(a->store, r->tenant, r->arg, version, &f)) < 0)
-		return reply_internal(r, "function_get", err);
-	log_info("function_deployed tenant=%s name=%s version=%lld digest=%s size=%llu", r->tenant, r->arg,
-		 (long long)version, digest, (unsigned long long)r->received);
-	reply_json(r, MHD_HTTP_CREATED, function_json(&f));
-}
-
-/* ---- routing and the request life cycle ----------------------------------------------------- */
-
-/* Maps the path to a route and its name argument. Returns false (after
- * replying 404 or 400) when there is no such route or the name is bad. */
-static bool match(struct request *r)
-{
-	const char *p = r->path;
-	const char *rest;
-	if (strcmp(p, "/healthz") == 0) {
-		r->route = R_HEALTHZ;
-		return true;
-	}
-	if (strcmp(p, "/v1/tenants") == 0) {
-		r->route = R_TENANTS;
-		return true;
-	}
-	if (strcmp(p, "/v1/functions") == 0) {
-		r->route = R_FUNCTIONS;
-		return true;
-	}
-	char seg[512], tail[512];
-	bool function = false;
-	if (strncmp(p, "/v1/tenants/", 12) == 0) {
-		rest = p + 12;
-	} else if (strncmp(p, "/v1/functions/", 14) == 0) {
-		rest = p + 14;
-		function = true;
-	} else {
-		goto not_found;
-	}
-	const char *slash = strchr(rest, '/');
-	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-	snprintf(seg, sizeof(seg), "%.*s", (int)n, rest);
-	snprintf(tail, sizeof(tail), "%s", slash ? slash : "");
-	if (function && !*tail)
-		r->route = R_FUNCTION;
-	else if (!function && strcmp(tail, "/keys") == 0)
-		r->route = R_TENANT_KEYS;
-	else if (!function && strcmp(tail, "/scaling") == 0)
-		r->route = R_TENANT_SCALING;
-	else
-		goto not_found;
-	if (!name_ok(seg, function)) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "bad %s name", function ? "function" : "tenant");
-		return false;
-	}
-	memcpy(r->arg, seg, strlen(seg) + 1); /* name_ok bounded its length */
-	return true;
-not_found:
-	reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint %.200s", r->path);
+	size_t n = strlen(method);
+	for (const char *s = list; (s = strstr(s, method)); s += n)
+		if ((s == list || s[-1] == ' ') && (s[n] == ' ' || s[n] == '\0'))
+			return true;
 	return false;
 }
 
-static bool method_ok(struct request *r)
+/* Maps the path to a route and its argument. Returns false (after replying
+ * 404, 405 or 400) when there is no such route, method or name. */
+static bool match(struct request *r)
 {
-	static const char *const allowed[] = {
-		[R_HEALTHZ] = "GET",      [R_TENANTS] = "GET POST",	   [R_TENANT_KEYS] = "POST",
-		[R_TENANT_SCALING] = "PUT", [R_FUNCTIONS] = "GET", [R_FUNCTION] = "GET PUT DELETE",
-	};
-	const char *list = allowed[r->route];
-	size_t n = strlen(r->method);
-	for (const char *s = list; (s = strstr(s, r->method)); s += n)
-		if ((s == list || s[-1] == ' ') && (s[n] == ' ' || s[n] == '\0'))
-			return true;
-	reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method", "%.16s is not allowed on %.200s", r->method,
-		    r->path);
+	static const char *const what[] = { "", "", "tenant", "function", "invocation", "host" };
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		const struct route_def *d = &routes[i];
+		size_t plen = strlen(d->prefix);
+		if (strncmp(r->path, d->prefix, plen) != 0)
+			continue;
+		const char *rest = r->path + plen;
+		if (!d->tail) {
+			if (*rest)
+				continue;
+		} else {
+			const char *slash = strchr(rest, '/');
+			const char *tail = slash ? slash : rest + strlen(rest);
+			if (strcmp(tail, d->tail) != 0 || tail == rest)
+				continue;
+			size_t n = (size_t)(tail - rest);
+			char seg[512];
+			snprintf(seg, sizeof(seg), "%.*s", (int)(n < sizeof(seg) ? n : sizeof(seg) - 1), rest);
+			if (n >= sizeof(r->arg) || !arg_ok(seg, d->arg)) {
+				if (d->arg == ARG_ID)
+					reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no invocation %.64s", seg);
+				else
+					reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "bad %s name", what[d->arg]);
+				return false;
+			}
+			memcpy(r->arg, seg, n + 1);
+		}
+		if (!method_in(d->methods, r->method)) {
+			reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method", "%.16s is not allowed on %.200s",
+				    r->method, r->path);
+			return false;
+		}
+		r->route = d->route;
+		return true;
+	}
+	reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint %.200s", r->path);
 	return false;
 }
 
@@ -512,7 +281,11 @@ static bool authenticate(struct request *r)
 		reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", "need Authorization: Bearer <key>");
 		return false;
 	}
-	if (store_key_verify(r->api->store, h + 7, r->tenant, &r->is_admin) < 0) {
+	struct db *db = &r->api->db;
+	pthread_mutex_lock(&db->lock);
+	int err = store_key_verify(db->store, h + 7, r->tenant, &r->is_admin);
+	pthread_mutex_unlock(&db->lock);
+	if (err < 0) {
 		reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown or revoked key");
 		return false;
 	}
@@ -524,27 +297,34 @@ static bool authenticate(struct request *r)
  * sets up the body. Replies early on any refusal. */
 static void begin(struct request *r)
 {
-	if (!match(r) || !method_ok(r))
-		return;
-	if (r->route == R_HEALTHZ)
+	if (!match(r) || r->route == R_HEALTHZ)
 		return;
 	if (!authenticate(r))
 		return;
 	bool put_fn = r->route == R_FUNCTION && strcmp(r->method, "PUT") == 0;
 	switch (r->route) {
+	case R_METRICS:
 	case R_TENANTS:
 	case R_TENANT_SCALING:
+	case R_HOSTS:
+	case R_HOST_HEARTBEAT:
+	case R_HOST_DRAIN:
 		if (!need_admin(r))
 			return;
 		break;
 	case R_FUNCTIONS:
 	case R_FUNCTION:
+	case R_FUNCTION_INVOKE:
+	case R_INVOCATIONS:
+	case R_INVOCATION:
 		if (!need_tenant(r))
 			return;
 		break;
 	default: break;
 	}
 	r->limit = put_fn ? r->api->cfg.max_artifact : JSON_BODY_MAX;
+	if (r->route == R_FUNCTION_INVOKE && !invoke_begin(r))
+		return;
 	const char *cl =
 		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && strtoull(cl, NULL, 10) > r->limit) {
@@ -555,7 +335,7 @@ static void begin(struct request *r)
 	if (put_fn) {
 		if (!function_limits(r))
 			return;
-		snprintf(r->tmp_path, sizeof(r->tmp_path), "%s/artifacts/.upload-XXXXXX", r->api->data_dir);
+		snprintf(r->tmp_path, sizeof(r->tmp_path), "%s/.upload-XXXXXX", r->api->artifacts_dir);
 		r->fd = mkostemp(r->tmp_path, O_CLOEXEC);
 		if (r->fd < 0) {
 			r->tmp_path[0] = '\0';
@@ -591,15 +371,24 @@ static void take_body(struct request *r, const char *data, size_t n)
 
 static void dispatch(struct request *r)
 {
-	bool get = strcmp(r->method, "GET") == 0, put = strcmp(r->method, "PUT") == 0;
+	const char *m = r->method;
+	bool get = !strcmp(m, "GET"), put = !strcmp(m, "PUT"), post = !strcmp(m, "POST");
 	switch (r->route) {
 	case R_HEALTHZ: return reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+	case R_METRICS: return metrics_get(r);
 	case R_TENANTS: return get ? tenant_list(r) : tenant_create(r);
+	case R_TENANT: return tenant_get(r);
 	case R_TENANT_KEYS: return key_create(r);
 	case R_TENANT_SCALING: return scaling_set(r);
 	case R_FUNCTIONS: return function_list(r);
 	case R_FUNCTION: return get ? function_get(r) : put ? function_put(r) : function_delete(r);
-	default: return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+	case R_FUNCTION_INVOKE: return function_invoke(r);
+	case R_INVOCATIONS: return invocation_list(r);
+	case R_INVOCATION: return invocation_get(r);
+	case R_HOSTS: return get ? hosts_list(r) : host_register(r);
+	case R_HOST_HEARTBEAT: return host_heartbeat(r);
+	case R_HOST_DRAIN: return host_drain(r);
+	default: (void)post; return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
 	}
 }
 
@@ -619,9 +408,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->start_us = time_now_us();
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		*con_cls = r;
-		pthread_mutex_lock(&a->lock);
 		begin(r);
-		pthread_mutex_unlock(&a->lock);
 		/* A refusal is sent at once; MHD then closes the connection
 		 * rather than read a body nobody wants. */
 		return r->replied ? send_reply(r) : MHD_YES;
@@ -632,14 +419,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (!r->replied) {
-		if (r->too_big) {
+		if (r->too_big)
 			reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body is over the limit of %llu bytes",
 				    (unsigned long long)r->limit);
-		} else {
-			pthread_mutex_lock(&a->lock);
+		else
 			dispatch(r);
-			pthread_mutex_unlock(&a->lock);
-		}
 	}
 	return send_reply(r);
 }
@@ -650,9 +434,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct request *r = *con_cls;
 	if (!r)
 		return;
-	log_info("http method=%s path=%s status=%u tenant=%s duration_us=%llu", r->method, r->path, r->status,
-		 !r->authed ? "-" : r->is_admin ? "(admin)" : r->tenant,
-		 (unsigned long long)(time_now_us() - r->start_us));
+	/* Invocations are the hot path: their own record says everything. */
+	bool quiet = r->route == R_FUNCTION_INVOKE && r->status < 400;
+	if (!quiet || log_threshold >= LOG_DEBUG)
+		log_info("http method=%s path=%s status=%u tenant=%s duration_us=%llu", r->method, r->path,
+			 r->status, !r->authed ? "-" : r->is_admin ? "(admin)" : r->tenant,
+			 (unsigned long long)(time_now_us() - r->start_us));
 	if (r->fd >= 0)
 		close(r->fd);
 	if (r->tmp_path[0])
@@ -674,9 +461,9 @@ static int admin_key_ensure(struct api *a, char *err, size_t err_size)
 	bool is_admin = false;
 	snprintf(path, sizeof(path), "%s/admin.key", a->data_dir);
 	if (file_read_text(path, token, sizeof(token)) > 0 &&
-	    store_key_verify(a->store, token, tenant, &is_admin) == 0 && is_admin)
+	    store_key_verify(a->db.store, token, tenant, &is_admin) == 0 && is_admin)
 		return 0;
-	int r = store_key_create(a->store, NULL, token);
+	int r = store_key_create(a->db.store, NULL, token);
 	if (r < 0) {
 		snprintf(err, err_size, "cannot create the admin key: %s", strerror(-r));
 		return r;
@@ -695,6 +482,31 @@ static int admin_key_ensure(struct api *a, char *err, size_t err_size)
 	return 0;
 }
 
+/* Removes uploads a previous run left half-written. */
+static void clean_uploads(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	char path[1400];
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, ".upload-", 8)) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	closedir(d);
+}
+
+void api_config_defaults(struct api_config *cfg)
+{
+	*cfg = (struct api_config){
+		.listen_addr = "127.0.0.1", .port = 8080, .data_dir = "data/controller", .max_artifact = 48ull << 20,
+		.host_timeout_ms = 5000, .vm_memory_mib = 512, .async_workers = 16, .max_connections = 1024,
+		.retain = 10000, .retain_days = 7,
+	};
+}
+
 int api_start(const struct api_config *cfg, struct api **ret_api, char *err, size_t err_size)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
@@ -708,7 +520,7 @@ int api_start(const struct api_config *cfg, struct api **ret_api, char *err, siz
 		return -ENOMEM;
 	}
 	a->cfg = *cfg;
-	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->db.lock, NULL);
 	char path[1200];
 	int r;
 	if (snprintf(a->data_dir, sizeof(a->data_dir), "%s", cfg->data_dir) >= (int)sizeof(a->data_dir)) {
@@ -716,22 +528,40 @@ int api_start(const struct api_config *cfg, struct api **ret_api, char *err, siz
 		r = -ENAMETOOLONG;
 		goto fail;
 	}
-	snprintf(path, sizeof(path), "%s/artifacts", a->data_dir);
-	if ((r = mkdir_parents(path, 0700)) < 0) {
-		snprintf(err, err_size, "cannot create %s: %s", path, strerror(-r));
+	snprintf(a->artifacts_dir, sizeof(a->artifacts_dir), "%s/artifacts", a->data_dir);
+	if ((r = mkdir_parents(a->artifacts_dir, 0700)) < 0) {
+		snprintf(err, err_size, "cannot create %s: %s", a->artifacts_dir, strerror(-r));
 		goto fail;
 	}
+	clean_uploads(a->artifacts_dir);
 	snprintf(path, sizeof(path), "%s/ditto.db", a->data_dir);
-	if ((r = store_open(path, &a->store)) < 0) {
+	if ((r = store_open(path, &a->db.store)) < 0) {
 		snprintf(err, err_size, "cannot open %s: %s", path, strerror(-r));
 		goto fail;
 	}
 	if ((r = admin_key_ensure(a, err, err_size)) < 0)
 		goto fail;
-	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, a,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_NOTIFY_COMPLETED,
-				on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
+	struct fleet_config fc = {
+		.host_timeout_ms = cfg->host_timeout_ms, .boot_timeout_ms = 180000,
+		.vm_memory_mib = cfg->vm_memory_mib, .artifacts_dir = a->artifacts_dir,
+		.retain = cfg->retain, .retain_days = cfg->retain_days,
+	};
+	struct invoker_config ic = { .async_workers = cfg->async_workers, .placement_timeout_ms = 180000 };
+	if ((r = link_pool_new(&a->links)) < 0 || (r = metrics_new(&a->metrics)) < 0 ||
+	    (r = fleet_new(&fc, &a->db, a->links, a->metrics, &a->fleet)) < 0 ||
+	    (r = invoker_new(&ic, &a->db, a->fleet, a->links, a->metrics, &a->invoker)) < 0) {
+		snprintf(err, err_size, "cannot start: %s", strerror(-r));
+		goto fail;
+	}
+	if ((r = invoker_recover(a->invoker)) < 0) {
+		snprintf(err, err_size, "cannot recover invocations: %s", strerror(-r));
+		goto fail;
+	}
+	a->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
+				NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+				MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
 	if (!a->d) {
 		snprintf(err, err_size, "cannot listen on %s:%d", cfg->listen_addr, cfg->port);
 		r = -EADDRINUSE;
@@ -755,9 +585,17 @@ void api_stop(struct api *a)
 {
 	if (!a)
 		return;
+	/* Calls to agents in flight end first, so connection threads blocked
+	 * on them can finish and MHD can stop. */
+	if (a->fleet)
+		fleet_stop_calls(a->fleet);
 	if (a->d)
 		MHD_stop_daemon(a->d);
-	store_close(a->store);
-	pthread_mutex_destroy(&a->lock);
+	invoker_free(a->invoker);
+	fleet_free(a->fleet);
+	metrics_free(a->metrics);
+	link_pool_free(a->links);
+	store_close(a->db.store);
+	pthread_mutex_destroy(&a->db.lock);
 	free(a);
 }

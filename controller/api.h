@@ -1,5 +1,6 @@
-/* The controller's HTTP API (libmicrohttpd + jansson): tenants, keys and
- * functions, every route but GET /healthz behind a bearer key. */
+/* The controller's HTTP API (libmicrohttpd + jansson): tenants, keys,
+ * functions, invocations, hosts and metrics, every route but GET /healthz
+ * behind a bearer key. docs/api.md is its reference. */
 #ifndef DITTO_API_H
 #define DITTO_API_H
 
@@ -11,18 +12,28 @@ struct api_config {
 	int port;                /* 0: any free port */
 	const char *data_dir;    /* DIR/ditto.db, DIR/admin.key, DIR/artifacts/<sha256> */
 	uint64_t max_artifact;   /* largest artifact body accepted, bytes */
+	int host_timeout_ms;     /* a host without heartbeats this long is down */
+	int vm_memory_mib;       /* memory of each tenant VM */
+	unsigned async_workers;  /* threads running asynchronous invocations */
+	unsigned max_connections;
+	unsigned retain;         /* invocation records kept per tenant (0: no cap) */
+	unsigned retain_days;    /* and for at most this many days (0: forever) */
 };
+
+/* The defaults the controller runs with. */
+void api_config_defaults(struct api_config *cfg);
 
 struct api;
 
 /* Opens the store, makes sure an admin key exists (writing a new one to
- * DATA/admin.key, mode 0600, when DATA/admin.key holds no live admin key)
- * and starts serving on a thread of its own. Returns 0 with a handle for
- * api_stop, or -errno with a reason in err. */
+ * DATA/admin.key, mode 0600, when DATA/admin.key holds no live admin key),
+ * settles invocations a previous run left unfinished, and starts serving.
+ * Returns 0 with a handle for api_stop, or -errno with a reason in err. */
 int api_start(const struct api_config *cfg, struct api **ret_api, char *err, size_t err_size);
 /* The port the API listens on (the chosen one when the config said 0). */
 int api_port(const struct api *a);
-/* Stops serving, waits for requests in progress and frees. NULL is fine. */
+/* Stops serving: calls to agents in flight are abandoned, requests in
+ * progress answered, threads joined. NULL is fine. */
 void api_stop(struct api *a);
 
 #endif

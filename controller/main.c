@@ -17,6 +17,12 @@ static void usage(FILE *f)
 		   "  --port N            port, 0 for any free one (default 8080)\n"
 		   "  --data DIR          database, admin key and artifacts (default data/controller)\n"
 		   "  --max-artifact N    largest artifact in bytes (default 50331648)\n"
+		   "  --host-timeout-ms N a host silent this long is down (default 5000)\n"
+		   "  --vm-memory-mib N   memory of each tenant VM (default 512)\n"
+		   "  --async-workers N   threads running async invocations (default 16)\n"
+		   "  --max-connections N concurrent client connections (default 1024)\n"
+		   "  --retain N          invocation records kept per tenant, 0 for all (default 10000)\n"
+		   "  --retain-days N     days invocation records are kept, 0 for ever (default 7)\n"
 		   "  --ready-file PATH   write the API URL here once listening\n"
 		   "  --log-level LEVEL   error, warn, info or debug (default info)\n"
 		   "  --help\n");
@@ -52,13 +58,18 @@ static int write_ready_file(const char *path, const char *addr, int port)
 int main(int argc, char **argv)
 {
 	log_set_ident("ditto-controller");
-	struct api_config cfg = { "127.0.0.1", 8080, "data/controller", 48ull << 20 };
+	struct api_config cfg;
+	api_config_defaults(&cfg);
 	const char *ready_file = NULL;
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },	  { "port", required_argument, NULL, 'p' },
 		{ "data", required_argument, NULL, 'd' },	  { "max-artifact", required_argument, NULL, 'm' },
 		{ "ready-file", required_argument, NULL, 'r' }, { "log-level", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },		  { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },
+		{ "host-timeout-ms", required_argument, NULL, 'T' }, { "vm-memory-mib", required_argument, NULL, 'M' },
+		{ "async-workers", required_argument, NULL, 'A' },   { "max-connections", required_argument, NULL, 'C' },
+		{ "retain", required_argument, NULL, 'R' },	     { "retain-days", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	uint64_t v;
@@ -80,6 +91,45 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'r': ready_file = optarg; break;
+		case 'T':
+		case 'M':
+		case 'A':
+		case 'C':
+		case 'R':
+		case 'D': {
+			static const struct {
+				int opt;
+				const char *name;
+				uint64_t lo, hi;
+			} ranges[] = {
+				{ 'T', "host-timeout-ms", 100, 3600000 }, { 'M', "vm-memory-mib", 64, 65536 },
+				{ 'A', "async-workers", 1, 1024 },	  { 'C', "max-connections", 4, 100000 },
+				{ 'R', "retain", 0, 100000000 },	  { 'D', "retain-days", 0, 36500 },
+			};
+			for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+				if (ranges[i].opt != c)
+					continue;
+				if (parse_u64(optarg, ranges[i].lo, ranges[i].hi, &v) < 0) {
+					fprintf(stderr, "ditto-controller: --%s must be %llu..%llu, got \"%s\"\n",
+						ranges[i].name, (unsigned long long)ranges[i].lo,
+						(unsigned long long)ranges[i].hi, optarg);
+					return 2;
+				}
+			}
+			if (c == 'T')
+				cfg.host_timeout_ms = (int)v;
+			else if (c == 'M')
+				cfg.vm_memory_mib = (int)v;
+			else if (c == 'A')
+				cfg.async_workers = (unsigned)v;
+			else if (c == 'C')
+				cfg.max_connections = (unsigned)v;
+			else if (c == 'R')
+				cfg.retain = (unsigned)v;
+			else
+				cfg.retain_days = (unsigned)v;
+			break;
+		}
 		case 'v':
 			if (log_level_parse(optarg, &log_threshold) < 0) {
 				fprintf(stderr, "ditto-controller: bad --log-level \"%s\"\n", optarg);

@@ -145,6 +145,7 @@ enum query {
 	Q_INV_PRUNE_COUNT,
 	Q_INV_FAIL_UNFINISHED,
 	Q_INV_REQUEUE,
+	Q_INV_REQUEUE_ONE,
 	Q_HOST_REGISTER,
 	Q_HOST_HEARTBEAT,
 	Q_HOST_DOWN,
@@ -170,7 +171,7 @@ static const char *const queries[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
-	[Q_TENANT_INSERT] = "INSERT INTO tenants (name, created_ms) VALUES (?1, ?2)",
+	[Q_TENANT_INSERT] = "INSERT INTO tenants (name, created_ms, mechanism) VALUES (?1, ?2, 'precreated')",
 	[Q_TENANT_GET] = "SELECT name, created_ms, min_workers, max_workers, mechanism, policy"
 			 " FROM tenants WHERE name = ?1",
 	[Q_TENANT_LIST] = "SELECT name, created_ms, min_workers, max_workers, mechanism, policy"
@@ -204,7 +205,7 @@ static const char *const queries[Q_COUNT] = {
 			" cpu = ?5 WHERE id = ?1 AND status = 'queued'",
 	[Q_INV_FINISH] = "UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
 			 " error = ?6, queued_us = ?7, cold_start_us = ?8, exec_us = ?9, total_us = ?10,"
-			 " cold_start = ?11 WHERE id = ?1 AND " UNFINISHED,
+			 " cold_start = ?11, cpu = coalesce(?12, cpu) WHERE id = ?1 AND " UNFINISHED,
 	[Q_INV_STATUS] = "SELECT status FROM invocations WHERE id = ?1",
 	[Q_INV_GET] = "SELECT " INV_COLS(INV_PAYLOADS) " FROM invocations"
 		      " WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
@@ -222,6 +223,9 @@ static const char *const queries[Q_COUNT] = {
 	[Q_INV_REQUEUE] = "UPDATE invocations SET status = 'queued', retries = retries + 1,"
 			  " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
 			  " WHERE " UNFINISHED " RETURNING id",
+	[Q_INV_REQUEUE_ONE] = "UPDATE invocations SET status = 'queued', retries = retries + 1,"
+			      " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
+			      " WHERE id = ?1 AND async AND " UNFINISHED,
 	[Q_HOST_REGISTER] = "INSERT INTO hosts (id, address, cores, registered_ms, last_seen_ms)"
 			    " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (id) DO UPDATE SET"
 			    " address = excluded.address, cores = excluded.cores,"
@@ -610,7 +614,7 @@ static bool printable(const char *s, size_t max)
 int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling)
 {
 	const struct store_scaling *c = scaling;
-	if (c->min_workers < 0 || c->min_workers > c->max_workers || c->max_workers < 1 || c->max_workers > 255 ||
+	if (c->min_workers < 0 || c->min_workers > c->max_workers || c->max_workers < 1 || c->max_workers > STORE_MAX_WORKERS ||
 	    (strcmp(c->mechanism, "hotplug") && strcmp(c->mechanism, "precreated")) ||
 	    !printable(c->policy, sizeof(c->policy)))
 		return -EINVAL;
@@ -697,6 +701,17 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
 		return r;
 	}
 	return -EIO;
+}
+
+int store_tenant_create_with_key(struct store *s, const char *name, char ret_token[STORE_TOKEN_SIZE])
+{
+	int r = tx_begin(s);
+	if (r < 0)
+		return r;
+	r = store_tenant_create(s, name);
+	if (r == 0)
+		r = store_key_create(s, name, ret_token);
+	return tx_end(s, r);
 }
 
 int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_NAME_SIZE], bool *ret_is_admin)
@@ -1018,6 +1033,24 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 		sqlite3_bind_int64(st, 9, o->exec_us);
 		sqlite3_bind_int64(st, 10, o->total_us);
 		sqlite3_bind_int(st, 11, o->cold_start);
+		if (o->cpu > 0)
+			sqlite3_bind_int(st, 12, o->cpu);
+		int r = sql_errno(sqlite3_step(st));
+		if (r < 0)
+			return r;
+		if (sqlite3_changes(s->db))
+			return 0;
+	}
+	return unchanged_reason(s, id);
+}
+
+int store_invocation_requeue(struct store *s, const char *id)
+{
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = prep(s, Q_INV_REQUEUE_ONE);
+		if (!st)
+			return -ENOMEM;
+		bind_text(st, 1, id);
 		int r = sql_errno(sqlite3_step(st));
 		if (r < 0)
 			return r;

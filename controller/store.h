@@ -26,6 +26,7 @@
 #define STORE_POLICY_SIZE 64     /* e.g. "elastic", "fixed:4", "scale-out" */
 #define STORE_ADDRESS_SIZE 256
 #define STORE_LIST_MAX 1000
+#define STORE_MAX_WORKERS 64     /* most worker vCPUs a tenant may have */
 
 struct store;
 
@@ -52,15 +53,19 @@ struct store_tenant {
 };
 
 /* Creates a tenant named [a-z0-9-]{1,63} with the default scaling settings
- * (0..4 worker vCPUs, "hotplug", "elastic"). Returns 0, -EINVAL for a bad
+ * (0..4 worker vCPUs, "precreated", "elastic"). Returns 0, -EINVAL for a bad
  * name or -EEXIST. */
 int store_tenant_create(struct store *s, const char *name);
+/* Creates a tenant and its first key (see store_key_create) in one
+ * transaction: either both exist afterwards or neither. Returns 0, -EINVAL,
+ * -EEXIST or -EIO. */
+int store_tenant_create_with_key(struct store *s, const char *name, char ret_token[STORE_TOKEN_SIZE]);
 /* Returns 0 or -ENOENT. */
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant);
 /* Returns every tenant, ordered by name, as a malloc'd array (free()). */
 int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t *ret_n);
 /* Replaces a tenant's scaling settings. Returns 0, -ENOENT, or -EINVAL unless
- * 0 <= min <= max, 1 <= max <= 255, mechanism is "hotplug" or "precreated"
+ * 0 <= min <= max, 1 <= max <= STORE_MAX_WORKERS, mechanism is "hotplug" or "precreated"
  * and policy is 1..63 printable characters. */
 int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling);
 
@@ -183,6 +188,7 @@ struct store_outcome {
 	const char *error;
 	int64_t queued_us, cold_start_us, exec_us, total_us;
 	bool cold_start;
+	int cpu; /* the worker vCPU it ran on (from 1); 0 keeps what start recorded */
 };
 
 /* Records a queued invocation of a version of tenant's function, with its
@@ -198,6 +204,10 @@ int store_invocation_start(struct store *s, const char *id, const char *host, co
  * -ENOENT, or -EALREADY when it already finished (so a late reply cannot
  * overwrite a failure recorded after a restart). */
 int store_invocation_finish(struct store *s, const char *id, const struct store_outcome *outcome);
+/* Puts an unfinished async invocation back in the queue with its retries
+ * incremented (its host was lost). Returns 0, -ENOENT, or -EALREADY when it
+ * already finished or is not async. */
+int store_invocation_requeue(struct store *s, const char *id);
 /* Gets a record with its payloads. tenant NULL reads any tenant's record
  * (for the controller itself); otherwise another tenant's record is -ENOENT.
  * Returns 0 (release with store_invocation_clear), -ENOENT or -ENOMEM. */

@@ -20,6 +20,9 @@ struct buf {
 
 /* Appends n bytes. Returns 0 or -ENOMEM (then b is unchanged). */
 int buf_append(struct buf *b, const void *p, size_t n);
+/* Appends printf-formatted text (without its NUL). Returns 0 or -ENOMEM
+ * (then b is unchanged). */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
 /* Frees the buffer's memory; b becomes an empty buffer. */

@@ -153,7 +153,7 @@ static void test_tenants(void **state)
 	assert_true(t.created_ms > 0);
 	assert_int_equal(t.scaling.min_workers, 0);
 	assert_int_equal(t.scaling.max_workers, 4);
-	assert_string_equal(t.scaling.mechanism, "hotplug");
+	assert_string_equal(t.scaling.mechanism, "precreated");
 	assert_string_equal(t.scaling.policy, "elastic");
 	assert_int_equal(store_tenant_get(s, "nobody", &t), -ENOENT);
 
@@ -170,6 +170,7 @@ static void test_tenants(void **state)
 		{ 0, 0, "hotplug", "elastic" },
 		{ 0, 4, "magic", "elastic" },
 		{ 0, 4, "hotplug", "" },
+		{ 0, STORE_MAX_WORKERS + 1, "hotplug", "elastic" },
 	};
 	for (size_t i = 0; i < sizeof(bad_sc) / sizeof(bad_sc[0]); i++)
 		assert_int_equal(store_tenant_set_scaling(s, "acme-1", &bad_sc[i]), -EINVAL);
@@ -417,6 +418,38 @@ static void test_invocation_lifecycle(void **state)
 }
 
 #define N_LIST 25
+
+/* An async invocation whose host was lost goes back to the queue once per
+ * requeue; finishing records the vCPU it ran on. */
+static void test_requeue_and_cpu(void **state)
+{
+	struct store *s = ((struct fixture *)*state)->s;
+	assert_int_equal(store_tenant_create(s, "acme"), 0);
+	put_fn(s, "acme", "hello", 1);
+	char a[STORE_ID_SIZE], b[STORE_ID_SIZE];
+	assert_int_equal(store_invocation_create(s, "acme", "hello", 1, true, "{}", 2, a), 0);
+	assert_int_equal(store_invocation_create(s, "acme", "hello", 1, false, "{}", 2, b), 0);
+	assert_int_equal(store_invocation_start(s, a, "h1", "acme", -1), 0);
+	assert_int_equal(store_invocation_requeue(s, a), 0);
+	struct store_invocation inv;
+	assert_int_equal(store_invocation_get(s, "acme", a, &inv), 0);
+	assert_int_equal(inv.status, STORE_QUEUED);
+	assert_int_equal(inv.retries, 1);
+	assert_string_equal(inv.host, "");
+	store_invocation_clear(&inv);
+	/* A sync one is never requeued: its client is waiting for an answer. */
+	assert_int_equal(store_invocation_requeue(s, b), -EALREADY);
+	assert_int_equal(store_invocation_requeue(s, "00"), -ENOENT);
+
+	assert_int_equal(store_invocation_start(s, a, "h2", "acme", -1), 0);
+	struct store_outcome o = { .status = STORE_OK, .cpu = 5 };
+	assert_int_equal(store_invocation_finish(s, a, &o), 0);
+	assert_int_equal(store_invocation_requeue(s, a), -EALREADY);
+	assert_int_equal(store_invocation_get(s, "acme", a, &inv), 0);
+	assert_int_equal(inv.cpu, 5);
+	assert_string_equal(inv.host, "h2");
+	store_invocation_clear(&inv);
+}
 
 static void test_list_paging(void **state)
 {
@@ -778,6 +811,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_token_in_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_functions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invocation_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requeue_and_cpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),

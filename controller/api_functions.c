@@ -1,0 +1,285 @@
+/* Developer routes: functions, their invocation, and invocation records. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api_int.h"
+#include "encoding.h"
+#include "log.h"
+
+#define LIST_DEFAULT 50
+
+static json_t *function_json(const struct store_function *f)
+{
+	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:s}}", "name", f->name, "version",
+			 (json_int_t)f->version, "digest", f->digest, "size", (json_int_t)f->size, "created_ms",
+			 (json_int_t)f->created_ms, "limits", "timeout_ms", (json_int_t)f->limits.timeout_ms, "memory_mib",
+			 (json_int_t)f->limits.memory_mib, "max_concurrency",
+			 (json_int_t)f->limits.max_concurrency, "mode", f->limits.mode);
+}
+
+/* Looks a function version up (0: the latest). Replies 404 and returns
+ * false when there is none. */
+static bool lookup(struct request *r, int64_t version, struct store_function *f)
+{
+	struct db *db = &r->api->db;
+	pthread_mutex_lock(&db->lock);
+	int err = store_function_get(db->store, r->tenant, r->arg, version, f);
+	pthread_mutex_unlock(&db->lock);
+	if (err == -ENOENT && version)
+		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no version %lld of function %s", (long long)version,
+			    r->arg);
+	else if (err == -ENOENT)
+		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no function %s", r->arg);
+	else if (err < 0)
+		reply_internal(r, "function_get", err);
+	return err == 0;
+}
+
+void function_list(struct request *r)
+{
+	struct store_function *fs;
+	size_t n;
+	struct db *db = &r->api->db;
+	pthread_mutex_lock(&db->lock);
+	int err = store_function_list(db->store, r->tenant, &fs, &n);
+	pthread_mutex_unlock(&db->lock);
+	if (err < 0)
+		return reply_internal(r, "function_list", err);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, function_json(&fs[i]));
+	free(fs);
+	reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "functions", a));
+}
+
+void function_get(struct request *r)
+{
+	static const char *const keys[] = { "version", NULL };
+	long long version = 0;
+	if (!query_only(r, keys) || !query_uint(r, "version", 1, INT64_MAX, &version))
+		return;
+	struct store_function f;
+	if (lookup(r, version, &f))
+		reply_json(r, MHD_HTTP_OK, function_json(&f));
+}
+
+void function_delete(struct request *r)
+{
+	struct db *db = &r->api->db;
+	pthread_mutex_lock(&db->lock);
+	int err = store_function_delete(db->store, r->tenant, r->arg);
+	pthread_mutex_unlock(&db->lock);
+	if (err == -ENOENT)
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no function %s", r->arg);
+	if (err < 0)
+		return reply_internal(r, "function_delete", err);
+	log_info("function_deleted tenant=%s name=%s", r->tenant, r->arg);
+	reply_json(r, MHD_HTTP_OK, json_pack("{s:s, s:b}", "name", r->arg, "deleted", 1));
+}
+
+bool function_limits(struct request *r)
+{
+	static const char *const keys[] = { "timeout", "memory", "mode", "max_concurrency", NULL };
+	long long timeout = TIMEOUT_DEFAULT, memory = MEMORY_DEFAULT, conc = CONCURRENCY_DEFAULT;
+	if (!query_only(r, keys) || !query_uint(r, "timeout", 100, TIMEOUT_MAX, &timeout) ||
+	    !query_uint(r, "memory", 16, MEMORY_MAX, &memory) ||
+	    !query_uint(r, "max_concurrency", 1, CONCURRENCY_MAX, &conc))
+		return false;
+	const char *mode = query(r, "mode");
+	if (!mode)
+		mode = "process";
+	if (strcmp(mode, "process") != 0 && strcmp(mode, "persistent") != 0) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "mode must be process or persistent");
+		return false;
+	}
+	r->limits.timeout_ms = (uint32_t)timeout;
+	r->limits.memory_mib = (uint32_t)memory;
+	r->limits.max_concurrency = (uint32_t)conc;
+	snprintf(r->limits.mode, sizeof(r->limits.mode), "%s", mode);
+	return true;
+}
+
+/* Moves the uploaded artifact into place under its digest (rename is atomic,
+ * and a file already there holds the same bytes) and records the version. */
+void function_put(struct request *r)
+{
+	struct api *a = r->api;
+	if (r->received == 0)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "empty", "the artifact body is empty");
+	uint8_t d[SHA256_DIGEST_SIZE];
+	char digest[SHA256_HEX_SIZE], path[1200];
+	sha256_final(&r->hash, d);
+	sha256_digest_to_hex(d, digest);
+	snprintf(path, sizeof(path), "%s/%s", a->artifacts_dir, digest);
+	if (fchmod(r->fd, 0600) < 0 || fsync(r->fd) < 0 || rename(r->tmp_path, path) < 0)
+		return reply_internal(r, "artifact_write", -errno);
+	r->tmp_path[0] = '\0';
+	int64_t version;
+	struct store_function f;
+	pthread_mutex_lock(&a->db.lock);
+	int err = store_function_put(a->db.store, r->tenant, r->arg, digest, r->received,
+				     &r->limits, &version);
+	if (err == 0)
+		err = store_function_get(a->db.store, r->tenant, r->arg, version, &f);
+	pthread_mutex_unlock(&a->db.lock);
+	if (err == -EINVAL)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "bad function name or limits");
+	if (err == -EBUSY)
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "the store is busy, retry");
+	if (err < 0)
+		return reply_internal(r, "function_put", err);
+	log_info("function_deployed tenant=%s name=%s version=%lld digest=%s size=%llu", r->tenant, r->arg,
+		 (long long)version, digest, (unsigned long long)r->received);
+	reply_json(r, MHD_HTTP_CREATED, function_json(&f));
+}
+
+/* ---- invoke ---- */
+
+bool invoke_begin(struct request *r)
+{
+	static const char *const keys[] = { "async", "version", NULL };
+	if (!query_only(r, keys))
+		return false;
+	const char *async = query(r, "async");
+	if (async && strcmp(async, "true") && strcmp(async, "false") && strcmp(async, "1") && strcmp(async, "0")) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "async must be true or false");
+		return false;
+	}
+	r->async = async && (!strcmp(async, "true") || !strcmp(async, "1"));
+	long long version = 0;
+	if (!query_uint(r, "version", 1, INT64_MAX, &version))
+		return false;
+	r->limit = r->async ? ASYNC_INPUT_MAX : SYNC_INPUT_MAX;
+	return true;
+}
+
+void function_invoke(struct request *r)
+{
+	long long version = 0;
+	query_uint(r, "version", 1, INT64_MAX, &version); /* checked in invoke_begin */
+	struct store_function f;
+	if (!lookup(r, version, &f))
+		return;
+	struct api *a = r->api;
+	if (r->async) {
+		char id[STORE_ID_SIZE];
+		int err = invoker_submit(a->invoker, &f, r->body.data, r->body.len, id);
+		if (err < 0)
+			return reply_internal(r, "invocation_create", err);
+		snprintf(r->id_header, sizeof(r->id_header), "%s", id);
+		return reply_json(r, MHD_HTTP_ACCEPTED, json_pack("{s:s, s:s}", "id", id, "status", "queued"));
+	}
+	struct invocation_reply out;
+	invoker_call(a->invoker, &f, r->body.data, r->body.len, r->start_us, &out);
+	snprintf(r->id_header, sizeof(r->id_header), "%s", out.id);
+	if (out.http == 200 || !strcmp(out.code, "function_error") || !strcmp(out.code, "function_timeout")) {
+		snprintf(r->cold_header, sizeof(r->cold_header), "%s", out.cold_start ? "true" : "false");
+		snprintf(r->timing_header, sizeof(r->timing_header),
+			 "total_us=%lld, controller_us=%lld, agent_us=%lld, guest_us=%lld, function_us=%lld",
+			 (long long)out.total_us,
+			 (long long)(out.agent_rtt_us >= 0 ? out.total_us - out.agent_rtt_us : -1),
+			 (long long)out.agent_us, (long long)out.guest_us, (long long)out.function_us);
+	}
+	if (out.http == 200) {
+		snprintf(r->status_header, sizeof(r->status_header), "ok");
+		/* The result passes through as the function wrote it. */
+		reply_raw(r, MHD_HTTP_OK, "application/json", (char *)out.result, out.result_len);
+		out.result = NULL;
+	} else {
+		snprintf(r->status_header, sizeof(r->status_header), "%s",
+			 !strcmp(out.code, "function_timeout") ? "timeout" : "error");
+		reply_error(r, out.http, out.code, "%s", out.message);
+	}
+	invocation_reply_clear(&out);
+}
+
+/* ---- invocation records ---- */
+
+static void set_payload(json_t *o, const char *key, const char *enc_key, const uint8_t *p, size_t n)
+{
+	if (!p) {
+		json_object_set_new(o, key, json_string(""));
+		json_object_set_new(o, enc_key, json_string("utf-8"));
+	} else if (utf8_is_valid(p, n)) {
+		json_object_set_new(o, key, json_stringn((const char *)p, n));
+		json_object_set_new(o, enc_key, json_string("utf-8"));
+	} else {
+		char *b64 = base64_encode(p, n);
+		json_object_set_new(o, key, json_string(b64 ? b64 : ""));
+		json_object_set_new(o, enc_key, json_string("base64"));
+		free(b64);
+	}
+}
+
+static json_t *invocation_json(const struct store_invocation *v, bool payloads)
+{
+	json_t *o = json_pack(
+		"{s:s, s:s, s:I, s:b, s:s, s:i, s:I, s:o?, s:o?, s:s?, s:s?, s:o?, s:b, s:{s:I, s:I, s:I, s:I}, s:s?}",
+		"id", v->id, "function", v->function, "version", (json_int_t)v->version, "async", v->async, "status",
+		store_status_name(v->status), "retries", v->retries, "created_ms", (json_int_t)v->created_ms,
+		"started_ms", v->started_ms ? json_integer(v->started_ms) : NULL, "finished_ms",
+		v->finished_ms ? json_integer(v->finished_ms) : NULL, "host", v->host[0] ? v->host : NULL, "vm",
+		v->vm[0] ? v->vm : NULL, "cpu", v->cpu > 0 ? json_integer(v->cpu) : NULL, "cold_start", v->cold_start,
+		"timing", "queued_us", (json_int_t)v->queued_us, "cold_start_us", (json_int_t)v->cold_start_us,
+		"exec_us", (json_int_t)v->exec_us, "total_us", (json_int_t)v->total_us, "error", v->error);
+	if (o && payloads) {
+		set_payload(o, "result", "result_encoding", v->result, v->result_len);
+		set_payload(o, "log", "log_encoding", v->log, v->log_len);
+	}
+	return o;
+}
+
+void invocation_get(struct request *r)
+{
+	struct db *db = &r->api->db;
+	struct store_invocation v;
+	pthread_mutex_lock(&db->lock);
+	int err = store_invocation_get(db->store, r->tenant, r->arg, &v);
+	pthread_mutex_unlock(&db->lock);
+	if (err == -ENOENT)
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no invocation %s", r->arg);
+	if (err < 0)
+		return reply_internal(r, "invocation_get", err);
+	json_t *o = invocation_json(&v, true);
+	store_invocation_clear(&v);
+	reply_json(r, MHD_HTTP_OK, o);
+}
+
+void invocation_list(struct request *r)
+{
+	static const char *const keys[] = { "function", "status", "limit", "cursor", NULL };
+	long long limit = LIST_DEFAULT;
+	if (!query_only(r, keys) || !query_uint(r, "limit", 1, STORE_LIST_MAX, &limit))
+		return;
+	struct store_filter filter = { .function = query(r, "function") };
+	const char *status = query(r, "status");
+	if (filter.function && !name_ok(filter.function, true))
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "bad function name");
+	if (status) {
+		if (store_status_parse(status, &filter.status) < 0)
+			return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+					   "status must be queued, running, ok, error or timeout");
+		filter.has_status = true;
+	}
+	struct db *db = &r->api->db;
+	struct store_invocation *vs;
+	size_t n;
+	char next[STORE_CURSOR_SIZE];
+	pthread_mutex_lock(&db->lock);
+	int err = store_invocation_list(db->store, r->tenant, &filter, query(r, "cursor"), (unsigned)limit, &vs, &n,
+					next);
+	pthread_mutex_unlock(&db->lock);
+	if (err == -EINVAL)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "bad cursor");
+	if (err < 0)
+		return reply_internal(r, "invocation_list", err);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, invocation_json(&vs[i], false));
+	store_invocations_free(vs, n);
+	reply_json(r, MHD_HTTP_OK, json_pack("{s:o, s:s}", "invocations", a, "next_cursor", next));
+}

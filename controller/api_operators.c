@@ -1,0 +1,251 @@
+/* Operator routes: tenants, keys, scaling, hosts and metrics. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "log.h"
+#include "policy.h"
+
+static json_t *tenant_json(const struct store_tenant *t)
+{
+	return json_pack("{s:s, s:I, s:{s:i, s:i, s:s, s:s}}", "name", t->name, "created_ms",
+			 (json_int_t)t->created_ms, "scaling", "min", t->scaling.min_workers, "max",
+			 t->scaling.max_workers, "mechanism", t->scaling.mechanism, "policy", t->scaling.policy);
+}
+
+/* The tenant and its first key are made together: a failure leaves
+ * neither, so a retry with the same name works. */
+void tenant_create(struct request *r)
+{
+	json_t *o = body_object(r, false);
+	if (!o)
+		return;
+	const char *name = json_string_value(json_object_get(o, "name"));
+	if (!name || !name_ok(name, false)) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "name must match [a-z0-9-]{1,63}");
+		json_decref(o);
+		return;
+	}
+	struct db *db = &r->api->db;
+	char token[STORE_TOKEN_SIZE];
+	struct store_tenant t;
+	pthread_mutex_lock(&db->lock);
+	int err = store_tenant_create_with_key(db->store, name, token);
+	if (err == 0)
+		err = store_tenant_get(db->store, name, &t);
+	pthread_mutex_unlock(&db->lock);
+	if (err == -EEXIST) {
+		reply_error(r, MHD_HTTP_CONFLICT, "exists", "tenant %s already exists", name);
+	} else if (err == -EINVAL) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "bad tenant name");
+	} else if (err < 0) {
+		reply_internal(r, "tenant_create", err);
+	} else {
+		json_t *j = tenant_json(&t);
+		json_object_set_new(j, "key", json_string(token));
+		log_info("tenant_created name=%s", name);
+		reply_json(r, MHD_HTTP_CREATED, j);
+	}
+	json_decref(o);
+}
+
+void tenant_list(struct request *r)
+{
+	struct store_tenant *ts;
+	size_t n;
+	struct db *db = &r->api->db;
+	pthread_mutex_lock(&db->lock);
+	int err = store_tenant_list(db->store, &ts, &n);
+	pthread_mutex_unlock(&db->lock);
+	if (err < 0)
+		return reply_internal(r, "tenant_list", err);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, tenant_json(&ts[i]));
+	free(ts);
+	reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "tenants", a));
+}
+
+static bool own_tenant(struct request *r)
+{
+	if (!r->is_admin && strcmp(r->tenant, r->arg) != 0) {
+		reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "a tenant key reaches only its own tenant");
+		return false;
+	}
+	return true;
+}
+
+void tenant_get(struct request *r)
+{
+	if (!own_tenant(r))
+		return;
+	struct db *db = &r->api->db;
+	struct store_tenant t;
+	pthread_mutex_lock(&db->lock);
+	int err = store_tenant_get(db->store, r->arg, &t);
+	pthread_mutex_unlock(&db->lock);
+	if (err == -ENOENT)
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no tenant %s", r->arg);
+	if (err < 0)
+		return reply_internal(r, "tenant_get", err);
+	json_t *j = tenant_json(&t);
+	json_object_set_new(j, "vm", fleet_tenant_vm_json(r->api->fleet, r->arg));
+	reply_json(r, MHD_HTTP_OK, j);
+}
+
+void key_create(struct request *r)
+{
+	if (!own_tenant(r))
+		return;
+	char token[STORE_TOKEN_SIZE];
+	struct db *db = &r->api->db;
+	pthread_mutex_lock(&db->lock);
+	int err = store_key_create(db->store, r->arg, token);
+	pthread_mutex_unlock(&db->lock);
+	if (err == -ENOENT)
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no tenant %s", r->arg);
+	if (err < 0)
+		return reply_internal(r, "key_create", err);
+	char key_id[STORE_KEY_ID_SIZE];
+	memcpy(key_id, token, sizeof(key_id) - 1);
+	key_id[sizeof(key_id) - 1] = '\0';
+	reply_json(r, MHD_HTTP_CREATED, json_pack("{s:s, s:s}", "key", token, "key_id", key_id));
+}
+
+/* Fields left out keep their current values. The policy must be one the
+ * agents run: elastic, elastic:MS or fixed:N. */
+void scaling_set(struct request *r)
+{
+	json_t *o = body_object(r, false);
+	if (!o)
+		return;
+	static const char *const fields[] = { "min", "max", "mechanism", "policy", NULL };
+	const char *key;
+	json_t *val;
+	json_object_foreach(o, key, val) {
+		bool known = false;
+		for (size_t i = 0; fields[i]; i++)
+			known |= !strcmp(fields[i], key);
+		if (!known) {
+			reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "unknown field %.64s", key);
+			json_decref(o);
+			return;
+		}
+	}
+	json_t *min = json_object_get(o, "min"), *max = json_object_get(o, "max");
+	json_t *mech = json_object_get(o, "mechanism"), *pol = json_object_get(o, "policy");
+	struct policy p;
+	if ((min && !json_is_integer(min)) || (max && !json_is_integer(max)) || (mech && !json_is_string(mech)) ||
+	    (pol && !json_is_string(pol))) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "min and max must be integers, mechanism and policy strings");
+		json_decref(o);
+		return;
+	}
+	if (pol && (policy_parse(json_string_value(pol), &p) < 0 || policy_is_manual(&p))) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "policy must be elastic, elastic:MS or fixed:N");
+		json_decref(o);
+		return;
+	}
+	struct db *db = &r->api->db;
+	struct store_tenant t;
+	pthread_mutex_lock(&db->lock);
+	int err = store_tenant_get(db->store, r->arg, &t);
+	struct store_scaling sc = t.scaling;
+	if (err == 0) {
+		json_int_t lo = min ? json_integer_value(min) : sc.min_workers;
+		json_int_t hi = max ? json_integer_value(max) : sc.max_workers;
+		const char *m = mech ? json_string_value(mech) : sc.mechanism;
+		const char *pp = pol ? json_string_value(pol) : sc.policy;
+		if (lo < 0 || lo > STORE_MAX_WORKERS || hi < 0 || hi > STORE_MAX_WORKERS ||
+		    strlen(m) >= sizeof(sc.mechanism) || strlen(pp) >= sizeof(sc.policy)) {
+			err = -EINVAL;
+		} else {
+			sc.min_workers = (int)lo;
+			sc.max_workers = (int)hi;
+			/* Only given values are copied: the others already sit in sc. */
+			if (mech)
+				snprintf(sc.mechanism, sizeof(sc.mechanism), "%s", m);
+			if (pol)
+				snprintf(sc.policy, sizeof(sc.policy), "%s", pp);
+			err = store_tenant_set_scaling(db->store, r->arg, &sc);
+			if (err == 0)
+				err = store_tenant_get(db->store, r->arg, &t);
+		}
+	}
+	pthread_mutex_unlock(&db->lock);
+	json_decref(o);
+	if (err == -ENOENT)
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no tenant %s", r->arg);
+	if (err == -EINVAL)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+				   "need 0 <= min <= max, 1 <= max <= %d and mechanism hotplug or precreated",
+				   STORE_MAX_WORKERS);
+	if (err < 0)
+		return reply_internal(r, "set_scaling", err);
+	log_info("tenant_scaling name=%s min=%d max=%d mechanism=%s policy=%s", r->arg, sc.min_workers,
+		 sc.max_workers, sc.mechanism, sc.policy);
+	fleet_tenant_scaling(r->api->fleet, r->arg, &t.scaling);
+	reply_json(r, MHD_HTTP_OK, tenant_json(&t));
+}
+
+/* ---- hosts ---- */
+
+void hosts_list(struct request *r)
+{
+	reply_json(r, MHD_HTTP_OK, fleet_hosts_json(r->api->fleet));
+}
+
+void host_register(struct request *r)
+{
+	json_t *o = body_object(r, false);
+	if (!o)
+		return;
+	char err[256];
+	json_t *h = NULL;
+	int e = fleet_host_register(r->api->fleet, o, &h, err, sizeof(err));
+	json_decref(o);
+	if (e == -EINVAL)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s", err);
+	if (e < 0)
+		return reply_internal(r, "host_register", e);
+	reply_json(r, MHD_HTTP_CREATED, h);
+}
+
+void host_heartbeat(struct request *r)
+{
+	json_t *o = body_object(r, false);
+	if (!o)
+		return;
+	int e = fleet_host_heartbeat(r->api->fleet, r->arg, o);
+	json_decref(o);
+	if (e == -ENOENT)
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "host %s is not registered", r->arg);
+	if (e == -ESTALE)
+		return reply_error(r, MHD_HTTP_CONFLICT, "conflict", "host %s registered under another boot", r->arg);
+	if (e < 0)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "need boot_id and an object status");
+	reply_json(r, MHD_HTTP_OK, json_object());
+}
+
+void host_drain(struct request *r)
+{
+	json_t *h = NULL;
+	int e = fleet_host_drain(r->api->fleet, r->arg, !strcmp(r->method, "POST"), &h);
+	if (e == -ENOENT)
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no host %s", r->arg);
+	if (e < 0)
+		return reply_internal(r, "host_drain", e);
+	reply_json(r, MHD_HTTP_OK, h);
+}
+
+void metrics_get(struct request *r)
+{
+	struct buf out = { 0 };
+	if (metrics_render(r->api->metrics, &out) < 0 || fleet_metrics(r->api->fleet, &out) < 0) {
+		buf_free(&out);
+		return reply_internal(r, "metrics", -ENOMEM);
+	}
+	reply_raw(r, MHD_HTTP_OK, "text/plain; version=0.0.4", (char *)out.data, out.len);
+}

@@ -1,0 +1,106 @@
+/* The fleet: host agents, where each tenant's VM runs, and keeping it so.
+ *
+ * Agents register and heartbeat (POST /v1/hosts...); the fleet keeps each
+ * host's last status in memory and its identity and drain flag in the store.
+ * A tenant's VM is placed on first use (placement.h picks the host) through
+ * the agent's PUT /v1/vms/{tenant}, and a reconciler thread keeps it running:
+ * a host without heartbeats is marked down and its VMs placed again
+ * elsewhere, a dead VM is replaced, a draining host is emptied, and VMs no
+ * placement accounts for are stopped.
+ *
+ * Invocations borrow a route to the tenant's VM (fleet_route_acquire) for
+ * their call to the agent; the route carries the host's generation, which
+ * changes the moment the host is lost, so calls in flight abort at once. */
+#ifndef DITTO_FLEET_H
+#define DITTO_FLEET_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "db.h"
+#include "link.h"
+#include "metrics.h"
+#include "store.h"
+#include "util.h"
+
+struct fleet_config {
+	int host_timeout_ms;   /* a host silent this long is down */
+	int boot_timeout_ms;   /* longest wait for an agent to start a VM */
+	int vm_memory_mib;     /* each tenant VM's memory */
+	const char *artifacts_dir; /* the controller's artifact files, by digest */
+	unsigned retain;       /* invocation records kept per tenant (0: no cap) */
+	unsigned retain_days;  /* and for at most this long (0: forever) */
+};
+
+struct fleet;
+struct fleet_host;
+
+/* A borrowed path to a tenant's VM, valid until fleet_route_release. */
+struct fleet_route {
+	char tenant[STORE_NAME_SIZE];
+	char host_id[STORE_NAME_SIZE];
+	char address[STORE_ADDRESS_SIZE];
+	char token[128];
+	const _Atomic uint64_t *gen; /* changes when the host is lost */
+	uint64_t gen_expected;
+	uint64_t epoch;              /* which placement of the VM it used */
+	bool placed;                 /* the VM was started for this caller */
+	struct fleet_host *host;
+};
+
+/* Starts the reconciler thread. Returns 0 with a fleet for fleet_free, or
+ * -errno. */
+int fleet_new(const struct fleet_config *cfg, struct db *db, struct link_pool *links, struct metrics *metrics,
+	      struct fleet **ret);
+/* Aborts every call to an agent in flight (they fail with -ECANCELED), for a
+ * quick shutdown; fleet_stopping is true from then on. */
+void fleet_stop_calls(struct fleet *f);
+bool fleet_stopping(struct fleet *f);
+/* Stops the reconciler, waits for placements in progress, frees. */
+void fleet_free(struct fleet *f);
+
+/* Gets a route to tenant's VM, placing the VM first when it has none, and
+ * waiting until it is ready or until deadline_us (CLOCK_MONOTONIC). Returns
+ * 0, -ENOSPC (no host can take it: why says so), -EIO (its placement failed:
+ * why), -ETIMEDOUT or -ECANCELED (stopping). */
+int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_us, struct fleet_route *ret,
+			char *why, size_t why_size);
+void fleet_route_release(struct fleet *f, struct fleet_route *r);
+/* Makes sure the route's host holds the artifact, uploading it on first
+ * use. Returns 0 or -errno (-ECANCELED when the host was lost). */
+int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest, uint64_t size);
+/* Forgets that the route's host holds the artifact (it said it does not). */
+void fleet_artifact_forget(struct fleet *f, struct fleet_route *r, const char *digest);
+/* Tells the fleet that the route's VM is gone or dead (the agent said so):
+ * the next caller or the reconciler places it again. */
+void fleet_vm_lost(struct fleet *f, struct fleet_route *r, const char *why);
+
+/* Tells the fleet that the route's host refused or dropped a connection:
+ * it is marked down at once (its next heartbeat brings it back) so that
+ * nothing else is sent there meanwhile. */
+void fleet_host_unreachable(struct fleet *f, struct fleet_route *r, const char *why);
+
+/* Registration (POST /v1/hosts). Returns 0 with the host's JSON in *ret, or
+ * -EINVAL with what is wrong in err. */
+int fleet_host_register(struct fleet *f, json_t *body, json_t **ret, char *err, size_t err_size);
+/* Heartbeat. Returns 0, -ENOENT (not registered since the controller
+ * started: register again), -ESTALE (another boot of the agent), -EINVAL. */
+int fleet_host_heartbeat(struct fleet *f, const char *id, json_t *body);
+/* Sets or clears a host's drain flag. Returns 0 with its JSON, or -ENOENT. */
+int fleet_host_drain(struct fleet *f, const char *id, bool on, json_t **ret);
+/* {"hosts":[...]} as GET /v1/hosts shows it. */
+json_t *fleet_hosts_json(struct fleet *f);
+/* Where tenant's VM runs, as GET /v1/tenants/{tenant} shows it: an object
+ * or JSON null. */
+json_t *fleet_tenant_vm_json(struct fleet *f, const char *tenant);
+/* Applies new scaling settings to tenant's running VM: limits and policy at
+ * once, a new mechanism or a larger size by a restart when it is idle. */
+void fleet_tenant_scaling(struct fleet *f, const char *tenant, const struct store_scaling *sc);
+/* Appends the fleet's gauges in the Prometheus text format. */
+int fleet_metrics(struct fleet *f, struct buf *out);
+
+#endif

@@ -1,0 +1,554 @@
+#include "invoker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "encoding.h"
+#include "log.h"
+#include "util.h"
+
+/* The agent answers within the function's timeout plus its own grace for a
+ * silent guest (120 s); the controller waits a little longer than both. */
+#define AGENT_GRACE_MS 130000
+/* How often queued work looks for room again while no host has any. */
+#define ASYNC_ROOM_WAIT_US 500000
+
+/* How many invocations of one function run now. */
+struct running {
+	char tenant[STORE_NAME_SIZE];
+	char name[STORE_NAME_SIZE];
+	unsigned n;
+};
+
+struct invoker {
+	struct invoker_config cfg;
+	struct db *db;
+	struct fleet *fleet;
+	struct link_pool *links;
+	struct metrics *metrics;
+	pthread_mutex_t lock;
+	pthread_cond_t work;  /* the queue grew, or stopping */
+	pthread_cond_t slots; /* a function's concurrency went down */
+	struct running *running;
+	size_t n_running, cap_running;
+	/* The async queue: ids in FIFO order. */
+	struct store_id *queue;
+	size_t q_head, q_len, q_cap;
+	bool stopping;
+	pthread_t *workers;
+	size_t n_workers;
+};
+
+/* ---- concurrency limits ------------------------------------------------------------------------ */
+
+static struct running *running_find(struct invoker *iv, const struct store_function *fn)
+{
+	for (size_t i = 0; i < iv->n_running; i++)
+		if (!strcmp(iv->running[i].name, fn->name) && !strcmp(iv->running[i].tenant, fn->tenant))
+			return &iv->running[i];
+	if (iv->n_running == iv->cap_running) {
+		size_t cap = iv->cap_running ? iv->cap_running * 2 : 16;
+		struct running *r = realloc(iv->running, cap * sizeof(*r));
+		if (!r)
+			return NULL;
+		iv->running = r;
+		iv->cap_running = cap;
+	}
+	struct running *r = &iv->running[iv->n_running++];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->tenant, fn->tenant, sizeof(r->tenant));
+	memcpy(r->name, fn->name, sizeof(r->name));
+	return r;
+}
+
+/* Takes one of the function's max_concurrency slots; waits for one when
+ * wait is true. Returns false when none is free (or stopping). */
+static bool slot_take(struct invoker *iv, const struct store_function *fn, bool wait)
+{
+	bool ok = false;
+	pthread_mutex_lock(&iv->lock);
+	for (;;) {
+		struct running *r = running_find(iv, fn);
+		if (r && r->n < fn->limits.max_concurrency) {
+			r->n++;
+			ok = true;
+			break;
+		}
+		if (!r || !wait || iv->stopping)
+			break;
+		pthread_cond_wait(&iv->slots, &iv->lock);
+	}
+	pthread_mutex_unlock(&iv->lock);
+	return ok;
+}
+
+static void slot_give(struct invoker *iv, const struct store_function *fn)
+{
+	pthread_mutex_lock(&iv->lock);
+	struct running *r = running_find(iv, fn);
+	if (r && r->n > 0)
+		r->n--;
+	pthread_cond_broadcast(&iv->slots);
+	pthread_mutex_unlock(&iv->lock);
+}
+
+/* ---- one invocation ----------------------------------------------------------------------------- */
+
+static void fail(struct invocation_reply *out, unsigned http, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void fail(struct invocation_reply *out, unsigned http, const char *code, const char *fmt, ...)
+{
+	out->http = http;
+	snprintf(out->code, sizeof(out->code), "%s", code);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out->message, sizeof(out->message), fmt, ap);
+	va_end(ap);
+}
+
+/* Decodes a payload the agent sent as a JSON string. */
+static int payload(json_t *reply, const char *key, const char *enc_key, uint8_t **ret, size_t *ret_len)
+{
+	json_t *s = json_object_get(reply, key);
+	const char *enc = json_string_value(json_object_get(reply, enc_key));
+	*ret = NULL;
+	*ret_len = 0;
+	if (!json_is_string(s))
+		return 0;
+	size_t n = json_string_length(s);
+	if (enc && !strcmp(enc, "base64"))
+		return base64_decode(json_string_value(s), n, ret, ret_len);
+	*ret = malloc(n + 1);
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, json_string_value(s), n);
+	*ret_len = n;
+	return 0;
+}
+
+static int64_t field(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+static void record_start(struct invoker *iv, const char *id, const struct fleet_route *route)
+{
+	pthread_mutex_lock(&iv->db->lock);
+	int r = store_invocation_start(iv->db->store, id, route->host_id, route->tenant, -1);
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0)
+		log_warn("invocation_start_unrecorded id=%s err=%s", id, strerror(-r));
+}
+
+static void record_finish(struct invoker *iv, const char *id, const struct store_outcome *o)
+{
+	pthread_mutex_lock(&iv->db->lock);
+	int r = store_invocation_finish(iv->db->store, id, o);
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0)
+		log_warn("invocation_finish_unrecorded id=%s err=%s", id, strerror(-r));
+}
+
+/* What became of one attempt at running an invocation. */
+enum attempt {
+	ATTEMPT_DONE,      /* out says how it ended, the record is final */
+	ATTEMPT_HOST_LOST, /* the host went away mid-call: it may or may not have run */
+};
+
+/* Runs an invocation whose record (id) exists: gets the tenant's VM,
+ * makes sure its host has the artifact, calls the agent and records the
+ * outcome, unless the host was lost (the caller decides then). */
+static enum attempt attempt(struct invoker *iv, const struct store_function *fn, const char *id, bool async,
+			    const void *input, size_t input_len, uint64_t start_us, struct invocation_reply *out)
+{
+	struct fleet_route route;
+	char why[256];
+	uint64_t t_acquire = time_now_us();
+	uint64_t deadline = t_acquire + (uint64_t)iv->cfg.placement_timeout_ms * 1000;
+	int r;
+	/* A caller that waits gets "no capacity" at once; queued work waits
+	 * for room (a host coming back, say) until the placement timeout. */
+	while ((r = fleet_route_acquire(iv->fleet, fn->tenant, deadline, &route, why, sizeof(why))) == -ENOSPC &&
+	       async && time_now_us() + ASYNC_ROOM_WAIT_US < deadline && !fleet_stopping(iv->fleet)) {
+		struct timespec ts = { 0, ASYNC_ROOM_WAIT_US * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	int64_t acquire_us = (int64_t)(time_now_us() - t_acquire);
+	struct store_outcome o = { .status = STORE_ERROR };
+	if (r < 0) {
+		if (r == -ENOSPC || r == -EIO)
+			fail(out, 503, "no_capacity", "%s", why);
+		else if (r == -ETIMEDOUT)
+			fail(out, 504, "placement_timeout", "%s", why);
+		else
+			fail(out, 503, "unavailable", "%s", why);
+		o.error = out->message;
+		o.total_us = (int64_t)(time_now_us() - start_us);
+		record_finish(iv, id, &o);
+		return ATTEMPT_DONE;
+	}
+	record_start(iv, id, &route);
+	enum attempt result = ATTEMPT_DONE;
+	json_t *reply = NULL;
+	int st = -EIO;
+	int64_t rtt = -1;
+	for (int tries = 0; tries < 2; tries++) {
+		r = fleet_artifact_ensure(iv->fleet, &route, fn->digest, fn->size);
+		if (r < 0) {
+			st = r;
+			break;
+		}
+		char path[512];
+		snprintf(path, sizeof(path), "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u",
+			 fn->tenant, fn->digest, fn->limits.mode, fn->limits.timeout_ms, fn->limits.memory_mib);
+		struct link_call c = {
+			.address = route.address, .token = route.token, .method = "POST", .path = path,
+			.body = input ? input : "", .body_len = input_len,
+			.timeout_ms = (long)fn->limits.timeout_ms + AGENT_GRACE_MS, .gen = route.gen,
+			.gen_expected = route.gen_expected,
+		};
+		json_decref(reply);
+		reply = NULL;
+		st = link_do(iv->links, &c, &reply, &rtt);
+		const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+		/* The host lost the artifact (its disk was cleaned): put it
+		 * back once. */
+		if (st == 404 && code && (!strcmp(code, "no_artifact") || !strcmp(code, "artifact_missing"))) {
+			fleet_artifact_forget(iv->fleet, &route, fn->digest);
+			continue;
+		}
+		break;
+	}
+	const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+	const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+	out->agent_rtt_us = rtt;
+	if (st == -ECANCELED && fleet_stopping(iv->fleet)) {
+		fail(out, 503, "unavailable", "the controller stopped while the invocation ran");
+	} else if (st == -ECANCELED || st == -ECONNREFUSED || st == -ECONNRESET || st == -EIO ||
+		   st == -ETIMEDOUT) {
+		fail(out, 502, "host_lost",
+		     "host %s stopped answering (%s); the function may or may not have run", route.host_id,
+		     strerror(-st));
+		if (st == -ECONNREFUSED || st == -ECONNRESET)
+			fleet_host_unreachable(iv->fleet, &route, strerror(-st));
+		result = ATTEMPT_HOST_LOST;
+	} else if (st < 0) {
+		fail(out, 502, "agent_error", "host %s: %s", route.host_id, strerror(-st));
+	} else if (st == 200) {
+		const char *status = json_string_value(json_object_get(reply, "status"));
+		uint8_t *log = NULL;
+		size_t log_len = 0;
+		if (payload(reply, "result", "result_encoding", &out->result, &out->result_len) < 0 ||
+		    payload(reply, "log", "log_encoding", &log, &log_len) < 0) {
+			fail(out, 502, "agent_error", "host %s sent a malformed result", route.host_id);
+		} else {
+			int64_t wall = field(reply, "wall_us"), init = field(reply, "init_us");
+			out->cold_start = route.placed || json_is_true(json_object_get(reply, "cold_start"));
+			out->agent_us = field(reply, "agent_us");
+			out->guest_us = field(reply, "guest_us");
+			out->function_us = wall;
+			o.result = out->result;
+			o.result_len = out->result_len;
+			o.log = log;
+			o.log_len = log_len;
+			o.cpu = (int)field(reply, "cpu");
+			o.cold_start = out->cold_start;
+			o.queued_us = (route.placed ? 0 : acquire_us) + (field(reply, "queued_us") > 0 ? field(reply, "queued_us") : 0);
+			o.cold_start_us = (route.placed ? acquire_us : 0) + (init > 0 ? init : 0);
+			o.exec_us = wall;
+			if (status && !strcmp(status, "ok")) {
+				o.status = STORE_OK;
+				out->http = 200;
+			} else if (status && !strcmp(status, "timeout")) {
+				o.status = STORE_TIMEOUT;
+				fail(out, 504, "function_timeout", "the function ran past its timeout of %u ms",
+				     fn->limits.timeout_ms);
+			} else {
+				const char *e = json_string_value(json_object_get(reply, "error"));
+				fail(out, 502, "function_error", "the function failed: %s", e ? e : "no reason given");
+			}
+		}
+		if (o.status != STORE_OK && !out->code[0])
+			fail(out, 502, "agent_error", "host %s sent a malformed result", route.host_id);
+		o.error = o.status == STORE_OK ? NULL : out->message;
+		o.total_us = (int64_t)(time_now_us() - start_us);
+		record_finish(iv, id, &o);
+		free(log);
+		json_decref(reply);
+		fleet_route_release(iv->fleet, &route);
+		return ATTEMPT_DONE;
+	} else if ((st == 404 && code && !strcmp(code, "no_vm")) || (st == 502 && code && !strcmp(code, "vm_died")) ||
+		   (st == 409 && code && !strcmp(code, "cancelled"))) {
+		fleet_vm_lost(iv->fleet, &route, msg ? msg : "the VM is gone");
+		fail(out, 502, "vm_lost", "the tenant's VM on %s went away: %s", route.host_id, msg ? msg : code);
+		result = ATTEMPT_HOST_LOST;
+	} else if (st == 429) {
+		fail(out, 429, "too_many_requests", "host %s: %s", route.host_id, msg ? msg : "too many requests");
+	} else if (st == 503) {
+		fail(out, 503, code ? code : "unavailable", "host %s: %s", route.host_id, msg ? msg : "unavailable");
+	} else if (st == 413) {
+		fail(out, 413, "too_large", "host %s: %s", route.host_id, msg ? msg : "too large");
+	} else {
+		fail(out, 502, "agent_error", "host %s answered %d: %s", route.host_id, st, msg ? msg : "no reason");
+	}
+	json_decref(reply);
+	fleet_route_release(iv->fleet, &route);
+	if (result == ATTEMPT_DONE) {
+		o.error = out->message;
+		o.total_us = (int64_t)(time_now_us() - start_us);
+		record_finish(iv, id, &o);
+	}
+	return result;
+}
+
+static enum metrics_outcome outcome_of(const struct invocation_reply *r)
+{
+	if (r->http == 200)
+		return METRICS_OK;
+	if (!strcmp(r->code, "function_error"))
+		return METRICS_ERROR;
+	if (!strcmp(r->code, "function_timeout"))
+		return METRICS_TIMEOUT;
+	return METRICS_FAILED;
+}
+
+void invoker_call(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,
+		  uint64_t start_us, struct invocation_reply *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->agent_rtt_us = out->agent_us = out->guest_us = out->function_us = -1;
+	if (!slot_take(iv, fn, false)) {
+		fail(out, 429, "too_many_requests", "function %s already runs %u invocations, its max_concurrency",
+		     fn->name, fn->limits.max_concurrency);
+		out->total_us = (int64_t)(time_now_us() - start_us);
+		metrics_invocation(iv->metrics, fn->tenant, METRICS_FAILED, out->total_us);
+		return;
+	}
+	metrics_inflight_add(iv->metrics, 1);
+	pthread_mutex_lock(&iv->db->lock);
+	int r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, false, input, input_len,
+					out->id);
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0) {
+		out->id[0] = '\0';
+		if (r == -ENOENT)
+			fail(out, 404, "not_found", "function %s version %lld is gone", fn->name, (long long)fn->version);
+		else
+			fail(out, 503, "busy", "cannot record the invocation: %s", strerror(-r));
+	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us, out) == ATTEMPT_HOST_LOST) {
+		/* Nothing to retry for a caller that waits: say what happened. */
+		struct store_outcome o = { .status = STORE_ERROR, .error = out->message,
+					   .total_us = (int64_t)(time_now_us() - start_us) };
+		record_finish(iv, out->id, &o);
+	}
+	out->total_us = (int64_t)(time_now_us() - start_us);
+	metrics_inflight_add(iv->metrics, -1);
+	metrics_invocation(iv->metrics, fn->tenant, outcome_of(out), out->total_us);
+	slot_give(iv, fn);
+	log_debug("invocation id=%s tenant=%s function=%s version=%lld http=%u total_us=%lld", out->id, fn->tenant,
+		  fn->name, (long long)fn->version, out->http, (long long)out->total_us);
+}
+
+void invocation_reply_clear(struct invocation_reply *r)
+{
+	free(r->result);
+	r->result = NULL;
+	r->result_len = 0;
+}
+
+/* ---- the async queue ------------------------------------------------------------------------------ */
+
+static int enqueue(struct invoker *iv, const char *id)
+{
+	pthread_mutex_lock(&iv->lock);
+	if (iv->q_len == iv->q_cap) {
+		size_t cap = iv->q_cap ? iv->q_cap * 2 : 64;
+		struct store_id *q = malloc(cap * sizeof(*q));
+		if (!q) {
+			pthread_mutex_unlock(&iv->lock);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < iv->q_len; i++)
+			q[i] = iv->queue[(iv->q_head + i) % iv->q_cap];
+		free(iv->queue);
+		iv->queue = q;
+		iv->q_head = 0;
+		iv->q_cap = cap;
+	}
+	snprintf(iv->queue[(iv->q_head + iv->q_len) % iv->q_cap].id, STORE_ID_SIZE, "%s", id);
+	iv->q_len++;
+	pthread_cond_signal(&iv->work);
+	pthread_mutex_unlock(&iv->lock);
+	metrics_queue_add(iv->metrics, 1);
+	return 0;
+}
+
+int invoker_submit(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,
+		   char ret_id[STORE_ID_SIZE])
+{
+	pthread_mutex_lock(&iv->db->lock);
+	int r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, true, input, input_len,
+					ret_id);
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0)
+		return r;
+	/* The record is durable: were the enqueue to fail, a restart would
+	 * still run it. */
+	return enqueue(iv, ret_id);
+}
+
+/* Runs one queued invocation to its end. */
+static void run_async(struct invoker *iv, const char *id)
+{
+	struct store_invocation inv;
+	struct store_function fn;
+	pthread_mutex_lock(&iv->db->lock);
+	int r = store_invocation_get(iv->db->store, NULL, id, &inv);
+	int fr = r == 0 ? store_function_get(iv->db->store, inv.tenant, inv.function, inv.version, &fn) : r;
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0) {
+		log_warn("async_lost id=%s err=%s", id, strerror(-r));
+		return;
+	}
+	uint64_t start_us = time_now_us();
+	struct invocation_reply out = { 0 };
+	if (inv.status != STORE_QUEUED) {
+		store_invocation_clear(&inv);
+		return;
+	}
+	if (fr < 0) {
+		struct store_outcome o = { .status = STORE_ERROR, .error = "the function version was deleted" };
+		record_finish(iv, id, &o);
+		metrics_invocation(iv->metrics, inv.tenant, METRICS_FAILED, 0);
+		store_invocation_clear(&inv);
+		return;
+	}
+	if (!slot_take(iv, &fn, true)) {
+		store_invocation_clear(&inv);
+		return; /* stopping: it stays queued for the next start */
+	}
+	metrics_inflight_add(iv->metrics, 1);
+	enum attempt a = attempt(iv, &fn, id, true, inv.input, inv.input_len, start_us, &out);
+	metrics_inflight_add(iv->metrics, -1);
+	slot_give(iv, &fn);
+	if (a == ATTEMPT_HOST_LOST) {
+		pthread_mutex_lock(&iv->db->lock);
+		r = inv.retries < 1 ? store_invocation_requeue(iv->db->store, id) : -EALREADY;
+		pthread_mutex_unlock(&iv->db->lock);
+		if (r == 0) {
+			log_info("async_retry id=%s reason=\"%s\"", id, out.message);
+			enqueue(iv, id);
+		} else {
+			struct store_outcome o = { .status = STORE_ERROR, .error = out.message };
+			record_finish(iv, id, &o);
+			metrics_invocation(iv->metrics, inv.tenant, METRICS_FAILED, (int64_t)(time_now_us() - start_us));
+		}
+	} else {
+		metrics_invocation(iv->metrics, inv.tenant, outcome_of(&out), (int64_t)(time_now_us() - start_us));
+	}
+	invocation_reply_clear(&out);
+	store_invocation_clear(&inv);
+}
+
+static void *worker_main(void *arg)
+{
+	struct invoker *iv = arg;
+	pthread_mutex_lock(&iv->lock);
+	while (!iv->stopping) {
+		if (iv->q_len == 0) {
+			pthread_cond_wait(&iv->work, &iv->lock);
+			continue;
+		}
+		struct store_id id = iv->queue[iv->q_head];
+		iv->q_head = (iv->q_head + 1) % iv->q_cap;
+		iv->q_len--;
+		pthread_mutex_unlock(&iv->lock);
+		metrics_queue_add(iv->metrics, -1);
+		run_async(iv, id.id);
+		pthread_mutex_lock(&iv->lock);
+	}
+	pthread_mutex_unlock(&iv->lock);
+	return NULL;
+}
+
+int invoker_recover(struct invoker *iv)
+{
+	size_t failed = 0, n = 0;
+	struct store_id *retry = NULL;
+	pthread_mutex_lock(&iv->db->lock);
+	int r = store_invocations_recover(iv->db->store, "the controller restarted while it ran", &failed, &retry,
+					  &n);
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		enqueue(iv, retry[i].id);
+	free(retry);
+	if (failed || n)
+		log_info("invocations_recovered failed=%zu requeued=%zu", failed, n);
+	return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------------------------------------ */
+
+int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *fleet, struct link_pool *links,
+		struct metrics *metrics, struct invoker **ret)
+{
+	struct invoker *iv = calloc(1, sizeof(*iv));
+	if (!iv)
+		return -ENOMEM;
+	iv->cfg = *cfg;
+	iv->db = db;
+	iv->fleet = fleet;
+	iv->links = links;
+	iv->metrics = metrics;
+	pthread_mutex_init(&iv->lock, NULL);
+	pthread_cond_init(&iv->work, NULL);
+	pthread_cond_init(&iv->slots, NULL);
+	iv->workers = calloc(cfg->async_workers ? cfg->async_workers : 1, sizeof(*iv->workers));
+	if (!iv->workers) {
+		invoker_free(iv);
+		return -ENOMEM;
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (unsigned i = 0; i < cfg->async_workers; i++) {
+		int r = pthread_create(&iv->workers[i], &attr, worker_main, iv);
+		if (r) {
+			pthread_attr_destroy(&attr);
+			invoker_free(iv);
+			return -r;
+		}
+		iv->n_workers++;
+	}
+	pthread_attr_destroy(&attr);
+	*ret = iv;
+	return 0;
+}
+
+void invoker_free(struct invoker *iv)
+{
+	if (!iv)
+		return;
+	pthread_mutex_lock(&iv->lock);
+	iv->stopping = true;
+	pthread_cond_broadcast(&iv->work);
+	pthread_cond_broadcast(&iv->slots);
+	pthread_mutex_unlock(&iv->lock);
+	for (size_t i = 0; i < iv->n_workers; i++)
+		pthread_join(iv->workers[i], NULL);
+	free(iv->workers);
+	free(iv->queue);
+	free(iv->running);
+	pthread_cond_destroy(&iv->work);
+	pthread_cond_destroy(&iv->slots);
+	pthread_mutex_destroy(&iv->lock);
+	free(iv);
+}

@@ -1,0 +1,63 @@
+/* Running invocations: synchronous ones on the caller's thread, asynchronous
+ * ones from a durable queue on a pool of threads. Each has a record in the
+ * store from the moment it is accepted; each call goes through the fleet to
+ * the agent running the tenant's VM, after the function's artifact has been
+ * put there. Payloads pass through as opaque bytes. */
+#ifndef DITTO_INVOKER_H
+#define DITTO_INVOKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "fleet.h"
+#include "link.h"
+#include "metrics.h"
+#include "store.h"
+
+struct invoker_config {
+	unsigned async_workers;   /* threads running asynchronous invocations */
+	int placement_timeout_ms; /* longest wait for a tenant's VM to come up */
+};
+
+struct invoker;
+
+/* Starts the async workers. Returns 0 with a handle for invoker_free. */
+int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *fleet, struct link_pool *links,
+		struct metrics *metrics, struct invoker **ret);
+/* Stops the workers (queued invocations stay queued in the store) and frees. */
+void invoker_free(struct invoker *iv);
+
+/* After a restart: records left queued or running are failed or, for async
+ * ones not yet retried, queued again. Returns 0 or -errno. */
+int invoker_recover(struct invoker *iv);
+
+/* How a synchronous invocation ended. */
+struct invocation_reply {
+	unsigned http;         /* 200, or the error's HTTP status */
+	char code[32];         /* the error code, "" on success */
+	char message[512];
+	char id[STORE_ID_SIZE]; /* "" when no record was made (throttled) */
+	uint8_t *result;       /* the function's result bytes (malloc'd) */
+	size_t result_len;
+	bool cold_start;
+	/* Where the time went: all of it in the controller, the controller's
+	 * call to the agent, the agent's own (guest included), the guest's
+	 * (function included), and the function's. -1 when unknown. */
+	int64_t total_us, agent_rtt_us, agent_us, guest_us, function_us;
+};
+
+/* Runs a version of a function synchronously with input; start_us is when
+ * the request arrived (CLOCK_MONOTONIC). Fills ret (release with
+ * invocation_reply_clear). */
+void invoker_call(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,
+		  uint64_t start_us, struct invocation_reply *ret);
+void invocation_reply_clear(struct invocation_reply *r);
+
+/* Records and queues an asynchronous invocation. Returns 0 with its id,
+ * -ENOENT (the version is gone), or -errno. */
+int invoker_submit(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,
+		   char ret_id[STORE_ID_SIZE]);
+
+#endif
