@@ -1,0 +1,141 @@
+/* The `ditto` command line: the parsed options every command shares, the
+ * command table's shape, option parsing, and calls to the controller with
+ * the one way errors are reported and turned into exit codes. */
+#ifndef DITTO_CLI_H
+#define DITTO_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "http.h"
+#include "output.h"
+
+/* Exit codes, documented in `ditto --help`. */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_API = 1,	  /* the API refused, or something failed locally */
+	CLI_EXIT_USAGE = 2,	  /* bad command line or configuration */
+	CLI_EXIT_UNREACHABLE = 3, /* no HTTP answer from the controller */
+	CLI_EXIT_FUNCTION = 4,	  /* the function failed or timed out */
+};
+
+#define CLI_DEFAULT_URL "http://127.0.0.1:8080"
+/* Path segments (names, ids, cursors) longer than this are refused. */
+#define CLI_ARG_MAX 255
+#define CLI_ESC_SIZE (CLI_ARG_MAX * 3 + 1)
+/* A path with up to four escaped arguments always fits. */
+#define CLI_PATH_SIZE 4096
+/* Quick calls (everything but deploy and synchronous invoke) give up after
+ * this; those two wait as long as the controller takes. */
+#define CLI_CALL_TIMEOUT_MS 60000L
+
+/* The parsed options: global flags, the environment and the env file. */
+struct cli {
+	const char *url;
+	const char *key;
+	bool json;
+	char file_url[512], file_key[256]; /* what the env file set */
+	struct http_client http;
+	bool http_ready;
+};
+
+struct cli_command;
+/* Runs a command on its arguments; argv[0] is the command's last word.
+ * Returns the exit code. */
+typedef int cli_run_fn(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+
+struct cli_command {
+	const char *name;    /* "deploy", "tenant create" */
+	const char *args;    /* "NAME FILE [--timeout MS] ..." */
+	const char *summary; /* one line for `ditto --help` */
+	const char *help;    /* the command's own options, or NULL */
+	cli_run_fn *run;
+};
+
+/* Every command, defined next to its code. */
+extern const struct cli_command cmd_deploy, cmd_functions, cmd_get, cmd_delete;
+extern const struct cli_command cmd_invoke, cmd_invocations, cmd_invocation, cmd_logs;
+extern const struct cli_command cmd_tenant_create, cmd_tenant_list, cmd_tenant_get, cmd_key_create, cmd_scale;
+extern const struct cli_command cmd_hosts, cmd_hosts_drain, cmd_hosts_undrain;
+extern const struct cli_command cmd_up, cmd_down;
+
+/* Option vals of the global flags; command options use other vals. */
+enum { OPT_URL = 0x100, OPT_KEY, OPT_JSON, OPT_HELP, OPT_FIRST_COMMAND = 0x200 };
+
+/* Ends every option table: the global flags, accepted by every command. */
+#define CLI_GLOBAL_OPTIONS                               \
+	{ "url", required_argument, NULL, OPT_URL },     \
+	{ "key", required_argument, NULL, OPT_KEY },     \
+	{ "json", no_argument, NULL, OPT_JSON },         \
+	{ "help", no_argument, NULL, OPT_HELP },         \
+	{ NULL, 0, NULL, 0 }
+
+/* getopt_long over a command's arguments (options may come before or after
+ * the positional ones). Handles the global flags itself. Returns the next
+ * command option's val (optarg as with getopt), -1 when the options are
+ * over (the positional arguments are then argv[optind..argc)), OPT_HELP for
+ * --help or -h, or '?' after printing a usage error. */
+int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const struct option *opts);
+
+/* Checks that there are min..max positional arguments left after the
+ * options. Returns 0, or CLI_EXIT_USAGE after printing why. */
+int cli_need_args(const struct cli_command *cmd, int argc, char **argv, int min, int max);
+
+/* Prints "ditto NAME: <message> (see ditto NAME --help)" on stderr and
+ * returns CLI_EXIT_USAGE. */
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints the command's help on stdout and returns CLI_EXIT_OK. */
+int cli_help(const struct cli_command *cmd);
+
+/* Prints the help lines of the global flags. */
+void cli_print_global_options(FILE *f);
+
+/* Parses a decimal integer in 0..max. Returns 0 or -EINVAL. */
+int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
+
+/* Percent-encodes a positional argument for a path or query. Returns 0, or
+ * CLI_EXIT_USAGE after printing that it is too long. */
+int cli_escape(const struct cli_command *cmd, const char *what, const char *s, char out[CLI_ESC_SIZE]);
+
+/* Fills in the URL and key from the environment (DITTO_URL, DITTO_KEY) and,
+ * when DITTO_KEY is unset, from the env file (DITTO_ENV, or ./data/ditto.env
+ * when it exists); flags given later override both. */
+void cli_config_load(struct cli *cli);
+
+/* Sends one request to the controller. Returns 0 with the 2xx answer in
+ * *ret. Otherwise prints one line on stderr and returns the exit code:
+ * CLI_EXIT_UNREACHABLE when no answer came, CLI_EXIT_FUNCTION for
+ * function_error or function_timeout, CLI_EXIT_API for other answers (or
+ * CLI_EXIT_USAGE when no key is configured). *ret holds any answer that
+ * came, 2xx or not; the caller always frees it. */
+int cli_send(struct cli *cli, const struct http_request *rq, struct http_response *ret);
+
+/* cli_send that also parses the 2xx answer, which must be a JSON object,
+ * into *ret (the caller decrefs). Returns as cli_send. */
+int cli_send_json(struct cli *cli, const struct http_request *rq, json_t **ret);
+
+/* Appends "?key=value" or "&key=value" to path (CLI_PATH_SIZE bytes);
+ * value is escaped already (cli_escape). */
+void cli_query_add(char *path, const char *key, const char *value);
+
+/* cli_send for a JSON exchange: body (NULL for none) is sent as JSON, and
+ * the answer must be a JSON object, stored in *ret (the caller decrefs).
+ * Returns as cli_send. */
+int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body, json_t **ret);
+
+/* Prints "ditto: <message>" on stderr and returns code. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints v as the --json output (NULL means it could not be built). Returns
+ * an exit code, reporting a failure. */
+int cli_print_json(const json_t *v);
+
+/* Prints the table, or reports running out of memory. Returns an exit code;
+ * frees the table either way. */
+int cli_print_table(struct table *t);
+
+#endif

@@ -1,0 +1,274 @@
+/* Functions: deploy, functions, get, delete. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+/* A limit from a function's "limits" object; the spec's key first, then the
+ * key with its unit, which some controllers send. */
+static int64_t limit_of(const json_t *fn, const char *key, const char *alt)
+{
+	const json_t *limits = json_object_get(fn, "limits");
+	int64_t v = field_int(limits, key, -1);
+	return v >= 0 ? v : field_int(limits, alt, -1);
+}
+
+static const char *mode_of(const json_t *fn)
+{
+	const char *m = field_str(json_object_get(fn, "limits"), "mode");
+	return m ? m : "-";
+}
+
+/* ---- deploy ---------------------------------------------------------------------------- */
+
+static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_TIMEOUT = OPT_FIRST_COMMAND, O_MEMORY, O_CONCURRENCY, O_MODE };
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "memory", required_argument, NULL, O_MEMORY },
+		{ "concurrency", required_argument, NULL, O_CONCURRENCY },
+		{ "mode", required_argument, NULL, O_MODE },
+		CLI_GLOBAL_OPTIONS,
+	};
+	const char *timeout = NULL, *memory = NULL, *conc = NULL, *mode = NULL;
+	unsigned long long v;
+	int c;
+	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_TIMEOUT:
+		case O_MEMORY:
+		case O_CONCURRENCY:
+			/* Only the form is checked here; the controller knows the ranges. */
+			if (cli_parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				return cli_usage_error(cmd, "%s must be a positive integer, got \"%s\"",
+						       argv[optind - 1], optarg);
+			*(c == O_TIMEOUT ? &timeout : c == O_MEMORY ? &memory : &conc) = optarg;
+			break;
+		case O_MODE:
+			if (strcmp(optarg, "process") != 0 && strcmp(optarg, "persistent") != 0)
+				return cli_usage_error(cmd, "--mode must be process or persistent, got \"%s\"", optarg);
+			mode = optarg;
+			break;
+		case OPT_HELP: return cli_help(cmd);
+		default: return CLI_EXIT_USAGE;
+		}
+	}
+	int r = cli_need_args(cmd, argc, argv, 2, 2);
+	if (r)
+		return r;
+	const char *name = argv[optind], *file = argv[optind + 1];
+	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
+	if ((r = cli_escape(cmd, "NAME", name, ename)))
+		return r;
+	snprintf(path, sizeof(path), "/v1/functions/%s", ename);
+	if (timeout)
+		cli_query_add(path, "timeout", timeout);
+	if (memory)
+		cli_query_add(path, "memory", memory);
+	if (conc)
+		cli_query_add(path, "max_concurrency", conc);
+	if (mode)
+		cli_query_add(path, "mode", mode);
+
+	FILE *f = fopen(file, "rbe");
+	if (!f)
+		return cli_fail(CLI_EXIT_API, "cannot open %s: %s", file, strerror(errno));
+	struct stat st;
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return cli_fail(CLI_EXIT_API, "%s is not a regular file", file);
+	}
+	struct http_request rq = {
+		.method = "PUT",
+		.path = path,
+		.upload = f,
+		.upload_len = st.st_size,
+		.content_type = "application/octet-stream",
+	};
+	json_t *fn = NULL;
+	int code = cli_send_json(cli, &rq, &fn);
+	fclose(f);
+	if (code)
+		return code;
+	if (cli->json) {
+		code = cli_print_json(fn);
+	} else {
+		char size[32];
+		const char *digest = field_str(fn, "digest");
+		printf("deployed %s version %lld (%s, sha256 %.12s)\n",
+		       field_str(fn, "name") ? field_str(fn, "name") : name, (long long)field_int(fn, "version", 0),
+		       fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)), digest ? digest : "-");
+	}
+	json_decref(fn);
+	return code;
+}
+
+const struct cli_command cmd_deploy = {
+	"deploy",
+	"NAME FILE [--timeout MS] [--memory MIB] [--concurrency N] [--mode process|persistent]",
+	"deploy FILE as a new version of function NAME",
+	"FILE is a static x86-64 Linux executable or a #! script; it is streamed to the controller,\n"
+	"and every deploy makes a new immutable version. Limits left out take the controller's\n"
+	"defaults.\n\n"
+	"options:\n"
+	"  --timeout MS       how long one invocation may run (default 60000)\n"
+	"  --memory MIB       memory for the function (default 256)\n"
+	"  --concurrency N    invocations of it in flight at once (default 10)\n"
+	"  --mode MODE        process: a new process per invocation (default); persistent: one\n"
+	"                     long-lived process per worker vCPU reading one JSON line per call\n",
+	run_deploy,
+};
+
+/* ---- functions ------------------------------------------------------------------------- */
+
+static int run_functions(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
+	int c = cli_getopt(cli, cmd, argc, argv, opts);
+	if (c == OPT_HELP)
+		return cli_help(cmd);
+	if (c != -1)
+		return CLI_EXIT_USAGE;
+	int r = cli_need_args(cmd, argc, argv, 0, 0);
+	if (r)
+		return r;
+	json_t *o = NULL;
+	int code = cli_call(cli, "GET", "/v1/functions", NULL, &o);
+	if (code)
+		return code;
+	json_t *list = json_object_get(o, "functions");
+	if (cli->json) {
+		code = cli_print_json(o);
+	} else if (json_array_size(list) == 0) {
+		fprintf(stderr, "no functions\n");
+	} else {
+		struct table t;
+		table_init(&t, 8);
+		table_row(&t, "NAME", "VERSION", "MODE", "TIMEOUT", "MEMORY", "CONCURRENCY", "SIZE", "AGE");
+		size_t i;
+		json_t *fn;
+		json_array_foreach (list, i, fn) {
+			char size[32], age[32];
+			table_add(&t, "%s", field_str(fn, "name") ? field_str(fn, "name") : "-");
+			table_add(&t, "%lld", (long long)field_int(fn, "version", 0));
+			table_add(&t, "%s", mode_of(fn));
+			table_add(&t, "%lldms", (long long)limit_of(fn, "timeout", "timeout_ms"));
+			table_add(&t, "%lldMiB", (long long)limit_of(fn, "memory", "memory_mib"));
+			table_add(&t, "%lld", (long long)limit_of(fn, "max_concurrency", "concurrency"));
+			table_add(&t, "%s", fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)));
+			table_add(&t, "%s", fmt_age(field_int(fn, "created_ms", 0), age, sizeof(age)));
+		}
+		code = cli_print_table(&t);
+	}
+	json_decref(o);
+	return code;
+}
+
+const struct cli_command cmd_functions = {
+	"functions", "", "list the functions (the latest version of each)", NULL, run_functions,
+};
+
+/* ---- get ------------------------------------------------------------------------------- */
+
+static int run_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_VERSION = OPT_FIRST_COMMAND };
+	static const struct option opts[] = { { "version", required_argument, NULL, O_VERSION }, CLI_GLOBAL_OPTIONS };
+	const char *version = NULL;
+	unsigned long long v;
+	int c;
+	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_VERSION:
+			if (cli_parse_uint(optarg, INT64_MAX, &v) < 0 || v == 0)
+				return cli_usage_error(cmd, "--version must be a positive integer, got \"%s\"", optarg);
+			version = optarg;
+			break;
+		case OPT_HELP: return cli_help(cmd);
+		default: return CLI_EXIT_USAGE;
+		}
+	}
+	int r = cli_need_args(cmd, argc, argv, 1, 1);
+	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
+	if (r || (r = cli_escape(cmd, "NAME", argv[optind], ename)))
+		return r;
+	snprintf(path, sizeof(path), "/v1/functions/%s", ename);
+	if (version)
+		cli_query_add(path, "version", version);
+	json_t *fn = NULL;
+	int code = cli_call(cli, "GET", path, NULL, &fn);
+	if (code)
+		return code;
+	if (cli->json) {
+		code = cli_print_json(fn);
+	} else {
+		char size[32], created[40], age[32];
+		struct table t;
+		table_init(&t, 2);
+		table_row(&t, "Name:", field_str(fn, "name"));
+		table_add(&t, "Version:");
+		table_add(&t, "%lld", (long long)field_int(fn, "version", 0));
+		table_row(&t, "Digest:", field_str(fn, "digest"));
+		table_add(&t, "Size:");
+		table_add(&t, "%s (%lld bytes)", fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)),
+			  (long long)field_int(fn, "size", 0));
+		table_row(&t, "Mode:", mode_of(fn));
+		table_add(&t, "Timeout:");
+		table_add(&t, "%lld ms", (long long)limit_of(fn, "timeout", "timeout_ms"));
+		table_add(&t, "Memory:");
+		table_add(&t, "%lld MiB", (long long)limit_of(fn, "memory", "memory_mib"));
+		table_add(&t, "Concurrency:");
+		table_add(&t, "%lld", (long long)limit_of(fn, "max_concurrency", "concurrency"));
+		table_add(&t, "Created:");
+		int64_t ms = field_int(fn, "created_ms", 0);
+		table_add(&t, "%s (%s ago)", fmt_time(ms, created, sizeof(created)), fmt_age(ms, age, sizeof(age)));
+		code = cli_print_table(&t);
+	}
+	json_decref(fn);
+	return code;
+}
+
+const struct cli_command cmd_get = {
+	"get",
+	"NAME [--version V]",
+	"show a function: its latest version, or version V",
+	"options:\n"
+	"  --version V    the version to show\n",
+	run_get,
+};
+
+/* ---- delete ---------------------------------------------------------------------------- */
+
+static int run_delete(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
+	int c = cli_getopt(cli, cmd, argc, argv, opts);
+	if (c == OPT_HELP)
+		return cli_help(cmd);
+	if (c != -1)
+		return CLI_EXIT_USAGE;
+	int r = cli_need_args(cmd, argc, argv, 1, 1);
+	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
+	if (r || (r = cli_escape(cmd, "NAME", argv[optind], ename)))
+		return r;
+	snprintf(path, sizeof(path), "/v1/functions/%s", ename);
+	json_t *o = NULL;
+	int code = cli_call(cli, "DELETE", path, NULL, &o);
+	if (code)
+		return code;
+	if (cli->json)
+		code = cli_print_json(o);
+	else
+		printf("deleted function %s\n", argv[optind]);
+	json_decref(o);
+	return code;
+}
+
+const struct cli_command cmd_delete = {
+	"delete", "NAME",     "delete a function with all its versions (its invocation records stay readable)",
+	NULL,	  run_delete,
+};

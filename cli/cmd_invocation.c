@@ -1,0 +1,439 @@
+/* Invocations: invoke, invocations, invocation, logs. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "encoding.h"
+
+/* ---- invoke ---------------------------------------------------------------------------- */
+
+/* Reads all of f into b. Returns 0 or -errno. */
+static int read_all(FILE *f, struct buf *b)
+{
+	char chunk[65536];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_append(b, chunk, n) < 0)
+			return -ENOMEM;
+	return ferror(f) ? -EIO : 0;
+}
+
+/* Fills b with the input --data names: the text itself, @FILE or @- for
+ * standard input. Returns an exit code. */
+static int load_input(const char *data, struct buf *b)
+{
+	if (data[0] != '@')
+		return buf_append(b, data, strlen(data)) < 0 ? cli_fail(CLI_EXIT_API, "out of memory") : CLI_EXIT_OK;
+	const char *file = data + 1;
+	bool std_in = strcmp(file, "-") == 0;
+	FILE *f = std_in ? stdin : fopen(file, "rbe");
+	if (!f)
+		return cli_fail(CLI_EXIT_API, "cannot open %s: %s", file, strerror(errno));
+	int r = read_all(f, b);
+	if (!std_in)
+		fclose(f);
+	if (r < 0)
+		return cli_fail(CLI_EXIT_API, "cannot read %s: %s", std_in ? "standard input" : file, strerror(-r));
+	return CLI_EXIT_OK;
+}
+
+/* Turns "total_us=12, agent_us=3" into {"total_us": 12, "agent_us": 3};
+ * a value that is not an integer is kept as a string. */
+static json_t *parse_timing(const char *s)
+{
+	json_t *o = json_object();
+	char *copy = strdup(s), *save = NULL;
+	if (!o || !copy) {
+		free(copy);
+		return o;
+	}
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		item += strspn(item, " \t");
+		char *eq = strchr(item, '=');
+		if (!eq || eq == item)
+			continue;
+		*eq = '\0';
+		char *v = eq + 1, *end;
+		v[strcspn(v, " \t")] = '\0';
+		errno = 0;
+		long long n = strtoll(v, &end, 10);
+		json_object_set_new(o, item, *v && !*end && !errno ? json_integer(n) : json_string(v));
+	}
+	free(copy);
+	return o;
+}
+
+/* The --json form of a synchronous answer: what the X-Ditto-* headers say
+ * and the result, shaped like the fields of an invocation record. */
+static json_t *sync_summary(const struct http_response *r)
+{
+	char id[256] = "", status[64] = "", cold[16] = "", timing[1024] = "";
+	http_response_header(r, "X-Ditto-Invocation-Id", id, sizeof(id));
+	http_response_header(r, "X-Ditto-Status", status, sizeof(status));
+	http_response_header(r, "X-Ditto-Cold-Start", cold, sizeof(cold));
+	http_response_header(r, "X-Ditto-Timing", timing, sizeof(timing));
+	json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "id", id, "status", status[0] ? status : "ok", "cold_start",
+			      strcmp(cold, "true") == 0, "timing", parse_timing(timing));
+	if (!o)
+		return NULL;
+	const uint8_t *p = r->body.data;
+	if (utf8_is_valid(p, r->body.len)) {
+		json_object_set_new(o, "result", json_stringn((const char *)p, r->body.len));
+		json_object_set_new(o, "result_encoding", json_string("utf-8"));
+	} else {
+		char *b64 = base64_encode(p, r->body.len);
+		json_object_set_new(o, "result", b64 ? json_string(b64) : json_null());
+		json_object_set_new(o, "result_encoding", json_string("base64"));
+		free(b64);
+	}
+	return o;
+}
+
+static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_ASYNC = OPT_FIRST_COMMAND, O_DATA, O_VERSION };
+	static const struct option opts[] = {
+		{ "async", no_argument, NULL, O_ASYNC },
+		{ "data", required_argument, NULL, O_DATA },
+		{ "version", required_argument, NULL, O_VERSION },
+		CLI_GLOBAL_OPTIONS,
+	};
+	bool async = false;
+	const char *data = "{}", *version = NULL;
+	unsigned long long v;
+	int c;
+	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_ASYNC: async = true; break;
+		case O_DATA: data = optarg; break;
+		case O_VERSION:
+			if (cli_parse_uint(optarg, INT64_MAX, &v) < 0 || v == 0)
+				return cli_usage_error(cmd, "--version must be a positive integer, got \"%s\"", optarg);
+			version = optarg;
+			break;
+		case OPT_HELP: return cli_help(cmd);
+		default: return CLI_EXIT_USAGE;
+		}
+	}
+	int r = cli_need_args(cmd, argc, argv, 1, 1);
+	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
+	if (r || (r = cli_escape(cmd, "NAME", argv[optind], ename)))
+		return r;
+	snprintf(path, sizeof(path), "/v1/functions/%s/invoke", ename);
+	if (async)
+		cli_query_add(path, "async", "true");
+	if (version)
+		cli_query_add(path, "version", version);
+
+	struct buf input = { 0 };
+	int code = load_input(data, &input);
+	if (code) {
+		buf_free(&input);
+		return code;
+	}
+	struct http_request rq = {
+		.method = "POST",
+		.path = path,
+		.body = input.data ? (const void *)input.data : "",
+		.body_len = input.len,
+		/* A synchronous call lasts as long as the function may run. */
+		.timeout_ms = async ? CLI_CALL_TIMEOUT_MS : 0,
+	};
+	struct http_response resp;
+	code = cli_send(cli, &rq, &resp);
+	buf_free(&input);
+	if (code == CLI_EXIT_FUNCTION && cli->json) {
+		/* The error body names the invocation, whose record has the log. */
+		json_t *o = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+		if (o)
+			cli_print_json(o);
+		json_decref(o);
+	} else if (code == CLI_EXIT_OK && async) {
+		json_t *o = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+		const char *id = field_str(o, "id");
+		if (!id)
+			code = cli_fail(CLI_EXIT_API,
+					"the controller accepted the invocation but sent no id (HTTP %ld)",
+					resp.status);
+		else if (cli->json)
+			code = cli_print_json(o);
+		else
+			printf("%s\n", id);
+		json_decref(o);
+	} else if (code == CLI_EXIT_OK && cli->json) {
+		json_t *o = sync_summary(&resp);
+		code = cli_print_json(o);
+		json_decref(o);
+	} else if (code == CLI_EXIT_OK) {
+		/* The result as the function wrote it, ending a line. */
+		fwrite(resp.body.data ? (const void *)resp.body.data : "", 1, resp.body.len, stdout);
+		if (resp.body.len == 0 || resp.body.data[resp.body.len - 1] != '\n')
+			putchar('\n');
+	}
+	http_response_free(&resp);
+	return code;
+}
+
+const struct cli_command cmd_invoke = {
+	"invoke",
+	"NAME [--async] [--data JSON|@FILE|@-] [--version V]",
+	"invoke a function and print its result, or with --async its invocation id",
+	"The input is the --data text, the contents of FILE, or standard input (@-); without\n"
+	"--data it is {}. A synchronous call prints the function's result on stdout; with --json\n"
+	"it prints one object instead: id, status, cold_start, timing (from the X-Ditto-* headers),\n"
+	"result and result_encoding. A failed function exits 4 (with --json its error object\n"
+	"is printed, naming the invocation whose log `ditto logs ID` shows).\n\n"
+	"options:\n"
+	"  --async        queue the invocation and print its id at once\n"
+	"  --data INPUT   JSON text, @FILE, or @- for standard input\n"
+	"  --version V    run version V instead of the latest\n",
+	run_invoke,
+};
+
+/* ---- invocations ----------------------------------------------------------------------- */
+
+static int run_invocations(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_STATUS = OPT_FIRST_COMMAND, O_LIMIT, O_CURSOR };
+	static const struct option opts[] = {
+		{ "status", required_argument, NULL, O_STATUS },
+		{ "limit", required_argument, NULL, O_LIMIT },
+		{ "cursor", required_argument, NULL, O_CURSOR },
+		CLI_GLOBAL_OPTIONS,
+	};
+	char status[CLI_ESC_SIZE] = "", cursor[CLI_ESC_SIZE] = "", fn[CLI_ESC_SIZE] = "";
+	const char *limit = NULL;
+	unsigned long long v;
+	int c, r;
+	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_STATUS:
+			if ((r = cli_escape(cmd, "--status", optarg, status)))
+				return r;
+			break;
+		case O_CURSOR:
+			if ((r = cli_escape(cmd, "--cursor", optarg, cursor)))
+				return r;
+			break;
+		case O_LIMIT:
+			if (cli_parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				return cli_usage_error(cmd, "--limit must be a positive integer, got \"%s\"", optarg);
+			limit = optarg;
+			break;
+		case OPT_HELP: return cli_help(cmd);
+		default: return CLI_EXIT_USAGE;
+		}
+	}
+	if ((r = cli_need_args(cmd, argc, argv, 0, 1)))
+		return r;
+	if (optind < argc && (r = cli_escape(cmd, "NAME", argv[optind], fn)))
+		return r;
+	char path[CLI_PATH_SIZE] = "/v1/invocations";
+	if (fn[0])
+		cli_query_add(path, "function", fn);
+	if (status[0])
+		cli_query_add(path, "status", status);
+	if (limit)
+		cli_query_add(path, "limit", limit);
+	if (cursor[0])
+		cli_query_add(path, "cursor", cursor);
+	json_t *o = NULL;
+	int code = cli_call(cli, "GET", path, NULL, &o);
+	if (code)
+		return code;
+	json_t *list = json_object_get(o, "invocations");
+	const char *next = field_str(o, "next_cursor");
+	if (cli->json) {
+		code = cli_print_json(o);
+	} else if (json_array_size(list) == 0) {
+		fprintf(stderr, "no invocations\n");
+	} else {
+		struct table t;
+		table_init(&t, 8);
+		table_row(&t, "ID", "FUNCTION", "VERSION", "STATUS", "COLD", "TOTAL", "HOST", "AGE");
+		size_t i;
+		json_t *inv;
+		json_array_foreach (list, i, inv) {
+			char total[32] = "-", age[32];
+			const char *st = field_str(inv, "status");
+			int64_t us = field_int(json_object_get(inv, "timing"), "total_us", -1);
+			if (us >= 0 && st && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)
+				fmt_us(us, total, sizeof(total));
+			table_add(&t, "%s", or_dash(field_str(inv, "id")));
+			table_add(&t, "%s", or_dash(field_str(inv, "function")));
+			table_add(&t, "%lld", (long long)field_int(inv, "version", 0));
+			table_add(&t, "%s", or_dash(st));
+			table_add(&t, "%s", field_bool(inv, "cold_start") ? "yes" : "no");
+			table_add(&t, "%s", total);
+			table_add(&t, "%s", or_dash(field_str(inv, "host")));
+			table_add(&t, "%s", fmt_age(field_int(inv, "created_ms", 0), age, sizeof(age)));
+		}
+		code = cli_print_table(&t);
+	}
+	if (code == CLI_EXIT_OK && !cli->json && next && *next)
+		fprintf(stderr, "more records: repeat with --cursor %s\n", next);
+	json_decref(o);
+	return code;
+}
+
+const struct cli_command cmd_invocations = {
+	"invocations",
+	"[NAME] [--status S] [--limit N] [--cursor C]",
+	"list invocation records, newest first (of every function, or of NAME)",
+	"options:\n"
+	"  --status S     only records in status S: queued, running, ok, error or timeout\n"
+	"  --limit N      at most N records (1..1000, default 50)\n"
+	"  --cursor C     the page after the one that named cursor C\n",
+	run_invocations,
+};
+
+/* ---- invocation, logs ------------------------------------------------------------------ */
+
+/* Fetches the record of the invocation named by the only argument. Returns
+ * the exit code; *ret stays NULL when only the help was asked for. */
+static int get_record(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, json_t **ret)
+{
+	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
+	*ret = NULL;
+	int c = cli_getopt(cli, cmd, argc, argv, opts);
+	if (c == OPT_HELP)
+		return cli_help(cmd);
+	if (c != -1)
+		return CLI_EXIT_USAGE;
+	int r = cli_need_args(cmd, argc, argv, 1, 1);
+	char eid[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
+	if (r || (r = cli_escape(cmd, "ID", argv[optind], eid)))
+		return r;
+	snprintf(path, sizeof(path), "/v1/invocations/%s", eid);
+	return cli_call(cli, "GET", path, NULL, ret);
+}
+
+/* Decodes a record's result or log (field, with its field_encoding).
+ * Returns 0 with the bytes in *ret (NULL and 0 when absent), or -EINVAL. */
+static int record_bytes(const json_t *rec, const char *field, uint8_t **ret, size_t *ret_len)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "%s_encoding", field);
+	json_t *v = json_object_get(rec, field);
+	const char *enc = field_str(rec, key);
+	*ret = NULL;
+	*ret_len = 0;
+	if (!json_is_string(v))
+		return 0;
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+	if (enc && strcmp(enc, "base64") == 0)
+		return base64_decode(s, n, ret, ret_len);
+	*ret = malloc(n + 1);
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, s, n + 1);
+	*ret_len = n;
+	return 0;
+}
+
+/* How a record's error reads: "code: message", or the string it is. */
+static void error_text(const json_t *rec, char *out, size_t size)
+{
+	json_t *e = json_object_get(rec, "error");
+	if (json_is_string(e))
+		snprintf(out, size, "%s", json_string_value(e));
+	else if (json_is_object(e))
+		snprintf(out, size, "%s: %s", or_dash(field_str(e, "code")), or_dash(field_str(e, "message")));
+	else
+		snprintf(out, size, "-");
+}
+
+static int run_invocation(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	json_t *rec = NULL;
+	int code = get_record(cli, cmd, argc, argv, &rec);
+	if (code || !rec)
+		return code;
+	if (cli->json) {
+		code = cli_print_json(rec);
+		json_decref(rec);
+		return code;
+	}
+	const json_t *tm = json_object_get(rec, "timing");
+	char a[40], b[40], c[40], d[40], err[600];
+	struct table t;
+	table_init(&t, 2);
+	table_row(&t, "ID:", field_str(rec, "id"));
+	table_add(&t, "Function:");
+	table_add(&t, "%s (version %lld)", or_dash(field_str(rec, "function")),
+		  (long long)field_int(rec, "version", 0));
+	table_row(&t, "Status:", field_str(rec, "status"));
+	error_text(rec, err, sizeof(err));
+	table_row(&t, "Error:", err);
+	table_add(&t, "Async:");
+	table_add(&t, "%s (retries %lld)", field_bool(rec, "async") ? "yes" : "no",
+		  (long long)field_int(rec, "retries", 0));
+	table_add(&t, "Ran on:");
+	int64_t cpu = field_int(rec, "cpu", -1);
+	table_add(&t, "host %s, vm %s, cpu %s", or_dash(field_str(rec, "host")), or_dash(field_str(rec, "vm")),
+		  cpu >= 0 ? (snprintf(a, sizeof(a), "%lld", (long long)cpu), a) : "-");
+	table_row(&t, "Cold start:", field_bool(rec, "cold_start") ? "yes" : "no");
+	table_row(&t, "Created:", fmt_time(field_int(rec, "created_ms", 0), a, sizeof(a)));
+	table_row(&t, "Started:", fmt_time(field_int(rec, "started_ms", 0), a, sizeof(a)));
+	table_row(&t, "Finished:", fmt_time(field_int(rec, "finished_ms", 0), a, sizeof(a)));
+	table_add(&t, "Timing:");
+	table_add(
+		&t, "queued %s, cold start %s, exec %s, total %s", fmt_us(field_int(tm, "queued_us", 0), a, sizeof(a)),
+		fmt_us(field_int(tm, "cold_start_us", 0), b, sizeof(b)),
+		fmt_us(field_int(tm, "exec_us", 0), c, sizeof(c)), fmt_us(field_int(tm, "total_us", 0), d, sizeof(d)));
+	/* The result's first line fits the block; --json has all of it. */
+	uint8_t *res = NULL;
+	size_t len = 0;
+	const char *enc = field_str(rec, "result_encoding");
+	table_add(&t, "Result:");
+	if (record_bytes(rec, "result", &res, &len) < 0 || !res || len == 0) {
+		table_add(&t, "-");
+	} else if (enc && strcmp(enc, "base64") == 0) {
+		table_add(&t, "%zu bytes, not UTF-8 (see --json)", len);
+	} else {
+		const char *text = (const char *)res;
+		size_t line = strcspn(text, "\r\n"), rest = line + strspn(text + line, "\r\n");
+		if (rest < len)
+			table_add(&t, "%.*s ... (%zu bytes, see --json)", (int)line, text, len);
+		else
+			table_add(&t, "%.*s", (int)line, text);
+	}
+	free(res);
+	table_add(&t, "Log:");
+	json_t *log = json_object_get(rec, "log");
+	table_add(&t, "%zu bytes (ditto logs %s)", json_is_string(log) ? json_string_length(log) : 0,
+		  or_dash(field_str(rec, "id")));
+	json_decref(rec);
+	return cli_print_table(&t);
+}
+
+const struct cli_command cmd_invocation = {
+	"invocation", "ID", "show an invocation's record: status, where it ran, timing, result", NULL, run_invocation,
+};
+
+static int run_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	json_t *rec = NULL;
+	int code = get_record(cli, cmd, argc, argv, &rec);
+	if (code || !rec)
+		return code;
+	uint8_t *log = NULL;
+	size_t len = 0;
+	if (cli->json)
+		code = cli_print_json(rec);
+	else if (record_bytes(rec, "log", &log, &len) < 0)
+		code = cli_fail(CLI_EXIT_API, "the record's log is not valid base64");
+	else if (len && fwrite(log, 1, len, stdout) != len)
+		code = cli_fail(CLI_EXIT_API, "cannot write the output");
+	free(log);
+	json_decref(rec);
+	return code;
+}
+
+const struct cli_command cmd_logs = {
+	"logs", "ID", "print an invocation's log (the function's stderr) as it was written", NULL, run_logs,
+};

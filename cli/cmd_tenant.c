@@ -1,0 +1,284 @@
+/* Tenants, keys and scaling: tenant create|list|get, key create, scale. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Parses a command that takes only the global flags and min..max
+ * positional arguments. Returns -1 to go on, else the exit code. */
+static int parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min, int max)
+{
+	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
+	int c = cli_getopt(cli, cmd, argc, argv, opts);
+	if (c == OPT_HELP)
+		return cli_help(cmd);
+	if (c != -1)
+		return CLI_EXIT_USAGE;
+	int r = cli_need_args(cmd, argc, argv, min, max);
+	return r ? r : -1;
+}
+
+/* Prints the new key alone on its line, so `KEY=$(ditto ...)` works, or the
+ * whole answer with --json. */
+static int print_key(const struct cli *cli, const json_t *o)
+{
+	const char *key = field_str(o, "key");
+	if (cli->json)
+		return cli_print_json(o);
+	if (!key)
+		return cli_fail(CLI_EXIT_API, "the controller's answer holds no key");
+	printf("%s\n", key);
+	return CLI_EXIT_OK;
+}
+
+static const char *scaling_text(const json_t *tenant, char *out, size_t size)
+{
+	const json_t *s = json_object_get(tenant, "scaling");
+	snprintf(out, size, "min %lld, max %lld, mechanism %s, policy %s", (long long)field_int(s, "min", 0),
+		 (long long)field_int(s, "max", 0), or_dash(field_str(s, "mechanism")),
+		 or_dash(field_str(s, "policy")));
+	return out;
+}
+
+/* ---- tenant create, list, get ---------------------------------------------------------- */
+
+static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	int code = parse_plain(cli, cmd, argc, argv, 1, 1);
+	if (code >= 0)
+		return code;
+	json_t *body = json_pack("{s:s}", "name", argv[optind]), *o = NULL;
+	code = body ? cli_call(cli, "POST", "/v1/tenants", body, &o) : cli_fail(CLI_EXIT_API, "out of memory");
+	json_decref(body);
+	if (code == CLI_EXIT_OK)
+		code = print_key(cli, o);
+	json_decref(o);
+	return code;
+}
+
+const struct cli_command cmd_tenant_create = {
+	"tenant create",
+	"NAME",
+	"create a tenant (admin) and print its first key, which is shown only once",
+	"NAME is [a-z0-9-]{1,63}.\n",
+	run_tenant_create,
+};
+
+static int run_tenant_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	int code = parse_plain(cli, cmd, argc, argv, 0, 0);
+	if (code >= 0)
+		return code;
+	json_t *o = NULL;
+	if ((code = cli_call(cli, "GET", "/v1/tenants", NULL, &o)))
+		return code;
+	json_t *list = json_object_get(o, "tenants");
+	if (cli->json) {
+		code = cli_print_json(o);
+	} else if (json_array_size(list) == 0) {
+		fprintf(stderr, "no tenants\n");
+	} else {
+		struct table t;
+		table_init(&t, 6);
+		table_row(&t, "NAME", "MIN", "MAX", "MECHANISM", "POLICY", "AGE");
+		size_t i;
+		json_t *tn;
+		json_array_foreach (list, i, tn) {
+			const json_t *s = json_object_get(tn, "scaling");
+			char age[32];
+			table_add(&t, "%s", or_dash(field_str(tn, "name")));
+			table_add(&t, "%lld", (long long)field_int(s, "min", 0));
+			table_add(&t, "%lld", (long long)field_int(s, "max", 0));
+			table_add(&t, "%s", or_dash(field_str(s, "mechanism")));
+			table_add(&t, "%s", or_dash(field_str(s, "policy")));
+			table_add(&t, "%s", fmt_age(field_int(tn, "created_ms", 0), age, sizeof(age)));
+		}
+		code = cli_print_table(&t);
+	}
+	json_decref(o);
+	return code;
+}
+
+const struct cli_command cmd_tenant_list = {
+	"tenant list", "", "list the tenants and their scaling (admin)", NULL, run_tenant_list,
+};
+
+static int run_tenant_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	int code = parse_plain(cli, cmd, argc, argv, 1, 1);
+	if (code >= 0)
+		return code;
+	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
+	if ((code = cli_escape(cmd, "NAME", argv[optind], ename)))
+		return code;
+	snprintf(path, sizeof(path), "/v1/tenants/%s", ename);
+	json_t *o = NULL;
+	if ((code = cli_call(cli, "GET", path, NULL, &o)))
+		return code;
+	if (cli->json) {
+		code = cli_print_json(o);
+		json_decref(o);
+		return code;
+	}
+	char text[256], created[40], age[32];
+	int64_t ms = field_int(o, "created_ms", 0);
+	struct table t;
+	table_init(&t, 2);
+	table_row(&t, "Name:", field_str(o, "name"));
+	table_add(&t, "Created:");
+	table_add(&t, "%s (%s ago)", fmt_time(ms, created, sizeof(created)), fmt_age(ms, age, sizeof(age)));
+	table_row(&t, "Scaling:", scaling_text(o, text, sizeof(text)));
+	const json_t *vm = json_object_get(o, "vm");
+	table_add(&t, "VM:");
+	if (!json_is_object(vm))
+		table_add(&t, "none");
+	else
+		table_add(&t, "on host %s, %s, %lld worker vCPUs (%lld..%lld, %s), %lld in flight",
+			  or_dash(field_str(vm, "host")), or_dash(field_str(vm, "state")),
+			  (long long)field_int(vm, "workers", 0), (long long)field_int(vm, "min_workers", 0),
+			  (long long)field_int(vm, "max_workers", 0), or_dash(field_str(vm, "mechanism")),
+			  (long long)field_int(vm, "inflight", 0));
+	json_decref(o);
+	return cli_print_table(&t);
+}
+
+const struct cli_command cmd_tenant_get = {
+	"tenant get", "NAME",	      "show a tenant, its scaling and where its VM runs (admin, or its own key)",
+	NULL,	      run_tenant_get,
+};
+
+/* ---- key create ------------------------------------------------------------------------ */
+
+static int run_key_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	int code = parse_plain(cli, cmd, argc, argv, 0, 1);
+	if (code >= 0)
+		return code;
+	/* A key does not say which tenant it belongs to, so the tenant comes
+	 * from the argument or from DITTO_TENANT. */
+	const char *tenant = optind < argc ? argv[optind] : getenv("DITTO_TENANT");
+	if (!tenant || !*tenant)
+		return cli_usage_error(cmd, "name the TENANT (or set DITTO_TENANT)");
+	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
+	if ((code = cli_escape(cmd, "TENANT", tenant, ename)))
+		return code;
+	snprintf(path, sizeof(path), "/v1/tenants/%s/keys", ename);
+	json_t *o = NULL;
+	if ((code = cli_call(cli, "POST", path, NULL, &o)))
+		return code;
+	code = print_key(cli, o);
+	json_decref(o);
+	return code;
+}
+
+const struct cli_command cmd_key_create = {
+	"key create",
+	"[TENANT]",
+	"make a new key for a tenant and print it (admin, or its own key)",
+	"TENANT defaults to $DITTO_TENANT: the key in use does not name its tenant.\n",
+	run_key_create,
+};
+
+/* ---- scale ----------------------------------------------------------------------------- */
+
+/* Is p a policy the API defines: elastic, elastic:MS or fixed:N? */
+static bool policy_ok(const char *p)
+{
+	unsigned long long v;
+	if (strcmp(p, "elastic") == 0)
+		return true;
+	if (strncmp(p, "elastic:", 8) == 0)
+		return cli_parse_uint(p + 8, UINT32_MAX, &v) == 0;
+	if (strncmp(p, "fixed:", 6) == 0)
+		return cli_parse_uint(p + 6, INT_MAX, &v) == 0;
+	return false;
+}
+
+static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	enum { O_MIN = OPT_FIRST_COMMAND, O_MAX, O_MECHANISM, O_POLICY };
+	static const struct option opts[] = {
+		{ "min", required_argument, NULL, O_MIN },
+		{ "max", required_argument, NULL, O_MAX },
+		{ "mechanism", required_argument, NULL, O_MECHANISM },
+		{ "policy", required_argument, NULL, O_POLICY },
+		CLI_GLOBAL_OPTIONS,
+	};
+	long long min = -1, max = -1;
+	const char *mechanism = NULL, *policy = NULL;
+	unsigned long long v;
+	int c, code;
+	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_MIN:
+		case O_MAX:
+			/* The controller checks 0 <= min <= max <= its limit. */
+			if (cli_parse_uint(optarg, INT_MAX, &v) < 0)
+				return cli_usage_error(cmd, "%s must be a number of worker vCPUs, got \"%s\"",
+						       argv[optind - 1], optarg);
+			*(c == O_MIN ? &min : &max) = (long long)v;
+			break;
+		case O_MECHANISM:
+			if (strcmp(optarg, "hotplug") != 0 && strcmp(optarg, "precreated") != 0)
+				return cli_usage_error(cmd, "--mechanism must be hotplug or precreated, got \"%s\"",
+						       optarg);
+			mechanism = optarg;
+			break;
+		case O_POLICY:
+			if (!policy_ok(optarg))
+				return cli_usage_error(
+					cmd, "--policy must be elastic, elastic:MS or fixed:N, got \"%s\"", optarg);
+			policy = optarg;
+			break;
+		case OPT_HELP: return cli_help(cmd);
+		default: return CLI_EXIT_USAGE;
+		}
+	}
+	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
+	if ((code = cli_need_args(cmd, argc, argv, 1, 1)) || (code = cli_escape(cmd, "TENANT", argv[optind], ename)))
+		return code;
+	if (min < 0 && max < 0 && !mechanism && !policy)
+		return cli_usage_error(cmd, "nothing to change: give --min, --max, --mechanism or --policy");
+	/* Only the fields given are sent: the others keep their values. */
+	json_t *body = json_object();
+	if (body && min >= 0)
+		json_object_set_new(body, "min", json_integer(min));
+	if (body && max >= 0)
+		json_object_set_new(body, "max", json_integer(max));
+	if (body && mechanism)
+		json_object_set_new(body, "mechanism", json_string(mechanism));
+	if (body && policy)
+		json_object_set_new(body, "policy", json_string(policy));
+	if (!body)
+		return cli_fail(CLI_EXIT_API, "out of memory");
+	snprintf(path, sizeof(path), "/v1/tenants/%s/scaling", ename);
+	json_t *o = NULL;
+	code = cli_call(cli, "PUT", path, body, &o);
+	json_decref(body);
+	if (code)
+		return code;
+	char text[256];
+	if (cli->json)
+		code = cli_print_json(o);
+	else
+		printf("tenant %s: %s\n", or_dash(field_str(o, "name")), scaling_text(o, text, sizeof(text)));
+	json_decref(o);
+	return code;
+}
+
+const struct cli_command cmd_scale = {
+	"scale",
+	"TENANT [--min N] [--max N] [--mechanism hotplug|precreated] [--policy P]",
+	"change a tenant's worker vCPU limits, mechanism or policy (admin)",
+	"Options left out keep their values. A running VM takes new limits and policy at once; a\n"
+	"new mechanism (or a max above the VM's size) restarts it when nothing is in flight.\n\n"
+	"options:\n"
+	"  --min N          worker vCPUs always kept\n"
+	"  --max N          worker vCPUs at most\n"
+	"  --mechanism M    hotplug (QMP device_add/del) or precreated (all exist from boot)\n"
+	"  --policy P       elastic (grow on demand, release after 2 s idle), elastic:MS (idle\n"
+	"                   keep-alive of MS ms) or fixed:N (always N worker vCPUs)\n",
+	run_scale,
+};
