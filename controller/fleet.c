@@ -642,7 +642,16 @@ static void take_status(struct fleet *f, struct fleet_host *h, json_t *status)
 		v->inflight = 0;
 		v->wanted = true;
 		v->ready_us = time_now_us();
+		/* What it was started with, so a later scaling change knows
+		 * whether it needs a restart. */
+		json_t *size = json_object_get(vm, "max_workers_limit");
 		v->placed_with.min_workers = (int)json_integer_value(json_object_get(vm, "min_workers"));
+		v->placed_with.max_workers =
+			(int)json_integer_value(size ? size : json_object_get(vm, "max_workers"));
+		snprintf(v->placed_with.mechanism, sizeof(v->placed_with.mechanism), "%s",
+			 json_string_value(json_object_get(vm, "mechanism")) ?: "");
+		snprintf(v->placed_with.policy, sizeof(v->placed_with.policy), "%s",
+			 json_string_value(json_object_get(vm, "policy")) ?: "");
 		log_info("vm_adopted tenant=%s host=%s", tenant, h->id);
 	}
 	pthread_cond_broadcast(&f->changed);
@@ -839,8 +848,12 @@ void fleet_tenant_scaling(struct fleet *f, const char *tenant, const struct stor
 			 st > 0 ? error_message(reply) : strerror(-st));
 	else {
 		pthread_mutex_lock(&f->lock);
-		if (v->host == h)
-			v->placed_with = *sc;
+		/* The VM's size (max_workers) and mechanism stay what it was
+		 * started with. */
+		if (v->host == h) {
+			v->placed_with.min_workers = sc->min_workers;
+			memcpy(v->placed_with.policy, sc->policy, sizeof(v->placed_with.policy));
+		}
 		pthread_mutex_unlock(&f->lock);
 	}
 	json_decref(reply);

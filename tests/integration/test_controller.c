@@ -623,6 +623,45 @@ static void test_burst_grows_then_shrinks(void **state)
 		assert_true(now_ns() < deadline);
 }
 
+/* Scaling changes reach a running VM: new limits at once, a new mechanism
+ * by a restart of the VM. */
+static void test_scaling_live(void **state)
+{
+	char key[128];
+	tenant("tunable", "{\"min\":0,\"max\":2}", key);
+	deploy_script(key, "hi", "#!/bin/sh\necho '{}'\n", NULL);
+	struct reply r;
+	assert_int_equal(invoke(key, "hi", "{}", &r), 200);
+	reply_free(&r);
+	assert_int_equal(call_s(P.admin, "PUT", "/v1/tenants/tunable/scaling", "{\"min\":1}", &r), 200);
+	reply_free(&r);
+	long long deadline = now_ns() + DEADLINE_NS;
+	while (workers_of("tunable") != 1) {
+		assert_true(now_ns() < deadline);
+		pause_ms(50);
+	}
+	assert_int_equal(call_s(P.admin, "PUT", "/v1/tenants/tunable/scaling", "{\"min\":0,\"mechanism\":\"hotplug\"}",
+			       &r),
+			 200);
+	reply_free(&r);
+	for (;;) {
+		assert_int_equal(call_s(P.admin, "GET", "/v1/tenants/tunable", NULL, &r), 200);
+		const char *m = str(json_object_get(r.json, "vm"), "mechanism");
+		bool hot = m && !strcmp(m, "hotplug");
+		reply_free(&r);
+		if (hot)
+			break;
+		assert_true(now_ns() < deadline);
+		pause_ms(50);
+	}
+	assert_int_equal(invoke(key, "hi", "{}", &r), 200);
+	reply_free(&r);
+	assert_int_equal(call_s(P.admin, "PUT", "/v1/tenants/tunable/scaling", "{\"policy\":\"manual\"}", &r), 400);
+	reply_free(&r);
+	assert_int_equal(call_s(P.admin, "PUT", "/v1/tenants/tunable/scaling", "{\"size\":3}", &r), 400);
+	reply_free(&r);
+}
+
 /* Metrics count what happened. */
 static void test_metrics(void **state)
 {
@@ -855,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_burst_grows_then_shrinks),
+		cmocka_unit_test(test_scaling_live),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_controller_restart),
 		cmocka_unit_test(test_controller_crash),
