@@ -3,7 +3,7 @@
 #   make            build everything into $(B)/
 #   make guest      the guest kernel + initramfs ($(B)/guest/)
 #   make test       deps, build, unit tests (plain and ASan+UBSan), integration tests
-#   make run        deps, build, boot a tenant VM through the agent and run functions
+#   make run        deps, build, start a local platform (ditto up) and run the demo on it
 #
 # Set WERROR=1 (CI does) to turn warnings into errors.
 
@@ -154,7 +154,7 @@ test: | $(B)/.deps
 
 run: | $(B)/.deps
 	$(MAKE) --no-print-directory all guest
-	$(B)/ditto-bench demo --build $(B)
+	./deploy/demo.sh $(B)
 
 bench: all guest
 	$(B)/ditto-bench vcpu --build $(B) --mechanism hotplug --reps 10
