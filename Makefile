@@ -159,6 +159,8 @@ run: | $(B)/.deps
 bench: all guest
 	$(B)/ditto-bench vcpu --build $(B) --mechanism hotplug --reps 10
 	$(B)/ditto-bench vcpu --build $(B) --mechanism precreated --reps 10
+	$(B)/ditto-bench invoke --build $(B) --concurrency 1
+	$(B)/ditto-bench invoke --build $(B) --concurrency 32
 
 clean:
 	rm -rf $(B)

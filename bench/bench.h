@@ -20,6 +20,13 @@ struct bench_opts {
 	bool json;
 	const char *accel;
 	const char *cores;
+	/* invoke */
+	int concurrency;
+	int duration_s;
+	int warmup_s;
+	int records;     /* async invocations stored before the timed runs */
+	const char *url; /* a running controller instead of starting one */
+	const char *key; /* its admin key */
 };
 
 /* A platform for one run: an agent process and a client to it. */
@@ -40,7 +47,7 @@ int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const
 
 /* Sorted-sample statistics. */
 struct stats {
-	double p50, p90, p99, max, min;
+	double p50, p90, p99, p999, max, min;
 	size_t n;
 };
 void stats_compute(double *v, size_t n, struct stats *ret);
@@ -48,5 +55,6 @@ void stats_compute(double *v, size_t n, struct stats *ret);
 int bench_vcpu(const struct bench_opts *o);
 int bench_demo(const struct bench_opts *o);
 int bench_mem(const struct bench_opts *o);
+int bench_invoke(const struct bench_opts *o);
 
 #endif

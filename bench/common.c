@@ -97,4 +97,5 @@ void stats_compute(double *v, size_t n, struct stats *ret)
 	ret->p50 = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	ret->p90 = pct(v, n, 90);
 	ret->p99 = pct(v, n, 99);
+	ret->p999 = pct(v, n, 99.9);
 }

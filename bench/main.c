@@ -2,6 +2,8 @@
  *
  *   ditto-bench vcpu --mechanism hotplug|precreated --reps N [--mode M] [--json]
  *   ditto-bench mem --vms N [--json]
+ *   ditto-bench invoke [--concurrency C] [--duration S] [--warmup S] [--reps R]
+ *                      [--records N] [--url URL --key KEY] [--json]
  *   ditto-bench demo
  */
 #include <errno.h>
@@ -21,15 +23,27 @@ static void usage(FILE *f)
 		"  vcpu   boot a VM, grow and shrink one worker vCPU N times, print latencies\n"
 		"  mem    boot N VMs, print the agent's and each QEMU's resident memory\n"
 		"  demo   boot a VM, grow worker vCPUs, run the sample functions on them\n"
+		"  invoke synchronous echo invocations through controller, agent and guest:\n"
+		"         latency, throughput, errors and where the time goes\n"
 		"options:\n"
 		"  --build DIR          build folder (default build)\n"
-		"  --data DIR           agent data folder (default: a fresh one under /tmp)\n"
+		"  --data DIR           agent data folder, or the folder for the controller's and\n"
+		"                       the agent's (invoke); default: a fresh one under /tmp\n"
 		"  --mechanism M        hotplug or precreated (vcpu; default hotplug)\n"
-		"  --reps N             grow/shrink cycles (vcpu; default 10)\n"
+		"  --reps N             grow/shrink cycles (vcpu; default 10) or timed runs\n"
+		"                       (invoke; default 3)\n"
 		"  --mode M             process or persistent: how the function on the new vCPU\n"
 		"                       runs (vcpu; default process)\n"
 		"  --boots N            VM boots to time (vcpu; default 5)\n"
 		"  --vms N              VMs (mem; default 4)\n"
+		"  --concurrency C      client threads, each with one kept-alive connection\n"
+		"                       (invoke; default 1)\n"
+		"  --duration S         seconds per timed run (invoke; default 10)\n"
+		"  --warmup S           seconds of untimed calls first (invoke; default 2)\n"
+		"  --records N          store N async invocations first and report the\n"
+		"                       controller's memory after (invoke; default 0)\n"
+		"  --url URL --key KEY  use a running controller and its admin key instead of\n"
+		"                       starting one with an agent (invoke)\n"
 		"  --accel auto|kvm|tcg passed to the agent\n"
 		"  --cores SPEC         agent core budget\n"
 		"  --json               print one JSON object instead of a table\n");
@@ -43,7 +57,8 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[1];
 	struct bench_opts o = { .build = "build", .mechanism = "hotplug", .mode = "process",
-				.reps = 10, .boots = 5, .vms = 4 };
+				.reps = strcmp(cmd, "invoke") == 0 ? 3 : 10, .boots = 5, .vms = 4,
+				.concurrency = 1, .duration_s = 10, .warmup_s = 2 };
 	static const struct option opts[] = {
 		{ "build", required_argument, NULL, 'b' }, { "data", required_argument, NULL, 'd' },
 		{ "mechanism", required_argument, NULL, 'm' }, { "reps", required_argument, NULL, 'r' },
@@ -51,6 +66,11 @@ int main(int argc, char **argv)
 		{ "cores", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "boots", required_argument, NULL, 'B' },
+		{ "concurrency", required_argument, NULL, 'C' },
+		{ "duration", required_argument, NULL, 'D' },
+		{ "warmup", required_argument, NULL, 'W' },
+		{ "records", required_argument, NULL, 'R' },
+		{ "url", required_argument, NULL, 'u' },   { "key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -66,6 +86,12 @@ int main(int argc, char **argv)
 		case 'n': o.vms = atoi(optarg); break;
 		case 'a': o.accel = optarg; break;
 		case 'c': o.cores = optarg; break;
+		case 'C': o.concurrency = atoi(optarg); break;
+		case 'D': o.duration_s = atoi(optarg); break;
+		case 'W': o.warmup_s = atoi(optarg); break;
+		case 'R': o.records = atoi(optarg); break;
+		case 'u': o.url = optarg; break;
+		case 'k': o.key = optarg; break;
 		case 'j': o.json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -84,8 +110,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ditto-bench: --reps must be 1..10000, --boots 1..1000, --vms 1..64\n");
 		return 2;
 	}
+	if (o.concurrency < 1 || o.concurrency > 1000 || o.duration_s < 1 || o.duration_s > 3600 ||
+	    o.warmup_s < 0 || o.warmup_s > 3600 || o.records < 0 || o.records > 10000000) {
+		fprintf(stderr, "ditto-bench: --concurrency must be 1..1000, --duration 1..3600, "
+				"--warmup 0..3600, --records 0..10000000\n");
+		return 2;
+	}
+	if (!o.url != !o.key) {
+		fprintf(stderr, "ditto-bench: --url and --key go together\n");
+		return 2;
+	}
 	char tmp[] = "/tmp/ditto-bench.XXXXXX";
-	if (!o.data) {
+	if (!o.data && !o.url) {
 		if (!mkdtemp(tmp)) {
 			fprintf(stderr, "ditto-bench: cannot create a data folder: %s\n", strerror(errno));
 			return 1;
@@ -98,6 +134,8 @@ int main(int argc, char **argv)
 		return bench_mem(&o) < 0;
 	if (strcmp(cmd, "demo") == 0)
 		return bench_demo(&o) < 0;
+	if (strcmp(cmd, "invoke") == 0)
+		return bench_invoke(&o) < 0;
 	fprintf(stderr, "ditto-bench: unknown command \"%s\" (try --help)\n", cmd);
 	return 2;
 }

@@ -21,6 +21,10 @@
  * agent runs it, and other connections go on. The store is shared through
  * db.lock, which handlers hold only around store calls. */
 
+/* The most of a too-large body read (and dropped) so that the client sees
+ * the 413. */
+#define DRAIN_MAX (16u << 20)
+
 /* ---- replies --------------------------------------------------------------------------- */
 
 static void set_resp(struct request *r, unsigned status, char *data, size_t len, const char *type)
@@ -327,7 +331,16 @@ static void begin(struct request *r)
 		return;
 	const char *cl =
 		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && strtoull(cl, NULL, 10) > r->limit) {
+	unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+	if (declared > r->limit) {
+		/* A body that is not much too large is read and dropped before
+		 * the 413 goes out: closing on a client still sending makes
+		 * the kernel reset the connection, and the client may never
+		 * see the answer. A huge one is refused at once. */
+		if (declared <= r->limit + DRAIN_MAX) {
+			r->too_big = true;
+			return;
+		}
 		reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body of %.24s bytes is over the limit of %llu",
 			    cl, (unsigned long long)r->limit);
 		return;
@@ -541,10 +554,17 @@ int api_start(const struct api_config *cfg, struct api **ret_api, char *err, siz
 	}
 	if ((r = admin_key_ensure(a, err, err_size)) < 0)
 		goto fail;
+	/* Requests never checkpoint the WAL themselves (its fsyncs would land
+	 * on whichever request crossed the threshold); the fleet's thread does,
+	 * on a handle of its own. */
+	if ((r = store_open(path, &a->checkpoint)) < 0 || (r = store_set_autocheckpoint(a->db.store, 0)) < 0) {
+		snprintf(err, err_size, "cannot open %s: %s", path, strerror(-r));
+		goto fail;
+	}
 	struct fleet_config fc = {
 		.host_timeout_ms = cfg->host_timeout_ms, .boot_timeout_ms = 180000,
 		.vm_memory_mib = cfg->vm_memory_mib, .artifacts_dir = a->artifacts_dir,
-		.retain = cfg->retain, .retain_days = cfg->retain_days,
+		.retain = cfg->retain, .retain_days = cfg->retain_days, .checkpoint = a->checkpoint,
 	};
 	struct invoker_config ic = { .async_workers = cfg->async_workers, .placement_timeout_ms = 180000 };
 	if ((r = link_pool_new(&a->links)) < 0 || (r = metrics_new(&a->metrics)) < 0 ||
@@ -596,6 +616,7 @@ void api_stop(struct api *a)
 	metrics_free(a->metrics);
 	link_pool_free(a->links);
 	store_close(a->db.store);
+	store_close(a->checkpoint);
 	pthread_mutex_destroy(&a->db.lock);
 	free(a);
 }

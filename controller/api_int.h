@@ -35,6 +35,7 @@ struct api {
 	char data_dir[1024];
 	char artifacts_dir[1100];
 	struct db db;
+	struct store *checkpoint; /* the fleet's handle for WAL checkpoints */
 	struct link_pool *links;
 	struct metrics *metrics;
 	struct fleet *fleet;

@@ -14,6 +14,7 @@
 #define REPLACE_BACKOFF_US (2 * 1000000ull) /* between failed placements of one VM */
 #define ORPHAN_GRACE_US (10 * 1000000ull)    /* a VM unaccounted for this long is stopped */
 #define PRUNE_EVERY_US (60 * 1000000ull)
+#define CHECKPOINT_EVERY_US (1000000ull)
 #define AGENT_CALL_MS 30000 /* calls other than VM starts and invocations */
 
 struct fleet_host {
@@ -71,6 +72,7 @@ struct fleet {
 	pthread_t reconciler;
 	bool reconciler_started;
 	uint64_t last_prune_us;
+	uint64_t last_checkpoint_us;
 };
 
 /* ---- helpers (the fleet lock is held) ----------------------------------------------------------- */
@@ -367,7 +369,7 @@ static void *place_job(void *arg)
 	json_t *reply = NULL;
 	int st = agent_call(f, h, gen, "GET", path, NULL, 0, NULL, AGENT_CALL_MS, &reply);
 	const char *state = json_string_value(json_object_get(reply, "state"));
-	bool reuse = st == 200 && state && (!strcmp(state, "ready") || !strcmp(state, "booting"));
+	bool reuse = st == 200 && state && !strcmp(state, "ready");
 	if (st == 200 && !reuse)
 		agent_call(f, h, gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
 	json_decref(reply);
@@ -434,7 +436,9 @@ int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_u
 			snprintf(why, why_size, "the controller is stopping");
 			break;
 		}
-		if (v->host && atomic_load(&v->host->gen) == v->host_gen && !v->restart_wanted) {
+		/* A VM waiting for a restart keeps serving until it is idle
+		 * and the reconciler restarts it. */
+		if (v->host && atomic_load(&v->host->gen) == v->host_gen) {
 			struct fleet_host *h = v->host;
 			memset(ret, 0, sizeof(*ret));
 			snprintf(ret->tenant, sizeof(ret->tenant), "%s", tenant);
@@ -447,6 +451,10 @@ int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_u
 			ret->placed = started;
 			ret->host = h;
 			v->inflight++;
+			break;
+		}
+		if (deadline_us == 0) {
+			r = -EAGAIN;
 			break;
 		}
 		if (v->attempts > attempts && !v->placing) {
@@ -969,6 +977,16 @@ static void *reconciler_main(void *arg)
 	while (!f->stopping) {
 		uint64_t now = time_now_us();
 		reconcile(f, now);
+		if (f->cfg.checkpoint && now - f->last_checkpoint_us > CHECKPOINT_EVERY_US) {
+			/* Its own handle: the fsyncs of a checkpoint never hold
+			 * up the requests that share db.lock. */
+			f->last_checkpoint_us = now;
+			pthread_mutex_unlock(&f->lock);
+			int r = store_checkpoint(f->cfg.checkpoint);
+			if (r < 0)
+				log_warn("checkpoint_failed err=%s", strerror(-r));
+			pthread_mutex_lock(&f->lock);
+		}
 		if (now - f->last_prune_us > PRUNE_EVERY_US && (f->cfg.retain || f->cfg.retain_days)) {
 			f->last_prune_us = now;
 			pthread_mutex_unlock(&f->lock);

@@ -34,6 +34,7 @@ struct fleet_config {
 	const char *artifacts_dir; /* the controller's artifact files, by digest */
 	unsigned retain;       /* invocation records kept per tenant (0: no cap) */
 	unsigned retain_days;  /* and for at most this long (0: forever) */
+	struct store *checkpoint; /* a handle of its own for WAL checkpoints, or NULL */
 };
 
 struct fleet;
@@ -66,7 +67,8 @@ void fleet_free(struct fleet *f);
 /* Gets a route to tenant's VM, placing the VM first when it has none, and
  * waiting until it is ready or until deadline_us (CLOCK_MONOTONIC). Returns
  * 0, -ENOSPC (no host can take it: why says so), -EIO (its placement failed:
- * why), -ETIMEDOUT or -ECANCELED (stopping). */
+ * why), -ETIMEDOUT or -ECANCELED (stopping). deadline_us 0 asks only for a
+ * ready VM: -EAGAIN when there is none, and nothing is started. */
 int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_us, struct fleet_route *ret,
 			char *why, size_t why_size);
 void fleet_route_release(struct fleet *f, struct fleet_route *r);

@@ -165,19 +165,27 @@ enum attempt {
  * makes sure its host has the artifact, calls the agent and records the
  * outcome, unless the host was lost (the caller decides then). */
 static enum attempt attempt(struct invoker *iv, const struct store_function *fn, const char *id, bool async,
-			    const void *input, size_t input_len, uint64_t start_us, struct invocation_reply *out)
+			    const void *input, size_t input_len, uint64_t start_us, const struct fleet_route *ready,
+			    struct invocation_reply *out)
 {
 	struct fleet_route route;
 	char why[256];
 	uint64_t t_acquire = time_now_us();
 	uint64_t deadline = t_acquire + (uint64_t)iv->cfg.placement_timeout_ms * 1000;
-	int r;
-	/* A caller that waits gets "no capacity" at once; queued work waits
-	 * for room (a host coming back, say) until the placement timeout. */
-	while ((r = fleet_route_acquire(iv->fleet, fn->tenant, deadline, &route, why, sizeof(why))) == -ENOSPC &&
-	       async && time_now_us() + ASYNC_ROOM_WAIT_US < deadline && !fleet_stopping(iv->fleet)) {
-		struct timespec ts = { 0, ASYNC_ROOM_WAIT_US * 1000 };
-		nanosleep(&ts, NULL);
+	int r = 0;
+	if (ready) {
+		/* The caller holds a route already and recorded the start. */
+		route = *ready;
+	} else {
+		/* A caller that waits gets "no capacity" at once; queued work
+		 * waits for room (a host coming back, say) until the placement
+		 * timeout. */
+		while ((r = fleet_route_acquire(iv->fleet, fn->tenant, deadline, &route, why, sizeof(why))) ==
+			       -ENOSPC &&
+		       async && time_now_us() + ASYNC_ROOM_WAIT_US < deadline && !fleet_stopping(iv->fleet)) {
+			struct timespec ts = { 0, ASYNC_ROOM_WAIT_US * 1000 };
+			nanosleep(&ts, NULL);
+		}
 	}
 	int64_t acquire_us = (int64_t)(time_now_us() - t_acquire);
 	struct store_outcome o = { .status = STORE_ERROR };
@@ -193,7 +201,8 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 		record_finish(iv, id, &o);
 		return ATTEMPT_DONE;
 	}
-	record_start(iv, id, &route);
+	if (!ready)
+		record_start(iv, id, &route);
 	enum attempt result = ATTEMPT_DONE;
 	json_t *reply = NULL;
 	int st = -EIO;
@@ -331,17 +340,27 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 		return;
 	}
 	metrics_inflight_add(iv->metrics, 1);
+	/* The usual case, the tenant's VM is up: the record is made running
+	 * in one write. Otherwise it is made queued while the VM comes up. */
+	struct fleet_route route;
+	char why[8];
+	bool ready = fleet_route_acquire(iv->fleet, fn->tenant, 0, &route, why, sizeof(why)) == 0;
 	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, false, input, input_len,
-					out->id);
+	int r = ready ? store_invocation_create_running(iv->db->store, fn->tenant, fn->name, fn->version,
+						       route.host_id, route.tenant, out->id)
+		      : store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, false, NULL, 0,
+						out->id);
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0) {
+		if (ready)
+			fleet_route_release(iv->fleet, &route);
 		out->id[0] = '\0';
 		if (r == -ENOENT)
 			fail(out, 404, "not_found", "function %s version %lld is gone", fn->name, (long long)fn->version);
 		else
 			fail(out, 503, "busy", "cannot record the invocation: %s", strerror(-r));
-	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us, out) == ATTEMPT_HOST_LOST) {
+	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us, ready ? &route : NULL, out) ==
+		   ATTEMPT_HOST_LOST) {
 		/* Nothing to retry for a caller that waits: say what happened. */
 		struct store_outcome o = { .status = STORE_ERROR, .error = out->message,
 					   .total_us = (int64_t)(time_now_us() - start_us) };
@@ -434,7 +453,7 @@ static void run_async(struct invoker *iv, const char *id)
 		return; /* stopping: it stays queued for the next start */
 	}
 	metrics_inflight_add(iv->metrics, 1);
-	enum attempt a = attempt(iv, &fn, id, true, inv.input, inv.input_len, start_us, &out);
+	enum attempt a = attempt(iv, &fn, id, true, inv.input, inv.input_len, start_us, NULL, &out);
 	metrics_inflight_add(iv->metrics, -1);
 	slot_give(iv, &fn);
 	if (a == ATTEMPT_HOST_LOST) {

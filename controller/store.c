@@ -200,7 +200,9 @@ static const char *const queries[Q_COUNT] = {
 			    " AND v.version = f.latest ORDER BY f.name",
 	[Q_FUNCTION_DELETE] = "UPDATE functions SET deleted = 1 WHERE tenant = ?1 AND name = ?2 AND NOT deleted",
 	[Q_INV_INSERT] = "INSERT INTO invocations (id, tenant, function, version, async, status,"
-			 " created_ms, input) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
+			 " created_ms, input, started_ms, host, vm) VALUES (?1, ?2, ?3, ?4, ?5,"
+			 " CASE WHEN ?8 IS NULL THEN 'queued' ELSE 'running' END, ?6, ?7,"
+			 " CASE WHEN ?8 IS NULL THEN NULL ELSE ?6 END, ?8, ?9)",
 	[Q_INV_START] = "UPDATE invocations SET status = 'running', started_ms = ?2, host = ?3, vm = ?4,"
 			" cpu = ?5 WHERE id = ?1 AND status = 'queued'",
 	[Q_INV_FINISH] = "UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
@@ -952,8 +954,9 @@ int store_status_parse(const char *name, enum store_status *ret_status)
 	return -EINVAL;
 }
 
-int store_invocation_create(struct store *s, const char *tenant, const char *function, int64_t version,
-			    bool async, const void *input, size_t input_len, char ret_id[STORE_ID_SIZE])
+static int invocation_insert(struct store *s, const char *tenant, const char *function, int64_t version,
+			     bool async, const void *input, size_t input_len, const char *host, const char *vm,
+			     char ret_id[STORE_ID_SIZE])
 {
 	if (!tenant_name_is_valid(tenant) || !object_name_is_valid(function) || version < 1 ||
 	    input_len > INT32_MAX)
@@ -972,11 +975,27 @@ int store_invocation_create(struct store *s, const char *tenant, const char *fun
 	sqlite3_bind_int(st, 5, async);
 	sqlite3_bind_int64(st, 6, now_ms());
 	bind_blob(st, 7, input, input_len);
+	bind_text(st, 8, host);
+	bind_text(st, 9, vm);
 	r = sql_errno(sqlite3_step(st));
 	if (r < 0)
 		return r;
 	memcpy(ret_id, id, STORE_ID_SIZE);
 	return 0;
+}
+
+int store_invocation_create(struct store *s, const char *tenant, const char *function, int64_t version,
+			    bool async, const void *input, size_t input_len, char ret_id[STORE_ID_SIZE])
+{
+	return invocation_insert(s, tenant, function, version, async, input, input_len, NULL, NULL, ret_id);
+}
+
+int store_invocation_create_running(struct store *s, const char *tenant, const char *function, int64_t version,
+				    const char *host, const char *vm, char ret_id[STORE_ID_SIZE])
+{
+	if (!host || !vm)
+		return -EINVAL;
+	return invocation_insert(s, tenant, function, version, false, NULL, 0, host, vm, ret_id);
 }
 
 /* Tells -ENOENT from -EALREADY after a guarded update changed no row. */
@@ -1058,6 +1077,17 @@ int store_invocation_requeue(struct store *s, const char *id)
 			return 0;
 	}
 	return unchanged_reason(s, id);
+}
+
+int store_set_autocheckpoint(struct store *s, int pages)
+{
+	return sqlite3_wal_autocheckpoint(s->db, pages) == SQLITE_OK ? 0 : -EINVAL;
+}
+
+int store_checkpoint(struct store *s)
+{
+	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sql_errno(rc);
 }
 
 void store_invocation_clear(struct store_invocation *inv)

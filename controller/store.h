@@ -197,6 +197,11 @@ struct store_outcome {
  * function version was never stored. */
 int store_invocation_create(struct store *s, const char *tenant, const char *function, int64_t version,
 			    bool async, const void *input, size_t input_len, char ret_id[STORE_ID_SIZE]);
+/* Records a synchronous invocation that starts at once on host/vm, in one
+ * write instead of a create and a start. Its input is not kept: only
+ * async invocations are ever run again. Returns 0, -EINVAL or -ENOENT. */
+int store_invocation_create_running(struct store *s, const char *tenant, const char *function, int64_t version,
+				    const char *host, const char *vm, char ret_id[STORE_ID_SIZE]);
 /* Marks a queued invocation running on host/vm/cpu. Returns 0, -ENOENT, or
  * -EALREADY when it is not queued. */
 int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm, int cpu);
@@ -251,6 +256,16 @@ struct store_id {
  * Returns 0 or -errno. */
 int store_invocations_recover(struct store *s, const char *reason, size_t *ret_failed,
 			      struct store_id **ret_retry, size_t *ret_n_retry);
+
+/* ---- maintenance -------------------------------------------------------- */
+
+/* Sets how many WAL pages make a commit checkpoint the database itself
+ * (SQLite's default is 1000); 0 leaves checkpoints to store_checkpoint, so
+ * that their fsyncs happen off the request path. */
+int store_set_autocheckpoint(struct store *s, int pages);
+/* Copies what the WAL holds into the database as far as readers allow,
+ * without waiting for writers. Returns 0 or -errno. */
+int store_checkpoint(struct store *s);
 
 /* ---- hosts -------------------------------------------------------------- */
 

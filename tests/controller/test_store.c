@@ -437,6 +437,20 @@ static void test_requeue_and_cpu(void **state)
 	assert_int_equal(inv.retries, 1);
 	assert_string_equal(inv.host, "");
 	store_invocation_clear(&inv);
+	/* A sync invocation that starts at once is one write, without input. */
+	char c[STORE_ID_SIZE];
+	assert_int_equal(store_invocation_create_running(s, "acme", "hello", 1, "h3", "acme", c), 0);
+	assert_int_equal(store_invocation_get(s, "acme", c, &inv), 0);
+	assert_int_equal(inv.status, STORE_RUNNING);
+	assert_string_equal(inv.host, "h3");
+	assert_true(inv.started_ms >= inv.created_ms && inv.started_ms > 0);
+	assert_null(inv.input);
+	store_invocation_clear(&inv);
+	assert_int_equal(store_invocation_create_running(s, "acme", "hello", 7, "h3", "acme", c), -ENOENT);
+	assert_int_equal(store_invocation_create_running(s, "acme", "hello", 1, NULL, "acme", c), -EINVAL);
+	/* Checkpoints run on demand when automatic ones are off. */
+	assert_int_equal(store_set_autocheckpoint(s, 0), 0);
+	assert_int_equal(store_checkpoint(s), 0);
 	/* A sync one is never requeued: its client is waiting for an answer. */
 	assert_int_equal(store_invocation_requeue(s, b), -EALREADY);
 	assert_int_equal(store_invocation_requeue(s, "00"), -ENOENT);

@@ -1,0 +1,1066 @@
+/* ditto-bench invoke: synchronous invocations of the echo function through
+ * the whole platform (client -> ditto-controller -> ditto-agent -> guest VM
+ * -> function): latency, throughput, errors, and from each reply's
+ * X-Ditto-Timing header where the time went. Unless --url and --key name a
+ * running controller it starts a controller and an agent of its own. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "bench.h"
+
+#define TENANT "bench"
+#define HOST_ID "bench"
+/* The first call boots the tenant VM, which takes seconds under TCG. */
+#define BOOT_TIMEOUT_MS 300000L
+#define CALL_TIMEOUT_MS 60000L
+#define START_TIMEOUT_MS 30000L
+/* Async invocations run at the VM's pace: generous, as tests' deadlines are. */
+#define DRAIN_TIMEOUT_MS (30L * 60 * 1000)
+
+/* One successful call: the client's round trip and X-Ditto-Timing, in us. */
+struct sample {
+	long long rtt, total, controller, agent, guest, function;
+};
+
+struct samples {
+	struct sample *v;
+	size_t n, cap;
+};
+
+/* Each hop is computed from one sample; percentiles are taken per hop. */
+enum hop { HOP_CLIENT, HOP_CONTROLLER, HOP_LINK, HOP_AGENT, HOP_GUEST, HOP_FUNCTION, HOP_OUTSIDE,
+	   HOP_RTT, HOP_COUNT };
+
+static const char *const hop_names[HOP_COUNT] = {
+	"client + HTTP to the controller",
+	"controller",
+	"controller -> agent link",
+	"agent (virtio-serial, guest kernel)",
+	"guest daemon",
+	"function",
+	"platform share outside the guest",
+	"client round trip",
+};
+static const char *const hop_keys[HOP_COUNT] = { "client",   "controller", "link",
+						 "agent",    "guest",	   "function",
+						 "outside_guest", "rtt" };
+
+static long long hop_us(const struct sample *s, enum hop h)
+{
+	switch (h) {
+	case HOP_CLIENT: return s->rtt - s->total;
+	case HOP_CONTROLLER: return s->controller;
+	case HOP_LINK: return s->total - s->controller - s->agent;
+	case HOP_AGENT: return s->agent - s->guest;
+	case HOP_GUEST: return s->guest - s->function;
+	case HOP_FUNCTION: return s->function;
+	case HOP_OUTSIDE: return s->rtt - s->guest;
+	default: return s->rtt;
+	}
+}
+
+/* Failed calls by kind: an HTTP status, or one of these for a call without
+ * a usable answer. */
+enum { ERR_NO_ANSWER = 0, ERR_WRONG_BODY = 1, ERR_NO_TIMING = 2, ERR_KINDS = 12 };
+
+struct errors {
+	int kind[ERR_KINDS];
+	long count[ERR_KINDS];
+	int n;
+	long total;
+};
+
+static void errors_add(struct errors *e, int kind, long count)
+{
+	e->total += count;
+	int i;
+	for (i = 0; i < e->n && e->kind[i] != kind; i++)
+		;
+	if (i == e->n) {
+		/* More distinct kinds than slots: fold them into the last one. */
+		if (e->n == ERR_KINDS)
+			i = ERR_KINDS - 1;
+		else
+			e->kind[e->n++] = kind;
+	}
+	e->count[i] += count;
+}
+
+static void errors_name(int kind, char *buf, size_t size, bool key)
+{
+	if (kind == ERR_NO_ANSWER)
+		snprintf(buf, size, key ? "no_answer" : "no answer");
+	else if (kind == ERR_WRONG_BODY)
+		snprintf(buf, size, key ? "wrong_body" : "200 with a wrong body");
+	else if (kind == ERR_NO_TIMING)
+		snprintf(buf, size, key ? "no_timing" : "200 without X-Ditto-Timing");
+	else
+		snprintf(buf, size, key ? "http_%d" : "HTTP %d", kind);
+}
+
+static json_t *errors_json(const struct errors *e)
+{
+	json_t *o = json_object();
+	for (int i = 0; i < e->n; i++) {
+		char k[32];
+		errors_name(e->kind[i], k, sizeof(k), true);
+		json_object_set_new(o, k, json_integer(e->count[i]));
+	}
+	return o;
+}
+
+static void errors_print(const struct errors *e)
+{
+	for (int i = 0; i < e->n; i++) {
+		char k[48];
+		errors_name(e->kind[i], k, sizeof(k), false);
+		printf("%s%s x %ld", i ? ", " : "", k, e->count[i]);
+	}
+}
+
+/* What the client threads of one phase share. */
+struct phase {
+	long long start_ns;
+	atomic_llong end_ns; /* brought forward to stop the clients early */
+	bool record; /* false while warming up */
+};
+
+/* One client thread with its own kept-alive connection. */
+struct worker {
+	int index;
+	const struct phase *phase;
+	CURL *curl;
+	struct curl_slist *hdrs;
+	char body[96];
+	char reply[256];
+	size_t reply_len;
+	bool reply_overflow, has_timing, cold;
+	struct sample cur;
+	long seq;
+	/* Results of the current phase. */
+	struct samples samples;
+	struct errors errors;
+	long cold_starts;
+	long long last_ns;
+	int err;
+	pthread_t thread;
+};
+
+static size_t on_reply(char *p, size_t size, size_t n, void *data)
+{
+	struct worker *w = data;
+	size_t len = size * n;
+	if (w->reply_len + len > sizeof(w->reply))
+		w->reply_overflow = true;
+	else {
+		memcpy(w->reply + w->reply_len, p, len);
+		w->reply_len += len;
+	}
+	return len;
+}
+
+/* Reads "key=N" from an X-Ditto-Timing value; false when absent or negative. */
+static bool timing_field(const char *line, const char *key, long long *ret)
+{
+	const char *p = strstr(line, key);
+	if (!p)
+		return false;
+	p += strlen(key);
+	char *end;
+	errno = 0;
+	long long v = strtoll(p, &end, 10);
+	if (end == p || errno || v < 0)
+		return false;
+	*ret = v;
+	return true;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *data)
+{
+	static const char timing[] = "X-Ditto-Timing:", cold[] = "X-Ditto-Cold-Start:";
+	struct worker *w = data;
+	size_t len = size * n;
+	if (len > sizeof(timing) && strncasecmp(p, timing, sizeof(timing) - 1) == 0) {
+		char line[256];
+		size_t m = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
+		memcpy(line, p, m);
+		line[m] = '\0';
+		struct sample *s = &w->cur;
+		w->has_timing = timing_field(line, "total_us=", &s->total) &&
+				timing_field(line, "controller_us=", &s->controller) &&
+				timing_field(line, "agent_us=", &s->agent) &&
+				timing_field(line, "guest_us=", &s->guest) &&
+				timing_field(line, "function_us=", &s->function);
+	} else if (len > sizeof(cold) && strncasecmp(p, cold, sizeof(cold) - 1) == 0) {
+		w->cold = memmem(p + sizeof(cold) - 1, len - (sizeof(cold) - 1), "true", 4) != NULL;
+	}
+	return len;
+}
+
+static int samples_push(struct samples *s, const struct sample *v)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 4096;
+		struct sample *nv = realloc(s->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		s->v = nv;
+		s->cap = cap;
+	}
+	s->v[s->n++] = *v;
+	return 0;
+}
+
+static int samples_append(struct samples *s, const struct samples *from)
+{
+	for (size_t i = 0; i < from->n; i++)
+		if (samples_push(s, &from->v[i]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+static int worker_init(struct worker *w, int index, const char *url, const char *key)
+{
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->curl = curl_easy_init();
+	if (!w->curl)
+		return -ENOMEM;
+	char auth[192];
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+	w->hdrs = curl_slist_append(NULL, auth);
+	w->hdrs = curl_slist_append(w->hdrs, "Content-Type: application/json");
+	w->hdrs = curl_slist_append(w->hdrs, "Expect:");
+	if (!w->hdrs)
+		return -ENOMEM;
+	char target[512];
+	snprintf(target, sizeof(target), "%s/v1/functions/echo/invoke", url);
+	CURL *h = w->curl;
+	curl_easy_setopt(h, CURLOPT_URL, target);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	/* libcurl does not copy POSTFIELDS: each call rewrites w->body in place. */
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, w->body);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, w->hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_reply);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, w);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CALL_TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	return 0;
+}
+
+static void worker_free(struct worker *w)
+{
+	if (w->curl)
+		curl_easy_cleanup(w->curl);
+	curl_slist_free_all(w->hdrs);
+	free(w->samples.v);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Calls echo back to back until the phase ends; each body is unique, so a
+ * reply that echoes it proves it answers this very call. */
+static void *worker_main(void *data)
+{
+	struct worker *w = data;
+	const struct phase *ph = w->phase;
+	while (now_ns() < atomic_load(&ph->end_ns)) {
+		int len = snprintf(w->body, sizeof(w->body), "{\"client\":%d,\"seq\":%ld}", w->index,
+				   w->seq++);
+		curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)len);
+		w->reply_len = 0;
+		w->reply_overflow = w->has_timing = w->cold = false;
+		long long t0 = now_ns();
+		CURLcode rc = curl_easy_perform(w->curl);
+		w->last_ns = now_ns();
+		if (!ph->record)
+			continue;
+		long status = 0;
+		if (rc == CURLE_OK)
+			curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
+		int kind;
+		if (rc != CURLE_OK)
+			kind = ERR_NO_ANSWER;
+		else if (status != 200)
+			kind = (int)status;
+		else if (w->reply_overflow || w->reply_len != (size_t)len ||
+			 memcmp(w->reply, w->body, (size_t)len) != 0)
+			kind = ERR_WRONG_BODY;
+		else if (!w->has_timing)
+			kind = ERR_NO_TIMING;
+		else {
+			w->cur.rtt = (w->last_ns - t0) / 1000;
+			w->cold_starts += w->cold;
+			if (samples_push(&w->samples, &w->cur) < 0) {
+				w->err = -ENOMEM;
+				break;
+			}
+			continue;
+		}
+		errors_add(&w->errors, kind, 1);
+	}
+	return NULL;
+}
+
+/* The processes on the path whose CPU time is accounted. */
+enum { CPU_CLIENT, CPU_CONTROLLER, CPU_AGENT, CPU_QEMU, CPU_COUNT };
+static const char *const cpu_names[CPU_COUNT] = { "client (this program)", "controller", "agent",
+						  "QEMU (the guest)" };
+static const char *const cpu_keys[CPU_COUNT] = { "client", "controller", "agent", "qemu" };
+
+/* The outcome of one timed run (or of all of them). */
+struct run {
+	struct samples samples;
+	struct errors errors;
+	long cold_starts;
+	double elapsed_s, throughput;
+	long long cpu_us[CPU_COUNT]; /* -1: not known (a platform not started here) */
+};
+
+/* Runs every worker for seconds; with ret, collects what they measured. */
+static int run_phase(struct worker *ws, int n, int seconds, struct run *ret)
+{
+	struct phase ph = { .start_ns = now_ns(), .record = ret != NULL };
+	atomic_init(&ph.end_ns, ph.start_ns + (long long)seconds * 1000000000LL);
+	int started = 0, err = 0;
+	for (; started < n; started++) {
+		struct worker *w = &ws[started];
+		w->phase = &ph;
+		w->samples.n = 0;
+		memset(&w->errors, 0, sizeof(w->errors));
+		w->cold_starts = 0;
+		w->err = 0;
+		if ((err = -pthread_create(&w->thread, NULL, worker_main, w)) < 0) {
+			/* Stop the ones already running at once. */
+			atomic_store(&ph.end_ns, 0);
+			break;
+		}
+	}
+	long long last = ph.start_ns;
+	for (int i = 0; i < started; i++) {
+		pthread_join(ws[i].thread, NULL);
+		if (ws[i].err < 0)
+			err = ws[i].err;
+		if (ws[i].last_ns > last)
+			last = ws[i].last_ns;
+	}
+	if (err < 0 || !ret)
+		return err;
+	memset(ret, 0, sizeof(*ret));
+	for (int i = 0; i < n; i++) {
+		if (samples_append(&ret->samples, &ws[i].samples) < 0)
+			return -ENOMEM;
+		for (int k = 0; k < ws[i].errors.n; k++)
+			errors_add(&ret->errors, ws[i].errors.kind[k], ws[i].errors.count[k]);
+		ret->cold_starts += ws[i].cold_starts;
+	}
+	ret->elapsed_s = (double)(last - ph.start_ns) / 1e9;
+	ret->throughput = ret->elapsed_s > 0 ? (double)ret->samples.n / ret->elapsed_s : 0;
+	return 0;
+}
+
+static void hop_stats(const struct samples *s, enum hop h, struct stats *ret)
+{
+	double *v = malloc((s->n ? s->n : 1) * sizeof(*v));
+	if (!v) {
+		memset(ret, 0, sizeof(*ret));
+		return;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		v[i] = (double)hop_us(&s->v[i], h);
+	stats_compute(v, s->n, ret);
+	free(v);
+}
+
+static json_t *latency_json(const struct stats *s)
+{
+	return json_pack("{s:f, s:f, s:f, s:f, s:f}", "p50", s->p50 / 1000, "p90", s->p90 / 1000,
+			 "p99", s->p99 / 1000, "p999", s->p999 / 1000, "max", s->max / 1000);
+}
+
+/* The call with the longest round trip, to tell where a tail came from. */
+static const struct sample *slowest(const struct samples *s)
+{
+	const struct sample *m = NULL;
+	for (size_t i = 0; i < s->n; i++)
+		if (!m || s->v[i].rtt > m->rtt)
+			m = &s->v[i];
+	return m;
+}
+
+static json_t *hops_json(const struct samples *s)
+{
+	json_t *o = json_object();
+	for (int h = 0; h < HOP_COUNT; h++) {
+		struct stats st;
+		hop_stats(s, (enum hop)h, &st);
+		json_object_set_new(o, hop_keys[h], json_pack("{s:f, s:f}", "p50", st.p50, "p99", st.p99));
+	}
+	return o;
+}
+
+/* CPU time per call (ok or not) and the cores it kept busy, or false when
+ * that process's time is not known. */
+static bool cpu_share(const struct run *r, int k, double *ret_us_per_call, double *ret_cores)
+{
+	long calls = (long)r->samples.n + r->errors.total;
+	if (r->cpu_us[k] < 0 || calls == 0 || r->elapsed_s <= 0)
+		return false;
+	*ret_us_per_call = (double)r->cpu_us[k] / (double)calls;
+	*ret_cores = (double)r->cpu_us[k] / 1e6 / r->elapsed_s;
+	return true;
+}
+
+static json_t *run_json(const struct run *r)
+{
+	struct stats lat;
+	hop_stats(&r->samples, HOP_RTT, &lat);
+	json_t *cpu = json_object();
+	for (int k = 0; k < CPU_COUNT; k++) {
+		double per_call, cores;
+		if (cpu_share(r, k, &per_call, &cores))
+			json_object_set_new(cpu, cpu_keys[k], json_pack("{s:f, s:f}", "us_per_call", per_call,
+									 "cores", cores));
+	}
+	json_t *worst = json_object();
+	const struct sample *m = slowest(&r->samples);
+	for (int h = 0; m && h < HOP_COUNT; h++)
+		json_object_set_new(worst, hop_keys[h], json_integer(hop_us(m, (enum hop)h)));
+	return json_pack("{s:I, s:f, s:f, s:o, s:I, s:o, s:I, s:o, s:o, s:o}", "calls",
+			 (json_int_t)r->samples.n, "elapsed_s", r->elapsed_s, "throughput", r->throughput,
+			 "latency_ms", latency_json(&lat), "errors", (json_int_t)r->errors.total,
+			 "errors_by_kind", errors_json(&r->errors), "cold_starts",
+			 (json_int_t)r->cold_starts, "hops_us", hops_json(&r->samples), "slowest_us", worst,
+			 "cpu", cpu);
+}
+
+static void print_run_row(const char *label, const struct run *r, double throughput)
+{
+	struct stats lat;
+	hop_stats(&r->samples, HOP_RTT, &lat);
+	printf("%-4s %9zu %9.1f %8.2f %8.2f %8.2f %9.2f %8.2f %7ld\n", label, r->samples.n, throughput,
+	       lat.p50 / 1000, lat.p90 / 1000, lat.p99 / 1000, lat.p999 / 1000, lat.max / 1000,
+	       r->errors.total);
+}
+
+/* ---- the platform ---- */
+
+struct platform {
+	const struct bench_opts *o;
+	struct agent_proc controller, agent; /* pid 0 when not started here */
+	struct agent_client admin, tenant;   /* to the controller, with either key */
+	struct agent_client agent_api;	     /* to our agent, with its token */
+	pid_t qemu_pid;			     /* the tenant VM's, when the agent is ours */
+	char url[128];
+	char accel[16], qemu[64];
+	int cores, workers;
+	char tenant_key[128];
+};
+
+/* Reads a file's first line without its newline. */
+static int read_line(const char *path, char *buf, size_t size)
+{
+	void *data;
+	size_t len;
+	int r = read_file(path, &data, &len);
+	if (r < 0)
+		return r;
+	snprintf(buf, size, "%s", (char *)data);
+	free(data);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf[0] ? 0 : -ENODATA;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* Starts BUILD/ditto-controller on a free port with its data under
+ * DATA/controller and waits for the URL it writes once listening. */
+static int controller_start(struct platform *p)
+{
+	const struct bench_opts *o = p->o;
+	char bin[512], ready[512], log[512];
+	char *dir = p->controller.data_dir;
+	snprintf(bin, sizeof(bin), "%s/ditto-controller", o->build);
+	snprintf(dir, sizeof(p->controller.data_dir), "%s/controller", o->data);
+	snprintf(ready, sizeof(ready), "%s/controller.url", o->data);
+	snprintf(log, sizeof(log), "%s/controller.log", o->data);
+	mkdir(o->data, 0755);
+	mkdir(dir, 0700);
+	unlink(ready);
+	const char *argv[] = { bin, "--port", "0", "--ready-file", ready, "--data", dir,
+			       "--log-level", "warn", NULL };
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	p->controller.pid = pid;
+	long long deadline = now_ns() + START_TIMEOUT_MS * 1000000LL;
+	for (;;) {
+		if (read_line(ready, p->url, sizeof(p->url)) == 0)
+			return 0;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			p->controller.pid = 0;
+			return -ECHILD;
+		}
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		/* The controller writes the file once, by rename: poll it briefly. */
+		sleep_ms(5);
+	}
+}
+
+/* Waits until the controller lists a host "up" (ours when we started it)
+ * and reads its accelerator and cores. */
+static int wait_host_up(struct platform *p, long timeout_ms)
+{
+	long long deadline = now_ns() + timeout_ms * 1000000LL;
+	for (;;) {
+		json_t *reply = NULL, *h;
+		size_t i;
+		int st = agent_client_call(&p->admin, "GET", "/v1/hosts", NULL, 0, 10000, &reply);
+		json_array_foreach(st == 200 ? json_object_get(reply, "hosts") : NULL, i, h) {
+			const char *id = json_string_value(json_object_get(h, "id"));
+			const char *state = json_string_value(json_object_get(h, "state"));
+			if (!state || strcmp(state, "up") != 0 ||
+			    (p->agent.pid > 0 && (!id || strcmp(id, HOST_ID) != 0)))
+				continue;
+			int cores = (int)json_integer_value(json_object_get(h, "cores"));
+			/* A tenant's VM lives on one host: the largest bounds its size. */
+			if (cores > p->cores) {
+				p->cores = cores;
+				const char *accel = json_string_value(json_object_get(h, "accel"));
+				snprintf(p->accel, sizeof(p->accel), "%s", accel ? accel : "unknown");
+			}
+		}
+		json_decref(reply);
+		if (p->cores > 0)
+			return 0;
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		/* Hosts come up on a heartbeat; nothing to wait on but the list. */
+		sleep_ms(50);
+	}
+}
+
+/* Connects to an agent started here (its token is in its data folder) and
+ * reads its QEMU version; elsewhere the version stays unknown. */
+static void agent_connect(struct platform *p)
+{
+	snprintf(p->qemu, sizeof(p->qemu), "unknown");
+	char path[512], token[128];
+	snprintf(path, sizeof(path), "%s/agent.token", p->agent.data_dir);
+	if (p->agent.pid <= 0 || read_line(path, token, sizeof(token)) < 0 ||
+	    agent_client_init(&p->agent_api, p->agent.url) < 0 ||
+	    agent_client_set_bearer(&p->agent_api, token) < 0)
+		return;
+	json_t *st = NULL;
+	if (agent_client_call(&p->agent_api, "GET", "/v1/status", NULL, 0, 10000, &st) == 200) {
+		const char *q = json_string_value(json_object_get(st, "qemu"));
+		if (q)
+			snprintf(p->qemu, sizeof(p->qemu), "%s", q);
+	}
+	json_decref(st);
+}
+
+/* The tenant VM's QEMU process, from our agent. */
+static void read_qemu_pid(struct platform *p)
+{
+	json_t *vm = NULL;
+	if (p->agent_api.curl &&
+	    agent_client_call(&p->agent_api, "GET", "/v1/vms/" TENANT, NULL, 0, 10000, &vm) == 200)
+		p->qemu_pid = (pid_t)json_integer_value(json_object_get(vm, "pid"));
+	json_decref(vm);
+}
+
+/* User plus system CPU time of a process in us, or -1. */
+static long long proc_cpu_us(pid_t pid)
+{
+	if (pid <= 0)
+		return -1;
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces: count fields from its ')'. */
+	char *p = strrchr(buf, ')');
+	unsigned long long ut, st;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (long long)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+static void cpu_sample(const struct platform *p, long long ret[CPU_COUNT])
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	ret[CPU_CLIENT] = (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL +
+			  ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+	ret[CPU_CONTROLLER] = proc_cpu_us(p->controller.pid);
+	ret[CPU_AGENT] = proc_cpu_us(p->agent.pid);
+	ret[CPU_QEMU] = proc_cpu_us(p->qemu_pid);
+}
+
+static void platform_stop(struct platform *p)
+{
+	agent_client_free(&p->admin);
+	agent_client_free(&p->tenant);
+	agent_client_free(&p->agent_api);
+	/* The agent first: on SIGTERM it stops its VMs. */
+	if (p->agent.pid > 0 && agent_proc_stop(&p->agent, 30000) != 0)
+		fprintf(stderr, "ditto-bench: the agent did not stop cleanly; see %s/agent.log\n",
+			p->agent.data_dir);
+	/* agent_proc_stop works for any child: SIGTERM, wait, then SIGKILL. */
+	if (p->controller.pid > 0 && agent_proc_stop(&p->controller, 20000) != 0)
+		fprintf(stderr, "ditto-bench: the controller did not stop cleanly; see %s/controller.log\n",
+			p->o->data);
+}
+
+static int platform_start(struct platform *p, const struct bench_opts *o)
+{
+	memset(p, 0, sizeof(*p));
+	p->o = o;
+	char key[128];
+	int r;
+	if (o->url) {
+		snprintf(p->url, sizeof(p->url), "%s", o->url);
+		snprintf(key, sizeof(key), "%s", o->key);
+	} else {
+		if ((r = controller_start(p)) < 0) {
+			fprintf(stderr, "ditto-bench: cannot start %s/ditto-controller (%s); see %s/controller.log\n",
+				o->build, strerror(-r), o->data);
+			return r;
+		}
+		char path[512], dir[512];
+		snprintf(path, sizeof(path), "%s/controller/admin.key", o->data);
+		if ((r = read_line(path, key, sizeof(key))) < 0) {
+			fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
+			return r;
+		}
+		snprintf(dir, sizeof(dir), "%s/agent", o->data);
+		const char *extra[16] = { "--controller", p->url, "--controller-key-file", path,
+					  "--host-id", HOST_ID, "--heartbeat-ms", "500" };
+		int n = 8;
+		if (o->accel) {
+			extra[n++] = "--accel";
+			extra[n++] = o->accel;
+		}
+		if (o->cores) {
+			extra[n++] = "--cores";
+			extra[n++] = o->cores;
+		}
+		if ((r = agent_proc_start(&p->agent, o->build, dir, extra, START_TIMEOUT_MS)) < 0) {
+			fprintf(stderr, "ditto-bench: cannot start %s/ditto-agent (%s); see %s/agent.log\n",
+				o->build, strerror(-r), dir);
+			return r;
+		}
+	}
+	if ((r = agent_client_init(&p->admin, p->url)) < 0 ||
+	    (r = agent_client_set_bearer(&p->admin, key)) < 0 ||
+	    (r = agent_client_init(&p->tenant, p->url)) < 0)
+		return r;
+	if ((r = wait_host_up(p, START_TIMEOUT_MS)) < 0) {
+		fprintf(stderr, "ditto-bench: no host came up at %s\n", p->url);
+		return r;
+	}
+	agent_connect(p);
+	return 0;
+}
+
+/* Creates the tenant (or, on a platform that has it already, a new key for
+ * it), fixes its worker vCPUs and deploys echo. */
+static int tenant_setup(struct platform *p)
+{
+	const struct bench_opts *o = p->o;
+	json_t *reply = NULL;
+	const char *body = "{\"name\":\"" TENANT "\"}";
+	int st = agent_client_call(&p->admin, "POST", "/v1/tenants", body, strlen(body), 10000, &reply);
+	if (st == 409) {
+		json_decref(reply);
+		reply = NULL;
+		st = agent_client_call(&p->admin, "POST", "/v1/tenants/" TENANT "/keys", NULL, 0, 10000,
+				       &reply);
+	}
+	const char *key = json_string_value(json_object_get(reply, "key"));
+	if (st != 201 || !key) {
+		fprintf(stderr, "ditto-bench: cannot create tenant " TENANT " (%d)\n", st);
+		json_decref(reply);
+		return -EIO;
+	}
+	snprintf(p->tenant_key, sizeof(p->tenant_key), "%s", key);
+	json_decref(reply);
+	agent_client_set_bearer(&p->tenant, p->tenant_key);
+
+	p->workers = o->concurrency < p->cores ? o->concurrency : p->cores;
+	char scaling[128];
+	snprintf(scaling, sizeof(scaling), "{\"min\":%d,\"max\":%d,\"policy\":\"fixed:%d\"}", p->workers,
+		 p->workers, p->workers);
+	st = agent_client_call(&p->admin, "PUT", "/v1/tenants/" TENANT "/scaling", scaling,
+			       strlen(scaling), 10000, NULL);
+	if (st != 200) {
+		fprintf(stderr, "ditto-bench: cannot set the tenant's scaling (%d)\n", st);
+		return -EIO;
+	}
+
+	char path[512];
+	snprintf(path, sizeof(path), "%s/functions/echo", o->build);
+	void *art;
+	size_t len;
+	int r = read_file(path, &art, &len);
+	if (r < 0) {
+		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	/* Every client may have a call in flight: the default limit would
+	 * answer the surplus with 429. */
+	char target[128];
+	snprintf(target, sizeof(target), "/v1/functions/echo?mode=persistent&max_concurrency=%d",
+		 o->concurrency);
+	st = agent_client_call(&p->tenant, "PUT", target, art, len, 60000, NULL);
+	free(art);
+	if (st != 201) {
+		fprintf(stderr, "ditto-bench: cannot deploy echo (%d)\n", st);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The first call boots the VM; then waits until the VM has its worker vCPUs. */
+static int first_call(struct platform *p)
+{
+	const char *body = "{\"first\":true}";
+	json_t *reply = NULL;
+	int st = agent_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke", body, strlen(body),
+				   BOOT_TIMEOUT_MS, &reply);
+	bool echoed = json_is_true(json_object_get(reply, "first"));
+	json_decref(reply);
+	if (st != 200 || !echoed) {
+		fprintf(stderr, "ditto-bench: the first call failed (%d)\n", st);
+		return -EIO;
+	}
+	long long deadline = now_ns() + 120000LL * 1000000LL;
+	for (;;) {
+		reply = NULL;
+		st = agent_client_call(&p->admin, "GET", "/v1/tenants/" TENANT, NULL, 0, 10000, &reply);
+		int workers = (int)json_integer_value(json_object_get(json_object_get(reply, "vm"), "workers"));
+		json_decref(reply);
+		if (st == 200 && workers == p->workers) {
+			read_qemu_pid(p);
+			return 0;
+		}
+		if (now_ns() > deadline) {
+			fprintf(stderr, "ditto-bench: the VM has %d worker vCPUs, not %d\n", workers,
+				p->workers);
+			return -ETIMEDOUT;
+		}
+		sleep_ms(50);
+	}
+}
+
+/* VmRSS of a process in KiB, or -1. */
+static long rss_kib(pid_t pid)
+{
+	if (pid <= 0)
+		return -1;
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	long kib = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+struct records {
+	int n;
+	double submit_s, drain_s;
+	long stored, ok, rss_kib;
+};
+
+/* True once the tenant has no invocation in this status. */
+static int none_in(struct platform *p, const char *status, bool *ret)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/v1/invocations?status=%s&limit=1", status);
+	json_t *reply = NULL;
+	int st = agent_client_call(&p->tenant, "GET", path, NULL, 0, 10000, &reply);
+	*ret = json_array_size(json_object_get(reply, "invocations")) == 0;
+	json_decref(reply);
+	return st == 200 ? 0 : -EIO;
+}
+
+/* Stores o->records invocation records by asynchronous calls, waits until
+ * all have run, counts what the controller kept and samples its memory. */
+static int store_records(struct platform *p, struct records *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->n = p->o->records;
+	long long t0 = now_ns();
+	for (int i = 0; i < ret->n; i++) {
+		char body[64];
+		int len = snprintf(body, sizeof(body), "{\"record\":%d}", i);
+		int st = agent_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke?async=true",
+					   body, (size_t)len, CALL_TIMEOUT_MS, NULL);
+		if (st != 202) {
+			fprintf(stderr, "ditto-bench: async call %d failed (%d)\n", i, st);
+			return -EIO;
+		}
+	}
+	long long t1 = now_ns();
+	long long deadline = t1 + DRAIN_TIMEOUT_MS * 1000000LL;
+	for (;;) {
+		bool no_queued, no_running;
+		if (none_in(p, "queued", &no_queued) < 0 || none_in(p, "running", &no_running) < 0) {
+			fprintf(stderr, "ditto-bench: cannot list invocations\n");
+			return -EIO;
+		}
+		if (no_queued && no_running)
+			break;
+		if (now_ns() > deadline) {
+			fprintf(stderr, "ditto-bench: async invocations still pending after %ld s\n",
+				DRAIN_TIMEOUT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		sleep_ms(100);
+	}
+	long long t2 = now_ns();
+	ret->rss_kib = rss_kib(p->controller.pid);
+	ret->submit_s = (double)(t1 - t0) / 1e9;
+	ret->drain_s = (double)(t2 - t1) / 1e9;
+
+	/* Page through what the controller kept. */
+	char cursor[128] = "";
+	do {
+		char path[256];
+		char *esc = curl_easy_escape(p->tenant.curl, cursor, 0);
+		snprintf(path, sizeof(path), "/v1/invocations?limit=1000%s%s", cursor[0] ? "&cursor=" : "",
+			 esc ? esc : "");
+		curl_free(esc);
+		json_t *reply = NULL, *v;
+		size_t i;
+		int st = agent_client_call(&p->tenant, "GET", path, NULL, 0, 60000, &reply);
+		if (st != 200) {
+			json_decref(reply);
+			fprintf(stderr, "ditto-bench: cannot list invocations (%d)\n", st);
+			return -EIO;
+		}
+		json_array_foreach(json_object_get(reply, "invocations"), i, v) {
+			const char *status = json_string_value(json_object_get(v, "status"));
+			ret->stored++;
+			ret->ok += status && strcmp(status, "ok") == 0;
+		}
+		const char *next = json_string_value(json_object_get(reply, "next_cursor"));
+		snprintf(cursor, sizeof(cursor), "%s", next ? next : "");
+		json_decref(reply);
+	} while (cursor[0]);
+	return 0;
+}
+
+/* ---- the benchmark ---- */
+
+static double median_of(double *v, size_t n)
+{
+	struct stats s;
+	stats_compute(v, n, &s);
+	return s.p50;
+}
+
+static void print_text(const struct platform *p, const struct bench_opts *o, const struct run *runs,
+		       const struct run *all, double tput, long rss_end, const struct records *rec)
+{
+	printf("ditto-bench invoke: echo (persistent) client -> controller -> agent -> guest VM\n");
+	printf("accel=%s qemu=%s host cores=%d worker vCPUs=%d (fixed:%d) concurrency=%d, "
+	       "%d x %d s after %d s of warm-up\n",
+	       p->accel, p->qemu, p->cores, p->workers, p->workers, o->concurrency, o->reps,
+	       o->duration_s, o->warmup_s);
+	printf("\n%-4s %9s %9s %8s %8s %8s %9s %8s %7s\n", "run", "ok calls", "inv/s", "p50 ms", "p90 ms",
+	       "p99 ms", "p99.9 ms", "max ms", "errors");
+	for (int i = 0; i < o->reps; i++) {
+		char label[16];
+		snprintf(label, sizeof(label), "%d", i + 1);
+		print_run_row(label, &runs[i], runs[i].throughput);
+	}
+	print_run_row("all", all, tput);
+	printf("(all: inv/s is the median of the runs; latencies are over every call)\n");
+
+	printf("\n%-40s %9s %9s\n", "where the time goes, all calls", "p50 us", "p99 us");
+	for (int h = 0; h < HOP_COUNT; h++) {
+		struct stats st;
+		hop_stats(&all->samples, (enum hop)h, &st);
+		printf("%-40s %9.0f %9.0f\n", hop_names[h], st.p50, st.p99);
+	}
+	printf("(each row is its own percentile, so the rows need not add up)\n");
+	const struct sample *m = slowest(&all->samples);
+	if (m)
+		printf("slowest call: %.2f ms = client+HTTP %lld + controller %lld + link %lld + agent %lld "
+		       "+ guest daemon %lld + function %lld us\n",
+		       (double)m->rtt / 1000, hop_us(m, HOP_CLIENT), hop_us(m, HOP_CONTROLLER),
+		       hop_us(m, HOP_LINK), hop_us(m, HOP_AGENT), hop_us(m, HOP_GUEST),
+		       hop_us(m, HOP_FUNCTION));
+	bool header = false;
+	for (int k = 0; k < CPU_COUNT; k++) {
+		double per_call, cores;
+		if (!cpu_share(all, k, &per_call, &cores))
+			continue;
+		if (!header)
+			printf("\n%-40s %9s %9s\n", "CPU time during the timed runs", "us/call", "cores");
+		header = true;
+		printf("%-40s %9.0f %9.2f\n", cpu_names[k], per_call, cores);
+	}
+	printf("\n");
+	printf("errors: ");
+	if (all->errors.total == 0)
+		printf("none");
+	errors_print(&all->errors);
+	printf("\ncold starts during the timed runs: %ld\n", all->cold_starts);
+	if (rec->n > 0)
+		printf("controller resident memory with %ld invocation records: %.1f MiB "
+		       "(%d async calls submitted in %.1f s, all run %.1f s later; %ld of the kept "
+		       "records ok)\n",
+		       rec->stored, rec->rss_kib / 1024.0, rec->n, rec->submit_s, rec->drain_s, rec->ok);
+	if (rss_end >= 0)
+		printf("controller resident memory at the end: %.1f MiB\n", rss_end / 1024.0);
+}
+
+static void print_json(const struct platform *p, const struct bench_opts *o, const struct run *runs,
+		       const struct run *all, double tput, long rss_end, const struct records *rec)
+{
+	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "benchmark",
+				"invoke", "function", "echo", "mode", "persistent", "accel", p->accel,
+				"qemu", p->qemu, "host_cores", p->cores, "workers", p->workers,
+				"concurrency", o->concurrency, "duration_s", o->duration_s, "warmup_s",
+				o->warmup_s, "reps", o->reps);
+	json_t *arr = json_array();
+	for (int i = 0; i < o->reps; i++)
+		json_array_append_new(arr, run_json(&runs[i]));
+	json_object_set_new(out, "runs", arr);
+	json_t *overall = run_json(all);
+	json_object_set_new(overall, "throughput", json_real(tput));
+	json_object_set_new(overall, "throughput_is", json_string("median of the runs"));
+	json_object_set_new(out, "overall", overall);
+	json_object_set_new(out, "controller_rss_kib", rss_end >= 0 ? json_integer(rss_end) : json_null());
+	if (rec->n > 0)
+		json_object_set_new(out, "records",
+				    json_pack("{s:i, s:f, s:f, s:I, s:I, s:o}", "submitted", rec->n,
+					      "submit_s", rec->submit_s, "drain_s", rec->drain_s,
+					      "stored", (json_int_t)rec->stored, "ok", (json_int_t)rec->ok,
+					      "controller_rss_kib",
+					      rec->rss_kib >= 0 ? json_integer(rec->rss_kib) : json_null()));
+	char *text = json_dumps(out, JSON_INDENT(2));
+	printf("%s\n", text);
+	free(text);
+	json_decref(out);
+}
+
+int bench_invoke(const struct bench_opts *o)
+{
+	struct platform p;
+	int n = o->concurrency, rc = -1;
+	struct worker *ws = calloc((size_t)n, sizeof(*ws));
+	struct run *runs = calloc((size_t)o->reps, sizeof(*runs));
+	struct run all = { 0 };
+	struct records rec = { 0 };
+	if (!ws || !runs) {
+		free(ws);
+		free(runs);
+		return -ENOMEM;
+	}
+	if (platform_start(&p, o) < 0 || tenant_setup(&p) < 0 || first_call(&p) < 0)
+		goto out;
+	for (int i = 0; i < n; i++)
+		if (worker_init(&ws[i], i, p.url, p.tenant_key) < 0) {
+			fprintf(stderr, "ditto-bench: out of memory\n");
+			goto out;
+		}
+	/* Records first, so that the count the controller keeps is N and the
+	 * boot call, not also the warm-up's calls. */
+	if (o->records > 0) {
+		if (!o->json)
+			fprintf(stderr, "ditto-bench: storing %d invocation records\n", o->records);
+		if (store_records(&p, &rec) < 0)
+			goto out;
+	}
+	if (!o->json)
+		fprintf(stderr, "ditto-bench: platform at %s is up, warming up for %d s\n", p.url,
+			o->warmup_s);
+	if (o->warmup_s > 0 && run_phase(ws, n, o->warmup_s, NULL) < 0)
+		goto out;
+	double *tputs = calloc((size_t)o->reps, sizeof(double));
+	if (!tputs)
+		goto out;
+	for (int i = 0; i < o->reps; i++) {
+		if (!o->json)
+			fprintf(stderr, "ditto-bench: run %d of %d (%d s)\n", i + 1, o->reps, o->duration_s);
+		long long cpu0[CPU_COUNT], cpu1[CPU_COUNT];
+		cpu_sample(&p, cpu0);
+		if (run_phase(ws, n, o->duration_s, &runs[i]) < 0 ||
+		    samples_append(&all.samples, &runs[i].samples) < 0) {
+			free(tputs);
+			goto out;
+		}
+		cpu_sample(&p, cpu1);
+		for (int k = 0; k < CPU_COUNT; k++) {
+			bool known = cpu0[k] >= 0 && cpu1[k] >= 0 && all.cpu_us[k] >= 0;
+			runs[i].cpu_us[k] = cpu0[k] >= 0 && cpu1[k] >= 0 ? cpu1[k] - cpu0[k] : -1;
+			all.cpu_us[k] = known ? all.cpu_us[k] + runs[i].cpu_us[k] : -1;
+		}
+		for (int k = 0; k < runs[i].errors.n; k++)
+			errors_add(&all.errors, runs[i].errors.kind[k], runs[i].errors.count[k]);
+		all.cold_starts += runs[i].cold_starts;
+		all.elapsed_s += runs[i].elapsed_s;
+		tputs[i] = runs[i].throughput;
+	}
+	double tput = median_of(tputs, (size_t)o->reps);
+	free(tputs);
+	long rss_end = rss_kib(p.controller.pid);
+	if (o->json)
+		print_json(&p, o, runs, &all, tput, rss_end, &rec);
+	else
+		print_text(&p, o, runs, &all, tput, rss_end, &rec);
+	rc = all.errors.total == 0 ? 0 : -EIO;
+out:
+	for (int i = 0; i < n; i++)
+		worker_free(&ws[i]);
+	for (int i = 0; i < o->reps; i++)
+		free(runs[i].samples.v);
+	free(all.samples.v);
+	free(ws);
+	free(runs);
+	platform_stop(&p);
+	return rc;
+}
