@@ -1,0 +1,202 @@
+/* Artifacts and the immutable versions of functions. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define FUNCTION_COLS                                                                          \
+	"v.tenant, v.name, v.version, v.digest, a.size, v.timeout_ms, v.memory_mib,"           \
+	" v.max_concurrency, v.mode, v.created_ms"                                              \
+	" FROM functions f"                                                                      \
+	" JOIN function_versions v ON v.tenant = f.tenant AND v.name = f.name"                   \
+	" JOIN artifacts a ON a.digest = v.digest"
+
+const char *const store_function_queries[Q_COUNT] = {
+	[Q_ARTIFACT_INSERT] = "INSERT INTO artifacts (digest, size, created_ms) VALUES (?1, ?2, ?3)"
+			      " ON CONFLICT (digest) DO NOTHING",
+	[Q_ARTIFACT_GET] = "SELECT size FROM artifacts WHERE digest = ?1",
+	/* Within an UPDATE SET every column reads its old value. */
+	[Q_FUNCTION_BUMP] = "INSERT INTO functions (tenant, name, latest, first_live) VALUES (?1, ?2, 1, 1)"
+			    " ON CONFLICT (tenant, name) DO UPDATE SET latest = latest + 1,"
+			    " first_live = CASE WHEN deleted THEN latest + 1 ELSE first_live END,"
+			    " deleted = 0 RETURNING latest",
+	[Q_VERSION_INSERT] = "INSERT INTO function_versions (tenant, name, version, digest, timeout_ms,"
+			     " memory_mib, max_concurrency, mode, created_ms)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[Q_FUNCTION_GET] = "SELECT " FUNCTION_COLS " WHERE f.tenant = ?1 AND f.name = ?2 AND NOT f.deleted"
+			   " AND v.version = CASE WHEN ?3 = 0 THEN f.latest ELSE ?3 END"
+			   " AND v.version >= f.first_live",
+	[Q_FUNCTION_LIST] = "SELECT " FUNCTION_COLS " WHERE f.tenant = ?1 AND NOT f.deleted"
+			    " AND v.version = f.latest ORDER BY f.name",
+	[Q_FUNCTION_DELETE] = "UPDATE functions SET deleted = 1 WHERE tenant = ?1 AND name = ?2 AND NOT deleted",
+};
+
+/* ---- artifacts ---------------------------------------------------------- */
+
+static int artifact_record(struct store *s, const char *digest, uint64_t size)
+{
+	if (!sq_is_lower_hex(digest, STORE_DIGEST_SIZE - 1) || size > INT64_MAX)
+		return -EINVAL;
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_ARTIFACT_INSERT);
+		if (!st)
+			return -ENOMEM;
+		sq_bind_text(st, 1, digest);
+		sqlite3_bind_int64(st, 2, (int64_t)size);
+		sqlite3_bind_int64(st, 3, sq_now_ms());
+		int r = sq_sql_errno(sqlite3_step(st));
+		if (r < 0)
+			return r;
+	}
+	uint64_t known;
+	int r = store_artifact_get(s, digest, &known);
+	if (r < 0)
+		return r;
+	return known == size ? 0 : -EEXIST;
+}
+
+int store_artifact_put(struct store *s, const char *digest, uint64_t size)
+{
+	return artifact_record(s, digest, size);
+}
+
+int store_artifact_get(struct store *s, const char *digest, uint64_t *ret_size)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_ARTIFACT_GET);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, digest);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	*ret_size = (uint64_t)sqlite3_column_int64(st, 0);
+	return 0;
+}
+
+/* ---- functions ---------------------------------------------------------- */
+
+static bool limits_are_valid(const struct store_limits *l)
+{
+	return l->timeout_ms >= 1 && l->timeout_ms <= 86400000u && l->memory_mib >= 1 &&
+	       l->memory_mib <= 1048576u && l->max_concurrency >= 1 && l->max_concurrency <= 65536u &&
+	       (!strcmp(l->mode, "process") || !strcmp(l->mode, "persistent"));
+}
+
+static int function_put_locked(struct store *s, const char *tenant, const char *name, const char *digest,
+			       uint64_t size, const struct store_limits *limits, int64_t *ret_version)
+{
+	int r = artifact_record(s, digest, size);
+	if (r < 0)
+		return r;
+	int64_t version;
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_FUNCTION_BUMP);
+		if (!st)
+			return -ENOMEM;
+		sq_bind_text(st, 1, tenant);
+		sq_bind_text(st, 2, name);
+		int rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW)
+			return sq_step_failed(rc);
+		version = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE)
+			return sq_step_failed(rc);
+	}
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_VERSION_INSERT);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, tenant);
+	sq_bind_text(st, 2, name);
+	sqlite3_bind_int64(st, 3, version);
+	sq_bind_text(st, 4, digest);
+	sqlite3_bind_int64(st, 5, limits->timeout_ms);
+	sqlite3_bind_int64(st, 6, limits->memory_mib);
+	sqlite3_bind_int64(st, 7, limits->max_concurrency);
+	sq_bind_text(st, 8, limits->mode);
+	sqlite3_bind_int64(st, 9, sq_now_ms());
+	r = sq_sql_errno(sqlite3_step(st));
+	if (r < 0)
+		return r;
+	*ret_version = version;
+	return 0;
+}
+
+int store_function_put(struct store *s, const char *tenant, const char *name, const char *digest,
+		       uint64_t size, const struct store_limits *limits, int64_t *ret_version)
+{
+	if (!sq_tenant_name_is_valid(tenant))
+		return -ENOENT;
+	if (!sq_object_name_is_valid(name) || !limits_are_valid(limits))
+		return -EINVAL;
+	int64_t version = 0;
+	int r = sq_tx_begin(s);
+	if (r < 0)
+		return r;
+	r = sq_tx_end(s, function_put_locked(s, tenant, name, digest, size, limits, &version));
+	if (r < 0)
+		return r;
+	*ret_version = version;
+	return 0;
+}
+
+static void read_function(sqlite3_stmt *st, void *item)
+{
+	struct store_function *f = item;
+	memset(f, 0, sizeof(*f));
+	sq_col_text(st, 0, f->tenant, sizeof(f->tenant));
+	sq_col_text(st, 1, f->name, sizeof(f->name));
+	f->version = sqlite3_column_int64(st, 2);
+	sq_col_text(st, 3, f->digest, sizeof(f->digest));
+	f->size = (uint64_t)sqlite3_column_int64(st, 4);
+	f->limits.timeout_ms = (uint32_t)sqlite3_column_int64(st, 5);
+	f->limits.memory_mib = (uint32_t)sqlite3_column_int64(st, 6);
+	f->limits.max_concurrency = (uint32_t)sqlite3_column_int64(st, 7);
+	sq_col_text(st, 8, f->limits.mode, sizeof(f->limits.mode));
+	f->created_ms = sqlite3_column_int64(st, 9);
+}
+
+int store_function_get(struct store *s, const char *tenant, const char *name, int64_t version,
+		       struct store_function *ret_function)
+{
+	if (version < 0)
+		return -ENOENT;
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_FUNCTION_GET);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, tenant);
+	sq_bind_text(st, 2, name);
+	sqlite3_bind_int64(st, 3, version);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	read_function(st, ret_function);
+	return 0;
+}
+
+int store_function_list(struct store *s, const char *tenant, struct store_function **ret_functions,
+			size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_FUNCTION_LIST);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, tenant);
+	void *items;
+	size_t n;
+	int r = sq_collect_rows(st, sizeof(struct store_function), read_function, &items, &n);
+	if (r < 0)
+		return r;
+	*ret_functions = items;
+	*ret_n = n;
+	return 0;
+}
+
+int store_function_delete(struct store *s, const char *tenant, const char *name)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_FUNCTION_DELETE);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, tenant);
+	sq_bind_text(st, 2, name);
+	return sq_step_update(s, st);
+}

@@ -1,0 +1,100 @@
+/* Hosts: registration, heartbeats and their down and draining flags. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define HOST_COLS "id, address, cores, registered_ms, last_seen_ms, down, draining FROM hosts"
+
+const char *const store_host_queries[Q_COUNT] = {
+	[Q_HOST_REGISTER] = "INSERT INTO hosts (id, address, cores, registered_ms, last_seen_ms)"
+			    " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (id) DO UPDATE SET"
+			    " address = excluded.address, cores = excluded.cores,"
+			    " last_seen_ms = excluded.last_seen_ms, down = 0",
+	[Q_HOST_HEARTBEAT] = "UPDATE hosts SET last_seen_ms = ?2, down = 0 WHERE id = ?1",
+	[Q_HOST_DOWN] = "UPDATE hosts SET down = ?2 WHERE id = ?1",
+	[Q_HOST_DRAINING] = "UPDATE hosts SET draining = ?2 WHERE id = ?1",
+	[Q_HOST_GET] = "SELECT " HOST_COLS " WHERE id = ?1",
+	[Q_HOST_LIST] = "SELECT " HOST_COLS " ORDER BY id",
+};
+
+int store_host_register(struct store *s, const char *id, const char *address, int cores)
+{
+	if (!sq_object_name_is_valid(id) || !sq_printable(address, STORE_ADDRESS_SIZE) || cores < 1)
+		return -EINVAL;
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_HOST_REGISTER);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, id);
+	sq_bind_text(st, 2, address);
+	sqlite3_bind_int(st, 3, cores);
+	sqlite3_bind_int64(st, 4, sq_now_ms());
+	return sq_sql_errno(sqlite3_step(st));
+}
+
+/* Runs a one-row host update whose first parameter is the host id. */
+static int host_update(struct store *s, enum query q, const char *id, int64_t value)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, q);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, value);
+	return sq_step_update(s, st);
+}
+
+int store_host_heartbeat(struct store *s, const char *id)
+{
+	return host_update(s, Q_HOST_HEARTBEAT, id, sq_now_ms());
+}
+
+int store_host_set_down(struct store *s, const char *id, bool down)
+{
+	return host_update(s, Q_HOST_DOWN, id, down);
+}
+
+int store_host_set_draining(struct store *s, const char *id, bool draining)
+{
+	return host_update(s, Q_HOST_DRAINING, id, draining);
+}
+
+static void read_host(sqlite3_stmt *st, void *item)
+{
+	struct store_host *h = item;
+	memset(h, 0, sizeof(*h));
+	sq_col_text(st, 0, h->id, sizeof(h->id));
+	sq_col_text(st, 1, h->address, sizeof(h->address));
+	h->cores = sqlite3_column_int(st, 2);
+	h->registered_ms = sqlite3_column_int64(st, 3);
+	h->last_seen_ms = sqlite3_column_int64(st, 4);
+	h->down = sqlite3_column_int(st, 5);
+	h->draining = sqlite3_column_int(st, 6);
+}
+
+int store_host_get(struct store *s, const char *id, struct store_host *ret_host)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_HOST_GET);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	read_host(st, ret_host);
+	return 0;
+}
+
+int store_host_list(struct store *s, struct store_host **ret_hosts, size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_HOST_LIST);
+	if (!st)
+		return -ENOMEM;
+	void *items;
+	size_t n;
+	int r = sq_collect_rows(st, sizeof(struct store_host), read_host, &items, &n);
+	if (r < 0)
+		return r;
+	*ret_hosts = items;
+	*ret_n = n;
+	return 0;
+}

@@ -1,0 +1,445 @@
+/* Invocation records: their life cycle, paged listing, retention, and
+ * recovery after a restart. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INV_COLS(payloads)                                                                     \
+	"id, tenant, function, version, async, status, retries, created_ms, started_ms,"       \
+	" finished_ms, host, vm, cpu, queued_us, cold_start_us, exec_us, total_us, cold_start," \
+	" error, " payloads
+#define INV_PAYLOADS "input, result, log"
+#define INV_NO_PAYLOADS "NULL, NULL, NULL"
+#define UNFINISHED "status IN ('queued','running')"
+
+const char *const store_invocation_queries[Q_COUNT] = {
+	[Q_INV_INSERT] = "INSERT INTO invocations (id, tenant, function, version, async, status,"
+			 " created_ms, input, started_ms, host, vm) VALUES (?1, ?2, ?3, ?4, ?5,"
+			 " CASE WHEN ?8 IS NULL THEN 'queued' ELSE 'running' END, ?6, ?7,"
+			 " CASE WHEN ?8 IS NULL THEN NULL ELSE ?6 END, ?8, ?9)",
+	[Q_INV_START] = "UPDATE invocations SET status = 'running', started_ms = ?2, host = ?3, vm = ?4,"
+			" cpu = ?5 WHERE id = ?1 AND status = 'queued'",
+	[Q_INV_FINISH] = "UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
+			 " error = ?6, queued_us = ?7, cold_start_us = ?8, exec_us = ?9, total_us = ?10,"
+			 " cold_start = ?11, cpu = coalesce(?12, cpu) WHERE id = ?1 AND " UNFINISHED,
+	[Q_INV_STATUS] = "SELECT status FROM invocations WHERE id = ?1",
+	[Q_INV_GET] = "SELECT " INV_COLS(INV_PAYLOADS) " FROM invocations"
+		      " WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+	/* Keyset paging: the cursor is the (created_ms, id) of the last row
+	 * shown, so pages neither skip nor repeat rows as records arrive. */
+	[Q_INV_LIST] = "SELECT " INV_COLS(INV_NO_PAYLOADS) " FROM invocations"
+		       " WHERE tenant = ?1 AND (?2 IS NULL OR function = ?2) AND (?3 IS NULL OR status = ?3)"
+		       " AND (created_ms, id) < (?4, ?5) ORDER BY created_ms DESC, id DESC LIMIT ?6",
+	[Q_INV_PRUNE_AGE] = "DELETE FROM invocations WHERE finished_ms IS NOT NULL AND finished_ms < ?1",
+	[Q_INV_PRUNE_COUNT] = "DELETE FROM invocations WHERE id IN (SELECT id FROM (SELECT id,"
+			      " row_number() OVER (PARTITION BY tenant ORDER BY created_ms DESC, id DESC) AS n"
+			      " FROM invocations WHERE finished_ms IS NOT NULL) WHERE n > ?1)",
+	[Q_INV_FAIL_UNFINISHED] = "UPDATE invocations SET status = 'error', error = ?1, finished_ms = ?2"
+				  " WHERE " UNFINISHED " AND (NOT async OR retries >= 1)",
+	[Q_INV_REQUEUE] = "UPDATE invocations SET status = 'queued', retries = retries + 1,"
+			  " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
+			  " WHERE " UNFINISHED " RETURNING id",
+	[Q_INV_REQUEUE_ONE] = "UPDATE invocations SET status = 'queued', retries = retries + 1,"
+			      " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
+			      " WHERE id = ?1 AND async AND " UNFINISHED,
+};
+
+static const char *const status_names[] = {
+	[STORE_QUEUED] = "queued", [STORE_RUNNING] = "running", [STORE_OK] = "ok",
+	[STORE_ERROR] = "error",   [STORE_TIMEOUT] = "timeout",
+};
+
+const char *store_status_name(enum store_status status)
+{
+	if ((unsigned)status >= sizeof(status_names) / sizeof(status_names[0]))
+		return NULL;
+	return status_names[status];
+}
+
+int store_status_parse(const char *name, enum store_status *ret_status)
+{
+	for (size_t i = 0; name && i < sizeof(status_names) / sizeof(status_names[0]); i++)
+		if (!strcmp(name, status_names[i])) {
+			*ret_status = (enum store_status)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	/* An empty payload is stored as NULL so that it reads back as NULL. */
+	return n ? sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int col_blob(sqlite3_stmt *st, int i, uint8_t **ret, size_t *ret_len)
+{
+	size_t n = (size_t)sqlite3_column_bytes(st, i);
+	const void *p = sqlite3_column_blob(st, i);
+	*ret = NULL;
+	*ret_len = 0;
+	if (!n)
+		return 0;
+	if (!p || !(*ret = malloc(n)))
+		return -ENOMEM;
+	memcpy(*ret, p, n);
+	*ret_len = n;
+	return 0;
+}
+
+static int invocation_insert(struct store *s, const char *tenant, const char *function, int64_t version,
+			     bool async, const void *input, size_t input_len, const char *host, const char *vm,
+			     char ret_id[STORE_ID_SIZE])
+{
+	if (!sq_tenant_name_is_valid(tenant) || !sq_object_name_is_valid(function) || version < 1 ||
+	    input_len > INT32_MAX)
+		return -EINVAL;
+	char id[STORE_ID_SIZE];
+	int r = sq_random_hex(16, id);
+	if (r < 0)
+		return r;
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_INSERT);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, id);
+	sq_bind_text(st, 2, tenant);
+	sq_bind_text(st, 3, function);
+	sqlite3_bind_int64(st, 4, version);
+	sqlite3_bind_int(st, 5, async);
+	sqlite3_bind_int64(st, 6, sq_now_ms());
+	bind_blob(st, 7, input, input_len);
+	sq_bind_text(st, 8, host);
+	sq_bind_text(st, 9, vm);
+	r = sq_sql_errno(sqlite3_step(st));
+	if (r < 0)
+		return r;
+	memcpy(ret_id, id, STORE_ID_SIZE);
+	return 0;
+}
+
+int store_invocation_create(struct store *s, const char *tenant, const char *function, int64_t version,
+			    bool async, const void *input, size_t input_len, char ret_id[STORE_ID_SIZE])
+{
+	return invocation_insert(s, tenant, function, version, async, input, input_len, NULL, NULL, ret_id);
+}
+
+int store_invocation_create_running(struct store *s, const char *tenant, const char *function, int64_t version,
+				    const char *host, const char *vm, char ret_id[STORE_ID_SIZE])
+{
+	if (!host || !vm)
+		return -EINVAL;
+	return invocation_insert(s, tenant, function, version, false, NULL, 0, host, vm, ret_id);
+}
+
+/* Tells -ENOENT from -EALREADY after a guarded update changed no row. */
+static int unchanged_reason(struct store *s, const char *id)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_STATUS);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		return -EALREADY;
+	return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+}
+
+int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm, int cpu)
+{
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_START);
+		if (!st)
+			return -ENOMEM;
+		sq_bind_text(st, 1, id);
+		sqlite3_bind_int64(st, 2, sq_now_ms());
+		sq_bind_text(st, 3, host);
+		sq_bind_text(st, 4, vm);
+		sqlite3_bind_int(st, 5, cpu);
+		int r = sq_sql_errno(sqlite3_step(st));
+		if (r < 0)
+			return r;
+		if (sqlite3_changes(s->db))
+			return 0;
+	}
+	return unchanged_reason(s, id);
+}
+
+int store_invocation_finish(struct store *s, const char *id, const struct store_outcome *o)
+{
+	if (o->status != STORE_OK && o->status != STORE_ERROR && o->status != STORE_TIMEOUT)
+		return -EINVAL;
+	if (o->result_len > INT32_MAX || o->log_len > INT32_MAX)
+		return -EINVAL;
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_FINISH);
+		if (!st)
+			return -ENOMEM;
+		sq_bind_text(st, 1, id);
+		sq_bind_text(st, 2, store_status_name(o->status));
+		sqlite3_bind_int64(st, 3, sq_now_ms());
+		bind_blob(st, 4, o->result, o->result_len);
+		bind_blob(st, 5, o->log, o->log_len);
+		sq_bind_text(st, 6, o->error);
+		sqlite3_bind_int64(st, 7, o->queued_us);
+		sqlite3_bind_int64(st, 8, o->cold_start_us);
+		sqlite3_bind_int64(st, 9, o->exec_us);
+		sqlite3_bind_int64(st, 10, o->total_us);
+		sqlite3_bind_int(st, 11, o->cold_start);
+		if (o->cpu > 0)
+			sqlite3_bind_int(st, 12, o->cpu);
+		int r = sq_sql_errno(sqlite3_step(st));
+		if (r < 0)
+			return r;
+		if (sqlite3_changes(s->db))
+			return 0;
+	}
+	return unchanged_reason(s, id);
+}
+
+int store_invocation_requeue(struct store *s, const char *id)
+{
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_REQUEUE_ONE);
+		if (!st)
+			return -ENOMEM;
+		sq_bind_text(st, 1, id);
+		int r = sq_sql_errno(sqlite3_step(st));
+		if (r < 0)
+			return r;
+		if (sqlite3_changes(s->db))
+			return 0;
+	}
+	return unchanged_reason(s, id);
+}
+
+void store_invocation_clear(struct store_invocation *inv)
+{
+	if (!inv)
+		return;
+	free(inv->input);
+	free(inv->result);
+	free(inv->log);
+	free(inv->error);
+	memset(inv, 0, sizeof(*inv));
+}
+
+/* Fills inv from a row of INV_COLS. Returns 0 or -ENOMEM (inv then holds
+ * nothing to free). */
+static int read_invocation(sqlite3_stmt *st, struct store_invocation *inv)
+{
+	memset(inv, 0, sizeof(*inv));
+	sq_col_text(st, 0, inv->id, sizeof(inv->id));
+	sq_col_text(st, 1, inv->tenant, sizeof(inv->tenant));
+	sq_col_text(st, 2, inv->function, sizeof(inv->function));
+	inv->version = sqlite3_column_int64(st, 3);
+	inv->async = sqlite3_column_int(st, 4);
+	store_status_parse((const char *)sqlite3_column_text(st, 5), &inv->status);
+	inv->retries = sqlite3_column_int(st, 6);
+	inv->created_ms = sqlite3_column_int64(st, 7);
+	inv->started_ms = sqlite3_column_int64(st, 8);
+	inv->finished_ms = sqlite3_column_int64(st, 9);
+	sq_col_text(st, 10, inv->host, sizeof(inv->host));
+	sq_col_text(st, 11, inv->vm, sizeof(inv->vm));
+	inv->cpu = sqlite3_column_type(st, 12) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 12);
+	inv->queued_us = sqlite3_column_int64(st, 13);
+	inv->cold_start_us = sqlite3_column_int64(st, 14);
+	inv->exec_us = sqlite3_column_int64(st, 15);
+	inv->total_us = sqlite3_column_int64(st, 16);
+	inv->cold_start = sqlite3_column_int(st, 17);
+	const unsigned char *err = sqlite3_column_text(st, 18);
+	if (err && !(inv->error = strdup((const char *)err)))
+		goto nomem;
+	if (col_blob(st, 19, &inv->input, &inv->input_len) < 0 ||
+	    col_blob(st, 20, &inv->result, &inv->result_len) < 0 || col_blob(st, 21, &inv->log, &inv->log_len) < 0)
+		goto nomem;
+	return 0;
+nomem:
+	store_invocation_clear(inv);
+	return -ENOMEM;
+}
+
+int store_invocation_get(struct store *s, const char *tenant, const char *id, struct store_invocation *ret_inv)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_GET);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, id);
+	sq_bind_text(st, 2, tenant);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	return read_invocation(st, ret_inv);
+}
+
+void store_invocations_free(struct store_invocation *invs, size_t n)
+{
+	for (size_t i = 0; invs && i < n; i++)
+		store_invocation_clear(&invs[i]);
+	free(invs);
+}
+
+/* A cursor is "<created_ms>.<id>" of the last row of a page. Clients treat
+ * it as opaque; it is checked strictly because it comes from them. */
+static int cursor_parse(const char *cursor, int64_t *ret_ms, char ret_id[STORE_ID_SIZE])
+{
+	char *end;
+	errno = 0;
+	long long ms = strtoll(cursor, &end, 10);
+	if (errno || end == cursor || ms < 0 || *end != '.' || !sq_is_lower_hex(end + 1, STORE_ID_SIZE - 1))
+		return -EINVAL;
+	*ret_ms = ms;
+	memcpy(ret_id, end + 1, STORE_ID_SIZE);
+	return 0;
+}
+
+int store_invocation_list(struct store *s, const char *tenant, const struct store_filter *filter,
+			  const char *cursor, unsigned limit, struct store_invocation **ret_invs, size_t *ret_n,
+			  char ret_next[STORE_CURSOR_SIZE])
+{
+	if (limit < 1 || limit > STORE_LIST_MAX)
+		return -EINVAL;
+	const char *status = NULL;
+	if (filter && filter->has_status && !(status = store_status_name(filter->status)))
+		return -EINVAL;
+	/* No cursor starts above every row: the largest time, and an id that
+	 * sorts after every hex id. */
+	int64_t after_ms = INT64_MAX;
+	char after_id[STORE_ID_SIZE] = "g";
+	if (cursor && *cursor && cursor_parse(cursor, &after_ms, after_id) < 0)
+		return -EINVAL;
+
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_LIST);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, tenant);
+	sq_bind_text(st, 2, filter ? filter->function : NULL);
+	sq_bind_text(st, 3, status);
+	sqlite3_bind_int64(st, 4, after_ms);
+	sq_bind_text(st, 5, after_id);
+	/* One row more than asked tells whether another page exists. */
+	sqlite3_bind_int(st, 6, (int)limit + 1);
+
+	struct store_invocation *invs = calloc(limit, sizeof(*invs));
+	if (!invs)
+		return -ENOMEM;
+	size_t n = 0;
+	bool more = false;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == limit) {
+			more = true;
+			break;
+		}
+		if (read_invocation(st, &invs[n]) < 0) {
+			store_invocations_free(invs, n);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_invocations_free(invs, n);
+		return sq_sql_errno(rc);
+	}
+	ret_next[0] = '\0';
+	if (more)
+		snprintf(ret_next, STORE_CURSOR_SIZE, "%" PRId64 ".%s", invs[n - 1].created_ms, invs[n - 1].id);
+	*ret_invs = invs;
+	*ret_n = n;
+	return 0;
+}
+
+static int prune_locked(struct store *s, int64_t finished_before_ms, unsigned keep_newest, size_t *deleted)
+{
+	_cleanup_stmt_ sqlite3_stmt *age = sq_prep(s, Q_INV_PRUNE_AGE);
+	if (!age)
+		return -ENOMEM;
+	sqlite3_bind_int64(age, 1, finished_before_ms);
+	int r = sq_sql_errno(sqlite3_step(age));
+	if (r < 0)
+		return r;
+	*deleted += (size_t)sqlite3_changes(s->db);
+	if (!keep_newest)
+		return 0;
+	_cleanup_stmt_ sqlite3_stmt *count = sq_prep(s, Q_INV_PRUNE_COUNT);
+	if (!count)
+		return -ENOMEM;
+	sqlite3_bind_int64(count, 1, keep_newest);
+	r = sq_sql_errno(sqlite3_step(count));
+	if (r < 0)
+		return r;
+	*deleted += (size_t)sqlite3_changes(s->db);
+	return 0;
+}
+
+int store_invocations_prune(struct store *s, int64_t finished_before_ms, unsigned keep_newest,
+			    size_t *ret_deleted)
+{
+	size_t deleted = 0;
+	int r = sq_tx_begin(s);
+	if (r < 0)
+		return r;
+	r = sq_tx_end(s, prune_locked(s, finished_before_ms, keep_newest, &deleted));
+	if (r < 0)
+		return r;
+	if (ret_deleted)
+		*ret_deleted = deleted;
+	return 0;
+}
+
+static int recover_locked(struct store *s, const char *reason, size_t *failed, struct store_id **retry,
+			  size_t *n_retry)
+{
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_FAIL_UNFINISHED);
+		if (!st)
+			return -ENOMEM;
+		sq_bind_text(st, 1, reason);
+		sqlite3_bind_int64(st, 2, sq_now_ms());
+		int r = sq_sql_errno(sqlite3_step(st));
+		if (r < 0)
+			return r;
+		*failed = (size_t)sqlite3_changes(s->db);
+	}
+	/* What is left unfinished is async and never retried. */
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_REQUEUE);
+	if (!st)
+		return -ENOMEM;
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n_retry == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct store_id *p = realloc(*retry, ncap * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			*retry = p;
+			cap = ncap;
+		}
+		sq_col_text(st, 0, (*retry)[*n_retry].id, STORE_ID_SIZE);
+		(*n_retry)++;
+	}
+	return sq_sql_errno(rc);
+}
+
+int store_invocations_recover(struct store *s, const char *reason, size_t *ret_failed,
+			      struct store_id **ret_retry, size_t *ret_n_retry)
+{
+	size_t failed = 0, n_retry = 0;
+	struct store_id *retry = NULL;
+	int r = sq_tx_begin(s);
+	if (r < 0)
+		return r;
+	r = sq_tx_end(s, recover_locked(s, reason, &failed, &retry, &n_retry));
+	if (r < 0) {
+		free(retry);
+		return r;
+	}
+	*ret_failed = failed;
+	*ret_retry = retry;
+	*ret_n_retry = n_retry;
+	return 0;
+}

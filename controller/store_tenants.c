@@ -1,0 +1,224 @@
+/* Tenants, their scaling settings, and API keys. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#define TOKEN_PREFIX "dk_"
+#define TOKEN_RANDOM_BYTES 20
+#define KEY_SALT_BYTES 16
+#define KEY_HASH_BYTES 32
+
+const char *const store_tenant_queries[Q_COUNT] = {
+	[Q_TENANT_INSERT] = "INSERT INTO tenants (name, created_ms, mechanism) VALUES (?1, ?2, 'precreated')",
+	[Q_TENANT_GET] = "SELECT name, created_ms, min_workers, max_workers, mechanism, policy"
+			 " FROM tenants WHERE name = ?1",
+	[Q_TENANT_LIST] = "SELECT name, created_ms, min_workers, max_workers, mechanism, policy"
+			  " FROM tenants ORDER BY name",
+	[Q_TENANT_SCALING] = "UPDATE tenants SET min_workers = ?2, max_workers = ?3, mechanism = ?4,"
+			     " policy = ?5 WHERE name = ?1",
+	[Q_KEY_INSERT] = "INSERT INTO api_keys (key_id, tenant, salt, hash, created_ms)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[Q_KEY_GET] = "SELECT tenant, salt, hash FROM api_keys WHERE key_id = ?1 AND revoked_ms IS NULL",
+	[Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?2 WHERE key_id = ?1 AND revoked_ms IS NULL",
+};
+
+/* ---- tenants ------------------------------------------------------------ */
+
+static void read_tenant(sqlite3_stmt *st, struct store_tenant *t)
+{
+	memset(t, 0, sizeof(*t));
+	sq_col_text(st, 0, t->name, sizeof(t->name));
+	t->created_ms = sqlite3_column_int64(st, 1);
+	t->scaling.min_workers = sqlite3_column_int(st, 2);
+	t->scaling.max_workers = sqlite3_column_int(st, 3);
+	sq_col_text(st, 4, t->scaling.mechanism, sizeof(t->scaling.mechanism));
+	sq_col_text(st, 5, t->scaling.policy, sizeof(t->scaling.policy));
+}
+
+int store_tenant_create(struct store *s, const char *name)
+{
+	if (!sq_tenant_name_is_valid(name))
+		return -EINVAL;
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_INSERT);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, name);
+	sqlite3_bind_int64(st, 2, sq_now_ms());
+	return sq_sql_errno(sqlite3_step(st));
+}
+
+int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_GET);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, name);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	read_tenant(st, ret_tenant);
+	return 0;
+}
+
+static void read_tenant_row(sqlite3_stmt *st, void *item)
+{
+	read_tenant(st, item);
+}
+
+int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_LIST);
+	if (!st)
+		return -ENOMEM;
+	void *items;
+	size_t n;
+	int r = sq_collect_rows(st, sizeof(struct store_tenant), read_tenant_row, &items, &n);
+	if (r < 0)
+		return r;
+	*ret_tenants = items;
+	*ret_n = n;
+	return 0;
+}
+
+int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling)
+{
+	const struct store_scaling *c = scaling;
+	if (c->min_workers < 0 || c->min_workers > c->max_workers || c->max_workers < 1 || c->max_workers > STORE_MAX_WORKERS ||
+	    (strcmp(c->mechanism, "hotplug") && strcmp(c->mechanism, "precreated")) ||
+	    !sq_printable(c->policy, sizeof(c->policy)))
+		return -EINVAL;
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_SCALING);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, name);
+	sqlite3_bind_int(st, 2, c->min_workers);
+	sqlite3_bind_int(st, 3, c->max_workers);
+	sq_bind_text(st, 4, c->mechanism);
+	sq_bind_text(st, 5, c->policy);
+	return sq_step_update(s, st);
+}
+
+/* ---- API keys ----------------------------------------------------------- */
+
+/* A token carries 160 random bits, so guessing one is hopeless however fast
+ * the hash is: a slow password hash (PBKDF2, scrypt) would only add latency
+ * to every request. One SHA-256 over salt||token keeps a stolen database from
+ * revealing usable tokens; the random salt keeps equal hashes from ever
+ * showing up across keys or databases. */
+static int key_hash(const uint8_t salt[KEY_SALT_BYTES], const char *token, uint8_t out[KEY_HASH_BYTES])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned len = 0;
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		 EVP_DigestUpdate(ctx, salt, KEY_SALT_BYTES) == 1 &&
+		 EVP_DigestUpdate(ctx, token, strlen(token)) == 1 && EVP_DigestFinal_ex(ctx, out, &len) == 1 &&
+		 len == KEY_HASH_BYTES;
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -EIO;
+}
+
+static void key_id_of(const char *token, char ret_key_id[STORE_KEY_ID_SIZE])
+{
+	memcpy(ret_key_id, token, STORE_KEY_ID_SIZE - 1);
+	ret_key_id[STORE_KEY_ID_SIZE - 1] = '\0';
+}
+
+static bool token_is_wellformed(const char *token)
+{
+	size_t plen = strlen(TOKEN_PREFIX);
+	return token && strncmp(token, TOKEN_PREFIX, plen) == 0 &&
+	       sq_is_lower_hex(token + plen, STORE_TOKEN_SIZE - 1 - plen);
+}
+
+int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_TOKEN_SIZE])
+{
+	if (tenant && !sq_tenant_name_is_valid(tenant))
+		return -ENOENT;
+	/* The key id is 48 random bits: a collision is unlikely but possible,
+	 * and simply draws a new token. */
+	for (int attempt = 0; attempt < 4; attempt++) {
+		char token[STORE_TOKEN_SIZE], key_id[STORE_KEY_ID_SIZE];
+		uint8_t salt[KEY_SALT_BYTES], hash[KEY_HASH_BYTES];
+		memcpy(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX));
+		int r = sq_random_hex(TOKEN_RANDOM_BYTES, token + strlen(TOKEN_PREFIX));
+		if (r < 0)
+			return r;
+		if (RAND_bytes(salt, sizeof(salt)) != 1)
+			return -EIO;
+		r = key_hash(salt, token, hash);
+		if (r < 0)
+			return r;
+		key_id_of(token, key_id);
+
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_KEY_INSERT);
+		if (!st)
+			return -ENOMEM;
+		sq_bind_text(st, 1, key_id);
+		sq_bind_text(st, 2, tenant);
+		sqlite3_bind_blob(st, 3, salt, sizeof(salt), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, hash, sizeof(hash), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, sq_now_ms());
+		r = sq_sql_errno(sqlite3_step(st));
+		if (r == -EEXIST)
+			continue;
+		if (r == 0)
+			memcpy(ret_token, token, STORE_TOKEN_SIZE);
+		OPENSSL_cleanse(token, sizeof(token));
+		return r;
+	}
+	return -EIO;
+}
+
+int store_tenant_create_with_key(struct store *s, const char *name, char ret_token[STORE_TOKEN_SIZE])
+{
+	int r = sq_tx_begin(s);
+	if (r < 0)
+		return r;
+	r = store_tenant_create(s, name);
+	if (r == 0)
+		r = store_key_create(s, name, ret_token);
+	return sq_tx_end(s, r);
+}
+
+int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_NAME_SIZE], bool *ret_is_admin)
+{
+	if (!token_is_wellformed(token))
+		return -EACCES;
+	char key_id[STORE_KEY_ID_SIZE];
+	key_id_of(token, key_id);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_KEY_GET);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, key_id);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -EACCES : sq_sql_errno(rc);
+	uint8_t hash[KEY_HASH_BYTES];
+	if (sqlite3_column_bytes(st, 1) != KEY_SALT_BYTES || sqlite3_column_bytes(st, 2) != KEY_HASH_BYTES)
+		return -EACCES;
+	int r = key_hash(sqlite3_column_blob(st, 1), token, hash);
+	if (r < 0)
+		return r;
+	/* Constant time, so response timing says nothing about the secret. */
+	if (CRYPTO_memcmp(hash, sqlite3_column_blob(st, 2), KEY_HASH_BYTES) != 0)
+		return -EACCES;
+	bool admin = sqlite3_column_type(st, 0) == SQLITE_NULL;
+	sq_col_text(st, 0, ret_tenant, STORE_NAME_SIZE);
+	*ret_is_admin = admin;
+	return 0;
+}
+
+int store_key_revoke(struct store *s, const char *key_id)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_KEY_REVOKE);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, key_id);
+	sqlite3_bind_int64(st, 2, sq_now_ms());
+	return sq_step_update(s, st);
+}
