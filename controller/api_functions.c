@@ -199,22 +199,6 @@ void function_invoke(struct request *r)
 
 /* ---- invocation records ---- */
 
-static void set_payload(json_t *o, const char *key, const char *enc_key, const uint8_t *p, size_t n)
-{
-	if (!p) {
-		json_object_set_new(o, key, json_string(""));
-		json_object_set_new(o, enc_key, json_string("utf-8"));
-	} else if (utf8_is_valid(p, n)) {
-		json_object_set_new(o, key, json_stringn((const char *)p, n));
-		json_object_set_new(o, enc_key, json_string("utf-8"));
-	} else {
-		char *b64 = base64_encode(p, n);
-		json_object_set_new(o, key, json_string(b64 ? b64 : ""));
-		json_object_set_new(o, enc_key, json_string("base64"));
-		free(b64);
-	}
-}
-
 static json_t *invocation_json(const struct store_invocation *v, bool payloads)
 {
 	json_t *o = json_pack(
@@ -227,8 +211,8 @@ static json_t *invocation_json(const struct store_invocation *v, bool payloads)
 		"timing", "queued_us", (json_int_t)v->queued_us, "cold_start_us", (json_int_t)v->cold_start_us,
 		"exec_us", (json_int_t)v->exec_us, "total_us", (json_int_t)v->total_us, "error", v->error);
 	if (o && payloads) {
-		set_payload(o, "result", "result_encoding", v->result, v->result_len);
-		set_payload(o, "log", "log_encoding", v->log, v->log_len);
+		payload_to_json(o, "result", "result_encoding", v->result, v->result_len);
+		payload_to_json(o, "log", "log_encoding", v->log, v->log_len);
 	}
 	return o;
 }

@@ -111,26 +111,6 @@ static void fail(struct invocation_reply *out, unsigned http, const char *code, 
 	va_end(ap);
 }
 
-/* Decodes a payload the agent sent as a JSON string. */
-static int payload(json_t *reply, const char *key, const char *enc_key, uint8_t **ret, size_t *ret_len)
-{
-	json_t *s = json_object_get(reply, key);
-	const char *enc = json_string_value(json_object_get(reply, enc_key));
-	*ret = NULL;
-	*ret_len = 0;
-	if (!json_is_string(s))
-		return 0;
-	size_t n = json_string_length(s);
-	if (enc && !strcmp(enc, "base64"))
-		return base64_decode(json_string_value(s), n, ret, ret_len);
-	*ret = malloc(n + 1);
-	if (!*ret)
-		return -ENOMEM;
-	memcpy(*ret, json_string_value(s), n);
-	*ret_len = n;
-	return 0;
-}
-
 static int64_t field(json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
@@ -253,8 +233,8 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 		const char *status = json_string_value(json_object_get(reply, "status"));
 		uint8_t *log = NULL;
 		size_t log_len = 0;
-		if (payload(reply, "result", "result_encoding", &out->result, &out->result_len) < 0 ||
-		    payload(reply, "log", "log_encoding", &log, &log_len) < 0) {
+		if (payload_from_json(reply, "result", "result_encoding", &out->result, &out->result_len) < 0 ||
+		    payload_from_json(reply, "log", "log_encoding", &log, &log_len) < 0) {
 			fail(out, 502, "agent_error", "host %s sent a malformed result", route.host_id);
 		} else {
 			int64_t wall = field(reply, "wall_us"), init = field(reply, "init_us");

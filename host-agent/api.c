@@ -481,21 +481,6 @@ static void get_artifact(struct request *r, const char *digest)
 
 /* ---- invoke ----------------------------------------------------------------------- */
 
-/* Puts bytes into a JSON reply as a string when they are valid UTF-8 (the
- * usual case: a JSON result), otherwise as base64, and says which. */
-static void set_bytes(json_t *o, const char *key, const char *enc_key, const uint8_t *p, size_t n)
-{
-	if (utf8_is_valid(p, n)) {
-		json_object_set_new(o, key, json_stringn((const char *)p, n));
-		json_object_set_new(o, enc_key, json_string("utf-8"));
-	} else {
-		char *b64 = base64_encode(p, n);
-		json_object_set_new(o, key, json_string(b64 ? b64 : ""));
-		json_object_set_new(o, enc_key, json_string("base64"));
-		free(b64);
-	}
-}
-
 /* An invocation on its way through the guest. */
 struct invocation {
 	struct request *r;
@@ -530,8 +515,8 @@ static void on_invoked(struct vm *vm, int status, json_t *meta, const uint8_t *b
 		size_t rlen = (size_t)json_integer_value(json_object_get(meta, "result_len"));
 		if (rlen > body_len)
 			rlen = body_len;
-		set_bytes(o, "result", "result_encoding", body, rlen);
-		set_bytes(o, "log", "log_encoding", body + rlen, body_len - rlen);
+		payload_to_json(o, "result", "result_encoding", body, rlen);
+		payload_to_json(o, "log", "log_encoding", body + rlen, body_len - rlen);
 		json_object_del(o, "result_len");
 		snprintf(r->invocation_status, sizeof(r->invocation_status), "%s",
 			 json_string_value(json_object_get(meta, "status")) ?: "");

@@ -102,3 +102,38 @@ int base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len)
 	*ret_len = o;
 	return 0;
 }
+
+void payload_to_json(json_t *o, const char *key, const char *enc_key, const uint8_t *p, size_t n)
+{
+	if (!p || n == 0) {
+		json_object_set_new(o, key, json_string(""));
+		json_object_set_new(o, enc_key, json_string("utf-8"));
+	} else if (utf8_is_valid(p, n)) {
+		json_object_set_new(o, key, json_stringn((const char *)p, n));
+		json_object_set_new(o, enc_key, json_string("utf-8"));
+	} else {
+		char *text = base64_encode(p, n);
+		json_object_set_new(o, key, json_string(text ? text : ""));
+		json_object_set_new(o, enc_key, json_string("base64"));
+		free(text);
+	}
+}
+
+int payload_from_json(json_t *o, const char *key, const char *enc_key, uint8_t **ret, size_t *ret_len)
+{
+	json_t *s = json_object_get(o, key);
+	const char *enc = json_string_value(json_object_get(o, enc_key));
+	*ret = NULL;
+	*ret_len = 0;
+	if (!json_is_string(s))
+		return 0;
+	size_t n = json_string_length(s);
+	if (enc && !strcmp(enc, "base64"))
+		return base64_decode(json_string_value(s), n, ret, ret_len);
+	*ret = malloc(n + 1);
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, json_string_value(s), n);
+	*ret_len = n;
+	return 0;
+}

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 /* True when p[0..n) is well-formed UTF-8 with no NUL byte (so it can be a
  * JSON string as is): no overlong forms, no surrogates, nothing past U+10FFFF. */
 bool utf8_is_valid(const uint8_t *p, size_t n);
@@ -16,5 +18,14 @@ char *base64_encode(const uint8_t *p, size_t n);
 /* Decodes standard base64 (padding optional). Returns 0 with a malloc'd
  * buffer, -EINVAL for bad input or -ENOMEM. */
 int base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len);
+
+/* Puts opaque bytes into a JSON object as o[key], a string when they are
+ * valid UTF-8 (the usual case: a JSON result) and base64 otherwise, and
+ * says which in o[enc_key] ("utf-8" or "base64"). NULL p is empty. */
+void payload_to_json(json_t *o, const char *key, const char *enc_key, const uint8_t *p, size_t n);
+/* The reverse: decodes o[key] as o[enc_key] says into malloc'd bytes (NULL
+ * with length 0 when o[key] is missing). Returns 0, -EINVAL for bad base64
+ * or -ENOMEM. */
+int payload_from_json(json_t *o, const char *key, const char *enc_key, uint8_t **ret, size_t *ret_len);
 
 #endif

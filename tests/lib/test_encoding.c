@@ -1,5 +1,5 @@
-#include <setjmp.h>
 #include <errno.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -60,11 +60,46 @@ static void test_base64(void **state)
 	assert_int_equal(base64_decode("Z", 1, &d, &dn), -EINVAL);
 }
 
+/* Payloads go into JSON as text when they can and as base64 when not, and
+ * come back out byte for byte. */
+static void test_payload_json(void **state)
+{
+	static const uint8_t text[] = "{\"x\":1}";
+	static const uint8_t bin[] = { 0, 0xff, 'a', 0x80 };
+	json_t *o = json_object();
+	payload_to_json(o, "r", "r_enc", text, sizeof(text) - 1);
+	payload_to_json(o, "b", "b_enc", bin, sizeof(bin));
+	payload_to_json(o, "e", "e_enc", NULL, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "r")), "{\"x\":1}");
+	assert_string_equal(json_string_value(json_object_get(o, "r_enc")), "utf-8");
+	assert_string_equal(json_string_value(json_object_get(o, "b")), "AP9hgA==");
+	assert_string_equal(json_string_value(json_object_get(o, "b_enc")), "base64");
+	assert_string_equal(json_string_value(json_object_get(o, "e")), "");
+	uint8_t *p;
+	size_t n;
+	assert_int_equal(payload_from_json(o, "r", "r_enc", &p, &n), 0);
+	assert_int_equal(n, sizeof(text) - 1);
+	assert_memory_equal(p, text, n);
+	free(p);
+	assert_int_equal(payload_from_json(o, "b", "b_enc", &p, &n), 0);
+	assert_int_equal(n, sizeof(bin));
+	assert_memory_equal(p, bin, n);
+	free(p);
+	assert_int_equal(payload_from_json(o, "missing", "x", &p, &n), 0);
+	assert_null(p);
+	assert_int_equal(n, 0);
+	json_object_set_new(o, "bad", json_string("!!!"));
+	json_object_set_new(o, "bad_enc", json_string("base64"));
+	assert_int_equal(payload_from_json(o, "bad", "bad_enc", &p, &n), -EINVAL);
+	json_decref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_payload_json),
 	};
 	return cmocka_run_group_tests_name("encoding", tests, NULL, NULL);
 }
