@@ -8,13 +8,19 @@
 
 #define DEFAULT_ENV_FILE "data/ditto.env"
 
+int cli_vfail(int code, const char *fmt, va_list ap)
+{
+	fputs("ditto: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	return code;
+}
+
 int cli_fail(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("ditto: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	cli_vfail(code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -86,6 +92,18 @@ int cli_need_args(const struct cli_command *cmd, int argc, char **argv, int min,
 	return 0;
 }
 
+int cli_parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min, int max)
+{
+	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
+	int c = cli_getopt(cli, cmd, argc, argv, opts);
+	if (c == OPT_HELP)
+		return cli_help(cmd);
+	if (c != -1)
+		return CLI_EXIT_USAGE;
+	int r = cli_need_args(cmd, argc, argv, min, max);
+	return r ? r : -1;
+}
+
 int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *ret)
 {
 	char *end;
@@ -97,10 +115,29 @@ int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *re
 	return 0;
 }
 
+int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value, unsigned long long max)
+{
+	unsigned long long v;
+	if (cli_parse_uint(value, max, &v) < 0 || v == 0)
+		return cli_usage_error(cmd, "%s must be a positive integer, got \"%s\"", name, value);
+	return 0;
+}
+
 int cli_escape(const struct cli_command *cmd, const char *what, const char *s, char out[CLI_ESC_SIZE])
 {
 	if (strlen(s) > CLI_ARG_MAX || http_escape(s, out, CLI_ESC_SIZE) < 0)
 		return cli_usage_error(cmd, "%s is longer than %d characters", what, CLI_ARG_MAX);
+	return 0;
+}
+
+int cli_path(const struct cli_command *cmd, const char *fmt, const char *what, const char *arg,
+	     char ret_path[CLI_PATH_SIZE])
+{
+	char e[CLI_ESC_SIZE];
+	int r = cli_escape(cmd, what, arg, e);
+	if (r)
+		return r;
+	snprintf(ret_path, CLI_PATH_SIZE, fmt, e);
 	return 0;
 }
 
@@ -294,4 +331,40 @@ int cli_print_table(struct table *t)
 	if (r < 0)
 		return cli_fail(CLI_EXIT_API, "cannot write the output");
 	return CLI_EXIT_OK;
+}
+
+int cli_print_list(const struct cli *cli, const json_t *o, const char *key, const char *noun,
+		   const char *const header[], cli_row_fn *row)
+{
+	if (cli->json)
+		return cli_print_json(o);
+	json_t *list = json_object_get(o, key);
+	if (json_array_size(list) == 0) {
+		fprintf(stderr, "no %s\n", noun);
+		return CLI_EXIT_OK;
+	}
+	size_t ncols = 0;
+	while (header[ncols])
+		ncols++;
+	struct table t;
+	table_init(&t, ncols);
+	for (size_t i = 0; i < ncols; i++)
+		table_add(&t, "%s", header[i]);
+	size_t i;
+	json_t *item;
+	json_array_foreach (list, i, item)
+		row(&t, item);
+	return cli_print_table(&t);
+}
+
+int cli_list(struct cli *cli, const char *path, const char *key, const char *noun, const char *const header[],
+	     cli_row_fn *row)
+{
+	json_t *o = NULL;
+	int code = cli_call(cli, "GET", path, NULL, &o);
+	if (code)
+		return code;
+	code = cli_print_list(cli, o, key, noun, header, row);
+	json_decref(o);
+	return code;
 }

@@ -5,6 +5,7 @@
 #define DITTO_CLI_H
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -84,6 +85,12 @@ int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **
  * options. Returns 0, or CLI_EXIT_USAGE after printing why. */
 int cli_need_args(const struct cli_command *cmd, int argc, char **argv, int min, int max);
 
+/* Parses the arguments of a command without options of its own: the global
+ * flags and min..max positional arguments (argv[optind..argc) after it).
+ * Returns -1 when the command goes on, else its exit code: CLI_EXIT_OK
+ * after printing the help, CLI_EXIT_USAGE after printing a usage error. */
+int cli_parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min, int max);
+
 /* Prints "ditto NAME: <message> (see ditto NAME --help)" on stderr and
  * returns CLI_EXIT_USAGE. */
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -97,9 +104,20 @@ void cli_print_global_options(FILE *f);
 /* Parses a decimal integer in 0..max. Returns 0 or -EINVAL. */
 int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
 
+/* Checks that the value of option name (as the user wrote it) is a decimal
+ * integer in 1..max. Returns 0, or CLI_EXIT_USAGE after printing that it is
+ * not; the controller checks the actual range. */
+int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value, unsigned long long max);
+
 /* Percent-encodes a positional argument for a path or query. Returns 0, or
  * CLI_EXIT_USAGE after printing that it is too long. */
 int cli_escape(const struct cli_command *cmd, const char *what, const char *s, char out[CLI_ESC_SIZE]);
+
+/* Writes into ret_path (CLI_PATH_SIZE bytes) the API path fmt, whose only
+ * conversion is one %s, with the positional argument arg percent-encoded in
+ * its place. Returns 0, or CLI_EXIT_USAGE as cli_escape (what names arg). */
+int cli_path(const struct cli_command *cmd, const char *fmt, const char *what, const char *arg,
+	     char ret_path[CLI_PATH_SIZE]) __attribute__((format(printf, 2, 0)));
 
 /* Fills in the URL and key from the environment (DITTO_URL, DITTO_KEY) and,
  * when DITTO_KEY is unset, from the env file (DITTO_ENV, or ./data/ditto.env
@@ -130,6 +148,9 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
 /* Prints "ditto: <message>" on stderr and returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* cli_fail with the message's arguments in ap. */
+int cli_vfail(int code, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 /* Prints v as the --json output (NULL means it could not be built). Returns
  * an exit code, reporting a failure. */
 int cli_print_json(const json_t *v);
@@ -137,5 +158,21 @@ int cli_print_json(const json_t *v);
 /* Prints the table, or reports running out of memory. Returns an exit code;
  * frees the table either way. */
 int cli_print_table(struct table *t);
+
+/* Adds the cells of one table row for item, an element of a list. */
+typedef void cli_row_fn(struct table *t, const json_t *item);
+
+/* Prints the list that the array member key of answer o holds: with --json
+ * the whole answer; else, when the list is empty, "no NOUN" on stderr
+ * (noun is plural); else a table of the titles in header (NULL-terminated)
+ * above one row per element, which row fills with as many cells. Returns
+ * an exit code. */
+int cli_print_list(const struct cli *cli, const json_t *o, const char *key, const char *noun,
+		   const char *const header[], cli_row_fn *row);
+
+/* GETs path and prints the list in the answer with cli_print_list. Returns
+ * an exit code. */
+int cli_list(struct cli *cli, const char *path, const char *key, const char *noun, const char *const header[],
+	     cli_row_fn *row);
 
 #endif

@@ -35,17 +35,16 @@ static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, 
 		CLI_GLOBAL_OPTIONS,
 	};
 	const char *timeout = NULL, *memory = NULL, *conc = NULL, *mode = NULL;
-	unsigned long long v;
-	int c;
+	int c, r;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case O_TIMEOUT:
 		case O_MEMORY:
 		case O_CONCURRENCY:
-			/* Only the form is checked here; the controller knows the ranges. */
-			if (cli_parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
-				return cli_usage_error(cmd, "%s must be a positive integer, got \"%s\"",
-						       argv[optind - 1], optarg);
+			if ((r = cli_check_positive(cmd,
+						    c == O_TIMEOUT ? "--timeout" : c == O_MEMORY ? "--memory" : "--concurrency",
+						    optarg, UINT32_MAX)))
+				return r;
 			*(c == O_TIMEOUT ? &timeout : c == O_MEMORY ? &memory : &conc) = optarg;
 			break;
 		case O_MODE:
@@ -57,14 +56,11 @@ static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, 
 		default: return CLI_EXIT_USAGE;
 		}
 	}
-	int r = cli_need_args(cmd, argc, argv, 2, 2);
-	if (r)
+	char path[CLI_PATH_SIZE];
+	if ((r = cli_need_args(cmd, argc, argv, 2, 2)) ||
+	    (r = cli_path(cmd, "/v1/functions/%s", "NAME", argv[optind], path)))
 		return r;
 	const char *name = argv[optind], *file = argv[optind + 1];
-	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
-	if ((r = cli_escape(cmd, "NAME", name, ename)))
-		return r;
-	snprintf(path, sizeof(path), "/v1/functions/%s", ename);
 	if (timeout)
 		cli_query_add(path, "timeout", timeout);
 	if (memory)
@@ -125,47 +121,28 @@ const struct cli_command cmd_deploy = {
 
 /* ---- functions ------------------------------------------------------------------------- */
 
+static void function_row(struct table *t, const json_t *fn)
+{
+	char size[32], age[32];
+	table_add(t, "%s", field_str(fn, "name") ? field_str(fn, "name") : "-");
+	table_add(t, "%lld", (long long)field_int(fn, "version", 0));
+	table_add(t, "%s", mode_of(fn));
+	table_add(t, "%lldms", (long long)limit_of(fn, "timeout", "timeout_ms"));
+	table_add(t, "%lldMiB", (long long)limit_of(fn, "memory", "memory_mib"));
+	table_add(t, "%lld", (long long)limit_of(fn, "max_concurrency", "concurrency"));
+	table_add(t, "%s", fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)));
+	table_add(t, "%s", fmt_age(field_int(fn, "created_ms", 0), age, sizeof(age)));
+}
+
 static int run_functions(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
-	int c = cli_getopt(cli, cmd, argc, argv, opts);
-	if (c == OPT_HELP)
-		return cli_help(cmd);
-	if (c != -1)
-		return CLI_EXIT_USAGE;
-	int r = cli_need_args(cmd, argc, argv, 0, 0);
-	if (r)
-		return r;
-	json_t *o = NULL;
-	int code = cli_call(cli, "GET", "/v1/functions", NULL, &o);
-	if (code)
+	static const char *const header[] = {
+		"NAME", "VERSION", "MODE", "TIMEOUT", "MEMORY", "CONCURRENCY", "SIZE", "AGE", NULL,
+	};
+	int code = cli_parse_plain(cli, cmd, argc, argv, 0, 0);
+	if (code >= 0)
 		return code;
-	json_t *list = json_object_get(o, "functions");
-	if (cli->json) {
-		code = cli_print_json(o);
-	} else if (json_array_size(list) == 0) {
-		fprintf(stderr, "no functions\n");
-	} else {
-		struct table t;
-		table_init(&t, 8);
-		table_row(&t, "NAME", "VERSION", "MODE", "TIMEOUT", "MEMORY", "CONCURRENCY", "SIZE", "AGE");
-		size_t i;
-		json_t *fn;
-		json_array_foreach (list, i, fn) {
-			char size[32], age[32];
-			table_add(&t, "%s", field_str(fn, "name") ? field_str(fn, "name") : "-");
-			table_add(&t, "%lld", (long long)field_int(fn, "version", 0));
-			table_add(&t, "%s", mode_of(fn));
-			table_add(&t, "%lldms", (long long)limit_of(fn, "timeout", "timeout_ms"));
-			table_add(&t, "%lldMiB", (long long)limit_of(fn, "memory", "memory_mib"));
-			table_add(&t, "%lld", (long long)limit_of(fn, "max_concurrency", "concurrency"));
-			table_add(&t, "%s", fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)));
-			table_add(&t, "%s", fmt_age(field_int(fn, "created_ms", 0), age, sizeof(age)));
-		}
-		code = cli_print_table(&t);
-	}
-	json_decref(o);
-	return code;
+	return cli_list(cli, "/v1/functions", "functions", "functions", header, function_row);
 }
 
 const struct cli_command cmd_functions = {
@@ -179,24 +156,22 @@ static int run_get(struct cli *cli, const struct cli_command *cmd, int argc, cha
 	enum { O_VERSION = OPT_FIRST_COMMAND };
 	static const struct option opts[] = { { "version", required_argument, NULL, O_VERSION }, CLI_GLOBAL_OPTIONS };
 	const char *version = NULL;
-	unsigned long long v;
-	int c;
+	int c, r;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case O_VERSION:
-			if (cli_parse_uint(optarg, INT64_MAX, &v) < 0 || v == 0)
-				return cli_usage_error(cmd, "--version must be a positive integer, got \"%s\"", optarg);
+			if ((r = cli_check_positive(cmd, "--version", optarg, INT64_MAX)))
+				return r;
 			version = optarg;
 			break;
 		case OPT_HELP: return cli_help(cmd);
 		default: return CLI_EXIT_USAGE;
 		}
 	}
-	int r = cli_need_args(cmd, argc, argv, 1, 1);
-	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
-	if (r || (r = cli_escape(cmd, "NAME", argv[optind], ename)))
+	char path[CLI_PATH_SIZE];
+	if ((r = cli_need_args(cmd, argc, argv, 1, 1)) ||
+	    (r = cli_path(cmd, "/v1/functions/%s", "NAME", argv[optind], path)))
 		return r;
-	snprintf(path, sizeof(path), "/v1/functions/%s", ename);
 	if (version)
 		cli_query_add(path, "version", version);
 	json_t *fn = NULL;
@@ -245,20 +220,14 @@ const struct cli_command cmd_get = {
 
 static int run_delete(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
-	int c = cli_getopt(cli, cmd, argc, argv, opts);
-	if (c == OPT_HELP)
-		return cli_help(cmd);
-	if (c != -1)
-		return CLI_EXIT_USAGE;
-	int r = cli_need_args(cmd, argc, argv, 1, 1);
-	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
-	if (r || (r = cli_escape(cmd, "NAME", argv[optind], ename)))
-		return r;
-	snprintf(path, sizeof(path), "/v1/functions/%s", ename);
+	char path[CLI_PATH_SIZE];
+	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
+	if (code >= 0)
+		return code;
+	if ((code = cli_path(cmd, "/v1/functions/%s", "NAME", argv[optind], path)))
+		return code;
 	json_t *o = NULL;
-	int code = cli_call(cli, "DELETE", path, NULL, &o);
-	if (code)
+	if ((code = cli_call(cli, "DELETE", path, NULL, &o)))
 		return code;
 	if (cli->json)
 		code = cli_print_json(o);

@@ -1,56 +1,41 @@
 /* Hosts (admin): hosts, hosts drain, hosts undrain. */
+#include <limits.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
 
+static void host_row(struct table *t, const json_t *h)
+{
+	char seen[32];
+	table_add(t, "%s", or_dash(field_str(h, "id")));
+	table_add(t, "%s", or_dash(field_str(h, "state")));
+	table_add(t, "%s", or_dash(field_str(h, "address")));
+	table_add(t, "%lld", (long long)field_int(h, "cores", 0));
+	table_add(t, "%lld", (long long)field_int(h, "cores_used", 0));
+	table_add(t, "%zu", json_array_size(json_object_get(h, "vms")));
+	table_add(t, "%s", or_dash(field_str(h, "accel")));
+	/* The spec's epoch time, or the span some controllers send. */
+	int64_t at = field_int(h, "last_seen_ms", 0), ago = field_int(h, "last_seen_ms_ago", -1);
+	if (at > 0)
+		table_add(t, "%s ago", fmt_age(at, seen, sizeof(seen)));
+	else if (ago >= 0)
+		table_add(t, "%s ago", fmt_elapsed(ago, seen, sizeof(seen)));
+	else
+		table_add(t, "-");
+}
+
 static int run_hosts(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
-	int c = cli_getopt(cli, cmd, argc, argv, opts);
-	if (c == OPT_HELP)
-		return cli_help(cmd);
-	if (c != -1)
-		return CLI_EXIT_USAGE;
+	static const char *const header[] = {
+		"ID", "STATE", "ADDRESS", "CORES", "USED", "VMS", "ACCEL", "LAST SEEN", NULL,
+	};
+	/* Any word left is a mistaken subcommand, which gets its own message. */
+	int code = cli_parse_plain(cli, cmd, argc, argv, 0, INT_MAX);
+	if (code >= 0)
+		return code;
 	if (optind < argc)
 		return cli_usage_error(cmd, "unknown subcommand \"%s\": hosts takes drain or undrain", argv[optind]);
-	json_t *o = NULL;
-	int code = cli_call(cli, "GET", "/v1/hosts", NULL, &o);
-	if (code)
-		return code;
-	json_t *list = json_object_get(o, "hosts");
-	if (cli->json) {
-		code = cli_print_json(o);
-	} else if (json_array_size(list) == 0) {
-		fprintf(stderr, "no hosts\n");
-	} else {
-		struct table t;
-		table_init(&t, 8);
-		table_row(&t, "ID", "STATE", "ADDRESS", "CORES", "USED", "VMS", "ACCEL", "LAST SEEN");
-		size_t i;
-		json_t *h;
-		json_array_foreach (list, i, h) {
-			char seen[32];
-			table_add(&t, "%s", or_dash(field_str(h, "id")));
-			table_add(&t, "%s", or_dash(field_str(h, "state")));
-			table_add(&t, "%s", or_dash(field_str(h, "address")));
-			table_add(&t, "%lld", (long long)field_int(h, "cores", 0));
-			table_add(&t, "%lld", (long long)field_int(h, "cores_used", 0));
-			table_add(&t, "%zu", json_array_size(json_object_get(h, "vms")));
-			table_add(&t, "%s", or_dash(field_str(h, "accel")));
-			/* The spec's epoch time, or the span some controllers send. */
-			int64_t at = field_int(h, "last_seen_ms", 0), ago = field_int(h, "last_seen_ms_ago", -1);
-			if (at > 0)
-				table_add(&t, "%s ago", fmt_age(at, seen, sizeof(seen)));
-			else if (ago >= 0)
-				table_add(&t, "%s ago", fmt_elapsed(ago, seen, sizeof(seen)));
-			else
-				table_add(&t, "-");
-		}
-		code = cli_print_table(&t);
-	}
-	json_decref(o);
-	return code;
+	return cli_list(cli, "/v1/hosts", "hosts", "hosts", header, host_row);
 }
 
 const struct cli_command cmd_hosts = {
@@ -65,20 +50,14 @@ const struct cli_command cmd_hosts = {
 /* POST (drain) or DELETE (undrain) /v1/hosts/ID/drain. */
 static int drain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *method)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
-	int c = cli_getopt(cli, cmd, argc, argv, opts);
-	if (c == OPT_HELP)
-		return cli_help(cmd);
-	if (c != -1)
-		return CLI_EXIT_USAGE;
-	int r = cli_need_args(cmd, argc, argv, 1, 1);
-	char eid[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
-	if (r || (r = cli_escape(cmd, "ID", argv[optind], eid)))
-		return r;
-	snprintf(path, sizeof(path), "/v1/hosts/%s/drain", eid);
+	char path[CLI_PATH_SIZE];
+	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
+	if (code >= 0)
+		return code;
+	if ((code = cli_path(cmd, "/v1/hosts/%s/drain", "ID", argv[optind], path)))
+		return code;
 	json_t *o = NULL;
-	int code = cli_call(cli, method, path, NULL, &o);
-	if (code)
+	if ((code = cli_call(cli, method, path, NULL, &o)))
 		return code;
 	if (cli->json)
 		code = cli_print_json(o);

@@ -103,26 +103,24 @@ static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, 
 	};
 	bool async = false;
 	const char *data = "{}", *version = NULL;
-	unsigned long long v;
-	int c;
+	int c, r;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case O_ASYNC: async = true; break;
 		case O_DATA: data = optarg; break;
 		case O_VERSION:
-			if (cli_parse_uint(optarg, INT64_MAX, &v) < 0 || v == 0)
-				return cli_usage_error(cmd, "--version must be a positive integer, got \"%s\"", optarg);
+			if ((r = cli_check_positive(cmd, "--version", optarg, INT64_MAX)))
+				return r;
 			version = optarg;
 			break;
 		case OPT_HELP: return cli_help(cmd);
 		default: return CLI_EXIT_USAGE;
 		}
 	}
-	int r = cli_need_args(cmd, argc, argv, 1, 1);
-	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
-	if (r || (r = cli_escape(cmd, "NAME", argv[optind], ename)))
+	char path[CLI_PATH_SIZE];
+	if ((r = cli_need_args(cmd, argc, argv, 1, 1)) ||
+	    (r = cli_path(cmd, "/v1/functions/%s/invoke", "NAME", argv[optind], path)))
 		return r;
-	snprintf(path, sizeof(path), "/v1/functions/%s/invoke", ename);
 	if (async)
 		cli_query_add(path, "async", "true");
 	if (version)
@@ -195,8 +193,28 @@ const struct cli_command cmd_invoke = {
 
 /* ---- invocations ----------------------------------------------------------------------- */
 
+static void invocation_row(struct table *t, const json_t *inv)
+{
+	char total[32] = "-", age[32];
+	const char *st = field_str(inv, "status");
+	int64_t us = field_int(json_object_get(inv, "timing"), "total_us", -1);
+	if (us >= 0 && st && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)
+		fmt_us(us, total, sizeof(total));
+	table_add(t, "%s", or_dash(field_str(inv, "id")));
+	table_add(t, "%s", or_dash(field_str(inv, "function")));
+	table_add(t, "%lld", (long long)field_int(inv, "version", 0));
+	table_add(t, "%s", or_dash(st));
+	table_add(t, "%s", field_bool(inv, "cold_start") ? "yes" : "no");
+	table_add(t, "%s", total);
+	table_add(t, "%s", or_dash(field_str(inv, "host")));
+	table_add(t, "%s", fmt_age(field_int(inv, "created_ms", 0), age, sizeof(age)));
+}
+
 static int run_invocations(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
+	static const char *const header[] = {
+		"ID", "FUNCTION", "VERSION", "STATUS", "COLD", "TOTAL", "HOST", "AGE", NULL,
+	};
 	enum { O_STATUS = OPT_FIRST_COMMAND, O_LIMIT, O_CURSOR };
 	static const struct option opts[] = {
 		{ "status", required_argument, NULL, O_STATUS },
@@ -206,7 +224,6 @@ static int run_invocations(struct cli *cli, const struct cli_command *cmd, int a
 	};
 	char status[CLI_ESC_SIZE] = "", cursor[CLI_ESC_SIZE] = "", fn[CLI_ESC_SIZE] = "";
 	const char *limit = NULL;
-	unsigned long long v;
 	int c, r;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
@@ -219,8 +236,8 @@ static int run_invocations(struct cli *cli, const struct cli_command *cmd, int a
 				return r;
 			break;
 		case O_LIMIT:
-			if (cli_parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
-				return cli_usage_error(cmd, "--limit must be a positive integer, got \"%s\"", optarg);
+			if ((r = cli_check_positive(cmd, "--limit", optarg, UINT32_MAX)))
+				return r;
 			limit = optarg;
 			break;
 		case OPT_HELP: return cli_help(cmd);
@@ -244,35 +261,8 @@ static int run_invocations(struct cli *cli, const struct cli_command *cmd, int a
 	int code = cli_call(cli, "GET", path, NULL, &o);
 	if (code)
 		return code;
-	json_t *list = json_object_get(o, "invocations");
+	code = cli_print_list(cli, o, "invocations", "invocations", header, invocation_row);
 	const char *next = field_str(o, "next_cursor");
-	if (cli->json) {
-		code = cli_print_json(o);
-	} else if (json_array_size(list) == 0) {
-		fprintf(stderr, "no invocations\n");
-	} else {
-		struct table t;
-		table_init(&t, 8);
-		table_row(&t, "ID", "FUNCTION", "VERSION", "STATUS", "COLD", "TOTAL", "HOST", "AGE");
-		size_t i;
-		json_t *inv;
-		json_array_foreach (list, i, inv) {
-			char total[32] = "-", age[32];
-			const char *st = field_str(inv, "status");
-			int64_t us = field_int(json_object_get(inv, "timing"), "total_us", -1);
-			if (us >= 0 && st && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)
-				fmt_us(us, total, sizeof(total));
-			table_add(&t, "%s", or_dash(field_str(inv, "id")));
-			table_add(&t, "%s", or_dash(field_str(inv, "function")));
-			table_add(&t, "%lld", (long long)field_int(inv, "version", 0));
-			table_add(&t, "%s", or_dash(st));
-			table_add(&t, "%s", field_bool(inv, "cold_start") ? "yes" : "no");
-			table_add(&t, "%s", total);
-			table_add(&t, "%s", or_dash(field_str(inv, "host")));
-			table_add(&t, "%s", fmt_age(field_int(inv, "created_ms", 0), age, sizeof(age)));
-		}
-		code = cli_print_table(&t);
-	}
 	if (code == CLI_EXIT_OK && !cli->json && next && *next)
 		fprintf(stderr, "more records: repeat with --cursor %s\n", next);
 	json_decref(o);
@@ -296,18 +286,13 @@ const struct cli_command cmd_invocations = {
  * the exit code; *ret stays NULL when only the help was asked for. */
 static int get_record(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, json_t **ret)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
+	char path[CLI_PATH_SIZE];
 	*ret = NULL;
-	int c = cli_getopt(cli, cmd, argc, argv, opts);
-	if (c == OPT_HELP)
-		return cli_help(cmd);
-	if (c != -1)
-		return CLI_EXIT_USAGE;
-	int r = cli_need_args(cmd, argc, argv, 1, 1);
-	char eid[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
-	if (r || (r = cli_escape(cmd, "ID", argv[optind], eid)))
-		return r;
-	snprintf(path, sizeof(path), "/v1/invocations/%s", eid);
+	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
+	if (code >= 0)
+		return code;
+	if ((code = cli_path(cmd, "/v1/invocations/%s", "ID", argv[optind], path)))
+		return code;
 	return cli_call(cli, "GET", path, NULL, ret);
 }
 

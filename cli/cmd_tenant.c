@@ -6,20 +6,6 @@
 
 #include "cli.h"
 
-/* Parses a command that takes only the global flags and min..max
- * positional arguments. Returns -1 to go on, else the exit code. */
-static int parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min, int max)
-{
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
-	int c = cli_getopt(cli, cmd, argc, argv, opts);
-	if (c == OPT_HELP)
-		return cli_help(cmd);
-	if (c != -1)
-		return CLI_EXIT_USAGE;
-	int r = cli_need_args(cmd, argc, argv, min, max);
-	return r ? r : -1;
-}
-
 /* Prints the new key alone on its line, so `KEY=$(ditto ...)` works, or the
  * whole answer with --json. */
 static int print_key(const struct cli *cli, const json_t *o)
@@ -46,7 +32,7 @@ static const char *scaling_text(const json_t *tenant, char *out, size_t size)
 
 static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	int code = parse_plain(cli, cmd, argc, argv, 1, 1);
+	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
 	if (code >= 0)
 		return code;
 	json_t *body = json_pack("{s:s}", "name", argv[optind]), *o = NULL;
@@ -66,39 +52,25 @@ const struct cli_command cmd_tenant_create = {
 	run_tenant_create,
 };
 
+static void tenant_row(struct table *t, const json_t *tn)
+{
+	const json_t *s = json_object_get(tn, "scaling");
+	char age[32];
+	table_add(t, "%s", or_dash(field_str(tn, "name")));
+	table_add(t, "%lld", (long long)field_int(s, "min", 0));
+	table_add(t, "%lld", (long long)field_int(s, "max", 0));
+	table_add(t, "%s", or_dash(field_str(s, "mechanism")));
+	table_add(t, "%s", or_dash(field_str(s, "policy")));
+	table_add(t, "%s", fmt_age(field_int(tn, "created_ms", 0), age, sizeof(age)));
+}
+
 static int run_tenant_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	int code = parse_plain(cli, cmd, argc, argv, 0, 0);
+	static const char *const header[] = { "NAME", "MIN", "MAX", "MECHANISM", "POLICY", "AGE", NULL };
+	int code = cli_parse_plain(cli, cmd, argc, argv, 0, 0);
 	if (code >= 0)
 		return code;
-	json_t *o = NULL;
-	if ((code = cli_call(cli, "GET", "/v1/tenants", NULL, &o)))
-		return code;
-	json_t *list = json_object_get(o, "tenants");
-	if (cli->json) {
-		code = cli_print_json(o);
-	} else if (json_array_size(list) == 0) {
-		fprintf(stderr, "no tenants\n");
-	} else {
-		struct table t;
-		table_init(&t, 6);
-		table_row(&t, "NAME", "MIN", "MAX", "MECHANISM", "POLICY", "AGE");
-		size_t i;
-		json_t *tn;
-		json_array_foreach (list, i, tn) {
-			const json_t *s = json_object_get(tn, "scaling");
-			char age[32];
-			table_add(&t, "%s", or_dash(field_str(tn, "name")));
-			table_add(&t, "%lld", (long long)field_int(s, "min", 0));
-			table_add(&t, "%lld", (long long)field_int(s, "max", 0));
-			table_add(&t, "%s", or_dash(field_str(s, "mechanism")));
-			table_add(&t, "%s", or_dash(field_str(s, "policy")));
-			table_add(&t, "%s", fmt_age(field_int(tn, "created_ms", 0), age, sizeof(age)));
-		}
-		code = cli_print_table(&t);
-	}
-	json_decref(o);
-	return code;
+	return cli_list(cli, "/v1/tenants", "tenants", "tenants", header, tenant_row);
 }
 
 const struct cli_command cmd_tenant_list = {
@@ -107,13 +79,12 @@ const struct cli_command cmd_tenant_list = {
 
 static int run_tenant_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	int code = parse_plain(cli, cmd, argc, argv, 1, 1);
+	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
 	if (code >= 0)
 		return code;
-	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
-	if ((code = cli_escape(cmd, "NAME", argv[optind], ename)))
+	char path[CLI_PATH_SIZE];
+	if ((code = cli_path(cmd, "/v1/tenants/%s", "NAME", argv[optind], path)))
 		return code;
-	snprintf(path, sizeof(path), "/v1/tenants/%s", ename);
 	json_t *o = NULL;
 	if ((code = cli_call(cli, "GET", path, NULL, &o)))
 		return code;
@@ -153,7 +124,7 @@ const struct cli_command cmd_tenant_get = {
 
 static int run_key_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	int code = parse_plain(cli, cmd, argc, argv, 0, 1);
+	int code = cli_parse_plain(cli, cmd, argc, argv, 0, 1);
 	if (code >= 0)
 		return code;
 	/* A key does not say which tenant it belongs to, so the tenant comes
@@ -161,10 +132,9 @@ static int run_key_create(struct cli *cli, const struct cli_command *cmd, int ar
 	const char *tenant = optind < argc ? argv[optind] : getenv("DITTO_TENANT");
 	if (!tenant || !*tenant)
 		return cli_usage_error(cmd, "name the TENANT (or set DITTO_TENANT)");
-	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
-	if ((code = cli_escape(cmd, "TENANT", tenant, ename)))
+	char path[CLI_PATH_SIZE];
+	if ((code = cli_path(cmd, "/v1/tenants/%s/keys", "TENANT", tenant, path)))
 		return code;
-	snprintf(path, sizeof(path), "/v1/tenants/%s/keys", ename);
 	json_t *o = NULL;
 	if ((code = cli_call(cli, "POST", path, NULL, &o)))
 		return code;
@@ -217,7 +187,7 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 			/* The controller checks 0 <= min <= max <= its limit. */
 			if (cli_parse_uint(optarg, INT_MAX, &v) < 0)
 				return cli_usage_error(cmd, "%s must be a number of worker vCPUs, got \"%s\"",
-						       argv[optind - 1], optarg);
+						       c == O_MIN ? "--min" : "--max", optarg);
 			*(c == O_MIN ? &min : &max) = (long long)v;
 			break;
 		case O_MECHANISM:
@@ -236,8 +206,9 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 		default: return CLI_EXIT_USAGE;
 		}
 	}
-	char ename[CLI_ESC_SIZE], path[CLI_PATH_SIZE];
-	if ((code = cli_need_args(cmd, argc, argv, 1, 1)) || (code = cli_escape(cmd, "TENANT", argv[optind], ename)))
+	char path[CLI_PATH_SIZE];
+	if ((code = cli_need_args(cmd, argc, argv, 1, 1)) ||
+	    (code = cli_path(cmd, "/v1/tenants/%s/scaling", "TENANT", argv[optind], path)))
 		return code;
 	if (min < 0 && max < 0 && !mechanism && !policy)
 		return cli_usage_error(cmd, "nothing to change: give --min, --max, --mechanism or --policy");
@@ -253,7 +224,6 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 		json_object_set_new(body, "policy", json_string(policy));
 	if (!body)
 		return cli_fail(CLI_EXIT_API, "out of memory");
-	snprintf(path, sizeof(path), "/v1/tenants/%s/scaling", ename);
 	json_t *o = NULL;
 	code = cli_call(cli, "PUT", path, body, &o);
 	json_decref(body);

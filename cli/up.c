@@ -244,9 +244,7 @@ static int up_fail(struct up *u, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("ditto: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	cli_vfail(CLI_EXIT_API, fmt, ap);
 	va_end(ap);
 	if (u->ctl_started)
 		log_tail(u->l.ctl_log);

@@ -338,6 +338,25 @@ static long long workers_of(const char *name)
 	return w;
 }
 
+/* Waits until the controller says tenant name's VM runs on host. */
+static void await_vm_on(const char *key, const char *name, const char *host)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/tenants/%s", name);
+	long long deadline = now_ns() + DEADLINE_NS;
+	for (;;) {
+		struct reply r;
+		assert_int_equal(call_s(key, "GET", path, NULL, &r), 200);
+		const char *h = str(json_object_get(r.json, "vm"), "host");
+		bool there = h && !strcmp(h, host);
+		reply_free(&r);
+		if (there)
+			return;
+		assert_true(now_ns() < deadline);
+		pause_ms(50);
+	}
+}
+
 /* ---- fixture -------------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -700,24 +719,39 @@ static void await_running(const char *key, size_t n)
 	}
 }
 
+/* Two long calls of busy in flight for a new tenant: one asynchronous, one
+ * synchronous on a thread of its own. */
+struct long_calls {
+	char key[128];
+	char async_id[64];
+	struct bg_call sync;
+	pthread_t thread;
+};
+
+/* Starts both calls, of ms milliseconds each, and waits until both run. */
+static void long_calls_start(const char *name, const char *input, struct long_calls *lc)
+{
+	tenant(name, "{\"max\":2}", lc->key);
+	deploy(lc->key, "busy", "busy", "max_concurrency=4");
+	struct reply r;
+	assert_int_equal(invoke(lc->key, "busy", "{\"ms\":1}", &r), 200);
+	reply_free(&r);
+	assert_int_equal(call_s(lc->key, "POST", "/v1/functions/busy/invoke?async=true", input, &r), 202);
+	snprintf(lc->async_id, sizeof(lc->async_id), "%s", str(r.json, "id"));
+	reply_free(&r);
+	lc->sync = (struct bg_call){ lc->key, "busy", input, 0, "" };
+	pthread_create(&lc->thread, NULL, bg_invoke, &lc->sync);
+	await_running(lc->key, 2);
+}
+
 /* The controller killed mid-invocation: on restart the synchronous one is
  * failed with the reason, the asynchronous one runs again. */
 static void test_controller_crash(void **state)
 {
-	char key[128];
-	tenant("crashy", "{\"max\":2}", key);
-	deploy(key, "busy", "busy", "max_concurrency=4");
+	struct long_calls lc;
+	long_calls_start("crashy", "{\"ms\":2000}", &lc);
+	const char *key = lc.key;
 	struct reply r;
-	assert_int_equal(invoke(key, "busy", "{\"ms\":1}", &r), 200);
-	reply_free(&r);
-	assert_int_equal(call_s(key, "POST", "/v1/functions/busy/invoke?async=true", "{\"ms\":2000}", &r), 202);
-	char async_id[64];
-	snprintf(async_id, sizeof(async_id), "%s", str(r.json, "id"));
-	reply_free(&r);
-	struct bg_call c = { key, "busy", "{\"ms\":2000}", 0, "" };
-	pthread_t t;
-	pthread_create(&t, NULL, bg_invoke, &c);
-	await_running(key, 2);
 	char sync_id[64] = "";
 	assert_int_equal(call_s(key, "GET", "/v1/invocations?status=running", NULL, &r), 200);
 	json_t *list = json_object_get(r.json, "invocations");
@@ -727,14 +761,14 @@ static void test_controller_crash(void **state)
 	reply_free(&r);
 	assert_int_equal(strlen(sync_id), 32);
 	stop(&P.controller, SIGKILL);
-	pthread_join(t, NULL);
-	assert_int_equal(c.status, -1); /* the connection dropped */
+	pthread_join(lc.thread, NULL);
+	assert_int_equal(lc.sync.status, -1); /* the connection dropped */
 	assert_int_equal(controller_start(), 0);
 	json_t *rec = await_record(key, sync_id);
 	assert_string_equal(str(rec, "status"), "error");
 	assert_non_null(strstr(str(rec, "error"), "restarted"));
 	json_decref(rec);
-	rec = await_record(key, async_id);
+	rec = await_record(key, lc.async_id);
 	assert_string_equal(str(rec, "status"), "ok");
 	assert_int_equal(num(rec, "retries"), 1);
 	json_decref(rec);
@@ -784,16 +818,7 @@ static void test_drain_and_replace(void **state)
 	snprintf(path, sizeof(path), "/v1/hosts/%s/drain", first);
 	assert_int_equal(call_s(P.admin, "POST", path, NULL, &r), 200);
 	reply_free(&r);
-	for (;;) {
-		assert_int_equal(call_s(key, "GET", "/v1/tenants/mover", NULL, &r), 200);
-		const char *host = str(json_object_get(r.json, "vm"), "host");
-		bool moved = host && !strcmp(host, other);
-		reply_free(&r);
-		if (moved)
-			break;
-		assert_true(now_ns() < deadline);
-		pause_ms(50);
-	}
+	await_vm_on(key, "mover", other);
 	assert_int_equal(invoke(key, "hi", "{}", &r), 200);
 	assert_non_null(strstr((const char *)r.body.data, "\"m\":1"));
 	reply_free(&r);
@@ -801,16 +826,7 @@ static void test_drain_and_replace(void **state)
 	reply_free(&r);
 	/* h2 goes away: whatever ran there is placed on h1 again. */
 	stop(&h2, SIGTERM);
-	for (;;) {
-		assert_int_equal(call_s(key, "GET", "/v1/tenants/mover", NULL, &r), 200);
-		const char *host = str(json_object_get(r.json, "vm"), "host");
-		bool on_h1 = host && !strcmp(host, "h1");
-		reply_free(&r);
-		if (on_h1)
-			break;
-		assert_true(now_ns() < deadline);
-		pause_ms(50);
-	}
+	await_vm_on(key, "mover", "h1");
 	assert_int_equal(invoke(key, "hi", "{}", &r), 200);
 	reply_free(&r);
 }
@@ -845,34 +861,14 @@ static void test_controller_restart(void **state)
  * back, and so does everything else. */
 static void test_agent_killed(void **state)
 {
-	char key[128];
-	tenant("fragile", "{\"max\":2}", key);
-	deploy(key, "busy", "busy", "timeout=60000&max_concurrency=4");
+	struct long_calls lc;
+	long_calls_start("fragile", "{\"ms\":4000}", &lc);
+	const char *key = lc.key, *async_id = lc.async_id;
 	struct reply r;
-	assert_int_equal(invoke(key, "busy", "{\"ms\":1}", &r), 200);
-	reply_free(&r);
-	assert_int_equal(call_s(key, "POST", "/v1/functions/busy/invoke?async=true", "{\"ms\":4000}", &r), 202);
-	char async_id[64];
-	snprintf(async_id, sizeof(async_id), "%s", str(r.json, "id"));
-	reply_free(&r);
-	struct bg_call c = { key, "busy", "{\"ms\":4000}", 0, "" };
-	pthread_t t;
-	pthread_create(&t, NULL, bg_invoke, &c);
-	/* Kill it once both run. */
-	long long deadline = now_ns() + DEADLINE_NS;
-	for (;;) {
-		assert_int_equal(call_s(key, "GET", "/v1/invocations?status=running", NULL, &r), 200);
-		size_t n = json_array_size(json_object_get(r.json, "invocations"));
-		reply_free(&r);
-		if (n >= 2)
-			break;
-		assert_true(now_ns() < deadline);
-		pause_ms(20);
-	}
 	stop(&P.agent, SIGKILL);
-	pthread_join(t, NULL);
-	assert_int_equal(c.status, 502);
-	assert_string_equal(c.code, "host_lost");
+	pthread_join(lc.thread, NULL);
+	assert_int_equal(lc.sync.status, 502);
+	assert_string_equal(lc.sync.code, "host_lost");
 	await_host("down");
 	assert_int_equal(agent_start(), 0);
 	await_host("up");
