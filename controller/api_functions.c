@@ -219,6 +219,7 @@ static json_t *invocation_json(const struct store_invocation *v, bool payloads)
 
 void invocation_get(struct request *r)
 {
+	invoker_flush(r->api->invoker);
 	struct db *db = &r->api->db;
 	struct store_invocation v;
 	pthread_mutex_lock(&db->lock);
@@ -249,6 +250,7 @@ void invocation_list(struct request *r)
 					   "status must be queued, running, ok, error or timeout");
 		filter.has_status = true;
 	}
+	invoker_flush(r->api->invoker);
 	struct db *db = &r->api->db;
 	struct store_invocation *vs;
 	size_t n;

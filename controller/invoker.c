@@ -18,6 +18,23 @@
 /* How often queued work looks for room again while no host has any. */
 #define ASYNC_ROOM_WAIT_US 500000
 
+/* An outcome waiting for the recorder thread to write it. */
+struct pending {
+	struct pending *next;
+	char id[STORE_ID_SIZE];
+	struct store_outcome o; /* its pointers point at the copies below */
+	uint8_t *result, *log;
+	char *error;
+};
+
+static void pending_free(struct pending *p)
+{
+	free(p->result);
+	free(p->log);
+	free(p->error);
+	free(p);
+}
+
 /* How many invocations of one function run now. */
 struct running {
 	char tenant[STORE_NAME_SIZE];
@@ -42,6 +59,11 @@ struct invoker {
 	bool stopping;
 	pthread_t *workers;
 	size_t n_workers;
+	/* Outcomes for the recorder thread, in order. */
+	struct pending *rec_head, **rec_tail;
+	bool rec_writing, rec_stopping, rec_started;
+	pthread_cond_t rec_work, rec_done;
+	pthread_t recorder;
 };
 
 /* ---- concurrency limits ------------------------------------------------------------------------ */
@@ -126,13 +148,102 @@ static void record_start(struct invoker *iv, const char *id, const struct fleet_
 		log_warn("invocation_start_unrecorded id=%s err=%s", id, strerror(-r));
 }
 
+static void *dup_bytes(const void *p, size_t n)
+{
+	void *d = p && n ? malloc(n) : NULL;
+	if (d)
+		memcpy(d, p, n);
+	return d;
+}
+
+/* Hands an outcome to the recorder thread, which writes the outcomes that
+ * arrive together in one commit, off the caller's path: a synchronous
+ * caller gets its answer without waiting for the disk. Readers of records
+ * call invoker_flush first, so they always see the outcome. */
 static void record_finish(struct invoker *iv, const char *id, const struct store_outcome *o)
 {
-	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocation_finish(iv->db->store, id, o);
-	pthread_mutex_unlock(&iv->db->lock);
-	if (r < 0)
-		log_warn("invocation_finish_unrecorded id=%s err=%s", id, strerror(-r));
+	struct pending *p = calloc(1, sizeof(*p));
+	if (p) {
+		snprintf(p->id, sizeof(p->id), "%s", id);
+		p->o = *o;
+		p->o.result = p->result = dup_bytes(o->result, o->result_len);
+		p->o.log = p->log = dup_bytes(o->log, o->log_len);
+		p->o.error = p->error = o->error ? strdup(o->error) : NULL;
+		if ((o->result_len && !p->result) || (o->log_len && !p->log) || (o->error && !p->error)) {
+			pending_free(p);
+			p = NULL;
+		}
+	}
+	if (!p) {
+		/* Out of memory: write it here and now instead. */
+		pthread_mutex_lock(&iv->db->lock);
+		int r = store_invocation_finish(iv->db->store, id, o);
+		pthread_mutex_unlock(&iv->db->lock);
+		if (r < 0)
+			log_warn("invocation_finish_unrecorded id=%s err=%s", id, strerror(-r));
+		return;
+	}
+	pthread_mutex_lock(&iv->lock);
+	*iv->rec_tail = p;
+	iv->rec_tail = &p->next;
+	pthread_cond_signal(&iv->rec_work);
+	pthread_mutex_unlock(&iv->lock);
+}
+
+static void *recorder_main(void *arg)
+{
+	struct invoker *iv = arg;
+	pthread_mutex_lock(&iv->lock);
+	for (;;) {
+		if (!iv->rec_head) {
+			if (iv->rec_stopping)
+				break;
+			pthread_cond_wait(&iv->rec_work, &iv->lock);
+			continue;
+		}
+		struct pending *batch = iv->rec_head;
+		iv->rec_head = NULL;
+		iv->rec_tail = &iv->rec_head;
+		iv->rec_writing = true;
+		pthread_mutex_unlock(&iv->lock);
+		pthread_mutex_lock(&iv->db->lock);
+		int r = store_batch_begin(iv->db->store);
+		for (struct pending *p = batch; r >= 0 && p; p = p->next) {
+			int e = store_invocation_finish(iv->db->store, p->id, &p->o);
+			/* A record that finished already (a late answer after a
+			 * restart failed it) keeps what it has. */
+			if (e < 0 && e != -EALREADY && e != -ENOENT)
+				r = e;
+		}
+		r = store_batch_end(iv->db->store, r);
+		if (r < 0) {
+			/* One by one, so that one bad write loses nothing else. */
+			for (struct pending *p = batch; p; p = p->next) {
+				int e = store_invocation_finish(iv->db->store, p->id, &p->o);
+				if (e < 0 && e != -EALREADY)
+					log_warn("invocation_finish_unrecorded id=%s err=%s", p->id, strerror(-e));
+			}
+		}
+		pthread_mutex_unlock(&iv->db->lock);
+		while (batch) {
+			struct pending *next = batch->next;
+			pending_free(batch);
+			batch = next;
+		}
+		pthread_mutex_lock(&iv->lock);
+		iv->rec_writing = false;
+		pthread_cond_broadcast(&iv->rec_done);
+	}
+	pthread_mutex_unlock(&iv->lock);
+	return NULL;
+}
+
+void invoker_flush(struct invoker *iv)
+{
+	pthread_mutex_lock(&iv->lock);
+	while (iv->rec_head || iv->rec_writing)
+		pthread_cond_wait(&iv->rec_done, &iv->lock);
+	pthread_mutex_unlock(&iv->lock);
 }
 
 /* What became of one attempt at running an invocation. */
@@ -510,6 +621,15 @@ int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *f
 	pthread_mutex_init(&iv->lock, NULL);
 	pthread_cond_init(&iv->work, NULL);
 	pthread_cond_init(&iv->slots, NULL);
+	pthread_cond_init(&iv->rec_work, NULL);
+	pthread_cond_init(&iv->rec_done, NULL);
+	iv->rec_tail = &iv->rec_head;
+	int rr = pthread_create(&iv->recorder, NULL, recorder_main, iv);
+	if (rr) {
+		invoker_free(iv);
+		return -rr;
+	}
+	iv->rec_started = true;
 	iv->workers = calloc(cfg->async_workers ? cfg->async_workers : 1, sizeof(*iv->workers));
 	if (!iv->workers) {
 		invoker_free(iv);
@@ -543,11 +663,20 @@ void invoker_free(struct invoker *iv)
 	pthread_mutex_unlock(&iv->lock);
 	for (size_t i = 0; i < iv->n_workers; i++)
 		pthread_join(iv->workers[i], NULL);
+	/* The recorder writes what is queued before it ends. */
+	pthread_mutex_lock(&iv->lock);
+	iv->rec_stopping = true;
+	pthread_cond_broadcast(&iv->rec_work);
+	pthread_mutex_unlock(&iv->lock);
+	if (iv->rec_started)
+		pthread_join(iv->recorder, NULL);
 	free(iv->workers);
 	free(iv->queue);
 	free(iv->running);
 	pthread_cond_destroy(&iv->work);
 	pthread_cond_destroy(&iv->slots);
+	pthread_cond_destroy(&iv->rec_work);
+	pthread_cond_destroy(&iv->rec_done);
 	pthread_mutex_destroy(&iv->lock);
 	free(iv);
 }

@@ -55,6 +55,10 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 		  uint64_t start_us, struct invocation_reply *ret);
 void invocation_reply_clear(struct invocation_reply *r);
 
+/* Waits until every outcome handed to the store so far is written, so a
+ * reader sees the record of an invocation that has answered. */
+void invoker_flush(struct invoker *iv);
+
 /* Records and queues an asynchronous invocation. Returns 0 with its id,
  * -ENOENT (the version is gone), or -errno. */
 int invoker_submit(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,

@@ -209,6 +209,16 @@ int sq_tx_end(struct store *s, int r)
 	return r;
 }
 
+int store_batch_begin(struct store *s)
+{
+	return sq_tx_begin(s);
+}
+
+int store_batch_end(struct store *s, int r)
+{
+	return sq_tx_end(s, r);
+}
+
 int sq_step_update(struct store *s, sqlite3_stmt *st)
 {
 	int r = sq_sql_errno(sqlite3_step(st));

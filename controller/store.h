@@ -259,6 +259,12 @@ int store_invocations_recover(struct store *s, const char *reason, size_t *ret_f
 
 /* ---- maintenance -------------------------------------------------------- */
 
+/* Groups the writes between the two calls into one transaction (one commit
+ * instead of one each). store_batch_end commits when r is not an error and
+ * rolls back otherwise; it returns the final result. */
+int store_batch_begin(struct store *s);
+int store_batch_end(struct store *s, int r);
+
 /* Sets how many WAL pages make a commit checkpoint the database itself
  * (SQLite's default is 1000); 0 leaves checkpoints to store_checkpoint, so
  * that their fsyncs happen off the request path. */
