@@ -19,23 +19,15 @@ uint64_t time_now_us(void)
 
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
-	char small[256];
+	char *text;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	int n = vasprintf(&text, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n < sizeof(small))
-		return buf_append(b, small, (size_t)n);
-	char *big = malloc((size_t)n + 1);
-	if (!big)
 		return -ENOMEM;
-	va_start(ap, fmt);
-	vsnprintf(big, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	int r = buf_append(b, big, (size_t)n);
-	free(big);
+	int r = buf_append(b, text, (size_t)n);
+	free(text);
 	return r;
 }
 
