@@ -1,0 +1,121 @@
+/* Internals shared by the fleet's modules: fleet.c (the structures' life
+ * cycle, the reconciler thread and the helpers below), fleet_hosts.c
+ * (registration, heartbeats, drain, the hosts' JSON and gauges) and
+ * fleet_vms.c (placement, routes, artifacts and each tenant's VM).
+ *
+ * The helpers shared between the modules carry the fl_ prefix, so that these
+ * global names never meet others in the controller. Unless a comment says
+ * otherwise, they are called with the fleet lock held. */
+#ifndef DITTO_FLEET_INT_H
+#define DITTO_FLEET_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "db.h"
+#include "fleet.h"
+#include "link.h"
+#include "metrics.h"
+#include "store.h"
+
+#define AGENT_CALL_MS 30000 /* calls other than VM starts and invocations */
+
+struct fleet_host {
+	char id[STORE_NAME_SIZE];
+	char address[STORE_ADDRESS_SIZE];
+	char token[128];
+	char boot_id[128];
+	char accel[16];
+	int cores;
+	bool registered; /* since this controller started: its token is known */
+	bool up, draining;
+	uint64_t last_seen_us;
+	_Atomic uint64_t gen; /* bumped whenever the host is lost or re-registers */
+	json_t *vms;          /* the "vms" of its last status */
+	char (*artifacts)[STORE_DIGEST_SIZE]; /* digests it holds (this generation) */
+	size_t n_artifacts, cap_artifacts;
+};
+
+/* A tenant's VM as the fleet wants it. */
+struct fleet_vm {
+	char tenant[STORE_NAME_SIZE];
+	struct fleet_host *host; /* where it runs; NULL: nowhere yet */
+	uint64_t host_gen;
+	uint64_t epoch;          /* counts placements */
+	uint64_t ready_us;       /* when the current placement finished */
+	int inflight;            /* routes of this epoch */
+	bool wanted;             /* it ran once, so it is kept running */
+	bool placing;            /* a placement thread works on it */
+	struct fleet_host *placing_on;
+	uint64_t attempts;       /* placements finished, failed or not */
+	char reason[256];        /* why the last one failed */
+	uint64_t retry_at_us;
+	bool restart_wanted;     /* its mechanism or size changed */
+	/* The previous placement while a move drains it. */
+	struct fleet_host *old_host;
+	uint64_t old_gen;
+	int old_inflight;
+	struct store_scaling placed_with;
+};
+
+struct fleet {
+	struct fleet_config cfg;
+	char artifacts_dir[1024];
+	struct db *db;
+	struct link_pool *links;
+	struct metrics *metrics;
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* a placement finished, or stopping */
+	struct fleet_host **hosts;
+	size_t n_hosts, cap_hosts;
+	struct fleet_vm **vms;
+	size_t n_vms, cap_vms;
+	int workers_running; /* placement and clean-up threads */
+	bool stopping;
+	pthread_t reconciler;
+	bool reconciler_started;
+	uint64_t last_prune_us;
+	uint64_t last_checkpoint_us;
+};
+
+struct job {
+	struct fleet *f;
+	char tenant[STORE_NAME_SIZE];
+	/* For a stop job: the host and generation the VM to stop was on. */
+	struct fleet_host *host;
+	uint64_t gen;
+};
+
+/* The host with this id, or NULL. */
+struct fleet_host *fl_host_find(struct fleet *f, const char *id);
+/* A new host with this id and nothing else known, or NULL (out of memory). */
+struct fleet_host *fl_host_add(struct fleet *f, const char *id);
+/* The tenant's VM; with create, a new one when it has none (NULL: out of memory). */
+struct fleet_vm *fl_vm_find(struct fleet *f, const char *tenant, bool create);
+/* The host is gone as far as running things goes: every call to it aborts,
+ * and its VMs are to be placed again. */
+void fl_host_lost(struct fleet *f, struct fleet_host *h, const char *why);
+/* The host's own report of tenant's VM (borrowed from its status), or NULL. */
+json_t *fl_reported_vm(struct fleet_host *h, const char *tenant);
+/* Waits on f->changed (CLOCK_MONOTONIC) until signalled or wait_us passed. */
+void fl_wait_changed(struct fleet *f, uint64_t wait_us);
+/* Calls the agent on h with the lock not held; the call aborts when h->gen
+ * moves off gen. Returns the HTTP status or -errno, the reply in *ret if ret. */
+int fl_agent_call(struct fleet *f, struct fleet_host *h, uint64_t gen, const char *method, const char *path,
+		  const void *body, size_t len, const char *file, long timeout_ms, json_t **ret);
+/* Ends a worker thread's count, with the lock not held. */
+void fl_job_done(struct fleet *f);
+/* Starts fn on a detached thread that counts as a worker, with a struct job
+ * it frees. Returns 0 or -errno. */
+int fl_job_spawn(struct fleet *f, void *(*fn)(void *), const char *tenant, struct fleet_host *h, uint64_t gen);
+/* A job that stops the tenant's VM on the job's host and generation. */
+void *fl_stop_job(void *arg);
+/* Starts placing v unless that is under way. Returns 0 or -errno. */
+int fl_placement_start(struct fleet *f, struct fleet_vm *v);
+
+#endif

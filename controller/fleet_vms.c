@@ -1,0 +1,409 @@
+#include "fleet_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "placement.h"
+
+#define REPLACE_BACKOFF_US (2 * 1000000ull) /* between failed placements of one VM */
+
+static int vm_count_on(struct fleet *f, const struct fleet_host *h, int *ret_reserved)
+{
+	int n = 0, reserved = 0;
+	for (size_t i = 0; i < f->n_vms; i++) {
+		struct fleet_vm *v = f->vms[i];
+		if (v->host == h || v->placing_on == h) {
+			n++;
+			reserved += v->placed_with.min_workers;
+		}
+	}
+	*ret_reserved = reserved;
+	return n;
+}
+
+static const char *error_message(json_t *reply)
+{
+	const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+	return m ? m : "no reason given";
+}
+
+/* ---- placement ------------------------------------------------------------------------------ */
+
+void *fl_stop_job(void *arg)
+{
+	struct job *j = arg;
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/vms/%s", j->tenant);
+	int st = fl_agent_call(j->f, j->host, j->gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+	log_info("vm_stop tenant=%s host=%s status=%d", j->tenant, j->host->id, st);
+	fl_job_done(j->f);
+	free(j);
+	return NULL;
+}
+
+/* Ends a placement: on success the VM moves to host h. */
+static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host *h, uint64_t gen, bool ok,
+			  const char *reason)
+{
+	pthread_mutex_lock(&f->lock);
+	v->placing = false;
+	v->placing_on = NULL;
+	v->attempts++;
+	if (ok && atomic_load(&h->gen) != gen) {
+		ok = false;
+		reason = "the host was lost while the VM started";
+	}
+	if (ok) {
+		if (v->host && v->host != h) {
+			/* A move: the old VM serves what it has until it is stopped. */
+			v->old_host = v->host;
+			v->old_gen = v->host_gen;
+			v->old_inflight = v->inflight;
+		}
+		v->host = h;
+		v->host_gen = gen;
+		v->epoch++;
+		v->inflight = 0;
+		v->wanted = true;
+		v->reason[0] = '\0';
+		v->ready_us = time_now_us();
+		log_info("vm_placed tenant=%s host=%s epoch=%llu", v->tenant, h->id, (unsigned long long)v->epoch);
+	} else {
+		/* A VM waiting for room fails the same way every few seconds:
+		 * say so once. */
+		if (strcmp(v->reason, reason) != 0)
+			log_warn("vm_placement_failed tenant=%s reason=\"%s\"", v->tenant, reason);
+		snprintf(v->reason, sizeof(v->reason), "%s", reason);
+		v->retry_at_us = time_now_us() + REPLACE_BACKOFF_US;
+	}
+	pthread_cond_broadcast(&f->changed);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void *place_job(void *arg)
+{
+	struct job *j = arg;
+	struct fleet *f = j->f;
+	struct store_tenant t;
+	pthread_mutex_lock(&f->db->lock);
+	int err = store_tenant_get(f->db->store, j->tenant, &t);
+	pthread_mutex_unlock(&f->db->lock);
+
+	pthread_mutex_lock(&f->lock);
+	struct fleet_vm *v = fl_vm_find(f, j->tenant, false);
+	struct fleet_host *h = NULL, *stop_first = NULL;
+	uint64_t gen = 0, stop_gen = 0;
+	char reason[256] = "";
+	if (err < 0) {
+		snprintf(reason, sizeof(reason), "tenant %s: %s", j->tenant, strerror(-err));
+	} else {
+		/* A restart stops the VM where it is before placing it anew. */
+		if (v->restart_wanted && v->host) {
+			stop_first = v->host;
+			stop_gen = v->host_gen;
+			v->host = NULL;
+			v->restart_wanted = false;
+		}
+		struct placement_host *ph = calloc(f->n_hosts ? f->n_hosts : 1, sizeof(*ph));
+		for (size_t i = 0; ph && i < f->n_hosts; i++) {
+			struct fleet_host *x = f->hosts[i];
+			ph[i] = (struct placement_host){ x->id, x->up && x->registered, x->draining, x->cores, 0, 0 };
+			ph[i].vms = vm_count_on(f, x, &ph[i].reserved);
+		}
+		/* A move never lands where the VM already is. */
+		const char *exclude = v->host ? v->host->id : NULL;
+		int i = ph ? placement_choose(ph, f->n_hosts, t.scaling.min_workers, exclude) : -ENOMEM;
+		free(ph);
+		if (i < 0) {
+			snprintf(reason, sizeof(reason), "no host has room for tenant %s (%d free cores needed)",
+				 j->tenant, t.scaling.min_workers);
+		} else {
+			h = f->hosts[i];
+			gen = atomic_load(&h->gen);
+			v->placing_on = h;
+			v->placed_with = t.scaling;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+
+	if (stop_first) {
+		char path[128];
+		snprintf(path, sizeof(path), "/v1/vms/%s", j->tenant);
+		fl_agent_call(f, stop_first, stop_gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+	}
+	if (!h) {
+		placement_end(f, v, NULL, 0, false, reason);
+		goto out;
+	}
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/vms/%s", j->tenant);
+	/* A VM left there dead, or from an earlier placement, goes first. */
+	json_t *reply = NULL;
+	int st = fl_agent_call(f, h, gen, "GET", path, NULL, 0, NULL, AGENT_CALL_MS, &reply);
+	const char *state = json_string_value(json_object_get(reply, "state"));
+	bool reuse = st == 200 && state && !strcmp(state, "ready");
+	if (st == 200 && !reuse)
+		fl_agent_call(f, h, gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+	json_decref(reply);
+	reply = NULL;
+	if (reuse) {
+		placement_end(f, v, h, gen, true, NULL);
+		goto out;
+	}
+	json_t *body = json_pack("{s:s, s:i, s:i, s:s, s:i}", "mechanism", t.scaling.mechanism, "max_workers",
+				 t.scaling.max_workers, "min_workers", t.scaling.min_workers, "policy",
+				 t.scaling.policy, "memory_mib", f->cfg.vm_memory_mib);
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	log_info("vm_start tenant=%s host=%s mechanism=%s max=%d", j->tenant, h->id, t.scaling.mechanism,
+		 t.scaling.max_workers);
+	metrics_vm_boot(f->metrics);
+	st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL, f->cfg.boot_timeout_ms, &reply)
+		  : -ENOMEM;
+	free(text);
+	if (st == 201) {
+		placement_end(f, v, h, gen, true, NULL);
+	} else {
+		if (st < 0)
+			snprintf(reason, sizeof(reason), "host %s: %s", h->id, strerror(-st));
+		else
+			snprintf(reason, sizeof(reason), "host %s answered %d: %s", h->id, st, error_message(reply));
+		placement_end(f, v, h, gen, false, reason);
+	}
+	json_decref(reply);
+out:
+	fl_job_done(f);
+	free(j);
+	return NULL;
+}
+
+int fl_placement_start(struct fleet *f, struct fleet_vm *v)
+{
+	if (v->placing)
+		return 0;
+	int r = fl_job_spawn(f, place_job, v->tenant, NULL, 0);
+	if (r == 0)
+		v->placing = true;
+	return r;
+}
+
+/* ---- routes --------------------------------------------------------------------------------- */
+
+int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_us, struct fleet_route *ret,
+			char *why, size_t why_size)
+{
+	int r = 0;
+	bool started = false;
+	pthread_mutex_lock(&f->lock);
+	struct fleet_vm *v = fl_vm_find(f, tenant, true);
+	if (!v) {
+		pthread_mutex_unlock(&f->lock);
+		return -ENOMEM;
+	}
+	uint64_t attempts = v->attempts;
+	for (;;) {
+		if (f->stopping) {
+			r = -ECANCELED;
+			snprintf(why, why_size, "the controller is stopping");
+			break;
+		}
+		/* A VM waiting for a restart keeps serving until it is idle
+		 * and the reconciler restarts it. */
+		if (v->host && atomic_load(&v->host->gen) == v->host_gen) {
+			struct fleet_host *h = v->host;
+			memset(ret, 0, sizeof(*ret));
+			snprintf(ret->tenant, sizeof(ret->tenant), "%s", tenant);
+			memcpy(ret->host_id, h->id, sizeof(ret->host_id));
+			memcpy(ret->address, h->address, sizeof(ret->address));
+			memcpy(ret->token, h->token, sizeof(ret->token));
+			ret->gen = &h->gen;
+			ret->gen_expected = v->host_gen;
+			ret->epoch = v->epoch;
+			ret->placed = started;
+			ret->host = h;
+			v->inflight++;
+			break;
+		}
+		if (deadline_us == 0) {
+			r = -EAGAIN;
+			break;
+		}
+		if (v->attempts > attempts && !v->placing) {
+			/* A placement ended since this caller came, and failed. */
+			r = strstr(v->reason, "no host has room") ? -ENOSPC : -EIO;
+			snprintf(why, why_size, "%s", v->reason);
+			break;
+		}
+		if (!v->placing) {
+			if ((r = fl_placement_start(f, v)) < 0) {
+				snprintf(why, why_size, "cannot start a placement: %s", strerror(-r));
+				break;
+			}
+			started = true;
+		}
+		uint64_t now = time_now_us();
+		if (now >= deadline_us) {
+			r = -ETIMEDOUT;
+			snprintf(why, why_size, "the VM of tenant %s was not ready in time", tenant);
+			break;
+		}
+		fl_wait_changed(f, deadline_us - now);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+void fleet_route_release(struct fleet *f, struct fleet_route *r)
+{
+	pthread_mutex_lock(&f->lock);
+	struct fleet_vm *v = fl_vm_find(f, r->tenant, false);
+	if (v && r->epoch == v->epoch && v->inflight > 0)
+		v->inflight--;
+	else if (v && v->old_host == r->host && v->old_inflight > 0)
+		v->old_inflight--;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fleet_vm_lost(struct fleet *f, struct fleet_route *r, const char *why)
+{
+	pthread_mutex_lock(&f->lock);
+	struct fleet_vm *v = fl_vm_find(f, r->tenant, false);
+	if (v && v->epoch == r->epoch && v->host == r->host) {
+		v->host = NULL;
+		snprintf(v->reason, sizeof(v->reason), "%s", why);
+		log_warn("vm_lost tenant=%s host=%s reason=\"%s\"", v->tenant, r->host_id, why);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+static bool artifact_known(struct fleet_host *h, const char *digest)
+{
+	for (size_t i = 0; i < h->n_artifacts; i++)
+		if (!strcmp(h->artifacts[i], digest))
+			return true;
+	return false;
+}
+
+int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest, uint64_t size)
+{
+	struct fleet_host *h = r->host;
+	pthread_mutex_lock(&f->lock);
+	bool known = atomic_load(&h->gen) == r->gen_expected && artifact_known(h, digest);
+	pthread_mutex_unlock(&f->lock);
+	if (known)
+		return 0;
+	char path[128], file[1200];
+	snprintf(path, sizeof(path), "/v1/artifacts/%s", digest);
+	snprintf(file, sizeof(file), "%s/%s", f->artifacts_dir, digest);
+	/* Uploads are idempotent, so two callers racing here both succeed. */
+	json_t *reply = NULL;
+	int st = fl_agent_call(f, h, r->gen_expected, "GET", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+	if (st != 200)
+		st = fl_agent_call(f, h, r->gen_expected, "PUT", path, NULL, 0, file, 600000, &reply);
+	if (st == 200 || st == 201) {
+		pthread_mutex_lock(&f->lock);
+		if (atomic_load(&h->gen) == r->gen_expected && !artifact_known(h, digest)) {
+			if (h->n_artifacts == h->cap_artifacts) {
+				size_t cap = h->cap_artifacts ? h->cap_artifacts * 2 : 16;
+				void *a = realloc(h->artifacts, cap * sizeof(*h->artifacts));
+				if (a) {
+					h->artifacts = a;
+					h->cap_artifacts = cap;
+				}
+			}
+			if (h->n_artifacts < h->cap_artifacts)
+				memcpy(h->artifacts[h->n_artifacts++], digest, STORE_DIGEST_SIZE);
+		}
+		pthread_mutex_unlock(&f->lock);
+		log_info("artifact_pushed host=%s digest=%s size=%llu", h->id, digest, (unsigned long long)size);
+		json_decref(reply);
+		return 0;
+	}
+	log_warn("artifact_push_failed host=%s digest=%s status=%d message=\"%s\"", h->id, digest, st,
+		 st > 0 ? error_message(reply) : strerror(-st));
+	json_decref(reply);
+	return st < 0 ? st : -EIO;
+}
+
+void fleet_artifact_forget(struct fleet *f, struct fleet_route *r, const char *digest)
+{
+	struct fleet_host *h = r->host;
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < h->n_artifacts; i++)
+		if (!strcmp(h->artifacts[i], digest)) {
+			memmove(h->artifacts[i], h->artifacts[h->n_artifacts - 1], STORE_DIGEST_SIZE);
+			h->n_artifacts--;
+			break;
+		}
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- tenants -------------------------------------------------------------------------------- */
+
+json_t *fleet_tenant_vm_json(struct fleet *f, const char *tenant)
+{
+	json_t *o = json_null();
+	pthread_mutex_lock(&f->lock);
+	struct fleet_vm *v = fl_vm_find(f, tenant, false);
+	if (v && v->host) {
+		json_t *vm = fl_reported_vm(v->host, tenant);
+		o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O?, s:O?, s:I}", "host", v->host->id, "state",
+			      json_string_value(json_object_get(vm, "state")) ?: "booting", "workers",
+			      json_integer_value(json_object_get(vm, "workers")), "min_workers",
+			      json_integer_value(json_object_get(vm, "min_workers")), "max_workers",
+			      json_integer_value(json_object_get(vm, "max_workers")), "mechanism",
+			      json_object_get(vm, "mechanism"), "policy", json_object_get(vm, "policy"),
+			      "inflight", (json_int_t)v->inflight);
+	} else if (v && (v->placing || v->reason[0])) {
+		o = json_pack("{s:n, s:s, s:s}", "host", "state", v->placing ? "placing" : "none", "reason",
+			      v->reason);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return o;
+}
+
+void fleet_tenant_scaling(struct fleet *f, const char *tenant, const struct store_scaling *sc)
+{
+	pthread_mutex_lock(&f->lock);
+	struct fleet_vm *v = fl_vm_find(f, tenant, false);
+	struct fleet_host *h = v ? v->host : NULL;
+	uint64_t gen = v ? v->host_gen : 0;
+	bool restart = v && h &&
+		       (strcmp(v->placed_with.mechanism, sc->mechanism) != 0 ||
+			sc->max_workers > v->placed_with.max_workers);
+	if (v && restart) {
+		v->restart_wanted = true;
+		log_info("vm_restart_wanted tenant=%s mechanism=%s max=%d", tenant, sc->mechanism, sc->max_workers);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (!h || restart)
+		return;
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/vms/%s/scaling", tenant);
+	json_t *body = json_pack("{s:i, s:i, s:s}", "min_workers", sc->min_workers, "max_workers", sc->max_workers,
+				 "policy", sc->policy);
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	json_t *reply = NULL;
+	int st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL, AGENT_CALL_MS, &reply)
+		      : -ENOMEM;
+	free(text);
+	if (st != 200)
+		log_warn("vm_scaling_failed tenant=%s host=%s status=%d message=\"%s\"", tenant, h->id, st,
+			 st > 0 ? error_message(reply) : strerror(-st));
+	else {
+		pthread_mutex_lock(&f->lock);
+		/* The VM's size (max_workers) and mechanism stay what it was
+		 * started with. */
+		if (v->host == h) {
+			v->placed_with.min_workers = sc->min_workers;
+			memcpy(v->placed_with.policy, sc->policy, sizeof(v->placed_with.policy));
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+	json_decref(reply);
+}
