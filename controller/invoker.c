@@ -18,10 +18,16 @@
 /* How often queued work looks for room again while no host has any. */
 #define ASYNC_ROOM_WAIT_US 500000
 
-/* An outcome waiting for the recorder thread to write it. */
+/* A write waiting for the recorder thread: a synchronous invocation that
+ * started, or an outcome. */
 struct pending {
 	struct pending *next;
 	char id[STORE_ID_SIZE];
+	bool start; /* the record of a started invocation, else an outcome */
+	/* start */
+	char tenant[STORE_NAME_SIZE], function[STORE_NAME_SIZE], host[STORE_NAME_SIZE];
+	int64_t version, created_ms;
+	/* outcome */
 	struct store_outcome o; /* its pointers point at the copies below */
 	uint8_t *result, *log;
 	char *error;
@@ -156,10 +162,61 @@ static void *dup_bytes(const void *p, size_t n)
 	return d;
 }
 
-/* Hands an outcome to the recorder thread, which writes the outcomes that
- * arrive together in one commit, off the caller's path: a synchronous
- * caller gets its answer without waiting for the disk. Readers of records
- * call invoker_flush first, so they always see the outcome. */
+static void pending_push(struct invoker *iv, struct pending *p)
+{
+	pthread_mutex_lock(&iv->lock);
+	*iv->rec_tail = p;
+	iv->rec_tail = &p->next;
+	pthread_cond_signal(&iv->rec_work);
+	pthread_mutex_unlock(&iv->lock);
+}
+
+/* Writes one pending item; the db lock is held. */
+static int pending_write(struct invoker *iv, const struct pending *p)
+{
+	if (p->start)
+		return store_invocation_create_running(iv->db->store, p->id, p->created_ms, p->tenant, p->function,
+						       p->version, p->host, p->tenant);
+	return store_invocation_finish(iv->db->store, p->id, &p->o);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Records a synchronous invocation that starts at once on route, through
+ * the recorder thread like its outcome, so that neither write is on the
+ * caller's path; the record is on disk milliseconds after it starts.
+ * Returns 0 with its new id, or -errno. */
+static int record_started(struct invoker *iv, const struct store_function *fn, const struct fleet_route *route,
+			  char ret_id[STORE_ID_SIZE])
+{
+	struct pending *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	int r = store_invocation_new_id(p->id);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	p->start = true;
+	memcpy(p->tenant, fn->tenant, sizeof(p->tenant));
+	memcpy(p->function, fn->name, sizeof(p->function));
+	memcpy(p->host, route->host_id, sizeof(p->host));
+	p->version = fn->version;
+	p->created_ms = wall_ms();
+	memcpy(ret_id, p->id, STORE_ID_SIZE);
+	pending_push(iv, p);
+	return 0;
+}
+
+/* Hands an outcome to the recorder thread, which writes what arrives
+ * together in one commit, off the caller's path: a synchronous caller gets
+ * its answer without waiting for the disk. Readers of records call
+ * invoker_flush first, so they always see the outcome. */
 static void record_finish(struct invoker *iv, const char *id, const struct store_outcome *o)
 {
 	struct pending *p = calloc(1, sizeof(*p));
@@ -183,11 +240,7 @@ static void record_finish(struct invoker *iv, const char *id, const struct store
 			log_warn("invocation_finish_unrecorded id=%s err=%s", id, strerror(-r));
 		return;
 	}
-	pthread_mutex_lock(&iv->lock);
-	*iv->rec_tail = p;
-	iv->rec_tail = &p->next;
-	pthread_cond_signal(&iv->rec_work);
-	pthread_mutex_unlock(&iv->lock);
+	pending_push(iv, p);
 }
 
 static void *recorder_main(void *arg)
@@ -209,7 +262,7 @@ static void *recorder_main(void *arg)
 		pthread_mutex_lock(&iv->db->lock);
 		int r = store_batch_begin(iv->db->store);
 		for (struct pending *p = batch; r >= 0 && p; p = p->next) {
-			int e = store_invocation_finish(iv->db->store, p->id, &p->o);
+			int e = pending_write(iv, p);
 			/* A record that finished already (a late answer after a
 			 * restart failed it) keeps what it has. */
 			if (e < 0 && e != -EALREADY && e != -ENOENT)
@@ -219,9 +272,9 @@ static void *recorder_main(void *arg)
 		if (r < 0) {
 			/* One by one, so that one bad write loses nothing else. */
 			for (struct pending *p = batch; p; p = p->next) {
-				int e = store_invocation_finish(iv->db->store, p->id, &p->o);
+				int e = pending_write(iv, p);
 				if (e < 0 && e != -EALREADY)
-					log_warn("invocation_finish_unrecorded id=%s err=%s", p->id, strerror(-e));
+					log_warn("invocation_unrecorded id=%s err=%s", p->id, strerror(-e));
 			}
 		}
 		pthread_mutex_unlock(&iv->db->lock);
@@ -432,16 +485,19 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 	}
 	metrics_inflight_add(iv->metrics, 1);
 	/* The usual case, the tenant's VM is up: the record is made running
-	 * in one write. Otherwise it is made queued while the VM comes up. */
+	 * in one write, by the recorder. Otherwise it is made queued here and
+	 * now, before the wait for the VM. */
 	struct fleet_route route;
 	char why[8];
 	bool ready = fleet_route_acquire(iv->fleet, fn->tenant, 0, &route, why, sizeof(why)) == 0;
-	pthread_mutex_lock(&iv->db->lock);
-	int r = ready ? store_invocation_create_running(iv->db->store, fn->tenant, fn->name, fn->version,
-						       route.host_id, route.tenant, out->id)
-		      : store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, false, NULL, 0,
-						out->id);
-	pthread_mutex_unlock(&iv->db->lock);
+	int r;
+	if (ready) {
+		r = record_started(iv, fn, &route, out->id);
+	} else {
+		pthread_mutex_lock(&iv->db->lock);
+		r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, false, NULL, 0, out->id);
+		pthread_mutex_unlock(&iv->db->lock);
+	}
 	if (r < 0) {
 		if (ready)
 			fleet_route_release(iv->fleet, &route);

@@ -197,11 +197,16 @@ struct store_outcome {
  * function version was never stored. */
 int store_invocation_create(struct store *s, const char *tenant, const char *function, int64_t version,
 			    bool async, const void *input, size_t input_len, char ret_id[STORE_ID_SIZE]);
-/* Records a synchronous invocation that starts at once on host/vm, in one
- * write instead of a create and a start. Its input is not kept: only
- * async invocations are ever run again. Returns 0, -EINVAL or -ENOENT. */
-int store_invocation_create_running(struct store *s, const char *tenant, const char *function, int64_t version,
-				    const char *host, const char *vm, char ret_id[STORE_ID_SIZE]);
+/* Draws a new invocation id (128 random bits in hex). Returns 0 or -EIO. */
+int store_invocation_new_id(char ret_id[STORE_ID_SIZE]);
+/* Records, under an id from store_invocation_new_id, a synchronous
+ * invocation that started at once on host/vm at created_ms (wall clock,
+ * milliseconds), in one write instead of a create and a start. Its input is
+ * not kept: only async invocations are ever run again. Returns 0, -EINVAL,
+ * -EEXIST (the id is taken) or -ENOENT (no such function version). */
+int store_invocation_create_running(struct store *s, const char *id, int64_t created_ms,
+				    const char *tenant, const char *function, int64_t version, const char *host,
+				    const char *vm);
 /* Marks a queued invocation running on host/vm/cpu. Returns 0, -ENOENT, or
  * -EALREADY when it is not queued. */
 int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm, int cpu);

@@ -91,17 +91,15 @@ static int col_blob(sqlite3_stmt *st, int i, uint8_t **ret, size_t *ret_len)
 	return 0;
 }
 
-static int invocation_insert(struct store *s, const char *tenant, const char *function, int64_t version,
-			     bool async, const void *input, size_t input_len, const char *host, const char *vm,
-			     char ret_id[STORE_ID_SIZE])
+/* Inserts a record under id at created_ms (wall clock), queued, or running
+ * on host/vm when host is not NULL. */
+static int invocation_insert(struct store *s, const char *id, int64_t created_ms, const char *tenant,
+			     const char *function, int64_t version, bool async, const void *input, size_t input_len,
+			     const char *host, const char *vm)
 {
 	if (!sq_tenant_name_is_valid(tenant) || !sq_object_name_is_valid(function) || version < 1 ||
-	    input_len > INT32_MAX)
+	    input_len > INT32_MAX || strlen(id) != STORE_ID_SIZE - 1 || !sq_is_lower_hex(id, STORE_ID_SIZE - 1))
 		return -EINVAL;
-	char id[STORE_ID_SIZE];
-	int r = sq_random_hex(16, id);
-	if (r < 0)
-		return r;
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_INSERT);
 	if (!st)
 		return -ENOMEM;
@@ -110,29 +108,38 @@ static int invocation_insert(struct store *s, const char *tenant, const char *fu
 	sq_bind_text(st, 3, function);
 	sqlite3_bind_int64(st, 4, version);
 	sqlite3_bind_int(st, 5, async);
-	sqlite3_bind_int64(st, 6, sq_now_ms());
+	sqlite3_bind_int64(st, 6, created_ms);
 	bind_blob(st, 7, input, input_len);
 	sq_bind_text(st, 8, host);
 	sq_bind_text(st, 9, vm);
-	r = sq_sql_errno(sqlite3_step(st));
-	if (r < 0)
-		return r;
-	memcpy(ret_id, id, STORE_ID_SIZE);
-	return 0;
+	return sq_sql_errno(sqlite3_step(st));
+}
+
+int store_invocation_new_id(char ret_id[STORE_ID_SIZE])
+{
+	return sq_random_hex(16, ret_id);
 }
 
 int store_invocation_create(struct store *s, const char *tenant, const char *function, int64_t version,
 			    bool async, const void *input, size_t input_len, char ret_id[STORE_ID_SIZE])
 {
-	return invocation_insert(s, tenant, function, version, async, input, input_len, NULL, NULL, ret_id);
+	char id[STORE_ID_SIZE];
+	int r = store_invocation_new_id(id);
+	if (r == 0)
+		r = invocation_insert(s, id, sq_now_ms(), tenant, function, version, async, input, input_len, NULL,
+				      NULL);
+	if (r == 0)
+		memcpy(ret_id, id, STORE_ID_SIZE);
+	return r;
 }
 
-int store_invocation_create_running(struct store *s, const char *tenant, const char *function, int64_t version,
-				    const char *host, const char *vm, char ret_id[STORE_ID_SIZE])
+int store_invocation_create_running(struct store *s, const char *id, int64_t created_ms,
+				    const char *tenant, const char *function, int64_t version, const char *host,
+				    const char *vm)
 {
-	if (!host || !vm)
+	if (!host || !vm || created_ms <= 0)
 		return -EINVAL;
-	return invocation_insert(s, tenant, function, version, false, NULL, 0, host, vm, ret_id);
+	return invocation_insert(s, id, created_ms, tenant, function, version, false, NULL, 0, host, vm);
 }
 
 /* Tells -ENOENT from -EALREADY after a guarded update changed no row. */

@@ -439,15 +439,26 @@ static void test_requeue_and_cpu(void **state)
 	store_invocation_clear(&inv);
 	/* A sync invocation that starts at once is one write, without input. */
 	char c[STORE_ID_SIZE];
-	assert_int_equal(store_invocation_create_running(s, "acme", "hello", 1, "h3", "acme", c), 0);
+	assert_int_equal(store_invocation_new_id(c), 0);
+	assert_int_equal(store_invocation_create_running(s, c, 1700000000000, "acme", "hello", 1, "h3", "acme"), 0);
+	assert_int_equal(store_invocation_create_running(s, c, 1700000000000, "acme", "hello", 1, "h3", "acme"),
+			 -EEXIST);
 	assert_int_equal(store_invocation_get(s, "acme", c, &inv), 0);
 	assert_int_equal(inv.status, STORE_RUNNING);
 	assert_string_equal(inv.host, "h3");
-	assert_true(inv.started_ms >= inv.created_ms && inv.started_ms > 0);
+	assert_int_equal(inv.created_ms, 1700000000000);
+	assert_int_equal(inv.started_ms, 1700000000000);
 	assert_null(inv.input);
 	store_invocation_clear(&inv);
-	assert_int_equal(store_invocation_create_running(s, "acme", "hello", 7, "h3", "acme", c), -ENOENT);
-	assert_int_equal(store_invocation_create_running(s, "acme", "hello", 1, NULL, "acme", c), -EINVAL);
+	char d[STORE_ID_SIZE];
+	assert_int_equal(store_invocation_new_id(d), 0);
+	assert_string_not_equal(c, d);
+	assert_int_equal(store_invocation_create_running(s, d, 1700000000000, "acme", "hello", 7, "h3", "acme"),
+			 -ENOENT);
+	assert_int_equal(store_invocation_create_running(s, d, 1700000000000, "acme", "hello", 1, NULL, "acme"),
+			 -EINVAL);
+	assert_int_equal(store_invocation_create_running(s, "xyz", 1700000000000, "acme", "hello", 1, "h3", "acme"),
+			 -EINVAL);
 	/* Checkpoints run on demand when automatic ones are off. */
 	assert_int_equal(store_set_autocheckpoint(s, 0), 0);
 	assert_int_equal(store_checkpoint(s), 0);
