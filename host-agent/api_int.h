@@ -1,0 +1,90 @@
+/* What the agent's HTTP API files share: the per-connection request, the
+ * reply helpers and the route handlers. api.c owns the request's life cycle
+ * (MHD on the loop, routing, auth, replies); api_vms.c and api_invoke.c hold
+ * the handlers. Not a public interface: api.h is. */
+#ifndef DITTO_API_INT_H
+#define DITTO_API_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <uv.h>
+
+struct agent;
+struct vm;
+
+/* The MHD daemon, driven from the agent's loop by a poll on its epoll fd and
+ * a timer for its timeouts. */
+struct api {
+	struct agent *agent;
+	struct MHD_Daemon *d;
+	uv_poll_t poll;
+	uv_timer_t timer;
+	int open_handles;
+};
+
+/* One HTTP request, from its headers to its reply; MHD's per-connection
+ * pointer, freed when MHD reports the request completed. */
+struct request {
+	struct api *api;
+	struct MHD_Connection *conn;
+	const char *method;
+	char url[512];
+	uint8_t *body;
+	size_t len, cap, limit;
+	bool too_big, dispatched, suspended;
+	/* The response, once known. */
+	unsigned status;
+	char *resp;
+	size_t resp_len;
+	char invocation_status[16];
+};
+
+/* A handler answers a request in one of two ways: it calls one of the
+ * api_reply_* helpers before it returns, or it hands the request to an
+ * asynchronous call and then calls api_suspend(); that call's callback
+ * replies and then calls api_resume(). */
+
+/* Sets the reply to body (owned; NULL means building it failed, which
+ * becomes a 500), replacing any earlier one. */
+void api_reply_json(struct request *r, unsigned status, json_t *body);
+
+/* Sets an error reply {"error": {"code", "message"}} with a printf message. */
+void api_reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Maps a -errno from the agent to an HTTP status and sets *code to the
+ * error code docs/agent-api.md gives for it. */
+unsigned api_status_for_errno(int err, const char **code);
+
+/* Sets the error reply for a -errno: "what: reason". */
+void api_reply_errno(struct request *r, int err, const char *what);
+
+/* Parks the request until a callback answers it, unless one already did. */
+void api_suspend(struct request *r);
+
+/* Sends a suspended request's reply; a no-op if it was never suspended. */
+void api_resume(struct request *r);
+
+/* The tenant's VM, or NULL after replying 404. */
+struct vm *api_find_vm(struct request *r, const char *tenant);
+
+/* Route handlers (api_vms.c): each answers or suspends as described above. */
+void api_get_status(struct request *r);
+void api_list_vms(struct request *r);
+void api_get_vm(struct request *r, const char *tenant);
+void api_put_vm(struct request *r, const char *tenant);
+void api_delete_vm(struct request *r, const char *tenant);
+void api_restart_vm(struct request *r, const char *tenant);
+void api_put_workers(struct request *r, const char *tenant);
+void api_put_scaling(struct request *r, const char *tenant);
+
+/* Route handlers (api_invoke.c). */
+void api_post_invoke(struct request *r, const char *tenant);
+void api_put_artifact(struct request *r, const char *digest);
+void api_get_artifact(struct request *r, const char *digest);
+
+#endif

@@ -1,0 +1,181 @@
+/* The invoke route and the artifact routes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "agent.h"
+#include "api_int.h"
+#include "artifacts.h"
+#include "encoding.h"
+#include "invoke.h"
+#include "vm.h"
+
+/* Reads an optional integer query parameter; false (and a 400) when it is
+ * not one or is out of lo..hi. */
+static bool query_int(struct request *r, const char *key, long lo, long hi, long *val)
+{
+	const char *s = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+	if (!s)
+		return true;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < lo || v > hi) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+				"%s must be an integer in %ld..%ld", key, lo, hi);
+		return false;
+	}
+	*val = v;
+	return true;
+}
+
+/* ---- artifacts ------------------------------------------------------------------ */
+
+void api_put_artifact(struct request *r, const char *digest)
+{
+	struct agent *a = r->api->agent;
+	if (!artifacts_digest_is_valid(digest)) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_digest",
+				"artifact digest must be 64 lowercase hex characters (SHA-256)");
+		return;
+	}
+	if (r->len == 0) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "empty", "artifact body is empty");
+		return;
+	}
+	int err = artifacts_put(&a->store, digest, r->body, r->len);
+	if (err == -EBADMSG) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "digest_mismatch",
+				"the body's SHA-256 is not %s", digest);
+		return;
+	}
+	if (err < 0) {
+		api_reply_errno(r, err, "cannot store artifact");
+		return;
+	}
+	api_reply_json(r, MHD_HTTP_CREATED, json_pack("{s:s, s:I}", "digest", digest, "size",
+						      (json_int_t)r->len));
+}
+
+void api_get_artifact(struct request *r, const char *digest)
+{
+	if (!artifacts_has(&r->api->agent->store, digest)) {
+		api_reply_error(r, MHD_HTTP_NOT_FOUND, "no_artifact", "no artifact %s", digest);
+		return;
+	}
+	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "digest", digest));
+}
+
+/* ---- invoke ----------------------------------------------------------------------- */
+
+/* An invocation on its way through the guest. */
+struct invocation {
+	struct request *r;
+	/* When the whole request body was there (uv_hrtime() in us): the
+	 * handler runs in the call that delivers the end of the body. */
+	uint64_t body_us;
+};
+
+static void on_invoked(struct vm *vm, int status, json_t *meta, const uint8_t *body,
+		       size_t body_len, void *data)
+{
+	struct invocation *inv = data;
+	struct request *r = inv->r;
+	if (status == -EREMOTEIO) {
+		const char *code = json_string_value(json_object_get(meta, "code"));
+		const char *msg = json_string_value(json_object_get(meta, "message"));
+		unsigned st = MHD_HTTP_BAD_GATEWAY;
+		if (code && strcmp(code, "artifact_missing") == 0)
+			st = MHD_HTTP_NOT_FOUND;
+		else if (code && (strcmp(code, "bad_input") == 0 || strcmp(code, "bad_request") == 0 ||
+				  strcmp(code, "no_such_cpu") == 0))
+			st = MHD_HTTP_BAD_REQUEST;
+		else if (code && strcmp(code, "queue_full") == 0)
+			st = MHD_HTTP_TOO_MANY_REQUESTS;
+		else if (code && strcmp(code, "cpu_unavailable") == 0)
+			st = MHD_HTTP_CONFLICT;
+		api_reply_error(r, st, code ? code : "guest_error", "%s", msg ? msg : "guest refused");
+	} else if (status < 0) {
+		api_reply_errno(r, status, "invocation lost");
+	} else {
+		json_t *o = json_deep_copy(meta);
+		size_t rlen = (size_t)json_integer_value(json_object_get(meta, "result_len"));
+		if (rlen > body_len)
+			rlen = body_len;
+		payload_to_json(o, "result", "result_encoding", body, rlen);
+		payload_to_json(o, "log", "log_encoding", body + rlen, body_len - rlen);
+		json_object_del(o, "result_len");
+		snprintf(r->invocation_status, sizeof(r->invocation_status), "%s",
+			 json_string_value(json_object_get(meta, "status")) ?: "");
+		/* guest_us came with the guest's meta; the agent's share is
+		 * taken last, once all but serialising the reply is done. */
+		json_object_set_new(o, "agent_us",
+				    json_integer((json_int_t)(uv_hrtime() / 1000 - inv->body_us)));
+		api_reply_json(r, MHD_HTTP_OK, o);
+	}
+	free(inv);
+	api_resume(r);
+}
+
+void api_post_invoke(struct request *r, const char *tenant)
+{
+	uint64_t body_us = uv_hrtime() / 1000;
+	struct agent *a = r->api->agent;
+	struct vm *vm = api_find_vm(r, tenant);
+	if (!vm)
+		return;
+	const char *digest = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "artifact");
+	const char *mode = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "mode");
+	long timeout = a->cfg.default_timeout_ms, max_output = (long)a->cfg.max_output, cpu = -1;
+	long memory_mib = 0;
+	if (!query_int(r, "timeout_ms", 1, a->cfg.max_timeout_ms, &timeout) ||
+	    !query_int(r, "max_output", 0, (long)a->cfg.max_output, &max_output) ||
+	    !query_int(r, "cpu", 1, VM_MAX_CPUS, &cpu) ||
+	    !query_int(r, "memory_mib", 1, WIRE_MAX_MEMORY_MIB, &memory_mib))
+		return;
+	if (!artifacts_digest_is_valid(digest)) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_digest",
+				"?artifact= must be a SHA-256 digest (64 lowercase hex)");
+		return;
+	}
+	if (!mode)
+		mode = "process";
+	if (strcmp(mode, "process") != 0 && strcmp(mode, "persistent") != 0) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+				"mode must be \"process\" or \"persistent\"");
+		return;
+	}
+	struct invoke_req req = {
+		.digest = digest, .mode = mode, .timeout_ms = (int)timeout,
+		.max_output = (size_t)max_output, .cpu = (int)cpu, .memory_mib = (int)memory_mib,
+		.input = r->body, .input_len = r->len,
+	};
+	struct invocation *inv = malloc(sizeof(*inv));
+	if (!inv) {
+		api_reply_errno(r, -ENOMEM, "cannot invoke");
+		return;
+	}
+	*inv = (struct invocation){ .r = r, .body_us = body_us };
+	int err = invoke_start(vm, &req, on_invoked, inv);
+	if (err < 0)
+		free(inv);
+	if (err == -ENOENT) {
+		api_reply_error(r, MHD_HTTP_NOT_FOUND, "no_artifact",
+				"artifact %s is not on this host: PUT /v1/artifacts/%s first", digest,
+				digest);
+		return;
+	}
+	if (err == -EBUSY) {
+		api_reply_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
+				"%u invocations already in flight for this VM", a->cfg.max_inflight);
+		return;
+	}
+	if (err < 0) {
+		api_reply_errno(r, err, "cannot invoke");
+		return;
+	}
+	api_suspend(r);
+}

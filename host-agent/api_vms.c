@@ -1,0 +1,311 @@
+/* The VM routes: create, list, get, delete, restart, workers, scaling, and
+ * the agent's status. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "agent.h"
+#include "api_int.h"
+#include "policy.h"
+#include "vcpu.h"
+#include "vm.h"
+
+/* ---- small parsers ---------------------------------------------------------- */
+
+static json_t *body_json(struct request *r)
+{
+	if (r->len == 0)
+		return json_object();
+	json_error_t err;
+	json_t *j = json_loadb((const char *)r->body, r->len, 0, &err);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_json", "body is not a JSON object: %s",
+				j ? "not an object" : err.text);
+		return NULL;
+	}
+	return j;
+}
+
+/* Reads an optional integer field; false (and a 400) on a wrong type/range. */
+static bool get_int(struct request *r, json_t *o, const char *key, long lo, long hi, long *val)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v)
+		return true;
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s must be an integer in %ld..%ld",
+				key, lo, hi);
+		return false;
+	}
+	*val = (long)json_integer_value(v);
+	return true;
+}
+
+/* Reads an optional "policy" spec; false (and a 400) when it is malformed. */
+static bool get_policy(struct request *r, json_t *o, struct policy *val)
+{
+	json_t *v = json_object_get(o, "policy");
+	if (!v)
+		return true;
+	if (!json_is_string(v) || policy_parse(json_string_value(v), val) < 0) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+				"policy must be \"manual\", \"elastic\", \"elastic:MS\" (MS in 0..%d) or "
+				"\"fixed:N\" (N in 0..%d)",
+				POLICY_KEEP_ALIVE_MAX_MS, POLICY_MAX_WORKERS);
+		return false;
+	}
+	return true;
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+void api_get_status(struct request *r)
+{
+	api_reply_json(r, MHD_HTTP_OK, agent_status_json(r->api->agent));
+}
+
+/* ---- VMs ---------------------------------------------------------------------- */
+
+struct vm *api_find_vm(struct request *r, const char *tenant)
+{
+	struct vm *vm = agent_find_vm(r->api->agent, tenant);
+	if (!vm)
+		api_reply_error(r, MHD_HTTP_NOT_FOUND, "no_vm", "no VM for tenant %s", tenant);
+	return vm;
+}
+
+void api_list_vms(struct request *r)
+{
+	json_t *vms = json_array();
+	for (struct vm *vm = r->api->agent->vms; vm; vm = vm->next)
+		json_array_append_new(vms, vm_to_json(vm));
+	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "vms", vms));
+}
+
+void api_get_vm(struct request *r, const char *tenant)
+{
+	struct vm *vm = api_find_vm(r, tenant);
+	if (vm)
+		api_reply_json(r, MHD_HTTP_OK, vm_to_json(vm));
+}
+
+static void on_vm_ready(struct vm *vm, int status, void *data)
+{
+	struct request *r = data;
+	if (status == 0)
+		api_reply_json(r, MHD_HTTP_CREATED, vm_to_json(vm));
+	else if (status == -ECANCELED)
+		api_reply_error(r, MHD_HTTP_CONFLICT, "cancelled",
+				"the VM was stopped before it was ready");
+	else
+		api_reply_error(r, MHD_HTTP_BAD_GATEWAY, "vm_failed", "VM did not become ready: %s",
+				vm->died_reason[0] ? vm->died_reason : strerror(-status));
+	api_resume(r);
+}
+
+void api_put_vm(struct request *r, const char *tenant)
+{
+	struct agent *a = r->api->agent;
+	json_t *o = body_json(r);
+	if (!o)
+		return;
+	struct vm_spec spec = { .mech = VCPU_HOTPLUG, .max_workers = 2, .memory_mib = 256,
+				.standby = 1, .hotplug_slots = 0 };
+	long max_workers = spec.max_workers, mem = spec.memory_mib, standby = -1, slots = 0,
+	     min_workers = 0;
+	const char *mech = json_string_value(json_object_get(o, "mechanism"));
+	bool ok = get_int(r, o, "max_workers", 0, VM_MAX_CPUS - 1, &max_workers) &&
+		  get_int(r, o, "memory_mib", 64, 65536, &mem) &&
+		  get_int(r, o, "standby", 0, VM_MAX_CPUS - 1, &standby) &&
+		  get_int(r, o, "hotplug_slots", 0, VM_MAX_CPUS, &slots) &&
+		  get_int(r, o, "min_workers", 0, VM_MAX_CPUS - 1, &min_workers) &&
+		  get_policy(r, o, &spec.policy);
+	if (ok && json_object_get(o, "mechanism") && (!mech || vcpu_mech_parse(mech, &spec.mech) < 0)) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+				"mechanism must be \"hotplug\" or \"precreated\"");
+		ok = false;
+	}
+	json_decref(o);
+	if (!ok)
+		return;
+	if (min_workers > max_workers) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+				"min_workers must not exceed max_workers (%ld)", max_workers);
+		return;
+	}
+	spec.min_workers = (int)min_workers;
+	if (strlen(tenant) >= sizeof(spec.tenant)) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_tenant", "tenant name is too long");
+		return;
+	}
+	strcpy(spec.tenant, tenant);
+	spec.max_workers = (int)max_workers;
+	spec.memory_mib = (int)mem;
+	spec.standby = standby >= 0 ? (int)standby : (spec.max_workers > 0 ? 1 : 0);
+	if (spec.standby > spec.max_workers) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+				"standby must not exceed max_workers");
+		return;
+	}
+	/* Hotplug: QEMU can create at most maxcpus vCPUs over the VM's life, so
+	 * leave room for many grow/shrink cycles by default. */
+	spec.hotplug_slots = slots ? (int)slots : (spec.max_workers + 1 > 32 ? spec.max_workers + 1 : 32);
+	if (spec.mech == VCPU_HOTPLUG && spec.hotplug_slots < spec.max_workers + 1) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+				"hotplug_slots must be at least max_workers + 1");
+		return;
+	}
+	if (a->stopping) {
+		api_reply_errno(r, -ESHUTDOWN, "agent is shutting down");
+		return;
+	}
+	struct vm *vm;
+	int err = vm_start(a, &spec, on_vm_ready, r, &vm);
+	if (err == -EEXIST) {
+		api_reply_error(r, MHD_HTTP_CONFLICT, "exists", "tenant %s already has a VM here",
+				tenant);
+		return;
+	}
+	if (err == -EINVAL) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+				"invalid VM spec (tenant name [A-Za-z0-9._-], max_workers, memory_mib)");
+		return;
+	}
+	if (err < 0) {
+		const char *code;
+		unsigned st = api_status_for_errno(err, &code);
+		if (err == -ENOENT || st == MHD_HTTP_INTERNAL_SERVER_ERROR)
+			api_reply_error(r, MHD_HTTP_BAD_GATEWAY, "vm_failed", "cannot start VM: %s",
+					strerror(-err));
+		else
+			api_reply_errno(r, err, "cannot start VM");
+		return;
+	}
+	api_suspend(r);
+}
+
+void api_delete_vm(struct request *r, const char *tenant)
+{
+	struct vm *vm = api_find_vm(r, tenant);
+	if (!vm)
+		return;
+	vm_stop(vm);
+	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:s, s:s}", "tenant", tenant, "state", "stopping"));
+}
+
+void api_restart_vm(struct request *r, const char *tenant)
+{
+	struct vm *vm = api_find_vm(r, tenant);
+	if (!vm)
+		return;
+	if (r->api->agent->stopping) {
+		api_reply_errno(r, -ESHUTDOWN, "agent is shutting down");
+		return;
+	}
+	int err = vm_restart(vm, on_vm_ready, r);
+	if (err == -EBUSY) {
+		api_reply_error(r, MHD_HTTP_CONFLICT, "stopping", "the VM is being deleted");
+		return;
+	}
+	if (err < 0) {
+		api_reply_errno(r, err, "cannot restart VM");
+		return;
+	}
+	api_suspend(r);
+}
+
+static void on_resized(struct vm *vm, int status, json_t *report, void *data)
+{
+	struct request *r = data;
+	if (status == 0) {
+		api_reply_json(r, MHD_HTTP_OK, json_incref(report));
+	} else {
+		const char *code;
+		unsigned st = api_status_for_errno(status, &code);
+		json_t *body = json_pack("{s:{s:s, s:s}, s:O}", "error", "code", code, "message",
+					 vcpu_strerror(status), "report", report);
+		api_reply_json(r, st, body);
+	}
+	api_resume(r);
+}
+
+void api_put_workers(struct request *r, const char *tenant)
+{
+	struct vm *vm = api_find_vm(r, tenant);
+	json_t *o = vm ? body_json(r) : NULL;
+	if (!o)
+		return;
+	long n = -1;
+	bool ok = get_int(r, o, "count", 0, VM_MAX_CPUS, &n);
+	json_decref(o);
+	if (!ok)
+		return;
+	if (n < 0) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "body needs {\"count\": N}");
+		return;
+	}
+	const struct scaler *sc = &vm->scaler;
+	if (!policy_is_manual(&sc->policy)) {
+		char spec[POLICY_SPEC_MAX];
+		policy_format(&sc->policy, spec, sizeof(spec));
+		api_reply_error(r, MHD_HTTP_CONFLICT, "policy_active",
+				"the %s policy sets this VM's worker count; set the policy to manual first "
+				"(PUT /v1/vms/%s/scaling)",
+				spec, tenant);
+		return;
+	}
+	if (n < sc->min_workers || n > sc->max_workers) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range", "count must be in %d..%d",
+				sc->min_workers, sc->max_workers);
+		return;
+	}
+	int err = vcpu_set(vm, (int)n, on_resized, r);
+	if (err == -ERANGE) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range", "count must be in 0..%d",
+				vm->spec.max_workers);
+		return;
+	}
+	if (err < 0) {
+		api_reply_errno(r, err, "cannot resize");
+		return;
+	}
+	api_suspend(r);
+}
+
+void api_put_scaling(struct request *r, const char *tenant)
+{
+	struct vm *vm = api_find_vm(r, tenant);
+	json_t *o = vm ? body_json(r) : NULL;
+	if (!o)
+		return;
+	const struct scaler *sc = &vm->scaler;
+	long min = sc->min_workers, max = sc->max_workers;
+	struct policy p = sc->policy;
+	bool ok = get_int(r, o, "min_workers", 0, VM_MAX_CPUS - 1, &min) &&
+		  get_int(r, o, "max_workers", 0, VM_MAX_CPUS - 1, &max) && get_policy(r, o, &p);
+	json_decref(o);
+	if (!ok)
+		return;
+	if (max > vm->spec.max_workers) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range",
+				"max_workers %ld is over the %d worker vCPUs this VM was started with: the "
+				"VM must be restarted with a larger max_workers (DELETE, then PUT "
+				"/v1/vms/%s)",
+				max, vm->spec.max_workers, tenant);
+		return;
+	}
+	if (min > max) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+				"min_workers (%ld) must not exceed max_workers (%ld)", min, max);
+		return;
+	}
+	int err = scaler_set(vm, &p, (int)min, (int)max);
+	if (err < 0) {
+		api_reply_errno(r, err, "cannot change scaling");
+		return;
+	}
+	api_reply_json(r, MHD_HTTP_OK, vm_to_json(vm));
+}
