@@ -28,6 +28,22 @@ void buf_reset(struct buf *b);
 /* Frees the buffer's memory; b becomes an empty buffer. */
 void buf_free(struct buf *b);
 
+/* Makes room for n more bytes without changing the contents. Returns 0, or
+ * -ENOMEM (also when len + n would overflow) with b unchanged. */
+int buf_reserve(struct buf *b, size_t n);
+
+/* Strict decimal integers, for options, query parameters and sysfs: the
+ * whole string must be digits, with one leading '-' allowed only by
+ * parse_i64; no spaces, no '+', no empty string. Returns 0 with *ret set,
+ * -EINVAL when s is not such a number, or -ERANGE when it lies outside
+ * lo..hi (*ret untouched on failure). */
+int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *ret);
+int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *ret);
+
+/* Reads a whole file of any size into a malloc'd buffer (with a NUL after
+ * its end that *ret_len does not count). Returns 0 or -errno. */
+int file_read_all(const char *path, void **ret, size_t *ret_len);
+
 /* Reads a small text file into out (NUL-terminated, trailing newlines
  * stripped). Returns the length, or -errno; -EFBIG when it does not fit. */
 int file_read_text(const char *path, char *out, size_t size);
