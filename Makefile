@@ -39,8 +39,10 @@ CLI_SRCS   := $(wildcard cli/*.c)
 FN_C       := $(wildcard functions/*.c)
 FN_SH      := $(wildcard functions/*.sh)
 
-# Tests reach into the daemons' modules.
-$(B)/obj/tests/%.o $(B)/asan/tests/%.o: CPPFLAGS += -Ihost-agent -Iguest-worker -Icontroller
+# Tests reach into the daemons' modules, and share the helpers and fake
+# peers under tests/support and tests/fakes (one static library).
+$(B)/obj/tests/%.o $(B)/asan/tests/%.o: CPPFLAGS += -Ihost-agent -Iguest-worker -Icontroller -Itests
+TSUP_SRCS  := $(wildcard tests/support/*.c tests/fakes/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 asan_obj = $(patsubst %.c,$(B)/asan/%.o,$(1))
@@ -68,6 +70,10 @@ $(B)/asan/libditto.a: $(call asan_obj,$(LIB_SRCS))
 $(B)/asan/libagent.a: $(call asan_obj,$(AGENT_SRCS))
 	@rm -f $@; ar rcs $@ $^
 $(B)/asan/libguest.a: $(call asan_obj,$(GUEST_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/libtestsupport.a: $(call obj,$(TSUP_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/asan/libtestsupport.a: $(call asan_obj,$(TSUP_SRCS))
 	@rm -f $@; ar rcs $@ $^
 
 # ---- binaries --------------------------------------------------------------
@@ -126,17 +132,17 @@ INTEG_BINS  := $(patsubst tests/%.c,$(B)/tests/%,$(INTEG_SRCS))
 TEST_LIBS    = -lcmocka $(LIBS_AGENT) $(LIBS_CLIENT) -lm
 
 # The controller's tests also link the controller's modules.
-$(B)/tests/controller/%: $(B)/obj/tests/controller/%.o $(B)/libcontroller.a $(B)/libditto.a
+$(B)/tests/controller/%: $(B)/obj/tests/controller/%.o $(B)/libtestsupport.a $(B)/libcontroller.a $(B)/libditto.a
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(TEST_LIBS) $(LIBS_CTL)
-$(B)/asan/tests/controller/%: $(B)/asan/tests/controller/%.o $(B)/asan/libcontroller.a $(B)/asan/libditto.a
+$(B)/asan/tests/controller/%: $(B)/asan/tests/controller/%.o $(B)/asan/libtestsupport.a $(B)/asan/libcontroller.a $(B)/asan/libditto.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LIBS_CTL)
 
-$(B)/tests/%: $(B)/obj/tests/%.o $(B)/libagent.a $(B)/libguest.a $(B)/libditto.a
+$(B)/tests/%: $(B)/obj/tests/%.o $(B)/libtestsupport.a $(B)/libagent.a $(B)/libguest.a $(B)/libditto.a
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(TEST_LIBS)
-$(B)/asan/tests/%: $(B)/asan/tests/%.o $(B)/asan/libagent.a $(B)/asan/libguest.a $(B)/asan/libditto.a
+$(B)/asan/tests/%: $(B)/asan/tests/%.o $(B)/asan/libtestsupport.a $(B)/asan/libagent.a $(B)/asan/libguest.a $(B)/asan/libditto.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS)
 
