@@ -31,6 +31,27 @@ static json_t *host_json(struct fleet *f, const struct fleet_host *h)
 			 h->accel, "vms", vms);
 }
 
+/* ---- the reconciler's pass ------------------------------------------------------------------- */
+
+void fl_hosts_reconcile(struct fleet *f, uint64_t now)
+{
+	for (size_t i = 0; i < f->n_hosts; i++) {
+		struct fleet_host *h = f->hosts[i];
+		if (h->up && h->registered && now - h->last_seen_us > (uint64_t)f->cfg.host_timeout_ms * 1000) {
+			h->up = false;
+			log_warn("host_down id=%s silent_ms=%llu", h->id,
+				 (unsigned long long)((now - h->last_seen_us) / 1000));
+			fl_host_lost(f, h, "no heartbeat");
+			/* The store write waits for the db lock; take it outside ours. */
+			pthread_mutex_unlock(&f->lock);
+			pthread_mutex_lock(&f->db->lock);
+			store_host_set_down(f->db->store, h->id, true);
+			pthread_mutex_unlock(&f->db->lock);
+			pthread_mutex_lock(&f->lock);
+		}
+	}
+}
+
 /* ---- registration and heartbeats ------------------------------------------------------------ */
 
 static bool id_ok(const char *s)

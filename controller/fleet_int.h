@@ -1,7 +1,13 @@
-/* Internals shared by the fleet's modules: fleet.c (the structures' life
- * cycle, the reconciler thread and the helpers below), fleet_hosts.c
- * (registration, heartbeats, drain, the hosts' JSON and gauges) and
- * fleet_vms.c (placement, routes, artifacts and each tenant's VM).
+/* Internals shared by the fleet's modules, in layers that call downwards
+ * only:
+ *   fleet.c        the life cycle and the reconciler thread, which runs
+ *                  fl_hosts_reconcile and then fl_vms_reconcile;
+ *   fleet_hosts.c  registration, heartbeats, drain, the hosts' JSON and
+ *                  gauges, and the hosts' pass (heartbeat timeouts);
+ *   fleet_vms.c    placement, routes, artifacts, each tenant's VM and the
+ *                  VMs' pass (replace, move, restart, stop orphans);
+ *   fleet_core.c   the bottom: finding and adding hosts and VMs, losing a
+ *                  host, agent calls and worker threads.
  *
  * The helpers shared between the modules carry the fl_ prefix, so that these
  * global names never meet others in the controller. Unless a comment says
@@ -54,6 +60,7 @@ struct fleet_vm {
 	struct fleet_host *placing_on;
 	uint64_t attempts;       /* placements finished, failed or not */
 	char reason[256];        /* why the last one failed */
+	int err;                 /* and as -errno: -ENOSPC (no host had room) or -EIO */
 	uint64_t retry_at_us;
 	bool restart_wanted;     /* its mechanism or size changed */
 	/* The previous placement while a move drains it. */
@@ -91,6 +98,8 @@ struct job {
 	uint64_t gen;
 };
 
+/* ---- fleet_core.c ---- */
+
 /* The host with this id, or NULL. */
 struct fleet_host *fl_host_find(struct fleet *f, const char *id);
 /* A new host with this id and nothing else known, or NULL (out of memory). */
@@ -115,7 +124,14 @@ void fl_job_done(struct fleet *f);
 int fl_job_spawn(struct fleet *f, void *(*fn)(void *), const char *tenant, struct fleet_host *h, uint64_t gen);
 /* A job that stops the tenant's VM on the job's host and generation. */
 void *fl_stop_job(void *arg);
-/* Starts placing v unless that is under way. Returns 0 or -errno. */
-int fl_placement_start(struct fleet *f, struct fleet_vm *v);
+
+/* ---- the reconciler's passes ---- */
+
+/* Marks down the hosts silent for longer than the host timeout; the lock is
+ * dropped around the store write (fleet_hosts.c). */
+void fl_hosts_reconcile(struct fleet *f, uint64_t now);
+/* Replaces, moves and restarts the tenants' VMs as needed, and stops what
+ * no placement accounts for (fleet_vms.c). */
+void fl_vms_reconcile(struct fleet *f, uint64_t now);
 
 #endif

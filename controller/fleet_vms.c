@@ -10,6 +10,7 @@
 #include "placement.h"
 
 #define REPLACE_BACKOFF_US (2 * 1000000ull) /* between failed placements of one VM */
+#define ORPHAN_GRACE_US (10 * 1000000ull)    /* a VM unaccounted for this long is stopped */
 
 static int vm_count_on(struct fleet *f, const struct fleet_host *h, int *ret_reserved)
 {
@@ -33,28 +34,19 @@ static const char *error_message(json_t *reply)
 
 /* ---- placement ------------------------------------------------------------------------------ */
 
-void *fl_stop_job(void *arg)
-{
-	struct job *j = arg;
-	char path[128];
-	snprintf(path, sizeof(path), "/v1/vms/%s", j->tenant);
-	int st = fl_agent_call(j->f, j->host, j->gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
-	log_info("vm_stop tenant=%s host=%s status=%d", j->tenant, j->host->id, st);
-	fl_job_done(j->f);
-	free(j);
-	return NULL;
-}
-
-/* Ends a placement: on success the VM moves to host h. */
-static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host *h, uint64_t gen, bool ok,
+/* Ends a placement: on success (err 0) the VM moves to host h; otherwise
+ * err (-ENOSPC: no host had room, or -EIO) and reason say why not. */
+static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host *h, uint64_t gen, int err,
 			  const char *reason)
 {
+	bool ok = err == 0;
 	pthread_mutex_lock(&f->lock);
 	v->placing = false;
 	v->placing_on = NULL;
 	v->attempts++;
 	if (ok && atomic_load(&h->gen) != gen) {
 		ok = false;
+		err = -EIO;
 		reason = "the host was lost while the VM started";
 	}
 	if (ok) {
@@ -70,6 +62,7 @@ static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host
 		v->inflight = 0;
 		v->wanted = true;
 		v->reason[0] = '\0';
+		v->err = 0;
 		v->ready_us = time_now_us();
 		log_info("vm_placed tenant=%s host=%s epoch=%llu", v->tenant, h->id, (unsigned long long)v->epoch);
 	} else {
@@ -78,6 +71,7 @@ static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host
 		if (strcmp(v->reason, reason) != 0)
 			log_warn("vm_placement_failed tenant=%s reason=\"%s\"", v->tenant, reason);
 		snprintf(v->reason, sizeof(v->reason), "%s", reason);
+		v->err = err;
 		v->retry_at_us = time_now_us() + REPLACE_BACKOFF_US;
 	}
 	pthread_cond_broadcast(&f->changed);
@@ -98,6 +92,7 @@ static void *place_job(void *arg)
 	struct fleet_host *h = NULL, *stop_first = NULL;
 	uint64_t gen = 0, stop_gen = 0;
 	char reason[256] = "";
+	int fail = -EIO;
 	if (err < 0) {
 		snprintf(reason, sizeof(reason), "tenant %s: %s", j->tenant, strerror(-err));
 	} else {
@@ -119,6 +114,7 @@ static void *place_job(void *arg)
 		int i = ph ? placement_choose(ph, f->n_hosts, t.scaling.min_workers, exclude) : -ENOMEM;
 		free(ph);
 		if (i < 0) {
+			fail = -ENOSPC;
 			snprintf(reason, sizeof(reason), "no host has room for tenant %s (%d free cores needed)",
 				 j->tenant, t.scaling.min_workers);
 		} else {
@@ -136,7 +132,7 @@ static void *place_job(void *arg)
 		fl_agent_call(f, stop_first, stop_gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
 	}
 	if (!h) {
-		placement_end(f, v, NULL, 0, false, reason);
+		placement_end(f, v, NULL, 0, fail, reason);
 		goto out;
 	}
 	char path[128];
@@ -151,7 +147,7 @@ static void *place_job(void *arg)
 	json_decref(reply);
 	reply = NULL;
 	if (reuse) {
-		placement_end(f, v, h, gen, true, NULL);
+		placement_end(f, v, h, gen, 0, NULL);
 		goto out;
 	}
 	json_t *body = json_pack("{s:s, s:i, s:i, s:s, s:i}", "mechanism", t.scaling.mechanism, "max_workers",
@@ -166,13 +162,13 @@ static void *place_job(void *arg)
 		  : -ENOMEM;
 	free(text);
 	if (st == 201) {
-		placement_end(f, v, h, gen, true, NULL);
+		placement_end(f, v, h, gen, 0, NULL);
 	} else {
 		if (st < 0)
 			snprintf(reason, sizeof(reason), "host %s: %s", h->id, strerror(-st));
 		else
 			snprintf(reason, sizeof(reason), "host %s answered %d: %s", h->id, st, error_message(reply));
-		placement_end(f, v, h, gen, false, reason);
+		placement_end(f, v, h, gen, -EIO, reason);
 	}
 	json_decref(reply);
 out:
@@ -181,7 +177,8 @@ out:
 	return NULL;
 }
 
-int fl_placement_start(struct fleet *f, struct fleet_vm *v)
+/* Starts placing v unless that is under way. Returns 0 or -errno. */
+static int placement_start(struct fleet *f, struct fleet_vm *v)
 {
 	if (v->placing)
 		return 0;
@@ -234,12 +231,12 @@ int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_u
 		}
 		if (v->attempts > attempts && !v->placing) {
 			/* A placement ended since this caller came, and failed. */
-			r = strstr(v->reason, "no host has room") ? -ENOSPC : -EIO;
+			r = v->err < 0 ? v->err : -EIO;
 			snprintf(why, why_size, "%s", v->reason);
 			break;
 		}
 		if (!v->placing) {
-			if ((r = fl_placement_start(f, v)) < 0) {
+			if ((r = placement_start(f, v)) < 0) {
 				snprintf(why, why_size, "cannot start a placement: %s", strerror(-r));
 				break;
 			}
@@ -340,6 +337,72 @@ void fleet_artifact_forget(struct fleet *f, struct fleet_route *r, const char *d
 			break;
 		}
 	pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- the reconciler's pass ------------------------------------------------------------------- */
+
+/* Looks after one VM: places it again when its host reports it dead or no
+ * longer reports it, moves it off a draining host, restarts it when idle
+ * after its size or mechanism changed, and stops what a move left behind. */
+static void vm_reconcile(struct fleet *f, struct fleet_vm *v, uint64_t now)
+{
+	if (v->placing)
+		return;
+	/* A VM its host reports dead, or no longer reports at all some
+	 * time after it was placed, is placed again. */
+	if (v->host && v->host->up) {
+		json_t *vm = fl_reported_vm(v->host, v->tenant);
+		const char *state = json_string_value(json_object_get(vm, "state"));
+		bool dead = state && !strcmp(state, "dead");
+		bool missing = !vm && now - v->ready_us > ORPHAN_GRACE_US;
+		if (dead || missing) {
+			snprintf(v->reason, sizeof(v->reason), "the VM on %s %s", v->host->id,
+				 dead ? "died" : "disappeared");
+			log_warn("vm_lost tenant=%s host=%s reason=\"%s\"", v->tenant, v->host->id, v->reason);
+			v->host = NULL;
+		}
+	}
+	bool move = v->host && v->host->draining;
+	bool restart = v->host && v->restart_wanted && v->inflight == 0;
+	bool replace = !v->host && v->wanted;
+	if ((move || restart || replace) && now >= v->retry_at_us && !f->stopping)
+		placement_start(f, v);
+	if (v->old_host && v->old_inflight <= 0) {
+		fl_job_spawn(f, fl_stop_job, v->tenant, v->old_host, v->old_gen);
+		v->old_host = NULL;
+	}
+}
+
+/* Stops the VMs host h runs that no placement accounts for (left behind by a
+ * host that came back, or by a controller restart). */
+static void orphans_stop(struct fleet *f, struct fleet_host *h, uint64_t now)
+{
+	size_t k;
+	json_t *vm;
+	if (!h->up || !h->registered || now - h->last_seen_us > 2000000)
+		return;
+	json_array_foreach(h->vms, k, vm) {
+		const char *tenant = json_string_value(json_object_get(vm, "tenant"));
+		const char *state = json_string_value(json_object_get(vm, "state"));
+		if (!tenant || (state && (!strcmp(state, "stopping") || !strcmp(state, "stopped"))))
+			continue;
+		struct fleet_vm *v = fl_vm_find(f, tenant, false);
+		if (v && (v->host == h || v->old_host == h || v->placing_on == h ||
+			  now - v->ready_us < ORPHAN_GRACE_US))
+			continue;
+		log_info("vm_orphan tenant=%s host=%s", tenant, h->id);
+		fl_job_spawn(f, fl_stop_job, tenant, h, atomic_load(&h->gen));
+		/* Until the next heartbeat shows it gone, do not ask twice. */
+		json_object_set_new(vm, "state", json_string("stopping"));
+	}
+}
+
+void fl_vms_reconcile(struct fleet *f, uint64_t now)
+{
+	for (size_t i = 0; i < f->n_vms; i++)
+		vm_reconcile(f, f->vms[i], now);
+	for (size_t i = 0; i < f->n_hosts; i++)
+		orphans_stop(f, f->hosts[i], now);
 }
 
 /* ---- tenants -------------------------------------------------------------------------------- */
