@@ -4,40 +4,84 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The bytes allowed after lead byte c: how many follow, and the range of the
+ * first of them (the rest are 80..BF). The ranges leave out overlong forms,
+ * surrogates and everything past U+10FFFF. Returns 0 for a byte that cannot
+ * lead a sequence. */
+static size_t utf8_lead(uint8_t c, uint8_t *lo, uint8_t *hi)
+{
+	*lo = 0x80, *hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		return 1;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (c == 0xe0)
+			*lo = 0xa0;
+		else if (c == 0xed)
+			*hi = 0x9f;
+		return 2;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (c == 0xf0)
+			*lo = 0x90;
+		else if (c == 0xf4)
+			*hi = 0x8f;
+		return 3;
+	}
+	return 0;
+}
+
+/* The length of the character at p[0..n) (n > 0) when it is well-formed and
+ * not NUL; otherwise 0, with *ret_bad set to the length of its longest
+ * well-formed start (at least 1), the part one U+FFFD replaces. */
+static size_t utf8_char(const uint8_t *p, size_t n, size_t *ret_bad)
+{
+	*ret_bad = 1;
+	if (p[0] != 0 && p[0] < 0x80)
+		return 1;
+	uint8_t lo, hi;
+	size_t follow = p[0] ? utf8_lead(p[0], &lo, &hi) : 0;
+	if (follow == 0)
+		return 0;
+	size_t k = 1;
+	for (; k <= follow && k < n; k++) {
+		if (p[k] < lo || p[k] > hi)
+			break;
+		lo = 0x80, hi = 0xbf;
+	}
+	if (k == follow + 1)
+		return k;
+	*ret_bad = k;
+	return 0;
+}
+
 bool utf8_is_valid(const uint8_t *p, size_t n)
 {
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = p[i];
-		if (c == 0)
+	size_t bad;
+	for (size_t i = 0, len; i < n; i += len)
+		if ((len = utf8_char(p + i, n - i, &bad)) == 0)
 			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t len;
-		uint32_t cp, min;
-		if ((c & 0xe0) == 0xc0) {
-			len = 2, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			len = 3, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			len = 4, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i < len)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += len;
-	}
 	return true;
+}
+
+size_t utf8_sanitize(const char *in, size_t n, char *out, size_t size)
+{
+	static const char replacement[] = "\xef\xbf\xbd";
+	const uint8_t *p = (const uint8_t *)in;
+	size_t o = 0;
+	if (size == 0)
+		return 0;
+	for (size_t i = 0; i < n;) {
+		size_t bad, len = utf8_char(p + i, n - i, &bad);
+		const char *src = len ? in + i : replacement;
+		size_t src_len = len ? len : sizeof(replacement) - 1;
+		if (src_len > size - 1 - o)
+			break;
+		memcpy(out + o, src, src_len);
+		o += src_len;
+		i += len ? len : bad;
+	}
+	out[o] = '\0';
+	return o;
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -12,6 +12,14 @@
  * JSON string as is): no overlong forms, no surrogates, nothing past U+10FFFF. */
 bool utf8_is_valid(const uint8_t *p, size_t n);
 
+/* Copies in[0..n) into out as well-formed UTF-8 with no NUL byte, for text
+ * that may carry any bytes (a request's path, say) on its way into JSON:
+ * each ill-formed sequence (its longest well-formed start, or one byte) and
+ * each NUL becomes U+FFFD. Stops before the first character that does not
+ * fit, so a cut never splits one. out is always NUL-terminated when size >
+ * 0. Returns the length written, without the NUL. */
+size_t utf8_sanitize(const char *in, size_t n, char *out, size_t size);
+
 /* Standard base64 with padding, NUL-terminated, malloc'd; NULL on ENOMEM. */
 char *base64_encode(const uint8_t *p, size_t n);
 

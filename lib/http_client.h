@@ -7,8 +7,10 @@
 /* -errno for a CURLcode (passed as int so this header needs no curl.h):
  * 0 for CURLE_OK; -ECONNREFUSED (could not connect), -EHOSTUNREACH (could
  * not resolve), -ETIMEDOUT, -ECANCELED (aborted by a callback), -ECONNRESET
- * (sent or received nothing, reset), -ENOMEM, -EINVAL (bad URL or
- * protocol), -EIO for anything else. */
+ * (sent or received nothing, reset), -ENOMEM (out of memory, or a write
+ * callback refused the data: the project's refuse only when they cannot
+ * allocate), -EINVAL (bad URL or protocol), -EIO for anything else (a read
+ * callback's error included). */
 int http_client_errno(int curl_code);
 
 #endif

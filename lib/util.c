@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -31,23 +32,30 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return r;
 }
 
+int buf_reserve(struct buf *b, size_t n)
+{
+	if (n <= b->cap - b->len)
+		return 0;
+	if (n > SIZE_MAX - b->len)
+		return -ENOMEM;
+	size_t need = b->len + n, cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	uint8_t *d = realloc(b->data, cap);
+	if (!d)
+		return -ENOMEM;
+	b->data = d;
+	b->cap = cap;
+	return 0;
+}
+
 int buf_append(struct buf *b, const void *p, size_t n)
 {
 	if (n == 0)
 		return 0;
-	if (n > b->cap - b->len) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap - b->len < n) {
-			if (cap > SIZE_MAX / 2)
-				return -ENOMEM;
-			cap *= 2;
-		}
-		uint8_t *d = realloc(b->data, cap);
-		if (!d)
-			return -ENOMEM;
-		b->data = d;
-		b->cap = cap;
-	}
+	int r = buf_reserve(b, n);
+	if (r < 0)
+		return r;
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
@@ -62,6 +70,84 @@ void buf_free(struct buf *b)
 {
 	free(b->data);
 	*b = (struct buf){ 0 };
+}
+
+/* The magnitude of a string of decimal digits, -EINVAL when s is empty or
+ * holds anything else, -ERANGE when it does not fit in 64 bits. */
+static int parse_digits(const char *s, uint64_t *ret)
+{
+	uint64_t v = 0;
+	if (!*s || s[strspn(s, "0123456789")])
+		return -EINVAL;
+	for (; *s; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*ret = v;
+	return 0;
+}
+
+int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *ret)
+{
+	uint64_t v;
+	int r = s ? parse_digits(s, &v) : -EINVAL;
+	if (r < 0)
+		return r;
+	if (v < lo || v > hi)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *ret)
+{
+	if (!s)
+		return -EINVAL;
+	bool neg = *s == '-';
+	uint64_t mag;
+	int r = parse_u64(s + neg, 0, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &mag);
+	if (r < 0)
+		return r;
+	int64_t v = !neg ? (int64_t)mag : mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+	if (v < lo || v > hi)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+int file_read_all(const char *path, void **ret, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct buf b = { 0 };
+	struct stat st;
+	/* The size is a hint: a file may grow or shrink while it is read. */
+	int r = buf_reserve(&b, fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096);
+	while (r == 0) {
+		if (b.cap - b.len < 2 && (r = buf_reserve(&b, b.cap)) < 0)
+			break;
+		ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = -errno;
+		else if (n == 0)
+			break;
+		else
+			b.len += (size_t)n;
+	}
+	close(fd);
+	if (r < 0) {
+		buf_free(&b);
+		return r;
+	}
+	b.data[b.len] = '\0';
+	*ret = b.data;
+	*ret_len = b.len;
+	return 0;
 }
 
 int file_read_text(const char *path, char *out, size_t size)

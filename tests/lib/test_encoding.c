@@ -94,10 +94,54 @@ static void test_payload_json(void **state)
 	json_decref(o);
 }
 
+/* utf8_sanitize into a buffer of size bytes, compared with want. */
+static void sanitized(const char *in, size_t n, size_t size, const char *want)
+{
+	char out[64];
+	memset(out, 'Z', sizeof(out));
+	size_t len = utf8_sanitize(in, n, out, size);
+	assert_int_equal(len, strlen(want));
+	assert_string_equal(out, want);
+	assert_true(utf8_is_valid((const uint8_t *)out, len));
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+static void test_utf8_sanitize(void **state)
+{
+	sanitized("", 0, 64, "");
+	sanitized("plain", 5, 64, "plain");
+	sanitized("h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 12, 64, "h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	sanitized("/\xff", 2, 64, "/" FFFD);
+	sanitized("\x80\x80", 2, 64, FFFD FFFD);
+	/* A cut 3-byte character is one ill-formed sequence. */
+	sanitized("a\xe2\x82", 3, 64, "a" FFFD);
+	sanitized("a\xe2\x82z", 4, 64, "a" FFFD "z");
+	/* Overlong, surrogate, past U+10FFFF: each byte that cannot start or
+	 * continue a character is replaced on its own. */
+	sanitized("\xc0\xaf", 2, 64, FFFD FFFD);
+	sanitized("\xed\xa0\x80", 3, 64, FFFD FFFD FFFD);
+	sanitized("\xf4\x90\x80\x80", 4, 64, FFFD FFFD FFFD FFFD);
+	sanitized("\xf0\x9f\x98", 3, 64, FFFD);
+	/* A NUL inside becomes U+FFFD too. */
+	sanitized("a\0b", 3, 64, "a" FFFD "b");
+
+	/* Cut to the buffer: whole characters only. */
+	sanitized("abcd", 4, 3, "ab");
+	sanitized("a\xe2\x82\xac", 4, 4, "a");
+	sanitized("a\xe2\x82\xac", 4, 5, "a\xe2\x82\xac");
+	sanitized("a\xff", 2, 4, "a");
+	sanitized("abc", 3, 1, "");
+	char untouched = 'Z';
+	assert_int_equal(utf8_sanitize("abc", 3, &untouched, 0), 0);
+	assert_int_equal(untouched, 'Z');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_utf8_sanitize),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_payload_json),
 	};
