@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,10 @@ int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **
 		case OPT_URL: cli->url = optarg; break;
 		case OPT_KEY: cli->key = optarg; break;
 		case OPT_JSON: cli->json = true; break;
+		case OPT_VERSION:
+			if (cli_check_positive(cmd, "--version", optarg, INT64_MAX, &cli->version))
+				return '?';
+			break;
 		case 'h':
 		case OPT_HELP: return OPT_HELP;
 		case ':': cli_usage_error(cmd, "%s needs a value", argv[optind - 1]); return '?';
@@ -92,16 +97,25 @@ int cli_need_args(const struct cli_command *cmd, int argc, char **argv, int min,
 	return 0;
 }
 
+int cli_opt_default(const struct cli_command *cmd, int c)
+{
+	return c == OPT_HELP ? cli_help(cmd) : CLI_EXIT_USAGE;
+}
+
+int cli_parse_shared(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const struct option *opts,
+		     int min, int max)
+{
+	int c = cli_getopt(cli, cmd, argc, argv, opts);
+	if (c != -1)
+		return cli_opt_default(cmd, c);
+	int r = cli_need_args(cmd, argc, argv, min, max);
+	return r ? r : -1;
+}
+
 int cli_parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min, int max)
 {
 	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
-	int c = cli_getopt(cli, cmd, argc, argv, opts);
-	if (c == OPT_HELP)
-		return cli_help(cmd);
-	if (c != -1)
-		return CLI_EXIT_USAGE;
-	int r = cli_need_args(cmd, argc, argv, min, max);
-	return r ? r : -1;
+	return cli_parse_shared(cli, cmd, argc, argv, opts, min, max);
 }
 
 int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *ret)
@@ -115,11 +129,13 @@ int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *re
 	return 0;
 }
 
-int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value, unsigned long long max)
+int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value, unsigned long long max,
+		       const char **ret_value)
 {
 	unsigned long long v;
 	if (cli_parse_uint(value, max, &v) < 0 || v == 0)
 		return cli_usage_error(cmd, "%s must be a positive integer, got \"%s\"", name, value);
+	*ret_value = value;
 	return 0;
 }
 
@@ -139,6 +155,13 @@ int cli_path(const struct cli_command *cmd, const char *fmt, const char *what, c
 		return r;
 	snprintf(ret_path, CLI_PATH_SIZE, fmt, e);
 	return 0;
+}
+
+int cli_path_args(const struct cli_command *cmd, int argc, char **argv, int n, const char *fmt, const char *what,
+		  char ret_path[CLI_PATH_SIZE])
+{
+	int r = cli_need_args(cmd, argc, argv, n, n);
+	return r ? r : cli_path(cmd, fmt, what, argv[optind], ret_path);
 }
 
 /* Takes VALUE from a "NAME=VALUE" line (an "export " before it and quotes
@@ -307,6 +330,19 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
 	return code;
 }
 
+int cli_call_arg(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *method,
+		 const char *fmt, const char *what, json_t **ret)
+{
+	char path[CLI_PATH_SIZE];
+	*ret = NULL;
+	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
+	if (code >= 0)
+		return code;
+	if ((code = cli_path(cmd, fmt, what, argv[optind], path)))
+		return code;
+	return cli_call(cli, method, path, NULL, ret);
+}
+
 void cli_query_add(char *path, const char *key, const char *value)
 {
 	size_t n = strlen(path);
@@ -333,14 +369,47 @@ int cli_print_table(struct table *t)
 	return CLI_EXIT_OK;
 }
 
-int cli_print_list(const struct cli *cli, const json_t *o, const char *key, const char *noun,
-		   const char *const header[], cli_row_fn *row)
+int cli_print_object(const struct cli *cli, const json_t *o, cli_block_fn *fill)
+{
+	if (cli->json)
+		return cli_print_json(o);
+	struct table t;
+	table_init(&t, 2);
+	fill(&t, o);
+	return cli_print_table(&t);
+}
+
+int cli_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *fmt,
+	     const char *what, cli_block_fn *fill)
+{
+	json_t *o = NULL;
+	int code = cli_call_arg(cli, cmd, argc, argv, "GET", fmt, what, &o);
+	if (code || !o)
+		return code;
+	code = cli_print_object(cli, o, fill);
+	json_decref(o);
+	return code;
+}
+
+int cli_print_result(const struct cli *cli, const json_t *o, const char *fmt, ...)
+{
+	if (cli->json)
+		return cli_print_json(o);
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	return CLI_EXIT_OK;
+}
+
+int cli_print_list(const struct cli *cli, const json_t *o, const char *key, const char *const header[],
+		   cli_row_fn *row)
 {
 	if (cli->json)
 		return cli_print_json(o);
 	json_t *list = json_object_get(o, key);
 	if (json_array_size(list) == 0) {
-		fprintf(stderr, "no %s\n", noun);
+		fprintf(stderr, "no %s\n", key);
 		return CLI_EXIT_OK;
 	}
 	size_t ncols = 0;
@@ -357,14 +426,20 @@ int cli_print_list(const struct cli *cli, const json_t *o, const char *key, cons
 	return cli_print_table(&t);
 }
 
-int cli_list(struct cli *cli, const char *path, const char *key, const char *noun, const char *const header[],
-	     cli_row_fn *row)
+int cli_list(struct cli *cli, const char *path, const char *key, const char *const header[], cli_row_fn *row)
 {
 	json_t *o = NULL;
 	int code = cli_call(cli, "GET", path, NULL, &o);
 	if (code)
 		return code;
-	code = cli_print_list(cli, o, key, noun, header, row);
+	code = cli_print_list(cli, o, key, header, row);
 	json_decref(o);
 	return code;
+}
+
+int cli_run_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *path,
+		 const char *key, const char *const header[], cli_row_fn *row)
+{
+	int code = cli_parse_plain(cli, cmd, argc, argv, 0, 0);
+	return code >= 0 ? code : cli_list(cli, path, key, header, row);
 }

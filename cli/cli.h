@@ -38,6 +38,7 @@ struct cli {
 	const char *url;
 	const char *key;
 	bool json;
+	const char *version; /* --version V, of the commands that take it; checked */
 	char file_url[512], file_key[256]; /* what the env file set */
 	struct http_client http;
 	bool http_ready;
@@ -64,7 +65,7 @@ extern const struct cli_command cmd_hosts, cmd_hosts_drain, cmd_hosts_undrain;
 extern const struct cli_command cmd_up, cmd_down;
 
 /* Option vals of the global flags; command options use other vals. */
-enum { OPT_URL = 0x100, OPT_KEY, OPT_JSON, OPT_HELP, OPT_FIRST_COMMAND = 0x200 };
+enum { OPT_URL = 0x100, OPT_KEY, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_FIRST_COMMAND = 0x200 };
 
 /* Ends every option table: the global flags, accepted by every command. */
 #define CLI_GLOBAL_OPTIONS                               \
@@ -74,8 +75,12 @@ enum { OPT_URL = 0x100, OPT_KEY, OPT_JSON, OPT_HELP, OPT_FIRST_COMMAND = 0x200 }
 	{ "help", no_argument, NULL, OPT_HELP },         \
 	{ NULL, 0, NULL, 0 }
 
+/* --version V: a function's version, for the commands that name one. */
+#define CLI_VERSION_OPTION { "version", required_argument, NULL, OPT_VERSION }
+
 /* getopt_long over a command's arguments (options may come before or after
- * the positional ones). Handles the global flags itself. Returns the next
+ * the positional ones). Handles the global flags and CLI_VERSION_OPTION
+ * (into cli->version, after checking it) itself. Returns the next
  * command option's val (optarg as with getopt), -1 when the options are
  * over (the positional arguments are then argv[optind..argc)), OPT_HELP for
  * --help or -h, or '?' after printing a usage error. */
@@ -85,10 +90,21 @@ int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **
  * options. Returns 0, or CLI_EXIT_USAGE after printing why. */
 int cli_need_args(const struct cli_command *cmd, int argc, char **argv, int min, int max);
 
-/* Parses the arguments of a command without options of its own: the global
- * flags and min..max positional arguments (argv[optind..argc) after it).
- * Returns -1 when the command goes on, else its exit code: CLI_EXIT_OK
- * after printing the help, CLI_EXIT_USAGE after printing a usage error. */
+/* What a command's option loop does with a value of cli_getopt it does not
+ * handle itself: prints the help for OPT_HELP and returns CLI_EXIT_OK; for
+ * anything else (a usage error, printed already) returns CLI_EXIT_USAGE. */
+int cli_opt_default(const struct cli_command *cmd, int c);
+
+/* Parses the arguments of a command whose options cli_getopt handles all by
+ * itself (those in opts, which ends with CLI_GLOBAL_OPTIONS) and min..max
+ * positional arguments (argv[optind..argc) after it). Returns -1 when the
+ * command goes on, else its exit code: CLI_EXIT_OK after printing the help,
+ * CLI_EXIT_USAGE after printing a usage error. */
+int cli_parse_shared(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const struct option *opts,
+		     int min, int max);
+
+/* cli_parse_shared for a command without options of its own: the global
+ * flags only. */
 int cli_parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min, int max);
 
 /* Prints "ditto NAME: <message> (see ditto NAME --help)" on stderr and
@@ -105,9 +121,11 @@ void cli_print_global_options(FILE *f);
 int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
 
 /* Checks that the value of option name (as the user wrote it) is a decimal
- * integer in 1..max. Returns 0, or CLI_EXIT_USAGE after printing that it is
- * not; the controller checks the actual range. */
-int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value, unsigned long long max);
+ * integer in 1..max and stores value in *ret_value. Returns 0, or
+ * CLI_EXIT_USAGE after printing that it is not (*ret_value untouched); the
+ * controller checks the actual range. */
+int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value, unsigned long long max,
+		       const char **ret_value);
 
 /* Percent-encodes a positional argument for a path or query. Returns 0, or
  * CLI_EXIT_USAGE after printing that it is too long. */
@@ -118,6 +136,13 @@ int cli_escape(const struct cli_command *cmd, const char *what, const char *s, c
  * its place. Returns 0, or CLI_EXIT_USAGE as cli_escape (what names arg). */
 int cli_path(const struct cli_command *cmd, const char *fmt, const char *what, const char *arg,
 	     char ret_path[CLI_PATH_SIZE]) __attribute__((format(printf, 2, 0)));
+
+/* Checks that exactly n (at least 1) positional arguments are left after the
+ * options and writes into ret_path the API path fmt with the first of them
+ * in place of its %s, as cli_path. Returns 0 or CLI_EXIT_USAGE after
+ * printing why. */
+int cli_path_args(const struct cli_command *cmd, int argc, char **argv, int n, const char *fmt, const char *what,
+		  char ret_path[CLI_PATH_SIZE]) __attribute__((format(printf, 5, 0)));
 
 /* Fills in the URL and key from the environment (DITTO_URL, DITTO_KEY) and,
  * when DITTO_KEY is unset, from the env file (DITTO_ENV, or ./data/ditto.env
@@ -145,6 +170,14 @@ void cli_query_add(char *path, const char *key, const char *value);
  * Returns as cli_send. */
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body, json_t **ret);
 
+/* Runs a command that takes one positional argument and no options of its
+ * own: parses them as cli_parse_plain, then sends method on the path fmt
+ * with the argument in place of its %s (what names it in usage errors), as
+ * cli_call. Returns the exit code, with the answer in *ret (the caller
+ * decrefs); *ret stays NULL when only the help was asked for. */
+int cli_call_arg(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *method,
+		 const char *fmt, const char *what, json_t **ret) __attribute__((format(printf, 6, 0)));
+
 /* Prints "ditto: <message>" on stderr and returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -162,17 +195,40 @@ int cli_print_table(struct table *t);
 /* Adds the cells of one table row for item, an element of a list. */
 typedef void cli_row_fn(struct table *t, const json_t *item);
 
+/* Adds the label/value rows that show object o to a two-column table. */
+typedef void cli_block_fn(struct table *t, const json_t *o);
+
+/* Prints object o: with --json as it is, else as the label/value block
+ * that fill makes. Returns an exit code; o stays the caller's. */
+int cli_print_object(const struct cli *cli, const json_t *o, cli_block_fn *fill);
+
+/* Runs a command that shows one object: GETs the path fmt with the only
+ * positional argument in it, as cli_call_arg, and prints the answer with
+ * cli_print_object. Returns the exit code. */
+int cli_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *fmt,
+	     const char *what, cli_block_fn *fill) __attribute__((format(printf, 5, 0)));
+
+/* Prints the answer o of a command that changed something: with --json the
+ * whole answer, else the printf-style line fmt on stdout. Returns an exit
+ * code; o stays the caller's. */
+int cli_print_result(const struct cli *cli, const json_t *o, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Prints the list that the array member key of answer o holds: with --json
- * the whole answer; else, when the list is empty, "no NOUN" on stderr
- * (noun is plural); else a table of the titles in header (NULL-terminated)
- * above one row per element, which row fills with as many cells. Returns
- * an exit code. */
-int cli_print_list(const struct cli *cli, const json_t *o, const char *key, const char *noun,
-		   const char *const header[], cli_row_fn *row);
+ * the whole answer; else, when the list is empty, "no KEY" on stderr (the
+ * API names its lists by the plural noun); else a table of the titles in
+ * header (NULL-terminated) above one row per element, which row fills with
+ * as many cells. Returns an exit code. */
+int cli_print_list(const struct cli *cli, const json_t *o, const char *key, const char *const header[],
+		   cli_row_fn *row);
 
 /* GETs path and prints the list in the answer with cli_print_list. Returns
  * an exit code. */
-int cli_list(struct cli *cli, const char *path, const char *key, const char *noun, const char *const header[],
-	     cli_row_fn *row);
+int cli_list(struct cli *cli, const char *path, const char *key, const char *const header[], cli_row_fn *row);
+
+/* Runs a command that takes no arguments and lists what GET path answers,
+ * as cli_list. Returns the exit code. */
+int cli_run_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *path,
+		 const char *key, const char *const header[], cli_row_fn *row);
 
 #endif

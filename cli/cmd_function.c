@@ -43,22 +43,20 @@ static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, 
 		case O_CONCURRENCY:
 			if ((r = cli_check_positive(cmd,
 						    c == O_TIMEOUT ? "--timeout" : c == O_MEMORY ? "--memory" : "--concurrency",
-						    optarg, UINT32_MAX)))
+						    optarg, UINT32_MAX,
+						    c == O_TIMEOUT ? &timeout : c == O_MEMORY ? &memory : &conc)))
 				return r;
-			*(c == O_TIMEOUT ? &timeout : c == O_MEMORY ? &memory : &conc) = optarg;
 			break;
 		case O_MODE:
 			if (strcmp(optarg, "process") != 0 && strcmp(optarg, "persistent") != 0)
 				return cli_usage_error(cmd, "--mode must be process or persistent, got \"%s\"", optarg);
 			mode = optarg;
 			break;
-		case OPT_HELP: return cli_help(cmd);
-		default: return CLI_EXIT_USAGE;
+		default: return cli_opt_default(cmd, c);
 		}
 	}
 	char path[CLI_PATH_SIZE];
-	if ((r = cli_need_args(cmd, argc, argv, 2, 2)) ||
-	    (r = cli_path(cmd, "/v1/functions/%s", "NAME", argv[optind], path)))
+	if ((r = cli_path_args(cmd, argc, argv, 2, "/v1/functions/%s", "NAME", path)))
 		return r;
 	const char *name = argv[optind], *file = argv[optind + 1];
 	if (timeout)
@@ -139,10 +137,7 @@ static int run_functions(struct cli *cli, const struct cli_command *cmd, int arg
 	static const char *const header[] = {
 		"NAME", "VERSION", "MODE", "TIMEOUT", "MEMORY", "CONCURRENCY", "SIZE", "AGE", NULL,
 	};
-	int code = cli_parse_plain(cli, cmd, argc, argv, 0, 0);
-	if (code >= 0)
-		return code;
-	return cli_list(cli, "/v1/functions", "functions", "functions", header, function_row);
+	return cli_run_list(cli, cmd, argc, argv, "/v1/functions", "functions", header, function_row);
 }
 
 const struct cli_command cmd_functions = {
@@ -151,58 +146,41 @@ const struct cli_command cmd_functions = {
 
 /* ---- get ------------------------------------------------------------------------------- */
 
+static void function_block(struct table *t, const json_t *fn)
+{
+	char size[32];
+	table_row(t, "Name:", field_str(fn, "name"));
+	table_add(t, "Version:");
+	table_add(t, "%lld", (long long)field_int(fn, "version", 0));
+	table_row(t, "Digest:", field_str(fn, "digest"));
+	table_add(t, "Size:");
+	table_add(t, "%s (%lld bytes)", fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)),
+		  (long long)field_int(fn, "size", 0));
+	table_row(t, "Mode:", mode_of(fn));
+	table_add(t, "Timeout:");
+	table_add(t, "%lld ms", (long long)limit_of(fn, "timeout", "timeout_ms"));
+	table_add(t, "Memory:");
+	table_add(t, "%lld MiB", (long long)limit_of(fn, "memory", "memory_mib"));
+	table_add(t, "Concurrency:");
+	table_add(t, "%lld", (long long)limit_of(fn, "max_concurrency", "concurrency"));
+	table_when(t, "Created:", field_int(fn, "created_ms", 0));
+}
+
 static int run_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_VERSION = OPT_FIRST_COMMAND };
-	static const struct option opts[] = { { "version", required_argument, NULL, O_VERSION }, CLI_GLOBAL_OPTIONS };
-	const char *version = NULL;
-	int c, r;
-	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_VERSION:
-			if ((r = cli_check_positive(cmd, "--version", optarg, INT64_MAX)))
-				return r;
-			version = optarg;
-			break;
-		case OPT_HELP: return cli_help(cmd);
-		default: return CLI_EXIT_USAGE;
-		}
-	}
+	static const struct option opts[] = { CLI_VERSION_OPTION, CLI_GLOBAL_OPTIONS };
 	char path[CLI_PATH_SIZE];
-	if ((r = cli_need_args(cmd, argc, argv, 1, 1)) ||
-	    (r = cli_path(cmd, "/v1/functions/%s", "NAME", argv[optind], path)))
-		return r;
-	if (version)
-		cli_query_add(path, "version", version);
-	json_t *fn = NULL;
-	int code = cli_call(cli, "GET", path, NULL, &fn);
-	if (code)
+	int code = cli_parse_shared(cli, cmd, argc, argv, opts, 1, 1);
+	if (code >= 0)
 		return code;
-	if (cli->json) {
-		code = cli_print_json(fn);
-	} else {
-		char size[32], created[40], age[32];
-		struct table t;
-		table_init(&t, 2);
-		table_row(&t, "Name:", field_str(fn, "name"));
-		table_add(&t, "Version:");
-		table_add(&t, "%lld", (long long)field_int(fn, "version", 0));
-		table_row(&t, "Digest:", field_str(fn, "digest"));
-		table_add(&t, "Size:");
-		table_add(&t, "%s (%lld bytes)", fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)),
-			  (long long)field_int(fn, "size", 0));
-		table_row(&t, "Mode:", mode_of(fn));
-		table_add(&t, "Timeout:");
-		table_add(&t, "%lld ms", (long long)limit_of(fn, "timeout", "timeout_ms"));
-		table_add(&t, "Memory:");
-		table_add(&t, "%lld MiB", (long long)limit_of(fn, "memory", "memory_mib"));
-		table_add(&t, "Concurrency:");
-		table_add(&t, "%lld", (long long)limit_of(fn, "max_concurrency", "concurrency"));
-		table_add(&t, "Created:");
-		int64_t ms = field_int(fn, "created_ms", 0);
-		table_add(&t, "%s (%s ago)", fmt_time(ms, created, sizeof(created)), fmt_age(ms, age, sizeof(age)));
-		code = cli_print_table(&t);
-	}
+	if ((code = cli_path(cmd, "/v1/functions/%s", "NAME", argv[optind], path)))
+		return code;
+	if (cli->version)
+		cli_query_add(path, "version", cli->version);
+	json_t *fn = NULL;
+	if ((code = cli_call(cli, "GET", path, NULL, &fn)))
+		return code;
+	code = cli_print_object(cli, fn, function_block);
 	json_decref(fn);
 	return code;
 }
@@ -220,19 +198,11 @@ const struct cli_command cmd_get = {
 
 static int run_delete(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	char path[CLI_PATH_SIZE];
-	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
-	if (code >= 0)
-		return code;
-	if ((code = cli_path(cmd, "/v1/functions/%s", "NAME", argv[optind], path)))
-		return code;
 	json_t *o = NULL;
-	if ((code = cli_call(cli, "DELETE", path, NULL, &o)))
+	int code = cli_call_arg(cli, cmd, argc, argv, "DELETE", "/v1/functions/%s", "NAME", &o);
+	if (code || !o)
 		return code;
-	if (cli->json)
-		code = cli_print_json(o);
-	else
-		printf("deleted function %s\n", argv[optind]);
+	code = cli_print_result(cli, o, "deleted function %s\n", argv[optind]);
 	json_decref(o);
 	return code;
 }

@@ -35,7 +35,7 @@ static int run_hosts(struct cli *cli, const struct cli_command *cmd, int argc, c
 		return code;
 	if (optind < argc)
 		return cli_usage_error(cmd, "unknown subcommand \"%s\": hosts takes drain or undrain", argv[optind]);
-	return cli_list(cli, "/v1/hosts", "hosts", "hosts", header, host_row);
+	return cli_list(cli, "/v1/hosts", "hosts", header, host_row);
 }
 
 const struct cli_command cmd_hosts = {
@@ -50,19 +50,11 @@ const struct cli_command cmd_hosts = {
 /* POST (drain) or DELETE (undrain) /v1/hosts/ID/drain. */
 static int drain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *method)
 {
-	char path[CLI_PATH_SIZE];
-	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
-	if (code >= 0)
-		return code;
-	if ((code = cli_path(cmd, "/v1/hosts/%s/drain", "ID", argv[optind], path)))
-		return code;
 	json_t *o = NULL;
-	if ((code = cli_call(cli, method, path, NULL, &o)))
+	int code = cli_call_arg(cli, cmd, argc, argv, method, "/v1/hosts/%s/drain", "ID", &o);
+	if (code || !o)
 		return code;
-	if (cli->json)
-		code = cli_print_json(o);
-	else
-		printf("host %s: %s\n", or_dash(field_str(o, "id")), or_dash(field_str(o, "state")));
+	code = cli_print_result(cli, o, "host %s: %s\n", or_dash(field_str(o, "id")), or_dash(field_str(o, "state")));
 	json_decref(o);
 	return code;
 }

@@ -94,37 +94,30 @@ static json_t *sync_summary(const struct http_response *r)
 
 static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_ASYNC = OPT_FIRST_COMMAND, O_DATA, O_VERSION };
+	enum { O_ASYNC = OPT_FIRST_COMMAND, O_DATA };
 	static const struct option opts[] = {
 		{ "async", no_argument, NULL, O_ASYNC },
 		{ "data", required_argument, NULL, O_DATA },
-		{ "version", required_argument, NULL, O_VERSION },
+		CLI_VERSION_OPTION,
 		CLI_GLOBAL_OPTIONS,
 	};
 	bool async = false;
-	const char *data = "{}", *version = NULL;
+	const char *data = "{}";
 	int c, r;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case O_ASYNC: async = true; break;
 		case O_DATA: data = optarg; break;
-		case O_VERSION:
-			if ((r = cli_check_positive(cmd, "--version", optarg, INT64_MAX)))
-				return r;
-			version = optarg;
-			break;
-		case OPT_HELP: return cli_help(cmd);
-		default: return CLI_EXIT_USAGE;
+		default: return cli_opt_default(cmd, c);
 		}
 	}
 	char path[CLI_PATH_SIZE];
-	if ((r = cli_need_args(cmd, argc, argv, 1, 1)) ||
-	    (r = cli_path(cmd, "/v1/functions/%s/invoke", "NAME", argv[optind], path)))
+	if ((r = cli_path_args(cmd, argc, argv, 1, "/v1/functions/%s/invoke", "NAME", path)))
 		return r;
 	if (async)
 		cli_query_add(path, "async", "true");
-	if (version)
-		cli_query_add(path, "version", version);
+	if (cli->version)
+		cli_query_add(path, "version", cli->version);
 
 	struct buf input = { 0 };
 	int code = load_input(data, &input);
@@ -156,10 +149,8 @@ static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, 
 			code = cli_fail(CLI_EXIT_API,
 					"the controller accepted the invocation but sent no id (HTTP %ld)",
 					resp.status);
-		else if (cli->json)
-			code = cli_print_json(o);
 		else
-			printf("%s\n", id);
+			code = cli_print_result(cli, o, "%s\n", id);
 		json_decref(o);
 	} else if (code == CLI_EXIT_OK && cli->json) {
 		json_t *o = sync_summary(&resp);
@@ -236,12 +227,10 @@ static int run_invocations(struct cli *cli, const struct cli_command *cmd, int a
 				return r;
 			break;
 		case O_LIMIT:
-			if ((r = cli_check_positive(cmd, "--limit", optarg, UINT32_MAX)))
+			if ((r = cli_check_positive(cmd, "--limit", optarg, UINT32_MAX, &limit)))
 				return r;
-			limit = optarg;
 			break;
-		case OPT_HELP: return cli_help(cmd);
-		default: return CLI_EXIT_USAGE;
+		default: return cli_opt_default(cmd, c);
 		}
 	}
 	if ((r = cli_need_args(cmd, argc, argv, 0, 1)))
@@ -261,7 +250,7 @@ static int run_invocations(struct cli *cli, const struct cli_command *cmd, int a
 	int code = cli_call(cli, "GET", path, NULL, &o);
 	if (code)
 		return code;
-	code = cli_print_list(cli, o, "invocations", "invocations", header, invocation_row);
+	code = cli_print_list(cli, o, "invocations", header, invocation_row);
 	const char *next = field_str(o, "next_cursor");
 	if (code == CLI_EXIT_OK && !cli->json && next && *next)
 		fprintf(stderr, "more records: repeat with --cursor %s\n", next);
@@ -281,20 +270,6 @@ const struct cli_command cmd_invocations = {
 };
 
 /* ---- invocation, logs ------------------------------------------------------------------ */
-
-/* Fetches the record of the invocation named by the only argument. Returns
- * the exit code; *ret stays NULL when only the help was asked for. */
-static int get_record(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, json_t **ret)
-{
-	char path[CLI_PATH_SIZE];
-	*ret = NULL;
-	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
-	if (code >= 0)
-		return code;
-	if ((code = cli_path(cmd, "/v1/invocations/%s", "ID", argv[optind], path)))
-		return code;
-	return cli_call(cli, "GET", path, NULL, ret);
-}
 
 /* Decodes a record's result or log (field, with its field_encoding).
  * Returns 0 with the bytes in *ret (NULL and 0 when absent), or -EINVAL. */
@@ -332,68 +307,65 @@ static void error_text(const json_t *rec, char *out, size_t size)
 		snprintf(out, size, "-");
 }
 
-static int run_invocation(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+/* The result's first line fits the block; --json has all of it. */
+static void result_cell(struct table *t, const json_t *rec)
 {
-	json_t *rec = NULL;
-	int code = get_record(cli, cmd, argc, argv, &rec);
-	if (code || !rec)
-		return code;
-	if (cli->json) {
-		code = cli_print_json(rec);
-		json_decref(rec);
-		return code;
-	}
-	const json_t *tm = json_object_get(rec, "timing");
-	char a[40], b[40], c[40], d[40], err[600];
-	struct table t;
-	table_init(&t, 2);
-	table_row(&t, "ID:", field_str(rec, "id"));
-	table_add(&t, "Function:");
-	table_add(&t, "%s (version %lld)", or_dash(field_str(rec, "function")),
-		  (long long)field_int(rec, "version", 0));
-	table_row(&t, "Status:", field_str(rec, "status"));
-	error_text(rec, err, sizeof(err));
-	table_row(&t, "Error:", err);
-	table_add(&t, "Async:");
-	table_add(&t, "%s (retries %lld)", field_bool(rec, "async") ? "yes" : "no",
-		  (long long)field_int(rec, "retries", 0));
-	table_add(&t, "Ran on:");
-	int64_t cpu = field_int(rec, "cpu", -1);
-	table_add(&t, "host %s, vm %s, cpu %s", or_dash(field_str(rec, "host")), or_dash(field_str(rec, "vm")),
-		  cpu >= 0 ? (snprintf(a, sizeof(a), "%lld", (long long)cpu), a) : "-");
-	table_row(&t, "Cold start:", field_bool(rec, "cold_start") ? "yes" : "no");
-	table_row(&t, "Created:", fmt_time(field_int(rec, "created_ms", 0), a, sizeof(a)));
-	table_row(&t, "Started:", fmt_time(field_int(rec, "started_ms", 0), a, sizeof(a)));
-	table_row(&t, "Finished:", fmt_time(field_int(rec, "finished_ms", 0), a, sizeof(a)));
-	table_add(&t, "Timing:");
-	table_add(
-		&t, "queued %s, cold start %s, exec %s, total %s", fmt_us(field_int(tm, "queued_us", 0), a, sizeof(a)),
-		fmt_us(field_int(tm, "cold_start_us", 0), b, sizeof(b)),
-		fmt_us(field_int(tm, "exec_us", 0), c, sizeof(c)), fmt_us(field_int(tm, "total_us", 0), d, sizeof(d)));
-	/* The result's first line fits the block; --json has all of it. */
 	uint8_t *res = NULL;
 	size_t len = 0;
 	const char *enc = field_str(rec, "result_encoding");
-	table_add(&t, "Result:");
 	if (record_bytes(rec, "result", &res, &len) < 0 || !res || len == 0) {
-		table_add(&t, "-");
+		table_add(t, "-");
 	} else if (enc && strcmp(enc, "base64") == 0) {
-		table_add(&t, "%zu bytes, not UTF-8 (see --json)", len);
+		table_add(t, "%zu bytes, not UTF-8 (see --json)", len);
 	} else {
 		const char *text = (const char *)res;
 		size_t line = strcspn(text, "\r\n"), rest = line + strspn(text + line, "\r\n");
 		if (rest < len)
-			table_add(&t, "%.*s ... (%zu bytes, see --json)", (int)line, text, len);
+			table_add(t, "%.*s ... (%zu bytes, see --json)", (int)line, text, len);
 		else
-			table_add(&t, "%.*s", (int)line, text);
+			table_add(t, "%.*s", (int)line, text);
 	}
 	free(res);
-	table_add(&t, "Log:");
+}
+
+static void invocation_block(struct table *t, const json_t *rec)
+{
+	const json_t *tm = json_object_get(rec, "timing");
+	char a[40], b[40], c[40], d[40], err[600];
+	table_row(t, "ID:", field_str(rec, "id"));
+	table_add(t, "Function:");
+	table_add(t, "%s (version %lld)", or_dash(field_str(rec, "function")),
+		  (long long)field_int(rec, "version", 0));
+	table_row(t, "Status:", field_str(rec, "status"));
+	error_text(rec, err, sizeof(err));
+	table_row(t, "Error:", err);
+	table_add(t, "Async:");
+	table_add(t, "%s (retries %lld)", field_bool(rec, "async") ? "yes" : "no",
+		  (long long)field_int(rec, "retries", 0));
+	table_add(t, "Ran on:");
+	int64_t cpu = field_int(rec, "cpu", -1);
+	table_add(t, "host %s, vm %s, cpu %s", or_dash(field_str(rec, "host")), or_dash(field_str(rec, "vm")),
+		  cpu >= 0 ? (snprintf(a, sizeof(a), "%lld", (long long)cpu), a) : "-");
+	table_row(t, "Cold start:", field_bool(rec, "cold_start") ? "yes" : "no");
+	table_row(t, "Created:", fmt_time(field_int(rec, "created_ms", 0), a, sizeof(a)));
+	table_row(t, "Started:", fmt_time(field_int(rec, "started_ms", 0), a, sizeof(a)));
+	table_row(t, "Finished:", fmt_time(field_int(rec, "finished_ms", 0), a, sizeof(a)));
+	table_add(t, "Timing:");
+	table_add(
+		t, "queued %s, cold start %s, exec %s, total %s", fmt_us(field_int(tm, "queued_us", 0), a, sizeof(a)),
+		fmt_us(field_int(tm, "cold_start_us", 0), b, sizeof(b)),
+		fmt_us(field_int(tm, "exec_us", 0), c, sizeof(c)), fmt_us(field_int(tm, "total_us", 0), d, sizeof(d)));
+	table_add(t, "Result:");
+	result_cell(t, rec);
+	table_add(t, "Log:");
 	json_t *log = json_object_get(rec, "log");
-	table_add(&t, "%zu bytes (ditto logs %s)", json_is_string(log) ? json_string_length(log) : 0,
+	table_add(t, "%zu bytes (ditto logs %s)", json_is_string(log) ? json_string_length(log) : 0,
 		  or_dash(field_str(rec, "id")));
-	json_decref(rec);
-	return cli_print_table(&t);
+}
+
+static int run_invocation(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	return cli_show(cli, cmd, argc, argv, "/v1/invocations/%s", "ID", invocation_block);
 }
 
 const struct cli_command cmd_invocation = {
@@ -403,7 +375,7 @@ const struct cli_command cmd_invocation = {
 static int run_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	json_t *rec = NULL;
-	int code = get_record(cli, cmd, argc, argv, &rec);
+	int code = cli_call_arg(cli, cmd, argc, argv, "GET", "/v1/invocations/%s", "ID", &rec);
 	if (code || !rec)
 		return code;
 	uint8_t *log = NULL;

@@ -6,17 +6,24 @@
 
 #include "cli.h"
 
-/* Prints the new key alone on its line, so `KEY=$(ditto ...)` works, or the
- * whole answer with --json. */
-static int print_key(const struct cli *cli, const json_t *o)
+/* POSTs body (NULL for none) to path, which makes a key, and prints the new
+ * key alone on its line, so `KEY=$(ditto ...)` works, or the whole answer
+ * with --json. Returns the exit code. */
+static int make_key(struct cli *cli, const char *path, const json_t *body)
 {
+	json_t *o = NULL;
+	int code = cli_call(cli, "POST", path, body, &o);
+	if (code)
+		return code;
 	const char *key = field_str(o, "key");
 	if (cli->json)
-		return cli_print_json(o);
-	if (!key)
-		return cli_fail(CLI_EXIT_API, "the controller's answer holds no key");
-	printf("%s\n", key);
-	return CLI_EXIT_OK;
+		code = cli_print_json(o);
+	else if (!key)
+		code = cli_fail(CLI_EXIT_API, "the controller's answer holds no key");
+	else
+		printf("%s\n", key);
+	json_decref(o);
+	return code;
 }
 
 static const char *scaling_text(const json_t *tenant, char *out, size_t size)
@@ -35,12 +42,9 @@ static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int
 	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
 	if (code >= 0)
 		return code;
-	json_t *body = json_pack("{s:s}", "name", argv[optind]), *o = NULL;
-	code = body ? cli_call(cli, "POST", "/v1/tenants", body, &o) : cli_fail(CLI_EXIT_API, "out of memory");
+	json_t *body = json_pack("{s:s}", "name", argv[optind]);
+	code = body ? make_key(cli, "/v1/tenants", body) : cli_fail(CLI_EXIT_API, "out of memory");
 	json_decref(body);
-	if (code == CLI_EXIT_OK)
-		code = print_key(cli, o);
-	json_decref(o);
 	return code;
 }
 
@@ -67,52 +71,34 @@ static void tenant_row(struct table *t, const json_t *tn)
 static int run_tenant_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	static const char *const header[] = { "NAME", "MIN", "MAX", "MECHANISM", "POLICY", "AGE", NULL };
-	int code = cli_parse_plain(cli, cmd, argc, argv, 0, 0);
-	if (code >= 0)
-		return code;
-	return cli_list(cli, "/v1/tenants", "tenants", "tenants", header, tenant_row);
+	return cli_run_list(cli, cmd, argc, argv, "/v1/tenants", "tenants", header, tenant_row);
 }
 
 const struct cli_command cmd_tenant_list = {
 	"tenant list", "", "list the tenants and their scaling (admin)", NULL, run_tenant_list,
 };
 
-static int run_tenant_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+static void tenant_block(struct table *t, const json_t *o)
 {
-	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
-	if (code >= 0)
-		return code;
-	char path[CLI_PATH_SIZE];
-	if ((code = cli_path(cmd, "/v1/tenants/%s", "NAME", argv[optind], path)))
-		return code;
-	json_t *o = NULL;
-	if ((code = cli_call(cli, "GET", path, NULL, &o)))
-		return code;
-	if (cli->json) {
-		code = cli_print_json(o);
-		json_decref(o);
-		return code;
-	}
-	char text[256], created[40], age[32];
-	int64_t ms = field_int(o, "created_ms", 0);
-	struct table t;
-	table_init(&t, 2);
-	table_row(&t, "Name:", field_str(o, "name"));
-	table_add(&t, "Created:");
-	table_add(&t, "%s (%s ago)", fmt_time(ms, created, sizeof(created)), fmt_age(ms, age, sizeof(age)));
-	table_row(&t, "Scaling:", scaling_text(o, text, sizeof(text)));
+	char text[256];
+	table_row(t, "Name:", field_str(o, "name"));
+	table_when(t, "Created:", field_int(o, "created_ms", 0));
+	table_row(t, "Scaling:", scaling_text(o, text, sizeof(text)));
 	const json_t *vm = json_object_get(o, "vm");
-	table_add(&t, "VM:");
+	table_add(t, "VM:");
 	if (!json_is_object(vm))
-		table_add(&t, "none");
+		table_add(t, "none");
 	else
-		table_add(&t, "on host %s, %s, %lld worker vCPUs (%lld..%lld, %s), %lld in flight",
+		table_add(t, "on host %s, %s, %lld worker vCPUs (%lld..%lld, %s), %lld in flight",
 			  or_dash(field_str(vm, "host")), or_dash(field_str(vm, "state")),
 			  (long long)field_int(vm, "workers", 0), (long long)field_int(vm, "min_workers", 0),
 			  (long long)field_int(vm, "max_workers", 0), or_dash(field_str(vm, "mechanism")),
 			  (long long)field_int(vm, "inflight", 0));
-	json_decref(o);
-	return cli_print_table(&t);
+}
+
+static int run_tenant_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	return cli_show(cli, cmd, argc, argv, "/v1/tenants/%s", "NAME", tenant_block);
 }
 
 const struct cli_command cmd_tenant_get = {
@@ -135,12 +121,7 @@ static int run_key_create(struct cli *cli, const struct cli_command *cmd, int ar
 	char path[CLI_PATH_SIZE];
 	if ((code = cli_path(cmd, "/v1/tenants/%s/keys", "TENANT", tenant, path)))
 		return code;
-	json_t *o = NULL;
-	if ((code = cli_call(cli, "POST", path, NULL, &o)))
-		return code;
-	code = print_key(cli, o);
-	json_decref(o);
-	return code;
+	return make_key(cli, path, NULL);
 }
 
 const struct cli_command cmd_key_create = {
@@ -202,13 +183,11 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 					cmd, "--policy must be elastic, elastic:MS or fixed:N, got \"%s\"", optarg);
 			policy = optarg;
 			break;
-		case OPT_HELP: return cli_help(cmd);
-		default: return CLI_EXIT_USAGE;
+		default: return cli_opt_default(cmd, c);
 		}
 	}
 	char path[CLI_PATH_SIZE];
-	if ((code = cli_need_args(cmd, argc, argv, 1, 1)) ||
-	    (code = cli_path(cmd, "/v1/tenants/%s/scaling", "TENANT", argv[optind], path)))
+	if ((code = cli_path_args(cmd, argc, argv, 1, "/v1/tenants/%s/scaling", "TENANT", path)))
 		return code;
 	if (min < 0 && max < 0 && !mechanism && !policy)
 		return cli_usage_error(cmd, "nothing to change: give --min, --max, --mechanism or --policy");
@@ -230,10 +209,8 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 	if (code)
 		return code;
 	char text[256];
-	if (cli->json)
-		code = cli_print_json(o);
-	else
-		printf("tenant %s: %s\n", or_dash(field_str(o, "name")), scaling_text(o, text, sizeof(text)));
+	code = cli_print_result(cli, o, "tenant %s: %s\n", or_dash(field_str(o, "name")),
+				scaling_text(o, text, sizeof(text)));
 	json_decref(o);
 	return code;
 }

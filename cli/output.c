@@ -55,6 +55,13 @@ void table_row(struct table *t, ...)
 	va_end(ap);
 }
 
+void table_when(struct table *t, const char *label, int64_t ms)
+{
+	char when[40], age[32];
+	table_add(t, "%s", label);
+	table_add(t, "%s (%s ago)", fmt_time(ms, when, sizeof(when)), fmt_age(ms, age, sizeof(age)));
+}
+
 /* Display width of a UTF-8 string: one column per character, which holds
  * for the names, states and numbers tables show. */
 static size_t width(const char *s)

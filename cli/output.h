@@ -32,6 +32,10 @@ void table_row(struct table *t, ...);
 
 /* Prints the rows, columns separated by three blanks; the last column is not
  * padded. Returns 0, or -ENOMEM when a cell was lost (nothing printed). */
+/* Appends a label/value row (two columns) for the epoch time ms:
+ * "<local time> (<age> ago)". */
+void table_when(struct table *t, const char *label, int64_t ms);
+
 int table_print(const struct table *t, FILE *f);
 
 void table_free(struct table *t);

@@ -508,8 +508,7 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 				return cli_usage_error(cmd, "--port must be 0..65535, got \"%s\"", optarg);
 			u.port = optarg;
 			break;
-		case OPT_HELP: return cli_help(cmd);
-		default: return CLI_EXIT_USAGE;
+		default: return cli_opt_default(cmd, c);
 		}
 	}
 	if ((code = cli_need_args(cmd, argc, argv, 0, 0)))
@@ -588,8 +587,7 @@ static int run_down(struct cli *cli, const struct cli_command *cmd, int argc, ch
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case O_DIR: dir = optarg; break;
-		case OPT_HELP: return cli_help(cmd);
-		default: return CLI_EXIT_USAGE;
+		default: return cli_opt_default(cmd, c);
 		}
 	}
 	if ((code = cli_need_args(cmd, argc, argv, 0, 0)))
