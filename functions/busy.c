@@ -123,6 +123,26 @@ static bool scan_literal(struct scan *s, const char *word)
 	return true;
 }
 
+static bool scan_value(struct scan *s, int depth);
+
+/* Consumes the rest of an array (close is ']') or an object ('}') whose
+ * opening bracket is consumed, checking its syntax. */
+static bool scan_items(struct scan *s, char close, int depth)
+{
+	const char *key;
+	size_t len;
+
+	if (accept(s, close))
+		return true;
+	do {
+		if (close == '}' && (!scan_string(s, &key, &len) || !accept(s, ':')))
+			return false;
+		if (!scan_value(s, depth + 1))
+			return false;
+	} while (accept(s, ','));
+	return accept(s, close);
+}
+
 /* Consumes any JSON value, checking its syntax; used for ignored fields. */
 static bool scan_value(struct scan *s, int depth)
 {
@@ -143,22 +163,10 @@ static bool scan_value(struct scan *s, int depth)
 		return scan_literal(s, "null");
 	case '[':
 		s->p++;
-		if (accept(s, ']'))
-			return true;
-		do {
-			if (!scan_value(s, depth + 1))
-				return false;
-		} while (accept(s, ','));
-		return accept(s, ']');
+		return scan_items(s, ']', depth);
 	case '{':
 		s->p++;
-		if (accept(s, '}'))
-			return true;
-		do {
-			if (!scan_string(s, &str, &len) || !accept(s, ':') || !scan_value(s, depth + 1))
-				return false;
-		} while (accept(s, ','));
-		return accept(s, '}');
+		return scan_items(s, '}', depth);
 	default:
 		return scan_number(s);
 	}
@@ -288,7 +296,7 @@ static int busy(const char *input, size_t len, struct fn_result *result, const c
 	uint64_t cpu_used = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	uint64_t wall = clock_ns(CLOCK_MONOTONIC) - wall0;
 
-	if (fn_result_printf(result, "{\"ms\":%llu,\"mb\":%llu,\"cpu\":%d,\"iterations\":%llu}",
+	if (buf_printf(&result->buf, "{\"ms\":%llu,\"mb\":%llu,\"cpu\":%d,\"iterations\":%llu}",
 			     (unsigned long long)ms, (unsigned long long)mb, cpu,
 			     (unsigned long long)iterations) < 0) {
 		*ret_error = "out of memory";

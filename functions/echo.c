@@ -5,7 +5,7 @@
 static int echo(const char *input, size_t len, struct fn_result *result, const char **ret_error)
 {
 	result->verbatim = true;
-	if (fn_result_append(result, input, len) < 0) {
+	if (buf_append(&result->buf, input, len) < 0) {
 		*ret_error = "out of memory";
 		return -ENOMEM;
 	}

@@ -9,7 +9,8 @@
  * persistent mode it goes on serving.
  *
  * This is a header of static functions because each file in functions/ is a
- * separate program; it keeps them free of anything but libc. */
+ * separate program, linked statically with nothing but libc and lib's
+ * libc-only helpers (the growable buffer of util.h). */
 #ifndef DITTO_FUNCTION_H
 #define DITTO_FUNCTION_H
 
@@ -21,13 +22,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A result being built. verbatim means "write exactly these bytes": the
- * runtime otherwise ends a one-shot result with a newline, as a terminal user
- * expects. */
+#include "util.h"
+
+/* A result being built in buf (buf_append, buf_printf). verbatim means
+ * "write exactly these bytes": the runtime otherwise ends a one-shot result
+ * with a newline, as a terminal user expects. */
 struct fn_result {
-	char *data;
-	size_t len;
-	size_t cap;
+	struct buf buf;
 	bool verbatim;
 };
 
@@ -37,53 +38,6 @@ struct fn_result {
  * becomes the error object. */
 typedef int (*fn_handler)(const char *input, size_t len, struct fn_result *result,
 			  const char **ret_error);
-
-/* Appends n bytes; returns 0 or -ENOMEM (the result is unchanged then). */
-static inline int fn_result_append(struct fn_result *r, const void *p, size_t n)
-{
-	if (r->cap - r->len <= n) {
-		size_t cap = r->cap ? r->cap : 256;
-		while (cap - r->len <= n)
-			cap *= 2;
-		char *d = realloc(r->data, cap);
-		if (!d)
-			return -ENOMEM;
-		r->data = d;
-		r->cap = cap;
-	}
-	if (n > 0)
-		memcpy(r->data + r->len, p, n);
-	r->len += n;
-	r->data[r->len] = '\0';
-	return 0;
-}
-
-/* Appends formatted text; returns 0 or -ENOMEM. */
-static inline int fn_result_printf(struct fn_result *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static inline int fn_result_printf(struct fn_result *r, const char *fmt, ...)
-{
-	char small[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n < sizeof(small))
-		return fn_result_append(r, small, (size_t)n);
-
-	char *big = malloc((size_t)n + 1);
-	if (!big)
-		return -ENOMEM;
-	va_start(ap, fmt);
-	vsnprintf(big, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	int e = fn_result_append(r, big, (size_t)n);
-	free(big);
-	return e;
-}
 
 /* Writes all of p[0..n) to stdout; returns 0 or -errno. */
 static inline int fn_write(const void *p, size_t n)
@@ -124,48 +78,34 @@ static inline int fn_serve(const char *name, fn_handler handler, const char *inp
 		fprintf(stderr, "%s: error=\"%s\" input_bytes=%zu\n", name, error, len);
 		w = fn_write_error(error);
 	} else {
-		w = fn_write(result.data, result.len);
+		w = fn_write(result.buf.data, result.buf.len);
 	}
 	if (w == 0 && (persistent || e < 0 || !result.verbatim))
 		w = fn_write("\n", 1);
 	if (w == 0 && fflush(stdout) != 0)
 		w = -errno;
-	free(result.data);
+	buf_free(&result.buf);
 	return w < 0 ? w : (e < 0 ? 1 : 0);
 }
 
-/* Reads all of stdin into a NUL-terminated buffer; returns 0 or -errno. */
-static inline int fn_read_all(char **ret_data, size_t *ret_len)
+/* Reads all of stdin into b, with a NUL after its end that b->len does not
+ * count. Returns 0 or -errno; the caller frees b either way. */
+static inline int fn_read_all(struct buf *b)
 {
-	size_t len = 0, cap = 4096;
-	char *data = malloc(cap);
-	if (!data)
-		return -ENOMEM;
 	for (;;) {
-		if (cap - len < 2) {
-			char *d = realloc(data, cap * 2);
-			if (!d) {
-				free(data);
-				return -ENOMEM;
-			}
-			data = d;
-			cap *= 2;
-		}
-		ssize_t n = read(STDIN_FILENO, data + len, cap - len - 1);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = -errno;
-			free(data);
+		/* Room for a chunk and the NUL. */
+		int e = buf_reserve(b, 4096);
+		if (e < 0)
 			return e;
-		}
-		len += (size_t)n;
+		ssize_t n = read(STDIN_FILENO, b->data + b->len, b->cap - b->len - 1);
+		if (n > 0)
+			b->len += (size_t)n;
+		else if (n == 0)
+			break;
+		else if (errno != EINTR)
+			return -errno;
 	}
-	data[len] = '\0';
-	*ret_data = data;
-	*ret_len = len;
+	b->data[b->len] = '\0';
 	return 0;
 }
 
@@ -178,15 +118,15 @@ static inline int fn_main(const char *name, fn_handler handler)
 	int e;
 
 	if (!persistent) {
-		char *input = NULL;
-		size_t len = 0;
-		e = fn_read_all(&input, &len);
+		struct buf input = { 0 };
+		e = fn_read_all(&input);
 		if (e < 0) {
 			fprintf(stderr, "%s: cannot read stdin: %s\n", name, strerror(-e));
+			buf_free(&input);
 			return 1;
 		}
-		e = fn_serve(name, handler, input, len, false);
-		free(input);
+		e = fn_serve(name, handler, (const char *)input.data, input.len, false);
+		buf_free(&input);
 	} else {
 		char *line = NULL;
 		size_t cap = 0;

@@ -8,7 +8,7 @@ static int hash(const char *input, size_t len, struct fn_result *result, const c
 	char hex[SHA256_HEX_SIZE];
 
 	sha256_hex(input, len, hex);
-	if (fn_result_printf(result, "{\"sha256\":\"%s\"}", hex) < 0) {
+	if (buf_printf(&result->buf, "{\"sha256\":\"%s\"}", hex) < 0) {
 		*ret_error = "out of memory";
 		return -ENOMEM;
 	}
