@@ -118,22 +118,11 @@ int cli_parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, ch
 	return cli_parse_shared(cli, cmd, argc, argv, opts, min, max);
 }
 
-int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *ret)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end || errno || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value, unsigned long long max,
 		       const char **ret_value)
 {
-	unsigned long long v;
-	if (cli_parse_uint(value, max, &v) < 0 || v == 0)
+	uint64_t v;
+	if (parse_u64(value, 1, max, &v) < 0)
 		return cli_usage_error(cmd, "%s must be a positive integer, got \"%s\"", name, value);
 	*ret_value = value;
 	return 0;
@@ -283,7 +272,7 @@ int cli_send(struct cli *cli, const struct http_request *rq, struct http_respons
 	if (code)
 		return code;
 	int r = http_perform(&cli->http, rq, ret);
-	if (r == -EIO)
+	if (r == -ECANCELED)
 		return cli_fail(CLI_EXIT_API, "cannot read the request body: %s", cli->http.error);
 	if (r == -ENOMEM || r == -ENAMETOOLONG)
 		return cli_fail(CLI_EXIT_API, "%s", cli->http.error);

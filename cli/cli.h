@@ -117,9 +117,6 @@ int cli_help(const struct cli_command *cmd);
 /* Prints the help lines of the global flags. */
 void cli_print_global_options(FILE *f);
 
-/* Parses a decimal integer in 0..max. Returns 0 or -EINVAL. */
-int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
-
 /* Checks that the value of option name (as the user wrote it) is a decimal
  * integer in 1..max and stores value in *ret_value. Returns 0, or
  * CLI_EXIT_USAGE after printing that it is not (*ret_value untouched); the

@@ -56,11 +56,11 @@ static json_t *parse_timing(const char *s)
 		if (!eq || eq == item)
 			continue;
 		*eq = '\0';
-		char *v = eq + 1, *end;
+		char *v = eq + 1;
 		v[strcspn(v, " \t")] = '\0';
-		errno = 0;
-		long long n = strtoll(v, &end, 10);
-		json_object_set_new(o, item, *v && !*end && !errno ? json_integer(n) : json_string(v));
+		int64_t n;
+		json_object_set_new(o, item,
+				    parse_i64(v, INT64_MIN, INT64_MAX, &n) == 0 ? json_integer(n) : json_string(v));
 	}
 	free(copy);
 	return o;

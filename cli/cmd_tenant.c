@@ -1,5 +1,6 @@
 /* Tenants, keys and scaling: tenant create|list|get, key create, scale. */
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,13 +138,13 @@ const struct cli_command cmd_key_create = {
 /* Is p a policy the API defines: elastic, elastic:MS or fixed:N? */
 static bool policy_ok(const char *p)
 {
-	unsigned long long v;
+	uint64_t v;
 	if (strcmp(p, "elastic") == 0)
 		return true;
 	if (strncmp(p, "elastic:", 8) == 0)
-		return cli_parse_uint(p + 8, UINT32_MAX, &v) == 0;
+		return parse_u64(p + 8, 0, UINT32_MAX, &v) == 0;
 	if (strncmp(p, "fixed:", 6) == 0)
-		return cli_parse_uint(p + 6, INT_MAX, &v) == 0;
+		return parse_u64(p + 6, 0, INT_MAX, &v) == 0;
 	return false;
 }
 
@@ -159,14 +160,14 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 	};
 	long long min = -1, max = -1;
 	const char *mechanism = NULL, *policy = NULL;
-	unsigned long long v;
+	uint64_t v;
 	int c, code;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case O_MIN:
 		case O_MAX:
 			/* The controller checks 0 <= min <= max <= its limit. */
-			if (cli_parse_uint(optarg, INT_MAX, &v) < 0)
+			if (parse_u64(optarg, 0, INT_MAX, &v) < 0)
 				return cli_usage_error(cmd, "%s must be a number of worker vCPUs, got \"%s\"",
 						       c == O_MIN ? "--min" : "--max", optarg);
 			*(c == O_MIN ? &min : &max) = (long long)v;

@@ -8,6 +8,8 @@
 
 #include <curl/curl.h>
 
+#include "http_client.h"
+
 #define CONNECT_TIMEOUT_MS 10000L
 
 _Static_assert(sizeof(((struct http_client *)0)->error) >= CURL_ERROR_SIZE, "curl's error buffer size");
@@ -75,23 +77,6 @@ static size_t on_read(char *p, size_t size, size_t n, void *data)
 	return got;
 }
 
-static int curl_errno(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY: return -EHOSTUNREACH;
-	case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
-	case CURLE_ABORTED_BY_CALLBACK:
-	case CURLE_READ_ERROR: return -EIO;
-	case CURLE_WRITE_ERROR:
-	case CURLE_OUT_OF_MEMORY: return -ENOMEM;
-	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL: return -EINVAL;
-	default: return -EPROTO;
-	}
-}
-
 int http_perform(struct http_client *c, const struct http_request *rq, struct http_response *ret)
 {
 	CURL *h = c->curl;
@@ -143,7 +128,7 @@ int http_perform(struct http_client *c, const struct http_request *rq, struct ht
 		if (!c->error[0])
 			snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(rc));
 		http_response_free(ret);
-		return curl_errno(rc);
+		return http_client_errno(rc);
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ret->status);
 	return 0;

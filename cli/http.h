@@ -46,8 +46,10 @@ void http_client_free(struct http_client *c);
 
 /* Performs one request. Returns 0 once any HTTP answer came (whatever its
  * status), with it in *ret, which the caller frees with http_response_free;
- * or a negative errno when none came (-ECONNREFUSED, -ETIMEDOUT, -EIO for
- * reading the upload, -EPROTO for anything else), with the reason in
+ * or a negative errno when none came, as http_client_errno maps libcurl's
+ * result (-ECANCELED means the upload could not be read: only its read
+ * callback aborts a transfer; -ENOMEM that the answer did not fit in
+ * memory), or -ENAMETOOLONG when the URL does not fit, with the reason in
  * c->error and *ret empty. */
 int http_perform(struct http_client *c, const struct http_request *rq, struct http_response *ret);
 

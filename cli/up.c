@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,8 +83,8 @@ static bool proc_is(pid_t pid, const char *name)
 static pid_t pidfile_read(const char *path)
 {
 	char text[32];
-	unsigned long long v;
-	if (file_read_text(path, text, sizeof(text)) <= 0 || cli_parse_uint(text, INT_MAX, &v) < 0)
+	uint64_t v;
+	if (file_read_text(path, text, sizeof(text)) <= 0 || parse_u64(text, 0, INT_MAX, &v) < 0)
 		return 0;
 	return (pid_t)v;
 }
@@ -492,7 +493,7 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 	};
 	struct up u = { .cmd = cmd, .port = "8080" };
 	const char *dir = "data", *image = NULL;
-	unsigned long long v;
+	uint64_t v;
 	int c, code;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
@@ -504,7 +505,7 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 			u.cores = optarg;
 			break;
 		case O_PORT:
-			if (cli_parse_uint(optarg, 65535, &v) < 0)
+			if (parse_u64(optarg, 0, 65535, &v) < 0)
 				return cli_usage_error(cmd, "--port must be 0..65535, got \"%s\"", optarg);
 			u.port = optarg;
 			break;
