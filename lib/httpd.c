@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -146,24 +145,22 @@ void httpd_body_free(struct httpd_body *b)
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
-static json_t *error_json(const char *code, const char *raw)
+static json_t *error_json(const char *code, const char *raw, size_t len)
 {
 	char msg[ERROR_MESSAGE_MAX];
-	utf8_sanitize(raw, strlen(raw), msg, sizeof(msg));
+	utf8_sanitize(raw, len, msg, sizeof(msg));
 	return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
 }
 
 json_t *httpd_error_json(const char *code, const char *fmt, ...)
 {
-	char *raw;
+	struct buf raw = { 0 };
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&raw, fmt, ap);
+	int r = buf_vprintf(&raw, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return NULL;
-	json_t *o = error_json(code, raw);
-	free(raw);
+	json_t *o = r < 0 ? NULL : error_json(code, (const char *)raw.data, raw.len);
+	buf_free(&raw);
 	return o;
 }
 
@@ -171,7 +168,7 @@ char *httpd_error_text(const char *code, const char *message, size_t *ret_len)
 {
 	static const char fallback[] =
 		"{\"error\":{\"code\":\"internal\",\"message\":\"cannot build the reply\"}}";
-	json_t *o = error_json(code, message);
+	json_t *o = error_json(code, message, strlen(message));
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text)

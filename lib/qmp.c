@@ -19,36 +19,19 @@ void qmp_reader_init(struct qmp_reader *r)
 
 void qmp_reader_free(struct qmp_reader *r)
 {
-	free(r->buf);
+	buf_free(&r->buf);
 	*r = (struct qmp_reader){ 0 };
 }
 
 static int reader_append(struct qmp_reader *r, const char *p, size_t n)
 {
-	if (n == 0)
-		return 0;
-	if (r->len + n > r->cap) {
-		/* Drop what was already taken out before growing. */
-		if (r->off > 0) {
-			memmove(r->buf, r->buf + r->off, r->len - r->off);
-			r->len -= r->off;
-			r->partial -= r->off;
-			r->off = 0;
-		}
-		if (r->len + n > r->cap) {
-			size_t cap = r->cap ? r->cap : 4096;
-			while (cap < r->len + n)
-				cap *= 2;
-			char *nb = realloc(r->buf, cap);
-			if (!nb)
-				return -ENOMEM;
-			r->buf = nb;
-			r->cap = cap;
-		}
+	/* Drop what was already taken out before growing. */
+	if (n > r->buf.cap - r->buf.len && r->off > 0) {
+		buf_drop_front(&r->buf, r->off);
+		r->partial -= r->off;
+		r->off = 0;
 	}
-	memcpy(r->buf + r->len, p, n);
-	r->len += n;
-	return 0;
+	return buf_append(&r->buf, p, n);
 }
 
 int qmp_reader_feed(struct qmp_reader *r, const void *data, size_t len)
@@ -64,22 +47,22 @@ int qmp_reader_feed(struct qmp_reader *r, const void *data, size_t len)
 			if (nl) {
 				e = reader_append(r, "\n", 1);
 				r->overflow = false;
-				r->partial = r->len;
+				r->partial = r->buf.len;
 			}
 		} else {
-			size_t have = r->len - r->partial;
+			size_t have = r->buf.len - r->partial;
 			if (have + body > KEEP_MAX) {
 				e = reader_append(r, p, KEEP_MAX - have);
 				if (e == 0 && nl) {
 					e = reader_append(r, "\n", 1);
-					r->partial = r->len;
+					r->partial = r->buf.len;
 				} else if (e == 0) {
 					r->overflow = true;
 				}
 			} else {
 				e = reader_append(r, p, seg);
 				if (nl)
-					r->partial = r->len;
+					r->partial = r->buf.len;
 			}
 		}
 		if (e < 0)
@@ -95,7 +78,7 @@ int qmp_reader_next_line(struct qmp_reader *r, char **ret)
 	if (r->off == r->partial)
 		return 0;
 	/* Every byte before partial belongs to a terminated line. */
-	char *start = r->buf + r->off;
+	char *start = (char *)r->buf.data + r->off;
 	char *nl = memchr(start, '\n', r->partial - r->off);
 	size_t used = (size_t)(nl - start) + 1;
 	size_t n = used - 1;
@@ -110,8 +93,11 @@ int qmp_reader_next_line(struct qmp_reader *r, char **ret)
 		line[n] = '\0';
 	}
 	r->off += used;
-	if (r->off == r->len)
-		r->off = r->len = r->partial = 0; /* all taken: start over cheaply */
+	if (r->off == r->buf.len) {
+		/* All taken: start over cheaply. */
+		buf_reset(&r->buf);
+		r->off = r->partial = 0;
+	}
 	if (!line)
 		return -EMSGSIZE;
 	*ret = line;
@@ -244,16 +230,22 @@ static int copy_field(char *dst, size_t size, const char *src)
 	return 0;
 }
 
-int qmp_parse_hotpluggable_cpus(const json_t *ret, struct qmp_hotpluggable_cpu *out, size_t n)
+/* How many elements of the array ret to read into n slots (at most INT_MAX),
+ * or -EBADMSG when ret is not an array. */
+static int array_count(const json_t *ret, size_t n)
 {
 	if (!json_is_array(ret))
 		return -EBADMSG;
 	size_t count = json_array_size(ret);
 	if (count > n)
 		count = n;
-	if (count > INT_MAX)
-		count = INT_MAX;
-	for (size_t i = 0; i < count; i++) {
+	return count > INT_MAX ? INT_MAX : (int)count;
+}
+
+int qmp_parse_hotpluggable_cpus(const json_t *ret, struct qmp_hotpluggable_cpu *out, size_t n)
+{
+	int count = array_count(ret, n);
+	for (int i = 0; i < count; i++) {
 		const json_t *e = json_array_get(ret, i);
 		const json_t *props = json_object_get(e, "props");
 		const char *type = json_string_value(json_object_get(e, "type"));
@@ -271,19 +263,13 @@ int qmp_parse_hotpluggable_cpus(const json_t *ret, struct qmp_hotpluggable_cpu *
 		    (qom && copy_field(c->qom_path, sizeof(c->qom_path), json_string_value(qom)) < 0))
 			return -EBADMSG;
 	}
-	return (int)count;
+	return count;
 }
 
 int qmp_parse_cpus_fast(const json_t *ret, struct qmp_cpu_info *out, size_t n)
 {
-	if (!json_is_array(ret))
-		return -EBADMSG;
-	size_t count = json_array_size(ret);
-	if (count > n)
-		count = n;
-	if (count > INT_MAX)
-		count = INT_MAX;
-	for (size_t i = 0; i < count; i++) {
+	int count = array_count(ret, n);
+	for (int i = 0; i < count; i++) {
 		const json_t *e = json_array_get(ret, i);
 		const json_t *index = json_object_get(e, "cpu-index");
 		const json_t *tid = json_object_get(e, "thread-id");
@@ -299,5 +285,5 @@ int qmp_parse_cpus_fast(const json_t *ret, struct qmp_cpu_info *out, size_t n)
 		if (copy_field(c->qom_path, sizeof(c->qom_path), qom) < 0)
 			return -EBADMSG;
 	}
-	return (int)count;
+	return count;
 }

@@ -17,6 +17,8 @@
 
 #include <jansson.h>
 
+#include "util.h"
+
 #define QMP_MAX_LINE (1024u * 1024u)
 
 enum qmp_msg_kind {
@@ -43,8 +45,7 @@ struct qmp_msg {
  * bounded by the complete lines not yet taken out plus about QMP_MAX_LINE:
  * the middle of an over-long line is discarded as it arrives. */
 struct qmp_reader {
-	char *buf;
-	size_t len, cap;
+	struct buf buf;
 	size_t off;     /* bytes at the front already taken out as lines */
 	size_t partial; /* where the unterminated last line starts */
 	bool overflow;  /* a line exceeded QMP_MAX_LINE; it is being discarded */

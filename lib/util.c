@@ -18,17 +18,23 @@ uint64_t time_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-int buf_printf(struct buf *b, const char *fmt, ...)
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	char *text;
-	va_list ap;
-	va_start(ap, fmt);
 	int n = vasprintf(&text, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		return -ENOMEM;
 	int r = buf_append(b, text, (size_t)n);
 	free(text);
+	return r;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = buf_vprintf(b, fmt, ap);
+	va_end(ap);
 	return r;
 }
 
@@ -59,6 +65,16 @@ int buf_append(struct buf *b, const void *p, size_t n)
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
+}
+
+void buf_drop_front(struct buf *b, size_t n)
+{
+	if (n > b->len)
+		n = b->len;
+	if (n == 0)
+		return;
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
 }
 
 void buf_reset(struct buf *b)

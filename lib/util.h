@@ -3,6 +3,7 @@
 #ifndef DITTO_UTIL_H
 #define DITTO_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,11 @@ int buf_append(struct buf *b, const void *p, size_t n);
 /* Appends printf-formatted text (without its NUL). Returns 0 or -ENOMEM
  * (then b is unchanged). */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with a va_list. */
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Drops the first n bytes (at most len), moving the rest to the front: for
+ * readers that take complete messages off the front as they arrive. */
+void buf_drop_front(struct buf *b, size_t n);
 /* Empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
 /* Frees the buffer's memory; b becomes an empty buffer. */

@@ -25,7 +25,7 @@ static const char *const type_names[] = {
 
 const char *wire_type_name(uint8_t type)
 {
-	if (type >= sizeof(type_names) / sizeof(type_names[0]))
+	if (type >= ARRAY_SIZE(type_names))
 		return NULL;
 	return type_names[type];
 }
@@ -127,7 +127,7 @@ void wire_decoder_init(struct wire_decoder *d, uint32_t max_body)
 
 void wire_decoder_free(struct wire_decoder *d)
 {
-	free(d->buf);
+	buf_free(&d->buf);
 	wire_decoder_init(d, d->max_body);
 }
 
@@ -144,7 +144,7 @@ int wire_decoder_feed(struct wire_decoder *d, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	/* Skipped bytes that are not behind buffered ones never need storing. */
-	if (d->skip && d->off == d->len) {
+	if (d->skip && d->off == d->buf.len) {
 		size_t k = drop_skipped(d, len);
 		p += k;
 		len -= k;
@@ -152,32 +152,11 @@ int wire_decoder_feed(struct wire_decoder *d, const void *data, size_t len)
 	if (len == 0)
 		return 0;
 	/* Give back the memory of a large frame once it has been consumed. */
-	if (d->off == d->len && d->cap > KEEP_CAP) {
-		free(d->buf);
-		d->buf = NULL;
-		d->cap = d->len = d->off = 0;
-	}
-	if (d->off > 0) {
-		memmove(d->buf, d->buf + d->off, d->len - d->off);
-		d->len -= d->off;
-		d->off = 0;
-	}
-	if (len > d->cap - d->len) {
-		size_t cap = d->cap ? d->cap : 4096;
-		while (cap - d->len < len) {
-			if (cap > SIZE_MAX / 2)
-				return -ENOMEM;
-			cap *= 2;
-		}
-		uint8_t *buf = realloc(d->buf, cap);
-		if (!buf)
-			return -ENOMEM;
-		d->buf = buf;
-		d->cap = cap;
-	}
-	memcpy(d->buf + d->len, p, len);
-	d->len += len;
-	return 0;
+	if (d->off == d->buf.len && d->buf.cap > KEEP_CAP)
+		buf_free(&d->buf);
+	buf_drop_front(&d->buf, d->off);
+	d->off = 0;
+	return buf_append(&d->buf, p, len);
 }
 
 /* In resync mode: moves off to the next full magic and leaves resync mode, or
@@ -185,9 +164,9 @@ int wire_decoder_feed(struct wire_decoder *d, const void *data, size_t len)
  * across feeds. Returns true when a magic was found. */
 static bool find_magic(struct wire_decoder *d)
 {
-	for (size_t i = d->off; i < d->len; i++) {
-		size_t n = d->len - i < MAGIC_LEN ? d->len - i : MAGIC_LEN;
-		if (memcmp(d->buf + i, WIRE_MAGIC, n) != 0)
+	for (size_t i = d->off; i < d->buf.len; i++) {
+		size_t n = d->buf.len - i < MAGIC_LEN ? d->buf.len - i : MAGIC_LEN;
+		if (memcmp(d->buf.data + i, WIRE_MAGIC, n) != 0)
 			continue;
 		d->off = i;
 		if (n == MAGIC_LEN) {
@@ -196,23 +175,23 @@ static bool find_magic(struct wire_decoder *d)
 		}
 		return false;
 	}
-	d->off = d->len;
+	d->off = d->buf.len;
 	return false;
 }
 
 int wire_decoder_next(struct wire_decoder *d, struct wire_frame *ret)
 {
 	if (d->skip)
-		d->off += drop_skipped(d, d->len - d->off);
+		d->off += drop_skipped(d, d->buf.len - d->off);
 	if (d->skip)
 		return 0;
 	if (d->resync && !find_magic(d))
 		return 0;
 
-	size_t avail = d->len - d->off;
+	size_t avail = d->buf.len - d->off;
 	if (avail == 0)
 		return 0;
-	const uint8_t *p = d->buf + d->off;
+	const uint8_t *p = d->buf.data + d->off;
 	/* Check the magic as soon as its first byte is here, so garbage is
 	 * reported without waiting for a whole header's worth of it. */
 	size_t n = avail < MAGIC_LEN ? avail : MAGIC_LEN;

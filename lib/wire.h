@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 #define WIRE_MAGIC "DTO1"
 #define WIRE_VERSION 1
 #define WIRE_HEADER_SIZE 20
@@ -67,7 +69,8 @@ enum wire_type {
 	 * invocation waited for a CPU that left service), "cpu_removed"
 	 * (unplugged while the change waited), "online_failed", "offline_failed",
 	 * "probe_failed", "digest_mismatch", "artifact_missing", "queue_full",
-	 * "bad_input", "io_error". */
+	 * "bad_input", "io_error". The agent relays them to the controller;
+	 * agent_api.h gives each its HTTP status. */
 	WIRE_ERROR = 4,
 
 	/* agent -> guest; each reply is listed as "->" */
@@ -91,7 +94,8 @@ enum wire_type {
 	 * -> {"digest","size"}. */
 	WIRE_ARTIFACT_PUT = 21,
 	/* {"digest", "mode":"process"|"persistent" (optional, default process),
-	 *  "timeout_ms" (optional, default 30000, 0 = none),
+	 *  "timeout_ms" (optional, default INVOKE_TIMEOUT_DEFAULT_MS from
+	 *  agent_api.h, 0 = none),
 	 *  "max_output" (optional, default 1 MiB, at most 16 MiB; caps the result
 	 *  and the log separately), "cpu" (optional: run only on this worker CPU,
 	 *  waiting for it; default any), "memory_mib" (optional,
@@ -155,8 +159,8 @@ struct wire_frame {
 
 /* Incremental decoder: feed it bytes as they arrive, then take frames out. */
 struct wire_decoder {
-	uint8_t *buf;
-	size_t len, cap, off;
+	struct buf buf;
+	size_t off;        /* bytes at the front already taken out as frames */
 	uint32_t max_body; /* limit enforced on incoming frames */
 	uint64_t skip;     /* bytes of an oversized frame still to discard */
 	bool resync;       /* discarding bytes until the next magic */

@@ -75,6 +75,24 @@ static void test_buf_reserve(void **state)
 	buf_free(&b);
 }
 
+static void test_buf_drop_front(void **state)
+{
+	struct buf b = { 0 };
+	buf_drop_front(&b, 5);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(buf_append(&b, "abcdef", 6), 0);
+	buf_drop_front(&b, 0);
+	assert_int_equal(b.len, 6);
+	buf_drop_front(&b, 2);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(b.data, "cdef", 4);
+	/* More than there is empties it. */
+	buf_drop_front(&b, 99);
+	assert_int_equal(b.len, 0);
+	assert_true(b.cap >= 6);
+	buf_free(&b);
+}
+
 static void test_parse_u64(void **state)
 {
 	uint64_t v = 99;
@@ -177,6 +195,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_buf_reserve),
+		cmocka_unit_test(test_buf_drop_front),
 		cmocka_unit_test(test_parse_u64),
 		cmocka_unit_test(test_parse_i64),
 		cmocka_unit_test(test_file_read_all),
