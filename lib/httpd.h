@@ -48,8 +48,9 @@ bool httpd_path_match(const char *pattern, const char *path, struct httpd_args *
 int httpd_route_find(const void *rows, size_t n, size_t row_size, const char *method,
 		     const char *path, struct httpd_args *ret_args);
 
-/* Copies args->v[i] into out as a NUL-terminated string. Returns 0, or
- * -ENAMETOOLONG when it does not fit (out then holds "" ). */
+/* Copies args->v[i] into out as a NUL-terminated string. Returns 0,
+ * -ENAMETOOLONG when it does not fit, or -EINVAL when there is no arg i
+ * (out then holds "" when size > 0). */
 int httpd_arg_copy(const struct httpd_args *args, int i, char *out, size_t size);
 
 /* ---- authentication ---------------------------------------------------------------- */
@@ -79,8 +80,10 @@ enum httpd_length {
 };
 
 /* Applies the one Content-Length policy both servers follow to a request's
- * header value (NULL when absent). *ret_len (may be NULL) gets the declared
- * length, 0 when none or bad. */
+ * header value (NULL when absent). The value must be all digits (no sign,
+ * no spaces); one too large for 64 bits is far over any limit. *ret_len
+ * (may be NULL) gets the declared length (UINT64_MAX when it does not fit),
+ * 0 when none or bad. */
 enum httpd_length httpd_content_length(const char *header, uint64_t limit, uint64_t *ret_len);
 
 /* A request body kept in memory up to a limit. Zeroed plus a limit is an
@@ -112,8 +115,9 @@ void httpd_body_free(struct httpd_body *b);
  * NULL on ENOMEM. */
 json_t *httpd_error_json(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The same, as compact JSON text with its length: for a reply that must go
- * out even when jansson cannot allocate (then a static fallback is copied).
+/* The same for a message that is already text (any bytes, as above), as
+ * compact JSON with its length: for a reply that must go out even when
+ * jansson cannot allocate (then a static "internal" error is copied).
  * Returns a malloc'd string or NULL on ENOMEM. */
 char *httpd_error_text(const char *code, const char *message, size_t *ret_len);
 
