@@ -8,13 +8,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "encoding.h"
+#include "agent_api.h"
 #include "log.h"
 #include "util.h"
+#include "verdict.h"
 
-/* The agent answers within the function's timeout plus its own grace for a
- * silent guest (120 s); the controller waits a little longer than both. */
-#define AGENT_GRACE_MS 130000
 /* How often queued work looks for room again while no host has any. */
 #define ASYNC_ROOM_WAIT_US 500000
 
@@ -137,12 +135,6 @@ static void fail(struct invocation_reply *out, unsigned http, const char *code, 
 	va_start(ap, fmt);
 	vsnprintf(out->message, sizeof(out->message), fmt, ap);
 	va_end(ap);
-}
-
-static int64_t field(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
 }
 
 static void record_start(struct invoker *iv, const char *id, const struct fleet_route *route)
@@ -305,41 +297,115 @@ enum attempt {
 	ATTEMPT_HOST_LOST, /* the host went away mid-call: it may or may not have run */
 };
 
-/* Runs an invocation whose record (id) exists: gets the tenant's VM,
- * makes sure its host has the artifact, calls the agent and records the
- * outcome, unless the host was lost (the caller decides then). */
+/* Gets a route to the tenant's VM for an attempt. A caller that waits gets
+ * "no capacity" at once; queued work waits for room (a host coming back,
+ * say) until the placement timeout. Returns 0, or -errno with why. */
+static int route_wait(struct invoker *iv, const char *tenant, bool async, struct fleet_route *ret, char *why,
+		      size_t why_size)
+{
+	uint64_t deadline = time_now_us() + (uint64_t)iv->cfg.placement_timeout_ms * 1000;
+	int r;
+	while ((r = fleet_route_acquire(iv->fleet, tenant, deadline, ret, why, why_size)) == -ENOSPC && async &&
+	       time_now_us() + ASYNC_ROOM_WAIT_US < deadline && !fleet_stopping(iv->fleet)) {
+		struct timespec ts = { 0, ASYNC_ROOM_WAIT_US * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return r;
+}
+
+/* The caller's error for a route that could not be had. */
+static void route_failed(struct invocation_reply *out, int err, const char *why)
+{
+	if (err == -ENOSPC || err == -EIO)
+		fail(out, 503, "no_capacity", "%s", why);
+	else if (err == -ETIMEDOUT)
+		fail(out, 504, "placement_timeout", "%s", why);
+	else
+		fail(out, 503, "unavailable", "%s", why);
+}
+
+/* Calls the agent on route, after making sure its host holds the artifact,
+ * and once more after pushing it again when the host says it lost it.
+ * Classifies the last answer into ret; *ret_rtt gets the call's round trip. */
+static void agent_invoke(struct invoker *iv, const struct store_function *fn, struct fleet_route *route,
+			 const void *input, size_t input_len, struct verdict *ret, int64_t *ret_rtt)
+{
+	struct verdict_context ctx = { .host_id = route->host_id, .timeout_ms = fn->limits.timeout_ms };
+	char path[512];
+	snprintf(path, sizeof(path), "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u",
+		 fn->tenant, fn->digest, fn->limits.mode, fn->limits.timeout_ms, fn->limits.memory_mib);
+	struct link_call c = {
+		.address = route->address, .token = route->token, .method = "POST", .path = path,
+		.body = input ? input : "", .body_len = input_len,
+		.timeout_ms = (long)fn->limits.timeout_ms + AGENT_GRACE_MS, .gen = route->gen,
+		.gen_expected = route->gen_expected,
+	};
+	for (int tries = 0;; tries++) {
+		json_t *reply = NULL;
+		int st = fleet_artifact_ensure(iv->fleet, route, fn->digest, fn->size);
+		if (st == 0)
+			st = link_do(iv->links, &c, &reply, ret_rtt);
+		ctx.stopping = st == -ECANCELED && fleet_stopping(iv->fleet);
+		ctx.artifact_retry = tries == 0;
+		verdict_classify(st, reply, &ctx, ret);
+		json_decref(reply);
+		if (ret->next != VERDICT_RETRY_ARTIFACT)
+			return;
+		fleet_artifact_forget(iv->fleet, route, fn->digest);
+	}
+}
+
+/* Fills the caller's reply and the record's outcome from a verdict on route,
+ * acquire_us after the attempt began. */
+static void verdict_take(struct verdict *v, const struct fleet_route *route, int64_t acquire_us,
+			 struct invocation_reply *out, struct store_outcome *o)
+{
+	out->http = v->http;
+	memcpy(out->code, v->code, sizeof(out->code));
+	memcpy(out->message, v->message, sizeof(out->message));
+	o->status = v->status;
+	o->error = v->status == STORE_OK ? NULL : out->message;
+	if (!v->ran)
+		return;
+	out->result = v->result;
+	out->result_len = v->result_len;
+	v->result = NULL;
+	out->cold_start = route->placed || v->cold_start;
+	out->agent_us = v->agent_us;
+	out->guest_us = v->guest_us;
+	out->function_us = v->function_us;
+	o->result = out->result;
+	o->result_len = out->result_len;
+	o->log = v->log;
+	o->log_len = v->log_len;
+	o->cpu = v->cpu;
+	o->cold_start = out->cold_start;
+	o->queued_us = (route->placed ? 0 : acquire_us) + (v->queued_us > 0 ? v->queued_us : 0);
+	o->cold_start_us = (route->placed ? acquire_us : 0) + (v->init_us > 0 ? v->init_us : 0);
+	o->exec_us = v->function_us;
+}
+
+/* Runs an invocation whose record (id) exists: gets the tenant's VM (unless
+ * the caller holds a route already and recorded the start), calls the agent
+ * and records the outcome, unless the host was lost (the caller decides
+ * then). *ret_metric gets how the metrics count it. */
 static enum attempt attempt(struct invoker *iv, const struct store_function *fn, const char *id, bool async,
 			    const void *input, size_t input_len, uint64_t start_us, const struct fleet_route *ready,
-			    struct invocation_reply *out)
+			    struct invocation_reply *out, enum metrics_outcome *ret_metric)
 {
 	struct fleet_route route;
 	char why[256];
 	uint64_t t_acquire = time_now_us();
-	uint64_t deadline = t_acquire + (uint64_t)iv->cfg.placement_timeout_ms * 1000;
 	int r = 0;
-	if (ready) {
-		/* The caller holds a route already and recorded the start. */
+	if (ready)
 		route = *ready;
-	} else {
-		/* A caller that waits gets "no capacity" at once; queued work
-		 * waits for room (a host coming back, say) until the placement
-		 * timeout. */
-		while ((r = fleet_route_acquire(iv->fleet, fn->tenant, deadline, &route, why, sizeof(why))) ==
-			       -ENOSPC &&
-		       async && time_now_us() + ASYNC_ROOM_WAIT_US < deadline && !fleet_stopping(iv->fleet)) {
-			struct timespec ts = { 0, ASYNC_ROOM_WAIT_US * 1000 };
-			nanosleep(&ts, NULL);
-		}
-	}
+	else
+		r = route_wait(iv, fn->tenant, async, &route, why, sizeof(why));
 	int64_t acquire_us = (int64_t)(time_now_us() - t_acquire);
 	struct store_outcome o = { .status = STORE_ERROR };
+	*ret_metric = METRICS_FAILED;
 	if (r < 0) {
-		if (r == -ENOSPC || r == -EIO)
-			fail(out, 503, "no_capacity", "%s", why);
-		else if (r == -ETIMEDOUT)
-			fail(out, 504, "placement_timeout", "%s", why);
-		else
-			fail(out, 503, "unavailable", "%s", why);
+		route_failed(out, r, why);
 		o.error = out->message;
 		o.total_us = (int64_t)(time_now_us() - start_us);
 		record_finish(iv, id, &o);
@@ -347,128 +413,21 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 	}
 	if (!ready)
 		record_start(iv, id, &route);
-	enum attempt result = ATTEMPT_DONE;
-	json_t *reply = NULL;
-	int st = -EIO;
-	int64_t rtt = -1;
-	for (int tries = 0; tries < 2; tries++) {
-		r = fleet_artifact_ensure(iv->fleet, &route, fn->digest, fn->size);
-		if (r < 0) {
-			st = r;
-			break;
-		}
-		char path[512];
-		snprintf(path, sizeof(path), "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u",
-			 fn->tenant, fn->digest, fn->limits.mode, fn->limits.timeout_ms, fn->limits.memory_mib);
-		struct link_call c = {
-			.address = route.address, .token = route.token, .method = "POST", .path = path,
-			.body = input ? input : "", .body_len = input_len,
-			.timeout_ms = (long)fn->limits.timeout_ms + AGENT_GRACE_MS, .gen = route.gen,
-			.gen_expected = route.gen_expected,
-		};
-		json_decref(reply);
-		reply = NULL;
-		st = link_do(iv->links, &c, &reply, &rtt);
-		const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
-		/* The host lost the artifact (its disk was cleaned): put it
-		 * back once. */
-		if (st == 404 && code && (!strcmp(code, "no_artifact") || !strcmp(code, "artifact_missing"))) {
-			fleet_artifact_forget(iv->fleet, &route, fn->digest);
-			continue;
-		}
-		break;
-	}
-	const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
-	const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
-	out->agent_rtt_us = rtt;
-	if (st == -ECANCELED && fleet_stopping(iv->fleet)) {
-		fail(out, 503, "unavailable", "the controller stopped while the invocation ran");
-	} else if (st == -ECANCELED || st == -ECONNREFUSED || st == -ECONNRESET || st == -EIO ||
-		   st == -ETIMEDOUT) {
-		fail(out, 502, "host_lost",
-		     "host %s stopped answering (%s); the function may or may not have run", route.host_id,
-		     strerror(-st));
-		if (st == -ECONNREFUSED || st == -ECONNRESET)
-			fleet_host_unreachable(iv->fleet, &route, strerror(-st));
-		result = ATTEMPT_HOST_LOST;
-	} else if (st < 0) {
-		fail(out, 502, "agent_error", "host %s: %s", route.host_id, strerror(-st));
-	} else if (st == 200) {
-		const char *status = json_string_value(json_object_get(reply, "status"));
-		uint8_t *log = NULL;
-		size_t log_len = 0;
-		if (payload_from_json(reply, "result", "result_encoding", &out->result, &out->result_len) < 0 ||
-		    payload_from_json(reply, "log", "log_encoding", &log, &log_len) < 0) {
-			fail(out, 502, "agent_error", "host %s sent a malformed result", route.host_id);
-		} else {
-			int64_t wall = field(reply, "wall_us"), init = field(reply, "init_us");
-			out->cold_start = route.placed || json_is_true(json_object_get(reply, "cold_start"));
-			out->agent_us = field(reply, "agent_us");
-			out->guest_us = field(reply, "guest_us");
-			out->function_us = wall;
-			o.result = out->result;
-			o.result_len = out->result_len;
-			o.log = log;
-			o.log_len = log_len;
-			o.cpu = (int)field(reply, "cpu");
-			o.cold_start = out->cold_start;
-			o.queued_us = (route.placed ? 0 : acquire_us) + (field(reply, "queued_us") > 0 ? field(reply, "queued_us") : 0);
-			o.cold_start_us = (route.placed ? acquire_us : 0) + (init > 0 ? init : 0);
-			o.exec_us = wall;
-			if (status && !strcmp(status, "ok")) {
-				o.status = STORE_OK;
-				out->http = 200;
-			} else if (status && !strcmp(status, "timeout")) {
-				o.status = STORE_TIMEOUT;
-				fail(out, 504, "function_timeout", "the function ran past its timeout of %u ms",
-				     fn->limits.timeout_ms);
-			} else {
-				const char *e = json_string_value(json_object_get(reply, "error"));
-				fail(out, 502, "function_error", "the function failed: %s", e ? e : "no reason given");
-			}
-		}
-		if (o.status != STORE_OK && !out->code[0])
-			fail(out, 502, "agent_error", "host %s sent a malformed result", route.host_id);
-		o.error = o.status == STORE_OK ? NULL : out->message;
+	struct verdict v;
+	agent_invoke(iv, fn, &route, input, input_len, &v, &out->agent_rtt_us);
+	if (v.host_unreachable)
+		fleet_host_unreachable(iv->fleet, &route, v.why);
+	if (v.vm_lost)
+		fleet_vm_lost(iv->fleet, &route, v.why);
+	verdict_take(&v, &route, acquire_us, out, &o);
+	*ret_metric = v.metric;
+	if (v.next != VERDICT_REROUTE) {
 		o.total_us = (int64_t)(time_now_us() - start_us);
 		record_finish(iv, id, &o);
-		free(log);
-		json_decref(reply);
-		fleet_route_release(iv->fleet, &route);
-		return ATTEMPT_DONE;
-	} else if ((st == 404 && code && !strcmp(code, "no_vm")) || (st == 502 && code && !strcmp(code, "vm_died")) ||
-		   (st == 409 && code && !strcmp(code, "cancelled"))) {
-		fleet_vm_lost(iv->fleet, &route, msg ? msg : "the VM is gone");
-		fail(out, 502, "vm_lost", "the tenant's VM on %s went away: %s", route.host_id, msg ? msg : code);
-		result = ATTEMPT_HOST_LOST;
-	} else if (st == 429) {
-		fail(out, 429, "too_many_requests", "host %s: %s", route.host_id, msg ? msg : "too many requests");
-	} else if (st == 503) {
-		fail(out, 503, code ? code : "unavailable", "host %s: %s", route.host_id, msg ? msg : "unavailable");
-	} else if (st == 413) {
-		fail(out, 413, "too_large", "host %s: %s", route.host_id, msg ? msg : "too large");
-	} else {
-		fail(out, 502, "agent_error", "host %s answered %d: %s", route.host_id, st, msg ? msg : "no reason");
 	}
-	json_decref(reply);
+	verdict_clear(&v);
 	fleet_route_release(iv->fleet, &route);
-	if (result == ATTEMPT_DONE) {
-		o.error = out->message;
-		o.total_us = (int64_t)(time_now_us() - start_us);
-		record_finish(iv, id, &o);
-	}
-	return result;
-}
-
-static enum metrics_outcome outcome_of(const struct invocation_reply *r)
-{
-	if (r->http == 200)
-		return METRICS_OK;
-	if (!strcmp(r->code, "function_error"))
-		return METRICS_ERROR;
-	if (!strcmp(r->code, "function_timeout"))
-		return METRICS_TIMEOUT;
-	return METRICS_FAILED;
+	return v.next == VERDICT_REROUTE ? ATTEMPT_HOST_LOST : ATTEMPT_DONE;
 }
 
 void invoker_call(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,
@@ -490,6 +449,7 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 	struct fleet_route route;
 	char why[8];
 	bool ready = fleet_route_acquire(iv->fleet, fn->tenant, 0, &route, why, sizeof(why)) == 0;
+	enum metrics_outcome metric = METRICS_FAILED;
 	int r;
 	if (ready) {
 		r = record_started(iv, fn, &route, out->id);
@@ -506,8 +466,8 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 			fail(out, 404, "not_found", "function %s version %lld is gone", fn->name, (long long)fn->version);
 		else
 			fail(out, 503, "busy", "cannot record the invocation: %s", strerror(-r));
-	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us, ready ? &route : NULL, out) ==
-		   ATTEMPT_HOST_LOST) {
+	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us, ready ? &route : NULL, out,
+			   &metric) == ATTEMPT_HOST_LOST) {
 		/* Nothing to retry for a caller that waits: say what happened. */
 		struct store_outcome o = { .status = STORE_ERROR, .error = out->message,
 					   .total_us = (int64_t)(time_now_us() - start_us) };
@@ -515,7 +475,7 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 	}
 	out->total_us = (int64_t)(time_now_us() - start_us);
 	metrics_inflight_add(iv->metrics, -1);
-	metrics_invocation(iv->metrics, fn->tenant, outcome_of(out), out->total_us);
+	metrics_invocation(iv->metrics, fn->tenant, metric, out->total_us);
 	slot_give(iv, fn);
 	log_debug("invocation id=%s tenant=%s function=%s version=%lld http=%u total_us=%lld", out->id, fn->tenant,
 		  fn->name, (long long)fn->version, out->http, (long long)out->total_us);
@@ -600,7 +560,8 @@ static void run_async(struct invoker *iv, const char *id)
 		return; /* stopping: it stays queued for the next start */
 	}
 	metrics_inflight_add(iv->metrics, 1);
-	enum attempt a = attempt(iv, &fn, id, true, inv.input, inv.input_len, start_us, NULL, &out);
+	enum metrics_outcome metric;
+	enum attempt a = attempt(iv, &fn, id, true, inv.input, inv.input_len, start_us, NULL, &out, &metric);
 	metrics_inflight_add(iv->metrics, -1);
 	slot_give(iv, &fn);
 	if (a == ATTEMPT_HOST_LOST) {
@@ -616,7 +577,7 @@ static void run_async(struct invoker *iv, const char *id)
 			metrics_invocation(iv->metrics, inv.tenant, METRICS_FAILED, (int64_t)(time_now_us() - start_us));
 		}
 	} else {
-		metrics_invocation(iv->metrics, inv.tenant, outcome_of(&out), (int64_t)(time_now_us() - start_us));
+		metrics_invocation(iv->metrics, inv.tenant, metric, (int64_t)(time_now_us() - start_us));
 	}
 	invocation_reply_clear(&out);
 	store_invocation_clear(&inv);
