@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api_int.h"
+#include "controller_int.h"
 #include "encoding.h"
 #include "log.h"
 
@@ -25,7 +25,7 @@ static json_t *function_json(const struct store_function *f)
  * false when there is none. */
 static bool lookup(struct request *r, int64_t version, struct store_function *f)
 {
-	struct db *db = &r->api->db;
+	struct db *db = &r->ctl->db;
 	pthread_mutex_lock(&db->lock);
 	int err = store_function_get(db->store, r->tenant, r->arg, version, f);
 	pthread_mutex_unlock(&db->lock);
@@ -39,11 +39,11 @@ static bool lookup(struct request *r, int64_t version, struct store_function *f)
 	return err == 0;
 }
 
-void function_list(struct request *r)
+static void function_list(struct request *r)
 {
 	struct store_function *fs;
 	size_t n;
-	struct db *db = &r->api->db;
+	struct db *db = &r->ctl->db;
 	pthread_mutex_lock(&db->lock);
 	int err = store_function_list(db->store, r->tenant, &fs, &n);
 	pthread_mutex_unlock(&db->lock);
@@ -56,20 +56,20 @@ void function_list(struct request *r)
 	reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "functions", a));
 }
 
-void function_get(struct request *r)
+static void function_get(struct request *r)
 {
 	static const char *const keys[] = { "version", NULL };
-	long long version = 0;
-	if (!query_only(r, keys) || !query_uint(r, "version", 1, INT64_MAX, &version))
+	int64_t version = 0;
+	if (!query_only(r, keys) || !query_int(r, "version", 1, INT64_MAX, &version))
 		return;
 	struct store_function f;
 	if (lookup(r, version, &f))
 		reply_json(r, MHD_HTTP_OK, function_json(&f));
 }
 
-void function_delete(struct request *r)
+static void function_delete(struct request *r)
 {
-	struct db *db = &r->api->db;
+	struct db *db = &r->ctl->db;
 	pthread_mutex_lock(&db->lock);
 	int err = store_function_delete(db->store, r->tenant, r->arg);
 	pthread_mutex_unlock(&db->lock);
@@ -81,13 +81,13 @@ void function_delete(struct request *r)
 	reply_json(r, MHD_HTTP_OK, json_pack("{s:s, s:b}", "name", r->arg, "deleted", 1));
 }
 
-bool function_limits(struct request *r)
+static bool function_limits(struct request *r)
 {
 	static const char *const keys[] = { "timeout", "memory", "mode", "max_concurrency", NULL };
-	long long timeout = TIMEOUT_DEFAULT, memory = MEMORY_DEFAULT, conc = CONCURRENCY_DEFAULT;
-	if (!query_only(r, keys) || !query_uint(r, "timeout", 100, TIMEOUT_MAX, &timeout) ||
-	    !query_uint(r, "memory", 16, MEMORY_MAX, &memory) ||
-	    !query_uint(r, "max_concurrency", 1, CONCURRENCY_MAX, &conc))
+	int64_t timeout = TIMEOUT_DEFAULT, memory = MEMORY_DEFAULT, conc = CONCURRENCY_DEFAULT;
+	if (!query_only(r, keys) || !query_int(r, "timeout", 100, TIMEOUT_MAX, &timeout) ||
+	    !query_int(r, "memory", 16, MEMORY_MAX, &memory) ||
+	    !query_int(r, "max_concurrency", 1, CONCURRENCY_MAX, &conc))
 		return false;
 	const char *mode = query(r, "mode");
 	if (!mode)
@@ -105,27 +105,27 @@ bool function_limits(struct request *r)
 
 /* Moves the uploaded artifact into place under its digest (rename is atomic,
  * and a file already there holds the same bytes) and records the version. */
-void function_put(struct request *r)
+static void function_put(struct request *r)
 {
-	struct api *a = r->api;
-	if (r->received == 0)
+	struct controller *c = r->ctl;
+	if (r->body.received == 0)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, "empty", "the artifact body is empty");
 	uint8_t d[SHA256_DIGEST_SIZE];
 	char digest[SHA256_HEX_SIZE], path[1200];
 	sha256_final(&r->hash, d);
 	sha256_digest_to_hex(d, digest);
-	snprintf(path, sizeof(path), "%s/%s", a->artifacts_dir, digest);
+	snprintf(path, sizeof(path), "%s/%s", c->artifacts_dir, digest);
 	if (fchmod(r->fd, 0600) < 0 || fsync(r->fd) < 0 || rename(r->tmp_path, path) < 0)
 		return reply_internal(r, "artifact_write", -errno);
 	r->tmp_path[0] = '\0';
 	int64_t version;
 	struct store_function f;
-	pthread_mutex_lock(&a->db.lock);
-	int err = store_function_put(a->db.store, r->tenant, r->arg, digest, r->received,
+	pthread_mutex_lock(&c->db.lock);
+	int err = store_function_put(c->db.store, r->tenant, r->arg, digest, r->body.received,
 				     &r->limits, &version);
 	if (err == 0)
-		err = store_function_get(a->db.store, r->tenant, r->arg, version, &f);
-	pthread_mutex_unlock(&a->db.lock);
+		err = store_function_get(c->db.store, r->tenant, r->arg, version, &f);
+	pthread_mutex_unlock(&c->db.lock);
 	if (err == -EINVAL)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "bad function name or limits");
 	if (err == -EBUSY)
@@ -133,13 +133,13 @@ void function_put(struct request *r)
 	if (err < 0)
 		return reply_internal(r, "function_put", err);
 	log_info("function_deployed tenant=%s name=%s version=%lld digest=%s size=%llu", r->tenant, r->arg,
-		 (long long)version, digest, (unsigned long long)r->received);
+		 (long long)version, digest, (unsigned long long)r->body.received);
 	reply_json(r, MHD_HTTP_CREATED, function_json(&f));
 }
 
 /* ---- invoke ---- */
 
-bool invoke_begin(struct request *r)
+static bool invoke_begin(struct request *r)
 {
 	static const char *const keys[] = { "async", "version", NULL };
 	if (!query_only(r, keys))
@@ -150,31 +150,32 @@ bool invoke_begin(struct request *r)
 		return false;
 	}
 	r->async = async && (!strcmp(async, "true") || !strcmp(async, "1"));
-	long long version = 0;
-	if (!query_uint(r, "version", 1, INT64_MAX, &version))
+	int64_t version = 0;
+	if (!query_int(r, "version", 1, INT64_MAX, &version))
 		return false;
-	r->limit = r->async ? ASYNC_INPUT_MAX : SYNC_INPUT_MAX;
+	if (r->async)
+		r->body.limit = ASYNC_INPUT_MAX;
 	return true;
 }
 
-void function_invoke(struct request *r)
+static void function_invoke(struct request *r)
 {
-	long long version = 0;
-	query_uint(r, "version", 1, INT64_MAX, &version); /* checked in invoke_begin */
+	int64_t version = 0;
+	query_int(r, "version", 1, INT64_MAX, &version); /* checked in invoke_begin */
 	struct store_function f;
 	if (!lookup(r, version, &f))
 		return;
-	struct api *a = r->api;
+	struct controller *c = r->ctl;
 	if (r->async) {
 		char id[STORE_ID_SIZE];
-		int err = invoker_submit(a->invoker, &f, r->body.data, r->body.len, id);
+		int err = invoker_submit(c->invoker, &f, r->body.data.data, r->body.data.len, id);
 		if (err < 0)
 			return reply_internal(r, "invocation_create", err);
 		snprintf(r->id_header, sizeof(r->id_header), "%s", id);
 		return reply_json(r, MHD_HTTP_ACCEPTED, json_pack("{s:s, s:s}", "id", id, "status", "queued"));
 	}
 	struct invocation_reply out;
-	invoker_call(a->invoker, &f, r->body.data, r->body.len, r->start_us, &out);
+	invoker_call(c->invoker, &f, r->body.data.data, r->body.data.len, r->start_us, &out);
 	snprintf(r->id_header, sizeof(r->id_header), "%s", out.id);
 	if (out.http == 200 || !strcmp(out.code, "function_error") || !strcmp(out.code, "function_timeout")) {
 		snprintf(r->cold_header, sizeof(r->cold_header), "%s", out.cold_start ? "true" : "false");
@@ -217,10 +218,10 @@ static json_t *invocation_json(const struct store_invocation *v, bool payloads)
 	return o;
 }
 
-void invocation_get(struct request *r)
+static void invocation_get(struct request *r)
 {
-	invoker_flush(r->api->invoker);
-	struct db *db = &r->api->db;
+	invoker_flush(r->ctl->invoker);
+	struct db *db = &r->ctl->db;
 	struct store_invocation v;
 	pthread_mutex_lock(&db->lock);
 	int err = store_invocation_get(db->store, r->tenant, r->arg, &v);
@@ -234,11 +235,11 @@ void invocation_get(struct request *r)
 	reply_json(r, MHD_HTTP_OK, o);
 }
 
-void invocation_list(struct request *r)
+static void invocation_list(struct request *r)
 {
 	static const char *const keys[] = { "function", "status", "limit", "cursor", NULL };
-	long long limit = LIST_DEFAULT;
-	if (!query_only(r, keys) || !query_uint(r, "limit", 1, STORE_LIST_MAX, &limit))
+	int64_t limit = LIST_DEFAULT;
+	if (!query_only(r, keys) || !query_int(r, "limit", 1, STORE_LIST_MAX, &limit))
 		return;
 	struct store_filter filter = { .function = query(r, "function") };
 	const char *status = query(r, "status");
@@ -250,8 +251,8 @@ void invocation_list(struct request *r)
 					   "status must be queued, running, ok, error or timeout");
 		filter.has_status = true;
 	}
-	invoker_flush(r->api->invoker);
-	struct db *db = &r->api->db;
+	invoker_flush(r->ctl->invoker);
+	struct db *db = &r->ctl->db;
 	struct store_invocation *vs;
 	size_t n;
 	char next[STORE_CURSOR_SIZE];
@@ -269,3 +270,17 @@ void invocation_list(struct request *r)
 	store_invocations_free(vs, n);
 	reply_json(r, MHD_HTTP_OK, json_pack("{s:o, s:s}", "invocations", a, "next_cursor", next));
 }
+
+/* ---- routes ---- */
+
+const struct api_route api_function_routes[] = {
+	{ { "GET", "/v1/functions" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, function_list, false },
+	{ { "GET", "/v1/functions/{}" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, function_get, false },
+	{ { "PUT", "/v1/functions/{}" }, API_AUTH_TENANT, API_BODY_ARTIFACT, function_limits, function_put, false },
+	{ { "DELETE", "/v1/functions/{}" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, function_delete, false },
+	{ { "POST", "/v1/functions/{}/invoke" }, API_AUTH_TENANT, SYNC_INPUT_MAX, invoke_begin, function_invoke,
+	  true },
+	{ { "GET", "/v1/invocations" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, invocation_list, false },
+	{ { "GET", "/v1/invocations/{}" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, invocation_get, false },
+};
+const size_t api_function_routes_n = ARRAY_SIZE(api_function_routes);

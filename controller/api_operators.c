@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_int.h"
+#include "controller_int.h"
 #include "log.h"
 #include "policy.h"
 
@@ -17,7 +17,7 @@ static json_t *tenant_json(const struct store_tenant *t)
 
 /* The tenant and its first key are made together: a failure leaves
  * neither, so a retry with the same name works. */
-void tenant_create(struct request *r)
+static void tenant_create(struct request *r)
 {
 	json_t *o = body_object(r, false);
 	if (!o)
@@ -28,7 +28,7 @@ void tenant_create(struct request *r)
 		json_decref(o);
 		return;
 	}
-	struct db *db = &r->api->db;
+	struct db *db = &r->ctl->db;
 	char token[STORE_TOKEN_SIZE];
 	struct store_tenant t;
 	pthread_mutex_lock(&db->lock);
@@ -51,11 +51,11 @@ void tenant_create(struct request *r)
 	json_decref(o);
 }
 
-void tenant_list(struct request *r)
+static void tenant_list(struct request *r)
 {
 	struct store_tenant *ts;
 	size_t n;
-	struct db *db = &r->api->db;
+	struct db *db = &r->ctl->db;
 	pthread_mutex_lock(&db->lock);
 	int err = store_tenant_list(db->store, &ts, &n);
 	pthread_mutex_unlock(&db->lock);
@@ -77,11 +77,11 @@ static bool own_tenant(struct request *r)
 	return true;
 }
 
-void tenant_get(struct request *r)
+static void tenant_get(struct request *r)
 {
 	if (!own_tenant(r))
 		return;
-	struct db *db = &r->api->db;
+	struct db *db = &r->ctl->db;
 	struct store_tenant t;
 	pthread_mutex_lock(&db->lock);
 	int err = store_tenant_get(db->store, r->arg, &t);
@@ -91,16 +91,16 @@ void tenant_get(struct request *r)
 	if (err < 0)
 		return reply_internal(r, "tenant_get", err);
 	json_t *j = tenant_json(&t);
-	json_object_set_new(j, "vm", fleet_tenant_vm_json(r->api->fleet, r->arg));
+	json_object_set_new(j, "vm", fleet_tenant_vm_json(r->ctl->fleet, r->arg));
 	reply_json(r, MHD_HTTP_OK, j);
 }
 
-void key_create(struct request *r)
+static void key_create(struct request *r)
 {
 	if (!own_tenant(r))
 		return;
 	char token[STORE_TOKEN_SIZE];
-	struct db *db = &r->api->db;
+	struct db *db = &r->ctl->db;
 	pthread_mutex_lock(&db->lock);
 	int err = store_key_create(db->store, r->arg, token);
 	pthread_mutex_unlock(&db->lock);
@@ -116,7 +116,7 @@ void key_create(struct request *r)
 
 /* Fields left out keep their current values. The policy must be one the
  * agents run: elastic, elastic:MS or fixed:N. */
-void scaling_set(struct request *r)
+static void scaling_set(struct request *r)
 {
 	json_t *o = body_object(r, false);
 	if (!o)
@@ -148,7 +148,7 @@ void scaling_set(struct request *r)
 		json_decref(o);
 		return;
 	}
-	struct db *db = &r->api->db;
+	struct db *db = &r->ctl->db;
 	struct store_tenant t;
 	pthread_mutex_lock(&db->lock);
 	int err = store_tenant_get(db->store, r->arg, &t);
@@ -186,25 +186,30 @@ void scaling_set(struct request *r)
 		return reply_internal(r, "set_scaling", err);
 	log_info("tenant_scaling name=%s min=%d max=%d mechanism=%s policy=%s", r->arg, sc.min_workers,
 		 sc.max_workers, sc.mechanism, sc.policy);
-	fleet_tenant_scaling(r->api->fleet, r->arg, &t.scaling);
+	fleet_tenant_scaling(r->ctl->fleet, r->arg, &t.scaling);
 	reply_json(r, MHD_HTTP_OK, tenant_json(&t));
+}
+
+static void healthz(struct request *r)
+{
+	reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
 /* ---- hosts ---- */
 
-void hosts_list(struct request *r)
+static void hosts_list(struct request *r)
 {
-	reply_json(r, MHD_HTTP_OK, fleet_hosts_json(r->api->fleet));
+	reply_json(r, MHD_HTTP_OK, fleet_hosts_json(r->ctl->fleet));
 }
 
-void host_register(struct request *r)
+static void host_register(struct request *r)
 {
 	json_t *o = body_object(r, false);
 	if (!o)
 		return;
 	char err[256];
 	json_t *h = NULL;
-	int e = fleet_host_register(r->api->fleet, o, &h, err, sizeof(err));
+	int e = fleet_host_register(r->ctl->fleet, o, &h, err, sizeof(err));
 	json_decref(o);
 	if (e == -EINVAL)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s", err);
@@ -213,12 +218,12 @@ void host_register(struct request *r)
 	reply_json(r, MHD_HTTP_CREATED, h);
 }
 
-void host_heartbeat(struct request *r)
+static void host_heartbeat(struct request *r)
 {
 	json_t *o = body_object(r, false);
 	if (!o)
 		return;
-	int e = fleet_host_heartbeat(r->api->fleet, r->arg, o);
+	int e = fleet_host_heartbeat(r->ctl->fleet, r->arg, o);
 	json_decref(o);
 	if (e == -ENOENT)
 		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "host %s is not registered", r->arg);
@@ -229,10 +234,10 @@ void host_heartbeat(struct request *r)
 	reply_json(r, MHD_HTTP_OK, json_object());
 }
 
-void host_drain(struct request *r)
+static void host_drain(struct request *r)
 {
 	json_t *h = NULL;
-	int e = fleet_host_drain(r->api->fleet, r->arg, !strcmp(r->method, "POST"), &h);
+	int e = fleet_host_drain(r->ctl->fleet, r->arg, !strcmp(r->method, "POST"), &h);
 	if (e == -ENOENT)
 		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no host %s", r->arg);
 	if (e < 0)
@@ -240,12 +245,30 @@ void host_drain(struct request *r)
 	reply_json(r, MHD_HTTP_OK, h);
 }
 
-void metrics_get(struct request *r)
+static void metrics_get(struct request *r)
 {
 	struct buf out = { 0 };
-	if (metrics_render(r->api->metrics, &out) < 0 || fleet_metrics(r->api->fleet, &out) < 0) {
+	if (metrics_render(r->ctl->metrics, &out) < 0 || fleet_metrics(r->ctl->fleet, &out) < 0) {
 		buf_free(&out);
 		return reply_internal(r, "metrics", -ENOMEM);
 	}
 	reply_raw(r, MHD_HTTP_OK, "text/plain; version=0.0.4", (char *)out.data, out.len);
 }
+
+/* ---- routes ---- */
+
+const struct api_route api_operator_routes[] = {
+	{ { "GET", "/healthz" }, API_AUTH_NONE, 0, NULL, healthz, false },
+	{ { "GET", "/metrics" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, metrics_get, false },
+	{ { "GET", "/v1/tenants" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, tenant_list, false },
+	{ { "POST", "/v1/tenants" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, tenant_create, false },
+	{ { "GET", "/v1/tenants/{}" }, API_AUTH_KEY, JSON_BODY_MAX, NULL, tenant_get, false },
+	{ { "POST", "/v1/tenants/{}/keys" }, API_AUTH_KEY, JSON_BODY_MAX, NULL, key_create, false },
+	{ { "PUT", "/v1/tenants/{}/scaling" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, scaling_set, false },
+	{ { "GET", "/v1/hosts" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, hosts_list, false },
+	{ { "POST", "/v1/hosts" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_register, false },
+	{ { "POST", "/v1/hosts/{}/heartbeat" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_heartbeat, false },
+	{ { "POST", "/v1/hosts/{}/drain" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_drain, false },
+	{ { "DELETE", "/v1/hosts/{}/drain" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_drain, false },
+};
+const size_t api_operator_routes_n = ARRAY_SIZE(api_operator_routes);

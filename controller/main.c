@@ -7,8 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api.h"
+#include "controller.h"
 #include "log.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -28,17 +29,6 @@ static void usage(FILE *f)
 		   "  --help\n");
 }
 
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *ret)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (!*s || *end || *s == '-' || errno || v < lo || v > hi)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 /* Writes the URL to a temporary file and renames it, so a reader never sees
  * half a line. */
 static int write_ready_file(const char *path, const char *addr, int port)
@@ -55,11 +45,47 @@ static int write_ready_file(const char *path, const char *addr, int port)
 	return 0;
 }
 
+/* Runs the controller until SIGTERM or SIGINT. Returns the exit status. */
+static int serve(const struct controller_config *cfg, const char *ready_file)
+{
+	/* Block the stop signals before the server thread starts, so it inherits
+	 * the mask and only sigwait below sees them. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct controller *ctl;
+	char err[512];
+	if (controller_start(cfg, &ctl, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ditto-controller: %s\n", err);
+		return 1;
+	}
+	log_info("controller_listening addr=%s port=%d data=%s", cfg->listen_addr, controller_port(ctl),
+		 cfg->data_dir);
+	if (ready_file) {
+		int r = write_ready_file(ready_file, cfg->listen_addr, controller_port(ctl));
+		if (r < 0) {
+			fprintf(stderr, "ditto-controller: cannot write %s: %s\n", ready_file, strerror(-r));
+			controller_stop(ctl);
+			return 1;
+		}
+	}
+	int sig = 0;
+	sigwait(&stop, &sig);
+	log_info("controller_stopping signal=%d", sig);
+	controller_stop(ctl);
+	log_info("controller_stopped");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	log_set_ident("ditto-controller");
-	struct api_config cfg;
-	api_config_defaults(&cfg);
+	struct controller_config cfg;
+	controller_config_defaults(&cfg);
 	const char *ready_file = NULL;
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },	  { "port", required_argument, NULL, 'p' },
@@ -145,34 +171,5 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* Block the stop signals before the server thread starts, so it inherits
-	 * the mask and only sigwait below sees them. */
-	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	struct api *api;
-	char err[512];
-	if (api_start(&cfg, &api, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ditto-controller: %s\n", err);
-		return 1;
-	}
-	log_info("controller_listening addr=%s port=%d data=%s", cfg.listen_addr, api_port(api), cfg.data_dir);
-	if (ready_file) {
-		int r = write_ready_file(ready_file, cfg.listen_addr, api_port(api));
-		if (r < 0) {
-			fprintf(stderr, "ditto-controller: cannot write %s: %s\n", ready_file, strerror(-r));
-			api_stop(api);
-			return 1;
-		}
-	}
-	int sig = 0;
-	sigwait(&stop, &sig);
-	log_info("controller_stopping signal=%d", sig);
-	api_stop(api);
-	log_info("controller_stopped");
-	return 0;
+	return serve(&cfg, ready_file);
 }

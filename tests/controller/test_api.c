@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "agent_client.h"
+#include "controller_int.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -31,7 +33,7 @@ struct fixture {
 };
 
 /* Starts BUILD/ditto-controller on dir and waits for its ready file. */
-static int controller_start(struct fixture *f)
+static int start_controller(struct fixture *f)
 {
 	const char *build = getenv("DITTO_BUILD") ? getenv("DITTO_BUILD") : "build";
 	char bin[512], ready[128], log[128];
@@ -89,7 +91,7 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/ditto-api-XXXXXX");
-	if (!mkdtemp(f->dir) || controller_start(f) < 0) {
+	if (!mkdtemp(f->dir) || start_controller(f) < 0) {
 		free(f);
 		return -1;
 	}
@@ -160,6 +162,99 @@ static void test_auth(void **state)
 	assert_string_equal(error_code(o), "not_found");
 	json_decref(o);
 	assert_int_equal(call(f, f->admin, "DELETE", "/v1/tenants", NULL, 0, NULL), 405);
+}
+
+/* GETs path with the Authorization header value auth, as it is. Returns
+ * the status. */
+static long raw_get(struct fixture *f, const char *path, const char *auth)
+{
+	char url[512], header[256];
+	snprintf(url, sizeof(url), "%s%s", f->proc.url, path);
+	snprintf(header, sizeof(header), "Authorization: %s", auth);
+	CURL *h = curl_easy_init();
+	assert_non_null(h);
+	struct curl_slist *hs = curl_slist_append(NULL, header);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
+	curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fwrite);
+	FILE *null = fopen("/dev/null", "w");
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, null);
+	long status = -1;
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	fclose(null);
+	curl_slist_free_all(hs);
+	curl_easy_cleanup(h);
+	return status;
+}
+
+/* The scheme of an Authorization header is case-insensitive (RFC 7235). */
+static void test_bearer_scheme(void **state)
+{
+	struct fixture *f = *state;
+	char auth[256];
+	snprintf(auth, sizeof(auth), "bearer %s", f->admin);
+	assert_int_equal(raw_get(f, "/v1/tenants", auth), 200);
+	snprintf(auth, sizeof(auth), "BEARER %s", f->admin);
+	assert_int_equal(raw_get(f, "/v1/tenants", auth), 200);
+	snprintf(auth, sizeof(auth), "Basic %s", f->admin);
+	assert_int_equal(raw_get(f, "/v1/tenants", auth), 401);
+	assert_int_equal(raw_get(f, "/v1/tenants", "Bearer "), 401);
+}
+
+/* A path that is not UTF-8, or whose echo in the message would be cut in
+ * the middle of a character, still gets its 404 as a JSON error. */
+static void test_error_bodies_are_utf8(void **state)
+{
+	struct fixture *f = *state;
+	json_t *o = NULL;
+	assert_int_equal(call(f, f->admin, "GET", "/%FF", NULL, 0, &o), 404);
+	assert_non_null(o);
+	assert_string_equal(error_code(o), "not_found");
+	json_decref(o);
+	/* "/v1/x" then 150 two-byte characters: the message keeps 200 bytes of
+	 * the path, which ends inside one. */
+	char path[1024] = "/v1/x";
+	for (int i = 0; i < 150; i++)
+		strcat(path, "%C3%A9");
+	o = NULL;
+	assert_int_equal(call(f, f->admin, "GET", path, NULL, 0, &o), 404);
+	assert_non_null(o);
+	assert_string_equal(error_code(o), "not_found");
+	const char *msg = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+	assert_non_null(msg);
+	assert_non_null(strstr(msg, "/v1/x\xc3\xa9\xc3\xa9"));
+	json_decref(o);
+	/* A bad tenant name in a path with a bad method: the name is refused first. */
+	assert_int_equal(call(f, f->admin, "PATCH", "/v1/tenants/%FF", NULL, 0, &o), 400);
+	assert_string_equal(error_code(o), "bad_name");
+	json_decref(o);
+}
+
+/* The route table: one row per method and pattern. */
+static void test_route_lookup(void **state)
+{
+	const struct api_route *row = NULL;
+	struct httpd_args args;
+	assert_int_equal(api_route_lookup("GET", "/healthz", &row, &args), 0);
+	assert_int_equal(row->auth, API_AUTH_NONE);
+	assert_int_equal(api_route_lookup("", "/healthz", &row, &args), -EPERM);
+	assert_int_equal(api_route_lookup(NULL, "/healthz", &row, &args), -EPERM);
+	assert_int_equal(api_route_lookup("POST", "/v1/functions/f1/invoke", &row, &args), 0);
+	assert_int_equal(row->auth, API_AUTH_TENANT);
+	assert_int_equal(row->body_max, 6u << 20);
+	assert_int_equal(args.n, 1);
+	assert_int_equal(args.v[0].len, 2);
+	assert_memory_equal(args.v[0].p, "f1", 2);
+	assert_int_equal(api_route_lookup("PUT", "/v1/functions/f1", &row, &args), 0);
+	assert_true(row->body_max == API_BODY_ARTIFACT);
+	assert_int_equal(api_route_lookup("GET", "/v1/functions/f1/invoke", &row, &args), -EPERM);
+	assert_int_equal(args.n, 1);
+	assert_int_equal(api_route_lookup("DELETE", "/v1/hosts/h1/drain", &row, &args), 0);
+	assert_int_equal(row->auth, API_AUTH_ADMIN);
+	assert_int_equal(api_route_lookup("GET", "/v1/tenants/t1/nothing", &row, &args), -ENOENT);
+	assert_int_equal(api_route_lookup("GET", "/v1/tenants/", &row, &args), -ENOENT);
 }
 
 static void test_tenants(void **state)
@@ -304,7 +399,7 @@ static void test_restart(void **state)
 	snprintf(admin_before, sizeof(admin_before), "%s", f->admin);
 
 	assert_int_equal(agent_proc_stop(&f->proc, 10000), 0);
-	assert_int_equal(controller_start(f), 0);
+	assert_int_equal(start_controller(f), 0);
 
 	/* The same admin key, tenant key and function survive. */
 	assert_string_equal(f->admin, admin_before);
@@ -324,6 +419,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bearer_scheme, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_bodies_are_utf8, setup, teardown),
+		cmocka_unit_test(test_route_lookup),
 		cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_functions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),

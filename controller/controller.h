@@ -1,13 +1,14 @@
-/* The controller's HTTP API (libmicrohttpd + jansson): tenants, keys,
- * functions, invocations, hosts and metrics, every route but GET /healthz
- * behind a bearer key. docs/api.md is its reference. */
-#ifndef DITTO_API_H
-#define DITTO_API_H
+/* The controller: the store, the fleet of host agents, the invoker, and the
+ * HTTP API (libmicrohttpd + jansson) over them: tenants, keys, functions,
+ * invocations, hosts and metrics, every route but GET /healthz behind a
+ * bearer key. docs/api.md is the API's reference. */
+#ifndef DITTO_CONTROLLER_H
+#define DITTO_CONTROLLER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct api_config {
+struct controller_config {
 	const char *listen_addr; /* IPv4 address, e.g. "127.0.0.1" */
 	int port;                /* 0: any free port */
 	const char *data_dir;    /* DIR/ditto.db, DIR/admin.key, DIR/artifacts/<sha256> */
@@ -21,19 +22,19 @@ struct api_config {
 };
 
 /* The defaults the controller runs with. */
-void api_config_defaults(struct api_config *cfg);
+void controller_config_defaults(struct controller_config *cfg);
 
-struct api;
+struct controller;
 
 /* Opens the store, makes sure an admin key exists (writing a new one to
  * DATA/admin.key, mode 0600, when DATA/admin.key holds no live admin key),
  * settles invocations a previous run left unfinished, and starts serving.
- * Returns 0 with a handle for api_stop, or -errno with a reason in err. */
-int api_start(const struct api_config *cfg, struct api **ret_api, char *err, size_t err_size);
+ * Returns 0 with a handle for controller_stop, or -errno with a reason in err. */
+int controller_start(const struct controller_config *cfg, struct controller **ret, char *err, size_t err_size);
 /* The port the API listens on (the chosen one when the config said 0). */
-int api_port(const struct api *a);
+int controller_port(const struct controller *c);
 /* Stops serving: calls to agents in flight are abandoned, requests in
  * progress answered, threads joined. NULL is fine. */
-void api_stop(struct api *a);
+void controller_stop(struct controller *c);
 
 #endif

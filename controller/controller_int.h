@@ -1,0 +1,152 @@
+/* Internals shared by the controller's top modules: controller.c (start and
+ * stop), api.c (the request life cycle, routing, authentication and
+ * replies), api_functions.c (functions, invocations) and api_operators.c
+ * (tenants, keys, scaling, hosts, metrics), each handler file exporting its
+ * route table rows. */
+#ifndef DITTO_CONTROLLER_INT_H
+#define DITTO_CONTROLLER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <netinet/in.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "agent_api.h"
+#include "controller.h"
+#include "db.h"
+#include "fleet.h"
+#include "httpd.h"
+#include "invoker.h"
+#include "link.h"
+#include "metrics.h"
+#include "sha256.h"
+#include "store.h"
+#include "util.h"
+
+#define JSON_BODY_MAX (64 * 1024)
+#define SYNC_INPUT_MAX (6u << 20)
+#define ASYNC_INPUT_MAX (256u << 10)
+#define TIMEOUT_DEFAULT INVOKE_TIMEOUT_DEFAULT_MS
+#define TIMEOUT_MAX INVOKE_TIMEOUT_MAX_MS
+#define MEMORY_DEFAULT 256
+#define MEMORY_MAX 2048
+#define CONCURRENCY_DEFAULT 10
+#define CONCURRENCY_MAX 1000
+
+/* The controller's context: its configuration, the store, the fleet of
+ * agents, the invoker and the HTTP server. Every request reaches it. */
+struct controller {
+	struct controller_config cfg;
+	char data_dir[1024];
+	char artifacts_dir[1100];
+	struct db db;
+	struct store *checkpoint; /* the fleet's handle for WAL checkpoints */
+	struct link_pool *links;
+	struct metrics *metrics;
+	struct fleet *fleet;
+	struct invoker *invoker;
+	struct MHD_Daemon *d;
+	int port;
+};
+
+struct request;
+
+/* Who may call a route. */
+enum api_auth {
+	API_AUTH_NONE,   /* anyone, no key needed */
+	API_AUTH_KEY,    /* any live key (a tenant's own routes check which tenant) */
+	API_AUTH_ADMIN,  /* the admin key */
+	API_AUTH_TENANT, /* a tenant key */
+};
+
+/* A body limit meaning the configured max_artifact: the body is streamed
+ * to a temporary file, its SHA-256 computed as it arrives. */
+#define API_BODY_ARTIFACT UINT64_MAX
+
+/* One row per method and route. The handler files export their rows;
+ * api.c looks them up. */
+struct api_route {
+	struct httpd_route head; /* method and pattern; "{}" is a name or id */
+	enum api_auth auth;
+	uint64_t body_max; /* the largest body, bytes; API_BODY_ARTIFACT: see above */
+	/* Checks the query once the caller is known, before the body is read;
+	 * may lower r->body.limit. Replies and returns false to refuse. NULL:
+	 * nothing to check. */
+	bool (*check)(struct request *r);
+	void (*handle)(struct request *r);
+	bool quiet; /* logged only when refused: the hot path, whose records say the rest */
+};
+
+extern const struct api_route api_function_routes[];
+extern const size_t api_function_routes_n;
+extern const struct api_route api_operator_routes[];
+extern const size_t api_operator_routes_n;
+
+/* Finds the row for method and path among every handler file's rows.
+ * Returns 0 with the row and the path's "{}" segments; -ENOENT when no
+ * pattern matches the path; -EPERM when one does but not under this method
+ * (an empty method is never allowed): then *ret_row is that pattern's row
+ * and the segments are filled too, for the argument checks that come first. */
+int api_route_lookup(const char *method, const char *path, const struct api_route **ret_row,
+		     struct httpd_args *ret_args);
+
+struct request {
+	struct controller *ctl;
+	struct MHD_Connection *conn;
+	const char *method;
+	char path[512];
+	uint64_t start_us;
+	const struct api_route *route;
+	char arg[STORE_ID_SIZE > STORE_NAME_SIZE ? STORE_ID_SIZE : STORE_NAME_SIZE]; /* name or id from the path */
+	char tenant[STORE_NAME_SIZE]; /* the caller's tenant; "" for admin */
+	bool authed, is_admin;
+	/* The body: in memory, or an artifact streamed to a temp file (fd). */
+	struct httpd_body body;
+	int fd;
+	char tmp_path[1200];
+	struct sha256 hash;
+	struct store_limits limits;
+	bool async;
+	/* The reply: JSON, or raw bytes with their own type and headers. */
+	unsigned status;
+	char *resp;
+	size_t resp_len;
+	const char *content_type;
+	char id_header[STORE_ID_SIZE]; /* X-Ditto-Invocation-Id when set */
+	char status_header[16];
+	char cold_header[8];
+	char timing_header[256];
+	bool replied;
+};
+
+/* ---- the HTTP server (api.c) ---- */
+
+/* Starts serving c on sin. Returns 0 or -errno with a reason in err. */
+int api_serve(struct controller *c, const struct sockaddr_in *sin, char *err, size_t err_size);
+/* Answers the requests in progress and stops serving. */
+void api_close(struct controller *c);
+
+/* ---- replies (api.c) ---- */
+void reply_json(struct request *r, unsigned status, json_t *o);
+void reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void reply_internal(struct request *r, const char *what, int err);
+/* Replies with bytes as they are; takes ownership of data (malloc'd). */
+void reply_raw(struct request *r, unsigned status, const char *content_type, char *data, size_t len);
+
+/* ---- parameters (api.c) ---- */
+bool name_ok(const char *s, bool function);
+const char *query(struct request *r, const char *key);
+/* Reads an optional integer query parameter in lo..hi (strict decimal, as
+ * parse_i64). Replies 400 and returns false when it is malformed or out of
+ * range; *val is untouched when the parameter is absent. */
+bool query_int(struct request *r, const char *key, int64_t lo, int64_t hi, int64_t *val);
+/* Replies 400 and returns false when the query has a parameter not in keys. */
+bool query_only(struct request *r, const char *const *keys);
+/* Parses the body as a JSON object; an empty body is {} when allow_empty.
+ * Replies 400 and returns NULL otherwise. */
+json_t *body_object(struct request *r, bool allow_empty);
+#endif
