@@ -49,7 +49,8 @@ void cli_print_global_options(FILE *f)
 
 int cli_help(const struct cli_command *cmd)
 {
-	printf("usage: ditto %s%s%s\n\n%s\n", cmd->name, cmd->args[0] ? " " : "", cmd->args, cmd->summary);
+	printf("usage: ditto %s%s%s\n\n%s\n", cmd->name, cmd->args[0] ? " " : "", cmd->args,
+	       cmd->summary);
 	if (cmd->help)
 		printf("\n%s", cmd->help);
 	putchar('\n');
@@ -57,7 +58,8 @@ int cli_help(const struct cli_command *cmd)
 	return CLI_EXIT_OK;
 }
 
-int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const struct option *opts)
+int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+	       const struct option *opts)
 {
 	/* getopt's own messages would not follow the one-line format. */
 	opterr = 0;
@@ -91,7 +93,8 @@ int cli_need_args(const struct cli_command *cmd, int argc, char **argv, int min,
 {
 	int n = argc - optind;
 	if (n < min)
-		return cli_usage_error(cmd, "missing arguments: usage is ditto %s %s", cmd->name, cmd->args);
+		return cli_usage_error(cmd, "missing arguments: usage is ditto %s %s", cmd->name,
+				       cmd->args);
 	if (n > max)
 		return cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind + max]);
 	return 0;
@@ -102,8 +105,8 @@ int cli_opt_default(const struct cli_command *cmd, int c)
 	return c == OPT_HELP ? cli_help(cmd) : CLI_EXIT_USAGE;
 }
 
-int cli_parse_shared(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const struct option *opts,
-		     int min, int max)
+int cli_parse_shared(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+		     const struct option *opts, int min, int max)
 {
 	int c = cli_getopt(cli, cmd, argc, argv, opts);
 	if (c != -1)
@@ -112,23 +115,26 @@ int cli_parse_shared(struct cli *cli, const struct cli_command *cmd, int argc, c
 	return r ? r : -1;
 }
 
-int cli_parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min, int max)
+int cli_parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min,
+		    int max)
 {
 	static const struct option opts[] = { CLI_GLOBAL_OPTIONS };
 	return cli_parse_shared(cli, cmd, argc, argv, opts, min, max);
 }
 
-int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value, unsigned long long max,
-		       const char **ret_value)
+int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value,
+		       unsigned long long max, const char **ret_value)
 {
 	uint64_t v;
 	if (parse_u64(value, 1, max, &v) < 0)
-		return cli_usage_error(cmd, "%s must be a positive integer, got \"%s\"", name, value);
+		return cli_usage_error(cmd, "%s must be a positive integer, got \"%s\"", name,
+				       value);
 	*ret_value = value;
 	return 0;
 }
 
-int cli_escape(const struct cli_command *cmd, const char *what, const char *s, char out[CLI_ESC_SIZE])
+int cli_escape(const struct cli_command *cmd, const char *what, const char *s,
+	       char out[CLI_ESC_SIZE])
 {
 	if (strlen(s) > CLI_ARG_MAX || http_escape(s, out, CLI_ESC_SIZE) < 0)
 		return cli_usage_error(cmd, "%s is longer than %d characters", what, CLI_ARG_MAX);
@@ -146,8 +152,8 @@ int cli_path(const struct cli_command *cmd, const char *fmt, const char *what, c
 	return 0;
 }
 
-int cli_path_args(const struct cli_command *cmd, int argc, char **argv, int n, const char *fmt, const char *what,
-		  char ret_path[CLI_PATH_SIZE])
+int cli_path_args(const struct cli_command *cmd, int argc, char **argv, int n, const char *fmt,
+		  const char *what, char ret_path[CLI_PATH_SIZE])
 {
 	int r = cli_need_args(cmd, argc, argv, n, n);
 	return r ? r : cli_path(cmd, fmt, what, argv[optind], ret_path);
@@ -221,10 +227,12 @@ static bool is_function_failure(const char *code)
  * naming the invocation when the answer concerns one. */
 static int report_api_error(const struct http_response *r)
 {
-	json_t *o = r->body.len ? json_loadb((const char *)r->body.data, r->body.len, 0, NULL) : NULL;
+	json_t *o = r->body.len ? json_loadb((const char *)r->body.data, r->body.len, 0, NULL)
+				: NULL;
 	json_t *e = json_object_get(o, "error");
 	const char *code = field_str(e, "code"), *msg = field_str(e, "message");
-	const char *inv = field_str(e, "invocation") ? field_str(e, "invocation") : field_str(o, "invocation");
+	const char *inv = field_str(e, "invocation") ? field_str(e, "invocation")
+						     : field_str(o, "invocation");
 	char text[512], id[128] = "";
 	if (msg)
 		one_line(msg, strlen(msg), text, sizeof(text));
@@ -240,7 +248,8 @@ static int report_api_error(const struct http_response *r)
 		one_line(inv, strlen(inv), id, sizeof(id));
 	else
 		http_response_header(r, "X-Ditto-Invocation-Id", id, sizeof(id));
-	fprintf(stderr, "ditto: %s (%s, HTTP %ld%s%s)\n", text, code, r->status, id[0] ? ", invocation " : "", id);
+	fprintf(stderr, "ditto: %s (%s, HTTP %ld%s%s)\n", text, code, r->status,
+		id[0] ? ", invocation " : "", id);
 	int exit_code = is_function_failure(code) ? CLI_EXIT_FUNCTION : CLI_EXIT_API;
 	json_decref(o);
 	return exit_code;
@@ -251,14 +260,18 @@ static int client_ready(struct cli *cli)
 	if (cli->http_ready)
 		return 0;
 	if (!cli->key)
-		return cli_fail(CLI_EXIT_USAGE, "no API key: set DITTO_KEY, pass --key, or start a local platform "
-						"with ditto up");
+		return cli_fail(CLI_EXIT_USAGE,
+				"no API key: set DITTO_KEY, pass --key, or start a local platform "
+				"with ditto up");
 	if (strncmp(cli->url, "http://", 7) != 0 && strncmp(cli->url, "https://", 8) != 0)
-		return cli_fail(CLI_EXIT_USAGE, "the controller URL must start with http:// or https://, got \"%s\"",
-				cli->url);
+		return cli_fail(
+			CLI_EXIT_USAGE,
+			"the controller URL must start with http:// or https://, got \"%s\"",
+			cli->url);
 	int r = http_client_init(&cli->http, cli->url, cli->key);
 	if (r == -EINVAL)
-		return cli_fail(CLI_EXIT_USAGE, "the controller URL is too long, or the key is malformed");
+		return cli_fail(CLI_EXIT_USAGE,
+				"the controller URL is too long, or the key is malformed");
 	if (r < 0)
 		return cli_fail(CLI_EXIT_API, "cannot set up HTTP: %s", strerror(-r));
 	cli->http_ready = true;
@@ -277,8 +290,8 @@ int cli_send(struct cli *cli, const struct http_request *rq, struct http_respons
 	if (r == -ENOMEM || r == -ENAMETOOLONG)
 		return cli_fail(CLI_EXIT_API, "%s", cli->http.error);
 	if (r < 0)
-		return cli_fail(CLI_EXIT_UNREACHABLE, "cannot reach the controller at %s: %s", cli->url,
-				cli->http.error);
+		return cli_fail(CLI_EXIT_UNREACHABLE, "cannot reach the controller at %s: %s",
+				cli->url, cli->http.error);
 	if (ret->status < 200 || ret->status > 299)
 		return report_api_error(ret);
 	return 0;
@@ -294,15 +307,17 @@ int cli_send_json(struct cli *cli, const struct http_request *rq, json_t **ret)
 			*ret = o;
 		else {
 			json_decref(o);
-			code = cli_fail(CLI_EXIT_API, "the answer to %s %s is not a JSON object (HTTP %ld)", rq->method,
-					rq->path, resp.status);
+			code = cli_fail(CLI_EXIT_API,
+					"the answer to %s %s is not a JSON object (HTTP %ld)",
+					rq->method, rq->path, resp.status);
 		}
 	}
 	http_response_free(&resp);
 	return code;
 }
 
-int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body, json_t **ret)
+int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
+	     json_t **ret)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	if (body && !text)
@@ -319,8 +334,8 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
 	return code;
 }
 
-int cli_call_arg(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *method,
-		 const char *fmt, const char *what, json_t **ret)
+int cli_call_arg(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+		 const char *method, const char *fmt, const char *what, json_t **ret)
 {
 	char path[CLI_PATH_SIZE];
 	*ret = NULL;
@@ -391,8 +406,8 @@ int cli_print_result(const struct cli *cli, const json_t *o, const char *fmt, ..
 	return CLI_EXIT_OK;
 }
 
-int cli_print_list(const struct cli *cli, const json_t *o, const char *key, const char *const header[],
-		   cli_row_fn *row)
+int cli_print_list(const struct cli *cli, const json_t *o, const char *key,
+		   const char *const header[], cli_row_fn *row)
 {
 	if (cli->json)
 		return cli_print_json(o);
@@ -408,14 +423,13 @@ int cli_print_list(const struct cli *cli, const json_t *o, const char *key, cons
 	table_init(&t, ncols);
 	for (size_t i = 0; i < ncols; i++)
 		table_add(&t, "%s", header[i]);
-	size_t i;
-	json_t *item;
-	json_array_foreach (list, i, item)
-		row(&t, item);
+	for (size_t i = 0; i < json_array_size(list); i++)
+		row(&t, json_array_get(list, i));
 	return cli_print_table(&t);
 }
 
-int cli_list(struct cli *cli, const char *path, const char *key, const char *const header[], cli_row_fn *row)
+int cli_list(struct cli *cli, const char *path, const char *key, const char *const header[],
+	     cli_row_fn *row)
 {
 	json_t *o = NULL;
 	int code = cli_call(cli, "GET", path, NULL, &o);
@@ -426,8 +440,8 @@ int cli_list(struct cli *cli, const char *path, const char *key, const char *con
 	return code;
 }
 
-int cli_run_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *path,
-		 const char *key, const char *const header[], cli_row_fn *row)
+int cli_run_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+		 const char *path, const char *key, const char *const header[], cli_row_fn *row)
 {
 	int code = cli_parse_plain(cli, cmd, argc, argv, 0, 0);
 	return code >= 0 ? code : cli_list(cli, path, key, header, row);

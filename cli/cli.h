@@ -17,10 +17,10 @@
 /* Exit codes, documented in `ditto --help`. */
 enum {
 	CLI_EXIT_OK = 0,
-	CLI_EXIT_API = 1,	  /* the API refused, or something failed locally */
-	CLI_EXIT_USAGE = 2,	  /* bad command line or configuration */
+	CLI_EXIT_API = 1,         /* the API refused, or something failed locally */
+	CLI_EXIT_USAGE = 2,       /* bad command line or configuration */
 	CLI_EXIT_UNREACHABLE = 3, /* no HTTP answer from the controller */
-	CLI_EXIT_FUNCTION = 4,	  /* the function failed or timed out */
+	CLI_EXIT_FUNCTION = 4,    /* the function failed or timed out */
 };
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"
@@ -38,7 +38,7 @@ struct cli {
 	const char *url;
 	const char *key;
 	bool json;
-	const char *version; /* --version V, of the commands that take it; checked */
+	const char *version;               /* --version V, of the commands that take it; checked */
 	char file_url[512], file_key[256]; /* what the env file set */
 	struct http_client http;
 	bool http_ready;
@@ -60,7 +60,8 @@ struct cli_command {
 /* Every command, defined next to its code. */
 extern const struct cli_command cmd_deploy, cmd_functions, cmd_get, cmd_delete;
 extern const struct cli_command cmd_invoke, cmd_invocations, cmd_invocation, cmd_logs;
-extern const struct cli_command cmd_tenant_create, cmd_tenant_list, cmd_tenant_get, cmd_key_create, cmd_scale;
+extern const struct cli_command cmd_tenant_create, cmd_tenant_list, cmd_tenant_get, cmd_key_create,
+	cmd_scale;
 extern const struct cli_command cmd_hosts, cmd_hosts_drain, cmd_hosts_undrain;
 extern const struct cli_command cmd_up, cmd_down;
 
@@ -68,6 +69,7 @@ extern const struct cli_command cmd_up, cmd_down;
 enum { OPT_URL = 0x100, OPT_KEY, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_FIRST_COMMAND = 0x200 };
 
 /* Ends every option table: the global flags, accepted by every command. */
+/* clang-format off */
 #define CLI_GLOBAL_OPTIONS                               \
 	{ "url", required_argument, NULL, OPT_URL },     \
 	{ "key", required_argument, NULL, OPT_KEY },     \
@@ -77,6 +79,7 @@ enum { OPT_URL = 0x100, OPT_KEY, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_FIRST_COMM
 
 /* --version V: a function's version, for the commands that name one. */
 #define CLI_VERSION_OPTION { "version", required_argument, NULL, OPT_VERSION }
+/* clang-format on */
 
 /* getopt_long over a command's arguments (options may come before or after
  * the positional ones). Handles the global flags and CLI_VERSION_OPTION
@@ -84,7 +87,8 @@ enum { OPT_URL = 0x100, OPT_KEY, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_FIRST_COMM
  * command option's val (optarg as with getopt), -1 when the options are
  * over (the positional arguments are then argv[optind..argc)), OPT_HELP for
  * --help or -h, or '?' after printing a usage error. */
-int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const struct option *opts);
+int cli_getopt(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+	       const struct option *opts);
 
 /* Checks that there are min..max positional arguments left after the
  * options. Returns 0, or CLI_EXIT_USAGE after printing why. */
@@ -100,16 +104,18 @@ int cli_opt_default(const struct cli_command *cmd, int c);
  * positional arguments (argv[optind..argc) after it). Returns -1 when the
  * command goes on, else its exit code: CLI_EXIT_OK after printing the help,
  * CLI_EXIT_USAGE after printing a usage error. */
-int cli_parse_shared(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const struct option *opts,
-		     int min, int max);
+int cli_parse_shared(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+		     const struct option *opts, int min, int max);
 
 /* cli_parse_shared for a command without options of its own: the global
  * flags only. */
-int cli_parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min, int max);
+int cli_parse_plain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, int min,
+		    int max);
 
 /* Prints "ditto NAME: <message> (see ditto NAME --help)" on stderr and
  * returns CLI_EXIT_USAGE. */
-int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Prints the command's help on stdout and returns CLI_EXIT_OK. */
 int cli_help(const struct cli_command *cmd);
@@ -121,12 +127,13 @@ void cli_print_global_options(FILE *f);
  * integer in 1..max and stores value in *ret_value. Returns 0, or
  * CLI_EXIT_USAGE after printing that it is not (*ret_value untouched); the
  * controller checks the actual range. */
-int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value, unsigned long long max,
-		       const char **ret_value);
+int cli_check_positive(const struct cli_command *cmd, const char *name, const char *value,
+		       unsigned long long max, const char **ret_value);
 
 /* Percent-encodes a positional argument for a path or query. Returns 0, or
  * CLI_EXIT_USAGE after printing that it is too long. */
-int cli_escape(const struct cli_command *cmd, const char *what, const char *s, char out[CLI_ESC_SIZE]);
+int cli_escape(const struct cli_command *cmd, const char *what, const char *s,
+	       char out[CLI_ESC_SIZE]);
 
 /* Writes into ret_path (CLI_PATH_SIZE bytes) the API path fmt, whose only
  * conversion is one %s, with the positional argument arg percent-encoded in
@@ -138,8 +145,9 @@ int cli_path(const struct cli_command *cmd, const char *fmt, const char *what, c
  * options and writes into ret_path the API path fmt with the first of them
  * in place of its %s, as cli_path. Returns 0 or CLI_EXIT_USAGE after
  * printing why. */
-int cli_path_args(const struct cli_command *cmd, int argc, char **argv, int n, const char *fmt, const char *what,
-		  char ret_path[CLI_PATH_SIZE]) __attribute__((format(printf, 5, 0)));
+int cli_path_args(const struct cli_command *cmd, int argc, char **argv, int n, const char *fmt,
+		  const char *what, char ret_path[CLI_PATH_SIZE])
+	__attribute__((format(printf, 5, 0)));
 
 /* Fills in the URL and key from the environment (DITTO_URL, DITTO_KEY) and,
  * when DITTO_KEY is unset, from the env file (DITTO_ENV, or ./data/ditto.env
@@ -165,15 +173,17 @@ void cli_query_add(char *path, const char *key, const char *value);
 /* cli_send for a JSON exchange: body (NULL for none) is sent as JSON, and
  * the answer must be a JSON object, stored in *ret (the caller decrefs).
  * Returns as cli_send. */
-int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body, json_t **ret);
+int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
+	     json_t **ret);
 
 /* Runs a command that takes one positional argument and no options of its
  * own: parses them as cli_parse_plain, then sends method on the path fmt
  * with the argument in place of its %s (what names it in usage errors), as
  * cli_call. Returns the exit code, with the answer in *ret (the caller
  * decrefs); *ret stays NULL when only the help was asked for. */
-int cli_call_arg(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *method,
-		 const char *fmt, const char *what, json_t **ret) __attribute__((format(printf, 6, 0)));
+int cli_call_arg(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+		 const char *method, const char *fmt, const char *what, json_t **ret)
+	__attribute__((format(printf, 6, 0)));
 
 /* Prints "ditto: <message>" on stderr and returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -216,16 +226,17 @@ int cli_print_result(const struct cli *cli, const json_t *o, const char *fmt, ..
  * API names its lists by the plural noun); else a table of the titles in
  * header (NULL-terminated) above one row per element, which row fills with
  * as many cells. Returns an exit code. */
-int cli_print_list(const struct cli *cli, const json_t *o, const char *key, const char *const header[],
-		   cli_row_fn *row);
+int cli_print_list(const struct cli *cli, const json_t *o, const char *key,
+		   const char *const header[], cli_row_fn *row);
 
 /* GETs path and prints the list in the answer with cli_print_list. Returns
  * an exit code. */
-int cli_list(struct cli *cli, const char *path, const char *key, const char *const header[], cli_row_fn *row);
+int cli_list(struct cli *cli, const char *path, const char *key, const char *const header[],
+	     cli_row_fn *row);
 
 /* Runs a command that takes no arguments and lists what GET path answers,
  * as cli_list. Returns the exit code. */
-int cli_run_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *path,
-		 const char *key, const char *const header[], cli_row_fn *row);
+int cli_run_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+		 const char *path, const char *key, const char *const header[], cli_row_fn *row);
 
 #endif

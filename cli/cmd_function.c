@@ -42,14 +42,20 @@ static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, 
 		case O_MEMORY:
 		case O_CONCURRENCY:
 			if ((r = cli_check_positive(cmd,
-						    c == O_TIMEOUT ? "--timeout" : c == O_MEMORY ? "--memory" : "--concurrency",
+						    c == O_TIMEOUT  ? "--timeout"
+						    : c == O_MEMORY ? "--memory"
+								    : "--concurrency",
 						    optarg, UINT32_MAX,
-						    c == O_TIMEOUT ? &timeout : c == O_MEMORY ? &memory : &conc)))
+						    c == O_TIMEOUT  ? &timeout
+						    : c == O_MEMORY ? &memory
+								    : &conc)))
 				return r;
 			break;
 		case O_MODE:
 			if (strcmp(optarg, "process") != 0 && strcmp(optarg, "persistent") != 0)
-				return cli_usage_error(cmd, "--mode must be process or persistent, got \"%s\"", optarg);
+				return cli_usage_error(
+					cmd, "--mode must be process or persistent, got \"%s\"",
+					optarg);
 			mode = optarg;
 			break;
 		default: return cli_opt_default(cmd, c);
@@ -94,8 +100,10 @@ static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, 
 		char size[32];
 		const char *digest = field_str(fn, "digest");
 		printf("deployed %s version %lld (%s, sha256 %.12s)\n",
-		       field_str(fn, "name") ? field_str(fn, "name") : name, (long long)field_int(fn, "version", 0),
-		       fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)), digest ? digest : "-");
+		       field_str(fn, "name") ? field_str(fn, "name") : name,
+		       (long long)field_int(fn, "version", 0),
+		       fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)),
+		       digest ? digest : "-");
 	}
 	json_decref(fn);
 	return code;
@@ -137,7 +145,8 @@ static int run_functions(struct cli *cli, const struct cli_command *cmd, int arg
 	static const char *const header[] = {
 		"NAME", "VERSION", "MODE", "TIMEOUT", "MEMORY", "CONCURRENCY", "SIZE", "AGE", NULL,
 	};
-	return cli_run_list(cli, cmd, argc, argv, "/v1/functions", "functions", header, function_row);
+	return cli_run_list(cli, cmd, argc, argv, "/v1/functions", "functions", header,
+			    function_row);
 }
 
 const struct cli_command cmd_functions = {
@@ -208,6 +217,9 @@ static int run_delete(struct cli *cli, const struct cli_command *cmd, int argc, 
 }
 
 const struct cli_command cmd_delete = {
-	"delete", "NAME",     "delete a function with all its versions (its invocation records stay readable)",
-	NULL,	  run_delete,
+	"delete",
+	"NAME",
+	"delete a function with all its versions (its invocation records stay readable)",
+	NULL,
+	run_delete,
 };

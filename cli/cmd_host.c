@@ -34,7 +34,9 @@ static int run_hosts(struct cli *cli, const struct cli_command *cmd, int argc, c
 	if (code >= 0)
 		return code;
 	if (optind < argc)
-		return cli_usage_error(cmd, "unknown subcommand \"%s\": hosts takes drain or undrain", argv[optind]);
+		return cli_usage_error(cmd,
+				       "unknown subcommand \"%s\": hosts takes drain or undrain",
+				       argv[optind]);
 	return cli_list(cli, "/v1/hosts", "hosts", header, host_row);
 }
 
@@ -48,13 +50,15 @@ const struct cli_command cmd_hosts = {
 };
 
 /* POST (drain) or DELETE (undrain) /v1/hosts/ID/drain. */
-static int drain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv, const char *method)
+static int drain(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+		 const char *method)
 {
 	json_t *o = NULL;
 	int code = cli_call_arg(cli, cmd, argc, argv, method, "/v1/hosts/%s/drain", "ID", &o);
 	if (code || !o)
 		return code;
-	code = cli_print_result(cli, o, "host %s: %s\n", or_dash(field_str(o, "id")), or_dash(field_str(o, "state")));
+	code = cli_print_result(cli, o, "host %s: %s\n", or_dash(field_str(o, "id")),
+				or_dash(field_str(o, "state")));
 	json_decref(o);
 	return code;
 }
@@ -70,7 +74,11 @@ static int run_undrain(struct cli *cli, const struct cli_command *cmd, int argc,
 }
 
 const struct cli_command cmd_hosts_drain = {
-	"hosts drain", "ID", "drain a host: place no new VM there and move its VMs away (admin)", NULL, run_drain,
+	"hosts drain",
+	"ID",
+	"drain a host: place no new VM there and move its VMs away (admin)",
+	NULL,
+	run_drain,
 };
 
 const struct cli_command cmd_hosts_undrain = {

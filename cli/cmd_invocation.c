@@ -26,7 +26,9 @@ static int read_all(FILE *f, struct buf *b)
 static int load_input(const char *data, struct buf *b)
 {
 	if (data[0] != '@')
-		return buf_append(b, data, strlen(data)) < 0 ? cli_fail(CLI_EXIT_API, "out of memory") : CLI_EXIT_OK;
+		return buf_append(b, data, strlen(data)) < 0
+			       ? cli_fail(CLI_EXIT_API, "out of memory")
+			       : CLI_EXIT_OK;
 	const char *file = data + 1;
 	bool std_in = strcmp(file, "-") == 0;
 	FILE *f = std_in ? stdin : fopen(file, "rbe");
@@ -36,7 +38,8 @@ static int load_input(const char *data, struct buf *b)
 	if (!std_in)
 		fclose(f);
 	if (r < 0)
-		return cli_fail(CLI_EXIT_API, "cannot read %s: %s", std_in ? "standard input" : file, strerror(-r));
+		return cli_fail(CLI_EXIT_API, "cannot read %s: %s",
+				std_in ? "standard input" : file, strerror(-r));
 	return CLI_EXIT_OK;
 }
 
@@ -60,7 +63,8 @@ static json_t *parse_timing(const char *s)
 		v[strcspn(v, " \t")] = '\0';
 		int64_t n;
 		json_object_set_new(o, item,
-				    parse_i64(v, INT64_MIN, INT64_MAX, &n) == 0 ? json_integer(n) : json_string(v));
+				    parse_i64(v, INT64_MIN, INT64_MAX, &n) == 0 ? json_integer(n)
+										: json_string(v));
 	}
 	free(copy);
 	return o;
@@ -75,8 +79,9 @@ static json_t *sync_summary(const struct http_response *r)
 	http_response_header(r, "X-Ditto-Status", status, sizeof(status));
 	http_response_header(r, "X-Ditto-Cold-Start", cold, sizeof(cold));
 	http_response_header(r, "X-Ditto-Timing", timing, sizeof(timing));
-	json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "id", id, "status", status[0] ? status : "ok", "cold_start",
-			      strcmp(cold, "true") == 0, "timing", parse_timing(timing));
+	json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "id", id, "status", status[0] ? status : "ok",
+			      "cold_start", strcmp(cold, "true") == 0, "timing",
+			      parse_timing(timing));
 	if (!o)
 		return NULL;
 	const uint8_t *p = r->body.data;
@@ -146,9 +151,10 @@ static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, 
 		json_t *o = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
 		const char *id = field_str(o, "id");
 		if (!id)
-			code = cli_fail(CLI_EXIT_API,
-					"the controller accepted the invocation but sent no id (HTTP %ld)",
-					resp.status);
+			code = cli_fail(
+				CLI_EXIT_API,
+				"the controller accepted the invocation but sent no id (HTTP %ld)",
+				resp.status);
 		else
 			code = cli_print_result(cli, o, "%s\n", id);
 		json_decref(o);
@@ -158,7 +164,8 @@ static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, 
 		json_decref(o);
 	} else if (code == CLI_EXIT_OK) {
 		/* The result as the function wrote it, ending a line. */
-		fwrite(resp.body.data ? (const void *)resp.body.data : "", 1, resp.body.len, stdout);
+		fwrite(resp.body.data ? (const void *)resp.body.data : "", 1, resp.body.len,
+		       stdout);
 		if (resp.body.len == 0 || resp.body.data[resp.body.len - 1] != '\n')
 			putchar('\n');
 	}
@@ -302,7 +309,8 @@ static void error_text(const json_t *rec, char *out, size_t size)
 	if (json_is_string(e))
 		snprintf(out, size, "%s", json_string_value(e));
 	else if (json_is_object(e))
-		snprintf(out, size, "%s: %s", or_dash(field_str(e, "code")), or_dash(field_str(e, "message")));
+		snprintf(out, size, "%s: %s", or_dash(field_str(e, "code")),
+			 or_dash(field_str(e, "message")));
 	else
 		snprintf(out, size, "-");
 }
@@ -344,17 +352,19 @@ static void invocation_block(struct table *t, const json_t *rec)
 		  (long long)field_int(rec, "retries", 0));
 	table_add(t, "Ran on:");
 	int64_t cpu = field_int(rec, "cpu", -1);
-	table_add(t, "host %s, vm %s, cpu %s", or_dash(field_str(rec, "host")), or_dash(field_str(rec, "vm")),
+	table_add(t, "host %s, vm %s, cpu %s", or_dash(field_str(rec, "host")),
+		  or_dash(field_str(rec, "vm")),
 		  cpu >= 0 ? (snprintf(a, sizeof(a), "%lld", (long long)cpu), a) : "-");
 	table_row(t, "Cold start:", field_bool(rec, "cold_start") ? "yes" : "no");
 	table_row(t, "Created:", fmt_time(field_int(rec, "created_ms", 0), a, sizeof(a)));
 	table_row(t, "Started:", fmt_time(field_int(rec, "started_ms", 0), a, sizeof(a)));
 	table_row(t, "Finished:", fmt_time(field_int(rec, "finished_ms", 0), a, sizeof(a)));
 	table_add(t, "Timing:");
-	table_add(
-		t, "queued %s, cold start %s, exec %s, total %s", fmt_us(field_int(tm, "queued_us", 0), a, sizeof(a)),
-		fmt_us(field_int(tm, "cold_start_us", 0), b, sizeof(b)),
-		fmt_us(field_int(tm, "exec_us", 0), c, sizeof(c)), fmt_us(field_int(tm, "total_us", 0), d, sizeof(d)));
+	table_add(t, "queued %s, cold start %s, exec %s, total %s",
+		  fmt_us(field_int(tm, "queued_us", 0), a, sizeof(a)),
+		  fmt_us(field_int(tm, "cold_start_us", 0), b, sizeof(b)),
+		  fmt_us(field_int(tm, "exec_us", 0), c, sizeof(c)),
+		  fmt_us(field_int(tm, "total_us", 0), d, sizeof(d)));
 	table_add(t, "Result:");
 	result_cell(t, rec);
 	table_add(t, "Log:");
@@ -369,7 +379,11 @@ static int run_invocation(struct cli *cli, const struct cli_command *cmd, int ar
 }
 
 const struct cli_command cmd_invocation = {
-	"invocation", "ID", "show an invocation's record: status, where it ran, timing, result", NULL, run_invocation,
+	"invocation",
+	"ID",
+	"show an invocation's record: status, where it ran, timing, result",
+	NULL,
+	run_invocation,
 };
 
 static int run_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
@@ -392,5 +406,6 @@ static int run_logs(struct cli *cli, const struct cli_command *cmd, int argc, ch
 }
 
 const struct cli_command cmd_logs = {
-	"logs", "ID", "print an invocation's log (the function's stderr) as it was written", NULL, run_logs,
+	"logs", "ID", "print an invocation's log (the function's stderr) as it was written", NULL,
+	run_logs
 };

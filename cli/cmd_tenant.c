@@ -30,9 +30,9 @@ static int make_key(struct cli *cli, const char *path, const json_t *body)
 static const char *scaling_text(const json_t *tenant, char *out, size_t size)
 {
 	const json_t *s = json_object_get(tenant, "scaling");
-	snprintf(out, size, "min %lld, max %lld, mechanism %s, policy %s", (long long)field_int(s, "min", 0),
-		 (long long)field_int(s, "max", 0), or_dash(field_str(s, "mechanism")),
-		 or_dash(field_str(s, "policy")));
+	snprintf(out, size, "min %lld, max %lld, mechanism %s, policy %s",
+		 (long long)field_int(s, "min", 0), (long long)field_int(s, "max", 0),
+		 or_dash(field_str(s, "mechanism")), or_dash(field_str(s, "policy")));
 	return out;
 }
 
@@ -71,7 +71,8 @@ static void tenant_row(struct table *t, const json_t *tn)
 
 static int run_tenant_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	static const char *const header[] = { "NAME", "MIN", "MAX", "MECHANISM", "POLICY", "AGE", NULL };
+	static const char *const header[] = { "NAME",   "MIN", "MAX", "MECHANISM",
+					      "POLICY", "AGE", NULL };
 	return cli_run_list(cli, cmd, argc, argv, "/v1/tenants", "tenants", header, tenant_row);
 }
 
@@ -92,8 +93,10 @@ static void tenant_block(struct table *t, const json_t *o)
 	else
 		table_add(t, "on host %s, %s, %lld worker vCPUs (%lld..%lld, %s), %lld in flight",
 			  or_dash(field_str(vm, "host")), or_dash(field_str(vm, "state")),
-			  (long long)field_int(vm, "workers", 0), (long long)field_int(vm, "min_workers", 0),
-			  (long long)field_int(vm, "max_workers", 0), or_dash(field_str(vm, "mechanism")),
+			  (long long)field_int(vm, "workers", 0),
+			  (long long)field_int(vm, "min_workers", 0),
+			  (long long)field_int(vm, "max_workers", 0),
+			  or_dash(field_str(vm, "mechanism")),
 			  (long long)field_int(vm, "inflight", 0));
 }
 
@@ -103,8 +106,11 @@ static int run_tenant_get(struct cli *cli, const struct cli_command *cmd, int ar
 }
 
 const struct cli_command cmd_tenant_get = {
-	"tenant get", "NAME",	      "show a tenant, its scaling and where its VM runs (admin, or its own key)",
-	NULL,	      run_tenant_get,
+	"tenant get",
+	"NAME",
+	"show a tenant, its scaling and where its VM runs (admin, or its own key)",
+	NULL,
+	run_tenant_get,
 };
 
 /* ---- key create ------------------------------------------------------------------------ */
@@ -168,20 +174,25 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 		case O_MAX:
 			/* The controller checks 0 <= min <= max <= its limit. */
 			if (parse_u64(optarg, 0, INT_MAX, &v) < 0)
-				return cli_usage_error(cmd, "%s must be a number of worker vCPUs, got \"%s\"",
-						       c == O_MIN ? "--min" : "--max", optarg);
+				return cli_usage_error(
+					cmd, "%s must be a number of worker vCPUs, got \"%s\"",
+					c == O_MIN ? "--min" : "--max", optarg);
 			*(c == O_MIN ? &min : &max) = (long long)v;
 			break;
 		case O_MECHANISM:
 			if (strcmp(optarg, "hotplug") != 0 && strcmp(optarg, "precreated") != 0)
-				return cli_usage_error(cmd, "--mechanism must be hotplug or precreated, got \"%s\"",
-						       optarg);
+				return cli_usage_error(
+					cmd,
+					"--mechanism must be hotplug or precreated, got \"%s\"",
+					optarg);
 			mechanism = optarg;
 			break;
 		case O_POLICY:
 			if (!policy_ok(optarg))
 				return cli_usage_error(
-					cmd, "--policy must be elastic, elastic:MS or fixed:N, got \"%s\"", optarg);
+					cmd,
+					"--policy must be elastic, elastic:MS or fixed:N, got \"%s\"",
+					optarg);
 			policy = optarg;
 			break;
 		default: return cli_opt_default(cmd, c);
@@ -191,7 +202,8 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 	if ((code = cli_path_args(cmd, argc, argv, 1, "/v1/tenants/%s/scaling", "TENANT", path)))
 		return code;
 	if (min < 0 && max < 0 && !mechanism && !policy)
-		return cli_usage_error(cmd, "nothing to change: give --min, --max, --mechanism or --policy");
+		return cli_usage_error(
+			cmd, "nothing to change: give --min, --max, --mechanism or --policy");
 	/* Only the fields given are sent: the others keep their values. */
 	json_t *body = json_object();
 	if (body && min >= 0)

@@ -12,7 +12,8 @@
 
 #define CONNECT_TIMEOUT_MS 10000L
 
-_Static_assert(sizeof(((struct http_client *)0)->error) >= CURL_ERROR_SIZE, "curl's error buffer size");
+_Static_assert(sizeof(((struct http_client *)0)->error) >= CURL_ERROR_SIZE,
+	       "curl's error buffer size");
 
 int http_client_init(struct http_client *c, const char *base_url, const char *key)
 {
@@ -28,7 +29,8 @@ int http_client_init(struct http_client *c, const char *base_url, const char *ke
 		for (const char *p = key; *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				return -EINVAL;
-		if (snprintf(c->auth, sizeof(c->auth), "Authorization: Bearer %s", key) >= (int)sizeof(c->auth))
+		if (snprintf(c->auth, sizeof(c->auth), "Authorization: Bearer %s", key) >=
+		    (int)sizeof(c->auth))
 			return -EINVAL;
 	}
 	c->curl = curl_easy_init();
@@ -87,7 +89,8 @@ int http_perform(struct http_client *c, const struct http_request *rq, struct ht
 		snprintf(c->error, sizeof(c->error), "request path too long");
 		return -ENAMETOOLONG;
 	}
-	snprintf(ctype, sizeof(ctype), "Content-Type: %s", rq->content_type ? rq->content_type : "application/json");
+	snprintf(ctype, sizeof(ctype), "Content-Type: %s",
+		 rq->content_type ? rq->content_type : "application/json");
 	struct curl_slist *hdrs = curl_slist_append(NULL, ctype);
 	if (hdrs && c->auth[0] && !curl_slist_append(hdrs, c->auth)) {
 		curl_slist_free_all(hdrs);
@@ -141,7 +144,8 @@ bool http_response_header(const struct http_response *r, const char *name, char 
 	while (p && p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *next = eol ? eol + 1 : end;
-		if ((size_t)(next - p) > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+		if ((size_t)(next - p) > nlen && p[nlen] == ':' &&
+		    strncasecmp(p, name, nlen) == 0) {
 			const char *v = p + nlen + 1, *ve = eol ? eol : end;
 			while (v < ve && (*v == ' ' || *v == '\t'))
 				v++;
@@ -165,8 +169,9 @@ int http_escape(const char *s, char *out, size_t size)
 	size_t o = 0;
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
-		bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-			     ch == '-' || ch == '.' || ch == '_' || ch == '~';
+		bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
+			     ch == '~';
 		size_t need = plain ? 1 : 3;
 		if (size - o <= need)
 			return -ENAMETOOLONG;

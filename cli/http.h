@@ -13,8 +13,8 @@
 
 struct http_client {
 	void *curl;
-	char base[512];	 /* "http://host:port", no trailing slash */
-	char auth[512];	 /* "Authorization: Bearer KEY", or "" to send none */
+	char base[512];  /* "http://host:port", no trailing slash */
+	char auth[512];  /* "Authorization: Bearer KEY", or "" to send none */
 	char error[256]; /* why the last request got no HTTP answer */
 };
 
@@ -26,7 +26,7 @@ struct http_request {
 	FILE *upload; /* or a file streamed as the body (body is NULL) */
 	long long upload_len;
 	const char *content_type; /* NULL: application/json */
-	long timeout_ms;	  /* the whole exchange; 0 for no limit */
+	long timeout_ms;          /* the whole exchange; 0 for no limit */
 };
 
 struct http_response {

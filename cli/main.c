@@ -8,9 +8,10 @@
 
 /* In the order `ditto --help` lists them. */
 static const struct cli_command *const commands[] = {
-	&cmd_deploy,	 &cmd_invoke, &cmd_functions,	  &cmd_get,	      &cmd_delete,     &cmd_invocations,
-	&cmd_invocation, &cmd_logs,   &cmd_tenant_create, &cmd_tenant_list,   &cmd_tenant_get, &cmd_key_create,
-	&cmd_scale,	 &cmd_hosts,  &cmd_hosts_drain,	  &cmd_hosts_undrain, &cmd_up,	       &cmd_down,
+	&cmd_deploy,        &cmd_invoke,     &cmd_functions, &cmd_get,           &cmd_delete,
+	&cmd_invocations,   &cmd_invocation, &cmd_logs,      &cmd_tenant_create, &cmd_tenant_list,
+	&cmd_tenant_get,    &cmd_key_create, &cmd_scale,     &cmd_hosts,         &cmd_hosts_drain,
+	&cmd_hosts_undrain, &cmd_up,         &cmd_down,
 };
 
 static void usage(void)
@@ -51,9 +52,10 @@ static const struct cli_command *find(int argc, char **argv, int *ret_words)
 	for (int words = 2; words >= 1; words--) {
 		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 			const char *name = commands[i]->name, *space = strchr(name, ' ');
-			bool match = words == 1 ? !space && strcmp(name, argv[0]) == 0
-						: space && argc > 1 && name_has_noun(name, argv[0]) &&
-							  strcmp(space + 1, argv[1]) == 0;
+			bool match = words == 1
+					     ? !space && strcmp(name, argv[0]) == 0
+					     : space && argc > 1 && name_has_noun(name, argv[0]) &&
+						       strcmp(space + 1, argv[1]) == 0;
 			if (match) {
 				*ret_words = words;
 				return commands[i];
@@ -75,20 +77,22 @@ static int noun_only(const char *noun, const char *next)
 			continue;
 		n++;
 		if (next && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0))
-			printf("  ditto %s%s%s\n      %s\n", name, *commands[i]->args ? " " : "", commands[i]->args,
-			       commands[i]->summary);
+			printf("  ditto %s%s%s\n      %s\n", name, *commands[i]->args ? " " : "",
+			       commands[i]->args, commands[i]->summary);
 		else
-			snprintf(verbs + strlen(verbs), sizeof(verbs) - strlen(verbs), "%s%s", verbs[0] ? ", " : "",
-				 strchr(name, ' ') + 1);
+			snprintf(verbs + strlen(verbs), sizeof(verbs) - strlen(verbs), "%s%s",
+				 verbs[0] ? ", " : "", strchr(name, ' ') + 1);
 	}
 	if (n == 0)
 		return cli_fail(CLI_EXIT_USAGE, "unknown command \"%s\" (see ditto --help)", noun);
 	if (next && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0))
 		return CLI_EXIT_OK;
 	if (!next)
-		return cli_fail(CLI_EXIT_USAGE, "%s needs a subcommand: %s (see ditto %s --help)", noun, verbs, noun);
-	return cli_fail(CLI_EXIT_USAGE, "unknown subcommand \"%s %s\"; %s takes %s (see ditto %s --help)", noun, next,
-			noun, verbs, noun);
+		return cli_fail(CLI_EXIT_USAGE, "%s needs a subcommand: %s (see ditto %s --help)",
+				noun, verbs, noun);
+	return cli_fail(CLI_EXIT_USAGE,
+			"unknown subcommand \"%s %s\"; %s takes %s (see ditto %s --help)", noun,
+			next, noun, verbs, noun);
 }
 
 int main(int argc, char **argv)
@@ -108,8 +112,12 @@ int main(int argc, char **argv)
 		case OPT_JSON: cli.json = true; break;
 		case 'h':
 		case OPT_HELP: usage(); return CLI_EXIT_OK;
-		case ':': return cli_fail(CLI_EXIT_USAGE, "%s needs a value (see ditto --help)", argv[optind - 1]);
-		default: return cli_fail(CLI_EXIT_USAGE, "unknown option %s (see ditto --help)", argv[optind - 1]);
+		case ':':
+			return cli_fail(CLI_EXIT_USAGE, "%s needs a value (see ditto --help)",
+					argv[optind - 1]);
+		default:
+			return cli_fail(CLI_EXIT_USAGE, "unknown option %s (see ditto --help)",
+					argv[optind - 1]);
 		}
 	}
 	if (optind == argc)

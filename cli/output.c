@@ -59,7 +59,8 @@ void table_when(struct table *t, const char *label, int64_t ms)
 {
 	char when[40], age[32];
 	table_add(t, "%s", label);
-	table_add(t, "%s (%s ago)", fmt_time(ms, when, sizeof(when)), fmt_age(ms, age, sizeof(age)));
+	table_add(t, "%s (%s ago)", fmt_time(ms, when, sizeof(when)),
+		  fmt_age(ms, age, sizeof(age)));
 }
 
 /* Display width of a UTF-8 string: one column per character, which holds
@@ -136,7 +137,8 @@ const char *fmt_time(int64_t ms, char *out, size_t size)
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
 	char day[32];
-	if (ms <= 0 || !localtime_r(&secs, &tm) || !strftime(day, sizeof(day), "%Y-%m-%d %H:%M:%S", &tm))
+	if (ms <= 0 || !localtime_r(&secs, &tm) ||
+	    !strftime(day, sizeof(day), "%Y-%m-%d %H:%M:%S", &tm))
 		snprintf(out, size, "-");
 	else
 		snprintf(out, size, "%s.%03d", day, (int)(ms % 1000));

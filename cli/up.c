@@ -76,7 +76,8 @@ static bool proc_is(pid_t pid, const char *name)
 		return false;
 	size_t len = (size_t)(close - open - 1);
 	char state = close[2];
-	return state != 'Z' && state != 'X' && len > 0 && len == strnlen(name, 15) && strncmp(open + 1, name, len) == 0;
+	return state != 'Z' && state != 'X' && len > 0 && len == strnlen(name, 15) &&
+	       strncmp(open + 1, name, len) == 0;
 }
 
 /* The pid in a pid file, or 0 when there is none. */
@@ -179,8 +180,10 @@ static int pidfds_wait(int fds[2], long timeout_ms)
 			if (fds[i] >= 0)
 				p[live++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (live == 0 || left <= 0 || (poll(p, (nfds_t)live, (int)left) < 0 && errno != EINTR))
+		long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+					  (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (live == 0 || left <= 0 ||
+		    (poll(p, (nfds_t)live, (int)left) < 0 && errno != EINTR))
 			return live;
 		for (int k = 0; k < live; k++)
 			for (int i = 0; i < 2 && p[k].revents; i++)
@@ -287,10 +290,10 @@ static int up_step(struct up *u, const char *what)
 		if (*pids[i] && waitpid(*pids[i], &st, WNOHANG) == *pids[i]) {
 			*pids[i] = 0;
 			if (WIFEXITED(st))
-				return up_fail(u, "%s exited with status %d while waiting for %s", names[i],
-					       WEXITSTATUS(st), what);
-			return up_fail(u, "%s was killed by signal %d while waiting for %s", names[i], WTERMSIG(st),
-				       what);
+				return up_fail(u, "%s exited with status %d while waiting for %s",
+					       names[i], WEXITSTATUS(st), what);
+			return up_fail(u, "%s was killed by signal %d while waiting for %s",
+				       names[i], WTERMSIG(st), what);
 		}
 	}
 	if (past(&u->deadline))
@@ -298,8 +301,8 @@ static int up_step(struct up *u, const char *what)
 	return 0;
 }
 
-static int start(struct up *u, char *const argv[], const char *log, const char *pidfile, pid_t *ret_pid,
-		 bool *ret_started)
+static int start(struct up *u, char *const argv[], const char *log, const char *pidfile,
+		 pid_t *ret_pid, bool *ret_started)
 {
 	int r = spawn(argv, log, ret_pid);
 	if (r < 0)
@@ -333,7 +336,8 @@ static int wait_controller(struct up *u)
 		if (!u->url[0] && file_read_text(u->l.ctl_ready, u->url, sizeof(u->url)) > 0 &&
 		    http_client_init(&c, u->url, NULL) < 0) {
 			http_client_free(&c);
-			return up_fail(u, "the controller wrote a URL that is not usable: %s", u->url);
+			return up_fail(u, "the controller wrote a URL that is not usable: %s",
+				       u->url);
 		}
 		if (u->url[0] && probe(&c, "/healthz", NULL) == 200)
 			break;
@@ -352,13 +356,15 @@ static int wait_host(struct up *u)
 		return up_fail(u, "the admin key in %s is malformed", u->l.admin_key);
 	int code = 0;
 	for (;;) {
-		json_t *o = NULL, *h;
-		size_t i;
+		json_t *o = NULL;
 		long st = probe(&c, "/v1/hosts", &o);
+		const json_t *hosts = json_object_get(o, "hosts");
 		bool up = false;
-		json_array_foreach (json_object_get(o, "hosts"), i, h)
+		for (size_t i = 0; i < json_array_size(hosts); i++) {
+			const json_t *h = json_array_get(hosts, i);
 			if (strcmp(or_dash(field_str(h, "id")), HOST_ID) == 0)
 				up = strcmp(or_dash(field_str(h, "state")), "up") == 0;
+		}
 		json_decref(o);
 		if (up) {
 			code = 0;
@@ -385,7 +391,9 @@ static int write_env(const struct up *u)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	int r = fchmod(fd, 0600) < 0 || dprintf(fd, "DITTO_URL=%s\nDITTO_KEY=%s\n", u->url, u->key) < 0 ? -EIO : 0;
+	int r = 0;
+	if (fchmod(fd, 0600) < 0 || dprintf(fd, "DITTO_URL=%s\nDITTO_KEY=%s\n", u->url, u->key) < 0)
+		r = -EIO;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r == 0 && rename(tmp, u->l.env) < 0)
@@ -407,36 +415,40 @@ static int check_running(const struct cli *cli, const struct layout *l)
 		return -1;
 	}
 	if (!ctl_up || !agent_up)
-		return cli_fail(CLI_EXIT_API,
-				"the platform from %s is partly running (%s pid %d only); stop it with "
-				"ditto down --data-dir %s",
-				l->dir, ctl_up ? "controller" : "agent", (int)(ctl_up ? ctl : agent), l->dir);
+		return cli_fail(
+			CLI_EXIT_API,
+			"the platform from %s is partly running (%s pid %d only); stop it with "
+			"ditto down --data-dir %s",
+			l->dir, ctl_up ? "controller" : "agent", (int)(ctl_up ? ctl : agent),
+			l->dir);
 	char url[512] = "";
 	char line[600];
 	FILE *f = fopen(l->env, "re");
 	while (f && fgets(line, sizeof(line), f))
 		if (strncmp(line, "DITTO_URL=", 10) == 0)
-			snprintf(url, sizeof(url), "%.*s", (int)strcspn(line + 10, "\r\n"), line + 10);
+			snprintf(url, sizeof(url), "%.*s", (int)strcspn(line + 10, "\r\n"),
+				 line + 10);
 	if (f)
 		fclose(f);
 	if (cli->json) {
-		json_t *o = json_pack("{s:b, s:s, s:s, s:i, s:i}", "already_running", 1, "url", url, "env_file", l->env,
-				      "controller_pid", (int)ctl, "agent_pid", (int)agent);
+		json_t *o = json_pack("{s:b, s:s, s:s, s:i, s:i}", "already_running", 1, "url", url,
+				      "env_file", l->env, "controller_pid", (int)ctl, "agent_pid",
+				      (int)agent);
 		int code = cli_print_json(o);
 		json_decref(o);
 		return code;
 	}
-	printf("a platform from %s is already running at %s (controller pid %d, agent pid %d)\n", l->dir,
-	       url[0] ? url : "?", (int)ctl, (int)agent);
+	printf("a platform from %s is already running at %s (controller pid %d, agent pid %d)\n",
+	       l->dir, url[0] ? url : "?", (int)ctl, (int)agent);
 	return CLI_EXIT_OK;
 }
 
 static int up_print(const struct cli *cli, const struct up *u)
 {
 	if (cli->json) {
-		json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:i, s:i}", "already_running", 0, "url", u->url,
-				      "admin_key", u->key, "env_file", u->l.env, "controller_pid", (int)u->ctl,
-				      "agent_pid", (int)u->agent);
+		json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:i, s:i}", "already_running", 0, "url",
+				      u->url, "admin_key", u->key, "env_file", u->l.env,
+				      "controller_pid", (int)u->ctl, "agent_pid", (int)u->agent);
 		int code = cli_print_json(o);
 		json_decref(o);
 		return code;
@@ -450,7 +462,8 @@ static int up_print(const struct cli *cli, const struct up *u)
 	table_add(&t, "Agent:");
 	table_add(&t, "host %s, pid %d, log %s", HOST_ID, (int)u->agent, u->l.agent_log);
 	table_add(&t, "Env file:");
-	table_add(&t, "%s (ditto reads it when DITTO_KEY is unset: from ./data, or set DITTO_ENV)", u->l.env);
+	table_add(&t, "%s (ditto reads it when DITTO_KEY is unset: from ./data, or set DITTO_ENV)",
+		  u->l.env);
 	return cli_print_table(&t);
 }
 
@@ -460,7 +473,8 @@ static int find_binaries(struct up *u, const char *image, char *ctl_bin, char *a
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0)
-		return cli_fail(CLI_EXIT_API, "cannot find the ditto executable: %s", strerror(errno));
+		return cli_fail(CLI_EXIT_API, "cannot find the ditto executable: %s",
+				strerror(errno));
 	self[n] = '\0';
 	snprintf(u->bin_dir, sizeof(u->bin_dir), "%s", dirname(self));
 	snprintf(ctl_bin, PATH_MAX, "%.*s/ditto-controller", PATH_MAX - 20, u->bin_dir);
@@ -472,11 +486,12 @@ static int find_binaries(struct up *u, const char *image, char *ctl_bin, char *a
 	const char *const bins[] = { ctl_bin, agent_bin };
 	for (size_t i = 0; i < 2; i++)
 		if (access(bins[i], X_OK) < 0)
-			return cli_fail(CLI_EXIT_API, "cannot run %s: %s (build it with make)", bins[i],
-					strerror(errno));
+			return cli_fail(CLI_EXIT_API, "cannot run %s: %s (build it with make)",
+					bins[i], strerror(errno));
 	struct stat st;
 	if (stat(u->image, &st) < 0 || !S_ISDIR(st.st_mode))
-		return cli_fail(CLI_EXIT_API, "no guest image at %s (build it with make guest, or pass --image)",
+		return cli_fail(CLI_EXIT_API,
+				"no guest image at %s (build it with make guest, or pass --image)",
 				u->image);
 	return 0;
 }
@@ -501,12 +516,14 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 		case O_IMAGE: image = optarg; break;
 		case O_CORES:
 			if (!*optarg)
-				return cli_usage_error(cmd, "--cores needs a value such as all or 0-3,6");
+				return cli_usage_error(
+					cmd, "--cores needs a value such as all or 0-3,6");
 			u.cores = optarg;
 			break;
 		case O_PORT:
 			if (parse_u64(optarg, 0, 65535, &v) < 0)
-				return cli_usage_error(cmd, "--port must be 0..65535, got \"%s\"", optarg);
+				return cli_usage_error(cmd, "--port must be 0..65535, got \"%s\"",
+						       optarg);
 			u.port = optarg;
 			break;
 		default: return cli_opt_default(cmd, c);
@@ -538,7 +555,7 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 	u.deadline.tv_sec += UP_DEADLINE_MS / 1000;
 
 	unlink(u.l.ctl_ready);
-	char *const ctl_argv[] = { ctl_bin,	   "--data",	   u.l.ctl_data,  "--port",
+	char *const ctl_argv[] = { ctl_bin,        "--data",       u.l.ctl_data,  "--port",
 				   (char *)u.port, "--ready-file", u.l.ctl_ready, NULL };
 	if ((code = start(&u, ctl_argv, u.l.ctl_log, u.l.ctl_pid, &u.ctl, &u.ctl_started)) ||
 	    (code = wait_controller(&u)))
@@ -546,14 +563,17 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 	if (file_read_text(u.l.admin_key, u.key, sizeof(u.key)) <= 0)
 		return up_fail(&u, "cannot read the admin key in %s", u.l.admin_key);
 
-	char *agent_argv[20] = { agent_bin,	"--data",    u.l.agent_data, "--port", "0",
-				 "--image",	u.image,     "--controller", u.url,    "--controller-key-file",
-				 u.l.admin_key, "--host-id", HOST_ID };
+	char *agent_argv[20] = {
+		agent_bin,     "--data",    u.l.agent_data, "--port", "0",
+		"--image",     u.image,     "--controller", u.url,    "--controller-key-file",
+		u.l.admin_key, "--host-id", HOST_ID
+	};
 	if (u.cores) {
 		agent_argv[13] = "--cores";
 		agent_argv[14] = (char *)u.cores;
 	}
-	if ((code = start(&u, agent_argv, u.l.agent_log, u.l.agent_pid, &u.agent, &u.agent_started)) ||
+	if ((code = start(&u, agent_argv, u.l.agent_log, u.l.agent_pid, &u.agent,
+			  &u.agent_started)) ||
 	    (code = wait_host(&u)))
 		return code;
 	if ((r = write_env(&u)) < 0)
@@ -582,7 +602,8 @@ const struct cli_command cmd_up = {
 static int run_down(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	enum { O_DIR = OPT_FIRST_COMMAND };
-	static const struct option opts[] = { { "data-dir", required_argument, NULL, O_DIR }, CLI_GLOBAL_OPTIONS };
+	static const struct option opts[] = { { "data-dir", required_argument, NULL, O_DIR },
+					      CLI_GLOBAL_OPTIONS };
 	const char *dir = "data";
 	int c, code;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
@@ -609,19 +630,20 @@ static int run_down(struct cli *cli, const struct cli_command *cmd, int argc, ch
 	int killed = stop_pair(pids, names, DOWN_TERM_MS);
 	for (size_t i = 0; i < 2; i++)
 		if (proc_is(pids[i], names[i]))
-			return cli_fail(CLI_EXIT_API, "%s (pid %d) did not stop, even after SIGKILL", names[i],
+			return cli_fail(CLI_EXIT_API,
+					"%s (pid %d) did not stop, even after SIGKILL", names[i],
 					(int)pids[i]);
 	unlink(l.agent_pid);
 	unlink(l.ctl_pid);
 	if (cli->json) {
-		json_t *o = json_pack("{s:i, s:i, s:i}", "controller_pid", (int)pids[1], "agent_pid", (int)pids[0],
-				      "killed", killed);
+		json_t *o = json_pack("{s:i, s:i, s:i}", "controller_pid", (int)pids[1],
+				      "agent_pid", (int)pids[0], "killed", killed);
 		code = cli_print_json(o);
 		json_decref(o);
 		return code;
 	}
-	printf("stopped the platform from %s (controller pid %d, agent pid %d%s)\n", l.dir, (int)pids[1], (int)pids[0],
-	       killed ? "; SIGKILL was needed" : "");
+	printf("stopped the platform from %s (controller pid %d, agent pid %d%s)\n", l.dir,
+	       (int)pids[1], (int)pids[0], killed ? "; SIGKILL was needed" : "");
 	return CLI_EXIT_OK;
 }
 

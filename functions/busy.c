@@ -125,13 +125,14 @@ static bool scan_literal(struct scan *s, const char *word)
 
 static bool scan_value(struct scan *s, int depth);
 
-/* Consumes the rest of an array (close is ']') or an object ('}') whose
- * opening bracket is consumed, checking its syntax. */
+/* Consumes an array (close is ']') or an object ('}') from its opening
+ * bracket, where s is, checking its syntax. */
 static bool scan_items(struct scan *s, char close, int depth)
 {
 	const char *key;
 	size_t len;
 
+	s->p++;
 	if (accept(s, close))
 		return true;
 	do {
@@ -153,22 +154,13 @@ static bool scan_value(struct scan *s, int depth)
 	if (s->p == s->end || depth > BUSY_MAX_DEPTH)
 		return false;
 	switch (*s->p) {
-	case '"':
-		return scan_string(s, &str, &len);
-	case 't':
-		return scan_literal(s, "true");
-	case 'f':
-		return scan_literal(s, "false");
-	case 'n':
-		return scan_literal(s, "null");
-	case '[':
-		s->p++;
-		return scan_items(s, ']', depth);
-	case '{':
-		s->p++;
-		return scan_items(s, '}', depth);
-	default:
-		return scan_number(s);
+	case '"': return scan_string(s, &str, &len);
+	case 't': return scan_literal(s, "true");
+	case 'f': return scan_literal(s, "false");
+	case 'n': return scan_literal(s, "null");
+	case '[': return scan_items(s, ']', depth);
+	case '{': return scan_items(s, '}', depth);
+	default: return scan_number(s);
 	}
 }
 
@@ -249,7 +241,8 @@ static int touch_memory(uint64_t mb)
 		return 0;
 	size_t size = (size_t)mb << 20;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	volatile char *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile char *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				  -1, 0);
 	if (mem == MAP_FAILED)
 		return -errno;
 	for (size_t off = 0; off < size; off += page)
@@ -297,8 +290,8 @@ static int busy(const char *input, size_t len, struct fn_result *result, const c
 	uint64_t wall = clock_ns(CLOCK_MONOTONIC) - wall0;
 
 	if (buf_printf(&result->buf, "{\"ms\":%llu,\"mb\":%llu,\"cpu\":%d,\"iterations\":%llu}",
-			     (unsigned long long)ms, (unsigned long long)mb, cpu,
-			     (unsigned long long)iterations) < 0) {
+		       (unsigned long long)ms, (unsigned long long)mb, cpu,
+		       (unsigned long long)iterations) < 0) {
 		*ret_error = "out of memory";
 		return -ENOMEM;
 	}
