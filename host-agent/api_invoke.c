@@ -79,8 +79,8 @@ struct invocation {
 	uint64_t body_us;
 };
 
-static void on_invoked(struct vm *vm, int status, json_t *meta, const uint8_t *body,
-		       size_t body_len, void *data)
+static void on_invoked(int status, json_t *meta, const uint8_t *body, size_t body_len,
+		       void *data)
 {
 	struct invocation *inv = data;
 	struct request *r = inv->r;
@@ -159,7 +159,7 @@ void api_post_invoke(struct request *r, const char *tenant)
 		return;
 	}
 	*inv = (struct invocation){ .r = r, .body_us = body_us };
-	int err = invoke_start(vm, &req, on_invoked, inv);
+	int err = vm_invoke(vm, &req, on_invoked, inv);
 	if (err < 0)
 		free(inv);
 	if (err == -ENOENT) {

@@ -102,7 +102,7 @@ static void on_vm_ready(struct vm *vm, int status, void *data)
 				"the VM was stopped before it was ready");
 	else
 		api_reply_error(r, MHD_HTTP_BAD_GATEWAY, "vm_failed", "VM did not become ready: %s",
-				vm->died_reason[0] ? vm->died_reason : strerror(-status));
+				vm_reason(vm)[0] ? vm_reason(vm) : strerror(-status));
 	api_resume(r);
 }
 
@@ -217,7 +217,7 @@ void api_restart_vm(struct request *r, const char *tenant)
 	api_suspend(r);
 }
 
-static void on_resized(struct vm *vm, int status, json_t *report, void *data)
+static void on_resized(int status, json_t *report, void *data)
 {
 	struct request *r = data;
 	if (status == 0) {
@@ -247,25 +247,27 @@ void api_put_workers(struct request *r, const char *tenant)
 		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "body needs {\"count\": N}");
 		return;
 	}
-	const struct scaler *sc = &vm->scaler;
-	if (!policy_is_manual(&sc->policy)) {
+	struct policy policy;
+	int min, max;
+	vm_scaling(vm, &policy, &min, &max);
+	if (!policy_is_manual(&policy)) {
 		char spec[POLICY_SPEC_MAX];
-		policy_format(&sc->policy, spec, sizeof(spec));
+		policy_format(&policy, spec, sizeof(spec));
 		api_reply_error(r, MHD_HTTP_CONFLICT, "policy_active",
 				"the %s policy sets this VM's worker count; set the policy to manual first "
 				"(PUT /v1/vms/%s/scaling)",
 				spec, tenant);
 		return;
 	}
-	if (n < sc->min_workers || n > sc->max_workers) {
+	if (n < min || n > max) {
 		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range", "count must be in %d..%d",
-				sc->min_workers, sc->max_workers);
+				min, max);
 		return;
 	}
-	int err = vcpu_set(vm, (int)n, on_resized, r);
+	int err = vm_set_workers(vm, (int)n, on_resized, r);
 	if (err == -ERANGE) {
 		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range", "count must be in 0..%d",
-				vm->spec.max_workers);
+				vm_max_workers(vm));
 		return;
 	}
 	if (err < 0) {
@@ -281,20 +283,21 @@ void api_put_scaling(struct request *r, const char *tenant)
 	json_t *o = vm ? body_json(r) : NULL;
 	if (!o)
 		return;
-	const struct scaler *sc = &vm->scaler;
-	long min = sc->min_workers, max = sc->max_workers;
-	struct policy p = sc->policy;
+	struct policy p;
+	int cur_min, cur_max;
+	vm_scaling(vm, &p, &cur_min, &cur_max);
+	long min = cur_min, max = cur_max;
 	bool ok = get_int(r, o, "min_workers", 0, VM_MAX_CPUS - 1, &min) &&
 		  get_int(r, o, "max_workers", 0, VM_MAX_CPUS - 1, &max) && get_policy(r, o, &p);
 	json_decref(o);
 	if (!ok)
 		return;
-	if (max > vm->spec.max_workers) {
+	if (max > vm_max_workers(vm)) {
 		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range",
 				"max_workers %ld is over the %d worker vCPUs this VM was started with: the "
 				"VM must be restarted with a larger max_workers (DELETE, then PUT "
 				"/v1/vms/%s)",
-				max, vm->spec.max_workers, tenant);
+				max, vm_max_workers(vm), tenant);
 		return;
 	}
 	if (min > max) {
@@ -302,7 +305,7 @@ void api_put_scaling(struct request *r, const char *tenant)
 				"min_workers (%ld) must not exceed max_workers (%ld)", min, max);
 		return;
 	}
-	int err = scaler_set(vm, &p, (int)min, (int)max);
+	int err = vm_set_scaling(vm, &p, (int)min, (int)max);
 	if (err < 0) {
 		api_reply_errno(r, err, "cannot change scaling");
 		return;

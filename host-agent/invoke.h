@@ -1,17 +1,37 @@
 /* Relaying an invocation to a tenant's guest: push the artifact the first
  * time this guest needs it, send WIRE_INVOKE, hand back the guest's reply.
- * Input and result are opaque bytes here. */
+ * Input and result are opaque bytes here.
+ *
+ * A struct invoke is part of its VM and owns what the VM's invocations share:
+ * the count in flight, the artifacts this guest already has. The VM tells it
+ * when a new guest starts and when QEMU stops or goes. */
 #ifndef DITTO_INVOKE_H
 #define DITTO_INVOKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
 
+#include "artifacts.h"
+#include "sha256.h"
 #include "wire.h"
 
-struct vm;
+struct guest_chan;
+
+struct invoke {
+	const char *name;        /* for logs (the tenant) */
+	struct artifacts *store; /* the agent's artifacts */
+	unsigned max_inflight;
+	unsigned inflight; /* invocations sent to the guest, not yet answered */
+	uint64_t invocations;
+	int generation; /* bumps with each new guest */
+	bool stopping;  /* QEMU is being stopped on purpose */
+	/* Artifacts already pushed into this guest (by digest). */
+	char (*pushed)[SHA256_HEX_SIZE];
+	size_t n_pushed, cap_pushed;
+};
 
 struct invoke_req {
 	const char *digest; /* artifact, already in the agent's store */
@@ -31,12 +51,38 @@ struct invoke_req {
  * status -EREMOTEIO: the guest refused it; meta has code and message.
  * Other status (<0): the VM went away (-ECONNRESET) or did not answer
  * (-ETIMEDOUT); meta and body are NULL. All are valid only during the call. */
-typedef void (*invoke_done_fn)(struct vm *vm, int status, json_t *meta, const uint8_t *body,
-			       size_t body_len, void *data);
+typedef void (*invoke_done_fn)(int status, json_t *meta, const uint8_t *body, size_t body_len,
+			       void *data);
 
-/* Returns 0 and calls cb once, or fails without calling it: -EAGAIN (VM not
- * ready), -ENOENT (artifact not in the store), -EBUSY (too many invocations in
- * flight), -EINVAL (memory_mib out of range), -ENOMEM. */
-int invoke_start(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb, void *data);
+/* Sets up inv with nothing in flight. name and store must outlive it. */
+void invoke_init(struct invoke *inv, const char *name, struct artifacts *store,
+		 unsigned max_inflight);
+
+/* Frees what inv holds. */
+void invoke_free(struct invoke *inv);
+
+/* Sends req over chan, the guest channel of a ready VM (NULL when the VM is
+ * not ready). Returns 0 and calls cb once, or fails without calling it:
+ * -EAGAIN (VM not ready), -ENOENT (artifact not in the store), -EBUSY (too
+ * many invocations in flight), -EINVAL (memory_mib out of range), -ENOMEM. A
+ * call lost with the channel fails with -ECANCELED when the VM was being
+ * stopped (invoke_on_stopping), else -ECONNRESET. */
+int invoke_start(struct invoke *inv, struct guest_chan *chan, const struct invoke_req *req,
+		 invoke_done_fn cb, void *data);
+
+/* Invocations sent and not yet answered. */
+unsigned invoke_inflight(const struct invoke *inv);
+
+/* Adds "inflight" and "invocations" to a VM's JSON. */
+void invoke_to_json(const struct invoke *inv, json_t *o);
+
+/* A new guest starts: it has no artifacts and nothing in flight. */
+void invoke_reset(struct invoke *inv);
+
+/* The VM is being stopped on purpose: calls it loses are cancelled. */
+void invoke_on_stopping(struct invoke *inv);
+
+/* QEMU is gone: nothing is in flight any more. */
+void invoke_on_vm_down(struct invoke *inv);
 
 #endif

@@ -1,25 +1,22 @@
 #include "scaler.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 
-#include "agent.h"
-#include "cores.h"
 #include "log.h"
-#include "vcpu.h"
-#include "vm.h"
 
-static uint64_t now_ms(struct vm *vm)
+static uint64_t now_ms(struct scaler *sc)
 {
-	uv_update_time(vm->agent->loop);
-	return uv_now(vm->agent->loop);
+	uv_update_time(sc->loop);
+	return uv_now(sc->loop);
 }
 
 static void on_timer(uv_timer_t *t);
 
-static void arm_timer(struct vm *vm, uint64_t now)
+static void arm_timer(struct scaler *sc, uint64_t now)
 {
-	struct scaler *sc = &vm->scaler;
 	uint64_t next = policy_next_change_ms(&sc->policy, &sc->history, sc->min_workers,
 					      sc->max_workers, now);
 	if (next == POLICY_NEVER)
@@ -28,34 +25,33 @@ static void arm_timer(struct vm *vm, uint64_t now)
 		uv_timer_start(&sc->timer, on_timer, next - now, 0);
 }
 
-/* vCPUs QEMU can still create in this VM's life (hotplug). */
-static int hotplug_left(const struct vm *vm)
+/* vCPUs QEMU can still create in this VM's life (INT_MAX: no such cap). */
+static int hotplug_left(struct scaler *sc)
 {
-	return vm->spec.hotplug_slots - 1 - vm->hotplug_created;
+	return sc->ops->hotplug_left(sc->data);
 }
 
 /* How far a grow from cur toward want can go now: each new worker needs a
  * free host core, and under hotplug a vCPU QEMU can still create. Logs each
  * limit when it starts to bite, not on every look. */
-static int limit_grow(struct vm *vm, int cur, int want)
+static int limit_grow(struct scaler *sc, int cur, int want)
 {
-	struct scaler *sc = &vm->scaler;
-	int free_cores = cores_free_count(&vm->agent->cores);
+	int free_cores = sc->ops->free_cores(sc->data);
 	if (want - cur > free_cores) {
 		if (!sc->cores_short)
 			log_warn("vm_scale_limited tenant=%s wanted=%d workers=%d free_cores=%d "
 				 "reason=no_capacity",
-				 vm->spec.tenant, want, cur, free_cores);
+				 sc->name, want, cur, free_cores);
 		sc->cores_short = true;
 		want = cur + free_cores;
 	} else {
 		sc->cores_short = false;
 	}
-	if (vm->spec.mech == VCPU_HOTPLUG && want > cur) {
-		int left = hotplug_left(vm);
+	int left = hotplug_left(sc);
+	if (left != INT_MAX && want > cur) {
 		if (left <= 0 && !sc->hotplug_full) {
 			log_warn("vm_scale_limited tenant=%s wanted=%d workers=%d reason=hotplug_exhausted",
-				 vm->spec.tenant, want, cur);
+				 sc->name, want, cur);
 			sc->hotplug_full = true;
 		}
 		if (sc->hotplug_full)
@@ -66,12 +62,12 @@ static int limit_grow(struct vm *vm, int cur, int want)
 	return want;
 }
 
-static void on_scaled(struct vm *vm, int status, json_t *report, void *data)
+static void on_scaled(int status, json_t *report, void *data)
 {
-	struct scaler *sc = &vm->scaler;
+	struct scaler *sc = data;
 	int to = sc->resize_to;
 	sc->resize_to = -1;
-	int workers = vm_active_workers(vm);
+	int workers = sc->ops->active(sc->data);
 	if (status == 0 && workers == to) {
 		sc->pending = true; /* the target may have moved meanwhile */
 		return;
@@ -81,29 +77,28 @@ static void on_scaled(struct vm *vm, int status, json_t *report, void *data)
 	/* Not looked at again until the next event, so a resize that keeps
 	 * failing is retried at the pace of events, never in a loop. */
 	const char *why = json_string_value(json_object_get(report, "error"));
-	log_warn("vm_scale_failed tenant=%s to=%d workers=%d status=%d error=\"%s\"", vm->spec.tenant,
+	log_warn("vm_scale_failed tenant=%s to=%d workers=%d status=%d error=\"%s\"", sc->name,
 		 to, workers, status, why ? why : vcpu_strerror(status));
 	if (status == -EMLINK && !sc->hotplug_full) {
 		sc->hotplug_full = true;
-		log_warn("vm_scale_limited tenant=%s workers=%d reason=hotplug_exhausted", vm->spec.tenant,
+		log_warn("vm_scale_limited tenant=%s workers=%d reason=hotplug_exhausted", sc->name,
 			 workers);
 	}
 }
 
 /* Looks at the target and starts a resize toward it when the VM can take
  * one now; otherwise remembers to look again when it can. */
-static void evaluate(struct vm *vm, const char *reason)
+static void evaluate(struct scaler *sc, const char *reason)
 {
-	struct scaler *sc = &vm->scaler;
-	if (vm->state != VM_READY)
+	if (!sc->ready)
 		return; /* scaler_on_ready or scaler_on_responsive look again */
-	if (sc->resize_to >= 0 || vm->ops_head) {
+	if (sc->resize_to >= 0 || sc->ops->busy(sc->data)) {
 		sc->pending = true;
 		return;
 	}
 	sc->pending = false;
-	uint64_t now = now_ms(vm);
-	int cur = vm_active_workers(vm);
+	uint64_t now = now_ms(sc);
+	int cur = sc->ops->active(sc->data);
 	int want;
 	if (policy_is_manual(&sc->policy)) {
 		want = cur < sc->min_workers ? sc->min_workers : cur;
@@ -111,29 +106,29 @@ static void evaluate(struct vm *vm, const char *reason)
 		uv_timer_stop(&sc->timer);
 	} else {
 		want = policy_target(&sc->policy, &sc->history, sc->min_workers, sc->max_workers, now);
-		arm_timer(vm, now);
+		arm_timer(sc, now);
 	}
 	int wanted = want;
 	if (want > cur)
-		want = limit_grow(vm, cur, want);
+		want = limit_grow(sc, cur, want);
 	if (want < cur && sc->policy.kind == POLICY_ELASTIC && cur <= sc->max_workers &&
-	    vm->spec.mech == VCPU_HOTPLUG && hotplug_left(vm) <= 0) {
+	    hotplug_left(sc) <= 0) {
 		/* Idle workers of a VM that can create no more vCPUs would never
 		 * come back, and invocations would wait for ever: keep them until
 		 * the VM is restarted. Limits that shrink it still apply. */
 		if (!sc->hotplug_full)
 			log_warn("vm_scale_limited tenant=%s wanted=%d workers=%d "
 				 "reason=hotplug_exhausted keep=%d",
-				 vm->spec.tenant, want, cur, cur);
+				 sc->name, want, cur, cur);
 		sc->hotplug_full = true;
 		want = cur;
 	}
 	if (want == cur)
 		return;
-	int r = vcpu_set(vm, want, on_scaled, NULL);
+	int r = sc->ops->resize(sc->data, want, on_scaled, sc);
 	if (r < 0) {
 		log_warn("vm_scale_failed tenant=%s to=%d workers=%d status=%d error=\"%s\"",
-			 vm->spec.tenant, want, cur, r, vcpu_strerror(r));
+			 sc->name, want, cur, r, vcpu_strerror(r));
 		return;
 	}
 	sc->resize_to = want;
@@ -141,7 +136,7 @@ static void evaluate(struct vm *vm, const char *reason)
 	policy_format(&sc->policy, spec, sizeof(spec));
 	log_info("vm_scale tenant=%s from=%d to=%d reason=%s policy=%s demand=%u wanted=%d "
 		 "min_workers=%d max_workers=%d",
-		 vm->spec.tenant, cur, want, reason, spec, sc->history.demand, wanted, sc->min_workers,
+		 sc->name, cur, want, reason, spec, sc->history.demand, wanted, sc->min_workers,
 		 sc->max_workers);
 }
 
@@ -157,41 +152,55 @@ static void on_timer(uv_timer_t *t)
  * together: the demand is sampled once per turn, not per invocation. */
 static void on_watch(uv_prepare_t *h)
 {
-	struct vm *vm = h->data;
-	struct scaler *sc = &vm->scaler;
-	if (vm->inflight == sc->seen_inflight)
+	struct scaler *sc = h->data;
+	unsigned inflight = sc->ops->demand(sc->data);
+	if (inflight == sc->seen_inflight)
 		return;
-	const char *reason = vm->inflight > sc->seen_inflight ? "arrival" : "completion";
-	sc->seen_inflight = vm->inflight;
-	policy_observe(&sc->history, now_ms(vm), vm->inflight);
+	const char *reason = inflight > sc->seen_inflight ? "arrival" : "completion";
+	sc->seen_inflight = inflight;
+	policy_observe(&sc->history, now_ms(sc), inflight);
 	if (!policy_is_manual(&sc->policy))
-		evaluate(vm, reason);
+		evaluate(sc, reason);
 }
 
-void scaler_init(struct vm *vm, const struct policy *p, int min_workers, int max_workers)
+void scaler_init(struct scaler *sc, uv_loop_t *loop, const struct scaler_config *cfg,
+		 const struct scaler_ops *ops, void *data)
 {
-	struct scaler *sc = &vm->scaler;
-	sc->policy = *p;
-	sc->min_workers = min_workers;
-	sc->max_workers = max_workers;
+	memset(sc, 0, sizeof(*sc));
+	sc->loop = loop;
+	sc->ops = ops;
+	sc->data = data;
+	sc->name = cfg->name;
+	sc->vm_max_workers = cfg->vm_max_workers;
+	sc->policy = cfg->policy;
+	sc->min_workers = cfg->min_workers;
+	sc->max_workers = cfg->max_workers;
 	sc->resize_to = -1;
-	uv_timer_init(vm->agent->loop, &sc->timer);
-	uv_prepare_init(vm->agent->loop, &sc->watch);
-	sc->timer.data = sc->watch.data = vm;
-	policy_state_init(&sc->history, uv_now(vm->agent->loop));
+	uv_timer_init(loop, &sc->timer);
+	uv_prepare_init(loop, &sc->watch);
+	sc->timer.data = sc->watch.data = sc;
+	policy_state_init(&sc->history, uv_now(loop));
 	uv_prepare_start(&sc->watch, on_watch);
 }
 
-void scaler_close(struct vm *vm, uv_close_cb cb)
+static void on_handle_closed(uv_handle_t *h)
 {
-	uv_close((uv_handle_t *)&vm->scaler.timer, cb);
-	uv_close((uv_handle_t *)&vm->scaler.watch, cb);
+	struct scaler *sc = h->data;
+	if (--sc->handles_open == 0 && sc->closed)
+		sc->closed(sc->data);
 }
 
-int scaler_set(struct vm *vm, const struct policy *p, int min_workers, int max_workers)
+void scaler_close(struct scaler *sc, void (*cb)(void *data))
 {
-	struct scaler *sc = &vm->scaler;
-	if (max_workers > vm->spec.max_workers)
+	sc->closed = cb;
+	sc->handles_open = 2;
+	uv_close((uv_handle_t *)&sc->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&sc->watch, on_handle_closed);
+}
+
+int scaler_set(struct scaler *sc, const struct policy *p, int min_workers, int max_workers)
+{
+	if (max_workers > sc->vm_max_workers)
 		return -ERANGE;
 	if (min_workers < 0 || min_workers > max_workers)
 		return -EINVAL;
@@ -200,40 +209,51 @@ int scaler_set(struct vm *vm, const struct policy *p, int min_workers, int max_w
 	sc->max_workers = max_workers;
 	char spec[POLICY_SPEC_MAX];
 	policy_format(p, spec, sizeof(spec));
-	log_info("vm_scaling tenant=%s min_workers=%d max_workers=%d policy=%s", vm->spec.tenant,
+	log_info("vm_scaling tenant=%s min_workers=%d max_workers=%d policy=%s", sc->name,
 		 min_workers, max_workers, spec);
-	evaluate(vm, "scaling");
+	evaluate(sc, "scaling");
 	return 0;
 }
 
-void scaler_on_ready(struct vm *vm)
+void scaler_on_ready(struct scaler *sc)
 {
-	struct scaler *sc = &vm->scaler;
-	uint64_t now = now_ms(vm);
+	uint64_t now = now_ms(sc);
+	unsigned inflight = sc->ops->demand(sc->data);
 	policy_state_init(&sc->history, now);
-	policy_observe(&sc->history, now, vm->inflight);
-	sc->seen_inflight = vm->inflight;
+	policy_observe(&sc->history, now, inflight);
+	sc->seen_inflight = inflight;
+	sc->ready = true;
 	sc->resize_to = -1;
 	sc->pending = false;
 	sc->cores_short = false;
 	sc->hotplug_full = false;
-	evaluate(vm, "ready");
+	evaluate(sc, "ready");
 }
 
-void scaler_on_responsive(struct vm *vm)
+void scaler_on_responsive(struct scaler *sc)
 {
-	evaluate(vm, "responsive");
+	sc->ready = true;
+	evaluate(sc, "responsive");
 }
 
-void scaler_on_resized(struct vm *vm)
+void scaler_on_unresponsive(struct scaler *sc)
 {
-	if (vm->scaler.pending && !vm->ops_head)
-		evaluate(vm, "resized");
+	sc->ready = false;
 }
 
-void scaler_to_json(const struct vm *vm, json_t *o)
+void scaler_on_down(struct scaler *sc)
 {
-	const struct scaler *sc = &vm->scaler;
+	sc->ready = false;
+}
+
+void scaler_on_resized(struct scaler *sc)
+{
+	if (sc->pending && !sc->ops->busy(sc->data))
+		evaluate(sc, "resized");
+}
+
+void scaler_to_json(const struct scaler *sc, json_t *o)
+{
 	char spec[POLICY_SPEC_MAX];
 	policy_format(&sc->policy, spec, sizeof(spec));
 	json_object_set_new(o, "min_workers", json_integer(sc->min_workers));

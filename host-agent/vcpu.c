@@ -1,16 +1,15 @@
 #include "vcpu.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
 #include "guest_chan.h"
 #include "log.h"
 #include "qmp_client.h"
-#include "vm.h"
 
 /* How long a grow may take: onlining a CPU takes tens of ms under TCG, but
  * seconds when many queue up on two busy host cores. */
@@ -21,7 +20,7 @@
 
 struct vcpu_op {
 	struct vcpu_op *next;
-	struct vm *vm;
+	struct vcpu *vcpu;
 	int target;
 	int pending; /* steps still running */
 	int status;
@@ -32,9 +31,15 @@ struct vcpu_op {
 	void *data;
 };
 
-static void run_queue(struct vm *vm);
-static void warm_standby(struct vm *vm);
+static void warm_standby(struct vcpu *v);
 static void on_kick(uv_timer_t *t);
+
+const char *worker_state_name(enum worker_state s)
+{
+	static const char *const names[] = { "absent", "dormant", "warming", "standby",
+					     "growing", "active", "shrinking" };
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
 
 const char *vcpu_strerror(int status)
 {
@@ -57,23 +62,31 @@ static int64_t since_us(const struct worker *w)
 }
 
 /* The QMP and guest channels go away when QEMU does; steps check here. */
-static int qmp_req(struct vm *vm, const char *cmd, json_t *args, qmp_reply_fn cb, void *data)
+static int qmp_req(struct vcpu *v, const char *cmd, json_t *args, qmp_reply_fn cb, void *data)
 {
-	if (!vm->qmp) {
+	struct qmp_client *qmp = v->hooks->qmp(v->data);
+	if (!qmp) {
 		json_decref(args);
 		return -ENOTCONN;
 	}
-	return qmp_client_execute(vm->qmp, cmd, args, cb, data);
+	return qmp_client_execute(qmp, cmd, args, cb, data);
 }
 
 /* CPU requests carry no deadline of their own: the resize's timer bounds
  * them, and a late answer is still applied (see shrink_finish). */
-static int guest_req(struct vm *vm, uint8_t type, int cpu, guest_reply_fn cb, void *data)
+static int guest_req(struct vcpu *v, uint8_t type, int cpu, guest_reply_fn cb, void *data)
 {
-	if (!vm->chan)
+	struct guest_chan *chan = v->hooks->chan(v->data);
+	if (!chan)
 		return -ENOTCONN;
-	return guest_chan_request(vm->chan, type, json_pack("{s:i}", "cpu", cpu), NULL, 0, 0, cb,
+	return guest_chan_request(chan, type, json_pack("{s:i}", "cpu", cpu), NULL, 0, 0, cb,
 				  data);
+}
+
+/* Resizes need a ready VM with both connections up. */
+static bool can_resize(struct vcpu *v)
+{
+	return v->ready && v->hooks->chan(v->data) && v->hooks->qmp(v->data);
 }
 
 static void op_fail(struct vcpu_op *op, int status, const char *fmt, ...)
@@ -91,31 +104,32 @@ static void op_fail(struct vcpu_op *op, int status, const char *fmt, ...)
 
 static void op_complete(struct vcpu_op *op)
 {
-	struct vm *vm = op->vm;
-	vm->ops_head = op->next;
-	if (!vm->ops_head)
-		vm->ops_tail = NULL;
-	uv_timer_stop(&vm->op_timer);
-	json_t *report = json_pack("{s:i, s:I, s:O}", "workers", vm_active_workers(vm), "latency_us",
+	struct vcpu *v = op->vcpu;
+	v->ops_head = op->next;
+	if (!v->ops_head)
+		v->ops_tail = NULL;
+	uv_timer_stop(&v->op_timer);
+	json_t *report = json_pack("{s:i, s:I, s:O}", "workers", vcpu_active(v), "latency_us",
 				   (json_int_t)((uv_hrtime() - op->t_start_ns) / 1000), "steps",
 				   op->steps);
 	if (op->status < 0)
 		json_object_set_new(report, "error", json_string(op->error));
 	log_info("vcpu_resize tenant=%s target=%d workers=%d status=%d latency_us=%lld%s%s%s",
-		 vm->spec.tenant, op->target, vm_active_workers(vm), op->status,
+		 v->limits.name, op->target, vcpu_active(v), op->status,
 		 (long long)json_integer_value(json_object_get(report, "latency_us")),
 		 op->status ? " error=\"" : "", op->status ? op->error : "", op->status ? "\"" : "");
 	if (op->cb)
-		op->cb(vm, op->status, report, op->data);
+		op->cb(op->status, report, op->data);
 	json_decref(report);
 	json_decref(op->steps);
 	free(op);
-	if (vm_is_ready(vm)) {
-		warm_standby(vm);
-		if (vm->ops_head)
-			uv_timer_start(&vm->ops_kick, on_kick, 0, 0);
+	if (v->ready) {
+		warm_standby(v);
+		if (v->ops_head)
+			uv_timer_start(&v->ops_kick, on_kick, 0, 0);
 	}
-	scaler_on_resized(vm);
+	if (v->hooks->resized)
+		v->hooks->resized(v->data);
 }
 
 /* Records a finished step and completes the op when it was the last. core
@@ -148,13 +162,13 @@ static void start_step(struct worker *w, struct vcpu_op *op)
 	w->pinned = w->guest_done = false;
 }
 
-static void revoke_core(struct vm *vm, struct worker *w)
+static void revoke_core(struct vcpu *v, struct worker *w)
 {
 	if (w->core < 0)
 		return;
 	if (w->tid > 0)
-		cores_pin_thread(&vm->agent->cores, w->tid, -1);
-	cores_release(&vm->agent->cores, w->core);
+		cores_pin_thread(v->cores, w->tid, -1);
+	cores_release(v->cores, w->core);
 	w->core = -1;
 }
 
@@ -169,26 +183,26 @@ static void on_ignored_reply(struct guest_chan *ch, int status, const struct wir
  * that host and guest agree it is not a worker. */
 static void grow_failed(struct worker *w, const char *what, int status)
 {
-	struct vm *vm = w->vm;
+	struct vcpu *v = w->vcpu;
 	if (w->op)
 		op_fail(w->op, status == -ETIMEDOUT ? -ETIMEDOUT : -EIO, "cpu %d: %s failed (%s)",
 			w->cpu, what, strerror(-status));
-	log_warn("vcpu_grow_failed tenant=%s cpu=%d step=%s status=%d", vm->spec.tenant, w->cpu, what,
+	log_warn("vcpu_grow_failed tenant=%s cpu=%d step=%s status=%d", v->limits.name, w->cpu, what,
 		 status);
-	revoke_core(vm, w);
-	if (vm->spec.mech == VCPU_HOTPLUG && w->added_us >= 0) {
+	revoke_core(v, w);
+	if (v->limits.mech == VCPU_HOTPLUG && w->added_us >= 0) {
 		/* QEMU holds the device: unplug it, or its id blocks the slot.
 		 * The deletion event brings the slot back to absent. */
 		w->state = W_SHRINKING;
-		if (qmp_req(vm, "device_del", json_pack("{s:s}", "id", w->dev_id), NULL, NULL) < 0)
+		if (qmp_req(v, "device_del", json_pack("{s:s}", "id", w->dev_id), NULL, NULL) < 0)
 			w->state = W_ABSENT;
-	} else if (vm->spec.mech == VCPU_HOTPLUG) {
+	} else if (v->limits.mech == VCPU_HOTPLUG) {
 		w->state = W_ABSENT;
 	} else {
 		/* The guest may finish onlining later; it runs its CPU changes in
 		 * order, so this leaves the CPU offline either way. */
 		w->state = W_DORMANT;
-		guest_req(vm, WIRE_CPU_OFFLINE, w->cpu, on_ignored_reply, NULL);
+		guest_req(v, WIRE_CPU_OFFLINE, w->cpu, on_ignored_reply, NULL);
 	}
 	step_done(w, "grow", -1);
 }
@@ -201,11 +215,11 @@ static void grow_check_done(struct worker *w)
 	step_done(w, "grow", w->core);
 }
 
-static void pin_worker(struct vm *vm, struct worker *w)
+static void pin_worker(struct vcpu *v, struct worker *w)
 {
-	int r = cores_pin_thread(&vm->agent->cores, w->tid, w->core);
+	int r = cores_pin_thread(v->cores, w->tid, w->core);
 	if (r < 0)
-		log_warn("vcpu_pin_failed tenant=%s cpu=%d tid=%d core=%d status=%d", vm->spec.tenant,
+		log_warn("vcpu_pin_failed tenant=%s cpu=%d tid=%d core=%d status=%d", v->limits.name,
 			 w->cpu, (int)w->tid, w->core, r);
 	w->pinned = true;
 }
@@ -227,15 +241,15 @@ static void on_activated(struct guest_chan *ch, int status, const struct wire_fr
 	grow_check_done(w);
 }
 
-static void precreated_grow(struct vm *vm, struct worker *w)
+static void precreated_grow(struct vcpu *v, struct worker *w)
 {
 	/* Grant first: the core is the worker's before the guest puts work there. */
-	pin_worker(vm, w);
+	pin_worker(v, w);
 	bool warming = w->state == W_WARMING;
 	w->state = W_GROWING;
 	if (warming)
 		return; /* the standby step in flight hands over to activation */
-	int r = guest_req(vm, WIRE_CPU_ACTIVATE, w->cpu, on_activated, w);
+	int r = guest_req(v, WIRE_CPU_ACTIVATE, w->cpu, on_activated, w);
 	if (r < 0)
 		grow_failed(w, "guest activate", r);
 }
@@ -258,7 +272,7 @@ static void on_hotplug_cpus(struct qmp_client *c, int status, const struct qmp_m
 		grow_failed(w, "find vCPU thread", status ? status : -ESRCH);
 		return;
 	}
-	pin_worker(w->vm, w);
+	pin_worker(w->vcpu, w);
 	grow_check_done(w);
 }
 
@@ -276,20 +290,20 @@ static void on_device_added(struct qmp_client *c, int status, const struct qmp_m
 		return;
 	}
 	w->added_us = since_us(w);
-	w->vm->hotplug_created++;
-	int r = qmp_req(w->vm, "query-cpus-fast", NULL, on_hotplug_cpus, w);
+	w->vcpu->hotplug_created++;
+	int r = qmp_req(w->vcpu, "query-cpus-fast", NULL, on_hotplug_cpus, w);
 	if (r < 0)
 		grow_failed(w, "query-cpus-fast", r);
 }
 
-static void hotplug_grow(struct vm *vm, struct worker *w)
+static void hotplug_grow(struct vcpu *v, struct worker *w)
 {
 	w->state = W_GROWING;
 	w->tid = 0;
 	snprintf(w->dev_id, sizeof(w->dev_id), "wcpu%d", w->cpu);
-	json_t *args = json_pack("{s:s, s:s, s:i, s:i, s:i}", "driver", vm->cpu_type, "id", w->dev_id,
+	json_t *args = json_pack("{s:s, s:s, s:i, s:i, s:i}", "driver", v->cpu_type, "id", w->dev_id,
 				 "socket-id", 0, "core-id", w->cpu, "thread-id", 0);
-	int r = qmp_req(vm, "device_add", args, on_device_added, w);
+	int r = qmp_req(v, "device_add", args, on_device_added, w);
 	if (r < 0)
 		grow_failed(w, "device_add", r);
 }
@@ -302,7 +316,7 @@ static void shrink_finish(struct worker *w, enum worker_state final)
 {
 	int core = w->core;
 	w->released_us = since_us(w);
-	revoke_core(w->vm, w);
+	revoke_core(w->vcpu, w);
 	w->state = final;
 	step_done(w, "shrink", core);
 }
@@ -330,22 +344,22 @@ static void on_deactivated(struct guest_chan *ch, int status, const struct wire_
 	shrink_finish(w, w->settle);
 }
 
-static int standby_count(const struct vm *vm)
+static int standby_count(const struct vcpu *v)
 {
 	int n = 0;
-	for (int i = 0; i < vm->n_workers; i++)
-		n += vm->workers[i].state == W_STANDBY || vm->workers[i].state == W_WARMING;
+	for (int i = 0; i < v->n_workers; i++)
+		n += v->workers[i].state == W_STANDBY || v->workers[i].state == W_WARMING;
 	return n;
 }
 
-static void precreated_shrink(struct vm *vm, struct worker *w)
+static void precreated_shrink(struct vcpu *v, struct worker *w)
 {
 	w->state = W_SHRINKING;
 	/* Keep the vCPU online as standby while the standby is short; it costs
 	 * the host nothing while idle and makes the next grow sub-millisecond. */
-	bool keep = standby_count(vm) < vm->spec.standby;
+	bool keep = standby_count(v) < v->limits.standby;
 	w->settle = keep ? W_STANDBY : W_DORMANT;
-	int r = guest_req(vm, keep ? WIRE_CPU_STANDBY : WIRE_CPU_OFFLINE, w->cpu, on_deactivated, w);
+	int r = guest_req(v, keep ? WIRE_CPU_STANDBY : WIRE_CPU_OFFLINE, w->cpu, on_deactivated, w);
 	if (r < 0)
 		shrink_refused(w, "guest deactivate", r);
 }
@@ -375,29 +389,29 @@ static void on_released(struct guest_chan *ch, int status, const struct wire_fra
 		return;
 	}
 	w->seen_us = since_us(w);
-	int r = qmp_req(w->vm, "device_del", json_pack("{s:s}", "id", w->dev_id),
+	int r = qmp_req(w->vcpu, "device_del", json_pack("{s:s}", "id", w->dev_id),
 			on_device_del_reply, w);
 	if (r < 0)
 		shrink_refused(w, "device_del", r);
 }
 
-static void hotplug_shrink(struct vm *vm, struct worker *w)
+static void hotplug_shrink(struct vcpu *v, struct worker *w)
 {
 	w->state = W_SHRINKING;
 	/* Drain first, so no invocation is on the CPU when it goes. */
-	int r = guest_req(vm, WIRE_CPU_RELEASE, w->cpu, on_released, w);
+	int r = guest_req(v, WIRE_CPU_RELEASE, w->cpu, on_released, w);
 	if (r < 0)
 		shrink_refused(w, "guest release", r);
 }
 
 /* ---- the queue ------------------------------------------------------------- */
 
-static struct worker *pick(struct vm *vm, enum worker_state s, bool highest)
+static struct worker *pick(struct vcpu *v, enum worker_state s, bool highest)
 {
-	for (int k = 0; k < vm->n_workers; k++) {
-		int i = highest ? vm->n_workers - 1 - k : k;
-		if (vm->workers[i].state == s && !vm->workers[i].op)
-			return &vm->workers[i];
+	for (int k = 0; k < v->n_workers; k++) {
+		int i = highest ? v->n_workers - 1 - k : k;
+		if (v->workers[i].state == s && !v->workers[i].op)
+			return &v->workers[i];
 	}
 	return NULL;
 }
@@ -406,13 +420,13 @@ static struct worker *pick(struct vm *vm, enum worker_state s, bool highest)
  * that finishes later is still applied when its answer comes. */
 static void on_op_timeout(uv_timer_t *t)
 {
-	struct vm *vm = t->data;
-	struct vcpu_op *op = vm->ops_head;
+	struct vcpu *v = t->data;
+	struct vcpu_op *op = v->ops_head;
 	if (!op || !op->t_start_ns)
 		return;
 	op->pending++; /* held, so the op completes once, after the loop */
-	for (int i = 0; i < vm->n_workers; i++) {
-		struct worker *w = &vm->workers[i];
+	for (int i = 0; i < v->n_workers; i++) {
+		struct worker *w = &v->workers[i];
 		if (w->op != op)
 			continue;
 		if (w->state == W_GROWING) {
@@ -426,82 +440,81 @@ static void on_op_timeout(uv_timer_t *t)
 		op_complete(op);
 }
 
-static void run_op(struct vm *vm, struct vcpu_op *op)
+static void run_op(struct vcpu *v, struct vcpu_op *op)
 {
-	struct agent *a = vm->agent;
 	int active = 0, growing = 0;
-	for (int i = 0; i < vm->n_workers; i++) {
-		active += vm->workers[i].state == W_ACTIVE;
-		growing += vm->workers[i].state == W_GROWING;
+	for (int i = 0; i < v->n_workers; i++) {
+		active += v->workers[i].state == W_ACTIVE;
+		growing += v->workers[i].state == W_GROWING;
 	}
 	int need = op->target - active - growing;
-	if (need > 0 && cores_free_count(&a->cores) < need) {
-		op_fail(op, -ENOSPC, "need %d free cores, %d free", need, cores_free_count(&a->cores));
+	if (need > 0 && cores_free_count(v->cores) < need) {
+		op_fail(op, -ENOSPC, "need %d free cores, %d free", need, cores_free_count(v->cores));
 		need = 0;
 	}
-	if (need > 0 && vm->spec.mech == VCPU_HOTPLUG &&
-	    vm->hotplug_created + need > vm->spec.hotplug_slots - 1) {
+	if (need > 0 && v->limits.mech == VCPU_HOTPLUG &&
+	    v->hotplug_created + need > v->limits.hotplug_slots - 1) {
 		op_fail(op, -EMLINK, "hotplug capacity of this VM's life used up (%d created)",
-			vm->hotplug_created);
+			v->hotplug_created);
 		need = 0;
 	}
-	if (need > 0 && vm->spec.mech == VCPU_HOTPLUG && a->qemu_major < 8 && vm->hotplug_removed) {
+	if (need > 0 && v->limits.mech == VCPU_HOTPLUG && v->limits.qemu_major < 8 && v->hotplug_removed) {
 		/* QEMU 7.2 under TCG corrupts its heap on a CPU device_add that
 		 * follows a device_del; refuse rather than crash the tenant. */
 		op_fail(op, -EMLINK, "QEMU %s cannot add a vCPU after one was removed",
-			a->qemu_version);
+			v->limits.qemu_version);
 		need = 0;
 	}
 	uint64_t deadline = need >= 0 ? GROW_DEADLINE_MS
-				      : (uint64_t)a->cfg.max_timeout_ms + SHRINK_MARGIN_MS;
-	uv_timer_start(&vm->op_timer, on_op_timeout, deadline, 0);
+				      : (uint64_t)v->limits.max_timeout_ms + SHRINK_MARGIN_MS;
+	uv_timer_start(&v->op_timer, on_op_timeout, deadline, 0);
 	op->pending = 1; /* held while steps start, so none completes the op early */
 	for (; need > 0; need--) {
 		struct worker *w;
-		if (vm->spec.mech == VCPU_HOTPLUG) {
-			w = pick(vm, W_ABSENT, false);
+		if (v->limits.mech == VCPU_HOTPLUG) {
+			w = pick(v, W_ABSENT, false);
 		} else {
-			w = pick(vm, W_STANDBY, false);
+			w = pick(v, W_STANDBY, false);
 			if (!w)
-				w = pick(vm, W_WARMING, false);
+				w = pick(v, W_WARMING, false);
 			if (!w)
-				w = pick(vm, W_DORMANT, false);
+				w = pick(v, W_DORMANT, false);
 		}
 		if (!w)
 			break;
-		w->core = cores_grant(&a->cores);
+		w->core = cores_grant(v->cores);
 		start_step(w, op);
-		if (vm->spec.mech == VCPU_HOTPLUG)
-			hotplug_grow(vm, w);
+		if (v->limits.mech == VCPU_HOTPLUG)
+			hotplug_grow(v, w);
 		else
-			precreated_grow(vm, w);
+			precreated_grow(v, w);
 	}
 	for (; need < 0; need++) {
-		struct worker *w = pick(vm, W_ACTIVE, true);
+		struct worker *w = pick(v, W_ACTIVE, true);
 		if (!w)
 			break;
 		start_step(w, op);
-		if (vm->spec.mech == VCPU_HOTPLUG)
-			hotplug_shrink(vm, w);
+		if (v->limits.mech == VCPU_HOTPLUG)
+			hotplug_shrink(v, w);
 		else
-			precreated_shrink(vm, w);
+			precreated_shrink(v, w);
 	}
 	if (--op->pending == 0)
 		op_complete(op);
 }
 
-static void run_queue(struct vm *vm)
+static void run_queue(struct vcpu *v)
 {
-	struct vcpu_op *op = vm->ops_head;
+	struct vcpu_op *op = v->ops_head;
 	if (!op || op->t_start_ns)
 		return;
 	op->t_start_ns = uv_hrtime();
-	if (!vm_is_ready(vm) || !vm->qmp || !vm->chan) {
+	if (!can_resize(v)) {
 		op_fail(op, -EAGAIN, "VM is not ready");
 		op_complete(op);
 		return;
 	}
-	run_op(vm, op);
+	run_op(v, op);
 }
 
 static void on_kick(uv_timer_t *t)
@@ -509,27 +522,27 @@ static void on_kick(uv_timer_t *t)
 	run_queue(t->data);
 }
 
-int vcpu_set(struct vm *vm, int n, vcpu_done_fn cb, void *data)
+int vcpu_set(struct vcpu *v, int n, vcpu_done_fn cb, void *data)
 {
-	if (n < 0 || n > vm->spec.max_workers)
+	if (n < 0 || n > v->limits.max_workers)
 		return -ERANGE;
-	if (!vm_is_ready(vm) || !vm->chan || !vm->qmp)
+	if (!can_resize(v))
 		return -EAGAIN;
 	struct vcpu_op *op = calloc(1, sizeof(*op));
 	if (!op)
 		return -ENOMEM;
-	op->vm = vm;
+	op->vcpu = v;
 	op->target = n;
 	op->cb = cb;
 	op->data = data;
 	op->steps = json_array();
-	if (vm->ops_tail)
-		vm->ops_tail->next = op;
+	if (v->ops_tail)
+		v->ops_tail->next = op;
 	else
-		vm->ops_head = op;
-	vm->ops_tail = op;
+		v->ops_head = op;
+	v->ops_tail = op;
 	/* Run from the loop, never inline: the caller gets its callback later. */
-	uv_timer_start(&vm->ops_kick, on_kick, 0, 0);
+	uv_timer_start(&v->ops_kick, on_kick, 0, 0);
 	return 0;
 }
 
@@ -548,7 +561,7 @@ static void on_warmed(struct guest_chan *ch, int status, const struct wire_frame
 			grow_failed(w, "guest standby", status);
 			return;
 		}
-		int r = guest_req(w->vm, WIRE_CPU_ACTIVATE, w->cpu, on_activated, w);
+		int r = guest_req(w->vcpu, WIRE_CPU_ACTIVATE, w->cpu, on_activated, w);
 		if (r < 0)
 			grow_failed(w, "guest activate", r);
 		return;
@@ -557,36 +570,49 @@ static void on_warmed(struct guest_chan *ch, int status, const struct wire_frame
 		w->state = status == 0 ? W_STANDBY : W_DORMANT;
 }
 
-static void warm_standby(struct vm *vm)
+static void warm_standby(struct vcpu *v)
 {
-	if (vm->spec.mech != VCPU_PRECREATED)
+	if (v->limits.mech != VCPU_PRECREATED)
 		return;
-	while (standby_count(vm) < vm->spec.standby) {
-		struct worker *w = pick(vm, W_DORMANT, false);
+	while (standby_count(v) < v->limits.standby) {
+		struct worker *w = pick(v, W_DORMANT, false);
 		if (!w)
 			return;
 		w->state = W_WARMING;
-		if (guest_req(vm, WIRE_CPU_STANDBY, w->cpu, on_warmed, w) < 0) {
+		if (guest_req(v, WIRE_CPU_STANDBY, w->cpu, on_warmed, w) < 0) {
 			w->state = W_DORMANT;
 			return;
 		}
 	}
 }
 
-void vcpu_on_ready(struct vm *vm)
+void vcpu_on_ready(struct vcpu *v)
 {
-	warm_standby(vm);
+	v->ready = true;
+	warm_standby(v);
+}
+
+void vcpu_on_stopping(struct vcpu *v)
+{
+	v->ready = false;
 }
 
 /* ---- events ---------------------------------------------------------------- */
 
-void vcpu_on_guest_event(struct vm *vm, json_t *meta)
+static struct worker *worker_by_cpu(struct vcpu *v, int cpu)
+{
+	if (cpu < 1 || cpu > v->n_workers)
+		return NULL;
+	return &v->workers[cpu - 1];
+}
+
+void vcpu_on_guest_event(struct vcpu *v, json_t *meta)
 {
 	const char *ev = json_string_value(json_object_get(meta, "event"));
-	struct worker *w = vm_worker_by_cpu(vm, (int)json_integer_value(json_object_get(meta, "cpu")));
+	struct worker *w = worker_by_cpu(v, (int)json_integer_value(json_object_get(meta, "cpu")));
 	if (!ev || !w)
 		return;
-	log_debug("guest_cpu_event tenant=%s cpu=%d event=%s state=%s", vm->spec.tenant, w->cpu, ev,
+	log_debug("guest_cpu_event tenant=%s cpu=%d event=%s state=%s", v->limits.name, w->cpu, ev,
 		  worker_state_name(w->state));
 	if (w->state != W_GROWING || !w->op)
 		return;
@@ -603,20 +629,20 @@ void vcpu_on_guest_event(struct vm *vm, json_t *meta)
 	}
 }
 
-static struct worker *worker_by_dev(struct vm *vm, const char *id)
+static struct worker *worker_by_dev(struct vcpu *v, const char *id)
 {
 	if (!id)
 		return NULL;
-	for (int i = 0; i < vm->n_workers; i++) {
-		if (vm->workers[i].state == W_SHRINKING && strcmp(vm->workers[i].dev_id, id) == 0)
-			return &vm->workers[i];
+	for (int i = 0; i < v->n_workers; i++) {
+		if (v->workers[i].state == W_SHRINKING && strcmp(v->workers[i].dev_id, id) == 0)
+			return &v->workers[i];
 	}
 	return NULL;
 }
 
-void vcpu_on_qmp_event(struct vm *vm, const struct qmp_msg *ev)
+void vcpu_on_qmp_event(struct vcpu *v, const struct qmp_msg *ev)
 {
-	if (vm->spec.mech != VCPU_HOTPLUG || !ev->event)
+	if (v->limits.mech != VCPU_HOTPLUG || !ev->event)
 		return;
 	struct worker *w = NULL;
 	if (strcmp(ev->event, "DEVICE_DELETED") == 0) {
@@ -627,36 +653,149 @@ void vcpu_on_qmp_event(struct vm *vm, const struct qmp_msg *ev)
 		char id[32] = "";
 		if (path && strncmp(path, "/machine/peripheral/", 20) == 0)
 			sscanf(path + 20, "%31[^/]", id);
-		w = worker_by_dev(vm, dev ? dev : id);
+		w = worker_by_dev(v, dev ? dev : id);
 	} else if (strcmp(ev->event, "ACPI_DEVICE_OST") == 0) {
 		json_t *info = json_object_get(ev->value, "info");
 		if (json_integer_value(json_object_get(info, "status")) == 0 &&
 		    json_integer_value(json_object_get(info, "source")) == 3)
-			w = worker_by_dev(vm, json_string_value(json_object_get(info, "device")));
+			w = worker_by_dev(v, json_string_value(json_object_get(info, "device")));
 	}
 	if (w) {
-		vm->hotplug_removed++;
+		v->hotplug_removed++;
 		shrink_finish(w, W_ABSENT);
 	}
 }
 
-void vcpu_on_vm_down(struct vm *vm, int reason)
+void vcpu_on_vm_down(struct vcpu *v, int reason)
 {
-	for (int i = 0; i < vm->n_workers; i++) {
-		struct worker *w = &vm->workers[i];
+	v->ready = false;
+	for (int i = 0; i < v->n_workers; i++) {
+		struct worker *w = &v->workers[i];
 		if (w->core >= 0)
-			cores_release(&vm->agent->cores, w->core);
+			cores_release(v->cores, w->core);
 		w->core = -1;
 		w->op = NULL;
 		w->state = W_ABSENT;
 		w->tid = 0;
 	}
-	while (vm->ops_head) {
-		struct vcpu_op *op = vm->ops_head;
+	while (v->ops_head) {
+		struct vcpu_op *op = v->ops_head;
 		op_fail(op, reason, "%s", vcpu_strerror(reason));
 		op->pending = 0;
 		op_complete(op);
 	}
-	uv_timer_stop(&vm->ops_kick);
-	uv_timer_stop(&vm->op_timer);
+	uv_timer_stop(&v->ops_kick);
+	uv_timer_stop(&v->op_timer);
+}
+
+/* ---- life cycle and queries ------------------------------------------------ */
+
+void vcpu_reset(struct vcpu *v)
+{
+	v->ready = false;
+	v->hotplug_created = 0;
+	v->hotplug_removed = 0;
+	for (int i = 0; i < v->n_workers; i++) {
+		struct worker *w = &v->workers[i];
+		memset(w, 0, sizeof(*w));
+		w->vcpu = v;
+		w->cpu = i + 1;
+		w->core = -1;
+		w->state = W_ABSENT;
+	}
+}
+
+void vcpu_init(struct vcpu *v, uv_loop_t *loop, struct cores *cores,
+	       const struct vcpu_limits *limits, const struct vcpu_hooks *hooks, void *data)
+{
+	memset(v, 0, sizeof(*v));
+	v->loop = loop;
+	v->cores = cores;
+	v->limits = *limits;
+	v->hooks = hooks;
+	v->data = data;
+	v->n_workers = limits->max_workers;
+	uv_timer_init(loop, &v->ops_kick);
+	uv_timer_init(loop, &v->op_timer);
+	v->ops_kick.data = v->op_timer.data = v;
+	vcpu_reset(v);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct vcpu *v = h->data;
+	if (--v->handles_open == 0 && v->closed)
+		v->closed(v->data);
+}
+
+void vcpu_close(struct vcpu *v, void (*cb)(void *data))
+{
+	v->closed = cb;
+	v->handles_open = 2;
+	uv_close((uv_handle_t *)&v->ops_kick, on_handle_closed);
+	uv_close((uv_handle_t *)&v->op_timer, on_handle_closed);
+}
+
+bool vcpu_busy(const struct vcpu *v)
+{
+	return v->ops_head != NULL;
+}
+
+int vcpu_active(const struct vcpu *v)
+{
+	int n = 0;
+	for (int i = 0; i < v->n_workers; i++)
+		n += v->workers[i].state == W_ACTIVE;
+	return n;
+}
+
+int vcpu_free_cores(const struct vcpu *v)
+{
+	return cores_free_count(v->cores);
+}
+
+int vcpu_hotplug_left(const struct vcpu *v)
+{
+	if (v->limits.mech != VCPU_HOTPLUG)
+		return INT_MAX;
+	return v->limits.hotplug_slots - 1 - v->hotplug_created;
+}
+
+json_t *vcpu_workers_json(const struct vcpu *v)
+{
+	json_t *workers = json_array();
+	for (int i = 0; i < v->n_workers; i++) {
+		const struct worker *w = &v->workers[i];
+		if (w->state == W_ABSENT)
+			continue;
+		json_array_append_new(workers, json_pack("{s:i, s:s, s:i, s:i}", "cpu", w->cpu, "state",
+							 worker_state_name(w->state), "core", w->core,
+							 "host_tid", (int)w->tid));
+	}
+	return workers;
+}
+
+int vcpu_on_hotpluggable(struct vcpu *v, const json_t *value)
+{
+	if (value) {
+		struct qmp_hotpluggable_cpu slots[VM_MAX_CPUS + 1];
+		int n = qmp_parse_hotpluggable_cpus(value, slots, VM_MAX_CPUS + 1);
+		if (n > 0)
+			snprintf(v->cpu_type, sizeof(v->cpu_type), "%s", slots[0].type);
+	}
+	return v->cpu_type[0] ? 0 : -ENODEV;
+}
+
+void vcpu_on_boot_cpus(struct vcpu *v, const json_t *value)
+{
+	struct qmp_cpu_info cpus[VM_MAX_CPUS + 1];
+	int n = qmp_parse_cpus_fast(value, cpus, VM_MAX_CPUS + 1);
+	for (int i = 0; i < n; i++) {
+		struct worker *w = worker_by_cpu(v, (int)cpus[i].core_id);
+		if (w) {
+			w->tid = (pid_t)cpus[i].thread_id;
+			if (w->state == W_ABSENT)
+				w->state = W_DORMANT;
+		}
+	}
 }

@@ -16,7 +16,6 @@
 #include "log.h"
 #include "qmp_client.h"
 #include "util.h"
-#include "vcpu.h"
 
 #define STOP_GRACE_MS 5000
 #define SETPRIV "/usr/bin/setpriv"
@@ -30,42 +29,113 @@ const char *vm_state_name(enum vm_state s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }
 
-const char *worker_state_name(enum worker_state s)
-{
-	static const char *const names[] = { "absent", "dormant", "warming", "standby",
-					     "growing", "active", "shrinking" };
-	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
-}
-
-struct qmp_client *vm_qmp(struct vm *vm)
-{
-	return vm->qmp;
-}
-
-struct guest_chan *vm_chan(struct vm *vm)
-{
-	return vm->chan;
-}
-
-struct worker *vm_worker_by_cpu(struct vm *vm, int cpu)
-{
-	if (cpu < 1 || cpu > vm->n_workers)
-		return NULL;
-	return &vm->workers[cpu - 1];
-}
-
 bool vm_is_ready(const struct vm *vm)
 {
 	return vm->state == VM_READY || vm->state == VM_UNRESPONSIVE;
 }
 
-int vm_active_workers(const struct vm *vm)
+const char *vm_reason(const struct vm *vm)
 {
-	int n = 0;
-	for (int i = 0; i < vm->n_workers; i++)
-		n += vm->workers[i].state == W_ACTIVE;
-	return n;
+	return vm->died_reason;
 }
+
+int vm_max_workers(const struct vm *vm)
+{
+	return vm->spec.max_workers;
+}
+
+int vm_set_workers(struct vm *vm, int n, vcpu_done_fn cb, void *data)
+{
+	return vcpu_set(&vm->vcpu, n, cb, data);
+}
+
+void vm_scaling(const struct vm *vm, struct policy *ret_policy, int *ret_min, int *ret_max)
+{
+	*ret_policy = vm->scaler.policy;
+	*ret_min = vm->scaler.min_workers;
+	*ret_max = vm->scaler.max_workers;
+}
+
+int vm_set_scaling(struct vm *vm, const struct policy *p, int min_workers, int max_workers)
+{
+	return scaler_set(&vm->scaler, p, min_workers, max_workers);
+}
+
+int vm_invoke(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb, void *data)
+{
+	return invoke_start(&vm->invoke, vm_is_ready(vm) ? vm->chan : NULL, req, cb, data);
+}
+
+/* ---- what the parts need of the VM ------------------------------------------ */
+
+static struct qmp_client *part_qmp(void *data)
+{
+	struct vm *vm = data;
+	return vm->qmp;
+}
+
+static struct guest_chan *part_chan(void *data)
+{
+	struct vm *vm = data;
+	return vm->chan;
+}
+
+static void part_resized(void *data)
+{
+	struct vm *vm = data;
+	scaler_on_resized(&vm->scaler);
+}
+
+static const struct vcpu_hooks vcpu_hooks = {
+	.qmp = part_qmp,
+	.chan = part_chan,
+	.resized = part_resized,
+};
+
+static unsigned part_demand(void *data)
+{
+	struct vm *vm = data;
+	return invoke_inflight(&vm->invoke);
+}
+
+static int part_resize(void *data, int n, vcpu_done_fn cb, void *cb_data)
+{
+	struct vm *vm = data;
+	return vcpu_set(&vm->vcpu, n, cb, cb_data);
+}
+
+static int part_active(void *data)
+{
+	struct vm *vm = data;
+	return vcpu_active(&vm->vcpu);
+}
+
+static bool part_busy(void *data)
+{
+	struct vm *vm = data;
+	return vcpu_busy(&vm->vcpu);
+}
+
+static int part_free_cores(void *data)
+{
+	struct vm *vm = data;
+	return vcpu_free_cores(&vm->vcpu);
+}
+
+static int part_hotplug_left(void *data)
+{
+	struct vm *vm = data;
+	return vcpu_hotplug_left(&vm->vcpu);
+}
+
+static const struct scaler_ops scaler_ops = {
+	.demand = part_demand,
+	.resize = part_resize,
+	.active = part_active,
+	.busy = part_busy,
+	.free_cores = part_free_cores,
+	.hotplug_left = part_hotplug_left,
+};
 
 static void notify_waiters(struct vm *vm, int status)
 {
@@ -133,11 +203,12 @@ static void on_pong(struct guest_chan *ch, int status, const struct wire_frame *
 		snprintf(vm->died_reason, sizeof(vm->died_reason), "guest did not answer a ping within %d ms",
 			 vm->agent->cfg.ping_timeout_ms);
 		log_warn("vm_unresponsive tenant=%s pid=%d", vm->spec.tenant, (int)vm->pid);
+		scaler_on_unresponsive(&vm->scaler);
 	} else if (status == 0 && vm->state == VM_UNRESPONSIVE) {
 		vm->state = VM_READY;
 		vm->died_reason[0] = '\0';
 		log_info("vm_responsive_again tenant=%s", vm->spec.tenant);
-		scaler_on_responsive(vm);
+		scaler_on_responsive(&vm->scaler);
 	}
 }
 
@@ -163,8 +234,8 @@ static void maybe_ready(struct vm *vm)
 		 (long long)vm->boot_ms, (long long)vm->guest_uptime_ms, (int)vm->pid);
 	uv_timer_start(&vm->ping_timer, on_ping_timer, (uint64_t)vm->agent->cfg.ping_interval_ms,
 		       (uint64_t)vm->agent->cfg.ping_interval_ms);
-	vcpu_on_ready(vm);
-	scaler_on_ready(vm);
+	vcpu_on_ready(&vm->vcpu);
+	scaler_on_ready(&vm->scaler);
 	notify_waiters(vm, 0);
 }
 
@@ -193,16 +264,7 @@ static void on_cpus_fast(struct qmp_client *c, int status, const struct qmp_msg 
 		kill_qemu(vm, "QMP query-cpus-fast failed");
 		return;
 	}
-	struct qmp_cpu_info cpus[VM_MAX_CPUS + 1];
-	int n = qmp_parse_cpus_fast(reply->value, cpus, VM_MAX_CPUS + 1);
-	for (int i = 0; i < n; i++) {
-		struct worker *w = vm_worker_by_cpu(vm, (int)cpus[i].core_id);
-		if (w) {
-			w->tid = (pid_t)cpus[i].thread_id;
-			if (w->state == W_ABSENT)
-				w->state = W_DORMANT;
-		}
-	}
+	vcpu_on_boot_cpus(&vm->vcpu, reply->value);
 	vm->qmp_ready = true;
 	maybe_ready(vm);
 }
@@ -211,13 +273,7 @@ static void on_hotpluggable(struct qmp_client *c, int status, const struct qmp_m
 			    void *data)
 {
 	struct vm *vm = data;
-	if (status == 0) {
-		struct qmp_hotpluggable_cpu slots[VM_MAX_CPUS + 1];
-		int n = qmp_parse_hotpluggable_cpus(reply->value, slots, VM_MAX_CPUS + 1);
-		if (n > 0)
-			snprintf(vm->cpu_type, sizeof(vm->cpu_type), "%s", slots[0].type);
-	}
-	if (!vm->cpu_type[0]) {
+	if (vcpu_on_hotpluggable(&vm->vcpu, status == 0 ? reply->value : NULL) < 0) {
 		kill_qemu(vm, "QMP query-hotpluggable-cpus failed");
 		return;
 	}
@@ -242,7 +298,7 @@ static void on_qmp_event(struct qmp_client *c, const struct qmp_msg *ev, void *d
 {
 	struct vm *vm = data;
 	log_debug("qmp_event tenant=%s event=%s", vm->spec.tenant, ev->event);
-	vcpu_on_qmp_event(vm, ev);
+	vcpu_on_qmp_event(&vm->vcpu, ev);
 }
 
 static void on_qmp_closed(struct qmp_client *c, int reason, void *data)
@@ -270,7 +326,7 @@ static void on_guest_message(struct guest_chan *ch, const struct wire_frame *f, 
 		maybe_ready(vm);
 		break;
 	case WIRE_CPU_EVENT:
-		vcpu_on_guest_event(vm, meta);
+		vcpu_on_guest_event(&vm->vcpu, meta);
 		break;
 	case WIRE_ERROR:
 		log_warn("guest_error tenant=%s code=%s message=\"%s\"", vm->spec.tenant,
@@ -398,10 +454,11 @@ static void on_proc_exit(uv_process_t *proc, int64_t exit_status, int term_signa
 		log_error("vm_died tenant=%s pid=%d reason=\"%s\" was=%s", vm->spec.tenant,
 			  (int)vm->pid, vm->died_reason, vm_state_name(vm->state));
 		vm->state = VM_DEAD;
+		scaler_on_down(&vm->scaler);
 	}
 	/* Resizes first, so they fail with the real reason rather than with the
 	 * channel resets that closing below causes. */
-	vcpu_on_vm_down(vm, stopping ? -ECANCELED : -EPIPE);
+	vcpu_on_vm_down(&vm->vcpu, stopping ? -ECANCELED : -EPIPE);
 	close_listeners(vm);
 	qmp_client_close(vm->qmp);
 	vm->qmp = NULL;
@@ -409,7 +466,7 @@ static void on_proc_exit(uv_process_t *proc, int64_t exit_status, int term_signa
 		guest_chan_close(vm->chan);
 		vm->chan = NULL;
 	}
-	vm->inflight = 0;
+	invoke_on_vm_down(&vm->invoke);
 	if (stopping) {
 		log_info("vm_stopped tenant=%s pid=%d", vm->spec.tenant, (int)vm->pid);
 		finish_stop(vm);
@@ -526,19 +583,8 @@ static void reset_runtime(struct vm *vm)
 	vm->boot_ms = -1;
 	vm->died_reason[0] = '\0';
 	vm->kill_reason[0] = '\0';
-	vm->hotplug_created = 0;
-	vm->hotplug_removed = 0;
-	vm->n_pushed = 0;
-	vm->inflight = 0;
-	vm->generation++;
-	for (int i = 0; i < vm->n_workers; i++) {
-		struct worker *w = &vm->workers[i];
-		memset(w, 0, sizeof(*w));
-		w->vm = vm;
-		w->cpu = i + 1;
-		w->core = -1;
-		w->state = W_ABSENT;
-	}
+	vcpu_reset(&vm->vcpu);
+	invoke_reset(&vm->invoke);
 }
 
 static void on_boot_timer(uv_timer_t *t)
@@ -576,14 +622,19 @@ static bool tenant_is_valid(const char *t)
 	       t[0] != '.';
 }
 
-static void on_vm_handle_closed(uv_handle_t *h)
+/* Runs once for each of the VM's own handles and once for each part. */
+static void on_part_closed(void *data)
 {
-	struct vm *vm = h->data;
+	struct vm *vm = data;
 	if (--vm->handles_open > 0)
 		return;
-	json_decref(vm->last_error);
-	free(vm->pushed);
+	invoke_free(&vm->invoke);
 	free(vm);
+}
+
+static void on_vm_handle_closed(uv_handle_t *h)
+{
+	on_part_closed(h->data);
 }
 
 static void vm_free(struct vm *vm)
@@ -594,10 +645,9 @@ static void vm_free(struct vm *vm)
 	agent_remove_vm(vm->agent, vm);
 	uv_close((uv_handle_t *)&vm->ping_timer, on_vm_handle_closed);
 	uv_close((uv_handle_t *)&vm->kill_timer, on_vm_handle_closed);
-	uv_close((uv_handle_t *)&vm->ops_kick, on_vm_handle_closed);
-	uv_close((uv_handle_t *)&vm->op_timer, on_vm_handle_closed);
 	uv_close((uv_handle_t *)&vm->boot_timer, on_vm_handle_closed);
-	scaler_close(vm, on_vm_handle_closed);
+	vcpu_close(&vm->vcpu, on_part_closed);
+	scaler_close(&vm->scaler, on_part_closed);
 	close_listeners(vm);
 }
 
@@ -624,7 +674,6 @@ int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *
 	vm->agent = a;
 	vm->spec = *spec;
 	vm->accel = a->accel;
-	vm->n_workers = spec->max_workers;
 	snprintf(vm->dir, sizeof(vm->dir), "%s/vms/%s", a->cfg.data_dir, spec->tenant);
 	int r = mkdir_parents(vm->dir, 0755);
 	if (r < 0) {
@@ -633,13 +682,29 @@ int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *
 	}
 	uv_timer_init(a->loop, &vm->ping_timer);
 	uv_timer_init(a->loop, &vm->kill_timer);
-	uv_timer_init(a->loop, &vm->ops_kick);
-	uv_timer_init(a->loop, &vm->op_timer);
 	uv_timer_init(a->loop, &vm->boot_timer);
-	vm->ping_timer.data = vm->kill_timer.data = vm->ops_kick.data = vm;
-	vm->op_timer.data = vm->boot_timer.data = vm;
-	scaler_init(vm, &spec->policy, spec->min_workers, spec->max_workers);
-	vm->handles_open = 7; /* the five timers above and the scaler's two handles */
+	vm->ping_timer.data = vm->kill_timer.data = vm->boot_timer.data = vm;
+	struct vcpu_limits limits = {
+		.name = vm->spec.tenant,
+		.mech = spec->mech,
+		.max_workers = spec->max_workers,
+		.standby = spec->standby,
+		.hotplug_slots = spec->hotplug_slots,
+		.qemu_major = a->qemu_major,
+		.qemu_version = a->qemu_version,
+		.max_timeout_ms = a->cfg.max_timeout_ms,
+	};
+	vcpu_init(&vm->vcpu, a->loop, &a->cores, &limits, &vcpu_hooks, vm);
+	struct scaler_config sc = {
+		.name = vm->spec.tenant,
+		.vm_max_workers = spec->max_workers,
+		.policy = spec->policy,
+		.min_workers = spec->min_workers,
+		.max_workers = spec->max_workers,
+	};
+	scaler_init(&vm->scaler, a->loop, &sc, &scaler_ops, vm);
+	invoke_init(&vm->invoke, vm->spec.tenant, &a->store, a->cfg.max_inflight);
+	vm->handles_open = 5; /* the three timers above, the vCPUs and the scaler */
 	agent_add_vm(a, vm);
 
 	r = launch(vm);
@@ -672,6 +737,9 @@ static void finish_stop(struct vm *vm)
 static void begin_stop(struct vm *vm)
 {
 	vm->state = VM_STOPPING;
+	vcpu_on_stopping(&vm->vcpu);
+	scaler_on_down(&vm->scaler);
+	invoke_on_stopping(&vm->invoke);
 	if (!vm->restart_pending)
 		notify_waiters(vm, -ECANCELED);
 	if (!vm->proc_running) {
@@ -742,28 +810,20 @@ long vm_qemu_pss_kib(const struct vm *vm)
 
 json_t *vm_to_json(const struct vm *vm)
 {
-	json_t *workers = json_array();
-	for (int i = 0; i < vm->n_workers; i++) {
-		const struct worker *w = &vm->workers[i];
-		if (w->state == W_ABSENT)
-			continue;
-		json_array_append_new(workers, json_pack("{s:i, s:s, s:i, s:i}", "cpu", w->cpu, "state",
-							 worker_state_name(w->state), "core", w->core,
-							 "host_tid", (int)w->tid));
-	}
+	json_t *workers = vcpu_workers_json(&vm->vcpu);
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i, s:o}",
 			      "tenant", vm->spec.tenant, "state", vm_state_name(vm->state),
 			      "mechanism", vcpu_mech_name(vm->spec.mech), "accel", accel_name(vm->accel),
-			      "max_workers_limit", vm->spec.max_workers, "workers", vm_active_workers(vm),
+			      "max_workers_limit", vm->spec.max_workers, "workers", vcpu_active(&vm->vcpu),
 			      "memory_mib", vm->spec.memory_mib, "standby", vm->spec.standby,
 			      "boot_ms", (json_int_t)vm->boot_ms, "pid", vm->proc_running ? (int)vm->pid : 0,
 			      "worker_cpus", workers);
-	scaler_to_json(vm, o);
+	scaler_to_json(&vm->scaler, o);
 	if (vm->spec.mech == VCPU_HOTPLUG) {
 		/* QEMU creates at most maxcpus vCPUs over a VM's life (the boot
 		 * CPU included); what is left bounds future grows. */
 		json_object_set_new(o, "hotplug_remaining",
-				    json_integer(vm->spec.hotplug_slots - 1 - vm->hotplug_created));
+				    json_integer(vcpu_hotplug_left(&vm->vcpu)));
 	}
 	/* RSS counts the kernel image QEMU maps from the page cache, which all
 	 * VMs share; PSS splits shared pages among their users. Both include
@@ -773,8 +833,7 @@ json_t *vm_to_json(const struct vm *vm)
 		json_object_set_new(o, "qemu_rss_kib", json_integer(rss));
 	if (pss >= 0)
 		json_object_set_new(o, "qemu_pss_kib", json_integer(pss));
-	json_object_set_new(o, "inflight", json_integer(vm->inflight));
-	json_object_set_new(o, "invocations", json_integer((json_int_t)vm->invocations));
+	invoke_to_json(&vm->invoke, o);
 	if (vm->died_reason[0])
 		json_object_set_new(o, "reason", json_string(vm->died_reason));
 	return o;

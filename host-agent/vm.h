@@ -1,6 +1,9 @@
 /* A tenant VM: one QEMU process, its QMP connection, its guest channel and
- * its worker vCPUs. vm.c owns the lifecycle (start, ready, death, stop);
- * vcpu.c grows and shrinks worker vCPUs; invoke.c relays invocations. */
+ * its worker vCPUs. vm.c owns the lifecycle (start, ready, death, stop) and
+ * three parts that each own their state and report back through hooks:
+ * vcpu.c grows and shrinks worker vCPUs, scaler.c decides how many there
+ * should be, invoke.c relays invocations. Other files use a VM through the
+ * functions below; the struct is visible so its parts can be embedded. */
 #ifndef DITTO_VM_H
 #define DITTO_VM_H
 
@@ -12,18 +15,18 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "invoke.h"
 #include "policy.h"
 #include "qemu.h"
 #include "scaler.h"
+#include "vcpu.h"
 
-#define VM_MAX_CPUS 128
 #define VM_TENANT_MAX 63
 
 struct agent;
 struct vm;
 struct qmp_client;
 struct guest_chan;
-struct vcpu_op;
 
 enum vm_state {
 	VM_BOOTING = 0,
@@ -47,34 +50,6 @@ struct vm_spec {
 	 * min 0 and the manual policy. */
 	int min_workers;
 	struct policy policy;
-};
-
-enum worker_state {
-	W_ABSENT = 0, /* hotplug: no vCPU in this slot */
-	W_DORMANT,    /* exists, offline in the guest: its host thread sleeps */
-	W_WARMING,    /* being brought to standby in the background */
-	W_STANDBY,    /* online in the guest, no work, no core */
-	W_GROWING,    /* on its way to active */
-	W_ACTIVE,     /* runs invocations on a granted core */
-	W_SHRINKING,  /* on its way out */
-};
-
-const char *worker_state_name(enum worker_state s);
-
-struct worker {
-	struct vm *vm;
-	int cpu; /* guest CPU number; equals the QEMU core-id */
-	enum worker_state state;
-	int core;  /* granted host core, -1 when none */
-	pid_t tid; /* host thread of the vCPU, 0 when unknown */
-	char dev_id[24];
-	/* Progress of the current step, in µs since it was requested. */
-	uint64_t t_req_ns;
-	int64_t added_us, seen_us, active_us, released_us;
-	int64_t guest_online_us, guest_probe_us;
-	bool pinned, guest_done;
-	enum worker_state settle; /* where a shrink leaves it: standby or dormant */
-	struct vcpu_op *op;
 };
 
 typedef void (*vm_ready_fn)(struct vm *vm, int status, void *data);
@@ -101,8 +76,6 @@ struct vm {
 	struct guest_chan *chan;
 	uv_timer_t ping_timer;
 	uv_timer_t kill_timer;
-	uv_timer_t ops_kick; /* runs queued resizes from the loop, never inline */
-	uv_timer_t op_timer; /* the running resize's deadline */
 	uv_timer_t boot_timer;
 	uv_pipe_t *qmp_listen, *chan_listen; /* until QEMU connects */
 	char kill_reason[128]; /* why the agent killed QEMU, if it did */
@@ -114,27 +87,13 @@ struct vm {
 	uint64_t t_spawn_ns;
 	int64_t boot_ms;        /* spawn -> guest HELLO */
 	int64_t guest_uptime_ms;
-	int generation;         /* bumps on each start */
-
-	/* Worker vCPUs: workers[i] is guest CPU i+1 (CPU 0 is the control CPU). */
-	struct worker workers[VM_MAX_CPUS];
-	int n_workers;          /* usable slots: max_workers */
-	char cpu_type[64];      /* hotplug driver from query-hotpluggable-cpus */
-	int hotplug_created;    /* vCPUs ever created (QEMU caps this at maxcpus) */
-	int hotplug_removed;    /* vCPUs unplugged in this VM's life */
-	struct vcpu_op *ops_head, *ops_tail; /* resizes run one at a time */
-
-	/* Artifacts already pushed into this guest (by digest). */
-	char (*pushed)[65];
-	size_t n_pushed, cap_pushed;
-
-	unsigned inflight; /* invocations sent to the guest, not yet answered */
-	uint64_t invocations;
 
 	struct vm_waiter *waiters;
-	json_t *last_error;
 
+	/* The parts, each owning its state. */
+	struct vcpu vcpu;
 	struct scaler scaler;
+	struct invoke invoke;
 };
 
 /* Starts a VM for spec. Returns 0 and calls cb once the guest is ready (or
@@ -157,7 +116,24 @@ int vm_restart(struct vm *vm, vm_ready_fn cb, void *data);
 int vm_wait_ready(struct vm *vm, vm_ready_fn cb, void *data);
 
 bool vm_is_ready(const struct vm *vm);
-int vm_active_workers(const struct vm *vm);
+
+/* Why the VM is not running, or "" while it is. */
+const char *vm_reason(const struct vm *vm);
+
+/* The worker vCPU slots the VM was started with (spec max_workers). */
+int vm_max_workers(const struct vm *vm);
+
+/* Resizes the VM to n active worker vCPUs, as vcpu_set does. */
+int vm_set_workers(struct vm *vm, int n, vcpu_done_fn cb, void *data);
+
+/* The current scaling limits and policy, and changing them as scaler_set
+ * does. */
+void vm_scaling(const struct vm *vm, struct policy *ret_policy, int *ret_min, int *ret_max);
+int vm_set_scaling(struct vm *vm, const struct policy *p, int min_workers, int max_workers);
+
+/* Relays an invocation to the guest, as invoke_start does (-EAGAIN when the
+ * VM is not ready). */
+int vm_invoke(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb, void *data);
 
 /* A JSON description for the operator API. */
 json_t *vm_to_json(const struct vm *vm);
@@ -165,10 +141,5 @@ json_t *vm_to_json(const struct vm *vm);
 /* The QEMU process's resident and proportional set sizes in KiB, or -1. */
 long vm_qemu_rss_kib(const struct vm *vm);
 long vm_qemu_pss_kib(const struct vm *vm);
-
-/* For vcpu.c and invoke.c. */
-struct qmp_client *vm_qmp(struct vm *vm);
-struct guest_chan *vm_chan(struct vm *vm);
-struct worker *vm_worker_by_cpu(struct vm *vm, int cpu);
 
 #endif
