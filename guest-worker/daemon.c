@@ -15,21 +15,38 @@
 
 #include <jansson.h>
 
+#include "agent_api.h"
 #include "artifact.h"
 #include "channel.h"
-#include "cpu.h"
-#include "daemon_int.h"
-#include "hotplug.h"
+#include "cpu_sysfs.h"
+#include "cpuctl.h"
 #include "log.h"
 #include "loop.h"
 #include "runner.h"
 #include "util.h"
 #include "wire.h"
 
-#define PROTOCOL_VERSION 1
-#define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
 #define MAX_MAX_OUTPUT (16 * 1024 * 1024)
+
+struct daemon {
+	const struct daemon_config *cfg;
+	struct loop loop;
+	struct channel chan;
+	struct watch port_w, sig_w;
+	int sig_fd;
+	struct artifact_store store;
+	struct runner runner;
+	struct cpuctl cpuctl;
+	struct inv *q_head, *q_tail;
+	size_t queued;
+	/* Whether the agent's end of a virtio-serial port is open; always true
+	 * for socket and pipe channels. HELLO goes out on every connect. */
+	bool host_connected;
+	bool cpuctl_open; /* cpuctl_init ran: the uevent socket is its own */
+	bool stopping;
+	int result;
+};
 
 static const char *const wcpu_state_names[] = { "offline", "standby", "active" };
 
@@ -50,6 +67,7 @@ static void stop(struct daemon *d, int result)
 	if (!d->stopping)
 		d->result = result;
 	d->stopping = true;
+	cpuctl_stop(&d->cpuctl);
 }
 
 /* ---- sending --------------------------------------------------------- */
@@ -74,12 +92,15 @@ static void send_frame(struct daemon *d, uint8_t type, uint32_t id, json_t *meta
 	}
 }
 
-void daemon_send_meta(struct daemon *d, uint8_t type, uint32_t id, json_t *meta)
+static void send_meta(struct daemon *d, uint8_t type, uint32_t id, json_t *meta)
 {
 	send_frame(d, type, id, meta, NULL, 0, NULL, 0);
 }
 
-void daemon_send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
+static void send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -87,7 +108,7 @@ void daemon_send_error(struct daemon *d, uint32_t id, const char *code, const ch
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_debug("request_failed id=%u code=%s message=\"%s\"", id, code, msg);
-	daemon_send_meta(d, WIRE_ERROR, id, json_pack("{s:s, s:s}", "code", code, "message", msg));
+	send_meta(d, WIRE_ERROR, id, json_pack("{s:s, s:s}", "code", code, "message", msg));
 }
 
 static json_t *cpu_set_to_json(const cpu_set_t *set)
@@ -113,8 +134,8 @@ static void send_hello(struct daemon *d)
 	double uptime = 0;
 	if (file_read_text("/proc/uptime", up, sizeof(up)) > 0)
 		uptime = strtod(up, NULL);
-	daemon_send_meta(d, WIRE_HELLO, 0,
-		  json_pack("{s:i, s:o, s:o, s:i, s:I}", "version", PROTOCOL_VERSION,
+	send_meta(d, WIRE_HELLO, 0,
+		  json_pack("{s:i, s:o, s:o, s:i, s:I}", "version", WIRE_VERSION,
 			    "cpus_online", cpu_set_to_json(&online), "cpus_present",
 			    cpu_set_to_json(&present), "cpus_possible", CPU_COUNT(&possible),
 			    "uptime_ms", (json_int_t)(uptime * 1000.0)));
@@ -122,14 +143,15 @@ static void send_hello(struct daemon *d)
 		 CPU_COUNT(&online), CPU_COUNT(&present), CPU_COUNT(&possible), uptime * 1000.0);
 }
 
-void daemon_send_cpu_event(struct daemon *d, int cpu, const char *event, json_t *extra)
+/* Sends WIRE_CPU_EVENT {"cpu","event"} plus the fields of extra (stolen). */
+static void send_cpu_event(struct daemon *d, int cpu, const char *event, json_t *extra)
 {
 	json_t *m = json_pack("{s:i, s:s}", "cpu", cpu, "event", event);
 	if (m && extra)
 		json_object_update(m, extra);
 	json_decref(extra);
 	log_info("cpu_event cpu=%d event=%s", cpu, event);
-	daemon_send_meta(d, WIRE_CPU_EVENT, 0, m);
+	send_meta(d, WIRE_CPU_EVENT, 0, m);
 }
 
 /* ---- invocations ----------------------------------------------------- */
@@ -163,30 +185,22 @@ static void send_inv_reply(struct daemon *d, const struct inv *inv)
 		   inv->log.len);
 }
 
-static bool cpu_takes_work(const struct wcpu *c)
-{
-	return c->present && c->state == WCPU_ACTIVE && !c->running && !c->ops;
-}
-
 /* An idle active CPU for inv: the one it asked for, else one with a warm
  * process for it first. */
-static struct wcpu *pick_cpu(struct daemon *d, const struct inv *inv)
+static int pick_cpu(struct daemon *d, const struct inv *inv)
 {
-	if (inv->want_cpu > 0) {
-		struct wcpu *c = inv->want_cpu < d->ncpus ? &d->cpus[inv->want_cpu] : NULL;
-		return c && cpu_takes_work(c) ? c : NULL;
-	}
-	struct wcpu *first = NULL;
-	for (int i = 1; i < d->ncpus; i++) {
-		struct wcpu *c = &d->cpus[i];
-		if (!cpu_takes_work(c))
+	if (inv->want_cpu > 0)
+		return cpuctl_takes_work(&d->cpuctl, inv->want_cpu) ? inv->want_cpu : -1;
+	int first = -1;
+	for (int i = 1; i < d->cpuctl.ncpus; i++) {
+		if (!cpuctl_takes_work(&d->cpuctl, i))
 			continue;
 		if (inv->mode != INV_PERSISTENT)
-			return c;
-		if (runner_has_warm(&d->runner, inv->digest, c->id))
-			return c;
-		if (!first)
-			first = c;
+			return i;
+		if (runner_has_warm(&d->runner, inv->digest, i))
+			return i;
+		if (first < 0)
+			first = i;
 	}
 	return first;
 }
@@ -205,33 +219,33 @@ static struct inv *queue_take(struct daemon *d, struct inv **pp, struct inv *pre
 
 /* Starts queued invocations in arrival order. One that waits for a
  * particular busy CPU does not hold back those behind it that can run. */
-void daemon_dispatch(struct daemon *d)
+static void dispatch(struct daemon *d)
 {
 	struct inv **pp = &d->q_head, *prev = NULL;
 	while (!d->stopping && *pp) {
-		struct wcpu *c = pick_cpu(d, *pp);
-		if (!c) {
+		int cpu = pick_cpu(d, *pp);
+		if (cpu < 0) {
 			prev = *pp;
 			pp = &prev->next;
 			continue;
 		}
 		struct inv *inv = queue_take(d, pp, prev);
 		inv->started_us = time_now_us();
-		if (runner_start(&d->runner, inv, c->id) < 0) {
+		if (runner_start(&d->runner, inv, cpu) < 0) {
 			inv->status = INV_ERROR;
-			log_warn("invocation_start_failed id=%u cpu=%d error=\"%s\"", inv->id, c->id,
+			log_warn("invocation_start_failed id=%u cpu=%d error=\"%s\"", inv->id, cpu,
 				 inv->error);
 			send_inv_reply(d, inv);
 			inv_free(inv);
 			continue;
 		}
-		c->running = inv;
+		cpuctl_set_busy(&d->cpuctl, cpu, true);
 	}
 }
 
 /* Answers queued invocations that asked for CPU cpu, which is leaving
  * service: they would otherwise wait for it for ever. */
-void daemon_fail_pinned(struct daemon *d, int cpu, const char *why)
+static void fail_pinned(struct daemon *d, int cpu, const char *why)
 {
 	struct inv **pp = &d->q_head, *prev = NULL;
 	while (*pp) {
@@ -241,7 +255,7 @@ void daemon_fail_pinned(struct daemon *d, int cpu, const char *why)
 			continue;
 		}
 		struct inv *inv = queue_take(d, pp, prev);
-		daemon_send_error(d, inv->id, "cpu_unavailable", "cpu %d %s", cpu, why);
+		send_error(d, inv->id, "cpu_unavailable", "cpu %d %s", cpu, why);
 		inv_free(inv);
 	}
 }
@@ -249,17 +263,16 @@ void daemon_fail_pinned(struct daemon *d, int cpu, const char *why)
 static void on_inv_done(struct inv *inv, void *data)
 {
 	struct daemon *d = data;
-	struct wcpu *c = inv->cpu >= 0 && inv->cpu < d->ncpus ? &d->cpus[inv->cpu] : NULL;
-	if (c && c->running == inv)
-		c->running = NULL;
+	int cpu = inv->cpu;
 	if (!d->stopping)
 		send_inv_reply(d, inv);
 	inv_free(inv);
+	/* A change that waited for the CPU to drain moves on, unless the
+	 * daemon is stopping. */
+	cpuctl_set_busy(&d->cpuctl, cpu, false);
 	if (d->stopping)
 		return;
-	if (c && c->ops)
-		cpuctl_step(d, c);
-	daemon_dispatch(d);
+	dispatch(d);
 }
 
 /* ---- requests -------------------------------------------------------- */
@@ -287,22 +300,22 @@ static void handle_cpu_request(struct daemon *d, const struct wire_frame *f, con
 	uint32_t id = f->hdr.id;
 	json_int_t cpu;
 	if (meta_int(m, "cpu", true, 0, 0, INT_MAX, &cpu) < 0) {
-		daemon_send_error(d, id, "bad_request", "\"cpu\" must be a non-negative integer");
+		send_error(d, id, "bad_request", "\"cpu\" must be a non-negative integer");
 		return;
 	}
 	if (cpu == 0) {
-		daemon_send_error(d, id, "no_such_cpu", "cpu 0 is the control cpu and never a worker");
+		send_error(d, id, "no_such_cpu", "cpu 0 is the control cpu and never a worker");
 		return;
 	}
-	if (cpu >= d->ncpus || !d->cpus[cpu].present) {
-		daemon_send_error(d, id, "no_such_cpu", "cpu %lld is not present", (long long)cpu);
+	if (!cpuctl_is_worker(&d->cpuctl, (int)cpu)) {
+		send_error(d, id, "no_such_cpu", "cpu %lld is not present", (long long)cpu);
 		return;
 	}
-	enum op_kind kind = f->hdr.type == WIRE_CPU_ACTIVATE  ? OP_ACTIVATE
-			    : f->hdr.type == WIRE_CPU_STANDBY ? OP_STANDBY
-			    : f->hdr.type == WIRE_CPU_OFFLINE ? OP_OFFLINE
-							      : OP_RELEASE;
-	cpuctl_enqueue(d, &d->cpus[cpu], kind, id, false);
+	enum cpuctl_change change = f->hdr.type == WIRE_CPU_ACTIVATE  ? CPUCTL_ACTIVATE
+				    : f->hdr.type == WIRE_CPU_STANDBY ? CPUCTL_STANDBY
+				    : f->hdr.type == WIRE_CPU_OFFLINE ? CPUCTL_OFFLINE
+								      : CPUCTL_RELEASE;
+	cpuctl_request(&d->cpuctl, (int)cpu, change, id);
 }
 
 static const char *meta_digest(const json_t *m)
@@ -316,20 +329,20 @@ static void handle_artifact_put(struct daemon *d, const struct wire_frame *f, co
 	uint32_t id = f->hdr.id;
 	const char *digest = meta_digest(m);
 	if (!digest) {
-		daemon_send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
+		send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
 		return;
 	}
 	int r = artifact_put(&d->store, digest, f->body, f->hdr.body_len);
 	if (r == -EBADMSG) {
-		daemon_send_error(d, id, "digest_mismatch", "the body's SHA-256 is not %s", digest);
+		send_error(d, id, "digest_mismatch", "the body's SHA-256 is not %s", digest);
 		return;
 	}
 	if (r < 0) {
-		daemon_send_error(d, id, "io_error", "storing the artifact failed: %s", strerror(-r));
+		send_error(d, id, "io_error", "storing the artifact failed: %s", strerror(-r));
 		return;
 	}
 	log_info("artifact_stored digest=%s size=%u", digest, f->hdr.body_len);
-	daemon_send_meta(d, WIRE_REPLY, id,
+	send_meta(d, WIRE_REPLY, id,
 		  json_pack("{s:s, s:I}", "digest", digest, "size", (json_int_t)f->hdr.body_len));
 }
 
@@ -340,7 +353,7 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	uint32_t id = f->hdr.id;
 	const char *digest = meta_digest(m);
 	if (!digest) {
-		daemon_send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
+		send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
 		return;
 	}
 	const json_t *mode_v = json_object_get(m, "mode");
@@ -351,44 +364,44 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	} else if (mode && strcmp(mode, "persistent") == 0) {
 		imode = INV_PERSISTENT;
 	} else {
-		daemon_send_error(d, id, "bad_request", "\"mode\" must be \"process\" or \"persistent\"");
+		send_error(d, id, "bad_request", "\"mode\" must be \"process\" or \"persistent\"");
 		return;
 	}
 	json_int_t timeout_ms, max_output;
-	if (meta_int(m, "timeout_ms", false, DEFAULT_TIMEOUT_MS, 0, UINT32_MAX, &timeout_ms) < 0 ||
+	if (meta_int(m, "timeout_ms", false, INVOKE_TIMEOUT_DEFAULT_MS, 0, UINT32_MAX, &timeout_ms) < 0 ||
 	    meta_int(m, "max_output", false, DEFAULT_MAX_OUTPUT, 0, MAX_MAX_OUTPUT, &max_output) <
 		    0) {
-		daemon_send_error(d, id, "bad_request",
+		send_error(d, id, "bad_request",
 			   "\"timeout_ms\" and \"max_output\" must be integers in range");
 		return;
 	}
 	json_int_t memory_mib;
 	if (meta_int(m, "memory_mib", false, 0, 1, WIRE_MAX_MEMORY_MIB, &memory_mib) < 0) {
-		daemon_send_error(d, id, "bad_request", "\"memory_mib\" must be an integer in 1..%d",
+		send_error(d, id, "bad_request", "\"memory_mib\" must be an integer in 1..%d",
 				  WIRE_MAX_MEMORY_MIB);
 		return;
 	}
 	json_int_t want_cpu;
-	if (meta_int(m, "cpu", false, 0, 1, d->ncpus - 1, &want_cpu) < 0) {
-		daemon_send_error(d, id, "no_such_cpu", "\"cpu\" must name a worker CPU, 1..%d",
-			   d->ncpus - 1);
+	if (meta_int(m, "cpu", false, 0, 1, d->cpuctl.ncpus - 1, &want_cpu) < 0) {
+		send_error(d, id, "no_such_cpu", "\"cpu\" must name a worker CPU, 1..%d",
+			   d->cpuctl.ncpus - 1);
 		return;
 	}
-	if (want_cpu > 0 && !d->cpus[want_cpu].present) {
-		daemon_send_error(d, id, "no_such_cpu", "cpu %d is not present", (int)want_cpu);
+	if (want_cpu > 0 && !cpuctl_is_worker(&d->cpuctl, (int)want_cpu)) {
+		send_error(d, id, "no_such_cpu", "cpu %d is not present", (int)want_cpu);
 		return;
 	}
 	if (!artifact_has(&d->store, digest)) {
-		daemon_send_error(d, id, "artifact_missing", "no artifact %s", digest);
+		send_error(d, id, "artifact_missing", "no artifact %s", digest);
 		return;
 	}
 	if (imode == INV_PERSISTENT && memchr(f->body, '\n', f->hdr.body_len)) {
-		daemon_send_error(d, id, "bad_input",
+		send_error(d, id, "bad_input",
 			   "persistent mode takes one line of input: it must not contain a newline");
 		return;
 	}
 	if (d->queued >= d->cfg->queue_max) {
-		daemon_send_error(d, id, "queue_full", "%zu invocations are waiting already", d->queued);
+		send_error(d, id, "queue_full", "%zu invocations are waiting already", d->queued);
 		return;
 	}
 	struct inv *inv = inv_new();
@@ -399,7 +412,7 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	}
 	if (!inv || (f->hdr.body_len && !inv->input)) {
 		inv_free(inv);
-		daemon_send_error(d, id, "io_error", "out of memory");
+		send_error(d, id, "io_error", "out of memory");
 		return;
 	}
 	inv->id = id;
@@ -418,23 +431,23 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 		d->q_head = inv;
 	d->q_tail = inv;
 	d->queued++;
-	daemon_dispatch(d);
+	dispatch(d);
 }
 
 static void handle_status(struct daemon *d, uint32_t id)
 {
 	json_t *cpus = json_array();
-	for (int i = 1; cpus && i < d->ncpus; i++) {
-		const struct wcpu *c = &d->cpus[i];
+	for (int i = 1; cpus && i < d->cpuctl.ncpus; i++) {
+		const struct wcpu *c = &d->cpuctl.cpus[i];
 		if (!c->present)
 			continue;
 		json_array_append_new(
 			cpus, json_pack("{s:i, s:s, s:b, s:b}", "cpu", c->id, "state",
-					wcpu_state_names[c->state], "busy", c->running != NULL,
-					"draining", c->state != WCPU_ACTIVE && c->running != NULL));
+					wcpu_state_names[c->state], "busy", c->busy, "draining",
+					c->state != WCPU_ACTIVE && c->busy));
 	}
 	int n = artifact_count(&d->store);
-	daemon_send_meta(d, WIRE_REPLY, id,
+	send_meta(d, WIRE_REPLY, id,
 		  json_pack("{s:o, s:I, s:i}", "cpus", cpus, "queued", (json_int_t)d->queued,
 			    "artifacts", n < 0 ? 0 : n));
 }
@@ -454,12 +467,12 @@ static void handle_frame(struct daemon *d, const struct wire_frame *f, uint64_t 
 			snprintf(jerr.text, sizeof(jerr.text), "not a JSON object");
 		}
 		if (!m) {
-			daemon_send_error(d, id, "bad_request", "meta: %s", jerr.text);
+			send_error(d, id, "bad_request", "meta: %s", jerr.text);
 			return;
 		}
 	}
 	switch (f->hdr.type) {
-	case WIRE_PING: daemon_send_meta(d, WIRE_REPLY, id, json_object()); break;
+	case WIRE_PING: send_meta(d, WIRE_REPLY, id, json_object()); break;
 	case WIRE_STATUS: handle_status(d, id); break;
 	case WIRE_CPU_ACTIVATE:
 	case WIRE_CPU_STANDBY:
@@ -468,7 +481,7 @@ static void handle_frame(struct daemon *d, const struct wire_frame *f, uint64_t 
 	case WIRE_ARTIFACT_PUT: handle_artifact_put(d, f, m); break;
 	case WIRE_INVOKE: handle_invoke(d, f, m, read_us); break;
 	default:
-		daemon_send_error(d, id, "bad_request", "%s is not a request the guest serves",
+		send_error(d, id, "bad_request", "%s is not a request the guest serves",
 			   wire_type_name(f->hdr.type));
 		break;
 	}
@@ -481,16 +494,16 @@ static void handle_bad_frame(struct daemon *d, int err, const struct wire_frame 
 	case WIRE_ETOOBIG:
 		log_warn("frame_too_big id=%u meta_len=%u body_len=%u", f->hdr.id, f->hdr.meta_len,
 			 f->hdr.body_len);
-		daemon_send_error(d, f->hdr.id, "too_big", "meta of %u bytes or body of %u bytes over the limit",
+		send_error(d, f->hdr.id, "too_big", "meta of %u bytes or body of %u bytes over the limit",
 			   f->hdr.meta_len, f->hdr.body_len);
 		break;
 	case WIRE_EBADTYPE:
 		log_warn("frame_bad_type id=%u type=%u", f->hdr.id, f->hdr.type);
-		daemon_send_error(d, f->hdr.id, "malformed", "unknown message type %u", f->hdr.type);
+		send_error(d, f->hdr.id, "malformed", "unknown message type %u", f->hdr.type);
 		break;
 	default:
 		log_warn("frame_malformed err=%d", err);
-		daemon_send_error(d, 0, "malformed",
+		send_error(d, 0, "malformed",
 			   err == WIRE_EBADMAGIC     ? "bad magic: skipping to the next frame"
 			   : err == WIRE_EBADVERSION ? "unsupported protocol version"
 						     : "reserved header bytes are not zero");
@@ -556,7 +569,7 @@ static void on_port(struct watch *w, uint32_t events)
 			log_error("channel_out_of_memory action=resync");
 			wire_decoder_free(&d->chan.dec);
 			d->chan.dec.resync = true;
-			daemon_send_error(d, 0, "too_big", "out of memory for a frame: skipping to the next");
+			send_error(d, 0, "too_big", "out of memory for a frame: skipping to the next");
 			continue;
 		}
 		if (n < 0) {
@@ -592,45 +605,164 @@ static void on_signal(struct watch *w, uint32_t events)
 	}
 }
 
-/* ---- set-up and tear-down -------------------------------------------- */
+/* ---- the CPU state machine's reports ------------------------------- */
 
-static int cpus_init(struct daemon *d)
+static void on_cpu_reply(void *data, uint32_t id, json_t *meta)
 {
-	const char *root = d->cfg->sysfs_root;
-	cpu_set_t possible, present;
-	int r = cpu_list_read(root, "possible", &possible);
-	if (r == 0)
-		r = cpu_list_read(root, "present", &present);
-	if (r < 0)
-		return r;
-	int n = 1;
-	for (int i = 0; i < CPU_SETSIZE; i++)
-		if (CPU_ISSET(i, &possible) || CPU_ISSET(i, &present))
-			n = i + 1;
-	d->cpus = calloc((size_t)n, sizeof(*d->cpus));
-	if (!d->cpus)
-		return -ENOMEM;
-	d->ncpus = n;
-	for (int i = 0; i < n; i++) {
-		struct wcpu *c = &d->cpus[i];
-		c->id = i;
-		c->present = CPU_ISSET(i, &present);
-		bool online = false;
-		if (c->present)
-			cpu_online_read(root, i, &online);
-		/* Online worker CPUs start idle: the agent decides which work. */
-		c->state = online ? WCPU_STANDBY : WCPU_OFFLINE;
-	}
-	return 0;
+	send_meta(data, WIRE_REPLY, id, meta);
 }
 
-static void cpus_free(struct daemon *d)
+static void on_cpu_fail(void *data, uint32_t id, const char *code, const char *msg)
 {
-	for (int i = 0; i < d->ncpus; i++)
-		while (d->cpus[i].ops)
-			cpuctl_op_free(&d->cpus[i], d->cpus[i].ops);
-	free(d->cpus);
-	d->cpus = NULL;
+	send_error(data, id, code, "%s", msg);
+}
+
+static void on_cpu_event(void *data, int cpu, const char *event, json_t *extra)
+{
+	send_cpu_event(data, cpu, event, extra);
+}
+
+static void on_cpu_leaving(void *data, int cpu, const char *why)
+{
+	fail_pinned(data, cpu, why);
+}
+
+static void on_cpu_evict(void *data, int cpu)
+{
+	struct daemon *d = data;
+	runner_kill_cpu(&d->runner, cpu);
+}
+
+static void on_cpu_changed(void *data)
+{
+	dispatch(data);
+}
+
+static const struct cpuctl_ops cpu_ops = {
+	.reply = on_cpu_reply,
+	.fail = on_cpu_fail,
+	.event = on_cpu_event,
+	.leaving = on_cpu_leaving,
+	.evict = on_cpu_evict,
+	.changed = on_cpu_changed,
+};
+
+/* ---- set-up and tear-down -------------------------------------------- */
+
+/* What daemon_run changes in the calling process, to put back at the end. */
+struct process_state {
+	sigset_t mask;
+	struct sigaction sigpipe;
+};
+
+/* Blocks the signals the loop takes from a signalfd (returned in mask),
+ * ignores SIGPIPE and makes the process the child subreaper. */
+static void process_setup(sigset_t *mask, struct process_state *ret_old)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGCHLD);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+	/* Blocked before the helper thread starts, so it inherits the mask
+	 * and every one of these signals reaches the signalfd. Blocked signals
+	 * are queued even for PID 1, which would otherwise drop them. */
+	pthread_sigmask(SIG_BLOCK, mask, &ret_old->mask);
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	sigaction(SIGPIPE, &ign, &ret_old->sigpipe);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+static void process_restore(const struct process_state *old)
+{
+	sigaction(SIGPIPE, &old->sigpipe, NULL);
+	pthread_sigmask(SIG_SETMASK, &old->mask, NULL);
+}
+
+/* The daemon's own threads stay on the control CPU so they never compete
+ * with functions on worker CPUs; the CPU helper thread inherits this and
+ * only visits a CPU to probe it. */
+static void pin_to_control_cpu(void)
+{
+	cpu_set_t control;
+	CPU_ZERO(&control);
+	CPU_SET(0, &control);
+	if (sched_setaffinity(0, sizeof(control), &control) < 0)
+		log_warn("pin_to_cpu0_failed err=%s", strerror(errno));
+}
+
+/* Opens everything the loop watches. Returns 0, or -errno with *ret_step
+ * naming what failed. */
+static int daemon_open(struct daemon *d, const sigset_t *mask, const char **ret_step)
+{
+	const struct daemon_config *cfg = d->cfg;
+	*ret_step = "epoll";
+	int r = loop_init(&d->loop);
+	if (r < 0)
+		return r;
+	*ret_step = "signalfd";
+	d->sig_fd = signalfd(-1, mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	r = d->sig_fd < 0 ? -errno : loop_add(&d->loop, &d->sig_w, d->sig_fd, EPOLLIN, on_signal);
+	if (r < 0)
+		return r;
+	*ret_step = "artifact store";
+	r = artifact_store_open(cfg->artifact_dir, &d->store);
+	if (r < 0)
+		return r;
+	*ret_step = "runner";
+	r = runner_init(&d->runner, &d->loop, &d->store, on_inv_done, d);
+	if (r < 0)
+		return r;
+	pin_to_control_cpu();
+	d->cpuctl_open = true;
+	r = cpuctl_init(&d->cpuctl, &d->loop, cfg->sysfs_root, cfg->uevent_fd, &cpu_ops, d,
+			ret_step);
+	if (r < 0)
+		return r;
+	*ret_step = "channel";
+	return loop_add(&d->loop, &d->port_w, d->chan.fd, EPOLLIN | EPOLLOUT | EPOLLET, on_port);
+}
+
+/* Greets the agent when its end is open, and catches up with the CPU
+ * changes that happened before the uevent socket existed. */
+static void daemon_greet(struct daemon *d)
+{
+	log_info("started artifacts=%s sysfs=%s cpus_possible=%d", d->cfg->artifact_dir,
+		 d->cfg->sysfs_root, d->cpuctl.ncpus);
+	if (d->chan.eof_ends) {
+		d->host_connected = true;
+		send_hello(d);
+	} else {
+		struct pollfd pfd = { .fd = d->chan.fd, .events = POLLOUT };
+		poll(&pfd, 1, 0);
+		track_host(d, pfd.revents & POLLHUP ? EPOLLHUP : 0);
+		if (!d->host_connected)
+			log_info("waiting_for_host");
+	}
+	cpuctl_rescan(&d->cpuctl);
+}
+
+static void daemon_close(struct daemon *d)
+{
+	/* Already stopping: invocations the runner ends now are not answered
+	 * and move no CPU change on. */
+	stop(d, d->result);
+	if (d->runner.path_env)
+		runner_fini(&d->runner);
+	if (d->cpuctl_open)
+		cpuctl_fini(&d->cpuctl);
+	else if (d->cfg->uevent_fd >= 0)
+		close(d->cfg->uevent_fd);
+	while (d->q_head) {
+		struct inv *inv = d->q_head;
+		d->q_head = inv->next;
+		inv_free(inv);
+	}
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+	channel_fini(&d->chan);
+	artifact_store_close(&d->store);
+	loop_fini(&d->loop);
 }
 
 int daemon_run(const struct daemon_config *cfg)
@@ -638,97 +770,24 @@ int daemon_run(const struct daemon_config *cfg)
 	struct daemon dd = {
 		.cfg = cfg,
 		.sig_fd = -1,
-		.uevent_fd = cfg->uevent_fd,
 		.port_w.fd = -1,
 		.sig_w.fd = -1,
-		.uevent_w.fd = -1,
-		.hotplug_w.fd = -1,
+		.store.dirfd = -1,
 	};
 	struct daemon *d = &dd;
 	channel_init(&d->chan, cfg->port_fd, cfg->port_eof_ends, cfg->max_body);
-	d->hp.efd = -1;
-	d->store.dirfd = -1;
 
-	sigset_t mask, old_mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	/* Blocked before the helper thread starts, so it inherits the mask
-	 * and every one of these signals reaches the signalfd. Blocked signals
-	 * are queued even for PID 1, which would otherwise drop them. */
-	pthread_sigmask(SIG_BLOCK, &mask, &old_mask);
-	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
-	sigaction(SIGPIPE, &ign, &old_pipe);
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-
-	const char *what = "epoll";
-	int r = loop_init(&d->loop);
-	if (r == 0) {
-		what = "signalfd";
-		d->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-		r = d->sig_fd < 0 ? -errno : loop_add(&d->loop, &d->sig_w, d->sig_fd, EPOLLIN, on_signal);
-	}
-	if (r == 0) {
-		what = "artifact store";
-		r = artifact_store_open(cfg->artifact_dir, &d->store);
-	}
-	if (r == 0) {
-		what = "runner";
-		r = runner_init(&d->runner, &d->loop, &d->store, on_inv_done, d);
-	}
-	if (r == 0) {
-		what = "cpu table";
-		r = cpus_init(d);
-	}
-	if (r == 0) {
-		/* The daemon's own threads stay on the control CPU so they never
-		 * compete with functions on worker CPUs; the helper thread
-		 * inherits this and only visits a CPU to probe it. */
-		cpu_set_t control;
-		CPU_ZERO(&control);
-		CPU_SET(0, &control);
-		if (sched_setaffinity(0, sizeof(control), &control) < 0)
-			log_warn("pin_to_cpu0_failed err=%s", strerror(errno));
-		what = "helper thread";
-		r = hotplug_start(&d->hp, cfg->sysfs_root);
-	}
-	if (r == 0)
-		r = loop_add(&d->loop, &d->hotplug_w, d->hp.efd, EPOLLIN, cpuctl_on_hotplug);
-	if (r == 0) {
-		what = "uevent socket";
-		d->uevent_from_kernel = cfg->uevent_fd < 0;
-		if (d->uevent_fd < 0)
-			r = cpu_uevent_open(&d->uevent_fd);
-	}
-	if (r == 0)
-		r = loop_add(&d->loop, &d->uevent_w, d->uevent_fd, EPOLLIN, cpuctl_on_uevent);
-	if (r == 0) {
-		what = "channel";
-		r = loop_add(&d->loop, &d->port_w, d->chan.fd, EPOLLIN | EPOLLOUT | EPOLLET, on_port);
-	}
+	sigset_t mask;
+	struct process_state old;
+	process_setup(&mask, &old);
+	const char *step;
+	int r = daemon_open(d, &mask, &step);
 	if (r < 0) {
-		log_error("start_failed step=\"%s\" err=%s", what, strerror(-r));
-		d->result = r;
-		d->stopping = true;
+		log_error("start_failed step=\"%s\" err=%s", step, strerror(-r));
+		stop(d, r);
 	} else {
-		log_info("started artifacts=%s sysfs=%s cpus_possible=%d", cfg->artifact_dir,
-			 cfg->sysfs_root, d->ncpus);
-		if (d->chan.eof_ends) {
-			d->host_connected = true;
-			send_hello(d);
-		} else {
-			struct pollfd pfd = { .fd = d->chan.fd, .events = POLLOUT };
-			poll(&pfd, 1, 0);
-			track_host(d, pfd.revents & POLLHUP ? EPOLLHUP : 0);
-			if (!d->host_connected)
-				log_info("waiting_for_host");
-		}
-		/* Uevents that fired before the socket existed are in sysfs. */
-		cpuctl_rescan(d);
+		daemon_greet(d);
 	}
-
 	while (!d->stopping) {
 		r = loop_run_once(&d->loop, -1);
 		if (r < 0) {
@@ -736,27 +795,8 @@ int daemon_run(const struct daemon_config *cfg)
 			stop(d, r);
 		}
 	}
-
-	d->stopping = true;
-	if (d->runner.path_env)
-		runner_fini(&d->runner);
-	struct hotplug_job *left = d->hp.todo_tail ? hotplug_stop(&d->hp) : NULL;
-	(void)left; /* the jobs live inside the ops freed below */
-	cpus_free(d);
-	while (d->q_head) {
-		struct inv *inv = d->q_head;
-		d->q_head = inv->next;
-		inv_free(inv);
-	}
-	if (d->uevent_fd >= 0)
-		close(d->uevent_fd);
-	if (d->sig_fd >= 0)
-		close(d->sig_fd);
-	channel_fini(&d->chan);
-	artifact_store_close(&d->store);
-	loop_fini(&d->loop);
-	sigaction(SIGPIPE, &old_pipe, NULL);
-	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	daemon_close(d);
+	process_restore(&old);
 	log_info("stopped result=%d", d->result);
 	return d->result;
 }

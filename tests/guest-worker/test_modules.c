@@ -4,28 +4,28 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 
-#include "harness.h"
+#include "support/guest_harness.h"
 
 #include "artifact.h"
 #include "channel.h"
-#include "cpu.h"
-#include "hotplug.h"
+#include "cpu_sysfs.h"
+#include "cpu_helper.h"
 #include "loop.h"
 #include "proc.h"
 
 /* A temporary directory removed at teardown. */
 static int tmpdir_setup(void **state)
 {
-	char *dir = strdup("/tmp/ditto-guest-unit-XXXXXX");
+	char *dir = malloc(64);
 	assert_non_null(dir);
-	assert_non_null(mkdtemp(dir));
+	guest_tmpdir(dir);
 	*state = dir;
 	return 0;
 }
 
 static int tmpdir_teardown(void **state)
 {
-	nftw(*state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	guest_rm_tree(*state);
 	free(*state);
 	return 0;
 }
@@ -41,7 +41,7 @@ static void put(const char *dir, const char *file, const char *text)
 {
 	char path[PATH_MAX * 2];
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	write_file(path, text);
+	guest_write_file(path, text);
 }
 
 static void test_cpu_list_parse(void **state)
@@ -140,7 +140,7 @@ static void test_cpu_sysfs(void **state)
 static void test_cpu_probe(void **state)
 {
 	uint64_t us = 12345;
-	if (host_has_cpu(1)) {
+	if (guest_host_has_cpu(1)) {
 		cpu_set_t before, after;
 		assert_int_equal(sched_getaffinity(0, sizeof(before), &before), 0);
 		assert_int_equal(cpu_probe(1, &us), 0);
@@ -153,63 +153,63 @@ static void test_cpu_probe(void **state)
 	assert_int_equal(cpu_probe(-1, &us), -EINVAL);
 }
 
-static struct hotplug_job *wait_job(struct hotplug *h)
+static struct cpu_job *wait_job(struct cpu_helper *h)
 {
 	struct pollfd pfd = { .fd = h->efd, .events = POLLIN };
-	assert_int_equal(poll(&pfd, 1, DEADLINE_MS), 1);
-	struct hotplug_job *j = hotplug_take_done(h);
+	assert_int_equal(poll(&pfd, 1, GUEST_DEADLINE_MS), 1);
+	struct cpu_job *j = cpu_helper_take_done(h);
 	assert_non_null(j);
 	assert_null(j->next);
 	return j;
 }
 
-static void test_hotplug_thread(void **state)
+static void test_cpu_helper_thread(void **state)
 {
 	const char *root = *state;
 	mkdirs(root, "devices/system/cpu/cpu1");
 	put(root, "devices/system/cpu/cpu1/online", "0\n");
-	struct hotplug h;
-	assert_int_equal(hotplug_start(&h, root), 0);
+	struct cpu_helper h;
+	assert_int_equal(cpu_helper_start(&h, root), 0);
 
 	int data = 7;
-	struct hotplug_job j = { .cpu = 1, .op = HOTPLUG_ONLINE, .probe = host_has_cpu(1),
+	struct cpu_job j = { .cpu = 1, .op = CPU_JOB_ONLINE, .probe = guest_host_has_cpu(1),
 				 .data = &data };
-	hotplug_submit(&h, &j);
-	struct hotplug_job *done = wait_job(&h);
+	cpu_helper_submit(&h, &j);
+	struct cpu_job *done = wait_job(&h);
 	assert_ptr_equal(done, &j);
 	assert_ptr_equal(done->data, &data);
 	assert_int_equal(j.err, 0);
 	assert_true(j.online);
 	char path[PATH_MAX * 2];
 	snprintf(path, sizeof(path), "%s/devices/system/cpu/cpu1/online", root);
-	char *text = read_file_alloc(path);
+	char *text = guest_read_file(path);
 	assert_int_equal(text[0], '1');
 	free(text);
 
 	/* Already online: no write, nothing timed. */
-	j = (struct hotplug_job){ .cpu = 1, .op = HOTPLUG_ONLINE };
-	hotplug_submit(&h, &j);
+	j = (struct cpu_job){ .cpu = 1, .op = CPU_JOB_ONLINE };
+	cpu_helper_submit(&h, &j);
 	wait_job(&h);
 	assert_int_equal(j.err, 0);
 	assert_int_equal(j.change_us, 0);
 
-	j = (struct hotplug_job){ .cpu = 1, .op = HOTPLUG_OFFLINE };
-	hotplug_submit(&h, &j);
+	j = (struct cpu_job){ .cpu = 1, .op = CPU_JOB_OFFLINE };
+	cpu_helper_submit(&h, &j);
 	wait_job(&h);
 	assert_int_equal(j.err, 0);
 	assert_false(j.online);
 
-	j = (struct hotplug_job){ .cpu = 9, .op = HOTPLUG_ONLINE };
-	hotplug_submit(&h, &j);
+	j = (struct cpu_job){ .cpu = 9, .op = CPU_JOB_ONLINE };
+	cpu_helper_submit(&h, &j);
 	wait_job(&h);
 	assert_int_equal(j.err, -ENOENT);
 	assert_string_equal(j.step, "read");
 
 	/* Jobs still queued at stop come back to their owner. */
-	struct hotplug_job a = { .cpu = 9, .op = HOTPLUG_OFFLINE }, b = a;
-	hotplug_submit(&h, &a);
-	hotplug_submit(&h, &b);
-	struct hotplug_job *left = hotplug_stop(&h);
+	struct cpu_job a = { .cpu = 9, .op = CPU_JOB_OFFLINE }, b = a;
+	cpu_helper_submit(&h, &a);
+	cpu_helper_submit(&h, &b);
+	struct cpu_job *left = cpu_helper_stop(&h);
 	int n = 0;
 	for (; left; left = left->next) {
 		assert_true(left == &a || left == &b);
@@ -298,8 +298,8 @@ static void test_channel_send_flush(void **state)
 	wire_decoder_init(&d, WIRE_MAX_BODY);
 	struct wire_frame f;
 	int r = 0;
-	uint64_t deadline = now_ms() + DEADLINE_MS;
-	while (r == 0 && now_ms() < deadline) {
+	uint64_t deadline = guest_now_ms() + GUEST_DEADLINE_MS;
+	while (r == 0 && guest_now_ms() < deadline) {
 		uint8_t buf[65536];
 		ssize_t k = read(sv[1], buf, sizeof(buf));
 		assert_true(k > 0);
@@ -321,6 +321,29 @@ static void test_channel_send_flush(void **state)
 	close(sv[1]);
 }
 
+/* Writes script to the shell's stdin and closes it. */
+static void proc_feed(struct proc *pr, const char *script)
+{
+	assert_int_equal(write(pr->in_fd, script, strlen(script)), (ssize_t)strlen(script));
+	close(pr->in_fd);
+	pr->in_fd = -1;
+}
+
+/* Reaps the shell, checks it exited with 0, and returns what it printed. */
+static void proc_output(struct proc *pr, char *out, size_t size)
+{
+	int status;
+	assert_int_equal(waitpid(pr->pid, &status, 0), pr->pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fcntl(pr->out_fd, F_SETFL, 0);
+	ssize_t k = read(pr->out_fd, out, size - 1);
+	assert_true(k > 0);
+	out[k] = '\0';
+	close(pr->out_fd);
+	close(pr->err_fd);
+}
+
 static void test_proc_spawn(void **state)
 {
 	char *envp[] = { "PATH=/usr/bin:/bin", "DITTO_X=42", NULL };
@@ -328,32 +351,20 @@ static void test_proc_spawn(void **state)
 	struct proc pr;
 	const char *step = NULL;
 	assert_int_equal(proc_spawn(&o, &pr, &step), 0);
-	const char script[] = "read a b c d pgrp rest < /proc/$$/stat\n"
-			      "echo \"$DITTO_X $pgrp $$\"\n";
-	assert_int_equal(write(pr.in_fd, script, strlen(script)), (ssize_t)strlen(script));
-	close(pr.in_fd);
-	pr.in_fd = -1;
-	assert_true(pid_wait_gone(pr.pid, DEADLINE_MS));
+	proc_feed(&pr, "read a b c d pgrp rest < /proc/$$/stat\n"
+		       "echo \"$DITTO_X $pgrp $$\"\n");
+	assert_true(guest_pid_gone(pr.pid, GUEST_DEADLINE_MS));
 	int cpu = -1;
 	uint64_t cpu_us = 0;
 	/* A zombie's stat is still readable. */
 	assert_int_equal(proc_stat(pr.pid, &cpu, &cpu_us), 0);
 	assert_true(cpu >= 0);
-	int status;
-	assert_int_equal(waitpid(pr.pid, &status, 0), pr.pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	char out[256] = "";
-	fcntl(pr.out_fd, F_SETFL, 0);
-	ssize_t k = read(pr.out_fd, out, sizeof(out) - 1);
-	assert_true(k > 0);
-	out[k] = '\0';
+	char out[256];
+	proc_output(&pr, out, sizeof(out));
 	/* Its environment is exactly envp, and it leads its own group. */
 	char want[64];
 	snprintf(want, sizeof(want), "42 %d %d\n", (int)pr.pid, (int)pr.pid);
 	assert_string_equal(out, want);
-	close(pr.out_fd);
-	close(pr.err_fd);
 
 	o.path = "/nonexistent/program";
 	assert_int_equal(proc_spawn(&o, &pr, &step), -ENOENT);
@@ -378,21 +389,10 @@ static void test_proc_spawn_memory_limit(void **state)
 	struct proc pr;
 	const char *step = NULL;
 	assert_int_equal(proc_spawn(&o, &pr, &step), 0);
-	const char script[] = "ulimit -v\n";
-	assert_int_equal(write(pr.in_fd, script, strlen(script)), (ssize_t)strlen(script));
-	close(pr.in_fd);
-	int status;
-	assert_int_equal(waitpid(pr.pid, &status, 0), pr.pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	char out[64] = "";
-	fcntl(pr.out_fd, F_SETFL, 0);
-	ssize_t k = read(pr.out_fd, out, sizeof(out) - 1);
-	assert_true(k > 0);
-	out[k] = '\0';
+	proc_feed(&pr, "ulimit -v\n");
+	char out[64];
+	proc_output(&pr, out, sizeof(out));
 	assert_string_equal(out, "49152\n");
-	close(pr.out_fd);
-	close(pr.err_fd);
 	assert_int_equal(getrlimit(RLIMIT_AS, &after), 0);
 	assert_true(after.rlim_cur == before.rlim_cur && after.rlim_max == before.rlim_max);
 }
@@ -429,7 +429,7 @@ static void test_loop_del_drops_pending(void **state)
 	assert_int_equal(loop_add(&l, &t.b, e2, EPOLLIN, on_b), 0);
 	/* Both are ready in the same batch; whichever runs first removes the
 	 * other, whose pending event must then be dropped. */
-	assert_int_equal(loop_run_once(&l, DEADLINE_MS), 0);
+	assert_int_equal(loop_run_once(&l, GUEST_DEADLINE_MS), 0);
 	assert_int_equal(t.a_calls + t.b_calls, 1);
 	assert_int_equal(t.a.fd, -1);
 	assert_int_equal(t.b.fd, -1);
@@ -447,7 +447,7 @@ int main(void)
 		cmocka_unit_test(test_cpu_uevent_parse),
 		cmocka_unit_test_setup_teardown(test_cpu_sysfs, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_cpu_probe),
-		cmocka_unit_test_setup_teardown(test_hotplug_thread, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_cpu_helper_thread, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_artifact_store, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_channel_find_port, tmpdir_setup,
 						tmpdir_teardown),

@@ -1,27 +1,27 @@
-/* A helper thread for the slow CPU state changes: writing a CPU's sysfs
+/* The guest's CPU helper thread, for the slow CPU state changes: writing a CPU's sysfs
  * "online" file takes tens of milliseconds under TCG (and up to hundreds for
  * the first CPU after boot), so the event loop hands each change here and
  * learns of its completion through an eventfd it watches.
  *
  * One thread is enough: the kernel serialises CPU hotplug anyway. */
-#ifndef DITTO_GUEST_HOTPLUG_H
-#define DITTO_GUEST_HOTPLUG_H
+#ifndef DITTO_GUEST_CPU_HELPER_H
+#define DITTO_GUEST_CPU_HELPER_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-enum hotplug_op {
-	HOTPLUG_ONLINE,  /* online if offline; then probe when asked to */
-	HOTPLUG_OFFLINE, /* offline if online */
+enum cpu_job_op {
+	CPU_JOB_ONLINE,  /* online if offline; then probe when asked to */
+	CPU_JOB_OFFLINE, /* offline if online */
 };
 
 /* One state change. The submitter owns the job; the thread fills the result
- * fields and hands it back through hotplug_take_done(). */
-struct hotplug_job {
+ * fields and hands it back through cpu_helper_take_done(). */
+struct cpu_job {
 	int cpu;
-	enum hotplug_op op;
-	bool probe;  /* HOTPLUG_ONLINE: prove a thread runs there afterwards */
+	enum cpu_job_op op;
+	bool probe;  /* CPU_JOB_ONLINE: prove a thread runs there afterwards */
 	void *data;  /* for the submitter */
 	/* results */
 	int err;           /* 0 or -errno of the step that failed */
@@ -29,15 +29,15 @@ struct hotplug_job {
 	bool online;       /* the CPU's state when the job ended */
 	uint64_t change_us; /* time of the online/offline write; 0 when none was needed */
 	uint64_t probe_us;
-	struct hotplug_job *next;
+	struct cpu_job *next;
 };
 
-struct hotplug {
+struct cpu_helper {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct hotplug_job *todo, **todo_tail;
-	struct hotplug_job *done, **done_tail;
+	struct cpu_job *todo, **todo_tail;
+	struct cpu_job *done, **done_tail;
 	bool stop, started;
 	int efd; /* readable when done jobs wait; watch it with EPOLLIN */
 	char *root;
@@ -45,18 +45,18 @@ struct hotplug {
 
 /* Starts the thread. Signals the caller blocked stay blocked in it (block
  * the loop's signals before calling). Returns 0 or -errno. */
-int hotplug_start(struct hotplug *h, const char *sysfs_root);
+int cpu_helper_start(struct cpu_helper *h, const char *sysfs_root);
 
 /* Queues a job; it runs after the ones queued before it. */
-void hotplug_submit(struct hotplug *h, struct hotplug_job *job);
+void cpu_helper_submit(struct cpu_helper *h, struct cpu_job *job);
 
 /* Returns the finished jobs in completion order (a NULL-terminated list
  * through ->next) and clears the eventfd. */
-struct hotplug_job *hotplug_take_done(struct hotplug *h);
+struct cpu_job *cpu_helper_take_done(struct cpu_helper *h);
 
 /* Lets the running job finish, stops the thread and returns the jobs that
  * never ran followed by the undelivered finished ones, for the caller to
- * free. Accepts a hotplug whose start failed. */
-struct hotplug_job *hotplug_stop(struct hotplug *h);
+ * free. Accepts a helper whose start failed. */
+struct cpu_job *cpu_helper_stop(struct cpu_helper *h);
 
 #endif

@@ -4,8 +4,8 @@
  *
  * Every sysfs function takes the sysfs root ("/sys" in production) so tests
  * can point it at a directory tree of plain files with the same layout. */
-#ifndef DITTO_GUEST_CPU_H
-#define DITTO_GUEST_CPU_H
+#ifndef DITTO_GUEST_CPU_SYSFS_H
+#define DITTO_GUEST_CPU_SYSFS_H
 
 #include <sched.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-#include "cpu.h"
+#include "cpu_sysfs.h"
 
 #include <ctype.h>
 #include <errno.h>

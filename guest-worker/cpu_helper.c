@@ -1,4 +1,4 @@
-#include "hotplug.h"
+#include "cpu_helper.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -6,10 +6,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "cpu.h"
+#include "cpu_sysfs.h"
 #include "util.h"
 
-static void run_job(const char *root, struct hotplug_job *j)
+static void run_job(const char *root, struct cpu_job *j)
 {
 	bool online;
 	j->err = cpu_online_read(root, j->cpu, &online);
@@ -17,7 +17,7 @@ static void run_job(const char *root, struct hotplug_job *j)
 		j->step = "read";
 		return;
 	}
-	bool want = j->op == HOTPLUG_ONLINE;
+	bool want = j->op == CPU_JOB_ONLINE;
 	if (online != want) {
 		uint64_t t0 = time_now_us();
 		j->err = cpu_online_write(root, j->cpu, want);
@@ -40,14 +40,14 @@ static void run_job(const char *root, struct hotplug_job *j)
 
 static void *thread_main(void *arg)
 {
-	struct hotplug *h = arg;
+	struct cpu_helper *h = arg;
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
 		while (!h->todo && !h->stop)
 			pthread_cond_wait(&h->cv, &h->mu);
 		if (h->stop)
 			break;
-		struct hotplug_job *j = h->todo;
+		struct cpu_job *j = h->todo;
 		h->todo = j->next;
 		if (!h->todo)
 			h->todo_tail = &h->todo;
@@ -68,9 +68,9 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-int hotplug_start(struct hotplug *h, const char *sysfs_root)
+int cpu_helper_start(struct cpu_helper *h, const char *sysfs_root)
 {
-	*h = (struct hotplug){ .efd = -1 };
+	*h = (struct cpu_helper){ .efd = -1 };
 	h->todo_tail = &h->todo;
 	h->done_tail = &h->done;
 	pthread_mutex_init(&h->mu, NULL);
@@ -88,7 +88,7 @@ int hotplug_start(struct hotplug *h, const char *sysfs_root)
 	return 0;
 }
 
-void hotplug_submit(struct hotplug *h, struct hotplug_job *job)
+void cpu_helper_submit(struct cpu_helper *h, struct cpu_job *job)
 {
 	job->next = NULL;
 	job->err = 0;
@@ -101,19 +101,19 @@ void hotplug_submit(struct hotplug *h, struct hotplug_job *job)
 	pthread_mutex_unlock(&h->mu);
 }
 
-struct hotplug_job *hotplug_take_done(struct hotplug *h)
+struct cpu_job *cpu_helper_take_done(struct cpu_helper *h)
 {
 	uint64_t v;
 	(void)!read(h->efd, &v, sizeof(v));
 	pthread_mutex_lock(&h->mu);
-	struct hotplug_job *list = h->done;
+	struct cpu_job *list = h->done;
 	h->done = NULL;
 	h->done_tail = &h->done;
 	pthread_mutex_unlock(&h->mu);
 	return list;
 }
 
-struct hotplug_job *hotplug_stop(struct hotplug *h)
+struct cpu_job *cpu_helper_stop(struct cpu_helper *h)
 {
 	if (h->started) {
 		pthread_mutex_lock(&h->mu);
@@ -124,7 +124,7 @@ struct hotplug_job *hotplug_stop(struct hotplug *h)
 		h->started = false;
 	}
 	*h->todo_tail = h->done;
-	struct hotplug_job *list = h->todo;
+	struct cpu_job *list = h->todo;
 	h->todo = h->done = NULL;
 	h->todo_tail = &h->todo;
 	h->done_tail = &h->done;

@@ -1,0 +1,536 @@
+#include "support/guest_harness.h"
+
+#include <ftw.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/* ---- files and processes ------------------------------------------------ */
+
+uint64_t guest_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void guest_tmpdir(char dir[64])
+{
+	snprintf(dir, 64, "/tmp/ditto-guest-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+void guest_rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void guest_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+char *guest_read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *s = calloc(1, 4096);
+	assert_non_null(s);
+	size_t n = fread(s, 1, 4095, f);
+	s[n] = '\0';
+	fclose(f);
+	return s;
+}
+
+bool guest_host_has_cpu(int cpu)
+{
+	cpu_set_t set;
+	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_ISSET(cpu, &set);
+}
+
+bool guest_pid_gone(pid_t pid, int timeout_ms)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return errno == ESRCH;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int n = poll(&pfd, 1, timeout_ms);
+	close(fd);
+	return n == 1;
+}
+
+void guest_child_exits_cleanly(pid_t pid)
+{
+	assert_true(guest_pid_gone(pid, GUEST_DEADLINE_MS));
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+void guest_assert_pids_gone(const char *text)
+{
+	char *end;
+	long child = strtol(text, &end, 10);
+	long parent = strtol(end, NULL, 10);
+	assert_true(child > 0);
+	assert_true(parent > 0);
+	assert_true(guest_pid_gone((pid_t)child, GUEST_DEADLINE_MS));
+	assert_true(guest_pid_gone((pid_t)parent, GUEST_DEADLINE_MS));
+}
+
+/* ---- the fake sysfs tree and uevents ------------------------------------- */
+
+static void cpu_file(const struct fake_sysfs *fs, int cpu, const char *file, char *out,
+		     size_t size)
+{
+	snprintf(out, size, "%s/cpu%d%s%s", fs->cpudir, cpu, file ? "/" : "", file ? file : "");
+}
+
+void fake_cpu_online(const struct fake_sysfs *fs, int cpu, bool online)
+{
+	char path[PATH_MAX];
+	cpu_file(fs, cpu, "online", path, sizeof(path));
+	guest_write_file(path, online ? "1\n" : "0\n");
+}
+
+bool fake_cpu_is_online(const struct fake_sysfs *fs, int cpu)
+{
+	char path[PATH_MAX];
+	cpu_file(fs, cpu, "online", path, sizeof(path));
+	char *s = guest_read_file(path);
+	assert_non_null(s);
+	bool on = s[0] == '1';
+	free(s);
+	return on;
+}
+
+void fake_cpu_create(const struct fake_sysfs *fs, int cpu, bool online)
+{
+	char path[PATH_MAX];
+	cpu_file(fs, cpu, NULL, path, sizeof(path));
+	assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+	if (cpu != 0)
+		fake_cpu_online(fs, cpu, online);
+}
+
+void fake_cpu_list(const struct fake_sysfs *fs, const char *name, const char *list)
+{
+	char path[PATH_MAX], text[256];
+	snprintf(path, sizeof(path), "%s/%s", fs->cpudir, name);
+	snprintf(text, sizeof(text), "%s\n", list);
+	guest_write_file(path, text);
+}
+
+/* Small lists only: "a-b" or "a". */
+static void small_list_parse(const char *list, cpu_set_t *ret)
+{
+	CPU_ZERO(ret);
+	int a, b;
+	if (sscanf(list, "%d-%d", &a, &b) == 2)
+		for (int i = a; i <= b; i++)
+			CPU_SET(i, ret);
+	else if (sscanf(list, "%d", &a) == 1)
+		CPU_SET(a, ret);
+}
+
+void fake_sysfs_create(struct fake_sysfs *fs, const char *possible, const char *present,
+		       const char *online)
+{
+	guest_tmpdir(fs->dir);
+	snprintf(fs->sys, sizeof(fs->sys), "%s/sys", fs->dir);
+	snprintf(fs->cpudir, sizeof(fs->cpudir), "%s/devices/system/cpu", fs->sys);
+	char cmd[PATH_MAX];
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", fs->cpudir);
+	assert_int_equal(system(cmd), 0);
+
+	possible = possible ? possible : "0-3";
+	present = present ? present : "0-3";
+	online = online ? online : "0";
+	fake_cpu_list(fs, "possible", possible);
+	fake_cpu_list(fs, "present", present);
+	fake_cpu_list(fs, "online", online);
+	cpu_set_t pres, onl;
+	small_list_parse(present, &pres);
+	small_list_parse(online, &onl);
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &pres))
+			fake_cpu_create(fs, i, CPU_ISSET(i, &onl));
+}
+
+void fake_sysfs_remove(struct fake_sysfs *fs)
+{
+	guest_rm_tree(fs->dir);
+}
+
+void fake_uevent_send(int fd, const char *action, int cpu)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "%s@/devices/system/cpu/cpu%d", action, cpu);
+	n += 1 + snprintf(msg + n + 1, sizeof(msg) - (size_t)n - 1, "ACTION=%s", action);
+	n += 1 + snprintf(msg + n + 1, sizeof(msg) - (size_t)n - 1,
+			  "DEVPATH=/devices/system/cpu/cpu%d", cpu);
+	n += 1 + snprintf(msg + n + 1, sizeof(msg) - (size_t)n - 1, "SUBSYSTEM=cpu");
+	n += 1;
+	assert_int_equal(send(fd, msg, (size_t)n, 0), n);
+}
+
+/* ---- frames -------------------------------------------------------------- */
+
+void guest_msg_free(struct guest_msg *m)
+{
+	json_decref(m->meta);
+	free(m->body);
+	*m = (struct guest_msg){ 0 };
+}
+
+json_int_t guest_msg_int(const struct guest_msg *m, const char *key)
+{
+	json_t *v = json_object_get(m->meta, key);
+	if (!json_is_integer(v))
+		fail_msg("meta has no integer \"%s\"", key);
+	return json_integer_value(v);
+}
+
+const char *guest_msg_str(const struct guest_msg *m, const char *key)
+{
+	const char *s = json_string_value(json_object_get(m->meta, key));
+	if (!s)
+		fail_msg("meta has no string \"%s\"", key);
+	return s;
+}
+
+bool guest_msg_bool(const struct guest_msg *m, const char *key)
+{
+	json_t *v = json_object_get(m->meta, key);
+	if (!json_is_boolean(v))
+		fail_msg("meta has no boolean \"%s\"", key);
+	return json_is_true(v);
+}
+
+char *guest_msg_result(const struct guest_msg *m)
+{
+	size_t n = (size_t)guest_msg_int(m, "result_len");
+	assert_true(n <= m->body_len);
+	char *s = malloc(n + 1);
+	assert_non_null(s);
+	memcpy(s, m->body, n);
+	s[n] = '\0';
+	return s;
+}
+
+const char *guest_msg_log(const struct guest_msg *m)
+{
+	return (const char *)m->body + guest_msg_int(m, "result_len");
+}
+
+/* ---- the peer: receiving ------------------------------------------------- */
+
+/* Takes one whole frame out of the decoder; false when none is there. */
+static bool frame_take(struct peer *p, struct guest_msg *ret)
+{
+	struct wire_frame f;
+	int r = wire_decoder_next(&p->dec, &f);
+	if (r == 0)
+		return false;
+	assert_int_equal(r, 1);
+	json_error_t jerr;
+	*ret = (struct guest_msg){ .hdr = f.hdr, .body_len = f.hdr.body_len };
+	ret->meta = json_loadb(f.meta, f.hdr.meta_len, 0, &jerr);
+	if (!ret->meta)
+		fail_msg("bad meta from the daemon: %s", jerr.text);
+	ret->body = malloc(f.hdr.body_len + 1);
+	assert_non_null(ret->body);
+	memcpy(ret->body, f.body, f.hdr.body_len);
+	ret->body[f.hdr.body_len] = '\0';
+	return true;
+}
+
+void peer_recv_raw(struct peer *p, struct guest_msg *ret)
+{
+	uint64_t deadline = guest_now_ms() + GUEST_DEADLINE_MS;
+	while (!frame_take(p, ret)) {
+		uint64_t now = guest_now_ms();
+		if (now >= deadline)
+			fail_msg("no frame from the daemon within %d ms", GUEST_DEADLINE_MS);
+		struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+			continue;
+		uint8_t buf[65536];
+		ssize_t k = read(p->fd, buf, sizeof(buf));
+		if (k == 0)
+			fail_msg("the daemon closed the channel");
+		assert_true(k > 0);
+		assert_int_equal(wire_decoder_feed(&p->dec, buf, (size_t)k), 0);
+	}
+}
+
+static bool msg_matches(const struct guest_msg *m, uint32_t id, uint8_t type0)
+{
+	return m->hdr.id == id && (id != 0 || m->hdr.type == type0);
+}
+
+void peer_wait(struct peer *p, uint32_t id, uint8_t type0, struct guest_msg *ret)
+{
+	struct guest_msg **tail = &p->saved;
+	for (struct guest_msg **s = &p->saved; *s; s = &(*s)->next) {
+		struct guest_msg *m = *s;
+		if (msg_matches(m, id, type0)) {
+			*s = m->next;
+			*ret = *m;
+			ret->next = NULL;
+			free(m);
+			return;
+		}
+		tail = &m->next;
+	}
+	for (;;) {
+		struct guest_msg m;
+		peer_recv_raw(p, &m);
+		if (msg_matches(&m, id, type0)) {
+			*ret = m;
+			return;
+		}
+		struct guest_msg *keep = malloc(sizeof(*keep));
+		assert_non_null(keep);
+		*keep = m;
+		*tail = keep;
+		tail = &keep->next;
+	}
+}
+
+/* ---- the peer: sending --------------------------------------------------- */
+
+void peer_send_raw(struct peer *p, const void *data, size_t len)
+{
+	const uint8_t *d = data;
+	while (len > 0) {
+		ssize_t n = write(p->fd, d, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_true(n > 0);
+		d += n;
+		len -= (size_t)n;
+	}
+}
+
+uint32_t peer_send(struct peer *p, uint8_t type, const char *meta, const void *body,
+		   size_t body_len)
+{
+	uint32_t id = ++p->next_id;
+	uint8_t *f;
+	size_t n;
+	assert_int_equal(wire_encode(type, id, meta, strlen(meta), body, body_len, &f, &n), 0);
+	peer_send_raw(p, f, n);
+	free(f);
+	return id;
+}
+
+void peer_call(struct peer *p, uint8_t type, const char *meta, const void *body,
+	       size_t body_len, uint8_t want_type, struct guest_msg *ret)
+{
+	uint32_t id = peer_send(p, type, meta, body, body_len);
+	peer_wait(p, id, 0, ret);
+	if (ret->hdr.type != want_type) {
+		char *text = json_dumps(ret->meta, 0);
+		fail_msg("reply type %u, wanted %u: %s", ret->hdr.type, want_type, text);
+	}
+}
+
+void peer_expect_error(struct peer *p, uint8_t type, const char *meta, const void *body,
+		       size_t body_len, const char *code)
+{
+	struct guest_msg m;
+	peer_call(p, type, meta, body, body_len, WIRE_ERROR, &m);
+	assert_string_equal(guest_msg_str(&m, "code"), code);
+	assert_true(strlen(guest_msg_str(&m, "message")) > 0);
+	guest_msg_free(&m);
+}
+
+void peer_ping(struct peer *p)
+{
+	struct guest_msg m;
+	peer_call(p, WIRE_PING, "{}", NULL, 0, WIRE_REPLY, &m);
+	assert_int_equal(json_object_size(m.meta), 0);
+	guest_msg_free(&m);
+}
+
+void peer_put_script(struct peer *p, const char *script, char digest[SHA256_HEX_SIZE])
+{
+	sha256_hex(script, strlen(script), digest);
+	char meta[128];
+	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\"}", digest);
+	struct guest_msg m;
+	peer_call(p, WIRE_ARTIFACT_PUT, meta, script, strlen(script), WIRE_REPLY, &m);
+	assert_string_equal(guest_msg_str(&m, "digest"), digest);
+	assert_int_equal(guest_msg_int(&m, "size"), strlen(script));
+	guest_msg_free(&m);
+}
+
+void peer_activate(struct peer *p, int cpu)
+{
+	char meta[64];
+	snprintf(meta, sizeof(meta), "{\"cpu\":%d}", cpu);
+	struct guest_msg m;
+	peer_call(p, WIRE_CPU_ACTIVATE, meta, NULL, 0, WIRE_REPLY, &m);
+	assert_int_equal(guest_msg_int(&m, "cpu"), cpu);
+	assert_true(guest_msg_int(&m, "online_us") >= 0);
+	assert_true(guest_msg_int(&m, "probe_us") >= 0);
+	guest_msg_free(&m);
+}
+
+uint32_t peer_invoke_send(struct peer *p, const char *digest, const char *extra,
+			  const char *input)
+{
+	char meta[512];
+	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\"%s%s}", digest, extra[0] ? "," : "", extra);
+	return peer_send(p, WIRE_INVOKE, meta, input, strlen(input));
+}
+
+void peer_invoke(struct peer *p, const char *digest, const char *extra, const char *input,
+		 struct guest_msg *ret)
+{
+	uint32_t id = peer_invoke_send(p, digest, extra, input);
+	peer_wait(p, id, 0, ret);
+	if (ret->hdr.type != WIRE_REPLY) {
+		char *text = json_dumps(ret->meta, 0);
+		fail_msg("invocation failed: %s", text);
+	}
+}
+
+void peer_invoke_expect(struct peer *p, const char *digest, const char *extra, const char *input,
+			const char *want_status, const char *want_result)
+{
+	struct guest_msg m;
+	peer_invoke(p, digest, extra, input, &m);
+	assert_string_equal(guest_msg_str(&m, "status"), want_status);
+	if (want_result) {
+		char *result = guest_msg_result(&m);
+		assert_string_equal(result, want_result);
+		free(result);
+	}
+	guest_msg_free(&m);
+}
+
+/* ---- the peer: the daemon's life ----------------------------------------- */
+
+/* In the child: runs the daemon and exits with its outcome. */
+static void daemon_child(const struct peer *p, int port_fd, bool eof_ends, int uevent_fd,
+			 const struct peer_opts *o)
+{
+	log_threshold = getenv("DITTO_TEST_VERBOSE") ? LOG_DEBUG : LOG_WARN;
+	struct daemon_config cfg;
+	daemon_config_defaults(&cfg);
+	cfg.port_fd = port_fd;
+	cfg.port_eof_ends = eof_ends;
+	cfg.sysfs_root = p->fs.sys;
+	cfg.artifact_dir = p->art;
+	cfg.uevent_fd = uevent_fd;
+	if (o && o->max_body)
+		cfg.max_body = o->max_body;
+	if (o && o->queue_max)
+		cfg.queue_max = o->queue_max;
+	exit(daemon_run(&cfg) < 0 ? 1 : 0);
+}
+
+pid_t peer_fork_daemon(struct peer *p, int port_fd, bool eof_ends, int close_fd)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0 && close_fd >= 0)
+		close(close_fd);
+	if (pid == 0)
+		daemon_child(p, port_fd, eof_ends, dup(p->uevent_fd), NULL);
+	return pid;
+}
+
+void peer_start_opts(struct peer *p, const struct peer_opts *o)
+{
+	*p = (struct peer){ .fd = -1, .uevent_fd = -1 };
+	fake_sysfs_create(&p->fs, o ? o->possible : NULL, o ? o->present : NULL,
+			  o ? o->online : NULL);
+	snprintf(p->art, sizeof(p->art), "%s/artifacts", p->fs.dir);
+
+	int ch[2], ue[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, ue), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(ch[0]);
+		close(ue[0]);
+		daemon_child(p, ch[1], true, ue[1], o);
+	}
+	close(ch[1]);
+	close(ue[1]);
+	p->pid = pid;
+	p->fd = ch[0];
+	p->uevent_fd = ue[0];
+	wire_decoder_init(&p->dec, WIRE_MAX_BODY);
+	peer_wait(p, 0, WIRE_HELLO, &p->hello);
+}
+
+void peer_start(struct peer *p)
+{
+	peer_start_opts(p, NULL);
+}
+
+void peer_stop(struct peer *p)
+{
+	close(p->fd);
+	close(p->uevent_fd);
+	guest_child_exits_cleanly(p->pid);
+	guest_msg_free(&p->hello);
+	while (p->saved) {
+		struct guest_msg *m = p->saved;
+		p->saved = m->next;
+		guest_msg_free(m);
+		free(m);
+	}
+	wire_decoder_free(&p->dec);
+	fake_sysfs_remove(&p->fs);
+}
+
+/* ---- cmocka fixtures ----------------------------------------------------- */
+
+int peer_setup(void **state)
+{
+	if (!guest_host_has_cpu(1)) {
+		print_message("this host cannot run on CPU 1: skipping\n");
+		return -1;
+	}
+	struct peer *p = calloc(1, sizeof(*p));
+	assert_non_null(p);
+	peer_start(p);
+	*state = p;
+	return 0;
+}
+
+int peer_setup_active(void **state)
+{
+	int r = peer_setup(state);
+	if (r == 0)
+		peer_activate(*state, 1);
+	return r;
+}
+
+int peer_teardown(void **state)
+{
+	struct peer *p = *state;
+	peer_stop(p);
+	free(p);
+	return 0;
+}
