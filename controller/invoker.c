@@ -125,18 +125,6 @@ static void slot_give(struct invoker *iv, const struct store_function *fn)
 
 /* ---- one invocation ----------------------------------------------------------------------------- */
 
-static void fail(struct invocation_reply *out, unsigned http, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void fail(struct invocation_reply *out, unsigned http, const char *code, const char *fmt, ...)
-{
-	out->http = http;
-	snprintf(out->code, sizeof(out->code), "%s", code);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(out->message, sizeof(out->message), fmt, ap);
-	va_end(ap);
-}
-
 static void record_start(struct invoker *iv, const char *id, const struct fleet_route *route)
 {
 	pthread_mutex_lock(&iv->db->lock);
@@ -314,14 +302,14 @@ static int route_wait(struct invoker *iv, const char *tenant, bool async, struct
 }
 
 /* The caller's error for a route that could not be had. */
-static void route_failed(struct invocation_reply *out, int err, const char *why)
+static void route_failed(struct verdict *v, int err, const char *why)
 {
 	if (err == -ENOSPC || err == -EIO)
-		fail(out, 503, "no_capacity", "%s", why);
+		verdict_fail(v, 503, "no_capacity", "%s", why);
 	else if (err == -ETIMEDOUT)
-		fail(out, 504, "placement_timeout", "%s", why);
+		verdict_fail(v, 504, "placement_timeout", "%s", why);
 	else
-		fail(out, 503, "unavailable", "%s", why);
+		verdict_fail(v, 503, "unavailable", "%s", why);
 }
 
 /* Calls the agent on route, after making sure its host holds the artifact,
@@ -355,14 +343,20 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, st
 	}
 }
 
-/* Fills the caller's reply and the record's outcome from a verdict on route,
- * acquire_us after the attempt began. */
-static void verdict_take(struct verdict *v, const struct fleet_route *route, int64_t acquire_us,
-			 struct invocation_reply *out, struct store_outcome *o)
+/* Tells the caller how it ended. */
+static void reply_set(struct invocation_reply *out, const struct verdict *v)
 {
 	out->http = v->http;
 	memcpy(out->code, v->code, sizeof(out->code));
 	memcpy(out->message, v->message, sizeof(out->message));
+}
+
+/* Fills the caller's reply and the record's outcome from a verdict on route
+ * (only read when the function ran), acquire_us after the attempt began. */
+static void verdict_take(struct verdict *v, const struct fleet_route *route, int64_t acquire_us,
+			 struct invocation_reply *out, struct store_outcome *o)
+{
+	reply_set(out, v);
 	o->status = v->status;
 	o->error = v->status == STORE_OK ? NULL : out->message;
 	if (!v->ran)
@@ -393,7 +387,7 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 			    const void *input, size_t input_len, uint64_t start_us, const struct fleet_route *ready,
 			    struct invocation_reply *out, enum metrics_outcome *ret_metric)
 {
-	struct fleet_route route;
+	struct fleet_route route = { 0 };
 	char why[256];
 	uint64_t t_acquire = time_now_us();
 	int r = 0;
@@ -402,23 +396,19 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 	else
 		r = route_wait(iv, fn->tenant, async, &route, why, sizeof(why));
 	int64_t acquire_us = (int64_t)(time_now_us() - t_acquire);
-	struct store_outcome o = { .status = STORE_ERROR };
-	*ret_metric = METRICS_FAILED;
-	if (r < 0) {
-		route_failed(out, r, why);
-		o.error = out->message;
-		o.total_us = (int64_t)(time_now_us() - start_us);
-		record_finish(iv, id, &o);
-		return ATTEMPT_DONE;
-	}
-	if (!ready)
-		record_start(iv, id, &route);
 	struct verdict v;
-	agent_invoke(iv, fn, &route, input, input_len, &v, &out->agent_rtt_us);
-	if (v.host_unreachable)
-		fleet_host_unreachable(iv->fleet, &route, v.why);
-	if (v.vm_lost)
-		fleet_vm_lost(iv->fleet, &route, v.why);
+	if (r < 0) {
+		route_failed(&v, r, why);
+	} else {
+		if (!ready)
+			record_start(iv, id, &route);
+		agent_invoke(iv, fn, &route, input, input_len, &v, &out->agent_rtt_us);
+		if (v.host_unreachable)
+			fleet_host_unreachable(iv->fleet, &route, v.why);
+		if (v.vm_lost)
+			fleet_vm_lost(iv->fleet, &route, v.why);
+	}
+	struct store_outcome o = { 0 };
 	verdict_take(&v, &route, acquire_us, out, &o);
 	*ret_metric = v.metric;
 	if (v.next != VERDICT_REROUTE) {
@@ -426,7 +416,8 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 		record_finish(iv, id, &o);
 	}
 	verdict_clear(&v);
-	fleet_route_release(iv->fleet, &route);
+	if (r == 0)
+		fleet_route_release(iv->fleet, &route);
 	return v.next == VERDICT_REROUTE ? ATTEMPT_HOST_LOST : ATTEMPT_DONE;
 }
 
@@ -435,9 +426,12 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 {
 	memset(out, 0, sizeof(*out));
 	out->agent_rtt_us = out->agent_us = out->guest_us = out->function_us = -1;
+	struct verdict v;
 	if (!slot_take(iv, fn, false)) {
-		fail(out, 429, "too_many_requests", "function %s already runs %u invocations, its max_concurrency",
-		     fn->name, fn->limits.max_concurrency);
+		verdict_fail(&v, 429, "too_many_requests",
+			     "function %s already runs %u invocations, its max_concurrency", fn->name,
+			     fn->limits.max_concurrency);
+		reply_set(out, &v);
 		out->total_us = (int64_t)(time_now_us() - start_us);
 		metrics_invocation(iv->metrics, fn->tenant, METRICS_FAILED, out->total_us);
 		return;
@@ -463,9 +457,11 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 			fleet_route_release(iv->fleet, &route);
 		out->id[0] = '\0';
 		if (r == -ENOENT)
-			fail(out, 404, "not_found", "function %s version %lld is gone", fn->name, (long long)fn->version);
+			verdict_fail(&v, 404, "not_found", "function %s version %lld is gone", fn->name,
+				     (long long)fn->version);
 		else
-			fail(out, 503, "busy", "cannot record the invocation: %s", strerror(-r));
+			verdict_fail(&v, 503, "busy", "cannot record the invocation: %s", strerror(-r));
+		reply_set(out, &v);
 	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us, ready ? &route : NULL, out,
 			   &metric) == ATTEMPT_HOST_LOST) {
 		/* Nothing to retry for a caller that waits: say what happened. */

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "http_client.h"
 #include "util.h"
 
 #define POOL_MAX 256 /* idle handles kept; more callers just make new ones */
@@ -84,20 +85,6 @@ static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
 	return atomic_load(c->gen) != c->gen_expected;
 }
 
-static int curl_errno(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
-	case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
-	case CURLE_ABORTED_BY_CALLBACK: return -ECANCELED;
-	case CURLE_OUT_OF_MEMORY: return -ENOMEM;
-	case CURLE_GOT_NOTHING:
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR: return -ECONNRESET;
-	default: return -EIO;
-	}
-}
-
 int link_do(struct link_pool *p, const struct link_call *c, json_t **ret_json, int64_t *ret_rtt_us)
 {
 	*ret_json = NULL;
@@ -162,7 +149,7 @@ int link_do(struct link_pool *p, const struct link_call *c, json_t **ret_json, i
 	long status = 0;
 	int r;
 	if (rc != CURLE_OK) {
-		r = curl_errno(rc);
+		r = http_client_errno(rc);
 	} else {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 		r = (int)status;

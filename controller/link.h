@@ -33,8 +33,9 @@ struct link_call {
 
 /* Performs the call. Returns the HTTP status with the reply parsed as JSON
  * in *ret_json (NULL when it is not JSON; the caller decrefs), or -errno when
- * no HTTP answer came: -ECONNREFUSED, -ETIMEDOUT, -ECANCELED, -ENOENT (the
- * body file is missing), -EIO. ret_rtt_us, when not NULL, gets the time the
+ * no HTTP answer came: libcurl's result as http_client_errno maps it
+ * (-ECONNREFUSED, -EHOSTUNREACH, -ETIMEDOUT, -ECANCELED, -ECONNRESET,
+ * -ENOMEM, -EINVAL, -EIO), or -ENOENT (the body file is missing). ret_rtt_us, when not NULL, gets the time the
  * call took. */
 int link_do(struct link_pool *p, const struct link_call *c, json_t **ret_json, int64_t *ret_rtt_us);
 

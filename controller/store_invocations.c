@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define INV_COLS(payloads)                                                                     \
 	"id, tenant, function, version, async, status, retries, created_ms, started_ms,"       \
 	" finished_ms, host, vm, cpu, queued_us, cold_start_us, exec_us, total_us, cold_start," \
@@ -155,24 +157,27 @@ static int unchanged_reason(struct store *s, const char *id)
 	return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
 }
 
+/* Steps st, a guarded update of invocation id's row. Returns 0 when it
+ * changed the row, else -ENOENT or -EALREADY (unchanged_reason), or -errno. */
+static int update_one(struct store *s, sqlite3_stmt *st, const char *id)
+{
+	int r = sq_step_update(s, st);
+	/* Done with it before the next statement looks at the row. */
+	sqlite3_reset(st);
+	return r == -ENOENT ? unchanged_reason(s, id) : r;
+}
+
 int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm, int cpu)
 {
-	{
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_START);
-		if (!st)
-			return -ENOMEM;
-		sq_bind_text(st, 1, id);
-		sqlite3_bind_int64(st, 2, sq_now_ms());
-		sq_bind_text(st, 3, host);
-		sq_bind_text(st, 4, vm);
-		sqlite3_bind_int(st, 5, cpu);
-		int r = sq_sql_errno(sqlite3_step(st));
-		if (r < 0)
-			return r;
-		if (sqlite3_changes(s->db))
-			return 0;
-	}
-	return unchanged_reason(s, id);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_START);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, sq_now_ms());
+	sq_bind_text(st, 3, host);
+	sq_bind_text(st, 4, vm);
+	sqlite3_bind_int(st, 5, cpu);
+	return update_one(s, st, id);
 }
 
 int store_invocation_finish(struct store *s, const char *id, const struct store_outcome *o)
@@ -181,46 +186,32 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 		return -EINVAL;
 	if (o->result_len > INT32_MAX || o->log_len > INT32_MAX)
 		return -EINVAL;
-	{
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_FINISH);
-		if (!st)
-			return -ENOMEM;
-		sq_bind_text(st, 1, id);
-		sq_bind_text(st, 2, store_status_name(o->status));
-		sqlite3_bind_int64(st, 3, sq_now_ms());
-		bind_blob(st, 4, o->result, o->result_len);
-		bind_blob(st, 5, o->log, o->log_len);
-		sq_bind_text(st, 6, o->error);
-		sqlite3_bind_int64(st, 7, o->queued_us);
-		sqlite3_bind_int64(st, 8, o->cold_start_us);
-		sqlite3_bind_int64(st, 9, o->exec_us);
-		sqlite3_bind_int64(st, 10, o->total_us);
-		sqlite3_bind_int(st, 11, o->cold_start);
-		if (o->cpu > 0)
-			sqlite3_bind_int(st, 12, o->cpu);
-		int r = sq_sql_errno(sqlite3_step(st));
-		if (r < 0)
-			return r;
-		if (sqlite3_changes(s->db))
-			return 0;
-	}
-	return unchanged_reason(s, id);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_FINISH);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, id);
+	sq_bind_text(st, 2, store_status_name(o->status));
+	sqlite3_bind_int64(st, 3, sq_now_ms());
+	bind_blob(st, 4, o->result, o->result_len);
+	bind_blob(st, 5, o->log, o->log_len);
+	sq_bind_text(st, 6, o->error);
+	sqlite3_bind_int64(st, 7, o->queued_us);
+	sqlite3_bind_int64(st, 8, o->cold_start_us);
+	sqlite3_bind_int64(st, 9, o->exec_us);
+	sqlite3_bind_int64(st, 10, o->total_us);
+	sqlite3_bind_int(st, 11, o->cold_start);
+	if (o->cpu > 0)
+		sqlite3_bind_int(st, 12, o->cpu);
+	return update_one(s, st, id);
 }
 
 int store_invocation_requeue(struct store *s, const char *id)
 {
-	{
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_REQUEUE_ONE);
-		if (!st)
-			return -ENOMEM;
-		sq_bind_text(st, 1, id);
-		int r = sq_sql_errno(sqlite3_step(st));
-		if (r < 0)
-			return r;
-		if (sqlite3_changes(s->db))
-			return 0;
-	}
-	return unchanged_reason(s, id);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_REQUEUE_ONE);
+	if (!st)
+		return -ENOMEM;
+	sq_bind_text(st, 1, id);
+	return update_one(s, st, id);
 }
 
 void store_invocation_clear(struct store_invocation *inv)
@@ -293,13 +284,17 @@ void store_invocations_free(struct store_invocation *invs, size_t n)
  * it as opaque; it is checked strictly because it comes from them. */
 static int cursor_parse(const char *cursor, int64_t *ret_ms, char ret_id[STORE_ID_SIZE])
 {
-	char *end;
-	errno = 0;
-	long long ms = strtoll(cursor, &end, 10);
-	if (errno || end == cursor || ms < 0 || *end != '.' || !sq_is_lower_hex(end + 1, STORE_ID_SIZE - 1))
+	const char *dot = strchr(cursor, '.');
+	char digits[24];
+	int64_t ms;
+	if (!dot || (size_t)(dot - cursor) >= sizeof(digits))
+		return -EINVAL;
+	memcpy(digits, cursor, (size_t)(dot - cursor));
+	digits[dot - cursor] = '\0';
+	if (parse_i64(digits, 0, INT64_MAX, &ms) < 0 || !sq_is_lower_hex(dot + 1, STORE_ID_SIZE - 1))
 		return -EINVAL;
 	*ret_ms = ms;
-	memcpy(ret_id, end + 1, STORE_ID_SIZE);
+	memcpy(ret_id, dot + 1, STORE_ID_SIZE);
 	return 0;
 }
 

@@ -9,11 +9,18 @@
 #include "agent_api.h"
 #include "encoding.h"
 
-static void set(struct verdict *v, enum verdict_next next, unsigned http, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static void set(struct verdict *v, enum verdict_next next, unsigned http, const char *code, const char *fmt, ...)
+static void verdict_init(struct verdict *v)
 {
-	v->next = next;
+	*v = (struct verdict){
+		.status = STORE_ERROR, .metric = METRICS_FAILED, .cpu = -1, .agent_us = -1, .guest_us = -1,
+		.function_us = -1, .init_us = -1, .queued_us = -1,
+	};
+}
+
+void verdict_fail(struct verdict *v, unsigned http, const char *code, const char *fmt, ...)
+{
+	verdict_init(v);
+	v->next = VERDICT_FAILED;
 	v->http = http;
 	snprintf(v->code, sizeof(v->code), "%s", code);
 	va_list ap;
@@ -33,26 +40,44 @@ static void link_failed(int status, const struct verdict_context *ctx, struct ve
 {
 	const char *host = ctx->host_id;
 	if (status == -ECANCELED && ctx->stopping) {
-		set(v, VERDICT_FAILED, 503, "unavailable", "the controller stopped while the invocation ran");
+		verdict_fail(v, 503, "unavailable", "the controller stopped while the invocation ran");
 	} else if (status == -ECANCELED || status == -ECONNREFUSED || status == -ECONNRESET || status == -EIO ||
-		   status == -ETIMEDOUT) {
-		set(v, VERDICT_REROUTE, 502, "host_lost",
-		    "host %s stopped answering (%s); the function may or may not have run", host, strerror(-status));
+		   status == -ETIMEDOUT || status == -EHOSTUNREACH) {
+		verdict_fail(v, 502, "host_lost",
+			     "host %s stopped answering (%s); the function may or may not have run", host,
+			     strerror(-status));
+		v->next = VERDICT_REROUTE;
 		v->host_unreachable = status == -ECONNREFUSED || status == -ECONNRESET;
 		if (v->host_unreachable)
 			snprintf(v->why, sizeof(v->why), "%s", strerror(-status));
 	} else {
-		set(v, VERDICT_FAILED, 502, "agent_error", "host %s: %s", host, strerror(-status));
+		verdict_fail(v, 502, "agent_error", "host %s: %s", host, strerror(-status));
 	}
 }
 
 /* The agent ran the function: it returned, failed or timed out. */
 static void ran(json_t *reply, const struct verdict_context *ctx, struct verdict *v)
 {
+	const char *status = json_string_value(json_object_get(reply, "status"));
+	if (status && !strcmp(status, "ok")) {
+		v->next = VERDICT_OK;
+		v->status = STORE_OK;
+		v->metric = METRICS_OK;
+		v->http = 200;
+	} else if (status && !strcmp(status, "timeout")) {
+		verdict_fail(v, 504, "function_timeout", "the function ran past its timeout of %u ms",
+			     ctx->timeout_ms);
+		v->status = STORE_TIMEOUT;
+		v->metric = METRICS_TIMEOUT;
+	} else {
+		const char *e = json_string_value(json_object_get(reply, "error"));
+		verdict_fail(v, 502, "function_error", "the function failed: %s", e ? e : "no reason given");
+		v->metric = METRICS_ERROR;
+	}
 	if (payload_from_json(reply, "result", "result_encoding", &v->result, &v->result_len) < 0 ||
 	    payload_from_json(reply, "log", "log_encoding", &v->log, &v->log_len) < 0) {
 		verdict_clear(v);
-		set(v, VERDICT_FAILED, 502, "agent_error", "host %s sent a malformed result", ctx->host_id);
+		verdict_fail(v, 502, "agent_error", "host %s sent a malformed result", ctx->host_id);
 		return;
 	}
 	v->ran = true;
@@ -63,22 +88,6 @@ static void ran(json_t *reply, const struct verdict_context *ctx, struct verdict
 	v->function_us = field(reply, "wall_us");
 	v->init_us = field(reply, "init_us");
 	v->queued_us = field(reply, "queued_us");
-	const char *status = json_string_value(json_object_get(reply, "status"));
-	if (status && !strcmp(status, "ok")) {
-		v->next = VERDICT_OK;
-		v->status = STORE_OK;
-		v->metric = METRICS_OK;
-		v->http = 200;
-	} else if (status && !strcmp(status, "timeout")) {
-		set(v, VERDICT_FAILED, 504, "function_timeout", "the function ran past its timeout of %u ms",
-		    ctx->timeout_ms);
-		v->status = STORE_TIMEOUT;
-		v->metric = METRICS_TIMEOUT;
-	} else {
-		const char *e = json_string_value(json_object_get(reply, "error"));
-		set(v, VERDICT_FAILED, 502, "function_error", "the function failed: %s", e ? e : "no reason given");
-		v->metric = METRICS_ERROR;
-	}
 }
 
 /* The agent refused or failed the call with an error reply. */
@@ -93,29 +102,28 @@ static void refused(int status, json_t *reply, const struct verdict_context *ctx
 					 ? agent_err_retry(e)
 					 : AGENT_RETRY_NO;
 	if (retry == AGENT_RETRY_ARTIFACT && ctx->artifact_retry) {
-		set(v, VERDICT_RETRY_ARTIFACT, 404, code, "host %s does not hold the artifact", host);
+		verdict_fail(v, 404, code, "host %s does not hold the artifact", host);
+		v->next = VERDICT_RETRY_ARTIFACT;
 	} else if (retry == AGENT_RETRY_REROUTE) {
+		verdict_fail(v, 502, "vm_lost", "the tenant's VM on %s went away: %s", host, msg ? msg : code);
+		v->next = VERDICT_REROUTE;
 		v->vm_lost = true;
 		snprintf(v->why, sizeof(v->why), "%s", msg ? msg : "the VM is gone");
-		set(v, VERDICT_REROUTE, 502, "vm_lost", "the tenant's VM on %s went away: %s", host, msg ? msg : code);
 	} else if (status == 429) {
-		set(v, VERDICT_FAILED, 429, "too_many_requests", "host %s: %s", host, msg ? msg : "too many requests");
+		verdict_fail(v, 429, "too_many_requests", "host %s: %s", host, msg ? msg : "too many requests");
 	} else if (status == 503) {
-		set(v, VERDICT_FAILED, 503, code ? code : "unavailable", "host %s: %s", host, msg ? msg : "unavailable");
+		verdict_fail(v, 503, code ? code : "unavailable", "host %s: %s", host, msg ? msg : "unavailable");
 	} else if (status == 413) {
-		set(v, VERDICT_FAILED, 413, "too_large", "host %s: %s", host, msg ? msg : "too large");
+		verdict_fail(v, 413, "too_large", "host %s: %s", host, msg ? msg : "too large");
 	} else {
-		set(v, VERDICT_FAILED, 502, "agent_error", "host %s answered %d: %s", host, status,
+		verdict_fail(v, 502, "agent_error", "host %s answered %d: %s", host, status,
 		    msg ? msg : "no reason");
 	}
 }
 
 void verdict_classify(int status, json_t *reply, const struct verdict_context *ctx, struct verdict *ret)
 {
-	*ret = (struct verdict){
-		.status = STORE_ERROR, .metric = METRICS_FAILED, .cpu = -1, .agent_us = -1, .guest_us = -1,
-		.function_us = -1, .init_us = -1, .queued_us = -1,
-	};
+	verdict_init(ret);
 	if (status < 0)
 		link_failed(status, ctx, ret);
 	else if (status == 200)

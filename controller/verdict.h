@@ -55,6 +55,13 @@ struct verdict {
  * NULL. Fills every field of ret. */
 void verdict_classify(int status, json_t *reply, const struct verdict_context *ctx, struct verdict *ret);
 
+/* Makes v a failure the controller found itself (no room for the VM, too
+ * many calls, a store error) or an answer it refuses: VERDICT_FAILED,
+ * STORE_ERROR and METRICS_FAILED with this HTTP status, code and message,
+ * and nothing else set. */
+void verdict_fail(struct verdict *v, unsigned http, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Frees what a verdict holds; it stays valid, with no result or log. */
 void verdict_clear(struct verdict *v);
 

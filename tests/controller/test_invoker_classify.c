@@ -73,6 +73,8 @@ static const struct row rows[] = {
 	  METRICS_FAILED, true, false },
 	{ "timed out", -ETIMEDOUT, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL, STORE_ERROR,
 	  METRICS_FAILED, false, false },
+	{ "cannot resolve", -EHOSTUNREACH, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL,
+	  STORE_ERROR, METRICS_FAILED, false, false },
 	{ "host lost mid-call", -ECANCELED, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL,
 	  STORE_ERROR, METRICS_FAILED, false, false },
 	{ "controller stopping", -ECANCELED, NULL, true, true, VERDICT_FAILED, 503, "unavailable",
