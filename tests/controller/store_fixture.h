@@ -1,0 +1,90 @@
+/* What the store's tests share: a fresh database in its own temporary
+ * folder for each test, sample limits and digests, and small helpers. */
+#ifndef DITTO_TESTS_STORE_FIXTURE_H
+#define DITTO_TESTS_STORE_FIXTURE_H
+
+#include <errno.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Each test gets a fresh database in its own temporary folder. */
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct store *s;
+};
+
+static const struct store_limits LIMITS = { 1000, 128, 4, "process" };
+static const char DIGEST_A[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+static const char DIGEST_B[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+static inline int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ditto-store-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/ditto.db", f->dir);
+	if (store_open(f->path, &f->s) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static inline int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->s);
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	for (size_t i = 0; i < 3; i++) {
+		char p[160];
+		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static inline int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for the wall clock to pass ms, so later records get later times. */
+static inline void clock_pass(int64_t ms)
+{
+	while (wall_ms() <= ms)
+		sched_yield();
+}
+
+static inline void put_fn(struct store *s, const char *tenant, const char *name, int64_t want_version)
+{
+	int64_t v = 0;
+	assert_int_equal(store_function_put(s, tenant, name, DIGEST_A, 10, &LIMITS, &v), 0);
+	assert_int_equal(v, want_version);
+}
+
+static inline void finish(struct store *s, const char *id, enum store_status status)
+{
+	struct store_outcome o = { .status = status };
+	assert_int_equal(store_invocation_finish(s, id, &o), 0);
+}
+
+#endif

@@ -1,0 +1,154 @@
+/* Function versions: deploys, lookups, deletes and concurrent writers. */
+#include <pthread.h>
+
+#include "store_fixture.h"
+
+static void test_functions(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = f->s;
+	assert_int_equal(store_tenant_create(s, "acme"), 0);
+	assert_int_equal(store_tenant_create(s, "beta"), 0);
+	int64_t v = 0;
+	assert_int_equal(store_function_put(s, "acme", "Hello_1.x-y", DIGEST_A, 10, &LIMITS, &v), 0);
+	assert_int_equal(v, 1);
+	struct store_limits persistent = { 5000, 256, 2, "persistent" };
+	assert_int_equal(store_function_put(s, "acme", "Hello_1.x-y", DIGEST_B, 20, &persistent, &v), 0);
+	assert_int_equal(v, 2);
+
+	struct store_function fn;
+	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 0, &fn), 0);
+	assert_int_equal(fn.version, 2);
+	assert_string_equal(fn.digest, DIGEST_B);
+	assert_int_equal(fn.size, 20);
+	assert_int_equal(fn.limits.timeout_ms, 5000);
+	assert_int_equal(fn.limits.memory_mib, 256);
+	assert_int_equal(fn.limits.max_concurrency, 2);
+	assert_string_equal(fn.limits.mode, "persistent");
+	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 1, &fn), 0);
+	assert_int_equal(fn.version, 1);
+	assert_string_equal(fn.digest, DIGEST_A);
+	assert_string_equal(fn.limits.mode, "process");
+	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 3, &fn), -ENOENT);
+	uint64_t size;
+	assert_int_equal(store_artifact_get(s, DIGEST_B, &size), 0);
+	assert_int_equal(size, 20);
+
+	/* Stored versions cannot be changed, even bypassing the store. */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE function_versions SET timeout_ms = 1", NULL, NULL, NULL),
+			     SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 1, &fn), 0);
+	assert_int_equal(fn.limits.timeout_ms, 1000);
+
+	/* Tenants see only their own functions. */
+	assert_int_equal(store_function_get(s, "beta", "Hello_1.x-y", 0, &fn), -ENOENT);
+	put_fn(s, "beta", "Hello_1.x-y", 1);
+	put_fn(s, "acme", "other", 1);
+	struct store_function *list;
+	size_t n;
+	assert_int_equal(store_function_list(s, "acme", &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "Hello_1.x-y");
+	assert_int_equal(list[0].version, 2);
+	assert_string_equal(list[1].name, "other");
+	free(list);
+	assert_int_equal(store_function_list(s, "beta", &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].tenant, "beta");
+	free(list);
+
+	/* Bad input. */
+	assert_int_equal(store_function_put(s, "acme", "a/b", DIGEST_A, 10, &LIMITS, &v), -EINVAL);
+	assert_int_equal(store_function_put(s, "acme", "", DIGEST_A, 10, &LIMITS, &v), -EINVAL);
+	assert_int_equal(store_function_put(s, "acme", "f", "ABC", 10, &LIMITS, &v), -EINVAL);
+	struct store_limits bad = LIMITS;
+	strcpy(bad.mode, "thread");
+	assert_int_equal(store_function_put(s, "acme", "f", DIGEST_A, 10, &bad, &v), -EINVAL);
+	bad = LIMITS;
+	bad.timeout_ms = 0;
+	assert_int_equal(store_function_put(s, "acme", "f", DIGEST_A, 10, &bad, &v), -EINVAL);
+	assert_int_equal(store_function_put(s, "nobody", "f", DIGEST_A, 10, &LIMITS, &v), -ENOENT);
+	assert_int_equal(store_function_put(s, "acme", "f", DIGEST_A, 11, &LIMITS, &v), -EEXIST);
+	assert_int_equal(store_function_get(s, "acme", "f", 0, &fn), -ENOENT);
+
+	/* Delete, then re-create: numbering goes on, old versions stay gone. */
+	assert_int_equal(store_function_delete(s, "acme", "Hello_1.x-y"), 0);
+	assert_int_equal(store_function_delete(s, "acme", "Hello_1.x-y"), -ENOENT);
+	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 0, &fn), -ENOENT);
+	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 1, &fn), -ENOENT);
+	assert_int_equal(store_function_get(s, "beta", "Hello_1.x-y", 0, &fn), 0);
+	assert_int_equal(store_function_list(s, "acme", &list, &n), 0);
+	assert_int_equal(n, 1);
+	free(list);
+	put_fn(s, "acme", "Hello_1.x-y", 3);
+	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 0, &fn), 0);
+	assert_int_equal(fn.version, 3);
+	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 2, &fn), -ENOENT);
+}
+
+#define PUTS_PER_THREAD 40
+
+struct writer {
+	const char *path;
+	int64_t versions[PUTS_PER_THREAD];
+	int errors;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct store *s;
+	if (store_open(w->path, &s) < 0) {
+		w->errors++;
+		return NULL;
+	}
+	for (int i = 0; i < PUTS_PER_THREAD; i++)
+		if (store_function_put(s, "acme", "race", DIGEST_A, 10, &LIMITS, &w->versions[i]) < 0)
+			w->errors++;
+	store_close(s);
+	return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void test_concurrent_puts(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_tenant_create(f->s, "acme"), 0);
+	struct writer w[2] = { { .path = f->path }, { .path = f->path } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	int64_t all[2 * PUTS_PER_THREAD];
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(w[i].errors, 0);
+		/* Each writer sees its own versions increase. */
+		for (int j = 1; j < PUTS_PER_THREAD; j++)
+			assert_true(w[i].versions[j] > w[i].versions[j - 1]);
+		memcpy(all + i * PUTS_PER_THREAD, w[i].versions, sizeof(w[i].versions));
+	}
+	qsort(all, 2 * PUTS_PER_THREAD, sizeof(all[0]), cmp_i64);
+	for (int i = 0; i < 2 * PUTS_PER_THREAD; i++)
+		assert_int_equal(all[i], i + 1);
+	struct store_function fn;
+	assert_int_equal(store_function_get(f->s, "acme", "race", 0, &fn), 0);
+	assert_int_equal(fn.version, 2 * PUTS_PER_THREAD);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_functions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

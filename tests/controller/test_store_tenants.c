@@ -1,0 +1,182 @@
+/* The store as a whole (reopening, schema versions) and its tenants and
+ * keys. */
+#include "store_fixture.h"
+
+static void test_reopen_keeps_everything(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_tenant_create(f->s, "acme"), 0);
+	char token[STORE_TOKEN_SIZE], id[STORE_ID_SIZE];
+	assert_int_equal(store_key_create(f->s, "acme", token), 0);
+	put_fn(f->s, "acme", "hello", 1);
+	assert_int_equal(store_invocation_create(f->s, "acme", "hello", 1, false, "{}", 2, id), 0);
+	assert_int_equal(store_host_register(f->s, "h1", "127.0.0.1:7000", 2), 0);
+	store_close(f->s);
+	f->s = NULL;
+
+	assert_int_equal(store_open(f->path, &f->s), 0);
+	struct store_tenant t;
+	assert_int_equal(store_tenant_get(f->s, "acme", &t), 0);
+	char tenant[STORE_NAME_SIZE];
+	bool admin = true;
+	assert_int_equal(store_key_verify(f->s, token, tenant, &admin), 0);
+	assert_string_equal(tenant, "acme");
+	assert_false(admin);
+	struct store_function fn;
+	assert_int_equal(store_function_get(f->s, "acme", "hello", 0, &fn), 0);
+	assert_int_equal(fn.version, 1);
+	struct store_invocation inv;
+	assert_int_equal(store_invocation_get(f->s, "acme", id, &inv), 0);
+	assert_int_equal(inv.input_len, 2);
+	assert_memory_equal(inv.input, "{}", 2);
+	store_invocation_clear(&inv);
+	struct store_host h;
+	assert_int_equal(store_host_get(f->s, "h1", &h), 0);
+	assert_int_equal(h.cores, 2);
+	store_close(f->s);
+	f->s = NULL;
+
+	/* A database from a newer schema is refused, not misread. */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	int user_version = 0;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	user_version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	assert_true(user_version >= 1);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &f->s), -EPROTO);
+	assert_null(f->s);
+}
+
+static void test_tenants(void **state)
+{
+	struct store *s = ((struct fixture *)*state)->s;
+	assert_int_equal(store_tenant_create(s, "zeta"), 0);
+	assert_int_equal(store_tenant_create(s, "acme-1"), 0);
+	assert_int_equal(store_tenant_create(s, "acme-1"), -EEXIST);
+	char long_name[65];
+	memset(long_name, 'a', 64);
+	long_name[64] = '\0';
+	const char *bad[] = { "", "Acme", "a_b", "a.b", "a b", long_name };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(store_tenant_create(s, bad[i]), -EINVAL);
+	long_name[63] = '\0';
+	assert_int_equal(store_tenant_create(s, long_name), 0);
+
+	struct store_tenant t;
+	assert_int_equal(store_tenant_get(s, "acme-1", &t), 0);
+	assert_string_equal(t.name, "acme-1");
+	assert_true(t.created_ms > 0);
+	assert_int_equal(t.scaling.min_workers, 0);
+	assert_int_equal(t.scaling.max_workers, 4);
+	assert_string_equal(t.scaling.mechanism, "precreated");
+	assert_string_equal(t.scaling.policy, "elastic");
+	assert_int_equal(store_tenant_get(s, "nobody", &t), -ENOENT);
+
+	struct store_scaling sc = { 1, 8, "precreated", "fixed:4" };
+	assert_int_equal(store_tenant_set_scaling(s, "acme-1", &sc), 0);
+	assert_int_equal(store_tenant_get(s, "acme-1", &t), 0);
+	assert_int_equal(t.scaling.min_workers, 1);
+	assert_int_equal(t.scaling.max_workers, 8);
+	assert_string_equal(t.scaling.mechanism, "precreated");
+	assert_string_equal(t.scaling.policy, "fixed:4");
+	assert_int_equal(store_tenant_set_scaling(s, "nobody", &sc), -ENOENT);
+	struct store_scaling bad_sc[] = {
+		{ 5, 4, "hotplug", "elastic" },
+		{ 0, 0, "hotplug", "elastic" },
+		{ 0, 4, "magic", "elastic" },
+		{ 0, 4, "hotplug", "" },
+		{ 0, STORE_MAX_WORKERS + 1, "hotplug", "elastic" },
+	};
+	for (size_t i = 0; i < sizeof(bad_sc) / sizeof(bad_sc[0]); i++)
+		assert_int_equal(store_tenant_set_scaling(s, "acme-1", &bad_sc[i]), -EINVAL);
+
+	struct store_tenant *list;
+	size_t n;
+	assert_int_equal(store_tenant_list(s, &list, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(list[0].name, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	assert_string_equal(list[1].name, "acme-1");
+	assert_string_equal(list[2].name, "zeta");
+	free(list);
+}
+
+static void test_keys(void **state)
+{
+	struct store *s = ((struct fixture *)*state)->s;
+	assert_int_equal(store_tenant_create(s, "acme"), 0);
+	char token[STORE_TOKEN_SIZE], admin_token[STORE_TOKEN_SIZE], other[STORE_TOKEN_SIZE];
+	assert_int_equal(store_key_create(s, "acme", token), 0);
+	assert_int_equal(strlen(token), STORE_TOKEN_SIZE - 1);
+	assert_memory_equal(token, "dk_", 3);
+	assert_int_equal(store_key_create(s, NULL, admin_token), 0);
+	assert_int_equal(store_key_create(s, "acme", other), 0);
+	assert_string_not_equal(token, other);
+	assert_int_equal(store_key_create(s, "nobody", other), -ENOENT);
+
+	char tenant[STORE_NAME_SIZE];
+	bool admin = true;
+	assert_int_equal(store_key_verify(s, token, tenant, &admin), 0);
+	assert_string_equal(tenant, "acme");
+	assert_false(admin);
+	assert_int_equal(store_key_verify(s, admin_token, tenant, &admin), 0);
+	assert_string_equal(tenant, "");
+	assert_true(admin);
+
+	/* Right key id, wrong secret. */
+	char wrong[STORE_TOKEN_SIZE];
+	memcpy(wrong, token, sizeof(wrong));
+	wrong[STORE_TOKEN_SIZE - 2] = wrong[STORE_TOKEN_SIZE - 2] == '0' ? '1' : '0';
+	assert_int_equal(store_key_verify(s, wrong, tenant, &admin), -EACCES);
+	const char *garbage[] = { "", "dk_", "dk_xyz", "Bearer x", "dk_0000000000000000000000000000000000000000" };
+	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
+		assert_int_equal(store_key_verify(s, garbage[i], tenant, &admin), -EACCES);
+	char longer[STORE_TOKEN_SIZE + 1];
+	snprintf(longer, sizeof(longer), "%s0", token);
+	assert_int_equal(store_key_verify(s, longer, tenant, &admin), -EACCES);
+
+	/* Revoking by key id, the token's prefix. */
+	char key_id[STORE_KEY_ID_SIZE];
+	memcpy(key_id, token, STORE_KEY_ID_SIZE - 1);
+	key_id[STORE_KEY_ID_SIZE - 1] = '\0';
+	assert_int_equal(store_key_revoke(s, key_id), 0);
+	assert_int_equal(store_key_verify(s, token, tenant, &admin), -EACCES);
+	assert_int_equal(store_key_revoke(s, key_id), -ENOENT);
+	assert_int_equal(store_key_verify(s, other, tenant, &admin), 0);
+}
+
+/* The database holds the key id but never the token's secret part. */
+static void test_no_token_in_clear(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_tenant_create(f->s, "acme"), 0);
+	char token[STORE_TOKEN_SIZE];
+	assert_int_equal(store_key_create(f->s, "acme", token), 0);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM api_keys WHERE instr(key_id, ?1)"
+						" OR instr(hash, ?1) OR instr(salt, ?1)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, token + 15, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_token_in_clear, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
