@@ -227,8 +227,8 @@ int sq_step_update(struct store *s, sqlite3_stmt *st)
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
 }
 
-int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void **ret,
-		 size_t *ret_n)
+int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void *ret,
+		    size_t *ret_n)
 {
 	uint8_t *items = NULL;
 	size_t n = 0, cap = 0;
@@ -251,7 +251,9 @@ int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, 
 		free(items);
 		return sq_step_failed(rc);
 	}
-	*ret = items;
+	/* ret is the address of the caller's typed array pointer. */
+	void *array = items;
+	memcpy(ret, &array, sizeof(array));
 	*ret_n = n;
 	return 0;
 }

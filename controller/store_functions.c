@@ -181,14 +181,7 @@ int store_function_list(struct store *s, const char *tenant, struct store_functi
 	if (!st)
 		return -ENOMEM;
 	sq_bind_text(st, 1, tenant);
-	void *items;
-	size_t n;
-	int r = sq_collect_rows(st, sizeof(struct store_function), read_function, &items, &n);
-	if (r < 0)
-		return r;
-	*ret_functions = items;
-	*ret_n = n;
-	return 0;
+	return sq_collect_rows(st, sizeof(**ret_functions), read_function, ret_functions, ret_n);
 }
 
 int store_function_delete(struct store *s, const char *tenant, const char *name)

@@ -89,12 +89,5 @@ int store_host_list(struct store *s, struct store_host **ret_hosts, size_t *ret_
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_HOST_LIST);
 	if (!st)
 		return -ENOMEM;
-	void *items;
-	size_t n;
-	int r = sq_collect_rows(st, sizeof(struct store_host), read_host, &items, &n);
-	if (r < 0)
-		return r;
-	*ret_hosts = items;
-	*ret_n = n;
-	return 0;
+	return sq_collect_rows(st, sizeof(**ret_hosts), read_host, ret_hosts, ret_n);
 }

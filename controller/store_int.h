@@ -97,9 +97,11 @@ int sq_step_failed(int rc);
  * the step's error. */
 int sq_step_update(struct store *s, sqlite3_stmt *st);
 /* Collects every row of a started statement into a malloc'd array of
- * elements of the given size, each filled by read(). */
-int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void **ret,
-		 size_t *ret_n);
+ * elements of the given size, each filled by read(). ret is the address of
+ * the caller's pointer to such elements (a struct store_host ** for hosts),
+ * set with *ret_n only on success. Returns 0, -ENOMEM or the step's error. */
+int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void *ret,
+		    size_t *ret_n);
 
 /* Starts a write transaction. Returns 0 or -errno. */
 int sq_tx_begin(struct store *s);

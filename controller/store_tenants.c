@@ -75,14 +75,7 @@ int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_LIST);
 	if (!st)
 		return -ENOMEM;
-	void *items;
-	size_t n;
-	int r = sq_collect_rows(st, sizeof(struct store_tenant), read_tenant_row, &items, &n);
-	if (r < 0)
-		return r;
-	*ret_tenants = items;
-	*ret_n = n;
-	return 0;
+	return sq_collect_rows(st, sizeof(**ret_tenants), read_tenant_row, ret_tenants, ret_n);
 }
 
 int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling)
