@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_api.h"
 #include "api.h"
 #include "log.h"
 #include "uplink.h"
@@ -31,12 +32,14 @@ void agent_config_defaults(struct agent_config *c)
 		.max_artifact = 48u << 20,
 		.max_input = 6u << 20,
 		.max_output = 1u << 20,
-		.max_timeout_ms = 300000,
-		.default_timeout_ms = 60000,
+		.max_timeout_ms = INVOKE_TIMEOUT_MAX_MS,
+		.default_timeout_ms = INVOKE_TIMEOUT_DEFAULT_MS,
 		.max_inflight = 1024,
 		.heartbeat_ms = 1000,
 	};
 }
+
+static void on_teardown(uv_timer_t *t);
 
 struct vm *agent_find_vm(struct agent *a, const char *tenant)
 {
@@ -58,9 +61,13 @@ void agent_remove_vm(struct agent *a, struct vm *vm)
 	for (struct vm **p = &a->vms; *p; p = &(*p)->next) {
 		if (*p == vm) {
 			*p = vm->next;
-			return;
+			break;
 		}
 	}
+	/* The last VM of a shutdown is gone: close the rest on the next turn
+	 * of the loop (this may run deep inside the VM's own callbacks). */
+	if (a->stopping && !a->vms)
+		uv_timer_start(&a->teardown, on_teardown, 0, 0);
 }
 
 /* Reads "QEMU emulator version X.Y.Z ..." from the binary itself. */
@@ -152,6 +159,12 @@ int agent_read_token(const char *path, char ret[AGENT_TOKEN_MAX])
 	return 0;
 }
 
+/* Why agent_read_token() failed, for a message. */
+static const char *token_strerror(int r)
+{
+	return r == -EINVAL ? "empty, too long or not printable ASCII" : strerror(-r);
+}
+
 /* 32 random bytes in hex: a new token for each start, so a token seen by an
  * earlier controller or left in an old file opens nothing now. */
 static int token_generate(char ret[AGENT_TOKEN_MAX])
@@ -191,7 +204,7 @@ static int setup_token(struct agent *a, char *err, size_t err_len)
 		r = agent_read_token(cfg->token_file, a->token);
 		if (r < 0)
 			snprintf(err, err_len, "cannot read a token from %s: %s", cfg->token_file,
-				 r == -EINVAL ? "empty, too long or not printable ASCII" : strerror(-r));
+				 token_strerror(r));
 		return r;
 	}
 	if (!cfg->controller_url)
@@ -203,6 +216,42 @@ static int setup_token(struct agent *a, char *err, size_t err_len)
 		r = token_write(path, a->token);
 	if (r < 0)
 		snprintf(err, err_len, "cannot write the API token to %s: %s", path, strerror(-r));
+	return r;
+}
+
+/* ---- the controller link ------------------------------------------------------------ */
+
+static json_t *uplink_status(void *data)
+{
+	return agent_status_json(data);
+}
+
+/* Registers with cfg.controller_url; the API is listening and the token set. */
+static int start_uplink(struct agent *a, char *err, size_t err_len)
+{
+	const struct agent_config *cfg = &a->cfg;
+	char key[AGENT_TOKEN_MAX] = "";
+	if (cfg->controller_key_file) {
+		int r = agent_read_token(cfg->controller_key_file, key);
+		if (r < 0) {
+			snprintf(err, err_len, "cannot read the controller key from %s: %s",
+				 cfg->controller_key_file, token_strerror(r));
+			return r;
+		}
+	}
+	char listen_url[256];
+	snprintf(listen_url, sizeof(listen_url), "http://%s:%d", cfg->listen_addr, a->port);
+	struct uplink_config ucfg = {
+		.controller_url = cfg->controller_url,
+		.controller_key = key[0] ? key : NULL,
+		.host_id = cfg->host_id,
+		.address = cfg->advertise ? cfg->advertise : listen_url,
+		.token = a->token,
+		.cores = a->cores.n_owned,
+		.heartbeat_ms = cfg->heartbeat_ms,
+	};
+	int r = uplink_start(a->loop, &ucfg, uplink_status, a, err, err_len, &a->uplink);
+	explicit_bzero(key, sizeof(key));
 	return r;
 }
 
@@ -256,7 +305,7 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 	r = setup_token(a, err, err_len);
 	if (r < 0)
 		return r;
-	r = api_start(a, &a->api, &a->port);
+	r = api_server_start(a, &a->api, &a->port);
 	if (r < 0) {
 		snprintf(err, err_len, "cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port,
 			 r == -EINVAL ? "bad address" : "address in use or not permitted");
@@ -264,7 +313,9 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 	}
 	uv_signal_init(loop, &a->sig_int);
 	uv_signal_init(loop, &a->sig_term);
-	a->sig_int.data = a->sig_term.data = a;
+	uv_timer_init(loop, &a->teardown);
+	a->handles_init = true;
+	a->sig_int.data = a->sig_term.data = a->teardown.data = a;
 	uv_signal_start(&a->sig_int, on_signal, SIGINT);
 	uv_signal_start(&a->sig_term, on_signal, SIGTERM);
 
@@ -275,7 +326,7 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 		 cfg->listen_addr, a->port, accel_name(a->accel), a->accel_why, a->qemu_version, budget,
 		 a->image.digest, a->token[0] ? "token" : "none");
 	if (cfg->controller_url) {
-		r = uplink_start(a, err, err_len, &a->uplink);
+		r = start_uplink(a, err, err_len);
 		if (r < 0)
 			return r;
 	}
@@ -289,22 +340,27 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 	return 0;
 }
 
-static void on_closed_noop(uv_handle_t *h)
+/* Closes what the agent holds open on the loop besides its VMs: the API,
+ * the controller link, the signal handlers and the teardown timer. Once
+ * their close callbacks have run, the loop has nothing left and uv_run()
+ * returns. Safe to call twice and on a half-initialised agent. */
+static void agent_close(struct agent *a)
 {
-}
-
-static void on_drain_check(uv_timer_t *t)
-{
-	struct agent *a = t->data;
-	if (a->vms)
-		return;
-	uv_close((uv_handle_t *)t, (uv_close_cb)free);
 	uplink_stop(a->uplink);
 	a->uplink = NULL;
-	api_stop(a->api);
+	api_server_stop(a->api);
 	a->api = NULL;
-	uv_close((uv_handle_t *)&a->sig_int, on_closed_noop);
-	uv_close((uv_handle_t *)&a->sig_term, on_closed_noop);
+	if (a->handles_init) {
+		a->handles_init = false;
+		uv_close((uv_handle_t *)&a->sig_int, NULL);
+		uv_close((uv_handle_t *)&a->sig_term, NULL);
+		uv_close((uv_handle_t *)&a->teardown, NULL);
+	}
+}
+
+static void on_teardown(uv_timer_t *t)
+{
+	agent_close(t->data);
 }
 
 void agent_shutdown(struct agent *a)
@@ -316,12 +372,10 @@ void agent_shutdown(struct agent *a)
 		next = vm->next;
 		vm_stop(vm);
 	}
-	uv_timer_t *t = malloc(sizeof(*t));
-	if (!t)
-		return;
-	uv_timer_init(a->loop, t);
-	t->data = a;
-	uv_timer_start(t, on_drain_check, 0, 50);
+	/* With no VM left to wait for, close at once (on the next turn, like
+	 * agent_remove_vm does for the last VM). */
+	if (!a->vms)
+		uv_timer_start(&a->teardown, on_teardown, 0, 0);
 }
 
 int agent_run(struct agent *a)
@@ -331,5 +385,11 @@ int agent_run(struct agent *a)
 
 void agent_free(struct agent *a)
 {
-	(void)a;
+	if (!a || !a->loop)
+		return;
+	agent_close(a);
+	/* Lets the close callbacks free what they own: a no-op after a normal
+	 * agent_run(), the rest of the work after a failed agent_init(). */
+	uv_run(a->loop, UV_RUN_DEFAULT);
+	explicit_bzero(a->token, sizeof(a->token));
 }

@@ -15,7 +15,7 @@
 #include "qemu.h"
 
 struct vm;
-struct api;
+struct api_server;
 struct uplink;
 
 /* An API token or a controller key: 1..AGENT_TOKEN_MAX-1 printable ASCII
@@ -65,10 +65,12 @@ struct agent {
 	char qemu_version[64];
 	int qemu_major;
 	struct vm *vms;
-	struct api *api;
+	struct api_server *api;
 	struct uplink *uplink;
 	char token[AGENT_TOKEN_MAX]; /* "" when the API needs none */
 	uv_signal_t sig_int, sig_term;
+	uv_timer_t teardown; /* closes the rest once a shutdown has no VM left */
+	bool handles_init;   /* the signals and teardown are initialised, not yet closed */
 	int port;
 	bool stopping;
 };
@@ -81,9 +83,16 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 /* Runs until SIGINT/SIGTERM, then stops every VM and returns 0. */
 int agent_run(struct agent *a);
 
-/* Starts the orderly shutdown (used by the signal handlers). */
+/* Starts the orderly shutdown (used by the signal handlers): stops every VM
+ * and, once the last one is gone, closes the API, the controller link and
+ * the signal handlers, so that agent_run() returns. */
 void agent_shutdown(struct agent *a);
 
+/* Releases what agent_init() acquired: closes whatever is still open (all of
+ * it after a failed agent_init(), nothing after agent_run() has returned),
+ * runs the loop until the close callbacks have freed it, and wipes the
+ * token. The loop itself stays the caller's. Accepts a half-initialised
+ * agent; call it after agent_init() whatever it returned. */
 void agent_free(struct agent *a);
 
 /* The agent's status, as GET /v1/status answers and heartbeats carry it. */

@@ -6,13 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <microhttpd.h>
 
 #include "agent.h"
 #include "api_int.h"
-#include "encoding.h"
+#include "httpd.h"
 #include "log.h"
 #include "vcpu.h"
 
@@ -29,23 +28,44 @@ void api_reply_json(struct request *r, unsigned status, json_t *body)
 	if (!r->resp) {
 		/* Every request gets an answer, even when building it failed. */
 		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		r->resp = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"cannot build the reply\"}}");
+		r->resp = httpd_error_text("internal", "cannot build the reply", NULL);
 	}
 	r->resp_len = r->resp ? strlen(r->resp) : 0;
 }
 
-void api_reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
+static void reply_error_v(struct request *r, unsigned status, const char *code, const char *fmt,
+			  va_list ap)
 {
-	char msg[256];
+	char *msg;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	/* The message may carry bytes from the request (its path): the error
+	 * body replaces what is not UTF-8, so it always builds. */
+	api_reply_json(r, status, msg ? httpd_error_json(code, "%s", msg) : NULL);
+	free(msg);
+}
+
+void api_reply_error(struct request *r, enum agent_err e, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	reply_error_v(r, agent_err_status(e), agent_err_name(e), fmt, ap);
 	va_end(ap);
-	/* A cut may have split a UTF-8 sequence; JSON strings must be whole. */
-	size_t n = strlen(msg);
-	while (n > 0 && !utf8_is_valid((const uint8_t *)msg, n))
-		msg[--n] = '\0';
-	api_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+}
+
+void api_reply_error_code(struct request *r, unsigned status, const char *code,
+			  const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_error_v(r, status, code, fmt, ap);
+	va_end(ap);
+}
+
+void api_reply_errno(struct request *r, int err, const char *what)
+{
+	api_reply_error(r, agent_err_from_errno(err), "%s: %s", what,
+			err == -EMLINK || err == -ENOSPC ? vcpu_strerror(err) : strerror(-err));
 }
 
 static enum MHD_Result send_reply(struct request *r)
@@ -63,7 +83,7 @@ static enum MHD_Result send_reply(struct request *r)
 	return ret;
 }
 
-static void run_mhd(struct api *api);
+static void run_mhd(struct api_server *srv);
 static void on_mhd_timer(uv_timer_t *t);
 
 /* Completes a suspended request from a callback on the loop. MHD only acts
@@ -74,7 +94,7 @@ void api_resume(struct request *r)
 	if (r->suspended) {
 		r->suspended = false;
 		MHD_resume_connection(r->conn);
-		uv_timer_start(&r->api->timer, on_mhd_timer, 0, 0);
+		uv_timer_start(&r->server->timer, on_mhd_timer, 0, 0);
 	}
 }
 
@@ -88,223 +108,208 @@ void api_suspend(struct request *r)
 	MHD_suspend_connection(r->conn);
 }
 
-unsigned api_status_for_errno(int err, const char **code)
+/* ---- routing ---------------------------------------------------------------------- */
+
+static void get_health(struct request *r, const char *arg)
 {
-	switch (err) {
-	case -ENOENT: *code = "not_found"; return MHD_HTTP_NOT_FOUND;
-	case -EEXIST: *code = "exists"; return MHD_HTTP_CONFLICT;
-	case -EINVAL: *code = "bad_request"; return MHD_HTTP_BAD_REQUEST;
-	case -ERANGE: *code = "out_of_range"; return MHD_HTTP_BAD_REQUEST;
-	case -EAGAIN: *code = "vm_not_ready"; return MHD_HTTP_SERVICE_UNAVAILABLE;
-	case -ENOSPC: *code = "no_capacity"; return MHD_HTTP_SERVICE_UNAVAILABLE;
-	case -EMLINK: *code = "hotplug_exhausted"; return MHD_HTTP_CONFLICT;
-	case -EBUSY: *code = "too_many_requests"; return MHD_HTTP_TOO_MANY_REQUESTS;
-	case -ECANCELED: *code = "cancelled"; return MHD_HTTP_CONFLICT;
-	case -ENAMETOOLONG: *code = "bad_request"; return MHD_HTTP_BAD_REQUEST;
-	case -EPIPE: case -ECONNRESET: *code = "vm_died"; return MHD_HTTP_BAD_GATEWAY;
-	case -ETIMEDOUT: *code = "guest_timeout"; return MHD_HTTP_GATEWAY_TIMEOUT;
-	case -EIO: *code = "step_failed"; return MHD_HTTP_BAD_GATEWAY;
-	case -ESHUTDOWN: *code = "shutting_down"; return MHD_HTTP_SERVICE_UNAVAILABLE;
-	default: *code = "internal"; return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+/* Which of the agent's limits a route's body is held to. */
+enum body_limit {
+	BODY_SMALL,    /* JSON bodies: SMALL_BODY_MAX */
+	BODY_INPUT,    /* an invocation's input: cfg.max_input */
+	BODY_ARTIFACT, /* an artifact: cfg.max_artifact */
+};
+
+/* One row per method and path. A handler gets the path's one "{}" segment
+ * (a tenant or a digest) as arg, "" when it has none. */
+struct api_route {
+	struct httpd_route route;
+	bool auth; /* needs the token, when the agent has one */
+	enum body_limit body;
+	void (*handler)(struct request *r, const char *arg);
+};
+
+static const struct api_route routes[] = {
+	{ { "GET", "/healthz" }, false, BODY_SMALL, get_health },
+	{ { "GET", "/v1/status" }, true, BODY_SMALL, api_get_status },
+	{ { "GET", "/v1/vms" }, true, BODY_SMALL, api_list_vms },
+	{ { "GET", "/v1/vms/{}" }, true, BODY_SMALL, api_get_vm },
+	{ { "PUT", "/v1/vms/{}" }, true, BODY_SMALL, api_put_vm },
+	{ { "DELETE", "/v1/vms/{}" }, true, BODY_SMALL, api_delete_vm },
+	{ { "POST", "/v1/vms/{}/restart" }, true, BODY_SMALL, api_restart_vm },
+	{ { "PUT", "/v1/vms/{}/workers" }, true, BODY_SMALL, api_put_workers },
+	{ { "PUT", "/v1/vms/{}/scaling" }, true, BODY_SMALL, api_put_scaling },
+	{ { "POST", "/v1/vms/{}/invoke" }, true, BODY_INPUT, api_post_invoke },
+	{ { "PUT", "/v1/artifacts/{}" }, true, BODY_ARTIFACT, api_put_artifact },
+	{ { "GET", "/v1/artifacts/{}" }, true, BODY_SMALL, api_get_artifact },
+};
+
+/* The path with empty segments dropped ("//v1/vms/" is "/v1/vms"), as the
+ * agent has always read them. */
+static void path_normalize(const char *url, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *p = url; *p && n + 1 < size;) {
+		p += strspn(p, "/");
+		size_t len = strcspn(p, "/");
+		if (len == 0 || n + 1 + len >= size)
+			break;
+		out[n++] = '/';
+		memcpy(out + n, p, len);
+		n += len;
+		p += len;
+	}
+	if (n == 0 && size > 1)
+		out[n++] = '/';
+	out[n] = '\0';
+}
+
+/* Finds the request's row; r->route stays NULL with r->route_err -ENOENT or
+ * -EPERM when there is none. */
+static void route_find(struct request *r)
+{
+	char path[sizeof(r->url)];
+	path_normalize(r->url, path, sizeof(path));
+	struct httpd_args args;
+	int i = httpd_route_find(routes, ARRAY_SIZE(routes), sizeof(routes[0]), r->method, path,
+				 &args);
+	if (i < 0) {
+		r->route_err = i;
+		return;
+	}
+	r->route = &routes[i];
+	if (args.n > 0)
+		httpd_arg_copy(&args, 0, r->arg, sizeof(r->arg));
+}
+
+static uint64_t body_limit(const struct request *r)
+{
+	const struct agent_config *cfg = &r->server->agent->cfg;
+	switch (r->route ? r->route->body : BODY_SMALL) {
+	case BODY_INPUT: return cfg->max_input;
+	case BODY_ARTIFACT: return cfg->max_artifact;
+	default: return SMALL_BODY_MAX;
 	}
 }
 
-void api_reply_errno(struct request *r, int err, const char *what)
+static void dispatch(struct request *r)
 {
-	const char *code;
-	unsigned st = api_status_for_errno(err, &code);
-	api_reply_error(r, st, code, "%s: %s", what,
-			err == -EMLINK || err == -ENOSPC ? vcpu_strerror(err) : strerror(-err));
+	if (r->route)
+		r->route->handler(r, r->arg);
+	else if (r->route_err == -EPERM)
+		api_reply_error(r, AGENT_E_BAD_METHOD, "%s is not allowed on %s", r->method, r->url);
+	else
+		api_reply_error(r, AGENT_E_NO_ROUTE, "no such endpoint: %s %s", r->method, r->url);
 }
 
 /* ---- access ----------------------------------------------------------------------- */
 
-/* Compares in time that depends on the length of want only, so the time an
- * answer takes does not tell how much of a guessed token was right. */
-static bool secret_equal(const char *want, const char *got)
+/* Every route but /healthz needs the agent's token, when it has one, as
+ * "Authorization: Bearer TOKEN"; a path with no route needs it too, so that
+ * one without the token learns nothing of the routes. */
+static bool authorized(const struct request *r)
 {
-	size_t n = strlen(want), m = strlen(got);
-	unsigned char diff = n != m;
-	for (size_t i = 0; i < n; i++)
-		diff |= (unsigned char)want[i] ^ (unsigned char)(i < m ? got[i] : 0);
-	return diff == 0;
-}
-
-/* Every path but /healthz needs the agent's token, when it has one, as
- * "Authorization: Bearer TOKEN". */
-static bool authorized(const struct agent *a, struct MHD_Connection *conn, const char *url)
-{
-	if (!a->token[0] || strcmp(url, "/healthz") == 0)
+	const char *token = r->server->agent->token;
+	if (!token[0] || (r->route && !r->route->auth))
 		return true;
-	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_AUTHORIZATION);
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return false;
-	h += 7;
-	h += strspn(h, " ");
-	return secret_equal(a->token, h);
+	const char *got = httpd_bearer(h, AGENT_TOKEN_MAX);
+	return got && httpd_token_equal(token, got);
 }
 
-/* ---- routing ---------------------------------------------------------------------- */
+/* ---- the request's life cycle ------------------------------------------------------- */
 
-/* Splits "/v1/a/b/c" into at most n segments; returns the count or -1. */
-static int split_path(char *url, char **seg, int n)
+/* Answers at once, before the body is read (MHD then closes the connection
+ * rather than read a body nobody wants). */
+static enum MHD_Result refuse(struct request *r)
 {
-	int k = 0;
-	char *save = NULL;
-	for (char *s = strtok_r(url, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
-		if (k == n)
-			return -1;
-		seg[k++] = s;
-	}
-	return k;
+	r->dispatched = true;
+	return send_reply(r);
 }
 
-static size_t body_limit(const struct agent *a, const char *method, const char *url)
+/* The first call for a request: its headers are in, its body is not. */
+static enum MHD_Result on_headers(struct request *r)
 {
-	if (strcmp(method, "PUT") == 0 && strncmp(url, "/v1/artifacts/", 14) == 0)
-		return a->cfg.max_artifact;
-	if (strcmp(method, "POST") == 0 && strstr(url, "/invoke"))
-		return a->cfg.max_input;
-	return SMALL_BODY_MAX;
+	route_find(r);
+	r->body.limit = body_limit(r);
+	if (!authorized(r)) {
+		api_reply_error(r, AGENT_E_UNAUTHORIZED,
+				"missing or wrong token: send \"Authorization: Bearer <token>\"");
+		return refuse(r);
+	}
+	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	switch (httpd_content_length(cl, r->body.limit, &r->declared)) {
+	case HTTPD_LENGTH_OK:
+		break;
+	case HTTPD_LENGTH_DRAIN:
+		/* Read it and drop it, so the client is not reset while it still
+		 * sends, and reads the 413 that follows. */
+		r->drain = true;
+		break;
+	case HTTPD_LENGTH_TOO_LARGE:
+		api_reply_error(r, AGENT_E_TOO_LARGE, "body of %s bytes is over the limit of %llu",
+				cl, (unsigned long long)r->body.limit);
+		return refuse(r);
+	case HTTPD_LENGTH_BAD:
+		api_reply_error(r, AGENT_E_BAD_REQUEST, "Content-Length must be a decimal number");
+		return refuse(r);
+	}
+	return MHD_YES;
 }
 
-static void route(struct request *r)
+/* The last call for a request: its body is all in. */
+static enum MHD_Result on_body_done(struct request *r)
 {
-	char url[512];
-	snprintf(url, sizeof(url), "%s", r->url);
-	char *s[6];
-	int n = split_path(url, s, 6);
-	const char *m = r->method;
-	bool get = strcmp(m, "GET") == 0, put = strcmp(m, "PUT") == 0,
-	     post = strcmp(m, "POST") == 0, del = strcmp(m, "DELETE") == 0;
-
-	if (n == 1 && strcmp(s[0], "healthz") == 0 && get) {
-		api_reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
-		return;
-	}
-	if (n < 2 || strcmp(s[0], "v1") != 0)
-		goto not_found;
-	if (n == 2 && strcmp(s[1], "status") == 0 && get)
-		return api_get_status(r);
-	if (n == 2 && strcmp(s[1], "vms") == 0 && get)
-		return api_list_vms(r);
-	if (n == 3 && strcmp(s[1], "artifacts") == 0) {
-		if (put)
-			return api_put_artifact(r, s[2]);
-		if (get)
-			return api_get_artifact(r, s[2]);
-		goto bad_method;
-	}
-	if (strcmp(s[1], "vms") != 0)
-		goto not_found;
-	if (n == 3) {
-		if (put)
-			return api_put_vm(r, s[2]);
-		if (del)
-			return api_delete_vm(r, s[2]);
-		if (get)
-			return api_get_vm(r, s[2]);
-		goto bad_method;
-	}
-	if (n == 4 && strcmp(s[3], "workers") == 0) {
-		if (put)
-			return api_put_workers(r, s[2]);
-		goto bad_method;
-	}
-	if (n == 4 && strcmp(s[3], "scaling") == 0) {
-		if (put)
-			return api_put_scaling(r, s[2]);
-		goto bad_method;
-	}
-	if (n == 4 && strcmp(s[3], "invoke") == 0) {
-		if (post)
-			return api_post_invoke(r, s[2]);
-		goto bad_method;
-	}
-	if (n == 4 && strcmp(s[3], "restart") == 0) {
-		if (post)
-			return api_restart_vm(r, s[2]);
-		goto bad_method;
-	}
-not_found:
-	api_reply_error(r, MHD_HTTP_NOT_FOUND, "no_route", "no such endpoint: %s %s", m, r->url);
-	return;
-bad_method:
-	api_reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method", "%s is not allowed on %s", m,
-			r->url);
+	r->dispatched = true;
+	if (r->drain)
+		api_reply_error(r, AGENT_E_TOO_LARGE, "body of %llu bytes is over the limit of %llu",
+				(unsigned long long)r->declared, (unsigned long long)r->body.limit);
+	else if (r->body.too_big)
+		api_reply_error(r, AGENT_E_TOO_LARGE, "body is over the limit of %llu bytes",
+				(unsigned long long)r->body.limit);
+	else
+		dispatch(r);
+	if (r->suspended)
+		return MHD_YES;
+	if (!r->resp)
+		api_reply_error(r, AGENT_E_INTERNAL, "no response");
+	return send_reply(r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
-	struct api *api = cls;
+	struct api_server *srv = cls;
 	struct request *r = *con_cls;
 	if (!r) {
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return MHD_NO;
-		r->api = api;
+		r->server = srv;
 		r->conn = conn;
 		r->method = method;
 		snprintf(r->url, sizeof(r->url), "%s", url);
-		r->limit = body_limit(api->agent, method, url);
 		*con_cls = r;
-		if (!authorized(api->agent, conn, url)) {
-			/* Refused before the body is read, like an oversized one. */
-			api_reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-					"missing or wrong token: send \"Authorization: Bearer <token>\"");
-			r->dispatched = true;
-			return send_reply(r);
-		}
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > r->limit) {
-			/* Refuse before reading a body we would throw away. */
-			api_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-					"body of %s bytes is over the limit of %zu", cl, r->limit);
-			r->dispatched = true;
-			return send_reply(r);
-		}
-		return MHD_YES;
+		return on_headers(r);
 	}
 	if (*upload_size > 0) {
 		size_t n = *upload_size;
 		*upload_size = 0;
-		if (r->too_big || r->len + n > r->limit) {
-			r->too_big = true;
-			return MHD_YES;
-		}
-		if (r->len + n > r->cap) {
-			size_t cap = r->cap ? r->cap : 4096;
-			while (cap < r->len + n)
-				cap *= 2;
-			uint8_t *b = realloc(r->body, cap);
-			if (!b)
-				return MHD_NO;
-			r->body = b;
-			r->cap = cap;
-		}
-		memcpy(r->body + r->len, upload, n);
-		r->len += n;
+		/* Over the limit, the rest is counted and dropped (-EFBIG). */
+		if (httpd_body_take(&r->body, upload, n, !r->drain) == -ENOMEM)
+			return MHD_NO;
 		return MHD_YES;
 	}
 	if (r->resp && !r->suspended)
 		return send_reply(r);
 	if (r->dispatched)
 		return MHD_YES;
-	r->dispatched = true;
-	if (r->too_big)
-		api_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-				"body is over the limit of %zu bytes", r->limit);
-	else
-		route(r);
-	if (r->suspended)
-		return MHD_YES;
-	if (!r->resp)
-		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no response");
-	return send_reply(r);
+	return on_body_done(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -315,7 +320,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (r->status)
 		log_debug("http method=%s url=%s status=%u", r->method, r->url, r->status);
-	free(r->body);
+	httpd_body_free(&r->body);
 	free(r->resp);
 	free(r);
 	*con_cls = NULL;
@@ -333,60 +338,61 @@ static void on_mhd_poll(uv_poll_t *p, int status, int events)
 	run_mhd(p->data);
 }
 
-static void run_mhd(struct api *api)
+static void run_mhd(struct api_server *srv)
 {
-	MHD_run(api->d);
+	MHD_run(srv->d);
 	MHD_UNSIGNED_LONG_LONG to;
-	if (MHD_get_timeout(api->d, &to) == MHD_YES)
-		uv_timer_start(&api->timer, on_mhd_timer, to, 0);
+	if (MHD_get_timeout(srv->d, &to) == MHD_YES)
+		uv_timer_start(&srv->timer, on_mhd_timer, to, 0);
 	else
-		uv_timer_stop(&api->timer);
+		uv_timer_stop(&srv->timer);
 }
 
-int api_start(struct agent *a, struct api **ret, int *ret_port)
+int api_server_start(struct agent *a, struct api_server **ret, int *ret_port)
 {
-	struct api *api = calloc(1, sizeof(*api));
-	if (!api)
+	struct api_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
 		return -ENOMEM;
-	api->agent = a;
+	srv->agent = a;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)a->cfg.port) };
 	if (inet_pton(AF_INET, a->cfg.listen_addr, &sa.sin_addr) != 1) {
-		free(api);
+		free(srv);
 		return -EINVAL;
 	}
-	api->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL,
-				  NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+	srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL,
+				  NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_END);
-	if (!api->d) {
-		free(api);
+	if (!srv->d) {
+		free(srv);
 		return -EADDRINUSE;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->d, MHD_DAEMON_INFO_EPOLL_FD);
-	const union MHD_DaemonInfo *port = MHD_get_daemon_info(api->d, MHD_DAEMON_INFO_BIND_PORT);
-	uv_poll_init(a->loop, &api->poll, info->epoll_fd);
-	uv_timer_init(a->loop, &api->timer);
-	api->poll.data = api->timer.data = api;
-	uv_poll_start(&api->poll, UV_READABLE, on_mhd_poll);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_EPOLL_FD);
+	const union MHD_DaemonInfo *port = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+	uv_poll_init(a->loop, &srv->poll, info->epoll_fd);
+	uv_timer_init(a->loop, &srv->timer);
+	srv->poll.data = srv->timer.data = srv;
+	srv->handles_open = 2;
+	uv_poll_start(&srv->poll, UV_READABLE, on_mhd_poll);
 	*ret_port = port ? port->port : a->cfg.port;
-	*ret = api;
+	*ret = srv;
 	return 0;
 }
 
-static void on_api_closed(uv_handle_t *h)
+static void on_server_handle_closed(uv_handle_t *h)
 {
-	struct api *api = h->data;
-	if (++api->open_handles == 2)
-		free(api);
+	struct api_server *srv = h->data;
+	if (--srv->handles_open == 0)
+		free(srv);
 }
 
-void api_stop(struct api *api)
+void api_server_stop(struct api_server *srv)
 {
-	if (!api)
+	if (!srv)
 		return;
-	uv_poll_stop(&api->poll);
-	MHD_stop_daemon(api->d);
-	uv_close((uv_handle_t *)&api->poll, on_api_closed);
-	uv_close((uv_handle_t *)&api->timer, on_api_closed);
+	uv_poll_stop(&srv->poll);
+	MHD_stop_daemon(srv->d);
+	uv_close((uv_handle_t *)&srv->poll, on_server_handle_closed);
+	uv_close((uv_handle_t *)&srv->timer, on_server_handle_closed);
 }

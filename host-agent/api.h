@@ -5,14 +5,15 @@
 #define DITTO_API_H
 
 struct agent;
-struct api;
+struct api_server;
 
 /* Listens on cfg.listen_addr:cfg.port (0 = any free port). Returns 0 and
  * the bound port in *ret_port, or -errno. */
-int api_start(struct agent *a, struct api **ret, int *ret_port);
+int api_server_start(struct agent *a, struct api_server **ret, int *ret_port);
 
-/* Stops listening and frees. Call after every VM has gone, so no request
- * is still suspended waiting on one. */
-void api_stop(struct api *api);
+/* Stops listening, closes its handles and frees it once they have closed.
+ * Call after every VM has gone, so no request is still suspended waiting on
+ * one. Accepts NULL. */
+void api_server_stop(struct api_server *srv);
 
 #endif

@@ -13,34 +13,41 @@
 #include <microhttpd.h>
 #include <uv.h>
 
+#include "agent_api.h"
+#include "httpd.h"
+
 struct agent;
+struct api_route;
 struct vm;
 
-/* The MHD daemon, driven from the agent's loop by a poll on its epoll fd and
- * a timer for its timeouts. */
-struct api {
+/* The agent's HTTP server: the MHD daemon, driven from the agent's loop by a
+ * poll on its epoll fd and a timer for its timeouts. */
+struct api_server {
 	struct agent *agent;
 	struct MHD_Daemon *d;
 	uv_poll_t poll;
 	uv_timer_t timer;
-	int open_handles;
+	int handles_open; /* of poll and timer: freed when both have closed */
 };
 
 /* One HTTP request, from its headers to its reply; MHD's per-connection
  * pointer, freed when MHD reports the request completed. */
 struct request {
-	struct api *api;
+	struct api_server *server;
 	struct MHD_Connection *conn;
 	const char *method;
 	char url[512];
-	uint8_t *body;
-	size_t len, cap, limit;
-	bool too_big, dispatched, suspended;
+	const struct api_route *route; /* NULL when none matched */
+	int route_err;                 /* then: -ENOENT (no such path) or -EPERM (method) */
+	char arg[512];                 /* the route's "{}" segment, "" when none */
+	struct httpd_body body;        /* limited by the route */
+	uint64_t declared;             /* the Content-Length, 0 when none */
+	bool drain;                    /* declared over the limit: read, drop, 413 */
+	bool dispatched, suspended;
 	/* The response, once known. */
 	unsigned status;
 	char *resp;
 	size_t resp_len;
-	char invocation_status[16];
 };
 
 /* A handler answers a request in one of two ways: it calls one of the
@@ -52,15 +59,16 @@ struct request {
  * becomes a 500), replacing any earlier one. */
 void api_reply_json(struct request *r, unsigned status, json_t *body);
 
-/* Sets an error reply {"error": {"code", "message"}} with a printf message. */
-void api_reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* Sets an error reply {"error": {"code", "message"}} for e, with its status
+ * and a printf message (what is not UTF-8 in it is replaced). */
+void api_reply_error(struct request *r, enum agent_err e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-/* Maps a -errno from the agent to an HTTP status and sets *code to the
- * error code docs/agent-api.md gives for it. */
-unsigned api_status_for_errno(int err, const char **code);
+/* The same with any status and code: for codes relayed from the guest. */
+void api_reply_error_code(struct request *r, unsigned status, const char *code,
+			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Sets the error reply for a -errno: "what: reason". */
+/* Sets the error reply for a -errno (agent_err_from_errno): "what: reason". */
 void api_reply_errno(struct request *r, int err, const char *what);
 
 /* Parks the request until a callback answers it, unless one already did. */
@@ -72,9 +80,11 @@ void api_resume(struct request *r);
 /* The tenant's VM, or NULL after replying 404. */
 struct vm *api_find_vm(struct request *r, const char *tenant);
 
-/* Route handlers (api_vms.c): each answers or suspends as described above. */
-void api_get_status(struct request *r);
-void api_list_vms(struct request *r);
+/* Route handlers (api_vms.c): each answers or suspends as described above.
+ * They are rows of api.c's route table, so all take the path's "{}"
+ * segment, "" for a route without one. */
+void api_get_status(struct request *r, const char *unused);
+void api_list_vms(struct request *r, const char *unused);
 void api_get_vm(struct request *r, const char *tenant);
 void api_put_vm(struct request *r, const char *tenant);
 void api_delete_vm(struct request *r, const char *tenant);

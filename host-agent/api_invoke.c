@@ -11,6 +11,7 @@
 #include "artifacts.h"
 #include "encoding.h"
 #include "invoke.h"
+#include "util.h"
 #include "vm.h"
 
 /* Reads an optional integer query parameter; false (and a 400) when it is
@@ -20,15 +21,13 @@ static bool query_int(struct request *r, const char *key, long lo, long hi, long
 	const char *s = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 	if (!s)
 		return true;
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < lo || v > hi) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+	int64_t v;
+	if (parse_i64(s, lo, hi, &v) < 0) {
+		api_reply_error(r, AGENT_E_BAD_PARAMETER,
 				"%s must be an integer in %ld..%ld", key, lo, hi);
 		return false;
 	}
-	*val = v;
+	*val = (long)v;
 	return true;
 }
 
@@ -36,19 +35,20 @@ static bool query_int(struct request *r, const char *key, long lo, long hi, long
 
 void api_put_artifact(struct request *r, const char *digest)
 {
-	struct agent *a = r->api->agent;
+	struct agent *a = r->server->agent;
 	if (!artifacts_digest_is_valid(digest)) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_digest",
+		api_reply_error(r, AGENT_E_BAD_DIGEST,
 				"artifact digest must be 64 lowercase hex characters (SHA-256)");
 		return;
 	}
-	if (r->len == 0) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "empty", "artifact body is empty");
+	const struct buf *body = &r->body.data;
+	if (body->len == 0) {
+		api_reply_error(r, AGENT_E_EMPTY, "artifact body is empty");
 		return;
 	}
-	int err = artifacts_put(&a->store, digest, r->body, r->len);
+	int err = artifacts_put(&a->store, digest, body->data, body->len);
 	if (err == -EBADMSG) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "digest_mismatch",
+		api_reply_error(r, AGENT_E_DIGEST_MISMATCH,
 				"the body's SHA-256 is not %s", digest);
 		return;
 	}
@@ -57,13 +57,13 @@ void api_put_artifact(struct request *r, const char *digest)
 		return;
 	}
 	api_reply_json(r, MHD_HTTP_CREATED, json_pack("{s:s, s:I}", "digest", digest, "size",
-						      (json_int_t)r->len));
+						      (json_int_t)body->len));
 }
 
 void api_get_artifact(struct request *r, const char *digest)
 {
-	if (!artifacts_has(&r->api->agent->store, digest)) {
-		api_reply_error(r, MHD_HTTP_NOT_FOUND, "no_artifact", "no artifact %s", digest);
+	if (!artifacts_has(&r->server->agent->store, digest)) {
+		api_reply_error(r, AGENT_E_NO_ARTIFACT, "no artifact %s", digest);
 		return;
 	}
 	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "digest", digest));
@@ -79,6 +79,24 @@ struct invocation {
 	uint64_t body_us;
 };
 
+/* The status a guest's refusal of an invocation is relayed with: the
+ * caller's fault or a state it can act on keeps its own status, anything
+ * else is the guest failing (502). */
+static unsigned relay_status(enum agent_err e)
+{
+	switch (e) {
+	case AGENT_E_ARTIFACT_MISSING:
+	case AGENT_E_BAD_INPUT:
+	case AGENT_E_BAD_REQUEST:
+	case AGENT_E_NO_SUCH_CPU:
+	case AGENT_E_QUEUE_FULL:
+	case AGENT_E_CPU_UNAVAILABLE:
+		return agent_err_status(e);
+	default:
+		return MHD_HTTP_BAD_GATEWAY;
+	}
+}
+
 static void on_invoked(int status, json_t *meta, const uint8_t *body, size_t body_len,
 		       void *data)
 {
@@ -87,17 +105,9 @@ static void on_invoked(int status, json_t *meta, const uint8_t *body, size_t bod
 	if (status == -EREMOTEIO) {
 		const char *code = json_string_value(json_object_get(meta, "code"));
 		const char *msg = json_string_value(json_object_get(meta, "message"));
-		unsigned st = MHD_HTTP_BAD_GATEWAY;
-		if (code && strcmp(code, "artifact_missing") == 0)
-			st = MHD_HTTP_NOT_FOUND;
-		else if (code && (strcmp(code, "bad_input") == 0 || strcmp(code, "bad_request") == 0 ||
-				  strcmp(code, "no_such_cpu") == 0))
-			st = MHD_HTTP_BAD_REQUEST;
-		else if (code && strcmp(code, "queue_full") == 0)
-			st = MHD_HTTP_TOO_MANY_REQUESTS;
-		else if (code && strcmp(code, "cpu_unavailable") == 0)
-			st = MHD_HTTP_CONFLICT;
-		api_reply_error(r, st, code ? code : "guest_error", "%s", msg ? msg : "guest refused");
+		api_reply_error_code(r, relay_status(agent_err_parse(code)),
+				     code ? code : agent_err_name(AGENT_E_GUEST_ERROR), "%s",
+				     msg ? msg : "guest refused");
 	} else if (status < 0) {
 		api_reply_errno(r, status, "invocation lost");
 	} else {
@@ -108,8 +118,6 @@ static void on_invoked(int status, json_t *meta, const uint8_t *body, size_t bod
 		payload_to_json(o, "result", "result_encoding", body, rlen);
 		payload_to_json(o, "log", "log_encoding", body + rlen, body_len - rlen);
 		json_object_del(o, "result_len");
-		snprintf(r->invocation_status, sizeof(r->invocation_status), "%s",
-			 json_string_value(json_object_get(meta, "status")) ?: "");
 		/* guest_us came with the guest's meta; the agent's share is
 		 * taken last, once all but serialising the reply is done. */
 		json_object_set_new(o, "agent_us",
@@ -123,7 +131,7 @@ static void on_invoked(int status, json_t *meta, const uint8_t *body, size_t bod
 void api_post_invoke(struct request *r, const char *tenant)
 {
 	uint64_t body_us = uv_hrtime() / 1000;
-	struct agent *a = r->api->agent;
+	struct agent *a = r->server->agent;
 	struct vm *vm = api_find_vm(r, tenant);
 	if (!vm)
 		return;
@@ -137,21 +145,21 @@ void api_post_invoke(struct request *r, const char *tenant)
 	    !query_int(r, "memory_mib", 1, WIRE_MAX_MEMORY_MIB, &memory_mib))
 		return;
 	if (!artifacts_digest_is_valid(digest)) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_digest",
+		api_reply_error(r, AGENT_E_BAD_DIGEST,
 				"?artifact= must be a SHA-256 digest (64 lowercase hex)");
 		return;
 	}
 	if (!mode)
 		mode = "process";
 	if (strcmp(mode, "process") != 0 && strcmp(mode, "persistent") != 0) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+		api_reply_error(r, AGENT_E_BAD_PARAMETER,
 				"mode must be \"process\" or \"persistent\"");
 		return;
 	}
 	struct invoke_req req = {
 		.digest = digest, .mode = mode, .timeout_ms = (int)timeout,
 		.max_output = (size_t)max_output, .cpu = (int)cpu, .memory_mib = (int)memory_mib,
-		.input = r->body, .input_len = r->len,
+		.input = r->body.data.data, .input_len = r->body.data.len,
 	};
 	struct invocation *inv = malloc(sizeof(*inv));
 	if (!inv) {
@@ -163,13 +171,13 @@ void api_post_invoke(struct request *r, const char *tenant)
 	if (err < 0)
 		free(inv);
 	if (err == -ENOENT) {
-		api_reply_error(r, MHD_HTTP_NOT_FOUND, "no_artifact",
+		api_reply_error(r, AGENT_E_NO_ARTIFACT,
 				"artifact %s is not on this host: PUT /v1/artifacts/%s first", digest,
 				digest);
 		return;
 	}
 	if (err == -EBUSY) {
-		api_reply_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
+		api_reply_error(r, AGENT_E_TOO_MANY_REQUESTS,
 				"%u invocations already in flight for this VM", a->cfg.max_inflight);
 		return;
 	}

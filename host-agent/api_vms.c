@@ -16,13 +16,14 @@
 
 static json_t *body_json(struct request *r)
 {
-	if (r->len == 0)
+	const struct buf *b = &r->body.data;
+	if (b->len == 0)
 		return json_object();
 	json_error_t err;
-	json_t *j = json_loadb((const char *)r->body, r->len, 0, &err);
+	json_t *j = json_loadb((const char *)b->data, b->len, 0, &err);
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_json", "body is not a JSON object: %s",
+		api_reply_error(r, AGENT_E_BAD_JSON, "body is not a JSON object: %s",
 				j ? "not an object" : err.text);
 		return NULL;
 	}
@@ -36,7 +37,7 @@ static bool get_int(struct request *r, json_t *o, const char *key, long lo, long
 	if (!v)
 		return true;
 	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s must be an integer in %ld..%ld",
+		api_reply_error(r, AGENT_E_BAD_FIELD, "%s must be an integer in %ld..%ld",
 				key, lo, hi);
 		return false;
 	}
@@ -51,7 +52,7 @@ static bool get_policy(struct request *r, json_t *o, struct policy *val)
 	if (!v)
 		return true;
 	if (!json_is_string(v) || policy_parse(json_string_value(v), val) < 0) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+		api_reply_error(r, AGENT_E_BAD_FIELD,
 				"policy must be \"manual\", \"elastic\", \"elastic:MS\" (MS in 0..%d) or "
 				"\"fixed:N\" (N in 0..%d)",
 				POLICY_KEEP_ALIVE_MAX_MS, POLICY_MAX_WORKERS);
@@ -62,25 +63,25 @@ static bool get_policy(struct request *r, json_t *o, struct policy *val)
 
 /* ---- status ----------------------------------------------------------------- */
 
-void api_get_status(struct request *r)
+void api_get_status(struct request *r, const char *unused)
 {
-	api_reply_json(r, MHD_HTTP_OK, agent_status_json(r->api->agent));
+	api_reply_json(r, MHD_HTTP_OK, agent_status_json(r->server->agent));
 }
 
 /* ---- VMs ---------------------------------------------------------------------- */
 
 struct vm *api_find_vm(struct request *r, const char *tenant)
 {
-	struct vm *vm = agent_find_vm(r->api->agent, tenant);
+	struct vm *vm = agent_find_vm(r->server->agent, tenant);
 	if (!vm)
-		api_reply_error(r, MHD_HTTP_NOT_FOUND, "no_vm", "no VM for tenant %s", tenant);
+		api_reply_error(r, AGENT_E_NO_VM, "no VM for tenant %s", tenant);
 	return vm;
 }
 
-void api_list_vms(struct request *r)
+void api_list_vms(struct request *r, const char *unused)
 {
 	json_t *vms = json_array();
-	for (struct vm *vm = r->api->agent->vms; vm; vm = vm->next)
+	for (struct vm *vm = r->server->agent->vms; vm; vm = vm->next)
 		json_array_append_new(vms, vm_to_json(vm));
 	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "vms", vms));
 }
@@ -98,17 +99,17 @@ static void on_vm_ready(struct vm *vm, int status, void *data)
 	if (status == 0)
 		api_reply_json(r, MHD_HTTP_CREATED, vm_to_json(vm));
 	else if (status == -ECANCELED)
-		api_reply_error(r, MHD_HTTP_CONFLICT, "cancelled",
+		api_reply_error(r, AGENT_E_CANCELLED,
 				"the VM was stopped before it was ready");
 	else
-		api_reply_error(r, MHD_HTTP_BAD_GATEWAY, "vm_failed", "VM did not become ready: %s",
+		api_reply_error(r, AGENT_E_VM_FAILED, "VM did not become ready: %s",
 				vm_reason(vm)[0] ? vm_reason(vm) : strerror(-status));
 	api_resume(r);
 }
 
 void api_put_vm(struct request *r, const char *tenant)
 {
-	struct agent *a = r->api->agent;
+	struct agent *a = r->server->agent;
 	json_t *o = body_json(r);
 	if (!o)
 		return;
@@ -124,7 +125,7 @@ void api_put_vm(struct request *r, const char *tenant)
 		  get_int(r, o, "min_workers", 0, VM_MAX_CPUS - 1, &min_workers) &&
 		  get_policy(r, o, &spec.policy);
 	if (ok && json_object_get(o, "mechanism") && (!mech || vcpu_mech_parse(mech, &spec.mech) < 0)) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+		api_reply_error(r, AGENT_E_BAD_FIELD,
 				"mechanism must be \"hotplug\" or \"precreated\"");
 		ok = false;
 	}
@@ -132,13 +133,13 @@ void api_put_vm(struct request *r, const char *tenant)
 	if (!ok)
 		return;
 	if (min_workers > max_workers) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+		api_reply_error(r, AGENT_E_BAD_FIELD,
 				"min_workers must not exceed max_workers (%ld)", max_workers);
 		return;
 	}
 	spec.min_workers = (int)min_workers;
 	if (strlen(tenant) >= sizeof(spec.tenant)) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_tenant", "tenant name is too long");
+		api_reply_error(r, AGENT_E_BAD_TENANT, "tenant name is too long");
 		return;
 	}
 	strcpy(spec.tenant, tenant);
@@ -146,7 +147,7 @@ void api_put_vm(struct request *r, const char *tenant)
 	spec.memory_mib = (int)mem;
 	spec.standby = standby >= 0 ? (int)standby : (spec.max_workers > 0 ? 1 : 0);
 	if (spec.standby > spec.max_workers) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+		api_reply_error(r, AGENT_E_BAD_FIELD,
 				"standby must not exceed max_workers");
 		return;
 	}
@@ -154,7 +155,7 @@ void api_put_vm(struct request *r, const char *tenant)
 	 * leave room for many grow/shrink cycles by default. */
 	spec.hotplug_slots = slots ? (int)slots : (spec.max_workers + 1 > 32 ? spec.max_workers + 1 : 32);
 	if (spec.mech == VCPU_HOTPLUG && spec.hotplug_slots < spec.max_workers + 1) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+		api_reply_error(r, AGENT_E_BAD_FIELD,
 				"hotplug_slots must be at least max_workers + 1");
 		return;
 	}
@@ -165,20 +166,18 @@ void api_put_vm(struct request *r, const char *tenant)
 	struct vm *vm;
 	int err = vm_start(a, &spec, on_vm_ready, r, &vm);
 	if (err == -EEXIST) {
-		api_reply_error(r, MHD_HTTP_CONFLICT, "exists", "tenant %s already has a VM here",
+		api_reply_error(r, AGENT_E_EXISTS, "tenant %s already has a VM here",
 				tenant);
 		return;
 	}
 	if (err == -EINVAL) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+		api_reply_error(r, AGENT_E_BAD_REQUEST,
 				"invalid VM spec (tenant name [A-Za-z0-9._-], max_workers, memory_mib)");
 		return;
 	}
 	if (err < 0) {
-		const char *code;
-		unsigned st = api_status_for_errno(err, &code);
-		if (err == -ENOENT || st == MHD_HTTP_INTERNAL_SERVER_ERROR)
-			api_reply_error(r, MHD_HTTP_BAD_GATEWAY, "vm_failed", "cannot start VM: %s",
+		if (err == -ENOENT || agent_err_from_errno(err) == AGENT_E_INTERNAL)
+			api_reply_error(r, AGENT_E_VM_FAILED, "cannot start VM: %s",
 					strerror(-err));
 		else
 			api_reply_errno(r, err, "cannot start VM");
@@ -201,13 +200,13 @@ void api_restart_vm(struct request *r, const char *tenant)
 	struct vm *vm = api_find_vm(r, tenant);
 	if (!vm)
 		return;
-	if (r->api->agent->stopping) {
+	if (r->server->agent->stopping) {
 		api_reply_errno(r, -ESHUTDOWN, "agent is shutting down");
 		return;
 	}
 	int err = vm_restart(vm, on_vm_ready, r);
 	if (err == -EBUSY) {
-		api_reply_error(r, MHD_HTTP_CONFLICT, "stopping", "the VM is being deleted");
+		api_reply_error(r, AGENT_E_STOPPING, "the VM is being deleted");
 		return;
 	}
 	if (err < 0) {
@@ -223,11 +222,13 @@ static void on_resized(int status, json_t *report, void *data)
 	if (status == 0) {
 		api_reply_json(r, MHD_HTTP_OK, json_incref(report));
 	} else {
-		const char *code;
-		unsigned st = api_status_for_errno(status, &code);
-		json_t *body = json_pack("{s:{s:s, s:s}, s:O}", "error", "code", code, "message",
-					 vcpu_strerror(status), "report", report);
-		api_reply_json(r, st, body);
+		enum agent_err e = agent_err_from_errno(status);
+		json_t *body = httpd_error_json(agent_err_name(e), "%s", vcpu_strerror(status));
+		if (body && json_object_set(body, "report", report) < 0) {
+			json_decref(body);
+			body = NULL;
+		}
+		api_reply_json(r, agent_err_status(e), body);
 	}
 	api_resume(r);
 }
@@ -244,7 +245,7 @@ void api_put_workers(struct request *r, const char *tenant)
 	if (!ok)
 		return;
 	if (n < 0) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "body needs {\"count\": N}");
+		api_reply_error(r, AGENT_E_BAD_FIELD, "body needs {\"count\": N}");
 		return;
 	}
 	struct policy policy;
@@ -253,20 +254,20 @@ void api_put_workers(struct request *r, const char *tenant)
 	if (!policy_is_manual(&policy)) {
 		char spec[POLICY_SPEC_MAX];
 		policy_format(&policy, spec, sizeof(spec));
-		api_reply_error(r, MHD_HTTP_CONFLICT, "policy_active",
+		api_reply_error(r, AGENT_E_POLICY_ACTIVE,
 				"the %s policy sets this VM's worker count; set the policy to manual first "
 				"(PUT /v1/vms/%s/scaling)",
 				spec, tenant);
 		return;
 	}
 	if (n < min || n > max) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range", "count must be in %d..%d",
+		api_reply_error(r, AGENT_E_OUT_OF_RANGE, "count must be in %d..%d",
 				min, max);
 		return;
 	}
 	int err = vm_set_workers(vm, (int)n, on_resized, r);
 	if (err == -ERANGE) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range", "count must be in 0..%d",
+		api_reply_error(r, AGENT_E_OUT_OF_RANGE, "count must be in 0..%d",
 				vm_max_workers(vm));
 		return;
 	}
@@ -293,7 +294,7 @@ void api_put_scaling(struct request *r, const char *tenant)
 	if (!ok)
 		return;
 	if (max > vm_max_workers(vm)) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "out_of_range",
+		api_reply_error(r, AGENT_E_OUT_OF_RANGE,
 				"max_workers %ld is over the %d worker vCPUs this VM was started with: the "
 				"VM must be restarted with a larger max_workers (DELETE, then PUT "
 				"/v1/vms/%s)",
@@ -301,7 +302,7 @@ void api_put_scaling(struct request *r, const char *tenant)
 		return;
 	}
 	if (min > max) {
-		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+		api_reply_error(r, AGENT_E_BAD_FIELD,
 				"min_workers (%ld) must not exceed max_workers (%ld)", min, max);
 		return;
 	}

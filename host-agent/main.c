@@ -1,6 +1,5 @@
 /* ditto-agent: the host agent. Starts tenant VMs, grows and shrinks their
  * worker vCPUs, relays invocations; operated over HTTP on loopback. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -37,14 +37,29 @@ static void usage(FILE *f)
 		"  --help\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, long *ret)
+/* Checks what one option cannot, then runs the agent until it is told to
+ * stop. Returns main's exit status. */
+static int run(const struct agent_config *cfg)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < lo || v > hi)
-		return -EINVAL;
-	*ret = v;
+	if (!cfg->controller_url && (cfg->controller_key_file || cfg->host_id || cfg->advertise)) {
+		fprintf(stderr, "ditto-agent: --controller-key-file, --host-id and --advertise need "
+				"--controller\n");
+		return 2;
+	}
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct agent agent;
+	char err[512];
+	int r = agent_init(&agent, &loop, cfg, err, sizeof(err));
+	if (r < 0)
+		fprintf(stderr, "ditto-agent: %s\n", err);
+	else
+		agent_run(&agent);
+	agent_free(&agent);
+	uv_loop_close(&loop);
+	if (r < 0)
+		return 1;
+	log_info("agent_stopped");
 	return 0;
 }
 
@@ -71,12 +86,12 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	long port, ms;
+	int64_t port, ms;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': cfg.listen_addr = optarg; break;
 		case 'p':
-			if (parse_int(optarg, 0, 65535, &port) < 0) {
+			if (parse_i64(optarg, 0, 65535, &port) < 0) {
 				fprintf(stderr, "ditto-agent: --port must be 0..65535, got \"%s\"\n", optarg);
 				return 2;
 			}
@@ -94,7 +109,7 @@ int main(int argc, char **argv)
 			break;
 		case 'r': cfg.ready_file = optarg; break;
 		case 'I':
-			if (parse_int(optarg, 1, 1000000, &ms) < 0) {
+			if (parse_i64(optarg, 1, 1000000, &ms) < 0) {
 				fprintf(stderr, "ditto-agent: --max-inflight must be 1..1000000\n");
 				return 2;
 			}
@@ -102,7 +117,7 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 		case 'T':
-			if (parse_int(optarg, 10, 3600000, &ms) < 0) {
+			if (parse_i64(optarg, 10, 3600000, &ms) < 0) {
 				fprintf(stderr, "ditto-agent: --%s must be 10..3600000\n",
 					c == 'P' ? "ping-interval-ms" : "ping-timeout-ms");
 				return 2;
@@ -115,7 +130,7 @@ int main(int argc, char **argv)
 		case 'H': cfg.host_id = optarg; break;
 		case 'A': cfg.advertise = optarg; break;
 		case 'B':
-			if (parse_int(optarg, 10, 3600000, &ms) < 0) {
+			if (parse_i64(optarg, 10, 3600000, &ms) < 0) {
 				fprintf(stderr, "ditto-agent: --heartbeat-ms must be 10..3600000\n");
 				return 2;
 			}
@@ -135,23 +150,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ditto-agent: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
 	}
-	if (!cfg.controller_url && (cfg.controller_key_file || cfg.host_id || cfg.advertise)) {
-		fprintf(stderr, "ditto-agent: --controller-key-file, --host-id and --advertise need "
-				"--controller\n");
-		return 2;
-	}
-
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct agent agent;
-	char err[512];
-	if (agent_init(&agent, &loop, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ditto-agent: %s\n", err);
-		return 1;
-	}
-	agent_run(&agent);
-	agent_free(&agent);
-	uv_loop_close(&loop);
-	log_info("agent_stopped");
-	return 0;
+	return run(&cfg);
 }

@@ -11,7 +11,6 @@
 
 #include <jansson.h>
 
-#include "agent.h"
 #include "agent_client.h"
 #include "log.h"
 
@@ -28,8 +27,9 @@ enum link_state {
 };
 
 struct uplink {
-	struct agent *agent;
 	uv_timer_t timer;
+	uplink_status_fn status_json; /* called on the loop's thread only */
+	void *data;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -43,7 +43,9 @@ struct uplink {
 	char address[256];
 	char boot_id[33];
 	char heartbeat_path[128];
+	char *token;
 	int cores;
+	int heartbeat_ms;
 
 	/* The thread's own. */
 	bool registered;
@@ -91,11 +93,11 @@ static void note_failure(struct uplink *u, enum link_state state, int status, js
 							 : "controller_heartbeat_failed";
 	if (status < 0)
 		log_warn("%s controller=%s host_id=%s error=\"%s\" (trying again every %d ms)", what,
-			 u->client.base, u->host_id, strerror(-status), u->agent->cfg.heartbeat_ms);
+			 u->client.base, u->host_id, strerror(-status), u->heartbeat_ms);
 	else
 		log_warn("%s controller=%s host_id=%s status=%d message=\"%s\" (trying again every %d ms)",
 			 what, u->client.base, u->host_id, status, reply_message(reply),
-			 u->agent->cfg.heartbeat_ms);
+			 u->heartbeat_ms);
 }
 
 static int post(struct uplink *u, const char *path, json_t *body, json_t **ret_reply)
@@ -115,7 +117,7 @@ static void do_register(struct uplink *u, json_t *status)
 {
 	json_t *reply;
 	json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s, s:O}", "id", u->host_id, "address",
-				 u->address, "cores", u->cores, "token", u->agent->token, "boot_id",
+				 u->address, "cores", u->cores, "token", u->token, "boot_id",
 				 u->boot_id, "status", status);
 	int r = body ? post(u, "/v1/hosts", body, &reply) : -ENOMEM;
 	if (r == 200 || r == 201) {
@@ -187,7 +189,7 @@ static void *run(void *data)
 static void on_beat(uv_timer_t *t)
 {
 	struct uplink *u = t->data;
-	json_t *status = agent_status_json(u->agent);
+	json_t *status = u->status_json(u->data);
 	char *text = status ? json_dumps(status, JSON_COMPACT) : NULL;
 	json_decref(status);
 	if (!text)
@@ -199,10 +201,15 @@ static void on_beat(uv_timer_t *t)
 	pthread_mutex_unlock(&u->lock);
 }
 
+static void uplink_free(struct uplink *u)
+{
+	free(u->token);
+	free(u);
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
-	struct uplink *u = h->data;
-	free(u);
+	uplink_free(h->data);
 }
 
 static int random_hex(char *out, size_t bytes)
@@ -217,9 +224,9 @@ static int random_hex(char *out, size_t bytes)
 
 /* Everything the thread will read, checked here so that a setting the
  * controller would refuse stops the agent at start with a clear reason. */
-static int configure(struct uplink *u, char *err, size_t err_len)
+static int configure(struct uplink *u, const struct uplink_config *cfg, char *err,
+		     size_t err_len)
 {
-	const struct agent_config *cfg = &u->agent->cfg;
 	if (!url_is_valid(cfg->controller_url, sizeof(u->client.base))) {
 		snprintf(err, err_len, "--controller must be an http:// or https:// URL, got \"%s\"",
 			 cfg->controller_url);
@@ -238,55 +245,46 @@ static int configure(struct uplink *u, char *err, size_t err_len)
 			 cfg->host_id ? cfg->host_id : u->host_id);
 		return -EINVAL;
 	}
-	if (cfg->advertise)
-		snprintf(u->address, sizeof(u->address), "%s", cfg->advertise);
-	else
-		snprintf(u->address, sizeof(u->address), "http://%s:%d", cfg->listen_addr,
-			 u->agent->port);
+	snprintf(u->address, sizeof(u->address), "%s", cfg->address);
 	if (!url_is_valid(u->address, sizeof(u->address)) || strncmp(u->address, "http://", 7)) {
 		snprintf(err, err_len, "--advertise must be an http:// URL, got \"%s\"", u->address);
 		return -EINVAL;
 	}
 	snprintf(u->heartbeat_path, sizeof(u->heartbeat_path), "/v1/hosts/%s/heartbeat", u->host_id);
-	u->cores = u->agent->cores.n_owned;
+	u->cores = cfg->cores;
+	u->heartbeat_ms = cfg->heartbeat_ms;
 	if (random_hex(u->boot_id, 16) < 0) {
 		snprintf(err, err_len, "no random bytes for a boot id");
 		return -EIO;
 	}
-	if (agent_client_init(&u->client, cfg->controller_url) < 0) {
+	u->token = strdup(cfg->token ? cfg->token : "");
+	if (!u->token || agent_client_init(&u->client, cfg->controller_url) < 0) {
 		snprintf(err, err_len, "cannot set up an HTTP client");
 		return -ENOMEM;
 	}
 	agent_client_set_cancel(&u->client, &u->cancel);
-	if (cfg->controller_key_file) {
-		char key[AGENT_TOKEN_MAX];
-		int r = agent_read_token(cfg->controller_key_file, key);
-		if (r == 0)
-			r = agent_client_set_bearer(&u->client, key);
-		explicit_bzero(key, sizeof(key));
-		if (r < 0) {
-			snprintf(err, err_len, "cannot read the controller key from %s: %s",
-				 cfg->controller_key_file,
-				 r == -EINVAL ? "empty, too long or not printable ASCII" : strerror(-r));
-			agent_client_free(&u->client);
-			return r;
-		}
+	if (cfg->controller_key && agent_client_set_bearer(&u->client, cfg->controller_key) < 0) {
+		snprintf(err, err_len, "the controller key is not a valid bearer token");
+		agent_client_free(&u->client);
+		return -EINVAL;
 	}
 	return 0;
 }
 
-int uplink_start(struct agent *a, char *err, size_t err_len, struct uplink **ret)
+int uplink_start(uv_loop_t *loop, const struct uplink_config *cfg, uplink_status_fn status_json,
+		 void *data, char *err, size_t err_len, struct uplink **ret)
 {
 	struct uplink *u = calloc(1, sizeof(*u));
 	if (!u) {
 		snprintf(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
-	u->agent = a;
+	u->status_json = status_json;
+	u->data = data;
 	atomic_init(&u->cancel, false);
-	int r = configure(u, err, err_len);
+	int r = configure(u, cfg, err, err_len);
 	if (r < 0) {
-		free(u);
+		uplink_free(u);
 		return r;
 	}
 	pthread_mutex_init(&u->lock, NULL);
@@ -297,14 +295,14 @@ int uplink_start(struct agent *a, char *err, size_t err_len, struct uplink **ret
 		agent_client_free(&u->client);
 		pthread_cond_destroy(&u->wake);
 		pthread_mutex_destroy(&u->lock);
-		free(u);
+		uplink_free(u);
 		return r;
 	}
-	uv_timer_init(a->loop, &u->timer);
+	uv_timer_init(loop, &u->timer);
 	u->timer.data = u;
-	uv_timer_start(&u->timer, on_beat, 0, (uint64_t)a->cfg.heartbeat_ms);
+	uv_timer_start(&u->timer, on_beat, 0, (uint64_t)u->heartbeat_ms);
 	log_info("controller_link controller=%s host_id=%s address=%s boot_id=%s heartbeat_ms=%d",
-		 u->client.base, u->host_id, u->address, u->boot_id, a->cfg.heartbeat_ms);
+		 u->client.base, u->host_id, u->address, u->boot_id, u->heartbeat_ms);
 	*ret = u;
 	return 0;
 }

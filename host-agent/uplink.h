@@ -13,14 +13,33 @@
 
 #include <stddef.h>
 
-struct agent;
+#include <jansson.h>
+#include <uv.h>
+
 struct uplink;
 
-/* Starts the link for a->cfg (controller_url set, the API listening and
- * a->token set). Returns 0, or a negative errno with a one-line reason in err
- * (an unreadable key file, a host id or address the controller would refuse,
- * no thread). */
-int uplink_start(struct agent *a, char *err, size_t err_len, struct uplink **ret);
+/* What the link sends and where; the strings are copied at start. */
+struct uplink_config {
+	const char *controller_url; /* http:// or https:// */
+	const char *controller_key; /* sent as "Authorization: Bearer KEY"; NULL: none */
+	const char *host_id;        /* NULL: the machine's hostname */
+	const char *address;        /* the URL the controller calls this agent at */
+	const char *token;          /* the token the agent's API requires ("" for none) */
+	int cores;                  /* the host's core budget */
+	int heartbeat_ms;
+};
+
+/* Builds the status a registration or heartbeat carries: a new reference, or
+ * NULL to skip this beat. Called on the loop's thread (from a timer), never
+ * on the link's own, so it may read whatever the loop owns. */
+typedef json_t *(*uplink_status_fn)(void *data);
+
+/* Starts the link on loop: a timer there calls status_json(data) every
+ * cfg->heartbeat_ms and hands the result to the link's thread. Returns 0, or
+ * a negative errno with a one-line reason in err (a URL, host id or address
+ * the controller would refuse, no thread). */
+int uplink_start(uv_loop_t *loop, const struct uplink_config *cfg, uplink_status_fn status_json,
+		 void *data, char *err, size_t err_len, struct uplink **ret);
 
 /* Stops sending, cancels a call in progress, joins the thread and frees the
  * link once its timer has closed. Accepts NULL. */

@@ -1,0 +1,297 @@
+/* The agent's HTTP server with no VM: its route table, 404 and 405, the
+ * bearer token, the body limits and error bodies that always build. The
+ * server runs on its own loop thread; the test speaks raw HTTP to it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "agent.h"
+#include "api.h"
+
+#define TOKEN "s3cret-token"
+
+struct fixture {
+	uv_loop_t loop;
+	uv_async_t stop;
+	pthread_t thread;
+	struct agent agent;
+};
+
+/* What came back: the status, the headers and the parsed JSON body. */
+struct reply {
+	int status;
+	char head[2048];
+	json_t *body;
+};
+
+static void on_stop(uv_async_t *h)
+{
+	struct fixture *fx = h->data;
+	api_server_stop(fx->agent.api);
+	uv_close((uv_handle_t *)h, NULL);
+}
+
+static void *run_loop(void *data)
+{
+	struct fixture *fx = data;
+	uv_run(&fx->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	assert_non_null(fx);
+	assert_int_equal(uv_loop_init(&fx->loop), 0);
+	struct agent *a = &fx->agent;
+	agent_config_defaults(&a->cfg);
+	a->cfg.port = 0;
+	a->loop = &fx->loop;
+	snprintf(a->token, sizeof(a->token), "%s", TOKEN);
+	assert_int_equal(api_server_start(a, &a->api, &a->port), 0);
+	assert_true(a->port > 0);
+	uv_async_init(&fx->loop, &fx->stop, on_stop);
+	fx->stop.data = fx;
+	assert_int_equal(pthread_create(&fx->thread, NULL, run_loop, fx), 0);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	uv_async_send(&fx->stop);
+	pthread_join(fx->thread, NULL);
+	assert_int_equal(uv_loop_close(&fx->loop), 0);
+	free(fx);
+	return 0;
+}
+
+/* Sends head (without its blank line), pre, n bytes of body and tail (pre
+ * and tail may be NULL), then reads the answer until the server closes. */
+static void call_raw(struct fixture *fx, const char *head, const char *pre, size_t n,
+		     const char *tail, struct reply *ret)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fx->agent.port) };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	char req[4096];
+	int len = snprintf(req, sizeof(req), "%sHost: localhost\r\nConnection: close\r\n\r\n", head);
+	assert_int_equal(write(fd, req, (size_t)len), len);
+	if (pre)
+		assert_int_equal(write(fd, pre, strlen(pre)), (ssize_t)strlen(pre));
+	char *body = calloc(1, n + 1);
+	memset(body, 'x', n);
+	/* The server may answer and close before taking all of it. */
+	for (size_t off = 0; off < n;) {
+		ssize_t w = send(fd, body + off, n - off, MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	free(body);
+	if (tail)
+		send(fd, tail, strlen(tail), MSG_NOSIGNAL);
+	char buf[65536];
+	size_t got = 0;
+	ssize_t r;
+	while (got < sizeof(buf) - 1 && (r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)r;
+	close(fd);
+	buf[got] = '\0';
+	memset(ret, 0, sizeof(*ret));
+	assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &ret->status), 1);
+	char *end = strstr(buf, "\r\n\r\n");
+	assert_non_null(end);
+	snprintf(ret->head, sizeof(ret->head), "%.*s", (int)(end - buf), buf);
+	ret->body = json_loads(end + 4, 0, NULL);
+}
+
+static void call(struct fixture *fx, const char *head, size_t n, struct reply *ret)
+{
+	call_raw(fx, head, NULL, n, NULL, ret);
+}
+
+/* The error code of an error reply (asserting that it is one). */
+static const char *error_code(const struct reply *r)
+{
+	json_t *e = json_object_get(r->body, "error");
+	assert_true(json_is_string(json_object_get(e, "message")));
+	const char *code = json_string_value(json_object_get(e, "code"));
+	assert_non_null(code);
+	return code;
+}
+
+static void expect_error(struct fixture *fx, const char *head, size_t n, int status,
+			 const char *code)
+{
+	struct reply r;
+	call(fx, head, n, &r);
+	assert_int_equal(r.status, status);
+	assert_non_null(strstr(r.head, "application/json"));
+	assert_string_equal(error_code(&r), code);
+	json_decref(r.body);
+}
+
+#define AUTH "Authorization: Bearer " TOKEN "\r\n"
+
+static void test_health_is_open(void **state)
+{
+	struct reply r;
+	call(*state, "GET /healthz HTTP/1.1\r\n", 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "status")), "ok");
+	json_decref(r.body);
+}
+
+static void test_token(void **state)
+{
+	struct fixture *fx = *state;
+	struct reply r;
+	call(fx, "GET /v1/vms HTTP/1.1\r\n", 0, &r);
+	assert_int_equal(r.status, 401);
+	assert_non_null(strstr(r.head, "WWW-Authenticate: Bearer"));
+	assert_string_equal(error_code(&r), "unauthorized");
+	json_decref(r.body);
+	expect_error(fx, "GET /v1/vms HTTP/1.1\r\nAuthorization: Bearer wrong\r\n", 0, 401,
+		     "unauthorized");
+	expect_error(fx, "GET /v1/vms HTTP/1.1\r\nAuthorization: Bearer s3cret-toke\r\n", 0, 401,
+		     "unauthorized");
+	expect_error(fx, "GET /v1/vms HTTP/1.1\r\nAuthorization: Bearer " TOKEN "x\r\n", 0, 401,
+		     "unauthorized");
+	expect_error(fx, "GET /v1/vms HTTP/1.1\r\nAuthorization: Basic " TOKEN "\r\n", 0, 401,
+		     "unauthorized");
+	/* A path with no route needs the token too: 401, not 404. */
+	expect_error(fx, "GET /v1/nothing HTTP/1.1\r\n", 0, 401, "unauthorized");
+
+	/* The scheme is case-insensitive (RFC 7235), spaces after it are fine. */
+	const char *ok[] = {
+		"GET /v1/vms HTTP/1.1\r\n" AUTH,
+		"GET /v1/vms HTTP/1.1\r\nAuthorization: bearer " TOKEN "\r\n",
+		"GET /v1/vms HTTP/1.1\r\nAuthorization: BEARER   " TOKEN "\r\n",
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		call(fx, ok[i], 0, &r);
+		assert_int_equal(r.status, 200);
+		assert_true(json_is_array(json_object_get(r.body, "vms")));
+		assert_int_equal(json_array_size(json_object_get(r.body, "vms")), 0);
+		json_decref(r.body);
+	}
+}
+
+static void test_routes(void **state)
+{
+	struct fixture *fx = *state;
+	struct reply r;
+	call(fx, "GET /v1/status HTTP/1.1\r\n" AUTH, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_object(json_object_get(r.body, "cores")));
+	json_decref(r.body);
+	/* Empty segments are dropped, as they always were. */
+	call(fx, "GET //v1//vms/ HTTP/1.1\r\n" AUTH, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_array(json_object_get(r.body, "vms")));
+	json_decref(r.body);
+
+	expect_error(fx, "GET /v1/nothing HTTP/1.1\r\n" AUTH, 0, 404, "no_route");
+	expect_error(fx, "GET /v1/vms/t1/nothing HTTP/1.1\r\n" AUTH, 0, 404, "no_route");
+	expect_error(fx, "GET / HTTP/1.1\r\n" AUTH, 0, 404, "no_route");
+	expect_error(fx, "GET /v1/vms/t1 HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
+	expect_error(fx, "DELETE /v1/vms/t1 HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
+	expect_error(fx, "POST /v1/vms/t1/restart HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
+	expect_error(fx, "PUT /v1/vms/t1/workers HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
+	expect_error(fx, "PUT /v1/vms/t1/scaling HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
+	expect_error(fx, "POST /v1/vms/t1/invoke HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
+	expect_error(fx, "GET /v1/artifacts/abc HTTP/1.1\r\n" AUTH, 0, 404, "no_artifact");
+	expect_error(fx, "PUT /v1/artifacts/abc HTTP/1.1\r\nContent-Length: 3\r\n" AUTH, 3, 400,
+		     "bad_digest");
+
+	/* A path with a route, under a method it does not have: 405. */
+	expect_error(fx, "POST /v1/vms/t1/workers HTTP/1.1\r\n" AUTH, 0, 405, "bad_method");
+	expect_error(fx, "DELETE /v1/artifacts/abc HTTP/1.1\r\n" AUTH, 0, 405, "bad_method");
+	expect_error(fx, "GET /v1/vms/t1/invoke HTTP/1.1\r\n" AUTH, 0, 405, "bad_method");
+	expect_error(fx, "PATCH /v1/vms/t1 HTTP/1.1\r\n" AUTH, 0, 405, "bad_method");
+}
+
+/* A path that is not UTF-8 once decoded still gets a JSON 404 (the error
+ * message quotes the path). */
+static void test_path_not_utf8(void **state)
+{
+	struct fixture *fx = *state;
+	expect_error(fx, "GET /%FF HTTP/1.1\r\n" AUTH, 0, 404, "no_route");
+	expect_error(fx, "GET /v1/%C3%28/%80 HTTP/1.1\r\n" AUTH, 0, 404, "no_route");
+	/* And one in a tenant's place reaches the handler, whose error builds. */
+	expect_error(fx, "GET /v1/vms/%FF%FE HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
+}
+
+static void test_body_limits(void **state)
+{
+	struct fixture *fx = *state;
+	char head[512];
+	/* JSON bodies: 64 KiB. Just over is read and dropped, then 413. */
+	snprintf(head, sizeof(head), "PUT /v1/vms/t1 HTTP/1.1\r\nContent-Length: %d\r\n" AUTH,
+		 64 * 1024 + 1);
+	expect_error(fx, head, 64 * 1024 + 1, 413, "too_large");
+	/* Far over: 413 at once, without the body. */
+	expect_error(fx, "PUT /v1/vms/t1 HTTP/1.1\r\nContent-Length: 1073741824\r\n" AUTH, 0, 413,
+		     "too_large");
+	/* (libmicrohttpd answers one too long for 64 bits itself.) */
+	struct reply r;
+	call(fx, "PUT /v1/vms/t1 HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n" AUTH, 0,
+	     &r);
+	assert_int_equal(r.status, 413);
+	json_decref(r.body);
+	/* A body with no declared length, over the limit. */
+	call_raw(fx, "PUT /v1/vms/t1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n" AUTH, "10001\r\n",
+		 0x10001, "\r\n0\r\n\r\n", &r);
+	assert_int_equal(r.status, 413);
+	assert_string_equal(error_code(&r), "too_large");
+	json_decref(r.body);
+
+	/* Each route its own limit: an invocation's input may be larger. */
+	snprintf(head, sizeof(head),
+		 "POST /v1/vms/t1/invoke HTTP/1.1\r\nContent-Length: %d\r\n" AUTH, 100000);
+	expect_error(fx, head, 100000, 404, "no_vm");
+	snprintf(head, sizeof(head), "PUT /v1/artifacts/abc HTTP/1.1\r\nContent-Length: %d\r\n" AUTH,
+		 100000);
+	expect_error(fx, head, 100000, 400, "bad_digest");
+	/* Over the token check: no body limit is told to a caller without it. */
+	expect_error(fx, "PUT /v1/vms/t1 HTTP/1.1\r\nContent-Length: 1073741824\r\n", 0, 401,
+		     "unauthorized");
+}
+
+/* (libmicrohttpd refuses it before the agent sees it; the answer stays.) */
+static void test_content_length_not_a_number(void **state)
+{
+	struct reply r;
+	call(*state, "PUT /v1/vms/t1 HTTP/1.1\r\nContent-Length: 12abc\r\n" AUTH, 0, &r);
+	assert_int_equal(r.status, 400);
+	json_decref(r.body);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_health_is_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_not_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_content_length_not_a_number, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
