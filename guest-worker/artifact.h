@@ -7,7 +7,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ARTIFACT_DIGEST_LEN 64
+#include "sha256.h"
+
+/* A digest's length in hex digits (SHA256_HEX_SIZE holds one and its NUL). */
+#define ARTIFACT_DIGEST_LEN (SHA256_HEX_SIZE - 1)
 #define ARTIFACT_DEFAULT_DIR "/run/ditto/artifacts"
 
 struct artifact_store {

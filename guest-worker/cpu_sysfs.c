@@ -1,11 +1,9 @@
 #include "cpu_sysfs.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/netlink.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,16 +13,20 @@
 
 #define CPU_DIR "/devices/system/cpu"
 
+/* Reads the CPU number (decimal digits, below CPU_SETSIZE) at *s and moves
+ * *s past it. */
 static int parse_cpu_num(const char **s, int *ret)
 {
-	if (!isdigit((unsigned char)**s))
+	char digits[24];
+	size_t n = strspn(*s, "0123456789");
+	if (n == 0 || n >= sizeof(digits))
 		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(*s, &end, 10);
-	if (errno || v >= CPU_SETSIZE)
+	memcpy(digits, *s, n);
+	digits[n] = '\0';
+	uint64_t v;
+	if (parse_u64(digits, 0, CPU_SETSIZE - 1, &v) < 0)
 		return -EINVAL;
-	*s = end;
+	*s += n;
 	*ret = (int)v;
 	return 0;
 }

@@ -26,7 +26,7 @@
 /* A long-lived process serving one artifact on one CPU. */
 struct pproc {
 	struct runner *r;
-	char digest[ARTIFACT_DIGEST_LEN + 1];
+	char digest[SHA256_HEX_SIZE];
 	int cpu;
 	struct proc proc;
 	struct watch in_w, out_w, err_w;

@@ -29,7 +29,7 @@ struct pproc;
 struct inv {
 	/* request */
 	uint32_t id;
-	char digest[ARTIFACT_DIGEST_LEN + 1];
+	char digest[SHA256_HEX_SIZE];
 	enum inv_mode mode;
 	uint32_t timeout_ms; /* 0: none */
 	size_t max_output;   /* cap for the result and for the log, each */

@@ -540,21 +540,22 @@ static void test_stopped(void **state)
 	assert_false(fake_cpu_is_online(&fx->fs, WORKER));
 }
 
+#define CPUCTL_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_table_from_sysfs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_activate_standby_offline_release, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_busy_cpu_drains_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_probe_fails, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sysfs_read_fails, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sysfs_write_fails, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hot_add_and_uevents, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_removed_while_waiting, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rescan, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stopped, setup, teardown),
+		CPUCTL_TEST(test_table_from_sysfs),
+		CPUCTL_TEST(test_activate_standby_offline_release),
+		CPUCTL_TEST(test_busy_cpu_drains_first),
+		CPUCTL_TEST(test_concurrent_requests),
+		CPUCTL_TEST(test_probe_fails),
+		CPUCTL_TEST(test_sysfs_read_fails),
+		CPUCTL_TEST(test_sysfs_write_fails),
+		CPUCTL_TEST(test_hot_add_and_uevents),
+		CPUCTL_TEST(test_removed_while_waiting),
+		CPUCTL_TEST(test_rescan),
+		CPUCTL_TEST(test_stopped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,7 +139,7 @@ static void test_offline_drains_first(void **state)
 
 	/* A warm persistent process pinned to the CPU. */
 	struct guest_msg m;
-	peer_invoke(p, long_lived, "\"mode\":\"persistent\"", "x", &m);
+	peer_invoke(p, long_lived, "\"mode\":\"persistent\"", "x", NULL, &m);
 	char *r = guest_msg_result(&m);
 	pid_t warm = (pid_t)strtol(r, NULL, 10);
 	free(r);
@@ -247,7 +247,7 @@ static void test_hot_add_and_remove(void **state)
 	/* It takes work at once. */
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(p, "#!/bin/sh\necho hi\n", digest);
-	peer_invoke(p, digest, "", "", &m);
+	peer_invoke(p, digest, "", "", NULL, &m);
 	assert_int_equal(guest_msg_int(&m, "ran_on"), WORKER);
 	guest_msg_free(&m);
 
@@ -312,16 +312,19 @@ static void test_queue_full(void **state)
 	guest_msg_free(&m);
 }
 
+/* Each test gets a daemon of its own. */
+#define GUEST_TEST(f) cmocka_unit_test_setup_teardown(f, peer_setup, peer_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_ping_status, peer_setup, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_cpu_states, peer_setup, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_activate_probe_fails, peer_setup, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_offline_drains_first, peer_setup, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_pinned_invocation_cpu_leaves, peer_setup, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_hot_add_and_remove, peer_setup, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_queue_full, peer_setup, peer_teardown),
+		GUEST_TEST(test_ping_status),
+		GUEST_TEST(test_cpu_states),
+		GUEST_TEST(test_activate_probe_fails),
+		GUEST_TEST(test_offline_drains_first),
+		GUEST_TEST(test_pinned_invocation_cpu_leaves),
+		GUEST_TEST(test_hot_add_and_remove),
+		GUEST_TEST(test_queue_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

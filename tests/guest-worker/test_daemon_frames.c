@@ -130,12 +130,15 @@ static void test_pty_port(void **state)
 	guest_child_exits_cleanly(pid);
 }
 
+/* Each test gets a daemon of its own. */
+#define GUEST_TEST(f) cmocka_unit_test_setup_teardown(f, peer_setup, peer_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_malformed_frames, peer_setup, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_body, peer_setup, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_pty_port, peer_setup, peer_teardown),
+		GUEST_TEST(test_malformed_frames),
+		GUEST_TEST(test_oversized_body),
+		GUEST_TEST(test_pty_port),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

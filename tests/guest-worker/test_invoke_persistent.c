@@ -9,14 +9,29 @@ static const char line_script[] = "#!/bin/sh\n"
 				  "  echo \"$$:$DITTO_MODE:$DITTO_CPU:$line\"\n"
 				  "done\n";
 
+/* Invokes in persistent mode (extra: more meta fields or "") and checks the
+ * reply is ok, cold or warm, and carries want_result. */
+static void invoke_persistent(struct peer *p, const char *digest, const char *extra,
+			      const char *input, bool want_cold, const char *want_result)
+{
+	char meta[256];
+	snprintf(meta, sizeof(meta), "\"mode\":\"persistent\"%s%s", extra[0] ? "," : "", extra);
+	struct guest_msg m;
+	peer_invoke(p, digest, meta, input, "ok", &m);
+	assert_int_equal(guest_msg_bool(&m, "cold_start"), want_cold);
+	char *result = guest_msg_result(&m);
+	assert_string_equal(result, want_result);
+	free(result);
+	guest_msg_free(&m);
+}
+
 static void test_persistent_cold_then_warm(void **state)
 {
 	struct peer *p = *state;
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(p, line_script, digest);
 	struct guest_msg m1, m2;
-	peer_invoke(p, digest, "\"mode\":\"persistent\"", "one", &m1);
-	assert_string_equal(guest_msg_str(&m1, "status"), "ok");
+	peer_invoke(p, digest, "\"mode\":\"persistent\"", "one", "ok", &m1);
 	assert_true(guest_msg_bool(&m1, "cold_start"));
 	assert_true(guest_msg_int(&m1, "init_us") > 0);
 	assert_int_equal(guest_msg_int(&m1, "ran_on"), 1);
@@ -25,8 +40,7 @@ static void test_persistent_cold_then_warm(void **state)
 	char *r1 = guest_msg_result(&m1);
 	assert_string_equal(guest_msg_log(&m1), "log:one\n");
 
-	peer_invoke(p, digest, "\"mode\":\"persistent\"", "two", &m2);
-	assert_string_equal(guest_msg_str(&m2, "status"), "ok");
+	peer_invoke(p, digest, "\"mode\":\"persistent\"", "two", "ok", &m2);
 	assert_false(guest_msg_bool(&m2, "cold_start"));
 	assert_int_equal(guest_msg_int(&m2, "init_us"), 0);
 	assert_int_equal(guest_msg_int(&m2, "ran_on"), 1);
@@ -54,10 +68,7 @@ static void test_persistent_bad_input(void **state)
 	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"mode\":\"persistent\"}", digest);
 	peer_expect_error(p, WIRE_INVOKE, meta, "two\nlines", 9, "bad_input");
 	/* Still serving. */
-	struct guest_msg m;
-	peer_invoke(p, digest, "\"mode\":\"persistent\"", "fine", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
-	guest_msg_free(&m);
+	peer_invoke_expect(p, digest, "\"mode\":\"persistent\"", "fine", "ok", NULL);
 }
 
 /* A long-lived process that answers before it has read its whole input
@@ -73,11 +84,9 @@ static void test_persistent_early_answer_retired(void **state)
 	memset(big, 'x', n);
 	big[n] = '\0';
 	struct guest_msg m1, m2;
-	peer_invoke(p, digest, "\"mode\":\"persistent\"", big, &m1);
-	assert_string_equal(guest_msg_str(&m1, "status"), "ok");
+	peer_invoke(p, digest, "\"mode\":\"persistent\"", big, "ok", &m1);
 	assert_true(guest_msg_bool(&m1, "cold_start"));
-	peer_invoke(p, digest, "\"mode\":\"persistent\"", "small", &m2);
-	assert_string_equal(guest_msg_str(&m2, "status"), "ok");
+	peer_invoke(p, digest, "\"mode\":\"persistent\"", "small", "ok", &m2);
 	assert_true(guest_msg_bool(&m2, "cold_start"));
 	char *r1 = guest_msg_result(&m1), *r2 = guest_msg_result(&m2);
 	assert_true(strtol(r1, NULL, 10) > 0);
@@ -99,11 +108,11 @@ static void test_persistent_lru_eviction(void **state)
 	long pids[N];
 	for (int i = 0; i < N; i++) {
 		char script[96];
-		snprintf(script, sizeof(script), "#!/bin/sh\n# function %d\nwhile read -r l; do echo $$; done\n", i);
+		snprintf(script, sizeof(script),
+			 "#!/bin/sh\n# function %d\nwhile read -r l; do echo $$; done\n", i);
 		peer_put_script(p, script, digests[i]);
 		struct guest_msg m;
-		peer_invoke(p, digests[i], "\"mode\":\"persistent\"", "x", &m);
-		assert_string_equal(guest_msg_str(&m, "status"), "ok");
+		peer_invoke(p, digests[i], "\"mode\":\"persistent\"", "x", "ok", &m);
 		assert_true(guest_msg_bool(&m, "cold_start"));
 		char *r = guest_msg_result(&m);
 		pids[i] = strtol(r, NULL, 10);
@@ -113,7 +122,7 @@ static void test_persistent_lru_eviction(void **state)
 	assert_true(guest_pid_gone((pid_t)pids[0], GUEST_DEADLINE_MS));
 	assert_int_equal(kill((pid_t)pids[N - 1], 0), 0);
 	struct guest_msg m;
-	peer_invoke(p, digests[N - 1], "\"mode\":\"persistent\"", "y", &m);
+	peer_invoke(p, digests[N - 1], "\"mode\":\"persistent\"", "y", NULL, &m);
 	assert_false(guest_msg_bool(&m, "cold_start"));
 	guest_msg_free(&m);
 }
@@ -124,14 +133,13 @@ static void test_persistent_no_result_line(void **state)
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(p, "#!/bin/sh\nread -r line\necho dying >&2\nexit 4\n", digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "\"mode\":\"persistent\"", "x", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "error");
+	peer_invoke(p, digest, "\"mode\":\"persistent\"", "x", "error", &m);
 	assert_int_equal(guest_msg_int(&m, "exit_code"), 4);
 	assert_string_equal(guest_msg_str(&m, "error"), "no result line (exit code 4)");
 	assert_string_equal(guest_msg_log(&m), "dying\n");
 	guest_msg_free(&m);
 	/* The next use starts it again. */
-	peer_invoke(p, digest, "\"mode\":\"persistent\"", "y", &m);
+	peer_invoke(p, digest, "\"mode\":\"persistent\"", "y", NULL, &m);
 	assert_true(guest_msg_bool(&m, "cold_start"));
 	guest_msg_free(&m);
 }
@@ -147,21 +155,13 @@ static void test_persistent_timeout_restarts_cold(void **state)
 			"  echo \"ok:$line\"\n"
 			"done\n",
 			digest);
+	invoke_persistent(p, digest, "", "a", true, "ok:a");
 	struct guest_msg m;
-	peer_invoke(p, digest, "\"mode\":\"persistent\"", "a", &m);
-	assert_true(guest_msg_bool(&m, "cold_start"));
-	guest_msg_free(&m);
-	peer_invoke(p, digest, "\"mode\":\"persistent\",\"timeout_ms\":300", "hang", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "timeout");
+	peer_invoke(p, digest, "\"mode\":\"persistent\",\"timeout_ms\":300", "hang", "timeout",
+		    &m);
 	guest_assert_pids_gone(guest_msg_log(&m));
 	guest_msg_free(&m);
-	peer_invoke(p, digest, "\"mode\":\"persistent\"", "b", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
-	assert_true(guest_msg_bool(&m, "cold_start"));
-	char *result = guest_msg_result(&m);
-	assert_string_equal(result, "ok:b");
-	free(result);
-	guest_msg_free(&m);
+	invoke_persistent(p, digest, "", "b", true, "ok:b");
 }
 
 /* A long-lived process keeps the limit of the invocation that started it. */
@@ -171,34 +171,23 @@ static void test_memory_limit_persistent(void **state)
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(p, "#!/bin/sh\nwhile IFS= read -r line; do echo \"$(ulimit -v)\"; done\n",
 			digest);
-	struct guest_msg m;
-	peer_invoke(p, digest, "\"mode\":\"persistent\",\"memory_mib\":64", "a", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
-	assert_true(guest_msg_bool(&m, "cold_start"));
-	char *result = guest_msg_result(&m);
-	assert_string_equal(result, "65536");
-	free(result);
-	guest_msg_free(&m);
-
-	peer_invoke(p, digest, "\"mode\":\"persistent\",\"memory_mib\":128", "b", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
-	assert_false(guest_msg_bool(&m, "cold_start"));
-	result = guest_msg_result(&m);
-	assert_string_equal(result, "65536");
-	free(result);
-	guest_msg_free(&m);
+	invoke_persistent(p, digest, "\"memory_mib\":64", "a", true, "65536");
+	invoke_persistent(p, digest, "\"memory_mib\":128", "b", false, "65536");
 }
+
+/* Each test gets a daemon of its own. */
+#define GUEST_TEST(f) cmocka_unit_test_setup_teardown(f, peer_setup_active, peer_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_persistent_cold_then_warm, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_persistent_bad_input, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_persistent_early_answer_retired, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_persistent_lru_eviction, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_persistent_no_result_line, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_persistent_timeout_restarts_cold, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_memory_limit_persistent, peer_setup_active, peer_teardown),
+		GUEST_TEST(test_persistent_cold_then_warm),
+		GUEST_TEST(test_persistent_bad_input),
+		GUEST_TEST(test_persistent_early_answer_retired),
+		GUEST_TEST(test_persistent_lru_eviction),
+		GUEST_TEST(test_persistent_no_result_line),
+		GUEST_TEST(test_persistent_timeout_restarts_cold),
+		GUEST_TEST(test_memory_limit_persistent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

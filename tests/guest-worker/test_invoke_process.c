@@ -71,8 +71,7 @@ static void test_process_echo(void **state)
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(p, echo_script, digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "\"mode\":\"process\"", "{\"hello\":1}", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
+	peer_invoke(p, digest, "\"mode\":\"process\"", "{\"hello\":1}", "ok", &m);
 	assert_int_equal(guest_msg_int(&m, "cpu"), 1);
 	assert_int_equal(guest_msg_int(&m, "ran_on"), 1);
 	assert_int_equal(guest_msg_int(&m, "exit_code"), 0);
@@ -91,8 +90,7 @@ static void test_process_echo(void **state)
 	guest_msg_free(&m);
 
 	/* Empty input: stdin is closed at once. */
-	peer_invoke(p, digest, "", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
+	peer_invoke(p, digest, "", "", "ok", &m);
 	assert_int_equal(guest_msg_int(&m, "result_len"), 0);
 	guest_msg_free(&m);
 }
@@ -109,7 +107,7 @@ static void test_large_input(void **state)
 	memset(input, 'x', n);
 	input[n] = '\0';
 	struct guest_msg m;
-	peer_invoke(p, digest, "", input, &m);
+	peer_invoke(p, digest, "", input, NULL, &m);
 	free(input);
 	assert_string_equal(guest_msg_str(&m, "status"), "ok");
 	char *result = guest_msg_result(&m);
@@ -129,8 +127,7 @@ static void test_timeout_kills_group(void **state)
 			"wait\n",
 			digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "\"timeout_ms\":300", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "timeout");
+	peer_invoke(p, digest, "\"timeout_ms\":300", "", "timeout", &m);
 	assert_int_equal(guest_msg_int(&m, "signal"), SIGKILL);
 	assert_non_null(strstr(guest_msg_str(&m, "error"), "timed out"));
 	char *result = guest_msg_result(&m);
@@ -139,9 +136,7 @@ static void test_timeout_kills_group(void **state)
 	guest_msg_free(&m);
 
 	/* The CPU is free again. */
-	peer_invoke(p, digest, "\"timeout_ms\":300", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "timeout");
-	guest_msg_free(&m);
+	peer_invoke_expect(p, digest, "\"timeout_ms\":300", "", "timeout", NULL);
 }
 
 static void test_nonzero_exit(void **state)
@@ -150,8 +145,7 @@ static void test_nonzero_exit(void **state)
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(p, "#!/bin/sh\necho out\necho err >&2\nexit 3\n", digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "error");
+	peer_invoke(p, digest, "", "", "error", &m);
 	assert_int_equal(guest_msg_int(&m, "exit_code"), 3);
 	assert_string_equal(guest_msg_str(&m, "error"), "exit code 3");
 	char *result = guest_msg_result(&m);
@@ -161,8 +155,7 @@ static void test_nonzero_exit(void **state)
 	guest_msg_free(&m);
 
 	peer_put_script(p, "#!/bin/sh\nkill -TERM $$\n", digest);
-	peer_invoke(p, digest, "", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "error");
+	peer_invoke(p, digest, "", "", "error", &m);
 	assert_int_equal(guest_msg_int(&m, "signal"), SIGTERM);
 	assert_null(json_object_get(m.meta, "exit_code"));
 	guest_msg_free(&m);
@@ -174,8 +167,7 @@ static void test_exec_failure(void **state)
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(p, "this is not an executable\n", digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "error");
+	peer_invoke(p, digest, "", "", "error", &m);
 	assert_non_null(strstr(guest_msg_str(&m, "error"), "execve failed"));
 	guest_msg_free(&m);
 	peer_ping(p);
@@ -191,8 +183,7 @@ static void test_output_cap(void **state)
 			"head -c 5000 /dev/zero >&2\n",
 			digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "\"max_output\":1000", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
+	peer_invoke(p, digest, "\"max_output\":1000", "", "ok", &m);
 	assert_int_equal(guest_msg_int(&m, "result_len"), 1000);
 	assert_true(guest_msg_bool(&m, "result_truncated"));
 	assert_true(guest_msg_bool(&m, "log_truncated"));
@@ -200,7 +191,7 @@ static void test_output_cap(void **state)
 	guest_msg_free(&m);
 
 	/* Under the cap nothing is flagged. */
-	peer_invoke(p, digest, "\"max_output\":4000000", "", &m);
+	peer_invoke(p, digest, "\"max_output\":4000000", "", NULL, &m);
 	assert_int_equal(guest_msg_int(&m, "result_len"), 3000000);
 	assert_false(guest_msg_bool(&m, "result_truncated"));
 	assert_false(guest_msg_bool(&m, "log_truncated"));
@@ -261,8 +252,7 @@ static void test_orphans_reaped(void **state)
 	peer_put_script(p, "#!/bin/sh\nsetsid sh -c 'sleep 0.2' </dev/null >/dev/null 2>&1 &\necho $!\n",
 			digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
+	peer_invoke(p, digest, "", "", "ok", &m);
 	char *result = guest_msg_result(&m);
 	pid_t orphan = (pid_t)strtol(result, NULL, 10);
 	free(result);
@@ -302,8 +292,7 @@ static void test_guest_share(void **state)
 
 	peer_put_script(p, "not an executable either\n", bad);
 	struct guest_msg m;
-	peer_invoke(p, bad, "", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "error");
+	peer_invoke(p, bad, "", "", "error", &m);
 	assert_true(guest_msg_int(&m, "guest_us") >= guest_msg_int(&m, "queued_us"));
 	guest_msg_free(&m);
 }
@@ -314,12 +303,7 @@ static void test_memory_limit(void **state)
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(p, ulimit_script, digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "\"memory_mib\":64", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
-	char *result = guest_msg_result(&m);
-	assert_string_equal(result, "65536\n");
-	free(result);
-	guest_msg_free(&m);
+	peer_invoke_expect(p, digest, "\"memory_mib\":64", "", "ok", "65536\n");
 
 	/* Without memory_mib the function gets the daemon's own limit. */
 	struct rlimit own;
@@ -329,26 +313,16 @@ static void test_memory_limit(void **state)
 		snprintf(want, sizeof(want), "unlimited\n");
 	else
 		snprintf(want, sizeof(want), "%llu\n", (unsigned long long)own.rlim_cur / 1024);
-	peer_invoke(p, digest, "", "", &m);
-	result = guest_msg_result(&m);
-	assert_string_equal(result, want);
-	free(result);
-	guest_msg_free(&m);
+	peer_invoke_expect(p, digest, "", "", "ok", want);
 
 	/* Allocating past the limit fails the function, not the daemon. */
 	peer_put_script(p, alloc_script, digest);
-	peer_invoke(p, digest, "\"memory_mib\":16", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "error");
+	peer_invoke(p, digest, "\"memory_mib\":16", "", "error", &m);
 	assert_true(json_object_get(m.meta, "signal") ? guest_msg_int(&m, "signal") > 0
 						      : guest_msg_int(&m, "exit_code") != 0);
 	assert_true(strlen(guest_msg_str(&m, "error")) > 0);
 	guest_msg_free(&m);
-	peer_invoke(p, digest, "\"memory_mib\":128", "", &m);
-	assert_string_equal(guest_msg_str(&m, "status"), "ok");
-	result = guest_msg_result(&m);
-	assert_string_equal(result, "24000000\n");
-	free(result);
-	guest_msg_free(&m);
+	peer_invoke_expect(p, digest, "\"memory_mib\":128", "", "ok", "24000000\n");
 	peer_ping(p);
 
 	/* Out of range or not an integer. */
@@ -360,22 +334,25 @@ static void test_memory_limit(void **state)
 	}
 }
 
+/* Each test gets a daemon of its own. */
+#define GUEST_TEST(f) cmocka_unit_test_setup_teardown(f, peer_setup_active, peer_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_hello, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_artifact_put, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_process_echo, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_large_input, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_kills_group, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_nonzero_exit, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_exec_failure, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_output_cap, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_missing_artifact, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_queueing, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_orphans_reaped, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_guest_share, peer_setup_active, peer_teardown),
-		cmocka_unit_test_setup_teardown(test_memory_limit, peer_setup_active, peer_teardown),
+		GUEST_TEST(test_hello),
+		GUEST_TEST(test_artifact_put),
+		GUEST_TEST(test_process_echo),
+		GUEST_TEST(test_large_input),
+		GUEST_TEST(test_timeout_kills_group),
+		GUEST_TEST(test_nonzero_exit),
+		GUEST_TEST(test_exec_failure),
+		GUEST_TEST(test_output_cap),
+		GUEST_TEST(test_missing_artifact),
+		GUEST_TEST(test_queueing),
+		GUEST_TEST(test_orphans_reaped),
+		GUEST_TEST(test_guest_share),
+		GUEST_TEST(test_memory_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,7 +61,8 @@ static void test_cpu_list_parse(void **state)
 
 	CPU_ZERO(&s);
 	CPU_SET(9, &s);
-	const char *bad[] = { "0-", "a", "3-1", "1,,2", "1 2", "-1", "4096", "1-99999" };
+	const char *bad[] = { "0-", "a", "3-1", "1,,2", "1 2", "-1", "4096", "1-99999",
+			      "+1", " 1", "1-+2", "0x1", "99999999999999999999999" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(cpu_list_parse(bad[i], &s), -EINVAL);
 	/* Untouched on failure. */
@@ -250,7 +251,8 @@ static void test_artifact_store(void **state)
 	char upper[SHA256_HEX_SIZE];
 	memcpy(upper, digest, sizeof(upper));
 	upper[0] = 'A';
-	const char *bad[] = { "", "../x", upper, "0123", "g000000000000000000000000000000000000000000000000000000000000000" };
+	const char *bad[] = { "", "../x", upper, "0123",
+			      "g000000000000000000000000000000000000000000000000000000000000000" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_false(artifact_digest_is_valid(bad[i]));
 		assert_int_equal(artifact_put(&s, bad[i], data, strlen(data)), -EINVAL);

@@ -187,9 +187,9 @@ void peer_activate(struct peer *p, int cpu);
 uint32_t peer_invoke_send(struct peer *p, const char *digest, const char *extra,
 			  const char *input);
 
-/* Invokes and waits for a WIRE_REPLY. */
+/* Invokes and waits for a WIRE_REPLY with this status (any when NULL). */
 void peer_invoke(struct peer *p, const char *digest, const char *extra, const char *input,
-		 struct guest_msg *ret);
+		 const char *want_status, struct guest_msg *ret);
 
 /* Invokes, asserts the reply's status and, unless want_result is NULL, its
  * result. */
