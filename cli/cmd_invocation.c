@@ -71,7 +71,8 @@ static json_t *parse_timing(const char *s)
 }
 
 /* The --json form of a synchronous answer: what the X-Ditto-* headers say
- * and the result, shaped like the fields of an invocation record. */
+ * and the result, shaped like the fields of an invocation record (an empty
+ * result is "" in UTF-8). */
 static json_t *sync_summary(const struct http_response *r)
 {
 	char id[256] = "", status[64] = "", cold[16] = "", timing[1024] = "";
@@ -82,18 +83,8 @@ static json_t *sync_summary(const struct http_response *r)
 	json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "id", id, "status", status[0] ? status : "ok",
 			      "cold_start", strcmp(cold, "true") == 0, "timing",
 			      parse_timing(timing));
-	if (!o)
-		return NULL;
-	const uint8_t *p = r->body.data;
-	if (utf8_is_valid(p, r->body.len)) {
-		json_object_set_new(o, "result", json_stringn((const char *)p, r->body.len));
-		json_object_set_new(o, "result_encoding", json_string("utf-8"));
-	} else {
-		char *b64 = base64_encode(p, r->body.len);
-		json_object_set_new(o, "result", b64 ? json_string(b64) : json_null());
-		json_object_set_new(o, "result_encoding", json_string("base64"));
-		free(b64);
-	}
+	if (o)
+		payload_to_json(o, "result", "result_encoding", r->body.data, r->body.len);
 	return o;
 }
 
@@ -278,30 +269,6 @@ const struct cli_command cmd_invocations = {
 
 /* ---- invocation, logs ------------------------------------------------------------------ */
 
-/* Decodes a record's result or log (field, with its field_encoding).
- * Returns 0 with the bytes in *ret (NULL and 0 when absent), or -EINVAL. */
-static int record_bytes(const json_t *rec, const char *field, uint8_t **ret, size_t *ret_len)
-{
-	char key[64];
-	snprintf(key, sizeof(key), "%s_encoding", field);
-	json_t *v = json_object_get(rec, field);
-	const char *enc = field_str(rec, key);
-	*ret = NULL;
-	*ret_len = 0;
-	if (!json_is_string(v))
-		return 0;
-	const char *s = json_string_value(v);
-	size_t n = json_string_length(v);
-	if (enc && strcmp(enc, "base64") == 0)
-		return base64_decode(s, n, ret, ret_len);
-	*ret = malloc(n + 1);
-	if (!*ret)
-		return -ENOMEM;
-	memcpy(*ret, s, n + 1);
-	*ret_len = n;
-	return 0;
-}
-
 /* How a record's error reads: "code: message", or the string it is. */
 static void error_text(const json_t *rec, char *out, size_t size)
 {
@@ -321,13 +288,20 @@ static void result_cell(struct table *t, const json_t *rec)
 	uint8_t *res = NULL;
 	size_t len = 0;
 	const char *enc = field_str(rec, "result_encoding");
-	if (record_bytes(rec, "result", &res, &len) < 0 || !res || len == 0) {
+	if (payload_from_json((json_t *)rec, "result", "result_encoding", &res, &len) < 0 || !res ||
+	    len == 0) {
 		table_add(t, "-");
 	} else if (enc && strcmp(enc, "base64") == 0) {
 		table_add(t, "%zu bytes, not UTF-8 (see --json)", len);
 	} else {
+		/* The first line ends at a line break (or a NUL, which ends
+		 * what printf shows of it). */
 		const char *text = (const char *)res;
-		size_t line = strcspn(text, "\r\n"), rest = line + strspn(text + line, "\r\n");
+		size_t line = 0, rest;
+		while (line < len && text[line] != '\r' && text[line] != '\n' && text[line])
+			line++;
+		for (rest = line; rest < len && (text[rest] == '\r' || text[rest] == '\n'); rest++)
+			;
 		if (rest < len)
 			table_add(t, "%.*s ... (%zu bytes, see --json)", (int)line, text, len);
 		else
@@ -396,7 +370,7 @@ static int run_logs(struct cli *cli, const struct cli_command *cmd, int argc, ch
 	size_t len = 0;
 	if (cli->json)
 		code = cli_print_json(rec);
-	else if (record_bytes(rec, "log", &log, &len) < 0)
+	else if (payload_from_json(rec, "log", "log_encoding", &log, &len) < 0)
 		code = cli_fail(CLI_EXIT_API, "the record's log is not valid base64");
 	else if (len && fwrite(log, 1, len, stdout) != len)
 		code = cli_fail(CLI_EXIT_API, "cannot write the output");

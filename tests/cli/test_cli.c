@@ -271,19 +271,9 @@ static void test_timing_header(void **state)
 
 static void test_record_text(void **state)
 {
-	json_t *rec = json_pack("{s:s, s:s, s:{s:s, s:s}}", "result", "aGk=", "result_encoding",
-				"base64", "error", "code", "function_error", "message", "boom");
+	json_t *rec = json_pack("{s:{s:s, s:s}}", "error", "code", "function_error", "message",
+				"boom");
 	assert_non_null(rec);
-	uint8_t *bytes = NULL;
-	size_t len = 0;
-	assert_int_equal(record_bytes(rec, "result", &bytes, &len), 0);
-	assert_int_equal(len, 2);
-	assert_memory_equal(bytes, "hi", 2);
-	free(bytes);
-	assert_int_equal(record_bytes(rec, "log", &bytes, &len), 0);
-	assert_null(bytes);
-	assert_int_equal(len, 0);
-
 	char err[64];
 	error_text(rec, err, sizeof(err));
 	assert_string_equal(err, "function_error: boom");
@@ -294,16 +284,68 @@ static void test_record_text(void **state)
 	error_text(rec, err, sizeof(err));
 	assert_string_equal(err, "-");
 
-	/* The block shows a result's first line only. */
-	json_object_set_new(rec, "result", json_string("line one\nline two"));
-	json_object_set_new(rec, "result_encoding", json_string("utf-8"));
+	/* The block shows a result's first line only, and says how much more
+	 * there is. */
 	struct table t;
 	table_init(&t, 1);
 	result_cell(&t, rec);
+	json_object_set_new(rec, "result", json_string("line one\r\nline two"));
+	json_object_set_new(rec, "result_encoding", json_string("utf-8"));
+	result_cell(&t, rec);
+	json_object_set_new(rec, "result", json_string("just one\n\n"));
+	result_cell(&t, rec);
+	json_object_set_new(rec, "result", json_string("aGk="));
+	json_object_set_new(rec, "result_encoding", json_string("base64"));
+	result_cell(&t, rec);
+	json_object_set_new(rec, "result", json_string("not base64!"));
+	result_cell(&t, rec);
 	char *text = table_text(&t);
-	assert_string_equal(text, "line one ... (17 bytes, see --json)\n");
+	assert_string_equal(text, "-\n"
+				  "line one ... (18 bytes, see --json)\n"
+				  "just one\n"
+				  "2 bytes, not UTF-8 (see --json)\n"
+				  "-\n");
 	free(text);
 	json_decref(rec);
+}
+
+/* Builds a synchronous answer: the X-Ditto-* headers and body[0..n). */
+static json_t *summary_of(const char *headers, const void *body, size_t n)
+{
+	struct http_response r = { .status = 200 };
+	assert_int_equal(buf_append(&r.headers, headers, strlen(headers)), 0);
+	assert_int_equal(buf_append(&r.body, body, n), 0);
+	json_t *o = sync_summary(&r);
+	assert_non_null(o);
+	http_response_free(&r);
+	return o;
+}
+
+static void test_sync_summary(void **state)
+{
+	json_t *o = summary_of("HTTP/1.1 200 OK\r\nX-Ditto-Invocation-Id: abc\r\n"
+			       "X-Ditto-Cold-Start: true\r\nX-Ditto-Timing: total_us=7\r\n\r\n",
+			       "{\"a\":1}", 7);
+	assert_string_equal(field_str(o, "id"), "abc");
+	assert_string_equal(field_str(o, "status"), "ok");
+	assert_true(field_bool(o, "cold_start"));
+	assert_int_equal(field_int(json_object_get(o, "timing"), "total_us", -1), 7);
+	assert_string_equal(field_str(o, "result"), "{\"a\":1}");
+	assert_string_equal(field_str(o, "result_encoding"), "utf-8");
+	json_decref(o);
+
+	o = summary_of("HTTP/1.1 200 OK\r\nX-Ditto-Status: ok\r\n\r\n", "\xff\x00", 2);
+	assert_false(field_bool(o, "cold_start"));
+	assert_string_equal(field_str(o, "result"), "/wA=");
+	assert_string_equal(field_str(o, "result_encoding"), "base64");
+	json_decref(o);
+
+	/* An empty result is there too, as the help promises. */
+	o = summary_of("HTTP/1.1 200 OK\r\n\r\n", NULL, 0);
+	assert_string_equal(field_str(o, "result"), "");
+	assert_string_equal(field_str(o, "result_encoding"), "utf-8");
+	assert_string_equal(field_str(o, "id"), "");
+	json_decref(o);
 }
 
 int main(void)
@@ -314,7 +356,7 @@ int main(void)
 		cmocka_unit_test(test_escape),          cmocka_unit_test(test_paths_and_queries),
 		cmocka_unit_test(test_response_header), cmocka_unit_test(test_version_option),
 		cmocka_unit_test(test_env_file),        cmocka_unit_test(test_timing_header),
-		cmocka_unit_test(test_record_text),
+		cmocka_unit_test(test_record_text),     cmocka_unit_test(test_sync_summary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
