@@ -62,8 +62,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-int artifact_put(const struct artifact_store *s, const char *digest, const void *data,
-		 size_t len)
+int artifact_put(const struct artifact_store *s, const char *digest, const void *data, size_t len)
 {
 	if (!artifact_digest_is_valid(digest))
 		return -EINVAL;

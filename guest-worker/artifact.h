@@ -32,8 +32,7 @@ bool artifact_digest_is_valid(const char *digest);
  * written to a temporary file, made executable (0755) and renamed into
  * place, so a reader never sees a partial file. Returns 0, -EINVAL for a
  * malformed digest, -EBADMSG when data does not match it, or -errno. */
-int artifact_put(const struct artifact_store *s, const char *digest, const void *data,
-		 size_t len);
+int artifact_put(const struct artifact_store *s, const char *digest, const void *data, size_t len);
 
 /* True when an artifact with this (valid) digest is stored. */
 bool artifact_has(const struct artifact_store *s, const char *digest);

@@ -30,7 +30,8 @@ int channel_find_port(const char *sysfs_root, const char *name, char *ret_path, 
 		snprintf(path, sizeof(path), "%s/%s/name", dir, de->d_name);
 		if (file_read_text(path, got, sizeof(got)) < 0 || strcmp(got, name) != 0)
 			continue;
-		r = (size_t)snprintf(ret_path, size, "/dev/%s", de->d_name) < size ? 0 : -ENAMETOOLONG;
+		r = (size_t)snprintf(ret_path, size, "/dev/%s", de->d_name) < size ? 0
+										   : -ENAMETOOLONG;
 		break;
 	}
 	closedir(d);

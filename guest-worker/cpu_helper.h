@@ -21,12 +21,12 @@ enum cpu_job_op {
 struct cpu_job {
 	int cpu;
 	enum cpu_job_op op;
-	bool probe;  /* CPU_JOB_ONLINE: prove a thread runs there afterwards */
-	void *data;  /* for the submitter */
+	bool probe; /* CPU_JOB_ONLINE: prove a thread runs there afterwards */
+	void *data; /* for the submitter */
 	/* results */
-	int err;           /* 0 or -errno of the step that failed */
-	const char *step;  /* "read", "online", "offline" or "probe" when err != 0 */
-	bool online;       /* the CPU's state when the job ended */
+	int err;            /* 0 or -errno of the step that failed */
+	const char *step;   /* "read", "online", "offline" or "probe" when err != 0 */
+	bool online;        /* the CPU's state when the job ended */
 	uint64_t change_us; /* time of the online/offline write; 0 when none was needed */
 	uint64_t probe_us;
 	struct cpu_job *next;

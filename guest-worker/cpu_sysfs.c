@@ -172,8 +172,7 @@ ssize_t cpu_uevent_recv(int fd, bool kernel_only, char *buf, size_t size)
 	return n;
 }
 
-int cpu_uevent_parse(const char *msg, size_t len, enum cpu_uevent_action *ret_action,
-		     int *ret_cpu)
+int cpu_uevent_parse(const char *msg, size_t len, enum cpu_uevent_action *ret_action, int *ret_cpu)
 {
 	static const struct {
 		const char *name;

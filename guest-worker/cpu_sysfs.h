@@ -56,7 +56,6 @@ ssize_t cpu_uevent_recv(int fd, bool kernel_only, char *buf, size_t size);
 
 /* Parses a kernel uevent ("ACTION@DEVPATH\0KEY=VALUE\0...") for a CPU device
  * (/devices/system/cpu/cpuN). Returns 0, or -ENOENT for any other uevent. */
-int cpu_uevent_parse(const char *msg, size_t len, enum cpu_uevent_action *ret_action,
-		     int *ret_cpu);
+int cpu_uevent_parse(const char *msg, size_t len, enum cpu_uevent_action *ret_action, int *ret_cpu);
 
 #endif

@@ -59,7 +59,8 @@ static void op_done(struct cpuctl *ctl, struct wcpu *c, struct cpu_op *op, uint6
 		m = json_pack("{s:i, s:I}", "cpu", c->id, "online_us", (json_int_t)change_us);
 		break;
 	case CPUCTL_OFFLINE:
-		log_info("cpu_offline cpu=%d offline_us=%llu", c->id, (unsigned long long)change_us);
+		log_info("cpu_offline cpu=%d offline_us=%llu", c->id,
+			 (unsigned long long)change_us);
 		m = json_pack("{s:i, s:I}", "cpu", c->id, "offline_us", (json_int_t)change_us);
 		break;
 	case CPUCTL_RELEASE:
@@ -74,11 +75,12 @@ static void op_done(struct cpuctl *ctl, struct wcpu *c, struct cpu_op *op, uint6
 
 /* Answers a change that failed: a hot-add's with an event, a request's
  * with an error. */
-static void answer_failed(struct cpuctl *ctl, int cpu, uint32_t id, bool hot_add,
-			  const char *code, const char *msg)
+static void answer_failed(struct cpuctl *ctl, int cpu, uint32_t id, bool hot_add, const char *code,
+			  const char *msg)
 {
 	if (hot_add)
-		ctl->ops->event(ctl->data, cpu, "activate_failed", json_pack("{s:s}", "error", msg));
+		ctl->ops->event(ctl->data, cpu, "activate_failed",
+				json_pack("{s:s}", "error", msg));
 	else
 		ctl->ops->fail(ctl->data, id, code, msg);
 }
@@ -157,10 +159,11 @@ static void job_finished(struct cpuctl *ctl, struct cpu_job *job)
 		c->state = job->online ? WCPU_STANDBY : WCPU_OFFLINE;
 		ctl->ops->leaving(ctl->data, c->id, "failed to come into service");
 		const char *code = op->kind == CPUCTL_OFFLINE ? "offline_failed"
-				   : probe			? "probe_failed"
-								: "online_failed";
+				   : probe                    ? "probe_failed"
+							      : "online_failed";
 		char msg[128];
-		snprintf(msg, sizeof(msg), "cpu %d: %s failed: %s", c->id, jstep, strerror(-job->err));
+		snprintf(msg, sizeof(msg), "cpu %d: %s failed: %s", c->id, jstep,
+			 strerror(-job->err));
 		op_fail(ctl, c, op, code, msg);
 		return;
 	}
@@ -318,7 +321,8 @@ static void on_uevent(struct watch *w, uint32_t events)
 	struct cpuctl *ctl = container_of(w, struct cpuctl, uevent_w);
 	char buf[UEVENT_BUF];
 	for (;;) {
-		ssize_t n = cpu_uevent_recv(ctl->uevent_fd, ctl->uevent_from_kernel, buf, sizeof(buf));
+		ssize_t n = cpu_uevent_recv(ctl->uevent_fd, ctl->uevent_from_kernel, buf,
+					    sizeof(buf));
 		if (n == -EAGAIN)
 			break;
 		if (n == -ENOBUFS) {

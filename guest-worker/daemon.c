@@ -73,8 +73,8 @@ static void stop(struct daemon *d, int result)
 /* ---- sending --------------------------------------------------------- */
 
 /* Sends a frame with meta (a reference is stolen) and a body in two pieces. */
-static void send_frame(struct daemon *d, uint8_t type, uint32_t id, json_t *meta,
-		       const void *b1, size_t n1, const void *b2, size_t n2)
+static void send_frame(struct daemon *d, uint8_t type, uint32_t id, json_t *meta, const void *b1,
+		       size_t n1, const void *b2, size_t n2)
 {
 	char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
 	json_decref(meta);
@@ -85,7 +85,8 @@ static void send_frame(struct daemon *d, uint8_t type, uint32_t id, json_t *meta
 	int r = channel_send(&d->chan, type, id, text, strlen(text), b1, n1, b2, n2);
 	free(text);
 	if (r == -EMSGSIZE || r == -ENOMEM) {
-		log_error("send_failed type=%s id=%u err=%s", wire_type_name(type), id, strerror(-r));
+		log_error("send_failed type=%s id=%u err=%s", wire_type_name(type), id,
+			  strerror(-r));
 	} else if (r < 0) {
 		log_error("channel_write_failed err=%s", strerror(-r));
 		stop(d, d->chan.eof_ends ? 0 : r);
@@ -135,10 +136,10 @@ static void send_hello(struct daemon *d)
 	if (file_read_text("/proc/uptime", up, sizeof(up)) > 0)
 		uptime = strtod(up, NULL);
 	send_meta(d, WIRE_HELLO, 0,
-		  json_pack("{s:i, s:o, s:o, s:i, s:I}", "version", WIRE_VERSION,
-			    "cpus_online", cpu_set_to_json(&online), "cpus_present",
-			    cpu_set_to_json(&present), "cpus_possible", CPU_COUNT(&possible),
-			    "uptime_ms", (json_int_t)(uptime * 1000.0)));
+		  json_pack("{s:i, s:o, s:o, s:i, s:I}", "version", WIRE_VERSION, "cpus_online",
+			    cpu_set_to_json(&online), "cpus_present", cpu_set_to_json(&present),
+			    "cpus_possible", CPU_COUNT(&possible), "uptime_ms",
+			    (json_int_t)(uptime * 1000.0)));
 	log_info("hello_sent cpus_online=%d cpus_present=%d cpus_possible=%d uptime_ms=%.0f",
 		 CPU_COUNT(&online), CPU_COUNT(&present), CPU_COUNT(&possible), uptime * 1000.0);
 }
@@ -279,8 +280,8 @@ static void on_inv_done(struct inv *inv, void *data)
 
 /* Reads an integer field in [min, max]; def when absent and not required.
  * Returns 0 or -EINVAL. */
-static int meta_int(const json_t *m, const char *key, bool required, json_int_t def,
-		    json_int_t min, json_int_t max, json_int_t *ret)
+static int meta_int(const json_t *m, const char *key, bool required, json_int_t def, json_int_t min,
+		    json_int_t max, json_int_t *ret)
 {
 	const json_t *v = json_object_get(m, key);
 	if (!v) {
@@ -368,7 +369,8 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 		return;
 	}
 	json_int_t timeout_ms, max_output;
-	if (meta_int(m, "timeout_ms", false, INVOKE_TIMEOUT_DEFAULT_MS, 0, UINT32_MAX, &timeout_ms) < 0 ||
+	if (meta_int(m, "timeout_ms", false, INVOKE_TIMEOUT_DEFAULT_MS, 0, UINT32_MAX,
+		     &timeout_ms) < 0 ||
 	    meta_int(m, "max_output", false, DEFAULT_MAX_OUTPUT, 0, MAX_MAX_OUTPUT, &max_output) <
 		    0) {
 		send_error(d, id, "bad_request",
@@ -378,7 +380,7 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	json_int_t memory_mib;
 	if (meta_int(m, "memory_mib", false, 0, 1, WIRE_MAX_MEMORY_MIB, &memory_mib) < 0) {
 		send_error(d, id, "bad_request", "\"memory_mib\" must be an integer in 1..%d",
-				  WIRE_MAX_MEMORY_MIB);
+			   WIRE_MAX_MEMORY_MIB);
 		return;
 	}
 	json_int_t want_cpu;
@@ -396,8 +398,9 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 		return;
 	}
 	if (imode == INV_PERSISTENT && memchr(f->body, '\n', f->hdr.body_len)) {
-		send_error(d, id, "bad_input",
-			   "persistent mode takes one line of input: it must not contain a newline");
+		send_error(
+			d, id, "bad_input",
+			"persistent mode takes one line of input: it must not contain a newline");
 		return;
 	}
 	if (d->queued >= d->cfg->queue_max) {
@@ -441,10 +444,10 @@ static void handle_status(struct daemon *d, uint32_t id)
 		const struct wcpu *c = &d->cpuctl.cpus[i];
 		if (!c->present)
 			continue;
-		json_array_append_new(
-			cpus, json_pack("{s:i, s:s, s:b, s:b}", "cpu", c->id, "state",
-					wcpu_state_names[c->state], "busy", c->busy, "draining",
-					c->state != WCPU_ACTIVE && c->busy));
+		json_array_append_new(cpus,
+				      json_pack("{s:i, s:s, s:b, s:b}", "cpu", c->id, "state",
+						wcpu_state_names[c->state], "busy", c->busy,
+						"draining", c->state != WCPU_ACTIVE && c->busy));
 	}
 	int n = artifact_count(&d->store);
 	send_meta(d, WIRE_REPLY, id,
@@ -494,8 +497,9 @@ static void handle_bad_frame(struct daemon *d, int err, const struct wire_frame 
 	case WIRE_ETOOBIG:
 		log_warn("frame_too_big id=%u meta_len=%u body_len=%u", f->hdr.id, f->hdr.meta_len,
 			 f->hdr.body_len);
-		send_error(d, f->hdr.id, "too_big", "meta of %u bytes or body of %u bytes over the limit",
-			   f->hdr.meta_len, f->hdr.body_len);
+		send_error(d, f->hdr.id, "too_big",
+			   "meta of %u bytes or body of %u bytes over the limit", f->hdr.meta_len,
+			   f->hdr.body_len);
 		break;
 	case WIRE_EBADTYPE:
 		log_warn("frame_bad_type id=%u type=%u", f->hdr.id, f->hdr.type);
@@ -569,7 +573,8 @@ static void on_port(struct watch *w, uint32_t events)
 			log_error("channel_out_of_memory action=resync");
 			wire_decoder_free(&d->chan.dec);
 			d->chan.dec.resync = true;
-			send_error(d, 0, "too_big", "out of memory for a frame: skipping to the next");
+			send_error(d, 0, "too_big",
+				   "out of memory for a frame: skipping to the next");
 			continue;
 		}
 		if (n < 0) {

@@ -19,7 +19,7 @@ struct spawn_failure {
 	int err;
 };
 
-static const char *const step_names[] = { "pipe", "fork", "setpgid", "sched_setaffinity",
+static const char *const step_names[] = { "pipe", "fork",      "setpgid", "sched_setaffinity",
 					  "dup2", "setrlimit", "execve" };
 enum { STEP_PIPE, STEP_FORK, STEP_SETPGID, STEP_AFFINITY, STEP_DUP2, STEP_RLIMIT, STEP_EXEC };
 
@@ -34,8 +34,8 @@ static void close_pair(int p[2])
 /* Runs in the child between vfork and exec: only async-signal-safe calls,
  * and nothing that changes the parent's memory but errno (the parent is
  * suspended until the exec, and reads errno only after). */
-static _Noreturn void child_exec(const struct proc_spawn_opts *o, int in[2], int out[2],
-				 int err[2], int status_fd)
+static _Noreturn void child_exec(const struct proc_spawn_opts *o, int in[2], int out[2], int err[2],
+				 int status_fd)
 {
 	struct spawn_failure f = { 0 };
 	sigset_t none;

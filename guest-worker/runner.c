@@ -159,9 +159,9 @@ static int arm_timer(struct runner *r, struct inv *inv)
 		.it_value = { .tv_sec = inv->timeout_ms / 1000,
 			      .tv_nsec = (long)(inv->timeout_ms % 1000) * 1000000L },
 	};
-	int ret = timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno
-							  : loop_add(r->loop, &inv->timer_w, fd,
-								     EPOLLIN, on_timeout);
+	int ret = timerfd_settime(fd, 0, &its, NULL) < 0
+			  ? -errno
+			  : loop_add(r->loop, &inv->timer_w, fd, EPOLLIN, on_timeout);
 	if (ret < 0)
 		close(fd);
 	return ret;
@@ -218,7 +218,9 @@ static int spawn(struct runner *r, struct inv *inv, const char *mode, struct pro
 	}
 	char mode_env[64], cpu_env[32], *envp[5];
 	build_env(r, mode, inv->cpu, mode_env, sizeof(mode_env), cpu_env, sizeof(cpu_env), envp);
-	struct proc_spawn_opts o = { .path = path, .cpu = inv->cpu, .envp = envp,
+	struct proc_spawn_opts o = { .path = path,
+				     .cpu = inv->cpu,
+				     .envp = envp,
 				     .as_limit = (uint64_t)inv->memory_mib << 20 };
 	const char *step = "spawn";
 	uint64_t t0 = time_now_us();
@@ -296,8 +298,8 @@ static int start_process(struct runner *r, struct inv *inv)
 	return 0;
 }
 
-static void process_exited(struct runner *r, struct inv *inv, int status,
-			   const struct rusage *ru, int ran_on)
+static void process_exited(struct runner *r, struct inv *inv, int status, const struct rusage *ru,
+			   int ran_on)
 {
 	for (struct inv **p = &r->running; *p; p = &(*p)->run_next) {
 		if (*p == inv) {
@@ -312,8 +314,8 @@ static void process_exited(struct runner *r, struct inv *inv, int status,
 	/* Everything the process wrote is in the pipes now; its group was
 	 * killed before reaping, so nothing keeps writing for long. */
 	if (inv->proc.out_fd >= 0)
-		read_capped(inv->proc.out_fd, &inv->result, inv->max_output,
-			    &inv->result_truncated, READS_AFTER_EXIT);
+		read_capped(inv->proc.out_fd, &inv->result, inv->max_output, &inv->result_truncated,
+			    READS_AFTER_EXIT);
 	if (inv->proc.err_fd >= 0)
 		read_capped(inv->proc.err_fd, &inv->log, inv->max_output, &inv->log_truncated,
 			    READS_AFTER_EXIT);
@@ -451,8 +453,9 @@ static void pp_on_stdin(struct watch *w, uint32_t events)
 	}
 	/* The input, then the newline that ends it. */
 	while (inv->in_off <= inv->input_len) {
-		const void *p = inv->in_off < inv->input_len ? (const void *)(inv->input + inv->in_off)
-							     : (const void *)"\n";
+		const void *p = inv->in_off < inv->input_len
+					? (const void *)(inv->input + inv->in_off)
+					: (const void *)"\n";
 		size_t n = inv->in_off < inv->input_len ? inv->input_len - inv->in_off : 1;
 		ssize_t k = write(pp->proc.in_fd, p, n);
 		if (k < 0) {

@@ -37,7 +37,7 @@ struct inv {
 	/* RLIMIT_AS of the process it starts, in MiB; 0: none. A persistent
 	 * process keeps the limit of the invocation that started it. */
 	uint32_t memory_mib;
-	uint8_t *input;      /* owned; freed with the invocation */
+	uint8_t *input; /* owned; freed with the invocation */
 	size_t input_len;
 	uint64_t read_us;     /* when its request frame was read whole */
 	uint64_t received_us; /* when the request was queued */
@@ -47,25 +47,25 @@ struct inv {
 	/* outcome */
 	int cpu;
 	enum inv_status status;
-	char error[160];     /* why, when status is not INV_OK */
-	int ran_on;          /* the CPU the process last ran on; -1 when unknown */
-	uint64_t wall_us;    /* from getting a CPU to completion (includes init_us) */
-	uint64_t cpu_us;     /* CPU time the function used */
-	uint64_t init_us;    /* process start (fork to exec done); 0 when warm */
-	bool cold_start;     /* persistent mode: its process was started for it */
-	bool exited;         /* the process ended with exit_code */
+	char error[160];  /* why, when status is not INV_OK */
+	int ran_on;       /* the CPU the process last ran on; -1 when unknown */
+	uint64_t wall_us; /* from getting a CPU to completion (includes init_us) */
+	uint64_t cpu_us;  /* CPU time the function used */
+	uint64_t init_us; /* process start (fork to exec done); 0 when warm */
+	bool cold_start;  /* persistent mode: its process was started for it */
+	bool exited;      /* the process ended with exit_code */
 	int exit_code;
-	int signal;          /* the process was killed by this signal (0: not) */
-	struct buf result;   /* stdout (process) or the result line (persistent) */
-	struct buf log;      /* stderr */
+	int signal;        /* the process was killed by this signal (0: not) */
+	struct buf result; /* stdout (process) or the result line (persistent) */
+	struct buf log;    /* stderr */
 	bool result_truncated, log_truncated;
 
 	/* runner-private */
 	struct runner *runner;
-	struct proc proc;     /* process mode */
-	struct pproc *pp;     /* persistent mode */
+	struct proc proc; /* process mode */
+	struct pproc *pp; /* persistent mode */
 	struct watch in_w, out_w, err_w, timer_w;
-	size_t in_off;        /* input bytes written (persistent: + the newline) */
+	size_t in_off; /* input bytes written (persistent: + the newline) */
 	bool timed_out;
 	uint64_t cpu_us0;     /* persistent: the process's CPU time at the start */
 	struct inv *run_next; /* process mode: the runner's list of live children */

@@ -17,7 +17,8 @@ static char *cpu_state(struct peer *p, int cpu, bool *ret_busy)
 	char *state = NULL;
 	size_t i;
 	json_t *c;
-	json_array_foreach(cpus, i, c) {
+	json_array_foreach(cpus, i, c)
+	{
 		assert_int_not_equal(json_integer_value(json_object_get(c, "cpu")), 0);
 		if (json_integer_value(json_object_get(c, "cpu")) != cpu)
 			continue;

@@ -37,9 +37,10 @@ static void test_malformed_frames(void **state)
 	peer_ping(p);
 
 	/* Meta over the limit. */
-	hdr = (struct wire_header){
-		.version = WIRE_VERSION, .type = WIRE_INVOKE, .id = 5002, .meta_len = WIRE_MAX_META + 1
-	};
+	hdr = (struct wire_header){ .version = WIRE_VERSION,
+				    .type = WIRE_INVOKE,
+				    .id = 5002,
+				    .meta_len = WIRE_MAX_META + 1 };
 	wire_header_pack(&hdr, h);
 	peer_send_raw(p, h, sizeof(h));
 	char *big = calloc(1, WIRE_MAX_META + 1);
@@ -68,7 +69,10 @@ static void test_oversized_body(void **state)
 	peer_start_opts(p, &o);
 
 	struct wire_header hdr = {
-		.version = WIRE_VERSION, .type = WIRE_ARTIFACT_PUT, .id = 6000, .meta_len = 2,
+		.version = WIRE_VERSION,
+		.type = WIRE_ARTIFACT_PUT,
+		.id = 6000,
+		.meta_len = 2,
 		.body_len = 1000000,
 	};
 	uint8_t h[WIRE_HEADER_SIZE];

@@ -157,8 +157,7 @@ static void test_persistent_timeout_restarts_cold(void **state)
 			digest);
 	invoke_persistent(p, digest, "", "a", true, "ok:a");
 	struct guest_msg m;
-	peer_invoke(p, digest, "\"mode\":\"persistent\",\"timeout_ms\":300", "hang", "timeout",
-		    &m);
+	peer_invoke(p, digest, "\"mode\":\"persistent\",\"timeout_ms\":300", "hang", "timeout", &m);
 	guest_assert_pids_gone(guest_msg_log(&m));
 	guest_msg_free(&m);
 	invoke_persistent(p, digest, "", "b", true, "ok:b");

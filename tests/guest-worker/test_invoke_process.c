@@ -249,8 +249,9 @@ static void test_orphans_reaped(void **state)
 	char digest[SHA256_HEX_SIZE];
 	/* The background child escapes the process group, outlives the
 	 * invocation and ends on its own: the daemon, as subreaper, reaps it. */
-	peer_put_script(p, "#!/bin/sh\nsetsid sh -c 'sleep 0.2' </dev/null >/dev/null 2>&1 &\necho $!\n",
-			digest);
+	peer_put_script(
+		p, "#!/bin/sh\nsetsid sh -c 'sleep 0.2' </dev/null >/dev/null 2>&1 &\necho $!\n",
+		digest);
 	struct guest_msg m;
 	peer_invoke(p, digest, "", "", "ok", &m);
 	char *result = guest_msg_result(&m);
@@ -329,7 +330,8 @@ static void test_memory_limit(void **state)
 	const char *bad[] = { "0", "65537", "-1", "\"64\"", "1.5" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char meta[160];
-		snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"memory_mib\":%s}", digest, bad[i]);
+		snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"memory_mib\":%s}", digest,
+			 bad[i]);
 		peer_expect_error(p, WIRE_INVOKE, meta, NULL, 0, "bad_request");
 	}
 }

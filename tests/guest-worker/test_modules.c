@@ -61,8 +61,19 @@ static void test_cpu_list_parse(void **state)
 
 	CPU_ZERO(&s);
 	CPU_SET(9, &s);
-	const char *bad[] = { "0-", "a", "3-1", "1,,2", "1 2", "-1", "4096", "1-99999",
-			      "+1", " 1", "1-+2", "0x1", "99999999999999999999999" };
+	const char *bad[] = { "0-",
+			      "a",
+			      "3-1",
+			      "1,,2",
+			      "1 2",
+			      "-1",
+			      "4096",
+			      "1-99999",
+			      "+1",
+			      " 1",
+			      "1-+2",
+			      "0x1",
+			      "99999999999999999999999" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(cpu_list_parse(bad[i], &s), -EINVAL);
 	/* Untouched on failure. */
@@ -173,8 +184,9 @@ static void test_cpu_helper_thread(void **state)
 	assert_int_equal(cpu_helper_start(&h, root), 0);
 
 	int data = 7;
-	struct cpu_job j = { .cpu = 1, .op = CPU_JOB_ONLINE, .probe = guest_host_has_cpu(1),
-				 .data = &data };
+	struct cpu_job j = {
+		.cpu = 1, .op = CPU_JOB_ONLINE, .probe = guest_host_has_cpu(1), .data = &data
+	};
 	cpu_helper_submit(&h, &j);
 	struct cpu_job *done = wait_job(&h);
 	assert_ptr_equal(done, &j);
@@ -386,8 +398,9 @@ static void test_proc_spawn_memory_limit(void **state)
 	struct rlimit before, after;
 	assert_int_equal(getrlimit(RLIMIT_AS, &before), 0);
 	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
-	struct proc_spawn_opts o = { .path = "/bin/sh", .cpu = -1, .envp = envp,
-				     .as_limit = 48ull << 20 };
+	struct proc_spawn_opts o = {
+		.path = "/bin/sh", .cpu = -1, .envp = envp, .as_limit = 48ull << 20
+	};
 	struct proc pr;
 	const char *step = NULL;
 	assert_int_equal(proc_spawn(&o, &pr, &step), 0);
@@ -449,7 +462,8 @@ int main(void)
 		cmocka_unit_test(test_cpu_uevent_parse),
 		cmocka_unit_test_setup_teardown(test_cpu_sysfs, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_cpu_probe),
-		cmocka_unit_test_setup_teardown(test_cpu_helper_thread, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_cpu_helper_thread, tmpdir_setup,
+						tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_artifact_store, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_channel_find_port, tmpdir_setup,
 						tmpdir_teardown),
