@@ -34,7 +34,8 @@ void reply_json(struct request *r, unsigned status, json_t *o)
 {
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	set_resp(r, s ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, s, s ? strlen(s) : 0, "application/json");
+	set_resp(r, s ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, s, s ? strlen(s) : 0,
+		 "application/json");
 }
 
 void reply_raw(struct request *r, unsigned status, const char *content_type, char *data, size_t len)
@@ -55,7 +56,8 @@ void reply_error(struct request *r, unsigned status, const char *code, const cha
 	if (n >= 0)
 		free(msg);
 	if (o && r->id_header[0])
-		json_object_set_new(json_object_get(o, "error"), "invocation", json_string(r->id_header));
+		json_object_set_new(json_object_get(o, "error"), "invocation",
+				    json_string(r->id_header));
 	reply_json(r, status, o);
 }
 
@@ -67,10 +69,12 @@ void reply_internal(struct request *r, const char *what, int err)
 
 static enum MHD_Result send_reply(struct request *r)
 {
-	static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"no reply\"}}";
+	static const char fallback[] =
+		"{\"error\":{\"code\":\"internal\",\"message\":\"no reply\"}}";
 	const char *body = r->resp ? r->resp : fallback;
 	size_t len = r->resp ? r->resp_len : strlen(fallback);
-	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body,
+								    MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -114,8 +118,9 @@ bool query_int(struct request *r, const char *key, int64_t lo, int64_t hi, int64
 {
 	const char *s = query(r, key);
 	if (s && parse_i64(s, lo, hi, val) < 0) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "%s must be an integer in %lld..%lld", key,
-			    (long long)lo, (long long)hi);
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+			    "%s must be an integer in %lld..%lld", key, (long long)lo,
+			    (long long)hi);
 		return false;
 	}
 	return true;
@@ -126,7 +131,8 @@ struct allowed {
 	const char *bad;
 };
 
-static enum MHD_Result check_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result check_key(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
 {
 	struct allowed *a = cls;
 	for (size_t i = 0; a->keys[i]; i++)
@@ -141,7 +147,8 @@ bool query_only(struct request *r, const char *const *keys)
 	struct allowed a = { keys, NULL };
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_key, &a);
 	if (a.bad) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "unknown query parameter %.64s", a.bad);
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+			    "unknown query parameter %.64s", a.bad);
 		return false;
 	}
 	return true;
@@ -190,8 +197,8 @@ int api_route_lookup(const char *method, const char *path, const struct api_rout
 {
 	int err = -ENOENT;
 	for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
-		int i = httpd_route_find(tables[t].rows, *tables[t].n, sizeof(struct api_route), method, path,
-					 ret_args);
+		int i = httpd_route_find(tables[t].rows, *tables[t].n, sizeof(struct api_route),
+					 method, path, ret_args);
 		if (i >= 0) {
 			*ret_row = &tables[t].rows[i];
 			return 0;
@@ -203,7 +210,8 @@ int api_route_lookup(const char *method, const char *path, const struct api_rout
 		/* The row of this path under another method, for its arguments. */
 		for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
 			for (size_t i = 0; i < *tables[t].n; i++)
-				if (httpd_path_match(tables[t].rows[i].head.pattern, path, ret_args)) {
+				if (httpd_path_match(tables[t].rows[i].head.pattern, path,
+						     ret_args)) {
 					*ret_row = &tables[t].rows[i];
 					return -EPERM;
 				}
@@ -249,7 +257,8 @@ static bool take_arg(struct request *r, const char *pattern, const struct httpd_
 	while (k < ARRAY_SIZE(arg_kinds) - 1 &&
 	       strncmp(pattern, arg_kinds[k].prefix, strlen(arg_kinds[k].prefix)) != 0)
 		k++;
-	if (httpd_arg_copy(args, 0, r->arg, sizeof(r->arg)) == 0 && arg_ok(r->arg, arg_kinds[k].kind))
+	if (httpd_arg_copy(args, 0, r->arg, sizeof(r->arg)) == 0 &&
+	    arg_ok(r->arg, arg_kinds[k].kind))
 		return true;
 	if (arg_kinds[k].kind == ARG_ID)
 		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no invocation %.*s",
@@ -273,8 +282,8 @@ static bool route(struct request *r)
 	if (!take_arg(r, row->head.pattern, &args))
 		return false;
 	if (err == -EPERM) {
-		reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method", "%.16s is not allowed on %.200s",
-			    r->method, r->path);
+		reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method",
+			    "%.16s is not allowed on %.200s", r->method, r->path);
 		return false;
 	}
 	r->route = row;
@@ -283,10 +292,12 @@ static bool route(struct request *r)
 
 static bool authenticate(struct request *r)
 {
-	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
 	const char *token = httpd_bearer(h, STORE_TOKEN_SIZE - 1);
 	if (!token) {
-		reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", "need Authorization: Bearer <key>");
+		reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+			    "need Authorization: Bearer <key>");
 		return false;
 	}
 	struct db *db = &r->ctl->db;
@@ -305,8 +316,8 @@ static bool authenticate(struct request *r)
  * false when the request was refused at once. */
 static bool length_check(struct request *r)
 {
-	const char *cl =
-		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	switch (httpd_content_length(cl, r->body.limit, NULL)) {
 	case HTTPD_LENGTH_OK: return true;
 	case HTTPD_LENGTH_DRAIN:
@@ -314,12 +325,14 @@ static bool length_check(struct request *r)
 		r->body.too_big = true;
 		return false;
 	case HTTPD_LENGTH_TOO_LARGE:
-		reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body of %.24s bytes is over the limit of %llu",
-			    cl, (unsigned long long)r->body.limit);
+		reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+			    "body of %.24s bytes is over the limit of %llu", cl,
+			    (unsigned long long)r->body.limit);
 		return false;
 	case HTTPD_LENGTH_BAD:
 	default:
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "Content-Length must be a decimal number");
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+			    "Content-Length must be a decimal number");
 		return false;
 	}
 }
@@ -333,7 +346,8 @@ static void begin(struct request *r)
 	const struct api_route *rt = r->route;
 	if (rt->auth != API_AUTH_NONE && !authenticate(r))
 		return;
-	if ((rt->auth == API_AUTH_ADMIN && !need_admin(r)) || (rt->auth == API_AUTH_TENANT && !need_tenant(r)))
+	if ((rt->auth == API_AUTH_ADMIN && !need_admin(r)) ||
+	    (rt->auth == API_AUTH_TENANT && !need_tenant(r)))
 		return;
 	bool stream = rt->body_max == API_BODY_ARTIFACT;
 	r->body.limit = stream ? r->ctl->cfg.max_artifact : rt->body_max;
@@ -373,8 +387,9 @@ static void take_body(struct request *r, const char *data, size_t n)
 	}
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
 {
 	struct controller *c = cls;
 	struct request *r = *con_cls;
@@ -401,7 +416,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (!r->replied) {
 		if (r->body.too_big)
-			reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body is over the limit of %llu bytes",
+			reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				    "body is over the limit of %llu bytes",
 				    (unsigned long long)r->body.limit);
 		else
 			r->route->handle(r);
@@ -418,8 +434,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* Invocations are the hot path: their own record says everything. */
 	bool quiet = r->route && r->route->quiet && r->status < 400;
 	if (!quiet || log_threshold >= LOG_DEBUG)
-		log_info("http method=%s path=%s status=%u tenant=%s duration_us=%llu", r->method, r->path,
-			 r->status, !r->authed ? "-" : r->is_admin ? "(admin)" : r->tenant,
+		log_info("http method=%s path=%s status=%u tenant=%s duration_us=%llu", r->method,
+			 r->path, r->status,
+			 !r->authed    ? "-"
+			 : r->is_admin ? "(admin)"
+				       : r->tenant,
 			 (unsigned long long)(time_now_us() - r->start_us));
 	if (r->fd >= 0)
 		close(r->fd);
@@ -433,11 +452,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 int api_serve(struct controller *c, const struct sockaddr_in *sin, char *err, size_t err_size)
 {
-	c->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
-				NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sin,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT,
-				(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->cfg.max_connections,
-				MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
+	c->d = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
+		NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sin,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->cfg.max_connections,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
 	if (!c->d) {
 		snprintf(err, err_size, "cannot listen on %s:%d", c->cfg.listen_addr, c->cfg.port);
 		return -EADDRINUSE;

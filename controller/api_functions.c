@@ -14,9 +14,10 @@
 
 static json_t *function_json(const struct store_function *f)
 {
-	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:s}}", "name", f->name, "version",
-			 (json_int_t)f->version, "digest", f->digest, "size", (json_int_t)f->size, "created_ms",
-			 (json_int_t)f->created_ms, "limits", "timeout_ms", (json_int_t)f->limits.timeout_ms, "memory_mib",
+	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:s}}", "name", f->name,
+			 "version", (json_int_t)f->version, "digest", f->digest, "size",
+			 (json_int_t)f->size, "created_ms", (json_int_t)f->created_ms, "limits",
+			 "timeout_ms", (json_int_t)f->limits.timeout_ms, "memory_mib",
 			 (json_int_t)f->limits.memory_mib, "max_concurrency",
 			 (json_int_t)f->limits.max_concurrency, "mode", f->limits.mode);
 }
@@ -30,8 +31,8 @@ static bool lookup(struct request *r, int64_t version, struct store_function *f)
 	int err = store_function_get(db->store, r->tenant, r->arg, version, f);
 	pthread_mutex_unlock(&db->lock);
 	if (err == -ENOENT && version)
-		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no version %lld of function %s", (long long)version,
-			    r->arg);
+		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no version %lld of function %s",
+			    (long long)version, r->arg);
 	else if (err == -ENOENT)
 		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no function %s", r->arg);
 	else if (err < 0)
@@ -93,7 +94,8 @@ static bool function_limits(struct request *r)
 	if (!mode)
 		mode = "process";
 	if (strcmp(mode, "process") != 0 && strcmp(mode, "persistent") != 0) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "mode must be process or persistent");
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+			    "mode must be process or persistent");
 		return false;
 	}
 	r->limits.timeout_ms = (uint32_t)timeout;
@@ -127,13 +129,15 @@ static void function_put(struct request *r)
 		err = store_function_get(c->db.store, r->tenant, r->arg, version, &f);
 	pthread_mutex_unlock(&c->db.lock);
 	if (err == -EINVAL)
-		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "bad function name or limits");
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+				   "bad function name or limits");
 	if (err == -EBUSY)
-		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "the store is busy, retry");
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
+				   "the store is busy, retry");
 	if (err < 0)
 		return reply_internal(r, "function_put", err);
-	log_info("function_deployed tenant=%s name=%s version=%lld digest=%s size=%llu", r->tenant, r->arg,
-		 (long long)version, digest, (unsigned long long)r->body.received);
+	log_info("function_deployed tenant=%s name=%s version=%lld digest=%s size=%llu", r->tenant,
+		 r->arg, (long long)version, digest, (unsigned long long)r->body.received);
 	reply_json(r, MHD_HTTP_CREATED, function_json(&f));
 }
 
@@ -145,8 +149,10 @@ static bool invoke_begin(struct request *r)
 	if (!query_only(r, keys))
 		return false;
 	const char *async = query(r, "async");
-	if (async && strcmp(async, "true") && strcmp(async, "false") && strcmp(async, "1") && strcmp(async, "0")) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "async must be true or false");
+	if (async && strcmp(async, "true") && strcmp(async, "false") && strcmp(async, "1") &&
+	    strcmp(async, "0")) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+			    "async must be true or false");
 		return false;
 	}
 	r->async = async && (!strcmp(async, "true") || !strcmp(async, "1"));
@@ -172,18 +178,23 @@ static void function_invoke(struct request *r)
 		if (err < 0)
 			return reply_internal(r, "invocation_create", err);
 		snprintf(r->id_header, sizeof(r->id_header), "%s", id);
-		return reply_json(r, MHD_HTTP_ACCEPTED, json_pack("{s:s, s:s}", "id", id, "status", "queued"));
+		return reply_json(r, MHD_HTTP_ACCEPTED,
+				  json_pack("{s:s, s:s}", "id", id, "status", "queued"));
 	}
 	struct invocation_reply out;
 	invoker_call(c->invoker, &f, r->body.data.data, r->body.data.len, r->start_us, &out);
 	snprintf(r->id_header, sizeof(r->id_header), "%s", out.id);
-	if (out.http == 200 || !strcmp(out.code, "function_error") || !strcmp(out.code, "function_timeout")) {
-		snprintf(r->cold_header, sizeof(r->cold_header), "%s", out.cold_start ? "true" : "false");
-		snprintf(r->timing_header, sizeof(r->timing_header),
-			 "total_us=%lld, controller_us=%lld, agent_us=%lld, guest_us=%lld, function_us=%lld",
-			 (long long)out.total_us,
-			 (long long)(out.agent_rtt_us >= 0 ? out.total_us - out.agent_rtt_us : -1),
-			 (long long)out.agent_us, (long long)out.guest_us, (long long)out.function_us);
+	if (out.http == 200 || !strcmp(out.code, "function_error") ||
+	    !strcmp(out.code, "function_timeout")) {
+		snprintf(r->cold_header, sizeof(r->cold_header), "%s",
+			 out.cold_start ? "true" : "false");
+		snprintf(
+			r->timing_header, sizeof(r->timing_header),
+			"total_us=%lld, controller_us=%lld, agent_us=%lld, guest_us=%lld, function_us=%lld",
+			(long long)out.total_us,
+			(long long)(out.agent_rtt_us >= 0 ? out.total_us - out.agent_rtt_us : -1),
+			(long long)out.agent_us, (long long)out.guest_us,
+			(long long)out.function_us);
 	}
 	if (out.http == 200) {
 		snprintf(r->status_header, sizeof(r->status_header), "ok");
@@ -204,13 +215,16 @@ static json_t *invocation_json(const struct store_invocation *v, bool payloads)
 {
 	json_t *o = json_pack(
 		"{s:s, s:s, s:I, s:b, s:s, s:i, s:I, s:o?, s:o?, s:s?, s:s?, s:o?, s:b, s:{s:I, s:I, s:I, s:I}, s:s?}",
-		"id", v->id, "function", v->function, "version", (json_int_t)v->version, "async", v->async, "status",
-		store_status_name(v->status), "retries", v->retries, "created_ms", (json_int_t)v->created_ms,
-		"started_ms", v->started_ms ? json_integer(v->started_ms) : NULL, "finished_ms",
-		v->finished_ms ? json_integer(v->finished_ms) : NULL, "host", v->host[0] ? v->host : NULL, "vm",
-		v->vm[0] ? v->vm : NULL, "cpu", v->cpu > 0 ? json_integer(v->cpu) : NULL, "cold_start", v->cold_start,
-		"timing", "queued_us", (json_int_t)v->queued_us, "cold_start_us", (json_int_t)v->cold_start_us,
-		"exec_us", (json_int_t)v->exec_us, "total_us", (json_int_t)v->total_us, "error", v->error);
+		"id", v->id, "function", v->function, "version", (json_int_t)v->version, "async",
+		v->async, "status", store_status_name(v->status), "retries", v->retries,
+		"created_ms", (json_int_t)v->created_ms, "started_ms",
+		v->started_ms ? json_integer(v->started_ms) : NULL, "finished_ms",
+		v->finished_ms ? json_integer(v->finished_ms) : NULL, "host",
+		v->host[0] ? v->host : NULL, "vm", v->vm[0] ? v->vm : NULL, "cpu",
+		v->cpu > 0 ? json_integer(v->cpu) : NULL, "cold_start", v->cold_start, "timing",
+		"queued_us", (json_int_t)v->queued_us, "cold_start_us",
+		(json_int_t)v->cold_start_us, "exec_us", (json_int_t)v->exec_us, "total_us",
+		(json_int_t)v->total_us, "error", v->error);
 	if (o && payloads) {
 		payload_to_json(o, "result", "result_encoding", v->result, v->result_len);
 		payload_to_json(o, "log", "log_encoding", v->log, v->log_len);
@@ -257,8 +271,8 @@ static void invocation_list(struct request *r)
 	size_t n;
 	char next[STORE_CURSOR_SIZE];
 	pthread_mutex_lock(&db->lock);
-	int err = store_invocation_list(db->store, r->tenant, &filter, query(r, "cursor"), (unsigned)limit, &vs, &n,
-					next);
+	int err = store_invocation_list(db->store, r->tenant, &filter, query(r, "cursor"),
+					(unsigned)limit, &vs, &n, next);
 	pthread_mutex_unlock(&db->lock);
 	if (err == -EINVAL)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "bad cursor");
@@ -273,14 +287,21 @@ static void invocation_list(struct request *r)
 
 /* ---- routes ---- */
 
+/* clang-format off */
 const struct api_route api_function_routes[] = {
 	{ { "GET", "/v1/functions" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, function_list, false },
-	{ { "GET", "/v1/functions/{}" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, function_get, false },
-	{ { "PUT", "/v1/functions/{}" }, API_AUTH_TENANT, API_BODY_ARTIFACT, function_limits, function_put, false },
-	{ { "DELETE", "/v1/functions/{}" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, function_delete, false },
-	{ { "POST", "/v1/functions/{}/invoke" }, API_AUTH_TENANT, SYNC_INPUT_MAX, invoke_begin, function_invoke,
-	  true },
-	{ { "GET", "/v1/invocations" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, invocation_list, false },
-	{ { "GET", "/v1/invocations/{}" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, invocation_get, false },
+	{ { "GET", "/v1/functions/{}" }, API_AUTH_TENANT, JSON_BODY_MAX,
+	  NULL, function_get, false },
+	{ { "PUT", "/v1/functions/{}" }, API_AUTH_TENANT, API_BODY_ARTIFACT,
+	  function_limits, function_put, false },
+	{ { "DELETE", "/v1/functions/{}" }, API_AUTH_TENANT, JSON_BODY_MAX,
+	  NULL, function_delete, false },
+	{ { "POST", "/v1/functions/{}/invoke" }, API_AUTH_TENANT, SYNC_INPUT_MAX,
+	  invoke_begin, function_invoke, true },
+	{ { "GET", "/v1/invocations" }, API_AUTH_TENANT, JSON_BODY_MAX,
+	  NULL, invocation_list, false },
+	{ { "GET", "/v1/invocations/{}" }, API_AUTH_TENANT, JSON_BODY_MAX,
+	  NULL, invocation_get, false },
 };
+/* clang-format on */
 const size_t api_function_routes_n = ARRAY_SIZE(api_function_routes);

@@ -12,7 +12,8 @@ static json_t *tenant_json(const struct store_tenant *t)
 {
 	return json_pack("{s:s, s:I, s:{s:i, s:i, s:s, s:s}}", "name", t->name, "created_ms",
 			 (json_int_t)t->created_ms, "scaling", "min", t->scaling.min_workers, "max",
-			 t->scaling.max_workers, "mechanism", t->scaling.mechanism, "policy", t->scaling.policy);
+			 t->scaling.max_workers, "mechanism", t->scaling.mechanism, "policy",
+			 t->scaling.policy);
 }
 
 /* The tenant and its first key are made together: a failure leaves
@@ -71,7 +72,8 @@ static void tenant_list(struct request *r)
 static bool own_tenant(struct request *r)
 {
 	if (!r->is_admin && strcmp(r->tenant, r->arg) != 0) {
-		reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "a tenant key reaches only its own tenant");
+		reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
+			    "a tenant key reaches only its own tenant");
 		return false;
 	}
 	return true;
@@ -124,12 +126,14 @@ static void scaling_set(struct request *r)
 	static const char *const fields[] = { "min", "max", "mechanism", "policy", NULL };
 	const char *key;
 	json_t *val;
-	json_object_foreach(o, key, val) {
+	json_object_foreach(o, key, val)
+	{
 		bool known = false;
 		for (size_t i = 0; fields[i]; i++)
 			known |= !strcmp(fields[i], key);
 		if (!known) {
-			reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "unknown field %.64s", key);
+			reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "unknown field %.64s",
+				    key);
 			json_decref(o);
 			return;
 		}
@@ -137,14 +141,16 @@ static void scaling_set(struct request *r)
 	json_t *min = json_object_get(o, "min"), *max = json_object_get(o, "max");
 	json_t *mech = json_object_get(o, "mechanism"), *pol = json_object_get(o, "policy");
 	struct policy p;
-	if ((min && !json_is_integer(min)) || (max && !json_is_integer(max)) || (mech && !json_is_string(mech)) ||
-	    (pol && !json_is_string(pol))) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "min and max must be integers, mechanism and policy strings");
+	if ((min && !json_is_integer(min)) || (max && !json_is_integer(max)) ||
+	    (mech && !json_is_string(mech)) || (pol && !json_is_string(pol))) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+			    "min and max must be integers, mechanism and policy strings");
 		json_decref(o);
 		return;
 	}
 	if (pol && (policy_parse(json_string_value(pol), &p) < 0 || policy_is_manual(&p))) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "policy must be elastic, elastic:MS or fixed:N");
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+			    "policy must be elastic, elastic:MS or fixed:N");
 		json_decref(o);
 		return;
 	}
@@ -179,13 +185,14 @@ static void scaling_set(struct request *r)
 	if (err == -ENOENT)
 		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no tenant %s", r->arg);
 	if (err == -EINVAL)
-		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
-				   "need 0 <= min <= max, 1 <= max <= %d and mechanism hotplug or precreated",
-				   STORE_MAX_WORKERS);
+		return reply_error(
+			r, MHD_HTTP_BAD_REQUEST, "bad_field",
+			"need 0 <= min <= max, 1 <= max <= %d and mechanism hotplug or precreated",
+			STORE_MAX_WORKERS);
 	if (err < 0)
 		return reply_internal(r, "set_scaling", err);
-	log_info("tenant_scaling name=%s min=%d max=%d mechanism=%s policy=%s", r->arg, sc.min_workers,
-		 sc.max_workers, sc.mechanism, sc.policy);
+	log_info("tenant_scaling name=%s min=%d max=%d mechanism=%s policy=%s", r->arg,
+		 sc.min_workers, sc.max_workers, sc.mechanism, sc.policy);
 	fleet_tenant_scaling(r->ctl->fleet, r->arg, &t.scaling);
 	reply_json(r, MHD_HTTP_OK, tenant_json(&t));
 }
@@ -226,11 +233,14 @@ static void host_heartbeat(struct request *r)
 	int e = fleet_host_heartbeat(r->ctl->fleet, r->arg, o);
 	json_decref(o);
 	if (e == -ENOENT)
-		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "host %s is not registered", r->arg);
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "host %s is not registered",
+				   r->arg);
 	if (e == -ESTALE)
-		return reply_error(r, MHD_HTTP_CONFLICT, "conflict", "host %s registered under another boot", r->arg);
+		return reply_error(r, MHD_HTTP_CONFLICT, "conflict",
+				   "host %s registered under another boot", r->arg);
 	if (e < 0)
-		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "need boot_id and an object status");
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+				   "need boot_id and an object status");
 	reply_json(r, MHD_HTTP_OK, json_object());
 }
 
@@ -257,6 +267,7 @@ static void metrics_get(struct request *r)
 
 /* ---- routes ---- */
 
+/* clang-format off */
 const struct api_route api_operator_routes[] = {
 	{ { "GET", "/healthz" }, API_AUTH_NONE, 0, NULL, healthz, false },
 	{ { "GET", "/metrics" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, metrics_get, false },
@@ -264,11 +275,16 @@ const struct api_route api_operator_routes[] = {
 	{ { "POST", "/v1/tenants" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, tenant_create, false },
 	{ { "GET", "/v1/tenants/{}" }, API_AUTH_KEY, JSON_BODY_MAX, NULL, tenant_get, false },
 	{ { "POST", "/v1/tenants/{}/keys" }, API_AUTH_KEY, JSON_BODY_MAX, NULL, key_create, false },
-	{ { "PUT", "/v1/tenants/{}/scaling" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, scaling_set, false },
+	{ { "PUT", "/v1/tenants/{}/scaling" }, API_AUTH_ADMIN, JSON_BODY_MAX,
+	  NULL, scaling_set, false },
 	{ { "GET", "/v1/hosts" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, hosts_list, false },
 	{ { "POST", "/v1/hosts" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_register, false },
-	{ { "POST", "/v1/hosts/{}/heartbeat" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_heartbeat, false },
-	{ { "POST", "/v1/hosts/{}/drain" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_drain, false },
-	{ { "DELETE", "/v1/hosts/{}/drain" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_drain, false },
+	{ { "POST", "/v1/hosts/{}/heartbeat" }, API_AUTH_ADMIN, JSON_BODY_MAX,
+	  NULL, host_heartbeat, false },
+	{ { "POST", "/v1/hosts/{}/drain" }, API_AUTH_ADMIN, JSON_BODY_MAX,
+	  NULL, host_drain, false },
+	{ { "DELETE", "/v1/hosts/{}/drain" }, API_AUTH_ADMIN, JSON_BODY_MAX,
+	  NULL, host_drain, false },
 };
+/* clang-format on */
 const size_t api_operator_routes_n = ARRAY_SIZE(api_operator_routes);

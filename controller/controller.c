@@ -65,17 +65,26 @@ static void clean_uploads(const char *dir)
 void controller_config_defaults(struct controller_config *cfg)
 {
 	*cfg = (struct controller_config){
-		.listen_addr = "127.0.0.1", .port = 8080, .data_dir = "data/controller", .max_artifact = 48ull << 20,
-		.host_timeout_ms = 5000, .vm_memory_mib = 512, .async_workers = 16, .max_connections = 1024,
-		.retain = 10000, .retain_days = 7,
+		.listen_addr = "127.0.0.1",
+		.port = 8080,
+		.data_dir = "data/controller",
+		.max_artifact = 48ull << 20,
+		.host_timeout_ms = 5000,
+		.vm_memory_mib = 512,
+		.async_workers = 16,
+		.max_connections = 1024,
+		.retain = 10000,
+		.retain_days = 7,
 	};
 }
 
-int controller_start(const struct controller_config *cfg, struct controller **ret, char *err, size_t err_size)
+int controller_start(const struct controller_config *cfg, struct controller **ret, char *err,
+		     size_t err_size)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
 	if (inet_pton(AF_INET, cfg->listen_addr, &sin.sin_addr) != 1) {
-		snprintf(err, err_size, "--listen must be an IPv4 address, got \"%s\"", cfg->listen_addr);
+		snprintf(err, err_size, "--listen must be an IPv4 address, got \"%s\"",
+			 cfg->listen_addr);
 		return -EINVAL;
 	}
 	struct controller *c = calloc(1, sizeof(*c));
@@ -87,7 +96,8 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 	pthread_mutex_init(&c->db.lock, NULL);
 	char path[1200];
 	int r;
-	if (snprintf(c->data_dir, sizeof(c->data_dir), "%s", cfg->data_dir) >= (int)sizeof(c->data_dir)) {
+	if (snprintf(c->data_dir, sizeof(c->data_dir), "%s", cfg->data_dir) >=
+	    (int)sizeof(c->data_dir)) {
 		snprintf(err, err_size, "data folder path is too long");
 		r = -ENAMETOOLONG;
 		goto fail;
@@ -108,16 +118,22 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 	/* Requests never checkpoint the WAL themselves (its fsyncs would land
 	 * on whichever request crossed the threshold); the fleet's thread does,
 	 * on a handle of its own. */
-	if ((r = store_open(path, &c->checkpoint)) < 0 || (r = store_set_autocheckpoint(c->db.store, 0)) < 0) {
+	if ((r = store_open(path, &c->checkpoint)) < 0 ||
+	    (r = store_set_autocheckpoint(c->db.store, 0)) < 0) {
 		snprintf(err, err_size, "cannot open %s: %s", path, strerror(-r));
 		goto fail;
 	}
 	struct fleet_config fc = {
-		.host_timeout_ms = cfg->host_timeout_ms, .boot_timeout_ms = 180000,
-		.vm_memory_mib = cfg->vm_memory_mib, .artifacts_dir = c->artifacts_dir,
-		.retain = cfg->retain, .retain_days = cfg->retain_days, .checkpoint = c->checkpoint,
+		.host_timeout_ms = cfg->host_timeout_ms,
+		.boot_timeout_ms = 180000,
+		.vm_memory_mib = cfg->vm_memory_mib,
+		.artifacts_dir = c->artifacts_dir,
+		.retain = cfg->retain,
+		.retain_days = cfg->retain_days,
+		.checkpoint = c->checkpoint,
 	};
-	struct invoker_config ic = { .async_workers = cfg->async_workers, .placement_timeout_ms = 180000 };
+	struct invoker_config ic = { .async_workers = cfg->async_workers,
+				     .placement_timeout_ms = 180000 };
 	if ((r = link_pool_new(&c->links)) < 0 || (r = metrics_new(&c->metrics)) < 0 ||
 	    (r = fleet_new(&fc, &c->db, c->links, c->metrics, &c->fleet)) < 0 ||
 	    (r = invoker_new(&ic, &c->db, c->fleet, c->links, c->metrics, &c->invoker)) < 0) {

@@ -17,8 +17,8 @@ struct controller_config {
 	int vm_memory_mib;       /* memory of each tenant VM */
 	unsigned async_workers;  /* threads running asynchronous invocations */
 	unsigned max_connections;
-	unsigned retain;         /* invocation records kept per tenant (0: no cap) */
-	unsigned retain_days;    /* and for at most this many days (0: forever) */
+	unsigned retain;      /* invocation records kept per tenant (0: no cap) */
+	unsigned retain_days; /* and for at most this many days (0: forever) */
 };
 
 /* The defaults the controller runs with. */
@@ -30,7 +30,8 @@ struct controller;
  * DATA/admin.key, mode 0600, when DATA/admin.key holds no live admin key),
  * settles invocations a previous run left unfinished, and starts serving.
  * Returns 0 with a handle for controller_stop, or -errno with a reason in err. */
-int controller_start(const struct controller_config *cfg, struct controller **ret, char *err, size_t err_size);
+int controller_start(const struct controller_config *cfg, struct controller **ret, char *err,
+		     size_t err_size);
 /* The port the API listens on (the chosen one when the config said 0). */
 int controller_port(const struct controller *c);
 /* Stops serving: calls to agents in flight are abandoned, requests in

@@ -100,7 +100,8 @@ struct request {
 	char path[512];
 	uint64_t start_us;
 	const struct api_route *route;
-	char arg[STORE_ID_SIZE > STORE_NAME_SIZE ? STORE_ID_SIZE : STORE_NAME_SIZE]; /* name or id from the path */
+	char arg[STORE_ID_SIZE > STORE_NAME_SIZE ? STORE_ID_SIZE
+						 : STORE_NAME_SIZE]; /* name or id from the path */
 	char tenant[STORE_NAME_SIZE]; /* the caller's tenant; "" for admin */
 	bool authed, is_admin;
 	/* The body: in memory, or an artifact streamed to a temp file (fd). */
@@ -135,7 +136,8 @@ void reply_error(struct request *r, unsigned status, const char *code, const cha
 	__attribute__((format(printf, 4, 5)));
 void reply_internal(struct request *r, const char *what, int err);
 /* Replies with bytes as they are; takes ownership of data (malloc'd). */
-void reply_raw(struct request *r, unsigned status, const char *content_type, char *data, size_t len);
+void reply_raw(struct request *r, unsigned status, const char *content_type, char *data,
+	       size_t len);
 
 /* ---- parameters (api.c) ---- */
 bool name_ok(const char *s, bool function);

@@ -36,16 +36,20 @@ static void *reconciler_main(void *arg)
 				log_warn("checkpoint_failed err=%s", strerror(-r));
 			pthread_mutex_lock(&f->lock);
 		}
-		if (now - f->last_prune_us > PRUNE_EVERY_US && (f->cfg.retain || f->cfg.retain_days)) {
+		if (now - f->last_prune_us > PRUNE_EVERY_US &&
+		    (f->cfg.retain || f->cfg.retain_days)) {
 			f->last_prune_us = now;
 			pthread_mutex_unlock(&f->lock);
 			struct timespec wall;
 			clock_gettime(CLOCK_REALTIME, &wall);
 			int64_t now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
-			int64_t before = f->cfg.retain_days ? now_ms - (int64_t)f->cfg.retain_days * 86400000 : 0;
+			int64_t before = f->cfg.retain_days
+						 ? now_ms - (int64_t)f->cfg.retain_days * 86400000
+						 : 0;
 			size_t deleted = 0;
 			pthread_mutex_lock(&f->db->lock);
-			int r = store_invocations_prune(f->db->store, before, f->cfg.retain, &deleted);
+			int r = store_invocations_prune(f->db->store, before, f->cfg.retain,
+							&deleted);
 			pthread_mutex_unlock(&f->db->lock);
 			if (r < 0)
 				log_warn("prune_failed err=%s", strerror(-r));
@@ -61,8 +65,8 @@ static void *reconciler_main(void *arg)
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 
-int fleet_new(const struct fleet_config *cfg, struct db *db, struct link_pool *links, struct metrics *metrics,
-	      struct fleet **ret)
+int fleet_new(const struct fleet_config *cfg, struct db *db, struct link_pool *links,
+	      struct metrics *metrics, struct fleet **ret)
 {
 	struct fleet *f = calloc(1, sizeof(*f));
 	if (!f)

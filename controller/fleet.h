@@ -28,13 +28,13 @@
 #include "util.h"
 
 struct fleet_config {
-	int host_timeout_ms;   /* a host silent this long is down */
-	int boot_timeout_ms;   /* longest wait for an agent to start a VM */
-	int vm_memory_mib;     /* each tenant VM's memory */
+	int host_timeout_ms;       /* a host silent this long is down */
+	int boot_timeout_ms;       /* longest wait for an agent to start a VM */
+	int vm_memory_mib;         /* each tenant VM's memory */
 	const char *artifacts_dir; /* the controller's artifact files, by digest */
-	unsigned retain;       /* invocation records kept per tenant (0: no cap) */
-	unsigned retain_days;  /* and for at most this long (0: forever) */
-	struct store *checkpoint; /* a handle of its own for WAL checkpoints, or NULL */
+	unsigned retain;           /* invocation records kept per tenant (0: no cap) */
+	unsigned retain_days;      /* and for at most this long (0: forever) */
+	struct store *checkpoint;  /* a handle of its own for WAL checkpoints, or NULL */
 };
 
 struct fleet;
@@ -48,15 +48,15 @@ struct fleet_route {
 	char token[128];
 	const _Atomic uint64_t *gen; /* changes when the host is lost */
 	uint64_t gen_expected;
-	uint64_t epoch;              /* which placement of the VM it used */
-	bool placed;                 /* the VM was started for this caller */
+	uint64_t epoch; /* which placement of the VM it used */
+	bool placed;    /* the VM was started for this caller */
 	struct fleet_host *host;
 };
 
 /* Starts the reconciler thread. Returns 0 with a fleet for fleet_free, or
  * -errno. */
-int fleet_new(const struct fleet_config *cfg, struct db *db, struct link_pool *links, struct metrics *metrics,
-	      struct fleet **ret);
+int fleet_new(const struct fleet_config *cfg, struct db *db, struct link_pool *links,
+	      struct metrics *metrics, struct fleet **ret);
 /* Aborts every call to an agent in flight (they fail with -ECANCELED), for a
  * quick shutdown; fleet_stopping is true from then on. */
 void fleet_stop_calls(struct fleet *f);
@@ -69,12 +69,13 @@ void fleet_free(struct fleet *f);
  * 0, -ENOSPC (no host can take it: why says so), -EIO (its placement failed:
  * why), -ETIMEDOUT or -ECANCELED (stopping). deadline_us 0 asks only for a
  * ready VM: -EAGAIN when there is none, and nothing is started. */
-int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_us, struct fleet_route *ret,
-			char *why, size_t why_size);
+int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_us,
+			struct fleet_route *ret, char *why, size_t why_size);
 void fleet_route_release(struct fleet *f, struct fleet_route *r);
 /* Makes sure the route's host holds the artifact, uploading it on first
  * use. Returns 0 or -errno (-ECANCELED when the host was lost). */
-int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest, uint64_t size);
+int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest,
+			  uint64_t size);
 /* Forgets that the route's host holds the artifact (it said it does not). */
 void fleet_artifact_forget(struct fleet *f, struct fleet_route *r, const char *digest);
 /* Tells the fleet that the route's VM is gone or dead (the agent said so):

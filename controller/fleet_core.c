@@ -85,7 +85,8 @@ json_t *fl_reported_vm(struct fleet_host *h, const char *tenant)
 {
 	size_t i;
 	json_t *vm;
-	json_array_foreach(h->vms, i, vm) {
+	json_array_foreach(h->vms, i, vm)
+	{
 		const char *t = json_string_value(json_object_get(vm, "tenant"));
 		if (t && !strcmp(t, tenant))
 			return vm;
@@ -108,8 +109,9 @@ void fl_wait_changed(struct fleet *f, uint64_t wait_us)
 
 /* ---- agent calls and worker threads ---------------------------------------------------------- */
 
-int fl_agent_call(struct fleet *f, struct fleet_host *h, uint64_t gen, const char *method, const char *path,
-		  const void *body, size_t len, const char *file, long timeout_ms, json_t **ret)
+int fl_agent_call(struct fleet *f, struct fleet_host *h, uint64_t gen, const char *method,
+		  const char *path, const void *body, size_t len, const char *file, long timeout_ms,
+		  json_t **ret)
 {
 	char address[STORE_ADDRESS_SIZE], token[128];
 	pthread_mutex_lock(&f->lock);
@@ -117,8 +119,15 @@ int fl_agent_call(struct fleet *f, struct fleet_host *h, uint64_t gen, const cha
 	memcpy(token, h->token, sizeof(token));
 	pthread_mutex_unlock(&f->lock);
 	struct link_call c = {
-		.address = address, .token = token, .method = method, .path = path, .body = body,
-		.body_len = len, .body_file = file, .timeout_ms = timeout_ms, .gen = &h->gen,
+		.address = address,
+		.token = token,
+		.method = method,
+		.path = path,
+		.body = body,
+		.body_len = len,
+		.body_file = file,
+		.timeout_ms = timeout_ms,
+		.gen = &h->gen,
 		.gen_expected = gen,
 	};
 	json_t *reply = NULL;
@@ -138,7 +147,8 @@ void fl_job_done(struct fleet *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
-int fl_job_spawn(struct fleet *f, void *(*fn)(void *), const char *tenant, struct fleet_host *h, uint64_t gen)
+int fl_job_spawn(struct fleet *f, void *(*fn)(void *), const char *tenant, struct fleet_host *h,
+		 uint64_t gen)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j)
@@ -167,7 +177,8 @@ void *fl_stop_job(void *arg)
 	struct job *j = arg;
 	char path[128];
 	snprintf(path, sizeof(path), "/v1/vms/%s", j->tenant);
-	int st = fl_agent_call(j->f, j->host, j->gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+	int st = fl_agent_call(j->f, j->host, j->gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS,
+			       NULL);
 	log_info("vm_stop tenant=%s host=%s status=%d", j->tenant, j->host->id, st);
 	fl_job_done(j->f);
 	free(j);

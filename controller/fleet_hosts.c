@@ -20,15 +20,18 @@ static json_t *host_json(struct fleet *f, const struct fleet_host *h)
 		json_t *v = json_array_get(h->vms, i);
 		json_int_t workers = json_integer_value(json_object_get(v, "workers"));
 		used += (int)workers;
-		json_array_append_new(
-			vms, json_pack("{s:O?, s:O?, s:I, s:O?, s:O?}", "tenant", json_object_get(v, "tenant"),
-				       "state", json_object_get(v, "state"), "workers", workers, "max_workers",
-				       json_object_get(v, "max_workers"), "inflight", json_object_get(v, "inflight")));
+		json_array_append_new(vms,
+				      json_pack("{s:O?, s:O?, s:I, s:O?, s:O?}", "tenant",
+						json_object_get(v, "tenant"), "state",
+						json_object_get(v, "state"), "workers", workers,
+						"max_workers", json_object_get(v, "max_workers"),
+						"inflight", json_object_get(v, "inflight")));
 	}
-	json_int_t ago = h->last_seen_us ? (json_int_t)((time_now_us() - h->last_seen_us) / 1000) : -1;
-	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:o}", "id", h->id, "address", h->address, "state",
-			 host_state(h), "cores", h->cores, "cores_used", used, "last_seen_ms_ago", ago, "accel",
-			 h->accel, "vms", vms);
+	json_int_t ago = h->last_seen_us ? (json_int_t)((time_now_us() - h->last_seen_us) / 1000)
+					 : -1;
+	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:o}", "id", h->id, "address",
+			 h->address, "state", host_state(h), "cores", h->cores, "cores_used", used,
+			 "last_seen_ms_ago", ago, "accel", h->accel, "vms", vms);
 }
 
 /* ---- the reconciler's pass ------------------------------------------------------------------- */
@@ -37,7 +40,8 @@ void fl_hosts_reconcile(struct fleet *f, uint64_t now)
 {
 	for (size_t i = 0; i < f->n_hosts; i++) {
 		struct fleet_host *h = f->hosts[i];
-		if (h->up && h->registered && now - h->last_seen_us > (uint64_t)f->cfg.host_timeout_ms * 1000) {
+		if (h->up && h->registered &&
+		    now - h->last_seen_us > (uint64_t)f->cfg.host_timeout_ms * 1000) {
 			h->up = false;
 			log_warn("host_down id=%s silent_ms=%llu", h->id,
 				 (unsigned long long)((now - h->last_seen_us) / 1000));
@@ -61,8 +65,8 @@ static bool id_ok(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-		      c == '_' || c == '.'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
 			return false;
 	}
 	return true;
@@ -94,7 +98,8 @@ static void take_status(struct fleet *f, struct fleet_host *h, json_t *status)
 		snprintf(h->accel, sizeof(h->accel), "%s", accel);
 	size_t i;
 	json_t *vm;
-	json_array_foreach(vms, i, vm) {
+	json_array_foreach(vms, i, vm)
+	{
 		const char *tenant = json_string_value(json_object_get(vm, "tenant"));
 		const char *state = json_string_value(json_object_get(vm, "state"));
 		if (!tenant || !state || strcmp(state, "ready"))
@@ -111,9 +116,10 @@ static void take_status(struct fleet *f, struct fleet_host *h, json_t *status)
 		/* What it was started with, so a later scaling change knows
 		 * whether it needs a restart. */
 		json_t *size = json_object_get(vm, "max_workers_limit");
-		v->placed_with.min_workers = (int)json_integer_value(json_object_get(vm, "min_workers"));
-		v->placed_with.max_workers =
-			(int)json_integer_value(size ? size : json_object_get(vm, "max_workers"));
+		v->placed_with.min_workers = (int)json_integer_value(
+			json_object_get(vm, "min_workers"));
+		v->placed_with.max_workers = (int)json_integer_value(
+			size ? size : json_object_get(vm, "max_workers"));
 		snprintf(v->placed_with.mechanism, sizeof(v->placed_with.mechanism), "%s",
 			 json_string_value(json_object_get(vm, "mechanism")) ?: "");
 		snprintf(v->placed_with.policy, sizeof(v->placed_with.policy), "%s",
@@ -135,16 +141,19 @@ int fleet_host_register(struct fleet *f, json_t *body, json_t **ret, char *err, 
 		snprintf(err, err_size, "id must match [A-Za-z0-9_.-]{1,63}");
 		return -EINVAL;
 	}
-	if (!address || strncmp(address, "http://", 7) != 0 || !printable_ok(address, STORE_ADDRESS_SIZE)) {
+	if (!address || strncmp(address, "http://", 7) != 0 ||
+	    !printable_ok(address, STORE_ADDRESS_SIZE)) {
 		snprintf(err, err_size, "address must be an http:// URL");
 		return -EINVAL;
 	}
-	if (!json_is_integer(cores) || json_integer_value(cores) < 1 || json_integer_value(cores) > 4096) {
+	if (!json_is_integer(cores) || json_integer_value(cores) < 1 ||
+	    json_integer_value(cores) > 4096) {
 		snprintf(err, err_size, "cores must be an integer in 1..4096");
 		return -EINVAL;
 	}
 	if ((token && !printable_ok(token, 128)) || !printable_ok(boot_id, 128)) {
-		snprintf(err, err_size, "token and boot_id must be printable strings under 128 bytes");
+		snprintf(err, err_size,
+			 "token and boot_id must be printable strings under 128 bytes");
 		return -EINVAL;
 	}
 	if (status && !json_is_object(status)) {

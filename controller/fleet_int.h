@@ -41,8 +41,8 @@ struct fleet_host {
 	bool registered; /* since this controller started: its token is known */
 	bool up, draining;
 	uint64_t last_seen_us;
-	_Atomic uint64_t gen; /* bumped whenever the host is lost or re-registers */
-	json_t *vms;          /* the "vms" of its last status */
+	_Atomic uint64_t gen;                 /* bumped whenever the host is lost or re-registers */
+	json_t *vms;                          /* the "vms" of its last status */
 	char (*artifacts)[STORE_DIGEST_SIZE]; /* digests it holds (this generation) */
 	size_t n_artifacts, cap_artifacts;
 };
@@ -52,17 +52,17 @@ struct fleet_vm {
 	char tenant[STORE_NAME_SIZE];
 	struct fleet_host *host; /* where it runs; NULL: nowhere yet */
 	uint64_t host_gen;
-	uint64_t epoch;          /* counts placements */
-	uint64_t ready_us;       /* when the current placement finished */
-	int inflight;            /* routes of this epoch */
-	bool wanted;             /* it ran once, so it is kept running */
-	bool placing;            /* a placement thread works on it */
+	uint64_t epoch;    /* counts placements */
+	uint64_t ready_us; /* when the current placement finished */
+	int inflight;      /* routes of this epoch */
+	bool wanted;       /* it ran once, so it is kept running */
+	bool placing;      /* a placement thread works on it */
 	struct fleet_host *placing_on;
-	uint64_t attempts;       /* placements finished, failed or not */
-	char reason[256];        /* why the last one failed */
-	int err;                 /* and as -errno: -ENOSPC (no host had room) or -EIO */
+	uint64_t attempts; /* placements finished, failed or not */
+	char reason[256];  /* why the last one failed */
+	int err;           /* and as -errno: -ENOSPC (no host had room) or -EIO */
 	uint64_t retry_at_us;
-	bool restart_wanted;     /* its mechanism or size changed */
+	bool restart_wanted; /* its mechanism or size changed */
 	/* The previous placement while a move drains it. */
 	struct fleet_host *old_host;
 	uint64_t old_gen;
@@ -115,13 +115,15 @@ json_t *fl_reported_vm(struct fleet_host *h, const char *tenant);
 void fl_wait_changed(struct fleet *f, uint64_t wait_us);
 /* Calls the agent on h with the lock not held; the call aborts when h->gen
  * moves off gen. Returns the HTTP status or -errno, the reply in *ret if ret. */
-int fl_agent_call(struct fleet *f, struct fleet_host *h, uint64_t gen, const char *method, const char *path,
-		  const void *body, size_t len, const char *file, long timeout_ms, json_t **ret);
+int fl_agent_call(struct fleet *f, struct fleet_host *h, uint64_t gen, const char *method,
+		  const char *path, const void *body, size_t len, const char *file, long timeout_ms,
+		  json_t **ret);
 /* Ends a worker thread's count, with the lock not held. */
 void fl_job_done(struct fleet *f);
 /* Starts fn on a detached thread that counts as a worker, with a struct job
  * it frees. Returns 0 or -errno. */
-int fl_job_spawn(struct fleet *f, void *(*fn)(void *), const char *tenant, struct fleet_host *h, uint64_t gen);
+int fl_job_spawn(struct fleet *f, void *(*fn)(void *), const char *tenant, struct fleet_host *h,
+		 uint64_t gen);
 /* A job that stops the tenant's VM on the job's host and generation. */
 void *fl_stop_job(void *arg);
 

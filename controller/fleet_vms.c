@@ -10,7 +10,7 @@
 #include "placement.h"
 
 #define REPLACE_BACKOFF_US (2 * 1000000ull) /* between failed placements of one VM */
-#define ORPHAN_GRACE_US (10 * 1000000ull)    /* a VM unaccounted for this long is stopped */
+#define ORPHAN_GRACE_US (10 * 1000000ull)   /* a VM unaccounted for this long is stopped */
 
 static int vm_count_on(struct fleet *f, const struct fleet_host *h, int *ret_reserved)
 {
@@ -28,7 +28,8 @@ static int vm_count_on(struct fleet *f, const struct fleet_host *h, int *ret_res
 
 static const char *error_message(json_t *reply)
 {
-	const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+	const char *m = json_string_value(
+		json_object_get(json_object_get(reply, "error"), "message"));
 	return m ? m : "no reason given";
 }
 
@@ -36,8 +37,8 @@ static const char *error_message(json_t *reply)
 
 /* Ends a placement: on success (err 0) the VM moves to host h; otherwise
  * err (-ENOSPC: no host had room, or -EIO) and reason say why not. */
-static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host *h, uint64_t gen, int err,
-			  const char *reason)
+static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host *h, uint64_t gen,
+			  int err, const char *reason)
 {
 	bool ok = err == 0;
 	pthread_mutex_lock(&f->lock);
@@ -64,7 +65,8 @@ static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host
 		v->reason[0] = '\0';
 		v->err = 0;
 		v->ready_us = time_now_us();
-		log_info("vm_placed tenant=%s host=%s epoch=%llu", v->tenant, h->id, (unsigned long long)v->epoch);
+		log_info("vm_placed tenant=%s host=%s epoch=%llu", v->tenant, h->id,
+			 (unsigned long long)v->epoch);
 	} else {
 		/* A VM waiting for room fails the same way every few seconds:
 		 * say so once. */
@@ -76,6 +78,69 @@ static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host
 	}
 	pthread_cond_broadcast(&f->changed);
 	pthread_mutex_unlock(&f->lock);
+}
+
+/* Chooses the host for v, which needs sc->min_workers free cores, among
+ * those known; the lock is held. Returns it, or NULL when none has room. */
+static struct fleet_host *host_choose(struct fleet *f, const struct fleet_vm *v,
+				      const struct store_scaling *sc)
+{
+	struct placement_host *ph = calloc(f->n_hosts ? f->n_hosts : 1, sizeof(*ph));
+	if (!ph)
+		return NULL;
+	for (size_t i = 0; i < f->n_hosts; i++) {
+		struct fleet_host *x = f->hosts[i];
+		ph[i] = (struct placement_host){
+			.id = x->id,
+			.up = x->up && x->registered,
+			.draining = x->draining,
+			.cores = x->cores,
+		};
+		ph[i].vms = vm_count_on(f, x, &ph[i].reserved);
+	}
+	/* A move never lands where the VM already is. */
+	int i = placement_choose(ph, f->n_hosts, sc->min_workers, v->host ? v->host->id : NULL);
+	free(ph);
+	return i < 0 ? NULL : f->hosts[i];
+}
+
+/* Starts tenant's VM on h (generation gen) as sc says, or takes the ready
+ * one already there. Returns 0, or -EIO with what went wrong in reason. */
+static int vm_start_on(struct fleet *f, const char *tenant, struct fleet_host *h, uint64_t gen,
+		       const struct store_scaling *sc, char *reason, size_t reason_size)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/vms/%s", tenant);
+	/* A VM left there dead, or from an earlier placement, goes first. */
+	json_t *reply = NULL;
+	int st = fl_agent_call(f, h, gen, "GET", path, NULL, 0, NULL, AGENT_CALL_MS, &reply);
+	const char *state = json_string_value(json_object_get(reply, "state"));
+	bool reuse = st == 200 && state && !strcmp(state, "ready");
+	if (st == 200 && !reuse)
+		fl_agent_call(f, h, gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+	json_decref(reply);
+	reply = NULL;
+	if (reuse)
+		return 0;
+	json_t *body = json_pack("{s:s, s:i, s:i, s:s, s:i}", "mechanism", sc->mechanism,
+				 "max_workers", sc->max_workers, "min_workers", sc->min_workers,
+				 "policy", sc->policy, "memory_mib", f->cfg.vm_memory_mib);
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	log_info("vm_start tenant=%s host=%s mechanism=%s max=%d", tenant, h->id, sc->mechanism,
+		 sc->max_workers);
+	metrics_vm_boot(f->metrics);
+	st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL,
+				  f->cfg.boot_timeout_ms, &reply)
+		  : -ENOMEM;
+	free(text);
+	if (st < 0)
+		snprintf(reason, reason_size, "host %s: %s", h->id, strerror(-st));
+	else if (st != 201)
+		snprintf(reason, reason_size, "host %s answered %d: %s", h->id, st,
+			 error_message(reply));
+	json_decref(reply);
+	return st == 201 ? 0 : -EIO;
 }
 
 static void *place_job(void *arg)
@@ -103,22 +168,13 @@ static void *place_job(void *arg)
 			v->host = NULL;
 			v->restart_wanted = false;
 		}
-		struct placement_host *ph = calloc(f->n_hosts ? f->n_hosts : 1, sizeof(*ph));
-		for (size_t i = 0; ph && i < f->n_hosts; i++) {
-			struct fleet_host *x = f->hosts[i];
-			ph[i] = (struct placement_host){ x->id, x->up && x->registered, x->draining, x->cores, 0, 0 };
-			ph[i].vms = vm_count_on(f, x, &ph[i].reserved);
-		}
-		/* A move never lands where the VM already is. */
-		const char *exclude = v->host ? v->host->id : NULL;
-		int i = ph ? placement_choose(ph, f->n_hosts, t.scaling.min_workers, exclude) : -ENOMEM;
-		free(ph);
-		if (i < 0) {
+		h = host_choose(f, v, &t.scaling);
+		if (!h) {
 			fail = -ENOSPC;
-			snprintf(reason, sizeof(reason), "no host has room for tenant %s (%d free cores needed)",
-				 j->tenant, t.scaling.min_workers);
+			snprintf(reason, sizeof(reason),
+				 "no host has room for tenant %s (%d free cores needed)", j->tenant,
+				 t.scaling.min_workers);
 		} else {
-			h = f->hosts[i];
 			gen = atomic_load(&h->gen);
 			v->placing_on = h;
 			v->placed_with = t.scaling;
@@ -129,49 +185,12 @@ static void *place_job(void *arg)
 	if (stop_first) {
 		char path[128];
 		snprintf(path, sizeof(path), "/v1/vms/%s", j->tenant);
-		fl_agent_call(f, stop_first, stop_gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+		fl_agent_call(f, stop_first, stop_gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS,
+			      NULL);
 	}
-	if (!h) {
-		placement_end(f, v, NULL, 0, fail, reason);
-		goto out;
-	}
-	char path[128];
-	snprintf(path, sizeof(path), "/v1/vms/%s", j->tenant);
-	/* A VM left there dead, or from an earlier placement, goes first. */
-	json_t *reply = NULL;
-	int st = fl_agent_call(f, h, gen, "GET", path, NULL, 0, NULL, AGENT_CALL_MS, &reply);
-	const char *state = json_string_value(json_object_get(reply, "state"));
-	bool reuse = st == 200 && state && !strcmp(state, "ready");
-	if (st == 200 && !reuse)
-		fl_agent_call(f, h, gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
-	json_decref(reply);
-	reply = NULL;
-	if (reuse) {
-		placement_end(f, v, h, gen, 0, NULL);
-		goto out;
-	}
-	json_t *body = json_pack("{s:s, s:i, s:i, s:s, s:i}", "mechanism", t.scaling.mechanism, "max_workers",
-				 t.scaling.max_workers, "min_workers", t.scaling.min_workers, "policy",
-				 t.scaling.policy, "memory_mib", f->cfg.vm_memory_mib);
-	char *text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	log_info("vm_start tenant=%s host=%s mechanism=%s max=%d", j->tenant, h->id, t.scaling.mechanism,
-		 t.scaling.max_workers);
-	metrics_vm_boot(f->metrics);
-	st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL, f->cfg.boot_timeout_ms, &reply)
-		  : -ENOMEM;
-	free(text);
-	if (st == 201) {
-		placement_end(f, v, h, gen, 0, NULL);
-	} else {
-		if (st < 0)
-			snprintf(reason, sizeof(reason), "host %s: %s", h->id, strerror(-st));
-		else
-			snprintf(reason, sizeof(reason), "host %s answered %d: %s", h->id, st, error_message(reply));
-		placement_end(f, v, h, gen, -EIO, reason);
-	}
-	json_decref(reply);
-out:
+	if (h)
+		fail = vm_start_on(f, j->tenant, h, gen, &t.scaling, reason, sizeof(reason));
+	placement_end(f, v, h, gen, fail, fail ? reason : NULL);
 	fl_job_done(f);
 	free(j);
 	return NULL;
@@ -190,8 +209,8 @@ static int placement_start(struct fleet *f, struct fleet_vm *v)
 
 /* ---- routes --------------------------------------------------------------------------------- */
 
-int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_us, struct fleet_route *ret,
-			char *why, size_t why_size)
+int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_us,
+			struct fleet_route *ret, char *why, size_t why_size)
 {
 	int r = 0;
 	bool started = false;
@@ -237,7 +256,8 @@ int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_u
 		}
 		if (!v->placing) {
 			if ((r = placement_start(f, v)) < 0) {
-				snprintf(why, why_size, "cannot start a placement: %s", strerror(-r));
+				snprintf(why, why_size, "cannot start a placement: %s",
+					 strerror(-r));
 				break;
 			}
 			started = true;
@@ -245,7 +265,8 @@ int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_u
 		uint64_t now = time_now_us();
 		if (now >= deadline_us) {
 			r = -ETIMEDOUT;
-			snprintf(why, why_size, "the VM of tenant %s was not ready in time", tenant);
+			snprintf(why, why_size, "the VM of tenant %s was not ready in time",
+				 tenant);
 			break;
 		}
 		fl_wait_changed(f, deadline_us - now);
@@ -298,9 +319,11 @@ int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *di
 	snprintf(file, sizeof(file), "%s/%s", f->artifacts_dir, digest);
 	/* Uploads are idempotent, so two callers racing here both succeed. */
 	json_t *reply = NULL;
-	int st = fl_agent_call(f, h, r->gen_expected, "GET", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+	int st = fl_agent_call(f, h, r->gen_expected, "GET", path, NULL, 0, NULL, AGENT_CALL_MS,
+			       NULL);
 	if (st != 200)
-		st = fl_agent_call(f, h, r->gen_expected, "PUT", path, NULL, 0, file, 600000, &reply);
+		st = fl_agent_call(f, h, r->gen_expected, "PUT", path, NULL, 0, file, 600000,
+				   &reply);
 	if (st == 200 || st == 201) {
 		pthread_mutex_lock(&f->lock);
 		if (atomic_load(&h->gen) == r->gen_expected && !artifact_known(h, digest)) {
@@ -316,12 +339,13 @@ int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *di
 				memcpy(h->artifacts[h->n_artifacts++], digest, STORE_DIGEST_SIZE);
 		}
 		pthread_mutex_unlock(&f->lock);
-		log_info("artifact_pushed host=%s digest=%s size=%llu", h->id, digest, (unsigned long long)size);
+		log_info("artifact_pushed host=%s digest=%s size=%llu", h->id, digest,
+			 (unsigned long long)size);
 		json_decref(reply);
 		return 0;
 	}
-	log_warn("artifact_push_failed host=%s digest=%s status=%d message=\"%s\"", h->id, digest, st,
-		 st > 0 ? error_message(reply) : strerror(-st));
+	log_warn("artifact_push_failed host=%s digest=%s status=%d message=\"%s\"", h->id, digest,
+		 st, st > 0 ? error_message(reply) : strerror(-st));
 	json_decref(reply);
 	return st < 0 ? st : -EIO;
 }
@@ -332,7 +356,8 @@ void fleet_artifact_forget(struct fleet *f, struct fleet_route *r, const char *d
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < h->n_artifacts; i++)
 		if (!strcmp(h->artifacts[i], digest)) {
-			memmove(h->artifacts[i], h->artifacts[h->n_artifacts - 1], STORE_DIGEST_SIZE);
+			memmove(h->artifacts[i], h->artifacts[h->n_artifacts - 1],
+				STORE_DIGEST_SIZE);
 			h->n_artifacts--;
 			break;
 		}
@@ -358,7 +383,8 @@ static void vm_reconcile(struct fleet *f, struct fleet_vm *v, uint64_t now)
 		if (dead || missing) {
 			snprintf(v->reason, sizeof(v->reason), "the VM on %s %s", v->host->id,
 				 dead ? "died" : "disappeared");
-			log_warn("vm_lost tenant=%s host=%s reason=\"%s\"", v->tenant, v->host->id, v->reason);
+			log_warn("vm_lost tenant=%s host=%s reason=\"%s\"", v->tenant, v->host->id,
+				 v->reason);
 			v->host = NULL;
 		}
 	}
@@ -381,7 +407,8 @@ static void orphans_stop(struct fleet *f, struct fleet_host *h, uint64_t now)
 	json_t *vm;
 	if (!h->up || !h->registered || now - h->last_seen_us > 2000000)
 		return;
-	json_array_foreach(h->vms, k, vm) {
+	json_array_foreach(h->vms, k, vm)
+	{
 		const char *tenant = json_string_value(json_object_get(vm, "tenant"));
 		const char *state = json_string_value(json_object_get(vm, "state"));
 		if (!tenant || (state && (!strcmp(state, "stopping") || !strcmp(state, "stopped"))))
@@ -414,16 +441,16 @@ json_t *fleet_tenant_vm_json(struct fleet *f, const char *tenant)
 	struct fleet_vm *v = fl_vm_find(f, tenant, false);
 	if (v && v->host) {
 		json_t *vm = fl_reported_vm(v->host, tenant);
-		o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O?, s:O?, s:I}", "host", v->host->id, "state",
-			      json_string_value(json_object_get(vm, "state")) ?: "booting", "workers",
-			      json_integer_value(json_object_get(vm, "workers")), "min_workers",
-			      json_integer_value(json_object_get(vm, "min_workers")), "max_workers",
-			      json_integer_value(json_object_get(vm, "max_workers")), "mechanism",
-			      json_object_get(vm, "mechanism"), "policy", json_object_get(vm, "policy"),
-			      "inflight", (json_int_t)v->inflight);
+		o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O?, s:O?, s:I}", "host", v->host->id,
+			      "state", json_string_value(json_object_get(vm, "state")) ?: "booting",
+			      "workers", json_integer_value(json_object_get(vm, "workers")),
+			      "min_workers", json_integer_value(json_object_get(vm, "min_workers")),
+			      "max_workers", json_integer_value(json_object_get(vm, "max_workers")),
+			      "mechanism", json_object_get(vm, "mechanism"), "policy",
+			      json_object_get(vm, "policy"), "inflight", (json_int_t)v->inflight);
 	} else if (v && (v->placing || v->reason[0])) {
-		o = json_pack("{s:n, s:s, s:s}", "host", "state", v->placing ? "placing" : "none", "reason",
-			      v->reason);
+		o = json_pack("{s:n, s:s, s:s}", "host", "state", v->placing ? "placing" : "none",
+			      "reason", v->reason);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return o;
@@ -440,24 +467,26 @@ void fleet_tenant_scaling(struct fleet *f, const char *tenant, const struct stor
 			sc->max_workers > v->placed_with.max_workers);
 	if (v && restart) {
 		v->restart_wanted = true;
-		log_info("vm_restart_wanted tenant=%s mechanism=%s max=%d", tenant, sc->mechanism, sc->max_workers);
+		log_info("vm_restart_wanted tenant=%s mechanism=%s max=%d", tenant, sc->mechanism,
+			 sc->max_workers);
 	}
 	pthread_mutex_unlock(&f->lock);
 	if (!h || restart)
 		return;
 	char path[128];
 	snprintf(path, sizeof(path), "/v1/vms/%s/scaling", tenant);
-	json_t *body = json_pack("{s:i, s:i, s:s}", "min_workers", sc->min_workers, "max_workers", sc->max_workers,
-				 "policy", sc->policy);
+	json_t *body = json_pack("{s:i, s:i, s:s}", "min_workers", sc->min_workers, "max_workers",
+				 sc->max_workers, "policy", sc->policy);
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	json_t *reply = NULL;
-	int st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL, AGENT_CALL_MS, &reply)
+	int st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL,
+				      AGENT_CALL_MS, &reply)
 		      : -ENOMEM;
 	free(text);
 	if (st != 200)
-		log_warn("vm_scaling_failed tenant=%s host=%s status=%d message=\"%s\"", tenant, h->id, st,
-			 st > 0 ? error_message(reply) : strerror(-st));
+		log_warn("vm_scaling_failed tenant=%s host=%s status=%d message=\"%s\"", tenant,
+			 h->id, st, st > 0 ? error_message(reply) : strerror(-st));
 	else {
 		pthread_mutex_lock(&f->lock);
 		/* The VM's size (max_workers) and mechanism stay what it was

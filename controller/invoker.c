@@ -75,7 +75,8 @@ struct invoker {
 static struct running *running_find(struct invoker *iv, const struct store_function *fn)
 {
 	for (size_t i = 0; i < iv->n_running; i++)
-		if (!strcmp(iv->running[i].name, fn->name) && !strcmp(iv->running[i].tenant, fn->tenant))
+		if (!strcmp(iv->running[i].name, fn->name) &&
+		    !strcmp(iv->running[i].tenant, fn->tenant))
 			return &iv->running[i];
 	if (iv->n_running == iv->cap_running) {
 		size_t cap = iv->cap_running ? iv->cap_running * 2 : 16;
@@ -155,8 +156,9 @@ static void pending_push(struct invoker *iv, struct pending *p)
 static int pending_write(struct invoker *iv, const struct pending *p)
 {
 	if (p->start)
-		return store_invocation_create_running(iv->db->store, p->id, p->created_ms, p->tenant, p->function,
-						       p->version, p->host, p->tenant);
+		return store_invocation_create_running(iv->db->store, p->id, p->created_ms,
+						       p->tenant, p->function, p->version, p->host,
+						       p->tenant);
 	return store_invocation_finish(iv->db->store, p->id, &p->o);
 }
 
@@ -171,8 +173,8 @@ static int64_t wall_ms(void)
  * the recorder thread like its outcome, so that neither write is on the
  * caller's path; the record is on disk milliseconds after it starts.
  * Returns 0 with its new id, or -errno. */
-static int record_started(struct invoker *iv, const struct store_function *fn, const struct fleet_route *route,
-			  char ret_id[STORE_ID_SIZE])
+static int record_started(struct invoker *iv, const struct store_function *fn,
+			  const struct fleet_route *route, char ret_id[STORE_ID_SIZE])
 {
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -206,7 +208,8 @@ static void record_finish(struct invoker *iv, const char *id, const struct store
 		p->o.result = p->result = dup_bytes(o->result, o->result_len);
 		p->o.log = p->log = dup_bytes(o->log, o->log_len);
 		p->o.error = p->error = o->error ? strdup(o->error) : NULL;
-		if ((o->result_len && !p->result) || (o->log_len && !p->log) || (o->error && !p->error)) {
+		if ((o->result_len && !p->result) || (o->log_len && !p->log) ||
+		    (o->error && !p->error)) {
 			pending_free(p);
 			p = NULL;
 		}
@@ -254,7 +257,8 @@ static void *recorder_main(void *arg)
 			for (struct pending *p = batch; p; p = p->next) {
 				int e = pending_write(iv, p);
 				if (e < 0 && e != -EALREADY)
-					log_warn("invocation_unrecorded id=%s err=%s", p->id, strerror(-e));
+					log_warn("invocation_unrecorded id=%s err=%s", p->id,
+						 strerror(-e));
 			}
 		}
 		pthread_mutex_unlock(&iv->db->lock);
@@ -288,13 +292,15 @@ enum attempt {
 /* Gets a route to the tenant's VM for an attempt. A caller that waits gets
  * "no capacity" at once; queued work waits for room (a host coming back,
  * say) until the placement timeout. Returns 0, or -errno with why. */
-static int route_wait(struct invoker *iv, const char *tenant, bool async, struct fleet_route *ret, char *why,
-		      size_t why_size)
+static int route_wait(struct invoker *iv, const char *tenant, bool async, struct fleet_route *ret,
+		      char *why, size_t why_size)
 {
 	uint64_t deadline = time_now_us() + (uint64_t)iv->cfg.placement_timeout_ms * 1000;
 	int r;
-	while ((r = fleet_route_acquire(iv->fleet, tenant, deadline, ret, why, why_size)) == -ENOSPC && async &&
-	       time_now_us() + ASYNC_ROOM_WAIT_US < deadline && !fleet_stopping(iv->fleet)) {
+	while ((r = fleet_route_acquire(iv->fleet, tenant, deadline, ret, why, why_size)) ==
+		       -ENOSPC &&
+	       async && time_now_us() + ASYNC_ROOM_WAIT_US < deadline &&
+	       !fleet_stopping(iv->fleet)) {
 		struct timespec ts = { 0, ASYNC_ROOM_WAIT_US * 1000 };
 		nanosleep(&ts, NULL);
 	}
@@ -315,17 +321,25 @@ static void route_failed(struct verdict *v, int err, const char *why)
 /* Calls the agent on route, after making sure its host holds the artifact,
  * and once more after pushing it again when the host says it lost it.
  * Classifies the last answer into ret; *ret_rtt gets the call's round trip. */
-static void agent_invoke(struct invoker *iv, const struct store_function *fn, struct fleet_route *route,
-			 const void *input, size_t input_len, struct verdict *ret, int64_t *ret_rtt)
+static void agent_invoke(struct invoker *iv, const struct store_function *fn,
+			 struct fleet_route *route, const void *input, size_t input_len,
+			 struct verdict *ret, int64_t *ret_rtt)
 {
-	struct verdict_context ctx = { .host_id = route->host_id, .timeout_ms = fn->limits.timeout_ms };
+	struct verdict_context ctx = { .host_id = route->host_id,
+				       .timeout_ms = fn->limits.timeout_ms };
 	char path[512];
-	snprintf(path, sizeof(path), "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u",
-		 fn->tenant, fn->digest, fn->limits.mode, fn->limits.timeout_ms, fn->limits.memory_mib);
+	snprintf(path, sizeof(path),
+		 "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u", fn->tenant,
+		 fn->digest, fn->limits.mode, fn->limits.timeout_ms, fn->limits.memory_mib);
 	struct link_call c = {
-		.address = route->address, .token = route->token, .method = "POST", .path = path,
-		.body = input ? input : "", .body_len = input_len,
-		.timeout_ms = (long)fn->limits.timeout_ms + AGENT_GRACE_MS, .gen = route->gen,
+		.address = route->address,
+		.token = route->token,
+		.method = "POST",
+		.path = path,
+		.body = input ? input : "",
+		.body_len = input_len,
+		.timeout_ms = (long)fn->limits.timeout_ms + AGENT_GRACE_MS,
+		.gen = route->gen,
 		.gen_expected = route->gen_expected,
 	};
 	for (int tries = 0;; tries++) {
@@ -383,9 +397,10 @@ static void verdict_take(struct verdict *v, const struct fleet_route *route, int
  * the caller holds a route already and recorded the start), calls the agent
  * and records the outcome, unless the host was lost (the caller decides
  * then). *ret_metric gets how the metrics count it. */
-static enum attempt attempt(struct invoker *iv, const struct store_function *fn, const char *id, bool async,
-			    const void *input, size_t input_len, uint64_t start_us, const struct fleet_route *ready,
-			    struct invocation_reply *out, enum metrics_outcome *ret_metric)
+static enum attempt attempt(struct invoker *iv, const struct store_function *fn, const char *id,
+			    bool async, const void *input, size_t input_len, uint64_t start_us,
+			    const struct fleet_route *ready, struct invocation_reply *out,
+			    enum metrics_outcome *ret_metric)
 {
 	struct fleet_route route = { 0 };
 	char why[256];
@@ -421,16 +436,16 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 	return v.next == VERDICT_REROUTE ? ATTEMPT_HOST_LOST : ATTEMPT_DONE;
 }
 
-void invoker_call(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,
-		  uint64_t start_us, struct invocation_reply *out)
+void invoker_call(struct invoker *iv, const struct store_function *fn, const void *input,
+		  size_t input_len, uint64_t start_us, struct invocation_reply *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->agent_rtt_us = out->agent_us = out->guest_us = out->function_us = -1;
 	struct verdict v;
 	if (!slot_take(iv, fn, false)) {
 		verdict_fail(&v, 429, "too_many_requests",
-			     "function %s already runs %u invocations, its max_concurrency", fn->name,
-			     fn->limits.max_concurrency);
+			     "function %s already runs %u invocations, its max_concurrency",
+			     fn->name, fn->limits.max_concurrency);
 		reply_set(out, &v);
 		out->total_us = (int64_t)(time_now_us() - start_us);
 		metrics_invocation(iv->metrics, fn->tenant, METRICS_FAILED, out->total_us);
@@ -449,7 +464,8 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 		r = record_started(iv, fn, &route, out->id);
 	} else {
 		pthread_mutex_lock(&iv->db->lock);
-		r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, false, NULL, 0, out->id);
+		r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, false,
+					    NULL, 0, out->id);
 		pthread_mutex_unlock(&iv->db->lock);
 	}
 	if (r < 0) {
@@ -457,15 +473,17 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 			fleet_route_release(iv->fleet, &route);
 		out->id[0] = '\0';
 		if (r == -ENOENT)
-			verdict_fail(&v, 404, "not_found", "function %s version %lld is gone", fn->name,
-				     (long long)fn->version);
+			verdict_fail(&v, 404, "not_found", "function %s version %lld is gone",
+				     fn->name, (long long)fn->version);
 		else
-			verdict_fail(&v, 503, "busy", "cannot record the invocation: %s", strerror(-r));
+			verdict_fail(&v, 503, "busy", "cannot record the invocation: %s",
+				     strerror(-r));
 		reply_set(out, &v);
-	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us, ready ? &route : NULL, out,
-			   &metric) == ATTEMPT_HOST_LOST) {
+	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us,
+			   ready ? &route : NULL, out, &metric) == ATTEMPT_HOST_LOST) {
 		/* Nothing to retry for a caller that waits: say what happened. */
-		struct store_outcome o = { .status = STORE_ERROR, .error = out->message,
+		struct store_outcome o = { .status = STORE_ERROR,
+					   .error = out->message,
 					   .total_us = (int64_t)(time_now_us() - start_us) };
 		record_finish(iv, out->id, &o);
 	}
@@ -473,8 +491,9 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 	metrics_inflight_add(iv->metrics, -1);
 	metrics_invocation(iv->metrics, fn->tenant, metric, out->total_us);
 	slot_give(iv, fn);
-	log_debug("invocation id=%s tenant=%s function=%s version=%lld http=%u total_us=%lld", out->id, fn->tenant,
-		  fn->name, (long long)fn->version, out->http, (long long)out->total_us);
+	log_debug("invocation id=%s tenant=%s function=%s version=%lld http=%u total_us=%lld",
+		  out->id, fn->tenant, fn->name, (long long)fn->version, out->http,
+		  (long long)out->total_us);
 }
 
 void invocation_reply_clear(struct invocation_reply *r)
@@ -511,12 +530,12 @@ static int enqueue(struct invoker *iv, const char *id)
 	return 0;
 }
 
-int invoker_submit(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,
-		   char ret_id[STORE_ID_SIZE])
+int invoker_submit(struct invoker *iv, const struct store_function *fn, const void *input,
+		   size_t input_len, char ret_id[STORE_ID_SIZE])
 {
 	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, true, input, input_len,
-					ret_id);
+	int r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, true,
+					input, input_len, ret_id);
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0)
 		return r;
@@ -532,7 +551,9 @@ static void run_async(struct invoker *iv, const char *id)
 	struct store_function fn;
 	pthread_mutex_lock(&iv->db->lock);
 	int r = store_invocation_get(iv->db->store, NULL, id, &inv);
-	int fr = r == 0 ? store_function_get(iv->db->store, inv.tenant, inv.function, inv.version, &fn) : r;
+	int fr = r == 0 ? store_function_get(iv->db->store, inv.tenant, inv.function, inv.version,
+					     &fn)
+			: r;
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0) {
 		log_warn("async_lost id=%s err=%s", id, strerror(-r));
@@ -545,7 +566,8 @@ static void run_async(struct invoker *iv, const char *id)
 		return;
 	}
 	if (fr < 0) {
-		struct store_outcome o = { .status = STORE_ERROR, .error = "the function version was deleted" };
+		struct store_outcome o = { .status = STORE_ERROR,
+					   .error = "the function version was deleted" };
 		record_finish(iv, id, &o);
 		metrics_invocation(iv->metrics, inv.tenant, METRICS_FAILED, 0);
 		store_invocation_clear(&inv);
@@ -557,7 +579,8 @@ static void run_async(struct invoker *iv, const char *id)
 	}
 	metrics_inflight_add(iv->metrics, 1);
 	enum metrics_outcome metric;
-	enum attempt a = attempt(iv, &fn, id, true, inv.input, inv.input_len, start_us, NULL, &out, &metric);
+	enum attempt a = attempt(iv, &fn, id, true, inv.input, inv.input_len, start_us, NULL, &out,
+				 &metric);
 	metrics_inflight_add(iv->metrics, -1);
 	slot_give(iv, &fn);
 	if (a == ATTEMPT_HOST_LOST) {
@@ -570,10 +593,12 @@ static void run_async(struct invoker *iv, const char *id)
 		} else {
 			struct store_outcome o = { .status = STORE_ERROR, .error = out.message };
 			record_finish(iv, id, &o);
-			metrics_invocation(iv->metrics, inv.tenant, METRICS_FAILED, (int64_t)(time_now_us() - start_us));
+			metrics_invocation(iv->metrics, inv.tenant, METRICS_FAILED,
+					   (int64_t)(time_now_us() - start_us));
 		}
 	} else {
-		metrics_invocation(iv->metrics, inv.tenant, metric, (int64_t)(time_now_us() - start_us));
+		metrics_invocation(iv->metrics, inv.tenant, metric,
+				   (int64_t)(time_now_us() - start_us));
 	}
 	invocation_reply_clear(&out);
 	store_invocation_clear(&inv);
@@ -605,8 +630,8 @@ int invoker_recover(struct invoker *iv)
 	size_t failed = 0, n = 0;
 	struct store_id *retry = NULL;
 	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocations_recover(iv->db->store, "the controller restarted while it ran", &failed, &retry,
-					  &n);
+	int r = store_invocations_recover(iv->db->store, "the controller restarted while it ran",
+					  &failed, &retry, &n);
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0)
 		return r;
@@ -620,8 +645,8 @@ int invoker_recover(struct invoker *iv)
 
 /* ---- life cycle ------------------------------------------------------------------------------------ */
 
-int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *fleet, struct link_pool *links,
-		struct metrics *metrics, struct invoker **ret)
+int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *fleet,
+		struct link_pool *links, struct metrics *metrics, struct invoker **ret)
 {
 	struct invoker *iv = calloc(1, sizeof(*iv));
 	if (!iv)

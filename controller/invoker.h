@@ -24,8 +24,8 @@ struct invoker_config {
 struct invoker;
 
 /* Starts the async workers. Returns 0 with a handle for invoker_free. */
-int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *fleet, struct link_pool *links,
-		struct metrics *metrics, struct invoker **ret);
+int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *fleet,
+		struct link_pool *links, struct metrics *metrics, struct invoker **ret);
 /* Stops the workers (queued invocations stay queued in the store) and frees. */
 void invoker_free(struct invoker *iv);
 
@@ -35,11 +35,11 @@ int invoker_recover(struct invoker *iv);
 
 /* How a synchronous invocation ended. */
 struct invocation_reply {
-	unsigned http;         /* 200, or the error's HTTP status */
-	char code[32];         /* the error code, "" on success */
+	unsigned http; /* 200, or the error's HTTP status */
+	char code[32]; /* the error code, "" on success */
 	char message[512];
 	char id[STORE_ID_SIZE]; /* "" when no record was made (throttled) */
-	uint8_t *result;       /* the function's result bytes (malloc'd) */
+	uint8_t *result;        /* the function's result bytes (malloc'd) */
 	size_t result_len;
 	bool cold_start;
 	/* Where the time went: all of it in the controller, the controller's
@@ -51,8 +51,8 @@ struct invocation_reply {
 /* Runs a version of a function synchronously with input; start_us is when
  * the request arrived (CLOCK_MONOTONIC). Fills ret (release with
  * invocation_reply_clear). */
-void invoker_call(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,
-		  uint64_t start_us, struct invocation_reply *ret);
+void invoker_call(struct invoker *iv, const struct store_function *fn, const void *input,
+		  size_t input_len, uint64_t start_us, struct invocation_reply *ret);
 void invocation_reply_clear(struct invocation_reply *r);
 
 /* Waits until every outcome handed to the store so far is written, so a
@@ -61,7 +61,7 @@ void invoker_flush(struct invoker *iv);
 
 /* Records and queues an asynchronous invocation. Returns 0 with its id,
  * -ENOENT (the version is gone), or -errno. */
-int invoker_submit(struct invoker *iv, const struct store_function *fn, const void *input, size_t input_len,
-		   char ret_id[STORE_ID_SIZE]);
+int invoker_submit(struct invoker *iv, const struct store_function *fn, const void *input,
+		   size_t input_len, char ret_id[STORE_ID_SIZE]);
 
 #endif

@@ -79,7 +79,8 @@ static size_t on_data(char *data, size_t size, size_t n, void *user)
 	return buf_append(user, data, size * n) < 0 ? 0 : size * n;
 }
 
-static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
 {
 	const struct link_call *c = user;
 	return atomic_load(c->gen) != c->gen_expected;

@@ -20,8 +20,8 @@ struct link_call {
 	const char *address; /* "http://host:port" */
 	const char *token;   /* sent as "Authorization: Bearer"; NULL or "" for none */
 	const char *method;
-	const char *path;    /* with its query */
-	const void *body;    /* NULL: no body, unless body_file */
+	const char *path; /* with its query */
+	const void *body; /* NULL: no body, unless body_file */
 	size_t body_len;
 	const char *body_file; /* stream this file as the body instead */
 	long timeout_ms;       /* 0: no limit */

@@ -13,20 +13,21 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ditto-controller [options]\n"
-		   "  --listen ADDR       IPv4 address to listen on (default 127.0.0.1)\n"
-		   "  --port N            port, 0 for any free one (default 8080)\n"
-		   "  --data DIR          database, admin key and artifacts (default data/controller)\n"
-		   "  --max-artifact N    largest artifact in bytes (default 50331648)\n"
-		   "  --host-timeout-ms N a host silent this long is down (default 5000)\n"
-		   "  --vm-memory-mib N   memory of each tenant VM (default 512)\n"
-		   "  --async-workers N   threads running async invocations (default 16)\n"
-		   "  --max-connections N concurrent client connections (default 1024)\n"
-		   "  --retain N          invocation records kept per tenant, 0 for all (default 10000)\n"
-		   "  --retain-days N     days invocation records are kept, 0 for ever (default 7)\n"
-		   "  --ready-file PATH   write the API URL here once listening\n"
-		   "  --log-level LEVEL   error, warn, info or debug (default info)\n"
-		   "  --help\n");
+	fprintf(f,
+		"usage: ditto-controller [options]\n"
+		"  --listen ADDR       IPv4 address to listen on (default 127.0.0.1)\n"
+		"  --port N            port, 0 for any free one (default 8080)\n"
+		"  --data DIR          database, admin key and artifacts (default data/controller)\n"
+		"  --max-artifact N    largest artifact in bytes (default 50331648)\n"
+		"  --host-timeout-ms N a host silent this long is down (default 5000)\n"
+		"  --vm-memory-mib N   memory of each tenant VM (default 512)\n"
+		"  --async-workers N   threads running async invocations (default 16)\n"
+		"  --max-connections N concurrent client connections (default 1024)\n"
+		"  --retain N          invocation records kept per tenant, 0 for all (default 10000)\n"
+		"  --retain-days N     days invocation records are kept, 0 for ever (default 7)\n"
+		"  --ready-file PATH   write the API URL here once listening\n"
+		"  --log-level LEVEL   error, warn, info or debug (default info)\n"
+		"  --help\n");
 }
 
 /* Writes the URL to a temporary file and renames it, so a reader never sees
@@ -42,6 +43,44 @@ static int write_ready_file(const char *path, const char *addr, int port)
 	fprintf(f, "http://%s:%d\n", addr, port);
 	if (fclose(f) != 0 || rename(tmp, path) < 0)
 		return -errno;
+	return 0;
+}
+
+/* Sets the config's field for option c (one of the numeric options below)
+ * from arg. Returns 0, or -EINVAL having said why on stderr. */
+static int number_option(int c, const char *arg, struct controller_config *cfg)
+{
+	static const struct {
+		int opt;
+		const char *name;
+		uint64_t lo, hi;
+	} ranges[] = {
+		{ 'p', "port", 0, 65535 },
+		{ 'T', "host-timeout-ms", 100, 3600000 },
+		{ 'M', "vm-memory-mib", 64, 65536 },
+		{ 'A', "async-workers", 1, 1024 },
+		{ 'C', "max-connections", 4, 100000 },
+		{ 'R', "retain", 0, 100000000 },
+		{ 'D', "retain-days", 0, 36500 },
+	};
+	uint64_t v = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(ranges); i++) {
+		if (ranges[i].opt == c && parse_u64(arg, ranges[i].lo, ranges[i].hi, &v) < 0) {
+			fprintf(stderr, "ditto-controller: --%s must be %llu..%llu, got \"%s\"\n",
+				ranges[i].name, (unsigned long long)ranges[i].lo,
+				(unsigned long long)ranges[i].hi, arg);
+			return -EINVAL;
+		}
+	}
+	switch (c) {
+	case 'p': cfg->port = (int)v; break;
+	case 'T': cfg->host_timeout_ms = (int)v; break;
+	case 'M': cfg->vm_memory_mib = (int)v; break;
+	case 'A': cfg->async_workers = (unsigned)v; break;
+	case 'C': cfg->max_connections = (unsigned)v; break;
+	case 'R': cfg->retain = (unsigned)v; break;
+	default: cfg->retain_days = (unsigned)v; break;
+	}
 	return 0;
 }
 
@@ -63,12 +102,13 @@ static int serve(const struct controller_config *cfg, const char *ready_file)
 		fprintf(stderr, "ditto-controller: %s\n", err);
 		return 1;
 	}
-	log_info("controller_listening addr=%s port=%d data=%s", cfg->listen_addr, controller_port(ctl),
-		 cfg->data_dir);
+	log_info("controller_listening addr=%s port=%d data=%s", cfg->listen_addr,
+		 controller_port(ctl), cfg->data_dir);
 	if (ready_file) {
 		int r = write_ready_file(ready_file, cfg->listen_addr, controller_port(ctl));
 		if (r < 0) {
-			fprintf(stderr, "ditto-controller: cannot write %s: %s\n", ready_file, strerror(-r));
+			fprintf(stderr, "ditto-controller: cannot write %s: %s\n", ready_file,
+				strerror(-r));
 			controller_stop(ctl);
 			return 1;
 		}
@@ -88,77 +128,49 @@ int main(int argc, char **argv)
 	controller_config_defaults(&cfg);
 	const char *ready_file = NULL;
 	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },	  { "port", required_argument, NULL, 'p' },
-		{ "data", required_argument, NULL, 'd' },	  { "max-artifact", required_argument, NULL, 'm' },
-		{ "ready-file", required_argument, NULL, 'r' }, { "log-level", required_argument, NULL, 'v' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "max-artifact", required_argument, NULL, 'm' },
+		{ "ready-file", required_argument, NULL, 'r' },
+		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "host-timeout-ms", required_argument, NULL, 'T' }, { "vm-memory-mib", required_argument, NULL, 'M' },
-		{ "async-workers", required_argument, NULL, 'A' },   { "max-connections", required_argument, NULL, 'C' },
-		{ "retain", required_argument, NULL, 'R' },	     { "retain-days", required_argument, NULL, 'D' },
+		{ "host-timeout-ms", required_argument, NULL, 'T' },
+		{ "vm-memory-mib", required_argument, NULL, 'M' },
+		{ "async-workers", required_argument, NULL, 'A' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "retain", required_argument, NULL, 'R' },
+		{ "retain-days", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	uint64_t v;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': cfg.listen_addr = optarg; break;
-		case 'p':
-			if (parse_u64(optarg, 0, 65535, &v) < 0) {
-				fprintf(stderr, "ditto-controller: --port must be 0..65535, got \"%s\"\n", optarg);
-				return 2;
-			}
-			cfg.port = (int)v;
-			break;
 		case 'd': cfg.data_dir = optarg; break;
 		case 'm':
 			if (parse_u64(optarg, 1, 1ull << 40, &cfg.max_artifact) < 0) {
-				fprintf(stderr, "ditto-controller: --max-artifact must be 1..%llu bytes\n", 1ull << 40);
+				fprintf(stderr,
+					"ditto-controller: --max-artifact must be 1..%llu bytes\n",
+					1ull << 40);
 				return 2;
 			}
 			break;
 		case 'r': ready_file = optarg; break;
+		case 'p':
 		case 'T':
 		case 'M':
 		case 'A':
 		case 'C':
 		case 'R':
-		case 'D': {
-			static const struct {
-				int opt;
-				const char *name;
-				uint64_t lo, hi;
-			} ranges[] = {
-				{ 'T', "host-timeout-ms", 100, 3600000 }, { 'M', "vm-memory-mib", 64, 65536 },
-				{ 'A', "async-workers", 1, 1024 },	  { 'C', "max-connections", 4, 100000 },
-				{ 'R', "retain", 0, 100000000 },	  { 'D', "retain-days", 0, 36500 },
-			};
-			for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
-				if (ranges[i].opt != c)
-					continue;
-				if (parse_u64(optarg, ranges[i].lo, ranges[i].hi, &v) < 0) {
-					fprintf(stderr, "ditto-controller: --%s must be %llu..%llu, got \"%s\"\n",
-						ranges[i].name, (unsigned long long)ranges[i].lo,
-						(unsigned long long)ranges[i].hi, optarg);
-					return 2;
-				}
-			}
-			if (c == 'T')
-				cfg.host_timeout_ms = (int)v;
-			else if (c == 'M')
-				cfg.vm_memory_mib = (int)v;
-			else if (c == 'A')
-				cfg.async_workers = (unsigned)v;
-			else if (c == 'C')
-				cfg.max_connections = (unsigned)v;
-			else if (c == 'R')
-				cfg.retain = (unsigned)v;
-			else
-				cfg.retain_days = (unsigned)v;
+		case 'D':
+			if (number_option(c, optarg, &cfg) < 0)
+				return 2;
 			break;
-		}
 		case 'v':
 			if (log_level_parse(optarg, &log_threshold) < 0) {
-				fprintf(stderr, "ditto-controller: bad --log-level \"%s\"\n", optarg);
+				fprintf(stderr, "ditto-controller: bad --log-level \"%s\"\n",
+					optarg);
 				return 2;
 			}
 			break;

@@ -10,8 +10,8 @@
 
 /* Upper bounds of the latency histogram's buckets, in seconds; they cover
  * a warm call (about a millisecond) to the longest timeout. */
-static const double buckets_s[] = { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
-				    0.25,   0.5,   1,     2.5,   5,    10,    30,    60, 300 };
+static const double buckets_s[] = { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+				    0.5,    1,     2.5,   5,     10,   30,    60,   300 };
 #define N_BUCKETS ARRAY_SIZE(buckets_s)
 
 static const char *const outcome_names[METRICS_OUTCOMES] = { "ok", "error", "timeout", "failed" };
@@ -72,7 +72,8 @@ static struct tenant_counts *tenant_counts(struct metrics *m, const char *tenant
 	return t;
 }
 
-void metrics_invocation(struct metrics *m, const char *tenant, enum metrics_outcome outcome, int64_t total_us)
+void metrics_invocation(struct metrics *m, const char *tenant, enum metrics_outcome outcome,
+			int64_t total_us)
 {
 	double s = (double)(total_us < 0 ? 0 : total_us) / 1e6;
 	size_t b = 0;
@@ -113,20 +114,23 @@ int metrics_render(struct metrics *m, struct buf *out)
 {
 	int r = 0;
 	pthread_mutex_lock(&m->lock);
-	r |= buf_printf(out, "# HELP ditto_invocations_total Invocations finished, by tenant and outcome.\n"
-			     "# TYPE ditto_invocations_total counter\n");
+	r |= buf_printf(
+		out, "# HELP ditto_invocations_total Invocations finished, by tenant and outcome.\n"
+		     "# TYPE ditto_invocations_total counter\n");
 	for (size_t i = 0; i < m->n_tenants; i++)
 		for (int o = 0; o < METRICS_OUTCOMES; o++)
-			r |= buf_printf(out, "ditto_invocations_total{tenant=\"%s\",status=\"%s\"} %llu\n",
-					m->tenants[i].tenant, outcome_names[o],
-					(unsigned long long)m->tenants[i].n[o]);
-	r |= buf_printf(out, "# HELP ditto_invocation_duration_seconds End-to-end invocation time in the "
-			     "controller.\n# TYPE ditto_invocation_duration_seconds histogram\n");
+			r |= buf_printf(
+				out, "ditto_invocations_total{tenant=\"%s\",status=\"%s\"} %llu\n",
+				m->tenants[i].tenant, outcome_names[o],
+				(unsigned long long)m->tenants[i].n[o]);
+	r |= buf_printf(
+		out, "# HELP ditto_invocation_duration_seconds End-to-end invocation time in the "
+		     "controller.\n# TYPE ditto_invocation_duration_seconds histogram\n");
 	uint64_t cum = 0;
 	for (size_t b = 0; b < N_BUCKETS; b++) {
 		cum += m->bucket[b];
-		r |= buf_printf(out, "ditto_invocation_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets_s[b],
-				(unsigned long long)cum);
+		r |= buf_printf(out, "ditto_invocation_duration_seconds_bucket{le=\"%g\"} %llu\n",
+				buckets_s[b], (unsigned long long)cum);
 	}
 	cum += m->bucket[N_BUCKETS];
 	r |= buf_printf(out,
@@ -134,14 +138,15 @@ int metrics_render(struct metrics *m, struct buf *out)
 			"ditto_invocation_duration_seconds_sum %.6f\n"
 			"ditto_invocation_duration_seconds_count %llu\n",
 			(unsigned long long)cum, m->sum_s, (unsigned long long)m->count);
-	r |= buf_printf(out,
-			"# HELP ditto_invocations_in_flight Invocations running now.\n"
-			"# TYPE ditto_invocations_in_flight gauge\nditto_invocations_in_flight %lld\n"
-			"# HELP ditto_async_queue_depth Asynchronous invocations waiting to run.\n"
-			"# TYPE ditto_async_queue_depth gauge\nditto_async_queue_depth %lld\n"
-			"# HELP ditto_vm_boots_total Tenant VMs the controller started.\n"
-			"# TYPE ditto_vm_boots_total counter\nditto_vm_boots_total %llu\n",
-			(long long)m->inflight, (long long)m->queued, (unsigned long long)m->vm_boots);
+	r |= buf_printf(
+		out,
+		"# HELP ditto_invocations_in_flight Invocations running now.\n"
+		"# TYPE ditto_invocations_in_flight gauge\nditto_invocations_in_flight %lld\n"
+		"# HELP ditto_async_queue_depth Asynchronous invocations waiting to run.\n"
+		"# TYPE ditto_async_queue_depth gauge\nditto_async_queue_depth %lld\n"
+		"# HELP ditto_vm_boots_total Tenant VMs the controller started.\n"
+		"# TYPE ditto_vm_boots_total counter\nditto_vm_boots_total %llu\n",
+		(long long)m->inflight, (long long)m->queued, (unsigned long long)m->vm_boots);
 	pthread_mutex_unlock(&m->lock);
 	return r ? -ENOMEM : 0;
 }

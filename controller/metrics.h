@@ -25,7 +25,8 @@ void metrics_free(struct metrics *m);
 
 /* Counts a finished invocation of tenant and its end-to-end time in the
  * controller. */
-void metrics_invocation(struct metrics *m, const char *tenant, enum metrics_outcome outcome, int64_t total_us);
+void metrics_invocation(struct metrics *m, const char *tenant, enum metrics_outcome outcome,
+			int64_t total_us);
 /* In-flight and queue gauges move by delta. */
 void metrics_inflight_add(struct metrics *m, int delta);
 void metrics_queue_add(struct metrics *m, int delta);

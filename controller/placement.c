@@ -14,7 +14,8 @@ static bool better(const struct placement_host *a, const struct placement_host *
 	return strcmp(a->id, b->id) < 0;
 }
 
-int placement_choose(const struct placement_host *hosts, size_t n, int min_workers, const char *exclude)
+int placement_choose(const struct placement_host *hosts, size_t n, int min_workers,
+		     const char *exclude)
 {
 	int best = -ENOSPC;
 	for (size_t i = 0; i < n; i++) {

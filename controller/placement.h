@@ -20,6 +20,7 @@ struct placement_host {
  * cores cover min_workers, the one with the most unreserved cores, then the
  * fewest VMs, then the smallest id (so the choice is deterministic). Returns
  * the index into hosts, or -ENOSPC when none fits. */
-int placement_choose(const struct placement_host *hosts, size_t n, int min_workers, const char *exclude);
+int placement_choose(const struct placement_host *hosts, size_t n, int min_workers,
+		     const char *exclude);
 
 #endif

@@ -117,7 +117,8 @@ static const char *const core_queries[Q_COUNT] = {
 
 /* The parts of the query table; each query's SQL is in exactly one. */
 static const char *const *const query_parts[] = {
-	core_queries, store_tenant_queries, store_function_queries, store_invocation_queries, store_host_queries,
+	core_queries,       store_tenant_queries, store_function_queries, store_invocation_queries,
+	store_host_queries,
 };
 
 static const char *sq_query_sql(enum query q)
@@ -135,19 +136,13 @@ int sq_sql_errno(int rc)
 	switch (rc & 0xff) {
 	case SQLITE_OK:
 	case SQLITE_ROW:
-	case SQLITE_DONE:
-		return 0;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
+	case SQLITE_DONE: return 0;
+	case SQLITE_NOMEM: return -ENOMEM;
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_READONLY:
-		return -EROFS;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
+	case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_READONLY: return -EROFS;
+	case SQLITE_CANTOPEN: return -ENOENT;
 	case SQLITE_CONSTRAINT:
 		/* A missing parent row is the caller naming something that does
 		 * not exist; a duplicate key is something that already does. */
@@ -156,8 +151,7 @@ int sq_sql_errno(int rc)
 		if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
 			return -EEXIST;
 		return -EINVAL;
-	default:
-		return -EIO;
+	default: return -EIO;
 	}
 }
 
@@ -170,7 +164,8 @@ int sq_step_failed(int rc)
 sqlite3_stmt *sq_prep(struct store *s, enum query q)
 {
 	if (!s->stmts[q] &&
-	    sqlite3_prepare_v3(s->db, sq_query_sql(q), -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[q], NULL) != SQLITE_OK)
+	    sqlite3_prepare_v3(s->db, sq_query_sql(q), -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[q],
+			       NULL) != SQLITE_OK)
 		return NULL;
 	return s->stmts[q];
 }
@@ -396,7 +391,8 @@ int store_open(const char *path, struct store **ret_store)
 	struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	int rc = sqlite3_open_v2(path, &s->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 				 NULL);
 	if (rc != SQLITE_OK) {
 		int r = sq_sql_errno(rc);
@@ -410,9 +406,10 @@ int store_open(const char *path, struct store **ret_store)
 	 * can drop the last commits, never corrupt the database, and it saves
 	 * an fsync per invocation record. Foreign keys are off by default in
 	 * SQLite and must be enabled per connection. */
-	rc = sqlite3_exec(s->db,
-			  "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-			  NULL, NULL, NULL);
+	rc = sqlite3_exec(
+		s->db,
+		"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+		NULL, NULL, NULL);
 	int r = rc == SQLITE_OK ? migrate(s->db) : sq_sql_errno(rc);
 	if (r < 0) {
 		store_close(s);

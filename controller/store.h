@@ -15,18 +15,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_NAME_SIZE 64       /* names are 1..63 characters */
-#define STORE_DIGEST_SIZE 65     /* SHA-256 as 64 lower-case hex digits */
-#define STORE_ID_SIZE 33         /* invocation ids: 128 random bits in hex */
-#define STORE_TOKEN_SIZE 44      /* "dk_" + 40 hex digits */
-#define STORE_KEY_ID_SIZE 16     /* a key id is the token's first 15 characters */
-#define STORE_CURSOR_SIZE 64     /* an opaque list position */
-#define STORE_MECHANISM_SIZE 16  /* "hotplug" or "precreated" */
-#define STORE_MODE_SIZE 16       /* "process" or "persistent" */
-#define STORE_POLICY_SIZE 64     /* e.g. "elastic", "fixed:4", "scale-out" */
+#define STORE_NAME_SIZE 64      /* names are 1..63 characters */
+#define STORE_DIGEST_SIZE 65    /* SHA-256 as 64 lower-case hex digits */
+#define STORE_ID_SIZE 33        /* invocation ids: 128 random bits in hex */
+#define STORE_TOKEN_SIZE 44     /* "dk_" + 40 hex digits */
+#define STORE_KEY_ID_SIZE 16    /* a key id is the token's first 15 characters */
+#define STORE_CURSOR_SIZE 64    /* an opaque list position */
+#define STORE_MECHANISM_SIZE 16 /* "hotplug" or "precreated" */
+#define STORE_MODE_SIZE 16      /* "process" or "persistent" */
+#define STORE_POLICY_SIZE 64    /* e.g. "elastic", "fixed:4", "scale-out" */
 #define STORE_ADDRESS_SIZE 256
 #define STORE_LIST_MAX 1000
-#define STORE_MAX_WORKERS 64     /* most worker vCPUs a tenant may have */
+#define STORE_MAX_WORKERS 64 /* most worker vCPUs a tenant may have */
 
 struct store;
 
@@ -59,7 +59,8 @@ int store_tenant_create(struct store *s, const char *name);
 /* Creates a tenant and its first key (see store_key_create) in one
  * transaction: either both exist afterwards or neither. Returns 0, -EINVAL,
  * -EEXIST or -EIO. */
-int store_tenant_create_with_key(struct store *s, const char *name, char ret_token[STORE_TOKEN_SIZE]);
+int store_tenant_create_with_key(struct store *s, const char *name,
+				 char ret_token[STORE_TOKEN_SIZE]);
 /* Returns 0 or -ENOENT. */
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant);
 /* Returns every tenant, ordered by name, as a malloc'd array (free()). */
@@ -67,7 +68,8 @@ int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t
 /* Replaces a tenant's scaling settings. Returns 0, -ENOENT, or -EINVAL unless
  * 0 <= min <= max, 1 <= max <= STORE_MAX_WORKERS, mechanism is "hotplug" or "precreated"
  * and policy is 1..63 printable characters. */
-int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling);
+int store_tenant_set_scaling(struct store *s, const char *name,
+			     const struct store_scaling *scaling);
 
 /* ---- API keys ----------------------------------------------------------- */
 
@@ -79,7 +81,8 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
 /* Checks a token. Returns 0 with the key's tenant ("" for an admin key) and
  * whether it is an admin key, or -EACCES for any token that is not a live key
  * (malformed, unknown, wrong secret or revoked). */
-int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_NAME_SIZE], bool *ret_is_admin);
+int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_NAME_SIZE],
+		     bool *ret_is_admin);
 /* Revokes a key by id; verifying its token fails from then on. Returns 0 or
  * -ENOENT (also for a key already revoked). */
 int store_key_revoke(struct store *s, const char *key_id);
@@ -97,9 +100,9 @@ int store_artifact_get(struct store *s, const char *digest, uint64_t *ret_size);
 /* ---- functions ---------------------------------------------------------- */
 
 struct store_limits {
-	uint32_t timeout_ms;      /* 1..86400000 */
-	uint32_t memory_mib;      /* 1..1048576 */
-	uint32_t max_concurrency; /* 1..65536 */
+	uint32_t timeout_ms;        /* 1..86400000 */
+	uint32_t memory_mib;        /* 1..1048576 */
+	uint32_t max_concurrency;   /* 1..65536 */
 	char mode[STORE_MODE_SIZE]; /* "process" or "persistent" */
 };
 
@@ -162,7 +165,7 @@ struct store_invocation {
 	enum store_status status;
 	int retries; /* times an async invocation was requeued after a restart */
 	int64_t created_ms, started_ms, finished_ms; /* 0 until it happens */
-	char host[STORE_NAME_SIZE]; /* where it ran: "" until it starts */
+	char host[STORE_NAME_SIZE];                  /* where it ran: "" until it starts */
 	char vm[STORE_NAME_SIZE];
 	int cpu; /* -1 until it starts */
 	int64_t queued_us, cold_start_us, exec_us, total_us;
@@ -195,8 +198,9 @@ struct store_outcome {
  * input (kept so an async invocation can be retried after a restart), and
  * writes its new id to ret_id. Returns 0, -EINVAL, or -ENOENT when the
  * function version was never stored. */
-int store_invocation_create(struct store *s, const char *tenant, const char *function, int64_t version,
-			    bool async, const void *input, size_t input_len, char ret_id[STORE_ID_SIZE]);
+int store_invocation_create(struct store *s, const char *tenant, const char *function,
+			    int64_t version, bool async, const void *input, size_t input_len,
+			    char ret_id[STORE_ID_SIZE]);
 /* Draws a new invocation id (128 random bits in hex). Returns 0 or -EIO. */
 int store_invocation_new_id(char ret_id[STORE_ID_SIZE]);
 /* Records, under an id from store_invocation_new_id, a synchronous
@@ -205,11 +209,12 @@ int store_invocation_new_id(char ret_id[STORE_ID_SIZE]);
  * not kept: only async invocations are ever run again. Returns 0, -EINVAL,
  * -EEXIST (the id is taken) or -ENOENT (no such function version). */
 int store_invocation_create_running(struct store *s, const char *id, int64_t created_ms,
-				    const char *tenant, const char *function, int64_t version, const char *host,
-				    const char *vm);
+				    const char *tenant, const char *function, int64_t version,
+				    const char *host, const char *vm);
 /* Marks a queued invocation running on host/vm/cpu. Returns 0, -ENOENT, or
  * -EALREADY when it is not queued. */
-int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm, int cpu);
+int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm,
+			   int cpu);
 /* Records the outcome of a queued or running invocation. Returns 0, -EINVAL,
  * -ENOENT, or -EALREADY when it already finished (so a late reply cannot
  * overwrite a failure recorded after a restart). */
@@ -221,7 +226,8 @@ int store_invocation_requeue(struct store *s, const char *id);
 /* Gets a record with its payloads. tenant NULL reads any tenant's record
  * (for the controller itself); otherwise another tenant's record is -ENOENT.
  * Returns 0 (release with store_invocation_clear), -ENOENT or -ENOMEM. */
-int store_invocation_get(struct store *s, const char *tenant, const char *id, struct store_invocation *ret_inv);
+int store_invocation_get(struct store *s, const char *tenant, const char *id,
+			 struct store_invocation *ret_inv);
 /* Frees a record's payloads and zeroes it. */
 void store_invocation_clear(struct store_invocation *inv);
 
@@ -237,8 +243,8 @@ struct store_filter {
  * a malloc'd array (store_invocations_free), -EINVAL for a bad limit, filter
  * or cursor, or -ENOMEM. */
 int store_invocation_list(struct store *s, const char *tenant, const struct store_filter *filter,
-			  const char *cursor, unsigned limit, struct store_invocation **ret_invs, size_t *ret_n,
-			  char ret_next[STORE_CURSOR_SIZE]);
+			  const char *cursor, unsigned limit, struct store_invocation **ret_invs,
+			  size_t *ret_n, char ret_next[STORE_CURSOR_SIZE]);
 /* Frees an array from store_invocation_list. NULL is fine. */
 void store_invocations_free(struct store_invocation *invs, size_t n);
 

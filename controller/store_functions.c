@@ -4,11 +4,11 @@
 #include <errno.h>
 #include <string.h>
 
-#define FUNCTION_COLS                                                                          \
-	"v.tenant, v.name, v.version, v.digest, a.size, v.timeout_ms, v.memory_mib,"           \
-	" v.max_concurrency, v.mode, v.created_ms"                                              \
-	" FROM functions f"                                                                      \
-	" JOIN function_versions v ON v.tenant = f.tenant AND v.name = f.name"                   \
+#define FUNCTION_COLS                                                                \
+	"v.tenant, v.name, v.version, v.digest, a.size, v.timeout_ms, v.memory_mib," \
+	" v.max_concurrency, v.mode, v.created_ms"                                   \
+	" FROM functions f"                                                          \
+	" JOIN function_versions v ON v.tenant = f.tenant AND v.name = f.name"       \
 	" JOIN artifacts a ON a.digest = v.digest"
 
 const char *const store_function_queries[Q_COUNT] = {
@@ -16,19 +16,23 @@ const char *const store_function_queries[Q_COUNT] = {
 			      " ON CONFLICT (digest) DO NOTHING",
 	[Q_ARTIFACT_GET] = "SELECT size FROM artifacts WHERE digest = ?1",
 	/* Within an UPDATE SET every column reads its old value. */
-	[Q_FUNCTION_BUMP] = "INSERT INTO functions (tenant, name, latest, first_live) VALUES (?1, ?2, 1, 1)"
-			    " ON CONFLICT (tenant, name) DO UPDATE SET latest = latest + 1,"
-			    " first_live = CASE WHEN deleted THEN latest + 1 ELSE first_live END,"
-			    " deleted = 0 RETURNING latest",
-	[Q_VERSION_INSERT] = "INSERT INTO function_versions (tenant, name, version, digest, timeout_ms,"
-			     " memory_mib, max_concurrency, mode, created_ms)"
-			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[Q_FUNCTION_GET] = "SELECT " FUNCTION_COLS " WHERE f.tenant = ?1 AND f.name = ?2 AND NOT f.deleted"
+	[Q_FUNCTION_BUMP] =
+		"INSERT INTO functions (tenant, name, latest, first_live) VALUES (?1, ?2, 1, 1)"
+		" ON CONFLICT (tenant, name) DO UPDATE SET latest = latest + 1,"
+		" first_live = CASE WHEN deleted THEN latest + 1 ELSE first_live END,"
+		" deleted = 0 RETURNING latest",
+	[Q_VERSION_INSERT] =
+		"INSERT INTO function_versions (tenant, name, version, digest, timeout_ms,"
+		" memory_mib, max_concurrency, mode, created_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[Q_FUNCTION_GET] = "SELECT " FUNCTION_COLS
+			   " WHERE f.tenant = ?1 AND f.name = ?2 AND NOT f.deleted"
 			   " AND v.version = CASE WHEN ?3 = 0 THEN f.latest ELSE ?3 END"
 			   " AND v.version >= f.first_live",
 	[Q_FUNCTION_LIST] = "SELECT " FUNCTION_COLS " WHERE f.tenant = ?1 AND NOT f.deleted"
 			    " AND v.version = f.latest ORDER BY f.name",
-	[Q_FUNCTION_DELETE] = "UPDATE functions SET deleted = 1 WHERE tenant = ?1 AND name = ?2 AND NOT deleted",
+	[Q_FUNCTION_DELETE] =
+		"UPDATE functions SET deleted = 1 WHERE tenant = ?1 AND name = ?2 AND NOT deleted",
 };
 
 /* ---- artifacts ---------------------------------------------------------- */
@@ -78,12 +82,14 @@ int store_artifact_get(struct store *s, const char *digest, uint64_t *ret_size)
 static bool limits_are_valid(const struct store_limits *l)
 {
 	return l->timeout_ms >= 1 && l->timeout_ms <= 86400000u && l->memory_mib >= 1 &&
-	       l->memory_mib <= 1048576u && l->max_concurrency >= 1 && l->max_concurrency <= 65536u &&
+	       l->memory_mib <= 1048576u && l->max_concurrency >= 1 &&
+	       l->max_concurrency <= 65536u &&
 	       (!strcmp(l->mode, "process") || !strcmp(l->mode, "persistent"));
 }
 
-static int function_put_locked(struct store *s, const char *tenant, const char *name, const char *digest,
-			       uint64_t size, const struct store_limits *limits, int64_t *ret_version)
+static int function_put_locked(struct store *s, const char *tenant, const char *name,
+			       const char *digest, uint64_t size, const struct store_limits *limits,
+			       int64_t *ret_version)
 {
 	int r = artifact_record(s, digest, size);
 	if (r < 0)

@@ -10,8 +10,8 @@
 
 #include "util.h"
 
-#define INV_COLS(payloads)                                                                     \
-	"id, tenant, function, version, async, status, retries, created_ms, started_ms,"       \
+#define INV_COLS(payloads)                                                                      \
+	"id, tenant, function, version, async, status, retries, created_ms, started_ms,"        \
 	" finished_ms, host, vm, cpu, queued_us, cold_start_us, exec_us, total_us, cold_start," \
 	" error, " payloads
 #define INV_PAYLOADS "input, result, log"
@@ -23,25 +23,32 @@ const char *const store_invocation_queries[Q_COUNT] = {
 			 " created_ms, input, started_ms, host, vm) VALUES (?1, ?2, ?3, ?4, ?5,"
 			 " CASE WHEN ?8 IS NULL THEN 'queued' ELSE 'running' END, ?6, ?7,"
 			 " CASE WHEN ?8 IS NULL THEN NULL ELSE ?6 END, ?8, ?9)",
-	[Q_INV_START] = "UPDATE invocations SET status = 'running', started_ms = ?2, host = ?3, vm = ?4,"
-			" cpu = ?5 WHERE id = ?1 AND status = 'queued'",
-	[Q_INV_FINISH] = "UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
-			 " error = ?6, queued_us = ?7, cold_start_us = ?8, exec_us = ?9, total_us = ?10,"
-			 " cold_start = ?11, cpu = coalesce(?12, cpu) WHERE id = ?1 AND " UNFINISHED,
+	[Q_INV_START] =
+		"UPDATE invocations SET status = 'running', started_ms = ?2, host = ?3, vm = ?4,"
+		" cpu = ?5 WHERE id = ?1 AND status = 'queued'",
+	[Q_INV_FINISH] =
+		"UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
+		" error = ?6, queued_us = ?7, cold_start_us = ?8, exec_us = ?9, total_us = ?10,"
+		" cold_start = ?11, cpu = coalesce(?12, cpu) WHERE id = ?1 AND " UNFINISHED,
 	[Q_INV_STATUS] = "SELECT status FROM invocations WHERE id = ?1",
-	[Q_INV_GET] = "SELECT " INV_COLS(INV_PAYLOADS) " FROM invocations"
-		      " WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+	[Q_INV_GET] = "SELECT " INV_COLS(
+		INV_PAYLOADS) " FROM invocations"
+			      " WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
 	/* Keyset paging: the cursor is the (created_ms, id) of the last row
 	 * shown, so pages neither skip nor repeat rows as records arrive. */
-	[Q_INV_LIST] = "SELECT " INV_COLS(INV_NO_PAYLOADS) " FROM invocations"
-		       " WHERE tenant = ?1 AND (?2 IS NULL OR function = ?2) AND (?3 IS NULL OR status = ?3)"
-		       " AND (created_ms, id) < (?4, ?5) ORDER BY created_ms DESC, id DESC LIMIT ?6",
-	[Q_INV_PRUNE_AGE] = "DELETE FROM invocations WHERE finished_ms IS NOT NULL AND finished_ms < ?1",
-	[Q_INV_PRUNE_COUNT] = "DELETE FROM invocations WHERE id IN (SELECT id FROM (SELECT id,"
-			      " row_number() OVER (PARTITION BY tenant ORDER BY created_ms DESC, id DESC) AS n"
-			      " FROM invocations WHERE finished_ms IS NOT NULL) WHERE n > ?1)",
-	[Q_INV_FAIL_UNFINISHED] = "UPDATE invocations SET status = 'error', error = ?1, finished_ms = ?2"
-				  " WHERE " UNFINISHED " AND (NOT async OR retries >= 1)",
+	[Q_INV_LIST] = "SELECT " INV_COLS(
+		INV_NO_PAYLOADS) " FROM invocations"
+				 " WHERE tenant = ?1 AND (?2 IS NULL OR function = ?2) AND (?3 IS NULL OR status = ?3)"
+				 " AND (created_ms, id) < (?4, ?5) ORDER BY created_ms DESC, id DESC LIMIT ?6",
+	[Q_INV_PRUNE_AGE] =
+		"DELETE FROM invocations WHERE finished_ms IS NOT NULL AND finished_ms < ?1",
+	[Q_INV_PRUNE_COUNT] =
+		"DELETE FROM invocations WHERE id IN (SELECT id FROM (SELECT id,"
+		" row_number() OVER (PARTITION BY tenant ORDER BY created_ms DESC, id DESC) AS n"
+		" FROM invocations WHERE finished_ms IS NOT NULL) WHERE n > ?1)",
+	[Q_INV_FAIL_UNFINISHED] =
+		"UPDATE invocations SET status = 'error', error = ?1, finished_ms = ?2"
+		" WHERE " UNFINISHED " AND (NOT async OR retries >= 1)",
 	[Q_INV_REQUEUE] = "UPDATE invocations SET status = 'queued', retries = retries + 1,"
 			  " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
 			  " WHERE " UNFINISHED " RETURNING id",
@@ -95,12 +102,13 @@ static int col_blob(sqlite3_stmt *st, int i, uint8_t **ret, size_t *ret_len)
 
 /* Inserts a record under id at created_ms (wall clock), queued, or running
  * on host/vm when host is not NULL. */
-static int invocation_insert(struct store *s, const char *id, int64_t created_ms, const char *tenant,
-			     const char *function, int64_t version, bool async, const void *input, size_t input_len,
-			     const char *host, const char *vm)
+static int invocation_insert(struct store *s, const char *id, int64_t created_ms,
+			     const char *tenant, const char *function, int64_t version, bool async,
+			     const void *input, size_t input_len, const char *host, const char *vm)
 {
 	if (!sq_tenant_name_is_valid(tenant) || !sq_object_name_is_valid(function) || version < 1 ||
-	    input_len > INT32_MAX || strlen(id) != STORE_ID_SIZE - 1 || !sq_is_lower_hex(id, STORE_ID_SIZE - 1))
+	    input_len > INT32_MAX || strlen(id) != STORE_ID_SIZE - 1 ||
+	    !sq_is_lower_hex(id, STORE_ID_SIZE - 1))
 		return -EINVAL;
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_INSERT);
 	if (!st)
@@ -122,26 +130,28 @@ int store_invocation_new_id(char ret_id[STORE_ID_SIZE])
 	return sq_random_hex(16, ret_id);
 }
 
-int store_invocation_create(struct store *s, const char *tenant, const char *function, int64_t version,
-			    bool async, const void *input, size_t input_len, char ret_id[STORE_ID_SIZE])
+int store_invocation_create(struct store *s, const char *tenant, const char *function,
+			    int64_t version, bool async, const void *input, size_t input_len,
+			    char ret_id[STORE_ID_SIZE])
 {
 	char id[STORE_ID_SIZE];
 	int r = store_invocation_new_id(id);
 	if (r == 0)
-		r = invocation_insert(s, id, sq_now_ms(), tenant, function, version, async, input, input_len, NULL,
-				      NULL);
+		r = invocation_insert(s, id, sq_now_ms(), tenant, function, version, async, input,
+				      input_len, NULL, NULL);
 	if (r == 0)
 		memcpy(ret_id, id, STORE_ID_SIZE);
 	return r;
 }
 
 int store_invocation_create_running(struct store *s, const char *id, int64_t created_ms,
-				    const char *tenant, const char *function, int64_t version, const char *host,
-				    const char *vm)
+				    const char *tenant, const char *function, int64_t version,
+				    const char *host, const char *vm)
 {
 	if (!host || !vm || created_ms <= 0)
 		return -EINVAL;
-	return invocation_insert(s, id, created_ms, tenant, function, version, false, NULL, 0, host, vm);
+	return invocation_insert(s, id, created_ms, tenant, function, version, false, NULL, 0, host,
+				 vm);
 }
 
 /* Tells -ENOENT from -EALREADY after a guarded update changed no row. */
@@ -167,7 +177,8 @@ static int update_one(struct store *s, sqlite3_stmt *st, const char *id)
 	return r == -ENOENT ? unchanged_reason(s, id) : r;
 }
 
-int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm, int cpu)
+int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm,
+			   int cpu)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_START);
 	if (!st)
@@ -252,7 +263,8 @@ static int read_invocation(sqlite3_stmt *st, struct store_invocation *inv)
 	if (err && !(inv->error = strdup((const char *)err)))
 		goto nomem;
 	if (col_blob(st, 19, &inv->input, &inv->input_len) < 0 ||
-	    col_blob(st, 20, &inv->result, &inv->result_len) < 0 || col_blob(st, 21, &inv->log, &inv->log_len) < 0)
+	    col_blob(st, 20, &inv->result, &inv->result_len) < 0 ||
+	    col_blob(st, 21, &inv->log, &inv->log_len) < 0)
 		goto nomem;
 	return 0;
 nomem:
@@ -260,7 +272,8 @@ nomem:
 	return -ENOMEM;
 }
 
-int store_invocation_get(struct store *s, const char *tenant, const char *id, struct store_invocation *ret_inv)
+int store_invocation_get(struct store *s, const char *tenant, const char *id,
+			 struct store_invocation *ret_inv)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_GET);
 	if (!st)
@@ -291,7 +304,8 @@ static int cursor_parse(const char *cursor, int64_t *ret_ms, char ret_id[STORE_I
 		return -EINVAL;
 	memcpy(digits, cursor, (size_t)(dot - cursor));
 	digits[dot - cursor] = '\0';
-	if (parse_i64(digits, 0, INT64_MAX, &ms) < 0 || !sq_is_lower_hex(dot + 1, STORE_ID_SIZE - 1))
+	if (parse_i64(digits, 0, INT64_MAX, &ms) < 0 ||
+	    !sq_is_lower_hex(dot + 1, STORE_ID_SIZE - 1))
 		return -EINVAL;
 	*ret_ms = ms;
 	memcpy(ret_id, dot + 1, STORE_ID_SIZE);
@@ -299,8 +313,8 @@ static int cursor_parse(const char *cursor, int64_t *ret_ms, char ret_id[STORE_I
 }
 
 int store_invocation_list(struct store *s, const char *tenant, const struct store_filter *filter,
-			  const char *cursor, unsigned limit, struct store_invocation **ret_invs, size_t *ret_n,
-			  char ret_next[STORE_CURSOR_SIZE])
+			  const char *cursor, unsigned limit, struct store_invocation **ret_invs,
+			  size_t *ret_n, char ret_next[STORE_CURSOR_SIZE])
 {
 	if (limit < 1 || limit > STORE_LIST_MAX)
 		return -EINVAL;
@@ -348,13 +362,15 @@ int store_invocation_list(struct store *s, const char *tenant, const struct stor
 	}
 	ret_next[0] = '\0';
 	if (more)
-		snprintf(ret_next, STORE_CURSOR_SIZE, "%" PRId64 ".%s", invs[n - 1].created_ms, invs[n - 1].id);
+		snprintf(ret_next, STORE_CURSOR_SIZE, "%" PRId64 ".%s", invs[n - 1].created_ms,
+			 invs[n - 1].id);
 	*ret_invs = invs;
 	*ret_n = n;
 	return 0;
 }
 
-static int prune_locked(struct store *s, int64_t finished_before_ms, unsigned keep_newest, size_t *deleted)
+static int prune_locked(struct store *s, int64_t finished_before_ms, unsigned keep_newest,
+			size_t *deleted)
 {
 	_cleanup_stmt_ sqlite3_stmt *age = sq_prep(s, Q_INV_PRUNE_AGE);
 	if (!age)
@@ -392,8 +408,8 @@ int store_invocations_prune(struct store *s, int64_t finished_before_ms, unsigne
 	return 0;
 }
 
-static int recover_locked(struct store *s, const char *reason, size_t *failed, struct store_id **retry,
-			  size_t *n_retry)
+static int recover_locked(struct store *s, const char *reason, size_t *failed,
+			  struct store_id **retry, size_t *n_retry)
 {
 	{
 		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_FAIL_UNFINISHED);

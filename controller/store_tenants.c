@@ -14,17 +14,21 @@
 #define KEY_HASH_BYTES 32
 
 const char *const store_tenant_queries[Q_COUNT] = {
-	[Q_TENANT_INSERT] = "INSERT INTO tenants (name, created_ms, mechanism) VALUES (?1, ?2, 'precreated')",
+	[Q_TENANT_INSERT] =
+		"INSERT INTO tenants (name, created_ms, mechanism) VALUES (?1, ?2, 'precreated')",
 	[Q_TENANT_GET] = "SELECT name, created_ms, min_workers, max_workers, mechanism, policy"
 			 " FROM tenants WHERE name = ?1",
 	[Q_TENANT_LIST] = "SELECT name, created_ms, min_workers, max_workers, mechanism, policy"
 			  " FROM tenants ORDER BY name",
-	[Q_TENANT_SCALING] = "UPDATE tenants SET min_workers = ?2, max_workers = ?3, mechanism = ?4,"
-			     " policy = ?5 WHERE name = ?1",
+	[Q_TENANT_SCALING] =
+		"UPDATE tenants SET min_workers = ?2, max_workers = ?3, mechanism = ?4,"
+		" policy = ?5 WHERE name = ?1",
 	[Q_KEY_INSERT] = "INSERT INTO api_keys (key_id, tenant, salt, hash, created_ms)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5)",
-	[Q_KEY_GET] = "SELECT tenant, salt, hash FROM api_keys WHERE key_id = ?1 AND revoked_ms IS NULL",
-	[Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?2 WHERE key_id = ?1 AND revoked_ms IS NULL",
+	[Q_KEY_GET] =
+		"SELECT tenant, salt, hash FROM api_keys WHERE key_id = ?1 AND revoked_ms IS NULL",
+	[Q_KEY_REVOKE] =
+		"UPDATE api_keys SET revoked_ms = ?2 WHERE key_id = ?1 AND revoked_ms IS NULL",
 };
 
 /* ---- tenants ------------------------------------------------------------ */
@@ -81,7 +85,8 @@ int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t
 int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling)
 {
 	const struct store_scaling *c = scaling;
-	if (c->min_workers < 0 || c->min_workers > c->max_workers || c->max_workers < 1 || c->max_workers > STORE_MAX_WORKERS ||
+	if (c->min_workers < 0 || c->min_workers > c->max_workers || c->max_workers < 1 ||
+	    c->max_workers > STORE_MAX_WORKERS ||
 	    (strcmp(c->mechanism, "hotplug") && strcmp(c->mechanism, "precreated")) ||
 	    !sq_printable(c->policy, sizeof(c->policy)))
 		return -EINVAL;
@@ -103,14 +108,15 @@ int store_tenant_set_scaling(struct store *s, const char *name, const struct sto
  * to every request. One SHA-256 over salt||token keeps a stolen database from
  * revealing usable tokens; the random salt keeps equal hashes from ever
  * showing up across keys or databases. */
-static int key_hash(const uint8_t salt[KEY_SALT_BYTES], const char *token, uint8_t out[KEY_HASH_BYTES])
+static int key_hash(const uint8_t salt[KEY_SALT_BYTES], const char *token,
+		    uint8_t out[KEY_HASH_BYTES])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned len = 0;
 	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
 		 EVP_DigestUpdate(ctx, salt, KEY_SALT_BYTES) == 1 &&
-		 EVP_DigestUpdate(ctx, token, strlen(token)) == 1 && EVP_DigestFinal_ex(ctx, out, &len) == 1 &&
-		 len == KEY_HASH_BYTES;
+		 EVP_DigestUpdate(ctx, token, strlen(token)) == 1 &&
+		 EVP_DigestFinal_ex(ctx, out, &len) == 1 && len == KEY_HASH_BYTES;
 	EVP_MD_CTX_free(ctx);
 	return ok ? 0 : -EIO;
 }
@@ -167,7 +173,8 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
 	return -EIO;
 }
 
-int store_tenant_create_with_key(struct store *s, const char *name, char ret_token[STORE_TOKEN_SIZE])
+int store_tenant_create_with_key(struct store *s, const char *name,
+				 char ret_token[STORE_TOKEN_SIZE])
 {
 	int r = sq_tx_begin(s);
 	if (r < 0)
@@ -178,7 +185,8 @@ int store_tenant_create_with_key(struct store *s, const char *name, char ret_tok
 	return sq_tx_end(s, r);
 }
 
-int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_NAME_SIZE], bool *ret_is_admin)
+int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_NAME_SIZE],
+		     bool *ret_is_admin)
 {
 	if (!token_is_wellformed(token))
 		return -EACCES;
@@ -192,7 +200,8 @@ int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_N
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? -EACCES : sq_sql_errno(rc);
 	uint8_t hash[KEY_HASH_BYTES];
-	if (sqlite3_column_bytes(st, 1) != KEY_SALT_BYTES || sqlite3_column_bytes(st, 2) != KEY_HASH_BYTES)
+	if (sqlite3_column_bytes(st, 1) != KEY_SALT_BYTES ||
+	    sqlite3_column_bytes(st, 2) != KEY_HASH_BYTES)
 		return -EACCES;
 	int r = key_hash(sqlite3_column_blob(st, 1), token, hash);
 	if (r < 0)

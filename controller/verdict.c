@@ -12,8 +12,14 @@
 static void verdict_init(struct verdict *v)
 {
 	*v = (struct verdict){
-		.status = STORE_ERROR, .metric = METRICS_FAILED, .cpu = -1, .agent_us = -1, .guest_us = -1,
-		.function_us = -1, .init_us = -1, .queued_us = -1,
+		.status = STORE_ERROR,
+		.metric = METRICS_FAILED,
+		.cpu = -1,
+		.agent_us = -1,
+		.guest_us = -1,
+		.function_us = -1,
+		.init_us = -1,
+		.queued_us = -1,
 	};
 }
 
@@ -40,12 +46,13 @@ static void link_failed(int status, const struct verdict_context *ctx, struct ve
 {
 	const char *host = ctx->host_id;
 	if (status == -ECANCELED && ctx->stopping) {
-		verdict_fail(v, 503, "unavailable", "the controller stopped while the invocation ran");
-	} else if (status == -ECANCELED || status == -ECONNREFUSED || status == -ECONNRESET || status == -EIO ||
-		   status == -ETIMEDOUT || status == -EHOSTUNREACH) {
+		verdict_fail(v, 503, "unavailable",
+			     "the controller stopped while the invocation ran");
+	} else if (status == -ECANCELED || status == -ECONNREFUSED || status == -ECONNRESET ||
+		   status == -EIO || status == -ETIMEDOUT || status == -EHOSTUNREACH) {
 		verdict_fail(v, 502, "host_lost",
-			     "host %s stopped answering (%s); the function may or may not have run", host,
-			     strerror(-status));
+			     "host %s stopped answering (%s); the function may or may not have run",
+			     host, strerror(-status));
 		v->next = VERDICT_REROUTE;
 		v->host_unreachable = status == -ECONNREFUSED || status == -ECONNRESET;
 		if (v->host_unreachable)
@@ -65,19 +72,21 @@ static void ran(json_t *reply, const struct verdict_context *ctx, struct verdict
 		v->metric = METRICS_OK;
 		v->http = 200;
 	} else if (status && !strcmp(status, "timeout")) {
-		verdict_fail(v, 504, "function_timeout", "the function ran past its timeout of %u ms",
-			     ctx->timeout_ms);
+		verdict_fail(v, 504, "function_timeout",
+			     "the function ran past its timeout of %u ms", ctx->timeout_ms);
 		v->status = STORE_TIMEOUT;
 		v->metric = METRICS_TIMEOUT;
 	} else {
 		const char *e = json_string_value(json_object_get(reply, "error"));
-		verdict_fail(v, 502, "function_error", "the function failed: %s", e ? e : "no reason given");
+		verdict_fail(v, 502, "function_error", "the function failed: %s",
+			     e ? e : "no reason given");
 		v->metric = METRICS_ERROR;
 	}
 	if (payload_from_json(reply, "result", "result_encoding", &v->result, &v->result_len) < 0 ||
 	    payload_from_json(reply, "log", "log_encoding", &v->log, &v->log_len) < 0) {
 		verdict_clear(v);
-		verdict_fail(v, 502, "agent_error", "host %s sent a malformed result", ctx->host_id);
+		verdict_fail(v, 502, "agent_error", "host %s sent a malformed result",
+			     ctx->host_id);
 		return;
 	}
 	v->ran = true;
@@ -105,23 +114,27 @@ static void refused(int status, json_t *reply, const struct verdict_context *ctx
 		verdict_fail(v, 404, code, "host %s does not hold the artifact", host);
 		v->next = VERDICT_RETRY_ARTIFACT;
 	} else if (retry == AGENT_RETRY_REROUTE) {
-		verdict_fail(v, 502, "vm_lost", "the tenant's VM on %s went away: %s", host, msg ? msg : code);
+		verdict_fail(v, 502, "vm_lost", "the tenant's VM on %s went away: %s", host,
+			     msg ? msg : code);
 		v->next = VERDICT_REROUTE;
 		v->vm_lost = true;
 		snprintf(v->why, sizeof(v->why), "%s", msg ? msg : "the VM is gone");
 	} else if (status == 429) {
-		verdict_fail(v, 429, "too_many_requests", "host %s: %s", host, msg ? msg : "too many requests");
+		verdict_fail(v, 429, "too_many_requests", "host %s: %s", host,
+			     msg ? msg : "too many requests");
 	} else if (status == 503) {
-		verdict_fail(v, 503, code ? code : "unavailable", "host %s: %s", host, msg ? msg : "unavailable");
+		verdict_fail(v, 503, code ? code : "unavailable", "host %s: %s", host,
+			     msg ? msg : "unavailable");
 	} else if (status == 413) {
 		verdict_fail(v, 413, "too_large", "host %s: %s", host, msg ? msg : "too large");
 	} else {
 		verdict_fail(v, 502, "agent_error", "host %s answered %d: %s", host, status,
-		    msg ? msg : "no reason");
+			     msg ? msg : "no reason");
 	}
 }
 
-void verdict_classify(int status, json_t *reply, const struct verdict_context *ctx, struct verdict *ret)
+void verdict_classify(int status, json_t *reply, const struct verdict_context *ctx,
+		      struct verdict *ret)
 {
 	verdict_init(ret);
 	if (status < 0)

@@ -24,10 +24,10 @@ enum verdict_next {
 
 /* What the classification needs besides the reply. */
 struct verdict_context {
-	const char *host_id;   /* for the messages */
-	unsigned timeout_ms;   /* the function's, for a timeout's message */
-	bool stopping;         /* the controller is stopping */
-	bool artifact_retry;   /* a retry after the artifact's push is still allowed */
+	const char *host_id; /* for the messages */
+	unsigned timeout_ms; /* the function's, for a timeout's message */
+	bool stopping;       /* the controller is stopping */
+	bool artifact_retry; /* a retry after the artifact's push is still allowed */
 };
 
 struct verdict {
@@ -37,15 +37,15 @@ struct verdict {
 	unsigned http;               /* 200, or the caller's error status */
 	char code[32];               /* the caller's error code; "" when ok */
 	char message[512];
-	bool host_unreachable;       /* the host refused or dropped the connection: mark it down */
-	bool vm_lost;                /* the agent says the VM is gone */
-	char why[256];               /* why the host or the VM is to be given up */
-	bool ran;                    /* the agent ran the function: the fields below are its */
+	bool host_unreachable; /* the host refused or dropped the connection: mark it down */
+	bool vm_lost;          /* the agent says the VM is gone */
+	char why[256];         /* why the host or the VM is to be given up */
+	bool ran;              /* the agent ran the function: the fields below are its */
 	/* From a 200 (malloc'd, owned here: verdict_clear frees them). */
 	uint8_t *result, *log;
 	size_t result_len, log_len;
-	bool cold_start;             /* the agent started the VM for this call */
-	int cpu;                     /* -1 when not said */
+	bool cold_start; /* the agent started the VM for this call */
+	int cpu;         /* -1 when not said */
 	/* The agent's timings; -1 when not said. */
 	int64_t agent_us, guest_us, function_us, init_us, queued_us;
 };
@@ -53,7 +53,8 @@ struct verdict {
 /* Classifies an agent's answer to POST /v1/vms/{tenant}/invoke: status is
  * the HTTP status or -errno from the link (link.h), reply its JSON body or
  * NULL. Fills every field of ret. */
-void verdict_classify(int status, json_t *reply, const struct verdict_context *ctx, struct verdict *ret);
+void verdict_classify(int status, json_t *reply, const struct verdict_context *ctx,
+		      struct verdict *ret);
 
 /* Makes v a failure the controller found itself (no room for the VM, too
  * many calls, a store error) or an answer it refuses: VERDICT_FAILED,

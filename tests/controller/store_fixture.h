@@ -74,7 +74,8 @@ static inline void clock_pass(int64_t ms)
 		sched_yield();
 }
 
-static inline void put_fn(struct store *s, const char *tenant, const char *name, int64_t want_version)
+static inline void put_fn(struct store *s, const char *tenant, const char *name,
+			  int64_t want_version)
 {
 	int64_t v = 0;
 	assert_int_equal(store_function_put(s, tenant, name, DIGEST_A, 10, &LIMITS, &v), 0);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,68 +22,30 @@
 #include "agent_client.h"
 #include "controller_int.h"
 #include "sha256.h"
+#include "support/procs.h"
 #include "util.h"
 
 #define MAX_ARTIFACT "4096"
 
 struct fixture {
 	char dir[64];
-	struct agent_proc proc; /* pid and url of the controller */
+	struct daemon_proc proc; /* pid and url of the controller */
 	struct agent_client c;
 	char admin[128];
 };
 
-/* Starts BUILD/ditto-controller on dir and waits for its ready file. */
+/* Starts BUILD/ditto-controller on dir and waits until it listens. */
 static int start_controller(struct fixture *f)
 {
-	const char *build = getenv("DITTO_BUILD") ? getenv("DITTO_BUILD") : "build";
-	char bin[512], ready[128], log[128];
-	snprintf(bin, sizeof(bin), "%s/ditto-controller", build);
-	snprintf(ready, sizeof(ready), "%s/url", f->dir);
-	snprintf(log, sizeof(log), "%s/controller.log", f->dir);
-	if (access(bin, X_OK) < 0) {
-		fprintf(stderr, "missing %s: build it first (make %s)\n", bin, bin);
-		return -ENOENT;
-	}
-	unlink(ready);
-	memset(&f->proc, 0, sizeof(f->proc));
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			dup2(fd, 2);
-		execl(bin, bin, "--port", "0", "--data", f->dir, "--ready-file", ready, "--max-artifact",
-		      MAX_ARTIFACT, (char *)NULL);
-		_exit(127);
-	}
-	f->proc.pid = pid;
-	long long deadline = now_ns() + 20000000000LL;
-	for (;;) {
-		char url[128];
-		if (file_read_text(ready, url, sizeof(url)) > 0) {
-			snprintf(f->proc.url, sizeof(f->proc.url), "%s", url);
-			break;
-		}
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			f->proc.pid = 0;
-			return -ECHILD;
-		}
-		if (now_ns() > deadline)
-			return -ETIMEDOUT;
-		/* The controller writes the file once, by rename: polling it in
-		 * short steps ends the wait soon after it listens. */
-		struct timespec ts = { 0, 5 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
+	const char *const extra[] = { "--max-artifact", MAX_ARTIFACT, NULL };
+	int r = proc_start_controller(&f->proc, f->dir, 0, extra, f->admin);
+	if (r < 0) {
+		fprintf(stderr, "cannot start the controller (%s); see %s\n", strerror(-r),
+			f->proc.log);
+		return r;
 	}
 	agent_client_free(&f->c);
-	if (agent_client_init(&f->c, f->proc.url) < 0)
-		return -ENOMEM;
-	char path[128];
-	snprintf(path, sizeof(path), "%s/admin.key", f->dir);
-	return file_read_text(path, f->admin, sizeof(f->admin)) > 0 ? 0 : -EIO;
+	return agent_client_init(&f->c, f->proc.url) < 0 ? -ENOMEM : 0;
 }
 
 static int setup(void **state)
@@ -102,7 +65,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	agent_proc_stop(&f->proc, 10000);
+	daemon_proc_stop(&f->proc, SIGTERM, 10000);
 	agent_client_free(&f->c);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -114,12 +77,13 @@ static int teardown(void **state)
 
 /* Calls the API as token (NULL: no Authorization header) and returns the
  * status; the reply lands in *ret when ret is not NULL. */
-static int call(struct fixture *f, const char *token, const char *method, const char *path, const char *body,
-		size_t len, json_t **ret)
+static int call(struct fixture *f, const char *token, const char *method, const char *path,
+		const char *body, size_t len, json_t **ret)
 {
 	assert_int_equal(agent_client_set_bearer(&f->c, token), 0);
 	json_t *o = NULL;
-	int st = agent_client_call(&f->c, method, path, body, body && !len ? strlen(body) : len, 30000, &o);
+	int st = agent_client_call(&f->c, method, path, body, body && !len ? strlen(body) : len,
+				   30000, &o);
 	if (ret)
 		*ret = o;
 	else
@@ -155,7 +119,8 @@ static void test_auth(void **state)
 	assert_int_equal(call(f, NULL, "GET", "/v1/tenants", NULL, 0, &o), 401);
 	assert_string_equal(error_code(o), "unauthorized");
 	json_decref(o);
-	assert_int_equal(call(f, "dk_0000000000000000000000000000000000000000", "GET", "/v1/tenants", NULL, 0, NULL),
+	assert_int_equal(call(f, "dk_0000000000000000000000000000000000000000", "GET",
+			      "/v1/tenants", NULL, 0, NULL),
 			 401);
 	assert_int_equal(call(f, "garbage", "GET", "/v1/functions", NULL, 0, NULL), 401);
 	assert_int_equal(call(f, f->admin, "GET", "/v1/nothing", NULL, 0, &o), 404);
@@ -222,7 +187,8 @@ static void test_error_bodies_are_utf8(void **state)
 	assert_int_equal(call(f, f->admin, "GET", path, NULL, 0, &o), 404);
 	assert_non_null(o);
 	assert_string_equal(error_code(o), "not_found");
-	const char *msg = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+	const char *msg = json_string_value(
+		json_object_get(json_object_get(o, "error"), "message"));
 	assert_non_null(msg);
 	assert_non_null(strstr(msg, "/v1/x\xc3\xa9\xc3\xa9"));
 	json_decref(o);
@@ -266,7 +232,8 @@ static void test_tenants(void **state)
 	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants", "{\"name\":\"t1\"}", 0, &o), 409);
 	assert_string_equal(error_code(o), "exists");
 	json_decref(o);
-	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants", "{\"name\":\"Bad Name\"}", 0, NULL), 400);
+	assert_int_equal(
+		call(f, f->admin, "POST", "/v1/tenants", "{\"name\":\"Bad Name\"}", 0, NULL), 400);
 	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants", "{not json", 0, &o), 400);
 	assert_string_equal(error_code(o), "bad_json");
 	json_decref(o);
@@ -286,19 +253,28 @@ static void test_tenants(void **state)
 	assert_int_equal(call(f, k1b, "GET", "/v1/functions", NULL, 0, NULL), 200);
 	/* Scaling: admin only, validated. */
 	assert_int_equal(call(f, k1, "PUT", "/v1/tenants/t1/scaling", "{\"max\":8}", 0, NULL), 403);
-	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/t1/scaling",
-			      "{\"min\":1,\"max\":8,\"mechanism\":\"precreated\",\"policy\":\"fixed:2\"}", 0, &o),
-			 200);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "scaling"), "max")), 8);
+	assert_int_equal(
+		call(f, f->admin, "PUT", "/v1/tenants/t1/scaling",
+		     "{\"min\":1,\"max\":8,\"mechanism\":\"precreated\",\"policy\":\"fixed:2\"}", 0,
+		     &o),
+		200);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "scaling"), "max")),
+			 8);
 	json_decref(o);
-	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/t1/scaling", "{\"min\":9,\"max\":8}", 0, NULL), 400);
-	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/nobody/scaling", "{\"max\":8}", 0, NULL), 404);
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/t1/scaling", "{\"min\":9,\"max\":8}",
+			      0, NULL),
+			 400);
+	assert_int_equal(
+		call(f, f->admin, "PUT", "/v1/tenants/nobody/scaling", "{\"max\":8}", 0, NULL),
+		404);
 	assert_int_equal(call(f, f->admin, "GET", "/v1/tenants", NULL, 0, &o), 200);
 	json_t *ts = json_object_get(o, "tenants");
 	assert_int_equal(json_array_size(ts), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(ts, 0), "name")), "t1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(ts, 0), "name")),
+			    "t1");
 	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(json_array_get(ts, 0), "scaling"), "mechanism")),
+		json_string_value(json_object_get(json_object_get(json_array_get(ts, 0), "scaling"),
+						  "mechanism")),
 		"precreated");
 	json_decref(o);
 }
@@ -317,7 +293,8 @@ static void test_functions(void **state)
 	sha256_hex(SCRIPT1, strlen(SCRIPT1), digest1);
 	sha256_hex(SCRIPT2, strlen(SCRIPT2), digest2);
 
-	assert_int_equal(call(f, k1, "PUT", "/v1/functions/hello?timeout=1000&mode=persistent", SCRIPT1, 0, &o),
+	assert_int_equal(call(f, k1, "PUT", "/v1/functions/hello?timeout=1000&mode=persistent",
+			      SCRIPT1, 0, &o),
 			 201);
 	assert_int_equal(json_integer_value(json_object_get(o, "version")), 1);
 	assert_string_equal(json_string_value(json_object_get(o, "digest")), digest1);
@@ -333,7 +310,7 @@ static void test_functions(void **state)
 	snprintf(path, sizeof(path), "%s/artifacts/%s", f->dir, digest1);
 	void *bytes;
 	size_t len;
-	assert_int_equal(read_file(path, &bytes, &len), 0);
+	assert_int_equal(file_read_all(path, &bytes, &len), 0);
 	assert_int_equal(len, strlen(SCRIPT1));
 	assert_memory_equal(bytes, SCRIPT1, len);
 	free(bytes);
@@ -366,9 +343,13 @@ static void test_functions(void **state)
 
 	/* Bad limits, names and bodies. */
 	static const char *const bad[] = {
-		"/v1/functions/x?timeout=0",	  "/v1/functions/x?timeout=300001", "/v1/functions/x?memory=2049",
-		"/v1/functions/x?mode=thread",	  "/v1/functions/x?max_concurrency=1001",
-		"/v1/functions/x?bogus=1",	  "/v1/functions/bad%20name",
+		"/v1/functions/x?timeout=0",
+		"/v1/functions/x?timeout=300001",
+		"/v1/functions/x?memory=2049",
+		"/v1/functions/x?mode=thread",
+		"/v1/functions/x?max_concurrency=1001",
+		"/v1/functions/x?bogus=1",
+		"/v1/functions/bad%20name",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(call(f, k1, "PUT", bad[i], SCRIPT1, 0, &o), 400);
@@ -398,7 +379,7 @@ static void test_restart(void **state)
 	char admin_before[128];
 	snprintf(admin_before, sizeof(admin_before), "%s", f->admin);
 
-	assert_int_equal(agent_proc_stop(&f->proc, 10000), 0);
+	assert_int_equal(daemon_proc_stop(&f->proc, SIGTERM, 10000), 0);
 	assert_int_equal(start_controller(f), 0);
 
 	/* The same admin key, tenant key and function survive. */

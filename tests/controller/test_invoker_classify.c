@@ -15,13 +15,13 @@
 
 struct row {
 	const char *what;
-	int status;           /* HTTP status or -errno */
-	const char *reply;    /* JSON, or NULL */
+	int status;        /* HTTP status or -errno */
+	const char *reply; /* JSON, or NULL */
 	bool stopping, artifact_retry;
 	enum verdict_next next;
 	unsigned http;
 	const char *code;
-	const char *message;  /* NULL: not checked */
+	const char *message; /* NULL: not checked */
 	enum store_status record;
 	enum metrics_outcome metric;
 	bool unreachable, vm_lost;
@@ -30,57 +30,65 @@ struct row {
 #define ERR(code, msg) "{\"error\":{\"code\":\"" code "\",\"message\":\"" msg "\"}}"
 
 static const struct row rows[] = {
-	{ "ok", 200, "{\"status\":\"ok\",\"result\":\"hi\"}", false, true, VERDICT_OK, 200, "", NULL,
-	  STORE_OK, METRICS_OK, false, false },
+	{ "ok", 200, "{\"status\":\"ok\",\"result\":\"hi\"}", false, true, VERDICT_OK, 200, "",
+	  NULL, STORE_OK, METRICS_OK, false, false },
 	{ "function timeout", 200, "{\"status\":\"timeout\"}", false, true, VERDICT_FAILED, 504,
-	  "function_timeout", "the function ran past its timeout of 1500 ms", STORE_TIMEOUT, METRICS_TIMEOUT,
+	  "function_timeout", "the function ran past its timeout of 1500 ms", STORE_TIMEOUT,
+	  METRICS_TIMEOUT, false, false },
+	{ "function error", 200, "{\"status\":\"error\",\"error\":\"exit 3\"}", false, true,
+	  VERDICT_FAILED, 502, "function_error", "the function failed: exit 3", STORE_ERROR,
+	  METRICS_ERROR, false, false },
+	{ "function error, no reason", 200, "{\"status\":\"error\"}", false, true, VERDICT_FAILED,
+	  502, "function_error", "the function failed: no reason given", STORE_ERROR, METRICS_ERROR,
 	  false, false },
-	{ "function error", 200, "{\"status\":\"error\",\"error\":\"exit 3\"}", false, true, VERDICT_FAILED, 502,
-	  "function_error", "the function failed: exit 3", STORE_ERROR, METRICS_ERROR, false, false },
-	{ "function error, no reason", 200, "{\"status\":\"error\"}", false, true, VERDICT_FAILED, 502,
-	  "function_error", "the function failed: no reason given", STORE_ERROR, METRICS_ERROR, false, false },
-	{ "malformed result", 200, "{\"status\":\"ok\",\"result\":\"@@\",\"result_encoding\":\"base64\"}", false,
-	  true, VERDICT_FAILED, 502, "agent_error", "host h1 sent a malformed result", STORE_ERROR,
+	{ "malformed result", 200,
+	  "{\"status\":\"ok\",\"result\":\"@@\",\"result_encoding\":\"base64\"}", false, true,
+	  VERDICT_FAILED, 502, "agent_error", "host h1 sent a malformed result", STORE_ERROR,
 	  METRICS_FAILED, false, false },
-	{ "no artifact", 404, ERR("no_artifact", "push it"), false, true, VERDICT_RETRY_ARTIFACT, 404,
-	  "no_artifact", NULL, STORE_ERROR, METRICS_FAILED, false, false },
+	{ "no artifact", 404, ERR("no_artifact", "push it"), false, true, VERDICT_RETRY_ARTIFACT,
+	  404, "no_artifact", NULL, STORE_ERROR, METRICS_FAILED, false, false },
 	{ "artifact missing in the guest", 404, ERR("artifact_missing", "gone"), false, true,
-	  VERDICT_RETRY_ARTIFACT, 404, "artifact_missing", NULL, STORE_ERROR, METRICS_FAILED, false, false },
-	{ "no artifact after the retry", 404, ERR("no_artifact", "push it"), false, false, VERDICT_FAILED, 502,
-	  "agent_error", "host h1 answered 404: push it", STORE_ERROR, METRICS_FAILED, false, false },
+	  VERDICT_RETRY_ARTIFACT, 404, "artifact_missing", NULL, STORE_ERROR, METRICS_FAILED, false,
+	  false },
+	{ "no artifact after the retry", 404, ERR("no_artifact", "push it"), false, false,
+	  VERDICT_FAILED, 502, "agent_error", "host h1 answered 404: push it", STORE_ERROR,
+	  METRICS_FAILED, false, false },
 	{ "no vm", 404, ERR("no_vm", "no VM for t"), false, true, VERDICT_REROUTE, 502, "vm_lost",
-	  "the tenant's VM on h1 went away: no VM for t", STORE_ERROR, METRICS_FAILED, false, true },
-	{ "vm died", 502, ERR("vm_died", "qemu exited"), false, true, VERDICT_REROUTE, 502, "vm_lost",
-	  "the tenant's VM on h1 went away: qemu exited", STORE_ERROR, METRICS_FAILED, false, true },
-	{ "cancelled, no message", 409, "{\"error\":{\"code\":\"cancelled\"}}", false, true, VERDICT_REROUTE,
-	  502, "vm_lost", "the tenant's VM on h1 went away: cancelled", STORE_ERROR, METRICS_FAILED, false,
+	  "the tenant's VM on h1 went away: no VM for t", STORE_ERROR, METRICS_FAILED, false,
 	  true },
+	{ "vm died", 502, ERR("vm_died", "qemu exited"), false, true, VERDICT_REROUTE, 502,
+	  "vm_lost", "the tenant's VM on h1 went away: qemu exited", STORE_ERROR, METRICS_FAILED,
+	  false, true },
+	{ "cancelled, no message", 409, "{\"error\":{\"code\":\"cancelled\"}}", false, true,
+	  VERDICT_REROUTE, 502, "vm_lost", "the tenant's VM on h1 went away: cancelled",
+	  STORE_ERROR, METRICS_FAILED, false, true },
 	{ "no_vm under another status", 500, ERR("no_vm", "odd"), false, true, VERDICT_FAILED, 502,
 	  "agent_error", "host h1 answered 500: odd", STORE_ERROR, METRICS_FAILED, false, false },
-	{ "too many requests", 429, ERR("too_many_requests", "busy"), false, true, VERDICT_FAILED, 429,
-	  "too_many_requests", "host h1: busy", STORE_ERROR, METRICS_FAILED, false, false },
-	{ "no capacity", 503, ERR("no_capacity", "full"), false, true, VERDICT_FAILED, 503, "no_capacity",
-	  "host h1: full", STORE_ERROR, METRICS_FAILED, false, false },
+	{ "too many requests", 429, ERR("too_many_requests", "busy"), false, true, VERDICT_FAILED,
+	  429, "too_many_requests", "host h1: busy", STORE_ERROR, METRICS_FAILED, false, false },
+	{ "no capacity", 503, ERR("no_capacity", "full"), false, true, VERDICT_FAILED, 503,
+	  "no_capacity", "host h1: full", STORE_ERROR, METRICS_FAILED, false, false },
 	{ "503 without a body", 503, NULL, false, true, VERDICT_FAILED, 503, "unavailable",
 	  "host h1: unavailable", STORE_ERROR, METRICS_FAILED, false, false },
-	{ "too large", 413, NULL, false, true, VERDICT_FAILED, 413, "too_large", "host h1: too large",
+	{ "too large", 413, NULL, false, true, VERDICT_FAILED, 413, "too_large",
+	  "host h1: too large", STORE_ERROR, METRICS_FAILED, false, false },
+	{ "other status", 500, ERR("internal", "boom"), false, true, VERDICT_FAILED, 502,
+	  "agent_error", "host h1 answered 500: boom", STORE_ERROR, METRICS_FAILED, false, false },
+	{ "refused", -ECONNREFUSED, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL,
+	  STORE_ERROR, METRICS_FAILED, true, false },
+	{ "reset", -ECONNRESET, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL,
+	  STORE_ERROR, METRICS_FAILED, true, false },
+	{ "timed out", -ETIMEDOUT, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL,
 	  STORE_ERROR, METRICS_FAILED, false, false },
-	{ "other status", 500, ERR("internal", "boom"), false, true, VERDICT_FAILED, 502, "agent_error",
-	  "host h1 answered 500: boom", STORE_ERROR, METRICS_FAILED, false, false },
-	{ "refused", -ECONNREFUSED, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL, STORE_ERROR,
-	  METRICS_FAILED, true, false },
-	{ "reset", -ECONNRESET, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL, STORE_ERROR,
-	  METRICS_FAILED, true, false },
-	{ "timed out", -ETIMEDOUT, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL, STORE_ERROR,
-	  METRICS_FAILED, false, false },
-	{ "cannot resolve", -EHOSTUNREACH, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL,
-	  STORE_ERROR, METRICS_FAILED, false, false },
-	{ "host lost mid-call", -ECANCELED, NULL, false, true, VERDICT_REROUTE, 502, "host_lost", NULL,
-	  STORE_ERROR, METRICS_FAILED, false, false },
+	{ "cannot resolve", -EHOSTUNREACH, NULL, false, true, VERDICT_REROUTE, 502, "host_lost",
+	  NULL, STORE_ERROR, METRICS_FAILED, false, false },
+	{ "host lost mid-call", -ECANCELED, NULL, false, true, VERDICT_REROUTE, 502, "host_lost",
+	  NULL, STORE_ERROR, METRICS_FAILED, false, false },
 	{ "controller stopping", -ECANCELED, NULL, true, true, VERDICT_FAILED, 503, "unavailable",
-	  "the controller stopped while the invocation ran", STORE_ERROR, METRICS_FAILED, false, false },
-	{ "other link error", -ENOMEM, NULL, false, true, VERDICT_FAILED, 502, "agent_error", NULL, STORE_ERROR,
-	  METRICS_FAILED, false, false },
+	  "the controller stopped while the invocation ran", STORE_ERROR, METRICS_FAILED, false,
+	  false },
+	{ "other link error", -ENOMEM, NULL, false, true, VERDICT_FAILED, 502, "agent_error", NULL,
+	  STORE_ERROR, METRICS_FAILED, false, false },
 };
 
 static void test_table(void **state)
@@ -90,7 +98,9 @@ static void test_table(void **state)
 		print_message("%s\n", w->what);
 		json_t *reply = w->reply ? json_loads(w->reply, 0, NULL) : NULL;
 		assert_true(!w->reply || reply);
-		struct verdict_context ctx = { .host_id = "h1", .timeout_ms = 1500, .stopping = w->stopping,
+		struct verdict_context ctx = { .host_id = "h1",
+					       .timeout_ms = 1500,
+					       .stopping = w->stopping,
 					       .artifact_retry = w->artifact_retry };
 		struct verdict v;
 		verdict_classify(w->status, reply, &ctx, &v);
@@ -111,10 +121,11 @@ static void test_table(void **state)
 
 static void test_ok_fields(void **state)
 {
-	json_t *reply = json_loads("{\"status\":\"ok\",\"result\":\"aGk=\",\"result_encoding\":\"base64\","
-				   "\"log\":\"line\",\"cold_start\":true,\"cpu\":2,\"agent_us\":10,"
-				   "\"guest_us\":9,\"wall_us\":7,\"init_us\":5,\"queued_us\":1}",
-				   0, NULL);
+	json_t *reply = json_loads(
+		"{\"status\":\"ok\",\"result\":\"aGk=\",\"result_encoding\":\"base64\","
+		"\"log\":\"line\",\"cold_start\":true,\"cpu\":2,\"agent_us\":10,"
+		"\"guest_us\":9,\"wall_us\":7,\"init_us\":5,\"queued_us\":1}",
+		0, NULL);
 	assert_non_null(reply);
 	struct verdict_context ctx = { .host_id = "h1", .timeout_ms = 1000 };
 	struct verdict v;
@@ -148,7 +159,9 @@ static void test_ok_fields(void **state)
 
 static void test_why(void **state)
 {
-	struct verdict_context ctx = { .host_id = "h1", .timeout_ms = 1000, .artifact_retry = true };
+	struct verdict_context ctx = { .host_id = "h1",
+				       .timeout_ms = 1000,
+				       .artifact_retry = true };
 	struct verdict v;
 	verdict_classify(-ECONNREFUSED, NULL, &ctx, &v);
 	assert_string_equal(v.why, strerror(ECONNREFUSED));

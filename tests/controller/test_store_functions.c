@@ -10,10 +10,12 @@ static void test_functions(void **state)
 	assert_int_equal(store_tenant_create(s, "acme"), 0);
 	assert_int_equal(store_tenant_create(s, "beta"), 0);
 	int64_t v = 0;
-	assert_int_equal(store_function_put(s, "acme", "Hello_1.x-y", DIGEST_A, 10, &LIMITS, &v), 0);
+	assert_int_equal(store_function_put(s, "acme", "Hello_1.x-y", DIGEST_A, 10, &LIMITS, &v),
+			 0);
 	assert_int_equal(v, 1);
 	struct store_limits persistent = { 5000, 256, 2, "persistent" };
-	assert_int_equal(store_function_put(s, "acme", "Hello_1.x-y", DIGEST_B, 20, &persistent, &v), 0);
+	assert_int_equal(
+		store_function_put(s, "acme", "Hello_1.x-y", DIGEST_B, 20, &persistent, &v), 0);
 	assert_int_equal(v, 2);
 
 	struct store_function fn;
@@ -37,8 +39,9 @@ static void test_functions(void **state)
 	/* Stored versions cannot be changed, even bypassing the store. */
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_not_equal(sqlite3_exec(db, "UPDATE function_versions SET timeout_ms = 1", NULL, NULL, NULL),
-			     SQLITE_OK);
+	assert_int_not_equal(
+		sqlite3_exec(db, "UPDATE function_versions SET timeout_ms = 1", NULL, NULL, NULL),
+		SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 1, &fn), 0);
 	assert_int_equal(fn.limits.timeout_ms, 1000);
@@ -106,7 +109,8 @@ static void *writer_main(void *arg)
 		return NULL;
 	}
 	for (int i = 0; i < PUTS_PER_THREAD; i++)
-		if (store_function_put(s, "acme", "race", DIGEST_A, 10, &LIMITS, &w->versions[i]) < 0)
+		if (store_function_put(s, "acme", "race", DIGEST_A, 10, &LIMITS, &w->versions[i]) <
+		    0)
 			w->errors++;
 	store_close(s);
 	return NULL;

@@ -9,8 +9,10 @@ static void test_invocation_lifecycle(void **state)
 	assert_int_equal(store_tenant_create(s, "beta"), 0);
 	put_fn(s, "acme", "hello", 1);
 	char id[STORE_ID_SIZE], id2[STORE_ID_SIZE];
-	assert_int_equal(store_invocation_create(s, "acme", "hello", 2, false, NULL, 0, id), -ENOENT);
-	assert_int_equal(store_invocation_create(s, "beta", "hello", 1, false, NULL, 0, id), -ENOENT);
+	assert_int_equal(store_invocation_create(s, "acme", "hello", 2, false, NULL, 0, id),
+			 -ENOENT);
+	assert_int_equal(store_invocation_create(s, "beta", "hello", 1, false, NULL, 0, id),
+			 -ENOENT);
 	assert_int_equal(store_invocation_create(s, "acme", "hello", 1, true, "\0in", 3, id), 0);
 	assert_int_equal(store_invocation_create(s, "acme", "hello", 1, true, NULL, 0, id2), 0);
 	assert_string_not_equal(id, id2);
@@ -40,9 +42,17 @@ static void test_invocation_lifecycle(void **state)
 
 	const uint8_t result[] = { '{', '}', 0, 0xff };
 	struct store_outcome o = {
-		.status = STORE_ERROR, .result = result, .result_len = sizeof(result),
-		.log = "oops\n", .log_len = 5, .error = "exit status 3",
-		.queued_us = 10, .cold_start_us = 20, .exec_us = 30, .total_us = 60, .cold_start = true,
+		.status = STORE_ERROR,
+		.result = result,
+		.result_len = sizeof(result),
+		.log = "oops\n",
+		.log_len = 5,
+		.error = "exit status 3",
+		.queued_us = 10,
+		.cold_start_us = 20,
+		.exec_us = 30,
+		.total_us = 60,
+		.cold_start = true,
 	};
 	struct store_outcome bad = { .status = STORE_RUNNING };
 	assert_int_equal(store_invocation_finish(s, id, &bad), -EINVAL);
@@ -106,8 +116,11 @@ static void test_requeue_and_cpu(void **state)
 	/* A sync invocation that starts at once is one write, without input. */
 	char c[STORE_ID_SIZE];
 	assert_int_equal(store_invocation_new_id(c), 0);
-	assert_int_equal(store_invocation_create_running(s, c, 1700000000000, "acme", "hello", 1, "h3", "acme"), 0);
-	assert_int_equal(store_invocation_create_running(s, c, 1700000000000, "acme", "hello", 1, "h3", "acme"),
+	assert_int_equal(store_invocation_create_running(s, c, 1700000000000, "acme", "hello", 1,
+							 "h3", "acme"),
+			 0);
+	assert_int_equal(store_invocation_create_running(s, c, 1700000000000, "acme", "hello", 1,
+							 "h3", "acme"),
 			 -EEXIST);
 	assert_int_equal(store_invocation_get(s, "acme", c, &inv), 0);
 	assert_int_equal(inv.status, STORE_RUNNING);
@@ -119,11 +132,14 @@ static void test_requeue_and_cpu(void **state)
 	char d[STORE_ID_SIZE];
 	assert_int_equal(store_invocation_new_id(d), 0);
 	assert_string_not_equal(c, d);
-	assert_int_equal(store_invocation_create_running(s, d, 1700000000000, "acme", "hello", 7, "h3", "acme"),
+	assert_int_equal(store_invocation_create_running(s, d, 1700000000000, "acme", "hello", 7,
+							 "h3", "acme"),
 			 -ENOENT);
-	assert_int_equal(store_invocation_create_running(s, d, 1700000000000, "acme", "hello", 1, NULL, "acme"),
+	assert_int_equal(store_invocation_create_running(s, d, 1700000000000, "acme", "hello", 1,
+							 NULL, "acme"),
 			 -EINVAL);
-	assert_int_equal(store_invocation_create_running(s, "xyz", 1700000000000, "acme", "hello", 1, "h3", "acme"),
+	assert_int_equal(store_invocation_create_running(s, "xyz", 1700000000000, "acme", "hello",
+							 1, "h3", "acme"),
 			 -EINVAL);
 	/* Checkpoints run on demand when automatic ones are off. */
 	assert_int_equal(store_set_autocheckpoint(s, 0), 0);
@@ -152,7 +168,9 @@ static void test_list_paging(void **state)
 	put_fn(s, "beta", "f", 1);
 	char ids[N_LIST][STORE_ID_SIZE], id[STORE_ID_SIZE];
 	for (int i = 0; i < N_LIST; i++) {
-		assert_int_equal(store_invocation_create(s, "acme", i % 3 ? "f" : "g", 1, false, "x", 1, ids[i]), 0);
+		assert_int_equal(store_invocation_create(s, "acme", i % 3 ? "f" : "g", 1, false,
+							 "x", 1, ids[i]),
+				 0);
 		if (i % 2)
 			finish(s, ids[i], STORE_OK);
 	}
@@ -171,12 +189,15 @@ static void test_list_paging(void **state)
 			struct store_invocation *page;
 			size_t n;
 			char next[STORE_CURSOR_SIZE];
-			assert_int_equal(store_invocation_list(s, "acme", NULL, cursor, sizes[k], &page, &n, next), 0);
+			assert_int_equal(store_invocation_list(s, "acme", NULL, cursor, sizes[k],
+							       &page, &n, next),
+					 0);
 			assert_true(n <= sizes[k]);
 			for (size_t i = 0; i < n; i++) {
 				assert_null(page[i].input);
 				assert_true(page[i].created_ms < last_ms ||
-					    (page[i].created_ms == last_ms && strcmp(page[i].id, last_id) < 0));
+					    (page[i].created_ms == last_ms &&
+					     strcmp(page[i].id, last_id) < 0));
 				last_ms = page[i].created_ms;
 				strcpy(last_id, page[i].id);
 				int found = -1;
@@ -222,9 +243,12 @@ static void test_list_paging(void **state)
 	store_invocations_free(page, n);
 
 	assert_int_equal(store_invocation_list(s, "acme", NULL, NULL, 0, &page, &n, next), -EINVAL);
-	assert_int_equal(store_invocation_list(s, "acme", NULL, NULL, 1001, &page, &n, next), -EINVAL);
-	assert_int_equal(store_invocation_list(s, "acme", NULL, "garbage", 10, &page, &n, next), -EINVAL);
-	assert_int_equal(store_invocation_list(s, "acme", NULL, "12.zz", 10, &page, &n, next), -EINVAL);
+	assert_int_equal(store_invocation_list(s, "acme", NULL, NULL, 1001, &page, &n, next),
+			 -EINVAL);
+	assert_int_equal(store_invocation_list(s, "acme", NULL, "garbage", 10, &page, &n, next),
+			 -EINVAL);
+	assert_int_equal(store_invocation_list(s, "acme", NULL, "12.zz", 10, &page, &n, next),
+			 -EINVAL);
 }
 
 static void test_retention(void **state)
@@ -262,11 +286,13 @@ static void test_retention(void **state)
 	char a[5][STORE_ID_SIZE], b[3][STORE_ID_SIZE];
 	for (int i = 0; i < 5; i++) {
 		clock_pass(wall_ms());
-		assert_int_equal(store_invocation_create(s, "acme", "f", 1, false, NULL, 0, a[i]), 0);
+		assert_int_equal(store_invocation_create(s, "acme", "f", 1, false, NULL, 0, a[i]),
+				 0);
 		finish(s, a[i], STORE_OK);
 	}
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(store_invocation_create(s, "beta", "f", 1, false, NULL, 0, b[i]), 0);
+		assert_int_equal(store_invocation_create(s, "beta", "f", 1, false, NULL, 0, b[i]),
+				 0);
 		finish(s, b[i], STORE_ERROR);
 	}
 	assert_int_equal(store_invocations_prune(s, 0, 2, &deleted), 0);
@@ -304,7 +330,8 @@ static void test_recover(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(store_tenant_create(f->s, "acme"), 0);
 	put_fn(f->s, "acme", "f", 1);
-	char sq[STORE_ID_SIZE], sr[STORE_ID_SIZE], aq[STORE_ID_SIZE], ar[STORE_ID_SIZE], done[STORE_ID_SIZE];
+	char sq[STORE_ID_SIZE], sr[STORE_ID_SIZE], aq[STORE_ID_SIZE], ar[STORE_ID_SIZE],
+		done[STORE_ID_SIZE];
 	assert_int_equal(store_invocation_create(f->s, "acme", "f", 1, false, NULL, 0, sq), 0);
 	assert_int_equal(store_invocation_create(f->s, "acme", "f", 1, false, NULL, 0, sr), 0);
 	assert_int_equal(store_invocation_create(f->s, "acme", "f", 1, true, "in", 2, aq), 0);
@@ -319,7 +346,9 @@ static void test_recover(void **state)
 	assert_int_equal(store_open(f->path, &f->s), 0);
 	size_t failed = 0, n_retry = 0;
 	struct store_id *retry = NULL;
-	assert_int_equal(store_invocations_recover(f->s, "controller restarted", &failed, &retry, &n_retry), 0);
+	assert_int_equal(
+		store_invocations_recover(f->s, "controller restarted", &failed, &retry, &n_retry),
+		0);
 	assert_int_equal(failed, 2);
 	assert_int_equal(n_retry, 2);
 	assert_true(contains(retry, n_retry, aq));
@@ -353,7 +382,8 @@ static void test_recover(void **state)
 	assert_int_equal(store_invocation_start(f->s, aq, "h1", "vm", 1), 0);
 	store_close(f->s);
 	assert_int_equal(store_open(f->path, &f->s), 0);
-	assert_int_equal(store_invocations_recover(f->s, "restarted again", &failed, &retry, &n_retry), 0);
+	assert_int_equal(
+		store_invocations_recover(f->s, "restarted again", &failed, &retry, &n_retry), 0);
 	assert_int_equal(failed, 2);
 	assert_int_equal(n_retry, 0);
 	assert_null(retry);
@@ -383,7 +413,9 @@ static void test_many_invocations(void **state)
 		struct store_invocation *page;
 		size_t n;
 		char next[STORE_CURSOR_SIZE];
-		assert_int_equal(store_invocation_list(s, "acme", NULL, cursor, STORE_LIST_MAX, &page, &n, next), 0);
+		assert_int_equal(store_invocation_list(s, "acme", NULL, cursor, STORE_LIST_MAX,
+						       &page, &n, next),
+				 0);
 		total += n;
 		strcpy(cursor, next);
 		store_invocations_free(page, n);

@@ -46,7 +46,8 @@ static void test_reopen_keeps_everything(void **state)
 	user_version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	assert_true(user_version >= 1);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9999", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9999", NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->path, &f->s), -EPROTO);
 	assert_null(f->s);
@@ -99,7 +100,8 @@ static void test_tenants(void **state)
 	size_t n;
 	assert_int_equal(store_tenant_list(s, &list, &n), 0);
 	assert_int_equal(n, 3);
-	assert_string_equal(list[0].name, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	assert_string_equal(list[0].name,
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	assert_string_equal(list[1].name, "acme-1");
 	assert_string_equal(list[2].name, "zeta");
 	free(list);
@@ -132,7 +134,8 @@ static void test_keys(void **state)
 	memcpy(wrong, token, sizeof(wrong));
 	wrong[STORE_TOKEN_SIZE - 2] = wrong[STORE_TOKEN_SIZE - 2] == '0' ? '1' : '0';
 	assert_int_equal(store_key_verify(s, wrong, tenant, &admin), -EACCES);
-	const char *garbage[] = { "", "dk_", "dk_xyz", "Bearer x", "dk_0000000000000000000000000000000000000000" };
+	const char *garbage[] = { "", "dk_", "dk_xyz", "Bearer x",
+				  "dk_0000000000000000000000000000000000000000" };
 	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
 		assert_int_equal(store_key_verify(s, garbage[i], tenant, &admin), -EACCES);
 	char longer[STORE_TOKEN_SIZE + 1];
@@ -159,8 +162,9 @@ static void test_no_token_in_clear(void **state)
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM api_keys WHERE instr(key_id, ?1)"
-						" OR instr(hash, ?1) OR instr(salt, ?1)",
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM api_keys WHERE instr(key_id, ?1)"
+					    " OR instr(hash, ?1) OR instr(salt, ?1)",
 					    -1, &st, NULL),
 			 SQLITE_OK);
 	sqlite3_bind_text(st, 1, token + 15, -1, SQLITE_STATIC);
