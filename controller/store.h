@@ -15,15 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_NAME_SIZE 64      /* names are 1..63 characters */
-#define STORE_DIGEST_SIZE 65    /* SHA-256 as 64 lower-case hex digits */
-#define STORE_ID_SIZE 33        /* invocation ids: 128 random bits in hex */
-#define STORE_TOKEN_SIZE 44     /* "dk_" + 40 hex digits */
-#define STORE_KEY_ID_SIZE 16    /* a key id is the token's first 15 characters */
-#define STORE_CURSOR_SIZE 64    /* an opaque list position */
-#define STORE_MECHANISM_SIZE 16 /* "hotplug" or "precreated" */
-#define STORE_MODE_SIZE 16      /* "process" or "persistent" */
-#define STORE_POLICY_SIZE 64    /* e.g. "elastic", "fixed:4", "scale-out" */
+#include "sha256.h"
+
+#define STORE_NAME_SIZE 64                /* names are 1..63 characters */
+#define STORE_DIGEST_SIZE SHA256_HEX_SIZE /* SHA-256 as 64 lower-case hex digits */
+#define STORE_ID_SIZE 33                  /* invocation ids: 128 random bits in hex */
+#define STORE_TOKEN_SIZE 44               /* "dk_" + 40 hex digits */
+#define STORE_KEY_ID_SIZE 16              /* a key id is the token's first 15 characters */
+#define STORE_CURSOR_SIZE 64              /* an opaque list position */
+#define STORE_MECHANISM_SIZE 16           /* "hotplug" or "precreated" */
+#define STORE_MODE_SIZE 16                /* "process" or "persistent" */
+#define STORE_POLICY_SIZE 64              /* e.g. "elastic", "fixed:4", "scale-out" */
 #define STORE_ADDRESS_SIZE 256
 #define STORE_LIST_MAX 1000
 #define STORE_MAX_WORKERS 64 /* most worker vCPUs a tenant may have */

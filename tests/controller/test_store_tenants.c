@@ -59,9 +59,9 @@ static void test_tenants(void **state)
 	assert_int_equal(store_tenant_create(s, "zeta"), 0);
 	assert_int_equal(store_tenant_create(s, "acme-1"), 0);
 	assert_int_equal(store_tenant_create(s, "acme-1"), -EEXIST);
-	char long_name[65];
-	memset(long_name, 'a', 64);
-	long_name[64] = '\0';
+	char long_name[STORE_NAME_SIZE + 1];
+	memset(long_name, 'a', STORE_NAME_SIZE);
+	long_name[STORE_NAME_SIZE] = '\0';
 	const char *bad[] = { "", "Acme", "a_b", "a.b", "a b", long_name };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(store_tenant_create(s, bad[i]), -EINVAL);
