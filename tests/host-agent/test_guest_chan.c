@@ -6,19 +6,21 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "fakes/fake_guest.h"
+#include "fakes/fake_loop.h"
 #include "guest_chan.h"
 
 struct fixture {
 	uv_loop_t loop;
-	int peer; /* the scripted guest's end */
+	struct fake_guest peer; /* the scripted guest */
 	struct guest_chan *ch;
 	int replies[8];
 	int n_replies;
+	int want; /* replies run_until waits for */
 	char last_code[32];
 	int messages;
 	int closed;
@@ -41,7 +43,8 @@ static void on_closed(struct guest_chan *ch, int reason, void *data)
 	fx->closed++;
 	/* Once closing, requests fail synchronously and never call back. The
 	 * channel is freed after this returns, so this is the last use. */
-	assert_int_equal(guest_chan_request(ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx), -ENOTCONN);
+	assert_int_equal(guest_chan_request(ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx),
+			 -ENOTCONN);
 }
 
 static const struct guest_chan_ops ops = { .message = on_message, .closed = on_closed };
@@ -60,14 +63,9 @@ static void on_reply(struct guest_chan *ch, int status, const struct wire_frame 
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_non_null(fx);
 	uv_loop_init(&fx->loop);
-	uv_pipe_t *p = malloc(sizeof(*p));
-	uv_pipe_init(&fx->loop, p, 0);
-	assert_int_equal(uv_pipe_open(p, sv[0]), 0);
-	fx->peer = sv[1];
-	assert_int_equal(guest_chan_open(&fx->loop, p, &ops, fx, &fx->ch), 0);
+	fake_guest_open(&fx->peer, &fx->loop, false, &ops, fx, &fx->ch);
 	*state = fx;
 	return 0;
 }
@@ -77,42 +75,33 @@ static int teardown(void **state)
 	struct fixture *fx = *state;
 	if (fx->ch && !fx->closed)
 		guest_chan_close(fx->ch);
+	fake_guest_close(&fx->peer);
 	uv_run(&fx->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&fx->loop), 0);
-	close(fx->peer);
 	free(fx);
 	return 0;
 }
 
-/* Reads one whole frame the agent sent; returns its id. */
-static uint32_t peer_read(struct fixture *fx, uint8_t expect_type)
+/* Waits for the n-th frame the agent sent (from 0), checks its type and
+ * returns its id. */
+static uint32_t peer_read(struct fixture *fx, size_t i, uint8_t expect_type)
 {
-	uint8_t hdr[WIRE_HEADER_SIZE];
-	assert_int_equal(recv(fx->peer, hdr, sizeof(hdr), MSG_WAITALL), sizeof(hdr));
-	struct wire_header h;
-	assert_int_equal(wire_header_unpack(hdr, WIRE_MAX_BODY, &h), 0);
-	assert_int_equal(h.type, expect_type);
-	size_t rest = h.meta_len + h.body_len;
-	char *buf = malloc(rest + 1);
-	if (rest)
-		assert_int_equal(recv(fx->peer, buf, rest, MSG_WAITALL), (ssize_t)rest);
-	free(buf);
-	return h.id;
+	fake_guest_wait_frames(&fx->peer, i + 1);
+	const struct fake_guest_frame *f = fake_guest_frame(&fx->peer, i);
+	assert_int_equal(f->type, expect_type);
+	return f->id;
 }
 
-static void peer_send(struct fixture *fx, uint8_t type, uint32_t id, const char *meta)
+static bool has_replies(void *arg)
 {
-	uint8_t *buf;
-	size_t len;
-	assert_int_equal(wire_encode(type, id, meta, strlen(meta), NULL, 0, &buf, &len), 0);
-	assert_int_equal(write(fx->peer, buf, len), (ssize_t)len);
-	free(buf);
+	struct fixture *fx = arg;
+	return fx->n_replies >= fx->want;
 }
 
 static void run_until(struct fixture *fx, int replies)
 {
-	while (fx->n_replies < replies)
-		uv_run(&fx->loop, UV_RUN_ONCE);
+	fx->want = replies;
+	fake_run_until(&fx->loop, has_replies, fx, "replies");
 }
 
 static void test_replies_match_ids_out_of_order(void **state)
@@ -120,15 +109,16 @@ static void test_replies_match_ids_out_of_order(void **state)
 	struct fixture *fx = *state;
 	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx), 0);
 	assert_int_equal(guest_chan_request(fx->ch, WIRE_INVOKE, json_pack("{s:s}", "digest", "x"),
-					    "in", 2, 0, on_reply, fx), 0);
-	uv_run(&fx->loop, UV_RUN_NOWAIT); /* flush the writes */
-	uint32_t a = peer_read(fx, WIRE_PING);
-	uint32_t b = peer_read(fx, WIRE_INVOKE);
+					    "in", 2, 0, on_reply, fx),
+			 0);
+	uint32_t a = peer_read(fx, 0, WIRE_PING);
+	uint32_t b = peer_read(fx, 1, WIRE_INVOKE);
 	assert_int_not_equal(a, b);
+	assert_int_equal(fake_guest_frame(&fx->peer, 1)->body_len, 2);
 	/* An event in between, then the replies in reverse order. */
-	peer_send(fx, WIRE_HELLO, 0, "{\"cpus_possible\":4}");
-	peer_send(fx, WIRE_REPLY, b, "{\"n\":1}");
-	peer_send(fx, WIRE_ERROR, a, "{\"code\":\"bad_request\",\"message\":\"no\"}");
+	fake_guest_send(&fx->peer, WIRE_HELLO, 0, "{\"cpus_possible\":4}");
+	fake_guest_send(&fx->peer, WIRE_REPLY, b, "{\"n\":1}");
+	fake_guest_send(&fx->peer, WIRE_ERROR, a, "{\"code\":\"bad_request\",\"message\":\"no\"}");
 	run_until(fx, 2);
 	assert_int_equal(fx->replies[0], 0);
 	assert_int_equal(fx->replies[1], -EREMOTEIO);
@@ -143,7 +133,7 @@ static void test_deadline(void **state)
 	run_until(fx, 1);
 	assert_int_equal(fx->replies[0], -ETIMEDOUT);
 	/* A reply that comes after the deadline is not delivered twice. */
-	peer_send(fx, WIRE_REPLY, peer_read(fx, WIRE_PING), "{}");
+	fake_guest_send(&fx->peer, WIRE_REPLY, peer_read(fx, 0, WIRE_PING), "{}");
 	uv_run(&fx->loop, UV_RUN_NOWAIT);
 	assert_int_equal(fx->n_replies, 1);
 }
@@ -153,8 +143,8 @@ static void test_hangup_fails_pending(void **state)
 	struct fixture *fx = *state;
 	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx), 0);
 	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx), 0);
-	uv_run(&fx->loop, UV_RUN_NOWAIT);
-	shutdown(fx->peer, SHUT_RDWR);
+	peer_read(fx, 1, WIRE_PING);
+	fake_guest_close(&fx->peer);
 	run_until(fx, 2);
 	assert_int_equal(fx->replies[0], -ECONNRESET);
 	assert_int_equal(fx->replies[1], -ECONNRESET);
@@ -180,7 +170,8 @@ static void test_oversized_request_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_replies_match_ids_out_of_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replies_match_ids_out_of_order, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hangup_fails_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_request_refused, setup, teardown),
