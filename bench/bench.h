@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "agent_client.h"
+#include "daemon_proc.h"
 
 struct bench_opts {
 	const char *build;  /* build folder with ditto-agent, guest/ and functions/ */
@@ -31,11 +32,20 @@ struct bench_opts {
 
 /* A platform for one run: an agent process and a client to it. */
 struct bench_env {
-	struct agent_proc proc;
+	struct daemon_proc proc;
 	struct agent_client client;
 	char accel[16];
 	char qemu[64];
 };
+
+/* How long a daemon may take to listen. */
+#define BENCH_START_MS 30000L
+
+/* Starts BUILD/ditto-agent with its data in data_dir, the arguments in more
+ * (NULL-terminated, may be NULL) and --accel and --cores as the options
+ * say. Returns 0, or -errno after printing one line. */
+int bench_agent_start(struct daemon_proc *p, const struct bench_opts *o, const char *data_dir,
+		      const char *const *more);
 
 /* Starts the agent and reads its status. Prints one line on failure. */
 int bench_env_start(struct bench_env *e, const struct bench_opts *o);
@@ -43,7 +53,7 @@ void bench_env_stop(struct bench_env *e);
 
 /* Uploads build/functions/NAME; writes its digest. Returns 0 or <0. */
 int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const char *name,
-			  char digest[65]);
+			  char digest[SHA256_HEX_SIZE]);
 
 /* Sorted-sample statistics. */
 struct stats {

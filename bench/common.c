@@ -1,15 +1,19 @@
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
+#include "util.h"
 
-int bench_env_start(struct bench_env *e, const struct bench_opts *o)
+int bench_agent_start(struct daemon_proc *p, const struct bench_opts *o, const char *data_dir,
+		      const char *const *more)
 {
-	memset(e, 0, sizeof(*e));
-	const char *extra[8];
+	const char *extra[24];
 	int n = 0;
+	for (int i = 0; more && more[i] && n < 20; i++)
+		extra[n++] = more[i];
 	if (o->accel) {
 		extra[n++] = "--accel";
 		extra[n++] = o->accel;
@@ -19,12 +23,21 @@ int bench_env_start(struct bench_env *e, const struct bench_opts *o)
 		extra[n++] = o->cores;
 	}
 	extra[n] = NULL;
-	int r = agent_proc_start(&e->proc, o->build, o->data, extra, 30000);
-	if (r < 0) {
+	struct daemon_args a = { .build_dir = o->build, .data_dir = data_dir, .extra = extra,
+				 .timeout_ms = BENCH_START_MS };
+	int r = daemon_proc_start_agent(p, &a);
+	if (r < 0)
 		fprintf(stderr, "ditto-bench: cannot start %s/ditto-agent (%s); see %s/agent.log\n",
-			o->build, strerror(-r), o->data);
+			o->build, strerror(-r), data_dir);
+	return r;
+}
+
+int bench_env_start(struct bench_env *e, const struct bench_opts *o)
+{
+	memset(e, 0, sizeof(*e));
+	int r = bench_agent_start(&e->proc, o, o->data, NULL);
+	if (r < 0)
 		return r;
-	}
 	agent_client_init(&e->client, e->proc.url);
 	json_t *st = NULL;
 	r = agent_client_call(&e->client, "GET", "/v1/status", NULL, 0, 10000, &st);
@@ -44,17 +57,17 @@ void bench_env_stop(struct bench_env *e)
 {
 	agent_client_free(&e->client);
 	if (e->proc.pid > 0)
-		agent_proc_stop(&e->proc, 20000);
+		daemon_proc_stop(&e->proc, SIGTERM, 20000);
 }
 
 int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const char *name,
-			  char digest[65])
+			  char digest[SHA256_HEX_SIZE])
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/functions/%s", o->build, name);
 	void *buf;
 	size_t len;
-	int r = read_file(path, &buf, &len);
+	int r = file_read_all(path, &buf, &len);
 	if (r < 0) {
 		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
 		return r;

@@ -9,7 +9,7 @@
 
 struct fn {
 	const char *name, *mode, *input;
-	char digest[65];
+	char digest[SHA256_HEX_SIZE];
 };
 
 static int invoke(struct bench_env *e, const struct fn *f, int cpu)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,15 +21,26 @@
 #include <curl/curl.h>
 
 #include "bench.h"
+#include "util.h"
 
 #define TENANT "bench"
 #define HOST_ID "bench"
 /* The first call boots the tenant VM, which takes seconds under TCG. */
 #define BOOT_TIMEOUT_MS 300000L
 #define CALL_TIMEOUT_MS 60000L
-#define START_TIMEOUT_MS 30000L
 /* Async invocations run at the VM's pace: generous, as tests' deadlines are. */
 #define DRAIN_TIMEOUT_MS (30L * 60 * 1000)
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static long long now_us(void)
+{
+	return (long long)time_now_us();
+}
 
 /* One successful call: the client's round trip and X-Ditto-Timing, in us. */
 struct sample {
@@ -133,8 +145,8 @@ static void errors_print(const struct errors *e)
 
 /* What the client threads of one phase share. */
 struct phase {
-	long long start_ns;
-	atomic_llong end_ns; /* brought forward to stop the clients early */
+	long long start_us;
+	atomic_llong end_us; /* brought forward to stop the clients early */
 	bool record; /* false while warming up */
 };
 
@@ -154,7 +166,7 @@ struct worker {
 	struct samples samples;
 	struct errors errors;
 	long cold_starts;
-	long long last_ns;
+	long long last_us;
 	int err;
 	pthread_t thread;
 };
@@ -279,15 +291,15 @@ static void *worker_main(void *data)
 {
 	struct worker *w = data;
 	const struct phase *ph = w->phase;
-	while (now_ns() < atomic_load(&ph->end_ns)) {
+	while (now_us() < atomic_load(&ph->end_us)) {
 		int len = snprintf(w->body, sizeof(w->body), "{\"client\":%d,\"seq\":%ld}", w->index,
 				   w->seq++);
 		curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)len);
 		w->reply_len = 0;
 		w->reply_overflow = w->has_timing = w->cold = false;
-		long long t0 = now_ns();
+		long long t0 = now_us();
 		CURLcode rc = curl_easy_perform(w->curl);
-		w->last_ns = now_ns();
+		w->last_us = now_us();
 		if (!ph->record)
 			continue;
 		long status = 0;
@@ -304,7 +316,7 @@ static void *worker_main(void *data)
 		else if (!w->has_timing)
 			kind = ERR_NO_TIMING;
 		else {
-			w->cur.rtt = (w->last_ns - t0) / 1000;
+			w->cur.rtt = w->last_us - t0;
 			w->cold_starts += w->cold;
 			if (samples_push(&w->samples, &w->cur) < 0) {
 				w->err = -ENOMEM;
@@ -335,8 +347,8 @@ struct run {
 /* Runs every worker for seconds; with ret, collects what they measured. */
 static int run_phase(struct worker *ws, int n, int seconds, struct run *ret)
 {
-	struct phase ph = { .start_ns = now_ns(), .record = ret != NULL };
-	atomic_init(&ph.end_ns, ph.start_ns + (long long)seconds * 1000000000LL);
+	struct phase ph = { .start_us = now_us(), .record = ret != NULL };
+	atomic_init(&ph.end_us, ph.start_us + (long long)seconds * 1000000LL);
 	int started = 0, err = 0;
 	for (; started < n; started++) {
 		struct worker *w = &ws[started];
@@ -347,17 +359,17 @@ static int run_phase(struct worker *ws, int n, int seconds, struct run *ret)
 		w->err = 0;
 		if ((err = -pthread_create(&w->thread, NULL, worker_main, w)) < 0) {
 			/* Stop the ones already running at once. */
-			atomic_store(&ph.end_ns, 0);
+			atomic_store(&ph.end_us, 0);
 			break;
 		}
 	}
-	long long last = ph.start_ns;
+	long long last = ph.start_us;
 	for (int i = 0; i < started; i++) {
 		pthread_join(ws[i].thread, NULL);
 		if (ws[i].err < 0)
 			err = ws[i].err;
-		if (ws[i].last_ns > last)
-			last = ws[i].last_ns;
+		if (ws[i].last_us > last)
+			last = ws[i].last_us;
 	}
 	if (err < 0 || !ret)
 		return err;
@@ -369,7 +381,7 @@ static int run_phase(struct worker *ws, int n, int seconds, struct run *ret)
 			errors_add(&ret->errors, ws[i].errors.kind[k], ws[i].errors.count[k]);
 		ret->cold_starts += ws[i].cold_starts;
 	}
-	ret->elapsed_s = (double)(last - ph.start_ns) / 1e9;
+	ret->elapsed_s = (double)(last - ph.start_us) / 1e6;
 	ret->throughput = ret->elapsed_s > 0 ? (double)ret->samples.n / ret->elapsed_s : 0;
 	return 0;
 }
@@ -462,7 +474,7 @@ static void print_run_row(const char *label, const struct run *r, double through
 
 struct platform {
 	const struct bench_opts *o;
-	struct agent_proc controller, agent; /* pid 0 when not started here */
+	struct daemon_proc controller, agent; /* pid 0 when not started here */
 	struct agent_client admin, tenant;   /* to the controller, with either key */
 	struct agent_client agent_api;	     /* to our agent, with its token */
 	pid_t qemu_pid;			     /* the tenant VM's, when the agent is ours */
@@ -472,76 +484,11 @@ struct platform {
 	char tenant_key[128];
 };
 
-/* Reads a file's first line without its newline. */
-static int read_line(const char *path, char *buf, size_t size)
-{
-	void *data;
-	size_t len;
-	int r = read_file(path, &data, &len);
-	if (r < 0)
-		return r;
-	snprintf(buf, size, "%s", (char *)data);
-	free(data);
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return buf[0] ? 0 : -ENODATA;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* Starts BUILD/ditto-controller on a free port with its data under
- * DATA/controller and waits for the URL it writes once listening. */
-static int controller_start(struct platform *p)
-{
-	const struct bench_opts *o = p->o;
-	char bin[512], ready[512], log[512];
-	char *dir = p->controller.data_dir;
-	snprintf(bin, sizeof(bin), "%s/ditto-controller", o->build);
-	snprintf(dir, sizeof(p->controller.data_dir), "%s/controller", o->data);
-	snprintf(ready, sizeof(ready), "%s/controller.url", o->data);
-	snprintf(log, sizeof(log), "%s/controller.log", o->data);
-	mkdir(o->data, 0755);
-	mkdir(dir, 0700);
-	unlink(ready);
-	const char *argv[] = { bin, "--port", "0", "--ready-file", ready, "--data", dir,
-			       "--log-level", "warn", NULL };
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	p->controller.pid = pid;
-	long long deadline = now_ns() + START_TIMEOUT_MS * 1000000LL;
-	for (;;) {
-		if (read_line(ready, p->url, sizeof(p->url)) == 0)
-			return 0;
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			p->controller.pid = 0;
-			return -ECHILD;
-		}
-		if (now_ns() > deadline)
-			return -ETIMEDOUT;
-		/* The controller writes the file once, by rename: poll it briefly. */
-		sleep_ms(5);
-	}
-}
-
 /* Waits until the controller lists a host "up" (ours when we started it)
  * and reads its accelerator and cores. */
 static int wait_host_up(struct platform *p, long timeout_ms)
 {
-	long long deadline = now_ns() + timeout_ms * 1000000LL;
+	long long deadline = now_us() + timeout_ms * 1000LL;
 	for (;;) {
 		json_t *reply = NULL, *h;
 		size_t i;
@@ -563,7 +510,7 @@ static int wait_host_up(struct platform *p, long timeout_ms)
 		json_decref(reply);
 		if (p->cores > 0)
 			return 0;
-		if (now_ns() > deadline)
+		if (now_us() > deadline)
 			return -ETIMEDOUT;
 		/* Hosts come up on a heartbeat; nothing to wait on but the list. */
 		sleep_ms(50);
@@ -577,7 +524,7 @@ static void agent_connect(struct platform *p)
 	snprintf(p->qemu, sizeof(p->qemu), "unknown");
 	char path[512], token[128];
 	snprintf(path, sizeof(path), "%s/agent.token", p->agent.data_dir);
-	if (p->agent.pid <= 0 || read_line(path, token, sizeof(token)) < 0 ||
+	if (p->agent.pid <= 0 || file_read_text(path, token, sizeof(token)) <= 0 ||
 	    agent_client_init(&p->agent_api, p->agent.url) < 0 ||
 	    agent_client_set_bearer(&p->agent_api, token) < 0)
 		return;
@@ -638,13 +585,38 @@ static void platform_stop(struct platform *p)
 	agent_client_free(&p->tenant);
 	agent_client_free(&p->agent_api);
 	/* The agent first: on SIGTERM it stops its VMs. */
-	if (p->agent.pid > 0 && agent_proc_stop(&p->agent, 30000) != 0)
+	if (p->agent.pid > 0 && daemon_proc_stop(&p->agent, SIGTERM, 30000) != 0)
 		fprintf(stderr, "ditto-bench: the agent did not stop cleanly; see %s/agent.log\n",
 			p->agent.data_dir);
-	/* agent_proc_stop works for any child: SIGTERM, wait, then SIGKILL. */
-	if (p->controller.pid > 0 && agent_proc_stop(&p->controller, 20000) != 0)
-		fprintf(stderr, "ditto-bench: the controller did not stop cleanly; see %s/controller.log\n",
-			p->o->data);
+	if (p->controller.pid > 0 && daemon_proc_stop(&p->controller, SIGTERM, 20000) != 0)
+		fprintf(stderr, "ditto-bench: the controller did not stop cleanly; see %s\n",
+			p->controller.log);
+}
+
+/* Starts BUILD/ditto-controller with its data in DATA/controller; reads its
+ * admin key into key and writes that file's path into keyfile. */
+static int controller_start(struct platform *p, char key[128], char keyfile[600])
+{
+	const struct bench_opts *o = p->o;
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/controller", o->data);
+	const char *const quiet[] = { "--log-level", "warn", NULL };
+	struct daemon_args a = { .build_dir = o->build, .data_dir = dir, .extra = quiet,
+				 .timeout_ms = BENCH_START_MS };
+	int r = daemon_proc_start_controller(&p->controller, &a);
+	if (r < 0) {
+		fprintf(stderr, "ditto-bench: cannot start %s/ditto-controller (%s); see %s\n",
+			o->build, strerror(-r), p->controller.log);
+		return r;
+	}
+	snprintf(p->url, sizeof(p->url), "%s", p->controller.url);
+	snprintf(keyfile, 600, "%s/admin.key", dir);
+	if ((r = file_read_text(keyfile, key, 128)) <= 0) {
+		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", keyfile,
+			strerror(r ? -r : ENODATA));
+		return r ? r : -ENODATA;
+	}
+	return 0;
 }
 
 static int platform_start(struct platform *p, const struct bench_opts *o)
@@ -657,40 +629,20 @@ static int platform_start(struct platform *p, const struct bench_opts *o)
 		snprintf(p->url, sizeof(p->url), "%s", o->url);
 		snprintf(key, sizeof(key), "%s", o->key);
 	} else {
-		if ((r = controller_start(p)) < 0) {
-			fprintf(stderr, "ditto-bench: cannot start %s/ditto-controller (%s); see %s/controller.log\n",
-				o->build, strerror(-r), o->data);
+		char dir[512], path[600];
+		if ((r = controller_start(p, key, path)) < 0)
 			return r;
-		}
-		char path[512], dir[512];
-		snprintf(path, sizeof(path), "%s/controller/admin.key", o->data);
-		if ((r = read_line(path, key, sizeof(key))) < 0) {
-			fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
-			return r;
-		}
 		snprintf(dir, sizeof(dir), "%s/agent", o->data);
-		const char *extra[16] = { "--controller", p->url, "--controller-key-file", path,
-					  "--host-id", HOST_ID, "--heartbeat-ms", "500" };
-		int n = 8;
-		if (o->accel) {
-			extra[n++] = "--accel";
-			extra[n++] = o->accel;
-		}
-		if (o->cores) {
-			extra[n++] = "--cores";
-			extra[n++] = o->cores;
-		}
-		if ((r = agent_proc_start(&p->agent, o->build, dir, extra, START_TIMEOUT_MS)) < 0) {
-			fprintf(stderr, "ditto-bench: cannot start %s/ditto-agent (%s); see %s/agent.log\n",
-				o->build, strerror(-r), dir);
+		const char *const extra[] = { "--controller", p->url, "--controller-key-file", path,
+					      "--host-id", HOST_ID, "--heartbeat-ms", "500", NULL };
+		if ((r = bench_agent_start(&p->agent, o, dir, extra)) < 0)
 			return r;
-		}
 	}
 	if ((r = agent_client_init(&p->admin, p->url)) < 0 ||
 	    (r = agent_client_set_bearer(&p->admin, key)) < 0 ||
 	    (r = agent_client_init(&p->tenant, p->url)) < 0)
 		return r;
-	if ((r = wait_host_up(p, START_TIMEOUT_MS)) < 0) {
+	if ((r = wait_host_up(p, BENCH_START_MS)) < 0) {
 		fprintf(stderr, "ditto-bench: no host came up at %s\n", p->url);
 		return r;
 	}
@@ -737,7 +689,7 @@ static int tenant_setup(struct platform *p)
 	snprintf(path, sizeof(path), "%s/functions/echo", o->build);
 	void *art;
 	size_t len;
-	int r = read_file(path, &art, &len);
+	int r = file_read_all(path, &art, &len);
 	if (r < 0) {
 		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
 		return r;
@@ -769,7 +721,7 @@ static int first_call(struct platform *p)
 		fprintf(stderr, "ditto-bench: the first call failed (%d)\n", st);
 		return -EIO;
 	}
-	long long deadline = now_ns() + 120000LL * 1000000LL;
+	long long deadline = now_us() + 120000LL * 1000LL;
 	for (;;) {
 		reply = NULL;
 		st = agent_client_call(&p->admin, "GET", "/v1/tenants/" TENANT, NULL, 0, 10000, &reply);
@@ -779,7 +731,7 @@ static int first_call(struct platform *p)
 			read_qemu_pid(p);
 			return 0;
 		}
-		if (now_ns() > deadline) {
+		if (now_us() > deadline) {
 			fprintf(stderr, "ditto-bench: the VM has %d worker vCPUs, not %d\n", workers,
 				p->workers);
 			return -ETIMEDOUT;
@@ -830,7 +782,7 @@ static int store_records(struct platform *p, struct records *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	ret->n = p->o->records;
-	long long t0 = now_ns();
+	long long t0 = now_us();
 	for (int i = 0; i < ret->n; i++) {
 		char body[64];
 		int len = snprintf(body, sizeof(body), "{\"record\":%d}", i);
@@ -841,8 +793,8 @@ static int store_records(struct platform *p, struct records *ret)
 			return -EIO;
 		}
 	}
-	long long t1 = now_ns();
-	long long deadline = t1 + DRAIN_TIMEOUT_MS * 1000000LL;
+	long long t1 = now_us();
+	long long deadline = t1 + DRAIN_TIMEOUT_MS * 1000LL;
 	for (;;) {
 		bool no_queued, no_running;
 		if (none_in(p, "queued", &no_queued) < 0 || none_in(p, "running", &no_running) < 0) {
@@ -851,17 +803,17 @@ static int store_records(struct platform *p, struct records *ret)
 		}
 		if (no_queued && no_running)
 			break;
-		if (now_ns() > deadline) {
+		if (now_us() > deadline) {
 			fprintf(stderr, "ditto-bench: async invocations still pending after %ld s\n",
 				DRAIN_TIMEOUT_MS / 1000);
 			return -ETIMEDOUT;
 		}
 		sleep_ms(100);
 	}
-	long long t2 = now_ns();
+	long long t2 = now_us();
 	ret->rss_kib = rss_kib(p->controller.pid);
-	ret->submit_s = (double)(t1 - t0) / 1e9;
-	ret->drain_s = (double)(t2 - t1) / 1e9;
+	ret->submit_s = (double)(t1 - t0) / 1e6;
+	ret->drain_s = (double)(t2 - t1) / 1e6;
 
 	/* Page through what the controller kept. */
 	char cursor[128] = "";

@@ -1,26 +1,13 @@
 #include "agent_client.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 
-#include "sha256.h"
-
-long long now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+#include "http_client.h"
 
 int agent_client_init(struct agent_client *c, const char *base_url)
 {
@@ -130,10 +117,7 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
 		free(s.buf);
-		return rc == CURLE_OPERATION_TIMEDOUT     ? -ETIMEDOUT
-		       : rc == CURLE_COULDNT_CONNECT      ? -ECONNREFUSED
-		       : rc == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED
-							  : -EIO;
+		return http_client_errno(rc);
 	}
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -144,120 +128,10 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 }
 
 int agent_client_put_artifact(struct agent_client *c, const void *data, size_t len,
-			      char digest[65])
+			      char digest[SHA256_HEX_SIZE])
 {
 	sha256_hex(data, len, digest);
 	char path[128];
 	snprintf(path, sizeof(path), "/v1/artifacts/%s", digest);
 	return agent_client_call(c, "PUT", path, data, len, 60000, NULL);
-}
-
-int read_file(const char *path, void **ret, size_t *ret_len)
-{
-	FILE *f = fopen(path, "rbe");
-	if (!f)
-		return -errno;
-	struct stat st;
-	if (fstat(fileno(f), &st) < 0) {
-		fclose(f);
-		return -errno;
-	}
-	size_t len = (size_t)st.st_size;
-	char *buf = malloc(len + 1);
-	if (!buf || fread(buf, 1, len, f) != len) {
-		free(buf);
-		fclose(f);
-		return -EIO;
-	}
-	buf[len] = '\0';
-	fclose(f);
-	*ret = buf;
-	*ret_len = len;
-	return 0;
-}
-
-int agent_proc_start(struct agent_proc *p, const char *build_dir, const char *data_dir,
-		     const char *const *extra, long timeout_ms)
-{
-	memset(p, 0, sizeof(*p));
-	snprintf(p->data_dir, sizeof(p->data_dir), "%s", data_dir);
-	mkdir(data_dir, 0755);
-	char bin[512], image[512], ready[512], log[512];
-	snprintf(bin, sizeof(bin), "%s/ditto-agent", build_dir);
-	snprintf(image, sizeof(image), "%s/guest", build_dir);
-	snprintf(ready, sizeof(ready), "%s/agent.url", data_dir);
-	snprintf(log, sizeof(log), "%s/agent.log", data_dir);
-	unlink(ready);
-
-	const char *argv[48] = { bin, "--port", "0", "--data", data_dir, "--image", image,
-				 "--ready-file", ready };
-	int n = 9;
-	for (int i = 0; extra && extra[i] && n < 46; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
-
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-		}
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	p->pid = pid;
-	long long deadline = now_ns() + timeout_ms * 1000000LL;
-	for (;;) {
-		FILE *f = fopen(ready, "re");
-		if (f) {
-			char *got = fgets(p->url, sizeof(p->url), f);
-			fclose(f);
-			if (got && strchr(p->url, '\n')) {
-				*strchr(p->url, '\n') = '\0';
-				return 0;
-			}
-		}
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			p->pid = 0;
-			return -ECHILD;
-		}
-		if (now_ns() > deadline) {
-			agent_proc_stop(p, 1000);
-			return -ETIMEDOUT;
-		}
-		/* Polling a file the agent writes once; the step is short so the
-		 * wait ends within a few ms of the agent listening. */
-		struct timespec ts = { 0, 5 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
-int agent_proc_stop(struct agent_proc *p, long timeout_ms)
-{
-	if (p->pid <= 0)
-		return -ECHILD;
-	kill(p->pid, SIGTERM);
-	long long deadline = now_ns() + timeout_ms * 1000000LL;
-	int st = 0;
-	for (;;) {
-		pid_t r = waitpid(p->pid, &st, WNOHANG);
-		if (r == p->pid)
-			break;
-		if (r < 0)
-			return -errno;
-		if (now_ns() > deadline) {
-			kill(p->pid, SIGKILL);
-			waitpid(p->pid, &st, 0);
-			p->pid = 0;
-			return -ETIMEDOUT;
-		}
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-	p->pid = 0;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

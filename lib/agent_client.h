@@ -1,15 +1,16 @@
-/* A small blocking client for the agent's operator API (libcurl + jansson),
- * used by ditto-bench and the integration tests, and by the controller
- * later. Also starts a ditto-agent process for them. */
+/* A small blocking client for the HTTP APIs of Ditto's daemons (libcurl +
+ * jansson): the agent's uplink calls the controller with it, and ditto-bench
+ * and the end-to-end tests call the agent and the controller. */
 #ifndef DITTO_AGENT_CLIENT_H
 #define DITTO_AGENT_CLIENT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/types.h>
 
 #include <jansson.h>
+
+#include "sha256.h"
 
 struct agent_client {
 	void *curl;
@@ -43,30 +44,6 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 /* PUTs an artifact under its SHA-256; writes the digest into out. Returns
  * the HTTP status or -errno. */
 int agent_client_put_artifact(struct agent_client *c, const void *data, size_t len,
-			      char digest[65]);
-
-/* Reads a whole file. Returns 0 or -errno. */
-int read_file(const char *path, void **ret, size_t *ret_len);
-
-/* A ditto-agent child process. */
-struct agent_proc {
-	pid_t pid;
-	char url[128];
-	char data_dir[256];
-};
-
-/* Starts BUILD/ditto-agent on a free loopback port with its data in data_dir
- * and extra arguments (NULL-terminated, may be NULL), logging to
- * data_dir/agent.log, and waits up to timeout_ms for it to listen. Returns 0
- * or -errno (-ETIMEDOUT, -ECHILD when it exited early). */
-int agent_proc_start(struct agent_proc *p, const char *build_dir, const char *data_dir,
-		     const char *const *extra, long timeout_ms);
-
-/* SIGTERM, wait up to timeout_ms for a clean exit, then SIGKILL. Returns the
- * exit status (0 for a clean stop) or -errno. */
-int agent_proc_stop(struct agent_proc *p, long timeout_ms);
-
-/* Monotonic clock in nanoseconds. */
-long long now_ns(void);
+			      char digest[SHA256_HEX_SIZE]);
 
 #endif

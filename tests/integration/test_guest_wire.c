@@ -18,10 +18,13 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
-#include "agent_client.h"
 #include "qemu.h"
 #include "sha256.h"
+#include "support/procs.h"
+#include "support/wait.h"
+#include "util.h"
 #include "wire.h"
 
 #define DEADLINE_MS 120000
@@ -56,7 +59,7 @@ static int accept_within(int lfd, int ms)
 /* Reads frames until one arrives; returns its meta as JSON (type in *type). */
 static json_t *next_frame(struct vmfix *v, uint8_t *type, uint32_t *id)
 {
-	long long deadline = now_ns() + DEADLINE_MS * 1000000LL;
+	long long deadline = clock_ms() + DEADLINE_MS;
 	for (;;) {
 		struct wire_frame f;
 		int r = wire_decoder_next(&v->dec, &f);
@@ -66,7 +69,7 @@ static json_t *next_frame(struct vmfix *v, uint8_t *type, uint32_t *id)
 			*id = f.hdr.id;
 			return f.hdr.meta_len ? json_loadb(f.meta, f.hdr.meta_len, 0, NULL) : json_object();
 		}
-		int left = (int)((deadline - now_ns()) / 1000000);
+		int left = (int)(deadline - clock_ms());
 		assert_true(left > 0);
 		struct pollfd p = { .fd = v->chan, .events = POLLIN };
 		assert_int_equal(poll(&p, 1, left), 1);
@@ -121,9 +124,8 @@ static int boot(void **state)
 	static struct vmfix v;
 	memset(&v, 0, sizeof(v));
 	v.next_id = 1;
-	const char *b = getenv("DITTO_BUILD");
 	char image_dir[256];
-	snprintf(image_dir, sizeof(image_dir), "%s/guest", b ? b : "build");
+	snprintf(image_dir, sizeof(image_dir), "%s/guest", test_build_dir());
 	struct guest_image img;
 	if (guest_image_load(image_dir, &img) < 0) {
 		fprintf(stderr, "no guest image in %s\n", image_dir);
@@ -234,7 +236,7 @@ static void test_malformed_frames(void **state)
 static void test_bad_requests(void **state)
 {
 	struct vmfix *v = *state;
-	char digest[65];
+	char digest[SHA256_HEX_SIZE];
 	sha256_hex("nothing", 7, digest);
 	char meta[160];
 	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\"}", digest);
@@ -286,13 +288,12 @@ static void test_memory_limit_and_guest_us(void **state)
 	uint8_t type;
 	json_decref(reply_to(v, send_frame(v, WIRE_CPU_ACTIVATE, "{\"cpu\":1}", NULL, 0), &type));
 	assert_int_equal(type, WIRE_REPLY);
-	const char *b = getenv("DITTO_BUILD");
 	char path[512];
-	snprintf(path, sizeof(path), "%s/functions/busy", b ? b : "build");
+	snprintf(path, sizeof(path), "%s/functions/busy", test_build_dir());
 	void *bin;
 	size_t len;
-	assert_int_equal(read_file(path, &bin, &len), 0);
-	char digest[65], put[160], limited[192], unlimited[160];
+	assert_int_equal(file_read_all(path, &bin, &len), 0);
+	char digest[SHA256_HEX_SIZE], put[160], limited[192], unlimited[160];
 	sha256_hex(bin, len, digest);
 	snprintf(put, sizeof(put), "{\"digest\":\"%s\"}", digest);
 	json_decref(reply_to(v, send_frame(v, WIRE_ARTIFACT_PUT, put, bin, len), &type));

@@ -1,0 +1,93 @@
+/* Tenants, keys and scaling through the command line. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void test_tenants(void **state)
+{
+	struct run r;
+	DITTO(&r, S.admin, "tenant", "create", "acme");
+	take_key(&r, S.tenant_key, sizeof(S.tenant_key));
+	run_free(&r);
+
+	ditto_fails(S.admin, 1, "(exists, HTTP 409)", ARGV("tenant", "create", "acme"));
+	ditto_fails(S.admin, 1, "(bad_name, HTTP 400)", ARGV("tenant", "create", "Not_Valid"));
+	ditto_fails(S.tenant_key, 1, "(forbidden, HTTP 403)", ARGV("tenant", "list"));
+
+	DITTO(&r, S.admin, "tenant", "list");
+	expect_out(&r, "NAME ", ARGV("\nacme ", "MECHANISM"));
+	run_free(&r);
+
+	json_t *o = ditto_json(S.admin, ARGV("--json", "tenant", "list"));
+	json_t *t = json_array_get(json_object_get(o, "tenants"), 0);
+	assert_string_equal(json_string_value(json_object_get(t, "name")), "acme");
+	assert_true(json_is_object(json_object_get(t, "scaling")));
+	json_decref(o);
+
+	/* The tenant's own key reads its tenant; the table names it. */
+	DITTO(&r, S.tenant_key, "tenant", "get", "acme");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "Name:"));
+	assert_non_null(strstr(r.out, "acme"));
+	assert_non_null(strstr(r.out, "Scaling:"));
+	run_free(&r);
+	o = ditto_json(S.admin, ARGV("tenant", "get", "acme", "--json"));
+	assert_string_equal(json_string_value(json_object_get(o, "name")), "acme");
+	json_decref(o);
+	ditto_fails(S.admin, 1, "(not_found, HTTP 404)", ARGV("tenant", "get", "nobody"));
+}
+
+void test_keys(void **state)
+{
+	struct run r;
+	char k1[128], k2[128], k3[128];
+	DITTO(&r, S.admin, "key", "create", "acme");
+	take_key(&r, k1, sizeof(k1));
+	run_free(&r);
+	/* A tenant key makes keys for its own tenant... */
+	DITTO(&r, k1, "key", "create", "acme");
+	take_key(&r, k2, sizeof(k2));
+	run_free(&r);
+	assert_string_not_equal(k1, k2);
+	/* ... named by DITTO_TENANT when not on the command line ... */
+	char url[160], key[160];
+	snprintf(url, sizeof(url), "DITTO_URL=%s", S.ctl.url);
+	snprintf(key, sizeof(key), "DITTO_KEY=%s", k2);
+	const char *env[] = { url, key, "DITTO_TENANT=acme", "DITTO_ENV=/nonexistent", NULL };
+	run_env(&r, env, NULL, (const char *const[]){ "key", "create", NULL });
+	take_key(&r, k3, sizeof(k3));
+	run_free(&r);
+	/* ... and no other tenant's. */
+	DITTO(&r, S.admin, "tenant", "create", "other");
+	expect_ok(&r);
+	run_free(&r);
+	ditto_fails(k3, 1, "(forbidden, HTTP 403)", ARGV("key", "create", "other"));
+
+	json_t *o = ditto_json(S.admin, ARGV("key", "create", "acme", "--json"));
+	assert_true(is_key(json_string_value(json_object_get(o, "key"))));
+	json_decref(o);
+}
+
+void test_scale(void **state)
+{
+	struct run r;
+	DITTO(&r, S.admin, "scale", "acme", "--min", "1", "--max", "3", "--mechanism", "hotplug", "--policy",
+	      "elastic:500");
+	expect_ok(&r);
+	assert_string_equal(r.out, "tenant acme: min 1, max 3, mechanism hotplug, policy elastic:500\n");
+	run_free(&r);
+	/* Left-out fields keep their values. */
+	json_t *o = ditto_json(S.admin, ARGV("--json", "scale", "acme", "--policy", "fixed:2"));
+	json_t *s = json_object_get(o, "scaling");
+	assert_int_equal(json_integer_value(json_object_get(s, "min")), 1);
+	assert_int_equal(json_integer_value(json_object_get(s, "max")), 3);
+	assert_string_equal(json_string_value(json_object_get(s, "mechanism")), "hotplug");
+	assert_string_equal(json_string_value(json_object_get(s, "policy")), "fixed:2");
+	json_decref(o);
+
+	ditto_fails(S.admin, 1, "(bad_field, HTTP 400)", ARGV("scale", "acme", "--min", "3", "--max", "2"));
+	ditto_fails(S.admin, 1, "(not_found, HTTP 404)", ARGV("scale", "nobody", "--max", "2"));
+	ditto_fails(S.tenant_key, 1, "(forbidden, HTTP 403)", ARGV("scale", "acme", "--max", "2"));
+}
+
