@@ -127,8 +127,13 @@ UNIT_SRCS   := $(wildcard tests/lib/test_*.c tests/host-agent/test_*.c tests/gue
                           tests/controller/test_*.c tests/cli/test_*.c)
 UNIT_BINS   := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRCS))
 ASAN_BINS   := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRCS))
+# An integration suite is one binary, from tests/integration/test_NAME.c or
+# from every file of tests/integration/NAME/, so that however many files it
+# has it starts its daemons and boots its VMs once.
 INTEG_SRCS  := $(wildcard tests/integration/test_*.c)
-INTEG_BINS  := $(patsubst tests/%.c,$(B)/tests/%,$(INTEG_SRCS))
+INTEG_DIRS  := $(patsubst %/,%,$(sort $(dir $(wildcard tests/integration/*/*.c))))
+INTEG_SUITE_BINS := $(patsubst tests/integration/%,$(B)/tests/integration/test_%,$(INTEG_DIRS))
+INTEG_BINS  := $(patsubst tests/%.c,$(B)/tests/%,$(INTEG_SRCS)) $(INTEG_SUITE_BINS)
 TEST_LIBS    = -lcmocka $(LIBS_AGENT) $(LIBS_CLIENT) -lm
 
 # The controller's tests also link the controller's modules.
@@ -138,6 +143,12 @@ $(B)/tests/controller/%: $(B)/obj/tests/controller/%.o $(B)/libtestsupport.a $(B
 $(B)/asan/tests/controller/%: $(B)/asan/tests/controller/%.o $(B)/asan/libtestsupport.a $(B)/asan/libcontroller.a $(B)/asan/libditto.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LIBS_CTL)
+
+.SECONDEXPANSION:
+$(INTEG_SUITE_BINS): $(B)/tests/integration/test_%: $$(call obj,$$(wildcard tests/integration/%/*.c)) \
+		$(B)/libtestsupport.a $(B)/libagent.a $(B)/libguest.a $(B)/libditto.a
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(TEST_LIBS)
 
 $(B)/tests/%: $(B)/obj/tests/%.o $(B)/libtestsupport.a $(B)/libagent.a $(B)/libguest.a $(B)/libditto.a
 	@mkdir -p $(@D)
