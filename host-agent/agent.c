@@ -305,7 +305,14 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 	r = setup_token(a, err, err_len);
 	if (r < 0)
 		return r;
-	r = api_server_start(a, &a->api, &a->port);
+	struct api_server_config api_cfg = {
+		.listen_addr = cfg->listen_addr,
+		.port = cfg->port,
+		.token = a->token,
+		.max_input = cfg->max_input,
+		.max_artifact = cfg->max_artifact,
+	};
+	r = api_server_start(loop, &api_cfg, a, &a->api, &a->port);
 	if (r < 0) {
 		snprintf(err, err_len, "cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port,
 			 r == -EINVAL ? "bad address" : "address in use or not permitted");

@@ -9,13 +9,14 @@
 
 #include <microhttpd.h>
 
-#include "agent.h"
 #include "api_int.h"
 #include "httpd.h"
 #include "log.h"
 #include "vcpu.h"
 
 #define SMALL_BODY_MAX (64 * 1024)
+/* A presented token longer than this is refused unread. */
+#define TOKEN_MAX 1024
 
 /* ---- responses -------------------------------------------------------------- */
 
@@ -115,7 +116,7 @@ static void get_health(struct request *r, const char *arg)
 	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
-/* Which of the agent's limits a route's body is held to. */
+/* Which of the server's limits a route's body is held to. */
 enum body_limit {
 	BODY_SMALL,    /* JSON bodies: SMALL_BODY_MAX */
 	BODY_INPUT,    /* an invocation's input: cfg.max_input */
@@ -126,7 +127,7 @@ enum body_limit {
  * (a tenant or a digest) as arg, "" when it has none. */
 struct api_route {
 	struct httpd_route route;
-	bool auth; /* needs the token, when the agent has one */
+	bool auth; /* needs the token, when the server has one */
 	enum body_limit body;
 	void (*handler)(struct request *r, const char *arg);
 };
@@ -186,10 +187,10 @@ static void route_find(struct request *r)
 
 static uint64_t body_limit(const struct request *r)
 {
-	const struct agent_config *cfg = &r->server->agent->cfg;
+	const struct api_server *srv = r->server;
 	switch (r->route ? r->route->body : BODY_SMALL) {
-	case BODY_INPUT: return cfg->max_input;
-	case BODY_ARTIFACT: return cfg->max_artifact;
+	case BODY_INPUT: return srv->max_input;
+	case BODY_ARTIFACT: return srv->max_artifact;
 	default: return SMALL_BODY_MAX;
 	}
 }
@@ -206,17 +207,17 @@ static void dispatch(struct request *r)
 
 /* ---- access ----------------------------------------------------------------------- */
 
-/* Every route but /healthz needs the agent's token, when it has one, as
+/* Every route but /healthz needs the server's token, when it has one, as
  * "Authorization: Bearer TOKEN"; a path with no route needs it too, so that
  * one without the token learns nothing of the routes. */
 static bool authorized(const struct request *r)
 {
-	const char *token = r->server->agent->token;
+	const char *token = r->server->token;
 	if (!token[0] || (r->route && !r->route->auth))
 		return true;
 	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_AUTHORIZATION);
-	const char *got = httpd_bearer(h, AGENT_TOKEN_MAX);
+	const char *got = httpd_bearer(h, TOKEN_MAX);
 	return got && httpd_token_equal(token, got);
 }
 
@@ -348,15 +349,29 @@ static void run_mhd(struct api_server *srv)
 		uv_timer_stop(&srv->timer);
 }
 
-int api_server_start(struct agent *a, struct api_server **ret, int *ret_port)
+static void server_free(struct api_server *srv)
+{
+	free(srv->token);
+	free(srv);
+}
+
+int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg, struct agent *agent,
+		     struct api_server **ret, int *ret_port)
 {
 	struct api_server *srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
-	srv->agent = a;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)a->cfg.port) };
-	if (inet_pton(AF_INET, a->cfg.listen_addr, &sa.sin_addr) != 1) {
-		free(srv);
+	srv->agent = agent;
+	srv->max_input = cfg->max_input;
+	srv->max_artifact = cfg->max_artifact;
+	srv->token = strdup(cfg->token ? cfg->token : "");
+	if (!srv->token) {
+		server_free(srv);
+		return -ENOMEM;
+	}
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
+	if (inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1) {
+		server_free(srv);
 		return -EINVAL;
 	}
 	srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL,
@@ -365,17 +380,17 @@ int api_server_start(struct agent *a, struct api_server **ret, int *ret_port)
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_END);
 	if (!srv->d) {
-		free(srv);
+		server_free(srv);
 		return -EADDRINUSE;
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_EPOLL_FD);
 	const union MHD_DaemonInfo *port = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
-	uv_poll_init(a->loop, &srv->poll, info->epoll_fd);
-	uv_timer_init(a->loop, &srv->timer);
+	uv_poll_init(loop, &srv->poll, info->epoll_fd);
+	uv_timer_init(loop, &srv->timer);
 	srv->poll.data = srv->timer.data = srv;
 	srv->handles_open = 2;
 	uv_poll_start(&srv->poll, UV_READABLE, on_mhd_poll);
-	*ret_port = port ? port->port : a->cfg.port;
+	*ret_port = port ? port->port : cfg->port;
 	*ret = srv;
 	return 0;
 }
@@ -384,7 +399,7 @@ static void on_server_handle_closed(uv_handle_t *h)
 {
 	struct api_server *srv = h->data;
 	if (--srv->handles_open == 0)
-		free(srv);
+		server_free(srv);
 }
 
 void api_server_stop(struct api_server *srv)

@@ -23,7 +23,9 @@ struct vm;
 /* The agent's HTTP server: the MHD daemon, driven from the agent's loop by a
  * poll on its epoll fd and a timer for its timeouts. */
 struct api_server {
-	struct agent *agent;
+	struct agent *agent; /* what the handlers act on; the server itself only serves */
+	char *token;         /* "" when none is required */
+	uint64_t max_input, max_artifact;
 	struct MHD_Daemon *d;
 	uv_poll_t poll;
 	uv_timer_t timer;

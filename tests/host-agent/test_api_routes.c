@@ -57,10 +57,14 @@ static int setup(void **state)
 	assert_int_equal(uv_loop_init(&fx->loop), 0);
 	struct agent *a = &fx->agent;
 	agent_config_defaults(&a->cfg);
-	a->cfg.port = 0;
 	a->loop = &fx->loop;
-	snprintf(a->token, sizeof(a->token), "%s", TOKEN);
-	assert_int_equal(api_server_start(a, &a->api, &a->port), 0);
+	struct api_server_config cfg = {
+		.listen_addr = "127.0.0.1",
+		.token = TOKEN,
+		.max_input = a->cfg.max_input,
+		.max_artifact = a->cfg.max_artifact,
+	};
+	assert_int_equal(api_server_start(&fx->loop, &cfg, a, &a->api, &a->port), 0);
 	assert_true(a->port > 0);
 	uv_async_init(&fx->loop, &fx->stop, on_stop);
 	fx->stop.data = fx;
@@ -283,6 +287,20 @@ static void test_content_length_not_a_number(void **state)
 	json_decref(r.body);
 }
 
+static void test_bad_address(void **state)
+{
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct agent a = { .loop = &loop };
+	struct api_server *srv = NULL;
+	int port = -1;
+	struct api_server_config cfg = { .listen_addr = "localhost", .token = TOKEN };
+	assert_int_equal(api_server_start(&loop, &cfg, &a, &srv, &port), -EINVAL);
+	assert_null(srv);
+	assert_int_equal(port, -1);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +310,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_path_not_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_length_not_a_number, setup, teardown),
+		cmocka_unit_test(test_bad_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
