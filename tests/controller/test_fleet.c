@@ -1,0 +1,152 @@
+/* The fleet without agents: why a tenant's VM cannot be placed reaches the
+ * caller as an errno (no room, a failed start, not ready), and hosts are
+ * registered, shown and refused as the API needs. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "fleet.h"
+#include "link.h"
+#include "metrics.h"
+#include "store.h"
+#include "util.h"
+
+struct fixture {
+	char dir[64];
+	struct db db;
+	struct link_pool *links;
+	struct metrics *metrics;
+	struct fleet *fleet;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ditto-fleet-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/ditto.db", f->dir);
+	pthread_mutex_init(&f->db.lock, NULL);
+	struct fleet_config cfg = {
+		.host_timeout_ms = 60000,
+		.boot_timeout_ms = 5000,
+		.vm_memory_mib = 256,
+		.artifacts_dir = f->dir,
+	};
+	if (store_open(path, &f->db.store) < 0 || link_pool_new(&f->links) < 0 ||
+	    metrics_new(&f->metrics) < 0 ||
+	    fleet_new(&cfg, &f->db, f->links, f->metrics, &f->fleet) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	fleet_free(f->fleet);
+	metrics_free(f->metrics);
+	link_pool_free(f->links);
+	store_close(f->db.store);
+	pthread_mutex_destroy(&f->db.lock);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", f->dir);
+	free(f);
+	return 0;
+}
+
+static int acquire(struct fixture *f, const char *tenant, long wait_ms, char *why, size_t size)
+{
+	struct fleet_route route;
+	uint64_t deadline = wait_ms ? time_now_us() + (uint64_t)wait_ms * 1000 : 0;
+	int r = fleet_route_acquire(f->fleet, tenant, deadline, &route, why, size);
+	if (r == 0)
+		fleet_route_release(f->fleet, &route);
+	return r;
+}
+
+/* With no host at all the placement finds no room: -ENOSPC, and why says so. */
+static void test_no_room_is_enospc(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_tenant_create(f->db.store, "acme"), 0);
+	char why[256] = "";
+	assert_int_equal(acquire(f, "acme", 0, why, sizeof(why)), -EAGAIN);
+	assert_int_equal(acquire(f, "acme", 10000, why, sizeof(why)), -ENOSPC);
+	assert_non_null(strstr(why, "no host has room for tenant acme"));
+	json_t *vm = fleet_tenant_vm_json(f->fleet, "acme");
+	assert_string_equal(json_string_value(json_object_get(vm, "state")), "none");
+	json_decref(vm);
+}
+
+/* A placement that fails for another reason is -EIO: a tenant the store does
+ * not know, or a host that refuses the connection. */
+static void test_failed_start_is_eio(void **state)
+{
+	struct fixture *f = *state;
+	char why[256] = "", err[256] = "";
+	assert_int_equal(acquire(f, "ghost", 10000, why, sizeof(why)), -EIO);
+	assert_non_null(strstr(why, "tenant ghost"));
+
+	assert_int_equal(store_tenant_create(f->db.store, "acme"), 0);
+	json_t *body = json_pack("{s:s, s:s, s:i, s:s}", "id", "h1", "address",
+				 "http://127.0.0.1:1", "cores", 4, "boot_id", "b1");
+	json_t *host = NULL;
+	assert_int_equal(fleet_host_register(f->fleet, body, &host, err, sizeof(err)), 0);
+	assert_string_equal(json_string_value(json_object_get(host, "state")), "up");
+	json_decref(host);
+	json_decref(body);
+	assert_int_equal(acquire(f, "acme", 10000, why, sizeof(why)), -EIO);
+	assert_non_null(strstr(why, "host h1"));
+}
+
+static void test_register_refusals(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[] = {
+		"{\"id\":\"bad id\",\"address\":\"http://a\",\"cores\":1,\"boot_id\":\"b\"}",
+		"{\"id\":\"h1\",\"address\":\"ftp://a\",\"cores\":1,\"boot_id\":\"b\"}",
+		"{\"id\":\"h1\",\"address\":\"http://a\",\"cores\":0,\"boot_id\":\"b\"}",
+		"{\"id\":\"h1\",\"address\":\"http://a\",\"cores\":1}",
+		"{\"id\":\"h1\",\"address\":\"http://a\",\"cores\":1,\"boot_id\":\"b\",\"status\":1}",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		json_t *body = json_loads(bad[i], 0, NULL);
+		assert_non_null(body);
+		json_t *host = NULL;
+		char err[256] = "";
+		assert_int_equal(fleet_host_register(f->fleet, body, &host, err, sizeof(err)),
+				 -EINVAL);
+		assert_true(err[0] != '\0');
+		json_decref(body);
+	}
+	json_t *hosts = fleet_hosts_json(f->fleet);
+	assert_int_equal(json_array_size(json_object_get(hosts, "hosts")), 0);
+	json_decref(hosts);
+	json_t *hb = json_pack("{s:s}", "boot_id", "b");
+	assert_int_equal(fleet_host_heartbeat(f->fleet, "h1", hb), -ENOENT);
+	json_decref(hb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_no_room_is_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_start_is_eio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_register_refusals, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
