@@ -54,8 +54,8 @@ void api_reply_error(struct request *r, enum agent_err e, const char *fmt, ...)
 	va_end(ap);
 }
 
-void api_reply_error_code(struct request *r, unsigned status, const char *code,
-			  const char *fmt, ...)
+void api_reply_error_code(struct request *r, unsigned status, const char *code, const char *fmt,
+			  ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -200,7 +200,8 @@ static void dispatch(struct request *r)
 	if (r->route)
 		r->route->handler(r, r->arg);
 	else if (r->route_err == -EPERM)
-		api_reply_error(r, AGENT_E_BAD_METHOD, "%s is not allowed on %s", r->method, r->url);
+		api_reply_error(r, AGENT_E_BAD_METHOD, "%s is not allowed on %s", r->method,
+				r->url);
 	else
 		api_reply_error(r, AGENT_E_NO_ROUTE, "no such endpoint: %s %s", r->method, r->url);
 }
@@ -244,8 +245,7 @@ static enum MHD_Result on_headers(struct request *r)
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	switch (httpd_content_length(cl, r->body.limit, &r->declared)) {
-	case HTTPD_LENGTH_OK:
-		break;
+	case HTTPD_LENGTH_OK: break;
 	case HTTPD_LENGTH_DRAIN:
 		/* Read it and drop it, so the client is not reset while it still
 		 * sends, and reads the 413 that follows. */
@@ -267,7 +267,8 @@ static enum MHD_Result on_body_done(struct request *r)
 {
 	r->dispatched = true;
 	if (r->drain)
-		api_reply_error(r, AGENT_E_TOO_LARGE, "body of %llu bytes is over the limit of %llu",
+		api_reply_error(r, AGENT_E_TOO_LARGE,
+				"body of %llu bytes is over the limit of %llu",
 				(unsigned long long)r->declared, (unsigned long long)r->body.limit);
 	else if (r->body.too_big)
 		api_reply_error(r, AGENT_E_TOO_LARGE, "body is over the limit of %llu bytes",
@@ -375,9 +376,9 @@ int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg, struc
 		return -EINVAL;
 	}
 	srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL,
-				  NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				  NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+				  (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+				  srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_END);
 	if (!srv->d) {
 		server_free(srv);

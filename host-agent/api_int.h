@@ -67,8 +67,8 @@ void api_reply_error(struct request *r, enum agent_err e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* The same with any status and code: for codes relayed from the guest. */
-void api_reply_error_code(struct request *r, unsigned status, const char *code,
-			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void api_reply_error_code(struct request *r, unsigned status, const char *code, const char *fmt,
+			  ...) __attribute__((format(printf, 4, 5)));
 
 /* Sets the error reply for a -errno (agent_err_from_errno): "what: reason". */
 void api_reply_errno(struct request *r, int err, const char *what);

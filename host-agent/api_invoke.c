@@ -23,8 +23,8 @@ static bool query_int(struct request *r, const char *key, long lo, long hi, long
 		return true;
 	int64_t v;
 	if (parse_i64(s, lo, hi, &v) < 0) {
-		api_reply_error(r, AGENT_E_BAD_PARAMETER,
-				"%s must be an integer in %ld..%ld", key, lo, hi);
+		api_reply_error(r, AGENT_E_BAD_PARAMETER, "%s must be an integer in %ld..%ld", key,
+				lo, hi);
 		return false;
 	}
 	*val = (long)v;
@@ -48,16 +48,15 @@ void api_put_artifact(struct request *r, const char *digest)
 	}
 	int err = artifacts_put(&a->store, digest, body->data, body->len);
 	if (err == -EBADMSG) {
-		api_reply_error(r, AGENT_E_DIGEST_MISMATCH,
-				"the body's SHA-256 is not %s", digest);
+		api_reply_error(r, AGENT_E_DIGEST_MISMATCH, "the body's SHA-256 is not %s", digest);
 		return;
 	}
 	if (err < 0) {
 		api_reply_errno(r, err, "cannot store artifact");
 		return;
 	}
-	api_reply_json(r, MHD_HTTP_CREATED, json_pack("{s:s, s:I}", "digest", digest, "size",
-						      (json_int_t)body->len));
+	api_reply_json(r, MHD_HTTP_CREATED,
+		       json_pack("{s:s, s:I}", "digest", digest, "size", (json_int_t)body->len));
 }
 
 void api_get_artifact(struct request *r, const char *digest)
@@ -90,15 +89,12 @@ static unsigned relay_status(enum agent_err e)
 	case AGENT_E_BAD_REQUEST:
 	case AGENT_E_NO_SUCH_CPU:
 	case AGENT_E_QUEUE_FULL:
-	case AGENT_E_CPU_UNAVAILABLE:
-		return agent_err_status(e);
-	default:
-		return MHD_HTTP_BAD_GATEWAY;
+	case AGENT_E_CPU_UNAVAILABLE: return agent_err_status(e);
+	default: return MHD_HTTP_BAD_GATEWAY;
 	}
 }
 
-static void on_invoked(int status, json_t *meta, const uint8_t *body, size_t body_len,
-		       void *data)
+static void on_invoked(int status, json_t *meta, const uint8_t *body, size_t body_len, void *data)
 {
 	struct invocation *inv = data;
 	struct request *r = inv->r;
@@ -135,7 +131,8 @@ void api_post_invoke(struct request *r, const char *tenant)
 	struct vm *vm = api_find_vm(r, tenant);
 	if (!vm)
 		return;
-	const char *digest = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "artifact");
+	const char *digest = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+							 "artifact");
 	const char *mode = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "mode");
 	long timeout = a->cfg.default_timeout_ms, max_output = (long)a->cfg.max_output, cpu = -1;
 	long memory_mib = 0;
@@ -157,9 +154,14 @@ void api_post_invoke(struct request *r, const char *tenant)
 		return;
 	}
 	struct invoke_req req = {
-		.digest = digest, .mode = mode, .timeout_ms = (int)timeout,
-		.max_output = (size_t)max_output, .cpu = (int)cpu, .memory_mib = (int)memory_mib,
-		.input = r->body.data.data, .input_len = r->body.data.len,
+		.digest = digest,
+		.mode = mode,
+		.timeout_ms = (int)timeout,
+		.max_output = (size_t)max_output,
+		.cpu = (int)cpu,
+		.memory_mib = (int)memory_mib,
+		.input = r->body.data.data,
+		.input_len = r->body.data.len,
 	};
 	struct invocation *inv = malloc(sizeof(*inv));
 	if (!inv) {
@@ -172,13 +174,14 @@ void api_post_invoke(struct request *r, const char *tenant)
 		free(inv);
 	if (err == -ENOENT) {
 		api_reply_error(r, AGENT_E_NO_ARTIFACT,
-				"artifact %s is not on this host: PUT /v1/artifacts/%s first", digest,
-				digest);
+				"artifact %s is not on this host: PUT /v1/artifacts/%s first",
+				digest, digest);
 		return;
 	}
 	if (err == -EBUSY) {
 		api_reply_error(r, AGENT_E_TOO_MANY_REQUESTS,
-				"%u invocations already in flight for this VM", a->cfg.max_inflight);
+				"%u invocations already in flight for this VM",
+				a->cfg.max_inflight);
 		return;
 	}
 	if (err < 0) {

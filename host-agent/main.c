@@ -42,8 +42,9 @@ static void usage(FILE *f)
 static int run(const struct agent_config *cfg)
 {
 	if (!cfg->controller_url && (cfg->controller_key_file || cfg->host_id || cfg->advertise)) {
-		fprintf(stderr, "ditto-agent: --controller-key-file, --host-id and --advertise need "
-				"--controller\n");
+		fprintf(stderr,
+			"ditto-agent: --controller-key-file, --host-id and --advertise need "
+			"--controller\n");
 		return 2;
 	}
 	uv_loop_t loop;
@@ -69,11 +70,16 @@ int main(int argc, char **argv)
 	struct agent_config cfg;
 	agent_config_defaults(&cfg);
 	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },  { "port", required_argument, NULL, 'p' },
-		{ "data", required_argument, NULL, 'd' },    { "image", required_argument, NULL, 'i' },
-		{ "qemu", required_argument, NULL, 'q' },    { "cores", required_argument, NULL, 'c' },
-		{ "accel", required_argument, NULL, 'a' },   { "ready-file", required_argument, NULL, 'r' },
-		{ "log-level", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "qemu", required_argument, NULL, 'q' },
+		{ "cores", required_argument, NULL, 'c' },
+		{ "accel", required_argument, NULL, 'a' },
+		{ "ready-file", required_argument, NULL, 'r' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		{ "ping-interval-ms", required_argument, NULL, 'P' },
 		{ "ping-timeout-ms", required_argument, NULL, 'T' },
 		{ "max-inflight", required_argument, NULL, 'I' },
@@ -92,7 +98,9 @@ int main(int argc, char **argv)
 		case 'l': cfg.listen_addr = optarg; break;
 		case 'p':
 			if (parse_i64(optarg, 0, 65535, &port) < 0) {
-				fprintf(stderr, "ditto-agent: --port must be 0..65535, got \"%s\"\n", optarg);
+				fprintf(stderr,
+					"ditto-agent: --port must be 0..65535, got \"%s\"\n",
+					optarg);
 				return 2;
 			}
 			cfg.port = (int)port;
@@ -131,7 +139,8 @@ int main(int argc, char **argv)
 		case 'A': cfg.advertise = optarg; break;
 		case 'B':
 			if (parse_i64(optarg, 10, 3600000, &ms) < 0) {
-				fprintf(stderr, "ditto-agent: --heartbeat-ms must be 10..3600000\n");
+				fprintf(stderr,
+					"ditto-agent: --heartbeat-ms must be 10..3600000\n");
 				return 2;
 			}
 			cfg.heartbeat_ms = (int)ms;

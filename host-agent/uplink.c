@@ -20,8 +20,8 @@
 #define HOST_ID_MAX 63
 
 enum link_state {
-	LINK_NONE = 0,       /* nothing sent yet */
-	LINK_UP,             /* registered, heartbeats answered */
+	LINK_NONE = 0, /* nothing sent yet */
+	LINK_UP,       /* registered, heartbeats answered */
 	LINK_REGISTER_FAILED,
 	LINK_HEARTBEAT_FAILED,
 };
@@ -77,7 +77,8 @@ static bool url_is_valid(const char *s, size_t max)
 
 static const char *reply_message(json_t *reply)
 {
-	const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+	const char *m = json_string_value(
+		json_object_get(json_object_get(reply, "error"), "message"));
 	return m ? m : "";
 }
 
@@ -92,12 +93,13 @@ static void note_failure(struct uplink *u, enum link_state state, int status, js
 	const char *what = state == LINK_REGISTER_FAILED ? "controller_register_failed"
 							 : "controller_heartbeat_failed";
 	if (status < 0)
-		log_warn("%s controller=%s host_id=%s error=\"%s\" (trying again every %d ms)", what,
-			 u->client.base, u->host_id, strerror(-status), u->heartbeat_ms);
+		log_warn("%s controller=%s host_id=%s error=\"%s\" (trying again every %d ms)",
+			 what, u->client.base, u->host_id, strerror(-status), u->heartbeat_ms);
 	else
-		log_warn("%s controller=%s host_id=%s status=%d message=\"%s\" (trying again every %d ms)",
-			 what, u->client.base, u->host_id, status, reply_message(reply),
-			 u->heartbeat_ms);
+		log_warn(
+			"%s controller=%s host_id=%s status=%d message=\"%s\" (trying again every %d ms)",
+			what, u->client.base, u->host_id, status, reply_message(reply),
+			u->heartbeat_ms);
 }
 
 static int post(struct uplink *u, const char *path, json_t *body, json_t **ret_reply)
@@ -142,8 +144,8 @@ static void beat(struct uplink *u, const char *snapshot)
 		int r = body ? post(u, u->heartbeat_path, body, &reply) : -ENOMEM;
 		if (r == 200) {
 			if (u->state != LINK_UP)
-				log_info("controller_heartbeat_ok controller=%s host_id=%s", u->client.base,
-					 u->host_id);
+				log_info("controller_heartbeat_ok controller=%s host_id=%s",
+					 u->client.base, u->host_id);
 			u->state = LINK_UP;
 		} else if (r == 404 || r == 409) {
 			/* The controller lost us (restarted, forgot, or saw another
@@ -224,11 +226,11 @@ static int random_hex(char *out, size_t bytes)
 
 /* Everything the thread will read, checked here so that a setting the
  * controller would refuse stops the agent at start with a clear reason. */
-static int configure(struct uplink *u, const struct uplink_config *cfg, char *err,
-		     size_t err_len)
+static int configure(struct uplink *u, const struct uplink_config *cfg, char *err, size_t err_len)
 {
 	if (!url_is_valid(cfg->controller_url, sizeof(u->client.base))) {
-		snprintf(err, err_len, "--controller must be an http:// or https:// URL, got \"%s\"",
+		snprintf(err, err_len,
+			 "--controller must be an http:// or https:// URL, got \"%s\"",
 			 cfg->controller_url);
 		return -EINVAL;
 	}
@@ -236,21 +238,25 @@ static int configure(struct uplink *u, const struct uplink_config *cfg, char *er
 		snprintf(u->host_id, sizeof(u->host_id), "%s", cfg->host_id);
 	} else if (gethostname(u->host_id, sizeof(u->host_id)) < 0) {
 		int r = -errno;
-		snprintf(err, err_len, "cannot read the hostname (%s): give --host-id", strerror(-r));
+		snprintf(err, err_len, "cannot read the hostname (%s): give --host-id",
+			 strerror(-r));
 		return r;
 	}
 	u->host_id[sizeof(u->host_id) - 1] = '\0';
 	if (!host_id_is_valid(cfg->host_id ? cfg->host_id : u->host_id)) {
-		snprintf(err, err_len, "host id \"%s\" must match [A-Za-z0-9_.-]{1,63}: give --host-id",
+		snprintf(err, err_len,
+			 "host id \"%s\" must match [A-Za-z0-9_.-]{1,63}: give --host-id",
 			 cfg->host_id ? cfg->host_id : u->host_id);
 		return -EINVAL;
 	}
 	snprintf(u->address, sizeof(u->address), "%s", cfg->address);
 	if (!url_is_valid(u->address, sizeof(u->address)) || strncmp(u->address, "http://", 7)) {
-		snprintf(err, err_len, "--advertise must be an http:// URL, got \"%s\"", u->address);
+		snprintf(err, err_len, "--advertise must be an http:// URL, got \"%s\"",
+			 u->address);
 		return -EINVAL;
 	}
-	snprintf(u->heartbeat_path, sizeof(u->heartbeat_path), "/v1/hosts/%s/heartbeat", u->host_id);
+	snprintf(u->heartbeat_path, sizeof(u->heartbeat_path), "/v1/hosts/%s/heartbeat",
+		 u->host_id);
 	u->cores = cfg->cores;
 	u->heartbeat_ms = cfg->heartbeat_ms;
 	if (random_hex(u->boot_id, 16) < 0) {

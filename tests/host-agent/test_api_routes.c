@@ -90,11 +90,13 @@ static void call_raw(struct fixture *fx, const char *head, const char *pre, size
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fx->agent.port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)fx->agent.port) };
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	char req[4096];
-	int len = snprintf(req, sizeof(req), "%sHost: localhost\r\nConnection: close\r\n\r\n", head);
+	int len = snprintf(req, sizeof(req), "%sHost: localhost\r\nConnection: close\r\n\r\n",
+			   head);
 	assert_int_equal(write(fd, req, (size_t)len), len);
 	if (pre)
 		assert_int_equal(write(fd, pre, strlen(pre)), (ssize_t)strlen(pre));
@@ -270,8 +272,8 @@ static void test_body_limits(void **state)
 	snprintf(head, sizeof(head),
 		 "POST /v1/vms/t1/invoke HTTP/1.1\r\nContent-Length: %d\r\n" AUTH, 100000);
 	expect_error(fx, head, 100000, 404, "no_vm");
-	snprintf(head, sizeof(head), "PUT /v1/artifacts/abc HTTP/1.1\r\nContent-Length: %d\r\n" AUTH,
-		 100000);
+	snprintf(head, sizeof(head),
+		 "PUT /v1/artifacts/abc HTTP/1.1\r\nContent-Length: %d\r\n" AUTH, 100000);
 	expect_error(fx, head, 100000, 400, "bad_digest");
 	/* Over the token check: no body limit is told to a caller without it. */
 	expect_error(fx, "PUT /v1/vms/t1 HTTP/1.1\r\nContent-Length: 1073741824\r\n", 0, 401,
