@@ -70,6 +70,28 @@ void agent_remove_vm(struct agent *a, struct vm *vm)
 		uv_timer_start(&a->teardown, on_teardown, 0, 0);
 }
 
+static void on_vm_gone(struct vm *vm, void *data)
+{
+	agent_remove_vm(data, vm);
+}
+
+int agent_start_vm(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
+		   struct vm **ret)
+{
+	int r = vm_spec_check(spec);
+	if (r < 0)
+		return r;
+	if (agent_find_vm(a, spec->tenant))
+		return -EEXIST;
+	struct vm *vm;
+	r = vm_start(&a->vm_env, spec, cb, data, &vm);
+	if (r < 0)
+		return r;
+	agent_add_vm(a, vm);
+	*ret = vm;
+	return 0;
+}
+
 /* Reads "QEMU emulator version X.Y.Z ..." from the binary itself. */
 static int qemu_probe(struct agent *a)
 {
@@ -302,6 +324,24 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 		snprintf(err, err_len, "cannot create data folder %s: %s", cfg->data_dir, strerror(-r));
 		return r;
 	}
+	a->vm_env = (struct vm_env){
+		.loop = loop,
+		.cores = &a->cores,
+		.store = &a->store,
+		.image = &a->image,
+		.accel = a->accel,
+		.qemu = a->cfg.qemu,
+		.qemu_major = a->qemu_major,
+		.qemu_version = a->qemu_version,
+		.data_dir = a->cfg.data_dir,
+		.ping_interval_ms = a->cfg.ping_interval_ms,
+		.ping_timeout_ms = a->cfg.ping_timeout_ms,
+		.boot_timeout_ms = a->cfg.boot_timeout_ms,
+		.max_timeout_ms = a->cfg.max_timeout_ms,
+		.max_inflight = a->cfg.max_inflight,
+		.gone = on_vm_gone,
+		.data = a,
+	};
 	r = setup_token(a, err, err_len);
 	if (r < 0)
 		return r;

@@ -13,6 +13,7 @@
 #include "artifacts.h"
 #include "cores.h"
 #include "qemu.h"
+#include "vm.h"
 
 struct vm;
 struct api_server;
@@ -65,6 +66,7 @@ struct agent {
 	char qemu_version[64];
 	int qemu_major;
 	struct vm *vms;
+	struct vm_env vm_env; /* what the VMs take from the agent */
 	struct api_server *api;
 	struct uplink *uplink;
 	char token[AGENT_TOKEN_MAX]; /* "" when the API needs none */
@@ -102,6 +104,11 @@ json_t *agent_status_json(const struct agent *a);
  * dropped). Returns 0, -errno, or -EINVAL when it is empty, too long or not
  * printable ASCII. */
 int agent_read_token(const char *path, char ret[AGENT_TOKEN_MAX]);
+
+/* Starts a VM for spec as vm_start does, and keeps it in the agent's list
+ * until it is gone. Also fails with -EEXIST when the tenant has a VM here. */
+int agent_start_vm(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
+		   struct vm **ret);
 
 struct vm *agent_find_vm(struct agent *a, const char *tenant);
 void agent_add_vm(struct agent *a, struct vm *vm);

@@ -164,7 +164,7 @@ void api_put_vm(struct request *r, const char *tenant)
 		return;
 	}
 	struct vm *vm;
-	int err = vm_start(a, &spec, on_vm_ready, r, &vm);
+	int err = agent_start_vm(a, &spec, on_vm_ready, r, &vm);
 	if (err == -EEXIST) {
 		api_reply_error(r, AGENT_E_EXISTS, "tenant %s already has a VM here",
 				tenant);

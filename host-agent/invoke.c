@@ -53,7 +53,8 @@ static void forget_pushed(struct invoke *inv, const char *digest)
 {
 	for (size_t i = 0; i < inv->n_pushed; i++) {
 		if (strcmp(inv->pushed[i], digest) == 0) {
-			memmove(inv->pushed[i], inv->pushed[inv->n_pushed - 1], sizeof(inv->pushed[i]));
+			memmove(inv->pushed[i], inv->pushed[inv->n_pushed - 1],
+				sizeof(inv->pushed[i]));
 			inv->n_pushed--;
 			return;
 		}
@@ -113,8 +114,7 @@ static void on_reply(struct guest_chan *ch, int status, const struct wire_frame 
 		status = -ECANCELED;
 	const uint8_t *body = f ? f->body : NULL;
 	size_t body_len = f ? f->hdr.body_len : 0;
-	c->cb(status, (status == 0 || status == -EREMOTEIO) ? meta : NULL, body, body_len,
-	      c->data);
+	c->cb(status, (status == 0 || status == -EREMOTEIO) ? meta : NULL, body, body_len, c->data);
 	free(c);
 }
 
@@ -142,7 +142,8 @@ int invoke_start(struct invoke *inv, struct guest_chan *chan, const struct invok
 	c->cb = cb;
 	c->data = data;
 	json_t *meta = json_pack("{s:s, s:s, s:i, s:I}", "digest", req->digest, "mode", req->mode,
-				 "timeout_ms", req->timeout_ms, "max_output", (json_int_t)req->max_output);
+				 "timeout_ms", req->timeout_ms, "max_output",
+				 (json_int_t)req->max_output);
 	if (req->cpu >= 0)
 		json_object_set_new(meta, "cpu", json_integer(req->cpu));
 	if (req->memory_mib > 0)

@@ -50,8 +50,9 @@ static int limit_grow(struct scaler *sc, int cur, int want)
 	int left = hotplug_left(sc);
 	if (left != INT_MAX && want > cur) {
 		if (left <= 0 && !sc->hotplug_full) {
-			log_warn("vm_scale_limited tenant=%s wanted=%d workers=%d reason=hotplug_exhausted",
-				 sc->name, want, cur);
+			log_warn(
+				"vm_scale_limited tenant=%s wanted=%d workers=%d reason=hotplug_exhausted",
+				sc->name, want, cur);
 			sc->hotplug_full = true;
 		}
 		if (sc->hotplug_full)
@@ -77,8 +78,8 @@ static void on_scaled(int status, json_t *report, void *data)
 	/* Not looked at again until the next event, so a resize that keeps
 	 * failing is retried at the pace of events, never in a loop. */
 	const char *why = json_string_value(json_object_get(report, "error"));
-	log_warn("vm_scale_failed tenant=%s to=%d workers=%d status=%d error=\"%s\"", sc->name,
-		 to, workers, status, why ? why : vcpu_strerror(status));
+	log_warn("vm_scale_failed tenant=%s to=%d workers=%d status=%d error=\"%s\"", sc->name, to,
+		 workers, status, why ? why : vcpu_strerror(status));
 	if (status == -EMLINK && !sc->hotplug_full) {
 		sc->hotplug_full = true;
 		log_warn("vm_scale_limited tenant=%s workers=%d reason=hotplug_exhausted", sc->name,
@@ -105,7 +106,8 @@ static void evaluate(struct scaler *sc, const char *reason)
 		want = want > sc->max_workers ? sc->max_workers : want;
 		uv_timer_stop(&sc->timer);
 	} else {
-		want = policy_target(&sc->policy, &sc->history, sc->min_workers, sc->max_workers, now);
+		want = policy_target(&sc->policy, &sc->history, sc->min_workers, sc->max_workers,
+				     now);
 		arm_timer(sc, now);
 	}
 	int wanted = want;

@@ -39,7 +39,7 @@ struct scaler_ops {
 
 /* A VM's first scaling limits; later ones come through scaler_set. */
 struct scaler_config {
-	const char *name; /* for logs (the tenant); must outlive the scaler */
+	const char *name;   /* for logs (the tenant); must outlive the scaler */
 	int vm_max_workers; /* the VM's worker slots: the most max_workers may be */
 	struct policy policy;
 	int min_workers, max_workers; /* 0 <= min <= max <= vm_max_workers */
@@ -54,14 +54,14 @@ struct scaler {
 	struct policy policy;
 	int min_workers, max_workers; /* 0 <= min <= max <= vm_max_workers */
 	struct policy_state history;
-	uv_timer_t timer;      /* the policy's next change */
-	uv_prepare_t watch;    /* sees the in-flight count change, see scaler.c */
+	uv_timer_t timer;   /* the policy's next change */
+	uv_prepare_t watch; /* sees the in-flight count change, see scaler.c */
 	unsigned seen_inflight;
-	bool ready;            /* the VM is ready and answers: resizes may start */
-	int resize_to;         /* the target of the resize of ours under way, or -1 */
-	bool pending;          /* look again once the resize queue is empty */
-	bool cores_short;      /* logged that free cores limit a grow */
-	bool hotplug_full;     /* QEMU can create no more vCPUs in this VM's life */
+	bool ready;        /* the VM is ready and answers: resizes may start */
+	int resize_to;     /* the target of the resize of ours under way, or -1 */
+	bool pending;      /* look again once the resize queue is empty */
+	bool cores_short;  /* logged that free cores limit a grow */
+	bool hotplug_full; /* QEMU can create no more vCPUs in this VM's life */
 	int handles_open;
 	void (*closed)(void *data);
 };

@@ -36,8 +36,8 @@ static void on_kick(uv_timer_t *t);
 
 const char *worker_state_name(enum worker_state s)
 {
-	static const char *const names[] = { "absent", "dormant", "warming", "standby",
-					     "growing", "active", "shrinking" };
+	static const char *const names[] = { "absent",  "dormant", "warming",  "standby",
+					     "growing", "active",  "shrinking" };
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }
 
@@ -79,8 +79,7 @@ static int guest_req(struct vcpu *v, uint8_t type, int cpu, guest_reply_fn cb, v
 	struct guest_chan *chan = v->hooks->chan(v->data);
 	if (!chan)
 		return -ENOTCONN;
-	return guest_chan_request(chan, type, json_pack("{s:i}", "cpu", cpu), NULL, 0, 0, cb,
-				  data);
+	return guest_chan_request(chan, type, json_pack("{s:i}", "cpu", cpu), NULL, 0, 0, cb, data);
 }
 
 /* Resizes need a ready VM with both connections up. */
@@ -117,7 +116,8 @@ static void op_complete(struct vcpu_op *op)
 	log_info("vcpu_resize tenant=%s target=%d workers=%d status=%d latency_us=%lld%s%s%s",
 		 v->limits.name, op->target, vcpu_active(v), op->status,
 		 (long long)json_integer_value(json_object_get(report, "latency_us")),
-		 op->status ? " error=\"" : "", op->status ? op->error : "", op->status ? "\"" : "");
+		 op->status ? " error=\"" : "", op->status ? op->error : "",
+		 op->status ? "\"" : "");
 	if (op->cb)
 		op->cb(op->status, report, op->data);
 	json_decref(report);
@@ -140,14 +140,14 @@ static void step_done(struct worker *w, const char *action, int core)
 	w->op = NULL;
 	if (!op)
 		return;
-	json_array_append_new(
-		op->steps,
-		json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "cpu", w->cpu, "action",
-			  action, "core", core, "added_us", (json_int_t)w->added_us, "seen_us",
-			  (json_int_t)w->seen_us, "active_us", (json_int_t)w->active_us,
-			  "released_us", (json_int_t)w->released_us, "guest_online_us",
-			  (json_int_t)w->guest_online_us, "guest_probe_us",
-			  (json_int_t)w->guest_probe_us));
+	json_array_append_new(op->steps,
+			      json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "cpu",
+					w->cpu, "action", action, "core", core, "added_us",
+					(json_int_t)w->added_us, "seen_us", (json_int_t)w->seen_us,
+					"active_us", (json_int_t)w->active_us, "released_us",
+					(json_int_t)w->released_us, "guest_online_us",
+					(json_int_t)w->guest_online_us, "guest_probe_us",
+					(json_int_t)w->guest_probe_us));
 	if (--op->pending == 0)
 		op_complete(op);
 }
@@ -187,8 +187,8 @@ static void grow_failed(struct worker *w, const char *what, int status)
 	if (w->op)
 		op_fail(w->op, status == -ETIMEDOUT ? -ETIMEDOUT : -EIO, "cpu %d: %s failed (%s)",
 			w->cpu, what, strerror(-status));
-	log_warn("vcpu_grow_failed tenant=%s cpu=%d step=%s status=%d", v->limits.name, w->cpu, what,
-		 status);
+	log_warn("vcpu_grow_failed tenant=%s cpu=%d step=%s status=%d", v->limits.name, w->cpu,
+		 what, status);
 	revoke_core(v, w);
 	if (v->limits.mech == VCPU_HOTPLUG && w->added_us >= 0) {
 		/* QEMU holds the device: unplug it, or its id blocks the slot.
@@ -219,8 +219,8 @@ static void pin_worker(struct vcpu *v, struct worker *w)
 {
 	int r = cores_pin_thread(v->cores, w->tid, w->core);
 	if (r < 0)
-		log_warn("vcpu_pin_failed tenant=%s cpu=%d tid=%d core=%d status=%d", v->limits.name,
-			 w->cpu, (int)w->tid, w->core, r);
+		log_warn("vcpu_pin_failed tenant=%s cpu=%d tid=%d core=%d status=%d",
+			 v->limits.name, w->cpu, (int)w->tid, w->core, r);
 	w->pinned = true;
 }
 
@@ -301,8 +301,8 @@ static void hotplug_grow(struct vcpu *v, struct worker *w)
 	w->state = W_GROWING;
 	w->tid = 0;
 	snprintf(w->dev_id, sizeof(w->dev_id), "wcpu%d", w->cpu);
-	json_t *args = json_pack("{s:s, s:s, s:i, s:i, s:i}", "driver", v->cpu_type, "id", w->dev_id,
-				 "socket-id", 0, "core-id", w->cpu, "thread-id", 0);
+	json_t *args = json_pack("{s:s, s:s, s:i, s:i, s:i}", "driver", v->cpu_type, "id",
+				 w->dev_id, "socket-id", 0, "core-id", w->cpu, "thread-id", 0);
 	int r = qmp_req(v, "device_add", args, on_device_added, w);
 	if (r < 0)
 		grow_failed(w, "device_add", r);
@@ -368,8 +368,7 @@ static void on_device_del_reply(struct qmp_client *c, int status, const struct q
 				void *data)
 {
 	struct worker *w = data;
-	if (status == 0 || status == -ECONNRESET || status == -ECANCELED ||
-	    w->state != W_SHRINKING)
+	if (status == 0 || status == -ECONNRESET || status == -ECANCELED || w->state != W_SHRINKING)
 		return;
 	/* The guest has drained it but QEMU keeps it: offline is still true of
 	 * it (the guest gives it no work), so count it as gone from service. */
@@ -378,8 +377,8 @@ static void on_device_del_reply(struct qmp_client *c, int status, const struct q
 	shrink_finish(w, W_ABSENT);
 }
 
-static void on_released(struct guest_chan *ch, int status, const struct wire_frame *f,
-			json_t *meta, void *data)
+static void on_released(struct guest_chan *ch, int status, const struct wire_frame *f, json_t *meta,
+			void *data)
 {
 	struct worker *w = data;
 	if (w->state != W_SHRINKING || status == -ECONNRESET)
@@ -449,7 +448,8 @@ static void run_op(struct vcpu *v, struct vcpu_op *op)
 	}
 	int need = op->target - active - growing;
 	if (need > 0 && cores_free_count(v->cores) < need) {
-		op_fail(op, -ENOSPC, "need %d free cores, %d free", need, cores_free_count(v->cores));
+		op_fail(op, -ENOSPC, "need %d free cores, %d free", need,
+			cores_free_count(v->cores));
 		need = 0;
 	}
 	if (need > 0 && v->limits.mech == VCPU_HOTPLUG &&
@@ -458,7 +458,8 @@ static void run_op(struct vcpu *v, struct vcpu_op *op)
 			v->hotplug_created);
 		need = 0;
 	}
-	if (need > 0 && v->limits.mech == VCPU_HOTPLUG && v->limits.qemu_major < 8 && v->hotplug_removed) {
+	if (need > 0 && v->limits.mech == VCPU_HOTPLUG && v->limits.qemu_major < 8 &&
+	    v->hotplug_removed) {
 		/* QEMU 7.2 under TCG corrupts its heap on a CPU device_add that
 		 * follows a device_del; refuse rather than crash the tenant. */
 		op_fail(op, -EMLINK, "QEMU %s cannot add a vCPU after one was removed",
@@ -768,9 +769,9 @@ json_t *vcpu_workers_json(const struct vcpu *v)
 		const struct worker *w = &v->workers[i];
 		if (w->state == W_ABSENT)
 			continue;
-		json_array_append_new(workers, json_pack("{s:i, s:s, s:i, s:i}", "cpu", w->cpu, "state",
-							 worker_state_name(w->state), "core", w->core,
-							 "host_tid", (int)w->tid));
+		json_array_append_new(workers, json_pack("{s:i, s:s, s:i, s:i}", "cpu", w->cpu,
+							 "state", worker_state_name(w->state),
+							 "core", w->core, "host_tid", (int)w->tid));
 	}
 	return workers;
 }

@@ -97,13 +97,13 @@ struct vcpu {
 	bool ready; /* resizes may start: between vcpu_on_ready and stop or down */
 	/* Worker vCPUs: workers[i] is guest CPU i+1 (CPU 0 is the control CPU). */
 	struct worker workers[VM_MAX_CPUS];
-	int n_workers;       /* usable slots: max_workers */
-	char cpu_type[64];   /* hotplug driver from query-hotpluggable-cpus */
-	int hotplug_created; /* vCPUs ever created (QEMU caps this at maxcpus) */
-	int hotplug_removed; /* vCPUs unplugged in this VM's life */
+	int n_workers;                       /* usable slots: max_workers */
+	char cpu_type[64];                   /* hotplug driver from query-hotpluggable-cpus */
+	int hotplug_created;                 /* vCPUs ever created (QEMU caps this at maxcpus) */
+	int hotplug_removed;                 /* vCPUs unplugged in this VM's life */
 	struct vcpu_op *ops_head, *ops_tail; /* resizes run one at a time */
-	uv_timer_t ops_kick; /* runs queued resizes from the loop, never inline */
-	uv_timer_t op_timer; /* the running resize's deadline */
+	uv_timer_t ops_kick;                 /* runs queued resizes from the loop, never inline */
+	uv_timer_t op_timer;                 /* the running resize's deadline */
 	int handles_open;
 	void (*closed)(void *data);
 };

@@ -11,7 +11,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "guest_chan.h"
 #include "log.h"
 #include "qmp_client.h"
@@ -24,8 +23,8 @@
 
 const char *vm_state_name(enum vm_state s)
 {
-	static const char *const names[] = { "booting", "ready", "unresponsive",
-					     "dead", "stopping", "stopped" };
+	static const char *const names[] = { "booting", "ready",    "unresponsive",
+					     "dead",    "stopping", "stopped" };
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }
 
@@ -200,8 +199,9 @@ static void on_pong(struct guest_chan *ch, int status, const struct wire_frame *
 		return;
 	if (status == -ETIMEDOUT && vm->state == VM_READY) {
 		vm->state = VM_UNRESPONSIVE;
-		snprintf(vm->died_reason, sizeof(vm->died_reason), "guest did not answer a ping within %d ms",
-			 vm->agent->cfg.ping_timeout_ms);
+		snprintf(vm->died_reason, sizeof(vm->died_reason),
+			 "guest did not answer a ping within %d ms",
+			 vm->env->ping_timeout_ms);
 		log_warn("vm_unresponsive tenant=%s pid=%d", vm->spec.tenant, (int)vm->pid);
 		scaler_on_unresponsive(&vm->scaler);
 	} else if (status == 0 && vm->state == VM_UNRESPONSIVE) {
@@ -218,7 +218,7 @@ static void on_ping_timer(uv_timer_t *t)
 	if (!vm->chan || !vm_is_ready(vm))
 		return;
 	guest_chan_request(vm->chan, WIRE_PING, NULL, NULL, 0,
-			   (uint64_t)vm->agent->cfg.ping_timeout_ms, on_pong, vm);
+			   (uint64_t)vm->env->ping_timeout_ms, on_pong, vm);
 }
 
 /* ---- becoming ready ------------------------------------------------------ */
@@ -229,11 +229,12 @@ static void maybe_ready(struct vm *vm)
 		return;
 	vm->state = VM_READY;
 	uv_timer_stop(&vm->boot_timer);
-	log_info("vm_ready tenant=%s mechanism=%s accel=%s boot_ms=%lld guest_uptime_ms=%lld pid=%d",
-		 vm->spec.tenant, vcpu_mech_name(vm->spec.mech), accel_name(vm->accel),
-		 (long long)vm->boot_ms, (long long)vm->guest_uptime_ms, (int)vm->pid);
-	uv_timer_start(&vm->ping_timer, on_ping_timer, (uint64_t)vm->agent->cfg.ping_interval_ms,
-		       (uint64_t)vm->agent->cfg.ping_interval_ms);
+	log_info(
+		"vm_ready tenant=%s mechanism=%s accel=%s boot_ms=%lld guest_uptime_ms=%lld pid=%d",
+		vm->spec.tenant, vcpu_mech_name(vm->spec.mech), accel_name(vm->accel),
+		(long long)vm->boot_ms, (long long)vm->guest_uptime_ms, (int)vm->pid);
+	uv_timer_start(&vm->ping_timer, on_ping_timer, (uint64_t)vm->env->ping_interval_ms,
+		       (uint64_t)vm->env->ping_interval_ms);
 	vcpu_on_ready(&vm->vcpu);
 	scaler_on_ready(&vm->scaler);
 	notify_waiters(vm, 0);
@@ -252,7 +253,7 @@ static void pin_qemu_threads(struct vm *vm)
 	while ((e = readdir(d))) {
 		pid_t tid = (pid_t)atoi(e->d_name);
 		if (tid > 0)
-			cores_pin_thread(&vm->agent->cores, tid, -1);
+			cores_pin_thread(vm->env->cores, tid, -1);
 	}
 	closedir(d);
 }
@@ -325,16 +326,13 @@ static void on_guest_message(struct guest_chan *ch, const struct wire_frame *f, 
 		vm->guest_uptime_ms = json_integer_value(json_object_get(meta, "uptime_ms"));
 		maybe_ready(vm);
 		break;
-	case WIRE_CPU_EVENT:
-		vcpu_on_guest_event(&vm->vcpu, meta);
-		break;
+	case WIRE_CPU_EVENT: vcpu_on_guest_event(&vm->vcpu, meta); break;
 	case WIRE_ERROR:
 		log_warn("guest_error tenant=%s code=%s message=\"%s\"", vm->spec.tenant,
 			 json_string_value(json_object_get(meta, "code")),
 			 json_string_value(json_object_get(meta, "message")));
 		break;
-	default:
-		log_warn("guest_bad_frame tenant=%s type=%u", vm->spec.tenant, f->hdr.type);
+	default: log_warn("guest_bad_frame tenant=%s type=%u", vm->spec.tenant, f->hdr.type);
 	}
 }
 
@@ -411,7 +409,7 @@ static int listen_unix(struct vm *vm, const char *path, uv_connection_cb cb, uv_
 	uv_pipe_t *p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	uv_pipe_init(vm->agent->loop, p, 0);
+	uv_pipe_init(vm->env->loop, p, 0);
 	p->data = vm;
 	*slot = p;
 	unlink(path);
@@ -446,11 +444,11 @@ static void on_proc_exit(uv_process_t *proc, int64_t exit_status, int term_signa
 		if (vm->kill_reason[0])
 			snprintf(vm->died_reason, sizeof(vm->died_reason), "%s", vm->kill_reason);
 		else if (term_signal)
-			snprintf(vm->died_reason, sizeof(vm->died_reason), "qemu killed by signal %d",
-				 term_signal);
+			snprintf(vm->died_reason, sizeof(vm->died_reason),
+				 "qemu killed by signal %d", term_signal);
 		else
-			snprintf(vm->died_reason, sizeof(vm->died_reason), "qemu exited with status %lld",
-				 (long long)exit_status);
+			snprintf(vm->died_reason, sizeof(vm->died_reason),
+				 "qemu exited with status %lld", (long long)exit_status);
 		log_error("vm_died tenant=%s pid=%d reason=\"%s\" was=%s", vm->spec.tenant,
 			  (int)vm->pid, vm->died_reason, vm_state_name(vm->state));
 		vm->state = VM_DEAD;
@@ -479,15 +477,15 @@ static void on_kill_timer(uv_timer_t *t)
 {
 	struct vm *vm = t->data;
 	if (vm->proc_running) {
-		log_warn("vm_kill tenant=%s pid=%d reason=\"no exit %d ms after quit\"", vm->spec.tenant,
-			 (int)vm->pid, STOP_GRACE_MS);
+		log_warn("vm_kill tenant=%s pid=%d reason=\"no exit %d ms after quit\"",
+			 vm->spec.tenant, (int)vm->pid, STOP_GRACE_MS);
 		uv_process_kill(vm->proc, SIGKILL);
 	}
 }
 
 static int spawn_qemu(struct vm *vm)
 {
-	struct agent *a = vm->agent;
+	const struct vm_env *env = vm->env;
 	char qmp_sock[PATH_MAX + 16], chan_sock[PATH_MAX + 16], console[PATH_MAX + 16],
 		qlog[PATH_MAX + 16];
 	snprintf(qmp_sock, sizeof(qmp_sock), "%s/qmp.sock", vm->dir);
@@ -504,13 +502,13 @@ static int spawn_qemu(struct vm *vm)
 	}
 
 	struct qemu_spec qs = {
-		.binary = a->cfg.qemu,
-		.accel = a->accel,
+		.binary = env->qemu,
+		.accel = env->accel,
 		.mech = vm->spec.mech,
 		.max_workers = vm->spec.max_workers,
 		.hotplug_slots = vm->spec.hotplug_slots,
 		.memory_mib = vm->spec.memory_mib,
-		.image = &a->image,
+		.image = env->image,
 		.qmp_socket = qmp_sock,
 		.chan_socket = chan_sock,
 		.console_log = console,
@@ -556,7 +554,7 @@ static int spawn_qemu(struct vm *vm)
 	} else {
 		vm->proc->data = vm;
 		vm->t_spawn_ns = uv_hrtime();
-		r = uv_spawn(a->loop, vm->proc, &opts);
+		r = uv_spawn(env->loop, vm->proc, &opts);
 		if (r < 0) {
 			/* libuv requires closing a handle even when spawning failed. */
 			uv_close((uv_handle_t *)vm->proc, on_proc_closed);
@@ -593,7 +591,7 @@ static void on_boot_timer(uv_timer_t *t)
 	if (vm->state == VM_BOOTING) {
 		char why[96];
 		snprintf(why, sizeof(why), "guest not ready within %d ms",
-			 vm->agent->cfg.boot_timeout_ms);
+			 vm->env->boot_timeout_ms);
 		kill_qemu(vm, why);
 	}
 }
@@ -604,10 +602,11 @@ static int launch(struct vm *vm)
 	int r = spawn_qemu(vm);
 	if (r < 0) {
 		vm->state = VM_DEAD;
-		snprintf(vm->died_reason, sizeof(vm->died_reason), "spawn failed: %s", uv_strerror(r));
+		snprintf(vm->died_reason, sizeof(vm->died_reason), "spawn failed: %s",
+			 uv_strerror(r));
 		return r;
 	}
-	uv_timer_start(&vm->boot_timer, on_boot_timer, (uint64_t)vm->agent->cfg.boot_timeout_ms, 0);
+	uv_timer_start(&vm->boot_timer, on_boot_timer, (uint64_t)vm->env->boot_timeout_ms, 0);
 	log_info("vm_starting tenant=%s pid=%d mechanism=%s max_workers=%d memory_mib=%d accel=%s",
 		 vm->spec.tenant, (int)vm->pid, vcpu_mech_name(vm->spec.mech), vm->spec.max_workers,
 		 vm->spec.memory_mib, accel_name(vm->accel));
@@ -618,7 +617,8 @@ static bool tenant_is_valid(const char *t)
 {
 	size_t n = strlen(t);
 	return n > 0 && n <= VM_TENANT_MAX &&
-	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n &&
+	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+		       n &&
 	       t[0] != '.';
 }
 
@@ -637,12 +637,15 @@ static void on_vm_handle_closed(uv_handle_t *h)
 	on_part_closed(h->data);
 }
 
-static void vm_free(struct vm *vm)
+/* Closes the VM's handles and frees it once they are closed; the owner
+ * hears of it first unless the VM never got to it (a failed vm_start). */
+static void vm_free(struct vm *vm, bool tell_owner)
 {
 	if (vm->freeing)
 		return;
 	vm->freeing = true;
-	agent_remove_vm(vm->agent, vm);
+	if (tell_owner && vm->env->gone)
+		vm->env->gone(vm, vm->env->data);
 	uv_close((uv_handle_t *)&vm->ping_timer, on_vm_handle_closed);
 	uv_close((uv_handle_t *)&vm->kill_timer, on_vm_handle_closed);
 	uv_close((uv_handle_t *)&vm->boot_timer, on_vm_handle_closed);
@@ -651,8 +654,7 @@ static void vm_free(struct vm *vm)
 	close_listeners(vm);
 }
 
-int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
-	     struct vm **ret)
+int vm_spec_check(const struct vm_spec *spec)
 {
 	if (!tenant_is_valid(spec->tenant))
 		return -EINVAL;
@@ -663,26 +665,33 @@ int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *
 	if (spec->mech == VCPU_HOTPLUG &&
 	    (spec->hotplug_slots < spec->max_workers + 1 || spec->hotplug_slots > VM_MAX_CPUS))
 		return -EINVAL;
-	if (agent_find_vm(a, spec->tenant))
-		return -EEXIST;
-	if (!a->image.digest[0])
+	return 0;
+}
+
+int vm_start(const struct vm_env *env, const struct vm_spec *spec, vm_ready_fn cb, void *data,
+	     struct vm **ret)
+{
+	int r = vm_spec_check(spec);
+	if (r < 0)
+		return r;
+	if (!env->image->digest[0])
 		return -ENOENT;
 
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
-	vm->agent = a;
+	vm->env = env;
 	vm->spec = *spec;
-	vm->accel = a->accel;
-	snprintf(vm->dir, sizeof(vm->dir), "%s/vms/%s", a->cfg.data_dir, spec->tenant);
-	int r = mkdir_parents(vm->dir, 0755);
+	vm->accel = env->accel;
+	snprintf(vm->dir, sizeof(vm->dir), "%s/vms/%s", env->data_dir, spec->tenant);
+	r = mkdir_parents(vm->dir, 0755);
 	if (r < 0) {
 		free(vm);
 		return r;
 	}
-	uv_timer_init(a->loop, &vm->ping_timer);
-	uv_timer_init(a->loop, &vm->kill_timer);
-	uv_timer_init(a->loop, &vm->boot_timer);
+	uv_timer_init(env->loop, &vm->ping_timer);
+	uv_timer_init(env->loop, &vm->kill_timer);
+	uv_timer_init(env->loop, &vm->boot_timer);
 	vm->ping_timer.data = vm->kill_timer.data = vm->boot_timer.data = vm;
 	struct vcpu_limits limits = {
 		.name = vm->spec.tenant,
@@ -690,11 +699,11 @@ int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *
 		.max_workers = spec->max_workers,
 		.standby = spec->standby,
 		.hotplug_slots = spec->hotplug_slots,
-		.qemu_major = a->qemu_major,
-		.qemu_version = a->qemu_version,
-		.max_timeout_ms = a->cfg.max_timeout_ms,
+		.qemu_major = env->qemu_major,
+		.qemu_version = env->qemu_version,
+		.max_timeout_ms = env->max_timeout_ms,
 	};
-	vcpu_init(&vm->vcpu, a->loop, &a->cores, &limits, &vcpu_hooks, vm);
+	vcpu_init(&vm->vcpu, env->loop, env->cores, &limits, &vcpu_hooks, vm);
 	struct scaler_config sc = {
 		.name = vm->spec.tenant,
 		.vm_max_workers = spec->max_workers,
@@ -702,14 +711,13 @@ int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *
 		.min_workers = spec->min_workers,
 		.max_workers = spec->max_workers,
 	};
-	scaler_init(&vm->scaler, a->loop, &sc, &scaler_ops, vm);
-	invoke_init(&vm->invoke, vm->spec.tenant, &a->store, a->cfg.max_inflight);
+	scaler_init(&vm->scaler, env->loop, &sc, &scaler_ops, vm);
+	invoke_init(&vm->invoke, vm->spec.tenant, env->store, env->max_inflight);
 	vm->handles_open = 5; /* the three timers above, the vCPUs and the scaler */
-	agent_add_vm(a, vm);
 
 	r = launch(vm);
 	if (r < 0) {
-		vm_free(vm);
+		vm_free(vm, false);
 		return r;
 	}
 	if (cb)
@@ -729,7 +737,7 @@ static void finish_stop(struct vm *vm)
 		return;
 	}
 	notify_waiters(vm, -ECANCELED);
-	vm_free(vm);
+	vm_free(vm, true);
 }
 
 /* Asks QEMU to quit and arms the kill timer. Callers waiting for readiness
@@ -811,13 +819,13 @@ long vm_qemu_pss_kib(const struct vm *vm)
 json_t *vm_to_json(const struct vm *vm)
 {
 	json_t *workers = vcpu_workers_json(&vm->vcpu);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i, s:o}",
-			      "tenant", vm->spec.tenant, "state", vm_state_name(vm->state),
-			      "mechanism", vcpu_mech_name(vm->spec.mech), "accel", accel_name(vm->accel),
-			      "max_workers_limit", vm->spec.max_workers, "workers", vcpu_active(&vm->vcpu),
-			      "memory_mib", vm->spec.memory_mib, "standby", vm->spec.standby,
-			      "boot_ms", (json_int_t)vm->boot_ms, "pid", vm->proc_running ? (int)vm->pid : 0,
-			      "worker_cpus", workers);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i, s:o}", "tenant",
+			      vm->spec.tenant, "state", vm_state_name(vm->state), "mechanism",
+			      vcpu_mech_name(vm->spec.mech), "accel", accel_name(vm->accel),
+			      "max_workers_limit", vm->spec.max_workers, "workers",
+			      vcpu_active(&vm->vcpu), "memory_mib", vm->spec.memory_mib, "standby",
+			      vm->spec.standby, "boot_ms", (json_int_t)vm->boot_ms, "pid",
+			      vm->proc_running ? (int)vm->pid : 0, "worker_cpus", workers);
 	scaler_to_json(&vm->scaler, o);
 	if (vm->spec.mech == VCPU_HOTPLUG) {
 		/* QEMU creates at most maxcpus vCPUs over a VM's life (the boot

@@ -23,7 +23,6 @@
 
 #define VM_TENANT_MAX 63
 
-struct agent;
 struct vm;
 struct qmp_client;
 struct guest_chan;
@@ -46,13 +45,32 @@ struct vm_spec {
 	int memory_mib;
 	int standby;       /* precreated: online idle worker vCPUs kept ready */
 	int hotplug_slots; /* hotplug: vCPUs QEMU may ever create */
-	/* First scaling limits (later ones: scaler_set). A zeroed spec means
+	/* First scaling limits (later ones: vm_set_scaling). A zeroed spec means
 	 * min 0 and the manual policy. */
 	int min_workers;
 	struct policy policy;
 };
 
 typedef void (*vm_ready_fn)(struct vm *vm, int status, void *data);
+
+/* What VMs take from the host agent, which keeps it for their lifetime. */
+struct vm_env {
+	uv_loop_t *loop;
+	struct cores *cores; /* the budget worker vCPUs take their cores from */
+	struct artifacts *store;
+	const struct guest_image *image;
+	enum accel accel;
+	const char *qemu; /* the binary */
+	int qemu_major;
+	const char *qemu_version;
+	const char *data_dir; /* VM run folders go in DATA/vms/TENANT */
+	int ping_interval_ms, ping_timeout_ms, boot_timeout_ms;
+	int max_timeout_ms; /* the longest function timeout */
+	unsigned max_inflight; /* invocations per VM sent and unanswered */
+	/* A VM is gone for good; called with data. */
+	void (*gone)(struct vm *vm, void *data);
+	void *data;
+};
 
 struct vm_waiter {
 	struct vm_waiter *next;
@@ -61,8 +79,8 @@ struct vm_waiter {
 };
 
 struct vm {
-	struct vm *next;
-	struct agent *agent;
+	struct vm *next; /* the agent's list of VMs (agent.c links it) */
+	const struct vm_env *env;
 	struct vm_spec spec;
 	enum vm_state state;
 	char dir[PATH_MAX];
@@ -78,14 +96,14 @@ struct vm {
 	uv_timer_t kill_timer;
 	uv_timer_t boot_timer;
 	uv_pipe_t *qmp_listen, *chan_listen; /* until QEMU connects */
-	char kill_reason[128]; /* why the agent killed QEMU, if it did */
-	char lost_reason[64];  /* a connection to QEMU that closed */
+	char kill_reason[128];               /* why the agent killed QEMU, if it did */
+	char lost_reason[64];                /* a connection to QEMU that closed */
 	int handles_open;
 	bool freeing;
 
 	bool qmp_ready, guest_hello, restart_pending;
 	uint64_t t_spawn_ns;
-	int64_t boot_ms;        /* spawn -> guest HELLO */
+	int64_t boot_ms; /* spawn -> guest HELLO */
 	int64_t guest_uptime_ms;
 
 	struct vm_waiter *waiters;
@@ -96,12 +114,17 @@ struct vm {
 	struct invoke invoke;
 };
 
-/* Starts a VM for spec. Returns 0 and calls cb once the guest is ready (or
- * failed to be), or returns <0 without calling it: -EEXIST, -ENOENT (no guest
- * image), -EINVAL (also for min_workers outside 0..max_workers), or -errno
- * from spawning. Its scaling limits start as min_workers..max_workers under
- * spec->policy, and stay through restarts. */
-int vm_start(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
+/* Checks a spec as vm_start does: 0 or -EINVAL (a bad tenant name, sizes
+ * out of range, min_workers outside 0..max_workers, too few hotplug slots). */
+int vm_spec_check(const struct vm_spec *spec);
+
+/* Starts a VM for spec in env, which must outlive it. Returns 0 and calls cb
+ * once the guest is ready (or failed to be), or returns <0 without calling
+ * it: -EINVAL (see vm_spec_check), -ENOENT (no guest image), or -errno from
+ * spawning. Its scaling limits start as min_workers..max_workers under
+ * spec->policy, and stay through restarts. env->gone is called when a VM
+ * started here is stopped for good, just before it is freed. */
+int vm_start(const struct vm_env *env, const struct vm_spec *spec, vm_ready_fn cb, void *data,
 	     struct vm **ret);
 
 /* Stops the VM (QMP quit, then SIGKILL after a grace period) and frees it once
