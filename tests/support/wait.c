@@ -29,6 +29,6 @@ void wait_until(bool (*pred)(void *data), void *data, long timeout_ms, const cha
 		if (clock_ms() > deadline)
 			fail_msg("timed out after %ld ms waiting for %s", timeout_ms, what);
 		pause_ms(step);
-		step = step * 2 > 50 ? 50 : step * 2;
+		step = step * 2 > 20 ? 20 : step * 2;
 	}
 }

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 /* Calls pred(data) until it returns true: at once, then in steps that grow
- * from 2 ms to 50 ms. When timeout_ms passes first, fails the running cmocka
+ * from 2 ms to 20 ms. When timeout_ms passes first, fails the running cmocka
  * test with what ("the VM to be ready"). pred may use cmocka's assertions. */
 void wait_until(bool (*pred)(void *data), void *data, long timeout_ms, const char *what);
 
