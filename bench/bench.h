@@ -11,8 +11,8 @@
 #include "daemon_proc.h"
 
 struct bench_opts {
-	const char *build;  /* build folder with ditto-agent, guest/ and functions/ */
-	const char *data;   /* agent data folder */
+	const char *build; /* build folder with ditto-agent, guest/ and functions/ */
+	const char *data;  /* agent data folder */
 	const char *mechanism;
 	const char *mode; /* function mode for "a function ran on it" */
 	int reps;

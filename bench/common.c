@@ -23,7 +23,9 @@ int bench_agent_start(struct daemon_proc *p, const struct bench_opts *o, const c
 		extra[n++] = o->cores;
 	}
 	extra[n] = NULL;
-	struct daemon_args a = { .build_dir = o->build, .data_dir = data_dir, .extra = extra,
+	struct daemon_args a = { .build_dir = o->build,
+				 .data_dir = data_dir,
+				 .extra = extra,
 				 .timeout_ms = BENCH_START_MS };
 	int r = daemon_proc_start_agent(p, &a);
 	if (r < 0)

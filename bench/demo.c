@@ -21,7 +21,8 @@ static int invoke(struct bench_env *e, const struct fn *f, int cpu)
 	int st = agent_client_call(&e->client, "POST", path, f->input, strlen(f->input), 60000, &r);
 	if (st != 200) {
 		printf("  %-9s cpu %d: HTTP %d %s\n", f->name, cpu, st,
-		       r ? json_string_value(json_object_get(json_object_get(r, "error"), "message"))
+		       r ? json_string_value(
+				   json_object_get(json_object_get(r, "error"), "message"))
 			 : "");
 		json_decref(r);
 		return -1;
@@ -58,11 +59,16 @@ static int resize(struct bench_env *e, int n)
 	       json_integer_value(json_object_get(r, "latency_us")) / 1000.0);
 	size_t i;
 	json_t *s;
-	json_array_foreach(json_object_get(r, "steps"), i, s)
-		printf(" cpu %lld %s on host core %lld (%.1f ms)", json_integer_value(json_object_get(s, "cpu")),
-		       json_string_value(json_object_get(s, "action")),
-		       json_integer_value(json_object_get(s, "core")),
-		       json_integer_value(json_object_get(s, strcmp(json_string_value(json_object_get(s, "action")), "grow") == 0 ? "active_us" : "released_us")) / 1000.0);
+	json_array_foreach(json_object_get(r, "steps"), i, s) printf(
+		" cpu %lld %s on host core %lld (%.1f ms)",
+		json_integer_value(json_object_get(s, "cpu")),
+		json_string_value(json_object_get(s, "action")),
+		json_integer_value(json_object_get(s, "core")),
+		json_integer_value(json_object_get(
+			s, strcmp(json_string_value(json_object_get(s, "action")), "grow") == 0
+				   ? "active_us"
+				   : "released_us")) /
+			1000.0);
 	printf("\n");
 	json_decref(r);
 	return 0;
@@ -91,7 +97,8 @@ int bench_demo(const struct bench_opts *o)
 	printf("uploaded the sample functions: echo, sha256, busy, hello.sh\n");
 	const char *spec = "{\"mechanism\":\"precreated\",\"max_workers\":2,\"memory_mib\":256}";
 	json_t *vm = NULL;
-	int st = agent_client_call(&e.client, "PUT", "/v1/vms/demo", spec, strlen(spec), 120000, &vm);
+	int st = agent_client_call(&e.client, "PUT", "/v1/vms/demo", spec, strlen(spec), 120000,
+				   &vm);
 	if (st != 201) {
 		printf("VM start failed: HTTP %d\n", st);
 		json_decref(vm);

@@ -53,22 +53,25 @@ struct samples {
 };
 
 /* Each hop is computed from one sample; percentiles are taken per hop. */
-enum hop { HOP_CLIENT, HOP_CONTROLLER, HOP_LINK, HOP_AGENT, HOP_GUEST, HOP_FUNCTION, HOP_OUTSIDE,
-	   HOP_RTT, HOP_COUNT };
+enum hop {
+	HOP_CLIENT,
+	HOP_CONTROLLER,
+	HOP_LINK,
+	HOP_AGENT,
+	HOP_GUEST,
+	HOP_FUNCTION,
+	HOP_OUTSIDE,
+	HOP_RTT,
+	HOP_COUNT
+};
 
 static const char *const hop_names[HOP_COUNT] = {
-	"client + HTTP to the controller",
-	"controller",
-	"controller -> agent link",
-	"agent (virtio-serial, guest kernel)",
-	"guest daemon",
-	"function",
-	"platform share outside the guest",
-	"client round trip",
+	"client + HTTP to the controller",     "controller",        "controller -> agent link",
+	"agent (virtio-serial, guest kernel)", "guest daemon",      "function",
+	"platform share outside the guest",    "client round trip",
 };
-static const char *const hop_keys[HOP_COUNT] = { "client",   "controller", "link",
-						 "agent",    "guest",	   "function",
-						 "outside_guest", "rtt" };
+static const char *const hop_keys[HOP_COUNT] = { "client", "controller", "link",          "agent",
+						 "guest",  "function",   "outside_guest", "rtt" };
 
 static long long hop_us(const struct sample *s, enum hop h)
 {
@@ -147,7 +150,7 @@ static void errors_print(const struct errors *e)
 struct phase {
 	long long start_us;
 	atomic_llong end_us; /* brought forward to stop the clients early */
-	bool record; /* false while warming up */
+	bool record;         /* false while warming up */
 };
 
 /* One client thread with its own kept-alive connection. */
@@ -292,8 +295,8 @@ static void *worker_main(void *data)
 	struct worker *w = data;
 	const struct phase *ph = w->phase;
 	while (now_us() < atomic_load(&ph->end_us)) {
-		int len = snprintf(w->body, sizeof(w->body), "{\"client\":%d,\"seq\":%ld}", w->index,
-				   w->seq++);
+		int len = snprintf(w->body, sizeof(w->body), "{\"client\":%d,\"seq\":%ld}",
+				   w->index, w->seq++);
 		curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)len);
 		w->reply_len = 0;
 		w->reply_overflow = w->has_timing = w->cold = false;
@@ -421,7 +424,8 @@ static json_t *hops_json(const struct samples *s)
 	for (int h = 0; h < HOP_COUNT; h++) {
 		struct stats st;
 		hop_stats(s, (enum hop)h, &st);
-		json_object_set_new(o, hop_keys[h], json_pack("{s:f, s:f}", "p50", st.p50, "p99", st.p99));
+		json_object_set_new(o, hop_keys[h],
+				    json_pack("{s:f, s:f}", "p50", st.p50, "p99", st.p99));
 	}
 	return o;
 }
@@ -446,28 +450,29 @@ static json_t *run_json(const struct run *r)
 	for (int k = 0; k < CPU_COUNT; k++) {
 		double per_call, cores;
 		if (cpu_share(r, k, &per_call, &cores))
-			json_object_set_new(cpu, cpu_keys[k], json_pack("{s:f, s:f}", "us_per_call", per_call,
-									 "cores", cores));
+			json_object_set_new(
+				cpu, cpu_keys[k],
+				json_pack("{s:f, s:f}", "us_per_call", per_call, "cores", cores));
 	}
 	json_t *worst = json_object();
 	const struct sample *m = slowest(&r->samples);
 	for (int h = 0; m && h < HOP_COUNT; h++)
 		json_object_set_new(worst, hop_keys[h], json_integer(hop_us(m, (enum hop)h)));
 	return json_pack("{s:I, s:f, s:f, s:o, s:I, s:o, s:I, s:o, s:o, s:o}", "calls",
-			 (json_int_t)r->samples.n, "elapsed_s", r->elapsed_s, "throughput", r->throughput,
-			 "latency_ms", latency_json(&lat), "errors", (json_int_t)r->errors.total,
-			 "errors_by_kind", errors_json(&r->errors), "cold_starts",
-			 (json_int_t)r->cold_starts, "hops_us", hops_json(&r->samples), "slowest_us", worst,
-			 "cpu", cpu);
+			 (json_int_t)r->samples.n, "elapsed_s", r->elapsed_s, "throughput",
+			 r->throughput, "latency_ms", latency_json(&lat), "errors",
+			 (json_int_t)r->errors.total, "errors_by_kind", errors_json(&r->errors),
+			 "cold_starts", (json_int_t)r->cold_starts, "hops_us",
+			 hops_json(&r->samples), "slowest_us", worst, "cpu", cpu);
 }
 
 static void print_run_row(const char *label, const struct run *r, double throughput)
 {
 	struct stats lat;
 	hop_stats(&r->samples, HOP_RTT, &lat);
-	printf("%-4s %9zu %9.1f %8.2f %8.2f %8.2f %9.2f %8.2f %7ld\n", label, r->samples.n, throughput,
-	       lat.p50 / 1000, lat.p90 / 1000, lat.p99 / 1000, lat.p999 / 1000, lat.max / 1000,
-	       r->errors.total);
+	printf("%-4s %9zu %9.1f %8.2f %8.2f %8.2f %9.2f %8.2f %7ld\n", label, r->samples.n,
+	       throughput, lat.p50 / 1000, lat.p90 / 1000, lat.p99 / 1000, lat.p999 / 1000,
+	       lat.max / 1000, r->errors.total);
 }
 
 /* ---- the platform ---- */
@@ -475,9 +480,9 @@ static void print_run_row(const char *label, const struct run *r, double through
 struct platform {
 	const struct bench_opts *o;
 	struct daemon_proc controller, agent; /* pid 0 when not started here */
-	struct agent_client admin, tenant;   /* to the controller, with either key */
-	struct agent_client agent_api;	     /* to our agent, with its token */
-	pid_t qemu_pid;			     /* the tenant VM's, when the agent is ours */
+	struct agent_client admin, tenant;    /* to the controller, with either key */
+	struct agent_client agent_api;        /* to our agent, with its token */
+	pid_t qemu_pid;                       /* the tenant VM's, when the agent is ours */
 	char url[128];
 	char accel[16], qemu[64];
 	int cores, workers;
@@ -493,7 +498,8 @@ static int wait_host_up(struct platform *p, long timeout_ms)
 		json_t *reply = NULL, *h;
 		size_t i;
 		int st = agent_client_call(&p->admin, "GET", "/v1/hosts", NULL, 0, 10000, &reply);
-		json_array_foreach(st == 200 ? json_object_get(reply, "hosts") : NULL, i, h) {
+		json_array_foreach(st == 200 ? json_object_get(reply, "hosts") : NULL, i, h)
+		{
 			const char *id = json_string_value(json_object_get(h, "id"));
 			const char *state = json_string_value(json_object_get(h, "state"));
 			if (!state || strcmp(state, "up") != 0 ||
@@ -504,7 +510,8 @@ static int wait_host_up(struct platform *p, long timeout_ms)
 			if (cores > p->cores) {
 				p->cores = cores;
 				const char *accel = json_string_value(json_object_get(h, "accel"));
-				snprintf(p->accel, sizeof(p->accel), "%s", accel ? accel : "unknown");
+				snprintf(p->accel, sizeof(p->accel), "%s",
+					 accel ? accel : "unknown");
 			}
 		}
 		json_decref(reply);
@@ -563,7 +570,8 @@ static long long proc_cpu_us(pid_t pid)
 	/* The command name may hold spaces: count fields from its ')'. */
 	char *p = strrchr(buf, ')');
 	unsigned long long ut, st;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -1;
 	return (long long)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
@@ -601,8 +609,9 @@ static int controller_start(struct platform *p, char key[128], char keyfile[600]
 	char dir[512];
 	snprintf(dir, sizeof(dir), "%s/controller", o->data);
 	const char *const quiet[] = { "--log-level", "warn", NULL };
-	struct daemon_args a = { .build_dir = o->build, .data_dir = dir, .extra = quiet,
-				 .timeout_ms = BENCH_START_MS };
+	struct daemon_args a = {
+		.build_dir = o->build, .data_dir = dir, .extra = quiet, .timeout_ms = BENCH_START_MS
+	};
 	int r = daemon_proc_start_controller(&p->controller, &a);
 	if (r < 0) {
 		fprintf(stderr, "ditto-bench: cannot start %s/ditto-controller (%s); see %s\n",
@@ -633,8 +642,15 @@ static int platform_start(struct platform *p, const struct bench_opts *o)
 		if ((r = controller_start(p, key, path)) < 0)
 			return r;
 		snprintf(dir, sizeof(dir), "%s/agent", o->data);
-		const char *const extra[] = { "--controller", p->url, "--controller-key-file", path,
-					      "--host-id", HOST_ID, "--heartbeat-ms", "500", NULL };
+		const char *const extra[] = { "--controller",
+					      p->url,
+					      "--controller-key-file",
+					      path,
+					      "--host-id",
+					      HOST_ID,
+					      "--heartbeat-ms",
+					      "500",
+					      NULL };
 		if ((r = bench_agent_start(&p->agent, o, dir, extra)) < 0)
 			return r;
 	}
@@ -657,12 +673,13 @@ static int tenant_setup(struct platform *p)
 	const struct bench_opts *o = p->o;
 	json_t *reply = NULL;
 	const char *body = "{\"name\":\"" TENANT "\"}";
-	int st = agent_client_call(&p->admin, "POST", "/v1/tenants", body, strlen(body), 10000, &reply);
+	int st = agent_client_call(&p->admin, "POST", "/v1/tenants", body, strlen(body), 10000,
+				   &reply);
 	if (st == 409) {
 		json_decref(reply);
 		reply = NULL;
-		st = agent_client_call(&p->admin, "POST", "/v1/tenants/" TENANT "/keys", NULL, 0, 10000,
-				       &reply);
+		st = agent_client_call(&p->admin, "POST", "/v1/tenants/" TENANT "/keys", NULL, 0,
+				       10000, &reply);
 	}
 	const char *key = json_string_value(json_object_get(reply, "key"));
 	if (st != 201 || !key) {
@@ -676,8 +693,8 @@ static int tenant_setup(struct platform *p)
 
 	p->workers = o->concurrency < p->cores ? o->concurrency : p->cores;
 	char scaling[128];
-	snprintf(scaling, sizeof(scaling), "{\"min\":%d,\"max\":%d,\"policy\":\"fixed:%d\"}", p->workers,
-		 p->workers, p->workers);
+	snprintf(scaling, sizeof(scaling), "{\"min\":%d,\"max\":%d,\"policy\":\"fixed:%d\"}",
+		 p->workers, p->workers, p->workers);
 	st = agent_client_call(&p->admin, "PUT", "/v1/tenants/" TENANT "/scaling", scaling,
 			       strlen(scaling), 10000, NULL);
 	if (st != 200) {
@@ -713,8 +730,8 @@ static int first_call(struct platform *p)
 {
 	const char *body = "{\"first\":true}";
 	json_t *reply = NULL;
-	int st = agent_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke", body, strlen(body),
-				   BOOT_TIMEOUT_MS, &reply);
+	int st = agent_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke", body,
+				   strlen(body), BOOT_TIMEOUT_MS, &reply);
 	bool echoed = json_is_true(json_object_get(reply, "first"));
 	json_decref(reply);
 	if (st != 200 || !echoed) {
@@ -724,16 +741,18 @@ static int first_call(struct platform *p)
 	long long deadline = now_us() + 120000LL * 1000LL;
 	for (;;) {
 		reply = NULL;
-		st = agent_client_call(&p->admin, "GET", "/v1/tenants/" TENANT, NULL, 0, 10000, &reply);
-		int workers = (int)json_integer_value(json_object_get(json_object_get(reply, "vm"), "workers"));
+		st = agent_client_call(&p->admin, "GET", "/v1/tenants/" TENANT, NULL, 0, 10000,
+				       &reply);
+		int workers = (int)json_integer_value(
+			json_object_get(json_object_get(reply, "vm"), "workers"));
 		json_decref(reply);
 		if (st == 200 && workers == p->workers) {
 			read_qemu_pid(p);
 			return 0;
 		}
 		if (now_us() > deadline) {
-			fprintf(stderr, "ditto-bench: the VM has %d worker vCPUs, not %d\n", workers,
-				p->workers);
+			fprintf(stderr, "ditto-bench: the VM has %d worker vCPUs, not %d\n",
+				workers, p->workers);
 			return -ETIMEDOUT;
 		}
 		sleep_ms(50);
@@ -786,8 +805,9 @@ static int store_records(struct platform *p, struct records *ret)
 	for (int i = 0; i < ret->n; i++) {
 		char body[64];
 		int len = snprintf(body, sizeof(body), "{\"record\":%d}", i);
-		int st = agent_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke?async=true",
-					   body, (size_t)len, CALL_TIMEOUT_MS, NULL);
+		int st = agent_client_call(&p->tenant, "POST",
+					   "/v1/functions/echo/invoke?async=true", body,
+					   (size_t)len, CALL_TIMEOUT_MS, NULL);
 		if (st != 202) {
 			fprintf(stderr, "ditto-bench: async call %d failed (%d)\n", i, st);
 			return -EIO;
@@ -797,14 +817,16 @@ static int store_records(struct platform *p, struct records *ret)
 	long long deadline = t1 + DRAIN_TIMEOUT_MS * 1000LL;
 	for (;;) {
 		bool no_queued, no_running;
-		if (none_in(p, "queued", &no_queued) < 0 || none_in(p, "running", &no_running) < 0) {
+		if (none_in(p, "queued", &no_queued) < 0 ||
+		    none_in(p, "running", &no_running) < 0) {
 			fprintf(stderr, "ditto-bench: cannot list invocations\n");
 			return -EIO;
 		}
 		if (no_queued && no_running)
 			break;
 		if (now_us() > deadline) {
-			fprintf(stderr, "ditto-bench: async invocations still pending after %ld s\n",
+			fprintf(stderr,
+				"ditto-bench: async invocations still pending after %ld s\n",
 				DRAIN_TIMEOUT_MS / 1000);
 			return -ETIMEDOUT;
 		}
@@ -820,8 +842,8 @@ static int store_records(struct platform *p, struct records *ret)
 	do {
 		char path[256];
 		char *esc = curl_easy_escape(p->tenant.curl, cursor, 0);
-		snprintf(path, sizeof(path), "/v1/invocations?limit=1000%s%s", cursor[0] ? "&cursor=" : "",
-			 esc ? esc : "");
+		snprintf(path, sizeof(path), "/v1/invocations?limit=1000%s%s",
+			 cursor[0] ? "&cursor=" : "", esc ? esc : "");
 		curl_free(esc);
 		json_t *reply = NULL, *v;
 		size_t i;
@@ -831,7 +853,8 @@ static int store_records(struct platform *p, struct records *ret)
 			fprintf(stderr, "ditto-bench: cannot list invocations (%d)\n", st);
 			return -EIO;
 		}
-		json_array_foreach(json_object_get(reply, "invocations"), i, v) {
+		json_array_foreach(json_object_get(reply, "invocations"), i, v)
+		{
 			const char *status = json_string_value(json_object_get(v, "status"));
 			ret->stored++;
 			ret->ok += status && strcmp(status, "ok") == 0;
@@ -860,8 +883,8 @@ static void print_text(const struct platform *p, const struct bench_opts *o, con
 	       "%d x %d s after %d s of warm-up\n",
 	       p->accel, p->qemu, p->cores, p->workers, p->workers, o->concurrency, o->reps,
 	       o->duration_s, o->warmup_s);
-	printf("\n%-4s %9s %9s %8s %8s %8s %9s %8s %7s\n", "run", "ok calls", "inv/s", "p50 ms", "p90 ms",
-	       "p99 ms", "p99.9 ms", "max ms", "errors");
+	printf("\n%-4s %9s %9s %8s %8s %8s %9s %8s %7s\n", "run", "ok calls", "inv/s", "p50 ms",
+	       "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors");
 	for (int i = 0; i < o->reps; i++) {
 		char label[16];
 		snprintf(label, sizeof(label), "%d", i + 1);
@@ -890,7 +913,8 @@ static void print_text(const struct platform *p, const struct bench_opts *o, con
 		if (!cpu_share(all, k, &per_call, &cores))
 			continue;
 		if (!header)
-			printf("\n%-40s %9s %9s\n", "CPU time during the timed runs", "us/call", "cores");
+			printf("\n%-40s %9s %9s\n", "CPU time during the timed runs", "us/call",
+			       "cores");
 		header = true;
 		printf("%-40s %9.0f %9.2f\n", cpu_names[k], per_call, cores);
 	}
@@ -904,7 +928,8 @@ static void print_text(const struct platform *p, const struct bench_opts *o, con
 		printf("controller resident memory with %ld invocation records: %.1f MiB "
 		       "(%d async calls submitted in %.1f s, all run %.1f s later; %ld of the kept "
 		       "records ok)\n",
-		       rec->stored, rec->rss_kib / 1024.0, rec->n, rec->submit_s, rec->drain_s, rec->ok);
+		       rec->stored, rec->rss_kib / 1024.0, rec->n, rec->submit_s, rec->drain_s,
+		       rec->ok);
 	if (rss_end >= 0)
 		printf("controller resident memory at the end: %.1f MiB\n", rss_end / 1024.0);
 }
@@ -912,11 +937,11 @@ static void print_text(const struct platform *p, const struct bench_opts *o, con
 static void print_json(const struct platform *p, const struct bench_opts *o, const struct run *runs,
 		       const struct run *all, double tput, long rss_end, const struct records *rec)
 {
-	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "benchmark",
-				"invoke", "function", "echo", "mode", "persistent", "accel", p->accel,
-				"qemu", p->qemu, "host_cores", p->cores, "workers", p->workers,
-				"concurrency", o->concurrency, "duration_s", o->duration_s, "warmup_s",
-				o->warmup_s, "reps", o->reps);
+	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i}",
+				"benchmark", "invoke", "function", "echo", "mode", "persistent",
+				"accel", p->accel, "qemu", p->qemu, "host_cores", p->cores,
+				"workers", p->workers, "concurrency", o->concurrency, "duration_s",
+				o->duration_s, "warmup_s", o->warmup_s, "reps", o->reps);
 	json_t *arr = json_array();
 	for (int i = 0; i < o->reps; i++)
 		json_array_append_new(arr, run_json(&runs[i]));
@@ -925,14 +950,16 @@ static void print_json(const struct platform *p, const struct bench_opts *o, con
 	json_object_set_new(overall, "throughput", json_real(tput));
 	json_object_set_new(overall, "throughput_is", json_string("median of the runs"));
 	json_object_set_new(out, "overall", overall);
-	json_object_set_new(out, "controller_rss_kib", rss_end >= 0 ? json_integer(rss_end) : json_null());
+	json_object_set_new(out, "controller_rss_kib",
+			    rss_end >= 0 ? json_integer(rss_end) : json_null());
 	if (rec->n > 0)
-		json_object_set_new(out, "records",
-				    json_pack("{s:i, s:f, s:f, s:I, s:I, s:o}", "submitted", rec->n,
-					      "submit_s", rec->submit_s, "drain_s", rec->drain_s,
-					      "stored", (json_int_t)rec->stored, "ok", (json_int_t)rec->ok,
-					      "controller_rss_kib",
-					      rec->rss_kib >= 0 ? json_integer(rec->rss_kib) : json_null()));
+		json_object_set_new(
+			out, "records",
+			json_pack("{s:i, s:f, s:f, s:I, s:I, s:o}", "submitted", rec->n, "submit_s",
+				  rec->submit_s, "drain_s", rec->drain_s, "stored",
+				  (json_int_t)rec->stored, "ok", (json_int_t)rec->ok,
+				  "controller_rss_kib",
+				  rec->rss_kib >= 0 ? json_integer(rec->rss_kib) : json_null()));
 	char *text = json_dumps(out, JSON_INDENT(2));
 	printf("%s\n", text);
 	free(text);
@@ -977,7 +1004,8 @@ int bench_invoke(const struct bench_opts *o)
 		goto out;
 	for (int i = 0; i < o->reps; i++) {
 		if (!o->json)
-			fprintf(stderr, "ditto-bench: run %d of %d (%d s)\n", i + 1, o->reps, o->duration_s);
+			fprintf(stderr, "ditto-bench: run %d of %d (%d s)\n", i + 1, o->reps,
+				o->duration_s);
 		long long cpu0[CPU_COUNT], cpu1[CPU_COUNT];
 		cpu_sample(&p, cpu0);
 		if (run_phase(ws, n, o->duration_s, &runs[i]) < 0 ||

@@ -49,6 +49,37 @@ static void usage(FILE *f)
 		"  --json               print one JSON object instead of a table\n");
 }
 
+/* Whether the options hold together; says what is wrong when not. */
+static bool opts_valid(const struct bench_opts *o)
+{
+	if (strcmp(o->mechanism, "hotplug") != 0 && strcmp(o->mechanism, "precreated") != 0) {
+		fprintf(stderr, "ditto-bench: --mechanism must be hotplug or precreated\n");
+		return false;
+	}
+	if (strcmp(o->mode, "process") != 0 && strcmp(o->mode, "persistent") != 0) {
+		fprintf(stderr, "ditto-bench: --mode must be process or persistent\n");
+		return false;
+	}
+	if (o->reps < 1 || o->reps > 10000 || o->vms < 1 || o->vms > 64 || o->boots < 1 ||
+	    o->boots > 1000) {
+		fprintf(stderr,
+			"ditto-bench: --reps must be 1..10000, --boots 1..1000, --vms 1..64\n");
+		return false;
+	}
+	if (o->concurrency < 1 || o->concurrency > 1000 || o->duration_s < 1 ||
+	    o->duration_s > 3600 || o->warmup_s < 0 || o->warmup_s > 3600 || o->records < 0 ||
+	    o->records > 10000000) {
+		fprintf(stderr, "ditto-bench: --concurrency must be 1..1000, --duration 1..3600, "
+				"--warmup 0..3600, --records 0..10000000\n");
+		return false;
+	}
+	if (!o->url != !o->key) {
+		fprintf(stderr, "ditto-bench: --url and --key go together\n");
+		return false;
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -56,22 +87,34 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	const char *cmd = argv[1];
-	struct bench_opts o = { .build = "build", .mechanism = "hotplug", .mode = "process",
-				.reps = strcmp(cmd, "invoke") == 0 ? 3 : 10, .boots = 5, .vms = 4,
-				.concurrency = 1, .duration_s = 10, .warmup_s = 2 };
+	struct bench_opts o = { .build = "build",
+				.mechanism = "hotplug",
+				.mode = "process",
+				.reps = strcmp(cmd, "invoke") == 0 ? 3 : 10,
+				.boots = 5,
+				.vms = 4,
+				.concurrency = 1,
+				.duration_s = 10,
+				.warmup_s = 2 };
 	static const struct option opts[] = {
-		{ "build", required_argument, NULL, 'b' }, { "data", required_argument, NULL, 'd' },
-		{ "mechanism", required_argument, NULL, 'm' }, { "reps", required_argument, NULL, 'r' },
-		{ "vms", required_argument, NULL, 'n' },   { "accel", required_argument, NULL, 'a' },
-		{ "cores", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+		{ "build", required_argument, NULL, 'b' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "mechanism", required_argument, NULL, 'm' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "vms", required_argument, NULL, 'n' },
+		{ "accel", required_argument, NULL, 'a' },
+		{ "cores", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "boots", required_argument, NULL, 'B' },
 		{ "concurrency", required_argument, NULL, 'C' },
 		{ "duration", required_argument, NULL, 'D' },
 		{ "warmup", required_argument, NULL, 'W' },
 		{ "records", required_argument, NULL, 'R' },
-		{ "url", required_argument, NULL, 'u' },   { "key", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
+		{ "url", required_argument, NULL, 'u' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	optind = 2;
@@ -97,33 +140,13 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (strcmp(o.mechanism, "hotplug") != 0 && strcmp(o.mechanism, "precreated") != 0) {
-		fprintf(stderr, "ditto-bench: --mechanism must be hotplug or precreated\n");
+	if (!opts_valid(&o))
 		return 2;
-	}
-	if (strcmp(o.mode, "process") != 0 && strcmp(o.mode, "persistent") != 0) {
-		fprintf(stderr, "ditto-bench: --mode must be process or persistent\n");
-		return 2;
-	}
-	if (o.reps < 1 || o.reps > 10000 || o.vms < 1 || o.vms > 64 || o.boots < 1 ||
-	    o.boots > 1000) {
-		fprintf(stderr, "ditto-bench: --reps must be 1..10000, --boots 1..1000, --vms 1..64\n");
-		return 2;
-	}
-	if (o.concurrency < 1 || o.concurrency > 1000 || o.duration_s < 1 || o.duration_s > 3600 ||
-	    o.warmup_s < 0 || o.warmup_s > 3600 || o.records < 0 || o.records > 10000000) {
-		fprintf(stderr, "ditto-bench: --concurrency must be 1..1000, --duration 1..3600, "
-				"--warmup 0..3600, --records 0..10000000\n");
-		return 2;
-	}
-	if (!o.url != !o.key) {
-		fprintf(stderr, "ditto-bench: --url and --key go together\n");
-		return 2;
-	}
 	char tmp[] = "/tmp/ditto-bench.XXXXXX";
 	if (!o.data && !o.url) {
 		if (!mkdtemp(tmp)) {
-			fprintf(stderr, "ditto-bench: cannot create a data folder: %s\n", strerror(errno));
+			fprintf(stderr, "ditto-bench: cannot create a data folder: %s\n",
+				strerror(errno));
 			return 1;
 		}
 		o.data = tmp;

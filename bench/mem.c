@@ -16,7 +16,8 @@ int bench_mem(const struct bench_opts *o)
 		char path[64], spec[160];
 		snprintf(path, sizeof(path), "/v1/vms/mem%d", i);
 		snprintf(spec, sizeof(spec),
-			 "{\"mechanism\":\"%s\",\"max_workers\":1,\"memory_mib\":256}", o->mechanism);
+			 "{\"mechanism\":\"%s\",\"max_workers\":1,\"memory_mib\":256}",
+			 o->mechanism);
 		json_t *vm = NULL;
 		int r = agent_client_call(&e.client, "PUT", path, spec, strlen(spec), 180000, &vm);
 		json_decref(vm);
@@ -32,7 +33,8 @@ int bench_mem(const struct bench_opts *o)
 	size_t nvm = json_array_size(vms), i;
 	double *q = calloc(nvm + 1, sizeof(double)), *p = calloc(nvm + 1, sizeof(double));
 	json_t *vm;
-	json_array_foreach(vms, i, vm) {
+	json_array_foreach(vms, i, vm)
+	{
 		q[i] = (double)json_integer_value(json_object_get(vm, "qemu_rss_kib")) / 1024.0;
 		p[i] = (double)json_integer_value(json_object_get(vm, "qemu_pss_kib")) / 1024.0;
 	}
@@ -42,20 +44,21 @@ int bench_mem(const struct bench_opts *o)
 	free(q);
 	free(p);
 	if (o->json) {
-		json_t *out = json_pack("{s:s, s:s, s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "benchmark",
-					"mem", "accel", e.accel, "mechanism", o->mechanism, "vms", o->vms,
-					"agent_rss_mib", agent_kib / 1024.0, "qemu_rss_p50_mib", s.p50,
-					"qemu_rss_max_mib", s.max, "qemu_pss_p50_mib", ps.p50,
-					"guest_memory_mib", 256.0);
+		json_t *out = json_pack(
+			"{s:s, s:s, s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "benchmark", "mem",
+			"accel", e.accel, "mechanism", o->mechanism, "vms", o->vms, "agent_rss_mib",
+			agent_kib / 1024.0, "qemu_rss_p50_mib", s.p50, "qemu_rss_max_mib", s.max,
+			"qemu_pss_p50_mib", ps.p50, "guest_memory_mib", 256.0);
 		char *text = json_dumps(out, JSON_INDENT(2));
 		printf("%s\n", text);
 		free(text);
 		json_decref(out);
 	} else {
-		printf("ditto-bench mem: accel=%s mechanism=%s vms=%d guest_memory=256 MiB\n", e.accel,
-		       o->mechanism, o->vms);
+		printf("ditto-bench mem: accel=%s mechanism=%s vms=%d guest_memory=256 MiB\n",
+		       e.accel, o->mechanism, o->vms);
 		printf("agent resident memory:        %8.2f MiB\n", agent_kib / 1024.0);
-		printf("QEMU resident memory per VM:  %8.2f MiB p50, %.2f MiB max (RSS)\n", s.p50, s.max);
+		printf("QEMU resident memory per VM:  %8.2f MiB p50, %.2f MiB max (RSS)\n", s.p50,
+		       s.max);
 		printf("QEMU proportional memory:     %8.2f MiB p50, %.2f MiB max (PSS: shared pages split)\n",
 		       ps.p50, ps.max);
 		printf("(both include the guest RAM the guest has touched, of 256 MiB given)\n");

@@ -11,15 +11,12 @@
 enum { S_BOOT, S_ADDED, S_SEEN, S_ACTIVE, S_FUNCTION, S_SHRINK, S_COUNT };
 
 static const char *const step_names[S_COUNT] = {
-	"boot: QEMU start -> guest ready",
-	"grow: request -> device_add returned",
-	"grow: request -> CPU seen in guest",
-	"grow: request -> online, thread runs there",
-	"grow: request -> function ran on it",
-	"shrink: request -> released",
+	"boot: QEMU start -> guest ready",     "grow: request -> device_add returned",
+	"grow: request -> CPU seen in guest",  "grow: request -> online, thread runs there",
+	"grow: request -> function ran on it", "shrink: request -> released",
 };
-static const char *const step_keys[S_COUNT] = { "boot", "added", "seen", "active", "function",
-						"shrink" };
+static const char *const step_keys[S_COUNT] = { "boot",   "added",    "seen",
+						"active", "function", "shrink" };
 
 static double step_ms(json_t *step, const char *key)
 {
@@ -50,9 +47,9 @@ static int time_boots(struct bench_env *e, const struct bench_opts *o, struct vc
 	for (int b = 0; b < o->boots; b++) {
 		json_t *vm = NULL;
 		int st = b == 0 ? agent_client_call(&e->client, "PUT", "/v1/vms/bench", spec,
-						     strlen(spec), 120000, &vm)
-				: agent_client_call(&e->client, "POST", "/v1/vms/bench/restart", NULL, 0,
-						    120000, &vm);
+						    strlen(spec), 120000, &vm)
+				: agent_client_call(&e->client, "POST", "/v1/vms/bench/restart",
+						    NULL, 0, 120000, &vm);
 		if (st != 201) {
 			fprintf(stderr, "ditto-bench: VM start failed (%d): %s\n", st,
 				vm ? json_dumps(vm, 0) : "no reply");
@@ -83,7 +80,8 @@ static int grow(struct bench_env *e, struct vcpu_samples *s)
 {
 	json_t *rep;
 	int st = resize(e, 1, &rep);
-	const char *code = json_string_value(json_object_get(json_object_get(rep, "error"), "code"));
+	const char *code = json_string_value(
+		json_object_get(json_object_get(rep, "error"), "code"));
 	if (st == 409 && code && strcmp(code, "hotplug_exhausted") == 0) {
 		/* QEMU has created all the vCPUs it can in this VM's life:
 		 * boot it again and repeat this cycle. */
@@ -141,8 +139,8 @@ static int shrink(struct bench_env *e, struct vcpu_samples *s)
 		json_decref(rep);
 		return -EIO;
 	}
-	sample_add(s, S_SHRINK, step_ms(json_array_get(json_object_get(rep, "steps"), 0),
-					"released_us"));
+	sample_add(s, S_SHRINK,
+		   step_ms(json_array_get(json_object_get(rep, "steps"), 0), "released_us"));
 	json_decref(rep);
 	return 0;
 }
@@ -172,8 +170,9 @@ static void report(const struct bench_env *e, const struct bench_opts *o, struct
 		   long qemu_rss)
 {
 	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "benchmark", "vcpu",
-				"mechanism", o->mechanism, "mode", o->mode, "accel", e->accel, "reps",
-				o->reps, "boots", o->boots, "qemu_rss_kib", (json_int_t)qemu_rss);
+				"mechanism", o->mechanism, "mode", o->mode, "accel", e->accel,
+				"reps", o->reps, "boots", o->boots, "qemu_rss_kib",
+				(json_int_t)qemu_rss);
 	json_object_set_new(out, "qemu", json_string(e->qemu));
 	if (!o->json) {
 		printf("ditto-bench vcpu: mechanism=%s function_mode=%s accel=%s qemu=%s reps=%d boots=%d\n",
@@ -186,18 +185,20 @@ static void report(const struct bench_env *e, const struct bench_opts *o, struct
 		struct stats st;
 		stats_compute(s->v[i], s->n[i], &st);
 		json_object_set_new(out, step_keys[i],
-				    json_pack("{s:f, s:f, s:f, s:f, s:i}", "p50_ms", st.p50, "p90_ms",
-					      st.p90, "max_ms", st.max, "min_ms", st.min, "n", (int)st.n));
+				    json_pack("{s:f, s:f, s:f, s:f, s:i}", "p50_ms", st.p50,
+					      "p90_ms", st.p90, "max_ms", st.max, "min_ms", st.min,
+					      "n", (int)st.n));
 		if (!o->json)
-			printf("%-44s %9.2f %9.2f %9.2f %4zu\n", step_names[i], st.p50, st.p90, st.max,
-			       st.n);
+			printf("%-44s %9.2f %9.2f %9.2f %4zu\n", step_names[i], st.p50, st.p90,
+			       st.max, st.n);
 	}
 	if (o->json) {
 		char *text = json_dumps(out, JSON_INDENT(2));
 		printf("%s\n", text);
 		free(text);
 	} else {
-		printf("QEMU resident memory for this VM: %ld KiB (accel %s)\n", qemu_rss, e->accel);
+		printf("QEMU resident memory for this VM: %ld KiB (accel %s)\n", qemu_rss,
+		       e->accel);
 	}
 	json_decref(out);
 }

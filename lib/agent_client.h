@@ -15,7 +15,7 @@
 struct agent_client {
 	void *curl;
 	char base[256];
-	char bearer[128]; /* "" or the token sent as "Authorization: Bearer" */
+	char bearer[128];          /* "" or the token sent as "Authorization: Bearer" */
 	const atomic_bool *cancel; /* NULL, or calls give up once it is true */
 };
 

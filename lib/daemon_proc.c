@@ -99,8 +99,8 @@ static int start(struct daemon_proc *p, const struct daemon_args *a, const char 
 	snprintf(bin, sizeof(bin), "%s/%s", a->build_dir, name);
 	snprintf(ready, sizeof(ready), "%s/%s.url", a->data_dir, short_name);
 	snprintf(port, sizeof(port), "%d", a->port);
-	const char *argv[MAX_ARGS] = { bin, "--port", port, "--data", a->data_dir, "--ready-file",
-				       ready };
+	const char *argv[MAX_ARGS] = { bin,         "--port",       port, "--data",
+				       a->data_dir, "--ready-file", ready };
 	int n = 7;
 	for (int i = 0; first && first[i]; i++)
 		argv[n++] = first[i];

@@ -10,19 +10,19 @@
 
 /* A daemon running as a child of this process. */
 struct daemon_proc {
-	pid_t pid;	     /* 0 when not running */
-	char url[128];	     /* "http://127.0.0.1:PORT", as its ready file says */
-	char data_dir[256];  /* its --data folder */
-	char log[300];	     /* DATA/NAME.log, its stdout and stderr */
+	pid_t pid;          /* 0 when not running */
+	char url[128];      /* "http://127.0.0.1:PORT", as its ready file says */
+	char data_dir[256]; /* its --data folder */
+	char log[300];      /* DATA/NAME.log, its stdout and stderr */
 };
 
 /* How to start one. */
 struct daemon_args {
-	const char *build_dir;	  /* holds ditto-agent, ditto-controller and guest/ */
-	const char *data_dir;	  /* its --data folder, created when missing */
-	int port;		  /* --port; 0 for any free one */
+	const char *build_dir;    /* holds ditto-agent, ditto-controller and guest/ */
+	const char *data_dir;     /* its --data folder, created when missing */
+	int port;                 /* --port; 0 for any free one */
 	const char *const *extra; /* more arguments, NULL-terminated; may be NULL */
-	long timeout_ms;	  /* how long it may take to listen */
+	long timeout_ms;          /* how long it may take to listen */
 };
 
 /* Starts BUILD/ditto-agent (with --image BUILD/guest) or BUILD/ditto-controller

@@ -116,7 +116,8 @@ void fake_controller_start(struct fake_controller *f)
 	/* On the default clock, CLOCK_REALTIME, which a test's minute of
 	 * waiting does not mind. */
 	pthread_cond_init(&f->changed, NULL);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	f->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, f,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, f, MHD_OPTION_END);

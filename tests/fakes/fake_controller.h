@@ -15,8 +15,8 @@ struct fake_controller {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	int register_calls, registered, heartbeats;
-	int fail_registrations; /* answer 503 to this many registrations */
-	int heartbeat_status;	/* answer the next heartbeat with this, once */
+	int fail_registrations;     /* answer 503 to this many registrations */
+	int heartbeat_status;       /* answer the next heartbeat with this, once */
 	json_t *reg_body, *hb_body; /* the last ones */
 	char reg_auth[256], hb_auth[256], hb_url[256];
 };

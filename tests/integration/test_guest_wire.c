@@ -67,7 +67,8 @@ static json_t *next_frame(struct vmfix *v, uint8_t *type, uint32_t *id)
 		if (r == 1) {
 			*type = f.hdr.type;
 			*id = f.hdr.id;
-			return f.hdr.meta_len ? json_loadb(f.meta, f.hdr.meta_len, 0, NULL) : json_object();
+			return f.hdr.meta_len ? json_loadb(f.meta, f.hdr.meta_len, 0, NULL)
+					      : json_object();
 		}
 		int left = (int)(deadline - clock_ms());
 		assert_true(left > 0);
@@ -144,9 +145,14 @@ static int boot(void **state)
 	enum accel accel;
 	char why[96];
 	accel_detect(ACCEL_AUTO, &accel, why, sizeof(why));
-	struct qemu_spec qs = { .binary = "qemu-system-x86_64", .accel = accel,
-				.mech = VCPU_PRECREATED, .max_workers = 1, .memory_mib = 256,
-				.image = &img, .qmp_socket = qmp, .chan_socket = chan,
+	struct qemu_spec qs = { .binary = "qemu-system-x86_64",
+				.accel = accel,
+				.mech = VCPU_PRECREATED,
+				.max_workers = 1,
+				.memory_mib = 256,
+				.image = &img,
+				.qmp_socket = qmp,
+				.chan_socket = chan,
 				.console_log = con };
 	char **argv;
 	if (qemu_build_argv(&qs, &argv) < 0)
@@ -207,8 +213,11 @@ static void test_malformed_frames(void **state)
 
 	/* A header announcing a body over the limit: refused by id, and the
 	 * declared body is skipped. */
-	struct wire_header h = { .version = WIRE_VERSION, .type = WIRE_INVOKE, .id = 777,
-				 .meta_len = 2, .body_len = WIRE_MAX_BODY + 1 };
+	struct wire_header h = { .version = WIRE_VERSION,
+				 .type = WIRE_INVOKE,
+				 .id = 777,
+				 .meta_len = 2,
+				 .body_len = WIRE_MAX_BODY + 1 };
 	uint8_t hdr[WIRE_HEADER_SIZE];
 	wire_header_pack(&h, hdr);
 	send_raw(v, hdr, sizeof(hdr));
@@ -255,7 +264,8 @@ static void test_bad_requests(void **state)
 	const char *script = "#!/bin/sh\ncat /proc/self/stat >/dev/null; echo '{\"ok\":true}'\n";
 	sha256_hex(script, strlen(script), digest);
 	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\"}", digest);
-	json_decref(reply_to(v, send_frame(v, WIRE_ARTIFACT_PUT, meta, script, strlen(script)), &type));
+	json_decref(
+		reply_to(v, send_frame(v, WIRE_ARTIFACT_PUT, meta, script, strlen(script)), &type));
 	assert_int_equal(type, WIRE_REPLY);
 	m = reply_to(v, send_frame(v, WIRE_INVOKE, meta, "{}", 2), &type);
 	assert_int_equal(type, WIRE_REPLY);

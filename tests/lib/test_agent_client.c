@@ -55,7 +55,8 @@ static void peer_start(struct peer *p, const char *reply, int conns)
 	p->conns = conns;
 	p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(p->fd >= 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sin);
 	assert_int_equal(bind(p->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(getsockname(p->fd, (struct sockaddr *)&sin, &len), 0);
@@ -100,10 +101,11 @@ static void test_hang_up(void **state)
 static void test_answer(void **state)
 {
 	struct peer p;
-	peer_start(&p,
-		   "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
-		   "Connection: close\r\n\r\n{\"ok\":true}",
-		   1);
+	peer_start(
+		&p,
+		"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
+		"Connection: close\r\n\r\n{\"ok\":true}",
+		1);
 	struct agent_client c;
 	assert_int_equal(agent_client_init(&c, p.url), 0);
 	assert_int_equal(agent_client_set_bearer(&c, "tok-123"), 0);

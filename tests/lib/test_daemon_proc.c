@@ -32,7 +32,8 @@ static void script(const char *build, const char *name, const char *text)
 
 /* The value that follows flag in the daemon's arguments, as the scripts
  * find it. */
-#define ARG_OF "arg() { while [ $# -gt 1 ]; do [ \"$1\" = \"$WANT\" ] && echo \"$2\"; shift; done; }\n"
+#define ARG_OF \
+	"arg() { while [ $# -gt 1 ]; do [ \"$1\" = \"$WANT\" ] && echo \"$2\"; shift; done; }\n"
 
 static void test_start_and_stop(void **state)
 {
@@ -48,7 +49,10 @@ static void test_start_and_stop(void **state)
 	char data[300];
 	snprintf(data, sizeof(data), "%s/data/controller", build);
 	const char *const extra[] = { "--log-level", "warn", NULL };
-	struct daemon_args a = { .build_dir = build, .data_dir = data, .port = 4321, .extra = extra,
+	struct daemon_args a = { .build_dir = build,
+				 .data_dir = data,
+				 .port = 4321,
+				 .extra = extra,
 				 .timeout_ms = 10000 };
 	struct daemon_proc p;
 	assert_int_equal(daemon_proc_start_controller(&p, &a), 0);

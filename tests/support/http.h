@@ -11,12 +11,12 @@
 #include "util.h"
 
 struct http_reply {
-	long status;	 /* the HTTP status, or -1 when no answer came */
-	struct buf body; /* the raw body */
-	json_t *json;	 /* the body parsed, or NULL */
-	char id[64];	 /* X-Ditto-Invocation-Id */
-	char cold[16];	 /* X-Ditto-Cold-Start */
-	char timing[256];/* X-Ditto-Timing */
+	long status;      /* the HTTP status, or -1 when no answer came */
+	struct buf body;  /* the raw body */
+	json_t *json;     /* the body parsed, or NULL */
+	char id[64];      /* X-Ditto-Invocation-Id */
+	char cold[16];    /* X-Ditto-Cold-Start */
+	char timing[256]; /* X-Ditto-Timing */
 };
 
 /* METHOD base+path as bearer key (NULL: none) with an optional body, given

@@ -19,16 +19,21 @@ const char *test_build_dir(void)
 
 int proc_start_agent(struct daemon_proc *p, const char *data_dir, const char *const *extra)
 {
-	struct daemon_args a = { .build_dir = test_build_dir(), .data_dir = data_dir,
-				 .extra = extra, .timeout_ms = PROC_START_MS };
+	struct daemon_args a = { .build_dir = test_build_dir(),
+				 .data_dir = data_dir,
+				 .extra = extra,
+				 .timeout_ms = PROC_START_MS };
 	return daemon_proc_start_agent(p, &a);
 }
 
 int proc_start_controller(struct daemon_proc *p, const char *data_dir, int port,
 			  const char *const *extra, char admin[128])
 {
-	struct daemon_args a = { .build_dir = test_build_dir(), .data_dir = data_dir, .port = port,
-				 .extra = extra, .timeout_ms = PROC_START_MS };
+	struct daemon_args a = { .build_dir = test_build_dir(),
+				 .data_dir = data_dir,
+				 .port = port,
+				 .extra = extra,
+				 .timeout_ms = PROC_START_MS };
 	int r = daemon_proc_start_controller(p, &a);
 	if (r < 0)
 		return r;
@@ -55,8 +60,10 @@ int platform_agent_start(struct platform *p, struct daemon_proc *a, const char *
 	char data[128], key[160];
 	snprintf(data, sizeof(data), "%s/%s", p->dir, host_id);
 	snprintf(key, sizeof(key), "%s/controller/admin.key", p->dir);
-	const char *args[32] = { "--controller", p->controller.url, "--controller-key-file", key,
-				 "--host-id", host_id, "--heartbeat-ms", "200" };
+	const char *args[32] = {
+		"--controller", p->controller.url, "--controller-key-file", key,
+		"--host-id",    host_id,           "--heartbeat-ms",        "200"
+	};
 	int n = 8;
 	for (int i = 0; extra && extra[i]; i++) {
 		if (n == 31)

@@ -26,7 +26,7 @@ int proc_start_controller(struct daemon_proc *p, const char *data_dir, int port,
 struct platform {
 	char dir[64];
 	struct daemon_proc controller, agent; /* the agent is host h1 */
-	char admin[128];		      /* the controller's admin key */
+	char admin[128];                      /* the controller's admin key */
 };
 
 /* Makes a fresh folder and starts the controller (hosts lost after 2 s of

@@ -118,8 +118,9 @@ void test_agent_crash_ends_vms(void **state)
 	agent_client_init(&c, other.url);
 	json_t *vm = NULL;
 	const char *spec = "{\"max_workers\":1}";
-	assert_int_equal(agent_client_call(&c, "PUT", "/v1/vms/orphan", spec, strlen(spec), STEP_MS, &vm),
-			 201);
+	assert_int_equal(
+		agent_client_call(&c, "PUT", "/v1/vms/orphan", spec, strlen(spec), STEP_MS, &vm),
+		201);
 	pid_t qemu = (pid_t)json_integer_value(json_object_get(vm, "pid"));
 	json_decref(vm);
 	agent_client_free(&c);

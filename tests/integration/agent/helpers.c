@@ -144,7 +144,8 @@ static bool settled(json_t *vm)
 {
 	size_t i;
 	json_t *w;
-	json_array_foreach(json_object_get(vm, "worker_cpus"), i, w) {
+	json_array_foreach(json_object_get(vm, "worker_cpus"), i, w)
+	{
 		const char *st = json_string_value(json_object_get(w, "state"));
 		if (strcmp(st, "growing") == 0 || strcmp(st, "shrinking") == 0)
 			return false;
@@ -238,8 +239,9 @@ void burst_start(struct burst *b, int n, const char *url, const char *tenant, co
 	assert_true(n >= 1 && n <= (int)ARRAY_SIZE(b->th));
 	b->n = n;
 	for (int i = 0; i < n; i++) {
-		b->args[i] = (struct burst_arg){ .url = url, .tenant = tenant, .digest = digest,
-						 .input = input };
+		b->args[i] = (struct burst_arg){
+			.url = url, .tenant = tenant, .digest = digest, .input = input
+		};
 		pthread_create(&b->th[i], NULL, burst_one, &b->args[i]);
 	}
 }

@@ -117,8 +117,9 @@ static json_t *invoke_limited(const char *tenant, const char *mode, int memory_m
 			      const char *input)
 {
 	json_t *r;
-	int st = call("POST", &r, input, "/v1/vms/%s/invoke?artifact=%s&mode=%s&cpu=1&memory_mib=%d",
-		      tenant, S.busy, mode, memory_mib);
+	int st = call("POST", &r, input,
+		      "/v1/vms/%s/invoke?artifact=%s&mode=%s&cpu=1&memory_mib=%d", tenant, S.busy,
+		      mode, memory_mib);
 	assert_int_equal(st, 200);
 	return r;
 }
@@ -135,7 +136,8 @@ void test_invoke_memory_limit_and_hops(void **state)
 	expect_ran_on(r, 1);
 	/* guest_us and wall_us are on the guest's clock, agent_us on the
 	 * host's: only the guest's may be compared. */
-	assert_true(int_field(r, "guest_us") >= int_field(r, "queued_us") + int_field(r, "wall_us"));
+	assert_true(int_field(r, "guest_us") >=
+		    int_field(r, "queued_us") + int_field(r, "wall_us"));
 	assert_true(int_field(r, "agent_us") > 0);
 	json_decref(r);
 

@@ -69,7 +69,8 @@ static void expect_registered(struct fake_controller *ctl, const struct daemon_p
 	assert_true(is_hex(boot_id, 32));
 	json_t *status = json_object_get(reg, "status");
 	assert_true(json_is_array(json_object_get(status, "vms")));
-	json_int_t cores = json_integer_value(json_object_get(json_object_get(status, "cores"), "total"));
+	json_int_t cores = json_integer_value(
+		json_object_get(json_object_get(status, "cores"), "total"));
 	assert_true(cores >= 1);
 	assert_int_equal(json_integer_value(json_object_get(reg, "cores")), cores);
 
@@ -115,8 +116,9 @@ void test_controller_link(void **state)
 	pthread_mutex_lock(&ctl.lock);
 	ctl.fail_registrations = 2;
 	pthread_mutex_unlock(&ctl.lock);
-	const char *extra[] = { "--controller", ctl.url, "--controller-key-file", keyfile,
-				"--host-id", "h-test", "--heartbeat-ms", "100", NULL };
+	const char *extra[] = { "--controller",   ctl.url,     "--controller-key-file",
+				keyfile,          "--host-id", "h-test",
+				"--heartbeat-ms", "100",       NULL };
 	struct daemon_proc a;
 	assert_int_equal(proc_start_agent(&a, dir, extra), 0);
 
@@ -189,6 +191,7 @@ void test_token_file(void **state)
 	const char *nokey[] = { "--controller", "http://127.0.0.1:9", "--controller-key-file",
 				"/nonexistent/key", NULL };
 	assert_int_equal(proc_start_agent(&a, dir, nokey), -ECHILD);
-	const char *badid[] = { "--controller", "http://127.0.0.1:9", "--host-id", "no spaces", NULL };
+	const char *badid[] = { "--controller", "http://127.0.0.1:9", "--host-id", "no spaces",
+				NULL };
 	assert_int_equal(proc_start_agent(&a, dir, badid), -ECHILD);
 }

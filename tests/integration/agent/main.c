@@ -36,8 +36,13 @@ static int setup(void **state)
 	if (!mkdtemp(dir))
 		return -1;
 	/* Pings often and gives up soon, so the unresponsive-guest test is quick. */
-	const char *extra[] = { "--ping-interval-ms", "300", "--ping-timeout-ms", "3000",
-				"--max-inflight", "8", NULL };
+	const char *extra[] = { "--ping-interval-ms",
+				"300",
+				"--ping-timeout-ms",
+				"3000",
+				"--max-inflight",
+				"8",
+				NULL };
 	if (proc_start_agent(&S.proc, dir, extra) < 0) {
 		fprintf(stderr, "cannot start agent; see %s/agent.log\n", dir);
 		return -1;

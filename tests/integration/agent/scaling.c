@@ -111,13 +111,18 @@ static void expect_scaling_refusals(void)
 	json_t *e;
 	assert_int_equal(put_scaling("limits", "{\"max_workers\":3}", &e), 400);
 	assert_string_equal(error_code(e), "out_of_range");
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(e, "error"), "message")),
-			       "restarted"));
+	assert_non_null(
+		strstr(json_string_value(json_object_get(json_object_get(e, "error"), "message")),
+		       "restarted"));
 	json_decref(e);
 	rescale_refused("limits", "{\"min_workers\":2,\"max_workers\":1}", "bad_field");
 	static const char *const bad[] = {
-		"{\"policy\":\"elastic:-1\"}", "{\"policy\":\"fixed:129\"}", "{\"policy\":5}",
-		"{\"policy\":\"scale-out\"}", "{\"min_workers\":-1}", "{\"max_workers\":\"2\"}",
+		"{\"policy\":\"elastic:-1\"}",
+		"{\"policy\":\"fixed:129\"}",
+		"{\"policy\":5}",
+		"{\"policy\":\"scale-out\"}",
+		"{\"min_workers\":-1}",
+		"{\"max_workers\":\"2\"}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		rescale_refused("limits", bad[i], "bad_field");
@@ -125,7 +130,8 @@ static void expect_scaling_refusals(void)
 	json_decref(e);
 	assert_int_equal(call("PUT", &e, "{\"policy\":\"sometimes\"}", "/v1/vms/x"), 400);
 	json_decref(e);
-	assert_int_equal(call("PUT", &e, "{\"max_workers\":1,\"min_workers\":2}", "/v1/vms/x"), 400);
+	assert_int_equal(call("PUT", &e, "{\"max_workers\":1,\"min_workers\":2}", "/v1/vms/x"),
+			 400);
 	json_decref(e);
 	json_t *vm;
 	assert_int_equal(call("GET", &vm, NULL, "/v1/vms/limits"), 200);
@@ -205,14 +211,16 @@ void test_elastic_cores_short(void **state)
 	assert_int_equal(proc_start_agent(&a, dir, extra), 0);
 	struct agent_client c;
 	agent_client_init(&c, a.url);
-	const char *spec = "{\"mechanism\":\"precreated\",\"max_workers\":2,\"policy\":\"elastic:300\"}";
+	const char *spec =
+		"{\"mechanism\":\"precreated\",\"max_workers\":2,\"policy\":\"elastic:300\"}";
 	json_t *vm = NULL;
-	assert_int_equal(agent_client_call(&c, "PUT", "/v1/vms/short", spec, strlen(spec), STEP_MS, &vm),
-			 201);
+	assert_int_equal(
+		agent_client_call(&c, "PUT", "/v1/vms/short", spec, strlen(spec), STEP_MS, &vm),
+		201);
 	json_decref(vm);
 	char digest[SHA256_HEX_SIZE];
-	assert_int_equal(agent_client_put_artifact(&c, "#!/bin/sh\nsleep 1\necho '{}'\n", 27, digest),
-			 201);
+	assert_int_equal(
+		agent_client_put_artifact(&c, "#!/bin/sh\nsleep 1\necho '{}'\n", 27, digest), 201);
 
 	struct burst b;
 	burst_start(&b, 2, a.url, "short", digest, "{}");

@@ -11,7 +11,8 @@ void test_status(void **state)
 	const char *accel = json_string_value(json_object_get(st, "accel"));
 	assert_true(strcmp(accel, "tcg") == 0 || strcmp(accel, "kvm") == 0);
 	assert_int_equal(strlen(json_string_value(json_object_get(st, "image_digest"))), 64);
-	assert_true(json_integer_value(json_object_get(json_object_get(st, "cores"), "total")) >= 1);
+	assert_true(json_integer_value(json_object_get(json_object_get(st, "cores"), "total")) >=
+		    1);
 	json_decref(st);
 }
 

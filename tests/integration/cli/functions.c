@@ -24,8 +24,8 @@ void test_functions(void **state)
 	assert_string_equal(r.out, "");
 	run_free(&r);
 
-	DITTO(&r, S.tenant_key, "deploy", "hello", art, "--timeout", "5000", "--memory", "128", "--concurrency", "3",
-	      "--mode", "persistent");
+	DITTO(&r, S.tenant_key, "deploy", "hello", art, "--timeout", "5000", "--memory", "128",
+	      "--concurrency", "3", "--mode", "persistent");
 	expect_ok(&r);
 	assert_true(strncmp(r.out, "deployed hello version 1 ", 25) == 0);
 	run_free(&r);
@@ -58,11 +58,13 @@ void test_functions(void **state)
 	o = ditto_json(S.tenant_key, ARGV("get", "hello", "--json"));
 	assert_int_equal(json_integer_value(json_object_get(o, "version")), 2);
 	json_decref(o);
-	ditto_fails(S.tenant_key, 1, "(not_found, HTTP 404)", ARGV("get", "hello", "--version", "9"));
+	ditto_fails(S.tenant_key, 1, "(not_found, HTTP 404)",
+		    ARGV("get", "hello", "--version", "9"));
 
 	/* Refusals: over a limit, an empty artifact, an admin key on a tenant
 	 * route, a file that is not there. */
-	ditto_fails(S.tenant_key, 1, "(bad_parameter, HTTP 400)", ARGV("deploy", "hello", art, "--timeout", "1"));
+	ditto_fails(S.tenant_key, 1, "(bad_parameter, HTTP 400)",
+		    ARGV("deploy", "hello", art, "--timeout", "1"));
 	snprintf(big, sizeof(big), "%s/big", S.dir);
 	int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
@@ -72,7 +74,8 @@ void test_functions(void **state)
 	write_text(big, "", 0644);
 	ditto_fails(S.tenant_key, 1, "(empty, HTTP 400)", ARGV("deploy", "empty", big));
 	ditto_fails(S.admin, 1, "(forbidden, HTTP 403)", ARGV("deploy", "hello", art));
-	ditto_fails(S.tenant_key, 1, "cannot open /nonexistent/file", ARGV("deploy", "hello", "/nonexistent/file"));
+	ditto_fails(S.tenant_key, 1, "cannot open /nonexistent/file",
+		    ARGV("deploy", "hello", "/nonexistent/file"));
 
 	DITTO(&r, S.tenant_key, "delete", "hello");
 	expect_ok(&r);
@@ -90,7 +93,8 @@ void test_env_file(void **state)
 {
 	char path[128], text[512], envvar[160];
 	snprintf(path, sizeof(path), "%s/ditto.env", S.dir);
-	snprintf(text, sizeof(text), "# written by hand\nDITTO_URL=%s\nexport DITTO_KEY=\"%s\"\n", S.ctl.url, S.admin);
+	snprintf(text, sizeof(text), "# written by hand\nDITTO_URL=%s\nexport DITTO_KEY=\"%s\"\n",
+		 S.ctl.url, S.admin);
 	write_text(path, text, 0600);
 	snprintf(envvar, sizeof(envvar), "DITTO_ENV=%s", path);
 	const char *from_file[] = { "DITTO_URL", "DITTO_KEY", envvar, NULL };
@@ -100,17 +104,17 @@ void test_env_file(void **state)
 	assert_non_null(strstr(r.out, "acme"));
 	run_free(&r);
 	run_env(&r, from_file, NULL,
-		(const char *const[]){ "tenant", "list", "--key", "dk_0000000000000000000000000000000000000000",
-				       NULL });
+		(const char *const[]){ "tenant", "list", "--key",
+				       "dk_0000000000000000000000000000000000000000", NULL });
 	expect_error(&r, 1, "(unauthorized, HTTP 401)");
 	run_free(&r);
 	/* With DITTO_KEY set the file is not read: the URL is the default,
 	 * where nothing of this test listens, or the one DITTO_URL names. */
 	char url[160];
 	snprintf(url, sizeof(url), "DITTO_URL=%s", S.ctl.url);
-	const char *env_key[] = { url, "DITTO_KEY=dk_0000000000000000000000000000000000000000", envvar, NULL };
+	const char *env_key[] = { url, "DITTO_KEY=dk_0000000000000000000000000000000000000000",
+				  envvar, NULL };
 	run_env(&r, env_key, NULL, (const char *const[]){ "tenant", "list", NULL });
 	expect_error(&r, 1, "(unauthorized, HTTP 401)");
 	run_free(&r);
 }
-

@@ -56,7 +56,8 @@ void test_invoke(void **state)
 	assert_true(strlen(id) > 0);
 	assert_string_equal(json_string_value(json_object_get(o, "status")), "ok");
 	assert_true(json_is_boolean(json_object_get(o, "cold_start")));
-	assert_true(json_integer_value(json_object_get(json_object_get(o, "timing"), "total_us")) > 0);
+	assert_true(json_integer_value(json_object_get(json_object_get(o, "timing"), "total_us")) >
+		    0);
 	assert_string_equal(json_string_value(json_object_get(o, "result")), "{\"x\":43}");
 	json_decref(o);
 
@@ -69,7 +70,8 @@ void test_invoke(void **state)
 	expect_ok(&r);
 	assert_string_equal(r.out, "{\"from\":\"file\"}\n");
 	run_free(&r);
-	plat(&r, S.plat_key, "{\"from\":\"stdin\"}", (const char *const[]){ "invoke", "echo", "--data", "@-", NULL });
+	plat(&r, S.plat_key, "{\"from\":\"stdin\"}",
+	     (const char *const[]){ "invoke", "echo", "--data", "@-", NULL });
 	expect_ok(&r);
 	assert_string_equal(r.out, "{\"from\":\"stdin\"}\n");
 	run_free(&r);
@@ -110,24 +112,27 @@ void test_invocations(void **state)
 	run_free(&r);
 
 	/* Paging: one record per page, the next page through the cursor. */
-	json_t *o = plat_json(S.plat_key, ARGV("invocations", "echo", "--status", "ok", "--limit", "1", "--json"));
+	json_t *o = plat_json(S.plat_key, ARGV("invocations", "echo", "--status", "ok", "--limit",
+					       "1", "--json"));
 	assert_int_equal(json_array_size(json_object_get(o, "invocations")), 1);
-	const char *first =
-		json_string_value(json_object_get(json_array_get(json_object_get(o, "invocations"), 0), "id"));
+	const char *first = json_string_value(
+		json_object_get(json_array_get(json_object_get(o, "invocations"), 0), "id"));
 	const char *cursor = json_string_value(json_object_get(o, "next_cursor"));
 	assert_true(cursor && *cursor);
 	char first_id[128], cur[256];
 	snprintf(first_id, sizeof(first_id), "%s", first);
 	snprintf(cur, sizeof(cur), "%s", cursor);
 	json_decref(o);
-	o = plat_json(S.plat_key, ARGV("invocations", "echo", "--limit", "1", "--cursor", cur, "--json"));
-	const char *second =
-		json_string_value(json_object_get(json_array_get(json_object_get(o, "invocations"), 0), "id"));
+	o = plat_json(S.plat_key,
+		      ARGV("invocations", "echo", "--limit", "1", "--cursor", cur, "--json"));
+	const char *second = json_string_value(
+		json_object_get(json_array_get(json_object_get(o, "invocations"), 0), "id"));
 	assert_non_null(second);
 	assert_string_not_equal(second, first_id);
 	json_decref(o);
 
-	plat_fails(S.plat_key, 1, "(bad_parameter, HTTP 400)", ARGV("invocations", "--status", "bogus"));
+	plat_fails(S.plat_key, 1, "(bad_parameter, HTTP 400)",
+		   ARGV("invocations", "--status", "bogus"));
 	plat_fails(S.plat_key, 1, "(not_found, HTTP 404)", ARGV("invocation", "0000"));
 }
 
@@ -174,6 +179,6 @@ void test_function_failure(void **state)
 	PLAT(&r, S.plat_key, "deploy", "slow", art, "--timeout", "500");
 	expect_ok(&r);
 	run_free(&r);
-	plat_fails(S.plat_key, 4, "(function_timeout, HTTP 504, invocation ", ARGV("invoke", "slow"));
+	plat_fails(S.plat_key, 4, "(function_timeout, HTTP 504, invocation ",
+		   ARGV("invoke", "slow"));
 }
-

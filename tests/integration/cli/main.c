@@ -59,14 +59,14 @@ static int platform_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest controller[] = {
-		cmocka_unit_test(test_help),	    cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_help),        cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_unreachable), cmocka_unit_test(test_wrong_key),
-		cmocka_unit_test(test_tenants),	    cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_scale),	    cmocka_unit_test(test_functions),
+		cmocka_unit_test(test_tenants),     cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_scale),       cmocka_unit_test(test_functions),
 		cmocka_unit_test(test_env_file),
 	};
 	const struct CMUnitTest platform[] = {
-		cmocka_unit_test(test_up),	    cmocka_unit_test(test_invoke),
+		cmocka_unit_test(test_up),          cmocka_unit_test(test_invoke),
 		cmocka_unit_test(test_invocations), cmocka_unit_test(test_function_failure),
 		cmocka_unit_test(test_hosts_drain), cmocka_unit_test(test_down),
 		cmocka_unit_test(test_up_failure),
@@ -74,7 +74,8 @@ int main(void)
 	/* One controller serves both groups; the platform has its own. */
 	if (setup() < 0)
 		return 1;
-	int failed = cmocka_run_group_tests_name("cli against a controller", controller, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("cli against a controller", controller, NULL,
+						 NULL);
 	failed += cmocka_run_group_tests_name("cli with a platform", platform, platform_setup,
 					      platform_teardown);
 	if (teardown() < 0)

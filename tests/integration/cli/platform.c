@@ -20,7 +20,6 @@ static void up_json(struct run *r, const char *const *extra)
 	run_as(r, NULL, NULL, argv);
 }
 
-
 void test_up(void **state)
 {
 	struct run r;
@@ -28,8 +27,10 @@ void test_up(void **state)
 	if (r.status != 0)
 		fail_msg("ditto up: exit %d: %s", r.status, r.err);
 	json_t *o = out_json(&r);
-	snprintf(S.plat_url, sizeof(S.plat_url), "%s", json_string_value(json_object_get(o, "url")));
-	snprintf(S.plat_admin, sizeof(S.plat_admin), "%s", json_string_value(json_object_get(o, "admin_key")));
+	snprintf(S.plat_url, sizeof(S.plat_url), "%s",
+		 json_string_value(json_object_get(o, "url")));
+	snprintf(S.plat_admin, sizeof(S.plat_admin), "%s",
+		 json_string_value(json_object_get(o, "admin_key")));
 	assert_true(is_key(S.plat_admin));
 	assert_false(json_is_true(json_object_get(o, "already_running")));
 	json_decref(o);
@@ -127,4 +128,3 @@ void test_up_failure(void **state)
 	expect_error(&r, 1, "no platform is running");
 	run_free(&r);
 }
-

@@ -23,7 +23,6 @@ void run_free(struct run *r)
 	r->out = r->err = NULL;
 }
 
-
 char *slurp(const char *path)
 {
 	void *data;
@@ -113,7 +112,8 @@ void run_as(struct run *r, const char *key, const char *input, const char *const
 	snprintf(k, sizeof(k), "DITTO_KEY=%s", key ? key : "");
 	/* DITTO_ENV points nowhere, so a ./data/ditto.env of a local
 	 * platform cannot leak into the tests. */
-	const char *env[] = { url, key ? k : "DITTO_KEY", "DITTO_ENV=/nonexistent/ditto.env", "DITTO_TENANT", NULL };
+	const char *env[] = { url, key ? k : "DITTO_KEY", "DITTO_ENV=/nonexistent/ditto.env",
+			      "DITTO_TENANT", NULL };
 	run_env(r, env, input, argv);
 }
 
@@ -135,17 +135,20 @@ bool one_line(const char *s)
 
 void expect_error(const struct run *r, int status, const char *fragment)
 {
-	if (r->status != status || !one_line(r->err) || !strstr(r->err, fragment) || strncmp(r->err, "ditto", 5))
-		fail_msg("ditto%s: expected exit %d and one stderr line with \"%s\"; got exit %d, stderr \"%s\", "
-			 "stdout \"%s\"",
-			 r->cmd, status, fragment, r->status, r->err, r->out);
+	if (r->status != status || !one_line(r->err) || !strstr(r->err, fragment) ||
+	    strncmp(r->err, "ditto", 5))
+		fail_msg(
+			"ditto%s: expected exit %d and one stderr line with \"%s\"; got exit %d, stderr \"%s\", "
+			"stdout \"%s\"",
+			r->cmd, status, fragment, r->status, r->err, r->out);
 	assert_string_equal(r->out, "");
 }
 
 void expect_ok(const struct run *r)
 {
 	if (r->status != 0)
-		fail_msg("ditto%s: expected success; got exit %d, stderr \"%s\"", r->cmd, r->status, r->err);
+		fail_msg("ditto%s: expected success; got exit %d, stderr \"%s\"", r->cmd, r->status,
+			 r->err);
 }
 
 /* Parses the run's stdout as one JSON object. */
@@ -185,7 +188,6 @@ void write_text(const char *path, const char *text, mode_t mode)
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	assert_int_equal(close(fd), 0);
 }
-
 
 /* Expects success; returns stdout as JSON. */
 static json_t *json_of(struct run *r)

@@ -72,10 +72,11 @@ void test_keys(void **state)
 void test_scale(void **state)
 {
 	struct run r;
-	DITTO(&r, S.admin, "scale", "acme", "--min", "1", "--max", "3", "--mechanism", "hotplug", "--policy",
-	      "elastic:500");
+	DITTO(&r, S.admin, "scale", "acme", "--min", "1", "--max", "3", "--mechanism", "hotplug",
+	      "--policy", "elastic:500");
 	expect_ok(&r);
-	assert_string_equal(r.out, "tenant acme: min 1, max 3, mechanism hotplug, policy elastic:500\n");
+	assert_string_equal(r.out,
+			    "tenant acme: min 1, max 3, mechanism hotplug, policy elastic:500\n");
 	run_free(&r);
 	/* Left-out fields keep their values. */
 	json_t *o = ditto_json(S.admin, ARGV("--json", "scale", "acme", "--policy", "fixed:2"));
@@ -86,8 +87,8 @@ void test_scale(void **state)
 	assert_string_equal(json_string_value(json_object_get(s, "policy")), "fixed:2");
 	json_decref(o);
 
-	ditto_fails(S.admin, 1, "(bad_field, HTTP 400)", ARGV("scale", "acme", "--min", "3", "--max", "2"));
+	ditto_fails(S.admin, 1, "(bad_field, HTTP 400)",
+		    ARGV("scale", "acme", "--min", "3", "--max", "2"));
 	ditto_fails(S.admin, 1, "(not_found, HTTP 404)", ARGV("scale", "nobody", "--max", "2"));
 	ditto_fails(S.tenant_key, 1, "(forbidden, HTTP 403)", ARGV("scale", "acme", "--max", "2"));
 }
-

@@ -11,11 +11,12 @@
 #include "util.h"
 
 static const char *const commands[][2] = {
-	{ "deploy", NULL },	{ "invoke", NULL },	 { "functions", NULL },	 { "get", NULL },
-	{ "delete", NULL },	{ "invocations", NULL }, { "invocation", NULL }, { "logs", NULL },
-	{ "tenant", "create" }, { "tenant", "list" },	 { "tenant", "get" },	 { "key", "create" },
-	{ "scale", NULL },	{ "hosts", NULL },	 { "hosts", "drain" },	 { "hosts", "undrain" },
-	{ "up", NULL },		{ "down", NULL },
+	{ "deploy", NULL },     { "invoke", NULL },  { "functions", NULL },
+	{ "get", NULL },        { "delete", NULL },  { "invocations", NULL },
+	{ "invocation", NULL }, { "logs", NULL },    { "tenant", "create" },
+	{ "tenant", "list" },   { "tenant", "get" }, { "key", "create" },
+	{ "scale", NULL },      { "hosts", NULL },   { "hosts", "drain" },
+	{ "hosts", "undrain" }, { "up", NULL },      { "down", NULL },
 };
 
 void test_help(void **state)
@@ -36,7 +37,8 @@ void test_help(void **state)
 			DITTO(&r, NULL, noun, "--help");
 		expect_ok(&r);
 		char want[64];
-		snprintf(want, sizeof(want), "usage: ditto %s%s%s", noun, verb ? " " : "", verb ? verb : "");
+		snprintf(want, sizeof(want), "usage: ditto %s%s%s", noun, verb ? " " : "",
+			 verb ? verb : "");
 		if (strncmp(r.out, want, strlen(want)) != 0)
 			fail_msg("help of %s: %s", want, r.out);
 		assert_non_null(strstr(r.out, "--json"));
@@ -107,8 +109,9 @@ void test_usage_errors(void **state)
 		run_as(&r, "dk_0000000000000000000000000000000000000000", NULL, cases[i]);
 		if (r.status != 2 || !one_line(r.err) || r.out[0])
 			fail_msg("case %zu (%s %s): exit %d, stderr \"%s\", stdout \"%s\"", i,
-				 cases[i][0] ? cases[i][0] : "", cases[i][0] && cases[i][1] ? cases[i][1] : "",
-				 r.status, r.err, r.out);
+				 cases[i][0] ? cases[i][0] : "",
+				 cases[i][0] && cases[i][1] ? cases[i][1] : "", r.status, r.err,
+				 r.out);
 		run_free(&r);
 	}
 	/* No key configured at all is a configuration error. */
@@ -119,14 +122,16 @@ void test_unreachable(void **state)
 {
 	/* A port that was free a moment ago: nothing listens there. */
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sin);
 	assert_int_equal(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(getsockname(s, (struct sockaddr *)&sin, &len), 0);
 	close(s);
 	char url[64];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sin.sin_port));
-	ditto_fails(S.admin, 3, "cannot reach the controller", ARGV("--url", url, "tenant", "list"));
+	ditto_fails(S.admin, 3, "cannot reach the controller",
+		    ARGV("--url", url, "tenant", "list"));
 	/* The flag may come after the command too. */
 	ditto_fails(S.admin, 3, url, ARGV("tenant", "list", "--url", url));
 }
@@ -138,6 +143,6 @@ void test_wrong_key(void **state)
 	expect_error(&r, 1, "(unauthorized, HTTP 401)");
 	assert_non_null(strstr(r.err, "unknown or revoked key"));
 	run_free(&r);
-	ditto_fails(S.admin, 1, "(unauthorized, HTTP 401)", ARGV("--key", "dk_1111111111111111111111111111111111111111", "tenant", "list"));
+	ditto_fails(S.admin, 1, "(unauthorized, HTTP 401)",
+		    ARGV("--key", "dk_1111111111111111111111111111111111111111", "tenant", "list"));
 }
-

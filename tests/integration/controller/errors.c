@@ -20,8 +20,8 @@ static void expect_error(const char *key, const char *method, const char *path, 
 static void expect_refusals(const char *key)
 {
 	expect_error(NULL, "GET", "/v1/functions", NULL, 401, "unauthorized");
-	expect_error("dk_0000000000000000000000000000000000000000", "GET", "/v1/functions", NULL, 401,
-		     NULL);
+	expect_error("dk_0000000000000000000000000000000000000000", "GET", "/v1/functions", NULL,
+		     401, NULL);
 	expect_error(P.admin, "POST", "/v1/functions/x/invoke", "{}", 403, NULL);
 	expect_error(key, "POST", "/v1/functions/nothing/invoke", "{}", 404, "not_found");
 	expect_error(key, "GET", "/v1/functions/x/invoke", NULL, 405, NULL);
@@ -71,7 +71,8 @@ static void expect_function_errors(const char *key)
 	expect_error(key, "POST", "/v1/functions/hungry/invoke", "{\"mb\":8}", 200, NULL);
 	expect_error(key, "POST", "/v1/functions/hungry/invoke", "{\"mb\":64}", 502,
 		     "function_error");
-	expect_error(key, "PUT", "/v1/functions/x?memory=4096", "#!/bin/sh\n", 400, "bad_parameter");
+	expect_error(key, "PUT", "/v1/functions/x?memory=4096", "#!/bin/sh\n", 400,
+		     "bad_parameter");
 	expect_error(key, "PUT", "/v1/functions/x?timeout=300001", "#!/bin/sh\n", 400, NULL);
 }
 
@@ -82,7 +83,8 @@ static void expect_too_many(const char *key)
 	pthread_t t;
 	pthread_create(&t, NULL, bg_invoke, &c);
 	await_listed(key, "function=busy&status=running", 1);
-	expect_error(key, "POST", "/v1/functions/busy/invoke", "{\"ms\":1}", 429, "too_many_requests");
+	expect_error(key, "POST", "/v1/functions/busy/invoke", "{\"ms\":1}", 429,
+		     "too_many_requests");
 	pthread_join(t, NULL);
 	assert_int_equal(c.status, 200);
 }

@@ -89,7 +89,8 @@ void test_controller_crash(void **state)
 	json_t *list = json_object_get(r.json, "invocations");
 	for (size_t i = 0; i < json_array_size(list); i++)
 		if (!json_is_true(json_object_get(json_array_get(list, i), "async")))
-			snprintf(sync_id, sizeof(sync_id), "%s", str(json_array_get(list, i), "id"));
+			snprintf(sync_id, sizeof(sync_id), "%s",
+				 str(json_array_get(list, i), "id"));
 	http_reply_free(&r);
 	assert_int_equal(strlen(sync_id), 32);
 	daemon_proc_stop(&P.controller, SIGKILL, 20000);

@@ -21,8 +21,7 @@ long call_s(const char *key, const char *method, const char *path, const char *b
 	return call(key, method, path, body, body ? strlen(body) : 0, r);
 }
 
-void expect_call(const char *key, const char *method, const char *path, const char *body,
-		 long want)
+void expect_call(const char *key, const char *method, const char *path, const char *body, long want)
 {
 	struct http_reply r;
 	assert_int_equal(call_s(key, method, path, body, &r), want);
@@ -60,7 +59,8 @@ long long deploy(const char *key, const char *name, const char *file, const char
 	void *data;
 	size_t len;
 	assert_int_equal(file_read_all(path, &data, &len), 0);
-	snprintf(path, sizeof(path), "/v1/functions/%s%s%s", name, query ? "?" : "", query ? query : "");
+	snprintf(path, sizeof(path), "/v1/functions/%s%s%s", name, query ? "?" : "",
+		 query ? query : "");
 	struct http_reply r;
 	assert_int_equal(call(key, "PUT", path, data, len, &r), 201);
 	free(data);
@@ -72,7 +72,8 @@ long long deploy(const char *key, const char *name, const char *file, const char
 void deploy_script(const char *key, const char *name, const char *script, const char *query)
 {
 	char path[256];
-	snprintf(path, sizeof(path), "/v1/functions/%s%s%s", name, query ? "?" : "", query ? query : "");
+	snprintf(path, sizeof(path), "/v1/functions/%s%s%s", name, query ? "?" : "",
+		 query ? query : "");
 	expect_call(key, "PUT", path, script, 201);
 }
 
@@ -223,7 +224,8 @@ void long_calls_start(const char *name, const char *input, struct long_calls *lc
 	struct http_reply r;
 	assert_int_equal(invoke(lc->key, "busy", "{\"ms\":1}", &r), 200);
 	http_reply_free(&r);
-	assert_int_equal(call_s(lc->key, "POST", "/v1/functions/busy/invoke?async=true", input, &r), 202);
+	assert_int_equal(call_s(lc->key, "POST", "/v1/functions/busy/invoke?async=true", input, &r),
+			 202);
 	snprintf(lc->async_id, sizeof(lc->async_id), "%s", str(r.json, "id"));
 	http_reply_free(&r);
 	lc->sync = (struct bg_call){ lc->key, "busy", input, 0, "" };

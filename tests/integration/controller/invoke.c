@@ -49,13 +49,15 @@ void test_deploy_invoke_versions(void **state)
 	assert_int_equal(invoke(key, "echo", "{}", &r), 200);
 	assert_non_null(strstr((const char *)r.body.data, "\"v\":2"));
 	http_reply_free(&r);
-	assert_int_equal(call_s(key, "POST", "/v1/functions/echo/invoke?version=1", "{\"old\":1}", &r), 200);
+	assert_int_equal(
+		call_s(key, "POST", "/v1/functions/echo/invoke?version=1", "{\"old\":1}", &r), 200);
 	assert_memory_equal(r.body.data, "{\"old\":1}", r.body.len);
 	http_reply_free(&r);
 	expect_call(key, "POST", "/v1/functions/echo/invoke?version=9", "{}", 404);
 
 	/* The list shows them newest first, filtered by function. */
-	assert_int_equal(call_s(key, "GET", "/v1/invocations?function=echo&limit=2", NULL, &r), 200);
+	assert_int_equal(call_s(key, "GET", "/v1/invocations?function=echo&limit=2", NULL, &r),
+			 200);
 	json_t *list = json_object_get(r.json, "invocations");
 	assert_int_equal(json_array_size(list), 2);
 	assert_true(strlen(str(r.json, "next_cursor")) > 0);
@@ -68,7 +70,8 @@ void test_async(void **state)
 	tenant("asyncco", "{\"max\":1}", key);
 	deploy(key, "echo", "echo", NULL);
 	struct http_reply r;
-	assert_int_equal(call_s(key, "POST", "/v1/functions/echo/invoke?async=true", "{\"a\":1}", &r), 202);
+	assert_int_equal(
+		call_s(key, "POST", "/v1/functions/echo/invoke?async=true", "{\"a\":1}", &r), 202);
 	assert_string_equal(str(r.json, "status"), "queued");
 	char id[64];
 	snprintf(id, sizeof(id), "%s", str(r.json, "id"));
@@ -114,7 +117,8 @@ void test_metrics(void **state)
 	assert_int_equal(call_s(P.admin, "GET", "/metrics", NULL, &r), 200);
 	buf_append(&r.body, "", 1);
 	const char *text = (const char *)r.body.data;
-	assert_non_null(strstr(text, "ditto_invocations_total{tenant=\"metered\",status=\"ok\"} 1\n"));
+	assert_non_null(
+		strstr(text, "ditto_invocations_total{tenant=\"metered\",status=\"ok\"} 1\n"));
 	assert_non_null(strstr(text, "ditto_invocation_duration_seconds_count "));
 	assert_non_null(strstr(text, "ditto_worker_vcpus{tenant=\"metered\"}"));
 	assert_non_null(strstr(text, "ditto_hosts{state=\"up\"} 1\n"));
