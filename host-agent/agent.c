@@ -41,7 +41,7 @@ void agent_config_defaults(struct agent_config *c)
 
 static void on_teardown(uv_timer_t *t);
 
-struct vm *agent_find_vm(struct agent *a, const char *tenant)
+static struct vm *find_vm(struct agent *a, const char *tenant)
 {
 	for (struct vm *vm = a->vms; vm; vm = vm->next) {
 		if (strcmp(vm->spec.tenant, tenant) == 0)
@@ -50,13 +50,13 @@ struct vm *agent_find_vm(struct agent *a, const char *tenant)
 	return NULL;
 }
 
-void agent_add_vm(struct agent *a, struct vm *vm)
+static void add_vm(struct agent *a, struct vm *vm)
 {
 	vm->next = a->vms;
 	a->vms = vm;
 }
 
-void agent_remove_vm(struct agent *a, struct vm *vm)
+static void remove_vm(struct agent *a, struct vm *vm)
 {
 	for (struct vm **p = &a->vms; *p; p = &(*p)->next) {
 		if (*p == vm) {
@@ -72,22 +72,24 @@ void agent_remove_vm(struct agent *a, struct vm *vm)
 
 static void on_vm_gone(struct vm *vm, void *data)
 {
-	agent_remove_vm(data, vm);
+	remove_vm(data, vm);
 }
 
-int agent_start_vm(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
-		   struct vm **ret)
+/* Starts a VM for spec as vm_start does, and keeps it in the agent's list
+ * until it is gone. Also fails with -EEXIST when the tenant has a VM here. */
+static int start_vm(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
+		    struct vm **ret)
 {
 	int r = vm_spec_check(spec);
 	if (r < 0)
 		return r;
-	if (agent_find_vm(a, spec->tenant))
+	if (find_vm(a, spec->tenant))
 		return -EEXIST;
 	struct vm *vm;
 	r = vm_start(&a->vm_env, spec, cb, data, &vm);
 	if (r < 0)
 		return r;
-	agent_add_vm(a, vm);
+	add_vm(a, vm);
 	*ret = vm;
 	return 0;
 }
@@ -137,11 +139,18 @@ static long self_rss_kib(void)
 	return kib;
 }
 
-json_t *agent_status_json(const struct agent *a)
+/* Every VM, newest first, as vm_to_json() has it. */
+static json_t *vms_json(const struct agent *a)
 {
 	json_t *vms = json_array();
 	for (struct vm *vm = a->vms; vm; vm = vm->next)
 		json_array_append_new(vms, vm_to_json(vm));
+	return vms;
+}
+
+json_t *agent_status_json(const struct agent *a)
+{
+	json_t *vms = vms_json(a);
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I}", "accel", accel_name(a->accel),
 			 "accel_reason", a->accel_why, "qemu", a->qemu_version, "image_digest",
 			 a->image.digest, "cores", cores_json(a), "vms", vms, "agent_rss_kib",
@@ -241,6 +250,67 @@ static int setup_token(struct agent *a, char *err, size_t err_len)
 	return r;
 }
 
+/* ---- the operator API -------------------------------------------------------------- */
+
+/* What the API's routes ask of the agent (struct api_server_ops). */
+static struct vm *op_find_vm(void *data, const char *tenant)
+{
+	return find_vm(data, tenant);
+}
+
+static json_t *op_vms_json(void *data)
+{
+	return vms_json(data);
+}
+
+static int op_start_vm(void *data, const struct vm_spec *spec, vm_ready_fn cb, void *cb_data,
+		       struct vm **ret)
+{
+	return start_vm(data, spec, cb, cb_data, ret);
+}
+
+static json_t *op_status_json(void *data)
+{
+	return agent_status_json(data);
+}
+
+static bool op_is_stopping(void *data)
+{
+	const struct agent *a = data;
+	return a->stopping;
+}
+
+static const struct api_server_ops api_ops = {
+	.find_vm = op_find_vm,
+	.vms_json = op_vms_json,
+	.start_vm = op_start_vm,
+	.status_json = op_status_json,
+	.is_stopping = op_is_stopping,
+};
+
+/* Starts the API on cfg.listen_addr:cfg.port; the token is set. */
+static int start_api(struct agent *a, char *err, size_t err_len)
+{
+	const struct agent_config *cfg = &a->cfg;
+	struct api_server_config api_cfg = {
+		.listen_addr = cfg->listen_addr,
+		.port = cfg->port,
+		.token = a->token,
+		.max_input = cfg->max_input,
+		.max_artifact = cfg->max_artifact,
+		.default_timeout_ms = cfg->default_timeout_ms,
+		.max_timeout_ms = cfg->max_timeout_ms,
+		.max_output = cfg->max_output,
+		.max_inflight = cfg->max_inflight,
+		.store = &a->store,
+	};
+	int r = api_server_start(a->loop, &api_cfg, &api_ops, a, &a->api, &a->port);
+	if (r < 0)
+		snprintf(err, err_len, "cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port,
+			 r == -EINVAL ? "bad address" : "address in use or not permitted");
+	return r;
+}
+
 /* ---- the controller link ------------------------------------------------------------ */
 
 static json_t *uplink_status(void *data)
@@ -321,7 +391,8 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 	if (r == 0)
 		r = artifacts_init(&a->store, store, cfg->max_artifact);
 	if (r < 0) {
-		snprintf(err, err_len, "cannot create data folder %s: %s", cfg->data_dir, strerror(-r));
+		snprintf(err, err_len, "cannot create data folder %s: %s", cfg->data_dir,
+			 strerror(-r));
 		return r;
 	}
 	a->vm_env = (struct vm_env){
@@ -345,19 +416,9 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 	r = setup_token(a, err, err_len);
 	if (r < 0)
 		return r;
-	struct api_server_config api_cfg = {
-		.listen_addr = cfg->listen_addr,
-		.port = cfg->port,
-		.token = a->token,
-		.max_input = cfg->max_input,
-		.max_artifact = cfg->max_artifact,
-	};
-	r = api_server_start(loop, &api_cfg, a, &a->api, &a->port);
-	if (r < 0) {
-		snprintf(err, err_len, "cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port,
-			 r == -EINVAL ? "bad address" : "address in use or not permitted");
+	r = start_api(a, err, err_len);
+	if (r < 0)
 		return r;
-	}
 	uv_signal_init(loop, &a->sig_int);
 	uv_signal_init(loop, &a->sig_term);
 	uv_timer_init(loop, &a->teardown);
@@ -370,8 +431,8 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 	cores_format(a->cores.owned, budget, sizeof(budget));
 	log_info("agent_listening url=http://%s:%d accel=%s accel_reason=\"%s\" qemu=%s cores=%s "
 		 "image_digest=%s auth=%s",
-		 cfg->listen_addr, a->port, accel_name(a->accel), a->accel_why, a->qemu_version, budget,
-		 a->image.digest, a->token[0] ? "token" : "none");
+		 cfg->listen_addr, a->port, accel_name(a->accel), a->accel_why, a->qemu_version,
+		 budget, a->image.digest, a->token[0] ? "token" : "none");
 	if (cfg->controller_url) {
 		r = start_uplink(a, err, err_len);
 		if (r < 0)
@@ -420,7 +481,7 @@ void agent_shutdown(struct agent *a)
 		vm_stop(vm);
 	}
 	/* With no VM left to wait for, close at once (on the next turn, like
-	 * agent_remove_vm does for the last VM). */
+	 * remove_vm does for the last VM). */
 	if (!a->vms)
 		uv_timer_start(&a->teardown, on_teardown, 0, 0);
 }

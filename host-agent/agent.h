@@ -1,5 +1,12 @@
 /* The host agent's context: one per process, owning the event loop, the core
- * budget, the artifact store, the VMs and the operator API. */
+ * budget, the artifact store, the VMs, the operator API and the controller
+ * link. Ownership runs one way, down from here: the agent hands each part
+ * what it needs and hears back through callbacks with the agent as their
+ * data. A VM takes struct vm_env and reports that it is gone through its
+ * hook; the API (api.h) takes its limits in struct api_server_config and
+ * reaches the agent's VMs and status only through struct api_server_ops;
+ * the controller link (uplink.h) takes its config and a status callback.
+ * None of them includes this header. */
 #ifndef DITTO_AGENT_H
 #define DITTO_AGENT_H
 
@@ -24,23 +31,23 @@ struct uplink;
 #define AGENT_TOKEN_MAX 128
 
 struct agent_config {
-	const char *listen_addr;  /* operator API, loopback by default */
-	int port;                 /* 0 picks a free port (printed at start) */
-	const char *data_dir;     /* VM run folders and the artifact store */
-	const char *image_dir;    /* the guest image (make guest) */
-	const char *qemu;         /* qemu-system-x86_64 */
-	const char *cores;        /* core budget: "all" or a list "0-3,6" */
-	enum accel accel;         /* auto, kvm or tcg */
+	const char *listen_addr; /* operator API, loopback by default */
+	int port;                /* 0 picks a free port (printed at start) */
+	const char *data_dir;    /* VM run folders and the artifact store */
+	const char *image_dir;   /* the guest image (make guest) */
+	const char *qemu;        /* qemu-system-x86_64 */
+	const char *cores;       /* core budget: "all" or a list "0-3,6" */
+	enum accel accel;        /* auto, kvm or tcg */
 	int ping_interval_ms;
 	int ping_timeout_ms;
-	int boot_timeout_ms;      /* a guest not ready by then is killed */
-	size_t max_artifact;      /* bytes */
-	size_t max_input;         /* bytes of function input */
-	size_t max_output;        /* bytes of result and of log */
+	int boot_timeout_ms; /* a guest not ready by then is killed */
+	size_t max_artifact; /* bytes */
+	size_t max_input;    /* bytes of function input */
+	size_t max_output;   /* bytes of result and of log */
 	int max_timeout_ms;
 	int default_timeout_ms;
-	unsigned max_inflight;    /* invocations per VM sent and unanswered */
-	const char *ready_file;   /* written with the API URL once listening */
+	unsigned max_inflight;  /* invocations per VM sent and unanswered */
+	const char *ready_file; /* written with the API URL once listening */
 	/* Registration with a controller (uplink.h); NULL controller_url: none. */
 	const char *controller_url;
 	const char *controller_key_file; /* holds the Bearer key for the controller */
@@ -104,14 +111,5 @@ json_t *agent_status_json(const struct agent *a);
  * dropped). Returns 0, -errno, or -EINVAL when it is empty, too long or not
  * printable ASCII. */
 int agent_read_token(const char *path, char ret[AGENT_TOKEN_MAX]);
-
-/* Starts a VM for spec as vm_start does, and keeps it in the agent's list
- * until it is gone. Also fails with -EEXIST when the tenant has a VM here. */
-int agent_start_vm(struct agent *a, const struct vm_spec *spec, vm_ready_fn cb, void *data,
-		   struct vm **ret);
-
-struct vm *agent_find_vm(struct agent *a, const char *tenant);
-void agent_add_vm(struct agent *a, struct vm *vm);
-void agent_remove_vm(struct agent *a, struct vm *vm);
 
 #endif

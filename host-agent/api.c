@@ -189,8 +189,8 @@ static uint64_t body_limit(const struct request *r)
 {
 	const struct api_server *srv = r->server;
 	switch (r->route ? r->route->body : BODY_SMALL) {
-	case BODY_INPUT: return srv->max_input;
-	case BODY_ARTIFACT: return srv->max_artifact;
+	case BODY_INPUT: return srv->cfg.max_input;
+	case BODY_ARTIFACT: return srv->cfg.max_artifact;
 	default: return SMALL_BODY_MAX;
 	}
 }
@@ -356,15 +356,19 @@ static void server_free(struct api_server *srv)
 	free(srv);
 }
 
-int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg, struct agent *agent,
-		     struct api_server **ret, int *ret_port)
+int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg,
+		     const struct api_server_ops *ops, void *data, struct api_server **ret,
+		     int *ret_port)
 {
 	struct api_server *srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
-	srv->agent = agent;
-	srv->max_input = cfg->max_input;
-	srv->max_artifact = cfg->max_artifact;
+	srv->ops = *ops;
+	srv->data = data;
+	srv->cfg = *cfg;
+	/* Only needed here, and not kept past the caller's call. */
+	srv->cfg.listen_addr = NULL;
+	srv->cfg.token = NULL;
 	srv->token = strdup(cfg->token ? cfg->token : "");
 	if (!srv->token) {
 		server_free(srv);

@@ -14,18 +14,19 @@
 #include <uv.h>
 
 #include "agent_api.h"
+#include "api.h"
 #include "httpd.h"
 
-struct agent;
 struct api_route;
 struct vm;
 
 /* The agent's HTTP server: the MHD daemon, driven from the agent's loop by a
  * poll on its epoll fd and a timer for its timeouts. */
 struct api_server {
-	struct agent *agent; /* what the handlers act on; the server itself only serves */
-	char *token;         /* "" when none is required */
-	uint64_t max_input, max_artifact;
+	struct api_server_ops ops;    /* what the handlers ask of the server's owner */
+	void *data;                   /* the owner's, passed to each of ops */
+	struct api_server_config cfg; /* its limits and store (listen_addr, token: NULL) */
+	char *token;                  /* "" when none is required */
 	struct MHD_Daemon *d;
 	uv_poll_t poll;
 	uv_timer_t timer;

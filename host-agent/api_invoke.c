@@ -6,7 +6,6 @@
 
 #include <microhttpd.h>
 
-#include "agent.h"
 #include "api_int.h"
 #include "artifacts.h"
 #include "encoding.h"
@@ -35,7 +34,6 @@ static bool query_int(struct request *r, const char *key, long lo, long hi, long
 
 void api_put_artifact(struct request *r, const char *digest)
 {
-	struct agent *a = r->server->agent;
 	if (!artifacts_digest_is_valid(digest)) {
 		api_reply_error(r, AGENT_E_BAD_DIGEST,
 				"artifact digest must be 64 lowercase hex characters (SHA-256)");
@@ -46,7 +44,7 @@ void api_put_artifact(struct request *r, const char *digest)
 		api_reply_error(r, AGENT_E_EMPTY, "artifact body is empty");
 		return;
 	}
-	int err = artifacts_put(&a->store, digest, body->data, body->len);
+	int err = artifacts_put(r->server->cfg.store, digest, body->data, body->len);
 	if (err == -EBADMSG) {
 		api_reply_error(r, AGENT_E_DIGEST_MISMATCH, "the body's SHA-256 is not %s", digest);
 		return;
@@ -61,7 +59,7 @@ void api_put_artifact(struct request *r, const char *digest)
 
 void api_get_artifact(struct request *r, const char *digest)
 {
-	if (!artifacts_has(&r->server->agent->store, digest)) {
+	if (!artifacts_has(r->server->cfg.store, digest)) {
 		api_reply_error(r, AGENT_E_NO_ARTIFACT, "no artifact %s", digest);
 		return;
 	}
@@ -127,17 +125,17 @@ static void on_invoked(int status, json_t *meta, const uint8_t *body, size_t bod
 void api_post_invoke(struct request *r, const char *tenant)
 {
 	uint64_t body_us = uv_hrtime() / 1000;
-	struct agent *a = r->server->agent;
+	const struct api_server_config *cfg = &r->server->cfg;
 	struct vm *vm = api_find_vm(r, tenant);
 	if (!vm)
 		return;
 	const char *digest = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
 							 "artifact");
 	const char *mode = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "mode");
-	long timeout = a->cfg.default_timeout_ms, max_output = (long)a->cfg.max_output, cpu = -1;
+	long timeout = cfg->default_timeout_ms, max_output = (long)cfg->max_output, cpu = -1;
 	long memory_mib = 0;
-	if (!query_int(r, "timeout_ms", 1, a->cfg.max_timeout_ms, &timeout) ||
-	    !query_int(r, "max_output", 0, (long)a->cfg.max_output, &max_output) ||
+	if (!query_int(r, "timeout_ms", 1, cfg->max_timeout_ms, &timeout) ||
+	    !query_int(r, "max_output", 0, (long)cfg->max_output, &max_output) ||
 	    !query_int(r, "cpu", 1, VM_MAX_CPUS, &cpu) ||
 	    !query_int(r, "memory_mib", 1, WIRE_MAX_MEMORY_MIB, &memory_mib))
 		return;
@@ -180,8 +178,7 @@ void api_post_invoke(struct request *r, const char *tenant)
 	}
 	if (err == -EBUSY) {
 		api_reply_error(r, AGENT_E_TOO_MANY_REQUESTS,
-				"%u invocations already in flight for this VM",
-				a->cfg.max_inflight);
+				"%u invocations already in flight for this VM", cfg->max_inflight);
 		return;
 	}
 	if (err < 0) {

@@ -6,7 +6,6 @@
 
 #include <microhttpd.h>
 
-#include "agent.h"
 #include "api_int.h"
 #include "policy.h"
 #include "vcpu.h"
@@ -37,8 +36,8 @@ static bool get_int(struct request *r, json_t *o, const char *key, long lo, long
 	if (!v)
 		return true;
 	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-		api_reply_error(r, AGENT_E_BAD_FIELD, "%s must be an integer in %ld..%ld",
-				key, lo, hi);
+		api_reply_error(r, AGENT_E_BAD_FIELD, "%s must be an integer in %ld..%ld", key, lo,
+				hi);
 		return false;
 	}
 	*val = (long)json_integer_value(v);
@@ -52,10 +51,11 @@ static bool get_policy(struct request *r, json_t *o, struct policy *val)
 	if (!v)
 		return true;
 	if (!json_is_string(v) || policy_parse(json_string_value(v), val) < 0) {
-		api_reply_error(r, AGENT_E_BAD_FIELD,
-				"policy must be \"manual\", \"elastic\", \"elastic:MS\" (MS in 0..%d) or "
-				"\"fixed:N\" (N in 0..%d)",
-				POLICY_KEEP_ALIVE_MAX_MS, POLICY_MAX_WORKERS);
+		api_reply_error(
+			r, AGENT_E_BAD_FIELD,
+			"policy must be \"manual\", \"elastic\", \"elastic:MS\" (MS in 0..%d) or "
+			"\"fixed:N\" (N in 0..%d)",
+			POLICY_KEEP_ALIVE_MAX_MS, POLICY_MAX_WORKERS);
 		return false;
 	}
 	return true;
@@ -65,14 +65,16 @@ static bool get_policy(struct request *r, json_t *o, struct policy *val)
 
 void api_get_status(struct request *r, const char *unused)
 {
-	api_reply_json(r, MHD_HTTP_OK, agent_status_json(r->server->agent));
+	const struct api_server *srv = r->server;
+	api_reply_json(r, MHD_HTTP_OK, srv->ops.status_json(srv->data));
 }
 
 /* ---- VMs ---------------------------------------------------------------------- */
 
 struct vm *api_find_vm(struct request *r, const char *tenant)
 {
-	struct vm *vm = agent_find_vm(r->server->agent, tenant);
+	const struct api_server *srv = r->server;
+	struct vm *vm = srv->ops.find_vm(srv->data, tenant);
 	if (!vm)
 		api_reply_error(r, AGENT_E_NO_VM, "no VM for tenant %s", tenant);
 	return vm;
@@ -80,10 +82,8 @@ struct vm *api_find_vm(struct request *r, const char *tenant)
 
 void api_list_vms(struct request *r, const char *unused)
 {
-	json_t *vms = json_array();
-	for (struct vm *vm = r->server->agent->vms; vm; vm = vm->next)
-		json_array_append_new(vms, vm_to_json(vm));
-	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "vms", vms));
+	const struct api_server *srv = r->server;
+	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "vms", srv->ops.vms_json(srv->data)));
 }
 
 void api_get_vm(struct request *r, const char *tenant)
@@ -99,8 +99,7 @@ static void on_vm_ready(struct vm *vm, int status, void *data)
 	if (status == 0)
 		api_reply_json(r, MHD_HTTP_CREATED, vm_to_json(vm));
 	else if (status == -ECANCELED)
-		api_reply_error(r, AGENT_E_CANCELLED,
-				"the VM was stopped before it was ready");
+		api_reply_error(r, AGENT_E_CANCELLED, "the VM was stopped before it was ready");
 	else
 		api_reply_error(r, AGENT_E_VM_FAILED, "VM did not become ready: %s",
 				vm_reason(vm)[0] ? vm_reason(vm) : strerror(-status));
@@ -109,12 +108,15 @@ static void on_vm_ready(struct vm *vm, int status, void *data)
 
 void api_put_vm(struct request *r, const char *tenant)
 {
-	struct agent *a = r->server->agent;
+	const struct api_server *srv = r->server;
 	json_t *o = body_json(r);
 	if (!o)
 		return;
-	struct vm_spec spec = { .mech = VCPU_HOTPLUG, .max_workers = 2, .memory_mib = 256,
-				.standby = 1, .hotplug_slots = 0 };
+	struct vm_spec spec = { .mech = VCPU_HOTPLUG,
+				.max_workers = 2,
+				.memory_mib = 256,
+				.standby = 1,
+				.hotplug_slots = 0 };
 	long max_workers = spec.max_workers, mem = spec.memory_mib, standby = -1, slots = 0,
 	     min_workers = 0;
 	const char *mech = json_string_value(json_object_get(o, "mechanism"));
@@ -124,7 +126,8 @@ void api_put_vm(struct request *r, const char *tenant)
 		  get_int(r, o, "hotplug_slots", 0, VM_MAX_CPUS, &slots) &&
 		  get_int(r, o, "min_workers", 0, VM_MAX_CPUS - 1, &min_workers) &&
 		  get_policy(r, o, &spec.policy);
-	if (ok && json_object_get(o, "mechanism") && (!mech || vcpu_mech_parse(mech, &spec.mech) < 0)) {
+	if (ok && json_object_get(o, "mechanism") &&
+	    (!mech || vcpu_mech_parse(mech, &spec.mech) < 0)) {
 		api_reply_error(r, AGENT_E_BAD_FIELD,
 				"mechanism must be \"hotplug\" or \"precreated\"");
 		ok = false;
@@ -147,32 +150,32 @@ void api_put_vm(struct request *r, const char *tenant)
 	spec.memory_mib = (int)mem;
 	spec.standby = standby >= 0 ? (int)standby : (spec.max_workers > 0 ? 1 : 0);
 	if (spec.standby > spec.max_workers) {
-		api_reply_error(r, AGENT_E_BAD_FIELD,
-				"standby must not exceed max_workers");
+		api_reply_error(r, AGENT_E_BAD_FIELD, "standby must not exceed max_workers");
 		return;
 	}
 	/* Hotplug: QEMU can create at most maxcpus vCPUs over the VM's life, so
 	 * leave room for many grow/shrink cycles by default. */
-	spec.hotplug_slots = slots ? (int)slots : (spec.max_workers + 1 > 32 ? spec.max_workers + 1 : 32);
+	spec.hotplug_slots = slots ? (int)slots
+				   : (spec.max_workers + 1 > 32 ? spec.max_workers + 1 : 32);
 	if (spec.mech == VCPU_HOTPLUG && spec.hotplug_slots < spec.max_workers + 1) {
 		api_reply_error(r, AGENT_E_BAD_FIELD,
 				"hotplug_slots must be at least max_workers + 1");
 		return;
 	}
-	if (a->stopping) {
+	if (srv->ops.is_stopping(srv->data)) {
 		api_reply_errno(r, -ESHUTDOWN, "agent is shutting down");
 		return;
 	}
 	struct vm *vm;
-	int err = agent_start_vm(a, &spec, on_vm_ready, r, &vm);
+	int err = srv->ops.start_vm(srv->data, &spec, on_vm_ready, r, &vm);
 	if (err == -EEXIST) {
-		api_reply_error(r, AGENT_E_EXISTS, "tenant %s already has a VM here",
-				tenant);
+		api_reply_error(r, AGENT_E_EXISTS, "tenant %s already has a VM here", tenant);
 		return;
 	}
 	if (err == -EINVAL) {
-		api_reply_error(r, AGENT_E_BAD_REQUEST,
-				"invalid VM spec (tenant name [A-Za-z0-9._-], max_workers, memory_mib)");
+		api_reply_error(
+			r, AGENT_E_BAD_REQUEST,
+			"invalid VM spec (tenant name [A-Za-z0-9._-], max_workers, memory_mib)");
 		return;
 	}
 	if (err < 0) {
@@ -192,7 +195,8 @@ void api_delete_vm(struct request *r, const char *tenant)
 	if (!vm)
 		return;
 	vm_stop(vm);
-	api_reply_json(r, MHD_HTTP_OK, json_pack("{s:s, s:s}", "tenant", tenant, "state", "stopping"));
+	api_reply_json(r, MHD_HTTP_OK,
+		       json_pack("{s:s, s:s}", "tenant", tenant, "state", "stopping"));
 }
 
 void api_restart_vm(struct request *r, const char *tenant)
@@ -200,7 +204,7 @@ void api_restart_vm(struct request *r, const char *tenant)
 	struct vm *vm = api_find_vm(r, tenant);
 	if (!vm)
 		return;
-	if (r->server->agent->stopping) {
+	if (r->server->ops.is_stopping(r->server->data)) {
 		api_reply_errno(r, -ESHUTDOWN, "agent is shutting down");
 		return;
 	}
@@ -254,15 +258,15 @@ void api_put_workers(struct request *r, const char *tenant)
 	if (!policy_is_manual(&policy)) {
 		char spec[POLICY_SPEC_MAX];
 		policy_format(&policy, spec, sizeof(spec));
-		api_reply_error(r, AGENT_E_POLICY_ACTIVE,
-				"the %s policy sets this VM's worker count; set the policy to manual first "
-				"(PUT /v1/vms/%s/scaling)",
-				spec, tenant);
+		api_reply_error(
+			r, AGENT_E_POLICY_ACTIVE,
+			"the %s policy sets this VM's worker count; set the policy to manual first "
+			"(PUT /v1/vms/%s/scaling)",
+			spec, tenant);
 		return;
 	}
 	if (n < min || n > max) {
-		api_reply_error(r, AGENT_E_OUT_OF_RANGE, "count must be in %d..%d",
-				min, max);
+		api_reply_error(r, AGENT_E_OUT_OF_RANGE, "count must be in %d..%d", min, max);
 		return;
 	}
 	int err = vm_set_workers(vm, (int)n, on_resized, r);
@@ -294,11 +298,12 @@ void api_put_scaling(struct request *r, const char *tenant)
 	if (!ok)
 		return;
 	if (max > vm_max_workers(vm)) {
-		api_reply_error(r, AGENT_E_OUT_OF_RANGE,
-				"max_workers %ld is over the %d worker vCPUs this VM was started with: the "
-				"VM must be restarted with a larger max_workers (DELETE, then PUT "
-				"/v1/vms/%s)",
-				max, vm_max_workers(vm), tenant);
+		api_reply_error(
+			r, AGENT_E_OUT_OF_RANGE,
+			"max_workers %ld is over the %d worker vCPUs this VM was started with: the "
+			"VM must be restarted with a larger max_workers (DELETE, then PUT "
+			"/v1/vms/%s)",
+			max, vm_max_workers(vm), tenant);
 		return;
 	}
 	if (min > max) {

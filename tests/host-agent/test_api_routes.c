@@ -1,6 +1,7 @@
 /* The agent's HTTP server with no VM: its route table, 404 and 405, the
- * bearer token, the body limits and error bodies that always build. The
- * server runs on its own loop thread; the test speaks raw HTTP to it. */
+ * bearer token, the body limits and error bodies that always build, and what
+ * it asks of its owner through struct api_server_ops (a fake owner here).
+ * The server runs on its own loop thread; the test speaks raw HTTP to it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
@@ -17,16 +18,67 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "agent.h"
 #include "api.h"
+#include "artifacts.h"
 
 #define TOKEN "s3cret-token"
+
+/* The server's owner, faked: it has no VM, and records what it was asked.
+ * Its fields are set by the test thread between calls and read on the
+ * loop's thread while a call is served. */
+struct owner {
+	bool stopping;
+	int start_err;       /* what start_vm returns */
+	int starts;          /* how many times start_vm was called */
+	struct vm_spec spec; /* the last spec start_vm was given */
+};
 
 struct fixture {
 	uv_loop_t loop;
 	uv_async_t stop;
 	pthread_t thread;
-	struct agent agent;
+	struct artifacts store;
+	struct owner owner;
+	struct api_server *api;
+	int port;
+};
+
+static struct vm *owner_find_vm(void *data, const char *tenant)
+{
+	return NULL;
+}
+
+static json_t *owner_vms_json(void *data)
+{
+	return json_array();
+}
+
+static int owner_start_vm(void *data, const struct vm_spec *spec, vm_ready_fn cb, void *cb_data,
+			  struct vm **ret)
+{
+	struct owner *o = data;
+	o->starts++;
+	o->spec = *spec;
+	return o->start_err;
+}
+
+static json_t *owner_status_json(void *data)
+{
+	return json_pack("{s:{}, s:[], s:b}", "cores", "vms", "fake", 1);
+}
+
+static bool owner_is_stopping(void *data)
+{
+	const struct owner *o = data;
+	return o->stopping;
+}
+
+static const struct api_server_ops owner_ops = {
+	.find_vm = owner_find_vm,
+	.vms_json = owner_vms_json,
+	.start_vm = owner_start_vm,
+	.status_json = owner_status_json,
+	.is_stopping = owner_is_stopping,
 };
 
 /* What came back: the status, the headers and the parsed JSON body. */
@@ -39,7 +91,7 @@ struct reply {
 static void on_stop(uv_async_t *h)
 {
 	struct fixture *fx = h->data;
-	api_server_stop(fx->agent.api);
+	api_server_stop(fx->api);
 	uv_close((uv_handle_t *)h, NULL);
 }
 
@@ -55,17 +107,20 @@ static int setup(void **state)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
 	assert_int_equal(uv_loop_init(&fx->loop), 0);
-	struct agent *a = &fx->agent;
-	agent_config_defaults(&a->cfg);
-	a->loop = &fx->loop;
 	struct api_server_config cfg = {
 		.listen_addr = "127.0.0.1",
 		.token = TOKEN,
-		.max_input = a->cfg.max_input,
-		.max_artifact = a->cfg.max_artifact,
+		.max_input = 6u << 20,
+		.max_artifact = 48u << 20,
+		.default_timeout_ms = 60000,
+		.max_timeout_ms = 600000,
+		.max_output = 1u << 20,
+		.max_inflight = 1024,
+		.store = &fx->store,
 	};
-	assert_int_equal(api_server_start(&fx->loop, &cfg, a, &a->api, &a->port), 0);
-	assert_true(a->port > 0);
+	assert_int_equal(
+		api_server_start(&fx->loop, &cfg, &owner_ops, &fx->owner, &fx->api, &fx->port), 0);
+	assert_true(fx->port > 0);
 	uv_async_init(&fx->loop, &fx->stop, on_stop);
 	fx->stop.data = fx;
 	assert_int_equal(pthread_create(&fx->thread, NULL, run_loop, fx), 0);
@@ -90,8 +145,7 @@ static void call_raw(struct fixture *fx, const char *head, const char *pre, size
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons((uint16_t)fx->agent.port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fx->port) };
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	char req[4096];
@@ -289,15 +343,52 @@ static void test_content_length_not_a_number(void **state)
 	json_decref(r.body);
 }
 
+/* The routes ask the owner for its status and VMs, and to start a VM, and
+ * answer from what it says. */
+static void test_owner(void **state)
+{
+	struct fixture *fx = *state;
+	struct reply r;
+	call(fx, "GET /v1/status HTTP/1.1\r\n" AUTH, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(r.body, "fake")));
+	json_decref(r.body);
+
+	/* The spec is parsed, defaults filled in, and handed over. */
+	fx->owner.start_err = -EEXIST;
+	call_raw(fx, "PUT /v1/vms/t1 HTTP/1.1\r\nContent-Length: 34\r\n" AUTH,
+		 "{\"max_workers\":3,\"memory_mib\":128}", 0, NULL, &r);
+	assert_int_equal(r.status, 409);
+	assert_string_equal(error_code(&r), "exists");
+	json_decref(r.body);
+	assert_int_equal(fx->owner.starts, 1);
+	assert_string_equal(fx->owner.spec.tenant, "t1");
+	assert_int_equal(fx->owner.spec.max_workers, 3);
+	assert_int_equal(fx->owner.spec.memory_mib, 128);
+	assert_int_equal(fx->owner.spec.standby, 1);
+	assert_int_equal(fx->owner.spec.hotplug_slots, 32);
+
+	fx->owner.start_err = -EINVAL;
+	expect_error(fx, "PUT /v1/vms/t1 HTTP/1.1\r\n" AUTH, 0, 400, "bad_request");
+	fx->owner.start_err = -ENOENT;
+	expect_error(fx, "PUT /v1/vms/t1 HTTP/1.1\r\n" AUTH, 0, 502, "vm_failed");
+	assert_int_equal(fx->owner.starts, 3);
+
+	/* While the owner shuts down, no VM is started. */
+	fx->owner.stopping = true;
+	expect_error(fx, "PUT /v1/vms/t1 HTTP/1.1\r\n" AUTH, 0, 503, "shutting_down");
+	assert_int_equal(fx->owner.starts, 3);
+}
+
 static void test_bad_address(void **state)
 {
 	uv_loop_t loop;
 	assert_int_equal(uv_loop_init(&loop), 0);
-	struct agent a = { .loop = &loop };
+	struct owner o = { 0 };
 	struct api_server *srv = NULL;
 	int port = -1;
 	struct api_server_config cfg = { .listen_addr = "localhost", .token = TOKEN };
-	assert_int_equal(api_server_start(&loop, &cfg, &a, &srv, &port), -EINVAL);
+	assert_int_equal(api_server_start(&loop, &cfg, &owner_ops, &o, &srv, &port), -EINVAL);
 	assert_null(srv);
 	assert_int_equal(port, -1);
 	assert_int_equal(uv_loop_close(&loop), 0);
@@ -312,6 +403,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_path_not_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_length_not_a_number, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
 		cmocka_unit_test(test_bad_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
