@@ -38,21 +38,32 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return r;
 }
 
+int array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initial)
+{
+	if (n <= *cap)
+		return 0;
+	size_t ncap = *cap ? *cap : (initial ? initial : 1);
+	while (ncap < n)
+		ncap = ncap > SIZE_MAX / 2 ? n : ncap * 2;
+	if (size == 0 || ncap > SIZE_MAX / size)
+		return -ENOMEM;
+	/* The pointer is read and written as bytes, so that an array of any
+	 * element type goes through one void *. */
+	void *p;
+	memcpy(&p, items, sizeof(p));
+	p = realloc(p, ncap * size);
+	if (!p)
+		return -ENOMEM;
+	memcpy(items, &p, sizeof(p));
+	*cap = ncap;
+	return 0;
+}
+
 int buf_reserve(struct buf *b, size_t n)
 {
-	if (n <= b->cap - b->len)
-		return 0;
 	if (n > SIZE_MAX - b->len)
 		return -ENOMEM;
-	size_t need = b->len + n, cap = b->cap ? b->cap : 256;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	uint8_t *d = realloc(b->data, cap);
-	if (!d)
-		return -ENOMEM;
-	b->data = d;
-	b->cap = cap;
-	return 0;
+	return array_reserve(&b->data, &b->cap, b->len + n, 1, 256);
 }
 
 int buf_append(struct buf *b, const void *p, size_t n)
@@ -126,7 +137,9 @@ int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *ret)
 	int r = parse_u64(s + neg, 0, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &mag);
 	if (r < 0)
 		return r;
-	int64_t v = !neg ? (int64_t)mag : mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+	int64_t v = (int64_t)mag;
+	if (neg)
+		v = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
 	if (v < lo || v > hi)
 		return -ERANGE;
 	*ret = v;
@@ -141,7 +154,8 @@ int file_read_all(const char *path, void **ret, size_t *ret_len)
 	struct buf b = { 0 };
 	struct stat st;
 	/* The size is a hint: a file may grow or shrink while it is read. */
-	int r = buf_reserve(&b, fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096);
+	int r = buf_reserve(&b,
+			    fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096);
 	while (r == 0) {
 		if (b.cap - b.len < 2 && (r = buf_reserve(&b, b.cap)) < 0)
 			break;

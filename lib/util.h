@@ -1,5 +1,6 @@
 /* Small libc-only helpers shared by the daemons: a monotonic clock, a
- * growable byte buffer and whole-file text reads and writes. */
+ * growable byte buffer and growable arrays, strict integer parsing and
+ * whole-file text reads and writes. */
 #ifndef DITTO_UTIL_H
 #define DITTO_UTIL_H
 
@@ -7,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Microseconds on CLOCK_MONOTONIC. */
@@ -37,6 +38,14 @@ void buf_free(struct buf *b);
 /* Makes room for n more bytes without changing the contents. Returns 0, or
  * -ENOMEM (also when len + n would overflow) with b unchanged. */
 int buf_reserve(struct buf *b, size_t n);
+
+/* Makes room for n elements of the given size in a growable array: items is
+ * the address of the array's pointer (a T ** passed as void *), *cap its
+ * capacity in elements. The capacity starts at initial (when it is 0) and
+ * doubles until it holds n; the elements already there are kept. Returns 0
+ * (also when there is room already), or -ENOMEM (also when n * size would
+ * overflow) with the array and *cap unchanged. */
+int array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initial);
 
 /* Strict decimal integers, for options, query parameters and sysfs: the
  * whole string must be digits, with one leading '-' allowed only by
