@@ -356,7 +356,7 @@ int main(void)
 		cmocka_unit_test(test_escape),          cmocka_unit_test(test_paths_and_queries),
 		cmocka_unit_test(test_response_header), cmocka_unit_test(test_version_option),
 		cmocka_unit_test(test_env_file),        cmocka_unit_test(test_timing_header),
-		cmocka_unit_test(test_record_text),     cmocka_unit_test(test_sync_summary),
+		cmocka_unit_test(test_record_text),     cmocka_unit_test(test_sync_summary)
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -396,16 +396,17 @@ static void test_restart(void **state)
 	json_decref(o);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bearer_scheme, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_error_bodies_are_utf8, setup, teardown),
-		cmocka_unit_test(test_route_lookup),
-		cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_functions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
-	};
+	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_auth),
+					    FIXTURE_TEST(test_bearer_scheme),
+					    FIXTURE_TEST(test_error_bodies_are_utf8),
+					    cmocka_unit_test(test_route_lookup),
+					    FIXTURE_TEST(test_tenants),
+					    FIXTURE_TEST(test_functions),
+					    FIXTURE_TEST(test_restart) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,12 +141,13 @@ static void test_register_refusals(void **state)
 	json_decref(hb);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_no_room_is_enospc, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_start_is_eio, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_register_refusals, setup, teardown),
-	};
+	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_no_room_is_enospc),
+					    FIXTURE_TEST(test_failed_start_is_eio),
+					    FIXTURE_TEST(test_register_refusals) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -174,10 +174,8 @@ static void test_why(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_ok_fields),
-		cmocka_unit_test(test_why),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_table),
+					    cmocka_unit_test(test_ok_fields),
+					    cmocka_unit_test(test_why) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

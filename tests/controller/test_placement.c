@@ -62,11 +62,9 @@ static void test_overcommitted_host(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_most_free_cores_wins),
-		cmocka_unit_test(test_down_and_draining_take_nothing),
-		cmocka_unit_test(test_ties_break_on_vms_then_id),
-		cmocka_unit_test(test_overcommitted_host),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_most_free_cores_wins),
+					    cmocka_unit_test(test_down_and_draining_take_nothing),
+					    cmocka_unit_test(test_ties_break_on_vms_then_id),
+					    cmocka_unit_test(test_overcommitted_host) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,7 +152,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_functions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown)
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

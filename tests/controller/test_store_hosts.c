@@ -50,8 +50,7 @@ static void test_hosts(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_hosts, setup, teardown),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test_setup_teardown(test_hosts, setup,
+									    teardown) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -423,15 +423,16 @@ static void test_many_invocations(void **state)
 	assert_int_equal(total, MANY);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_invocation_lifecycle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_requeue_and_cpu, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_paging, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_invocations, setup, teardown),
-	};
+	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_invocation_lifecycle),
+					    FIXTURE_TEST(test_requeue_and_cpu),
+					    FIXTURE_TEST(test_list_paging),
+					    FIXTURE_TEST(test_retention),
+					    FIXTURE_TEST(test_recover),
+					    FIXTURE_TEST(test_many_invocations) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -174,13 +174,13 @@ static void test_no_token_in_clear(void **state)
 	sqlite3_close(db);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_token_in_clear, setup, teardown),
-	};
+	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_reopen_keeps_everything),
+					    FIXTURE_TEST(test_tenants), FIXTURE_TEST(test_keys),
+					    FIXTURE_TEST(test_no_token_in_clear) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,15 +223,13 @@ static void test_stopped(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		CPUCTL_TEST(test_table_from_sysfs),
-		CPUCTL_TEST(test_activate_standby_offline_release),
-		CPUCTL_TEST(test_busy_cpu_drains_first),
-		CPUCTL_TEST(test_concurrent_requests),
-		CPUCTL_TEST(test_probe_fails),
-		CPUCTL_TEST(test_sysfs_read_fails),
-		CPUCTL_TEST(test_sysfs_write_fails),
-		CPUCTL_TEST(test_stopped),
-	};
+	const struct CMUnitTest tests[] = { CPUCTL_TEST(test_table_from_sysfs),
+					    CPUCTL_TEST(test_activate_standby_offline_release),
+					    CPUCTL_TEST(test_busy_cpu_drains_first),
+					    CPUCTL_TEST(test_concurrent_requests),
+					    CPUCTL_TEST(test_probe_fails),
+					    CPUCTL_TEST(test_sysfs_read_fails),
+					    CPUCTL_TEST(test_sysfs_write_fails),
+					    CPUCTL_TEST(test_stopped) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

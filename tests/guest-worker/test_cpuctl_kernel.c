@@ -94,10 +94,8 @@ static void test_rescan(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		CPUCTL_TEST(test_hot_add_and_uevents),
-		CPUCTL_TEST(test_removed_while_waiting),
-		CPUCTL_TEST(test_rescan),
-	};
+	const struct CMUnitTest tests[] = { CPUCTL_TEST(test_hot_add_and_uevents),
+					    CPUCTL_TEST(test_removed_while_waiting),
+					    CPUCTL_TEST(test_rescan) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -318,14 +318,12 @@ static void test_queue_full(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		GUEST_TEST(test_ping_status),
-		GUEST_TEST(test_cpu_states),
-		GUEST_TEST(test_activate_probe_fails),
-		GUEST_TEST(test_offline_drains_first),
-		GUEST_TEST(test_pinned_invocation_cpu_leaves),
-		GUEST_TEST(test_hot_add_and_remove),
-		GUEST_TEST(test_queue_full),
-	};
+	const struct CMUnitTest tests[] = { GUEST_TEST(test_ping_status),
+					    GUEST_TEST(test_cpu_states),
+					    GUEST_TEST(test_activate_probe_fails),
+					    GUEST_TEST(test_offline_drains_first),
+					    GUEST_TEST(test_pinned_invocation_cpu_leaves),
+					    GUEST_TEST(test_hot_add_and_remove),
+					    GUEST_TEST(test_queue_full) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,10 +139,8 @@ static void test_pty_port(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		GUEST_TEST(test_malformed_frames),
-		GUEST_TEST(test_oversized_body),
-		GUEST_TEST(test_pty_port),
-	};
+	const struct CMUnitTest tests[] = { GUEST_TEST(test_malformed_frames),
+					    GUEST_TEST(test_oversized_body),
+					    GUEST_TEST(test_pty_port) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

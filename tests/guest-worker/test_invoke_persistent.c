@@ -179,14 +179,12 @@ static void test_memory_limit_persistent(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		GUEST_TEST(test_persistent_cold_then_warm),
-		GUEST_TEST(test_persistent_bad_input),
-		GUEST_TEST(test_persistent_early_answer_retired),
-		GUEST_TEST(test_persistent_lru_eviction),
-		GUEST_TEST(test_persistent_no_result_line),
-		GUEST_TEST(test_persistent_timeout_restarts_cold),
-		GUEST_TEST(test_memory_limit_persistent),
-	};
+	const struct CMUnitTest tests[] = { GUEST_TEST(test_persistent_cold_then_warm),
+					    GUEST_TEST(test_persistent_bad_input),
+					    GUEST_TEST(test_persistent_early_answer_retired),
+					    GUEST_TEST(test_persistent_lru_eviction),
+					    GUEST_TEST(test_persistent_no_result_line),
+					    GUEST_TEST(test_persistent_timeout_restarts_cold),
+					    GUEST_TEST(test_memory_limit_persistent) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

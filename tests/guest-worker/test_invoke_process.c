@@ -341,20 +341,18 @@ static void test_memory_limit(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		GUEST_TEST(test_hello),
-		GUEST_TEST(test_artifact_put),
-		GUEST_TEST(test_process_echo),
-		GUEST_TEST(test_large_input),
-		GUEST_TEST(test_timeout_kills_group),
-		GUEST_TEST(test_nonzero_exit),
-		GUEST_TEST(test_exec_failure),
-		GUEST_TEST(test_output_cap),
-		GUEST_TEST(test_missing_artifact),
-		GUEST_TEST(test_queueing),
-		GUEST_TEST(test_orphans_reaped),
-		GUEST_TEST(test_guest_share),
-		GUEST_TEST(test_memory_limit),
-	};
+	const struct CMUnitTest tests[] = { GUEST_TEST(test_hello),
+					    GUEST_TEST(test_artifact_put),
+					    GUEST_TEST(test_process_echo),
+					    GUEST_TEST(test_large_input),
+					    GUEST_TEST(test_timeout_kills_group),
+					    GUEST_TEST(test_nonzero_exit),
+					    GUEST_TEST(test_exec_failure),
+					    GUEST_TEST(test_output_cap),
+					    GUEST_TEST(test_missing_artifact),
+					    GUEST_TEST(test_queueing),
+					    GUEST_TEST(test_orphans_reaped),
+					    GUEST_TEST(test_guest_share),
+					    GUEST_TEST(test_memory_limit) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -455,22 +455,21 @@ static void test_loop_del_drops_pending(void **state)
 	loop_fini(&l);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cpu_list_parse),
-		cmocka_unit_test(test_cpu_uevent_parse),
-		cmocka_unit_test_setup_teardown(test_cpu_sysfs, tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test(test_cpu_probe),
-		cmocka_unit_test_setup_teardown(test_cpu_helper_thread, tmpdir_setup,
-						tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_artifact_store, tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_channel_find_port, tmpdir_setup,
-						tmpdir_teardown),
-		cmocka_unit_test(test_channel_send_flush),
-		cmocka_unit_test(test_proc_spawn),
-		cmocka_unit_test(test_proc_spawn_memory_limit),
-		cmocka_unit_test(test_loop_del_drops_pending),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_cpu_list_parse),
+					    cmocka_unit_test(test_cpu_uevent_parse),
+					    FIXTURE_TEST(test_cpu_sysfs),
+					    cmocka_unit_test(test_cpu_probe),
+					    FIXTURE_TEST(test_cpu_helper_thread),
+					    FIXTURE_TEST(test_artifact_store),
+					    FIXTURE_TEST(test_channel_find_port),
+					    cmocka_unit_test(test_channel_send_flush),
+					    cmocka_unit_test(test_proc_spawn),
+					    cmocka_unit_test(test_proc_spawn_memory_limit),
+					    cmocka_unit_test(test_loop_del_drops_pending) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,10 +78,8 @@ static void test_pin(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_grant_release),
-		cmocka_unit_test(test_pin),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_parse),
+					    cmocka_unit_test(test_grant_release),
+					    cmocka_unit_test(test_pin) };
 	return cmocka_run_group_tests_name("cores", tests, NULL, NULL);
 }

@@ -167,14 +167,14 @@ static void test_oversized_request_refused(void **state)
 	assert_int_equal(fx->n_replies, 0);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_replies_match_ids_out_of_order, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hangup_fails_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_request_refused, setup, teardown),
-	};
+	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_replies_match_ids_out_of_order),
+					    FIXTURE_TEST(test_deadline),
+					    FIXTURE_TEST(test_hangup_fails_pending),
+					    FIXTURE_TEST(test_oversized_request_refused) };
 	return cmocka_run_group_tests_name("guest_chan", tests, NULL, NULL);
 }

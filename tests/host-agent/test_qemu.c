@@ -136,9 +136,9 @@ static void test_image_load(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hotplug_tcg),   cmocka_unit_test(test_precreated_kvm),
-		cmocka_unit_test(test_bad_specs),     cmocka_unit_test(test_names),
-		cmocka_unit_test(test_accel_detect),  cmocka_unit_test(test_image_load),
+		cmocka_unit_test(test_hotplug_tcg),  cmocka_unit_test(test_precreated_kvm),
+		cmocka_unit_test(test_bad_specs),    cmocka_unit_test(test_names),
+		cmocka_unit_test(test_accel_detect), cmocka_unit_test(test_image_load)
 	};
 	return cmocka_run_group_tests_name("qemu", tests, NULL, NULL);
 }

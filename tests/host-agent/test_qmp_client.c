@@ -175,15 +175,13 @@ static void test_pipelined(void **state)
 	assert_int_equal(qmp_client_pending(f->c), 0);
 }
 
+/* Each test gets a QMP session of its own. */
+#define SESSION_TEST(f) cmocka_unit_test_setup_teardown(f, qmp_session_setup, qmp_session_teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_queries_and_hotplug, qmp_session_setup,
-						qmp_session_teardown),
-		cmocka_unit_test_setup_teardown(test_run_state_events, qmp_session_setup,
-						qmp_session_teardown),
-		cmocka_unit_test_setup_teardown(test_pipelined, qmp_session_setup,
-						qmp_session_teardown),
-	};
+	const struct CMUnitTest tests[] = { SESSION_TEST(test_queries_and_hotplug),
+					    SESSION_TEST(test_run_state_events),
+					    SESSION_TEST(test_pipelined) };
 	return cmocka_run_group_tests_name("qmp_client", tests, NULL, NULL);
 }

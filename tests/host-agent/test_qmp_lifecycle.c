@@ -128,16 +128,13 @@ static void test_close(void **state)
 	assert_false(f->exited);
 }
 
+/* Each test gets a QMP session of its own. */
+#define SESSION_TEST(f) cmocka_unit_test_setup_teardown(f, qmp_session_setup, qmp_session_teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_before_ready, qmp_session_setup,
-						qmp_session_teardown),
-		cmocka_unit_test_setup_teardown(test_quit, qmp_session_setup, qmp_session_teardown),
-		cmocka_unit_test_setup_teardown(test_killed, qmp_session_setup,
-						qmp_session_teardown),
-		cmocka_unit_test_setup_teardown(test_close, qmp_session_setup,
-						qmp_session_teardown),
-	};
+	const struct CMUnitTest tests[] = { SESSION_TEST(test_before_ready),
+					    SESSION_TEST(test_quit), SESSION_TEST(test_killed),
+					    SESSION_TEST(test_close) };
 	return cmocka_run_group_tests_name("qmp_lifecycle", tests, NULL, NULL);
 }

@@ -126,17 +126,14 @@ static void test_peer_not_json(void **state)
 	assert_int_equal(f->closed_reason, -EPROTO);
 }
 
+/* Each test gets a QMP session of its own. */
+#define SESSION_TEST(f) cmocka_unit_test_setup_teardown(f, qmp_session_setup, qmp_session_teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_peer_bad_greeting, qmp_session_setup,
-						qmp_session_teardown),
-		cmocka_unit_test_setup_teardown(test_peer_refuses_capabilities, qmp_session_setup,
-						qmp_session_teardown),
-		cmocka_unit_test_setup_teardown(test_peer_quirks, qmp_session_setup,
-						qmp_session_teardown),
-		cmocka_unit_test_setup_teardown(test_peer_not_json, qmp_session_setup,
-						qmp_session_teardown),
-	};
+	const struct CMUnitTest tests[] = { SESSION_TEST(test_peer_bad_greeting),
+					    SESSION_TEST(test_peer_refuses_capabilities),
+					    SESSION_TEST(test_peer_quirks),
+					    SESSION_TEST(test_peer_not_json) };
 	return cmocka_run_group_tests_name("qmp_peer", tests, NULL, NULL);
 }

@@ -309,18 +309,19 @@ static void test_close(void **state)
 	assert_false(f->open);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_manual_keeps_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_checks_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_waits_for_busy_vcpus, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_only_when_ready, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_grow_limited, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failure_not_retried, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_elastic_follows_demand, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_elastic_keep_alive_ends, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close, setup, teardown),
-	};
+	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_manual_keeps_limits),
+					    FIXTURE_TEST(test_set_checks_limits),
+					    FIXTURE_TEST(test_waits_for_busy_vcpus),
+					    FIXTURE_TEST(test_only_when_ready),
+					    FIXTURE_TEST(test_grow_limited),
+					    FIXTURE_TEST(test_failure_not_retried),
+					    FIXTURE_TEST(test_elastic_follows_demand),
+					    FIXTURE_TEST(test_elastic_keep_alive_ends),
+					    FIXTURE_TEST(test_close) };
 	return cmocka_run_group_tests_name("scaler", tests, NULL, NULL);
 }

@@ -183,12 +183,13 @@ static void test_bad_config(void **state)
 	assert_int_equal(uv_run(&fx->loop, UV_RUN_NOWAIT), 0);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_registers_and_beats, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_register_retried, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
-	};
+	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_registers_and_beats),
+					    FIXTURE_TEST(test_register_retried),
+					    FIXTURE_TEST(test_bad_config) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,17 +222,16 @@ static void test_vm_down(void **state)
 	assert_int_equal(f->resized, 2);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_grow_and_shrink, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cores_short, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refused_synchronously, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_queued_in_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_refuses, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_standby, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shrink_refills_standby, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_vm_down, setup, teardown),
+		FIXTURE_TEST(test_grow_and_shrink),        FIXTURE_TEST(test_cores_short),
+		FIXTURE_TEST(test_refused_synchronously),  FIXTURE_TEST(test_queued_in_order),
+		FIXTURE_TEST(test_guest_refuses),          FIXTURE_TEST(test_standby),
+		FIXTURE_TEST(test_shrink_refills_standby), FIXTURE_TEST(test_vm_down)
 	};
 	return cmocka_run_group_tests_name("vcpu", tests, NULL, NULL);
 }

@@ -202,13 +202,14 @@ static void test_guest_cannot_online(void **state)
 	assert_int_equal(f->resized, 1);
 }
 
+/* Each test gets a fixture of its own. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_grow_and_shrink, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_old_qemu_after_removal, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_device_add_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_cannot_online, setup, teardown),
-	};
+	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_grow_and_shrink),
+					    FIXTURE_TEST(test_old_qemu_after_removal),
+					    FIXTURE_TEST(test_device_add_refused),
+					    FIXTURE_TEST(test_guest_cannot_online) };
 	return cmocka_run_group_tests_name("vcpu_hotplug", tests, NULL, NULL);
 }

@@ -338,11 +338,9 @@ static void test_memory_limit_and_guest_us(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hello),
-		cmocka_unit_test(test_malformed_frames),
-		cmocka_unit_test(test_bad_requests),
-		cmocka_unit_test(test_memory_limit_and_guest_us),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_hello),
+					    cmocka_unit_test(test_malformed_frames),
+					    cmocka_unit_test(test_bad_requests),
+					    cmocka_unit_test(test_memory_limit_and_guest_us) };
 	return cmocka_run_group_tests_name("guest wire protocol in a VM", tests, boot, shut);
 }

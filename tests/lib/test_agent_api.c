@@ -132,12 +132,10 @@ static void test_timeouts(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names_round_trip),
-		cmocka_unit_test(test_codes),
-		cmocka_unit_test(test_from_errno),
-		cmocka_unit_test(test_retry),
-		cmocka_unit_test(test_timeouts),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_names_round_trip),
+					    cmocka_unit_test(test_codes),
+					    cmocka_unit_test(test_from_errno),
+					    cmocka_unit_test(test_retry),
+					    cmocka_unit_test(test_timeouts) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,11 +136,9 @@ static void test_cancel_and_bearer(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_hang_up),
-		cmocka_unit_test(test_answer),
-		cmocka_unit_test(test_cancel_and_bearer),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_refused),
+					    cmocka_unit_test(test_hang_up),
+					    cmocka_unit_test(test_answer),
+					    cmocka_unit_test(test_cancel_and_bearer) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,9 +116,7 @@ static void test_never_ready_and_stubborn(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_start_and_stop),
-		cmocka_unit_test(test_never_ready_and_stubborn),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_start_and_stop),
+					    cmocka_unit_test(test_never_ready_and_stubborn) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,11 +139,9 @@ static void test_utf8_sanitize(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_utf8),
-		cmocka_unit_test(test_utf8_sanitize),
-		cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_payload_json),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_utf8),
+					    cmocka_unit_test(test_utf8_sanitize),
+					    cmocka_unit_test(test_base64),
+					    cmocka_unit_test(test_payload_json) };
 	return cmocka_run_group_tests_name("encoding", tests, NULL, NULL);
 }

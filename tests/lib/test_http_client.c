@@ -44,8 +44,6 @@ static void test_map(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_map),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_map) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -292,12 +292,12 @@ static void test_error_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_route_find),    cmocka_unit_test(test_route_not_found),
-		cmocka_unit_test(test_route_method),  cmocka_unit_test(test_path_match),
-		cmocka_unit_test(test_arg_copy),      cmocka_unit_test(test_bearer),
-		cmocka_unit_test(test_token_equal),   cmocka_unit_test(test_content_length),
-		cmocka_unit_test(test_body),          cmocka_unit_test(test_error_json),
-		cmocka_unit_test(test_error_text),
+		cmocka_unit_test(test_route_find),   cmocka_unit_test(test_route_not_found),
+		cmocka_unit_test(test_route_method), cmocka_unit_test(test_path_match),
+		cmocka_unit_test(test_arg_copy),     cmocka_unit_test(test_bearer),
+		cmocka_unit_test(test_token_equal),  cmocka_unit_test(test_content_length),
+		cmocka_unit_test(test_body),         cmocka_unit_test(test_error_json),
+		cmocka_unit_test(test_error_text)
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

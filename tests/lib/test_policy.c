@@ -357,22 +357,20 @@ static void test_against_definition(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_parse_rejects),
-		cmocka_unit_test(test_format),
-		cmocka_unit_test(test_manual_has_no_target),
-		cmocka_unit_test(test_elastic_idle),
-		cmocka_unit_test(test_elastic_grows_at_once),
-		cmocka_unit_test(test_elastic_shrinks_step_by_step),
-		cmocka_unit_test(test_elastic_releases_together),
-		cmocka_unit_test(test_elastic_renewal),
-		cmocka_unit_test(test_elastic_zero_keep_alive),
-		cmocka_unit_test(test_elastic_clamps),
-		cmocka_unit_test(test_fixed),
-		cmocka_unit_test(test_policy_switch_keeps_history),
-		cmocka_unit_test(test_time_backwards),
-		cmocka_unit_test(test_against_definition),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_parse),
+					    cmocka_unit_test(test_parse_rejects),
+					    cmocka_unit_test(test_format),
+					    cmocka_unit_test(test_manual_has_no_target),
+					    cmocka_unit_test(test_elastic_idle),
+					    cmocka_unit_test(test_elastic_grows_at_once),
+					    cmocka_unit_test(test_elastic_shrinks_step_by_step),
+					    cmocka_unit_test(test_elastic_releases_together),
+					    cmocka_unit_test(test_elastic_renewal),
+					    cmocka_unit_test(test_elastic_zero_keep_alive),
+					    cmocka_unit_test(test_elastic_clamps),
+					    cmocka_unit_test(test_fixed),
+					    cmocka_unit_test(test_policy_switch_keeps_history),
+					    cmocka_unit_test(test_time_backwards),
+					    cmocka_unit_test(test_against_definition) };
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

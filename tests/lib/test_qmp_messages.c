@@ -147,61 +147,74 @@ static void test_ids(void **state)
 	assert_int_equal(m.ts_sec, 0);
 	qmp_msg_clear(&m);
 }
+/* Parses @v (consumed; NULL is handed on as is) as query-hotpluggable-cpus. */
+static int parse_slots(json_t *v, struct qmp_hotpluggable_cpu *slots)
+{
+	int r = qmp_parse_hotpluggable_cpus(v, slots, 2);
+	json_decref(v);
+	return r;
+}
+
+/* Parses @v (consumed) as query-cpus-fast. */
+static int parse_cpus(json_t *v, struct qmp_cpu_info *cpus)
+{
+	int r = qmp_parse_cpus_fast(v, cpus, 2);
+	json_decref(v);
+	return r;
+}
+
+static json_t *load(const char *text)
+{
+	json_t *v = json_loads(text, 0, NULL);
+	assert_non_null(v);
+	return v;
+}
+
 static void test_cpu_parsers_reject(void **state)
 {
 	struct qmp_hotpluggable_cpu slots[2];
 	struct qmp_cpu_info cpus[2];
-	json_t *v = json_object();
-	assert_int_equal(qmp_parse_hotpluggable_cpus(v, slots, 2), -EBADMSG);
-	assert_int_equal(qmp_parse_cpus_fast(v, cpus, 2), -EBADMSG);
-	assert_int_equal(qmp_parse_hotpluggable_cpus(NULL, slots, 2), -EBADMSG);
-	json_decref(v);
+	assert_int_equal(parse_slots(json_object(), slots), -EBADMSG);
+	assert_int_equal(parse_cpus(json_object(), cpus), -EBADMSG);
+	assert_int_equal(parse_slots(NULL, slots), -EBADMSG);
 
-	v = json_loads("[{\"type\": \"t\"}]", 0, NULL);
-	assert_int_equal(qmp_parse_hotpluggable_cpus(v, slots, 2), -EBADMSG);
-	json_decref(v);
-	v = json_loads("[{\"type\": \"t\", \"props\": {}, \"qom-path\": 3}]", 0, NULL);
-	assert_int_equal(qmp_parse_hotpluggable_cpus(v, slots, 2), -EBADMSG);
-	json_decref(v);
+	assert_int_equal(parse_slots(load("[{\"type\": \"t\"}]"), slots), -EBADMSG);
+	assert_int_equal(
+		parse_slots(load("[{\"type\": \"t\", \"props\": {}, \"qom-path\": 3}]"), slots),
+		-EBADMSG);
 	/* Absent coordinates read as -1. */
-	v = json_loads("[{\"type\": \"t\", \"props\": {\"core-id\": 2}}]", 0, NULL);
-	assert_int_equal(qmp_parse_hotpluggable_cpus(v, slots, 2), 1);
+	assert_int_equal(
+		parse_slots(load("[{\"type\": \"t\", \"props\": {\"core-id\": 2}}]"), slots), 1);
 	assert_int_equal(slots[0].core_id, 2);
 	assert_int_equal(slots[0].socket_id, -1);
 	assert_int_equal(slots[0].thread_id, -1);
 	assert_false(slots[0].plugged);
-	json_decref(v);
 
 	/* A type that does not fit is refused rather than cut. */
 	char type[200];
 	memset(type, 'a', sizeof(type) - 1);
 	type[sizeof(type) - 1] = '\0';
-	v = json_pack("[{s:s, s:{}}]", "type", type, "props");
-	assert_int_equal(qmp_parse_hotpluggable_cpus(v, slots, 2), -EBADMSG);
-	json_decref(v);
-	v = json_pack("[{s:i, s:i, s:s}]", "cpu-index", 0, "thread-id", 5, "qom-path", type);
-	assert_int_equal(qmp_parse_cpus_fast(v, cpus, 2), -EBADMSG);
-	json_decref(v);
+	assert_int_equal(parse_slots(json_pack("[{s:s, s:{}}]", "type", type, "props"), slots),
+			 -EBADMSG);
+	json_t *v = json_pack("[{s:i, s:i, s:s}]", "cpu-index", 0, "thread-id", 5, "qom-path",
+			      type);
+	assert_int_equal(parse_cpus(v, cpus), -EBADMSG);
 
-	v = json_loads("[{\"cpu-index\": 0, \"qom-path\": \"/p\"}]", 0, NULL);
-	assert_int_equal(qmp_parse_cpus_fast(v, cpus, 2), -EBADMSG);
-	json_decref(v);
-	v = json_loads("[{\"cpu-index\": 0, \"thread-id\": 7, \"qom-path\": \"/p\"}]", 0, NULL);
-	assert_int_equal(qmp_parse_cpus_fast(v, cpus, 2), 1);
+	assert_int_equal(parse_cpus(load("[{\"cpu-index\": 0, \"qom-path\": \"/p\"}]"), cpus),
+			 -EBADMSG);
+	v = load("[{\"cpu-index\": 0, \"thread-id\": 7, \"qom-path\": \"/p\"}]");
+	assert_int_equal(parse_cpus(v, cpus), 1);
 	assert_int_equal(cpus[0].thread_id, 7);
 	assert_int_equal(cpus[0].core_id, -1);
 	assert_string_equal(cpus[0].qom_path, "/p");
-	json_decref(v);
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_command_build),
-		cmocka_unit_test(test_command_round_trip),
-		cmocka_unit_test(test_malformed_lines),
-		cmocka_unit_test(test_ids),
-		cmocka_unit_test(test_cpu_parsers_reject),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_command_build),
+					    cmocka_unit_test(test_command_round_trip),
+					    cmocka_unit_test(test_malformed_lines),
+					    cmocka_unit_test(test_ids),
+					    cmocka_unit_test(test_cpu_parsers_reject) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

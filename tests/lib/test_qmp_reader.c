@@ -187,11 +187,9 @@ static void test_reader_size_guard(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reader_lines),
-		cmocka_unit_test(test_reader_overflow),
-		cmocka_unit_test(test_reader_limit),
-		cmocka_unit_test(test_reader_size_guard),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_reader_lines),
+					    cmocka_unit_test(test_reader_overflow),
+					    cmocka_unit_test(test_reader_limit),
+					    cmocka_unit_test(test_reader_size_guard) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -340,13 +340,10 @@ static void test_stop_cont_quit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chunk_sizes),
-		cmocka_unit_test(test_reply_ids),
-		cmocka_unit_test(test_greeting),
-		cmocka_unit_test(test_hotplug),
-		cmocka_unit_test(test_unplug),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_stop_cont_quit),
+		cmocka_unit_test(test_chunk_sizes),   cmocka_unit_test(test_reply_ids),
+		cmocka_unit_test(test_greeting),      cmocka_unit_test(test_hotplug),
+		cmocka_unit_test(test_unplug),        cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_stop_cont_quit)
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -192,13 +192,11 @@ static void test_file_read_all(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf),
-		cmocka_unit_test(test_buf_reserve),
-		cmocka_unit_test(test_buf_drop_front),
-		cmocka_unit_test(test_parse_u64),
-		cmocka_unit_test(test_parse_i64),
-		cmocka_unit_test(test_file_read_all),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_buf),
+					    cmocka_unit_test(test_buf_reserve),
+					    cmocka_unit_test(test_buf_drop_front),
+					    cmocka_unit_test(test_parse_u64),
+					    cmocka_unit_test(test_parse_i64),
+					    cmocka_unit_test(test_file_read_all) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -193,13 +193,11 @@ static void test_zero_length_sections(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_type_names),
-		cmocka_unit_test(test_header_layout),
-		cmocka_unit_test(test_header_unpack_errors),
-		cmocka_unit_test(test_encode_limits),
-		cmocka_unit_test(test_round_trip_every_type),
-		cmocka_unit_test(test_zero_length_sections),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_type_names),
+					    cmocka_unit_test(test_header_layout),
+					    cmocka_unit_test(test_header_unpack_errors),
+					    cmocka_unit_test(test_encode_limits),
+					    cmocka_unit_test(test_round_trip_every_type),
+					    cmocka_unit_test(test_zero_length_sections) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,17 +92,25 @@ static void test_several_frames_one_feed(void **state)
 	feed_in_chunks(all, 1);
 }
 
-/* Feeds the stream whole, then drains frames and errors in order. */
-static int next_all(struct wire_decoder *d, int *codes, struct wire_frame *frames, int max)
+/* What feeding a stream whole decodes to: each result in order (1 for a frame, else the
+ * error) with its frame, which points into the decoder. */
+struct decoded {
+	struct wire_decoder d;
+	int n;
+	int codes[8];
+	struct wire_frame frames[8];
+};
+
+/* Feeds @s whole to a fresh decoder in @out, then drains frames and errors in order. The
+ * caller frees out->d. */
+static void decode_whole(struct decoded *out, const struct stream *s)
 {
-	int n = 0, r;
-	struct wire_frame fr;
-	while (n < max && (r = wire_decoder_next(d, &fr)) != 0) {
-		codes[n] = r;
-		frames[n] = fr;
-		n++;
-	}
-	return n;
+	int r;
+	wire_decoder_init(&out->d, WIRE_MAX_BODY);
+	assert_int_equal(wire_decoder_feed(&out->d, s->data, s->len), 0);
+	out->n = 0;
+	while (out->n < 8 && (r = wire_decoder_next(&out->d, &out->frames[out->n])) != 0)
+		out->codes[out->n++] = r;
 }
 
 static void test_bad_magic_resync(void **state)
@@ -114,23 +122,20 @@ static void test_bad_magic_resync(void **state)
 	stream_add(&s, "\x00\x01", 2);
 	stream_add_frame(&s, WIRE_STATUS, 6, "{}", NULL, 0);
 
-	struct wire_decoder d;
-	wire_decoder_init(&d, WIRE_MAX_BODY);
-	assert_int_equal(wire_decoder_feed(&d, s.data, s.len), 0);
-	int codes[8];
-	struct wire_frame frames[8];
-	int n = next_all(&d, codes, frames, 8);
-	assert_int_equal(n, 4);
-	assert_int_equal(codes[0], WIRE_EBADMAGIC);
-	assert_int_equal(codes[1], 1);
-	assert_frame(&frames[1], WIRE_PING, 5, "{}", NULL, 0);
-	assert_int_equal(codes[2], WIRE_EBADMAGIC);
-	assert_int_equal(codes[3], 1);
-	assert_frame(&frames[3], WIRE_STATUS, 6, "{}", NULL, 0);
-	wire_decoder_free(&d);
+	struct decoded got;
+	decode_whole(&got, &s);
+	assert_int_equal(got.n, 4);
+	assert_int_equal(got.codes[0], WIRE_EBADMAGIC);
+	assert_int_equal(got.codes[1], 1);
+	assert_frame(&got.frames[1], WIRE_PING, 5, "{}", NULL, 0);
+	assert_int_equal(got.codes[2], WIRE_EBADMAGIC);
+	assert_int_equal(got.codes[3], 1);
+	assert_frame(&got.frames[3], WIRE_STATUS, 6, "{}", NULL, 0);
+	wire_decoder_free(&got.d);
 
 	/* The same, byte by byte: still one error per garbage run, and a magic
 	 * split across feeds is found. */
+	struct wire_decoder d;
 	wire_decoder_init(&d, WIRE_MAX_BODY);
 	int errors = 0, good = 0;
 	for (size_t i = 0; i < s.len; i++) {
@@ -161,20 +166,16 @@ static void test_bad_version_and_reserved(void **state)
 	stream_add(&s, "{}", 2);
 	stream_add_frame(&s, WIRE_PING, 4, "{}", NULL, 0);
 
-	struct wire_decoder d;
-	wire_decoder_init(&d, WIRE_MAX_BODY);
-	assert_int_equal(wire_decoder_feed(&d, s.data, s.len), 0);
-	int codes[8];
-	struct wire_frame frames[8];
-	int n = next_all(&d, codes, frames, 8);
-	assert_int_equal(n, 4);
-	assert_int_equal(codes[0], WIRE_EBADVERSION);
-	assert_int_equal(codes[1], 1);
-	assert_int_equal(frames[1].hdr.id, 2);
-	assert_int_equal(codes[2], WIRE_ERESERVED);
-	assert_int_equal(codes[3], 1);
-	assert_int_equal(frames[3].hdr.id, 4);
-	wire_decoder_free(&d);
+	struct decoded got;
+	decode_whole(&got, &s);
+	assert_int_equal(got.n, 4);
+	assert_int_equal(got.codes[0], WIRE_EBADVERSION);
+	assert_int_equal(got.codes[1], 1);
+	assert_int_equal(got.frames[1].hdr.id, 2);
+	assert_int_equal(got.codes[2], WIRE_ERESERVED);
+	assert_int_equal(got.codes[3], 1);
+	assert_int_equal(got.frames[3].hdr.id, 4);
+	wire_decoder_free(&got.d);
 	free(s.data);
 }
 
@@ -187,21 +188,17 @@ static void test_unknown_type_skipped(void **state)
 	stream_add(&s, "1abc", 4);
 	stream_add_frame(&s, WIRE_PING, 42, "{}", NULL, 0);
 
-	struct wire_decoder d;
-	wire_decoder_init(&d, WIRE_MAX_BODY);
-	assert_int_equal(wire_decoder_feed(&d, s.data, s.len), 0);
-	int codes[8];
-	struct wire_frame frames[8];
-	int n = next_all(&d, codes, frames, 8);
-	assert_int_equal(n, 2);
-	assert_int_equal(codes[0], WIRE_EBADTYPE);
-	assert_int_equal(frames[0].hdr.type, 99);
-	assert_int_equal(frames[0].hdr.id, 41);
-	assert_null(frames[0].meta);
-	assert_null(frames[0].body);
-	assert_int_equal(codes[1], 1);
-	assert_frame(&frames[1], WIRE_PING, 42, "{}", NULL, 0);
-	wire_decoder_free(&d);
+	struct decoded got;
+	decode_whole(&got, &s);
+	assert_int_equal(got.n, 2);
+	assert_int_equal(got.codes[0], WIRE_EBADTYPE);
+	assert_int_equal(got.frames[0].hdr.type, 99);
+	assert_int_equal(got.frames[0].hdr.id, 41);
+	assert_null(got.frames[0].meta);
+	assert_null(got.frames[0].body);
+	assert_int_equal(got.codes[1], 1);
+	assert_frame(&got.frames[1], WIRE_PING, 42, "{}", NULL, 0);
+	wire_decoder_free(&got.d);
 	free(s.data);
 }
 
@@ -318,17 +315,15 @@ static void test_size_guard(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_feed_byte_by_byte),
-		cmocka_unit_test(test_feed_odd_chunks),
-		cmocka_unit_test(test_several_frames_one_feed),
-		cmocka_unit_test(test_bad_magic_resync),
-		cmocka_unit_test(test_bad_version_and_reserved),
-		cmocka_unit_test(test_unknown_type_skipped),
-		cmocka_unit_test(test_oversized_body_skipped_in_pieces),
-		cmocka_unit_test(test_oversized_meta),
-		cmocka_unit_test(test_partial_header_waits),
-		cmocka_unit_test(test_size_guard),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_feed_byte_by_byte),
+					    cmocka_unit_test(test_feed_odd_chunks),
+					    cmocka_unit_test(test_several_frames_one_feed),
+					    cmocka_unit_test(test_bad_magic_resync),
+					    cmocka_unit_test(test_bad_version_and_reserved),
+					    cmocka_unit_test(test_unknown_type_skipped),
+					    cmocka_unit_test(test_oversized_body_skipped_in_pieces),
+					    cmocka_unit_test(test_oversized_meta),
+					    cmocka_unit_test(test_partial_header_waits),
+					    cmocka_unit_test(test_size_guard) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,13 +63,13 @@ int main(void)
 		cmocka_unit_test(test_unreachable), cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_tenants),     cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_scale),       cmocka_unit_test(test_functions),
-		cmocka_unit_test(test_env_file),
+		cmocka_unit_test(test_env_file)
 	};
 	const struct CMUnitTest platform[] = {
 		cmocka_unit_test(test_up),          cmocka_unit_test(test_invoke),
 		cmocka_unit_test(test_invocations), cmocka_unit_test(test_function_failure),
 		cmocka_unit_test(test_hosts_drain), cmocka_unit_test(test_down),
-		cmocka_unit_test(test_up_failure),
+		cmocka_unit_test(test_up_failure)
 	};
 	/* One controller serves both groups; the platform has its own. */
 	if (setup() < 0)

@@ -19,19 +19,17 @@ static int teardown(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_host_registers),
-		cmocka_unit_test(test_drain_and_replace),
-		cmocka_unit_test(test_deploy_invoke_versions),
-		cmocka_unit_test(test_async),
-		cmocka_unit_test(test_isolation),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_burst_grows_then_shrinks),
-		cmocka_unit_test(test_scaling_live),
-		cmocka_unit_test(test_metrics),
-		cmocka_unit_test(test_controller_restart),
-		cmocka_unit_test(test_controller_crash),
-		cmocka_unit_test(test_agent_killed),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_host_registers),
+					    cmocka_unit_test(test_drain_and_replace),
+					    cmocka_unit_test(test_deploy_invoke_versions),
+					    cmocka_unit_test(test_async),
+					    cmocka_unit_test(test_isolation),
+					    cmocka_unit_test(test_errors),
+					    cmocka_unit_test(test_burst_grows_then_shrinks),
+					    cmocka_unit_test(test_scaling_live),
+					    cmocka_unit_test(test_metrics),
+					    cmocka_unit_test(test_controller_restart),
+					    cmocka_unit_test(test_controller_crash),
+					    cmocka_unit_test(test_agent_killed) };
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
