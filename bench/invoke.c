@@ -227,14 +227,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *data)
 
 static int samples_push(struct samples *s, const struct sample *v)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 4096;
-		struct sample *nv = realloc(s->v, cap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		s->v = nv;
-		s->cap = cap;
-	}
+	if (array_reserve(&s->v, &s->cap, s->n + 1, sizeof(*s->v), 4096) < 0)
+		return -ENOMEM;
 	s->v[s->n++] = *v;
 	return 0;
 }

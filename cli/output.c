@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util.h"
+
 #define COLUMN_GAP 3
 
 void table_init(struct table *t, size_t ncols)
@@ -19,16 +21,10 @@ static void table_push(struct table *t, char *cell)
 		t->oom = true;
 		return;
 	}
-	if (t->ncells == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		char **c = realloc(t->cells, cap * sizeof(*c));
-		if (!c) {
-			free(cell);
-			t->oom = true;
-			return;
-		}
-		t->cells = c;
-		t->cap = cap;
+	if (array_reserve(&t->cells, &t->cap, t->ncells + 1, sizeof(*t->cells), 64) < 0) {
+		free(cell);
+		t->oom = true;
+		return;
 	}
 	t->cells[t->ncells++] = cell;
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util.h"
 
 /* ---- helpers (the fleet lock is held) ----------------------------------------------------------- */
 
@@ -24,14 +25,8 @@ struct fleet_host *fl_host_find(struct fleet *f, const char *id)
 
 struct fleet_host *fl_host_add(struct fleet *f, const char *id)
 {
-	if (f->n_hosts == f->cap_hosts) {
-		size_t cap = f->cap_hosts ? f->cap_hosts * 2 : 8;
-		struct fleet_host **h = realloc(f->hosts, cap * sizeof(*h));
-		if (!h)
-			return NULL;
-		f->hosts = h;
-		f->cap_hosts = cap;
-	}
+	if (array_reserve(&f->hosts, &f->cap_hosts, f->n_hosts + 1, sizeof(*f->hosts), 8) < 0)
+		return NULL;
 	struct fleet_host *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
@@ -47,14 +42,8 @@ struct fleet_vm *fl_vm_find(struct fleet *f, const char *tenant, bool create)
 			return f->vms[i];
 	if (!create)
 		return NULL;
-	if (f->n_vms == f->cap_vms) {
-		size_t cap = f->cap_vms ? f->cap_vms * 2 : 16;
-		struct fleet_vm **v = realloc(f->vms, cap * sizeof(*v));
-		if (!v)
-			return NULL;
-		f->vms = v;
-		f->cap_vms = cap;
-	}
+	if (array_reserve(&f->vms, &f->cap_vms, f->n_vms + 1, sizeof(*f->vms), 16) < 0)
+		return NULL;
 	struct fleet_vm *v = calloc(1, sizeof(*v));
 	if (!v)
 		return NULL;

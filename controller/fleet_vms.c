@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "placement.h"
+#include "util.h"
 
 #define REPLACE_BACKOFF_US (2 * 1000000ull) /* between failed placements of one VM */
 #define ORPHAN_GRACE_US (10 * 1000000ull)   /* a VM unaccounted for this long is stopped */
@@ -327,15 +328,10 @@ int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *di
 	if (st == 200 || st == 201) {
 		pthread_mutex_lock(&f->lock);
 		if (atomic_load(&h->gen) == r->gen_expected && !artifact_known(h, digest)) {
-			if (h->n_artifacts == h->cap_artifacts) {
-				size_t cap = h->cap_artifacts ? h->cap_artifacts * 2 : 16;
-				void *a = realloc(h->artifacts, cap * sizeof(*h->artifacts));
-				if (a) {
-					h->artifacts = a;
-					h->cap_artifacts = cap;
-				}
-			}
-			if (h->n_artifacts < h->cap_artifacts)
+			/* Without memory the push stays unrecorded and is
+			 * checked again next time. */
+			if (array_reserve(&h->artifacts, &h->cap_artifacts, h->n_artifacts + 1,
+					  sizeof(*h->artifacts), 16) == 0)
 				memcpy(h->artifacts[h->n_artifacts++], digest, STORE_DIGEST_SIZE);
 		}
 		pthread_mutex_unlock(&f->lock);

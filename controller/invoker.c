@@ -78,14 +78,9 @@ static struct running *running_find(struct invoker *iv, const struct store_funct
 		if (!strcmp(iv->running[i].name, fn->name) &&
 		    !strcmp(iv->running[i].tenant, fn->tenant))
 			return &iv->running[i];
-	if (iv->n_running == iv->cap_running) {
-		size_t cap = iv->cap_running ? iv->cap_running * 2 : 16;
-		struct running *r = realloc(iv->running, cap * sizeof(*r));
-		if (!r)
-			return NULL;
-		iv->running = r;
-		iv->cap_running = cap;
-	}
+	if (array_reserve(&iv->running, &iv->cap_running, iv->n_running + 1, sizeof(*iv->running),
+			  16) < 0)
+		return NULL;
 	struct running *r = &iv->running[iv->n_running++];
 	memset(r, 0, sizeof(*r));
 	memcpy(r->tenant, fn->tenant, sizeof(r->tenant));
@@ -509,18 +504,15 @@ static int enqueue(struct invoker *iv, const char *id)
 {
 	pthread_mutex_lock(&iv->lock);
 	if (iv->q_len == iv->q_cap) {
-		size_t cap = iv->q_cap ? iv->q_cap * 2 : 64;
-		struct store_id *q = malloc(cap * sizeof(*q));
-		if (!q) {
+		size_t old = iv->q_cap;
+		if (array_reserve(&iv->queue, &iv->q_cap, old + 1, sizeof(*iv->queue), 64) < 0) {
 			pthread_mutex_unlock(&iv->lock);
 			return -ENOMEM;
 		}
-		for (size_t i = 0; i < iv->q_len; i++)
-			q[i] = iv->queue[(iv->q_head + i) % iv->q_cap];
-		free(iv->queue);
-		iv->queue = q;
-		iv->q_head = 0;
-		iv->q_cap = cap;
+		/* The ring was full and wrapped at old: its front part
+		 * (before q_head) now follows the back part, which the
+		 * doubled capacity leaves room for. */
+		memcpy(iv->queue + old, iv->queue, iv->q_head * sizeof(*iv->queue));
 	}
 	snprintf(iv->queue[(iv->q_head + iv->q_len) % iv->q_cap].id, STORE_ID_SIZE, "%s", id);
 	iv->q_len++;

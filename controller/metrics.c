@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "util.h"
 
 /* Upper bounds of the latency histogram's buckets, in seconds; they cover
  * a warm call (about a millisecond) to the longest timeout. */
@@ -58,14 +59,9 @@ static struct tenant_counts *tenant_counts(struct metrics *m, const char *tenant
 	for (size_t i = 0; i < m->n_tenants; i++)
 		if (!strcmp(m->tenants[i].tenant, tenant))
 			return &m->tenants[i];
-	if (m->n_tenants == m->cap_tenants) {
-		size_t cap = m->cap_tenants ? m->cap_tenants * 2 : 16;
-		struct tenant_counts *t = realloc(m->tenants, cap * sizeof(*t));
-		if (!t)
-			return NULL;
-		m->tenants = t;
-		m->cap_tenants = cap;
-	}
+	if (array_reserve(&m->tenants, &m->cap_tenants, m->n_tenants + 1, sizeof(*m->tenants), 16) <
+	    0)
+		return NULL;
 	struct tenant_counts *t = &m->tenants[m->n_tenants++];
 	memset(t, 0, sizeof(*t));
 	snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);

@@ -8,6 +8,7 @@
 #include "agent_api.h"
 #include "guest_chan.h"
 #include "log.h"
+#include "util.h"
 
 /* Beyond the function's own timeout the guest has AGENT_GUARD_MS to answer
  * before the agent gives up on it: that covers queueing behind other
@@ -31,14 +32,9 @@ static bool pushed(const struct invoke *inv, const char *digest)
 
 static int remember_pushed(struct invoke *inv, const char *digest)
 {
-	if (inv->n_pushed == inv->cap_pushed) {
-		size_t cap = inv->cap_pushed ? inv->cap_pushed * 2 : 16;
-		char(*p)[SHA256_HEX_SIZE] = realloc(inv->pushed, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		inv->pushed = p;
-		inv->cap_pushed = cap;
-	}
+	if (array_reserve(&inv->pushed, &inv->cap_pushed, inv->n_pushed + 1, sizeof(*inv->pushed),
+			  16) < 0)
+		return -ENOMEM;
 	strcpy(inv->pushed[inv->n_pushed++], digest);
 	return 0;
 }

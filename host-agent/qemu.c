@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "util.h"
+
 const char *accel_name(enum accel a)
 {
 	switch (a) {
@@ -154,15 +156,10 @@ static void add(struct argv_builder *b, const char *fmt, ...)
 {
 	if (b->err)
 		return;
-	if (b->n + 2 > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 32;
-		char **v = realloc(b->v, cap * sizeof(*v));
-		if (!v) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->v = v;
-		b->cap = cap;
+	/* Room for this argument and the NULL that ends the vector. */
+	if (array_reserve(&b->v, &b->cap, b->n + 2, sizeof(*b->v), 32) < 0) {
+		b->err = -ENOMEM;
+		return;
 	}
 	va_list ap;
 	va_start(ap, fmt);
