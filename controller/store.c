@@ -4,6 +4,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+
+#include "util.h"
 
 /* Writers wait this long for each other before a call fails with -EBUSY. */
 #define BUSY_TIMEOUT_MS 10000
@@ -161,6 +164,14 @@ int sq_step_failed(int rc)
 	return r < 0 ? r : -EIO;
 }
 
+int sq_step_row(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+}
+
 sqlite3_stmt *sq_prep(struct store *s, enum query q)
 {
 	if (!s->stmts[q] &&
@@ -176,6 +187,38 @@ void sq_stmt_done(sqlite3_stmt **st)
 		sqlite3_reset(*st);
 		sqlite3_clear_bindings(*st);
 	}
+}
+
+static int bind_next(sqlite3_stmt *st, int i, char type, va_list *ap)
+{
+	switch (type) {
+	case 't': return sq_bind_text(st, i, va_arg(*ap, const char *));
+	case 'b': {
+		const void *p = va_arg(*ap, const void *);
+		return sq_bind_blob(st, i, p, va_arg(*ap, size_t));
+	}
+	case 'i': return sqlite3_bind_int(st, i, va_arg(*ap, int));
+	case 'I': return sqlite3_bind_int64(st, i, va_arg(*ap, int64_t));
+	default: return SQLITE_MISUSE;
+	}
+}
+
+sqlite3_stmt *sq_prep_bind(struct store *s, enum query q, const char *types, ...)
+{
+	sqlite3_stmt *st = sq_prep(s, q);
+	if (!st)
+		return NULL;
+	va_list ap;
+	va_start(ap, types);
+	int rc = SQLITE_OK;
+	for (int i = 0; types[i] && rc == SQLITE_OK; i++)
+		rc = bind_next(st, i + 1, types[i], &ap);
+	va_end(ap);
+	if (rc != SQLITE_OK) {
+		sq_stmt_done(&st);
+		return NULL;
+	}
+	return st;
 }
 
 /* Runs a statement that returns no rows. */
@@ -229,15 +272,9 @@ int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, 
 	size_t n = 0, cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			void *p = realloc(items, ncap * size);
-			if (!p) {
-				free(items);
-				return -ENOMEM;
-			}
-			items = p;
-			cap = ncap;
+		if (array_reserve(&items, &cap, n + 1, size, 16) < 0) {
+			free(items);
+			return -ENOMEM;
 		}
 		read(st, items + n * size);
 		n++;
@@ -258,6 +295,11 @@ int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, 
 int sq_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
 	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+int sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	return n ? sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
 void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t size)

@@ -42,12 +42,10 @@ static int artifact_record(struct store *s, const char *digest, uint64_t size)
 	if (!sq_is_lower_hex(digest, STORE_DIGEST_SIZE - 1) || size > INT64_MAX)
 		return -EINVAL;
 	{
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_ARTIFACT_INSERT);
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_ARTIFACT_INSERT, "tII", digest,
+							       (int64_t)size, sq_now_ms());
 		if (!st)
 			return -ENOMEM;
-		sq_bind_text(st, 1, digest);
-		sqlite3_bind_int64(st, 2, (int64_t)size);
-		sqlite3_bind_int64(st, 3, sq_now_ms());
 		int r = sq_sql_errno(sqlite3_step(st));
 		if (r < 0)
 			return r;
@@ -66,13 +64,12 @@ int store_artifact_put(struct store *s, const char *digest, uint64_t size)
 
 int store_artifact_get(struct store *s, const char *digest, uint64_t *ret_size)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_ARTIFACT_GET);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_ARTIFACT_GET, "t", digest);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, digest);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	int r = sq_step_row(st);
+	if (r < 0)
+		return r;
 	*ret_size = (uint64_t)sqlite3_column_int64(st, 0);
 	return 0;
 }
@@ -96,11 +93,10 @@ static int function_put_locked(struct store *s, const char *tenant, const char *
 		return r;
 	int64_t version;
 	{
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_FUNCTION_BUMP);
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_FUNCTION_BUMP, "tt", tenant,
+							       name);
 		if (!st)
 			return -ENOMEM;
-		sq_bind_text(st, 1, tenant);
-		sq_bind_text(st, 2, name);
 		int rc = sqlite3_step(st);
 		if (rc != SQLITE_ROW)
 			return sq_step_failed(rc);
@@ -109,18 +105,12 @@ static int function_put_locked(struct store *s, const char *tenant, const char *
 		if (rc != SQLITE_DONE)
 			return sq_step_failed(rc);
 	}
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_VERSION_INSERT);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
+		s, Q_VERSION_INSERT, "ttItIIItI", tenant, name, version, digest,
+		(int64_t)limits->timeout_ms, (int64_t)limits->memory_mib,
+		(int64_t)limits->max_concurrency, limits->mode, sq_now_ms());
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, tenant);
-	sq_bind_text(st, 2, name);
-	sqlite3_bind_int64(st, 3, version);
-	sq_bind_text(st, 4, digest);
-	sqlite3_bind_int64(st, 5, limits->timeout_ms);
-	sqlite3_bind_int64(st, 6, limits->memory_mib);
-	sqlite3_bind_int64(st, 7, limits->max_concurrency);
-	sq_bind_text(st, 8, limits->mode);
-	sqlite3_bind_int64(st, 9, sq_now_ms());
 	r = sq_sql_errno(sqlite3_step(st));
 	if (r < 0)
 		return r;
@@ -167,15 +157,13 @@ int store_function_get(struct store *s, const char *tenant, const char *name, in
 {
 	if (version < 0)
 		return -ENOENT;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_FUNCTION_GET);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_FUNCTION_GET, "ttI", tenant, name,
+						       version);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, tenant);
-	sq_bind_text(st, 2, name);
-	sqlite3_bind_int64(st, 3, version);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	int r = sq_step_row(st);
+	if (r < 0)
+		return r;
 	read_function(st, ret_function);
 	return 0;
 }
@@ -183,19 +171,16 @@ int store_function_get(struct store *s, const char *tenant, const char *name, in
 int store_function_list(struct store *s, const char *tenant, struct store_function **ret_functions,
 			size_t *ret_n)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_FUNCTION_LIST);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_FUNCTION_LIST, "t", tenant);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, tenant);
 	return sq_collect_rows(st, sizeof(**ret_functions), read_function, ret_functions, ret_n);
 }
 
 int store_function_delete(struct store *s, const char *tenant, const char *name)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_FUNCTION_DELETE);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_FUNCTION_DELETE, "tt", tenant, name);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, tenant);
-	sq_bind_text(st, 2, name);
 	return sq_step_update(s, st);
 }

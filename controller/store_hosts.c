@@ -22,24 +22,19 @@ int store_host_register(struct store *s, const char *id, const char *address, in
 {
 	if (!sq_object_name_is_valid(id) || !sq_printable(address, STORE_ADDRESS_SIZE) || cores < 1)
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_HOST_REGISTER);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_HOST_REGISTER, "ttiI", id, address,
+						       cores, sq_now_ms());
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, id);
-	sq_bind_text(st, 2, address);
-	sqlite3_bind_int(st, 3, cores);
-	sqlite3_bind_int64(st, 4, sq_now_ms());
 	return sq_sql_errno(sqlite3_step(st));
 }
 
 /* Runs a one-row host update whose first parameter is the host id. */
 static int host_update(struct store *s, enum query q, const char *id, int64_t value)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, q);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, q, "tI", id, value);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, value);
 	return sq_step_update(s, st);
 }
 
@@ -73,13 +68,12 @@ static void read_host(sqlite3_stmt *st, void *item)
 
 int store_host_get(struct store *s, const char *id, struct store_host *ret_host)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_HOST_GET);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_HOST_GET, "t", id);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	int r = sq_step_row(st);
+	if (r < 0)
+		return r;
 	read_host(st, ret_host);
 	return 0;
 }

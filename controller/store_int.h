@@ -84,6 +84,18 @@ struct store {
 
 /* Returns the cached statement for q, reset and unbound, or NULL. */
 sqlite3_stmt *sq_prep(struct store *s, enum query q);
+/* sq_prep() with the parameters bound in order from the arguments, one
+ * letter of types each:
+ *   't'  const char *: text (NULL binds NULL); the caller keeps it alive
+ *        until the statement is reset, as with sq_bind_text()
+ *   'b'  const void *, size_t: a blob (an empty one binds NULL, so that it
+ *        reads back as NULL); kept alive the same way
+ *   'i'  int (bool and smaller types promote to it)
+ *   'I'  int64_t: pass exactly that type (cast where the value is narrower)
+ * Returns the statement, or NULL when it cannot be prepared or a parameter
+ * cannot be bound (callers answer -ENOMEM). Parameters after the last letter
+ * stay NULL and may be bound by hand. */
+sqlite3_stmt *sq_prep_bind(struct store *s, enum query q, const char *types, ...);
 /* Cleanup for a statement in use: resetting releases its read snapshot and
  * makes it ready for the next call, on every return path. */
 void sq_stmt_done(sqlite3_stmt **st);
@@ -93,6 +105,9 @@ void sq_stmt_done(sqlite3_stmt **st);
 int sq_sql_errno(int rc);
 /* The error for a step that ended other than expected; never 0. */
 int sq_step_failed(int rc);
+/* Steps a query expected to give a row. Returns 0 with the row current, or
+ * -ENOENT when there is none, or the step's error. */
+int sq_step_row(sqlite3_stmt *st);
 /* Steps an UPDATE of one row. Returns 0, -ENOENT when it matched none, or
  * the step's error. */
 int sq_step_update(struct store *s, sqlite3_stmt *st);
@@ -114,6 +129,9 @@ int sq_tx_end(struct store *s, int r);
 /* Binds v as text, or NULL when v is NULL; the caller keeps v alive until
  * the statement is reset. */
 int sq_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* Binds n bytes at p as a blob, or NULL when n is 0; the caller keeps p alive
+ * until the statement is reset. */
+int sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n);
 /* Copies a text column into dst, truncated to size; NULL reads as "". */
 void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t size);
 

@@ -79,12 +79,6 @@ int store_status_parse(const char *name, enum store_status *ret_status)
 	return -EINVAL;
 }
 
-static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
-{
-	/* An empty payload is stored as NULL so that it reads back as NULL. */
-	return n ? sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-}
-
 static int col_blob(sqlite3_stmt *st, int i, uint8_t **ret, size_t *ret_len)
 {
 	size_t n = (size_t)sqlite3_column_bytes(st, i);
@@ -110,18 +104,12 @@ static int invocation_insert(struct store *s, const char *id, int64_t created_ms
 	    input_len > INT32_MAX || strlen(id) != STORE_ID_SIZE - 1 ||
 	    !sq_is_lower_hex(id, STORE_ID_SIZE - 1))
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_INSERT);
+	/* An empty input is stored as NULL so that it reads back as NULL. */
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_INSERT, "tttIiIbtt", id, tenant,
+						       function, version, (int)async, created_ms,
+						       input, input_len, host, vm);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, id);
-	sq_bind_text(st, 2, tenant);
-	sq_bind_text(st, 3, function);
-	sqlite3_bind_int64(st, 4, version);
-	sqlite3_bind_int(st, 5, async);
-	sqlite3_bind_int64(st, 6, created_ms);
-	bind_blob(st, 7, input, input_len);
-	sq_bind_text(st, 8, host);
-	sq_bind_text(st, 9, vm);
 	return sq_sql_errno(sqlite3_step(st));
 }
 
@@ -157,14 +145,11 @@ int store_invocation_create_running(struct store *s, const char *id, int64_t cre
 /* Tells -ENOENT from -EALREADY after a guarded update changed no row. */
 static int unchanged_reason(struct store *s, const char *id)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_STATUS);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_STATUS, "t", id);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		return -EALREADY;
-	return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	int r = sq_step_row(st);
+	return r == 0 ? -EALREADY : r;
 }
 
 /* Steps st, a guarded update of invocation id's row. Returns 0 when it
@@ -180,14 +165,10 @@ static int update_one(struct store *s, sqlite3_stmt *st, const char *id)
 int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm,
 			   int cpu)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_START);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_START, "tItti", id, sq_now_ms(),
+						       host, vm, cpu);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, sq_now_ms());
-	sq_bind_text(st, 3, host);
-	sq_bind_text(st, 4, vm);
-	sqlite3_bind_int(st, 5, cpu);
 	return update_one(s, st, id);
 }
 
@@ -197,20 +178,13 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 		return -EINVAL;
 	if (o->result_len > INT32_MAX || o->log_len > INT32_MAX)
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_FINISH);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
+		s, Q_INV_FINISH, "ttIbbtIIIIi", id, store_status_name(o->status), sq_now_ms(),
+		o->result, o->result_len, o->log, o->log_len, o->error, o->queued_us,
+		o->cold_start_us, o->exec_us, o->total_us, (int)o->cold_start);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, id);
-	sq_bind_text(st, 2, store_status_name(o->status));
-	sqlite3_bind_int64(st, 3, sq_now_ms());
-	bind_blob(st, 4, o->result, o->result_len);
-	bind_blob(st, 5, o->log, o->log_len);
-	sq_bind_text(st, 6, o->error);
-	sqlite3_bind_int64(st, 7, o->queued_us);
-	sqlite3_bind_int64(st, 8, o->cold_start_us);
-	sqlite3_bind_int64(st, 9, o->exec_us);
-	sqlite3_bind_int64(st, 10, o->total_us);
-	sqlite3_bind_int(st, 11, o->cold_start);
+	/* The CPU stays NULL when the agent did not name one. */
 	if (o->cpu > 0)
 		sqlite3_bind_int(st, 12, o->cpu);
 	return update_one(s, st, id);
@@ -218,10 +192,9 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 
 int store_invocation_requeue(struct store *s, const char *id)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_REQUEUE_ONE);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_REQUEUE_ONE, "t", id);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, id);
 	return update_one(s, st, id);
 }
 
@@ -275,14 +248,12 @@ nomem:
 int store_invocation_get(struct store *s, const char *tenant, const char *id,
 			 struct store_invocation *ret_inv)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_GET);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_GET, "tt", id, tenant);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, id);
-	sq_bind_text(st, 2, tenant);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	int r = sq_step_row(st);
+	if (r < 0)
+		return r;
 	return read_invocation(st, ret_inv);
 }
 
@@ -328,16 +299,12 @@ int store_invocation_list(struct store *s, const char *tenant, const struct stor
 	if (cursor && *cursor && cursor_parse(cursor, &after_ms, after_id) < 0)
 		return -EINVAL;
 
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_LIST);
+	/* One row more than asked tells whether another page exists. */
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_LIST, "tttIti", tenant,
+						       filter ? filter->function : NULL, status,
+						       after_ms, after_id, (int)limit + 1);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, tenant);
-	sq_bind_text(st, 2, filter ? filter->function : NULL);
-	sq_bind_text(st, 3, status);
-	sqlite3_bind_int64(st, 4, after_ms);
-	sq_bind_text(st, 5, after_id);
-	/* One row more than asked tells whether another page exists. */
-	sqlite3_bind_int(st, 6, (int)limit + 1);
 
 	struct store_invocation *invs = calloc(limit, sizeof(*invs));
 	if (!invs)
@@ -372,20 +339,20 @@ int store_invocation_list(struct store *s, const char *tenant, const struct stor
 static int prune_locked(struct store *s, int64_t finished_before_ms, unsigned keep_newest,
 			size_t *deleted)
 {
-	_cleanup_stmt_ sqlite3_stmt *age = sq_prep(s, Q_INV_PRUNE_AGE);
+	_cleanup_stmt_ sqlite3_stmt *age = sq_prep_bind(s, Q_INV_PRUNE_AGE, "I",
+							finished_before_ms);
 	if (!age)
 		return -ENOMEM;
-	sqlite3_bind_int64(age, 1, finished_before_ms);
 	int r = sq_sql_errno(sqlite3_step(age));
 	if (r < 0)
 		return r;
 	*deleted += (size_t)sqlite3_changes(s->db);
 	if (!keep_newest)
 		return 0;
-	_cleanup_stmt_ sqlite3_stmt *count = sq_prep(s, Q_INV_PRUNE_COUNT);
+	_cleanup_stmt_ sqlite3_stmt *count = sq_prep_bind(s, Q_INV_PRUNE_COUNT, "I",
+							  (int64_t)keep_newest);
 	if (!count)
 		return -ENOMEM;
-	sqlite3_bind_int64(count, 1, keep_newest);
 	r = sq_sql_errno(sqlite3_step(count));
 	if (r < 0)
 		return r;
@@ -412,11 +379,10 @@ static int recover_locked(struct store *s, const char *reason, size_t *failed,
 			  struct store_id **retry, size_t *n_retry)
 {
 	{
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_FAIL_UNFINISHED);
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_FAIL_UNFINISHED, "tI",
+							       reason, sq_now_ms());
 		if (!st)
 			return -ENOMEM;
-		sq_bind_text(st, 1, reason);
-		sqlite3_bind_int64(st, 2, sq_now_ms());
 		int r = sq_sql_errno(sqlite3_step(st));
 		if (r < 0)
 			return r;
@@ -429,14 +395,8 @@ static int recover_locked(struct store *s, const char *reason, size_t *failed,
 	size_t cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n_retry == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			struct store_id *p = realloc(*retry, ncap * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			*retry = p;
-			cap = ncap;
-		}
+		if (array_reserve(retry, &cap, *n_retry + 1, sizeof(**retry), 16) < 0)
+			return -ENOMEM;
 		sq_col_text(st, 0, (*retry)[*n_retry].id, STORE_ID_SIZE);
 		(*n_retry)++;
 	}

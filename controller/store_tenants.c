@@ -48,23 +48,20 @@ int store_tenant_create(struct store *s, const char *name)
 {
 	if (!sq_tenant_name_is_valid(name))
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_INSERT);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tI", name, sq_now_ms());
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, name);
-	sqlite3_bind_int64(st, 2, sq_now_ms());
 	return sq_sql_errno(sqlite3_step(st));
 }
 
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_GET);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_GET, "t", name);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, name);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
+	int r = sq_step_row(st);
+	if (r < 0)
+		return r;
 	read_tenant(st, ret_tenant);
 	return 0;
 }
@@ -90,14 +87,11 @@ int store_tenant_set_scaling(struct store *s, const char *name, const struct sto
 	    (strcmp(c->mechanism, "hotplug") && strcmp(c->mechanism, "precreated")) ||
 	    !sq_printable(c->policy, sizeof(c->policy)))
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_SCALING);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_SCALING, "tiitt", name,
+						       c->min_workers, c->max_workers, c->mechanism,
+						       c->policy);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, name);
-	sqlite3_bind_int(st, 2, c->min_workers);
-	sqlite3_bind_int(st, 3, c->max_workers);
-	sq_bind_text(st, 4, c->mechanism);
-	sq_bind_text(st, 5, c->policy);
 	return sq_step_update(s, st);
 }
 
@@ -154,14 +148,11 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
 			return r;
 		key_id_of(token, key_id);
 
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_KEY_INSERT);
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_INSERT, "ttbbI", key_id,
+							       tenant, salt, sizeof(salt), hash,
+							       sizeof(hash), sq_now_ms());
 		if (!st)
 			return -ENOMEM;
-		sq_bind_text(st, 1, key_id);
-		sq_bind_text(st, 2, tenant);
-		sqlite3_bind_blob(st, 3, salt, sizeof(salt), SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, hash, sizeof(hash), SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, sq_now_ms());
 		r = sq_sql_errno(sqlite3_step(st));
 		if (r == -EEXIST)
 			continue;
@@ -192,10 +183,9 @@ int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_N
 		return -EACCES;
 	char key_id[STORE_KEY_ID_SIZE];
 	key_id_of(token, key_id);
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_KEY_GET);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_GET, "t", key_id);
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, key_id);
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? -EACCES : sq_sql_errno(rc);
@@ -217,10 +207,8 @@ int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_N
 
 int store_key_revoke(struct store *s, const char *key_id)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_KEY_REVOKE);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_REVOKE, "tI", key_id, sq_now_ms());
 	if (!st)
 		return -ENOMEM;
-	sq_bind_text(st, 1, key_id);
-	sqlite3_bind_int64(st, 2, sq_now_ms());
 	return sq_step_update(s, st);
 }
