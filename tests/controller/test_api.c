@@ -22,6 +22,7 @@
 #include "agent_client.h"
 #include "controller_int.h"
 #include "sha256.h"
+#include "support/files.h"
 #include "support/procs.h"
 #include "util.h"
 
@@ -67,9 +68,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	daemon_proc_stop(&f->proc, SIGTERM, 10000);
 	agent_client_free(&f->c);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (remove_tree(f->dir) < 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);
 	free(f);
 	return 0;

@@ -17,6 +17,7 @@
 #include "link.h"
 #include "metrics.h"
 #include "store.h"
+#include "support/files.h"
 #include "util.h"
 
 struct fixture {
@@ -60,9 +61,7 @@ static int teardown(void **state)
 	link_pool_free(f->links);
 	store_close(f->db.store);
 	pthread_mutex_destroy(&f->db.lock);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (remove_tree(f->dir) < 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);
 	free(f);
 	return 0;

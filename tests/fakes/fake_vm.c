@@ -120,6 +120,18 @@ void fake_vm_free(struct fake_vm *f)
 	free(f);
 }
 
+int fake_vm_setup(void **state)
+{
+	*state = fake_vm_new();
+	return 0;
+}
+
+int fake_vm_teardown(void **state)
+{
+	fake_vm_free(*state);
+	return 0;
+}
+
 void fake_vm_budget(struct fake_vm *f, int n)
 {
 	memset(&f->cores, 0, sizeof(f->cores));

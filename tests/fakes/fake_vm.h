@@ -56,6 +56,11 @@ struct fake_vm *fake_vm_new(void);
  * closes clean and frees. */
 void fake_vm_free(struct fake_vm *f);
 
+/* cmocka setup and teardown: each test gets a fake_vm_new() VM as its state,
+ * freed with fake_vm_free() after it. */
+int fake_vm_setup(void **state);
+int fake_vm_teardown(void **state);
+
 /* A budget of n host cores, 0..n-1. */
 void fake_vm_budget(struct fake_vm *f, int n);
 

@@ -24,18 +24,6 @@ static const struct vcpu_limits precreated = {
 	.max_timeout_ms = 1000,
 };
 
-static int setup(void **state)
-{
-	*state = fake_vm_new();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fake_vm_free(*state);
-	return 0;
-}
-
 static void test_grow_and_shrink(void **state)
 {
 	struct fake_vm *f = *state;
@@ -222,16 +210,16 @@ static void test_vm_down(void **state)
 	assert_int_equal(f->resized, 2);
 }
 
-/* Each test gets a fixture of its own. */
-#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+/* Each test gets a VM of its own. */
+#define VM_TEST(f) cmocka_unit_test_setup_teardown(f, fake_vm_setup, fake_vm_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		FIXTURE_TEST(test_grow_and_shrink),        FIXTURE_TEST(test_cores_short),
-		FIXTURE_TEST(test_refused_synchronously),  FIXTURE_TEST(test_queued_in_order),
-		FIXTURE_TEST(test_guest_refuses),          FIXTURE_TEST(test_standby),
-		FIXTURE_TEST(test_shrink_refills_standby), FIXTURE_TEST(test_vm_down)
+		VM_TEST(test_grow_and_shrink),        VM_TEST(test_cores_short),
+		VM_TEST(test_refused_synchronously),  VM_TEST(test_queued_in_order),
+		VM_TEST(test_guest_refuses),          VM_TEST(test_standby),
+		VM_TEST(test_shrink_refills_standby), VM_TEST(test_vm_down)
 	};
 	return cmocka_run_group_tests_name("vcpu", tests, NULL, NULL);
 }

@@ -31,18 +31,6 @@ static const char slots_json[] =
 	" {\"type\": \"max-x86_64-cpu\", \"vcpus-count\": 1, \"qom-path\": \"/machine/unattached/device[0]\","
 	"  \"props\": {\"socket-id\": 0, \"core-id\": 0, \"thread-id\": 0}}]";
 
-static int setup(void **state)
-{
-	*state = fake_vm_new();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fake_vm_free(*state);
-	return 0;
-}
-
 /* A ready hotplug VM with only its control CPU; QEMU reports CPUs 0..2 from
  * the first device_add on. */
 static void start(struct fake_vm *f, const struct vcpu_limits *lim)
@@ -202,14 +190,14 @@ static void test_guest_cannot_online(void **state)
 	assert_int_equal(f->resized, 1);
 }
 
-/* Each test gets a fixture of its own. */
-#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+/* Each test gets a VM of its own. */
+#define VM_TEST(f) cmocka_unit_test_setup_teardown(f, fake_vm_setup, fake_vm_teardown)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_grow_and_shrink),
-					    FIXTURE_TEST(test_old_qemu_after_removal),
-					    FIXTURE_TEST(test_device_add_refused),
-					    FIXTURE_TEST(test_guest_cannot_online) };
+	const struct CMUnitTest tests[] = { VM_TEST(test_grow_and_shrink),
+					    VM_TEST(test_old_qemu_after_removal),
+					    VM_TEST(test_device_add_refused),
+					    VM_TEST(test_guest_cannot_online) };
 	return cmocka_run_group_tests_name("vcpu_hotplug", tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "daemon_proc.h"
+#include "support/files.h"
 #include "util.h"
 
 /* Writes BUILD/NAME as an executable script. */
@@ -78,9 +79,7 @@ static void test_start_and_stop(void **state)
 	char image[300];
 	snprintf(image, sizeof(image), "--image %s/guest", build);
 	assert_non_null(strstr(log, image));
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", build);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(remove_tree(build), 0);
 }
 
 static void test_never_ready_and_stubborn(void **state)
@@ -109,9 +108,7 @@ static void test_never_ready_and_stubborn(void **state)
 	/* A crash is told apart from a clean stop. */
 	assert_int_equal(daemon_proc_start_agent(&p, &a), 0);
 	assert_int_equal(daemon_proc_stop(&p, SIGKILL, 10000), 128 + SIGKILL);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", build);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(remove_tree(build), 0);
 }
 
 int main(void)
