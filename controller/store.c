@@ -265,9 +265,22 @@ int sq_step_update(struct store *s, sqlite3_stmt *st)
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
 }
 
+int sq_read_row(sqlite3_stmt *st, void (*read)(sqlite3_stmt *, void *), void *ret)
+{
+	if (!st)
+		return -ENOMEM;
+	int r = sq_step_row(st);
+	if (r < 0)
+		return r;
+	read(st, ret);
+	return 0;
+}
+
 int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void *ret,
 		    size_t *ret_n)
 {
+	if (!st)
+		return -ENOMEM;
 	uint8_t *items = NULL;
 	size_t n = 0, cap = 0;
 	int rc;

@@ -159,21 +159,13 @@ int store_function_get(struct store *s, const char *tenant, const char *name, in
 		return -ENOENT;
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_FUNCTION_GET, "ttI", tenant, name,
 						       version);
-	if (!st)
-		return -ENOMEM;
-	int r = sq_step_row(st);
-	if (r < 0)
-		return r;
-	read_function(st, ret_function);
-	return 0;
+	return sq_read_row(st, read_function, ret_function);
 }
 
 int store_function_list(struct store *s, const char *tenant, struct store_function **ret_functions,
 			size_t *ret_n)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_FUNCTION_LIST, "t", tenant);
-	if (!st)
-		return -ENOMEM;
 	return sq_collect_rows(st, sizeof(**ret_functions), read_function, ret_functions, ret_n);
 }
 

@@ -69,19 +69,11 @@ static void read_host(sqlite3_stmt *st, void *item)
 int store_host_get(struct store *s, const char *id, struct store_host *ret_host)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_HOST_GET, "t", id);
-	if (!st)
-		return -ENOMEM;
-	int r = sq_step_row(st);
-	if (r < 0)
-		return r;
-	read_host(st, ret_host);
-	return 0;
+	return sq_read_row(st, read_host, ret_host);
 }
 
 int store_host_list(struct store *s, struct store_host **ret_hosts, size_t *ret_n)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_HOST_LIST);
-	if (!st)
-		return -ENOMEM;
 	return sq_collect_rows(st, sizeof(**ret_hosts), read_host, ret_hosts, ret_n);
 }

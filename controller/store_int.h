@@ -111,10 +111,15 @@ int sq_step_row(sqlite3_stmt *st);
 /* Steps an UPDATE of one row. Returns 0, -ENOENT when it matched none, or
  * the step's error. */
 int sq_step_update(struct store *s, sqlite3_stmt *st);
+/* Steps st, a query of one row, and fills ret from it with read(). st NULL
+ * (sq_prep_bind failed) gives -ENOMEM. Returns 0, -ENOENT when there is no
+ * row, or the step's error. */
+int sq_read_row(sqlite3_stmt *st, void (*read)(sqlite3_stmt *, void *), void *ret);
 /* Collects every row of a started statement into a malloc'd array of
  * elements of the given size, each filled by read(). ret is the address of
  * the caller's pointer to such elements (a struct store_host ** for hosts),
- * set with *ret_n only on success. Returns 0, -ENOMEM or the step's error. */
+ * set with *ret_n only on success. st NULL (preparing it failed) gives
+ * -ENOMEM. Returns 0, -ENOMEM or the step's error. */
 int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void *ret,
 		    size_t *ret_n);
 

@@ -33,8 +33,9 @@ const char *const store_tenant_queries[Q_COUNT] = {
 
 /* ---- tenants ------------------------------------------------------------ */
 
-static void read_tenant(sqlite3_stmt *st, struct store_tenant *t)
+static void read_tenant(sqlite3_stmt *st, void *item)
 {
+	struct store_tenant *t = item;
 	memset(t, 0, sizeof(*t));
 	sq_col_text(st, 0, t->name, sizeof(t->name));
 	t->created_ms = sqlite3_column_int64(st, 1);
@@ -57,26 +58,13 @@ int store_tenant_create(struct store *s, const char *name)
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_GET, "t", name);
-	if (!st)
-		return -ENOMEM;
-	int r = sq_step_row(st);
-	if (r < 0)
-		return r;
-	read_tenant(st, ret_tenant);
-	return 0;
-}
-
-static void read_tenant_row(sqlite3_stmt *st, void *item)
-{
-	read_tenant(st, item);
+	return sq_read_row(st, read_tenant, ret_tenant);
 }
 
 int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t *ret_n)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_LIST);
-	if (!st)
-		return -ENOMEM;
-	return sq_collect_rows(st, sizeof(**ret_tenants), read_tenant_row, ret_tenants, ret_n);
+	return sq_collect_rows(st, sizeof(**ret_tenants), read_tenant, ret_tenants, ret_n);
 }
 
 int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling)
