@@ -23,15 +23,29 @@ struct fleet_host *fl_host_find(struct fleet *f, const char *id)
 	return NULL;
 }
 
+/* Appends a zeroed, malloc'd object of the given size to an array of
+ * pointers to such objects (array is the address of a T ** holding *n of
+ * them in *cap). Returns the object, or NULL with nothing changed. */
+static void *append_new(void *array, size_t *n, size_t *cap, size_t initial, size_t size)
+{
+	if (array_reserve(array, cap, *n + 1, sizeof(void *), initial) < 0)
+		return NULL;
+	void *item = calloc(1, size);
+	if (!item)
+		return NULL;
+	/* The slot is written as bytes: the array's element type is T *. */
+	char *items;
+	memcpy(&items, array, sizeof(items));
+	memcpy(items + *n * sizeof(void *), &item, sizeof(item));
+	(*n)++;
+	return item;
+}
+
 struct fleet_host *fl_host_add(struct fleet *f, const char *id)
 {
-	if (array_reserve(&f->hosts, &f->cap_hosts, f->n_hosts + 1, sizeof(*f->hosts), 8) < 0)
-		return NULL;
-	struct fleet_host *h = calloc(1, sizeof(*h));
-	if (!h)
-		return NULL;
-	snprintf(h->id, sizeof(h->id), "%s", id);
-	f->hosts[f->n_hosts++] = h;
+	struct fleet_host *h = append_new(&f->hosts, &f->n_hosts, &f->cap_hosts, 8, sizeof(*h));
+	if (h)
+		snprintf(h->id, sizeof(h->id), "%s", id);
 	return h;
 }
 
@@ -42,13 +56,9 @@ struct fleet_vm *fl_vm_find(struct fleet *f, const char *tenant, bool create)
 			return f->vms[i];
 	if (!create)
 		return NULL;
-	if (array_reserve(&f->vms, &f->cap_vms, f->n_vms + 1, sizeof(*f->vms), 16) < 0)
-		return NULL;
-	struct fleet_vm *v = calloc(1, sizeof(*v));
-	if (!v)
-		return NULL;
-	snprintf(v->tenant, sizeof(v->tenant), "%s", tenant);
-	f->vms[f->n_vms++] = v;
+	struct fleet_vm *v = append_new(&f->vms, &f->n_vms, &f->cap_vms, 16, sizeof(*v));
+	if (v)
+		snprintf(v->tenant, sizeof(v->tenant), "%s", tenant);
 	return v;
 }
 
