@@ -330,16 +330,26 @@ static void shrink_refused(struct worker *w, const char *what, int status)
 	step_done(w, "shrink", w->core);
 }
 
+/* Whether the guest's reply to a shrink step (what) lets the shrink go on:
+ * not when the shrink is over or the channel is gone, nor when the guest
+ * refused the step (then the shrink is refused). */
+static bool shrink_step_ok(struct worker *w, int status, const char *what)
+{
+	if (w->state != W_SHRINKING || status == -ECONNRESET)
+		return false;
+	if (status < 0) {
+		shrink_refused(w, what, status);
+		return false;
+	}
+	return true;
+}
+
 static void on_deactivated(struct guest_chan *ch, int status, const struct wire_frame *f,
 			   json_t *meta, void *data)
 {
 	struct worker *w = data;
-	if (w->state != W_SHRINKING || status == -ECONNRESET)
+	if (!shrink_step_ok(w, status, "guest deactivate"))
 		return;
-	if (status < 0) {
-		shrink_refused(w, "guest deactivate", status);
-		return;
-	}
 	w->guest_online_us = json_integer_value(json_object_get(meta, "offline_us"));
 	shrink_finish(w, w->settle);
 }
@@ -381,12 +391,8 @@ static void on_released(struct guest_chan *ch, int status, const struct wire_fra
 			void *data)
 {
 	struct worker *w = data;
-	if (w->state != W_SHRINKING || status == -ECONNRESET)
+	if (!shrink_step_ok(w, status, "guest release"))
 		return;
-	if (status < 0) {
-		shrink_refused(w, "guest release", status);
-		return;
-	}
 	w->seen_us = since_us(w);
 	int r = qmp_req(w->vcpu, "device_del", json_pack("{s:s}", "id", w->dev_id),
 			on_device_del_reply, w);
