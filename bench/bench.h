@@ -51,6 +51,9 @@ int bench_agent_start(struct daemon_proc *p, const struct bench_opts *o, const c
 int bench_env_start(struct bench_env *e, const struct bench_opts *o);
 void bench_env_stop(struct bench_env *e);
 
+/* Reads build/functions/NAME into a malloc'd buffer (the caller frees it).
+ * Returns 0, or -errno after printing one line. */
+int bench_read_function(const struct bench_opts *o, const char *name, void **ret, size_t *ret_len);
 /* Uploads build/functions/NAME; writes its digest. Returns 0 or <0. */
 int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const char *name,
 			  char digest[SHA256_HEX_SIZE]);

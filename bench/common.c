@@ -62,18 +62,24 @@ void bench_env_stop(struct bench_env *e)
 		daemon_proc_stop(&e->proc, SIGTERM, 20000);
 }
 
-int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const char *name,
-			  char digest[SHA256_HEX_SIZE])
+int bench_read_function(const struct bench_opts *o, const char *name, void **ret, size_t *ret_len)
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/functions/%s", o->build, name);
+	int r = file_read_all(path, ret, ret_len);
+	if (r < 0)
+		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
+	return r;
+}
+
+int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const char *name,
+			  char digest[SHA256_HEX_SIZE])
+{
 	void *buf;
 	size_t len;
-	int r = file_read_all(path, &buf, &len);
-	if (r < 0) {
-		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
+	int r = bench_read_function(o, name, &buf, &len);
+	if (r < 0)
 		return r;
-	}
 	r = agent_client_put_artifact(&e->client, buf, len, digest);
 	free(buf);
 	if (r != 201) {

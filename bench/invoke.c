@@ -548,14 +548,21 @@ static void read_qemu_pid(struct platform *p)
 	json_decref(vm);
 }
 
+/* Opens /proc/PID/NAME for reading, or returns NULL (also for no process). */
+static FILE *proc_open(pid_t pid, const char *name)
+{
+	if (pid <= 0)
+		return NULL;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	return fopen(path, "re");
+}
+
 /* User plus system CPU time of a process in us, or -1. */
 static long long proc_cpu_us(pid_t pid)
 {
-	if (pid <= 0)
-		return -1;
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
+	char buf[1024];
+	FILE *f = proc_open(pid, "stat");
 	if (!f)
 		return -1;
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -696,15 +703,11 @@ static int tenant_setup(struct platform *p)
 		return -EIO;
 	}
 
-	char path[512];
-	snprintf(path, sizeof(path), "%s/functions/echo", o->build);
 	void *art;
 	size_t len;
-	int r = file_read_all(path, &art, &len);
-	if (r < 0) {
-		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
+	int r = bench_read_function(o, "echo", &art, &len);
+	if (r < 0)
 		return r;
-	}
 	/* Every client may have a call in flight: the default limit would
 	 * answer the surplus with 429. */
 	char target[128];
@@ -756,11 +759,8 @@ static int first_call(struct platform *p)
 /* VmRSS of a process in KiB, or -1. */
 static long rss_kib(pid_t pid)
 {
-	if (pid <= 0)
-		return -1;
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
+	char line[256];
+	FILE *f = proc_open(pid, "status");
 	if (!f)
 		return -1;
 	long kib = -1;
