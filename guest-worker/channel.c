@@ -108,17 +108,13 @@ void channel_fini(struct channel *c)
 int channel_send(struct channel *c, uint8_t type, uint32_t id, const char *meta, size_t meta_len,
 		 const void *body1, size_t len1, const void *body2, size_t len2)
 {
-	if (meta_len > WIRE_MAX_META || len1 > WIRE_MAX_BODY || len2 > WIRE_MAX_BODY - len1)
+	/* Each part within the limit, so that their sum cannot overflow. */
+	if (len1 > WIRE_MAX_BODY || len2 > WIRE_MAX_BODY)
 		return -EMSGSIZE;
-	struct wire_header h = {
-		.version = WIRE_VERSION,
-		.type = type,
-		.id = id,
-		.meta_len = (uint32_t)meta_len,
-		.body_len = (uint32_t)(len1 + len2),
-	};
 	uint8_t hdr[WIRE_HEADER_SIZE];
-	wire_header_pack(&h, hdr);
+	int r = wire_header_encode(type, id, meta_len, len1 + len2, hdr);
+	if (r < 0)
+		return r;
 	/* Drop what was written already so the buffer does not only grow. */
 	if (c->out_off == c->out.len) {
 		buf_reset(&c->out);

@@ -92,17 +92,11 @@ int wire_header_unpack(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_body,
 	return 0;
 }
 
-int wire_encode(uint8_t type, uint32_t id, const char *meta, size_t meta_len,
-		const void *body, size_t body_len, uint8_t **ret, size_t *ret_len)
+int wire_header_encode(uint8_t type, uint32_t id, size_t meta_len, size_t body_len,
+		       uint8_t out[WIRE_HEADER_SIZE])
 {
-	if (!wire_type_is_known(type))
-		return -EINVAL;
 	if (meta_len > WIRE_MAX_META || body_len > WIRE_MAX_BODY)
 		return -EMSGSIZE;
-	size_t total = WIRE_HEADER_SIZE + meta_len + body_len;
-	uint8_t *buf = malloc(total);
-	if (!buf)
-		return -ENOMEM;
 	struct wire_header h = {
 		.version = WIRE_VERSION,
 		.type = type,
@@ -110,7 +104,24 @@ int wire_encode(uint8_t type, uint32_t id, const char *meta, size_t meta_len,
 		.meta_len = (uint32_t)meta_len,
 		.body_len = (uint32_t)body_len,
 	};
-	wire_header_pack(&h, buf);
+	wire_header_pack(&h, out);
+	return 0;
+}
+
+int wire_encode(uint8_t type, uint32_t id, const char *meta, size_t meta_len, const void *body,
+		size_t body_len, uint8_t **ret, size_t *ret_len)
+{
+	if (!wire_type_is_known(type))
+		return -EINVAL;
+	uint8_t hdr[WIRE_HEADER_SIZE];
+	int r = wire_header_encode(type, id, meta_len, body_len, hdr);
+	if (r < 0)
+		return r;
+	size_t total = WIRE_HEADER_SIZE + meta_len + body_len;
+	uint8_t *buf = malloc(total);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, hdr, sizeof(hdr));
 	if (meta_len)
 		memcpy(buf + WIRE_HEADER_SIZE, meta, meta_len);
 	if (body_len)

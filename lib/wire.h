@@ -174,6 +174,11 @@ bool wire_type_is_known(uint8_t type);
 
 /* Writes the 20-byte header for h into out. */
 void wire_header_pack(const struct wire_header *h, uint8_t out[WIRE_HEADER_SIZE]);
+/* Packs the header of a frame of this type and id whose meta and body are
+ * meta_len and body_len bytes long. Returns 0, or -EMSGSIZE (out untouched)
+ * when either is over the protocol's limits (WIRE_MAX_META, WIRE_MAX_BODY). */
+int wire_header_encode(uint8_t type, uint32_t id, size_t meta_len, size_t body_len,
+		       uint8_t out[WIRE_HEADER_SIZE]);
 
 /* Parses and validates a header. Returns 0 or a negative enum wire_err.
  * max_body bounds body_len (pass WIRE_MAX_BODY for the protocol limit);
@@ -187,8 +192,8 @@ int wire_header_unpack(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_body,
 /* Encodes a whole frame into a freshly malloc'd buffer (*ret, *ret_len).
  * Returns 0, -EINVAL for an unknown type, -EMSGSIZE when meta or body are over
  * the protocol limits, or -ENOMEM. On failure *ret is untouched. */
-int wire_encode(uint8_t type, uint32_t id, const char *meta, size_t meta_len,
-		const void *body, size_t body_len, uint8_t **ret, size_t *ret_len);
+int wire_encode(uint8_t type, uint32_t id, const char *meta, size_t meta_len, const void *body,
+		size_t body_len, uint8_t **ret, size_t *ret_len);
 
 /* Sets up an empty decoder that rejects bodies over max_body bytes. */
 void wire_decoder_init(struct wire_decoder *d, uint32_t max_body);
