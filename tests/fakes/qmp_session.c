@@ -242,6 +242,14 @@ void qmp_session_exec(struct qmp_session *s, const char *cmd, json_t *args, stru
 	qmp_session_run_until(s, &res->done, cmd);
 }
 
+void qmp_session_exec_ok(struct qmp_session *s, const char *cmd, json_t *args)
+{
+	struct qmp_result res;
+	qmp_session_exec(s, cmd, args, &res);
+	assert_int_equal(res.status, 0);
+	qmp_result_clear(&res);
+}
+
 const json_t *qmp_result_value(const struct qmp_result *res)
 {
 	return json_object_get(res->root, "return");

@@ -86,6 +86,9 @@ void qmp_session_on_reply(struct qmp_client *c, int status, const struct qmp_msg
 /* Sends a command and waits for its reply in *res. */
 void qmp_session_exec(struct qmp_session *s, const char *cmd, json_t *args, struct qmp_result *res);
 
+/* Sends a command that must succeed and waits for its reply, dropping it. */
+void qmp_session_exec_ok(struct qmp_session *s, const char *cmd, json_t *args);
+
 /* The reply's "return", and dropping what a result holds. */
 const json_t *qmp_result_value(const struct qmp_result *res);
 void qmp_result_clear(struct qmp_result *res);

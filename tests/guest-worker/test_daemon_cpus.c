@@ -141,9 +141,7 @@ static void test_offline_drains_first(void **state)
 	/* A warm persistent process pinned to the CPU. */
 	struct guest_msg m;
 	peer_invoke(p, long_lived, "\"mode\":\"persistent\"", "x", NULL, &m);
-	char *r = guest_msg_result(&m);
-	pid_t warm = (pid_t)strtol(r, NULL, 10);
-	free(r);
+	pid_t warm = (pid_t)guest_msg_result_long(&m);
 	guest_msg_free(&m);
 	assert_true(warm > 0);
 

@@ -19,9 +19,7 @@ static void invoke_persistent(struct peer *p, const char *digest, const char *ex
 	struct guest_msg m;
 	peer_invoke(p, digest, meta, input, "ok", &m);
 	assert_int_equal(guest_msg_bool(&m, "cold_start"), want_cold);
-	char *result = guest_msg_result(&m);
-	assert_string_equal(result, want_result);
-	free(result);
+	guest_msg_expect_result(&m, want_result);
 	guest_msg_free(&m);
 }
 

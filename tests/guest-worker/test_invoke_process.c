@@ -83,9 +83,7 @@ static void test_process_echo(void **state)
 	assert_true(guest_msg_int(&m, "queued_us") >= 0);
 	assert_true(guest_msg_int(&m, "init_us") > 0);
 	assert_null(json_object_get(m.meta, "error"));
-	char *result = guest_msg_result(&m);
-	assert_string_equal(result, "{\"hello\":1}");
-	free(result);
+	guest_msg_expect_result(&m, "{\"hello\":1}");
 	assert_string_equal(guest_msg_log(&m), "mode=process cpu=1\n");
 	guest_msg_free(&m);
 
@@ -110,9 +108,7 @@ static void test_large_input(void **state)
 	peer_invoke(p, digest, "", input, NULL, &m);
 	free(input);
 	assert_string_equal(guest_msg_str(&m, "status"), "ok");
-	char *result = guest_msg_result(&m);
-	assert_int_equal(strtol(result, NULL, 10), (long)n);
-	free(result);
+	assert_int_equal(guest_msg_result_long(&m), (long)n);
 	guest_msg_free(&m);
 }
 
@@ -148,9 +144,7 @@ static void test_nonzero_exit(void **state)
 	peer_invoke(p, digest, "", "", "error", &m);
 	assert_int_equal(guest_msg_int(&m, "exit_code"), 3);
 	assert_string_equal(guest_msg_str(&m, "error"), "exit code 3");
-	char *result = guest_msg_result(&m);
-	assert_string_equal(result, "out\n");
-	free(result);
+	guest_msg_expect_result(&m, "out\n");
 	assert_string_equal(guest_msg_log(&m), "err\n");
 	guest_msg_free(&m);
 
@@ -216,17 +210,25 @@ static void test_missing_artifact(void **state)
 	peer_expect_error(p, WIRE_INVOKE, meta, NULL, 0, "bad_request");
 }
 
+/* Sends two invocations of script ("first", then "second") at once, so that
+ * the second waits for the first's CPU, and waits for both replies. */
+static void invoke_two(struct peer *p, const char *script, struct guest_msg *ma,
+		       struct guest_msg *mb)
+{
+	char digest[SHA256_HEX_SIZE];
+	peer_put_script(p, script, digest);
+	uint32_t a = peer_invoke_send(p, digest, "", "first");
+	uint32_t b = peer_invoke_send(p, digest, "", "second");
+	peer_wait(p, a, 0, ma);
+	peer_wait(p, b, 0, mb);
+}
+
 static void test_queueing(void **state)
 {
 	struct peer *p = *state;
-	char digest[SHA256_HEX_SIZE];
-	/* Long enough that the second certainly arrives while the first runs. */
-	peer_put_script(p, "#!/bin/sh\nsleep 0.3\ncat\n", digest);
-	uint32_t a = peer_invoke_send(p, digest, "", "first");
-	uint32_t b = peer_invoke_send(p, digest, "", "second");
 	struct guest_msg ma, mb;
-	peer_wait(p, a, 0, &ma);
-	peer_wait(p, b, 0, &mb);
+	/* Long enough that the second certainly arrives while the first runs. */
+	invoke_two(p, "#!/bin/sh\nsleep 0.3\ncat\n", &ma, &mb);
 	assert_int_equal(ma.hdr.type, WIRE_REPLY);
 	assert_int_equal(mb.hdr.type, WIRE_REPLY);
 	assert_string_equal(guest_msg_str(&ma, "status"), "ok");
@@ -234,11 +236,8 @@ static void test_queueing(void **state)
 	assert_int_equal(guest_msg_int(&ma, "cpu"), 1);
 	assert_int_equal(guest_msg_int(&mb, "cpu"), 1);
 	assert_true(guest_msg_int(&mb, "queued_us") > 0);
-	char *ra = guest_msg_result(&ma), *rb = guest_msg_result(&mb);
-	assert_string_equal(ra, "first");
-	assert_string_equal(rb, "second");
-	free(ra);
-	free(rb);
+	guest_msg_expect_result(&ma, "first");
+	guest_msg_expect_result(&mb, "second");
 	guest_msg_free(&ma);
 	guest_msg_free(&mb);
 }
@@ -254,9 +253,7 @@ static void test_orphans_reaped(void **state)
 		digest);
 	struct guest_msg m;
 	peer_invoke(p, digest, "", "", "ok", &m);
-	char *result = guest_msg_result(&m);
-	pid_t orphan = (pid_t)strtol(result, NULL, 10);
-	free(result);
+	pid_t orphan = (pid_t)guest_msg_result_long(&m);
 	guest_msg_free(&m);
 	assert_true(orphan > 0);
 	/* Gone entirely (reaped), not a zombie: its /proc entry disappears. */
@@ -273,13 +270,8 @@ static void test_orphans_reaped(void **state)
 static void test_guest_share(void **state)
 {
 	struct peer *p = *state;
-	char digest[SHA256_HEX_SIZE], bad[SHA256_HEX_SIZE];
-	peer_put_script(p, "#!/bin/sh\nsleep 0.2\ncat\n", digest);
-	uint32_t a = peer_invoke_send(p, digest, "", "first");
-	uint32_t b = peer_invoke_send(p, digest, "", "second");
 	struct guest_msg ma, mb;
-	peer_wait(p, a, 0, &ma);
-	peer_wait(p, b, 0, &mb);
+	invoke_two(p, "#!/bin/sh\nsleep 0.2\ncat\n", &ma, &mb);
 	const struct guest_msg *ms[] = { &ma, &mb };
 	for (int i = 0; i < 2; i++) {
 		assert_string_equal(guest_msg_str(ms[i], "status"), "ok");
@@ -291,6 +283,7 @@ static void test_guest_share(void **state)
 	guest_msg_free(&ma);
 	guest_msg_free(&mb);
 
+	char bad[SHA256_HEX_SIZE];
 	peer_put_script(p, "not an executable either\n", bad);
 	struct guest_msg m;
 	peer_invoke(p, bad, "", "", "error", &m);

@@ -127,20 +127,16 @@ static void test_run_state_events(void **state)
 	struct qmp_session *f = *state;
 	if (!qmp_session_start_qemu(f, NULL))
 		skip();
-	struct qmp_result res;
-	qmp_session_exec(f, "cont", NULL, &res);
-	assert_int_equal(res.status, 0);
-	qmp_result_clear(&res);
+	qmp_session_exec_ok(f, "cont", NULL);
 	qmp_session_wait_event(f, "RESUME");
-	qmp_session_exec(f, "stop", NULL, &res);
-	assert_int_equal(res.status, 0);
-	qmp_result_clear(&res);
+	qmp_session_exec_ok(f, "stop", NULL);
 	qmp_session_wait_event(f, "STOP");
 	/* In the order QEMU sent them. */
 	assert_int_equal(f->nevents, 2);
 	assert_string_equal(f->events[0], "RESUME");
 	assert_string_equal(f->events[1], "STOP");
 
+	struct qmp_result res;
 	qmp_session_exec(f, "query-status", NULL, &res);
 	assert_string_equal(json_string_value(json_object_get(qmp_result_value(&res), "status")),
 			    "paused");

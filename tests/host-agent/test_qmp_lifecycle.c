@@ -51,10 +51,7 @@ static void test_quit(void **state)
 	struct qmp_session *f = *state;
 	if (!qmp_session_start_qemu(f, NULL))
 		skip();
-	struct qmp_result res;
-	qmp_session_exec(f, "quit", NULL, &res);
-	assert_int_equal(res.status, 0);
-	qmp_result_clear(&res);
+	qmp_session_exec_ok(f, "quit", NULL);
 	qmp_session_run_until(f, &f->closed, "the connection to close");
 	assert_int_equal(f->closed_reason, -ECONNRESET);
 	assert_int_equal(f->closed_execute, -ENOTCONN);

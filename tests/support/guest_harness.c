@@ -47,6 +47,21 @@ char *guest_msg_result(const struct guest_msg *m)
 	return s;
 }
 
+void guest_msg_expect_result(const struct guest_msg *m, const char *want)
+{
+	char *result = guest_msg_result(m);
+	assert_string_equal(result, want);
+	free(result);
+}
+
+long guest_msg_result_long(const struct guest_msg *m)
+{
+	char *result = guest_msg_result(m);
+	long v = strtol(result, NULL, 10);
+	free(result);
+	return v;
+}
+
 const char *guest_msg_log(const struct guest_msg *m)
 {
 	return (const char *)m->body + guest_msg_int(m, "result_len");

@@ -121,6 +121,12 @@ bool guest_msg_bool(const struct guest_msg *m, const char *key);
 /* The result part of an invocation reply's body (malloc'd string). */
 char *guest_msg_result(const struct guest_msg *m);
 
+/* Checks that the result part of an invocation reply is want. */
+void guest_msg_expect_result(const struct guest_msg *m, const char *want);
+
+/* The result part read as a decimal number (a pid, a count). */
+long guest_msg_result_long(const struct guest_msg *m);
+
 /* The log part of an invocation reply's body. */
 const char *guest_msg_log(const struct guest_msg *m);
 
