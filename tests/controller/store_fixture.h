@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "support/files.h"
 
 /* Each test gets a fresh database in its own temporary folder. */
 struct fixture {
@@ -35,8 +36,7 @@ static inline int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ditto-store-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (scratch_dir(f->dir, sizeof(f->dir), "store") < 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/ditto.db", f->dir);
 	if (store_open(f->path, &f->s) < 0)

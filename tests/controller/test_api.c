@@ -54,8 +54,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ditto-api-XXXXXX");
-	if (!mkdtemp(f->dir) || start_controller(f) < 0) {
+	if (scratch_dir(f->dir, sizeof(f->dir), "api") < 0 || start_controller(f) < 0) {
 		free(f);
 		return -1;
 	}

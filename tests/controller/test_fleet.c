@@ -33,8 +33,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ditto-fleet-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (scratch_dir(f->dir, sizeof(f->dir), "fleet") < 0)
 		return -1;
 	char path[128];
 	snprintf(path, sizeof(path), "%s/ditto.db", f->dir);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "fakes/fake_loop.h"
+#include "support/files.h"
 
 static bool find_qemu(char *out, size_t size)
 {
@@ -152,8 +153,7 @@ bool qmp_session_start_qemu(struct qmp_session *s, void (*on_open)(struct qmp_se
 		return false;
 	}
 	s->on_open = on_open;
-	snprintf(s->dir, sizeof(s->dir), "/tmp/ditto-qmp-XXXXXX");
-	assert_non_null(mkdtemp(s->dir));
+	assert_int_equal(scratch_dir(s->dir, sizeof(s->dir), "qmp"), 0);
 	snprintf(s->sock, sizeof(s->sock), "%s/qmp.sock", s->dir);
 	assert_int_equal(uv_pipe_init(&s->loop, &s->server, 0), 0);
 	s->server.data = s;

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 
+#include "support/files.h"
 #include "support/guest_harness.h"
 
 #include "artifact.h"
@@ -18,14 +19,14 @@ static int tmpdir_setup(void **state)
 {
 	char *dir = malloc(64);
 	assert_non_null(dir);
-	guest_tmpdir(dir);
+	assert_int_equal(scratch_dir(dir, 64, "guest-test"), 0);
 	*state = dir;
 	return 0;
 }
 
 static int tmpdir_teardown(void **state)
 {
-	guest_rm_tree(*state);
+	remove_tree(*state);
 	free(*state);
 	return 0;
 }

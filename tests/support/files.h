@@ -2,8 +2,14 @@
 #ifndef DITTO_TESTS_FILES_H
 #define DITTO_TESTS_FILES_H
 
-/* Removes dir and everything below it, as `rm -rf` does. Returns 0, or -EIO
- * when something could not be removed. */
+#include <stddef.h>
+
+/* Makes a new folder /tmp/ditto-<name>-XXXXXX, its path in dir (size bytes).
+ * Returns 0 or -errno. */
+int scratch_dir(char *dir, size_t size, const char *name);
+
+/* Removes dir and everything below it, as `rm -rf` does (a missing dir is
+ * fine). Returns 0 or -errno. */
 int remove_tree(const char *dir);
 
 #endif

@@ -1,8 +1,9 @@
 #include "support/guest_sysfs.h"
 
-#include <ftw.h>
 #include <sys/syscall.h>
 #include <time.h>
+
+#include "support/files.h"
 
 /* ---- files and processes ------------------------------------------------ */
 
@@ -11,22 +12,6 @@ uint64_t guest_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void guest_tmpdir(char dir[64])
-{
-	snprintf(dir, 64, "/tmp/ditto-guest-test-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-void guest_rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 void guest_write_file(const char *path, const char *text)
@@ -144,7 +129,7 @@ static void small_list_parse(const char *list, cpu_set_t *ret)
 void fake_sysfs_create(struct fake_sysfs *fs, const char *possible, const char *present,
 		       const char *online)
 {
-	guest_tmpdir(fs->dir);
+	assert_int_equal(scratch_dir(fs->dir, sizeof(fs->dir), "guest-test"), 0);
 	snprintf(fs->sys, sizeof(fs->sys), "%s/sys", fs->dir);
 	snprintf(fs->cpudir, sizeof(fs->cpudir), "%s/devices/system/cpu", fs->sys);
 	char cmd[PATH_MAX];
@@ -167,7 +152,7 @@ void fake_sysfs_create(struct fake_sysfs *fs, const char *possible, const char *
 
 void fake_sysfs_remove(struct fake_sysfs *fs)
 {
-	guest_rm_tree(fs->dir);
+	remove_tree(fs->dir);
 }
 
 void fake_uevent_send(int fd, const char *action, int cpu)

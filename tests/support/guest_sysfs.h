@@ -36,12 +36,6 @@
 /* Milliseconds on CLOCK_MONOTONIC. */
 uint64_t guest_now_ms(void);
 
-/* Makes a fresh folder /tmp/ditto-guest-test-XXXXXX into dir (64 bytes). */
-void guest_tmpdir(char dir[64]);
-
-/* Removes dir and everything below it. */
-void guest_rm_tree(const char *dir);
-
 /* Creates or replaces path with text. */
 void guest_write_file(const char *path, const char *text);
 
