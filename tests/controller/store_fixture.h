@@ -82,6 +82,13 @@ static inline void put_fn(struct store *s, const char *tenant, const char *name,
 	assert_int_equal(v, want_version);
 }
 
+/* A new tenant with function fn at version 1. */
+static inline void tenant_with_fn(struct store *s, const char *tenant, const char *fn)
+{
+	assert_int_equal(store_tenant_create(s, tenant), 0);
+	put_fn(s, tenant, fn, 1);
+}
+
 static inline void finish(struct store *s, const char *id, enum store_status status)
 {
 	struct store_outcome o = { .status = status };

@@ -5,9 +5,8 @@
 static void test_invocation_lifecycle(void **state)
 {
 	struct store *s = ((struct fixture *)*state)->s;
-	assert_int_equal(store_tenant_create(s, "acme"), 0);
+	tenant_with_fn(s, "acme", "hello");
 	assert_int_equal(store_tenant_create(s, "beta"), 0);
-	put_fn(s, "acme", "hello", 1);
 	char id[STORE_ID_SIZE], id2[STORE_ID_SIZE];
 	assert_int_equal(store_invocation_create(s, "acme", "hello", 2, false, NULL, 0, id),
 			 -ENOENT);
@@ -100,8 +99,7 @@ static void test_invocation_lifecycle(void **state)
 static void test_requeue_and_cpu(void **state)
 {
 	struct store *s = ((struct fixture *)*state)->s;
-	assert_int_equal(store_tenant_create(s, "acme"), 0);
-	put_fn(s, "acme", "hello", 1);
+	tenant_with_fn(s, "acme", "hello");
 	char a[STORE_ID_SIZE], b[STORE_ID_SIZE];
 	assert_int_equal(store_invocation_create(s, "acme", "hello", 1, true, "{}", 2, a), 0);
 	assert_int_equal(store_invocation_create(s, "acme", "hello", 1, false, "{}", 2, b), 0);
@@ -161,11 +159,9 @@ static void test_requeue_and_cpu(void **state)
 static void test_list_paging(void **state)
 {
 	struct store *s = ((struct fixture *)*state)->s;
-	assert_int_equal(store_tenant_create(s, "acme"), 0);
-	assert_int_equal(store_tenant_create(s, "beta"), 0);
-	put_fn(s, "acme", "f", 1);
+	tenant_with_fn(s, "acme", "f");
 	put_fn(s, "acme", "g", 1);
-	put_fn(s, "beta", "f", 1);
+	tenant_with_fn(s, "beta", "f");
 	char ids[N_LIST][STORE_ID_SIZE], id[STORE_ID_SIZE];
 	for (int i = 0; i < N_LIST; i++) {
 		assert_int_equal(store_invocation_create(s, "acme", i % 3 ? "f" : "g", 1, false,
@@ -254,10 +250,8 @@ static void test_list_paging(void **state)
 static void test_retention(void **state)
 {
 	struct store *s = ((struct fixture *)*state)->s;
-	assert_int_equal(store_tenant_create(s, "acme"), 0);
-	assert_int_equal(store_tenant_create(s, "beta"), 0);
-	put_fn(s, "acme", "f", 1);
-	put_fn(s, "beta", "f", 1);
+	tenant_with_fn(s, "acme", "f");
+	tenant_with_fn(s, "beta", "f");
 	struct store_invocation inv;
 	char old[STORE_ID_SIZE], young[STORE_ID_SIZE], queued[STORE_ID_SIZE];
 	assert_int_equal(store_invocation_create(s, "acme", "f", 1, false, NULL, 0, queued), 0);
@@ -402,8 +396,7 @@ static void test_recover(void **state)
 static void test_many_invocations(void **state)
 {
 	struct store *s = ((struct fixture *)*state)->s;
-	assert_int_equal(store_tenant_create(s, "acme"), 0);
-	put_fn(s, "acme", "f", 1);
+	tenant_with_fn(s, "acme", "f");
 	char id[STORE_ID_SIZE];
 	for (int i = 0; i < MANY; i++)
 		assert_int_equal(store_invocation_create(s, "acme", "f", 1, false, "{}", 2, id), 0);
