@@ -26,14 +26,21 @@ static void greet(struct qmp_session *f)
 	fake_qmp_wait_lines(&f->peer, 1);
 }
 
+/* Runs until the client gives up on the peer, and checks that the session
+ * became ready with ready_status and closed with closed_reason. */
+static void expect_given_up(struct qmp_session *f, int ready_status, int closed_reason)
+{
+	qmp_session_run_until(f, &f->closed, "the client to give up");
+	assert_int_equal(f->ready_status, ready_status);
+	assert_int_equal(f->closed_reason, closed_reason);
+}
+
 static void test_peer_bad_greeting(void **state)
 {
 	struct qmp_session *f = *state;
 	qmp_session_start_peer(f);
 	fake_qmp_send(&f->peer, "{\"return\": {}, \"id\": 0}\r\n");
-	qmp_session_run_until(f, &f->closed, "the client to give up");
-	assert_int_equal(f->ready_status, -EPROTO);
-	assert_int_equal(f->closed_reason, -EPROTO);
+	expect_given_up(f, -EPROTO, -EPROTO);
 	assert_int_equal(f->peer.len, 0);
 }
 
@@ -52,9 +59,7 @@ static void test_peer_refuses_capabilities(void **state)
 	fake_qmp_send(
 		&f->peer,
 		"{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}, \"id\": 0}\r\n");
-	qmp_session_run_until(f, &f->closed, "the client to give up");
-	assert_int_equal(f->ready_status, -EPROTO);
-	assert_int_equal(f->closed_reason, -EPROTO);
+	expect_given_up(f, -EPROTO, -EPROTO);
 	assert_int_equal(res.status, -ECONNRESET);
 }
 
@@ -121,9 +126,7 @@ static void test_peer_not_json(void **state)
 	qmp_session_start_peer(f);
 	greet(f);
 	fake_qmp_send(&f->peer, "{\"return\": {}, \"id\": 0}\r\n[1, 2]\r\n");
-	qmp_session_run_until(f, &f->closed, "the client to give up");
-	assert_int_equal(f->ready_status, 0);
-	assert_int_equal(f->closed_reason, -EPROTO);
+	expect_given_up(f, 0, -EPROTO);
 }
 
 /* Each test gets a QMP session of its own. */
