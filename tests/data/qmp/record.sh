@@ -119,6 +119,15 @@ def wait_console(text):
     raise SystemExit("guest did not print " + repr(text))
 
 
+
+def read_until_event(events, name):
+    """Reads lines into events until an event called name is among them."""
+    end = time.monotonic() + DEADLINE
+    while not any(e["event"] == name for e in events):
+        if time.monotonic() > end:
+            raise SystemExit("no %s event" % name)
+        events.append(read_line())
+
 begin("greeting")
 read_line()
 execute("qmp_capabilities")
@@ -134,11 +143,7 @@ args.update(slot["props"])
 events = []
 execute("device_add", args, events)
 # The guest acknowledges the insert with an ACPI _OST; wait for it.
-end = time.monotonic() + DEADLINE
-while not any(e["event"] == "ACPI_DEVICE_OST" for e in events):
-    if time.monotonic() > end:
-        raise SystemExit("no ACPI_DEVICE_OST after device_add")
-    events.append(read_line())
+read_until_event(events, "ACPI_DEVICE_OST")
 execute("query-hotpluggable-cpus")
 execute("query-cpus-fast")
 
@@ -169,11 +174,7 @@ begin("stop-cont")
 events = []
 execute("stop", None, events)
 execute("cont", None, events)
-end = time.monotonic() + DEADLINE
-while not any(e["event"] == "RESUME" for e in events):
-    if time.monotonic() > end:
-        raise SystemExit("no RESUME event")
-    events.append(read_line())
+read_until_event(events, "RESUME")
 
 begin("quit")
 execute("quit")
