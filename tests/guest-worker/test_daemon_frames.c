@@ -17,10 +17,10 @@ static void test_malformed_frames(void **state)
 	peer_ping(p);
 
 	/* Unknown type: answered with its id. */
-	uint8_t h[WIRE_HEADER_SIZE];
-	struct wire_header hdr = { .version = WIRE_VERSION, .type = 99, .id = 5000, .meta_len = 2 };
-	wire_header_pack(&hdr, h);
-	peer_send_raw(p, h, sizeof(h));
+	struct wire_header unknown = {
+		.version = WIRE_VERSION, .type = 99, .id = 5000, .meta_len = 2
+	};
+	peer_send_header(p, &unknown);
 	peer_send_raw(p, "{}", 2);
 	peer_wait(p, 5000, 0, &m);
 	assert_int_equal(m.hdr.type, WIRE_ERROR);
@@ -28,21 +28,17 @@ static void test_malformed_frames(void **state)
 	guest_msg_free(&m);
 
 	/* Wrong version. */
-	hdr = (struct wire_header){ .version = 7, .type = WIRE_PING, .id = 5001 };
-	wire_header_pack(&hdr, h);
-	peer_send_raw(p, h, sizeof(h));
+	peer_send_header(p, &(struct wire_header){ .version = 7, .type = WIRE_PING, .id = 5001 });
 	peer_wait(p, 0, WIRE_ERROR, &m);
 	assert_string_equal(guest_msg_str(&m, "code"), "malformed");
 	guest_msg_free(&m);
 	peer_ping(p);
 
 	/* Meta over the limit. */
-	hdr = (struct wire_header){ .version = WIRE_VERSION,
-				    .type = WIRE_INVOKE,
-				    .id = 5002,
-				    .meta_len = WIRE_MAX_META + 1 };
-	wire_header_pack(&hdr, h);
-	peer_send_raw(p, h, sizeof(h));
+	peer_send_header(p, &(struct wire_header){ .version = WIRE_VERSION,
+						   .type = WIRE_INVOKE,
+						   .id = 5002,
+						   .meta_len = WIRE_MAX_META + 1 });
 	char *big = calloc(1, WIRE_MAX_META + 1);
 	assert_non_null(big);
 	peer_send_raw(p, big, WIRE_MAX_META + 1);
@@ -68,16 +64,11 @@ static void test_oversized_body(void **state)
 	struct peer_opts o = { .max_body = 64 * 1024 };
 	peer_start_opts(p, &o);
 
-	struct wire_header hdr = {
-		.version = WIRE_VERSION,
-		.type = WIRE_ARTIFACT_PUT,
-		.id = 6000,
-		.meta_len = 2,
-		.body_len = 1000000,
-	};
-	uint8_t h[WIRE_HEADER_SIZE];
-	wire_header_pack(&hdr, h);
-	peer_send_raw(p, h, sizeof(h));
+	peer_send_header(p, &(struct wire_header){ .version = WIRE_VERSION,
+						   .type = WIRE_ARTIFACT_PUT,
+						   .id = 6000,
+						   .meta_len = 2,
+						   .body_len = 1000000 });
 	peer_send_raw(p, "{}", 2);
 	struct guest_msg m;
 	peer_wait(p, 6000, 0, &m);

@@ -157,6 +157,13 @@ void peer_send_raw(struct peer *p, const void *data, size_t len)
 	}
 }
 
+void peer_send_header(struct peer *p, const struct wire_header *hdr)
+{
+	uint8_t h[WIRE_HEADER_SIZE];
+	wire_header_pack(hdr, h);
+	peer_send_raw(p, h, sizeof(h));
+}
+
 uint32_t peer_send(struct peer *p, uint8_t type, const char *meta, const void *body,
 		   size_t body_len)
 {

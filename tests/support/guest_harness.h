@@ -77,6 +77,9 @@ void peer_wait(struct peer *p, uint32_t id, uint8_t type0, struct guest_msg *ret
 
 void peer_send_raw(struct peer *p, const void *data, size_t len);
 
+/* Packs hdr and sends it as it is, valid or not, with nothing after it. */
+void peer_send_header(struct peer *p, const struct wire_header *hdr);
+
 /* Sends a request and returns its id. */
 uint32_t peer_send(struct peer *p, uint8_t type, const char *meta, const void *body,
 		   size_t body_len);
