@@ -46,6 +46,16 @@ static void cpu_call(struct peer *p, uint8_t type, int cpu, struct guest_msg *re
 	assert_int_equal(guest_msg_int(ret, "cpu"), cpu);
 }
 
+/* Calls type on cpu and returns how long the reply says its step key took. */
+static json_int_t cpu_call_us(struct peer *p, uint8_t type, int cpu, const char *key)
+{
+	struct guest_msg m;
+	cpu_call(p, type, cpu, &m);
+	json_int_t us = guest_msg_int(&m, key);
+	guest_msg_free(&m);
+	return us;
+}
+
 static void test_ping_status(void **state)
 {
 	struct peer *p = *state;
@@ -78,25 +88,17 @@ static void test_cpu_states(void **state)
 	assert_int_equal(guest_msg_int(&m, "probe_us"), 0);
 	guest_msg_free(&m);
 
-	cpu_call(p, WIRE_CPU_STANDBY, WORKER, &m);
-	assert_int_equal(guest_msg_int(&m, "online_us"), 0);
-	guest_msg_free(&m);
+	assert_int_equal(cpu_call_us(p, WIRE_CPU_STANDBY, WORKER, "online_us"), 0);
 	assert_cpu_state(p, WORKER, "standby");
 	assert_true(fake_cpu_is_online(&p->fs, WORKER));
 
-	cpu_call(p, WIRE_CPU_OFFLINE, WORKER, &m);
-	assert_true(guest_msg_int(&m, "offline_us") >= 0);
-	guest_msg_free(&m);
+	assert_true(cpu_call_us(p, WIRE_CPU_OFFLINE, WORKER, "offline_us") >= 0);
 	assert_false(fake_cpu_is_online(&p->fs, WORKER));
 	assert_cpu_state(p, WORKER, "offline");
-	cpu_call(p, WIRE_CPU_OFFLINE, WORKER, &m);
-	assert_int_equal(guest_msg_int(&m, "offline_us"), 0);
-	guest_msg_free(&m);
+	assert_int_equal(cpu_call_us(p, WIRE_CPU_OFFLINE, WORKER, "offline_us"), 0);
 
 	/* Standby from offline onlines it without giving it work. */
-	cpu_call(p, WIRE_CPU_STANDBY, WORKER, &m);
-	assert_true(guest_msg_int(&m, "online_us") >= 0);
-	guest_msg_free(&m);
+	assert_true(cpu_call_us(p, WIRE_CPU_STANDBY, WORKER, "online_us") >= 0);
 	assert_true(fake_cpu_is_online(&p->fs, WORKER));
 	assert_cpu_state(p, WORKER, "standby");
 
