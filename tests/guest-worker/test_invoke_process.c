@@ -138,18 +138,15 @@ static void test_timeout_kills_group(void **state)
 static void test_nonzero_exit(void **state)
 {
 	struct peer *p = *state;
-	char digest[SHA256_HEX_SIZE];
-	peer_put_script(p, "#!/bin/sh\necho out\necho err >&2\nexit 3\n", digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "", "", "error", &m);
+	peer_run(p, "#!/bin/sh\necho out\necho err >&2\nexit 3\n", "", "error", &m);
 	assert_int_equal(guest_msg_int(&m, "exit_code"), 3);
 	assert_string_equal(guest_msg_str(&m, "error"), "exit code 3");
 	guest_msg_expect_result(&m, "out\n");
 	assert_string_equal(guest_msg_log(&m), "err\n");
 	guest_msg_free(&m);
 
-	peer_put_script(p, "#!/bin/sh\nkill -TERM $$\n", digest);
-	peer_invoke(p, digest, "", "", "error", &m);
+	peer_run(p, "#!/bin/sh\nkill -TERM $$\n", "", "error", &m);
 	assert_int_equal(guest_msg_int(&m, "signal"), SIGTERM);
 	assert_null(json_object_get(m.meta, "exit_code"));
 	guest_msg_free(&m);
@@ -158,10 +155,8 @@ static void test_nonzero_exit(void **state)
 static void test_exec_failure(void **state)
 {
 	struct peer *p = *state;
-	char digest[SHA256_HEX_SIZE];
-	peer_put_script(p, "this is not an executable\n", digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "", "", "error", &m);
+	peer_run(p, "this is not an executable\n", "", "error", &m);
 	assert_non_null(strstr(guest_msg_str(&m, "error"), "execve failed"));
 	guest_msg_free(&m);
 	peer_ping(p);
@@ -245,14 +240,11 @@ static void test_queueing(void **state)
 static void test_orphans_reaped(void **state)
 {
 	struct peer *p = *state;
-	char digest[SHA256_HEX_SIZE];
 	/* The background child escapes the process group, outlives the
 	 * invocation and ends on its own: the daemon, as subreaper, reaps it. */
-	peer_put_script(
-		p, "#!/bin/sh\nsetsid sh -c 'sleep 0.2' </dev/null >/dev/null 2>&1 &\necho $!\n",
-		digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "", "", "ok", &m);
+	peer_run(p, "#!/bin/sh\nsetsid sh -c 'sleep 0.2' </dev/null >/dev/null 2>&1 &\necho $!\n",
+		 "", "ok", &m);
 	pid_t orphan = (pid_t)guest_msg_result_long(&m);
 	guest_msg_free(&m);
 	assert_true(orphan > 0);
@@ -283,10 +275,8 @@ static void test_guest_share(void **state)
 	guest_msg_free(&ma);
 	guest_msg_free(&mb);
 
-	char bad[SHA256_HEX_SIZE];
-	peer_put_script(p, "not an executable either\n", bad);
 	struct guest_msg m;
-	peer_invoke(p, bad, "", "", "error", &m);
+	peer_run(p, "not an executable either\n", "", "error", &m);
 	assert_true(guest_msg_int(&m, "guest_us") >= guest_msg_int(&m, "queued_us"));
 	guest_msg_free(&m);
 }

@@ -249,6 +249,14 @@ void peer_invoke(struct peer *p, const char *digest, const char *extra, const ch
 		assert_string_equal(guest_msg_str(ret, "status"), want_status);
 }
 
+void peer_run(struct peer *p, const char *script, const char *input, const char *want_status,
+	      struct guest_msg *ret)
+{
+	char digest[SHA256_HEX_SIZE];
+	peer_put_script(p, script, digest);
+	peer_invoke(p, digest, "", input, want_status, ret);
+}
+
 void peer_invoke_expect(struct peer *p, const char *digest, const char *extra, const char *input,
 			const char *want_status, const char *want_result)
 {

@@ -107,6 +107,11 @@ uint32_t peer_invoke_send(struct peer *p, const char *digest, const char *extra,
 void peer_invoke(struct peer *p, const char *digest, const char *extra, const char *input,
 		 const char *want_status, struct guest_msg *ret);
 
+/* Puts script as an artifact and invokes it once with input and no more meta,
+ * waiting for a WIRE_REPLY with this status (any when NULL). */
+void peer_run(struct peer *p, const char *script, const char *input, const char *want_status,
+	      struct guest_msg *ret);
+
 /* Invokes, asserts the reply's status and, unless want_result is NULL, its
  * result. */
 void peer_invoke_expect(struct peer *p, const char *digest, const char *extra, const char *input,
