@@ -164,10 +164,7 @@ static void test_offline_drains_first(void **state)
 	assert_false(fake_cpu_is_online(&p->fs, WORKER));
 	assert_true(guest_pid_gone(warm, GUEST_DEADLINE_MS));
 
-	struct guest_msg st;
-	peer_call(p, WIRE_STATUS, "{}", NULL, 0, WIRE_REPLY, &st);
-	assert_int_equal(guest_msg_int(&st, "queued"), 1);
-	guest_msg_free(&st);
+	assert_int_equal(peer_status_int(p, "queued"), 1);
 
 	/* Activating the CPU again runs the waiting invocation. */
 	peer_activate(p, WORKER);
@@ -299,10 +296,8 @@ static void test_queue_full(void **state)
 	char meta[128];
 	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\"}", digest);
 	peer_expect_error(p, WIRE_INVOKE, meta, NULL, 0, "queue_full");
+	assert_int_equal(peer_status_int(p, "queued"), 2);
 	struct guest_msg m;
-	peer_call(p, WIRE_STATUS, "{}", NULL, 0, WIRE_REPLY, &m);
-	assert_int_equal(guest_msg_int(&m, "queued"), 2);
-	guest_msg_free(&m);
 	/* A worker drains the queue. */
 	peer_activate(p, WORKER);
 	peer_wait(p, a, 0, &m);

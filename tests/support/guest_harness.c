@@ -249,6 +249,15 @@ void peer_invoke(struct peer *p, const char *digest, const char *extra, const ch
 		assert_string_equal(guest_msg_str(ret, "status"), want_status);
 }
 
+json_int_t peer_status_int(struct peer *p, const char *key)
+{
+	struct guest_msg m;
+	peer_call(p, WIRE_STATUS, "{}", NULL, 0, WIRE_REPLY, &m);
+	json_int_t v = guest_msg_int(&m, key);
+	guest_msg_free(&m);
+	return v;
+}
+
 void peer_run(struct peer *p, const char *script, const char *input, const char *want_status,
 	      struct guest_msg *ret)
 {

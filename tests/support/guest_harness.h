@@ -107,6 +107,9 @@ uint32_t peer_invoke_send(struct peer *p, const char *digest, const char *extra,
 void peer_invoke(struct peer *p, const char *digest, const char *extra, const char *input,
 		 const char *want_status, struct guest_msg *ret);
 
+/* Asks for the daemon's status and returns its integer field key. */
+json_int_t peer_status_int(struct peer *p, const char *key);
+
 /* Puts script as an artifact and invokes it once with input and no more meta,
  * waiting for a WIRE_REPLY with this status (any when NULL). */
 void peer_run(struct peer *p, const char *script, const char *input, const char *want_status,
