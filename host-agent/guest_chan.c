@@ -166,8 +166,8 @@ static void on_sweep(uv_timer_t *t)
 	}
 }
 
-int guest_chan_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct guest_chan_ops *ops,
-		    void *data, struct guest_chan **ret)
+int guest_chan_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct guest_chan_ops *ops, void *data,
+		    struct guest_chan **ret)
 {
 	struct guest_chan *ch = calloc(1, sizeof(*ch));
 	if (!ch)

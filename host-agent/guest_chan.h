@@ -32,8 +32,8 @@ struct guest_chan_ops {
 };
 
 /* Takes ownership of a connected pipe and starts reading. Returns 0 or -ENOMEM. */
-int guest_chan_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct guest_chan_ops *ops,
-		    void *data, struct guest_chan **ret);
+int guest_chan_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct guest_chan_ops *ops, void *data,
+		    struct guest_chan **ret);
 
 /* Sends a request. meta is stolen (may be NULL for "{}"); body is copied.
  * timeout_ms 0 means no deadline. Returns 0 and later calls cb exactly once,

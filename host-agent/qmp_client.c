@@ -317,8 +317,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
-int qmp_client_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct qmp_client_ops *ops,
-		    void *data, struct qmp_client **ret)
+int qmp_client_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct qmp_client_ops *ops, void *data,
+		    struct qmp_client **ret)
 {
 	struct qmp_client *c = calloc(1, sizeof(*c));
 	char *rbuf = malloc(READ_CHUNK);

@@ -43,8 +43,8 @@ struct qmp_client_ops {
  * ops->ready follows once capabilities are negotiated. ops must outlive the
  * client. Returns 0, or <0 (-ENOMEM, a libuv error) without calling any
  * callback. */
-int qmp_client_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct qmp_client_ops *ops,
-		    void *data, struct qmp_client **ret);
+int qmp_client_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct qmp_client_ops *ops, void *data,
+		    struct qmp_client **ret);
 
 /* Sends a command. Ids are integers that increase in the order commands are
  * issued (qmp_capabilities takes 0, user commands 1, 2, ...). args (an object, or NULL) is

@@ -200,8 +200,7 @@ static void on_pong(struct guest_chan *ch, int status, const struct wire_frame *
 	if (status == -ETIMEDOUT && vm->state == VM_READY) {
 		vm->state = VM_UNRESPONSIVE;
 		snprintf(vm->died_reason, sizeof(vm->died_reason),
-			 "guest did not answer a ping within %d ms",
-			 vm->env->ping_timeout_ms);
+			 "guest did not answer a ping within %d ms", vm->env->ping_timeout_ms);
 		log_warn("vm_unresponsive tenant=%s pid=%d", vm->spec.tenant, (int)vm->pid);
 		scaler_on_unresponsive(&vm->scaler);
 	} else if (status == 0 && vm->state == VM_UNRESPONSIVE) {
@@ -217,8 +216,8 @@ static void on_ping_timer(uv_timer_t *t)
 	struct vm *vm = t->data;
 	if (!vm->chan || !vm_is_ready(vm))
 		return;
-	guest_chan_request(vm->chan, WIRE_PING, NULL, NULL, 0,
-			   (uint64_t)vm->env->ping_timeout_ms, on_pong, vm);
+	guest_chan_request(vm->chan, WIRE_PING, NULL, NULL, 0, (uint64_t)vm->env->ping_timeout_ms,
+			   on_pong, vm);
 }
 
 /* ---- becoming ready ------------------------------------------------------ */

@@ -65,7 +65,7 @@ struct vm_env {
 	const char *qemu_version;
 	const char *data_dir; /* VM run folders go in DATA/vms/TENANT */
 	int ping_interval_ms, ping_timeout_ms, boot_timeout_ms;
-	int max_timeout_ms; /* the longest function timeout */
+	int max_timeout_ms;    /* the longest function timeout */
 	unsigned max_inflight; /* invocations per VM sent and unanswered */
 	/* A VM is gone for good; called with data. */
 	void (*gone)(struct vm *vm, void *data);

@@ -64,17 +64,17 @@ enum agent_err {
 	AGENT_E_GUEST_ERROR,       /* 502 guest_error: the guest refused without a code */
 	AGENT_E_INTERNAL,          /* 500 internal */
 	/* The guest's codes the agent relays. */
-	AGENT_E_MALFORMED,         /* 502 malformed: a frame the guest could not read */
-	AGENT_E_TOO_BIG,           /* 502 too_big: a frame over the guest's limits */
-	AGENT_E_BAD_INPUT,         /* 400 bad_input */
-	AGENT_E_NO_SUCH_CPU,       /* 400 no_such_cpu */
-	AGENT_E_CPU_UNAVAILABLE,   /* 409 cpu_unavailable: the CPU left service */
-	AGENT_E_CPU_REMOVED,       /* 502 cpu_removed */
-	AGENT_E_ONLINE_FAILED,     /* 502 online_failed */
-	AGENT_E_OFFLINE_FAILED,    /* 502 offline_failed */
-	AGENT_E_PROBE_FAILED,      /* 502 probe_failed */
-	AGENT_E_QUEUE_FULL,        /* 429 queue_full */
-	AGENT_E_IO_ERROR,          /* 502 io_error */
+	AGENT_E_MALFORMED,       /* 502 malformed: a frame the guest could not read */
+	AGENT_E_TOO_BIG,         /* 502 too_big: a frame over the guest's limits */
+	AGENT_E_BAD_INPUT,       /* 400 bad_input */
+	AGENT_E_NO_SUCH_CPU,     /* 400 no_such_cpu */
+	AGENT_E_CPU_UNAVAILABLE, /* 409 cpu_unavailable: the CPU left service */
+	AGENT_E_CPU_REMOVED,     /* 502 cpu_removed */
+	AGENT_E_ONLINE_FAILED,   /* 502 online_failed */
+	AGENT_E_OFFLINE_FAILED,  /* 502 offline_failed */
+	AGENT_E_PROBE_FAILED,    /* 502 probe_failed */
+	AGENT_E_QUEUE_FULL,      /* 429 queue_full */
+	AGENT_E_IO_ERROR,        /* 502 io_error */
 	AGENT_E_COUNT
 };
 

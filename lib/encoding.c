@@ -163,7 +163,8 @@ void payload_to_json(json_t *o, const char *key, const char *enc_key, const uint
 	}
 }
 
-int payload_from_json(json_t *o, const char *key, const char *enc_key, uint8_t **ret, size_t *ret_len)
+int payload_from_json(json_t *o, const char *key, const char *enc_key, uint8_t **ret,
+		      size_t *ret_len)
 {
 	json_t *s = json_object_get(o, key);
 	const char *enc = json_string_value(json_object_get(o, enc_key));

@@ -34,6 +34,7 @@ void payload_to_json(json_t *o, const char *key, const char *enc_key, const uint
 /* The reverse: decodes o[key] as o[enc_key] says into malloc'd bytes (NULL
  * with length 0 when o[key] is missing). Returns 0, -EINVAL for bad base64
  * or -ENOMEM. */
-int payload_from_json(json_t *o, const char *key, const char *enc_key, uint8_t **ret, size_t *ret_len);
+int payload_from_json(json_t *o, const char *key, const char *enc_key, uint8_t **ret,
+		      size_t *ret_len);
 
 #endif

@@ -43,8 +43,8 @@ int httpd_route_find(const void *rows, size_t n, size_t row_size, const char *me
 {
 	bool path_known = false;
 	for (size_t i = 0; i < n; i++) {
-		const struct httpd_route *row =
-			(const struct httpd_route *)((const char *)rows + i * row_size);
+		const struct httpd_route *row = (const struct httpd_route *)((const char *)rows +
+									     i * row_size);
 		struct httpd_args args;
 		if (!httpd_path_match(row->pattern, path, &args))
 			continue;
@@ -112,7 +112,8 @@ enum httpd_length httpd_content_length(const char *header, uint64_t limit, uint6
 		}
 	}
 	if (verdict == HTTPD_LENGTH_OK && len > limit)
-		verdict = len - limit <= HTTPD_DRAIN_MAX ? HTTPD_LENGTH_DRAIN : HTTPD_LENGTH_TOO_LARGE;
+		verdict = len - limit <= HTTPD_DRAIN_MAX ? HTTPD_LENGTH_DRAIN
+							 : HTTPD_LENGTH_TOO_LARGE;
 	if (ret_len)
 		*ret_len = len;
 	return verdict;

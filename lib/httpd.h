@@ -113,7 +113,8 @@ void httpd_body_free(struct httpd_body *b);
  * U+FFFD and a cut never splits a character, so the body always builds.
  * Returns a new object the caller owns (it may add members to "error"), or
  * NULL on ENOMEM. */
-json_t *httpd_error_json(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+json_t *httpd_error_json(const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* The same for a message that is already text (any bytes, as above), as
  * compact JSON with its length: for a reply that must go out even when

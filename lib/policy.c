@@ -52,9 +52,7 @@ int policy_format(const struct policy *p, char *buf, size_t len)
 {
 	int n;
 	switch (p->kind) {
-	case POLICY_MANUAL:
-		n = snprintf(buf, len, "manual");
-		break;
+	case POLICY_MANUAL: n = snprintf(buf, len, "manual"); break;
 	case POLICY_ELASTIC:
 		if (p->keep_alive_ms > POLICY_KEEP_ALIVE_MAX_MS)
 			return -EINVAL;
@@ -67,8 +65,7 @@ int policy_format(const struct policy *p, char *buf, size_t len)
 			return -EINVAL;
 		n = snprintf(buf, len, "fixed:%d", p->workers);
 		break;
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 	return n >= 0 && (size_t)n < len ? 0 : -ENOSPC;
 }
@@ -115,8 +112,7 @@ static int clamp(int v, int min, int max)
 
 /* Whether level k (1-based) is still wanted at now_ms: the demand holds it,
  * or reached it less than a keep-alive ago. */
-static bool level_held(const struct policy_state *s, uint32_t keep_alive_ms, int k,
-		       uint64_t now_ms)
+static bool level_held(const struct policy_state *s, uint32_t keep_alive_ms, int k, uint64_t now_ms)
 {
 	if ((uint32_t)k <= s->demand)
 		return true;
@@ -139,12 +135,9 @@ int policy_target(const struct policy *p, const struct policy_state *s, int min,
 		  uint64_t now_ms)
 {
 	switch (p->kind) {
-	case POLICY_ELASTIC:
-		return clamp(elastic_level(s, p->keep_alive_ms, now_ms), min, max);
-	case POLICY_FIXED:
-		return clamp(p->workers, min, max);
-	default:
-		return -1;
+	case POLICY_ELASTIC: return clamp(elastic_level(s, p->keep_alive_ms, now_ms), min, max);
+	case POLICY_FIXED: return clamp(p->workers, min, max);
+	default: return -1;
 	}
 }
 

@@ -46,9 +46,9 @@ struct policy {
  * the policy, so a VM keeps it when its policy changes. Fixed size; a zeroed
  * struct is not valid, use policy_state_init. */
 struct policy_state {
-	uint32_t demand;  /* invocations in flight at the last observation */
-	uint64_t now_ms;  /* time of the last observation */
-	int levels;       /* levels 1..levels have been reached at least once */
+	uint32_t demand; /* invocations in flight at the last observation */
+	uint64_t now_ms; /* time of the last observation */
+	int levels;      /* levels 1..levels have been reached at least once */
 	/* seen_ms[k - 1]: the last time the demand was >= k. Never increases
 	 * with k, since a demand >= k + 1 is also >= k. */
 	uint64_t seen_ms[POLICY_MAX_WORKERS];

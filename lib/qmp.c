@@ -185,8 +185,7 @@ void qmp_msg_clear(struct qmp_msg *m)
 	*m = (struct qmp_msg){ 0 };
 }
 
-int qmp_command_build(const char *cmd, const json_t *args, uint64_t id, char **ret,
-		      size_t *ret_len)
+int qmp_command_build(const char *cmd, const json_t *args, uint64_t id, char **ret, size_t *ret_len)
 {
 	if (args && !json_is_object(args))
 		return -EINVAL;
@@ -260,7 +259,8 @@ int qmp_parse_hotpluggable_cpus(const json_t *ret, struct qmp_hotpluggable_cpu *
 			.plugged = qom != NULL,
 		};
 		if (copy_field(c->type, sizeof(c->type), type) < 0 ||
-		    (qom && copy_field(c->qom_path, sizeof(c->qom_path), json_string_value(qom)) < 0))
+		    (qom &&
+		     copy_field(c->qom_path, sizeof(c->qom_path), json_string_value(qom)) < 0))
 			return -EBADMSG;
 	}
 	return count;

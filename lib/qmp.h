@@ -31,13 +31,13 @@ enum qmp_msg_kind {
 /* One parsed QMP message. Owns a reference to root; free with qmp_msg_clear(). */
 struct qmp_msg {
 	enum qmp_msg_kind kind;
-	json_t *root;         /* the whole object */
-	uint64_t id;          /* RETURN/ERROR: our numeric command id; 0 if absent */
+	json_t *root; /* the whole object */
+	uint64_t id;  /* RETURN/ERROR: our numeric command id; 0 if absent */
 	bool has_id;
-	json_t *value;        /* RETURN: "return"; EVENT: "data" (may be NULL); GREETING: "QMP" */
-	const char *event;    /* EVENT: its name */
-	const char *err_class;/* ERROR: error.class */
-	const char *err_desc; /* ERROR: error.desc */
+	json_t *value;         /* RETURN: "return"; EVENT: "data" (may be NULL); GREETING: "QMP" */
+	const char *event;     /* EVENT: its name */
+	const char *err_class; /* ERROR: error.class */
+	const char *err_desc;  /* ERROR: error.desc */
 	int64_t ts_sec, ts_usec; /* EVENT: timestamp */
 };
 

@@ -11,8 +11,10 @@
 #include "qemu.h"
 
 static const struct guest_image img = {
-	.kernel = "/img/vmlinux", .initrd = "/img/initramfs.cpio.gz",
-	.cmdline = "console=ttyS0 maxcpus=1", .digest = "00",
+	.kernel = "/img/vmlinux",
+	.initrd = "/img/initramfs.cpio.gz",
+	.cmdline = "console=ttyS0 maxcpus=1",
+	.digest = "00",
 };
 
 static const char *arg_after(char **argv, const char *flag, int nth)
@@ -26,9 +28,15 @@ static const char *arg_after(char **argv, const char *flag, int nth)
 
 static struct qemu_spec spec(enum vcpu_mech m, enum accel a)
 {
-	return (struct qemu_spec){ .binary = "qemu", .accel = a, .mech = m, .max_workers = 3,
-				   .hotplug_slots = 16, .memory_mib = 256, .image = &img,
-				   .qmp_socket = "/r/qmp.sock", .chan_socket = "/r/chan.sock",
+	return (struct qemu_spec){ .binary = "qemu",
+				   .accel = a,
+				   .mech = m,
+				   .max_workers = 3,
+				   .hotplug_slots = 16,
+				   .memory_mib = 256,
+				   .image = &img,
+				   .qmp_socket = "/r/qmp.sock",
+				   .chan_socket = "/r/chan.sock",
 				   .console_log = "/r/console.log" };
 }
 
@@ -44,7 +52,8 @@ static void test_hotplug_tcg(void **state)
 	assert_string_equal(arg_after(argv, "-smp", 0), "cpus=1,maxcpus=16,sockets=1,threads=1");
 	assert_string_equal(arg_after(argv, "-kernel", 0), "/img/vmlinux");
 	assert_string_equal(arg_after(argv, "-append", 0), "console=ttyS0 maxcpus=1");
-	assert_string_equal(arg_after(argv, "-chardev", 0), "socket,id=qmp,path=/r/qmp.sock,server=off");
+	assert_string_equal(arg_after(argv, "-chardev", 0),
+			    "socket,id=qmp,path=/r/qmp.sock,server=off");
 	assert_string_equal(arg_after(argv, "-device", 1),
 			    "virtserialport,bus=vser0.0,chardev=chan,name=ditto.0");
 	bool nodefaults = false;

@@ -33,7 +33,7 @@ static void test_names_round_trip(void **state)
 	assert_int_equal(agent_err_parse("NO_VM"), AGENT_E_UNKNOWN);
 	/* Out of range values read as unknown, not past the table. */
 	assert_string_equal(agent_err_name(AGENT_E_COUNT), "");
-	assert_string_equal(agent_err_name((enum agent_err)-1), "");
+	assert_string_equal(agent_err_name((enum agent_err)(-1)), "");
 	assert_int_equal(agent_err_status(AGENT_E_COUNT), 500);
 	assert_int_equal(agent_err_retry(AGENT_E_COUNT), AGENT_RETRY_NO);
 }
@@ -41,6 +41,7 @@ static void test_names_round_trip(void **state)
 /* Every code either daemon sends, with the status the agent answers with. */
 static void test_codes(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		const char *name;
 		unsigned status;
@@ -61,6 +62,7 @@ static void test_codes(void **state)
 		{ "offline_failed", 502 },    { "probe_failed", 502 },	    { "queue_full", 429 },
 		{ "io_error", 502 },
 	};
+	/* clang-format on */
 	assert_int_equal(ARRAY_SIZE(codes), AGENT_E_COUNT - 1);
 	for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
 		enum agent_err e = agent_err_parse(codes[i].name);

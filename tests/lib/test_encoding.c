@@ -111,7 +111,8 @@ static void test_utf8_sanitize(void **state)
 {
 	sanitized("", 0, 64, "");
 	sanitized("plain", 5, 64, "plain");
-	sanitized("h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 12, 64, "h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	sanitized("h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 12, 64,
+		  "h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
 	sanitized("/\xff", 2, 64, "/" FFFD);
 	sanitized("\x80\x80", 2, 64, FFFD FFFD);
 	/* A cut 3-byte character is one ill-formed sequence. */

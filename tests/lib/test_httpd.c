@@ -22,12 +22,9 @@ struct row {
 };
 
 static const struct row rows[] = {
-	{ { "GET", "/v1/functions" }, 1 },
-	{ { "GET", "/v1/functions/{}" }, 2 },
-	{ { "PUT", "/v1/functions/{}" }, 3 },
-	{ { "POST", "/v1/functions/{}/invoke" }, 4 },
-	{ { "GET", "/v1/vms/{}/cpus/{}" }, 5 },
-	{ { "GET", "/healthz" }, 6 },
+	{ { "GET", "/v1/functions" }, 1 },      { { "GET", "/v1/functions/{}" }, 2 },
+	{ { "PUT", "/v1/functions/{}" }, 3 },   { { "POST", "/v1/functions/{}/invoke" }, 4 },
+	{ { "GET", "/v1/vms/{}/cpus/{}" }, 5 }, { { "GET", "/healthz" }, 6 },
 };
 
 static int find(const char *method, const char *path, struct httpd_args *args)

@@ -47,6 +47,7 @@ static void test_parse(void **state)
 
 static void test_parse_rejects(void **state)
 {
+	/* clang-format off */
 	static const char *const bad[] = {
 		"", "Manual", "ELASTIC", "elastic:", "elastic:-1", "elastic:+5", "elastic: 5",
 		"elastic:5 ", " elastic", "elastic:3600001", "elastic:99999999", "elastic:1e3",
@@ -54,6 +55,7 @@ static void test_parse_rejects(void **state)
 		"fixed:-1", "fixed:129", "fixed:1:2", "fixed:two", "scale-out", "manual:1",
 		"elastic:18446744073709551617",
 	};
+	/* clang-format on */
 	struct policy p = { .kind = POLICY_FIXED, .workers = 7 };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (policy_parse(bad[i], &p) != -EINVAL)
@@ -342,7 +344,8 @@ static void test_against_definition(void **state)
 		}
 		int got = policy_target(&p, &s, 0, 8, q);
 		if (got != want)
-			fail_msg("t=%llu: target %d, definition %d", (unsigned long long)q, got, want);
+			fail_msg("t=%llu: target %d, definition %d", (unsigned long long)q, got,
+				 want);
 		uint64_t next = policy_next_change_ms(&p, &s, 0, 8, q);
 		/* Without new observations, the target holds until next and drops there. */
 		if (next != POLICY_NEVER) {

@@ -27,12 +27,14 @@ static void expect_build(const char *cmd, const json_t *args, uint64_t id, const
 
 static void test_command_build(void **state)
 {
-	expect_build("qmp_capabilities", NULL, 1, "{\"execute\":\"qmp_capabilities\",\"id\":1}\r\n");
+	expect_build("qmp_capabilities", NULL, 1,
+		     "{\"execute\":\"qmp_capabilities\",\"id\":1}\r\n");
 	json_t *args = json_pack("{s:s, s:s, s:i, s:i, s:i}", "driver", "max-x86_64-cpu", "id",
 				 "wcpu1", "socket-id", 0, "core-id", 1, "thread-id", 0);
-	expect_build("device_add", args, 3,
-		     "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"max-x86_64-cpu\","
-		     "\"id\":\"wcpu1\",\"socket-id\":0,\"core-id\":1,\"thread-id\":0},\"id\":3}\r\n");
+	expect_build(
+		"device_add", args, 3,
+		"{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"max-x86_64-cpu\","
+		"\"id\":\"wcpu1\",\"socket-id\":0,\"core-id\":1,\"thread-id\":0},\"id\":3}\r\n");
 	/* args is borrowed, not stolen. */
 	assert_int_equal(args->refcount, 1);
 	json_decref(args);

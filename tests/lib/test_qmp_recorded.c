@@ -42,8 +42,7 @@ static char *read_file(const char *name, size_t *ret_len)
 
 /* Feeds bytes through a reader in chunks of the given size, draining lines
  * after every feed, and parses each line; every recorded line must parse. */
-static struct qmp_msg *split_and_parse(const char *data, size_t len, size_t chunk,
-				       size_t *ret_n)
+static struct qmp_msg *split_and_parse(const char *data, size_t len, size_t chunk, size_t *ret_n)
 {
 	struct qmp_reader r;
 	qmp_reader_init(&r);
@@ -213,9 +212,9 @@ static void test_hotplug(void **state)
 	assert_int_equal(json_object_size(add->value), 0);
 	const struct qmp_msg *ost = nth_of_kind(&rec, QMP_MSG_EVENT, 0);
 	assert_int_equal(ost_status(ost), 0);
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(ost->value, "info"), "device")),
-			    "wcpu1");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(ost->value, "info"), "device")),
+		"wcpu1");
 	assert_true(ost->ts_sec > 1600000000);
 	assert_true(ost->ts_usec >= 0 && ost->ts_usec < 1000000);
 
@@ -242,9 +241,9 @@ static void test_hotplug(void **state)
 	assert_int_equal(qmp_parse_cpus_fast(nth_of_kind(&rec, QMP_MSG_RETURN, 3)->value, cpus, 1),
 			 1);
 	assert_int_equal(cpus[0].cpu_index, 0);
-	assert_int_equal(qmp_parse_hotpluggable_cpus(nth_of_kind(&rec, QMP_MSG_RETURN, 0)->value,
-						     slots, 0),
-			 0);
+	assert_int_equal(
+		qmp_parse_hotpluggable_cpus(nth_of_kind(&rec, QMP_MSG_RETURN, 0)->value, slots, 0),
+		0);
 	recording_free(&rec);
 }
 

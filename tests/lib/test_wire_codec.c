@@ -15,9 +15,9 @@
 #include "wire_stream.h"
 
 static const uint8_t all_types[] = {
-	WIRE_HELLO, WIRE_CPU_EVENT, WIRE_REPLY, WIRE_ERROR, WIRE_PING, WIRE_CPU_ACTIVATE,
-	WIRE_CPU_STANDBY, WIRE_CPU_OFFLINE, WIRE_CPU_RELEASE, WIRE_ARTIFACT_PUT, WIRE_INVOKE,
-	WIRE_STATUS,
+	WIRE_HELLO,       WIRE_CPU_EVENT,    WIRE_REPLY,       WIRE_ERROR,
+	WIRE_PING,        WIRE_CPU_ACTIVATE, WIRE_CPU_STANDBY, WIRE_CPU_OFFLINE,
+	WIRE_CPU_RELEASE, WIRE_ARTIFACT_PUT, WIRE_INVOKE,      WIRE_STATUS,
 };
 
 static void test_type_names(void **state)
@@ -124,9 +124,9 @@ static void test_encode_limits(void **state)
 	assert_int_equal(wire_encode(WIRE_PING, 1, meta, WIRE_MAX_META + 1, NULL, 0, &f, &n),
 			 -EMSGSIZE);
 	/* The size check comes before any copy, so the body is never read. */
-	assert_int_equal(wire_encode(WIRE_PING, 1, "{}", 2, meta, (size_t)WIRE_MAX_BODY + 1, &f,
-				     &n),
-			 -EMSGSIZE);
+	assert_int_equal(
+		wire_encode(WIRE_PING, 1, "{}", 2, meta, (size_t)WIRE_MAX_BODY + 1, &f, &n),
+		-EMSGSIZE);
 	assert_ptr_equal(f, orig);
 	assert_int_equal(n, 77);
 
@@ -148,9 +148,8 @@ static void test_round_trip_every_type(void **state)
 		uint32_t id = 0x80000000u + (uint32_t)i;
 		uint8_t *f;
 		size_t n;
-		assert_int_equal(wire_encode(all_types[i], id, meta, strlen(meta), body, i * 20, &f,
-					     &n),
-				 0);
+		assert_int_equal(
+			wire_encode(all_types[i], id, meta, strlen(meta), body, i * 20, &f, &n), 0);
 		assert_int_equal(n, WIRE_HEADER_SIZE + strlen(meta) + i * 20);
 		assert_int_equal(wire_decoder_feed(&d, f, n), 0);
 		free(f);

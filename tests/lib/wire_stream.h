@@ -30,25 +30,27 @@ static inline void stream_add(struct stream *s, const void *p, size_t n)
 }
 
 static inline void stream_add_frame(struct stream *s, uint8_t type, uint32_t id, const char *meta,
-			     const void *body, size_t body_len)
+				    const void *body, size_t body_len)
 {
 	uint8_t *f;
 	size_t n;
-	assert_int_equal(wire_encode(type, id, meta, meta ? strlen(meta) : 0, body, body_len, &f,
-				     &n),
-			 0);
+	assert_int_equal(
+		wire_encode(type, id, meta, meta ? strlen(meta) : 0, body, body_len, &f, &n), 0);
 	stream_add(s, f, n);
 	free(f);
 }
 
 /* Appends a raw header (bypassing the encoder's checks) and no sections. */
 static inline void stream_add_raw_header(struct stream *s, uint8_t version, uint8_t type,
-				  uint16_t reserved, uint32_t id, uint32_t meta_len,
-				  uint32_t body_len)
+					 uint16_t reserved, uint32_t id, uint32_t meta_len,
+					 uint32_t body_len)
 {
 	uint8_t h[WIRE_HEADER_SIZE];
 	struct wire_header hdr = {
-		.version = version, .type = type, .id = id, .meta_len = meta_len,
+		.version = version,
+		.type = type,
+		.id = id,
+		.meta_len = meta_len,
 		.body_len = body_len,
 	};
 	wire_header_pack(&hdr, h);
@@ -57,8 +59,8 @@ static inline void stream_add_raw_header(struct stream *s, uint8_t version, uint
 	stream_add(s, h, sizeof(h));
 }
 
-static inline void assert_frame(const struct wire_frame *f, uint8_t type, uint32_t id, const char *meta,
-			 const void *body, size_t body_len)
+static inline void assert_frame(const struct wire_frame *f, uint8_t type, uint32_t id,
+				const char *meta, const void *body, size_t body_len)
 {
 	assert_int_equal(f->hdr.version, WIRE_VERSION);
 	assert_int_equal(f->hdr.type, type);
