@@ -165,12 +165,15 @@ unit-asan: $(ASAN_BINS) $(BINS)
 integration: $(INTEG_BINS) all guest
 	@for t in $(INTEG_BINS); do echo "== $$t"; DITTO_BUILD=$(B) $$t || exit 1; done
 
+# Everything is built first, on every core; the suites then run one after
+# another (the end-to-end ones boot VMs and must not share the cores).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: | $(B)/.deps
-	$(MAKE) --no-print-directory all guest
+	$(MAKE) --no-print-directory -j$(JOBS) all guest $(UNIT_BINS) $(ASAN_BINS) $(INTEG_BINS)
 	$(MAKE) --no-print-directory unit unit-asan integration
 
 run: | $(B)/.deps
-	$(MAKE) --no-print-directory all guest
+	$(MAKE) --no-print-directory -j$(JOBS) all guest
 	./deploy/demo.sh $(B)
 
 bench: all guest
