@@ -115,6 +115,8 @@ struct cpu_job *cpu_helper_take_done(struct cpu_helper *h)
 
 struct cpu_job *cpu_helper_stop(struct cpu_helper *h)
 {
+	if (!h->todo_tail)
+		return NULL; /* zeroed: never started */
 	if (h->started) {
 		pthread_mutex_lock(&h->mu);
 		h->stop = true;

@@ -56,7 +56,7 @@ struct cpu_job *cpu_helper_take_done(struct cpu_helper *h);
 
 /* Lets the running job finish, stops the thread and returns the jobs that
  * never ran followed by the undelivered finished ones, for the caller to
- * free. Accepts a helper whose start failed. */
+ * free. Accepts a helper whose start failed, and a zeroed one never started. */
 struct cpu_job *cpu_helper_stop(struct cpu_helper *h);
 
 #endif

@@ -415,8 +415,7 @@ void cpuctl_fini(struct cpuctl *ctl)
 	loop_del(ctl->loop, &ctl->uevent_w);
 	loop_del(ctl->loop, &ctl->helper_w);
 	/* The jobs it hands back live inside the ops freed below. */
-	if (ctl->helper.todo_tail)
-		cpu_helper_stop(&ctl->helper);
+	cpu_helper_stop(&ctl->helper);
 	for (int i = 0; i < ctl->ncpus; i++)
 		while (ctl->cpus[i].ops)
 			op_free(&ctl->cpus[i], ctl->cpus[i].ops);
