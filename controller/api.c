@@ -351,7 +351,11 @@ static void begin(struct request *r)
 		return;
 	bool stream = rt->body_max == API_BODY_ARTIFACT;
 	r->body.limit = stream ? r->ctl->cfg.max_artifact : rt->body_max;
-	if ((rt->check && !rt->check(r)) || !length_check(r) || !stream)
+	/* A query that sets the body's limit is read before the length is
+	 * checked; an artifact's size is refused before its query is read. */
+	if (!stream && rt->check && !rt->check(r))
+		return;
+	if (!length_check(r) || !stream || (rt->check && !rt->check(r)))
 		return;
 	snprintf(r->tmp_path, sizeof(r->tmp_path), "%s/.upload-XXXXXX", r->ctl->artifacts_dir);
 	r->fd = mkostemp(r->tmp_path, O_CLOEXEC);

@@ -73,8 +73,9 @@ struct api_route {
 	enum api_auth auth;
 	uint64_t body_max; /* the largest body, bytes; API_BODY_ARTIFACT: see above */
 	/* Checks the query once the caller is known, before the body is read;
-	 * may lower r->body.limit. Replies and returns false to refuse. NULL:
-	 * nothing to check. */
+	 * may lower r->body.limit (for an artifact's row it runs after the
+	 * Content-Length check instead). Replies and returns false to refuse.
+	 * NULL: nothing to check. */
 	bool (*check)(struct request *r);
 	void (*handle)(struct request *r);
 	bool quiet; /* logged only when refused: the hot path, whose records say the rest */

@@ -368,6 +368,10 @@ static void test_functions(void **state)
 	assert_int_equal(call(f, k1, "PUT", "/v1/functions/big", big, big_len, &o), 413);
 	assert_string_equal(error_code(o), "too_large");
 	json_decref(o);
+	/* The artifact's size is refused before its limits are read. */
+	assert_int_equal(call(f, k1, "PUT", "/v1/functions/big?timeout=0", big, big_len, &o), 413);
+	assert_string_equal(error_code(o), "too_large");
+	json_decref(o);
 	free(big);
 
 	assert_int_equal(call(f, k1, "DELETE", "/v1/functions/hello", NULL, 0, NULL), 200);
