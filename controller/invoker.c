@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "agent_api.h"
+#include "id_queue.h"
 #include "log.h"
 #include "util.h"
 #include "verdict.h"
@@ -57,9 +58,7 @@ struct invoker {
 	pthread_cond_t slots; /* a function's concurrency went down */
 	struct running *running;
 	size_t n_running, cap_running;
-	/* The async queue: ids in FIFO order. */
-	struct store_id *queue;
-	size_t q_head, q_len, q_cap;
+	struct id_queue queue; /* the async queue */
 	bool stopping;
 	pthread_t *workers;
 	size_t n_workers;
@@ -503,19 +502,10 @@ void invocation_reply_clear(struct invocation_reply *r)
 static int enqueue(struct invoker *iv, const char *id)
 {
 	pthread_mutex_lock(&iv->lock);
-	if (iv->q_len == iv->q_cap) {
-		size_t old = iv->q_cap;
-		if (array_reserve(&iv->queue, &iv->q_cap, old + 1, sizeof(*iv->queue), 64) < 0) {
-			pthread_mutex_unlock(&iv->lock);
-			return -ENOMEM;
-		}
-		/* The ring was full and wrapped at old: its front part
-		 * (before q_head) now follows the back part, which the
-		 * doubled capacity leaves room for. */
-		memcpy(iv->queue + old, iv->queue, iv->q_head * sizeof(*iv->queue));
+	if (id_queue_push(&iv->queue, id) < 0) {
+		pthread_mutex_unlock(&iv->lock);
+		return -ENOMEM;
 	}
-	snprintf(iv->queue[(iv->q_head + iv->q_len) % iv->q_cap].id, STORE_ID_SIZE, "%s", id);
-	iv->q_len++;
 	pthread_cond_signal(&iv->work);
 	pthread_mutex_unlock(&iv->lock);
 	metrics_queue_add(iv->metrics, 1);
@@ -601,13 +591,11 @@ static void *worker_main(void *arg)
 	struct invoker *iv = arg;
 	pthread_mutex_lock(&iv->lock);
 	while (!iv->stopping) {
-		if (iv->q_len == 0) {
+		struct store_id id;
+		if (!id_queue_pop(&iv->queue, &id)) {
 			pthread_cond_wait(&iv->work, &iv->lock);
 			continue;
 		}
-		struct store_id id = iv->queue[iv->q_head];
-		iv->q_head = (iv->q_head + 1) % iv->q_cap;
-		iv->q_len--;
 		pthread_mutex_unlock(&iv->lock);
 		metrics_queue_add(iv->metrics, -1);
 		run_async(iv, id.id);
@@ -701,7 +689,7 @@ void invoker_free(struct invoker *iv)
 	if (iv->rec_started)
 		pthread_join(iv->recorder, NULL);
 	free(iv->workers);
-	free(iv->queue);
+	id_queue_free(&iv->queue);
 	free(iv->running);
 	pthread_cond_destroy(&iv->work);
 	pthread_cond_destroy(&iv->slots);
