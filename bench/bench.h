@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "agent_client.h"
+#include "api_client.h"
 #include "daemon_proc.h"
 
 struct bench_opts {
@@ -33,7 +33,7 @@ struct bench_opts {
 /* A platform for one run: an agent process and a client to it. */
 struct bench_env {
 	struct daemon_proc proc;
-	struct agent_client client;
+	struct api_client client;
 	char accel[16];
 	char qemu[64];
 };

@@ -40,9 +40,9 @@ int bench_env_start(struct bench_env *e, const struct bench_opts *o)
 	int r = bench_agent_start(&e->proc, o, o->data, NULL);
 	if (r < 0)
 		return r;
-	agent_client_init(&e->client, e->proc.url);
+	api_client_init(&e->client, e->proc.url);
 	json_t *st = NULL;
-	r = agent_client_call(&e->client, "GET", "/v1/status", NULL, 0, 10000, &st);
+	r = api_client_call(&e->client, "GET", "/v1/status", NULL, 0, 10000, &st);
 	if (r != 200) {
 		fprintf(stderr, "ditto-bench: agent status failed (%d)\n", r);
 		json_decref(st);
@@ -57,7 +57,7 @@ int bench_env_start(struct bench_env *e, const struct bench_opts *o)
 
 void bench_env_stop(struct bench_env *e)
 {
-	agent_client_free(&e->client);
+	api_client_free(&e->client);
 	if (e->proc.pid > 0)
 		daemon_proc_stop(&e->proc, SIGTERM, 20000);
 }
@@ -80,7 +80,7 @@ int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const
 	int r = bench_read_function(o, name, &buf, &len);
 	if (r < 0)
 		return r;
-	r = agent_client_put_artifact(&e->client, buf, len, digest);
+	r = api_client_put_artifact(&e->client, buf, len, digest);
 	free(buf);
 	if (r != 201) {
 		fprintf(stderr, "ditto-bench: upload of %s failed (%d)\n", name, r);

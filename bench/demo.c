@@ -18,7 +18,7 @@ static int invoke(struct bench_env *e, const struct fn *f, int cpu)
 	snprintf(path, sizeof(path), "/v1/vms/demo/invoke?artifact=%s&mode=%s&cpu=%d", f->digest,
 		 f->mode, cpu);
 	json_t *r = NULL;
-	int st = agent_client_call(&e->client, "POST", path, f->input, strlen(f->input), 60000, &r);
+	int st = api_client_call(&e->client, "POST", path, f->input, strlen(f->input), 60000, &r);
 	if (st != 200) {
 		printf("  %-9s cpu %d: HTTP %d %s\n", f->name, cpu, st,
 		       r ? json_string_value(
@@ -48,8 +48,8 @@ static int resize(struct bench_env *e, int n)
 	char body[32];
 	snprintf(body, sizeof(body), "{\"count\":%d}", n);
 	json_t *r = NULL;
-	int st = agent_client_call(&e->client, "PUT", "/v1/vms/demo/workers", body, strlen(body),
-				   120000, &r);
+	int st = api_client_call(&e->client, "PUT", "/v1/vms/demo/workers", body, strlen(body),
+				 120000, &r);
 	if (st != 200) {
 		printf("resize to %d failed: HTTP %d\n", n, st);
 		json_decref(r);
@@ -97,8 +97,7 @@ int bench_demo(const struct bench_opts *o)
 	printf("uploaded the sample functions: echo, sha256, busy, hello.sh\n");
 	const char *spec = "{\"mechanism\":\"precreated\",\"max_workers\":2,\"memory_mib\":256}";
 	json_t *vm = NULL;
-	int st = agent_client_call(&e.client, "PUT", "/v1/vms/demo", spec, strlen(spec), 120000,
-				   &vm);
+	int st = api_client_call(&e.client, "PUT", "/v1/vms/demo", spec, strlen(spec), 120000, &vm);
 	if (st != 201) {
 		printf("VM start failed: HTTP %d\n", st);
 		json_decref(vm);
@@ -122,7 +121,7 @@ int bench_demo(const struct bench_opts *o)
 	rc = 0;
 	printf("demo done: stopping the VM and the agent\n");
 out:
-	agent_client_call(&e.client, "DELETE", "/v1/vms/demo", NULL, 0, 10000, NULL);
+	api_client_call(&e.client, "DELETE", "/v1/vms/demo", NULL, 0, 10000, NULL);
 	bench_env_stop(&e);
 	return rc;
 }

@@ -474,8 +474,8 @@ static void print_run_row(const char *label, const struct run *r, double through
 struct platform {
 	const struct bench_opts *o;
 	struct daemon_proc controller, agent; /* pid 0 when not started here */
-	struct agent_client admin, tenant;    /* to the controller, with either key */
-	struct agent_client agent_api;        /* to our agent, with its token */
+	struct api_client admin, tenant;      /* to the controller, with either key */
+	struct api_client agent_api;          /* to our agent, with its token */
 	pid_t qemu_pid;                       /* the tenant VM's, when the agent is ours */
 	char url[128];
 	char accel[16], qemu[64];
@@ -491,7 +491,7 @@ static int wait_host_up(struct platform *p, long timeout_ms)
 	for (;;) {
 		json_t *reply = NULL, *h;
 		size_t i;
-		int st = agent_client_call(&p->admin, "GET", "/v1/hosts", NULL, 0, 10000, &reply);
+		int st = api_client_call(&p->admin, "GET", "/v1/hosts", NULL, 0, 10000, &reply);
 		json_array_foreach(st == 200 ? json_object_get(reply, "hosts") : NULL, i, h)
 		{
 			const char *id = json_string_value(json_object_get(h, "id"));
@@ -526,11 +526,11 @@ static void agent_connect(struct platform *p)
 	char path[512], token[128];
 	snprintf(path, sizeof(path), "%s/agent.token", p->agent.data_dir);
 	if (p->agent.pid <= 0 || file_read_text(path, token, sizeof(token)) <= 0 ||
-	    agent_client_init(&p->agent_api, p->agent.url) < 0 ||
-	    agent_client_set_bearer(&p->agent_api, token) < 0)
+	    api_client_init(&p->agent_api, p->agent.url) < 0 ||
+	    api_client_set_bearer(&p->agent_api, token) < 0)
 		return;
 	json_t *st = NULL;
-	if (agent_client_call(&p->agent_api, "GET", "/v1/status", NULL, 0, 10000, &st) == 200) {
+	if (api_client_call(&p->agent_api, "GET", "/v1/status", NULL, 0, 10000, &st) == 200) {
 		const char *q = json_string_value(json_object_get(st, "qemu"));
 		if (q)
 			snprintf(p->qemu, sizeof(p->qemu), "%s", q);
@@ -543,7 +543,7 @@ static void read_qemu_pid(struct platform *p)
 {
 	json_t *vm = NULL;
 	if (p->agent_api.curl &&
-	    agent_client_call(&p->agent_api, "GET", "/v1/vms/" TENANT, NULL, 0, 10000, &vm) == 200)
+	    api_client_call(&p->agent_api, "GET", "/v1/vms/" TENANT, NULL, 0, 10000, &vm) == 200)
 		p->qemu_pid = (pid_t)json_integer_value(json_object_get(vm, "pid"));
 	json_decref(vm);
 }
@@ -590,9 +590,9 @@ static void cpu_sample(const struct platform *p, long long ret[CPU_COUNT])
 
 static void platform_stop(struct platform *p)
 {
-	agent_client_free(&p->admin);
-	agent_client_free(&p->tenant);
-	agent_client_free(&p->agent_api);
+	api_client_free(&p->admin);
+	api_client_free(&p->tenant);
+	api_client_free(&p->agent_api);
 	/* The agent first: on SIGTERM it stops its VMs. */
 	if (p->agent.pid > 0 && daemon_proc_stop(&p->agent, SIGTERM, 30000) != 0)
 		fprintf(stderr, "ditto-bench: the agent did not stop cleanly; see %s/agent.log\n",
@@ -655,9 +655,9 @@ static int platform_start(struct platform *p, const struct bench_opts *o)
 		if ((r = bench_agent_start(&p->agent, o, dir, extra)) < 0)
 			return r;
 	}
-	if ((r = agent_client_init(&p->admin, p->url)) < 0 ||
-	    (r = agent_client_set_bearer(&p->admin, key)) < 0 ||
-	    (r = agent_client_init(&p->tenant, p->url)) < 0)
+	if ((r = api_client_init(&p->admin, p->url)) < 0 ||
+	    (r = api_client_set_bearer(&p->admin, key)) < 0 ||
+	    (r = api_client_init(&p->tenant, p->url)) < 0)
 		return r;
 	if ((r = wait_host_up(p, BENCH_START_MS)) < 0) {
 		fprintf(stderr, "ditto-bench: no host came up at %s\n", p->url);
@@ -674,13 +674,13 @@ static int tenant_setup(struct platform *p)
 	const struct bench_opts *o = p->o;
 	json_t *reply = NULL;
 	const char *body = "{\"name\":\"" TENANT "\"}";
-	int st = agent_client_call(&p->admin, "POST", "/v1/tenants", body, strlen(body), 10000,
-				   &reply);
+	int st = api_client_call(&p->admin, "POST", "/v1/tenants", body, strlen(body), 10000,
+				 &reply);
 	if (st == 409) {
 		json_decref(reply);
 		reply = NULL;
-		st = agent_client_call(&p->admin, "POST", "/v1/tenants/" TENANT "/keys", NULL, 0,
-				       10000, &reply);
+		st = api_client_call(&p->admin, "POST", "/v1/tenants/" TENANT "/keys", NULL, 0,
+				     10000, &reply);
 	}
 	const char *key = json_string_value(json_object_get(reply, "key"));
 	if (st != 201 || !key) {
@@ -690,14 +690,14 @@ static int tenant_setup(struct platform *p)
 	}
 	snprintf(p->tenant_key, sizeof(p->tenant_key), "%s", key);
 	json_decref(reply);
-	agent_client_set_bearer(&p->tenant, p->tenant_key);
+	api_client_set_bearer(&p->tenant, p->tenant_key);
 
 	p->workers = o->concurrency < p->cores ? o->concurrency : p->cores;
 	char scaling[128];
 	snprintf(scaling, sizeof(scaling), "{\"min\":%d,\"max\":%d,\"policy\":\"fixed:%d\"}",
 		 p->workers, p->workers, p->workers);
-	st = agent_client_call(&p->admin, "PUT", "/v1/tenants/" TENANT "/scaling", scaling,
-			       strlen(scaling), 10000, NULL);
+	st = api_client_call(&p->admin, "PUT", "/v1/tenants/" TENANT "/scaling", scaling,
+			     strlen(scaling), 10000, NULL);
 	if (st != 200) {
 		fprintf(stderr, "ditto-bench: cannot set the tenant's scaling (%d)\n", st);
 		return -EIO;
@@ -713,7 +713,7 @@ static int tenant_setup(struct platform *p)
 	char target[128];
 	snprintf(target, sizeof(target), "/v1/functions/echo?mode=persistent&max_concurrency=%d",
 		 o->concurrency);
-	st = agent_client_call(&p->tenant, "PUT", target, art, len, 60000, NULL);
+	st = api_client_call(&p->tenant, "PUT", target, art, len, 60000, NULL);
 	free(art);
 	if (st != 201) {
 		fprintf(stderr, "ditto-bench: cannot deploy echo (%d)\n", st);
@@ -727,8 +727,8 @@ static int first_call(struct platform *p)
 {
 	const char *body = "{\"first\":true}";
 	json_t *reply = NULL;
-	int st = agent_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke", body,
-				   strlen(body), BOOT_TIMEOUT_MS, &reply);
+	int st = api_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke", body,
+				 strlen(body), BOOT_TIMEOUT_MS, &reply);
 	bool echoed = json_is_true(json_object_get(reply, "first"));
 	json_decref(reply);
 	if (st != 200 || !echoed) {
@@ -738,8 +738,8 @@ static int first_call(struct platform *p)
 	long long deadline = now_us() + 120000LL * 1000LL;
 	for (;;) {
 		reply = NULL;
-		st = agent_client_call(&p->admin, "GET", "/v1/tenants/" TENANT, NULL, 0, 10000,
-				       &reply);
+		st = api_client_call(&p->admin, "GET", "/v1/tenants/" TENANT, NULL, 0, 10000,
+				     &reply);
 		int workers = (int)json_integer_value(
 			json_object_get(json_object_get(reply, "vm"), "workers"));
 		json_decref(reply);
@@ -783,7 +783,7 @@ static int none_in(struct platform *p, const char *status, bool *ret)
 	char path[96];
 	snprintf(path, sizeof(path), "/v1/invocations?status=%s&limit=1", status);
 	json_t *reply = NULL;
-	int st = agent_client_call(&p->tenant, "GET", path, NULL, 0, 10000, &reply);
+	int st = api_client_call(&p->tenant, "GET", path, NULL, 0, 10000, &reply);
 	*ret = json_array_size(json_object_get(reply, "invocations")) == 0;
 	json_decref(reply);
 	return st == 200 ? 0 : -EIO;
@@ -799,9 +799,8 @@ static int store_records(struct platform *p, struct records *ret)
 	for (int i = 0; i < ret->n; i++) {
 		char body[64];
 		int len = snprintf(body, sizeof(body), "{\"record\":%d}", i);
-		int st = agent_client_call(&p->tenant, "POST",
-					   "/v1/functions/echo/invoke?async=true", body,
-					   (size_t)len, CALL_TIMEOUT_MS, NULL);
+		int st = api_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke?async=true",
+					 body, (size_t)len, CALL_TIMEOUT_MS, NULL);
 		if (st != 202) {
 			fprintf(stderr, "ditto-bench: async call %d failed (%d)\n", i, st);
 			return -EIO;
@@ -841,7 +840,7 @@ static int store_records(struct platform *p, struct records *ret)
 		curl_free(esc);
 		json_t *reply = NULL, *v;
 		size_t i;
-		int st = agent_client_call(&p->tenant, "GET", path, NULL, 0, 60000, &reply);
+		int st = api_client_call(&p->tenant, "GET", path, NULL, 0, 60000, &reply);
 		if (st != 200) {
 			json_decref(reply);
 			fprintf(stderr, "ditto-bench: cannot list invocations (%d)\n", st);

@@ -19,14 +19,14 @@ int bench_mem(const struct bench_opts *o)
 			 "{\"mechanism\":\"%s\",\"max_workers\":1,\"memory_mib\":256}",
 			 o->mechanism);
 		json_t *vm = NULL;
-		int r = agent_client_call(&e.client, "PUT", path, spec, strlen(spec), 180000, &vm);
+		int r = api_client_call(&e.client, "PUT", path, spec, strlen(spec), 180000, &vm);
 		json_decref(vm);
 		if (r != 201) {
 			fprintf(stderr, "ditto-bench: VM %d failed to start (%d)\n", i, r);
 			goto out;
 		}
 	}
-	if (agent_client_call(&e.client, "GET", "/v1/status", NULL, 0, 10000, &st) != 200)
+	if (api_client_call(&e.client, "GET", "/v1/status", NULL, 0, 10000, &st) != 200)
 		goto out;
 	json_t *vms = json_object_get(st, "vms");
 	long agent_kib = (long)json_integer_value(json_object_get(st, "agent_rss_kib"));

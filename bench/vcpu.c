@@ -46,10 +46,10 @@ static int time_boots(struct bench_env *e, const struct bench_opts *o, struct vc
 		 o->mechanism, o->reps + 2 < 128 ? o->reps + 2 : 128);
 	for (int b = 0; b < o->boots; b++) {
 		json_t *vm = NULL;
-		int st = b == 0 ? agent_client_call(&e->client, "PUT", "/v1/vms/bench", spec,
-						    strlen(spec), 120000, &vm)
-				: agent_client_call(&e->client, "POST", "/v1/vms/bench/restart",
-						    NULL, 0, 120000, &vm);
+		int st = b == 0 ? api_client_call(&e->client, "PUT", "/v1/vms/bench", spec,
+						  strlen(spec), 120000, &vm)
+				: api_client_call(&e->client, "POST", "/v1/vms/bench/restart", NULL,
+						  0, 120000, &vm);
 		if (st != 201) {
 			fprintf(stderr, "ditto-bench: VM start failed (%d): %s\n", st,
 				vm ? json_dumps(vm, 0) : "no reply");
@@ -69,8 +69,8 @@ static int resize(struct bench_env *e, int count, json_t **ret)
 	char body[32];
 	int len = snprintf(body, sizeof(body), "{\"count\":%d}", count);
 	*ret = NULL;
-	return agent_client_call(&e->client, "PUT", "/v1/vms/bench/workers", body, (size_t)len,
-				 120000, ret);
+	return api_client_call(&e->client, "PUT", "/v1/vms/bench/workers", body, (size_t)len,
+			       120000, ret);
 }
 
 /* Grows the VM to one worker vCPU and records the steps' latencies. Returns
@@ -86,8 +86,8 @@ static int grow(struct bench_env *e, struct vcpu_samples *s)
 		/* QEMU has created all the vCPUs it can in this VM's life:
 		 * boot it again and repeat this cycle. */
 		json_decref(rep);
-		st = agent_client_call(&e->client, "POST", "/v1/vms/bench/restart", NULL, 0, 120000,
-				       NULL);
+		st = api_client_call(&e->client, "POST", "/v1/vms/bench/restart", NULL, 0, 120000,
+				     NULL);
 		if (st != 201) {
 			fprintf(stderr, "ditto-bench: restart failed (%d)\n", st);
 			return -EIO;
@@ -116,7 +116,7 @@ static int run_on(struct bench_env *e, const struct bench_opts *o, const char *e
 	snprintf(path, sizeof(path), "/v1/vms/bench/invoke?artifact=%s&cpu=%d&mode=%s", echo, cpu,
 		 o->mode);
 	json_t *res = NULL;
-	int st = agent_client_call(&e->client, "POST", path, "{\"ping\":1}", 10, 60000, &res);
+	int st = api_client_call(&e->client, "POST", path, "{\"ping\":1}", 10, 60000, &res);
 	const char *status = json_string_value(json_object_get(res, "status"));
 	int ran_on = (int)json_integer_value(json_object_get(res, "ran_on"));
 	if (st != 200 || !status || strcmp(status, "ok") != 0 || ran_on != cpu) {
@@ -219,7 +219,7 @@ int bench_vcpu(const struct bench_opts *o)
 		goto out;
 	long qemu_rss = -1;
 	json_t *vm = NULL;
-	if (agent_client_call(&e.client, "GET", "/v1/vms/bench", NULL, 0, 10000, &vm) == 200)
+	if (api_client_call(&e.client, "GET", "/v1/vms/bench", NULL, 0, 10000, &vm) == 200)
 		qemu_rss = (long)json_integer_value(json_object_get(vm, "qemu_rss_kib"));
 	json_decref(vm);
 	report(&e, o, &s, qemu_rss);

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "agent_client.h"
+#include "api_client.h"
 #include "log.h"
 
 /* One call to the controller may take this long; beats meanwhile are merged
@@ -38,7 +38,7 @@ struct uplink {
 	atomic_bool cancel;
 
 	/* Fixed before the thread starts; only read after. */
-	struct agent_client client;
+	struct api_client client;
 	char host_id[HOST_ID_MAX + 1];
 	char address[256];
 	char boot_id[33];
@@ -109,8 +109,8 @@ static int post(struct uplink *u, const char *path, json_t *body, json_t **ret_r
 	*ret_reply = NULL;
 	if (!text)
 		return -ENOMEM;
-	int r = agent_client_call(&u->client, "POST", path, text, strlen(text), CALL_TIMEOUT_MS,
-				  ret_reply);
+	int r = api_client_call(&u->client, "POST", path, text, strlen(text), CALL_TIMEOUT_MS,
+				ret_reply);
 	free(text);
 	return r;
 }
@@ -264,14 +264,14 @@ static int configure(struct uplink *u, const struct uplink_config *cfg, char *er
 		return -EIO;
 	}
 	u->token = strdup(cfg->token ? cfg->token : "");
-	if (!u->token || agent_client_init(&u->client, cfg->controller_url) < 0) {
+	if (!u->token || api_client_init(&u->client, cfg->controller_url) < 0) {
 		snprintf(err, err_len, "cannot set up an HTTP client");
 		return -ENOMEM;
 	}
-	agent_client_set_cancel(&u->client, &u->cancel);
-	if (cfg->controller_key && agent_client_set_bearer(&u->client, cfg->controller_key) < 0) {
+	api_client_set_cancel(&u->client, &u->cancel);
+	if (cfg->controller_key && api_client_set_bearer(&u->client, cfg->controller_key) < 0) {
 		snprintf(err, err_len, "the controller key is not a valid bearer token");
-		agent_client_free(&u->client);
+		api_client_free(&u->client);
 		return -EINVAL;
 	}
 	return 0;
@@ -298,7 +298,7 @@ int uplink_start(uv_loop_t *loop, const struct uplink_config *cfg, uplink_status
 	r = -pthread_create(&u->thread, NULL, run, u);
 	if (r < 0) {
 		snprintf(err, err_len, "cannot start the controller link thread: %s", strerror(-r));
-		agent_client_free(&u->client);
+		api_client_free(&u->client);
 		pthread_cond_destroy(&u->wake);
 		pthread_mutex_destroy(&u->lock);
 		uplink_free(u);
@@ -324,7 +324,7 @@ void uplink_stop(struct uplink *u)
 	pthread_mutex_unlock(&u->lock);
 	atomic_store(&u->cancel, true);
 	pthread_join(u->thread, NULL);
-	agent_client_free(&u->client);
+	api_client_free(&u->client);
 	free(u->snapshot);
 	u->snapshot = NULL;
 	pthread_cond_destroy(&u->wake);

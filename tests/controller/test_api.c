@@ -19,7 +19,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "agent_client.h"
+#include "api_client.h"
 #include "controller_int.h"
 #include "sha256.h"
 #include "support/files.h"
@@ -31,7 +31,7 @@
 struct fixture {
 	char dir[64];
 	struct daemon_proc proc; /* pid and url of the controller */
-	struct agent_client c;
+	struct api_client c;
 	char admin[128];
 };
 
@@ -45,8 +45,8 @@ static int start_controller(struct fixture *f)
 			f->proc.log);
 		return r;
 	}
-	agent_client_free(&f->c);
-	return agent_client_init(&f->c, f->proc.url) < 0 ? -ENOMEM : 0;
+	api_client_free(&f->c);
+	return api_client_init(&f->c, f->proc.url) < 0 ? -ENOMEM : 0;
 }
 
 static int setup(void **state)
@@ -66,7 +66,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	daemon_proc_stop(&f->proc, SIGTERM, 10000);
-	agent_client_free(&f->c);
+	api_client_free(&f->c);
 	if (remove_tree(f->dir) < 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);
 	free(f);
@@ -78,10 +78,10 @@ static int teardown(void **state)
 static int call(struct fixture *f, const char *token, const char *method, const char *path,
 		const char *body, size_t len, json_t **ret)
 {
-	assert_int_equal(agent_client_set_bearer(&f->c, token), 0);
+	assert_int_equal(api_client_set_bearer(&f->c, token), 0);
 	json_t *o = NULL;
-	int st = agent_client_call(&f->c, method, path, body, body && !len ? strlen(body) : len,
-				   30000, &o);
+	int st = api_client_call(&f->c, method, path, body, body && !len ? strlen(body) : len,
+				 30000, &o);
 	if (ret)
 		*ret = o;
 	else

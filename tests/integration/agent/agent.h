@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "agent_client.h"
+#include "api_client.h"
 #include "daemon_proc.h"
 #include "sha256.h"
 
@@ -26,7 +26,7 @@
 /* The suite's agent, and the digests of the functions it holds. */
 struct agent_suite {
 	struct daemon_proc proc;
-	struct agent_client c;
+	struct api_client c;
 	char echo[SHA256_HEX_SIZE], busy[SHA256_HEX_SIZE], sha[SHA256_HEX_SIZE],
 		hello[SHA256_HEX_SIZE], sleeper[SHA256_HEX_SIZE], check[SHA256_HEX_SIZE],
 		nap[SHA256_HEX_SIZE];

@@ -114,16 +114,16 @@ void test_agent_crash_ends_vms(void **state)
 	assert_non_null(mkdtemp(dir));
 	struct daemon_proc other;
 	assert_int_equal(proc_start_agent(&other, dir, NULL), 0);
-	struct agent_client c;
-	agent_client_init(&c, other.url);
+	struct api_client c;
+	api_client_init(&c, other.url);
 	json_t *vm = NULL;
 	const char *spec = "{\"max_workers\":1}";
 	assert_int_equal(
-		agent_client_call(&c, "PUT", "/v1/vms/orphan", spec, strlen(spec), STEP_MS, &vm),
+		api_client_call(&c, "PUT", "/v1/vms/orphan", spec, strlen(spec), STEP_MS, &vm),
 		201);
 	pid_t qemu = (pid_t)json_integer_value(json_object_get(vm, "pid"));
 	json_decref(vm);
-	agent_client_free(&c);
+	api_client_free(&c);
 	assert_true(qemu > 0);
 	assert_true(process_runs(qemu));
 	assert_int_equal(daemon_proc_stop(&other, SIGKILL, STATE_MS), 128 + SIGKILL);

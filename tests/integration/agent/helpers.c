@@ -17,7 +17,7 @@ int call(const char *method, json_t **ret, const char *body, const char *fmt, ..
 	va_end(ap);
 	if (ret)
 		*ret = NULL;
-	return agent_client_call(&S.c, method, path, body, body ? strlen(body) : 0, STEP_MS, ret);
+	return api_client_call(&S.c, method, path, body, body ? strlen(body) : 0, STEP_MS, ret);
 }
 
 const char *error_code(json_t *e)
@@ -218,18 +218,18 @@ int count_in_file(const char *path, const char *needle)
 static void *burst_one(void *p)
 {
 	struct burst_arg *a = p;
-	struct agent_client c;
-	agent_client_init(&c, a->url);
+	struct api_client c;
+	api_client_init(&c, a->url);
 	char path[256];
 	snprintf(path, sizeof(path), "/v1/vms/%s/invoke?artifact=%s&timeout_ms=60000", a->tenant,
 		 a->digest);
 	json_t *r = NULL;
-	a->status = agent_client_call(&c, "POST", path, a->input, strlen(a->input), STEP_MS, &r);
+	a->status = api_client_call(&c, "POST", path, a->input, strlen(a->input), STEP_MS, &r);
 	a->ran_on = (int)json_integer_value(json_object_get(r, "ran_on"));
 	snprintf(a->result_status, sizeof(a->result_status), "%s",
 		 json_string_value(json_object_get(r, "status")) ?: "");
 	json_decref(r);
-	agent_client_free(&c);
+	api_client_free(&c);
 	return NULL;
 }
 

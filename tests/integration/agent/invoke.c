@@ -62,7 +62,7 @@ static void expect_refusals(void)
 	char path[160];
 	snprintf(path, sizeof(path), "/v1/vms/fn/invoke?artifact=%s", S.echo);
 	json_t *e;
-	assert_int_equal(agent_client_call(&S.c, "POST", path, in, big, STEP_MS, &e), 413);
+	assert_int_equal(api_client_call(&S.c, "POST", path, in, big, STEP_MS, &e), 413);
 	json_decref(e);
 	free(in);
 }

@@ -43,15 +43,15 @@ static void read_token(const char *dir, char token[128])
  * error code, if any, in code. */
 static int get_with(const char *url, const char *token, const char *path, char code[32])
 {
-	struct agent_client c;
-	agent_client_init(&c, url);
+	struct api_client c;
+	api_client_init(&c, url);
 	if (token)
-		assert_int_equal(agent_client_set_bearer(&c, token), 0);
+		assert_int_equal(api_client_set_bearer(&c, token), 0);
 	json_t *r = NULL;
-	int st = agent_client_call(&c, "GET", path, NULL, 0, STEP_MS, &r);
+	int st = api_client_call(&c, "GET", path, NULL, 0, STEP_MS, &r);
 	snprintf(code, 32, "%s", error_code(r) ?: "");
 	json_decref(r);
-	agent_client_free(&c);
+	api_client_free(&c);
 	return st;
 }
 
@@ -92,12 +92,12 @@ static void expect_guarded(const char *url, const char *token)
 	assert_int_equal(get_with(url, NULL, "/v1/vms", code), 401);
 	assert_int_equal(get_with(url, NULL, "/healthz", code), 200);
 	assert_int_equal(get_with(url, token, "/v1/status", code), 200);
-	struct agent_client c;
-	agent_client_init(&c, url);
+	struct api_client c;
+	api_client_init(&c, url);
 	json_t *e = NULL;
-	assert_int_equal(agent_client_call(&c, "PUT", "/v1/vms/t", "{}", 2, STEP_MS, &e), 401);
+	assert_int_equal(api_client_call(&c, "PUT", "/v1/vms/t", "{}", 2, STEP_MS, &e), 401);
 	json_decref(e);
-	agent_client_free(&c);
+	api_client_free(&c);
 }
 
 /* The agent registers (trying again while the controller refuses), sends

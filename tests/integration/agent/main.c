@@ -21,13 +21,13 @@ static void upload_file(const char *name, char digest[SHA256_HEX_SIZE])
 	void *buf;
 	size_t len;
 	assert_int_equal(file_read_all(path, &buf, &len), 0);
-	assert_int_equal(agent_client_put_artifact(&S.c, buf, len, digest), 201);
+	assert_int_equal(api_client_put_artifact(&S.c, buf, len, digest), 201);
 	free(buf);
 }
 
 static void upload_text(const char *text, char digest[SHA256_HEX_SIZE])
 {
-	assert_int_equal(agent_client_put_artifact(&S.c, text, strlen(text), digest), 201);
+	assert_int_equal(api_client_put_artifact(&S.c, text, strlen(text), digest), 201);
 }
 
 static int setup(void **state)
@@ -47,7 +47,7 @@ static int setup(void **state)
 		fprintf(stderr, "cannot start agent; see %s/agent.log\n", dir);
 		return -1;
 	}
-	agent_client_init(&S.c, S.proc.url);
+	api_client_init(&S.c, S.proc.url);
 	upload_file("echo", S.echo);
 	upload_file("busy", S.busy);
 	upload_file("sha256", S.sha);
@@ -64,7 +64,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	agent_client_free(&S.c);
+	api_client_free(&S.c);
 	int st = daemon_proc_stop(&S.proc, SIGTERM, 60000);
 	if (st != 0)
 		fprintf(stderr, "agent did not stop cleanly: %d\n", st);

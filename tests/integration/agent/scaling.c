@@ -209,18 +209,17 @@ void test_elastic_cores_short(void **state)
 	const char *extra[] = { "--cores", "0", NULL };
 	struct daemon_proc a;
 	assert_int_equal(proc_start_agent(&a, dir, extra), 0);
-	struct agent_client c;
-	agent_client_init(&c, a.url);
+	struct api_client c;
+	api_client_init(&c, a.url);
 	const char *spec =
 		"{\"mechanism\":\"precreated\",\"max_workers\":2,\"policy\":\"elastic:300\"}";
 	json_t *vm = NULL;
 	assert_int_equal(
-		agent_client_call(&c, "PUT", "/v1/vms/short", spec, strlen(spec), STEP_MS, &vm),
-		201);
+		api_client_call(&c, "PUT", "/v1/vms/short", spec, strlen(spec), STEP_MS, &vm), 201);
 	json_decref(vm);
 	char digest[SHA256_HEX_SIZE];
-	assert_int_equal(
-		agent_client_put_artifact(&c, "#!/bin/sh\nsleep 1\necho '{}'\n", 27, digest), 201);
+	assert_int_equal(api_client_put_artifact(&c, "#!/bin/sh\nsleep 1\necho '{}'\n", 27, digest),
+			 201);
 
 	struct burst b;
 	burst_start(&b, 2, a.url, "short", digest, "{}");
@@ -232,6 +231,6 @@ void test_elastic_cores_short(void **state)
 		assert_int_equal(b.args[i].ran_on, 1);
 	}
 	assert_int_equal(count_in_file(a.log, "reason=no_capacity"), 1);
-	agent_client_free(&c);
+	api_client_free(&c);
 	assert_int_equal(daemon_proc_stop(&a, SIGTERM, 60000), 0);
 }

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "agent_client.h"
+#include "api_client.h"
 
 /* A peer on loopback that answers each connection with reply (or nothing,
  * hanging up, when reply is NULL). */
@@ -78,12 +78,12 @@ static void test_refused(void **state)
 {
 	struct peer p;
 	peer_start(&p, NULL, 0); /* bound, never listening */
-	struct agent_client c;
-	assert_int_equal(agent_client_init(&c, p.url), 0);
+	struct api_client c;
+	assert_int_equal(api_client_init(&c, p.url), 0);
 	json_t *r = NULL;
-	assert_int_equal(agent_client_call(&c, "GET", "/x", NULL, 0, 5000, &r), -ECONNREFUSED);
+	assert_int_equal(api_client_call(&c, "GET", "/x", NULL, 0, 5000, &r), -ECONNREFUSED);
 	assert_null(r);
-	agent_client_free(&c);
+	api_client_free(&c);
 	peer_stop(&p);
 }
 
@@ -91,10 +91,10 @@ static void test_hang_up(void **state)
 {
 	struct peer p;
 	peer_start(&p, NULL, 1);
-	struct agent_client c;
-	assert_int_equal(agent_client_init(&c, p.url), 0);
-	assert_int_equal(agent_client_call(&c, "GET", "/x", NULL, 0, 5000, NULL), -ECONNRESET);
-	agent_client_free(&c);
+	struct api_client c;
+	assert_int_equal(api_client_init(&c, p.url), 0);
+	assert_int_equal(api_client_call(&c, "GET", "/x", NULL, 0, 5000, NULL), -ECONNRESET);
+	api_client_free(&c);
 	peer_stop(&p);
 }
 
@@ -106,32 +106,32 @@ static void test_answer(void **state)
 		"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
 		"Connection: close\r\n\r\n{\"ok\":true}",
 		1);
-	struct agent_client c;
-	assert_int_equal(agent_client_init(&c, p.url), 0);
-	assert_int_equal(agent_client_set_bearer(&c, "tok-123"), 0);
+	struct api_client c;
+	assert_int_equal(api_client_init(&c, p.url), 0);
+	assert_int_equal(api_client_set_bearer(&c, "tok-123"), 0);
 	json_t *r = NULL;
-	assert_int_equal(agent_client_call(&c, "POST", "/x", "{}", 2, 5000, &r), 201);
+	assert_int_equal(api_client_call(&c, "POST", "/x", "{}", 2, 5000, &r), 201);
 	assert_true(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
-	agent_client_free(&c);
+	api_client_free(&c);
 	peer_stop(&p);
 }
 
 static void test_cancel_and_bearer(void **state)
 {
-	struct agent_client c;
-	assert_int_equal(agent_client_init(&c, "http://127.0.0.1:9"), 0);
-	assert_int_equal(agent_client_set_bearer(&c, "a\nb"), -EINVAL);
-	assert_int_equal(agent_client_set_bearer(&c, "a\x7f"), -EINVAL);
+	struct api_client c;
+	assert_int_equal(api_client_init(&c, "http://127.0.0.1:9"), 0);
+	assert_int_equal(api_client_set_bearer(&c, "a\nb"), -EINVAL);
+	assert_int_equal(api_client_set_bearer(&c, "a\x7f"), -EINVAL);
 	char long_token[200];
 	memset(long_token, 'k', sizeof(long_token) - 1);
 	long_token[sizeof(long_token) - 1] = '\0';
-	assert_int_equal(agent_client_set_bearer(&c, long_token), -EINVAL);
-	assert_int_equal(agent_client_set_bearer(&c, NULL), 0);
+	assert_int_equal(api_client_set_bearer(&c, long_token), -EINVAL);
+	assert_int_equal(api_client_set_bearer(&c, NULL), 0);
 	atomic_bool stop = true;
-	agent_client_set_cancel(&c, &stop);
-	assert_int_equal(agent_client_call(&c, "GET", "/x", NULL, 0, 5000, NULL), -ECANCELED);
-	agent_client_free(&c);
+	api_client_set_cancel(&c, &stop);
+	assert_int_equal(api_client_call(&c, "GET", "/x", NULL, 0, 5000, NULL), -ECANCELED);
+	api_client_free(&c);
 }
 
 int main(void)

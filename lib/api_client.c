@@ -1,4 +1,4 @@
-#include "agent_client.h"
+#include "api_client.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 
 #include "http_client.h"
 
-int agent_client_init(struct agent_client *c, const char *base_url)
+int api_client_init(struct api_client *c, const char *base_url)
 {
 	static bool global_done;
 	if (!global_done) {
@@ -25,7 +25,7 @@ int agent_client_init(struct agent_client *c, const char *base_url)
 	return 0;
 }
 
-void agent_client_set_cancel(struct agent_client *c, const atomic_bool *flag)
+void api_client_set_cancel(struct api_client *c, const atomic_bool *flag)
 {
 	c->cancel = flag;
 }
@@ -38,7 +38,7 @@ static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_of
 	return atomic_load((const atomic_bool *)data) ? 1 : 0;
 }
 
-int agent_client_set_bearer(struct agent_client *c, const char *token)
+int api_client_set_bearer(struct api_client *c, const char *token)
 {
 	if (!token || !*token) {
 		c->bearer[0] = '\0';
@@ -54,7 +54,7 @@ int agent_client_set_bearer(struct agent_client *c, const char *token)
 	return 0;
 }
 
-void agent_client_free(struct agent_client *c)
+void api_client_free(struct api_client *c)
 {
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
@@ -80,8 +80,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *data)
 	return add;
 }
 
-int agent_client_call(struct agent_client *c, const char *method, const char *path,
-		      const void *body, size_t len, long timeout_ms, json_t **ret)
+int api_client_call(struct api_client *c, const char *method, const char *path, const void *body,
+		    size_t len, long timeout_ms, json_t **ret)
 {
 	CURL *h = c->curl;
 	if (c->cancel && atomic_load(c->cancel))
@@ -127,11 +127,11 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	return (int)status;
 }
 
-int agent_client_put_artifact(struct agent_client *c, const void *data, size_t len,
-			      char digest[SHA256_HEX_SIZE])
+int api_client_put_artifact(struct api_client *c, const void *data, size_t len,
+			    char digest[SHA256_HEX_SIZE])
 {
 	sha256_hex(data, len, digest);
 	char path[128];
 	snprintf(path, sizeof(path), "/v1/artifacts/%s", digest);
-	return agent_client_call(c, "PUT", path, data, len, 60000, NULL);
+	return api_client_call(c, "PUT", path, data, len, 60000, NULL);
 }
