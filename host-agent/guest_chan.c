@@ -25,7 +25,6 @@ struct guest_chan {
 	struct wire_decoder dec;
 	struct pending *pending;
 	uint32_t next_id;
-	size_t backlog;
 	int handles_open;
 	bool closing;
 	char *rbuf;
@@ -202,7 +201,6 @@ static void on_written(uv_write_t *req, int status)
 {
 	struct write_req *w = (struct write_req *)req;
 	struct guest_chan *ch = w->ch;
-	ch->backlog -= w->len;
 	free(w->buf);
 	free(w);
 	if (status < 0 && status != UV_ECANCELED)
@@ -246,7 +244,6 @@ int guest_chan_request(struct guest_chan *ch, uint8_t type, json_t *meta, const 
 		free(p);
 		return r;
 	}
-	ch->backlog += w->len;
 	p->id = id;
 	p->cb = cb;
 	p->data = data;
@@ -254,9 +251,4 @@ int guest_chan_request(struct guest_chan *ch, uint8_t type, json_t *meta, const 
 	p->next = ch->pending;
 	ch->pending = p;
 	return 0;
-}
-
-size_t guest_chan_backlog(const struct guest_chan *ch)
-{
-	return ch->backlog;
 }

@@ -41,9 +41,6 @@ int guest_chan_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct guest_chan_op
 int guest_chan_request(struct guest_chan *ch, uint8_t type, json_t *meta, const void *body,
 		       size_t body_len, uint64_t timeout_ms, guest_reply_fn cb, void *data);
 
-/* Bytes queued for writing and not yet accepted by the peer. */
-size_t guest_chan_backlog(const struct guest_chan *ch);
-
 /* Fails pending requests with -ECONNRESET, then closes; frees itself when
  * libuv has closed the pipe. Safe to call from a callback. */
 void guest_chan_close(struct guest_chan *ch);
