@@ -29,12 +29,6 @@ int loop_add(struct loop *l, struct watch *w, int fd, uint32_t events, watch_fn 
 	return 0;
 }
 
-int loop_mod(struct loop *l, struct watch *w, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
-}
-
 void loop_del(struct loop *l, struct watch *w)
 {
 	if (w->fd < 0)

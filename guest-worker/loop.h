@@ -34,8 +34,6 @@ void loop_fini(struct loop *l);
  * w->fd; fn is called with the events that occurred. Returns 0 or -errno
  * (then w->fd is -1). */
 int loop_add(struct loop *l, struct watch *w, int fd, uint32_t events, watch_fn fn);
-/* Changes the events of a watch. Returns 0 or -errno. */
-int loop_mod(struct loop *l, struct watch *w, uint32_t events);
 /* Stops watching (the fd is not closed). Events of w still pending in the
  * batch being dispatched are dropped, so the owner may free w right after,
  * even from inside a callback. Does nothing for a watch never added
