@@ -58,6 +58,10 @@ int bench_read_function(const struct bench_opts *o, const char *name, void **ret
 int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const char *name,
 			  char digest[SHA256_HEX_SIZE]);
 
+/* Sleeps ms milliseconds, for polls that have nothing to wait on but a
+ * list that changes. */
+void bench_sleep_ms(long ms);
+
 /* Sorted-sample statistics. */
 struct stats {
 	double p50, p90, p99, p999, max, min;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 #include "util.h"
@@ -87,6 +88,12 @@ int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const
 		return -EIO;
 	}
 	return 0;
+}
+
+void bench_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -1,41 +1,27 @@
 /* ditto-bench invoke: synchronous invocations of the echo function through
  * the whole platform (client -> ditto-controller -> ditto-agent -> guest VM
  * -> function): latency, throughput, errors, and from each reply's
- * X-Ditto-Timing header where the time went. Unless --url and --key name a
- * running controller it starts a controller and an agent of its own. */
+ * X-Ditto-Timing header where the time went. The platform it measures is
+ * set up and torn down by platform.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "bench.h"
+#include "platform.h"
 #include "util.h"
 
-#define TENANT "bench"
-#define HOST_ID "bench"
-/* The first call boots the tenant VM, which takes seconds under TCG. */
-#define BOOT_TIMEOUT_MS 300000L
 #define CALL_TIMEOUT_MS 60000L
 /* Async invocations run at the VM's pace: generous, as tests' deadlines are. */
 #define DRAIN_TIMEOUT_MS (30L * 60 * 1000)
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static long long now_us(void)
 {
@@ -469,85 +455,6 @@ static void print_run_row(const char *label, const struct run *r, double through
 	       lat.max / 1000, r->errors.total);
 }
 
-/* ---- the platform ---- */
-
-struct platform {
-	const struct bench_opts *o;
-	struct daemon_proc controller, agent; /* pid 0 when not started here */
-	struct api_client admin, tenant;      /* to the controller, with either key */
-	struct api_client agent_api;          /* to our agent, with its token */
-	pid_t qemu_pid;                       /* the tenant VM's, when the agent is ours */
-	char url[128];
-	char accel[16], qemu[64];
-	int cores, workers;
-	char tenant_key[128];
-};
-
-/* Waits until the controller lists a host "up" (ours when we started it)
- * and reads its accelerator and cores. */
-static int wait_host_up(struct platform *p, long timeout_ms)
-{
-	long long deadline = now_us() + timeout_ms * 1000LL;
-	for (;;) {
-		json_t *reply = NULL, *h;
-		size_t i;
-		int st = api_client_call(&p->admin, "GET", "/v1/hosts", NULL, 0, 10000, &reply);
-		json_array_foreach(st == 200 ? json_object_get(reply, "hosts") : NULL, i, h)
-		{
-			const char *id = json_string_value(json_object_get(h, "id"));
-			const char *state = json_string_value(json_object_get(h, "state"));
-			if (!state || strcmp(state, "up") != 0 ||
-			    (p->agent.pid > 0 && (!id || strcmp(id, HOST_ID) != 0)))
-				continue;
-			int cores = (int)json_integer_value(json_object_get(h, "cores"));
-			/* A tenant's VM lives on one host: the largest bounds its size. */
-			if (cores > p->cores) {
-				p->cores = cores;
-				const char *accel = json_string_value(json_object_get(h, "accel"));
-				snprintf(p->accel, sizeof(p->accel), "%s",
-					 accel ? accel : "unknown");
-			}
-		}
-		json_decref(reply);
-		if (p->cores > 0)
-			return 0;
-		if (now_us() > deadline)
-			return -ETIMEDOUT;
-		/* Hosts come up on a heartbeat; nothing to wait on but the list. */
-		sleep_ms(50);
-	}
-}
-
-/* Connects to an agent started here (its token is in its data folder) and
- * reads its QEMU version; elsewhere the version stays unknown. */
-static void agent_connect(struct platform *p)
-{
-	snprintf(p->qemu, sizeof(p->qemu), "unknown");
-	char path[512], token[128];
-	snprintf(path, sizeof(path), "%s/agent.token", p->agent.data_dir);
-	if (p->agent.pid <= 0 || file_read_text(path, token, sizeof(token)) <= 0 ||
-	    api_client_init(&p->agent_api, p->agent.url) < 0 ||
-	    api_client_set_bearer(&p->agent_api, token) < 0)
-		return;
-	json_t *st = NULL;
-	if (api_client_call(&p->agent_api, "GET", "/v1/status", NULL, 0, 10000, &st) == 200) {
-		const char *q = json_string_value(json_object_get(st, "qemu"));
-		if (q)
-			snprintf(p->qemu, sizeof(p->qemu), "%s", q);
-	}
-	json_decref(st);
-}
-
-/* The tenant VM's QEMU process, from our agent. */
-static void read_qemu_pid(struct platform *p)
-{
-	json_t *vm = NULL;
-	if (p->agent_api.curl &&
-	    api_client_call(&p->agent_api, "GET", "/v1/vms/" TENANT, NULL, 0, 10000, &vm) == 200)
-		p->qemu_pid = (pid_t)json_integer_value(json_object_get(vm, "pid"));
-	json_decref(vm);
-}
-
 /* Opens /proc/PID/NAME for reading, or returns NULL (also for no process). */
 static FILE *proc_open(pid_t pid, const char *name)
 {
@@ -586,174 +493,6 @@ static void cpu_sample(const struct platform *p, long long ret[CPU_COUNT])
 	ret[CPU_CONTROLLER] = proc_cpu_us(p->controller.pid);
 	ret[CPU_AGENT] = proc_cpu_us(p->agent.pid);
 	ret[CPU_QEMU] = proc_cpu_us(p->qemu_pid);
-}
-
-static void platform_stop(struct platform *p)
-{
-	api_client_free(&p->admin);
-	api_client_free(&p->tenant);
-	api_client_free(&p->agent_api);
-	/* The agent first: on SIGTERM it stops its VMs. */
-	if (p->agent.pid > 0 && daemon_proc_stop(&p->agent, SIGTERM, 30000) != 0)
-		fprintf(stderr, "ditto-bench: the agent did not stop cleanly; see %s/agent.log\n",
-			p->agent.data_dir);
-	if (p->controller.pid > 0 && daemon_proc_stop(&p->controller, SIGTERM, 20000) != 0)
-		fprintf(stderr, "ditto-bench: the controller did not stop cleanly; see %s\n",
-			p->controller.log);
-}
-
-/* Starts BUILD/ditto-controller with its data in DATA/controller; reads its
- * admin key into key and writes that file's path into keyfile. */
-static int controller_start(struct platform *p, char key[128], char keyfile[600])
-{
-	const struct bench_opts *o = p->o;
-	char dir[512];
-	snprintf(dir, sizeof(dir), "%s/controller", o->data);
-	const char *const quiet[] = { "--log-level", "warn", NULL };
-	struct daemon_args a = {
-		.build_dir = o->build, .data_dir = dir, .extra = quiet, .timeout_ms = BENCH_START_MS
-	};
-	int r = daemon_proc_start_controller(&p->controller, &a);
-	if (r < 0) {
-		fprintf(stderr, "ditto-bench: cannot start %s/ditto-controller (%s); see %s\n",
-			o->build, strerror(-r), p->controller.log);
-		return r;
-	}
-	snprintf(p->url, sizeof(p->url), "%s", p->controller.url);
-	snprintf(keyfile, 600, "%s/admin.key", dir);
-	if ((r = file_read_text(keyfile, key, 128)) <= 0) {
-		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", keyfile,
-			strerror(r ? -r : ENODATA));
-		return r ? r : -ENODATA;
-	}
-	return 0;
-}
-
-static int platform_start(struct platform *p, const struct bench_opts *o)
-{
-	memset(p, 0, sizeof(*p));
-	p->o = o;
-	char key[128];
-	int r;
-	if (o->url) {
-		snprintf(p->url, sizeof(p->url), "%s", o->url);
-		snprintf(key, sizeof(key), "%s", o->key);
-	} else {
-		char dir[512], path[600];
-		if ((r = controller_start(p, key, path)) < 0)
-			return r;
-		snprintf(dir, sizeof(dir), "%s/agent", o->data);
-		const char *const extra[] = { "--controller",
-					      p->url,
-					      "--controller-key-file",
-					      path,
-					      "--host-id",
-					      HOST_ID,
-					      "--heartbeat-ms",
-					      "500",
-					      NULL };
-		if ((r = bench_agent_start(&p->agent, o, dir, extra)) < 0)
-			return r;
-	}
-	if ((r = api_client_init(&p->admin, p->url)) < 0 ||
-	    (r = api_client_set_bearer(&p->admin, key)) < 0 ||
-	    (r = api_client_init(&p->tenant, p->url)) < 0)
-		return r;
-	if ((r = wait_host_up(p, BENCH_START_MS)) < 0) {
-		fprintf(stderr, "ditto-bench: no host came up at %s\n", p->url);
-		return r;
-	}
-	agent_connect(p);
-	return 0;
-}
-
-/* Creates the tenant (or, on a platform that has it already, a new key for
- * it), fixes its worker vCPUs and deploys echo. */
-static int tenant_setup(struct platform *p)
-{
-	const struct bench_opts *o = p->o;
-	json_t *reply = NULL;
-	const char *body = "{\"name\":\"" TENANT "\"}";
-	int st = api_client_call(&p->admin, "POST", "/v1/tenants", body, strlen(body), 10000,
-				 &reply);
-	if (st == 409) {
-		json_decref(reply);
-		reply = NULL;
-		st = api_client_call(&p->admin, "POST", "/v1/tenants/" TENANT "/keys", NULL, 0,
-				     10000, &reply);
-	}
-	const char *key = json_string_value(json_object_get(reply, "key"));
-	if (st != 201 || !key) {
-		fprintf(stderr, "ditto-bench: cannot create tenant " TENANT " (%d)\n", st);
-		json_decref(reply);
-		return -EIO;
-	}
-	snprintf(p->tenant_key, sizeof(p->tenant_key), "%s", key);
-	json_decref(reply);
-	api_client_set_bearer(&p->tenant, p->tenant_key);
-
-	p->workers = o->concurrency < p->cores ? o->concurrency : p->cores;
-	char scaling[128];
-	snprintf(scaling, sizeof(scaling), "{\"min\":%d,\"max\":%d,\"policy\":\"fixed:%d\"}",
-		 p->workers, p->workers, p->workers);
-	st = api_client_call(&p->admin, "PUT", "/v1/tenants/" TENANT "/scaling", scaling,
-			     strlen(scaling), 10000, NULL);
-	if (st != 200) {
-		fprintf(stderr, "ditto-bench: cannot set the tenant's scaling (%d)\n", st);
-		return -EIO;
-	}
-
-	void *art;
-	size_t len;
-	int r = bench_read_function(o, "echo", &art, &len);
-	if (r < 0)
-		return r;
-	/* Every client may have a call in flight: the default limit would
-	 * answer the surplus with 429. */
-	char target[128];
-	snprintf(target, sizeof(target), "/v1/functions/echo?mode=persistent&max_concurrency=%d",
-		 o->concurrency);
-	st = api_client_call(&p->tenant, "PUT", target, art, len, 60000, NULL);
-	free(art);
-	if (st != 201) {
-		fprintf(stderr, "ditto-bench: cannot deploy echo (%d)\n", st);
-		return -EIO;
-	}
-	return 0;
-}
-
-/* The first call boots the VM; then waits until the VM has its worker vCPUs. */
-static int first_call(struct platform *p)
-{
-	const char *body = "{\"first\":true}";
-	json_t *reply = NULL;
-	int st = api_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke", body,
-				 strlen(body), BOOT_TIMEOUT_MS, &reply);
-	bool echoed = json_is_true(json_object_get(reply, "first"));
-	json_decref(reply);
-	if (st != 200 || !echoed) {
-		fprintf(stderr, "ditto-bench: the first call failed (%d)\n", st);
-		return -EIO;
-	}
-	long long deadline = now_us() + 120000LL * 1000LL;
-	for (;;) {
-		reply = NULL;
-		st = api_client_call(&p->admin, "GET", "/v1/tenants/" TENANT, NULL, 0, 10000,
-				     &reply);
-		int workers = (int)json_integer_value(
-			json_object_get(json_object_get(reply, "vm"), "workers"));
-		json_decref(reply);
-		if (st == 200 && workers == p->workers) {
-			read_qemu_pid(p);
-			return 0;
-		}
-		if (now_us() > deadline) {
-			fprintf(stderr, "ditto-bench: the VM has %d worker vCPUs, not %d\n",
-				workers, p->workers);
-			return -ETIMEDOUT;
-		}
-		sleep_ms(50);
-	}
 }
 
 /* VmRSS of a process in KiB, or -1. */
@@ -823,7 +562,7 @@ static int store_records(struct platform *p, struct records *ret)
 				DRAIN_TIMEOUT_MS / 1000);
 			return -ETIMEDOUT;
 		}
-		sleep_ms(100);
+		bench_sleep_ms(100);
 	}
 	long long t2 = now_us();
 	ret->rss_kib = rss_kib(p->controller.pid);
@@ -972,7 +711,8 @@ int bench_invoke(const struct bench_opts *o)
 		free(runs);
 		return -ENOMEM;
 	}
-	if (platform_start(&p, o) < 0 || tenant_setup(&p) < 0 || first_call(&p) < 0)
+	if (platform_start(&p, o) < 0 || platform_tenant_setup(&p) < 0 ||
+	    platform_first_call(&p) < 0)
 		goto out;
 	for (int i = 0; i < n; i++)
 		if (worker_init(&ws[i], i, p.url, p.tenant_key) < 0) {
