@@ -805,16 +805,6 @@ static long proc_kib(const struct vm *vm, const char *file, const char *key)
 	return kib;
 }
 
-long vm_qemu_rss_kib(const struct vm *vm)
-{
-	return proc_kib(vm, "status", "VmRSS");
-}
-
-long vm_qemu_pss_kib(const struct vm *vm)
-{
-	return proc_kib(vm, "smaps_rollup", "Pss");
-}
-
 json_t *vm_to_json(const struct vm *vm)
 {
 	json_t *workers = vcpu_workers_json(&vm->vcpu);
@@ -835,7 +825,7 @@ json_t *vm_to_json(const struct vm *vm)
 	/* RSS counts the kernel image QEMU maps from the page cache, which all
 	 * VMs share; PSS splits shared pages among their users. Both include
 	 * the guest RAM the guest has touched. */
-	long rss = vm_qemu_rss_kib(vm), pss = vm_qemu_pss_kib(vm);
+	long rss = proc_kib(vm, "status", "VmRSS"), pss = proc_kib(vm, "smaps_rollup", "Pss");
 	if (rss >= 0)
 		json_object_set_new(o, "qemu_rss_kib", json_integer(rss));
 	if (pss >= 0)

@@ -161,8 +161,4 @@ int vm_invoke(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb, vo
 /* A JSON description for the operator API. */
 json_t *vm_to_json(const struct vm *vm);
 
-/* The QEMU process's resident and proportional set sizes in KiB, or -1. */
-long vm_qemu_rss_kib(const struct vm *vm);
-long vm_qemu_pss_kib(const struct vm *vm);
-
 #endif
