@@ -47,14 +47,10 @@ void reply_raw(struct request *r, unsigned status, const char *content_type, cha
  * body is built so that it is valid UTF-8 whatever they are. */
 void reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
 {
-	char *msg;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&msg, fmt, ap);
+	json_t *o = httpd_error_vjson(code, fmt, ap);
 	va_end(ap);
-	json_t *o = n < 0 ? NULL : httpd_error_json(code, "%s", msg);
-	if (n >= 0)
-		free(msg);
 	if (o && r->id_header[0])
 		json_object_set_new(json_object_get(o, "error"), "invocation",
 				    json_string(r->id_header));

@@ -153,15 +153,21 @@ static json_t *error_json(const char *code, const char *raw, size_t len)
 	return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
 }
 
-json_t *httpd_error_json(const char *code, const char *fmt, ...)
+json_t *httpd_error_vjson(const char *code, const char *fmt, va_list ap)
 {
 	struct buf raw = { 0 };
-	va_list ap;
-	va_start(ap, fmt);
 	int r = buf_vprintf(&raw, fmt, ap);
-	va_end(ap);
 	json_t *o = r < 0 ? NULL : error_json(code, (const char *)raw.data, raw.len);
 	buf_free(&raw);
+	return o;
+}
+
+json_t *httpd_error_json(const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	json_t *o = httpd_error_vjson(code, fmt, ap);
+	va_end(ap);
 	return o;
 }
 

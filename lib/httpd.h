@@ -6,6 +6,7 @@
 #ifndef DITTO_HTTPD_H
 #define DITTO_HTTPD_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,6 +116,10 @@ void httpd_body_free(struct httpd_body *b);
  * NULL on ENOMEM. */
 json_t *httpd_error_json(const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same with the arguments as a va_list, for a caller's own printf-like
+ * reply function. */
+json_t *httpd_error_vjson(const char *code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 /* The same for a message that is already text (any bytes, as above), as
  * compact JSON with its length: for a reply that must go out even when
