@@ -193,29 +193,24 @@ int api_route_lookup(const char *method, const char *path, const struct api_rout
 {
 	int err = -ENOENT;
 	for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
+		struct httpd_args args;
 		int i = httpd_route_find(tables[t].rows, *tables[t].n, sizeof(struct api_route),
-					 method, path, ret_args);
+					 method, path, &args);
 		if (i >= 0) {
 			*ret_row = &tables[t].rows[i];
+			*ret_args = args;
 			return 0;
 		}
-		if (i == -EPERM)
+		/* The first pattern that matches names the arguments. */
+		if (i == -EPERM && err == -ENOENT) {
+			*ret_args = args;
 			err = -EPERM;
-	}
-	if (err == -EPERM) {
-		/* The row of this path under another method, for its arguments. */
-		for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
-			for (size_t i = 0; i < *tables[t].n; i++)
-				if (httpd_path_match(tables[t].rows[i].head.pattern, path,
-						     ret_args)) {
-					*ret_row = &tables[t].rows[i];
-					return -EPERM;
-				}
+		}
 	}
 	return err;
 }
 
-/* What the "{}" of a pattern names, by the collection it sits in. */
+/* What the "{}" of a path names, by the collection it sits in. */
 enum arg_kind { ARG_TENANT, ARG_FUNCTION, ARG_ID, ARG_HOST };
 static const struct {
 	const char *prefix;
@@ -245,13 +240,13 @@ static bool arg_ok(const char *s, enum arg_kind kind)
 
 /* Copies the path's name or id into r->arg. Returns false (after replying
  * 400, or 404 for an invocation id) when it is not a valid one. */
-static bool take_arg(struct request *r, const char *pattern, const struct httpd_args *args)
+static bool take_arg(struct request *r, const struct httpd_args *args)
 {
 	if (args->n == 0)
 		return true;
 	size_t k = 0;
 	while (k < ARRAY_SIZE(arg_kinds) - 1 &&
-	       strncmp(pattern, arg_kinds[k].prefix, strlen(arg_kinds[k].prefix)) != 0)
+	       strncmp(r->path, arg_kinds[k].prefix, strlen(arg_kinds[k].prefix)) != 0)
 		k++;
 	if (httpd_arg_copy(args, 0, r->arg, sizeof(r->arg)) == 0 &&
 	    arg_ok(r->arg, arg_kinds[k].kind))
@@ -275,7 +270,7 @@ static bool route(struct request *r)
 		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint %.200s", r->path);
 		return false;
 	}
-	if (!take_arg(r, row->head.pattern, &args))
+	if (!take_arg(r, &args))
 		return false;
 	if (err == -EPERM) {
 		reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "bad_method",

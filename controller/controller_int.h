@@ -89,8 +89,8 @@ extern const size_t api_operator_routes_n;
 /* Finds the row for method and path among every handler file's rows.
  * Returns 0 with the row and the path's "{}" segments; -ENOENT when no
  * pattern matches the path; -EPERM when one does but not under this method
- * (an empty method is never allowed): then *ret_row is that pattern's row
- * and the segments are filled too, for the argument checks that come first. */
+ * (an empty method is never allowed): then the segments are filled too, for
+ * the argument checks that come first. */
 int api_route_lookup(const char *method, const char *path, const struct api_route **ret_row,
 		     struct httpd_args *ret_args);
 

@@ -48,12 +48,12 @@ int httpd_route_find(const void *rows, size_t n, size_t row_size, const char *me
 		struct httpd_args args;
 		if (!httpd_path_match(row->pattern, path, &args))
 			continue;
+		bool hit = method && *method && row->method && strcmp(row->method, method) == 0;
+		if (ret_args && (hit || !path_known))
+			*ret_args = args;
 		path_known = true;
-		if (method && *method && row->method && strcmp(row->method, method) == 0) {
-			if (ret_args)
-				*ret_args = args;
+		if (hit)
 			return (int)i;
-		}
 	}
 	return path_known ? -EPERM : -ENOENT;
 }

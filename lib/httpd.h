@@ -45,7 +45,7 @@ bool httpd_path_match(const char *pattern, const char *path, struct httpd_args *
  * each starting with a struct httpd_route. Returns the row's index with args
  * filled, -ENOENT when no pattern matches the path (404), or -EPERM when
  * one does but not under this method (405; an empty or NULL method is never
- * allowed). */
+ * allowed), with args filled from the first row whose pattern matches. */
 int httpd_route_find(const void *rows, size_t n, size_t row_size, const char *method,
 		     const char *path, struct httpd_args *ret_args);
 

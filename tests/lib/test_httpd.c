@@ -89,6 +89,11 @@ static void test_route_method(void **state)
 	assert_int_equal(find("GE", "/healthz", NULL), -EPERM);
 	assert_int_equal(find("GETT", "/healthz", NULL), -EPERM);
 	assert_int_equal(find("", "/nothing", NULL), -ENOENT);
+	/* The path's arguments come back with a 405 too. */
+	struct httpd_args a = { .n = 0 };
+	assert_int_equal(find("DELETE", "/v1/vms/acme/cpus/3", &a), -EPERM);
+	assert_int_equal(a.n, 2);
+	assert_memory_equal(a.v[0].p, "acme", 4);
 }
 
 static void test_path_match(void **state)
