@@ -98,18 +98,25 @@ static void send_meta(struct daemon *d, uint8_t type, uint32_t id, json_t *meta)
 	send_frame(d, type, id, meta, NULL, 0, NULL, 0);
 }
 
-static void send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
+/* Answers request id with an error frame: code is a wire name of the
+ * agent<->guest contract (lib/agent_api.h). */
+static void send_error_msg(struct daemon *d, uint32_t id, const char *code, const char *msg)
+{
+	log_debug("request_failed id=%u code=%s message=\"%s\"", id, code, msg);
+	send_meta(d, WIRE_ERROR, id, json_pack("{s:s, s:s}", "code", code, "message", msg));
+}
+
+static void send_error(struct daemon *d, uint32_t id, enum agent_err e, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-static void send_error(struct daemon *d, uint32_t id, const char *code, const char *fmt, ...)
+static void send_error(struct daemon *d, uint32_t id, enum agent_err e, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_debug("request_failed id=%u code=%s message=\"%s\"", id, code, msg);
-	send_meta(d, WIRE_ERROR, id, json_pack("{s:s, s:s}", "code", code, "message", msg));
+	send_error_msg(d, id, agent_err_name(e), msg);
 }
 
 static json_t *cpu_set_to_json(const cpu_set_t *set)
@@ -256,7 +263,7 @@ static void fail_pinned(struct daemon *d, int cpu, const char *why)
 			continue;
 		}
 		struct inv *inv = queue_take(d, pp, prev);
-		send_error(d, inv->id, "cpu_unavailable", "cpu %d %s", cpu, why);
+		send_error(d, inv->id, AGENT_E_CPU_UNAVAILABLE, "cpu %d %s", cpu, why);
 		inv_free(inv);
 	}
 }
@@ -301,15 +308,16 @@ static void handle_cpu_request(struct daemon *d, const struct wire_frame *f, con
 	uint32_t id = f->hdr.id;
 	json_int_t cpu;
 	if (meta_int(m, "cpu", true, 0, 0, INT_MAX, &cpu) < 0) {
-		send_error(d, id, "bad_request", "\"cpu\" must be a non-negative integer");
+		send_error(d, id, AGENT_E_BAD_REQUEST, "\"cpu\" must be a non-negative integer");
 		return;
 	}
 	if (cpu == 0) {
-		send_error(d, id, "no_such_cpu", "cpu 0 is the control cpu and never a worker");
+		send_error(d, id, AGENT_E_NO_SUCH_CPU,
+			   "cpu 0 is the control cpu and never a worker");
 		return;
 	}
 	if (!cpuctl_is_worker(&d->cpuctl, (int)cpu)) {
-		send_error(d, id, "no_such_cpu", "cpu %lld is not present", (long long)cpu);
+		send_error(d, id, AGENT_E_NO_SUCH_CPU, "cpu %lld is not present", (long long)cpu);
 		return;
 	}
 	enum cpuctl_change change = f->hdr.type == WIRE_CPU_ACTIVATE  ? CPUCTL_ACTIVATE
@@ -330,16 +338,18 @@ static void handle_artifact_put(struct daemon *d, const struct wire_frame *f, co
 	uint32_t id = f->hdr.id;
 	const char *digest = meta_digest(m);
 	if (!digest) {
-		send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
+		send_error(d, id, AGENT_E_BAD_REQUEST,
+			   "\"digest\" must be 64 lowercase hex digits");
 		return;
 	}
 	int r = artifact_put(&d->store, digest, f->body, f->hdr.body_len);
 	if (r == -EBADMSG) {
-		send_error(d, id, "digest_mismatch", "the body's SHA-256 is not %s", digest);
+		send_error(d, id, AGENT_E_DIGEST_MISMATCH, "the body's SHA-256 is not %s", digest);
 		return;
 	}
 	if (r < 0) {
-		send_error(d, id, "io_error", "storing the artifact failed: %s", strerror(-r));
+		send_error(d, id, AGENT_E_IO_ERROR, "storing the artifact failed: %s",
+			   strerror(-r));
 		return;
 	}
 	log_info("artifact_stored digest=%s size=%u", digest, f->hdr.body_len);
@@ -354,7 +364,8 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	uint32_t id = f->hdr.id;
 	const char *digest = meta_digest(m);
 	if (!digest) {
-		send_error(d, id, "bad_request", "\"digest\" must be 64 lowercase hex digits");
+		send_error(d, id, AGENT_E_BAD_REQUEST,
+			   "\"digest\" must be 64 lowercase hex digits");
 		return;
 	}
 	const json_t *mode_v = json_object_get(m, "mode");
@@ -365,7 +376,8 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	} else if (mode && strcmp(mode, "persistent") == 0) {
 		imode = INV_PERSISTENT;
 	} else {
-		send_error(d, id, "bad_request", "\"mode\" must be \"process\" or \"persistent\"");
+		send_error(d, id, AGENT_E_BAD_REQUEST,
+			   "\"mode\" must be \"process\" or \"persistent\"");
 		return;
 	}
 	json_int_t timeout_ms, max_output;
@@ -373,38 +385,39 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 		     &timeout_ms) < 0 ||
 	    meta_int(m, "max_output", false, DEFAULT_MAX_OUTPUT, 0, MAX_MAX_OUTPUT, &max_output) <
 		    0) {
-		send_error(d, id, "bad_request",
+		send_error(d, id, AGENT_E_BAD_REQUEST,
 			   "\"timeout_ms\" and \"max_output\" must be integers in range");
 		return;
 	}
 	json_int_t memory_mib;
 	if (meta_int(m, "memory_mib", false, 0, 1, WIRE_MAX_MEMORY_MIB, &memory_mib) < 0) {
-		send_error(d, id, "bad_request", "\"memory_mib\" must be an integer in 1..%d",
+		send_error(d, id, AGENT_E_BAD_REQUEST, "\"memory_mib\" must be an integer in 1..%d",
 			   WIRE_MAX_MEMORY_MIB);
 		return;
 	}
 	json_int_t want_cpu;
 	if (meta_int(m, "cpu", false, 0, 1, d->cpuctl.ncpus - 1, &want_cpu) < 0) {
-		send_error(d, id, "no_such_cpu", "\"cpu\" must name a worker CPU, 1..%d",
+		send_error(d, id, AGENT_E_NO_SUCH_CPU, "\"cpu\" must name a worker CPU, 1..%d",
 			   d->cpuctl.ncpus - 1);
 		return;
 	}
 	if (want_cpu > 0 && !cpuctl_is_worker(&d->cpuctl, (int)want_cpu)) {
-		send_error(d, id, "no_such_cpu", "cpu %d is not present", (int)want_cpu);
+		send_error(d, id, AGENT_E_NO_SUCH_CPU, "cpu %d is not present", (int)want_cpu);
 		return;
 	}
 	if (!artifact_has(&d->store, digest)) {
-		send_error(d, id, "artifact_missing", "no artifact %s", digest);
+		send_error(d, id, AGENT_E_ARTIFACT_MISSING, "no artifact %s", digest);
 		return;
 	}
 	if (imode == INV_PERSISTENT && memchr(f->body, '\n', f->hdr.body_len)) {
 		send_error(
-			d, id, "bad_input",
+			d, id, AGENT_E_BAD_INPUT,
 			"persistent mode takes one line of input: it must not contain a newline");
 		return;
 	}
 	if (d->queued >= d->cfg->queue_max) {
-		send_error(d, id, "queue_full", "%zu invocations are waiting already", d->queued);
+		send_error(d, id, AGENT_E_QUEUE_FULL, "%zu invocations are waiting already",
+			   d->queued);
 		return;
 	}
 	struct inv *inv = inv_new();
@@ -415,7 +428,7 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	}
 	if (!inv || (f->hdr.body_len && !inv->input)) {
 		inv_free(inv);
-		send_error(d, id, "io_error", "out of memory");
+		send_error(d, id, AGENT_E_IO_ERROR, "out of memory");
 		return;
 	}
 	inv->id = id;
@@ -470,7 +483,7 @@ static void handle_frame(struct daemon *d, const struct wire_frame *f, uint64_t 
 			snprintf(jerr.text, sizeof(jerr.text), "not a JSON object");
 		}
 		if (!m) {
-			send_error(d, id, "bad_request", "meta: %s", jerr.text);
+			send_error(d, id, AGENT_E_BAD_REQUEST, "meta: %s", jerr.text);
 			return;
 		}
 	}
@@ -484,7 +497,7 @@ static void handle_frame(struct daemon *d, const struct wire_frame *f, uint64_t 
 	case WIRE_ARTIFACT_PUT: handle_artifact_put(d, f, m); break;
 	case WIRE_INVOKE: handle_invoke(d, f, m, read_us); break;
 	default:
-		send_error(d, id, "bad_request", "%s is not a request the guest serves",
+		send_error(d, id, AGENT_E_BAD_REQUEST, "%s is not a request the guest serves",
 			   wire_type_name(f->hdr.type));
 		break;
 	}
@@ -497,17 +510,17 @@ static void handle_bad_frame(struct daemon *d, int err, const struct wire_frame 
 	case WIRE_ETOOBIG:
 		log_warn("frame_too_big id=%u meta_len=%u body_len=%u", f->hdr.id, f->hdr.meta_len,
 			 f->hdr.body_len);
-		send_error(d, f->hdr.id, "too_big",
+		send_error(d, f->hdr.id, AGENT_E_TOO_BIG,
 			   "meta of %u bytes or body of %u bytes over the limit", f->hdr.meta_len,
 			   f->hdr.body_len);
 		break;
 	case WIRE_EBADTYPE:
 		log_warn("frame_bad_type id=%u type=%u", f->hdr.id, f->hdr.type);
-		send_error(d, f->hdr.id, "malformed", "unknown message type %u", f->hdr.type);
+		send_error(d, f->hdr.id, AGENT_E_MALFORMED, "unknown message type %u", f->hdr.type);
 		break;
 	default:
 		log_warn("frame_malformed err=%d", err);
-		send_error(d, 0, "malformed",
+		send_error(d, 0, AGENT_E_MALFORMED,
 			   err == WIRE_EBADMAGIC     ? "bad magic: skipping to the next frame"
 			   : err == WIRE_EBADVERSION ? "unsupported protocol version"
 						     : "reserved header bytes are not zero");
@@ -573,7 +586,7 @@ static void on_port(struct watch *w, uint32_t events)
 			log_error("channel_out_of_memory action=resync");
 			wire_decoder_free(&d->chan.dec);
 			d->chan.dec.resync = true;
-			send_error(d, 0, "too_big",
+			send_error(d, 0, AGENT_E_TOO_BIG,
 				   "out of memory for a frame: skipping to the next");
 			continue;
 		}
@@ -619,7 +632,7 @@ static void on_cpu_reply(void *data, uint32_t id, json_t *meta)
 
 static void on_cpu_fail(void *data, uint32_t id, const char *code, const char *msg)
 {
-	send_error(data, id, code, "%s", msg);
+	send_error_msg(data, id, code, msg);
 }
 
 static void on_cpu_event(void *data, int cpu, const char *event, json_t *extra)
