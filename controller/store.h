@@ -91,12 +91,9 @@ int store_key_revoke(struct store *s, const char *key_id);
 
 /* ---- artifacts ---------------------------------------------------------- */
 
-/* Records an artifact's digest (64 lower-case hex digits of its SHA-256) and
- * size; its bytes live in a folder the controller manages. Recording the same
- * artifact again is a no-op. Returns 0, -EINVAL for a bad digest, or -EEXIST
- * when the digest is known with another size. */
-int store_artifact_put(struct store *s, const char *digest, uint64_t size);
-/* Returns 0 with the artifact's size, or -ENOENT. */
+/* An artifact's record: its digest (64 lower-case hex digits of its SHA-256)
+ * and size, written by store_function_put; its bytes live in a folder the
+ * controller manages. Returns 0 with the artifact's size, or -ENOENT. */
 int store_artifact_get(struct store *s, const char *digest, uint64_t *ret_size);
 
 /* ---- functions ---------------------------------------------------------- */
@@ -120,7 +117,7 @@ struct store_function {
 
 /* Adds a new immutable version of tenant's function name ([A-Za-z0-9_.-],
  * 1..63), creating the function on its first put, and records the artifact
- * as store_artifact_put does. Versions count 1, 2, 3... per function, and
+ * (again: a no-op). Versions count 1, 2, 3... per function, and
  * concurrent puts (from any handle) get distinct consecutive versions.
  * A put after store_function_delete re-creates the function: its versions
  * continue from the deleted ones' numbers, so a version number never names

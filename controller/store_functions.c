@@ -37,6 +37,9 @@ const char *const store_function_queries[Q_COUNT] = {
 
 /* ---- artifacts ---------------------------------------------------------- */
 
+/* Records an artifact's digest (64 lower-case hex digits of its SHA-256) and
+ * size; recording the same artifact again is a no-op. Returns 0, -EINVAL for
+ * a bad digest, or -EEXIST when the digest is known with another size. */
 static int artifact_record(struct store *s, const char *digest, uint64_t size)
 {
 	if (!sq_is_lower_hex(digest, STORE_DIGEST_SIZE - 1) || size > INT64_MAX)
@@ -55,11 +58,6 @@ static int artifact_record(struct store *s, const char *digest, uint64_t size)
 	if (r < 0)
 		return r;
 	return known == size ? 0 : -EEXIST;
-}
-
-int store_artifact_put(struct store *s, const char *digest, uint64_t size)
-{
-	return artifact_record(s, digest, size);
 }
 
 int store_artifact_get(struct store *s, const char *digest, uint64_t *ret_size)
