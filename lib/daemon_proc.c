@@ -129,9 +129,8 @@ int daemon_proc_start_controller(struct daemon_proc *p, const struct daemon_args
 int daemon_proc_port(const struct daemon_proc *p)
 {
 	const char *colon = strrchr(p->url, ':');
-	char *end;
-	long port = colon ? strtol(colon + 1, &end, 10) : 0;
-	if (!colon || end == colon + 1 || *end || port < 1 || port > 65535)
+	uint64_t port;
+	if (!colon || parse_u64(colon + 1, 1, 65535, &port) < 0)
 		return -EINVAL;
 	return (int)port;
 }
