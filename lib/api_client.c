@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "http_client.h"
+#include "util.h"
 
 int api_client_init(struct api_client *c, const char *base_url)
 {
@@ -61,23 +62,9 @@ void api_client_free(struct api_client *c)
 	c->curl = NULL;
 }
 
-struct sink {
-	char *buf;
-	size_t len;
-};
-
 static size_t on_data(char *p, size_t size, size_t n, void *data)
 {
-	struct sink *s = data;
-	size_t add = size * n;
-	char *b = realloc(s->buf, s->len + add + 1);
-	if (!b)
-		return 0;
-	memcpy(b + s->len, p, add);
-	s->buf = b;
-	s->len += add;
-	s->buf[s->len] = '\0';
-	return add;
+	return buf_append(data, p, size * n) < 0 ? 0 : size * n;
 }
 
 int api_client_call(struct api_client *c, const char *method, const char *path, const void *body,
@@ -88,7 +75,7 @@ int api_client_call(struct api_client *c, const char *method, const char *path, 
 		return -ECANCELED;
 	char url[1024];
 	snprintf(url, sizeof(url), "%s%s", c->base, path);
-	struct sink s = { 0 };
+	struct buf s = { 0 };
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
 	if (c->bearer[0]) {
@@ -116,14 +103,14 @@ int api_client_call(struct api_client *c, const char *method, const char *path, 
 	CURLcode rc = curl_easy_perform(h);
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
-		free(s.buf);
+		buf_free(&s);
 		return http_client_errno(rc);
 	}
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (ret)
-		*ret = s.buf ? json_loadb(s.buf, s.len, 0, NULL) : NULL;
-	free(s.buf);
+		*ret = s.data ? json_loadb((const char *)s.data, s.len, 0, NULL) : NULL;
+	buf_free(&s);
 	return (int)status;
 }
 
