@@ -181,6 +181,21 @@ static bool env_line(const char *line, const char *name, char *out, size_t size)
 	return true;
 }
 
+bool cli_env_file_read(const char *path, char *url, size_t url_size, char *key, size_t key_size)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	char line[1024];
+	while (fgets(line, sizeof(line), f)) {
+		env_line(line, "DITTO_URL", url, url_size);
+		if (key)
+			env_line(line, "DITTO_KEY", key, key_size);
+	}
+	fclose(f);
+	return true;
+}
+
 void cli_config_load(struct cli *cli)
 {
 	const char *url = getenv("DITTO_URL"), *key = getenv("DITTO_KEY");
@@ -190,14 +205,8 @@ void cli_config_load(struct cli *cli)
 		const char *path = getenv("DITTO_ENV");
 		if (!path || !*path)
 			path = DEFAULT_ENV_FILE;
-		FILE *f = fopen(path, "re");
-		if (f) {
-			char line[1024];
-			while (fgets(line, sizeof(line), f)) {
-				env_line(line, "DITTO_URL", cli->file_url, sizeof(cli->file_url));
-				env_line(line, "DITTO_KEY", cli->file_key, sizeof(cli->file_key));
-			}
-			fclose(f);
+		if (cli_env_file_read(path, cli->file_url, sizeof(cli->file_url), cli->file_key,
+				      sizeof(cli->file_key))) {
 			if (!cli->url && cli->file_url[0])
 				cli->url = cli->file_url;
 			if (cli->file_key[0])

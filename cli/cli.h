@@ -149,6 +149,11 @@ int cli_path_args(const struct cli_command *cmd, int argc, char **argv, int n, c
 		  const char *what, char ret_path[CLI_PATH_SIZE])
 	__attribute__((format(printf, 5, 0)));
 
+/* Reads the DITTO_URL and DITTO_KEY lines of the env file at path into url
+ * and key (key may be NULL); what the file does not set is left as it was.
+ * Returns false when the file cannot be opened. */
+bool cli_env_file_read(const char *path, char *url, size_t url_size, char *key, size_t key_size);
+
 /* Fills in the URL and key from the environment (DITTO_URL, DITTO_KEY) and,
  * when DITTO_KEY is unset, from the env file (DITTO_ENV, or ./data/ditto.env
  * when it exists); flags given later override both. */

@@ -422,14 +422,7 @@ static int check_running(const struct cli *cli, const struct layout *l)
 			l->dir, ctl_up ? "controller" : "agent", (int)(ctl_up ? ctl : agent),
 			l->dir);
 	char url[512] = "";
-	char line[600];
-	FILE *f = fopen(l->env, "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "DITTO_URL=", 10) == 0)
-			snprintf(url, sizeof(url), "%.*s", (int)strcspn(line + 10, "\r\n"),
-				 line + 10);
-	if (f)
-		fclose(f);
+	cli_env_file_read(l->env, url, sizeof(url), NULL, 0);
 	if (cli->json) {
 		json_t *o = json_pack("{s:b, s:s, s:s, s:i, s:i}", "already_running", 1, "url", url,
 				      "env_file", l->env, "controller_pid", (int)ctl, "agent_pid",
