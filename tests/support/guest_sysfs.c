@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "support/files.h"
+#include "util.h"
 
 /* ---- files and processes ------------------------------------------------ */
 
@@ -24,15 +25,9 @@ void guest_write_file(const char *path, const char *text)
 
 char *guest_read_file(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	char *s = calloc(1, 4096);
-	assert_non_null(s);
-	size_t n = fread(s, 1, 4095, f);
-	s[n] = '\0';
-	fclose(f);
-	return s;
+	void *s;
+	size_t n;
+	return file_read_all(path, &s, &n) < 0 ? NULL : s;
 }
 
 bool guest_host_has_cpu(int cpu)

@@ -39,8 +39,8 @@ uint64_t guest_now_ms(void);
 /* Creates or replaces path with text. */
 void guest_write_file(const char *path, const char *text);
 
-/* The first 4095 bytes of path (malloc'd, NUL-terminated), or NULL when it
- * cannot be opened. */
+/* The whole of path (malloc'd, NUL-terminated), or NULL when it cannot be
+ * read. */
 char *guest_read_file(const char *path);
 
 /* True when the host lets this process run on cpu. */
