@@ -92,19 +92,9 @@ static pid_t pidfile_read(const char *path)
 
 static int pidfile_write(const char *path, pid_t pid)
 {
-	char tmp[PATH_MAX + 8];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	int r = dprintf(fd, "%d\n", (int)pid) < 0 ? -EIO : 0;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	char text[32];
+	snprintf(text, sizeof(text), "%d\n", (int)pid);
+	return file_replace_text(path, text, 0644, false);
 }
 
 /* Starts argv[0] detached: a session of its own, stdin from /dev/null,
@@ -386,21 +376,11 @@ static int wait_host(struct up *u)
  * a temporary file so a reader never sees half of it. */
 static int write_env(const struct up *u)
 {
-	char tmp[PATH_MAX + 8];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", u->l.env);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	int r = 0;
-	if (fchmod(fd, 0600) < 0 || dprintf(fd, "DITTO_URL=%s\nDITTO_KEY=%s\n", u->url, u->key) < 0)
-		r = -EIO;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, u->l.env) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	char text[1024];
+	if (snprintf(text, sizeof(text), "DITTO_URL=%s\nDITTO_KEY=%s\n", u->url, u->key) >=
+	    (int)sizeof(text))
+		return -ENAMETOOLONG;
+	return file_replace_text(u->l.env, text, 0600, false);
 }
 
 /* Says whether a platform from the folder runs. Returns -1 when none does

@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,7 @@
  * and written with mode 0600 through a temporary file and a rename. */
 static int admin_key_ensure(struct controller *c, char *err, size_t err_size)
 {
-	char path[1200], tmp[1300], token[STORE_TOKEN_SIZE + 8], tenant[STORE_NAME_SIZE];
+	char path[1200], token[STORE_TOKEN_SIZE + 8], tenant[STORE_NAME_SIZE];
 	bool is_admin = false;
 	snprintf(path, sizeof(path), "%s/admin.key", c->data_dir);
 	if (file_read_text(path, token, sizeof(token)) > 0 &&
@@ -32,13 +31,9 @@ static int admin_key_ensure(struct controller *c, char *err, size_t err_size)
 		snprintf(err, err_size, "cannot create the admin key: %s", strerror(-r));
 		return r;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || dprintf(fd, "%s\n", token) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
-	    rename(tmp, path) < 0) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
+	char line[sizeof(token) + 1];
+	snprintf(line, sizeof(line), "%s\n", token);
+	if ((r = file_replace_text(path, line, 0600, true)) < 0) {
 		snprintf(err, err_size, "cannot write %s: %s", path, strerror(-r));
 		return r;
 	}

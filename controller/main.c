@@ -30,20 +30,13 @@ static void usage(FILE *f)
 		"  --help\n");
 }
 
-/* Writes the URL to a temporary file and renames it, so a reader never sees
- * half a line. */
+/* Writes the URL through a temporary file, so a reader never sees half a
+ * line. */
 static int write_ready_file(const char *path, const char *addr, int port)
 {
-	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	FILE *f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	fprintf(f, "http://%s:%d\n", addr, port);
-	if (fclose(f) != 0 || rename(tmp, path) < 0)
-		return -errno;
-	return 0;
+	char text[128];
+	snprintf(text, sizeof(text), "http://%s:%d\n", addr, port);
+	return file_replace_text(path, text, 0666, false);
 }
 
 /* Sets the config's field for option c (one of the numeric options below)

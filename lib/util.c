@@ -228,6 +228,30 @@ int file_write_text(const char *path, const char *s)
 	return r;
 }
 
+int file_replace_text(const char *path, const char *text, unsigned mode, bool sync)
+{
+	char *tmp;
+	if (asprintf(&tmp, "%s.tmp", path) < 0)
+		return -ENOMEM;
+	/* A path.tmp left behind would keep its own mode: it goes first. */
+	unlink(tmp);
+	int r = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		r = -errno;
+	else if (dprintf(fd, "%s", text) < 0)
+		r = -EIO;
+	else if (sync && fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}
+
 int mkdir_parents(const char *path, unsigned mode)
 {
 	size_t len = strlen(path);

@@ -5,6 +5,7 @@
 #define DITTO_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,6 +66,11 @@ int file_read_text(const char *path, char *out, size_t size);
 /* Writes s to an existing file with one write(2), as sysfs attributes expect.
  * Returns 0 or -errno. */
 int file_write_text(const char *path, const char *s);
+/* Replaces path with a new file of the given mode (less the umask) holding
+ * text, written to path.tmp and renamed, so a reader never sees half of it;
+ * with sync the bytes are on disk before the rename. Returns 0 or -errno
+ * (path.tmp is removed then). */
+int file_replace_text(const char *path, const char *text, unsigned mode, bool sync);
 /* Creates a directory and its missing parents with the given mode. Returns 0
  * (also when it already exists) or -errno. */
 int mkdir_parents(const char *path, unsigned mode);

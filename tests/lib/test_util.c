@@ -1,6 +1,7 @@
 /* The growable buffer (appends, formatted appends of any length, reset, its
  * overflow guard), strict integer parsing and whole-file reads. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -190,6 +192,30 @@ static void test_file_read_all(void **state)
 	assert_int_equal(file_read_all("/", &data, &len), -EISDIR);
 }
 
+static void test_file_replace_text(void **state)
+{
+	char dir[] = "/tmp/ditto-test-util-XXXXXX", path[64], tmp[64], text[16];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(tmp, sizeof(tmp), "%s/f.tmp", dir);
+	/* A stale path.tmp with another mode does not lend it its mode. */
+	int fd = open(tmp, O_WRONLY | O_CREAT, 0666);
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0666), 0);
+	close(fd);
+	assert_int_equal(file_replace_text(path, "one\n", 0600, true), 0);
+	assert_int_equal(file_replace_text(path, "two\n", 0600, false), 0);
+	assert_int_equal(file_read_text(path, text, sizeof(text)), 3);
+	assert_string_equal(text, "two");
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(access(tmp, F_OK), -1);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(file_replace_text("/nonexistent/dir/f", "x", 0600, false), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_buf),
@@ -197,6 +223,7 @@ int main(void)
 					    cmocka_unit_test(test_buf_drop_front),
 					    cmocka_unit_test(test_parse_u64),
 					    cmocka_unit_test(test_parse_i64),
-					    cmocka_unit_test(test_file_read_all) };
+					    cmocka_unit_test(test_file_read_all),
+					    cmocka_unit_test(test_file_replace_text) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
