@@ -123,9 +123,7 @@ const char *fmt_age(int64_t ms, char *out, size_t size)
 		snprintf(out, size, "-");
 		return out;
 	}
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return fmt_elapsed((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - ms, out, size);
+	return fmt_elapsed(time_wall_ms() - ms, out, size);
 }
 
 const char *fmt_time(int64_t ms, char *out, size_t size)

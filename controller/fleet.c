@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util.h"
 
 #define RECONCILE_EVERY_MS 200
 #define PRUNE_EVERY_US (60 * 1000000ull)
@@ -40,9 +41,7 @@ static void *reconciler_main(void *arg)
 		    (f->cfg.retain || f->cfg.retain_days)) {
 			f->last_prune_us = now;
 			pthread_mutex_unlock(&f->lock);
-			struct timespec wall;
-			clock_gettime(CLOCK_REALTIME, &wall);
-			int64_t now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+			int64_t now_ms = time_wall_ms();
 			int64_t before = f->cfg.retain_days
 						 ? now_ms - (int64_t)f->cfg.retain_days * 86400000
 						 : 0;

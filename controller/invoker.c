@@ -156,13 +156,6 @@ static int pending_write(struct invoker *iv, const struct pending *p)
 	return store_invocation_finish(iv->db->store, p->id, &p->o);
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Records a synchronous invocation that starts at once on route, through
  * the recorder thread like its outcome, so that neither write is on the
  * caller's path; the record is on disk milliseconds after it starts.
@@ -183,7 +176,7 @@ static int record_started(struct invoker *iv, const struct store_function *fn,
 	memcpy(p->function, fn->name, sizeof(p->function));
 	memcpy(p->host, route->host_id, sizeof(p->host));
 	p->version = fn->version;
-	p->created_ms = wall_ms();
+	p->created_ms = time_wall_ms();
 	memcpy(ret_id, p->id, STORE_ID_SIZE);
 	pending_push(iv, p);
 	return 0;

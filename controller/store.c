@@ -323,13 +323,6 @@ void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t size)
 
 /* ---- values ------------------------------------------------------------- */
 
-int64_t sq_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool name_is_valid(const char *name, bool allow_upper_dot_underscore)
 {
 	size_t n = name ? strlen(name) : 0;

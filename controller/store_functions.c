@@ -46,7 +46,7 @@ static int artifact_record(struct store *s, const char *digest, uint64_t size)
 		return -EINVAL;
 	{
 		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_ARTIFACT_INSERT, "tII", digest,
-							       (int64_t)size, sq_now_ms());
+							       (int64_t)size, time_wall_ms());
 		if (!st)
 			return -ENOMEM;
 		int r = sq_sql_errno(sqlite3_step(st));
@@ -106,7 +106,7 @@ static int function_put_locked(struct store *s, const char *tenant, const char *
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
 		s, Q_VERSION_INSERT, "ttItIIItI", tenant, name, version, digest,
 		(int64_t)limits->timeout_ms, (int64_t)limits->memory_mib,
-		(int64_t)limits->max_concurrency, limits->mode, sq_now_ms());
+		(int64_t)limits->max_concurrency, limits->mode, time_wall_ms());
 	if (!st)
 		return -ENOMEM;
 	r = sq_sql_errno(sqlite3_step(st));

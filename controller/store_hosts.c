@@ -23,7 +23,7 @@ int store_host_register(struct store *s, const char *id, const char *address, in
 	if (!sq_object_name_is_valid(id) || !sq_printable(address, STORE_ADDRESS_SIZE) || cores < 1)
 		return -EINVAL;
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_HOST_REGISTER, "ttiI", id, address,
-						       cores, sq_now_ms());
+						       cores, time_wall_ms());
 	if (!st)
 		return -ENOMEM;
 	return sq_sql_errno(sqlite3_step(st));
@@ -40,7 +40,7 @@ static int host_update(struct store *s, enum query q, const char *id, int64_t va
 
 int store_host_heartbeat(struct store *s, const char *id)
 {
-	return host_update(s, Q_HOST_HEARTBEAT, id, sq_now_ms());
+	return host_update(s, Q_HOST_HEARTBEAT, id, time_wall_ms());
 }
 
 int store_host_set_down(struct store *s, const char *id, bool down)

@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "util.h"
 
 enum query {
 	/* store.c */
@@ -142,8 +143,6 @@ void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t size);
 
 /* ---- values (store.c) ---- */
 
-/* Wall-clock time in milliseconds since the epoch. */
-int64_t sq_now_ms(void);
 /* [a-z0-9-]{1,63} */
 bool sq_tenant_name_is_valid(const char *name);
 /* [A-Za-z0-9_.-]{1,63} */

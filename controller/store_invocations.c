@@ -125,8 +125,8 @@ int store_invocation_create(struct store *s, const char *tenant, const char *fun
 	char id[STORE_ID_SIZE];
 	int r = store_invocation_new_id(id);
 	if (r == 0)
-		r = invocation_insert(s, id, sq_now_ms(), tenant, function, version, async, input,
-				      input_len, NULL, NULL);
+		r = invocation_insert(s, id, time_wall_ms(), tenant, function, version, async,
+				      input, input_len, NULL, NULL);
 	if (r == 0)
 		memcpy(ret_id, id, STORE_ID_SIZE);
 	return r;
@@ -165,7 +165,7 @@ static int update_one(struct store *s, sqlite3_stmt *st, const char *id)
 int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm,
 			   int cpu)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_START, "tItti", id, sq_now_ms(),
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_START, "tItti", id, time_wall_ms(),
 						       host, vm, cpu);
 	if (!st)
 		return -ENOMEM;
@@ -179,7 +179,7 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 	if (o->result_len > INT32_MAX || o->log_len > INT32_MAX)
 		return -EINVAL;
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
-		s, Q_INV_FINISH, "ttIbbtIIIIi", id, store_status_name(o->status), sq_now_ms(),
+		s, Q_INV_FINISH, "ttIbbtIIIIi", id, store_status_name(o->status), time_wall_ms(),
 		o->result, o->result_len, o->log, o->log_len, o->error, o->queued_us,
 		o->cold_start_us, o->exec_us, o->total_us, (int)o->cold_start);
 	if (!st)
@@ -380,7 +380,7 @@ static int recover_locked(struct store *s, const char *reason, size_t *failed,
 {
 	{
 		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_FAIL_UNFINISHED, "tI",
-							       reason, sq_now_ms());
+							       reason, time_wall_ms());
 		if (!st)
 			return -ENOMEM;
 		int r = sq_sql_errno(sqlite3_step(st));

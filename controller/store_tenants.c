@@ -49,7 +49,8 @@ int store_tenant_create(struct store *s, const char *name)
 {
 	if (!sq_tenant_name_is_valid(name))
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tI", name, sq_now_ms());
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tI", name,
+						       time_wall_ms());
 	if (!st)
 		return -ENOMEM;
 	return sq_sql_errno(sqlite3_step(st));
@@ -138,7 +139,7 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
 
 		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_INSERT, "ttbbI", key_id,
 							       tenant, salt, sizeof(salt), hash,
-							       sizeof(hash), sq_now_ms());
+							       sizeof(hash), time_wall_ms());
 		if (!st)
 			return -ENOMEM;
 		r = sq_sql_errno(sqlite3_step(st));
@@ -195,7 +196,8 @@ int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_N
 
 int store_key_revoke(struct store *s, const char *key_id)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_REVOKE, "tI", key_id, sq_now_ms());
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_REVOKE, "tI", key_id,
+						       time_wall_ms());
 	if (!st)
 		return -ENOMEM;
 	return sq_step_update(s, st);

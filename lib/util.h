@@ -14,6 +14,8 @@
 
 /* Microseconds on CLOCK_MONOTONIC. */
 uint64_t time_now_us(void);
+/* Milliseconds since the epoch on CLOCK_REALTIME, for what is recorded. */
+int64_t time_wall_ms(void);
 
 /* A growable byte buffer; a zeroed struct is an empty buffer. */
 struct buf {

@@ -19,6 +19,7 @@
 
 #include "store.h"
 #include "support/files.h"
+#include "util.h"
 
 /* Each test gets a fresh database in its own temporary folder. */
 struct fixture {
@@ -60,17 +61,10 @@ static inline int teardown(void **state)
 	return 0;
 }
 
-static inline int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for the wall clock to pass ms, so later records get later times. */
 static inline void clock_pass(int64_t ms)
 {
-	while (wall_ms() <= ms)
+	while (time_wall_ms() <= ms)
 		sched_yield();
 }
 

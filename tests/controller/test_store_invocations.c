@@ -279,7 +279,7 @@ static void test_retention(void **state)
 	 * beta's are not counted against acme's. */
 	char a[5][STORE_ID_SIZE], b[3][STORE_ID_SIZE];
 	for (int i = 0; i < 5; i++) {
-		clock_pass(wall_ms());
+		clock_pass(time_wall_ms());
 		assert_int_equal(store_invocation_create(s, "acme", "f", 1, false, NULL, 0, a[i]),
 				 0);
 		finish(s, a[i], STORE_OK);
