@@ -37,13 +37,9 @@ void api_reply_json(struct request *r, unsigned status, json_t *body)
 static void reply_error_v(struct request *r, unsigned status, const char *code, const char *fmt,
 			  va_list ap)
 {
-	char *msg;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
 	/* The message may carry bytes from the request (its path): the error
 	 * body replaces what is not UTF-8, so it always builds. */
-	api_reply_json(r, status, msg ? httpd_error_json(code, "%s", msg) : NULL);
-	free(msg);
+	api_reply_json(r, status, httpd_error_vjson(code, fmt, ap));
 }
 
 void api_reply_error(struct request *r, enum agent_err e, const char *fmt, ...)
