@@ -327,21 +327,22 @@ static void handle_cpu_request(struct daemon *d, const struct wire_frame *f, con
 	cpuctl_request(&d->cpuctl, (int)cpu, change, id);
 }
 
-static const char *meta_digest(const json_t *m)
+/* The request's "digest", or NULL after answering it with an error. */
+static const char *meta_digest(struct daemon *d, uint32_t id, const json_t *m)
 {
 	const char *digest = json_string_value(json_object_get(m, "digest"));
-	return digest && artifact_digest_is_valid(digest) ? digest : NULL;
+	if (digest && artifact_digest_is_valid(digest))
+		return digest;
+	send_error(d, id, AGENT_E_BAD_REQUEST, "\"digest\" must be 64 lowercase hex digits");
+	return NULL;
 }
 
 static void handle_artifact_put(struct daemon *d, const struct wire_frame *f, const json_t *m)
 {
 	uint32_t id = f->hdr.id;
-	const char *digest = meta_digest(m);
-	if (!digest) {
-		send_error(d, id, AGENT_E_BAD_REQUEST,
-			   "\"digest\" must be 64 lowercase hex digits");
+	const char *digest = meta_digest(d, id, m);
+	if (!digest)
 		return;
-	}
 	int r = artifact_put(&d->store, digest, f->body, f->hdr.body_len);
 	if (r == -EBADMSG) {
 		send_error(d, id, AGENT_E_DIGEST_MISMATCH, "the body's SHA-256 is not %s", digest);
@@ -362,12 +363,9 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 			  uint64_t read_us)
 {
 	uint32_t id = f->hdr.id;
-	const char *digest = meta_digest(m);
-	if (!digest) {
-		send_error(d, id, AGENT_E_BAD_REQUEST,
-			   "\"digest\" must be 64 lowercase hex digits");
+	const char *digest = meta_digest(d, id, m);
+	if (!digest)
 		return;
-	}
 	const json_t *mode_v = json_object_get(m, "mode");
 	const char *mode = mode_v ? json_string_value(mode_v) : "process";
 	enum inv_mode imode;
