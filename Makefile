@@ -34,14 +34,14 @@ LIB_SRCS   := $(wildcard lib/*.c)
 AGENT_SRCS := $(filter-out host-agent/main.c,$(wildcard host-agent/*.c))
 GUEST_SRCS := $(filter-out guest-worker/main.c,$(wildcard guest-worker/*.c))
 CTL_SRCS   := $(filter-out controller/main.c,$(wildcard controller/*.c))
-BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_SRCS := $(filter-out bench/main.c,$(wildcard bench/*.c))
 CLI_SRCS   := $(wildcard cli/*.c)
 FN_C       := $(wildcard functions/*.c)
 FN_SH      := $(wildcard functions/*.sh)
 
 # Tests reach into the daemons' modules, and share the helpers and fake
 # peers under tests/support and tests/fakes (one static library).
-$(B)/obj/tests/%.o $(B)/asan/tests/%.o: CPPFLAGS += -Ihost-agent -Iguest-worker -Icontroller -Itests
+$(B)/obj/tests/%.o $(B)/asan/tests/%.o: CPPFLAGS += -Ihost-agent -Iguest-worker -Icontroller -Ibench -Itests
 TSUP_SRCS  := $(wildcard tests/support/*.c tests/fakes/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -60,6 +60,10 @@ $(B)/libditto.a: $(call obj,$(LIB_SRCS))
 $(B)/libagent.a: $(call obj,$(AGENT_SRCS))
 	@rm -f $@; ar rcs $@ $^
 $(B)/libguest.a: $(call obj,$(GUEST_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/libbench.a: $(call obj,$(BENCH_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/asan/libbench.a: $(call asan_obj,$(BENCH_SRCS))
 	@rm -f $@; ar rcs $@ $^
 $(B)/libcontroller.a: $(call obj,$(CTL_SRCS))
 	@rm -f $@; ar rcs $@ $^
@@ -83,7 +87,7 @@ $(B)/ditto-agent: $(B)/obj/host-agent/main.o $(B)/libagent.a $(B)/libditto.a
 $(B)/ditto-guest: $(B)/obj/guest-worker/main.o $(B)/libguest.a $(B)/libditto.a
 	$(CC) -o $@ $^ $(LIBS_GUEST)
 
-$(B)/ditto-bench: $(call obj,$(BENCH_SRCS)) $(B)/libditto.a
+$(B)/ditto-bench: $(B)/obj/bench/main.o $(B)/libbench.a $(B)/libditto.a
 	$(CC) -o $@ $^ $(LIBS_CLIENT) -lm
 
 FN_BINS := $(patsubst functions/%.c,$(B)/functions/%,$(FN_C)) \
@@ -124,7 +128,8 @@ guest: $(GUEST_IMG)
 
 # ---- tests -----------------------------------------------------------------
 UNIT_SRCS   := $(wildcard tests/lib/test_*.c tests/host-agent/test_*.c tests/guest-worker/test_*.c \
-                          tests/controller/test_*.c tests/cli/test_*.c)
+                          tests/controller/test_*.c tests/cli/test_*.c \
+                          tests/bench/test_*.c)
 UNIT_BINS   := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRCS))
 ASAN_BINS   := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRCS))
 # An integration suite is one binary, from tests/integration/test_NAME.c or
@@ -144,6 +149,13 @@ $(B)/asan/tests/controller/%: $(B)/asan/tests/controller/%.o $(B)/asan/libtestsu
 	@mkdir -p $(@D)
 	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LIBS_CTL)
 
+# The benchmark's tests link its modules (all but main).
+$(B)/tests/bench/%: $(B)/obj/tests/bench/%.o $(B)/libtestsupport.a $(B)/libbench.a $(B)/libditto.a
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(TEST_LIBS)
+$(B)/asan/tests/bench/%: $(B)/asan/tests/bench/%.o $(B)/asan/libtestsupport.a $(B)/asan/libbench.a $(B)/asan/libditto.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS)
 .SECONDEXPANSION:
 $(INTEG_SUITE_BINS): $(B)/tests/integration/test_%: $$(call obj,$$(wildcard tests/integration/%/*.c)) \
 		$(B)/libtestsupport.a $(B)/libagent.a $(B)/libguest.a $(B)/libditto.a
