@@ -287,7 +287,7 @@ static bool two_calls(void *arg)
 static void test_elastic_keep_alive_ends(void **state)
 {
 	struct fixture *f = *state;
-	init(f, "elastic:20", 0, 4);
+	init(f, "elastic:20:hold=0", 0, 4);
 	scaler_on_ready(&f->sc);
 	f->demand = 2;
 	turn(f);

@@ -52,7 +52,7 @@ static void test_parse_rejects(void **state)
 		"", "Manual", "ELASTIC", "elastic:", "elastic:-1", "elastic:+5", "elastic: 5",
 		"elastic:5 ", " elastic", "elastic:3600001", "elastic:99999999", "elastic:1e3",
 		"elastic:0x10", "elastic:1.5", "elastic5", "elasticx", "fixed", "fixed:",
-		"fixed:-1", "fixed:129", "fixed:1:2", "fixed:two", "scale-out", "manual:1",
+		"fixed:-1", "fixed:129", "fixed:1:2", "fixed:two", "scale-up", "manual:1",
 		"elastic:18446744073709551617",
 	};
 	/* clang-format on */
@@ -127,7 +127,7 @@ static void test_elastic_idle(void **state)
 
 static void test_elastic_grows_at_once(void **state)
 {
-	struct policy p = parsed("elastic:1000");
+	struct policy p = parsed("elastic:1000:hold=0");
 	struct policy_state s;
 	policy_state_init(&s, 0);
 	for (uint32_t d = 1; d <= 3; d++) {
@@ -146,7 +146,7 @@ static void test_elastic_grows_at_once(void **state)
  * goes one keep-alive after the demand left its level. */
 static void test_elastic_shrinks_step_by_step(void **state)
 {
-	struct policy p = parsed("elastic:1000");
+	struct policy p = parsed("elastic:1000:hold=0");
 	struct policy_state s;
 	policy_state_init(&s, 0);
 	policy_observe(&s, 0, 3);
@@ -172,7 +172,7 @@ static void test_elastic_shrinks_step_by_step(void **state)
  * been idle equally long and go together. */
 static void test_elastic_releases_together(void **state)
 {
-	struct policy p = parsed("elastic:500");
+	struct policy p = parsed("elastic:500:hold=0");
 	struct policy_state s;
 	policy_state_init(&s, 0);
 	policy_observe(&s, 10, 3);
@@ -185,7 +185,7 @@ static void test_elastic_releases_together(void **state)
 /* A level reached again renews its keep-alive; levels above stay as they were. */
 static void test_elastic_renewal(void **state)
 {
-	struct policy p = parsed("elastic:1000");
+	struct policy p = parsed("elastic:1000:hold=0");
 	struct policy_state s;
 	policy_state_init(&s, 0);
 	policy_observe(&s, 0, 2);
@@ -213,7 +213,7 @@ static void test_elastic_renewal(void **state)
 
 static void test_elastic_zero_keep_alive(void **state)
 {
-	struct policy p = parsed("elastic:0");
+	struct policy p = parsed("elastic:0:hold=0");
 	struct policy_state s;
 	policy_state_init(&s, 0);
 	policy_observe(&s, 5, 2);
@@ -225,7 +225,7 @@ static void test_elastic_zero_keep_alive(void **state)
 
 static void test_elastic_clamps(void **state)
 {
-	struct policy p = parsed("elastic:1000");
+	struct policy p = parsed("elastic:1000:hold=0");
 	struct policy_state s;
 	policy_state_init(&s, 0);
 	/* The minimum holds with no demand at all, and forever. */
@@ -284,11 +284,11 @@ static void test_policy_switch_keeps_history(void **state)
 	policy_state_init(&s, 0);
 	policy_observe(&s, 0, 2);
 	policy_observe(&s, 100, 0);
-	struct policy fixed = parsed("fixed:1"), elastic = parsed("elastic:1000");
+	struct policy fixed = parsed("fixed:1"), elastic = parsed("elastic:1000:hold=0");
 	assert_int_equal(policy_target(&fixed, &s, 0, 8, 200), 1);
 	assert_int_equal(policy_target(&elastic, &s, 0, 8, 200), 2);
 	assert_int_equal(policy_next_change_ms(&elastic, &s, 0, 8, 200), 1100);
-	struct policy longer = parsed("elastic:5000");
+	struct policy longer = parsed("elastic:5000:hold=0");
 	assert_int_equal(policy_target(&longer, &s, 0, 8, 1100), 2);
 	assert_int_equal(policy_next_change_ms(&longer, &s, 0, 8, 1100), 5100);
 }
@@ -297,7 +297,7 @@ static void test_policy_switch_keeps_history(void **state)
  * level is never dated before a later one. */
 static void test_time_backwards(void **state)
 {
-	struct policy p = parsed("elastic:100");
+	struct policy p = parsed("elastic:100:hold=0");
 	struct policy_state s;
 	policy_state_init(&s, 1000);
 	policy_observe(&s, 500, 1);
@@ -324,7 +324,7 @@ static void test_against_definition(void **state)
 		t[i] = now;
 		d[i] = (x >> 8) % 6;
 	}
-	struct policy p = parsed("elastic:50");
+	struct policy p = parsed("elastic:50:hold=0");
 	struct policy_state s;
 	policy_state_init(&s, 0);
 	int seen = 0;
