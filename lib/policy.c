@@ -117,7 +117,8 @@ int policy_parse(const char *spec, struct policy *ret)
 	strcpy(buf, spec);
 	struct policy p = { .kind = POLICY_MANUAL,
 			    .keep_alive_ms = POLICY_KEEP_ALIVE_DEFAULT_MS,
-			    .hold_ms = POLICY_HOLD_DEFAULT_MS };
+			    .hold_ms = POLICY_HOLD_DEFAULT_MS,
+			    .standby = -1 };
 	char *rest = split_head(buf);
 	if (parse_kind(buf, rest, &p) < 0)
 		return -EINVAL;
@@ -139,7 +140,7 @@ static bool append(char *buf, size_t len, size_t *off, const char *fmt, unsigned
 static int format_elastic(const struct policy *p, char *buf, size_t len)
 {
 	if (p->keep_alive_ms > POLICY_KEEP_ALIVE_MAX_MS || p->hold_ms > POLICY_HOLD_MAX_MS ||
-	    p->standby < 0 || p->standby > POLICY_MAX_WORKERS)
+	    p->standby < -1 || p->standby > POLICY_MAX_WORKERS)
 		return -EINVAL;
 	size_t off = 0;
 	bool ok = append(buf, len, &off, "elastic", 0);
@@ -147,7 +148,7 @@ static int format_elastic(const struct policy *p, char *buf, size_t len)
 		ok = append(buf, len, &off, ":%u", p->keep_alive_ms);
 	if (ok && p->hold_ms != POLICY_HOLD_DEFAULT_MS)
 		ok = append(buf, len, &off, ":hold=%u", p->hold_ms);
-	if (ok && p->standby != 0)
+	if (ok && p->standby >= 0)
 		ok = append(buf, len, &off, ":standby=%u", (unsigned)p->standby);
 	return ok ? 0 : -ENOSPC;
 }
@@ -204,7 +205,7 @@ void policy_per_vm(const struct policy *p, struct policy *ret)
 
 int policy_standby(const struct policy *p)
 {
-	return p->kind == POLICY_ELASTIC ? p->standby : 0;
+	return p->kind == POLICY_ELASTIC ? p->standby : -1;
 }
 
 void policy_state_init(struct policy_state *s, uint64_t now_ms)

@@ -13,9 +13,10 @@
  *                                   flight, each kept KA ms (0..3600000, default
  *                                   2000) after the demand last needed it;
  *                                   releases paced H ms apart (0..3600000,
- *                                   default 250, see below); N (0..128, default
- *                                   0) guest-online vCPUs holding no host core
- *                                   kept ready (precreated VMs only).
+ *                                   default 250, see below); N (0..128) guest-
+ *                                   online vCPUs holding no host core kept ready
+ *                                   (precreated VMs only; without standby= the
+ *                                   VM's own standby setting applies).
  *   periodic:MS                     the sampling controller (MS in 100..60000):
  *                                   every MS it moves the target one step
  *                                   toward the demand (see below).
@@ -104,7 +105,7 @@ struct policy {
 	uint32_t keep_alive_ms; /* elastic, scale-out */
 	uint32_t hold_ms;       /* elastic: releases paced this far apart */
 	uint32_t period_ms;     /* periodic */
-	int standby;            /* elastic: 0..POLICY_MAX_WORKERS */
+	int standby;            /* elastic: 0..POLICY_MAX_WORKERS, or -1: not given */
 	int workers;            /* fixed: 0..POLICY_MAX_WORKERS or POLICY_WORKERS_MAX */
 };
 
@@ -151,7 +152,8 @@ bool policy_is_scale_out(const struct policy *p);
 void policy_per_vm(const struct policy *p, struct policy *ret);
 
 /* The standby p asks for (online guest vCPUs holding no host core; only a
- * precreated VM has them), 0 for policies without one. */
+ * precreated VM has them), or -1 when p does not say (elastic without
+ * standby=, and every other policy): the VM's own setting applies. */
 int policy_standby(const struct policy *p);
 
 /* An empty history: no demand ever, observed at time now_ms, which is also

@@ -39,7 +39,9 @@ static void test_grammar(void **state)
 	struct policy p = parsed("elastic");
 	assert_int_equal(p.keep_alive_ms, POLICY_KEEP_ALIVE_DEFAULT_MS);
 	assert_int_equal(p.hold_ms, POLICY_HOLD_DEFAULT_MS);
-	assert_int_equal(p.standby, 0);
+	assert_int_equal(p.standby, -1);
+	assert_int_equal(policy_standby(&p), -1);
+	assert_int_equal(parsed("elastic:standby=0").standby, 0);
 	p = parsed("elastic:300:hold=50:standby=2");
 	assert_int_equal(p.keep_alive_ms, 300);
 	assert_int_equal(p.hold_ms, 50);
@@ -51,7 +53,7 @@ static void test_grammar(void **state)
 	p = parsed("periodic:1000");
 	assert_int_equal(p.kind, POLICY_PERIODIC);
 	assert_int_equal(p.period_ms, 1000);
-	assert_int_equal(policy_standby(&p), 0);
+	assert_int_equal(policy_standby(&p), -1);
 	p = parsed("fixed:max");
 	assert_int_equal(p.kind, POLICY_FIXED);
 	assert_int_equal(p.workers, POLICY_WORKERS_MAX);
@@ -61,7 +63,8 @@ static void test_grammar(void **state)
 	assert_int_equal(parsed("scale-out:500").keep_alive_ms, 500);
 	assert_false(policy_is_scale_out(&(struct policy){ .kind = POLICY_ELASTIC }));
 
-	roundtrip("elastic:2000:hold=250:standby=0", "elastic");
+	roundtrip("elastic:2000:hold=250", "elastic");
+	roundtrip("elastic:2000:hold=250:standby=0", "elastic:standby=0");
 	roundtrip("elastic:hold=0", "elastic:hold=0");
 	roundtrip("elastic:300:standby=1", "elastic:300:standby=1");
 	roundtrip("elastic:3600000:hold=3600000:standby=128",
