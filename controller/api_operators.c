@@ -93,7 +93,9 @@ static void tenant_get(struct request *r)
 	if (err < 0)
 		return reply_internal(r, "tenant_get", err);
 	json_t *j = tenant_json(&t);
-	json_object_set_new(j, "vm", fleet_tenant_vm_json(r->ctl->fleet, r->arg));
+	json_t *vms = fleet_tenant_json(r->ctl->fleet, r->arg);
+	json_object_update(j, vms);
+	json_decref(vms);
 	reply_json(r, MHD_HTTP_OK, j);
 }
 
@@ -116,13 +118,14 @@ static void key_create(struct request *r)
 	reply_json(r, MHD_HTTP_CREATED, json_pack("{s:s, s:s}", "key", token, "key_id", key_id));
 }
 
-/* Fields left out keep their current values. The policy must be one the
- * agents run: elastic, elastic:MS or fixed:N. */
-static void scaling_set(struct request *r)
+#define POLICY_GRAMMAR                                                                       \
+	"policy must be elastic[:KEEPALIVE_MS][:hold=MS][:standby=N], periodic:MS, fixed:N, " \
+	"fixed:max or scale-out[:KEEPALIVE_MS]"
+
+/* Checks the body's fields and their types; replies and returns false when
+ * one is wrong. */
+static bool scaling_fields_ok(struct request *r, json_t *o)
 {
-	json_t *o = body_object(r, false);
-	if (!o)
-		return;
 	static const char *const fields[] = { "min", "max", "mechanism", "policy", NULL };
 	const char *key;
 	json_t *val;
@@ -134,61 +137,87 @@ static void scaling_set(struct request *r)
 		if (!known) {
 			reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "unknown field %.64s",
 				    key);
-			json_decref(o);
-			return;
+			return false;
 		}
 	}
 	json_t *min = json_object_get(o, "min"), *max = json_object_get(o, "max");
 	json_t *mech = json_object_get(o, "mechanism"), *pol = json_object_get(o, "policy");
-	struct policy p;
 	if ((min && !json_is_integer(min)) || (max && !json_is_integer(max)) ||
 	    (mech && !json_is_string(mech)) || (pol && !json_is_string(pol))) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
 			    "min and max must be integers, mechanism and policy strings");
-		json_decref(o);
-		return;
+		return false;
 	}
+	struct policy p;
 	if (pol && (policy_parse(json_string_value(pol), &p) < 0 || policy_is_manual(&p))) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
-			    "policy must be elastic, elastic:MS or fixed:N");
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", POLICY_GRAMMAR);
+		return false;
+	}
+	return true;
+}
+
+/* Merges the body's fields into sc. Returns 0, or -EINVAL with what is
+ * wrong in err. */
+static int scaling_merge(json_t *o, struct store_scaling *sc, char *err, size_t err_size)
+{
+	json_t *min = json_object_get(o, "min"), *max = json_object_get(o, "max");
+	json_t *mech = json_object_get(o, "mechanism"), *pol = json_object_get(o, "policy");
+	json_int_t lo = min ? json_integer_value(min) : sc->min_workers;
+	json_int_t hi = max ? json_integer_value(max) : sc->max_workers;
+	const char *m = mech ? json_string_value(mech) : sc->mechanism;
+	const char *pp = pol ? json_string_value(pol) : sc->policy;
+	snprintf(err, err_size,
+		 "need 0 <= min <= max, 1 <= max <= %d and mechanism hotplug or precreated",
+		 STORE_MAX_WORKERS);
+	if (lo < 0 || lo > STORE_MAX_WORKERS || hi < 0 || hi > STORE_MAX_WORKERS ||
+	    strlen(m) >= sizeof(sc->mechanism) || strlen(pp) >= sizeof(sc->policy))
+		return -EINVAL;
+	struct policy p;
+	/* A standby holds online guest vCPUs that only a precreated VM has. */
+	if (policy_parse(pp, &p) == 0 && policy_standby(&p) > 0 && !strcmp(m, "hotplug")) {
+		snprintf(err, err_size,
+			 "policy %s keeps a standby, which needs the precreated mechanism", pp);
+		return -EINVAL;
+	}
+	sc->min_workers = (int)lo;
+	sc->max_workers = (int)hi;
+	/* Only given values are copied: the others already sit in sc. */
+	if (mech)
+		snprintf(sc->mechanism, sizeof(sc->mechanism), "%s", m);
+	if (pol)
+		snprintf(sc->policy, sizeof(sc->policy), "%s", pp);
+	return 0;
+}
+
+/* Fields left out keep their current values. The policy is any that
+ * policy_parse accepts but manual, which only an agent's operator sets. */
+static void scaling_set(struct request *r)
+{
+	json_t *o = body_object(r, false);
+	if (!o)
+		return;
+	if (!scaling_fields_ok(r, o)) {
 		json_decref(o);
 		return;
 	}
 	struct db *db = &r->ctl->db;
 	struct store_tenant t;
+	char err_text[160];
 	pthread_mutex_lock(&db->lock);
 	int err = store_tenant_get(db->store, r->arg, &t);
 	struct store_scaling sc = t.scaling;
-	if (err == 0) {
-		json_int_t lo = min ? json_integer_value(min) : sc.min_workers;
-		json_int_t hi = max ? json_integer_value(max) : sc.max_workers;
-		const char *m = mech ? json_string_value(mech) : sc.mechanism;
-		const char *pp = pol ? json_string_value(pol) : sc.policy;
-		if (lo < 0 || lo > STORE_MAX_WORKERS || hi < 0 || hi > STORE_MAX_WORKERS ||
-		    strlen(m) >= sizeof(sc.mechanism) || strlen(pp) >= sizeof(sc.policy)) {
-			err = -EINVAL;
-		} else {
-			sc.min_workers = (int)lo;
-			sc.max_workers = (int)hi;
-			/* Only given values are copied: the others already sit in sc. */
-			if (mech)
-				snprintf(sc.mechanism, sizeof(sc.mechanism), "%s", m);
-			if (pol)
-				snprintf(sc.policy, sizeof(sc.policy), "%s", pp);
-			err = store_tenant_set_scaling(db->store, r->arg, &sc);
-			if (err == 0)
-				err = store_tenant_get(db->store, r->arg, &t);
-		}
-	}
+	if (err == 0)
+		err = scaling_merge(o, &sc, err_text, sizeof(err_text));
+	if (err == 0)
+		err = store_tenant_set_scaling(db->store, r->arg, &sc);
+	if (err == 0)
+		err = store_tenant_get(db->store, r->arg, &t);
 	pthread_mutex_unlock(&db->lock);
 	json_decref(o);
 	if (err == -ENOENT)
 		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no tenant %s", r->arg);
 	if (err == -EINVAL)
-		return reply_error(
-			r, MHD_HTTP_BAD_REQUEST, "bad_field",
-			"need 0 <= min <= max, 1 <= max <= %d and mechanism hotplug or precreated",
-			STORE_MAX_WORKERS);
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s", err_text);
 	if (err < 0)
 		return reply_internal(r, "set_scaling", err);
 	log_info("tenant_scaling name=%s min=%d max=%d mechanism=%s policy=%s", r->arg,

@@ -1,6 +1,8 @@
-/* The fleet's top: its life cycle and the reconciler thread, which runs
- * the hosts' pass (fleet_hosts.c) and then the VMs' (fleet_vms.c), and keeps
- * the store's WAL checkpointed and its old records pruned. */
+/* The fleet's top: its life cycle, the metrics, and the reconciler thread,
+ * which runs the hosts' pass (fleet_hosts.c) and then the VMs' (fleet_vms.c:
+ * replacing, moving, scaling tenants' VM sets in, every 200 ms, which is
+ * also the grain of scale-out's keep-alive), and keeps the store's WAL
+ * checkpointed and its old records pruned. */
 #include "fleet_int.h"
 
 #include <errno.h>
@@ -142,9 +144,22 @@ void fleet_free(struct fleet *f)
 	}
 	for (size_t i = 0; i < f->n_vms; i++)
 		free(f->vms[i]);
+	for (size_t i = 0; i < f->n_tenants; i++)
+		free(f->tenants[i]);
 	free(f->hosts);
 	free(f->vms);
+	free(f->tenants);
 	pthread_cond_destroy(&f->changed);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
+}
+
+int fleet_metrics(struct fleet *f, struct buf *out)
+{
+	pthread_mutex_lock(&f->lock);
+	int r = fl_tenants_metrics(f, out);
+	if (r == 0)
+		r = fl_hosts_metrics(f, out);
+	pthread_mutex_unlock(&f->lock);
+	return r;
 }

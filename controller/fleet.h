@@ -1,16 +1,27 @@
-/* The fleet: host agents, where each tenant's VM runs, and keeping it so.
+/* The fleet: host agents, where each tenant's VMs run, and keeping them so.
  *
  * Agents register and heartbeat (POST /v1/hosts...); the fleet keeps each
  * host's last status in memory and its identity and drain flag in the store.
- * A tenant's VM is placed on first use (placement.h picks the host) through
- * the agent's PUT /v1/vms/{tenant}, and a reconciler thread keeps it running:
- * a host without heartbeats is marked down and its VMs placed again
- * elsewhere, a dead VM is replaced, a draining host is emptied, and VMs no
- * placement accounts for are stopped.
+ * A tenant has a set of VMs, named on the agents TENANT (the first) and
+ * TENANT.K. Under most policies the set holds one VM, whose worker vCPUs
+ * the agent scales; under scale-out it holds as many one-worker VMs as the
+ * tenant's demand wants (lib/policy's target on its invocations in flight,
+ * up to its max): a VM is added when every VM is busy, and VMs idle past the
+ * keep-alive are stopped, the last one too. A VM is placed on first use
+ * (placement.h picks the host) through the agent's PUT /v1/vms/{name}, and
+ * a reconciler thread keeps the set running: a host without heartbeats is
+ * marked down and its VMs placed again elsewhere, a dead VM is replaced, a
+ * draining host is emptied, and VMs no placement accounts for are stopped.
  *
- * Invocations borrow a route to the tenant's VM (fleet_route_acquire) for
- * their call to the agent; the route carries the host's generation, which
- * changes the moment the host is lost, so calls in flight abort at once. */
+ * Invocations borrow a route to one of the tenant's VMs, the least loaded
+ * (fleet_route_acquire), for their call to the agent; the route carries the
+ * host's generation, which changes the moment the host is lost, so calls in
+ * flight abort at once.
+ *
+ * The fleet also sums what the agents report of each VM's worker vCPUs
+ * (allocated and busy vCPU-milliseconds, per run of the VM, so restarts and
+ * moves never count twice) per tenant, and their decision-latency
+ * histograms. */
 #ifndef DITTO_FLEET_H
 #define DITTO_FLEET_H
 
@@ -40,9 +51,11 @@ struct fleet_config {
 struct fleet;
 struct fleet_host;
 
-/* A borrowed path to a tenant's VM, valid until fleet_route_release. */
+/* A borrowed path to one of a tenant's VMs, valid until
+ * fleet_route_release. */
 struct fleet_route {
 	char tenant[STORE_NAME_SIZE];
+	char vm[STORE_NAME_SIZE]; /* the VM's name on the agent */
 	char host_id[STORE_NAME_SIZE];
 	char address[STORE_ADDRESS_SIZE];
 	char token[128];
@@ -64,14 +77,19 @@ bool fleet_stopping(struct fleet *f);
 /* Stops the reconciler, waits for placements in progress, frees. */
 void fleet_free(struct fleet *f);
 
-/* Gets a route to tenant's VM, placing the VM first when it has none, and
- * waiting until it is ready or until deadline_us (CLOCK_MONOTONIC). Returns
- * 0, -ENOSPC (no host can take it: why says so), -EIO (its placement failed:
- * why), -ETIMEDOUT or -ECANCELED (stopping). deadline_us 0 asks only for a
- * ready VM: -EAGAIN when there is none, and nothing is started. */
+/* Gets a route to one of tenant's VMs, the least loaded, placing a VM
+ * first when the tenant has none (or, under scale-out, when all are busy and
+ * it may have more), and waiting until one is ready or until deadline_us
+ * (CLOCK_MONOTONIC). Returns 0, -ENOSPC (no host can take it: why says so),
+ * -EIO (its placement failed: why), -ETIMEDOUT or -ECANCELED (stopping).
+ * deadline_us 0 asks only for a ready VM that can take it: -EAGAIN when
+ * there is none, and nothing is started. */
 int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_us,
 			struct fleet_route *ret, char *why, size_t why_size);
 void fleet_route_release(struct fleet *f, struct fleet_route *r);
+/* Takes the accounting an agent's invoke reply carries ("workers",
+ * "vcpu_ms") for the route's VM. */
+void fleet_route_report(struct fleet *f, struct fleet_route *r, json_t *reply);
 /* Makes sure the route's host holds the artifact, uploading it on first
  * use. Returns 0 or -errno (-ECANCELED when the host was lost). */
 int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest,
@@ -97,13 +115,16 @@ int fleet_host_heartbeat(struct fleet *f, const char *id, json_t *body);
 int fleet_host_drain(struct fleet *f, const char *id, bool on, json_t **ret);
 /* {"hosts":[...]} as GET /v1/hosts shows it. */
 json_t *fleet_hosts_json(struct fleet *f);
-/* Where tenant's VM runs, as GET /v1/tenants/{tenant} shows it: an object
- * or JSON null. */
-json_t *fleet_tenant_vm_json(struct fleet *f, const char *tenant);
-/* Applies new scaling settings to tenant's running VM: limits and policy at
- * once, a new mechanism or a larger size by a restart when it is idle. */
+/* Where tenant's VMs run and what they used, as GET /v1/tenants/{tenant}
+ * shows it: {"vm": the first VM's object or null, "vms": [...], "vcpu_s":
+ * {"allocated", "busy"}}. */
+json_t *fleet_tenant_json(struct fleet *f, const char *tenant);
+/* Applies new scaling settings to tenant's running VMs: limits and policy at
+ * once, a new mechanism, a larger size or a change to or from scale-out by
+ * a restart when a VM is idle. */
 void fleet_tenant_scaling(struct fleet *f, const char *tenant, const struct store_scaling *sc);
-/* Appends the fleet's gauges in the Prometheus text format. */
+/* Appends the fleet's gauges, the tenants' vCPU-seconds and the decision
+ * latency histogram in the Prometheus text format. */
 int fleet_metrics(struct fleet *f, struct buf *out);
 
 #endif

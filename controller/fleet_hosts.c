@@ -83,9 +83,37 @@ static bool printable_ok(const char *s, size_t max)
 	return true;
 }
 
-/* Takes what a status says: the VMs, and where a tenant has no VM placed,
- * adopts a ready one found here (after a controller restart). The lock is
- * held. */
+/* Where the VM an agent reports as ready has no placement (after a
+ * controller restart), the fleet adopts it. */
+static void vm_adopt(struct fleet *f, struct fleet_host *h, const char *name, json_t *vm)
+{
+	struct fleet_vm *v = fl_vm_find(f, name);
+	if (!v)
+		v = fl_vm_adopt(f, name);
+	if (!v || v->host || v->placing || !h->up || h->draining)
+		return;
+	v->host = h;
+	v->host_gen = atomic_load(&h->gen);
+	v->epoch++;
+	v->inflight = 0;
+	v->wanted = true;
+	v->ready_us = time_now_us();
+	vmset_meter_restart(&v->meter, json_integer_value(json_object_get(vm, "pid")));
+	/* What it was started with, so a later scaling change knows
+	 * whether it needs a restart. */
+	json_t *size = json_object_get(vm, "max_workers_limit");
+	v->placed_with.min_workers = (int)json_integer_value(json_object_get(vm, "min_workers"));
+	v->placed_with.max_workers = (int)json_integer_value(
+		size ? size : json_object_get(vm, "max_workers"));
+	snprintf(v->placed_with.mechanism, sizeof(v->placed_with.mechanism), "%s",
+		 json_string_value(json_object_get(vm, "mechanism")) ?: "");
+	snprintf(v->placed_with.policy, sizeof(v->placed_with.policy), "%s",
+		 json_string_value(json_object_get(vm, "policy")) ?: "");
+	log_info("vm_adopted vm=%s host=%s", name, h->id);
+}
+
+/* Takes what a status says: the VMs, their accounting, and VMs to adopt.
+ * The lock is held. */
 static void take_status(struct fleet *f, struct fleet_host *h, json_t *status)
 {
 	json_t *vms = json_object_get(status, "vms");
@@ -100,31 +128,13 @@ static void take_status(struct fleet *f, struct fleet_host *h, json_t *status)
 	json_t *vm;
 	json_array_foreach(vms, i, vm)
 	{
-		const char *tenant = json_string_value(json_object_get(vm, "tenant"));
+		const char *name = json_string_value(json_object_get(vm, "tenant"));
 		const char *state = json_string_value(json_object_get(vm, "state"));
-		if (!tenant || !state || strcmp(state, "ready"))
+		if (!name)
 			continue;
-		struct fleet_vm *v = fl_vm_find(f, tenant, true);
-		if (!v || v->host || v->placing || !h->up || h->draining)
-			continue;
-		v->host = h;
-		v->host_gen = atomic_load(&h->gen);
-		v->epoch++;
-		v->inflight = 0;
-		v->wanted = true;
-		v->ready_us = time_now_us();
-		/* What it was started with, so a later scaling change knows
-		 * whether it needs a restart. */
-		json_t *size = json_object_get(vm, "max_workers_limit");
-		v->placed_with.min_workers = (int)json_integer_value(
-			json_object_get(vm, "min_workers"));
-		v->placed_with.max_workers = (int)json_integer_value(
-			size ? size : json_object_get(vm, "max_workers"));
-		snprintf(v->placed_with.mechanism, sizeof(v->placed_with.mechanism), "%s",
-			 json_string_value(json_object_get(vm, "mechanism")) ?: "");
-		snprintf(v->placed_with.policy, sizeof(v->placed_with.policy), "%s",
-			 json_string_value(json_object_get(vm, "policy")) ?: "");
-		log_info("vm_adopted tenant=%s host=%s", tenant, h->id);
+		if (state && !strcmp(state, "ready"))
+			vm_adopt(f, h, name, vm);
+		fl_vm_account(f, h, name, vm, json_integer_value(json_object_get(vm, "pid")));
 	}
 	pthread_cond_broadcast(&f->changed);
 }
@@ -276,18 +286,9 @@ void fleet_host_unreachable(struct fleet *f, struct fleet_route *r, const char *
 	}
 }
 
-int fleet_metrics(struct fleet *f, struct buf *out)
+int fl_hosts_metrics(struct fleet *f, struct buf *out)
 {
-	int r = 0, up = 0, down = 0, draining = 0;
-	pthread_mutex_lock(&f->lock);
-	r |= buf_printf(out, "# HELP ditto_worker_vcpus Active worker vCPUs of each tenant's VM.\n"
-			     "# TYPE ditto_worker_vcpus gauge\n");
-	for (size_t i = 0; i < f->n_vms; i++) {
-		struct fleet_vm *v = f->vms[i];
-		json_t *vm = v->host ? fl_reported_vm(v->host, v->tenant) : NULL;
-		r |= buf_printf(out, "ditto_worker_vcpus{tenant=\"%s\"} %lld\n", v->tenant,
-				(long long)json_integer_value(json_object_get(vm, "workers")));
-	}
+	int up = 0, down = 0, draining = 0;
 	for (size_t i = 0; i < f->n_hosts; i++) {
 		struct fleet_host *h = f->hosts[i];
 		if (!h->up)
@@ -297,11 +298,10 @@ int fleet_metrics(struct fleet *f, struct buf *out)
 		else
 			up++;
 	}
-	pthread_mutex_unlock(&f->lock);
-	r |= buf_printf(out,
-			"# HELP ditto_hosts Host agents by state.\n# TYPE ditto_hosts gauge\n"
-			"ditto_hosts{state=\"up\"} %d\nditto_hosts{state=\"down\"} %d\n"
-			"ditto_hosts{state=\"draining\"} %d\n",
-			up, down, draining);
+	int r = buf_printf(out,
+			   "# HELP ditto_hosts Host agents by state.\n# TYPE ditto_hosts gauge\n"
+			   "ditto_hosts{state=\"up\"} %d\nditto_hosts{state=\"down\"} %d\n"
+			   "ditto_hosts{state=\"draining\"} %d\n",
+			   up, down, draining);
 	return r ? -ENOMEM : 0;
 }

@@ -4,10 +4,15 @@
  *                  fl_hosts_reconcile and then fl_vms_reconcile;
  *   fleet_hosts.c  registration, heartbeats, drain, the hosts' JSON and
  *                  gauges, and the hosts' pass (heartbeat timeouts);
- *   fleet_vms.c    placement, routes, artifacts, each tenant's VM and the
- *                  VMs' pass (replace, move, restart, stop orphans);
- *   fleet_core.c   the bottom: finding and adding hosts and VMs, losing a
- *                  host, agent calls and worker threads.
+ *   fleet_tenants.c the tenants' JSON, scaling changes and accounting
+ *                  metrics;
+ *   fleet_vms.c    placement, routes, artifacts, each tenant's set of VMs
+ *                  (vmset.h decides which VM takes a route, when one is
+ *                  added and which is stopped) and the VMs' pass (replace,
+ *                  move, restart, scale in, stop orphans);
+ *   fleet_core.c   the bottom: finding and adding hosts, tenants and VMs,
+ *                  losing a host, the agents' accounting reports, agent
+ *                  calls and worker threads.
  *
  * The helpers shared between the modules carry the fl_ prefix, so that these
  * global names never meet others in the controller. Unless a comment says
@@ -27,7 +32,9 @@
 #include "fleet.h"
 #include "link.h"
 #include "metrics.h"
+#include "policy.h"
 #include "store.h"
+#include "vmset.h"
 
 #define AGENT_CALL_MS 30000 /* calls other than VM starts and invocations */
 
@@ -47,9 +54,25 @@ struct fleet_host {
 	size_t n_artifacts, cap_artifacts;
 };
 
-/* A tenant's VM as the fleet wants it. */
+/* A tenant as the fleet knows it: its scaling settings, its demand and
+ * what its VMs have used. VMs point at it; it lives as long as the fleet. */
+struct fleet_tenant {
+	char name[STORE_NAME_SIZE];
+	bool known; /* sc and pol were read from the store */
+	struct store_scaling sc;
+	struct policy pol;
+	bool scale_out;            /* one-worker VMs, as many as the demand wants */
+	struct policy_state demand; /* routes in flight plus callers waiting */
+	int waiting;               /* callers waiting for a route */
+	unsigned next_k;           /* the K of the next VM named TENANT.K */
+	/* Worker-vCPU milliseconds its VMs reported, summed over every run. */
+	uint64_t alloc_ms, busy_ms;
+};
+
+/* One VM of a tenant as the fleet wants it. */
 struct fleet_vm {
-	char tenant[STORE_NAME_SIZE];
+	char name[STORE_NAME_SIZE]; /* on the agent: TENANT (the first) or TENANT.K */
+	struct fleet_tenant *t;
 	struct fleet_host *host; /* where it runs; NULL: nowhere yet */
 	uint64_t host_gen;
 	uint64_t epoch;    /* counts placements */
@@ -68,6 +91,9 @@ struct fleet_vm {
 	uint64_t old_gen;
 	int old_inflight;
 	struct store_scaling placed_with;
+	/* The accounting of the current placement and of the one a move left. */
+	struct vmset_meter meter, old_meter;
+	int workers; /* active worker vCPUs, as last reported */
 };
 
 struct fleet {
@@ -80,8 +106,15 @@ struct fleet {
 	pthread_cond_t changed; /* a placement finished, or stopping */
 	struct fleet_host **hosts;
 	size_t n_hosts, cap_hosts;
-	struct fleet_vm **vms;
+	struct fleet_tenant **tenants;
+	size_t n_tenants, cap_tenants;
+	struct fleet_vm **vms; /* every tenant's, in the order they were added */
 	size_t n_vms, cap_vms;
+	/* The agents' decision-latency histogram, summed over every VM. */
+	size_t n_buckets;
+	uint64_t bucket_le_us[VMSET_HIST_MAX];
+	uint64_t buckets[VMSET_HIST_MAX];
+	uint64_t decisions, decisions_sum_us;
 	int workers_running; /* placement and clean-up threads */
 	bool stopping;
 	pthread_t reconciler;
@@ -92,7 +125,7 @@ struct fleet {
 
 struct job {
 	struct fleet *f;
-	char tenant[STORE_NAME_SIZE];
+	char vm[STORE_NAME_SIZE]; /* the VM's name */
 	/* For a stop job: the host and generation the VM to stop was on. */
 	struct fleet_host *host;
 	uint64_t gen;
@@ -104,13 +137,35 @@ struct job {
 struct fleet_host *fl_host_find(struct fleet *f, const char *id);
 /* A new host with this id and nothing else known, or NULL (out of memory). */
 struct fleet_host *fl_host_add(struct fleet *f, const char *id);
-/* The tenant's VM; with create, a new one when it has none (NULL: out of memory). */
-struct fleet_vm *fl_vm_find(struct fleet *f, const char *tenant, bool create);
+/* The tenant; with create, a new one when it is not known (NULL: out of
+ * memory, or not known). */
+struct fleet_tenant *fl_tenant_find(struct fleet *f, const char *name, bool create);
+/* The VM named name (TENANT or TENANT.K), or NULL. */
+struct fleet_vm *fl_vm_find(struct fleet *f, const char *name);
+/* A new VM of t, named TENANT when t has no VM yet and TENANT.K otherwise,
+ * or NULL (out of memory, or the name would be too long). */
+struct fleet_vm *fl_vm_add(struct fleet *f, struct fleet_tenant *t);
+/* A VM of a tenant found on an agent under name (after a controller
+ * restart), or NULL when name names no tenant or memory ran out. */
+struct fleet_vm *fl_vm_adopt(struct fleet *f, const char *name);
+/* Forgets v, which no placement, route or move may use any more. */
+void fl_vm_remove(struct fleet *f, struct fleet_vm *v);
+/* Sets what the fleet knows of t's scaling from the store's record. */
+void fl_tenant_take(struct fleet_tenant *t, const struct store_scaling *sc);
+/* The scaling each VM of t is started with: the tenant's, but under
+ * scale-out one worker vCPU (min = max = 1) and the per-VM policy. */
+void fl_vm_scaling(const struct fleet_tenant *t, struct store_scaling *ret);
 /* The host is gone as far as running things goes: every call to it aborts,
  * and its VMs are to be placed again. */
 void fl_host_lost(struct fleet *f, struct fleet_host *h, const char *why);
-/* The host's own report of tenant's VM (borrowed from its status), or NULL. */
-json_t *fl_reported_vm(struct fleet_host *h, const char *tenant);
+/* The host's own report of the VM named name (borrowed from its status),
+ * or NULL. */
+json_t *fl_reported_vm(struct fleet_host *h, const char *name);
+/* Takes the accounting in an agent's VM object (a status's VM or an invoke
+ * reply; pid 0 when it does not say) of the VM named name on host h into
+ * the tenant's totals and the fleet's histogram. */
+void fl_vm_account(struct fleet *f, struct fleet_host *h, const char *name, json_t *vm,
+		   int64_t pid);
 /* Waits on f->changed (CLOCK_MONOTONIC) until signalled or wait_us passed. */
 void fl_wait_changed(struct fleet *f, uint64_t wait_us);
 /* Calls the agent on h with the lock not held; the call aborts when h->gen
@@ -122,18 +177,25 @@ int fl_agent_call(struct fleet *f, struct fleet_host *h, uint64_t gen, const cha
 void fl_job_done(struct fleet *f);
 /* Starts fn on a detached thread that counts as a worker, with a struct job
  * it frees. Returns 0 or -errno. */
-int fl_job_spawn(struct fleet *f, void *(*fn)(void *), const char *tenant, struct fleet_host *h,
+int fl_job_spawn(struct fleet *f, void *(*fn)(void *), const char *vm, struct fleet_host *h,
 		 uint64_t gen);
-/* A job that stops the tenant's VM on the job's host and generation. */
+/* A job that stops the job's VM on the job's host and generation. */
 void *fl_stop_job(void *arg);
 
 /* ---- the reconciler's passes ---- */
 
+/* Appends the hosts' gauges (fleet_hosts.c) and the tenants' worker vCPUs,
+ * VMs, vCPU-seconds and the decision-latency histogram (fleet_tenants.c)
+ * in the Prometheus text format. Return 0 or -ENOMEM. */
+int fl_hosts_metrics(struct fleet *f, struct buf *out);
+int fl_tenants_metrics(struct fleet *f, struct buf *out);
+
 /* Marks down the hosts silent for longer than the host timeout; the lock is
  * dropped around the store write (fleet_hosts.c). */
 void fl_hosts_reconcile(struct fleet *f, uint64_t now);
-/* Replaces, moves and restarts the tenants' VMs as needed, and stops what
- * no placement accounts for (fleet_vms.c). */
+/* Replaces, moves and restarts the tenants' VMs as needed, stops the VMs a
+ * tenant no longer wants (scale-out past its keep-alive) and what no
+ * placement accounts for (fleet_vms.c). */
 void fl_vms_reconcile(struct fleet *f, uint64_t now);
 
 #endif

@@ -1,3 +1,6 @@
+/* Each tenant's set of VMs: placement, routes (vmset.h picks the VM),
+ * artifacts, and the VMs' pass of the reconciler (replace, move, restart,
+ * scale in, stop orphans). */
 #include "fleet_int.h"
 
 #include <errno.h>
@@ -5,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "placement.h"
@@ -12,6 +16,7 @@
 
 #define REPLACE_BACKOFF_US (2 * 1000000ull) /* between failed placements of one VM */
 #define ORPHAN_GRACE_US (10 * 1000000ull)   /* a VM unaccounted for this long is stopped */
+#define SET_MAX 128 /* VMs of one tenant the choices look at */
 
 static int vm_count_on(struct fleet *f, const struct fleet_host *h, int *ret_reserved)
 {
@@ -36,10 +41,11 @@ static const char *error_message(json_t *reply)
 
 /* ---- placement ------------------------------------------------------------------------------ */
 
-/* Ends a placement: on success (err 0) the VM moves to host h; otherwise
- * err (-ENOSPC: no host had room, or -EIO) and reason say why not. */
+/* Ends a placement: on success (err 0) the VM moves to host h, whose agent
+ * runs it as QEMU process pid (0: not said); otherwise err (-ENOSPC: no
+ * host had room, or -EIO) and reason say why not. */
 static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host *h, uint64_t gen,
-			  int err, const char *reason)
+			  int64_t pid, int err, const char *reason)
 {
 	bool ok = err == 0;
 	pthread_mutex_lock(&f->lock);
@@ -57,7 +63,10 @@ static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host
 			v->old_host = v->host;
 			v->old_gen = v->host_gen;
 			v->old_inflight = v->inflight;
+			v->old_meter = v->meter;
+			memset(&v->meter, 0, sizeof(v->meter));
 		}
+		vmset_meter_restart(&v->meter, pid);
 		v->host = h;
 		v->host_gen = gen;
 		v->epoch++;
@@ -66,13 +75,13 @@ static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host
 		v->reason[0] = '\0';
 		v->err = 0;
 		v->ready_us = time_now_us();
-		log_info("vm_placed tenant=%s host=%s epoch=%llu", v->tenant, h->id,
+		log_info("vm_placed vm=%s host=%s epoch=%llu", v->name, h->id,
 			 (unsigned long long)v->epoch);
 	} else {
 		/* A VM waiting for room fails the same way every few seconds:
 		 * say so once. */
 		if (strcmp(v->reason, reason) != 0)
-			log_warn("vm_placement_failed tenant=%s reason=\"%s\"", v->tenant, reason);
+			log_warn("vm_placement_failed vm=%s reason=\"%s\"", v->name, reason);
 		snprintf(v->reason, sizeof(v->reason), "%s", reason);
 		v->err = err;
 		v->retry_at_us = time_now_us() + REPLACE_BACKOFF_US;
@@ -105,93 +114,148 @@ static struct fleet_host *host_choose(struct fleet *f, const struct fleet_vm *v,
 	return i < 0 ? NULL : f->hosts[i];
 }
 
-/* Starts tenant's VM on h (generation gen) as sc says, or takes the ready
- * one already there. Returns 0, or -EIO with what went wrong in reason. */
-static int vm_start_on(struct fleet *f, const char *tenant, struct fleet_host *h, uint64_t gen,
-		       const struct store_scaling *sc, char *reason, size_t reason_size)
+/* Empties the name on h: a VM left there dead, from an earlier placement,
+ * or still stopping, goes first. Returns the pid of a ready VM there, to be
+ * taken as it is, or 0 when the name is free (or did not become free in
+ * time: the start then says why). */
+static int64_t name_clear(struct fleet *f, struct fleet_host *h, uint64_t gen, const char *path)
+{
+	uint64_t until = time_now_us() + (uint64_t)f->cfg.boot_timeout_ms * 1000;
+	for (bool deleted = false;;) {
+		json_t *reply = NULL;
+		int st = fl_agent_call(f, h, gen, "GET", path, NULL, 0, NULL, AGENT_CALL_MS,
+				       &reply);
+		const char *state = json_string_value(json_object_get(reply, "state"));
+		int64_t pid = json_integer_value(json_object_get(reply, "pid"));
+		bool ready = st == 200 && state && !strcmp(state, "ready");
+		json_decref(reply);
+		if (ready && !deleted)
+			return pid ? pid : -1;
+		if (st != 200 || time_now_us() > until)
+			return 0;
+		if (!deleted)
+			fl_agent_call(f, h, gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+		deleted = true;
+		/* The agent answers a delete at once and stops QEMU within
+		 * seconds: look again shortly. */
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Starts the VM named name on h (generation gen) as sc says, or takes the
+ * ready one already there. Returns 0 with its QEMU pid in *ret_pid (0: not
+ * said), or -EIO with what went wrong in reason. */
+static int vm_start_on(struct fleet *f, const char *name, struct fleet_host *h, uint64_t gen,
+		       const struct store_scaling *sc, int64_t *ret_pid, char *reason,
+		       size_t reason_size)
 {
 	char path[128];
-	snprintf(path, sizeof(path), "/v1/vms/%s", tenant);
-	/* A VM left there dead, or from an earlier placement, goes first. */
-	json_t *reply = NULL;
-	int st = fl_agent_call(f, h, gen, "GET", path, NULL, 0, NULL, AGENT_CALL_MS, &reply);
-	const char *state = json_string_value(json_object_get(reply, "state"));
-	bool reuse = st == 200 && state && !strcmp(state, "ready");
-	if (st == 200 && !reuse)
-		fl_agent_call(f, h, gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
-	json_decref(reply);
-	reply = NULL;
-	if (reuse)
+	snprintf(path, sizeof(path), "/v1/vms/%s", name);
+	int64_t pid = name_clear(f, h, gen, path);
+	if (pid) {
+		*ret_pid = pid > 0 ? pid : 0;
 		return 0;
+	}
 	json_t *body = json_pack("{s:s, s:i, s:i, s:s, s:i}", "mechanism", sc->mechanism,
 				 "max_workers", sc->max_workers, "min_workers", sc->min_workers,
 				 "policy", sc->policy, "memory_mib", f->cfg.vm_memory_mib);
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	log_info("vm_start tenant=%s host=%s mechanism=%s max=%d", tenant, h->id, sc->mechanism,
-		 sc->max_workers);
+	log_info("vm_start vm=%s host=%s mechanism=%s max=%d policy=%s", name, h->id,
+		 sc->mechanism, sc->max_workers, sc->policy);
 	metrics_vm_boot(f->metrics);
-	st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL,
-				  f->cfg.boot_timeout_ms, &reply)
-		  : -ENOMEM;
+	json_t *reply = NULL;
+	int st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL,
+				      f->cfg.boot_timeout_ms, &reply)
+		      : -ENOMEM;
 	free(text);
 	if (st < 0)
 		snprintf(reason, reason_size, "host %s: %s", h->id, strerror(-st));
 	else if (st != 201)
 		snprintf(reason, reason_size, "host %s answered %d: %s", h->id, st,
 			 error_message(reply));
+	*ret_pid = json_integer_value(json_object_get(reply, "pid"));
 	json_decref(reply);
 	return st == 201 ? 0 : -EIO;
+}
+
+/* The tenant a VM name belongs to: the name up to its first dot. */
+static void tenant_of(const char *vm, char tenant[STORE_NAME_SIZE])
+{
+	size_t len = strcspn(vm, ".");
+	memcpy(tenant, vm, len < STORE_NAME_SIZE ? len : STORE_NAME_SIZE - 1);
+	tenant[len < STORE_NAME_SIZE ? len : STORE_NAME_SIZE - 1] = '\0';
+}
+
+/* Picks v's host and records the placement under way, or says why none
+ * can take it; the lock is held. Returns the host, or NULL. */
+static struct fleet_host *placement_prepare(struct fleet *f, struct fleet_vm *v,
+					    const struct store_scaling *sc,
+					    struct fleet_host **ret_stop, uint64_t *ret_stop_gen,
+					    char *reason, size_t reason_size)
+{
+	/* A restart stops the VM where it is before placing it anew. */
+	if (v->restart_wanted && v->host) {
+		*ret_stop = v->host;
+		*ret_stop_gen = v->host_gen;
+		v->host = NULL;
+		v->restart_wanted = false;
+	}
+	struct fleet_host *h = host_choose(f, v, sc);
+	if (!h) {
+		snprintf(reason, reason_size,
+			 "no host has room for tenant %s (VM %s, %d free cores needed)", v->t->name,
+			 v->name, sc->min_workers);
+		return NULL;
+	}
+	v->placing_on = h;
+	v->placed_with = *sc;
+	return h;
 }
 
 static void *place_job(void *arg)
 {
 	struct job *j = arg;
 	struct fleet *f = j->f;
-	struct store_tenant t;
+	char tenant[STORE_NAME_SIZE];
+	tenant_of(j->vm, tenant);
+	struct store_tenant st;
 	pthread_mutex_lock(&f->db->lock);
-	int err = store_tenant_get(f->db->store, j->tenant, &t);
+	int err = store_tenant_get(f->db->store, tenant, &st);
 	pthread_mutex_unlock(&f->db->lock);
 
 	pthread_mutex_lock(&f->lock);
-	struct fleet_vm *v = fl_vm_find(f, j->tenant, false);
+	/* A VM being placed is never removed: v stays valid. */
+	struct fleet_vm *v = fl_vm_find(f, j->vm);
 	struct fleet_host *h = NULL, *stop_first = NULL;
 	uint64_t gen = 0, stop_gen = 0;
 	char reason[256] = "";
 	int fail = -EIO;
+	struct store_scaling sc;
 	if (err < 0) {
-		snprintf(reason, sizeof(reason), "tenant %s: %s", j->tenant, strerror(-err));
+		snprintf(reason, sizeof(reason), "tenant %s: %s", tenant, strerror(-err));
 	} else {
-		/* A restart stops the VM where it is before placing it anew. */
-		if (v->restart_wanted && v->host) {
-			stop_first = v->host;
-			stop_gen = v->host_gen;
-			v->host = NULL;
-			v->restart_wanted = false;
-		}
-		h = host_choose(f, v, &t.scaling);
-		if (!h) {
+		fl_tenant_take(v->t, &st.scaling);
+		fl_vm_scaling(v->t, &sc);
+		h = placement_prepare(f, v, &sc, &stop_first, &stop_gen, reason, sizeof(reason));
+		if (!h)
 			fail = -ENOSPC;
-			snprintf(reason, sizeof(reason),
-				 "no host has room for tenant %s (%d free cores needed)", j->tenant,
-				 t.scaling.min_workers);
-		} else {
+		else
 			gen = atomic_load(&h->gen);
-			v->placing_on = h;
-			v->placed_with = t.scaling;
-		}
 	}
 	pthread_mutex_unlock(&f->lock);
 
 	if (stop_first) {
 		char path[128];
-		snprintf(path, sizeof(path), "/v1/vms/%s", j->tenant);
+		snprintf(path, sizeof(path), "/v1/vms/%s", j->vm);
 		fl_agent_call(f, stop_first, stop_gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS,
 			      NULL);
 	}
+	int64_t pid = 0;
 	if (h)
-		fail = vm_start_on(f, j->tenant, h, gen, &t.scaling, reason, sizeof(reason));
-	placement_end(f, v, h, gen, fail, fail ? reason : NULL);
+		fail = vm_start_on(f, j->vm, h, gen, &sc, &pid, reason, sizeof(reason));
+	placement_end(f, v, h, gen, pid, fail, fail ? reason : NULL);
 	fl_job_done(f);
 	free(j);
 	return NULL;
@@ -202,7 +266,7 @@ static int placement_start(struct fleet *f, struct fleet_vm *v)
 {
 	if (v->placing)
 		return 0;
-	int r = fl_job_spawn(f, place_job, v->tenant, NULL, 0);
+	int r = fl_job_spawn(f, place_job, v->name, NULL, 0);
 	if (r == 0)
 		v->placing = true;
 	return r;
@@ -210,68 +274,174 @@ static int placement_start(struct fleet *f, struct fleet_vm *v)
 
 /* ---- routes --------------------------------------------------------------------------------- */
 
+/* Reads t's scaling from the store the first time t is routed to; the lock
+ * is held, and dropped meanwhile. A tenant the store does not have keeps
+ * the defaults: its placement says why it fails. */
+static void tenant_load(struct fleet *f, struct fleet_tenant *t)
+{
+	if (t->known)
+		return;
+	char name[STORE_NAME_SIZE];
+	memcpy(name, t->name, sizeof(name));
+	struct store_tenant st;
+	pthread_mutex_unlock(&f->lock);
+	pthread_mutex_lock(&f->db->lock);
+	int err = store_tenant_get(f->db->store, name, &st);
+	pthread_mutex_unlock(&f->db->lock);
+	pthread_mutex_lock(&f->lock);
+	if (err == 0 && !t->known)
+		fl_tenant_take(t, &st.scaling);
+}
+
+/* t's VMs, in the order they were added, into vms and their state for
+ * vmset.h into sv (at most SET_MAX). Returns how many. */
+static size_t set_of(struct fleet *f, const struct fleet_tenant *t, struct fleet_vm **vms,
+		     struct vmset_vm *sv)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < f->n_vms && n < SET_MAX; i++) {
+		struct fleet_vm *v = f->vms[i];
+		if (v->t != t)
+			continue;
+		vms[n] = v;
+		sv[n] = (struct vmset_vm){
+			.ready = v->host && atomic_load(&v->host->gen) == v->host_gen,
+			.placing = v->placing,
+			.inflight = v->inflight,
+		};
+		n++;
+	}
+	return n;
+}
+
+/* t's demand (routes in flight over all its VMs, and callers waiting) is
+ * recorded for its policy. */
+static void demand_observe(struct fleet *f, struct fleet_tenant *t)
+{
+	int d = t->waiting;
+	for (size_t i = 0; i < f->n_vms; i++)
+		if (f->vms[i]->t == t)
+			d += f->vms[i]->inflight + f->vms[i]->old_inflight;
+	uint64_t now_ms = time_now_us() / 1000;
+	policy_advance(&t->pol, &t->demand, t->sc.min_workers, t->sc.max_workers, now_ms);
+	policy_observe(&t->demand, now_ms, (uint32_t)(d < 0 ? 0 : d));
+}
+
+/* How many VMs t wants now: under scale-out its policy's target within its
+ * limits, otherwise one. */
+static int set_want(const struct fleet_tenant *t)
+{
+	if (!t->scale_out)
+		return 1;
+	int w = policy_target(&t->pol, &t->demand, t->sc.min_workers, t->sc.max_workers,
+			      time_now_us() / 1000);
+	return w < 0 ? 1 : w;
+}
+
+static void route_fill(struct fleet_vm *v, bool placed, struct fleet_route *ret)
+{
+	struct fleet_host *h = v->host;
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret->tenant, v->t->name, sizeof(ret->tenant));
+	memcpy(ret->vm, v->name, sizeof(ret->vm));
+	memcpy(ret->host_id, h->id, sizeof(ret->host_id));
+	memcpy(ret->address, h->address, sizeof(ret->address));
+	memcpy(ret->token, h->token, sizeof(ret->token));
+	ret->gen = &h->gen;
+	ret->gen_expected = v->host_gen;
+	ret->epoch = v->epoch;
+	ret->placed = placed;
+	ret->host = h;
+	v->inflight++;
+}
+
+/* One caller's wait for a route: the VM it had placed, if any. */
+struct route_wait {
+	struct fleet_vm *mine;
+	uint64_t mine_attempts;
+	bool settle; /* its placement failed: take any ready VM, add none */
+};
+
+/* One step of a caller's wait; the lock is held. Returns 0 with the
+ * route, -EINPROGRESS to wait more, or -errno with why. */
+static int route_step(struct fleet *f, struct fleet_tenant *t, bool wait, struct route_wait *w,
+		      struct fleet_route *ret, char *why, size_t why_size)
+{
+	struct fleet_vm *vms[SET_MAX];
+	struct vmset_vm sv[SET_MAX];
+	size_t n = set_of(f, t, vms, sv);
+	struct vmset_choice c = vmset_choose(sv, n, w->settle || !t->scale_out ? 0 : 1,
+					     w->settle ? 0 : set_want(t));
+	if (c.pick == VMSET_ROUTE) {
+		route_fill(vms[c.index], vms[c.index] == w->mine, ret);
+		return 0;
+	}
+	if (!wait)
+		return -EAGAIN;
+	if (w->mine && w->mine->attempts > w->mine_attempts && !w->mine->placing) {
+		/* The placement this caller started failed. */
+		snprintf(why, why_size, "%s", w->mine->reason);
+		return w->mine->err < 0 ? w->mine->err : -EIO;
+	}
+	struct fleet_vm *v = NULL;
+	if (c.pick == VMSET_ADD && !(v = fl_vm_add(f, t))) {
+		snprintf(why, why_size, "cannot add a VM for tenant %s", t->name);
+		return -ENOMEM;
+	}
+	if (c.pick == VMSET_PLACE)
+		v = vms[c.index];
+	if (v) {
+		int r = placement_start(f, v);
+		if (r < 0) {
+			snprintf(why, why_size, "cannot start a placement: %s", strerror(-r));
+			return r;
+		}
+		w->mine = v;
+		w->mine_attempts = v->attempts;
+	}
+	return -EINPROGRESS;
+}
+
 int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_us,
 			struct fleet_route *ret, char *why, size_t why_size)
 {
-	int r = 0;
-	bool started = false;
+	int r;
 	pthread_mutex_lock(&f->lock);
-	struct fleet_vm *v = fl_vm_find(f, tenant, true);
-	if (!v) {
+	struct fleet_tenant *t = fl_tenant_find(f, tenant, true);
+	if (!t) {
 		pthread_mutex_unlock(&f->lock);
 		return -ENOMEM;
 	}
-	uint64_t attempts = v->attempts;
+	tenant_load(f, t);
+	t->waiting++;
+	demand_observe(f, t);
+	struct route_wait w = { 0 };
 	for (;;) {
 		if (f->stopping) {
 			r = -ECANCELED;
 			snprintf(why, why_size, "the controller is stopping");
 			break;
 		}
-		/* A VM waiting for a restart keeps serving until it is idle
-		 * and the reconciler restarts it. */
-		if (v->host && atomic_load(&v->host->gen) == v->host_gen) {
-			struct fleet_host *h = v->host;
-			memset(ret, 0, sizeof(*ret));
-			snprintf(ret->tenant, sizeof(ret->tenant), "%s", tenant);
-			memcpy(ret->host_id, h->id, sizeof(ret->host_id));
-			memcpy(ret->address, h->address, sizeof(ret->address));
-			memcpy(ret->token, h->token, sizeof(ret->token));
-			ret->gen = &h->gen;
-			ret->gen_expected = v->host_gen;
-			ret->epoch = v->epoch;
-			ret->placed = started;
-			ret->host = h;
-			v->inflight++;
+		r = route_step(f, t, deadline_us != 0, &w, ret, why, why_size);
+		if ((r == -EIO || r == -ENOSPC) && t->scale_out && !w.settle) {
+			/* Under scale-out a VM that could not be added leaves
+			 * the caller the VMs there are, if any. */
+			w.settle = true;
+			w.mine = NULL;
+			continue;
+		}
+		if (r != -EINPROGRESS)
 			break;
-		}
-		if (deadline_us == 0) {
-			r = -EAGAIN;
-			break;
-		}
-		if (v->attempts > attempts && !v->placing) {
-			/* A placement ended since this caller came, and failed. */
-			r = v->err < 0 ? v->err : -EIO;
-			snprintf(why, why_size, "%s", v->reason);
-			break;
-		}
-		if (!v->placing) {
-			if ((r = placement_start(f, v)) < 0) {
-				snprintf(why, why_size, "cannot start a placement: %s",
-					 strerror(-r));
-				break;
-			}
-			started = true;
-		}
 		uint64_t now = time_now_us();
 		if (now >= deadline_us) {
 			r = -ETIMEDOUT;
-			snprintf(why, why_size, "the VM of tenant %s was not ready in time",
-				 tenant);
+			snprintf(why, why_size, "no VM of tenant %s was ready in time", tenant);
 			break;
 		}
 		fl_wait_changed(f, deadline_us - now);
 	}
+	t->waiting--;
+	demand_observe(f, t);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -279,22 +449,36 @@ int fleet_route_acquire(struct fleet *f, const char *tenant, uint64_t deadline_u
 void fleet_route_release(struct fleet *f, struct fleet_route *r)
 {
 	pthread_mutex_lock(&f->lock);
-	struct fleet_vm *v = fl_vm_find(f, r->tenant, false);
+	struct fleet_vm *v = fl_vm_find(f, r->vm);
 	if (v && r->epoch == v->epoch && v->inflight > 0)
 		v->inflight--;
 	else if (v && v->old_host == r->host && v->old_inflight > 0)
 		v->old_inflight--;
+	if (v) {
+		demand_observe(f, v->t);
+		/* A caller may wait for a VM of the tenant to free up. */
+		if (v->t->waiting)
+			pthread_cond_broadcast(&f->changed);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fleet_route_report(struct fleet *f, struct fleet_route *r, json_t *reply)
+{
+	pthread_mutex_lock(&f->lock);
+	if (atomic_load(&r->host->gen) == r->gen_expected)
+		fl_vm_account(f, r->host, r->vm, reply, 0);
 	pthread_mutex_unlock(&f->lock);
 }
 
 void fleet_vm_lost(struct fleet *f, struct fleet_route *r, const char *why)
 {
 	pthread_mutex_lock(&f->lock);
-	struct fleet_vm *v = fl_vm_find(f, r->tenant, false);
+	struct fleet_vm *v = fl_vm_find(f, r->vm);
 	if (v && v->epoch == r->epoch && v->host == r->host) {
 		v->host = NULL;
 		snprintf(v->reason, sizeof(v->reason), "%s", why);
-		log_warn("vm_lost tenant=%s host=%s reason=\"%s\"", v->tenant, r->host_id, why);
+		log_warn("vm_lost vm=%s host=%s reason=\"%s\"", v->name, r->host_id, why);
 	}
 	pthread_mutex_unlock(&f->lock);
 }
@@ -372,14 +556,14 @@ static void vm_reconcile(struct fleet *f, struct fleet_vm *v, uint64_t now)
 	/* A VM its host reports dead, or no longer reports at all some
 	 * time after it was placed, is placed again. */
 	if (v->host && v->host->up) {
-		json_t *vm = fl_reported_vm(v->host, v->tenant);
+		json_t *vm = fl_reported_vm(v->host, v->name);
 		const char *state = json_string_value(json_object_get(vm, "state"));
 		bool dead = state && !strcmp(state, "dead");
 		bool missing = !vm && now - v->ready_us > ORPHAN_GRACE_US;
 		if (dead || missing) {
 			snprintf(v->reason, sizeof(v->reason), "the VM on %s %s", v->host->id,
 				 dead ? "died" : "disappeared");
-			log_warn("vm_lost tenant=%s host=%s reason=\"%s\"", v->tenant, v->host->id,
+			log_warn("vm_lost vm=%s host=%s reason=\"%s\"", v->name, v->host->id,
 				 v->reason);
 			v->host = NULL;
 		}
@@ -390,8 +574,33 @@ static void vm_reconcile(struct fleet *f, struct fleet_vm *v, uint64_t now)
 	if ((move || restart || replace) && now >= v->retry_at_us && !f->stopping)
 		placement_start(f, v);
 	if (v->old_host && v->old_inflight <= 0) {
-		fl_job_spawn(f, fl_stop_job, v->tenant, v->old_host, v->old_gen);
+		fl_job_spawn(f, fl_stop_job, v->name, v->old_host, v->old_gen);
 		v->old_host = NULL;
+	}
+}
+
+/* Stops the VMs of t beyond what it wants: under scale-out those idle past
+ * its keep-alive (the last one too), otherwise all but one (left by a
+ * switch away from scale-out). A VM is stopped only when idle. */
+static void tenant_scale_in(struct fleet *f, struct fleet_tenant *t)
+{
+	if (!t->known)
+		return;
+	demand_observe(f, t);
+	int want = t->scale_out ? set_want(t) : 1;
+	for (;;) {
+		struct fleet_vm *vms[SET_MAX];
+		struct vmset_vm sv[SET_MAX];
+		size_t n = set_of(f, t, vms, sv);
+		int i = vmset_stop_pick(sv, n, want);
+		if (i < 0 || vms[i]->old_host)
+			return;
+		struct fleet_vm *v = vms[i];
+		log_info("vm_scale_in vm=%s host=%s vms=%zu want=%d", v->name,
+			 v->host ? v->host->id : "-", n, want);
+		if (v->host)
+			fl_job_spawn(f, fl_stop_job, v->name, v->host, v->host_gen);
+		fl_vm_remove(f, v);
 	}
 }
 
@@ -405,16 +614,16 @@ static void orphans_stop(struct fleet *f, struct fleet_host *h, uint64_t now)
 		return;
 	json_array_foreach(h->vms, k, vm)
 	{
-		const char *tenant = json_string_value(json_object_get(vm, "tenant"));
+		const char *name = json_string_value(json_object_get(vm, "tenant"));
 		const char *state = json_string_value(json_object_get(vm, "state"));
-		if (!tenant || (state && (!strcmp(state, "stopping") || !strcmp(state, "stopped"))))
+		if (!name || (state && (!strcmp(state, "stopping") || !strcmp(state, "stopped"))))
 			continue;
-		struct fleet_vm *v = fl_vm_find(f, tenant, false);
+		struct fleet_vm *v = fl_vm_find(f, name);
 		if (v && (v->host == h || v->old_host == h || v->placing_on == h ||
 			  now - v->ready_us < ORPHAN_GRACE_US))
 			continue;
-		log_info("vm_orphan tenant=%s host=%s", tenant, h->id);
-		fl_job_spawn(f, fl_stop_job, tenant, h, atomic_load(&h->gen));
+		log_info("vm_orphan vm=%s host=%s", name, h->id);
+		fl_job_spawn(f, fl_stop_job, name, h, atomic_load(&h->gen));
 		/* Until the next heartbeat shows it gone, do not ask twice. */
 		json_object_set_new(vm, "state", json_string("stopping"));
 	}
@@ -422,76 +631,10 @@ static void orphans_stop(struct fleet *f, struct fleet_host *h, uint64_t now)
 
 void fl_vms_reconcile(struct fleet *f, uint64_t now)
 {
+	for (size_t i = 0; i < f->n_tenants; i++)
+		tenant_scale_in(f, f->tenants[i]);
 	for (size_t i = 0; i < f->n_vms; i++)
 		vm_reconcile(f, f->vms[i], now);
 	for (size_t i = 0; i < f->n_hosts; i++)
 		orphans_stop(f, f->hosts[i], now);
-}
-
-/* ---- tenants -------------------------------------------------------------------------------- */
-
-json_t *fleet_tenant_vm_json(struct fleet *f, const char *tenant)
-{
-	json_t *o = json_null();
-	pthread_mutex_lock(&f->lock);
-	struct fleet_vm *v = fl_vm_find(f, tenant, false);
-	if (v && v->host) {
-		json_t *vm = fl_reported_vm(v->host, tenant);
-		o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O?, s:O?, s:I}", "host", v->host->id,
-			      "state", json_string_value(json_object_get(vm, "state")) ?: "booting",
-			      "workers", json_integer_value(json_object_get(vm, "workers")),
-			      "min_workers", json_integer_value(json_object_get(vm, "min_workers")),
-			      "max_workers", json_integer_value(json_object_get(vm, "max_workers")),
-			      "mechanism", json_object_get(vm, "mechanism"), "policy",
-			      json_object_get(vm, "policy"), "inflight", (json_int_t)v->inflight);
-	} else if (v && (v->placing || v->reason[0])) {
-		o = json_pack("{s:n, s:s, s:s}", "host", "state", v->placing ? "placing" : "none",
-			      "reason", v->reason);
-	}
-	pthread_mutex_unlock(&f->lock);
-	return o;
-}
-
-void fleet_tenant_scaling(struct fleet *f, const char *tenant, const struct store_scaling *sc)
-{
-	pthread_mutex_lock(&f->lock);
-	struct fleet_vm *v = fl_vm_find(f, tenant, false);
-	struct fleet_host *h = v ? v->host : NULL;
-	uint64_t gen = v ? v->host_gen : 0;
-	bool restart = v && h &&
-		       (strcmp(v->placed_with.mechanism, sc->mechanism) != 0 ||
-			sc->max_workers > v->placed_with.max_workers);
-	if (v && restart) {
-		v->restart_wanted = true;
-		log_info("vm_restart_wanted tenant=%s mechanism=%s max=%d", tenant, sc->mechanism,
-			 sc->max_workers);
-	}
-	pthread_mutex_unlock(&f->lock);
-	if (!h || restart)
-		return;
-	char path[128];
-	snprintf(path, sizeof(path), "/v1/vms/%s/scaling", tenant);
-	json_t *body = json_pack("{s:i, s:i, s:s}", "min_workers", sc->min_workers, "max_workers",
-				 sc->max_workers, "policy", sc->policy);
-	char *text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	json_t *reply = NULL;
-	int st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL,
-				      AGENT_CALL_MS, &reply)
-		      : -ENOMEM;
-	free(text);
-	if (st != 200)
-		log_warn("vm_scaling_failed tenant=%s host=%s status=%d message=\"%s\"", tenant,
-			 h->id, st, st > 0 ? error_message(reply) : strerror(-st));
-	else {
-		pthread_mutex_lock(&f->lock);
-		/* The VM's size (max_workers) and mechanism stay what it was
-		 * started with. */
-		if (v->host == h) {
-			v->placed_with.min_workers = sc->min_workers;
-			memcpy(v->placed_with.policy, sc->policy, sizeof(v->placed_with.policy));
-		}
-		pthread_mutex_unlock(&f->lock);
-	}
-	json_decref(reply);
 }

@@ -25,6 +25,7 @@ struct pending {
 	bool start; /* the record of a started invocation, else an outcome */
 	/* start */
 	char tenant[STORE_NAME_SIZE], function[STORE_NAME_SIZE], host[STORE_NAME_SIZE];
+	char vm[STORE_NAME_SIZE];
 	int64_t version, created_ms;
 	/* outcome */
 	struct store_outcome o; /* its pointers point at the copies below */
@@ -123,7 +124,7 @@ static void slot_give(struct invoker *iv, const struct store_function *fn)
 static void record_start(struct invoker *iv, const char *id, const struct fleet_route *route)
 {
 	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocation_start(iv->db->store, id, route->host_id, route->tenant, -1);
+	int r = store_invocation_start(iv->db->store, id, route->host_id, route->vm, -1);
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0)
 		log_warn("invocation_start_unrecorded id=%s err=%s", id, strerror(-r));
@@ -152,7 +153,7 @@ static int pending_write(struct invoker *iv, const struct pending *p)
 	if (p->start)
 		return store_invocation_create_running(iv->db->store, p->id, p->created_ms,
 						       p->tenant, p->function, p->version, p->host,
-						       p->tenant);
+						       p->vm);
 	return store_invocation_finish(iv->db->store, p->id, &p->o);
 }
 
@@ -175,6 +176,7 @@ static int record_started(struct invoker *iv, const struct store_function *fn,
 	memcpy(p->tenant, fn->tenant, sizeof(p->tenant));
 	memcpy(p->function, fn->name, sizeof(p->function));
 	memcpy(p->host, route->host_id, sizeof(p->host));
+	memcpy(p->vm, route->vm, sizeof(p->vm));
 	p->version = fn->version;
 	p->created_ms = time_wall_ms();
 	memcpy(ret_id, p->id, STORE_ID_SIZE);
@@ -276,7 +278,7 @@ enum attempt {
 	ATTEMPT_HOST_LOST, /* the host went away mid-call: it may or may not have run */
 };
 
-/* Gets a route to the tenant's VM for an attempt. A caller that waits gets
+/* Gets a route to one of the tenant's VMs for an attempt. A caller that waits gets
  * "no capacity" at once; queued work waits for room (a host coming back,
  * say) until the placement timeout. Returns 0, or -errno with why. */
 static int route_wait(struct invoker *iv, const char *tenant, bool async, struct fleet_route *ret,
@@ -316,7 +318,7 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn,
 				       .timeout_ms = fn->limits.timeout_ms };
 	char path[512];
 	snprintf(path, sizeof(path),
-		 "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u", fn->tenant,
+		 "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u", route->vm,
 		 fn->digest, fn->limits.mode, fn->limits.timeout_ms, fn->limits.memory_mib);
 	struct link_call c = {
 		.address = route->address,
@@ -337,6 +339,8 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn,
 		ctx.stopping = st == -ECANCELED && fleet_stopping(iv->fleet);
 		ctx.artifact_retry = tries == 0;
 		verdict_classify(st, reply, &ctx, ret);
+		if (ret->ran)
+			fleet_route_report(iv->fleet, route, reply);
 		json_decref(reply);
 		if (ret->next != VERDICT_RETRY_ARTIFACT)
 			return;
@@ -374,13 +378,17 @@ static void verdict_take(struct verdict *v, const struct fleet_route *route, int
 	o->log = v->log;
 	o->log_len = v->log_len;
 	o->cpu = v->cpu;
+	o->has_vcpu = v->vcpu_alloc_ms >= 0;
+	o->workers = v->workers;
+	o->vcpu_alloc_ms = v->vcpu_alloc_ms;
+	o->vcpu_busy_ms = v->vcpu_busy_ms;
 	o->cold_start = out->cold_start;
 	o->queued_us = (route->placed ? 0 : acquire_us) + (v->queued_us > 0 ? v->queued_us : 0);
 	o->cold_start_us = (route->placed ? acquire_us : 0) + (v->init_us > 0 ? v->init_us : 0);
 	o->exec_us = v->function_us;
 }
 
-/* Runs an invocation whose record (id) exists: gets the tenant's VM (unless
+/* Runs an invocation whose record (id) exists: gets one of the tenant's VMs (unless
  * the caller holds a route already and recorded the start), calls the agent
  * and records the outcome, unless the host was lost (the caller decides
  * then). *ret_metric gets how the metrics count it. */

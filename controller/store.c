@@ -107,6 +107,11 @@ static const char *const migrations[] = {
 	"  down INTEGER NOT NULL DEFAULT 0,"
 	"  draining INTEGER NOT NULL DEFAULT 0"
 	") WITHOUT ROWID;",
+	/* 2: what the agent said of the VM an invocation ran on: its active
+	 * worker vCPUs and its worker-vCPU milliseconds so far (NULL: not said). */
+	"ALTER TABLE invocations ADD COLUMN workers INTEGER;"
+	"ALTER TABLE invocations ADD COLUMN vcpu_alloc_ms INTEGER;"
+	"ALTER TABLE invocations ADD COLUMN vcpu_busy_ms INTEGER;",
 };
 
 static const char *const core_queries[Q_COUNT] = {

@@ -169,6 +169,11 @@ struct store_invocation {
 	int cpu; /* -1 until it starts */
 	int64_t queued_us, cold_start_us, exec_us, total_us;
 	bool cold_start;
+	/* What the agent said of the VM when it answered: its active worker
+	 * vCPUs and its worker-vCPU milliseconds since it started; -1 when it
+	 * said nothing. */
+	int workers;
+	int64_t vcpu_alloc_ms, vcpu_busy_ms;
 	/* Owned by the record (store_invocation_clear frees them); NULL when
 	 * empty, and always NULL in list results except error. */
 	uint8_t *input;
@@ -191,6 +196,9 @@ struct store_outcome {
 	int64_t queued_us, cold_start_us, exec_us, total_us;
 	bool cold_start;
 	int cpu; /* the worker vCPU it ran on (from 1); 0 keeps what start recorded */
+	bool has_vcpu; /* the agent reported the fields below */
+	int workers;
+	int64_t vcpu_alloc_ms, vcpu_busy_ms;
 };
 
 /* Records a queued invocation of a version of tenant's function, with its

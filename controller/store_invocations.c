@@ -13,7 +13,7 @@
 #define INV_COLS(payloads)                                                                      \
 	"id, tenant, function, version, async, status, retries, created_ms, started_ms,"        \
 	" finished_ms, host, vm, cpu, queued_us, cold_start_us, exec_us, total_us, cold_start," \
-	" error, " payloads
+	" error, " payloads ", workers, vcpu_alloc_ms, vcpu_busy_ms"
 #define INV_PAYLOADS "input, result, log"
 #define INV_NO_PAYLOADS "NULL, NULL, NULL"
 #define UNFINISHED "status IN ('queued','running')"
@@ -29,7 +29,8 @@ const char *const store_invocation_queries[Q_COUNT] = {
 	[Q_INV_FINISH] =
 		"UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
 		" error = ?6, queued_us = ?7, cold_start_us = ?8, exec_us = ?9, total_us = ?10,"
-		" cold_start = ?11, cpu = coalesce(?12, cpu) WHERE id = ?1 AND " UNFINISHED,
+		" cold_start = ?11, cpu = coalesce(?12, cpu), workers = ?13, vcpu_alloc_ms = ?14,"
+		" vcpu_busy_ms = ?15 WHERE id = ?1 AND " UNFINISHED,
 	[Q_INV_STATUS] = "SELECT status FROM invocations WHERE id = ?1",
 	[Q_INV_GET] = "SELECT " INV_COLS(
 		INV_PAYLOADS) " FROM invocations"
@@ -187,6 +188,12 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 	/* The CPU stays NULL when the agent did not name one. */
 	if (o->cpu > 0)
 		sqlite3_bind_int(st, 12, o->cpu);
+	/* And the VM's accounting NULL when the agent said nothing of it. */
+	if (o->has_vcpu) {
+		sqlite3_bind_int(st, 13, o->workers);
+		sqlite3_bind_int64(st, 14, o->vcpu_alloc_ms);
+		sqlite3_bind_int64(st, 15, o->vcpu_busy_ms);
+	}
 	return update_one(s, st, id);
 }
 
@@ -235,6 +242,14 @@ static int read_invocation(sqlite3_stmt *st, struct store_invocation *inv)
 	const unsigned char *err = sqlite3_column_text(st, 18);
 	if (err && !(inv->error = strdup((const char *)err)))
 		goto nomem;
+	inv->workers = sqlite3_column_type(st, 22) == SQLITE_NULL ? -1
+									: sqlite3_column_int(st, 22);
+	inv->vcpu_alloc_ms = sqlite3_column_type(st, 23) == SQLITE_NULL
+				     ? -1
+				     : sqlite3_column_int64(st, 23);
+	inv->vcpu_busy_ms = sqlite3_column_type(st, 24) == SQLITE_NULL
+				    ? -1
+				    : sqlite3_column_int64(st, 24);
 	if (col_blob(st, 19, &inv->input, &inv->input_len) < 0 ||
 	    col_blob(st, 20, &inv->result, &inv->result_len) < 0 ||
 	    col_blob(st, 21, &inv->log, &inv->log_len) < 0)

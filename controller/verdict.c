@@ -15,6 +15,9 @@ static void verdict_init(struct verdict *v)
 		.status = STORE_ERROR,
 		.metric = METRICS_FAILED,
 		.cpu = -1,
+		.workers = -1,
+		.vcpu_alloc_ms = -1,
+		.vcpu_busy_ms = -1,
 		.agent_us = -1,
 		.guest_us = -1,
 		.function_us = -1,
@@ -97,6 +100,10 @@ static void ran(json_t *reply, const struct verdict_context *ctx, struct verdict
 	v->function_us = field(reply, "wall_us");
 	v->init_us = field(reply, "init_us");
 	v->queued_us = field(reply, "queued_us");
+	v->workers = (int)field(reply, "workers");
+	json_t *ms = json_object_get(reply, "vcpu_ms");
+	v->vcpu_alloc_ms = field(ms, "allocated");
+	v->vcpu_busy_ms = field(ms, "busy");
 }
 
 /* The agent refused or failed the call with an error reply. */

@@ -46,6 +46,10 @@ struct verdict {
 	size_t result_len, log_len;
 	bool cold_start; /* the agent started the VM for this call */
 	int cpu;         /* -1 when not said */
+	/* The VM's active worker vCPUs and worker-vCPU milliseconds since it
+	 * started, when the agent answered; -1 when not said. */
+	int workers;
+	int64_t vcpu_alloc_ms, vcpu_busy_ms;
 	/* The agent's timings; -1 when not said. */
 	int64_t agent_us, guest_us, function_us, init_us, queued_us;
 };

@@ -85,9 +85,12 @@ static void test_no_room_is_enospc(void **state)
 	assert_int_equal(acquire(f, "acme", 0, why, sizeof(why)), -EAGAIN);
 	assert_int_equal(acquire(f, "acme", 10000, why, sizeof(why)), -ENOSPC);
 	assert_non_null(strstr(why, "no host has room for tenant acme"));
-	json_t *vm = fleet_tenant_vm_json(f->fleet, "acme");
+	json_t *t = fleet_tenant_json(f->fleet, "acme");
+	json_t *vm = json_object_get(t, "vm");
 	assert_string_equal(json_string_value(json_object_get(vm, "state")), "none");
-	json_decref(vm);
+	assert_string_equal(json_string_value(json_object_get(vm, "name")), "acme");
+	assert_int_equal(json_array_size(json_object_get(t, "vms")), 1);
+	json_decref(t);
 }
 
 /* A placement that fails for another reason is -EIO: a tenant the store does
@@ -139,6 +142,73 @@ static void test_register_refusals(void **state)
 	json_decref(hb);
 }
 
+/* A status of one VM named name, run pid, with its accounting. */
+static json_t *status_of(const char *name, int pid, int alloc_ms, int busy_ms, int decisions)
+{
+	return json_pack("{s:[{s:s, s:s, s:i, s:i, s:{s:i, s:i}, s:{s:[i, i], s:[i, i], s:i, "
+			 "s:i}}]}",
+			 "vms", "tenant", name, "state", "ready", "pid", pid, "workers", 1,
+			 "vcpu_ms", "allocated", alloc_ms, "busy", busy_ms, "decision_us", "le",
+			 100, 1000, "counts", decisions, decisions, "count", decisions, "sum",
+			 decisions * 50);
+}
+
+static void heartbeat(struct fixture *f, json_t *status)
+{
+	json_t *hb = json_pack("{s:s, s:o}", "boot_id", "b1", "status", status);
+	assert_int_equal(fleet_host_heartbeat(f->fleet, "h1", hb), 0);
+	json_decref(hb);
+}
+
+static double vcpu_s(struct fixture *f, const char *tenant, const char *kind)
+{
+	json_t *t = fleet_tenant_json(f->fleet, tenant);
+	double x = json_number_value(json_object_get(json_object_get(t, "vcpu_s"), kind));
+	json_decref(t);
+	return x;
+}
+
+/* The agents' accounting sums per tenant over its VMs, and stays monotonic
+ * when a VM restarts (its counters start again) or a late report of the run
+ * before arrives; the metrics show the sums and the decision histogram. */
+static void test_accounting_across_restarts(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "";
+	json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:o}", "id", "h1", "address",
+				 "http://127.0.0.1:1", "cores", 4, "boot_id", "b1", "status",
+				 status_of("acme", 100, 1000, 400, 2));
+	json_t *host = NULL;
+	assert_int_equal(fleet_host_register(f->fleet, body, &host, err, sizeof(err)), 0);
+	json_decref(host);
+	json_decref(body);
+	assert_true(vcpu_s(f, "acme", "allocated") == 1.0);
+	heartbeat(f, status_of("acme", 100, 3000, 900, 3));
+	assert_true(vcpu_s(f, "acme", "allocated") == 3.0);
+	assert_true(vcpu_s(f, "acme", "busy") == 0.9);
+	/* A restart: the counters start again from 0, and all of them count. */
+	heartbeat(f, status_of("acme", 200, 500, 100, 1));
+	assert_true(vcpu_s(f, "acme", "allocated") == 3.5);
+	/* A late report of the run before adds nothing. */
+	heartbeat(f, status_of("acme", 100, 3500, 1000, 4));
+	assert_true(vcpu_s(f, "acme", "allocated") == 3.5);
+	assert_true(vcpu_s(f, "acme", "busy") == 1.0);
+	json_t *t = fleet_tenant_json(f->fleet, "acme");
+	json_t *vm = json_array_get(json_object_get(t, "vms"), 0);
+	assert_string_equal(json_string_value(json_object_get(vm, "name")), "acme");
+	assert_string_equal(json_string_value(json_object_get(vm, "host")), "h1");
+	json_decref(t);
+	struct buf out = { 0 };
+	assert_int_equal(fleet_metrics(f->fleet, &out), 0);
+	assert_int_equal(buf_printf(&out, "%c", '\0'), 0);
+	const char *text = (const char *)out.data;
+	assert_non_null(strstr(
+		text, "ditto_tenant_vcpu_seconds_total{tenant=\"acme\",kind=\"allocated\"} 3.500"));
+	assert_non_null(strstr(text, "ditto_scale_decision_seconds_bucket{le=\"0.0001\"} 4\n"));
+	assert_non_null(strstr(text, "ditto_scale_decision_seconds_count 4\n"));
+	buf_free(&out);
+}
+
 /* Each test gets a fixture of its own. */
 #define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
@@ -146,6 +216,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_no_room_is_enospc),
 					    FIXTURE_TEST(test_failed_start_is_eio),
-					    FIXTURE_TEST(test_register_refusals) };
+					    FIXTURE_TEST(test_register_refusals),
+					    FIXTURE_TEST(test_accounting_across_restarts) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

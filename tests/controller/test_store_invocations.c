@@ -146,13 +146,27 @@ static void test_requeue_and_cpu(void **state)
 	assert_int_equal(store_invocation_requeue(s, b), -EALREADY);
 	assert_int_equal(store_invocation_requeue(s, "00"), -ENOENT);
 
-	assert_int_equal(store_invocation_start(s, a, "h2", "acme", -1), 0);
-	struct store_outcome o = { .status = STORE_OK, .cpu = 5 };
+	assert_int_equal(store_invocation_start(s, a, "h2", "acme.3", -1), 0);
+	struct store_outcome o = { .status = STORE_OK,
+				   .cpu = 5,
+				   .has_vcpu = true,
+				   .workers = 2,
+				   .vcpu_alloc_ms = 1500,
+				   .vcpu_busy_ms = 700 };
 	assert_int_equal(store_invocation_finish(s, a, &o), 0);
 	assert_int_equal(store_invocation_requeue(s, a), -EALREADY);
 	assert_int_equal(store_invocation_get(s, "acme", a, &inv), 0);
 	assert_int_equal(inv.cpu, 5);
 	assert_string_equal(inv.host, "h2");
+	assert_string_equal(inv.vm, "acme.3");
+	assert_int_equal(inv.workers, 2);
+	assert_int_equal(inv.vcpu_alloc_ms, 1500);
+	assert_int_equal(inv.vcpu_busy_ms, 700);
+	store_invocation_clear(&inv);
+	/* An outcome without the VM's accounting leaves it unknown. */
+	assert_int_equal(store_invocation_get(s, "acme", b, &inv), 0);
+	assert_int_equal(inv.workers, -1);
+	assert_int_equal(inv.vcpu_alloc_ms, -1);
 	store_invocation_clear(&inv);
 }
 
