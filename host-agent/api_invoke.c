@@ -71,6 +71,7 @@ void api_get_artifact(struct request *r, const char *digest)
 /* An invocation on its way through the guest. */
 struct invocation {
 	struct request *r;
+	struct vm *vm; /* alive while its guest can answer */
 	/* When the whole request body was there (uv_hrtime() in us): the
 	 * handler runs in the call that delivers the end of the body. */
 	uint64_t body_us;
@@ -114,6 +115,7 @@ static void on_invoked(int status, json_t *meta, const uint8_t *body, size_t bod
 		json_object_del(o, "result_len");
 		/* guest_us came with the guest's meta; the agent's share is
 		 * taken last, once all but serialising the reply is done. */
+		vm_usage_to_json(inv->vm, o);
 		json_object_set_new(o, "agent_us",
 				    json_integer((json_int_t)(uv_hrtime() / 1000 - inv->body_us)));
 		api_reply_json(r, MHD_HTTP_OK, o);
@@ -166,7 +168,7 @@ void api_post_invoke(struct request *r, const char *tenant)
 		api_reply_errno(r, -ENOMEM, "cannot invoke");
 		return;
 	}
-	*inv = (struct invocation){ .r = r, .body_us = body_us };
+	*inv = (struct invocation){ .r = r, .vm = vm, .body_us = body_us };
 	int err = vm_invoke(vm, &req, on_invoked, inv);
 	if (err < 0)
 		free(inv);

@@ -51,14 +51,26 @@ static bool get_policy(struct request *r, json_t *o, struct policy *val)
 	if (!v)
 		return true;
 	if (!json_is_string(v) || policy_parse(json_string_value(v), val) < 0) {
-		api_reply_error(
-			r, AGENT_E_BAD_FIELD,
-			"policy must be \"manual\", \"elastic\", \"elastic:MS\" (MS in 0..%d) or "
-			"\"fixed:N\" (N in 0..%d)",
-			POLICY_KEEP_ALIVE_MAX_MS, POLICY_MAX_WORKERS);
+		api_reply_error(r, AGENT_E_BAD_FIELD,
+				"policy must be \"manual\", \"elastic[:KEEPALIVE_MS][:hold=MS]"
+				"[:standby=N]\" (MS in 0..%d, N in 0..%d), \"periodic:MS\" (MS in "
+				"%d..%d), \"fixed:N\" or \"fixed:max\"",
+				POLICY_KEEP_ALIVE_MAX_MS, POLICY_MAX_WORKERS, POLICY_PERIOD_MIN_MS,
+				POLICY_PERIOD_MAX_MS);
 		return false;
 	}
 	return true;
+}
+
+/* Whether a VM of this mechanism and size can run policy p; false (and a
+ * 400) when not. */
+static bool policy_fits(struct request *r, enum vcpu_mech mech, int max_workers,
+			const struct policy *p)
+{
+	const char *why = vm_policy_refusal(mech, max_workers, p);
+	if (why)
+		api_reply_error(r, AGENT_E_BAD_FIELD, "%s", why);
+	return !why;
 }
 
 /* ---- status ----------------------------------------------------------------- */
@@ -153,6 +165,8 @@ void api_put_vm(struct request *r, const char *tenant)
 		api_reply_error(r, AGENT_E_BAD_FIELD, "standby must not exceed max_workers");
 		return;
 	}
+	if (!policy_fits(r, spec.mech, spec.max_workers, &spec.policy))
+		return;
 	/* Hotplug: QEMU can create at most maxcpus vCPUs over the VM's life, so
 	 * leave room for many grow/shrink cycles by default. */
 	spec.hotplug_slots = slots ? (int)slots
@@ -311,6 +325,8 @@ void api_put_scaling(struct request *r, const char *tenant)
 				"min_workers (%ld) must not exceed max_workers (%ld)", min, max);
 		return;
 	}
+	if (!policy_fits(r, vm->spec.mech, vm_max_workers(vm), &p))
+		return;
 	int err = vm_set_scaling(vm, &p, (int)min, (int)max);
 	if (err < 0) {
 		api_reply_errno(r, err, "cannot change scaling");

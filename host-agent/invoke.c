@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "agent_api.h"
 #include "guest_chan.h"
 #include "log.h"
@@ -98,13 +100,23 @@ static int push_artifact(struct invoke *inv, struct guest_chan *chan, const char
 	return r;
 }
 
+/* The in-flight count is n from now on. */
+static void set_inflight(struct invoke *inv, unsigned n)
+{
+	if (n > inv->inflight && !inv->arrival_ns)
+		inv->arrival_ns = uv_hrtime();
+	inv->inflight = n;
+	if (inv->changed)
+		inv->changed(inv->changed_data);
+}
+
 static void on_reply(struct guest_chan *ch, int status, const struct wire_frame *f, json_t *meta,
 		     void *data)
 {
 	struct call *c = data;
 	struct invoke *inv = c->inv;
 	if (inv->generation == c->generation && inv->inflight > 0)
-		inv->inflight--;
+		set_inflight(inv, inv->inflight - 1);
 	/* A VM stopped on purpose cancels its work; one that died loses it. */
 	if (status == -ECONNRESET && inv->stopping)
 		status = -ECANCELED;
@@ -150,15 +162,19 @@ int invoke_start(struct invoke *inv, struct guest_chan *chan, const struct invok
 		free(c);
 		return r;
 	}
-	inv->inflight++;
 	inv->invocations++;
+	set_inflight(inv, inv->inflight + 1);
 	return 0;
 }
 
 void invoke_init(struct invoke *inv, const char *name, struct artifacts *store,
-		 unsigned max_inflight)
+		 unsigned max_inflight, invoke_changed_fn changed, void *changed_data)
 {
-	*inv = (struct invoke){ .name = name, .store = store, .max_inflight = max_inflight };
+	*inv = (struct invoke){ .name = name,
+				.store = store,
+				.max_inflight = max_inflight,
+				.changed = changed,
+				.changed_data = changed_data };
 }
 
 void invoke_free(struct invoke *inv)
@@ -173,6 +189,13 @@ unsigned invoke_inflight(const struct invoke *inv)
 	return inv->inflight;
 }
 
+uint64_t invoke_take_arrival_ns(struct invoke *inv)
+{
+	uint64_t t = inv->arrival_ns;
+	inv->arrival_ns = 0;
+	return t;
+}
+
 void invoke_to_json(const struct invoke *inv, json_t *o)
 {
 	json_object_set_new(o, "inflight", json_integer(inv->inflight));
@@ -182,9 +205,9 @@ void invoke_to_json(const struct invoke *inv, json_t *o)
 void invoke_reset(struct invoke *inv)
 {
 	inv->n_pushed = 0;
-	inv->inflight = 0;
 	inv->stopping = false;
 	inv->generation++;
+	set_inflight(inv, 0);
 }
 
 void invoke_on_stopping(struct invoke *inv)
@@ -194,5 +217,5 @@ void invoke_on_stopping(struct invoke *inv)
 
 void invoke_on_vm_down(struct invoke *inv)
 {
-	inv->inflight = 0;
+	set_inflight(inv, 0);
 }

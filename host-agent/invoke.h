@@ -20,11 +20,18 @@
 
 struct guest_chan;
 
+/* Tells the VM the in-flight count changed (the count is read with
+ * invoke_inflight). */
+typedef void (*invoke_changed_fn)(void *data);
+
 struct invoke {
 	const char *name;        /* for logs (the tenant) */
 	struct artifacts *store; /* the agent's artifacts */
 	unsigned max_inflight;
-	unsigned inflight; /* invocations sent to the guest, not yet answered */
+	unsigned inflight;   /* invocations sent to the guest, not yet answered */
+	uint64_t arrival_ns; /* the first rise of inflight not yet taken, or 0 */
+	invoke_changed_fn changed;
+	void *changed_data;
 	uint64_t invocations;
 	int generation; /* bumps with each new guest */
 	bool stopping;  /* QEMU is being stopped on purpose */
@@ -54,9 +61,11 @@ struct invoke_req {
 typedef void (*invoke_done_fn)(int status, json_t *meta, const uint8_t *body, size_t body_len,
 			       void *data);
 
-/* Sets up inv with nothing in flight. name and store must outlive it. */
+/* Sets up inv with nothing in flight. name and store must outlive it.
+ * changed (may be NULL) is called with changed_data whenever the in-flight
+ * count changes. */
 void invoke_init(struct invoke *inv, const char *name, struct artifacts *store,
-		 unsigned max_inflight);
+		 unsigned max_inflight, invoke_changed_fn changed, void *changed_data);
 
 /* Frees what inv holds. */
 void invoke_free(struct invoke *inv);
@@ -72,6 +81,10 @@ int invoke_start(struct invoke *inv, struct guest_chan *chan, const struct invok
 
 /* Invocations sent and not yet answered. */
 unsigned invoke_inflight(const struct invoke *inv);
+
+/* When (uv_hrtime, ns) the in-flight count first rose since the last call,
+ * or 0 when it did not; the time is taken where the count changes. */
+uint64_t invoke_take_arrival_ns(struct invoke *inv);
 
 /* Adds "inflight" and "invocations" to a VM's JSON. */
 void invoke_to_json(const struct invoke *inv, json_t *o);

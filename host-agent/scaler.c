@@ -87,6 +87,53 @@ static void on_scaled(int status, json_t *report, void *data)
 	}
 }
 
+/* The target now: the policy's (advanced to now, lib/policy.h's calling
+ * sequence), or under manual the active count within the limits. Arms the
+ * policy's timer. */
+static int target(struct scaler *sc, int cur)
+{
+	if (policy_is_manual(&sc->policy)) {
+		uv_timer_stop(&sc->timer);
+		int want = cur < sc->min_workers ? sc->min_workers : cur;
+		return want > sc->max_workers ? sc->max_workers : want;
+	}
+	uint64_t now = now_ms(sc);
+	policy_advance(&sc->policy, &sc->history, sc->min_workers, sc->max_workers, now);
+	arm_timer(sc, now);
+	return policy_target(&sc->policy, &sc->history, sc->min_workers, sc->max_workers, now);
+}
+
+/* Forgets an arrival that no grow will answer: its invocations have workers,
+ * the maximum is reached, or the policy never follows demand. */
+static void settle_unserved(struct scaler *sc, int cur)
+{
+	enum policy_kind k = sc->policy.kind;
+	if (sc->history.demand <= (uint32_t)cur || cur >= sc->max_workers || k == POLICY_FIXED ||
+	    k == POLICY_MANUAL)
+		sc->unserved_ns = 0;
+}
+
+/* A grow was requested: the arrival it answers is served. */
+static void record_decision(struct scaler *sc)
+{
+	if (!sc->unserved_ns)
+		return;
+	uint64_t now = uv_hrtime();
+	hist_add(&sc->decisions, now > sc->unserved_ns ? (now - sc->unserved_ns) / 1000 : 0);
+	sc->unserved_ns = 0;
+}
+
+/* Whether a shrink from cur to want must wait: the idle workers of a VM
+ * that can create no more vCPUs would never come back under a policy that
+ * follows demand, and invocations would wait for ever, so they stay until
+ * the VM is restarted. Limits that shrink it still apply. */
+static bool keep_unrenewable(struct scaler *sc, int cur, int want)
+{
+	enum policy_kind k = sc->policy.kind;
+	return want < cur && (k == POLICY_ELASTIC || k == POLICY_PERIODIC) &&
+	       cur <= sc->max_workers && hotplug_left(sc) <= 0;
+}
+
 /* Looks at the target and starts a resize toward it when the VM can take
  * one now; otherwise remembers to look again when it can. */
 static void evaluate(struct scaler *sc, const char *reason)
@@ -98,26 +145,13 @@ static void evaluate(struct scaler *sc, const char *reason)
 		return;
 	}
 	sc->pending = false;
-	uint64_t now = now_ms(sc);
 	int cur = sc->ops->active(sc->data);
-	int want;
-	if (policy_is_manual(&sc->policy)) {
-		want = cur < sc->min_workers ? sc->min_workers : cur;
-		want = want > sc->max_workers ? sc->max_workers : want;
-		uv_timer_stop(&sc->timer);
-	} else {
-		want = policy_target(&sc->policy, &sc->history, sc->min_workers, sc->max_workers,
-				     now);
-		arm_timer(sc, now);
-	}
+	int want = target(sc, cur);
+	settle_unserved(sc, cur);
 	int wanted = want;
 	if (want > cur)
 		want = limit_grow(sc, cur, want);
-	if (want < cur && sc->policy.kind == POLICY_ELASTIC && cur <= sc->max_workers &&
-	    hotplug_left(sc) <= 0) {
-		/* Idle workers of a VM that can create no more vCPUs would never
-		 * come back, and invocations would wait for ever: keep them until
-		 * the VM is restarted. Limits that shrink it still apply. */
+	if (keep_unrenewable(sc, cur, want)) {
 		if (!sc->hotplug_full)
 			log_warn("vm_scale_limited tenant=%s wanted=%d workers=%d "
 				 "reason=hotplug_exhausted keep=%d",
@@ -134,6 +168,8 @@ static void evaluate(struct scaler *sc, const char *reason)
 		return;
 	}
 	sc->resize_to = want;
+	if (want > cur)
+		record_decision(sc);
 	char spec[POLICY_SPEC_MAX];
 	policy_format(&sc->policy, spec, sizeof(spec));
 	log_info("vm_scale tenant=%s from=%d to=%d reason=%s policy=%s demand=%u wanted=%d "
@@ -144,7 +180,8 @@ static void evaluate(struct scaler *sc, const char *reason)
 
 static void on_timer(uv_timer_t *t)
 {
-	evaluate(t->data, "keep_alive");
+	struct scaler *sc = t->data;
+	evaluate(sc, sc->policy.kind == POLICY_PERIODIC ? "tick" : "keep_alive");
 }
 
 /* Runs on every turn of the loop, just before it waits for I/O, so it sees
@@ -156,11 +193,18 @@ static void on_watch(uv_prepare_t *h)
 {
 	struct scaler *sc = h->data;
 	unsigned inflight = sc->ops->demand(sc->data);
+	uint64_t arrived = sc->ops->take_arrival_ns ? sc->ops->take_arrival_ns(sc->data) : 0;
 	if (inflight == sc->seen_inflight)
 		return;
-	const char *reason = inflight > sc->seen_inflight ? "arrival" : "completion";
+	bool rise = inflight > sc->seen_inflight;
+	if (rise && !sc->unserved_ns)
+		sc->unserved_ns = arrived ? arrived : uv_hrtime();
 	sc->seen_inflight = inflight;
-	policy_observe(&sc->history, now_ms(sc), inflight);
+	/* Ticks that passed are taken with the demand they saw. */
+	uint64_t now = now_ms(sc);
+	policy_advance(&sc->policy, &sc->history, sc->min_workers, sc->max_workers, now);
+	policy_observe(&sc->history, now, inflight);
+	const char *reason = rise ? "arrival" : "completion";
 	if (!policy_is_manual(&sc->policy))
 		evaluate(sc, reason);
 }
@@ -206,6 +250,10 @@ int scaler_set(struct scaler *sc, const struct policy *p, int min_workers, int m
 		return -ERANGE;
 	if (min_workers < 0 || min_workers > max_workers)
 		return -EINVAL;
+	bool sampling = p->kind == POLICY_PERIODIC &&
+			(sc->policy.kind != POLICY_PERIODIC || sc->policy.period_ms != p->period_ms);
+	if (sampling) /* it steps from the workers there are */
+		policy_state_set_target(&sc->history, sc->ops->active(sc->data));
 	sc->policy = *p;
 	sc->min_workers = min_workers;
 	sc->max_workers = max_workers;
@@ -224,6 +272,7 @@ void scaler_on_ready(struct scaler *sc)
 	policy_state_init(&sc->history, now);
 	policy_observe(&sc->history, now, inflight);
 	sc->seen_inflight = inflight;
+	sc->unserved_ns = 0;
 	sc->ready = true;
 	sc->resize_to = -1;
 	sc->pending = false;
@@ -261,4 +310,5 @@ void scaler_to_json(const struct scaler *sc, json_t *o)
 	json_object_set_new(o, "min_workers", json_integer(sc->min_workers));
 	json_object_set_new(o, "max_workers", json_integer(sc->max_workers));
 	json_object_set_new(o, "policy", json_string(spec));
+	json_object_set_new(o, "decision_us", hist_to_json(&sc->decisions));
 }

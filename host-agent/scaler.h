@@ -5,9 +5,17 @@
  *
  * It is event-driven: it looks again when the demand changes, when a resize
  * ends, when the VM becomes ready (or answers again), when its limits change,
- * and at the one time the policy says its target will next drop (a one-shot
- * timer). Under "manual" it only keeps the worker count within
- * [min_workers, max_workers].
+ * and at the one time the policy says its target will next change (a one-shot
+ * timer: an elastic keep-alive running out, a periodic policy's next tick).
+ * It drives the policy in lib/policy.h's calling sequence. Under "manual" it
+ * only keeps the worker count within [min_workers, max_workers].
+ *
+ * It also measures its decision latency: from the first rise of the
+ * in-flight count that left invocations without a worker vCPU (timestamped
+ * where the count changes) to the grow it requests for them, into a
+ * histogram. A rise that needs no grow (enough workers, the maximum reached,
+ * a fixed or manual policy) is not counted; shrinks are not decisions on
+ * demand but keep-alives running out, and are not counted either.
  *
  * Part of a VM: the VM tells it what happens (scaler_on_*), and it reads the
  * demand and drives the worker vCPUs through struct scaler_ops. It owns its
@@ -16,10 +24,12 @@
 #define DITTO_SCALER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <uv.h>
 
+#include "hist.h"
 #include "policy.h"
 #include "vcpu.h"
 
@@ -28,6 +38,9 @@
 struct scaler_ops {
 	/* Invocations in flight in the VM now; sampled once per loop turn. */
 	unsigned (*demand)(void *data);
+	/* When (uv_hrtime, ns) the in-flight count first rose since the last
+	 * call, or 0 when it did not; each call forgets it. May be NULL. */
+	uint64_t (*take_arrival_ns)(void *data);
 	/* As vcpu_set, vcpu_active, vcpu_busy, vcpu_free_cores and
 	 * vcpu_hotplug_left. */
 	int (*resize)(void *data, int n, vcpu_done_fn cb, void *cb_data);
@@ -62,6 +75,8 @@ struct scaler {
 	bool pending;      /* look again once the resize queue is empty */
 	bool cores_short;  /* logged that free cores limit a grow */
 	bool hotplug_full; /* QEMU can create no more vCPUs in this VM's life */
+	uint64_t unserved_ns; /* the first arrival no grow has answered yet, or 0 */
+	struct hist decisions; /* decision latency, us: arrival -> grow requested */
 	int handles_open;
 	void (*closed)(void *data);
 };
@@ -87,7 +102,8 @@ void scaler_on_unresponsive(struct scaler *sc); /* the guest stopped answering p
 void scaler_on_down(struct scaler *sc);         /* the VM stops or died */
 void scaler_on_resized(struct scaler *sc);      /* a resize (anyone's) completed */
 
-/* Adds "min_workers", "max_workers" and "policy" to a VM's JSON. */
+/* Adds "min_workers", "max_workers", "policy" and "decision_us" (the decision
+ * latency histogram, lib/hist.h's JSON form) to a VM's JSON. */
 void scaler_to_json(const struct scaler *sc, json_t *o);
 
 #endif

@@ -162,6 +162,13 @@ static void start_step(struct worker *w, struct vcpu_op *op)
 	w->pinned = w->guest_done = false;
 }
 
+/* Tells the owner that the cores granted or the active workers changed. */
+static void report_changed(struct vcpu *v)
+{
+	if (v->hooks->changed)
+		v->hooks->changed(v->data);
+}
+
 static void revoke_core(struct vcpu *v, struct worker *w)
 {
 	if (w->core < 0)
@@ -170,6 +177,7 @@ static void revoke_core(struct vcpu *v, struct worker *w)
 		cores_pin_thread(v->cores, w->tid, -1);
 	cores_release(v->cores, w->core);
 	w->core = -1;
+	report_changed(v);
 }
 
 /* ---- grow ------------------------------------------------------------------ */
@@ -212,6 +220,7 @@ static void grow_check_done(struct worker *w)
 	if (!w->pinned || !w->guest_done || w->state != W_GROWING)
 		return;
 	w->state = W_ACTIVE;
+	report_changed(w->vcpu);
 	step_done(w, "grow", w->core);
 }
 
@@ -327,6 +336,7 @@ static void shrink_refused(struct worker *w, const char *what, int status)
 		op_fail(w->op, -EIO, "cpu %d: %s failed (%s)", w->cpu, what, strerror(-status));
 	/* The guest did not take it out of service: it stays a worker. */
 	w->state = W_ACTIVE;
+	report_changed(w->vcpu);
 	step_done(w, "shrink", w->core);
 }
 
@@ -506,6 +516,7 @@ static void run_op(struct vcpu *v, struct vcpu_op *op)
 		else
 			precreated_shrink(v, w);
 	}
+	report_changed(v); /* cores granted, workers leaving service */
 	if (--op->pending == 0)
 		op_complete(op);
 }
@@ -591,6 +602,13 @@ static void warm_standby(struct vcpu *v)
 			return;
 		}
 	}
+}
+
+void vcpu_set_standby(struct vcpu *v, int standby)
+{
+	v->limits.standby = standby;
+	if (v->ready)
+		warm_standby(v);
 }
 
 void vcpu_on_ready(struct vcpu *v)
@@ -685,6 +703,7 @@ void vcpu_on_vm_down(struct vcpu *v, int reason)
 		w->state = W_ABSENT;
 		w->tid = 0;
 	}
+	report_changed(v);
 	while (v->ops_head) {
 		struct vcpu_op *op = v->ops_head;
 		op_fail(op, reason, "%s", vcpu_strerror(reason));
@@ -753,6 +772,14 @@ int vcpu_active(const struct vcpu *v)
 	int n = 0;
 	for (int i = 0; i < v->n_workers; i++)
 		n += v->workers[i].state == W_ACTIVE;
+	return n;
+}
+
+int vcpu_granted(const struct vcpu *v)
+{
+	int n = 0;
+	for (int i = 0; i < v->n_workers; i++)
+		n += v->workers[i].core >= 0;
 	return n;
 }
 

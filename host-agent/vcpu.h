@@ -86,6 +86,9 @@ struct vcpu_hooks {
 	struct guest_chan *(*chan)(void *data);
 	/* A resize (anyone's) completed, after its own callback. May be NULL. */
 	void (*resized)(void *data);
+	/* The host cores granted to workers, or the active workers, changed
+	 * (vcpu_granted, vcpu_active). May be NULL. */
+	void (*changed)(void *data);
 };
 
 struct vcpu {
@@ -137,6 +140,16 @@ bool vcpu_busy(const struct vcpu *v);
 
 /* Active worker vCPUs. */
 int vcpu_active(const struct vcpu *v);
+
+/* Worker vCPUs holding a host core: the active ones, and those on their way
+ * in or out. */
+int vcpu_granted(const struct vcpu *v);
+
+/* Precreated: keeps standby worker vCPUs online and idle from now on (0 for
+ * none), warming more at once when the VM is ready. A smaller standby takes
+ * effect as workers shrink: the vCPUs already in standby stay there until a
+ * grow takes them. */
+void vcpu_set_standby(struct vcpu *v, int standby);
 
 /* Free host cores in the budget, i.e. how many workers a grow could add. */
 int vcpu_free_cores(const struct vcpu *v);

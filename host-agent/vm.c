@@ -55,9 +55,21 @@ void vm_scaling(const struct vm *vm, struct policy *ret_policy, int *ret_min, in
 	*ret_max = vm->scaler.max_workers;
 }
 
+/* The standby in force under policy p: the policy's own, or the spec's. */
+static int standby_under(const struct vm *vm, const struct policy *p)
+{
+	int n = policy_standby(p);
+	return n >= 0 ? n : vm->spec.standby;
+}
+
 int vm_set_scaling(struct vm *vm, const struct policy *p, int min_workers, int max_workers)
 {
-	return scaler_set(&vm->scaler, p, min_workers, max_workers);
+	if (vm_policy_refusal(vm->spec.mech, vm->spec.max_workers, p))
+		return -EINVAL;
+	int r = scaler_set(&vm->scaler, p, min_workers, max_workers);
+	if (r == 0)
+		vcpu_set_standby(&vm->vcpu, standby_under(vm, p));
+	return r;
 }
 
 int vm_invoke(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb, void *data)
@@ -85,16 +97,35 @@ static void part_resized(void *data)
 	scaler_on_resized(&vm->scaler);
 }
 
+/* Worker vCPUs holding a core, or running invocations, may have changed:
+ * the accounting takes the new levels from now on. Busy workers are those
+ * with an invocation, at most one each: queued invocations wait. */
+static void part_changed(void *data)
+{
+	struct vm *vm = data;
+	int active = vcpu_active(&vm->vcpu);
+	unsigned inflight = invoke_inflight(&vm->invoke);
+	int busy = inflight < (unsigned)active ? (int)inflight : active;
+	usage_set(&vm->usage, uv_hrtime(), vcpu_granted(&vm->vcpu), busy);
+}
+
 static const struct vcpu_hooks vcpu_hooks = {
 	.qmp = part_qmp,
 	.chan = part_chan,
 	.resized = part_resized,
+	.changed = part_changed,
 };
 
 static unsigned part_demand(void *data)
 {
 	struct vm *vm = data;
 	return invoke_inflight(&vm->invoke);
+}
+
+static uint64_t part_take_arrival_ns(void *data)
+{
+	struct vm *vm = data;
+	return invoke_take_arrival_ns(&vm->invoke);
 }
 
 static int part_resize(void *data, int n, vcpu_done_fn cb, void *cb_data)
@@ -129,6 +160,7 @@ static int part_hotplug_left(void *data)
 
 static const struct scaler_ops scaler_ops = {
 	.demand = part_demand,
+	.take_arrival_ns = part_take_arrival_ns,
 	.resize = part_resize,
 	.active = part_active,
 	.busy = part_busy,
@@ -653,9 +685,22 @@ static void vm_free(struct vm *vm, bool tell_owner)
 	close_listeners(vm);
 }
 
+const char *vm_policy_refusal(enum vcpu_mech mech, int max_workers, const struct policy *p)
+{
+	if (policy_is_scale_out(p))
+		return "scale-out is the controller's: it gives each of a tenant's VMs fixed:1";
+	int standby = policy_standby(p);
+	if (standby > max_workers)
+		return "the policy's standby must not exceed the VM's max_workers";
+	if (standby > 0 && mech != VCPU_PRECREATED)
+		return "a standby needs the precreated mechanism: hotplug vCPUs have none";
+	return NULL;
+}
+
 int vm_spec_check(const struct vm_spec *spec)
 {
-	if (!tenant_is_valid(spec->tenant))
+	if (!tenant_is_valid(spec->tenant) ||
+	    vm_policy_refusal(spec->mech, spec->max_workers, &spec->policy))
 		return -EINVAL;
 	if (spec->max_workers < 0 || spec->max_workers > VM_MAX_CPUS - 1 || spec->memory_mib < 64 ||
 	    spec->standby < 0 || spec->standby > spec->max_workers || spec->min_workers < 0 ||
@@ -692,11 +737,12 @@ int vm_start(const struct vm_env *env, const struct vm_spec *spec, vm_ready_fn c
 	uv_timer_init(env->loop, &vm->kill_timer);
 	uv_timer_init(env->loop, &vm->boot_timer);
 	vm->ping_timer.data = vm->kill_timer.data = vm->boot_timer.data = vm;
+	usage_init(&vm->usage, uv_hrtime());
 	struct vcpu_limits limits = {
 		.name = vm->spec.tenant,
 		.mech = spec->mech,
 		.max_workers = spec->max_workers,
-		.standby = spec->standby,
+		.standby = standby_under(vm, &spec->policy),
 		.hotplug_slots = spec->hotplug_slots,
 		.qemu_major = env->qemu_major,
 		.qemu_version = env->qemu_version,
@@ -711,7 +757,7 @@ int vm_start(const struct vm_env *env, const struct vm_spec *spec, vm_ready_fn c
 		.max_workers = spec->max_workers,
 	};
 	scaler_init(&vm->scaler, env->loop, &sc, &scaler_ops, vm);
-	invoke_init(&vm->invoke, vm->spec.tenant, env->store, env->max_inflight);
+	invoke_init(&vm->invoke, vm->spec.tenant, env->store, env->max_inflight, part_changed, vm);
 	vm->handles_open = 5; /* the three timers above, the vCPUs and the scaler */
 
 	r = launch(vm);
@@ -808,12 +854,12 @@ static long proc_kib(const struct vm *vm, const char *file, const char *key)
 json_t *vm_to_json(const struct vm *vm)
 {
 	json_t *workers = vcpu_workers_json(&vm->vcpu);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i, s:o}", "tenant",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:i, s:o}", "tenant",
 			      vm->spec.tenant, "state", vm_state_name(vm->state), "mechanism",
 			      vcpu_mech_name(vm->spec.mech), "accel", accel_name(vm->accel),
-			      "max_workers_limit", vm->spec.max_workers, "workers",
-			      vcpu_active(&vm->vcpu), "memory_mib", vm->spec.memory_mib, "standby",
-			      vm->spec.standby, "boot_ms", (json_int_t)vm->boot_ms, "pid",
+			      "max_workers_limit", vm->spec.max_workers, "memory_mib",
+			      vm->spec.memory_mib, "standby",
+			      vm->vcpu.limits.standby, "boot_ms", (json_int_t)vm->boot_ms, "pid",
 			      vm->proc_running ? (int)vm->pid : 0, "worker_cpus", workers);
 	scaler_to_json(&vm->scaler, o);
 	if (vm->spec.mech == VCPU_HOTPLUG) {
@@ -831,7 +877,14 @@ json_t *vm_to_json(const struct vm *vm)
 	if (pss >= 0)
 		json_object_set_new(o, "qemu_pss_kib", json_integer(pss));
 	invoke_to_json(&vm->invoke, o);
+	vm_usage_to_json(vm, o);
 	if (vm->died_reason[0])
 		json_object_set_new(o, "reason", json_string(vm->died_reason));
 	return o;
+}
+
+void vm_usage_to_json(const struct vm *vm, json_t *o)
+{
+	json_object_set_new(o, "workers", json_integer(vcpu_active(&vm->vcpu)));
+	json_object_set_new(o, "vcpu_ms", usage_to_json(&vm->usage, uv_hrtime()));
 }

@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "qemu.h"
 #include "scaler.h"
+#include "usage.h"
 #include "vcpu.h"
 
 #define VM_TENANT_MAX 63
@@ -43,7 +44,9 @@ struct vm_spec {
 	enum vcpu_mech mech;
 	int max_workers;
 	int memory_mib;
-	int standby;       /* precreated: online idle worker vCPUs kept ready */
+	/* precreated: online idle worker vCPUs kept ready, unless the policy
+	 * says (policy_standby) */
+	int standby;
 	int hotplug_slots; /* hotplug: vCPUs QEMU may ever create */
 	/* First scaling limits (later ones: vm_set_scaling). A zeroed spec means
 	 * min 0 and the manual policy. */
@@ -112,11 +115,21 @@ struct vm {
 	struct vcpu vcpu;
 	struct scaler scaler;
 	struct invoke invoke;
+	/* Worker vCPUs allocated and busy, integrated over the VM object's
+	 * life (restarts included), on uv_hrtime. */
+	struct usage usage;
 };
 
 /* Checks a spec as vm_start does: 0 or -EINVAL (a bad tenant name, sizes
- * out of range, min_workers outside 0..max_workers, too few hotplug slots). */
+ * out of range, min_workers outside 0..max_workers, too few hotplug slots, a
+ * policy refused as vm_policy_refusal says). */
 int vm_spec_check(const struct vm_spec *spec);
+
+/* Why a VM of this mechanism and size cannot run policy p, as a sentence
+ * for the operator, or NULL when it can: scale-out (the controller gives
+ * each of a tenant's VMs fixed:1), a standby over max_workers, or a standby
+ * under hotplug (only precreated vCPUs have one). */
+const char *vm_policy_refusal(enum vcpu_mech mech, int max_workers, const struct policy *p);
 
 /* Starts a VM for spec in env, which must outlive it. Returns 0 and calls cb
  * once the guest is ready (or failed to be), or returns <0 without calling
@@ -150,7 +163,8 @@ int vm_max_workers(const struct vm *vm);
 int vm_set_workers(struct vm *vm, int n, vcpu_done_fn cb, void *data);
 
 /* The current scaling limits and policy, and changing them as scaler_set
- * does. */
+ * does (-EINVAL also for a policy vm_policy_refusal refuses); the policy's
+ * standby, when it has one, replaces the VM's. */
 void vm_scaling(const struct vm *vm, struct policy *ret_policy, int *ret_min, int *ret_max);
 int vm_set_scaling(struct vm *vm, const struct policy *p, int min_workers, int max_workers);
 
@@ -160,5 +174,9 @@ int vm_invoke(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb, vo
 
 /* A JSON description for the operator API. */
 json_t *vm_to_json(const struct vm *vm);
+
+/* Adds "workers" (active worker vCPUs now) and "vcpu_ms" ({"allocated",
+ * "busy"}: worker-vCPU-milliseconds so far, exact now) to o. */
+void vm_usage_to_json(const struct vm *vm, json_t *o);
 
 #endif

@@ -215,6 +215,11 @@ void policy_state_init(struct policy_state *s, uint64_t now_ms)
 	s->start_ms = s->tick_ms = now_ms;
 }
 
+void policy_state_set_target(struct policy_state *s, int target)
+{
+	s->periodic_target = target < 0 ? 0 : target;
+}
+
 void policy_observe(struct policy_state *s, uint64_t now_ms, uint32_t demand)
 {
 	if (now_ms < s->now_ms)

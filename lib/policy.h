@@ -160,6 +160,11 @@ int policy_standby(const struct policy *p);
  * the origin of the periodic grid. */
 void policy_state_init(struct policy_state *s, uint64_t now_ms);
 
+/* Sets the periodic policy's current target to `target` (>= 0), e.g. to the
+ * worker vCPUs a VM has when it switches to a periodic policy, so that it
+ * steps from there rather than from 0. The grid stays. */
+void policy_state_set_target(struct policy_state *s, int target);
+
 /* Records that the demand (invocations in flight: running plus queued) is
  * `demand` from now_ms on. Call it whenever the demand changes, after
  * policy_advance to the same now_ms; extra calls with an unchanged demand are

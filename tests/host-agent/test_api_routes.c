@@ -380,6 +380,49 @@ static void test_owner(void **state)
 	assert_int_equal(fx->owner.starts, 3);
 }
 
+/* Starts a VM with body; returns the reply's status (the body is dropped). */
+static int put_vm(struct fixture *fx, const char *body, char *code, size_t code_len)
+{
+	char head[256];
+	snprintf(head, sizeof(head), "PUT /v1/vms/t1 HTTP/1.1\r\nContent-Length: %zu\r\n" AUTH,
+		 strlen(body));
+	struct reply r;
+	call_raw(fx, head, body, 0, NULL, &r);
+	snprintf(code, code_len, "%s", r.status >= 400 ? error_code(&r) : "");
+	json_decref(r.body);
+	return r.status;
+}
+
+/* Policies an agent VM cannot run are refused before any VM starts: scale-out
+ * (the controller's), a standby under hotplug or over max_workers. */
+static void test_policy_refusals(void **state)
+{
+	struct fixture *fx = *state;
+	fx->owner.start_err = -EEXIST;
+	char code[32];
+	assert_int_equal(put_vm(fx, "{\"policy\":\"scale-out\"}", code, sizeof(code)), 400);
+	assert_string_equal(code, "bad_field");
+	assert_int_equal(put_vm(fx, "{\"policy\":\"elastic:standby=1\"}", code, sizeof(code)),
+			 400);
+	assert_string_equal(code, "bad_field");
+	assert_int_equal(put_vm(fx, "{\"mechanism\":\"precreated\",\"max_workers\":2,"
+				    "\"policy\":\"elastic:standby=3\"}",
+				code, sizeof(code)),
+			 400);
+	assert_int_equal(put_vm(fx, "{\"policy\":\"periodic:50\"}", code, sizeof(code)), 400);
+	assert_int_equal(fx->owner.starts, 0);
+	/* What fits is handed over as parsed. */
+	assert_int_equal(put_vm(fx, "{\"mechanism\":\"precreated\",\"max_workers\":2,"
+				    "\"policy\":\"elastic:standby=2\"}",
+				code, sizeof(code)),
+			 409);
+	assert_int_equal(fx->owner.starts, 1);
+	assert_int_equal(fx->owner.spec.policy.kind, POLICY_ELASTIC);
+	assert_int_equal(fx->owner.spec.policy.standby, 2);
+	assert_int_equal(put_vm(fx, "{\"policy\":\"fixed:max\"}", code, sizeof(code)), 409);
+	assert_int_equal(fx->owner.spec.policy.workers, POLICY_WORKERS_MAX);
+}
+
 static void test_bad_address(void **state)
 {
 	uv_loop_t loop;
@@ -404,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_length_not_a_number, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_refusals, setup, teardown),
 		cmocka_unit_test(test_bad_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

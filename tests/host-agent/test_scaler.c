@@ -26,7 +26,8 @@ struct fixture {
 	bool busy;
 	int resize_ret; /* what resize answers at once */
 	int calls[MAX_CALLS];
-	int n_calls;
+	int n_calls, want_calls;
+	uint64_t arrival_ns; /* what take_arrival_ns hands out next */
 	vcpu_done_fn cb; /* the resize under way */
 	void *cb_data;
 };
@@ -34,6 +35,14 @@ struct fixture {
 static unsigned op_demand(void *data)
 {
 	return ((struct fixture *)data)->demand;
+}
+
+static uint64_t op_take_arrival_ns(void *data)
+{
+	struct fixture *f = data;
+	uint64_t t = f->arrival_ns;
+	f->arrival_ns = 0;
+	return t;
 }
 
 static int op_resize(void *data, int n, vcpu_done_fn cb, void *cb_data)
@@ -71,6 +80,7 @@ static int op_hotplug_left(void *data)
 
 static const struct scaler_ops ops = {
 	.demand = op_demand,
+	.take_arrival_ns = op_take_arrival_ns,
 	.resize = op_resize,
 	.active = op_active,
 	.busy = op_busy,
@@ -298,6 +308,83 @@ static void test_elastic_keep_alive_ends(void **state)
 	assert_int_equal(f->calls[1], 0);
 }
 
+static bool calls_reached(void *arg)
+{
+	struct fixture *f = arg;
+	return f->n_calls >= f->want_calls;
+}
+
+/* Periodic: one step toward the demand at each tick of the one timer, up
+ * while it is higher, down once a whole period stayed below. */
+static void test_periodic_steps_per_tick(void **state)
+{
+	struct fixture *f = *state;
+	init(f, "periodic:100", 0, 4);
+	scaler_on_ready(&f->sc);
+	f->demand = 3;
+	turn(f);
+	assert_int_equal(f->n_calls, 0); /* it waits for the tick */
+	for (int k = 1; k <= 3; k++) {
+		f->want_calls = k;
+		fake_run_until(&f->loop, calls_reached, f, "the next tick");
+		assert_int_equal(f->calls[k - 1], k);
+		complete(f, 0, k);
+	}
+	f->demand = 0;
+	turn(f);
+	f->want_calls = 4;
+	fake_run_until(&f->loop, calls_reached, f, "a step down");
+	assert_int_equal(f->calls[3], 2);
+	/* The arrival was answered by the first tick's grow: one decision. */
+	assert_int_equal(f->sc.decisions.count, 1);
+	json_t *o = json_object();
+	scaler_to_json(&f->sc, o);
+	assert_string_equal(json_string_value(json_object_get(o, "policy")), "periodic:100");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "decision_us"),
+							    "count")),
+			 1);
+	json_decref(o);
+}
+
+/* The decision latency runs from the arrival's own timestamp to the grow,
+ * once per arrival a grow answers; rises that need no grow are not counted. */
+static void test_decision_latency(void **state)
+{
+	struct fixture *f = *state;
+	init(f, "elastic:3600000", 0, 4);
+	scaler_on_ready(&f->sc);
+	f->arrival_ns = uv_hrtime() - 300000; /* 300 us ago */
+	f->demand = 2;
+	turn(f);
+	assert_int_equal(f->n_calls, 1);
+	assert_int_equal(f->sc.decisions.count, 1);
+	assert_true(f->sc.decisions.sum >= 300);
+	complete(f, 0, 2);
+	f->demand = 1;
+	turn(f);
+	f->demand = 2; /* a worker is there for it */
+	turn(f);
+	assert_int_equal(f->n_calls, 1);
+	f->demand = 6; /* to the maximum, then beyond it */
+	turn(f);
+	assert_int_equal(f->calls[1], 4);
+	complete(f, 0, 4);
+	f->demand = 7;
+	turn(f);
+	assert_int_equal(f->n_calls, 2);
+	assert_int_equal(f->sc.decisions.count, 2);
+}
+
+/* fixed:max is the maximum, whatever the demand. */
+static void test_fixed_max(void **state)
+{
+	struct fixture *f = *state;
+	init(f, "fixed:max", 0, 3);
+	scaler_on_ready(&f->sc);
+	assert_int_equal(f->n_calls, 1);
+	assert_int_equal(f->calls[0], 3);
+}
+
 static void test_close(void **state)
 {
 	struct fixture *f = *state;
@@ -322,6 +409,9 @@ int main(void)
 					    FIXTURE_TEST(test_failure_not_retried),
 					    FIXTURE_TEST(test_elastic_follows_demand),
 					    FIXTURE_TEST(test_elastic_keep_alive_ends),
+					    FIXTURE_TEST(test_periodic_steps_per_tick),
+					    FIXTURE_TEST(test_decision_latency),
+					    FIXTURE_TEST(test_fixed_max),
 					    FIXTURE_TEST(test_close) };
 	return cmocka_run_group_tests_name("scaler", tests, NULL, NULL);
 }

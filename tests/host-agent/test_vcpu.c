@@ -189,6 +189,32 @@ static void test_shrink_refills_standby(void **state)
 	assert_int_equal(vcpu_free_cores(&f->v), 1);
 }
 
+/* A standby set later (a policy's standby=N) warms that many at once; the
+ * cores held count growing and active workers, never standby ones. */
+static void test_standby_set_later(void **state)
+{
+	struct fake_vm *f = *state;
+	fake_vm_start(f, &precreated, 2, 4, true);
+	vcpu_set_standby(&f->v, 2);
+	fake_vm_wait_state(f, 1, W_STANDBY);
+	fake_vm_wait_state(f, 2, W_STANDBY);
+	assert_int_equal(fake_vm_state(f, 3), W_DORMANT);
+	assert_int_equal(vcpu_granted(&f->v), 0);
+	struct fake_vm_done *d = fake_vm_resize(f, 1);
+	assert_int_equal(vcpu_granted(&f->v), 0); /* queued, not started */
+	fake_vm_wait_done(f, d);
+	assert_int_equal(d->status, 0);
+	assert_int_equal(vcpu_granted(&f->v), 1);
+	assert_int_equal(vcpu_active(&f->v), 1);
+	/* Lowered: the standby there stays; the shrink goes offline. */
+	vcpu_set_standby(&f->v, 0);
+	d = fake_vm_resize(f, 0);
+	fake_vm_wait_done(f, d);
+	assert_int_equal(d->status, 0);
+	assert_int_equal(vcpu_granted(&f->v), 0);
+	assert_int_equal(fake_guest_count(&f->guest, WIRE_CPU_OFFLINE), 1);
+}
+
 /* QEMU goes away: the running and the queued resize fail with the reason,
  * every core comes back. */
 static void test_vm_down(void **state)
@@ -219,7 +245,8 @@ int main(void)
 		VM_TEST(test_grow_and_shrink),        VM_TEST(test_cores_short),
 		VM_TEST(test_refused_synchronously),  VM_TEST(test_queued_in_order),
 		VM_TEST(test_guest_refuses),          VM_TEST(test_standby),
-		VM_TEST(test_shrink_refills_standby), VM_TEST(test_vm_down)
+		VM_TEST(test_shrink_refills_standby), VM_TEST(test_standby_set_later),
+		VM_TEST(test_vm_down)
 	};
 	return cmocka_run_group_tests_name("vcpu", tests, NULL, NULL);
 }

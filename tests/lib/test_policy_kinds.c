@@ -230,6 +230,10 @@ static void test_periodic_clamps(void **state)
 	policy_observe(&s, 150, 0);
 	policy_advance(&p, &s, 2, 3, 1000);
 	assert_int_equal(policy_target(&p, &s, 2, 3, 1000), 2);
+	/* Seeded, it steps from there. */
+	policy_state_set_target(&s, 3);
+	policy_advance(&p, &s, 0, 8, 1100);
+	assert_int_equal(policy_target(&p, &s, 0, 8, 1100), 2);
 	/* Other policies ignore policy_advance. */
 	struct policy e = parsed("elastic:hold=0");
 	struct policy_state t;
