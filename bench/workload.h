@@ -12,8 +12,15 @@
  *                 1, thinning) or repeated R times on average (R > 1), so
  *                 the offered load is multiplied by R;
  *   target_cores C  picks rate_scale so that the offered load is C cores.
- * With none of them, fit_cores (the machine's free worker cores) is the
- * target, scaled down so that the load fits: see workload_build. */
+ * With neither rate_scale nor target_cores, a window asking for more than
+ * fit_cores (the machine's free worker cores; 0: no limit) is thinned to
+ * fit_cores, and one asking for less is sent as recorded.
+ *
+ * The offered load of a window as recorded is its expected CPU time (per
+ * call, the mean of the interpolated duration percentiles, cut at
+ * max_duration_ms) over its length; rates are chosen from it. Each call's
+ * duration is drawn uniformly over the percentiles (a 2021 trace's calls
+ * keep their own), then divided by time_scale and cut. */
 #ifndef DITTO_BENCH_WORKLOAD_H
 #define DITTO_BENCH_WORKLOAD_H
 
@@ -24,17 +31,17 @@
 #include "trace.h"
 
 struct workload_opts {
-	int functions;     /* the first N functions of the trace (in its order); 0: all */
-	int sample;        /* or N functions drawn with the seed; 0: no sampling */
-	uint64_t seed;     /* for sampling and for arrivals */
-	int start_minute;  /* first minute, as the trace numbers them; 0: the trace's first */
-	int minutes;       /* window length; 0: to the trace's end */
-	double time_scale; /* 0: unset */
-	double rate_scale; /* 0: unset */
-	double target_cores; /* 0: unset */
-	double fit_cores;    /* used when none of the three above is set */
-	bool uniform;        /* evenly spaced arrivals within each minute, not Poisson */
-	double max_duration_ms; /* 0: none; longer draws are cut, and counted */
+	int functions;          /* the first N functions of the trace (in its order); 0: all */
+	int sample;             /* or N functions drawn with the seed; 0: no sampling */
+	uint64_t seed;          /* for sampling and for arrivals */
+	int start_minute;       /* first minute, as the trace numbers them; 0: the trace's first */
+	int minutes;            /* window length; 0: to the trace's end */
+	double time_scale;      /* 0: unset */
+	double rate_scale;      /* 0: unset */
+	double target_cores;    /* 0: unset */
+	double fit_cores;       /* used when none of the three above is set */
+	bool uniform;           /* evenly spaced arrivals within each minute, not Poisson */
+	double max_duration_ms; /* 0: none; longer durations (as sent) are cut, and counted */
 };
 
 /* One call to send: at_ms from the window's start (after time scaling),
@@ -57,11 +64,11 @@ struct workload {
 	size_t n_calls;
 	struct workload_fn *fns;
 	size_t n_fns;
-	int start_minute, minutes; /* the window, in the trace's minute numbers */
-	double duration_ms;        /* of the window after time scaling */
+	int start_minute, minutes;     /* the window, in the trace's minute numbers */
+	double duration_ms;            /* of the window after time scaling */
 	double time_scale, rate_scale; /* as applied (1 when not scaled) */
 	double offered_cores;          /* sum of durations / window length, as sent */
-	double offered_cores_trace;    /* the same for the unscaled window */
+	double offered_cores_trace;    /* expected for the unscaled window (see above) */
 	size_t cut_durations;          /* draws cut to max_duration_ms */
 	char scaling[256];             /* one line: what was scaled and why */
 };
