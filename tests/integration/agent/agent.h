@@ -105,6 +105,8 @@ void test_fixed_policy(void **state);
 void test_scaling_update(void **state);
 void test_elastic_hotplug_exhausted(void **state);
 void test_elastic_cores_short(void **state);
+void test_accounting(void **state);
+void test_periodic_policy(void **state);
 void test_controller_link(void **state);
 void test_token_file(void **state);
 

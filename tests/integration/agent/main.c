@@ -115,6 +115,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_fixed_policy, stop_all),
 		cmocka_unit_test_teardown(test_scaling_update, stop_all),
 		cmocka_unit_test_teardown(test_elastic_hotplug_exhausted, stop_all),
+		cmocka_unit_test_teardown(test_accounting, stop_all),
+		cmocka_unit_test_teardown(test_periodic_policy, stop_all),
 		cmocka_unit_test(test_elastic_cores_short),
 		cmocka_unit_test(test_controller_link),
 		cmocka_unit_test(test_token_file),
