@@ -102,16 +102,30 @@ struct fleet_vm *fl_vm_add(struct fleet *f, struct fleet_tenant *t)
 	return vm_add_named(f, t, name);
 }
 
+/* The tenant part of a VM name into tenant. Returns its length, or 0 when
+ * it does not fit or is empty. */
+static size_t tenant_part(const char *vm, char tenant[STORE_NAME_SIZE])
+{
+	size_t len = strcspn(vm, ".");
+	if (len == 0 || len >= STORE_NAME_SIZE)
+		return 0;
+	memcpy(tenant, vm, len);
+	tenant[len] = '\0';
+	return len;
+}
+
+struct fleet_tenant *fl_tenant_of(struct fleet *f, const char *vm)
+{
+	char tenant[STORE_NAME_SIZE];
+	return tenant_part(vm, tenant) ? fl_tenant_find(f, tenant, false) : NULL;
+}
+
 struct fleet_vm *fl_vm_adopt(struct fleet *f, const char *name)
 {
 	char tenant[STORE_NAME_SIZE];
-	size_t len = strcspn(name, ".");
-	if (len == 0 || len >= sizeof(tenant))
-		return NULL;
-	memcpy(tenant, name, len);
-	tenant[len] = '\0';
+	size_t len = tenant_part(name, tenant);
 	uint64_t k = 0;
-	if (name[len] && parse_u64(name + len + 1, 1, UINT32_MAX, &k) < 0)
+	if (!len || (name[len] && parse_u64(name + len + 1, 1, UINT32_MAX, &k) < 0))
 		return NULL;
 	struct fleet_tenant *t = fl_tenant_find(f, tenant, true);
 	if (!t)

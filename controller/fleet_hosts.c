@@ -88,8 +88,14 @@ static bool printable_ok(const char *s, size_t max)
 static void vm_adopt(struct fleet *f, struct fleet_host *h, const char *name, json_t *vm)
 {
 	struct fleet_vm *v = fl_vm_find(f, name);
-	if (!v)
+	if (!v) {
+		/* Not one the fleet has just stopped, which the agent may
+		 * still report ready for a heartbeat or two. */
+		struct fleet_tenant *t = fl_tenant_of(f, name);
+		if (t && time_now_us() - t->stopped_us < FLEET_STOP_GRACE_US)
+			return;
 		v = fl_vm_adopt(f, name);
+	}
 	if (!v || v->host || v->placing || !h->up || h->draining)
 		return;
 	v->host = h;

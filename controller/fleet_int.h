@@ -37,6 +37,9 @@
 #include "vmset.h"
 
 #define AGENT_CALL_MS 30000 /* calls other than VM starts and invocations */
+/* How long a VM the fleet stopped may still be reported running without
+ * being taken for one to adopt. */
+#define FLEET_STOP_GRACE_US (10 * 1000000ull)
 
 struct fleet_host {
 	char id[STORE_NAME_SIZE];
@@ -65,6 +68,7 @@ struct fleet_tenant {
 	struct policy_state demand; /* routes in flight plus callers waiting */
 	int waiting;               /* callers waiting for a route */
 	unsigned next_k;           /* the K of the next VM named TENANT.K */
+	uint64_t stopped_us;       /* when a VM of the set was last stopped */
 	/* Worker-vCPU milliseconds its VMs reported, summed over every run. */
 	uint64_t alloc_ms, busy_ms;
 };
@@ -145,6 +149,8 @@ struct fleet_vm *fl_vm_find(struct fleet *f, const char *name);
 /* A new VM of t, named TENANT when t has no VM yet and TENANT.K otherwise,
  * or NULL (out of memory, or the name would be too long). */
 struct fleet_vm *fl_vm_add(struct fleet *f, struct fleet_tenant *t);
+/* The known tenant a VM name (TENANT or TENANT.K) belongs to, or NULL. */
+struct fleet_tenant *fl_tenant_of(struct fleet *f, const char *vm);
 /* A VM of a tenant found on an agent under name (after a controller
  * restart), or NULL when name names no tenant or memory ran out. */
 struct fleet_vm *fl_vm_adopt(struct fleet *f, const char *name);

@@ -180,14 +180,6 @@ static int vm_start_on(struct fleet *f, const char *name, struct fleet_host *h, 
 	return st == 201 ? 0 : -EIO;
 }
 
-/* The tenant a VM name belongs to: the name up to its first dot. */
-static void tenant_of(const char *vm, char tenant[STORE_NAME_SIZE])
-{
-	size_t len = strcspn(vm, ".");
-	memcpy(tenant, vm, len < STORE_NAME_SIZE ? len : STORE_NAME_SIZE - 1);
-	tenant[len < STORE_NAME_SIZE ? len : STORE_NAME_SIZE - 1] = '\0';
-}
-
 /* Picks v's host and records the placement under way, or says why none
  * can take it; the lock is held. Returns the host, or NULL. */
 static struct fleet_host *placement_prepare(struct fleet *f, struct fleet_vm *v,
@@ -219,15 +211,17 @@ static void *place_job(void *arg)
 	struct job *j = arg;
 	struct fleet *f = j->f;
 	char tenant[STORE_NAME_SIZE];
-	tenant_of(j->vm, tenant);
+	pthread_mutex_lock(&f->lock);
+	/* A VM being placed is never removed: v stays valid. */
+	struct fleet_vm *v = fl_vm_find(f, j->vm);
+	memcpy(tenant, v->t->name, sizeof(tenant));
+	pthread_mutex_unlock(&f->lock);
 	struct store_tenant st;
 	pthread_mutex_lock(&f->db->lock);
 	int err = store_tenant_get(f->db->store, tenant, &st);
 	pthread_mutex_unlock(&f->db->lock);
 
 	pthread_mutex_lock(&f->lock);
-	/* A VM being placed is never removed: v stays valid. */
-	struct fleet_vm *v = fl_vm_find(f, j->vm);
 	struct fleet_host *h = NULL, *stop_first = NULL;
 	uint64_t gen = 0, stop_gen = 0;
 	char reason[256] = "";
@@ -378,8 +372,10 @@ static int route_step(struct fleet *f, struct fleet_tenant *t, bool wait, struct
 	}
 	if (!wait)
 		return -EAGAIN;
-	if (w->mine && w->mine->attempts > w->mine_attempts && !w->mine->placing) {
-		/* The placement this caller started failed. */
+	if (w->mine && w->mine->attempts > w->mine_attempts && !w->mine->placing &&
+	    !w->mine->host) {
+		/* The placement this caller started failed (one that worked
+		 * may have gone to another caller: this one waits on). */
 		snprintf(why, why_size, "%s", w->mine->reason);
 		return w->mine->err < 0 ? w->mine->err : -EIO;
 	}
@@ -584,6 +580,14 @@ static void vm_reconcile(struct fleet *f, struct fleet_vm *v, uint64_t now)
  * switch away from scale-out). A VM is stopped only when idle. */
 static void tenant_scale_in(struct fleet *f, struct fleet_tenant *t)
 {
+	/* A tenant whose VMs were adopted after a restart has its scaling
+	 * read here, before any invocation. */
+	bool has_vms = false;
+	for (size_t i = 0; !has_vms && i < f->n_vms; i++)
+		has_vms = f->vms[i]->t == t;
+	if (!has_vms)
+		return;
+	tenant_load(f, t);
 	if (!t->known)
 		return;
 	demand_observe(f, t);
@@ -598,8 +602,15 @@ static void tenant_scale_in(struct fleet *f, struct fleet_tenant *t)
 		struct fleet_vm *v = vms[i];
 		log_info("vm_scale_in vm=%s host=%s vms=%zu want=%d", v->name,
 			 v->host ? v->host->id : "-", n, want);
-		if (v->host)
+		if (v->host) {
 			fl_job_spawn(f, fl_stop_job, v->name, v->host, v->host_gen);
+			/* Until the next heartbeat shows it stopping, it is no
+			 * orphan to stop again. */
+			json_t *vm = fl_reported_vm(v->host, v->name);
+			if (vm)
+				json_object_set_new(vm, "state", json_string("stopping"));
+		}
+		t->stopped_us = time_now_us();
 		fl_vm_remove(f, v);
 	}
 }

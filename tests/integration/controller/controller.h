@@ -97,5 +97,7 @@ void test_drain_and_replace(void **state);
 void test_controller_restart(void **state);
 void test_controller_crash(void **state);
 void test_agent_killed(void **state);
+void test_scale_out_second_vm(void **state);
+void test_scale_out_drain_and_loss(void **state);
 
 #endif

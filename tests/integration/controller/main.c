@@ -1,6 +1,8 @@
 /* The platform suite's fixture: a controller and agent h1, started once. */
 #include "controller.h"
 
+#include <stdlib.h>
+
 #include <curl/curl.h>
 
 struct platform P;
@@ -27,9 +29,16 @@ int main(void)
 					    cmocka_unit_test(test_errors),
 					    cmocka_unit_test(test_burst_grows_then_shrinks),
 					    cmocka_unit_test(test_scaling_live),
+					    cmocka_unit_test(test_scale_out_second_vm),
+					    cmocka_unit_test(test_scale_out_drain_and_loss),
 					    cmocka_unit_test(test_metrics),
 					    cmocka_unit_test(test_controller_restart),
 					    cmocka_unit_test(test_controller_crash),
 					    cmocka_unit_test(test_agent_killed) };
+	/* DITTO_TEST_ONLY=PATTERN runs the tests whose names match (cmocka's
+	 * wildcards), on the same platform. */
+	const char *only = getenv("DITTO_TEST_ONLY");
+	if (only && *only)
+		cmocka_set_test_filter(only);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
