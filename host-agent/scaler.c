@@ -134,6 +134,21 @@ static bool keep_unrenewable(struct scaler *sc, int cur, int want)
 	       cur <= sc->max_workers && hotplug_left(sc) <= 0;
 }
 
+/* A resize is under way: look again when it ends. A grow past it that the
+ * target asks for now is decided now (and requested as soon as the VM can
+ * take it), so an arrival waiting for it is served as a decision now. */
+static void defer(struct scaler *sc)
+{
+	sc->pending = true;
+	if (!sc->unserved_ns || policy_is_manual(&sc->policy))
+		return;
+	int cur = sc->ops->active(sc->data);
+	int base = sc->resize_to >= 0 ? sc->resize_to : cur;
+	settle_unserved(sc, base);
+	if (sc->unserved_ns && target(sc, cur) > base)
+		record_decision(sc);
+}
+
 /* Looks at the target and starts a resize toward it when the VM can take
  * one now; otherwise remembers to look again when it can. */
 static void evaluate(struct scaler *sc, const char *reason)
@@ -141,7 +156,7 @@ static void evaluate(struct scaler *sc, const char *reason)
 	if (!sc->ready)
 		return; /* scaler_on_ready or scaler_on_responsive look again */
 	if (sc->resize_to >= 0 || sc->ops->busy(sc->data)) {
-		sc->pending = true;
+		defer(sc);
 		return;
 	}
 	sc->pending = false;

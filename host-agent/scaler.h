@@ -12,10 +12,14 @@
  *
  * It also measures its decision latency: from the first rise of the
  * in-flight count that left invocations without a worker vCPU (timestamped
- * where the count changes) to the grow it requests for them, into a
- * histogram. A rise that needs no grow (enough workers, the maximum reached,
- * a fixed or manual policy) is not counted; shrinks are not decisions on
- * demand but keep-alives running out, and are not counted either.
+ * where the count changes) to the grow it decides for them, into a
+ * histogram. The grow is decided when it is requested, or, while a resize
+ * is under way, when the scaler finds it wants more than that resize brings
+ * (it requests it as soon as that one ends: the wait is the mechanism's, in
+ * its resize latency). A rise that needs no grow (enough workers, the
+ * maximum reached, a fixed or manual policy) is not counted; shrinks are not
+ * decisions on demand but keep-alives running out, and are not counted
+ * either.
  *
  * Part of a VM: the VM tells it what happens (scaler_on_*), and it reads the
  * demand and drives the worker vCPUs through struct scaler_ops. It owns its

@@ -279,9 +279,12 @@ static void test_elastic_follows_demand(void **state)
 	f->demand = 6; /* more arrives while the grow runs */
 	turn(f);
 	assert_int_equal(f->n_calls, 1);
+	/* The grow past it is decided now, and requested once it ends. */
+	assert_int_equal(f->sc.decisions.count, 2);
 	complete(f, 0, 3);
 	assert_int_equal(f->n_calls, 2);
 	assert_int_equal(f->calls[1], 4); /* max_workers */
+	assert_int_equal(f->sc.decisions.count, 2);
 	complete(f, 0, 4);
 	f->demand = 0;
 	turn(f);
