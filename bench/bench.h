@@ -16,7 +16,8 @@ struct bench_opts {
 	const char *mechanism;
 	const char *mode; /* function mode for "a function ran on it" */
 	int reps;
-	int boots; /* VM boots measured (vcpu) */
+	int boots;                 /* VM boots measured (vcpu) */
+	const char *latencies_out; /* vcpu: write the simulator's latencies file */
 	int vms;
 	bool json;
 	const char *accel;
@@ -73,5 +74,8 @@ int bench_vcpu(const struct bench_opts *o);
 int bench_demo(const struct bench_opts *o);
 int bench_mem(const struct bench_opts *o);
 int bench_invoke(const struct bench_opts *o);
+/* ditto-bench replay, with its own arguments (argv[0] is "replay"). Returns
+ * the exit status. */
+int bench_replay(int argc, char **argv);
 
 #endif

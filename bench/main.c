@@ -1,10 +1,13 @@
 /* ditto-bench: benchmarks and the end-to-end demo.
  *
  *   ditto-bench vcpu --mechanism hotplug|precreated --reps N [--mode M] [--json]
+ *                    [--latencies-out FILE]
  *   ditto-bench mem --vms N [--json]
  *   ditto-bench invoke [--concurrency C] [--duration S] [--warmup S] [--reps R]
  *                      [--records N] [--url URL --key KEY] [--json]
  *   ditto-bench demo
+ *   ditto-bench replay --trace PATH [trace, selection, scaling, policy and
+ *                      output flags] (its own --help)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +28,8 @@ static void usage(FILE *f)
 		"  demo   boot a VM, grow worker vCPUs, run the sample functions on them\n"
 		"  invoke synchronous echo invocations through controller, agent and guest:\n"
 		"         latency, throughput, errors and where the time goes\n"
+		"  replay an Azure Functions trace open-loop through the controller under\n"
+		"         each scaling policy, side by side (ditto-bench replay --help)\n"
 		"options:\n"
 		"  --build DIR          build folder (default build)\n"
 		"  --data DIR           agent data folder, or the folder for the controller's and\n"
@@ -35,6 +40,9 @@ static void usage(FILE *f)
 		"  --mode M             process or persistent: how the function on the new vCPU\n"
 		"                       runs (vcpu; default process)\n"
 		"  --boots N            VM boots to time (vcpu; default 5)\n"
+		"  --latencies-out FILE write the grow, shrink, boot and call latency samples\n"
+		"                       for ditto-bench simulate (vcpu; updates FILE's other\n"
+		"                       mechanism's entry)\n"
 		"  --vms N              VMs (mem; default 4)\n"
 		"  --concurrency C      client threads, each with one kept-alive connection\n"
 		"                       (invoke; default 1)\n"
@@ -87,6 +95,9 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	const char *cmd = argv[1];
+	/* Commands with their own flags. */
+	if (strcmp(cmd, "replay") == 0)
+		return bench_replay(argc - 1, argv + 1);
 	struct bench_opts o = { .build = "build",
 				.mechanism = "hotplug",
 				.mode = "process",
@@ -107,6 +118,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "boots", required_argument, NULL, 'B' },
+		{ "latencies-out", required_argument, NULL, 'L' },
 		{ "concurrency", required_argument, NULL, 'C' },
 		{ "duration", required_argument, NULL, 'D' },
 		{ "warmup", required_argument, NULL, 'W' },
@@ -125,6 +137,7 @@ int main(int argc, char **argv)
 		case 'm': o.mechanism = optarg; break;
 		case 'M': o.mode = optarg; break;
 		case 'B': o.boots = atoi(optarg); break;
+		case 'L': o.latencies_out = optarg; break;
 		case 'r': o.reps = atoi(optarg); break;
 		case 'n': o.vms = atoi(optarg); break;
 		case 'a': o.accel = optarg; break;

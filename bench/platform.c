@@ -149,6 +149,7 @@ int platform_start(struct platform *p, const struct bench_opts *o)
 		if ((r = bench_agent_start(&p->agent, o, dir, extra)) < 0)
 			return r;
 	}
+	snprintf(p->admin_key, sizeof(p->admin_key), "%s", key);
 	if ((r = api_client_init(&p->admin, p->url)) < 0 ||
 	    (r = api_client_set_bearer(&p->admin, key)) < 0 ||
 	    (r = api_client_init(&p->tenant, p->url)) < 0)
@@ -161,59 +162,73 @@ int platform_start(struct platform *p, const struct bench_opts *o)
 	return 0;
 }
 
-/* Creates the tenant (or, on a platform that has it already, a new key for
- * it), fixes its worker vCPUs and deploys echo. */
-int platform_tenant_setup(struct platform *p)
+int platform_tenant_create(struct platform *p, const char *name)
 {
-	const struct bench_opts *o = p->o;
 	json_t *reply = NULL;
-	const char *body = "{\"name\":\"" TENANT "\"}";
+	char body[128], path[128];
+	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
 	int st = api_client_call(&p->admin, "POST", "/v1/tenants", body, strlen(body), 10000,
 				 &reply);
 	if (st == 409) {
 		json_decref(reply);
 		reply = NULL;
-		st = api_client_call(&p->admin, "POST", "/v1/tenants/" TENANT "/keys", NULL, 0,
-				     10000, &reply);
+		snprintf(path, sizeof(path), "/v1/tenants/%s/keys", name);
+		st = api_client_call(&p->admin, "POST", path, NULL, 0, 10000, &reply);
 	}
 	const char *key = json_string_value(json_object_get(reply, "key"));
 	if (st != 201 || !key) {
-		fprintf(stderr, "ditto-bench: cannot create tenant " TENANT " (%d)\n", st);
+		fprintf(stderr, "ditto-bench: cannot create tenant %s (%d)\n", name, st);
 		json_decref(reply);
 		return -EIO;
 	}
 	snprintf(p->tenant_key, sizeof(p->tenant_key), "%s", key);
 	json_decref(reply);
-	api_client_set_bearer(&p->tenant, p->tenant_key);
+	return api_client_set_bearer(&p->tenant, p->tenant_key);
+}
 
+int platform_tenant_scaling(struct platform *p, const char *name, const char *scaling)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/tenants/%s/scaling", name);
+	json_t *reply = NULL;
+	int st = api_client_call(&p->admin, "PUT", path, scaling, strlen(scaling), 10000, &reply);
+	if (st != 200) {
+		json_t *e = json_object_get(reply, "error");
+		const char *msg = json_string_value(json_object_get(e, "message"));
+		fprintf(stderr, "ditto-bench: cannot set %s's scaling to %s (%d%s%s)\n", name,
+			scaling, st, msg ? ": " : "", msg ? msg : "");
+		json_decref(reply);
+		return -EIO;
+	}
+	json_decref(reply);
+	return 0;
+}
+
+/* Creates the tenant, fixes its worker vCPUs and deploys echo. */
+int platform_tenant_setup(struct platform *p)
+{
+	const struct bench_opts *o = p->o;
+	int r = platform_tenant_create(p, TENANT);
+	if (r < 0)
+		return r;
 	p->workers = o->concurrency < p->cores ? o->concurrency : p->cores;
 	char scaling[128];
 	snprintf(scaling, sizeof(scaling), "{\"min\":%d,\"max\":%d,\"policy\":\"fixed:%d\"}",
 		 p->workers, p->workers, p->workers);
-	st = api_client_call(&p->admin, "PUT", "/v1/tenants/" TENANT "/scaling", scaling,
-			     strlen(scaling), 10000, NULL);
-	if (st != 200) {
-		fprintf(stderr, "ditto-bench: cannot set the tenant's scaling (%d)\n", st);
-		return -EIO;
-	}
+	if ((r = platform_tenant_scaling(p, TENANT, scaling)) < 0)
+		return r;
 
 	void *art;
 	size_t len;
-	int r = bench_read_function(o, "echo", &art, &len);
-	if (r < 0)
+	if ((r = bench_read_function(o, "echo", &art, &len)) < 0)
 		return r;
 	/* Every client may have a call in flight: the default limit would
 	 * answer the surplus with 429. */
-	char target[128];
-	snprintf(target, sizeof(target), "/v1/functions/echo?mode=persistent&max_concurrency=%d",
-		 o->concurrency);
-	st = api_client_call(&p->tenant, "PUT", target, art, len, 60000, NULL);
+	char query[64];
+	snprintf(query, sizeof(query), "mode=persistent&max_concurrency=%d", o->concurrency);
+	r = platform_deploy(p, "echo", art, len, query);
 	free(art);
-	if (st != 201) {
-		fprintf(stderr, "ditto-bench: cannot deploy echo (%d)\n", st);
-		return -EIO;
-	}
-	return 0;
+	return r;
 }
 
 /* The first call boots the VM; then waits until the VM has its worker vCPUs. */
@@ -248,4 +263,57 @@ int platform_first_call(struct platform *p)
 		}
 		bench_sleep_ms(50);
 	}
+}
+
+int platform_tenant_read(struct api_client *c, const char *name, struct tenant_state *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/tenants/%s", name);
+	json_t *reply = NULL, *vm;
+	int st = api_client_call(c, "GET", path, NULL, 0, 10000, &reply);
+	if (st != 200) {
+		json_decref(reply);
+		return st < 0 ? st : st ? st : -EIO;
+	}
+	json_t *vms = json_object_get(reply, "vms");
+	size_t i;
+	if (json_is_array(vms)) {
+		json_array_foreach(vms, i, vm)
+		{
+			ret->workers += (int)json_integer_value(json_object_get(vm, "workers"));
+			ret->vms += json_is_string(json_object_get(vm, "host"));
+		}
+	} else if ((vm = json_object_get(reply, "vm")) && json_is_object(vm)) {
+		ret->workers = (int)json_integer_value(json_object_get(vm, "workers"));
+		ret->vms = json_is_string(json_object_get(vm, "host"));
+	}
+	json_t *v = json_object_get(reply, "vcpu_s");
+	json_t *alloc = json_object_get(v, "allocated"), *busy = json_object_get(v, "busy");
+	if (json_is_number(alloc) && json_is_number(busy)) {
+		ret->has_vcpu_s = true;
+		ret->vcpu_s_allocated = json_number_value(alloc);
+		ret->vcpu_s_busy = json_number_value(busy);
+	}
+	json_decref(reply);
+	return 0;
+}
+
+int platform_deploy(struct platform *p, const char *name, const void *art, size_t len,
+		    const char *query)
+{
+	char target[512];
+	snprintf(target, sizeof(target), "/v1/functions/%s?%s", name, query);
+	json_t *reply = NULL;
+	int st = api_client_call(&p->tenant, "PUT", target, art, len, 60000, &reply);
+	if (st != 201) {
+		const char *msg = json_string_value(
+			json_object_get(json_object_get(reply, "error"), "message"));
+		fprintf(stderr, "ditto-bench: cannot deploy %s (%d%s%s)\n", name, st,
+			msg ? ": " : "", msg ? msg : "");
+		json_decref(reply);
+		return -EIO;
+	}
+	json_decref(reply);
+	return 0;
 }

@@ -1,9 +1,11 @@
-/* The platform ditto-bench invoke measures: a controller and an agent it
- * starts (or a running controller it is given), the tenant "bench" with a
- * fixed number of worker vCPUs, and the echo function deployed for it. */
+/* The platform ditto-bench invoke and replay measure: a controller and an
+ * agent it starts (or a running controller it is given) and tenants on it;
+ * for invoke, the tenant "bench" with a fixed number of worker vCPUs and the
+ * echo function deployed for it. */
 #ifndef DITTO_BENCH_PLATFORM_H
 #define DITTO_BENCH_PLATFORM_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "api_client.h"
@@ -20,6 +22,7 @@ struct platform {
 	char accel[16], qemu[64];
 	int cores, workers;
 	char tenant_key[128];
+	char admin_key[128];
 };
 
 /* Starts a controller and an agent unless o->url and o->key name a running
@@ -28,9 +31,36 @@ struct platform {
  * printing one line. */
 int platform_start(struct platform *p, const struct bench_opts *o);
 
-/* Creates the tenant (or, on a platform that has it already, a new key for
- * it), fixes its worker vCPUs at min(concurrency, cores) and deploys echo.
- * Returns 0, or -errno after printing one line. */
+/* Creates tenant `name` (or, on a platform that has it already, a new key
+ * for it) and points p->tenant at it with its key. Returns 0, or -errno after
+ * printing one line. */
+int platform_tenant_create(struct platform *p, const char *name);
+
+/* PUTs scaling (a JSON object, docs/api.md) for tenant name. Returns 0, or
+ * -errno after printing one line. */
+int platform_tenant_scaling(struct platform *p, const char *name, const char *scaling);
+
+/* A tenant as GET /v1/tenants/{t} shows it. */
+struct tenant_state {
+	int workers;     /* worker vCPUs over all of its VMs (heartbeats behind) */
+	int vms;         /* VMs placed on a host */
+	bool has_vcpu_s; /* the controller reports vcpu_s */
+	double vcpu_s_allocated, vcpu_s_busy;
+};
+
+/* Reads tenant name's state through c (admin or the tenant's key). Sums
+ * "vms" when the controller lists them, else reads "vm". Returns 0, or the
+ * HTTP status or -errno of a failed call. */
+int platform_tenant_read(struct api_client *c, const char *name, struct tenant_state *ret);
+
+/* Deploys the artifact art as function name with the query's limits
+ * (e.g. "mode=process&timeout=1000"). Returns 0, or -errno after printing one
+ * line. */
+int platform_deploy(struct platform *p, const char *name, const void *art, size_t len,
+		    const char *query);
+
+/* Creates the tenant "bench", fixes its worker vCPUs at min(concurrency,
+ * cores) and deploys echo. Returns 0, or -errno after printing one line. */
 int platform_tenant_setup(struct platform *p);
 
 /* Makes the first call, which boots the tenant VM, and waits until the VM

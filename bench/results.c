@@ -380,7 +380,7 @@ static void gp_alloc(FILE *f, const char *dir, const struct run *runs, size_t n_
 		fprintf(f, "set xlabel '%s'\n", i + 1 == n_runs ? "time (s)" : "");
 		fprintf(f, "plot ");
 		gp_path(f, dir, "load.dat");
-		fprintf(f, " with lines lc rgb '#999999' title 'offered load', ");
+		fprintf(f, " with lines lc rgb '#777777' title 'offered load', ");
 		gp_path(f, dir, "alloc.dat");
 		fprintf(f, " index %zu with steps lw 2 title '%s: worker vCPUs'\n", i,
 			runs[i].policy);
