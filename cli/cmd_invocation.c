@@ -329,6 +329,14 @@ static void invocation_block(struct table *t, const json_t *rec)
 	table_add(t, "host %s, vm %s, cpu %s", or_dash(field_str(rec, "host")),
 		  or_dash(field_str(rec, "vm")),
 		  cpu >= 0 ? (snprintf(a, sizeof(a), "%lld", (long long)cpu), a) : "-");
+	const json_t *ms = json_object_get(rec, "vcpu_ms");
+	if (json_is_object(ms)) {
+		table_add(t, "VM then:");
+		table_add(t, "%lld worker vCPUs, %.1f vCPU-s allocated, %.1f busy",
+			  (long long)field_int(rec, "workers", 0),
+			  (double)field_int(ms, "allocated", 0) / 1000.0,
+			  (double)field_int(ms, "busy", 0) / 1000.0);
+	}
 	table_row(t, "Cold start:", field_bool(rec, "cold_start") ? "yes" : "no");
 	table_row(t, "Created:", fmt_time(field_int(rec, "created_ms", 0), a, sizeof(a)));
 	table_row(t, "Started:", fmt_time(field_int(rec, "started_ms", 0), a, sizeof(a)));

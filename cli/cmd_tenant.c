@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "policy.h"
 
 /* POSTs body (NULL for none) to path, which makes a key, and prints the new
  * key alone on its line, so `KEY=$(ditto ...)` works, or the whole answer
@@ -80,6 +81,28 @@ const struct cli_command cmd_tenant_list = {
 	"tenant list", "", "list the tenants and their scaling (admin)", NULL, run_tenant_list,
 };
 
+/* One line per VM of the tenant: name, host, state, workers, in flight and
+ * its vCPU-seconds. */
+static void vms_rows(struct table *t, const json_t *o)
+{
+	const json_t *vms = json_object_get(o, "vms");
+	size_t i;
+	const json_t *vm;
+	json_array_foreach(vms, i, vm)
+	{
+		const json_t *s = json_object_get(vm, "vcpu_s");
+		table_add(t, "%s", i == 0 ? "VMs:" : "");
+		table_add(t, "%s on %s, %s, %lld worker vCPUs, %lld in flight, %.1f/%.1f vCPU-s",
+			  or_dash(field_str(vm, "name")), or_dash(field_str(vm, "host")),
+			  or_dash(field_str(vm, "state")), (long long)field_int(vm, "workers", 0),
+			  (long long)field_int(vm, "inflight", 0),
+			  json_number_value(json_object_get(s, "allocated")),
+			  json_number_value(json_object_get(s, "busy")));
+	}
+	if (i == 0)
+		table_row(t, "VMs:", "none");
+}
+
 static void tenant_block(struct table *t, const json_t *o)
 {
 	char text[256];
@@ -98,6 +121,11 @@ static void tenant_block(struct table *t, const json_t *o)
 			  (long long)field_int(vm, "max_workers", 0),
 			  or_dash(field_str(vm, "mechanism")),
 			  (long long)field_int(vm, "inflight", 0));
+	vms_rows(t, o);
+	const json_t *s = json_object_get(o, "vcpu_s");
+	table_add(t, "vCPU-seconds:");
+	table_add(t, "%.1f allocated, %.1f busy", json_number_value(json_object_get(s, "allocated")),
+		  json_number_value(json_object_get(s, "busy")));
 }
 
 static int run_tenant_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
@@ -108,7 +136,7 @@ static int run_tenant_get(struct cli *cli, const struct cli_command *cmd, int ar
 const struct cli_command cmd_tenant_get = {
 	"tenant get",
 	"NAME",
-	"show a tenant, its scaling and where its VM runs (admin, or its own key)",
+	"show a tenant, its scaling, where its VMs run and what they used (admin, or its own key)",
 	NULL,
 	run_tenant_get,
 };
@@ -141,17 +169,12 @@ const struct cli_command cmd_key_create = {
 
 /* ---- scale ----------------------------------------------------------------------------- */
 
-/* Is p a policy the API defines: elastic, elastic:MS or fixed:N? */
+/* Is p a policy the API takes: any lib/policy parses but manual, which
+ * only an agent's operator sets? */
 static bool policy_ok(const char *p)
 {
-	uint64_t v;
-	if (strcmp(p, "elastic") == 0)
-		return true;
-	if (strncmp(p, "elastic:", 8) == 0)
-		return parse_u64(p + 8, 0, UINT32_MAX, &v) == 0;
-	if (strncmp(p, "fixed:", 6) == 0)
-		return parse_u64(p + 6, 0, INT_MAX, &v) == 0;
-	return false;
+	struct policy pol;
+	return policy_parse(p, &pol) == 0 && !policy_is_manual(&pol);
 }
 
 static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
@@ -191,7 +214,9 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 			if (!policy_ok(optarg))
 				return cli_usage_error(
 					cmd,
-					"--policy must be elastic, elastic:MS or fixed:N, got \"%s\"",
+					"--policy must be elastic[:MS][:hold=MS][:standby=N], "
+					"periodic:MS, fixed:N, fixed:max or scale-out[:MS], got "
+					"\"%s\"",
 					optarg);
 			policy = optarg;
 			break;
@@ -238,7 +263,10 @@ const struct cli_command cmd_scale = {
 	"  --min N          worker vCPUs always kept\n"
 	"  --max N          worker vCPUs at most\n"
 	"  --mechanism M    hotplug (QMP device_add/del) or precreated (all exist from boot)\n"
-	"  --policy P       elastic (grow on demand, release after 2 s idle), elastic:MS (idle\n"
-	"                   keep-alive of MS ms) or fixed:N (always N worker vCPUs)\n",
+	"  --policy P       elastic[:MS][:hold=MS][:standby=N] (grow on demand, release after a\n"
+	"                   keep-alive, 2 s by default), periodic:MS (sample every MS ms, one\n"
+	"                   step toward demand), fixed:N, fixed:max (always N or max worker\n"
+	"                   vCPUs), or scale-out[:MS] (one-worker VMs, up to max, booted when\n"
+	"                   all are busy and stopped after MS ms idle, 60 s by default)\n",
 	run_scale,
 };

@@ -96,6 +96,7 @@ void test_up(void **state);
 void test_invoke(void **state);
 void test_invocations(void **state);
 void test_function_failure(void **state);
+void test_scale_out(void **state);
 void test_hosts_drain(void **state);
 void test_down(void **state);
 void test_up_failure(void **state);

@@ -182,3 +182,39 @@ void test_function_failure(void **state)
 	plat_fails(S.plat_key, 4, "(function_timeout, HTTP 504, invocation ",
 		   ARGV("invoke", "slow"));
 }
+
+/* The tenant's VM as `tenant get --json` shows it runs the per-VM policy
+ * of scale-out. */
+static bool scaled_out(void *data)
+{
+	json_t *o = plat_json(S.plat_admin, ARGV("tenant", "get", "acme", "--json"));
+	json_t *vm = json_object_get(o, "vm");
+	const char *p = json_string_value(json_object_get(vm, "policy"));
+	bool done = p && !strcmp(p, "fixed:1") && json_array_size(json_object_get(o, "vms")) >= 1;
+	json_decref(o);
+	return done;
+}
+
+/* Scale-out through the command line: the tenant's VM becomes a
+ * one-worker VM, and `tenant get` lists the VMs. */
+void test_scale_out(void **state)
+{
+	struct run r;
+	PLAT(&r, S.plat_admin, "scale", "acme", "--policy", "scale-out:60000");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "policy scale-out:60000\n"));
+	run_free(&r);
+	/* The call runs on the VM there is, or on a new one-worker VM when
+	 * the old one was stopped; either way a one-worker VM follows. */
+	PLAT(&r, S.plat_key, "invoke", "echo", "--data", "{\"so\":1}");
+	expect_ok(&r);
+	assert_string_equal(r.out, "{\"so\":1}\n");
+	run_free(&r);
+	wait_until(scaled_out, NULL, 120000, "a one-worker VM");
+	PLAT(&r, S.plat_key, "tenant", "get", "acme");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "VMs:"));
+	assert_non_null(strstr(r.out, "acme on local, "));
+	assert_non_null(strstr(r.out, "vCPU-seconds:"));
+	run_free(&r);
+}

@@ -87,6 +87,19 @@ void test_scale(void **state)
 	assert_string_equal(json_string_value(json_object_get(s, "policy")), "fixed:2");
 	json_decref(o);
 
+	/* Every policy lib/policy parses but manual; the controller has the
+	 * last word on combinations. */
+	DITTO(&r, S.admin, "scale", "acme", "--policy", "scale-out:1000");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "policy scale-out:1000\n"));
+	run_free(&r);
+	DITTO(&r, S.admin, "scale", "acme", "--policy", "fixed:max", "--mechanism", "precreated");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "policy fixed:max\n"));
+	run_free(&r);
+	ditto_fails(S.admin, 1, "needs the precreated mechanism",
+		    ARGV("scale", "acme", "--mechanism", "hotplug", "--policy",
+			 "elastic:standby=1"));
 	ditto_fails(S.admin, 1, "(bad_field, HTTP 400)",
 		    ARGV("scale", "acme", "--min", "3", "--max", "2"));
 	ditto_fails(S.admin, 1, "(not_found, HTTP 404)", ARGV("scale", "nobody", "--max", "2"));

@@ -96,6 +96,8 @@ void test_usage_errors(void **state)
 		{ "scale", "acme", "--mechanism", "warp" },
 		{ "scale", "acme", "--policy", "sometimes" },
 		{ "scale", "acme", "--policy", "fixed:" },
+		{ "scale", "acme", "--policy", "manual" },
+		{ "scale", "acme", "--policy", "scale-out:soon" },
 		{ "hosts", "frob" },
 		{ "hosts", "drain" },
 		{ "hosts", "undrain", "a", "b" },
