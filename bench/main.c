@@ -8,6 +8,8 @@
  *   ditto-bench demo
  *   ditto-bench replay --trace PATH [trace, selection, scaling, policy and
  *                      output flags] (its own --help)
+ *   ditto-bench simulate --trace PATH [the same flags] (bench/simulate.c)
+ *   ditto-bench burst --tasks N --task-ms T --policies LIST (bench/burst.c)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "sim.h"
 
 static void usage(FILE *f)
 {
@@ -30,6 +33,10 @@ static void usage(FILE *f)
 		"         latency, throughput, errors and where the time goes\n"
 		"  replay an Azure Functions trace open-loop through the controller under\n"
 		"         each scaling policy, side by side (ditto-bench replay --help)\n"
+		"  simulate the same trace and policies in a discrete-event model at any scale\n"
+		"         (ditto-bench simulate --help)\n"
+		"  burst  N CPU-bound tasks at once on a tenant starting at 0 worker vCPUs:\n"
+		"         completion time against the ideal per policy (ditto-bench burst --help)\n"
 		"options:\n"
 		"  --build DIR          build folder (default build)\n"
 		"  --data DIR           agent data folder, or the folder for the controller's and\n"
@@ -98,6 +105,10 @@ int main(int argc, char **argv)
 	/* Commands with their own flags. */
 	if (strcmp(cmd, "replay") == 0)
 		return bench_replay(argc - 1, argv + 1);
+	if (strcmp(cmd, "simulate") == 0)
+		return bench_simulate(argc - 1, argv + 1);
+	if (strcmp(cmd, "burst") == 0)
+		return bench_burst(argc - 1, argv + 1);
 	struct bench_opts o = { .build = "build",
 				.mechanism = "hotplug",
 				.mode = "process",
