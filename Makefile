@@ -110,7 +110,10 @@ BINS := $(B)/ditto-agent $(B)/ditto-guest $(B)/ditto-bench $(B)/ditto-controller
 ifneq ($(CLI_SRCS),)
 BINS += $(B)/ditto
 endif
-all: $(BINS) $(FN_BINS)
+# The simulator's measured latencies, found beside ditto-bench.
+$(B)/latencies-tcg.json: bench/latencies-tcg.json
+	install -m 0644 $< $@
+all: $(BINS) $(FN_BINS) $(B)/latencies-tcg.json
 
 # ---- set-up on a fresh machine ---------------------------------------------
 # The stamp depends on the script, so a changed package list reruns it.

@@ -1,5 +1,6 @@
 /* ditto-bench vcpu: worker vCPU grow/shrink latency through the real agent,
- * QEMU and guest. */
+ * QEMU and guest; with --latencies-out, the samples written for the
+ * simulator (bench/sim.h's latencies file). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,15 +9,16 @@
 #include "bench.h"
 #include "util.h"
 
-enum { S_BOOT, S_ADDED, S_SEEN, S_ACTIVE, S_FUNCTION, S_SHRINK, S_COUNT };
+enum { S_BOOT, S_ADDED, S_SEEN, S_ACTIVE, S_FUNCTION, S_SHRINK, S_CALL, S_COUNT };
 
 static const char *const step_names[S_COUNT] = {
 	"boot: QEMU start -> guest ready",     "grow: request -> device_add returned",
 	"grow: request -> CPU seen in guest",  "grow: request -> online, thread runs there",
 	"grow: request -> function ran on it", "shrink: request -> released",
+	"call: invoke -> answer, on the new vCPU",
 };
-static const char *const step_keys[S_COUNT] = { "boot",   "added",    "seen",
-						"active", "function", "shrink" };
+static const char *const step_keys[S_COUNT] = { "boot",   "added",  "seen", "active",
+						"function", "shrink", "call" };
 
 static double step_ms(json_t *step, const char *key)
 {
@@ -36,15 +38,32 @@ static void sample_add(struct vcpu_samples *s, int step, double ms)
 		s->v[step][s->n[step]++] = ms;
 }
 
-/* Starts the VM, then restarts it, o->boots times in all, timing each boot. */
-static int time_boots(struct bench_env *e, const struct bench_opts *o, struct vcpu_samples *s)
+static int samples_alloc(struct vcpu_samples *s, size_t n)
+{
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < S_COUNT; i++)
+		if (!(s->v[i] = calloc(n, sizeof(double))))
+			return -ENOMEM;
+	return 0;
+}
+
+static void samples_free(struct vcpu_samples *s)
+{
+	for (int i = 0; i < S_COUNT; i++)
+		free(s->v[i]);
+}
+
+/* Starts the VM with `standby` online idle worker vCPUs (precreated), then
+ * restarts it, `boots` times in all, timing each boot. */
+static int time_boots(struct bench_env *e, const struct bench_opts *o, int boots, int standby,
+		      struct vcpu_samples *s)
 {
 	char spec[256];
 	snprintf(spec, sizeof(spec),
-		 "{\"mechanism\":\"%s\",\"max_workers\":1,\"memory_mib\":256,\"standby\":1,"
+		 "{\"mechanism\":\"%s\",\"max_workers\":1,\"memory_mib\":256,\"standby\":%d,"
 		 "\"hotplug_slots\":%d}",
-		 o->mechanism, o->reps + 2 < 128 ? o->reps + 2 : 128);
-	for (int b = 0; b < o->boots; b++) {
+		 o->mechanism, standby, o->reps + 2 < 128 ? o->reps + 2 : 128);
+	for (int b = 0; b < boots; b++) {
 		json_t *vm = NULL;
 		int st = b == 0 ? api_client_call(&e->client, "PUT", "/v1/vms/bench", spec,
 						  strlen(spec), 120000, &vm)
@@ -156,9 +175,12 @@ static int time_cycles(struct bench_env *e, const struct bench_opts *o, const ch
 			rep--;
 			continue;
 		}
+		uint64_t t1 = time_now_us();
 		if (cpu < 0 || run_on(e, o, echo, cpu) < 0)
 			return -EIO;
-		sample_add(s, S_FUNCTION, (double)(time_now_us() - t0) / 1e3);
+		uint64_t t2 = time_now_us();
+		sample_add(s, S_FUNCTION, (double)(t2 - t0) / 1e3);
+		sample_add(s, S_CALL, (double)(t2 - t1) / 1e3);
 		if (shrink(e, s) < 0)
 			return -EIO;
 	}
@@ -203,6 +225,80 @@ static void report(const struct bench_env *e, const struct bench_opts *o, struct
 	json_decref(out);
 }
 
+/* Adds the samples of one step, as a JSON array, to o under key. */
+static void add_samples(json_t *o, const char *key, const struct vcpu_samples *a, int sa,
+			const struct vcpu_samples *b, int sb)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; a && i < a->n[sa]; i++)
+		json_array_append_new(arr, json_real(a->v[sa][i]));
+	for (size_t i = 0; b && i < b->n[sb]; i++)
+		json_array_append_new(arr, json_real(b->v[sb][i]));
+	json_object_set_new(o, key, arr);
+}
+
+/* Writes (or updates: other mechanisms already there are kept) the
+ * simulator's latencies file. s was measured with a standby vCPU (precreated:
+ * its grows are the fast ones), dormant, when not NULL, without. */
+static int write_latencies(const struct bench_env *e, const struct bench_opts *o,
+			   const struct vcpu_samples *s, const struct vcpu_samples *dormant)
+{
+	json_t *root = json_load_file(o->latencies_out, 0, NULL);
+	if (!json_is_object(root) || !json_is_object(json_object_get(root, "mechanisms"))) {
+		json_decref(root);
+		root = json_pack("{s:{}}", "mechanisms");
+	}
+	json_t *m = json_object();
+	if (dormant) {
+		add_samples(m, "grow_ms", dormant, S_ACTIVE, NULL, 0);
+		add_samples(m, "grow_standby_ms", s, S_ACTIVE, NULL, 0);
+	} else {
+		add_samples(m, "grow_ms", s, S_ACTIVE, NULL, 0);
+	}
+	add_samples(m, "shrink_ms", s, S_SHRINK, dormant, S_SHRINK);
+	add_samples(m, "boot_ms", s, S_BOOT, dormant, S_BOOT);
+	add_samples(m, "call_ms", s, S_CALL, dormant, S_CALL);
+	json_object_set_new(json_object_get(root, "mechanisms"), o->mechanism, m);
+	json_object_set_new(root, "accel", json_string(e->accel));
+	json_object_set_new(root, "qemu", json_string(e->qemu));
+	json_object_set_new(root, "source",
+			    json_string("ditto-bench vcpu --latencies-out (grow: request -> "
+					"online, thread runs there; call: invoke -> answer of "
+					"echo through the agent)"));
+	char *text = json_dumps(root, JSON_INDENT(1) | JSON_REAL_PRECISION(6));
+	json_decref(root);
+	int r = text ? file_replace_text(o->latencies_out, text, 0644, false) : -ENOMEM;
+	free(text);
+	if (r < 0)
+		fprintf(stderr, "ditto-bench: cannot write %s: %s\n", o->latencies_out,
+			strerror(-r));
+	return r;
+}
+
+/* Precreated, for the latencies file: the VM again without a standby, so its
+ * grows bring a dormant vCPU online. */
+static int time_dormant(struct bench_env *e, const struct bench_opts *o, const char *echo,
+			struct vcpu_samples *d)
+{
+	if (api_client_call(&e->client, "DELETE", "/v1/vms/bench", NULL, 0, 120000, NULL) / 100 !=
+	    2) {
+		fprintf(stderr, "ditto-bench: cannot stop the VM\n");
+		return -EIO;
+	}
+	/* It stops in the background; its name is free once it is gone. */
+	for (int i = 0; api_client_call(&e->client, "GET", "/v1/vms/bench", NULL, 0, 10000,
+					NULL) != 404;
+	     i++) {
+		if (i == 600) {
+			fprintf(stderr, "ditto-bench: the VM did not stop\n");
+			return -ETIMEDOUT;
+		}
+		bench_sleep_ms(50);
+	}
+	int r = time_boots(e, o, 1, 0, d);
+	return r < 0 ? r : time_cycles(e, o, echo, d);
+}
+
 int bench_vcpu(const struct bench_opts *o)
 {
 	struct bench_env e;
@@ -210,23 +306,28 @@ int bench_vcpu(const struct bench_opts *o)
 		return -1;
 	int rc = -1;
 	char echo[SHA256_HEX_SIZE];
-	struct vcpu_samples s = { 0 };
-	for (int i = 0; i < S_COUNT; i++)
-		if (!(s.v[i] = calloc((size_t)o->reps + (size_t)o->boots, sizeof(double))))
-			goto out;
-	if (bench_upload_function(&e, o, "echo", echo) < 0 || time_boots(&e, o, &s) < 0 ||
-	    time_cycles(&e, o, echo, &s) < 0)
+	struct vcpu_samples s = { 0 }, d = { 0 };
+	bool dormant = o->latencies_out && strcmp(o->mechanism, "precreated") == 0;
+	size_t n = (size_t)o->reps + (size_t)o->boots;
+	if (samples_alloc(&s, n) < 0 || samples_alloc(&d, n) < 0)
+		goto out;
+	if (bench_upload_function(&e, o, "echo", echo) < 0 ||
+	    time_boots(&e, o, o->boots, 1, &s) < 0 || time_cycles(&e, o, echo, &s) < 0)
 		goto out;
 	long qemu_rss = -1;
 	json_t *vm = NULL;
 	if (api_client_call(&e.client, "GET", "/v1/vms/bench", NULL, 0, 10000, &vm) == 200)
 		qemu_rss = (long)json_integer_value(json_object_get(vm, "qemu_rss_kib"));
 	json_decref(vm);
+	if (dormant && time_dormant(&e, o, echo, &d) < 0)
+		goto out;
 	report(&e, o, &s, qemu_rss);
+	if (o->latencies_out && write_latencies(&e, o, &s, dormant ? &d : NULL) < 0)
+		goto out;
 	rc = 0;
 out:
-	for (int i = 0; i < S_COUNT; i++)
-		free(s.v[i]);
+	samples_free(&s);
+	samples_free(&d);
 	bench_env_stop(&e);
 	return rc;
 }
