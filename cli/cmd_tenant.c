@@ -124,7 +124,8 @@ static void tenant_block(struct table *t, const json_t *o)
 	vms_rows(t, o);
 	const json_t *s = json_object_get(o, "vcpu_s");
 	table_add(t, "vCPU-seconds:");
-	table_add(t, "%.1f allocated, %.1f busy", json_number_value(json_object_get(s, "allocated")),
+	table_add(t, "%.1f allocated, %.1f busy",
+		  json_number_value(json_object_get(s, "allocated")),
 		  json_number_value(json_object_get(s, "busy")));
 }
 

@@ -228,11 +228,10 @@ static json_t *invocation_json(const struct store_invocation *v, bool payloads)
 	/* The VM's state when the agent answered, beside where it ran. */
 	json_object_set_new(o, "workers", v->workers >= 0 ? json_integer(v->workers) : json_null());
 	json_object_set_new(o, "vcpu_ms",
-			    v->vcpu_alloc_ms >= 0
-				    ? json_pack("{s:I, s:I}", "allocated",
-						(json_int_t)v->vcpu_alloc_ms, "busy",
-						(json_int_t)v->vcpu_busy_ms)
-				    : json_null());
+			    v->vcpu_alloc_ms >= 0 ? json_pack("{s:I, s:I}", "allocated",
+							      (json_int_t)v->vcpu_alloc_ms, "busy",
+							      (json_int_t)v->vcpu_busy_ms)
+						  : json_null());
 	if (o && payloads) {
 		payload_to_json(o, "result", "result_encoding", v->result, v->result_len);
 		payload_to_json(o, "log", "log_encoding", v->log, v->log_len);

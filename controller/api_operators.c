@@ -118,7 +118,7 @@ static void key_create(struct request *r)
 	reply_json(r, MHD_HTTP_CREATED, json_pack("{s:s, s:s}", "key", token, "key_id", key_id));
 }
 
-#define POLICY_GRAMMAR                                                                       \
+#define POLICY_GRAMMAR                                                                        \
 	"policy must be elastic[:KEEPALIVE_MS][:hold=MS][:standby=N], periodic:MS, fixed:N, " \
 	"fixed:max or scale-out[:KEEPALIVE_MS]"
 
@@ -173,10 +173,17 @@ static int scaling_merge(json_t *o, struct store_scaling *sc, char *err, size_t 
 	    strlen(m) >= sizeof(sc->mechanism) || strlen(pp) >= sizeof(sc->policy))
 		return -EINVAL;
 	struct policy p;
-	/* A standby holds online guest vCPUs that only a precreated VM has. */
-	if (policy_parse(pp, &p) == 0 && policy_standby(&p) > 0 && !strcmp(m, "hotplug")) {
+	int standby = policy_parse(pp, &p) == 0 ? policy_standby(&p) : 0;
+	/* A standby holds online guest vCPUs that only a precreated VM has,
+	 * within its size: the agents refuse a VM that would not. */
+	if (standby > 0 && !strcmp(m, "hotplug")) {
 		snprintf(err, err_size,
 			 "policy %s keeps a standby, which needs the precreated mechanism", pp);
+		return -EINVAL;
+	}
+	if (standby > hi) {
+		snprintf(err, err_size, "policy %s keeps a standby of %d, above max %lld", pp,
+			 standby, (long long)hi);
 		return -EINVAL;
 	}
 	sc->min_workers = (int)lo;

@@ -244,8 +244,7 @@ static void histogram_add(struct fleet *f, json_t *le, const struct vmset_delta 
 	f->decisions_sum_us += d->sum_us;
 }
 
-void fl_vm_account(struct fleet *f, struct fleet_host *h, const char *name, json_t *vm,
-		   int64_t pid)
+void fl_vm_account(struct fleet *f, struct fleet_host *h, const char *name, json_t *vm, int64_t pid)
 {
 	struct fleet_vm *v = fl_vm_find(f, name);
 	struct vmset_sample s;

@@ -64,11 +64,11 @@ struct fleet_tenant {
 	bool known; /* sc and pol were read from the store */
 	struct store_scaling sc;
 	struct policy pol;
-	bool scale_out;            /* one-worker VMs, as many as the demand wants */
+	bool scale_out;             /* one-worker VMs, as many as the demand wants */
 	struct policy_state demand; /* routes in flight plus callers waiting */
-	int waiting;               /* callers waiting for a route */
-	unsigned next_k;           /* the K of the next VM named TENANT.K */
-	uint64_t stopped_us;       /* when a VM of the set was last stopped */
+	int waiting;                /* callers waiting for a route */
+	unsigned next_k;            /* the K of the next VM named TENANT.K */
+	uint64_t stopped_us;        /* when a VM of the set was last stopped */
 	/* Worker-vCPU milliseconds its VMs reported, summed over every run. */
 	uint64_t alloc_ms, busy_ms;
 };

@@ -36,8 +36,8 @@ static json_t *first_vm_json(const struct fleet_vm *v)
 				 vm_state(v, NULL), "reason", v->reason);
 	}
 	json_t *vm = fl_reported_vm(v->host, v->name);
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:O?, s:O?, s:I}", "name", v->name,
-			 "host", v->host->id, "state", vm_state(v, vm), "workers",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:O?, s:O?, s:I}", "name", v->name, "host",
+			 v->host->id, "state", vm_state(v, vm), "workers",
 			 json_integer_value(json_object_get(vm, "workers")), "min_workers",
 			 json_integer_value(json_object_get(vm, "min_workers")), "max_workers",
 			 json_integer_value(json_object_get(vm, "max_workers")), "mechanism",
@@ -52,8 +52,8 @@ static json_t *set_vm_json(const struct fleet_vm *v)
 	return json_pack("{s:s, s:s?, s:s, s:I, s:i, s:o}", "name", v->name, "host",
 			 v->host ? v->host->id : NULL, "state", vm_state(v, vm), "workers",
 			 json_integer_value(json_object_get(vm, "workers")), "inflight",
-			 v->inflight + v->old_inflight,
-			 "vcpu_s", vcpu_s_json(v->meter.alloc_ms, v->meter.busy_ms));
+			 v->inflight + v->old_inflight, "vcpu_s",
+			 vcpu_s_json(v->meter.alloc_ms, v->meter.busy_ms));
 }
 
 json_t *fleet_tenant_json(struct fleet *f, const char *tenant)

@@ -16,7 +16,7 @@
 
 #define REPLACE_BACKOFF_US (2 * 1000000ull) /* between failed placements of one VM */
 #define ORPHAN_GRACE_US (10 * 1000000ull)   /* a VM unaccounted for this long is stopped */
-#define SET_MAX 128 /* VMs of one tenant the choices look at */
+#define SET_MAX 128                         /* VMs of one tenant the choices look at */
 
 static int vm_count_on(struct fleet *f, const struct fleet_host *h, int *ret_reserved)
 {
@@ -134,7 +134,8 @@ static int64_t name_clear(struct fleet *f, struct fleet_host *h, uint64_t gen, c
 		if (st != 200 || time_now_us() > until)
 			return 0;
 		if (!deleted)
-			fl_agent_call(f, h, gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS, NULL);
+			fl_agent_call(f, h, gen, "DELETE", path, NULL, 0, NULL, AGENT_CALL_MS,
+				      NULL);
 		deleted = true;
 		/* The agent answers a delete at once and stops QEMU within
 		 * seconds: look again shortly. */
@@ -162,8 +163,8 @@ static int vm_start_on(struct fleet *f, const char *name, struct fleet_host *h, 
 				 "policy", sc->policy, "memory_mib", f->cfg.vm_memory_mib);
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	log_info("vm_start vm=%s host=%s mechanism=%s max=%d policy=%s", name, h->id,
-		 sc->mechanism, sc->max_workers, sc->policy);
+	log_info("vm_start vm=%s host=%s mechanism=%s max=%d policy=%s", name, h->id, sc->mechanism,
+		 sc->max_workers, sc->policy);
 	metrics_vm_boot(f->metrics);
 	json_t *reply = NULL;
 	int st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL,

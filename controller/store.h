@@ -195,7 +195,7 @@ struct store_outcome {
 	const char *error;
 	int64_t queued_us, cold_start_us, exec_us, total_us;
 	bool cold_start;
-	int cpu; /* the worker vCPU it ran on (from 1); 0 keeps what start recorded */
+	int cpu;       /* the worker vCPU it ran on (from 1); 0 keeps what start recorded */
 	bool has_vcpu; /* the agent reported the fields below */
 	int workers;
 	int64_t vcpu_alloc_ms, vcpu_busy_ms;

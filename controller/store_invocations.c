@@ -242,8 +242,7 @@ static int read_invocation(sqlite3_stmt *st, struct store_invocation *inv)
 	const unsigned char *err = sqlite3_column_text(st, 18);
 	if (err && !(inv->error = strdup((const char *)err)))
 		goto nomem;
-	inv->workers = sqlite3_column_type(st, 22) == SQLITE_NULL ? -1
-									: sqlite3_column_int(st, 22);
+	inv->workers = sqlite3_column_type(st, 22) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 22);
 	inv->vcpu_alloc_ms = sqlite3_column_type(st, 23) == SQLITE_NULL
 				     ? -1
 				     : sqlite3_column_int64(st, 23);

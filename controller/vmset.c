@@ -52,8 +52,7 @@ static uint64_t grow(uint64_t *last, uint64_t now)
 	return d;
 }
 
-void vmset_meter_take(struct vmset_meter *m, const struct vmset_sample *s,
-		      struct vmset_delta *ret)
+void vmset_meter_take(struct vmset_meter *m, const struct vmset_sample *s, struct vmset_delta *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	if (s->pid && s->pid == m->prev_pid)

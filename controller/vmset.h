@@ -57,7 +57,7 @@ int vmset_stop_pick(const struct vmset_vm *vms, size_t n, int want);
 struct vmset_sample {
 	int64_t pid; /* identifies the VM's run (QEMU's pid); 0: not said */
 	uint64_t alloc_ms, busy_ms;
-	size_t n_buckets; /* 0: no histogram in this sample */
+	size_t n_buckets;                 /* 0: no histogram in this sample */
 	uint64_t buckets[VMSET_HIST_MAX]; /* cumulative counts */
 	uint64_t count, sum_us;
 };
@@ -82,8 +82,7 @@ struct vmset_delta {
  * started again from 0) adds all it holds; a late sample of the run before
  * (the previous pid) or one lower than what was seen (an older report
  * arriving late) adds nothing. */
-void vmset_meter_take(struct vmset_meter *m, const struct vmset_sample *s,
-		      struct vmset_delta *ret);
+void vmset_meter_take(struct vmset_meter *m, const struct vmset_sample *s, struct vmset_delta *ret);
 /* A new placement of the VM whose run is pid (0: not known yet) on the
  * same meter: samples of the run before no longer count. */
 void vmset_meter_restart(struct vmset_meter *m, int64_t pid);

@@ -296,19 +296,19 @@ static void test_scaling_policies(void **state)
 	struct fixture *f = *state;
 	char k1[128], body[160];
 	make_tenant(f, "p1", k1);
-	static const char *const good[] = { "elastic",     "elastic:500",  "elastic:0:standby=1",
-					    "periodic:1000", "fixed:0",  "fixed:max",
-					    "scale-out",   "scale-out:1000" };
-	static const char *const bad[] = { "manual",      "periodic",  "fixed:-1", "scale-out:x",
-					   "Elastic",     "elastic: 5", "" };
+	static const char *const good[] = { "elastic",       "elastic:500",   "elastic:0:standby=1",
+					    "periodic:1000", "fixed:0",       "fixed:max",
+					    "scale-out",     "scale-out:1000" };
+	static const char *const bad[] = { "manual",  "periodic",   "fixed:-1", "scale-out:x",
+					   "Elastic", "elastic: 5", "" };
 	json_t *o;
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
 		snprintf(body, sizeof(body), "{\"policy\":\"%s\"}", good[i]);
 		assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/p1/scaling", body, 0, &o),
 				 200);
-		assert_string_equal(json_string_value(json_object_get(
-					    json_object_get(o, "scaling"), "policy")),
-				    good[i]);
+		assert_string_equal(
+			json_string_value(json_object_get(json_object_get(o, "scaling"), "policy")),
+			good[i]);
 		json_decref(o);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -322,12 +322,16 @@ static void test_scaling_policies(void **state)
 		json_decref(o);
 	}
 	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/p1/scaling",
-			      "{\"mechanism\":\"hotplug\",\"policy\":\"elastic:standby=2\"}", 0, &o),
+			      "{\"mechanism\":\"hotplug\",\"policy\":\"elastic:standby=2\"}", 0,
+			      &o),
 			 400);
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(o, "error"),
-								      "message")),
-			       "precreated"));
+	assert_non_null(
+		strstr(json_string_value(json_object_get(json_object_get(o, "error"), "message")),
+		       "precreated"));
 	json_decref(o);
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/p1/scaling",
+			      "{\"max\":2,\"policy\":\"elastic:standby=3\"}", 0, NULL),
+			 400);
 	assert_int_equal(call(f, k1, "GET", "/v1/tenants/p1", NULL, 0, &o), 200);
 	assert_true(json_is_null(json_object_get(o, "vm")));
 	assert_int_equal(json_array_size(json_object_get(o, "vms")), 0);

@@ -124,7 +124,8 @@ static void test_ok_fields(void **state)
 	json_t *reply = json_loads(
 		"{\"status\":\"ok\",\"result\":\"aGk=\",\"result_encoding\":\"base64\","
 		"\"log\":\"line\",\"cold_start\":true,\"cpu\":2,\"agent_us\":10,"
-		"\"guest_us\":9,\"wall_us\":7,\"init_us\":5,\"queued_us\":1}",
+		"\"guest_us\":9,\"wall_us\":7,\"init_us\":5,\"queued_us\":1,\"workers\":3,"
+		"\"vcpu_ms\":{\"allocated\":900,\"busy\":400}}",
 		0, NULL);
 	assert_non_null(reply);
 	struct verdict_context ctx = { .host_id = "h1", .timeout_ms = 1000 };
@@ -142,6 +143,9 @@ static void test_ok_fields(void **state)
 	assert_int_equal(v.function_us, 7);
 	assert_int_equal(v.init_us, 5);
 	assert_int_equal(v.queued_us, 1);
+	assert_int_equal(v.workers, 3);
+	assert_int_equal(v.vcpu_alloc_ms, 900);
+	assert_int_equal(v.vcpu_busy_ms, 400);
 	verdict_clear(&v);
 	assert_null(v.result);
 	json_decref(reply);
@@ -151,6 +155,8 @@ static void test_ok_fields(void **state)
 	verdict_classify(200, reply, &ctx, &v);
 	assert_int_equal(v.cpu, -1);
 	assert_int_equal(v.function_us, -1);
+	assert_int_equal(v.workers, -1);
+	assert_int_equal(v.vcpu_alloc_ms, -1);
 	assert_int_equal(v.result_len, 0);
 	assert_false(v.cold_start);
 	verdict_clear(&v);

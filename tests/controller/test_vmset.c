@@ -10,9 +10,18 @@
 
 #include "vmset.h"
 
-#define READY(n) { .ready = true, .inflight = (n) }
-#define PLACING { .placing = true }
-#define DOWN { 0 }
+#define READY(n)                               \
+	{                                      \
+		.ready = true, .inflight = (n) \
+	}
+#define PLACING                 \
+	{                       \
+		.placing = true \
+	}
+#define DOWN      \
+	{         \
+		0 \
+	}
 
 static void expect_choice(struct vmset_choice c, enum vmset_pick pick, size_t index)
 {
@@ -102,8 +111,9 @@ static void test_meter_deltas(void **state)
 static void test_meter_histogram(void **state)
 {
 	struct vmset_meter m = { 0 };
-	struct vmset_sample s = { .pid = 1, .n_buckets = 2, .buckets = { 3, 4 }, .count = 4,
-				  .sum_us = 400 };
+	struct vmset_sample s = {
+		.pid = 1, .n_buckets = 2, .buckets = { 3, 4 }, .count = 4, .sum_us = 400
+	};
 	struct vmset_delta d;
 	vmset_meter_take(&m, &s, &d);
 	assert_int_equal(d.buckets[1], 4);

@@ -68,9 +68,8 @@ int main(void)
 	const struct CMUnitTest platform[] = {
 		cmocka_unit_test(test_up),          cmocka_unit_test(test_invoke),
 		cmocka_unit_test(test_invocations), cmocka_unit_test(test_function_failure),
-		cmocka_unit_test(test_scale_out),
-		cmocka_unit_test(test_hosts_drain), cmocka_unit_test(test_down),
-		cmocka_unit_test(test_up_failure)
+		cmocka_unit_test(test_scale_out),   cmocka_unit_test(test_hosts_drain),
+		cmocka_unit_test(test_down),        cmocka_unit_test(test_up_failure)
 	};
 	/* One controller serves both groups; the platform has its own. */
 	if (setup() < 0)

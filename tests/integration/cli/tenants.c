@@ -97,9 +97,9 @@ void test_scale(void **state)
 	expect_ok(&r);
 	assert_non_null(strstr(r.out, "policy fixed:max\n"));
 	run_free(&r);
-	ditto_fails(S.admin, 1, "needs the precreated mechanism",
-		    ARGV("scale", "acme", "--mechanism", "hotplug", "--policy",
-			 "elastic:standby=1"));
+	ditto_fails(
+		S.admin, 1, "needs the precreated mechanism",
+		ARGV("scale", "acme", "--mechanism", "hotplug", "--policy", "elastic:standby=1"));
 	ditto_fails(S.admin, 1, "(bad_field, HTTP 400)",
 		    ARGV("scale", "acme", "--min", "3", "--max", "2"));
 	ditto_fails(S.admin, 1, "(not_found, HTTP 404)", ARGV("scale", "nobody", "--max", "2"));

@@ -122,8 +122,8 @@ void test_metrics(void **state)
 	assert_non_null(strstr(text, "ditto_invocation_duration_seconds_count "));
 	assert_non_null(strstr(text, "ditto_worker_vcpus{tenant=\"metered\"}"));
 	assert_non_null(strstr(text, "ditto_tenant_vms{tenant=\"metered\"} 1\n"));
-	assert_non_null(strstr(
-		text, "ditto_tenant_vcpu_seconds_total{tenant=\"metered\",kind=\"busy\"} "));
+	assert_non_null(
+		strstr(text, "ditto_tenant_vcpu_seconds_total{tenant=\"metered\",kind=\"busy\"} "));
 	assert_non_null(strstr(text, "# TYPE ditto_scale_decision_seconds histogram\n"));
 	assert_non_null(strstr(text, "ditto_hosts{state=\"up\"} 1\n"));
 	assert_null(strstr(text, "ditto_vm_boots_total 0\n"));

@@ -84,6 +84,33 @@ static void expect_two_vms_in_records(const char *key, const char *name)
 	http_reply_free(&r);
 }
 
+/* The agents' accounting reached the tenant and its records: each record
+ * names its VM's one worker and vCPU-milliseconds, and the tenant's
+ * vCPU-seconds add up its VMs' 12 s of work. Returns them allocated. */
+static double expect_accounted(const char *key, const char *name)
+{
+	struct http_reply r;
+	assert_int_equal(call_s(key, "GET", "/v1/invocations?status=ok&limit=2", NULL, &r), 200);
+	json_t *list = json_object_get(r.json, "invocations");
+	assert_int_equal(json_array_size(list), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *rec = json_array_get(list, i);
+		assert_int_equal(num(rec, "workers"), 1);
+		assert_true(num(json_object_get(rec, "vcpu_ms"), "allocated") > 0);
+	}
+	http_reply_free(&r);
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/tenants/%s", name);
+	assert_int_equal(call_s(P.admin, "GET", path, NULL, &r), 200);
+	json_t *v = json_object_get(r.json, "vcpu_s");
+	double alloc = json_number_value(json_object_get(v, "allocated"));
+	double busy = json_number_value(json_object_get(v, "busy"));
+	http_reply_free(&r);
+	assert_true(busy >= 15.0); /* more than one VM's share */
+	assert_true(alloc >= busy);
+	return alloc;
+}
+
 /* A scale-out tenant with max 2 gets a second VM under two concurrent slow
  * calls, both run at once on VMs named TENANT and TENANT.K, and the VMs are
  * stopped once idle past the keep-alive. */
@@ -105,8 +132,11 @@ void test_scale_out_second_vm(void **state)
 	assert_string_equal(str(json_object_get(r.json, "vm"), "policy"), "fixed:1");
 	http_reply_free(&r);
 	pair_join(&p);
-	/* Idle past the keep-alive, every VM goes, the last one too. */
+	double alloc = expect_accounted(key, "fanout");
+	/* Idle past the keep-alive, every VM goes, the last one too, and
+	 * what they used stays counted. */
 	await_vms("fanout", 0, NULL);
+	assert_true(expect_accounted(key, "fanout") >= alloc);
 	expect_call(key, "POST", "/v1/functions/busy/invoke", "{\"ms\":1}", 200);
 	await_vms("fanout", 0, NULL);
 }
