@@ -151,6 +151,48 @@ static void test_hold_paces_releases(void **state)
 	assert_int_equal(policy_next_change_ms(&p, &s, 0, 1, 2000), 2700);
 }
 
+/* On a random demand trace with pacing: the target drops one level at a
+ * time, drops without a rise between them are at least the hold apart, and
+ * policy_next_change_ms is exactly the next drop. */
+static void test_hold_random_trace(void **state)
+{
+	enum { HOLD = 30, STEPS = 300 };
+	struct policy p = parsed("elastic:50:hold=30");
+	struct policy_state s;
+	policy_state_init(&s, 0);
+	uint32_t x = 777;
+	uint64_t next_event = 0, last_drop = 0;
+	bool dropped = false;
+	int prev = 0, events = 0;
+	for (uint64_t q = 0; events < STEPS || q < next_event + 1000; q++) {
+		if (events < STEPS && q == next_event) {
+			x = x * 1103515245u + 12345u;
+			/* The last event ends the demand. */
+			policy_observe(&s, q, events == STEPS - 1 ? 0 : (x >> 8) % 6);
+			next_event = q + 1 + (x >> 16) % 60;
+			events++;
+		}
+		int t = policy_target(&p, &s, 0, 8, q);
+		if (t < prev) {
+			assert_int_equal(t, prev - 1);
+			if (dropped && q - last_drop < HOLD)
+				fail_msg("t=%llu: drops %llu ms apart", (unsigned long long)q,
+					 (unsigned long long)(q - last_drop));
+			dropped = true;
+			last_drop = q;
+		} else if (t > prev) {
+			dropped = false;
+		}
+		uint64_t next = policy_next_change_ms(&p, &s, 0, 8, q);
+		if (next != POLICY_NEVER) {
+			assert_int_equal(policy_target(&p, &s, 0, 8, next - 1), t);
+			assert_int_equal(policy_target(&p, &s, 0, 8, next), t - 1);
+		}
+		prev = t;
+	}
+	assert_int_equal(prev, 0);
+}
+
 /* Advances, observes, reads the target: the calling sequence. */
 static int step(const struct policy *p, struct policy_state *s, uint64_t now, int demand,
 		int max)
@@ -286,7 +328,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grammar),		    cmocka_unit_test(test_grammar_refusals),
-		cmocka_unit_test(test_hold_paces_releases), cmocka_unit_test(test_periodic_burst),
+		cmocka_unit_test(test_hold_paces_releases), cmocka_unit_test(test_hold_random_trace),
+		cmocka_unit_test(test_periodic_burst),
 		cmocka_unit_test(test_periodic_late_advance), cmocka_unit_test(test_periodic_clamps),
 		cmocka_unit_test(test_fixed_max),	    cmocka_unit_test(test_scale_out),
 	};
