@@ -78,7 +78,7 @@ static int parse_args(struct burst_cli *c, int argc, char **argv)
 	snprintf(c->list, sizeof(c->list), "elastic");
 	int opt;
 	int64_t v;
-	optind = 1;
+	optind = 0; /* a full rescan, also when called a second time */
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':

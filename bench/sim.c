@@ -218,6 +218,9 @@ static int loop(struct sim *s)
 
 static bool config_valid(const struct sim_config *c, const struct policy *p)
 {
+	for (uint32_t t = 0; c->tenant_maxes && t < c->n_tenants; t++)
+		if (c->tenant_maxes[t] < 1 || c->tenant_maxes[t] > POLICY_MAX_WORKERS)
+			return false;
 	return c->hosts >= 1 && c->host_cores >= 1 && c->host_cores <= POLICY_MAX_WORKERS &&
 	       c->tenant_max >= 1 && c->tenant_max <= POLICY_MAX_WORKERS && c->tenant_min >= 0 &&
 	       c->tenant_min <= c->tenant_max && c->lat && c->tenant_of && c->n_tenants >= 1 &&

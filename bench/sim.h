@@ -119,16 +119,21 @@ int sim_tenants(const struct trace *t, const struct workload *w, enum sim_tenanc
 		uint32_t *tenant_of, uint32_t *n_tenants);
 
 /* ditto-bench simulate's model by default: one host of this many worker
- * cores, and a tenant's max when there are several tenants (the platform's
- * own default tenant max). */
+ * cores; each tenant's max is its peak (sim_tenant_peaks). */
 #define SIM_DEFAULT_HOST_CORES 32
-#define SIM_DEFAULT_TENANT_MAX 4
+
+/* Each tenant's peak: the most of its calls in flight at once were each to
+ * run the moment it arrives (what a VM sized for the tenant's load needs),
+ * clamped to 1..cap. ret holds n_tenants. Returns 0 or -ENOMEM. */
+int sim_tenant_peaks(const struct workload *w, const uint32_t *tenant_of, uint32_t n_tenants,
+		     int cap, int *ret);
 
 struct sim_config {
 	int hosts;      /* >= 1 */
 	int host_cores; /* worker cores per host, 1..POLICY_MAX_WORKERS */
 	int tenant_min; /* worker vCPUs (scale-out: VMs) each tenant keeps, >= 0 */
 	int tenant_max; /* worker vCPUs (scale-out: VMs) at most, 1..POLICY_MAX_WORKERS */
+	const int *tenant_maxes; /* per tenant instead (same range), or NULL */
 	bool cold_vms;  /* tenants' VMs boot on their first call (else up at 0) */
 	const struct sim_mech_lat *lat;
 	uint64_t seed;

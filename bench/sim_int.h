@@ -79,6 +79,7 @@ struct sim_tenant {
 	struct sim_vm **vms; /* scale-out: the live ones; otherwise the one */
 	size_t n_vms, cap_vms;
 	int next_k;
+	int max; /* its worker vCPUs (scale-out: VMs) at most */
 	/* Scale-out: the controller's view. */
 	struct policy_state st;
 	uint32_t inflight;

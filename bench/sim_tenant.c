@@ -44,6 +44,49 @@ int sim_tenants(const struct trace *t, const struct workload *w, enum sim_tenanc
 	return 0;
 }
 
+struct edge {
+	double t;
+	int delta; /* +1 a call starts, -1 one ends */
+	uint32_t tenant;
+};
+
+static int edge_cmp(const void *a, const void *b)
+{
+	const struct edge *x = a, *y = b;
+	if (x->t != y->t)
+		return x->t < y->t ? -1 : 1;
+	return x->delta - y->delta; /* an end before a start at the same time */
+}
+
+int sim_tenant_peaks(const struct workload *w, const uint32_t *tenant_of, uint32_t n_tenants,
+		     int cap, int *ret)
+{
+	struct edge *e = malloc((2 * w->n_calls + 1) * sizeof(*e));
+	int *now = calloc(n_tenants, sizeof(*now));
+	if (!e || !now) {
+		free(e);
+		free(now);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < w->n_calls; i++) {
+		const struct workload_call *c = &w->calls[i];
+		uint32_t t = tenant_of[c->fn];
+		e[2 * i] = (struct edge){ c->at_ms, 1, t };
+		e[2 * i + 1] = (struct edge){ c->at_ms + c->duration_ms, -1, t };
+	}
+	qsort(e, 2 * w->n_calls, sizeof(*e), edge_cmp);
+	for (uint32_t t = 0; t < n_tenants; t++)
+		ret[t] = 1;
+	for (size_t i = 0; i < 2 * w->n_calls; i++) {
+		int n = now[e[i].tenant] += e[i].delta;
+		if (n > ret[e[i].tenant])
+			ret[e[i].tenant] = n < cap ? n : cap;
+	}
+	free(e);
+	free(now);
+	return 0;
+}
+
 /* The host with the most free cores (1 at least), or -1. */
 static int roomiest_host(const struct sim *s)
 {
@@ -116,7 +159,7 @@ static int so_stop(struct sim *s, struct sim_tenant *t, int n)
 static int arm_timer(struct sim *s, struct sim_tenant *t, uint64_t now)
 {
 	const struct sim_config *c = s->c;
-	uint64_t next = policy_next_change_ms(s->p, &t->st, c->tenant_min, c->tenant_max, now);
+	uint64_t next = policy_next_change_ms(s->p, &t->st, c->tenant_min, t->max, now);
 	if (next == t->timer_at)
 		return 0;
 	t->timer_gen++;
@@ -130,8 +173,8 @@ int sim_so_evaluate(struct sim *s, struct sim_tenant *t)
 {
 	const struct sim_config *c = s->c;
 	uint64_t now = (uint64_t)s->now;
-	policy_advance(s->p, &t->st, c->tenant_min, c->tenant_max, now);
-	int target = policy_target(s->p, &t->st, c->tenant_min, c->tenant_max, now);
+	policy_advance(s->p, &t->st, c->tenant_min, t->max, now);
+	int target = policy_target(s->p, &t->st, c->tenant_min, t->max, now);
 	int r = arm_timer(s, t, now);
 	int n = (int)t->n_vms;
 	for (; r >= 0 && n < target; n++) {
@@ -149,7 +192,7 @@ static int so_demand(struct sim *s, struct sim_tenant *t)
 {
 	const struct sim_config *c = s->c;
 	uint64_t now = (uint64_t)s->now;
-	policy_advance(s->p, &t->st, c->tenant_min, c->tenant_max, now);
+	policy_advance(s->p, &t->st, c->tenant_min, t->max, now);
 	policy_observe(&t->st, now, t->inflight);
 	return sim_so_evaluate(s, t);
 }
@@ -180,18 +223,19 @@ int sim_so_done(struct sim *s, struct sim_vm *vm)
 static int tenant_start(struct sim *s, struct sim_tenant *t)
 {
 	const struct sim_config *c = s->c;
+	t->max = c->tenant_maxes ? c->tenant_maxes[t->id] : c->tenant_max;
 	t->timer_at = POLICY_NEVER;
 	if (s->scale_out) {
 		policy_state_init(&t->st, 0);
-		for (int i = 0; i < c->tenant_min; i++) {
+		for (int i = 0; i < c->tenant_min && i < t->max; i++) {
 			int r = so_boot(s, t, true);
 			if (r <= 0)
 				return r < 0 ? r : 0;
 		}
 		return 0;
 	}
-	struct sim_vm *vm = sim_vm_new(s, t, least_placed_host(s), s->p, c->tenant_min,
-				       c->tenant_max);
+	int min = c->tenant_min < t->max ? c->tenant_min : t->max;
+	struct sim_vm *vm = sim_vm_new(s, t, least_placed_host(s), s->p, min, t->max);
 	if (!vm)
 		return -ENOMEM;
 	return c->cold_vms ? 0 : sim_vm_settle(s, vm);

@@ -22,6 +22,7 @@ struct sim_cli {
 	const char *mechanism;
 	const char *latencies;
 	const char *compare;
+	bool peak_max; /* each tenant's max is its peak (sim_tenant_peaks) */
 };
 
 /* Everything a simulation reads, loaded once for all its policies. */
@@ -30,6 +31,7 @@ struct sim_inputs {
 	struct workload w;
 	struct sim_latencies lat;
 	uint32_t *tenant_of;
+	int *tenant_maxes;
 	char latencies_path[1024];
 };
 
@@ -44,8 +46,9 @@ static void usage(FILE *f)
 		"  --host-cores C        worker cores per host (default %d)\n"
 		"  --tenants one|app|owner  every function in one tenant (default), or one tenant\n"
 		"                        per trace application or owner\n"
-		"  --tenant-max N        worker vCPUs (scale-out: VMs) per tenant at most (default:\n"
-		"                        the host's cores with one tenant, else %d)\n"
+		"  --tenant-max N|peak   worker vCPUs (scale-out: VMs) per tenant at most; peak\n"
+		"                        (default): the most calls of the tenant in flight at\n"
+		"                        once if each ran on arrival, at most the host's cores\n"
 		"  --tenant-min N        worker vCPUs (scale-out: VMs) per tenant kept (default 0)\n"
 		"  --mechanism M         precreated or hotplug latencies (default precreated)\n"
 		"  --latencies FILE      measured latencies (ditto-bench vcpu --latencies-out;\n"
@@ -53,8 +56,7 @@ static void usage(FILE *f)
 		"  --cold-vms            tenants' VMs boot on their first call (default: up)\n"
 		"  --compare FILE        a replay's --json summary of the same workload: print\n"
 		"                        the differences in latency and allocated vCPU-seconds\n",
-		trace_cli_usage, SIM_DEFAULT_HOST_CORES, SIM_DEFAULT_TENANT_MAX,
-		SIM_LATENCIES_DEFAULT);
+		trace_cli_usage, SIM_DEFAULT_HOST_CORES, SIM_LATENCIES_DEFAULT);
 }
 
 enum {
@@ -81,7 +83,8 @@ static int int_arg(const char *flag, const char *arg, int lo, int hi, int *ret)
 	return 0;
 }
 
-/* One of the model's flags. Returns 0, 1 for --help, or -EINVAL. */
+/* One of the model's flags. Returns 0, 1 when opt is not one of them, or
+ * -EINVAL after one line on stderr. */
 static int own_option(struct sim_cli *c, int opt, const char *arg)
 {
 	switch (opt) {
@@ -89,7 +92,10 @@ static int own_option(struct sim_cli *c, int opt, const char *arg)
 	case OPT_HOST_CORES:
 		return int_arg("host-cores", arg, 1, POLICY_MAX_WORKERS, &c->cfg.host_cores);
 	case OPT_TENANT_MAX:
-		return int_arg("tenant-max", arg, 1, POLICY_MAX_WORKERS, &c->cfg.tenant_max);
+		c->peak_max = strcmp(arg, "peak") == 0;
+		return c->peak_max ? 0
+				   : int_arg("tenant-max", arg, 1, POLICY_MAX_WORKERS,
+					     &c->cfg.tenant_max);
 	case OPT_TENANT_MIN:
 		return int_arg("tenant-min", arg, 0, POLICY_MAX_WORKERS, &c->cfg.tenant_min);
 	case OPT_TENANTS:
@@ -128,28 +134,29 @@ static int parse_args(struct sim_cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct option all[TRACE_CLI_N_OPTIONS + 16];
+	memset(c, 0, sizeof(*c));
 	trace_cli_init(&c->tc);
 	c->cfg = (struct sim_config){ .hosts = 1, .host_cores = SIM_DEFAULT_HOST_CORES };
 	c->mechanism = "precreated";
+	c->peak_max = true;
 	if (trace_cli_options_join(own, all, sizeof(all) / sizeof(all[0])) < 0)
 		return 2;
 	int opt;
-	optind = 1;
+	optind = 0; /* a full rescan, also when called a second time */
 	while ((opt = getopt_long(argc, argv, "", all, NULL)) != -1) {
 		if (opt == OPT_HELP) {
 			usage(stdout);
 			return 1;
 		}
 		int r = own_option(c, opt, optarg);
+		if (r == 1) {
+			r = trace_cli_option(&c->tc, opt, optarg);
+			if (r == 0)
+				usage(stderr); /* getopt said which option */
+			r = r == 1 ? 0 : -EINVAL;
+		}
 		if (r < 0)
 			return 2;
-		if (r == 1 && trace_cli_option(&c->tc, opt, optarg) != 1) {
-			if (opt == '?')
-				usage(stderr);
-			else
-				fprintf(stderr, "ditto-bench: simulate: unknown option\n");
-			return 2;
-		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ditto-bench: simulate: unexpected argument \"%s\"\n", argv[optind]);
@@ -157,9 +164,8 @@ static int parse_args(struct sim_cli *c, int argc, char **argv)
 	}
 	if (trace_cli_check(&c->tc) < 0)
 		return 2;
-	if (c->cfg.tenant_max == 0)
-		c->cfg.tenant_max = c->tenancy == SIM_TENANTS_ONE ? c->cfg.host_cores
-								  : SIM_DEFAULT_TENANT_MAX;
+	if (c->peak_max)
+		c->cfg.tenant_max = c->cfg.host_cores; /* the bound of the peaks */
 	if (c->cfg.tenant_min > c->cfg.tenant_max) {
 		fprintf(stderr, "ditto-bench: --tenant-min must not exceed --tenant-max\n");
 		return 2;
@@ -171,6 +177,7 @@ static int parse_args(struct sim_cli *c, int argc, char **argv)
 static void inputs_free(struct sim_inputs *in)
 {
 	free(in->tenant_of);
+	free(in->tenant_maxes);
 	sim_latencies_free(&in->lat);
 	workload_free(&in->w);
 	trace_free(&in->trace);
@@ -205,6 +212,13 @@ static int inputs_load(struct sim_cli *c, struct sim_inputs *in)
 		return -ENOMEM;
 	sim_tenants(&in->trace, &in->w, c->tenancy, in->tenant_of, &c->cfg.n_tenants);
 	c->cfg.tenant_of = in->tenant_of;
+	if (c->peak_max) {
+		if (!(in->tenant_maxes = calloc(c->cfg.n_tenants, sizeof(int))) ||
+		    sim_tenant_peaks(&in->w, in->tenant_of, c->cfg.n_tenants, c->cfg.host_cores,
+				     in->tenant_maxes) < 0)
+			return -ENOMEM;
+		c->cfg.tenant_maxes = in->tenant_maxes;
+	}
 	c->cfg.seed = c->tc.wl.seed;
 	return 0;
 }
@@ -213,10 +227,15 @@ static int inputs_load(struct sim_cli *c, struct sim_inputs *in)
 static json_t *model_json(const struct sim_cli *c, const struct sim_inputs *in)
 {
 	static const char *const tenancy[] = { "one", "app", "owner" };
-	return json_pack("{s:i, s:i, s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:s, s:b}", "hosts",
+	long sum_max = 0;
+	for (uint32_t t = 0; t < c->cfg.n_tenants; t++)
+		sum_max += c->cfg.tenant_maxes ? c->cfg.tenant_maxes[t] : c->cfg.tenant_max;
+	return json_pack("{s:i, s:i, s:s, s:i, s:i, s:o, s:I, s:s, s:s, s:s, s:s, s:b}", "hosts",
 			 c->cfg.hosts, "host_cores", c->cfg.host_cores, "tenants",
 			 tenancy[c->tenancy], "n_tenants", (int)c->cfg.n_tenants, "tenant_min",
-			 c->cfg.tenant_min, "tenant_max", c->cfg.tenant_max, "mechanism",
+			 c->cfg.tenant_min, "tenant_max",
+			 c->peak_max ? json_string("peak") : json_integer(c->cfg.tenant_max),
+			 "tenant_max_sum", (json_int_t)sum_max, "mechanism",
 			 c->mechanism, "latencies", in->latencies_path, "accel", in->lat.accel,
 			 "qemu", in->lat.qemu, "cold_vms", c->cfg.cold_vms);
 }
@@ -270,10 +289,13 @@ static int report(const struct sim_cli *c, const struct sim_inputs *in, const st
 		printf("%s\n", text ? text : "null");
 		free(text);
 	} else {
-		printf("simulated: %zu calls of %zu functions, %u tenants on %d hosts x %d cores, "
-		       "%s latencies (%s)\n",
-		       in->w.n_calls, in->w.n_fns, c->cfg.n_tenants, c->cfg.hosts, c->cfg.host_cores,
-		       c->mechanism, in->lat.accel);
+		json_t *m = json_object_get(extra, "model");
+		printf("simulated: %zu calls of %zu functions, %u tenants (max worker vCPUs %s, "
+		       "%lld in all) on %d hosts x %d cores, %s latencies (%s)\n",
+		       in->w.n_calls, in->w.n_fns, c->cfg.n_tenants,
+		       c->peak_max ? "each its peak" : "as given",
+		       (long long)json_integer_value(json_object_get(m, "tenant_max_sum")),
+		       c->cfg.hosts, c->cfg.host_cores, c->mechanism, in->lat.accel);
 		results_print_table(stdout, &in->w, runs, n_runs);
 		for (size_t i = 0; i < n_runs; i++)
 			printf("  %s: simulated in %.2f s\n", runs[i].policy, runs[i].wall_s);
