@@ -111,6 +111,18 @@ static int least_placed_host(const struct sim *s)
 	return best;
 }
 
+/* Where a VM of max workers goes: the least placed host where it fits
+ * whole, else the least placed. */
+static int place_host(const struct sim *s, int max)
+{
+	int best = -1;
+	for (int h = 0; h < s->c->hosts; h++)
+		if (s->hosts[h].placed + max <= s->c->host_cores &&
+		    (best < 0 || s->hosts[h].placed < s->hosts[best].placed))
+			best = h;
+	return best >= 0 ? best : least_placed_host(s);
+}
+
 /* Boots one more one-worker VM for t, with a core reserved for its worker;
  * false when no host has a free core. */
 static int so_boot(struct sim *s, struct sim_tenant *t, bool settled)
@@ -235,19 +247,39 @@ static int tenant_start(struct sim *s, struct sim_tenant *t)
 		return 0;
 	}
 	int min = c->tenant_min < t->max ? c->tenant_min : t->max;
-	struct sim_vm *vm = sim_vm_new(s, t, least_placed_host(s), s->p, min, t->max);
+	struct sim_vm *vm = sim_vm_new(s, t, place_host(s, t->max), s->p, min, t->max);
 	if (!vm)
 		return -ENOMEM;
 	return c->cold_vms ? 0 : sim_vm_settle(s, vm);
 }
 
+/* A tenant and its max, to place the largest first. */
+struct by_size {
+	int max;
+	uint32_t id;
+};
+
+static int by_size_cmp(const void *a, const void *b)
+{
+	const struct by_size *x = a, *y = b;
+	return x->max != y->max ? y->max - x->max : (x->id > y->id) - (x->id < y->id);
+}
+
 int sim_tenants_start(struct sim *s)
 {
-	for (uint32_t i = 0; i < s->c->n_tenants; i++) {
+	const struct sim_config *c = s->c;
+	struct by_size *order = malloc(c->n_tenants * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->n_tenants; i++) {
 		s->tenants[i].id = i;
-		int r = tenant_start(s, &s->tenants[i]);
-		if (r < 0)
-			return r;
+		order[i] = (struct by_size){ c->tenant_maxes ? c->tenant_maxes[i] : c->tenant_max, i };
 	}
-	return 0;
+	/* The largest first, so that each fits whole on a host if any can. */
+	qsort(order, c->n_tenants, sizeof(*order), by_size_cmp);
+	int r = 0;
+	for (uint32_t i = 0; r >= 0 && i < c->n_tenants; i++)
+		r = tenant_start(s, &s->tenants[order[i].id]);
+	free(order);
+	return r < 0 ? r : 0;
 }
