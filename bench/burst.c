@@ -221,7 +221,8 @@ static int tenant_workers(struct platform *pf, const char *tenant)
 }
 
 /* A fresh tenant with policy spec, busy deployed, its VM booted by a first
- * call and back to no worker vCPU. Writes its key. */
+ * call and back to the workers it rests at (none, but under fixed:N).
+ * Writes its key. */
 static int tenant_ready(struct platform *pf, const struct burst_cli *c, const char *tenant,
 			const char *spec, char key[128])
 {
@@ -261,8 +262,13 @@ static int tenant_ready(struct platform *pf, const struct burst_cli *c, const ch
 		fprintf(stderr, "ditto-bench: busy on tenant %s failed (%d)\n", tenant, st);
 		return -EIO;
 	}
+	struct policy pol;
+	policy_parse(spec, &pol);
+	int rest = pol.kind != POLICY_FIXED ? 0
+		   : pol.workers == POLICY_WORKERS_MAX || pol.workers > c->tasks ? c->tasks
+										   : pol.workers;
 	long long deadline = (long long)time_now_us() + SETTLE_MS * 1000LL;
-	while (tenant_workers(pf, tenant) != 0) {
+	while (tenant_workers(pf, tenant) != rest) {
 		if ((long long)time_now_us() > deadline) {
 			fprintf(stderr, "ditto-bench: tenant %s kept its workers\n", tenant);
 			return -ETIMEDOUT;
