@@ -1,0 +1,243 @@
+/* ditto-bench end to end: the real binary replays a small trace fixture
+ * (tests/data/trace/sample, real rows of the Azure Functions Trace 2019)
+ * through a controller and an agent it starts, booting real VMs, under two
+ * policies; and refuses bad input before it starts anything. */
+#include <setjmp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "support/files.h"
+#include "support/procs.h"
+#include "util.h"
+
+/* One run of ditto-bench: its exit code and what it printed. */
+struct bench_run {
+	int status;
+	char *out, *err;
+};
+
+static char scratch[256];
+
+static char *slurp(const char *path)
+{
+	void *buf = NULL;
+	size_t len;
+	if (file_read_all(path, &buf, &len) < 0)
+		return strdup("");
+	return buf;
+}
+
+/* Runs BUILD/ditto-bench with args (NULL-terminated, without the program
+ * name), its output into files under the scratch folder. */
+static void bench(struct bench_run *r, const char *const *args)
+{
+	char bin[600], out[300], err[300];
+	snprintf(bin, sizeof(bin), "%s/ditto-bench", test_build_dir());
+	snprintf(out, sizeof(out), "%s/stdout", scratch);
+	snprintf(err, sizeof(err), "%s/stderr", scratch);
+	const char *argv[48] = { bin };
+	int n = 1;
+	while (args[n - 1] && n < 47)
+		argv[n] = args[n - 1], n++;
+	argv[n] = NULL;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+			_exit(127);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r->out = slurp(out);
+	r->err = slurp(err);
+}
+
+static void bench_free(struct bench_run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+static const char *sample_trace(void)
+{
+	static char path[512];
+	const char *d = getenv("DITTO_TESTDATA");
+	snprintf(path, sizeof(path), "%s/trace/sample", d ? d : "tests/data");
+	return path;
+}
+
+/* Refused with exit 2 and one line on stderr holding want. */
+static void refused(const char *const *args, const char *want)
+{
+	struct bench_run r;
+	bench(&r, args);
+	if (r.status != 2 || !strstr(r.err, want) ||
+	    strchr(r.err, '\n') != r.err + strlen(r.err) - 1)
+		fail_msg("exit %d, stderr \"%s\", not 2 and \"%s\"", r.status, r.err, want);
+	bench_free(&r);
+}
+
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static void test_refused(void **state)
+{
+	const char *t = sample_trace();
+	refused(ARGS("replay", "--trace", t, "--start-minute", "479"),
+		"outside the trace's minutes 480..959");
+	refused(ARGS("replay", "--trace", t, "--minutes", "481"), "go past the trace's last");
+	refused(ARGS("replay", "--trace", t, "--sample", "5"), "4 functions with durations");
+	refused(ARGS("replay", "--trace", t, "--policies", "elastic,nonsense"),
+		"\"nonsense\" is not a scaling policy");
+	refused(ARGS("replay", "--trace", t, "--rate-scale", "x"), "--rate-scale must be");
+	refused(ARGS("replay", "--trace", "/nonexistent"), "/nonexistent");
+	refused(ARGS("replay", "--minutes", "1"), "--trace is required");
+	refused(ARGS("replay", "--trace", t, "--url", "http://127.0.0.1:1"), "go together");
+}
+
+static double num(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(o, a);
+	if (b)
+		v = json_object_get(v, b);
+	if (!json_is_number(v))
+		fail_msg("%s.%s is not a number", a, b ? b : "");
+	return json_number_value(v);
+}
+
+/* One policy's summary: every call answered, figures that hold together. */
+static void check_policy(json_t *p, const char *name, double calls)
+{
+	if (!json_is_object(p))
+		fail_msg("no summary for %s", name);
+	assert_true(num(p, "invocations", NULL) == calls);
+	assert_true(num(p, "failures", NULL) == 0);
+	assert_true(num(p, "cold_starts", NULL) >= 0);
+	static const char *const pcts[] = { "latency_ms", "slowdown" };
+	for (int i = 0; i < 2; i++) {
+		double p50 = num(p, pcts[i], "p50"), p99 = num(p, pcts[i], "p99");
+		double p999 = num(p, pcts[i], "p999");
+		assert_true(p50 > 0 && p50 <= p99 && p99 <= p999);
+	}
+	double alloc = num(p, "vcpu_s", "allocated"), busy = num(p, "vcpu_s", "busy");
+	if (!(alloc > 0 && busy > 0 && busy <= alloc))
+		fail_msg("%s: vcpu_s allocated %g, busy %g", name, alloc, busy);
+	double u = num(p, "utilisation", NULL);
+	assert_true(u > 0 && u <= 1 && fabs(u - busy / alloc) < 1e-3);
+}
+
+/* Every row is one call of one policy, answered, on a known VM. */
+static void check_csv(const char *path, double calls)
+{
+	char *text = slurp(path), *save = NULL;
+	char *line = strtok_r(text, "\n", &save);
+	assert_non_null(line);
+	assert_string_equal(line, "policy,function,arrival_ms,duration_ms,latency_ms,status,"
+				  "cold_start,vcpu,vm");
+	int rows[2] = { 0, 0 };
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		char policy[32], fn[64], status[16], vm[64];
+		double at, dur, lat;
+		int cold, vcpu;
+		int n = sscanf(line, "%31[^,],%63[^,],%lf,%lf,%lf,%15[^,],%d,%d,%63s", policy, fn,
+			       &at, &dur, &lat, status, &cold, &vcpu, vm);
+		if (n != 9 || strcmp(status, "ok") != 0 || lat <= 0 || vcpu < 1)
+			fail_msg("row \"%s\"", line);
+		if (strncmp(vm, "replay-", 7) != 0)
+			fail_msg("row \"%s\" names no tenant VM", line);
+		rows[strcmp(policy, "elastic") == 0 ? 0 : 1]++;
+		assert_true(strcmp(policy, "elastic") == 0 || strcmp(policy, "fixed:max") == 0);
+	}
+	assert_int_equal(rows[0], (int)calls);
+	assert_int_equal(rows[1], (int)calls);
+	free(text);
+}
+
+static bool have_gnuplot(void)
+{
+	return system("command -v gnuplot >/dev/null 2>&1") == 0;
+}
+
+/* Minute 711 of the fixture (a 156 ms queue call and 8 short orchestration
+ * calls), three times as many calls and 4 times faster: 27 calls in 15 s,
+ * under elastic and fixed:max. */
+static void test_replay(void **state)
+{
+	char csv[300], plots[300], data[300];
+	snprintf(csv, sizeof(csv), "%s/calls.csv", scratch);
+	snprintf(plots, sizeof(plots), "%s/plots", scratch);
+	snprintf(data, sizeof(data), "%s/data", scratch);
+	struct bench_run r;
+	bench(&r, ARGS("replay", "--build", test_build_dir(), "--data", data, "--trace",
+		       sample_trace(), "--start-minute", "711", "--minutes", "1", "--time-scale",
+		       "4", "--rate-scale", "3", "--seed", "3", "--policies", "elastic,fixed:max",
+		       "--json", "--csv", csv, "--plots", plots));
+	if (r.status != 0)
+		fail_msg("exit %d: %s", r.status, r.err);
+	json_error_t je;
+	json_t *s = json_loads(r.out, 0, &je);
+	if (!s)
+		fail_msg("not JSON (%s): %s", je.text, r.out);
+	double calls = num(s, "window", "invocations");
+	assert_true(calls >= 10);
+	assert_true(num(s, "window", "start_minute") == 711);
+	assert_true(num(s, "window", "minutes") == 1);
+	assert_true(num(s, "window", "seconds") == 15);
+	assert_true(num(s, "offered_cores", NULL) > 0);
+	assert_true(num(s, "scaling", "time_scale") == 4);
+	assert_true(num(s, "scaling", "rate_scale") == 3);
+	assert_non_null(json_string_value(json_object_get(s, "accel")));
+	json_t *p = json_object_get(s, "policies");
+	assert_int_equal(json_object_size(p), 2);
+	check_policy(json_object_get(p, "elastic"), "elastic", calls);
+	check_policy(json_object_get(p, "fixed:max"), "fixed:max", calls);
+	/* fixed:max holds every worker vCPU: elastic cannot allocate more. */
+	assert_true(num(json_object_get(p, "elastic"), "vcpu_s", "allocated") <=
+		    num(json_object_get(p, "fixed:max"), "vcpu_s", "allocated") * 1.1);
+	check_csv(csv, calls);
+	static const char *const files[] = { "alloc.png",        "alloc.svg",
+					     "latency-cdf.png",  "latency-cdf.svg",
+					     "slowdown-cdf.png", "slowdown-cdf.svg" };
+	for (size_t i = 0; have_gnuplot() && i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[400];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", plots, files[i]);
+		if (stat(path, &st) != 0 || st.st_size == 0)
+			fail_msg("%s missing or empty", path);
+	}
+	json_decref(s);
+	bench_free(&r);
+}
+
+int main(void)
+{
+	if (scratch_dir(scratch, sizeof(scratch), "bench") < 0)
+		return 1;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_replay),
+	};
+	int failed = cmocka_run_group_tests_name("bench", tests, NULL, NULL);
+	if (!getenv("DITTO_KEEP"))
+		remove_tree(scratch);
+	return failed;
+}
