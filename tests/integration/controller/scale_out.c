@@ -46,14 +46,18 @@ static void await_vms(const char *name, size_t n, const char *host)
 	wait_until(vms_are, &w, DEADLINE_MS, "the tenant's VMs");
 }
 
-/* Two slow calls of busy at once, each on a thread of its own. */
+/* Makes a scale-out tenant with busy deployed, and starts two calls of
+ * busy with input at once, each on a thread of its own. */
 struct pair {
 	struct bg_call c[2];
 	pthread_t t[2];
 };
 
-static void pair_start(struct pair *p, const char *key, const char *input)
+static void pair_start(struct pair *p, const char *name, const char *scaling, char key[128],
+		       const char *input)
 {
+	tenant(name, scaling, key);
+	deploy(key, "busy", "busy", "max_concurrency=4");
 	for (int i = 0; i < 2; i++) {
 		p->c[i] = (struct bg_call){ key, "busy", input, 0, "" };
 		pthread_create(&p->t[i], NULL, bg_invoke, &p->c[i]);
@@ -117,11 +121,10 @@ static double expect_accounted(const char *key, const char *name)
 void test_scale_out_second_vm(void **state)
 {
 	char key[128];
-	tenant("fanout", "{\"max\":2,\"policy\":\"scale-out:1000\"}", key);
-	deploy(key, "busy", "busy", "max_concurrency=4");
 	struct pair p;
 	/* Long enough for both VMs to boot while the first call runs. */
-	pair_start(&p, key, "{\"ms\":12000}");
+	pair_start(&p, "fanout", "{\"max\":2,\"policy\":\"scale-out:1000\"}", key,
+		   "{\"ms\":12000}");
 	await_listed(key, "status=running", 2);
 	expect_two_vms_in_records(key, "fanout");
 	struct http_reply r;
@@ -146,10 +149,9 @@ void test_scale_out_second_vm(void **state)
 void test_scale_out_drain_and_loss(void **state)
 {
 	char key[128];
-	tenant("movers", "{\"max\":2,\"policy\":\"scale-out:600000\"}", key);
-	deploy(key, "busy", "busy", "max_concurrency=4");
 	struct pair p;
-	pair_start(&p, key, "{\"ms\":3000}");
+	pair_start(&p, "movers", "{\"max\":2,\"policy\":\"scale-out:600000\"}", key,
+		   "{\"ms\":3000}");
 	pair_join(&p);
 	await_vms("movers", 2, "h1");
 
