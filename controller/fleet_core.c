@@ -265,6 +265,13 @@ void fl_vm_account(struct fleet *f, struct fleet_host *h, const char *name, json
 			      s.n_buckets);
 }
 
+const char *fl_error_message(json_t *reply)
+{
+	const char *m = json_string_value(
+		json_object_get(json_object_get(reply, "error"), "message"));
+	return m ? m : "no reason given";
+}
+
 void fl_wait_changed(struct fleet *f, uint64_t wait_us)
 {
 	struct timespec ts;

@@ -172,6 +172,8 @@ json_t *fl_reported_vm(struct fleet_host *h, const char *name);
  * the tenant's totals and the fleet's histogram. */
 void fl_vm_account(struct fleet *f, struct fleet_host *h, const char *name, json_t *vm,
 		   int64_t pid);
+/* The message of an agent's error reply, or "no reason given". Any lock. */
+const char *fl_error_message(json_t *reply);
 /* Waits on f->changed (CLOCK_MONOTONIC) until signalled or wait_us passed. */
 void fl_wait_changed(struct fleet *f, uint64_t wait_us);
 /* Calls the agent on h with the lock not held; the call aborts when h->gen

@@ -98,11 +98,9 @@ static void scaling_send(struct fleet *f, const struct scaling_call *c,
 				      AGENT_CALL_MS, &reply)
 		      : -ENOMEM;
 	free(text);
-	const char *m = json_string_value(
-		json_object_get(json_object_get(reply, "error"), "message"));
 	if (st != 200) {
 		log_warn("vm_scaling_failed vm=%s host=%s status=%d message=\"%s\"", c->name,
-			 c->host->id, st, st > 0 ? (m ? m : "no reason given") : strerror(-st));
+			 c->host->id, st, st > 0 ? fl_error_message(reply) : strerror(-st));
 	} else {
 		pthread_mutex_lock(&f->lock);
 		/* The VM's size (max_workers) and mechanism stay what it was

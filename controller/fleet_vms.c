@@ -32,12 +32,6 @@ static int vm_count_on(struct fleet *f, const struct fleet_host *h, int *ret_res
 	return n;
 }
 
-static const char *error_message(json_t *reply)
-{
-	const char *m = json_string_value(
-		json_object_get(json_object_get(reply, "error"), "message"));
-	return m ? m : "no reason given";
-}
 
 /* ---- placement ------------------------------------------------------------------------------ */
 
@@ -175,7 +169,7 @@ static int vm_start_on(struct fleet *f, const char *name, struct fleet_host *h, 
 		snprintf(reason, reason_size, "host %s: %s", h->id, strerror(-st));
 	else if (st != 201)
 		snprintf(reason, reason_size, "host %s answered %d: %s", h->id, st,
-			 error_message(reply));
+			 fl_error_message(reply));
 	*ret_pid = json_integer_value(json_object_get(reply, "pid"));
 	json_decref(reply);
 	return st == 201 ? 0 : -EIO;
@@ -522,7 +516,7 @@ int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *di
 		return 0;
 	}
 	log_warn("artifact_push_failed host=%s digest=%s status=%d message=\"%s\"", h->id, digest,
-		 st, st > 0 ? error_message(reply) : strerror(-st));
+		 st, st > 0 ? fl_error_message(reply) : strerror(-st));
 	json_decref(reply);
 	return st < 0 ? st : -EIO;
 }
