@@ -32,7 +32,6 @@ static int vm_count_on(struct fleet *f, const struct fleet_host *h, int *ret_res
 	return n;
 }
 
-
 /* ---- placement ------------------------------------------------------------------------------ */
 
 /* Ends a placement: on success (err 0) the VM moves to host h, whose agent
