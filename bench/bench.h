@@ -59,6 +59,11 @@ int bench_read_function(const struct bench_opts *o, const char *name, void **ret
 int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const char *name,
 			  char digest[SHA256_HEX_SIZE]);
 
+/* Writes a one-line reason into err (size bytes) and returns e: for the
+ * modules that report their errors upward (trace, workload, results). */
+int bench_error(char *err, size_t size, int e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Sleeps ms milliseconds, for polls that have nothing to wait on but a
  * list that changes. */
 void bench_sleep_ms(long ms);

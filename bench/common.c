@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,15 @@ int bench_upload_function(struct bench_env *e, const struct bench_opts *o, const
 		return -EIO;
 	}
 	return 0;
+}
+
+int bench_error(char *err, size_t size, int e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, size, fmt, ap);
+	va_end(ap);
+	return e;
 }
 
 void bench_sleep_ms(long ms)

@@ -727,8 +727,9 @@ static int platform_for(struct platform *p, const struct replay_opts *o, struct 
 	return platform_start(p, bo);
 }
 
-/* Builds the workload for the worker cores found, and says what it sends. */
-static int workload_for(struct replay *R, struct replay_opts *o, const struct trace *t)
+/* Checks the window, the selection and the scales before any platform
+ * starts (the load is fitted to the cores only once they are known). */
+static int workload_check(struct replay_opts *o, const struct trace *t)
 {
 	struct workload_opts *wo = &o->tc.wl;
 	if (wo->max_duration_ms == 0)
@@ -740,6 +741,20 @@ static int workload_for(struct replay *R, struct replay_opts *o, const struct tr
 			(FUNCTION_TIMEOUT_MAX_MS - 10000) / 2, FUNCTION_TIMEOUT_MAX_MS);
 		return -EINVAL;
 	}
+	struct workload w;
+	char err[512];
+	if (workload_build(t, wo, &w, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ditto-bench: replay: %s\n", err);
+		return -EINVAL;
+	}
+	workload_free(&w);
+	return 0;
+}
+
+/* Builds the workload for the worker cores found, and says what it sends. */
+static int workload_for(struct replay *R, struct replay_opts *o, const struct trace *t)
+{
+	struct workload_opts *wo = &o->tc.wl;
 	wo->fit_cores = R->worker_cores * FIT_FRACTION;
 	char err[512];
 	if (workload_build(t, wo, &R->w, err, sizeof(err)) < 0) {
@@ -832,7 +847,11 @@ int bench_replay(int argc, char **argv)
 	char err[512], tmp[] = "/tmp/ditto-replay.XXXXXX", dir[600];
 	if (trace_load(o.tc.trace, o.tc.day, &t, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ditto-bench: %s\n", err);
-		return 1;
+		return 2;
+	}
+	if (workload_check(&o, &t) < 0) {
+		trace_free(&t);
+		return 2;
 	}
 	if (!o.bo.data && !o.bo.url && !(o.bo.data = mkdtemp(tmp))) {
 		fprintf(stderr, "ditto-bench: cannot create a data folder: %s\n", strerror(errno));

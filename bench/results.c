@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <math.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -265,18 +264,6 @@ int results_write_csv(const char *path, const struct workload *w, const struct r
 
 /* ---- plots ---------------------------------------------------------------- */
 
-static int fail(char *err, size_t size, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t size, int e, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-	return e;
-}
-
 /* One block per run of up to CDF_POINTS "value fraction" lines from a
  * sorted sample, blocks apart by two blank lines (gnuplot's index). */
 static void cdf_block(FILE *f, const double *v, size_t n)
@@ -416,13 +403,14 @@ static int gp_run(const char *script, const char *log, char *err, size_t size)
 	int e = posix_spawnp(&pid, "gnuplot", &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e)
-		return fail(err, size, -e, "cannot run gnuplot (%s): install gnuplot", strerror(e));
+		return bench_error(err, size, -e, "cannot run gnuplot (%s): install gnuplot",
+				   strerror(e));
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
-			return fail(err, size, -errno, "gnuplot: %s", strerror(errno));
+			return bench_error(err, size, -errno, "gnuplot: %s", strerror(errno));
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return fail(err, size, -EIO, "gnuplot failed; see %s", log);
+		return bench_error(err, size, -EIO, "gnuplot failed; see %s", log);
 	return 0;
 }
 
@@ -431,17 +419,18 @@ int results_plots(const char *dir, const struct workload *w, const struct run *r
 {
 	int r = mkdir_parents(dir, 0755);
 	if (r < 0)
-		return fail(err, err_size, r, "cannot create %s: %s", dir, strerror(-r));
+		return bench_error(err, err_size, r, "cannot create %s: %s", dir, strerror(-r));
 	if ((r = write_alloc(dir, w, runs, n_runs)) < 0 ||
 	    (r = write_cdfs(dir, w, runs, n_runs)) < 0)
-		return fail(err, err_size, r, "cannot write the plots' data in %s: %s", dir,
-			    strerror(-r));
+		return bench_error(err, err_size, r, "cannot write the plots' data in %s: %s", dir,
+				   strerror(-r));
 	char script[1100], log[1100];
 	snprintf(script, sizeof(script), "%s/plots.gp", dir);
 	snprintf(log, sizeof(log), "%s/gnuplot.log", dir);
 	FILE *f = fopen(script, "w");
 	if (!f)
-		return fail(err, err_size, -errno, "cannot write %s: %s", script, strerror(errno));
+		return bench_error(err, err_size, -errno, "cannot write %s: %s", script,
+				   strerror(errno));
 	static const char *const kinds[] = { "png", "svg" };
 	for (int k = 0; k < 2; k++) {
 		gp_alloc(f, dir, runs, n_runs, kinds[k]);
@@ -451,6 +440,6 @@ int results_plots(const char *dir, const struct workload *w, const struct run *r
 		       "slowdown (latency / requested duration)", kinds[k]);
 	}
 	if ((ferror(f) | fclose(f)) != 0)
-		return fail(err, err_size, -EIO, "cannot write %s", script);
+		return bench_error(err, err_size, -EIO, "cannot write %s", script);
 	return gp_run(script, log, err, err_size);
 }

@@ -4,12 +4,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bench.h"
 #include "trace.h"
 #include "util.h"
 
@@ -26,18 +26,6 @@ struct csv {
 	char **head; /* the header's fields (a copy of the pointers) */
 	size_t n_head;
 };
-
-static int fail(char *err, size_t size, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t size, int e, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-	return e;
-}
 
 static void csv_close(struct csv *c)
 {
@@ -85,19 +73,19 @@ static int csv_open(struct csv *c, const char *path, char *err, size_t size)
 	size_t len;
 	int r = file_read_all(path, (void **)&c->buf, &len);
 	if (r < 0)
-		return fail(err, size, r, "%s: %s", path, strerror(-r));
+		return bench_error(err, size, r, "%s: %s", path, strerror(-r));
 	c->p = c->buf;
 	c->end = c->buf + len;
 	r = csv_next(c);
 	if (r <= 0) {
 		csv_close(c);
-		return r < 0 ? fail(err, size, r, "out of memory")
-			     : fail(err, size, -EINVAL, "%s: empty, no header", path);
+		return r < 0 ? bench_error(err, size, r, "out of memory")
+			     : bench_error(err, size, -EINVAL, "%s: empty, no header", path);
 	}
 	c->head = malloc(c->n * sizeof(char *));
 	if (!c->head) {
 		csv_close(c);
-		return fail(err, size, -ENOMEM, "out of memory");
+		return bench_error(err, size, -ENOMEM, "out of memory");
 	}
 	memcpy(c->head, c->fields, c->n * sizeof(char *));
 	c->n_head = c->n;
@@ -119,8 +107,8 @@ static int csv_cols(const struct csv *c, const char *const *names, int *cols, si
 {
 	for (size_t i = 0; i < n; i++)
 		if ((cols[i] = csv_col(c, names[i])) < 0)
-			return fail(err, size, -EINVAL, "%s: no column %s in its header", c->path,
-				    names[i]);
+			return bench_error(err, size, -EINVAL, "%s: no column %s in its header",
+					   c->path, names[i]);
 	return 0;
 }
 
@@ -128,8 +116,8 @@ static int csv_cols(const struct csv *c, const char *const *names, int *cols, si
 static int csv_row_check(const struct csv *c, char *err, size_t size)
 {
 	if (c->n != c->n_head)
-		return fail(err, size, -EINVAL, "%s:%d: %zu fields, the header has %zu", c->path,
-			    c->line, c->n, c->n_head);
+		return bench_error(err, size, -EINVAL, "%s:%d: %zu fields, the header has %zu",
+				   c->path, c->line, c->n, c->n_head);
 	return 0;
 }
 
@@ -141,8 +129,8 @@ static int csv_number(const struct csv *c, int col, double *ret, char *err, size
 	errno = 0;
 	double v = strtod(s, &end);
 	if (!*s || *end || errno || !isfinite(v) || v < 0)
-		return fail(err, size, -EINVAL, "%s:%d: %s is \"%s\", not a number >= 0", c->path,
-			    c->line, c->head[col], s);
+		return bench_error(err, size, -EINVAL, "%s:%d: %s is \"%s\", not a number >= 0",
+				   c->path, c->line, c->head[col], s);
 	*ret = v;
 	return 0;
 }
@@ -152,8 +140,8 @@ static int csv_hash(const struct csv *c, int col, char *out, char *err, size_t s
 	const char *s = c->fields[col];
 	size_t len = strlen(s);
 	if (len == 0 || len >= TRACE_HASH_SIZE)
-		return fail(err, size, -EINVAL, "%s:%d: %s must be 1 to %d characters", c->path,
-			    c->line, c->head[col], TRACE_HASH_SIZE - 1);
+		return bench_error(err, size, -EINVAL, "%s:%d: %s must be 1 to %d characters",
+				   c->path, c->line, c->head[col], TRACE_HASH_SIZE - 1);
 	memcpy(out, s, len + 1);
 	return 0;
 }
@@ -248,7 +236,7 @@ static int first_day(const char *dir, int *ret, char *err, size_t size)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return fail(err, size, -errno, "%s: %s", dir, strerror(errno));
+		return bench_error(err, size, -errno, "%s: %s", dir, strerror(errno));
 	struct dirent *e;
 	int best = 0;
 	while ((e = readdir(d))) {
@@ -260,10 +248,10 @@ static int first_day(const char *dir, int *ret, char *err, size_t size)
 	}
 	closedir(d);
 	if (!best)
-		return fail(err, size, -ENOENT,
-			    "%s: neither invocations.csv nor "
-			    "invocations_per_function_md.anon.dNN.csv is there",
-			    dir);
+		return bench_error(err, size, -ENOENT,
+				   "%s: neither invocations.csv nor "
+				   "invocations_per_function_md.anon.dNN.csv is there",
+				   dir);
 	*ret = best;
 	return 0;
 }
@@ -286,10 +274,12 @@ static int day_files_find(const char *dir, int day, struct day_files *f, char *e
 		snprintf(f->mem, sizeof(f->mem), "%s/app_memory_percentiles.anon.d%02d.csv", dir,
 			 day);
 		if (stat(f->inv, &st) != 0)
-			return fail(err, size, -ENOENT, "%s: no such file (day %d)", f->inv, day);
+			return bench_error(err, size, -ENOENT, "%s: no such file (day %d)", f->inv,
+					   day);
 	}
 	if (stat(f->dur, &st) != 0)
-		return fail(err, size, -ENOENT, "%s: no such file (durations are needed)", f->dur);
+		return bench_error(err, size, -ENOENT, "%s: no such file (durations are needed)",
+				   f->dur);
 	f->has_mem = stat(f->mem, &st) == 0;
 	return 0;
 }
@@ -303,15 +293,17 @@ static int minute_columns(const struct csv *c, int first_col, struct trace *t, c
 		int64_t m;
 		if (parse_i64(c->head[first_col + i], 0, 10000000, &m) < 0 ||
 		    (i > 0 && m != t->first_minute + i))
-			return fail(err, size, -EINVAL,
-				    "%s: column %d is \"%s\": minute columns must be contiguous "
-				    "numbers",
-				    c->path, first_col + i + 1, c->head[first_col + i]);
+			return bench_error(
+				err, size, -EINVAL,
+				"%s: column %d is \"%s\": minute columns must be contiguous "
+				"numbers",
+				c->path, first_col + i + 1, c->head[first_col + i]);
 		if (i == 0)
 			t->first_minute = (int)m;
 	}
 	if (t->n_minutes < 1)
-		return fail(err, size, -EINVAL, "%s: no minute columns after Trigger", c->path);
+		return bench_error(err, size, -EINVAL, "%s: no minute columns after Trigger",
+				   c->path);
 	return 0;
 }
 
@@ -327,13 +319,14 @@ static int invocation_row(const struct csv *c, const int *cols, struct trace_fun
 	snprintf(f->trigger, sizeof(f->trigger), "%s", c->fields[cols[3]]);
 	f->per_minute = malloc((size_t)n_minutes * sizeof(uint32_t));
 	if (!f->per_minute)
-		return fail(err, size, -ENOMEM, "out of memory");
+		return bench_error(err, size, -ENOMEM, "out of memory");
 	for (int m = 0; m < n_minutes; m++) {
 		uint64_t v;
 		if (parse_u64(c->fields[cols[3] + 1 + m], 0, UINT32_MAX, &v) < 0)
-			return fail(err, size, -EINVAL, "%s:%d: minute %s is \"%s\", not a count",
-				    c->path, c->line, c->head[cols[3] + 1 + m],
-				    c->fields[cols[3] + 1 + m]);
+			return bench_error(err, size, -EINVAL,
+					   "%s:%d: minute %s is \"%s\", not a count", c->path,
+					   c->line, c->head[cols[3] + 1 + m],
+					   c->fields[cols[3] + 1 + m]);
 		f->per_minute[m] = (uint32_t)v;
 		f->total += v;
 	}
@@ -353,7 +346,7 @@ static int read_invocations(const char *path, struct trace *t, char *err, size_t
 	size_t cap = 0;
 	while ((r = csv_next(&c)) > 0) {
 		if (array_reserve(&t->fns, &cap, t->n_fns + 1, sizeof(*t->fns), 256) < 0) {
-			r = fail(err, size, -ENOMEM, "out of memory");
+			r = bench_error(err, size, -ENOMEM, "out of memory");
 			goto out;
 		}
 		struct trace_function *f = &t->fns[t->n_fns++];
@@ -362,10 +355,10 @@ static int read_invocations(const char *path, struct trace *t, char *err, size_t
 			goto out;
 	}
 	if (r == 0 && t->n_fns == 0)
-		r = fail(err, size, -EINVAL, "%s: no functions", path);
+		r = bench_error(err, size, -EINVAL, "%s: no functions", path);
 out:
 	csv_close(&c);
-	return r < 0 ? (r == -ENOMEM ? fail(err, size, r, "out of memory") : r) : 0;
+	return r < 0 ? (r == -ENOMEM ? bench_error(err, size, r, "out of memory") : r) : 0;
 }
 
 static const char *const dur_names[] = { "HashOwner",
@@ -408,8 +401,8 @@ static int duration_row(const struct csv *c, const int *cols, const struct fn_in
 	for (int i = 0; i < TRACE_DUR_PCTS; i++) {
 		f->dur_pct_ms[i] = v[4 + i];
 		if (i > 0 && f->dur_pct_ms[i] < f->dur_pct_ms[i - 1])
-			return fail(err, size, -EINVAL, "%s:%d: percentiles decrease at %s",
-				    c->path, c->line, c->head[cols[4 + i]]);
+			return bench_error(err, size, -EINVAL, "%s:%d: percentiles decrease at %s",
+					   c->path, c->line, c->head[cols[4 + i]]);
 	}
 	return 0;
 }
@@ -424,7 +417,7 @@ static int read_durations(const char *path, const struct fn_index *x, char *err,
 		while ((r = csv_next(&c)) > 0 && (r = duration_row(&c, cols, x, err, size)) == 0)
 			;
 	csv_close(&c);
-	return r == -ENOMEM ? fail(err, size, r, "out of memory") : r;
+	return r == -ENOMEM ? bench_error(err, size, r, "out of memory") : r;
 }
 
 static const char *const mem_names[] = { "HashOwner",
@@ -488,7 +481,7 @@ static int read_memory(const char *path, const struct fn_index *x, char *err, si
 		       (r = memory_row(&c, cols, func_col, x, err, size)) == 0)
 			;
 	csv_close(&c);
-	return r == -ENOMEM ? fail(err, size, r, "out of memory") : r;
+	return r == -ENOMEM ? bench_error(err, size, r, "out of memory") : r;
 }
 
 static int load_2019(const char *dir, int day, struct trace *t, char *err, size_t size)
@@ -502,7 +495,7 @@ static int load_2019(const char *dir, int day, struct trace *t, char *err, size_
 		return r;
 	struct fn_index x;
 	if (index_build(&x, t) < 0)
-		return fail(err, size, -ENOMEM, "out of memory");
+		return bench_error(err, size, -ENOMEM, "out of memory");
 	r = read_durations(files.dur, &x, err, size);
 	if (r == 0 && files.has_mem)
 		r = read_memory(files.mem, &x, err, size);
@@ -546,22 +539,22 @@ static int read_call_rows(struct csv *c, struct call_row **ret, size_t *ret_n, c
 		const char *app = c->fields[cols[0]], *func = c->fields[cols[1]];
 		if (!*app || !*func || strlen(app) >= TRACE_HASH_SIZE ||
 		    strlen(func) >= TRACE_HASH_SIZE) {
-			r = fail(err, size, -EINVAL,
-				 "%s:%d: app and func must be 1 to %d characters", c->path, c->line,
-				 TRACE_HASH_SIZE - 1);
+			r = bench_error(err, size, -EINVAL,
+					"%s:%d: app and func must be 1 to %d characters", c->path,
+					c->line, TRACE_HASH_SIZE - 1);
 			break;
 		}
 		if (array_reserve(&rows, &cap, n + 1, sizeof(*rows), 1024) < 0) {
-			r = fail(err, size, -ENOMEM, "out of memory");
+			r = bench_error(err, size, -ENOMEM, "out of memory");
 			break;
 		}
 		rows[n++] = (struct call_row){ app, func, end - dur, dur };
 	}
 	if (r == 0 && n == 0)
-		r = fail(err, size, -EINVAL, "%s: no invocations", c->path);
+		r = bench_error(err, size, -EINVAL, "%s: no invocations", c->path);
 	if (r < 0) {
 		free(rows);
-		return r == -ENOMEM ? fail(err, size, r, "out of memory") : r;
+		return r == -ENOMEM ? bench_error(err, size, r, "out of memory") : r;
 	}
 	qsort(rows, n, sizeof(*rows), row_cmp);
 	*ret = rows;
@@ -650,7 +643,7 @@ static int load_2021(const char *path, struct trace *t, char *err, size_t size)
 	}
 	free(rows);
 	csv_close(&c);
-	return r < 0 ? fail(err, size, r, "out of memory") : 0;
+	return r < 0 ? bench_error(err, size, r, "out of memory") : 0;
 }
 
 int trace_load(const char *path, int day, struct trace *ret, char *err, size_t err_size)
@@ -658,13 +651,13 @@ int trace_load(const char *path, int day, struct trace *ret, char *err, size_t e
 	memset(ret, 0, sizeof(*ret));
 	struct stat st;
 	if (stat(path, &st) != 0)
-		return fail(err, err_size, -errno, "%s: %s", path, strerror(errno));
+		return bench_error(err, err_size, -errno, "%s: %s", path, strerror(errno));
 	int r;
 	if (S_ISDIR(st.st_mode))
 		r = load_2019(path, day, ret, err, err_size);
 	else if (day != 0)
-		r = fail(err, err_size, -EINVAL, "%s: a 2021 trace is one file, it has no days",
-			 path);
+		r = bench_error(err, err_size, -EINVAL,
+				"%s: a 2021 trace is one file, it has no days", path);
 	else
 		r = load_2021(path, ret, err, err_size);
 	if (r < 0)

@@ -1,11 +1,11 @@
 /* A workload from a trace: selection, window, scaling and seeded draws. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "util.h"
 #include "workload.h"
 
@@ -48,17 +48,6 @@ static struct rng fn_rng(uint64_t seed, const struct trace_function *f)
 	return r;
 }
 
-static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 void workload_free(struct workload *w)
 {
 	free(w->calls);
@@ -90,8 +79,9 @@ static int select_functions(const struct trace *t, const struct workload_opts *o
 					 : n;
 	if (want > n || n == 0) {
 		free(idx);
-		return fail(err, size, "the trace has %zu functions with durations, %zu asked for",
-			    n, want);
+		return bench_error(err, size, -EINVAL,
+				   "the trace has %zu functions with durations, %zu asked for", n,
+				   want);
 	}
 	if (o->sample > 0) {
 		struct rng r = { o->seed ^ 0x5eed5eed5eed5eedULL };
@@ -125,13 +115,14 @@ static int set_window(const struct trace *t, const struct workload_opts *o, stru
 	int first = t->first_minute, end = t->first_minute + t->n_minutes;
 	w->start_minute = o->start_minute > 0 ? o->start_minute : first;
 	if (w->start_minute < first || w->start_minute >= end)
-		return fail(err, size, "start minute %d is outside the trace's minutes %d..%d",
-			    w->start_minute, first, end - 1);
+		return bench_error(err, size, -EINVAL,
+				   "start minute %d is outside the trace's minutes %d..%d",
+				   w->start_minute, first, end - 1);
 	w->minutes = o->minutes > 0 ? o->minutes : end - w->start_minute;
 	if (w->minutes > end - w->start_minute)
-		return fail(err, size,
-			    "%d minutes from minute %d go past the trace's last minute %d",
-			    w->minutes, w->start_minute, end - 1);
+		return bench_error(err, size, -EINVAL,
+				   "%d minutes from minute %d go past the trace's last minute %d",
+				   w->minutes, w->start_minute, end - 1);
 	return 0;
 }
 
@@ -201,7 +192,8 @@ static int decide_scaling(const struct workload_opts *o, double load, double cal
 {
 	if (o->time_scale < 0 || o->rate_scale < 0 || o->target_cores < 0 || o->fit_cores < 0 ||
 	    o->max_duration_ms < 0)
-		return fail(err, size, "scales, cores and the duration cut must be positive");
+		return bench_error(err, size, -EINVAL,
+				   "scales, cores and the duration cut must be positive");
 	w->time_scale = o->time_scale > 0 ? o->time_scale : 1;
 	char time[64], rate[160];
 	snprintf(time, sizeof(time), "time x%g%s", w->time_scale,
@@ -212,10 +204,10 @@ static int decide_scaling(const struct workload_opts *o, double load, double cal
 		snprintf(rate, sizeof(rate), "rate x%.4g (--rate-scale)", r);
 	} else if (o->target_cores > 0) {
 		if (load <= 0)
-			return fail(err, size,
-				    "the window asks for no CPU time: nothing to scale "
-				    "to %g cores",
-				    o->target_cores);
+			return bench_error(err, size, -EINVAL,
+					   "the window asks for no CPU time: nothing to scale "
+					   "to %g cores",
+					   o->target_cores);
 		r = o->target_cores / load;
 		snprintf(
 			rate, sizeof(rate),
@@ -235,8 +227,9 @@ static int decide_scaling(const struct workload_opts *o, double load, double cal
 		snprintf(rate, sizeof(rate), "rate x1");
 	}
 	if (calls * r > WORKLOAD_MAX_CALLS)
-		return fail(err, size, "%.0f calls at rate x%.4g: more than %.0f, scale down",
-			    calls, r, WORKLOAD_MAX_CALLS);
+		return bench_error(err, size, -EINVAL,
+				   "%.0f calls at rate x%.4g: more than %.0f, scale down", calls, r,
+				   WORKLOAD_MAX_CALLS);
 	w->rate_scale = r;
 	snprintf(w->scaling, sizeof(w->scaling), "%s, %s", time, rate);
 	return 0;
@@ -361,8 +354,9 @@ int workload_build(const struct trace *t, const struct workload_opts *o, struct 
 			     : draw_minutes(&d, (uint32_t)i, f, off);
 	}
 	if (r == 0 && w->n_calls == 0)
-		r = fail(err, err_size, "no calls in minutes %d..%d of the selected functions",
-			 w->start_minute, w->start_minute + w->minutes - 1);
+		r = bench_error(err, err_size, -EINVAL,
+				"no calls in minutes %d..%d of the selected functions",
+				w->start_minute, w->start_minute + w->minutes - 1);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			snprintf(err, err_size, "out of memory");
