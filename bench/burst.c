@@ -278,6 +278,21 @@ static int tenant_ready(struct platform *pf, const struct burst_cli *c, const ch
 	return 0;
 }
 
+/* Sets a tenant done with to fixed:0, so that its VM gives its cores back
+ * for the next one. */
+static int tenant_release(struct platform *pf, const char *tenant)
+{
+	char path[128];
+	const char *body = "{\"min\":0,\"policy\":\"fixed:0\"}";
+	snprintf(path, sizeof(path), "/v1/tenants/%s/scaling", tenant);
+	int st = api_client_call(&pf->admin, "PUT", path, body, strlen(body), 10000, NULL);
+	if (st != 200) {
+		fprintf(stderr, "ditto-bench: cannot release tenant %s (%d)\n", tenant, st);
+		return -EIO;
+	}
+	return 0;
+}
+
 /* Sends the tasks at once and waits for them all. */
 static int run_tasks(struct platform *pf, const struct burst_cli *c, const char *key,
 		     struct burst_result *res)
@@ -325,6 +340,8 @@ static int burst_real(struct burst_cli *c, struct burst_result *res, char *accel
 		r = tenant_ready(&pf, c, tenant, c->policies[i], key);
 		if (r == 0)
 			r = run_tasks(&pf, c, key, &res[i]);
+		if (r == 0)
+			r = tenant_release(&pf, tenant);
 	}
 	platform_stop(&pf);
 	return r;
