@@ -287,6 +287,7 @@ static size_t set_of(struct fleet *f, const struct fleet_tenant *t, struct fleet
 		     struct vmset_vm *sv)
 {
 	size_t n = 0;
+	uint64_t now = time_now_us();
 	for (size_t i = 0; i < f->n_vms && n < SET_MAX; i++) {
 		struct fleet_vm *v = f->vms[i];
 		if (v->t != t)
@@ -295,6 +296,7 @@ static size_t set_of(struct fleet *f, const struct fleet_tenant *t, struct fleet
 		sv[n] = (struct vmset_vm){
 			.ready = v->host && atomic_load(&v->host->gen) == v->host_gen,
 			.placing = v->placing,
+			.backoff = !v->host && v->err < 0 && now < v->retry_at_us,
 			.inflight = v->inflight,
 		};
 		n++;

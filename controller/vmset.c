@@ -18,6 +18,9 @@ struct vmset_choice vmset_choose(const struct vmset_vm *vms, size_t n, int cap, 
 	long best = least_loaded(vms, n);
 	if (best >= 0 && (cap <= 0 || vms[best].inflight < cap))
 		return (struct vmset_choice){ VMSET_ROUTE, (size_t)best };
+	for (size_t i = 0; i < n; i++)
+		if (!vms[i].ready && !vms[i].placing && !vms[i].backoff)
+			return (struct vmset_choice){ VMSET_PLACE, i };
 	if ((long)n < (want < 1 ? 1 : want))
 		return (struct vmset_choice){ VMSET_ADD, n };
 	for (size_t i = 0; i < n; i++)

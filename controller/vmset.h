@@ -14,6 +14,7 @@
 struct vmset_vm {
 	bool ready;   /* placed on a host that is up: it takes routes */
 	bool placing; /* a placement works on it */
+	bool backoff; /* neither: its last placement failed a moment ago */
 	int inflight; /* routes in flight to it */
 };
 
@@ -35,10 +36,13 @@ struct vmset_choice {
  * should have now (its policy's target, counting this invocation, within
  * its limits; at least 1).
  *
- * The least loaded ready VM is taken when it is not busy. Otherwise a VM is
- * added while the set is smaller than want; otherwise the caller waits for
- * a placement under way, or, when none is, queues on the least loaded ready
- * VM; a VM that is neither ready nor placing is placed again. */
+ * The least loaded ready VM is taken when it is not busy. Otherwise a VM
+ * that is neither ready nor placing (its host was lost, or its placement
+ * failed and its back-off is over) is placed again, or else a VM is added
+ * while the set is smaller than want; otherwise the caller waits for a
+ * placement under way, or, when none is, queues on the least loaded ready
+ * VM. With nothing ready nor placing, the first VM is placed again even in
+ * its back-off. */
 struct vmset_choice vmset_choose(const struct vmset_vm *vms, size_t n, int cap, int want);
 
 /* Which VM to stop when the set holds more than want: a VM neither ready

@@ -10,18 +10,27 @@
 
 #include "vmset.h"
 
-#define READY(n)                               \
-	{                                      \
-		.ready = true, .inflight = (n) \
-	}
-#define PLACING                 \
-	{                       \
-		.placing = true \
-	}
-#define DOWN      \
-	{         \
-		0 \
-	}
+/* A VM of the set: ready with n routes in flight, being placed, nowhere
+ * (lost), or nowhere with its last placement failed a moment ago. */
+static struct vmset_vm ready(int n)
+{
+	return (struct vmset_vm){ .ready = true, .inflight = n };
+}
+
+static struct vmset_vm placing(void)
+{
+	return (struct vmset_vm){ .placing = true };
+}
+
+static struct vmset_vm down(void)
+{
+	return (struct vmset_vm){ 0 };
+}
+
+static struct vmset_vm backoff(void)
+{
+	return (struct vmset_vm){ .backoff = true };
+}
 
 static void expect_choice(struct vmset_choice c, enum vmset_pick pick, size_t index)
 {
@@ -33,13 +42,13 @@ static void expect_choice(struct vmset_choice c, enum vmset_pick pick, size_t in
 /* One VM that scales its worker vCPUs takes every route once ready. */
 static void test_one_vm_takes_everything(void **state)
 {
-	struct vmset_vm one[] = { READY(7) };
+	struct vmset_vm one[] = { ready(7) };
 	expect_choice(vmset_choose(one, 1, 0, 1), VMSET_ROUTE, 0);
 	expect_choice(vmset_choose(NULL, 0, 0, 1), VMSET_ADD, 0);
-	struct vmset_vm placing[] = { PLACING };
-	expect_choice(vmset_choose(placing, 1, 0, 1), VMSET_WAIT, 0);
-	struct vmset_vm down[] = { DOWN };
-	expect_choice(vmset_choose(down, 1, 0, 1), VMSET_PLACE, 0);
+	struct vmset_vm booting[] = { placing() };
+	expect_choice(vmset_choose(booting, 1, 0, 1), VMSET_WAIT, 0);
+	struct vmset_vm lost[] = { down() };
+	expect_choice(vmset_choose(lost, 1, 0, 1), VMSET_PLACE, 0);
 }
 
 /* Scale-out: the least loaded free VM first; all busy and fewer than
@@ -47,30 +56,38 @@ static void test_one_vm_takes_everything(void **state)
  * the least loaded. */
 static void test_scale_out_choices(void **state)
 {
-	struct vmset_vm two[] = { READY(1), READY(0) };
+	struct vmset_vm two[] = { ready(1), ready(0) };
 	expect_choice(vmset_choose(two, 2, 1, 2), VMSET_ROUTE, 1);
-	struct vmset_vm busy[] = { READY(1), READY(1) };
+	struct vmset_vm busy[] = { ready(1), ready(1) };
 	expect_choice(vmset_choose(busy, 2, 1, 3), VMSET_ADD, 2);
-	struct vmset_vm growing[] = { READY(1), PLACING };
+	struct vmset_vm growing[] = { ready(1), placing() };
 	expect_choice(vmset_choose(growing, 2, 1, 2), VMSET_WAIT, 0);
-	struct vmset_vm full[] = { READY(2), READY(1) };
+	struct vmset_vm full[] = { ready(2), ready(1) };
 	expect_choice(vmset_choose(full, 2, 1, 2), VMSET_ROUTE, 1);
-	/* A lost VM is placed again when nothing else can take it. */
-	struct vmset_vm lost[] = { DOWN, DOWN };
-	expect_choice(vmset_choose(lost, 2, 1, 2), VMSET_PLACE, 0);
+	/* A lost VM is placed again before another is added. */
+	struct vmset_vm lost[] = { ready(1), down() };
+	expect_choice(vmset_choose(lost, 2, 1, 3), VMSET_PLACE, 1);
+	/* One whose placement just failed (no room) is not, and at the
+	 * limit the invocation queues on the least loaded. */
+	struct vmset_vm full_host[] = { ready(1), backoff() };
+	expect_choice(vmset_choose(full_host, 2, 1, 2), VMSET_ROUTE, 0);
+	expect_choice(vmset_choose(full_host, 2, 1, 3), VMSET_ADD, 2);
+	/* With nothing else, the first is placed again even so. */
+	struct vmset_vm none[] = { backoff(), backoff() };
+	expect_choice(vmset_choose(none, 2, 1, 2), VMSET_PLACE, 0);
 }
 
 /* Past the keep-alive the set shrinks: a VM that is nowhere first, then an
  * idle one (the last), never a busy or placing one. */
 static void test_stop_pick(void **state)
 {
-	struct vmset_vm idle[] = { READY(0), READY(0) };
+	struct vmset_vm idle[] = { ready(0), ready(0) };
 	assert_int_equal(vmset_stop_pick(idle, 2, 2), -1);
 	assert_int_equal(vmset_stop_pick(idle, 2, 1), 1);
 	assert_int_equal(vmset_stop_pick(idle, 1, 0), 0);
-	struct vmset_vm mixed[] = { READY(0), DOWN, READY(1) };
+	struct vmset_vm mixed[] = { ready(0), down(), ready(1) };
 	assert_int_equal(vmset_stop_pick(mixed, 3, 2), 1);
-	struct vmset_vm busy[] = { READY(1), PLACING };
+	struct vmset_vm busy[] = { ready(1), placing() };
 	assert_int_equal(vmset_stop_pick(busy, 2, 0), -1);
 }
 
