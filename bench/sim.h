@@ -8,7 +8,8 @@
  *     VMs) placed on a host; a VM's control vCPU holds no worker core;
  *   - calls queued FIFO per VM (under scale-out per tenant, routed to the
  *     first idle VM), each running on one active worker vCPU for its
- *     duration;
+ *     duration (after the call's fixed share, and longer when touching its
+ *     memory takes longer);
  *   - the agent's scaler per VM (host-agent/scaler.c): the policy observes
  *     every change of the VM's in-flight count, the target is looked at on
  *     every change, at the policy's one timer and when a resize ends; one
@@ -54,7 +55,8 @@ enum sim_step {
 	SIM_GROW_STANDBY, /* the same from a standby vCPU (precreated) */
 	SIM_SHRINK,       /* request -> the core is released */
 	SIM_BOOT,         /* VM start -> guest ready */
-	SIM_CALL,         /* the platform's share of a call's latency (no function time) */
+	SIM_CALL,         /* a call of no work, invoke to answer (busy's spawn and exit) */
+	SIM_TOUCH,        /* the function's time per MiB of memory it touches */
 	SIM_STEPS
 };
 
@@ -70,7 +72,8 @@ struct sim_mech_lat {
 /* A latencies file:
  *   {"accel": "tcg", "qemu": "10.0.2", "source": "ditto-bench vcpu ...",
  *    "mechanisms": {"precreated": {"grow_ms": [..], "grow_standby_ms": [..],
- *      "shrink_ms": [..], "boot_ms": [..], "call_ms": [..]}, "hotplug": {..}}}
+ *      "shrink_ms": [..], "boot_ms": [..], "call_ms": [..], "touch_ms_per_mib": [..]},
+ *      "hotplug": {..}}}
  * Every sample a finite number in 0..600000 ms; grow_ms, shrink_ms and
  * boot_ms non-empty for each mechanism given. */
 struct sim_latencies {
@@ -121,6 +124,8 @@ int sim_tenants(const struct trace *t, const struct workload *w, enum sim_tenanc
 /* ditto-bench simulate's model by default: one host of this many worker
  * cores; each tenant's max is its peak (sim_tenant_peaks). */
 #define SIM_DEFAULT_HOST_CORES 32
+/* The memory a call touches is cut to this by default, as replay deploys. */
+#define SIM_DEFAULT_MAX_MEMORY_MB 128
 
 /* Each tenant's peak: the most of its calls in flight at once were each to
  * run the moment it arrives (what a VM sized for the tenant's load needs),
@@ -135,6 +140,7 @@ struct sim_config {
 	int tenant_max; /* worker vCPUs (scale-out: VMs) at most, 1..POLICY_MAX_WORKERS */
 	const int *tenant_maxes; /* per tenant instead (same range), or NULL */
 	bool cold_vms;  /* tenants' VMs boot on their first call (else up at 0) */
+	double max_memory_mb; /* a call's memory is cut to this (0: no cut) */
 	const struct sim_mech_lat *lat;
 	uint64_t seed;
 	const uint32_t *tenant_of; /* per workload function, see sim_tenants */

@@ -54,9 +54,12 @@ static void usage(FILE *f)
 		"  --latencies FILE      measured latencies (ditto-bench vcpu --latencies-out;\n"
 		"                        default the shipped %s)\n"
 		"  --cold-vms            tenants' VMs boot on their first call (default: up)\n"
+		"  --max-memory-mb MB    the memory a call touches is cut to MB (default %d, as\n"
+		"                        replay deploys; 0: no cut)\n"
 		"  --compare FILE        a replay's --json summary of the same workload: print\n"
 		"                        the differences in latency and allocated vCPU-seconds\n",
-		trace_cli_usage, SIM_DEFAULT_HOST_CORES, SIM_LATENCIES_DEFAULT);
+		trace_cli_usage, SIM_DEFAULT_HOST_CORES, SIM_LATENCIES_DEFAULT,
+		SIM_DEFAULT_MAX_MEMORY_MB);
 }
 
 enum {
@@ -69,6 +72,7 @@ enum {
 	OPT_LATENCIES,
 	OPT_COLD_VMS,
 	OPT_COMPARE,
+	OPT_MAX_MEMORY,
 	OPT_HELP,
 };
 
@@ -113,6 +117,13 @@ static int own_option(struct sim_cli *c, int opt, const char *arg)
 	case OPT_LATENCIES: c->latencies = arg; return 0;
 	case OPT_COLD_VMS: c->cfg.cold_vms = true; return 0;
 	case OPT_COMPARE: c->compare = arg; return 0;
+	case OPT_MAX_MEMORY: {
+		int mb;
+		if (int_arg("max-memory-mb", arg, 0, 1048576, &mb) < 0)
+			return -EINVAL;
+		c->cfg.max_memory_mb = mb;
+		return 0;
+	}
 	default: return 1;
 	}
 }
@@ -130,13 +141,16 @@ static int parse_args(struct sim_cli *c, int argc, char **argv)
 		{ "latencies", required_argument, NULL, OPT_LATENCIES },
 		{ "cold-vms", no_argument, NULL, OPT_COLD_VMS },
 		{ "compare", required_argument, NULL, OPT_COMPARE },
+		{ "max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct option all[TRACE_CLI_N_OPTIONS + 16];
 	memset(c, 0, sizeof(*c));
 	trace_cli_init(&c->tc);
-	c->cfg = (struct sim_config){ .hosts = 1, .host_cores = SIM_DEFAULT_HOST_CORES };
+	c->cfg = (struct sim_config){ .hosts = 1,
+				      .host_cores = SIM_DEFAULT_HOST_CORES,
+				      .max_memory_mb = SIM_DEFAULT_MAX_MEMORY_MB };
 	c->mechanism = "precreated";
 	c->peak_max = true;
 	if (trace_cli_options_join(own, all, sizeof(all) / sizeof(all[0])) < 0)
@@ -230,14 +244,16 @@ static json_t *model_json(const struct sim_cli *c, const struct sim_inputs *in)
 	long sum_max = 0;
 	for (uint32_t t = 0; t < c->cfg.n_tenants; t++)
 		sum_max += c->cfg.tenant_maxes ? c->cfg.tenant_maxes[t] : c->cfg.tenant_max;
-	return json_pack("{s:i, s:i, s:s, s:i, s:i, s:o, s:I, s:s, s:s, s:s, s:s, s:b}", "hosts",
+	return json_pack("{s:i, s:i, s:s, s:i, s:i, s:o, s:I, s:s, s:s, s:s, s:s, s:b, s:f}",
+			 "hosts",
 			 c->cfg.hosts, "host_cores", c->cfg.host_cores, "tenants",
 			 tenancy[c->tenancy], "n_tenants", (int)c->cfg.n_tenants, "tenant_min",
 			 c->cfg.tenant_min, "tenant_max",
 			 c->peak_max ? json_string("peak") : json_integer(c->cfg.tenant_max),
 			 "tenant_max_sum", (json_int_t)sum_max, "mechanism",
 			 c->mechanism, "latencies", in->latencies_path, "accel", in->lat.accel,
-			 "qemu", in->lat.qemu, "cold_vms", c->cfg.cold_vms);
+			 "qemu", in->lat.qemu, "cold_vms", c->cfg.cold_vms, "max_memory_mb",
+			 c->cfg.max_memory_mb);
 }
 
 /* Runs each policy; runs[] gets one run per policy, *n_runs how many were

@@ -202,6 +202,34 @@ static void test_scale_out_keep_alive(void **state)
 	run_free(&r);
 }
 
+/* A call's worker time: the platform's fixed share, then its duration or,
+ * when longer, the time to touch its memory (cut to max_memory_mb). */
+static void test_call_service(void **state)
+{
+	static double call_ms[] = { 5 }, touch_ms[] = { 1 };
+	struct sim_mech_lat lat = constant_lat("hotplug");
+	lat.step[SIM_CALL] = (struct sim_dist){ call_ms, 1 };
+	lat.step[SIM_TOUCH] = (struct sim_dist){ touch_ms, 1 };
+	double at[] = { 0, 1000, 2000 }, dur[] = { 10, 300, 10 };
+	struct hand h;
+	hand_init(&h, at, dur, 3, 5000);
+	for (int i = 0; i < 3; i++)
+		h.calls[i].memory_mb = 100;
+	struct sim_config c = one_tenant(&h, &lat, 4);
+	c.tenant_min = 1; /* a warm worker: no grow in the way */
+	struct policy p = parsed("fixed:1");
+	struct run r;
+	assert_int_equal(run_init(&r, &h.w, "fixed:1"), 0);
+	assert_int_equal(sim_run(&c, &h.w, &p, &r, NULL), 0);
+	assert_float_equal(r.calls[0].latency_ms, 5 + 100, 1e-9); /* touching is longer */
+	assert_float_equal(r.calls[1].latency_ms, 5 + 300, 1e-9); /* the duration is */
+	assert_float_equal(r.vcpu_s_busy, (105 + 305 + 105) / 1000.0, 1e-9);
+	c.max_memory_mb = 50;
+	assert_int_equal(sim_run(&c, &h.w, &p, &r, NULL), 0);
+	assert_float_equal(r.calls[2].latency_ms, 5 + 50, 1e-9);
+	run_free(&r);
+}
+
 static double spread_ms[] = { 10, 40, 90, 160, 250 };
 
 /* The same workload, latencies and seed give the same run. */
@@ -271,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_vcpu_seconds_fixed),
 		cmocka_unit_test(test_host_cores_limit),
 		cmocka_unit_test(test_scale_out_keep_alive),
+		cmocka_unit_test(test_call_service),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_bad_config),
 	};

@@ -22,7 +22,8 @@ static void test_good_file(void **state)
 	const char *text =
 		"{\"accel\":\"tcg\",\"qemu\":\"10.0.2\",\"source\":\"ditto-bench vcpu\","
 		"\"mechanisms\":{\"precreated\":{\"grow_ms\":[55.5,60],\"grow_standby_ms\":[0.4],"
-		"\"shrink_ms\":[31],\"boot_ms\":[2000,2100,1900],\"call_ms\":[]},"
+		"\"shrink_ms\":[31],\"boot_ms\":[2000,2100,1900],\"call_ms\":[],"
+		"\"touch_ms_per_mib\":[2.5,3]},"
 		"\"hotplug\":{\"grow_ms\":[79],\"shrink_ms\":[45.5],\"boot_ms\":[2000]}}}";
 	struct sim_latencies l;
 	char err[200] = "";
@@ -36,6 +37,7 @@ static void test_good_file(void **state)
 	assert_float_equal(m->step[SIM_GROW].ms[0], 55.5, 1e-12);
 	assert_int_equal(m->step[SIM_BOOT].n, 3);
 	assert_int_equal(m->step[SIM_CALL].n, 0);
+	assert_int_equal(m->step[SIM_TOUCH].n, 2);
 	m = sim_latencies_mech(&l, "hotplug");
 	assert_non_null(m);
 	assert_int_equal(m->step[SIM_GROW_STANDBY].n, 0);
