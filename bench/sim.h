@@ -55,7 +55,7 @@ enum sim_step {
 	SIM_GROW_STANDBY, /* the same from a standby vCPU (precreated) */
 	SIM_SHRINK,       /* request -> the core is released */
 	SIM_BOOT,         /* VM start -> guest ready */
-	SIM_CALL,         /* a call of no work, invoke to answer (busy's spawn and exit) */
+	SIM_CALL,         /* a call's fixed share, invoke to answer, held on its worker */
 	SIM_TOUCH,        /* the function's time per MiB of memory it touches */
 	SIM_STEPS
 };
