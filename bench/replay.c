@@ -225,8 +225,7 @@ struct sender {
 	struct run *run;
 	char (*ids)[ID_SIZE]; /* each call's invocation id, for its VM */
 	long long start_us;
-	long long late_us;     /* the latest send after its time */
-	size_t failed_http[6]; /* by status class: none, 2xx, 3xx, 4xx, 5xx, other */
+	long long late_us; /* the latest send after its time */
 	char first_failure[512];
 };
 
@@ -358,7 +357,6 @@ static void sender_done(struct sender *s, CURL *h, CURLcode res, long long now_u
 	} else {
 		r->status = res == CURLE_OPERATION_TIMEDOUT || http == 504 ? CALL_TIMEOUT
 									   : CALL_FAILED;
-		s->failed_http[res != CURLE_OK ? 0 : http / 100 <= 5 ? http / 100 : 5]++;
 		if (!s->first_failure[0])
 			snprintf(s->first_failure, sizeof(s->first_failure),
 				 "%s at %.0f ms: %s %ld %.100s", s->R->w.fns[c->fn].name, c->at_ms,

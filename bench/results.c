@@ -361,7 +361,7 @@ static void gp_alloc(FILE *f, const char *dir, const struct run *runs, size_t n_
 	gp_output(f, dir, "alloc", kind, h);
 	fprintf(f,
 		"set multiplot layout %zu,1 title 'Worker vCPUs allocated and offered load'\n"
-		"set key top left\nset ylabel 'cores'\nset yrange [0:*]\nunset logscale\n",
+		"set key top left opaque\nset ylabel 'cores'\nset yrange [0:*]\nunset logscale\n",
 		n_runs ? n_runs : 1);
 	for (size_t i = 0; i < n_runs; i++) {
 		fprintf(f, "set xlabel '%s'\n", i + 1 == n_runs ? "time (s)" : "");
