@@ -18,8 +18,8 @@
 
 enum call_status {
 	CALL_OK = 0,
-	CALL_FAILED,  /* the function or the platform failed it */
-	CALL_TIMEOUT, /* no answer in time */
+	CALL_FAILED,   /* the function or the platform failed it */
+	CALL_TIMEOUT,  /* no answer in time */
 	CALL_NOT_SENT, /* the replay ended before its time came */
 };
 
@@ -27,9 +27,9 @@ enum call_status {
 struct call_result {
 	double latency_ms; /* from its arrival time to its answer */
 	enum call_status status;
-	bool cold_start;   /* it waited for a VM to boot or a worker to be attached */
-	int vcpu;          /* the worker vCPU it ran on; -1 unknown */
-	char vm[64];       /* the VM it ran in; "" unknown */
+	bool cold_start; /* it waited for a VM to boot or a worker to be attached */
+	int vcpu;        /* the worker vCPU it ran on; -1 unknown */
+	char vm[64];     /* the VM it ran in; "" unknown */
 };
 
 /* The tenant's worker vCPUs allocated (granted a host core) at time t_ms
@@ -41,7 +41,7 @@ struct alloc_sample {
 };
 
 struct run {
-	char policy[64]; /* the spec, as given to --policies */
+	char policy[64];           /* the spec, as given to --policies */
 	struct call_result *calls; /* workload.n_calls of them */
 	struct alloc_sample *alloc;
 	size_t n_alloc, cap_alloc;
@@ -61,7 +61,13 @@ void run_free(struct run *r);
  *     "slowdown": {"p50","p99","p999"}, "vcpu_s": {"allocated","busy"},
  *     "utilisation", "cold_starts", "failures", "invocations"}},
  *    "offered_cores", "window", "scaling"}
- * slowdown = latency / requested duration, over calls that were answered.
+ * Percentiles (nearest rank, p50 the median; null without answered calls)
+ * are over the calls answered ok; slowdown = latency / requested duration,
+ * a duration under 1 ms counting as 1 ms; failures counts every call not ok
+ * (failed, timed out or not sent); "window" holds start_minute, minutes,
+ * seconds (after time scaling), functions and invocations; "scaling" holds
+ * time_scale, rate_scale, trace_offered_cores, cut_durations and summary
+ * (workload.scaling).
  * extra, when not NULL, is merged into the top level (e.g. "accel",
  * "simulated"). Returns a new reference, or NULL out of memory. */
 json_t *results_summary(const struct workload *w, const struct run *runs, size_t n_runs,
@@ -81,7 +87,7 @@ int results_write_csv(const char *path, const struct workload *w, const struct r
  * (alloc.png/.svg), and the latency and slowdown CDFs per policy
  * (latency-cdf, slowdown-cdf). Returns 0, or -errno with a one-line reason in
  * err (gnuplot missing or failing). */
-int results_plots(const char *dir, const struct workload *w, const struct run *runs,
-		  size_t n_runs, char *err, size_t err_size);
+int results_plots(const char *dir, const struct workload *w, const struct run *runs, size_t n_runs,
+		  char *err, size_t err_size);
 
 #endif

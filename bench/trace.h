@@ -44,7 +44,7 @@ struct trace_call {
 
 struct trace_function {
 	char owner[TRACE_HASH_SIZE], app[TRACE_HASH_SIZE], func[TRACE_HASH_SIZE];
-	char trigger[16]; /* "http", "timer", ... ; "" when the trace has none */
+	char trigger[16];     /* "http", "timer", ... ; "" when the trace has none */
 	uint32_t *per_minute; /* counts for minutes first_minute.. of the trace */
 	uint64_t total;       /* sum of per_minute */
 	/* Durations in ms without cold start; has_duration false when the
