@@ -106,8 +106,6 @@ int sim_cores_change(struct sim *s, struct sim_vm *vm, int delta)
 {
 	vm->granted += delta;
 	s->hosts[vm->host].granted += delta;
-	s->area_ms += (double)s->granted * (s->now - s->area_t);
-	s->area_t = s->now;
 	s->granted += delta;
 	struct run *r = s->run;
 	if (r->n_alloc > 0 && r->alloc[r->n_alloc - 1].t_ms == s->now) {
@@ -222,6 +220,21 @@ static int loop(struct sim *s)
 	}
 }
 
+/* Cuts the allocation timeline at end_ms (what keep-alives hold after it is
+ * not the run's) and integrates it into vcpu_s_allocated. */
+static int alloc_close(struct run *r, double end_ms)
+{
+	double area = 0;
+	size_t n = 1; /* the first sample is (0, 0) */
+	for (; n < r->n_alloc && r->alloc[n].t_ms <= end_ms; n++)
+		area += r->alloc[n - 1].workers * (r->alloc[n].t_ms - r->alloc[n - 1].t_ms);
+	const struct alloc_sample last = r->alloc[n - 1];
+	area += last.workers * (end_ms - last.t_ms);
+	r->n_alloc = n;
+	r->vcpu_s_allocated = area / 1000.0;
+	return last.t_ms < end_ms ? run_alloc_add(r, end_ms, last.workers) : 0;
+}
+
 static bool config_valid(const struct sim_config *c, const struct policy *p)
 {
 	for (uint32_t t = 0; c->tenant_maxes && t < c->n_tenants; t++)
@@ -262,16 +275,14 @@ int sim_run(const struct sim_config *c, const struct workload *w, const struct p
 	int ret = -ENOMEM;
 	s.hosts = calloc((size_t)c->hosts, sizeof(*s.hosts));
 	s.tenants = calloc(c->n_tenants, sizeof(*s.tenants));
+	r->n_alloc = 0; /* the timeline is this run's */
 	if (!s.hosts || !s.tenants || run_alloc_add(r, 0, 0) < 0)
 		goto out;
 	if ((ret = sim_tenants_start(&s)) < 0 || (ret = loop(&s)) < 0)
 		goto out;
 	s.stats->end_ms = s.last_done > w->duration_ms ? s.last_done : w->duration_ms;
-	s.now = s.stats->end_ms;
-	s.area_ms += (double)s.granted * (s.now - s.area_t);
-	if (r->alloc[r->n_alloc - 1].t_ms < s.now && (ret = run_alloc_add(r, s.now, s.granted)) < 0)
+	if ((ret = alloc_close(r, s.stats->end_ms)) < 0)
 		goto out;
-	r->vcpu_s_allocated = s.area_ms / 1000.0;
 	r->vcpu_s_busy = s.busy_ms / 1000.0;
 	for (size_t i = 0; i < w->n_calls; i++)
 		if (r->calls[i].status == CALL_NOT_SENT)

@@ -102,7 +102,6 @@ struct sim {
 	struct sim_vm **vms; /* every VM ever, by id */
 	size_t n_vms, cap_vms;
 	int granted;               /* worker cores held, all hosts */
-	double area_ms, area_t;    /* integral of granted, up to area_t */
 	double busy_ms, last_done; /* worker time running calls; the last answer */
 };
 

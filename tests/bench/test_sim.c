@@ -230,6 +230,28 @@ static void test_call_service(void **state)
 	run_free(&r);
 }
 
+/* What a keep-alive holds after the last answer (and the window) is not the
+ * run's: the timeline and the vCPU-seconds stop there. */
+static void test_horizon(void **state)
+{
+	struct sim_mech_lat lat = constant_lat("hotplug");
+	double at[] = { 0 }, dur[] = { 500 };
+	struct hand h;
+	hand_init(&h, at, dur, 1, 1000);
+	struct sim_config c = one_tenant(&h, &lat, 4);
+	struct policy p = parsed("scale-out:60000");
+	struct run r;
+	struct sim_stats st;
+	assert_int_equal(run_init(&r, &h.w, "scale-out:60000"), 0);
+	assert_int_equal(sim_run(&c, &h.w, &p, &r, &st), 0);
+	double end = BOOT_MS + GROW_MS + 500;
+	assert_float_equal(st.end_ms, end, 1e-9);
+	assert_float_equal(r.vcpu_s_allocated, (end - BOOT_MS) / 1000, 1e-9);
+	assert_float_equal(r.alloc[r.n_alloc - 1].t_ms, end, 1e-9);
+	assert_float_equal(r.alloc[r.n_alloc - 1].workers, 1, 1e-9);
+	run_free(&r);
+}
+
 static double spread_ms[] = { 10, 40, 90, 160, 250 };
 
 /* The same workload, latencies and seed give the same run. */
@@ -300,6 +322,7 @@ int main(void)
 		cmocka_unit_test(test_host_cores_limit),
 		cmocka_unit_test(test_scale_out_keep_alive),
 		cmocka_unit_test(test_call_service),
+		cmocka_unit_test(test_horizon),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_bad_config),
 	};
