@@ -9,16 +9,33 @@
 #include "bench.h"
 #include "util.h"
 
-enum { S_BOOT, S_ADDED, S_SEEN, S_ACTIVE, S_FUNCTION, S_SHRINK, S_CALL, S_COUNT };
+enum {
+	S_BOOT,
+	S_ADDED,
+	S_SEEN,
+	S_ACTIVE,
+	S_FUNCTION,
+	S_SHRINK,
+	S_CALL,
+	S_BUSY0,
+	S_TOUCH,
+	S_COUNT
+};
+
+/* The memory busy touches in the second of its timed calls. */
+#define TOUCH_MB 64
 
 static const char *const step_names[S_COUNT] = {
 	"boot: QEMU start -> guest ready",     "grow: request -> device_add returned",
 	"grow: request -> CPU seen in guest",  "grow: request -> online, thread runs there",
 	"grow: request -> function ran on it", "shrink: request -> released",
 	"call: invoke -> answer, on the new vCPU",
+	"call: busy with no work -> answer",
+	"call: busy, extra ms per MiB touched",
 };
 static const char *const step_keys[S_COUNT] = { "boot",   "added",  "seen", "active",
-						"function", "shrink", "call" };
+						"function", "shrink", "call",   "busy0",
+						"touch_per_mib" };
 
 static double step_ms(json_t *step, const char *key)
 {
@@ -148,6 +165,37 @@ static int run_on(struct bench_env *e, const struct bench_opts *o, const char *e
 	return 0;
 }
 
+/* Times busy on cpu with no work and mb MiB to touch; ms in *ret. */
+static int time_busy(struct bench_env *e, const char *busy, int cpu, int mb, double *ret)
+{
+	char path[200], body[48];
+	snprintf(path, sizeof(path), "/v1/vms/bench/invoke?artifact=%s&cpu=%d&mode=process", busy,
+		 cpu);
+	int len = snprintf(body, sizeof(body), "{\"ms\":0,\"mb\":%d}", mb);
+	json_t *res = NULL;
+	uint64_t t0 = time_now_us();
+	int st = api_client_call(&e->client, "POST", path, body, (size_t)len, 60000, &res);
+	*ret = (double)(time_now_us() - t0) / 1e3;
+	const char *status = json_string_value(json_object_get(res, "status"));
+	bool ok = st == 200 && status && strcmp(status, "ok") == 0;
+	json_decref(res);
+	if (!ok)
+		fprintf(stderr, "ditto-bench: busy on cpu %d failed (%d)\n", cpu, st);
+	return ok ? 0 : -EIO;
+}
+
+/* busy on cpu with no work, then touching TOUCH_MB: the per-call share and
+ * the time per MiB touched. */
+static int time_busy_pair(struct bench_env *e, const char *busy, int cpu, struct vcpu_samples *s)
+{
+	double b0, b1;
+	if (time_busy(e, busy, cpu, 0, &b0) < 0 || time_busy(e, busy, cpu, TOUCH_MB, &b1) < 0)
+		return -EIO;
+	sample_add(s, S_BUSY0, b0);
+	sample_add(s, S_TOUCH, b1 > b0 ? (b1 - b0) / TOUCH_MB : 0);
+	return 0;
+}
+
 /* Shrinks the VM back to no worker vCPU. */
 static int shrink(struct bench_env *e, struct vcpu_samples *s)
 {
@@ -166,7 +214,7 @@ static int shrink(struct bench_env *e, struct vcpu_samples *s)
 
 /* o->reps cycles of grow, run a function on the new vCPU, shrink. */
 static int time_cycles(struct bench_env *e, const struct bench_opts *o, const char *echo,
-		       struct vcpu_samples *s)
+		       const char *busy, struct vcpu_samples *s)
 {
 	for (int rep = 0; rep < o->reps; rep++) {
 		uint64_t t0 = time_now_us();
@@ -181,6 +229,8 @@ static int time_cycles(struct bench_env *e, const struct bench_opts *o, const ch
 		uint64_t t2 = time_now_us();
 		sample_add(s, S_FUNCTION, (double)(t2 - t0) / 1e3);
 		sample_add(s, S_CALL, (double)(t2 - t1) / 1e3);
+		if (busy && time_busy_pair(e, busy, cpu, s) < 0)
+			return -EIO;
 		if (shrink(e, s) < 0)
 			return -EIO;
 	}
@@ -257,14 +307,16 @@ static int write_latencies(const struct bench_env *e, const struct bench_opts *o
 	}
 	add_samples(m, "shrink_ms", s, S_SHRINK, dormant, S_SHRINK);
 	add_samples(m, "boot_ms", s, S_BOOT, dormant, S_BOOT);
-	add_samples(m, "call_ms", s, S_CALL, dormant, S_CALL);
+	add_samples(m, "call_ms", s, S_BUSY0, NULL, 0);
+	add_samples(m, "touch_ms_per_mib", s, S_TOUCH, NULL, 0);
 	json_object_set_new(json_object_get(root, "mechanisms"), o->mechanism, m);
 	json_object_set_new(root, "accel", json_string(e->accel));
 	json_object_set_new(root, "qemu", json_string(e->qemu));
 	json_object_set_new(root, "source",
 			    json_string("ditto-bench vcpu --latencies-out (grow: request -> "
 					"online, thread runs there; call: invoke -> answer of "
-					"echo through the agent)"));
+					"busy with no work through the agent; touch: busy's "
+					"extra time per MiB it touches)"));
 	char *text = json_dumps(root, JSON_INDENT(1) | JSON_REAL_PRECISION(6));
 	json_decref(root);
 	int r = text ? file_replace_text(o->latencies_out, text, 0644, false) : -ENOMEM;
@@ -296,7 +348,7 @@ static int time_dormant(struct bench_env *e, const struct bench_opts *o, const c
 		bench_sleep_ms(50);
 	}
 	int r = time_boots(e, o, 1, 0, d);
-	return r < 0 ? r : time_cycles(e, o, echo, d);
+	return r < 0 ? r : time_cycles(e, o, echo, NULL, d);
 }
 
 int bench_vcpu(const struct bench_opts *o)
@@ -305,14 +357,16 @@ int bench_vcpu(const struct bench_opts *o)
 	if (bench_env_start(&e, o) < 0)
 		return -1;
 	int rc = -1;
-	char echo[SHA256_HEX_SIZE];
+	char echo[SHA256_HEX_SIZE], busy[SHA256_HEX_SIZE];
 	struct vcpu_samples s = { 0 }, d = { 0 };
 	bool dormant = o->latencies_out && strcmp(o->mechanism, "precreated") == 0;
 	size_t n = (size_t)o->reps + (size_t)o->boots;
 	if (samples_alloc(&s, n) < 0 || samples_alloc(&d, n) < 0)
 		goto out;
+	const char *with_busy = o->latencies_out ? busy : NULL;
 	if (bench_upload_function(&e, o, "echo", echo) < 0 ||
-	    time_boots(&e, o, o->boots, 1, &s) < 0 || time_cycles(&e, o, echo, &s) < 0)
+	    (with_busy && bench_upload_function(&e, o, "busy", busy) < 0) ||
+	    time_boots(&e, o, o->boots, 1, &s) < 0 || time_cycles(&e, o, echo, with_busy, &s) < 0)
 		goto out;
 	long qemu_rss = -1;
 	json_t *vm = NULL;
