@@ -132,7 +132,7 @@ int sim_call_start(struct sim *s, struct sim_vm *vm, uint32_t call)
 	 * longer (busy counts the touching in its CPU time), after the
 	 * platform's fixed share of a call. */
 	double mb = wc->memory_mb, cap = s->c->max_memory_mb;
-	double touch = (cap > 0 && mb > cap ? cap : mb) * sim_draw(s, SIM_TOUCH);
+	double touch = cap > 0 ? (mb > cap ? cap : mb) * sim_draw(s, SIM_TOUCH) : 0;
 	double service = sim_draw(s, SIM_CALL) + (touch > wc->duration_ms ? touch : wc->duration_ms);
 	vm->running++;
 	struct call_result *cr = &s->run->calls[call];

@@ -140,7 +140,7 @@ struct sim_config {
 	int tenant_max; /* worker vCPUs (scale-out: VMs) at most, 1..POLICY_MAX_WORKERS */
 	const int *tenant_maxes; /* per tenant instead (same range), or NULL */
 	bool cold_vms;  /* tenants' VMs boot on their first call (else up at 0) */
-	double max_memory_mb; /* a call's memory is cut to this (0: no cut) */
+	double max_memory_mb; /* a call's memory is cut to this (0: none touched) */
 	const struct sim_mech_lat *lat;
 	uint64_t seed;
 	const uint32_t *tenant_of; /* per workload function, see sim_tenants */

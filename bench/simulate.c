@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		"                        default the shipped %s)\n"
 		"  --cold-vms            tenants' VMs boot on their first call (default: up)\n"
 		"  --max-memory-mb MB    the memory a call touches is cut to MB (default %d, as\n"
-		"                        replay deploys; 0: no cut)\n"
+		"                        replay deploys; 0: calls touch none)\n"
 		"  --compare FILE        a replay's --json summary of the same workload: print\n"
 		"                        the differences in latency and allocated vCPU-seconds\n",
 		trace_cli_usage, SIM_DEFAULT_HOST_CORES, SIM_LATENCIES_DEFAULT,

@@ -217,6 +217,7 @@ static void test_call_service(void **state)
 		h.calls[i].memory_mb = 100;
 	struct sim_config c = one_tenant(&h, &lat, 4);
 	c.tenant_min = 1; /* a warm worker: no grow in the way */
+	c.max_memory_mb = 128;
 	struct policy p = parsed("fixed:1");
 	struct run r;
 	assert_int_equal(run_init(&r, &h.w, "fixed:1"), 0);
@@ -227,6 +228,9 @@ static void test_call_service(void **state)
 	c.max_memory_mb = 50;
 	assert_int_equal(sim_run(&c, &h.w, &p, &r, NULL), 0);
 	assert_float_equal(r.calls[2].latency_ms, 5 + 50, 1e-9);
+	c.max_memory_mb = 0; /* no memory touched */
+	assert_int_equal(sim_run(&c, &h.w, &p, &r, NULL), 0);
+	assert_float_equal(r.calls[0].latency_ms, 5 + 10, 1e-9);
 	run_free(&r);
 }
 
