@@ -48,6 +48,7 @@ struct replay_opts {
 	struct trace_cli tc;
 	struct bench_opts bo; /* build, data, accel, cores, url, key */
 	const char *mechanism;
+	const char *mode;     /* how the functions run: persistent or process */
 	long call_timeout_ms; /* 0: the longest function timeout + 60 s */
 	int max_inflight;
 	double max_memory_mb;
@@ -76,6 +77,7 @@ enum {
 	OPT_URL,
 	OPT_KEY,
 	OPT_MECHANISM,
+	OPT_MODE,
 	OPT_CALL_TIMEOUT,
 	OPT_MAX_INFLIGHT,
 	OPT_MAX_MEMORY,
@@ -95,6 +97,9 @@ static void usage(FILE *f)
 		"  --accel auto|kvm|tcg  passed to the agent\n"
 		"  --cores SPEC          agent core budget\n"
 		"  --mechanism M         precreated or hotplug (default precreated)\n"
+		"  --mode M              persistent (default: one long-lived process per worker\n"
+		"                        vCPU and function, warm calls pay no process start) or\n"
+		"                        process (a process per call)\n"
 		"  --call-timeout-ms MS  give up on a call after MS (default: its function's\n"
 		"                        timeout + 60 s)\n"
 		"  --max-inflight N      calls in flight at most; past it the policy's run stops\n"
@@ -118,6 +123,11 @@ static int parse_own(struct replay_opts *o, int opt, const char *arg)
 			break;
 		o->mechanism = arg;
 		return 0;
+	case OPT_MODE:
+		if (strcmp(arg, "persistent") && strcmp(arg, "process"))
+			break;
+		o->mode = arg;
+		return 0;
 	case OPT_CALL_TIMEOUT:
 		if (parse_i64(arg, 100, 3600000, &v) < 0)
 			break;
@@ -135,7 +145,8 @@ static int parse_own(struct replay_opts *o, int opt, const char *arg)
 		return 0;
 	}
 	fprintf(stderr,
-		"ditto-bench: bad value \"%s\" (--mechanism precreated|hotplug, --call-timeout-ms "
+		"ditto-bench: bad value \"%s\" (--mechanism precreated|hotplug, --mode "
+		"persistent|process, --call-timeout-ms "
 		"100..3600000, --max-inflight 1..10000, --max-memory-mb 0..%d)\n",
 		arg, FUNCTION_MEMORY_MAX_MB - 64);
 	return -EINVAL;
@@ -152,6 +163,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 		{ "url", required_argument, NULL, OPT_URL },
 		{ "key", required_argument, NULL, OPT_KEY },
 		{ "mechanism", required_argument, NULL, OPT_MECHANISM },
+		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "call-timeout-ms", required_argument, NULL, OPT_CALL_TIMEOUT },
 		{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 		{ "max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY },
@@ -164,6 +176,7 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 	trace_cli_init(&o->tc);
 	o->bo.build = "build";
 	o->mechanism = "precreated";
+	o->mode = "persistent";
 	o->max_inflight = 512;
 	o->max_memory_mb = 128;
 	int opt, r;
@@ -531,9 +544,9 @@ static int tenant_prepare(const struct replay *R, struct platform *p, const char
 	for (size_t i = 0; r == 0 && i < R->w.n_fns; i++) {
 		if (R->w.fns[i].calls == 0)
 			continue;
-		snprintf(query, sizeof(query),
-			 "mode=process&timeout=%ld&memory=%ld&max_concurrency=%d", R->timeout_ms[i],
-			 R->memory_mb[i] > 16 ? R->memory_mb[i] : 16, FUNCTION_CONCURRENCY_MAX);
+		snprintf(query, sizeof(query), "mode=%s&timeout=%ld&memory=%ld&max_concurrency=%d",
+			 R->o->mode, R->timeout_ms[i], R->memory_mb[i] > 16 ? R->memory_mb[i] : 16,
+			 FUNCTION_CONCURRENCY_MAX);
 		r = platform_deploy(p, R->w.fns[i].name, R->busy, R->busy_len, query);
 	}
 	return r;
@@ -778,9 +791,10 @@ static int workload_for(struct replay *R, struct replay_opts *o, const struct tr
 static int report(const struct replay *R, const struct run *runs, size_t n)
 {
 	const struct replay_opts *o = R->o;
-	json_t *extra = json_pack("{s:s, s:i, s:s, s:f, s:I}", "accel", R->accel, "worker_cores",
-				  R->worker_cores, "mechanism", o->mechanism, "max_memory_mb",
-				  o->max_memory_mb, "memory_cut", (json_int_t)R->memory_cut);
+	json_t *extra = json_pack("{s:s, s:i, s:s, s:s, s:f, s:I}", "accel", R->accel,
+				  "worker_cores", R->worker_cores, "mechanism", o->mechanism,
+				  "mode", o->mode, "max_memory_mb", o->max_memory_mb, "memory_cut",
+				  (json_int_t)R->memory_cut);
 	json_t *sum = results_summary(&R->w, runs, n, extra);
 	json_decref(extra);
 	if (!sum)
