@@ -67,6 +67,8 @@ double sim_draw(struct sim *s, enum sim_step step)
 	const struct sim_dist *d = &s->c->lat->step[step];
 	if (d->n == 0 && step == SIM_GROW_STANDBY)
 		d = &s->c->lat->step[SIM_GROW];
+	if (d->n == 0 && step == SIM_WARM_CALL)
+		d = &s->c->lat->step[SIM_CALL];
 	if (d->n == 0)
 		return 0;
 	return d->ms[splitmix64(&s->rng) % d->n];
@@ -127,23 +129,28 @@ int sim_host_free(const struct sim *s, int host)
 int sim_call_start(struct sim *s, struct sim_vm *vm, uint32_t call)
 {
 	const struct workload_call *wc = &s->w->calls[call];
-	double since = vm->idle[--vm->n_idle];
+	bool warm;
+	int worker = sim_vm_take_worker(s, vm, wc->fn, &warm);
 	/* The function runs its duration, or touches its memory if that takes
 	 * longer (busy counts the touching in its CPU time), after the
-	 * platform's fixed share of a call. */
+	 * platform's fixed share of a call: a process start, unless a warm
+	 * persistent process takes it. */
 	double mb = wc->memory_mb, cap = s->c->max_memory_mb;
 	double touch = cap > 0 ? (mb > cap ? cap : mb) * sim_draw(s, SIM_TOUCH) : 0;
-	double service = sim_draw(s, SIM_CALL) + (touch > wc->duration_ms ? touch : wc->duration_ms);
+	double share = sim_draw(s, warm ? SIM_WARM_CALL : SIM_CALL);
+	double service = share + (touch > wc->duration_ms ? touch : wc->duration_ms);
 	vm->running++;
 	struct call_result *cr = &s->run->calls[call];
-	cr->cold_start = since > wc->at_ms;
+	/* Cold: its worker came after it, or (persistent) its process started
+	 * for it, as the guest flags it. */
+	cr->cold_start = vm->workers[worker].since > wc->at_ms || (s->c->persistent && !warm);
 	cr->vcpu = -1; /* workers are counted, not named */
 	if (vm->k == 0)
 		snprintf(cr->vm, sizeof(cr->vm), "t%u", vm->tenant);
 	else
 		snprintf(cr->vm, sizeof(cr->vm), "t%u.%d", vm->tenant, vm->k);
 	s->busy_ms += service;
-	return sim_push(s, s->now + service, SIM_EV_DONE, vm->id, call, since);
+	return sim_push(s, s->now + service, SIM_EV_DONE, vm->id, call, worker);
 }
 
 /* The call's answer. */
@@ -169,7 +176,7 @@ static int on_done(struct sim *s, const struct sim_ev *e)
 	struct sim_vm *vm = s->vms[e->a];
 	call_answered(s, (uint32_t)e->b);
 	vm->running--;
-	vm->idle[vm->n_idle++] = e->x;
+	vm->idle[vm->n_idle++] = (int)e->x;
 	return s->scale_out ? sim_so_done(s, vm) : sim_vm_done(s, vm);
 }
 
@@ -250,6 +257,7 @@ static void sim_free(struct sim *s)
 {
 	for (size_t i = 0; i < s->n_vms; i++) {
 		free(s->vms[i]->q.v);
+		free(s->vms[i]->workers);
 		free(s->vms[i]);
 	}
 	free(s->vms);

@@ -57,11 +57,12 @@ enum sim_step {
 	SIM_BOOT,         /* VM start -> guest ready */
 	SIM_CALL,         /* a call's fixed share, invoke to answer, held on its worker */
 	SIM_TOUCH,        /* the function's time per MiB of memory it touches */
+	SIM_WARM_CALL,    /* the same as SIM_CALL on a warm persistent process */
 	SIM_STEPS
 };
 
 /* The latencies of one mechanism. A step with no samples takes 0 ms, but for
- * grow_standby, which falls back to grow. */
+ * grow_standby, which falls back to grow, and warm_call, to call. */
 struct sim_mech_lat {
 	char mechanism[16]; /* "precreated" or "hotplug" */
 	struct sim_dist step[SIM_STEPS];
@@ -72,7 +73,8 @@ struct sim_mech_lat {
 /* A latencies file:
  *   {"accel": "tcg", "qemu": "10.0.2", "source": "ditto-bench vcpu ...",
  *    "mechanisms": {"precreated": {"grow_ms": [..], "grow_standby_ms": [..],
- *      "shrink_ms": [..], "boot_ms": [..], "call_ms": [..], "touch_ms_per_mib": [..]},
+ *      "shrink_ms": [..], "boot_ms": [..], "call_ms": [..], "touch_ms_per_mib": [..],
+ *      "warm_call_ms": [..]},
  *      "hotplug": {..}}}
  * Every sample a finite number in 0..600000 ms; grow_ms, shrink_ms and
  * boot_ms non-empty for each mechanism given. */
@@ -124,6 +126,9 @@ int sim_tenants(const struct trace *t, const struct workload *w, enum sim_tenanc
 /* ditto-bench simulate's model by default: one host of this many worker
  * cores; each tenant's max is its peak (sim_tenant_peaks). */
 #define SIM_DEFAULT_HOST_CORES 32
+/* The persistent processes a worker vCPU keeps, the least recently used
+ * going first (the guest worker's limit). */
+#define SIM_WARM_PER_WORKER 8
 /* The memory a call touches is cut to this by default, as replay deploys. */
 #define SIM_DEFAULT_MAX_MEMORY_MB 128
 
@@ -140,6 +145,11 @@ struct sim_config {
 	int tenant_max; /* worker vCPUs (scale-out: VMs) at most, 1..POLICY_MAX_WORKERS */
 	const int *tenant_maxes; /* per tenant instead (same range), or NULL */
 	bool cold_vms;  /* tenants' VMs boot on their first call (else up at 0) */
+	/* Functions in persistent mode: a call pays call_ms the first time its
+	 * function runs on a worker vCPU (a cold start), warm_call_ms after
+	 * (as long as the worker lives and keeps the function's process among
+	 * its SIM_WARM_PER_WORKER latest). Else process mode: call_ms always. */
+	bool persistent;
 	double max_memory_mb; /* a call's memory is cut to this (0: none touched) */
 	const struct sim_mech_lat *lat;
 	uint64_t seed;

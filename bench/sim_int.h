@@ -12,7 +12,7 @@
 #include "sim.h"
 
 enum sim_ev_kind {
-	SIM_EV_DONE = 1,      /* a = vm, b = call, x = its worker's activation time */
+	SIM_EV_DONE = 1,      /* a = vm, b = call, x = its worker (struct sim_worker) */
 	SIM_EV_STEP,          /* a = vm: a step of its resize ended */
 	SIM_EV_WARM,          /* a = vm: a standby vCPU came online */
 	SIM_EV_BOOT,          /* a = vm: its guest is ready */
@@ -45,6 +45,17 @@ struct sim_host {
 	int placed;   /* max workers of the VMs placed here (placement's weight) */
 };
 
+/* A worker vCPU of a VM, from its grow to its shrink. */
+struct sim_worker {
+	bool live;
+	double since; /* activated at */
+	/* Persistent mode: the functions whose process runs here, when each
+	 * was last used. */
+	uint32_t fn[SIM_WARM_PER_WORKER];
+	double used[SIM_WARM_PER_WORKER];
+	int n_warm;
+};
+
 struct sim_vm {
 	uint32_t id, tenant;
 	int k; /* the tenant's VM number: 0 is TENANT, k is TENANT.k */
@@ -58,8 +69,9 @@ struct sim_vm {
 	int reserved; /* cores reserved on its host for a grow to come */
 	int standby, warming; /* online vCPUs without a core; being brought online */
 	int standby_want;     /* the policy's standby (precreated only) */
-	/* Activation times of the idle active workers, a stack. */
-	double idle[POLICY_MAX_WORKERS];
+	struct sim_worker *workers; /* max of them */
+	/* The idle active workers (indices into workers), a stack. */
+	int idle[POLICY_MAX_WORKERS];
 	int n_idle;
 	/* The resize under way: steps left, +1 growing, -1 shrinking, 0 none. */
 	int steps_left, dir;
@@ -117,6 +129,10 @@ int sim_host_free(const struct sim *s, int host);
 int sim_call_start(struct sim *s, struct sim_vm *vm, uint32_t call);
 
 /* sim_vm.c: a VM and its agent-side scaler. */
+/* Takes the worker (an index) of vm that the guest picks for fn's call off
+ * the idle stack (there must be one): one warm for fn first, in persistent
+ * mode. Sets *warm when it is. */
+int sim_vm_take_worker(struct sim *s, struct sim_vm *vm, uint32_t fn, bool *warm);
 struct sim_vm *sim_vm_new(struct sim *s, struct sim_tenant *t, int host, const struct policy *p,
 			  int min, int max);
 /* The scaler's evaluate (host-agent/scaler.c): toward the target, one

@@ -17,7 +17,8 @@
 #define SAMPLES_MAX 100000
 
 const char *const sim_step_keys[SIM_STEPS] = { "grow_ms", "grow_standby_ms", "shrink_ms",
-					       "boot_ms", "call_ms", "touch_ms_per_mib" };
+					       "boot_ms", "call_ms", "touch_ms_per_mib",
+					       "warm_call_ms" };
 
 /* Steps every mechanism must have samples of. */
 static bool step_required(enum sim_step s)

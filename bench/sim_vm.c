@@ -42,6 +42,10 @@ struct sim_vm *sim_vm_new(struct sim *s, struct sim_tenant *t, int host, const s
 	    array_reserve(&t->vms, &t->cap_vms, t->n_vms + 1, sizeof(*t->vms), 4) < 0)
 		return NULL;
 	struct sim_vm *vm = calloc(1, sizeof(*vm));
+	if (vm && !(vm->workers = calloc((size_t)(max > 0 ? max : 1), sizeof(*vm->workers)))) {
+		free(vm);
+		vm = NULL;
+	}
 	if (!vm)
 		return NULL;
 	vm->id = (uint32_t)s->n_vms;
@@ -58,6 +62,63 @@ struct sim_vm *sim_vm_new(struct sim *s, struct sim_tenant *t, int host, const s
 	s->vms[s->n_vms++] = vm;
 	t->vms[t->n_vms++] = vm;
 	return vm;
+}
+
+/* A new worker, active since `since`, joins the idle ones (a free one of
+ * vm->workers: there is one, as active workers are at most max). */
+static void worker_add(struct sim_vm *vm, double since)
+{
+	int i = 0;
+	while (vm->workers[i].live)
+		i++;
+	vm->workers[i] = (struct sim_worker){ .live = true, .since = since };
+	vm->idle[vm->n_idle++] = i;
+}
+
+/* Marks fn's process warm on w at now, the least recently used one going
+ * when w has SIM_WARM_PER_WORKER already. */
+static void worker_warm(struct sim_worker *w, uint32_t fn, double now)
+{
+	int lru = 0;
+	for (int i = 0; i < w->n_warm; i++) {
+		if (w->fn[i] == fn) {
+			w->used[i] = now;
+			return;
+		}
+		if (w->used[i] < w->used[lru])
+			lru = i;
+	}
+	int at = w->n_warm < SIM_WARM_PER_WORKER ? w->n_warm++ : lru;
+	w->fn[at] = fn;
+	w->used[at] = now;
+}
+
+static bool worker_has(const struct sim_worker *w, uint32_t fn)
+{
+	for (int i = 0; i < w->n_warm; i++)
+		if (w->fn[i] == fn)
+			return true;
+	return false;
+}
+
+int sim_vm_take_worker(struct sim *s, struct sim_vm *vm, uint32_t fn, bool *warm)
+{
+	int pick = vm->n_idle - 1;
+	*warm = false;
+	if (s->c->persistent) {
+		for (int i = vm->n_idle - 1; i >= 0 && !*warm; i--)
+			if (worker_has(&vm->workers[vm->idle[i]], fn)) {
+				pick = i;
+				*warm = true;
+			}
+	}
+	int w = vm->idle[pick];
+	for (int i = pick; i + 1 < vm->n_idle; i++)
+		vm->idle[i] = vm->idle[i + 1]; /* the others keep their order */
+	vm->n_idle--;
+	if (s->c->persistent)
+		worker_warm(&vm->workers[w], fn, s->now);
+	return w;
 }
 
 static int arm_timer(struct sim *s, struct sim_vm *vm, uint64_t now)
@@ -121,8 +182,10 @@ static int start_resize(struct sim *s, struct sim_vm *vm, int delta)
 		vm->dir = 1;
 		vm->steps_left = delta;
 	} else {
-		/* Idle workers stop taking calls at once; their cores go as
-		 * each step ends. */
+		/* Idle workers stop taking calls at once, their processes with
+		 * them; their cores go as each step ends. */
+		for (int i = 0; i < -delta; i++)
+			vm->workers[vm->idle[vm->n_idle - 1 - i]].live = false;
 		vm->n_idle += delta;
 		vm->active += delta;
 		vm->dir = -1;
@@ -185,7 +248,7 @@ int sim_vm_step(struct sim *s, struct sim_vm *vm)
 	int r = 0;
 	if (vm->dir > 0) {
 		vm->active++;
-		vm->idle[vm->n_idle++] = s->now;
+		worker_add(vm, s->now);
 		r = drain(s, vm);
 	} else {
 		r = sim_cores_change(s, vm, -1);
@@ -211,7 +274,7 @@ int sim_vm_settle(struct sim *s, struct sim_vm *vm)
 	if (want > room)
 		want = room;
 	for (int i = 0; i < want; i++)
-		vm->idle[vm->n_idle++] = SETTLED_SINCE;
+		worker_add(vm, SETTLED_SINCE);
 	vm->active = want;
 	vm->standby = vm->standby_want < vm->max - want ? vm->standby_want : vm->max - want;
 	int r = want > 0 ? sim_cores_change(s, vm, want) : 0;

@@ -54,6 +54,9 @@ static void usage(FILE *f)
 		"  --latencies FILE      measured latencies (ditto-bench vcpu --latencies-out;\n"
 		"                        default the shipped %s)\n"
 		"  --cold-vms            tenants' VMs boot on their first call (default: up)\n"
+		"  --mode M              persistent (default, as replay: a function's first call\n"
+		"                        on a worker vCPU starts its process, later ones are warm)\n"
+		"                        or process (every call starts one)\n"
 		"  --max-memory-mb MB    the memory a call touches is cut to MB (default %d, as\n"
 		"                        replay deploys; 0: calls touch none)\n"
 		"  --compare FILE        a replay's --json summary of the same workload: print\n"
@@ -73,6 +76,7 @@ enum {
 	OPT_COLD_VMS,
 	OPT_COMPARE,
 	OPT_MAX_MEMORY,
+	OPT_MODE,
 	OPT_HELP,
 };
 
@@ -117,6 +121,13 @@ static int own_option(struct sim_cli *c, int opt, const char *arg)
 	case OPT_LATENCIES: c->latencies = arg; return 0;
 	case OPT_COLD_VMS: c->cfg.cold_vms = true; return 0;
 	case OPT_COMPARE: c->compare = arg; return 0;
+	case OPT_MODE:
+		if (strcmp(arg, "persistent") && strcmp(arg, "process")) {
+			fprintf(stderr, "ditto-bench: --mode must be persistent or process\n");
+			return -EINVAL;
+		}
+		c->cfg.persistent = strcmp(arg, "persistent") == 0;
+		return 0;
 	case OPT_MAX_MEMORY: {
 		int mb;
 		if (int_arg("max-memory-mb", arg, 0, 1048576, &mb) < 0)
@@ -142,6 +153,7 @@ static int parse_args(struct sim_cli *c, int argc, char **argv)
 		{ "cold-vms", no_argument, NULL, OPT_COLD_VMS },
 		{ "compare", required_argument, NULL, OPT_COMPARE },
 		{ "max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY },
+		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -150,7 +162,8 @@ static int parse_args(struct sim_cli *c, int argc, char **argv)
 	trace_cli_init(&c->tc);
 	c->cfg = (struct sim_config){ .hosts = 1,
 				      .host_cores = SIM_DEFAULT_HOST_CORES,
-				      .max_memory_mb = SIM_DEFAULT_MAX_MEMORY_MB };
+				      .max_memory_mb = SIM_DEFAULT_MAX_MEMORY_MB,
+				      .persistent = true };
 	c->mechanism = "precreated";
 	c->peak_max = true;
 	if (trace_cli_options_join(own, all, sizeof(all) / sizeof(all[0])) < 0)
@@ -217,6 +230,9 @@ static int inputs_load(struct sim_cli *c, struct sim_inputs *in)
 			c->mechanism);
 		return -EINVAL;
 	}
+	if (c->cfg.persistent && c->cfg.lat->step[SIM_WARM_CALL].n == 0)
+		fprintf(stderr, "ditto-bench: note: %s has no %s warm_call_ms: warm calls take "
+				"call_ms\n", in->latencies_path, c->mechanism);
 	if ((r = trace_load(c->tc.trace, c->tc.day, &in->trace, err, sizeof(err))) < 0 ||
 	    (r = workload_build(&in->trace, &c->tc.wl, &in->w, err, sizeof(err))) < 0) {
 		fprintf(stderr, "ditto-bench: %s\n", err);
@@ -244,7 +260,7 @@ static json_t *model_json(const struct sim_cli *c, const struct sim_inputs *in)
 	long sum_max = 0;
 	for (uint32_t t = 0; t < c->cfg.n_tenants; t++)
 		sum_max += c->cfg.tenant_maxes ? c->cfg.tenant_maxes[t] : c->cfg.tenant_max;
-	return json_pack("{s:i, s:i, s:s, s:i, s:i, s:o, s:I, s:s, s:s, s:s, s:s, s:b, s:f}",
+	return json_pack("{s:i, s:i, s:s, s:i, s:i, s:o, s:I, s:s, s:s, s:s, s:s, s:b, s:f, s:s}",
 			 "hosts",
 			 c->cfg.hosts, "host_cores", c->cfg.host_cores, "tenants",
 			 tenancy[c->tenancy], "n_tenants", (int)c->cfg.n_tenants, "tenant_min",
@@ -253,7 +269,7 @@ static json_t *model_json(const struct sim_cli *c, const struct sim_inputs *in)
 			 "tenant_max_sum", (json_int_t)sum_max, "mechanism",
 			 c->mechanism, "latencies", in->latencies_path, "accel", in->lat.accel,
 			 "qemu", in->lat.qemu, "cold_vms", c->cfg.cold_vms, "max_memory_mb",
-			 c->cfg.max_memory_mb);
+			 c->cfg.max_memory_mb, "mode", c->cfg.persistent ? "persistent" : "process");
 }
 
 /* Runs each policy; runs[] gets one run per policy, *n_runs how many were
@@ -307,11 +323,12 @@ static int report(const struct sim_cli *c, const struct sim_inputs *in, const st
 	} else {
 		json_t *m = json_object_get(extra, "model");
 		printf("simulated: %zu calls of %zu functions, %u tenants (max worker vCPUs %s, "
-		       "%lld in all) on %d hosts x %d cores, %s latencies (%s)\n",
+		       "%lld in all) on %d hosts x %d cores, %s latencies (%s), %s mode\n",
 		       in->w.n_calls, in->w.n_fns, c->cfg.n_tenants,
 		       c->peak_max ? "each its peak" : "as given",
 		       (long long)json_integer_value(json_object_get(m, "tenant_max_sum")),
-		       c->cfg.hosts, c->cfg.host_cores, c->mechanism, in->lat.accel);
+		       c->cfg.hosts, c->cfg.host_cores, c->mechanism, in->lat.accel,
+		       c->cfg.persistent ? "persistent" : "process");
 		results_print_table(stdout, &in->w, runs, n_runs);
 		for (size_t i = 0; i < n_runs; i++)
 			printf("  %s: simulated in %.2f s\n", runs[i].policy, runs[i].wall_s);

@@ -19,6 +19,7 @@ enum {
 	S_CALL,
 	S_BUSY0,
 	S_TOUCH,
+	S_WARM,
 	S_COUNT
 };
 
@@ -32,10 +33,11 @@ static const char *const step_names[S_COUNT] = {
 	"call: invoke -> answer, on the new vCPU",
 	"call: busy with no work -> answer",
 	"call: busy, extra ms per MiB touched",
+	"call: busy with no work, warm persistent",
 };
 static const char *const step_keys[S_COUNT] = { "boot",   "added",  "seen", "active",
 						"function", "shrink", "call",   "busy0",
-						"touch_per_mib" };
+						"touch_per_mib", "busy0_warm" };
 
 static double step_ms(json_t *step, const char *key)
 {
@@ -165,12 +167,13 @@ static int run_on(struct bench_env *e, const struct bench_opts *o, const char *e
 	return 0;
 }
 
-/* Times busy on cpu with no work and mb MiB to touch; ms in *ret. */
-static int time_busy(struct bench_env *e, const char *busy, int cpu, int mb, double *ret)
+/* Times busy on cpu in mode with no work and mb MiB to touch; ms in *ret. */
+static int time_busy(struct bench_env *e, const char *busy, int cpu, const char *mode, int mb,
+		     double *ret)
 {
 	char path[200], body[48];
-	snprintf(path, sizeof(path), "/v1/vms/bench/invoke?artifact=%s&cpu=%d&mode=process", busy,
-		 cpu);
+	snprintf(path, sizeof(path), "/v1/vms/bench/invoke?artifact=%s&cpu=%d&mode=%s", busy, cpu,
+		 mode);
 	int len = snprintf(body, sizeof(body), "{\"ms\":0,\"mb\":%d}", mb);
 	json_t *res = NULL;
 	uint64_t t0 = time_now_us();
@@ -184,15 +187,20 @@ static int time_busy(struct bench_env *e, const char *busy, int cpu, int mb, dou
 	return ok ? 0 : -EIO;
 }
 
-/* busy on cpu with no work, then touching TOUCH_MB: the per-call share and
- * the time per MiB touched. */
+/* busy on cpu with no work, then touching TOUCH_MB (process mode): the
+ * per-call share and the time per MiB touched; then twice in persistent
+ * mode, the second call warm: the warm per-call share. */
 static int time_busy_pair(struct bench_env *e, const char *busy, int cpu, struct vcpu_samples *s)
 {
-	double b0, b1;
-	if (time_busy(e, busy, cpu, 0, &b0) < 0 || time_busy(e, busy, cpu, TOUCH_MB, &b1) < 0)
+	double b0, b1, p0, p1;
+	if (time_busy(e, busy, cpu, "process", 0, &b0) < 0 ||
+	    time_busy(e, busy, cpu, "process", TOUCH_MB, &b1) < 0 ||
+	    time_busy(e, busy, cpu, "persistent", 0, &p0) < 0 ||
+	    time_busy(e, busy, cpu, "persistent", 0, &p1) < 0)
 		return -EIO;
 	sample_add(s, S_BUSY0, b0);
 	sample_add(s, S_TOUCH, b1 > b0 ? (b1 - b0) / TOUCH_MB : 0);
+	sample_add(s, S_WARM, p1);
 	return 0;
 }
 
@@ -309,14 +317,16 @@ static int write_latencies(const struct bench_env *e, const struct bench_opts *o
 	add_samples(m, "boot_ms", s, S_BOOT, dormant, S_BOOT);
 	add_samples(m, "call_ms", s, S_BUSY0, NULL, 0);
 	add_samples(m, "touch_ms_per_mib", s, S_TOUCH, NULL, 0);
+	add_samples(m, "warm_call_ms", s, S_WARM, NULL, 0);
 	json_object_set_new(json_object_get(root, "mechanisms"), o->mechanism, m);
 	json_object_set_new(root, "accel", json_string(e->accel));
 	json_object_set_new(root, "qemu", json_string(e->qemu));
 	json_object_set_new(root, "source",
 			    json_string("ditto-bench vcpu --latencies-out (grow: request -> "
 					"online, thread runs there; call: invoke -> answer of "
-					"busy with no work through the agent; touch: busy's "
-					"extra time per MiB it touches)"));
+					"busy with no work through the agent, process mode; "
+					"warm_call: the same, a second call in persistent mode; "
+					"touch: busy's extra time per MiB it touches)"));
 	char *text = json_dumps(root, JSON_INDENT(1) | JSON_REAL_PRECISION(6));
 	json_decref(root);
 	int r = text ? file_replace_text(o->latencies_out, text, 0644, false) : -ENOMEM;

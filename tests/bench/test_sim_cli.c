@@ -57,6 +57,7 @@ static void test_bad_flags(void **state)
 		{ "simulate", "--trace", trace, "--host-cores", "0", NULL },
 		{ "simulate", "--trace", trace, "--tenant-max", "-1", NULL },
 		{ "simulate", "--trace", trace, "--mechanism", "kvm", NULL },
+		{ "simulate", "--trace", trace, "--mode", "warm", NULL },
 		{ "simulate", "--trace", trace, "--no-such-flag", NULL },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -82,6 +83,9 @@ static void test_json_and_compare(void **state)
 	json_t *j = json_load_file(out, 0, NULL);
 	assert_non_null(j);
 	assert_true(json_is_true(json_object_get(j, "simulated")));
+	/* Persistent by default, as replay. */
+	json_t *model = json_object_get(j, "model");
+	assert_string_equal(json_string_value(json_object_get(model, "mode")), "persistent");
 	json_t *pols = json_object_get(j, "policies");
 	assert_int_equal(json_object_size(pols), 3);
 	json_t *fixed = json_object_get(pols, "fixed:max"), *el = json_object_get(pols, "elastic");

@@ -23,7 +23,7 @@ static void test_good_file(void **state)
 		"{\"accel\":\"tcg\",\"qemu\":\"10.0.2\",\"source\":\"ditto-bench vcpu\","
 		"\"mechanisms\":{\"precreated\":{\"grow_ms\":[55.5,60],\"grow_standby_ms\":[0.4],"
 		"\"shrink_ms\":[31],\"boot_ms\":[2000,2100,1900],\"call_ms\":[],"
-		"\"touch_ms_per_mib\":[2.5,3]},"
+		"\"touch_ms_per_mib\":[2.5,3],\"warm_call_ms\":[1.5,2,2.5,3]},"
 		"\"hotplug\":{\"grow_ms\":[79],\"shrink_ms\":[45.5],\"boot_ms\":[2000]}}}";
 	struct sim_latencies l;
 	char err[200] = "";
@@ -38,9 +38,12 @@ static void test_good_file(void **state)
 	assert_int_equal(m->step[SIM_BOOT].n, 3);
 	assert_int_equal(m->step[SIM_CALL].n, 0);
 	assert_int_equal(m->step[SIM_TOUCH].n, 2);
+	assert_int_equal(m->step[SIM_WARM_CALL].n, 4);
+	assert_float_equal(m->step[SIM_WARM_CALL].ms[0], 1.5, 1e-12);
 	m = sim_latencies_mech(&l, "hotplug");
 	assert_non_null(m);
 	assert_int_equal(m->step[SIM_GROW_STANDBY].n, 0);
+	assert_int_equal(m->step[SIM_WARM_CALL].n, 0); /* optional */
 	assert_float_equal(m->step[SIM_SHRINK].ms[0], 45.5, 1e-12);
 	sim_latencies_free(&l);
 	sim_latencies_free(&l); /* twice is harmless */
@@ -65,6 +68,13 @@ static void test_bad_files(void **state)
 		"{\"mechanisms\":{\"hotplug\":{\"grow_ms\":[\"5\"],\"shrink_ms\":[1],\"boot_ms\":[1]}}}",
 		"{\"mechanisms\":{\"hotplug\":{\"grow_ms\":[1e9],\"shrink_ms\":[1],\"boot_ms\":[1]}}}",
 		"{\"mechanisms\":{\"hotplug\":{\"grow_ms\":5,\"shrink_ms\":[1],\"boot_ms\":[1]}}}",
+		/* warm calls that are not ms */
+		"{\"mechanisms\":{\"hotplug\":{\"grow_ms\":[1],\"shrink_ms\":[1],\"boot_ms\":[1],"
+		"\"warm_call_ms\":[-0.5]}}}",
+		"{\"mechanisms\":{\"hotplug\":{\"grow_ms\":[1],\"shrink_ms\":[1],\"boot_ms\":[1],"
+		"\"warm_call_ms\":[null]}}}",
+		"{\"mechanisms\":{\"hotplug\":{\"grow_ms\":[1],\"shrink_ms\":[1],\"boot_ms\":[1],"
+		"\"warm_call_ms\":{}}}}",
 		/* an unknown key, a duplicate */
 		"{\"mechanisms\":{\"hotplug\":{\"grow_ms\":[1],\"shrink_ms\":[1],\"boot_ms\":[1],"
 		"\"grow\":[1]}}}",
@@ -80,6 +90,8 @@ static void test_bad_files(void **state)
 		char err[200] = "";
 		assert_int_equal(parse(bad[i], &l, err, sizeof(err)), -EINVAL);
 		assert_true(strlen(err) > 0);
+		if (strstr(bad[i], "warm_call_ms"))
+			assert_non_null(strstr(err, "warm_call_ms")); /* names the field */
 		assert_memory_equal(&l, &before, sizeof(l)); /* untouched */
 	}
 }
