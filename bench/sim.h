@@ -150,6 +150,10 @@ struct sim_config {
 	 * (as long as the worker lives and keeps the function's process among
 	 * its SIM_WARM_PER_WORKER latest). Else process mode: call_ms always. */
 	bool persistent;
+	/* Every function runs the same executable (replay deploys busy for
+	 * all): the guest keys a persistent process by its executable, so a
+	 * worker's one process serves them all. Else each function its own. */
+	bool one_executable;
 	double max_memory_mb; /* a call's memory is cut to this (0: none touched) */
 	const struct sim_mech_lat *lat;
 	uint64_t seed;

@@ -130,8 +130,9 @@ int sim_call_start(struct sim *s, struct sim_vm *vm, uint32_t call);
 
 /* sim_vm.c: a VM and its agent-side scaler. */
 /* Takes the worker (an index) of vm that the guest picks for fn's call off
- * the idle stack (there must be one): one warm for fn first, in persistent
- * mode. Sets *warm when it is. */
+ * the idle stack (there must be one): one warm for fn (for the one
+ * executable when all share it) first, in persistent mode. Sets *warm when
+ * it is. */
 int sim_vm_take_worker(struct sim *s, struct sim_vm *vm, uint32_t fn, bool *warm);
 struct sim_vm *sim_vm_new(struct sim *s, struct sim_tenant *t, int host, const struct policy *p,
 			  int min, int max);

@@ -105,6 +105,8 @@ int sim_vm_take_worker(struct sim *s, struct sim_vm *vm, uint32_t fn, bool *warm
 {
 	int pick = vm->n_idle - 1;
 	*warm = false;
+	if (s->c->one_executable)
+		fn = 0;
 	if (s->c->persistent) {
 		for (int i = vm->n_idle - 1; i >= 0 && !*warm; i--)
 			if (worker_has(&vm->workers[vm->idle[i]], fn)) {

@@ -104,6 +104,17 @@ static void test_warm_after_first(void **state)
 		assert_float_equal(r.calls[i].latency_ms, COLD_MS + 100, 1e-9);
 	}
 	run_free(&r);
+	/* One executable for all: the process function 0 started serves 1. */
+	c.persistent = true;
+	c.one_executable = true;
+	run_it(&c, &h, "fixed:max", &r);
+	assert_true(r.calls[0].cold_start);
+	for (int i = 1; i < 4; i++) {
+		assert_false(r.calls[i].cold_start);
+		assert_float_equal(r.calls[i].latency_ms, WARM_MS + 100, 1e-9);
+	}
+	run_free(&r);
+	c.one_executable = false;
 	/* No warm samples: a warm call takes call_ms, and is still warm. */
 	lat = lat_of(false);
 	c.persistent = true;
