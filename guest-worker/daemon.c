@@ -205,7 +205,7 @@ static int pick_cpu(struct daemon *d, const struct inv *inv)
 			continue;
 		if (inv->mode != INV_PERSISTENT)
 			return i;
-		if (runner_has_warm(&d->runner, inv->digest, i))
+		if (runner_has_warm(&d->runner, inv->digest, inv->memory_mib, i))
 			return i;
 		if (first < 0)
 			first = i;

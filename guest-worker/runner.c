@@ -23,10 +23,12 @@
 #define READS_AFTER_EXIT 64
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
-/* A long-lived process serving one artifact on one CPU. */
+/* A long-lived process serving one artifact under one memory limit on one
+ * CPU. */
 struct pproc {
 	struct runner *r;
 	char digest[SHA256_HEX_SIZE];
+	uint32_t memory_mib; /* the address-space limit it was started with */
 	int cpu;
 	struct proc proc;
 	struct watch in_w, out_w, err_w;
@@ -471,18 +473,20 @@ static void pp_on_stdin(struct watch *w, uint32_t events)
 	loop_del(pp->r->loop, w);
 }
 
-static struct pproc *pp_find(const struct runner *r, const char *digest, int cpu)
+static struct pproc *pp_find(const struct runner *r, const char *digest, uint32_t memory_mib,
+			     int cpu)
 {
 	for (struct pproc *pp = r->pprocs; pp; pp = pp->next)
-		if (!pp->dying && !pp->retire && pp->cpu == cpu && strcmp(pp->digest, digest) == 0)
+		if (!pp->dying && !pp->retire && pp->cpu == cpu && pp->memory_mib == memory_mib &&
+		    strcmp(pp->digest, digest) == 0)
 			return pp;
 	return NULL;
 }
 
 /* Starts the long-lived process for inv's artifact on inv's CPU. Its memory
- * limit is inv's, set once before exec, and stays with it for every
- * invocation it serves later whatever they ask for: restarting it whenever
- * the limit differs would turn the warm path cold. */
+ * limit is inv's, set once before exec, so it serves only invocations with
+ * that limit: two functions deployed from one executable with different
+ * limits each get their own process, and each keeps its own limit. */
 static int pp_new(struct runner *r, struct inv *inv, struct pproc **ret)
 {
 	struct pproc *pp = calloc(1, sizeof(*pp));
@@ -497,6 +501,7 @@ static int pp_new(struct runner *r, struct inv *inv, struct pproc **ret)
 	}
 	pp->r = r;
 	pp->cpu = inv->cpu;
+	pp->memory_mib = inv->memory_mib;
 	memcpy(pp->digest, inv->digest, sizeof(pp->digest));
 	pp->in_w.fd = pp->out_w.fd = pp->err_w.fd = -1;
 	pp->next = r->pprocs;
@@ -532,7 +537,7 @@ static void pp_evict(struct runner *r, int cpu)
 
 static int start_persistent(struct runner *r, struct inv *inv)
 {
-	struct pproc *pp = pp_find(r, inv->digest, inv->cpu);
+	struct pproc *pp = pp_find(r, inv->digest, inv->memory_mib, inv->cpu);
 	if (!pp) {
 		pp_evict(r, inv->cpu);
 		int e = pp_new(r, inv, &pp);
@@ -661,9 +666,9 @@ void runner_reap(struct runner *r)
 	}
 }
 
-bool runner_has_warm(const struct runner *r, const char *digest, int cpu)
+bool runner_has_warm(const struct runner *r, const char *digest, uint32_t memory_mib, int cpu)
 {
-	const struct pproc *pp = pp_find(r, digest, cpu);
+	const struct pproc *pp = pp_find(r, digest, memory_mib, cpu);
 	return pp && !pp->inv;
 }
 

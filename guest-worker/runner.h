@@ -104,8 +104,9 @@ int runner_start(struct runner *r, struct inv *inv, int cpu);
 /* Reaps every exited child; call it when SIGCHLD arrives. */
 void runner_reap(struct runner *r);
 
-/* True when a live persistent process for digest waits idle on cpu. */
-bool runner_has_warm(const struct runner *r, const char *digest, int cpu);
+/* True when a live persistent process for digest, started with this memory
+ * limit, waits idle on cpu. */
+bool runner_has_warm(const struct runner *r, const char *digest, uint32_t memory_mib, int cpu);
 
 /* Kills the persistent processes pinned to cpu: idle ones now, a serving one
  * as soon as its invocation ends. */

@@ -161,7 +161,9 @@ static void test_persistent_timeout_restarts_cold(void **state)
 	invoke_persistent(p, digest, "", "b", true, "ok:b");
 }
 
-/* A long-lived process keeps the limit of the invocation that started it. */
+/* A long-lived process serves only invocations with the memory limit it
+ * was started with: one executable deployed with two limits runs in two
+ * processes, each warm for its own limit. */
 static void test_memory_limit_persistent(void **state)
 {
 	struct peer *p = *state;
@@ -169,7 +171,9 @@ static void test_memory_limit_persistent(void **state)
 	peer_put_script(p, "#!/bin/sh\nwhile IFS= read -r line; do echo \"$(ulimit -v)\"; done\n",
 			digest);
 	invoke_persistent(p, digest, "\"memory_mib\":64", "a", true, "65536");
-	invoke_persistent(p, digest, "\"memory_mib\":128", "b", false, "65536");
+	invoke_persistent(p, digest, "\"memory_mib\":128", "b", true, "131072");
+	invoke_persistent(p, digest, "\"memory_mib\":64", "c", false, "65536");
+	invoke_persistent(p, digest, "\"memory_mib\":128", "d", false, "131072");
 }
 
 /* Each test gets a daemon of its own. */
