@@ -105,8 +105,7 @@ void sim_latencies_free(struct sim_latencies *l);
 int sim_latencies_find(const char *given, char *buf, size_t len);
 
 /* The latencies of mechanism, or NULL when the file has none. */
-const struct sim_mech_lat *sim_latencies_mech(const struct sim_latencies *l,
-					      const char *mechanism);
+const struct sim_mech_lat *sim_latencies_mech(const struct sim_latencies *l, const char *mechanism);
 
 enum sim_tenancy {
 	SIM_TENANTS_ONE = 0, /* every function in one tenant, as replay runs them */
@@ -139,20 +138,22 @@ int sim_tenant_peaks(const struct workload *w, const uint32_t *tenant_of, uint32
 		     int cap, int *ret);
 
 struct sim_config {
-	int hosts;      /* >= 1 */
-	int host_cores; /* worker cores per host, 1..POLICY_MAX_WORKERS */
-	int tenant_min; /* worker vCPUs (scale-out: VMs) each tenant keeps, >= 0 */
-	int tenant_max; /* worker vCPUs (scale-out: VMs) at most, 1..POLICY_MAX_WORKERS */
+	int hosts;               /* >= 1 */
+	int host_cores;          /* worker cores per host, 1..POLICY_MAX_WORKERS */
+	int tenant_min;          /* worker vCPUs (scale-out: VMs) each tenant keeps, >= 0 */
+	int tenant_max;          /* worker vCPUs (scale-out: VMs) at most, 1..POLICY_MAX_WORKERS */
 	const int *tenant_maxes; /* per tenant instead (same range), or NULL */
-	bool cold_vms;  /* tenants' VMs boot on their first call (else up at 0) */
+	bool cold_vms;           /* tenants' VMs boot on their first call (else up at 0) */
 	/* Functions in persistent mode: a call pays call_ms the first time its
 	 * function runs on a worker vCPU (a cold start), warm_call_ms after
 	 * (as long as the worker lives and keeps the function's process among
 	 * its SIM_WARM_PER_WORKER latest). Else process mode: call_ms always. */
 	bool persistent;
-	/* Every function runs the same executable (replay deploys busy for
-	 * all): the guest keys a persistent process by its executable, so a
-	 * worker's one process serves them all. Else each function its own. */
+	/* Every function shares one process per worker: the guest keys a
+	 * persistent process by executable and memory limit, so this holds
+	 * when the functions run one executable with one limit. Else (replay:
+	 * one busy, but each trace function its own memory limit) each
+	 * function has its own process. */
 	bool one_executable;
 	double max_memory_mb; /* a call's memory is cut to this (0: none touched) */
 	const struct sim_mech_lat *lat;

@@ -163,8 +163,7 @@ static int parse_args(struct sim_cli *c, int argc, char **argv)
 	c->cfg = (struct sim_config){ .hosts = 1,
 				      .host_cores = SIM_DEFAULT_HOST_CORES,
 				      .max_memory_mb = SIM_DEFAULT_MAX_MEMORY_MB,
-				      .persistent = true,
-				      .one_executable = true };
+				      .persistent = true };
 	c->mechanism = "precreated";
 	c->peak_max = true;
 	if (trace_cli_options_join(own, all, sizeof(all) / sizeof(all[0])) < 0)
