@@ -361,12 +361,18 @@ static void sender_done(struct sender *s, CURL *h, CURLcode res, long long now_u
 	r->latency_ms = (double)(now_us - s->start_us) / 1000.0 - c->at_ms;
 	r->cold_start = sl->cold;
 	sl->reply[sl->reply_len] = '\0';
+	/* An answered call whose result names an error (busy's {"error": ...},
+	 * OpenWhisk's application error) did not do the work: it failed. */
+	bool app_error = false;
 	if (res == CURLE_OK && http == 200) {
-		r->status = CALL_OK;
 		json_t *j = json_loads(sl->reply, 0, NULL);
 		json_t *cpu = json_object_get(j, "cpu");
 		r->vcpu = json_is_integer(cpu) ? (int)json_integer_value(cpu) : -1;
+		app_error = json_object_get(j, "error") != NULL;
 		json_decref(j);
+	}
+	if (res == CURLE_OK && http == 200 && !app_error) {
+		r->status = CALL_OK;
 	} else {
 		r->status = res == CURLE_OPERATION_TIMEDOUT || http == 504 ? CALL_TIMEOUT
 									   : CALL_FAILED;
