@@ -35,7 +35,7 @@ struct inv {
 	size_t max_output;   /* cap for the result and for the log, each */
 	int want_cpu;        /* run only on this worker CPU; 0: any */
 	/* RLIMIT_AS of the process it starts, in MiB; 0: none. A persistent
-	 * process keeps the limit of the invocation that started it. */
+	 * process serves only invocations with the limit it was started with. */
 	uint32_t memory_mib;
 	uint8_t *input; /* owned; freed with the invocation */
 	size_t input_len;

@@ -150,16 +150,23 @@ void test_invoke_memory_limit_and_hops(void **state)
 	assert_true(int_field(r, "agent_us") > 0);
 	json_decref(r);
 
-	/* A long-lived process keeps the limit it was started with: busy
-	 * answers the failed allocation itself and goes on serving. */
+	/* A long-lived process serves only the memory limit it was started
+	 * with: under 32 MiB busy answers the failed allocation itself and goes
+	 * on serving; a call with 1024 MiB gets a process of its own, with the
+	 * room; the 32 MiB one is still warm. */
 	r = invoke_limited("mem", "persistent", 32, "{\"mb\":64}");
 	assert_string_equal(json_string_value(json_object_get(r, "status")), "ok");
 	assert_true(json_is_true(json_object_get(r, "cold_start")));
 	assert_non_null(strstr(json_string_value(json_object_get(r, "result")), "\"error\""));
 	json_decref(r);
 	r = invoke_limited("mem", "persistent", 1024, "{\"mb\":64}");
+	assert_true(json_is_true(json_object_get(r, "cold_start")));
+	assert_non_null(strstr(json_string_value(json_object_get(r, "result")), "\"mb\":64"));
+	assert_null(strstr(json_string_value(json_object_get(r, "result")), "\"error\""));
+	json_decref(r);
+	r = invoke_limited("mem", "persistent", 32, "{\"mb\":8}");
 	assert_false(json_is_true(json_object_get(r, "cold_start")));
-	assert_non_null(strstr(json_string_value(json_object_get(r, "result")), "\"error\""));
+	assert_non_null(strstr(json_string_value(json_object_get(r, "result")), "\"mb\":8"));
 	json_decref(r);
 
 	const char *bad[] = { "0", "65537", "-5", "lots", "" };
