@@ -92,11 +92,52 @@ int snp_ovmf_parse(const void *data, size_t size, struct snp_ovmf *ret_ovmf);
  * the first step of every SNP launch of it. Returns 0 or -EIO. */
 int snp_ovmf_update_pages(const struct snp_ovmf *ovmf, struct snp_gctx *g);
 
-/* Adds the pages the firmware's SNP metadata lists (zero pages for SEC
- * memory and the SVSM CA area, the secrets page, the CPUID page, and zero
- * pages for the kernel-hashes page unless the caller measured it already:
- * hashes_measured). Returns 0, -EINVAL on a section type this code does not
- * know, or -EIO. */
-int snp_ovmf_update_metadata(const struct snp_ovmf *ovmf, struct snp_gctx *g, bool hashes_measured);
+/* Adds the pages the firmware's SNP metadata lists, in its order: zero
+ * pages for SEC memory and the SVSM CA area, the secrets page, the CPUID
+ * page, and the kernel-hashes page: hashes_page (one page, built by
+ * snp_hashes_page) as a normal page, or zero pages when it is NULL. Returns
+ * 0, -EINVAL on a section type this code does not know or a kernel-hashes
+ * section that is not one page while hashes_page is given, or -EIO. */
+int snp_ovmf_update_metadata(const struct snp_ovmf *ovmf, struct snp_gctx *g,
+			     const uint8_t *hashes_page);
+
+/* The CPUID(1).EAX signature of a vCPU model, which QEMU puts in each
+ * VMSA's RDX (EPYC-v4: family 23, model 1, stepping 2 -> 0x800f12). */
+uint32_t snp_cpu_signature(unsigned family, unsigned model, unsigned stepping);
+
+/* What a measured direct kernel boot adds: SHA-256 digests of the kernel and
+ * initrd files (an absent initrd hashes as an empty file) and the command
+ * line (NULL is the empty string). */
+struct snp_kernel_hashes {
+	uint8_t kernel_sha256[32];
+	uint8_t initrd_sha256[32];
+	const char *cmdline;
+};
+
+/* Builds the page QEMU writes at the firmware's kernel-hashes table: the
+ * table (command line, initrd, kernel entries) at the table's offset within
+ * its page, zeroes around it. Returns 0, or -ENOTSUP if the firmware has no
+ * kernel-hashes table and metadata section, -EINVAL if the table does not
+ * fit in the space the firmware reserves. */
+int snp_hashes_page(const struct snp_ovmf *ovmf, const struct snp_kernel_hashes *hashes,
+		    uint8_t ret_page[SNP_PAGE_SIZE]);
+
+/* Everything an SNP launch measures besides the firmware image itself. */
+struct snp_launch {
+	unsigned vcpus;          /* every vCPU present at launch: one VMSA each */
+	uint32_t vcpu_sig;       /* snp_cpu_signature of the vCPU model */
+	uint64_t guest_features; /* VMSA SEV_FEATURES: 0x1 SNPActive, 0x20 DebugSwap */
+	const struct snp_kernel_hashes *kernel; /* NULL: no measured kernel */
+};
+
+/* Computes the launch digest the hardware reports as MEASUREMENT for ovmf
+ * launched as launch describes (QEMU's launch sequence: firmware pages,
+ * metadata pages, then a VMSA per vCPU, the first at the reset vector and
+ * the others at the firmware's AP reset address). Writes ret_digest only on
+ * success. Returns 0, -EINVAL if vcpus is 0, a second vCPU has no AP reset
+ * address or the metadata is unusable, -ENOTSUP if a kernel is given and the
+ * firmware cannot measure one, or -EIO. */
+int snp_launch_digest(const struct snp_ovmf *ovmf, const struct snp_launch *launch,
+		      uint8_t ret_digest[SNP_DIGEST_SIZE]);
 
 #endif

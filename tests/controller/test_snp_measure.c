@@ -2,6 +2,7 @@
  * OVMF footer parser on real firmware suffixes and damaged copies of them. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "sha256.h"
 #include "snp_measure.h"
 #include "util.h"
 
@@ -173,6 +175,101 @@ static void test_update_checks_arguments(void **state)
 	assert_memory_equal(g.ld, zero, SNP_DIGEST_SIZE);
 }
 
+/* One row of the published reference table: vCPUs, whether a kernel (an
+ * empty file, with an empty initrd) is measured, its command line, the
+ * VMSA's guest features, and the launch digest. */
+struct launch_row {
+	unsigned vcpus;
+	bool kernel;
+	const char *cmdline;
+	uint64_t features;
+	const char *digest;
+};
+
+static const struct launch_row launch_rows[] = {
+	{ 1, true, "console=ttyS0 loglevel=7", 0x21,
+	  "803f691094946e42068aaa3a8f9e26a5c89f36f7b73ecfb2"
+	  "8c653360fe4b3aba7e534442e7e1e17895dfe778d0228977" },
+	{ 1, true, "console=ttyS0 loglevel=7", 0x1,
+	  "6d287813eb5222d770f75005c664e34c204f385ce832cc2c"
+	  "e7d0d6f354454362f390ef83a92046c042e706363b4b08fa" },
+	{ 1, true, "", 0x21,
+	  "329c8ce0972ae52343b64d34a434a86f245dfd74f5ed7aae"
+	  "15d22efc78fb9683632b9b50e4e1d7fa41179ef98a7ef198" },
+	{ 1, false, NULL, 0x21,
+	  "e1e1ca029dd7973ab9513295be68198472dcd4fc834bd9af"
+	  "9b63f6e8a1674dbf281a9278a4a2ebe0eed9f22adbcd0e2b" },
+	{ 1, false, NULL, 0x1,
+	  "19358ba9a7615534a9a1e2f0dfc29384dcd4dcb7062ff9c6"
+	  "013b26869a5fc6ecabe033c48dd6f6db5d6d76e7c5df632d" },
+	{ 4, true, "", 0x21,
+	  "4953b1fb416fa874980e8442b3706d345926d5f38879134e"
+	  "00813c5d7abcbe78eafe7b422907be0b4698e2414a631942" },
+	{ 4, true, "", 0x1,
+	  "5061fffb019493a903613d56d54b94912a1a2f9e4502385f"
+	  "5c194616753720a92441310ba6c4933de877c36e23046ad5" },
+};
+
+/* An empty kernel and initrd, as /dev/null. */
+static void empty_file_hashes(struct snp_kernel_hashes *h, const char *cmdline)
+{
+	struct sha256 ctx;
+	sha256_init(&ctx);
+	sha256_final(&ctx, h->kernel_sha256);
+	memcpy(h->initrd_sha256, h->kernel_sha256, sizeof(h->initrd_sha256));
+	h->cmdline = cmdline;
+}
+
+static void test_launch_digests(void **state)
+{
+	size_t len;
+	uint8_t *fw = read_fixture("ovmf_AmdSev_suffix.bin", &len);
+	struct snp_ovmf o;
+	assert_int_equal(snp_ovmf_parse(fw, len, &o), 0);
+	for (size_t i = 0; i < sizeof(launch_rows) / sizeof(launch_rows[0]); i++) {
+		const struct launch_row *row = &launch_rows[i];
+		struct snp_kernel_hashes h;
+		empty_file_hashes(&h, row->cmdline);
+		struct snp_launch l = {
+			.vcpus = row->vcpus,
+			.vcpu_sig = snp_cpu_signature(23, 1, 2), /* EPYC-v4 */
+			.guest_features = row->features,
+			.kernel = row->kernel ? &h : NULL,
+		};
+		struct snp_gctx g;
+		assert_int_equal(snp_launch_digest(&o, &l, g.ld), 0);
+		char hex[2 * SNP_DIGEST_SIZE + 1];
+		digest_hex(&g, hex);
+		assert_string_equal(hex, row->digest);
+	}
+	free(fw);
+}
+
+/* A measured kernel needs the firmware's hashes table; no vCPU, no launch. */
+static void test_launch_refusals(void **state)
+{
+	assert_int_equal(snp_cpu_signature(23, 1, 2), 0x800f12);
+	size_t len;
+	uint8_t *fw = read_fixture("ovmf_OvmfX64_suffix.bin", &len);
+	struct snp_ovmf o;
+	assert_int_equal(snp_ovmf_parse(fw, len, &o), 0);
+	struct snp_kernel_hashes h;
+	empty_file_hashes(&h, "console=ttyS0");
+	struct snp_launch l = {
+		.vcpus = 1, .vcpu_sig = 0x800f12, .guest_features = 1, .kernel = &h
+	};
+	uint8_t digest[SNP_DIGEST_SIZE] = { 0 };
+	assert_int_equal(snp_launch_digest(&o, &l, digest), -ENOTSUP);
+	l.kernel = NULL;
+	l.vcpus = 0;
+	assert_int_equal(snp_launch_digest(&o, &l, digest), -EINVAL);
+	static const uint8_t zero[SNP_DIGEST_SIZE];
+	assert_memory_equal(digest, zero, SNP_DIGEST_SIZE);
+	l.vcpus = 2;
+	assert_int_equal(snp_launch_digest(&o, &l, digest), 0);
+	free(fw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +279,8 @@ int main(void)
 		cmocka_unit_test(test_refuses_truncated),
 		cmocka_unit_test(test_refuses_garbled_footer),
 		cmocka_unit_test(test_update_checks_arguments),
+		cmocka_unit_test(test_launch_digests),
+		cmocka_unit_test(test_launch_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
