@@ -2,10 +2,8 @@
  * API, one policy after the other on the same arrivals, each on a fresh
  * tenant (and, when the platform is ours, a fresh controller and agent).
  *
- * The sender is one thread driving libcurl's multi interface: every call
- * leaves at its scheduled time whatever is still in flight, and its latency
- * counts from that time, so a late sender shows as latency. A second thread
- * samples the tenant's worker vCPUs for the plots. */
+ * The open-loop sender is replay_send.c; a second thread here samples the
+ * tenant's worker vCPUs for the plots. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -22,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "bench.h"
+#include "replay_int.h"
 #include "platform.h"
 #include "policy.h"
 #include "results.h"
@@ -43,29 +42,6 @@
  * otherwise: a policy that holds them all keeps room for Poisson bursts. */
 #define FIT_FRACTION 0.5
 #define SAMPLE_MS 250
-
-struct replay_opts {
-	struct trace_cli tc;
-	struct bench_opts bo; /* build, data, accel, cores, url, key */
-	const char *mechanism;
-	const char *mode;     /* how the functions run: persistent or process */
-	long call_timeout_ms; /* 0: the longest function timeout + 60 s */
-	int max_inflight;
-	double max_memory_mb;
-};
-
-/* What every policy's run shares. */
-struct replay {
-	const struct replay_opts *o;
-	struct workload w;
-	int worker_cores;
-	char accel[16];
-	long *timeout_ms, *memory_mb; /* per workload function */
-	long call_timeout_ms;
-	void *busy;
-	size_t busy_len;
-	size_t memory_cut; /* calls whose memory was cut to --max-memory-mb */
-};
 
 /* ---- options ------------------------------------------------------------- */
 
@@ -210,230 +186,6 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
 		return -EINVAL;
 	}
 	return trace_cli_check(&o->tc);
-}
-
-/* ---- the sender ---------------------------------------------------------- */
-
-#define ID_SIZE 48
-
-/* One call in flight. */
-struct slot {
-	CURL *easy;
-	size_t call;
-	char body[64];
-	char reply[256];
-	size_t reply_len;
-	bool cold;
-	struct slot *next_free;
-	struct sender *s;
-};
-
-struct sender {
-	CURLM *multi;
-	struct curl_slist *hdrs;
-	struct slot *slots, *free;
-	int inflight;
-	const struct replay *R;
-	const char *url;
-	struct run *run;
-	char (*ids)[ID_SIZE]; /* each call's invocation id, for its VM */
-	long long start_us;
-	long long late_us; /* the latest send after its time */
-	char first_failure[512];
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *data)
-{
-	struct slot *sl = data;
-	size_t len = size * n, room = sizeof(sl->reply) - 1 - sl->reply_len;
-	memcpy(sl->reply + sl->reply_len, p, len < room ? len : room);
-	sl->reply_len += len < room ? len : room;
-	return len;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *data)
-{
-	static const char cold[] = "X-Ditto-Cold-Start:", id[] = "X-Ditto-Invocation-Id:";
-	struct slot *sl = data;
-	size_t len = size * n;
-	if (len > sizeof(cold) && strncasecmp(p, cold, sizeof(cold) - 1) == 0) {
-		sl->cold = memmem(p + sizeof(cold) - 1, len - (sizeof(cold) - 1), "true", 4) !=
-			   NULL;
-	} else if (len > sizeof(id) && strncasecmp(p, id, sizeof(id) - 1) == 0) {
-		const char *v = p + sizeof(id) - 1, *end = p + len;
-		while (v < end && *v == ' ')
-			v++;
-		size_t k = 0;
-		char *out = sl->s->ids[sl->call];
-		while (v < end && *v != '\r' && *v != '\n' && k < ID_SIZE - 1)
-			out[k++] = *v++;
-		out[k] = '\0';
-	}
-	return len;
-}
-
-static int sender_init(struct sender *s, const struct replay *R, const char *url, const char *key,
-		       struct run *run)
-{
-	memset(s, 0, sizeof(*s));
-	s->R = R;
-	s->url = url;
-	s->run = run;
-	int max = R->o->max_inflight;
-	char auth[192];
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-	s->multi = curl_multi_init();
-	s->slots = calloc((size_t)max, sizeof(*s->slots));
-	s->ids = calloc(R->w.n_calls ? R->w.n_calls : 1, ID_SIZE);
-	s->hdrs = curl_slist_append(NULL, auth);
-	s->hdrs = s->hdrs ? curl_slist_append(s->hdrs, "Content-Type: application/json") : NULL;
-	s->hdrs = s->hdrs ? curl_slist_append(s->hdrs, "Expect:") : NULL;
-	if (!s->multi || !s->slots || !s->ids || !s->hdrs)
-		return -ENOMEM;
-	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)max);
-	for (int i = max - 1; i >= 0; i--) {
-		struct slot *sl = &s->slots[i];
-		if (!(sl->easy = curl_easy_init()))
-			return -ENOMEM;
-		sl->s = s;
-		sl->next_free = s->free;
-		s->free = sl;
-	}
-	return 0;
-}
-
-static void sender_free(struct sender *s)
-{
-	for (int i = 0; s->slots && i < s->R->o->max_inflight; i++)
-		if (s->slots[i].easy)
-			curl_easy_cleanup(s->slots[i].easy);
-	if (s->multi)
-		curl_multi_cleanup(s->multi);
-	curl_slist_free_all(s->hdrs);
-	free(s->slots);
-	free(s->ids);
-}
-
-/* Starts call i on a free slot. */
-static void sender_send(struct sender *s, size_t i, long long now_us)
-{
-	const struct workload *w = &s->R->w;
-	const struct workload_call *c = &w->calls[i];
-	struct slot *sl = s->free;
-	s->free = sl->next_free;
-	s->inflight++;
-	sl->call = i;
-	sl->reply_len = 0;
-	sl->cold = false;
-	double mb = fmin(c->memory_mb, s->R->o->max_memory_mb);
-	snprintf(sl->body, sizeof(sl->body), "{\"ms\":%lld,\"mb\":%lld}", llround(c->duration_ms),
-		 llround(mb));
-	char target[512];
-	snprintf(target, sizeof(target), "%s/v1/functions/%s/invoke", s->url, w->fns[c->fn].name);
-	CURL *h = sl->easy;
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, target);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, sl->body);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, sl);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, sl);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, s->R->call_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PRIVATE, sl);
-	curl_multi_add_handle(s->multi, h);
-	long long late = now_us - (s->start_us + (long long)(c->at_ms * 1000));
-	if (late > s->late_us)
-		s->late_us = late;
-}
-
-/* Records a finished call and frees its slot. */
-static void sender_done(struct sender *s, CURL *h, CURLcode res, long long now_us)
-{
-	struct slot *sl;
-	curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&sl);
-	long http = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
-	curl_multi_remove_handle(s->multi, h);
-	const struct workload_call *c = &s->R->w.calls[sl->call];
-	struct call_result *r = &s->run->calls[sl->call];
-	r->latency_ms = (double)(now_us - s->start_us) / 1000.0 - c->at_ms;
-	r->cold_start = sl->cold;
-	sl->reply[sl->reply_len] = '\0';
-	/* An answered call whose result names an error (busy's {"error": ...},
-	 * OpenWhisk's application error) did not do the work: it failed. */
-	bool app_error = false;
-	if (res == CURLE_OK && http == 200) {
-		json_t *j = json_loads(sl->reply, 0, NULL);
-		json_t *cpu = json_object_get(j, "cpu");
-		r->vcpu = json_is_integer(cpu) ? (int)json_integer_value(cpu) : -1;
-		app_error = json_object_get(j, "error") != NULL;
-		json_decref(j);
-	}
-	if (res == CURLE_OK && http == 200 && !app_error) {
-		r->status = CALL_OK;
-	} else {
-		r->status = res == CURLE_OPERATION_TIMEDOUT || http == 504 ? CALL_TIMEOUT
-									   : CALL_FAILED;
-		if (!s->first_failure[0])
-			snprintf(s->first_failure, sizeof(s->first_failure),
-				 "%s at %.0f ms: %s %ld %.100s", s->R->w.fns[c->fn].name, c->at_ms,
-				 res != CURLE_OK ? curl_easy_strerror(res) : "HTTP", http,
-				 sl->reply);
-	}
-	sl->next_free = s->free;
-	s->free = sl;
-	s->inflight--;
-}
-
-static long long now_us(void)
-{
-	return (long long)time_now_us();
-}
-
-/* Sends every call at its time without waiting for answers, and collects
- * the answers. Returns 0, or -EAGAIN when more than --max-inflight calls
- * were in flight (the rest are left unsent). */
-static int sender_run(struct sender *s)
-{
-	const struct workload *w = &s->R->w;
-	size_t next = 0;
-	int r = 0;
-	s->start_us = now_us();
-	while (next < w->n_calls || s->inflight > 0) {
-		long long now = now_us();
-		while (next < w->n_calls &&
-		       s->start_us + (long long)(w->calls[next].at_ms * 1000) <= now) {
-			if (!s->free) {
-				fprintf(stderr,
-					"ditto-bench: %s: more than %d calls in flight at %.1f s: "
-					"the platform does not keep up; the remaining %zu calls are "
-					"not sent (scale the load down, or raise --max-inflight)\n",
-					s->run->policy, s->R->o->max_inflight,
-					(double)(now - s->start_us) / 1e6, w->n_calls - next);
-				next = w->n_calls;
-				r = -EAGAIN;
-				break;
-			}
-			sender_send(s, next++, now);
-		}
-		int running;
-		curl_multi_perform(s->multi, &running);
-		CURLMsg *m;
-		int left;
-		while ((m = curl_multi_info_read(s->multi, &left)))
-			if (m->msg == CURLMSG_DONE)
-				sender_done(s, m->easy_handle, m->data.result, now_us());
-		long long wait_us = 100000;
-		if (next < w->n_calls)
-			wait_us = s->start_us + (long long)(w->calls[next].at_ms * 1000) - now_us();
-		if (wait_us > 100000)
-			wait_us = 100000;
-		if (wait_us > 0)
-			curl_multi_poll(s->multi, NULL, 0, (int)((wait_us + 999) / 1000), NULL);
-	}
-	return r;
 }
 
 /* ---- the sampler: the tenant's worker vCPUs over time ---------------------- */
