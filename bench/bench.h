@@ -68,6 +68,12 @@ int bench_error(char *err, size_t size, int e, const char *fmt, ...)
  * list that changes. */
 void bench_sleep_ms(long ms);
 
+/* The value of header `name` (with its colon, any case, e.g.
+ * "X-Ditto-Cold-Start:") in one header line of len bytes as libcurl hands it
+ * over: a pointer into line past the name and its spaces, with its length up
+ * to the line end in *ret_len; NULL when the line is another header. */
+const char *bench_header_value(const char *line, size_t len, const char *name, size_t *ret_len);
+
 /* Sorted-sample statistics. */
 struct stats {
 	double p50, p90, p99, p999, max, min;

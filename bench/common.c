@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "bench.h"
@@ -136,4 +137,19 @@ void stats_compute(double *v, size_t n, struct stats *ret)
 	ret->p90 = pct(v, n, 90);
 	ret->p99 = pct(v, n, 99);
 	ret->p999 = pct(v, n, 99.9);
+}
+
+const char *bench_header_value(const char *line, size_t len, const char *name, size_t *ret_len)
+{
+	size_t n = strlen(name);
+	if (len <= n || strncasecmp(line, name, n) != 0)
+		return NULL;
+	const char *v = line + n, *end = line + len;
+	while (v < end && *v == ' ')
+		v++;
+	const char *e = v;
+	while (e < end && *e != '\r' && *e != '\n')
+		e++;
+	*ret_len = (size_t)(e - v);
+	return v;
 }

@@ -191,13 +191,13 @@ static bool timing_field(const char *line, const char *key, long long *ret)
 
 static size_t on_header(char *p, size_t size, size_t n, void *data)
 {
-	static const char timing[] = "X-Ditto-Timing:", cold[] = "X-Ditto-Cold-Start:";
 	struct worker *w = data;
-	size_t len = size * n;
-	if (len > sizeof(timing) && strncasecmp(p, timing, sizeof(timing) - 1) == 0) {
+	size_t len = size * n, vlen;
+	const char *v;
+	if ((v = bench_header_value(p, len, "X-Ditto-Timing:", &vlen))) {
 		char line[256];
-		size_t m = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
-		memcpy(line, p, m);
+		size_t m = vlen < sizeof(line) - 1 ? vlen : sizeof(line) - 1;
+		memcpy(line, v, m);
 		line[m] = '\0';
 		struct sample *s = &w->cur;
 		w->has_timing = timing_field(line, "total_us=", &s->total) &&
@@ -205,8 +205,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *data)
 				timing_field(line, "agent_us=", &s->agent) &&
 				timing_field(line, "guest_us=", &s->guest) &&
 				timing_field(line, "function_us=", &s->function);
-	} else if (len > sizeof(cold) && strncasecmp(p, cold, sizeof(cold) - 1) == 0) {
-		w->cold = memmem(p + sizeof(cold) - 1, len - (sizeof(cold) - 1), "true", 4) != NULL;
+	} else if ((v = bench_header_value(p, len, "X-Ditto-Cold-Start:", &vlen))) {
+		w->cold = vlen == 4 && strncmp(v, "true", 4) == 0;
 	}
 	return len;
 }

@@ -24,21 +24,16 @@ static size_t on_body(char *p, size_t size, size_t n, void *data)
 
 static size_t on_header(char *p, size_t size, size_t n, void *data)
 {
-	static const char cold[] = "X-Ditto-Cold-Start:", id[] = "X-Ditto-Invocation-Id:";
 	struct slot *sl = data;
-	size_t len = size * n;
-	if (len > sizeof(cold) && strncasecmp(p, cold, sizeof(cold) - 1) == 0) {
-		sl->cold = memmem(p + sizeof(cold) - 1, len - (sizeof(cold) - 1), "true", 4) !=
-			   NULL;
-	} else if (len > sizeof(id) && strncasecmp(p, id, sizeof(id) - 1) == 0) {
-		const char *v = p + sizeof(id) - 1, *end = p + len;
-		while (v < end && *v == ' ')
-			v++;
-		size_t k = 0;
-		char *out = sl->s->ids[sl->call];
-		while (v < end && *v != '\r' && *v != '\n' && k < ID_SIZE - 1)
-			out[k++] = *v++;
-		out[k] = '\0';
+	size_t len = size * n, vlen;
+	const char *v;
+	if ((v = bench_header_value(p, len, "X-Ditto-Cold-Start:", &vlen))) {
+		sl->cold = vlen == 4 && strncmp(v, "true", 4) == 0;
+	} else if ((v = bench_header_value(p, len, "X-Ditto-Invocation-Id:", &vlen))) {
+		if (vlen > ID_SIZE - 1)
+			vlen = ID_SIZE - 1;
+		memcpy(sl->s->ids[sl->call], v, vlen);
+		sl->s->ids[sl->call][vlen] = '\0';
 	}
 	return len;
 }
