@@ -20,9 +20,10 @@ CFLAGS   := -std=c17 -O2 -g $(WARN)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PKGS_AGENT := libuv libmicrohttpd jansson libcurl
-LIBS_AGENT  = $(shell pkg-config --libs $(PKGS_AGENT) 2>/dev/null) -lpthread
-LIBS_CLIENT = $(shell pkg-config --libs libcurl jansson 2>/dev/null)
-LIBS_GUEST  = -static -ljansson -lpthread
+LIBS_AGENT  = $(shell pkg-config --libs $(PKGS_AGENT) 2>/dev/null) -lcrypto -lpthread
+LIBS_CLIENT = $(shell pkg-config --libs libcurl jansson 2>/dev/null) -lcrypto
+# The guest links libcrypto statically (its key pair and end-to-end encryption).
+LIBS_GUEST  = -static -ljansson -lcrypto -lpthread
 
 .DEFAULT_GOAL := all
 # Keep object files make would otherwise delete as intermediates.
