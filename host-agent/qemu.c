@@ -52,6 +52,22 @@ int vcpu_mech_parse(const char *s, enum vcpu_mech *ret)
 	return 0;
 }
 
+const char *confidential_name(enum confidential c)
+{
+	return c == CONFIDENTIAL_SEV_SNP ? "sev-snp" : "none";
+}
+
+int confidential_parse(const char *s, enum confidential *ret)
+{
+	if (strcmp(s, "none") == 0)
+		*ret = CONFIDENTIAL_NONE;
+	else if (strcmp(s, "sev-snp") == 0)
+		*ret = CONFIDENTIAL_SEV_SNP;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static bool cpu_has_virt_flags(void)
 {
 	FILE *f = fopen("/proc/cpuinfo", "re");
@@ -172,6 +188,58 @@ static void add(struct argv_builder *b, const char *fmt, ...)
 	b->v[++b->n] = NULL;
 }
 
+/* The accelerator, machine, CPU model and memory. An SEV-SNP guest follows
+ * QEMU's documented launch (docs/system/i386/amd-memory-encryption.rst,
+ * "Launching (SEV-SNP)": -machine ...,confidential-guest-support=sev0 and
+ * -object sev-snp-guest,id=sev0,cbitpos=..,reduced-phys-bits=.., with the
+ * policy and kernel-hashes properties of qapi/qom.json's
+ * SevSnpGuestProperties and SevCommonProperties), its RAM in a memfd
+ * backend QEMU can make private (guest_memfd), and the AmdSev OVMF as
+ * -bios, which with kernel-hashes=on measures the -kernel, -initrd and
+ * -append it is given. */
+static void add_platform(struct argv_builder *b, const struct qemu_spec *s)
+{
+	bool kvm = s->accel == ACCEL_KVM;
+	if (s->confidential == CONFIDENTIAL_SEV_SNP) {
+		add(b, "-accel");
+		add(b, "kvm");
+		add(b, "-machine");
+		add(b, "q35,confidential-guest-support=sev0,memory-backend=ram1");
+		add(b, "-cpu");
+		add(b, "%s", s->snp.cpu_model);
+	} else {
+		add(b, "-machine");
+		add(b, "q35,accel=%s", kvm ? "kvm" : "tcg");
+		add(b, "-cpu");
+		add(b, "%s", kvm ? "host" : "max");
+	}
+	add(b, "-smp");
+	add(b, "cpus=%d,maxcpus=%d,sockets=1,threads=1", qemu_boot_cpus(s), qemu_max_cpus(s));
+	add(b, "-m");
+	add(b, "%d", s->memory_mib);
+	if (s->confidential == CONFIDENTIAL_SEV_SNP) {
+		add(b, "-object");
+		add(b, "memory-backend-memfd,id=ram1,size=%dM,share=true,prealloc=false",
+		    s->memory_mib);
+		add(b, "-object");
+		add(b,
+		    "sev-snp-guest,id=sev0,policy=0x%llx,cbitpos=%u,reduced-phys-bits=%u,"
+		    "kernel-hashes=on",
+		    (unsigned long long)s->snp.policy, s->snp.cbitpos, s->snp.reduced_phys_bits);
+		add(b, "-bios");
+		add(b, "%s", s->snp.ovmf);
+	}
+}
+
+/* An SEV-SNP launch measures every vCPU it starts with, so all of them
+ * are there from launch (precreated), and it needs KVM and its firmware. */
+static bool snp_spec_is_valid(const struct qemu_spec *s)
+{
+	return s->mech == VCPU_PRECREATED && s->accel == ACCEL_KVM && s->snp.ovmf &&
+	       s->snp.ovmf[0] && s->snp.cpu_model && s->snp.cpu_model[0] && s->snp.cbitpos > 0 &&
+	       s->snp.cbitpos < 64;
+}
+
 int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv)
 {
 	if (s->accel != ACCEL_TCG && s->accel != ACCEL_KVM)
@@ -180,20 +248,14 @@ int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv)
 		return -EINVAL;
 	if (s->mech == VCPU_HOTPLUG && s->hotplug_slots < 1 + s->max_workers)
 		return -EINVAL;
+	if (s->confidential == CONFIDENTIAL_SEV_SNP && !snp_spec_is_valid(s))
+		return -EINVAL;
 
 	struct argv_builder b = { 0 };
-	bool kvm = s->accel == ACCEL_KVM;
 	add(&b, "%s", s->binary);
 	add(&b, "-name");
 	add(&b, "ditto,debug-threads=on");
-	add(&b, "-machine");
-	add(&b, "q35,accel=%s", kvm ? "kvm" : "tcg");
-	add(&b, "-cpu");
-	add(&b, "%s", kvm ? "host" : "max");
-	add(&b, "-smp");
-	add(&b, "cpus=%d,maxcpus=%d,sockets=1,threads=1", qemu_boot_cpus(s), qemu_max_cpus(s));
-	add(&b, "-m");
-	add(&b, "%d", s->memory_mib);
+	add_platform(&b, s);
 	add(&b, "-nodefaults");
 	add(&b, "-no-user-config");
 	add(&b, "-display");

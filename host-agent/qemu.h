@@ -7,16 +7,24 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum accel { ACCEL_AUTO = 0, ACCEL_TCG, ACCEL_KVM };
 
 /* How worker vCPUs come and go (see design.md). */
 enum vcpu_mech { VCPU_HOTPLUG = 0, VCPU_PRECREATED };
 
+/* Whether a VM's memory and registers are its own (see docs/security.md):
+ * sev-snp launches it as an AMD SEV-SNP guest. */
+enum confidential { CONFIDENTIAL_NONE = 0, CONFIDENTIAL_SEV_SNP };
+
 const char *accel_name(enum accel a);
 int accel_parse(const char *s, enum accel *ret);
 const char *vcpu_mech_name(enum vcpu_mech m);
 int vcpu_mech_parse(const char *s, enum vcpu_mech *ret);
+/* "none" or "sev-snp"; parse returns 0 or -EINVAL. */
+const char *confidential_name(enum confidential c);
+int confidential_parse(const char *s, enum confidential *ret);
 
 /* Resolves want (auto, kvm or tcg) against the machine. KVM counts as usable
  * only when /dev/kvm answers KVM_GET_API_VERSION and the CPU flags show vmx or
@@ -37,6 +45,15 @@ struct guest_image {
  * -EBADMSG when image.json is malformed. */
 int guest_image_load(const char *dir, struct guest_image *ret);
 
+/* What an SEV-SNP launch adds to a spec. */
+struct qemu_snp {
+	const char *ovmf;           /* the AmdSev OVMF build, given as -bios */
+	uint64_t policy;            /* SNP_LAUNCH_START's guest policy, e.g. 0x30000 */
+	unsigned cbitpos;           /* the C-bit's position (host CPUID 0x8000001F EBX[5:0]) */
+	unsigned reduced_phys_bits; /* host CPUID 0x8000001F EBX[11:6] */
+	const char *cpu_model;      /* -cpu, e.g. SNP_VCPU_MODEL_DEFAULT */
+};
+
 struct qemu_spec {
 	const char *binary;
 	enum accel accel; /* resolved: TCG or KVM */
@@ -48,13 +65,16 @@ struct qemu_spec {
 	const char *qmp_socket;  /* the agent listens; QEMU connects */
 	const char *chan_socket; /* virtio-serial port "ditto.0" */
 	const char *console_log;
+	enum confidential confidential;
+	struct qemu_snp snp; /* sev-snp only */
 };
 
 /* The guest's name for the agent channel's virtio-serial port. */
 #define QEMU_CHANNEL_NAME "ditto.0"
 
-/* Builds a NULL-terminated argv. Returns 0, -EINVAL for an inconsistent spec,
- * or -ENOMEM. Free with qemu_argv_free(). */
+/* Builds a NULL-terminated argv. Returns 0, -EINVAL for an inconsistent spec
+ * (also sev-snp under hotplug, TCG or without an OVMF or vCPU model), or
+ * -ENOMEM. Free with qemu_argv_free(). */
 int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv);
 void qemu_argv_free(char **argv);
 
