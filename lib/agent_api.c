@@ -44,6 +44,7 @@ static const struct {
 	[AGENT_E_GUEST_TIMEOUT] = { "guest_timeout", 504, AGENT_RETRY_NO },
 	[AGENT_E_GUEST_ERROR] = { "guest_error", 502, AGENT_RETRY_NO },
 	[AGENT_E_INTERNAL] = { "internal", 500, AGENT_RETRY_NO },
+	[AGENT_E_UNSUPPORTED] = { "unsupported", 409, AGENT_RETRY_NO },
 	[AGENT_E_MALFORMED] = { "malformed", 502, AGENT_RETRY_NO },
 	[AGENT_E_TOO_BIG] = { "too_big", 502, AGENT_RETRY_NO },
 	[AGENT_E_BAD_INPUT] = { "bad_input", 400, AGENT_RETRY_NO },

@@ -63,6 +63,7 @@ enum agent_err {
 	AGENT_E_GUEST_TIMEOUT,     /* 504 guest_timeout */
 	AGENT_E_GUEST_ERROR,       /* 502 guest_error: the guest refused without a code */
 	AGENT_E_INTERNAL,          /* 500 internal */
+	AGENT_E_UNSUPPORTED,       /* 409 unsupported: this host cannot (e.g. no SEV-SNP) */
 	/* The guest's codes the agent relays. */
 	AGENT_E_MALFORMED,       /* 502 malformed: a frame the guest could not read */
 	AGENT_E_TOO_BIG,         /* 502 too_big: a frame over the guest's limits */

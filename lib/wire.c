@@ -21,6 +21,7 @@ static const char *const type_names[] = {
 	[WIRE_ARTIFACT_PUT] = "artifact_put",
 	[WIRE_INVOKE] = "invoke",
 	[WIRE_STATUS] = "status",
+	[WIRE_ATTEST] = "attest",
 };
 
 const char *wire_type_name(uint8_t type)

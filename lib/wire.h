@@ -130,6 +130,10 @@ enum wire_type {
 	/* {} -> {"cpus":[{"cpu","state":"offline"|"standby"|"active","busy",
 	 *        "draining"}],"queued":N,"artifacts":N}; cpu 0 is not listed. */
 	WIRE_STATUS = 23,
+	/* {"nonce": hex, 1..64 bytes} -> {"type": "none"|"sev-snp",
+	 * "public_key": hex X25519 key, "report_len" (sev-snp)}; body: the
+	 * report, then the host's certificate table when there is one. */
+	WIRE_ATTEST = 24,
 };
 
 /* Error codes the decoder reports; negative so they never collide with sizes. */

@@ -60,7 +60,7 @@ static void test_codes(void **state)
 		{ "too_big", 502 },	      { "bad_input", 400 },	    { "no_such_cpu", 400 },
 		{ "cpu_unavailable", 409 },   { "cpu_removed", 502 },	    { "online_failed", 502 },
 		{ "offline_failed", 502 },    { "probe_failed", 502 },	    { "queue_full", 429 },
-		{ "io_error", 502 },
+		{ "io_error", 502 },	      { "unsupported", 409 },
 	};
 	/* clang-format on */
 	assert_int_equal(ARRAY_SIZE(codes), AGENT_E_COUNT - 1);

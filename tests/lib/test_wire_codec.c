@@ -18,6 +18,7 @@ static const uint8_t all_types[] = {
 	WIRE_HELLO,       WIRE_CPU_EVENT,    WIRE_REPLY,       WIRE_ERROR,
 	WIRE_PING,        WIRE_CPU_ACTIVATE, WIRE_CPU_STANDBY, WIRE_CPU_OFFLINE,
 	WIRE_CPU_RELEASE, WIRE_ARTIFACT_PUT, WIRE_INVOKE,      WIRE_STATUS,
+	WIRE_ATTEST,
 };
 
 static void test_type_names(void **state)
@@ -30,7 +31,7 @@ static void test_type_names(void **state)
 	assert_false(wire_type_is_known(0));
 	assert_false(wire_type_is_known(5));
 	assert_false(wire_type_is_known(15));
-	assert_false(wire_type_is_known(24));
+	assert_false(wire_type_is_known(25));
 	assert_false(wire_type_is_known(255));
 	assert_null(wire_type_name(200));
 }
