@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -64,6 +65,7 @@ extern const struct cli_command cmd_tenant_create, cmd_tenant_list, cmd_tenant_g
 	cmd_scale;
 extern const struct cli_command cmd_hosts, cmd_hosts_drain, cmd_hosts_undrain;
 extern const struct cli_command cmd_up, cmd_down;
+extern const struct cli_command cmd_measure;
 
 /* Option vals of the global flags; command options use other vals. */
 enum { OPT_URL = 0x100, OPT_KEY, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_FIRST_COMMAND = 0x200 };
@@ -189,6 +191,13 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
 int cli_call_arg(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
 		 const char *method, const char *fmt, const char *what, json_t **ret)
 	__attribute__((format(printf, 6, 0)));
+
+/* Writes n bytes as 2n lower-case hex digits and a NUL into out. */
+void cli_hex_encode(const uint8_t *p, size_t n, char *out);
+
+/* Decodes exactly 2n hex digits (either case) of s into n bytes of out.
+ * Returns 0, or -EINVAL when s is not that (out may be partly written). */
+int cli_hex_decode(const char *s, uint8_t *out, size_t n);
 
 /* Prints "ditto: <message>" on stderr and returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -37,14 +37,57 @@ static const char *scaling_text(const json_t *tenant, char *out, size_t size)
 	return out;
 }
 
+/* "sev-snp, attestation required": what a tenant's VMs are and whether an
+ * invocation needs verified evidence (the defaults when a controller sends
+ * neither). */
+static const char *confidential_text(const json_t *tenant, char *out, size_t size)
+{
+	const char *c = field_str(tenant, "confidential"), *a = field_str(tenant, "attestation");
+	snprintf(out, size, "%s, attestation %s", c ? c : "none", a ? a : "optional");
+	return out;
+}
+
 /* ---- tenant create, list, get ---------------------------------------------------------- */
+
+/* Is s a value of the tenant option "confidential"? */
+static bool confidential_ok(const char *s)
+{
+	return strcmp(s, "none") == 0 || strcmp(s, "sev-snp") == 0;
+}
 
 static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 1);
-	if (code >= 0)
+	enum { O_CONFIDENTIAL = OPT_FIRST_COMMAND, O_REQUIRE };
+	static const struct option opts[] = {
+		{ "confidential", required_argument, NULL, O_CONFIDENTIAL },
+		{ "require-attestation", no_argument, NULL, O_REQUIRE },
+		CLI_GLOBAL_OPTIONS,
+	};
+	const char *confidential = NULL;
+	bool require = false;
+	int c, code;
+	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_CONFIDENTIAL:
+			if (!confidential_ok(optarg))
+				return cli_usage_error(
+					cmd, "--confidential must be none or sev-snp, got \"%s\"",
+					optarg);
+			confidential = optarg;
+			break;
+		case O_REQUIRE: require = true; break;
+		default: return cli_opt_default(cmd, c);
+		}
+	}
+	if ((code = cli_need_args(cmd, argc, argv, 1, 1)))
 		return code;
+	/* Left out, the controller's defaults apply (none, optional); it
+	 * refuses required attestation without sev-snp itself. */
 	json_t *body = json_pack("{s:s}", "name", argv[optind]);
+	if (body && confidential)
+		json_object_set_new(body, "confidential", json_string(confidential));
+	if (body && require)
+		json_object_set_new(body, "attestation", json_string("required"));
 	code = body ? make_key(cli, "/v1/tenants", body) : cli_fail(CLI_EXIT_API, "out of memory");
 	json_decref(body);
 	return code;
@@ -52,9 +95,15 @@ static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int
 
 const struct cli_command cmd_tenant_create = {
 	"tenant create",
-	"NAME",
+	"NAME [--confidential none|sev-snp] [--require-attestation]",
 	"create a tenant (admin) and print its first key, which is shown only once",
-	"NAME is [a-z0-9-]{1,63}.\n",
+	"NAME is [a-z0-9-]{1,63}.\n\n"
+	"options:\n"
+	"  --confidential C        none (default) or sev-snp: each VM an SEV-SNP guest whose\n"
+	"                          memory the host cannot read (needs SNP hardware and the\n"
+	"                          precreated mechanism; see docs/security.md)\n"
+	"  --require-attestation   invocations run only on VMs whose hardware evidence the\n"
+	"                          controller verified (needs --confidential sev-snp)\n",
 	run_tenant_create,
 };
 
@@ -109,6 +158,7 @@ static void tenant_block(struct table *t, const json_t *o)
 	table_row(t, "Name:", field_str(o, "name"));
 	table_when(t, "Created:", field_int(o, "created_ms", 0));
 	table_row(t, "Scaling:", scaling_text(o, text, sizeof(text)));
+	table_row(t, "Confidential:", confidential_text(o, text, sizeof(text)));
 	const json_t *vm = json_object_get(o, "vm");
 	table_add(t, "VM:");
 	if (!json_is_object(vm))
@@ -180,16 +230,27 @@ static bool policy_ok(const char *p)
 
 static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_MIN = OPT_FIRST_COMMAND, O_MAX, O_MECHANISM, O_POLICY };
+	enum {
+		O_MIN = OPT_FIRST_COMMAND,
+		O_MAX,
+		O_MECHANISM,
+		O_POLICY,
+		O_CONFIDENTIAL,
+		O_REQUIRE,
+		O_NO_REQUIRE
+	};
 	static const struct option opts[] = {
 		{ "min", required_argument, NULL, O_MIN },
 		{ "max", required_argument, NULL, O_MAX },
 		{ "mechanism", required_argument, NULL, O_MECHANISM },
 		{ "policy", required_argument, NULL, O_POLICY },
+		{ "confidential", required_argument, NULL, O_CONFIDENTIAL },
+		{ "require-attestation", no_argument, NULL, O_REQUIRE },
+		{ "no-require-attestation", no_argument, NULL, O_NO_REQUIRE },
 		CLI_GLOBAL_OPTIONS,
 	};
 	long long min = -1, max = -1;
-	const char *mechanism = NULL, *policy = NULL;
+	const char *mechanism = NULL, *policy = NULL, *confidential = NULL, *attestation = NULL;
 	uint64_t v;
 	int c, code;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
@@ -221,25 +282,36 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 					optarg);
 			policy = optarg;
 			break;
+		case O_CONFIDENTIAL:
+			if (!confidential_ok(optarg))
+				return cli_usage_error(
+					cmd, "--confidential must be none or sev-snp, got \"%s\"",
+					optarg);
+			confidential = optarg;
+			break;
+		case O_REQUIRE:
+		case O_NO_REQUIRE:
+			if (attestation)
+				return cli_usage_error(cmd, "give --require-attestation or "
+							    "--no-require-attestation once");
+			attestation = c == O_REQUIRE ? "required" : "optional";
+			break;
 		default: return cli_opt_default(cmd, c);
 		}
 	}
 	char path[CLI_PATH_SIZE];
 	if ((code = cli_path_args(cmd, argc, argv, 1, "/v1/tenants/%s/scaling", "TENANT", path)))
 		return code;
-	if (min < 0 && max < 0 && !mechanism && !policy)
-		return cli_usage_error(
-			cmd, "nothing to change: give --min, --max, --mechanism or --policy");
+	if (min < 0 && max < 0 && !mechanism && !policy && !confidential && !attestation)
+		return cli_usage_error(cmd, "nothing to change: give --min, --max, --mechanism, "
+					    "--policy, --confidential or --[no-]require-attestation");
 	/* Only the fields given are sent: the others keep their values. */
-	json_t *body = json_object();
+	json_t *body = json_pack("{s:s*, s:s*, s:s*, s:s*}", "mechanism", mechanism, "policy",
+				 policy, "confidential", confidential, "attestation", attestation);
 	if (body && min >= 0)
 		json_object_set_new(body, "min", json_integer(min));
 	if (body && max >= 0)
 		json_object_set_new(body, "max", json_integer(max));
-	if (body && mechanism)
-		json_object_set_new(body, "mechanism", json_string(mechanism));
-	if (body && policy)
-		json_object_set_new(body, "policy", json_string(policy));
 	if (!body)
 		return cli_fail(CLI_EXIT_API, "out of memory");
 	json_t *o = NULL;
@@ -250,16 +322,21 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 	char text[256];
 	code = cli_print_result(cli, o, "tenant %s: %s\n", or_dash(field_str(o, "name")),
 				scaling_text(o, text, sizeof(text)));
+	if (code == CLI_EXIT_OK && !cli->json && (confidential || attestation))
+		printf("tenant %s: %s\n", or_dash(field_str(o, "name")),
+		       confidential_text(o, text, sizeof(text)));
 	json_decref(o);
 	return code;
 }
 
 const struct cli_command cmd_scale = {
 	"scale",
-	"TENANT [--min N] [--max N] [--mechanism hotplug|precreated] [--policy P]",
-	"change a tenant's worker vCPU limits, mechanism or policy (admin)",
+	"TENANT [--min N] [--max N] [--mechanism hotplug|precreated] [--policy P] "
+	"[--confidential none|sev-snp] [--require-attestation|--no-require-attestation]",
+	"change a tenant's worker vCPU limits, mechanism, policy or confidentiality (admin)",
 	"Options left out keep their values. A running VM takes new limits and policy at once; a\n"
-	"new mechanism (or a max above the VM's size) restarts it when nothing is in flight.\n\n"
+	"new mechanism or confidentiality (or a max above the VM's size) restarts it when nothing\n"
+	"is in flight.\n\n"
 	"options:\n"
 	"  --min N          worker vCPUs always kept\n"
 	"  --max N          worker vCPUs at most\n"
@@ -268,6 +345,9 @@ const struct cli_command cmd_scale = {
 	"                   keep-alive, 2 s by default), periodic:MS (sample every MS ms, one\n"
 	"                   step toward demand), fixed:N, fixed:max (always N or max worker\n"
 	"                   vCPUs), or scale-out[:MS] (one-worker VMs, up to max, booted when\n"
-	"                   all are busy and stopped after MS ms idle, 60 s by default)\n",
+	"                   all are busy and stopped after MS ms idle, 60 s by default)\n"
+	"  --confidential C none or sev-snp (SEV-SNP guests; needs the precreated mechanism)\n"
+	"  --require-attestation, --no-require-attestation\n"
+	"                   whether invocations run only on VMs with verified evidence\n",
 	run_scale,
 };
