@@ -14,12 +14,30 @@
 
 static json_t *function_json(const struct store_function *f)
 {
-	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:s}}", "name", f->name,
-			 "version", (json_int_t)f->version, "digest", f->digest, "size",
+	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:s}, s:b}", "name",
+			 f->name, "version", (json_int_t)f->version, "digest", f->digest, "size",
 			 (json_int_t)f->size, "created_ms", (json_int_t)f->created_ms, "limits",
 			 "timeout_ms", (json_int_t)f->limits.timeout_ms, "memory_mib",
 			 (json_int_t)f->limits.memory_mib, "max_concurrency",
-			 (json_int_t)f->limits.max_concurrency, "mode", f->limits.mode);
+			 (json_int_t)f->limits.max_concurrency, "mode", f->limits.mode,
+			 "encrypted", f->limits.encrypted);
+}
+
+/* Reads an optional boolean query parameter (true, false, 1, 0). Replies
+ * 400 and returns false when it is malformed; *val is untouched when it is
+ * absent. */
+static bool query_bool(struct request *r, const char *key, bool *val)
+{
+	const char *v = query(r, key);
+	if (!v)
+		return true;
+	if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0")) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "%s must be true or false",
+			    key);
+		return false;
+	}
+	*val = !strcmp(v, "true") || !strcmp(v, "1");
+	return true;
 }
 
 /* Looks a function version up (0: the latest). Replies 404 and returns
@@ -84,7 +102,8 @@ static void function_delete(struct request *r)
 
 static bool function_limits(struct request *r)
 {
-	static const char *const keys[] = { "timeout", "memory", "mode", "max_concurrency", NULL };
+	static const char *const keys[] = { "timeout",	       "memory",    "mode",
+					    "max_concurrency", "encrypted", NULL };
 	int64_t timeout = TIMEOUT_DEFAULT, memory = MEMORY_DEFAULT, conc = CONCURRENCY_DEFAULT;
 	if (!query_only(r, keys) || !query_int(r, "timeout", 100, TIMEOUT_MAX, &timeout) ||
 	    !query_int(r, "memory", 16, MEMORY_MAX, &memory) ||
@@ -102,7 +121,8 @@ static bool function_limits(struct request *r)
 	r->limits.memory_mib = (uint32_t)memory;
 	r->limits.max_concurrency = (uint32_t)conc;
 	snprintf(r->limits.mode, sizeof(r->limits.mode), "%s", mode);
-	return true;
+	r->limits.encrypted = false;
+	return query_bool(r, "encrypted", &r->limits.encrypted);
 }
 
 /* Moves the uploaded artifact into place under its digest (rename is atomic,
@@ -148,14 +168,21 @@ static bool invoke_begin(struct request *r)
 	static const char *const keys[] = { "async", "version", NULL };
 	if (!query_only(r, keys))
 		return false;
-	const char *async = query(r, "async");
-	if (async && strcmp(async, "true") && strcmp(async, "false") && strcmp(async, "1") &&
-	    strcmp(async, "0")) {
+	r->async = false;
+	if (!query_bool(r, "async", &r->async))
+		return false;
+	/* An id the caller chose: the same form as the ones drawn here. */
+	const char *id = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						     "X-Ditto-Invocation-Id");
+	bool id_ok = id && strlen(id) == STORE_ID_SIZE - 1;
+	for (size_t i = 0; id_ok && id[i]; i++)
+		id_ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+	if (id && !id_ok) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
-			    "async must be true or false");
+			    "X-Ditto-Invocation-Id must be 32 lower-case hex digits");
 		return false;
 	}
-	r->async = async && (!strcmp(async, "true") || !strcmp(async, "1"));
+	snprintf(r->invocation_id, sizeof(r->invocation_id), "%s", id ? id : "");
 	int64_t version = 0;
 	if (!query_int(r, "version", 1, INT64_MAX, &version))
 		return false;
@@ -171,10 +198,19 @@ static void function_invoke(struct request *r)
 	struct store_function f;
 	if (!lookup(r, version, &f))
 		return;
+	const char *chosen = r->invocation_id[0] ? r->invocation_id : NULL;
+	if (f.limits.encrypted && !chosen)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+				   "an encrypted function needs X-Ditto-Invocation-Id: the id is "
+				   "sealed into the request");
 	struct controller *c = r->ctl;
 	if (r->async) {
 		char id[STORE_ID_SIZE];
-		int err = invoker_submit(c->invoker, &f, r->body.data.data, r->body.data.len, id);
+		int err = invoker_submit(c->invoker, &f, chosen, r->body.data.data,
+					 r->body.data.len, id);
+		if (err == -EEXIST)
+			return reply_error(r, MHD_HTTP_CONFLICT, "exists",
+					   "an invocation with id %s exists", chosen);
 		if (err < 0)
 			return reply_internal(r, "invocation_create", err);
 		snprintf(r->id_header, sizeof(r->id_header), "%s", id);
@@ -182,7 +218,8 @@ static void function_invoke(struct request *r)
 				  json_pack("{s:s, s:s}", "id", id, "status", "queued"));
 	}
 	struct invocation_reply out;
-	invoker_call(c->invoker, &f, r->body.data.data, r->body.data.len, r->start_us, &out);
+	invoker_call(c->invoker, &f, chosen, r->body.data.data, r->body.data.len, r->start_us,
+		     &out);
 	snprintf(r->id_header, sizeof(r->id_header), "%s", out.id);
 	if (out.http == 200 || !strcmp(out.code, "function_error") ||
 	    !strcmp(out.code, "function_timeout")) {
@@ -198,8 +235,11 @@ static void function_invoke(struct request *r)
 	}
 	if (out.http == 200) {
 		snprintf(r->status_header, sizeof(r->status_header), "ok");
-		/* The result passes through as the function wrote it. */
-		reply_raw(r, MHD_HTTP_OK, "application/json", (char *)out.result, out.result_len);
+		/* The result passes through as the function wrote it; sealed
+		 * end to end, it is binary. */
+		reply_raw(r, MHD_HTTP_OK,
+			  f.limits.encrypted ? "application/octet-stream" : "application/json",
+			  (char *)out.result, out.result_len);
 		out.result = NULL;
 	} else {
 		snprintf(r->status_header, sizeof(r->status_header), "%s",

@@ -4,16 +4,58 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest.h"
 #include "controller_int.h"
+#include "encoding.h"
 #include "log.h"
 #include "policy.h"
 
 static json_t *tenant_json(const struct store_tenant *t)
 {
-	return json_pack("{s:s, s:I, s:{s:i, s:i, s:s, s:s}}", "name", t->name, "created_ms",
-			 (json_int_t)t->created_ms, "scaling", "min", t->scaling.min_workers, "max",
-			 t->scaling.max_workers, "mechanism", t->scaling.mechanism, "policy",
-			 t->scaling.policy);
+	return json_pack("{s:s, s:I, s:{s:i, s:i, s:s, s:s}, s:s, s:s}", "name", t->name,
+			 "created_ms", (json_int_t)t->created_ms, "scaling", "min",
+			 t->scaling.min_workers, "max", t->scaling.max_workers, "mechanism",
+			 t->scaling.mechanism, "policy", t->scaling.policy, "confidential",
+			 t->scaling.confidential, "attestation", t->scaling.attestation);
+}
+
+#define SNP_NEEDS_PRECREATED                                          \
+	"sev-snp needs the precreated mechanism: a vCPU hot-added after " \
+	"launch is not in the launch measurement"
+
+/* Checks the confidential options (NULL: left out) of a body against
+ * themselves and the mechanism they will run with, and merges them into
+ * sc. Returns 0, or -EINVAL with what is wrong in err. */
+static int confidential_merge(json_t *o, const char *mechanism, struct store_scaling *sc,
+			      char *err, size_t err_size)
+{
+	json_t *conf = json_object_get(o, "confidential"), *att = json_object_get(o, "attestation");
+	const char *c = conf ? json_string_value(conf) : sc->confidential;
+	const char *a = att ? json_string_value(att) : sc->attestation;
+	if (!c || (strcmp(c, "none") && strcmp(c, "sev-snp"))) {
+		snprintf(err, err_size, "confidential must be none or sev-snp");
+		return -EINVAL;
+	}
+	if (!a || (strcmp(a, "optional") && strcmp(a, "required"))) {
+		snprintf(err, err_size, "attestation must be optional or required");
+		return -EINVAL;
+	}
+	if (!strcmp(c, "sev-snp") && strcmp(mechanism, "precreated")) {
+		snprintf(err, err_size, SNP_NEEDS_PRECREATED);
+		return -EINVAL;
+	}
+	if (!strcmp(a, "required") && strcmp(c, "sev-snp")) {
+		snprintf(err, err_size,
+			 "attestation required needs confidential sev-snp: a VM without it has "
+			 "no hardware evidence to verify");
+		return -EINVAL;
+	}
+	/* Both fit: c and a may point into sc, so copy through a buffer. */
+	struct store_scaling merged = *sc;
+	snprintf(merged.confidential, sizeof(merged.confidential), "%s", c);
+	snprintf(merged.attestation, sizeof(merged.attestation), "%s", a);
+	*sc = merged;
+	return 0;
 }
 
 /* The tenant and its first key are made together: a failure leaves
@@ -29,11 +71,20 @@ static void tenant_create(struct request *r)
 		json_decref(o);
 		return;
 	}
+	/* A new tenant runs the precreated mechanism. */
+	struct store_scaling opts = { .confidential = "none", .attestation = "optional" };
+	char why[160];
+	if (confidential_merge(o, "precreated", &opts, why, sizeof(why)) < 0) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s", why);
+		json_decref(o);
+		return;
+	}
 	struct db *db = &r->ctl->db;
 	char token[STORE_TOKEN_SIZE];
 	struct store_tenant t;
 	pthread_mutex_lock(&db->lock);
-	int err = store_tenant_create_with_key(db->store, name, token);
+	int err = store_tenant_create_with_key(db->store, name, opts.confidential, opts.attestation,
+					       token);
 	if (err == 0)
 		err = store_tenant_get(db->store, name, &t);
 	pthread_mutex_unlock(&db->lock);
@@ -79,19 +130,26 @@ static bool own_tenant(struct request *r)
 	return true;
 }
 
-static void tenant_get(struct request *r)
+/* Reads the path's tenant. Replies 404 (or 500) and returns false when it
+ * cannot. */
+static bool tenant_lookup(struct request *r, struct store_tenant *t)
 {
-	if (!own_tenant(r))
-		return;
 	struct db *db = &r->ctl->db;
-	struct store_tenant t;
 	pthread_mutex_lock(&db->lock);
-	int err = store_tenant_get(db->store, r->arg, &t);
+	int err = store_tenant_get(db->store, r->arg, t);
 	pthread_mutex_unlock(&db->lock);
 	if (err == -ENOENT)
-		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no tenant %s", r->arg);
-	if (err < 0)
-		return reply_internal(r, "tenant_get", err);
+		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no tenant %s", r->arg);
+	else if (err < 0)
+		reply_internal(r, "tenant_get", err);
+	return err == 0;
+}
+
+static void tenant_get(struct request *r)
+{
+	struct store_tenant t;
+	if (!own_tenant(r) || !tenant_lookup(r, &t))
+		return;
 	json_t *j = tenant_json(&t);
 	json_t *vms = fleet_tenant_json(r->ctl->fleet, r->arg);
 	json_object_update(j, vms);
@@ -126,7 +184,8 @@ static void key_create(struct request *r)
  * one is wrong. */
 static bool scaling_fields_ok(struct request *r, json_t *o)
 {
-	static const char *const fields[] = { "min", "max", "mechanism", "policy", NULL };
+	static const char *const fields[] = { "min",	     "max",	    "mechanism", "policy",
+					      "confidential", "attestation", NULL };
 	const char *key;
 	json_t *val;
 	json_object_foreach(o, key, val)
@@ -142,10 +201,13 @@ static bool scaling_fields_ok(struct request *r, json_t *o)
 	}
 	json_t *min = json_object_get(o, "min"), *max = json_object_get(o, "max");
 	json_t *mech = json_object_get(o, "mechanism"), *pol = json_object_get(o, "policy");
+	json_t *conf = json_object_get(o, "confidential"), *att = json_object_get(o, "attestation");
 	if ((min && !json_is_integer(min)) || (max && !json_is_integer(max)) ||
-	    (mech && !json_is_string(mech)) || (pol && !json_is_string(pol))) {
+	    (mech && !json_is_string(mech)) || (pol && !json_is_string(pol)) ||
+	    (conf && !json_is_string(conf)) || (att && !json_is_string(att))) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
-			    "min and max must be integers, mechanism and policy strings");
+			    "min and max must be integers, mechanism, policy, confidential and "
+			    "attestation strings");
 		return false;
 	}
 	struct policy p;
@@ -186,6 +248,8 @@ static int scaling_merge(json_t *o, struct store_scaling *sc, char *err, size_t 
 			 standby, (long long)hi);
 		return -EINVAL;
 	}
+	if (confidential_merge(o, m, sc, err, err_size) < 0)
+		return -EINVAL;
 	sc->min_workers = (int)lo;
 	sc->max_workers = (int)hi;
 	/* Only given values are copied: the others already sit in sc. */
@@ -227,10 +291,49 @@ static void scaling_set(struct request *r)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s", err_text);
 	if (err < 0)
 		return reply_internal(r, "set_scaling", err);
-	log_info("tenant_scaling name=%s min=%d max=%d mechanism=%s policy=%s", r->arg,
-		 sc.min_workers, sc.max_workers, sc.mechanism, sc.policy);
+	log_info("tenant_scaling name=%s min=%d max=%d mechanism=%s policy=%s confidential=%s "
+		 "attestation=%s",
+		 r->arg, sc.min_workers, sc.max_workers, sc.mechanism, sc.policy, sc.confidential,
+		 sc.attestation);
 	fleet_tenant_scaling(r->ctl->fleet, r->arg, &t.scaling);
 	reply_json(r, MHD_HTTP_OK, tenant_json(&t));
+}
+
+/* The tenant's VMs' evidence, each verified against the caller's nonce
+ * (attest.h); a tenant without a VM has one placed first. */
+static void tenant_attestation(struct request *r)
+{
+	static const char *const keys[] = { "nonce", NULL };
+	if (!own_tenant(r) || !query_only(r, keys))
+		return;
+	uint8_t nonce[ATTEST_NONCE_MAX];
+	int n = attest_nonce_parse(query(r, "nonce"), nonce);
+	if (n < 0)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+				   "nonce must be 1..%d bytes as hex digits", ATTEST_NONCE_MAX);
+	struct store_tenant t;
+	if (!tenant_lookup(r, &t))
+		return;
+	json_t *vms = NULL;
+	char why[256];
+	uint64_t deadline = time_now_us() + (uint64_t)PLACEMENT_TIMEOUT_MS * 1000;
+	int err = attest_tenant(r->ctl->fleet, r->ctl->links, r->arg, nonce, (size_t)n, deadline, &vms,
+			    why, sizeof(why));
+	/* As an invocation that finds no VM would answer. */
+	if (err == -ENOSPC || err == -EIO)
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "no_capacity", "%s", why);
+	if (err == -ETIMEDOUT)
+		return reply_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "placement_timeout", "%s", why);
+	if (err == -ENOMEM)
+		return reply_internal(r, "attestation", err);
+	if (err < 0)
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "%s", why);
+	char hex[2 * ATTEST_NONCE_MAX + 1];
+	bytes_to_hex(nonce, (size_t)n, hex);
+	reply_json(r, MHD_HTTP_OK,
+		   json_pack("{s:s, s:s, s:s, s:s, s:o}", "tenant", r->arg, "nonce", hex,
+			     "confidential", t.scaling.confidential, "attestation",
+			     t.scaling.attestation, "vms", vms));
 }
 
 static void healthz(struct request *r)
@@ -313,6 +416,8 @@ const struct api_route api_operator_routes[] = {
 	{ { "POST", "/v1/tenants/{}/keys" }, API_AUTH_KEY, JSON_BODY_MAX, NULL, key_create, false },
 	{ { "PUT", "/v1/tenants/{}/scaling" }, API_AUTH_ADMIN, JSON_BODY_MAX,
 	  NULL, scaling_set, false },
+	{ { "GET", "/v1/tenants/{}/attestation" }, API_AUTH_KEY, JSON_BODY_MAX,
+	  NULL, tenant_attestation, false },
 	{ { "GET", "/v1/hosts" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, hosts_list, false },
 	{ { "POST", "/v1/hosts" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_register, false },
 	{ { "POST", "/v1/hosts/{}/heartbeat" }, API_AUTH_ADMIN, JSON_BODY_MAX,

@@ -128,7 +128,7 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 		.checkpoint = c->checkpoint,
 	};
 	struct invoker_config ic = { .async_workers = cfg->async_workers,
-				     .placement_timeout_ms = 180000 };
+				     .placement_timeout_ms = PLACEMENT_TIMEOUT_MS };
 	if ((r = link_pool_new(&c->links)) < 0 || (r = metrics_new(&c->metrics)) < 0 ||
 	    (r = fleet_new(&fc, &c->db, c->links, c->metrics, &c->fleet)) < 0 ||
 	    (r = invoker_new(&ic, &c->db, c->fleet, c->links, c->metrics, &c->invoker)) < 0) {

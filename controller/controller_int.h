@@ -35,6 +35,8 @@
 #define MEMORY_MAX 2048
 #define CONCURRENCY_DEFAULT 10
 #define CONCURRENCY_MAX 1000
+/* The longest wait for a tenant's VM to come up. */
+#define PLACEMENT_TIMEOUT_MS 180000
 
 /* The controller's context: its configuration, the store, the fleet of
  * agents, the invoker and the HTTP server. Every request reaches it. */
@@ -112,6 +114,9 @@ struct request {
 	struct sha256 hash;
 	struct store_limits limits;
 	bool async;
+	/* The id the caller chose for its invocation (X-Ditto-Invocation-Id);
+	 * "" when it chose none. */
+	char invocation_id[STORE_ID_SIZE];
 	/* The reply: JSON, or raw bytes with their own type and headers. */
 	unsigned status;
 	char *resp;

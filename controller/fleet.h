@@ -32,6 +32,7 @@
 
 #include <jansson.h>
 
+#include "attest.h"
 #include "db.h"
 #include "link.h"
 #include "metrics.h"
@@ -64,6 +65,12 @@ struct fleet_route {
 	uint64_t epoch; /* which placement of the VM it used */
 	bool placed;    /* the VM was started for this caller */
 	struct fleet_host *host;
+	/* For a tenant whose attestation is "required": the VM's run (its
+	 * QEMU pid, 0 when not known) and the verdict the fleet holds for the
+	 * VM, for attest_use. */
+	bool attest_required;
+	int64_t pid;
+	struct attest_verdict verdict;
 };
 
 /* Starts the reconciler thread. Returns 0 with a fleet for fleet_free, or
@@ -90,6 +97,16 @@ void fleet_route_release(struct fleet *f, struct fleet_route *r);
 /* Takes the accounting an agent's invoke reply carries ("workers",
  * "vcpu_ms") for the route's VM. */
 void fleet_route_report(struct fleet *f, struct fleet_route *r, json_t *reply);
+/* Keeps the verdict an attestation of the route's VM gave, for the run the
+ * route names (a later run of the VM needs a verdict of its own). */
+void fleet_route_attested(struct fleet *f, const struct fleet_route *r,
+			  const struct attest_verdict *v);
+/* Routes to every VM of tenant placed on a host that is up, oldest first,
+ * without counting them in flight (they are for calls that are not
+ * invocations: the routes need no release). Returns how many (at most
+ * max). */
+size_t fleet_tenant_routes(struct fleet *f, const char *tenant, struct fleet_route *ret,
+			   size_t max);
 /* Makes sure the route's host holds the artifact, uploading it on first
  * use. Returns 0 or -errno (-ECANCELED when the host was lost). */
 int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest,

@@ -115,6 +115,8 @@ static void vm_adopt(struct fleet *f, struct fleet_host *h, const char *name, js
 		 json_string_value(json_object_get(vm, "mechanism")) ?: "");
 	snprintf(v->placed_with.policy, sizeof(v->placed_with.policy), "%s",
 		 json_string_value(json_object_get(vm, "policy")) ?: "");
+	snprintf(v->placed_with.confidential, sizeof(v->placed_with.confidential), "%s",
+		 json_string_value(json_object_get(vm, "confidential")) ?: "none");
 	log_info("vm_adopted vm=%s host=%s", name, h->id);
 }
 
@@ -130,6 +132,12 @@ static void take_status(struct fleet *f, struct fleet_host *h, json_t *status)
 	const char *accel = json_string_value(json_object_get(status, "accel"));
 	if (accel)
 		snprintf(h->accel, sizeof(h->accel), "%s", accel);
+	/* A status without "confidential" (an older agent) cannot launch
+	 * SEV-SNP VMs. */
+	json_t *conf = json_object_get(status, "confidential");
+	h->sev_snp = json_is_true(json_object_get(conf, "sev_snp"));
+	snprintf(h->sev_snp_reason, sizeof(h->sev_snp_reason), "%s",
+		 json_string_value(json_object_get(conf, "reason")) ?: "");
 	size_t i;
 	json_t *vm;
 	json_array_foreach(vms, i, vm)

@@ -131,12 +131,15 @@ void fleet_tenant_scaling(struct fleet *f, const char *tenant, const struct stor
 			continue;
 		fl_vm_scaling(t, &vm_sc);
 		bool restart = strcmp(v->placed_with.mechanism, vm_sc.mechanism) != 0 ||
+			       strcmp(v->placed_with.confidential, vm_sc.confidential) != 0 ||
 			       vm_sc.max_workers > v->placed_with.max_workers ||
 			       was_scale_out != t->scale_out;
 		if (restart) {
 			v->restart_wanted = true;
-			log_info("vm_restart_wanted vm=%s mechanism=%s max=%d policy=%s", v->name,
-				 vm_sc.mechanism, vm_sc.max_workers, vm_sc.policy);
+			log_info("vm_restart_wanted vm=%s mechanism=%s max=%d policy=%s "
+				 "confidential=%s",
+				 v->name, vm_sc.mechanism, vm_sc.max_workers, vm_sc.policy,
+				 vm_sc.confidential);
 		} else if (!t->scale_out && n < sizeof(calls) / sizeof(calls[0])) {
 			memcpy(calls[n].name, v->name, sizeof(calls[n].name));
 			calls[n].host = v->host;

@@ -83,14 +83,17 @@ static void placement_end(struct fleet *f, struct fleet_vm *v, struct fleet_host
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* Chooses the host for v, which needs sc->min_workers free cores, among
- * those known; the lock is held. Returns it, or NULL when none has room. */
+/* Chooses the host for v, which needs sc->min_workers free cores (and,
+ * for an SEV-SNP tenant, a host that can launch it), among those known;
+ * the lock is held. Returns it, or NULL with why none can take it. */
 static struct fleet_host *host_choose(struct fleet *f, const struct fleet_vm *v,
-				      const struct store_scaling *sc)
+				      const struct store_scaling *sc, char *why, size_t why_size)
 {
 	struct placement_host *ph = calloc(f->n_hosts ? f->n_hosts : 1, sizeof(*ph));
-	if (!ph)
+	if (!ph) {
+		snprintf(why, why_size, "out of memory");
 		return NULL;
+	}
 	for (size_t i = 0; i < f->n_hosts; i++) {
 		struct fleet_host *x = f->hosts[i];
 		ph[i] = (struct placement_host){
@@ -98,11 +101,21 @@ static struct fleet_host *host_choose(struct fleet *f, const struct fleet_vm *v,
 			.up = x->up && x->registered,
 			.draining = x->draining,
 			.cores = x->cores,
+			.sev_snp = x->sev_snp,
+			.sev_snp_reason = x->sev_snp_reason,
 		};
 		ph[i].vms = vm_count_on(f, x, &ph[i].reserved);
 	}
 	/* A move never lands where the VM already is. */
-	int i = placement_choose(ph, f->n_hosts, sc->min_workers, v->host ? v->host->id : NULL);
+	const char *exclude = v->host ? v->host->id : NULL;
+	int i = placement_choose(ph, f->n_hosts, sc->min_workers,
+				 !strcmp(sc->confidential, "sev-snp"), exclude);
+	if (i == -ENODEV)
+		placement_snp_why(ph, f->n_hosts, exclude, why, why_size);
+	else if (i < 0)
+		snprintf(why, why_size,
+			 "no host has room for tenant %s (VM %s, %d free cores needed)",
+			 v->t->name, v->name, sc->min_workers);
 	free(ph);
 	return i < 0 ? NULL : f->hosts[i];
 }
@@ -151,13 +164,14 @@ static int vm_start_on(struct fleet *f, const char *name, struct fleet_host *h, 
 		*ret_pid = pid > 0 ? pid : 0;
 		return 0;
 	}
-	json_t *body = json_pack("{s:s, s:i, s:i, s:s, s:i}", "mechanism", sc->mechanism,
+	json_t *body = json_pack("{s:s, s:i, s:i, s:s, s:i, s:s}", "mechanism", sc->mechanism,
 				 "max_workers", sc->max_workers, "min_workers", sc->min_workers,
-				 "policy", sc->policy, "memory_mib", f->cfg.vm_memory_mib);
+				 "policy", sc->policy, "memory_mib", f->cfg.vm_memory_mib,
+				 "confidential", sc->confidential);
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	log_info("vm_start vm=%s host=%s mechanism=%s max=%d policy=%s", name, h->id, sc->mechanism,
-		 sc->max_workers, sc->policy);
+	log_info("vm_start vm=%s host=%s mechanism=%s max=%d policy=%s confidential=%s", name,
+		 h->id, sc->mechanism, sc->max_workers, sc->policy, sc->confidential);
 	metrics_vm_boot(f->metrics);
 	json_t *reply = NULL;
 	int st = text ? fl_agent_call(f, h, gen, "PUT", path, text, strlen(text), NULL,
@@ -188,13 +202,9 @@ static struct fleet_host *placement_prepare(struct fleet *f, struct fleet_vm *v,
 		v->host = NULL;
 		v->restart_wanted = false;
 	}
-	struct fleet_host *h = host_choose(f, v, sc);
-	if (!h) {
-		snprintf(reason, reason_size,
-			 "no host has room for tenant %s (VM %s, %d free cores needed)", v->t->name,
-			 v->name, sc->min_workers);
+	struct fleet_host *h = host_choose(f, v, sc, reason, reason_size);
+	if (!h)
 		return NULL;
-	}
 	v->placing_on = h;
 	v->placed_with = *sc;
 	return h;
@@ -328,6 +338,7 @@ static int set_want(const struct fleet_tenant *t)
 	return w < 0 ? 1 : w;
 }
 
+/* A route to v, not yet counted in flight. */
 static void route_fill(struct fleet_vm *v, bool placed, struct fleet_route *ret)
 {
 	struct fleet_host *h = v->host;
@@ -342,7 +353,9 @@ static void route_fill(struct fleet_vm *v, bool placed, struct fleet_route *ret)
 	ret->epoch = v->epoch;
 	ret->placed = placed;
 	ret->host = h;
-	v->inflight++;
+	ret->attest_required = !strcmp(v->t->sc.attestation, "required");
+	ret->pid = v->meter.pid;
+	ret->verdict = v->verdict;
 }
 
 /* One caller's wait for a route: the VM it had placed, if any. */
@@ -364,6 +377,7 @@ static int route_step(struct fleet *f, struct fleet_tenant *t, bool wait, struct
 					     w->settle ? 0 : set_want(t));
 	if (c.pick == VMSET_ROUTE) {
 		route_fill(vms[c.index], vms[c.index] == w->mine, ret);
+		vms[c.index]->inflight++;
 		return 0;
 	}
 	if (!wait)
@@ -453,6 +467,36 @@ void fleet_route_release(struct fleet *f, struct fleet_route *r)
 			pthread_cond_broadcast(&f->changed);
 	}
 	pthread_mutex_unlock(&f->lock);
+}
+
+void fleet_route_attested(struct fleet *f, const struct fleet_route *r,
+			  const struct attest_verdict *vd)
+{
+	pthread_mutex_lock(&f->lock);
+	struct fleet_vm *v = fl_vm_find(f, r->vm);
+	if (v && vd->known && v->epoch == r->epoch && v->host == r->host) {
+		v->verdict = *vd;
+		v->verdict.epoch = r->epoch;
+		v->verdict.pid = r->pid;
+		log_info("vm_attested vm=%s host=%s ok=%d code=%s", v->name, r->host_id, vd->ok,
+			 vd->code);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+size_t fleet_tenant_routes(struct fleet *f, const char *tenant, struct fleet_route *ret,
+			   size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_vms && n < max; i++) {
+		struct fleet_vm *v = f->vms[i];
+		if (!strcmp(v->t->name, tenant) && v->host && v->host->up &&
+		    atomic_load(&v->host->gen) == v->host_gen)
+			route_fill(v, false, &ret[n++]);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return n;
 }
 
 void fleet_route_report(struct fleet *f, struct fleet_route *r, json_t *reply)

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/rand.h>
+
 #include "agent_api.h"
 #include "id_queue.h"
 #include "log.h"
@@ -159,11 +161,23 @@ static int pending_write(struct invoker *iv, const struct pending *p)
 
 /* Records a synchronous invocation that starts at once on route, through
  * the recorder thread like its outcome, so that neither write is on the
- * caller's path; the record is on disk milliseconds after it starts.
- * Returns 0 with its new id, or -errno. */
-static int record_started(struct invoker *iv, const struct store_function *fn,
+ * caller's path; the record is on disk milliseconds after it starts. An id
+ * the caller chose is written here and now instead, so that one already
+ * taken is refused before anything runs. Returns 0 with its id in ret_id,
+ * -EEXIST, or -errno. */
+static int record_started(struct invoker *iv, const struct store_function *fn, const char *id,
 			  const struct fleet_route *route, char ret_id[STORE_ID_SIZE])
 {
+	if (id) {
+		pthread_mutex_lock(&iv->db->lock);
+		int r = store_invocation_create_running(iv->db->store, id, time_wall_ms(),
+							fn->tenant, fn->name, fn->version,
+							route->host_id, route->vm);
+		pthread_mutex_unlock(&iv->db->lock);
+		if (r == 0)
+			snprintf(ret_id, STORE_ID_SIZE, "%s", id);
+		return r;
+	}
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -307,19 +321,55 @@ static void route_failed(struct verdict *v, int err, const char *why)
 		verdict_fail(v, 503, "unavailable", "%s", why);
 }
 
+/* For a tenant requiring attestation: lets the invocation go to the route's
+ * VM only when its current run was verified, attesting it first (with a
+ * fresh random nonce) when the run has no verdict yet. Returns true, or
+ * false with ret failed (503 not_attested, saying why). */
+static bool attest_gate(struct invoker *iv, const struct fleet_route *route, struct verdict *ret)
+{
+	struct attest_verdict vd = route->verdict;
+	enum attest_use use = attest_use(route->attest_required, &vd, route->epoch, route->pid);
+	if (use == ATTEST_VERIFY) {
+		uint8_t nonce[32];
+		struct link_call c = { .address = route->address,
+				       .token = route->token,
+				       .gen = route->gen,
+				       .gen_expected = route->gen_expected };
+		memset(&vd, 0, sizeof(vd));
+		if (RAND_bytes(nonce, sizeof(nonce)) == 1)
+			json_decref(attest_vm(iv->links, &c, route->vm, nonce, sizeof(nonce), &vd));
+		else
+			snprintf(vd.reason, sizeof(vd.reason), "no random nonce");
+		fleet_route_attested(iv->fleet, route, &vd);
+		vd.epoch = route->epoch;
+		vd.pid = route->pid;
+		use = vd.known ? attest_use(true, &vd, route->epoch, route->pid) : ATTEST_REFUSE;
+	}
+	if (use == ATTEST_USE)
+		return true;
+	verdict_fail(ret, 503, "not_attested", "VM %s on host %s is not attested: %s", route->vm,
+		     route->host_id, vd.reason);
+	return false;
+}
+
 /* Calls the agent on route, after making sure its host holds the artifact,
  * and once more after pushing it again when the host says it lost it.
- * Classifies the last answer into ret; *ret_rtt gets the call's round trip. */
-static void agent_invoke(struct invoker *iv, const struct store_function *fn,
+ * Classifies the last answer into ret; *ret_rtt gets the call's round trip.
+ * An encrypted function's call names the invocation (its id is sealed
+ * into the request) and asks for end-to-end handling. */
+static void agent_invoke(struct invoker *iv, const struct store_function *fn, const char *id,
 			 struct fleet_route *route, const void *input, size_t input_len,
 			 struct verdict *ret, int64_t *ret_rtt)
 {
 	struct verdict_context ctx = { .host_id = route->host_id,
 				       .timeout_ms = fn->limits.timeout_ms };
 	char path[512];
-	snprintf(path, sizeof(path),
-		 "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u", route->vm,
-		 fn->digest, fn->limits.mode, fn->limits.timeout_ms, fn->limits.memory_mib);
+	int n = snprintf(path, sizeof(path),
+			 "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u",
+			 route->vm, fn->digest, fn->limits.mode, fn->limits.timeout_ms,
+			 fn->limits.memory_mib);
+	if (fn->limits.encrypted && n > 0 && (size_t)n < sizeof(path))
+		snprintf(path + n, sizeof(path) - (size_t)n, "&invocation=%s&e2e=1", id);
 	struct link_call c = {
 		.address = route->address,
 		.token = route->token,
@@ -409,10 +459,10 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 	struct verdict v;
 	if (r < 0) {
 		route_failed(&v, r, why);
-	} else {
+	} else if (attest_gate(iv, &route, &v)) {
 		if (!ready)
 			record_start(iv, id, &route);
-		agent_invoke(iv, fn, &route, input, input_len, &v, &out->agent_rtt_us);
+		agent_invoke(iv, fn, id, &route, input, input_len, &v, &out->agent_rtt_us);
 		if (v.host_unreachable)
 			fleet_host_unreachable(iv->fleet, &route, v.why);
 		if (v.vm_lost)
@@ -431,8 +481,9 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 	return v.next == VERDICT_REROUTE ? ATTEMPT_HOST_LOST : ATTEMPT_DONE;
 }
 
-void invoker_call(struct invoker *iv, const struct store_function *fn, const void *input,
-		  size_t input_len, uint64_t start_us, struct invocation_reply *out)
+void invoker_call(struct invoker *iv, const struct store_function *fn, const char *id,
+		  const void *input, size_t input_len, uint64_t start_us,
+		  struct invocation_reply *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->agent_rtt_us = out->agent_us = out->guest_us = out->function_us = -1;
@@ -456,12 +507,16 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 	enum metrics_outcome metric = METRICS_FAILED;
 	int r;
 	if (ready) {
-		r = record_started(iv, fn, &route, out->id);
+		r = record_started(iv, fn, id, &route, out->id);
 	} else {
 		pthread_mutex_lock(&iv->db->lock);
-		r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, false,
-					    NULL, 0, out->id);
+		r = id ? store_invocation_create_as(iv->db->store, id, fn->tenant, fn->name,
+						    fn->version, false, NULL, 0)
+		       : store_invocation_create(iv->db->store, fn->tenant, fn->name,
+						 fn->version, false, NULL, 0, out->id);
 		pthread_mutex_unlock(&iv->db->lock);
+		if (r == 0 && id)
+			snprintf(out->id, sizeof(out->id), "%s", id);
 	}
 	if (r < 0) {
 		if (ready)
@@ -470,6 +525,8 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const voi
 		if (r == -ENOENT)
 			verdict_fail(&v, 404, "not_found", "function %s version %lld is gone",
 				     fn->name, (long long)fn->version);
+		else if (r == -EEXIST)
+			verdict_fail(&v, 409, "exists", "an invocation with id %s exists", id);
 		else
 			verdict_fail(&v, 503, "busy", "cannot record the invocation: %s",
 				     strerror(-r));
@@ -513,15 +570,19 @@ static int enqueue(struct invoker *iv, const char *id)
 	return 0;
 }
 
-int invoker_submit(struct invoker *iv, const struct store_function *fn, const void *input,
-		   size_t input_len, char ret_id[STORE_ID_SIZE])
+int invoker_submit(struct invoker *iv, const struct store_function *fn, const char *id,
+		   const void *input, size_t input_len, char ret_id[STORE_ID_SIZE])
 {
 	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, true,
-					input, input_len, ret_id);
+	int r = id ? store_invocation_create_as(iv->db->store, id, fn->tenant, fn->name,
+						fn->version, true, input, input_len)
+		   : store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version,
+					     true, input, input_len, ret_id);
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0)
 		return r;
+	if (id)
+		snprintf(ret_id, STORE_ID_SIZE, "%s", id);
 	/* The record is durable: were the enqueue to fail, a restart would
 	 * still run it. */
 	return enqueue(iv, ret_id);

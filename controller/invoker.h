@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attest.h"
 #include "db.h"
 #include "fleet.h"
 #include "link.h"
@@ -49,19 +50,28 @@ struct invocation_reply {
 };
 
 /* Runs a version of a function synchronously with input; start_us is when
- * the request arrived (CLOCK_MONOTONIC). Fills ret (release with
- * invocation_reply_clear). */
-void invoker_call(struct invoker *iv, const struct store_function *fn, const void *input,
-		  size_t input_len, uint64_t start_us, struct invocation_reply *ret);
+ * the request arrived (CLOCK_MONOTONIC). id is the invocation's id when
+ * the caller chose one (32 lower-case hex digits: an id taken already
+ * answers 409 exists), NULL to draw one. Fills ret (release with
+ * invocation_reply_clear).
+ *
+ * A function stored encrypted is run end to end (the agent is told the
+ * invocation id and e2e); a tenant whose attestation is required has its
+ * invocations sent only to VMs verified for their current run (attested on
+ * first use with a fresh nonce), others answer 503 not_attested. */
+void invoker_call(struct invoker *iv, const struct store_function *fn, const char *id,
+		  const void *input, size_t input_len, uint64_t start_us,
+		  struct invocation_reply *ret);
 void invocation_reply_clear(struct invocation_reply *r);
 
 /* Waits until every outcome handed to the store so far is written, so a
  * reader sees the record of an invocation that has answered. */
 void invoker_flush(struct invoker *iv);
 
-/* Records and queues an asynchronous invocation. Returns 0 with its id,
- * -ENOENT (the version is gone), or -errno. */
-int invoker_submit(struct invoker *iv, const struct store_function *fn, const void *input,
-		   size_t input_len, char ret_id[STORE_ID_SIZE]);
+/* Records and queues an asynchronous invocation under id (NULL: a new
+ * one). Returns 0 with its id, -ENOENT (the version is gone), -EEXIST (an
+ * invocation has that id), or -errno. */
+int invoker_submit(struct invoker *iv, const struct store_function *fn, const char *id,
+		   const void *input, size_t input_len, char ret_id[STORE_ID_SIZE]);
 
 #endif

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "encoding.h"
 #include "util.h"
 
 /* Writers wait this long for each other before a call fails with -EBUSY. */
@@ -112,6 +113,12 @@ static const char *const migrations[] = {
 	"ALTER TABLE invocations ADD COLUMN workers INTEGER;"
 	"ALTER TABLE invocations ADD COLUMN vcpu_alloc_ms INTEGER;"
 	"ALTER TABLE invocations ADD COLUMN vcpu_busy_ms INTEGER;",
+	/* 3: confidential tenants (how their VMs run, and whether invocations
+	 * need verified hardware evidence) and end-to-end encrypted function
+	 * versions. */
+	"ALTER TABLE tenants ADD COLUMN confidential TEXT NOT NULL DEFAULT 'none';"
+	"ALTER TABLE tenants ADD COLUMN attestation TEXT NOT NULL DEFAULT 'optional';"
+	"ALTER TABLE function_versions ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;",
 };
 
 static const char *const core_queries[Q_COUNT] = {
@@ -375,22 +382,12 @@ bool sq_printable(const char *s, size_t max)
 	return true;
 }
 
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 int sq_random_hex(size_t bytes, char *out)
 {
 	uint8_t r[32];
 	if (bytes > sizeof(r) || RAND_bytes(r, (int)bytes) != 1)
 		return -EIO;
-	hex_encode(r, bytes, out);
+	bytes_to_hex(r, bytes, out);
 	OPENSSL_cleanse(r, sizeof(r));
 	return 0;
 }

@@ -26,6 +26,8 @@
 #define STORE_MECHANISM_SIZE 16           /* "hotplug" or "precreated" */
 #define STORE_MODE_SIZE 16                /* "process" or "persistent" */
 #define STORE_POLICY_SIZE 64              /* e.g. "elastic", "fixed:4", "scale-out" */
+#define STORE_CONFIDENTIAL_SIZE 16        /* "none" or "sev-snp" */
+#define STORE_ATTESTATION_SIZE 16         /* "optional" or "required" */
 #define STORE_ADDRESS_SIZE 256
 #define STORE_LIST_MAX 1000
 #define STORE_MAX_WORKERS 64 /* most worker vCPUs a tenant may have */
@@ -46,6 +48,13 @@ struct store_scaling {
 	int max_workers; /* never more worker vCPUs than this */
 	char mechanism[STORE_MECHANISM_SIZE];
 	char policy[STORE_POLICY_SIZE];
+	/* How the tenant's VMs run: "none", or "sev-snp" (an SEV-SNP VM,
+	 * which needs the precreated mechanism: a vCPU hot-added after launch
+	 * is not in the launch measurement). */
+	char confidential[STORE_CONFIDENTIAL_SIZE];
+	/* "optional", or "required": invocations go only to VMs whose
+	 * hardware evidence the controller verified (needs "sev-snp"). */
+	char attestation[STORE_ATTESTATION_SIZE];
 };
 
 struct store_tenant {
@@ -55,21 +64,28 @@ struct store_tenant {
 };
 
 /* Creates a tenant named [a-z0-9-]{1,63} with the default scaling settings
- * (0..4 worker vCPUs, "precreated", "elastic"). Returns 0, -EINVAL for a bad
- * name or -EEXIST. */
+ * (0..4 worker vCPUs, "precreated", "elastic", confidential "none",
+ * attestation "optional"). Returns 0, -EINVAL for a bad name or -EEXIST. */
 int store_tenant_create(struct store *s, const char *name);
 /* Creates a tenant and its first key (see store_key_create) in one
- * transaction: either both exist afterwards or neither. Returns 0, -EINVAL,
- * -EEXIST or -EIO. */
-int store_tenant_create_with_key(struct store *s, const char *name,
-				 char ret_token[STORE_TOKEN_SIZE]);
+ * transaction: either both exist afterwards or neither. confidential and
+ * attestation are as in struct store_scaling, NULL for the defaults.
+ * Returns 0, -EINVAL (a bad name, or options store_tenant_set_scaling
+ * refuses), -EEXIST or -EIO. */
+int store_tenant_create_with_key(struct store *s, const char *name, const char *confidential,
+				 const char *attestation, char ret_token[STORE_TOKEN_SIZE]);
 /* Returns 0 or -ENOENT. */
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant);
 /* Returns every tenant, ordered by name, as a malloc'd array (free()). */
 int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t *ret_n);
-/* Replaces a tenant's scaling settings. Returns 0, -ENOENT, or -EINVAL unless
- * 0 <= min <= max, 1 <= max <= STORE_MAX_WORKERS, mechanism is "hotplug" or "precreated"
- * and policy is 1..63 printable characters. */
+/* Whether the scaling settings are ones the store keeps: 0 <= min <= max,
+ * 1 <= max <= STORE_MAX_WORKERS, mechanism "hotplug" or "precreated", policy
+ * 1..63 printable characters, confidential "none" or "sev-snp" (the latter
+ * only with "precreated"), attestation "optional" or "required" (the latter
+ * only with "sev-snp"). */
+bool store_scaling_is_valid(const struct store_scaling *scaling);
+/* Replaces a tenant's scaling settings. Returns 0, -ENOENT, or -EINVAL
+ * unless store_scaling_is_valid. */
 int store_tenant_set_scaling(struct store *s, const char *name,
 			     const struct store_scaling *scaling);
 
@@ -103,6 +119,9 @@ struct store_limits {
 	uint32_t memory_mib;        /* 1..1048576 */
 	uint32_t max_concurrency;   /* 1..65536 */
 	char mode[STORE_MODE_SIZE]; /* "process" or "persistent" */
+	/* Not a limit, but kept per version with them: the artifact and the
+	 * payloads are sealed end to end (lib/e2e.h), opaque to the platform. */
+	bool encrypted;
 };
 
 struct store_function {
@@ -208,6 +227,12 @@ struct store_outcome {
 int store_invocation_create(struct store *s, const char *tenant, const char *function,
 			    int64_t version, bool async, const void *input, size_t input_len,
 			    char ret_id[STORE_ID_SIZE]);
+/* store_invocation_create under an id the caller chose (32 lower-case hex
+ * digits, as store_invocation_new_id draws). Returns 0, -EINVAL, -ENOENT,
+ * or -EEXIST when a record has that id. */
+int store_invocation_create_as(struct store *s, const char *id, const char *tenant,
+			       const char *function, int64_t version, bool async,
+			       const void *input, size_t input_len);
 /* Draws a new invocation id (128 random bits in hex). Returns 0 or -EIO. */
 int store_invocation_new_id(char ret_id[STORE_ID_SIZE]);
 /* Records, under an id from store_invocation_new_id, a synchronous

@@ -6,7 +6,7 @@
 
 #define FUNCTION_COLS                                                                \
 	"v.tenant, v.name, v.version, v.digest, a.size, v.timeout_ms, v.memory_mib," \
-	" v.max_concurrency, v.mode, v.created_ms"                                   \
+	" v.max_concurrency, v.mode, v.created_ms, v.encrypted"                      \
 	" FROM functions f"                                                          \
 	" JOIN function_versions v ON v.tenant = f.tenant AND v.name = f.name"       \
 	" JOIN artifacts a ON a.digest = v.digest"
@@ -23,8 +23,8 @@ const char *const store_function_queries[Q_COUNT] = {
 		" deleted = 0 RETURNING latest",
 	[Q_VERSION_INSERT] =
 		"INSERT INTO function_versions (tenant, name, version, digest, timeout_ms,"
-		" memory_mib, max_concurrency, mode, created_ms)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		" memory_mib, max_concurrency, mode, created_ms, encrypted)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[Q_FUNCTION_GET] = "SELECT " FUNCTION_COLS
 			   " WHERE f.tenant = ?1 AND f.name = ?2 AND NOT f.deleted"
 			   " AND v.version = CASE WHEN ?3 = 0 THEN f.latest ELSE ?3 END"
@@ -104,9 +104,10 @@ static int function_put_locked(struct store *s, const char *tenant, const char *
 			return sq_step_failed(rc);
 	}
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
-		s, Q_VERSION_INSERT, "ttItIIItI", tenant, name, version, digest,
+		s, Q_VERSION_INSERT, "ttItIIItIi", tenant, name, version, digest,
 		(int64_t)limits->timeout_ms, (int64_t)limits->memory_mib,
-		(int64_t)limits->max_concurrency, limits->mode, time_wall_ms());
+		(int64_t)limits->max_concurrency, limits->mode, time_wall_ms(),
+		(int)limits->encrypted);
 	if (!st)
 		return -ENOMEM;
 	r = sq_sql_errno(sqlite3_step(st));
@@ -148,6 +149,7 @@ static void read_function(sqlite3_stmt *st, void *item)
 	f->limits.max_concurrency = (uint32_t)sqlite3_column_int64(st, 7);
 	sq_col_text(st, 8, f->limits.mode, sizeof(f->limits.mode));
 	f->created_ms = sqlite3_column_int64(st, 9);
+	f->limits.encrypted = sqlite3_column_int(st, 10) != 0;
 }
 
 int store_function_get(struct store *s, const char *tenant, const char *name, int64_t version,

@@ -119,6 +119,14 @@ int store_invocation_new_id(char ret_id[STORE_ID_SIZE])
 	return sq_random_hex(16, ret_id);
 }
 
+int store_invocation_create_as(struct store *s, const char *id, const char *tenant,
+			       const char *function, int64_t version, bool async,
+			       const void *input, size_t input_len)
+{
+	return invocation_insert(s, id, time_wall_ms(), tenant, function, version, async, input,
+				 input_len, NULL, NULL);
+}
+
 int store_invocation_create(struct store *s, const char *tenant, const char *function,
 			    int64_t version, bool async, const void *input, size_t input_len,
 			    char ret_id[STORE_ID_SIZE])
@@ -126,8 +134,8 @@ int store_invocation_create(struct store *s, const char *tenant, const char *fun
 	char id[STORE_ID_SIZE];
 	int r = store_invocation_new_id(id);
 	if (r == 0)
-		r = invocation_insert(s, id, time_wall_ms(), tenant, function, version, async,
-				      input, input_len, NULL, NULL);
+		r = store_invocation_create_as(s, id, tenant, function, version, async, input,
+					       input_len);
 	if (r == 0)
 		memcpy(ret_id, id, STORE_ID_SIZE);
 	return r;

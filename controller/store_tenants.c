@@ -2,6 +2,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -13,16 +14,18 @@
 #define KEY_SALT_BYTES 16
 #define KEY_HASH_BYTES 32
 
+#define TENANT_COLS \
+	"name, created_ms, min_workers, max_workers, mechanism, policy, confidential, attestation"
+
 const char *const store_tenant_queries[Q_COUNT] = {
-	[Q_TENANT_INSERT] =
-		"INSERT INTO tenants (name, created_ms, mechanism) VALUES (?1, ?2, 'precreated')",
-	[Q_TENANT_GET] = "SELECT name, created_ms, min_workers, max_workers, mechanism, policy"
-			 " FROM tenants WHERE name = ?1",
-	[Q_TENANT_LIST] = "SELECT name, created_ms, min_workers, max_workers, mechanism, policy"
-			  " FROM tenants ORDER BY name",
+	[Q_TENANT_INSERT] = "INSERT INTO tenants (name, created_ms, mechanism, confidential,"
+			    " attestation) VALUES (?1, ?2, 'precreated', coalesce(?3, 'none'),"
+			    " coalesce(?4, 'optional'))",
+	[Q_TENANT_GET] = "SELECT " TENANT_COLS " FROM tenants WHERE name = ?1",
+	[Q_TENANT_LIST] = "SELECT " TENANT_COLS " FROM tenants ORDER BY name",
 	[Q_TENANT_SCALING] =
 		"UPDATE tenants SET min_workers = ?2, max_workers = ?3, mechanism = ?4,"
-		" policy = ?5 WHERE name = ?1",
+		" policy = ?5, confidential = ?6, attestation = ?7 WHERE name = ?1",
 	[Q_KEY_INSERT] = "INSERT INTO api_keys (key_id, tenant, salt, hash, created_ms)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_KEY_GET] =
@@ -43,17 +46,40 @@ static void read_tenant(sqlite3_stmt *st, void *item)
 	t->scaling.max_workers = sqlite3_column_int(st, 3);
 	sq_col_text(st, 4, t->scaling.mechanism, sizeof(t->scaling.mechanism));
 	sq_col_text(st, 5, t->scaling.policy, sizeof(t->scaling.policy));
+	sq_col_text(st, 6, t->scaling.confidential, sizeof(t->scaling.confidential));
+	sq_col_text(st, 7, t->scaling.attestation, sizeof(t->scaling.attestation));
+}
+
+/* A new tenant's options, checked as a new tenant's scaling would be. */
+static bool options_are_valid(const char *confidential, const char *attestation)
+{
+	struct store_scaling sc = { 0, 4, "precreated", "elastic", "none", "optional" };
+	if (confidential && strlen(confidential) >= sizeof(sc.confidential))
+		return false;
+	if (attestation && strlen(attestation) >= sizeof(sc.attestation))
+		return false;
+	if (confidential)
+		snprintf(sc.confidential, sizeof(sc.confidential), "%s", confidential);
+	if (attestation)
+		snprintf(sc.attestation, sizeof(sc.attestation), "%s", attestation);
+	return store_scaling_is_valid(&sc);
+}
+
+static int tenant_insert(struct store *s, const char *name, const char *confidential,
+			 const char *attestation)
+{
+	if (!sq_tenant_name_is_valid(name) || !options_are_valid(confidential, attestation))
+		return -EINVAL;
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tItt", name,
+						       time_wall_ms(), confidential, attestation);
+	if (!st)
+		return -ENOMEM;
+	return sq_sql_errno(sqlite3_step(st));
 }
 
 int store_tenant_create(struct store *s, const char *name)
 {
-	if (!sq_tenant_name_is_valid(name))
-		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tI", name,
-						       time_wall_ms());
-	if (!st)
-		return -ENOMEM;
-	return sq_sql_errno(sqlite3_step(st));
+	return tenant_insert(s, name, NULL, NULL);
 }
 
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant)
@@ -68,17 +94,27 @@ int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t
 	return sq_collect_rows(st, sizeof(**ret_tenants), read_tenant, ret_tenants, ret_n);
 }
 
+bool store_scaling_is_valid(const struct store_scaling *c)
+{
+	bool snp = !strcmp(c->confidential, "sev-snp");
+	bool required = !strcmp(c->attestation, "required");
+	return c->min_workers >= 0 && c->min_workers <= c->max_workers && c->max_workers >= 1 &&
+	       c->max_workers <= STORE_MAX_WORKERS &&
+	       (!strcmp(c->mechanism, "hotplug") || !strcmp(c->mechanism, "precreated")) &&
+	       sq_printable(c->policy, sizeof(c->policy)) &&
+	       (snp || !strcmp(c->confidential, "none")) &&
+	       (required || !strcmp(c->attestation, "optional")) &&
+	       (!snp || !strcmp(c->mechanism, "precreated")) && (!required || snp);
+}
+
 int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling)
 {
 	const struct store_scaling *c = scaling;
-	if (c->min_workers < 0 || c->min_workers > c->max_workers || c->max_workers < 1 ||
-	    c->max_workers > STORE_MAX_WORKERS ||
-	    (strcmp(c->mechanism, "hotplug") && strcmp(c->mechanism, "precreated")) ||
-	    !sq_printable(c->policy, sizeof(c->policy)))
+	if (!store_scaling_is_valid(c))
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_SCALING, "tiitt", name,
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_SCALING, "tiitttt", name,
 						       c->min_workers, c->max_workers, c->mechanism,
-						       c->policy);
+						       c->policy, c->confidential, c->attestation);
 	if (!st)
 		return -ENOMEM;
 	return sq_step_update(s, st);
@@ -153,13 +189,13 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
 	return -EIO;
 }
 
-int store_tenant_create_with_key(struct store *s, const char *name,
-				 char ret_token[STORE_TOKEN_SIZE])
+int store_tenant_create_with_key(struct store *s, const char *name, const char *confidential,
+				 const char *attestation, char ret_token[STORE_TOKEN_SIZE])
 {
 	int r = sq_tx_begin(s);
 	if (r < 0)
 		return r;
-	r = store_tenant_create(s, name);
+	r = tenant_insert(s, name, confidential, attestation);
 	if (r == 0)
 		r = store_key_create(s, name, ret_token);
 	return sq_tx_end(s, r);

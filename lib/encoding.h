@@ -20,6 +20,12 @@ bool utf8_is_valid(const uint8_t *p, size_t n);
  * 0. Returns the length written, without the NUL. */
 size_t utf8_sanitize(const char *in, size_t n, char *out, size_t size);
 
+/* Writes n bytes as 2n lower-case hex digits and a NUL to out. */
+void bytes_to_hex(const uint8_t *p, size_t n, char *out);
+/* Decodes exactly 2n hex digits (either case) into n bytes. Returns 0, or
+ * -EINVAL when s is NULL, of another length, or not hex (out may then be
+ * partly written). */
+int hex_to_bytes(const char *s, uint8_t *out, size_t n);
 /* Standard base64 with padding, NUL-terminated, malloc'd; NULL on ENOMEM. */
 char *base64_encode(const uint8_t *p, size_t n);
 

@@ -28,7 +28,7 @@ struct fixture {
 	struct store *s;
 };
 
-static const struct store_limits LIMITS = { 1000, 128, 4, "process" };
+static const struct store_limits LIMITS = { 1000, 128, 4, "process", false };
 static const char DIGEST_A[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 static const char DIGEST_B[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 

@@ -13,7 +13,7 @@ static void test_functions(void **state)
 	assert_int_equal(store_function_put(s, "acme", "Hello_1.x-y", DIGEST_A, 10, &LIMITS, &v),
 			 0);
 	assert_int_equal(v, 1);
-	struct store_limits persistent = { 5000, 256, 2, "persistent" };
+	struct store_limits persistent = { 5000, 256, 2, "persistent", true };
 	assert_int_equal(
 		store_function_put(s, "acme", "Hello_1.x-y", DIGEST_B, 20, &persistent, &v), 0);
 	assert_int_equal(v, 2);
@@ -27,7 +27,10 @@ static void test_functions(void **state)
 	assert_int_equal(fn.limits.memory_mib, 256);
 	assert_int_equal(fn.limits.max_concurrency, 2);
 	assert_string_equal(fn.limits.mode, "persistent");
+	/* Whether a version is encrypted is its own: version 1 is not. */
+	assert_true(fn.limits.encrypted);
 	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 1, &fn), 0);
+	assert_false(fn.limits.encrypted);
 	assert_int_equal(fn.version, 1);
 	assert_string_equal(fn.digest, DIGEST_A);
 	assert_string_equal(fn.limits.mode, "process");

@@ -16,6 +16,23 @@ static void test_invocation_lifecycle(void **state)
 	assert_int_equal(store_invocation_create(s, "acme", "hello", 1, true, NULL, 0, id2), 0);
 	assert_string_not_equal(id, id2);
 	assert_int_equal(strlen(id), STORE_ID_SIZE - 1);
+	/* An id the caller chose: taken once, and only in the drawn form. */
+	static const char chosen[] = "0123456789abcdef0123456789abcdef";
+	assert_int_equal(store_invocation_create_as(s, chosen, "acme", "hello", 1, false, NULL, 0),
+			 0);
+	assert_int_equal(store_invocation_create_as(s, chosen, "acme", "hello", 1, true, NULL, 0),
+			 -EEXIST);
+	assert_int_equal(store_invocation_create_as(s, id, "acme", "hello", 1, false, NULL, 0),
+			 -EEXIST);
+	assert_int_equal(store_invocation_create_as(s, "0123456789ABCDEF0123456789abcdef", "acme",
+						    "hello", 1, false, NULL, 0),
+			 -EINVAL);
+	assert_int_equal(store_invocation_create_as(s, "0123", "acme", "hello", 1, false, NULL, 0),
+			 -EINVAL);
+	struct store_invocation chosen_inv;
+	assert_int_equal(store_invocation_get(s, "acme", chosen, &chosen_inv), 0);
+	assert_int_equal(chosen_inv.status, STORE_QUEUED);
+	store_invocation_clear(&chosen_inv);
 
 	struct store_invocation inv;
 	assert_int_equal(store_invocation_get(s, "acme", id, &inv), 0);

@@ -78,20 +78,31 @@ static void test_tenants(void **state)
 	assert_string_equal(t.scaling.policy, "elastic");
 	assert_int_equal(store_tenant_get(s, "nobody", &t), -ENOENT);
 
-	struct store_scaling sc = { 1, 8, "precreated", "fixed:4" };
+	assert_string_equal(t.scaling.confidential, "none");
+	assert_string_equal(t.scaling.attestation, "optional");
+
+	struct store_scaling sc = { 1, 8, "precreated", "fixed:4", "sev-snp", "required" };
 	assert_int_equal(store_tenant_set_scaling(s, "acme-1", &sc), 0);
 	assert_int_equal(store_tenant_get(s, "acme-1", &t), 0);
 	assert_int_equal(t.scaling.min_workers, 1);
 	assert_int_equal(t.scaling.max_workers, 8);
 	assert_string_equal(t.scaling.mechanism, "precreated");
 	assert_string_equal(t.scaling.policy, "fixed:4");
+	assert_string_equal(t.scaling.confidential, "sev-snp");
+	assert_string_equal(t.scaling.attestation, "required");
 	assert_int_equal(store_tenant_set_scaling(s, "nobody", &sc), -ENOENT);
 	struct store_scaling bad_sc[] = {
-		{ 5, 4, "hotplug", "elastic" },
-		{ 0, 0, "hotplug", "elastic" },
-		{ 0, 4, "magic", "elastic" },
-		{ 0, 4, "hotplug", "" },
-		{ 0, STORE_MAX_WORKERS + 1, "hotplug", "elastic" },
+		{ 5, 4, "hotplug", "elastic", "none", "optional" },
+		{ 0, 0, "hotplug", "elastic", "none", "optional" },
+		{ 0, 4, "magic", "elastic", "none", "optional" },
+		{ 0, 4, "hotplug", "", "none", "optional" },
+		{ 0, STORE_MAX_WORKERS + 1, "hotplug", "elastic", "none", "optional" },
+		/* SEV-SNP measures the vCPUs present at launch only. */
+		{ 0, 4, "hotplug", "elastic", "sev-snp", "optional" },
+		/* Only SEV-SNP has evidence to require. */
+		{ 0, 4, "precreated", "elastic", "none", "required" },
+		{ 0, 4, "precreated", "elastic", "tdx", "optional" },
+		{ 0, 4, "precreated", "elastic", "none", "" },
 	};
 	for (size_t i = 0; i < sizeof(bad_sc) / sizeof(bad_sc[0]); i++)
 		assert_int_equal(store_tenant_set_scaling(s, "acme-1", &bad_sc[i]), -EINVAL);
@@ -105,6 +116,59 @@ static void test_tenants(void **state)
 	assert_string_equal(list[1].name, "acme-1");
 	assert_string_equal(list[2].name, "zeta");
 	free(list);
+}
+
+/* A tenant made with its key can be confidential from the start. */
+static void test_confidential_options(void **state)
+{
+	struct store *s = ((struct fixture *)*state)->s;
+	char token[STORE_TOKEN_SIZE];
+	assert_int_equal(store_tenant_create_with_key(s, "plain", NULL, NULL, token), 0);
+	assert_int_equal(store_tenant_create_with_key(s, "snp", "sev-snp", "required", token), 0);
+	struct store_tenant t;
+	assert_int_equal(store_tenant_get(s, "plain", &t), 0);
+	assert_string_equal(t.scaling.confidential, "none");
+	assert_string_equal(t.scaling.attestation, "optional");
+	assert_int_equal(store_tenant_get(s, "snp", &t), 0);
+	assert_string_equal(t.scaling.confidential, "sev-snp");
+	assert_string_equal(t.scaling.attestation, "required");
+	/* Refused options leave neither the tenant nor a key. */
+	assert_int_equal(store_tenant_create_with_key(s, "bad", "none", "required", token),
+			 -EINVAL);
+	assert_int_equal(store_tenant_create_with_key(s, "bad", "sgx", NULL, token), -EINVAL);
+	assert_int_equal(store_tenant_get(s, "bad", &t), -ENOENT);
+}
+
+/* A database of schema 2 gains the confidential options and the encrypted
+ * flag with their defaults, keeping what it held. */
+static void test_migration_from_v2(void **state)
+{
+	struct fixture *f = *state;
+	tenant_with_fn(f->s, "old", "fn");
+	store_close(f->s);
+	f->s = NULL;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "ALTER TABLE tenants DROP COLUMN confidential;"
+				      "ALTER TABLE tenants DROP COLUMN attestation;"
+				      "ALTER TABLE function_versions DROP COLUMN encrypted;"
+				      "PRAGMA user_version = 2;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(f->path, &f->s), 0);
+	struct store_tenant t;
+	assert_int_equal(store_tenant_get(f->s, "old", &t), 0);
+	assert_string_equal(t.scaling.confidential, "none");
+	assert_string_equal(t.scaling.attestation, "optional");
+	struct store_function fn;
+	assert_int_equal(store_function_get(f->s, "old", "fn", 1, &fn), 0);
+	assert_false(fn.limits.encrypted);
+	struct store_scaling sc = t.scaling;
+	snprintf(sc.confidential, sizeof(sc.confidential), "sev-snp");
+	assert_int_equal(store_tenant_set_scaling(f->s, "old", &sc), 0);
 }
 
 static void test_keys(void **state)
@@ -180,7 +244,9 @@ static void test_no_token_in_clear(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_reopen_keeps_everything),
-					    FIXTURE_TEST(test_tenants), FIXTURE_TEST(test_keys),
+					    FIXTURE_TEST(test_tenants),
+					    FIXTURE_TEST(test_confidential_options),
+					    FIXTURE_TEST(test_migration_from_v2), FIXTURE_TEST(test_keys),
 					    FIXTURE_TEST(test_no_token_in_clear) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
