@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include <jansson.h>
 
@@ -60,7 +59,8 @@ struct cli_command {
 
 /* Every command, defined next to its code. */
 extern const struct cli_command cmd_deploy, cmd_functions, cmd_get, cmd_delete;
-extern const struct cli_command cmd_invoke, cmd_invocations, cmd_invocation, cmd_logs;
+extern const struct cli_command cmd_invoke, cmd_invocations, cmd_invocation, cmd_invocation_get,
+	cmd_logs;
 extern const struct cli_command cmd_tenant_create, cmd_tenant_list, cmd_tenant_get, cmd_key_create,
 	cmd_scale;
 extern const struct cli_command cmd_hosts, cmd_hosts_drain, cmd_hosts_undrain;
@@ -191,13 +191,6 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
 int cli_call_arg(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
 		 const char *method, const char *fmt, const char *what, json_t **ret)
 	__attribute__((format(printf, 6, 0)));
-
-/* Writes n bytes as 2n lower-case hex digits and a NUL into out. */
-void cli_hex_encode(const uint8_t *p, size_t n, char *out);
-
-/* Decodes exactly 2n hex digits (either case) of s into n bytes of out.
- * Returns 0, or -EINVAL when s is not that (out may be partly written). */
-int cli_hex_decode(const char *s, uint8_t *out, size_t n);
 
 /* Prints "ditto: <message>" on stderr and returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

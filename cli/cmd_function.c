@@ -2,10 +2,13 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "sealed.h"
+#include "util.h"
 
 /* A limit from a function's "limits" object; the spec's key first, then the
  * key with its unit, which some controllers send. */
@@ -24,17 +27,66 @@ static const char *mode_of(const json_t *fn)
 
 /* ---- deploy ---------------------------------------------------------------------------- */
 
+static int deploy_file(struct cli *cli, const char *path, const char *file, json_t **ret);
+
+/* Seals the file with the tenant secret (made on the first encrypted
+ * deploy) and sends the sealed artifact to path; the answer in *ret.
+ * Returns an exit code. */
+static int deploy_sealed(struct cli *cli, const struct cli_command *cmd,
+			 const struct sealed_opts *so, const char *path, const char *file,
+			 json_t **ret)
+{
+	uint8_t secret[E2E_KEY_SIZE], *sealed = NULL;
+	void *plain = NULL;
+	size_t len = 0, sealed_len = 0;
+	int r = file_read_all(file, &plain, &len);
+	if (r < 0)
+		return cli_fail(CLI_EXIT_API, "cannot read %s: %s", file, strerror(-r));
+	int code = sealed_secret_load(cmd, so, true, secret);
+	if (!code && (r = e2e_artifact_seal(secret, plain, len, &sealed, &sealed_len)) < 0)
+		code = cli_fail(CLI_EXIT_API, "cannot seal %s: %s", file, strerror(-r));
+	explicit_bzero(secret, sizeof(secret));
+	if (plain)
+		explicit_bzero(plain, len);
+	free(plain);
+	if (code)
+		return code;
+	struct http_request rq = {
+		.method = "PUT",
+		.path = path,
+		.body = sealed,
+		.body_len = sealed_len,
+		.content_type = "application/octet-stream",
+	};
+	code = cli_send_json(cli, &rq, ret);
+	free(sealed);
+	return code;
+}
+
 static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_TIMEOUT = OPT_FIRST_COMMAND, O_MEMORY, O_CONCURRENCY, O_MODE };
+	enum {
+		O_TIMEOUT = OPT_FIRST_COMMAND,
+		O_MEMORY,
+		O_CONCURRENCY,
+		O_MODE,
+		O_ENCRYPTED,
+		O_E2E_KEY,
+		O_TENANT
+	};
 	static const struct option opts[] = {
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "memory", required_argument, NULL, O_MEMORY },
 		{ "concurrency", required_argument, NULL, O_CONCURRENCY },
 		{ "mode", required_argument, NULL, O_MODE },
+		{ "encrypted", no_argument, NULL, O_ENCRYPTED },
+		{ "e2e-key", required_argument, NULL, O_E2E_KEY },
+		{ "tenant", required_argument, NULL, O_TENANT },
 		CLI_GLOBAL_OPTIONS,
 	};
 	const char *timeout = NULL, *memory = NULL, *conc = NULL, *mode = NULL;
+	struct sealed_opts so = { .tenant = getenv("DITTO_TENANT") };
+	bool encrypted = false;
 	int c, r;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
@@ -58,12 +110,17 @@ static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, 
 					optarg);
 			mode = optarg;
 			break;
+		case O_ENCRYPTED: encrypted = true; break;
+		case O_E2E_KEY: so.key_file = optarg; break;
+		case O_TENANT: so.tenant = optarg; break;
 		default: return cli_opt_default(cmd, c);
 		}
 	}
 	char path[CLI_PATH_SIZE];
 	if ((r = cli_path_args(cmd, argc, argv, 2, "/v1/functions/%s", "NAME", path)))
 		return r;
+	if (!encrypted && so.key_file)
+		return cli_usage_error(cmd, "--e2e-key goes with --encrypted");
 	const char *name = argv[optind], *file = argv[optind + 1];
 	if (timeout)
 		cli_query_add(path, "timeout", timeout);
@@ -73,7 +130,33 @@ static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, 
 		cli_query_add(path, "max_concurrency", conc);
 	if (mode)
 		cli_query_add(path, "mode", mode);
+	json_t *fn = NULL;
+	if (encrypted) {
+		cli_query_add(path, "encrypted", "true");
+		r = deploy_sealed(cli, cmd, &so, path, file, &fn);
+	} else {
+		r = deploy_file(cli, path, file, &fn);
+	}
+	if (r)
+		return r;
+	if (cli->json) {
+		r = cli_print_json(fn);
+	} else {
+		char size[32];
+		const char *digest = field_str(fn, "digest");
+		printf("deployed %s version %lld%s (%s, sha256 %.12s)\n",
+		       field_str(fn, "name") ? field_str(fn, "name") : name,
+		       (long long)field_int(fn, "version", 0), encrypted ? ", encrypted" : "",
+		       fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)),
+		       digest ? digest : "-");
+	}
+	json_decref(fn);
+	return r;
+}
 
+/* Streams the file to path; the answer in *ret. Returns an exit code. */
+static int deploy_file(struct cli *cli, const char *path, const char *file, json_t **ret)
+{
 	FILE *f = fopen(file, "rbe");
 	if (!f)
 		return cli_fail(CLI_EXIT_API, "cannot open %s: %s", file, strerror(errno));
@@ -89,29 +172,15 @@ static int run_deploy(struct cli *cli, const struct cli_command *cmd, int argc, 
 		.upload_len = st.st_size,
 		.content_type = "application/octet-stream",
 	};
-	json_t *fn = NULL;
-	int code = cli_send_json(cli, &rq, &fn);
+	int code = cli_send_json(cli, &rq, ret);
 	fclose(f);
-	if (code)
-		return code;
-	if (cli->json) {
-		code = cli_print_json(fn);
-	} else {
-		char size[32];
-		const char *digest = field_str(fn, "digest");
-		printf("deployed %s version %lld (%s, sha256 %.12s)\n",
-		       field_str(fn, "name") ? field_str(fn, "name") : name,
-		       (long long)field_int(fn, "version", 0),
-		       fmt_bytes(field_int(fn, "size", 0), size, sizeof(size)),
-		       digest ? digest : "-");
-	}
-	json_decref(fn);
 	return code;
 }
 
 const struct cli_command cmd_deploy = {
 	"deploy",
-	"NAME FILE [--timeout MS] [--memory MIB] [--concurrency N] [--mode process|persistent]",
+	"NAME FILE [--timeout MS] [--memory MIB] [--concurrency N] [--mode process|persistent] "
+	"[--encrypted [--e2e-key FILE] [--tenant T]]",
 	"deploy FILE as a new version of function NAME",
 	"FILE is a static x86-64 Linux executable or a #! script; it is streamed to the controller,\n"
 	"and every deploy makes a new immutable version. Limits left out take the controller's\n"
@@ -121,7 +190,14 @@ const struct cli_command cmd_deploy = {
 	"  --memory MIB       memory for the function (default 256)\n"
 	"  --concurrency N    invocations of it in flight at once (default 10)\n"
 	"  --mode MODE        process: a new process per invocation (default); persistent: one\n"
-	"                     long-lived process per worker vCPU reading one JSON line per call\n",
+	"                     long-lived process per worker vCPU reading one JSON line per call\n"
+	"  --encrypted        seal FILE with the tenant secret (AES-256-GCM) before it leaves:\n"
+	"                     the platform stores and relays only the sealed artifact, which\n"
+	"                     only the tenant's VMs open (invoke it with --encrypted)\n"
+	"  --e2e-key FILE     the tenant secret (64 hex digits, mode 0600); default\n"
+	"                     $DITTO_E2E_KEY, else ~/.config/ditto/TENANT.e2e-key, created on\n"
+	"                     the first encrypted deploy\n"
+	"  --tenant T         the tenant, for that default (default $DITTO_TENANT)\n",
 	run_deploy,
 };
 

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "encoding.h"
+#include "sealed.h"
 
 /* ---- invoke ---------------------------------------------------------------------------- */
 
@@ -90,26 +91,43 @@ static json_t *sync_summary(const struct http_response *r)
 
 static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_ASYNC = OPT_FIRST_COMMAND, O_DATA };
+	enum { O_ASYNC = OPT_FIRST_COMMAND, O_DATA, O_ENCRYPTED, O_E2E_KEY, O_TENANT };
 	static const struct option opts[] = {
 		{ "async", no_argument, NULL, O_ASYNC },
 		{ "data", required_argument, NULL, O_DATA },
+		{ "encrypted", no_argument, NULL, O_ENCRYPTED },
+		{ "e2e-key", required_argument, NULL, O_E2E_KEY },
+		{ "tenant", required_argument, NULL, O_TENANT },
 		CLI_VERSION_OPTION,
 		CLI_GLOBAL_OPTIONS,
 	};
-	bool async = false;
-	const char *data = "{}";
+	bool async = false, encrypted = false;
+	const char *data = NULL;
+	struct sealed_opts so = { .tenant = getenv("DITTO_TENANT") };
 	int c, r;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case O_ASYNC: async = true; break;
 		case O_DATA: data = optarg; break;
+		case O_ENCRYPTED: encrypted = true; break;
+		case O_E2E_KEY: so.key_file = optarg; break;
+		case O_TENANT: so.tenant = optarg; break;
 		default: return cli_opt_default(cmd, c);
 		}
 	}
 	char path[CLI_PATH_SIZE];
-	if ((r = cli_path_args(cmd, argc, argv, 1, "/v1/functions/%s/invoke", "NAME", path)))
+	if ((r = cli_need_args(cmd, argc, argv, 1, 2)) ||
+	    (r = cli_path(cmd, "/v1/functions/%s/invoke", "NAME", argv[optind], path)))
 		return r;
+	/* The input as the argument after NAME, or --data. */
+	if (optind + 1 < argc && data)
+		return cli_usage_error(cmd, "give the input as INPUT or --data, not both");
+	if (optind + 1 < argc)
+		data = argv[optind + 1];
+	if (!data)
+		data = "{}";
+	if (!encrypted && so.key_file)
+		return cli_usage_error(cmd, "--e2e-key goes with --encrypted");
 	if (async)
 		cli_query_add(path, "async", "true");
 	if (cli->version)
@@ -130,7 +148,11 @@ static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, 
 		.timeout_ms = async ? CLI_CALL_TIMEOUT_MS : 0,
 	};
 	struct http_response resp;
-	code = cli_send(cli, &rq, &resp);
+	/* Encrypted, the answer's body is the opened result. */
+	if (encrypted)
+		code = sealed_invoke(cli, cmd, &so, argv[optind], path, &input, async, &resp);
+	else
+		code = cli_send(cli, &rq, &resp);
 	buf_free(&input);
 	if (code == CLI_EXIT_FUNCTION && cli->json) {
 		/* The error body names the invocation, whose record has the log. */
@@ -166,17 +188,27 @@ static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, 
 
 const struct cli_command cmd_invoke = {
 	"invoke",
-	"NAME [--async] [--data JSON|@FILE|@-] [--version V]",
+	"NAME [INPUT] [--async] [--data JSON|@FILE|@-] [--version V] "
+	"[--encrypted [--e2e-key FILE] [--tenant T]]",
 	"invoke a function and print its result, or with --async its invocation id",
-	"The input is the --data text, the contents of FILE, or standard input (@-); without\n"
-	"--data it is {}. A synchronous call prints the function's result on stdout; with --json\n"
+	"The input is INPUT or the --data text, the contents of FILE, or standard input (@-);\n"
+	"without either it is {}. A synchronous call prints the function's result on stdout; with --json\n"
 	"it prints one object instead: id, status, cold_start, timing (from the X-Ditto-* headers),\n"
 	"result and result_encoding. A failed function exits 4 (with --json its error object\n"
 	"is printed, naming the invocation whose log `ditto logs ID` shows).\n\n"
 	"options:\n"
 	"  --async        queue the invocation and print its id at once\n"
 	"  --data INPUT   JSON text, @FILE, or @- for standard input\n"
-	"  --version V    run version V instead of the latest\n",
+	"  --version V    run version V instead of the latest\n"
+	"  --encrypted    for a function deployed --encrypted: attest the tenant's VMs with a\n"
+	"                 fresh nonce (as ditto attest), seal the input to the key of each VM\n"
+	"                 whose evidence verified, and open the result, sealed to a client key\n"
+	"                 of this invocation alone; the platform sees ciphertext only. Evidence\n"
+	"                 of type none (no SEV-SNP hardware) prints NOT CONFIDENTIAL and goes\n"
+	"                 on, unless the tenant requires attestation\n"
+	"  --e2e-key FILE the tenant secret (default $DITTO_E2E_KEY, else\n"
+	"                 ~/.config/ditto/TENANT.e2e-key)\n"
+	"  --tenant T     the function's tenant (default $DITTO_TENANT)\n",
 	run_invoke,
 };
 
@@ -347,6 +379,10 @@ static void invocation_block(struct table *t, const json_t *rec)
 		  fmt_us(field_int(tm, "cold_start_us", 0), b, sizeof(b)),
 		  fmt_us(field_int(tm, "exec_us", 0), c, sizeof(c)),
 		  fmt_us(field_int(tm, "total_us", 0), d, sizeof(d)));
+	if (field_str(rec, "sealed_by")) {
+		table_add(t, "Sealed by:");
+		table_add(t, "VM key %s (compare with ditto attest)", field_str(rec, "sealed_by"));
+	}
 	table_add(t, "Result:");
 	result_cell(t, rec);
 	table_add(t, "Log:");
@@ -355,23 +391,76 @@ static void invocation_block(struct table *t, const json_t *rec)
 		  or_dash(field_str(rec, "id")));
 }
 
+/* Parses the arguments of a command that reads one record (ID and the
+ * tenant secret's options), fetches it and opens an encrypted one's result
+ * and log when a tenant secret is named. Returns the exit code, with the
+ * record in *ret (NULL when only the help was asked for). */
+static int record_get(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+		      json_t **ret)
+{
+	enum { O_E2E_KEY = OPT_FIRST_COMMAND, O_TENANT };
+	static const struct option opts[] = {
+		{ "e2e-key", required_argument, NULL, O_E2E_KEY },
+		{ "tenant", required_argument, NULL, O_TENANT },
+		CLI_GLOBAL_OPTIONS,
+	};
+	struct sealed_opts so = { .tenant = getenv("DITTO_TENANT") };
+	bool open = getenv("DITTO_E2E_KEY") && *getenv("DITTO_E2E_KEY");
+	char path[CLI_PATH_SIZE];
+	int c, code;
+	*ret = NULL;
+	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_E2E_KEY: so.key_file = optarg, open = true; break;
+		case O_TENANT: so.tenant = optarg, open = true; break;
+		default: return cli_opt_default(cmd, c);
+		}
+	}
+	if ((code = cli_path_args(cmd, argc, argv, 1, "/v1/invocations/%s", "ID", path)) ||
+	    (code = cli_call(cli, "GET", path, NULL, ret)))
+		return code;
+	if (open && (code = sealed_record_open(cli, cmd, &so, *ret))) {
+		json_decref(*ret);
+		*ret = NULL;
+	}
+	return code;
+}
+
+#define RECORD_HELP                                                                            \
+	"options:\n"                                                                           \
+	"  --e2e-key FILE   open an encrypted invocation's result and log with the tenant\n"   \
+	"                   secret (default $DITTO_E2E_KEY; they are sealed to a client key\n" \
+	"                   derived from it and the invocation's id)\n"                        \
+	"  --tenant T       or the secret ~/.config/ditto/T.e2e-key\n"
+
 static int run_invocation(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	return cli_show(cli, cmd, argc, argv, "/v1/invocations/%s", "ID", invocation_block);
+	json_t *rec = NULL;
+	int code = record_get(cli, cmd, argc, argv, &rec);
+	if (code || !rec)
+		return code;
+	code = cli_print_object(cli, rec, invocation_block);
+	json_decref(rec);
+	return code;
 }
 
 const struct cli_command cmd_invocation = {
 	"invocation",
-	"ID",
+	"ID [--e2e-key FILE]",
 	"show an invocation's record: status, where it ran, timing, result",
-	NULL,
+	RECORD_HELP,
 	run_invocation,
+};
+
+const struct cli_command cmd_invocation_get = {
+	"invocation get", "ID [--e2e-key FILE]", "the same as ditto invocation ID",
+	RECORD_HELP,      run_invocation,
 };
 
 static int run_logs(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	json_t *rec = NULL;
-	int code = cli_call_arg(cli, cmd, argc, argv, "GET", "/v1/invocations/%s", "ID", &rec);
+	int code = record_get(cli, cmd, argc, argv, &rec);
 	if (code || !rec)
 		return code;
 	uint8_t *log = NULL;
@@ -388,6 +477,9 @@ static int run_logs(struct cli *cli, const struct cli_command *cmd, int argc, ch
 }
 
 const struct cli_command cmd_logs = {
-	"logs", "ID", "print an invocation's log (the function's stderr) as it was written", NULL,
-	run_logs
+	"logs",
+	"ID [--e2e-key FILE]",
+	"print an invocation's log (the function's stderr) as it was written",
+	RECORD_HELP,
+	run_logs,
 };

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "encoding.h"
 #include "snp_image.h"
 #include "util.h"
 
@@ -80,7 +81,7 @@ static int measure_print(const struct cli *cli, const struct measure *m,
 {
 	char hex[2 * SNP_DIGEST_SIZE + 1], fw_hex[2 * SNP_DIGEST_SIZE + 1], features[32];
 	uint8_t fw[SNP_DIGEST_SIZE];
-	cli_hex_encode(digest, SNP_DIGEST_SIZE, hex);
+	bytes_to_hex(digest, SNP_DIGEST_SIZE, hex);
 	if (!cli->json) {
 		printf("%s\n", hex);
 		return CLI_EXIT_OK;
@@ -88,7 +89,7 @@ static int measure_print(const struct cli *cli, const struct measure *m,
 	int r = ovmf_hash(m->img.ovmf, fw);
 	if (r < 0)
 		return cli_fail(CLI_EXIT_API, "%s: %s", m->img.ovmf, strerror(-r));
-	cli_hex_encode(fw, SNP_DIGEST_SIZE, fw_hex);
+	bytes_to_hex(fw, SNP_DIGEST_SIZE, fw_hex);
 	snprintf(features, sizeof(features), "0x%llx", (unsigned long long)m->img.guest_features);
 	const struct snp_image *i = &m->img;
 	json_t *o = json_pack("{s:s, s:{s:s, s:s?, s:s?, s:s?, s:s?, s:i, s:s, s:s, s:s}}",
@@ -106,8 +107,8 @@ static int features_parse(const char *s, uint64_t *ret)
 {
 	bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
 	const char *digits = hex ? s + 2 : s;
-	if (!*digits || strspn(digits, hex ? "0123456789abcdefABCDEF" : "0123456789") !=
-				strlen(digits))
+	if (!*digits ||
+	    strspn(digits, hex ? "0123456789abcdefABCDEF" : "0123456789") != strlen(digits))
 		return -EINVAL;
 	errno = 0;
 	unsigned long long v = strtoull(digits, NULL, hex ? 16 : 10);
@@ -123,8 +124,8 @@ static int measure_check(const struct cli_command *cmd, const struct measure *m,
 	if (!m->img.ovmf)
 		return cli_usage_error(cmd, "--ovmf FILE is required (an AmdSev build of OVMF)");
 	if (m->image_dir && (m->img.kernel || kernel_opts))
-		return cli_usage_error(
-			cmd, "give --image DIR or --kernel/--initrd/--append, not both");
+		return cli_usage_error(cmd,
+				       "give --image DIR or --kernel/--initrd/--append, not both");
 	if (!m->img.kernel && kernel_opts)
 		return cli_usage_error(cmd, "--initrd and --append need --kernel");
 	if (m->img.vcpus == 0)
@@ -187,7 +188,8 @@ static int run_measure(struct cli *cli, const struct cli_command *cmd, int argc,
 			if (parse_u64(optarg, !workers, MEASURE_VCPUS_MAX - workers, &v) < 0)
 				return cli_usage_error(cmd, "%s must be %d..%d, got \"%s\"",
 						       workers ? "--max-workers" : "--vcpus",
-						       !workers, MEASURE_VCPUS_MAX - workers, optarg);
+						       !workers, MEASURE_VCPUS_MAX - workers,
+						       optarg);
 			m.img.vcpus = (unsigned)v + (unsigned)workers;
 			break;
 		}
@@ -203,7 +205,8 @@ static int run_measure(struct cli *cli, const struct cli_command *cmd, int argc,
 		case O_FEATURES:
 			if (features_parse(optarg, &m.img.guest_features) < 0)
 				return cli_usage_error(
-					cmd, "--guest-features must be a number such as 0x21, got \"%s\"",
+					cmd,
+					"--guest-features must be a number such as 0x21, got \"%s\"",
 					optarg);
 			break;
 		default: return cli_opt_default(cmd, c);

@@ -303,8 +303,9 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 	if ((code = cli_path_args(cmd, argc, argv, 1, "/v1/tenants/%s/scaling", "TENANT", path)))
 		return code;
 	if (min < 0 && max < 0 && !mechanism && !policy && !confidential && !attestation)
-		return cli_usage_error(cmd, "nothing to change: give --min, --max, --mechanism, "
-					    "--policy, --confidential or --[no-]require-attestation");
+		return cli_usage_error(cmd,
+				       "nothing to change: give --min, --max, --mechanism, "
+				       "--policy, --confidential or --[no-]require-attestation");
 	/* Only the fields given are sent: the others keep their values. */
 	json_t *body = json_pack("{s:s*, s:s*, s:s*, s:s*}", "mechanism", mechanism, "policy",
 				 policy, "confidential", confidential, "attestation", attestation);

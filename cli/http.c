@@ -92,7 +92,8 @@ int http_perform(struct http_client *c, const struct http_request *rq, struct ht
 	snprintf(ctype, sizeof(ctype), "Content-Type: %s",
 		 rq->content_type ? rq->content_type : "application/json");
 	struct curl_slist *hdrs = curl_slist_append(NULL, ctype);
-	if (hdrs && c->auth[0] && !curl_slist_append(hdrs, c->auth)) {
+	if (hdrs && ((c->auth[0] && !curl_slist_append(hdrs, c->auth)) ||
+		     (rq->header && !curl_slist_append(hdrs, rq->header)))) {
 		curl_slist_free_all(hdrs);
 		hdrs = NULL;
 	}

@@ -26,6 +26,7 @@ struct http_request {
 	FILE *upload; /* or a file streamed as the body (body is NULL) */
 	long long upload_len;
 	const char *content_type; /* NULL: application/json */
+	const char *header;       /* one more "Name: value" header line, or NULL */
 	long timeout_ms;          /* the whole exchange; 0 for no limit */
 };
 

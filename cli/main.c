@@ -8,10 +8,13 @@
 
 /* In the order `ditto --help` lists them. */
 static const struct cli_command *const commands[] = {
-	&cmd_deploy,        &cmd_invoke,     &cmd_functions, &cmd_get,           &cmd_delete,
-	&cmd_invocations,   &cmd_invocation, &cmd_logs,      &cmd_tenant_create, &cmd_tenant_list,
-	&cmd_tenant_get,    &cmd_key_create, &cmd_scale,     &cmd_hosts,         &cmd_hosts_drain,
-	&cmd_hosts_undrain, &cmd_up,         &cmd_down,      &cmd_measure,
+	&cmd_deploy,        &cmd_invoke,         &cmd_functions,
+	&cmd_get,           &cmd_delete,         &cmd_invocations,
+	&cmd_invocation,    &cmd_invocation_get, &cmd_logs,
+	&cmd_tenant_create, &cmd_tenant_list,    &cmd_tenant_get,
+	&cmd_key_create,    &cmd_scale,          &cmd_hosts,
+	&cmd_hosts_drain,   &cmd_hosts_undrain,  &cmd_up,
+	&cmd_down,          &cmd_measure,
 };
 
 static void usage(void)

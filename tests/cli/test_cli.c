@@ -19,8 +19,10 @@
 
 #include "../../cli/cli.c"
 #include "../../cli/cmd_invocation.c"
+#include "../../cli/cmd_sealed.c"
 #include "../../cli/http.c"
 #include "../../cli/output.c"
+#include "../../cli/sealed.c"
 
 /* Prints t into a string (the caller frees it); frees the table. */
 static char *table_text(struct table *t)

@@ -183,9 +183,8 @@ static void test_image_dir(void **state)
 	snprintf(json, sizeof(json), "%s/image.json", scratch);
 	snprintf(kernel, sizeof(kernel), "%s/vmlinux", scratch);
 	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", scratch);
-	assert_int_equal(file_replace_text(json, "{\"cmdline\": \"console=ttyS0 quiet\"}", 0644,
-					   false),
-			 0);
+	assert_int_equal(
+		file_replace_text(json, "{\"cmdline\": \"console=ttyS0 quiet\"}", 0644, false), 0);
 	assert_int_equal(file_replace_text(kernel, "not really a kernel", 0644, false), 0);
 	assert_int_equal(file_replace_text(initrd, "nor an initramfs", 0644, false), 0);
 	struct out a, b;
@@ -240,9 +239,9 @@ static void test_errors(void **state)
 	expect_error(ARGV("--ovmf", amdsev, "--vcpus", "1", "--max-workers", "1"), 2, "once", NULL);
 	expect_error(ARGV("--ovmf", amdsev), 2, "--vcpus N or --max-workers N", NULL);
 	expect_error(ARGV("--vcpus", "1"), 2, "--ovmf FILE is required", NULL);
-	expect_error(ARGV("--ovmf", amdsev, "--image", scratch, "--kernel", "/dev/null", "--vcpus",
-			  "1"),
-		     2, "not both", NULL);
+	expect_error(
+		ARGV("--ovmf", amdsev, "--image", scratch, "--kernel", "/dev/null", "--vcpus", "1"),
+		2, "not both", NULL);
 	expect_error(ARGV("--ovmf", amdsev, "--append", "x", "--vcpus", "1"), 2, "need --kernel",
 		     NULL);
 	expect_error(ARGV("--ovmf", amdsev, "--vcpus", "1", "--guest-features", "0xzz"), 2,

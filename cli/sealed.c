@@ -1,0 +1,233 @@
+/* The tenant secret, the checks of the controller's attestation answer, and
+ * the small pieces of the scheme the commands need; see sealed.h. */
+#include "sealed.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "encoding.h"
+#include "util.h"
+
+/* Where an SNP attestation report (AMD SEV-SNP ABI, table "ATTESTATION_REPORT
+ * structure") holds REPORT_DATA and MEASUREMENT; every version keeps them. */
+#define REPORT_DATA_OFFSET 0x50
+#define REPORT_DATA_SIZE 64
+#define MEASUREMENT_OFFSET 0x90
+#define MEASUREMENT_SIZE 48
+#define REPORT_MIN_SIZE 0x4a0
+
+int sealed_secret_path(const char *file, const char *tenant, char *out, size_t size)
+{
+	const char *env = getenv("DITTO_E2E_KEY");
+	const char *home = getenv("HOME");
+	int n;
+	if (file && *file)
+		n = snprintf(out, size, "%s", file);
+	else if (env && *env)
+		n = snprintf(out, size, "%s", env);
+	else if (tenant && *tenant && home && *home)
+		n = snprintf(out, size, "%s/.config/ditto/%s.e2e-key", home, tenant);
+	else
+		return -ENOKEY;
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int sealed_secret_read(const char *path, uint8_t ret[E2E_KEY_SIZE])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	char text[2 * E2E_KEY_SIZE + 3];
+	ssize_t n = -1;
+	int r = 0;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (st.st_mode & 077)
+		r = -EPERM;
+	else if ((n = read(fd, text, sizeof(text) - 1)) < 0)
+		r = -errno;
+	close(fd);
+	if (r < 0 || n < 0)
+		return r < 0 ? r : -EIO;
+	size_t len = (size_t)n;
+	text[len] = '\0';
+	if (len > 0 && text[len - 1] == '\n')
+		text[--len] = '\0';
+	uint8_t key[E2E_KEY_SIZE];
+	if (hex_to_bytes(text, key, sizeof(key)) < 0)
+		return -EBADMSG;
+	memcpy(ret, key, sizeof(key));
+	return 0;
+}
+
+int sealed_random(uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t got = getrandom(p, n, 0);
+		if (got < 0 && errno != EINTR)
+			return -errno;
+		if (got > 0) {
+			p += got;
+			n -= (size_t)got;
+		}
+	}
+	return 0;
+}
+
+int sealed_secret_create(const char *path, uint8_t ret[E2E_KEY_SIZE])
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		int r = mkdir_parents(dir, 0700);
+		if (r < 0)
+			return r;
+	}
+	uint8_t key[E2E_KEY_SIZE];
+	char text[2 * E2E_KEY_SIZE + 2];
+	int r = sealed_random(key, sizeof(key));
+	if (r < 0)
+		return r;
+	bytes_to_hex(key, sizeof(key), text);
+	strcat(text, "\n");
+	/* O_EXCL: two first deploys racing must not end with two secrets. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, text, strlen(text));
+	r = n == (ssize_t)strlen(text) ? 0 : n < 0 ? -errno : -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(path);
+		return r;
+	}
+	memcpy(ret, key, sizeof(key));
+	return 0;
+}
+
+int sealed_part_key(const uint8_t *part, size_t len, uint8_t ret[E2E_KEY_SIZE])
+{
+	if (len < E2E_RESPONSE_OVERHEAD || memcmp(part, "DTOS", 4) != 0)
+		return -EBADMSG;
+	memcpy(ret, part + 8, E2E_KEY_SIZE);
+	return 0;
+}
+
+/* Checks the report of a sev-snp VM: present, its REPORT_DATA binds the
+ * key to the nonce, its MEASUREMENT is the one expected, and the
+ * controller verified it. Returns 0 or -EACCES/-EBADMSG with err set. */
+static int snp_evidence_check(const json_t *vm, const char *name, const uint8_t *nonce,
+			      size_t nonce_len, const uint8_t pub[E2E_KEY_SIZE], char *err,
+			      size_t err_len)
+{
+	const char *b64 = field_str(vm, "report"), *meas = field_str(vm, "measurement");
+	const json_t *v = json_object_get(vm, "verified");
+	uint8_t *report = NULL, want[REPORT_DATA_SIZE], m[MEASUREMENT_SIZE];
+	size_t len = 0;
+	int r = -EACCES;
+	if (!b64 || base64_decode(b64, strlen(b64), &report, &len) < 0 || len < REPORT_MIN_SIZE) {
+		snprintf(err, err_len, "VM %s: no usable SEV-SNP report in its evidence", name);
+		r = -EBADMSG;
+		goto out;
+	}
+	e2e_report_data(nonce, nonce_len, pub, want);
+	if (memcmp(report + REPORT_DATA_OFFSET, want, sizeof(want)) != 0) {
+		snprintf(err, err_len,
+			 "VM %s: the report's REPORT_DATA does not bind its key to this nonce",
+			 name);
+		goto out;
+	}
+	if (!meas || hex_to_bytes(meas, m, sizeof(m)) < 0 ||
+	    memcmp(report + MEASUREMENT_OFFSET, m, sizeof(m)) != 0) {
+		snprintf(err, err_len, "VM %s: the report's measurement is not the expected one",
+			 name);
+		goto out;
+	}
+	if (!json_is_true(json_object_get(v, "ok"))) {
+		snprintf(err, err_len, "VM %s: evidence not verified (%s: %s)", name,
+			 or_dash(field_str(v, "code")), or_dash(field_str(v, "message")));
+		goto out;
+	}
+	r = 0;
+out:
+	free(report);
+	return r;
+}
+
+/* Checks one VM's entry and adds its key to ret. */
+static int vm_check(const json_t *vm, const uint8_t *nonce, size_t nonce_len, bool require,
+		    struct sealed_keys *ret, char *err, size_t err_len)
+{
+	const char *name = or_dash(field_str(vm, "vm")), *type = field_str(vm, "type");
+	const char *pub = field_str(vm, "public_key");
+	uint8_t key[E2E_KEY_SIZE];
+	if (!pub || hex_to_bytes(pub, key, sizeof(key)) < 0) {
+		snprintf(err, err_len, "VM %s: its public key is not 64 hex digits", name);
+		return -EBADMSG;
+	}
+	if (type && strcmp(type, "none") == 0) {
+		if (require) {
+			snprintf(err, err_len,
+				 "VM %s: evidence type none (no SEV-SNP hardware), and attestation "
+				 "is required",
+				 name);
+			return -EACCES;
+		}
+		ret->none++;
+	} else if (type && strcmp(type, "sev-snp") == 0) {
+		int r = snp_evidence_check(vm, name, nonce, nonce_len, key, err, err_len);
+		if (r < 0)
+			return r;
+	} else {
+		snprintf(err, err_len, "VM %s: unknown evidence type \"%s\"", name, or_dash(type));
+		return -EBADMSG;
+	}
+	memcpy(ret->pub[ret->n++], key, sizeof(key));
+	return 0;
+}
+
+int sealed_keys_check(const json_t *att, const uint8_t *nonce, size_t nonce_len, bool require,
+		      struct sealed_keys *ret, char *err, size_t err_len)
+{
+	char hex[2 * 64 + 1];
+	uint8_t got[64];
+	const char *n = field_str(att, "nonce");
+	if (nonce_len > 64 || !n || strlen(n) != 2 * nonce_len ||
+	    hex_to_bytes(n, got, nonce_len) < 0 || memcmp(got, nonce, nonce_len) != 0) {
+		bytes_to_hex(nonce, nonce_len > 64 ? 64 : nonce_len, hex);
+		snprintf(err, err_len, "the attestation answer is not for nonce %s", hex);
+		return -EBADMSG;
+	}
+	const char *a = field_str(att, "attestation");
+	require = require || (a && strcmp(a, "required") == 0);
+	const json_t *vms = json_object_get(att, "vms");
+	if (json_array_size(vms) == 0) {
+		snprintf(err, err_len, "the tenant has no VM to attest");
+		return -ENOENT;
+	}
+	if (json_array_size(vms) > E2E_MAX_RECIPIENTS) {
+		snprintf(err, err_len, "the tenant has more than %d VMs", E2E_MAX_RECIPIENTS);
+		return -EBADMSG;
+	}
+	struct sealed_keys keys = { 0 };
+	size_t i;
+	const json_t *vm;
+	json_array_foreach(vms, i, vm)
+	{
+		int r = vm_check(vm, nonce, nonce_len, require, &keys, err, err_len);
+		if (r < 0)
+			return r;
+	}
+	*ret = keys;
+	return 0;
+}

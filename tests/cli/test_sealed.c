@@ -1,0 +1,271 @@
+/* The CLI's end-to-end pieces: where the tenant secret lives, how it is
+ * created and which files are refused, and the checks of the controller's
+ * attestation answer that decide which VM keys an input is sealed to.
+ *
+ * Compiles the CLI's modules in, as test_cli does. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../cli/cli.c"
+#include "../../cli/http.c"
+#include "../../cli/output.c"
+#include "../../cli/sealed.c"
+#include "encoding.h"
+#include "support/files.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+	return scratch_dir(dir, sizeof(dir), "sealed");
+}
+
+static int teardown(void **state)
+{
+	return remove_tree(dir);
+}
+
+static void test_secret_path(void **state)
+{
+	char p[512];
+	setenv("HOME", "/home/u", 1);
+	unsetenv("DITTO_E2E_KEY");
+	assert_int_equal(sealed_secret_path(NULL, "acme", p, sizeof(p)), 0);
+	assert_string_equal(p, "/home/u/.config/ditto/acme.e2e-key");
+	assert_int_equal(sealed_secret_path(NULL, NULL, p, sizeof(p)), -ENOKEY);
+	/* The environment beats the default, the flag beats both. */
+	setenv("DITTO_E2E_KEY", "/env/key", 1);
+	assert_int_equal(sealed_secret_path(NULL, "acme", p, sizeof(p)), 0);
+	assert_string_equal(p, "/env/key");
+	assert_int_equal(sealed_secret_path("/flag/key", "acme", p, sizeof(p)), 0);
+	assert_string_equal(p, "/flag/key");
+	unsetenv("DITTO_E2E_KEY");
+	unsetenv("HOME");
+	assert_int_equal(sealed_secret_path(NULL, "acme", p, sizeof(p)), -ENOKEY);
+	assert_int_equal(sealed_secret_path("/a/rather/long/path", NULL, p, 8), -ENAMETOOLONG);
+}
+
+static void test_secret_create_read(void **state)
+{
+	char path[400], text[80];
+	uint8_t a[E2E_KEY_SIZE], b[E2E_KEY_SIZE];
+	snprintf(path, sizeof(path), "%s/new/folder/t.e2e-key", dir);
+	assert_int_equal(sealed_secret_create(path, a), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* 64 hex digits and a newline, read back as the same key. */
+	assert_int_equal(file_read_text(path, text, sizeof(text)), 64);
+	assert_int_equal(strspn(text, "0123456789abcdef"), 64);
+	assert_int_equal(sealed_secret_read(path, b), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	/* Never overwritten. */
+	assert_int_equal(sealed_secret_create(path, b), -EEXIST);
+	assert_int_equal(sealed_secret_read(path, b), 0);
+	assert_memory_equal(a, b, sizeof(a));
+
+	/* Refused: readable by others, not 64 hex digits, absent. */
+	chmod(path, 0640);
+	assert_int_equal(sealed_secret_read(path, b), -EPERM);
+	const char *bad[] = {
+		"abc\n", "", "zz90240c5d8b95af443b4392bdc95fe90ae0a70b433fb82f13e50d102ff9610a",
+		"e1e0240c5d8b95af443b4392bdc95fe90ae0a70b433fb82f13e50d102ff9610a00",
+		"e1e0240c5d8b95af443b4392bdc95fe90ae0a70b433fb82f13e50d102ff9610a\n\n"
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(file_replace_text(path, bad[i], 0600, false), 0);
+		assert_int_equal(sealed_secret_read(path, b), -EBADMSG);
+	}
+	/* Upper-case hex and no newline are fine. */
+	assert_int_equal(file_replace_text(path,
+					   "E1E0240C5D8B95AF443B4392BDC95FE90AE0A70B433FB82F13E50D1"
+					   "02FF9610A",
+					   0600, false),
+			 0);
+	assert_int_equal(sealed_secret_read(path, b), 0);
+	assert_int_equal(b[0], 0xe1);
+	assert_int_equal(b[31], 0x0a);
+	snprintf(path, sizeof(path), "%s/absent", dir);
+	assert_int_equal(sealed_secret_read(path, b), -ENOENT);
+}
+
+static const uint8_t nonce[SEALED_NONCE_SIZE] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+
+/* An answer for nonce with no VMs yet. */
+static json_t *answer(const char *attestation)
+{
+	char hex[2 * SEALED_NONCE_SIZE + 1];
+	bytes_to_hex(nonce, sizeof(nonce), hex);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:[]}", "tenant", "acme", "nonce", hex,
+			      "attestation", attestation, "vms");
+	assert_non_null(o);
+	return o;
+}
+
+static void add_none(json_t *att, const char *name, uint8_t key_byte)
+{
+	uint8_t pub[E2E_KEY_SIZE];
+	char hex[2 * E2E_KEY_SIZE + 1];
+	memset(pub, key_byte, sizeof(pub));
+	bytes_to_hex(pub, sizeof(pub), hex);
+	json_array_append_new(json_object_get(att, "vms"),
+			      json_pack("{s:s, s:s, s:s, s:n, s:n, s:{s:b, s:s}}", "vm", name,
+					"type", "none", "public_key", hex, "report", "measurement",
+					"verified", "ok", 0, "code", "evidence_none"));
+}
+
+/* A sev-snp entry whose report binds key_byte's key to nonce (when bind)
+ * and holds the measurement 0xaa..; verified says what the controller
+ * found. */
+static void add_snp(json_t *att, uint8_t key_byte, bool bind, const char *meas_hex, bool verified)
+{
+	uint8_t pub[E2E_KEY_SIZE], report[REPORT_MIN_SIZE] = { 0 };
+	char hex[2 * E2E_KEY_SIZE + 1];
+	memset(pub, key_byte, sizeof(pub));
+	bytes_to_hex(pub, sizeof(pub), hex);
+	e2e_report_data(nonce, sizeof(nonce), pub, report + REPORT_DATA_OFFSET);
+	if (!bind)
+		report[REPORT_DATA_OFFSET + 5] ^= 1;
+	memset(report + MEASUREMENT_OFFSET, 0xaa, MEASUREMENT_SIZE);
+	char *b64 = base64_encode(report, sizeof(report));
+	json_array_append_new(json_object_get(att, "vms"),
+			      json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:b, s:s}}", "vm", "acme.1",
+					"type", "sev-snp", "public_key", hex, "report", b64,
+					"measurement", meas_hex, "verified", "ok", verified, "code",
+					verified ? "ok" : "bad_signature"));
+	free(b64);
+}
+
+/* Runs the check and returns its result; the keys in *keys. */
+static int check(json_t *att, bool require, struct sealed_keys *keys)
+{
+	char err[512] = "";
+	int r = sealed_keys_check(att, nonce, sizeof(nonce), require, keys, err, sizeof(err));
+	assert_true(r == 0 ? err[0] == '\0' : err[0] != '\0');
+	json_decref(att);
+	return r;
+}
+
+static char meas[2 * MEASUREMENT_SIZE + 1];
+
+static void test_keys_none(void **state)
+{
+	struct sealed_keys *k = calloc(1, sizeof(*k));
+	json_t *att = answer("optional");
+	add_none(att, "acme", 0x11);
+	add_none(att, "acme.1", 0x22);
+	assert_int_equal(check(att, false, k), 0);
+	assert_int_equal(k->n, 2);
+	assert_int_equal(k->none, 2);
+	assert_int_equal(k->pub[0][0], 0x11);
+	assert_int_equal(k->pub[1][31], 0x22);
+
+	/* none where attestation is required, by the caller or the tenant. */
+	att = answer("optional");
+	add_none(att, "acme", 0x11);
+	assert_int_equal(check(att, true, k), -EACCES);
+	att = answer("required");
+	add_none(att, "acme", 0x11);
+	assert_int_equal(check(att, false, k), -EACCES);
+
+	/* No VM, another nonce, a bad key, an unknown type. */
+	assert_int_equal(check(answer("optional"), false, k), -ENOENT);
+	att = answer("optional");
+	json_object_set_new(att, "nonce", json_string("00"));
+	add_none(att, "acme", 0x11);
+	assert_int_equal(check(att, false, k), -EBADMSG);
+	att = answer("optional");
+	add_none(att, "acme", 0x11);
+	json_object_set_new(json_array_get(json_object_get(att, "vms"), 0), "public_key",
+			    json_string("abcd"));
+	assert_int_equal(check(att, false, k), -EBADMSG);
+	att = answer("optional");
+	add_none(att, "acme", 0x11);
+	json_object_set_new(json_array_get(json_object_get(att, "vms"), 0), "type",
+			    json_string("tdx"));
+	assert_int_equal(check(att, false, k), -EBADMSG);
+	free(k);
+}
+
+static void test_keys_snp(void **state)
+{
+	struct sealed_keys *k = calloc(1, sizeof(*k));
+	uint8_t m[MEASUREMENT_SIZE];
+	memset(m, 0xaa, sizeof(m));
+	bytes_to_hex(m, sizeof(m), meas);
+
+	json_t *att = answer("required");
+	add_snp(att, 0x33, true, meas, true);
+	assert_int_equal(check(att, false, k), 0);
+	assert_int_equal(k->n, 1);
+	assert_int_equal(k->none, 0);
+	assert_int_equal(k->pub[0][0], 0x33);
+
+	/* The report does not bind this key to this nonce. */
+	att = answer("required");
+	add_snp(att, 0x33, false, meas, true);
+	assert_int_equal(check(att, false, k), -EACCES);
+	/* Another measurement than the VM's expected one. */
+	char other[sizeof(meas)];
+	memcpy(other, meas, sizeof(meas));
+	other[0] = 'b';
+	att = answer("required");
+	add_snp(att, 0x33, true, other, true);
+	assert_int_equal(check(att, false, k), -EACCES);
+	/* The controller's verdict is not ok. */
+	att = answer("optional");
+	add_snp(att, 0x33, true, meas, false);
+	assert_int_equal(check(att, false, k), -EACCES);
+	/* One bad VM of two refuses the whole answer. */
+	att = answer("optional");
+	add_snp(att, 0x33, true, meas, true);
+	add_snp(att, 0x44, false, meas, true);
+	assert_int_equal(check(att, false, k), -EACCES);
+	/* No report at all. */
+	att = answer("optional");
+	add_snp(att, 0x33, true, meas, true);
+	json_object_set_new(json_array_get(json_object_get(att, "vms"), 0), "report", json_null());
+	assert_int_equal(check(att, false, k), -EBADMSG);
+	free(k);
+}
+
+static void test_part_key(void **state)
+{
+	struct e2e_keypair vm, client;
+	assert_int_equal(e2e_keypair_generate(&vm), 0);
+	assert_int_equal(e2e_keypair_generate(&client), 0);
+	struct e2e_aad aad = { "0123456789abcdef0123456789abcdef", "ab" };
+	uint8_t *part = NULL, key[E2E_KEY_SIZE];
+	size_t len = 0;
+	assert_int_equal(
+		e2e_response_seal(&vm, client.pub, &aad, E2E_PART_LOG, "x", 1, &part, &len), 0);
+	assert_int_equal(sealed_part_key(part, len, key), 0);
+	assert_memory_equal(key, vm.pub, sizeof(key));
+	assert_int_equal(sealed_part_key(part, 20, key), -EBADMSG);
+	assert_int_equal(
+		sealed_part_key((const uint8_t *)"{\"plain\": \"json result, long enough to "
+						 "be a sealed part if it were one\"}",
+				70, key),
+		-EBADMSG);
+	free(part);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_secret_path), cmocka_unit_test(test_secret_create_read),
+		cmocka_unit_test(test_keys_none),   cmocka_unit_test(test_keys_snp),
+		cmocka_unit_test(test_part_key),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
