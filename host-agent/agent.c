@@ -36,6 +36,8 @@ void agent_config_defaults(struct agent_config *c)
 		.default_timeout_ms = INVOKE_TIMEOUT_DEFAULT_MS,
 		.max_inflight = 1024,
 		.heartbeat_ms = 1000,
+		.snp_policy = SNP_POLICY_DEFAULT,
+		.snp_vcpu_model = SNP_VCPU_MODEL_DEFAULT,
 	};
 }
 
@@ -148,13 +150,48 @@ static json_t *vms_json(const struct agent *a)
 	return vms;
 }
 
+static json_t *confidential_json(const struct agent *a)
+{
+	json_t *o = json_pack("{s:b}", "sev_snp", a->snp.supported);
+	if (o && !a->snp.supported)
+		json_object_set_new(o, "reason", json_string(a->snp.reason));
+	return o;
+}
+
 json_t *agent_status_json(const struct agent *a)
 {
 	json_t *vms = vms_json(a);
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I}", "accel", accel_name(a->accel),
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:o}", "accel", accel_name(a->accel),
 			 "accel_reason", a->accel_why, "qemu", a->qemu_version, "image_digest",
 			 a->image.digest, "cores", cores_json(a), "vms", vms, "agent_rss_kib",
-			 (json_int_t)self_rss_kib());
+			 (json_int_t)self_rss_kib(), "confidential", confidential_json(a));
+}
+
+/* Finds once whether this host can launch sev-snp VMs, and how. */
+static void setup_snp(struct agent *a)
+{
+	struct vm_snp *snp = &a->snp;
+	snp->launch = (struct qemu_snp){ .ovmf = a->cfg.ovmf_amdsev,
+					 .policy = a->cfg.snp_policy,
+					 .cpu_model = a->cfg.snp_vcpu_model };
+	struct snp_host_probe probe = { .accel = a->accel,
+					.accel_why = a->accel_why,
+					.dev_sev = SNP_HOST_DEV_SEV,
+					.snp_param = SNP_HOST_SNP_PARAM,
+					.ovmf = a->cfg.ovmf_amdsev };
+	snp->supported = snp_host_check(&probe, snp->reason, sizeof(snp->reason)) == 0;
+	if (snp->supported &&
+	    snp_host_cbit(&snp->launch.cbitpos, &snp->launch.reduced_phys_bits) < 0) {
+		snp->supported = false;
+		snprintf(snp->reason, sizeof(snp->reason),
+			 "CPUID 0x8000001F reports no SEV memory encryption C-bit");
+	}
+	if (snp->supported)
+		log_info("agent_sev_snp supported=yes ovmf=%s policy=0x%llx cbitpos=%u",
+			 snp->launch.ovmf, (unsigned long long)snp->launch.policy,
+			 snp->launch.cbitpos);
+	else
+		log_info("agent_sev_snp supported=no reason=\"%s\"", snp->reason);
 }
 
 /* ---- the API token -------------------------------------------------------------- */
@@ -303,6 +340,7 @@ static int start_api(struct agent *a, char *err, size_t err_len)
 		.max_output = cfg->max_output,
 		.max_inflight = cfg->max_inflight,
 		.store = &a->store,
+		.snp_refusal = a->snp.supported ? NULL : a->snp.reason,
 	};
 	int r = api_server_start(a->loop, &api_cfg, &api_ops, a, &a->api, &a->port);
 	if (r < 0)
@@ -373,6 +411,12 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 		snprintf(err, err_len, "accel kvm requested but not usable: %s", a->accel_why);
 		return r;
 	}
+	setup_snp(a);
+	if (cfg->wire_capture && (r = mkdir_parents(cfg->wire_capture, 0700)) < 0) {
+		snprintf(err, err_len, "cannot create the wire capture folder %s: %s",
+			 cfg->wire_capture, strerror(-r));
+		return r;
+	}
 	r = qemu_probe(a);
 	if (r < 0) {
 		snprintf(err, err_len, "cannot run %s -version: is QEMU installed? (make deps)",
@@ -410,6 +454,8 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 		.boot_timeout_ms = a->cfg.boot_timeout_ms,
 		.max_timeout_ms = a->cfg.max_timeout_ms,
 		.max_inflight = a->cfg.max_inflight,
+		.snp = &a->snp,
+		.wire_capture = a->cfg.wire_capture,
 		.gone = on_vm_gone,
 		.data = a,
 	};

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -58,6 +59,13 @@ struct agent_config {
 	 * one is made at each start and written to DATA/agent.token; without,
 	 * the API is open. */
 	const char *token_file;
+	/* SEV-SNP: the AmdSev OVMF (NULL: none, so no sev-snp VM here), the
+	 * guest policy and the vCPU model of confidential VMs. */
+	const char *ovmf_amdsev;
+	uint64_t snp_policy;
+	const char *snp_vcpu_model;
+	/* Copy every guest channel's bytes into this folder (NULL: do not). */
+	const char *wire_capture;
 };
 
 void agent_config_defaults(struct agent_config *c);
@@ -70,6 +78,7 @@ struct agent {
 	struct guest_image image;
 	enum accel accel;
 	char accel_why[96];
+	struct vm_snp snp; /* whether this host can run sev-snp VMs, found at start */
 	char qemu_version[64];
 	int qemu_major;
 	struct vm *vms;
@@ -104,7 +113,8 @@ void agent_shutdown(struct agent *a);
  * agent; call it after agent_init() whatever it returned. */
 void agent_free(struct agent *a);
 
-/* The agent's status, as GET /v1/status answers and heartbeats carry it. */
+/* The agent's status, as GET /v1/status answers and heartbeats carry it;
+ * "confidential" says whether sev-snp VMs can run here and, if not, why. */
 json_t *agent_status_json(const struct agent *a);
 
 /* Reads a token or key from the first line of a file (surrounding whitespace

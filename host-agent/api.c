@@ -138,6 +138,7 @@ static const struct api_route routes[] = {
 	{ { "POST", "/v1/vms/{}/restart" }, true, BODY_SMALL, api_restart_vm },
 	{ { "PUT", "/v1/vms/{}/workers" }, true, BODY_SMALL, api_put_workers },
 	{ { "PUT", "/v1/vms/{}/scaling" }, true, BODY_SMALL, api_put_scaling },
+	{ { "GET", "/v1/vms/{}/attestation" }, true, BODY_SMALL, api_get_attestation },
 	{ { "POST", "/v1/vms/{}/invoke" }, true, BODY_INPUT, api_post_invoke },
 	{ { "PUT", "/v1/artifacts/{}" }, true, BODY_ARTIFACT, api_put_artifact },
 	{ { "GET", "/v1/artifacts/{}" }, true, BODY_SMALL, api_get_artifact },

@@ -37,6 +37,9 @@ struct api_server_config {
 	/* The store the artifact routes act on; not copied, must outlive the
 	 * server. */
 	struct artifacts *store;
+	/* Why this host cannot run sev-snp VMs (409 unsupported), or NULL when
+	 * it can; not copied, must outlive the server. */
+	const char *snp_refusal;
 };
 
 /* What the server asks of its owner. Each is called on the loop's thread

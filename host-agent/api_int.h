@@ -95,6 +95,9 @@ void api_restart_vm(struct request *r, const char *tenant);
 void api_put_workers(struct request *r, const char *tenant);
 void api_put_scaling(struct request *r, const char *tenant);
 
+/* Route handler (api_attest.c). */
+void api_get_attestation(struct request *r, const char *tenant);
+
 /* Route handlers (api_invoke.c). */
 void api_post_invoke(struct request *r, const char *tenant);
 void api_put_artifact(struct request *r, const char *digest);

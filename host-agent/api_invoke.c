@@ -30,6 +30,32 @@ static bool query_int(struct request *r, const char *key, long lo, long hi, long
 	return true;
 }
 
+/* An invocation id as the controller makes them: 32 lower-case hex digits. */
+static bool invocation_id_is_valid(const char *s)
+{
+	return strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
+}
+
+/* Reads the optional "invocation" and "e2e" parameters the guest is given
+ * as they are; false (and a 400) when one is malformed. */
+static bool query_e2e(struct request *r, struct invoke_req *req)
+{
+	const char *id = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "invocation");
+	const char *e2e = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "e2e");
+	if (id && !invocation_id_is_valid(id)) {
+		api_reply_error(r, AGENT_E_BAD_PARAMETER,
+				"invocation must be 32 lower-case hex digits");
+		return false;
+	}
+	if (e2e && strcmp(e2e, "0") != 0 && strcmp(e2e, "1") != 0) {
+		api_reply_error(r, AGENT_E_BAD_PARAMETER, "e2e must be 0 or 1");
+		return false;
+	}
+	req->invocation = id;
+	req->e2e = e2e && strcmp(e2e, "1") == 0;
+	return true;
+}
+
 /* ---- artifacts ------------------------------------------------------------------ */
 
 void api_put_artifact(struct request *r, const char *digest)
@@ -128,9 +154,6 @@ void api_post_invoke(struct request *r, const char *tenant)
 {
 	uint64_t body_us = uv_hrtime() / 1000;
 	const struct api_server_config *cfg = &r->server->cfg;
-	struct vm *vm = api_find_vm(r, tenant);
-	if (!vm)
-		return;
 	const char *digest = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
 							 "artifact");
 	const char *mode = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "mode");
@@ -163,6 +186,13 @@ void api_post_invoke(struct request *r, const char *tenant)
 		.input = r->body.data.data,
 		.input_len = r->body.data.len,
 	};
+	if (!query_e2e(r, &req))
+		return;
+	/* The parameters are checked first, so a malformed call is refused
+	 * whatever the VM's state. */
+	struct vm *vm = api_find_vm(r, tenant);
+	if (!vm)
+		return;
 	struct invocation *inv = malloc(sizeof(*inv));
 	if (!inv) {
 		api_reply_errno(r, -ENOMEM, "cannot invoke");

@@ -62,6 +62,37 @@ static bool get_policy(struct request *r, json_t *o, struct policy *val)
 	return true;
 }
 
+/* Reads an optional "confidential"; false (and a 400) when it is not one. */
+static bool get_confidential(struct request *r, json_t *o, enum confidential *val)
+{
+	json_t *v = json_object_get(o, "confidential");
+	if (v && (!json_is_string(v) || confidential_parse(json_string_value(v), val) < 0)) {
+		api_reply_error(r, AGENT_E_BAD_FIELD,
+				"confidential must be \"none\" or \"sev-snp\"");
+		return false;
+	}
+	return true;
+}
+
+/* Whether this host can run a VM of this mechanism and confidentiality;
+ * false (and a 400 or 409) when not. */
+static bool confidential_fits(struct request *r, const struct vm_spec *spec)
+{
+	if (spec->confidential != CONFIDENTIAL_SEV_SNP)
+		return true;
+	if (spec->mech != VCPU_PRECREATED) {
+		api_reply_error(r, AGENT_E_BAD_FIELD,
+				"sev-snp needs the precreated mechanism: a vCPU hot-added after "
+				"launch is not in the launch measurement");
+		return false;
+	}
+	if (r->server->cfg.snp_refusal) {
+		api_reply_error(r, AGENT_E_UNSUPPORTED, "%s", r->server->cfg.snp_refusal);
+		return false;
+	}
+	return true;
+}
+
 /* Whether a VM of this mechanism and size can run policy p; false (and a
  * 400) when not. */
 static bool policy_fits(struct request *r, enum vcpu_mech mech, int max_workers,
@@ -137,7 +168,7 @@ void api_put_vm(struct request *r, const char *tenant)
 		  get_int(r, o, "standby", 0, VM_MAX_CPUS - 1, &standby) &&
 		  get_int(r, o, "hotplug_slots", 0, VM_MAX_CPUS, &slots) &&
 		  get_int(r, o, "min_workers", 0, VM_MAX_CPUS - 1, &min_workers) &&
-		  get_policy(r, o, &spec.policy);
+		  get_policy(r, o, &spec.policy) && get_confidential(r, o, &spec.confidential);
 	if (ok && json_object_get(o, "mechanism") &&
 	    (!mech || vcpu_mech_parse(mech, &spec.mech) < 0)) {
 		api_reply_error(r, AGENT_E_BAD_FIELD,
@@ -165,7 +196,8 @@ void api_put_vm(struct request *r, const char *tenant)
 		api_reply_error(r, AGENT_E_BAD_FIELD, "standby must not exceed max_workers");
 		return;
 	}
-	if (!policy_fits(r, spec.mech, spec.max_workers, &spec.policy))
+	if (!policy_fits(r, spec.mech, spec.max_workers, &spec.policy) ||
+	    !confidential_fits(r, &spec))
 		return;
 	/* Hotplug: QEMU can create at most maxcpus vCPUs over the VM's life, so
 	 * leave room for many grow/shrink cycles by default. */

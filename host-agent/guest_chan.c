@@ -1,9 +1,13 @@
 #include "guest_chan.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
 #define SWEEP_MS 200
@@ -28,6 +32,7 @@ struct guest_chan {
 	int handles_open;
 	bool closing;
 	char *rbuf;
+	int capture_to, capture_from; /* guest_chan_capture's files, or -1 */
 };
 
 struct write_req {
@@ -56,6 +61,10 @@ static void on_handle_closed(uv_handle_t *h)
 		return;
 	wire_decoder_free(&ch->dec);
 	free(ch->rbuf);
+	if (ch->capture_to >= 0)
+		close(ch->capture_to);
+	if (ch->capture_from >= 0)
+		close(ch->capture_from);
 	free(ch);
 }
 
@@ -108,6 +117,49 @@ static void dispatch(struct guest_chan *ch, const struct wire_frame *f)
 	json_decref(meta);
 }
 
+/* Appends bytes to a capture file (fd -1: none). */
+static void capture(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (fd >= 0 && len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		len -= (size_t)w;
+	}
+}
+
+static int capture_open(const char *dir, const char *name, const char *suffix)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/%s.%s", dir, name, suffix) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	return fd < 0 ? -errno : fd;
+}
+
+int guest_chan_capture(struct guest_chan *ch, const char *dir, const char *name)
+{
+	int to = capture_open(dir, name, "to-guest");
+	if (to < 0)
+		return to;
+	int from = capture_open(dir, name, "from-guest");
+	if (from < 0) {
+		close(to);
+		return from;
+	}
+	if (ch->capture_to >= 0)
+		close(ch->capture_to);
+	if (ch->capture_from >= 0)
+		close(ch->capture_from);
+	ch->capture_to = to;
+	ch->capture_from = from;
+	return 0;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct guest_chan *ch = h->data;
@@ -124,6 +176,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 	if (n == 0)
 		return;
+	capture(ch->capture_from, buf->base, (size_t)n);
 	if (wire_decoder_feed(&ch->dec, buf->base, (size_t)n) < 0) {
 		shut(ch, -ENOMEM);
 		return;
@@ -181,6 +234,7 @@ int guest_chan_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct guest_chan_op
 	ch->ops = ops;
 	ch->data = data;
 	ch->next_id = 1;
+	ch->capture_to = ch->capture_from = -1;
 	wire_decoder_init(&ch->dec, WIRE_MAX_BODY);
 	pipe->data = ch;
 	uv_timer_init(loop, &ch->sweep);
@@ -244,6 +298,7 @@ int guest_chan_request(struct guest_chan *ch, uint8_t type, json_t *meta, const 
 		free(p);
 		return r;
 	}
+	capture(ch->capture_to, buf.base, buf.len);
 	p->id = id;
 	p->cb = cb;
 	p->data = data;

@@ -41,6 +41,13 @@ int guest_chan_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct guest_chan_op
 int guest_chan_request(struct guest_chan *ch, uint8_t type, json_t *meta, const void *body,
 		       size_t body_len, uint64_t timeout_ms, guest_reply_fn cb, void *data);
 
+/* From now on appends every byte the agent writes to the guest to
+ * DIR/NAME.to-guest and every byte it reads from it to DIR/NAME.from-guest
+ * (created 0600 when missing, opened O_APPEND, so a VM's restarts add to
+ * them). A debugging aid: a failed write to them is ignored. Returns 0 or
+ * -errno (then nothing is captured). */
+int guest_chan_capture(struct guest_chan *ch, const char *dir, const char *name);
+
 /* Fails pending requests with -ECONNRESET, then closes; frees itself when
  * libuv has closed the pipe. Safe to call from a callback. */
 void guest_chan_close(struct guest_chan *ch);

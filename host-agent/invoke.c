@@ -156,6 +156,10 @@ int invoke_start(struct invoke *inv, struct guest_chan *chan, const struct invok
 		json_object_set_new(meta, "cpu", json_integer(req->cpu));
 	if (req->memory_mib > 0)
 		json_object_set_new(meta, "memory_mib", json_integer(req->memory_mib));
+	if (req->invocation)
+		json_object_set_new(meta, "invocation", json_string(req->invocation));
+	if (req->e2e)
+		json_object_set_new(meta, "e2e", json_true());
 	int r = guest_chan_request(chan, WIRE_INVOKE, meta, req->input, req->input_len,
 				   (uint64_t)req->timeout_ms + AGENT_GUARD_MS, on_reply, c);
 	if (r < 0) {

@@ -49,6 +49,10 @@ struct invoke_req {
 	/* The function process's address-space limit in MiB (1..WIRE_MAX_MEMORY_MIB),
 	 * or 0 for none; a persistent process keeps the one it started with. */
 	int memory_mib;
+	/* Passed to the guest as they are: the controller's invocation id
+	 * (NULL: none) and whether input and artifact are end-to-end sealed. */
+	const char *invocation;
+	bool e2e;
 	const void *input;
 	size_t input_len;
 };

@@ -1,5 +1,6 @@
 /* ditto-agent: the host agent. Starts tenant VMs, grows and shrinks their
  * worker vCPUs, relays invocations; operated over HTTP on loopback. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "snp_image.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -33,8 +35,28 @@ static void usage(FILE *f)
 		"  --host-id ID         this host's name at the controller (default: hostname)\n"
 		"  --advertise URL      the address the controller calls (default http://LISTEN:PORT)\n"
 		"  --heartbeat-ms N     how often to send a heartbeat (default 1000)\n"
+		"  --ovmf-amdsev PATH   the AmdSev OVMF build for sev-snp VMs (default\n"
+		"                       $DITTO_OVMF_AMDSEV; without one no sev-snp VM runs here)\n"
+		"  --snp-policy HEX     SEV-SNP guest policy (default 0x30000)\n"
+		"  --snp-vcpu-model NAME  QEMU CPU model of sev-snp VMs (default %s)\n"
+		"  --wire-capture DIR   debugging aid: append the bytes sent to and read from each\n"
+		"                       VM's guest channel to DIR/VM.to-guest and DIR/VM.from-guest\n"
 		"  --log-level LEVEL    error, warn, info or debug (default info)\n"
-		"  --help\n");
+		"  --help\n",
+		SNP_VCPU_MODEL_DEFAULT);
+}
+
+/* An SNP guest policy in hex ("0x30000"): bit 17 is reserved and must be
+ * one (SEV-SNP ABI). Returns 0 or -EINVAL. */
+static int parse_policy(const char *s, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 16);
+	if (errno || end == s || *end || s[0] == '-' || !(v & (1ull << 17)))
+		return -EINVAL;
+	*ret = v;
+	return 0;
 }
 
 /* Checks what one option cannot, then runs the agent until it is told to
@@ -89,8 +111,16 @@ int main(int argc, char **argv)
 		{ "host-id", required_argument, NULL, 'H' },
 		{ "advertise", required_argument, NULL, 'A' },
 		{ "heartbeat-ms", required_argument, NULL, 'B' },
+		{ "ovmf-amdsev", required_argument, NULL, 'O' },
+		{ "snp-policy", required_argument, NULL, 'S' },
+		{ "snp-vcpu-model", required_argument, NULL, 'M' },
+		{ "wire-capture", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
+	cfg.ovmf_amdsev = getenv("DITTO_OVMF_AMDSEV");
+	if (cfg.ovmf_amdsev && !cfg.ovmf_amdsev[0])
+		cfg.ovmf_amdsev = NULL;
+	uint32_t sig;
 	int c;
 	int64_t port, ms;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -145,6 +175,26 @@ int main(int argc, char **argv)
 			}
 			cfg.heartbeat_ms = (int)ms;
 			break;
+		case 'O': cfg.ovmf_amdsev = optarg; break;
+		case 'S':
+			if (parse_policy(optarg, &cfg.snp_policy) < 0) {
+				fprintf(stderr,
+					"ditto-agent: --snp-policy must be a hex guest policy "
+					"with bit 17 set, like 0x30000\n");
+				return 2;
+			}
+			break;
+		case 'M':
+			if (snp_vcpu_model_signature(optarg, &sig) < 0) {
+				fprintf(stderr,
+					"ditto-agent: --snp-vcpu-model \"%s\" is not an EPYC "
+					"model (EPYC-v4, EPYC-Milan, EPYC-Genoa...)\n",
+					optarg);
+				return 2;
+			}
+			cfg.snp_vcpu_model = optarg;
+			break;
+		case 'W': cfg.wire_capture = optarg; break;
 		case 'v':
 			if (log_level_parse(optarg, &log_threshold) < 0) {
 				fprintf(stderr, "ditto-agent: bad --log-level \"%s\"\n", optarg);

@@ -428,8 +428,14 @@ static void on_chan_connection(uv_stream_t *server, int status)
 {
 	struct vm *vm = server->data;
 	uv_pipe_t *client = status == 0 ? accept_one(server, &vm->chan_listen) : NULL;
-	if (!client || guest_chan_open(server->loop, client, &chan_ops, vm, &vm->chan) < 0)
+	if (!client || guest_chan_open(server->loop, client, &chan_ops, vm, &vm->chan) < 0) {
 		kill_qemu(vm, "cannot take QEMU's guest channel connection");
+		return;
+	}
+	if (vm->env->wire_capture &&
+	    guest_chan_capture(vm->chan, vm->env->wire_capture, vm->spec.tenant) < 0)
+		log_warn("wire_capture_failed tenant=%s dir=%s", vm->spec.tenant,
+			 vm->env->wire_capture);
 }
 
 static int listen_unix(struct vm *vm, const char *path, uv_connection_cb cb, uv_pipe_t **slot)
@@ -514,6 +520,23 @@ static void on_kill_timer(uv_timer_t *t)
 	}
 }
 
+/* The launch of spec in env, without its sockets and console. */
+static void qemu_spec_of(const struct vm_env *env, const struct vm_spec *spec,
+			 struct qemu_spec *ret)
+{
+	*ret = (struct qemu_spec){
+		.binary = env->qemu,
+		.accel = env->accel,
+		.mech = spec->mech,
+		.max_workers = spec->max_workers,
+		.hotplug_slots = spec->hotplug_slots,
+		.memory_mib = spec->memory_mib,
+		.image = env->image,
+		.confidential = spec->confidential,
+		.snp = env->snp->launch,
+	};
+}
+
 static int spawn_qemu(struct vm *vm)
 {
 	const struct vm_env *env = vm->env;
@@ -532,18 +555,11 @@ static int spawn_qemu(struct vm *vm)
 		return r;
 	}
 
-	struct qemu_spec qs = {
-		.binary = env->qemu,
-		.accel = env->accel,
-		.mech = vm->spec.mech,
-		.max_workers = vm->spec.max_workers,
-		.hotplug_slots = vm->spec.hotplug_slots,
-		.memory_mib = vm->spec.memory_mib,
-		.image = env->image,
-		.qmp_socket = qmp_sock,
-		.chan_socket = chan_sock,
-		.console_log = console,
-	};
+	struct qemu_spec qs;
+	qemu_spec_of(env, &vm->spec, &qs);
+	qs.qmp_socket = qmp_sock;
+	qs.chan_socket = chan_sock;
+	qs.console_log = console;
 	char **argv = NULL;
 	r = qemu_build_argv(&qs, &argv);
 	if (r < 0) {
@@ -638,9 +654,11 @@ static int launch(struct vm *vm)
 		return r;
 	}
 	uv_timer_start(&vm->boot_timer, on_boot_timer, (uint64_t)vm->env->boot_timeout_ms, 0);
-	log_info("vm_starting tenant=%s pid=%d mechanism=%s max_workers=%d memory_mib=%d accel=%s",
+	log_info("vm_starting tenant=%s pid=%d mechanism=%s max_workers=%d memory_mib=%d accel=%s "
+		 "confidential=%s",
 		 vm->spec.tenant, (int)vm->pid, vcpu_mech_name(vm->spec.mech), vm->spec.max_workers,
-		 vm->spec.memory_mib, accel_name(vm->accel));
+		 vm->spec.memory_mib, accel_name(vm->accel),
+		 confidential_name(vm->spec.confidential));
 	return 0;
 }
 
@@ -709,7 +727,28 @@ int vm_spec_check(const struct vm_spec *spec)
 	if (spec->mech == VCPU_HOTPLUG &&
 	    (spec->hotplug_slots < spec->max_workers + 1 || spec->hotplug_slots > VM_MAX_CPUS))
 		return -EINVAL;
+	if (spec->confidential == CONFIDENTIAL_SEV_SNP && spec->mech != VCPU_PRECREATED)
+		return -EINVAL;
 	return 0;
+}
+
+/* A confidential VM's expected launch digest: its spec and image stay the
+ * same over restarts, so it is computed once. */
+static int measure(const struct vm_env *env, const struct vm_spec *spec,
+		   char ret_hex[SNP_DIGEST_HEX_SIZE])
+{
+	ret_hex[0] = '\0';
+	if (spec->confidential != CONFIDENTIAL_SEV_SNP)
+		return 0;
+	if (!env->snp->supported)
+		return -ENOTSUP;
+	struct qemu_spec qs;
+	qemu_spec_of(env, spec, &qs);
+	char err[256];
+	int r = snp_launch_measure(&qs, ret_hex, err, sizeof(err));
+	if (r < 0)
+		log_error("vm_measure_failed tenant=%s reason=\"%s\"", spec->tenant, err);
+	return r;
 }
 
 int vm_start(const struct vm_env *env, const struct vm_spec *spec, vm_ready_fn cb, void *data,
@@ -720,10 +759,15 @@ int vm_start(const struct vm_env *env, const struct vm_spec *spec, vm_ready_fn c
 		return r;
 	if (!env->image->digest[0])
 		return -ENOENT;
+	char digest[SNP_DIGEST_HEX_SIZE];
+	r = measure(env, spec, digest);
+	if (r < 0)
+		return r;
 
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
+	memcpy(vm->measurement, digest, sizeof(digest));
 	vm->env = env;
 	vm->spec = *spec;
 	vm->accel = env->accel;
@@ -878,6 +922,10 @@ json_t *vm_to_json(const struct vm *vm)
 		json_object_set_new(o, "qemu_pss_kib", json_integer(pss));
 	invoke_to_json(&vm->invoke, o);
 	vm_usage_to_json(vm, o);
+	json_object_set_new(o, "confidential",
+			    json_string(confidential_name(vm->spec.confidential)));
+	if (vm->measurement[0])
+		json_object_set_new(o, "measurement", json_string(vm->measurement));
 	if (vm->died_reason[0])
 		json_object_set_new(o, "reason", json_string(vm->died_reason));
 	return o;

@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "qemu.h"
 #include "scaler.h"
+#include "snp_host.h"
 #include "usage.h"
 #include "vcpu.h"
 
@@ -52,6 +53,16 @@ struct vm_spec {
 	 * min 0 and the manual policy. */
 	int min_workers;
 	struct policy policy;
+	/* sev-snp needs precreated vCPUs and a host that can run it. */
+	enum confidential confidential;
+};
+
+/* The host's SEV-SNP setup, for confidential VMs: found once at agent start
+ * (snp_host_check) and the same for every VM. */
+struct vm_snp {
+	bool supported;
+	char reason[SNP_HOST_REASON_MAX]; /* why not, when not supported */
+	struct qemu_snp launch;           /* the OVMF, policy, C-bit and vCPU model */
 };
 
 typedef void (*vm_ready_fn)(struct vm *vm, int status, void *data);
@@ -68,8 +79,10 @@ struct vm_env {
 	const char *qemu_version;
 	const char *data_dir; /* VM run folders go in DATA/vms/TENANT */
 	int ping_interval_ms, ping_timeout_ms, boot_timeout_ms;
-	int max_timeout_ms;    /* the longest function timeout */
-	unsigned max_inflight; /* invocations per VM sent and unanswered */
+	int max_timeout_ms;       /* the longest function timeout */
+	unsigned max_inflight;    /* invocations per VM sent and unanswered */
+	const struct vm_snp *snp; /* never NULL */
+	const char *wire_capture; /* copy guest channel bytes into this folder, or NULL */
 	/* A VM is gone for good; called with data. */
 	void (*gone)(struct vm *vm, void *data);
 	void *data;
@@ -89,6 +102,8 @@ struct vm {
 	char dir[PATH_MAX];
 	char died_reason[128];
 	enum accel accel;
+	/* sev-snp: the launch digest its reports must show, in hex; "" else */
+	char measurement[SNP_DIGEST_HEX_SIZE];
 
 	uv_process_t *proc; /* NULL once QEMU has exited */
 	bool proc_running;
@@ -122,7 +137,7 @@ struct vm {
 
 /* Checks a spec as vm_start does: 0 or -EINVAL (a bad tenant name, sizes
  * out of range, min_workers outside 0..max_workers, too few hotplug slots, a
- * policy refused as vm_policy_refusal says). */
+ * policy refused as vm_policy_refusal says, sev-snp under hotplug). */
 int vm_spec_check(const struct vm_spec *spec);
 
 /* Why a VM of this mechanism and size cannot run policy p, as a sentence
@@ -133,8 +148,10 @@ const char *vm_policy_refusal(enum vcpu_mech mech, int max_workers, const struct
 
 /* Starts a VM for spec in env, which must outlive it. Returns 0 and calls cb
  * once the guest is ready (or failed to be), or returns <0 without calling
- * it: -EINVAL (see vm_spec_check), -ENOENT (no guest image), or -errno from
- * spawning. Its scaling limits start as min_workers..max_workers under
+ * it: -EINVAL (see vm_spec_check), -ENOENT (no guest image), -ENOTSUP
+ * (sev-snp on a host without it), what snp_launch_measure returns, or
+ * -errno from spawning. A sev-snp VM's expected launch digest is computed
+ * here, once. Its scaling limits start as min_workers..max_workers under
  * spec->policy, and stay through restarts. env->gone is called when a VM
  * started here is stopped for good, just before it is freed. */
 int vm_start(const struct vm_env *env, const struct vm_spec *spec, vm_ready_fn cb, void *data,

@@ -13,10 +13,13 @@
 static void answer(struct fake_guest *g, const struct fake_guest_frame *f)
 {
 	const struct fake_guest_rule *r = &g->rules[f->type];
-	if (!r->set)
+	if (!r->set && f->type == WIRE_ATTEST)
+		fake_guest_send(g, WIRE_REPLY, f->id,
+				"{\"type\":\"none\",\"public_key\":\"" FAKE_GUEST_PUBLIC_KEY "\"}");
+	else if (!r->set)
 		fake_guest_send(g, WIRE_REPLY, f->id, "{}");
 	else if (!r->hold)
-		fake_guest_send(g, r->type, f->id, r->meta);
+		fake_guest_send_body(g, r->type, f->id, r->meta, r->body, r->body_len);
 }
 
 static void take_frames(struct fake_guest *g)
@@ -76,26 +79,46 @@ void fake_guest_close(struct fake_guest *g)
 	for (size_t i = 0; i < g->n_frames; i++)
 		json_decref(g->frames[i].meta);
 	g->n_frames = 0;
-	for (size_t i = 0; i < 256; i++)
+	for (size_t i = 0; i < 256; i++) {
 		free(g->rules[i].meta);
+		free(g->rules[i].body);
+	}
 	memset(g->rules, 0, sizeof(g->rules));
+}
+
+void fake_guest_send_body(struct fake_guest *g, uint8_t type, uint32_t id, const char *meta,
+			  const void *body, size_t body_len)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(wire_encode(type, id, meta, strlen(meta), body, body_len, &buf, &len), 0);
+	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+	assert_int_equal(uv_try_write((uv_stream_t *)&g->pipe, &b, 1), (int)len);
+	free(buf);
 }
 
 void fake_guest_send(struct fake_guest *g, uint8_t type, uint32_t id, const char *meta)
 {
-	uint8_t *buf;
-	size_t len;
-	assert_int_equal(wire_encode(type, id, meta, strlen(meta), NULL, 0, &buf, &len), 0);
-	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-	assert_int_equal(uv_try_write((uv_stream_t *)&g->pipe, &b, 1), (int)len);
-	free(buf);
+	fake_guest_send_body(g, type, id, meta, NULL, 0);
 }
 
 static void set_rule(struct fake_guest *g, uint8_t type, bool hold, uint8_t reply, char *meta)
 {
 	struct fake_guest_rule *r = &g->rules[type];
 	free(r->meta);
+	free(r->body);
 	*r = (struct fake_guest_rule){ .set = true, .hold = hold, .type = reply, .meta = meta };
+}
+
+void fake_guest_on_body(struct fake_guest *g, uint8_t type, const char *meta, const void *body,
+			size_t len)
+{
+	set_rule(g, type, false, WIRE_REPLY, strdup(meta));
+	struct fake_guest_rule *r = &g->rules[type];
+	r->body = malloc(len ? len : 1);
+	assert_non_null(r->body);
+	memcpy(r->body, body, len);
+	r->body_len = len;
 }
 
 void fake_guest_on(struct fake_guest *g, uint8_t type, const char *meta)

@@ -44,3 +44,35 @@ void fake_pipe_pair(uv_loop_t *loop, uv_pipe_t **ret_pipe, uv_pipe_t *peer, void
 	peer->data = peer_data;
 	*ret_pipe = p;
 }
+
+static void on_thread_stop(uv_async_t *h)
+{
+	struct fake_loop_thread *t = h->data;
+	t->on_stop(t->data);
+	uv_close((uv_handle_t *)h, NULL);
+}
+
+static void *run_thread(void *data)
+{
+	struct fake_loop_thread *t = data;
+	uv_run(t->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+void fake_loop_thread_start(struct fake_loop_thread *t, uv_loop_t *loop,
+			    void (*on_stop)(void *data), void *data)
+{
+	t->loop = loop;
+	t->on_stop = on_stop;
+	t->data = data;
+	assert_int_equal(uv_async_init(loop, &t->stop, on_thread_stop), 0);
+	t->stop.data = t;
+	assert_int_equal(pthread_create(&t->thread, NULL, run_thread, t), 0);
+}
+
+void fake_loop_thread_stop(struct fake_loop_thread *t)
+{
+	uv_async_send(&t->stop);
+	pthread_join(t->thread, NULL);
+	assert_int_equal(uv_loop_close(t->loop), 0);
+}

@@ -4,7 +4,6 @@
  * The server runs on its own loop thread; the test speaks raw HTTP to it. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,8 +19,11 @@
 
 #include "api.h"
 #include "artifacts.h"
+#include "fakes/fake_loop.h"
 
 #define TOKEN "s3cret-token"
+#define SNP_REFUSAL "/dev/sev is missing"
+#define DIGEST "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* The server's owner, faked: it has no VM, and records what it was asked.
  * Its fields are set by the test thread between calls and read on the
@@ -35,8 +37,7 @@ struct owner {
 
 struct fixture {
 	uv_loop_t loop;
-	uv_async_t stop;
-	pthread_t thread;
+	struct fake_loop_thread lt;
 	struct artifacts store;
 	struct owner owner;
 	struct api_server *api;
@@ -88,18 +89,10 @@ struct reply {
 	json_t *body;
 };
 
-static void on_stop(uv_async_t *h)
-{
-	struct fixture *fx = h->data;
-	api_server_stop(fx->api);
-	uv_close((uv_handle_t *)h, NULL);
-}
-
-static void *run_loop(void *data)
+static void on_stop(void *data)
 {
 	struct fixture *fx = data;
-	uv_run(&fx->loop, UV_RUN_DEFAULT);
-	return NULL;
+	api_server_stop(fx->api);
 }
 
 static int setup(void **state)
@@ -117,13 +110,12 @@ static int setup(void **state)
 		.max_output = 1u << 20,
 		.max_inflight = 1024,
 		.store = &fx->store,
+		.snp_refusal = SNP_REFUSAL,
 	};
 	assert_int_equal(
 		api_server_start(&fx->loop, &cfg, &owner_ops, &fx->owner, &fx->api, &fx->port), 0);
 	assert_true(fx->port > 0);
-	uv_async_init(&fx->loop, &fx->stop, on_stop);
-	fx->stop.data = fx;
-	assert_int_equal(pthread_create(&fx->thread, NULL, run_loop, fx), 0);
+	fake_loop_thread_start(&fx->lt, &fx->loop, on_stop, fx);
 	*state = fx;
 	return 0;
 }
@@ -131,9 +123,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	uv_async_send(&fx->stop);
-	pthread_join(fx->thread, NULL);
-	assert_int_equal(uv_loop_close(&fx->loop), 0);
+	fake_loop_thread_stop(&fx->lt);
 	free(fx);
 	return 0;
 }
@@ -275,7 +265,8 @@ static void test_routes(void **state)
 	expect_error(fx, "POST /v1/vms/t1/restart HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
 	expect_error(fx, "PUT /v1/vms/t1/workers HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
 	expect_error(fx, "PUT /v1/vms/t1/scaling HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
-	expect_error(fx, "POST /v1/vms/t1/invoke HTTP/1.1\r\n" AUTH, 0, 404, "no_vm");
+	expect_error(fx, "POST /v1/vms/t1/invoke?artifact=" DIGEST " HTTP/1.1\r\n" AUTH, 0, 404,
+		     "no_vm");
 	expect_error(fx, "GET /v1/artifacts/abc HTTP/1.1\r\n" AUTH, 0, 404, "no_artifact");
 	expect_error(fx, "PUT /v1/artifacts/abc HTTP/1.1\r\nContent-Length: 3\r\n" AUTH, 3, 400,
 		     "bad_digest");
@@ -324,7 +315,9 @@ static void test_body_limits(void **state)
 
 	/* Each route its own limit: an invocation's input may be larger. */
 	snprintf(head, sizeof(head),
-		 "POST /v1/vms/t1/invoke HTTP/1.1\r\nContent-Length: %d\r\n" AUTH, 100000);
+		 "POST /v1/vms/t1/invoke?artifact=" DIGEST
+		 " HTTP/1.1\r\nContent-Length: %d\r\n" AUTH,
+		 100000);
 	expect_error(fx, head, 100000, 404, "no_vm");
 	snprintf(head, sizeof(head),
 		 "PUT /v1/artifacts/abc HTTP/1.1\r\nContent-Length: %d\r\n" AUTH, 100000);
@@ -402,18 +395,19 @@ static void test_policy_refusals(void **state)
 	char code[32];
 	assert_int_equal(put_vm(fx, "{\"policy\":\"scale-out\"}", code, sizeof(code)), 400);
 	assert_string_equal(code, "bad_field");
-	assert_int_equal(put_vm(fx, "{\"policy\":\"elastic:standby=1\"}", code, sizeof(code)),
-			 400);
+	assert_int_equal(put_vm(fx, "{\"policy\":\"elastic:standby=1\"}", code, sizeof(code)), 400);
 	assert_string_equal(code, "bad_field");
-	assert_int_equal(put_vm(fx, "{\"mechanism\":\"precreated\",\"max_workers\":2,"
-				    "\"policy\":\"elastic:standby=3\"}",
+	assert_int_equal(put_vm(fx,
+				"{\"mechanism\":\"precreated\",\"max_workers\":2,"
+				"\"policy\":\"elastic:standby=3\"}",
 				code, sizeof(code)),
 			 400);
 	assert_int_equal(put_vm(fx, "{\"policy\":\"periodic:50\"}", code, sizeof(code)), 400);
 	assert_int_equal(fx->owner.starts, 0);
 	/* What fits is handed over as parsed. */
-	assert_int_equal(put_vm(fx, "{\"mechanism\":\"precreated\",\"max_workers\":2,"
-				    "\"policy\":\"elastic:standby=2\"}",
+	assert_int_equal(put_vm(fx,
+				"{\"mechanism\":\"precreated\",\"max_workers\":2,"
+				"\"policy\":\"elastic:standby=2\"}",
 				code, sizeof(code)),
 			 409);
 	assert_int_equal(fx->owner.starts, 1);
@@ -421,6 +415,37 @@ static void test_policy_refusals(void **state)
 	assert_int_equal(fx->owner.spec.policy.standby, 2);
 	assert_int_equal(put_vm(fx, "{\"policy\":\"fixed:max\"}", code, sizeof(code)), 409);
 	assert_int_equal(fx->owner.spec.policy.workers, POLICY_WORKERS_MAX);
+}
+
+/* sev-snp: only precreated, only where the host can (the reason it cannot
+ * is the owner's), and nothing else is a confidentiality. */
+static void test_confidential_refusals(void **state)
+{
+	struct fixture *fx = *state;
+	char code[32];
+	struct reply r;
+	const char *hotplug = "{\"confidential\":\"sev-snp\",\"mechanism\":\"hotplug\"}";
+	char head[256];
+	snprintf(head, sizeof(head), "PUT /v1/vms/t1 HTTP/1.1\r\nContent-Length: %zu\r\n" AUTH,
+		 strlen(hotplug));
+	call_raw(fx, head, hotplug, 0, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_code(&r), "bad_field");
+	const char *msg = json_string_value(
+		json_object_get(json_object_get(r.body, "error"), "message"));
+	assert_string_equal(msg, "sev-snp needs the precreated mechanism: a vCPU hot-added after "
+				 "launch is not in the launch measurement");
+	json_decref(r.body);
+	assert_int_equal(put_vm(fx, "{\"confidential\":\"sev\"}", code, sizeof(code)), 400);
+	assert_string_equal(code, "bad_field");
+	assert_int_equal(put_vm(fx, "{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\"}",
+				code, sizeof(code)),
+			 409);
+	assert_string_equal(code, "unsupported");
+	assert_int_equal(fx->owner.starts, 0);
+	fx->owner.start_err = -EEXIST;
+	assert_int_equal(put_vm(fx, "{\"confidential\":\"none\"}", code, sizeof(code)), 409);
+	assert_int_equal(fx->owner.spec.confidential, CONFIDENTIAL_NONE);
 }
 
 static void test_bad_address(void **state)
@@ -448,6 +473,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_content_length_not_a_number, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_confidential_refusals, setup, teardown),
 		cmocka_unit_test(test_bad_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,8 @@
 #include "fakes/fake_guest.h"
 #include "fakes/fake_loop.h"
 #include "guest_chan.h"
+#include "support/files.h"
+#include "util.h"
 
 struct fixture {
 	uv_loop_t loop;
@@ -167,6 +169,41 @@ static void test_oversized_request_refused(void **state)
 	assert_int_equal(fx->n_replies, 0);
 }
 
+/* The file at path holds exactly one frame, of this type, id and meta. */
+static void expect_frame_file(const char *path, uint8_t type, uint32_t id, const char *meta)
+{
+	uint8_t *want;
+	size_t want_len;
+	void *got;
+	size_t got_len;
+	assert_int_equal(wire_encode(type, id, meta, strlen(meta), NULL, 0, &want, &want_len), 0);
+	assert_int_equal(file_read_all(path, &got, &got_len), 0);
+	assert_int_equal(got_len, want_len);
+	assert_memory_equal(got, want, want_len);
+	free(got);
+	free(want);
+}
+
+/* With a capture folder, the bytes of each frame each way are appended to
+ * NAME.to-guest and NAME.from-guest exactly as they crossed. */
+static void test_wire_capture(void **state)
+{
+	struct fixture *fx = *state;
+	char dir[256], path[512];
+	assert_int_equal(scratch_dir(dir, sizeof(dir), "capture"), 0);
+	assert_int_equal(guest_chan_capture(fx->ch, dir, "t1"), 0);
+	assert_int_equal(guest_chan_request(fx->ch, WIRE_PING, NULL, NULL, 0, 0, on_reply, fx), 0);
+	uint32_t id = peer_read(fx, 0, WIRE_PING);
+	fake_guest_send(&fx->peer, WIRE_REPLY, id, "{\"n\":1}");
+	run_until(fx, 1);
+
+	snprintf(path, sizeof(path), "%s/t1.to-guest", dir);
+	expect_frame_file(path, WIRE_PING, id, "{}");
+	snprintf(path, sizeof(path), "%s/t1.from-guest", dir);
+	expect_frame_file(path, WIRE_REPLY, id, "{\"n\":1}");
+	assert_int_equal(remove_tree(dir), 0);
+}
+
 /* Each test gets a fixture of its own. */
 #define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
@@ -175,6 +212,7 @@ int main(void)
 	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_replies_match_ids_out_of_order),
 					    FIXTURE_TEST(test_deadline),
 					    FIXTURE_TEST(test_hangup_fails_pending),
-					    FIXTURE_TEST(test_oversized_request_refused) };
+					    FIXTURE_TEST(test_oversized_request_refused),
+					    FIXTURE_TEST(test_wire_capture) };
 	return cmocka_run_group_tests_name("guest_chan", tests, NULL, NULL);
 }

@@ -1,0 +1,316 @@
+/* The routes that reach a guest, over HTTP, against a VM whose guest
+ * channel ends in the fake guest: attestation (the evidence relayed as the
+ * API promises, the nonce passed through, the guest's refusals) and the
+ * invocation parameters passed through to the guest as INVOKE meta. The
+ * server, the channel and the fake guest share one loop on its own thread;
+ * the test calls the API with libcurl. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "api.h"
+#include "artifacts.h"
+#include "encoding.h"
+#include "fakes/fake_guest.h"
+#include "fakes/fake_loop.h"
+#include "guest_chan.h"
+#include "sha256.h"
+#include "support/files.h"
+#include "support/http.h"
+#include "vm.h"
+
+#define ID "0123456789abcdef0123456789abcdef"
+
+struct fixture {
+	uv_loop_t loop;
+	struct fake_loop_thread lt;
+	char dir[256];
+	struct artifacts store;
+	struct fake_guest guest;
+	struct vm *vm; /* just what the routes use: ready, its channel, its invocations */
+	struct api_server *api;
+	char url[64];
+	char digest[SHA256_HEX_SIZE];
+};
+
+static struct vm *owner_find_vm(void *data, const char *tenant)
+{
+	struct fixture *fx = data;
+	return strcmp(tenant, fx->vm->spec.tenant) == 0 ? fx->vm : NULL;
+}
+
+static json_t *owner_vms_json(void *data)
+{
+	return json_array();
+}
+
+static int owner_start_vm(void *data, const struct vm_spec *spec, vm_ready_fn cb, void *cb_data,
+			  struct vm **ret)
+{
+	return -EEXIST;
+}
+
+static json_t *owner_status_json(void *data)
+{
+	return json_object();
+}
+
+static bool owner_is_stopping(void *data)
+{
+	return false;
+}
+
+static const struct api_server_ops owner_ops = {
+	.find_vm = owner_find_vm,
+	.vms_json = owner_vms_json,
+	.start_vm = owner_start_vm,
+	.status_json = owner_status_json,
+	.is_stopping = owner_is_stopping,
+};
+
+static void on_stop(void *data)
+{
+	struct fixture *fx = data;
+	api_server_stop(fx->api);
+	guest_chan_close(fx->vm->chan);
+	fake_guest_close(&fx->guest);
+}
+
+static const struct guest_chan_ops chan_ops = { 0 };
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	assert_non_null(fx);
+	assert_int_equal(uv_loop_init(&fx->loop), 0);
+	assert_int_equal(scratch_dir(fx->dir, sizeof(fx->dir), "api-guest"), 0);
+	assert_int_equal(artifacts_init(&fx->store, fx->dir, 1 << 20), 0);
+	const char *fn = "#!/bin/sh\necho '{}'\n";
+	sha256_hex(fn, strlen(fn), fx->digest);
+	assert_int_equal(artifacts_put(&fx->store, fx->digest, fn, strlen(fn)), 0);
+
+	fx->vm = calloc(1, sizeof(*fx->vm));
+	assert_non_null(fx->vm);
+	strcpy(fx->vm->spec.tenant, "t1");
+	fx->vm->state = VM_READY;
+	usage_init(&fx->vm->usage, uv_hrtime());
+	invoke_init(&fx->vm->invoke, "t1", &fx->store, 16, NULL, NULL);
+	fake_guest_open(&fx->guest, &fx->loop, true, &chan_ops, NULL, &fx->vm->chan);
+
+	struct api_server_config cfg = {
+		.listen_addr = "127.0.0.1",
+		.max_input = 1 << 20,
+		.max_artifact = 1 << 20,
+		.default_timeout_ms = 60000,
+		.max_timeout_ms = 600000,
+		.max_output = 1 << 20,
+		.max_inflight = 16,
+		.store = &fx->store,
+	};
+	int port;
+	assert_int_equal(api_server_start(&fx->loop, &cfg, &owner_ops, fx, &fx->api, &port), 0);
+	snprintf(fx->url, sizeof(fx->url), "http://127.0.0.1:%d", port);
+	fake_loop_thread_start(&fx->lt, &fx->loop, on_stop, fx);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	fake_loop_thread_stop(&fx->lt);
+	invoke_free(&fx->vm->invoke);
+	free(fx->vm);
+	assert_int_equal(remove_tree(fx->dir), 0);
+	free(fx);
+	return 0;
+}
+
+/* GET path; the reply in r (freed by the caller); returns its status. */
+static long get(struct fixture *fx, const char *path, struct http_reply *r)
+{
+	return http_call(fx->url, NULL, "GET", path, NULL, 0, r);
+}
+
+static void expect_error(struct fixture *fx, const char *method, const char *path, long status,
+			 const char *code)
+{
+	struct http_reply r;
+	assert_int_equal(http_call(fx->url, NULL, method, path, "{}", 2, &r), status);
+	assert_string_equal(http_error_code(&r), code);
+	http_reply_free(&r);
+}
+
+/* The last frame the guest got, which must be of type. */
+static json_t *last_frame(struct fixture *fx, uint8_t type)
+{
+	const struct fake_guest_frame *f = fake_guest_frame(&fx->guest, fx->guest.n_frames - 1);
+	assert_int_equal(f->type, type);
+	return f->meta;
+}
+
+/* A guest without SNP: evidence of type none, its key, the nonce passed
+ * through as the guest expects it. */
+static void test_attest_none(void **state)
+{
+	struct fixture *fx = *state;
+	struct http_reply r;
+	assert_int_equal(get(fx, "/v1/vms/t1/attestation?nonce=00FFa1", &r), 200);
+	json_t *o = r.json;
+	assert_string_equal(json_string_value(json_object_get(o, "vm")), "t1");
+	assert_string_equal(json_string_value(json_object_get(o, "type")), "none");
+	assert_string_equal(json_string_value(json_object_get(o, "public_key")),
+			    FAKE_GUEST_PUBLIC_KEY);
+	assert_true(json_is_null(json_object_get(o, "report")));
+	assert_true(json_is_null(json_object_get(o, "certs")));
+	assert_true(json_is_null(json_object_get(o, "measurement")));
+	assert_true(json_is_false(json_object_get(o, "confidential")));
+	http_reply_free(&r);
+	json_t *meta = last_frame(fx, WIRE_ATTEST);
+	assert_string_equal(json_string_value(json_object_get(meta, "nonce")), "00ffa1");
+}
+
+/* Base64 of o[key] decodes to len bytes of value c. */
+static void expect_bytes(json_t *o, const char *key, uint8_t c, size_t len)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	assert_non_null(s);
+	uint8_t *p;
+	size_t n;
+	assert_int_equal(base64_decode(s, strlen(s), &p, &n), 0);
+	assert_int_equal(n, len);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(p[i], c);
+	free(p);
+}
+
+/* SNP evidence: the body split at report_len into the report and the
+ * host's certificate table; the VM's expected digest beside them. */
+static void test_attest_snp(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t body[1184 + 300];
+	memset(body, 0xab, 1184);
+	memset(body + 1184, 0xcd, 300);
+	fake_guest_on_body(&fx->guest, WIRE_ATTEST,
+			   "{\"type\":\"sev-snp\",\"public_key\":\"" FAKE_GUEST_PUBLIC_KEY
+			   "\",\"report_len\":1184}",
+			   body, sizeof(body));
+	memset(fx->vm->measurement, 'e', SNP_DIGEST_HEX_SIZE - 1);
+	struct http_reply r;
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/vms/t1/attestation?nonce=%0128d", 7);
+	assert_int_equal(get(fx, path, &r), 200);
+	assert_string_equal(json_string_value(json_object_get(r.json, "type")), "sev-snp");
+	assert_true(json_is_true(json_object_get(r.json, "confidential")));
+	expect_bytes(r.json, "report", 0xab, 1184);
+	expect_bytes(r.json, "certs", 0xcd, 300);
+	assert_string_equal(json_string_value(json_object_get(r.json, "measurement")),
+			    fx->vm->measurement);
+	http_reply_free(&r);
+
+	/* Without a certificate table, certs is null. */
+	fake_guest_on_body(&fx->guest, WIRE_ATTEST,
+			   "{\"type\":\"sev-snp\",\"public_key\":\"" FAKE_GUEST_PUBLIC_KEY
+			   "\",\"report_len\":1184}",
+			   body, 1184);
+	assert_int_equal(get(fx, "/v1/vms/t1/attestation?nonce=01", &r), 200);
+	expect_bytes(r.json, "report", 0xab, 1184);
+	assert_true(json_is_null(json_object_get(r.json, "certs")));
+	http_reply_free(&r);
+}
+
+static void test_attest_errors(void **state)
+{
+	struct fixture *fx = *state;
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/vms/t1/attestation?nonce=%0130d", 7); /* 65 bytes */
+	const char *bad[] = { "/v1/vms/t1/attestation",
+			      "/v1/vms/t1/attestation?nonce=", "/v1/vms/t1/attestation?nonce=abc",
+			      "/v1/vms/t1/attestation?nonce=zz", path };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_error(fx, "GET", bad[i], 400, "bad_parameter");
+	assert_int_equal(fake_guest_count(&fx->guest, WIRE_ATTEST), 0);
+	expect_error(fx, "GET", "/v1/vms/t2/attestation?nonce=00", 404, "no_vm");
+
+	/* The guest's refusal, and evidence that does not say what it must. */
+	fake_guest_on_error(&fx->guest, WIRE_ATTEST, "attest_failed");
+	struct http_reply r;
+	assert_int_equal(get(fx, "/v1/vms/t1/attestation?nonce=00", &r), 502);
+	assert_string_equal(http_error_code(&r), "guest_error");
+	assert_non_null(strstr(
+		json_string_value(json_object_get(json_object_get(r.json, "error"), "message")),
+		"attest_failed"));
+	http_reply_free(&r);
+	const char *malformed[] = {
+		"{\"type\":\"tdx\",\"public_key\":\"" FAKE_GUEST_PUBLIC_KEY "\"}",
+		"{\"type\":\"none\",\"public_key\":\"abcd\"}",
+		"{\"type\":\"sev-snp\",\"public_key\":\"" FAKE_GUEST_PUBLIC_KEY "\"}",
+		"{\"type\":\"sev-snp\",\"public_key\":\"" FAKE_GUEST_PUBLIC_KEY
+		"\",\"report_len\":5000}",
+	};
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		/* (sev-snp with an empty body has no report) */
+		fake_guest_on_body(&fx->guest, WIRE_ATTEST, malformed[i], "xyz", i < 3 ? 0 : 3);
+		expect_error(fx, "GET", "/v1/vms/t1/attestation?nonce=00", 502, "guest_error");
+	}
+	fx->vm->state = VM_BOOTING;
+	expect_error(fx, "GET", "/v1/vms/t1/attestation?nonce=00", 503, "vm_not_ready");
+}
+
+/* invocation and e2e reach the guest as INVOKE meta, and only when given. */
+static void test_invoke_passthrough(void **state)
+{
+	struct fixture *fx = *state;
+	fake_guest_on(&fx->guest, WIRE_INVOKE, "{\"status\":\"ok\",\"result_len\":0}");
+	char path[256];
+	struct http_reply r;
+	snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s&invocation=" ID "&e2e=1",
+		 fx->digest);
+	assert_int_equal(http_call(fx->url, NULL, "POST", path, "in", 2, &r), 200);
+	http_reply_free(&r);
+	json_t *meta = last_frame(fx, WIRE_INVOKE);
+	assert_string_equal(json_string_value(json_object_get(meta, "invocation")), ID);
+	assert_true(json_is_true(json_object_get(meta, "e2e")));
+
+	snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s&e2e=0", fx->digest);
+	assert_int_equal(http_call(fx->url, NULL, "POST", path, "in", 2, &r), 200);
+	http_reply_free(&r);
+	meta = last_frame(fx, WIRE_INVOKE);
+	assert_null(json_object_get(meta, "invocation"));
+	assert_null(json_object_get(meta, "e2e"));
+
+	const char *bad[] = { "&invocation=0123",
+			      "&invocation=" ID "0",
+			      "&invocation=0123456789ABCDEF0123456789abcdef",
+			      "&e2e=2",
+			      "&e2e=true",
+			      "&e2e=" };
+	size_t frames = fx->guest.n_frames;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s%s", fx->digest, bad[i]);
+		expect_error(fx, "POST", path, 400, "bad_parameter");
+	}
+	assert_int_equal(fx->guest.n_frames, frames);
+}
+
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		FIXTURE_TEST(test_attest_none),
+		FIXTURE_TEST(test_attest_snp),
+		FIXTURE_TEST(test_attest_errors),
+		FIXTURE_TEST(test_invoke_passthrough),
+	};
+	return cmocka_run_group_tests_name("api_guest", tests, NULL, NULL);
+}
