@@ -66,6 +66,7 @@ extern const struct cli_command cmd_tenant_create, cmd_tenant_list, cmd_tenant_g
 extern const struct cli_command cmd_hosts, cmd_hosts_drain, cmd_hosts_undrain;
 extern const struct cli_command cmd_up, cmd_down;
 extern const struct cli_command cmd_measure;
+extern const struct cli_command cmd_attest;
 
 /* Option vals of the global flags; command options use other vals. */
 enum { OPT_URL = 0x100, OPT_KEY, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_FIRST_COMMAND = 0x200 };

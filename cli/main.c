@@ -15,6 +15,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_key_create,    &cmd_scale,          &cmd_hosts,
 	&cmd_hosts_drain,   &cmd_hosts_undrain,  &cmd_up,
 	&cmd_down,          &cmd_measure,
+	&cmd_attest,
 };
 
 static void usage(void)

@@ -847,3 +847,52 @@ int snp_verify(const void *report, size_t len, const struct snp_verify_opts *opt
 		 v.roots->name, t->bootloader, t->tee, t->snp, t->microcode);
 	return 0;
 }
+
+/* ---- the extended report's certificate table ------------------------------------------- */
+
+#define CERT_ENTRY_SIZE 24
+
+/* A GUID's 16 bytes in its text's order ("63da758d-..." -> 63 da 75 8d). */
+static int guid_parse(const char *s, uint8_t ret[16])
+{
+	size_t n = 0;
+	for (size_t i = 0; s[i] && n < 32; i++) {
+		if (s[i] == '-' && (i == 8 || i == 13 || i == 18 || i == 23))
+			continue;
+		if (!isxdigit((unsigned char)s[i]))
+			return -EINVAL;
+		char d[2] = { s[i], 0 };
+		uint8_t v = (uint8_t)strtoul(d, NULL, 16);
+		ret[n / 2] = n % 2 ? (uint8_t)(ret[n / 2] | v) : (uint8_t)(v << 4);
+		n++;
+	}
+	return n == 32 && strlen(s) == 36 ? 0 : -EINVAL;
+}
+
+int snp_cert_table_find(const void *table, size_t len, const char *guid, const uint8_t **ret,
+			size_t *ret_len)
+{
+	static const uint8_t efi_order[16] = {
+		3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15
+	};
+	uint8_t want[16], want_efi[16];
+	if (guid_parse(guid, want) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < 16; i++)
+		want_efi[i] = want[efi_order[i]];
+	const uint8_t *p = table;
+	for (size_t at = 0; at + CERT_ENTRY_SIZE <= len; at += CERT_ENTRY_SIZE) {
+		const uint8_t *e = p + at;
+		if (all_zero(e, CERT_ENTRY_SIZE))
+			return -ENOENT;
+		uint32_t off = le32(e + 16), n = le32(e + 20);
+		if (off > len || n > len - off)
+			return -EBADMSG;
+		if (memcmp(e, want, 16) == 0 || memcmp(e, want_efi, 16) == 0) {
+			*ret = p + off;
+			*ret_len = n;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}

@@ -23,7 +23,12 @@
 #define SNP_REPORT_DATA_SIZE 64
 #define SNP_CHIP_ID_SIZE 64
 
-enum snp_product { SNP_PRODUCT_UNKNOWN = 0, SNP_PRODUCT_MILAN, SNP_PRODUCT_GENOA, SNP_PRODUCT_TURIN };
+enum snp_product {
+	SNP_PRODUCT_UNKNOWN = 0,
+	SNP_PRODUCT_MILAN,
+	SNP_PRODUCT_GENOA,
+	SNP_PRODUCT_TURIN
+};
 
 /* Which key signed the report (the report's SIGNING_KEY field). */
 enum snp_signer { SNP_SIGNER_VCEK = 0, SNP_SIGNER_VLEK = 1, SNP_SIGNER_NONE = 7 };
@@ -57,7 +62,7 @@ struct snp_report {
 	uint8_t current_build, current_minor, current_major;
 	uint8_t committed_build, committed_minor, committed_major;
 	uint8_t signed_bytes[SNP_SIGNED_SIZE]; /* what the signature covers */
-	uint8_t sig_r[72], sig_s[72];         /* little-endian, zero-padded */
+	uint8_t sig_r[72], sig_s[72];          /* little-endian, zero-padded */
 };
 
 /* Policy bits checked by the verifier. */
@@ -69,25 +74,25 @@ struct snp_report {
  * string each has in JSON and on stderr. */
 enum snp_verify_err {
 	SNP_VERIFY_OK = 0,
-	SNP_VERIFY_MALFORMED,        /* "malformed": too short, bad HCL wrapper, reserved bits */
-	SNP_VERIFY_VERSION,          /* "unsupported_version": version < 2 */
-	SNP_VERIFY_SIG_ALGO,         /* "unsupported_algorithm": not ECDSA P-384 SHA-384 */
-	SNP_VERIFY_CERT_MALFORMED,   /* "bad_certificate": a certificate does not parse */
-	SNP_VERIFY_CERT_EXPIRED,     /* "certificate_expired" (at the verification time) */
-	SNP_VERIFY_CERT_NOT_YET,     /* "certificate_not_yet_valid" */
-	SNP_VERIFY_CHAIN,            /* "bad_chain": VCEK/VLEK not signed by the ASK/ASVK, or it by the ARK */
-	SNP_VERIFY_ROOT,             /* "untrusted_root": the ARK is not AMD's pinned root for the product */
-	SNP_VERIFY_SIGNER,           /* "wrong_signer": a VLEK report with a VCEK certificate or the reverse */
-	SNP_VERIFY_SIGNATURE,        /* "bad_signature": the report's signature does not verify */
-	SNP_VERIFY_HWID,             /* "hwid_mismatch": the VCEK's hardware ID is not the report's chip_id */
-	SNP_VERIFY_TCB_MISMATCH,     /* "tcb_mismatch": the certificate's TCB is not the report's reported_tcb */
-	SNP_VERIFY_MEASUREMENT,      /* "measurement_mismatch" */
-	SNP_VERIFY_REPORT_DATA,      /* "report_data_mismatch" */
-	SNP_VERIFY_POLICY_DEBUG,     /* "policy_debug": debugging allowed */
-	SNP_VERIFY_POLICY_MIGRATE,   /* "policy_migration_agent": a migration agent allowed */
-	SNP_VERIFY_POLICY_SMT,       /* "policy_smt": SMT allowed where the caller forbids it */
-	SNP_VERIFY_MIN_TCB,          /* "tcb_too_old": below the caller's minimum */
-	SNP_VERIFY_EVIDENCE_NONE,    /* "evidence_none": no hardware evidence where it is required */
+	SNP_VERIFY_MALFORMED,      /* "malformed": too short, bad HCL wrapper, reserved bits */
+	SNP_VERIFY_VERSION,        /* "unsupported_version": version < 2 */
+	SNP_VERIFY_SIG_ALGO,       /* "unsupported_algorithm": not ECDSA P-384 SHA-384 */
+	SNP_VERIFY_CERT_MALFORMED, /* "bad_certificate": a certificate does not parse */
+	SNP_VERIFY_CERT_EXPIRED,   /* "certificate_expired" (at the verification time) */
+	SNP_VERIFY_CERT_NOT_YET,   /* "certificate_not_yet_valid" */
+	SNP_VERIFY_CHAIN,  /* "bad_chain": VCEK/VLEK not signed by the ASK/ASVK, or it by the ARK */
+	SNP_VERIFY_ROOT,   /* "untrusted_root": the ARK is not AMD's pinned root for the product */
+	SNP_VERIFY_SIGNER, /* "wrong_signer": a VLEK report with a VCEK certificate or the reverse */
+	SNP_VERIFY_SIGNATURE, /* "bad_signature": the report's signature does not verify */
+	SNP_VERIFY_HWID, /* "hwid_mismatch": the VCEK's hardware ID is not the report's chip_id */
+	SNP_VERIFY_TCB_MISMATCH, /* "tcb_mismatch": the certificate's TCB is not the report's reported_tcb */
+	SNP_VERIFY_MEASUREMENT,    /* "measurement_mismatch" */
+	SNP_VERIFY_REPORT_DATA,    /* "report_data_mismatch" */
+	SNP_VERIFY_POLICY_DEBUG,   /* "policy_debug": debugging allowed */
+	SNP_VERIFY_POLICY_MIGRATE, /* "policy_migration_agent": a migration agent allowed */
+	SNP_VERIFY_POLICY_SMT,     /* "policy_smt": SMT allowed where the caller forbids it */
+	SNP_VERIFY_MIN_TCB,        /* "tcb_too_old": below the caller's minimum */
+	SNP_VERIFY_EVIDENCE_NONE,  /* "evidence_none": no hardware evidence where it is required */
 };
 
 const char *snp_verify_code(enum snp_verify_err e);
@@ -126,12 +131,12 @@ struct snp_verify_opts {
 	enum snp_product product;
 	/* When to check certificate validity; 0: now. */
 	time_t at;
-	const uint8_t *measurement; /* NULL: not checked */
-	const uint8_t *report_data; /* NULL: not checked (SNP_REPORT_DATA_SIZE bytes) */
+	const uint8_t *measurement;    /* NULL: not checked */
+	const uint8_t *report_data;    /* NULL: not checked (SNP_REPORT_DATA_SIZE bytes) */
 	const struct snp_tcb *min_tcb; /* NULL: not checked */
-	bool allow_debug;           /* default false: a debug policy fails */
-	bool allow_migration_agent; /* default false */
-	int smt;                    /* -1 either; 0 the policy must forbid SMT; 1 allow */
+	bool allow_debug;              /* default false: a debug policy fails */
+	bool allow_migration_agent;    /* default false */
+	int smt;                       /* -1 either; 0 the policy must forbid SMT; 1 allow */
 };
 
 struct snp_verify_result {
@@ -148,5 +153,22 @@ struct snp_verify_result {
  * one failed (ret says which), -ENOMEM or -EIO when OpenSSL could not run. */
 int snp_verify(const void *report, size_t len, const struct snp_verify_opts *opts,
 	       struct snp_verify_result *ret);
+
+/* The certificate table of an SNP extended report (SNP_GET_EXT_REPORT, GHCB
+ * specification: entries of a GUID (16 bytes), an offset and a length
+ * (32-bit little-endian, from the table's start), ended by an all-zero
+ * entry), and the GUIDs AMD gives its certificates there. */
+#define SNP_CERT_GUID_VCEK "63da758d-e664-4564-adc5-f4b93be8accd"
+#define SNP_CERT_GUID_VLEK "a8074bc2-a25a-483e-aae6-39c045a0b8a1"
+#define SNP_CERT_GUID_ASK "4ab7b379-bbac-4fe4-a02f-05aef327c782"
+#define SNP_CERT_GUID_ARK "c0b406a4-a803-4952-9743-3fb6014cd0ae"
+
+/* Finds the certificate guid names in a certificate table (the GUID in the
+ * byte order of its text, or in the mixed-endian EFI order). Returns 0 with
+ * *ret pointing into table (*ret_len bytes), -ENOENT when the table has no
+ * such entry, -EBADMSG when the table is not well formed (no end entry, an
+ * entry outside the table), -EINVAL for a malformed guid. */
+int snp_cert_table_find(const void *table, size_t len, const char *guid, const uint8_t **ret,
+			size_t *ret_len);
 
 #endif

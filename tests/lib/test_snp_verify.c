@@ -356,6 +356,43 @@ static void test_tcb_spec(void **state)
 	assert_string_equal(snp_verify_code(SNP_VERIFY_EVIDENCE_NONE), "evidence_none");
 }
 
+/* The extended report's certificate table: the VCEK found by its GUID, in
+ * either byte order; a table without its end, or pointing outside itself,
+ * is refused. */
+static void test_cert_table(void **state)
+{
+	static const uint8_t ask_guid[16] = { 0x4a, 0xb7, 0xb3, 0x79, 0xbb, 0xac, 0x4f, 0xe4,
+					      0xa0, 0x2f, 0x05, 0xae, 0xf3, 0x27, 0xc7, 0x82 };
+	static const uint8_t vcek_guid[16] = { 0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64,
+					       0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd };
+	uint8_t t[3 * 24 + 8] = { 0 };
+	memcpy(t, ask_guid, 16);
+	t[16] = 72; /* offset */
+	t[20] = 4;  /* length */
+	memcpy(t + 24, vcek_guid, 16);
+	t[24 + 16] = 76;
+	t[24 + 20] = 4;
+	memcpy(t + 72, "ASK!VCEK", 8);
+	const uint8_t *p;
+	size_t n;
+	assert_int_equal(snp_cert_table_find(t, sizeof(t), SNP_CERT_GUID_VCEK, &p, &n), 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(p, "VCEK", 4);
+	assert_int_equal(snp_cert_table_find(t, sizeof(t), SNP_CERT_GUID_ASK, &p, &n), 0);
+	assert_memory_equal(p, "ASK!", 4);
+	assert_int_equal(snp_cert_table_find(t, sizeof(t), SNP_CERT_GUID_VLEK, &p, &n), -ENOENT);
+	assert_int_equal(snp_cert_table_find(t, sizeof(t), "63da758d", &p, &n), -EINVAL);
+	/* The VCEK's GUID in EFI's mixed-endian order. */
+	static const uint8_t efi[8] = { 0x8d, 0x75, 0xda, 0x63, 0x64, 0xe6, 0x64, 0x45 };
+	memcpy(t + 24, efi, 8);
+	assert_int_equal(snp_cert_table_find(t, sizeof(t), SNP_CERT_GUID_VCEK, &p, &n), 0);
+	assert_memory_equal(p, "VCEK", 4);
+	/* No end entry within the table; an entry beyond it. */
+	assert_int_equal(snp_cert_table_find(t, 48, SNP_CERT_GUID_VLEK, &p, &n), -EBADMSG);
+	t[24 + 20] = 9;
+	assert_int_equal(snp_cert_table_find(t, sizeof(t), SNP_CERT_GUID_VCEK, &p, &n), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_caller_checks),
 		cmocka_unit_test(test_tcb_spec),
+		cmocka_unit_test(test_cert_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
