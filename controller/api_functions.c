@@ -14,13 +14,13 @@
 
 static json_t *function_json(const struct store_function *f)
 {
-	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:s}, s:b}", "name",
-			 f->name, "version", (json_int_t)f->version, "digest", f->digest, "size",
+	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:s}, s:b}", "name", f->name,
+			 "version", (json_int_t)f->version, "digest", f->digest, "size",
 			 (json_int_t)f->size, "created_ms", (json_int_t)f->created_ms, "limits",
 			 "timeout_ms", (json_int_t)f->limits.timeout_ms, "memory_mib",
 			 (json_int_t)f->limits.memory_mib, "max_concurrency",
-			 (json_int_t)f->limits.max_concurrency, "mode", f->limits.mode,
-			 "encrypted", f->limits.encrypted);
+			 (json_int_t)f->limits.max_concurrency, "mode", f->limits.mode, "encrypted",
+			 f->limits.encrypted);
 }
 
 /* Reads an optional boolean query parameter (true, false, 1, 0). Replies
@@ -102,7 +102,7 @@ static void function_delete(struct request *r)
 
 static bool function_limits(struct request *r)
 {
-	static const char *const keys[] = { "timeout",	       "memory",    "mode",
+	static const char *const keys[] = { "timeout",         "memory",    "mode",
 					    "max_concurrency", "encrypted", NULL };
 	int64_t timeout = TIMEOUT_DEFAULT, memory = MEMORY_DEFAULT, conc = CONCURRENCY_DEFAULT;
 	if (!query_only(r, keys) || !query_int(r, "timeout", 100, TIMEOUT_MAX, &timeout) ||

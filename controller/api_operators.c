@@ -19,15 +19,15 @@ static json_t *tenant_json(const struct store_tenant *t)
 			 t->scaling.confidential, "attestation", t->scaling.attestation);
 }
 
-#define SNP_NEEDS_PRECREATED                                          \
+#define SNP_NEEDS_PRECREATED                                              \
 	"sev-snp needs the precreated mechanism: a vCPU hot-added after " \
 	"launch is not in the launch measurement"
 
 /* Checks the confidential options (NULL: left out) of a body against
  * themselves and the mechanism they will run with, and merges them into
  * sc. Returns 0, or -EINVAL with what is wrong in err. */
-static int confidential_merge(json_t *o, const char *mechanism, struct store_scaling *sc,
-			      char *err, size_t err_size)
+static int confidential_merge(json_t *o, const char *mechanism, struct store_scaling *sc, char *err,
+			      size_t err_size)
 {
 	json_t *conf = json_object_get(o, "confidential"), *att = json_object_get(o, "attestation");
 	const char *c = conf ? json_string_value(conf) : sc->confidential;
@@ -184,7 +184,7 @@ static void key_create(struct request *r)
  * one is wrong. */
 static bool scaling_fields_ok(struct request *r, json_t *o)
 {
-	static const char *const fields[] = { "min",	     "max",	    "mechanism", "policy",
+	static const char *const fields[] = { "min",          "max",         "mechanism", "policy",
 					      "confidential", "attestation", NULL };
 	const char *key;
 	json_t *val;
@@ -317,8 +317,8 @@ static void tenant_attestation(struct request *r)
 	json_t *vms = NULL;
 	char why[256];
 	uint64_t deadline = time_now_us() + (uint64_t)PLACEMENT_TIMEOUT_MS * 1000;
-	int err = attest_tenant(r->ctl->fleet, r->ctl->links, r->arg, nonce, (size_t)n, deadline, &vms,
-			    why, sizeof(why));
+	int err = attest_tenant(r->ctl->fleet, r->ctl->links, r->arg, nonce, (size_t)n, deadline,
+				&vms, why, sizeof(why));
 	/* As an invocation that finds no VM would answer. */
 	if (err == -ENOSPC || err == -EIO)
 		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "no_capacity", "%s", why);

@@ -44,7 +44,9 @@ int attest_nonce_parse(const char *hex, uint8_t ret[ATTEST_NONCE_MAX])
 /* Whether a table entry's GUID is g, in either byte order. */
 static bool guid_is(const uint8_t *e, const uint8_t g[16])
 {
-	static const uint8_t efi_order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+	static const uint8_t efi_order[16] = {
+		3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15
+	};
 	bool efi = true;
 	for (size_t i = 0; i < 16; i++)
 		efi = efi && e[i] == g[efi_order[i]];
@@ -76,8 +78,8 @@ int attest_cert_find(const uint8_t *table, size_t len, const uint8_t **ret, size
 	}
 }
 
-static void verdict_set(struct attest_verdict *v, bool ok, const char *code, const char *fmt,
-			...) __attribute__((format(printf, 4, 5)));
+static void verdict_set(struct attest_verdict *v, bool ok, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 static void verdict_set(struct attest_verdict *v, bool ok, const char *code, const char *fmt, ...)
 {
@@ -172,8 +174,7 @@ out:
 	free(e.certs);
 }
 
-json_t *attest_check(json_t *ev, const uint8_t *nonce, size_t nonce_len,
-		     struct attest_verdict *ret)
+json_t *attest_check(json_t *ev, const uint8_t *nonce, size_t nonce_len, struct attest_verdict *ret)
 {
 	const char *type = json_string_value(json_object_get(ev, "type"));
 	if (type && !strcmp(type, "none"))
@@ -216,8 +217,7 @@ int attest_fetch(struct link_pool *links, const struct link_call *call, const ch
 	if (st < 0)
 		snprintf(why, why_size, "the agent could not be asked: %s", strerror(-st));
 	else
-		snprintf(why, why_size, "the agent answered %d: %s", st,
-			 msg ? msg : "no evidence");
+		snprintf(why, why_size, "the agent answered %d: %s", st, msg ? msg : "no evidence");
 	json_decref(reply);
 	return st < 0 ? st : -EIO;
 }

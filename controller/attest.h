@@ -68,8 +68,7 @@ json_t *attest_check(json_t *evidence, const uint8_t *nonce, size_t nonce_len,
  * body are set here) for the evidence of VM vm with a nonce. Returns 0 with
  * the reply, or -errno with why (the agent's error or the link's). */
 int attest_fetch(struct link_pool *links, const struct link_call *call, const char *vm,
-		 const uint8_t *nonce, size_t nonce_len, json_t **ret, char *why,
-		 size_t why_size);
+		 const uint8_t *nonce, size_t nonce_len, json_t **ret, char *why, size_t why_size);
 
 /* attest_fetch then attest_check: the entry (never NULL but when out of
  * memory) says why verification could not run when the fetch failed; ret

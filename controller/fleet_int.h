@@ -51,8 +51,8 @@ struct fleet_host {
 	bool registered; /* since this controller started: its token is known */
 	bool up, draining;
 	uint64_t last_seen_us;
-	bool sev_snp;             /* its status says it can launch SEV-SNP VMs */
-	char sev_snp_reason[200]; /* why not, as it says */
+	bool sev_snp;                         /* its status says it can launch SEV-SNP VMs */
+	char sev_snp_reason[200];             /* why not, as it says */
 	_Atomic uint64_t gen;                 /* bumped whenever the host is lost or re-registers */
 	json_t *vms;                          /* the "vms" of its last status */
 	char (*artifacts)[STORE_DIGEST_SIZE]; /* digests it holds (this generation) */
@@ -99,7 +99,7 @@ struct fleet_vm {
 	struct store_scaling placed_with;
 	/* The accounting of the current placement and of the one a move left. */
 	struct vmset_meter meter, old_meter;
-	int workers; /* active worker vCPUs, as last reported */
+	int workers;                   /* active worker vCPUs, as last reported */
 	struct attest_verdict verdict; /* of its last attestation, for the run it names */
 };
 

@@ -114,8 +114,8 @@ static struct fleet_host *host_choose(struct fleet *f, const struct fleet_vm *v,
 		placement_snp_why(ph, f->n_hosts, exclude, why, why_size);
 	else if (i < 0)
 		snprintf(why, why_size,
-			 "no host has room for tenant %s (VM %s, %d free cores needed)",
-			 v->t->name, v->name, sc->min_workers);
+			 "no host has room for tenant %s (VM %s, %d free cores needed)", v->t->name,
+			 v->name, sc->min_workers);
 	free(ph);
 	return i < 0 ? NULL : f->hosts[i];
 }
@@ -484,8 +484,7 @@ void fleet_route_attested(struct fleet *f, const struct fleet_route *r,
 	pthread_mutex_unlock(&f->lock);
 }
 
-size_t fleet_tenant_routes(struct fleet *f, const char *tenant, struct fleet_route *ret,
-			   size_t max)
+size_t fleet_tenant_routes(struct fleet *f, const char *tenant, struct fleet_route *ret, size_t max)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&f->lock);

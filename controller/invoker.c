@@ -512,8 +512,8 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const cha
 		pthread_mutex_lock(&iv->db->lock);
 		r = id ? store_invocation_create_as(iv->db->store, id, fn->tenant, fn->name,
 						    fn->version, false, NULL, 0)
-		       : store_invocation_create(iv->db->store, fn->tenant, fn->name,
-						 fn->version, false, NULL, 0, out->id);
+		       : store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version,
+						 false, NULL, 0, out->id);
 		pthread_mutex_unlock(&iv->db->lock);
 		if (r == 0 && id)
 			snprintf(out->id, sizeof(out->id), "%s", id);
@@ -576,8 +576,8 @@ int invoker_submit(struct invoker *iv, const struct store_function *fn, const ch
 	pthread_mutex_lock(&iv->db->lock);
 	int r = id ? store_invocation_create_as(iv->db->store, id, fn->tenant, fn->name,
 						fn->version, true, input, input_len)
-		   : store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version,
-					     true, input, input_len, ret_id);
+		   : store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, true,
+					     input, input_len, ret_id);
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0)
 		return r;

@@ -39,8 +39,8 @@ int placement_choose(const struct placement_host *hosts, size_t n, int min_worke
 	return capable ? best : -ENODEV;
 }
 
-void placement_snp_why(const struct placement_host *hosts, size_t n, const char *exclude,
-		       char *why, size_t why_size)
+void placement_snp_why(const struct placement_host *hosts, size_t n, const char *exclude, char *why,
+		       size_t why_size)
 {
 	size_t len = (size_t)snprintf(why, why_size, "no host can launch an SEV-SNP VM:");
 	bool any = false;

@@ -13,7 +13,7 @@ struct placement_host {
 	int cores;     /* the agent's core budget */
 	int reserved;  /* cores promised to the VMs placed there (their minimum worker vCPUs) */
 	int vms;       /* VMs placed there */
-	bool sev_snp;  /* can launch SEV-SNP VMs (its status says "confidential": {"sev_snp": true}) */
+	bool sev_snp; /* can launch SEV-SNP VMs (its status says "confidential": {"sev_snp": true}) */
 	const char *sev_snp_reason; /* why not, as its status says; NULL: it does not say */
 };
 
@@ -30,7 +30,7 @@ int placement_choose(const struct placement_host *hosts, size_t n, int min_worke
 /* Why no host can launch an SEV-SNP VM, for -ENODEV: "no host can launch an
  * SEV-SNP VM: " then each up, non-draining host other than exclude with
  * its reason ("h1: /dev/sev missing; h2: ..."), or "no host is up". */
-void placement_snp_why(const struct placement_host *hosts, size_t n, const char *exclude,
-		       char *why, size_t why_size);
+void placement_snp_why(const struct placement_host *hosts, size_t n, const char *exclude, char *why,
+		       size_t why_size);
 
 #endif

@@ -231,8 +231,8 @@ int store_invocation_create(struct store *s, const char *tenant, const char *fun
  * digits, as store_invocation_new_id draws). Returns 0, -EINVAL, -ENOENT,
  * or -EEXIST when a record has that id. */
 int store_invocation_create_as(struct store *s, const char *id, const char *tenant,
-			       const char *function, int64_t version, bool async,
-			       const void *input, size_t input_len);
+			       const char *function, int64_t version, bool async, const void *input,
+			       size_t input_len);
 /* Draws a new invocation id (128 random bits in hex). Returns 0 or -EIO. */
 int store_invocation_new_id(char ret_id[STORE_ID_SIZE]);
 /* Records, under an id from store_invocation_new_id, a synchronous

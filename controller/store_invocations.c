@@ -120,8 +120,8 @@ int store_invocation_new_id(char ret_id[STORE_ID_SIZE])
 }
 
 int store_invocation_create_as(struct store *s, const char *id, const char *tenant,
-			       const char *function, int64_t version, bool async,
-			       const void *input, size_t input_len)
+			       const char *function, int64_t version, bool async, const void *input,
+			       size_t input_len)
 {
 	return invocation_insert(s, id, time_wall_ms(), tenant, function, version, async, input,
 				 input_len, NULL, NULL);

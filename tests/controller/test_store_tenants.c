@@ -246,7 +246,8 @@ int main(void)
 	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_reopen_keeps_everything),
 					    FIXTURE_TEST(test_tenants),
 					    FIXTURE_TEST(test_confidential_options),
-					    FIXTURE_TEST(test_migration_from_v2), FIXTURE_TEST(test_keys),
+					    FIXTURE_TEST(test_migration_from_v2),
+					    FIXTURE_TEST(test_keys),
 					    FIXTURE_TEST(test_no_token_in_clear) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,11 +32,18 @@ static size_t on_header(char *p, size_t size, size_t n, void *data)
 	header_value(p, size * n, "X-Ditto-Invocation-Id", r->id, sizeof(r->id));
 	header_value(p, size * n, "X-Ditto-Cold-Start", r->cold, sizeof(r->cold));
 	header_value(p, size * n, "X-Ditto-Timing", r->timing, sizeof(r->timing));
+	header_value(p, size * n, "Content-Type", r->content_type, sizeof(r->content_type));
 	return size * n;
 }
 
 long http_call(const char *base, const char *key, const char *method, const char *path,
 	       const void *body, size_t len, struct http_reply *r)
+{
+	return http_call_header(base, key, NULL, method, path, body, len, r);
+}
+
+long http_call_header(const char *base, const char *key, const char *header, const char *method,
+		      const char *path, const void *body, size_t len, struct http_reply *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->status = -1;
@@ -47,6 +54,8 @@ long http_call(const char *base, const char *key, const char *method, const char
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
 		hdrs = curl_slist_append(hdrs, auth);
 	}
+	if (header)
+		hdrs = curl_slist_append(hdrs, header);
 	CURL *h = curl_easy_init();
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);

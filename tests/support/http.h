@@ -17,12 +17,17 @@ struct http_reply {
 	char id[64];      /* X-Ditto-Invocation-Id */
 	char cold[16];    /* X-Ditto-Cold-Start */
 	char timing[256]; /* X-Ditto-Timing */
+	char content_type[64];
 };
 
 /* METHOD base+path as bearer key (NULL: none) with an optional body, given
  * five minutes. Fills r (which the caller frees) and returns r->status. */
 long http_call(const char *base, const char *key, const char *method, const char *path,
 	       const void *body, size_t len, struct http_reply *r);
+
+/* http_call with one more request header line ("Name: value"; NULL: none). */
+long http_call_header(const char *base, const char *key, const char *header, const char *method,
+		      const char *path, const void *body, size_t len, struct http_reply *r);
 
 void http_reply_free(struct http_reply *r);
 
