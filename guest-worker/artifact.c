@@ -70,7 +70,14 @@ int artifact_put(const struct artifact_store *s, const char *digest, const void 
 	sha256_hex(data, len, got);
 	if (strcmp(got, digest) != 0)
 		return -EBADMSG;
+	return artifact_write(s, digest, data, len, 0755);
+}
 
+int artifact_write(const struct artifact_store *s, const char *digest, const void *data, size_t len,
+		   unsigned mode)
+{
+	if (!artifact_digest_is_valid(digest))
+		return -EINVAL;
 	char tmp[ARTIFACT_DIGEST_LEN + 32];
 	snprintf(tmp, sizeof(tmp), ".tmp-%s-%d", digest, (int)getpid());
 	/* A temporary file left by a crash under the same pid is stale. */
@@ -80,7 +87,7 @@ int artifact_put(const struct artifact_store *s, const char *digest, const void 
 		return -errno;
 	int r = write_all(fd, data, len);
 	/* fchmod, not the open mode, so the umask cannot strip the x bits. */
-	if (r == 0 && fchmod(fd, 0755) < 0)
+	if (r == 0 && fchmod(fd, (mode_t)mode) < 0)
 		r = -errno;
 	/* The file must be closed before anything executes it, or exec fails
 	 * with ETXTBSY. */

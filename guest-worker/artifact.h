@@ -34,6 +34,13 @@ bool artifact_digest_is_valid(const char *digest);
  * malformed digest, -EBADMSG when data does not match it, or -errno. */
 int artifact_put(const struct artifact_store *s, const char *digest, const void *data, size_t len);
 
+/* Stores data under digest as artifact_put() does, without checking that
+ * digest is its SHA-256 (the caller names it: an opened end-to-end encrypted
+ * artifact is kept under the digest of its sealed bytes), with this mode.
+ * Returns 0, -EINVAL for a malformed digest, or -errno. */
+int artifact_write(const struct artifact_store *s, const char *digest, const void *data, size_t len,
+		   unsigned mode);
+
 /* True when an artifact with this (valid) digest is stored. */
 bool artifact_has(const struct artifact_store *s, const char *digest);
 

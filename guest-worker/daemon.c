@@ -20,14 +20,13 @@
 #include "channel.h"
 #include "cpu_sysfs.h"
 #include "cpuctl.h"
+#include "e2e_invoke.h"
+#include "invoke_meta.h"
 #include "log.h"
 #include "loop.h"
 #include "runner.h"
 #include "util.h"
 #include "wire.h"
-
-#define DEFAULT_MAX_OUTPUT (1024 * 1024)
-#define MAX_MAX_OUTPUT (16 * 1024 * 1024)
 
 struct daemon {
 	const struct daemon_config *cfg;
@@ -38,6 +37,7 @@ struct daemon {
 	struct artifact_store store;
 	struct runner runner;
 	struct cpuctl cpuctl;
+	struct guest_e2e e2e;
 	struct inv *q_head, *q_tail;
 	size_t queued;
 	/* Whether the agent's end of a virtio-serial port is open; always true
@@ -56,6 +56,8 @@ void daemon_config_defaults(struct daemon_config *cfg)
 		.port_fd = -1,
 		.sysfs_root = "/sys",
 		.artifact_dir = ARTIFACT_DEFAULT_DIR,
+		.plain_dir = GUEST_E2E_PLAIN_DIR,
+		.sev_guest = ATTEST_DEVICE,
 		.uevent_fd = -1,
 		.max_body = WIRE_MAX_BODY,
 		.queue_max = DAEMON_QUEUE_MAX,
@@ -164,8 +166,13 @@ static void send_cpu_event(struct daemon *d, int cpu, const char *event, json_t 
 
 /* ---- invocations ----------------------------------------------------- */
 
-static void send_inv_reply(struct daemon *d, const struct inv *inv)
+static void send_inv_reply(struct daemon *d, struct inv *inv)
 {
+	/* An encrypted invocation's output leaves sealed, or not at all. */
+	if (inv->e2e && guest_e2e_seal(&d->e2e, inv) < 0) {
+		inv->status = INV_ERROR;
+		snprintf(inv->error, sizeof(inv->error), "e2e: cannot seal the response");
+	}
 	json_t *m = json_pack("{s:s, s:i, s:I, s:I, s:I, s:b, s:I, s:I, s:b, s:b}", "status",
 			      inv_status_name(inv->status), "cpu", inv->cpu, "wall_us",
 			      (json_int_t)inv->wall_us, "cpu_us", (json_int_t)inv->cpu_us,
@@ -205,7 +212,7 @@ static int pick_cpu(struct daemon *d, const struct inv *inv)
 			continue;
 		if (inv->mode != INV_PERSISTENT)
 			return i;
-		if (runner_has_warm(&d->runner, inv->digest, inv->memory_mib, i))
+		if (runner_has_warm(&d->runner, inv, i))
 			return i;
 		if (first < 0)
 			first = i;
@@ -285,24 +292,6 @@ static void on_inv_done(struct inv *inv, void *data)
 
 /* ---- requests -------------------------------------------------------- */
 
-/* Reads an integer field in [min, max]; def when absent and not required.
- * Returns 0 or -EINVAL. */
-static int meta_int(const json_t *m, const char *key, bool required, json_int_t def, json_int_t min,
-		    json_int_t max, json_int_t *ret)
-{
-	const json_t *v = json_object_get(m, key);
-	if (!v) {
-		if (required)
-			return -EINVAL;
-		*ret = def;
-		return 0;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return -EINVAL;
-	*ret = json_integer_value(v);
-	return 0;
-}
-
 static void handle_cpu_request(struct daemon *d, const struct wire_frame *f, const json_t *m)
 {
 	uint32_t id = f->hdr.id;
@@ -358,6 +347,45 @@ static void handle_artifact_put(struct daemon *d, const struct wire_frame *f, co
 		  json_pack("{s:s, s:I}", "digest", digest, "size", (json_int_t)f->hdr.body_len));
 }
 
+/* Reads the invocation's options into inv. Returns 0, or -1 after answering
+ * with an error. */
+static int invoke_options(struct daemon *d, uint32_t id, const json_t *m, struct inv *inv,
+			  bool *ret_e2e)
+{
+	struct invoke_meta_err err;
+	if (invoke_meta_read(m, &d->cpuctl, inv, ret_e2e, &err) == 0)
+		return 0;
+	send_error(d, id, err.code, "%s", err.message);
+	return -1;
+}
+
+/* Gives inv its input: the body, or the opened request of an encrypted
+ * invocation. Returns 0, or -1 after answering: a request that does not
+ * open is a failed invocation with no output. */
+static int invoke_input(struct daemon *d, struct inv *inv, bool e2e, const struct wire_frame *f)
+{
+	size_t len = f->hdr.body_len;
+	if (e2e) {
+		if (guest_e2e_open(&d->e2e, &d->store, inv, f->body, len, inv->error,
+				   sizeof(inv->error)) == 0)
+			return 0;
+		log_info("e2e_open_failed id=%u error=\"%s\"", inv->id, inv->error);
+		inv->status = INV_ERROR;
+		inv->started_us = inv->received_us = time_now_us();
+		send_inv_reply(d, inv);
+		return -1;
+	}
+	inv->input = len ? malloc(len) : NULL;
+	if (len && !inv->input) {
+		send_error(d, inv->id, AGENT_E_IO_ERROR, "out of memory");
+		return -1;
+	}
+	if (len)
+		memcpy(inv->input, f->body, len);
+	inv->input_len = len;
+	return 0;
+}
+
 /* read_us: when the frame's last byte was read, the start of guest_us. */
 static void handle_invoke(struct daemon *d, const struct wire_frame *f, const json_t *m,
 			  uint64_t read_us)
@@ -366,78 +394,35 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	const char *digest = meta_digest(d, id, m);
 	if (!digest)
 		return;
-	const json_t *mode_v = json_object_get(m, "mode");
-	const char *mode = mode_v ? json_string_value(mode_v) : "process";
-	enum inv_mode imode;
-	if (mode && strcmp(mode, "process") == 0) {
-		imode = INV_PROCESS;
-	} else if (mode && strcmp(mode, "persistent") == 0) {
-		imode = INV_PERSISTENT;
-	} else {
-		send_error(d, id, AGENT_E_BAD_REQUEST,
-			   "\"mode\" must be \"process\" or \"persistent\"");
-		return;
-	}
-	json_int_t timeout_ms, max_output;
-	if (meta_int(m, "timeout_ms", false, INVOKE_TIMEOUT_DEFAULT_MS, 0, UINT32_MAX,
-		     &timeout_ms) < 0 ||
-	    meta_int(m, "max_output", false, DEFAULT_MAX_OUTPUT, 0, MAX_MAX_OUTPUT, &max_output) <
-		    0) {
-		send_error(d, id, AGENT_E_BAD_REQUEST,
-			   "\"timeout_ms\" and \"max_output\" must be integers in range");
-		return;
-	}
-	json_int_t memory_mib;
-	if (meta_int(m, "memory_mib", false, 0, 1, WIRE_MAX_MEMORY_MIB, &memory_mib) < 0) {
-		send_error(d, id, AGENT_E_BAD_REQUEST, "\"memory_mib\" must be an integer in 1..%d",
-			   WIRE_MAX_MEMORY_MIB);
-		return;
-	}
-	json_int_t want_cpu;
-	if (meta_int(m, "cpu", false, 0, 1, d->cpuctl.ncpus - 1, &want_cpu) < 0) {
-		send_error(d, id, AGENT_E_NO_SUCH_CPU, "\"cpu\" must name a worker CPU, 1..%d",
-			   d->cpuctl.ncpus - 1);
-		return;
-	}
-	if (want_cpu > 0 && !cpuctl_is_worker(&d->cpuctl, (int)want_cpu)) {
-		send_error(d, id, AGENT_E_NO_SUCH_CPU, "cpu %d is not present", (int)want_cpu);
-		return;
-	}
-	if (!artifact_has(&d->store, digest)) {
-		send_error(d, id, AGENT_E_ARTIFACT_MISSING, "no artifact %s", digest);
-		return;
-	}
-	if (imode == INV_PERSISTENT && memchr(f->body, '\n', f->hdr.body_len)) {
-		send_error(
-			d, id, AGENT_E_BAD_INPUT,
-			"persistent mode takes one line of input: it must not contain a newline");
-		return;
-	}
-	if (d->queued >= d->cfg->queue_max) {
-		send_error(d, id, AGENT_E_QUEUE_FULL, "%zu invocations are waiting already",
-			   d->queued);
-		return;
-	}
 	struct inv *inv = inv_new();
-	if (inv && f->hdr.body_len) {
-		inv->input = malloc(f->hdr.body_len);
-		if (inv->input)
-			memcpy(inv->input, f->body, f->hdr.body_len);
-	}
-	if (!inv || (f->hdr.body_len && !inv->input)) {
-		inv_free(inv);
+	if (!inv) {
 		send_error(d, id, AGENT_E_IO_ERROR, "out of memory");
 		return;
 	}
 	inv->id = id;
 	memcpy(inv->digest, digest, sizeof(inv->digest));
-	inv->mode = imode;
-	inv->timeout_ms = (uint32_t)timeout_ms;
-	inv->max_output = (size_t)max_output;
-	inv->want_cpu = (int)want_cpu;
-	inv->memory_mib = (uint32_t)memory_mib;
-	inv->input_len = f->hdr.body_len;
 	inv->read_us = read_us;
+	bool e2e = false;
+	if (invoke_options(d, id, m, inv, &e2e) < 0)
+		goto drop;
+	if (!artifact_has(&d->store, digest)) {
+		send_error(d, id, AGENT_E_ARTIFACT_MISSING, "no artifact %s", digest);
+		goto drop;
+	}
+	if (d->queued >= d->cfg->queue_max) {
+		send_error(d, id, AGENT_E_QUEUE_FULL, "%zu invocations are waiting already",
+			   d->queued);
+		goto drop;
+	}
+	if (invoke_input(d, inv, e2e, f) < 0)
+		goto drop;
+	if (inv->mode == INV_PERSISTENT && inv->input_len &&
+	    memchr(inv->input, '\n', inv->input_len)) {
+		send_error(
+			d, id, AGENT_E_BAD_INPUT,
+			"persistent mode takes one line of input: it must not contain a newline");
+		goto drop;
+	}
 	inv->received_us = time_now_us();
 	if (d->q_tail)
 		d->q_tail->next = inv;
@@ -446,6 +431,27 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	d->q_tail = inv;
 	d->queued++;
 	dispatch(d);
+	return;
+drop:
+	inv_free(inv);
+}
+
+static void handle_attest(struct daemon *d, uint32_t id, const json_t *m)
+{
+	json_t *meta;
+	struct attest_evidence ev;
+	char err[256];
+	int r = guest_e2e_attest(&d->e2e, d->cfg->sev_guest, m, &meta, &ev, err, sizeof(err));
+	if (r == -EINVAL) {
+		send_error(d, id, AGENT_E_BAD_REQUEST, "%s", err);
+	} else if (r < 0) {
+		log_warn("attest_failed id=%u error=\"%s\"", id, err);
+		send_error_msg(d, id, "attest_failed", err);
+	} else {
+		send_frame(d, WIRE_REPLY, id, meta, ev.report, ev.report_len, ev.certs,
+			   ev.certs_len);
+		attest_evidence_free(&ev);
+	}
 }
 
 static void handle_status(struct daemon *d, uint32_t id)
@@ -494,6 +500,7 @@ static void handle_frame(struct daemon *d, const struct wire_frame *f, uint64_t 
 	case WIRE_CPU_RELEASE: handle_cpu_request(d, f, m); break;
 	case WIRE_ARTIFACT_PUT: handle_artifact_put(d, f, m); break;
 	case WIRE_INVOKE: handle_invoke(d, f, m, read_us); break;
+	case WIRE_ATTEST: handle_attest(d, id, m); break;
 	default:
 		send_error(d, id, AGENT_E_BAD_REQUEST, "%s is not a request the guest serves",
 			   wire_type_name(f->hdr.type));
@@ -725,10 +732,16 @@ static int daemon_open(struct daemon *d, const sigset_t *mask, const char **ret_
 	r = artifact_store_open(cfg->artifact_dir, &d->store);
 	if (r < 0)
 		return r;
+	uint64_t wait_us;
+	r = guest_e2e_init(&d->e2e, cfg->plain_dir, &wait_us, ret_step);
+	if (r < 0)
+		return r;
+	log_info("e2e_key_ready wait_us=%llu", (unsigned long long)wait_us);
 	*ret_step = "runner";
 	r = runner_init(&d->runner, &d->loop, &d->store, on_inv_done, d);
 	if (r < 0)
 		return r;
+	d->runner.plain = &d->e2e.plain;
 	pin_to_control_cpu();
 	d->cpuctl_open = true;
 	r = cpuctl_init(&d->cpuctl, &d->loop, cfg->sysfs_root, cfg->uevent_fd, &cpu_ops, d,
@@ -778,6 +791,7 @@ static void daemon_close(struct daemon *d)
 		close(d->sig_fd);
 	channel_fini(&d->chan);
 	artifact_store_close(&d->store);
+	guest_e2e_fini(&d->e2e);
 	loop_fini(&d->loop);
 }
 
@@ -789,6 +803,7 @@ int daemon_run(const struct daemon_config *cfg)
 		.port_w.fd = -1,
 		.sig_w.fd = -1,
 		.store.dirfd = -1,
+		.e2e.plain.dirfd = -1,
 	};
 	struct daemon *d = &dd;
 	channel_init(&d->chan, cfg->port_fd, cfg->port_eof_ends, cfg->max_body);

@@ -17,6 +17,11 @@ struct daemon_config {
 	bool port_eof_ends;       /* EOF on it ends the daemon (socket, pipe) */
 	const char *sysfs_root;   /* "/sys"; tests use a tree of plain files */
 	const char *artifact_dir; /* where artifacts are cached */
+	/* Where the opened executables of end-to-end encrypted artifacts are
+	 * kept (guest memory: tmpfs), and the SEV guest device; tests point
+	 * both into a scratch folder. */
+	const char *plain_dir;
+	const char *sev_guest;
 	/* -1: open a NETLINK_KOBJECT_UEVENT socket. Otherwise a datagram
 	 * socket carrying messages in the kernel's uevent format from any
 	 * sender (taken over), which lets tests play the kernel's part. */

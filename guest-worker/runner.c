@@ -29,6 +29,7 @@ struct pproc {
 	struct runner *r;
 	char digest[SHA256_HEX_SIZE];
 	uint32_t memory_mib; /* the address-space limit it was started with */
+	bool e2e;            /* it runs the opened executable of a sealed artifact */
 	int cpu;
 	struct proc proc;
 	struct watch in_w, out_w, err_w;
@@ -43,6 +44,12 @@ struct pproc {
 };
 
 static void finish(struct inv *inv);
+
+static void wipe(void *p, size_t n)
+{
+	if (p)
+		explicit_bzero(p, n);
+}
 
 struct inv *inv_new(void)
 {
@@ -60,6 +67,11 @@ void inv_free(struct inv *inv)
 {
 	if (!inv)
 		return;
+	if (inv->e2e) {
+		wipe(inv->input, inv->input_len);
+		wipe(inv->result.data, inv->result.len);
+		wipe(inv->log.data, inv->log.len);
+	}
 	free(inv->input);
 	buf_free(&inv->result);
 	buf_free(&inv->log);
@@ -213,7 +225,8 @@ static void build_env(const struct runner *r, const char *mode, int cpu, char *m
 static int spawn(struct runner *r, struct inv *inv, const char *mode, struct proc *ret)
 {
 	char path[PATH_MAX];
-	int e = artifact_path(r->store, inv->digest, path, sizeof(path));
+	const struct artifact_store *store = inv->e2e ? r->plain : r->store;
+	int e = store ? artifact_path(store, inv->digest, path, sizeof(path)) : -ENOENT;
 	if (e < 0) {
 		set_error(inv, "artifact path: %s", strerror(-e));
 		return e;
@@ -473,12 +486,12 @@ static void pp_on_stdin(struct watch *w, uint32_t events)
 	loop_del(pp->r->loop, w);
 }
 
-static struct pproc *pp_find(const struct runner *r, const char *digest, uint32_t memory_mib,
-			     int cpu)
+static struct pproc *pp_find(const struct runner *r, const struct inv *inv, int cpu)
 {
 	for (struct pproc *pp = r->pprocs; pp; pp = pp->next)
-		if (!pp->dying && !pp->retire && pp->cpu == cpu && pp->memory_mib == memory_mib &&
-		    strcmp(pp->digest, digest) == 0)
+		if (!pp->dying && !pp->retire && pp->cpu == cpu &&
+		    pp->memory_mib == inv->memory_mib && pp->e2e == inv->e2e &&
+		    strcmp(pp->digest, inv->digest) == 0)
 			return pp;
 	return NULL;
 }
@@ -502,6 +515,7 @@ static int pp_new(struct runner *r, struct inv *inv, struct pproc **ret)
 	pp->r = r;
 	pp->cpu = inv->cpu;
 	pp->memory_mib = inv->memory_mib;
+	pp->e2e = inv->e2e;
 	memcpy(pp->digest, inv->digest, sizeof(pp->digest));
 	pp->in_w.fd = pp->out_w.fd = pp->err_w.fd = -1;
 	pp->next = r->pprocs;
@@ -537,7 +551,7 @@ static void pp_evict(struct runner *r, int cpu)
 
 static int start_persistent(struct runner *r, struct inv *inv)
 {
-	struct pproc *pp = pp_find(r, inv->digest, inv->memory_mib, inv->cpu);
+	struct pproc *pp = pp_find(r, inv, inv->cpu);
 	if (!pp) {
 		pp_evict(r, inv->cpu);
 		int e = pp_new(r, inv, &pp);
@@ -666,9 +680,9 @@ void runner_reap(struct runner *r)
 	}
 }
 
-bool runner_has_warm(const struct runner *r, const char *digest, uint32_t memory_mib, int cpu)
+bool runner_has_warm(const struct runner *r, const struct inv *inv, int cpu)
 {
-	const struct pproc *pp = pp_find(r, digest, memory_mib, cpu);
+	const struct pproc *pp = pp_find(r, inv, cpu);
 	return pp && !pp->inv;
 }
 

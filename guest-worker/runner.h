@@ -13,9 +13,13 @@
 #include <stdint.h>
 
 #include "artifact.h"
+#include "e2e.h"
 #include "loop.h"
 #include "proc.h"
 #include "util.h"
+
+/* The longest invocation id an end-to-end encrypted invocation may carry. */
+#define INV_ID_MAX 128
 
 enum inv_mode { INV_PROCESS, INV_PERSISTENT };
 enum inv_status { INV_OK, INV_ERROR, INV_TIMEOUT };
@@ -39,6 +43,13 @@ struct inv {
 	uint32_t memory_mib;
 	uint8_t *input; /* owned; freed with the invocation */
 	size_t input_len;
+	/* End-to-end encrypted (e2e_invoke.h): it runs the opened executable
+	 * from the runner's plain store, and its result and log are sealed to
+	 * client_pub, bound to invocation and digest. The plain input, result
+	 * and log are wiped when it is freed. */
+	bool e2e;
+	char invocation[INV_ID_MAX + 1];
+	uint8_t client_pub[E2E_KEY_SIZE];
 	uint64_t read_us;     /* when its request frame was read whole */
 	uint64_t received_us; /* when the request was queued */
 	uint64_t started_us;  /* when it was given a CPU */
@@ -85,6 +96,9 @@ typedef void (*runner_done_fn)(struct inv *inv, void *data);
 struct runner {
 	struct loop *loop;
 	const struct artifact_store *store;
+	/* The opened executables of end-to-end encrypted artifacts, by the
+	 * digest of the sealed bytes; NULL when there are none. */
+	const struct artifact_store *plain;
 	runner_done_fn done;
 	void *data;
 	struct inv *running;  /* process-mode invocations whose child lives */
@@ -92,7 +106,7 @@ struct runner {
 	char *path_env;       /* "PATH=..." for the functions' environment */
 };
 
-/* Sets up a runner. Returns 0 or -ENOMEM. */
+/* Sets up a runner (plain is NULL: set it after). Returns 0 or -ENOMEM. */
 int runner_init(struct runner *r, struct loop *loop, const struct artifact_store *store,
 		runner_done_fn done, void *data);
 
@@ -104,9 +118,9 @@ int runner_start(struct runner *r, struct inv *inv, int cpu);
 /* Reaps every exited child; call it when SIGCHLD arrives. */
 void runner_reap(struct runner *r);
 
-/* True when a live persistent process for digest, started with this memory
- * limit, waits idle on cpu. */
-bool runner_has_warm(const struct runner *r, const char *digest, uint32_t memory_mib, int cpu);
+/* True when a live persistent process that can serve inv (its digest, its
+ * memory limit, plain or opened executable) waits idle on cpu. */
+bool runner_has_warm(const struct runner *r, const struct inv *inv, int cpu);
 
 /* Kills the persistent processes pinned to cpu: idle ones now, a serving one
  * as soon as its invocation ends. */

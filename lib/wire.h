@@ -69,7 +69,8 @@ enum wire_type {
 	 * invocation waited for a CPU that left service), "cpu_removed"
 	 * (unplugged while the change waited), "online_failed", "offline_failed",
 	 * "probe_failed", "digest_mismatch", "artifact_missing", "queue_full",
-	 * "bad_input", "io_error". The agent relays them to the controller;
+	 * "bad_input", "io_error", "attest_failed" (WIRE_ATTEST: the SEV guest
+	 * device refused; the message says why). The agent relays them to the controller;
 	 * agent_api.h gives each its HTTP status. */
 	WIRE_ERROR = 4,
 
@@ -102,8 +103,11 @@ enum wire_type {
 	 *  1..WIRE_MAX_MEMORY_MIB, default none: the function's process gets it as
 	 *  RLIMIT_AS, its address space in MiB, set before exec; a persistent
 	 *  process keeps the limit of the invocation that started it, whatever
-	 *  later invocations it serves ask for)}; body: input (persistent: one
-	 *  line, no '\n')
+	 *  later invocations it serves ask for), "invocation" (optional: the
+	 *  controller's invocation id, 1..128 bytes), "e2e" (optional, default
+	 *  false; true needs "invocation": the artifact is a sealed one and the
+	 *  body a request, lib/e2e.h)}; body: input (persistent: one line, no
+	 *  '\n'; with e2e the request, whose plain input follows that rule)
 	 * -> {"status":"ok"|"error"|"timeout",
 	 *     "cpu" (the CPU it was pinned to), "ran_on" (the CPU it last ran on;
 	 *     absent when unknown), "wall_us" (from getting a CPU to the end,
@@ -125,14 +129,31 @@ enum wire_type {
 	 *     allocation, typically "exit code 1" or "killed by signal 11")};
 	 *    body: result bytes (stdout; persistent: the line without its '\n')
 	 *    then log bytes (stderr). A result line-less persistent process or
-	 *    one that timed out is killed and started cold on its next use. */
+	 *    one that timed out is killed and started cold on its next use.
+	 *    With e2e the guest opens the request with its key pair (bound to
+	 *    the invocation id and the digest), opens the sealed artifact with
+	 *    the request's tenant secret the first time (keeping the executable
+	 *    in guest memory only), runs it on the plain input, and the body is
+	 *    the sealed result part then the sealed log part, each sealed to the
+	 *    request's client key; "result_len" is the sealed result's length.
+	 *    A request that does not open is answered as a failed invocation
+	 *    ("status":"error", no body) with "error" "e2e: not sealed to this
+	 *    VM's key (attest again)" when it names no recipient with this VM's
+	 *    key, else "e2e: cannot open the request (...)" or "e2e: cannot open
+	 *    the artifact (...)" (another tenant secret). */
 	WIRE_INVOKE = 22,
 	/* {} -> {"cpus":[{"cpu","state":"offline"|"standby"|"active","busy",
 	 *        "draining"}],"queued":N,"artifacts":N}; cpu 0 is not listed. */
 	WIRE_STATUS = 23,
 	/* {"nonce": hex, 1..64 bytes} -> {"type": "none"|"sev-snp",
-	 * "public_key": hex X25519 key, "report_len" (sev-snp)}; body: the
-	 * report, then the host's certificate table when there is one. */
+	 * "public_key": 64 hex digits, the guest's X25519 key (made at boot, the
+	 * same for the VM's life), "report_len" (sev-snp: where the report
+	 * ends)}; body: for sev-snp the raw attestation report from
+	 * /dev/sev-guest with REPORT_DATA = e2e_report_data(nonce, public key)
+	 * (lib/e2e.h), then the host's certificate table when the host gave one
+	 * (SNP_GET_EXT_REPORT); empty for "none" (no /dev/sev-guest: nothing
+	 * binds the key, the VM is not confidential). Errors: "bad_request" (a
+	 * missing or bad nonce), "attest_failed". */
 	WIRE_ATTEST = 24,
 };
 

@@ -205,16 +205,21 @@ void peer_ping(struct peer *p)
 	guest_msg_free(&m);
 }
 
-void peer_put_script(struct peer *p, const char *script, char digest[SHA256_HEX_SIZE])
+void peer_put_artifact(struct peer *p, const void *data, size_t len, char digest[SHA256_HEX_SIZE])
 {
-	sha256_hex(script, strlen(script), digest);
+	sha256_hex(data, len, digest);
 	char meta[128];
 	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\"}", digest);
 	struct guest_msg m;
-	peer_call(p, WIRE_ARTIFACT_PUT, meta, script, strlen(script), WIRE_REPLY, &m);
+	peer_call(p, WIRE_ARTIFACT_PUT, meta, data, len, WIRE_REPLY, &m);
 	assert_string_equal(guest_msg_str(&m, "digest"), digest);
-	assert_int_equal(guest_msg_int(&m, "size"), strlen(script));
+	assert_int_equal(guest_msg_int(&m, "size"), len);
 	guest_msg_free(&m);
+}
+
+void peer_put_script(struct peer *p, const char *script, char digest[SHA256_HEX_SIZE])
+{
+	peer_put_artifact(p, script, strlen(script), digest);
 }
 
 void peer_activate(struct peer *p, int cpu)
@@ -292,6 +297,8 @@ static void daemon_child(const struct peer *p, int port_fd, bool eof_ends, int u
 	cfg.port_eof_ends = eof_ends;
 	cfg.sysfs_root = p->fs.sys;
 	cfg.artifact_dir = p->art;
+	cfg.plain_dir = p->plain;
+	cfg.sev_guest = p->sev;
 	cfg.uevent_fd = uevent_fd;
 	if (o && o->max_body)
 		cfg.max_body = o->max_body;
@@ -318,6 +325,8 @@ void peer_start_opts(struct peer *p, const struct peer_opts *o)
 	fake_sysfs_create(&p->fs, o ? o->possible : NULL, o ? o->present : NULL,
 			  o ? o->online : NULL);
 	snprintf(p->art, sizeof(p->art), "%s/artifacts", p->fs.dir);
+	snprintf(p->plain, sizeof(p->plain), "%s/plain", p->fs.dir);
+	snprintf(p->sev, sizeof(p->sev), "%s/sev-guest", p->fs.dir);
 
 	int ch[2], ue[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);

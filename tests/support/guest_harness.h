@@ -33,7 +33,9 @@ struct peer {
 	int fd;        /* our end of the channel */
 	int uevent_fd; /* our end of the uevent socket */
 	struct fake_sysfs fs;
-	char art[128]; /* the daemon's artifact folder */
+	char art[128];   /* the daemon's artifact folder */
+	char plain[128]; /* its folder of opened end-to-end encrypted artifacts */
+	char sev[128];   /* its SEV guest device: absent, unless a test makes it */
 	struct wire_decoder dec;
 	uint32_t next_id;
 	struct guest_msg *saved; /* frames received while waiting for another */
@@ -96,6 +98,8 @@ void peer_ping(struct peer *p);
 
 /* Uploads a script and returns its digest. */
 void peer_put_script(struct peer *p, const char *script, char digest[SHA256_HEX_SIZE]);
+/* Uploads len bytes as an artifact and returns its digest. */
+void peer_put_artifact(struct peer *p, const void *data, size_t len, char digest[SHA256_HEX_SIZE]);
 
 /* Activates a worker CPU and checks the reply. */
 void peer_activate(struct peer *p, int cpu);
