@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,6 +366,8 @@ static int certs_load(const void *data, size_t len, STACK_OF(X509) * sk)
 		}
 		return n;
 	}
+	if (len > INT_MAX)
+		return -EBADMSG;
 	BIO *bio = BIO_new_mem_buf(data, (int)len);
 	if (!bio)
 		return -ENOMEM;
@@ -780,8 +783,16 @@ static int verify_setup(struct verify *v, const void *report, size_t len)
 	if (!r->product)
 		r->product = product_from_cpuid(&r->report);
 	v->roots = snp_roots_get(r->product);
-	if (!v->roots)
-		return fail(v, SNP_VERIFY_ROOT, "cannot tell the product (give it)");
+	/* A VCEK whose issuer names no product AMD signs for is not chained to
+	 * any of its keys. */
+	if (!v->roots) {
+		char cn[64];
+		cert_cn(X509_get_issuer_name(v->leaf), cn, sizeof(cn));
+		return fail(v, SNP_VERIFY_CHAIN,
+			    "the certificate's issuer %s is no AMD signing key Ditto knows (and "
+			    "the product is not given)",
+			    cn);
+	}
 	report_tcbs_decode(&r->report, r->product);
 	return roots_load(v);
 }

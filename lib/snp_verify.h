@@ -71,7 +71,17 @@ struct snp_report {
 #define SNP_POLICY_DEBUG (1ull << 19)
 
 /* Every failure has its own code. snp_verify_code() gives the stable
- * string each has in JSON and on stderr. */
+ * string each has in JSON and on stderr. The checks run in this order
+ * (the first failure is reported): the report's form and algorithm, the
+ * certificate, the chain (validity, then signatures up to the pinned ARK),
+ * the signer, the signature, the hardware ID, the TCB extensions, then
+ * measurement, REPORT_DATA, policy (debug, migration agent, SMT) and the
+ * minimum TCB. So a VCEK of another chip gives bad_signature, not
+ * hwid_mismatch. What tampering gives: a flipped byte of the signed part or
+ * of R or S, bad_signature (of the version or algorithm fields, their own
+ * codes); of a certificate, bad_certificate when it no longer parses, else
+ * bad_chain (its issuer's signature over it fails), or untrusted_root for
+ * the ARK (its fingerprint is no longer the pinned one). */
 enum snp_verify_err {
 	SNP_VERIFY_OK = 0,
 	SNP_VERIFY_MALFORMED,      /* "malformed": too short, bad HCL wrapper, reserved bits */
@@ -80,12 +90,18 @@ enum snp_verify_err {
 	SNP_VERIFY_CERT_MALFORMED, /* "bad_certificate": a certificate does not parse */
 	SNP_VERIFY_CERT_EXPIRED,   /* "certificate_expired" (at the verification time) */
 	SNP_VERIFY_CERT_NOT_YET,   /* "certificate_not_yet_valid" */
-	SNP_VERIFY_CHAIN,  /* "bad_chain": VCEK/VLEK not signed by the ASK/ASVK, or it by the ARK */
-	SNP_VERIFY_ROOT,   /* "untrusted_root": the ARK is not AMD's pinned root for the product */
+	/* "bad_chain": VCEK/VLEK not signed by the ASK/ASVK, or it by the ARK,
+	 * a certificate of the chain given that the ARK did not sign, or a
+	 * VCEK whose issuer names no product (and no product given) */
+	SNP_VERIFY_CHAIN,
+	/* "untrusted_root": a root (self-issued certificate) in the chain given
+	 * is not AMD's ARK pinned for the product */
+	SNP_VERIFY_ROOT,
 	SNP_VERIFY_SIGNER, /* "wrong_signer": a VLEK report with a VCEK certificate or the reverse */
 	SNP_VERIFY_SIGNATURE, /* "bad_signature": the report's signature does not verify */
 	SNP_VERIFY_HWID, /* "hwid_mismatch": the VCEK's hardware ID is not the report's chip_id */
-	SNP_VERIFY_TCB_MISMATCH, /* "tcb_mismatch": the certificate's TCB is not the report's reported_tcb */
+	/* "tcb_mismatch": the certificate's TCB is not the report's reported_tcb */
+	SNP_VERIFY_TCB_MISMATCH,
 	SNP_VERIFY_MEASUREMENT,    /* "measurement_mismatch" */
 	SNP_VERIFY_REPORT_DATA,    /* "report_data_mismatch" */
 	SNP_VERIFY_POLICY_DEBUG,   /* "policy_debug": debugging allowed */
@@ -109,12 +125,19 @@ enum snp_product snp_product_detect(const void *cert, size_t cert_len,
 /* Splits a raw TCB value for a product. */
 void snp_tcb_decode(uint64_t raw, enum snp_product product, struct snp_tcb *ret);
 /* Parses a minimum TCB written "bl=N,tee=N,snp=N,ucode=N[,fmc=N]" (any
- * subset, any order) or a 16-digit hex raw value. Returns 0 or -EINVAL. */
+ * subset, any order, N 0..255; fmc only for Turin or UNKNOWN) or a
+ * 16-digit hex raw value (optionally 0x-prefixed), split for product (the
+ * layouts differ: give the report's product, see snp_product_detect).
+ * Returns 0 or -EINVAL. */
 int snp_tcb_parse(const char *s, enum snp_product product, struct snp_tcb *ret);
 
 /* Parses a report: SNP_REPORT_SIZE bytes or more (later versions may be
- * longer), or Azure's HCL report (the SNP report at offset 32). Returns 0 or
- * -EBADMSG (too short, version below 2). */
+ * longer), or Azure's HCL report, recognised by its "HCLA" signature (a
+ * 32-byte header, the SNP report, then runtime data whose header says SNP).
+ * The TCB versions are split for the product the CPUID fields name
+ * (version 3 and later), else as Milan/Genoa; snp_verify splits them for
+ * the product it verifies against. Returns 0 or -EBADMSG (too short, a bad
+ * HCL wrapper, version below 2, a reserved signing key value). */
 int snp_report_parse(const void *data, size_t len, struct snp_report *ret);
 
 struct snp_verify_opts {
@@ -136,7 +159,9 @@ struct snp_verify_opts {
 	const struct snp_tcb *min_tcb; /* NULL: not checked */
 	bool allow_debug;              /* default false: a debug policy fails */
 	bool allow_migration_agent;    /* default false */
-	int smt;                       /* -1 either; 0 the policy must forbid SMT; 1 allow */
+	/* -1 or 1: either; 0: the policy must forbid SMT. Beware: a zeroed
+	 * struct forbids it, and most hosts' reports allow it (0x30000). */
+	int smt;
 };
 
 struct snp_verify_result {
@@ -144,13 +169,17 @@ struct snp_verify_result {
 	char message[256]; /* one line saying what failed, or what was proved */
 	enum snp_product product;
 	struct snp_report report;
-	/* What was checked (true only when checked and passed). */
+	/* What was checked (true only when checked and passed). hwid stays
+	 * false for a VLEK (it has no hardware ID) and for a report whose
+	 * chip_id the guest masked (MASK_CHIP_ID): not checked then. */
 	bool signature, chain, tcb_extensions, hwid, measurement, report_data, policy, min_tcb;
 };
 
 /* Verifies a report (raw or HCL-wrapped). Fills ret fully in every case; ret->err
  * is the first failure. Returns 0 when every check passed, -EACCES when
- * one failed (ret says which), -ENOMEM or -EIO when OpenSSL could not run. */
+ * one failed (ret says which), -ENOMEM or -EIO when OpenSSL could not run
+ * (ret->message says so; ret->err is then meaningless). Thread-safe; no
+ * global state. */
 int snp_verify(const void *report, size_t len, const struct snp_verify_opts *opts,
 	       struct snp_verify_result *ret);
 

@@ -143,6 +143,10 @@ static void test_certificate_bytes(void **state)
 	/* The ARK: no longer the pinned root, wherever the flip is. */
 	assert_int_equal(flipped(&e, &e.ark, e.ark.len - 1), SNP_VERIFY_ROOT);
 	assert_int_equal(flipped(&e, &e.ark, serial_byte(&e.ark)), SNP_VERIFY_ROOT);
+	/* The VCEK's issuer name: no product, no AMD key signed it. */
+	uint8_t *issuer = memmem(e.vcek.p, e.vcek.len, "SEV-Milan", 9);
+	assert_non_null(issuer);
+	assert_int_equal(flipped(&e, &e.vcek, (size_t)(issuer + 4 - e.vcek.p)), SNP_VERIFY_CHAIN);
 	/* The outer SEQUENCE's tag: not a certificate any more. */
 	assert_int_equal(flipped(&e, &e.vcek, 0), SNP_VERIFY_CERT_MALFORMED);
 	assert_int_equal(flipped(&e, &e.ask, 0), SNP_VERIFY_CERT_MALFORMED);
