@@ -16,13 +16,6 @@
 #define FETCH_TIMEOUT_MS 30000
 #define TENANT_VMS_MAX 128 /* VMs of one tenant attested at once */
 
-/* The certificate table's GUIDs, in the byte order of their text form;
- * a table written with the EFI (mixed-endian) order is accepted too. */
-static const uint8_t GUID_VCEK[16] = { 0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64,
-				       0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd };
-static const uint8_t GUID_VLEK[16] = { 0xa8, 0x07, 0x4b, 0xc2, 0xa2, 0x5a, 0x48, 0x3e,
-				       0xaa, 0xe6, 0x39, 0xc0, 0x45, 0xa0, 0xb8, 0xa1 };
-
 enum attest_use attest_use(bool required, const struct attest_verdict *v, uint64_t epoch,
 			   int64_t pid)
 {
@@ -39,43 +32,6 @@ int attest_nonce_parse(const char *hex, uint8_t ret[ATTEST_NONCE_MAX])
 	if (len < 2 || len > 2 * ATTEST_NONCE_MAX || len % 2)
 		return -EINVAL;
 	return hex_to_bytes(hex, ret, len / 2) < 0 ? -EINVAL : (int)(len / 2);
-}
-
-/* Whether a table entry's GUID is g, in either byte order. */
-static bool guid_is(const uint8_t *e, const uint8_t g[16])
-{
-	static const uint8_t efi_order[16] = {
-		3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15
-	};
-	bool efi = true;
-	for (size_t i = 0; i < 16; i++)
-		efi = efi && e[i] == g[efi_order[i]];
-	return efi || memcmp(e, g, 16) == 0;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-int attest_cert_find(const uint8_t *table, size_t len, const uint8_t **ret, size_t *ret_len)
-{
-	static const uint8_t zero[24];
-	for (size_t at = 0;; at += 24) {
-		if (at + 24 > len)
-			return -EBADMSG;
-		const uint8_t *e = table + at;
-		if (!memcmp(e, zero, sizeof(zero)))
-			return -ENOENT;
-		uint32_t off = le32(e + 16), n = le32(e + 20);
-		if (!guid_is(e, GUID_VCEK) && !guid_is(e, GUID_VLEK))
-			continue;
-		if (n == 0 || off > len || n > len - off)
-			return -EBADMSG;
-		*ret = table + off;
-		*ret_len = n;
-		return 0;
-	}
 }
 
 static void verdict_set(struct attest_verdict *v, bool ok, const char *code, const char *fmt, ...)
@@ -148,7 +104,9 @@ static void snp_check(json_t *ev, const uint8_t *nonce, size_t nonce_len,
 		goto out;
 	const uint8_t *vcek = NULL;
 	size_t vcek_len = 0;
-	if (!e.certs || attest_cert_find(e.certs, e.certs_len, &vcek, &vcek_len) < 0) {
+	if (!e.certs ||
+	    (snp_cert_table_find(e.certs, e.certs_len, SNP_CERT_GUID_VCEK, &vcek, &vcek_len) < 0 &&
+	     snp_cert_table_find(e.certs, e.certs_len, SNP_CERT_GUID_VLEK, &vcek, &vcek_len) < 0)) {
 		verdict_set(ret, false, "no_vcek",
 			    "the host provided no VCEK or VLEK certificate with the report: "
 			    "nothing was verified (get it from AMD's KDS and verify offline with "

@@ -47,13 +47,6 @@ enum attest_use attest_use(bool required, const struct attest_verdict *v, uint64
  * Returns its length in bytes, or -EINVAL. */
 int attest_nonce_parse(const char *hex, uint8_t ret[ATTEST_NONCE_MAX]);
 
-/* Finds the VCEK or VLEK certificate in a certificate table as the host
- * gives it with an extended report (GHCB specification: entries of a GUID,
- * an offset from the table's start and a length, little-endian, ending with
- * an all-zero entry). Returns 0 with a pointer into table, -ENOENT when it
- * holds neither, or -EBADMSG when it is malformed. */
-int attest_cert_find(const uint8_t *table, size_t len, const uint8_t **ret, size_t *ret_len);
-
 /* Verifies an agent's evidence of one VM against the nonce it was asked
  * with. Fills ret (epoch and pid untouched) and returns the VM's entry as
  * GET /v1/tenants/{t}/attestation shows it: {"vm", "type", "public_key",

@@ -99,5 +99,7 @@ void test_controller_crash(void **state);
 void test_agent_killed(void **state);
 void test_scale_out_second_vm(void **state);
 void test_scale_out_drain_and_loss(void **state);
+void test_chosen_invocation_id(void **state);
+void test_attestation_none(void **state);
 
 #endif

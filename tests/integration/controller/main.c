@@ -25,6 +25,8 @@ int main(void)
 					    cmocka_unit_test(test_drain_and_replace),
 					    cmocka_unit_test(test_deploy_invoke_versions),
 					    cmocka_unit_test(test_async),
+					    cmocka_unit_test(test_chosen_invocation_id),
+					    cmocka_unit_test(test_attestation_none),
 					    cmocka_unit_test(test_isolation),
 					    cmocka_unit_test(test_errors),
 					    cmocka_unit_test(test_burst_grows_then_shrinks),
