@@ -165,8 +165,12 @@ static void proof_rows(struct table *t, const struct outcome *out, const struct 
 	table_add(t, "%sChip ID:", indent);
 	table_add(t, "%s...", hex);
 	for (int c = 0; c < C_COUNT; c++) {
+		const char *st = check_status(r, o, (enum check)c);
 		table_add(t, "%s  %s", indent, check_names[c]);
-		table_add(t, "%s", check_status(r, o, (enum check)c));
+		table_add(t, "%s",
+			  strcmp(st, "not_checked") == 0   ? "not checked"
+			  : strcmp(st, "not_reached") == 0 ? "not reached"
+							   : st);
 	}
 }
 

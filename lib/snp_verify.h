@@ -111,8 +111,13 @@ enum snp_verify_err {
 	SNP_VERIFY_EVIDENCE_NONE,  /* "evidence_none": no hardware evidence where it is required */
 };
 
+/* The stable string of a code ("ok" for SNP_VERIFY_OK, "unknown" for a
+ * value out of range). Static storage. */
 const char *snp_verify_code(enum snp_verify_err e);
-const char *snp_product_name(enum snp_product p); /* "milan", ... or "unknown" */
+/* "milan", "genoa", "turin", or "unknown". Static storage. */
+const char *snp_product_name(enum snp_product p);
+/* Parses "milan", "genoa" or "turin" (any case). Returns 0 or -EINVAL
+ * ("unknown" included). */
 int snp_product_parse(const char *s, enum snp_product *ret);
 
 /* The product of a report's chip: the one the VCEK/VLEK certificate's
