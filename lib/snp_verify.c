@@ -669,8 +669,9 @@ static bool all_zero(const uint8_t *p, size_t n)
 }
 
 /* The VCEK's hardware ID against chip_id. A VLEK has none; a report asked
- * with MASK_CHIP_ID has a zero chip_id: neither is checked. Turin's ID is
- * the first 8 bytes of chip_id, the rest zero. */
+ * with MASK_CHIP_ID has a zero chip_id: neither is checked. A shorter ID
+ * (Turin's VCEKs are keyed by 8 bytes of it) is compared with the start of
+ * chip_id: the rest is bound by the signature already. */
 static int hwid_check(struct verify *v)
 {
 	const struct snp_report *rep = &v->r->report;
@@ -681,8 +682,7 @@ static int hwid_check(struct verify *v)
 		return fail(v, SNP_VERIFY_CERT_MALFORMED, "the VCEK has no hardware ID extension");
 	const uint8_t *id = ASN1_STRING_get0_data(ext);
 	size_t n = (size_t)ASN1_STRING_length(ext);
-	if (n == 0 || n > SNP_CHIP_ID_SIZE || memcmp(id, rep->chip_id, n) != 0 ||
-	    !all_zero(rep->chip_id + n, SNP_CHIP_ID_SIZE - n))
+	if (n == 0 || n > SNP_CHIP_ID_SIZE || memcmp(id, rep->chip_id, n) != 0)
 		return fail(v, SNP_VERIFY_HWID,
 			    "the VCEK's hardware ID is not the report's chip_id (a VCEK of "
 			    "another chip)");

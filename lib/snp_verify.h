@@ -146,12 +146,15 @@ int snp_tcb_parse(const char *s, enum snp_product product, struct snp_tcb *ret);
 int snp_report_parse(const void *data, size_t len, struct snp_report *ret);
 
 struct snp_verify_opts {
-	/* The VCEK or VLEK certificate, PEM or DER (required). */
+	/* The VCEK or VLEK certificate, PEM or DER (required). Certificates
+	 * after the first (a VCEK, ASK, ARK bundle) join the chain. */
 	const void *cert;
 	size_t cert_len;
-	/* The ASK/ASVK and ARK, PEM (one bundle, any order); NULL: the copies
-	 * built into Ditto for the product. Either way the ARK must be the one
-	 * pinned for the product. */
+	/* The ASK/ASVK and ARK, PEM (one bundle, any order) or DER back to
+	 * back; NULL: the copies built into Ditto for the product (no Turin
+	 * ASVK is built in). Either way the ARK must be the one pinned for the
+	 * product: every self-issued certificate given must be it, and every
+	 * other one must be signed by it. */
 	const void *chain;
 	size_t chain_len;
 	/* The product whose roots to use; UNKNOWN: taken from the certificate
