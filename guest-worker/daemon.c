@@ -732,11 +732,12 @@ static int daemon_open(struct daemon *d, const sigset_t *mask, const char **ret_
 	r = artifact_store_open(cfg->artifact_dir, &d->store);
 	if (r < 0)
 		return r;
-	uint64_t wait_us;
+	uint64_t wait_us, t0 = time_now_us();
 	r = guest_e2e_init(&d->e2e, cfg->plain_dir, &wait_us, ret_step);
 	if (r < 0)
 		return r;
-	log_info("e2e_key_ready wait_us=%llu", (unsigned long long)wait_us);
+	log_info("e2e_key_ready entropy_wait_us=%llu total_us=%llu", (unsigned long long)wait_us,
+		 (unsigned long long)(time_now_us() - t0));
 	*ret_step = "runner";
 	r = runner_init(&d->runner, &d->loop, &d->store, on_inv_done, d);
 	if (r < 0)

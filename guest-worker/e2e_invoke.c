@@ -43,8 +43,8 @@ int guest_e2e_init(struct guest_e2e *g, const char *plain_dir, uint64_t *ret_wai
 	uint8_t probe;
 	while (getrandom(&probe, 1, 0) < 0 && errno == EINTR)
 		;
-	int r = e2e_keypair_generate(&g->key);
 	*ret_wait_us = time_now_us() - t0;
+	int r = e2e_keypair_generate(&g->key);
 	if (r < 0)
 		return r;
 	*ret_step = "plain artifact folder";

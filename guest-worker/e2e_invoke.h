@@ -35,7 +35,7 @@ struct guest_e2e {
 };
 
 /* Generates the key pair (the kernel's random source may make it wait for
- * entropy early in boot: *ret_wait_us says how long it took) and opens the
+ * entropy early in boot: *ret_wait_us says how long it waited) and opens the
  * folder of plain executables, plain_dir. Returns 0, or -errno with
  * *ret_step naming what failed. */
 int guest_e2e_init(struct guest_e2e *g, const char *plain_dir, uint64_t *ret_wait_us,

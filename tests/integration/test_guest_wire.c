@@ -1,8 +1,9 @@
 /* The real guest worker in a real VM, spoken to over its virtio-serial port
  * with raw frames: what it does with malformed and oversized frames, unknown
- * types, missing artifacts and requests for CPUs it does not have, and how a
- * real function fares under a memory limit. The QEMU command line is the
- * agent's own (qemu_build_argv). */
+ * types, missing artifacts and requests for CPUs it does not have, how a
+ * real function fares under a memory limit, the evidence it gives without
+ * SEV-SNP, and an end-to-end encrypted invocation. The QEMU command line is
+ * the agent's own (qemu_build_argv). */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -20,6 +21,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "e2e.h"
+#include "encoding.h"
 #include "qemu.h"
 #include "sha256.h"
 #include "support/procs.h"
@@ -35,6 +38,8 @@ struct vmfix {
 	char dir[64];
 	struct wire_decoder dec;
 	uint32_t next_id;
+	uint8_t *body; /* the body of the last frame read */
+	size_t body_len;
 };
 
 static int listen_at(const char *path)
@@ -67,6 +72,11 @@ static json_t *next_frame(struct vmfix *v, uint8_t *type, uint32_t *id)
 		if (r == 1) {
 			*type = f.hdr.type;
 			*id = f.hdr.id;
+			free(v->body);
+			v->body = malloc(f.hdr.body_len + 1);
+			assert_non_null(v->body);
+			memcpy(v->body, f.body, f.hdr.body_len);
+			v->body_len = f.hdr.body_len;
 			return f.hdr.meta_len ? json_loadb(f.meta, f.hdr.meta_len, 0, NULL)
 					      : json_object();
 		}
@@ -182,6 +192,7 @@ static int shut(void **state)
 	waitpid(v->qemu, NULL, 0);
 	close(v->chan);
 	wire_decoder_free(&v->dec);
+	free(v->body);
 	return 0;
 }
 
@@ -336,11 +347,87 @@ static void test_memory_limit_and_guest_us(void **state)
 	expect_error(v, send_frame(v, WIRE_INVOKE, limited, "{}", 2), "bad_request");
 }
 
+/* Without /dev/sev-guest: evidence of type none, no body, and the key the
+ * guest made at boot, the same for every call. */
+static void attest_none(struct vmfix *v, const char *nonce, uint8_t key[E2E_KEY_SIZE])
+{
+	char meta[160];
+	snprintf(meta, sizeof(meta), "{\"nonce\":\"%s\"}", nonce);
+	uint8_t type;
+	json_t *m = reply_to(v, send_frame(v, WIRE_ATTEST, meta, NULL, 0), &type);
+	assert_int_equal(type, WIRE_REPLY);
+	assert_string_equal(json_string_value(json_object_get(m, "type")), "none");
+	assert_int_equal(v->body_len, 0);
+	assert_int_equal(hex_to_bytes(json_string_value(json_object_get(m, "public_key")), key,
+				      E2E_KEY_SIZE),
+			 0);
+	json_decref(m);
+}
+
+static void test_attest(void **state)
+{
+	struct vmfix *v = *state;
+	uint8_t k1[E2E_KEY_SIZE], k2[E2E_KEY_SIZE], zero[E2E_KEY_SIZE] = { 0 };
+	attest_none(v, "00112233445566778899aabbccddeeff", k1);
+	attest_none(v, "ff", k2);
+	assert_memory_equal(k1, k2, E2E_KEY_SIZE);
+	assert_memory_not_equal(k1, zero, E2E_KEY_SIZE);
+	expect_error(v, send_frame(v, WIRE_ATTEST, "{\"nonce\":\"xyz\"}", NULL, 0), "bad_request");
+}
+
+/* A sealed script run on a sealed input: the answer opens with the client
+ * key, and the canary is in none of the bytes the guest sends. */
+static void test_e2e_invoke(void **state)
+{
+	struct vmfix *v = *state;
+	static const char script[] = "#!/bin/sh\n# wire-canary\nread x\necho \"$x-canary\"\n";
+	const uint8_t secret[E2E_KEY_SIZE] = { 42 };
+	const char *id = "00000000000000000000000000000001";
+	uint8_t vm[E2E_KEY_SIZE], *sealed, *req, *plain;
+	size_t sealed_len, req_len, plain_len;
+	attest_none(v, "01", vm);
+	uint8_t type;
+	json_decref(reply_to(v, send_frame(v, WIRE_CPU_ACTIVATE, "{\"cpu\":1}", NULL, 0), &type));
+	assert_int_equal(e2e_artifact_seal(secret, script, strlen(script), &sealed, &sealed_len),
+			 0);
+	char digest[SHA256_HEX_SIZE], meta[256];
+	sha256_hex(sealed, sealed_len, digest);
+	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\"}", digest);
+	json_decref(reply_to(v, send_frame(v, WIRE_ARTIFACT_PUT, meta, sealed, sealed_len), &type));
+	assert_int_equal(type, WIRE_REPLY);
+	free(sealed);
+
+	struct e2e_keypair client;
+	assert_int_equal(e2e_client_key(secret, id, &client), 0);
+	const struct e2e_aad aad = { .invocation_id = id, .digest = digest };
+	assert_int_equal(e2e_request_seal(&client, (const uint8_t(*)[E2E_KEY_SIZE])vm, 1, secret,
+					  &aad, "in\n", 3, &req, &req_len),
+			 0);
+	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"e2e\":true,\"invocation\":\"%s\"}",
+		 digest, id);
+	json_t *m = reply_to(v, send_frame(v, WIRE_INVOKE, meta, req, req_len), &type);
+	free(req);
+	assert_int_equal(type, WIRE_REPLY);
+	assert_string_equal(json_string_value(json_object_get(m, "status")), "ok");
+	assert_null(memmem(v->body, v->body_len, "canary", 6));
+	assert_int_equal(e2e_response_open(&client, (const uint8_t(*)[E2E_KEY_SIZE])vm, 1, &aad,
+					   E2E_PART_RESULT, v->body,
+					   (size_t)meta_int(m, "result_len"), &plain, &plain_len,
+					   NULL),
+			 0);
+	assert_int_equal(plain_len, strlen("in-canary\n"));
+	assert_memory_equal(plain, "in-canary\n", plain_len);
+	free(plain);
+	json_decref(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_hello),
 					    cmocka_unit_test(test_malformed_frames),
 					    cmocka_unit_test(test_bad_requests),
-					    cmocka_unit_test(test_memory_limit_and_guest_us) };
+					    cmocka_unit_test(test_memory_limit_and_guest_us),
+					    cmocka_unit_test(test_attest),
+					    cmocka_unit_test(test_e2e_invoke) };
 	return cmocka_run_group_tests_name("guest wire protocol in a VM", tests, boot, shut);
 }
