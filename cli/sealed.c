@@ -12,15 +12,8 @@
 #include <unistd.h>
 
 #include "encoding.h"
+#include "snp_verify.h"
 #include "util.h"
-
-/* Where an SNP attestation report (AMD SEV-SNP ABI, table "ATTESTATION_REPORT
- * structure") holds REPORT_DATA and MEASUREMENT; every version keeps them. */
-#define REPORT_DATA_OFFSET 0x50
-#define REPORT_DATA_SIZE 64
-#define MEASUREMENT_OFFSET 0x90
-#define MEASUREMENT_SIZE 48
-#define REPORT_MIN_SIZE 0x4a0
 
 int sealed_secret_path(const char *file, const char *tenant, char *out, size_t size)
 {
@@ -123,32 +116,74 @@ int sealed_part_key(const uint8_t *part, size_t len, uint8_t ret[E2E_KEY_SIZE])
 	return 0;
 }
 
+/* Verifies the report here too when the host passed its certificate table:
+ * the signature with the VCEK (or VLEK) in it, that key's chain to AMD's
+ * pinned root, REPORT_DATA and the measurement, so a controller that says
+ * ok for a report that is not is caught. */
+static int local_verify(const uint8_t *report, size_t len, const struct snp_report *rep,
+			const char *certs64, const uint8_t *want, const uint8_t *meas,
+			const char *name, char *err, size_t err_len)
+{
+	uint8_t *certs = NULL;
+	size_t certs_len = 0, cert_len = 0;
+	const uint8_t *cert = NULL;
+	const char *guid = rep->signer == SNP_SIGNER_VLEK ? SNP_CERT_GUID_VLEK : SNP_CERT_GUID_VCEK;
+	if (base64_decode(certs64, strlen(certs64), &certs, &certs_len) < 0 ||
+	    snp_cert_table_find(certs, certs_len, guid, &cert, &cert_len) < 0) {
+		free(certs);
+		snprintf(err, err_len, "VM %s: its certificate table holds no usable %s", name,
+			 rep->signer == SNP_SIGNER_VLEK ? "VLEK" : "VCEK");
+		return -EBADMSG;
+	}
+	struct snp_verify_opts o = {
+		.cert = cert,
+		.cert_len = cert_len,
+		.measurement = meas,
+		.report_data = want,
+		.smt = -1,
+	};
+	struct snp_verify_result *res = calloc(1, sizeof(*res));
+	int r = res ? snp_verify(report, len, &o, res) : -ENOMEM;
+	if (r == -EACCES)
+		snprintf(err, err_len, "VM %s: its report does not verify here (%s: %s)", name,
+			 snp_verify_code(res->err), res->message);
+	else if (r < 0)
+		snprintf(err, err_len, "VM %s: cannot verify its report: %s", name, strerror(-r));
+	free(res);
+	free(certs);
+	return r < 0 ? -EACCES : 0;
+}
+
 /* Checks the report of a sev-snp VM: present, its REPORT_DATA binds the
- * key to the nonce, its MEASUREMENT is the one expected, and the
- * controller verified it. Returns 0 or -EACCES/-EBADMSG with err set. */
+ * key to the nonce, its MEASUREMENT is the one expected, the controller
+ * verified it, and, with the host's certificates, it verifies here too.
+ * Returns 0 or -EACCES/-EBADMSG with err set. */
 static int snp_evidence_check(const json_t *vm, const char *name, const uint8_t *nonce,
 			      size_t nonce_len, const uint8_t pub[E2E_KEY_SIZE], char *err,
 			      size_t err_len)
 {
 	const char *b64 = field_str(vm, "report"), *meas = field_str(vm, "measurement");
+	const char *certs = field_str(vm, "certs");
 	const json_t *v = json_object_get(vm, "verified");
-	uint8_t *report = NULL, want[REPORT_DATA_SIZE], m[MEASUREMENT_SIZE];
+	uint8_t *report = NULL, want[SNP_REPORT_DATA_SIZE], m[SNP_MEASUREMENT_SIZE];
 	size_t len = 0;
+	struct snp_report rep;
 	int r = -EACCES;
-	if (!b64 || base64_decode(b64, strlen(b64), &report, &len) < 0 || len < REPORT_MIN_SIZE) {
+	if (!b64 || base64_decode(b64, strlen(b64), &report, &len) < 0 ||
+	    snp_report_parse(report, len, &rep) < 0) {
 		snprintf(err, err_len, "VM %s: no usable SEV-SNP report in its evidence", name);
 		r = -EBADMSG;
 		goto out;
 	}
 	e2e_report_data(nonce, nonce_len, pub, want);
-	if (memcmp(report + REPORT_DATA_OFFSET, want, sizeof(want)) != 0) {
+	if (memcmp(rep.report_data, want, sizeof(want)) != 0) {
 		snprintf(err, err_len,
 			 "VM %s: the report's REPORT_DATA does not bind its key to this nonce",
 			 name);
 		goto out;
 	}
 	if (!meas || hex_to_bytes(meas, m, sizeof(m)) < 0 ||
-	    memcmp(report + MEASUREMENT_OFFSET, m, sizeof(m)) != 0) {
+	    memcmp(rep.measurement, m, sizeof(m)) != 0) {
 		snprintf(err, err_len, "VM %s: the report's measurement is not the expected one",
 			 name);
 		goto out;
@@ -158,7 +193,7 @@ static int snp_evidence_check(const json_t *vm, const char *name, const uint8_t 
 			 or_dash(field_str(v, "code")), or_dash(field_str(v, "message")));
 		goto out;
 	}
-	r = 0;
+	r = certs ? local_verify(report, len, &rep, certs, want, m, name, err, err_len) : 0;
 out:
 	free(report);
 	return r;

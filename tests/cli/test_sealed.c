@@ -21,6 +21,7 @@
 #include "../../cli/output.c"
 #include "../../cli/sealed.c"
 #include "encoding.h"
+#include "snp_verify.h"
 #include "support/files.h"
 
 static char dir[256];
@@ -124,26 +125,76 @@ static void add_none(json_t *att, const char *name, uint8_t key_byte)
 					"verified", "ok", 0, "code", "evidence_none"));
 }
 
+/* Where the SNP ABI's report keeps REPORT_DATA and MEASUREMENT. */
+#define REPORT_DATA_AT 0x50
+#define MEASUREMENT_AT 0x90
+
+/* A real report (v01 of tests/data/snp), its signature now broken by the
+ * fields this test writes. */
+static void *real_report(size_t *ret_len)
+{
+	char path[512];
+	const char *d = getenv("DITTO_TESTDATA");
+	snprintf(path, sizeof(path), "%s/snp/v01_virtee_milan_v2/report.bin", d ? d : "tests/data");
+	void *data = NULL;
+	assert_int_equal(file_read_all(path, &data, ret_len), 0);
+	assert_true(*ret_len >= SNP_REPORT_SIZE);
+	return data;
+}
+
+/* A certificate table (GHCB layout) holding v01's VCEK, or only an ASK
+ * entry when vcek is false. Returns it as base64. */
+static char *cert_table(bool vcek)
+{
+	char path[512];
+	const char *d = getenv("DITTO_TESTDATA");
+	snprintf(path, sizeof(path), "%s/snp/v01_virtee_milan_v2/vcek.der", d ? d : "tests/data");
+	void *der = NULL;
+	size_t len = 0;
+	assert_int_equal(file_read_all(path, &der, &len), 0);
+	const char *guid = vcek ? SNP_CERT_GUID_VCEK : SNP_CERT_GUID_ASK;
+	uint8_t *t = calloc(1, 48 + len);
+	assert_non_null(t);
+	for (size_t i = 0, o = 0; guid[i]; i++)
+		if (guid[i] != '-') {
+			char byte[3] = { guid[i], guid[i + 1], 0 };
+			t[o++] = (uint8_t)strtoul(byte, NULL, 16);
+			i++;
+		}
+	uint32_t off = 48, n = (uint32_t)len;
+	memcpy(t + 16, &off, 4);
+	memcpy(t + 20, &n, 4);
+	memcpy(t + 48, der, len);
+	char *b64 = base64_encode(t, 48 + len);
+	free(t);
+	free(der);
+	return b64;
+}
+
 /* A sev-snp entry whose report binds key_byte's key to nonce (when bind)
  * and holds the measurement 0xaa..; verified says what the controller
- * found. */
-static void add_snp(json_t *att, uint8_t key_byte, bool bind, const char *meas_hex, bool verified)
+ * found; certs, when not NULL, is the host's certificate table. */
+static void add_snp(json_t *att, uint8_t key_byte, bool bind, const char *meas_hex, bool verified,
+		    const char *certs)
 {
-	uint8_t pub[E2E_KEY_SIZE], report[REPORT_MIN_SIZE] = { 0 };
+	uint8_t pub[E2E_KEY_SIZE];
 	char hex[2 * E2E_KEY_SIZE + 1];
+	size_t len;
+	uint8_t *report = real_report(&len);
 	memset(pub, key_byte, sizeof(pub));
 	bytes_to_hex(pub, sizeof(pub), hex);
-	e2e_report_data(nonce, sizeof(nonce), pub, report + REPORT_DATA_OFFSET);
+	e2e_report_data(nonce, sizeof(nonce), pub, report + REPORT_DATA_AT);
 	if (!bind)
-		report[REPORT_DATA_OFFSET + 5] ^= 1;
-	memset(report + MEASUREMENT_OFFSET, 0xaa, MEASUREMENT_SIZE);
-	char *b64 = base64_encode(report, sizeof(report));
+		report[REPORT_DATA_AT + 5] ^= 1;
+	memset(report + MEASUREMENT_AT, 0xaa, SNP_MEASUREMENT_SIZE);
+	char *b64 = base64_encode(report, len);
 	json_array_append_new(json_object_get(att, "vms"),
-			      json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:b, s:s}}", "vm", "acme.1",
-					"type", "sev-snp", "public_key", hex, "report", b64,
-					"measurement", meas_hex, "verified", "ok", verified, "code",
-					verified ? "ok" : "bad_signature"));
+			      json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:{s:b, s:s}}", "vm",
+					"acme.1", "type", "sev-snp", "public_key", hex, "report",
+					b64, "certs", certs, "measurement", meas_hex, "verified",
+					"ok", verified, "code", verified ? "ok" : "bad_signature"));
 	free(b64);
+	free(report);
 }
 
 /* Runs the check and returns its result; the keys in *keys. */
@@ -156,7 +207,7 @@ static int check(json_t *att, bool require, struct sealed_keys *keys)
 	return r;
 }
 
-static char meas[2 * MEASUREMENT_SIZE + 1];
+static char meas[2 * SNP_MEASUREMENT_SIZE + 1];
 
 static void test_keys_none(void **state)
 {
@@ -200,12 +251,12 @@ static void test_keys_none(void **state)
 static void test_keys_snp(void **state)
 {
 	struct sealed_keys *k = calloc(1, sizeof(*k));
-	uint8_t m[MEASUREMENT_SIZE];
+	uint8_t m[SNP_MEASUREMENT_SIZE];
 	memset(m, 0xaa, sizeof(m));
 	bytes_to_hex(m, sizeof(m), meas);
 
 	json_t *att = answer("required");
-	add_snp(att, 0x33, true, meas, true);
+	add_snp(att, 0x33, true, meas, true, NULL);
 	assert_int_equal(check(att, false, k), 0);
 	assert_int_equal(k->n, 1);
 	assert_int_equal(k->none, 0);
@@ -213,29 +264,51 @@ static void test_keys_snp(void **state)
 
 	/* The report does not bind this key to this nonce. */
 	att = answer("required");
-	add_snp(att, 0x33, false, meas, true);
+	add_snp(att, 0x33, false, meas, true, NULL);
 	assert_int_equal(check(att, false, k), -EACCES);
 	/* Another measurement than the VM's expected one. */
 	char other[sizeof(meas)];
 	memcpy(other, meas, sizeof(meas));
 	other[0] = 'b';
 	att = answer("required");
-	add_snp(att, 0x33, true, other, true);
+	add_snp(att, 0x33, true, other, true, NULL);
 	assert_int_equal(check(att, false, k), -EACCES);
 	/* The controller's verdict is not ok. */
 	att = answer("optional");
-	add_snp(att, 0x33, true, meas, false);
+	add_snp(att, 0x33, true, meas, false, NULL);
 	assert_int_equal(check(att, false, k), -EACCES);
 	/* One bad VM of two refuses the whole answer. */
 	att = answer("optional");
-	add_snp(att, 0x33, true, meas, true);
-	add_snp(att, 0x44, false, meas, true);
+	add_snp(att, 0x33, true, meas, true, NULL);
+	add_snp(att, 0x44, false, meas, true, NULL);
 	assert_int_equal(check(att, false, k), -EACCES);
 	/* No report at all. */
 	att = answer("optional");
-	add_snp(att, 0x33, true, meas, true);
+	add_snp(att, 0x33, true, meas, true, NULL);
 	json_object_set_new(json_array_get(json_object_get(att, "vms"), 0), "report", json_null());
 	assert_int_equal(check(att, false, k), -EBADMSG);
+
+	/* With the host's certificates the CLI verifies the report itself:
+	 * this one's signature no longer covers what it says, whatever the
+	 * controller's verdict. */
+	char *certs = cert_table(true);
+	att = answer("optional");
+	add_snp(att, 0x33, true, meas, true, certs);
+	char err[512];
+	uint8_t nonce_copy[sizeof(nonce)];
+	memcpy(nonce_copy, nonce, sizeof(nonce));
+	assert_int_equal(
+		sealed_keys_check(att, nonce_copy, sizeof(nonce), false, k, err, sizeof(err)),
+		-EACCES);
+	assert_non_null(strstr(err, "does not verify here (bad_signature"));
+	json_decref(att);
+	free(certs);
+	/* A table without the VCEK. */
+	certs = cert_table(false);
+	att = answer("optional");
+	add_snp(att, 0x33, true, meas, true, certs);
+	assert_int_equal(check(att, false, k), -EBADMSG);
+	free(certs);
 	free(k);
 }
 
