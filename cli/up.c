@@ -223,7 +223,7 @@ struct up {
 	const struct cli_command *cmd;
 	struct layout l;
 	char bin_dir[PATH_MAX], image[PATH_MAX];
-	const char *port, *cores;
+	const char *port, *cores, *wire_capture;
 	pid_t ctl, agent; /* running children; 0 once reaped */
 	bool ctl_started, agent_started;
 	char url[512], key[256];
@@ -471,12 +471,13 @@ static int find_binaries(struct up *u, const char *image, char *ctl_bin, char *a
 
 static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_DIR = OPT_FIRST_COMMAND, O_PORT, O_CORES, O_IMAGE };
+	enum { O_DIR = OPT_FIRST_COMMAND, O_PORT, O_CORES, O_IMAGE, O_WIRE_CAPTURE };
 	static const struct option opts[] = {
 		{ "data-dir", required_argument, NULL, O_DIR },
 		{ "port", required_argument, NULL, O_PORT },
 		{ "cores", required_argument, NULL, O_CORES },
 		{ "image", required_argument, NULL, O_IMAGE },
+		{ "wire-capture", required_argument, NULL, O_WIRE_CAPTURE },
 		CLI_GLOBAL_OPTIONS,
 	};
 	struct up u = { .cmd = cmd, .port = "8080" };
@@ -487,6 +488,11 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 		switch (c) {
 		case O_DIR: dir = optarg; break;
 		case O_IMAGE: image = optarg; break;
+		case O_WIRE_CAPTURE:
+			if (!*optarg)
+				return cli_usage_error(cmd, "--wire-capture needs a folder");
+			u.wire_capture = optarg;
+			break;
 		case O_CORES:
 			if (!*optarg)
 				return cli_usage_error(
@@ -541,9 +547,14 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 		"--image",     u.image,     "--controller", u.url,    "--controller-key-file",
 		u.l.admin_key, "--host-id", HOST_ID
 	};
+	int n = 13;
 	if (u.cores) {
-		agent_argv[13] = "--cores";
-		agent_argv[14] = (char *)u.cores;
+		agent_argv[n++] = "--cores";
+		agent_argv[n++] = (char *)u.cores;
+	}
+	if (u.wire_capture) {
+		agent_argv[n++] = "--wire-capture";
+		agent_argv[n++] = (char *)u.wire_capture;
 	}
 	if ((code = start(&u, agent_argv, u.l.agent_log, u.l.agent_pid, &u.agent,
 			  &u.agent_started)) ||
@@ -556,7 +567,7 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 
 const struct cli_command cmd_up = {
 	"up",
-	"[--data-dir DIR] [--port N] [--cores SPEC] [--image DIR]",
+	"[--data-dir DIR] [--port N] [--cores SPEC] [--image DIR] [--wire-capture DIR]",
 	"start a local platform: a controller and one agent, in the background",
 	"Starts ditto-controller and ditto-agent from the folder the ditto executable is in,\n"
 	"detached, with their data, logs (controller.log, agent.log) and pid files in DIR, and\n"
@@ -568,7 +579,11 @@ const struct cli_command cmd_up = {
 	"  --data-dir DIR   where everything goes (default ./data)\n"
 	"  --port N         the controller's port (default 8080; 0 for any free one)\n"
 	"  --cores SPEC     host cores the agent may give VMs: all or a list like 0-3,6\n"
-	"  --image DIR      the guest image (default: guest/ next to the ditto executable)\n",
+	"  --image DIR      the guest image (default: guest/ next to the ditto executable)\n"
+	"  --wire-capture DIR\n"
+	"                   debugging aid, passed to the agent: append every byte it sends to\n"
+	"                   and reads from each VM's guest channel to DIR/VM.to-guest and\n"
+	"                   DIR/VM.from-guest (what the host sees of invocations)\n",
 	run_up,
 };
 

@@ -29,6 +29,8 @@ struct cli_suite {
 	char tenant_key[128];
 	/* The platform `ditto up` started, for the invocation tests. */
 	char plat_dir[128], plat_url[128], plat_admin[128], plat_key[128];
+	/* Where the platform's agent copies the bytes of its guest channels. */
+	char wire_dir[160];
 };
 
 extern struct cli_suite S;
@@ -82,6 +84,10 @@ json_t *plat_json(const char *key, const char *const *argv);
 void ditto_fails(const char *key, int status, const char *fragment, const char *const *argv);
 void plat_fails(const char *key, int status, const char *fragment, const char *const *argv);
 
+/* Waits until the record of invocation id on the platform is finished and
+ * returns it. Each look is a process start and an HTTP call. */
+json_t *wait_record(const char *id);
+
 /* The tests, by file. */
 void test_help(void **state);
 void test_usage_errors(void **state);
@@ -90,12 +96,14 @@ void test_wrong_key(void **state);
 void test_tenants(void **state);
 void test_keys(void **state);
 void test_scale(void **state);
+void test_confidential(void **state);
 void test_functions(void **state);
 void test_env_file(void **state);
 void test_up(void **state);
 void test_invoke(void **state);
 void test_invocations(void **state);
 void test_function_failure(void **state);
+void test_e2e(void **state);
 void test_scale_out(void **state);
 void test_hosts_drain(void **state);
 void test_down(void **state);

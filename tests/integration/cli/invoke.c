@@ -25,9 +25,7 @@ static bool record_finished(void *data)
 	return false;
 }
 
-/* Waits until the record of id is finished and returns it. Each look is a
- * process start and an HTTP call. */
-static json_t *wait_record(const char *id)
+json_t *wait_record(const char *id)
 {
 	struct record_wait w = { id, NULL };
 	wait_until(record_finished, &w, 120000, "the invocation's record");

@@ -44,6 +44,7 @@ static int teardown(void)
 static int platform_setup(void **state)
 {
 	snprintf(S.plat_dir, sizeof(S.plat_dir), "%s/platform", S.dir);
+	snprintf(S.wire_dir, sizeof(S.wire_dir), "%s/wire", S.plat_dir);
 	return 0;
 }
 
@@ -62,14 +63,15 @@ int main(void)
 		cmocka_unit_test(test_help),        cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_unreachable), cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_tenants),     cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_scale),       cmocka_unit_test(test_functions),
-		cmocka_unit_test(test_env_file)
+		cmocka_unit_test(test_scale),       cmocka_unit_test(test_confidential),
+		cmocka_unit_test(test_functions),   cmocka_unit_test(test_env_file)
 	};
 	const struct CMUnitTest platform[] = {
 		cmocka_unit_test(test_up),          cmocka_unit_test(test_invoke),
 		cmocka_unit_test(test_invocations), cmocka_unit_test(test_function_failure),
-		cmocka_unit_test(test_scale_out),   cmocka_unit_test(test_hosts_drain),
-		cmocka_unit_test(test_down),        cmocka_unit_test(test_up_failure)
+		cmocka_unit_test(test_e2e),         cmocka_unit_test(test_scale_out),
+		cmocka_unit_test(test_hosts_drain), cmocka_unit_test(test_down),
+		cmocka_unit_test(test_up_failure)
 	};
 	/* One controller serves both groups; the platform has its own. */
 	if (setup() < 0)

@@ -105,3 +105,46 @@ void test_scale(void **state)
 	ditto_fails(S.admin, 1, "(not_found, HTTP 404)", ARGV("scale", "nobody", "--max", "2"));
 	ditto_fails(S.tenant_key, 1, "(forbidden, HTTP 403)", ARGV("scale", "acme", "--max", "2"));
 }
+
+/* Confidential tenants: the options reach the controller, which has the last
+ * word on combinations; bad values never leave the command line. */
+void test_confidential(void **state)
+{
+	/* Without a key: a usage error comes before any request. */
+	ditto_fails(NULL, 2, "--confidential must be none or sev-snp",
+		    ARGV("tenant", "create", "conf", "--confidential", "tdx"));
+	ditto_fails(NULL, 2, "--confidential must be none or sev-snp",
+		    ARGV("scale", "acme", "--confidential", "SEV-SNP"));
+	ditto_fails(NULL, 2, "once",
+		    ARGV("scale", "acme", "--require-attestation", "--no-require-attestation"));
+
+	struct run r;
+	DITTO(&r, S.admin, "tenant", "create", "conf", "--confidential", "sev-snp");
+	char key[128];
+	take_key(&r, key, sizeof(key));
+	run_free(&r);
+	json_t *o = ditto_json(S.admin, ARGV("tenant", "get", "conf", "--json"));
+	assert_string_equal(json_string_value(json_object_get(o, "confidential")), "sev-snp");
+	assert_string_equal(json_string_value(json_object_get(o, "attestation")), "optional");
+	json_decref(o);
+
+	DITTO(&r, S.admin, "scale", "conf", "--require-attestation");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "\ntenant conf: sev-snp, attestation required\n"));
+	run_free(&r);
+	DITTO(&r, key, "tenant", "get", "conf");
+	expect_out(&r, "Name:", ARGV("Confidential:", "sev-snp, attestation required"));
+	run_free(&r);
+	ditto_fails(S.admin, 1, "needs the precreated mechanism",
+		    ARGV("scale", "conf", "--mechanism", "hotplug"));
+	DITTO(&r, S.admin, "scale", "conf", "--no-require-attestation", "--confidential", "none");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "\ntenant conf: none, attestation optional\n"));
+	run_free(&r);
+
+	/* Required attestation needs sev-snp. */
+	ditto_fails(S.admin, 1, "(bad_field, HTTP 400)",
+		    ARGV("tenant", "create", "conf2", "--require-attestation"));
+	ditto_fails(S.admin, 1, "(bad_field, HTTP 400)",
+		    ARGV("scale", "conf", "--require-attestation"));
+}
