@@ -17,10 +17,22 @@
  *   asynchronous result can be opened later from the secret alone); the
  *   result and the log come back sealed to it.
  *
- * Formats (integers little-endian):
+ * Primitives: X25519 (RFC 7748; a private key is 32 bytes as that RFC takes
+ * them, clamped when used; a shared secret of all zeros is refused),
+ * HKDF-SHA256 (RFC 5869) with a 32-byte output, AES-256-GCM with a 12-byte
+ * nonce and a 16-byte tag, SHA-512. Every nonce below is 12 random bytes
+ * drawn for that message, except the wrap's (see there). Strings are ASCII
+ * without their NUL unless a 0x00 is written out.
+ *
+ * Formats (integers little-endian). Every message starts with an 8-byte
+ * header: 4 magic bytes, byte 4 the version (1), byte 5 as the format says,
+ * bytes 6 and 7 zero; a reader refuses any other magic, version or nonzero
+ * byte.
  * - sealed artifact: "DTOA", version 1, 3 zero bytes, salt[16], nonce[12],
  *   ciphertext, tag[16]; key = HKDF-SHA256(ikm = tenant secret, salt,
- *   info = "ditto-e2e-v1 artifact"); AAD = the 8-byte header.
+ *   info = "ditto-e2e-v1 artifact"); AAD = the 8-byte header. Its size is
+ *   the executable's plus E2E_ARTIFACT_OVERHEAD; the platform names it by
+ *   the SHA-256 of these sealed bytes.
  * - request: "DTOQ", version 1, recipients n (1..E2E_MAX_RECIPIENTS), 2 zero
  *   bytes, client_pub[32], n x {vm_pub[32], wrapped_cek[48]}, nonce[12],
  *   ciphertext, tag[16]. The plaintext is the tenant secret (32 bytes) then
@@ -28,11 +40,16 @@
  *   (AES-256-GCM); each recipient gets the CEK wrapped with
  *   KEK = HKDF-SHA256(ikm = X25519(client, vm), salt = client_pub || vm_pub,
  *   info = "ditto-e2e-v1 wrap") under AES-256-GCM with a zero nonce (each
- *   KEK is used once) and the same AAD.
+ *   KEK is used once) and the same AAD: wrapped_cek is the CEK's 32
+ *   ciphertext bytes then the tag. A VM finds its entry by its public key
+ *   and opens the first entry that matches; entries of other VMs are not
+ *   its concern (each is bound to its own key by its KEK).
  * - response part (the result, and separately the log): "DTOS", version 1,
  *   part (1 result, 2 log), 2 zero bytes, vm_pub[32], nonce[12],
  *   ciphertext, tag[16]; key = HKDF-SHA256(ikm = X25519(vm, client),
- *   salt = client_pub || vm_pub, info = "ditto-e2e-v1 response").
+ *   salt = client_pub || vm_pub, info = "ditto-e2e-v1 response"). Its size
+ *   is the plaintext's plus E2E_RESPONSE_OVERHEAD; an empty result or log is
+ *   still sealed.
  * - AAD of a request and of its response parts: "ditto-e2e-v1", 0x00, the
  *   invocation id, 0x00, the function's digest (hex SHA-256 of the sealed
  *   artifact, as the platform names it), then the 8-byte header of the
@@ -71,8 +88,8 @@ enum e2e_part { E2E_PART_RESULT = 1, E2E_PART_LOG = 2 };
 int e2e_keypair_generate(struct e2e_keypair *ret);
 
 /* The per-invocation client key pair: its private key is
- * HKDF-SHA256(ikm = tenant secret, salt = "", info = "ditto-e2e-v1 client" ||
- * invocation id). */
+ * HKDF-SHA256(ikm = tenant secret, salt = "" (which RFC 5869 reads as 32
+ * zero bytes), info = "ditto-e2e-v1 client" || invocation id). */
 int e2e_client_key(const uint8_t secret[E2E_KEY_SIZE], const char *invocation_id,
 		   struct e2e_keypair *ret);
 
