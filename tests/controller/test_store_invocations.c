@@ -16,23 +16,6 @@ static void test_invocation_lifecycle(void **state)
 	assert_int_equal(store_invocation_create(s, "acme", "hello", 1, true, NULL, 0, id2), 0);
 	assert_string_not_equal(id, id2);
 	assert_int_equal(strlen(id), STORE_ID_SIZE - 1);
-	/* An id the caller chose: taken once, and only in the drawn form. */
-	static const char chosen[] = "0123456789abcdef0123456789abcdef";
-	assert_int_equal(store_invocation_create_as(s, chosen, "acme", "hello", 1, false, NULL, 0),
-			 0);
-	assert_int_equal(store_invocation_create_as(s, chosen, "acme", "hello", 1, true, NULL, 0),
-			 -EEXIST);
-	assert_int_equal(store_invocation_create_as(s, id, "acme", "hello", 1, false, NULL, 0),
-			 -EEXIST);
-	assert_int_equal(store_invocation_create_as(s, "0123456789ABCDEF0123456789abcdef", "acme",
-						    "hello", 1, false, NULL, 0),
-			 -EINVAL);
-	assert_int_equal(store_invocation_create_as(s, "0123", "acme", "hello", 1, false, NULL, 0),
-			 -EINVAL);
-	struct store_invocation chosen_inv;
-	assert_int_equal(store_invocation_get(s, "acme", chosen, &chosen_inv), 0);
-	assert_int_equal(chosen_inv.status, STORE_QUEUED);
-	store_invocation_clear(&chosen_inv);
 
 	struct store_invocation inv;
 	assert_int_equal(store_invocation_get(s, "acme", id, &inv), 0);
@@ -107,6 +90,31 @@ static void test_invocation_lifecycle(void **state)
 	assert_int_equal(st, STORE_TIMEOUT);
 	assert_int_equal(store_status_parse("done", &st), -EINVAL);
 	assert_string_equal(store_status_name(STORE_RUNNING), "running");
+}
+
+/* An id the caller chose: taken once, and only in the drawn form. */
+static void test_chosen_id(void **state)
+{
+	struct store *s = ((struct fixture *)*state)->s;
+	tenant_with_fn(s, "acme", "hello");
+	char id[STORE_ID_SIZE];
+	assert_int_equal(store_invocation_create(s, "acme", "hello", 1, false, NULL, 0, id), 0);
+	static const char chosen[] = "0123456789abcdef0123456789abcdef";
+	assert_int_equal(store_invocation_create_as(s, chosen, "acme", "hello", 1, false, NULL, 0),
+			 0);
+	assert_int_equal(store_invocation_create_as(s, chosen, "acme", "hello", 1, true, NULL, 0),
+			 -EEXIST);
+	assert_int_equal(store_invocation_create_as(s, id, "acme", "hello", 1, false, NULL, 0),
+			 -EEXIST);
+	assert_int_equal(store_invocation_create_as(s, "0123456789ABCDEF0123456789abcdef", "acme",
+						    "hello", 1, false, NULL, 0),
+			 -EINVAL);
+	assert_int_equal(store_invocation_create_as(s, "0123", "acme", "hello", 1, false, NULL, 0),
+			 -EINVAL);
+	struct store_invocation chosen_inv;
+	assert_int_equal(store_invocation_get(s, "acme", chosen, &chosen_inv), 0);
+	assert_int_equal(chosen_inv.status, STORE_QUEUED);
+	store_invocation_clear(&chosen_inv);
 }
 
 #define N_LIST 25
@@ -453,6 +461,7 @@ static void test_many_invocations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_invocation_lifecycle),
+					    FIXTURE_TEST(test_chosen_id),
 					    FIXTURE_TEST(test_requeue_and_cpu),
 					    FIXTURE_TEST(test_list_paging),
 					    FIXTURE_TEST(test_retention),
