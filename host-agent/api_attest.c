@@ -23,8 +23,10 @@ static void on_attested(int status, json_t *evidence, json_t *meta, void *data)
 	struct attestation *at = data;
 	struct request *r = at->r;
 	if (status == 0) {
+		/* attest_evidence_json checked the type; o NULL is a 500. */
+		const char *type = json_string_value(json_object_get(evidence, "type"));
+		bool snp = strcmp(type, "sev-snp") == 0;
 		json_t *o = json_deep_copy(evidence);
-		bool snp = strcmp(json_string_value(json_object_get(o, "type")), "sev-snp") == 0;
 		json_object_set_new(o, "vm", json_string(at->tenant));
 		json_object_set_new(o, "measurement",
 				    at->measurement[0] ? json_string(at->measurement)

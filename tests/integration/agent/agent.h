@@ -109,5 +109,7 @@ void test_accounting(void **state);
 void test_periodic_policy(void **state);
 void test_controller_link(void **state);
 void test_token_file(void **state);
+void test_confidential_host(void **state);
+void test_attest_and_capture(void **state);
 
 #endif

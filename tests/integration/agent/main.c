@@ -35,13 +35,18 @@ static int setup(void **state)
 	char dir[] = "/tmp/ditto-it.XXXXXX";
 	if (!mkdtemp(dir))
 		return -1;
-	/* Pings often and gives up soon, so the unresponsive-guest test is quick. */
+	/* Pings often and gives up soon, so the unresponsive-guest test is quick;
+	 * captures the guest channels' bytes for the test that looks at them. */
+	char capture[64];
+	snprintf(capture, sizeof(capture), "%s/capture", dir);
 	const char *extra[] = { "--ping-interval-ms",
 				"300",
 				"--ping-timeout-ms",
 				"3000",
 				"--max-inflight",
 				"8",
+				"--wire-capture",
+				capture,
 				NULL };
 	if (proc_start_agent(&S.proc, dir, extra) < 0) {
 		fprintf(stderr, "cannot start agent; see %s/agent.log\n", dir);
@@ -117,6 +122,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_elastic_hotplug_exhausted, stop_all),
 		cmocka_unit_test_teardown(test_accounting, stop_all),
 		cmocka_unit_test_teardown(test_periodic_policy, stop_all),
+		cmocka_unit_test_teardown(test_confidential_host, stop_all),
+		cmocka_unit_test_teardown(test_attest_and_capture, stop_all),
 		cmocka_unit_test(test_elastic_cores_short),
 		cmocka_unit_test(test_controller_link),
 		cmocka_unit_test(test_token_file),
