@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 /* How long to wait for the virtio port to appear: its driver may still be
  * probing when init starts the daemon. */
@@ -128,6 +129,10 @@ int main(int argc, char **argv)
 {
 	log_set_ident("ditto-guest");
 	ensure_stdio();
+	/* When the kernel handed over: the rest of HELLO's uptime is ours. */
+	char up[64];
+	if (file_read_text("/proc/uptime", up, sizeof(up)) > 0)
+		log_info("starting uptime_ms=%.0f", strtod(up, NULL) * 1000.0);
 	int code = run(argc, argv);
 	/* As PID 1 (init execs it in the VM) exiting would panic the kernel:
 	 * power the VM off instead, which the host sees as the VM ending. */
