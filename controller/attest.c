@@ -122,11 +122,14 @@ static void snp_check(json_t *ev, const uint8_t *nonce, size_t nonce_len,
 					.smt = -1 };
 	struct snp_verify_result res;
 	int r = snp_verify(e.report, e.report_len, &opts, &res);
-	if (r == 0 || r == -EACCES)
+	if (r == 0 || r == -EACCES) {
 		verdict_set(ret, r == 0, snp_verify_code(res.err), "%s", res.message);
-	else
+	} else {
+		/* Not a verdict on the evidence: the next use tries again. */
 		verdict_set(ret, false, "unavailable", "the verifier could not run: %s",
 			    strerror(-r));
+		ret->known = false;
+	}
 out:
 	free(e.report);
 	free(e.certs);
