@@ -215,13 +215,30 @@ static int part_open(json_t *rec, const struct e2e_keypair *client, const struct
 	return code;
 }
 
+/* Does the record hold a sealed result or log part? */
+static bool record_is_sealed(json_t *rec)
+{
+	static const char *const keys[][2] = { { "result", "result_encoding" },
+					       { "log", "log_encoding" } };
+	bool sealed = false;
+	for (size_t i = 0; i < 2 && !sealed; i++) {
+		uint8_t *p = NULL, vm[E2E_KEY_SIZE];
+		size_t len = 0;
+		sealed = payload_from_json(rec, keys[i][0], keys[i][1], &p, &len) == 0 &&
+			 sealed_part_key(p, len, vm) == 0;
+		free(p);
+	}
+	return sealed;
+}
+
 int sealed_record_open(struct cli *cli, const struct cli_command *cmd, const struct sealed_opts *o,
 		       json_t *rec)
 {
 	const char *id = field_str(rec, "id"), *fn = field_str(rec, "function");
-	const char *status = field_str(rec, "status");
-	if (!id || !fn || (status && (!strcmp(status, "queued") || !strcmp(status, "running"))))
-		return CLI_EXIT_OK; /* nothing to open yet */
+	if (!record_is_sealed(rec))
+		return CLI_EXIT_OK; /* a plain record, or nothing to open yet */
+	if (!id || !fn)
+		return cli_fail(CLI_EXIT_API, "the record names no id or function");
 	uint8_t secret[E2E_KEY_SIZE], vm[E2E_KEY_SIZE] = { 0 }, none[E2E_KEY_SIZE] = { 0 };
 	char digest[SHA256_HEX_SIZE], version[32], hex[2 * E2E_KEY_SIZE + 1];
 	struct e2e_keypair client;

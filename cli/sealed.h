@@ -91,8 +91,9 @@ int sealed_invoke(struct cli *cli, const struct cli_command *cmd, const struct s
 /* Opens an encrypted invocation record's result and log in place (each
  * becomes the plain text, with its encoding), with the client key derived
  * from the tenant secret and the record's id, and the function digest read
- * from the controller. Adds "sealed_by": the VM key that sealed them.
- * Returns an exit code after printing why it failed. */
+ * from the controller. Adds "sealed_by": the VM key that sealed them. A
+ * record with nothing sealed is left as it is. Returns an exit code after
+ * printing why it failed. */
 int sealed_record_open(struct cli *cli, const struct cli_command *cmd, const struct sealed_opts *o,
 		       json_t *rec);
 

@@ -90,7 +90,7 @@ static size_t clean_file(const struct canaries *c, const char *path)
  * folder (the controller's data, the agent's data, the logs). */
 static void expect_no_canary(const struct canaries *c)
 {
-	char path[300];
+	char path[512];
 	const char *named[] = { "controller.log", "agent.log", "controller/ditto.db" };
 	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", S.plat_dir, named[i]);
@@ -215,6 +215,42 @@ static void record_encrypted(const struct canaries *c, const char *key_file, con
 		   ARGV("invocation", "get", id, "--e2e-key", other));
 }
 
+/* A failing encrypted function fails as any other, and its sealed log
+ * opens with the secret; a plain record shows as it is with the secret. */
+static void failure_encrypted(const char *key_file)
+{
+	char art[160];
+	snprintf(art, sizeof(art), "%s/e2e-fail.sh", S.dir);
+	write_text(art, "#!/bin/sh\necho 'sealed failure' >&2\nexit 3\n", 0755);
+	struct run r;
+	PLAT(&r, S.plat_key, "deploy", "sealedfail", art, "--encrypted", "--e2e-key", key_file);
+	expect_ok(&r);
+	run_free(&r);
+	e2e_run(&r, key_file, ARGV("invoke", "sealedfail", "--encrypted"));
+	assert_int_equal(r.status, 4);
+	const char *at = strstr(r.err, "(function_error, HTTP 502, invocation ");
+	assert_non_null(at);
+	char id[64];
+	snprintf(id, sizeof(id), "%.32s", at + strlen("(function_error, HTTP 502, invocation "));
+	run_free(&r);
+	PLAT(&r, S.plat_key, "logs", id, "--e2e-key", key_file);
+	expect_ok(&r);
+	assert_string_equal(r.out, "sealed failure\n");
+	run_free(&r);
+	PLAT(&r, S.plat_key, "logs", id);
+	expect_ok(&r);
+	assert_null(strstr(r.out, "sealed failure"));
+	run_free(&r);
+
+	json_t *o = plat_json(S.plat_key, ARGV("invoke", "echo", "--data", "{\"p\":1}", "--json"));
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(o, "id")));
+	json_decref(o);
+	PLAT(&r, S.plat_key, "invocation", "get", id, "--e2e-key", key_file);
+	expect_out(&r, "ID:", ARGV("{\"p\":1}"));
+	assert_null(strstr(r.out, "Sealed by:"));
+	run_free(&r);
+}
+
 void test_e2e(void **state)
 {
 	struct canaries c;
@@ -227,5 +263,6 @@ void test_e2e(void **state)
 	deploy_encrypted(&c, key_file);
 	invoke_encrypted(&c, key_file, input);
 	record_encrypted(&c, key_file, input);
+	failure_encrypted(key_file);
 	expect_no_canary(&c);
 }
