@@ -29,9 +29,13 @@ static json_t *host_json(struct fleet *f, const struct fleet_host *h)
 	}
 	json_int_t ago = h->last_seen_us ? (json_int_t)((time_now_us() - h->last_seen_us) / 1000)
 					 : -1;
-	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:o}", "id", h->id, "address",
+	json_t *conf = json_pack("{s:b}", "sev_snp", h->sev_snp);
+	if (!h->sev_snp && h->sev_snp_reason[0])
+		json_object_set_new(conf, "reason", json_string(h->sev_snp_reason));
+	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:o, s:o}", "id", h->id, "address",
 			 h->address, "state", host_state(h), "cores", h->cores, "cores_used", used,
-			 "last_seen_ms_ago", ago, "accel", h->accel, "vms", vms);
+			 "last_seen_ms_ago", ago, "accel", h->accel, "confidential", conf, "vms",
+			 vms);
 }
 
 /* ---- the reconciler's pass ------------------------------------------------------------------- */

@@ -129,6 +129,12 @@ static void test_snp_needs_capable_host(void **state)
 	json_decref(o);
 	assert_int_equal(call(f, key, "PUT", "/v1/functions/fn", SCRIPT, 0, NULL), 201);
 
+	assert_int_equal(call(f, f->admin, "GET", "/v1/hosts", NULL, 0, &o), 200);
+	json_t *h1 = json_object_get(json_array_get(json_object_get(o, "hosts"), 0),
+				     "confidential");
+	assert_true(json_is_false(json_object_get(h1, "sev_snp")));
+	assert_string_equal(field(h1, "reason"), "/dev/sev missing");
+	json_decref(o);
 	static const char why[] = "no host can launch an SEV-SNP VM: h1: /dev/sev missing; "
 				  "h2: it does not report SEV-SNP support";
 	assert_int_equal(call(f, key, "POST", "/v1/functions/fn/invoke", "{}", 0, &o), 503);
