@@ -381,7 +381,7 @@ static void invocation_block(struct table *t, const json_t *rec)
 		  fmt_us(field_int(tm, "total_us", 0), d, sizeof(d)));
 	if (field_str(rec, "sealed_by")) {
 		table_add(t, "Sealed by:");
-		table_add(t, "VM key %s (compare with ditto attest)", field_str(rec, "sealed_by"));
+		table_add(t, "VM key %s (see ditto attest --json)", field_str(rec, "sealed_by"));
 	}
 	table_add(t, "Result:");
 	result_cell(t, rec);

@@ -28,8 +28,8 @@ int sealed_secret_load(const struct cli_command *cmd, const struct sealed_opts *
 		r = sealed_secret_create(path, ret);
 		if (r == 0) {
 			fprintf(stderr,
-				"ditto: created the tenant secret %s; keep it: what is encrypted "
-				"with it opens only with it\n",
+				"ditto: created the tenant secret %s (keep it: only it opens what "
+				"it seals)\n",
 				path);
 			return CLI_EXIT_OK;
 		}
