@@ -49,10 +49,15 @@ static const char *confidential_text(const json_t *tenant, char *out, size_t siz
 
 /* ---- tenant create, list, get ---------------------------------------------------------- */
 
-/* Is s a value of the tenant option "confidential"? */
-static bool confidential_ok(const char *s)
+/* Takes the value of --confidential into *ret. Returns 0, or
+ * CLI_EXIT_USAGE after printing that it is not none or sev-snp. */
+static int confidential_opt(const struct cli_command *cmd, const char *s, const char **ret)
 {
-	return strcmp(s, "none") == 0 || strcmp(s, "sev-snp") == 0;
+	if (strcmp(s, "none") != 0 && strcmp(s, "sev-snp") != 0)
+		return cli_usage_error(cmd, "--confidential must be none or sev-snp, got \"%s\"",
+				       s);
+	*ret = s;
+	return 0;
 }
 
 static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
@@ -69,11 +74,8 @@ static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case O_CONFIDENTIAL:
-			if (!confidential_ok(optarg))
-				return cli_usage_error(
-					cmd, "--confidential must be none or sev-snp, got \"%s\"",
-					optarg);
-			confidential = optarg;
+			if ((code = confidential_opt(cmd, optarg, &confidential)))
+				return code;
 			break;
 		case O_REQUIRE: require = true; break;
 		default: return cli_opt_default(cmd, c);
@@ -283,11 +285,8 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 			policy = optarg;
 			break;
 		case O_CONFIDENTIAL:
-			if (!confidential_ok(optarg))
-				return cli_usage_error(
-					cmd, "--confidential must be none or sev-snp, got \"%s\"",
-					optarg);
-			confidential = optarg;
+			if ((code = confidential_opt(cmd, optarg, &confidential)))
+				return code;
 			break;
 		case O_REQUIRE:
 		case O_NO_REQUIRE:
