@@ -29,6 +29,7 @@ struct bench_opts {
 	int records;     /* async invocations stored before the timed runs */
 	const char *url; /* a running controller instead of starting one */
 	const char *key; /* its admin key */
+	bool encrypted;  /* seal each call end to end (lib/e2e.h) */
 };
 
 /* A platform for one run: an agent process and a client to it. */

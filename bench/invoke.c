@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "bench.h"
+#include "invoke_e2e.h"
 #include "platform.h"
 #include "util.h"
 
@@ -28,9 +29,10 @@ static long long now_us(void)
 	return (long long)time_now_us();
 }
 
-/* One successful call: the client's round trip and X-Ditto-Timing, in us. */
+/* One successful call: the client's round trip and X-Ditto-Timing, in us;
+ * e2e is the client's own sealing and opening (--encrypted), inside rtt. */
 struct sample {
-	long long rtt, total, controller, agent, guest, function;
+	long long rtt, total, controller, agent, guest, function, e2e;
 };
 
 struct samples {
@@ -48,6 +50,7 @@ enum hop {
 	HOP_FUNCTION,
 	HOP_OUTSIDE,
 	HOP_RTT,
+	HOP_E2E,
 	HOP_COUNT
 };
 
@@ -55,9 +58,11 @@ static const char *const hop_names[HOP_COUNT] = {
 	"client + HTTP to the controller",     "controller",        "controller -> agent link",
 	"agent (virtio-serial, guest kernel)", "guest daemon",      "function",
 	"platform share outside the guest",    "client round trip",
+	"client sealing + opening (--encrypted)",
 };
 static const char *const hop_keys[HOP_COUNT] = { "client", "controller", "link",          "agent",
-						 "guest",  "function",   "outside_guest", "rtt" };
+						 "guest",  "function",   "outside_guest", "rtt",
+						 "client_e2e" };
 
 static long long hop_us(const struct sample *s, enum hop h)
 {
@@ -69,6 +74,7 @@ static long long hop_us(const struct sample *s, enum hop h)
 	case HOP_GUEST: return s->guest - s->function;
 	case HOP_FUNCTION: return s->function;
 	case HOP_OUTSIDE: return s->rtt - s->guest;
+	case HOP_E2E: return s->e2e;
 	default: return s->rtt;
 	}
 }
@@ -143,10 +149,11 @@ struct phase {
 struct worker {
 	int index;
 	const struct phase *phase;
+	const struct bench_e2e *e2e; /* --encrypted, else NULL */
 	CURL *curl;
-	struct curl_slist *hdrs;
+	struct curl_slist *hdrs, *call_hdrs;
 	char body[96];
-	char reply[256];
+	char reply[512];
 	size_t reply_len;
 	bool reply_overflow, has_timing, cold;
 	struct sample cur;
@@ -264,8 +271,40 @@ static void worker_free(struct worker *w)
 	if (w->curl)
 		curl_easy_cleanup(w->curl);
 	curl_slist_free_all(w->hdrs);
+	curl_slist_free_all(w->call_hdrs);
 	free(w->samples.v);
 	memset(w, 0, sizeof(*w));
+}
+
+/* --encrypted: seals the call's body under a fresh invocation id, which goes
+ * in its header. Returns the sealed body (free it after the call) or NULL. */
+static uint8_t *seal_call(struct worker *w, size_t len, char id[33], size_t *ret_len)
+{
+	uint8_t *sealed = NULL;
+	if (bench_e2e_seal(w->e2e, w->body, len, id, &sealed, ret_len) < 0)
+		return NULL;
+	char hdr[64];
+	snprintf(hdr, sizeof(hdr), "X-Ditto-Invocation-Id: %s", id);
+	curl_slist_free_all(w->call_hdrs);
+	w->call_hdrs = NULL;
+	for (struct curl_slist *h = w->hdrs; h; h = h->next)
+		w->call_hdrs = curl_slist_append(w->call_hdrs, h->data);
+	w->call_hdrs = curl_slist_append(w->call_hdrs, hdr);
+	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, w->call_hdrs);
+	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, sealed);
+	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)*ret_len);
+	return sealed;
+}
+
+/* Whether the reply is this call's echo: the body itself, or under
+ * --encrypted the body sealed back to this call's client key. */
+static bool reply_matches(struct worker *w, const char *id, size_t len)
+{
+	if (w->reply_overflow)
+		return false;
+	if (w->e2e)
+		return bench_e2e_check(w->e2e, id, w->reply, w->reply_len, w->body, len);
+	return w->reply_len == len && memcmp(w->reply, w->body, len) == 0;
 }
 
 /* Calls echo back to back until the phase ends; each body is unique, so a
@@ -277,24 +316,36 @@ static void *worker_main(void *data)
 	while (now_us() < atomic_load(&ph->end_us)) {
 		int len = snprintf(w->body, sizeof(w->body), "{\"client\":%d,\"seq\":%ld}",
 				   w->index, w->seq++);
-		curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)len);
+		char id[33] = "";
+		size_t sealed_len = 0;
+		long long t0 = now_us();
+		uint8_t *sealed = w->e2e ? seal_call(w, (size_t)len, id, &sealed_len) : NULL;
+		if (w->e2e && !sealed) {
+			w->err = -EIO;
+			break;
+		}
+		if (!w->e2e)
+			curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)len);
 		w->reply_len = 0;
 		w->reply_overflow = w->has_timing = w->cold = false;
-		long long t0 = now_us();
+		long long t_sent = now_us();
 		CURLcode rc = curl_easy_perform(w->curl);
-		w->last_us = now_us();
-		if (!ph->record)
-			continue;
+		long long t_back = now_us();
+		free(sealed);
 		long status = 0;
 		if (rc == CURLE_OK)
 			curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
+		bool matches = rc == CURLE_OK && status == 200 && reply_matches(w, id, (size_t)len);
+		w->last_us = now_us();
+		w->cur.e2e = w->e2e ? (t_sent - t0) + (w->last_us - t_back) : 0;
+		if (!ph->record)
+			continue;
 		int kind;
 		if (rc != CURLE_OK)
 			kind = ERR_NO_ANSWER;
 		else if (status != 200)
 			kind = (int)status;
-		else if (w->reply_overflow || w->reply_len != (size_t)len ||
-			 memcmp(w->reply, w->body, (size_t)len) != 0)
+		else if (!matches)
 			kind = ERR_WRONG_BODY;
 		else if (!w->has_timing)
 			kind = ERR_NO_TIMING;
@@ -607,10 +658,22 @@ static double median_of(double *v, size_t n)
 	return s.p50;
 }
 
-static void print_text(const struct platform *p, const struct bench_opts *o, const struct run *runs,
-		       const struct run *all, double tput, long rss_end, const struct records *rec)
+/* What --encrypted ran on: sealed to keys whose evidence verified, or not. */
+static const char *e2e_label(const struct bench_opts *o, const struct bench_e2e *e2e)
 {
-	printf("ditto-bench invoke: echo (persistent) client -> controller -> agent -> guest VM\n");
+	if (!o->encrypted)
+		return "plain";
+	return e2e->confidential ? "encrypted end to end, confidential (SEV-SNP evidence verified)"
+				 : "encrypted end to end, NOT CONFIDENTIAL (no SEV-SNP evidence)";
+}
+
+static void print_text(const struct platform *p, const struct bench_opts *o, const struct run *runs,
+		       const struct run *all, double tput, long rss_end, const struct records *rec,
+		       const struct bench_e2e *e2e)
+{
+	printf("ditto-bench invoke: echo (persistent) client -> controller -> agent -> guest VM, "
+	       "%s\n",
+	       e2e_label(o, e2e));
 	printf("accel=%s qemu=%s host cores=%d worker vCPUs=%d (fixed:%d) concurrency=%d, "
 	       "%d x %d s after %d s of warm-up\n",
 	       p->accel, p->qemu, p->cores, p->workers, p->workers, o->concurrency, o->reps,
@@ -667,7 +730,8 @@ static void print_text(const struct platform *p, const struct bench_opts *o, con
 }
 
 static void print_json(const struct platform *p, const struct bench_opts *o, const struct run *runs,
-		       const struct run *all, double tput, long rss_end, const struct records *rec)
+		       const struct run *all, double tput, long rss_end, const struct records *rec,
+		       const struct bench_e2e *e2e)
 {
 	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i}",
 				"benchmark", "invoke", "function", "echo", "mode", "persistent",
@@ -678,6 +742,9 @@ static void print_json(const struct platform *p, const struct bench_opts *o, con
 	for (int i = 0; i < o->reps; i++)
 		json_array_append_new(arr, run_json(&runs[i]));
 	json_object_set_new(out, "runs", arr);
+	json_object_set_new(out, "encrypted", json_boolean(o->encrypted));
+	json_object_set_new(out, "evidence", o->encrypted ? json_string(e2e->evidence) : json_null());
+	json_object_set_new(out, "confidential", json_boolean(o->encrypted && e2e->confidential));
 	json_t *overall = run_json(all);
 	json_object_set_new(overall, "throughput", json_real(tput));
 	json_object_set_new(overall, "throughput_is", json_string("median of the runs"));
@@ -706,6 +773,7 @@ int bench_invoke(const struct bench_opts *o)
 	struct run *runs = calloc((size_t)o->reps, sizeof(*runs));
 	struct run all = { 0 };
 	struct records rec = { 0 };
+	struct bench_e2e e2e = { 0 };
 	if (!ws || !runs) {
 		free(ws);
 		free(runs);
@@ -714,11 +782,15 @@ int bench_invoke(const struct bench_opts *o)
 	if (platform_start(&p, o) < 0 || platform_tenant_setup(&p) < 0 ||
 	    platform_first_call(&p) < 0)
 		goto out;
-	for (int i = 0; i < n; i++)
+	if (o->encrypted && bench_e2e_setup(&p, &e2e) < 0)
+		goto out;
+	for (int i = 0; i < n; i++) {
 		if (worker_init(&ws[i], i, p.url, p.tenant_key) < 0) {
 			fprintf(stderr, "ditto-bench: out of memory\n");
 			goto out;
 		}
+		ws[i].e2e = o->encrypted ? &e2e : NULL;
+	}
 	/* Records first, so that the count the controller keeps is N and the
 	 * boot call, not also the warm-up's calls. */
 	if (o->records > 0) {
@@ -762,9 +834,9 @@ int bench_invoke(const struct bench_opts *o)
 	free(tputs);
 	long rss_end = rss_kib(p.controller.pid);
 	if (o->json)
-		print_json(&p, o, runs, &all, tput, rss_end, &rec);
+		print_json(&p, o, runs, &all, tput, rss_end, &rec, &e2e);
 	else
-		print_text(&p, o, runs, &all, tput, rss_end, &rec);
+		print_text(&p, o, runs, &all, tput, rss_end, &rec, &e2e);
 	rc = all.errors.total == 0 ? 0 : -EIO;
 out:
 	for (int i = 0; i < n; i++)

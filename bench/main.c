@@ -4,7 +4,7 @@
  *                    [--latencies-out FILE]
  *   ditto-bench mem --vms N [--json]
  *   ditto-bench invoke [--concurrency C] [--duration S] [--warmup S] [--reps R]
- *                      [--records N] [--url URL --key KEY] [--json]
+ *                      [--records N] [--encrypted] [--url URL --key KEY] [--json]
  *   ditto-bench demo
  *   ditto-bench replay --trace PATH [trace, selection, scaling, policy and
  *                      output flags] (its own --help)
@@ -57,6 +57,8 @@ static void usage(FILE *f)
 		"  --warmup S           seconds of untimed calls first (invoke; default 2)\n"
 		"  --records N          store N async invocations first and report the\n"
 		"                       controller's memory after (invoke; default 0)\n"
+		"  --encrypted          seal each call end to end to the attested VM key and\n"
+		"                       open each result, as a tenant's client does (invoke)\n"
 		"  --url URL --key KEY  use a running controller and its admin key instead of\n"
 		"                       starting one with an agent (invoke)\n"
 		"  --accel auto|kvm|tcg passed to the agent\n"
@@ -136,6 +138,7 @@ int main(int argc, char **argv)
 		{ "records", required_argument, NULL, 'R' },
 		{ "url", required_argument, NULL, 'u' },
 		{ "key", required_argument, NULL, 'k' },
+		{ "encrypted", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -159,6 +162,7 @@ int main(int argc, char **argv)
 		case 'R': o.records = atoi(optarg); break;
 		case 'u': o.url = optarg; break;
 		case 'k': o.key = optarg; break;
+		case 'E': o.encrypted = true; break;
 		case 'j': o.json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
