@@ -128,6 +128,12 @@ static void vm_adopt(struct fleet *f, struct fleet_host *h, const char *name, js
  * The lock is held. */
 static void take_status(struct fleet *f, struct fleet_host *h, json_t *status)
 {
+	/* A status without "confidential" (an older agent) cannot launch
+	 * SEV-SNP VMs. */
+	json_t *conf = json_object_get(status, "confidential");
+	h->sev_snp = json_is_true(json_object_get(conf, "sev_snp"));
+	snprintf(h->sev_snp_reason, sizeof(h->sev_snp_reason), "%s",
+		 json_string_value(json_object_get(conf, "reason")) ?: "");
 	json_t *vms = json_object_get(status, "vms");
 	if (!json_is_array(vms))
 		return;
@@ -136,12 +142,6 @@ static void take_status(struct fleet *f, struct fleet_host *h, json_t *status)
 	const char *accel = json_string_value(json_object_get(status, "accel"));
 	if (accel)
 		snprintf(h->accel, sizeof(h->accel), "%s", accel);
-	/* A status without "confidential" (an older agent) cannot launch
-	 * SEV-SNP VMs. */
-	json_t *conf = json_object_get(status, "confidential");
-	h->sev_snp = json_is_true(json_object_get(conf, "sev_snp"));
-	snprintf(h->sev_snp_reason, sizeof(h->sev_snp_reason), "%s",
-		 json_string_value(json_object_get(conf, "reason")) ?: "");
 	size_t i;
 	json_t *vm;
 	json_array_foreach(vms, i, vm)
