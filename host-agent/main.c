@@ -59,6 +59,28 @@ static int parse_policy(const char *s, uint64_t *ret)
 	return 0;
 }
 
+/* Takes --snp-policy ('S') or --snp-vcpu-model ('M'); -EINVAL (said on
+ * stderr) when the value cannot be used. */
+static int snp_option(int c, const char *arg, struct agent_config *cfg)
+{
+	uint32_t sig;
+	if (c == 'S' && parse_policy(arg, &cfg->snp_policy) < 0) {
+		fprintf(stderr, "ditto-agent: --snp-policy must be a hex guest policy with bit 17 "
+				"set, like 0x30000\n");
+		return -EINVAL;
+	}
+	if (c == 'M' && snp_vcpu_model_signature(arg, &sig) < 0) {
+		fprintf(stderr,
+			"ditto-agent: --snp-vcpu-model \"%s\" is not an EPYC model (EPYC-v4, "
+			"EPYC-Milan, EPYC-Genoa...)\n",
+			arg);
+		return -EINVAL;
+	}
+	if (c == 'M')
+		cfg->snp_vcpu_model = arg;
+	return 0;
+}
+
 /* Checks what one option cannot, then runs the agent until it is told to
  * stop. Returns main's exit status. */
 static int run(const struct agent_config *cfg)
@@ -120,7 +142,6 @@ int main(int argc, char **argv)
 	cfg.ovmf_amdsev = getenv("DITTO_OVMF_AMDSEV");
 	if (cfg.ovmf_amdsev && !cfg.ovmf_amdsev[0])
 		cfg.ovmf_amdsev = NULL;
-	uint32_t sig;
 	int c;
 	int64_t port, ms;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -177,22 +198,9 @@ int main(int argc, char **argv)
 			break;
 		case 'O': cfg.ovmf_amdsev = optarg; break;
 		case 'S':
-			if (parse_policy(optarg, &cfg.snp_policy) < 0) {
-				fprintf(stderr,
-					"ditto-agent: --snp-policy must be a hex guest policy "
-					"with bit 17 set, like 0x30000\n");
-				return 2;
-			}
-			break;
 		case 'M':
-			if (snp_vcpu_model_signature(optarg, &sig) < 0) {
-				fprintf(stderr,
-					"ditto-agent: --snp-vcpu-model \"%s\" is not an EPYC "
-					"model (EPYC-v4, EPYC-Milan, EPYC-Genoa...)\n",
-					optarg);
+			if (snp_option(c, optarg, &cfg) < 0)
 				return 2;
-			}
-			cfg.snp_vcpu_model = optarg;
 			break;
 		case 'W': cfg.wire_capture = optarg; break;
 		case 'v':

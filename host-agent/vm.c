@@ -759,7 +759,7 @@ int vm_start(const struct vm_env *env, const struct vm_spec *spec, vm_ready_fn c
 		return r;
 	if (!env->image->digest[0])
 		return -ENOENT;
-	char digest[SNP_DIGEST_HEX_SIZE];
+	char digest[SNP_DIGEST_HEX_SIZE] = "";
 	r = measure(env, spec, digest);
 	if (r < 0)
 		return r;

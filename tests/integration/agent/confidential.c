@@ -5,10 +5,13 @@
  * captured from its channel. */
 #include "agent.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "support/procs.h"
 #include "util.h"
 
 #define NONCE "00112233445566778899aabbccddeeff"
@@ -133,4 +136,24 @@ void test_attest_and_capture(void **state)
 	assert_int_equal(count_bytes(from, "plain-7f3a"), 1);
 	assert_true(count_bytes(from, "DTO1") >= 3); /* hello, evidence, result */
 	stop_vm("att");
+}
+
+/* The SEV-SNP options: what the agent cannot use is refused at start. */
+void test_snp_options(void **state)
+{
+	char dir[] = "/tmp/ditto-it-snp.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct daemon_proc a;
+	const char *ok[] = { "--snp-policy", "0x70000", "--snp-vcpu-model", "EPYC-Milan-v2", NULL };
+	assert_int_equal(proc_start_agent(&a, dir, ok), 0);
+	assert_int_equal(daemon_proc_stop(&a, SIGTERM, 30000), 0);
+
+	const char *bad[][3] = {
+		{ "--snp-policy", "0x10000", NULL }, /* bit 17 must be set */
+		{ "--snp-policy", "zz", NULL },
+		{ "--snp-vcpu-model", "Skylake-Server", NULL },
+		{ "--wire-capture", "/proc/no/such/folder", NULL },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(proc_start_agent(&a, dir, bad[i]), -ECHILD);
 }

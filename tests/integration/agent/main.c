@@ -127,6 +127,7 @@ int main(void)
 		cmocka_unit_test(test_elastic_cores_short),
 		cmocka_unit_test(test_controller_link),
 		cmocka_unit_test(test_token_file),
+		cmocka_unit_test(test_snp_options),
 		cmocka_unit_test(test_agent_crash_ends_vms)
 	};
 	return cmocka_run_group_tests_name("agent end to end", tests, setup, teardown);
