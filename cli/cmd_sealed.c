@@ -86,8 +86,9 @@ static int attest(struct cli *cli, const struct cli_command *cmd, const char *te
 	int code = cli_path(cmd, "/v1/tenants/%s/attestation", "TENANT", tenant, path);
 	if (code)
 		return code;
-	if (sealed_random(nonce, sizeof(nonce)) < 0)
-		return cli_fail(CLI_EXIT_API, "cannot draw a nonce: %s", strerror(errno));
+	int r = sealed_random(nonce, sizeof(nonce));
+	if (r < 0)
+		return cli_fail(CLI_EXIT_API, "cannot draw a nonce: %s", strerror(-r));
 	bytes_to_hex(nonce, sizeof(nonce), hex);
 	cli_query_add(path, "nonce", hex);
 	/* Without a VM the controller places one and waits for it to boot. */
@@ -95,7 +96,7 @@ static int attest(struct cli *cli, const struct cli_command *cmd, const char *te
 	json_t *att = NULL;
 	if ((code = cli_send_json(cli, &rq, &att)))
 		return code;
-	int r = sealed_keys_check(att, nonce, sizeof(nonce), false, ret, err, sizeof(err));
+	r = sealed_keys_check(att, nonce, sizeof(nonce), false, ret, err, sizeof(err));
 	json_decref(att);
 	if (r < 0)
 		return cli_fail(CLI_EXIT_API, "attestation of tenant %s refused: %s", tenant, err);
@@ -121,11 +122,12 @@ static int send_sealed(struct cli *cli, const uint8_t secret[E2E_KEY_SIZE],
 	char id[2 * SEALED_ID_SIZE + 1], header[96];
 	size_t len = 0, plen = 0;
 	struct e2e_keypair client;
-	if (sealed_random(raw, sizeof(raw)) < 0)
-		return cli_fail(CLI_EXIT_API, "cannot draw an invocation id: %s", strerror(errno));
+	int r = sealed_random(raw, sizeof(raw));
+	if (r < 0)
+		return cli_fail(CLI_EXIT_API, "cannot draw an invocation id: %s", strerror(-r));
 	bytes_to_hex(raw, sizeof(raw), id);
 	struct e2e_aad aad = { .invocation_id = id, .digest = digest };
-	int r = e2e_client_key(secret, id, &client);
+	r = e2e_client_key(secret, id, &client);
 	if (r == 0)
 		r = e2e_request_seal(&client, (const uint8_t(*)[E2E_KEY_SIZE])keys->pub, keys->n,
 				     secret, &aad, input->data, input->len, &msg, &len);

@@ -11,12 +11,13 @@
 #include "util.h"
 
 static const char *const commands[][2] = {
-	{ "deploy", NULL },     { "invoke", NULL },  { "functions", NULL },
-	{ "get", NULL },        { "delete", NULL },  { "invocations", NULL },
-	{ "invocation", NULL }, { "logs", NULL },    { "tenant", "create" },
-	{ "tenant", "list" },   { "tenant", "get" }, { "key", "create" },
-	{ "scale", NULL },      { "hosts", NULL },   { "hosts", "drain" },
-	{ "hosts", "undrain" }, { "up", NULL },      { "down", NULL },
+	{ "deploy", NULL },      { "invoke", NULL },  { "functions", NULL },
+	{ "get", NULL },         { "delete", NULL },  { "invocations", NULL },
+	{ "invocation", NULL },  { "logs", NULL },    { "tenant", "create" },
+	{ "tenant", "list" },    { "tenant", "get" }, { "key", "create" },
+	{ "scale", NULL },       { "hosts", NULL },   { "hosts", "drain" },
+	{ "hosts", "undrain" },  { "up", NULL },      { "down", NULL },
+	{ "invocation", "get" }, { "measure", NULL },
 };
 
 void test_help(void **state)
@@ -76,6 +77,14 @@ void test_usage_errors(void **state)
 		{ "invoke" },
 		{ "invoke", "f", "--version", "0" },
 		{ "invoke", "f", "--data" },
+		{ "invoke", "f", "x", "--data", "y" },
+		{ "invoke", "f", "x", "y" },
+		{ "invoke", "f", "--encrypted" }, /* neither --tenant nor DITTO_TENANT */
+		{ "invoke", "f", "--e2e-key", "k" },
+		{ "deploy", "f", "file", "--e2e-key", "k" },
+		{ "invocation", "get" },
+		{ "invocation", "get", "a", "--e2e-key" },
+		{ "measure", "--vcpus", "1" },
 		{ "get" },
 		{ "get", "f", "--version", "latest" },
 		{ "delete", "a", "b" },
@@ -103,6 +112,7 @@ void test_usage_errors(void **state)
 		{ "hosts", "undrain", "a", "b" },
 		{ "up", "--port", "70000" },
 		{ "up", "extra" },
+		{ "up", "--wire-capture", "" },
 		{ "down", "extra" },
 		{ "down", "--data-dir" },
 	};
