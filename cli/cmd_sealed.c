@@ -162,6 +162,19 @@ static int send_sealed(struct cli *cli, const uint8_t secret[E2E_KEY_SIZE],
 	return code;
 }
 
+/* Did the invocation fail because it reached a VM whose key the input was
+ * not sealed to (one started, or restarted, after the attestation)? */
+static bool reached_other_vm(int code, const struct http_response *r)
+{
+	if (code != CLI_EXIT_FUNCTION)
+		return false;
+	json_t *o = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
+	const char *msg = field_str(json_object_get(o, "error"), "message");
+	bool other = msg && strstr(msg, "(attest again)");
+	json_decref(o);
+	return other;
+}
+
 int sealed_invoke(struct cli *cli, const struct cli_command *cmd, const struct sealed_opts *o,
 		  const char *name, const char *path, const struct buf *input, bool async,
 		  struct http_response *ret)
@@ -178,10 +191,18 @@ int sealed_invoke(struct cli *cli, const struct cli_command *cmd, const struct s
 	int code = sealed_secret_load(cmd, o, false, secret);
 	if (!code)
 		code = function_digest(cli, cmd, name, cli->version, digest);
-	if (!code)
+	/* Once more when a VM the attestation did not see took the call. */
+	for (int tries = 0; !code; tries++) {
 		code = attest(cli, cmd, o->tenant, keys);
-	if (!code)
-		code = send_sealed(cli, secret, keys, digest, path, input, async, ret);
+		if (!code)
+			code = send_sealed(cli, secret, keys, digest, path, input, async, ret);
+		if (tries > 0 || !reached_other_vm(code, ret))
+			break;
+		fprintf(stderr, "ditto: the call reached a VM that was not attested; attesting "
+				"again\n");
+		http_response_free(ret);
+		code = CLI_EXIT_OK;
+	}
 	explicit_bzero(secret, sizeof(secret));
 	free(keys);
 	return code;

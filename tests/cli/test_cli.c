@@ -350,6 +350,26 @@ static void test_sync_summary(void **state)
 	json_decref(o);
 }
 
+/* An encrypted call that reached a VM its input was not sealed to is tried
+ * again after a new attestation; no other failure is. */
+static void test_reached_other_vm(void **state)
+{
+	struct http_response r = { .status = 502 };
+	const char *other = "{\"error\": {\"code\": \"function_error\", \"message\": \"e2e: not "
+			    "sealed to this VM's key (attest again)\", \"invocation\": \"ab\"}}";
+	assert_int_equal(buf_append(&r.body, other, strlen(other)), 0);
+	assert_true(reached_other_vm(CLI_EXIT_FUNCTION, &r));
+	assert_false(reached_other_vm(CLI_EXIT_API, &r));
+	buf_reset(&r.body);
+	const char *failed = "{\"error\": {\"code\": \"function_error\", \"message\": \"the "
+			     "function failed: exit code 1\"}}";
+	assert_int_equal(buf_append(&r.body, failed, strlen(failed)), 0);
+	assert_false(reached_other_vm(CLI_EXIT_FUNCTION, &r));
+	buf_reset(&r.body);
+	assert_false(reached_other_vm(CLI_EXIT_FUNCTION, &r));
+	http_response_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,7 +378,8 @@ int main(void)
 		cmocka_unit_test(test_escape),          cmocka_unit_test(test_paths_and_queries),
 		cmocka_unit_test(test_response_header), cmocka_unit_test(test_version_option),
 		cmocka_unit_test(test_env_file),        cmocka_unit_test(test_timing_header),
-		cmocka_unit_test(test_record_text),     cmocka_unit_test(test_sync_summary)
+		cmocka_unit_test(test_record_text),     cmocka_unit_test(test_sync_summary),
+		cmocka_unit_test(test_reached_other_vm)
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
