@@ -169,7 +169,7 @@ static void send_cpu_event(struct daemon *d, int cpu, const char *event, json_t 
 static void send_inv_reply(struct daemon *d, struct inv *inv)
 {
 	/* An encrypted invocation's output leaves sealed, or not at all. */
-	if (inv->e2e && guest_e2e_seal(&d->e2e, inv) < 0) {
+	if (inv->e2e && guest_e2e_seal(inv) < 0) {
 		inv->status = INV_ERROR;
 		snprintf(inv->error, sizeof(inv->error), "e2e: cannot seal the response");
 	}

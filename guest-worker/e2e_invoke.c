@@ -188,8 +188,8 @@ int guest_e2e_open(struct guest_e2e *g, const struct artifact_store *sealed, str
 	const struct e2e_aad aad = { .invocation_id = inv->invocation, .digest = inv->digest };
 	uint8_t secret[E2E_KEY_SIZE], *input = NULL;
 	size_t input_len = 0;
-	int r = e2e_request_open(&g->key, &aad, body, len, secret, inv->client_pub, &input,
-				 &input_len);
+	int r = e2e_request_open_key(&g->key, &aad, body, len, secret, &inv->e2e_key, &input,
+				     &input_len);
 	if (r == -ENOKEY) {
 		snprintf(err, err_size, "e2e: not sealed to this VM's key (attest again)");
 		return r;
@@ -204,6 +204,7 @@ int guest_e2e_open(struct guest_e2e *g, const struct artifact_store *sealed, str
 	r = plain_ensure(g, sealed, inv->digest, secret, err, err_size);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (r < 0) {
+		OPENSSL_cleanse(&inv->e2e_key, sizeof(inv->e2e_key));
 		OPENSSL_cleanse(input, input_len);
 		free(input);
 		return r;
@@ -225,16 +226,16 @@ static void buf_swap_wiped(struct buf *b, uint8_t *sealed, size_t len)
 		*b = (struct buf){ .data = sealed, .len = len, .cap = len };
 }
 
-int guest_e2e_seal(const struct guest_e2e *g, struct inv *inv)
+int guest_e2e_seal(struct inv *inv)
 {
 	const struct e2e_aad aad = { .invocation_id = inv->invocation, .digest = inv->digest };
 	uint8_t *res = NULL, *log = NULL;
 	size_t res_len = 0, log_len = 0;
-	int r = e2e_response_seal(&g->key, inv->client_pub, &aad, E2E_PART_RESULT, inv->result.data,
-				  inv->result.len, &res, &res_len);
+	int r = e2e_response_seal_key(&inv->e2e_key, &aad, E2E_PART_RESULT, inv->result.data,
+				      inv->result.len, &res, &res_len);
 	if (r == 0)
-		r = e2e_response_seal(&g->key, inv->client_pub, &aad, E2E_PART_LOG, inv->log.data,
-				      inv->log.len, &log, &log_len);
+		r = e2e_response_seal_key(&inv->e2e_key, &aad, E2E_PART_LOG, inv->log.data,
+					  inv->log.len, &log, &log_len);
 	if (r < 0) {
 		free(res);
 		res = NULL;

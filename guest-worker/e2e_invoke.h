@@ -56,7 +56,8 @@ int guest_e2e_attest(const struct guest_e2e *g, const char *sev_path, const json
 /* Opens an encrypted invocation's request (body, len) bound to
  * inv->invocation and inv->digest, whose sealed artifact is in sealed. On
  * success inv->input holds the plain input, inv->e2e is set with what sealing
- * its response needs (the client key), and the plain executable is in
+ * its response needs (the response key of the request's client key, from the
+ * one X25519 exchange the invocation costs), and the plain executable is in
  * g->plain. Returns 0, or -errno with the invocation's error in err: -ENOKEY
  * "e2e: not sealed to this VM's key (attest again)"; otherwise "e2e: cannot
  * open the request (...)" or "e2e: cannot open the artifact (...)". */
@@ -66,6 +67,6 @@ int guest_e2e_open(struct guest_e2e *g, const struct artifact_store *sealed, str
 /* Replaces inv's result and log by their sealed response parts (the plain
  * ones are wiped). Returns 0, or -errno with both emptied: nothing plain is
  * ever sent. */
-int guest_e2e_seal(const struct guest_e2e *g, struct inv *inv);
+int guest_e2e_seal(struct inv *inv);
 
 #endif

@@ -71,6 +71,7 @@ void inv_free(struct inv *inv)
 		wipe(inv->input, inv->input_len);
 		wipe(inv->result.data, inv->result.len);
 		wipe(inv->log.data, inv->log.len);
+		wipe(&inv->e2e_key, sizeof(inv->e2e_key));
 	}
 	free(inv->input);
 	buf_free(&inv->result);

@@ -44,12 +44,12 @@ struct inv {
 	uint8_t *input; /* owned; freed with the invocation */
 	size_t input_len;
 	/* End-to-end encrypted (e2e_invoke.h): it runs the opened executable
-	 * from the runner's plain store, and its result and log are sealed to
-	 * client_pub, bound to invocation and digest. The plain input, result
-	 * and log are wiped when it is freed. */
+	 * from the runner's plain store, and its result and log are sealed with
+	 * the request's response key, bound to invocation and digest. The key
+	 * and the plain input, result and log are wiped when it is freed. */
 	bool e2e;
 	char invocation[INV_ID_MAX + 1];
-	uint8_t client_pub[E2E_KEY_SIZE];
+	struct e2e_response_key e2e_key;
 	uint64_t read_us;     /* when its request frame was read whole */
 	uint64_t received_us; /* when the request was queued */
 	uint64_t started_us;  /* when it was given a CPU */

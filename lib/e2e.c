@@ -61,13 +61,34 @@ static int pub_from_priv(const uint8_t priv[E2E_KEY_SIZE], uint8_t ret_pub[E2E_K
 	return ok ? 0 : -EIO;
 }
 
-/* X25519(priv, peer). Returns 0, -EBADMSG when the peer's key gives no
- * usable secret (a low-order point: libcrypto refuses an all-zero result),
- * or -EIO. */
-static int x25519(const uint8_t priv[E2E_KEY_SIZE], const uint8_t peer[E2E_KEY_SIZE],
+/* The X25519 key of a pair. Both halves are handed over, so libcrypto does
+ * not compute the public one again (a scalar multiplication, as costly as
+ * the exchange itself). */
+static EVP_PKEY *pair_pkey(const struct e2e_keypair *own)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, (void *)own->priv,
+						  E2E_KEY_SIZE),
+		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)own->pub,
+						  E2E_KEY_SIZE),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_PKEY *k = NULL;
+	if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params) != 1)
+		k = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	return k;
+}
+
+/* X25519(own private key, peer). Returns 0, -EBADMSG when the peer's key
+ * gives no usable secret (a low-order point: libcrypto refuses an all-zero
+ * result), or -EIO. */
+static int x25519(const struct e2e_keypair *own, const uint8_t peer[E2E_KEY_SIZE],
 		  uint8_t ret[E2E_KEY_SIZE])
 {
-	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, E2E_KEY_SIZE);
+	EVP_PKEY *k = pair_pkey(own);
 	EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, E2E_KEY_SIZE);
 	EVP_PKEY_CTX *ctx = k && pk ? EVP_PKEY_CTX_new(k, NULL) : NULL;
 	int r = -EIO;
@@ -80,21 +101,31 @@ static int x25519(const uint8_t priv[E2E_KEY_SIZE], const uint8_t peer[E2E_KEY_S
 	return r;
 }
 
-/* The key of one X25519 exchange: HKDF-SHA256(ikm = X25519(priv, peer),
- * salt = client_pub || vm_pub, info). */
-static int exchange_key(const uint8_t priv[E2E_KEY_SIZE], const uint8_t peer[E2E_KEY_SIZE],
+/* The key of one X25519 exchange: HKDF-SHA256(ikm = X25519(own, peer),
+ * salt = client_pub || vm_pub, info); when info2 is not NULL, also the key
+ * with info2 from the same exchange into ret2. */
+static int exchange_keys(const struct e2e_keypair *own, const uint8_t peer[E2E_KEY_SIZE],
+			 const uint8_t client_pub[E2E_KEY_SIZE], const uint8_t vm_pub[E2E_KEY_SIZE],
+			 const char *info, uint8_t ret[E2E_KEY_SIZE], const char *info2,
+			 uint8_t ret2[E2E_KEY_SIZE])
+{
+	uint8_t shared[E2E_KEY_SIZE], salt[2 * E2E_KEY_SIZE];
+	int r = x25519(own, peer, shared);
+	memcpy(salt, client_pub, E2E_KEY_SIZE);
+	memcpy(salt + E2E_KEY_SIZE, vm_pub, E2E_KEY_SIZE);
+	if (r == 0)
+		r = hkdf(shared, sizeof(shared), salt, sizeof(salt), info, strlen(info), ret);
+	if (r == 0 && info2)
+		r = hkdf(shared, sizeof(shared), salt, sizeof(salt), info2, strlen(info2), ret2);
+	OPENSSL_cleanse(shared, sizeof(shared));
+	return r;
+}
+
+static int exchange_key(const struct e2e_keypair *own, const uint8_t peer[E2E_KEY_SIZE],
 			const uint8_t client_pub[E2E_KEY_SIZE], const uint8_t vm_pub[E2E_KEY_SIZE],
 			const char *info, uint8_t ret[E2E_KEY_SIZE])
 {
-	uint8_t shared[E2E_KEY_SIZE], salt[2 * E2E_KEY_SIZE];
-	int r = x25519(priv, peer, shared);
-	if (r == 0) {
-		memcpy(salt, client_pub, E2E_KEY_SIZE);
-		memcpy(salt + E2E_KEY_SIZE, vm_pub, E2E_KEY_SIZE);
-		r = hkdf(shared, sizeof(shared), salt, sizeof(salt), info, strlen(info), ret);
-	}
-	OPENSSL_cleanse(shared, sizeof(shared));
-	return r;
+	return exchange_keys(own, peer, client_pub, vm_pub, info, ret, NULL, NULL);
 }
 
 /* Runs len bytes through an AES-GCM context in int-sized steps. */
@@ -320,6 +351,7 @@ int e2e_artifact_open(const uint8_t secret[E2E_KEY_SIZE], const void *sealed, si
 /* ---- requests -------------------------------------------------------- */
 
 static const char wrap_info[] = "ditto-e2e-v1 wrap";
+static const char response_info[] = "ditto-e2e-v1 response";
 static const uint8_t zero_nonce[NONCE_SIZE];
 
 /* Size of a request to n recipients around len bytes of input. */
@@ -335,7 +367,7 @@ static int wrap_cek(const struct e2e_keypair *client, const uint8_t vm_pub[E2E_K
 		    uint8_t *out)
 {
 	uint8_t kek[E2E_KEY_SIZE];
-	int r = exchange_key(client->priv, vm_pub, client->pub, vm_pub, wrap_info, kek);
+	int r = exchange_key(client, vm_pub, client->pub, vm_pub, wrap_info, kek);
 	if (r == -EBADMSG)
 		r = -EINVAL; /* the caller's VM key is unusable */
 	if (r == 0)
@@ -387,9 +419,11 @@ int e2e_request_seal(const struct e2e_keypair *client, const uint8_t (*vm_pubs)[
 	return 0;
 }
 
-/* Finds this VM's entry and unwraps the content key from it. */
+/* Finds this VM's entry and unwraps the content key from it; with
+ * ret_key, also derives the response key from the same exchange. */
 static int unwrap_cek(const struct e2e_keypair *vm, const uint8_t *m, size_t n, const uint8_t *aad,
-		      size_t aad_len, uint8_t ret_cek[E2E_KEY_SIZE])
+		      size_t aad_len, uint8_t ret_cek[E2E_KEY_SIZE],
+		      struct e2e_response_key *ret_key)
 {
 	const uint8_t *client_pub = m + HDR_SIZE, *rcpt = client_pub + E2E_KEY_SIZE, *e = NULL;
 	for (size_t i = 0; !e && i < n; i++)
@@ -398,11 +432,14 @@ static int unwrap_cek(const struct e2e_keypair *vm, const uint8_t *m, size_t n, 
 	if (!e)
 		return -ENOKEY;
 	uint8_t kek[E2E_KEY_SIZE];
-	int r = exchange_key(vm->priv, client_pub, client_pub, vm->pub, wrap_info, kek);
+	int r = exchange_keys(vm, client_pub, client_pub, vm->pub, wrap_info, kek,
+			      ret_key ? response_info : NULL, ret_key ? ret_key->key : NULL);
 	if (r == 0)
 		r = gcm_open(kek, zero_nonce, aad, aad_len, e + E2E_KEY_SIZE, E2E_KEY_SIZE,
 			     ret_cek);
 	OPENSSL_cleanse(kek, sizeof(kek));
+	if (ret_key)
+		memcpy(ret_key->vm_pub, vm->pub, E2E_KEY_SIZE);
 	return r;
 }
 
@@ -410,8 +447,19 @@ int e2e_request_open(const struct e2e_keypair *vm, const struct e2e_aad *aad, co
 		     size_t len, uint8_t ret_secret[E2E_KEY_SIZE],
 		     uint8_t ret_client_pub[E2E_KEY_SIZE], uint8_t **ret, size_t *ret_len)
 {
-	if (!vm || !aad_ok(aad) || (!msg && len) || !ret_secret || !ret_client_pub || !ret ||
-	    !ret_len)
+	if (!ret_client_pub)
+		return -EINVAL;
+	int r = e2e_request_open_key(vm, aad, msg, len, ret_secret, NULL, ret, ret_len);
+	if (r == 0)
+		memcpy(ret_client_pub, (const uint8_t *)msg + HDR_SIZE, E2E_KEY_SIZE);
+	return r;
+}
+
+int e2e_request_open_key(const struct e2e_keypair *vm, const struct e2e_aad *aad, const void *msg,
+			 size_t len, uint8_t ret_secret[E2E_KEY_SIZE],
+			 struct e2e_response_key *ret_key, uint8_t **ret, size_t *ret_len)
+{
+	if (!vm || !aad_ok(aad) || (!msg && len) || !ret_secret || !ret || !ret_len)
 		return -EINVAL;
 	const uint8_t *m = msg;
 	if (len < HDR_SIZE || !hdr_ok(m, magic_request) || m[5] < 1 || m[5] > E2E_MAX_RECIPIENTS ||
@@ -425,18 +473,19 @@ int e2e_request_open(const struct e2e_keypair *vm, const struct e2e_aad *aad, co
 		free(a);
 		return -ENOMEM;
 	}
-	int r = unwrap_cek(vm, m, n, a, aad_len, cek);
+	int r = unwrap_cek(vm, m, n, a, aad_len, cek, ret_key);
 	if (r == 0)
 		r = gcm_open(cek, nonce, a, aad_len, nonce + NONCE_SIZE, E2E_KEY_SIZE + in_len,
 			     plain);
 	OPENSSL_cleanse(cek, sizeof(cek));
 	free(a);
 	if (r < 0) {
+		if (ret_key)
+			OPENSSL_cleanse(ret_key, sizeof(*ret_key));
 		free(plain);
 		return r;
 	}
 	memcpy(ret_secret, plain, E2E_KEY_SIZE);
-	memcpy(ret_client_pub, m + HDR_SIZE, E2E_KEY_SIZE);
 	memmove(plain, plain + E2E_KEY_SIZE, in_len);
 	OPENSSL_cleanse(plain + in_len, E2E_KEY_SIZE);
 	*ret = plain;
@@ -446,18 +495,30 @@ int e2e_request_open(const struct e2e_keypair *vm, const struct e2e_aad *aad, co
 
 /* ---- responses ------------------------------------------------------- */
 
-static const char response_info[] = "ditto-e2e-v1 response";
-
 int e2e_response_seal(const struct e2e_keypair *vm, const uint8_t client_pub[E2E_KEY_SIZE],
 		      const struct e2e_aad *aad, enum e2e_part part, const void *plain, size_t len,
 		      uint8_t **ret, size_t *ret_len)
 {
-	if (!vm || !client_pub || !aad_ok(aad) ||
-	    (part != E2E_PART_RESULT && part != E2E_PART_LOG) || (!plain && len) || !ret ||
-	    !ret_len || len > SIZE_MAX - E2E_RESPONSE_OVERHEAD)
+	if (!vm || !client_pub)
+		return -EINVAL;
+	struct e2e_response_key k;
+	memcpy(k.vm_pub, vm->pub, E2E_KEY_SIZE);
+	int r = exchange_key(vm, client_pub, client_pub, vm->pub, response_info, k.key);
+	if (r == 0)
+		r = e2e_response_seal_key(&k, aad, part, plain, len, ret, ret_len);
+	OPENSSL_cleanse(&k, sizeof(k));
+	return r == -EBADMSG ? -EINVAL : r;
+}
+
+int e2e_response_seal_key(const struct e2e_response_key *k, const struct e2e_aad *aad,
+			  enum e2e_part part, const void *plain, size_t len, uint8_t **ret,
+			  size_t *ret_len)
+{
+	if (!k || !aad_ok(aad) || (part != E2E_PART_RESULT && part != E2E_PART_LOG) ||
+	    (!plain && len) || !ret || !ret_len || len > SIZE_MAX - E2E_RESPONSE_OVERHEAD)
 		return -EINVAL;
 	size_t total = len + E2E_RESPONSE_OVERHEAD, aad_len;
-	uint8_t *out = malloc(total), key[E2E_KEY_SIZE];
+	uint8_t *out = malloc(total);
 	if (!out)
 		return -ENOMEM;
 	hdr_pack(out, magic_response, (uint8_t)part);
@@ -466,16 +527,11 @@ int e2e_response_seal(const struct e2e_keypair *vm, const uint8_t client_pub[E2E
 		free(out);
 		return -ENOMEM;
 	}
-	memcpy(out + HDR_SIZE, vm->pub, E2E_KEY_SIZE);
+	memcpy(out + HDR_SIZE, k->vm_pub, E2E_KEY_SIZE);
 	uint8_t *nonce = out + HDR_SIZE + E2E_KEY_SIZE, *ct = nonce + NONCE_SIZE;
-	int r = exchange_key(vm->priv, client_pub, client_pub, vm->pub, response_info, key);
-	if (r == -EBADMSG)
-		r = -EINVAL;
+	int r = random_bytes(nonce, NONCE_SIZE);
 	if (r == 0)
-		r = random_bytes(nonce, NONCE_SIZE);
-	if (r == 0)
-		r = gcm_seal(key, nonce, a, aad_len, plain, len, NULL, 0, ct, ct + len);
-	OPENSSL_cleanse(key, sizeof(key));
+		r = gcm_seal(k->key, nonce, a, aad_len, plain, len, NULL, 0, ct, ct + len);
 	free(a);
 	if (r < 0) {
 		free(out);
@@ -510,7 +566,7 @@ int e2e_response_open(const struct e2e_keypair *client, const uint8_t (*vm_pubs)
 		free(a);
 		return -ENOMEM;
 	}
-	int r = exchange_key(client->priv, vm_pub, client->pub, vm_pub, response_info, key);
+	int r = exchange_key(client, vm_pub, client->pub, vm_pub, response_info, key);
 	if (r == 0)
 		r = gcm_open(key, nonce, a, aad_len, nonce + NONCE_SIZE, plain_len, out);
 	OPENSSL_cleanse(key, sizeof(key));

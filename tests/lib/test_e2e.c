@@ -299,6 +299,43 @@ static void test_request_limits(void **state)
 	free(msg);
 }
 
+/* What a VM gets to seal its response with: the key of the request's own
+ * exchange, which the client's key pair opens as any response part. */
+static void test_request_open_key(void **state)
+{
+	struct e2e_keypair vm, client, stranger;
+	uint8_t secret[E2E_KEY_SIZE], got[E2E_KEY_SIZE], *msg, *plain, *part;
+	size_t len, n, part_len;
+	fill(secret, sizeof(secret), 50);
+	assert_int_equal(e2e_keypair_generate(&vm), 0);
+	seal_request(&vm, 1, secret, &client, &msg, &len);
+	struct e2e_response_key k;
+	assert_int_equal(e2e_request_open_key(&vm, &aad, msg, len, got, &k, &plain, &n), 0);
+	assert_memory_equal(got, secret, E2E_KEY_SIZE);
+	assert_int_equal(n, strlen(input));
+	assert_memory_equal(plain, input, n);
+	free(plain);
+	assert_memory_equal(k.vm_pub, vm.pub, E2E_KEY_SIZE);
+
+	assert_int_equal(
+		e2e_response_seal_key(&k, &aad, E2E_PART_LOG, "a log", 5, &part, &part_len), 0);
+	assert_int_equal(part_len, 5 + E2E_RESPONSE_OVERHEAD);
+	assert_int_equal(e2e_response_open(&client, (const uint8_t(*)[E2E_KEY_SIZE])vm.pub, 1, &aad,
+					   E2E_PART_LOG, part, part_len, &plain, &n, NULL),
+			 0);
+	assert_memory_equal(plain, "a log", n);
+	free(plain);
+	free(part);
+	assert_int_equal(e2e_response_seal_key(&k, &aad, 0, "x", 1, &part, &part_len), -EINVAL);
+
+	assert_int_equal(e2e_keypair_generate(&stranger), 0);
+	assert_int_equal(e2e_request_open_key(&stranger, &aad, msg, len, got, &k, &plain, &n),
+			 -ENOKEY);
+	msg[len - 1] ^= 1;
+	assert_int_equal(e2e_request_open_key(&vm, &aad, msg, len, got, &k, &plain, &n), -EBADMSG);
+	free(msg);
+}
+
 /* ---- responses ----------------------------------------------------- */
 
 struct resp_ctx {
@@ -395,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_request_one_recipient),
 		cmocka_unit_test(test_request_several_recipients),
 		cmocka_unit_test(test_request_limits),
+		cmocka_unit_test(test_request_open_key),
 		cmocka_unit_test(test_response_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
