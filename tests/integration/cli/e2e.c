@@ -195,9 +195,23 @@ static void record_encrypted(const struct canaries *c, const char *key_file, con
 	assert_string_equal(json_string_value(json_object_get(rec, "result")), want);
 	snprintf(want, sizeof(want), "%s\n", c->code);
 	assert_string_equal(json_string_value(json_object_get(rec, "log")), want);
-	assert_int_equal(json_string_length(json_object_get(rec, "sealed_by")), 64);
+	/* Sealed by the key the tenant's VM attests to. */
+	char vm_key[65];
+	snprintf(vm_key, sizeof(vm_key), "%s",
+		 json_string_value(json_object_get(rec, "sealed_by")));
+	assert_int_equal(strlen(vm_key), 64);
 	json_decref(rec);
 	run_free(&r);
+	json_t *att = plat_json(S.plat_key, ARGV("attest", "acme", "--json"));
+	json_t *vm;
+	size_t i, found = 0;
+	json_array_foreach(json_object_get(att, "vms"), i, vm)
+	{
+		const char *pub = json_string_value(json_object_get(vm, "public_key"));
+		found += pub && strcmp(pub, vm_key) == 0;
+	}
+	assert_int_equal(found, 1);
+	json_decref(att);
 	PLAT(&r, S.plat_key, "invocation", "get", id, "--e2e-key", key_file);
 	expect_out(&r, "ID:", ARGV("Sealed by:", "VM key ", c->code));
 	run_free(&r);
