@@ -4,7 +4,8 @@
  * reported: the report's form, the certificate's form, the product, the
  * certificate chain up to the pinned ARK, the signer, the report's
  * signature, the certificate's hardware ID and TCB extensions, then what
- * the caller asked for (measurement, REPORT_DATA, policy, minimum TCB). */
+ * the caller asked for (measurement, REPORT_DATA, HOST_DATA, policy,
+ * minimum TCB). */
 #define OPENSSL_API_COMPAT 30000
 #include "snp_verify.h"
 
@@ -70,6 +71,7 @@ static const char *const codes[] = {
 	[SNP_VERIFY_TCB_MISMATCH] = "tcb_mismatch",
 	[SNP_VERIFY_MEASUREMENT] = "measurement_mismatch",
 	[SNP_VERIFY_REPORT_DATA] = "report_data_mismatch",
+	[SNP_VERIFY_HOST_DATA] = "host_data_mismatch",
 	[SNP_VERIFY_POLICY_DEBUG] = "policy_debug",
 	[SNP_VERIFY_POLICY_MIGRATE] = "policy_migration_agent",
 	[SNP_VERIFY_POLICY_SMT] = "policy_smt",
@@ -723,8 +725,8 @@ static int tcb_ext_check(struct verify *v)
 	return 0;
 }
 
-/* The checks the caller asked for: measurement, REPORT_DATA, policy and
- * minimum TCB. */
+/* The checks the caller asked for: measurement, REPORT_DATA, HOST_DATA,
+ * policy and minimum TCB. */
 static int caller_checks(struct verify *v)
 {
 	const struct snp_verify_opts *o = v->o;
@@ -737,6 +739,11 @@ static int caller_checks(struct verify *v)
 	if (o->report_data && memcmp(o->report_data, rep->report_data, SNP_REPORT_DATA_SIZE))
 		return fail(v, SNP_VERIFY_REPORT_DATA, "REPORT_DATA is not the expected value");
 	r->report_data = o->report_data != NULL;
+	if (o->host_data && memcmp(o->host_data, rep->host_data, SNP_HOST_DATA_SIZE))
+		return fail(v, SNP_VERIFY_HOST_DATA,
+			    "HOST_DATA is not the expected one: the VM was not launched for this "
+			    "tenant secret");
+	r->host_data = o->host_data != NULL;
 	if ((rep->policy & SNP_POLICY_DEBUG) && !o->allow_debug)
 		return fail(v, SNP_VERIFY_POLICY_DEBUG,
 			    "the guest policy (0x%llx) allows debugging",

@@ -5,7 +5,7 @@
  * (VCEK -> ASK -> ARK, or VLEK -> ASVK -> ARK; RSA-PSS) up to AMD's root
  * keys pinned per product (Milan, Genoa, Turin), the certificate's TCB and
  * hardware-ID extensions against the report, and the checks the caller asks
- * for: measurement, REPORT_DATA, policy, minimum TCB.
+ * for: measurement, REPORT_DATA, HOST_DATA, policy, minimum TCB.
  *
  * Used by the controller (GET /v1/tenants/{t}/attestation) and the CLI
  * (`ditto attest`). No I/O but what the caller passes; never logs. */
@@ -21,6 +21,7 @@
 #define SNP_SIGNED_SIZE 0x2a0
 #define SNP_MEASUREMENT_SIZE 48
 #define SNP_REPORT_DATA_SIZE 64
+#define SNP_HOST_DATA_SIZE 32
 #define SNP_CHIP_ID_SIZE 64
 
 enum snp_product {
@@ -54,7 +55,7 @@ struct snp_report {
 	enum snp_signer signer;
 	uint8_t report_data[SNP_REPORT_DATA_SIZE];
 	uint8_t measurement[SNP_MEASUREMENT_SIZE];
-	uint8_t host_data[32], id_key_digest[48], author_key_digest[48];
+	uint8_t host_data[SNP_HOST_DATA_SIZE], id_key_digest[48], author_key_digest[48];
 	uint8_t report_id[32], report_id_ma[32];
 	struct snp_tcb reported_tcb, current_tcb, committed_tcb, launch_tcb;
 	uint8_t cpuid_family, cpuid_model, cpuid_stepping; /* version 3 and later */
@@ -75,7 +76,7 @@ struct snp_report {
  * (the first failure is reported): the report's form and algorithm, the
  * certificate, the chain (validity, then signatures up to the pinned ARK),
  * the signer, the signature, the hardware ID, the TCB extensions, then
- * measurement, REPORT_DATA, policy (debug, migration agent, SMT) and the
+ * measurement, REPORT_DATA, HOST_DATA, policy (debug, migration agent, SMT) and the
  * minimum TCB. So a VCEK of another chip gives bad_signature, not
  * hwid_mismatch. What tampering gives: a flipped byte of the signed part or
  * of R or S, bad_signature (of the version or algorithm fields, their own
@@ -104,6 +105,7 @@ enum snp_verify_err {
 	SNP_VERIFY_TCB_MISMATCH,
 	SNP_VERIFY_MEASUREMENT,    /* "measurement_mismatch" */
 	SNP_VERIFY_REPORT_DATA,    /* "report_data_mismatch" */
+	SNP_VERIFY_HOST_DATA,      /* "host_data_mismatch": not the HOST_DATA set at launch */
 	SNP_VERIFY_POLICY_DEBUG,   /* "policy_debug": debugging allowed */
 	SNP_VERIFY_POLICY_MIGRATE, /* "policy_migration_agent": a migration agent allowed */
 	SNP_VERIFY_POLICY_SMT,     /* "policy_smt": SMT allowed where the caller forbids it */
@@ -164,6 +166,9 @@ struct snp_verify_opts {
 	time_t at;
 	const uint8_t *measurement;    /* NULL: not checked */
 	const uint8_t *report_data;    /* NULL: not checked (SNP_REPORT_DATA_SIZE bytes) */
+	/* The HOST_DATA the host must have set at launch (SNP_HOST_DATA_SIZE
+	 * bytes: Ditto's commitment to the tenant secret); NULL: not checked. */
+	const uint8_t *host_data;
 	const struct snp_tcb *min_tcb; /* NULL: not checked */
 	bool allow_debug;              /* default false: a debug policy fails */
 	bool allow_migration_agent;    /* default false */
@@ -180,7 +185,8 @@ struct snp_verify_result {
 	/* What was checked (true only when checked and passed). hwid stays
 	 * false for a VLEK (it has no hardware ID) and for a report whose
 	 * chip_id the guest masked (MASK_CHIP_ID): not checked then. */
-	bool signature, chain, tcb_extensions, hwid, measurement, report_data, policy, min_tcb;
+	bool signature, chain, tcb_extensions, hwid, measurement, report_data, host_data, policy,
+		min_tcb;
 };
 
 /* Verifies a report (raw or HCL-wrapped). Fills ret fully in every case; ret->err

@@ -46,7 +46,7 @@ static void test_every_sample_verifies(void **state)
 			fail_msg("%s/%s: %s: %s", s->dir, s->report, snp_verify_code(e), r.message);
 		assert_int_equal(r.product, SNP_PRODUCT_MILAN);
 		assert_true(r.signature && r.chain && r.tcb_extensions && r.policy);
-		assert_false(r.measurement || r.report_data || r.min_tcb);
+		assert_false(r.measurement || r.report_data || r.host_data || r.min_tcb);
 		/* A VLEK has no hardware ID to compare; a VCEK does. */
 		assert_int_equal(r.hwid, strcmp(s->cert, "vlek.der") != 0);
 		/* The same with the chain given, and with the product named. */
@@ -271,7 +271,8 @@ static void test_wrong_key(void **state)
 	blob_free(&vlek);
 }
 
-/* Measurement, REPORT_DATA, policy and minimum TCB: each its own code. */
+/* Measurement, REPORT_DATA, HOST_DATA, policy and minimum TCB: each its own
+ * code. */
 static void test_caller_checks(void **state)
 {
 	const struct sample *s = &samples[0];
@@ -302,6 +303,17 @@ static void test_caller_checks(void **state)
 	assert_int_equal(verify_sample(s, &o, &r), SNP_VERIFY_REPORT_DATA);
 	assert_string_equal(snp_verify_code(r.err), "report_data_mismatch");
 	d[0] ^= 1;
+	/* v01 was launched with HOST_DATA zero: that expectation passes, any
+	 * other fails right after REPORT_DATA. */
+	uint8_t h[SNP_HOST_DATA_SIZE] = { 0 };
+	o.host_data = h;
+	assert_int_equal(verify_sample(s, &o, &r), SNP_VERIFY_OK);
+	assert_true(r.host_data && r.report_data);
+	h[31] = 1;
+	assert_int_equal(verify_sample(s, &o, &r), SNP_VERIFY_HOST_DATA);
+	assert_string_equal(snp_verify_code(r.err), "host_data_mismatch");
+	assert_true(r.report_data && !r.host_data && !r.policy);
+	o.host_data = NULL;
 	assert_int_equal(snp_tcb_parse("snp=9", SNP_PRODUCT_MILAN, &min), 0);
 	assert_int_equal(verify_sample(s, &o, &r), SNP_VERIFY_MIN_TCB);
 	assert_string_equal(snp_verify_code(r.err), "tcb_too_old");
