@@ -270,6 +270,13 @@ int e2e_client_key(const uint8_t secret[E2E_KEY_SIZE], const char *invocation_id
 	return r;
 }
 
+void e2e_host_data(const uint8_t secret[E2E_KEY_SIZE], uint8_t ret[32])
+{
+	static const char info[] = "ditto-e2e-v1 host-data";
+	if (hkdf(secret, E2E_KEY_SIZE, NULL, 0, info, sizeof(info) - 1, ret) < 0)
+		memset(ret, 0, 32);
+}
+
 void e2e_report_data(const uint8_t *nonce, size_t nonce_len, const uint8_t pub[E2E_KEY_SIZE],
 		     uint8_t ret[64])
 {

@@ -15,7 +15,14 @@
  * - every invocation uses a fresh client X25519 key pair (e2e_client_key
  *   derives it from the tenant secret and the invocation id, so an
  *   asynchronous result can be opened later from the secret alone); the
- *   result and the log come back sealed to it.
+ *   result and the log come back sealed to it;
+ * - a confidential VM is bound to its tenant at launch: the host sets the
+ *   launch's HOST_DATA (32 bytes, reported at offset 0xC0 of every
+ *   attestation report) to e2e_host_data(tenant secret) =
+ *   HKDF-SHA256(ikm = tenant secret, salt = "" (32 zero bytes),
+ *   info = "ditto-e2e-v1 host-data"), a one-way commitment; the guest runs
+ *   only requests whose tenant secret gives its HOST_DATA, and a client
+ *   checks HOST_DATA in the report before it trusts the VM.
  *
  * Primitives: X25519 (RFC 7748; a private key is 32 bytes as that RFC takes
  * them, clamped when used; a shared secret of all zeros is refused),
@@ -101,6 +108,12 @@ int e2e_keypair_generate(struct e2e_keypair *ret);
  * zero bytes), info = "ditto-e2e-v1 client" || invocation id). */
 int e2e_client_key(const uint8_t secret[E2E_KEY_SIZE], const char *invocation_id,
 		   struct e2e_keypair *ret);
+
+/* HOST_DATA committing a confidential VM to a tenant secret:
+ * HKDF-SHA256(ikm = secret, salt = "", info = "ditto-e2e-v1 host-data"), 32
+ * bytes; it reveals nothing of the secret. Only when libcrypto fails (out of
+ * memory) is ret all zeros, a value no launch of a confidential tenant sets. */
+void e2e_host_data(const uint8_t secret[E2E_KEY_SIZE], uint8_t ret[32]);
 
 /* REPORT_DATA of an attestation report binding a VM's public key to a
  * verifier's nonce: SHA-512(nonce || pub). */

@@ -1,7 +1,7 @@
 /* Unit tests for the end-to-end encryption scheme (lib/e2e): round trips of
  * artifacts, requests and response parts; every flipped byte and every
- * wrong associated datum refused; known answers for the client key and
- * REPORT_DATA computed with the openssl command line. */
+ * wrong associated datum refused; known answers for the client key,
+ * HOST_DATA and REPORT_DATA computed with the openssl command line. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -109,6 +109,28 @@ static void test_report_data_known_answer(void **state)
 	uint8_t rd2[64];
 	e2e_report_data(nonce, 31, pub, rd2);
 	assert_memory_not_equal(rd, rd2, sizeof(rd));
+}
+
+static void test_host_data_known_answer(void **state)
+{
+	/* openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:000102..1f
+	 *   -kdfopt "info:ditto-e2e-v1 host-data" HKDF */
+	uint8_t secret[E2E_KEY_SIZE], hd[32], again[32];
+	fill(secret, sizeof(secret), 0);
+	e2e_host_data(secret, hd);
+	char h[65];
+	hex(hd, sizeof(hd), h);
+	assert_string_equal(h, "3ade2b4063d9ceacbc59c55e4b3b916e3bc97b481a176a9942b791c5b545a346");
+	e2e_host_data(secret, again);
+	assert_memory_equal(hd, again, sizeof(hd));
+	/* Another secret, another commitment; and not the client key's HKDF. */
+	secret[31] ^= 1;
+	e2e_host_data(secret, again);
+	assert_memory_not_equal(hd, again, sizeof(hd));
+	struct e2e_keypair k;
+	secret[31] ^= 1;
+	assert_int_equal(e2e_client_key(secret, "", &k), 0);
+	assert_memory_not_equal(hd, k.priv, sizeof(hd));
 }
 
 /* ---- artifacts ----------------------------------------------------- */
@@ -428,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_client_key_known_answer),
 		cmocka_unit_test(test_keypair_generate),
 		cmocka_unit_test(test_report_data_known_answer),
+		cmocka_unit_test(test_host_data_known_answer),
 		cmocka_unit_test(test_artifact_round_trip),
 		cmocka_unit_test(test_request_one_recipient),
 		cmocka_unit_test(test_request_several_recipients),
