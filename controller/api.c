@@ -105,6 +105,16 @@ bool name_ok(const char *s, bool function)
 	return true;
 }
 
+bool lower_hex_ok(const char *s, size_t n)
+{
+	if (!s || strlen(s) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
 const char *query(struct request *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -225,17 +235,11 @@ static const struct {
 
 static bool arg_ok(const char *s, enum arg_kind kind)
 {
-	size_t n = strlen(s);
 	if (kind == ARG_TENANT)
 		return name_ok(s, false);
 	if (kind == ARG_FUNCTION || kind == ARG_HOST)
 		return name_ok(s, true);
-	if (n != STORE_ID_SIZE - 1)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
+	return lower_hex_ok(s, STORE_ID_SIZE - 1);
 }
 
 /* Copies the path's name or id into r->arg. Returns false (after replying

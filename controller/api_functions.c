@@ -174,10 +174,7 @@ static bool invoke_begin(struct request *r)
 	/* An id the caller chose: the same form as the ones drawn here. */
 	const char *id = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						     "X-Ditto-Invocation-Id");
-	bool id_ok = id && strlen(id) == STORE_ID_SIZE - 1;
-	for (size_t i = 0; id_ok && id[i]; i++)
-		id_ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
-	if (id && !id_ok) {
+	if (id && !lower_hex_ok(id, STORE_ID_SIZE - 1)) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
 			    "X-Ditto-Invocation-Id must be 32 lower-case hex digits");
 		return false;

@@ -12,16 +12,35 @@
 
 static json_t *tenant_json(const struct store_tenant *t)
 {
-	return json_pack("{s:s, s:I, s:{s:i, s:i, s:s, s:s}, s:s, s:s}", "name", t->name,
+	const char *hd = t->scaling.host_data[0] ? t->scaling.host_data : NULL;
+	return json_pack("{s:s, s:I, s:{s:i, s:i, s:s, s:s}, s:s, s:s, s:s?}", "name", t->name,
 			 "created_ms", (json_int_t)t->created_ms, "scaling", "min",
 			 t->scaling.min_workers, "max", t->scaling.max_workers, "mechanism",
 			 t->scaling.mechanism, "policy", t->scaling.policy, "confidential",
-			 t->scaling.confidential, "attestation", t->scaling.attestation);
+			 t->scaling.confidential, "attestation", t->scaling.attestation,
+			 "host_data", hd);
 }
 
 #define SNP_NEEDS_PRECREATED                                              \
 	"sev-snp needs the precreated mechanism: a vCPU hot-added after " \
 	"launch is not in the launch measurement"
+#define SNP_NEEDS_HOST_DATA                                                               \
+	"sev-snp needs host_data: the commitment to the tenant secret the VM will accept " \
+	"(ditto tenant create --confidential sev-snp makes it)"
+
+/* The body's host_data (NULL: left out, "": null) into *ret. Returns 0, or
+ * -EINVAL with what is wrong in err. */
+static int host_data_field(json_t *o, const char **ret, char *err, size_t err_size)
+{
+	json_t *hd = json_object_get(o, "host_data");
+	*ret = hd ? json_is_null(hd) ? "" : json_string_value(hd) : NULL;
+	if (hd && (!*ret || ((*ret)[0] && !lower_hex_ok(*ret, STORE_HOST_DATA_SIZE - 1)))) {
+		snprintf(err, err_size, "host_data must be %d lower-case hex digits",
+			 STORE_HOST_DATA_SIZE - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* Checks the confidential options (NULL: left out) of a body against
  * themselves and the mechanism they will run with, and merges them into
@@ -32,6 +51,11 @@ static int confidential_merge(json_t *o, const char *mechanism, struct store_sca
 	json_t *conf = json_object_get(o, "confidential"), *att = json_object_get(o, "attestation");
 	const char *c = conf ? json_string_value(conf) : sc->confidential;
 	const char *a = att ? json_string_value(att) : sc->attestation;
+	const char *hd;
+	if (host_data_field(o, &hd, err, err_size) < 0)
+		return -EINVAL;
+	if (!hd)
+		hd = sc->host_data;
 	if (!c || (strcmp(c, "none") && strcmp(c, "sev-snp"))) {
 		snprintf(err, err_size, "confidential must be none or sev-snp");
 		return -EINVAL;
@@ -44,16 +68,21 @@ static int confidential_merge(json_t *o, const char *mechanism, struct store_sca
 		snprintf(err, err_size, SNP_NEEDS_PRECREATED);
 		return -EINVAL;
 	}
+	if (!strcmp(c, "sev-snp") && !hd[0]) {
+		snprintf(err, err_size, SNP_NEEDS_HOST_DATA);
+		return -EINVAL;
+	}
 	if (!strcmp(a, "required") && strcmp(c, "sev-snp")) {
 		snprintf(err, err_size,
 			 "attestation required needs confidential sev-snp: a VM without it has "
 			 "no hardware evidence to verify");
 		return -EINVAL;
 	}
-	/* Both fit: c and a may point into sc, so copy through a buffer. */
+	/* They fit: c, a and hd may point into sc, so copy through a buffer. */
 	struct store_scaling merged = *sc;
 	snprintf(merged.confidential, sizeof(merged.confidential), "%s", c);
 	snprintf(merged.attestation, sizeof(merged.attestation), "%s", a);
+	snprintf(merged.host_data, sizeof(merged.host_data), "%s", hd);
 	*sc = merged;
 	return 0;
 }
@@ -73,7 +102,7 @@ static void tenant_create(struct request *r)
 	}
 	/* A new tenant runs the precreated mechanism. */
 	struct store_scaling opts = { .confidential = "none", .attestation = "optional" };
-	char why[160];
+	char why[200];
 	if (confidential_merge(o, "precreated", &opts, why, sizeof(why)) < 0) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s", why);
 		json_decref(o);
@@ -84,7 +113,7 @@ static void tenant_create(struct request *r)
 	struct store_tenant t;
 	pthread_mutex_lock(&db->lock);
 	int err = store_tenant_create_with_key(db->store, name, opts.confidential, opts.attestation,
-					       token);
+					       opts.host_data, token);
 	if (err == 0)
 		err = store_tenant_get(db->store, name, &t);
 	pthread_mutex_unlock(&db->lock);
@@ -184,8 +213,9 @@ static void key_create(struct request *r)
  * one is wrong. */
 static bool scaling_fields_ok(struct request *r, json_t *o)
 {
-	static const char *const fields[] = { "min",          "max",         "mechanism", "policy",
-					      "confidential", "attestation", NULL };
+	static const char *const fields[] = { "min",          "max",         "mechanism",
+					      "policy",       "confidential", "attestation",
+					      "host_data",    NULL };
 	const char *key;
 	json_t *val;
 	json_object_foreach(o, key, val)
@@ -273,7 +303,7 @@ static void scaling_set(struct request *r)
 	}
 	struct db *db = &r->ctl->db;
 	struct store_tenant t;
-	char err_text[160];
+	char err_text[200];
 	pthread_mutex_lock(&db->lock);
 	int err = store_tenant_get(db->store, r->arg, &t);
 	struct store_scaling sc = t.scaling;

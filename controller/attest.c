@@ -95,9 +95,14 @@ static int evidence_decode(json_t *ev, struct evidence *e, struct attest_verdict
 	return 0;
 }
 
+const uint8_t *attest_host_data(const char *hex, uint8_t buf[ATTEST_HOST_DATA_SIZE])
+{
+	return hex && hex[0] && hex_to_bytes(hex, buf, ATTEST_HOST_DATA_SIZE) == 0 ? buf : NULL;
+}
+
 /* Verifies SEV-SNP evidence into ret. */
 static void snp_check(json_t *ev, const uint8_t *nonce, size_t nonce_len,
-		      struct attest_verdict *ret)
+		      const uint8_t *host_data, struct attest_verdict *ret)
 {
 	struct evidence e = { 0 };
 	if (evidence_decode(ev, &e, ret) < 0)
@@ -119,6 +124,7 @@ static void snp_check(json_t *ev, const uint8_t *nonce, size_t nonce_len,
 					.cert_len = vcek_len,
 					.measurement = e.measurement,
 					.report_data = report_data,
+					.host_data = host_data,
 					.smt = -1 };
 	struct snp_verify_result res;
 	int r = snp_verify(e.report, e.report_len, &opts, &res);
@@ -135,7 +141,8 @@ out:
 	free(e.certs);
 }
 
-json_t *attest_check(json_t *ev, const uint8_t *nonce, size_t nonce_len, struct attest_verdict *ret)
+json_t *attest_check(json_t *ev, const uint8_t *nonce, size_t nonce_len, const uint8_t *host_data,
+		     struct attest_verdict *ret)
 {
 	const char *type = json_string_value(json_object_get(ev, "type"));
 	if (type && !strcmp(type, "none"))
@@ -143,7 +150,7 @@ json_t *attest_check(json_t *ev, const uint8_t *nonce, size_t nonce_len, struct 
 			    "NOT CONFIDENTIAL: evidence type none: the VM runs without SEV-SNP, so "
 			    "its host can read its memory and nothing about it is proved");
 	else if (type && !strcmp(type, "sev-snp"))
-		snp_check(ev, nonce, nonce_len, ret);
+		snp_check(ev, nonce, nonce_len, host_data, ret);
 	else
 		verdict_set(ret, false, "malformed", "unknown evidence type");
 	return json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:{s:b, s:s, s:s}}", "vm",
@@ -184,13 +191,14 @@ int attest_fetch(struct link_pool *links, const struct link_call *call, const ch
 }
 
 json_t *attest_vm(struct link_pool *links, const struct link_call *call, const char *vm,
-		  const uint8_t *nonce, size_t nonce_len, struct attest_verdict *ret)
+		  const uint8_t *nonce, size_t nonce_len, const uint8_t *host_data,
+		  struct attest_verdict *ret)
 {
 	json_t *ev = NULL;
 	char why[256];
 	int r = attest_fetch(links, call, vm, nonce, nonce_len, &ev, why, sizeof(why));
 	if (r == 0) {
-		json_t *entry = attest_check(ev, nonce, nonce_len, ret);
+		json_t *entry = attest_check(ev, nonce, nonce_len, host_data, ret);
 		json_decref(ev);
 		return entry;
 	}
@@ -214,7 +222,9 @@ static json_t *attest_routes(struct fleet *f, struct link_pool *links,
 				       .gen = rt->gen,
 				       .gen_expected = rt->gen_expected };
 		struct attest_verdict vd = { 0 };
-		json_t *entry = attest_vm(links, &c, rt->vm, nonce, nonce_len, &vd);
+		uint8_t hd[ATTEST_HOST_DATA_SIZE];
+		json_t *entry = attest_vm(links, &c, rt->vm, nonce, nonce_len,
+					  attest_host_data(rt->host_data, hd), &vd);
 		if (!entry) {
 			json_decref(vms);
 			return NULL;

@@ -2,8 +2,9 @@
  * (GET /v1/vms/{name}/attestation?nonce=HEX: the guest's public key and, on
  * SEV-SNP, the hardware-signed report with the host's certificate table);
  * attest_check verifies it with lib/snp_verify, the report's REPORT_DATA
- * bound to the nonce and the key (lib/e2e's e2e_report_data) and its
- * MEASUREMENT to the one the agent expects; attest_use is the rule that
+ * bound to the nonce and the key (lib/e2e's e2e_report_data), its
+ * MEASUREMENT to the one the agent expects and its HOST_DATA to the
+ * tenant's (the commitment to the tenant secret); attest_use is the rule that
  * sends a tenant requiring attestation only to VMs verified for their
  * current run. Both are pure; attest_fetch is the one call to an agent,
  * attest_tenant the whole of a tenant's attestation. */
@@ -19,6 +20,7 @@
 #include "link.h"
 
 #define ATTEST_NONCE_MAX 64 /* bytes */
+#define ATTEST_HOST_DATA_SIZE 32
 #define ATTEST_CODE_SIZE 32
 
 /* What the controller proved of one run of a VM. */
@@ -47,15 +49,20 @@ enum attest_use attest_use(bool required, const struct attest_verdict *v, uint64
  * Returns its length in bytes, or -EINVAL. */
 int attest_nonce_parse(const char *hex, uint8_t ret[ATTEST_NONCE_MAX]);
 
+/* The HOST_DATA a tenant's VMs must report, from its 64 hex digits into
+ * buf: buf, or NULL when hex is NULL, empty or malformed (not checked). */
+const uint8_t *attest_host_data(const char *hex, uint8_t buf[ATTEST_HOST_DATA_SIZE]);
+
 /* Verifies an agent's evidence of one VM against the nonce it was asked
- * with. Fills ret (epoch and pid untouched) and returns the VM's entry as
+ * with and the tenant's HOST_DATA (ATTEST_HOST_DATA_SIZE bytes; NULL: not
+ * checked). Fills ret (epoch and pid untouched) and returns the VM's entry as
  * GET /v1/tenants/{t}/attestation shows it: {"vm", "type", "public_key",
  * "report", "certs", "measurement", "verified": {"ok", "code",
  * "message"}} (the caller adds "host"); NULL when out of memory. Evidence of
  * type none is never ok: code "evidence_none", a message saying NOT
  * CONFIDENTIAL. */
 json_t *attest_check(json_t *evidence, const uint8_t *nonce, size_t nonce_len,
-		     struct attest_verdict *ret);
+		     const uint8_t *host_data, struct attest_verdict *ret);
 
 /* Asks the agent call->address (token, gen as in call; path, method and
  * body are set here) for the evidence of VM vm with a nonce. Returns 0 with
@@ -63,17 +70,19 @@ json_t *attest_check(json_t *evidence, const uint8_t *nonce, size_t nonce_len,
 int attest_fetch(struct link_pool *links, const struct link_call *call, const char *vm,
 		 const uint8_t *nonce, size_t nonce_len, json_t **ret, char *why, size_t why_size);
 
-/* attest_fetch then attest_check: the entry (never NULL but when out of
+/* attest_fetch then attest_check (host_data as there): the entry (never NULL but when out of
  * memory) says why verification could not run when the fetch failed; ret
  * is then not known (a transport failure proves nothing either way). */
 json_t *attest_vm(struct link_pool *links, const struct link_call *call, const char *vm,
-		  const uint8_t *nonce, size_t nonce_len, struct attest_verdict *ret);
+		  const uint8_t *nonce, size_t nonce_len, const uint8_t *host_data,
+		  struct attest_verdict *ret);
 
 struct fleet;
 
 /* The evidence of every VM of tenant, each verified against the nonce
  * (GET /v1/tenants/{t}/attestation): a tenant with no VM gets one placed as
- * an invocation would, waited for until deadline_us (CLOCK_MONOTONIC).
+ * an invocation would, waited for until deadline_us (CLOCK_MONOTONIC); an
+ * SEV-SNP report must carry the tenant's host_data when it has one.
  * Each verdict is kept for the VM's run (fleet_route_attested). Returns 0
  * with the "vms" array (each entry as attest_check's, with "host"), or
  * fleet_route_acquire's error with why. */

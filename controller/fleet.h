@@ -69,6 +69,9 @@ struct fleet_route {
 	 * QEMU pid, 0 when not known) and the verdict the fleet holds for the
 	 * VM, for attest_use. */
 	bool attest_required;
+	/* The tenant's host_data (hex, "": unset), which its SEV-SNP VMs'
+	 * reports must carry. */
+	char host_data[STORE_HOST_DATA_SIZE];
 	int64_t pid;
 	struct attest_verdict verdict;
 };

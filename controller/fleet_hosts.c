@@ -121,6 +121,8 @@ static void vm_adopt(struct fleet *f, struct fleet_host *h, const char *name, js
 		 json_string_value(json_object_get(vm, "policy")) ?: "");
 	snprintf(v->placed_with.confidential, sizeof(v->placed_with.confidential), "%s",
 		 json_string_value(json_object_get(vm, "confidential")) ?: "none");
+	snprintf(v->placed_with.host_data, sizeof(v->placed_with.host_data), "%s",
+		 json_string_value(json_object_get(vm, "host_data")) ?: "");
 	log_info("vm_adopted vm=%s host=%s", name, h->id);
 }
 

@@ -130,9 +130,14 @@ void fleet_tenant_scaling(struct fleet *f, const char *tenant, const struct stor
 		if (v->t != t || !v->host)
 			continue;
 		fl_vm_scaling(t, &vm_sc);
+		/* A VM launched for another tenant secret is attested again
+		 * (and fails) until it restarts. */
+		bool rebind = strcmp(v->placed_with.host_data, vm_sc.host_data) != 0;
+		if (rebind)
+			v->verdict.known = false;
 		bool restart = strcmp(v->placed_with.mechanism, vm_sc.mechanism) != 0 ||
 			       strcmp(v->placed_with.confidential, vm_sc.confidential) != 0 ||
-			       vm_sc.max_workers > v->placed_with.max_workers ||
+			       rebind || vm_sc.max_workers > v->placed_with.max_workers ||
 			       was_scale_out != t->scale_out;
 		if (restart) {
 			v->restart_wanted = true;

@@ -168,6 +168,8 @@ static int vm_start_on(struct fleet *f, const char *name, struct fleet_host *h, 
 				 "max_workers", sc->max_workers, "min_workers", sc->min_workers,
 				 "policy", sc->policy, "memory_mib", f->cfg.vm_memory_mib,
 				 "confidential", sc->confidential);
+	if (body && sc->host_data[0])
+		json_object_set_new(body, "host_data", json_string(sc->host_data));
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	log_info("vm_start vm=%s host=%s mechanism=%s max=%d policy=%s confidential=%s", name,
@@ -354,6 +356,7 @@ static void route_fill(struct fleet_vm *v, bool placed, struct fleet_route *ret)
 	ret->placed = placed;
 	ret->host = h;
 	ret->attest_required = !strcmp(v->t->sc.attestation, "required");
+	memcpy(ret->host_data, v->t->sc.host_data, sizeof(ret->host_data));
 	ret->pid = v->meter.pid;
 	ret->verdict = v->verdict;
 }

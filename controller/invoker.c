@@ -335,9 +335,11 @@ static bool attest_gate(struct invoker *iv, const struct fleet_route *route, str
 				       .token = route->token,
 				       .gen = route->gen,
 				       .gen_expected = route->gen_expected };
+		uint8_t hd[ATTEST_HOST_DATA_SIZE];
 		memset(&vd, 0, sizeof(vd));
 		if (RAND_bytes(nonce, sizeof(nonce)) == 1)
-			json_decref(attest_vm(iv->links, &c, route->vm, nonce, sizeof(nonce), &vd));
+			json_decref(attest_vm(iv->links, &c, route->vm, nonce, sizeof(nonce),
+					      attest_host_data(route->host_data, hd), &vd));
 		else
 			snprintf(vd.reason, sizeof(vd.reason), "no random nonce");
 		fleet_route_attested(iv->fleet, route, &vd);

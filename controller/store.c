@@ -119,6 +119,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE tenants ADD COLUMN confidential TEXT NOT NULL DEFAULT 'none';"
 	"ALTER TABLE tenants ADD COLUMN attestation TEXT NOT NULL DEFAULT 'optional';"
 	"ALTER TABLE function_versions ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;",
+	/* 4: the HOST_DATA a tenant's confidential VMs are launched with (the
+	 * commitment to the tenant secret they accept; NULL: none). */
+	"ALTER TABLE tenants ADD COLUMN host_data TEXT;",
 };
 
 static const char *const core_queries[Q_COUNT] = {

@@ -28,6 +28,7 @@
 #define STORE_POLICY_SIZE 64              /* e.g. "elastic", "fixed:4", "scale-out" */
 #define STORE_CONFIDENTIAL_SIZE 16        /* "none" or "sev-snp" */
 #define STORE_ATTESTATION_SIZE 16         /* "optional" or "required" */
+#define STORE_HOST_DATA_SIZE 65           /* 64 lower-case hex digits */
 #define STORE_ADDRESS_SIZE 256
 #define STORE_LIST_MAX 1000
 #define STORE_MAX_WORKERS 64 /* most worker vCPUs a tenant may have */
@@ -55,6 +56,10 @@ struct store_scaling {
 	/* "optional", or "required": invocations go only to VMs whose
 	 * hardware evidence the controller verified (needs "sev-snp"). */
 	char attestation[STORE_ATTESTATION_SIZE];
+	/* The HOST_DATA its SEV-SNP VMs are launched with, as 64 lower-case
+	 * hex digits: the commitment to the tenant secret they accept (""
+	 * when unset; "sev-snp" needs it, "none" keeps it unused). */
+	char host_data[STORE_HOST_DATA_SIZE];
 };
 
 struct store_tenant {
@@ -68,12 +73,13 @@ struct store_tenant {
  * attestation "optional"). Returns 0, -EINVAL for a bad name or -EEXIST. */
 int store_tenant_create(struct store *s, const char *name);
 /* Creates a tenant and its first key (see store_key_create) in one
- * transaction: either both exist afterwards or neither. confidential and
- * attestation are as in struct store_scaling, NULL for the defaults.
- * Returns 0, -EINVAL (a bad name, or options store_tenant_set_scaling
- * refuses), -EEXIST or -EIO. */
+ * transaction: either both exist afterwards or neither. confidential,
+ * attestation and host_data are as in struct store_scaling, NULL for the
+ * defaults (host_data: unset). Returns 0, -EINVAL (a bad name, or options
+ * store_tenant_set_scaling refuses), -EEXIST or -EIO. */
 int store_tenant_create_with_key(struct store *s, const char *name, const char *confidential,
-				 const char *attestation, char ret_token[STORE_TOKEN_SIZE]);
+				 const char *attestation, const char *host_data,
+				 char ret_token[STORE_TOKEN_SIZE]);
 /* Returns 0 or -ENOENT. */
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant);
 /* Returns every tenant, ordered by name, as a malloc'd array (free()). */
@@ -81,8 +87,9 @@ int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t
 /* Whether the scaling settings are ones the store keeps: 0 <= min <= max,
  * 1 <= max <= STORE_MAX_WORKERS, mechanism "hotplug" or "precreated", policy
  * 1..63 printable characters, confidential "none" or "sev-snp" (the latter
- * only with "precreated"), attestation "optional" or "required" (the latter
- * only with "sev-snp"). */
+ * only with "precreated" and a host_data), attestation "optional" or
+ * "required" (the latter only with "sev-snp"), host_data "" or 64
+ * lower-case hex digits. */
 bool store_scaling_is_valid(const struct store_scaling *scaling);
 /* Replaces a tenant's scaling settings. Returns 0, -ENOENT, or -EINVAL
  * unless store_scaling_is_valid. */

@@ -15,17 +15,19 @@
 #define KEY_HASH_BYTES 32
 
 #define TENANT_COLS \
-	"name, created_ms, min_workers, max_workers, mechanism, policy, confidential, attestation"
+	"name, created_ms, min_workers, max_workers, mechanism, policy, confidential, attestation," \
+	" host_data"
 
 const char *const store_tenant_queries[Q_COUNT] = {
 	[Q_TENANT_INSERT] = "INSERT INTO tenants (name, created_ms, mechanism, confidential,"
-			    " attestation) VALUES (?1, ?2, 'precreated', coalesce(?3, 'none'),"
-			    " coalesce(?4, 'optional'))",
+			    " attestation, host_data) VALUES (?1, ?2, 'precreated',"
+			    " coalesce(?3, 'none'), coalesce(?4, 'optional'), ?5)",
 	[Q_TENANT_GET] = "SELECT " TENANT_COLS " FROM tenants WHERE name = ?1",
 	[Q_TENANT_LIST] = "SELECT " TENANT_COLS " FROM tenants ORDER BY name",
 	[Q_TENANT_SCALING] =
 		"UPDATE tenants SET min_workers = ?2, max_workers = ?3, mechanism = ?4,"
-		" policy = ?5, confidential = ?6, attestation = ?7 WHERE name = ?1",
+		" policy = ?5, confidential = ?6, attestation = ?7, host_data = ?8"
+		" WHERE name = ?1",
 	[Q_KEY_INSERT] = "INSERT INTO api_keys (key_id, tenant, salt, hash, created_ms)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_KEY_GET] =
@@ -48,30 +50,43 @@ static void read_tenant(sqlite3_stmt *st, void *item)
 	sq_col_text(st, 5, t->scaling.policy, sizeof(t->scaling.policy));
 	sq_col_text(st, 6, t->scaling.confidential, sizeof(t->scaling.confidential));
 	sq_col_text(st, 7, t->scaling.attestation, sizeof(t->scaling.attestation));
+	sq_col_text(st, 8, t->scaling.host_data, sizeof(t->scaling.host_data));
 }
 
 /* A new tenant's options, checked as a new tenant's scaling would be. */
-static bool options_are_valid(const char *confidential, const char *attestation)
+/* Copies an option into field (size bytes) when given. Returns false when
+ * it does not fit. */
+static bool option_take(char *field, size_t size, const char *value)
 {
-	struct store_scaling sc = { 0, 4, "precreated", "elastic", "none", "optional" };
-	if (confidential && strlen(confidential) >= sizeof(sc.confidential))
+	if (!value)
+		return true;
+	if (strlen(value) >= size)
 		return false;
-	if (attestation && strlen(attestation) >= sizeof(sc.attestation))
-		return false;
-	if (confidential)
-		snprintf(sc.confidential, sizeof(sc.confidential), "%s", confidential);
-	if (attestation)
-		snprintf(sc.attestation, sizeof(sc.attestation), "%s", attestation);
-	return store_scaling_is_valid(&sc);
+	snprintf(field, size, "%s", value);
+	return true;
+}
+
+static bool options_are_valid(const char *confidential, const char *attestation,
+			      const char *host_data)
+{
+	struct store_scaling sc = { 0, 4, "precreated", "elastic", "none", "optional", "" };
+	return option_take(sc.confidential, sizeof(sc.confidential), confidential) &&
+	       option_take(sc.attestation, sizeof(sc.attestation), attestation) &&
+	       option_take(sc.host_data, sizeof(sc.host_data), host_data) &&
+	       store_scaling_is_valid(&sc);
 }
 
 static int tenant_insert(struct store *s, const char *name, const char *confidential,
-			 const char *attestation)
+			 const char *attestation, const char *host_data)
 {
-	if (!sq_tenant_name_is_valid(name) || !options_are_valid(confidential, attestation))
+	if (!sq_tenant_name_is_valid(name) ||
+	    !options_are_valid(confidential, attestation, host_data))
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tItt", name,
-						       time_wall_ms(), confidential, attestation);
+	if (host_data && !host_data[0])
+		host_data = NULL;
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tIttt", name,
+						       time_wall_ms(), confidential, attestation,
+						       host_data);
 	if (!st)
 		return -ENOMEM;
 	return sq_sql_errno(sqlite3_step(st));
@@ -79,7 +94,7 @@ static int tenant_insert(struct store *s, const char *name, const char *confiden
 
 int store_tenant_create(struct store *s, const char *name)
 {
-	return tenant_insert(s, name, NULL, NULL);
+	return tenant_insert(s, name, NULL, NULL, NULL);
 }
 
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant)
@@ -98,13 +113,17 @@ bool store_scaling_is_valid(const struct store_scaling *c)
 {
 	bool snp = !strcmp(c->confidential, "sev-snp");
 	bool required = !strcmp(c->attestation, "required");
+	bool has_host_data = c->host_data[0] != '\0';
+	if (has_host_data && !sq_is_lower_hex(c->host_data, STORE_HOST_DATA_SIZE - 1))
+		return false;
 	return c->min_workers >= 0 && c->min_workers <= c->max_workers && c->max_workers >= 1 &&
 	       c->max_workers <= STORE_MAX_WORKERS &&
 	       (!strcmp(c->mechanism, "hotplug") || !strcmp(c->mechanism, "precreated")) &&
 	       sq_printable(c->policy, sizeof(c->policy)) &&
 	       (snp || !strcmp(c->confidential, "none")) &&
 	       (required || !strcmp(c->attestation, "optional")) &&
-	       (!snp || !strcmp(c->mechanism, "precreated")) && (!required || snp);
+	       (!snp || (!strcmp(c->mechanism, "precreated") && has_host_data)) &&
+	       (!required || snp);
 }
 
 int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling)
@@ -112,9 +131,9 @@ int store_tenant_set_scaling(struct store *s, const char *name, const struct sto
 	const struct store_scaling *c = scaling;
 	if (!store_scaling_is_valid(c))
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_SCALING, "tiitttt", name,
-						       c->min_workers, c->max_workers, c->mechanism,
-						       c->policy, c->confidential, c->attestation);
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
+		s, Q_TENANT_SCALING, "tiittttt", name, c->min_workers, c->max_workers, c->mechanism,
+		c->policy, c->confidential, c->attestation, c->host_data[0] ? c->host_data : NULL);
 	if (!st)
 		return -ENOMEM;
 	return sq_step_update(s, st);
@@ -190,12 +209,13 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
 }
 
 int store_tenant_create_with_key(struct store *s, const char *name, const char *confidential,
-				 const char *attestation, char ret_token[STORE_TOKEN_SIZE])
+				 const char *attestation, const char *host_data,
+				 char ret_token[STORE_TOKEN_SIZE])
 {
 	int r = sq_tx_begin(s);
 	if (r < 0)
 		return r;
-	r = tenant_insert(s, name, confidential, attestation);
+	r = tenant_insert(s, name, confidential, attestation, host_data);
 	if (r == 0)
 		r = store_key_create(s, name, ret_token);
 	return sq_tx_end(s, r);

@@ -9,6 +9,11 @@
 #define SNP_NEEDS_PRECREATED                                                                   \
 	"sev-snp needs the precreated mechanism: a vCPU hot-added after launch is not in the " \
 	"launch measurement"
+#define SNP_NEEDS_HOST_DATA                                                              \
+	"sev-snp needs host_data: the commitment to the tenant secret the VM will accept " \
+	"(ditto tenant create --confidential sev-snp makes it)"
+/* A tenant secret's commitment (any 64 lower-case hex digits do here). */
+#define HOST_DATA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define ID_A "0123456789abcdef0123456789abcdef"
 #define ID_B "fedcba9876543210fedcba9876543210"
 
@@ -40,17 +45,19 @@ static void test_tenant_options(void **state)
 	json_t *o;
 	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants",
 			      "{\"name\":\"snp\",\"confidential\":\"sev-snp\","
-			      "\"attestation\":\"required\"}",
+			      "\"attestation\":\"required\",\"host_data\":\"" HOST_DATA "\"}",
 			      0, &o),
 			 201);
 	assert_string_equal(field(o, "confidential"), "sev-snp");
 	assert_string_equal(field(o, "attestation"), "required");
+	assert_string_equal(field(o, "host_data"), HOST_DATA);
 	json_decref(o);
 	char key[128];
 	make_tenant(f, "plain", key);
 	assert_int_equal(call(f, key, "GET", "/v1/tenants/plain", NULL, 0, &o), 200);
 	assert_string_equal(field(o, "confidential"), "none");
 	assert_string_equal(field(o, "attestation"), "optional");
+	assert_true(json_is_null(json_object_get(o, "host_data")));
 	json_decref(o);
 
 	/* Only SEV-SNP has evidence to require; only known values pass. */
@@ -87,7 +94,9 @@ static void test_tenant_options(void **state)
 	json_decref(o);
 
 	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/plain/scaling",
-			      "{\"confidential\":\"sev-snp\",\"attestation\":\"required\"}", 0, &o),
+			      "{\"confidential\":\"sev-snp\",\"attestation\":\"required\","
+			      "\"host_data\":\"" HOST_DATA "\"}",
+			      0, &o),
 			 200);
 	assert_string_equal(field(o, "confidential"), "sev-snp");
 	assert_string_equal(field(o, "attestation"), "required");
@@ -98,6 +107,76 @@ static void test_tenant_options(void **state)
 	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/plain/scaling",
 			      "{\"confidential\":\"none\",\"attestation\":\"optional\"}", 0, NULL),
 			 200);
+}
+
+/* host_data: required with sev-snp (create and scaling), 64 lower-case hex
+ * digits, shown in the tenant's JSON, kept (unused) with none. */
+static void test_tenant_host_data(void **state)
+{
+	struct fixture *f = *state;
+	json_t *o;
+	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants",
+			      "{\"name\":\"x\",\"confidential\":\"sev-snp\"}", 0, &o),
+			 400);
+	assert_string_equal(error_code(o), "bad_field");
+	assert_string_equal(error_message(o), SNP_NEEDS_HOST_DATA);
+	json_decref(o);
+	static const char *const bad[] = {
+		"{\"name\":\"x\",\"confidential\":\"sev-snp\",\"host_data\":\"00ff\"}",
+		"{\"name\":\"x\",\"host_data\":\"0123456789ABCDEF0123456789abcdef"
+		"0123456789abcdef0123456789abcdef\"}",
+		"{\"name\":\"x\",\"host_data\":\"0123456789abcdef0123456789abcdef"
+		"0123456789abcdef0123456789abcdeg\"}",
+		"{\"name\":\"x\",\"host_data\":1}",
+		"{\"name\":\"x\",\"confidential\":\"sev-snp\",\"host_data\":null}",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		expect_error(f, f->admin, "POST", "/v1/tenants", bad[i], 400, "bad_field");
+	assert_int_equal(call(f, f->admin, "GET", "/v1/tenants/x", NULL, 0, NULL), 404);
+
+	/* With none it is accepted and kept. */
+	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants",
+			      "{\"name\":\"plain\",\"host_data\":\"" HOST_DATA "\"}", 0, &o),
+			 201);
+	assert_string_equal(field(o, "confidential"), "none");
+	assert_string_equal(field(o, "host_data"), HOST_DATA);
+	json_decref(o);
+	/* Scaling: sev-snp then keeps the one stored; without one, refused. */
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/plain/scaling",
+			      "{\"confidential\":\"sev-snp\"}", 0, &o),
+			 200);
+	assert_string_equal(field(o, "host_data"), HOST_DATA);
+	json_decref(o);
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/plain/scaling",
+			      "{\"host_data\":null}", 0, &o),
+			 400);
+	assert_string_equal(error_message(o), SNP_NEEDS_HOST_DATA);
+	json_decref(o);
+	expect_error(f, f->admin, "PUT", "/v1/tenants/plain/scaling", "{\"host_data\":\"zz\"}",
+		     400, "bad_field");
+	char key[128];
+	make_tenant(f, "other", key);
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/other/scaling",
+			      "{\"confidential\":\"sev-snp\"}", 0, &o),
+			 400);
+	assert_string_equal(error_message(o), SNP_NEEDS_HOST_DATA);
+	json_decref(o);
+	/* A new commitment replaces the old; null clears it under none. */
+	static const char other_hd[] = "ff23456789abcdef0123456789abcdef"
+				       "0123456789abcdef0123456789abcdef";
+	char body[160];
+	snprintf(body, sizeof(body), "{\"host_data\":\"%s\"}", other_hd);
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/plain/scaling", body, 0, &o), 200);
+	assert_string_equal(field(o, "host_data"), other_hd);
+	json_decref(o);
+	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/plain/scaling",
+			      "{\"confidential\":\"none\",\"host_data\":null}", 0, &o),
+			 200);
+	assert_true(json_is_null(json_object_get(o, "host_data")));
+	json_decref(o);
+	assert_int_equal(call(f, key, "GET", "/v1/tenants/other", NULL, 0, &o), 200);
+	assert_true(json_is_null(json_object_get(o, "host_data")));
+	json_decref(o);
 }
 
 /* Registers host id (never called: nothing is placed on it) whose status
@@ -120,7 +199,9 @@ static void test_snp_needs_capable_host(void **state)
 	host_register(f, "h1", "{\"sev_snp\":false,\"reason\":\"/dev/sev missing\"}");
 	host_register(f, "h2", NULL);
 	assert_int_equal(call(f, f->admin, "POST", "/v1/tenants",
-			      "{\"name\":\"snp\",\"confidential\":\"sev-snp\"}", 0, NULL),
+			      "{\"name\":\"snp\",\"confidential\":\"sev-snp\","
+			      "\"host_data\":\"" HOST_DATA "\"}",
+			      0, NULL),
 			 201);
 	char key[128];
 	json_t *o;
@@ -270,7 +351,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		FIXTURE_TEST(test_tenant_options),      FIXTURE_TEST(test_snp_needs_capable_host),
 		FIXTURE_TEST(test_attestation_errors),  FIXTURE_TEST(test_invocation_id),
-		FIXTURE_TEST(test_encrypted_functions),
+		FIXTURE_TEST(test_encrypted_functions), FIXTURE_TEST(test_tenant_host_data),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,7 +107,7 @@ static void test_evidence_none(void **state)
 			       "public_key", pub, "report", "certs", "measurement", "confidential",
 			       0);
 	struct attest_verdict v = { 0 };
-	json_t *e = attest_check(ev, (const uint8_t *)"n", 1, &v);
+	json_t *e = attest_check(ev, (const uint8_t *)"n", 1, NULL, &v);
 	assert_true(v.known);
 	assert_false(v.ok);
 	assert_string_equal(v.code, "evidence_none");
@@ -120,7 +120,7 @@ static void test_evidence_none(void **state)
 	json_decref(e);
 	/* An unknown type is no evidence either. */
 	json_object_set_new(ev, "type", json_string("tdx"));
-	json_decref(attest_check(ev, (const uint8_t *)"n", 1, &v));
+	json_decref(attest_check(ev, (const uint8_t *)"n", 1, NULL, &v));
 	assert_false(v.ok);
 	assert_string_equal(v.code, "malformed");
 	json_decref(ev);
@@ -146,7 +146,7 @@ static void test_evidence_snp(void **state)
 		"0000000000000000000000000000000000000000000000000000000000000000", "report",
 		report_b64, "certs", certs_b64, "measurement", measurement, "confidential", 1);
 	struct attest_verdict v = { 0 };
-	json_decref(attest_check(ev, (const uint8_t *)"nonce", 5, &v));
+	json_decref(attest_check(ev, (const uint8_t *)"nonce", 5, NULL, &v));
 	assert_false(v.ok);
 	assert_string_equal(v.code, "report_data_mismatch");
 	/* The same with the table's GUIDs in EFI byte order. */
@@ -154,17 +154,28 @@ static void test_evidence_snp(void **state)
 	t_len = table_make(t, &vcek, true);
 	certs_b64 = base64_encode(t, t_len);
 	json_object_set_new(ev, "certs", json_string(certs_b64));
-	json_decref(attest_check(ev, (const uint8_t *)"nonce", 5, &v));
+	json_decref(attest_check(ev, (const uint8_t *)"nonce", 5, NULL, &v));
 	assert_string_equal(v.code, "report_data_mismatch");
+	/* A tenant's HOST_DATA is checked after REPORT_DATA. */
+	uint8_t hd[ATTEST_HOST_DATA_SIZE];
+	const uint8_t *want = attest_host_data(
+		"00000000000000000000000000000000000000000000000000000000000000ff", hd);
+	assert_ptr_equal(want, hd);
+	assert_int_equal(hd[31], 0xff);
+	json_decref(attest_check(ev, (const uint8_t *)"nonce", 5, want, &v));
+	assert_string_equal(v.code, "report_data_mismatch");
+	assert_null(attest_host_data("", hd));
+	assert_null(attest_host_data(NULL, hd));
+	assert_null(attest_host_data("00ff", hd));
 
 	/* Without the host's certificates nothing is verified. */
 	json_object_set_new(ev, "certs", json_null());
-	json_t *e = attest_check(ev, (const uint8_t *)"nonce", 5, &v);
+	json_t *e = attest_check(ev, (const uint8_t *)"nonce", 5, NULL, &v);
 	assert_string_equal(v.code, "no_vcek");
 	assert_string_equal(verified(e, "code"), "no_vcek");
 	json_decref(e);
 	json_object_set_new(ev, "public_key", json_string("xyz"));
-	json_decref(attest_check(ev, (const uint8_t *)"nonce", 5, &v));
+	json_decref(attest_check(ev, (const uint8_t *)"nonce", 5, NULL, &v));
 	assert_string_equal(v.code, "malformed");
 	json_decref(ev);
 	free(report_b64);

@@ -2,6 +2,9 @@
  * keys. */
 #include "store_fixture.h"
 
+/* A tenant secret's commitment (any 64 lower-case hex digits do here). */
+#define HOST_DATA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static void test_reopen_keeps_everything(void **state)
 {
 	struct fixture *f = *state;
@@ -80,8 +83,10 @@ static void test_tenants(void **state)
 
 	assert_string_equal(t.scaling.confidential, "none");
 	assert_string_equal(t.scaling.attestation, "optional");
+	assert_string_equal(t.scaling.host_data, "");
 
-	struct store_scaling sc = { 1, 8, "precreated", "fixed:4", "sev-snp", "required" };
+	struct store_scaling sc = { 1, 8, "precreated", "fixed:4", "sev-snp", "required",
+				    HOST_DATA };
 	assert_int_equal(store_tenant_set_scaling(s, "acme-1", &sc), 0);
 	assert_int_equal(store_tenant_get(s, "acme-1", &t), 0);
 	assert_int_equal(t.scaling.min_workers, 1);
@@ -90,19 +95,33 @@ static void test_tenants(void **state)
 	assert_string_equal(t.scaling.policy, "fixed:4");
 	assert_string_equal(t.scaling.confidential, "sev-snp");
 	assert_string_equal(t.scaling.attestation, "required");
+	assert_string_equal(t.scaling.host_data, HOST_DATA);
 	assert_int_equal(store_tenant_set_scaling(s, "nobody", &sc), -ENOENT);
+	/* Unset again: stored as NULL, read as "". */
+	struct store_scaling plain = { 0, 4, "precreated", "elastic", "none", "optional", "" };
+	assert_int_equal(store_tenant_set_scaling(s, "acme-1", &plain), 0);
+	assert_int_equal(store_tenant_get(s, "acme-1", &t), 0);
+	assert_string_equal(t.scaling.host_data, "");
 	struct store_scaling bad_sc[] = {
-		{ 5, 4, "hotplug", "elastic", "none", "optional" },
-		{ 0, 0, "hotplug", "elastic", "none", "optional" },
-		{ 0, 4, "magic", "elastic", "none", "optional" },
-		{ 0, 4, "hotplug", "", "none", "optional" },
-		{ 0, STORE_MAX_WORKERS + 1, "hotplug", "elastic", "none", "optional" },
+		{ 5, 4, "hotplug", "elastic", "none", "optional", "" },
+		{ 0, 0, "hotplug", "elastic", "none", "optional", "" },
+		{ 0, 4, "magic", "elastic", "none", "optional", "" },
+		{ 0, 4, "hotplug", "", "none", "optional", "" },
+		{ 0, STORE_MAX_WORKERS + 1, "hotplug", "elastic", "none", "optional", "" },
 		/* SEV-SNP measures the vCPUs present at launch only. */
-		{ 0, 4, "hotplug", "elastic", "sev-snp", "optional" },
+		{ 0, 4, "hotplug", "elastic", "sev-snp", "optional", HOST_DATA },
 		/* Only SEV-SNP has evidence to require. */
-		{ 0, 4, "precreated", "elastic", "none", "required" },
-		{ 0, 4, "precreated", "elastic", "tdx", "optional" },
-		{ 0, 4, "precreated", "elastic", "none", "" },
+		{ 0, 4, "precreated", "elastic", "none", "required", "" },
+		{ 0, 4, "precreated", "elastic", "tdx", "optional", "" },
+		{ 0, 4, "precreated", "elastic", "none", "", "" },
+		/* SEV-SNP VMs are launched bound to a tenant secret. */
+		{ 0, 4, "precreated", "elastic", "sev-snp", "optional", "" },
+		/* host_data: 64 lower-case hex digits. */
+		{ 0, 4, "precreated", "elastic", "none", "optional",
+		  "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef" },
+		{ 0, 4, "precreated", "elastic", "none", "optional", "0123" },
+		{ 0, 4, "precreated", "elastic", "sev-snp", "optional",
+		  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg" },
 	};
 	for (size_t i = 0; i < sizeof(bad_sc) / sizeof(bad_sc[0]); i++)
 		assert_int_equal(store_tenant_set_scaling(s, "acme-1", &bad_sc[i]), -EINVAL);
@@ -123,24 +142,34 @@ static void test_confidential_options(void **state)
 {
 	struct store *s = ((struct fixture *)*state)->s;
 	char token[STORE_TOKEN_SIZE];
-	assert_int_equal(store_tenant_create_with_key(s, "plain", NULL, NULL, token), 0);
-	assert_int_equal(store_tenant_create_with_key(s, "snp", "sev-snp", "required", token), 0);
+	assert_int_equal(store_tenant_create_with_key(s, "plain", NULL, NULL, NULL, token), 0);
+	assert_int_equal(
+		store_tenant_create_with_key(s, "snp", "sev-snp", "required", HOST_DATA, token), 0);
+	/* A tenant that is not confidential keeps a host_data unused. */
+	assert_int_equal(store_tenant_create_with_key(s, "kept", NULL, NULL, HOST_DATA, token), 0);
 	struct store_tenant t;
 	assert_int_equal(store_tenant_get(s, "plain", &t), 0);
 	assert_string_equal(t.scaling.confidential, "none");
 	assert_string_equal(t.scaling.attestation, "optional");
+	assert_string_equal(t.scaling.host_data, "");
 	assert_int_equal(store_tenant_get(s, "snp", &t), 0);
 	assert_string_equal(t.scaling.confidential, "sev-snp");
 	assert_string_equal(t.scaling.attestation, "required");
+	assert_string_equal(t.scaling.host_data, HOST_DATA);
+	assert_int_equal(store_tenant_get(s, "kept", &t), 0);
+	assert_string_equal(t.scaling.host_data, HOST_DATA);
 	/* Refused options leave neither the tenant nor a key. */
-	assert_int_equal(store_tenant_create_with_key(s, "bad", "none", "required", token),
+	assert_int_equal(store_tenant_create_with_key(s, "bad", "none", "required", NULL, token),
 			 -EINVAL);
-	assert_int_equal(store_tenant_create_with_key(s, "bad", "sgx", NULL, token), -EINVAL);
+	assert_int_equal(store_tenant_create_with_key(s, "bad", "sgx", NULL, NULL, token), -EINVAL);
+	assert_int_equal(store_tenant_create_with_key(s, "bad", "sev-snp", NULL, NULL, token),
+			 -EINVAL);
+	assert_int_equal(store_tenant_create_with_key(s, "bad", NULL, NULL, "00", token), -EINVAL);
 	assert_int_equal(store_tenant_get(s, "bad", &t), -ENOENT);
 }
 
-/* A database of schema 2 gains the confidential options and the encrypted
- * flag with their defaults, keeping what it held. */
+/* A database of schema 2 gains the confidential options, the encrypted
+ * flag and host_data with their defaults, keeping what it held. */
 static void test_migration_from_v2(void **state)
 {
 	struct fixture *f = *state;
@@ -153,6 +182,7 @@ static void test_migration_from_v2(void **state)
 				      "ALTER TABLE tenants DROP COLUMN confidential;"
 				      "ALTER TABLE tenants DROP COLUMN attestation;"
 				      "ALTER TABLE function_versions DROP COLUMN encrypted;"
+				      "ALTER TABLE tenants DROP COLUMN host_data;"
 				      "PRAGMA user_version = 2;",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
@@ -163,12 +193,48 @@ static void test_migration_from_v2(void **state)
 	assert_int_equal(store_tenant_get(f->s, "old", &t), 0);
 	assert_string_equal(t.scaling.confidential, "none");
 	assert_string_equal(t.scaling.attestation, "optional");
+	assert_string_equal(t.scaling.host_data, "");
 	struct store_function fn;
 	assert_int_equal(store_function_get(f->s, "old", "fn", 1, &fn), 0);
 	assert_false(fn.limits.encrypted);
 	struct store_scaling sc = t.scaling;
 	snprintf(sc.confidential, sizeof(sc.confidential), "sev-snp");
+	snprintf(sc.host_data, sizeof(sc.host_data), "%s", HOST_DATA);
 	assert_int_equal(store_tenant_set_scaling(f->s, "old", &sc), 0);
+}
+
+/* A database of schema 3 (confidential tenants before host_data) gains
+ * host_data unset; its sev-snp tenant keeps running as it was until its
+ * scaling is next changed, which then needs a host_data. */
+static void test_migration_from_v3(void **state)
+{
+	struct fixture *f = *state;
+	struct store_scaling sc = { 0, 4, "precreated", "elastic", "sev-snp", "required",
+				    HOST_DATA };
+	assert_int_equal(store_tenant_create(f->s, "snp"), 0);
+	assert_int_equal(store_tenant_set_scaling(f->s, "snp", &sc), 0);
+	store_close(f->s);
+	f->s = NULL;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "ALTER TABLE tenants DROP COLUMN host_data;"
+				      "PRAGMA user_version = 3;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(f->path, &f->s), 0);
+	struct store_tenant t;
+	assert_int_equal(store_tenant_get(f->s, "snp", &t), 0);
+	assert_string_equal(t.scaling.confidential, "sev-snp");
+	assert_string_equal(t.scaling.host_data, "");
+	sc = t.scaling;
+	assert_int_equal(store_tenant_set_scaling(f->s, "snp", &sc), -EINVAL);
+	snprintf(sc.host_data, sizeof(sc.host_data), "%s", HOST_DATA);
+	assert_int_equal(store_tenant_set_scaling(f->s, "snp", &sc), 0);
+	assert_int_equal(store_tenant_get(f->s, "snp", &t), 0);
+	assert_string_equal(t.scaling.host_data, HOST_DATA);
 }
 
 static void test_keys(void **state)
@@ -247,6 +313,7 @@ int main(void)
 					    FIXTURE_TEST(test_tenants),
 					    FIXTURE_TEST(test_confidential_options),
 					    FIXTURE_TEST(test_migration_from_v2),
+					    FIXTURE_TEST(test_migration_from_v3),
 					    FIXTURE_TEST(test_keys),
 					    FIXTURE_TEST(test_no_token_in_clear) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
