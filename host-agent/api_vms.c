@@ -7,6 +7,7 @@
 #include <microhttpd.h>
 
 #include "api_int.h"
+#include "encoding.h"
 #include "policy.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -74,6 +75,22 @@ static bool get_confidential(struct request *r, json_t *o, enum confidential *va
 	return true;
 }
 
+/* Reads an optional "host_data" (64 hex digits; null: none); false (and a
+ * 400) when it is not that. */
+static bool get_host_data(struct request *r, json_t *o, struct vm_spec *spec)
+{
+	json_t *v = json_object_get(o, "host_data");
+	if (!v || json_is_null(v))
+		return true;
+	if (hex_to_bytes(json_string_value(v), spec->host_data, sizeof(spec->host_data)) < 0) {
+		api_reply_error(r, AGENT_E_BAD_FIELD, "host_data must be %zu hex digits",
+				2 * sizeof(spec->host_data));
+		return false;
+	}
+	spec->has_host_data = true;
+	return true;
+}
+
 /* Whether this host can run a VM of this mechanism and confidentiality;
  * false (and a 400 or 409) when not. */
 static bool confidential_fits(struct request *r, const struct vm_spec *spec)
@@ -84,6 +101,12 @@ static bool confidential_fits(struct request *r, const struct vm_spec *spec)
 		api_reply_error(r, AGENT_E_BAD_FIELD,
 				"sev-snp needs the precreated mechanism: a vCPU hot-added after "
 				"launch is not in the launch measurement");
+		return false;
+	}
+	if (!spec->has_host_data) {
+		api_reply_error(r, AGENT_E_BAD_FIELD,
+				"sev-snp needs host_data: the commitment to the tenant secret the "
+				"VM will accept");
 		return false;
 	}
 	if (r->server->cfg.snp_refusal) {
@@ -168,7 +191,8 @@ void api_put_vm(struct request *r, const char *tenant)
 		  get_int(r, o, "standby", 0, VM_MAX_CPUS - 1, &standby) &&
 		  get_int(r, o, "hotplug_slots", 0, VM_MAX_CPUS, &slots) &&
 		  get_int(r, o, "min_workers", 0, VM_MAX_CPUS - 1, &min_workers) &&
-		  get_policy(r, o, &spec.policy) && get_confidential(r, o, &spec.confidential);
+		  get_policy(r, o, &spec.policy) && get_confidential(r, o, &spec.confidential) &&
+		  get_host_data(r, o, &spec);
 	if (ok && json_object_get(o, "mechanism") &&
 	    (!mech || vcpu_mech_parse(mech, &spec.mech) < 0)) {
 		api_reply_error(r, AGENT_E_BAD_FIELD,

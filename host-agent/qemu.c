@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "encoding.h"
 #include "util.h"
 
 const char *accel_name(enum accel a)
@@ -192,8 +193,8 @@ static void add(struct argv_builder *b, const char *fmt, ...)
  * QEMU's documented launch (docs/system/i386/amd-memory-encryption.rst,
  * "Launching (SEV-SNP)": -machine ...,confidential-guest-support=sev0 and
  * -object sev-snp-guest,id=sev0,cbitpos=..,reduced-phys-bits=.., with the
- * policy and kernel-hashes properties of qapi/qom.json's
- * SevSnpGuestProperties and SevCommonProperties), its RAM in a memfd
+ * policy, kernel-hashes and host-data (base64 of 32 bytes) properties of
+ * qapi/qom.json's SevSnpGuestProperties and SevCommonProperties), its RAM in a memfd
  * backend QEMU can make private (guest_memfd), and the AmdSev OVMF as
  * -bios, which with kernel-hashes=on measures the -kernel, -initrd and
  * -append it is given. */
@@ -221,11 +222,18 @@ static void add_platform(struct argv_builder *b, const struct qemu_spec *s)
 		add(b, "-object");
 		add(b, "memory-backend-memfd,id=ram1,size=%dM,share=true,prealloc=false",
 		    s->memory_mib);
+		char *hd = s->snp.host_data
+				   ? base64_encode(s->snp.host_data, QEMU_SNP_HOST_DATA_SIZE)
+				   : NULL;
+		if (s->snp.host_data && !hd)
+			b->err = -ENOMEM;
 		add(b, "-object");
 		add(b,
 		    "sev-snp-guest,id=sev0,policy=0x%llx,cbitpos=%u,reduced-phys-bits=%u,"
-		    "kernel-hashes=on",
-		    (unsigned long long)s->snp.policy, s->snp.cbitpos, s->snp.reduced_phys_bits);
+		    "kernel-hashes=on%s%s",
+		    (unsigned long long)s->snp.policy, s->snp.cbitpos, s->snp.reduced_phys_bits,
+		    hd ? ",host-data=" : "", hd ? hd : "");
+		free(hd);
 		add(b, "-bios");
 		add(b, "%s", s->snp.ovmf);
 	}

@@ -45,6 +45,10 @@ struct guest_image {
  * -EBADMSG when image.json is malformed. */
 int guest_image_load(const char *dir, struct guest_image *ret);
 
+/* SNP_LAUNCH_FINISH's HOST_DATA: bytes the host binds the guest to, shown
+ * in every attestation report. */
+#define QEMU_SNP_HOST_DATA_SIZE 32
+
 /* What an SEV-SNP launch adds to a spec. */
 struct qemu_snp {
 	const char *ovmf;           /* the AmdSev OVMF build, given as -bios */
@@ -52,6 +56,9 @@ struct qemu_snp {
 	unsigned cbitpos;           /* the C-bit's position (host CPUID 0x8000001F EBX[5:0]) */
 	unsigned reduced_phys_bits; /* host CPUID 0x8000001F EBX[11:6] */
 	const char *cpu_model;      /* -cpu, e.g. SNP_VCPU_MODEL_DEFAULT */
+	/* Per VM: its HOST_DATA (QEMU_SNP_HOST_DATA_SIZE bytes), or NULL for
+	 * none (zeros). Not part of the launch digest. */
+	const uint8_t *host_data;
 };
 
 struct qemu_spec {

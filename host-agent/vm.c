@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "encoding.h"
 #include "guest_chan.h"
 #include "log.h"
 #include "qmp_client.h"
@@ -535,6 +536,7 @@ static void qemu_spec_of(const struct vm_env *env, const struct vm_spec *spec,
 		.confidential = spec->confidential,
 		.snp = env->snp->launch,
 	};
+	ret->snp.host_data = spec->has_host_data ? spec->host_data : NULL;
 }
 
 static int spawn_qemu(struct vm *vm)
@@ -926,6 +928,9 @@ json_t *vm_to_json(const struct vm *vm)
 			    json_string(confidential_name(vm->spec.confidential)));
 	if (vm->measurement[0])
 		json_object_set_new(o, "measurement", json_string(vm->measurement));
+	char hd[2 * QEMU_SNP_HOST_DATA_SIZE + 1];
+	bytes_to_hex(vm->spec.host_data, sizeof(vm->spec.host_data), hd);
+	json_object_set_new(o, "host_data", vm->spec.has_host_data ? json_string(hd) : json_null());
 	if (vm->died_reason[0])
 		json_object_set_new(o, "reason", json_string(vm->died_reason));
 	return o;

@@ -55,6 +55,10 @@ struct vm_spec {
 	struct policy policy;
 	/* sev-snp needs precreated vCPUs and a host that can run it. */
 	enum confidential confidential;
+	/* The HOST_DATA a sev-snp VM is launched with (the commitment to the
+	 * tenant secret its guest accepts); kept but unused with none. */
+	bool has_host_data;
+	uint8_t host_data[QEMU_SNP_HOST_DATA_SIZE];
 };
 
 /* The host's SEV-SNP setup, for confidential VMs: found once at agent start

@@ -436,16 +436,35 @@ static void test_confidential_refusals(void **state)
 	assert_string_equal(msg, "sev-snp needs the precreated mechanism: a vCPU hot-added after "
 				 "launch is not in the launch measurement");
 	json_decref(r.body);
-	assert_int_equal(put_vm(fx, "{\"confidential\":\"sev\"}", code, sizeof(code)), 400);
-	assert_string_equal(code, "bad_field");
-	assert_int_equal(put_vm(fx, "{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\"}",
+	/* sev-snp needs a HOST_DATA of 64 hex digits; none keeps one unused. */
+	static const char *const bad[] = {
+		"{\"confidential\":\"sev\"}",
+		"{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\"}",
+		"{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\",\"host_data\":null}",
+		"{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\",\"host_data\":\"00\"}",
+		"{\"host_data\":1}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(put_vm(fx, bad[i], code, sizeof(code)), 400);
+		assert_string_equal(code, "bad_field");
+	}
+#define HD "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	assert_int_equal(put_vm(fx,
+				"{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\","
+				"\"host_data\":\"" HD "\"}",
 				code, sizeof(code)),
 			 409);
 	assert_string_equal(code, "unsupported");
 	assert_int_equal(fx->owner.starts, 0);
 	fx->owner.start_err = -EEXIST;
-	assert_int_equal(put_vm(fx, "{\"confidential\":\"none\"}", code, sizeof(code)), 409);
+	assert_int_equal(put_vm(fx, "{\"confidential\":\"none\",\"host_data\":\"" HD "\"}", code,
+				sizeof(code)),
+			 409);
+#undef HD
 	assert_int_equal(fx->owner.spec.confidential, CONFIDENTIAL_NONE);
+	assert_true(fx->owner.spec.has_host_data);
+	assert_int_equal(fx->owner.spec.host_data[1], 0x11);
+	assert_int_equal(fx->owner.spec.host_data[31], 0xff);
 }
 
 static void test_bad_address(void **state)

@@ -156,6 +156,17 @@ static void test_argv(void **state)
 	assert_string_equal(argv[16], "sev-snp-guest,id=sev0,policy=0x70000,cbitpos=47,"
 				      "reduced-phys-bits=5,kernel-hashes=on");
 	qemu_argv_free(argv);
+
+	/* HOST_DATA: QEMU's host-data property, the 32 bytes in base64. */
+	uint8_t hd[QEMU_SNP_HOST_DATA_SIZE];
+	for (size_t i = 0; i < sizeof(hd); i++)
+		hd[i] = (uint8_t)i;
+	s.snp.host_data = hd;
+	assert_int_equal(qemu_build_argv(&s, &argv), 0);
+	assert_string_equal(argv[16], "sev-snp-guest,id=sev0,policy=0x70000,cbitpos=47,"
+				      "reduced-phys-bits=5,kernel-hashes=on,"
+				      "host-data=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+	qemu_argv_free(argv);
 }
 
 static void test_inconsistent_specs(void **state)
@@ -213,6 +224,12 @@ static void test_measurement(void **state)
 		snprintf(want + 2 * i, 3, "%02x", d[i]);
 	assert_int_equal(snp_launch_measure(&s, hex, err, sizeof(err)), 0);
 	assert_string_equal(hex, want);
+	/* HOST_DATA is given at launch finish: it is not measured. */
+	static const uint8_t hd[QEMU_SNP_HOST_DATA_SIZE] = { 0xff };
+	s.snp.host_data = hd;
+	assert_int_equal(snp_launch_measure(&s, hex, err, sizeof(err)), 0);
+	assert_string_equal(hex, want);
+	s.snp.host_data = NULL;
 
 	char other[SNP_DIGEST_HEX_SIZE];
 	s.max_workers = 4;

@@ -16,6 +16,8 @@
 
 #define NONCE "00112233445566778899aabbccddeeff"
 #define INVOCATION "0123456789abcdef0123456789abcdef"
+/* A tenant secret's commitment (any 32 bytes do here). */
+#define HOST_DATA "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 /* The evidence of tenant's VM for NONCE, checked for its shape. */
 static json_t *attest(const char *tenant, const char *want_type)
@@ -55,8 +57,14 @@ void test_confidential_host(void **state)
 			 400);
 	assert_string_equal(error_code(e), "bad_field");
 	json_decref(e);
+	/* It is launched bound to a tenant secret's commitment, or not at all. */
+	assert_int_equal(call("PUT", &e, "{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\"}",
+			      "/v1/vms/snp"),
+			 400);
+	assert_string_equal(error_code(e), "bad_field");
+	json_decref(e);
 	const char *spec = "{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\","
-			   "\"max_workers\":1,\"memory_mib\":512}";
+			   "\"max_workers\":1,\"memory_mib\":512,\"host_data\":\"" HOST_DATA "\"}";
 	if (!snp) {
 		assert_int_equal(call("PUT", &e, spec, "/v1/vms/snp"), 409);
 		assert_string_equal(error_code(e), "unsupported");
@@ -74,6 +82,7 @@ void test_confidential_host(void **state)
 	const char *m = json_string_value(json_object_get(vm, "measurement"));
 	assert_non_null(m);
 	assert_int_equal(strlen(m), 96);
+	assert_string_equal(json_string_value(json_object_get(vm, "host_data")), HOST_DATA);
 	json_t *ev = attest("snp", "sev-snp");
 	assert_string_equal(json_string_value(json_object_get(ev, "measurement")), m);
 	json_decref(ev);
@@ -100,10 +109,12 @@ static int count_bytes(const char *path, const char *needle)
  * its id to the guest; the capture holds what crossed the channel. */
 void test_attest_and_capture(void **state)
 {
+	/* A host_data is kept, unused, without SEV-SNP. */
 	json_t *vm = start_vm_spec("att", "{\"mechanism\":\"precreated\",\"max_workers\":1,"
-					  "\"policy\":\"fixed:1\"}");
+					  "\"policy\":\"fixed:1\",\"host_data\":\"" HOST_DATA "\"}");
 	assert_string_equal(json_string_value(json_object_get(vm, "confidential")), "none");
 	assert_null(json_object_get(vm, "measurement"));
+	assert_string_equal(json_string_value(json_object_get(vm, "host_data")), HOST_DATA);
 	json_decref(vm);
 	json_decref(wait_workers("att", 1));
 
