@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attest.h"
+#include "attestation.h"
 #include "controller_int.h"
 #include "encoding.h"
 #include "log.h"
@@ -330,7 +330,7 @@ static void scaling_set(struct request *r)
 }
 
 /* The tenant's VMs' evidence, each verified against the caller's nonce
- * (attest.h); a tenant without a VM has one placed first. */
+ * (attestation.h); a tenant without a VM has one placed first. */
 static void tenant_attestation(struct request *r)
 {
 	static const char *const keys[] = { "nonce", NULL };

@@ -32,7 +32,7 @@
 
 #include <jansson.h>
 
-#include "attest.h"
+#include "attestation.h"
 #include "db.h"
 #include "link.h"
 #include "metrics.h"

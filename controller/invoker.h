@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "attest.h"
+#include "attestation.h"
 #include "db.h"
 #include "fleet.h"
 #include "link.h"

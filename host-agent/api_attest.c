@@ -8,7 +8,7 @@
 #include <microhttpd.h>
 
 #include "api_int.h"
-#include "attest.h"
+#include "vm_attest.h"
 #include "vm.h"
 
 /* A request waiting for its guest; it keeps copies, as the VM may go. */

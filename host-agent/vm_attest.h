@@ -1,8 +1,8 @@
 /* Asking a guest for its attestation evidence (WIRE_ATTEST) and turning
  * its answer into the JSON the agent's API returns. The agent never checks
  * the evidence: the controller and the tenant's client verify it. */
-#ifndef DITTO_ATTEST_H
-#define DITTO_ATTEST_H
+#ifndef DITTO_VM_ATTEST_H
+#define DITTO_VM_ATTEST_H
 
 #include <stdbool.h>
 #include <stddef.h>

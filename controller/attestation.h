@@ -8,8 +8,8 @@
  * sends a tenant requiring attestation only to VMs verified for their
  * current run. Both are pure; attest_fetch is the one call to an agent,
  * attest_tenant the whole of a tenant's attestation. */
-#ifndef DITTO_ATTEST_H
-#define DITTO_ATTEST_H
+#ifndef DITTO_ATTESTATION_H
+#define DITTO_ATTESTATION_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "attest.h"
+#include "vm_attest.h"
 
 #include <ctype.h>
 #include <errno.h>

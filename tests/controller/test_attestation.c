@@ -1,4 +1,4 @@
-/* The attestation rule and the evidence check (controller/attest.h): which
+/* The attestation rule and the evidence check (controller/attestation.h): which
  * VM run may take a tenant's invocation, nonces, and an agent's evidence
  * (with the host's certificate table) checked against the verifier with a
  * real report (tests/data/snp). */
@@ -12,9 +12,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-/* The agent and the guest have an attest.h of their own, earlier on the
- * include path. */
-#include "../../controller/attest.h"
+#include "attestation.h"
 #include "encoding.h"
 #include "lib/snp_fixtures.h"
 

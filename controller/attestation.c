@@ -1,6 +1,6 @@
 /* Attestation of tenant VMs: the rule, the evidence check and the agent
- * call (see attest.h). */
-#include "attest.h"
+ * call (see attestation.h). */
+#include "attestation.h"
 
 #include <errno.h>
 #include <stdarg.h>
