@@ -21,6 +21,7 @@
 #include "cpu_sysfs.h"
 #include "cpuctl.h"
 #include "e2e_invoke.h"
+#include "encoding.h"
 #include "invoke_meta.h"
 #include "log.h"
 #include "loop.h"
@@ -359,20 +360,31 @@ static int invoke_options(struct daemon *d, uint32_t id, const json_t *m, struct
 	return -1;
 }
 
+/* Answers inv as failed (the error is in inv->error), with no output. */
+static void invoke_refuse(struct daemon *d, struct inv *inv, const char *event)
+{
+	log_info("%s id=%u error=\"%s\"", event, inv->id, inv->error);
+	inv->status = INV_ERROR;
+	inv->started_us = inv->received_us = time_now_us();
+	send_inv_reply(d, inv);
+}
+
 /* Gives inv its input: the body, or the opened request of an encrypted
- * invocation. Returns 0, or -1 after answering: a request that does not
- * open is a failed invocation with no output. */
+ * invocation. Returns 0, or -1 after answering: an invocation this VM does
+ * not run (host_binding.h) or a request that does not open is a failed
+ * invocation with no output. */
 static int invoke_input(struct daemon *d, struct inv *inv, bool e2e, const struct wire_frame *f)
 {
 	size_t len = f->hdr.body_len;
+	if (host_binding_admit(&d->e2e.bind, e2e, NULL, inv->error, sizeof(inv->error)) < 0) {
+		invoke_refuse(d, inv, "invoke_refused");
+		return -1;
+	}
 	if (e2e) {
 		if (guest_e2e_open(&d->e2e, &d->store, inv, f->body, len, inv->error,
 				   sizeof(inv->error)) == 0)
 			return 0;
-		log_info("e2e_open_failed id=%u error=\"%s\"", inv->id, inv->error);
-		inv->status = INV_ERROR;
-		inv->started_us = inv->received_us = time_now_us();
-		send_inv_reply(d, inv);
+		invoke_refuse(d, inv, "e2e_open_failed");
 		return -1;
 	}
 	inv->input = len ? malloc(len) : NULL;
@@ -714,6 +726,21 @@ static void pin_to_control_cpu(void)
 		log_warn("pin_to_cpu0_failed err=%s", strerror(errno));
 }
 
+/* Reads what this VM may run (host_binding.h); it cannot fail the start: a
+ * confidential VM without its HOST_DATA refuses every invocation instead. */
+static void binding_read(struct daemon *d)
+{
+	struct host_binding *b = &d->e2e.bind;
+	host_binding_read(d->cfg->sev_guest, b);
+	if (b->mode == HOST_BINDING_UNREAD) {
+		log_error("host_data_unreadable error=\"%s\" refusing=all_invocations", b->why);
+	} else if (b->mode == HOST_BINDING_SNP) {
+		char hex[2 * SNP_HOST_DATA_SIZE + 1];
+		bytes_to_hex(b->host_data, sizeof(b->host_data), hex);
+		log_info("host_data=%s accepting=e2e_of_this_tenant_only", hex);
+	}
+}
+
 /* Opens everything the loop watches. Returns 0, or -errno with *ret_step
  * naming what failed. */
 static int daemon_open(struct daemon *d, const sigset_t *mask, const char **ret_step)
@@ -738,6 +765,7 @@ static int daemon_open(struct daemon *d, const sigset_t *mask, const char **ret_
 		return r;
 	log_info("e2e_key_ready entropy_wait_us=%llu total_us=%llu", (unsigned long long)wait_us,
 		 (unsigned long long)(time_now_us() - t0));
+	binding_read(d);
 	*ret_step = "runner";
 	r = runner_init(&d->runner, &d->loop, &d->store, on_inv_done, d);
 	if (r < 0)

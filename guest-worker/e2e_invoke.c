@@ -201,7 +201,9 @@ int guest_e2e_open(struct guest_e2e *g, const struct artifact_store *sealed, str
 				       : strerror(-r));
 		return r;
 	}
-	r = plain_ensure(g, sealed, inv->digest, secret, err, err_size);
+	r = host_binding_admit(&g->bind, true, secret, err, err_size);
+	if (r == 0)
+		r = plain_ensure(g, sealed, inv->digest, secret, err, err_size);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (r < 0) {
 		OPENSSL_cleanse(&inv->e2e_key, sizeof(inv->e2e_key));

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "artifact.h"
+#include "host_binding.h"
 #include "sev_guest.h"
 #include "e2e.h"
 #include "runner.h"
@@ -32,6 +33,8 @@ struct guest_e2e {
 	 * secret that opened it: a later request must carry the same secret,
 	 * or it opens the sealed artifact again (and fails). */
 	struct e2e_opened *opened;
+	/* What this VM may run (host_binding.h): read once at start. */
+	struct host_binding bind;
 };
 
 /* Generates the key pair (the kernel's random source may make it wait for
@@ -58,9 +61,11 @@ int guest_e2e_attest(const struct guest_e2e *g, const char *sev_path, const json
  * success inv->input holds the plain input, inv->e2e is set with what sealing
  * its response needs (the response key of the request's client key, from the
  * one X25519 exchange the invocation costs), and the plain executable is in
- * g->plain. Returns 0, or -errno with the invocation's error in err: -ENOKEY
- * "e2e: not sealed to this VM's key (attest again)"; otherwise "e2e: cannot
- * open the request (...)" or "e2e: cannot open the artifact (...)". */
+ * g->plain. Before the artifact is opened, the request's tenant secret must
+ * be the one g->bind admits. Returns 0, or -errno with the invocation's error
+ * in err: -ENOKEY "e2e: not sealed to this VM's key (attest again)"; -EPERM
+ * as host_binding_admit() says; otherwise "e2e: cannot open the request
+ * (...)" or "e2e: cannot open the artifact (...)". */
 int guest_e2e_open(struct guest_e2e *g, const struct artifact_store *sealed, struct inv *inv,
 		   const void *body, size_t len, char *err, size_t err_size);
 

@@ -58,7 +58,7 @@ struct inv {
 	/* outcome */
 	int cpu;
 	enum inv_status status;
-	char error[160];  /* why, when status is not INV_OK */
+	char error[256];  /* why, when status is not INV_OK */
 	int ran_on;       /* the CPU the process last ran on; -1 when unknown */
 	uint64_t wall_us; /* from getting a CPU to completion (includes init_us) */
 	uint64_t cpu_us;  /* CPU time the function used */
