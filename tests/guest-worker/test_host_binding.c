@@ -1,16 +1,23 @@
 /* Binding a confidential VM to its tenant (host_binding.h): the rule in every
  * mode (match, mismatch, plain refused under SNP, everything allowed without
  * SNP, nothing run when HOST_DATA could not be read); HOST_DATA taken from
- * offset 0xC0 of a real report; and through the daemon, a guest whose SEV
- * device gives no report starts, says why, and refuses every invocation
- * before any artifact is opened. A device that answers the SNP ioctls cannot
- * be played by a plain file, so the daemon's SNP mode itself is covered by
- * the rule's tests. */
+ * offset 0xC0 of a real report; and through the daemon: under SNP (a file
+ * standing for /dev/sev-guest, whose two report ioctls this binary answers
+ * with a real report given the HOST_DATA of a tenant secret) only that
+ * tenant's encrypted invocations run; a guest whose device gives no report
+ * starts, says why, and refuses every invocation. Neither opens an artifact
+ * it refuses. */
 #include "support/guest_harness.h"
 
 #include <dirent.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include "sev_guest.h"
 
 #include "e2e.h"
+#include "encoding.h"
 #include "host_binding.h"
 #include "snp_verify.h"
 #include "util.h"
@@ -23,6 +30,43 @@
 #define E_UNREAD "confidential VM: cannot read its HOST_DATA ("
 
 static const uint8_t secret[E2E_KEY_SIZE] = { 0x5e, 0xc7, 0xe7 };
+
+static uint8_t *read_report(size_t *ret_len)
+{
+	const char *dir = getenv("DITTO_TESTDATA");
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data", REPORT_FILE);
+	void *data;
+	if (file_read_all(path, &data, ret_len) < 0)
+		fail_msg("cannot read %s (run from the source root or set DITTO_TESTDATA)", path);
+	return data;
+}
+
+/* The firmware of the fake SEV guest device: when set, the report ioctls
+ * answer with this report (REPORT_DATA put in at 0x50); otherwise every
+ * ioctl goes to the kernel. Set before the daemon is forked. */
+static uint8_t *fake_report;
+
+int ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	va_start(ap, request);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!fake_report || (request != SNP_GET_REPORT && request != SNP_GET_EXT_REPORT))
+		return (int)syscall(SYS_ioctl, fd, request, arg);
+	struct snp_guest_request_ioctl *io = arg;
+	/* The extended request starts with the plain one; its certificate
+	 * buffer stays empty. */
+	const struct snp_report_req *req = (const void *)(uintptr_t)io->req_data;
+	struct snp_report_resp *resp = (void *)(uintptr_t)io->resp_data;
+	memset(resp, 0, sizeof(*resp));
+	resp->data[4] = SNP_REPORT_SIZE & 0xff;
+	resp->data[5] = SNP_REPORT_SIZE >> 8;
+	memcpy(resp->data + ATTEST_RESP_HEADER, fake_report, SNP_REPORT_SIZE);
+	memcpy(resp->data + ATTEST_RESP_HEADER + 0x50, req->user_data, SNP_REPORT_DATA_SIZE);
+	return 0;
+}
 
 static struct host_binding snp_bound_to(const uint8_t *sec)
 {
@@ -88,14 +132,8 @@ static void test_admit_nothing_when_unread(void **state)
 
 static void test_from_report(void **state)
 {
-	const char *dir = getenv("DITTO_TESTDATA");
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data", REPORT_FILE);
-	void *data;
 	size_t len;
-	if (file_read_all(path, &data, &len) < 0)
-		fail_msg("cannot read %s (run from the source root or set DITTO_TESTDATA)", path);
-	uint8_t *report = data;
+	uint8_t *report = read_report(&len);
 	struct host_binding b;
 	/* This report's launch set no HOST_DATA. */
 	assert_int_equal(host_binding_from_report(report, len, &b), 0);
@@ -114,7 +152,7 @@ static void test_from_report(void **state)
 	assert_int_equal(host_binding_from_report(report, SNP_REPORT_SIZE - 1, &b), -EBADMSG);
 	assert_int_equal(b.mode, HOST_BINDING_UNREAD);
 	assert_int_equal(host_binding_admit(&b, false, NULL, err, sizeof(err)), -EPERM);
-	free(data);
+	free(report);
 }
 
 static void test_read_device(void **state)
@@ -149,29 +187,66 @@ static bool dir_empty(const char *path)
 	return empty;
 }
 
-static void expect_unread(struct guest_msg *m)
+/* Starts a second daemon on p's folders, which sees p->sev as it is now, and
+ * makes *t its peer. Returns its pid. */
+static pid_t second_start(struct peer *p, struct peer *t)
+{
+	int ch[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+	pid_t pid = peer_fork_daemon(p, ch[1], true, ch[0]);
+	close(ch[1]);
+	*t = *p;
+	t->fd = ch[0];
+	t->saved = NULL;
+	t->next_id = 100;
+	wire_decoder_init(&t->dec, WIRE_MAX_BODY);
+	struct guest_msg m;
+	peer_wait(t, 0, WIRE_HELLO, &m);
+	guest_msg_free(&m);
+	return pid;
+}
+
+static void second_stop(struct peer *t, pid_t pid)
+{
+	wire_decoder_free(&t->dec);
+	close(t->fd);
+	guest_child_exits_cleanly(pid);
+}
+
+/* The invocation failed before running, with this error and no output. */
+static void expect_refused(struct guest_msg *m, const char *error_prefix)
 {
 	assert_string_equal(guest_msg_str(m, "status"), "error");
 	const char *error = guest_msg_str(m, "error");
-	if (strncmp(error, E_UNREAD, strlen(E_UNREAD)) != 0)
-		fail_msg("error \"%s\", wanted \"%s...\"", error, E_UNREAD);
-	assert_non_null(strstr(error, "SNP_GET_REPORT failed"));
+	if (strncmp(error, error_prefix, strlen(error_prefix)) != 0)
+		fail_msg("error \"%s\", wanted \"%s...\"", error, error_prefix);
 	assert_int_equal(m->body_len, 0);
 	guest_msg_free(m);
 }
 
-/* A request for the encrypted invocation of digest, sealed to a key of
- * nobody's (the daemon could not attest). */
-static void invoke_sealed(struct peer *t, const char *digest, struct guest_msg *ret)
+/* Uploads text sealed with sec; returns the digest. */
+static void put_sealed(struct peer *t, const uint8_t *sec, const char *text,
+		       char digest[SHA256_HEX_SIZE])
 {
-	struct e2e_keypair client, vm;
-	assert_int_equal(e2e_client_key(secret, ID, &client), 0);
-	assert_int_equal(e2e_keypair_generate(&vm), 0);
+	uint8_t *sealed;
+	size_t len;
+	assert_int_equal(e2e_artifact_seal(sec, text, strlen(text), &sealed, &len), 0);
+	peer_put_artifact(t, sealed, len, digest);
+	free(sealed);
+}
+
+/* An encrypted invocation of digest with the tenant secret sec, sealed to
+ * the VM key vm. */
+static void invoke_sealed(struct peer *t, const uint8_t vm[E2E_KEY_SIZE], const uint8_t *sec,
+			  const char *digest, struct guest_msg *ret)
+{
+	struct e2e_keypair client;
+	assert_int_equal(e2e_client_key(sec, ID, &client), 0);
 	const struct e2e_aad aad = { .invocation_id = ID, .digest = digest };
 	uint8_t *req;
 	size_t len;
-	assert_int_equal(e2e_request_seal(&client, (const uint8_t(*)[E2E_KEY_SIZE])vm.pub, 1,
-					  secret, &aad, "in", 2, &req, &len),
+	assert_int_equal(e2e_request_seal(&client, (const uint8_t(*)[E2E_KEY_SIZE])vm, 1, sec, &aad,
+					  "in", 2, &req, &len),
 			 0);
 	char meta[256];
 	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"e2e\":true,\"invocation\":\"%s\"}",
@@ -180,42 +255,80 @@ static void invoke_sealed(struct peer *t, const char *digest, struct guest_msg *
 	free(req);
 }
 
+/* The daemon's key from WIRE_ATTEST, whose report must carry HOST_DATA hd. */
+static void attest_snp(struct peer *t, const uint8_t hd[SNP_HOST_DATA_SIZE],
+		       uint8_t ret_key[E2E_KEY_SIZE])
+{
+	struct guest_msg m;
+	peer_call(t, WIRE_ATTEST, "{\"nonce\":\"a5\"}", NULL, 0, WIRE_REPLY, &m);
+	assert_string_equal(guest_msg_str(&m, "type"), "sev-snp");
+	assert_int_equal(guest_msg_int(&m, "report_len"), SNP_REPORT_SIZE);
+	assert_memory_equal(m.body + 0xc0, hd, SNP_HOST_DATA_SIZE);
+	assert_int_equal(hex_to_bytes(guest_msg_str(&m, "public_key"), ret_key, E2E_KEY_SIZE), 0);
+	guest_msg_free(&m);
+}
+
+static void test_daemon_snp(void **state)
+{
+	struct peer *p = *state;
+	size_t len;
+	fake_report = read_report(&len);
+	uint8_t hd[SNP_HOST_DATA_SIZE], vm[E2E_KEY_SIZE], host_secret[E2E_KEY_SIZE] = { 7 };
+	e2e_host_data(secret, hd);
+	memcpy(fake_report + 0xc0, hd, sizeof(hd));
+	guest_write_file(p->sev, "a device, by the grace of ioctl()\n");
+	struct peer t;
+	pid_t pid = second_start(p, &t);
+	free(fake_report);
+	fake_report = NULL;
+	attest_snp(&t, hd, vm);
+
+	/* Code of the host's own: plain, or sealed with a secret of its own. */
+	char digest[SHA256_HEX_SIZE], own[SHA256_HEX_SIZE], tenant[SHA256_HEX_SIZE];
+	struct guest_msg m;
+	peer_put_script(&t, "#!/bin/sh\necho ran\n", digest);
+	peer_invoke(&t, digest, "", "", "error", &m);
+	expect_refused(&m, E_PLAIN);
+	put_sealed(&t, host_secret, "#!/bin/sh\necho host-ran\n", own);
+	invoke_sealed(&t, vm, host_secret, own, &m);
+	expect_refused(&m, E_MISMATCH);
+	assert_true(dir_empty(p->plain));
+
+	/* The tenant's own runs. */
+	put_sealed(&t, secret, "#!/bin/sh\necho tenant-ran\n", tenant);
+	peer_activate(&t, 1);
+	invoke_sealed(&t, vm, secret, tenant, &m);
+	assert_string_equal(guest_msg_str(&m, "status"), "ok");
+	guest_msg_free(&m);
+	assert_false(dir_empty(p->plain));
+	second_stop(&t, pid);
+	unlink(p->sev);
+}
+
 static void test_daemon_fails_closed(void **state)
 {
 	struct peer *p = *state;
-	/* A second daemon, started where the SEV guest device is a plain file. */
+	/* The SEV guest device is a plain file: its ioctls fail. */
 	guest_write_file(p->sev, "not a device\n");
-	int ch[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
-	pid_t pid = peer_fork_daemon(p, ch[1], true, ch[0]);
-	close(ch[1]);
-	struct peer t = *p;
-	t.fd = ch[0];
-	t.saved = NULL;
-	t.next_id = 100;
-	wire_decoder_init(&t.dec, WIRE_MAX_BODY);
-	struct guest_msg m;
-	peer_wait(&t, 0, WIRE_HELLO, &m);
-	guest_msg_free(&m);
+	struct peer t;
+	pid_t pid = second_start(p, &t);
 
 	char digest[SHA256_HEX_SIZE], sealed_digest[SHA256_HEX_SIZE];
+	struct guest_msg m;
 	peer_put_script(&t, "#!/bin/sh\necho ran\n", digest);
 	peer_invoke(&t, digest, "", "", "error", &m);
-	expect_unread(&m);
-	uint8_t *sealed;
-	size_t len;
-	const char *text = "#!/bin/sh\necho sealed-ran\n";
-	assert_int_equal(e2e_artifact_seal(secret, text, strlen(text), &sealed, &len), 0);
-	peer_put_artifact(&t, sealed, len, sealed_digest);
-	free(sealed);
-	invoke_sealed(&t, sealed_digest, &m);
-	expect_unread(&m);
+	assert_non_null(strstr(guest_msg_str(&m, "error"), "SNP_GET_REPORT failed"));
+	expect_refused(&m, E_UNREAD);
+	/* Sealed to a key of nobody's: the daemon cannot attest. */
+	struct e2e_keypair nobody;
+	assert_int_equal(e2e_keypair_generate(&nobody), 0);
+	put_sealed(&t, secret, "#!/bin/sh\necho sealed-ran\n", sealed_digest);
+	invoke_sealed(&t, nobody.pub, secret, sealed_digest, &m);
+	expect_refused(&m, E_UNREAD);
 	/* Nothing was opened, and the daemon still answers. */
 	assert_true(dir_empty(p->plain));
 	peer_ping(&t);
-	wire_decoder_free(&t.dec);
-	close(ch[0]);
-	guest_child_exits_cleanly(pid);
+	second_stop(&t, pid);
 	unlink(p->sev);
 
 	/* The first daemon, started without the device, runs plain code. */
@@ -235,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_admit_nothing_when_unread),
 		cmocka_unit_test(test_from_report),
 		cmocka_unit_test(test_read_device),
+		GUEST_TEST(test_daemon_snp),
 		GUEST_TEST(test_daemon_fails_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
