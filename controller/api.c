@@ -105,16 +105,6 @@ bool name_ok(const char *s, bool function)
 	return true;
 }
 
-bool lower_hex_ok(const char *s, size_t n)
-{
-	if (!s || strlen(s) != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 const char *query(struct request *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -239,7 +229,7 @@ static bool arg_ok(const char *s, enum arg_kind kind)
 		return name_ok(s, false);
 	if (kind == ARG_FUNCTION || kind == ARG_HOST)
 		return name_ok(s, true);
-	return lower_hex_ok(s, STORE_ID_SIZE - 1);
+	return store_is_lower_hex(s, STORE_ID_SIZE - 1);
 }
 
 /* Copies the path's name or id into r->arg. Returns false (after replying

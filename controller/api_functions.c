@@ -174,7 +174,7 @@ static bool invoke_begin(struct request *r)
 	/* An id the caller chose: the same form as the ones drawn here. */
 	const char *id = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						     "X-Ditto-Invocation-Id");
-	if (id && !lower_hex_ok(id, STORE_ID_SIZE - 1)) {
+	if (id && !store_is_lower_hex(id, STORE_ID_SIZE - 1)) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
 			    "X-Ditto-Invocation-Id must be 32 lower-case hex digits");
 		return false;

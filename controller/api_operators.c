@@ -24,7 +24,7 @@ static json_t *tenant_json(const struct store_tenant *t)
 #define SNP_NEEDS_PRECREATED                                              \
 	"sev-snp needs the precreated mechanism: a vCPU hot-added after " \
 	"launch is not in the launch measurement"
-#define SNP_NEEDS_HOST_DATA                                                               \
+#define SNP_NEEDS_HOST_DATA                                                                \
 	"sev-snp needs host_data: the commitment to the tenant secret the VM will accept " \
 	"(ditto tenant create --confidential sev-snp makes it)"
 
@@ -33,8 +33,9 @@ static json_t *tenant_json(const struct store_tenant *t)
 static int host_data_field(json_t *o, const char **ret, char *err, size_t err_size)
 {
 	json_t *hd = json_object_get(o, "host_data");
-	*ret = hd ? json_is_null(hd) ? "" : json_string_value(hd) : NULL;
-	if (hd && (!*ret || ((*ret)[0] && !lower_hex_ok(*ret, STORE_HOST_DATA_SIZE - 1)))) {
+	const char *v = hd && json_is_null(hd) ? "" : json_string_value(hd);
+	*ret = hd ? v : NULL;
+	if (hd && (!v || (v[0] && !store_is_lower_hex(v, STORE_HOST_DATA_SIZE - 1)))) {
 		snprintf(err, err_size, "host_data must be %d lower-case hex digits",
 			 STORE_HOST_DATA_SIZE - 1);
 		return -EINVAL;
@@ -213,9 +214,8 @@ static void key_create(struct request *r)
  * one is wrong. */
 static bool scaling_fields_ok(struct request *r, json_t *o)
 {
-	static const char *const fields[] = { "min",          "max",         "mechanism",
-					      "policy",       "confidential", "attestation",
-					      "host_data",    NULL };
+	static const char *const fields[] = { "min",          "max",         "mechanism", "policy",
+					      "confidential", "attestation", "host_data", NULL };
 	const char *key;
 	json_t *val;
 	json_object_foreach(o, key, val)

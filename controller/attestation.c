@@ -101,8 +101,8 @@ const uint8_t *attest_host_data(const char *hex, uint8_t buf[ATTEST_HOST_DATA_SI
 }
 
 /* Verifies SEV-SNP evidence into ret. */
-static void snp_check(json_t *ev, const uint8_t *nonce, size_t nonce_len,
-		      const uint8_t *host_data, struct attest_verdict *ret)
+static void snp_check(json_t *ev, const uint8_t *nonce, size_t nonce_len, const uint8_t *host_data,
+		      struct attest_verdict *ret)
 {
 	struct evidence e = { 0 };
 	if (evidence_decode(ev, &e, ret) < 0)

@@ -147,8 +147,6 @@ void reply_raw(struct request *r, unsigned status, const char *content_type, cha
 
 /* ---- parameters (api.c) ---- */
 bool name_ok(const char *s, bool function);
-/* Whether s is exactly n lower-case hex digits (ids, digests, host_data). */
-bool lower_hex_ok(const char *s, size_t n);
 const char *query(struct request *r, const char *key);
 /* Reads an optional integer query parameter in lo..hi (strict decimal, as
  * parse_i64). Replies 400 and returns false when it is malformed or out of

@@ -364,7 +364,7 @@ bool sq_object_name_is_valid(const char *name)
 	return name_is_valid(name, true);
 }
 
-bool sq_is_lower_hex(const char *s, size_t n)
+bool store_is_lower_hex(const char *s, size_t n)
 {
 	if (!s || strlen(s) != n)
 		return false;

@@ -35,6 +35,10 @@
 
 struct store;
 
+/* Whether s is exactly n lower-case hex digits (ids, digests, tokens,
+ * host_data); NULL is not. */
+bool store_is_lower_hex(const char *s, size_t n);
+
 /* Opens the database at path, creating it when missing, and brings its schema
  * up to date. Returns 0 with a handle for store_close, -EPROTO when the file
  * was written by a newer schema than this build knows, -ENOMEM or -EIO. */

@@ -42,7 +42,7 @@ const char *const store_function_queries[Q_COUNT] = {
  * a bad digest, or -EEXIST when the digest is known with another size. */
 static int artifact_record(struct store *s, const char *digest, uint64_t size)
 {
-	if (!sq_is_lower_hex(digest, STORE_DIGEST_SIZE - 1) || size > INT64_MAX)
+	if (!store_is_lower_hex(digest, STORE_DIGEST_SIZE - 1) || size > INT64_MAX)
 		return -EINVAL;
 	{
 		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_ARTIFACT_INSERT, "tII", digest,

@@ -147,8 +147,6 @@ void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t size);
 bool sq_tenant_name_is_valid(const char *name);
 /* [A-Za-z0-9_.-]{1,63} */
 bool sq_object_name_is_valid(const char *name);
-/* Whether s is exactly n lower-case hex digits. */
-bool sq_is_lower_hex(const char *s, size_t n);
 /* Whether s is 1..max-1 sq_printable non-space ASCII characters. */
 bool sq_printable(const char *s, size_t max);
 /* Writes 2 * bytes random lower-case hex digits and a NUL to out (bytes is at

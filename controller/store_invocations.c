@@ -103,7 +103,7 @@ static int invocation_insert(struct store *s, const char *id, int64_t created_ms
 {
 	if (!sq_tenant_name_is_valid(tenant) || !sq_object_name_is_valid(function) || version < 1 ||
 	    input_len > INT32_MAX || strlen(id) != STORE_ID_SIZE - 1 ||
-	    !sq_is_lower_hex(id, STORE_ID_SIZE - 1))
+	    !store_is_lower_hex(id, STORE_ID_SIZE - 1))
 		return -EINVAL;
 	/* An empty input is stored as NULL so that it reads back as NULL. */
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_INSERT, "tttIiIbtt", id, tenant,
@@ -298,7 +298,7 @@ static int cursor_parse(const char *cursor, int64_t *ret_ms, char ret_id[STORE_I
 	memcpy(digits, cursor, (size_t)(dot - cursor));
 	digits[dot - cursor] = '\0';
 	if (parse_i64(digits, 0, INT64_MAX, &ms) < 0 ||
-	    !sq_is_lower_hex(dot + 1, STORE_ID_SIZE - 1))
+	    !store_is_lower_hex(dot + 1, STORE_ID_SIZE - 1))
 		return -EINVAL;
 	*ret_ms = ms;
 	memcpy(ret_id, dot + 1, STORE_ID_SIZE);

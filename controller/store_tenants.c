@@ -14,7 +14,7 @@
 #define KEY_SALT_BYTES 16
 #define KEY_HASH_BYTES 32
 
-#define TENANT_COLS \
+#define TENANT_COLS                                                                                 \
 	"name, created_ms, min_workers, max_workers, mechanism, policy, confidential, attestation," \
 	" host_data"
 
@@ -114,7 +114,7 @@ bool store_scaling_is_valid(const struct store_scaling *c)
 	bool snp = !strcmp(c->confidential, "sev-snp");
 	bool required = !strcmp(c->attestation, "required");
 	bool has_host_data = c->host_data[0] != '\0';
-	if (has_host_data && !sq_is_lower_hex(c->host_data, STORE_HOST_DATA_SIZE - 1))
+	if (has_host_data && !store_is_lower_hex(c->host_data, STORE_HOST_DATA_SIZE - 1))
 		return false;
 	return c->min_workers >= 0 && c->min_workers <= c->max_workers && c->max_workers >= 1 &&
 	       c->max_workers <= STORE_MAX_WORKERS &&
@@ -169,7 +169,7 @@ static bool token_is_wellformed(const char *token)
 {
 	size_t plen = strlen(TOKEN_PREFIX);
 	return token && strncmp(token, TOKEN_PREFIX, plen) == 0 &&
-	       sq_is_lower_hex(token + plen, STORE_TOKEN_SIZE - 1 - plen);
+	       store_is_lower_hex(token + plen, STORE_TOKEN_SIZE - 1 - plen);
 }
 
 int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_TOKEN_SIZE])

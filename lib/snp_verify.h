@@ -164,8 +164,8 @@ struct snp_verify_opts {
 	enum snp_product product;
 	/* When to check certificate validity; 0: now. */
 	time_t at;
-	const uint8_t *measurement;    /* NULL: not checked */
-	const uint8_t *report_data;    /* NULL: not checked (SNP_REPORT_DATA_SIZE bytes) */
+	const uint8_t *measurement; /* NULL: not checked */
+	const uint8_t *report_data; /* NULL: not checked (SNP_REPORT_DATA_SIZE bytes) */
 	/* The HOST_DATA the host must have set at launch (SNP_HOST_DATA_SIZE
 	 * bytes: Ditto's commitment to the tenant secret); NULL: not checked. */
 	const uint8_t *host_data;

@@ -85,8 +85,9 @@ static void test_tenants(void **state)
 	assert_string_equal(t.scaling.attestation, "optional");
 	assert_string_equal(t.scaling.host_data, "");
 
-	struct store_scaling sc = { 1, 8, "precreated", "fixed:4", "sev-snp", "required",
-				    HOST_DATA };
+	struct store_scaling sc = {
+		1, 8, "precreated", "fixed:4", "sev-snp", "required", HOST_DATA
+	};
 	assert_int_equal(store_tenant_set_scaling(s, "acme-1", &sc), 0);
 	assert_int_equal(store_tenant_get(s, "acme-1", &t), 0);
 	assert_int_equal(t.scaling.min_workers, 1);
@@ -168,27 +169,30 @@ static void test_confidential_options(void **state)
 	assert_int_equal(store_tenant_get(s, "bad", &t), -ENOENT);
 }
 
+/* Closes the store, takes its database back to an older schema with sql,
+ * and opens it again (migrating it). */
+static void store_reopen_from(struct fixture *f, const char *sql)
+{
+	store_close(f->s);
+	f->s = NULL;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &f->s), 0);
+}
+
 /* A database of schema 2 gains the confidential options, the encrypted
  * flag and host_data with their defaults, keeping what it held. */
 static void test_migration_from_v2(void **state)
 {
 	struct fixture *f = *state;
 	tenant_with_fn(f->s, "old", "fn");
-	store_close(f->s);
-	f->s = NULL;
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-				      "ALTER TABLE tenants DROP COLUMN confidential;"
-				      "ALTER TABLE tenants DROP COLUMN attestation;"
-				      "ALTER TABLE function_versions DROP COLUMN encrypted;"
-				      "ALTER TABLE tenants DROP COLUMN host_data;"
-				      "PRAGMA user_version = 2;",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_close(db);
-
-	assert_int_equal(store_open(f->path, &f->s), 0);
+	store_reopen_from(f, "ALTER TABLE tenants DROP COLUMN confidential;"
+			     "ALTER TABLE tenants DROP COLUMN attestation;"
+			     "ALTER TABLE function_versions DROP COLUMN encrypted;"
+			     "ALTER TABLE tenants DROP COLUMN host_data;"
+			     "PRAGMA user_version = 2;");
 	struct store_tenant t;
 	assert_int_equal(store_tenant_get(f->s, "old", &t), 0);
 	assert_string_equal(t.scaling.confidential, "none");
@@ -209,22 +213,13 @@ static void test_migration_from_v2(void **state)
 static void test_migration_from_v3(void **state)
 {
 	struct fixture *f = *state;
-	struct store_scaling sc = { 0, 4, "precreated", "elastic", "sev-snp", "required",
-				    HOST_DATA };
+	struct store_scaling sc = {
+		0, 4, "precreated", "elastic", "sev-snp", "required", HOST_DATA
+	};
 	assert_int_equal(store_tenant_create(f->s, "snp"), 0);
 	assert_int_equal(store_tenant_set_scaling(f->s, "snp", &sc), 0);
-	store_close(f->s);
-	f->s = NULL;
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-				      "ALTER TABLE tenants DROP COLUMN host_data;"
-				      "PRAGMA user_version = 3;",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_close(db);
-
-	assert_int_equal(store_open(f->path, &f->s), 0);
+	store_reopen_from(f, "ALTER TABLE tenants DROP COLUMN host_data;"
+			     "PRAGMA user_version = 3;");
 	struct store_tenant t;
 	assert_int_equal(store_tenant_get(f->s, "snp", &t), 0);
 	assert_string_equal(t.scaling.confidential, "sev-snp");
@@ -309,12 +304,11 @@ static void test_no_token_in_clear(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_reopen_keeps_everything),
-					    FIXTURE_TEST(test_tenants),
-					    FIXTURE_TEST(test_confidential_options),
-					    FIXTURE_TEST(test_migration_from_v2),
-					    FIXTURE_TEST(test_migration_from_v3),
-					    FIXTURE_TEST(test_keys),
-					    FIXTURE_TEST(test_no_token_in_clear) };
+	const struct CMUnitTest tests[] = {
+		FIXTURE_TEST(test_reopen_keeps_everything), FIXTURE_TEST(test_tenants),
+		FIXTURE_TEST(test_confidential_options),    FIXTURE_TEST(test_migration_from_v2),
+		FIXTURE_TEST(test_migration_from_v3),       FIXTURE_TEST(test_keys),
+		FIXTURE_TEST(test_no_token_in_clear)
+	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

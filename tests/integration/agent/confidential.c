@@ -58,7 +58,8 @@ void test_confidential_host(void **state)
 	assert_string_equal(error_code(e), "bad_field");
 	json_decref(e);
 	/* It is launched bound to a tenant secret's commitment, or not at all. */
-	assert_int_equal(call("PUT", &e, "{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\"}",
+	assert_int_equal(call("PUT", &e,
+			      "{\"confidential\":\"sev-snp\",\"mechanism\":\"precreated\"}",
 			      "/v1/vms/snp"),
 			 400);
 	assert_string_equal(error_code(e), "bad_field");
@@ -110,8 +111,9 @@ static int count_bytes(const char *path, const char *needle)
 void test_attest_and_capture(void **state)
 {
 	/* A host_data is kept, unused, without SEV-SNP. */
-	json_t *vm = start_vm_spec("att", "{\"mechanism\":\"precreated\",\"max_workers\":1,"
-					  "\"policy\":\"fixed:1\",\"host_data\":\"" HOST_DATA "\"}");
+	json_t *vm = start_vm_spec("att",
+				   "{\"mechanism\":\"precreated\",\"max_workers\":1,"
+				   "\"policy\":\"fixed:1\",\"host_data\":\"" HOST_DATA "\"}");
 	assert_string_equal(json_string_value(json_object_get(vm, "confidential")), "none");
 	assert_null(json_object_get(vm, "measurement"));
 	assert_string_equal(json_string_value(json_object_get(vm, "host_data")), HOST_DATA);
