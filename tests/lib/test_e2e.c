@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "encoding.h"
 
 #define ID "0123456789abcdef0123456789abcdef"
 #define DIGEST "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -25,12 +26,6 @@ static void fill(uint8_t *p, size_t n, uint8_t first)
 {
 	for (size_t i = 0; i < n; i++)
 		p[i] = (uint8_t)(first + i);
-}
-
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
 }
 
 /* Opens a message (a copy, maybe tampered with) and returns the result. */
@@ -67,9 +62,9 @@ static void test_client_key_known_answer(void **state)
 	struct e2e_keypair k, again, other;
 	assert_int_equal(e2e_client_key(secret, ID, &k), 0);
 	char h[2 * E2E_KEY_SIZE + 1];
-	hex(k.priv, E2E_KEY_SIZE, h);
+	bytes_to_hex(k.priv, E2E_KEY_SIZE, h);
 	assert_string_equal(h, "ea9e9324c36b3360e4ae359846c71ce3507dfdaad5eedde630ff5403b57ff5b7");
-	hex(k.pub, E2E_KEY_SIZE, h);
+	bytes_to_hex(k.pub, E2E_KEY_SIZE, h);
 	assert_string_equal(h, "d1bcd4751564f6e46f286e2db3005e183e3f26b9e5c4479240186bf13141f225");
 
 	assert_int_equal(e2e_client_key(secret, ID, &again), 0);
@@ -102,7 +97,7 @@ static void test_report_data_known_answer(void **state)
 	fill(pub, sizeof(pub), 32);
 	e2e_report_data(nonce, sizeof(nonce), pub, rd);
 	char h[129];
-	hex(rd, sizeof(rd), h);
+	bytes_to_hex(rd, sizeof(rd), h);
 	assert_string_equal(h, "ee4320ebaf3fdb4f2c832b137200c08e235e0fa7bbd0eb1740c7063ba8a0d151"
 			       "da77e003398e1714a955d475b05e3e950b639503b452ec185de4229bc4873949");
 	/* The nonce's length counts: a shorter nonce gives another value. */
@@ -119,7 +114,7 @@ static void test_host_data_known_answer(void **state)
 	fill(secret, sizeof(secret), 0);
 	e2e_host_data(secret, hd);
 	char h[65];
-	hex(hd, sizeof(hd), h);
+	bytes_to_hex(hd, sizeof(hd), h);
 	assert_string_equal(h, "3ade2b4063d9ceacbc59c55e4b3b916e3bc97b481a176a9942b791c5b545a346");
 	e2e_host_data(secret, again);
 	assert_memory_equal(hd, again, sizeof(hd));
