@@ -4,15 +4,18 @@
  * GET /v1/tenants/{t}/attestation and verified here again (the controller's
  * verdict is shown, never trusted). */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "e2e.h"
 #include "encoding.h"
+#include "sealed.h"
 #include "snp_verify.h"
 #include "util.h"
 
@@ -30,6 +33,13 @@ struct attest {
 	bool require;
 	uint8_t measurement[SNP_MEASUREMENT_SIZE], report_data[SNP_REPORT_DATA_SIZE];
 	bool has_measurement, has_report_data;
+	/* The HOST_DATA expected (--host-data, else the commitment to the
+	 * tenant secret, else online the tenant's host_data), where it came
+	 * from, or why there is none. */
+	const char *key_file; /* --e2e-key FILE */
+	uint8_t host_data[SNP_HOST_DATA_SIZE];
+	bool has_host_data;
+	char host_data_from[PATH_MAX + 64];
 	uint8_t nonce[NONCE_MAX_SIZE];
 	size_t nonce_len;
 	/* The files' contents. */
@@ -45,6 +55,7 @@ struct outcome {
 	bool verified;     /* snp_verify ran on a parsed report: res holds it */
 	struct snp_verify_result res;
 	const char *measurement_from; /* "--measurement", "the agent", or NULL */
+	const char *host_data_from;   /* attest.host_data_from */
 	struct snp_tcb min_tcb;       /* --min-tcb for the report's product */
 };
 
@@ -57,13 +68,14 @@ enum check {
 	C_HWID,
 	C_MEASUREMENT,
 	C_REPORT_DATA,
+	C_HOST_DATA,
 	C_POLICY,
 	C_MIN_TCB,
 	C_COUNT
 };
 static const char *const check_names[C_COUNT] = {
-	"signature",   "chain",       "tcb_extensions", "hwid",
-	"measurement", "report_data", "policy",         "min_tcb",
+	"signature",   "chain",     "tcb_extensions", "hwid",    "measurement",
+	"report_data", "host_data", "policy",         "min_tcb",
 };
 
 /* The check whose failure err is. */
@@ -82,6 +94,7 @@ static int check_of(enum snp_verify_err err)
 	case SNP_VERIFY_HWID: return C_HWID;
 	case SNP_VERIFY_MEASUREMENT: return C_MEASUREMENT;
 	case SNP_VERIFY_REPORT_DATA: return C_REPORT_DATA;
+	case SNP_VERIFY_HOST_DATA: return C_HOST_DATA;
 	case SNP_VERIFY_POLICY_DEBUG:
 	case SNP_VERIFY_POLICY_MIGRATE:
 	case SNP_VERIFY_POLICY_SMT: return C_POLICY;
@@ -95,16 +108,16 @@ static int check_of(enum snp_verify_err err)
 static const char *check_status(const struct snp_verify_result *r, const struct snp_verify_opts *o,
 				enum check c)
 {
-	const bool passed[C_COUNT] = {
-		r->signature,   r->chain,       r->tcb_extensions, r->hwid,
-		r->measurement, r->report_data, r->policy,         r->min_tcb
-	};
+	const bool passed[C_COUNT] = { r->signature, r->chain,       r->tcb_extensions,
+				       r->hwid,      r->measurement, r->report_data,
+				       r->host_data, r->policy,      r->min_tcb };
 	if (passed[c])
 		return "ok";
 	if (r->err && check_of(r->err) == (int)c)
 		return "failed";
 	bool asked = c == C_MEASUREMENT   ? o->measurement != NULL
 		     : c == C_REPORT_DATA ? o->report_data != NULL
+		     : c == C_HOST_DATA   ? o->host_data != NULL
 		     : c == C_MIN_TCB     ? o->min_tcb != NULL
 		     : c == C_HWID
 			     ? r->report.signer == SNP_SIGNER_VCEK && (r->report.flags & 2) == 0
@@ -155,6 +168,10 @@ static void proof_rows(struct table *t, const struct outcome *out, const struct 
 	bytes_to_hex(rep->report_data, SNP_REPORT_DATA_SIZE, hex);
 	table_add(t, "%sReport data:", indent);
 	table_add(t, "%s", hex);
+	bytes_to_hex(rep->host_data, SNP_HOST_DATA_SIZE, hex);
+	table_add(t, "%sHost data:", indent);
+	table_add(t, "%s (%s%s)", hex, o->host_data ? "expected by " : "not checked: ",
+		  out->host_data_from ? out->host_data_from : "no --host-data or --e2e-key");
 	tcb_text(&rep->reported_tcb, r->product, text, sizeof(text));
 	table_add(t, "%sReported TCB:", indent);
 	table_add(t, "%s", text);
@@ -180,9 +197,11 @@ static void proof_json(json_t *o, const struct outcome *out, const struct snp_ve
 	const struct snp_verify_result *r = &out->res;
 	const struct snp_report *rep = &r->report;
 	char m[2 * SNP_MEASUREMENT_SIZE + 1], d[2 * SNP_REPORT_DATA_SIZE + 1];
+	char hd[2 * SNP_HOST_DATA_SIZE + 1];
 	char chip[2 * SNP_CHIP_ID_SIZE + 1], raw[32], policy[32];
 	bytes_to_hex(rep->measurement, SNP_MEASUREMENT_SIZE, m);
 	bytes_to_hex(rep->report_data, SNP_REPORT_DATA_SIZE, d);
+	bytes_to_hex(rep->host_data, SNP_HOST_DATA_SIZE, hd);
 	bytes_to_hex(rep->chip_id, SNP_CHIP_ID_SIZE, chip);
 	snprintf(raw, sizeof(raw), "0x%016llx", (unsigned long long)rep->reported_tcb.raw);
 	snprintf(policy, sizeof(policy), "0x%llx", (unsigned long long)rep->policy);
@@ -201,6 +220,7 @@ static void proof_json(json_t *o, const struct outcome *out, const struct snp_ve
 	json_object_set_new(o, "vmpl", json_integer(rep->vmpl));
 	json_object_set_new(o, "measurement", json_string(m));
 	json_object_set_new(o, "report_data", json_string(d));
+	json_object_set_new(o, "host_data", json_string(hd));
 	json_object_set_new(o, "reported_tcb", tcb);
 	json_object_set_new(o, "policy", json_string(policy));
 	json_object_set_new(o, "chip_id", json_string(chip));
@@ -219,8 +239,9 @@ static json_t *outcome_json(const struct outcome *out, const struct snp_verify_o
 
 /* ---- verifying one report -------------------------------------------------------------- */
 
-/* Verifies report with cert (and the chain, time, product and checks of the
- * command line); expected measurement and REPORT_DATA may be NULL. */
+/* Verifies report with cert (and the chain, time, product, HOST_DATA and
+ * checks of the command line); expected measurement and REPORT_DATA may be
+ * NULL. */
 static void verify(const struct attest *a, const void *report, size_t len, const void *cert,
 		   size_t cert_len, const uint8_t *measurement, const uint8_t *report_data,
 		   struct snp_verify_opts *o, struct outcome *out)
@@ -239,11 +260,13 @@ static void verify(const struct attest *a, const void *report, size_t len, const
 		.at = a->at,
 		.measurement = measurement,
 		.report_data = report_data,
+		.host_data = a->has_host_data ? a->host_data : NULL,
 		.min_tcb = a->min_tcb && snp_tcb_parse(a->min_tcb, p, &out->min_tcb) == 0
 				   ? &out->min_tcb
 				   : NULL,
 		.smt = -1,
 	};
+	out->host_data_from = a->host_data_from[0] ? a->host_data_from : NULL;
 	int r = snp_verify(report, len, o, &out->res);
 	out->ok = r == 0;
 	out->verified = r != -ENOMEM && r != -EIO && parsed_ok;
@@ -260,13 +283,29 @@ static int read_file(const char *what, const char *path, void **ret, size_t *ret
 	return CLI_EXIT_OK;
 }
 
+/* Expects the commitment to the tenant secret at path. Returns an exit
+ * code. */
+static int host_data_from_secret(const struct cli_command *cmd, struct attest *a, const char *path)
+{
+	const struct sealed_opts so = { .key_file = path };
+	int code = sealed_host_data(cmd, &so, false, a->host_data);
+	if (!code) {
+		a->has_host_data = true;
+		snprintf(a->host_data_from, sizeof(a->host_data_from), "the tenant secret %s",
+			 path);
+	}
+	return code;
+}
+
 /* ---- offline --------------------------------------------------------------------------- */
 
-static int run_offline(struct cli *cli, struct attest *a)
+static int run_offline(struct cli *cli, const struct cli_command *cmd, struct attest *a)
 {
 	void *report = NULL;
 	size_t len = 0;
-	int code = read_file("the report", a->report_file, &report, &len);
+	int code = a->key_file ? host_data_from_secret(cmd, a, a->key_file) : CLI_EXIT_OK;
+	if (!code)
+		code = read_file("the report", a->report_file, &report, &len);
 	if (code)
 		return code;
 	struct outcome out = { 0 };
@@ -415,8 +454,58 @@ static bool vm_check(const struct cli *cli, const struct attest *a, const json_t
 	return out.ok;
 }
 
+/* The HOST_DATA the tenant's sev-snp VMs must report, unless --host-data
+ * gave it: the commitment to the tenant secret when there is one
+ * (--e2e-key FILE; else $DITTO_E2E_KEY or ~/.config/ditto/TENANT.e2e-key
+ * when that file exists), else the host_data of the tenant's record on the
+ * controller (none: not checked, saying why). Returns an exit code. */
+static int host_data_resolve(struct cli *cli, const struct cli_command *cmd, struct attest *a)
+{
+	char path[PATH_MAX];
+	if (a->has_host_data)
+		return CLI_EXIT_OK;
+	if (a->key_file)
+		return host_data_from_secret(cmd, a, a->key_file);
+	if (sealed_secret_path(NULL, a->tenant, path, sizeof(path)) == 0 && access(path, F_OK) == 0)
+		return host_data_from_secret(cmd, a, path);
+	json_t *t = NULL;
+	int code = cli_path(cmd, "/v1/tenants/%s", "TENANT", a->tenant, path);
+	if (!code)
+		code = cli_call(cli, "GET", path, NULL, &t);
+	const char *hd = field_str(t, "host_data");
+	if (code)
+		; /* said already */
+	else if (!hd)
+		snprintf(a->host_data_from, sizeof(a->host_data_from),
+			 "no tenant secret here, and the tenant has no host_data");
+	else if (hex_to_bytes(hd, a->host_data, sizeof(a->host_data)) < 0)
+		code = cli_fail(CLI_EXIT_API, "the tenant's host_data is not %d hex digits",
+				2 * SNP_HOST_DATA_SIZE);
+	else {
+		a->has_host_data = true;
+		snprintf(a->host_data_from, sizeof(a->host_data_from),
+			 "the tenant's host_data on the controller (no tenant secret here)");
+	}
+	json_decref(t);
+	return code;
+}
+
+/* Does the answer list a VM with sev-snp evidence? */
+static bool has_snp(const json_t *vms)
+{
+	size_t i;
+	const json_t *vm;
+	json_array_foreach(vms, i, vm)
+	{
+		if (strcmp(or_dash(field_str(vm, "type")), "sev-snp") == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Checks every VM of the controller's answer. Returns an exit code. */
-static int answer_check(struct cli *cli, const struct attest *a, const json_t *att)
+static int answer_check(struct cli *cli, const struct cli_command *cmd, struct attest *a,
+			const json_t *att)
 {
 	char nonce_hex[2 * NONCE_MAX_SIZE + 1], err[512] = "";
 	bytes_to_hex(a->nonce, a->nonce_len, nonce_hex);
@@ -426,6 +515,9 @@ static int answer_check(struct cli *cli, const struct attest *a, const json_t *a
 				nonce_hex);
 	bool required = strcmp(or_dash(field_str(att, "attestation")), "required") == 0;
 	const json_t *list = json_object_get(att, "vms"), *vm;
+	int code = has_snp(list) ? host_data_resolve(cli, cmd, a) : CLI_EXIT_OK;
+	if (code)
+		return code;
 	json_t *vms = json_array();
 	size_t i, passed = 0;
 	if (!vms)
@@ -440,12 +532,15 @@ static int answer_check(struct cli *cli, const struct attest *a, const json_t *a
 	}
 	size_t n = json_array_size(list);
 	bool ok = n > 0 && passed == n;
-	int code = CLI_EXIT_OK;
 	if (cli->json) {
-		json_t *o = json_pack("{s:s, s:s, s:O?, s:O?, s:b, s:o}", "tenant", a->tenant,
-				      "nonce", nonce_hex, "confidential",
+		char hd[2 * SNP_HOST_DATA_SIZE + 1];
+		bytes_to_hex(a->host_data, sizeof(a->host_data), hd);
+		json_t *o = json_pack("{s:s, s:s, s:O?, s:O?, s:b, s:{s:s?, s:s?}, s:o}", "tenant",
+				      a->tenant, "nonce", nonce_hex, "confidential",
 				      json_object_get(att, "confidential"), "attestation",
-				      json_object_get(att, "attestation"), "ok", ok, "vms", vms);
+				      json_object_get(att, "attestation"), "ok", ok, "host_data",
+				      "expected", a->has_host_data ? hd : NULL, "from",
+				      a->host_data_from[0] ? a->host_data_from : NULL, "vms", vms);
 		code = cli_print_json(o);
 		json_decref(o);
 	} else {
@@ -475,7 +570,7 @@ static int run_online(struct cli *cli, const struct cli_command *cmd, struct att
 	json_t *att = NULL;
 	if ((code = cli_call(cli, "GET", path, NULL, &att)))
 		return code;
-	code = answer_check(cli, a, att);
+	code = answer_check(cli, cmd, a, att);
 	json_decref(att);
 	return code;
 }
@@ -516,6 +611,9 @@ static int attest_prepare(const struct cli_command *cmd, struct attest *a, int a
 					    "must bind the nonce and the VM's key");
 	if (!a->tenant && a->nonce_len)
 		return cli_usage_error(cmd, "--nonce is for the online form (TENANT)");
+	if (a->has_host_data && a->key_file)
+		return cli_usage_error(cmd, "give --host-data or --e2e-key, not both: HOST_DATA is "
+					    "given, or computed from the tenant secret");
 	if (a->vcek_file && (code = read_file("the VCEK", a->vcek_file, &a->vcek, &a->vcek_len)))
 		return code;
 	if (a->chain_file &&
@@ -537,7 +635,9 @@ static int attest_parse(struct cli *cli, const struct cli_command *cmd, int argc
 		O_PRODUCT,
 		O_AT,
 		O_NONCE,
-		O_REQUIRE
+		O_REQUIRE,
+		O_HOST_DATA,
+		O_E2E_KEY
 	};
 	static const struct option opts[] = {
 		{ "report", required_argument, NULL, O_REPORT },
@@ -550,6 +650,8 @@ static int attest_parse(struct cli *cli, const struct cli_command *cmd, int argc
 		{ "at", required_argument, NULL, O_AT },
 		{ "nonce", required_argument, NULL, O_NONCE },
 		{ "require", no_argument, NULL, O_REQUIRE },
+		{ "host-data", required_argument, NULL, O_HOST_DATA },
+		{ "e2e-key", required_argument, NULL, O_E2E_KEY },
 		CLI_GLOBAL_OPTIONS,
 	};
 	struct snp_tcb tcb;
@@ -570,6 +672,13 @@ static int attest_parse(struct cli *cli, const struct cli_command *cmd, int argc
 				       SNP_REPORT_DATA_SIZE, false, NULL);
 			a->has_report_data = true;
 			break;
+		case O_HOST_DATA:
+			code = hex_opt(cmd, "--host-data", optarg, a->host_data, SNP_HOST_DATA_SIZE,
+				       false, NULL);
+			a->has_host_data = true;
+			snprintf(a->host_data_from, sizeof(a->host_data_from), "--host-data");
+			break;
+		case O_E2E_KEY: a->key_file = optarg; break;
 		case O_NONCE:
 			code = hex_opt(cmd, "--nonce", optarg, a->nonce, NONCE_MAX_SIZE, true,
 				       &a->nonce_len);
@@ -611,7 +720,7 @@ static int run_attest(struct cli *cli, const struct cli_command *cmd, int argc, 
 	struct attest a = { 0 };
 	int code = attest_parse(cli, cmd, argc, argv, &a);
 	if (code < 0)
-		code = a.tenant ? run_online(cli, cmd, &a) : run_offline(cli, &a);
+		code = a.tenant ? run_online(cli, cmd, &a) : run_offline(cli, cmd, &a);
 	free(a.vcek);
 	free(a.chain);
 	return code;
@@ -620,7 +729,8 @@ static int run_attest(struct cli *cli, const struct cli_command *cmd, int argc, 
 const struct cli_command cmd_attest = {
 	"attest",
 	"(TENANT [--nonce HEX] [--require] | --report FILE --vcek FILE [--report-data HEX]) "
-	"[--chain FILE] [--measurement HEX] [--min-tcb SPEC] [--product P] [--at TIME]",
+	"[--host-data HEX | --e2e-key FILE] [--chain FILE] [--measurement HEX] [--min-tcb SPEC] "
+	"[--product P] [--at TIME]",
 	"verify SEV-SNP attestation evidence: a tenant's VMs, or a report file offline",
 	"Checks an SEV-SNP attestation report: its ECDSA P-384 signature with the VCEK (or VLEK),\n"
 	"that certificate's chain to AMD's root key for the product (pinned in Ditto), its TCB\n"
@@ -630,7 +740,10 @@ const struct cli_command cmd_attest = {
 	"Online (TENANT): asks the controller for every VM's evidence with a fresh nonce and\n"
 	"verifies each here: REPORT_DATA must be SHA-512(nonce || the VM's public key), the\n"
 	"measurement the one given (else the one the agent computed), the VCEK the one in the\n"
-	"evidence (else --vcek). A VM without SEV-SNP gives evidence of type none: printed as\n"
+	"evidence (else --vcek), HOST_DATA the commitment to the tenant secret (--e2e-key, else\n"
+	"$DITTO_E2E_KEY or ~/.config/ditto/TENANT.e2e-key when it exists, else the tenant's\n"
+	"host_data on the controller; not checked when there is none, which the output says).\n"
+	"A VM without SEV-SNP gives evidence of type none: printed as\n"
 	"\"" NOT_CONFIDENTIAL "\", a failure with --require or\n"
 	"when the tenant requires attestation.\n\n"
 	"options:\n"
@@ -640,6 +753,9 @@ const struct cli_command cmd_attest = {
 	"  --chain FILE        the ASK (or ASVK) and ARK, PEM; default: the copies built in\n"
 	"  --measurement HEX   the launch digest expected (96 hex digits, see ditto measure)\n"
 	"  --report-data HEX   the REPORT_DATA expected (128 hex digits)\n"
+	"  --host-data HEX     the HOST_DATA expected (64 hex digits): the commitment to the\n"
+	"                      tenant secret its VMs are launched with (ditto tenant get)\n"
+	"  --e2e-key FILE      expect the commitment to this tenant secret as HOST_DATA\n"
 	"  --min-tcb SPEC      the lowest TCB accepted: bl=N,tee=N,snp=N,ucode=N[,fmc=N] (any\n"
 	"                      of them) or the raw 16 hex digits\n"
 	"  --product P         milan, genoa or turin (default: what the VCEK's issuer names)\n"

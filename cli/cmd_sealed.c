@@ -21,6 +21,11 @@ int sealed_secret_load(const struct cli_command *cmd, const struct sealed_opts *
 				       "name the tenant secret: --e2e-key FILE, $DITTO_E2E_KEY, "
 				       "or --tenant T (or $DITTO_TENANT) for "
 				       "~/.config/ditto/T.e2e-key");
+	if (r == -EINVAL)
+		return cli_usage_error(cmd,
+				       "\"%s\" is not a tenant name, so it names no tenant secret: "
+				       "give --e2e-key FILE",
+				       o->tenant);
 	if (r < 0)
 		return cli_usage_error(cmd, "the tenant secret's path is too long");
 	r = sealed_secret_read(path, ret);
@@ -45,6 +50,17 @@ int sealed_secret_load(const struct cli_command *cmd, const struct sealed_opts *
 		return cli_fail(r == -ENOENT ? CLI_EXIT_USAGE : CLI_EXIT_API,
 				"cannot read the tenant secret %s: %s", path, strerror(-r));
 	return CLI_EXIT_OK;
+}
+
+int sealed_host_data(const struct cli_command *cmd, const struct sealed_opts *o, bool create,
+		     uint8_t ret[SNP_HOST_DATA_SIZE])
+{
+	uint8_t secret[E2E_KEY_SIZE];
+	int code = sealed_secret_load(cmd, o, create, secret);
+	if (!code)
+		e2e_host_data(secret, ret);
+	explicit_bzero(secret, sizeof(secret));
+	return code;
 }
 
 /* Reads the digest of function name (version: NULL for the latest) into
@@ -76,10 +92,10 @@ static int function_digest(struct cli *cli, const struct cli_command *cmd, const
 }
 
 /* Asks the controller for fresh evidence of every VM of tenant and checks
- * it (sealed_keys_check). Warns once for evidence of type none. Returns an
- * exit code. */
+ * it (sealed_keys_check), a sev-snp VM's HOST_DATA against host_data.
+ * Warns once for evidence of type none. Returns an exit code. */
 static int attest(struct cli *cli, const struct cli_command *cmd, const char *tenant,
-		  struct sealed_keys *ret)
+		  const uint8_t host_data[SNP_HOST_DATA_SIZE], struct sealed_keys *ret)
 {
 	uint8_t nonce[SEALED_NONCE_SIZE];
 	char hex[2 * SEALED_NONCE_SIZE + 1], path[CLI_PATH_SIZE], err[512];
@@ -96,7 +112,12 @@ static int attest(struct cli *cli, const struct cli_command *cmd, const char *te
 	json_t *att = NULL;
 	if ((code = cli_send_json(cli, &rq, &att)))
 		return code;
-	r = sealed_keys_check(att, nonce, sizeof(nonce), false, ret, err, sizeof(err));
+	struct sealed_expect want = {
+		.nonce = nonce,
+		.nonce_len = sizeof(nonce),
+		.host_data = host_data,
+	};
+	r = sealed_keys_check(att, &want, ret, err, sizeof(err));
 	json_decref(att);
 	if (r < 0)
 		return cli_fail(CLI_EXIT_API, "attestation of tenant %s refused: %s", tenant, err);
@@ -183,7 +204,7 @@ int sealed_invoke(struct cli *cli, const struct cli_command *cmd, const struct s
 	if (!o->tenant)
 		return cli_usage_error(cmd, "--encrypted needs the tenant, to attest its VMs: "
 					    "--tenant T or $DITTO_TENANT");
-	uint8_t secret[E2E_KEY_SIZE];
+	uint8_t secret[E2E_KEY_SIZE], host_data[SNP_HOST_DATA_SIZE];
 	char digest[SHA256_HEX_SIZE];
 	struct sealed_keys *keys = calloc(1, sizeof(*keys));
 	if (!keys)
@@ -191,9 +212,11 @@ int sealed_invoke(struct cli *cli, const struct cli_command *cmd, const struct s
 	int code = sealed_secret_load(cmd, o, false, secret);
 	if (!code)
 		code = function_digest(cli, cmd, name, cli->version, digest);
+	/* A confidential VM must have been launched for this secret. */
+	e2e_host_data(secret, host_data);
 	/* Once more when a VM the attestation did not see took the call. */
 	for (int tries = 0; !code; tries++) {
-		code = attest(cli, cmd, o->tenant, keys);
+		code = attest(cli, cmd, o->tenant, host_data, keys);
 		if (!code)
 			code = send_sealed(cli, secret, keys, digest, path, input, async, ret);
 		if (tries > 0 || !reached_other_vm(code, ret))

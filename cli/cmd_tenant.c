@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "encoding.h"
 #include "policy.h"
+#include "sealed.h"
 
 /* POSTs body (NULL for none) to path, which makes a key, and prints the new
  * key alone on its line, so `KEY=$(ditto ...)` works, or the whole answer
@@ -47,7 +49,7 @@ static const char *confidential_text(const json_t *tenant, char *out, size_t siz
 	return out;
 }
 
-/* ---- tenant create, list, get ---------------------------------------------------------- */
+/* ---- the confidentiality options of tenant create and scale ---------------------------- */
 
 /* Takes the value of --confidential into *ret. Returns 0, or
  * CLI_EXIT_USAGE after printing that it is not none or sev-snp. */
@@ -60,15 +62,81 @@ static int confidential_opt(const struct cli_command *cmd, const char *s, const 
 	return 0;
 }
 
+/* --e2e-key FILE and --host-data HEX: where the tenant's host_data (the
+ * HOST_DATA its confidential VMs are launched with) comes from. */
+struct host_data_opts {
+	const char *key_file;
+	char hex[2 * SNP_HOST_DATA_SIZE + 1]; /* --host-data, lower-cased; "" when not given */
+};
+
+/* Takes the value of --e2e-key (key true) or --host-data. Returns 0, or
+ * CLI_EXIT_USAGE after printing why not: not 64 hex digits, or both given. */
+static int host_data_opt(const struct cli_command *cmd, struct host_data_opts *h, bool key,
+			 const char *s)
+{
+	uint8_t b[SNP_HOST_DATA_SIZE];
+	if (key)
+		h->key_file = s;
+	else if (hex_to_bytes(s, b, sizeof(b)) < 0)
+		return cli_usage_error(cmd, "--host-data must be %d hex digits, got \"%s\"",
+				       2 * SNP_HOST_DATA_SIZE, s);
+	else
+		bytes_to_hex(b, sizeof(b), h->hex);
+	if (h->key_file && h->hex[0])
+		return cli_usage_error(cmd, "give --e2e-key or --host-data, not both: host_data is "
+					    "computed from the tenant secret, or given");
+	return 0;
+}
+
+/* Sets body's "host_data" when the command sets it: --host-data as given,
+ * else, for --confidential sev-snp or --e2e-key, e2e_host_data of the
+ * tenant secret (--e2e-key FILE, $DITTO_E2E_KEY or
+ * ~/.config/ditto/TENANT.e2e-key), created as deploy --encrypted does when
+ * it does not exist. Returns an exit code. */
+static int host_data_set(const struct cli_command *cmd, const char *tenant,
+			 const char *confidential, const struct host_data_opts *h, json_t *body)
+{
+	char hex[2 * SNP_HOST_DATA_SIZE + 1];
+	bool snp = confidential && strcmp(confidential, "sev-snp") == 0;
+	if (h->hex[0])
+		memcpy(hex, h->hex, sizeof(hex));
+	else if (snp || h->key_file) {
+		const struct sealed_opts so = { .key_file = h->key_file, .tenant = tenant };
+		uint8_t hd[SNP_HOST_DATA_SIZE];
+		int code = sealed_host_data(cmd, &so, true, hd);
+		if (code)
+			return code;
+		bytes_to_hex(hd, sizeof(hd), hex);
+	} else
+		return CLI_EXIT_OK;
+	if (json_object_set_new(body, "host_data", json_string(hex)) < 0)
+		return cli_fail(CLI_EXIT_API, "out of memory");
+	return CLI_EXIT_OK;
+}
+
+/* The help lines of --e2e-key and --host-data. */
+#define HOST_DATA_HELP                                                                        \
+	"  --e2e-key FILE          with sev-snp: the tenant secret whose commitment\n"        \
+	"                          (host_data) the VMs are launched with, so they run only\n" \
+	"                          requests carrying it (default: $DITTO_E2E_KEY, else\n"     \
+	"                          ~/.config/ditto/TENANT.e2e-key; created when missing)\n"   \
+	"  --host-data HEX         the commitment computed elsewhere (64 hex digits, see\n"   \
+	"                          docs/security.md), instead of --e2e-key\n"
+
+/* ---- tenant create, list, get ---------------------------------------------------------- */
+
 static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_CONFIDENTIAL = OPT_FIRST_COMMAND, O_REQUIRE };
+	enum { O_CONFIDENTIAL = OPT_FIRST_COMMAND, O_REQUIRE, O_E2E_KEY, O_HOST_DATA };
 	static const struct option opts[] = {
 		{ "confidential", required_argument, NULL, O_CONFIDENTIAL },
 		{ "require-attestation", no_argument, NULL, O_REQUIRE },
+		{ "e2e-key", required_argument, NULL, O_E2E_KEY },
+		{ "host-data", required_argument, NULL, O_HOST_DATA },
 		CLI_GLOBAL_OPTIONS,
 	};
 	const char *confidential = NULL;
+	struct host_data_opts hd = { 0 };
 	bool require = false;
 	int c, code;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
@@ -78,6 +146,11 @@ static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int
 				return code;
 			break;
 		case O_REQUIRE: require = true; break;
+		case O_E2E_KEY:
+		case O_HOST_DATA:
+			if ((code = host_data_opt(cmd, &hd, c == O_E2E_KEY, optarg)))
+				return code;
+			break;
 		default: return cli_opt_default(cmd, c);
 		}
 	}
@@ -86,18 +159,23 @@ static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int
 	/* Left out, the controller's defaults apply (none, optional); it
 	 * refuses required attestation without sev-snp itself. */
 	json_t *body = json_pack("{s:s}", "name", argv[optind]);
-	if (body && confidential)
+	if (!body)
+		return cli_fail(CLI_EXIT_API, "out of memory");
+	if (confidential)
 		json_object_set_new(body, "confidential", json_string(confidential));
-	if (body && require)
+	if (require)
 		json_object_set_new(body, "attestation", json_string("required"));
-	code = body ? make_key(cli, "/v1/tenants", body) : cli_fail(CLI_EXIT_API, "out of memory");
+	code = host_data_set(cmd, argv[optind], confidential, &hd, body);
+	if (!code)
+		code = make_key(cli, "/v1/tenants", body);
 	json_decref(body);
 	return code;
 }
 
 const struct cli_command cmd_tenant_create = {
 	"tenant create",
-	"NAME [--confidential none|sev-snp] [--require-attestation]",
+	"NAME [--confidential none|sev-snp] [--require-attestation] [--e2e-key FILE | "
+	"--host-data HEX]",
 	"create a tenant (admin) and print its first key, which is shown only once",
 	"NAME is [a-z0-9-]{1,63}.\n\n"
 	"options:\n"
@@ -105,7 +183,7 @@ const struct cli_command cmd_tenant_create = {
 	"                          memory the host cannot read (needs SNP hardware and the\n"
 	"                          precreated mechanism; see docs/security.md)\n"
 	"  --require-attestation   invocations run only on VMs whose hardware evidence the\n"
-	"                          controller verified (needs --confidential sev-snp)\n",
+	"                          controller verified (needs --confidential sev-snp)\n" HOST_DATA_HELP,
 	run_tenant_create,
 };
 
@@ -161,6 +239,7 @@ static void tenant_block(struct table *t, const json_t *o)
 	table_when(t, "Created:", field_int(o, "created_ms", 0));
 	table_row(t, "Scaling:", scaling_text(o, text, sizeof(text)));
 	table_row(t, "Confidential:", confidential_text(o, text, sizeof(text)));
+	table_row(t, "Host data:", or_dash(field_str(o, "host_data")));
 	const json_t *vm = json_object_get(o, "vm");
 	table_add(t, "VM:");
 	if (!json_is_object(vm))
@@ -230,6 +309,28 @@ static bool policy_ok(const char *p)
 	return policy_parse(p, &pol) == 0 && !policy_is_manual(&pol);
 }
 
+/* PUTs body to path and prints the tenant's new scaling, and its
+ * confidentiality and host_data when body changes them. Returns an exit
+ * code. */
+static int scale_send(struct cli *cli, const char *path, const json_t *body)
+{
+	json_t *o = NULL;
+	int code = cli_call(cli, "PUT", path, body, &o);
+	if (code)
+		return code;
+	const char *name = or_dash(field_str(o, "name"));
+	char text[256];
+	code = cli_print_result(cli, o, "tenant %s: %s\n", name,
+				scaling_text(o, text, sizeof(text)));
+	if (code == CLI_EXIT_OK && !cli->json &&
+	    (json_object_get(body, "confidential") || json_object_get(body, "attestation")))
+		printf("tenant %s: %s\n", name, confidential_text(o, text, sizeof(text)));
+	if (code == CLI_EXIT_OK && !cli->json && json_object_get(body, "host_data"))
+		printf("tenant %s: host_data %s\n", name, or_dash(field_str(o, "host_data")));
+	json_decref(o);
+	return code;
+}
+
 static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
 	enum {
@@ -239,7 +340,9 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 		O_POLICY,
 		O_CONFIDENTIAL,
 		O_REQUIRE,
-		O_NO_REQUIRE
+		O_NO_REQUIRE,
+		O_E2E_KEY,
+		O_HOST_DATA
 	};
 	static const struct option opts[] = {
 		{ "min", required_argument, NULL, O_MIN },
@@ -249,8 +352,11 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 		{ "confidential", required_argument, NULL, O_CONFIDENTIAL },
 		{ "require-attestation", no_argument, NULL, O_REQUIRE },
 		{ "no-require-attestation", no_argument, NULL, O_NO_REQUIRE },
+		{ "e2e-key", required_argument, NULL, O_E2E_KEY },
+		{ "host-data", required_argument, NULL, O_HOST_DATA },
 		CLI_GLOBAL_OPTIONS,
 	};
+	struct host_data_opts hd = { 0 };
 	long long min = -1, max = -1;
 	const char *mechanism = NULL, *policy = NULL, *confidential = NULL, *attestation = NULL;
 	uint64_t v;
@@ -295,16 +401,22 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 							    "--no-require-attestation once");
 			attestation = c == O_REQUIRE ? "required" : "optional";
 			break;
+		case O_E2E_KEY:
+		case O_HOST_DATA:
+			if ((code = host_data_opt(cmd, &hd, c == O_E2E_KEY, optarg)))
+				return code;
+			break;
 		default: return cli_opt_default(cmd, c);
 		}
 	}
 	char path[CLI_PATH_SIZE];
 	if ((code = cli_path_args(cmd, argc, argv, 1, "/v1/tenants/%s/scaling", "TENANT", path)))
 		return code;
-	if (min < 0 && max < 0 && !mechanism && !policy && !confidential && !attestation)
-		return cli_usage_error(cmd,
-				       "nothing to change: give --min, --max, --mechanism, "
-				       "--policy, --confidential or --[no-]require-attestation");
+	if (min < 0 && max < 0 && !mechanism && !policy && !confidential && !attestation &&
+	    !hd.key_file && !hd.hex[0])
+		return cli_usage_error(cmd, "nothing to change: give --min, --max, --mechanism, "
+					    "--policy, --confidential, --[no-]require-attestation, "
+					    "--e2e-key or --host-data");
 	/* Only the fields given are sent: the others keep their values. */
 	json_t *body = json_pack("{s:s*, s:s*, s:s*, s:s*}", "mechanism", mechanism, "policy",
 				 policy, "confidential", confidential, "attestation", attestation);
@@ -314,40 +426,36 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 		json_object_set_new(body, "max", json_integer(max));
 	if (!body)
 		return cli_fail(CLI_EXIT_API, "out of memory");
-	json_t *o = NULL;
-	code = cli_call(cli, "PUT", path, body, &o);
+	code = host_data_set(cmd, argv[optind], confidential, &hd, body);
+	if (!code)
+		code = scale_send(cli, path, body);
 	json_decref(body);
-	if (code)
-		return code;
-	char text[256];
-	code = cli_print_result(cli, o, "tenant %s: %s\n", or_dash(field_str(o, "name")),
-				scaling_text(o, text, sizeof(text)));
-	if (code == CLI_EXIT_OK && !cli->json && (confidential || attestation))
-		printf("tenant %s: %s\n", or_dash(field_str(o, "name")),
-		       confidential_text(o, text, sizeof(text)));
-	json_decref(o);
 	return code;
 }
 
 const struct cli_command cmd_scale = {
 	"scale",
 	"TENANT [--min N] [--max N] [--mechanism hotplug|precreated] [--policy P] "
-	"[--confidential none|sev-snp] [--require-attestation|--no-require-attestation]",
+	"[--confidential none|sev-snp] [--require-attestation|--no-require-attestation] "
+	"[--e2e-key FILE | --host-data HEX]",
 	"change a tenant's worker vCPU limits, mechanism, policy or confidentiality (admin)",
 	"Options left out keep their values. A running VM takes new limits and policy at once; a\n"
-	"new mechanism or confidentiality (or a max above the VM's size) restarts it when nothing\n"
-	"is in flight.\n\n"
+	"new mechanism, confidentiality or host_data (or a max above the VM's size) restarts it\n"
+	"when nothing is in flight.\n\n"
 	"options:\n"
-	"  --min N          worker vCPUs always kept\n"
-	"  --max N          worker vCPUs at most\n"
-	"  --mechanism M    hotplug (QMP device_add/del) or precreated (all exist from boot)\n"
-	"  --policy P       elastic[:MS][:hold=MS][:standby=N] (grow on demand, release after a\n"
-	"                   keep-alive, 2 s by default), periodic:MS (sample every MS ms, one\n"
-	"                   step toward demand), fixed:N, fixed:max (always N or max worker\n"
-	"                   vCPUs), or scale-out[:MS] (one-worker VMs, up to max, booted when\n"
-	"                   all are busy and stopped after MS ms idle, 60 s by default)\n"
-	"  --confidential C none or sev-snp (SEV-SNP guests; needs the precreated mechanism)\n"
+	"  --min N                 worker vCPUs always kept\n"
+	"  --max N                 worker vCPUs at most\n"
+	"  --mechanism M           hotplug (QMP device_add/del) or precreated (all exist from\n"
+	"                          boot)\n"
+	"  --policy P              elastic[:MS][:hold=MS][:standby=N] (grow on demand, release\n"
+	"                          after a keep-alive, 2 s by default), periodic:MS (sample\n"
+	"                          every MS ms, one step toward demand), fixed:N, fixed:max\n"
+	"                          (always N or max worker vCPUs), or scale-out[:MS] (one-worker\n"
+	"                          VMs, up to max, booted when all are busy and stopped after\n"
+	"                          MS ms idle, 60 s by default)\n"
+	"  --confidential C        none or sev-snp (SEV-SNP guests; needs the precreated\n"
+	"                          mechanism)\n"
 	"  --require-attestation, --no-require-attestation\n"
-	"                   whether invocations run only on VMs with verified evidence\n",
+	"                          whether invocations run only on VMs with verified evidence\n" HOST_DATA_HELP,
 	run_scale,
 };

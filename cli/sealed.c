@@ -24,10 +24,13 @@ int sealed_secret_path(const char *file, const char *tenant, char *out, size_t s
 		n = snprintf(out, size, "%s", file);
 	else if (env && *env)
 		n = snprintf(out, size, "%s", env);
-	else if (tenant && *tenant && home && *home)
-		n = snprintf(out, size, "%s/.config/ditto/%s.e2e-key", home, tenant);
-	else
+	else if (!tenant || !*tenant || !home || !*home)
 		return -ENOKEY;
+	else if (strlen(tenant) > 63 ||
+		 tenant[strspn(tenant, "abcdefghijklmnopqrstuvwxyz0123456789-")])
+		return -EINVAL; /* not a tenant name: no file name either */
+	else
+		n = snprintf(out, size, "%s/.config/ditto/%s.e2e-key", home, tenant);
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
@@ -122,7 +125,7 @@ int sealed_part_key(const uint8_t *part, size_t len, uint8_t ret[E2E_KEY_SIZE])
  * ok for a report that is not is caught. */
 static int local_verify(const uint8_t *report, size_t len, const struct snp_report *rep,
 			const char *certs64, const uint8_t *want, const uint8_t *meas,
-			const char *name, char *err, size_t err_len)
+			const uint8_t *host_data, const char *name, char *err, size_t err_len)
 {
 	uint8_t *certs = NULL;
 	size_t certs_len = 0, cert_len = 0;
@@ -140,6 +143,7 @@ static int local_verify(const uint8_t *report, size_t len, const struct snp_repo
 		.cert_len = cert_len,
 		.measurement = meas,
 		.report_data = want,
+		.host_data = host_data,
 		.smt = -1,
 	};
 	struct snp_verify_result *res = calloc(1, sizeof(*res));
@@ -155,12 +159,12 @@ static int local_verify(const uint8_t *report, size_t len, const struct snp_repo
 }
 
 /* Checks the report of a sev-snp VM: present, its REPORT_DATA binds the
- * key to the nonce, its MEASUREMENT is the one expected, the controller
- * verified it, and, with the host's certificates, it verifies here too.
- * Returns 0 or -EACCES/-EBADMSG with err set. */
-static int snp_evidence_check(const json_t *vm, const char *name, const uint8_t *nonce,
-			      size_t nonce_len, const uint8_t pub[E2E_KEY_SIZE], char *err,
-			      size_t err_len)
+ * key to the nonce, its HOST_DATA is the one wanted, its MEASUREMENT is the
+ * one expected, the controller verified it, and, with the host's
+ * certificates, it verifies here too. Returns 0 or -EACCES/-EBADMSG with
+ * err set. */
+static int snp_evidence_check(const json_t *vm, const char *name, const struct sealed_expect *x,
+			      const uint8_t pub[E2E_KEY_SIZE], char *err, size_t err_len)
 {
 	const char *b64 = field_str(vm, "report"), *meas = field_str(vm, "measurement");
 	const char *certs = field_str(vm, "certs");
@@ -175,10 +179,17 @@ static int snp_evidence_check(const json_t *vm, const char *name, const uint8_t 
 		r = -EBADMSG;
 		goto out;
 	}
-	e2e_report_data(nonce, nonce_len, pub, want);
+	e2e_report_data(x->nonce, x->nonce_len, pub, want);
 	if (memcmp(rep.report_data, want, sizeof(want)) != 0) {
 		snprintf(err, err_len,
 			 "VM %s: the report's REPORT_DATA does not bind its key to this nonce",
+			 name);
+		goto out;
+	}
+	if (x->host_data && memcmp(rep.host_data, x->host_data, SNP_HOST_DATA_SIZE) != 0) {
+		snprintf(err, err_len,
+			 "VM %s: the report's HOST_DATA is not the commitment to this tenant "
+			 "secret (host_data_mismatch): the VM was not launched for it",
 			 name);
 		goto out;
 	}
@@ -193,14 +204,16 @@ static int snp_evidence_check(const json_t *vm, const char *name, const uint8_t 
 			 or_dash(field_str(v, "code")), or_dash(field_str(v, "message")));
 		goto out;
 	}
-	r = certs ? local_verify(report, len, &rep, certs, want, m, name, err, err_len) : 0;
+	r = certs ? local_verify(report, len, &rep, certs, want, m, x->host_data, name, err,
+				 err_len)
+		  : 0;
 out:
 	free(report);
 	return r;
 }
 
 /* Checks one VM's entry and adds its key to ret. */
-static int vm_check(const json_t *vm, const uint8_t *nonce, size_t nonce_len, bool require,
+static int vm_check(const json_t *vm, const struct sealed_expect *x, bool require,
 		    struct sealed_keys *ret, char *err, size_t err_len)
 {
 	const char *name = or_dash(field_str(vm, "vm")), *type = field_str(vm, "type");
@@ -220,7 +233,7 @@ static int vm_check(const json_t *vm, const uint8_t *nonce, size_t nonce_len, bo
 		}
 		ret->none++;
 	} else if (type && strcmp(type, "sev-snp") == 0) {
-		int r = snp_evidence_check(vm, name, nonce, nonce_len, key, err, err_len);
+		int r = snp_evidence_check(vm, name, x, key, err, err_len);
 		if (r < 0)
 			return r;
 	} else {
@@ -231,20 +244,21 @@ static int vm_check(const json_t *vm, const uint8_t *nonce, size_t nonce_len, bo
 	return 0;
 }
 
-int sealed_keys_check(const json_t *att, const uint8_t *nonce, size_t nonce_len, bool require,
-		      struct sealed_keys *ret, char *err, size_t err_len)
+int sealed_keys_check(const json_t *att, const struct sealed_expect *want, struct sealed_keys *ret,
+		      char *err, size_t err_len)
 {
 	char hex[2 * 64 + 1];
 	uint8_t got[64];
+	size_t nonce_len = want->nonce_len;
 	const char *n = field_str(att, "nonce");
 	if (nonce_len > 64 || !n || strlen(n) != 2 * nonce_len ||
-	    hex_to_bytes(n, got, nonce_len) < 0 || memcmp(got, nonce, nonce_len) != 0) {
-		bytes_to_hex(nonce, nonce_len > 64 ? 64 : nonce_len, hex);
+	    hex_to_bytes(n, got, nonce_len) < 0 || memcmp(got, want->nonce, nonce_len) != 0) {
+		bytes_to_hex(want->nonce, nonce_len > 64 ? 64 : nonce_len, hex);
 		snprintf(err, err_len, "the attestation answer is not for nonce %s", hex);
 		return -EBADMSG;
 	}
 	const char *a = field_str(att, "attestation");
-	require = require || (a && strcmp(a, "required") == 0);
+	bool require = want->require || (a && strcmp(a, "required") == 0);
 	const json_t *vms = json_object_get(att, "vms");
 	if (json_array_size(vms) == 0) {
 		snprintf(err, err_len, "the tenant has no VM to attest");
@@ -259,7 +273,7 @@ int sealed_keys_check(const json_t *att, const uint8_t *nonce, size_t nonce_len,
 	const json_t *vm;
 	json_array_foreach(vms, i, vm)
 	{
-		int r = vm_check(vm, nonce, nonce_len, require, &keys, err, err_len);
+		int r = vm_check(vm, want, require, &keys, err, err_len);
 		if (r < 0)
 			return r;
 	}

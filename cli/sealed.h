@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "e2e.h"
+#include "snp_verify.h"
 
 /* A random 32-byte nonce, as 64 hex digits, asks the VMs for fresh evidence. */
 #define SEALED_NONCE_SIZE 32
@@ -26,7 +27,8 @@
 /* Where the tenant secret lives: file (--e2e-key FILE) when given, else
  * $DITTO_E2E_KEY (a file path too), else ~/.config/ditto/<tenant>.e2e-key.
  * Writes the path into out. Returns 0, -ENOKEY when none can be named (no
- * tenant, or no $HOME, for the default), -ENAMETOOLONG. */
+ * tenant, or no $HOME, for the default), -EINVAL when tenant is not a tenant
+ * name ([a-z0-9-]{1,63}), -ENAMETOOLONG. */
 int sealed_secret_path(const char *file, const char *tenant, char *out, size_t size);
 
 /* Reads a tenant secret: 64 hex digits and an optional newline, in a file
@@ -50,17 +52,28 @@ struct sealed_keys {
 	size_t none; /* of them, how many gave evidence of type none */
 };
 
+/* What the VMs' evidence must show. */
+struct sealed_expect {
+	const uint8_t *nonce; /* the nonce asked with, nonce_len (1..64) bytes */
+	size_t nonce_len;
+	/* The HOST_DATA a sev-snp VM must have been launched with
+	 * (SNP_HOST_DATA_SIZE bytes: e2e_host_data of the tenant secret);
+	 * NULL: not checked. */
+	const uint8_t *host_data;
+	bool require; /* evidence of type none is refused */
+};
+
 /* Checks the controller's answer to GET /v1/tenants/{t}/attestation?nonce=
- * for nonce: it is for that nonce; each VM's public key is 64 hex digits;
+ * for want: it is for that nonce; each VM's public key is 64 hex digits;
  * for sev-snp the report is there, its REPORT_DATA is e2e_report_data(nonce,
- * key), its MEASUREMENT the one the VM's entry expects, and the controller's
- * verdict (verified.ok) is true; evidence of type none is refused when
- * require is true or the tenant requires attestation. Fills ret with the
- * keys. On failure writes one line saying which VM failed and why into err.
- * Returns 0, -EACCES (evidence refused), -EBADMSG (a malformed answer) or
- * -ENOENT (no VM). */
-int sealed_keys_check(const json_t *att, const uint8_t *nonce, size_t nonce_len, bool require,
-		      struct sealed_keys *ret, char *err, size_t err_len);
+ * key), its HOST_DATA the one wanted, its MEASUREMENT the one the VM's entry
+ * expects, and the controller's verdict (verified.ok) is true; evidence of
+ * type none is refused when want->require is true or the tenant requires
+ * attestation. Fills ret with the keys. On failure writes one line saying
+ * which VM failed and why into err. Returns 0, -EACCES (evidence refused),
+ * -EBADMSG (a malformed answer) or -ENOENT (no VM). */
+int sealed_keys_check(const json_t *att, const struct sealed_expect *want, struct sealed_keys *ret,
+		      char *err, size_t err_len);
 
 /* The VM key a sealed response part names (its bytes 8..40). Returns 0 or
  * -EBADMSG when the part is too short to hold one. */
@@ -77,6 +90,13 @@ struct sealed_opts {
  * after printing why it failed. */
 int sealed_secret_load(const struct cli_command *cmd, const struct sealed_opts *o, bool create,
 		       uint8_t ret[E2E_KEY_SIZE]);
+
+/* The HOST_DATA a confidential VM of the tenant is launched with and
+ * reports: e2e_host_data of the tenant secret the options name (created, as
+ * sealed_secret_load does, when create is true and it does not exist).
+ * Returns an exit code, after printing why it failed. */
+int sealed_host_data(const struct cli_command *cmd, const struct sealed_opts *o, bool create,
+		     uint8_t ret[SNP_HOST_DATA_SIZE]);
 
 /* invoke --encrypted: attests the tenant's VMs, seals input to their keys
  * for the function name (version: cli->version), sends it to path (the

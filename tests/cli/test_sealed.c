@@ -51,6 +51,9 @@ static void test_secret_path(void **state)
 	assert_int_equal(sealed_secret_path("/flag/key", "acme", p, sizeof(p)), 0);
 	assert_string_equal(p, "/flag/key");
 	unsetenv("DITTO_E2E_KEY");
+	/* A name that is no tenant's names no file. */
+	assert_int_equal(sealed_secret_path(NULL, "../etc", p, sizeof(p)), -EINVAL);
+	assert_int_equal(sealed_secret_path(NULL, "Acme", p, sizeof(p)), -EINVAL);
 	unsetenv("HOME");
 	assert_int_equal(sealed_secret_path(NULL, "acme", p, sizeof(p)), -ENOKEY);
 	assert_int_equal(sealed_secret_path("/a/rather/long/path", NULL, p, 8), -ENAMETOOLONG);
@@ -197,14 +200,26 @@ static void add_snp(json_t *att, uint8_t key_byte, bool bind, const char *meas_h
 	free(report);
 }
 
-/* Runs the check and returns its result; the keys in *keys. */
-static int check(json_t *att, bool require, struct sealed_keys *keys)
+/* Runs the check expecting host_data (NULL: not checked) and returns its
+ * result; the keys in *keys, the failure in err. */
+static int check_hd(json_t *att, bool require, const uint8_t *host_data, struct sealed_keys *keys,
+		    char err[512])
 {
-	char err[512] = "";
-	int r = sealed_keys_check(att, nonce, sizeof(nonce), require, keys, err, sizeof(err));
+	struct sealed_expect want = { .nonce = nonce,
+				      .nonce_len = sizeof(nonce),
+				      .host_data = host_data,
+				      .require = require };
+	err[0] = '\0';
+	int r = sealed_keys_check(att, &want, keys, err, 512);
 	assert_true(r == 0 ? err[0] == '\0' : err[0] != '\0');
 	json_decref(att);
 	return r;
+}
+
+static int check(json_t *att, bool require, struct sealed_keys *keys)
+{
+	char err[512];
+	return check_hd(att, require, NULL, keys, err);
 }
 
 static char meas[2 * SNP_MEASUREMENT_SIZE + 1];
@@ -295,13 +310,8 @@ static void test_keys_snp(void **state)
 	att = answer("optional");
 	add_snp(att, 0x33, true, meas, true, certs);
 	char err[512];
-	uint8_t nonce_copy[sizeof(nonce)];
-	memcpy(nonce_copy, nonce, sizeof(nonce));
-	assert_int_equal(
-		sealed_keys_check(att, nonce_copy, sizeof(nonce), false, k, err, sizeof(err)),
-		-EACCES);
+	assert_int_equal(check_hd(att, false, NULL, k, err), -EACCES);
 	assert_non_null(strstr(err, "does not verify here (bad_signature"));
-	json_decref(att);
 	free(certs);
 	/* A table without the VCEK. */
 	certs = cert_table(false);
@@ -309,6 +319,33 @@ static void test_keys_snp(void **state)
 	add_snp(att, 0x33, true, meas, true, certs);
 	assert_int_equal(check(att, false, k), -EBADMSG);
 	free(certs);
+	free(k);
+}
+
+/* The real report's HOST_DATA is zeros: the commitment to a tenant secret
+ * is not, so such a VM was not launched for it. */
+static void test_keys_host_data(void **state)
+{
+	struct sealed_keys *k = calloc(1, sizeof(*k));
+	uint8_t m[SNP_MEASUREMENT_SIZE], zeros[SNP_HOST_DATA_SIZE] = { 0 }, hd[SNP_HOST_DATA_SIZE];
+	uint8_t secret[E2E_KEY_SIZE] = { 7 };
+	char err[512];
+	memset(m, 0xaa, sizeof(m));
+	bytes_to_hex(m, sizeof(m), meas);
+	e2e_host_data(secret, hd);
+
+	json_t *att = answer("required");
+	add_snp(att, 0x33, true, meas, true, NULL);
+	assert_int_equal(check_hd(att, false, zeros, k, err), 0);
+	assert_int_equal(k->n, 1);
+	att = answer("required");
+	add_snp(att, 0x33, true, meas, true, NULL);
+	assert_int_equal(check_hd(att, false, hd, k, err), -EACCES);
+	assert_non_null(strstr(err, "VM acme.1: the report's HOST_DATA is not the commitment"));
+	/* Evidence of type none has no HOST_DATA to check. */
+	att = answer("optional");
+	add_none(att, "acme", 0x11);
+	assert_int_equal(check_hd(att, false, hd, k, err), 0);
 	free(k);
 }
 
@@ -336,9 +373,9 @@ static void test_part_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_secret_path), cmocka_unit_test(test_secret_create_read),
-		cmocka_unit_test(test_keys_none),   cmocka_unit_test(test_keys_snp),
-		cmocka_unit_test(test_part_key),
+		cmocka_unit_test(test_secret_path),    cmocka_unit_test(test_secret_create_read),
+		cmocka_unit_test(test_keys_none),      cmocka_unit_test(test_keys_snp),
+		cmocka_unit_test(test_keys_host_data), cmocka_unit_test(test_part_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
