@@ -105,22 +105,14 @@ static void test_pty_port(void **state)
 	assert_false(eof_ends);
 	pid_t pid = peer_fork_daemon(p, fd, eof_ends, master);
 	close(fd);
-	struct peer t = *p;
-	t.fd = master;
-	t.saved = NULL;
-	t.next_id = 100;
-	wire_decoder_init(&t.dec, WIRE_MAX_BODY);
-	struct guest_msg m;
-	peer_wait(&t, 0, WIRE_HELLO, &m);
-	assert_int_equal(guest_msg_int(&m, "version"), WIRE_VERSION);
-	guest_msg_free(&m);
+	struct peer t;
+	peer_attach(p, master, &t);
+	assert_int_equal(guest_msg_int(&t.hello, "version"), WIRE_VERSION);
 	/* Binary bytes that a terminal would mangle (CR, NL, ^C, ^D). */
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(&t, "#!/bin/sh\r\n\x03\x04\n", digest);
 	peer_ping(&t);
-	wire_decoder_free(&t.dec);
-
-	close(master);
+	peer_detach(&t);
 	assert_int_equal(kill(pid, SIGTERM), 0);
 	guest_child_exits_cleanly(pid);
 }

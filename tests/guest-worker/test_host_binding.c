@@ -22,7 +22,6 @@
 #include "snp_verify.h"
 #include "util.h"
 
-#define REPORT_FILE "snp/v01_virtee_milan_v2/report.bin"
 #define ID "0123456789abcdef0123456789abcdef"
 
 #define E_PLAIN "confidential VM: only end-to-end encrypted invocations run here"
@@ -30,17 +29,6 @@
 #define E_UNREAD "confidential VM: cannot read its HOST_DATA ("
 
 static const uint8_t secret[E2E_KEY_SIZE] = { 0x5e, 0xc7, 0xe7 };
-
-static uint8_t *read_report(size_t *ret_len)
-{
-	const char *dir = getenv("DITTO_TESTDATA");
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data", REPORT_FILE);
-	void *data;
-	if (file_read_all(path, &data, ret_len) < 0)
-		fail_msg("cannot read %s (run from the source root or set DITTO_TESTDATA)", path);
-	return data;
-}
 
 /* The firmware of the fake SEV guest device: when set, the report ioctls
  * answer with this report (REPORT_DATA put in at 0x50); otherwise every
@@ -133,7 +121,7 @@ static void test_admit_nothing_when_unread(void **state)
 static void test_from_report(void **state)
 {
 	size_t len;
-	uint8_t *report = read_report(&len);
+	uint8_t *report = guest_test_report(&len);
 	struct host_binding b;
 	/* This report's launch set no HOST_DATA. */
 	assert_int_equal(host_binding_from_report(report, len, &b), 0);
@@ -195,22 +183,8 @@ static pid_t second_start(struct peer *p, struct peer *t)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
 	pid_t pid = peer_fork_daemon(p, ch[1], true, ch[0]);
 	close(ch[1]);
-	*t = *p;
-	t->fd = ch[0];
-	t->saved = NULL;
-	t->next_id = 100;
-	wire_decoder_init(&t->dec, WIRE_MAX_BODY);
-	struct guest_msg m;
-	peer_wait(t, 0, WIRE_HELLO, &m);
-	guest_msg_free(&m);
+	peer_attach(p, ch[0], t);
 	return pid;
-}
-
-static void second_stop(struct peer *t, pid_t pid)
-{
-	wire_decoder_free(&t->dec);
-	close(t->fd);
-	guest_child_exits_cleanly(pid);
 }
 
 /* The invocation failed before running, with this error and no output. */
@@ -224,35 +198,10 @@ static void expect_refused(struct guest_msg *m, const char *error_prefix)
 	guest_msg_free(m);
 }
 
-/* Uploads text sealed with sec; returns the digest. */
-static void put_sealed(struct peer *t, const uint8_t *sec, const char *text,
-		       char digest[SHA256_HEX_SIZE])
-{
-	uint8_t *sealed;
-	size_t len;
-	assert_int_equal(e2e_artifact_seal(sec, text, strlen(text), &sealed, &len), 0);
-	peer_put_artifact(t, sealed, len, digest);
-	free(sealed);
-}
-
-/* An encrypted invocation of digest with the tenant secret sec, sealed to
- * the VM key vm. */
 static void invoke_sealed(struct peer *t, const uint8_t vm[E2E_KEY_SIZE], const uint8_t *sec,
 			  const char *digest, struct guest_msg *ret)
 {
-	struct e2e_keypair client;
-	assert_int_equal(e2e_client_key(sec, ID, &client), 0);
-	const struct e2e_aad aad = { .invocation_id = ID, .digest = digest };
-	uint8_t *req;
-	size_t len;
-	assert_int_equal(e2e_request_seal(&client, (const uint8_t(*)[E2E_KEY_SIZE])vm, 1, sec, &aad,
-					  "in", 2, &req, &len),
-			 0);
-	char meta[256];
-	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"e2e\":true,\"invocation\":\"%s\"}",
-		 digest, ID);
-	peer_call(t, WIRE_INVOKE, meta, req, len, WIRE_REPLY, ret);
-	free(req);
+	peer_invoke_sealed(t, vm, sec, digest, ID, "", "in", WIRE_REPLY, ret);
 }
 
 /* The daemon's key from WIRE_ATTEST, whose report must carry HOST_DATA hd. */
@@ -272,7 +221,7 @@ static void test_daemon_snp(void **state)
 {
 	struct peer *p = *state;
 	size_t len;
-	fake_report = read_report(&len);
+	fake_report = guest_test_report(&len);
 	uint8_t hd[SNP_HOST_DATA_SIZE], vm[E2E_KEY_SIZE], host_secret[E2E_KEY_SIZE] = { 7 };
 	e2e_host_data(secret, hd);
 	memcpy(fake_report + 0xc0, hd, sizeof(hd));
@@ -289,19 +238,20 @@ static void test_daemon_snp(void **state)
 	peer_put_script(&t, "#!/bin/sh\necho ran\n", digest);
 	peer_invoke(&t, digest, "", "", "error", &m);
 	expect_refused(&m, E_PLAIN);
-	put_sealed(&t, host_secret, "#!/bin/sh\necho host-ran\n", own);
+	peer_put_sealed(&t, host_secret, "#!/bin/sh\necho host-ran\n", own);
 	invoke_sealed(&t, vm, host_secret, own, &m);
 	expect_refused(&m, E_MISMATCH);
 	assert_true(dir_empty(p->plain));
 
 	/* The tenant's own runs. */
-	put_sealed(&t, secret, "#!/bin/sh\necho tenant-ran\n", tenant);
+	peer_put_sealed(&t, secret, "#!/bin/sh\necho tenant-ran\n", tenant);
 	peer_activate(&t, 1);
 	invoke_sealed(&t, vm, secret, tenant, &m);
 	assert_string_equal(guest_msg_str(&m, "status"), "ok");
 	guest_msg_free(&m);
 	assert_false(dir_empty(p->plain));
-	second_stop(&t, pid);
+	peer_detach(&t);
+	guest_child_exits_cleanly(pid);
 	unlink(p->sev);
 }
 
@@ -322,13 +272,14 @@ static void test_daemon_fails_closed(void **state)
 	/* Sealed to a key of nobody's: the daemon cannot attest. */
 	struct e2e_keypair nobody;
 	assert_int_equal(e2e_keypair_generate(&nobody), 0);
-	put_sealed(&t, secret, "#!/bin/sh\necho sealed-ran\n", sealed_digest);
+	peer_put_sealed(&t, secret, "#!/bin/sh\necho sealed-ran\n", sealed_digest);
 	invoke_sealed(&t, nobody.pub, secret, sealed_digest, &m);
 	expect_refused(&m, E_UNREAD);
 	/* Nothing was opened, and the daemon still answers. */
 	assert_true(dir_empty(p->plain));
 	peer_ping(&t);
-	second_stop(&t, pid);
+	peer_detach(&t);
+	guest_child_exits_cleanly(pid);
 	unlink(p->sev);
 
 	/* The first daemon, started without the device, runs plain code. */

@@ -32,51 +32,19 @@ static void vm_key(struct peer *p, uint8_t key[E2E_KEY_SIZE])
 	guest_msg_free(&m);
 }
 
-/* Seals text with sec and uploads it; returns the sealed artifact's digest. */
-static void put_sealed(struct peer *p, const uint8_t *sec, const char *text,
-		       char digest[SHA256_HEX_SIZE])
-{
-	uint8_t *sealed;
-	size_t len;
-	assert_int_equal(e2e_artifact_seal(sec, text, strlen(text), &sealed, &len), 0);
-	peer_put_artifact(p, sealed, len, digest);
-	free(sealed);
-}
-
 /* The daemon's key, and text sealed with the tenant secret and uploaded. */
 static void prepare(struct peer *p, const char *text, uint8_t vm[E2E_KEY_SIZE],
 		    char digest[SHA256_HEX_SIZE])
 {
 	vm_key(p, vm);
-	put_sealed(p, secret, text, digest);
-}
-
-/* Sends an encrypted invocation of digest sealed to vm with sec under id
- * (extra: more meta fields or "") and returns the answer, of want_type. */
-static void sealed_call(struct peer *p, const uint8_t vm[E2E_KEY_SIZE], const uint8_t *sec,
-			const char *digest, const char *id, const char *extra, const char *input,
-			uint8_t want_type, struct guest_msg *ret)
-{
-	struct e2e_keypair client;
-	assert_int_equal(e2e_client_key(sec, id, &client), 0);
-	const struct e2e_aad aad = { .invocation_id = id, .digest = digest };
-	uint8_t *req;
-	size_t len;
-	assert_int_equal(e2e_request_seal(&client, (const uint8_t(*)[E2E_KEY_SIZE])vm, 1, sec, &aad,
-					  input, strlen(input), &req, &len),
-			 0);
-	char meta[512];
-	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"e2e\":true,\"invocation\":\"%s\"%s%s}",
-		 digest, id, extra[0] ? "," : "", extra);
-	peer_call(p, WIRE_INVOKE, meta, req, len, want_type, ret);
-	free(req);
+	peer_put_sealed(p, secret, text, digest);
 }
 
 static void invoke_sealed(struct peer *p, const uint8_t vm[E2E_KEY_SIZE], const uint8_t *sec,
 			  const char *digest, const char *id, const char *extra, const char *input,
 			  struct guest_msg *ret)
 {
-	sealed_call(p, vm, sec, digest, id, extra, input, WIRE_REPLY, ret);
+	peer_invoke_sealed(p, vm, sec, digest, id, extra, input, WIRE_REPLY, ret);
 }
 
 /* Opens one part of a reply's body with the client key of (secret, id). */
@@ -183,7 +151,8 @@ static void test_e2e_persistent(void **state)
 	guest_msg_free(&m1);
 	guest_msg_free(&m2);
 	/* The plain input is checked as any persistent input. */
-	sealed_call(p, vm, secret, digest, ID1, "\"mode\":\"persistent\"", "a\nb", WIRE_ERROR, &m1);
+	peer_invoke_sealed(p, vm, secret, digest, ID1, "\"mode\":\"persistent\"", "a\nb", WIRE_ERROR,
+			   &m1);
 	assert_string_equal(guest_msg_str(&m1, "code"), "bad_input");
 	guest_msg_free(&m1);
 }
@@ -215,14 +184,9 @@ static void test_e2e_refused(void **state)
 	guest_msg_free(&m);
 
 	/* Sealed for another invocation id than the one it travels with. */
-	struct e2e_keypair client;
-	assert_int_equal(e2e_client_key(secret, ID1, &client), 0);
-	const struct e2e_aad aad = { .invocation_id = ID1, .digest = digest };
 	uint8_t *req;
 	size_t len;
-	assert_int_equal(e2e_request_seal(&client, (const uint8_t(*)[E2E_KEY_SIZE])vm, 1, secret,
-					  &aad, "x", 1, &req, &len),
-			 0);
+	guest_seal_request(vm, secret, digest, ID1, "x", &req, &len);
 	char meta[512];
 	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"e2e\":true,\"invocation\":\"%s\"}",
 		 digest, ID2);

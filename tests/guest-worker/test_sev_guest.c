@@ -9,19 +9,6 @@
 #include "snp_verify.h"
 #include "util.h"
 
-#define REPORT_FILE "snp/v01_virtee_milan_v2/report.bin"
-
-static void read_report(uint8_t **ret, size_t *ret_len)
-{
-	const char *dir = getenv("DITTO_TESTDATA");
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data", REPORT_FILE);
-	void *data;
-	if (file_read_all(path, &data, ret_len) < 0)
-		fail_msg("cannot read %s (run from the source root or set DITTO_TESTDATA)", path);
-	*ret = data;
-}
-
 static void put_le32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -44,9 +31,8 @@ static void test_report_request(void **state)
 
 static void test_report_response(void **state)
 {
-	uint8_t *report;
 	size_t report_len;
-	read_report(&report, &report_len);
+	uint8_t *report = guest_test_report(&report_len);
 	assert_int_equal(report_len, SNP_REPORT_SIZE);
 	struct snp_report_resp resp = { 0 };
 	put_le32(resp.data + 4, (uint32_t)report_len);

@@ -2,6 +2,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 /* ---- frames -------------------------------------------------------------- */
 
@@ -222,6 +223,55 @@ void peer_put_script(struct peer *p, const char *script, char digest[SHA256_HEX_
 	peer_put_artifact(p, script, strlen(script), digest);
 }
 
+void peer_put_sealed(struct peer *p, const uint8_t secret[E2E_KEY_SIZE], const char *text,
+		     char digest[SHA256_HEX_SIZE])
+{
+	uint8_t *sealed;
+	size_t len;
+	assert_int_equal(e2e_artifact_seal(secret, text, strlen(text), &sealed, &len), 0);
+	peer_put_artifact(p, sealed, len, digest);
+	free(sealed);
+}
+
+void guest_seal_request(const uint8_t vm[E2E_KEY_SIZE], const uint8_t secret[E2E_KEY_SIZE],
+			const char *digest, const char *id, const char *input, uint8_t **ret,
+			size_t *ret_len)
+{
+	struct e2e_keypair client;
+	assert_int_equal(e2e_client_key(secret, id, &client), 0);
+	const struct e2e_aad aad = { .invocation_id = id, .digest = digest };
+	assert_int_equal(e2e_request_seal(&client, (const uint8_t(*)[E2E_KEY_SIZE])vm, 1, secret,
+					  &aad, input, strlen(input), ret, ret_len),
+			 0);
+}
+
+void peer_invoke_sealed(struct peer *p, const uint8_t vm[E2E_KEY_SIZE],
+			const uint8_t secret[E2E_KEY_SIZE], const char *digest, const char *id,
+			const char *extra, const char *input, uint8_t want_type,
+			struct guest_msg *ret)
+{
+	uint8_t *req;
+	size_t len;
+	guest_seal_request(vm, secret, digest, id, input, &req, &len);
+	char meta[512];
+	snprintf(meta, sizeof(meta), "{\"digest\":\"%s\",\"e2e\":true,\"invocation\":\"%s\"%s%s}",
+		 digest, id, extra[0] ? "," : "", extra);
+	peer_call(p, WIRE_INVOKE, meta, req, len, want_type, ret);
+	free(req);
+}
+
+uint8_t *guest_test_report(size_t *ret_len)
+{
+	const char *dir = getenv("DITTO_TESTDATA");
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/snp/v01_virtee_milan_v2/report.bin",
+		 dir ? dir : "tests/data");
+	void *data;
+	if (file_read_all(path, &data, ret_len) < 0)
+		fail_msg("cannot read %s (run from the source root or set DITTO_TESTDATA)", path);
+	return data;
+}
+
 void peer_activate(struct peer *p, int cpu)
 {
 	char meta[64];
@@ -319,6 +369,29 @@ pid_t peer_fork_daemon(struct peer *p, int port_fd, bool eof_ends, int close_fd)
 	return pid;
 }
 
+void peer_attach(const struct peer *p, int fd, struct peer *ret)
+{
+	*ret = *p;
+	ret->fd = fd;
+	ret->saved = NULL;
+	ret->next_id = 100;
+	wire_decoder_init(&ret->dec, WIRE_MAX_BODY);
+	peer_wait(ret, 0, WIRE_HELLO, &ret->hello);
+}
+
+void peer_detach(struct peer *t)
+{
+	close(t->fd);
+	guest_msg_free(&t->hello);
+	while (t->saved) {
+		struct guest_msg *m = t->saved;
+		t->saved = m->next;
+		guest_msg_free(m);
+		free(m);
+	}
+	wire_decoder_free(&t->dec);
+}
+
 void peer_start_opts(struct peer *p, const struct peer_opts *o)
 {
 	*p = (struct peer){ .fd = -1, .uevent_fd = -1 };
@@ -355,17 +428,9 @@ void peer_start(struct peer *p)
 
 void peer_stop(struct peer *p)
 {
-	close(p->fd);
+	peer_detach(p);
 	close(p->uevent_fd);
 	guest_child_exits_cleanly(p->pid);
-	guest_msg_free(&p->hello);
-	while (p->saved) {
-		struct guest_msg *m = p->saved;
-		p->saved = m->next;
-		guest_msg_free(m);
-		free(m);
-	}
-	wire_decoder_free(&p->dec);
 	fake_sysfs_remove(&p->fs);
 }
 

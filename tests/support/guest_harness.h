@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "e2e.h"
 #include "sha256.h"
 #include "support/guest_sysfs.h"
 #include "wire.h"
@@ -58,6 +59,12 @@ void peer_start(struct peer *p);
  * child first closes close_fd unless it is -1 (the test's end of the
  * channel). Returns its pid. */
 pid_t peer_fork_daemon(struct peer *p, int port_fd, bool eof_ends, int close_fd);
+
+/* Makes *ret the peer of such a second daemon, reached through fd (taken
+ * over), and waits for its HELLO (kept in ret->hello). peer_detach() frees
+ * what it holds and closes fd; the daemon is the caller's to end. */
+void peer_attach(const struct peer *p, int fd, struct peer *ret);
+void peer_detach(struct peer *t);
 
 /* Closes the channel, which ends the daemon, checks it exits cleanly and
  * removes its folders. */
@@ -123,6 +130,31 @@ void peer_run(struct peer *p, const char *script, const char *input, const char 
  * result. */
 void peer_invoke_expect(struct peer *p, const char *digest, const char *extra, const char *input,
 			const char *want_status, const char *want_result);
+
+/* ---- end-to-end encryption (lib/e2e.h) ----------------------------------- */
+
+/* Seals text with the tenant secret, uploads it and returns its digest. */
+void peer_put_sealed(struct peer *p, const uint8_t secret[E2E_KEY_SIZE], const char *text,
+		     char digest[SHA256_HEX_SIZE]);
+
+/* A request of the encrypted invocation id of digest carrying secret and
+ * input, sealed to the VM key vm by the client key of (secret, id). */
+void guest_seal_request(const uint8_t vm[E2E_KEY_SIZE], const uint8_t secret[E2E_KEY_SIZE],
+			const char *digest, const char *id, const char *input, uint8_t **ret,
+			size_t *ret_len);
+
+/* Sends the encrypted invocation id of digest: a request carrying secret and
+ * input, sealed to the VM key vm by the client key of (secret, id), with meta
+ * "e2e", "invocation" and extra (more fields or ""); waits for an answer of
+ * want_type. */
+void peer_invoke_sealed(struct peer *p, const uint8_t vm[E2E_KEY_SIZE],
+			const uint8_t secret[E2E_KEY_SIZE], const char *digest, const char *id,
+			const char *extra, const char *input, uint8_t want_type,
+			struct guest_msg *ret);
+
+/* A real SEV-SNP attestation report (version 2, HOST_DATA zeros) from the
+ * test data (DITTO_TESTDATA, else tests/data); malloc'd. */
+uint8_t *guest_test_report(size_t *ret_len);
 
 /* ---- frames -------------------------------------------------------------- */
 
