@@ -151,8 +151,8 @@ static void test_e2e_persistent(void **state)
 	guest_msg_free(&m1);
 	guest_msg_free(&m2);
 	/* The plain input is checked as any persistent input. */
-	peer_invoke_sealed(p, vm, secret, digest, ID1, "\"mode\":\"persistent\"", "a\nb", WIRE_ERROR,
-			   &m1);
+	peer_invoke_sealed(p, vm, secret, digest, ID1, "\"mode\":\"persistent\"", "a\nb",
+			   WIRE_ERROR, &m1);
 	assert_string_equal(guest_msg_str(&m1, "code"), "bad_input");
 	guest_msg_free(&m1);
 }

@@ -136,12 +136,16 @@ static void test_attest_bad_nonce(void **state)
 	memset(long_nonce, '0', 130); /* 65 bytes */
 	long_nonce[130] = '\0';
 	snprintf(meta, sizeof(meta), "{\"nonce\":\"%s\"}", long_nonce);
-	peer_expect_error(p, WIRE_ATTEST, meta, NULL, 0, "bad_request");
-	peer_expect_error(p, WIRE_ATTEST, "{}", NULL, 0, "bad_request");
-	peer_expect_error(p, WIRE_ATTEST, "{\"nonce\":\"\"}", NULL, 0, "bad_request");
-	peer_expect_error(p, WIRE_ATTEST, "{\"nonce\":\"abc\"}", NULL, 0, "bad_request");
-	peer_expect_error(p, WIRE_ATTEST, "{\"nonce\":\"zz\"}", NULL, 0, "bad_request");
-	peer_expect_error(p, WIRE_ATTEST, "{\"nonce\":12}", NULL, 0, "bad_request");
+	const char *const bad[] = {
+		meta,
+		"{}",
+		"{\"nonce\":\"\"}",
+		"{\"nonce\":\"abc\"}",
+		"{\"nonce\":\"zz\"}",
+		"{\"nonce\":12}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		peer_expect_error(p, WIRE_ATTEST, bad[i], NULL, 0, "bad_request");
 	peer_ping(p);
 }
 
