@@ -731,7 +731,7 @@ static void pin_to_control_cpu(void)
 static void binding_read(struct daemon *d)
 {
 	struct host_binding *b = &d->e2e.bind;
-	host_binding_read(d->cfg->sev_guest, b);
+	host_binding_read(d->cfg->sev_guest, d->cfg->sysfs_root, b);
 	if (b->mode == HOST_BINDING_UNREAD) {
 		log_error("host_data_unreadable error=\"%s\" refusing=all_invocations", b->why);
 	} else if (b->mode == HOST_BINDING_SNP) {

@@ -1,8 +1,10 @@
 #include "host_binding.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -22,7 +24,16 @@ int host_binding_from_report(const uint8_t *report, size_t len, struct host_bind
 	return 0;
 }
 
-void host_binding_read(const char *sev_path, struct host_binding *ret)
+/* Whether the kernel registered the SEV-SNP guest's platform device, which
+ * it does on SNP whether or not the driver giving sev_path is loaded. */
+static bool snp_platform(const char *sysfs_root)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/bus/platform/devices/sev-guest", sysfs_root);
+	return access(path, F_OK) == 0;
+}
+
+void host_binding_read(const char *sev_path, const char *sysfs_root, struct host_binding *ret)
 {
 	static const uint8_t zeros[ATTEST_REPORT_DATA_SIZE];
 	struct attest_evidence ev;
@@ -31,6 +42,11 @@ void host_binding_read(const char *sev_path, struct host_binding *ret)
 	if (r < 0) {
 		*ret = (struct host_binding){ .mode = HOST_BINDING_UNREAD };
 		snprintf(ret->why, sizeof(ret->why), "%s", err[0] ? err : strerror(-r));
+	} else if (!ev.snp && snp_platform(sysfs_root)) {
+		*ret = (struct host_binding){ .mode = HOST_BINDING_UNREAD };
+		snprintf(ret->why, sizeof(ret->why),
+			 "an SEV-SNP guest without %s: the sev-guest driver is not loaded",
+			 sev_path);
 	} else if (!ev.snp) {
 		*ret = (struct host_binding){ .mode = HOST_BINDING_NONE };
 	} else {

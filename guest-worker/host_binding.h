@@ -32,9 +32,11 @@ struct host_binding {
 
 /* Reads the binding from the SEV guest device at sev_path: one report with
  * REPORT_DATA zeros, whose HOST_DATA (offset 0xC0) it keeps. Never fails: a
- * missing device gives NONE; a device that gives no parsable report gives
- * UNREAD (fail closed) with why. */
-void host_binding_read(const char *sev_path, struct host_binding *ret);
+ * missing device gives NONE, unless the kernel says this is an SEV-SNP guest
+ * (its "sev-guest" platform device under sysfs_root, the driver's absence
+ * must not open the VM); that, or a device that gives no parsable report,
+ * gives UNREAD (fail closed) with why. */
+void host_binding_read(const char *sev_path, const char *sysfs_root, struct host_binding *ret);
 
 /* The binding a report (len bytes, as the firmware gave it) sets: SNP with
  * its HOST_DATA. Returns 0, or -EBADMSG (with why) for a report that does not

@@ -145,19 +145,28 @@ static void test_from_report(void **state)
 
 static void test_read_device(void **state)
 {
-	char dir[] = "/tmp/ditto-binding-XXXXXX", path[PATH_MAX];
+	/* dir stands for /dev and for /sys. */
+	char dir[] = "/tmp/ditto-binding-XXXXXX", path[PATH_MAX], platform[PATH_MAX];
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/sev-guest", dir);
 	struct host_binding b;
-	host_binding_read(path, &b);
+	host_binding_read(path, dir, &b);
 	assert_int_equal(b.mode, HOST_BINDING_NONE);
 	/* There, but no SEV guest device: the ioctls fail, and that is why. */
 	guest_write_file(path, "x");
-	host_binding_read(path, &b);
+	host_binding_read(path, dir, &b);
 	assert_int_equal(b.mode, HOST_BINDING_UNREAD);
 	assert_non_null(strstr(b.why, "SNP_GET_REPORT failed"));
 	unlink(path);
-	rmdir(dir);
+	/* An SEV-SNP guest whose driver is missing is no plain VM. */
+	snprintf(platform, sizeof(platform), "%s/bus/platform/devices/sev-guest", dir);
+	assert_int_equal(mkdir_parents(platform, 0755), 0);
+	host_binding_read(path, dir, &b);
+	assert_int_equal(b.mode, HOST_BINDING_UNREAD);
+	assert_non_null(strstr(b.why, "the sev-guest driver is not loaded"));
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* ---- through the daemon -------------------------------------------- */
