@@ -4,6 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "e2e.h"
+#include "encoding.h"
+#include "snp_verify.h"
+#include "util.h"
+
 void test_tenants(void **state)
 {
 	struct run r;
@@ -106,8 +111,23 @@ void test_scale(void **state)
 	ditto_fails(S.tenant_key, 1, "(forbidden, HTTP 403)", ARGV("scale", "acme", "--max", "2"));
 }
 
+#define HOST_DATA "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define HOST_DATA_UPPER "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"
+
+/* e2e_host_data of the tenant secret in path, as hex. */
+static void commitment(const char *path, char hex[2 * SNP_HOST_DATA_SIZE + 1])
+{
+	char text[80];
+	uint8_t secret[E2E_KEY_SIZE], hd[SNP_HOST_DATA_SIZE];
+	assert_int_equal(file_read_text(path, text, sizeof(text)), 2 * E2E_KEY_SIZE);
+	assert_int_equal(hex_to_bytes(text, secret, sizeof(secret)), 0);
+	e2e_host_data(secret, hd);
+	bytes_to_hex(hd, sizeof(hd), hex);
+}
+
 /* Confidential tenants: the options reach the controller, which has the last
- * word on combinations; bad values never leave the command line. */
+ * word on combinations; bad values never leave the command line. With
+ * sev-snp, host_data is the commitment to the tenant secret. */
 void test_confidential(void **state)
 {
 	/* Without a key: a usage error comes before any request. */
@@ -118,14 +138,39 @@ void test_confidential(void **state)
 	ditto_fails(NULL, 2, "once",
 		    ARGV("scale", "acme", "--require-attestation", "--no-require-attestation"));
 
+	ditto_fails(NULL, 2, "not both",
+		    ARGV("tenant", "create", "conf", "--confidential", "sev-snp", "--e2e-key", "k",
+			 "--host-data", HOST_DATA));
+	ditto_fails(NULL, 2, "--host-data must be 64 hex digits",
+		    ARGV("scale", "acme", "--host-data", "abc"));
+
+	/* sev-snp: the commitment to the tenant secret (made where it is
+	 * missing) goes with it. */
+	char secret[160], want[2 * SNP_HOST_DATA_SIZE + 1];
+	snprintf(secret, sizeof(secret), "%s/conf.e2e-key", S.dir);
 	struct run r;
-	DITTO(&r, S.admin, "tenant", "create", "conf", "--confidential", "sev-snp");
+	DITTO(&r, S.admin, "tenant", "create", "conf", "--confidential", "sev-snp", "--e2e-key",
+	      secret);
 	char key[128];
 	take_key(&r, key, sizeof(key));
+	assert_non_null(strstr(r.err, "created the tenant secret"));
 	run_free(&r);
+	commitment(secret, want);
 	json_t *o = ditto_json(S.admin, ARGV("tenant", "get", "conf", "--json"));
 	assert_string_equal(json_string_value(json_object_get(o, "confidential")), "sev-snp");
 	assert_string_equal(json_string_value(json_object_get(o, "attestation")), "optional");
+	assert_string_equal(json_string_value(json_object_get(o, "host_data")), want);
+	json_decref(o);
+	DITTO(&r, key, "tenant", "get", "conf");
+	expect_out(&r, "Name:", ARGV("Host data:", want));
+	run_free(&r);
+	/* A commitment made elsewhere, lower-cased. */
+	DITTO(&r, S.admin, "tenant", "create", "conf3", "--confidential", "sev-snp", "--host-data",
+	      HOST_DATA_UPPER);
+	expect_ok(&r);
+	run_free(&r);
+	o = ditto_json(S.admin, ARGV("tenant", "get", "conf3", "--json"));
+	assert_string_equal(json_string_value(json_object_get(o, "host_data")), HOST_DATA);
 	json_decref(o);
 
 	DITTO(&r, S.admin, "scale", "conf", "--require-attestation");
@@ -140,6 +185,21 @@ void test_confidential(void **state)
 	DITTO(&r, S.admin, "scale", "conf", "--no-require-attestation", "--confidential", "none");
 	expect_ok(&r);
 	assert_non_null(strstr(r.out, "\ntenant conf: none, attestation optional\n"));
+	run_free(&r);
+	/* Back to sev-snp: the same secret, the same commitment; another one
+	 * given changes it. */
+	DITTO(&r, S.admin, "scale", "conf", "--confidential", "sev-snp", "--e2e-key", secret);
+	expect_ok(&r);
+	char line[200];
+	snprintf(line, sizeof(line), "\ntenant conf: host_data %s\n", want);
+	assert_non_null(strstr(r.out, line));
+	run_free(&r);
+	DITTO(&r, S.admin, "scale", "conf", "--host-data", HOST_DATA);
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "tenant conf: host_data " HOST_DATA "\n"));
+	run_free(&r);
+	DITTO(&r, S.admin, "scale", "conf", "--confidential", "none");
+	expect_ok(&r);
 	run_free(&r);
 
 	/* Required attestation needs sev-snp. */
