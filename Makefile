@@ -28,7 +28,7 @@ LIBS_GUEST  = -static -ljansson -lcrypto -lpthread
 .DEFAULT_GOAL := all
 # Keep object files make would otherwise delete as intermediates.
 .PRECIOUS: $(B)/obj/%.o $(B)/asan/%.o
-.PHONY: all deps guest test unit unit-asan integration run bench clean
+.PHONY: all deps guest test unit unit-asan integration run bench clean FORCE
 
 # ---- sources ---------------------------------------------------------------
 LIB_SRCS   := $(wildcard lib/*.c)
@@ -125,9 +125,17 @@ $(B)/.deps: deploy/deps.sh
 deps: $(B)/.deps
 
 # ---- guest image ------------------------------------------------------------
+# DITTO_GUEST_KERNEL=amd64|cloud-amd64 picks the guest kernel (deploy/guest-image.sh); the
+# stamp keeps the last choice, so changing it builds the image again.
 GUEST_IMG := $(B)/guest/vmlinux $(B)/guest/initramfs.cpio.gz $(B)/guest/image.json
-$(GUEST_IMG) &: deploy/guest-image.sh deploy/init $(B)/ditto-guest | $(B)/.deps
+GUEST_KERNEL_STAMP := $(B)/guest/.kernel-flavour
+$(GUEST_IMG) &: deploy/guest-image.sh deploy/init $(B)/ditto-guest $(GUEST_KERNEL_STAMP) \
+		| $(B)/.deps
 	./deploy/guest-image.sh $(B)/guest $(B)/ditto-guest
+$(GUEST_KERNEL_STAMP): FORCE
+	@mkdir -p $(@D)
+	@[ -f $@ ] && [ "$$(cat $@)" = "$(DITTO_GUEST_KERNEL)" ] || echo "$(DITTO_GUEST_KERNEL)" >$@
+FORCE:
 guest: $(GUEST_IMG)
 
 # ---- tests -----------------------------------------------------------------

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Builds the Ditto guest image: OUTDIR/vmlinux (Debian 12's cloud kernel as an
+# Builds the Ditto guest image: OUTDIR/vmlinux (a Debian 12 kernel as an
 # uncompressed ELF, booted by QEMU through its PVH entry point),
-# OUTDIR/initramfs.cpio.gz (busybox, the virtio-serial modules, /init and the
-# guest daemon), OUTDIR/cmdline and OUTDIR/image.json, which records the three
-# and the digest an attestation checks them against.
+# OUTDIR/initramfs.cpio.gz (busybox, the virtio-serial modules, the SEV-SNP
+# guest driver when the kernel has it, /init and the guest daemon),
+# OUTDIR/cmdline and OUTDIR/image.json, which records the three and the digest
+# an attestation checks them against.
 #
-#   usage: deploy/guest-image.sh OUTDIR GUEST_BINARY
+#   usage: [DITTO_GUEST_KERNEL=cloud-amd64|amd64] deploy/guest-image.sh OUTDIR GUEST_BINARY
+#
+# DITTO_GUEST_KERNEL names the kernel flavour, that is the meta package
+# linux-image-FLAVOUR. cloud-amd64 (the default) boots fastest but has no
+# SEV-SNP guest driver, so its VMs can only report attestation evidence of
+# type none; amd64, Debian's generic kernel, carries the driver (sev-guest)
+# and gives /dev/sev-guest on SEV-SNP hardware.
 #
 # The kernel package is fetched with `apt-get download` into OUTDIR/dl (kept as
 # a cache) and unpacked there; nothing is installed on the host. The same
@@ -28,7 +35,14 @@ CMDLINE="console=ttyS0 quiet maxcpus=1 noreplace-smp panic=-1 rdinit=/init crypt
 # virtio-serial and what it needs, dependencies first.
 MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console)
 
-KERNEL_META=linux-image-cloud-amd64
+# The SEV-SNP guest driver, dependencies first, for a kernel that has it. The
+# driver's messages to the security processor are AES-GCM: the crypto API
+# instantiates gcm(aes) when the driver probes, from these modules (AES itself
+# is built in), and without modules.dep it cannot load them on demand.
+SEV_MODULES=(gf128mul ghash-generic ctr gcm sev-guest)
+
+FLAVOUR=${DITTO_GUEST_KERNEL:-cloud-amd64}
+KERNEL_META=linux-image-$FLAVOUR
 BUSYBOX=/bin/busybox
 EPOCH=${SOURCE_DATE_EPOCH:-0}
 
@@ -44,6 +58,10 @@ init=$(dirname "$0")/init
 [ -f "$init" ] || die "$init not found"
 [ -x "$BUSYBOX" ] || die "$BUSYBOX not found (package busybox-static)"
 case "$EPOCH" in '' | *[!0-9]*) die "SOURCE_DATE_EPOCH must be a number" ;; esac
+case "$FLAVOUR" in
+cloud-amd64 | amd64) ;;
+*) die "DITTO_GUEST_KERNEL must be cloud-amd64 or amd64" ;;
+esac
 for tool in apt-cache apt-get dpkg depmod modinfo cpio gzip od readelf sha256sum strip; do
 	command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -176,24 +194,50 @@ while read -r applet; do
 done < <("$BUSYBOX" --list-full)
 
 # Modules are loaded by busybox insmod, which reads neither compressed files
-# nor dependencies: decompress them and record the order for /init.
-: >"$stage/etc/modules"
-loaded=" "
-for mod in "${MODULES[@]}"; do
-	path=$(modinfo -b "$kroot" -k "$kver" -n "$mod" 2>/dev/null) || die "module $mod not in $kpkg"
-	for dep in $(modinfo -F depends "$path" | tr ',' ' '); do
-		case "$loaded" in *" $dep "*) ;; *) die "module $mod needs $dep loaded first" ;; esac
+# nor dependencies: they are decompressed, and each list records its load
+# order for /init.
+#
+# Prints the path of module NAME in the kernel, "(builtin)" when it is built
+# in, nothing when the kernel has neither.
+module_path() {
+	modinfo -b "$kroot" -k "$kver" -n "$1" 2>/dev/null || true
+}
+
+# stage_modules LIST MODULE...: stages the modules in the order given and
+# writes their names to /etc/LIST; a module built into the kernel is skipped.
+# Each module's dependencies must come before it, in this list or an earlier one.
+stage_modules() {
+	local list=$stage/etc/$1 mod path dep
+	shift
+	: >"$list"
+	for mod in "$@"; do
+		path=$(module_path "$mod")
+		[ -n "$path" ] || die "module $mod not in $kpkg"
+		[ "$path" = "(builtin)" ] && continue
+		for dep in $(modinfo -F depends "$path" | tr ',' ' '); do
+			case "$loaded" in *" ${dep//-/_} "*) ;; *) die "module $mod needs $dep loaded first" ;; esac
+		done
+		case "$path" in
+		*.ko) cat "$path" ;;
+		*.ko.xz) xz -dc "$path" ;;
+		*.ko.zst) zstd -dcq "$path" ;;
+		*.ko.gz) gzip -dc "$path" ;;
+		*) die "unknown module format: $path" ;;
+		esac >"$stage/lib/modules/$mod.ko" || die "cannot decompress $path"
+		echo "$mod" >>"$list"
+		loaded+="${mod//-/_} "
 	done
-	case "$path" in
-	*.ko) cat "$path" ;;
-	*.ko.xz) xz -dc "$path" ;;
-	*.ko.zst) zstd -dcq "$path" ;;
-	*.ko.gz) gzip -dc "$path" ;;
-	*) die "unknown module format: $path" ;;
-	esac >"$stage/lib/modules/$mod.ko" || die "cannot decompress $path"
-	echo "$mod" >>"$stage/etc/modules"
-	loaded+="$mod "
-done
+}
+
+loaded=" "
+stage_modules modules "${MODULES[@]}"
+# /init loads these only when the kernel registered the SEV-SNP guest device,
+# that is in an SEV-SNP VM; elsewhere they would cost boot time for nothing.
+sev_guest=false
+if [ -n "$(module_path sev-guest)" ]; then
+	stage_modules modules.sev-guest "${SEV_MODULES[@]}"
+	sev_guest=true
+fi
 
 cp "$init" "$stage/init"
 # Debug sections are of no use in the VM and only cost boot time to unpack.
@@ -233,11 +277,14 @@ cat >"$out/image.json.tmp" <<EOF
   "kernel_version": "$kver",
   "kernel_sha256": "$kernel_sha",
   "initramfs_sha256": "$initrd_sha",
+  "kernel_flavour": "$FLAVOUR",
+  "sev_guest": $sev_guest,
   "cmdline": "$CMDLINE",
   "image_digest": "$digest"
 }
 EOF
 mv "$out/image.json.tmp" "$out/image.json"
 
-printf 'guest-image: kernel %s vmlinux %s bytes, initramfs %s bytes, digest %s\n' \
-	"$kver" "$(stat -c %s "$out/vmlinux")" "$(stat -c %s "$out/initramfs.cpio.gz")" "$digest"
+printf 'guest-image: kernel %s vmlinux %s bytes, initramfs %s bytes, sev-guest %s, digest %s\n' \
+	"$kver" "$(stat -c %s "$out/vmlinux")" "$(stat -c %s "$out/initramfs.cpio.gz")" \
+	"$sev_guest" "$digest"
