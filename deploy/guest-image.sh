@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Ditto guest image: OUTDIR/vmlinux (a Debian 12 kernel as an
-# uncompressed ELF, booted by QEMU through its PVH entry point),
+# uncompressed ELF, booted by QEMU through its PVH entry point), OUTDIR/vmlinuz
+# (the same kernel as the package's bzImage, for firmware such as OVMF),
 # OUTDIR/initramfs.cpio.gz (busybox, the virtio-serial modules, the SEV-SNP
 # guest driver when the kernel has it, /init and the guest daemon),
 # OUTDIR/cmdline and OUTDIR/image.json, which records the three and the digest
@@ -178,6 +179,13 @@ if [ ! -f "$kroot/lib/modules/$kver/modules.dep" ]; then
 fi
 extract_vmlinux "$kroot/boot/vmlinuz-$kver" "$out/vmlinux" ||
 	die "cannot extract a PVH-bootable vmlinux from vmlinuz-$kver"
+# The bzImage as the package ships it, for firmware that boots the kernel
+# through its EFI stub: QEMU boots an ELF kernel only through the PVH option
+# ROM, which OVMF does not run, and hashes only a bzImage for an SEV launch
+# (kernel-hashes=on).
+cp "$kroot/boot/vmlinuz-$kver" "$out/vmlinuz.tmp"
+chmod 0644 "$out/vmlinuz.tmp"
+mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 
 # ---- initramfs tree -------------------------------------------------------------
 stage=$out/stage
@@ -269,6 +277,7 @@ rm -rf "$stage" "$out/initramfs.cpio"
 # ---- metadata -------------------------------------------------------------------
 printf '%s\n' "$CMDLINE" >"$out/cmdline"
 kernel_sha=$(sha256sum <"$out/vmlinux" | cut -d' ' -f1)
+bzimage_sha=$(sha256sum <"$out/vmlinuz" | cut -d' ' -f1)
 initrd_sha=$(sha256sum <"$out/initramfs.cpio.gz" | cut -d' ' -f1)
 digest=$(cat "$out/vmlinux" "$out/initramfs.cpio.gz" <(printf '%s' "$CMDLINE") |
 	sha256sum | cut -d' ' -f1)
@@ -276,6 +285,7 @@ cat >"$out/image.json.tmp" <<EOF
 {
   "kernel_version": "$kver",
   "kernel_sha256": "$kernel_sha",
+  "vmlinuz_sha256": "$bzimage_sha",
   "initramfs_sha256": "$initrd_sha",
   "kernel_flavour": "$FLAVOUR",
   "sev_guest": $sev_guest,
