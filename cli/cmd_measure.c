@@ -23,8 +23,8 @@ struct measure {
 };
 
 /* Fills the kernel, initrd and command line from an image folder as the
- * agent launches it: DIR/vmlinux, DIR/initramfs.cpio.gz and image.json's
- * "cmdline". Returns an exit code. */
+ * agent launches a confidential VM: DIR/vmlinuz (the bzImage OVMF measures),
+ * DIR/initramfs.cpio.gz and image.json's "cmdline". Returns an exit code. */
 static int image_load(struct measure *m)
 {
 	char path[PATH_MAX];
@@ -44,7 +44,7 @@ static int image_load(struct measure *m)
 	json_decref(o);
 	if (code)
 		return code;
-	if (snprintf(m->kernel, sizeof(m->kernel), "%s/vmlinux", dir) >= (int)sizeof(m->kernel) ||
+	if (snprintf(m->kernel, sizeof(m->kernel), "%s/vmlinuz", dir) >= (int)sizeof(m->kernel) ||
 	    snprintf(m->initrd, sizeof(m->initrd), "%s/initramfs.cpio.gz", dir) >=
 		    (int)sizeof(m->initrd))
 		return cli_fail(CLI_EXIT_USAGE, "--image %s: path too long", dir);
@@ -238,7 +238,7 @@ const struct cli_command cmd_measure = {
 	"options:\n"
 	"  --ovmf FILE            an AmdSev build of OVMF (OvmfPkg/AmdSev/AmdSevX64.dsc): only\n"
 	"                         it measures a kernel (see docs/security.md for where to get it)\n"
-	"  --image DIR            a guest image as the agent launches it: DIR/vmlinux,\n"
+	"  --image DIR            a guest image as the agent launches it: DIR/vmlinuz,\n"
 	"                         DIR/initramfs.cpio.gz and the cmdline of DIR/image.json\n"
 	"  --kernel FILE          or the kernel, --initrd FILE (default: empty) and --append\n"
 	"                         TEXT (default: empty) one by one; with neither --image nor\n"

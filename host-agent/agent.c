@@ -178,7 +178,8 @@ static void setup_snp(struct agent *a)
 					.accel_why = a->accel_why,
 					.dev_sev = SNP_HOST_DEV_SEV,
 					.snp_param = SNP_HOST_SNP_PARAM,
-					.ovmf = a->cfg.ovmf_amdsev };
+					.ovmf = a->cfg.ovmf_amdsev,
+					.image = &a->image };
 	snp->supported = snp_host_check(&probe, snp->reason, sizeof(snp->reason)) == 0;
 	if (snp->supported &&
 	    snp_host_cbit(&snp->launch.cbitpos, &snp->launch.reduced_phys_bits) < 0) {

@@ -141,6 +141,8 @@ int guest_image_load(const char *dir, struct guest_image *ret)
 	int r = copy_field(root, "cmdline", img.cmdline, sizeof(img.cmdline));
 	if (r == 0)
 		r = copy_field(root, "image_digest", img.digest, sizeof(img.digest));
+	img.sev_guest = json_is_true(json_object_get(root, "sev_guest"));
+	bool has_vmlinuz = json_is_string(json_object_get(root, "vmlinuz_sha256"));
 	json_decref(root);
 	if (r < 0)
 		return r;
@@ -148,6 +150,9 @@ int guest_image_load(const char *dir, struct guest_image *ret)
 	snprintf(img.initrd, sizeof(img.initrd), "%s/initramfs.cpio.gz", dir);
 	if (access(img.kernel, R_OK) < 0 || access(img.initrd, R_OK) < 0)
 		return -ENOENT;
+	if (has_vmlinuz && snprintf(path, sizeof(path), "%s/vmlinuz", dir) < (int)sizeof(path) &&
+	    access(path, R_OK) == 0)
+		memcpy(img.vmlinuz, path, sizeof(img.vmlinuz));
 	*ret = img;
 	return 0;
 }
@@ -240,10 +245,12 @@ static void add_platform(struct argv_builder *b, const struct qemu_spec *s)
 }
 
 /* An SEV-SNP launch measures every vCPU it starts with, so all of them
- * are there from launch (precreated), and it needs KVM and its firmware. */
+ * are there from launch (precreated), and it needs KVM, its firmware and
+ * the image's bzImage. */
 static bool snp_spec_is_valid(const struct qemu_spec *s)
 {
-	return s->mech == VCPU_PRECREATED && s->accel == ACCEL_KVM && s->snp.ovmf &&
+	return s->mech == VCPU_PRECREATED && s->accel == ACCEL_KVM && s->image->vmlinuz[0] &&
+	       s->snp.ovmf &&
 	       s->snp.ovmf[0] && s->snp.cpu_model && s->snp.cpu_model[0] && s->snp.cbitpos > 0 &&
 	       s->snp.cbitpos < 64;
 }
@@ -272,7 +279,7 @@ int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv)
 	 * the agent notices it. */
 	add(&b, "-no-reboot");
 	add(&b, "-kernel");
-	add(&b, "%s", s->image->kernel);
+	add(&b, "%s", s->confidential == CONFIDENTIAL_SEV_SNP ? s->image->vmlinuz : s->image->kernel);
 	add(&b, "-initrd");
 	add(&b, "%s", s->image->initrd);
 	add(&b, "-append");

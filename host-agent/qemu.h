@@ -37,6 +37,12 @@ int accel_detect(enum accel want, enum accel *ret, char *why, size_t why_len);
 struct guest_image {
 	char kernel[PATH_MAX];
 	char initrd[PATH_MAX];
+	/* The same kernel as a bzImage, "" when the image has none: an SEV-SNP
+	 * launch boots it through OVMF and its EFI stub, the only way QEMU
+	 * measures a kernel (kernel-hashes); an ELF vmlinux goes through a
+	 * loader that adds no hashes. */
+	char vmlinuz[PATH_MAX];
+	bool sev_guest;    /* its kernel carries the SEV-SNP guest driver */
 	char cmdline[1024];
 	char digest[65]; /* SHA-256 over kernel, initramfs and cmdline */
 };

@@ -64,6 +64,14 @@ int snp_host_check(const struct snp_host_probe *p, char *reason, size_t reason_l
 		snprintf(reason, reason_len,
 			 "no AmdSev OVMF configured (ditto-agent --ovmf-amdsev PATH or "
 			 "DITTO_OVMF_AMDSEV)");
+	} else if (!p->image || !p->image->vmlinuz[0]) {
+		snprintf(reason, reason_len,
+			 "the guest image has no bzImage (vmlinuz) for a measured direct boot "
+			 "through OVMF: rebuild it with make guest");
+	} else if (!p->image->sev_guest) {
+		snprintf(reason, reason_len,
+			 "the guest image's kernel has no SEV-SNP guest driver (sev-guest), so its "
+			 "VMs could not attest: build it with DITTO_GUEST_KERNEL=amd64 make guest");
 	} else {
 		ovmf_check(p->ovmf, reason, reason_len);
 	}
@@ -86,11 +94,11 @@ int snp_host_cbit(unsigned *ret_cbitpos, unsigned *ret_reduced_phys_bits)
 int snp_launch_image(const struct qemu_spec *s, struct snp_image *ret)
 {
 	if (s->confidential != CONFIDENTIAL_SEV_SNP || s->mech != VCPU_PRECREATED || !s->snp.ovmf ||
-	    !s->snp.cpu_model || !s->image)
+	    !s->snp.cpu_model || !s->image || !s->image->vmlinuz[0])
 		return -EINVAL;
 	*ret = (struct snp_image){
 		.ovmf = s->snp.ovmf,
-		.kernel = s->image->kernel,
+		.kernel = s->image->vmlinuz,
 		.initrd = s->image->initrd,
 		.cmdline = s->image->cmdline,
 		.vcpus = (unsigned)qemu_boot_cpus(s),

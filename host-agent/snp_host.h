@@ -26,6 +26,7 @@ struct snp_host_probe {
 	const char *dev_sev;   /* "/dev/sev" */
 	const char *snp_param; /* "/sys/module/kvm_amd/parameters/sev_snp" */
 	const char *ovmf;      /* the AmdSev OVMF, NULL when none is configured */
+	const struct guest_image *image; /* the guest image the VMs boot */
 };
 
 /* The default paths: /dev/sev and kvm_amd's sev_snp parameter. */
@@ -45,7 +46,7 @@ int snp_host_check(const struct snp_host_probe *p, char *reason, size_t reason_l
 int snp_host_cbit(unsigned *ret_cbitpos, unsigned *ret_reduced_phys_bits);
 
 /* Describes, for snp_image_digest, exactly the launch qemu_build_argv
- * builds for s: its OVMF, the image's kernel, initrd and command line, every
+ * builds for s: its OVMF, the image's bzImage (vmlinuz), initrd and command line, every
  * vCPU (1 + max_workers), its CPU model and QEMU's default guest features.
  * The strings point into s. Returns 0, or -EINVAL when s is not a valid
  * sev-snp spec. */

@@ -175,13 +175,13 @@ static void test_json(void **state)
 	out_free(&r);
 }
 
-/* --image DIR measures DIR/vmlinux and DIR/initramfs.cpio.gz with
+/* --image DIR measures DIR/vmlinuz (the bzImage) and DIR/initramfs.cpio.gz with
  * image.json's command line: the same digest as naming them one by one. */
 static void test_image_dir(void **state)
 {
 	char json[320], kernel[320], initrd[320];
 	snprintf(json, sizeof(json), "%s/image.json", scratch);
-	snprintf(kernel, sizeof(kernel), "%s/vmlinux", scratch);
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", scratch);
 	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", scratch);
 	assert_int_equal(
 		file_replace_text(json, "{\"cmdline\": \"console=ttyS0 quiet\"}", 0644, false), 0);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -135,6 +136,24 @@ static void test_image_load(void **state)
 	assert_int_equal(guest_image_load(dir, &gi), 0);
 	assert_string_equal(gi.cmdline, "console=ttyS0");
 	assert_string_equal(gi.digest, "abc");
+	assert_string_equal(gi.vmlinuz, ""); /* no bzImage: no SEV-SNP launch */
+	assert_false(gi.sev_guest);
+	/* An image for SEV-SNP hosts: its bzImage and a kernel with the driver. */
+	snprintf(path, sizeof(path), "%s/image.json", dir);
+	f = fopen(path, "w");
+	fputs("{\"cmdline\":\"c\",\"image_digest\":\"d\",\"vmlinuz_sha256\":\"e\","
+	      "\"sev_guest\":true}",
+	      f);
+	fclose(f);
+	assert_int_equal(guest_image_load(dir, &gi), 0);
+	assert_string_equal(gi.vmlinuz, ""); /* named, but the file is not there */
+	assert_true(gi.sev_guest);
+	char bz[128];
+	snprintf(bz, sizeof(bz), "%s/vmlinuz", dir);
+	fclose(fopen(bz, "w"));
+	assert_int_equal(guest_image_load(dir, &gi), 0);
+	assert_string_equal(gi.vmlinuz, bz);
+	unlink(bz);
 	snprintf(path, sizeof(path), "%s/image.json", dir);
 	f = fopen(path, "w");
 	fputs("{\"cmdline\":7}", f);

@@ -58,9 +58,12 @@ static int setup(void **state)
 	copy_fixture("ovmf_OvmfX64_suffix.bin", fx->plain_ovmf);
 	write_file(fx->garbage, "not firmware", 12);
 	snprintf(fx->img.kernel, sizeof(fx->img.kernel), "%s/vmlinux", fx->dir);
+	snprintf(fx->img.vmlinuz, sizeof(fx->img.vmlinuz), "%s/vmlinuz", fx->dir);
 	snprintf(fx->img.initrd, sizeof(fx->img.initrd), "%s/initramfs.cpio.gz", fx->dir);
 	snprintf(fx->img.cmdline, sizeof(fx->img.cmdline), "console=ttyS0 quiet");
+	fx->img.sev_guest = true;
 	write_file(fx->img.kernel, "a kernel", 8);
+	write_file(fx->img.vmlinuz, "a bzImage", 9);
 	write_file(fx->img.initrd, "an initramfs", 12);
 	*state = fx;
 	return 0;
@@ -130,7 +133,7 @@ static void test_argv(void **state)
 		"none",
 		"-no-reboot",
 		"-kernel",
-		fx->img.kernel,
+		fx->img.vmlinuz,
 		"-initrd",
 		fx->img.initrd,
 		"-append",
@@ -189,6 +192,14 @@ static void test_inconsistent_specs(void **state)
 	s = snp_spec(fx);
 	s.snp.cbitpos = 0;
 	assert_int_equal(qemu_build_argv(&s, &argv), -EINVAL);
+	/* An image without a bzImage: OVMF could not measure its kernel. */
+	struct guest_image no_bzimage = fx->img;
+	no_bzimage.vmlinuz[0] = '\0';
+	s = snp_spec(fx);
+	s.image = &no_bzimage;
+	assert_int_equal(qemu_build_argv(&s, &argv), -EINVAL);
+	struct snp_image img;
+	assert_int_equal(snp_launch_image(&s, &img), -EINVAL);
 	assert_null(argv);
 }
 
@@ -201,7 +212,7 @@ static void test_measurement(void **state)
 	struct snp_image img;
 	assert_int_equal(snp_launch_image(&s, &img), 0);
 	assert_string_equal(img.ovmf, fx->ovmf);
-	assert_string_equal(img.kernel, fx->img.kernel);
+	assert_string_equal(img.kernel, fx->img.vmlinuz);
 	assert_string_equal(img.initrd, fx->img.initrd);
 	assert_string_equal(img.cmdline, "console=ttyS0 quiet");
 	assert_int_equal(img.vcpus, 4);
@@ -210,7 +221,7 @@ static void test_measurement(void **state)
 
 	struct snp_image direct = {
 		.ovmf = fx->ovmf,
-		.kernel = fx->img.kernel,
+		.kernel = fx->img.vmlinuz,
 		.initrd = fx->img.initrd,
 		.cmdline = "console=ttyS0 quiet",
 		.vcpus = 4,
@@ -272,6 +283,16 @@ static void test_host_check(void **state)
 	expect_refusal(&p, "SEV-SNP is not enabled in KVM");
 	write_file(fx->param, "Y\n", 2);
 	expect_refusal(&p, "no AmdSev OVMF configured (ditto-agent --ovmf-amdsev PATH");
+	p.ovmf = fx->ovmf;
+	expect_refusal(&p, "no bzImage (vmlinuz)"); /* no image */
+	struct guest_image img = fx->img;
+	p.image = &img;
+	img.vmlinuz[0] = '\0';
+	expect_refusal(&p, "no bzImage (vmlinuz)");
+	img = fx->img;
+	img.sev_guest = false;
+	expect_refusal(&p, "DITTO_GUEST_KERNEL=amd64 make guest");
+	img.sev_guest = true;
 	char missing[600];
 	snprintf(missing, sizeof(missing), "%s/none.fd", fx->dir);
 	p.ovmf = missing;
