@@ -264,7 +264,6 @@ static void verify(const struct attest *a, const void *report, size_t len, const
 		.min_tcb = a->min_tcb && snp_tcb_parse(a->min_tcb, p, &out->min_tcb) == 0
 				   ? &out->min_tcb
 				   : NULL,
-		.smt = -1,
 	};
 	out->host_data_from = a->host_data_from[0] ? a->host_data_from : NULL;
 	int r = snp_verify(report, len, o, &out->res);

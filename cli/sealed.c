@@ -144,7 +144,6 @@ static int local_verify(const uint8_t *report, size_t len, const struct snp_repo
 		.measurement = meas,
 		.report_data = want,
 		.host_data = host_data,
-		.smt = -1,
 	};
 	struct snp_verify_result *res = calloc(1, sizeof(*res));
 	int r = res ? snp_verify(report, len, &o, res) : -ENOMEM;

@@ -124,8 +124,7 @@ static void snp_check(json_t *ev, const uint8_t *nonce, size_t nonce_len, const 
 					.cert_len = vcek_len,
 					.measurement = e.measurement,
 					.report_data = report_data,
-					.host_data = host_data,
-					.smt = -1 };
+					.host_data = host_data };
 	struct snp_verify_result res;
 	int r = snp_verify(e.report, e.report_len, &opts, &res);
 	if (r == 0 || r == -EACCES) {

@@ -752,7 +752,7 @@ static int caller_checks(struct verify *v)
 		return fail(v, SNP_VERIFY_POLICY_MIGRATE,
 			    "the guest policy (0x%llx) allows a migration agent",
 			    (unsigned long long)rep->policy);
-	if ((rep->policy & SNP_POLICY_SMT) && o->smt == 0)
+	if ((rep->policy & SNP_POLICY_SMT) && o->forbid_smt)
 		return fail(v, SNP_VERIFY_POLICY_SMT, "the guest policy (0x%llx) allows SMT",
 			    (unsigned long long)rep->policy);
 	r->policy = true;

@@ -172,9 +172,9 @@ struct snp_verify_opts {
 	const struct snp_tcb *min_tcb; /* NULL: not checked */
 	bool allow_debug;              /* default false: a debug policy fails */
 	bool allow_migration_agent;    /* default false */
-	/* -1 or 1: either; 0: the policy must forbid SMT. Beware: a zeroed
-	 * struct forbids it, and most hosts' reports allow it (0x30000). */
-	int smt;
+	/* true: the policy must forbid SMT (most hosts' reports allow it:
+	 * 0x30000); default false: either. */
+	bool forbid_smt;
 };
 
 struct snp_verify_result {

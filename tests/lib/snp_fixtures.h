@@ -95,7 +95,6 @@ static inline struct snp_verify_opts sample_opts(const struct sample *s, const s
 		.cert = cert->p,
 		.cert_len = cert->len,
 		.at = SNP_FIXTURE_TIME,
-		.smt = -1,
 		.allow_debug = s->debug,
 	};
 }

@@ -135,7 +135,7 @@ static void test_hcl_wrapper(void **state)
 	p[32 + SNP_REPORT_SIZE + 8] = 4;
 	assert_int_equal(snp_report_parse(p, hcl.len, &a), -EBADMSG);
 	struct blob cert = fixture("v05_azure_milan_v2/vcek_ask_ark_chain.pem");
-	struct snp_verify_opts o = { .cert = cert.p, .cert_len = cert.len, .smt = -1 };
+	struct snp_verify_opts o = { .cert = cert.p, .cert_len = cert.len };
 	struct snp_verify_result r;
 	assert_int_equal(snp_verify(p, hcl.len, &o, &r), -EACCES);
 	assert_int_equal(r.err, SNP_VERIFY_MALFORMED);
@@ -323,10 +323,10 @@ static void test_caller_checks(void **state)
 	assert_int_equal(verify_sample(s, &o, &r), SNP_VERIFY_OK);
 
 	/* v01's policy (0x30000) allows SMT: refused where SMT is forbidden. */
-	o.smt = 0;
+	o.forbid_smt = true;
 	assert_int_equal(verify_sample(s, &o, &r), SNP_VERIFY_POLICY_SMT);
 	assert_string_equal(snp_verify_code(r.err), "policy_smt");
-	o.smt = 1;
+	o.forbid_smt = false;
 	assert_int_equal(verify_sample(s, &o, &r), SNP_VERIFY_OK);
 	blob_free(&cert);
 

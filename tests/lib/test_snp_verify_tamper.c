@@ -51,7 +51,6 @@ static enum snp_verify_err check(const struct evidence *e, struct snp_verify_res
 		.chain = chain,
 		.chain_len = n,
 		.at = SNP_FIXTURE_TIME,
-		.smt = -1,
 	};
 	int rc = snp_verify(e->report.p, e->report.len, &o, r);
 	assert_int_equal(rc, r->err ? -EACCES : 0);
