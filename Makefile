@@ -1,7 +1,7 @@
 # Ditto: one non-recursive Makefile for every binary, the guest image and the tests.
 #
 #   make            build everything into $(B)/
-#   make guest      the guest kernel + initramfs ($(B)/guest/)
+#   make guest      the guest kernel + initramfs + runtime disk ($(B)/guest/)
 #   make test       deps, build, unit tests (plain and ASan+UBSan), integration tests
 #   make run        deps, build, start a local platform (ditto up) and run the demo on it
 #
@@ -130,12 +130,15 @@ deps: $(B)/.deps
 GUEST_IMG := $(B)/guest/vmlinux $(B)/guest/initramfs.cpio.gz $(B)/guest/image.json
 GUEST_KERNEL_STAMP := $(B)/guest/.kernel-flavour
 $(GUEST_IMG) &: deploy/guest-image.sh deploy/init $(B)/ditto-guest $(GUEST_KERNEL_STAMP) \
-		| $(B)/.deps
+		$(B)/guest/runtime.json | $(B)/.deps
 	./deploy/guest-image.sh $(B)/guest $(B)/ditto-guest
 $(GUEST_KERNEL_STAMP): FORCE
 	@mkdir -p $(@D)
 	@[ -f $@ ] && [ "$$(cat $@)" = "$(DITTO_GUEST_KERNEL)" ] || echo "$(DITTO_GUEST_KERNEL)" >$@
 FORCE:
+# The runtime disk (Python, Node.js) every VM gets read-only; image.json records it.
+$(B)/guest/runtime.img $(B)/guest/runtime.json &: deploy/runtime-image.sh | $(B)/.deps
+	./deploy/runtime-image.sh $(B)/guest
 guest: $(GUEST_IMG)
 
 # ---- tests -----------------------------------------------------------------

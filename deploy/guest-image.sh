@@ -5,7 +5,9 @@
 # OUTDIR/initramfs.cpio.gz (busybox, the virtio-serial modules, the SEV-SNP
 # guest driver when the kernel has it, /init and the guest daemon),
 # OUTDIR/cmdline and OUTDIR/image.json, which records the three and the digest
-# an attestation checks them against.
+# an attestation checks them against. When OUTDIR/runtime.json is there (the
+# runtime disk deploy/runtime-image.sh builds, which `make guest` runs
+# first), image.json carries it as "runtime".
 #
 #   usage: [DITTO_GUEST_KERNEL=cloud-amd64|amd64] deploy/guest-image.sh OUTDIR GUEST_BINARY
 #
@@ -281,6 +283,10 @@ bzimage_sha=$(sha256sum <"$out/vmlinuz" | cut -d' ' -f1)
 initrd_sha=$(sha256sum <"$out/initramfs.cpio.gz" | cut -d' ' -f1)
 digest=$(cat "$out/vmlinux" "$out/initramfs.cpio.gz" <(printf '%s' "$CMDLINE") |
 	sha256sum | cut -d' ' -f1)
+runtime_field=
+if [ -f "$out/runtime.json" ]; then
+	runtime_field="  \"runtime\": $(cat "$out/runtime.json"),"$'\n'
+fi
 cat >"$out/image.json.tmp" <<EOF
 {
   "kernel_version": "$kver",
@@ -290,7 +296,7 @@ cat >"$out/image.json.tmp" <<EOF
   "kernel_flavour": "$FLAVOUR",
   "sev_guest": $sev_guest,
   "cmdline": "$CMDLINE",
-  "image_digest": "$digest"
+$runtime_field  "image_digest": "$digest"
 }
 EOF
 mv "$out/image.json.tmp" "$out/image.json"
