@@ -144,7 +144,7 @@ guest: $(GUEST_IMG)
 # ---- tests -----------------------------------------------------------------
 UNIT_SRCS   := $(wildcard tests/lib/test_*.c tests/host-agent/test_*.c tests/guest-worker/test_*.c \
                           tests/controller/test_*.c tests/cli/test_*.c \
-                          tests/bench/test_*.c)
+                          tests/bench/test_*.c tests/runtimes/test_*.c)
 UNIT_BINS   := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRCS))
 ASAN_BINS   := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRCS))
 # An integration suite is one binary, from tests/integration/test_NAME.c or

@@ -9,7 +9,8 @@ set -euo pipefail
 
 packages=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
           libuv1-dev libssl-dev libcmocka-dev libcurl4-openssl-dev busybox-static cpio
-          gzip zstd xz-utils lz4 kmod binutils curl gnuplot-nox squashfs-tools cryptsetup-bin)
+          gzip zstd xz-utils lz4 kmod binutils curl gnuplot-nox squashfs-tools cryptsetup-bin
+          python3 nodejs)
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
