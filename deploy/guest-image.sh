@@ -35,8 +35,10 @@ export LC_ALL=C
 # the skipped initcall saves).
 CMDLINE="console=ttyS0 quiet maxcpus=1 noreplace-smp panic=-1 rdinit=/init cryptomgr.notests"
 
-# virtio-serial and what it needs, dependencies first.
-MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console)
+# virtio-serial and what it needs, dependencies first; then the runtime disk's
+# virtio-blk and squashfs (its zstd and xz decompressors are built in).
+MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console
+	virtio_blk squashfs)
 
 # The SEV-SNP guest driver, dependencies first, for a kernel that has it. The
 # driver's messages to the security processor are AES-GCM: the crypto API

@@ -125,6 +125,23 @@ static int copy_field(json_t *root, const char *key, char *out, size_t len)
 	return 0;
 }
 
+/* Sets img->runtime to DIR/FILE from image.json's "runtime" object, left ""
+ * when there is none. */
+static int load_runtime(json_t *root, const char *dir, struct guest_image *img)
+{
+	json_t *rt = json_object_get(root, "runtime");
+	if (!rt)
+		return 0;
+	const char *file = json_string_value(json_object_get(rt, "file"));
+	if (!file || !file[0] || strchr(file, '/') || strcmp(file, "..") == 0 ||
+	    strcmp(file, ".") == 0)
+		return -EBADMSG;
+	if (snprintf(img->runtime, sizeof(img->runtime), "%s/%s", dir, file) >=
+	    (int)sizeof(img->runtime))
+		return -ENAMETOOLONG;
+	return access(img->runtime, R_OK) < 0 ? -ENOENT : 0;
+}
+
 int guest_image_load(const char *dir, struct guest_image *ret)
 {
 	char path[PATH_MAX];
@@ -141,6 +158,8 @@ int guest_image_load(const char *dir, struct guest_image *ret)
 	int r = copy_field(root, "cmdline", img.cmdline, sizeof(img.cmdline));
 	if (r == 0)
 		r = copy_field(root, "image_digest", img.digest, sizeof(img.digest));
+	if (r == 0)
+		r = load_runtime(root, dir, &img);
 	img.sev_guest = json_is_true(json_object_get(root, "sev_guest"));
 	bool has_vmlinuz = json_is_string(json_object_get(root, "vmlinuz_sha256"));
 	json_decref(root);
@@ -192,6 +211,26 @@ static void add(struct argv_builder *b, const char *fmt, ...)
 		return;
 	}
 	b->v[++b->n] = NULL;
+}
+
+/* Adds a -drive option value naming PATH: QEMU's option syntax takes a comma
+ * in a value as two. */
+static void add_drive(struct argv_builder *b, const char *path, const char *opts)
+{
+	char *esc = malloc(2 * strlen(path) + 1), *o = esc;
+	if (!esc) {
+		b->err = -ENOMEM;
+		return;
+	}
+	for (const char *p = path; *p; p++) {
+		*o++ = *p;
+		if (*p == ',')
+			*o++ = ',';
+	}
+	*o = '\0';
+	add(b, "-drive");
+	add(b, "file=%s,%s", esc, opts);
+	free(esc);
 }
 
 /* The accelerator, machine, CPU model and memory. An SEV-SNP guest follows
@@ -294,6 +333,13 @@ int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv)
 	add(&b, "virtio-serial-pci,id=vser0");
 	add(&b, "-device");
 	add(&b, "virtserialport,bus=vser0.0,chardev=chan,name=%s", QEMU_CHANNEL_NAME);
+	/* The runtime disk, read-only: every VM's QEMU opens the same file, so
+	 * the host's page cache holds its pages once for all of them. */
+	if (s->image->runtime[0]) {
+		add_drive(&b, s->image->runtime, "if=none,id=runtime,format=raw,readonly=on");
+		add(&b, "-device");
+		add(&b, "virtio-blk-pci,drive=runtime");
+	}
 	add(&b, "-chardev");
 	add(&b, "file,id=con,path=%s", s->console_log);
 	add(&b, "-serial");

@@ -43,12 +43,16 @@ struct guest_image {
 	 * loader that adds no hashes. */
 	char vmlinuz[PATH_MAX];
 	bool sev_guest;    /* its kernel carries the SEV-SNP guest driver */
+	/* The runtime disk (deploy/runtime-image.sh: a squashfs with Python and
+	 * Node.js), attached read-only to every VM; "" when the image has none. */
+	char runtime[PATH_MAX];
 	char cmdline[1024];
 	char digest[65]; /* SHA-256 over kernel, initramfs and cmdline */
 };
 
-/* Reads DIR/image.json. Returns 0, -ENOENT when the image is not built, or
- * -EBADMSG when image.json is malformed. */
+/* Reads DIR/image.json. Returns 0, -ENOENT when the image is not built (or
+ * the runtime disk it names is missing), or -EBADMSG when image.json is
+ * malformed (a runtime's file must be a name in DIR). */
 int guest_image_load(const char *dir, struct guest_image *ret);
 
 /* SNP_LAUNCH_FINISH's HOST_DATA: bytes the host binds the guest to, shown

@@ -76,6 +76,34 @@ static void test_precreated_kvm(void **state)
 	qemu_argv_free(argv);
 }
 
+static int count_flag(char **argv, const char *flag)
+{
+	int n = 0;
+	for (int i = 0; argv[i]; i++)
+		n += strcmp(argv[i], flag) == 0;
+	return n;
+}
+
+static void test_runtime_disk(void **state)
+{
+	struct qemu_spec s = spec(VCPU_PRECREATED, ACCEL_TCG);
+	char **argv;
+	/* An image without a runtime attaches no disk. */
+	assert_int_equal(qemu_build_argv(&s, &argv), 0);
+	assert_int_equal(count_flag(argv, "-drive"), 0);
+	qemu_argv_free(argv);
+	struct guest_image rt = img;
+	strcpy(rt.runtime, "/img,1/runtime.img");
+	s.image = &rt;
+	assert_int_equal(qemu_build_argv(&s, &argv), 0);
+	assert_int_equal(count_flag(argv, "-drive"), 1);
+	/* Read-only, raw, the comma in the path doubled as QEMU's syntax wants. */
+	assert_string_equal(arg_after(argv, "-drive", 0),
+			    "file=/img,,1/runtime.img,if=none,id=runtime,format=raw,readonly=on");
+	assert_string_equal(arg_after(argv, "-device", 2), "virtio-blk-pci,drive=runtime");
+	qemu_argv_free(argv);
+}
+
 static void test_bad_specs(void **state)
 {
 	char **argv;
@@ -117,6 +145,17 @@ static void test_accel_detect(void **state)
 	assert_true((r == 0 && a == ACCEL_KVM) || r == -ENODEV);
 }
 
+/* Creates DIR/NAME (its path in made), loads the image from DIR, then removes
+ * the file again. */
+static void load_with_file(const char *dir, const char *name, char made[128],
+			   struct guest_image *gi)
+{
+	snprintf(made, 128, "%s/%s", dir, name);
+	fclose(fopen(made, "w"));
+	assert_int_equal(guest_image_load(dir, gi), 0);
+	unlink(made);
+}
+
 static void test_image_load(void **state)
 {
 	char dir[] = "/tmp/ditto-img.XXXXXX";
@@ -148,12 +187,24 @@ static void test_image_load(void **state)
 	assert_int_equal(guest_image_load(dir, &gi), 0);
 	assert_string_equal(gi.vmlinuz, ""); /* named, but the file is not there */
 	assert_true(gi.sev_guest);
-	char bz[128];
-	snprintf(bz, sizeof(bz), "%s/vmlinuz", dir);
-	fclose(fopen(bz, "w"));
-	assert_int_equal(guest_image_load(dir, &gi), 0);
-	assert_string_equal(gi.vmlinuz, bz);
-	unlink(bz);
+	char made[128];
+	load_with_file(dir, "vmlinuz", made, &gi);
+	assert_string_equal(gi.vmlinuz, made);
+	assert_string_equal(gi.runtime, ""); /* no runtime: the VM boots without the disk */
+	/* A runtime disk named in image.json must be a file in the folder. */
+	const char *bad[] = { "{\"file\":\"../x.img\"}", "{\"file\":7}", "{\"size\":1}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f = fopen(path, "w");
+		fprintf(f, "{\"cmdline\":\"c\",\"image_digest\":\"d\",\"runtime\":%s}", bad[i]);
+		fclose(f);
+		assert_int_equal(guest_image_load(dir, &gi), -EBADMSG);
+	}
+	f = fopen(path, "w");
+	fputs("{\"cmdline\":\"c\",\"image_digest\":\"d\",\"runtime\":{\"file\":\"rt.img\"}}", f);
+	fclose(f);
+	assert_int_equal(guest_image_load(dir, &gi), -ENOENT); /* named, not there */
+	load_with_file(dir, "rt.img", made, &gi);
+	assert_string_equal(gi.runtime, made);
 	snprintf(path, sizeof(path), "%s/image.json", dir);
 	f = fopen(path, "w");
 	fputs("{\"cmdline\":7}", f);
@@ -166,7 +217,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hotplug_tcg),  cmocka_unit_test(test_precreated_kvm),
 		cmocka_unit_test(test_bad_specs),    cmocka_unit_test(test_names),
-		cmocka_unit_test(test_accel_detect), cmocka_unit_test(test_image_load)
+		cmocka_unit_test(test_accel_detect), cmocka_unit_test(test_image_load),
+		cmocka_unit_test(test_runtime_disk)
 	};
 	return cmocka_run_group_tests_name("qemu", tests, NULL, NULL);
 }
