@@ -264,6 +264,34 @@ static void expect_refusal(const struct snp_host_probe *p, const char *what)
 		fail_msg("reason \"%s\" does not name \"%s\"", reason, what);
 }
 
+/* The runtime disk is not given to an SEV-SNP VM while nothing in the
+ * measurement checks its bytes; a plain VM of the same image gets it. */
+static bool argv_has(char **argv, const char *arg)
+{
+	for (size_t i = 0; argv[i]; i++)
+		if (strcmp(argv[i], arg) == 0)
+			return true;
+	return false;
+}
+
+static void test_runtime_disk_withheld(void **state)
+{
+	struct fixture *fx = *state;
+	struct guest_image img = fx->img;
+	snprintf(img.runtime, sizeof(img.runtime), "%s/runtime.img", fx->dir);
+	struct qemu_spec s = snp_spec(fx);
+	s.image = &img;
+	char **argv = NULL;
+	assert_int_equal(qemu_build_argv(&s, &argv), 0);
+	assert_false(argv_has(argv, "virtio-blk-pci,drive=runtime"));
+	qemu_argv_free(argv);
+	s.confidential = CONFIDENTIAL_NONE;
+	s.accel = ACCEL_TCG;
+	assert_int_equal(qemu_build_argv(&s, &argv), 0);
+	assert_true(argv_has(argv, "virtio-blk-pci,drive=runtime"));
+	qemu_argv_free(argv);
+}
+
 /* Each check in its order, the first missing piece named. */
 static void test_host_check(void **state)
 {
@@ -335,7 +363,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		FIXTURE_TEST(test_argv),        FIXTURE_TEST(test_inconsistent_specs),
-		FIXTURE_TEST(test_measurement), FIXTURE_TEST(test_host_check),
+		FIXTURE_TEST(test_measurement), FIXTURE_TEST(test_runtime_disk_withheld),
+		FIXTURE_TEST(test_host_check),
 		cmocka_unit_test(test_cbit),    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests_name("qemu_snp", tests, NULL, NULL);
