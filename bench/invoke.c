@@ -151,7 +151,10 @@ struct worker {
 	const struct phase *phase;
 	const struct bench_e2e *e2e; /* --encrypted, else NULL */
 	CURL *curl;
-	struct curl_slist *hdrs, *call_hdrs;
+	struct curl_slist *hdrs;
+	/* --encrypted: hdrs plus an invocation id header, rewritten in place. */
+	struct curl_slist *call_hdrs;
+	char *call_id;
 	char body[96];
 	char reply[512];
 	size_t reply_len;
@@ -276,6 +279,27 @@ static void worker_free(struct worker *w)
 	memset(w, 0, sizeof(*w));
 }
 
+/* Adds the invocation id header to the worker's headers, once; each call
+ * then writes its id into it. Returns false on ENOMEM. */
+static bool id_header_add(struct worker *w)
+{
+	static const char name[] = "X-Ditto-Invocation-Id: ";
+	char hdr[sizeof(name) + 32];
+	snprintf(hdr, sizeof(hdr), "%s%032d", name, 0);
+	for (struct curl_slist *h = w->hdrs; h; h = h->next)
+		w->call_hdrs = curl_slist_append(w->call_hdrs, h->data);
+	struct curl_slist *all = curl_slist_append(w->call_hdrs, hdr);
+	if (!all)
+		return false;
+	w->call_hdrs = all;
+	struct curl_slist *last = all;
+	while (last->next)
+		last = last->next;
+	w->call_id = last->data + strlen(name);
+	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, w->call_hdrs);
+	return true;
+}
+
 /* --encrypted: seals the call's body under a fresh invocation id, which goes
  * in its header. Returns the sealed body (free it after the call) or NULL. */
 static uint8_t *seal_call(struct worker *w, size_t len, char id[33], size_t *ret_len)
@@ -283,14 +307,11 @@ static uint8_t *seal_call(struct worker *w, size_t len, char id[33], size_t *ret
 	uint8_t *sealed = NULL;
 	if (bench_e2e_seal(w->e2e, w->body, len, id, &sealed, ret_len) < 0)
 		return NULL;
-	char hdr[64];
-	snprintf(hdr, sizeof(hdr), "X-Ditto-Invocation-Id: %s", id);
-	curl_slist_free_all(w->call_hdrs);
-	w->call_hdrs = NULL;
-	for (struct curl_slist *h = w->hdrs; h; h = h->next)
-		w->call_hdrs = curl_slist_append(w->call_hdrs, h->data);
-	w->call_hdrs = curl_slist_append(w->call_hdrs, hdr);
-	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, w->call_hdrs);
+	if (!w->call_hdrs && !id_header_add(w)) {
+		free(sealed);
+		return NULL;
+	}
+	memcpy(w->call_id, id, 32);
 	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, sealed);
 	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)*ret_len);
 	return sealed;

@@ -7,28 +7,10 @@
 #include <openssl/rand.h>
 
 #include "bench.h"
+#include "encoding.h"
 #include "invoke_e2e.h"
 
 #define TENANT "bench"
-
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
-}
-
-static int hex_decode_exact(const char *s, uint8_t *out, size_t n)
-{
-	if (!s || strlen(s) != 2 * n)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -EINVAL;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
 
 static int deploy_sealed(struct platform *p, struct bench_e2e *b)
 {
@@ -66,7 +48,7 @@ static int take_keys(json_t *reply, struct bench_e2e *b)
 		const char *pub = json_string_value(json_object_get(vm, "public_key"));
 		json_t *verified = json_object_get(vm, "verified");
 		if (b->n_keys == E2E_MAX_RECIPIENTS ||
-		    hex_decode_exact(pub, b->keys[b->n_keys], E2E_KEY_SIZE) < 0)
+		    hex_to_bytes(pub, b->keys[b->n_keys], E2E_KEY_SIZE) < 0)
 			return -EBADMSG;
 		b->n_keys++;
 		if (i == 0)
@@ -84,7 +66,7 @@ static int attest(struct platform *p, struct bench_e2e *b)
 	char path[160], hex[65];
 	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
 		return -EIO;
-	hex_encode(nonce, sizeof(nonce), hex);
+	bytes_to_hex(nonce, sizeof(nonce), hex);
 	snprintf(path, sizeof(path), "/v1/tenants/%s/attestation?nonce=%s", TENANT, hex);
 	json_t *reply = NULL;
 	int st = api_client_call(&p->tenant, "GET", path, NULL, 0, 180000, &reply);
@@ -112,7 +94,7 @@ int bench_e2e_seal(const struct bench_e2e *b, const void *input, size_t len, cha
 	uint8_t raw[16];
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return -EIO;
-	hex_encode(raw, sizeof(raw), id);
+	bytes_to_hex(raw, sizeof(raw), id);
 	struct e2e_keypair client;
 	int r = e2e_client_key(b->secret, id, &client);
 	if (r < 0)

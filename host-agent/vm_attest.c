@@ -13,19 +13,12 @@ struct attest_call {
 	void *data;
 };
 
-static bool is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!isxdigit((unsigned char)s[i]))
-			return false;
-	}
-	return true;
-}
-
 bool attest_nonce_is_valid(const char *hex)
 {
+	uint8_t nonce[ATTEST_NONCE_MAX];
 	size_t n = hex ? strlen(hex) : 0;
-	return n >= 2 && n <= 2 * ATTEST_NONCE_MAX && n % 2 == 0 && is_hex(hex, n);
+	return n >= 2 && n <= 2 * ATTEST_NONCE_MAX && n % 2 == 0 &&
+	       hex_to_bytes(hex, nonce, n / 2) == 0;
 }
 
 /* base64 of p[0..n), or JSON null when n is 0. */
@@ -44,8 +37,8 @@ int attest_evidence_json(json_t *meta, const uint8_t *body, size_t body_len, jso
 	const char *type = json_string_value(json_object_get(meta, "type"));
 	const char *key = json_string_value(json_object_get(meta, "public_key"));
 	bool snp = type && strcmp(type, "sev-snp") == 0;
-	if (!type || (!snp && strcmp(type, "none") != 0) || !key || strlen(key) != 64 ||
-	    !is_hex(key, 64))
+	uint8_t pub[32];
+	if (!type || (!snp && strcmp(type, "none") != 0) || hex_to_bytes(key, pub, sizeof(pub)) < 0)
 		return -EBADMSG;
 	size_t report_len = snp ? body_len : 0;
 	json_t *rl = json_object_get(meta, "report_len");
