@@ -100,27 +100,40 @@ resolve_closure() {
 	mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort)
 }
 
-# Prints the cached .deb of PKG=VER, downloading it first if need be.
-fetch_deb() {
-	local name=${1%%=*} ver=${1#*=} deb
+# The cached .deb of PKG=VER, downloaded first if need be.
+deb_path() {
+	local name=${1%%=*} ver=${1#*=}
 	# The file name carries the version with its epoch's colon escaped.
-	deb=$dl/${name}_${ver//:/%3a}_$(dpkg --print-architecture).deb
-	[ -f "$deb" ] || deb=$dl/${name}_${ver//:/%3a}_all.deb
-	if [ ! -f "$deb" ]; then
-		(cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "$1") \
-			>"$dl/apt.log" 2>&1 || die "cannot download $1: $(tail -n 1 "$dl/apt.log")"
-		deb=$(find "$dl" -maxdepth 1 -name "${name}_${ver//:/%3a}_*.deb" | head -n 1)
-		[ -n "$deb" ] || die "apt-get download $1 left no .deb"
-	fi
-	printf '%s\n' "$deb"
+	find "$dl" -maxdepth 1 -name "${name}_${ver//:/%3a}_*.deb" | head -n 1
+}
+
+# Downloads every package of the closure not cached yet. Returns non-zero
+# with the reason in $dl/apt.log when one cannot be had.
+fetch_all() {
+	local p
+	for p in "${pkgs[@]}"; do
+		[ -n "$(deb_path "$p")" ] && continue
+		(cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "$p") \
+			>"$dl/apt.log" 2>&1 || return 1
+		[ -n "$(deb_path "$p")" ] || { echo "apt-get download $p left no .deb" >"$dl/apt.log"; return 1; }
+	done
 }
 
 resolve_closure
+# Stale package lists name versions the archive no longer has: as root,
+# update them once and resolve again (guest-image.sh does the same).
+if ! fetch_all; then
+	if [ "$(id -u)" != 0 ] || ! apt-get update -q >"$dl/apt-update.log" 2>&1; then
+		die "cannot download the runtime's packages: $(tail -n 1 "$dl/apt.log")"
+	fi
+	resolve_closure
+	fetch_all || die "cannot download the runtime's packages: $(tail -n 1 "$dl/apt.log")"
+fi
 root=$out/runtime-root
 rm -rf "$root"
 mkdir -p "$root"
 for p in "${pkgs[@]}"; do
-	dpkg -x "$(fetch_deb "$p")" "$root" || die "dpkg -x for $p failed"
+	dpkg -x "$(deb_path "$p")" "$root" || die "dpkg -x for $p failed"
 done
 printf '%s\n' "${pkgs[@]}" >"$out/runtime.packages"
 rm -f "$dl/apt.log"
