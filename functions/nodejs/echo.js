@@ -1,0 +1,2 @@
+// Echo: returns its input unchanged (the benchmark's Node.js function).
+exports.main = (args) => args;

@@ -1,0 +1,5 @@
+"""Echo: returns its input unchanged (the benchmark's Python function)."""
+
+
+def main(args):
+    return args
