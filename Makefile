@@ -100,6 +100,30 @@ $(B)/functions/%.sh: functions/%.sh
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
 
+# Python and Node.js samples: single files are copied; each folder is a function with its own
+# modules, zipped reproducibly (the same files give the same bytes: entries in sorted order,
+# every timestamp 1980-01-01 00:00 UTC, modes from the files' executable bits, no __pycache__).
+FN_SCRIPTS := $(wildcard functions/python/*.py functions/nodejs/*.js)
+FN_ZIPDIRS := $(patsubst %/,%,$(wildcard functions/python/*/ functions/nodejs/*/))
+FN_BINS    += $(patsubst functions/%,$(B)/functions/%,$(FN_SCRIPTS)) \
+              $(patsubst functions/%,$(B)/functions/%.zip,$(FN_ZIPDIRS))
+$(B)/functions/python/%.py: functions/python/%.py
+	@mkdir -p $(@D)
+	install -m 0644 $< $@
+$(B)/functions/nodejs/%.js: functions/nodejs/%.js
+	@mkdir -p $(@D)
+	install -m 0644 $< $@
+define FN_ZIP_RULE
+$(B)/$(1).zip: $(shell find $(1) -type f ! -path '*/__pycache__/*' 2>/dev/null)
+	@rm -rf $$@.d && mkdir -p $$@.d
+	cp -R $(1)/. $$@.d/
+	find $$@.d -name __pycache__ -prune -exec rm -rf {} +
+	chmod -R u=rwX,go=rX $$@.d && find $$@.d -exec touch -h -d @315532800 {} +
+	cd $$@.d && LC_ALL=C TZ=UTC python3 -m zipfile -c ../$$(@F).tmp $$$$(LC_ALL=C ls -A)
+	mv $$@.tmp $$@ && rm -rf $$@.d
+endef
+$(foreach d,$(FN_ZIPDIRS),$(eval $(call FN_ZIP_RULE,$(d))))
+
 LIBS_CTL = -lmicrohttpd -ljansson -lsqlite3 -lcrypto -lcurl -lpthread
 $(B)/ditto-controller: $(B)/obj/controller/main.o $(B)/libcontroller.a $(B)/libditto.a
 	$(CC) -o $@ $^ $(LIBS_CTL)

@@ -1,0 +1,1 @@
+"""textkit: small pure-Python text helpers bundled with the wordfreq sample."""
