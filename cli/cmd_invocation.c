@@ -342,6 +342,29 @@ static void result_cell(struct table *t, const json_t *rec)
 	free(res);
 }
 
+/* An exception the function raised: its type and message on one row, its
+ * traceback one line a row below. Nothing when there is none. */
+static void exception_rows(struct table *t, const json_t *ex)
+{
+	if (!json_is_object(ex))
+		return;
+	const char *msg = field_str(ex, "message"), *tb = field_str(ex, "traceback");
+	table_add(t, "Exception:");
+	table_add(t, "%s%s%s", or_dash(field_str(ex, "type")), msg && *msg ? ": " : "",
+		  msg ? msg : "");
+	const char *label = "Traceback:";
+	while (tb && *tb) {
+		size_t n = strcspn(tb, "\r\n");
+		if (n > 0) {
+			table_add(t, "%s", label);
+			table_add(t, "%.*s", (int)n, tb);
+			label = "";
+		}
+		tb += n;
+		tb += strspn(tb, "\r\n");
+	}
+}
+
 static void invocation_block(struct table *t, const json_t *rec)
 {
 	const json_t *tm = json_object_get(rec, "timing");
@@ -353,6 +376,7 @@ static void invocation_block(struct table *t, const json_t *rec)
 	table_row(t, "Status:", field_str(rec, "status"));
 	error_text(rec, err, sizeof(err));
 	table_row(t, "Error:", err);
+	exception_rows(t, json_object_get(rec, "exception"));
 	table_add(t, "Async:");
 	table_add(t, "%s (retries %lld)", field_bool(rec, "async") ? "yes" : "no",
 		  (long long)field_int(rec, "retries", 0));

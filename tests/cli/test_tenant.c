@@ -3,7 +3,8 @@
  * (the secret created where it is missing, as deploy --encrypted does), or
  * --host-data as given; both flags, a bad value or an unusable secret are
  * refused with one line before any request. The commands run in this
- * process against a stand-in controller that records what it was sent.
+ * process against a stand-in controller that records what it was sent
+ * (fake_api.h).
  *
  * Compiles the CLI's modules in, as test_cli does. */
 #include <errno.h>
@@ -28,149 +29,23 @@
 #include "../../cli/output.c"
 #include "../../cli/sealed.c"
 #include "encoding.h"
-#include "reply_json.h"
-#include "support/files.h"
+#include "fake_api.h"
 
-#define ARGV(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define HD_UPPER "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"
 #define HD_LOWER "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
-static char dir[256];
-
-/* The stand-in controller: answers every request with the tenant it was
- * sent (and a key), and keeps the last request. */
-struct fake {
-	struct MHD_Daemon *d;
-	char url[64];
-	pthread_mutex_t lock;
-	int requests;
-	char request[300]; /* "METHOD PATH" */
-	json_t *body;      /* the last request's body, or NULL */
-};
-
-static struct fake F;
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
+/* The stand-in controller answers every request with the tenant it was sent
+ * (and a key). */
+static json_t *fake_answer(const char *method, const char *url, const json_t *body)
 {
-	struct fake *f = cls;
-	struct buf *in = *con_cls;
-	if (!in) {
-		*con_cls = calloc(1, sizeof(struct buf));
-		return *con_cls ? MHD_YES : MHD_NO;
-	}
-	if (*upload_size) {
-		buf_append(in, upload, *upload_size);
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	json_t *body = json_loadb((const char *)in->data, in->len, 0, NULL);
-	buf_free(in);
-	free(in);
-	*con_cls = NULL;
-	json_t *answer = json_pack("{s:s, s:s, s:O?, s:{s:i, s:i, s:s, s:s}}", "name", "acme",
-				   "key", "tenant-key-1", "host_data",
-				   json_object_get(body, "host_data"), "scaling", "min", 0, "max",
-				   2, "mechanism", "precreated", "policy", "elastic");
-	pthread_mutex_lock(&f->lock);
-	f->requests++;
-	snprintf(f->request, sizeof(f->request), "%s %s", method, url);
-	json_decref(f->body);
-	f->body = body;
-	pthread_mutex_unlock(&f->lock);
-	char *text = json_dumps(answer, 0);
-	json_decref(answer);
-	return reply_json(conn, text);
+	return json_pack("{s:s, s:s, s:O?, s:{s:i, s:i, s:s, s:s}}", "name", "acme", "key",
+			 "tenant-key-1", "host_data", json_object_get(body, "host_data"), "scaling",
+			 "min", 0, "max", 2, "mechanism", "precreated", "policy", "elastic");
 }
 
 static int setup(void **state)
 {
-	if (scratch_dir(dir, sizeof(dir), "tenant") < 0)
-		return -1;
-	pthread_mutex_init(&F.lock, NULL);
-	F.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, &F,
-			       MHD_OPTION_END);
-	if (!F.d)
-		return -1;
-	const union MHD_DaemonInfo *i = MHD_get_daemon_info(F.d, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(F.url, sizeof(F.url), "http://127.0.0.1:%u", (unsigned)i->port);
-	/* No secret of the machine's user is ever read or made. */
-	setenv("HOME", dir, 1);
-	unsetenv("DITTO_E2E_KEY");
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	MHD_stop_daemon(F.d);
-	json_decref(F.body);
-	pthread_mutex_destroy(&F.lock);
-	return remove_tree(dir);
-}
-
-/* What one command did: its exit code, its stderr (without its last
- * newline), and the request the controller got (body NULL when none
- * came). */
-struct ran {
-	int code;
-	char err[1024];
-	json_t *body;
-	char request[300];
-};
-
-/* Runs a command (argv NULL-terminated, argv[0] its last word) in this
- * process, its stdout and stderr into files. */
-static struct ran run(const struct cli_command *cmd, const char *const *args)
-{
-	char *argv[16], out[300], err[300];
-	int argc = 0;
-	while (args[argc] && argc < 15) {
-		argv[argc] = (char *)args[argc];
-		argc++;
-	}
-	argv[argc] = NULL;
-	snprintf(out, sizeof(out), "%s/stdout", dir);
-	snprintf(err, sizeof(err), "%s/stderr", dir);
-	fflush(stdout);
-	fflush(stderr);
-	int saved_out = dup(1), saved_err = dup(2);
-	assert_true(freopen(out, "w", stdout) != NULL);
-	assert_true(freopen(err, "w", stderr) != NULL);
-	pthread_mutex_lock(&F.lock);
-	int before = F.requests;
-	pthread_mutex_unlock(&F.lock);
-
-	struct cli cli = { .url = F.url, .key = "admin-key" };
-	optind = 0;
-	struct ran r = { .code = cmd->run(&cli, cmd, argc, argv) };
-	http_client_free(&cli.http);
-
-	fflush(stdout);
-	fflush(stderr);
-	dup2(saved_out, 1);
-	dup2(saved_err, 2);
-	close(saved_out);
-	close(saved_err);
-	file_read_text(err, r.err, sizeof(r.err));
-	pthread_mutex_lock(&F.lock);
-	if (F.requests > before) {
-		r.body = json_incref(F.body);
-		snprintf(r.request, sizeof(r.request), "%s", F.request);
-	}
-	pthread_mutex_unlock(&F.lock);
-	return r;
-}
-
-/* The command was refused on its command line: exit 2, one stderr line
- * holding want, no request. */
-static void refused(const struct cli_command *cmd, const char *const *args, const char *want)
-{
-	struct ran r = run(cmd, args);
-	if (r.code != CLI_EXIT_USAGE || !strstr(r.err, want))
-		fail_msg("%s: exit %d: %s", args[0], r.code, r.err);
-	assert_null(strchr(r.err, '\n')); /* one line: its newline is stripped */
-	assert_null(r.body);
+	return fake_setup("tenant");
 }
 
 /* e2e_host_data of the secret in path, as hex. */
