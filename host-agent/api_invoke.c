@@ -9,6 +9,7 @@
 #include "api_int.h"
 #include "artifacts.h"
 #include "encoding.h"
+#include "fnpkg.h"
 #include "invoke.h"
 #include "util.h"
 #include "vm.h"
@@ -53,6 +54,58 @@ static bool query_e2e(struct request *r, struct invoke_req *req)
 	}
 	req->invocation = id;
 	req->e2e = e2e && strcmp(e2e, "1") == 0;
+	return true;
+}
+
+/* Reads the optional "runtime" and "handler" parameters (lib/fnpkg's
+ * rules); a handler goes only with python3 or nodejs. Only those two reach
+ * the guest: binary and shell (or none) execute the artifact as ever.
+ * False (and a 400) when one is malformed. */
+static bool query_runtime(struct request *r, struct invoke_req *req)
+{
+	const char *name = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "runtime");
+	const char *handler = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+							  "handler");
+	enum fn_runtime rt = FN_RUNTIME_BINARY;
+	char why[160];
+	if (name && fn_runtime_parse(name, &rt) < 0) {
+		api_reply_error(r, AGENT_E_BAD_PARAMETER,
+				"runtime must be python3, nodejs, binary or shell");
+		return false;
+	}
+	if (fnpkg_check_handler(rt, handler, why, sizeof(why)) < 0) {
+		api_reply_error(r, AGENT_E_BAD_PARAMETER, "handler: %s", why);
+		return false;
+	}
+	if (fn_runtime_has_handler(rt)) {
+		req->runtime = fn_runtime_name(rt);
+		req->handler = handler && *handler ? handler : NULL;
+	}
+	return true;
+}
+
+/* Whether the VM's guest can run req's runtime: python3 and nodejs need the
+ * image's runtime disk, which SEV-SNP VMs are not given (qemu.c) until
+ * their guest checks it against a measured root hash. False after a 409. */
+static bool runtime_is_available(struct request *r, const struct vm *vm,
+				 const struct invoke_req *req)
+{
+	if (!req->runtime)
+		return true;
+	if (!vm->env->image->runtime[0]) {
+		api_reply_error(r, AGENT_E_UNSUPPORTED,
+				"runtime %s is not in this host's guest image (image.json has no "
+				"runtime disk)",
+				req->runtime);
+		return false;
+	}
+	if (vm->spec.confidential == CONFIDENTIAL_SEV_SNP) {
+		api_reply_error(r, AGENT_E_UNSUPPORTED,
+				"runtime %s is not available to SEV-SNP VMs: the runtime disk is "
+				"withheld from them until their guest checks it with dm-verity",
+				req->runtime);
+		return false;
+	}
 	return true;
 }
 
@@ -186,12 +239,12 @@ void api_post_invoke(struct request *r, const char *tenant)
 		.input = r->body.data.data,
 		.input_len = r->body.data.len,
 	};
-	if (!query_e2e(r, &req))
+	if (!query_e2e(r, &req) || !query_runtime(r, &req))
 		return;
 	/* The parameters are checked first, so a malformed call is refused
 	 * whatever the VM's state. */
 	struct vm *vm = api_find_vm(r, tenant);
-	if (!vm)
+	if (!vm || !runtime_is_available(r, vm, &req))
 		return;
 	struct invocation *inv = malloc(sizeof(*inv));
 	if (!inv) {

@@ -160,6 +160,10 @@ int invoke_start(struct invoke *inv, struct guest_chan *chan, const struct invok
 		json_object_set_new(meta, "invocation", json_string(req->invocation));
 	if (req->e2e)
 		json_object_set_new(meta, "e2e", json_true());
+	if (req->runtime)
+		json_object_set_new(meta, "runtime", json_string(req->runtime));
+	if (req->handler)
+		json_object_set_new(meta, "handler", json_string(req->handler));
 	int r = guest_chan_request(chan, WIRE_INVOKE, meta, req->input, req->input_len,
 				   (uint64_t)req->timeout_ms + AGENT_GUARD_MS, on_reply, c);
 	if (r < 0) {

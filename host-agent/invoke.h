@@ -53,6 +53,11 @@ struct invoke_req {
 	 * (NULL: none) and whether input and artifact are end-to-end sealed. */
 	const char *invocation;
 	bool e2e;
+	/* The runtime that runs the artifact through its launcher ("python3",
+	 * "nodejs") with its handler (NULL: the runtime's default), passed to
+	 * the guest as they are; runtime NULL: the artifact is executed. */
+	const char *runtime;
+	const char *handler;
 	const void *input;
 	size_t input_len;
 };

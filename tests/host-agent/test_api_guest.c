@@ -1,7 +1,9 @@
 /* The routes that reach a guest, over HTTP, against a VM whose guest
  * channel ends in the fake guest: attestation (the evidence relayed as the
  * API promises, the nonce passed through, the guest's refusals) and the
- * invocation parameters passed through to the guest as INVOKE meta. The
+ * invocation parameters passed through to the guest as INVOKE meta (the
+ * runtime and handler too, and the runtimes a VM's image cannot run
+ * refused). The
  * server, the channel and the fake guest share one loop on its own thread;
  * the test calls the API with libcurl. */
 #include <errno.h>
@@ -35,7 +37,9 @@ struct fixture {
 	char dir[256];
 	struct artifacts store;
 	struct fake_guest guest;
-	struct vm *vm; /* just what the routes use: ready, its channel, its invocations */
+	struct vm *vm;     /* just what the routes use: ready, its channel, its invocations */
+	struct vm_env env; /* the VM's: only its image */
+	struct guest_image image; /* with a runtime disk unless a test drops it */
 	struct api_server *api;
 	char url[64];
 	char digest[SHA256_HEX_SIZE];
@@ -100,6 +104,9 @@ static int setup(void **state)
 	fx->vm = calloc(1, sizeof(*fx->vm));
 	assert_non_null(fx->vm);
 	strcpy(fx->vm->spec.tenant, "t1");
+	strcpy(fx->image.runtime, "/images/runtime.img");
+	fx->env.image = &fx->image;
+	fx->vm->env = &fx->env;
 	fx->vm->state = VM_READY;
 	usage_init(&fx->vm->usage, uv_hrtime());
 	invoke_init(&fx->vm->invoke, "t1", &fx->store, 16, NULL, NULL);
@@ -302,15 +309,105 @@ static void test_invoke_passthrough(void **state)
 	assert_int_equal(fx->guest.n_frames, frames);
 }
 
+/* Invokes with the query's rest after the artifact; returns the status. */
+static long invoke_with(struct fixture *fx, const char *rest, struct http_reply *r)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s%s", fx->digest, rest);
+	return http_call(fx->url, NULL, "POST", path, "{}", 2, r);
+}
+
+/* The INVOKE the guest got for a call with rest has runtime and handler
+ * (NULL: absent). */
+static void expect_meta(struct fixture *fx, const char *rest, const char *runtime,
+			const char *handler)
+{
+	struct http_reply r;
+	assert_int_equal(invoke_with(fx, rest, &r), 200);
+	http_reply_free(&r);
+	json_t *meta = last_frame(fx, WIRE_INVOKE);
+	const char *rt = json_string_value(json_object_get(meta, "runtime"));
+	const char *h = json_string_value(json_object_get(meta, "handler"));
+	assert_true(runtime ? rt && strcmp(rt, runtime) == 0 : !json_object_get(meta, "runtime"));
+	assert_true(handler ? h && strcmp(h, handler) == 0 : !json_object_get(meta, "handler"));
+}
+
+/* The call with rest is refused with status and code, and reaches no guest;
+ * the message holds want. */
+static void expect_refusal(struct fixture *fx, const char *rest, long status, const char *code,
+			   const char *want)
+{
+	struct http_reply r;
+	size_t frames = fx->guest.n_frames;
+	assert_int_equal(invoke_with(fx, rest, &r), status);
+	assert_string_equal(http_error_code(&r), code);
+	const char *msg = json_string_value(
+		json_object_get(json_object_get(r.json, "error"), "message"));
+	if (!msg || !strstr(msg, want))
+		fail_msg("%s: %s", rest, msg ? msg : "(no message)");
+	http_reply_free(&r);
+	assert_int_equal(fx->guest.n_frames, frames);
+}
+
+/* runtime and handler reach the guest for python3 and nodejs only; bad
+ * ones are a 400 and a runtime the VM's image lacks a 409. */
+static void test_invoke_runtime(void **state)
+{
+	struct fixture *fx = *state;
+	fake_guest_on(&fx->guest, WIRE_INVOKE, "{\"status\":\"ok\",\"result_len\":0}");
+	expect_meta(fx, "&runtime=python3&handler=pkg.mod.fn", "python3", "pkg.mod.fn");
+	expect_meta(fx, "&runtime=python3", "python3", NULL);
+	expect_meta(fx, "&runtime=nodejs&handler=lib/util.$main", "nodejs", "lib/util.$main");
+	expect_meta(fx, "&runtime=nodejs&handler=", "nodejs", NULL);
+	expect_meta(fx, "&runtime=binary", NULL, NULL);
+	expect_meta(fx, "&runtime=shell&mode=persistent", NULL, NULL);
+	expect_meta(fx, "", NULL, NULL);
+
+	char long_handler[200] = "&runtime=python3&handler=";
+	memset(long_handler + strlen(long_handler), 'a', 129);
+	const char *bad[] = { "&runtime=ruby",
+			      "&runtime=",
+			      "&runtime=Python3",
+			      "&handler=main",
+			      "&runtime=binary&handler=main",
+			      "&runtime=shell&handler=main",
+			      "&runtime=python3&handler=a..b",
+			      "&runtime=python3&handler=1mod",
+			      "&runtime=nodejs&handler=../up.main",
+			      "&runtime=nodejs&handler=/abs.main",
+			      "&runtime=nodejs&handler=a//b.main",
+			      long_handler };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_refusal(fx, bad[i], 400, "bad_parameter", i < 3 ? "runtime" : "handler");
+	/* Checked before the VM is looked for. */
+	expect_error(fx, "POST", "/v1/vms/t9/invoke?artifact=" ID ID "&runtime=ruby", 400,
+		     "bad_parameter");
+
+	/* A VM of an image without the runtime disk, and an SEV-SNP VM, which
+	 * is not given it: binary still runs. */
+	fx->image.runtime[0] = '\0';
+	expect_refusal(fx, "&runtime=python3", 409, "unsupported",
+		       "runtime python3 is not in this host's guest image (image.json has no "
+		       "runtime disk)");
+	expect_refusal(fx, "&runtime=nodejs&handler=main", 409, "unsupported",
+		       "runtime nodejs is not in this host's guest image");
+	expect_meta(fx, "&runtime=binary", NULL, NULL);
+	strcpy(fx->image.runtime, "/images/runtime.img");
+	fx->vm->spec.confidential = CONFIDENTIAL_SEV_SNP;
+	expect_refusal(fx, "&runtime=nodejs", 409, "unsupported", "SEV-SNP");
+	expect_meta(fx, "", NULL, NULL);
+	fx->vm->spec.confidential = CONFIDENTIAL_NONE;
+	expect_meta(fx, "&runtime=nodejs", "nodejs", NULL);
+}
+
 #define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		FIXTURE_TEST(test_attest_none),
-		FIXTURE_TEST(test_attest_snp),
-		FIXTURE_TEST(test_attest_errors),
-		FIXTURE_TEST(test_invoke_passthrough),
+		FIXTURE_TEST(test_attest_none),    FIXTURE_TEST(test_attest_snp),
+		FIXTURE_TEST(test_attest_errors),  FIXTURE_TEST(test_invoke_passthrough),
+		FIXTURE_TEST(test_invoke_runtime),
 	};
 	return cmocka_run_group_tests_name("api_guest", tests, NULL, NULL);
 }
