@@ -26,10 +26,12 @@ struct bench_opts {
 	int concurrency;
 	int duration_s;
 	int warmup_s;
-	int records;     /* async invocations stored before the timed runs */
-	const char *url; /* a running controller instead of starting one */
-	const char *key; /* its admin key */
-	bool encrypted;  /* seal each call end to end (lib/e2e.h) */
+	int records;         /* async invocations stored before the timed runs */
+	const char *url;     /* a running controller instead of starting one */
+	const char *key;     /* its admin key */
+	bool encrypted;      /* seal each call end to end (lib/e2e.h) */
+	const char *runtime; /* echo's: python3, nodejs or binary */
+	int cold;            /* fresh versions deployed for the cold start */
 };
 
 /* A platform for one run: an agent process and a client to it. */

@@ -1,7 +1,8 @@
-/* ditto-bench invoke: synchronous invocations of the echo function through
- * the whole platform (client -> ditto-controller -> ditto-agent -> guest VM
- * -> function): latency, throughput, errors, and from each reply's
- * X-Ditto-Timing header where the time went. The platform it measures is
+/* ditto-bench invoke: synchronous invocations of the echo function (in the
+ * runtime --runtime names) through the whole platform (client ->
+ * ditto-controller -> ditto-agent -> guest VM -> function): latency,
+ * throughput, errors, from each reply's X-Ditto-Timing header where the
+ * time went, and the cold start: the first call of fresh versions. The platform it measures is
  * set up and torn down by platform.c. */
 #include <errno.h>
 #include <pthread.h>
@@ -328,58 +329,70 @@ static bool reply_matches(struct worker *w, const char *id, size_t len)
 	return w->reply_len == len && memcmp(w->reply, w->body, len) == 0;
 }
 
-/* Calls echo back to back until the phase ends; each body is unique, so a
- * reply that echoes it proves it answers this very call. */
+/* Calls echo once with a unique body (so a reply that echoes it proves it
+ * answers this very call): w->cur holds its sample, w->cold whether it was
+ * a cold start. Returns 0 for a good call, 1 for a failed one with its
+ * error kind in *ret_kind, or -errno when it could not be made at all. */
+static int worker_call(struct worker *w, int *ret_kind)
+{
+	int len = snprintf(w->body, sizeof(w->body), "{\"client\":%d,\"seq\":%ld}", w->index,
+			   w->seq++);
+	char id[33] = "";
+	size_t sealed_len = 0;
+	long long t0 = now_us();
+	uint8_t *sealed = w->e2e ? seal_call(w, (size_t)len, id, &sealed_len) : NULL;
+	if (w->e2e && !sealed)
+		return -EIO;
+	if (!w->e2e)
+		curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)len);
+	w->reply_len = 0;
+	w->reply_overflow = w->has_timing = w->cold = false;
+	long long t_sent = now_us();
+	CURLcode rc = curl_easy_perform(w->curl);
+	long long t_back = now_us();
+	free(sealed);
+	long status = 0;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
+	bool matches = rc == CURLE_OK && status == 200 && reply_matches(w, id, (size_t)len);
+	w->last_us = now_us();
+	w->cur.e2e = w->e2e ? (t_sent - t0) + (w->last_us - t_back) : 0;
+	w->cur.rtt = w->last_us - t0;
+	if (rc != CURLE_OK)
+		*ret_kind = ERR_NO_ANSWER;
+	else if (status != 200)
+		*ret_kind = (int)status;
+	else if (!matches)
+		*ret_kind = ERR_WRONG_BODY;
+	else if (!w->has_timing)
+		*ret_kind = ERR_NO_TIMING;
+	else
+		return 0;
+	return 1;
+}
+
+/* Calls echo back to back until the phase ends. */
 static void *worker_main(void *data)
 {
 	struct worker *w = data;
 	const struct phase *ph = w->phase;
 	while (now_us() < atomic_load(&ph->end_us)) {
-		int len = snprintf(w->body, sizeof(w->body), "{\"client\":%d,\"seq\":%ld}",
-				   w->index, w->seq++);
-		char id[33] = "";
-		size_t sealed_len = 0;
-		long long t0 = now_us();
-		uint8_t *sealed = w->e2e ? seal_call(w, (size_t)len, id, &sealed_len) : NULL;
-		if (w->e2e && !sealed) {
-			w->err = -EIO;
+		int kind, r = worker_call(w, &kind);
+		if (r < 0) {
+			w->err = r;
 			break;
 		}
-		if (!w->e2e)
-			curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)len);
-		w->reply_len = 0;
-		w->reply_overflow = w->has_timing = w->cold = false;
-		long long t_sent = now_us();
-		CURLcode rc = curl_easy_perform(w->curl);
-		long long t_back = now_us();
-		free(sealed);
-		long status = 0;
-		if (rc == CURLE_OK)
-			curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
-		bool matches = rc == CURLE_OK && status == 200 && reply_matches(w, id, (size_t)len);
-		w->last_us = now_us();
-		w->cur.e2e = w->e2e ? (t_sent - t0) + (w->last_us - t_back) : 0;
 		if (!ph->record)
 			continue;
-		int kind;
-		if (rc != CURLE_OK)
-			kind = ERR_NO_ANSWER;
-		else if (status != 200)
-			kind = (int)status;
-		else if (!matches)
-			kind = ERR_WRONG_BODY;
-		else if (!w->has_timing)
-			kind = ERR_NO_TIMING;
-		else {
-			w->cur.rtt = w->last_us - t0;
-			w->cold_starts += w->cold;
-			if (samples_push(&w->samples, &w->cur) < 0) {
-				w->err = -ENOMEM;
-				break;
-			}
+		if (r > 0) {
+			errors_add(&w->errors, kind, 1);
 			continue;
 		}
-		errors_add(&w->errors, kind, 1);
+		w->cold_starts += w->cold;
+		if (samples_push(&w->samples, &w->cur) < 0) {
+			w->err = -ENOMEM;
+			break;
+		}
 	}
 	return NULL;
 }
@@ -670,6 +683,121 @@ static int store_records(struct platform *p, struct records *ret)
 	return 0;
 }
 
+/* ---- cold start ---- */
+
+/* The first calls of fresh versions of echo: each version is new to every
+ * worker vCPU, so its first call starts the runtime's process there. */
+struct cold {
+	int versions;
+	struct samples samples; /* the first calls the platform reported cold */
+	long not_cold;          /* first calls it did not */
+	struct errors errors;
+};
+
+/* Version i of echo's bytes: the artifact with a line appended that the
+ * runtime ignores (a comment; data past an ELF binary's segments). Returns
+ * 0 with a malloc'd copy, or -ENOMEM. */
+static int fresh_version(const char *runtime, const void *art, size_t len, int i, void **ret,
+			 size_t *ret_len)
+{
+	char tail[64];
+	const char *comment = strcmp(runtime, "python3") == 0  ? "# "
+			      : strcmp(runtime, "nodejs") == 0 ? "// "
+							       : "";
+	int n = snprintf(tail, sizeof(tail), "\n%scold start %d\n", comment, i);
+	uint8_t *b = malloc(len + (size_t)n);
+	if (!b)
+		return -ENOMEM;
+	memcpy(b, art, len);
+	memcpy(b + len, tail, (size_t)n);
+	*ret = b;
+	*ret_len = len + (size_t)n;
+	return 0;
+}
+
+/* Deploys o->cold fresh versions of echo one after another and calls each
+ * once through w. Returns 0, or -errno after printing one line. */
+static int measure_cold(struct platform *p, struct worker *w, struct cold *ret)
+{
+	const struct bench_opts *o = p->o;
+	char query[128];
+	void *art;
+	size_t len;
+	memset(ret, 0, sizeof(*ret));
+	ret->versions = o->encrypted ? 0 : o->cold;
+	platform_echo_query(o, query, sizeof(query));
+	int r = ret->versions > 0 ? platform_echo_read(o, &art, &len) : 0;
+	if (r < 0 || ret->versions == 0)
+		return r;
+	for (int i = 0; i < ret->versions && r >= 0; i++) {
+		void *v;
+		size_t vlen;
+		int kind;
+		if ((r = fresh_version(o->runtime, art, len, i, &v, &vlen)) < 0)
+			break;
+		r = platform_deploy(p, "echo", v, vlen, query);
+		free(v);
+		if (r < 0 || (r = worker_call(w, &kind)) < 0)
+			break;
+		if (r > 0)
+			errors_add(&ret->errors, kind, 1);
+		else if (!w->cold)
+			ret->not_cold++;
+		else
+			r = samples_push(&ret->samples, &w->cur);
+	}
+	free(art);
+	if (r < 0 && r != -EIO)
+		fprintf(stderr, "ditto-bench: cold start: %s\n", strerror(-r));
+	return r < 0 ? r : 0;
+}
+
+/* The cold-start targets under TCG, in ms; 0 when none. */
+static int cold_target_ms(const char *runtime)
+{
+	return strcmp(runtime, "python3") == 0 ? 1500 : strcmp(runtime, "nodejs") == 0 ? 2500 : 0;
+}
+
+static json_t *cold_json(const struct cold *c, const char *runtime)
+{
+	struct stats rtt, fn;
+	hop_stats(&c->samples, HOP_RTT, &rtt);
+	hop_stats(&c->samples, HOP_FUNCTION, &fn);
+	int target = cold_target_ms(runtime);
+	return json_pack("{s:i, s:I, s:i, s:I, s:o, s:o, s:o, s:o}", "versions", c->versions,
+			 "calls", (json_int_t)c->samples.n, "not_cold", (int)c->not_cold, "errors",
+			 (json_int_t)c->errors.total, "errors_by_kind", errors_json(&c->errors),
+			 "latency_ms", latency_json(&rtt), "function_ms", latency_json(&fn),
+			 "target_ms", target ? json_integer(target) : json_null());
+}
+
+static void print_cold(const struct cold *c, const struct run *all, const char *runtime)
+{
+	struct stats rtt, fn, warm;
+	hop_stats(&all->samples, HOP_RTT, &warm);
+	printf("warm calls (%s, the runs above): p50 %.2f ms, p99 %.2f ms\n", runtime,
+	       warm.p50 / 1000, warm.p99 / 1000);
+	if (c->versions == 0)
+		return;
+	hop_stats(&c->samples, HOP_RTT, &rtt);
+	hop_stats(&c->samples, HOP_FUNCTION, &fn);
+	printf("cold start (%s, the first call of each of %d fresh versions, %zu reported cold):\n"
+	       "  round trip p50 %.1f ms, p90 %.1f ms, max %.1f ms; in the guest (process start,\n"
+	       "  import, call) p50 %.1f ms, max %.1f ms",
+	       runtime, c->versions, c->samples.n, rtt.p50 / 1000, rtt.p90 / 1000, rtt.max / 1000,
+	       fn.p50 / 1000, fn.max / 1000);
+	int target = cold_target_ms(runtime);
+	if (target && c->samples.n)
+		printf("; target p50 <= %d ms: %s", target,
+		       rtt.p50 <= target * 1000.0 ? "met" : "NOT met");
+	printf("\n");
+	if (c->not_cold || c->errors.total) {
+		printf("cold start calls not reported cold: %ld; failed: ", c->not_cold);
+		errors_print(&c->errors);
+		printf("\n");
+	}
+}
+
 /* ---- the benchmark ---- */
 
 static double median_of(double *v, size_t n)
@@ -690,11 +818,11 @@ static const char *e2e_label(const struct bench_opts *o, const struct bench_e2e 
 
 static void print_text(const struct platform *p, const struct bench_opts *o, const struct run *runs,
 		       const struct run *all, double tput, long rss_end, const struct records *rec,
-		       const struct bench_e2e *e2e)
+		       const struct bench_e2e *e2e, const struct cold *cold)
 {
-	printf("ditto-bench invoke: echo (persistent) client -> controller -> agent -> guest VM, "
-	       "%s\n",
-	       e2e_label(o, e2e));
+	printf("ditto-bench invoke: echo (%s, persistent) client -> controller -> agent -> guest "
+	       "VM, %s\n",
+	       o->runtime, e2e_label(o, e2e));
 	printf("accel=%s qemu=%s host cores=%d worker vCPUs=%d (fixed:%d) concurrency=%d, "
 	       "%d x %d s after %d s of warm-up\n",
 	       p->accel, p->qemu, p->cores, p->workers, p->workers, o->concurrency, o->reps,
@@ -740,6 +868,7 @@ static void print_text(const struct platform *p, const struct bench_opts *o, con
 		printf("none");
 	errors_print(&all->errors);
 	printf("\ncold starts during the timed runs: %ld\n", all->cold_starts);
+	print_cold(cold, all, o->runtime);
 	if (rec->n > 0)
 		printf("controller resident memory with %ld invocation records: %.1f MiB "
 		       "(%d async calls submitted in %.1f s, all run %.1f s later; %ld of the kept "
@@ -752,7 +881,7 @@ static void print_text(const struct platform *p, const struct bench_opts *o, con
 
 static void print_json(const struct platform *p, const struct bench_opts *o, const struct run *runs,
 		       const struct run *all, double tput, long rss_end, const struct records *rec,
-		       const struct bench_e2e *e2e)
+		       const struct bench_e2e *e2e, const struct cold *cold)
 {
 	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i}",
 				"benchmark", "invoke", "function", "echo", "mode", "persistent",
@@ -770,6 +899,11 @@ static void print_json(const struct platform *p, const struct bench_opts *o, con
 	json_object_set_new(overall, "throughput", json_real(tput));
 	json_object_set_new(overall, "throughput_is", json_string("median of the runs"));
 	json_object_set_new(out, "overall", overall);
+	json_object_set_new(out, "runtime", json_string(o->runtime));
+	struct stats warm;
+	hop_stats(&all->samples, HOP_RTT, &warm);
+	json_object_set_new(out, "warm_latency_ms", latency_json(&warm));
+	json_object_set_new(out, "cold_start", cold_json(cold, o->runtime));
 	json_object_set_new(out, "controller_rss_kib",
 			    rss_end >= 0 ? json_integer(rss_end) : json_null());
 	if (rec->n > 0)
@@ -795,6 +929,7 @@ int bench_invoke(const struct bench_opts *o)
 	struct run all = { 0 };
 	struct records rec = { 0 };
 	struct bench_e2e e2e = { 0 };
+	struct cold cold = { 0 };
 	if (!ws || !runs) {
 		free(ws);
 		free(runs);
@@ -853,18 +988,24 @@ int bench_invoke(const struct bench_opts *o)
 	}
 	double tput = median_of(tputs, (size_t)o->reps);
 	free(tputs);
+	if (!o->json && o->cold > 0 && !o->encrypted)
+		fprintf(stderr, "ditto-bench: cold start: %d fresh versions, one call each\n",
+			o->cold);
+	if (measure_cold(&p, &ws[0], &cold) < 0)
+		goto out;
 	long rss_end = rss_kib(p.controller.pid);
 	if (o->json)
-		print_json(&p, o, runs, &all, tput, rss_end, &rec, &e2e);
+		print_json(&p, o, runs, &all, tput, rss_end, &rec, &e2e, &cold);
 	else
-		print_text(&p, o, runs, &all, tput, rss_end, &rec, &e2e);
-	rc = all.errors.total == 0 ? 0 : -EIO;
+		print_text(&p, o, runs, &all, tput, rss_end, &rec, &e2e, &cold);
+	rc = all.errors.total == 0 && cold.errors.total == 0 ? 0 : -EIO;
 out:
 	for (int i = 0; i < n; i++)
 		worker_free(&ws[i]);
 	for (int i = 0; i < o->reps; i++)
 		free(runs[i].samples.v);
 	free(all.samples.v);
+	free(cold.samples.v);
 	free(ws);
 	free(runs);
 	platform_stop(&p);

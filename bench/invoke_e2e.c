@@ -16,7 +16,7 @@ static int deploy_sealed(struct platform *p, struct bench_e2e *b)
 {
 	void *art;
 	size_t len;
-	int r = bench_read_function(p->o, "echo", &art, &len);
+	int r = platform_echo_read(p->o, &art, &len);
 	if (r < 0)
 		return r;
 	uint8_t *sealed = NULL;
@@ -28,9 +28,9 @@ static int deploy_sealed(struct platform *p, struct bench_e2e *b)
 		return r;
 	}
 	sha256_hex(sealed, sealed_len, b->digest);
-	char query[96];
-	snprintf(query, sizeof(query), "mode=persistent&max_concurrency=%d&encrypted=true",
-		 p->o->concurrency);
+	char query[160];
+	platform_echo_query(p->o, query, sizeof(query));
+	strcat(query, "&encrypted=true");
 	r = platform_deploy(p, "echo", sealed, sealed_len, query);
 	free(sealed);
 	return r;

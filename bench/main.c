@@ -3,8 +3,9 @@
  *   ditto-bench vcpu --mechanism hotplug|precreated --reps N [--mode M] [--json]
  *                    [--latencies-out FILE]
  *   ditto-bench mem --vms N [--json]
- *   ditto-bench invoke [--concurrency C] [--duration S] [--warmup S] [--reps R]
- *                      [--records N] [--encrypted] [--url URL --key KEY] [--json]
+ *   ditto-bench invoke [--runtime python3|nodejs|binary] [--cold N] [--concurrency C]
+ *                      [--duration S] [--warmup S] [--reps R] [--records N] [--encrypted]
+ *                      [--url URL --key KEY] [--json]
  *   ditto-bench demo
  *   ditto-bench replay --trace PATH [trace, selection, scaling, policy and
  *                      output flags] (its own --help)
@@ -30,7 +31,8 @@ static void usage(FILE *f)
 		"  mem    boot N VMs, print the agent's and each QEMU's resident memory\n"
 		"  demo   boot a VM, grow worker vCPUs, run the sample functions on them\n"
 		"  invoke synchronous echo invocations through controller, agent and guest:\n"
-		"         latency, throughput, errors and where the time goes\n"
+		"         latency, throughput, errors and where the time goes, and the\n"
+		"         runtime's cold start\n"
 		"  replay an Azure Functions trace open-loop through the controller under\n"
 		"         each scaling policy, side by side (ditto-bench replay --help)\n"
 		"  simulate the same trace and policies in a discrete-event model at any scale\n"
@@ -57,6 +59,10 @@ static void usage(FILE *f)
 		"  --warmup S           seconds of untimed calls first (invoke; default 2)\n"
 		"  --records N          store N async invocations first and report the\n"
 		"                       controller's memory after (invoke; default 0)\n"
+		"  --runtime R          echo's runtime: python3, nodejs or binary (invoke;\n"
+		"                       default binary)\n"
+		"  --cold N             deploy N fresh versions of echo after the timed runs and\n"
+		"                       call each once: the cold start (invoke; default 5)\n"
 		"  --encrypted          seal each call end to end to the attested VM key and\n"
 		"                       open each result, as a tenant's client does (invoke)\n"
 		"  --url URL --key KEY  use a running controller and its admin key instead of\n"
@@ -90,6 +96,15 @@ static bool opts_valid(const struct bench_opts *o)
 				"--warmup 0..3600, --records 0..10000000\n");
 		return false;
 	}
+	if (strcmp(o->runtime, "binary") != 0 && strcmp(o->runtime, "python3") != 0 &&
+	    strcmp(o->runtime, "nodejs") != 0) {
+		fprintf(stderr, "ditto-bench: --runtime must be python3, nodejs or binary\n");
+		return false;
+	}
+	if (o->cold < 0 || o->cold > 1000) {
+		fprintf(stderr, "ditto-bench: --cold must be 0..1000\n");
+		return false;
+	}
 	if (!o->url != !o->key) {
 		fprintf(stderr, "ditto-bench: --url and --key go together\n");
 		return false;
@@ -119,7 +134,9 @@ int main(int argc, char **argv)
 				.vms = 4,
 				.concurrency = 1,
 				.duration_s = 10,
-				.warmup_s = 2 };
+				.warmup_s = 2,
+				.runtime = "binary",
+				.cold = 5 };
 	static const struct option opts[] = {
 		{ "build", required_argument, NULL, 'b' },
 		{ "data", required_argument, NULL, 'd' },
@@ -139,6 +156,8 @@ int main(int argc, char **argv)
 		{ "url", required_argument, NULL, 'u' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "encrypted", no_argument, NULL, 'E' },
+		{ "runtime", required_argument, NULL, 'T' },
+		{ "cold", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -163,6 +182,8 @@ int main(int argc, char **argv)
 		case 'u': o.url = optarg; break;
 		case 'k': o.key = optarg; break;
 		case 'E': o.encrypted = true; break;
+		case 'T': o.runtime = optarg; break;
+		case 'O': o.cold = atoi(optarg); break;
 		case 'j': o.json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -220,15 +221,36 @@ int platform_tenant_setup(struct platform *p)
 
 	void *art;
 	size_t len;
-	if ((r = bench_read_function(o, "echo", &art, &len)) < 0)
+	if ((r = platform_echo_read(o, &art, &len)) < 0)
 		return r;
-	/* Every client may have a call in flight: the default limit would
-	 * answer the surplus with 429. */
-	char query[64];
-	snprintf(query, sizeof(query), "mode=persistent&max_concurrency=%d", o->concurrency);
+	char query[128];
+	platform_echo_query(o, query, sizeof(query));
 	r = platform_deploy(p, "echo", art, len, query);
 	free(art);
 	return r;
+}
+
+int platform_echo_read(const struct bench_opts *o, void **ret, size_t *ret_len)
+{
+	if (strcmp(o->runtime, "binary") == 0)
+		return bench_read_function(o, "echo", ret, ret_len);
+	const char *src = strcmp(o->runtime, "python3") == 0 ? "python/echo.py" : "nodejs/echo.js";
+	char path[512];
+	snprintf(path, sizeof(path), "%s/functions/%s", o->build, src);
+	if (access(path, R_OK) < 0)
+		snprintf(path, sizeof(path), "functions/%s", src);
+	int r = file_read_all(path, ret, ret_len);
+	if (r < 0)
+		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", path, strerror(-r));
+	return r;
+}
+
+void platform_echo_query(const struct bench_opts *o, char *query, size_t size)
+{
+	/* Every client may have a call in flight: the default limit would
+	 * answer the surplus with 429. */
+	snprintf(query, size, "mode=persistent&max_concurrency=%d&runtime=%s", o->concurrency,
+		 o->runtime);
 }
 
 /* The first call boots the VM; then waits until the VM has its worker vCPUs. */

@@ -59,8 +59,18 @@ int platform_tenant_read(struct api_client *c, const char *name, struct tenant_s
 int platform_deploy(struct platform *p, const char *name, const void *art, size_t len,
 		    const char *query);
 
+/* Reads the echo function of o->runtime: BUILD/functions/echo (binary), or
+ * the source python/echo.py or nodejs/echo.js under BUILD/functions, else
+ * under ./functions (the source tree). The caller frees *ret. Returns 0, or
+ * -errno after printing one line. */
+int platform_echo_read(const struct bench_opts *o, void **ret, size_t *ret_len);
+
+/* The query echo is deployed with: persistent, in o->runtime, with room
+ * for every client's call. */
+void platform_echo_query(const struct bench_opts *o, char *query, size_t size);
+
 /* Creates the tenant "bench", fixes its worker vCPUs at min(concurrency,
- * cores) and deploys echo. Returns 0, or -errno after printing one line. */
+ * cores) and deploys echo in o->runtime. Returns 0, or -errno after printing one line. */
 int platform_tenant_setup(struct platform *p);
 
 /* Makes the first call, which boots the tenant VM, and waits until the VM
