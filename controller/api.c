@@ -45,16 +45,34 @@ void reply_raw(struct request *r, unsigned status, const char *content_type, cha
 
 /* The message may carry bytes from the request (a path, a name): the error
  * body is built so that it is valid UTF-8 whatever they are. */
+static void reply_error_v(struct request *r, unsigned status, const char *code, json_t *extra,
+			  const char *fmt, va_list ap)
+{
+	json_t *o = httpd_error_vjson(code, fmt, ap);
+	json_t *e = json_object_get(o, "error");
+	if (e && r->id_header[0])
+		json_object_set_new(e, "invocation", json_string(r->id_header));
+	if (e && extra)
+		json_object_update(e, extra);
+	json_decref(extra);
+	reply_json(r, status, o);
+}
+
 void reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	json_t *o = httpd_error_vjson(code, fmt, ap);
+	reply_error_v(r, status, code, NULL, fmt, ap);
 	va_end(ap);
-	if (o && r->id_header[0])
-		json_object_set_new(json_object_get(o, "error"), "invocation",
-				    json_string(r->id_header));
-	reply_json(r, status, o);
+}
+
+void reply_error_with(struct request *r, unsigned status, const char *code, json_t *extra,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_error_v(r, status, code, extra, fmt, ap);
+	va_end(ap);
 }
 
 void reply_internal(struct request *r, const char *what, int err)

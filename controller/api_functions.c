@@ -8,19 +8,22 @@
 
 #include "controller_int.h"
 #include "encoding.h"
+#include "fnpkg.h"
 #include "log.h"
+#include "package.h"
 
 #define LIST_DEFAULT 50
 
 static json_t *function_json(const struct store_function *f)
 {
-	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:s}, s:b}", "name", f->name,
-			 "version", (json_int_t)f->version, "digest", f->digest, "size",
-			 (json_int_t)f->size, "created_ms", (json_int_t)f->created_ms, "limits",
-			 "timeout_ms", (json_int_t)f->limits.timeout_ms, "memory_mib",
+	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:s}, s:b, s:s, s:s?}",
+			 "name", f->name, "version", (json_int_t)f->version, "digest", f->digest,
+			 "size", (json_int_t)f->size, "created_ms", (json_int_t)f->created_ms,
+			 "limits", "timeout_ms", (json_int_t)f->limits.timeout_ms, "memory_mib",
 			 (json_int_t)f->limits.memory_mib, "max_concurrency",
 			 (json_int_t)f->limits.max_concurrency, "mode", f->limits.mode, "encrypted",
-			 f->limits.encrypted);
+			 f->limits.encrypted, "runtime", fn_runtime_name(f->limits.runtime),
+			 "handler", f->limits.handler[0] ? f->limits.handler : NULL);
 }
 
 /* Reads an optional boolean query parameter (true, false, 1, 0). Replies
@@ -100,18 +103,53 @@ static void function_delete(struct request *r)
 	reply_json(r, MHD_HTTP_OK, json_pack("{s:s, s:b}", "name", r->arg, "deleted", 1));
 }
 
+/* Reads the deploy's runtime and handler. A handler is checked against a
+ * runtime named (or binary, for an encrypted artifact without one); with
+ * none, against the one the bytes give, once they are here. */
+static bool function_runtime(struct request *r)
+{
+	const char *runtime = query(r, "runtime"), *handler = query(r, "handler");
+	struct store_limits *l = &r->limits;
+	l->runtime = FN_RUNTIME_UNKNOWN;
+	if (runtime && fn_runtime_parse(runtime, &l->runtime) < 0) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+			    "runtime must be python3, nodejs, binary or shell");
+		return false;
+	}
+	/* Sealed bytes cannot be inspected: no runtime named means binary. */
+	if (l->encrypted && !runtime)
+		l->runtime = FN_RUNTIME_BINARY;
+	l->handler[0] = '\0';
+	if (!handler)
+		return true;
+	char why[256];
+	if (!handler[0] || strlen(handler) > FNPKG_HANDLER_MAX) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "handler must be 1..%d bytes",
+			    FNPKG_HANDLER_MAX);
+		return false;
+	}
+	if (l->runtime != FN_RUNTIME_UNKNOWN &&
+	    fnpkg_check_handler(l->runtime, handler, why, sizeof(why)) < 0) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "%s", why);
+		return false;
+	}
+	snprintf(l->handler, sizeof(l->handler), "%s", handler);
+	return true;
+}
+
 static bool function_limits(struct request *r)
 {
-	static const char *const keys[] = { "timeout",         "memory",    "mode",
-					    "max_concurrency", "encrypted", NULL };
+	static const char *const keys[] = { "timeout",   "memory",  "mode",    "max_concurrency",
+					    "encrypted", "runtime", "handler", NULL };
 	int64_t timeout = TIMEOUT_DEFAULT, memory = MEMORY_DEFAULT, conc = CONCURRENCY_DEFAULT;
 	if (!query_only(r, keys) || !query_int(r, "timeout", 100, TIMEOUT_MAX, &timeout) ||
 	    !query_int(r, "memory", 16, MEMORY_MAX, &memory) ||
 	    !query_int(r, "max_concurrency", 1, CONCURRENCY_MAX, &conc))
 		return false;
 	const char *mode = query(r, "mode");
+	r->mode_given = mode != NULL;
 	if (!mode)
-		mode = "process";
+		mode = "process"; /* until the runtime is known */
 	if (strcmp(mode, "process") != 0 && strcmp(mode, "persistent") != 0) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter",
 			    "mode must be process or persistent");
@@ -122,7 +160,44 @@ static bool function_limits(struct request *r)
 	r->limits.max_concurrency = (uint32_t)conc;
 	snprintf(r->limits.mode, sizeof(r->limits.mode), "%s", mode);
 	r->limits.encrypted = false;
-	return query_bool(r, "encrypted", &r->limits.encrypted);
+	return query_bool(r, "encrypted", &r->limits.encrypted) && function_runtime(r);
+}
+
+/* Resolves the runtime and handler against the artifact's bytes (an
+ * encrypted one's are sealed: only the syntax was checked) and the mode
+ * the runtime wants when none was named. Replies 400 and returns false
+ * when they do not suit each other. */
+static bool function_package(struct request *r)
+{
+	struct store_limits *l = &r->limits;
+	char why[256], handler[FNPKG_HANDLER_SIZE];
+	enum fn_runtime rt = l->runtime;
+	if (l->encrypted) {
+		snprintf(handler, sizeof(handler), "%s",
+			 l->handler[0] || !fn_runtime_has_handler(rt) ? l->handler : "main");
+	} else {
+		int err = package_check(r->fd, r->body.received, &rt, l->handler, handler, why,
+					sizeof(why));
+		/* A handler given without a runtime is checked against the
+		 * inferred one: its syntax is the caller's parameter. */
+		bool bad_handler = err == -EINVAL && l->handler[0] && rt != FN_RUNTIME_UNKNOWN &&
+				   fnpkg_check_handler(rt, l->handler, NULL, 0) < 0;
+		if (err == -EINVAL) {
+			reply_error(r, MHD_HTTP_BAD_REQUEST,
+				    bad_handler ? "bad_parameter" : "bad_function", "%s", why);
+			return false;
+		}
+		if (err < 0) {
+			reply_internal(r, "artifact_read", err);
+			return false;
+		}
+	}
+	l->runtime = rt;
+	memcpy(l->handler, handler, sizeof(l->handler));
+	if (!r->mode_given)
+		snprintf(l->mode, sizeof(l->mode), "%s",
+			 fn_runtime_has_handler(rt) ? "persistent" : "process");
+	return true;
 }
 
 /* Moves the uploaded artifact into place under its digest (rename is atomic,
@@ -132,6 +207,8 @@ static void function_put(struct request *r)
 	struct controller *c = r->ctl;
 	if (r->body.received == 0)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, "empty", "the artifact body is empty");
+	if (!function_package(r))
+		return;
 	uint8_t d[SHA256_DIGEST_SIZE];
 	char digest[SHA256_HEX_SIZE], path[1200];
 	sha256_final(&r->hash, d);
@@ -156,8 +233,9 @@ static void function_put(struct request *r)
 				   "the store is busy, retry");
 	if (err < 0)
 		return reply_internal(r, "function_put", err);
-	log_info("function_deployed tenant=%s name=%s version=%lld digest=%s size=%llu", r->tenant,
-		 r->arg, (long long)version, digest, (unsigned long long)r->body.received);
+	log_info("function_deployed tenant=%s name=%s version=%lld digest=%s size=%llu runtime=%s",
+		 r->tenant, r->arg, (long long)version, digest,
+		 (unsigned long long)r->body.received, fn_runtime_name(r->limits.runtime));
 	reply_json(r, MHD_HTTP_CREATED, function_json(&f));
 }
 
@@ -241,7 +319,10 @@ static void function_invoke(struct request *r)
 	} else {
 		snprintf(r->status_header, sizeof(r->status_header), "%s",
 			 !strcmp(out.code, "function_timeout") ? "timeout" : "error");
-		reply_error(r, out.http, out.code, "%s", out.message);
+		/* A raised exception's type and message, beside the id. */
+		json_t *extra = out.exception ? json_pack("{s:O}", "exception", out.exception)
+					      : NULL;
+		reply_error_with(r, out.http, out.code, extra, "%s", out.message);
 	}
 	invocation_reply_clear(&out);
 }
@@ -269,6 +350,12 @@ static json_t *invocation_json(const struct store_invocation *v, bool payloads)
 							      (json_int_t)v->vcpu_alloc_ms, "busy",
 							      (json_int_t)v->vcpu_busy_ms)
 						  : json_null());
+	/* The exception it raised, as the guest reported it; absent when none. */
+	json_t *exception = v->exception ? json_loads(v->exception, 0, NULL) : NULL;
+	if (o && exception)
+		json_object_set_new(o, "exception", exception);
+	else
+		json_decref(exception);
 	if (o && payloads) {
 		payload_to_json(o, "result", "result_encoding", v->result, v->result_len);
 		payload_to_json(o, "log", "log_encoding", v->log, v->log_len);

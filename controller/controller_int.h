@@ -112,7 +112,11 @@ struct request {
 	int fd;
 	char tmp_path[1200];
 	struct sha256 hash;
+	/* A deploy's limits, runtime and handler from its query (runtime
+	 * FN_RUNTIME_UNKNOWN: to be inferred; handler "": none given), and
+	 * whether it named a mode (else the runtime's default). */
 	struct store_limits limits;
+	bool mode_given;
 	bool async;
 	/* The id the caller chose for its invocation (X-Ditto-Invocation-Id);
 	 * "" when it chose none. */
@@ -140,6 +144,10 @@ void api_close(struct controller *c);
 void reply_json(struct request *r, unsigned status, json_t *o);
 void reply_error(struct request *r, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* reply_error with the members of extra (a JSON object, taken over; NULL:
+ * none) added to the error object. */
+void reply_error_with(struct request *r, unsigned status, const char *code, json_t *extra,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void reply_internal(struct request *r, const char *what, int err);
 /* Replies with bytes as they are; takes ownership of data (malloc'd). */
 void reply_raw(struct request *r, unsigned status, const char *content_type, char *data,

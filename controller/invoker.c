@@ -32,7 +32,7 @@ struct pending {
 	/* outcome */
 	struct store_outcome o; /* its pointers point at the copies below */
 	uint8_t *result, *log;
-	char *error;
+	char *error, *exception;
 };
 
 static void pending_free(struct pending *p)
@@ -40,6 +40,7 @@ static void pending_free(struct pending *p)
 	free(p->result);
 	free(p->log);
 	free(p->error);
+	free(p->exception);
 	free(p);
 }
 
@@ -211,8 +212,9 @@ static void record_finish(struct invoker *iv, const char *id, const struct store
 		p->o.result = p->result = dup_bytes(o->result, o->result_len);
 		p->o.log = p->log = dup_bytes(o->log, o->log_len);
 		p->o.error = p->error = o->error ? strdup(o->error) : NULL;
+		p->o.exception = p->exception = o->exception ? strdup(o->exception) : NULL;
 		if ((o->result_len && !p->result) || (o->log_len && !p->log) ||
-		    (o->error && !p->error)) {
+		    (o->error && !p->error) || (o->exception && !p->exception)) {
 			pending_free(p);
 			p = NULL;
 		}
@@ -354,6 +356,39 @@ static bool attest_gate(struct invoker *iv, const struct fleet_route *route, str
 	return false;
 }
 
+/* Writes the agent's invoke path for fn to the VM named vm. A python3 or
+ * nodejs version names its runtime and handler (escaped: a Node.js
+ * handler may hold '$'); binary and shell ones are called as they always
+ * were. */
+static void invoke_path(const struct store_function *fn, const char *id, const char *vm, char *path,
+			size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int n = snprintf(path, size,
+			 "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u", vm,
+			 fn->digest, fn->limits.mode, fn->limits.timeout_ms, fn->limits.memory_mib);
+	if (n > 0 && (size_t)n < size && fn->limits.encrypted)
+		n += snprintf(path + n, size - (size_t)n, "&invocation=%s&e2e=1", id);
+	if (n < 0 || (size_t)n >= size || !fn_runtime_has_handler(fn->limits.runtime))
+		return;
+	n += snprintf(path + n, size - (size_t)n,
+		      "&runtime=%s&handler=", fn_runtime_name(fn->limits.runtime));
+	/* The handler is at most FNPKG_HANDLER_MAX bytes: even escaped
+	 * whole it fits. */
+	for (const char *c = fn->limits.handler; *c && (size_t)n + 4 < size; c++) {
+		bool plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+			     (*c >= '0' && *c <= '9') || strchr("-._~/", *c);
+		if (plain) {
+			path[n++] = *c;
+		} else {
+			path[n++] = '%';
+			path[n++] = hex[(unsigned char)*c >> 4];
+			path[n++] = hex[(unsigned char)*c & 15];
+		}
+	}
+	path[n] = '\0';
+}
+
 /* Calls the agent on route, after making sure its host holds the artifact,
  * and once more after pushing it again when the host says it lost it.
  * Classifies the last answer into ret; *ret_rtt gets the call's round trip.
@@ -365,13 +400,8 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 {
 	struct verdict_context ctx = { .host_id = route->host_id,
 				       .timeout_ms = fn->limits.timeout_ms };
-	char path[512];
-	int n = snprintf(path, sizeof(path),
-			 "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u",
-			 route->vm, fn->digest, fn->limits.mode, fn->limits.timeout_ms,
-			 fn->limits.memory_mib);
-	if (fn->limits.encrypted && n > 0 && (size_t)n < sizeof(path))
-		snprintf(path + n, sizeof(path) - (size_t)n, "&invocation=%s&e2e=1", id);
+	char path[1024];
+	invoke_path(fn, id, route->vm, path, sizeof(path));
 	struct link_call c = {
 		.address = route->address,
 		.token = route->token,
@@ -418,6 +448,13 @@ static void verdict_take(struct verdict *v, const struct fleet_route *route, int
 	o->error = v->status == STORE_OK ? NULL : out->message;
 	if (!v->ran)
 		return;
+	if (v->exception) {
+		/* The record keeps it whole; the caller's reply names it. */
+		o->exception = json_dumps(v->exception, JSON_COMPACT);
+		out->exception = json_pack("{s:O, s:O}", "type",
+					   json_object_get(v->exception, "type"), "message",
+					   json_object_get(v->exception, "message"));
+	}
 	out->result = v->result;
 	out->result_len = v->result_len;
 	v->result = NULL;
@@ -477,6 +514,7 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 		o.total_us = (int64_t)(time_now_us() - start_us);
 		record_finish(iv, id, &o);
 	}
+	free((char *)o.exception);
 	verdict_clear(&v);
 	if (r == 0)
 		fleet_route_release(iv->fleet, &route);
@@ -552,6 +590,8 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const cha
 
 void invocation_reply_clear(struct invocation_reply *r)
 {
+	json_decref(r->exception);
+	r->exception = NULL;
 	free(r->result);
 	r->result = NULL;
 	r->result_len = 0;

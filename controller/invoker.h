@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "attestation.h"
 #include "db.h"
 #include "fleet.h"
@@ -47,6 +49,10 @@ struct invocation_reply {
 	 * call to the agent, the agent's own (guest included), the guest's
 	 * (function included), and the function's. -1 when unknown. */
 	int64_t total_us, agent_rtt_us, agent_us, guest_us, function_us;
+	/* The exception the function raised, {"type", "message"} for the
+	 * error reply (owned: invocation_reply_clear releases it); NULL when
+	 * none. */
+	json_t *exception;
 };
 
 /* Runs a version of a function synchronously with input; start_us is when

@@ -122,6 +122,12 @@ static const char *const migrations[] = {
 	/* 4: the HOST_DATA a tenant's confidential VMs are launched with (the
 	 * commitment to the tenant secret they accept; NULL: none). */
 	"ALTER TABLE tenants ADD COLUMN host_data TEXT;",
+	/* 5: how a version runs (binary, shell, python3, nodejs) and the
+	 * handler its launcher loads (NULL: none), and the exception a failed
+	 * invocation raised (JSON: type, message, traceback; NULL: none). */
+	"ALTER TABLE function_versions ADD COLUMN runtime TEXT NOT NULL DEFAULT 'binary';"
+	"ALTER TABLE function_versions ADD COLUMN handler TEXT;"
+	"ALTER TABLE invocations ADD COLUMN exception TEXT;",
 };
 
 static const char *const core_queries[Q_COUNT] = {

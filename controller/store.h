@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fnpkg.h"
 #include "sha256.h"
 
 #define STORE_NAME_SIZE 64                /* names are 1..63 characters */
@@ -133,6 +134,10 @@ struct store_limits {
 	/* Not a limit, but kept per version with them: the artifact and the
 	 * payloads are sealed end to end (lib/e2e.h), opaque to the platform. */
 	bool encrypted;
+	/* Nor these: how the version runs (lib/fnpkg.h; zero is binary), and
+	 * the handler its launcher loads ("" for none: binary and shell). */
+	enum fn_runtime runtime;
+	char handler[FNPKG_HANDLER_SIZE];
 };
 
 struct store_function {
@@ -213,6 +218,9 @@ struct store_invocation {
 	uint8_t *log;
 	size_t log_len;
 	char *error; /* why it failed, NUL-terminated */
+	/* The exception the function raised, as JSON text ({"type",
+	 * "message", "traceback"}); NULL when none. Owned like error. */
+	char *exception;
 };
 
 /* What a finished invocation produced. Pointers may be NULL when empty. */
@@ -223,6 +231,7 @@ struct store_outcome {
 	const void *log;
 	size_t log_len;
 	const char *error;
+	const char *exception; /* JSON text of the exception raised; NULL: none */
 	int64_t queued_us, cold_start_us, exec_us, total_us;
 	bool cold_start;
 	int cpu;       /* the worker vCPU it ran on (from 1); 0 keeps what start recorded */

@@ -4,11 +4,11 @@
 #include <errno.h>
 #include <string.h>
 
-#define FUNCTION_COLS                                                                \
-	"v.tenant, v.name, v.version, v.digest, a.size, v.timeout_ms, v.memory_mib," \
-	" v.max_concurrency, v.mode, v.created_ms, v.encrypted"                      \
-	" FROM functions f"                                                          \
-	" JOIN function_versions v ON v.tenant = f.tenant AND v.name = f.name"       \
+#define FUNCTION_COLS                                                                 \
+	"v.tenant, v.name, v.version, v.digest, a.size, v.timeout_ms, v.memory_mib,"  \
+	" v.max_concurrency, v.mode, v.created_ms, v.encrypted, v.runtime, v.handler" \
+	" FROM functions f"                                                           \
+	" JOIN function_versions v ON v.tenant = f.tenant AND v.name = f.name"        \
 	" JOIN artifacts a ON a.digest = v.digest"
 
 const char *const store_function_queries[Q_COUNT] = {
@@ -23,8 +23,8 @@ const char *const store_function_queries[Q_COUNT] = {
 		" deleted = 0 RETURNING latest",
 	[Q_VERSION_INSERT] =
 		"INSERT INTO function_versions (tenant, name, version, digest, timeout_ms,"
-		" memory_mib, max_concurrency, mode, created_ms, encrypted)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		" memory_mib, max_concurrency, mode, created_ms, encrypted, runtime, handler)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[Q_FUNCTION_GET] = "SELECT " FUNCTION_COLS
 			   " WHERE f.tenant = ?1 AND f.name = ?2 AND NOT f.deleted"
 			   " AND v.version = CASE WHEN ?3 = 0 THEN f.latest ELSE ?3 END"
@@ -79,7 +79,9 @@ static bool limits_are_valid(const struct store_limits *l)
 	return l->timeout_ms >= 1 && l->timeout_ms <= 86400000u && l->memory_mib >= 1 &&
 	       l->memory_mib <= 1048576u && l->max_concurrency >= 1 &&
 	       l->max_concurrency <= 65536u &&
-	       (!strcmp(l->mode, "process") || !strcmp(l->mode, "persistent"));
+	       (!strcmp(l->mode, "process") || !strcmp(l->mode, "persistent")) &&
+	       (unsigned)l->runtime < FN_RUNTIME_UNKNOWN &&
+	       fnpkg_check_handler(l->runtime, l->handler, NULL, 0) == 0;
 }
 
 static int function_put_locked(struct store *s, const char *tenant, const char *name,
@@ -104,10 +106,11 @@ static int function_put_locked(struct store *s, const char *tenant, const char *
 			return sq_step_failed(rc);
 	}
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
-		s, Q_VERSION_INSERT, "ttItIIItIi", tenant, name, version, digest,
+		s, Q_VERSION_INSERT, "ttItIIItIitt", tenant, name, version, digest,
 		(int64_t)limits->timeout_ms, (int64_t)limits->memory_mib,
 		(int64_t)limits->max_concurrency, limits->mode, time_wall_ms(),
-		(int)limits->encrypted);
+		(int)limits->encrypted, fn_runtime_name(limits->runtime),
+		limits->handler[0] ? limits->handler : NULL);
 	if (!st)
 		return -ENOMEM;
 	r = sq_sql_errno(sqlite3_step(st));
@@ -150,6 +153,10 @@ static void read_function(sqlite3_stmt *st, void *item)
 	sq_col_text(st, 8, f->limits.mode, sizeof(f->limits.mode));
 	f->created_ms = sqlite3_column_int64(st, 9);
 	f->limits.encrypted = sqlite3_column_int(st, 10) != 0;
+	/* A name this build does not know reads as binary: runs as before. */
+	if (fn_runtime_parse((const char *)sqlite3_column_text(st, 11), &f->limits.runtime) < 0)
+		f->limits.runtime = FN_RUNTIME_BINARY;
+	sq_col_text(st, 12, f->limits.handler, sizeof(f->limits.handler));
 }
 
 int store_function_get(struct store *s, const char *tenant, const char *name, int64_t version,

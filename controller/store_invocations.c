@@ -13,7 +13,7 @@
 #define INV_COLS(payloads)                                                                      \
 	"id, tenant, function, version, async, status, retries, created_ms, started_ms,"        \
 	" finished_ms, host, vm, cpu, queued_us, cold_start_us, exec_us, total_us, cold_start," \
-	" error, " payloads ", workers, vcpu_alloc_ms, vcpu_busy_ms"
+	" error, " payloads ", workers, vcpu_alloc_ms, vcpu_busy_ms, exception"
 #define INV_PAYLOADS "input, result, log"
 #define INV_NO_PAYLOADS "NULL, NULL, NULL"
 #define UNFINISHED "status IN ('queued','running')"
@@ -30,7 +30,7 @@ const char *const store_invocation_queries[Q_COUNT] = {
 		"UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
 		" error = ?6, queued_us = ?7, cold_start_us = ?8, exec_us = ?9, total_us = ?10,"
 		" cold_start = ?11, cpu = coalesce(?12, cpu), workers = ?13, vcpu_alloc_ms = ?14,"
-		" vcpu_busy_ms = ?15 WHERE id = ?1 AND " UNFINISHED,
+		" vcpu_busy_ms = ?15, exception = ?16 WHERE id = ?1 AND " UNFINISHED,
 	[Q_INV_STATUS] = "SELECT status FROM invocations WHERE id = ?1",
 	[Q_INV_GET] = "SELECT " INV_COLS(
 		INV_PAYLOADS) " FROM invocations"
@@ -202,6 +202,8 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 		sqlite3_bind_int64(st, 14, o->vcpu_alloc_ms);
 		sqlite3_bind_int64(st, 15, o->vcpu_busy_ms);
 	}
+	if (o->exception && sq_bind_text(st, 16, o->exception) != SQLITE_OK)
+		return -ENOMEM;
 	return update_one(s, st, id);
 }
 
@@ -221,6 +223,7 @@ void store_invocation_clear(struct store_invocation *inv)
 	free(inv->result);
 	free(inv->log);
 	free(inv->error);
+	free(inv->exception);
 	memset(inv, 0, sizeof(*inv));
 }
 
@@ -248,7 +251,9 @@ static int read_invocation(sqlite3_stmt *st, struct store_invocation *inv)
 	inv->total_us = sqlite3_column_int64(st, 16);
 	inv->cold_start = sqlite3_column_int(st, 17);
 	const unsigned char *err = sqlite3_column_text(st, 18);
-	if (err && !(inv->error = strdup((const char *)err)))
+	const unsigned char *exc = sqlite3_column_text(st, 25);
+	if ((err && !(inv->error = strdup((const char *)err))) ||
+	    (exc && !(inv->exception = strdup((const char *)exc))))
 		goto nomem;
 	inv->workers = sqlite3_column_type(st, 22) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 22);
 	inv->vcpu_alloc_ms = sqlite3_column_type(st, 23) == SQLITE_NULL

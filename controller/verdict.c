@@ -65,6 +65,34 @@ static void link_failed(int status, const struct verdict_context *ctx, struct ve
 	}
 }
 
+/* The exception in a failed function's reply, when it has the form the
+ * guest gives it; NULL otherwise. */
+static json_t *exception_get(json_t *reply)
+{
+	json_t *x = json_object_get(reply, "exception");
+	json_t *tb = json_object_get(x, "traceback");
+	if (!json_is_string(json_object_get(x, "type")) ||
+	    !json_is_string(json_object_get(x, "message")) || (tb && !json_is_string(tb)))
+		return NULL;
+	return x;
+}
+
+/* The function failed: the exception it raised, or the guest's reason. */
+static void failed(json_t *reply, struct verdict *v)
+{
+	json_t *x = exception_get(reply);
+	const char *e = json_string_value(json_object_get(reply, "error"));
+	if (x)
+		verdict_fail(v, 502, "function_error", "the function failed: %s: %s",
+			     json_string_value(json_object_get(x, "type")),
+			     json_string_value(json_object_get(x, "message")));
+	else
+		verdict_fail(v, 502, "function_error", "the function failed: %s",
+			     e ? e : "no reason given");
+	v->metric = METRICS_ERROR;
+	v->exception = json_incref(x);
+}
+
 /* The agent ran the function: it returned, failed or timed out. */
 static void ran(json_t *reply, const struct verdict_context *ctx, struct verdict *v)
 {
@@ -80,10 +108,7 @@ static void ran(json_t *reply, const struct verdict_context *ctx, struct verdict
 		v->status = STORE_TIMEOUT;
 		v->metric = METRICS_TIMEOUT;
 	} else {
-		const char *e = json_string_value(json_object_get(reply, "error"));
-		verdict_fail(v, 502, "function_error", "the function failed: %s",
-			     e ? e : "no reason given");
-		v->metric = METRICS_ERROR;
+		failed(reply, v);
 	}
 	if (payload_from_json(reply, "result", "result_encoding", &v->result, &v->result_len) < 0 ||
 	    payload_from_json(reply, "log", "log_encoding", &v->log, &v->log_len) < 0) {
@@ -126,6 +151,12 @@ static void refused(int status, json_t *reply, const struct verdict_context *ctx
 		v->next = VERDICT_REROUTE;
 		v->vm_lost = true;
 		snprintf(v->why, sizeof(v->why), "%s", msg ? msg : "the VM is gone");
+	} else if (e == AGENT_E_UNSUPPORTED && (unsigned)status == agent_err_status(e)) {
+		/* The host cannot run this function (its guest image lacks the
+		 * runtime): the invocation fails, saying why and where. */
+		verdict_fail(v, 502, "function_error", "host %s cannot run the function: %s", host,
+			     msg ? msg : "unsupported");
+		v->metric = METRICS_ERROR;
 	} else if (status == 429) {
 		verdict_fail(v, 429, "too_many_requests", "host %s: %s", host,
 			     msg ? msg : "too many requests");
@@ -156,6 +187,8 @@ void verdict_clear(struct verdict *v)
 {
 	free(v->result);
 	free(v->log);
+	json_decref(v->exception);
+	v->exception = NULL;
 	v->result = v->log = NULL;
 	v->result_len = v->log_len = 0;
 }

@@ -52,11 +52,19 @@ struct verdict {
 	int64_t vcpu_alloc_ms, vcpu_busy_ms;
 	/* The agent's timings; -1 when not said. */
 	int64_t agent_us, guest_us, function_us, init_us, queued_us;
+	/* The exception a failed function raised, as the guest reported it:
+	 * {"type", "message", "traceback"} with type and message strings
+	 * (owned: verdict_clear releases it); NULL when none. */
+	json_t *exception;
 };
 
 /* Classifies an agent's answer to POST /v1/vms/{tenant}/invoke: status is
  * the HTTP status or -errno from the link (link.h), reply its JSON body or
- * NULL. Fills every field of ret. */
+ * NULL. Fills every field of ret. A failed function's exception (the
+ * reply's "exception") names the message ("the function failed: TYPE:
+ * MESSAGE"); the agent's 409 unsupported (its guest image lacks the
+ * function's runtime) is a failed invocation (502 function_error) with the
+ * agent's reason and the host. */
 void verdict_classify(int status, json_t *reply, const struct verdict_context *ctx,
 		      struct verdict *ret);
 
@@ -67,7 +75,8 @@ void verdict_classify(int status, json_t *reply, const struct verdict_context *c
 void verdict_fail(struct verdict *v, unsigned http, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Frees what a verdict holds; it stays valid, with no result or log. */
+/* Frees what a verdict holds; it stays valid, with no result, log or
+ * exception. */
 void verdict_clear(struct verdict *v);
 
 #endif

@@ -436,6 +436,7 @@ int fnpkg_check_artifact(const uint8_t *head, size_t head_len, const struct fnpk
 				  : "");
 	if ((unsigned)r >= FN_RUNTIME_UNKNOWN)
 		return refuse(why, why_size, "unknown runtime");
+	*rt = r;
 	int e = fnpkg_check_handler(r, handler, why, why_size);
 	if (e == 0)
 		e = bytes_check(head, head_len, r, why, why_size);
@@ -451,6 +452,5 @@ int fnpkg_check_artifact(const uint8_t *head, size_t head_len, const struct fnpk
 			return -EINVAL;
 	}
 	snprintf(ret_handler, FNPKG_HANDLER_SIZE, "%s", h);
-	*rt = r;
 	return 0;
 }

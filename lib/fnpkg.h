@@ -116,7 +116,9 @@ enum fn_runtime fnpkg_infer(const uint8_t *head, size_t head_len, const struct f
  * target (python3: __main__.main when it has __main__.py, nodejs:
  * index.main). Returns 0 with *rt resolved and ret_handler the handler to
  * run ("" for binary and shell, else the default filled in), or -EINVAL
- * with why. */
+ * with why; *rt is the inferred runtime from the moment it is known, even
+ * when a later check refuses (so the caller can tell a handler that does
+ * not suit it from bytes that do not). */
 int fnpkg_check_artifact(const uint8_t *head, size_t head_len, const struct fnpkg_zip *zip,
 			 enum fn_runtime *rt, const char *handler,
 			 char ret_handler[FNPKG_HANDLER_SIZE], char *why, size_t why_size);

@@ -28,7 +28,7 @@ struct fixture {
 	struct store *s;
 };
 
-static const struct store_limits LIMITS = { 1000, 128, 4, "process", false };
+static const struct store_limits LIMITS = { 1000, 128, 4, "process", false, FN_RUNTIME_BINARY, "" };
 static const char DIGEST_A[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 static const char DIGEST_B[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
@@ -81,6 +81,19 @@ static inline void tenant_with_fn(struct store *s, const char *tenant, const cha
 {
 	assert_int_equal(store_tenant_create(s, tenant), 0);
 	put_fn(s, tenant, fn, 1);
+}
+
+/* Closes the store, takes its database back to an older schema with sql,
+ * and opens it again (migrating it). */
+static inline void store_reopen_from(struct fixture *f, const char *sql)
+{
+	store_close(f->s);
+	f->s = NULL;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &f->s), 0);
 }
 
 static inline void finish(struct store *s, const char *id, enum store_status status)

@@ -13,7 +13,9 @@ static void test_functions(void **state)
 	assert_int_equal(store_function_put(s, "acme", "Hello_1.x-y", DIGEST_A, 10, &LIMITS, &v),
 			 0);
 	assert_int_equal(v, 1);
-	struct store_limits persistent = { 5000, 256, 2, "persistent", true };
+	struct store_limits persistent = {
+		5000, 256, 2, "persistent", true, FN_RUNTIME_BINARY, ""
+	};
 	assert_int_equal(
 		store_function_put(s, "acme", "Hello_1.x-y", DIGEST_B, 20, &persistent, &v), 0);
 	assert_int_equal(v, 2);
@@ -95,6 +97,80 @@ static void test_functions(void **state)
 	assert_int_equal(store_function_get(s, "acme", "Hello_1.x-y", 2, &fn), -ENOENT);
 }
 
+/* Runtimes and handlers are kept per version; a version that names none
+ * is binary. Bad ones are refused as limits are. */
+static void test_runtimes(void **state)
+{
+	struct store *s = ((struct fixture *)*state)->s;
+	assert_int_equal(store_tenant_create(s, "acme"), 0);
+	struct store_limits py = LIMITS;
+	py.runtime = FN_RUNTIME_PYTHON3;
+	snprintf(py.handler, sizeof(py.handler), "pkg.mod.main");
+	int64_t v;
+	assert_int_equal(store_function_put(s, "acme", "f", DIGEST_A, 10, &py, &v), 0);
+	put_fn(s, "acme", "f", 2);
+	struct store_function fn;
+	assert_int_equal(store_function_get(s, "acme", "f", 1, &fn), 0);
+	assert_int_equal(fn.limits.runtime, FN_RUNTIME_PYTHON3);
+	assert_string_equal(fn.limits.handler, "pkg.mod.main");
+	assert_int_equal(store_function_get(s, "acme", "f", 2, &fn), 0);
+	assert_int_equal(fn.limits.runtime, FN_RUNTIME_BINARY);
+	assert_string_equal(fn.limits.handler, "");
+
+	struct store_limits bad = py;
+	bad.runtime = FN_RUNTIME_SHELL; /* a handler where none belongs */
+	assert_int_equal(store_function_put(s, "acme", "f", DIGEST_A, 10, &bad, &v), -EINVAL);
+	bad = py;
+	bad.runtime = FN_RUNTIME_UNKNOWN;
+	assert_int_equal(store_function_put(s, "acme", "f", DIGEST_A, 10, &bad, &v), -EINVAL);
+	bad = py;
+	snprintf(bad.handler, sizeof(bad.handler), "a-b");
+	assert_int_equal(store_function_put(s, "acme", "f", DIGEST_A, 10, &bad, &v), -EINVAL);
+}
+
+/* A database of schema 4 gains the runtime (binary for every version it
+ * held, which run as before), the handler and the invocations' exception,
+ * and keeps what it held. */
+static void test_migration_from_v4(void **state)
+{
+	struct fixture *f = *state;
+	tenant_with_fn(f->s, "old", "fn");
+	char id[STORE_ID_SIZE];
+	assert_int_equal(store_invocation_create(f->s, "old", "fn", 1, true, "{}", 2, id), 0);
+	finish(f->s, id, STORE_OK);
+	store_reopen_from(f, "ALTER TABLE function_versions DROP COLUMN runtime;"
+			     "ALTER TABLE function_versions DROP COLUMN handler;"
+			     "ALTER TABLE invocations DROP COLUMN exception;"
+			     "PRAGMA user_version = 4;");
+	struct store_function fn;
+	assert_int_equal(store_function_get(f->s, "old", "fn", 1, &fn), 0);
+	assert_int_equal(fn.limits.runtime, FN_RUNTIME_BINARY);
+	assert_string_equal(fn.limits.handler, "");
+	assert_int_equal(fn.limits.timeout_ms, LIMITS.timeout_ms);
+	struct store_invocation inv;
+	assert_int_equal(store_invocation_get(f->s, "old", id, &inv), 0);
+	assert_int_equal(inv.status, STORE_OK);
+	assert_null(inv.exception);
+	store_invocation_clear(&inv);
+
+	/* The new columns work: a nodejs version, an exception recorded. */
+	struct store_limits js = LIMITS;
+	js.runtime = FN_RUNTIME_NODEJS;
+	snprintf(js.handler, sizeof(js.handler), "lib/app.$run");
+	int64_t v;
+	assert_int_equal(store_function_put(f->s, "old", "fn", DIGEST_A, 10, &js, &v), 0);
+	assert_int_equal(store_function_get(f->s, "old", "fn", 0, &fn), 0);
+	assert_int_equal(fn.limits.runtime, FN_RUNTIME_NODEJS);
+	assert_string_equal(fn.limits.handler, "lib/app.$run");
+	assert_int_equal(store_invocation_create(f->s, "old", "fn", 2, false, NULL, 0, id), 0);
+	static const char exc[] = "{\"type\":\"TypeError\",\"message\":\"x\",\"traceback\":\"t\"}";
+	struct store_outcome o = { .status = STORE_ERROR, .error = "e", .exception = exc };
+	assert_int_equal(store_invocation_finish(f->s, id, &o), 0);
+	assert_int_equal(store_invocation_get(f->s, "old", id, &inv), 0);
+	assert_string_equal(inv.exception, exc);
+	store_invocation_clear(&inv);
+}
+
 #define PUTS_PER_THREAD 40
 
 struct writer {
@@ -155,7 +231,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_functions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown)
+		cmocka_unit_test_setup_teardown(test_runtimes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_from_v4, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,26 +169,16 @@ static void test_confidential_options(void **state)
 	assert_int_equal(store_tenant_get(s, "bad", &t), -ENOENT);
 }
 
-/* Closes the store, takes its database back to an older schema with sql,
- * and opens it again (migrating it). */
-static void store_reopen_from(struct fixture *f, const char *sql)
-{
-	store_close(f->s);
-	f->s = NULL;
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(store_open(f->path, &f->s), 0);
-}
-
 /* A database of schema 2 gains the confidential options, the encrypted
  * flag and host_data with their defaults, keeping what it held. */
 static void test_migration_from_v2(void **state)
 {
 	struct fixture *f = *state;
 	tenant_with_fn(f->s, "old", "fn");
-	store_reopen_from(f, "ALTER TABLE tenants DROP COLUMN confidential;"
+	store_reopen_from(f, "ALTER TABLE function_versions DROP COLUMN runtime;"
+			     "ALTER TABLE function_versions DROP COLUMN handler;"
+			     "ALTER TABLE invocations DROP COLUMN exception;"
+			     "ALTER TABLE tenants DROP COLUMN confidential;"
 			     "ALTER TABLE tenants DROP COLUMN attestation;"
 			     "ALTER TABLE function_versions DROP COLUMN encrypted;"
 			     "ALTER TABLE tenants DROP COLUMN host_data;"
@@ -218,7 +208,10 @@ static void test_migration_from_v3(void **state)
 	};
 	assert_int_equal(store_tenant_create(f->s, "snp"), 0);
 	assert_int_equal(store_tenant_set_scaling(f->s, "snp", &sc), 0);
-	store_reopen_from(f, "ALTER TABLE tenants DROP COLUMN host_data;"
+	store_reopen_from(f, "ALTER TABLE function_versions DROP COLUMN runtime;"
+			     "ALTER TABLE function_versions DROP COLUMN handler;"
+			     "ALTER TABLE invocations DROP COLUMN exception;"
+			     "ALTER TABLE tenants DROP COLUMN host_data;"
 			     "PRAGMA user_version = 3;");
 	struct store_tenant t;
 	assert_int_equal(store_tenant_get(f->s, "snp", &t), 0);
