@@ -356,28 +356,29 @@ static bool attest_gate(struct invoker *iv, const struct fleet_route *route, str
 	return false;
 }
 
-/* Writes the agent's invoke path for fn to the VM named vm. A python3 or
- * nodejs version names its runtime and handler (escaped: a Node.js
- * handler may hold '$'); binary and shell ones are called as they always
- * were. */
-static void invoke_path(const struct store_function *fn, const char *id, const char *vm, char *path,
-			size_t size)
+int invoker_agent_path(const struct store_function *fn, const char *id, const char *vm, char *path,
+		       size_t size)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	int n = snprintf(path, size,
+	size_t n = 0;
+	int w = snprintf(path, size,
 			 "/v1/vms/%s/invoke?artifact=%s&mode=%s&timeout_ms=%u&memory_mib=%u", vm,
 			 fn->digest, fn->limits.mode, fn->limits.timeout_ms, fn->limits.memory_mib);
-	if (n > 0 && (size_t)n < size && fn->limits.encrypted)
-		n += snprintf(path + n, size - (size_t)n, "&invocation=%s&e2e=1", id);
-	if (n < 0 || (size_t)n >= size || !fn_runtime_has_handler(fn->limits.runtime))
-		return;
-	n += snprintf(path + n, size - (size_t)n,
-		      "&runtime=%s&handler=", fn_runtime_name(fn->limits.runtime));
-	/* The handler is at most FNPKG_HANDLER_MAX bytes: even escaped
-	 * whole it fits. */
-	for (const char *c = fn->limits.handler; *c && (size_t)n + 4 < size; c++) {
+	if (w > 0 && (size_t)w < size && fn->limits.encrypted)
+		w += snprintf(path + w, size - (size_t)w, "&invocation=%s&e2e=1", id ? id : "");
+	if (w > 0 && (size_t)w < size && fn_runtime_has_handler(fn->limits.runtime))
+		w += snprintf(path + w, size - (size_t)w,
+			      "&runtime=%s&handler=", fn_runtime_name(fn->limits.runtime));
+	if (w < 0 || (size_t)w >= size)
+		return -ENAMETOOLONG;
+	n = (size_t)w;
+	if (!fn_runtime_has_handler(fn->limits.runtime))
+		return 0;
+	for (const char *c = fn->limits.handler; *c; c++) {
 		bool plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
 			     (*c >= '0' && *c <= '9') || strchr("-._~/", *c);
+		if (n + (plain ? 1 : 3) >= size)
+			return -ENAMETOOLONG;
 		if (plain) {
 			path[n++] = *c;
 		} else {
@@ -387,6 +388,7 @@ static void invoke_path(const struct store_function *fn, const char *id, const c
 		}
 	}
 	path[n] = '\0';
+	return 0;
 }
 
 /* Calls the agent on route, after making sure its host holds the artifact,
@@ -400,8 +402,9 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 {
 	struct verdict_context ctx = { .host_id = route->host_id,
 				       .timeout_ms = fn->limits.timeout_ms };
+	/* Names, a digest and a handler of bounded lengths always fit. */
 	char path[1024];
-	invoke_path(fn, id, route->vm, path, sizeof(path));
+	invoker_agent_path(fn, id, route->vm, path, sizeof(path));
 	struct link_call c = {
 		.address = route->address,
 		.token = route->token,

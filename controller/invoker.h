@@ -70,6 +70,15 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const cha
 		  struct invocation_reply *ret);
 void invocation_reply_clear(struct invocation_reply *r);
 
+/* Writes the agent's invoke path (POST /v1/vms/{vm}/invoke?...) for a
+ * version of a function: its artifact, mode and limits, for an encrypted
+ * one the invocation id (id) and e2e, and for a python3 or nodejs one its
+ * runtime and handler (percent-escaped: a Node.js handler may hold '$');
+ * binary and shell ones are called as they always were. Returns 0, or
+ * -ENAMETOOLONG when it does not fit in size bytes. */
+int invoker_agent_path(const struct store_function *fn, const char *id, const char *vm, char *path,
+		       size_t size);
+
 /* Waits until every outcome handed to the store so far is written, so a
  * reader sees the record of an invocation that has answered. */
 void invoker_flush(struct invoker *iv);

@@ -1,16 +1,18 @@
 /* What the controller makes of an agent's answer to an invocation: canned
  * replies (and link failures) against the verdict, the caller's error, the
- * record's status and the metrics class. */
+ * record's status and the metrics class; and what it asks the agent. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "invoker.h"
 #include "verdict.h"
 
 struct row {
@@ -41,6 +43,23 @@ static const struct row rows[] = {
 	{ "function error, no reason", 200, "{\"status\":\"error\"}", false, true, VERDICT_FAILED,
 	  502, "function_error", "the function failed: no reason given", STORE_ERROR, METRICS_ERROR,
 	  false, false },
+	{ "exception raised", 200,
+	  "{\"status\":\"error\",\"error\":\"ValueEr\",\"exception\":{\"type\":"
+	  "\"ValueError\",\"message\":\"boom\",\"traceback\":\"Traceback...\"}}",
+	  false, true, VERDICT_FAILED, 502, "function_error",
+	  "the function failed: ValueError: boom", STORE_ERROR, METRICS_ERROR, false, false },
+	{ "exception without a type", 200,
+	  "{\"status\":\"error\",\"error\":\"exit 1\",\"exception\":{\"message\":\"x\"}}", false,
+	  true, VERDICT_FAILED, 502, "function_error", "the function failed: exit 1", STORE_ERROR,
+	  METRICS_ERROR, false, false },
+	{ "runtime not in the host's image", 409,
+	  ERR("unsupported", "runtime python3 is not in this host's guest image"), false, true,
+	  VERDICT_FAILED, 502, "function_error",
+	  "host h1 cannot run the function: runtime python3 is not in this host's guest image",
+	  STORE_ERROR, METRICS_ERROR, false, false },
+	{ "unsupported under another status", 500, ERR("unsupported", "odd"), false, true,
+	  VERDICT_FAILED, 502, "agent_error", "host h1 answered 500: odd", STORE_ERROR,
+	  METRICS_FAILED, false, false },
 	{ "malformed result", 200,
 	  "{\"status\":\"ok\",\"result\":\"@@\",\"result_encoding\":\"base64\"}", false, true,
 	  VERDICT_FAILED, 502, "agent_error", "host h1 sent a malformed result", STORE_ERROR,
@@ -178,10 +197,86 @@ static void test_why(void **state)
 	json_decref(reply);
 }
 
+/* A raised exception is kept whole for the record; one the guest did not
+ * shape as {type, message[, traceback]} strings is not kept. */
+static void test_exception(void **state)
+{
+	struct verdict_context ctx = { .host_id = "h1", .timeout_ms = 1000 };
+	struct verdict v;
+	json_t *reply = json_loads(
+		"{\"status\":\"error\",\"log\":\"printed\",\"exception\":"
+		"{\"type\":\"TypeError\",\"message\":\"no\",\"traceback\":\"tb\"}}",
+		0, NULL);
+	verdict_classify(200, reply, &ctx, &v);
+	json_decref(reply);
+	assert_true(v.ran);
+	assert_non_null(v.exception);
+	assert_string_equal(json_string_value(json_object_get(v.exception, "type")), "TypeError");
+	assert_string_equal(json_string_value(json_object_get(v.exception, "traceback")), "tb");
+	assert_memory_equal(v.log, "printed", 7);
+	verdict_clear(&v);
+	assert_null(v.exception);
+	static const char *const odd[] = {
+		"{\"status\":\"error\",\"exception\":\"TypeError\"}",
+		"{\"status\":\"error\",\"exception\":{\"type\":1,\"message\":\"m\"}}",
+		"{\"status\":\"error\",\"exception\":{\"type\":\"T\",\"message\":\"m\","
+		"\"traceback\":[]}}",
+		"{\"status\":\"ok\",\"exception\":{\"type\":\"T\",\"message\":\"m\"}}",
+	};
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		reply = json_loads(odd[i], 0, NULL);
+		assert_non_null(reply);
+		verdict_classify(200, reply, &ctx, &v);
+		assert_null(v.exception);
+		verdict_clear(&v);
+		json_decref(reply);
+	}
+}
+
+/* The agent is told a python3 or nodejs version's runtime and handler,
+ * escaped; binary and shell versions are called as before. */
+static void test_agent_path(void **state)
+{
+	struct store_function fn = { .digest = "d1", .limits = { 500, 64, 2, "persistent" } };
+	char path[1024];
+	assert_int_equal(invoker_agent_path(&fn, NULL, "acme", path, sizeof(path)), 0);
+	assert_string_equal(path, "/v1/vms/acme/invoke?artifact=d1&mode=persistent&timeout_ms=500"
+				  "&memory_mib=64");
+	fn.limits.runtime = FN_RUNTIME_NODEJS;
+	snprintf(fn.limits.handler, sizeof(fn.limits.handler), "lib/app.$main");
+	fn.limits.encrypted = true;
+	assert_int_equal(invoker_agent_path(&fn, "ab12", "acme.1", path, sizeof(path)), 0);
+	assert_string_equal(path, "/v1/vms/acme.1/invoke?artifact=d1&mode=persistent&timeout_ms=500"
+				  "&memory_mib=64&invocation=ab12&e2e=1&runtime=nodejs"
+				  "&handler=lib/app.%24main");
+	fn.limits.runtime = FN_RUNTIME_PYTHON3;
+	fn.limits.encrypted = false;
+	snprintf(fn.limits.handler, sizeof(fn.limits.handler), "pkg.mod.main");
+	assert_int_equal(invoker_agent_path(&fn, NULL, "acme", path, sizeof(path)), 0);
+	assert_non_null(strstr(path, "&memory_mib=64&runtime=python3&handler=pkg.mod.main"));
+	/* Too small a buffer is refused, never overrun: up to the handler's
+	 * last byte, and within an escape. */
+	size_t full = strlen(path);
+	assert_int_equal(invoker_agent_path(&fn, NULL, "acme", path, full), -ENAMETOOLONG);
+	assert_int_equal(invoker_agent_path(&fn, NULL, "acme", path, full + 1), 0);
+	fn.limits.runtime = FN_RUNTIME_NODEJS;
+	snprintf(fn.limits.handler, sizeof(fn.limits.handler), "$");
+	assert_int_equal(invoker_agent_path(&fn, NULL, "acme", path, sizeof(path)), 0);
+	full = strlen(path);
+	assert_int_equal(invoker_agent_path(&fn, NULL, "acme", path, full - 1), -ENAMETOOLONG);
+	assert_int_equal(invoker_agent_path(&fn, NULL, "acme", path, 20), -ENAMETOOLONG);
+	fn.limits.runtime = FN_RUNTIME_SHELL;
+	fn.limits.handler[0] = '\0';
+	assert_int_equal(invoker_agent_path(&fn, NULL, "acme", path, sizeof(path)), 0);
+	assert_null(strstr(path, "runtime"));
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(test_table),
-					    cmocka_unit_test(test_ok_fields),
-					    cmocka_unit_test(test_why) };
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),      cmocka_unit_test(test_ok_fields),
+		cmocka_unit_test(test_why),        cmocka_unit_test(test_exception),
+		cmocka_unit_test(test_agent_path),
+	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
