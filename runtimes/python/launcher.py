@@ -5,13 +5,16 @@ mode): loads the handler once, then serves one invocation per line.
 
     python3 launcher.py SOURCE HANDLER
 
-SOURCE is the function's file (a .py) or a folder or zip archive holding its
-modules; HANDLER is "function" (in SOURCE's own module, for a file) or
-"module.function" (OpenWhisk's convention; the default is "main").
+SOURCE is the function's file (Python source, whatever its name: the guest
+names artifacts by digest) or a folder or zip archive holding its modules;
+HANDLER is "function" (in SOURCE's own module, for a file; the part after
+the last dot) or "module.function" for a folder or zip (OpenWhisk's
+convention; "main" means "__main__.main" when there is a __main__.py).
 
 Protocol, one line each way per invocation:
-  in:  the invocation's input, a JSON value, on one line ("args")
-  out: {"result": <what the handler returned>}
+  in:  the invocation's input, a JSON value, on one line ("args"; an empty
+       line is {})
+  out: {"result":<what the handler returned>} (compact, on one line)
        or {"error": {"type": "ValueError", "message": "...", "traceback": "..."}}
 The handler's own output (print, sys.stdout, sys.stderr) goes to stderr, the
 invocation's log, so it can never corrupt the protocol. A handler that cannot
@@ -19,12 +22,17 @@ be loaded answers every line with the loading error, type and all, so each
 invocation fails with the reason. Standard library only.
 """
 import importlib
+import importlib.machinery
 import importlib.util
 import json
 import os
 import sys
 import traceback
+import types
 import zipfile
+import zipimport
+
+MAIN_NAME = "__function_main__"
 
 
 def _error(exc, skip=0):
@@ -47,24 +55,56 @@ def _split_handler(handler, default_module):
     return (module or default_module), (function or "main")
 
 
+def _exec_spec(spec):
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_main(source):
+    """A folder's or zip's __main__.py as a module of another name (so its
+    "if __name__ == '__main__'" part does not run), or None."""
+    if os.path.isdir(source):
+        path = os.path.join(source, "__main__.py")
+        if not os.path.isfile(path):
+            return None
+        loader = importlib.machinery.SourceFileLoader(MAIN_NAME, path)
+        return _exec_spec(importlib.util.spec_from_loader(MAIN_NAME, loader))
+    try:
+        code = zipimport.zipimporter(source).get_code("__main__")
+    except zipimport.ZipImportError:
+        return None
+    module = types.ModuleType(MAIN_NAME)
+    module.__file__ = os.path.join(source, "__main__.py")
+    exec(code, module.__dict__)
+    return module
+
+
+def _load_package(source, handler):
+    sys.path.insert(0, source)
+    module_name, function = _split_handler(handler, "")
+    if not module_name:
+        # OpenWhisk's convention: the function in __main__.py.
+        module = _load_main(source)
+        if module is None:
+            raise ImportError(
+                "a folder or zip archive without __main__.py needs its handler as "
+                "module.function, not %r" % handler
+            )
+        return module, function
+    return importlib.import_module(module_name), function
+
+
 def load(source, handler):
     """Returns the handler's callable; raises what loading raised."""
     if os.path.isdir(source) or zipfile.is_zipfile(source):
-        sys.path.insert(0, source)
-        module_name, function = _split_handler(handler, "")
-        if not module_name:
-            raise ImportError(
-                "a folder or zip archive needs its handler as module.function, not %r" % handler
-            )
-        module = importlib.import_module(module_name)
+        module, function = _load_package(source, handler)
     else:
         sys.path.insert(0, os.path.dirname(os.path.abspath(source)))
         _, function = _split_handler(handler, "")
-        spec = importlib.util.spec_from_file_location("function", source)
-        if spec is None:
-            raise ImportError("cannot load %s as Python source" % source)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        # Explicitly source: the file's name (a digest) has no .py.
+        loader = importlib.machinery.SourceFileLoader("function", source)
+        module = _exec_spec(importlib.util.spec_from_loader("function", loader))
     fn = getattr(module, function, None)
     if not callable(fn):
         raise AttributeError(
@@ -79,22 +119,26 @@ def _call(fn, args):
     try:
         result = fn(args)
     except Exception as exc:  # every failure is the invocation's, with its reason
-        return json.dumps(_error(exc, skip=1), separators=(",", ":"))
+        return _dumps(_error(exc, skip=1))
     try:
-        return json.dumps({"result": result}, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        return json.dumps(_error(exc), separators=(",", ":"))
+        return _dumps({"result": result})
+    except (TypeError, ValueError) as exc:  # not JSON, NaN included
+        return _dumps(_error(exc))
+
+
+def _dumps(reply):
+    return json.dumps(reply, separators=(",", ":"), allow_nan=False)
 
 
 def serve(fn, load_error, rd, wr):
     for line in rd:
         if load_error is not None:
-            text = json.dumps(_error(load_error), separators=(",", ":"))
+            text = _dumps(_error(load_error))
         else:
             try:
-                args = json.loads(line)
+                args = json.loads(line) if line.strip() else {}
             except ValueError as exc:
-                text = json.dumps(_error(exc), separators=(",", ":"))
+                text = _dumps(_error(exc))
             else:
                 text = _call(fn, args)
         wr.write(text + "\n")

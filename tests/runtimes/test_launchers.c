@@ -46,7 +46,8 @@ static void launch(struct run *r, const char *interp, const char *launcher, cons
 	char cwd[512], cmd[2048];
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	put("in.txt", input);
-	snprintf(cmd, sizeof(cmd), "cd '%s' && %s '%s/runtimes/%s' '%s' %s < in.txt > out.txt 2> log.txt",
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && TMPDIR=. %s '%s/runtimes/%s' '%s' %s < in.txt > out.txt 2> log.txt",
 		 scratch, interp, cwd, launcher, source, handler ? handler : "");
 	assert_int_equal(system(cmd), 0);
 	char path[512];
@@ -83,6 +84,38 @@ static const char *error_field(const struct run *r, size_t i, const char *key)
 {
 	json_t *e = json_object_get(json_array_get(r->replies, i), "error");
 	return json_string_value(json_object_get(e, key));
+}
+
+/* The reply line i, compact, as the launcher wrote it. */
+static char *reply_text(const struct run *r, size_t i)
+{
+	return json_dumps(json_array_get(r->replies, i), JSON_COMPACT | JSON_PRESERVE_ORDER);
+}
+
+/* Launches with one line of input and checks the one reply line. */
+static void expect_reply(const char *interp, const char *launcher, const char *source,
+			 const char *handler, const char *input, const char *want)
+{
+	struct run r;
+	launch(&r, interp, launcher, source, handler, input);
+	assert_int_equal(json_array_size(r.replies), 1);
+	char *s = reply_text(&r, 0);
+	assert_string_equal(s, want);
+	free(s);
+	run_free(&r);
+}
+
+/* Zips files of the scratch folder (relative to dir) into the scratch file
+ * zip, deflated unless stored; extra is more Python run on z. */
+static void make_zip(const char *zip, const char *dir, const char *files, bool stored,
+		     const char *extra)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s/%s' && python3 -c \"import zipfile;"
+		 "z=zipfile.ZipFile('%s/%s','w',zipfile.%s);[z.write(p) for p in (%s)];%s\"",
+		 scratch, dir, scratch, zip, stored ? "ZIP_STORED" : "ZIP_DEFLATED", files, extra);
+	assert_int_equal(system(cmd), 0);
 }
 
 static bool have(const char *interp)
@@ -176,6 +209,62 @@ static void test_python_modules(void **state)
 	run_free(&r);
 }
 
+/* What the guest hands a launcher: files named by digest, with no
+ * extension; and the exact reply line, compact; an empty line is {}. */
+static void test_python_digest_names(void **state)
+{
+	put("a1b2", "def main(args):\n    return {'got': args, 'n': [1, 2]}\n");
+	expect_reply("python3", "python/launcher.py", "a1b2", "main", "\n",
+		     "{\"result\":{\"got\":{},\"n\":[1,2]}}");
+	struct run r;
+	/* A zip with __main__.py: "main" is __main__.main, and its script part
+	 * does not run. */
+	put("z/__main__.py", "import helper\ndef main(args):\n    return helper.twice(args['x'])\n"
+			     "if __name__ == '__main__':\n    print('script part')\n");
+	put("z/helper.py", "def twice(x):\n    return 2 * x\n");
+	make_zip("c3d4", "z", "'__main__.py','helper.py'", false, "");
+	launch(&r, "python3", "python/launcher.py", "c3d4", "main", "{\"x\":21}\n");
+	assert_int_equal(
+		json_integer_value(json_object_get(json_array_get(r.replies, 0), "result")), 42);
+	assert_null(strstr(r.log, "script part"));
+	run_free(&r);
+	expect_reply("python3", "python/launcher.py", "c3d4", "helper.twice", "3\n",
+		     "{\"result\":6}");
+	put("nan", "def main(args):\n    return float('nan')\n");
+	launch(&r, "python3", "python/launcher.py", "nan", "main", "{}\n");
+	assert_string_equal(error_type(&r, 0), "ValueError"); /* NaN is not JSON */
+	run_free(&r);
+}
+
+static void test_node_digest_names(void **state)
+{
+	if (!have("node"))
+		skip();
+	put("e5f6", "exports.main = (a) => ({ cjs: a });\n");
+	put("a7b8", "import os from 'os';\nexport async function main(a) {"
+		    " return { esm: typeof os.cpus, a }; }\n");
+	put("n/index.js", "const lib = require('./lib/x');\nexports.main = () => lib.v;\n");
+	put("n/lib/x.js", "exports.v = 'deflated';\n");
+	put("n/other.mjs", "export const main = (a) => a.s + '!';\n");
+	expect_reply("node", "nodejs/launcher.js", "e5f6", "main", "\n",
+		     "{\"result\":{\"cjs\":{}}}");
+	expect_reply("node", "nodejs/launcher.js", "a7b8", "main", "{\"q\":1}\n",
+		     "{\"result\":{\"esm\":\"function\",\"a\":{\"q\":1}}}");
+	/* Zips named by digest, deflated and stored; "main" is index.main. */
+	make_zip("c9d0", "n", "'index.js','lib/x.js','other.mjs'", false, "");
+	make_zip("e1f2", "n", "'index.js','lib/x.js','other.mjs'", true, "");
+	expect_reply("node", "nodejs/launcher.js", "c9d0", "main", "{}\n",
+		     "{\"result\":\"deflated\"}");
+	expect_reply("node", "nodejs/launcher.js", "e1f2", "other.main", "{\"s\":\"x\"}\n",
+		     "{\"result\":\"x!\"}");
+	struct run r;
+	/* An entry that would land outside the folder fails the load. */
+	make_zip("a3b4", "n", "'index.js',", false, "z.writestr('../evil.js','x')");
+	launch(&r, "node", "nodejs/launcher.js", "a3b4", "main", "{}\n");
+	assert_non_null(strstr(error_field(&r, 0, "message"), "../evil.js"));
+	run_free(&r);
+}
+
 static void test_node(void **state)
 {
 	if (!have("node"))
@@ -227,6 +316,8 @@ int main(void)
 		cmocka_unit_test(test_python_failures),
 		cmocka_unit_test(test_python_modules),
 		cmocka_unit_test(test_node),
+		cmocka_unit_test(test_python_digest_names),
+		cmocka_unit_test(test_node_digest_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
