@@ -58,6 +58,8 @@ void daemon_config_defaults(struct daemon_config *cfg)
 		.sysfs_root = "/sys",
 		.artifact_dir = ARTIFACT_DEFAULT_DIR,
 		.plain_dir = GUEST_E2E_PLAIN_DIR,
+		.launchers_dir = RUNTIME_DEFAULT_LAUNCHERS,
+		.cgroup_root = CGROUP_DEFAULT_ROOT,
 		.sev_guest = ATTEST_DEVICE,
 		.uevent_fd = -1,
 		.max_body = WIRE_MAX_BODY,
@@ -189,6 +191,8 @@ static void send_inv_reply(struct daemon *d, struct inv *inv)
 		json_object_set_new(m, "signal", json_integer(inv->signal));
 	if (m && inv->status != INV_OK)
 		json_object_set_new(m, "error", json_string(inv->error));
+	if (m && inv->exception)
+		json_object_set(m, "exception", inv->exception);
 	/* Taken last, so the guest's share covers all but encoding this meta
 	 * and queueing the frame on the channel. */
 	if (m)
@@ -428,8 +432,10 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	}
 	if (invoke_input(d, inv, e2e, f) < 0)
 		goto drop;
-	if (inv->mode == INV_PERSISTENT && inv->input_len &&
-	    memchr(inv->input, '\n', inv->input_len)) {
+	/* A launcher's input is made one line (runtime.h); an executable's
+	 * is taken as it is. */
+	if (inv->mode == INV_PERSISTENT && !fn_runtime_has_handler(inv->runtime) &&
+	    inv->input_len && memchr(inv->input, '\n', inv->input_len)) {
 		send_error(
 			d, id, AGENT_E_BAD_INPUT,
 			"persistent mode takes one line of input: it must not contain a newline");
@@ -771,6 +777,13 @@ static int daemon_open(struct daemon *d, const sigset_t *mask, const char **ret_
 	if (r < 0)
 		return r;
 	d->runner.plain = &d->e2e.plain;
+	d->runner.launchers = cfg->launchers_dir;
+	r = runner_use_cgroups(&d->runner, cfg->cgroup_root);
+	if (r < 0)
+		log_warn("cgroups_unusable root=%s err=%s action=no_memory_cgroups",
+			 cfg->cgroup_root, strerror(-r));
+	else if (cgroups_enabled(&d->runner.cgroups))
+		log_info("cgroups root=%s", cfg->cgroup_root);
 	pin_to_control_cpu();
 	d->cpuctl_open = true;
 	r = cpuctl_init(&d->cpuctl, &d->loop, cfg->sysfs_root, cfg->uevent_fd, &cpu_ops, d,

@@ -22,6 +22,11 @@ struct daemon_config {
 	 * both into a scratch folder. */
 	const char *plain_dir;
 	const char *sev_guest;
+	/* The runtimes' launchers (runtime.h) and the cgroup v2 root under
+	 * which nodejs processes get memory cgroups (none where it is not
+	 * one). */
+	const char *launchers_dir;
+	const char *cgroup_root;
 	/* -1: open a NETLINK_KOBJECT_UEVENT socket. Otherwise a datagram
 	 * socket carrying messages in the kernel's uevent format from any
 	 * sender (taken over), which lets tests play the kernel's part. */

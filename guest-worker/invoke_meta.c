@@ -55,11 +55,39 @@ static int read_e2e(const json_t *m, struct inv *inv, bool *ret_e2e, struct invo
 	return 0;
 }
 
+/* "runtime" (absent: binary, the artifact runs itself) and "handler". */
+static int read_runtime(const json_t *m, struct inv *inv, struct invoke_meta_err *err)
+{
+	const json_t *rt = json_object_get(m, "runtime"), *h = json_object_get(m, "handler");
+	if (rt && fn_runtime_parse(json_string_value(rt), &inv->runtime) < 0)
+		return refuse(
+			err, AGENT_E_BAD_REQUEST,
+			"\"runtime\" must be \"python3\", \"nodejs\", \"binary\" or \"shell\"");
+	/* The launcher's default: "main", a zip's own default target. */
+	if (!h && fn_runtime_has_handler(inv->runtime))
+		snprintf(inv->handler, sizeof(inv->handler), "main");
+	if (!h)
+		return 0;
+	const char *s = json_string_value(h);
+	char why[160];
+	if (!s || !*s || strlen(s) != json_string_length(h))
+		return refuse(err, AGENT_E_BAD_REQUEST, "\"handler\" must be a non-empty string");
+	if (fnpkg_check_handler(inv->runtime, s, why, sizeof(why)) < 0)
+		return refuse(err, AGENT_E_BAD_REQUEST, "\"handler\": %s", why);
+	snprintf(inv->handler, sizeof(inv->handler), "%s", s);
+	return 0;
+}
+
 int invoke_meta_read(const json_t *m, const struct cpuctl *cpus, struct inv *inv, bool *ret_e2e,
 		     struct invoke_meta_err *err)
 {
+	if (read_runtime(m, inv, err) < 0)
+		return -EINVAL;
+	/* A runtime's launcher is long-lived unless asked otherwise. */
 	const json_t *mode_v = json_object_get(m, "mode");
-	const char *mode = mode_v ? json_string_value(mode_v) : "process";
+	const char *mode = mode_v                                  ? json_string_value(mode_v)
+			   : !fn_runtime_has_handler(inv->runtime) ? "process"
+								   : "persistent";
 	if (mode && strcmp(mode, "process") == 0)
 		inv->mode = INV_PROCESS;
 	else if (mode && strcmp(mode, "persistent") == 0)

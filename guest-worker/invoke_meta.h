@@ -26,10 +26,11 @@ struct invoke_meta_err {
 int meta_int(const json_t *m, const char *key, bool required, json_int_t def, json_int_t min,
 	     json_int_t max, json_int_t *ret);
 
-/* Reads a WIRE_INVOKE's "mode", "timeout_ms", "max_output", "memory_mib",
- * "cpu" (a present worker of cpus) and "invocation" into inv, and "e2e" into
- * *ret_e2e (true needs "invocation"). Returns 0, or -EINVAL with the error
- * in *err. */
+/* Reads a WIRE_INVOKE's "runtime", "handler" (checked: runtime.h),
+ * "mode" (default persistent with a runtime, else process), "timeout_ms",
+ * "max_output", "memory_mib", "cpu" (a present worker of cpus) and
+ * "invocation" into inv, and "e2e" into *ret_e2e (true needs "invocation").
+ * Returns 0, or -EINVAL with the error in *err. */
 int invoke_meta_read(const json_t *m, const struct cpuctl *cpus, struct inv *inv, bool *ret_e2e,
 		     struct invoke_meta_err *err);
 

@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "daemon.h"
 #include "log.h"
+#include "runtime.h"
 #include "util.h"
 
 /* How long to wait for the virtio port to appear: its driver may still be
@@ -29,6 +30,8 @@ static const char usage[] =
 	"  --port-name NAME   virtio-serial port name to look for\n"
 	"  --sysfs DIR        sysfs root (default /sys)\n"
 	"  --artifacts DIR    artifact cache (default " ARTIFACT_DEFAULT_DIR ")\n"
+	"  --launchers DIR    the python3 and nodejs launchers (default " RUNTIME_DEFAULT_LAUNCHERS
+	")\n"
 	"  --log-level LEVEL  error|warn|info|debug (default info)\n";
 
 /* Keeps fds 0-2 open (on /dev/null if need be) so no pipe or socket the
@@ -67,6 +70,7 @@ static int run(int argc, char **argv)
 		{ "port-name", required_argument, NULL, 'n' },
 		{ "sysfs", required_argument, NULL, 's' },
 		{ "artifacts", required_argument, NULL, 'a' },
+		{ "launchers", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -82,6 +86,7 @@ static int run(int argc, char **argv)
 		case 'n': port_name = optarg; break;
 		case 's': cfg.sysfs_root = optarg; break;
 		case 'a': cfg.artifact_dir = optarg; break;
+		case 'L': cfg.launchers_dir = optarg; break;
 		case 'l':
 			if (log_level_parse(optarg, &log_threshold) < 0) {
 				fprintf(stderr, "bad log level: %s\n%s", optarg, usage);

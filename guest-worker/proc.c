@@ -19,9 +19,18 @@ struct spawn_failure {
 	int err;
 };
 
-static const char *const step_names[] = { "pipe", "fork",      "setpgid", "sched_setaffinity",
-					  "dup2", "setrlimit", "execve" };
-enum { STEP_PIPE, STEP_FORK, STEP_SETPGID, STEP_AFFINITY, STEP_DUP2, STEP_RLIMIT, STEP_EXEC };
+static const char *const step_names[] = { "pipe",   "fork", "setpgid",   "sched_setaffinity",
+					  "cgroup", "dup2", "setrlimit", "execve" };
+enum {
+	STEP_PIPE,
+	STEP_FORK,
+	STEP_SETPGID,
+	STEP_AFFINITY,
+	STEP_CGROUP,
+	STEP_DUP2,
+	STEP_RLIMIT,
+	STEP_EXEC
+};
 
 static void close_pair(int p[2])
 {
@@ -56,6 +65,13 @@ static _Noreturn void child_exec(const struct proc_spawn_opts *o, int in[2], int
 			goto fail;
 		}
 	}
+	if (o->cgroup) {
+		int r = cgroup_join(o->cgroup);
+		if (r < 0) {
+			f = (struct spawn_failure){ STEP_CGROUP, -r };
+			goto fail;
+		}
+	}
 	/* dup2 leaves the new descriptors without close-on-exec. */
 	if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) {
 		f = (struct spawn_failure){ STEP_DUP2, errno };
@@ -72,7 +88,7 @@ static _Noreturn void child_exec(const struct proc_spawn_opts *o, int in[2], int
 		}
 	}
 	char *argv[] = { (char *)o->path, NULL };
-	execve(o->path, argv, o->envp);
+	execve(o->path, o->argv ? o->argv : argv, o->envp);
 	f = (struct spawn_failure){ STEP_EXEC, errno };
 fail:
 	(void)!write(status_fd, &f, sizeof(f));

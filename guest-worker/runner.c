@@ -23,15 +23,18 @@
 #define READS_AFTER_EXIT 64
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
-/* A long-lived process serving one artifact under one memory limit on one
- * CPU. */
+/* A long-lived process serving one artifact (with one runtime and handler)
+ * under one memory limit on one CPU. */
 struct pproc {
 	struct runner *r;
 	char digest[SHA256_HEX_SIZE];
-	uint32_t memory_mib; /* the address-space limit it was started with */
+	enum fn_runtime runtime;
+	char handler[FNPKG_HANDLER_SIZE];
+	uint32_t memory_mib; /* the memory limit it was started with */
 	bool e2e;            /* it runs the opened executable of a sealed artifact */
 	int cpu;
 	struct proc proc;
+	struct cgroup cg;
 	struct watch in_w, out_w, err_w;
 	struct inv *inv; /* the invocation it serves, or NULL when idle */
 	bool dying;      /* killed or broken: waits to be reaped, never reused */
@@ -59,6 +62,7 @@ struct inv *inv_new(void)
 	inv->cpu = -1;
 	inv->ran_on = -1;
 	inv->proc = (struct proc){ .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1 };
+	inv->cg.fd = -1;
 	inv->in_w.fd = inv->out_w.fd = inv->err_w.fd = inv->timer_w.fd = -1;
 	return inv;
 }
@@ -74,6 +78,7 @@ void inv_free(struct inv *inv)
 		wipe(&inv->e2e_key, sizeof(inv->e2e_key));
 	}
 	free(inv->input);
+	json_decref(inv->exception);
 	buf_free(&inv->result);
 	buf_free(&inv->log);
 	free(inv);
@@ -197,6 +202,42 @@ static void on_timeout(struct watch *w, uint32_t events)
 		kill(-inv->proc.pid, SIGKILL);
 }
 
+/* A runtime's invocation that ran to its reply line: the result VALUE, or
+ * the exception the function raised (sealed with the rest for e2e). */
+static void unwrap_reply(struct inv *inv)
+{
+	struct buf *b = &inv->result;
+	size_t len = b->len;
+	if (inv->mode == INV_PROCESS && len) {
+		const uint8_t *nl = memchr(b->data, '\n', len);
+		len = nl ? (size_t)(nl - b->data) : len;
+	}
+	struct runtime_reply rep;
+	int e = runtime_reply_read(b->data, len, inv->result_truncated, &rep);
+	if (e < 0) {
+		inv->status = INV_ERROR;
+		set_error(inv, "the %s launcher answered neither a result nor an error (%s)",
+			  fn_runtime_name(inv->runtime), strerror(-e));
+		return;
+	}
+	if (!rep.raised) {
+		memmove(b->data, b->data + rep.value_off, rep.value_len);
+		b->len = rep.value_len;
+		return;
+	}
+	inv->status = INV_ERROR;
+	if (inv->e2e) {
+		/* Type, message and traceback are the function's secrets too. */
+		set_error(inv, "the function raised an exception (sealed)");
+		json_decref(rep.exception);
+		b->len = len;
+		return;
+	}
+	runtime_exception_text(rep.exception, inv->error, sizeof(inv->error));
+	inv->exception = rep.exception;
+	buf_reset(b);
+}
+
 static void finish(struct inv *inv)
 {
 	struct runner *r = inv->runner;
@@ -207,6 +248,8 @@ static void finish(struct inv *inv)
 		inv->status = INV_TIMEOUT;
 		set_error(inv, "timed out after %u ms", inv->timeout_ms);
 	}
+	if (fn_runtime_has_handler(inv->runtime) && inv->status == INV_OK)
+		unwrap_reply(inv);
 	inv->pp = NULL;
 	r->done(inv, r->data);
 }
@@ -223,7 +266,38 @@ static void build_env(const struct runner *r, const char *mode, int cpu, char *m
 	envp[4] = NULL;
 }
 
-static int spawn(struct runner *r, struct inv *inv, const char *mode, struct proc *ret)
+/* What runs: the artifact at path, or its runtime's launcher on it (cmd).
+ * Sets o's path, argv and memory limit, making inv's cgroup in cg. */
+static int spawn_target(struct runner *r, struct inv *inv, const char *path,
+			struct runtime_cmd *cmd, struct cgroup *cg, struct proc_spawn_opts *o)
+{
+	o->path = path;
+	o->as_limit = (uint64_t)inv->memory_mib << 20;
+	if (!fn_runtime_has_handler(inv->runtime))
+		return 0;
+	int e = runtime_command(inv->runtime, r->launchers, r->path_env + strlen("PATH="), path,
+				inv->handler, inv->memory_mib, cmd);
+	if (e < 0) {
+		set_error(inv, "runtime %s is not installed in this guest image",
+			  fn_runtime_name(inv->runtime));
+		return e;
+	}
+	o->path = cmd->interp;
+	o->argv = cmd->argv;
+	if (inv->runtime != FN_RUNTIME_NODEJS || !inv->memory_mib)
+		return 0;
+	o->as_limit = 0;
+	e = cgroups_enabled(&r->cgroups) ? cgroup_create(&r->cgroups, inv->memory_mib, cg) : 0;
+	if (e < 0) {
+		set_error(inv, "memory cgroup: %s", strerror(-e));
+		return e;
+	}
+	o->cgroup = cg->name[0] ? cg : NULL;
+	return 0;
+}
+
+static int spawn(struct runner *r, struct inv *inv, const char *mode, struct proc *ret,
+		 struct cgroup *cg)
 {
 	char path[PATH_MAX];
 	const struct artifact_store *store = inv->e2e ? r->plain : r->store;
@@ -234,14 +308,16 @@ static int spawn(struct runner *r, struct inv *inv, const char *mode, struct pro
 	}
 	char mode_env[64], cpu_env[32], *envp[5];
 	build_env(r, mode, inv->cpu, mode_env, sizeof(mode_env), cpu_env, sizeof(cpu_env), envp);
-	struct proc_spawn_opts o = { .path = path,
-				     .cpu = inv->cpu,
-				     .envp = envp,
-				     .as_limit = (uint64_t)inv->memory_mib << 20 };
+	struct proc_spawn_opts o = { .cpu = inv->cpu, .envp = envp };
+	struct runtime_cmd cmd;
+	e = spawn_target(r, inv, path, &cmd, cg, &o);
+	if (e < 0)
+		return e;
 	const char *step = "spawn";
 	uint64_t t0 = time_now_us();
 	e = proc_spawn(&o, ret, &step);
 	if (e < 0) {
+		cgroup_remove(&r->cgroups, cg);
 		set_error(inv, "%s failed: %s", step, strerror(-e));
 		return e;
 	}
@@ -251,12 +327,29 @@ static int spawn(struct runner *r, struct inv *inv, const char *mode, struct pro
 
 /* ---- process mode ---------------------------------------------------- */
 
+/* The next bytes of inv's input to write at in_off: the input, then (with
+ * newline) the '\n' that ends it. False when all is written. */
+static bool input_next(const struct inv *inv, bool newline, const void **ret_p, size_t *ret_n)
+{
+	if (inv->in_off < inv->input_len) {
+		*ret_p = inv->input + inv->in_off;
+		*ret_n = inv->input_len - inv->in_off;
+		return true;
+	}
+	*ret_p = "\n";
+	*ret_n = 1;
+	return newline && inv->in_off == inv->input_len;
+}
+
 static void proc_on_stdin(struct watch *w, uint32_t events)
 {
 	struct inv *inv = container_of(w, struct inv, in_w);
-	while (inv->in_off < inv->input_len) {
-		ssize_t n = write(inv->proc.in_fd, inv->input + inv->in_off,
-				  inv->input_len - inv->in_off);
+	/* A launcher reads one line. */
+	bool newline = fn_runtime_has_handler(inv->runtime);
+	const void *p;
+	size_t len;
+	while (input_next(inv, newline, &p, &len)) {
+		ssize_t n = write(inv->proc.in_fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -287,14 +380,14 @@ static void proc_on_stderr(struct watch *w, uint32_t events)
 
 static int start_process(struct runner *r, struct inv *inv)
 {
-	int e = spawn(r, inv, "process", &inv->proc);
+	int e = spawn(r, inv, "process", &inv->proc, &inv->cg);
 	if (e < 0)
 		return e;
 	inv->run_next = r->running;
 	r->running = inv;
 	/* From here on the child exists, so the invocation completes through
 	 * its reaping whatever happens; a failed set-up kills it. */
-	if (inv->input_len == 0) {
+	if (inv->input_len == 0 && !fn_runtime_has_handler(inv->runtime)) {
 		close(inv->proc.in_fd);
 		inv->proc.in_fd = -1;
 		e = 0;
@@ -338,6 +431,7 @@ static void process_exited(struct runner *r, struct inv *inv, int status, const 
 	close_watch(r->loop, &inv->in_w, &inv->proc.in_fd);
 	close_watch(r->loop, &inv->out_w, &inv->proc.out_fd);
 	close_watch(r->loop, &inv->err_w, &inv->proc.err_fd);
+	cgroup_remove(&r->cgroups, &inv->cg);
 
 	if (inv->error[0]) {
 		inv->status = INV_ERROR; /* a set-up failure, already described */
@@ -468,11 +562,9 @@ static void pp_on_stdin(struct watch *w, uint32_t events)
 		return;
 	}
 	/* The input, then the newline that ends it. */
-	while (inv->in_off <= inv->input_len) {
-		const void *p = inv->in_off < inv->input_len
-					? (const void *)(inv->input + inv->in_off)
-					: (const void *)"\n";
-		size_t n = inv->in_off < inv->input_len ? inv->input_len - inv->in_off : 1;
+	const void *p;
+	size_t n;
+	while (input_next(inv, true, &p, &n)) {
 		ssize_t k = write(pp->proc.in_fd, p, n);
 		if (k < 0) {
 			if (errno == EINTR)
@@ -492,6 +584,7 @@ static struct pproc *pp_find(const struct runner *r, const struct inv *inv, int 
 	for (struct pproc *pp = r->pprocs; pp; pp = pp->next)
 		if (!pp->dying && !pp->retire && pp->cpu == cpu &&
 		    pp->memory_mib == inv->memory_mib && pp->e2e == inv->e2e &&
+		    pp->runtime == inv->runtime && strcmp(pp->handler, inv->handler) == 0 &&
 		    strcmp(pp->digest, inv->digest) == 0)
 			return pp;
 	return NULL;
@@ -508,7 +601,8 @@ static int pp_new(struct runner *r, struct inv *inv, struct pproc **ret)
 		set_error(inv, "out of memory");
 		return -ENOMEM;
 	}
-	int e = spawn(r, inv, "persistent", &pp->proc);
+	pp->cg.fd = -1;
+	int e = spawn(r, inv, "persistent", &pp->proc, &pp->cg);
 	if (e < 0) {
 		free(pp);
 		return e;
@@ -517,6 +611,8 @@ static int pp_new(struct runner *r, struct inv *inv, struct pproc **ret)
 	pp->cpu = inv->cpu;
 	pp->memory_mib = inv->memory_mib;
 	pp->e2e = inv->e2e;
+	pp->runtime = inv->runtime;
+	memcpy(pp->handler, inv->handler, sizeof(pp->handler));
 	memcpy(pp->digest, inv->digest, sizeof(pp->digest));
 	pp->in_w.fd = pp->out_w.fd = pp->err_w.fd = -1;
 	pp->next = r->pprocs;
@@ -614,6 +710,7 @@ static void pproc_exited(struct runner *r, struct pproc *pp, int status, int ran
 	close_watch(r->loop, &pp->in_w, &pp->proc.in_fd);
 	close_watch(r->loop, &pp->out_w, &pp->proc.out_fd);
 	close_watch(r->loop, &pp->err_w, &pp->proc.err_fd);
+	cgroup_remove(&r->cgroups, &pp->cg);
 	free(pp);
 	if (inv)
 		finish(inv);
@@ -627,7 +724,12 @@ int runner_init(struct runner *r, struct loop *loop, const struct artifact_store
 	const char *path = getenv("PATH");
 	if (!path || !*path)
 		path = DEFAULT_PATH;
-	*r = (struct runner){ .loop = loop, .store = store, .done = done, .data = data };
+	*r = (struct runner){ .loop = loop,
+			      .store = store,
+			      .done = done,
+			      .data = data,
+			      .launchers = RUNTIME_DEFAULT_LAUNCHERS,
+			      .cgroups.root_fd = -1 };
 	if (asprintf(&r->path_env, "PATH=%s", path) < 0) {
 		r->path_env = NULL;
 		return -ENOMEM;
@@ -635,11 +737,19 @@ int runner_init(struct runner *r, struct loop *loop, const struct artifact_store
 	return 0;
 }
 
+int runner_use_cgroups(struct runner *r, const char *root)
+{
+	cgroups_fini(&r->cgroups);
+	return cgroups_init(&r->cgroups, root);
+}
+
 int runner_start(struct runner *r, struct inv *inv, int cpu)
 {
 	inv->runner = r;
 	inv->cpu = cpu;
 	inv->error[0] = '\0';
+	if (fn_runtime_has_handler(inv->runtime))
+		runtime_input_flatten(inv->input, inv->input_len);
 	if (inv->mode == INV_PERSISTENT)
 		return start_persistent(r, inv);
 	return start_process(r, inv);
@@ -678,6 +788,7 @@ void runner_reap(struct runner *r)
 			process_exited(r, inv, status, &ru, ran_on);
 		else if (pp)
 			pproc_exited(r, pp, status, ran_on, cpu_us);
+		cgroups_sweep(&r->cgroups);
 	}
 }
 
@@ -728,6 +839,7 @@ void runner_fini(struct runner *r)
 		runner_reap(r);
 	}
 	runner_reap(r);
+	cgroups_fini(&r->cgroups);
 	free(r->path_env);
 	r->path_env = NULL;
 }

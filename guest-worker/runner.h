@@ -1,7 +1,10 @@
 /* Running invocations: one process per invocation ("process" mode) or one
- * long-lived process per (artifact, CPU) serving one line in, one line out
- * ("persistent" mode), each pinned to the CPU it was given, with output caps,
- * timeouts that kill the whole process group, and timings.
+ * long-lived process per (artifact, runtime, handler, memory limit, CPU)
+ * serving one line in, one line out ("persistent" mode), each pinned to the
+ * CPU it was given, with output caps, timeouts that kill the whole process
+ * group, and timings. The process is the artifact itself, or for a python3
+ * or nodejs function its runtime's launcher (runtime.h), whose reply line
+ * the runner unwraps into the result or the function's exception.
  *
  * The runner owns every process it starts and reaps all children of the
  * daemon (runner_reap() on SIGCHLD), including orphans re-parented to it. */
@@ -12,10 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "artifact.h"
+#include "cgroup.h"
 #include "e2e.h"
 #include "loop.h"
 #include "proc.h"
+#include "runtime.h"
 #include "util.h"
 
 /* The longest invocation id an end-to-end encrypted invocation may carry. */
@@ -38,9 +45,16 @@ struct inv {
 	uint32_t timeout_ms; /* 0: none */
 	size_t max_output;   /* cap for the result and for the log, each */
 	int want_cpu;        /* run only on this worker CPU; 0: any */
-	/* RLIMIT_AS of the process it starts, in MiB; 0: none. A persistent
-	 * process serves only invocations with the limit it was started with. */
+	/* The memory limit of the process it starts, in MiB; 0: none. It is
+	 * RLIMIT_AS, except for nodejs (whose V8 reserves far more address
+	 * space than it uses): a heap limit and, where cgroup v2 is mounted, a
+	 * memory cgroup of its own. A persistent process serves only
+	 * invocations with the limit it was started with. */
 	uint32_t memory_mib;
+	/* binary and shell run the artifact; python3 and nodejs run the
+	 * launcher on it with handler. */
+	enum fn_runtime runtime;
+	char handler[FNPKG_HANDLER_SIZE];
 	uint8_t *input; /* owned; freed with the invocation */
 	size_t input_len;
 	/* End-to-end encrypted (e2e_invoke.h): it runs the opened executable
@@ -66,14 +80,21 @@ struct inv {
 	bool cold_start;  /* persistent mode: its process was started for it */
 	bool exited;      /* the process ended with exit_code */
 	int exit_code;
-	int signal;        /* the process was killed by this signal (0: not) */
-	struct buf result; /* stdout (process) or the result line (persistent) */
-	struct buf log;    /* stderr */
+	int signal; /* the process was killed by this signal (0: not) */
+	/* stdout (process) or the result line (persistent); for a runtime the
+	 * result VALUE of the launcher's reply, unwrapped (an e2e invocation
+	 * that raised keeps the whole {"error": ...} line) */
+	struct buf result;
+	struct buf log; /* stderr */
 	bool result_truncated, log_truncated;
+	/* The function raised (runtimes only, not e2e): {"type", "message",
+	 * "traceback"}; owned, freed with the invocation. */
+	json_t *exception;
 
 	/* runner-private */
 	struct runner *runner;
 	struct proc proc; /* process mode */
+	struct cgroup cg; /* process mode: its process's memory cgroup */
 	struct pproc *pp; /* persistent mode */
 	struct watch in_w, out_w, err_w, timer_w;
 	size_t in_off; /* input bytes written (persistent: + the newline) */
@@ -104,11 +125,20 @@ struct runner {
 	struct inv *running;  /* process-mode invocations whose child lives */
 	struct pproc *pprocs; /* persistent processes, serving or dying */
 	char *path_env;       /* "PATH=..." for the functions' environment */
+	/* Where the runtimes' launchers are (RUNTIME_DEFAULT_LAUNCHERS unless
+	 * set after runner_init()); not owned. */
+	const char *launchers;
+	struct cgroups cgroups; /* disabled unless runner_use_cgroups() */
 };
 
 /* Sets up a runner (plain is NULL: set it after). Returns 0 or -ENOMEM. */
 int runner_init(struct runner *r, struct loop *loop, const struct artifact_store *store,
 		runner_done_fn done, void *data);
+
+/* Gives nodejs processes with a memory limit a memory cgroup each, under
+ * root when it is a cgroup v2 hierarchy with the memory controller (else
+ * none, quietly). Returns 0, or -errno when that hierarchy is unusable. */
+int runner_use_cgroups(struct runner *r, const char *root);
 
 /* Starts inv on cpu (which runs nothing else). Returns 0, after which done()
  * follows exactly once; or -errno when it could not start, with inv->error
@@ -119,7 +149,8 @@ int runner_start(struct runner *r, struct inv *inv, int cpu);
 void runner_reap(struct runner *r);
 
 /* True when a live persistent process that can serve inv (its digest, its
- * memory limit, plain or opened executable) waits idle on cpu. */
+ * runtime and handler, its memory limit, plain or opened executable) waits
+ * idle on cpu. */
 bool runner_has_warm(const struct runner *r, const struct inv *inv, int cpu);
 
 /* Kills the persistent processes pinned to cpu: idle ones now, a serving one

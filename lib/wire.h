@@ -94,20 +94,30 @@ enum wire_type {
 	/* {"digest":hex SHA-256 of the body}; body: the executable
 	 * -> {"digest","size"}. */
 	WIRE_ARTIFACT_PUT = 21,
-	/* {"digest", "mode":"process"|"persistent" (optional, default process),
+	/* {"digest", "runtime" (optional: "python3"|"nodejs" run the artifact
+	 *  through that runtime's launcher, ditto-guest --launchers, default
+	 *  /opt/runtime/ditto; absent, "binary" or "shell": the artifact runs
+	 *  itself), "handler" (optional, python3/nodejs only, lib/fnpkg.h's
+	 *  syntax; passed to the launcher as given, default "main"),
+	 *  "mode":"process"|"persistent" (optional, default persistent with a
+	 *  runtime, else process; a persistent process serves one artifact,
+	 *  runtime, handler and memory limit),
 	 *  "timeout_ms" (optional, default INVOKE_TIMEOUT_DEFAULT_MS from
 	 *  agent_api.h, 0 = none),
 	 *  "max_output" (optional, default 1 MiB, at most 16 MiB; caps the result
 	 *  and the log separately), "cpu" (optional: run only on this worker CPU,
 	 *  waiting for it; default any), "memory_mib" (optional,
 	 *  1..WIRE_MAX_MEMORY_MIB, default none: the function's process gets it as
-	 *  RLIMIT_AS, its address space in MiB, set before exec; a persistent
-	 *  process keeps the limit of the invocation that started it, whatever
-	 *  later invocations it serves ask for), "invocation" (optional: the
+	 *  RLIMIT_AS, its address space in MiB, set before exec; nodejs instead
+	 *  gets a V8 heap limit of three quarters of it and, where cgroup v2 is
+	 *  mounted at /sys/fs/cgroup, a memory cgroup of its own with
+	 *  memory.max = memory_mib and no swap; a persistent process keeps the
+	 *  limit of the invocation that started it), "invocation" (optional: the
 	 *  controller's invocation id, 1..128 bytes), "e2e" (optional, default
 	 *  false; true needs "invocation": the artifact is a sealed one and the
 	 *  body a request, lib/e2e.h)}; body: input (persistent: one line, no
-	 *  '\n'; with e2e the request, whose plain input follows that rule)
+	 *  '\n'; with e2e the request, whose plain input follows that rule; with
+	 *  a runtime any '\n' and '\r' become spaces, and no input is {})
 	 * -> {"status":"ok"|"error"|"timeout",
 	 *     "cpu" (the CPU it was pinned to), "ran_on" (the CPU it last ran on;
 	 *     absent when unknown), "wall_us" (from getting a CPU to the end,
@@ -122,13 +132,21 @@ enum wire_type {
 	 *     "init_us" (fork to exec of the process it started; 0 when warm),
 	 *     "exit_code" or "signal" (only when the process ended),
 	 *     "result_len","result_truncated","log_truncated",
+	 *     "exception" (runtimes, not e2e: the function raised;
+	 *     {"type","message","traceback"}, the traceback cut to 16 KiB),
 	 *     "error" (only when status is not "ok": "exit code 1",
 	 *     "killed by signal 9", "no result line (exit code 0)",
 	 *     "timed out after 500 ms", "execve failed: ..."; a function that
 	 *     allocates past memory_mib fails the way it handles the failed
-	 *     allocation, typically "exit code 1" or "killed by signal 11")};
-	 *    body: result bytes (stdout; persistent: the line without its '\n')
-	 *    then log bytes (stderr). A result line-less persistent process or
+	 *     allocation, typically "exit code 1" or "killed by signal 11"; with
+	 *     a runtime "TYPE: MESSAGE" of the exception (Python's MemoryError
+	 *     past memory_mib), "runtime python3 is not installed in this guest
+	 *     image", "the function raised an exception (sealed)" for e2e)};
+	 *    body: result bytes (stdout; persistent: the line without its '\n';
+	 *    with a runtime the VALUE of the launcher's {"result":VALUE} line as
+	 *    written, or nothing when it raised; with e2e the whole
+	 *    {"error":{...}} line, sealed) then log bytes (stderr, where the
+	 *    function's prints go). A result line-less persistent process or
 	 *    one that timed out is killed and started cold on its next use.
 	 *    With e2e the guest opens the request with its key pair (bound to
 	 *    the invocation id and the digest), opens the sealed artifact with

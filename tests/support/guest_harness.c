@@ -354,6 +354,8 @@ static void daemon_child(const struct peer *p, int port_fd, bool eof_ends, int u
 		cfg.max_body = o->max_body;
 	if (o && o->queue_max)
 		cfg.queue_max = o->queue_max;
+	if (o && o->launchers)
+		cfg.launchers_dir = o->launchers;
 	exit(daemon_run(&cfg) < 0 ? 1 : 0);
 }
 

@@ -47,6 +47,7 @@ struct peer_opts {
 	const char *possible, *present, *online; /* CPU lists; default 0-3, 0-3, 0 */
 	uint32_t max_body;                       /* 0: the protocol limit */
 	size_t queue_max;                        /* 0: the default */
+	const char *launchers;                   /* NULL: the default */
 };
 
 /* Makes the sysfs tree and artifact folder, starts the daemon and waits for
