@@ -7,7 +7,8 @@
 # OUTDIR/cmdline and OUTDIR/image.json, which records the three and the digest
 # an attestation checks them against. When OUTDIR/runtime.json is there (the
 # runtime disk deploy/runtime-image.sh builds, which `make guest` runs
-# first), image.json carries it as "runtime".
+# first), image.json carries it as "runtime" and the kernel command line its
+# dm-verity parameters (OUTDIR/runtime.cmdline: ditto.runtime=...).
 #
 #   usage: [DITTO_GUEST_KERNEL=cloud-amd64|amd64] deploy/guest-image.sh OUTDIR GUEST_BINARY
 #
@@ -36,9 +37,12 @@ export LC_ALL=C
 CMDLINE="console=ttyS0 quiet maxcpus=1 noreplace-smp panic=-1 rdinit=/init cryptomgr.notests"
 
 # virtio-serial and what it needs, dependencies first; then the runtime disk's
-# virtio-blk and squashfs (its zstd and xz decompressors are built in).
+# virtio-blk and squashfs (its zstd and xz decompressors are built in), and
+# the device-mapper's verity target that checks the disk (modinfo: dm-verity
+# needs dm-mod, dm-bufio and reed_solomon, for its optional error
+# correction; SHA-256 is built in).
 MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console
-	virtio_blk squashfs)
+	virtio_blk squashfs dm-mod dm-bufio reed_solomon dm-verity)
 
 # The SEV-SNP guest driver, dependencies first, for a kernel that has it. The
 # driver's messages to the security processor are AES-GCM: the crypto API
@@ -279,6 +283,18 @@ mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
 rm -rf "$stage" "$out/initramfs.cpio"
 
 # ---- metadata -------------------------------------------------------------------
+# The runtime disk's dm-verity parameters, its root hash among them, join the
+# command line, so the image digest and an SEV-SNP launch measurement cover
+# them, and through them every block of the disk (docs/security.md).
+if [ -f "$out/runtime.json" ]; then
+	rt_param=$(cat "$out/runtime.cmdline" 2>/dev/null) ||
+		die "$out/runtime.cmdline is missing: run deploy/runtime-image.sh $out again"
+	case "$rt_param" in
+	ditto.runtime=*[!0-9a-z,=.-]*) die "$out/runtime.cmdline is malformed" ;;
+	ditto.runtime=?*) CMDLINE="$CMDLINE $rt_param" ;;
+	*) die "$out/runtime.cmdline is malformed" ;;
+	esac
+fi
 printf '%s\n' "$CMDLINE" >"$out/cmdline"
 kernel_sha=$(sha256sum <"$out/vmlinux" | cut -d' ' -f1)
 bzimage_sha=$(sha256sum <"$out/vmlinuz" | cut -d' ' -f1)

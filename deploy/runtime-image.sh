@@ -4,9 +4,11 @@
 # shared libraries they need, laid out merged-/usr (everything under usr/, the
 # loader at usr/lib64), followed in the same file by its dm-verity hash tree.
 # The agent attaches it to every tenant VM as a read-only virtio-blk disk and
-# the guest's /init mounts it at /opt/runtime. OUTDIR/runtime.json records the
-# file, its SHA-256 and size and what a dm-verity setup needs; guest-image.sh
-# copies it into image.json as "runtime".
+# the guest's /init maps it through dm-verity and mounts it at /opt/runtime.
+# OUTDIR/runtime.json records the file, its SHA-256 and size and what a
+# dm-verity setup needs; guest-image.sh copies it into image.json as
+# "runtime", and OUTDIR/runtime.cmdline (the same parameters as the kernel
+# command line's ditto.runtime=, root hash included) into the command line.
 #
 #   usage: deploy/runtime-image.sh OUTDIR
 #
@@ -180,7 +182,12 @@ sha=$(sha256sum <"$img" | cut -d' ' -f1)
 rm -rf "$root"
 
 # The hash tree starts with its 512-byte superblock at verity_hash_offset, so
-# the kernel's table (hash_start_block) begins one block later.
+# the kernel's table (hash_start_block) begins one block later. The guest
+# reads that table from the kernel command line (guest-worker/verity.h):
+# dm-verity's fields with commas for spaces and the devices left out.
+param="ditto.runtime=1,$BLOCK,$BLOCK,$((data_size / BLOCK)),$((data_size / BLOCK + 1)),sha256"
+param+=",$root_hash,$salt"
+printf '%s\n' "$param" >"$out/runtime.cmdline"
 cat >"$out/runtime.json.tmp" <<EOF
 {
     "file": "runtime.img",
@@ -196,7 +203,8 @@ cat >"$out/runtime.json.tmp" <<EOF
     "verity_hash_block_size": $BLOCK,
     "verity_data_blocks": $((data_size / BLOCK)),
     "verity_hash_offset": $data_size,
-    "verity_superblock": true
+    "verity_superblock": true,
+    "cmdline": "$param"
   }
 EOF
 mv "$out/runtime.json.tmp" "$out/runtime.json"

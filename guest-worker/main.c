@@ -17,6 +17,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "util.h"
+#include "verity.h"
 
 /* How long to wait for the virtio port to appear: its driver may still be
  * probing when init starts the daemon. */
@@ -132,6 +133,9 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* /init's helper for the runtime disk (verity.h), not the daemon. */
+	if (argc > 1 && strcmp(argv[1], "verity-open") == 0)
+		return verity_main(argc - 1, argv + 1);
 	log_set_ident("ditto-guest");
 	ensure_stdio();
 	/* When the kernel handed over: the rest of HELLO's uptime is ours. */

@@ -112,6 +112,7 @@ void test_token_file(void **state);
 void test_confidential_host(void **state);
 void test_attest_and_capture(void **state);
 void test_runtime_disk(void **state);
+void test_runtime_disk_tampered(void **state);
 void test_snp_options(void **state);
 
 #endif

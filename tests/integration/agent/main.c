@@ -125,6 +125,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_confidential_host, stop_all),
 		cmocka_unit_test_teardown(test_attest_and_capture, stop_all),
 		cmocka_unit_test_teardown(test_runtime_disk, stop_all),
+		cmocka_unit_test(test_runtime_disk_tampered),
 		cmocka_unit_test(test_elastic_cores_short),
 		cmocka_unit_test(test_controller_link),
 		cmocka_unit_test(test_token_file),
