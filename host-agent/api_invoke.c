@@ -85,28 +85,17 @@ static bool query_runtime(struct request *r, struct invoke_req *req)
 }
 
 /* Whether the VM's guest can run req's runtime: python3 and nodejs need the
- * image's runtime disk, which SEV-SNP VMs are not given (qemu.c) until
- * their guest checks it against a measured root hash. False after a 409. */
+ * image's runtime disk. False after a 409. */
 static bool runtime_is_available(struct request *r, const struct vm *vm,
 				 const struct invoke_req *req)
 {
-	if (!req->runtime)
+	if (!req->runtime || vm->env->image->runtime[0])
 		return true;
-	if (!vm->env->image->runtime[0]) {
-		api_reply_error(r, AGENT_E_UNSUPPORTED,
-				"runtime %s is not in this host's guest image (image.json has no "
-				"runtime disk)",
-				req->runtime);
-		return false;
-	}
-	if (vm->spec.confidential == CONFIDENTIAL_SEV_SNP) {
-		api_reply_error(r, AGENT_E_UNSUPPORTED,
-				"runtime %s is not available to SEV-SNP VMs: the runtime disk is "
-				"withheld from them until their guest checks it with dm-verity",
-				req->runtime);
-		return false;
-	}
-	return true;
+	api_reply_error(r, AGENT_E_UNSUPPORTED,
+			"runtime %s is not in this host's guest image (image.json has no runtime "
+			"disk)",
+			req->runtime);
+	return false;
 }
 
 /* ---- artifacts ------------------------------------------------------------------ */
