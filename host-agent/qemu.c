@@ -334,11 +334,11 @@ int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv)
 	add(&b, "-device");
 	add(&b, "virtserialport,bus=vser0.0,chardev=chan,name=%s", QEMU_CHANNEL_NAME);
 	/* The runtime disk, read-only: every VM's QEMU opens the same file, so
-	 * the host's page cache holds its pages once for all of them. Not for
-	 * an SEV-SNP VM until the guest checks it with dm-verity against a root
-	 * hash the measurement covers: unchecked, its bytes are the host's to
-	 * choose, and interpreters run from it would be too. */
-	if (s->image->runtime[0] && s->confidential != CONFIDENTIAL_SEV_SNP) {
+	 * the host's page cache holds its pages once for all of them. An
+	 * SEV-SNP VM gets it too: its guest reads it only through dm-verity,
+	 * against the root hash on the kernel command line, which the launch
+	 * measurement covers (docs/security.md). */
+	if (s->image->runtime[0]) {
 		add_drive(&b, s->image->runtime, "if=none,id=runtime,format=raw,readonly=on");
 		add(&b, "-device");
 		add(&b, "virtio-blk-pci,drive=runtime");

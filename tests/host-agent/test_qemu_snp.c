@@ -264,32 +264,40 @@ static void expect_refusal(const struct snp_host_probe *p, const char *what)
 		fail_msg("reason \"%s\" does not name \"%s\"", reason, what);
 }
 
-/* The runtime disk is not given to an SEV-SNP VM while nothing in the
- * measurement checks its bytes; a plain VM of the same image gets it. */
-static bool argv_has(char **argv, const char *arg)
-{
-	for (size_t i = 0; argv[i]; i++)
-		if (strcmp(argv[i], arg) == 0)
-			return true;
-	return false;
-}
-
-static void test_runtime_disk_withheld(void **state)
+/* An SEV-SNP VM gets the runtime disk as a plain VM does: read-only, raw,
+ * on virtio-blk after the guest channel and before the console. Its guest
+ * reads it only through dm-verity with the root hash of the measured
+ * command line. */
+static void test_runtime_disk_attached(void **state)
 {
 	struct fixture *fx = *state;
 	struct guest_image img = fx->img;
 	snprintf(img.runtime, sizeof(img.runtime), "%s/runtime.img", fx->dir);
+	char drive[PATH_MAX + 64];
+	snprintf(drive, sizeof(drive), "file=%s,if=none,id=runtime,format=raw,readonly=on",
+		 img.runtime);
+	const char *want[] = {
+		"-device", "virtserialport,bus=vser0.0,chardev=chan,name=" QEMU_CHANNEL_NAME,
+		"-drive",  drive,
+		"-device", "virtio-blk-pci,drive=runtime",
+		"-chardev",
+	};
 	struct qemu_spec s = snp_spec(fx);
 	s.image = &img;
-	char **argv = NULL;
-	assert_int_equal(qemu_build_argv(&s, &argv), 0);
-	assert_false(argv_has(argv, "virtio-blk-pci,drive=runtime"));
-	qemu_argv_free(argv);
-	s.confidential = CONFIDENTIAL_NONE;
-	s.accel = ACCEL_TCG;
-	assert_int_equal(qemu_build_argv(&s, &argv), 0);
-	assert_true(argv_has(argv, "virtio-blk-pci,drive=runtime"));
-	qemu_argv_free(argv);
+	for (int snp = 1; snp >= 0; snp--) {
+		s.confidential = snp ? CONFIDENTIAL_SEV_SNP : CONFIDENTIAL_NONE;
+		char **argv = NULL;
+		assert_int_equal(qemu_build_argv(&s, &argv), 0);
+		size_t at = 0;
+		while (argv[at] && strcmp(argv[at], "virtio-serial-pci,id=vser0") != 0)
+			at++;
+		assert_non_null(argv[at]);
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			assert_non_null(argv[at + 1 + i]);
+			assert_string_equal(argv[at + 1 + i], want[i]);
+		}
+		qemu_argv_free(argv);
+	}
 }
 
 /* Each check in its order, the first missing piece named. */
@@ -363,7 +371,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		FIXTURE_TEST(test_argv),        FIXTURE_TEST(test_inconsistent_specs),
-		FIXTURE_TEST(test_measurement), FIXTURE_TEST(test_runtime_disk_withheld),
+		FIXTURE_TEST(test_measurement), FIXTURE_TEST(test_runtime_disk_attached),
 		FIXTURE_TEST(test_host_check),
 		cmocka_unit_test(test_cbit),    cmocka_unit_test(test_names),
 	};
