@@ -261,11 +261,15 @@ int platform_first_call(struct platform *p)
 	int st = api_client_call(&p->tenant, "POST", "/v1/functions/echo/invoke", body,
 				 strlen(body), BOOT_TIMEOUT_MS, &reply);
 	bool echoed = json_is_true(json_object_get(reply, "first"));
-	json_decref(reply);
+	const char *msg = json_string_value(
+		json_object_get(json_object_get(reply, "error"), "message"));
 	if (st != 200 || !echoed) {
-		fprintf(stderr, "ditto-bench: the first call failed (%d)\n", st);
+		fprintf(stderr, "ditto-bench: the first call failed (%d%s%s)\n", st,
+			msg ? ": " : "", msg ? msg : "");
+		json_decref(reply);
 		return -EIO;
 	}
+	json_decref(reply);
 	long long deadline = (long long)time_now_us() + 120000LL * 1000LL;
 	for (;;) {
 		reply = NULL;
