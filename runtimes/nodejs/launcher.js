@@ -28,7 +28,6 @@ const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const readline = require('readline');
 const { pathToFileURL } = require('url');
 const util = require('util');
 const zlib = require('zlib');
@@ -222,6 +221,68 @@ async function load(source, handler) {
 	return fn;
 }
 
+function resultLine(result) {
+	// undefined (and what JSON has no form for) is null.
+	return '{"result":' + (JSON.stringify(result) ?? 'null') + '}';
+}
+
+// Answers the lines of stdin one at a time, in order. A handler that returns
+// no promise is answered without a turn of the event loop: the warm path.
+function serve(fn, loadError) {
+	const lines = [];
+	let pending = '', busy = false;
+	const pump = () => {
+		while (!busy && lines.length) {
+			const line = lines.shift();
+			let result;
+			try {
+				if (loadError)
+					throw loadError;
+				result = fn(line.trim() ? JSON.parse(line) : {});
+			} catch (err) {
+				writeLine(JSON.stringify(errorReply(err)) + '\n');
+				continue;
+			}
+			if (!result || typeof result.then !== 'function') {
+				writeLine(safeLine(() => resultLine(result)) + '\n');
+				continue;
+			}
+			busy = true;
+			Promise.resolve(result).then(
+				(v) => safeLine(() => resultLine(v)),
+				(err) => JSON.stringify(errorReply(err))).then((text) => {
+				writeLine(text + '\n');
+				busy = false;
+				pump();
+			});
+		}
+	};
+	process.stdin.setEncoding('utf8');
+	process.stdin.on('data', (chunk) => {
+		pending += chunk;
+		for (let nl; (nl = pending.indexOf('\n')) >= 0;) {
+			lines.push(pending.slice(0, nl).replace(/\r$/, ''));
+			pending = pending.slice(nl + 1);
+		}
+		pump();
+	});
+	process.stdin.on('end', () => {
+		if (pending)
+			lines.push(pending);
+		pending = '';
+		pump();
+	});
+}
+
+// A reply line, or the error making it raised (a BigInt, a cycle).
+function safeLine(make) {
+	try {
+		return make();
+	} catch (err) {
+		return JSON.stringify(errorReply(err));
+	}
+}
+
 async function main(argv) {
 	if (argv.length < 1 || argv.length > 2) {
 		process.stderr.write('usage: launcher.js SOURCE [HANDLER]\n');
@@ -238,20 +299,7 @@ async function main(argv) {
 	} catch (err) {
 		loadError = err;
 	}
-	const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
-	for await (const line of rl) {
-		let text;
-		try {
-			if (loadError)
-				throw loadError;
-			const result = await fn(line.trim() ? JSON.parse(line) : {});
-			// undefined (and what JSON has no form for) is null.
-			text = '{"result":' + (JSON.stringify(result) ?? 'null') + '}';
-		} catch (err) {
-			text = JSON.stringify(errorReply(err));
-		}
-		writeLine(text + '\n');
-	}
+	serve(fn, loadError);
 	return 0;
 }
 
