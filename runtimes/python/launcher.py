@@ -27,9 +27,7 @@ import importlib.util
 import json
 import os
 import sys
-import traceback
 import types
-import zipfile
 import zipimport
 
 MAIN_NAME = "__function_main__"
@@ -37,6 +35,8 @@ MAIN_NAME = "__function_main__"
 
 def _error(exc, skip=0):
     """The error reply; skip drops the launcher's own frames from the top."""
+    import traceback  # only on failures: it is slow to import on a cold start
+
     tb = exc.__traceback__
     for _ in range(skip):
         if tb is not None and tb.tb_next is not None:
@@ -95,9 +95,18 @@ def _load_package(source, handler):
     return importlib.import_module(module_name), function
 
 
+def _is_zip(path):
+    """A zip archive by its first bytes (zipfile is slow to import)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    except OSError:
+        return False
+
+
 def load(source, handler):
     """Returns the handler's callable; raises what loading raised."""
-    if os.path.isdir(source) or zipfile.is_zipfile(source):
+    if os.path.isdir(source) or _is_zip(source):
         module, function = _load_package(source, handler)
     else:
         sys.path.insert(0, os.path.dirname(os.path.abspath(source)))
