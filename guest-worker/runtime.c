@@ -80,13 +80,21 @@ void runtime_input_flatten(uint8_t *input, size_t len)
 			input[i] = ' ';
 }
 
-/* The longest prefix of s[0..n) not ending inside a UTF-8 sequence, when s
- * is cut at n. */
-static size_t utf8_cut(const char *s, size_t n)
+/* How many bytes of s to keep so that they take at most max bytes as a
+ * JSON string's contents (escapes counted), ending on a whole UTF-8
+ * character. The reply meta must fit the wire's meta limit whatever the
+ * function put in its exception. */
+static size_t json_cut(const char *s, size_t max)
 {
-	size_t len = strlen(s);
-	if (n >= len)
-		return len;
+	size_t cost = 0, n = 0;
+	for (; s[n]; n++) {
+		unsigned char c = (unsigned char)s[n];
+		cost += strchr("\"\\\n\r\t\b\f", c) ? 2 : c < 0x20 ? 6 : 1; /* \n, \u0001 */
+		if (cost > max)
+			break;
+	}
+	if (!s[n])
+		return n;
 	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
 		n--;
 	return n;
@@ -107,10 +115,12 @@ static int read_error(const uint8_t *line, size_t len, struct runtime_reply *ret
 		json_decref(j);
 		return -EBADMSG;
 	}
+	const char *type = field_str(e, "type", "Error"), *msg = field_str(e, "message", "");
 	const char *tb = field_str(e, "traceback", "");
-	json_t *exc = json_pack("{s:s, s:s, s:s%}", "type", field_str(e, "type", "Error"),
-				"message", field_str(e, "message", ""), "traceback", tb,
-				utf8_cut(tb, RUNTIME_TRACEBACK_MAX));
+	json_t *exc = json_pack("{s:s%, s:s%, s:s%}", "type", type,
+				json_cut(type, RUNTIME_TYPE_MAX), "message", msg,
+				json_cut(msg, RUNTIME_MESSAGE_MAX), "traceback", tb,
+				json_cut(tb, RUNTIME_TRACEBACK_MAX));
 	json_decref(j);
 	if (!exc)
 		return -ENOMEM;

@@ -18,7 +18,10 @@
 
 /* Where the runtime disk keeps the launchers (ditto-guest --launchers). */
 #define RUNTIME_DEFAULT_LAUNCHERS "/opt/runtime/ditto"
-/* The longest traceback an invocation's "exception" meta carries. */
+/* The most an invocation's "exception" meta carries of each field, in bytes
+ * of JSON (escapes counted): the reply meta stays well within WIRE_MAX_META. */
+#define RUNTIME_TYPE_MAX 256
+#define RUNTIME_MESSAGE_MAX (4 * 1024)
 #define RUNTIME_TRACEBACK_MAX (16 * 1024)
 
 /* A launcher's command line; argv points into the struct and into the
@@ -49,8 +52,8 @@ struct runtime_reply {
 	bool raised; /* {"error": ...}: the function raised */
 	/* Not raised: the result VALUE's bytes within the line (unparsed). */
 	size_t value_off, value_len;
-	/* Raised: {"type","message","traceback"} (the traceback cut to
-	 * RUNTIME_TRACEBACK_MAX bytes); owned by the caller. */
+	/* Raised: {"type","message","traceback"} (each cut to its
+	 * RUNTIME_*_MAX); owned by the caller. */
 	json_t *exception;
 };
 

@@ -167,6 +167,24 @@ static void test_reply_error(void **state)
 	runtime_exception_text(r.exception, small, sizeof(small));
 	assert_string_equal(small, "E: \xc3\xa9\xc3\xa9"); /* 7 bytes would split the third */
 	json_decref(r.exception);
+	/* Escapes count: newlines take two bytes each, control bytes six. */
+	buf_reset(&b);
+	assert_int_equal(buf_printf(&b, "{\"error\":{\"type\":\"E\",\"message\":\""), 0);
+	for (int i = 0; i < RUNTIME_MESSAGE_MAX; i++)
+		assert_int_equal(buf_append(&b, "\\u0001", 6), 0);
+	assert_int_equal(buf_printf(&b, "\",\"traceback\":\""), 0);
+	for (int i = 0; i < RUNTIME_TRACEBACK_MAX; i++)
+		assert_int_equal(buf_append(&b, "\\n", 2), 0);
+	assert_int_equal(buf_append(&b, "\"}}", 3), 0);
+	assert_int_equal(runtime_reply_read(b.data, b.len, false, &r), 0);
+	size_t n = strlen(json_string_value(json_object_get(r.exception, "traceback")));
+	assert_int_equal(n, RUNTIME_TRACEBACK_MAX / 2);
+	n = strlen(json_string_value(json_object_get(r.exception, "message")));
+	assert_int_equal(n, RUNTIME_MESSAGE_MAX / 6);
+	char *dump = json_dumps(r.exception, JSON_COMPACT);
+	assert_true(strlen(dump) < RUNTIME_TRACEBACK_MAX + RUNTIME_MESSAGE_MAX + 64);
+	free(dump);
+	json_decref(r.exception);
 	buf_free(&b);
 	/* No message: the type alone. */
 	line = "{\"error\":{\"type\":\"StopIteration\",\"message\":\"\",\"traceback\":\"\"}}";
