@@ -300,8 +300,8 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Warm echo latency inside the guest daemon (printed, not asserted), beside
- * a persistent shell echo's. */
+/* Cold and warm echo latency inside the guest daemon (printed, not
+ * asserted), beside a persistent shell echo's. */
 static void test_warm_latency(void **state)
 {
 	struct peer *p = *state;
@@ -326,6 +326,9 @@ static void test_warm_latency(void **state)
 			guest_msg_expect_result(&m, "{\"k\":1}");
 			if (i > 0)
 				us[i - 1] = (uint64_t)guest_msg_int(&m, "guest_us");
+			else
+				print_message("%s cold echo: wall_us %lld\n", echo[r].rt,
+					      (long long)guest_msg_int(&m, "wall_us"));
 			guest_msg_free(&m);
 		}
 		qsort(us, N, sizeof(us[0]), cmp_u64);
