@@ -98,6 +98,7 @@ void test_keys(void **state);
 void test_scale(void **state);
 void test_confidential(void **state);
 void test_functions(void **state);
+void test_runtimes(void **state);
 void test_env_file(void **state);
 void test_up(void **state);
 void test_invoke(void **state);

@@ -118,3 +118,60 @@ void test_env_file(void **state)
 	expect_error(&r, 1, "(unauthorized, HTTP 401)");
 	run_free(&r);
 }
+
+/* Runtimes from the command line: the file's name picks python3 or nodejs,
+ * --runtime and --handler reach the controller, get and functions show
+ * them; a malformed handler is refused before any request, and what only
+ * the controller can check (the bytes) with its 400. */
+void test_runtimes(void **state)
+{
+	char py[128], js[128], elf[128];
+	snprintf(py, sizeof(py), "%s/greet.py", S.dir);
+	snprintf(js, sizeof(js), "%s/greet.mjs", S.dir);
+	write_text(py, "def hello(args):\n    return {\"hi\": args.get(\"name\")}\n", 0644);
+	write_text(js, "export async function main(args) { return args; }\n", 0644);
+	snprintf(elf, sizeof(elf), "%s/elf", S.dir);
+	write_text(elf, "\177ELF\002\001\001", 0755);
+
+	struct run r;
+	DITTO(&r, S.tenant_key, "deploy", "greet", py, "--handler", "hello");
+	expect_out(&r, "deployed greet version 1 (python3, ", (const char *const[]){ NULL });
+	run_free(&r);
+	DITTO(&r, S.tenant_key, "get", "greet");
+	expect_out(&r, "Name:",
+		   ARGV("Runtime:       python3\n", "Handler:       hello\n",
+			"Mode:          persistent\n"));
+	run_free(&r);
+	json_t *o = ditto_json(S.tenant_key, ARGV("--json", "deploy", "greetjs", js));
+	assert_string_equal(json_string_value(json_object_get(o, "runtime")), "nodejs");
+	assert_string_equal(json_string_value(json_object_get(o, "handler")), "main");
+	json_decref(o);
+	DITTO(&r, S.tenant_key, "functions");
+	expect_out(&r, "NAME ", ARGV("RUNTIME", "python3", "nodejs"));
+	run_free(&r);
+
+	/* The flag wins over the name: a #! script deployed as shell. */
+	char sh[128];
+	snprintf(sh, sizeof(sh), "%s/run.py", S.dir);
+	write_text(sh, "#!/bin/sh\necho '{}'\n", 0755);
+	o = ditto_json(S.tenant_key, ARGV("--json", "deploy", "sh", sh, "--runtime", "shell"));
+	assert_string_equal(json_string_value(json_object_get(o, "runtime")), "shell");
+	assert_true(json_is_null(json_object_get(o, "handler")));
+	json_decref(o);
+
+	ditto_fails(S.tenant_key, 2,
+		    "--handler: ", ARGV("deploy", "greet", py, "--handler", "a..b"));
+	ditto_fails(S.tenant_key, 2, "--runtime must be",
+		    ARGV("deploy", "greet", py, "--runtime", "ruby"));
+	ditto_fails(S.tenant_key, 1, "(bad_function, HTTP 400)",
+		    ARGV("deploy", "elf", elf, "--runtime", "python3"));
+	o = ditto_json(S.tenant_key, ARGV("get", "greet", "--json"));
+	assert_int_equal(json_integer_value(json_object_get(o, "version")), 1);
+	json_decref(o);
+	const char *names[] = { "greet", "greetjs", "sh" };
+	for (size_t i = 0; i < 3; i++) {
+		DITTO(&r, S.tenant_key, "delete", names[i]);
+		expect_ok(&r);
+		run_free(&r);
+	}
+}

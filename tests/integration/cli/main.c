@@ -64,7 +64,8 @@ int main(void)
 		cmocka_unit_test(test_unreachable), cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_tenants),     cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_scale),       cmocka_unit_test(test_confidential),
-		cmocka_unit_test(test_functions),   cmocka_unit_test(test_env_file)
+		cmocka_unit_test(test_functions),   cmocka_unit_test(test_runtimes),
+		cmocka_unit_test(test_env_file)
 	};
 	const struct CMUnitTest platform[] = {
 		cmocka_unit_test(test_up),          cmocka_unit_test(test_invoke),
