@@ -104,6 +104,7 @@ void test_up(void **state);
 void test_invoke(void **state);
 void test_invocations(void **state);
 void test_function_failure(void **state);
+void test_python_exception(void **state);
 void test_e2e(void **state);
 void test_scale_out(void **state);
 void test_hosts_drain(void **state);

@@ -181,6 +181,49 @@ void test_function_failure(void **state)
 		   ARGV("invoke", "slow"));
 }
 
+/* A Python function through the command line: its result printed, and a
+ * raised exception a failed invocation whose error names it, whose record
+ * shows its type, message and traceback, and whose log holds what it
+ * printed. */
+void test_python_exception(void **state)
+{
+	char art[128];
+	snprintf(art, sizeof(art), "%s/raise.py", S.dir);
+	write_text(art,
+		   "def main(args):\n"
+		   "    print('about to check', args.get('n'))\n"
+		   "    if args.get('n', 0) > 5:\n"
+		   "        raise ValueError('too big: %d' % args['n'])\n"
+		   "    return {'n': args.get('n')}\n",
+		   0644);
+	struct run r;
+	PLAT(&r, S.plat_key, "deploy", "raise", art);
+	expect_out(&r, "deployed raise version 1 (python3, ", (const char *const[]){ NULL });
+	run_free(&r);
+	PLAT(&r, S.plat_key, "invoke", "raise", "{\"n\":2}");
+	expect_ok(&r);
+	assert_string_equal(r.out, "{\"n\":2}\n");
+	run_free(&r);
+
+	PLAT(&r, S.plat_key, "invoke", "raise", "{\"n\":7}");
+	expect_error(&r, 4, "ValueError: too big: 7");
+	const char *at = strstr(r.err, ", invocation ");
+	assert_non_null(at);
+	char id[128];
+	snprintf(id, sizeof(id), "%.*s", (int)strcspn(at + 13, ")"), at + 13);
+	run_free(&r);
+	PLAT(&r, S.plat_key, "invocation", id);
+	expect_out(&r, "ID:",
+		   ARGV("Exception:    ValueError: too big: 7\n",
+			"Traceback:    Traceback (most recent call last):\n",
+			"raise ValueError('too big: %d' % args['n'])"));
+	run_free(&r);
+	PLAT(&r, S.plat_key, "logs", id);
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "about to check 7\n"));
+	run_free(&r);
+}
+
 /* The tenant's VM as `tenant get --json` shows it runs the per-VM policy
  * of scale-out. */
 static bool scaled_out(void *data)

@@ -70,9 +70,9 @@ int main(void)
 	const struct CMUnitTest platform[] = {
 		cmocka_unit_test(test_up),          cmocka_unit_test(test_invoke),
 		cmocka_unit_test(test_invocations), cmocka_unit_test(test_function_failure),
-		cmocka_unit_test(test_e2e),         cmocka_unit_test(test_scale_out),
-		cmocka_unit_test(test_hosts_drain), cmocka_unit_test(test_down),
-		cmocka_unit_test(test_up_failure)
+		cmocka_unit_test(test_e2e),         cmocka_unit_test(test_python_exception),
+		cmocka_unit_test(test_scale_out),   cmocka_unit_test(test_hosts_drain),
+		cmocka_unit_test(test_down),        cmocka_unit_test(test_up_failure),
 	};
 	/* One controller serves both groups; the platform has its own. */
 	if (setup() < 0)
