@@ -160,8 +160,9 @@ $(GUEST_KERNEL_STAMP): FORCE
 	@mkdir -p $(@D)
 	@[ -f $@ ] && [ "$$(cat $@)" = "$(DITTO_GUEST_KERNEL)" ] || echo "$(DITTO_GUEST_KERNEL)" >$@
 FORCE:
-# The runtime disk (Python, Node.js) every VM gets read-only; image.json records it.
-$(B)/guest/runtime.img $(B)/guest/runtime.json &: deploy/runtime-image.sh | $(B)/.deps
+# The runtime disk (Python, Node.js, the launchers) every VM gets read-only; image.json records it.
+$(B)/guest/runtime.img $(B)/guest/runtime.json &: deploy/runtime-image.sh runtimes/python/launcher.py \
+		runtimes/nodejs/launcher.js | $(B)/.deps
 	./deploy/runtime-image.sh $(B)/guest
 guest: $(GUEST_IMG)
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the guest's runtime disk: OUTDIR/runtime.img, a read-only squashfs
-# holding Python 3 (python3.11 and its standard library) and Node.js with the
-# shared libraries they need, laid out merged-/usr (everything under usr/, the
-# loader at usr/lib64), followed in the same file by its dm-verity hash tree.
+# holding Python 3 (python3.11 and its standard library, precompiled) and
+# Node.js with the shared libraries they need, laid out merged-/usr
+# (everything under usr/, the loader at usr/lib64), and the function
+# launchers of runtimes/ in ditto/, followed in the same file by its
+# dm-verity hash tree.
 # The agent attaches it to every tenant VM as a read-only virtio-blk disk and
 # the guest's /init maps it through dm-verity and mounts it at /opt/runtime.
 # OUTDIR/runtime.json records the file, its SHA-256 and size and what a
@@ -58,6 +60,9 @@ done
 
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
+src=$(cd "$(dirname "$0")/.." && pwd)
+[ -f "$src/runtimes/python/launcher.py" ] && [ -f "$src/runtimes/nodejs/launcher.js" ] ||
+	die "the launchers are not in $src/runtimes"
 dl=$out/dl-runtime
 mkdir -p "$dl"
 
@@ -149,11 +154,48 @@ for d in bin sbin lib lib64; do
 	rm -rf "${root:?}/$d"
 done
 rm -rf "$root"/usr/share/{doc,man,info,locale,lintian,bug,doc-base,gdb}
-# Only the runtime is wanted: no package configuration or scripts outside usr/.
+# Only the runtime is wanted: no package configuration or scripts outside usr/
+# (the launchers join it below, in ditto/).
 find "$root" -mindepth 1 -maxdepth 1 ! -name usr -exec rm -rf {} +
 [ -x "$root/usr/bin/python3" ] || die "no usr/bin/python3 in the runtime tree"
 [ -x "$root/usr/bin/node" ] || die "no usr/bin/node in the runtime tree"
 [ -e "$root/usr/lib64/ld-linux-x86-64.so.2" ] || die "no loader at usr/lib64"
+
+# ---- the launchers and Python's bytecode ---------------------------------------
+# The guest runs functions through the launchers at /opt/runtime/ditto/...
+# (ditto-guest --launchers), so they live on the disk beside the interpreters.
+install -D -m 0644 "$src/runtimes/python/launcher.py" "$root/ditto/python/launcher.py"
+install -D -m 0644 "$src/runtimes/nodejs/launcher.js" "$root/ditto/nodejs/launcher.js"
+
+# Python's standard library as bytecode, so a cold start reads .pyc instead
+# of compiling every module it imports (the disk is read-only: Python cannot
+# cache what it compiles there). unchecked-hash: the interpreter uses the .pyc
+# without looking at the source, which cannot change on this disk; the .pyc
+# holds a hash of its source, not a time, for reproducible bytes. The
+# compiler is the image's own interpreter, run on the build host through the
+# image's loader and libraries, so the bytecode is exactly what it would
+# write itself; where it cannot run (not an x86_64 Linux host) the bytecode
+# is left out with a message. PYTHONHASHSEED fixes the order of the
+# frozensets in the constants; -B keeps the compiler's own imports from
+# writing timestamped .pyc files into the tree; the paths recorded are the
+# guest's (/usr/lib/python3.X/..., where /usr/lib links to the disk).
+compile_python() {
+	local pyver=$1
+	env -i PYTHONHASHSEED=0 LC_ALL=C "$root/usr/lib64/ld-linux-x86-64.so.2" \
+		--library-path "$root/usr/lib/x86_64-linux-gnu:$root/usr/lib" "$root/usr/bin/$pyver" \
+		-B -s -S -m compileall -q -f -j 1 --invalidation-mode unchecked-hash \
+		-s "$root" -p / -x '/lib2to3/tests/data/' "$root/usr/lib/$pyver" >"$out/compileall.log" 2>&1
+}
+pyver=$(basename "$(readlink -f "$root/usr/bin/python3")")
+case "$pyver" in python3.[0-9]*) ;; *) die "usr/bin/python3 is not a python3.X" ;; esac
+if env -i "$root/usr/lib64/ld-linux-x86-64.so.2" --library-path \
+	"$root/usr/lib/x86_64-linux-gnu:$root/usr/lib" "$root/usr/bin/$pyver" -S -c '' 2>/dev/null; then
+	compile_python "$pyver" || die "compileall failed: $(tail -n 3 "$out/compileall.log")"
+	rm -f "$out/compileall.log"
+else
+	printf 'runtime-image: cannot run the image'"'"'s %s on this host: its standard library goes without .pyc\n' \
+		"$pyver" >&2
+fi
 
 # ---- squashfs and dm-verity --------------------------------------------------------
 img=$out/runtime.img
