@@ -2,7 +2,9 @@
 #
 #   make            build everything into $(B)/
 #   make guest      the guest kernel + initramfs + runtime disk ($(B)/guest/)
-#   make test       deps, build, unit tests (plain and ASan+UBSan), integration tests
+#   make test       deps, build, unit tests (plain and ASan+UBSan), a short run of each fuzzer,
+#                   integration tests
+#   make fuzz       deps, the libFuzzer harnesses, each run FUZZ_SECONDS (60) seconds
 #   make run        deps, build, start a local platform (ditto up) and run the demo on it
 #
 # Set WERROR=1 (CI does) to turn warnings into errors.
@@ -217,12 +219,57 @@ unit-asan: $(ASAN_BINS) $(BINS)
 integration: $(INTEG_BINS) all guest
 	@for t in $(INTEG_BINS); do echo "== $$t"; DITTO_BUILD=$(B) $$t || exit 1; done
 
+# ---- fuzzing ---------------------------------------------------------------
+# libFuzzer harnesses, one per codec and parser (tests/fuzz/fuzz_NAME.c, seeds in
+# tests/fuzz/corpus/NAME/), built with clang and ASan+UBSan over all the code they reach.
+# `make fuzz` runs each for FUZZ_SECONDS, `make test` for FUZZ_TEST_SECONDS; either fails
+# on any finding (crash, sanitizer report, broken invariant, hang), whose input is kept in
+# $(B)/fuzz/findings/NAME/. Inputs found along the way collect in $(B)/fuzz/corpus/NAME/.
+FUZZ_CC           ?= clang
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 30
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# Clang warns where gcc does not: only the harnesses themselves obey WERROR.
+FUZZ_CFLAGS := -std=c17 -O1 -g $(filter-out -Werror,$(WARN)) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS   := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_NAMES))
+fuzz_obj = $(patsubst %.c,$(B)/fuzz/obj/%.o,$(1))
+.PHONY: fuzz fuzz-build
+.PRECIOUS: $(B)/fuzz/obj/%.o
+
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+$(B)/fuzz/obj/tests/fuzz/%.o: CPPFLAGS += -Icontroller -Ibench -Itests/fuzz
+$(B)/fuzz/obj/tests/fuzz/%.o: FUZZ_CFLAGS += $(filter -Werror,$(WARN))
+$(B)/fuzz/libditto.a: $(call fuzz_obj,$(LIB_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(B)/fuzz/libcontroller.a: $(call fuzz_obj,$(CTL_SRCS))
+	@rm -f $@; ar rcs $@ $^
+
+# What each harness links besides lib/.
+$(B)/fuzz/fuzz_route: $(B)/fuzz/libcontroller.a
+$(B)/fuzz/fuzz_route: FUZZ_LDLIBS = $(LIBS_CTL)
+$(B)/fuzz/fuzz_trace: $(call fuzz_obj,bench/trace.c bench/common.c)
+$(B)/fuzz/fuzz_%: $(B)/fuzz/obj/tests/fuzz/fuzz_%.o $(B)/fuzz/libditto.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $(filter %.o,$^) \
+		$(filter-out $(B)/fuzz/libditto.a,$(filter %.a,$^)) $(B)/fuzz/libditto.a \
+		$(FUZZ_LDLIBS) $(LIBS_AGENT) $(LIBS_CLIENT) -lm
+
+fuzz-build: $(FUZZ_BINS)
+fuzz: | $(B)/.deps
+	$(MAKE) --no-print-directory -j$(JOBS) fuzz-build
+	./tests/fuzz/run.sh $(B)/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
 # Everything is built first, on every core; the suites then run one after
 # another (the end-to-end ones boot VMs and must not share the cores).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: | $(B)/.deps
-	$(MAKE) --no-print-directory -j$(JOBS) all guest $(UNIT_BINS) $(ASAN_BINS) $(INTEG_BINS)
-	$(MAKE) --no-print-directory unit unit-asan integration
+	$(MAKE) --no-print-directory -j$(JOBS) all guest $(UNIT_BINS) $(ASAN_BINS) $(INTEG_BINS) \
+		$(FUZZ_BINS)
+	$(MAKE) --no-print-directory unit unit-asan
+	./tests/fuzz/run.sh $(B)/fuzz $(FUZZ_TEST_SECONDS) $(FUZZ_NAMES)
+	$(MAKE) --no-print-directory integration
 
 run: | $(B)/.deps
 	$(MAKE) --no-print-directory -j$(JOBS) all guest

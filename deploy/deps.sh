@@ -5,12 +5,16 @@
 # backports suite cannot be had, Debian 12's QEMU 7.2 is installed instead
 # (limit: CPU hot-add after a hot-remove crashes QEMU 7.2 under TCG, so the
 # hotplug mechanism can only grow once; precreated works on both).
+# clang with libclang-rt-dev (libFuzzer and the sanitizers' runtimes, which
+# --no-install-recommends would leave out) builds the fuzzers; llvm brings
+# llvm-symbolizer for readable sanitizer reports.
 set -euo pipefail
 
 packages=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
           libuv1-dev libssl-dev libcmocka-dev libcurl4-openssl-dev busybox-static cpio
           gzip zstd xz-utils lz4 kmod binutils curl gnuplot-nox squashfs-tools cryptsetup-bin
-          python3 nodejs)
+          python3 nodejs
+          clang libclang-rt-dev llvm)
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
