@@ -41,6 +41,10 @@ static long long expect_sum(const char *src, const char *runtime, int x)
 	json_t *r = invoke("rt", digest, "process", 1, 60000, input);
 	long long ms = (long long)((time_now_us() - t0) / 1000);
 	expect_ran_on(r, 1);
+	/* Nothing but the function writes to its log: no interpreter warnings. */
+	const char *log = json_string_value(json_object_get(r, "log"));
+	if (!log || log[0])
+		fail_msg("%s wrote to the log: %s", runtime, log ? log : "(none)");
 	json_t *out = json_loads(json_string_value(json_object_get(r, "result")), 0, NULL);
 	assert_non_null(out);
 	assert_string_equal(json_string_value(json_object_get(out, "runtime")), runtime);
