@@ -111,7 +111,7 @@ static enum MHD_Result send_reply(struct request *r)
 bool name_ok(const char *s, bool function)
 {
 	size_t n = strlen(s);
-	if (n < 1 || n >= STORE_NAME_SIZE)
+	if (n < 1 || n >= STORE_NAME_SIZE || !strcmp(s, ".") || !strcmp(s, ".."))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -344,7 +344,7 @@ static bool length_check(struct request *r)
  * checks the query and sets up the body. Replies early on any refusal. */
 static void begin(struct request *r)
 {
-	if (!route(r))
+	if (!api_input_ok(r) || !route(r))
 		return;
 	const struct api_route *rt = r->route;
 	if (rt->auth != API_AUTH_NONE && !authenticate(r))
@@ -394,14 +394,28 @@ static void take_body(struct request *r, const char *data, size_t n)
 	}
 }
 
+/* Sees the request line's target as sent, before MHD decodes it (a %00
+ * would end the decoded path early), and makes the request's state, which
+ * MHD hands to on_request and on_completed. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct request *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	size_t path_len = strcspn(uri, "?");
+	const char *nul = strstr(uri, "%00");
+	r->path_nul = nul && (size_t)(nul - uri) < path_len;
+	return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
 	struct controller *c = cls;
 	struct request *r = *con_cls;
-	if (!r) {
-		r = calloc(1, sizeof(*r));
+	if (!r || !r->begun) {
+		r = r ? r : calloc(1, sizeof(*r));
 		if (!r)
 			return MHD_NO;
 		r->ctl = c;
@@ -409,6 +423,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->method = method;
 		r->fd = -1;
 		r->start_us = time_now_us();
+		r->begun = true;
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		*con_cls = r;
 		begin(r);
@@ -438,6 +453,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct request *r = *con_cls;
 	if (!r)
 		return;
+	if (!r->begun) {
+		/* MHD refused the request itself: only on_uri saw it. */
+		free(r);
+		*con_cls = NULL;
+		return;
+	}
 	/* Invocations are the hot path: their own record says everything. */
 	bool quiet = r->route && r->route->quiet && r->status < 400;
 	if (!quiet || log_threshold >= LOG_DEBUG)
@@ -462,9 +483,10 @@ int api_serve(struct controller *c, const struct sockaddr_in *sin, char *err, si
 	c->d = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
 		NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sin,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->cfg.max_connections,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, c, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		c, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)c->cfg.max_connections, MHD_OPTION_THREAD_STACK_SIZE,
+		(size_t)(512 * 1024), MHD_OPTION_END);
 	if (!c->d) {
 		snprintf(err, err_size, "cannot listen on %s:%d", c->cfg.listen_addr, c->cfg.port);
 		return -EADDRINUSE;

@@ -249,6 +249,19 @@ static bool invoke_begin(struct request *r)
 	r->async = false;
 	if (!query_bool(r, "async", &r->async))
 		return false;
+	/* JSON is checked once it is here; opaque bytes, or an input of no
+	 * declared type, pass as they are. */
+	const char *type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_CONTENT_TYPE);
+	enum httpd_media media = httpd_media_type(type);
+	if (media == HTTPD_MEDIA_OTHER) {
+		reply_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+			    "Content-Type %.64s: the input must be application/json or "
+			    "application/octet-stream",
+			    type);
+		return false;
+	}
+	r->json_input = media == HTTPD_MEDIA_JSON;
 	/* An id the caller chose: the same form as the ones drawn here. */
 	const char *id = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						     "X-Ditto-Invocation-Id");
@@ -266,8 +279,29 @@ static bool invoke_begin(struct request *r)
 	return true;
 }
 
+/* Whether an input declared JSON is JSON (any value, as Lambda takes);
+ * replies 400 with jansson's reason and where when it is not. */
+static bool input_ok(struct request *r)
+{
+	json_error_t e;
+	json_t *v = r->json_input ? json_loadb((const char *)r->body.data.data, r->body.data.len,
+					       JSON_DECODE_ANY, &e)
+				  : NULL;
+	if (v || !r->json_input) {
+		json_decref(v);
+		return true;
+	}
+	reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_json",
+		    "the input is declared application/json but is not JSON: %s at line %d, "
+		    "column %d (byte %d)",
+		    e.text, e.line, e.column, e.position);
+	return false;
+}
+
 static void function_invoke(struct request *r)
 {
+	if (!input_ok(r))
+		return;
 	int64_t version = 0;
 	query_int(r, "version", 1, INT64_MAX, &version); /* checked in invoke_begin */
 	struct store_function f;

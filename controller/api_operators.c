@@ -88,51 +88,6 @@ static int confidential_merge(json_t *o, const char *mechanism, struct store_sca
 	return 0;
 }
 
-/* The tenant and its first key are made together: a failure leaves
- * neither, so a retry with the same name works. */
-static void tenant_create(struct request *r)
-{
-	json_t *o = body_object(r, false);
-	if (!o)
-		return;
-	const char *name = json_string_value(json_object_get(o, "name"));
-	if (!name || !name_ok(name, false)) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "name must match [a-z0-9-]{1,63}");
-		json_decref(o);
-		return;
-	}
-	/* A new tenant runs the precreated mechanism. */
-	struct store_scaling opts = { .confidential = "none", .attestation = "optional" };
-	char why[200];
-	if (confidential_merge(o, "precreated", &opts, why, sizeof(why)) < 0) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s", why);
-		json_decref(o);
-		return;
-	}
-	struct db *db = &r->ctl->db;
-	char token[STORE_TOKEN_SIZE];
-	struct store_tenant t;
-	pthread_mutex_lock(&db->lock);
-	int err = store_tenant_create_with_key(db->store, name, opts.confidential, opts.attestation,
-					       opts.host_data, token);
-	if (err == 0)
-		err = store_tenant_get(db->store, name, &t);
-	pthread_mutex_unlock(&db->lock);
-	if (err == -EEXIST) {
-		reply_error(r, MHD_HTTP_CONFLICT, "exists", "tenant %s already exists", name);
-	} else if (err == -EINVAL) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "bad tenant name");
-	} else if (err < 0) {
-		reply_internal(r, "tenant_create", err);
-	} else {
-		json_t *j = tenant_json(&t);
-		json_object_set_new(j, "key", json_string(token));
-		log_info("tenant_created name=%s", name);
-		reply_json(r, MHD_HTTP_CREATED, j);
-	}
-	json_decref(o);
-}
-
 static void tenant_list(struct request *r)
 {
 	struct store_tenant *ts;
@@ -212,7 +167,7 @@ static void key_create(struct request *r)
 
 /* Checks the body's fields and their types; replies and returns false when
  * one is wrong. */
-static bool scaling_fields_ok(struct request *r, json_t *o)
+static bool scaling_fields_ok(struct request *r, json_t *o, bool create)
 {
 	static const char *const fields[] = { "min",          "max",         "mechanism", "policy",
 					      "confidential", "attestation", "host_data", NULL };
@@ -223,6 +178,7 @@ static bool scaling_fields_ok(struct request *r, json_t *o)
 		bool known = false;
 		for (size_t i = 0; fields[i]; i++)
 			known |= !strcmp(fields[i], key);
+		known |= create && !strcmp(key, "name");
 		if (!known) {
 			reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "unknown field %.64s",
 				    key);
@@ -265,7 +221,22 @@ static int scaling_merge(json_t *o, struct store_scaling *sc, char *err, size_t 
 	    strlen(m) >= sizeof(sc->mechanism) || strlen(pp) >= sizeof(sc->policy))
 		return -EINVAL;
 	struct policy p;
-	int standby = policy_parse(pp, &p) == 0 ? policy_standby(&p) : 0;
+	bool parsed = policy_parse(pp, &p) == 0;
+	/* Invocations would wait for a worker that never comes. */
+	if (parsed && policy_never_runs(&p, (int)hi)) {
+		if (hi < 1)
+			snprintf(err, err_size,
+				 "max %lld allows no worker vCPU, so nothing could ever run: need "
+				 "max >= 1",
+				 (long long)hi);
+		else
+			snprintf(err, err_size,
+				 "policy %s keeps no worker vCPU, so nothing could ever run: use "
+				 "fixed:N with N >= 1, fixed:max or another policy",
+				 pp);
+		return -EINVAL;
+	}
+	int standby = parsed ? policy_standby(&p) : 0;
 	/* A standby holds online guest vCPUs that only a precreated VM has,
 	 * within its size: the agents refuse a VM that would not. */
 	if (standby > 0 && !strcmp(m, "hotplug")) {
@@ -290,6 +261,59 @@ static int scaling_merge(json_t *o, struct store_scaling *sc, char *err, size_t 
 	return 0;
 }
 
+/* Makes the tenant and its first key together: a failure leaves neither,
+ * so a retry with the same name works. Scaling fields given at creation
+ * are then set as PUT .../scaling would. */
+static void tenant_insert(struct request *r, const char *name, const struct store_scaling *sc,
+			  bool scaling_given)
+{
+	struct db *db = &r->ctl->db;
+	char token[STORE_TOKEN_SIZE];
+	struct store_tenant t;
+	pthread_mutex_lock(&db->lock);
+	int err = store_tenant_create_with_key(db->store, name, sc->confidential, sc->attestation,
+					       sc->host_data, token);
+	if (err == 0 && scaling_given)
+		err = store_tenant_set_scaling(db->store, name, sc);
+	if (err == 0)
+		err = store_tenant_get(db->store, name, &t);
+	pthread_mutex_unlock(&db->lock);
+	if (err == -EEXIST)
+		return reply_error(r, MHD_HTTP_CONFLICT, "exists", "tenant %s already exists",
+				   name);
+	if (err == -EINVAL)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "bad tenant name");
+	if (err < 0)
+		return reply_internal(r, "tenant_create", err);
+	json_t *j = tenant_json(&t);
+	json_object_set_new(j, "key", json_string(token));
+	log_info("tenant_created name=%s", name);
+	reply_json(r, MHD_HTTP_CREATED, j);
+}
+
+/* The body's name, and scaling fields checked as PUT .../scaling checks
+ * them, before anything is made. */
+static void tenant_create(struct request *r)
+{
+	json_t *o = body_object(r, false);
+	if (!o)
+		return;
+	const char *name = json_string_value(json_object_get(o, "name"));
+	struct store_scaling sc = STORE_SCALING_DEFAULT;
+	char why[200];
+	bool given = json_object_get(o, "min") || json_object_get(o, "max") ||
+		     json_object_get(o, "mechanism") || json_object_get(o, "policy");
+	if (!name || !name_ok(name, false))
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "name must match [a-z0-9-]{1,63}");
+	else if (!scaling_fields_ok(r, o, true))
+		; /* replied */
+	else if (scaling_merge(o, &sc, why, sizeof(why)) < 0)
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s", why);
+	else
+		tenant_insert(r, name, &sc, given);
+	json_decref(o);
+}
+
 /* Fields left out keep their current values. The policy is any that
  * policy_parse accepts but manual, which only an agent's operator sets. */
 static void scaling_set(struct request *r)
@@ -297,7 +321,7 @@ static void scaling_set(struct request *r)
 	json_t *o = body_object(r, false);
 	if (!o)
 		return;
-	if (!scaling_fields_ok(r, o)) {
+	if (!scaling_fields_ok(r, o, false)) {
 		json_decref(o);
 		return;
 	}

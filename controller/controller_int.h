@@ -101,6 +101,8 @@ struct request {
 	struct MHD_Connection *conn;
 	const char *method;
 	char path[512];
+	bool path_nul; /* the raw path holds %00, which ends path at its NUL */
+	bool begun;    /* begin() has run */
 	uint64_t start_us;
 	const struct api_route *route;
 	char arg[STORE_ID_SIZE > STORE_NAME_SIZE ? STORE_ID_SIZE
@@ -118,6 +120,7 @@ struct request {
 	struct store_limits limits;
 	bool mode_given;
 	bool async;
+	bool json_input; /* the invocation's input is declared application/json */
 	/* The id the caller chose for its invocation (X-Ditto-Invocation-Id);
 	 * "" when it chose none. */
 	char invocation_id[STORE_ID_SIZE];
@@ -153,7 +156,17 @@ void reply_internal(struct request *r, const char *what, int err);
 void reply_raw(struct request *r, unsigned status, const char *content_type, char *data,
 	       size_t len);
 
+/* ---- request checks (api_input.c) ---- */
+
+/* Refuses what no route accepts, before routing: a NUL byte (raw %00) in
+ * the path, a NUL in a header value, two different Content-Length headers,
+ * and in the query a NUL in a key or value, a key without a value, or a
+ * key given twice. Replies 400 naming the problem and returns false. */
+bool api_input_ok(struct request *r);
+
 /* ---- parameters (api.c) ---- */
+/* Whether s is a tenant name ([a-z0-9-]{1,63}) or, with function, a
+ * function or host name (also A-Z, '_' and '.'; never "." or ".."). */
 bool name_ok(const char *s, bool function);
 const char *query(struct request *r, const char *key);
 /* Reads an optional integer query parameter in lo..hi (strict decimal, as

@@ -73,6 +73,9 @@ struct store_tenant {
 	struct store_scaling scaling;
 };
 
+/* A new tenant's scaling settings, as a struct store_scaling initializer. */
+#define STORE_SCALING_DEFAULT { 0, 4, "precreated", "elastic", "none", "optional", "" }
+
 /* Creates a tenant named [a-z0-9-]{1,63} with the default scaling settings
  * (0..4 worker vCPUs, "precreated", "elastic", confidential "none",
  * attestation "optional"). Returns 0, -EINVAL for a bad name or -EEXIST. */

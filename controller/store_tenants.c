@@ -69,7 +69,7 @@ static bool option_take(char *field, size_t size, const char *value)
 static bool options_are_valid(const char *confidential, const char *attestation,
 			      const char *host_data)
 {
-	struct store_scaling sc = { 0, 4, "precreated", "elastic", "none", "optional", "" };
+	struct store_scaling sc = STORE_SCALING_DEFAULT;
 	return option_take(sc.confidential, sizeof(sc.confidential), confidential) &&
 	       option_take(sc.attestation, sizeof(sc.attestation), attestation) &&
 	       option_take(sc.host_data, sizeof(sc.host_data), host_data) &&

@@ -144,6 +144,31 @@ void httpd_body_free(struct httpd_body *b)
 	b->too_big = false;
 }
 
+/* ---- media types -------------------------------------------------------------------------- */
+
+enum httpd_media httpd_media_type(const char *header)
+{
+	static const struct {
+		const char *name;
+		enum httpd_media media;
+	} known[] = {
+		{ "application/json", HTTPD_MEDIA_JSON },
+		{ "application/octet-stream", HTTPD_MEDIA_OCTET },
+	};
+	if (!header)
+		return HTTPD_MEDIA_NONE;
+	const char *p = header + strspn(header, " \t");
+	size_t len = strcspn(p, " \t;");
+	const char *rest = p + len;
+	rest += strspn(rest, " \t");
+	if (*rest && *rest != ';')
+		return HTTPD_MEDIA_OTHER;
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (strlen(known[i].name) == len && strncasecmp(p, known[i].name, len) == 0)
+			return known[i].media;
+	return HTTPD_MEDIA_OTHER;
+}
+
 /* ---- replies ------------------------------------------------------------------------------ */
 
 static json_t *error_json(const char *code, const char *raw, size_t len)

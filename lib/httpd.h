@@ -105,6 +105,21 @@ int httpd_body_take(struct httpd_body *b, const void *p, size_t n, bool keep);
 /* Frees what the body kept; it becomes empty, limit unchanged. */
 void httpd_body_free(struct httpd_body *b);
 
+/* ---- media types -------------------------------------------------------------------------- */
+
+enum httpd_media {
+	HTTPD_MEDIA_NONE,  /* no Content-Type header */
+	HTTPD_MEDIA_JSON,  /* application/json */
+	HTTPD_MEDIA_OCTET, /* application/octet-stream */
+	HTTPD_MEDIA_OTHER, /* anything else, or a malformed value */
+};
+
+/* Classifies a Content-Type header value (NULL when absent). The type and
+ * subtype are matched case-insensitively (RFC 9110), with optional spaces
+ * or tabs around them, and may be followed by parameters after a ';'
+ * ("application/json; charset=utf-8"), which are not interpreted. */
+enum httpd_media httpd_media_type(const char *header);
+
 /* ---- replies ------------------------------------------------------------------------------ */
 
 /* The error body every Ditto server sends:

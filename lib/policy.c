@@ -195,6 +195,11 @@ bool policy_is_scale_out(const struct policy *p)
 	return p->kind == POLICY_SCALE_OUT;
 }
 
+bool policy_never_runs(const struct policy *p, int max)
+{
+	return max < 1 || (p->kind == POLICY_FIXED && p->workers == 0);
+}
+
 void policy_per_vm(const struct policy *p, struct policy *ret)
 {
 	if (p->kind == POLICY_SCALE_OUT)

@@ -147,6 +147,12 @@ bool policy_is_manual(const struct policy *p);
  * stops VMs toward policy_target, and starts each VM with policy_per_vm. */
 bool policy_is_scale_out(const struct policy *p);
 
+/* Whether p, with at most max worker vCPUs (scale-out: VMs), can never run
+ * an invocation: max below 1, or fixed:0 (whose target stays 0 whatever the
+ * demand). A controller refuses such a setting rather than let invocations
+ * wait for workers that never come. Every other policy grows with demand. */
+bool policy_never_runs(const struct policy *p, int max);
+
 /* The policy each of the tenant's VMs runs on its agent: fixed:1 under
  * scale-out, p itself otherwise. */
 void policy_per_vm(const struct policy *p, struct policy *ret);

@@ -206,7 +206,7 @@ static void test_scaling_policies(void **state)
 	char k1[128], body[160];
 	make_tenant(f, "p1", k1);
 	static const char *const good[] = { "elastic",       "elastic:500",   "elastic:0:standby=1",
-					    "periodic:1000", "fixed:0",       "fixed:max",
+					    "periodic:1000", "fixed:1",       "fixed:max",
 					    "scale-out",     "scale-out:1000" };
 	static const char *const bad[] = { "manual",  "periodic",   "fixed:-1", "scale-out:x",
 					   "Elastic", "elastic: 5", "" };

@@ -291,6 +291,31 @@ static void test_error_text(void **state)
 	free(t);
 }
 
+/* The Content-Type of a request: the type matters, its parameters do not. */
+static void test_media_type(void **state)
+{
+	assert_int_equal(httpd_media_type(NULL), HTTPD_MEDIA_NONE);
+	const char *json[] = { "application/json", "Application/JSON", " application/json ",
+			       "application/json;charset=utf-8", "application/json ; charset=UTF-8",
+			       "\tapplication/json\t;x=y" };
+	for (size_t i = 0; i < ARRAY_SIZE(json); i++)
+		assert_int_equal(httpd_media_type(json[i]), HTTPD_MEDIA_JSON);
+	assert_int_equal(httpd_media_type("application/octet-stream"), HTTPD_MEDIA_OCTET);
+	assert_int_equal(httpd_media_type("APPLICATION/Octet-Stream; q=1"), HTTPD_MEDIA_OCTET);
+	const char *other[] = { "",
+				" ",
+				";charset=utf-8",
+				"text/plain",
+				"application/jsonx",
+				"application/json x",
+				"application/json,text/plain",
+				"application/vnd.api+json",
+				"application/octet-stream/x",
+				"application" };
+	for (size_t i = 0; i < ARRAY_SIZE(other); i++)
+		assert_int_equal(httpd_media_type(other[i]), HTTPD_MEDIA_OTHER);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,7 +324,7 @@ int main(void)
 		cmocka_unit_test(test_arg_copy),     cmocka_unit_test(test_bearer),
 		cmocka_unit_test(test_token_equal),  cmocka_unit_test(test_content_length),
 		cmocka_unit_test(test_body),         cmocka_unit_test(test_error_json),
-		cmocka_unit_test(test_error_text)
+		cmocka_unit_test(test_error_text),   cmocka_unit_test(test_media_type),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

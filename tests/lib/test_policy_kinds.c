@@ -324,6 +324,26 @@ static void test_scale_out(void **state)
 	assert_int_equal(vm.standby, 1);
 }
 
+/* A policy that can never run an invocation, whatever the demand. */
+static void test_never_runs(void **state)
+{
+	struct policy p;
+	const char *never[] = { "fixed:0" };
+	const char *runs[] = { "fixed:1", "fixed:max", "elastic", "elastic:0:hold=0",
+			       "periodic:100", "scale-out", "scale-out:0" };
+	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		assert_int_equal(policy_parse(never[i], &p), 0);
+		assert_true(policy_never_runs(&p, 4));
+	}
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		assert_int_equal(policy_parse(runs[i], &p), 0);
+		assert_false(policy_never_runs(&p, 1));
+		/* No worker allowed: none of them can run anything. */
+		assert_true(policy_never_runs(&p, 0));
+		assert_true(policy_never_runs(&p, -1));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_periodic_burst),
 		cmocka_unit_test(test_periodic_late_advance), cmocka_unit_test(test_periodic_clamps),
 		cmocka_unit_test(test_fixed_max),	    cmocka_unit_test(test_scale_out),
+		cmocka_unit_test(test_never_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

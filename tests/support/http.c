@@ -56,6 +56,10 @@ long http_call_header(const char *base, const char *key, const char *header, con
 	}
 	if (header)
 		hdrs = curl_slist_append(hdrs, header);
+	/* A body is opaque bytes unless the caller's header says otherwise
+	 * (libcurl would declare it a form). */
+	if (body && !(header && !strncasecmp(header, "Content-Type:", 13)))
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
 	CURL *h = curl_easy_init();
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
