@@ -13,6 +13,9 @@
 #include "trace.h"
 #include "util.h"
 
+/* The longest span of calls a 2021 trace may have. */
+#define TRACE_2021_MAX_DAYS 366
+
 const double trace_dur_pct_points[TRACE_DUR_PCTS] = { 0, 1, 25, 50, 75, 99, 100 };
 const double trace_mem_pct_points[TRACE_MEM_PCTS] = { 1, 5, 25, 50, 75, 95, 99, 100 };
 
@@ -623,6 +626,15 @@ static int load_2021(const char *path, struct trace *t, char *err, size_t size)
 		last = fmax(last, rows[i].start_s);
 	}
 	origin = floor(origin);
+	/* Counts are kept per minute of the span: a span far past any trace's
+	 * (the published one covers 14 days) is a broken file, refused before
+	 * it costs memory or overflows the minute count. */
+	if (last - origin >= TRACE_2021_MAX_DAYS * 86400.0) {
+		free(rows);
+		csv_close(&c);
+		return bench_error(err, size, -EINVAL, "%s: the calls span more than %d days",
+				   path, TRACE_2021_MAX_DAYS);
+	}
 	t->format = TRACE_AZURE2021;
 	t->first_minute = 1;
 	t->n_minutes = (int)((last - origin) / 60) + 1;

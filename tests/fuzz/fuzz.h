@@ -7,6 +7,7 @@
 #ifndef DITTO_TESTS_FUZZ_H
 #define DITTO_TESTS_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
