@@ -1,8 +1,10 @@
 /* The runtime disk: Python and Node.js scripts, run in process mode in a real
  * VM from the read-only runtime the agent attaches, read JSON on stdin and
  * print JSON. The test prints what a cold start costs (TCG) for the record:
- * the boot, each runtime's first call, QEMU's resident memory. A disk whose
- * bytes are not the ones the image's root hash names is not mounted. */
+ * the boot, each runtime's first call, QEMU's resident memory. It checks
+ * what init sets up beside the disk (cgroup v2, the launchers, Python's
+ * bytecode), and that a disk whose bytes are not the ones the image's root
+ * hash names is not mounted. */
 #include "agent.h"
 
 #include <signal.h>
@@ -29,6 +31,35 @@ static const char node_src[] =
 	"  const a = JSON.parse(s);\n"
 	"  console.log(JSON.stringify({ runtime: 'node', sum: a.x + a.y }));\n"
 	"});\n";
+
+/* What init and the disk give the guest: cgroup v2 with the memory
+ * controller for the root's children, the launchers on the disk, the
+ * standard library's bytecode beside its sources. */
+static const char layout_src[] =
+	"#!/bin/sh\n"
+	"has() { [ -f \"$1\" ] && echo true || echo false; }\n"
+	"printf '{\"subtree\":\"%s\",\"py\":%s,\"js\":%s,\"pyc\":%s}\\n' "
+	"\"$(cat /sys/fs/cgroup/cgroup.subtree_control)\" "
+	"$(has /opt/runtime/ditto/python/launcher.py) $(has /opt/runtime/ditto/nodejs/launcher.js) "
+	"$(has /usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc)\n";
+
+static void expect_layout(void)
+{
+	char digest[SHA256_HEX_SIZE];
+	assert_int_equal(api_client_put_artifact(&S.c, layout_src, strlen(layout_src), digest), 201);
+	json_t *r = invoke("rt", digest, "process", 1, 60000, "{}");
+	expect_ran_on(r, 1);
+	json_t *out = json_loads(json_string_value(json_object_get(r, "result")), 0, NULL);
+	assert_non_null(out);
+	const char *subtree = json_string_value(json_object_get(out, "subtree"));
+	assert_non_null(subtree);
+	assert_non_null(strstr(subtree, "memory"));
+	assert_true(json_is_true(json_object_get(out, "py")));
+	assert_true(json_is_true(json_object_get(out, "js")));
+	assert_true(json_is_true(json_object_get(out, "pyc")));
+	json_decref(out);
+	json_decref(r);
+}
 
 /* Runs the script SRC with {"x":X,"y":40}, checks it printed the sum and
  * the runtime's name, and returns how long the call took in ms. */
@@ -80,6 +111,7 @@ void test_runtime_disk(void **state)
 	long long py_again_ms = expect_sum(python_src, "python3", 11);
 	long long node_again_ms = expect_sum(node_src, "node", 7);
 	long rss_after = rss_kib(pid);
+	expect_layout();
 	char disk[512];
 	struct stat st;
 	snprintf(disk, sizeof(disk), "%s/guest/runtime.img", test_build_dir());
