@@ -89,6 +89,11 @@ static void test_route_method(void **state)
 	assert_int_equal(find("GE", "/healthz", NULL), -EPERM);
 	assert_int_equal(find("GETT", "/healthz", NULL), -EPERM);
 	assert_int_equal(find("", "/nothing", NULL), -ENOENT);
+	/* Nor does a row whose own method is empty. */
+	static const struct row empty[] = { { { "", "/x" }, 1 }, { { NULL, "/y" }, 2 } };
+	assert_int_equal(httpd_route_find(empty, 2, sizeof(empty[0]), "", "/x", NULL), -EPERM);
+	assert_int_equal(httpd_route_find(empty, 2, sizeof(empty[0]), "", "/y", NULL), -EPERM);
+	assert_int_equal(httpd_route_find(empty, 2, sizeof(empty[0]), "GET", "/x", NULL), -EPERM);
 	/* The path's arguments come back with a 405 too. */
 	struct httpd_args a = { .n = 0 };
 	assert_int_equal(find("DELETE", "/v1/vms/acme/cpus/3", &a), -EPERM);
