@@ -335,6 +335,18 @@ static const struct row rows[] = {
 	  "bad_request" },
 	{ "GET", "/v1/tenants/acme/attestation?nonce", TENANT, NULL, NULL, 400, "bad_request" },
 	{ "GET", "/healthz?x&x", NOBODY, NULL, NULL, 400, "bad_request" },
+	/* Handlers that are not UTF-8 or do not suit the runtime. */
+	{ "PUT", "/v1/functions/f?runtime=shell&handler=%FF", TENANT, NULL, "x", 400,
+	  "bad_parameter" },
+	{ "PUT", "/v1/functions/f?runtime=python3&handler=%C3", TENANT, NULL, "x", 400,
+	  "bad_parameter" },
+	{ "PUT", "/v1/functions/f?runtime=nodejs&handler=a%C3.b", TENANT, NULL, "x", 400,
+	  "bad_parameter" },
+	{ "PUT", "/v1/functions/f?encrypted=true&handler=%FF", TENANT, NULL, "x", 400,
+	  "bad_parameter" },
+	{ "PUT", "/v1/functions/f?handler=m%FF.main", TENANT, NULL, "x", 400, "bad_function" },
+	{ "POST", "/v1/hosts", ADMIN, NULL, "{\"id\":\"..\"}", 400, "bad_field" },
+	{ "GET", "/healthz", NOBODY, NULL, "xx", 413, "too_large" },
 };
 /* clang-format on */
 
