@@ -85,15 +85,15 @@ static long long expect_sum(const char *src, const char *runtime, int x)
 	return ms;
 }
 
-/* The resident memory of process pid in KiB, or -1. */
-static long rss_kib(long pid)
+/* The field key ("VmRSS:", "RssAnon:") of process pid's status, in KiB, or -1. */
+static long status_kib(long pid, const char *key)
 {
 	char path[64], text[4096];
 	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
 	if (file_read_text(path, text, sizeof(text)) < 0)
 		return -1;
-	const char *p = strstr(text, "VmRSS:");
-	return p ? strtol(p + 6, NULL, 10) : -1;
+	const char *p = strstr(text, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
 void test_runtime_disk(void **state)
@@ -104,13 +104,13 @@ void test_runtime_disk(void **state)
 	long pid = (long)int_field(vm, "pid");
 	json_decref(vm);
 	json_decref(resize("rt", 1));
-	long rss_idle = rss_kib(pid);
+	long rss_idle = status_kib(pid, "VmRSS:"), anon_idle = status_kib(pid, "RssAnon:");
 	long long py_ms = expect_sum(python_src, "python3", 2);
 	long long node_ms = expect_sum(node_src, "node", 5);
 	/* Again: the runtime stays mounted and readable across calls. */
 	long long py_again_ms = expect_sum(python_src, "python3", 11);
 	long long node_again_ms = expect_sum(node_src, "node", 7);
-	long rss_after = rss_kib(pid);
+	long rss_after = status_kib(pid, "VmRSS:"), anon_after = status_kib(pid, "RssAnon:");
 	expect_layout();
 	char disk[512];
 	struct stat st;
@@ -118,9 +118,10 @@ void test_runtime_disk(void **state)
 	long long disk_bytes = stat(disk, &st) == 0 ? (long long)st.st_size : -1;
 	printf("runtime figures: boot_ms=%lld python_first_ms=%lld node_first_ms=%lld "
 	       "python_again_ms=%lld node_again_ms=%lld qemu_rss_idle_kib=%ld "
-	       "qemu_rss_after_kib=%ld disk_bytes=%lld\n",
+	       "qemu_rss_after_kib=%ld qemu_anon_idle_kib=%ld qemu_anon_after_kib=%ld "
+	       "disk_bytes=%lld\n",
 	       boot_ms, py_ms, node_ms, py_again_ms, node_again_ms, rss_idle, rss_after,
-	       disk_bytes);
+	       anon_idle, anon_after, disk_bytes);
 	stop_vm("rt");
 }
 
