@@ -287,8 +287,11 @@ static bool id_header_add(struct worker *w)
 	static const char name[] = "X-Ditto-Invocation-Id: ";
 	char hdr[sizeof(name) + 32];
 	snprintf(hdr, sizeof(hdr), "%s%032d", name, 0);
+	/* A sealed request is opaque bytes, not JSON. */
 	for (struct curl_slist *h = w->hdrs; h; h = h->next)
-		w->call_hdrs = curl_slist_append(w->call_hdrs, h->data);
+		if (strncasecmp(h->data, "Content-Type:", 13) != 0)
+			w->call_hdrs = curl_slist_append(w->call_hdrs, h->data);
+	w->call_hdrs = curl_slist_append(w->call_hdrs, "Content-Type: application/octet-stream");
 	struct curl_slist *all = curl_slist_append(w->call_hdrs, hdr);
 	if (!all)
 		return false;

@@ -44,6 +44,18 @@ static int load_input(const char *data, struct buf *b)
 	return CLI_EXIT_OK;
 }
 
+/* The input's Content-Type: JSON when it parses as JSON (or is empty),
+ * else opaque bytes, which the controller passes to the function as they
+ * are. */
+static const char *input_content_type(const struct buf *input)
+{
+	if (input->len == 0)
+		return "application/json";
+	json_t *v = json_loadb((const char *)input->data, input->len, JSON_DECODE_ANY, NULL);
+	json_decref(v);
+	return v ? "application/json" : "application/octet-stream";
+}
+
 /* Turns "total_us=12, agent_us=3" into {"total_us": 12, "agent_us": 3};
  * a value that is not an integer is kept as a string. */
 static json_t *parse_timing(const char *s)
@@ -144,6 +156,7 @@ static int run_invoke(struct cli *cli, const struct cli_command *cmd, int argc, 
 		.path = path,
 		.body = input.data ? (const void *)input.data : "",
 		.body_len = input.len,
+		.content_type = input_content_type(&input),
 		/* A synchronous call lasts as long as the function may run. */
 		.timeout_ms = async ? CLI_CALL_TIMEOUT_MS : 0,
 	};

@@ -279,15 +279,16 @@ static bool invoke_begin(struct request *r)
 	return true;
 }
 
-/* Whether an input declared JSON is JSON (any value, as Lambda takes);
- * replies 400 with jansson's reason and where when it is not. */
+/* Whether an input declared JSON is JSON (any value, as Lambda takes; no
+ * input at all is no input, whatever its declared type); replies 400 with
+ * jansson's reason and where when it is not. */
 static bool input_ok(struct request *r)
 {
 	json_error_t e;
-	json_t *v = r->json_input ? json_loadb((const char *)r->body.data.data, r->body.data.len,
+	json_t *v = r->json_input && r->body.data.len ? json_loadb((const char *)r->body.data.data, r->body.data.len,
 					       JSON_DECODE_ANY, &e)
 				  : NULL;
-	if (v || !r->json_input) {
+	if (v || !r->json_input || !r->body.data.len) {
 		json_decref(v);
 		return true;
 	}
