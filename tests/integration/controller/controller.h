@@ -101,5 +101,8 @@ void test_scale_out_second_vm(void **state);
 void test_scale_out_drain_and_loss(void **state);
 void test_chosen_invocation_id(void **state);
 void test_attestation_none(void **state);
+void test_runtime_errors(void **state);
+void test_runtime_python(void **state);
+void test_runtime_nodejs(void **state);
 
 #endif
