@@ -26,8 +26,9 @@ for name in "$@"; do
 	seed_dirs=()
 	[ -d "$seeds/$name" ] && seed_dirs=("$seeds/$name")
 	# -timeout: one input running this long is a hang; -rss_limit_mb bounds a
-	# runaway allocation; -max_len leaves room for the larger seeds.
-	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+	# runaway allocation (and any single one as large). Inputs grow up to
+	# libFuzzer's default, 4 KiB or the largest seed.
+	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$dir/findings/$name/" \
 		"$dir/corpus/$name" "${seed_dirs[@]}" >"$log" 2>&1
 	rc=$?
