@@ -62,7 +62,7 @@ extern const struct cli_command cmd_deploy, cmd_functions, cmd_get, cmd_delete;
 extern const struct cli_command cmd_invoke, cmd_invocations, cmd_invocation, cmd_invocation_get,
 	cmd_logs;
 extern const struct cli_command cmd_tenant_create, cmd_tenant_list, cmd_tenant_get, cmd_key_create,
-	cmd_scale;
+	cmd_key_list, cmd_key_revoke, cmd_scale;
 extern const struct cli_command cmd_hosts, cmd_hosts_drain, cmd_hosts_undrain;
 extern const struct cli_command cmd_up, cmd_down;
 extern const struct cli_command cmd_measure;

@@ -1,4 +1,4 @@
-/* Tenants, keys and scaling: tenant create|list|get, key create, scale. */
+/* Tenants, keys and scaling: tenant create|list|get, key create|list|revoke, scale. */
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -458,4 +458,77 @@ const struct cli_command cmd_scale = {
 	"  --require-attestation, --no-require-attestation\n"
 	"                          whether invocations run only on VMs with verified evidence\n" HOST_DATA_HELP,
 	run_scale,
+};
+
+/* ---- key list, key revoke -------------------------------------------------------------- */
+
+/* The tenant a key command acts on: the argument, else DITTO_TENANT. */
+static const char *key_tenant(const char *arg)
+{
+	const char *tenant = arg ? arg : getenv("DITTO_TENANT");
+	return tenant && *tenant ? tenant : NULL;
+}
+
+static void key_row(struct table *t, const json_t *k)
+{
+	char age[32];
+	table_add(t, "%s", or_dash(field_str(k, "key_id")));
+	table_add(t, "%s ago", fmt_age(field_int(k, "created_ms", 0), age, sizeof(age)));
+}
+
+static int run_key_list(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	static const char *const header[] = { "KEY ID", "CREATED", NULL };
+	int code = cli_parse_plain(cli, cmd, argc, argv, 0, 1);
+	if (code >= 0)
+		return code;
+	const char *tenant = key_tenant(optind < argc ? argv[optind] : NULL);
+	if (!tenant)
+		return cli_usage_error(cmd, "name the TENANT (or set DITTO_TENANT)");
+	char path[CLI_PATH_SIZE];
+	if ((code = cli_path(cmd, "/v1/tenants/%s/keys", "TENANT", tenant, path)))
+		return code;
+	return cli_list(cli, path, "keys", header, key_row);
+}
+
+const struct cli_command cmd_key_list = {
+	"key list",
+	"[TENANT]",
+	"list a tenant's live keys by id and age, never their secrets (admin, or its own key)",
+	"TENANT defaults to $DITTO_TENANT.\n",
+	run_key_list,
+};
+
+static int run_key_revoke(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	int code = cli_parse_plain(cli, cmd, argc, argv, 1, 2);
+	if (code >= 0)
+		return code;
+	const char *tenant = key_tenant(argc - optind == 2 ? argv[optind] : NULL);
+	const char *key_id = argv[argc - 1];
+	if (!tenant)
+		return cli_usage_error(cmd, "name the TENANT (or set DITTO_TENANT)");
+	char path[CLI_PATH_SIZE], id[CLI_ESC_SIZE];
+	if ((code = cli_path(cmd, "/v1/tenants/%s/keys/", "TENANT", tenant, path)) ||
+	    (code = cli_escape(cmd, "KEY_ID", key_id, id)))
+		return code;
+	if (strlen(path) + strlen(id) >= sizeof(path))
+		return cli_usage_error(cmd, "KEY_ID is too long");
+	strcat(path, id);
+	json_t *o = NULL;
+	if ((code = cli_call(cli, "DELETE", path, NULL, &o)) == 0)
+		code = cli_print_result(cli, o, "revoked key %s of tenant %s\n",
+					or_dash(field_str(o, "key_id")),
+					or_dash(field_str(o, "tenant")));
+	json_decref(o);
+	return code;
+}
+
+const struct cli_command cmd_key_revoke = {
+	"key revoke",
+	"[TENANT] KEY_ID",
+	"revoke a tenant's key: it is refused (401) from the next request on (admin, or its own key)",
+	"KEY_ID is the key's first 15 characters (dk_ and 12 hex digits), as key create and\n"
+	"key list show it. TENANT defaults to $DITTO_TENANT.\n",
+	run_key_revoke,
 };

@@ -256,6 +256,9 @@ static bool take_arg(struct request *r, const struct httpd_args *args)
 {
 	if (args->n == 0)
 		return true;
+	/* The handler judges a second segment (a key id): "" when too long. */
+	if (httpd_arg_copy(args, 1, r->arg2, sizeof(r->arg2)) < 0)
+		r->arg2[0] = '\0';
 	size_t k = 0;
 	while (k < ARRAY_SIZE(arg_kinds) - 1 &&
 	       strncmp(r->path, arg_kinds[k].prefix, strlen(arg_kinds[k].prefix)) != 0)

@@ -161,6 +161,55 @@ static void key_create(struct request *r)
 	reply_json(r, MHD_HTTP_CREATED, json_pack("{s:s, s:s}", "key", token, "key_id", key_id));
 }
 
+/* GET /v1/tenants/{t}/keys: ids and creation times, never a secret. */
+static void key_list(struct request *r)
+{
+	struct store_tenant t;
+	if (!own_tenant(r) || !tenant_lookup(r, &t))
+		return;
+	struct store_key *keys;
+	size_t n;
+	struct db *db = &r->ctl->db;
+	pthread_mutex_lock(&db->lock);
+	int err = store_key_list(db->store, r->arg, &keys, &n);
+	pthread_mutex_unlock(&db->lock);
+	if (err < 0)
+		return reply_internal(r, "key_list", err);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:I}", "key_id", keys[i].key_id,
+						   "created_ms", (json_int_t)keys[i].created_ms));
+	free(keys);
+	reply_json(r, MHD_HTTP_OK, json_pack("{s:s, s:o}", "tenant", r->arg, "keys", a));
+}
+
+/* DELETE /v1/tenants/{t}/keys/{key_id}: verification reads the store on
+ * every request (no cache), so the key is refused from the next request
+ * on, on every connection. */
+static void key_revoke(struct request *r)
+{
+	struct store_tenant t;
+	if (!own_tenant(r) || !tenant_lookup(r, &t))
+		return;
+	struct db *db = &r->ctl->db;
+	int err = -ENOENT;
+	if (strlen(r->arg2) == STORE_KEY_ID_SIZE - 1 && !strncmp(r->arg2, "dk_", 3) &&
+	    store_is_lower_hex(r->arg2 + 3, STORE_KEY_ID_SIZE - 4)) {
+		pthread_mutex_lock(&db->lock);
+		err = store_key_revoke(db->store, r->arg, r->arg2);
+		pthread_mutex_unlock(&db->lock);
+	}
+	if (err == -ENOENT)
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+				   "tenant %s has no live key %.64s", r->arg, r->arg2);
+	if (err < 0)
+		return reply_internal(r, "key_revoke", err);
+	log_info("key_revoked tenant=%s key_id=%s by=%s", r->arg, r->arg2,
+		 r->is_admin ? "(admin)" : r->tenant);
+	reply_json(r, MHD_HTTP_OK,
+		   json_pack("{s:s, s:s, s:b}", "tenant", r->arg, "key_id", r->arg2, "revoked", 1));
+}
+
 #define POLICY_GRAMMAR                                                                        \
 	"policy must be elastic[:KEEPALIVE_MS][:hold=MS][:standby=N], periodic:MS, fixed:N, " \
 	"fixed:max or scale-out[:KEEPALIVE_MS]"
@@ -468,6 +517,9 @@ const struct api_route api_operator_routes[] = {
 	{ { "POST", "/v1/tenants" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, tenant_create, false },
 	{ { "GET", "/v1/tenants/{}" }, API_AUTH_KEY, JSON_BODY_MAX, NULL, tenant_get, false },
 	{ { "POST", "/v1/tenants/{}/keys" }, API_AUTH_KEY, JSON_BODY_MAX, NULL, key_create, false },
+	{ { "GET", "/v1/tenants/{}/keys" }, API_AUTH_KEY, JSON_BODY_MAX, NULL, key_list, false },
+	{ { "DELETE", "/v1/tenants/{}/keys/{}" }, API_AUTH_KEY, JSON_BODY_MAX,
+	  NULL, key_revoke, false },
 	{ { "PUT", "/v1/tenants/{}/scaling" }, API_AUTH_ADMIN, JSON_BODY_MAX,
 	  NULL, scaling_set, false },
 	{ { "GET", "/v1/tenants/{}/attestation" }, API_AUTH_KEY, JSON_BODY_MAX,

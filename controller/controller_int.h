@@ -107,6 +107,7 @@ struct request {
 	const struct api_route *route;
 	char arg[STORE_ID_SIZE > STORE_NAME_SIZE ? STORE_ID_SIZE
 						 : STORE_NAME_SIZE]; /* name or id from the path */
+	char arg2[STORE_NAME_SIZE]; /* a second one ("" when none or too long): a key id */
 	char tenant[STORE_NAME_SIZE]; /* the caller's tenant; "" for admin */
 	bool authed, is_admin;
 	/* The body: in memory, or an artifact streamed to a temp file (fd). */

@@ -116,9 +116,21 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
  * (malformed, unknown, wrong secret or revoked). */
 int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_NAME_SIZE],
 		     bool *ret_is_admin);
-/* Revokes a key by id; verifying its token fails from then on. Returns 0 or
- * -ENOENT (also for a key already revoked). */
-int store_key_revoke(struct store *s, const char *key_id);
+/* Revokes tenant's key by id (tenant NULL: an admin key); verifying its
+ * token fails from then on. Returns 0 or -ENOENT (also for a key already
+ * revoked, or one of another tenant). */
+int store_key_revoke(struct store *s, const char *tenant, const char *key_id);
+
+/* A key as listed: its id and when it was made, never its secret. */
+struct store_key {
+	char key_id[STORE_KEY_ID_SIZE];
+	int64_t created_ms; /* wall clock, milliseconds since the epoch */
+};
+
+/* Returns tenant's live (unrevoked) keys, oldest first, as a malloc'd array
+ * (free()). Returns 0 or -errno. */
+int store_key_list(struct store *s, const char *tenant, struct store_key **ret_keys,
+		   size_t *ret_n);
 
 /* ---- artifacts ---------------------------------------------------------- */
 

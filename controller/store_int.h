@@ -39,6 +39,7 @@ enum query {
 	Q_KEY_INSERT,
 	Q_KEY_GET,
 	Q_KEY_REVOKE,
+	Q_KEY_LIST,
 	/* store_functions.c */
 	Q_ARTIFACT_INSERT,
 	Q_ARTIFACT_GET,

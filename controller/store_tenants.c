@@ -32,8 +32,11 @@ const char *const store_tenant_queries[Q_COUNT] = {
 			 " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_KEY_GET] =
 		"SELECT tenant, salt, hash FROM api_keys WHERE key_id = ?1 AND revoked_ms IS NULL",
-	[Q_KEY_REVOKE] =
-		"UPDATE api_keys SET revoked_ms = ?2 WHERE key_id = ?1 AND revoked_ms IS NULL",
+	/* "IS" matches NULL to NULL: an admin key has no tenant. */
+	[Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?3 WHERE key_id = ?1 AND tenant IS ?2"
+			 " AND revoked_ms IS NULL",
+	[Q_KEY_LIST] = "SELECT key_id, created_ms FROM api_keys WHERE tenant = ?1"
+		       " AND revoked_ms IS NULL ORDER BY created_ms, key_id",
 };
 
 /* ---- tenants ------------------------------------------------------------ */
@@ -250,11 +253,25 @@ int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_N
 	return 0;
 }
 
-int store_key_revoke(struct store *s, const char *key_id)
+int store_key_revoke(struct store *s, const char *tenant, const char *key_id)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_REVOKE, "tI", key_id,
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_REVOKE, "ttI", key_id, tenant,
 						       time_wall_ms());
 	if (!st)
 		return -ENOMEM;
 	return sq_step_update(s, st);
+}
+
+static void read_key(sqlite3_stmt *st, void *item)
+{
+	struct store_key *k = item;
+	memset(k, 0, sizeof(*k));
+	sq_col_text(st, 0, k->key_id, sizeof(k->key_id));
+	k->created_ms = sqlite3_column_int64(st, 1);
+}
+
+int store_key_list(struct store *s, const char *tenant, struct store_key **ret_keys, size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_LIST, "t", tenant);
+	return sq_collect_rows(st, sizeof(**ret_keys), read_key, ret_keys, ret_n);
 }

@@ -215,7 +215,7 @@ static const struct row rows[] = {
 	{ "PUT", "/healthz", NOBODY, NULL, "{}", 405, "bad_method" },
 	{ "DELETE", "/metrics", ADMIN, NULL, NULL, 405, "bad_method" },
 	{ "PATCH", "/v1/tenants/acme", ADMIN, NULL, NULL, 405, "bad_method" },
-	{ "GET", "/v1/tenants/acme/keys", ADMIN, NULL, NULL, 405, "bad_method" },
+	{ "PUT", "/v1/tenants/acme/keys", ADMIN, NULL, NULL, 405, "bad_method" },
 	{ "POST", "/v1/tenants/acme/scaling", ADMIN, NULL, "{}", 405, "bad_method" },
 	{ "DELETE", "/v1/tenants/acme/attestation", ADMIN, NULL, NULL, 405, "bad_method" },
 	{ "PUT", "/v1/hosts", ADMIN, NULL, "{}", 405, "bad_method" },

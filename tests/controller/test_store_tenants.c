@@ -264,9 +264,23 @@ static void test_keys(void **state)
 	char key_id[STORE_KEY_ID_SIZE];
 	memcpy(key_id, token, STORE_KEY_ID_SIZE - 1);
 	key_id[STORE_KEY_ID_SIZE - 1] = '\0';
-	assert_int_equal(store_key_revoke(s, key_id), 0);
+	struct store_key *keys;
+	size_t n;
+	assert_int_equal(store_key_list(s, "acme", &keys, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true(!strcmp(keys[0].key_id, key_id) || !strcmp(keys[1].key_id, key_id));
+	assert_true(keys[0].created_ms > 0);
+	free(keys);
+	/* Another tenant's id, or an admin's, revokes nothing. */
+	assert_int_equal(store_key_revoke(s, "other", key_id), -ENOENT);
+	assert_int_equal(store_key_revoke(s, NULL, key_id), -ENOENT);
+	assert_int_equal(store_key_revoke(s, "acme", key_id), 0);
 	assert_int_equal(store_key_verify(s, token, tenant, &admin), -EACCES);
-	assert_int_equal(store_key_revoke(s, key_id), -ENOENT);
+	assert_int_equal(store_key_revoke(s, "acme", key_id), -ENOENT);
+	assert_int_equal(store_key_list(s, "acme", &keys, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_not_equal(keys[0].key_id, key_id);
+	free(keys);
 	assert_int_equal(store_key_verify(s, other, tenant, &admin), 0);
 }
 
