@@ -9,8 +9,8 @@
  * the path; a 405 names a path some route matches, a 404 one no route
  * matches; an empty method is never allowed; a name the checks accept uses
  * only its allowed characters; a token lies inside its header; a length
- * accepted is all digits; and the error body for any method and path
- * builds and reads back as JSON. */
+ * accepted is all digits, and so is a query number (with its sign); and the
+ * error body for any method and path builds and reads back as JSON. */
 #include <errno.h>
 #include <string.h>
 
@@ -122,6 +122,34 @@ static void check_headers(const char *value)
 	FUZZ_CHECK(httpd_content_length(NULL, 1024, NULL) == HTTPD_LENGTH_OK);
 }
 
+/* Query numbers (?timeout_ms=, ?limit=, ...) go through the strict integer
+ * parsers: digits only, one leading '-' for the signed one. */
+static void check_numbers(const char *value)
+{
+	int64_t v = 7;
+	int r = parse_i64(value, -1000, 1000000, &v);
+	FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ERANGE);
+	size_t digits = strspn(value + (value[0] == '-'), "0123456789");
+	bool number = digits > 0 && value[(value[0] == '-') + digits] == '\0';
+	if (r != -EINVAL)
+		FUZZ_CHECK(number);
+	if (r == 0) {
+		FUZZ_CHECK(v >= -1000 && v <= 1000000);
+		char back[32];
+		snprintf(back, sizeof(back), "%lld", (long long)v);
+		int64_t again;
+		FUZZ_CHECK(parse_i64(back, -1000, 1000000, &again) == 0 && again == v);
+	} else {
+		FUZZ_CHECK(v == 7);
+	}
+	uint64_t u = 7;
+	r = parse_u64(value, 0, UINT64_MAX, &u);
+	if (r == 0)
+		FUZZ_CHECK(value[0] != '-' && number);
+	else
+		FUZZ_CHECK(u == 7);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char method[METHOD_MAX + 1], path[512];
@@ -145,5 +173,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_route(method, path);
 	check_error_body(method, path);
 	check_headers(path);
+	check_numbers(path);
 	return 0;
 }
