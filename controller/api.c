@@ -140,6 +140,20 @@ bool query_int(struct request *r, const char *key, int64_t lo, int64_t hi, int64
 	return true;
 }
 
+bool query_bool(struct request *r, const char *key, bool *val)
+{
+	const char *v = query(r, key);
+	if (!v)
+		return true;
+	if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0")) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "%s must be true or false",
+			    key);
+		return false;
+	}
+	*val = !strcmp(v, "true") || !strcmp(v, "1");
+	return true;
+}
+
 struct allowed {
 	const char *const *keys;
 	const char *bad;

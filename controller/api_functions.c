@@ -26,23 +26,6 @@ static json_t *function_json(const struct store_function *f)
 			 "handler", f->limits.handler[0] ? f->limits.handler : NULL);
 }
 
-/* Reads an optional boolean query parameter (true, false, 1, 0). Replies
- * 400 and returns false when it is malformed; *val is untouched when it is
- * absent. */
-static bool query_bool(struct request *r, const char *key, bool *val)
-{
-	const char *v = query(r, key);
-	if (!v)
-		return true;
-	if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0")) {
-		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_parameter", "%s must be true or false",
-			    key);
-		return false;
-	}
-	*val = !strcmp(v, "true") || !strcmp(v, "1");
-	return true;
-}
-
 /* Looks a function version up (0: the latest). Replies 404 and returns
  * false when there is none. */
 static bool lookup(struct request *r, int64_t version, struct store_function *f)

@@ -497,6 +497,31 @@ static void host_drain(struct request *r)
 	reply_json(r, MHD_HTTP_OK, h);
 }
 
+/* DELETE /v1/hosts/{id}[?force=true]: see fleet_host_remove. */
+static void host_remove(struct request *r)
+{
+	static const char *const keys[] = { "force", NULL };
+	bool force = false;
+	if (!query_only(r, keys) || !query_bool(r, "force", &force))
+		return;
+	json_t *h = NULL;
+	int vms = 0;
+	int e = fleet_host_remove(r->ctl->fleet, r->arg, force, &h, &vms);
+	if (e == -ENOENT)
+		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no host %s", r->arg);
+	if (e == -EBUSY)
+		return reply_error_with(
+			r, MHD_HTTP_CONFLICT, "conflict", json_pack("{s:i}", "vms", vms),
+			"host %s has %d VM(s): drain it (POST /v1/hosts/%s/drain) and wait until it "
+			"has none, or remove it with ?force=true to treat it as lost",
+			r->arg, vms, r->arg);
+	if (e < 0)
+		return reply_internal(r, "host_remove", e);
+	json_object_set_new(h, "removed", json_true());
+	json_object_set_new(h, "vms_lost", json_integer(vms));
+	reply_json(r, MHD_HTTP_OK, h);
+}
+
 static void metrics_get(struct request *r)
 {
 	struct buf out = { 0 };
@@ -532,6 +557,7 @@ const struct api_route api_operator_routes[] = {
 	  NULL, host_drain, false },
 	{ { "DELETE", "/v1/hosts/{}/drain" }, API_AUTH_ADMIN, JSON_BODY_MAX,
 	  NULL, host_drain, false },
+	{ { "DELETE", "/v1/hosts/{}" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_remove, false },
 };
 /* clang-format on */
 const size_t api_operator_routes_n = ARRAY_SIZE(api_operator_routes);

@@ -174,6 +174,10 @@ const char *query(struct request *r, const char *key);
  * parse_i64). Replies 400 and returns false when it is malformed or out of
  * range; *val is untouched when the parameter is absent. */
 bool query_int(struct request *r, const char *key, int64_t lo, int64_t hi, int64_t *val);
+/* Reads an optional boolean query parameter (true, false, 1, 0). Replies
+ * 400 and returns false when it is malformed; *val is untouched when it is
+ * absent. */
+bool query_bool(struct request *r, const char *key, bool *val);
 /* Replies 400 and returns false when the query has a parameter not in keys. */
 bool query_only(struct request *r, const char *const *keys);
 /* Parses the body as a JSON object; an empty body is {} when allow_empty.

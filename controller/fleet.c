@@ -79,6 +79,7 @@ int fleet_new(const struct fleet_config *cfg, struct db *db, struct link_pool *l
 	f->links = links;
 	f->metrics = metrics;
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->members, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -151,6 +152,7 @@ void fleet_free(struct fleet *f)
 	free(f->tenants);
 	pthread_cond_destroy(&f->changed);
 	pthread_mutex_destroy(&f->lock);
+	pthread_mutex_destroy(&f->members);
 	free(f);
 }
 

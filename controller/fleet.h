@@ -133,6 +133,15 @@ int fleet_host_register(struct fleet *f, json_t *body, json_t **ret, char *err, 
 int fleet_host_heartbeat(struct fleet *f, const char *id, json_t *body);
 /* Sets or clears a host's drain flag. Returns 0 with its JSON, or -ENOENT. */
 int fleet_host_drain(struct fleet *f, const char *id, bool on, json_t **ret);
+/* Removes a host (DELETE /v1/hosts/{id}): it leaves the list and the store,
+ * nothing is placed there, and its heartbeats are refused (-ENOENT) until
+ * it registers again. A host with VMs (placed there, moving off it, being
+ * placed there, or, while it is up, reported by its agent) is kept unless
+ * force, which loses it first as a silent host is lost: calls to it abort
+ * and its VMs are placed again elsewhere. Returns 0 with the removed host's
+ * JSON in *ret (ret_vms: how many VMs it had), -ENOENT, -EBUSY (it has
+ * *ret_vms VMs) or -errno from the store. */
+int fleet_host_remove(struct fleet *f, const char *id, bool force, json_t **ret, int *ret_vms);
 /* {"hosts":[...]} as GET /v1/hosts shows it. */
 json_t *fleet_hosts_json(struct fleet *f);
 /* Where tenant's VMs run and what they used, as GET /v1/tenants/{tenant}

@@ -190,6 +190,7 @@ int fleet_host_register(struct fleet *f, json_t *body, json_t **ret, char *err, 
 		snprintf(err, err_size, "status must be an object");
 		return -EINVAL;
 	}
+	pthread_mutex_lock(&f->members);
 	pthread_mutex_lock(&f->db->lock);
 	int r = store_host_register(f->db->store, id, address, (int)json_integer_value(cores));
 	struct store_host sh;
@@ -197,6 +198,7 @@ int fleet_host_register(struct fleet *f, json_t *body, json_t **ret, char *err, 
 		r = store_host_get(f->db->store, id, &sh);
 	pthread_mutex_unlock(&f->db->lock);
 	if (r < 0) {
+		pthread_mutex_unlock(&f->members);
 		snprintf(err, err_size, "cannot record the host: %s", strerror(-r));
 		return r;
 	}
@@ -206,9 +208,11 @@ int fleet_host_register(struct fleet *f, json_t *body, json_t **ret, char *err, 
 		h = fl_host_add(f, id);
 	if (!h) {
 		pthread_mutex_unlock(&f->lock);
+		pthread_mutex_unlock(&f->members);
 		snprintf(err, err_size, "out of memory");
 		return -ENOMEM;
 	}
+	h->removed = false;
 	if (h->registered && strcmp(h->boot_id, boot_id) != 0)
 		fl_host_lost(f, h, "the agent restarted");
 	snprintf(h->address, sizeof(h->address), "%s", address);
@@ -224,6 +228,7 @@ int fleet_host_register(struct fleet *f, json_t *body, json_t **ret, char *err, 
 	log_info("host_registered id=%s address=%s cores=%d", id, address, h->cores);
 	*ret = host_json(f, h);
 	pthread_mutex_unlock(&f->lock);
+	pthread_mutex_unlock(&f->members);
 	return 0;
 }
 
@@ -271,6 +276,7 @@ int fleet_host_drain(struct fleet *f, const char *id, bool on, json_t **ret)
 		h = fl_host_add(f, id);
 	if (h) {
 		h->draining = on;
+		h->removed = false; /* the store has it: a registration came between */
 		*ret = host_json(f, h);
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -278,12 +284,71 @@ int fleet_host_drain(struct fleet *f, const char *id, bool on, json_t **ret)
 	return h ? 0 : -ENOMEM;
 }
 
+/* The VMs on h: placed there, moving off it, being placed there, and while
+ * it is up, those its agent reports (orphans being stopped among them). */
+static int host_vms(struct fleet *f, const struct fleet_host *h)
+{
+	int n = 0;
+	for (size_t i = 0; i < f->n_vms; i++) {
+		const struct fleet_vm *v = f->vms[i];
+		n += v->host == h || v->old_host == h || (v->placing && v->placing_on == h);
+	}
+	if (n == 0 && h->up && h->registered)
+		n = (int)json_array_size(h->vms);
+	return n;
+}
+
+/* Takes h out of use under the lock: refused unless idle or forced. */
+static int host_take_out(struct fleet *f, struct fleet_host *h, bool force, json_t **ret,
+			 int *ret_vms)
+{
+	*ret_vms = host_vms(f, h);
+	if (*ret_vms > 0 && !force)
+		return -EBUSY;
+	if (h->up && h->registered)
+		fl_host_lost(f, h, "removed by an operator");
+	else
+		atomic_fetch_add(&h->gen, 1);
+	*ret = host_json(f, h);
+	h->removed = true;
+	h->registered = false;
+	h->up = false;
+	h->draining = false;
+	h->n_artifacts = 0;
+	json_decref(h->vms);
+	h->vms = NULL;
+	pthread_cond_broadcast(&f->changed);
+	return 0;
+}
+
+int fleet_host_remove(struct fleet *f, const char *id, bool force, json_t **ret, int *ret_vms)
+{
+	*ret_vms = 0;
+	pthread_mutex_lock(&f->members);
+	pthread_mutex_lock(&f->lock);
+	struct fleet_host *h = fl_host_find(f, id);
+	int r = !h || h->removed ? -ENOENT : host_take_out(f, h, force, ret, ret_vms);
+	pthread_mutex_unlock(&f->lock);
+	if (r == 0) {
+		pthread_mutex_lock(&f->db->lock);
+		int d = store_host_delete(f->db->store, id);
+		pthread_mutex_unlock(&f->db->lock);
+		/* Absent from the store is what removal wants. */
+		if (d < 0 && d != -ENOENT)
+			log_warn("host_remove_store_failed id=%s err=%s", id, strerror(-d));
+		log_info("host_removed id=%s force=%d vms=%d", id, force, *ret_vms);
+	}
+	pthread_mutex_unlock(&f->members);
+	return r;
+}
+
 json_t *fleet_hosts_json(struct fleet *f)
 {
 	json_t *a = json_array();
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n_hosts; i++)
-		json_array_append_new(a, host_json(f, f->hosts[i]));
+		if (!f->hosts[i]->removed)
+			json_array_append_new(a, host_json(f, f->hosts[i]));
 	pthread_mutex_unlock(&f->lock);
 	return json_pack("{s:o}", "hosts", a);
 }
@@ -311,6 +376,8 @@ int fl_hosts_metrics(struct fleet *f, struct buf *out)
 	int up = 0, down = 0, draining = 0;
 	for (size_t i = 0; i < f->n_hosts; i++) {
 		struct fleet_host *h = f->hosts[i];
+		if (h->removed)
+			continue;
 		if (!h->up)
 			down++;
 		else if (h->draining)

@@ -50,6 +50,10 @@ struct fleet_host {
 	int cores;
 	bool registered; /* since this controller started: its token is known */
 	bool up, draining;
+	/* An operator removed it: it is listed nowhere and used for nothing
+	 * until it registers again. The struct stays, as routes and jobs may
+	 * still point at it. */
+	bool removed;
 	uint64_t last_seen_us;
 	bool sev_snp;                         /* its status says it can launch SEV-SNP VMs */
 	char sev_snp_reason[200];             /* why not, as it says */
@@ -110,6 +114,10 @@ struct fleet {
 	struct link_pool *links;
 	struct metrics *metrics;
 	pthread_mutex_t lock;
+	/* Serialises registration and removal, each a store write and a
+	 * change under lock, so neither lands between the other's two. Taken
+	 * before db.lock and lock, never while holding either. */
+	pthread_mutex_t members;
 	pthread_cond_t changed; /* a placement finished, or stopping */
 	struct fleet_host **hosts;
 	size_t n_hosts, cap_hosts;

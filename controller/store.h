@@ -371,6 +371,8 @@ int store_host_heartbeat(struct store *s, const char *id);
 /* Sets a host's flags. Returns 0 or -ENOENT. */
 int store_host_set_down(struct store *s, const char *id, bool down);
 int store_host_set_draining(struct store *s, const char *id, bool draining);
+/* Forgets a host. Returns 0 or -ENOENT. */
+int store_host_delete(struct store *s, const char *id);
 /* Returns 0 or -ENOENT. */
 int store_host_get(struct store *s, const char *id, struct store_host *ret_host);
 /* Returns every host, ordered by id, as a malloc'd array (free()). */

@@ -16,6 +16,7 @@ const char *const store_host_queries[Q_COUNT] = {
 	[Q_HOST_DRAINING] = "UPDATE hosts SET draining = ?2 WHERE id = ?1",
 	[Q_HOST_GET] = "SELECT " HOST_COLS " WHERE id = ?1",
 	[Q_HOST_LIST] = "SELECT " HOST_COLS " ORDER BY id",
+	[Q_HOST_DELETE] = "DELETE FROM hosts WHERE id = ?1",
 };
 
 int store_host_register(struct store *s, const char *id, const char *address, int cores)
@@ -64,6 +65,14 @@ static void read_host(sqlite3_stmt *st, void *item)
 	h->last_seen_ms = sqlite3_column_int64(st, 4);
 	h->down = sqlite3_column_int(st, 5);
 	h->draining = sqlite3_column_int(st, 6);
+}
+
+int store_host_delete(struct store *s, const char *id)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_HOST_DELETE, "t", id);
+	if (!st)
+		return -ENOMEM;
+	return sq_step_update(s, st);
 }
 
 int store_host_get(struct store *s, const char *id, struct store_host *ret_host)

@@ -67,6 +67,7 @@ enum query {
 	Q_HOST_DRAINING,
 	Q_HOST_GET,
 	Q_HOST_LIST,
+	Q_HOST_DELETE,
 	Q_COUNT,
 };
 

@@ -130,11 +130,143 @@ static void test_key_refusals(void **state)
 	assert_int_equal(call(f, f->admin, "GET", "/v1/tenants", NULL, 0, NULL), 200);
 }
 
+/* Registers host id (boot b1) whose agent reports vms (a JSON array). */
+static void register_host(struct fixture *f, const char *id, const char *vms)
+{
+	char body[512];
+	snprintf(body, sizeof(body),
+		 "{\"id\":\"%s\",\"address\":\"http://127.0.0.1:1\",\"cores\":2,"
+		 "\"token\":\"t\",\"boot_id\":\"b1\",\"status\":{\"vms\":%s}}",
+		 id, vms);
+	assert_int_equal(call(f, f->admin, "POST", "/v1/hosts", body, 0, NULL), 201);
+}
+
+static int heartbeat(struct fixture *f, const char *id)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/hosts/%s/heartbeat", id);
+	return call(f, f->admin, "POST", path, "{\"boot_id\":\"b1\",\"status\":{\"vms\":[]}}",
+		    0, NULL);
+}
+
+/* How many hosts GET /v1/hosts lists, and whether id is among them. */
+static bool host_listed(struct fixture *f, const char *id)
+{
+	json_t *o;
+	assert_int_equal(call(f, f->admin, "GET", "/v1/hosts", NULL, 0, &o), 200);
+	bool found = false;
+	size_t i;
+	json_t *h;
+	json_array_foreach(json_object_get(o, "hosts"), i, h)
+	found |= !strcmp(str(h, "id"), id);
+	json_decref(o);
+	return found;
+}
+
+#define READY_VM                                                                           \
+	"[{\"tenant\":\"acme\",\"state\":\"ready\",\"workers\":1,\"min_workers\":0," \
+	"\"max_workers\":4,\"mechanism\":\"precreated\",\"policy\":\"elastic\",\"pid\":7}]"
+
+/* An idle host goes at once, from the list and the store; its heartbeat is
+ * refused until it registers again. */
+static void test_host_remove(void **state)
+{
+	struct fixture *f = *state;
+	register_host(f, "h1", "[]");
+	register_host(f, "h2", "[]");
+	json_t *o;
+	assert_int_equal(call(f, f->admin, "DELETE", "/v1/hosts/h1", NULL, 0, &o), 200);
+	assert_string_equal(str(o, "id"), "h1");
+	assert_true(json_is_true(json_object_get(o, "removed")));
+	json_decref(o);
+	assert_false(host_listed(f, "h1"));
+	assert_true(host_listed(f, "h2"));
+	assert_int_equal(heartbeat(f, "h1"), 404);
+	assert_int_equal(call(f, f->admin, "DELETE", "/v1/hosts/h1", NULL, 0, &o), 404);
+	assert_string_equal(error_code(o), "not_found");
+	json_decref(o);
+	assert_int_equal(call(f, f->admin, "POST", "/v1/hosts/h1/drain", NULL, 0, NULL), 404);
+
+	/* Gone from the store too: a restarted controller does not list it. */
+	daemon_proc_stop(&f->proc, SIGTERM, 10000);
+	assert_int_equal(start_controller(f), 0);
+	assert_false(host_listed(f, "h1"));
+	assert_true(host_listed(f, "h2"));
+
+	/* Registering again brings it back, up and not draining. */
+	register_host(f, "h1", "[]");
+	assert_true(host_listed(f, "h1"));
+	assert_int_equal(heartbeat(f, "h1"), 200);
+}
+
+/* A host running a VM is kept (409, draining or not) unless forced; forced,
+ * its VM is lost and its heartbeat refused. */
+static void test_host_remove_busy(void **state)
+{
+	struct fixture *f = *state;
+	char key[128];
+	make_tenant(f, "acme", key);
+	register_host(f, "h1", READY_VM);
+	json_t *o;
+	assert_int_equal(call(f, f->admin, "DELETE", "/v1/hosts/h1", NULL, 0, &o), 409);
+	assert_string_equal(error_code(o), "conflict");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "error"), "vms")),
+			 1);
+	json_decref(o);
+	/* Draining with nowhere to move to leaves the VM where it is. */
+	assert_int_equal(call(f, f->admin, "POST", "/v1/hosts/h1/drain", NULL, 0, NULL), 200);
+	assert_int_equal(call(f, f->admin, "DELETE", "/v1/hosts/h1?force=false", NULL, 0, NULL),
+			 409);
+	assert_true(host_listed(f, "h1"));
+	assert_int_equal(call(f, f->admin, "DELETE", "/v1/hosts/h1?force=true", NULL, 0, &o), 200);
+	assert_int_equal(json_integer_value(json_object_get(o, "vms_lost")), 1);
+	json_decref(o);
+	assert_false(host_listed(f, "h1"));
+	assert_int_equal(heartbeat(f, "h1"), 404);
+	/* The tenant's VM runs nowhere now. */
+	assert_int_equal(call(f, key, "GET", "/v1/tenants/acme", NULL, 0, &o), 200);
+	json_t *vm = json_array_get(json_object_get(o, "vms"), 0);
+	assert_true(!vm || !json_object_get(vm, "host") || json_is_null(json_object_get(vm, "host")));
+	json_decref(o);
+}
+
+static void test_host_remove_refusals(void **state)
+{
+	struct fixture *f = *state;
+	char key[128];
+	make_tenant(f, "acme", key);
+	register_host(f, "h1", "[]");
+	static const struct {
+		const char *path;
+		int status;
+		const char *code;
+	} rows[] = {
+		{ "/v1/hosts/h1?force=yes", 400, "bad_parameter" },
+		{ "/v1/hosts/h1?force", 400, "bad_request" },
+		{ "/v1/hosts/h1?force=true&force=true", 400, "bad_request" },
+		{ "/v1/hosts/h1?now=1", 400, "bad_parameter" },
+		{ "/v1/hosts/nope", 404, "not_found" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		json_t *o;
+		assert_int_equal(call(f, f->admin, "DELETE", rows[i].path, NULL, 0, &o),
+				 rows[i].status);
+		assert_string_equal(error_code(o), rows[i].code);
+		json_decref(o);
+	}
+	assert_int_equal(call(f, key, "DELETE", "/v1/hosts/h1", NULL, 0, NULL), 403);
+	assert_int_equal(call(f, NULL, "DELETE", "/v1/hosts/h1", NULL, 0, NULL), 401);
+	assert_true(host_listed(f, "h1"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		FIXTURE_TEST(test_key_revoke),
 		FIXTURE_TEST(test_key_refusals),
+		FIXTURE_TEST(test_host_remove),
+		FIXTURE_TEST(test_host_remove_busy),
+		FIXTURE_TEST(test_host_remove_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

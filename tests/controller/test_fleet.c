@@ -209,6 +209,58 @@ static void test_accounting_across_restarts(void **state)
 	buf_free(&out);
 }
 
+/* Removing a host with a VM: refused unless forced; forced, a route in
+ * flight there sees its generation move (its call aborts), the route is
+ * still released safely, the host is listed nowhere and its heartbeat is
+ * refused until it registers again. */
+static void test_host_remove(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], why[256];
+	assert_int_equal(store_tenant_create(f->db.store, "acme"), 0);
+	json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:{s:[{s:s, s:s, s:i}]}}", "id", "h1",
+				 "address", "http://127.0.0.1:1", "cores", 4, "boot_id", "b1",
+				 "status", "vms", "tenant", "acme", "state", "ready", "pid", 7);
+	json_t *host = NULL;
+	assert_int_equal(fleet_host_register(f->fleet, body, &host, err, sizeof(err)), 0);
+	json_decref(host);
+	struct fleet_route route;
+	assert_int_equal(fleet_route_acquire(f->fleet, "acme", 0, &route, why, sizeof(why)), 0);
+	assert_string_equal(route.host_id, "h1");
+
+	int vms = -1;
+	host = NULL;
+	assert_int_equal(fleet_host_remove(f->fleet, "h1", false, &host, &vms), -EBUSY);
+	assert_int_equal(vms, 1);
+	assert_null(host);
+	assert_int_equal(atomic_load(route.gen), route.gen_expected);
+	assert_int_equal(fleet_host_remove(f->fleet, "h1", true, &host, &vms), 0);
+	assert_int_equal(vms, 1);
+	assert_string_equal(json_string_value(json_object_get(host, "id")), "h1");
+	json_decref(host);
+	assert_true(atomic_load(route.gen) != route.gen_expected);
+	fleet_route_release(f->fleet, &route);
+	assert_int_equal(fleet_host_remove(f->fleet, "h1", true, &host, &vms), -ENOENT);
+
+	json_t *list = fleet_hosts_json(f->fleet);
+	assert_int_equal(json_array_size(json_object_get(list, "hosts")), 0);
+	json_decref(list);
+	json_t *hb = json_pack("{s:s}", "boot_id", "b1");
+	assert_int_equal(fleet_host_heartbeat(f->fleet, "h1", hb), -ENOENT);
+	struct store_host sh;
+	assert_int_equal(store_host_get(f->db.store, "h1", &sh), -ENOENT);
+
+	/* Registered again (the agent's answer to the 404), it is back. */
+	assert_int_equal(fleet_host_register(f->fleet, body, &host, err, sizeof(err)), 0);
+	json_decref(host);
+	assert_int_equal(fleet_host_heartbeat(f->fleet, "h1", hb), 0);
+	list = fleet_hosts_json(f->fleet);
+	assert_int_equal(json_array_size(json_object_get(list, "hosts")), 1);
+	json_decref(list);
+	json_decref(hb);
+	json_decref(body);
+}
+
 /* Each test gets a fixture of its own. */
 #define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
@@ -217,6 +269,7 @@ int main(void)
 	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_no_room_is_enospc),
 					    FIXTURE_TEST(test_failed_start_is_eio),
 					    FIXTURE_TEST(test_register_refusals),
-					    FIXTURE_TEST(test_accounting_across_restarts) };
+					    FIXTURE_TEST(test_accounting_across_restarts),
+					    FIXTURE_TEST(test_host_remove) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

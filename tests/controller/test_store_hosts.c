@@ -46,6 +46,16 @@ static void test_hosts(void **state)
 	assert_string_equal(list[1].id, "h2");
 	assert_int_equal(list[1].cores, 8);
 	free(list);
+
+	/* Deleted, it is gone; registering makes it anew, not draining. */
+	assert_int_equal(store_host_set_draining(s, "h2", true), 0);
+	assert_int_equal(store_host_delete(s, "h2"), 0);
+	assert_int_equal(store_host_delete(s, "h2"), -ENOENT);
+	assert_int_equal(store_host_get(s, "h2", &h), -ENOENT);
+	assert_int_equal(store_host_heartbeat(s, "h2"), -ENOENT);
+	assert_int_equal(store_host_register(s, "h2", "10.0.0.2:7000", 8), 0);
+	assert_int_equal(store_host_get(s, "h2", &h), 0);
+	assert_false(h.draining);
 }
 
 int main(void)
