@@ -20,8 +20,10 @@ struct keys {
 	uint8_t pubs[3][E2E_KEY_SIZE];
 };
 
-static const struct e2e_aad aad = { "0123456789abcdef0123456789abcdef",
-				    "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a" };
+static const struct e2e_aad aad = {
+	"0123456789abcdef0123456789abcdef",
+	"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+};
 
 static void keys_make(struct keys *k)
 {
@@ -76,8 +78,8 @@ static void check_request(const struct keys *k, const uint8_t *p, size_t n, uint
 	FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -ENOKEY || r == -EINVAL);
 	if (r == 0)
 		free(out);
-	FUZZ_CHECK(e2e_request_seal(&k->client, (const uint8_t(*)[E2E_KEY_SIZE])k->pubs,
-				    recipients, k->secret, &aad, p, n, &sealed, &sealed_len) == 0);
+	FUZZ_CHECK(e2e_request_seal(&k->client, (const uint8_t(*)[E2E_KEY_SIZE])k->pubs, recipients,
+				    k->secret, &aad, p, n, &sealed, &sealed_len) == 0);
 	FUZZ_CHECK(e2e_request_open(&k->vm, &aad, sealed, sealed_len, secret, client_pub, &out,
 				    &out_len) == 0);
 	FUZZ_CHECK(same(out, out_len, p, n));
@@ -93,8 +95,7 @@ static void check_request(const struct keys *k, const uint8_t *p, size_t n, uint
 	free(out);
 	uint8_t *resp;
 	size_t resp_len, vm_index = 99;
-	FUZZ_CHECK(e2e_response_seal_key(&key, &aad, E2E_PART_RESULT, p, n, &resp, &resp_len) ==
-		   0);
+	FUZZ_CHECK(e2e_response_seal_key(&key, &aad, E2E_PART_RESULT, p, n, &resp, &resp_len) == 0);
 	FUZZ_CHECK(resp_len == n + E2E_RESPONSE_OVERHEAD);
 	FUZZ_CHECK(e2e_response_open(&k->client, (const uint8_t(*)[E2E_KEY_SIZE])k->pubs,
 				     recipients, &aad, E2E_PART_RESULT, resp, resp_len, &out,
@@ -103,12 +104,12 @@ static void check_request(const struct keys *k, const uint8_t *p, size_t n, uint
 	free(out);
 	/* Not as the other part, and not with a byte changed. */
 	FUZZ_CHECK(e2e_response_open(&k->client, (const uint8_t(*)[E2E_KEY_SIZE])k->pubs,
-				     recipients, &aad, E2E_PART_LOG, resp, resp_len, &out,
-				     &out_len, NULL) < 0);
+				     recipients, &aad, E2E_PART_LOG, resp, resp_len, &out, &out_len,
+				     NULL) < 0);
 	uint8_t *t = tampered(resp, resp_len, pos, bits);
 	FUZZ_CHECK(e2e_response_open(&k->client, (const uint8_t(*)[E2E_KEY_SIZE])k->pubs,
-				     recipients, &aad, E2E_PART_RESULT, t, resp_len, &out,
-				     &out_len, NULL) < 0);
+				     recipients, &aad, E2E_PART_RESULT, t, resp_len, &out, &out_len,
+				     NULL) < 0);
 	free(t);
 	free(resp);
 
@@ -125,8 +126,8 @@ static void check_request(const struct keys *k, const uint8_t *p, size_t n, uint
 	free(sealed);
 
 	/* Arbitrary bytes as a response part. */
-	r = e2e_response_open(&k->client, (const uint8_t(*)[E2E_KEY_SIZE])k->pubs, recipients,
-			      &aad, E2E_PART_LOG, p, n, &out, &out_len, NULL);
+	r = e2e_response_open(&k->client, (const uint8_t(*)[E2E_KEY_SIZE])k->pubs, recipients, &aad,
+			      E2E_PART_LOG, p, n, &out, &out_len, NULL);
 	FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -EINVAL);
 	if (r == 0)
 		free(out);

@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *cd = NULL;
 	bool indexed = fnpkg_is_zip(head, head_len) && index_zip(art, n, &zip, &cd);
 
-	bool elf = head_len == 4 && memcmp(head, "\x7f" "ELF", 4) == 0;
+	bool elf = head_len == 4 && memcmp(head, "\177ELF", 4) == 0;
 	bool script = head_len >= 2 && memcmp(head, "#!", 2) == 0;
 	enum fn_runtime inferred = fnpkg_infer(head, head_len, indexed ? &zip : NULL);
 	FUZZ_CHECK((inferred == FN_RUNTIME_BINARY) == elf);

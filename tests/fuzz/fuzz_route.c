@@ -87,8 +87,7 @@ static void check_route(const char *method, const char *path)
 /* The error bodies the router sends carry the method and the path. */
 static void check_error_body(const char *method, const char *path)
 {
-	json_t *o = httpd_error_json("bad_method", "%.16s is not allowed on %.200s", method,
-				     path);
+	json_t *o = httpd_error_json("bad_method", "%.16s is not allowed on %.200s", method, path);
 	FUZZ_CHECK(o != NULL);
 	char *text = json_dumps(o, JSON_COMPACT);
 	FUZZ_CHECK(text != NULL);
