@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 struct cgroup_stale {
@@ -49,16 +51,20 @@ int cgroups_init(struct cgroups *cs, const char *root)
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	if (!has_memory_controller(fd)) {
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) {
 		close(fd);
 		return 0;
 	}
 	/* Children get memory.max only when their parent hands the
-	 * controller down. */
-	int r = write_at(fd, "cgroup.subtree_control", "+memory");
-	if (r < 0) {
-		close(fd);
-		return r;
+	 * controller down; without it they still group and kill. */
+	if (has_memory_controller(fd)) {
+		int r = write_at(fd, "cgroup.subtree_control", "+memory");
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
+		cs->memory = true;
 	}
 	cs->root_fd = fd;
 	return 0;
@@ -69,9 +75,27 @@ bool cgroups_enabled(const struct cgroups *cs)
 	return cs->root_fd >= 0;
 }
 
+bool cgroups_have_memory(const struct cgroups *cs)
+{
+	return cs->root_fd >= 0 && cs->memory;
+}
+
+/* Sets memory.max to memory_mib MiB and takes away swap. */
+static int set_memory_max(int fd, uint32_t memory_mib)
+{
+	char max[32];
+	snprintf(max, sizeof(max), "%llu", (unsigned long long)memory_mib << 20);
+	int r = write_at(fd, "memory.max", max);
+	if (r < 0)
+		return r;
+	/* Without swap accounting the file is absent: no swap to limit. */
+	r = write_at(fd, "memory.swap.max", "0");
+	return r == -ENOENT ? 0 : r;
+}
+
 int cgroup_create(struct cgroups *cs, uint32_t memory_mib, struct cgroup *ret)
 {
-	if (cs->root_fd < 0)
+	if (cs->root_fd < 0 || (memory_mib && !cs->memory))
 		return -EOPNOTSUPP;
 	struct cgroup cg = { .fd = -1 };
 	snprintf(cg.name, sizeof(cg.name), "ditto-%d-%llu", (int)getpid(),
@@ -79,20 +103,20 @@ int cgroup_create(struct cgroups *cs, uint32_t memory_mib, struct cgroup *ret)
 	if (mkdirat(cs->root_fd, cg.name, 0755) < 0)
 		return -errno;
 	cg.fd = openat(cs->root_fd, cg.name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char max[32];
-	snprintf(max, sizeof(max), "%llu", (unsigned long long)memory_mib << 20);
-	int r = cg.fd < 0 ? -errno : write_at(cg.fd, "memory.max", max);
-	/* Without swap accounting the file is absent: no swap to limit. */
-	if (r == 0) {
-		int s = write_at(cg.fd, "memory.swap.max", "0");
-		r = s == -ENOENT ? 0 : s;
-	}
+	int r = cg.fd < 0 ? -errno : 0;
+	if (r == 0 && memory_mib)
+		r = set_memory_max(cg.fd, memory_mib);
 	if (r < 0) {
 		cgroup_remove(cs, &cg);
 		return r;
 	}
 	*ret = cg;
 	return 0;
+}
+
+bool cgroup_is_set(const struct cgroup *cg)
+{
+	return cg->name[0] && cg->fd >= 0;
 }
 
 int cgroup_join(const struct cgroup *cg)
@@ -103,6 +127,13 @@ int cgroup_join(const struct cgroup *cg)
 	int r = write(fd, "0", 1) == 1 ? 0 : -errno;
 	close(fd);
 	return r;
+}
+
+int cgroup_kill(const struct cgroup *cg)
+{
+	if (!cgroup_is_set(cg))
+		return -EBADF;
+	return write_at(cg->fd, "cgroup.kill", "1");
 }
 
 void cgroup_remove(struct cgroups *cs, struct cgroup *cg)

@@ -780,10 +780,11 @@ static int daemon_open(struct daemon *d, const sigset_t *mask, const char **ret_
 	d->runner.launchers = cfg->launchers_dir;
 	r = runner_use_cgroups(&d->runner, cfg->cgroup_root);
 	if (r < 0)
-		log_warn("cgroups_unusable root=%s err=%s action=no_memory_cgroups",
+		log_warn("cgroups_unusable root=%s err=%s action=process_group_kill",
 			 cfg->cgroup_root, strerror(-r));
 	else if (cgroups_enabled(&d->runner.cgroups))
-		log_info("cgroups root=%s", cfg->cgroup_root);
+		log_info("cgroups root=%s memory=%s", cfg->cgroup_root,
+			 cgroups_have_memory(&d->runner.cgroups) ? "yes" : "no");
 	pin_to_control_cpu();
 	d->cpuctl_open = true;
 	r = cpuctl_init(&d->cpuctl, &d->loop, cfg->sysfs_root, cfg->uevent_fd, &cpu_ops, d,

@@ -23,8 +23,8 @@ struct daemon_config {
 	const char *plain_dir;
 	const char *sev_guest;
 	/* The runtimes' launchers (runtime.h) and the cgroup v2 root under
-	 * which nodejs processes get memory cgroups (none where it is not
-	 * one). */
+	 * which every function process gets a cgroup of its own (none where it
+	 * is not one). */
 	const char *launchers_dir;
 	const char *cgroup_root;
 	/* -1: open a NETLINK_KOBJECT_UEVENT socket. Otherwise a datagram

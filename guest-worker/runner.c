@@ -164,6 +164,18 @@ static void describe_exit(const struct inv *inv, char *out, size_t size)
 		snprintf(out, size, "ended");
 }
 
+/* Kills a started process with everything it started: its cgroup at once
+ * where it has one (also descendants that called setsid or double-forked),
+ * and its process group, which is all a kill reaches where cgroup v2 is not
+ * mounted (or cgroup.kill is missing, before Linux 5.14). Only while the
+ * process is not reaped, so its pid (the group's id) cannot be reused. */
+static void kill_tree(pid_t pid, const struct cgroup *cg)
+{
+	if (cgroup_is_set(cg))
+		cgroup_kill(cg);
+	kill(-pid, SIGKILL);
+}
+
 /* ---- timeouts -------------------------------------------------------- */
 
 static void on_timeout(struct watch *w, uint32_t events);
@@ -199,7 +211,7 @@ static void on_timeout(struct watch *w, uint32_t events)
 	if (inv->pp)
 		pp_break(inv->pp);
 	else
-		kill(-inv->proc.pid, SIGKILL);
+		kill_tree(inv->proc.pid, &inv->cg);
 }
 
 /* A runtime's invocation that ran to its reply line: the result VALUE, or
@@ -266,6 +278,24 @@ static void build_env(const struct runner *r, const char *mode, int cpu, char *m
 	envp[4] = NULL;
 }
 
+/* Gives the process its own leaf cgroup (with memory.max when memory_mib is
+ * not 0), which it joins before its exec: killing that cgroup kills all it
+ * starts, even what left its process group. Without cgroup v2 nothing is
+ * made, and kills reach its process group only. */
+static int make_cgroup(struct runner *r, struct inv *inv, uint32_t memory_mib, struct cgroup *cg,
+		       struct proc_spawn_opts *o)
+{
+	if (!cgroups_enabled(&r->cgroups))
+		return 0;
+	int e = cgroup_create(&r->cgroups, memory_mib, cg);
+	if (e < 0) {
+		set_error(inv, "cgroup: %s", strerror(-e));
+		return e;
+	}
+	o->cgroup = cg;
+	return 0;
+}
+
 /* What runs: the artifact at path, or its runtime's launcher on it (cmd).
  * Sets o's path, argv and memory limit, making inv's cgroup in cg. */
 static int spawn_target(struct runner *r, struct inv *inv, const char *path,
@@ -273,27 +303,26 @@ static int spawn_target(struct runner *r, struct inv *inv, const char *path,
 {
 	o->path = path;
 	o->as_limit = (uint64_t)inv->memory_mib << 20;
-	if (!fn_runtime_has_handler(inv->runtime))
-		return 0;
-	int e = runtime_command(inv->runtime, r->launchers, r->path_env + strlen("PATH="), path,
-				inv->handler, inv->memory_mib, cmd);
-	if (e < 0) {
-		set_error(inv, "runtime %s is not installed in this guest image",
-			  fn_runtime_name(inv->runtime));
-		return e;
+	uint32_t cg_mib = 0;
+	if (fn_runtime_has_handler(inv->runtime)) {
+		int e = runtime_command(inv->runtime, r->launchers, r->path_env + strlen("PATH="),
+					path, inv->handler, inv->memory_mib, cmd);
+		if (e < 0) {
+			set_error(inv, "runtime %s is not installed in this guest image",
+				  fn_runtime_name(inv->runtime));
+			return e;
+		}
+		o->path = cmd->interp;
+		o->argv = cmd->argv;
 	}
-	o->path = cmd->interp;
-	o->argv = cmd->argv;
-	if (inv->runtime != FN_RUNTIME_NODEJS || !inv->memory_mib)
-		return 0;
-	o->as_limit = 0;
-	e = cgroups_enabled(&r->cgroups) ? cgroup_create(&r->cgroups, inv->memory_mib, cg) : 0;
-	if (e < 0) {
-		set_error(inv, "memory cgroup: %s", strerror(-e));
-		return e;
+	/* nodejs: its heap limit, and memory.max where the memory controller
+	 * is there, instead of RLIMIT_AS. */
+	if (inv->runtime == FN_RUNTIME_NODEJS && inv->memory_mib) {
+		o->as_limit = 0;
+		if (cgroups_have_memory(&r->cgroups))
+			cg_mib = inv->memory_mib;
 	}
-	o->cgroup = cg->name[0] ? cg : NULL;
-	return 0;
+	return make_cgroup(r, inv, cg_mib, cg, o);
 }
 
 static int spawn(struct runner *r, struct inv *inv, const char *mode, struct proc *ret,
@@ -402,7 +431,7 @@ static int start_process(struct runner *r, struct inv *inv)
 		e = arm_timer(r, inv);
 	if (e < 0) {
 		set_error(inv, "set-up failed: %s", strerror(-e));
-		kill(-inv->proc.pid, SIGKILL);
+		kill_tree(inv->proc.pid, &inv->cg);
 	}
 	return 0;
 }
@@ -457,7 +486,7 @@ static void pp_break(struct pproc *pp)
 	if (pp->dying)
 		return;
 	pp->dying = true;
-	kill(-pp->proc.pid, SIGKILL);
+	kill_tree(pp->proc.pid, &pp->cg);
 	close_watch(pp->r->loop, &pp->in_w, &pp->proc.in_fd);
 }
 
@@ -778,7 +807,7 @@ void runner_reap(struct runner *r)
 			if (proc_stat(pid, &ran_on, &cpu_us) < 0)
 				ran_on = -1;
 			/* Nothing it started may outlive it. */
-			kill(-pid, SIGKILL);
+			kill_tree(pid, inv ? &inv->cg : &pp->cg);
 		}
 		int status = 0;
 		struct rusage ru = { 0 };
@@ -814,7 +843,7 @@ void runner_fini(struct runner *r)
 {
 	for (struct inv *inv = r->running; inv; inv = inv->run_next) {
 		set_error(inv, "shutdown");
-		kill(-inv->proc.pid, SIGKILL);
+		kill_tree(inv->proc.pid, &inv->cg);
 	}
 	for (struct pproc *pp = r->pprocs; pp; pp = pp->next) {
 		if (pp->inv)

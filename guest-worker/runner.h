@@ -1,8 +1,9 @@
 /* Running invocations: one process per invocation ("process" mode) or one
  * long-lived process per (artifact, runtime, handler, memory limit, CPU)
  * serving one line in, one line out ("persistent" mode), each pinned to the
- * CPU it was given, with output caps, timeouts that kill the whole process
- * group, and timings. The process is the artifact itself, or for a python3
+ * CPU it was given, with output caps, timeouts that kill everything the
+ * process started (its cgroup, or its process group where cgroup v2 is not
+ * mounted), and timings. The process is the artifact itself, or for a python3
  * or nodejs function its runtime's launcher (runtime.h), whose reply line
  * the runner unwraps into the result or the function's exception.
  *
@@ -94,7 +95,7 @@ struct inv {
 	/* runner-private */
 	struct runner *runner;
 	struct proc proc; /* process mode */
-	struct cgroup cg; /* process mode: its process's memory cgroup */
+	struct cgroup cg; /* process mode: its process's cgroup */
 	struct pproc *pp; /* persistent mode */
 	struct watch in_w, out_w, err_w, timer_w;
 	size_t in_off; /* input bytes written (persistent: + the newline) */
@@ -135,9 +136,11 @@ struct runner {
 int runner_init(struct runner *r, struct loop *loop, const struct artifact_store *store,
 		runner_done_fn done, void *data);
 
-/* Gives nodejs processes with a memory limit a memory cgroup each, under
- * root when it is a cgroup v2 hierarchy with the memory controller (else
- * none, quietly). Returns 0, or -errno when that hierarchy is unusable. */
+/* Gives every process a cgroup of its own under root when it is a cgroup v2
+ * hierarchy (else none, quietly: kills then reach process groups only), with
+ * memory.max for nodejs processes with a memory limit where the memory
+ * controller is there. Returns 0, or -errno when that hierarchy is
+ * unusable. */
 int runner_use_cgroups(struct runner *r, const char *root);
 
 /* Starts inv on cpu (which runs nothing else). Returns 0, after which done()

@@ -356,6 +356,8 @@ static void daemon_child(const struct peer *p, int port_fd, bool eof_ends, int u
 		cfg.queue_max = o->queue_max;
 	if (o && o->launchers)
 		cfg.launchers_dir = o->launchers;
+	if (o && o->cgroup_root)
+		cfg.cgroup_root = o->cgroup_root;
 	exit(daemon_run(&cfg) < 0 ? 1 : 0);
 }
 

@@ -48,6 +48,7 @@ struct peer_opts {
 	uint32_t max_body;                       /* 0: the protocol limit */
 	size_t queue_max;                        /* 0: the default */
 	const char *launchers;                   /* NULL: the default */
+	const char *cgroup_root;                 /* NULL: the default */
 };
 
 /* Makes the sysfs tree and artifact folder, starts the daemon and waits for
