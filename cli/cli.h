@@ -64,6 +64,7 @@ extern const struct cli_command cmd_invoke, cmd_invocations, cmd_invocation, cmd
 extern const struct cli_command cmd_tenant_create, cmd_tenant_list, cmd_tenant_get, cmd_key_create,
 	cmd_key_list, cmd_key_revoke, cmd_scale;
 extern const struct cli_command cmd_hosts, cmd_hosts_drain, cmd_hosts_undrain, cmd_hosts_remove;
+extern const struct cli_command cmd_artifacts_gc;
 extern const struct cli_command cmd_up, cmd_down;
 extern const struct cli_command cmd_measure;
 extern const struct cli_command cmd_attest;

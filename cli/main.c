@@ -14,8 +14,8 @@ static const struct cli_command *const commands[] = {
 	&cmd_tenant_create, &cmd_tenant_list,    &cmd_tenant_get,
 	&cmd_key_create,    &cmd_key_list,       &cmd_key_revoke,
 	&cmd_scale,         &cmd_hosts,          &cmd_hosts_drain,
-	&cmd_hosts_undrain, &cmd_hosts_remove,   &cmd_up,
-	&cmd_down,          &cmd_measure,
+	&cmd_hosts_undrain, &cmd_hosts_remove,   &cmd_artifacts_gc,
+	&cmd_up,            &cmd_down,           &cmd_measure,
 	&cmd_attest,
 };
 

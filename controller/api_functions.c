@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "artifacts.h"
 #include "controller_int.h"
 #include "encoding.h"
 #include "fnpkg.h"
@@ -26,13 +27,16 @@ static json_t *function_json(const struct store_function *f)
 			 "handler", f->limits.handler[0] ? f->limits.handler : NULL);
 }
 
-/* Looks a function version up (0: the latest). Replies 404 and returns
- * false when there is none. */
-static bool lookup(struct request *r, int64_t version, struct store_function *f)
+/* Looks a function version up (0: the latest), and with pin pins its
+ * artifact in the same hold of the lock (artifacts_unpin when done). Replies
+ * 404 and returns false when there is none. */
+static bool lookup_pin(struct request *r, int64_t version, struct store_function *f, bool pin)
 {
 	struct db *db = &r->ctl->db;
 	pthread_mutex_lock(&db->lock);
 	int err = store_function_get(db->store, r->tenant, r->arg, version, f);
+	if (err == 0 && pin)
+		err = artifacts_pin(db, f->digest);
 	pthread_mutex_unlock(&db->lock);
 	if (err == -ENOENT && version)
 		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no version %lld of function %s",
@@ -42,6 +46,11 @@ static bool lookup(struct request *r, int64_t version, struct store_function *f)
 	else if (err < 0)
 		reply_internal(r, "function_get", err);
 	return err == 0;
+}
+
+static bool lookup(struct request *r, int64_t version, struct store_function *f)
+{
+	return lookup_pin(r, version, f, false);
 }
 
 static void function_list(struct request *r)
@@ -197,8 +206,15 @@ static void function_put(struct request *r)
 	sha256_final(&r->hash, d);
 	sha256_digest_to_hex(d, digest);
 	snprintf(path, sizeof(path), "%s/%s", c->artifacts_dir, digest);
-	if (fchmod(r->fd, 0600) < 0 || fsync(r->fd) < 0 || rename(r->tmp_path, path) < 0)
+	if (fchmod(r->fd, 0600) < 0 || fsync(r->fd) < 0)
 		return reply_internal(r, "artifact_write", -errno);
+	/* No collection runs between the rename and the commit, which may
+	 * bring back a collected artifact's record (artifacts.h). */
+	pthread_rwlock_rdlock(&c->artifacts_lock);
+	if (rename(r->tmp_path, path) < 0) {
+		pthread_rwlock_unlock(&c->artifacts_lock);
+		return reply_internal(r, "artifact_write", -errno);
+	}
 	r->tmp_path[0] = '\0';
 	int64_t version;
 	struct store_function f;
@@ -208,6 +224,7 @@ static void function_put(struct request *r)
 	if (err == 0)
 		err = store_function_get(c->db.store, r->tenant, r->arg, version, &f);
 	pthread_mutex_unlock(&c->db.lock);
+	pthread_rwlock_unlock(&c->artifacts_lock);
 	if (err == -EINVAL)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
 				   "bad function name or limits");
@@ -282,6 +299,42 @@ static bool input_ok(struct request *r)
 	return false;
 }
 
+/* A synchronous call's answer: its result, or its error beside its id. */
+static void sync_reply(struct request *r, const struct store_function *f,
+		       struct invocation_reply *out)
+{
+	snprintf(r->id_header, sizeof(r->id_header), "%s", out->id);
+	if (out->http == 200 || !strcmp(out->code, "function_error") ||
+	    !strcmp(out->code, "function_timeout")) {
+		snprintf(r->cold_header, sizeof(r->cold_header), "%s",
+			 out->cold_start ? "true" : "false");
+		snprintf(
+			r->timing_header, sizeof(r->timing_header),
+			"total_us=%lld, controller_us=%lld, agent_us=%lld, guest_us=%lld, function_us=%lld",
+			(long long)out->total_us,
+			(long long)(out->agent_rtt_us >= 0 ? out->total_us - out->agent_rtt_us : -1),
+			(long long)out->agent_us, (long long)out->guest_us,
+			(long long)out->function_us);
+	}
+	if (out->http == 200) {
+		snprintf(r->status_header, sizeof(r->status_header), "ok");
+		/* The result passes through as the function wrote it; sealed
+		 * end to end, it is binary. */
+		reply_raw(r, MHD_HTTP_OK,
+			  f->limits.encrypted ? "application/octet-stream" : "application/json",
+			  (char *)out->result, out->result_len);
+		out->result = NULL;
+	} else {
+		snprintf(r->status_header, sizeof(r->status_header), "%s",
+			 !strcmp(out->code, "function_timeout") ? "timeout" : "error");
+		/* A raised exception's type and message, beside the id. */
+		json_t *extra = out->exception ? json_pack("{s:O}", "exception", out->exception)
+					       : NULL;
+		reply_error_with(r, out->http, out->code, extra, "%s", out->message);
+	}
+	invocation_reply_clear(out);
+}
+
 static void function_invoke(struct request *r)
 {
 	if (!input_ok(r))
@@ -289,60 +342,36 @@ static void function_invoke(struct request *r)
 	int64_t version = 0;
 	query_int(r, "version", 1, INT64_MAX, &version); /* checked in invoke_begin */
 	struct store_function f;
-	if (!lookup(r, version, &f))
+	/* A synchronous call's artifact stays while it runs, even should the
+	 * function be deleted and its artifacts collected meanwhile; an
+	 * asynchronous one's record names its version until it ends. */
+	if (!lookup_pin(r, version, &f, !r->async))
 		return;
+	struct controller *c = r->ctl;
 	const char *chosen = r->invocation_id[0] ? r->invocation_id : NULL;
 	if (f.limits.encrypted && !chosen)
-		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
-				   "an encrypted function needs X-Ditto-Invocation-Id: the id is "
-				   "sealed into the request");
-	struct controller *c = r->ctl;
-	if (r->async) {
-		char id[STORE_ID_SIZE];
-		int err = invoker_submit(c->invoker, &f, chosen, r->body.data.data,
-					 r->body.data.len, id);
-		if (err == -EEXIST)
-			return reply_error(r, MHD_HTTP_CONFLICT, "exists",
-					   "an invocation with id %s exists", chosen);
-		if (err < 0)
-			return reply_internal(r, "invocation_create", err);
-		snprintf(r->id_header, sizeof(r->id_header), "%s", id);
-		return reply_json(r, MHD_HTTP_ACCEPTED,
-				  json_pack("{s:s, s:s}", "id", id, "status", "queued"));
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+			    "an encrypted function needs X-Ditto-Invocation-Id: the id is "
+			    "sealed into the request");
+	else if (!r->async) {
+		struct invocation_reply out;
+		invoker_call(c->invoker, &f, chosen, r->body.data.data, r->body.data.len,
+			     r->start_us, &out);
+		sync_reply(r, &f, &out);
 	}
-	struct invocation_reply out;
-	invoker_call(c->invoker, &f, chosen, r->body.data.data, r->body.data.len, r->start_us,
-		     &out);
-	snprintf(r->id_header, sizeof(r->id_header), "%s", out.id);
-	if (out.http == 200 || !strcmp(out.code, "function_error") ||
-	    !strcmp(out.code, "function_timeout")) {
-		snprintf(r->cold_header, sizeof(r->cold_header), "%s",
-			 out.cold_start ? "true" : "false");
-		snprintf(
-			r->timing_header, sizeof(r->timing_header),
-			"total_us=%lld, controller_us=%lld, agent_us=%lld, guest_us=%lld, function_us=%lld",
-			(long long)out.total_us,
-			(long long)(out.agent_rtt_us >= 0 ? out.total_us - out.agent_rtt_us : -1),
-			(long long)out.agent_us, (long long)out.guest_us,
-			(long long)out.function_us);
-	}
-	if (out.http == 200) {
-		snprintf(r->status_header, sizeof(r->status_header), "ok");
-		/* The result passes through as the function wrote it; sealed
-		 * end to end, it is binary. */
-		reply_raw(r, MHD_HTTP_OK,
-			  f.limits.encrypted ? "application/octet-stream" : "application/json",
-			  (char *)out.result, out.result_len);
-		out.result = NULL;
-	} else {
-		snprintf(r->status_header, sizeof(r->status_header), "%s",
-			 !strcmp(out.code, "function_timeout") ? "timeout" : "error");
-		/* A raised exception's type and message, beside the id. */
-		json_t *extra = out.exception ? json_pack("{s:O}", "exception", out.exception)
-					      : NULL;
-		reply_error_with(r, out.http, out.code, extra, "%s", out.message);
-	}
-	invocation_reply_clear(&out);
+	if (!r->async)
+		artifacts_unpin(&c->db, f.digest);
+	if (r->replied)
+		return;
+	char id[STORE_ID_SIZE];
+	int err = invoker_submit(c->invoker, &f, chosen, r->body.data.data, r->body.data.len, id);
+	if (err == -EEXIST)
+		return reply_error(r, MHD_HTTP_CONFLICT, "exists", "an invocation with id %s exists",
+				   chosen);
+	if (err < 0)
+		return reply_internal(r, "invocation_create", err);
+	snprintf(r->id_header, sizeof(r->id_header), "%s", id);
+	reply_json(r, MHD_HTTP_ACCEPTED, json_pack("{s:s, s:s}", "id", id, "status", "queued"));
 }
 
 /* ---- invocation records ---- */

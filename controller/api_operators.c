@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifacts.h"
 #include "attestation.h"
 #include "controller_int.h"
 #include "encoding.h"
@@ -522,6 +523,29 @@ static void host_remove(struct request *r)
 	reply_json(r, MHD_HTTP_OK, h);
 }
 
+/* POST /v1/artifacts/gc[?dry_run=true]: see artifacts_gc. */
+static void artifacts_collect(struct request *r)
+{
+	static const char *const keys[] = { "dry_run", NULL };
+	bool dry_run = false;
+	if (!query_only(r, keys) || !query_bool(r, "dry_run", &dry_run))
+		return;
+	struct controller *c = r->ctl;
+	struct artifacts_gc_report g;
+	int e = artifacts_gc(&c->db, &c->artifacts_lock, c->artifacts_dir, dry_run, &g);
+	if (e < 0)
+		return reply_internal(r, "artifacts_gc", e);
+	log_info("artifacts_collected dry_run=%d count=%zu bytes=%llu orphans=%zu "
+		 "orphan_bytes=%llu kept_in_flight=%zu",
+		 dry_run, g.collected, (unsigned long long)g.bytes, g.orphans,
+		 (unsigned long long)g.orphan_bytes, g.kept_pinned);
+	reply_json(r, MHD_HTTP_OK,
+		   json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "dry_run", dry_run, "collected",
+			     (json_int_t)g.collected, "bytes", (json_int_t)g.bytes, "orphans",
+			     (json_int_t)g.orphans, "orphan_bytes", (json_int_t)g.orphan_bytes,
+			     "kept_in_flight", (json_int_t)g.kept_pinned));
+}
+
 static void metrics_get(struct request *r)
 {
 	struct buf out = { 0 };
@@ -558,6 +582,8 @@ const struct api_route api_operator_routes[] = {
 	{ { "DELETE", "/v1/hosts/{}/drain" }, API_AUTH_ADMIN, JSON_BODY_MAX,
 	  NULL, host_drain, false },
 	{ { "DELETE", "/v1/hosts/{}" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_remove, false },
+	{ { "POST", "/v1/artifacts/gc" }, API_AUTH_ADMIN, JSON_BODY_MAX,
+	  NULL, artifacts_collect, false },
 };
 /* clang-format on */
 const size_t api_operator_routes_n = ARRAY_SIZE(api_operator_routes);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "artifacts.h"
 #include "log.h"
 
 /* ---- start and stop --------------------------------------------------------------------------- */
@@ -89,6 +90,7 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 	}
 	c->cfg = *cfg;
 	pthread_mutex_init(&c->db.lock, NULL);
+	pthread_rwlock_init(&c->artifacts_lock, NULL);
 	char path[1200];
 	int r;
 	if (snprintf(c->data_dir, sizeof(c->data_dir), "%s", cfg->data_dir) >=
@@ -169,5 +171,7 @@ void controller_stop(struct controller *c)
 	store_close(c->db.store);
 	store_close(c->checkpoint);
 	pthread_mutex_destroy(&c->db.lock);
+	pthread_rwlock_destroy(&c->artifacts_lock);
+	artifacts_pins_free(&c->db);
 	free(c);
 }

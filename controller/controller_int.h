@@ -44,6 +44,9 @@ struct controller {
 	struct controller_config cfg;
 	char data_dir[1024];
 	char artifacts_dir[1100];
+	/* Held for reading by a deploy from its rename to its commit, for
+	 * writing by a garbage collection (artifacts.h). */
+	pthread_rwlock_t artifacts_lock;
 	struct db db;
 	struct store *checkpoint; /* the fleet's handle for WAL checkpoints */
 	struct link_pool *links;

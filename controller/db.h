@@ -8,9 +8,19 @@
 
 #include "store.h"
 
+/* An artifact in use by invocations in flight (artifacts.h). */
+struct db_pin {
+	char digest[STORE_DIGEST_SIZE];
+	unsigned count;
+};
+
 struct db {
 	struct store *store;
 	pthread_mutex_t lock;
+	/* The artifacts invocations in flight use, which garbage collection
+	 * keeps; read and changed with lock held. */
+	struct db_pin *pins;
+	size_t n_pins, cap_pins;
 };
 
 #endif

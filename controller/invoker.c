@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "agent_api.h"
+#include "artifacts.h"
 #include "id_queue.h"
 #include "log.h"
 #include "util.h"
@@ -633,7 +634,52 @@ int invoker_submit(struct invoker *iv, const struct store_function *fn, const ch
 	return enqueue(iv, ret_id);
 }
 
-/* Runs one queued invocation to its end. */
+/* Runs a queued invocation, looked up (fr: the lookup of its version), to
+ * its end. */
+static void run_found(struct invoker *iv, const char *id, const struct store_invocation *inv,
+		      int fr, const struct store_function *fn)
+{
+	uint64_t start_us = time_now_us();
+	struct invocation_reply out = { 0 };
+	if (inv->status != STORE_QUEUED)
+		return;
+	if (fr < 0) {
+		struct store_outcome o = { .status = STORE_ERROR,
+					   .error = "the function version was deleted" };
+		record_finish(iv, id, &o);
+		metrics_invocation(iv->metrics, inv->tenant, METRICS_FAILED, 0);
+		return;
+	}
+	if (!slot_take(iv, fn, true))
+		return; /* stopping: it stays queued for the next start */
+	metrics_inflight_add(iv->metrics, 1);
+	enum metrics_outcome metric;
+	enum attempt a = attempt(iv, fn, id, true, inv->input, inv->input_len, start_us, NULL, &out,
+				 &metric);
+	metrics_inflight_add(iv->metrics, -1);
+	slot_give(iv, fn);
+	if (a == ATTEMPT_HOST_LOST) {
+		pthread_mutex_lock(&iv->db->lock);
+		int r = inv->retries < 1 ? store_invocation_requeue(iv->db->store, id) : -EALREADY;
+		pthread_mutex_unlock(&iv->db->lock);
+		if (r == 0) {
+			log_info("async_retry id=%s reason=\"%s\"", id, out.message);
+			enqueue(iv, id);
+		} else {
+			struct store_outcome o = { .status = STORE_ERROR, .error = out.message };
+			record_finish(iv, id, &o);
+			metrics_invocation(iv->metrics, inv->tenant, METRICS_FAILED,
+					   (int64_t)(time_now_us() - start_us));
+		}
+	} else {
+		metrics_invocation(iv->metrics, inv->tenant, metric,
+				   (int64_t)(time_now_us() - start_us));
+	}
+	invocation_reply_clear(&out);
+}
+
+/* Runs one queued invocation to its end. Its version's artifact is pinned
+ * (artifacts.h) in the hold of the lock that looked it up, until it ends. */
 static void run_async(struct invoker *iv, const char *id)
 {
 	struct store_invocation inv;
@@ -643,53 +689,16 @@ static void run_async(struct invoker *iv, const char *id)
 	int fr = r == 0 ? store_function_get(iv->db->store, inv.tenant, inv.function, inv.version,
 					     &fn)
 			: r;
+	if (fr == 0)
+		fr = artifacts_pin(iv->db, fn.digest);
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0) {
 		log_warn("async_lost id=%s err=%s", id, strerror(-r));
 		return;
 	}
-	uint64_t start_us = time_now_us();
-	struct invocation_reply out = { 0 };
-	if (inv.status != STORE_QUEUED) {
-		store_invocation_clear(&inv);
-		return;
-	}
-	if (fr < 0) {
-		struct store_outcome o = { .status = STORE_ERROR,
-					   .error = "the function version was deleted" };
-		record_finish(iv, id, &o);
-		metrics_invocation(iv->metrics, inv.tenant, METRICS_FAILED, 0);
-		store_invocation_clear(&inv);
-		return;
-	}
-	if (!slot_take(iv, &fn, true)) {
-		store_invocation_clear(&inv);
-		return; /* stopping: it stays queued for the next start */
-	}
-	metrics_inflight_add(iv->metrics, 1);
-	enum metrics_outcome metric;
-	enum attempt a = attempt(iv, &fn, id, true, inv.input, inv.input_len, start_us, NULL, &out,
-				 &metric);
-	metrics_inflight_add(iv->metrics, -1);
-	slot_give(iv, &fn);
-	if (a == ATTEMPT_HOST_LOST) {
-		pthread_mutex_lock(&iv->db->lock);
-		r = inv.retries < 1 ? store_invocation_requeue(iv->db->store, id) : -EALREADY;
-		pthread_mutex_unlock(&iv->db->lock);
-		if (r == 0) {
-			log_info("async_retry id=%s reason=\"%s\"", id, out.message);
-			enqueue(iv, id);
-		} else {
-			struct store_outcome o = { .status = STORE_ERROR, .error = out.message };
-			record_finish(iv, id, &o);
-			metrics_invocation(iv->metrics, inv.tenant, METRICS_FAILED,
-					   (int64_t)(time_now_us() - start_us));
-		}
-	} else {
-		metrics_invocation(iv->metrics, inv.tenant, metric,
-				   (int64_t)(time_now_us() - start_us));
-	}
-	invocation_reply_clear(&out);
+	run_found(iv, id, &inv, fr, &fn);
+	if (fr == 0)
+		artifacts_unpin(iv->db, fn.digest);
 	store_invocation_clear(&inv);
 }
 

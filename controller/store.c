@@ -128,6 +128,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE function_versions ADD COLUMN runtime TEXT NOT NULL DEFAULT 'binary';"
 	"ALTER TABLE function_versions ADD COLUMN handler TEXT;"
 	"ALTER TABLE invocations ADD COLUMN exception TEXT;",
+	/* 6: when garbage collection deleted an artifact's file (NULL: it is
+	 * there). The row stays: deleted functions' versions still name it. */
+	"ALTER TABLE artifacts ADD COLUMN collected_ms INTEGER;",
 };
 
 static const char *const core_queries[Q_COUNT] = {

@@ -139,6 +139,23 @@ int store_key_list(struct store *s, const char *tenant, struct store_key **ret_k
  * controller manages. Returns 0 with the artifact's size, or -ENOENT. */
 int store_artifact_get(struct store *s, const char *digest, uint64_t *ret_size);
 
+struct store_artifact {
+	char digest[STORE_DIGEST_SIZE];
+	uint64_t size;
+};
+
+/* The artifacts whose files are kept but that nothing can run any more: no
+ * version a function get can return (a live function's, from its current
+ * incarnation on) and no unfinished invocation's version names them. They
+ * are what garbage collection may delete; ordered by digest, as a malloc'd
+ * array (free()). Returns 0 or -errno. */
+int store_artifact_unused(struct store *s, struct store_artifact **ret_artifacts, size_t *ret_n);
+/* Records that an artifact's file was deleted: store_artifact_get says
+ * -ENOENT from then on, until a put of the same bytes records it again.
+ * The row stays, as deleted functions' versions name it. Returns 0 or
+ * -ENOENT (unknown, or collected already). */
+int store_artifact_collect(struct store *s, const char *digest);
+
 /* ---- functions ---------------------------------------------------------- */
 
 struct store_limits {

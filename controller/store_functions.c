@@ -12,9 +12,24 @@
 	" JOIN artifacts a ON a.digest = v.digest"
 
 const char *const store_function_queries[Q_COUNT] = {
+	/* A collected artifact deployed again has its file back. */
 	[Q_ARTIFACT_INSERT] = "INSERT INTO artifacts (digest, size, created_ms) VALUES (?1, ?2, ?3)"
-			      " ON CONFLICT (digest) DO NOTHING",
-	[Q_ARTIFACT_GET] = "SELECT size FROM artifacts WHERE digest = ?1",
+			      " ON CONFLICT (digest) DO UPDATE SET collected_ms = NULL",
+	[Q_ARTIFACT_GET] = "SELECT size FROM artifacts WHERE digest = ?1 AND collected_ms IS NULL",
+	/* Reachable: a version of a live function from its current
+	 * incarnation on (what store_function_get can return), or the version
+	 * of an invocation not yet finished. */
+	[Q_ARTIFACT_UNUSED] =
+		"SELECT a.digest, a.size FROM artifacts a WHERE a.collected_ms IS NULL"
+		" AND NOT EXISTS (SELECT 1 FROM function_versions v JOIN functions f"
+		"  ON f.tenant = v.tenant AND f.name = v.name WHERE v.digest = a.digest"
+		"  AND NOT f.deleted AND v.version >= f.first_live)"
+		" AND NOT EXISTS (SELECT 1 FROM invocations i JOIN function_versions v"
+		"  ON v.tenant = i.tenant AND v.name = i.function AND v.version = i.version"
+		"  WHERE i.status IN ('queued','running') AND v.digest = a.digest)"
+		" ORDER BY a.digest",
+	[Q_ARTIFACT_COLLECT] = "UPDATE artifacts SET collected_ms = ?2 WHERE digest = ?1"
+			       " AND collected_ms IS NULL",
 	/* Within an UPDATE SET every column reads its old value. */
 	[Q_FUNCTION_BUMP] =
 		"INSERT INTO functions (tenant, name, latest, first_live) VALUES (?1, ?2, 1, 1)"
@@ -70,6 +85,29 @@ int store_artifact_get(struct store *s, const char *digest, uint64_t *ret_size)
 		return r;
 	*ret_size = (uint64_t)sqlite3_column_int64(st, 0);
 	return 0;
+}
+
+static void read_artifact(sqlite3_stmt *st, void *item)
+{
+	struct store_artifact *a = item;
+	memset(a, 0, sizeof(*a));
+	sq_col_text(st, 0, a->digest, sizeof(a->digest));
+	a->size = (uint64_t)sqlite3_column_int64(st, 1);
+}
+
+int store_artifact_unused(struct store *s, struct store_artifact **ret_artifacts, size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_ARTIFACT_UNUSED);
+	return sq_collect_rows(st, sizeof(**ret_artifacts), read_artifact, ret_artifacts, ret_n);
+}
+
+int store_artifact_collect(struct store *s, const char *digest)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_ARTIFACT_COLLECT, "tI", digest,
+						       time_wall_ms());
+	if (!st)
+		return -ENOMEM;
+	return sq_step_update(s, st);
 }
 
 /* ---- functions ---------------------------------------------------------- */

@@ -175,7 +175,8 @@ static void test_migration_from_v2(void **state)
 {
 	struct fixture *f = *state;
 	tenant_with_fn(f->s, "old", "fn");
-	store_reopen_from(f, "ALTER TABLE function_versions DROP COLUMN runtime;"
+	store_reopen_from(f, "ALTER TABLE artifacts DROP COLUMN collected_ms;"
+			     "ALTER TABLE function_versions DROP COLUMN runtime;"
 			     "ALTER TABLE function_versions DROP COLUMN handler;"
 			     "ALTER TABLE invocations DROP COLUMN exception;"
 			     "ALTER TABLE tenants DROP COLUMN confidential;"
@@ -208,7 +209,8 @@ static void test_migration_from_v3(void **state)
 	};
 	assert_int_equal(store_tenant_create(f->s, "snp"), 0);
 	assert_int_equal(store_tenant_set_scaling(f->s, "snp", &sc), 0);
-	store_reopen_from(f, "ALTER TABLE function_versions DROP COLUMN runtime;"
+	store_reopen_from(f, "ALTER TABLE artifacts DROP COLUMN collected_ms;"
+			     "ALTER TABLE function_versions DROP COLUMN runtime;"
 			     "ALTER TABLE function_versions DROP COLUMN handler;"
 			     "ALTER TABLE invocations DROP COLUMN exception;"
 			     "ALTER TABLE tenants DROP COLUMN host_data;"
