@@ -65,6 +65,10 @@ static _Noreturn void child_exec(const struct proc_spawn_opts *o, int in[2], int
 			goto fail;
 		}
 	}
+	/* Joined here, before the exec, so nothing of the function runs
+	 * outside it. clone3's CLONE_INTO_CGROUP would save this write, but
+	 * only as a raw syscall, whose child would return into the stack
+	 * frames it shares with the suspended parent under CLONE_VM. */
 	if (o->cgroup) {
 		int r = cgroup_join(o->cgroup);
 		if (r < 0) {

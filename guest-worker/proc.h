@@ -17,7 +17,8 @@ struct proc_spawn_opts {
 };
 
 /* A started process. It leads its own process group (pgid == pid), so the
- * group can be killed as a whole with everything it forked. */
+ * group can be killed as a whole with everything it forked that stayed in
+ * it; its cgroup (proc_spawn_opts), when it has one, holds the rest too. */
 struct proc {
 	pid_t pid;
 	int in_fd;  /* its stdin (write end) */
