@@ -56,6 +56,14 @@ int cgroups_init(struct cgroups *cs, const char *root)
 		close(fd);
 		return 0;
 	}
+	/* A hierarchy this process may not make cgroups in, nor move
+	 * processes into, is there but unusable. */
+	if (faccessat(fd, ".", W_OK, AT_EACCESS) < 0 ||
+	    faccessat(fd, "cgroup.procs", W_OK, AT_EACCESS) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
 	/* Children get memory.max only when their parent hands the
 	 * controller down; without it they still group and kill. */
 	if (has_memory_controller(fd)) {

@@ -14,8 +14,11 @@
 #include "support/guest_harness.h"
 
 /* Starts a detached sleeper in a session of its own (out of the function's
- * process group) and prints its pid and the function's. */
+ * process group). */
 #define SETSID_SLEEPER "setsid sh -c 'sleep 60' </dev/null >/dev/null 2>&1 &\n"
+/* Long enough for a loaded machine to start the sleeper and print its pid
+ * before the kill. */
+#define TIMEOUT "\"timeout_ms\":2000"
 
 struct fixture {
 	char root[PATH_MAX]; /* the private sub-tree; empty: none here */
@@ -220,7 +223,7 @@ static void test_process_timeout_kills_session(void **state)
 	char digest[SHA256_HEX_SIZE];
 	peer_put_script(p, "#!/bin/sh\n" SETSID_SLEEPER "echo $! $$\nwait\n", digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "\"timeout_ms\":300", "", "timeout", &m);
+	peer_invoke(p, digest, TIMEOUT, "", "timeout", &m);
 	char *result = guest_msg_result(&m);
 	guest_assert_pids_gone(result);
 	free(result);
@@ -256,8 +259,7 @@ static void test_persistent_kills_session(void **state)
 			"done\n",
 			digest);
 	struct guest_msg m;
-	peer_invoke(p, digest, "\"mode\":\"persistent\",\"timeout_ms\":300", "hang", "timeout",
-		    &m);
+	peer_invoke(p, digest, "\"mode\":\"persistent\"," TIMEOUT, "hang", "timeout", &m);
 	guest_assert_pids_gone(guest_msg_log(&m));
 	guest_msg_free(&m);
 
