@@ -28,7 +28,8 @@ static int run_gc(struct cli *cli, const struct cli_command *cmd, int argc, char
 	json_t *o = NULL;
 	if ((code = cli_call(cli, "POST", path, NULL, &o)) == 0)
 		code = cli_print_result(
-			cli, o, "%s %lld artifacts (%lld bytes) and %lld orphan files (%lld bytes)%s\n",
+			cli, o,
+			"%s %lld artifacts (%lld bytes) and %lld orphan files (%lld bytes)%s\n",
 			dry_run ? "would free" : "freed", (long long)field_int(o, "collected", 0),
 			(long long)field_int(o, "bytes", 0), (long long)field_int(o, "orphans", 0),
 			(long long)field_int(o, "orphan_bytes", 0),

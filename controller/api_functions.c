@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "artifacts.h"
+#include "artifact_gc.h"
 #include "controller_int.h"
 #include "encoding.h"
 #include "fnpkg.h"
@@ -28,7 +28,7 @@ static json_t *function_json(const struct store_function *f)
 }
 
 /* Looks a function version up (0: the latest), and with pin pins its
- * artifact in the same hold of the lock (artifacts_unpin when done). Replies
+ * artifact in the same hold of the lock (artifact_gc_unpin when done). Replies
  * 404 and returns false when there is none. */
 static bool lookup_pin(struct request *r, int64_t version, struct store_function *f, bool pin)
 {
@@ -36,7 +36,7 @@ static bool lookup_pin(struct request *r, int64_t version, struct store_function
 	pthread_mutex_lock(&db->lock);
 	int err = store_function_get(db->store, r->tenant, r->arg, version, f);
 	if (err == 0 && pin)
-		err = artifacts_pin(db, f->digest);
+		err = artifact_gc_pin(db, f->digest);
 	pthread_mutex_unlock(&db->lock);
 	if (err == -ENOENT && version)
 		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no version %lld of function %s",
@@ -209,7 +209,7 @@ static void function_put(struct request *r)
 	if (fchmod(r->fd, 0600) < 0 || fsync(r->fd) < 0)
 		return reply_internal(r, "artifact_write", -errno);
 	/* No collection runs between the rename and the commit, which may
-	 * bring back a collected artifact's record (artifacts.h). */
+	 * bring back a collected artifact's record (artifact_gc.h). */
 	pthread_rwlock_rdlock(&c->artifacts_lock);
 	if (rename(r->tmp_path, path) < 0) {
 		pthread_rwlock_unlock(&c->artifacts_lock);
@@ -360,7 +360,7 @@ static void function_invoke(struct request *r)
 		sync_reply(r, &f, &out);
 	}
 	if (!r->async)
-		artifacts_unpin(&c->db, f.digest);
+		artifact_gc_unpin(&c->db, f.digest);
 	if (r->replied)
 		return;
 	char id[STORE_ID_SIZE];

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts.h"
+#include "artifact_gc.h"
 #include "attestation.h"
 #include "controller_int.h"
 #include "encoding.h"
@@ -523,7 +523,7 @@ static void host_remove(struct request *r)
 	reply_json(r, MHD_HTTP_OK, h);
 }
 
-/* POST /v1/artifacts/gc[?dry_run=true]: see artifacts_gc. */
+/* POST /v1/artifacts/gc[?dry_run=true]: see artifact_gc_run. */
 static void artifacts_collect(struct request *r)
 {
 	static const char *const keys[] = { "dry_run", NULL };
@@ -531,10 +531,10 @@ static void artifacts_collect(struct request *r)
 	if (!query_only(r, keys) || !query_bool(r, "dry_run", &dry_run))
 		return;
 	struct controller *c = r->ctl;
-	struct artifacts_gc_report g;
-	int e = artifacts_gc(&c->db, &c->artifacts_lock, c->artifacts_dir, dry_run, &g);
+	struct artifact_gc_report g;
+	int e = artifact_gc_run(&c->db, &c->artifacts_lock, c->artifacts_dir, dry_run, &g);
 	if (e < 0)
-		return reply_internal(r, "artifacts_gc", e);
+		return reply_internal(r, "artifact_gc_run", e);
 	log_info("artifacts_collected dry_run=%d count=%zu bytes=%llu orphans=%zu "
 		 "orphan_bytes=%llu kept_in_flight=%zu",
 		 dry_run, g.collected, (unsigned long long)g.bytes, g.orphans,

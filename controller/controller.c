@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "artifacts.h"
+#include "artifact_gc.h"
 #include "log.h"
 
 /* ---- start and stop --------------------------------------------------------------------------- */
@@ -172,6 +172,6 @@ void controller_stop(struct controller *c)
 	store_close(c->checkpoint);
 	pthread_mutex_destroy(&c->db.lock);
 	pthread_rwlock_destroy(&c->artifacts_lock);
-	artifacts_pins_free(&c->db);
+	artifact_gc_pins_free(&c->db);
 	free(c);
 }

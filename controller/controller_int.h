@@ -45,7 +45,7 @@ struct controller {
 	char data_dir[1024];
 	char artifacts_dir[1100];
 	/* Held for reading by a deploy from its rename to its commit, for
-	 * writing by a garbage collection (artifacts.h). */
+	 * writing by a garbage collection (artifact_gc.h). */
 	pthread_rwlock_t artifacts_lock;
 	struct db db;
 	struct store *checkpoint; /* the fleet's handle for WAL checkpoints */

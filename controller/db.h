@@ -8,7 +8,7 @@
 
 #include "store.h"
 
-/* An artifact in use by invocations in flight (artifacts.h). */
+/* An artifact in use by invocations in flight (artifact_gc.h). */
 struct db_pin {
 	char digest[STORE_DIGEST_SIZE];
 	unsigned count;

@@ -11,7 +11,7 @@
 #include <openssl/rand.h>
 
 #include "agent_api.h"
-#include "artifacts.h"
+#include "artifact_gc.h"
 #include "id_queue.h"
 #include "log.h"
 #include "util.h"
@@ -679,7 +679,7 @@ static void run_found(struct invoker *iv, const char *id, const struct store_inv
 }
 
 /* Runs one queued invocation to its end. Its version's artifact is pinned
- * (artifacts.h) in the hold of the lock that looked it up, until it ends. */
+ * (artifact_gc.h) in the hold of the lock that looked it up, until it ends. */
 static void run_async(struct invoker *iv, const char *id)
 {
 	struct store_invocation inv;
@@ -690,7 +690,7 @@ static void run_async(struct invoker *iv, const char *id)
 					     &fn)
 			: r;
 	if (fr == 0)
-		fr = artifacts_pin(iv->db, fn.digest);
+		fr = artifact_gc_pin(iv->db, fn.digest);
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0) {
 		log_warn("async_lost id=%s err=%s", id, strerror(-r));
@@ -698,7 +698,7 @@ static void run_async(struct invoker *iv, const char *id)
 	}
 	run_found(iv, id, &inv, fr, &fn);
 	if (fr == 0)
-		artifacts_unpin(iv->db, fn.digest);
+		artifact_gc_unpin(iv->db, fn.digest);
 	store_invocation_clear(&inv);
 }
 

@@ -61,12 +61,11 @@ static void test_keys(void **state)
 {
 	sends(&cmd_key_list, ARGV("list", "acme"), "GET /v1/tenants/acme/keys", "", KEY_ID);
 	sends(&cmd_key_revoke, ARGV("revoke", "acme", KEY_ID),
-	      "DELETE /v1/tenants/acme/keys/" KEY_ID, "",
-	      "revoked key " KEY_ID " of tenant acme");
+	      "DELETE /v1/tenants/acme/keys/" KEY_ID, "", "revoked key " KEY_ID " of tenant acme");
 	setenv("DITTO_TENANT", "beta", 1);
 	sends(&cmd_key_list, ARGV("list"), "GET /v1/tenants/beta/keys", "", KEY_ID);
-	sends(&cmd_key_revoke, ARGV("revoke", KEY_ID), "DELETE /v1/tenants/beta/keys/" KEY_ID,
-	      "", "revoked key");
+	sends(&cmd_key_revoke, ARGV("revoke", KEY_ID), "DELETE /v1/tenants/beta/keys/" KEY_ID, "",
+	      "revoked key");
 	unsetenv("DITTO_TENANT");
 	refused(&cmd_key_list, ARGV("list"), "name the TENANT");
 	refused(&cmd_key_revoke, ARGV("revoke", KEY_ID), "name the TENANT");
@@ -91,8 +90,8 @@ static void test_artifacts_gc(void **state)
 {
 	sends(&cmd_artifacts_gc, ARGV("gc"), "POST /v1/artifacts/gc", "",
 	      "freed 3 artifacts (100 bytes) and 1 orphan files (5 bytes)");
-	sends(&cmd_artifacts_gc, ARGV("gc", "--dry-run"), "POST /v1/artifacts/gc",
-	      "dry_run=true", "would free 3 artifacts");
+	sends(&cmd_artifacts_gc, ARGV("gc", "--dry-run"), "POST /v1/artifacts/gc", "dry_run=true",
+	      "would free 3 artifacts");
 	refused(&cmd_artifacts_gc, ARGV("gc", "all"), "unexpected argument");
 }
 

@@ -102,8 +102,10 @@ static void test_key_refusals(void **state)
 	char key[128];
 	make_tenant(f, "acme", key);
 	static const char *const bad[] = {
-		"/v1/tenants/acme/keys/dk_", "/v1/tenants/acme/keys/dk_0123456789ab0",
-		"/v1/tenants/acme/keys/dk_0123456789AB", "/v1/tenants/acme/keys/%FF%FE",
+		"/v1/tenants/acme/keys/dk_",
+		"/v1/tenants/acme/keys/dk_0123456789ab0",
+		"/v1/tenants/acme/keys/dk_0123456789AB",
+		"/v1/tenants/acme/keys/%FF%FE",
 		"/v1/tenants/acme/keys/xx_0123456789ab",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -115,13 +117,13 @@ static void test_key_refusals(void **state)
 	json_t *o;
 	assert_int_equal(call(f, f->admin, "GET", "/v1/tenants/nobody/keys", NULL, 0, &o), 404);
 	json_decref(o);
-	assert_int_equal(call(f, f->admin, "DELETE", "/v1/tenants/nobody/keys/dk_0123456789ab",
-			      NULL, 0, &o),
-			 404);
+	assert_int_equal(
+		call(f, f->admin, "DELETE", "/v1/tenants/nobody/keys/dk_0123456789ab", NULL, 0, &o),
+		404);
 	json_decref(o);
-	assert_int_equal(call(f, f->admin, "PUT", "/v1/tenants/acme/keys/dk_0123456789ab", NULL,
-			      0, &o),
-			 405);
+	assert_int_equal(
+		call(f, f->admin, "PUT", "/v1/tenants/acme/keys/dk_0123456789ab", NULL, 0, &o),
+		405);
 	json_decref(o);
 	/* The admin key is no tenant's: its id revokes nothing here. */
 	char path[128];
@@ -145,8 +147,8 @@ static int heartbeat(struct fixture *f, const char *id)
 {
 	char path[128];
 	snprintf(path, sizeof(path), "/v1/hosts/%s/heartbeat", id);
-	return call(f, f->admin, "POST", path, "{\"boot_id\":\"b1\",\"status\":{\"vms\":[]}}",
-		    0, NULL);
+	return call(f, f->admin, "POST", path, "{\"boot_id\":\"b1\",\"status\":{\"vms\":[]}}", 0,
+		    NULL);
 }
 
 /* How many hosts GET /v1/hosts lists, and whether id is among them. */
@@ -157,13 +159,12 @@ static bool host_listed(struct fixture *f, const char *id)
 	bool found = false;
 	size_t i;
 	json_t *h;
-	json_array_foreach(json_object_get(o, "hosts"), i, h)
-	found |= !strcmp(str(h, "id"), id);
+	json_array_foreach(json_object_get(o, "hosts"), i, h) found |= !strcmp(str(h, "id"), id);
 	json_decref(o);
 	return found;
 }
 
-#define READY_VM                                                                           \
+#define READY_VM                                                                     \
 	"[{\"tenant\":\"acme\",\"state\":\"ready\",\"workers\":1,\"min_workers\":0," \
 	"\"max_workers\":4,\"mechanism\":\"precreated\",\"policy\":\"elastic\",\"pid\":7}]"
 
@@ -226,7 +227,8 @@ static void test_host_remove_busy(void **state)
 	/* The tenant's VM runs nowhere now. */
 	assert_int_equal(call(f, key, "GET", "/v1/tenants/acme", NULL, 0, &o), 200);
 	json_t *vm = json_array_get(json_object_get(o, "vms"), 0);
-	assert_true(!vm || !json_object_get(vm, "host") || json_is_null(json_object_get(vm, "host")));
+	assert_true(!vm || !json_object_get(vm, "host") ||
+		    json_is_null(json_object_get(vm, "host")));
 	json_decref(o);
 }
 
@@ -262,10 +264,8 @@ static void test_host_remove_refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		FIXTURE_TEST(test_key_revoke),
-		FIXTURE_TEST(test_key_refusals),
-		FIXTURE_TEST(test_host_remove),
-		FIXTURE_TEST(test_host_remove_busy),
+		FIXTURE_TEST(test_key_revoke),           FIXTURE_TEST(test_key_refusals),
+		FIXTURE_TEST(test_host_remove),          FIXTURE_TEST(test_host_remove_busy),
 		FIXTURE_TEST(test_host_remove_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

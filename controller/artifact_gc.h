@@ -14,8 +14,8 @@
  * writing, so it never deletes a file between a deploy's rename and its
  * commit (the same bytes deployed again while their old file is collected).
  * Uploads in progress (.upload-*) are never touched. */
-#ifndef DITTO_ARTIFACTS_H
-#define DITTO_ARTIFACTS_H
+#ifndef DITTO_ARTIFACT_GC_H
+#define DITTO_ARTIFACT_GC_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,18 +26,18 @@
 
 /* Pins digest for an invocation in flight. Called with db->lock held.
  * Returns 0 or -ENOMEM. */
-int artifacts_pin(struct db *db, const char *digest);
-/* Releases a pin of artifacts_pin; takes db->lock itself. */
-void artifacts_unpin(struct db *db, const char *digest);
+int artifact_gc_pin(struct db *db, const char *digest);
+/* Releases a pin of artifact_gc_pin; takes db->lock itself. */
+void artifact_gc_unpin(struct db *db, const char *digest);
 /* Whether digest is pinned. Called with db->lock held. */
-bool artifacts_pinned(const struct db *db, const char *digest);
+bool artifact_gc_pinned(const struct db *db, const char *digest);
 /* Frees the pin table (at shutdown, no invocation in flight). */
-void artifacts_pins_free(struct db *db);
+void artifact_gc_pins_free(struct db *db);
 
-struct artifacts_gc_report {
-	size_t collected;   /* artifacts whose files were deleted (or would be) */
-	uint64_t bytes;     /* their sizes */
-	size_t orphans;     /* files no live artifact record names, deleted */
+struct artifact_gc_report {
+	size_t collected; /* artifacts whose files were deleted (or would be) */
+	uint64_t bytes;   /* their sizes */
+	size_t orphans;   /* files no live artifact record names, deleted */
 	uint64_t orphan_bytes;
 	size_t kept_pinned; /* unused by any version, but in use by a call in flight */
 };
@@ -48,7 +48,7 @@ struct artifacts_gc_report {
  * (a deploy interrupted between its rename and its commit). With dry_run
  * nothing changes and the report says what would go. Returns 0 with the
  * report, or -errno (the report then counts what was done before). */
-int artifacts_gc(struct db *db, pthread_rwlock_t *lock, const char *dir, bool dry_run,
-		 struct artifacts_gc_report *ret);
+int artifact_gc_run(struct db *db, pthread_rwlock_t *lock, const char *dir, bool dry_run,
+		    struct artifact_gc_report *ret);
 
 #endif

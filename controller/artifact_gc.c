@@ -1,5 +1,5 @@
-/* Artifact pins and garbage collection (artifacts.h). */
-#include "artifacts.h"
+/* Artifact pins and garbage collection (artifact_gc.h). */
+#include "artifact_gc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +20,7 @@ static struct db_pin *pin_find(const struct db *db, const char *digest)
 	return NULL;
 }
 
-int artifacts_pin(struct db *db, const char *digest)
+int artifact_gc_pin(struct db *db, const char *digest)
 {
 	struct db_pin *p = pin_find(db, digest);
 	if (p) {
@@ -35,7 +35,7 @@ int artifacts_pin(struct db *db, const char *digest)
 	return 0;
 }
 
-void artifacts_unpin(struct db *db, const char *digest)
+void artifact_gc_unpin(struct db *db, const char *digest)
 {
 	pthread_mutex_lock(&db->lock);
 	struct db_pin *p = pin_find(db, digest);
@@ -44,12 +44,12 @@ void artifacts_unpin(struct db *db, const char *digest)
 	pthread_mutex_unlock(&db->lock);
 }
 
-bool artifacts_pinned(const struct db *db, const char *digest)
+bool artifact_gc_pinned(const struct db *db, const char *digest)
 {
 	return pin_find(db, digest) != NULL;
 }
 
-void artifacts_pins_free(struct db *db)
+void artifact_gc_pins_free(struct db *db)
 {
 	free(db->pins);
 	db->pins = NULL;
@@ -59,7 +59,7 @@ void artifacts_pins_free(struct db *db)
 /* Marks the unused, unpinned artifacts collected (unless dry_run) and
  * returns them (malloc'd) for their files to go. */
 static int collect_records(struct db *db, bool dry_run, struct store_artifact **ret, size_t *ret_n,
-			   struct artifacts_gc_report *rep)
+			   struct artifact_gc_report *rep)
 {
 	struct store_artifact *a = NULL;
 	size_t n = 0, kept = 0;
@@ -68,7 +68,7 @@ static int collect_records(struct db *db, bool dry_run, struct store_artifact **
 	if (r == 0 && !dry_run)
 		r = store_batch_begin(db->store);
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		if (artifacts_pinned(db, a[i].digest)) {
+		if (artifact_gc_pinned(db, a[i].digest)) {
 			rep->kept_pinned++;
 			continue;
 		}
@@ -91,7 +91,7 @@ static int collect_records(struct db *db, bool dry_run, struct store_artifact **
 /* Deletes the files in dir named like a digest that no live record names.
  * Runs under the artifacts lock, so no deploy is between rename and commit. */
 static int sweep_orphans(struct db *db, const char *dir, bool dry_run,
-			 struct artifacts_gc_report *rep)
+			 struct artifact_gc_report *rep)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -103,7 +103,7 @@ static int sweep_orphans(struct db *db, const char *dir, bool dry_run,
 		uint64_t size;
 		pthread_mutex_lock(&db->lock);
 		int r = store_artifact_get(db->store, e->d_name, &size);
-		bool keep = r != -ENOENT || artifacts_pinned(db, e->d_name);
+		bool keep = r != -ENOENT || artifact_gc_pinned(db, e->d_name);
 		pthread_mutex_unlock(&db->lock);
 		struct stat st;
 		if (keep || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -117,8 +117,8 @@ static int sweep_orphans(struct db *db, const char *dir, bool dry_run,
 	return 0;
 }
 
-int artifacts_gc(struct db *db, pthread_rwlock_t *lock, const char *dir, bool dry_run,
-		 struct artifacts_gc_report *ret)
+int artifact_gc_run(struct db *db, pthread_rwlock_t *lock, const char *dir, bool dry_run,
+		    struct artifact_gc_report *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	pthread_rwlock_wrlock(lock);

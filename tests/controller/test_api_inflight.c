@@ -1,0 +1,221 @@
+/* What a call in flight keeps, through the real controller against a
+ * canned agent on loopback that holds each invocation until the test lets
+ * it answer: its function deleted and artifacts collected meanwhile, the
+ * call's artifact stays (and goes once the call ends); its host removed,
+ * the removal is refused until forced, and forced, the call ends at once
+ * with 502 host_lost. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api_fixture.h"
+#include "sha256.h"
+#include "support/wait.h"
+
+static const char FN[] = "#!/bin/sh\necho '{\"held\":1}'\n";
+
+/* An agent whose tenant VM is ready and holds every artifact; an invoke
+ * waits until released. */
+struct agent {
+	struct MHD_Daemon *d;
+	char url[64];
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	int invokes; /* arrived */
+	bool release;
+};
+
+static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *body)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+								 MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct agent *a = cls;
+	if (!*con_cls) {
+		*con_cls = a;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	size_t n = strlen(url);
+	if (!strcmp(method, "GET") && !strncmp(url, "/v1/artifacts/", 14))
+		return answer(conn, 200, "{}");
+	if (!strcmp(method, "GET") && !strncmp(url, "/v1/vms/", 8) && !strchr(url + 8, '/'))
+		return answer(conn, 200, "{\"state\":\"ready\",\"pid\":7}");
+	if (!strcmp(method, "POST") && n > 7 && !strcmp(url + n - 7, "/invoke")) {
+		pthread_mutex_lock(&a->lock);
+		a->invokes++;
+		pthread_cond_broadcast(&a->changed);
+		while (!a->release)
+			pthread_cond_wait(&a->changed, &a->lock);
+		pthread_mutex_unlock(&a->lock);
+		return answer(conn, 200, "{\"status\":\"ok\",\"result\":\"{}\"}");
+	}
+	return answer(conn, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no\"}}");
+}
+
+static void agent_start(struct agent *a)
+{
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->changed, NULL);
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	a->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
+				NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
+				(struct sockaddr *)&sa, MHD_OPTION_END);
+	assert_non_null(a->d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(a->url, sizeof(a->url), "http://127.0.0.1:%u", (unsigned)info->port);
+}
+
+static void agent_release(struct agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->release = true;
+	pthread_cond_broadcast(&a->changed);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void agent_stop(struct agent *a)
+{
+	agent_release(a);
+	MHD_stop_daemon(a->d);
+	pthread_cond_destroy(&a->changed);
+	pthread_mutex_destroy(&a->lock);
+}
+
+static bool invoke_arrived(void *arg)
+{
+	struct agent *a = arg;
+	pthread_mutex_lock(&a->lock);
+	bool yes = a->invokes > 0;
+	pthread_mutex_unlock(&a->lock);
+	return yes;
+}
+
+/* A synchronous invocation on a connection of its own. */
+struct caller {
+	const char *url;
+	char key[128];
+	int status;
+	char code[32];
+};
+
+static void *call_main(void *arg)
+{
+	struct caller *c = arg;
+	struct api_client ac = { 0 };
+	json_t *o = NULL;
+	if (api_client_init(&ac, c->url) == 0 && api_client_set_bearer(&ac, c->key) == 0)
+		c->status = api_client_call(&ac, "POST", "/v1/functions/f/invoke", "{}", 2, 60000,
+					    &o);
+	const char *code = error_code(o);
+	snprintf(c->code, sizeof(c->code), "%s", code ? code : "");
+	json_decref(o);
+	api_client_free(&ac);
+	return NULL;
+}
+
+/* Tenant acme with function f, its VM ready on the agent as host h1, and
+ * a synchronous call of f held there (the caller's thread in t). */
+static void call_held(struct fixture *f, struct agent *a, struct caller *c, pthread_t *t)
+{
+	agent_start(a);
+	make_tenant(f, "acme", c->key);
+	c->url = f->proc.url;
+	char body[512];
+	snprintf(body, sizeof(body),
+		 "{\"id\":\"h1\",\"address\":\"%s\",\"cores\":4,\"token\":\"t\",\"boot_id\":\"b1\","
+		 "\"status\":{\"vms\":[{\"tenant\":\"acme\",\"state\":\"ready\",\"workers\":1,"
+		 "\"pid\":7}]}}",
+		 a->url);
+	assert_int_equal(call(f, f->admin, "POST", "/v1/hosts", body, 0, NULL), 201);
+	assert_int_equal(call(f, c->key, "PUT", "/v1/functions/f", FN, 0, NULL), 201);
+	assert_int_equal(pthread_create(t, NULL, call_main, c), 0);
+	wait_until(invoke_arrived, a, 30000, "the invocation at the agent");
+}
+
+static bool stored(struct fixture *f)
+{
+	char digest[SHA256_HEX_SIZE], path[256];
+	sha256_hex(FN, strlen(FN), digest);
+	snprintf(path, sizeof(path), "%s/artifacts/%s", f->dir, digest);
+	return access(path, F_OK) == 0;
+}
+
+static json_t *gc(struct fixture *f)
+{
+	json_t *o;
+	assert_int_equal(call(f, f->admin, "POST", "/v1/artifacts/gc", NULL, 0, &o), 200);
+	return o;
+}
+
+static void test_call_keeps_its_artifact(void **state)
+{
+	struct fixture *f = *state;
+	struct agent a;
+	struct caller c = { 0 };
+	pthread_t t;
+	call_held(f, &a, &c, &t);
+	assert_int_equal(call(f, c.key, "DELETE", "/v1/functions/f", NULL, 0, NULL), 200);
+	json_t *o = gc(f);
+	/* Kept by its running record, or by its pin before the recorder
+	 * wrote that. */
+	assert_int_equal(json_integer_value(json_object_get(o, "collected")), 0);
+	json_decref(o);
+	assert_true(stored(f));
+	agent_release(&a);
+	pthread_join(t, NULL);
+	assert_int_equal(c.status, 200);
+	o = gc(f);
+	assert_int_equal(json_integer_value(json_object_get(o, "collected")), 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "bytes")), (json_int_t)strlen(FN));
+	json_decref(o);
+	assert_false(stored(f));
+	agent_stop(&a);
+}
+
+static void test_forced_removal_ends_call(void **state)
+{
+	struct fixture *f = *state;
+	struct agent a;
+	struct caller c = { 0 };
+	pthread_t t;
+	call_held(f, &a, &c, &t);
+	json_t *o;
+	assert_int_equal(call(f, f->admin, "DELETE", "/v1/hosts/h1", NULL, 0, &o), 409);
+	json_decref(o);
+	/* The agent still holds the call: it ends because the host is lost. */
+	assert_int_equal(call(f, f->admin, "DELETE", "/v1/hosts/h1?force=true", NULL, 0, &o), 200);
+	assert_int_equal(json_integer_value(json_object_get(o, "vms_lost")), 1);
+	json_decref(o);
+	pthread_join(t, NULL);
+	assert_int_equal(c.status, 502);
+	assert_string_equal(c.code, "host_lost");
+	agent_stop(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		FIXTURE_TEST(test_call_keeps_its_artifact),
+		FIXTURE_TEST(test_forced_removal_ends_call),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
