@@ -101,6 +101,11 @@ void test_scale_out_second_vm(void **state);
 void test_scale_out_drain_and_loss(void **state);
 void test_chosen_invocation_id(void **state);
 void test_attestation_none(void **state);
+/* The runtime tests' fixture: their tenant's worker vCPU kept warm during each, given back
+ * after it. */
+int runtimes_setup(void **state);
+int runtimes_teardown(void **state);
+#define runtimes_test(f) cmocka_unit_test_setup_teardown(f, runtimes_setup, runtimes_teardown)
 void test_runtime_errors(void **state);
 void test_runtime_python(void **state);
 void test_runtime_nodejs(void **state);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support/wait.h"
+
 const struct rt RT_PYTHON = {
 	.runtime = "python3",
 	.prefix = "py",
@@ -71,20 +73,45 @@ const struct rt RT_NODEJS = {
 	.oom_type = NULL,
 };
 
+/* The runtime tests' tenant. Its policy keeps its one worker vCPU for 30 s
+ * past a call during a test, so that the test's calls find their launchers
+ * warm, and gives it back at once between tests, so that it holds no host
+ * core while the suite's other tests run. */
+#define RT_TENANT "polyglot"
+#define RT_TESTING "{\"policy\":\"elastic:30000\"}"
+#define RT_IDLE "{\"policy\":\"elastic:0\"}"
+
 const char *rt_tenant(void)
 {
 	/* Made once for the file's tests: one VM for all of them. */
 	static char key[128];
 	if (key[0])
 		return key;
-	/* One worker vCPU, kept 30 s past the last call, so the calls of a
-	 * test find their launchers warm. */
-	tenant("polyglot", "{\"max\":1,\"policy\":\"elastic:30000\"}", key);
+	tenant(RT_TENANT, "{\"max\":1}", key);
 	/* Boot the VM now, so the first call of each function times the
 	 * runtime's start and not the VM's. */
 	deploy_script(key, "boot", "#!/bin/sh\necho '{}'\n", NULL);
 	expect_call(key, "POST", "/v1/functions/boot/invoke", "{}", 200);
 	return key;
+}
+
+int runtimes_setup(void **state)
+{
+	rt_tenant();
+	expect_call(P.admin, "PUT", "/v1/tenants/" RT_TENANT "/scaling", RT_TESTING, 200);
+	return 0;
+}
+
+static bool rt_idle(void *data)
+{
+	return workers_of(RT_TENANT) == 0;
+}
+
+int runtimes_teardown(void **state)
+{
+	expect_call(P.admin, "PUT", "/v1/tenants/" RT_TENANT "/scaling", RT_IDLE, 200);
+	wait_until(rt_idle, NULL, DEADLINE_MS, "the runtime tests' worker vCPU to go");
+	return 0;
 }
 
 void rt_name(const struct rt *rt, const char *what, char name[64])
@@ -128,11 +155,11 @@ json_t *rt_expect_exception(const char *key, struct http_reply *r, const char *t
 	return rec;
 }
 
-/* The reply must be a 200; says what came instead. */
-static void expect_ok(const struct http_reply *r)
+/* The reply from function name must be a 200; says what came instead. */
+static void expect_ok(const struct http_reply *r, const char *name)
 {
 	if (r->status != 200)
-		fail_msg("wanted a 200, got %ld: %.*s", r->status, (int)r->body.len,
+		fail_msg("wanted a 200 from %s, got %ld: %.*s", name, r->status, (int)r->body.len,
 			 (const char *)r->body.data);
 }
 
@@ -167,9 +194,9 @@ static void expect_function(const struct rt *rt, const char *name, const char *h
 }
 
 /* hello answers {"greeting": "Hello, <name>!"} and logs "greeting <name>". */
-static void expect_greeting(const struct http_reply *r, const char *greeting)
+static void expect_greeting(const struct http_reply *r, const char *name, const char *greeting)
 {
-	expect_ok(r);
+	expect_ok(r, name);
 	json_t *out = body_json(r);
 	assert_string_equal(str(out, "greeting"), greeting);
 	json_decref(out);
@@ -197,11 +224,11 @@ static void expect_hello(const struct rt *rt)
 
 	struct http_reply r;
 	invoke(key, name, "{\n  \"name\": \"Ada\"\n}\n", &r);
-	expect_greeting(&r, "Hello, Ada!");
+	expect_greeting(&r, name, "Hello, Ada!");
 	expect_log(key, r.id, "greeting Ada\n");
 	http_reply_free(&r);
 	invoke(key, name, "", &r);
-	expect_greeting(&r, "Hello, world!");
+	expect_greeting(&r, name, "Hello, world!");
 	http_reply_free(&r);
 
 	char path[128], id[64];
@@ -235,7 +262,7 @@ static void expect_orders(const struct rt *rt)
 	       "{\"customer\":\"ada\",\"amount\":7.5},"
 	       "{\"customer\":\"cy\",\"amount\":0.2}]}",
 	       &r);
-	expect_ok(&r);
+	expect_ok(&r, name);
 	json_t *out = body_json(&r);
 	json_t *cs = json_object_get(out, "customers");
 	static const char *const who[] = { "ada", "bo", "cy" };
@@ -263,7 +290,7 @@ static void expect_zip(const struct rt *rt)
 	expect_function(rt, name, NULL);
 	struct http_reply r;
 	invoke(rt_tenant(), name, "{\"text\":\"The cat and the hat\",\"top\":1}", &r);
-	expect_ok(&r);
+	expect_ok(&r, name);
 	json_t *out = body_json(&r);
 	assert_int_equal(num(out, "words"), 5);
 	json_t *top = json_array_get(json_object_get(out, "top"), 0);
@@ -280,7 +307,7 @@ static void expect_probe(const char *name, const char *input, long long calls, l
 {
 	struct http_reply r;
 	invoke(rt_tenant(), name, input, &r);
-	expect_ok(&r);
+	expect_ok(&r, name);
 	assert_string_equal(r.cold, cold);
 	json_t *out = body_json(&r);
 	assert_int_equal(num(out, "calls"), calls);
@@ -313,7 +340,7 @@ static void expect_warm_and_exception(const struct rt *rt)
 	http_reply_free(&r);
 	expect_probe(name, "{}", 6, &pid, "false", "warm");
 	invoke(key, name, "{}", &r);
-	expect_ok(&r);
+	expect_ok(&r, name);
 	expect_log(key, r.id, "probe call 7\n");
 	http_reply_free(&r);
 }
@@ -343,7 +370,7 @@ static void expect_memory_limit(const struct rt *rt)
 	rt_deploy_source(rt, name, rt->probe, "memory=128&timeout=120000");
 	struct http_reply r;
 	invoke(key, name, "{\"alloc_mb\":16}", &r);
-	expect_ok(&r);
+	expect_ok(&r, name);
 	json_t *out = body_json(&r);
 	assert_int_equal(num(out, "allocated"), 16);
 	json_decref(out);
@@ -361,7 +388,7 @@ static void expect_memory_limit(const struct rt *rt)
 	}
 	http_reply_free(&r);
 	invoke(key, name, "{}", &r);
-	expect_ok(&r);
+	expect_ok(&r, name);
 	http_reply_free(&r);
 }
 
