@@ -106,7 +106,8 @@ $(B)/functions/%.sh: functions/%.sh
 # modules, zipped reproducibly (the same files give the same bytes: entries in sorted order,
 # every timestamp 1980-01-01 00:00 UTC, modes from the files' executable bits, no __pycache__).
 FN_SCRIPTS := $(wildcard functions/python/*.py functions/nodejs/*.js)
-FN_ZIPDIRS := $(patsubst %/,%,$(wildcard functions/python/*/ functions/nodejs/*/))
+FN_ZIPDIRS := $(filter-out %/__pycache__,$(patsubst %/,%,$(wildcard functions/python/*/ \
+                                                             functions/nodejs/*/)))
 FN_BINS    += $(patsubst functions/%,$(B)/functions/%,$(FN_SCRIPTS)) \
               $(patsubst functions/%,$(B)/functions/%.zip,$(FN_ZIPDIRS))
 $(B)/functions/python/%.py: functions/python/%.py
