@@ -83,7 +83,9 @@ def _load_main(source):
 def _load_package(source, handler):
     sys.path.insert(0, source)
     module_name, function = _split_handler(handler, "")
-    if not module_name:
+    # "__main__" names the archive's __main__.py, never the launcher (which
+    # is the interpreter's own __main__ module).
+    if module_name in ("", "__main__"):
         # OpenWhisk's convention: the function in __main__.py.
         module = _load_main(source)
         if module is None:

@@ -228,6 +228,10 @@ static void test_python_digest_names(void **state)
 		json_integer_value(json_object_get(json_array_get(r.replies, 0), "result")), 42);
 	assert_null(strstr(r.log, "script part"));
 	run_free(&r);
+	/* The handler the controller fills in names the archive's __main__.py,
+	 * not the launcher's own module. */
+	expect_reply("python3", "python/launcher.py", "c3d4", "__main__.main", "{\"x\":4}\n",
+		     "{\"result\":8}");
 	expect_reply("python3", "python/launcher.py", "c3d4", "helper.twice", "3\n",
 		     "{\"result\":6}");
 	put("nan", "def main(args):\n    return float('nan')\n");
