@@ -1,4 +1,5 @@
-/* Invocations on the agent: the sample functions, both modes, timeouts,
+/* Invocations on the agent: the sample functions, both modes, timeouts
+ * (which kill all a function started, sessions of its own included),
  * memory limits, the latency split by hop, and requests it refuses. */
 #include "agent.h"
 
@@ -67,6 +68,33 @@ static void expect_refusals(void)
 	free(in);
 }
 
+/* A grandchild that left the function's process group (setsid) dies with
+ * it too when it times out: the guest kills the function's cgroup. The
+ * check waits up to 10 s in the guest for the kill to land. */
+static void expect_session_killed(void)
+{
+	static const char leaver[] = "#!/bin/sh\n"
+				     "setsid sh -c 'sleep 60' </dev/null >/dev/null 2>&1 &\n"
+				     "exec sleep 1001\n";
+	static const char check[] =
+		"#!/bin/sh\n"
+		"i=0\n"
+		"while pgrep -f 'sleep 60' >/dev/null && [ $i -lt 100 ]; do\n"
+		"  i=$((i + 1)); sleep 0.1\n"
+		"done\n"
+		"if pgrep -f 'sleep 60' >/dev/null; then echo '{\"left\":true}'; "
+		"else echo '{\"left\":false}'; fi\n";
+	char leaver_d[SHA256_HEX_SIZE], check_d[SHA256_HEX_SIZE];
+	assert_int_equal(api_client_put_artifact(&S.c, leaver, strlen(leaver), leaver_d), 201);
+	assert_int_equal(api_client_put_artifact(&S.c, check, strlen(check), check_d), 201);
+	json_t *r = invoke("fn", leaver_d, "process", 1, 500, "{}");
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "timeout");
+	json_decref(r);
+	r = invoke("fn", check_d, "process", 1, 30000, "{}");
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "{\"left\":false}\n");
+	json_decref(r);
+}
+
 void test_functions_and_limits(void **state)
 {
 	start_vm("fn", "precreated", 1);
@@ -102,6 +130,7 @@ void test_functions_and_limits(void **state)
 	r = invoke("fn", S.check, "process", 1, 30000, "{}");
 	assert_string_equal(json_string_value(json_object_get(r, "result")), "{\"left\":false}\n");
 	json_decref(r);
+	expect_session_killed();
 
 	expect_refusals();
 
