@@ -12,13 +12,17 @@
 
 #include "agent_api.h"
 #include "artifact_gc.h"
-#include "id_queue.h"
+#include "fair_queue.h"
 #include "log.h"
 #include "util.h"
 #include "verdict.h"
 
 /* How often queued work looks for room again while no host has any. */
 #define ASYNC_ROOM_WAIT_US 500000
+
+/* How long a caller that waits may wait for a VM beyond the function's own
+ * timeout: room for one VM to be placed and booted. */
+#define SYNC_BOOT_MARGIN_MS 30000
 
 /* A write waiting for the recorder thread: a synchronous invocation that
  * started, or an outcome. */
@@ -59,11 +63,10 @@ struct invoker {
 	struct link_pool *links;
 	struct metrics *metrics;
 	pthread_mutex_t lock;
-	pthread_cond_t work;  /* the queue grew, or stopping */
-	pthread_cond_t slots; /* a function's concurrency went down */
+	pthread_cond_t work; /* the queue grew, a slot came free, or stopping */
 	struct running *running;
 	size_t n_running, cap_running;
-	struct id_queue queue; /* the async queue */
+	struct fair_queue queue; /* the async queue */
 	bool stopping;
 	pthread_t *workers;
 	size_t n_workers;
@@ -76,50 +79,64 @@ struct invoker {
 
 /* ---- concurrency limits ------------------------------------------------------------------------ */
 
-static struct running *running_find(struct invoker *iv, const struct store_function *fn)
+static struct running *running_find(struct invoker *iv, const char *tenant, const char *name)
 {
 	for (size_t i = 0; i < iv->n_running; i++)
-		if (!strcmp(iv->running[i].name, fn->name) &&
-		    !strcmp(iv->running[i].tenant, fn->tenant))
+		if (!strcmp(iv->running[i].name, name) && !strcmp(iv->running[i].tenant, tenant))
 			return &iv->running[i];
 	if (array_reserve(&iv->running, &iv->cap_running, iv->n_running + 1, sizeof(*iv->running),
 			  16) < 0)
 		return NULL;
 	struct running *r = &iv->running[iv->n_running++];
 	memset(r, 0, sizeof(*r));
-	memcpy(r->tenant, fn->tenant, sizeof(r->tenant));
-	memcpy(r->name, fn->name, sizeof(r->name));
+	snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
+	snprintf(r->name, sizeof(r->name), "%s", name);
 	return r;
 }
 
-/* Takes one of the function's max_concurrency slots; waits for one when
- * wait is true. Returns false when none is free (or stopping). */
-static bool slot_take(struct invoker *iv, const struct store_function *fn, bool wait)
+/* How many invocations of the tenant's functions run now. */
+static unsigned running_tenant(const struct invoker *iv, const char *tenant)
 {
-	bool ok = false;
+	unsigned n = 0;
+	for (size_t i = 0; i < iv->n_running; i++)
+		if (!strcmp(iv->running[i].tenant, tenant))
+			n += iv->running[i].n;
+	return n;
+}
+
+/* Whether one more invocation of the function may start now: under its
+ * max_concurrency and under the tenant's concurrency limit. The lock is
+ * held; a slot it answers true for is then taken with slot_take_locked. */
+static bool slot_free(const char *tenant, const char *function, unsigned max_concurrency,
+		      void *data)
+{
+	struct invoker *iv = data;
+	struct running *r = running_find(iv, tenant, function);
+	if (!r || r->n >= max_concurrency)
+		return false;
+	return running_tenant(iv, tenant) < iv->cfg.tenant_concurrency;
+}
+
+/* Takes one of the function's max_concurrency slots if one is free (and
+ * the tenant is under its limit); never waits. */
+static bool slot_take(struct invoker *iv, const struct store_function *fn)
+{
 	pthread_mutex_lock(&iv->lock);
-	for (;;) {
-		struct running *r = running_find(iv, fn);
-		if (r && r->n < fn->limits.max_concurrency) {
-			r->n++;
-			ok = true;
-			break;
-		}
-		if (!r || !wait || iv->stopping)
-			break;
-		pthread_cond_wait(&iv->slots, &iv->lock);
-	}
+	bool ok = slot_free(fn->tenant, fn->name, fn->limits.max_concurrency, iv);
+	if (ok)
+		running_find(iv, fn->tenant, fn->name)->n++;
 	pthread_mutex_unlock(&iv->lock);
 	return ok;
 }
 
-static void slot_give(struct invoker *iv, const struct store_function *fn)
+/* Gives back a slot of tenant's function; queued work may fit now. */
+static void slot_give(struct invoker *iv, const char *tenant, const char *function)
 {
 	pthread_mutex_lock(&iv->lock);
-	struct running *r = running_find(iv, fn);
+	struct running *r = running_find(iv, tenant, function);
 	if (r && r->n > 0)
 		r->n--;
-	pthread_cond_broadcast(&iv->slots);
+	pthread_cond_broadcast(&iv->work);
 	pthread_mutex_unlock(&iv->lock);
 }
 
@@ -295,15 +312,21 @@ enum attempt {
 	ATTEMPT_HOST_LOST, /* the host went away mid-call: it may or may not have run */
 };
 
-/* Gets a route to one of the tenant's VMs for an attempt. A caller that waits gets
- * "no capacity" at once; queued work waits for room (a host coming back,
- * say) until the placement timeout. Returns 0, or -errno with why. */
-static int route_wait(struct invoker *iv, const char *tenant, bool async, struct fleet_route *ret,
-		      char *why, size_t why_size)
+/* Gets a route to one of the tenant's VMs for an attempt. A caller that
+ * waits gets "no capacity" at once when no host has room, and waits for a
+ * VM to be placed, booted or freed no longer than the function's timeout
+ * plus SYNC_BOOT_MARGIN_MS (nor the placement timeout); queued work waits
+ * for room (a host coming back, say) until the placement timeout. Returns
+ * 0, or -errno with why. */
+static int route_wait(struct invoker *iv, const struct store_function *fn, bool async,
+		      struct fleet_route *ret, char *why, size_t why_size)
 {
-	uint64_t deadline = time_now_us() + (uint64_t)iv->cfg.placement_timeout_ms * 1000;
+	uint64_t wait_ms = (uint64_t)iv->cfg.placement_timeout_ms;
+	if (!async && (uint64_t)fn->limits.timeout_ms + SYNC_BOOT_MARGIN_MS < wait_ms)
+		wait_ms = (uint64_t)fn->limits.timeout_ms + SYNC_BOOT_MARGIN_MS;
+	uint64_t deadline = time_now_us() + wait_ms * 1000;
 	int r;
-	while ((r = fleet_route_acquire(iv->fleet, tenant, deadline, ret, why, why_size)) ==
+	while ((r = fleet_route_acquire(iv->fleet, fn->tenant, deadline, ret, why, why_size)) ==
 		       -ENOSPC &&
 	       async && time_now_us() + ASYNC_ROOM_WAIT_US < deadline &&
 	       !fleet_stopping(iv->fleet)) {
@@ -443,9 +466,10 @@ static void reply_set(struct invocation_reply *out, const struct verdict *v)
 }
 
 /* Fills the caller's reply and the record's outcome from a verdict on route
- * (only read when the function ran), acquire_us after the attempt began. */
-static void verdict_take(struct verdict *v, const struct fleet_route *route, int64_t acquire_us,
-			 struct invocation_reply *out, struct store_outcome *o)
+ * (only read when the function ran), acquire_us after the attempt began,
+ * which was waited_us after the invocation was accepted. */
+static void verdict_take(struct verdict *v, const struct fleet_route *route, int64_t waited_us,
+			 int64_t acquire_us, struct invocation_reply *out, struct store_outcome *o)
 {
 	reply_set(out, v);
 	o->status = v->status;
@@ -476,7 +500,8 @@ static void verdict_take(struct verdict *v, const struct fleet_route *route, int
 	o->vcpu_alloc_ms = v->vcpu_alloc_ms;
 	o->vcpu_busy_ms = v->vcpu_busy_ms;
 	o->cold_start = out->cold_start;
-	o->queued_us = (route->placed ? 0 : acquire_us) + (v->queued_us > 0 ? v->queued_us : 0);
+	o->queued_us = waited_us + (route->placed ? 0 : acquire_us) +
+		       (v->queued_us > 0 ? v->queued_us : 0);
 	o->cold_start_us = (route->placed ? acquire_us : 0) + (v->init_us > 0 ? v->init_us : 0);
 	o->exec_us = v->function_us;
 }
@@ -484,11 +509,12 @@ static void verdict_take(struct verdict *v, const struct fleet_route *route, int
 /* Runs an invocation whose record (id) exists: gets one of the tenant's VMs (unless
  * the caller holds a route already and recorded the start), calls the agent
  * and records the outcome, unless the host was lost (the caller decides
- * then). *ret_metric gets how the metrics count it. */
+ * then). waited_us: how long it waited in the queue since it was accepted.
+ * *ret_metric gets how the metrics count it. */
 static enum attempt attempt(struct invoker *iv, const struct store_function *fn, const char *id,
 			    bool async, const void *input, size_t input_len, uint64_t start_us,
-			    const struct fleet_route *ready, struct invocation_reply *out,
-			    enum metrics_outcome *ret_metric)
+			    int64_t waited_us, const struct fleet_route *ready,
+			    struct invocation_reply *out, enum metrics_outcome *ret_metric)
 {
 	struct fleet_route route = { 0 };
 	char why[256];
@@ -497,7 +523,7 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 	if (ready)
 		route = *ready;
 	else
-		r = route_wait(iv, fn->tenant, async, &route, why, sizeof(why));
+		r = route_wait(iv, fn, async, &route, why, sizeof(why));
 	int64_t acquire_us = (int64_t)(time_now_us() - t_acquire);
 	struct verdict v;
 	if (r < 0) {
@@ -512,7 +538,7 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 			fleet_vm_lost(iv->fleet, &route, v.why);
 	}
 	struct store_outcome o = { 0 };
-	verdict_take(&v, &route, acquire_us, out, &o);
+	verdict_take(&v, &route, waited_us, acquire_us, out, &o);
 	*ret_metric = v.metric;
 	if (v.next != VERDICT_REROUTE) {
 		o.total_us = (int64_t)(time_now_us() - start_us);
@@ -532,10 +558,11 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const cha
 	memset(out, 0, sizeof(*out));
 	out->agent_rtt_us = out->agent_us = out->guest_us = out->function_us = -1;
 	struct verdict v;
-	if (!slot_take(iv, fn, false)) {
+	if (!slot_take(iv, fn)) {
 		verdict_fail(&v, 429, "too_many_requests",
-			     "function %s already runs %u invocations, its max_concurrency",
-			     fn->name, fn->limits.max_concurrency);
+			     "function %s already runs %u invocations (its max_concurrency), or "
+			     "tenant %s its concurrency limit",
+			     fn->name, fn->limits.max_concurrency, fn->tenant);
 		reply_set(out, &v);
 		out->total_us = (int64_t)(time_now_us() - start_us);
 		metrics_invocation(iv->metrics, fn->tenant, METRICS_FAILED, out->total_us);
@@ -575,7 +602,7 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const cha
 			verdict_fail(&v, 503, "busy", "cannot record the invocation: %s",
 				     strerror(-r));
 		reply_set(out, &v);
-	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us,
+	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us, 0,
 			   ready ? &route : NULL, out, &metric) == ATTEMPT_HOST_LOST) {
 		/* Nothing to retry for a caller that waits: say what happened. */
 		struct store_outcome o = { .status = STORE_ERROR,
@@ -586,7 +613,7 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const cha
 	out->total_us = (int64_t)(time_now_us() - start_us);
 	metrics_inflight_add(iv->metrics, -1);
 	metrics_invocation(iv->metrics, fn->tenant, metric, out->total_us);
-	slot_give(iv, fn);
+	slot_give(iv, fn->tenant, fn->name);
 	log_debug("invocation id=%s tenant=%s function=%s version=%lld http=%u total_us=%lld",
 		  out->id, fn->tenant, fn->name, (long long)fn->version, out->http,
 		  (long long)out->total_us);
@@ -603,10 +630,13 @@ void invocation_reply_clear(struct invocation_reply *r)
 
 /* ---- the async queue ------------------------------------------------------------------------------ */
 
-static int enqueue(struct invoker *iv, const char *id)
+/* Queues id, an invocation of tenant's function whose limit is
+ * max_concurrency. */
+static int enqueue(struct invoker *iv, const char *tenant, const char *function,
+		   unsigned max_concurrency, const char *id)
 {
 	pthread_mutex_lock(&iv->lock);
-	if (id_queue_push(&iv->queue, id) < 0) {
+	if (fair_queue_push(&iv->queue, tenant, function, max_concurrency, id) < 0) {
 		pthread_mutex_unlock(&iv->lock);
 		return -ENOMEM;
 	}
@@ -631,15 +661,16 @@ int invoker_submit(struct invoker *iv, const struct store_function *fn, const ch
 		snprintf(ret_id, STORE_ID_SIZE, "%s", id);
 	/* The record is durable: were the enqueue to fail, a restart would
 	 * still run it. */
-	return enqueue(iv, ret_id);
+	return enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, ret_id);
 }
 
 /* Runs a queued invocation, looked up (fr: the lookup of its version), to
- * its end. */
+ * its end; the worker holds a concurrency slot for it. */
 static void run_found(struct invoker *iv, const char *id, const struct store_invocation *inv,
 		      int fr, const struct store_function *fn)
 {
 	uint64_t start_us = time_now_us();
+	int64_t waited_us = (time_wall_ms() - inv->created_ms) * 1000;
 	struct invocation_reply out = { 0 };
 	if (inv->status != STORE_QUEUED)
 		return;
@@ -650,21 +681,18 @@ static void run_found(struct invoker *iv, const char *id, const struct store_inv
 		metrics_invocation(iv->metrics, inv->tenant, METRICS_FAILED, 0);
 		return;
 	}
-	if (!slot_take(iv, fn, true))
-		return; /* stopping: it stays queued for the next start */
 	metrics_inflight_add(iv->metrics, 1);
 	enum metrics_outcome metric;
-	enum attempt a = attempt(iv, fn, id, true, inv->input, inv->input_len, start_us, NULL, &out,
-				 &metric);
+	enum attempt a = attempt(iv, fn, id, true, inv->input, inv->input_len, start_us,
+				 waited_us > 0 ? waited_us : 0, NULL, &out, &metric);
 	metrics_inflight_add(iv->metrics, -1);
-	slot_give(iv, fn);
 	if (a == ATTEMPT_HOST_LOST) {
 		pthread_mutex_lock(&iv->db->lock);
 		int r = inv->retries < 1 ? store_invocation_requeue(iv->db->store, id) : -EALREADY;
 		pthread_mutex_unlock(&iv->db->lock);
 		if (r == 0) {
 			log_info("async_retry id=%s reason=\"%s\"", id, out.message);
-			enqueue(iv, id);
+			enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, id);
 		} else {
 			struct store_outcome o = { .status = STORE_ERROR, .error = out.message };
 			record_finish(iv, id, &o);
@@ -702,23 +730,49 @@ static void run_async(struct invoker *iv, const char *id)
 	store_invocation_clear(&inv);
 }
 
+/* Takes the next queued invocation whose function has a free slot (fair
+ * across tenants and functions, fair_queue.h) with its slot, runs it and
+ * gives the slot back; never waits for a slot while holding a place. */
 static void *worker_main(void *arg)
 {
 	struct invoker *iv = arg;
 	pthread_mutex_lock(&iv->lock);
 	while (!iv->stopping) {
-		struct store_id id;
-		if (!id_queue_pop(&iv->queue, &id)) {
+		struct fair_item it;
+		if (!fair_queue_pop(&iv->queue, slot_free, iv, &it)) {
 			pthread_cond_wait(&iv->work, &iv->lock);
 			continue;
 		}
+		running_find(iv, it.tenant, it.function)->n++;
 		pthread_mutex_unlock(&iv->lock);
 		metrics_queue_add(iv->metrics, -1);
-		run_async(iv, id.id);
+		run_async(iv, it.id.id);
+		slot_give(iv, it.tenant, it.function);
 		pthread_mutex_lock(&iv->lock);
 	}
 	pthread_mutex_unlock(&iv->lock);
 	return NULL;
+}
+
+/* Queues again an async invocation left queued by the last run, under its
+ * tenant and function (looked up). */
+static void requeue(struct invoker *iv, const char *id)
+{
+	struct store_invocation inv;
+	struct store_function fn;
+	pthread_mutex_lock(&iv->db->lock);
+	int r = store_invocation_get(iv->db->store, NULL, id, &inv);
+	int fr = r == 0 ? store_function_get(iv->db->store, inv.tenant, inv.function, inv.version,
+					     &fn)
+			: r;
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0) {
+		log_warn("async_lost id=%s err=%s", id, strerror(-r));
+		return;
+	}
+	/* A deleted version is failed by the worker that takes it. */
+	enqueue(iv, inv.tenant, inv.function, fr == 0 ? fn.limits.max_concurrency : 1, id);
+	store_invocation_clear(&inv);
 }
 
 int invoker_recover(struct invoker *iv)
@@ -732,7 +786,7 @@ int invoker_recover(struct invoker *iv)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
-		enqueue(iv, retry[i].id);
+		requeue(iv, retry[i].id);
 	free(retry);
 	if (failed || n)
 		log_info("invocations_recovered failed=%zu requeued=%zu", failed, n);
@@ -748,13 +802,14 @@ int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *f
 	if (!iv)
 		return -ENOMEM;
 	iv->cfg = *cfg;
+	if (!iv->cfg.tenant_concurrency)
+		iv->cfg.tenant_concurrency = INVOKER_TENANT_CONCURRENCY;
 	iv->db = db;
 	iv->fleet = fleet;
 	iv->links = links;
 	iv->metrics = metrics;
 	pthread_mutex_init(&iv->lock, NULL);
 	pthread_cond_init(&iv->work, NULL);
-	pthread_cond_init(&iv->slots, NULL);
 	pthread_cond_init(&iv->rec_work, NULL);
 	pthread_cond_init(&iv->rec_done, NULL);
 	iv->rec_tail = &iv->rec_head;
@@ -793,7 +848,6 @@ void invoker_free(struct invoker *iv)
 	pthread_mutex_lock(&iv->lock);
 	iv->stopping = true;
 	pthread_cond_broadcast(&iv->work);
-	pthread_cond_broadcast(&iv->slots);
 	pthread_mutex_unlock(&iv->lock);
 	for (size_t i = 0; i < iv->n_workers; i++)
 		pthread_join(iv->workers[i], NULL);
@@ -805,10 +859,9 @@ void invoker_free(struct invoker *iv)
 	if (iv->rec_started)
 		pthread_join(iv->recorder, NULL);
 	free(iv->workers);
-	id_queue_free(&iv->queue);
+	fair_queue_free(&iv->queue);
 	free(iv->running);
 	pthread_cond_destroy(&iv->work);
-	pthread_cond_destroy(&iv->slots);
 	pthread_cond_destroy(&iv->rec_work);
 	pthread_cond_destroy(&iv->rec_done);
 	pthread_mutex_destroy(&iv->lock);

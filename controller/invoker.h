@@ -22,7 +22,14 @@
 struct invoker_config {
 	unsigned async_workers;   /* threads running asynchronous invocations */
 	int placement_timeout_ms; /* longest wait for a tenant's VM to come up */
+	/* How many invocations of one tenant's functions may run at once,
+	 * sync and async together (0: INVOKER_TENANT_CONCURRENCY). */
+	unsigned tenant_concurrency;
 };
+
+/* The default limit on a tenant's invocations running at once, as
+ * OpenWhisk's per-namespace concurrency limit. */
+#define INVOKER_TENANT_CONCURRENCY 100
 
 struct invoker;
 
