@@ -3,7 +3,9 @@
  * it answer: its function deleted and artifacts collected meanwhile, the
  * call's artifact stays (and goes once the call ends); its host removed,
  * the removal is refused until forced, and forced, the call ends at once
- * with 502 host_lost. */
+ * with 502 host_lost. Async scheduling is fair: one tenant's function at
+ * its max_concurrency, with 40 calls queued, holds up no other tenant's
+ * async call, and its queued calls' queued_us counts their wait. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -25,8 +27,9 @@ struct agent {
 	char url[64];
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
-	int invokes; /* arrived */
+	int invokes; /* held calls that arrived */
 	bool release;
+	char hold[32]; /* the VM whose calls are held, "" for all */
 };
 
 static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *body)
@@ -58,6 +61,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!strcmp(method, "GET") && !strncmp(url, "/v1/vms/", 8) && !strchr(url + 8, '/'))
 		return answer(conn, 200, "{\"state\":\"ready\",\"pid\":7}");
 	if (!strcmp(method, "POST") && n > 7 && !strcmp(url + n - 7, "/invoke")) {
+		char vm[64];
+		snprintf(vm, sizeof(vm), "/v1/vms/%s/", a->hold);
+		if (a->hold[0] && strncmp(url, vm, strlen(vm)))
+			return answer(conn, 200, "{\"status\":\"ok\",\"result\":\"{}\"}");
 		pthread_mutex_lock(&a->lock);
 		a->invokes++;
 		pthread_cond_broadcast(&a->changed);
@@ -211,11 +218,104 @@ static void test_forced_removal_ends_call(void **state)
 	agent_stop(&a);
 }
 
+/* The status of invocation id, as its tenant (key) reads it. */
+static void status_of(struct fixture *f, const char *key, const char *id, char *ret, size_t size,
+		      int64_t *ret_queued_us)
+{
+	char path[128];
+	json_t *o;
+	snprintf(path, sizeof(path), "/v1/invocations/%s", id);
+	assert_int_equal(call(f, key, "GET", path, NULL, 0, &o), 200);
+	snprintf(ret, size, "%s", json_string_value(json_object_get(o, "status")));
+	if (ret_queued_us)
+		*ret_queued_us = json_integer_value(
+			json_object_get(json_object_get(o, "timing"), "queued_us"));
+	json_decref(o);
+}
+
+static void submit(struct fixture *f, const char *key, const char *fn, char id[64])
+{
+	char path[128];
+	json_t *o;
+	snprintf(path, sizeof(path), "/v1/functions/%s/invoke?async=true", fn);
+	assert_int_equal(call(f, key, "POST", path, "{}", 2, &o), 202);
+	snprintf(id, 64, "%s", json_string_value(json_object_get(o, "id")));
+	json_decref(o);
+}
+
+struct finished {
+	struct fixture *f;
+	const char *key, *id;
+};
+
+static bool is_finished(void *arg)
+{
+	struct finished *w = arg;
+	char st[32];
+	status_of(w->f, w->key, w->id, st, sizeof(st), NULL);
+	return strcmp(st, "queued") && strcmp(st, "running");
+}
+
+static void test_async_fair_across_tenants(void **state)
+{
+	struct fixture *f = *state;
+	struct agent a;
+	char acme[128], beta[128], ids[40][64], echo[64], body[512];
+	agent_start(&a);
+	snprintf(a.hold, sizeof(a.hold), "acme");
+	make_tenant(f, "acme", acme);
+	make_tenant(f, "beta", beta);
+	snprintf(body, sizeof(body),
+		 "{\"id\":\"h1\",\"address\":\"%s\",\"cores\":4,\"token\":\"t\",\"boot_id\":\"b1\","
+		 "\"status\":{\"vms\":[{\"tenant\":\"acme\",\"state\":\"ready\",\"workers\":1,"
+		 "\"pid\":7},{\"tenant\":\"beta\",\"state\":\"ready\",\"workers\":1,\"pid\":8}]}}",
+		 a.url);
+	assert_int_equal(call(f, f->admin, "POST", "/v1/hosts", body, 0, NULL), 201);
+	assert_int_equal(call(f, acme, "PUT", "/v1/functions/slow?max_concurrency=1", FN, 0, NULL),
+			 201);
+	assert_int_equal(call(f, beta, "PUT", "/v1/functions/echo", FN, 0, NULL), 201);
+	for (int i = 0; i < 40; i++)
+		submit(f, acme, "slow", ids[i]);
+	wait_until(invoke_arrived, &a, 30000, "the first slow call at the agent");
+	uint64_t held_from = time_now_us();
+	submit(f, beta, "echo", echo);
+	struct finished w = { f, beta, echo };
+	wait_until(is_finished, &w, 30000, "the other tenant's async call");
+	char st[32];
+	status_of(f, beta, echo, st, sizeof(st), NULL);
+	assert_string_equal(st, "ok");
+	/* The slow function's calls are still waiting their turn. */
+	status_of(f, acme, ids[39], st, sizeof(st), NULL);
+	assert_string_equal(st, "queued");
+	pthread_mutex_lock(&a.lock);
+	assert_int_equal(a.invokes, 1);
+	pthread_mutex_unlock(&a.lock);
+	uint64_t held_us = time_now_us() - held_from;
+	agent_release(&a);
+	for (int i = 0; i < 40; i++) {
+		struct finished s = { f, acme, ids[i] };
+		wait_until(is_finished, &s, 60000, "a slow call");
+	}
+	/* Each waited behind the first, which was held: their queued_us counts
+	 * that wait from the 202 on. */
+	int ok = 0;
+	for (int i = 0; i < 40; i++) {
+		int64_t queued_us;
+		status_of(f, acme, ids[i], st, sizeof(st), &queued_us);
+		ok += !strcmp(st, "ok");
+		if (strcmp(ids[i], ids[0]) && i == 39)
+			assert_true(queued_us >= (int64_t)held_us);
+	}
+	assert_int_equal(ok, 40);
+	agent_stop(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		FIXTURE_TEST(test_call_keeps_its_artifact),
 		FIXTURE_TEST(test_forced_removal_ends_call),
+		FIXTURE_TEST(test_async_fair_across_tenants),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
