@@ -81,6 +81,15 @@ void reply_internal(struct request *r, const char *what, int err)
 	reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "%s failed", what);
 }
 
+/* True when the request's connection was opened while the server already
+ * had its configured number of client connections (see on_connection). */
+static bool conn_over(struct request *r)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info && info->socket_context == r->ctl;
+}
+
 static enum MHD_Result send_reply(struct request *r)
 {
 	static const char fallback[] =
@@ -101,6 +110,10 @@ static enum MHD_Result send_reply(struct request *r)
 		MHD_add_response_header(resp, "X-Ditto-Cold-Start", r->cold_header);
 	if (r->timing_header[0])
 		MHD_add_response_header(resp, "X-Ditto-Timing", r->timing_header);
+	if (conn_over(r)) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	}
 	enum MHD_Result ret = MHD_queue_response(r->conn, r->status ? r->status : 500, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -341,9 +354,14 @@ static bool length_check(struct request *r)
 	switch (httpd_content_length(cl, r->body.limit, NULL)) {
 	case HTTPD_LENGTH_OK: return true;
 	case HTTPD_LENGTH_DRAIN:
-		/* Read and dropped, then the 413 (see HTTPD_DRAIN_MAX). */
-		r->body.too_big = true;
-		return false;
+		/* Read and dropped, then the 413 (see HTTPD_DRAIN_MAX); a client
+		 * that waits for "100 Continue" gets the 413 instead. */
+		if (!httpd_expects_continue(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+									MHD_HTTP_HEADER_EXPECT))) {
+			r->body.too_big = true;
+			return false;
+		}
+		/* fall through */
 	case HTTPD_LENGTH_TOO_LARGE:
 		reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 			    "body of %.24s bytes is over the limit of %llu", cl,
@@ -361,6 +379,10 @@ static bool length_check(struct request *r)
  * checks the query and sets up the body. Replies early on any refusal. */
 static void begin(struct request *r)
 {
+	if (conn_over(r))
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "too_many_connections",
+				   "over %u client connections are open; retry later",
+				   r->ctl->cfg.max_connections);
 	if (!api_input_ok(r) || !route(r))
 		return;
 	const struct api_route *rt = r->route;
@@ -495,15 +517,34 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* Counts the open client connections and marks each one opened while
+ * max_connections were already open: its requests get a 503 with
+ * Retry-After, and it is closed after the first. Past the overflow room
+ * (api_serve), MHD stops accepting and new connections wait in the
+ * kernel's listen backlog until one closes. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct controller *c = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		unsigned open = atomic_fetch_add(&c->connections, 1) + 1;
+		*socket_context = open > c->cfg.max_connections ? c : NULL;
+	} else {
+		atomic_fetch_sub(&c->connections, 1);
+	}
+}
+
 int api_serve(struct controller *c, const struct sockaddr_in *sin, char *err, size_t err_size)
 {
+	/* Room over the limit for connections that are answered 503 at once. */
+	unsigned overflow = c->cfg.max_connections / 4 + 16;
 	c->d = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
 		NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sin,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, c, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		c, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)c->cfg.max_connections, MHD_OPTION_THREAD_STACK_SIZE,
-		(size_t)(512 * 1024), MHD_OPTION_END);
+		c, MHD_OPTION_NOTIFY_CONNECTION, on_connection, c, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, c->cfg.max_connections + overflow,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
 	if (!c->d) {
 		snprintf(err, err_size, "cannot listen on %s:%d", c->cfg.listen_addr, c->cfg.port);
 		return -EADDRINUSE;

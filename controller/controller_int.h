@@ -6,6 +6,7 @@
 #ifndef DITTO_CONTROLLER_INT_H
 #define DITTO_CONTROLLER_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,6 +55,7 @@ struct controller {
 	struct fleet *fleet;
 	struct invoker *invoker;
 	struct MHD_Daemon *d;
+	atomic_uint connections; /* client connections open now (api.c) */
 	int port;
 };
 

@@ -245,9 +245,14 @@ static enum MHD_Result on_headers(struct request *r)
 	case HTTPD_LENGTH_OK: break;
 	case HTTPD_LENGTH_DRAIN:
 		/* Read it and drop it, so the client is not reset while it still
-		 * sends, and reads the 413 that follows. */
-		r->drain = true;
-		break;
+		 * sends, and reads the 413 that follows; a client waiting for
+		 * "100 Continue" gets the 413 instead and never sends it. */
+		if (!httpd_expects_continue(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+									MHD_HTTP_HEADER_EXPECT))) {
+			r->drain = true;
+			break;
+		}
+		/* fall through */
 	case HTTPD_LENGTH_TOO_LARGE:
 		api_reply_error(r, AGENT_E_TOO_LARGE, "body of %s bytes is over the limit of %llu",
 				cl, (unsigned long long)r->body.limit);

@@ -119,6 +119,11 @@ enum httpd_length httpd_content_length(const char *header, uint64_t limit, uint6
 	return verdict;
 }
 
+bool httpd_expects_continue(const char *header)
+{
+	return header && strcasecmp(header, "100-continue") == 0;
+}
+
 int httpd_body_take(struct httpd_body *b, const void *p, size_t n, bool keep)
 {
 	if (b->too_big)

@@ -87,6 +87,12 @@ enum httpd_length {
  * 0 when none or bad. */
 enum httpd_length httpd_content_length(const char *header, uint64_t limit, uint64_t *ret_len);
 
+/* True when an Expect header value (NULL when absent) asks for
+ * "100-continue" (matched case-insensitively, RFC 9110). A server that
+ * already knows the body is too large answers the 413 instead of
+ * "100 Continue", so the client never sends it. */
+bool httpd_expects_continue(const char *header);
+
 /* A request body kept in memory up to a limit. Zeroed plus a limit is an
  * empty body. */
 struct httpd_body {

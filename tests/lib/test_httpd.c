@@ -195,6 +195,16 @@ static void test_content_length(void **state)
 	assert_int_equal(httpd_content_length("5", 100, NULL), HTTPD_LENGTH_OK);
 }
 
+static void test_expects_continue(void **state)
+{
+	assert_true(httpd_expects_continue("100-continue"));
+	assert_true(httpd_expects_continue("100-Continue"));
+	assert_false(httpd_expects_continue(NULL));
+	assert_false(httpd_expects_continue(""));
+	assert_false(httpd_expects_continue("100-continuex"));
+	assert_false(httpd_expects_continue("200-ok"));
+}
+
 static void test_body(void **state)
 {
 	struct httpd_body b = { .limit = 10 };
@@ -330,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_token_equal),  cmocka_unit_test(test_content_length),
 		cmocka_unit_test(test_body),         cmocka_unit_test(test_error_json),
 		cmocka_unit_test(test_error_text),   cmocka_unit_test(test_media_type),
+		cmocka_unit_test(test_expects_continue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
