@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -534,10 +535,27 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	}
 }
 
+/* Raises the soft limit on open files to fit conns client connections and
+ * the controller's own files (the store, links to agents, artifacts), up to
+ * the hard limit: past it, accept() fails and connections wait in the listen
+ * backlog unanswered. */
+static void fd_room(unsigned conns)
+{
+	rlim_t want = (rlim_t)conns + 256;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		log_warn("fd_limit open_files=%llu needed=%llu (raise the hard limit: ulimit -Hn)",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 int api_serve(struct controller *c, const struct sockaddr_in *sin, char *err, size_t err_size)
 {
 	/* Room over the limit for connections that are answered 503 at once. */
 	unsigned overflow = c->cfg.max_connections / 4 + 16;
+	fd_room(c->cfg.max_connections + overflow);
 	c->d = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
 		NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sin,
