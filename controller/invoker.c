@@ -20,8 +20,9 @@
 /* How often queued work looks for room again while no host has any. */
 #define ASYNC_ROOM_WAIT_US 500000
 
-/* How long a caller that waits may wait for a VM beyond the function's own
- * timeout: room for one VM to be placed and booted. */
+/* How long past the function's own timeout a caller that waits waits in
+ * all (for a slot it never waits): room for one VM to be placed and booted
+ * and its artifact pushed. After it the call ends 504 timeout. */
 #define SYNC_BOOT_MARGIN_MS 30000
 
 /* A write waiting for the recorder thread: a synchronous invocation that
@@ -313,18 +314,19 @@ enum attempt {
 };
 
 /* Gets a route to one of the tenant's VMs for an attempt. A caller that
- * waits gets "no capacity" at once when no host has room, and waits for a
- * VM to be placed, booted or freed no longer than the function's timeout
- * plus SYNC_BOOT_MARGIN_MS (nor the placement timeout); queued work waits
- * for room (a host coming back, say) until the placement timeout. Returns
- * 0, or -errno with why. */
-static int route_wait(struct invoker *iv, const struct store_function *fn, bool async,
-		      struct fleet_route *ret, char *why, size_t why_size)
+ * waits (sync_deadline_us set) gets "no capacity" at once when no host has
+ * room, and waits for a VM to be placed, booted or freed until its
+ * deadline (nor longer than the placement timeout); queued work waits for
+ * room (a host coming back, say) until the placement timeout. Returns 0,
+ * or -errno with why. */
+static int route_wait(struct invoker *iv, const struct store_function *fn,
+		      uint64_t sync_deadline_us, struct fleet_route *ret, char *why,
+		      size_t why_size)
 {
-	uint64_t wait_ms = (uint64_t)iv->cfg.placement_timeout_ms;
-	if (!async && (uint64_t)fn->limits.timeout_ms + SYNC_BOOT_MARGIN_MS < wait_ms)
-		wait_ms = (uint64_t)fn->limits.timeout_ms + SYNC_BOOT_MARGIN_MS;
-	uint64_t deadline = time_now_us() + wait_ms * 1000;
+	bool async = !sync_deadline_us;
+	uint64_t deadline = time_now_us() + (uint64_t)iv->cfg.placement_timeout_ms * 1000;
+	if (!async && sync_deadline_us < deadline)
+		deadline = sync_deadline_us;
 	int r;
 	while ((r = fleet_route_acquire(iv->fleet, fn->tenant, deadline, ret, why, why_size)) ==
 		       -ENOSPC &&
@@ -415,14 +417,26 @@ int invoker_agent_path(const struct store_function *fn, const char *id, const ch
 	return 0;
 }
 
+/* How long a caller that waits until deadline_us (0: queued work, which
+ * waits for the agent's own answer) waits for the agent's. */
+static long agent_wait_ms(const struct store_function *fn, uint64_t deadline_us)
+{
+	if (!deadline_us)
+		return (long)fn->limits.timeout_ms + AGENT_GRACE_MS;
+	uint64_t now = time_now_us();
+	long left = now < deadline_us ? (long)((deadline_us - now) / 1000) : 0;
+	return left > 1000 ? left : 1000;
+}
+
 /* Calls the agent on route, after making sure its host holds the artifact,
  * and once more after pushing it again when the host says it lost it.
  * Classifies the last answer into ret; *ret_rtt gets the call's round trip.
  * An encrypted function's call names the invocation (its id is sealed
- * into the request) and asks for end-to-end handling. */
+ * into the request) and asks for end-to-end handling. A caller that waits
+ * (sync_deadline_us set) and gets no answer by then fails 504 timeout. */
 static void agent_invoke(struct invoker *iv, const struct store_function *fn, const char *id,
-			 struct fleet_route *route, const void *input, size_t input_len,
-			 struct verdict *ret, int64_t *ret_rtt)
+			 struct fleet_route *route, uint64_t sync_deadline_us, const void *input,
+			 size_t input_len, struct verdict *ret, int64_t *ret_rtt)
 {
 	struct verdict_context ctx = { .host_id = route->host_id,
 				       .timeout_ms = fn->limits.timeout_ms };
@@ -436,7 +450,7 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 		.path = path,
 		.body = input ? input : "",
 		.body_len = input_len,
-		.timeout_ms = (long)fn->limits.timeout_ms + AGENT_GRACE_MS,
+		.timeout_ms = agent_wait_ms(fn, sync_deadline_us),
 		.gen = route->gen,
 		.gen_expected = route->gen_expected,
 	};
@@ -448,6 +462,13 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 		ctx.stopping = st == -ECANCELED && fleet_stopping(iv->fleet);
 		ctx.artifact_retry = tries == 0;
 		verdict_classify(st, reply, &ctx, ret);
+		if (st == -ETIMEDOUT && sync_deadline_us) {
+			verdict_fail(ret, 504, "timeout",
+				     "no answer from host %s within the function's timeout of %u ms "
+				     "plus %d ms for its VM; the function may or may not have run",
+				     route->host_id, fn->limits.timeout_ms, SYNC_BOOT_MARGIN_MS);
+			ret->status = STORE_TIMEOUT;
+		}
 		if (ret->ran)
 			fleet_route_report(iv->fleet, route, reply);
 		json_decref(reply);
@@ -519,11 +540,14 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 	struct fleet_route route = { 0 };
 	char why[256];
 	uint64_t t_acquire = time_now_us();
+	uint64_t sync_deadline_us =
+		async ? 0
+		      : start_us + ((uint64_t)fn->limits.timeout_ms + SYNC_BOOT_MARGIN_MS) * 1000;
 	int r = 0;
 	if (ready)
 		route = *ready;
 	else
-		r = route_wait(iv, fn, async, &route, why, sizeof(why));
+		r = route_wait(iv, fn, sync_deadline_us, &route, why, sizeof(why));
 	int64_t acquire_us = (int64_t)(time_now_us() - t_acquire);
 	struct verdict v;
 	if (r < 0) {
@@ -531,7 +555,8 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 	} else if (attest_gate(iv, &route, &v)) {
 		if (!ready)
 			record_start(iv, id, &route);
-		agent_invoke(iv, fn, id, &route, input, input_len, &v, &out->agent_rtt_us);
+		agent_invoke(iv, fn, id, &route, sync_deadline_us, input, input_len, &v,
+			     &out->agent_rtt_us);
 		if (v.host_unreachable)
 			fleet_host_unreachable(iv->fleet, &route, v.why);
 		if (v.vm_lost)

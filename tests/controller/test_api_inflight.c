@@ -5,11 +5,14 @@
  * the removal is refused until forced, and forced, the call ends at once
  * with 502 host_lost. Async scheduling is fair: one tenant's function at
  * its max_concurrency, with 40 calls queued, holds up no other tenant's
- * async call, and its queued calls' queued_us counts their wait. */
+ * async call, and its queued calls' queued_us counts their wait. A
+ * synchronous call the agent never answers ends 504 timeout within the
+ * function's timeout and the boot margin. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -310,12 +313,65 @@ static void test_async_fair_across_tenants(void **state)
 	agent_stop(&a);
 }
 
+/* The sync call's thread, and whether it ended. */
+struct bounded {
+	struct caller c;
+	atomic_bool done;
+};
+
+static void *bounded_main(void *arg)
+{
+	struct bounded *b = arg;
+	call_main(&b->c);
+	atomic_store(&b->done, true);
+	return NULL;
+}
+
+/* A synchronous call whose agent never answers (its host's heartbeats go
+ * on) ends 504 timeout after the function's timeout plus the boot margin,
+ * not the agent's long guard. */
+static void test_sync_wait_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct agent a;
+	struct bounded b = { 0 };
+	char body[512];
+	pthread_t t;
+	agent_start(&a);
+	make_tenant(f, "acme", b.c.key);
+	b.c.url = f->proc.url;
+	snprintf(body, sizeof(body),
+		 "{\"id\":\"h1\",\"address\":\"%s\",\"cores\":4,\"token\":\"t\",\"boot_id\":\"b1\","
+		 "\"status\":{\"vms\":[{\"tenant\":\"acme\",\"state\":\"ready\",\"workers\":1,"
+		 "\"pid\":7}]}}",
+		 a.url);
+	assert_int_equal(call(f, f->admin, "POST", "/v1/hosts", body, 0, NULL), 201);
+	assert_int_equal(call(f, b.c.key, "PUT", "/v1/functions/f?timeout=1000", FN, 0, NULL),
+			 201);
+	/* The caller gives up after 60 s: the agent's guard alone is 120 s. */
+	assert_int_equal(pthread_create(&t, NULL, bounded_main, &b), 0);
+	char *hb = strstr(body, "\"boot_id\"");
+	hb[-1] = '{';
+	while (!atomic_load(&b.done)) {
+		assert_int_equal(call(f, f->admin, "POST", "/v1/hosts/h1/heartbeat", hb - 1, 0,
+				      NULL),
+				 200);
+		struct timespec ts = { 1, 0 }; /* the agents' heartbeat period */
+		nanosleep(&ts, NULL);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(b.c.status, 504);
+	assert_string_equal(b.c.code, "timeout");
+	agent_stop(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		FIXTURE_TEST(test_call_keeps_its_artifact),
 		FIXTURE_TEST(test_forced_removal_ends_call),
 		FIXTURE_TEST(test_async_fair_across_tenants),
+		FIXTURE_TEST(test_sync_wait_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
