@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "api_listen.h"
 #include "log.h"
 
 /* Threading: libmicrohttpd gives each connection a thread of its own, so a
@@ -519,20 +520,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* Counts the open client connections and marks each one opened while
- * max_connections were already open: its requests get a 503 with
- * Retry-After, and it is closed after the first. Past the overflow room
- * (api_serve), MHD stops accepting and new connections wait in the
- * kernel's listen backlog until one closes. */
+ * max_connections were already open (socket context c; a connection within
+ * the limit gets &c->connections): its requests get a 503 with Retry-After,
+ * and it is closed after the first. Past the overflow room (api_serve),
+ * nothing more is accepted: new connections wait in the kernel's listen
+ * backlog until one closes. libmicrohttpd 0.9.75 may report a connection
+ * closed that it never reported started (a failure while setting it up):
+ * only a started one is counted down. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	struct controller *c = cls;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		unsigned open = atomic_fetch_add(&c->connections, 1) + 1;
-		*socket_context = open > c->cfg.max_connections ? c : NULL;
-	} else {
-		atomic_fetch_sub(&c->connections, 1);
+		*socket_context = open > c->cfg.max_connections ? (void *)c
+								: (void *)&c->connections;
+		return;
 	}
+	if (*socket_context)
+		atomic_fetch_sub(&c->connections, 1);
+	api_listener_closed(c->listener);
 }
 
 /* Raises the soft limit on open files to fit conns client connections and
@@ -554,26 +561,40 @@ static void fd_room(unsigned conns)
 int api_serve(struct controller *c, const struct sockaddr_in *sin, char *err, size_t err_size)
 {
 	/* Room over the limit for connections that are answered 503 at once. */
-	unsigned overflow = c->cfg.max_connections / 4 + 16;
-	fd_room(c->cfg.max_connections + overflow);
-	c->d = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
-		NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sin,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, c, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		c, MHD_OPTION_NOTIFY_CONNECTION, on_connection, c, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, c->cfg.max_connections + overflow,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
-	if (!c->d) {
-		snprintf(err, err_size, "cannot listen on %s:%d", c->cfg.listen_addr, c->cfg.port);
-		return -EADDRINUSE;
+	unsigned hard = c->cfg.max_connections + c->cfg.max_connections / 4 + 16;
+	fd_room(hard);
+	int r = api_listener_open(sin, &c->listener, &c->port);
+	if (r < 0) {
+		snprintf(err, err_size, "cannot listen on %s:%d: %s", c->cfg.listen_addr,
+			 c->cfg.port, strerror(-r));
+		return r;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(c->d, MHD_DAEMON_INFO_BIND_PORT);
-	c->port = info ? info->port : c->cfg.port;
+	/* The daemon's own limit is a backstop above the listener's. */
+	c->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+					MHD_USE_POLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+				0, NULL, NULL, on_request, c, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+				c, MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, c,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				MHD_OPTION_CONNECTION_LIMIT, hard + 64,
+				MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
+	if (!c->d) {
+		snprintf(err, err_size, "cannot start the HTTP server on %s:%d", c->cfg.listen_addr,
+			 c->port);
+		return -ENOMEM;
+	}
+	if ((r = api_listener_start(c->listener, c->d, hard)) < 0) {
+		snprintf(err, err_size, "cannot start the HTTP server: %s", strerror(-r));
+		return r;
+	}
 	return 0;
 }
 
 void api_close(struct controller *c)
 {
+	/* No new connection is handed over once the daemon stops. */
+	api_listener_free(c->listener);
+	c->listener = NULL;
 	if (c->d)
 		MHD_stop_daemon(c->d);
 	c->d = NULL;

@@ -55,7 +55,8 @@ struct controller {
 	struct fleet *fleet;
 	struct invoker *invoker;
 	struct MHD_Daemon *d;
-	atomic_uint connections; /* client connections open now (api.c) */
+	struct api_listener *listener; /* accepts for d (api_listen.h) */
+	atomic_uint connections;       /* client connections open now (api.c) */
 	int port;
 };
 

@@ -205,27 +205,33 @@ static void test_connection_limit(void **state)
 	const char *const extra[] = { "--max-connections", "4", NULL };
 	assert_int_equal(proc_start_controller(&f->proc, f->dir, 0, extra, f->admin), 0);
 	int port = daemon_proc_port(&f->proc);
-	int held[4];
-	for (size_t i = 0; i < ARRAY_SIZE(held); i++) {
-		held[i] = connect_port(port);
-		assert_true(held[i] >= 0);
+	/* Five open at once: whichever the server counts fifth is over. */
+	int fds[5];
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		fds[i] = connect_port(port);
+		assert_true(fds[i] >= 0);
 	}
-	/* Accepted in order, so this fifth one is over the limit. */
-	int extra_fd = connect_port(port);
-	assert_true(extra_fd >= 0);
-	bool retry_after = false;
-	char *code = NULL;
-	assert_int_equal(healthz_on(extra_fd, &retry_after, &code), 503);
-	assert_true(retry_after);
-	assert_non_null(code);
-	assert_string_equal(code, "too_many_connections");
-	free(code);
-	close(extra_fd);
-	/* A connection within the limit is served meanwhile. */
-	assert_int_equal(healthz_on(held[0], &retry_after, NULL), 200);
-	assert_false(retry_after);
-	for (size_t i = 0; i < ARRAY_SIZE(held); i++)
-		close(held[i]);
+	int served = 0, refused = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		bool retry_after = false;
+		char *code = NULL;
+		int status = healthz_on(fds[i], &retry_after, &code);
+		if (status == 200) {
+			served++;
+			assert_false(retry_after);
+		} else {
+			refused++;
+			assert_int_equal(status, 503);
+			assert_true(retry_after);
+			assert_non_null(code);
+			assert_string_equal(code, "too_many_connections");
+		}
+		free(code);
+	}
+	assert_int_equal(served, 4);
+	assert_int_equal(refused, 1);
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		close(fds[i]);
 	/* The server sees the closes in its own time: poll, with a generous
 	 * deadline, until a new connection is within the limit again. */
 	int status = -1;
@@ -240,6 +246,31 @@ static void test_connection_limit(void **state)
 	assert_int_equal(status, 200);
 }
 
+/* Past the room for 503s (4 + 4 / 4 + 16 = 21 open with --max-connections
+ * 4), connections wait to be accepted instead of being closed unanswered:
+ * with 30 open, every one gets an answer once those before it close. */
+static void test_connections_past_room_wait(void **state)
+{
+	struct fixture *f = *state;
+	daemon_proc_stop(&f->proc, SIGTERM, 10000);
+	const char *const extra[] = { "--max-connections", "4", NULL };
+	assert_int_equal(proc_start_controller(&f->proc, f->dir, 0, extra, f->admin), 0);
+	int port = daemon_proc_port(&f->proc);
+	int fds[30];
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		fds[i] = connect_port(port);
+		assert_true(fds[i] >= 0);
+	}
+	/* In order of connection: each answer's close lets a waiting one in. */
+	int answered = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		int status = healthz_on(fds[i], NULL, NULL);
+		answered += status == 200 || status == 503;
+		close(fds[i]);
+	}
+	assert_int_equal(answered, (int)ARRAY_SIZE(fds));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +278,7 @@ int main(void)
 		FIXTURE_TEST(test_body_sent_before_reading),
 		FIXTURE_TEST(test_far_over_refused_from_headers),
 		FIXTURE_TEST(test_connection_limit),
+		FIXTURE_TEST(test_connections_past_room_wait),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
