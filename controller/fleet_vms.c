@@ -529,7 +529,8 @@ static bool artifact_known(struct fleet_host *h, const char *digest)
 	return false;
 }
 
-int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest, uint64_t size)
+int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest, uint64_t size,
+			  long timeout_ms)
 {
 	struct fleet_host *h = r->host;
 	pthread_mutex_lock(&f->lock);
@@ -545,7 +546,7 @@ int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *di
 	int st = fl_agent_call(f, h, r->gen_expected, "GET", path, NULL, 0, NULL, AGENT_CALL_MS,
 			       NULL);
 	if (st != 200)
-		st = fl_agent_call(f, h, r->gen_expected, "PUT", path, NULL, 0, file, 600000,
+		st = fl_agent_call(f, h, r->gen_expected, "PUT", path, NULL, 0, file, timeout_ms,
 				   &reply);
 	if (st == 200 || st == 201) {
 		pthread_mutex_lock(&f->lock);

@@ -25,6 +25,9 @@
  * and its artifact pushed. After it the call ends 504 timeout. */
 #define SYNC_BOOT_MARGIN_MS 30000
 
+/* The longest push of an artifact to a host for queued work. */
+#define ARTIFACT_PUSH_MS 600000
+
 /* A write waiting for the recorder thread: a synchronous invocation that
  * started, or an outcome. */
 struct pending {
@@ -450,15 +453,19 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 		.path = path,
 		.body = input ? input : "",
 		.body_len = input_len,
-		.timeout_ms = agent_wait_ms(fn, sync_deadline_us),
 		.gen = route->gen,
 		.gen_expected = route->gen_expected,
 	};
 	for (int tries = 0;; tries++) {
 		json_t *reply = NULL;
-		int st = fleet_artifact_ensure(iv->fleet, route, fn->digest, fn->size);
-		if (st == 0)
+		/* A caller that waits has one deadline for the push and the call. */
+		long push_ms = sync_deadline_us ? agent_wait_ms(fn, sync_deadline_us)
+						: ARTIFACT_PUSH_MS;
+		int st = fleet_artifact_ensure(iv->fleet, route, fn->digest, fn->size, push_ms);
+		if (st == 0) {
+			c.timeout_ms = agent_wait_ms(fn, sync_deadline_us);
 			st = link_do(iv->links, &c, &reply, ret_rtt);
+		}
 		ctx.stopping = st == -ECANCELED && fleet_stopping(iv->fleet);
 		ctx.artifact_retry = tries == 0;
 		verdict_classify(st, reply, &ctx, ret);
