@@ -113,8 +113,8 @@ size_t fleet_tenant_routes(struct fleet *f, const char *tenant, struct fleet_rou
 /* Makes sure the route's host holds the artifact, uploading it on first
  * use, the upload taking at most timeout_ms. Returns 0 or -errno
  * (-ECANCELED when the host was lost, -ETIMEDOUT past timeout_ms). */
-int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest,
-			  uint64_t size, long timeout_ms);
+int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *digest, uint64_t size,
+			  long timeout_ms);
 /* Forgets that the route's host holds the artifact (it said it does not). */
 void fleet_artifact_forget(struct fleet *f, struct fleet_route *r, const char *digest);
 /* Tells the fleet that the route's VM is gone or dead (the agent said so):

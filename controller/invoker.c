@@ -470,10 +470,11 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 		ctx.artifact_retry = tries == 0;
 		verdict_classify(st, reply, &ctx, ret);
 		if (st == -ETIMEDOUT && sync_deadline_us) {
-			verdict_fail(ret, 504, "timeout",
-				     "no answer from host %s within the function's timeout of %u ms "
-				     "plus %d ms for its VM; the function may or may not have run",
-				     route->host_id, fn->limits.timeout_ms, SYNC_BOOT_MARGIN_MS);
+			verdict_fail(
+				ret, 504, "timeout",
+				"no answer from host %s within the function's timeout of %u ms "
+				"plus %d ms for its VM; the function may or may not have run",
+				route->host_id, fn->limits.timeout_ms, SYNC_BOOT_MARGIN_MS);
 			ret->status = STORE_TIMEOUT;
 		}
 		if (ret->ran)

@@ -346,16 +346,14 @@ static void test_sync_wait_bounded(void **state)
 		 "\"pid\":7}]}}",
 		 a.url);
 	assert_int_equal(call(f, f->admin, "POST", "/v1/hosts", body, 0, NULL), 201);
-	assert_int_equal(call(f, b.c.key, "PUT", "/v1/functions/f?timeout=1000", FN, 0, NULL),
-			 201);
+	assert_int_equal(call(f, b.c.key, "PUT", "/v1/functions/f?timeout=1000", FN, 0, NULL), 201);
 	/* The caller gives up after 60 s: the agent's guard alone is 120 s. */
 	assert_int_equal(pthread_create(&t, NULL, bounded_main, &b), 0);
 	char *hb = strstr(body, "\"boot_id\"");
 	hb[-1] = '{';
 	while (!atomic_load(&b.done)) {
-		assert_int_equal(call(f, f->admin, "POST", "/v1/hosts/h1/heartbeat", hb - 1, 0,
-				      NULL),
-				 200);
+		assert_int_equal(
+			call(f, f->admin, "POST", "/v1/hosts/h1/heartbeat", hb - 1, 0, NULL), 200);
 		struct timespec ts = { 1, 0 }; /* the agents' heartbeat period */
 		nanosleep(&ts, NULL);
 	}
