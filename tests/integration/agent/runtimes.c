@@ -7,6 +7,7 @@
  * hash names is not mounted. */
 #include "agent.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,8 +129,10 @@ void test_runtime_disk(void **state)
 /* Links or copies the image file name from the suite's image into dir. */
 static void image_file(const char *dir, const char *name, bool copy)
 {
-	char from[512], to[512];
-	snprintf(from, sizeof(from), "%s/guest/%s", test_build_dir(), name);
+	char from[PATH_MAX + 64], to[512], build[PATH_MAX];
+	/* A link made from a relative build folder would point nowhere. */
+	assert_non_null(realpath(test_build_dir(), build));
+	snprintf(from, sizeof(from), "%s/guest/%s", build, name);
 	snprintf(to, sizeof(to), "%s/%s", dir, name);
 	if (!copy) {
 		assert_int_equal(symlink(from, to), 0);
