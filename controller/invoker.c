@@ -741,22 +741,33 @@ static void run_found(struct invoker *iv, const char *id, const struct store_inv
 
 /* Runs one queued invocation to its end. Its version's artifact is pinned
  * (artifact_gc.h) in the hold of the lock that looked it up, until it ends. */
+/* Looks a queued invocation up with its version, in one hold of the store's
+ * lock, pinning the version's artifact when pin is set. Returns 0 with inv
+ * (clear it) and *fr the version's lookup (or pin) result, or -errno when
+ * the invocation is gone (logged). */
+static int queued_lookup(struct invoker *iv, const char *id, bool pin,
+			 struct store_invocation *inv, struct store_function *fn, int *fr)
+{
+	pthread_mutex_lock(&iv->db->lock);
+	int r = store_invocation_get(iv->db->store, NULL, id, inv);
+	*fr = r == 0 ? store_function_get(iv->db->store, inv->tenant, inv->function, inv->version,
+					  fn)
+		     : r;
+	if (*fr == 0 && pin)
+		*fr = artifact_gc_pin(iv->db, fn->digest);
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0)
+		log_warn("async_lost id=%s err=%s", id, strerror(-r));
+	return r;
+}
+
 static void run_async(struct invoker *iv, const char *id)
 {
 	struct store_invocation inv;
 	struct store_function fn;
-	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocation_get(iv->db->store, NULL, id, &inv);
-	int fr = r == 0 ? store_function_get(iv->db->store, inv.tenant, inv.function, inv.version,
-					     &fn)
-			: r;
-	if (fr == 0)
-		fr = artifact_gc_pin(iv->db, fn.digest);
-	pthread_mutex_unlock(&iv->db->lock);
-	if (r < 0) {
-		log_warn("async_lost id=%s err=%s", id, strerror(-r));
+	int fr;
+	if (queued_lookup(iv, id, true, &inv, &fn, &fr) < 0)
 		return;
-	}
 	run_found(iv, id, &inv, fr, &fn);
 	if (fr == 0)
 		artifact_gc_unpin(iv->db, fn.digest);
@@ -793,16 +804,9 @@ static void requeue(struct invoker *iv, const char *id)
 {
 	struct store_invocation inv;
 	struct store_function fn;
-	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocation_get(iv->db->store, NULL, id, &inv);
-	int fr = r == 0 ? store_function_get(iv->db->store, inv.tenant, inv.function, inv.version,
-					     &fn)
-			: r;
-	pthread_mutex_unlock(&iv->db->lock);
-	if (r < 0) {
-		log_warn("async_lost id=%s err=%s", id, strerror(-r));
+	int fr;
+	if (queued_lookup(iv, id, false, &inv, &fn, &fr) < 0)
 		return;
-	}
 	/* A deleted version is failed by the worker that takes it. */
 	enqueue(iv, inv.tenant, inv.function, fr == 0 ? fn.limits.max_concurrency : 1, id);
 	store_invocation_clear(&inv);
