@@ -12,6 +12,7 @@
 #include "api_int.h"
 #include "httpd.h"
 #include "log.h"
+#include "util.h"
 #include "vcpu.h"
 
 #define SMALL_BODY_MAX (64 * 1024)
@@ -63,6 +64,21 @@ void api_reply_errno(struct request *r, int err, const char *what)
 {
 	api_reply_error(r, agent_err_from_errno(err), "%s: %s", what,
 			err == -EMLINK || err == -ENOSPC ? vcpu_strerror(err) : strerror(-err));
+}
+
+bool api_query_int(struct request *r, const char *key, long lo, long hi, long *val)
+{
+	const char *s = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+	if (!s)
+		return true;
+	int64_t v;
+	if (parse_i64(s, lo, hi, &v) < 0) {
+		api_reply_error(r, AGENT_E_BAD_PARAMETER, "%s must be an integer in %ld..%ld", key,
+				lo, hi);
+		return false;
+	}
+	*val = (long)v;
+	return true;
 }
 
 static enum MHD_Result send_reply(struct request *r)
@@ -139,6 +155,7 @@ static const struct api_route routes[] = {
 	{ { "PUT", "/v1/vms/{}/workers" }, true, BODY_SMALL, api_put_workers },
 	{ { "PUT", "/v1/vms/{}/scaling" }, true, BODY_SMALL, api_put_scaling },
 	{ { "GET", "/v1/vms/{}/attestation" }, true, BODY_SMALL, api_get_attestation },
+	{ { "POST", "/v1/vms/{}/ping" }, true, BODY_SMALL, api_post_ping },
 	{ { "POST", "/v1/vms/{}/invoke" }, true, BODY_INPUT, api_post_invoke },
 	{ { "PUT", "/v1/artifacts/{}" }, true, BODY_ARTIFACT, api_put_artifact },
 	{ { "GET", "/v1/artifacts/{}" }, true, BODY_SMALL, api_get_artifact },

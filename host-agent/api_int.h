@@ -74,6 +74,11 @@ void api_reply_error_code(struct request *r, unsigned status, const char *code, 
 /* Sets the error reply for a -errno (agent_err_from_errno): "what: reason". */
 void api_reply_errno(struct request *r, int err, const char *what);
 
+/* Reads an optional integer query parameter into *val (left alone when
+ * absent); false after replying 400 bad_parameter when it is not an integer
+ * in lo..hi. */
+bool api_query_int(struct request *r, const char *key, long lo, long hi, long *val);
+
 /* Parks the request until a callback answers it, unless one already did. */
 void api_suspend(struct request *r);
 
@@ -94,6 +99,7 @@ void api_delete_vm(struct request *r, const char *tenant);
 void api_restart_vm(struct request *r, const char *tenant);
 void api_put_workers(struct request *r, const char *tenant);
 void api_put_scaling(struct request *r, const char *tenant);
+void api_post_ping(struct request *r, const char *tenant);
 
 /* Route handler (api_attest.c). */
 void api_get_attestation(struct request *r, const char *tenant);

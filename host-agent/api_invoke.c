@@ -14,23 +14,6 @@
 #include "util.h"
 #include "vm.h"
 
-/* Reads an optional integer query parameter; false (and a 400) when it is
- * not one or is out of lo..hi. */
-static bool query_int(struct request *r, const char *key, long lo, long hi, long *val)
-{
-	const char *s = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-	if (!s)
-		return true;
-	int64_t v;
-	if (parse_i64(s, lo, hi, &v) < 0) {
-		api_reply_error(r, AGENT_E_BAD_PARAMETER, "%s must be an integer in %ld..%ld", key,
-				lo, hi);
-		return false;
-	}
-	*val = (long)v;
-	return true;
-}
-
 /* An invocation id as the controller makes them: 32 lower-case hex digits. */
 static bool invocation_id_is_valid(const char *s)
 {
@@ -201,10 +184,10 @@ void api_post_invoke(struct request *r, const char *tenant)
 	const char *mode = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "mode");
 	long timeout = cfg->default_timeout_ms, max_output = (long)cfg->max_output, cpu = -1;
 	long memory_mib = 0;
-	if (!query_int(r, "timeout_ms", 1, cfg->max_timeout_ms, &timeout) ||
-	    !query_int(r, "max_output", 0, (long)cfg->max_output, &max_output) ||
-	    !query_int(r, "cpu", 1, VM_MAX_CPUS, &cpu) ||
-	    !query_int(r, "memory_mib", 1, WIRE_MAX_MEMORY_MIB, &memory_mib))
+	if (!api_query_int(r, "timeout_ms", 1, cfg->max_timeout_ms, &timeout) ||
+	    !api_query_int(r, "max_output", 0, (long)cfg->max_output, &max_output) ||
+	    !api_query_int(r, "cpu", 1, VM_MAX_CPUS, &cpu) ||
+	    !api_query_int(r, "memory_mib", 1, WIRE_MAX_MEMORY_MIB, &memory_mib))
 		return;
 	if (!artifacts_digest_is_valid(digest)) {
 		api_reply_error(r, AGENT_E_BAD_DIGEST,

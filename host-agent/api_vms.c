@@ -1,13 +1,15 @@
-/* The VM routes: create, list, get, delete, restart, workers, scaling, and
- * the agent's status. */
+/* The VM routes: create, list, get, delete, restart, workers, scaling, the
+ * bare round trip to the guest (ping), and the agent's status. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <microhttpd.h>
 
 #include "api_int.h"
 #include "encoding.h"
+#include "guest_chan.h"
 #include "policy.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -389,4 +391,84 @@ void api_put_scaling(struct request *r, const char *tenant)
 		return;
 	}
 	api_reply_json(r, MHD_HTTP_OK, vm_to_json(vm));
+}
+
+/* ---- ping ------------------------------------------------------------------------ */
+
+#define PING_COUNT_DEFAULT 10
+#define PING_COUNT_MAX 1000
+/* A guest that does not answer one ping in this long fails the request. */
+#define PING_TIMEOUT_MS 10000
+
+/* POST /v1/vms/{vm}/ping: WIRE_PING sent `count` times over the VM's
+ * channel, each after the previous answer, each round trip timed here. */
+struct ping_run {
+	struct request *r;
+	int count, done;
+	uint64_t sent_ns;
+	long long rtt_us[];
+};
+
+static void on_ping_reply(struct guest_chan *ch, int status, const struct wire_frame *frame,
+			  json_t *meta, void *data);
+
+static int ping_send(struct guest_chan *ch, struct ping_run *pr)
+{
+	pr->sent_ns = uv_hrtime();
+	return guest_chan_request(ch, WIRE_PING, NULL, NULL, 0, PING_TIMEOUT_MS, on_ping_reply, pr);
+}
+
+static void on_ping_reply(struct guest_chan *ch, int status, const struct wire_frame *frame,
+			  json_t *meta, void *data)
+{
+	struct ping_run *pr = data;
+	struct request *r = pr->r;
+	if (status == 0) {
+		pr->rtt_us[pr->done++] = (long long)((uv_hrtime() - pr->sent_ns) / 1000);
+		if (pr->done < pr->count && (status = ping_send(ch, pr)) == 0)
+			return;
+	}
+	if (status == 0) {
+		json_t *rtt = json_array();
+		for (int i = 0; i < pr->done; i++)
+			json_array_append_new(rtt, json_integer(pr->rtt_us[i]));
+		api_reply_json(r, MHD_HTTP_OK,
+			       json_pack("{s:i, s:o}", "count", pr->done, "rtt_us", rtt));
+	} else if (status == -EREMOTEIO) {
+		const char *code = json_string_value(json_object_get(meta, "code"));
+		api_reply_error(r, AGENT_E_GUEST_ERROR, "the guest refused a ping: %s",
+				code ? code : "?");
+	} else {
+		api_reply_errno(r, status, "ping lost");
+	}
+	free(pr);
+	api_resume(r);
+}
+
+void api_post_ping(struct request *r, const char *tenant)
+{
+	long count = PING_COUNT_DEFAULT;
+	if (!api_query_int(r, "count", 1, PING_COUNT_MAX, &count))
+		return;
+	struct vm *vm = api_find_vm(r, tenant);
+	if (!vm)
+		return;
+	if (!vm_is_ready(vm) || !vm->chan) {
+		api_reply_error(r, AGENT_E_VM_NOT_READY, "the VM is %s", vm_state_name(vm->state));
+		return;
+	}
+	struct ping_run *pr = calloc(1, sizeof(*pr) + (size_t)count * sizeof(pr->rtt_us[0]));
+	if (!pr) {
+		api_reply_errno(r, -ENOMEM, "cannot ping");
+		return;
+	}
+	pr->r = r;
+	pr->count = (int)count;
+	int err = ping_send(vm->chan, pr);
+	if (err < 0) {
+		free(pr);
+		api_reply_errno(r, err, "cannot ping");
+		return;
+	}
+	api_suspend(r);
 }

@@ -3,7 +3,7 @@
  * API promises, the nonce passed through, the guest's refusals) and the
  * invocation parameters passed through to the guest as INVOKE meta (the
  * runtime and handler too, and the runtimes a VM's image cannot run
- * refused). The
+ * refused), and the bare ping round trip. The
  * server, the channel and the fake guest share one loop on its own thread;
  * the test calls the API with libcurl. */
 #include <errno.h>
@@ -398,6 +398,34 @@ static void test_invoke_runtime(void **state)
 	expect_meta(fx, "&runtime=nodejs", "nodejs", NULL);
 }
 
+/* ping: count pings sent one after another, one round trip each; a count
+ * out of range refused before any is sent; the guest's refusal relayed. */
+static void test_ping(void **state)
+{
+	struct fixture *fx = *state;
+	struct http_reply r;
+	assert_int_equal(http_call(fx->url, NULL, "POST", "/v1/vms/t1/ping?count=3", NULL, 0, &r),
+			 200);
+	json_t *rtt = json_object_get(r.json, "rtt_us");
+	assert_int_equal(json_array_size(rtt), 3);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "count")), 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_true(json_is_integer(json_array_get(rtt, i)) &&
+			    json_integer_value(json_array_get(rtt, i)) >= 0);
+	http_reply_free(&r);
+	assert_int_equal(fake_guest_count(&fx->guest, WIRE_PING), 3);
+	const char *bad[] = { "/v1/vms/t1/ping?count=0", "/v1/vms/t1/ping?count=1001",
+			      "/v1/vms/t1/ping?count=x", "/v1/vms/t1/ping?count=" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_error(fx, "POST", bad[i], 400, "bad_parameter");
+	assert_int_equal(fake_guest_count(&fx->guest, WIRE_PING), 3);
+	expect_error(fx, "POST", "/v1/vms/t2/ping", 404, "no_vm");
+	fake_guest_on_error(&fx->guest, WIRE_PING, "bad_request");
+	expect_error(fx, "POST", "/v1/vms/t1/ping", 502, "guest_error");
+	fx->vm->state = VM_BOOTING;
+	expect_error(fx, "POST", "/v1/vms/t1/ping", 503, "vm_not_ready");
+}
+
 #define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -405,7 +433,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		FIXTURE_TEST(test_attest_none),    FIXTURE_TEST(test_attest_snp),
 		FIXTURE_TEST(test_attest_errors),  FIXTURE_TEST(test_invoke_passthrough),
-		FIXTURE_TEST(test_invoke_runtime),
+		FIXTURE_TEST(test_invoke_runtime), FIXTURE_TEST(test_ping),
 	};
 	return cmocka_run_group_tests_name("api_guest", tests, NULL, NULL);
 }
