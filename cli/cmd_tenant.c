@@ -33,11 +33,33 @@ static int make_key(struct cli *cli, const char *path, const json_t *body)
 static const char *scaling_text(const json_t *tenant, char *out, size_t size)
 {
 	const json_t *s = json_object_get(tenant, "scaling");
-	snprintf(out, size, "min %lld, max %lld, mechanism %s, policy %s",
-		 (long long)field_int(s, "min", 0), (long long)field_int(s, "max", 0),
-		 or_dash(field_str(s, "mechanism")), or_dash(field_str(s, "policy")));
+	int n = snprintf(out, size, "min %lld, max %lld, mechanism %s, policy %s",
+			 (long long)field_int(s, "min", 0), (long long)field_int(s, "max", 0),
+			 or_dash(field_str(s, "mechanism")), or_dash(field_str(s, "policy")));
+	/* A controller before per-tenant concurrency sends none. */
+	if (json_object_get(s, "concurrency") && n > 0 && (size_t)n < size)
+		snprintf(out + n, size - (size_t)n, ", concurrency %lld",
+			 (long long)field_int(s, "concurrency", 0));
 	return out;
 }
+
+/* Takes the value of --concurrency into *ret (the controller checks it
+ * too). Returns 0, or CLI_EXIT_USAGE after printing that it is not a
+ * whole number 1..10000. */
+static int concurrency_opt(const struct cli_command *cmd, const char *s, long long *ret)
+{
+	uint64_t v;
+	if (parse_u64(s, 1, 10000, &v) < 0)
+		return cli_usage_error(
+			cmd, "--concurrency must be a whole number 1..10000, got \"%s\"", s);
+	*ret = (long long)v;
+	return 0;
+}
+
+/* The help line of --concurrency. */
+#define CONCURRENCY_HELP                                                                        \
+	"  --concurrency N         the most invocations of the tenant's functions running at\n" \
+	"                          once, sync and async together (1..10000, default 100)\n"
 
 /* "sev-snp, attestation required": what a tenant's VMs are and whether an
  * invocation needs verified evidence (the defaults when a controller sends
@@ -127,9 +149,10 @@ static int host_data_set(const struct cli_command *cmd, const char *tenant,
 
 static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_CONFIDENTIAL = OPT_FIRST_COMMAND, O_REQUIRE, O_E2E_KEY, O_HOST_DATA };
+	enum { O_CONFIDENTIAL = OPT_FIRST_COMMAND, O_REQUIRE, O_E2E_KEY, O_HOST_DATA, O_CONC };
 	static const struct option opts[] = {
 		{ "confidential", required_argument, NULL, O_CONFIDENTIAL },
+		{ "concurrency", required_argument, NULL, O_CONC },
 		{ "require-attestation", no_argument, NULL, O_REQUIRE },
 		{ "e2e-key", required_argument, NULL, O_E2E_KEY },
 		{ "host-data", required_argument, NULL, O_HOST_DATA },
@@ -138,11 +161,16 @@ static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int
 	const char *confidential = NULL;
 	struct host_data_opts hd = { 0 };
 	bool require = false;
+	long long concurrency = 0;
 	int c, code;
 	while ((c = cli_getopt(cli, cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case O_CONFIDENTIAL:
 			if ((code = confidential_opt(cmd, optarg, &confidential)))
+				return code;
+			break;
+		case O_CONC:
+			if ((code = concurrency_opt(cmd, optarg, &concurrency)))
 				return code;
 			break;
 		case O_REQUIRE: require = true; break;
@@ -165,6 +193,8 @@ static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int
 		json_object_set_new(body, "confidential", json_string(confidential));
 	if (require)
 		json_object_set_new(body, "attestation", json_string("required"));
+	if (concurrency)
+		json_object_set_new(body, "concurrency", json_integer(concurrency));
 	code = host_data_set(cmd, argv[optind], confidential, &hd, body);
 	if (!code)
 		code = make_key(cli, "/v1/tenants", body);
@@ -174,11 +204,11 @@ static int run_tenant_create(struct cli *cli, const struct cli_command *cmd, int
 
 const struct cli_command cmd_tenant_create = {
 	"tenant create",
-	"NAME [--confidential none|sev-snp] [--require-attestation] [--e2e-key FILE | "
-	"--host-data HEX]",
+	"NAME [--concurrency N] [--confidential none|sev-snp] [--require-attestation] "
+	"[--e2e-key FILE | --host-data HEX]",
 	"create a tenant (admin) and print its first key, which is shown only once",
 	"NAME is [a-z0-9-]{1,63}.\n\n"
-	"options:\n"
+	"options:\n" CONCURRENCY_HELP
 	"  --confidential C        none (default) or sev-snp: each VM an SEV-SNP guest whose\n"
 	"                          memory the host cannot read (needs SNP hardware and the\n"
 	"                          precreated mechanism; see docs/security.md)\n"
@@ -342,13 +372,15 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 		O_REQUIRE,
 		O_NO_REQUIRE,
 		O_E2E_KEY,
-		O_HOST_DATA
+		O_HOST_DATA,
+		O_CONC
 	};
 	static const struct option opts[] = {
 		{ "min", required_argument, NULL, O_MIN },
 		{ "max", required_argument, NULL, O_MAX },
 		{ "mechanism", required_argument, NULL, O_MECHANISM },
 		{ "policy", required_argument, NULL, O_POLICY },
+		{ "concurrency", required_argument, NULL, O_CONC },
 		{ "confidential", required_argument, NULL, O_CONFIDENTIAL },
 		{ "require-attestation", no_argument, NULL, O_REQUIRE },
 		{ "no-require-attestation", no_argument, NULL, O_NO_REQUIRE },
@@ -357,7 +389,7 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 		CLI_GLOBAL_OPTIONS,
 	};
 	struct host_data_opts hd = { 0 };
-	long long min = -1, max = -1;
+	long long min = -1, max = -1, concurrency = 0;
 	const char *mechanism = NULL, *policy = NULL, *confidential = NULL, *attestation = NULL;
 	uint64_t v;
 	int c, code;
@@ -390,6 +422,10 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 					optarg);
 			policy = optarg;
 			break;
+		case O_CONC:
+			if ((code = concurrency_opt(cmd, optarg, &concurrency)))
+				return code;
+			break;
 		case O_CONFIDENTIAL:
 			if ((code = confidential_opt(cmd, optarg, &confidential)))
 				return code;
@@ -412,11 +448,11 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 	char path[CLI_PATH_SIZE];
 	if ((code = cli_path_args(cmd, argc, argv, 1, "/v1/tenants/%s/scaling", "TENANT", path)))
 		return code;
-	if (min < 0 && max < 0 && !mechanism && !policy && !confidential && !attestation &&
-	    !hd.key_file && !hd.hex[0])
+	if (min < 0 && max < 0 && !mechanism && !policy && !concurrency && !confidential &&
+	    !attestation && !hd.key_file && !hd.hex[0])
 		return cli_usage_error(cmd, "nothing to change: give --min, --max, --mechanism, "
-					    "--policy, --confidential, --[no-]require-attestation, "
-					    "--e2e-key or --host-data");
+					    "--policy, --concurrency, --confidential, "
+					    "--[no-]require-attestation, --e2e-key or --host-data");
 	/* Only the fields given are sent: the others keep their values. */
 	json_t *body = json_pack("{s:s*, s:s*, s:s*, s:s*}", "mechanism", mechanism, "policy",
 				 policy, "confidential", confidential, "attestation", attestation);
@@ -424,6 +460,8 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 		json_object_set_new(body, "min", json_integer(min));
 	if (body && max >= 0)
 		json_object_set_new(body, "max", json_integer(max));
+	if (body && concurrency)
+		json_object_set_new(body, "concurrency", json_integer(concurrency));
 	if (!body)
 		return cli_fail(CLI_EXIT_API, "out of memory");
 	code = host_data_set(cmd, argv[optind], confidential, &hd, body);
@@ -436,12 +474,13 @@ static int run_scale(struct cli *cli, const struct cli_command *cmd, int argc, c
 const struct cli_command cmd_scale = {
 	"scale",
 	"TENANT [--min N] [--max N] [--mechanism hotplug|precreated] [--policy P] "
-	"[--confidential none|sev-snp] [--require-attestation|--no-require-attestation] "
-	"[--e2e-key FILE | --host-data HEX]",
-	"change a tenant's worker vCPU limits, mechanism, policy or confidentiality (admin)",
+	"[--concurrency N] [--confidential none|sev-snp] "
+	"[--require-attestation|--no-require-attestation] [--e2e-key FILE | --host-data HEX]",
+	"change a tenant's worker vCPU limits, mechanism, policy, concurrency or confidentiality "
+	"(admin)",
 	"Options left out keep their values. A running VM takes new limits and policy at once; a\n"
 	"new mechanism, confidentiality or host_data (or a max above the VM's size) restarts it\n"
-	"when nothing is in flight.\n\n"
+	"when nothing is in flight. A new concurrency applies from the next invocation on.\n\n"
 	"options:\n"
 	"  --min N                 worker vCPUs always kept\n"
 	"  --max N                 worker vCPUs at most\n"
@@ -452,7 +491,7 @@ const struct cli_command cmd_scale = {
 	"                          every MS ms, one step toward demand), fixed:N, fixed:max\n"
 	"                          (always N or max worker vCPUs), or scale-out[:MS] (one-worker\n"
 	"                          VMs, up to max, booted when all are busy and stopped after\n"
-	"                          MS ms idle, 60 s by default)\n"
+	"                          MS ms idle, 60 s by default)\n" CONCURRENCY_HELP
 	"  --confidential C        none or sev-snp (SEV-SNP guests; needs the precreated\n"
 	"                          mechanism)\n"
 	"  --require-attestation, --no-require-attestation\n"

@@ -14,12 +14,12 @@
 static json_t *tenant_json(const struct store_tenant *t)
 {
 	const char *hd = t->scaling.host_data[0] ? t->scaling.host_data : NULL;
-	return json_pack("{s:s, s:I, s:{s:i, s:i, s:s, s:s}, s:s, s:s, s:s?}", "name", t->name,
+	return json_pack("{s:s, s:I, s:{s:i, s:i, s:s, s:s, s:i}, s:s, s:s, s:s?}", "name", t->name,
 			 "created_ms", (json_int_t)t->created_ms, "scaling", "min",
 			 t->scaling.min_workers, "max", t->scaling.max_workers, "mechanism",
-			 t->scaling.mechanism, "policy", t->scaling.policy, "confidential",
-			 t->scaling.confidential, "attestation", t->scaling.attestation,
-			 "host_data", hd);
+			 t->scaling.mechanism, "policy", t->scaling.policy, "concurrency",
+			 t->scaling.concurrency, "confidential", t->scaling.confidential,
+			 "attestation", t->scaling.attestation, "host_data", hd);
 }
 
 #define SNP_NEEDS_PRECREATED                                              \
@@ -219,8 +219,9 @@ static void key_revoke(struct request *r)
  * one is wrong. */
 static bool scaling_fields_ok(struct request *r, json_t *o, bool create)
 {
-	static const char *const fields[] = { "min",          "max",         "mechanism", "policy",
-					      "confidential", "attestation", "host_data", NULL };
+	static const char *const fields[] = { "min",         "max",         "mechanism",
+					      "policy",      "concurrency", "confidential",
+					      "attestation", "host_data",   NULL };
 	const char *key;
 	json_t *val;
 	json_object_foreach(o, key, val)
@@ -249,6 +250,15 @@ static bool scaling_fields_ok(struct request *r, json_t *o, bool create)
 	struct policy p;
 	if (pol && (policy_parse(json_string_value(pol), &p) < 0 || policy_is_manual(&p))) {
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", POLICY_GRAMMAR);
+		return false;
+	}
+	json_t *conc = json_object_get(o, "concurrency");
+	if (conc && (!json_is_integer(conc) || json_integer_value(conc) < 1 ||
+		     json_integer_value(conc) > STORE_CONCURRENCY_MAX)) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field",
+			    "concurrency must be an integer 1..%d: the most invocations of the "
+			    "tenant's functions running at once",
+			    STORE_CONCURRENCY_MAX);
 		return false;
 	}
 	return true;
@@ -308,7 +318,22 @@ static int scaling_merge(json_t *o, struct store_scaling *sc, char *err, size_t 
 		snprintf(sc->mechanism, sizeof(sc->mechanism), "%s", m);
 	if (pol)
 		snprintf(sc->policy, sizeof(sc->policy), "%s", pp);
+	/* Checked by scaling_fields_ok. */
+	json_t *conc = json_object_get(o, "concurrency");
+	if (conc)
+		sc->concurrency = (int)json_integer_value(conc);
 	return 0;
+}
+
+/* Hands the tenant's stored concurrency to the invoker, which keeps it in
+ * memory. The store has it already: were memory short, a restart would
+ * still take it. */
+static void concurrency_apply(struct request *r, const struct store_tenant *t)
+{
+	int err = invoker_tenant_concurrency(r->ctl->invoker, t->name,
+					     (unsigned)t->scaling.concurrency);
+	if (err < 0)
+		log_warn("tenant_concurrency_unapplied name=%s err=%s", t->name, strerror(-err));
 }
 
 /* Makes the tenant and its first key together: a failure leaves neither,
@@ -335,6 +360,7 @@ static void tenant_insert(struct request *r, const char *name, const struct stor
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "bad tenant name");
 	if (err < 0)
 		return reply_internal(r, "tenant_create", err);
+	concurrency_apply(r, &t);
 	json_t *j = tenant_json(&t);
 	json_object_set_new(j, "key", json_string(token));
 	log_info("tenant_created name=%s", name);
@@ -352,7 +378,8 @@ static void tenant_create(struct request *r)
 	struct store_scaling sc = STORE_SCALING_DEFAULT;
 	char why[200];
 	bool given = json_object_get(o, "min") || json_object_get(o, "max") ||
-		     json_object_get(o, "mechanism") || json_object_get(o, "policy");
+		     json_object_get(o, "mechanism") || json_object_get(o, "policy") ||
+		     json_object_get(o, "concurrency");
 	if (!name || !name_ok(name, false))
 		reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "name must match [a-z0-9-]{1,63}");
 	else if (!scaling_fields_ok(r, o, true))
@@ -395,10 +422,11 @@ static void scaling_set(struct request *r)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_field", "%s", err_text);
 	if (err < 0)
 		return reply_internal(r, "set_scaling", err);
-	log_info("tenant_scaling name=%s min=%d max=%d mechanism=%s policy=%s confidential=%s "
-		 "attestation=%s",
-		 r->arg, sc.min_workers, sc.max_workers, sc.mechanism, sc.policy, sc.confidential,
-		 sc.attestation);
+	log_info("tenant_scaling name=%s min=%d max=%d mechanism=%s policy=%s concurrency=%d "
+		 "confidential=%s attestation=%s",
+		 r->arg, sc.min_workers, sc.max_workers, sc.mechanism, sc.policy, sc.concurrency,
+		 sc.confidential, sc.attestation);
+	concurrency_apply(r, &t);
 	fleet_tenant_scaling(r->ctl->fleet, r->arg, &t.scaling);
 	reply_json(r, MHD_HTTP_OK, tenant_json(&t));
 }

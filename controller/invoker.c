@@ -60,6 +60,12 @@ struct running {
 	unsigned n;
 };
 
+/* A tenant's concurrency limit, as its scaling last set it. */
+struct tenant_limit {
+	char tenant[STORE_NAME_SIZE];
+	unsigned limit;
+};
+
 struct invoker {
 	struct invoker_config cfg;
 	struct db *db;
@@ -70,6 +76,8 @@ struct invoker {
 	pthread_cond_t work; /* the queue grew, a slot came free, or stopping */
 	struct running *running;
 	size_t n_running, cap_running;
+	struct tenant_limit *limits; /* the tenants' own; others have cfg.tenant_concurrency */
+	size_t n_limits, cap_limits;
 	struct fair_queue queue; /* the async queue */
 	bool stopping;
 	pthread_t *workers;
@@ -108,6 +116,62 @@ static unsigned running_tenant(const struct invoker *iv, const char *tenant)
 	return n;
 }
 
+/* The tenant's concurrency limit; the lock is held. */
+static unsigned tenant_limit(const struct invoker *iv, const char *tenant)
+{
+	for (size_t i = 0; i < iv->n_limits; i++)
+		if (!strcmp(iv->limits[i].tenant, tenant))
+			return iv->limits[i].limit;
+	return iv->cfg.tenant_concurrency;
+}
+
+/* Sets the tenant's concurrency limit; the lock is held. Returns 0 or
+ * -ENOMEM. */
+static int tenant_limit_set(struct invoker *iv, const char *tenant, unsigned limit)
+{
+	for (size_t i = 0; i < iv->n_limits; i++)
+		if (!strcmp(iv->limits[i].tenant, tenant)) {
+			iv->limits[i].limit = limit;
+			return 0;
+		}
+	if (array_reserve(&iv->limits, &iv->cap_limits, iv->n_limits + 1, sizeof(*iv->limits), 16) <
+	    0)
+		return -ENOMEM;
+	struct tenant_limit *l = &iv->limits[iv->n_limits++];
+	snprintf(l->tenant, sizeof(l->tenant), "%s", tenant);
+	l->limit = limit;
+	return 0;
+}
+
+int invoker_tenant_concurrency(struct invoker *iv, const char *tenant, unsigned limit)
+{
+	pthread_mutex_lock(&iv->lock);
+	int r = tenant_limit_set(iv, tenant, limit);
+	/* A higher limit may let queued work start now. */
+	pthread_cond_broadcast(&iv->work);
+	pthread_mutex_unlock(&iv->lock);
+	return r;
+}
+
+/* Takes every tenant's limit from the store, before any invocation runs.
+ * Returns 0 or -errno. */
+static int tenant_limits_load(struct invoker *iv)
+{
+	struct store_tenant *ts;
+	size_t n;
+	pthread_mutex_lock(&iv->db->lock);
+	int r = store_tenant_list(iv->db->store, &ts, &n);
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&iv->lock);
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = tenant_limit_set(iv, ts[i].name, (unsigned)ts[i].scaling.concurrency);
+	pthread_mutex_unlock(&iv->lock);
+	free(ts);
+	return r;
+}
+
 /* Whether one more invocation of the function may start now: under its
  * max_concurrency and under the tenant's concurrency limit. The lock is
  * held; a slot it answers true for is then taken with slot_take_locked. */
@@ -118,7 +182,7 @@ static bool slot_free(const char *tenant, const char *function, unsigned max_con
 	struct running *r = running_find(iv, tenant, function);
 	if (!r || r->n >= max_concurrency)
 		return false;
-	return running_tenant(iv, tenant) < iv->cfg.tenant_concurrency;
+	return running_tenant(iv, tenant) < tenant_limit(iv, tenant);
 }
 
 /* Takes one of the function's max_concurrency slots if one is free (and
@@ -850,6 +914,11 @@ int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *f
 	pthread_cond_init(&iv->rec_work, NULL);
 	pthread_cond_init(&iv->rec_done, NULL);
 	iv->rec_tail = &iv->rec_head;
+	int lr = tenant_limits_load(iv);
+	if (lr < 0) {
+		invoker_free(iv);
+		return lr;
+	}
 	int rr = pthread_create(&iv->recorder, NULL, recorder_main, iv);
 	if (rr) {
 		invoker_free(iv);
@@ -898,6 +967,7 @@ void invoker_free(struct invoker *iv)
 	free(iv->workers);
 	fair_queue_free(&iv->queue);
 	free(iv->running);
+	free(iv->limits);
 	pthread_cond_destroy(&iv->work);
 	pthread_cond_destroy(&iv->rec_work);
 	pthread_cond_destroy(&iv->rec_done);

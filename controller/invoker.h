@@ -23,21 +23,31 @@ struct invoker_config {
 	unsigned async_workers;   /* threads running asynchronous invocations */
 	int placement_timeout_ms; /* longest wait for a tenant's VM to come up */
 	/* How many invocations of one tenant's functions may run at once,
-	 * sync and async together (0: INVOKER_TENANT_CONCURRENCY). */
+	 * sync and async together, for a tenant whose own limit (its scaling's
+	 * concurrency) is not known (0: INVOKER_TENANT_CONCURRENCY). */
 	unsigned tenant_concurrency;
 };
 
 /* The default limit on a tenant's invocations running at once, as
  * OpenWhisk's per-namespace concurrency limit. */
-#define INVOKER_TENANT_CONCURRENCY 100
+#define INVOKER_TENANT_CONCURRENCY STORE_CONCURRENCY_DEFAULT
 
 struct invoker;
 
-/* Starts the async workers. Returns 0 with a handle for invoker_free. */
+/* Reads every tenant's concurrency limit from the store (kept in memory
+ * from then on: no invocation reads it from the store) and starts the async
+ * workers. Returns 0 with a handle for invoker_free. */
 int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *fleet,
 		struct link_pool *links, struct metrics *metrics, struct invoker **ret);
 /* Stops the workers (queued invocations stay queued in the store) and frees. */
 void invoker_free(struct invoker *iv);
+
+/* Sets the most invocations of tenant's functions that run at once, sync
+ * and async together, from the next slot taken on; call it whenever a
+ * tenant is made or its scaling's concurrency changes. Calls running over a
+ * lowered limit finish; a raised one lets queued calls start at once.
+ * Returns 0 or -ENOMEM (the old limit stays). */
+int invoker_tenant_concurrency(struct invoker *iv, const char *tenant, unsigned limit);
 
 /* After a restart: records left queued or running are failed or, for async
  * ones not yet retried, queued again. Returns 0 or -errno. */

@@ -131,6 +131,8 @@ static const char *const migrations[] = {
 	/* 6: when garbage collection deleted an artifact's file (NULL: it is
 	 * there). The row stays: deleted functions' versions still name it. */
 	"ALTER TABLE artifacts ADD COLUMN collected_ms INTEGER;",
+	/* 7: the most invocations of a tenant's functions running at once. */
+	"ALTER TABLE tenants ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 100;",
 };
 
 static const char *const core_queries[Q_COUNT] = {

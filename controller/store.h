@@ -33,6 +33,10 @@
 #define STORE_ADDRESS_SIZE 256
 #define STORE_LIST_MAX 1000
 #define STORE_MAX_WORKERS 64 /* most worker vCPUs a tenant may have */
+/* A tenant's concurrency: the most invocations of its functions running at
+ * once, sync and async together (as OpenWhisk's per-namespace limit). */
+#define STORE_CONCURRENCY_DEFAULT 100
+#define STORE_CONCURRENCY_MAX 10000
 
 struct store;
 
@@ -65,6 +69,9 @@ struct store_scaling {
 	 * hex digits: the commitment to the tenant secret they accept (""
 	 * when unset; "sev-snp" needs it, "none" keeps it unused). */
 	char host_data[STORE_HOST_DATA_SIZE];
+	/* The most invocations of the tenant's functions running at once, sync
+	 * and async together: 1..STORE_CONCURRENCY_MAX. */
+	int concurrency;
 };
 
 struct store_tenant {
@@ -74,11 +81,15 @@ struct store_tenant {
 };
 
 /* A new tenant's scaling settings, as a struct store_scaling initializer. */
-#define STORE_SCALING_DEFAULT { 0, 4, "precreated", "elastic", "none", "optional", "" }
+#define STORE_SCALING_DEFAULT                                                                    \
+	{                                                                                        \
+		0, 4, "precreated", "elastic", "none", "optional", "", STORE_CONCURRENCY_DEFAULT \
+	}
 
 /* Creates a tenant named [a-z0-9-]{1,63} with the default scaling settings
  * (0..4 worker vCPUs, "precreated", "elastic", confidential "none",
- * attestation "optional"). Returns 0, -EINVAL for a bad name or -EEXIST. */
+ * attestation "optional", concurrency STORE_CONCURRENCY_DEFAULT). Returns 0,
+ * -EINVAL for a bad name or -EEXIST. */
 int store_tenant_create(struct store *s, const char *name);
 /* Creates a tenant and its first key (see store_key_create) in one
  * transaction: either both exist afterwards or neither. confidential,
@@ -97,7 +108,7 @@ int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t
  * 1..63 printable characters, confidential "none" or "sev-snp" (the latter
  * only with "precreated" and a host_data), attestation "optional" or
  * "required" (the latter only with "sev-snp"), host_data "" or 64
- * lower-case hex digits. */
+ * lower-case hex digits, 1 <= concurrency <= STORE_CONCURRENCY_MAX. */
 bool store_scaling_is_valid(const struct store_scaling *scaling);
 /* Replaces a tenant's scaling settings. Returns 0, -ENOENT, or -EINVAL
  * unless store_scaling_is_valid. */

@@ -16,7 +16,7 @@
 
 #define TENANT_COLS                                                                                 \
 	"name, created_ms, min_workers, max_workers, mechanism, policy, confidential, attestation," \
-	" host_data"
+	" host_data, concurrency"
 
 const char *const store_tenant_queries[Q_COUNT] = {
 	[Q_TENANT_INSERT] = "INSERT INTO tenants (name, created_ms, mechanism, confidential,"
@@ -26,8 +26,8 @@ const char *const store_tenant_queries[Q_COUNT] = {
 	[Q_TENANT_LIST] = "SELECT " TENANT_COLS " FROM tenants ORDER BY name",
 	[Q_TENANT_SCALING] =
 		"UPDATE tenants SET min_workers = ?2, max_workers = ?3, mechanism = ?4,"
-		" policy = ?5, confidential = ?6, attestation = ?7, host_data = ?8"
-		" WHERE name = ?1",
+		" policy = ?5, confidential = ?6, attestation = ?7, host_data = ?8,"
+		" concurrency = ?9 WHERE name = ?1",
 	[Q_KEY_INSERT] = "INSERT INTO api_keys (key_id, tenant, salt, hash, created_ms)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_KEY_GET] =
@@ -54,6 +54,7 @@ static void read_tenant(sqlite3_stmt *st, void *item)
 	sq_col_text(st, 6, t->scaling.confidential, sizeof(t->scaling.confidential));
 	sq_col_text(st, 7, t->scaling.attestation, sizeof(t->scaling.attestation));
 	sq_col_text(st, 8, t->scaling.host_data, sizeof(t->scaling.host_data));
+	t->scaling.concurrency = sqlite3_column_int(st, 9);
 }
 
 /* A new tenant's options, checked as a new tenant's scaling would be. */
@@ -126,7 +127,7 @@ bool store_scaling_is_valid(const struct store_scaling *c)
 	       (snp || !strcmp(c->confidential, "none")) &&
 	       (required || !strcmp(c->attestation, "optional")) &&
 	       (!snp || (!strcmp(c->mechanism, "precreated") && has_host_data)) &&
-	       (!required || snp);
+	       (!required || snp) && c->concurrency >= 1 && c->concurrency <= STORE_CONCURRENCY_MAX;
 }
 
 int store_tenant_set_scaling(struct store *s, const char *name, const struct store_scaling *scaling)
@@ -135,8 +136,9 @@ int store_tenant_set_scaling(struct store *s, const char *name, const struct sto
 	if (!store_scaling_is_valid(c))
 		return -EINVAL;
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
-		s, Q_TENANT_SCALING, "tiittttt", name, c->min_workers, c->max_workers, c->mechanism,
-		c->policy, c->confidential, c->attestation, c->host_data[0] ? c->host_data : NULL);
+		s, Q_TENANT_SCALING, "tiittttti", name, c->min_workers, c->max_workers,
+		c->mechanism, c->policy, c->confidential, c->attestation,
+		c->host_data[0] ? c->host_data : NULL, c->concurrency);
 	if (!st)
 		return -ENOMEM;
 	return sq_step_update(s, st);

@@ -1,8 +1,9 @@
-/* tenant create, scale and tenant get with a confidential tenant's
- * host_data: the commitment sent is e2e_host_data of the tenant secret
- * (the secret created where it is missing, as deploy --encrypted does), or
- * --host-data as given; both flags, a bad value or an unusable secret are
- * refused with one line before any request. The commands run in this
+/* tenant create, scale and tenant get: a tenant's concurrency (sent when
+ * given, refused outside 1..10000) and a confidential tenant's host_data:
+ * the commitment sent is e2e_host_data of the tenant secret (the secret
+ * created where it is missing, as deploy --encrypted does), or --host-data
+ * as given; both flags, a bad value or an unusable secret are refused with
+ * one line before any request. The commands run in this
  * process against a stand-in controller that records what it was sent
  * (fake_api.h).
  *
@@ -35,12 +36,14 @@
 #define HD_LOWER "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 /* The stand-in controller answers every request with the tenant it was sent
- * (and a key). */
+ * (and a key); its concurrency is the one sent, else 100. */
 static json_t *fake_answer(const char *method, const char *url, const json_t *body)
 {
-	return json_pack("{s:s, s:s, s:O?, s:{s:i, s:i, s:s, s:s}}", "name", "acme", "key",
+	json_t *conc = json_object_get(body, "concurrency");
+	return json_pack("{s:s, s:s, s:O?, s:{s:i, s:i, s:s, s:s, s:I}}", "name", "acme", "key",
 			 "tenant-key-1", "host_data", json_object_get(body, "host_data"), "scaling",
-			 "min", 0, "max", 2, "mechanism", "precreated", "policy", "elastic");
+			 "min", 0, "max", 2, "mechanism", "precreated", "policy", "elastic",
+			 "concurrency", conc ? json_integer_value(conc) : (json_int_t)100);
 }
 
 static int setup(void **state)
@@ -193,6 +196,39 @@ static void test_scale_host_data(void **state)
 	json_decref(r.body);
 }
 
+/* --concurrency N is sent as the tenant's "concurrency" and nothing else
+ * changes; scale prints the new value. A value outside 1..10000 is refused
+ * with one line before any request. */
+static void test_concurrency(void **state)
+{
+	struct ran r = run(&cmd_scale, ARGV("scale", "acme", "--concurrency", "7"));
+	assert_int_equal(r.code, 0);
+	assert_string_equal(r.request, "PUT /v1/tenants/acme/scaling");
+	assert_int_equal(json_integer_value(json_object_get(r.body, "concurrency")), 7);
+	assert_int_equal(json_object_size(r.body), 1);
+	assert_non_null(strstr(r.out, "concurrency 7"));
+	json_decref(r.body);
+	r = run(&cmd_tenant_create, ARGV("create", "acme", "--concurrency", "10000"));
+	assert_int_equal(r.code, 0);
+	assert_string_equal(r.request, "POST /v1/tenants");
+	assert_int_equal(json_integer_value(json_object_get(r.body, "concurrency")), 10000);
+	json_decref(r.body);
+	/* Left out, none is sent: the controller's default or the value kept. */
+	r = run(&cmd_tenant_create, ARGV("create", "acme"));
+	assert_null(json_object_get(r.body, "concurrency"));
+	json_decref(r.body);
+	r = run(&cmd_scale, ARGV("scale", "acme", "--max", "3"));
+	assert_null(json_object_get(r.body, "concurrency"));
+	json_decref(r.body);
+	const char *const bad[] = { "0", "-1", "10001", "1.5", "abc", "", " 5", "+5" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		refused(&cmd_scale, ARGV("scale", "acme", "--concurrency", bad[i]),
+			"--concurrency must be a whole number 1..10000");
+		refused(&cmd_tenant_create, ARGV("create", "acme", "--concurrency", bad[i]),
+			"--concurrency must be a whole number 1..10000");
+	}
+}
+
 /* tenant get shows host_data, or "-" when the tenant has none. */
 static void test_get_shows_host_data(void **state)
 {
@@ -228,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_create_host_data_given),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_scale_host_data),
+		cmocka_unit_test(test_concurrency),
 		cmocka_unit_test(test_get_shows_host_data),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -101,6 +101,23 @@ static inline const char *error_code(json_t *o)
 	return json_string_value(json_object_get(json_object_get(o, "error"), "code"));
 }
 
+static inline const char *error_message(json_t *o)
+{
+	return json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+}
+
+/* Invokes the function fn asynchronously as key (202) and returns the
+ * invocation's id in id. */
+static inline void submit_async(struct fixture *f, const char *key, const char *fn, char id[64])
+{
+	char path[128];
+	json_t *o;
+	snprintf(path, sizeof(path), "/v1/functions/%s/invoke?async=true", fn);
+	assert_int_equal(call(f, key, "POST", path, "{}", 2, &o), 202);
+	snprintf(id, 64, "%s", json_string_value(json_object_get(o, "id")));
+	json_decref(o);
+}
+
 /* Creates tenant name and returns its key in key. */
 static inline void make_tenant(struct fixture *f, const char *name, char key[128])
 {

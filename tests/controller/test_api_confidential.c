@@ -24,11 +24,6 @@ static const char *field(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-static const char *error_message(json_t *o)
-{
-	return json_string_value(json_object_get(json_object_get(o, "error"), "message"));
-}
-
 /* Calls as token with a body and checks the status and the error code. */
 static void expect_error(struct fixture *f, const char *token, const char *method, const char *path,
 			 const char *body, int status, const char *code)

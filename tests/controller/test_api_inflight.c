@@ -8,116 +8,17 @@
  * async call, and its queued calls' queued_us counts their wait. A
  * synchronous call the agent never answers ends 504 timeout within the
  * function's timeout and the boot margin. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-
 #include "api_fixture.h"
+#include "held_agent.h"
 #include "sha256.h"
 #include "support/wait.h"
 
 static const char FN[] = "#!/bin/sh\necho '{\"held\":1}'\n";
-
-/* An agent whose tenant VM is ready and holds every artifact; an invoke
- * waits until released. */
-struct agent {
-	struct MHD_Daemon *d;
-	char url[64];
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	int invokes; /* held calls that arrived */
-	bool release;
-	char hold[32]; /* the VM whose calls are held, "" for all */
-};
-
-static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *body)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-								 MHD_RESPMEM_MUST_COPY);
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	enum MHD_Result ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
-{
-	struct agent *a = cls;
-	if (!*con_cls) {
-		*con_cls = a;
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	size_t n = strlen(url);
-	if (!strcmp(method, "GET") && !strncmp(url, "/v1/artifacts/", 14))
-		return answer(conn, 200, "{}");
-	if (!strcmp(method, "GET") && !strncmp(url, "/v1/vms/", 8) && !strchr(url + 8, '/'))
-		return answer(conn, 200, "{\"state\":\"ready\",\"pid\":7}");
-	if (!strcmp(method, "POST") && n > 7 && !strcmp(url + n - 7, "/invoke")) {
-		char vm[64];
-		snprintf(vm, sizeof(vm), "/v1/vms/%s/", a->hold);
-		if (a->hold[0] && strncmp(url, vm, strlen(vm)))
-			return answer(conn, 200, "{\"status\":\"ok\",\"result\":\"{}\"}");
-		pthread_mutex_lock(&a->lock);
-		a->invokes++;
-		pthread_cond_broadcast(&a->changed);
-		while (!a->release)
-			pthread_cond_wait(&a->changed, &a->lock);
-		pthread_mutex_unlock(&a->lock);
-		return answer(conn, 200, "{\"status\":\"ok\",\"result\":\"{}\"}");
-	}
-	return answer(conn, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no\"}}");
-}
-
-static void agent_start(struct agent *a)
-{
-	memset(a, 0, sizeof(*a));
-	pthread_mutex_init(&a->lock, NULL);
-	pthread_cond_init(&a->changed, NULL);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	a->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
-				NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&sa, MHD_OPTION_END);
-	assert_non_null(a->d);
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(a->url, sizeof(a->url), "http://127.0.0.1:%u", (unsigned)info->port);
-}
-
-static void agent_release(struct agent *a)
-{
-	pthread_mutex_lock(&a->lock);
-	a->release = true;
-	pthread_cond_broadcast(&a->changed);
-	pthread_mutex_unlock(&a->lock);
-}
-
-static void agent_stop(struct agent *a)
-{
-	agent_release(a);
-	MHD_stop_daemon(a->d);
-	pthread_cond_destroy(&a->changed);
-	pthread_mutex_destroy(&a->lock);
-}
-
-static bool invoke_arrived(void *arg)
-{
-	struct agent *a = arg;
-	pthread_mutex_lock(&a->lock);
-	bool yes = a->invokes > 0;
-	pthread_mutex_unlock(&a->lock);
-	return yes;
-}
 
 /* A synchronous invocation on a connection of its own. */
 struct caller {
@@ -236,16 +137,6 @@ static void status_of(struct fixture *f, const char *key, const char *id, char *
 	json_decref(o);
 }
 
-static void submit(struct fixture *f, const char *key, const char *fn, char id[64])
-{
-	char path[128];
-	json_t *o;
-	snprintf(path, sizeof(path), "/v1/functions/%s/invoke?async=true", fn);
-	assert_int_equal(call(f, key, "POST", path, "{}", 2, &o), 202);
-	snprintf(id, 64, "%s", json_string_value(json_object_get(o, "id")));
-	json_decref(o);
-}
-
 struct finished {
 	struct fixture *f;
 	const char *key, *id;
@@ -278,10 +169,10 @@ static void test_async_fair_across_tenants(void **state)
 			 201);
 	assert_int_equal(call(f, beta, "PUT", "/v1/functions/echo", FN, 0, NULL), 201);
 	for (int i = 0; i < 40; i++)
-		submit(f, acme, "slow", ids[i]);
+		submit_async(f, acme, "slow", ids[i]);
 	wait_until(invoke_arrived, &a, 30000, "the first slow call at the agent");
 	uint64_t held_from = time_now_us();
-	submit(f, beta, "echo", echo);
+	submit_async(f, beta, "echo", echo);
 	struct finished w = { f, beta, echo };
 	wait_until(is_finished, &w, 30000, "the other tenant's async call");
 	char st[32];

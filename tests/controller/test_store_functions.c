@@ -138,7 +138,8 @@ static void test_migration_from_v4(void **state)
 	char id[STORE_ID_SIZE];
 	assert_int_equal(store_invocation_create(f->s, "old", "fn", 1, true, "{}", 2, id), 0);
 	finish(f->s, id, STORE_OK);
-	store_reopen_from(f, "ALTER TABLE artifacts DROP COLUMN collected_ms;"
+	store_reopen_from(f, "ALTER TABLE tenants DROP COLUMN concurrency;"
+			     "ALTER TABLE artifacts DROP COLUMN collected_ms;"
 			     "ALTER TABLE function_versions DROP COLUMN runtime;"
 			     "ALTER TABLE function_versions DROP COLUMN handler;"
 			     "ALTER TABLE invocations DROP COLUMN exception;"
@@ -253,7 +254,8 @@ static void test_artifact_collection(void **state)
 	assert_int_equal(store_tenant_create(s, "acme"), 0);
 	assert_int_equal(store_function_put(s, "acme", "f", DIGEST_A, 10, &LIMITS, &v), 0);
 	assert_int_equal(store_function_put(s, "acme", "g", DIGEST_B, 20, &LIMITS, &v), 0);
-	store_reopen_from(f, "ALTER TABLE artifacts DROP COLUMN collected_ms;"
+	store_reopen_from(f, "ALTER TABLE tenants DROP COLUMN concurrency;"
+			     "ALTER TABLE artifacts DROP COLUMN collected_ms;"
 			     "PRAGMA user_version = 5;");
 	s = f->s;
 	unused(s, list, sizeof(list));

@@ -1,5 +1,7 @@
 /* The store as a whole (reopening, schema versions) and its tenants and
  * keys. */
+#include <limits.h>
+
 #include "store_fixture.h"
 
 /* A tenant secret's commitment (any 64 lower-case hex digits do here). */
@@ -84,10 +86,10 @@ static void test_tenants(void **state)
 	assert_string_equal(t.scaling.confidential, "none");
 	assert_string_equal(t.scaling.attestation, "optional");
 	assert_string_equal(t.scaling.host_data, "");
+	assert_int_equal(t.scaling.concurrency, STORE_CONCURRENCY_DEFAULT);
 
-	struct store_scaling sc = {
-		1, 8, "precreated", "fixed:4", "sev-snp", "required", HOST_DATA
-	};
+	struct store_scaling sc = { 1,         8,          "precreated", "fixed:4",
+				    "sev-snp", "required", HOST_DATA,    1 };
 	assert_int_equal(store_tenant_set_scaling(s, "acme-1", &sc), 0);
 	assert_int_equal(store_tenant_get(s, "acme-1", &t), 0);
 	assert_int_equal(t.scaling.min_workers, 1);
@@ -97,35 +99,46 @@ static void test_tenants(void **state)
 	assert_string_equal(t.scaling.confidential, "sev-snp");
 	assert_string_equal(t.scaling.attestation, "required");
 	assert_string_equal(t.scaling.host_data, HOST_DATA);
+	assert_int_equal(t.scaling.concurrency, 1);
 	assert_int_equal(store_tenant_set_scaling(s, "nobody", &sc), -ENOENT);
 	/* Unset again: stored as NULL, read as "". */
-	struct store_scaling plain = { 0, 4, "precreated", "elastic", "none", "optional", "" };
+	struct store_scaling plain = STORE_SCALING_DEFAULT;
+	plain.concurrency = STORE_CONCURRENCY_MAX;
 	assert_int_equal(store_tenant_set_scaling(s, "acme-1", &plain), 0);
 	assert_int_equal(store_tenant_get(s, "acme-1", &t), 0);
 	assert_string_equal(t.scaling.host_data, "");
+	assert_int_equal(t.scaling.concurrency, STORE_CONCURRENCY_MAX);
+	/* Each wrong in one field only (concurrency 1 is fine). */
 	struct store_scaling bad_sc[] = {
-		{ 5, 4, "hotplug", "elastic", "none", "optional", "" },
-		{ 0, 0, "hotplug", "elastic", "none", "optional", "" },
-		{ 0, 4, "magic", "elastic", "none", "optional", "" },
-		{ 0, 4, "hotplug", "", "none", "optional", "" },
-		{ 0, STORE_MAX_WORKERS + 1, "hotplug", "elastic", "none", "optional", "" },
+		{ 5, 4, "hotplug", "elastic", "none", "optional", "", 1 },
+		{ 0, 0, "hotplug", "elastic", "none", "optional", "", 1 },
+		{ 0, 4, "magic", "elastic", "none", "optional", "", 1 },
+		{ 0, 4, "hotplug", "", "none", "optional", "", 1 },
+		{ 0, STORE_MAX_WORKERS + 1, "hotplug", "elastic", "none", "optional", "", 1 },
 		/* SEV-SNP measures the vCPUs present at launch only. */
-		{ 0, 4, "hotplug", "elastic", "sev-snp", "optional", HOST_DATA },
+		{ 0, 4, "hotplug", "elastic", "sev-snp", "optional", HOST_DATA, 1 },
 		/* Only SEV-SNP has evidence to require. */
-		{ 0, 4, "precreated", "elastic", "none", "required", "" },
-		{ 0, 4, "precreated", "elastic", "tdx", "optional", "" },
-		{ 0, 4, "precreated", "elastic", "none", "", "" },
+		{ 0, 4, "precreated", "elastic", "none", "required", "", 1 },
+		{ 0, 4, "precreated", "elastic", "tdx", "optional", "", 1 },
+		{ 0, 4, "precreated", "elastic", "none", "", "", 1 },
 		/* SEV-SNP VMs are launched bound to a tenant secret. */
-		{ 0, 4, "precreated", "elastic", "sev-snp", "optional", "" },
+		{ 0, 4, "precreated", "elastic", "sev-snp", "optional", "", 1 },
 		/* host_data: 64 lower-case hex digits. */
 		{ 0, 4, "precreated", "elastic", "none", "optional",
-		  "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef" },
-		{ 0, 4, "precreated", "elastic", "none", "optional", "0123" },
+		  "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", 1 },
+		{ 0, 4, "precreated", "elastic", "none", "optional", "0123", 1 },
 		{ 0, 4, "precreated", "elastic", "sev-snp", "optional",
-		  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg" },
+		  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg", 1 },
 	};
 	for (size_t i = 0; i < sizeof(bad_sc) / sizeof(bad_sc[0]); i++)
 		assert_int_equal(store_tenant_set_scaling(s, "acme-1", &bad_sc[i]), -EINVAL);
+	const int bad_concurrency[] = { 0, -1, STORE_CONCURRENCY_MAX + 1, INT_MIN };
+	for (size_t i = 0; i < sizeof(bad_concurrency) / sizeof(bad_concurrency[0]); i++) {
+		plain.concurrency = bad_concurrency[i];
+		assert_int_equal(store_tenant_set_scaling(s, "acme-1", &plain), -EINVAL);
+	}
+	assert_int_equal(store_tenant_get(s, "acme-1", &t), 0);
+	assert_int_equal(t.scaling.concurrency, STORE_CONCURRENCY_MAX);
 
 	struct store_tenant *list;
 	size_t n;
@@ -175,7 +188,8 @@ static void test_migration_from_v2(void **state)
 {
 	struct fixture *f = *state;
 	tenant_with_fn(f->s, "old", "fn");
-	store_reopen_from(f, "ALTER TABLE artifacts DROP COLUMN collected_ms;"
+	store_reopen_from(f, "ALTER TABLE tenants DROP COLUMN concurrency;"
+			     "ALTER TABLE artifacts DROP COLUMN collected_ms;"
 			     "ALTER TABLE function_versions DROP COLUMN runtime;"
 			     "ALTER TABLE function_versions DROP COLUMN handler;"
 			     "ALTER TABLE invocations DROP COLUMN exception;"
@@ -205,11 +219,13 @@ static void test_migration_from_v3(void **state)
 {
 	struct fixture *f = *state;
 	struct store_scaling sc = {
-		0, 4, "precreated", "elastic", "sev-snp", "required", HOST_DATA
+		0,         4,          "precreated", "elastic",
+		"sev-snp", "required", HOST_DATA,    STORE_CONCURRENCY_DEFAULT
 	};
 	assert_int_equal(store_tenant_create(f->s, "snp"), 0);
 	assert_int_equal(store_tenant_set_scaling(f->s, "snp", &sc), 0);
-	store_reopen_from(f, "ALTER TABLE artifacts DROP COLUMN collected_ms;"
+	store_reopen_from(f, "ALTER TABLE tenants DROP COLUMN concurrency;"
+			     "ALTER TABLE artifacts DROP COLUMN collected_ms;"
 			     "ALTER TABLE function_versions DROP COLUMN runtime;"
 			     "ALTER TABLE function_versions DROP COLUMN handler;"
 			     "ALTER TABLE invocations DROP COLUMN exception;"
@@ -219,12 +235,35 @@ static void test_migration_from_v3(void **state)
 	assert_int_equal(store_tenant_get(f->s, "snp", &t), 0);
 	assert_string_equal(t.scaling.confidential, "sev-snp");
 	assert_string_equal(t.scaling.host_data, "");
+	assert_int_equal(t.scaling.concurrency, STORE_CONCURRENCY_DEFAULT);
 	sc = t.scaling;
 	assert_int_equal(store_tenant_set_scaling(f->s, "snp", &sc), -EINVAL);
 	snprintf(sc.host_data, sizeof(sc.host_data), "%s", HOST_DATA);
 	assert_int_equal(store_tenant_set_scaling(f->s, "snp", &sc), 0);
 	assert_int_equal(store_tenant_get(f->s, "snp", &t), 0);
 	assert_string_equal(t.scaling.host_data, HOST_DATA);
+}
+
+/* A database of schema 6 gains each tenant's concurrency at the default,
+ * keeping the rest of its scaling; it can be changed from then on. */
+static void test_migration_from_v6(void **state)
+{
+	struct fixture *f = *state;
+	struct store_scaling sc = STORE_SCALING_DEFAULT;
+	sc.max_workers = 8;
+	assert_int_equal(store_tenant_create(f->s, "old"), 0);
+	assert_int_equal(store_tenant_set_scaling(f->s, "old", &sc), 0);
+	store_reopen_from(f, "ALTER TABLE tenants DROP COLUMN concurrency;"
+			     "PRAGMA user_version = 6;");
+	struct store_tenant t;
+	assert_int_equal(store_tenant_get(f->s, "old", &t), 0);
+	assert_int_equal(t.scaling.max_workers, 8);
+	assert_int_equal(t.scaling.concurrency, STORE_CONCURRENCY_DEFAULT);
+	sc = t.scaling;
+	sc.concurrency = 3;
+	assert_int_equal(store_tenant_set_scaling(f->s, "old", &sc), 0);
+	assert_int_equal(store_tenant_get(f->s, "old", &t), 0);
+	assert_int_equal(t.scaling.concurrency, 3);
 }
 
 static void test_keys(void **state)
@@ -313,11 +352,13 @@ static void test_no_token_in_clear(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		FIXTURE_TEST(test_reopen_keeps_everything), FIXTURE_TEST(test_tenants),
-		FIXTURE_TEST(test_confidential_options),    FIXTURE_TEST(test_migration_from_v2),
-		FIXTURE_TEST(test_migration_from_v3),       FIXTURE_TEST(test_keys),
-		FIXTURE_TEST(test_no_token_in_clear)
-	};
+	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_reopen_keeps_everything),
+					    FIXTURE_TEST(test_tenants),
+					    FIXTURE_TEST(test_confidential_options),
+					    FIXTURE_TEST(test_migration_from_v2),
+					    FIXTURE_TEST(test_migration_from_v3),
+					    FIXTURE_TEST(test_migration_from_v6),
+					    FIXTURE_TEST(test_keys),
+					    FIXTURE_TEST(test_no_token_in_clear) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
