@@ -81,6 +81,15 @@ bool api_query_int(struct request *r, const char *key, long lo, long hi, long *v
 	return true;
 }
 
+/* True when the request's connection was opened while the server already
+ * had max_connections open (see on_connection). */
+static bool conn_over(const struct request *r)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info && info->socket_context == r->server;
+}
+
 static enum MHD_Result send_reply(struct request *r)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(r->resp_len, r->resp,
@@ -91,6 +100,10 @@ static enum MHD_Result send_reply(struct request *r)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (r->status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (conn_over(r)) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	}
 	enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -251,6 +264,12 @@ static enum MHD_Result on_headers(struct request *r)
 {
 	route_find(r);
 	r->body.limit = body_limit(r);
+	if (conn_over(r)) {
+		api_reply_error_code(r, MHD_HTTP_SERVICE_UNAVAILABLE, "too_many_connections",
+				     "over %u client connections are open; retry later",
+				     r->server->cfg.max_connections);
+		return refuse(r);
+	}
 	if (!authorized(r)) {
 		api_reply_error(r, AGENT_E_UNAUTHORIZED,
 				"missing or wrong token: send \"Authorization: Bearer <token>\"");
@@ -347,6 +366,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* Counts the open client connections and marks each one opened while
+ * max_connections were already open: its request is answered 503 with
+ * Retry-After and the connection closed. Past the overflow room
+ * (api_server_start), MHD stops accepting and new connections wait in the
+ * kernel's listen backlog until one closes. On the loop's thread, as all
+ * of MHD's calls. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct api_server *srv = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		*socket_context = ++srv->connections > srv->cfg.max_connections ? srv : NULL;
+	else if (srv->connections > 0)
+		srv->connections--;
+}
+
 /* ---- MHD on the libuv loop ------------------------------------------------------------ */
 
 static void on_mhd_timer(uv_timer_t *t)
@@ -388,6 +423,10 @@ int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg,
 	/* Only needed here, and not kept past the caller's call. */
 	srv->cfg.listen_addr = NULL;
 	srv->cfg.token = NULL;
+	if (!srv->cfg.max_connections)
+		srv->cfg.max_connections = API_MAX_CONNECTIONS;
+	/* Room over the limit for connections that are answered 503 at once. */
+	unsigned overflow = srv->cfg.max_connections / 4 + 16;
 	srv->token = strdup(cfg->token ? cfg->token : "");
 	if (!srv->token) {
 		server_free(srv);
@@ -401,8 +440,10 @@ int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg,
 	srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL,
 				  NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
 				  (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-				  srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_END);
+				  srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				  MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections + overflow,
+				  MHD_OPTION_END);
 	if (!srv->d) {
 		server_free(srv);
 		return -EADDRINUSE;

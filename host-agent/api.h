@@ -40,7 +40,14 @@ struct api_server_config {
 	/* Why this host cannot run sev-snp VMs (409 unsupported), or NULL when
 	 * it can; not copied, must outlive the server. */
 	const char *snp_refusal;
+	/* Client connections served at once (0: API_MAX_CONNECTIONS). One
+	 * opened past them is answered 503 too_many_connections with
+	 * Retry-After and closed; past a quarter more (and 16), new ones wait
+	 * in the listen backlog until others close. */
+	unsigned max_connections;
 };
+
+#define API_MAX_CONNECTIONS 1024
 
 /* What the server asks of its owner. Each is called on the loop's thread
  * with the data given to api_server_start(); all must be set. */

@@ -31,6 +31,8 @@ struct api_server {
 	uv_poll_t poll;
 	uv_timer_t timer;
 	int handles_open; /* of poll and timer: freed when both have closed */
+	/* Open client connections (counted by on_connection). */
+	unsigned connections;
 };
 
 /* One HTTP request, from its headers to its reply; MHD's per-connection
