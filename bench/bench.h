@@ -32,6 +32,7 @@ struct bench_opts {
 	bool encrypted;      /* seal each call end to end (lib/e2e.h) */
 	const char *runtime; /* echo's: python3, nodejs or binary */
 	int cold;            /* fresh versions deployed for the cold start */
+	int rate;            /* open loop: calls per second (0: closed loop) */
 };
 
 /* A platform for one run: an agent process and a client to it. */
@@ -88,6 +89,10 @@ int bench_vcpu(const struct bench_opts *o);
 int bench_demo(const struct bench_opts *o);
 int bench_mem(const struct bench_opts *o);
 int bench_invoke(const struct bench_opts *o);
+/* Whether invoke's options hold together (--concurrency, --rate, ...);
+ * when not, writes a one-line reason into err (size bytes) and returns
+ * -EINVAL. */
+int bench_invoke_opts_check(const struct bench_opts *o, char *err, size_t size);
 /* ditto-bench replay, with its own arguments (argv[0] is "replay"). Returns
  * the exit status. */
 int bench_replay(int argc, char **argv);

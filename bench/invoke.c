@@ -11,14 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
-#include "bench.h"
-#include "invoke_e2e.h"
-#include "platform.h"
+#include "invoke_int.h"
+#include "open_loop.h"
+#include "proc_cpu.h"
 #include "util.h"
 
 #define CALL_TIMEOUT_MS 60000L
@@ -30,68 +31,7 @@ static long long now_us(void)
 	return (long long)time_now_us();
 }
 
-/* One successful call: the client's round trip and X-Ditto-Timing, in us;
- * e2e is the client's own sealing and opening (--encrypted), inside rtt. */
-struct sample {
-	long long rtt, total, controller, agent, guest, function, e2e;
-};
-
-struct samples {
-	struct sample *v;
-	size_t n, cap;
-};
-
-/* Each hop is computed from one sample; percentiles are taken per hop. */
-enum hop {
-	HOP_CLIENT,
-	HOP_CONTROLLER,
-	HOP_LINK,
-	HOP_AGENT,
-	HOP_GUEST,
-	HOP_FUNCTION,
-	HOP_OUTSIDE,
-	HOP_RTT,
-	HOP_E2E,
-	HOP_COUNT
-};
-
-static const char *const hop_names[HOP_COUNT] = {
-	"client + HTTP to the controller",     "controller",        "controller -> agent link",
-	"agent (virtio-serial, guest kernel)", "guest daemon",      "function",
-	"platform share outside the guest",    "client round trip",
-	"client sealing + opening (--encrypted)",
-};
-static const char *const hop_keys[HOP_COUNT] = { "client", "controller", "link",          "agent",
-						 "guest",  "function",   "outside_guest", "rtt",
-						 "client_e2e" };
-
-static long long hop_us(const struct sample *s, enum hop h)
-{
-	switch (h) {
-	case HOP_CLIENT: return s->rtt - s->total;
-	case HOP_CONTROLLER: return s->controller;
-	case HOP_LINK: return s->total - s->controller - s->agent;
-	case HOP_AGENT: return s->agent - s->guest;
-	case HOP_GUEST: return s->guest - s->function;
-	case HOP_FUNCTION: return s->function;
-	case HOP_OUTSIDE: return s->rtt - s->guest;
-	case HOP_E2E: return s->e2e;
-	default: return s->rtt;
-	}
-}
-
-/* Failed calls by kind: an HTTP status, or one of these for a call without
- * a usable answer. */
-enum { ERR_NO_ANSWER = 0, ERR_WRONG_BODY = 1, ERR_NO_TIMING = 2, ERR_KINDS = 12 };
-
-struct errors {
-	int kind[ERR_KINDS];
-	long count[ERR_KINDS];
-	int n;
-	long total;
-};
-
-static void errors_add(struct errors *e, int kind, long count)
+void errors_add(struct errors *e, int kind, long count)
 {
 	e->total += count;
 	int i;
@@ -107,49 +47,22 @@ static void errors_add(struct errors *e, int kind, long count)
 	e->count[i] += count;
 }
 
-static void errors_name(int kind, char *buf, size_t size, bool key)
-{
-	if (kind == ERR_NO_ANSWER)
-		snprintf(buf, size, key ? "no_answer" : "no answer");
-	else if (kind == ERR_WRONG_BODY)
-		snprintf(buf, size, key ? "wrong_body" : "200 with a wrong body");
-	else if (kind == ERR_NO_TIMING)
-		snprintf(buf, size, key ? "no_timing" : "200 without X-Ditto-Timing");
-	else
-		snprintf(buf, size, key ? "http_%d" : "HTTP %d", kind);
-}
-
-static json_t *errors_json(const struct errors *e)
-{
-	json_t *o = json_object();
-	for (int i = 0; i < e->n; i++) {
-		char k[32];
-		errors_name(e->kind[i], k, sizeof(k), true);
-		json_object_set_new(o, k, json_integer(e->count[i]));
-	}
-	return o;
-}
-
-static void errors_print(const struct errors *e)
-{
-	for (int i = 0; i < e->n; i++) {
-		char k[48];
-		errors_name(e->kind[i], k, sizeof(k), false);
-		printf("%s%s x %ld", i ? ", " : "", k, e->count[i]);
-	}
-}
-
 /* What the client threads of one phase share. */
 struct phase {
 	long long start_us;
 	atomic_llong end_us; /* brought forward to stop the clients early */
 	bool record;         /* false while warming up */
+	/* --rate (0: closed loop): the schedule's next call no client took,
+	 * the calls skipped so far, under lock. */
+	int rate;
+	pthread_mutex_t lock;
+	long long next, dropped;
 };
 
 /* One client thread with its own kept-alive connection. */
 struct worker {
 	int index;
-	const struct phase *phase;
+	struct phase *phase;
 	const struct bench_e2e *e2e; /* --encrypted, else NULL */
 	CURL *curl;
 	struct curl_slist *hdrs;
@@ -338,6 +251,7 @@ static bool reply_matches(struct worker *w, const char *id, size_t len)
  * error kind in *ret_kind, or -errno when it could not be made at all. */
 static int worker_call(struct worker *w, int *ret_kind)
 {
+	w->cur.late = 0;
 	int len = snprintf(w->body, sizeof(w->body), "{\"client\":%d,\"seq\":%ld}", w->index,
 			   w->seq++);
 	char id[33] = "";
@@ -374,17 +288,51 @@ static int worker_call(struct worker *w, int *ret_kind)
 	return 1;
 }
 
-/* Calls echo back to back until the phase ends. */
+/* Under --rate: waits for the next call this client takes and returns
+ * its due time, or -1 when the phase has no call left for it. */
+static long long open_loop_wait(struct phase *ph)
+{
+	long long dropped, end = atomic_load(&ph->end_us) - ph->start_us;
+	pthread_mutex_lock(&ph->lock);
+	long long i = open_loop_take(ph->next, ph->rate, now_us() - ph->start_us, &dropped);
+	long long due = open_loop_due_us(i, ph->rate);
+	long long n_end = open_loop_calls(end, ph->rate);
+	if (due < end) {
+		ph->next = i + 1;
+		ph->dropped += dropped;
+	} else if (ph->next < n_end) {
+		/* Only the calls due in the phase count as dropped. */
+		ph->dropped += n_end - ph->next;
+		ph->next = n_end;
+	}
+	pthread_mutex_unlock(&ph->lock);
+	if (due >= end)
+		return -1;
+	/* now_us is CLOCK_MONOTONIC: sleep until the due time on it. */
+	long long at = ph->start_us + due;
+	struct timespec ts = { .tv_sec = at / 1000000, .tv_nsec = (at % 1000000) * 1000 };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+	return at;
+}
+
+/* Calls echo back to back until the phase ends, or under --rate each call
+ * at its due time. */
 static void *worker_main(void *data)
 {
 	struct worker *w = data;
-	const struct phase *ph = w->phase;
+	struct phase *ph = w->phase;
 	while (now_us() < atomic_load(&ph->end_us)) {
+		long long due = ph->rate ? open_loop_wait(ph) : 0;
+		if (due < 0)
+			break;
 		int kind, r = worker_call(w, &kind);
 		if (r < 0) {
 			w->err = r;
 			break;
 		}
+		if (due > 0 && (w->cur.late = w->last_us - w->cur.rtt - due) < 0)
+			w->cur.late = 0;
 		if (!ph->record)
 			continue;
 		if (r > 0) {
@@ -400,26 +348,13 @@ static void *worker_main(void *data)
 	return NULL;
 }
 
-/* The processes on the path whose CPU time is accounted. */
-enum { CPU_CLIENT, CPU_CONTROLLER, CPU_AGENT, CPU_QEMU, CPU_COUNT };
-static const char *const cpu_names[CPU_COUNT] = { "client (this program)", "controller", "agent",
-						  "QEMU (the guest)" };
-static const char *const cpu_keys[CPU_COUNT] = { "client", "controller", "agent", "qemu" };
-
-/* The outcome of one timed run (or of all of them). */
-struct run {
-	struct samples samples;
-	struct errors errors;
-	long cold_starts;
-	double elapsed_s, throughput;
-	long long cpu_us[CPU_COUNT]; /* -1: not known (a platform not started here) */
-};
-
 /* Runs every worker for seconds; with ret, collects what they measured. */
-static int run_phase(struct worker *ws, int n, int seconds, struct run *ret)
+static int run_phase(struct worker *ws, int n, int seconds, int rate, struct run *ret)
 {
-	struct phase ph = { .start_us = now_us(), .record = ret != NULL };
-	atomic_init(&ph.end_us, ph.start_us + (long long)seconds * 1000000LL);
+	struct phase ph = { .start_us = now_us(), .record = ret != NULL, .rate = rate };
+	long long length_us = (long long)seconds * 1000000LL;
+	atomic_init(&ph.end_us, ph.start_us + length_us);
+	pthread_mutex_init(&ph.lock, NULL);
 	int started = 0, err = 0;
 	for (; started < n; started++) {
 		struct worker *w = &ws[started];
@@ -442,9 +377,18 @@ static int run_phase(struct worker *ws, int n, int seconds, struct run *ret)
 		if (ws[i].last_us > last)
 			last = ws[i].last_us;
 	}
+	pthread_mutex_destroy(&ph.lock);
 	if (err < 0 || !ret)
 		return err;
+	struct virtio_rtt virtio = ret->virtio; /* read before the run */
 	memset(ret, 0, sizeof(*ret));
+	ret->virtio = virtio;
+	if (rate) {
+		/* Calls due that no client took before the phase ended were
+		 * due while every client was busy too. */
+		ret->offered = open_loop_calls(length_us, rate);
+		ret->dropped = ph.dropped + (ph.next < ret->offered ? ret->offered - ph.next : 0);
+	}
 	for (int i = 0; i < n; i++) {
 		if (samples_append(&ret->samples, &ws[i].samples) < 0)
 			return -ENOMEM;
@@ -457,121 +401,6 @@ static int run_phase(struct worker *ws, int n, int seconds, struct run *ret)
 	return 0;
 }
 
-static void hop_stats(const struct samples *s, enum hop h, struct stats *ret)
-{
-	double *v = malloc((s->n ? s->n : 1) * sizeof(*v));
-	if (!v) {
-		memset(ret, 0, sizeof(*ret));
-		return;
-	}
-	for (size_t i = 0; i < s->n; i++)
-		v[i] = (double)hop_us(&s->v[i], h);
-	stats_compute(v, s->n, ret);
-	free(v);
-}
-
-static json_t *latency_json(const struct stats *s)
-{
-	return json_pack("{s:f, s:f, s:f, s:f, s:f}", "p50", s->p50 / 1000, "p90", s->p90 / 1000,
-			 "p99", s->p99 / 1000, "p999", s->p999 / 1000, "max", s->max / 1000);
-}
-
-/* The call with the longest round trip, to tell where a tail came from. */
-static const struct sample *slowest(const struct samples *s)
-{
-	const struct sample *m = NULL;
-	for (size_t i = 0; i < s->n; i++)
-		if (!m || s->v[i].rtt > m->rtt)
-			m = &s->v[i];
-	return m;
-}
-
-static json_t *hops_json(const struct samples *s)
-{
-	json_t *o = json_object();
-	for (int h = 0; h < HOP_COUNT; h++) {
-		struct stats st;
-		hop_stats(s, (enum hop)h, &st);
-		json_object_set_new(o, hop_keys[h],
-				    json_pack("{s:f, s:f}", "p50", st.p50, "p99", st.p99));
-	}
-	return o;
-}
-
-/* CPU time per call (ok or not) and the cores it kept busy, or false when
- * that process's time is not known. */
-static bool cpu_share(const struct run *r, int k, double *ret_us_per_call, double *ret_cores)
-{
-	long calls = (long)r->samples.n + r->errors.total;
-	if (r->cpu_us[k] < 0 || calls == 0 || r->elapsed_s <= 0)
-		return false;
-	*ret_us_per_call = (double)r->cpu_us[k] / (double)calls;
-	*ret_cores = (double)r->cpu_us[k] / 1e6 / r->elapsed_s;
-	return true;
-}
-
-static json_t *run_json(const struct run *r)
-{
-	struct stats lat;
-	hop_stats(&r->samples, HOP_RTT, &lat);
-	json_t *cpu = json_object();
-	for (int k = 0; k < CPU_COUNT; k++) {
-		double per_call, cores;
-		if (cpu_share(r, k, &per_call, &cores))
-			json_object_set_new(
-				cpu, cpu_keys[k],
-				json_pack("{s:f, s:f}", "us_per_call", per_call, "cores", cores));
-	}
-	json_t *worst = json_object();
-	const struct sample *m = slowest(&r->samples);
-	for (int h = 0; m && h < HOP_COUNT; h++)
-		json_object_set_new(worst, hop_keys[h], json_integer(hop_us(m, (enum hop)h)));
-	return json_pack("{s:I, s:f, s:f, s:o, s:I, s:o, s:I, s:o, s:o, s:o}", "calls",
-			 (json_int_t)r->samples.n, "elapsed_s", r->elapsed_s, "throughput",
-			 r->throughput, "latency_ms", latency_json(&lat), "errors",
-			 (json_int_t)r->errors.total, "errors_by_kind", errors_json(&r->errors),
-			 "cold_starts", (json_int_t)r->cold_starts, "hops_us",
-			 hops_json(&r->samples), "slowest_us", worst, "cpu", cpu);
-}
-
-static void print_run_row(const char *label, const struct run *r, double throughput)
-{
-	struct stats lat;
-	hop_stats(&r->samples, HOP_RTT, &lat);
-	printf("%-4s %9zu %9.1f %8.2f %8.2f %8.2f %9.2f %8.2f %7ld\n", label, r->samples.n,
-	       throughput, lat.p50 / 1000, lat.p90 / 1000, lat.p99 / 1000, lat.p999 / 1000,
-	       lat.max / 1000, r->errors.total);
-}
-
-/* Opens /proc/PID/NAME for reading, or returns NULL (also for no process). */
-static FILE *proc_open(pid_t pid, const char *name)
-{
-	if (pid <= 0)
-		return NULL;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	return fopen(path, "re");
-}
-
-/* User plus system CPU time of a process in us, or -1. */
-static long long proc_cpu_us(pid_t pid)
-{
-	char buf[1024];
-	FILE *f = proc_open(pid, "stat");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold spaces: count fields from its ')'. */
-	char *p = strrchr(buf, ')');
-	unsigned long long ut, st;
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (long long)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
-}
-
 static void cpu_sample(const struct platform *p, long long ret[CPU_COUNT])
 {
 	struct rusage ru;
@@ -582,27 +411,6 @@ static void cpu_sample(const struct platform *p, long long ret[CPU_COUNT])
 	ret[CPU_AGENT] = proc_cpu_us(p->agent.pid);
 	ret[CPU_QEMU] = proc_cpu_us(p->qemu_pid);
 }
-
-/* VmRSS of a process in KiB, or -1. */
-static long rss_kib(pid_t pid)
-{
-	char line[256];
-	FILE *f = proc_open(pid, "status");
-	if (!f)
-		return -1;
-	long kib = -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
-struct records {
-	int n;
-	double submit_s, drain_s;
-	long stored, ok, rss_kib;
-};
 
 /* True once the tenant has no invocation in this status. */
 static int none_in(struct platform *p, const char *status, bool *ret)
@@ -653,7 +461,7 @@ static int store_records(struct platform *p, struct records *ret)
 		bench_sleep_ms(100);
 	}
 	long long t2 = now_us();
-	ret->rss_kib = rss_kib(p->controller.pid);
+	ret->rss_kib = proc_rss_kib(p->controller.pid);
 	ret->submit_s = (double)(t1 - t0) / 1e6;
 	ret->drain_s = (double)(t2 - t1) / 1e6;
 
@@ -687,15 +495,6 @@ static int store_records(struct platform *p, struct records *ret)
 }
 
 /* ---- cold start ---- */
-
-/* The first calls of fresh versions of echo: each version is new to every
- * worker vCPU, so its first call starts the runtime's process there. */
-struct cold {
-	int versions;
-	struct samples samples; /* the first calls the platform reported cold */
-	long not_cold;          /* first calls it did not */
-	struct errors errors;
-};
 
 /* Version i of echo's bytes: the artifact with a line appended that the
  * runtime ignores (a comment; data past an ELF binary's segments). Returns
@@ -755,50 +554,38 @@ static int measure_cold(struct platform *p, struct worker *w, struct cold *ret)
 	return r < 0 ? r : 0;
 }
 
-/* The cold-start targets under TCG, in ms; 0 when none. */
-static int cold_target_ms(const char *runtime)
-{
-	return strcmp(runtime, "python3") == 0 ? 1500 : strcmp(runtime, "nodejs") == 0 ? 2500 : 0;
-}
+/* ---- the bare virtio-serial round trip ---- */
 
-static json_t *cold_json(const struct cold *c, const char *runtime)
-{
-	struct stats rtt, fn;
-	hop_stats(&c->samples, HOP_RTT, &rtt);
-	hop_stats(&c->samples, HOP_FUNCTION, &fn);
-	int target = cold_target_ms(runtime);
-	return json_pack("{s:i, s:I, s:i, s:I, s:o, s:o, s:o, s:o}", "versions", c->versions,
-			 "calls", (json_int_t)c->samples.n, "not_cold", (int)c->not_cold, "errors",
-			 (json_int_t)c->errors.total, "errors_by_kind", errors_json(&c->errors),
-			 "latency_ms", latency_json(&rtt), "function_ms", latency_json(&fn),
-			 "target_ms", target ? json_integer(target) : json_null());
-}
+/* Pings read from the agent before and after each timed run. */
+#define VIRTIO_PINGS 100
 
-static void print_cold(const struct cold *c, const struct run *all, const char *runtime)
+/* Appends the agent's timings of VIRTIO_PINGS bare round trips over the
+ * tenant VM's channel (POST /v1/vms/{vm}/ping) to ret. Returns 0, or
+ * -ENOTCONN when the agent is not ours, or -EIO. */
+static int virtio_read(struct platform *p, struct virtio_rtt *ret)
 {
-	struct stats rtt, fn, warm;
-	hop_stats(&all->samples, HOP_RTT, &warm);
-	printf("warm calls (%s, the runs above): p50 %.2f ms, p99 %.2f ms\n", runtime,
-	       warm.p50 / 1000, warm.p99 / 1000);
-	if (c->versions == 0)
-		return;
-	hop_stats(&c->samples, HOP_RTT, &rtt);
-	hop_stats(&c->samples, HOP_FUNCTION, &fn);
-	printf("cold start (%s, the first call of each of %d fresh versions, %zu reported cold):\n"
-	       "  round trip p50 %.1f ms, p90 %.1f ms, max %.1f ms; in the guest (process start,\n"
-	       "  import, call) p50 %.1f ms, max %.1f ms",
-	       runtime, c->versions, c->samples.n, rtt.p50 / 1000, rtt.p90 / 1000, rtt.max / 1000,
-	       fn.p50 / 1000, fn.max / 1000);
-	int target = cold_target_ms(runtime);
-	if (target && c->samples.n)
-		printf("; target p50 <= %d ms: %s", target,
-		       rtt.p50 <= target * 1000.0 ? "met" : "NOT met");
-	printf("\n");
-	if (c->not_cold || c->errors.total) {
-		printf("cold start calls not reported cold: %ld; failed: ", c->not_cold);
-		errors_print(&c->errors);
-		printf("\n");
+	if (!p->agent_api.curl)
+		return -ENOTCONN;
+	char path[128];
+	/* The VM is named after the tenant platform_tenant_setup creates. */
+	snprintf(path, sizeof(path), "/v1/vms/bench/ping?count=%d", VIRTIO_PINGS);
+	json_t *reply = NULL, *v;
+	size_t i;
+	int st = api_client_call(&p->agent_api, "POST", path, NULL, 0, 60000, &reply);
+	json_t *rtt = json_object_get(reply, "rtt_us");
+	int r = st == 200 && json_array_size(rtt) == VIRTIO_PINGS ? 0 : -EIO;
+	json_array_foreach(r == 0 ? rtt : NULL, i, v)
+	{
+		if (array_reserve(&ret->v, &ret->cap, ret->n + 1, sizeof(*ret->v), 256) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		ret->v[ret->n++] = (double)json_integer_value(v);
 	}
+	json_decref(reply);
+	if (r == -EIO)
+		fprintf(stderr, "ditto-bench: the agent's ping route failed (%d)\n", st);
+	return r;
 }
 
 /* ---- the benchmark ---- */
@@ -810,117 +597,41 @@ static double median_of(double *v, size_t n)
 	return s.p50;
 }
 
-/* What --encrypted ran on: sealed to keys whose evidence verified, or not. */
-static const char *e2e_label(const struct bench_opts *o, const struct bench_e2e *e2e)
+/* One timed run: the bare round trips and CPU times read around it. Adds
+ * what it measured to all. Returns 0 or -errno. */
+static int timed_run(struct platform *p, struct worker *ws, int i, struct run *run, struct run *all)
 {
-	if (!o->encrypted)
-		return "plain";
-	return e2e->confidential ? "encrypted end to end, confidential (SEV-SNP evidence verified)"
-				 : "encrypted end to end, NOT CONFIDENTIAL (no SEV-SNP evidence)";
-}
-
-static void print_text(const struct platform *p, const struct bench_opts *o, const struct run *runs,
-		       const struct run *all, double tput, long rss_end, const struct records *rec,
-		       const struct bench_e2e *e2e, const struct cold *cold)
-{
-	printf("ditto-bench invoke: echo (%s, persistent) client -> controller -> agent -> guest "
-	       "VM, %s\n",
-	       o->runtime, e2e_label(o, e2e));
-	printf("accel=%s qemu=%s host cores=%d worker vCPUs=%d (fixed:%d) concurrency=%d, "
-	       "%d x %d s after %d s of warm-up\n",
-	       p->accel, p->qemu, p->cores, p->workers, p->workers, o->concurrency, o->reps,
-	       o->duration_s, o->warmup_s);
-	printf("\n%-4s %9s %9s %8s %8s %8s %9s %8s %7s\n", "run", "ok calls", "inv/s", "p50 ms",
-	       "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors");
-	for (int i = 0; i < o->reps; i++) {
-		char label[16];
-		snprintf(label, sizeof(label), "%d", i + 1);
-		print_run_row(label, &runs[i], runs[i].throughput);
-	}
-	print_run_row("all", all, tput);
-	printf("(all: inv/s is the median of the runs; latencies are over every call)\n");
-
-	printf("\n%-40s %9s %9s\n", "where the time goes, all calls", "p50 us", "p99 us");
-	for (int h = 0; h < HOP_COUNT; h++) {
-		struct stats st;
-		hop_stats(&all->samples, (enum hop)h, &st);
-		printf("%-40s %9.0f %9.0f\n", hop_names[h], st.p50, st.p99);
-	}
-	printf("(each row is its own percentile, so the rows need not add up)\n");
-	const struct sample *m = slowest(&all->samples);
-	if (m)
-		printf("slowest call: %.2f ms = client+HTTP %lld + controller %lld + link %lld + agent %lld "
-		       "+ guest daemon %lld + function %lld us\n",
-		       (double)m->rtt / 1000, hop_us(m, HOP_CLIENT), hop_us(m, HOP_CONTROLLER),
-		       hop_us(m, HOP_LINK), hop_us(m, HOP_AGENT), hop_us(m, HOP_GUEST),
-		       hop_us(m, HOP_FUNCTION));
-	bool header = false;
+	const struct bench_opts *o = p->o;
+	if (!o->json)
+		fprintf(stderr, "ditto-bench: run %d of %d (%d s)\n", i + 1, o->reps,
+			o->duration_s);
+	long long cpu0[CPU_COUNT], cpu1[CPU_COUNT];
+	int r = virtio_read(p, &run->virtio);
+	if (r < 0 && r != -ENOTCONN)
+		return r;
+	cpu_sample(p, cpu0);
+	if ((r = run_phase(ws, o->concurrency, o->duration_s, o->rate, run)) < 0)
+		return r;
+	cpu_sample(p, cpu1);
+	r = virtio_read(p, &run->virtio);
+	if ((r < 0 && r != -ENOTCONN) || samples_append(&all->samples, &run->samples) < 0)
+		return r < 0 ? r : -ENOMEM;
+	for (size_t k = 0; k < run->virtio.n; k++)
+		if (array_reserve(&all->virtio.v, &all->virtio.cap, all->virtio.n + 1,
+				  sizeof(double), 256) == 0)
+			all->virtio.v[all->virtio.n++] = run->virtio.v[k];
 	for (int k = 0; k < CPU_COUNT; k++) {
-		double per_call, cores;
-		if (!cpu_share(all, k, &per_call, &cores))
-			continue;
-		if (!header)
-			printf("\n%-40s %9s %9s\n", "CPU time during the timed runs", "us/call",
-			       "cores");
-		header = true;
-		printf("%-40s %9.0f %9.2f\n", cpu_names[k], per_call, cores);
+		bool known = cpu0[k] >= 0 && cpu1[k] >= 0 && all->cpu_us[k] >= 0;
+		run->cpu_us[k] = cpu0[k] >= 0 && cpu1[k] >= 0 ? cpu1[k] - cpu0[k] : -1;
+		all->cpu_us[k] = known ? all->cpu_us[k] + run->cpu_us[k] : -1;
 	}
-	printf("\n");
-	printf("errors: ");
-	if (all->errors.total == 0)
-		printf("none");
-	errors_print(&all->errors);
-	printf("\ncold starts during the timed runs: %ld\n", all->cold_starts);
-	print_cold(cold, all, o->runtime);
-	if (rec->n > 0)
-		printf("controller resident memory with %ld invocation records: %.1f MiB "
-		       "(%d async calls submitted in %.1f s, all run %.1f s later; %ld of the kept "
-		       "records ok)\n",
-		       rec->stored, rec->rss_kib / 1024.0, rec->n, rec->submit_s, rec->drain_s,
-		       rec->ok);
-	if (rss_end >= 0)
-		printf("controller resident memory at the end: %.1f MiB\n", rss_end / 1024.0);
-}
-
-static void print_json(const struct platform *p, const struct bench_opts *o, const struct run *runs,
-		       const struct run *all, double tput, long rss_end, const struct records *rec,
-		       const struct bench_e2e *e2e, const struct cold *cold)
-{
-	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i}",
-				"benchmark", "invoke", "function", "echo", "mode", "persistent",
-				"accel", p->accel, "qemu", p->qemu, "host_cores", p->cores,
-				"workers", p->workers, "concurrency", o->concurrency, "duration_s",
-				o->duration_s, "warmup_s", o->warmup_s, "reps", o->reps);
-	json_t *arr = json_array();
-	for (int i = 0; i < o->reps; i++)
-		json_array_append_new(arr, run_json(&runs[i]));
-	json_object_set_new(out, "runs", arr);
-	json_object_set_new(out, "encrypted", json_boolean(o->encrypted));
-	json_object_set_new(out, "evidence", o->encrypted ? json_string(e2e->evidence) : json_null());
-	json_object_set_new(out, "confidential", json_boolean(o->encrypted && e2e->confidential));
-	json_t *overall = run_json(all);
-	json_object_set_new(overall, "throughput", json_real(tput));
-	json_object_set_new(overall, "throughput_is", json_string("median of the runs"));
-	json_object_set_new(out, "overall", overall);
-	json_object_set_new(out, "runtime", json_string(o->runtime));
-	struct stats warm;
-	hop_stats(&all->samples, HOP_RTT, &warm);
-	json_object_set_new(out, "warm_latency_ms", latency_json(&warm));
-	json_object_set_new(out, "cold_start", cold_json(cold, o->runtime));
-	json_object_set_new(out, "controller_rss_kib",
-			    rss_end >= 0 ? json_integer(rss_end) : json_null());
-	if (rec->n > 0)
-		json_object_set_new(
-			out, "records",
-			json_pack("{s:i, s:f, s:f, s:I, s:I, s:o}", "submitted", rec->n, "submit_s",
-				  rec->submit_s, "drain_s", rec->drain_s, "stored",
-				  (json_int_t)rec->stored, "ok", (json_int_t)rec->ok,
-				  "controller_rss_kib",
-				  rec->rss_kib >= 0 ? json_integer(rec->rss_kib) : json_null()));
-	char *text = json_dumps(out, JSON_INDENT(2));
-	printf("%s\n", text);
-	free(text);
-	json_decref(out);
+	for (int k = 0; k < run->errors.n; k++)
+		errors_add(&all->errors, run->errors.kind[k], run->errors.count[k]);
+	all->cold_starts += run->cold_starts;
+	all->elapsed_s += run->elapsed_s;
+	all->offered += run->offered;
+	all->dropped += run->dropped;
+	return 0;
 }
 
 int bench_invoke(const struct bench_opts *o)
@@ -961,53 +672,50 @@ int bench_invoke(const struct bench_opts *o)
 	if (!o->json)
 		fprintf(stderr, "ditto-bench: platform at %s is up, warming up for %d s\n", p.url,
 			o->warmup_s);
-	if (o->warmup_s > 0 && run_phase(ws, n, o->warmup_s, NULL) < 0)
+	if (o->warmup_s > 0 && run_phase(ws, n, o->warmup_s, o->rate, NULL) < 0)
 		goto out;
 	double *tputs = calloc((size_t)o->reps, sizeof(double));
 	if (!tputs)
 		goto out;
 	for (int i = 0; i < o->reps; i++) {
-		if (!o->json)
-			fprintf(stderr, "ditto-bench: run %d of %d (%d s)\n", i + 1, o->reps,
-				o->duration_s);
-		long long cpu0[CPU_COUNT], cpu1[CPU_COUNT];
-		cpu_sample(&p, cpu0);
-		if (run_phase(ws, n, o->duration_s, &runs[i]) < 0 ||
-		    samples_append(&all.samples, &runs[i].samples) < 0) {
+		if (timed_run(&p, ws, i, &runs[i], &all) < 0) {
 			free(tputs);
 			goto out;
 		}
-		cpu_sample(&p, cpu1);
-		for (int k = 0; k < CPU_COUNT; k++) {
-			bool known = cpu0[k] >= 0 && cpu1[k] >= 0 && all.cpu_us[k] >= 0;
-			runs[i].cpu_us[k] = cpu0[k] >= 0 && cpu1[k] >= 0 ? cpu1[k] - cpu0[k] : -1;
-			all.cpu_us[k] = known ? all.cpu_us[k] + runs[i].cpu_us[k] : -1;
-		}
-		for (int k = 0; k < runs[i].errors.n; k++)
-			errors_add(&all.errors, runs[i].errors.kind[k], runs[i].errors.count[k]);
-		all.cold_starts += runs[i].cold_starts;
-		all.elapsed_s += runs[i].elapsed_s;
 		tputs[i] = runs[i].throughput;
 	}
 	double tput = median_of(tputs, (size_t)o->reps);
 	free(tputs);
+	all.throughput = tput;
 	if (!o->json && o->cold > 0 && !o->encrypted)
 		fprintf(stderr, "ditto-bench: cold start: %d fresh versions, one call each\n",
 			o->cold);
 	if (measure_cold(&p, &ws[0], &cold) < 0)
 		goto out;
-	long rss_end = rss_kib(p.controller.pid);
+	long rss_end = proc_rss_kib(p.controller.pid);
+	struct invoke_result res = { .p = &p,
+				     .o = o,
+				     .runs = runs,
+				     .all = &all,
+				     .tput = tput,
+				     .rss_end = rss_end,
+				     .rec = &rec,
+				     .e2e = &e2e,
+				     .cold = &cold };
 	if (o->json)
-		print_json(&p, o, runs, &all, tput, rss_end, &rec, &e2e, &cold);
+		invoke_print_json(&res);
 	else
-		print_text(&p, o, runs, &all, tput, rss_end, &rec, &e2e, &cold);
+		invoke_print_text(&res);
 	rc = all.errors.total == 0 && cold.errors.total == 0 ? 0 : -EIO;
 out:
 	for (int i = 0; i < n; i++)
 		worker_free(&ws[i]);
-	for (int i = 0; i < o->reps; i++)
+	for (int i = 0; i < o->reps; i++) {
 		free(runs[i].samples.v);
+		free(runs[i].virtio.v);
+	}
 	free(all.samples.v);
+	free(all.virtio.v);
 	free(cold.samples.v);
 	free(ws);
 	free(runs);

@@ -4,8 +4,8 @@
  *                    [--latencies-out FILE]
  *   ditto-bench mem --vms N [--json]
  *   ditto-bench invoke [--runtime python3|nodejs|binary] [--cold N] [--concurrency C]
- *                      [--duration S] [--warmup S] [--reps R] [--records N] [--encrypted]
- *                      [--url URL --key KEY] [--json]
+ *                      [--rate R] [--duration S] [--warmup S] [--reps R] [--records N]
+ *                      [--encrypted] [--url URL --key KEY] [--json]
  *   ditto-bench demo
  *   ditto-bench replay --trace PATH [trace, selection, scaling, policy and
  *                      output flags] (its own --help)
@@ -54,7 +54,11 @@ static void usage(FILE *f)
 		"                       mechanism's entry)\n"
 		"  --vms N              VMs (mem; default 4)\n"
 		"  --concurrency C      client threads, each with one kept-alive connection\n"
-		"                       (invoke; default 1)\n"
+		"                       (invoke; 1..256, default 1); under --rate, the most\n"
+		"                       calls outstanding\n"
+		"  --rate R             open loop: R calls per second at fixed times, latency\n"
+		"                       from each call's due time, calls due while C are\n"
+		"                       outstanding dropped (invoke; default: closed loop)\n"
 		"  --duration S         seconds per timed run (invoke; default 10)\n"
 		"  --warmup S           seconds of untimed calls first (invoke; default 2)\n"
 		"  --records N          store N async invocations first and report the\n"
@@ -89,24 +93,9 @@ static bool opts_valid(const struct bench_opts *o)
 			"ditto-bench: --reps must be 1..10000, --boots 1..1000, --vms 1..64\n");
 		return false;
 	}
-	if (o->concurrency < 1 || o->concurrency > 1000 || o->duration_s < 1 ||
-	    o->duration_s > 3600 || o->warmup_s < 0 || o->warmup_s > 3600 || o->records < 0 ||
-	    o->records > 10000000) {
-		fprintf(stderr, "ditto-bench: --concurrency must be 1..1000, --duration 1..3600, "
-				"--warmup 0..3600, --records 0..10000000\n");
-		return false;
-	}
-	if (strcmp(o->runtime, "binary") != 0 && strcmp(o->runtime, "python3") != 0 &&
-	    strcmp(o->runtime, "nodejs") != 0) {
-		fprintf(stderr, "ditto-bench: --runtime must be python3, nodejs or binary\n");
-		return false;
-	}
-	if (o->cold < 0 || o->cold > 1000) {
-		fprintf(stderr, "ditto-bench: --cold must be 0..1000\n");
-		return false;
-	}
-	if (!o->url != !o->key) {
-		fprintf(stderr, "ditto-bench: --url and --key go together\n");
+	char err[160];
+	if (bench_invoke_opts_check(o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ditto-bench: %s\n", err);
 		return false;
 	}
 	return true;
@@ -158,6 +147,7 @@ int main(int argc, char **argv)
 		{ "encrypted", no_argument, NULL, 'E' },
 		{ "runtime", required_argument, NULL, 'T' },
 		{ "cold", required_argument, NULL, 'O' },
+		{ "rate", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -184,6 +174,7 @@ int main(int argc, char **argv)
 		case 'E': o.encrypted = true; break;
 		case 'T': o.runtime = optarg; break;
 		case 'O': o.cold = atoi(optarg); break;
+		case 'Q': o.rate = atoi(optarg) > 0 ? atoi(optarg) : -1; break;
 		case 'j': o.json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -1,7 +1,8 @@
 /* ditto-bench end to end: the real binary replays a small trace fixture
  * (tests/data/trace/sample, real rows of the Azure Functions Trace 2019)
  * through a controller and an agent it starts, booting real VMs, under two
- * policies; and refuses bad input before it starts anything. */
+ * policies; runs invoke closed-loop and open-loop; and refuses bad input
+ * before it starts anything. */
 #include <setjmp.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -112,6 +113,10 @@ static void test_refused(void **state)
 	refused(ARGS("replay", "--trace", "/nonexistent"), "/nonexistent");
 	refused(ARGS("replay", "--minutes", "1"), "--trace is required");
 	refused(ARGS("replay", "--trace", t, "--url", "http://127.0.0.1:1"), "go together");
+	refused(ARGS("invoke", "--concurrency", "257"), "--concurrency must be 1..256");
+	refused(ARGS("invoke", "--concurrency", "0"), "--concurrency must be 1..256");
+	refused(ARGS("invoke", "--rate", "0"), "--rate must be 1..100000");
+	refused(ARGS("invoke", "--rate", "fast"), "--rate must be 1..100000");
 }
 
 static double num(json_t *o, const char *a, const char *b)
@@ -228,6 +233,89 @@ static void test_replay(void **state)
 	bench_free(&r);
 }
 
+/* One run of ditto-bench invoke --json: every call ok, and what it adds to
+ * today's figures present and sane (not timed). */
+static void check_invoke_run(json_t *run, const char *loop)
+{
+	if (!json_is_object(run))
+		fail_msg("no run");
+	double calls = num(run, "calls", NULL);
+	assert_true(calls > 0 && num(run, "errors", NULL) == 0);
+	assert_true(num(run, "throughput", NULL) > 0);
+	assert_true(num(run, "latency_ms", "p50") > 0);
+	assert_true(num(json_object_get(run, "hops_us"), "rtt", "p50") > 0);
+	double bare50 = num(run, "virtio_rtt_us", "p50"), bare99 = num(run, "virtio_rtt_us", "p99");
+	if (!(bare50 > 0 && bare99 >= bare50))
+		fail_msg("virtio_rtt_us p50 %g, p99 %g", bare50, bare99);
+	double ratio = num(run, "rtt_ratio", NULL);
+	double want = num(run, "latency_ms", "p50") * 1000 / bare50;
+	if (!(ratio > 0 && fabs(ratio - want) < 1e-6 * want))
+		fail_msg("rtt_ratio %g, latency p50 over bare p50 %g", ratio, want);
+	static const char *const procs[] = { "controller", "agent", "qemu" };
+	for (size_t i = 0; i < 3; i++) {
+		double us = num(run, "cpu_us_per_call", procs[i]);
+		if (!(us > 0 && us < 1e6))
+			fail_msg("cpu_us_per_call.%s %g", procs[i], us);
+	}
+	assert_true(num(run, "achieved_rate", NULL) == num(run, "throughput", NULL));
+	if (strcmp(loop, "closed") == 0) {
+		assert_true(json_is_null(json_object_get(run, "offered_rate")));
+		assert_true(json_is_null(json_object_get(run, "offered")));
+		assert_true(num(run, "dropped", NULL) == 0);
+	}
+}
+
+/* ditto-bench invoke with args after its build and data folders; its JSON. */
+static json_t *invoke(const char *name, const char *const *args)
+{
+	char data[300];
+	snprintf(data, sizeof(data), "%s/%s", scratch, name);
+	const char *argv[32] = { "invoke", "--build", test_build_dir(), "--data", data, "--json" };
+	size_t n = 6;
+	while (*args && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	struct bench_run r;
+	bench(&r, argv);
+	if (r.status != 0)
+		fail_msg("exit %d: %s", r.status, r.err);
+	json_error_t je;
+	json_t *s = json_loads(r.out, 0, &je);
+	if (!s)
+		fail_msg("not JSON (%s): %s", je.text, r.out);
+	bench_free(&r);
+	return s;
+}
+
+/* Closed loop at concurrency 2, then open loop at 50 calls/s for 2 s with
+ * at most 4 outstanding: 100 calls due, each sent or dropped. */
+static void test_invoke(void **state)
+{
+	json_t *s = invoke("closed", ARGS("--concurrency", "2", "--duration", "2", "--warmup", "1",
+					  "--reps", "2", "--cold", "0"));
+	assert_string_equal(json_string_value(json_object_get(s, "loop")), "closed");
+	assert_string_equal(json_string_value(json_object_get(s, "mode")), "persistent");
+	assert_true(json_is_null(json_object_get(s, "rate")));
+	json_t *runs = json_object_get(s, "runs");
+	assert_int_equal(json_array_size(runs), 2);
+	for (size_t i = 0; i < 2; i++)
+		check_invoke_run(json_array_get(runs, i), "closed");
+	check_invoke_run(json_object_get(s, "overall"), "closed");
+	json_decref(s);
+
+	s = invoke("open", ARGS("--rate", "50", "--concurrency", "4", "--duration", "2", "--warmup",
+				"0", "--reps", "1", "--cold", "0"));
+	assert_string_equal(json_string_value(json_object_get(s, "loop")), "open");
+	assert_true(num(s, "rate", NULL) == 50);
+	json_t *run = json_array_get(json_object_get(s, "runs"), 0);
+	check_invoke_run(run, "open");
+	assert_true(num(run, "offered", NULL) == 100 && num(run, "offered_rate", NULL) == 50);
+	double sent = num(run, "calls", NULL) + num(run, "errors", NULL);
+	if (sent + num(run, "dropped", NULL) != 100)
+		fail_msg("%g sent and %g dropped of 100", sent, num(run, "dropped", NULL));
+	json_decref(s);
+}
+
 int main(void)
 {
 	if (scratch_dir(scratch, sizeof(scratch), "bench") < 0)
@@ -235,6 +323,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_invoke),
 	};
 	int failed = cmocka_run_group_tests_name("bench", tests, NULL, NULL);
 	if (!getenv("DITTO_KEEP"))
