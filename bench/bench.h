@@ -96,5 +96,8 @@ int bench_invoke_opts_check(const struct bench_opts *o, char *err, size_t size);
 /* ditto-bench replay, with its own arguments (argv[0] is "replay"). Returns
  * the exit status. */
 int bench_replay(int argc, char **argv);
+/* ditto-bench soak, with its own arguments (argv[0] is "soak"). Returns the
+ * exit status. */
+int bench_soak(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
  *                      output flags] (its own --help)
  *   ditto-bench simulate --trace PATH [the same flags] (bench/simulate.c)
  *   ditto-bench burst --tasks N --task-ms T --policies LIST (bench/burst.c)
+ *   ditto-bench soak --minutes M [--rate R] [--sample-s S] (bench/soak.c)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +40,8 @@ static void usage(FILE *f)
 		"         (ditto-bench simulate --help)\n"
 		"  burst  N CPU-bound tasks at once on a tenant starting at 0 worker vCPUs:\n"
 		"         completion time against the ideal per policy (ditto-bench burst --help)\n"
+		"  soak   a steady load for M minutes: errors, and the memory and descriptors of\n"
+		"         the controller, the agent and QEMU over time (ditto-bench soak --help)\n"
 		"options:\n"
 		"  --build DIR          build folder (default build)\n"
 		"  --data DIR           agent data folder, or the folder for the controller's and\n"
@@ -115,6 +118,8 @@ int main(int argc, char **argv)
 		return bench_simulate(argc - 1, argv + 1);
 	if (strcmp(cmd, "burst") == 0)
 		return bench_burst(argc - 1, argv + 1);
+	if (strcmp(cmd, "soak") == 0)
+		return bench_soak(argc - 1, argv + 1);
 	struct bench_opts o = { .build = "build",
 				.mechanism = "hotplug",
 				.mode = "process",

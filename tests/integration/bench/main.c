@@ -1,8 +1,8 @@
 /* ditto-bench end to end: the real binary replays a small trace fixture
  * (tests/data/trace/sample, real rows of the Azure Functions Trace 2019)
  * through a controller and an agent it starts, booting real VMs, under two
- * policies; runs invoke closed-loop and open-loop; and refuses bad input
- * before it starts anything. */
+ * policies; soaks one for a minute; runs invoke closed-loop and open-loop;
+ * and refuses bad input before it starts anything. */
 #include <setjmp.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +79,20 @@ static void bench_free(struct bench_run *r)
 	free(r->err);
 }
 
+/* Runs ditto-bench with args, which must succeed and print one JSON object:
+ * returns it (the caller decrefs). */
+static json_t *bench_json(struct bench_run *r, const char *const *args)
+{
+	bench(r, args);
+	if (r->status != 0)
+		fail_msg("exit %d: %s", r->status, r->err);
+	json_error_t je;
+	json_t *s = json_loads(r->out, 0, &je);
+	if (!s)
+		fail_msg("not JSON (%s): %s", je.text, r->out);
+	return s;
+}
+
 static const char *sample_trace(void)
 {
 	static char path[512];
@@ -117,6 +131,10 @@ static void test_refused(void **state)
 	refused(ARGS("invoke", "--concurrency", "0"), "--concurrency must be 1..256");
 	refused(ARGS("invoke", "--rate", "0"), "--rate must be 1..100000");
 	refused(ARGS("invoke", "--rate", "fast"), "--rate must be 1..100000");
+	refused(ARGS("soak"), "--minutes is required");
+	refused(ARGS("soak", "--minutes", "0"), "--minutes must be 1..1440");
+	refused(ARGS("soak", "--minutes", "1", "--rate", "0"), "--rate must be");
+	refused(ARGS("soak", "--minutes", "1", "--sample-s", "x"), "--sample-s must be");
 }
 
 static double num(json_t *o, const char *a, const char *b)
@@ -192,16 +210,11 @@ static void test_replay(void **state)
 	snprintf(plots, sizeof(plots), "%s/plots", scratch);
 	snprintf(data, sizeof(data), "%s/data", scratch);
 	struct bench_run r;
-	bench(&r, ARGS("replay", "--build", test_build_dir(), "--data", data, "--trace",
-		       sample_trace(), "--start-minute", "711", "--minutes", "1", "--time-scale",
-		       "4", "--rate-scale", "3", "--seed", "3", "--policies", "elastic,fixed:max",
-		       "--json", "--csv", csv, "--plots", plots));
-	if (r.status != 0)
-		fail_msg("exit %d: %s", r.status, r.err);
-	json_error_t je;
-	json_t *s = json_loads(r.out, 0, &je);
-	if (!s)
-		fail_msg("not JSON (%s): %s", je.text, r.out);
+	json_t *s = bench_json(&r, ARGS("replay", "--build", test_build_dir(), "--data", data,
+					"--trace", sample_trace(), "--start-minute", "711",
+					"--minutes", "1", "--time-scale", "4", "--rate-scale", "3",
+					"--seed", "3", "--policies", "elastic,fixed:max", "--json",
+					"--csv", csv, "--plots", plots));
 	double calls = num(s, "window", "invocations");
 	assert_true(calls >= 10);
 	assert_true(num(s, "window", "start_minute") == 711);
@@ -228,6 +241,61 @@ static void test_replay(void **state)
 		snprintf(path, sizeof(path), "%s/%s", plots, files[i]);
 		if (stat(path, &st) != 0 || st.st_size == 0)
 			fail_msg("%s missing or empty", path);
+	}
+	json_decref(s);
+	bench_free(&r);
+}
+
+/* One figure of a process in a soak's summary: read, its most at least
+ * its warm and last values. */
+static void check_soak_figure(json_t *p, const char *figure)
+{
+	double warm = num(p, figure, "warm"), last = num(p, figure, "last");
+	double max = num(p, figure, "max");
+	if (!(warm > 0 && last > 0 && max >= warm && max >= last))
+		fail_msg("%s: %s warm %g, last %g, max %g",
+			 json_string_value(json_object_get(p, "name")), figure, warm, last, max);
+}
+
+static void check_soak_process(json_t *p, const char *name)
+{
+	assert_string_equal(json_string_value(json_object_get(p, "name")), name);
+	check_soak_figure(p, "rss_kb");
+	check_soak_figure(p, "fds");
+	double warm = num(p, "rss_kb", "warm"), last = num(p, "rss_kb", "last");
+	assert_true(fabs(num(p, "rss_kb", "growth_pct") - (last - warm) * 100 / warm) < 1e-6);
+}
+
+/* A one-minute soak at half the capacity it measures: every call answered,
+ * as many calls as the rate offers in a minute (open loop), each process
+ * sampled every 5 s from the start to the end. */
+static void test_soak(void **state)
+{
+	char data[300];
+	snprintf(data, sizeof(data), "%s/soak", scratch);
+	struct bench_run r;
+	json_t *s = bench_json(&r, ARGS("soak", "--build", test_build_dir(), "--data", data,
+					"--minutes", "1", "--sample-s", "5", "--json"));
+	assert_non_null(json_string_value(json_object_get(s, "accel")));
+	assert_true(num(s, "minutes", NULL) == 1);
+	double rate = num(s, "rate", NULL), calls = num(s, "calls", NULL);
+	assert_true(rate > 0 && fabs(rate - num(s, "capacity", NULL) / 2) < 1e-6);
+	if (fabs(calls - rate * 60) > 1)
+		fail_msg("%g calls at %g calls/s for a minute", calls, rate);
+	assert_true(num(s, "errors", NULL) == 0);
+	json_t *procs = json_object_get(s, "processes");
+	static const char *const names[] = { "controller", "agent", "qemu" };
+	assert_int_equal(json_array_size(procs), 3);
+	for (size_t i = 0; i < 3; i++)
+		check_soak_process(json_array_get(procs, i), names[i]);
+	json_t *samples = json_object_get(s, "samples");
+	assert_int_equal(json_array_size(samples), 13);
+	for (size_t i = 0; i < 13; i++) {
+		json_t *v = json_array_get(samples, i);
+		assert_true(num(v, "t_s", NULL) == 5.0 * (double)i);
+		for (size_t k = 0; k < 3; k++)
+			assert_true(num(json_object_get(v, names[k]), "rss_kb", NULL) > 0 &&
+				    num(json_object_get(v, names[k]), "fds", NULL) > 0);
 	}
 	json_decref(s);
 	bench_free(&r);
@@ -324,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_invoke),
+		cmocka_unit_test(test_soak),
 	};
 	int failed = cmocka_run_group_tests_name("bench", tests, NULL, NULL);
 	if (!getenv("DITTO_KEEP"))
