@@ -22,6 +22,11 @@ static const char *const type_names[] = {
 	[WIRE_INVOKE] = "invoke",
 	[WIRE_STATUS] = "status",
 	[WIRE_ATTEST] = "attest",
+	[WIRE_LINK_HELLO] = "link_hello",
+	[WIRE_LINK_INVOKE] = "link_invoke",
+	[WIRE_LINK_RESULT] = "link_result",
+	[WIRE_LINK_ERROR] = "link_error",
+	[WIRE_LINK_CANCEL] = "link_cancel",
 };
 
 const char *wire_type_name(uint8_t type)
@@ -31,9 +36,20 @@ const char *wire_type_name(uint8_t type)
 	return type_names[type];
 }
 
+bool wire_type_in(uint8_t proto, uint8_t type)
+{
+	if (wire_type_name(type) == NULL)
+		return false;
+	switch (proto) {
+	case WIRE_PROTO_GUEST: return type <= WIRE_ATTEST;
+	case WIRE_PROTO_LINK: return type >= WIRE_LINK_HELLO;
+	default: return false;
+	}
+}
+
 bool wire_type_is_known(uint8_t type)
 {
-	return wire_type_name(type) != NULL;
+	return wire_type_in(WIRE_PROTO_GUEST, type);
 }
 
 static void put_le16(uint8_t *p, uint16_t v)
@@ -72,6 +88,12 @@ void wire_header_pack(const struct wire_header *h, uint8_t out[WIRE_HEADER_SIZE]
 int wire_header_unpack(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_body,
 		       struct wire_header *ret)
 {
+	return wire_header_unpack_proto(in, WIRE_PROTO_GUEST, max_body, ret);
+}
+
+int wire_header_unpack_proto(const uint8_t in[WIRE_HEADER_SIZE], uint8_t proto, uint32_t max_body,
+			     struct wire_header *ret)
+{
 	if (memcmp(in, WIRE_MAGIC, MAGIC_LEN) != 0)
 		return WIRE_EBADMAGIC;
 	if (in[4] != WIRE_VERSION)
@@ -86,7 +108,7 @@ int wire_header_unpack(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_body,
 		.body_len = get_le32(in + 16),
 	};
 	*ret = h;
-	if (!wire_type_is_known(h.type))
+	if (!wire_type_in(proto, h.type))
 		return WIRE_EBADTYPE;
 	if (h.meta_len > WIRE_MAX_META || h.body_len > max_body)
 		return WIRE_ETOOBIG;
@@ -132,15 +154,20 @@ int wire_encode(uint8_t type, uint32_t id, const char *meta, size_t meta_len, co
 	return 0;
 }
 
+void wire_decoder_init_proto(struct wire_decoder *d, uint8_t proto, uint32_t max_body)
+{
+	*d = (struct wire_decoder){ .max_body = max_body, .proto = proto };
+}
+
 void wire_decoder_init(struct wire_decoder *d, uint32_t max_body)
 {
-	*d = (struct wire_decoder){ .max_body = max_body };
+	wire_decoder_init_proto(d, WIRE_PROTO_GUEST, max_body);
 }
 
 void wire_decoder_free(struct wire_decoder *d)
 {
 	buf_free(&d->buf);
-	wire_decoder_init(d, d->max_body);
+	wire_decoder_init_proto(d, d->proto, d->max_body);
 }
 
 /* Drops up to n bytes of a frame being skipped from the front of the input,
@@ -216,7 +243,7 @@ int wire_decoder_next(struct wire_decoder *d, struct wire_frame *ret)
 		return 0;
 
 	struct wire_header h;
-	int r = wire_header_unpack(p, d->max_body, &h);
+	int r = wire_header_unpack_proto(p, d->proto, d->max_body, &h);
 	if (r == WIRE_EBADTYPE || r == WIRE_ETOOBIG) {
 		/* The frame's extent is known: skip exactly that much, now or
 		 * as the rest of it arrives. */

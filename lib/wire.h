@@ -173,6 +173,22 @@ enum wire_type {
 	 * binds the key, the VM is not confidential). Errors: "bad_request" (a
 	 * missing or bad nonce), "attest_failed". */
 	WIRE_ATTEST = 24,
+
+	/* The controller <-> agent link (lib/agent_link.h describes the
+	 * meta of each): the same header, a type set of its own, so a frame
+	 * sent down the wrong stream is refused as an unknown type. */
+	WIRE_LINK_HELLO = 64,  /* agent -> controller, id 0 */
+	WIRE_LINK_INVOKE = 65, /* controller -> agent */
+	WIRE_LINK_RESULT = 66, /* agent -> controller */
+	WIRE_LINK_ERROR = 67,  /* agent -> controller */
+	WIRE_LINK_CANCEL = 68, /* controller -> agent */
+};
+
+/* Which type set a decoder accepts: the guest channel's (the types up to
+ * WIRE_ATTEST) or the controller <-> agent link's (WIRE_LINK_*). */
+enum wire_proto {
+	WIRE_PROTO_GUEST = 0,
+	WIRE_PROTO_LINK = 1,
 };
 
 /* Error codes the decoder reports; negative so they never collide with sizes. */
@@ -207,13 +223,16 @@ struct wire_decoder {
 	uint32_t max_body; /* limit enforced on incoming frames */
 	uint64_t skip;     /* bytes of an oversized frame still to discard */
 	bool resync;       /* discarding bytes until the next magic */
+	uint8_t proto;     /* enum wire_proto: the type set it accepts */
 };
 
 /* Returns a readable name for a type ("hello", "invoke", ...), or NULL when
  * the type is unknown. */
 const char *wire_type_name(uint8_t type);
-/* True for the types listed in enum wire_type. */
+/* True for the guest channel's types listed in enum wire_type. */
 bool wire_type_is_known(uint8_t type);
+/* True for the types of proto (enum wire_proto); false for an unknown one. */
+bool wire_type_in(uint8_t proto, uint8_t type);
 
 /* Writes the 20-byte header for h into out. */
 void wire_header_pack(const struct wire_header *h, uint8_t out[WIRE_HEADER_SIZE]);
@@ -231,6 +250,9 @@ int wire_header_encode(uint8_t type, uint32_t id, size_t meta_len, size_t body_l
  * id can be answered); on the other errors *ret is untouched. */
 int wire_header_unpack(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_body,
 		       struct wire_header *ret);
+/* The same for the type set of proto (enum wire_proto). */
+int wire_header_unpack_proto(const uint8_t in[WIRE_HEADER_SIZE], uint8_t proto, uint32_t max_body,
+			     struct wire_header *ret);
 
 /* Encodes a whole frame into a freshly malloc'd buffer (*ret, *ret_len).
  * Returns 0, -EINVAL for an unknown type, -EMSGSIZE when meta or body are over
@@ -238,8 +260,11 @@ int wire_header_unpack(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_body,
 int wire_encode(uint8_t type, uint32_t id, const char *meta, size_t meta_len, const void *body,
 		size_t body_len, uint8_t **ret, size_t *ret_len);
 
-/* Sets up an empty decoder that rejects bodies over max_body bytes. */
+/* Sets up an empty decoder of guest channel frames that rejects bodies over
+ * max_body bytes. */
 void wire_decoder_init(struct wire_decoder *d, uint32_t max_body);
+/* The same for the type set of proto (enum wire_proto). */
+void wire_decoder_init_proto(struct wire_decoder *d, uint8_t proto, uint32_t max_body);
 /* Frees the decoder's buffer; the decoder may be initialised again. */
 void wire_decoder_free(struct wire_decoder *d);
 
