@@ -9,6 +9,7 @@
 
 #include <microhttpd.h>
 
+#include "agent_link.h"
 #include "api_int.h"
 #include "httpd.h"
 #include "log.h"
@@ -60,25 +61,38 @@ void api_reply_error_code(struct request *r, unsigned status, const char *code, 
 	va_end(ap);
 }
 
+void api_reply_fail(struct request *r, const struct api_fail *f)
+{
+	api_reply_error_code(r, f->status, f->code, "%s", f->message);
+}
+
 void api_reply_errno(struct request *r, int err, const char *what)
 {
-	api_reply_error(r, agent_err_from_errno(err), "%s: %s", what,
-			err == -EMLINK || err == -ENOSPC ? vcpu_strerror(err) : strerror(-err));
+	struct api_fail f;
+	api_fail_errno(&f, err, what);
+	api_reply_fail(r, &f);
 }
 
 bool api_query_int(struct request *r, const char *key, long lo, long hi, long *val)
 {
+	struct api_fail f;
 	const char *s = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-	if (!s)
+	if (api_param_int(s, key, lo, hi, val, &f))
 		return true;
-	int64_t v;
-	if (parse_i64(s, lo, hi, &v) < 0) {
-		api_reply_error(r, AGENT_E_BAD_PARAMETER, "%s must be an integer in %ld..%ld", key,
-				lo, hi);
-		return false;
-	}
-	*val = (long)v;
-	return true;
+	api_reply_fail(r, &f);
+	return false;
+}
+
+/* The 101 that hands the connection to r->upgrade. */
+static enum MHD_Result send_upgrade(struct request *r)
+{
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(r->upgrade, r->server);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, LINK_UPGRADE);
+	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 /* True when the request's connection was opened while the server already
@@ -92,6 +106,8 @@ static bool conn_over(const struct request *r)
 
 static enum MHD_Result send_reply(struct request *r)
 {
+	if (r->upgrade)
+		return send_upgrade(r);
 	struct MHD_Response *resp = MHD_create_response_from_buffer(r->resp_len, r->resp,
 								    MHD_RESPMEM_MUST_FREE);
 	if (!resp)
@@ -172,6 +188,7 @@ static const struct api_route routes[] = {
 	{ { "POST", "/v1/vms/{}/invoke" }, true, BODY_INPUT, api_post_invoke },
 	{ { "PUT", "/v1/artifacts/{}" }, true, BODY_ARTIFACT, api_put_artifact },
 	{ { "GET", "/v1/artifacts/{}" }, true, BODY_SMALL, api_get_artifact },
+	{ { "GET", LINK_PATH }, true, BODY_SMALL, api_get_link },
 };
 
 /* The path with empty segments dropped ("//v1/vms/" is "/v1/vms"), as the
@@ -315,7 +332,7 @@ static enum MHD_Result on_body_done(struct request *r)
 		dispatch(r);
 	if (r->suspended)
 		return MHD_YES;
-	if (!r->resp)
+	if (!r->resp && !r->upgrade)
 		api_reply_error(r, AGENT_E_INTERNAL, "no response");
 	return send_reply(r);
 }
@@ -437,7 +454,8 @@ int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg,
 		server_free(srv);
 		return -EINVAL;
 	}
-	srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL,
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO;
+	srv->d = MHD_start_daemon(flags, 0, NULL,
 				  NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
 				  (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 				  srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
@@ -471,6 +489,7 @@ void api_server_stop(struct api_server *srv)
 {
 	if (!srv)
 		return;
+	api_links_close(srv);
 	uv_poll_stop(&srv->poll);
 	MHD_stop_daemon(srv->d);
 	uv_close((uv_handle_t *)&srv->poll, on_server_handle_closed);

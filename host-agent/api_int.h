@@ -17,6 +17,7 @@
 #include "api.h"
 #include "httpd.h"
 
+struct api_link;
 struct api_route;
 struct vm;
 
@@ -33,6 +34,7 @@ struct api_server {
 	int handles_open; /* of poll and timer: freed when both have closed */
 	/* Open client connections (counted by on_connection). */
 	unsigned connections;
+	struct api_link *links; /* open link streams (api_link.c) */
 };
 
 /* One HTTP request, from its headers to its reply; MHD's per-connection
@@ -49,6 +51,9 @@ struct request {
 	uint64_t declared;             /* the Content-Length, 0 when none */
 	bool drain;                    /* declared over the limit: read, drop, 413 */
 	bool dispatched, suspended;
+	/* Answer 101 and hand the connection to this handler (with the
+	 * server) instead of sending resp. */
+	MHD_UpgradeHandler upgrade;
 	/* The response, once known. */
 	unsigned status;
 	char *resp;
@@ -75,6 +80,24 @@ void api_reply_error_code(struct request *r, unsigned status, const char *code, 
 
 /* Sets the error reply for a -errno (agent_err_from_errno): "what: reason". */
 void api_reply_errno(struct request *r, int err, const char *what);
+
+/* Why a request failed: an error reply's status, code and message. */
+struct api_fail {
+	unsigned status;
+	char code[32];
+	char message[512];
+};
+
+/* Sets the error reply for f. */
+void api_reply_fail(struct request *r, const struct api_fail *f);
+
+/* Fills f for a -errno (agent_err_from_errno): "what: reason". */
+void api_fail_errno(struct api_fail *f, int err, const char *what);
+
+/* Reads an optional integer parameter s (NULL: absent, *val left alone);
+ * false with f set to 400 bad_parameter when it is not an integer in
+ * lo..hi. */
+bool api_param_int(const char *s, const char *key, long lo, long hi, long *val, struct api_fail *f);
 
 /* Reads an optional integer query parameter into *val (left alone when
  * absent); false after replying 400 bad_parameter when it is not an integer
@@ -105,6 +128,29 @@ void api_post_ping(struct request *r, const char *tenant);
 
 /* Route handler (api_attest.c). */
 void api_get_attestation(struct request *r, const char *tenant);
+
+/* An invocation's answer, once (on the loop): f set when it failed (the
+ * error reply's status, code and message); else reply is the HTTP reply's
+ * object without "result" and "log" but with "result_len", and body the
+ * result then the log bytes. All are valid only during the call. */
+typedef void (*api_invoked_fn)(void *data, const struct api_fail *f, json_t *reply,
+			       const uint8_t *body, size_t body_len);
+
+/* Starts an invocation on the tenant's VM, its parameters read with
+ * get(src, name) as POST /v1/vms/{tenant}/invoke names them, the request
+ * complete at body_us (uv_hrtime in us). Returns 0 and calls done(data)
+ * once later, or -errno with *f filled (done not called). Both the HTTP
+ * route and the link's INVOKE frames run through it. */
+int api_invoke_start(struct api_server *srv, const char *tenant,
+		     const char *(*get)(void *src, const char *key), void *src, const void *input,
+		     size_t input_len, uint64_t body_us, api_invoked_fn done, void *data,
+		     struct api_fail *f);
+
+/* Route handler (api_link.c): GET /v1/link with "Upgrade: ditto-link/1"
+ * turns the connection into a link stream (lib/agent_link.h). */
+void api_get_link(struct request *r, const char *unused);
+/* Closes every link stream of the server (before MHD stops). */
+void api_links_close(struct api_server *srv);
 
 /* Route handlers (api_invoke.c). */
 void api_post_invoke(struct request *r, const char *tenant);
