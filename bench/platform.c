@@ -213,9 +213,13 @@ int platform_tenant_setup(struct platform *p)
 	if (r < 0)
 		return r;
 	p->workers = o->concurrency < p->cores ? o->concurrency : p->cores;
-	char scaling[128];
-	snprintf(scaling, sizeof(scaling), "{\"min\":%d,\"max\":%d,\"policy\":\"fixed:%d\"}",
-		 p->workers, p->workers, p->workers);
+	char scaling[160];
+	/* Room for every client's call in the tenant's limit too (100 unless
+	 * set), or calls past it would wait in the controller. */
+	int conc = o->concurrency > 100 ? o->concurrency : 100;
+	snprintf(scaling, sizeof(scaling),
+		 "{\"min\":%d,\"max\":%d,\"policy\":\"fixed:%d\",\"concurrency\":%d}", p->workers,
+		 p->workers, p->workers, conc);
 	if ((r = platform_tenant_scaling(p, TENANT, scaling)) < 0)
 		return r;
 

@@ -70,7 +70,8 @@ int platform_echo_read(const struct bench_opts *o, void **ret, size_t *ret_len);
 void platform_echo_query(const struct bench_opts *o, char *query, size_t size);
 
 /* Creates the tenant "bench", fixes its worker vCPUs at min(concurrency,
- * cores) and deploys echo in o->runtime. Returns 0, or -errno after printing one line. */
+ * cores), raises its concurrency limit to the concurrency when that is over
+ * the default 100, and deploys echo in o->runtime. Returns 0, or -errno after printing one line. */
 int platform_tenant_setup(struct platform *p);
 
 /* Makes the first call, which boots the tenant VM, and waits until the VM
