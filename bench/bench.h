@@ -99,5 +99,8 @@ int bench_replay(int argc, char **argv);
 /* ditto-bench soak, with its own arguments (argv[0] is "soak"). Returns the
  * exit status. */
 int bench_soak(int argc, char **argv);
+/* ditto-bench chaos, with its own arguments (argv[0] is "chaos"). Returns
+ * the exit status. */
+int bench_chaos(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@
  *   ditto-bench simulate --trace PATH [the same flags] (bench/simulate.c)
  *   ditto-bench burst --tasks N --task-ms T --policies LIST (bench/burst.c)
  *   ditto-bench soak --minutes M [--rate R] [--sample-s S] (bench/soak.c)
+ *   ditto-bench chaos [--faults N] [--kinds LIST] [--rate R] (bench/chaos.c)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -42,6 +43,9 @@ static void usage(FILE *f)
 		"         completion time against the ideal per policy (ditto-bench burst --help)\n"
 		"  soak   a steady load for M minutes: errors, and the memory and descriptors of\n"
 		"         the controller, the agent and QEMU over time (ditto-bench soak --help)\n"
+		"  chaos  a steady load while QEMU, the agent and the controller are killed and\n"
+		"         the guest frozen, one fault at a time: what was lost, completed twice\n"
+		"         or failed without a reason, and the time to recover (--help)\n"
 		"options:\n"
 		"  --build DIR          build folder (default build)\n"
 		"  --data DIR           agent data folder, or the folder for the controller's and\n"
@@ -120,6 +124,8 @@ int main(int argc, char **argv)
 		return bench_burst(argc - 1, argv + 1);
 	if (strcmp(cmd, "soak") == 0)
 		return bench_soak(argc - 1, argv + 1);
+	if (strcmp(cmd, "chaos") == 0)
+		return bench_chaos(argc - 1, argv + 1);
 	struct bench_opts o = { .build = "build",
 				.mechanism = "hotplug",
 				.mode = "process",

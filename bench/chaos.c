@@ -1,0 +1,457 @@
+/* ditto-bench chaos: a steady open-loop load of sync and async echo calls
+ * (chaos_load.c) on a controller and an agent started here, while faults are
+ * injected one at a time, the kinds in turn: QEMU killed, the agent killed
+ * and restarted, the controller killed and restarted (each with the same
+ * arguments and data), the guest frozen. After each fault it waits until a
+ * synchronous call succeeds again (the recovery time), then a settle gap.
+ * At the end every accepted async call must have completed once with its
+ * own result, and every failed synchronous call must say why. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chaos.h"
+#include "platform.h"
+#include "util.h"
+
+#define TENANT "chaos"
+#define HOST_ID "chaos"
+/* echo's timeout: a synchronous call waits at most this plus the
+ * controller's 30 s for a VM, and the client a little longer. */
+#define ECHO_TIMEOUT_MS 10000
+#define CALL_TIMEOUT_MS 60000L
+/* Longest the first call (a VM boot) and a recovery may take. */
+#define BOOT_TIMEOUT_MS 300000L
+#define RECOVER_TIMEOUT_MS 300000L
+/* How long async calls accepted by the end may take to finish. */
+#define DRAIN_TIMEOUT_MS 300000L
+
+struct chaos_opts {
+	struct bench_opts b; /* build, data, accel, cores */
+	int faults;
+	enum chaos_kind kinds[CHAOS_KINDS];
+	int n_kinds;
+	double rate, async_share, freeze_s, settle_s;
+	bool json;
+};
+
+/* The daemons, started again with the same arguments after a kill. */
+struct chaos_run {
+	const struct chaos_opts *o;
+	struct platform p;
+	struct daemon_args ctl_args, agent_args;
+	const char *ctl_extra[4], *agent_extra[16];
+	char ctl_dir[512], agent_dir[512], keyfile[600];
+	char ctl_url[128]; /* the same on every start: its port is kept */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ditto-bench chaos [--faults N] [--kinds qemu,agent,controller,freeze]\n"
+		"                         [--rate R] [--async-share F] [--freeze-s S] "
+		"[--settle-s S]\n"
+		"                         [--json] [--build DIR] [--data DIR] [--accel A] "
+		"[--cores SPEC]\n"
+		"A steady load of echo calls (R per second, default 20; a share F async, default\n"
+		"0.5) while N faults of each kind (default 20) are injected one at a time: QEMU\n"
+		"killed, the agent or the controller killed and restarted, the guest frozen for S\n"
+		"seconds (default 5). After each, a settle gap (default 5 s). Exits 1 when an\n"
+		"async call is lost or completed twice, or a failed call does not say why.\n");
+}
+
+/* ---- the platform ---- */
+
+static int controller_start(struct chaos_run *r)
+{
+	int e = daemon_proc_start_controller(&r->p.controller, &r->ctl_args);
+	if (e < 0) {
+		fprintf(stderr, "ditto-bench: cannot start the controller (%s); see %s\n",
+			strerror(-e), r->p.controller.log);
+		return e;
+	}
+	r->ctl_args.port = daemon_proc_port(&r->p.controller);
+	return 0;
+}
+
+static int agent_start(struct chaos_run *r)
+{
+	int e = daemon_proc_start_agent(&r->p.agent, &r->agent_args);
+	if (e < 0) {
+		fprintf(stderr, "ditto-bench: cannot start the agent (%s); see %s/agent.log\n",
+			strerror(-e), r->agent_dir);
+		return e;
+	}
+	r->agent_args.port = daemon_proc_port(&r->p.agent);
+	return 0;
+}
+
+/* Waits until the controller lists our host up; reads its accelerator and
+ * cores. */
+static int host_wait_up(struct chaos_run *r)
+{
+	uint64_t deadline = time_now_us() + BENCH_START_MS * 1000ULL;
+	while (time_now_us() < deadline) {
+		json_t *hosts = NULL, *h;
+		size_t i;
+		int st = api_client_call(&r->p.admin, "GET", "/v1/hosts", NULL, 0, 10000, &hosts);
+		json_array_foreach(st == 200 ? json_object_get(hosts, "hosts") : NULL, i, h)
+		{
+			const char *id = json_string_value(json_object_get(h, "id"));
+			const char *state = json_string_value(json_object_get(h, "state"));
+			const char *accel = json_string_value(json_object_get(h, "accel"));
+			if (id && state && !strcmp(id, HOST_ID) && !strcmp(state, "up")) {
+				r->p.cores = (int)json_integer_value(json_object_get(h, "cores"));
+				snprintf(r->p.accel, sizeof(r->p.accel), "%s",
+					 accel ? accel : "unknown");
+			}
+		}
+		json_decref(hosts);
+		if (r->p.cores > 0)
+			return 0;
+		bench_sleep_ms(100);
+	}
+	fprintf(stderr, "ditto-bench: host %s did not come up\n", HOST_ID);
+	return -ETIMEDOUT;
+}
+
+/* Fills in the daemons' arguments: the controller keeps every record (the
+ * end looks at each again), the agent reports to it with the admin key. */
+static void args_init(struct chaos_run *r)
+{
+	const struct bench_opts *b = &r->o->b;
+	snprintf(r->ctl_dir, sizeof(r->ctl_dir), "%s/controller", b->data);
+	snprintf(r->agent_dir, sizeof(r->agent_dir), "%s/agent", b->data);
+	snprintf(r->keyfile, sizeof(r->keyfile), "%s/admin.key", r->ctl_dir);
+	r->ctl_extra[0] = "--retain";
+	r->ctl_extra[1] = "0";
+	r->ctl_extra[2] = NULL;
+	r->ctl_args = (struct daemon_args){ .build_dir = b->build,
+					    .data_dir = r->ctl_dir,
+					    .extra = r->ctl_extra,
+					    .timeout_ms = BENCH_START_MS };
+	r->agent_args = (struct daemon_args){ .build_dir = b->build,
+					      .data_dir = r->agent_dir,
+					      .extra = r->agent_extra,
+					      .timeout_ms = BENCH_START_MS };
+}
+
+static void agent_args_fill(struct chaos_run *r)
+{
+	const struct bench_opts *b = &r->o->b;
+	const char **a = r->agent_extra;
+	int n = 0;
+	a[n++] = "--controller";
+	a[n++] = r->ctl_url;
+	a[n++] = "--controller-key-file";
+	a[n++] = r->keyfile;
+	a[n++] = "--host-id";
+	a[n++] = HOST_ID;
+	a[n++] = "--heartbeat-ms";
+	a[n++] = "500";
+	if (b->accel) {
+		a[n++] = "--accel";
+		a[n++] = b->accel;
+	}
+	if (b->cores) {
+		a[n++] = "--cores";
+		a[n++] = b->cores;
+	}
+	a[n] = NULL;
+}
+
+/* Starts both daemons, the tenant with echo, and makes the first call. */
+static int platform_up(struct chaos_run *r)
+{
+	args_init(r);
+	char key[128];
+	int e = controller_start(r);
+	if (e < 0)
+		return e;
+	snprintf(r->p.url, sizeof(r->p.url), "%s", r->p.controller.url);
+	snprintf(r->ctl_url, sizeof(r->ctl_url), "%s", r->p.controller.url);
+	agent_args_fill(r);
+	if ((e = agent_start(r)) < 0)
+		return e;
+	if ((e = file_read_text(r->keyfile, key, sizeof(key))) <= 0) {
+		fprintf(stderr, "ditto-bench: cannot read %s\n", r->keyfile);
+		return e < 0 ? e : -ENODATA;
+	}
+	if ((e = api_client_init(&r->p.admin, r->p.url)) < 0 ||
+	    (e = api_client_set_bearer(&r->p.admin, key)) < 0 ||
+	    (e = api_client_init(&r->p.tenant, r->p.url)) < 0 || (e = host_wait_up(r)) < 0 ||
+	    (e = platform_tenant_create(&r->p, TENANT)) < 0)
+		return e;
+	int w = r->p.cores < 2 ? r->p.cores : 2;
+	char scaling[96];
+	snprintf(scaling, sizeof(scaling), "{\"min\":%d,\"max\":%d,\"policy\":\"fixed:%d\"}", w, w,
+		 w);
+	void *art;
+	size_t len;
+	if ((e = platform_tenant_scaling(&r->p, TENANT, scaling)) < 0 ||
+	    (e = platform_echo_read(&r->o->b, &art, &len)) < 0)
+		return e;
+	char query[96];
+	snprintf(query, sizeof(query), "mode=persistent&max_concurrency=1000&timeout=%d",
+		 ECHO_TIMEOUT_MS);
+	e = platform_deploy(&r->p, "echo", art, len, query);
+	free(art);
+	if (e < 0)
+		return e;
+	json_t *reply = NULL;
+	int st = api_client_call(&r->p.tenant, "POST", "/v1/functions/echo/invoke", "{}", 2,
+				 BOOT_TIMEOUT_MS, &reply);
+	json_decref(reply);
+	if (st != 200) {
+		fprintf(stderr, "ditto-bench: the first call failed (%d)\n", st);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The tenant VM's QEMU process as the agent names it now, or 0. */
+static pid_t qemu_pid(struct chaos_run *r)
+{
+	char path[600], token[128];
+	snprintf(path, sizeof(path), "%s/agent.token", r->agent_dir);
+	struct api_client c = { 0 };
+	pid_t pid = 0;
+	json_t *vm = NULL;
+	if (file_read_text(path, token, sizeof(token)) > 0 &&
+	    api_client_init(&c, r->p.agent.url) == 0 && api_client_set_bearer(&c, token) == 0 &&
+	    api_client_call(&c, "GET", "/v1/vms/" TENANT, NULL, 0, 10000, &vm) == 200) {
+		const char *state = json_string_value(json_object_get(vm, "state"));
+		if (state && !strcmp(state, "ready"))
+			pid = (pid_t)json_integer_value(json_object_get(vm, "pid"));
+	}
+	json_decref(vm);
+	api_client_free(&c);
+	return pid;
+}
+
+/* Waits for the VM to be up to have a QEMU to hit. */
+static pid_t qemu_wait(struct chaos_run *r)
+{
+	uint64_t deadline = time_now_us() + BOOT_TIMEOUT_MS * 1000ULL;
+	pid_t pid;
+	while (!(pid = qemu_pid(r)) && time_now_us() < deadline)
+		bench_sleep_ms(200);
+	if (!pid)
+		fprintf(stderr, "ditto-bench: the tenant's VM is not running\n");
+	return pid;
+}
+
+/* ---- faults ---- */
+
+/* Injects one fault of kind k; *ret_us gets when it struck. */
+static int inject(struct chaos_run *r, enum chaos_kind k, uint64_t *ret_us)
+{
+	pid_t pid = 0;
+	if ((k == CHAOS_QEMU || k == CHAOS_FREEZE) && !(pid = qemu_wait(r)))
+		return -ESRCH;
+	*ret_us = time_now_us();
+	switch (k) {
+	case CHAOS_QEMU: return kill(pid, SIGKILL) < 0 ? -errno : 0;
+	case CHAOS_FREEZE:
+		if (kill(pid, SIGSTOP) < 0)
+			return -errno;
+		/* The fault is the freeze itself: its length is the point. */
+		bench_sleep_ms((long)(r->o->freeze_s * 1000));
+		return kill(pid, SIGCONT) < 0 ? -errno : 0;
+	case CHAOS_AGENT: daemon_proc_stop(&r->p.agent, SIGKILL, 10000); return agent_start(r);
+	default: daemon_proc_stop(&r->p.controller, SIGKILL, 10000); return controller_start(r);
+	}
+}
+
+/* Runs the faults in turn. Returns 0, or -errno when the platform did not
+ * come back. */
+static int run_faults(struct chaos_run *r, struct chaos_load *l, struct chaos_report *rep)
+{
+	const struct chaos_opts *o = r->o;
+	int total = o->faults * o->n_kinds;
+	for (int i = 0; i < total; i++) {
+		enum chaos_kind k = o->kinds[i % o->n_kinds];
+		struct chaos_tally *t = &rep->tally[k];
+		uint64_t at, ok;
+		chaos_load_window(l, k);
+		int e = inject(r, k, &at);
+		if (e < 0) {
+			fprintf(stderr, "ditto-bench: fault %d (%s) failed: %s\n", i + 1,
+				chaos_kind_name(k), strerror(-e));
+			return e;
+		}
+		t->faults++;
+		if (chaos_load_wait_ok(l, at, at + RECOVER_TIMEOUT_MS * 1000ULL, &ok) < 0) {
+			fprintf(stderr,
+				"ditto-bench: no call succeeded %ld s after fault %d (%s)\n",
+				RECOVER_TIMEOUT_MS / 1000, i + 1, chaos_kind_name(k));
+			return -ETIMEDOUT;
+		}
+		if (chaos_tally_recovered(t, (double)(ok - at) / 1000) < 0)
+			return -ENOMEM;
+		if (!o->json)
+			fprintf(stderr, "ditto-bench: fault %d/%d %s: recovered in %.0f ms\n",
+				i + 1, total, chaos_kind_name(k), (double)(ok - at) / 1000);
+		bench_sleep_ms((long)(o->settle_s * 1000));
+	}
+	return 0;
+}
+
+/* ---- options ---- */
+
+static bool number(const char *s, double lo, double hi, double *ret)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || *end || errno || !(v >= lo && v <= hi))
+		return false;
+	*ret = v;
+	return true;
+}
+
+/* Parses argv (argv[0] is "chaos"). Returns 0, 1 after --help, or 2 after
+ * one line on stderr. */
+static int opts_parse(int argc, char **argv, struct chaos_opts *o)
+{
+	static const struct option opts[] = {
+		{ "faults", required_argument, NULL, 'n' },
+		{ "kinds", required_argument, NULL, 'k' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "async-share", required_argument, NULL, 's' },
+		{ "freeze-s", required_argument, NULL, 'f' },
+		{ "settle-s", required_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "build", required_argument, NULL, 'b' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "accel", required_argument, NULL, 'a' },
+		{ "cores", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	double faults = 20;
+	const char *kinds = "qemu,agent,controller,freeze";
+	int c;
+	bool ok = true;
+	optind = 1;
+	while (ok && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': ok = number(optarg, 1, 1000, &faults) && faults == (int)faults; break;
+		case 'k': kinds = optarg; break;
+		case 'r': ok = number(optarg, 0.1, 1000, &o->rate); break;
+		case 's': ok = number(optarg, 0, 1, &o->async_share); break;
+		case 'f': ok = number(optarg, 0.1, 600, &o->freeze_s); break;
+		case 'S': ok = number(optarg, 0, 600, &o->settle_s); break;
+		case 'j': o->json = true; break;
+		case 'b': o->b.build = optarg; break;
+		case 'd': o->b.data = optarg; break;
+		case 'a': o->b.accel = optarg; break;
+		case 'c': o->b.cores = optarg; break;
+		case 'h': usage(stdout); return 1;
+		default: return 2;
+		}
+	}
+	if (!ok) {
+		fprintf(stderr, "ditto-bench: --faults must be 1..1000, --rate 0.1..1000, "
+				"--async-share 0..1, --freeze-s 0.1..600, --settle-s 0..600\n");
+		return 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ditto-bench: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (chaos_kinds_parse(kinds, o->kinds, &o->n_kinds) < 0) {
+		fprintf(stderr, "ditto-bench: --kinds takes qemu, agent, controller and freeze, "
+				"each at most once, separated by commas\n");
+		return 2;
+	}
+	o->faults = (int)faults;
+	return 0;
+}
+
+/* ---- the run ---- */
+
+static void report_out(const struct chaos_opts *o, struct chaos_report *rep)
+{
+	if (!o->json) {
+		chaos_report_print(rep);
+		return;
+	}
+	json_t *j = chaos_report_json(rep);
+	char *text = json_dumps(j, JSON_INDENT(2));
+	if (text)
+		printf("%s\n", text);
+	free(text);
+	json_decref(j);
+}
+
+static int run(struct chaos_run *r, struct chaos_report *rep)
+{
+	const struct chaos_opts *o = r->o;
+	struct chaos_load *l = NULL;
+	if (!o->json)
+		fprintf(stderr, "ditto-bench: data in %s; starting the platform\n", o->b.data);
+	int e = platform_up(r);
+	uint64_t t0 = time_now_us();
+	if (e == 0)
+		e = chaos_load_start(r->p.url, r->p.tenant_key, o->rate, o->async_share,
+				     CALL_TIMEOUT_MS, rep, &l);
+	/* A little load before the first fault, as a baseline. */
+	uint64_t ok;
+	if (e == 0 && chaos_load_wait_ok(l, time_now_us(), t0 + BOOT_TIMEOUT_MS * 1000ULL, &ok) < 0)
+		e = -ETIMEDOUT;
+	if (e == 0) {
+		bench_sleep_ms((long)(o->settle_s * 1000));
+		e = run_faults(r, l, rep);
+	}
+	if (l) {
+		if (!o->json)
+			fprintf(stderr, "ditto-bench: load stopped; waiting for async calls\n");
+		int f = chaos_load_finish(l, time_now_us() + DRAIN_TIMEOUT_MS * 1000ULL);
+		e = e < 0 ? e : f;
+	}
+	rep->elapsed_s = (double)(time_now_us() - t0) / 1e6;
+	rep->accel = r->p.accel[0] ? r->p.accel : "unknown";
+	chaos_load_free(l);
+	return e;
+}
+
+int bench_chaos(int argc, char **argv)
+{
+	struct chaos_opts o = { .b = { .build = "build", .runtime = "binary" },
+				.rate = 20,
+				.async_share = 0.5,
+				.freeze_s = 5,
+				.settle_s = 5 };
+	int e = opts_parse(argc, argv, &o);
+	if (e)
+		return e == 1 ? 0 : 2;
+	char tmp[] = "/tmp/ditto-chaos.XXXXXX";
+	if (!o.b.data && !(o.b.data = mkdtemp(tmp))) {
+		fprintf(stderr, "ditto-bench: cannot create a data folder: %s\n", strerror(errno));
+		return 1;
+	}
+	struct chaos_run r = { .o = &o };
+	struct chaos_report rep = { .faults_per_kind = o.faults,
+				    .rate = o.rate,
+				    .async_share = o.async_share,
+				    .freeze_s = o.freeze_s,
+				    .settle_s = o.settle_s,
+				    .n_kinds = o.n_kinds };
+	memcpy(rep.kinds, o.kinds, sizeof(rep.kinds));
+	e = run(&r, &rep);
+	bool clean = chaos_tally_clean(&rep.before);
+	for (int i = 0; i < o.n_kinds; i++)
+		clean = clean && chaos_tally_clean(&rep.tally[o.kinds[i]]);
+	if (e == 0 || rep.before.sync_sent)
+		report_out(&o, &rep);
+	platform_stop(&r.p);
+	for (int i = 0; i < CHAOS_KINDS; i++)
+		chaos_tally_free(&rep.tally[i]);
+	chaos_tally_free(&rep.before);
+	return e == 0 && clean ? 0 : 1;
+}
