@@ -59,13 +59,9 @@ void api_get_attestation(struct request *r, const char *tenant)
 				ATTEST_NONCE_MAX);
 		return;
 	}
-	struct vm *vm = api_find_vm(r, tenant);
+	struct vm *vm = api_find_ready_vm(r, tenant);
 	if (!vm)
 		return;
-	if (!vm_is_ready(vm) || !vm->chan) {
-		api_reply_error(r, AGENT_E_VM_NOT_READY, "the VM is %s", vm_state_name(vm->state));
-		return;
-	}
 	struct attestation *at = calloc(1, sizeof(*at));
 	if (!at) {
 		api_reply_errno(r, -ENOMEM, "cannot attest");

@@ -113,6 +113,10 @@ void api_resume(struct request *r);
 /* The tenant's VM, or NULL after replying 404. */
 struct vm *api_find_vm(struct request *r, const char *tenant);
 
+/* The tenant's VM when it is ready and its guest channel open; NULL after
+ * replying 404 no_vm or 503 vm_not_ready. */
+struct vm *api_find_ready_vm(struct request *r, const char *tenant);
+
 /* Route handlers (api_vms.c): each answers or suspends as described above.
  * They are rows of api.c's route table, so all take the path's "{}"
  * segment, "" for a route without one. */

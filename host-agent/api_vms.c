@@ -148,6 +148,16 @@ struct vm *api_find_vm(struct request *r, const char *tenant)
 	return vm;
 }
 
+struct vm *api_find_ready_vm(struct request *r, const char *tenant)
+{
+	struct vm *vm = api_find_vm(r, tenant);
+	if (vm && (!vm_is_ready(vm) || !vm->chan)) {
+		api_reply_error(r, AGENT_E_VM_NOT_READY, "the VM is %s", vm_state_name(vm->state));
+		return NULL;
+	}
+	return vm;
+}
+
 void api_list_vms(struct request *r, const char *unused)
 {
 	const struct api_server *srv = r->server;
@@ -450,13 +460,9 @@ void api_post_ping(struct request *r, const char *tenant)
 	long count = PING_COUNT_DEFAULT;
 	if (!api_query_int(r, "count", 1, PING_COUNT_MAX, &count))
 		return;
-	struct vm *vm = api_find_vm(r, tenant);
+	struct vm *vm = api_find_ready_vm(r, tenant);
 	if (!vm)
 		return;
-	if (!vm_is_ready(vm) || !vm->chan) {
-		api_reply_error(r, AGENT_E_VM_NOT_READY, "the VM is %s", vm_state_name(vm->state));
-		return;
-	}
 	struct ping_run *pr = calloc(1, sizeof(*pr) + (size_t)count * sizeof(pr->rtt_us[0]));
 	if (!pr) {
 		api_reply_errno(r, -ENOMEM, "cannot ping");
