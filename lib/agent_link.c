@@ -153,7 +153,7 @@ int link_upgrade_request(char *out, size_t size, const char *host, const char *t
 
 int link_upgrade_response(const char *p, size_t n, int *ret_status, size_t *ret_content_length)
 {
-	const char *end = memmem(p, n, "\r\n\r\n", 4);
+	const char *end = n ? memmem(p, n, "\r\n\r\n", 4) : NULL;
 	if (!end)
 		return n > HEAD_MAX ? -EPROTO : 0;
 	size_t head = (size_t)(end - p) + 4;

@@ -229,6 +229,38 @@ static void test_result_and_error(void **state)
 	}
 }
 
+/* The upgrade that opens the link, and reading its answer's head. */
+static void test_upgrade(void **state)
+{
+	char req[256];
+	int n = link_upgrade_request(req, sizeof(req), "10.0.0.2", "tok");
+	assert_true(n > 0 && (size_t)n == strlen(req));
+	assert_non_null(strstr(req, "GET /v1/link HTTP/1.1\r\n"));
+	assert_non_null(strstr(req, "\r\nUpgrade: ditto-link/1\r\n"));
+	assert_non_null(strstr(req, "\r\nAuthorization: Bearer tok\r\n\r\n"));
+	n = link_upgrade_request(req, sizeof(req), "h", NULL);
+	assert_null(strstr(req, "Authorization"));
+	assert_string_equal(req + n - 4, "\r\n\r\n");
+	assert_int_equal(link_upgrade_request(req, 40, "h", "tok"), -ENAMETOOLONG);
+
+	int st = 0;
+	size_t len = 99;
+	static const char ok[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nDTO1";
+	assert_int_equal(link_upgrade_response(ok, 0, &st, &len), 0);
+	assert_int_equal(link_upgrade_response(ok, 20, &st, &len), 0);
+	assert_int_equal(link_upgrade_response(ok, sizeof(ok) - 1, &st, &len), sizeof(ok) - 5);
+	assert_int_equal(st, 101);
+	assert_int_equal(len, 0);
+	static const char no[] = "HTTP/1.1 401 Unauthorized\r\ncontent-LENGTH:  12\r\n\r\n";
+	assert_int_equal(link_upgrade_response(no, sizeof(no) - 1, &st, &len), sizeof(no) - 1);
+	assert_int_equal(st, 401);
+	assert_int_equal(len, 12);
+	static const char *const bad[] = { "HELLO\r\n\r\n", "HTTP/1.1 1x1 ?\r\n\r\n",
+					   "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(link_upgrade_response(bad[i], strlen(bad[i]), &st, &len), -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_hello),
 		cmocka_unit_test(test_invoke_params),
 		cmocka_unit_test(test_result_and_error),
+		cmocka_unit_test(test_upgrade),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
