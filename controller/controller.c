@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_stream.h"
 #include "artifact_gc.h"
 #include "log.h"
 
@@ -131,6 +132,11 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 	};
 	struct invoker_config ic = { .async_workers = cfg->async_workers,
 				     .placement_timeout_ms = PLACEMENT_TIMEOUT_MS };
+	if (cfg->agent_stream && (r = agent_streams_new(&c->streams)) < 0) {
+		snprintf(err, err_size, "cannot start: %s", strerror(-r));
+		goto fail;
+	}
+	ic.streams = c->streams;
 	if ((r = link_pool_new(&c->links)) < 0 || (r = metrics_new(&c->metrics)) < 0 ||
 	    (r = fleet_new(&fc, &c->db, c->links, c->metrics, &c->fleet)) < 0 ||
 	    (r = invoker_new(&ic, &c->db, c->fleet, c->links, c->metrics, &c->invoker)) < 0) {
@@ -165,6 +171,7 @@ void controller_stop(struct controller *c)
 		fleet_stop_calls(c->fleet);
 	api_close(c);
 	invoker_free(c->invoker);
+	agent_streams_free(c->streams);
 	fleet_free(c->fleet);
 	metrics_free(c->metrics);
 	link_pool_free(c->links);

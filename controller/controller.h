@@ -5,6 +5,7 @@
 #ifndef DITTO_CONTROLLER_H
 #define DITTO_CONTROLLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,9 @@ struct controller_config {
 	unsigned max_connections;
 	unsigned retain;      /* invocation records kept per tenant (0: no cap) */
 	unsigned retain_days; /* and for at most this many days (0: forever) */
+	/* Invocations reach the agents over one persistent stream per host
+	 * (agent_stream.h) instead of an HTTP request each. */
+	bool agent_stream;
 };
 
 /* The defaults the controller runs with. */

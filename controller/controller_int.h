@@ -51,6 +51,7 @@ struct controller {
 	struct db db;
 	struct store *checkpoint; /* the fleet's handle for WAL checkpoints */
 	struct link_pool *links;
+	struct agent_streams *streams; /* NULL: invocations go over HTTP */
 	struct metrics *metrics;
 	struct fleet *fleet;
 	struct invoker *invoker;

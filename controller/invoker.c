@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "agent_api.h"
+#include "agent_stream.h"
 #include "artifact_gc.h"
 #include "fair_queue.h"
 #include "log.h"
@@ -27,6 +28,13 @@
 
 /* The longest push of an artifact to a host for queued work. */
 #define ARTIFACT_PUSH_MS 600000
+
+/* An async invocation whose attempt is cut short by the infrastructure (its
+ * host, VM or the controller lost, the host refusing it for now) is run
+ * again, at most this many more times: at least once, at most 1 + this. */
+#define ASYNC_RETRIES 4
+/* The first retry waits this long, each next one twice as long. */
+#define ASYNC_RETRY_WAIT_MS 1000
 
 /* A write waiting for the recorder thread: a synchronous invocation that
  * started, or an outcome. */
@@ -507,14 +515,9 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 {
 	struct verdict_context ctx = { .host_id = route->host_id,
 				       .timeout_ms = fn->limits.timeout_ms };
-	/* Names, a digest and a handler of bounded lengths always fit. */
-	char path[1024];
-	invoker_agent_path(fn, id, route->vm, path, sizeof(path));
 	struct link_call c = {
 		.address = route->address,
 		.token = route->token,
-		.method = "POST",
-		.path = path,
 		.body = input ? input : "",
 		.body_len = input_len,
 		.gen = route->gen,
@@ -522,17 +525,25 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 	};
 	for (int tries = 0;; tries++) {
 		json_t *reply = NULL;
+		struct agent_stream_body body = { 0 };
 		/* A caller that waits has one deadline for the push and the call. */
 		long push_ms = sync_deadline_us ? agent_wait_ms(fn, sync_deadline_us)
 						: ARTIFACT_PUSH_MS;
 		int st = fleet_artifact_ensure(iv->fleet, route, fn->digest, fn->size, push_ms);
 		if (st == 0) {
 			c.timeout_ms = agent_wait_ms(fn, sync_deadline_us);
-			st = link_do(iv->links, &c, &reply, ret_rtt);
+			st = agent_stream_call(iv->cfg.streams, iv->links, &c, fn, id, route->vm,
+					       &reply, &body, ret_rtt);
 		}
 		ctx.stopping = st == -ECANCELED && fleet_stopping(iv->fleet);
 		ctx.artifact_retry = tries == 0;
 		verdict_classify(st, reply, &ctx, ret);
+		if (ret->ran && agent_stream_body_take(&body, ret) < 0) {
+			verdict_clear(ret);
+			verdict_fail(ret, 502, "agent_error", "out of memory for host %s's result",
+				     route->host_id);
+		}
+		free(body.data);
 		if (st == -ETIMEDOUT && sync_deadline_us) {
 			verdict_fail(
 				ret, 504, "timeout",
@@ -602,16 +613,19 @@ static void verdict_take(struct verdict *v, const struct fleet_route *route, int
 /* Runs an invocation whose record (id) exists: gets one of the tenant's VMs (unless
  * the caller holds a route already and recorded the start), calls the agent
  * and records the outcome, unless the host was lost (the caller decides
- * then). waited_us: how long it waited in the queue since it was accepted.
- * *ret_metric gets how the metrics count it. */
+ * then). retries: -1 for a caller that waits, else the queued invocation's
+ * retries, to which its outcome is fenced. waited_us: how long it waited in
+ * the queue since it was accepted. *ret_metric gets how the metrics count
+ * it. */
 static enum attempt attempt(struct invoker *iv, const struct store_function *fn, const char *id,
-			    bool async, const void *input, size_t input_len, uint64_t start_us,
+			    int retries, const void *input, size_t input_len, uint64_t start_us,
 			    int64_t waited_us, const struct fleet_route *ready,
 			    struct invocation_reply *out, enum metrics_outcome *ret_metric)
 {
 	struct fleet_route route = { 0 };
 	char why[256];
 	uint64_t t_acquire = time_now_us();
+	bool async = retries >= 0;
 	uint64_t sync_deadline_us =
 		async ? 0
 		      : start_us + ((uint64_t)fn->limits.timeout_ms + SYNC_BOOT_MARGIN_MS) * 1000;
@@ -634,7 +648,7 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 		if (v.vm_lost)
 			fleet_vm_lost(iv->fleet, &route, v.why);
 	}
-	struct store_outcome o = { 0 };
+	struct store_outcome o = { .fenced = async, .retries = retries };
 	verdict_take(&v, &route, waited_us, acquire_us, out, &o);
 	*ret_metric = v.metric;
 	if (v.next != VERDICT_REROUTE) {
@@ -699,7 +713,7 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const cha
 			verdict_fail(&v, 503, "busy", "cannot record the invocation: %s",
 				     strerror(-r));
 		reply_set(out, &v);
-	} else if (attempt(iv, fn, out->id, false, input, input_len, start_us, 0,
+	} else if (attempt(iv, fn, out->id, -1, input, input_len, start_us, 0,
 			   ready ? &route : NULL, out, &metric) == ATTEMPT_HOST_LOST) {
 		/* Nothing to retry for a caller that waits: say what happened. */
 		struct store_outcome o = { .status = STORE_ERROR,
@@ -761,6 +775,36 @@ int invoker_submit(struct invoker *iv, const struct store_function *fn, const ch
 	return enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, ret_id);
 }
 
+/* After an attempt of the queued invocation inv was cut short: queues it
+ * again after a wait that doubles with each retry (none while the
+ * controller stops: the next start runs it), or, its retries spent, fails
+ * it with why. Returns true when it was queued again. */
+static bool retry_later(struct invoker *iv, const char *id, const struct store_invocation *inv,
+			const struct store_function *fn, const char *why)
+{
+	pthread_mutex_lock(&iv->db->lock);
+	int r = inv->retries < ASYNC_RETRIES ? store_invocation_requeue(iv->db->store, id)
+					     : -EALREADY;
+	pthread_mutex_unlock(&iv->db->lock);
+	if (r < 0) {
+		struct store_outcome o = { .status = STORE_ERROR,
+					   .error = why,
+					   .fenced = true,
+					   .retries = inv->retries };
+		record_finish(iv, id, &o);
+		return false;
+	}
+	log_info("async_retry id=%s retries=%d reason=\"%s\"", id, inv->retries + 1, why);
+	long wait_ms = (long)ASYNC_RETRY_WAIT_MS << (inv->retries < 3 ? inv->retries : 3);
+	/* The record is queued again already: a restart meanwhile runs it. */
+	for (long t = 0; t < wait_ms && !fleet_stopping(iv->fleet); t += 100) {
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, id);
+	return true;
+}
+
 /* Runs a queued invocation, looked up (fr: the lookup of its version), to
  * its end; the worker holds a concurrency slot for it. */
 static void run_found(struct invoker *iv, const char *id, const struct store_invocation *inv,
@@ -780,22 +824,13 @@ static void run_found(struct invoker *iv, const char *id, const struct store_inv
 	}
 	metrics_inflight_add(iv->metrics, 1);
 	enum metrics_outcome metric;
-	enum attempt a = attempt(iv, fn, id, true, inv->input, inv->input_len, start_us,
+	enum attempt a = attempt(iv, fn, id, inv->retries, inv->input, inv->input_len, start_us,
 				 waited_us > 0 ? waited_us : 0, NULL, &out, &metric);
 	metrics_inflight_add(iv->metrics, -1);
 	if (a == ATTEMPT_HOST_LOST) {
-		pthread_mutex_lock(&iv->db->lock);
-		int r = inv->retries < 1 ? store_invocation_requeue(iv->db->store, id) : -EALREADY;
-		pthread_mutex_unlock(&iv->db->lock);
-		if (r == 0) {
-			log_info("async_retry id=%s reason=\"%s\"", id, out.message);
-			enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, id);
-		} else {
-			struct store_outcome o = { .status = STORE_ERROR, .error = out.message };
-			record_finish(iv, id, &o);
+		if (!retry_later(iv, id, inv, fn, out.message))
 			metrics_invocation(iv->metrics, inv->tenant, METRICS_FAILED,
 					   (int64_t)(time_now_us() - start_us));
-		}
 	} else {
 		metrics_invocation(iv->metrics, inv->tenant, metric,
 				   (int64_t)(time_now_us() - start_us));
@@ -882,7 +917,7 @@ int invoker_recover(struct invoker *iv)
 	struct store_id *retry = NULL;
 	pthread_mutex_lock(&iv->db->lock);
 	int r = store_invocations_recover(iv->db->store, "the controller restarted while it ran",
-					  &failed, &retry, &n);
+					  ASYNC_RETRIES, &failed, &retry, &n);
 	pthread_mutex_unlock(&iv->db->lock);
 	if (r < 0)
 		return r;

@@ -26,6 +26,9 @@ struct invoker_config {
 	 * sync and async together, for a tenant whose own limit (its scaling's
 	 * concurrency) is not known (0: INVOKER_TENANT_CONCURRENCY). */
 	unsigned tenant_concurrency;
+	/* The streams calls to agents go over (agent_stream.h; not owned);
+	 * NULL: each call is an HTTP request (link.h). */
+	struct agent_streams *streams;
 };
 
 /* The default limit on a tenant's invocations running at once, as

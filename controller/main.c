@@ -25,6 +25,8 @@ static void usage(FILE *f)
 		"  --max-connections N concurrent client connections (default 1024)\n"
 		"  --retain N          invocation records kept per tenant, 0 for all (default 10000)\n"
 		"  --retain-days N     days invocation records are kept, 0 for ever (default 7)\n"
+		"  --agent-link KIND   how invocations reach the agents: http, a request each,\n"
+		"                      or stream, one persistent stream per host (default http)\n"
 		"  --ready-file PATH   write the API URL here once listening\n"
 		"  --log-level LEVEL   error, warn, info or debug (default info)\n"
 		"  --help\n");
@@ -134,6 +136,7 @@ int main(int argc, char **argv)
 		{ "max-connections", required_argument, NULL, 'C' },
 		{ "retain", required_argument, NULL, 'R' },
 		{ "retain-days", required_argument, NULL, 'D' },
+		{ "agent-link", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -150,6 +153,16 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'r': ready_file = optarg; break;
+		case 'L':
+			if (strcmp(optarg, "http") != 0 && strcmp(optarg, "stream") != 0) {
+				fprintf(stderr,
+					"ditto-controller: --agent-link must be http or stream, got "
+					"\"%s\"\n",
+					optarg);
+				return 2;
+			}
+			cfg.agent_stream = strcmp(optarg, "stream") == 0;
+			break;
 		case 'p':
 		case 'T':
 		case 'M':
