@@ -240,7 +240,8 @@ struct store_invocation {
 	int64_t version;
 	bool async;
 	enum store_status status;
-	int retries; /* times an async invocation was requeued after a restart */
+	int retries; /* times an async invocation was put back in the queue after
+		      * an attempt was cut short (host, VM or controller lost) */
 	int64_t created_ms, started_ms, finished_ms; /* 0 until it happens */
 	char host[STORE_NAME_SIZE];                  /* where it ran: "" until it starts */
 	char vm[STORE_NAME_SIZE];
@@ -281,6 +282,11 @@ struct store_outcome {
 	bool has_vcpu; /* the agent reported the fields below */
 	int workers;
 	int64_t vcpu_alloc_ms, vcpu_busy_ms;
+	/* The attempt it belongs to: when fenced, it lands only while the
+	 * record's retries still equals retries, so the late outcome of an
+	 * attempt cut short never overwrites a later one. */
+	bool fenced;
+	int retries;
 };
 
 /* Records a queued invocation of a version of tenant's function, with its
@@ -311,8 +317,9 @@ int store_invocation_create_running(struct store *s, const char *id, int64_t cre
 int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm,
 			   int cpu);
 /* Records the outcome of a queued or running invocation. Returns 0, -EINVAL,
- * -ENOENT, or -EALREADY when it already finished (so a late reply cannot
- * overwrite a failure recorded after a restart). */
+ * -ENOENT, or -EALREADY when it already finished or the outcome is fenced to
+ * an earlier attempt (so a late reply cannot overwrite a failure recorded
+ * after a restart, nor a later attempt's outcome). */
 int store_invocation_finish(struct store *s, const char *id, const struct store_outcome *outcome);
 /* Puts an unfinished async invocation back in the queue with its retries
  * incremented (its host was lost). Returns 0, -ENOENT, or -EALREADY when it
@@ -356,12 +363,14 @@ struct store_id {
 
 /* After a restart, settles every invocation the previous run left queued or
  * running, in one transaction: synchronous ones (their clients are gone) and
- * async ones already retried once become STORE_ERROR with reason; async ones
- * not yet retried are queued again with retries incremented and returned in
- * ret_retry (malloc'd, free(); NULL when none) for the caller to run again.
- * Returns 0 or -errno. */
-int store_invocations_recover(struct store *s, const char *reason, size_t *ret_failed,
-			      struct store_id **ret_retry, size_t *ret_n_retry);
+ * async ones that were running with max_retries retries spent become
+ * STORE_ERROR with reason; other async ones are queued again, those that
+ * were running with retries incremented (an attempt was cut short), and
+ * returned in ret_retry (malloc'd, free(); NULL when none) for the caller to
+ * run again. Returns 0 or -errno. */
+int store_invocations_recover(struct store *s, const char *reason, int max_retries,
+			      size_t *ret_failed, struct store_id **ret_retry,
+			      size_t *ret_n_retry);
 
 /* ---- maintenance -------------------------------------------------------- */
 

@@ -30,7 +30,8 @@ const char *const store_invocation_queries[Q_COUNT] = {
 		"UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
 		" error = ?6, queued_us = ?7, cold_start_us = ?8, exec_us = ?9, total_us = ?10,"
 		" cold_start = ?11, cpu = coalesce(?12, cpu), workers = ?13, vcpu_alloc_ms = ?14,"
-		" vcpu_busy_ms = ?15, exception = ?16 WHERE id = ?1 AND " UNFINISHED,
+		" vcpu_busy_ms = ?15, exception = ?16 WHERE id = ?1 AND " UNFINISHED
+		" AND (?17 IS NULL OR retries = ?17)",
 	[Q_INV_STATUS] = "SELECT status FROM invocations WHERE id = ?1",
 	[Q_INV_GET] = "SELECT " INV_COLS(
 		INV_PAYLOADS) " FROM invocations"
@@ -49,8 +50,9 @@ const char *const store_invocation_queries[Q_COUNT] = {
 		" FROM invocations WHERE finished_ms IS NOT NULL) WHERE n > ?1)",
 	[Q_INV_FAIL_UNFINISHED] =
 		"UPDATE invocations SET status = 'error', error = ?1, finished_ms = ?2"
-		" WHERE " UNFINISHED " AND (NOT async OR retries >= 1)",
-	[Q_INV_REQUEUE] = "UPDATE invocations SET status = 'queued', retries = retries + 1,"
+		" WHERE " UNFINISHED " AND (NOT async OR (status = 'running' AND retries >= ?3))",
+	[Q_INV_REQUEUE] = "UPDATE invocations SET status = 'queued',"
+			  " retries = retries + (status = 'running'),"
 			  " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
 			  " WHERE " UNFINISHED " RETURNING id",
 	[Q_INV_REQUEUE_ONE] = "UPDATE invocations SET status = 'queued', retries = retries + 1,"
@@ -204,6 +206,8 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 	}
 	if (o->exception && sq_bind_text(st, 16, o->exception) != SQLITE_OK)
 		return -ENOMEM;
+	if (o->fenced)
+		sqlite3_bind_int(st, 17, o->retries);
 	return update_one(s, st, id);
 }
 
@@ -402,12 +406,12 @@ int store_invocations_prune(struct store *s, int64_t finished_before_ms, unsigne
 	return 0;
 }
 
-static int recover_locked(struct store *s, const char *reason, size_t *failed,
+static int recover_locked(struct store *s, const char *reason, int max_retries, size_t *failed,
 			  struct store_id **retry, size_t *n_retry)
 {
 	{
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_FAIL_UNFINISHED, "tI",
-							       reason, time_wall_ms());
+		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_FAIL_UNFINISHED, "tIi",
+							       reason, time_wall_ms(), max_retries);
 		if (!st)
 			return -ENOMEM;
 		int r = sq_sql_errno(sqlite3_step(st));
@@ -415,7 +419,7 @@ static int recover_locked(struct store *s, const char *reason, size_t *failed,
 			return r;
 		*failed = (size_t)sqlite3_changes(s->db);
 	}
-	/* What is left unfinished is async and never retried. */
+	/* What is left unfinished is async with an attempt to spare. */
 	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_REQUEUE);
 	if (!st)
 		return -ENOMEM;
@@ -430,15 +434,15 @@ static int recover_locked(struct store *s, const char *reason, size_t *failed,
 	return sq_sql_errno(rc);
 }
 
-int store_invocations_recover(struct store *s, const char *reason, size_t *ret_failed,
-			      struct store_id **ret_retry, size_t *ret_n_retry)
+int store_invocations_recover(struct store *s, const char *reason, int max_retries,
+			      size_t *ret_failed, struct store_id **ret_retry, size_t *ret_n_retry)
 {
 	size_t failed = 0, n_retry = 0;
 	struct store_id *retry = NULL;
 	int r = sq_tx_begin(s);
 	if (r < 0)
 		return r;
-	r = sq_tx_end(s, recover_locked(s, reason, &failed, &retry, &n_retry));
+	r = sq_tx_end(s, recover_locked(s, reason, max_retries, &failed, &retry, &n_retry));
 	if (r < 0) {
 		free(retry);
 		return r;

@@ -51,6 +51,8 @@ static void link_failed(int status, const struct verdict_context *ctx, struct ve
 	if (status == -ECANCELED && ctx->stopping) {
 		verdict_fail(v, 503, "unavailable",
 			     "the controller stopped while the invocation ran");
+		/* Queued work stays unfinished: the next start runs it again. */
+		v->next = VERDICT_REROUTE;
 	} else if (status == -ECANCELED || status == -ECONNREFUSED || status == -ECONNRESET ||
 		   status == -EIO || status == -ETIMEDOUT || status == -EHOSTUNREACH) {
 		verdict_fail(v, 502, "host_lost",
@@ -157,12 +159,17 @@ static void refused(int status, json_t *reply, const struct verdict_context *ctx
 		verdict_fail(v, 502, "function_error", "host %s cannot run the function: %s", host,
 			     msg ? msg : "unsupported");
 		v->metric = METRICS_ERROR;
-	} else if (status == 429) {
-		verdict_fail(v, 429, "too_many_requests", "host %s: %s", host,
-			     msg ? msg : "too many requests");
-	} else if (status == 503) {
-		verdict_fail(v, 503, code ? code : "unavailable", "host %s: %s", host,
-			     msg ? msg : "unavailable");
+	} else if (status == 429 || status == 503) {
+		/* Refused before it ran (the VM not ready, the host full or
+		 * stopping): a caller that waits hears why, queued work is
+		 * tried again later. */
+		if (status == 429)
+			verdict_fail(v, 429, "too_many_requests", "host %s: %s", host,
+				     msg ? msg : "too many requests");
+		else
+			verdict_fail(v, 503, code ? code : "unavailable", "host %s: %s", host,
+				     msg ? msg : "unavailable");
+		v->next = VERDICT_REROUTE;
 	} else if (status == 413) {
 		verdict_fail(v, 413, "too_large", "host %s: %s", host, msg ? msg : "too large");
 	} else {

@@ -379,9 +379,9 @@ static void test_recover(void **state)
 	assert_int_equal(store_open(f->path, &f->s), 0);
 	size_t failed = 0, n_retry = 0;
 	struct store_id *retry = NULL;
-	assert_int_equal(
-		store_invocations_recover(f->s, "controller restarted", &failed, &retry, &n_retry),
-		0);
+	assert_int_equal(store_invocations_recover(f->s, "controller restarted", 1, &failed, &retry,
+						   &n_retry),
+			 0);
 	assert_int_equal(failed, 2);
 	assert_int_equal(n_retry, 2);
 	assert_true(contains(retry, n_retry, aq));
@@ -405,29 +405,51 @@ static void test_recover(void **state)
 	store_invocation_clear(&inv);
 	assert_int_equal(store_invocation_get(f->s, "acme", aq, &inv), 0);
 	assert_int_equal(inv.status, STORE_QUEUED);
+	assert_int_equal(inv.retries, 0);        /* it never ran: no attempt spent */
 	assert_memory_equal(inv.input, "in", 2); /* what the retry runs with */
 	store_invocation_clear(&inv);
 	assert_int_equal(store_invocation_get(f->s, "acme", done, &inv), 0);
 	assert_int_equal(inv.status, STORE_OK);
 	store_invocation_clear(&inv);
 
-	/* It dies again before the retries finish: no second retry. */
-	assert_int_equal(store_invocation_start(f->s, aq, "h1", "vm", 1), 0);
+	/* ar runs again and the controller dies again: its one retry spent, it
+	 * fails; aq, still queued, never ran and is queued again as it is. */
+	assert_int_equal(store_invocation_start(f->s, ar, "h1", "vm", 1), 0);
 	store_close(f->s);
 	assert_int_equal(store_open(f->path, &f->s), 0);
 	assert_int_equal(
-		store_invocations_recover(f->s, "restarted again", &failed, &retry, &n_retry), 0);
-	assert_int_equal(failed, 2);
-	assert_int_equal(n_retry, 0);
-	assert_null(retry);
-	assert_int_equal(store_invocation_get(f->s, "acme", aq, &inv), 0);
+		store_invocations_recover(f->s, "restarted again", 1, &failed, &retry, &n_retry),
+		0);
+	assert_int_equal(failed, 1);
+	assert_int_equal(n_retry, 1);
+	assert_true(contains(retry, n_retry, aq));
+	free(retry);
+	assert_int_equal(store_invocation_get(f->s, "acme", ar, &inv), 0);
 	assert_int_equal(inv.status, STORE_ERROR);
 	assert_string_equal(inv.error, "restarted again");
+	store_invocation_clear(&inv);
+	assert_int_equal(store_invocation_get(f->s, "acme", aq, &inv), 0);
+	assert_int_equal(inv.status, STORE_QUEUED);
+	assert_int_equal(inv.retries, 0);
 	store_invocation_clear(&inv);
 
 	/* A late reply cannot overwrite the recorded failure. */
 	struct store_outcome o = { .status = STORE_OK };
-	assert_int_equal(store_invocation_finish(f->s, aq, &o), -EALREADY);
+	assert_int_equal(store_invocation_finish(f->s, ar, &o), -EALREADY);
+
+	/* Nor the outcome of an attempt cut short land after a later one
+	 * started: it is fenced to its attempt's retries. */
+	assert_int_equal(store_invocation_start(f->s, aq, "h1", "vm", 1), 0);
+	assert_int_equal(store_invocation_requeue(f->s, aq), 0);
+	assert_int_equal(store_invocation_start(f->s, aq, "h1", "vm", 2), 0);
+	struct store_outcome late = { .status = STORE_ERROR, .error = "late", .fenced = true };
+	assert_int_equal(store_invocation_finish(f->s, aq, &late), -EALREADY);
+	struct store_outcome now = { .status = STORE_OK, .fenced = true, .retries = 1 };
+	assert_int_equal(store_invocation_finish(f->s, aq, &now), 0);
+	assert_int_equal(store_invocation_get(f->s, "acme", aq, &inv), 0);
+	assert_int_equal(inv.status, STORE_OK);
+	assert_int_equal(inv.retries, 1);
+	store_invocation_clear(&inv);
 }
 
 #define MANY 10000
