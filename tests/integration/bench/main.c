@@ -344,13 +344,7 @@ static json_t *invoke(const char *name, const char *const *args)
 		argv[n++] = *args++;
 	argv[n] = NULL;
 	struct bench_run r;
-	bench(&r, argv);
-	if (r.status != 0)
-		fail_msg("exit %d: %s", r.status, r.err);
-	json_error_t je;
-	json_t *s = json_loads(r.out, 0, &je);
-	if (!s)
-		fail_msg("not JSON (%s): %s", je.text, r.out);
+	json_t *s = bench_json(&r, argv);
 	bench_free(&r);
 	return s;
 }
