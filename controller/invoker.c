@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "agent_api.h"
+#include "agent_stream.h"
 #include "artifact_gc.h"
 #include "fair_queue.h"
 #include "log.h"
@@ -514,14 +515,9 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 {
 	struct verdict_context ctx = { .host_id = route->host_id,
 				       .timeout_ms = fn->limits.timeout_ms };
-	/* Names, a digest and a handler of bounded lengths always fit. */
-	char path[1024];
-	invoker_agent_path(fn, id, route->vm, path, sizeof(path));
 	struct link_call c = {
 		.address = route->address,
 		.token = route->token,
-		.method = "POST",
-		.path = path,
 		.body = input ? input : "",
 		.body_len = input_len,
 		.gen = route->gen,
@@ -529,17 +525,25 @@ static void agent_invoke(struct invoker *iv, const struct store_function *fn, co
 	};
 	for (int tries = 0;; tries++) {
 		json_t *reply = NULL;
+		struct agent_stream_body body = { 0 };
 		/* A caller that waits has one deadline for the push and the call. */
 		long push_ms = sync_deadline_us ? agent_wait_ms(fn, sync_deadline_us)
 						: ARTIFACT_PUSH_MS;
 		int st = fleet_artifact_ensure(iv->fleet, route, fn->digest, fn->size, push_ms);
 		if (st == 0) {
 			c.timeout_ms = agent_wait_ms(fn, sync_deadline_us);
-			st = link_do(iv->links, &c, &reply, ret_rtt);
+			st = agent_stream_call(iv->cfg.streams, iv->links, &c, fn, id, route->vm,
+					       &reply, &body, ret_rtt);
 		}
 		ctx.stopping = st == -ECANCELED && fleet_stopping(iv->fleet);
 		ctx.artifact_retry = tries == 0;
 		verdict_classify(st, reply, &ctx, ret);
+		if (ret->ran && agent_stream_body_take(&body, ret) < 0) {
+			verdict_clear(ret);
+			verdict_fail(ret, 502, "agent_error", "out of memory for host %s's result",
+				     route->host_id);
+		}
+		free(body.data);
 		if (st == -ETIMEDOUT && sync_deadline_us) {
 			verdict_fail(
 				ret, 504, "timeout",
