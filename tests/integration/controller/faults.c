@@ -77,7 +77,8 @@ void test_controller_restart(void **state)
 }
 
 /* The controller killed mid-invocation: on restart the synchronous one is
- * failed with the reason, the asynchronous one runs again. */
+ * failed with the reason, the asynchronous one runs again; killed again
+ * while that second attempt runs, it runs a third time. */
 void test_controller_crash(void **state)
 {
 	struct long_calls lc;
@@ -101,9 +102,12 @@ void test_controller_crash(void **state)
 	assert_string_equal(str(rec, "status"), "error");
 	assert_non_null(strstr(str(rec, "error"), "restarted"));
 	json_decref(rec);
+	await_listed(key, "status=running", 1); /* only the async one can run */
+	daemon_proc_stop(&P.controller, SIGKILL, 20000);
+	assert_int_equal(platform_controller_start(&P), 0);
 	rec = await_record(key, lc.async_id);
 	assert_string_equal(str(rec, "status"), "ok");
-	assert_int_equal(num(rec, "retries"), 1);
+	assert_int_equal(num(rec, "retries"), 2);
 	json_decref(rec);
 }
 
@@ -124,7 +128,8 @@ void test_agent_killed(void **state)
 	await_host("up");
 	json_t *rec = await_record(key, async_id);
 	assert_string_equal(str(rec, "status"), "ok");
-	assert_int_equal(num(rec, "retries"), 1);
+	/* More than once when the agent refused it while its VM booted. */
+	assert_true(num(rec, "retries") >= 1);
 	json_decref(rec);
 	expect_call(key, "POST", "/v1/functions/busy/invoke", "{\"ms\":1}", 200);
 }
