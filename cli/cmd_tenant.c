@@ -33,13 +33,21 @@ static int make_key(struct cli *cli, const char *path, const json_t *body)
 static const char *scaling_text(const json_t *tenant, char *out, size_t size)
 {
 	const json_t *s = json_object_get(tenant, "scaling");
-	int n = snprintf(out, size, "min %lld, max %lld, mechanism %s, policy %s",
-			 (long long)field_int(s, "min", 0), (long long)field_int(s, "max", 0),
-			 or_dash(field_str(s, "mechanism")), or_dash(field_str(s, "policy")));
-	/* A controller before per-tenant concurrency sends none. */
-	if (json_object_get(s, "concurrency") && n > 0 && (size_t)n < size)
-		snprintf(out + n, size - (size_t)n, ", concurrency %lld",
-			 (long long)field_int(s, "concurrency", 0));
+	snprintf(out, size, "min %lld, max %lld, mechanism %s, policy %s",
+		 (long long)field_int(s, "min", 0), (long long)field_int(s, "max", 0),
+		 or_dash(field_str(s, "mechanism")), or_dash(field_str(s, "policy")));
+	return out;
+}
+
+/* "100": the tenant's concurrency, or "-" from a controller that sends
+ * none. */
+static const char *concurrency_text(const json_t *tenant, char *out, size_t size)
+{
+	const json_t *c = json_object_get(json_object_get(tenant, "scaling"), "concurrency");
+	if (json_is_integer(c))
+		snprintf(out, size, "%lld", (long long)json_integer_value(c));
+	else
+		snprintf(out, size, "-");
 	return out;
 }
 
@@ -268,6 +276,7 @@ static void tenant_block(struct table *t, const json_t *o)
 	table_row(t, "Name:", field_str(o, "name"));
 	table_when(t, "Created:", field_int(o, "created_ms", 0));
 	table_row(t, "Scaling:", scaling_text(o, text, sizeof(text)));
+	table_row(t, "Concurrency:", concurrency_text(o, text, sizeof(text)));
 	table_row(t, "Confidential:", confidential_text(o, text, sizeof(text)));
 	table_row(t, "Host data:", or_dash(field_str(o, "host_data")));
 	const json_t *vm = json_object_get(o, "vm");
@@ -340,7 +349,7 @@ static bool policy_ok(const char *p)
 }
 
 /* PUTs body to path and prints the tenant's new scaling, and its
- * confidentiality and host_data when body changes them. Returns an exit
+ * confidentiality, host_data and concurrency when body changes them. Returns an exit
  * code. */
 static int scale_send(struct cli *cli, const char *path, const json_t *body)
 {
@@ -357,6 +366,9 @@ static int scale_send(struct cli *cli, const char *path, const json_t *body)
 		printf("tenant %s: %s\n", name, confidential_text(o, text, sizeof(text)));
 	if (code == CLI_EXIT_OK && !cli->json && json_object_get(body, "host_data"))
 		printf("tenant %s: host_data %s\n", name, or_dash(field_str(o, "host_data")));
+	if (code == CLI_EXIT_OK && !cli->json && json_object_get(body, "concurrency"))
+		printf("tenant %s: concurrency %s\n", name,
+		       concurrency_text(o, text, sizeof(text)));
 	json_decref(o);
 	return code;
 }

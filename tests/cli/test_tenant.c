@@ -206,7 +206,7 @@ static void test_concurrency(void **state)
 	assert_string_equal(r.request, "PUT /v1/tenants/acme/scaling");
 	assert_int_equal(json_integer_value(json_object_get(r.body, "concurrency")), 7);
 	assert_int_equal(json_object_size(r.body), 1);
-	assert_non_null(strstr(r.out, "concurrency 7"));
+	assert_non_null(strstr(r.out, "\ntenant acme: concurrency 7"));
 	json_decref(r.body);
 	r = run(&cmd_tenant_create, ARGV("create", "acme", "--concurrency", "10000"));
 	assert_int_equal(r.code, 0);
@@ -219,6 +219,7 @@ static void test_concurrency(void **state)
 	json_decref(r.body);
 	r = run(&cmd_scale, ARGV("scale", "acme", "--max", "3"));
 	assert_null(json_object_get(r.body, "concurrency"));
+	assert_null(strstr(r.out, "concurrency"));
 	json_decref(r.body);
 	const char *const bad[] = { "0", "-1", "10001", "1.5", "abc", "", " 5", "+5" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -229,31 +230,46 @@ static void test_concurrency(void **state)
 	}
 }
 
-/* tenant get shows host_data, or "-" when the tenant has none. */
-static void test_get_shows_host_data(void **state)
+/* The value of tenant get's row label for tenant t, into ret. */
+static void shown(const json_t *t, const char *label, char *ret, size_t size)
 {
-	json_t *t = json_pack("{s:s, s:s, s:s, s:s}", "name", "acme", "confidential", "sev-snp",
-			      "attestation", "required", "host_data", HD_LOWER);
 	struct table tb;
 	char *text = NULL;
 	size_t len = 0;
-	for (int i = 0; i < 2; i++) {
-		table_init(&tb, 2);
-		tenant_block(&tb, t);
-		FILE *f = open_memstream(&text, &len);
-		assert_non_null(f);
-		assert_int_equal(table_print(&tb, f), 0);
-		fclose(f);
-		table_free(&tb);
-		char *row = strstr(text, "Host data:");
-		assert_non_null(row);
-		row += strlen("Host data:");
-		row += strspn(row, " ");
-		row[strcspn(row, "\n")] = '\0';
-		assert_string_equal(row, i == 0 ? HD_LOWER : "-");
-		free(text);
-		json_object_set_new(t, "host_data", json_null());
-	}
+	table_init(&tb, 2);
+	tenant_block(&tb, t);
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(table_print(&tb, f), 0);
+	fclose(f);
+	table_free(&tb);
+	char *row = strstr(text, label);
+	assert_non_null(row);
+	row += strlen(label);
+	row += strspn(row, " ");
+	row[strcspn(row, "\n")] = '\0';
+	snprintf(ret, size, "%s", row);
+	free(text);
+}
+
+/* tenant get shows host_data and the concurrency, or "-" when the tenant
+ * has no host_data or the controller sends no concurrency. */
+static void test_get_shows_host_data_and_concurrency(void **state)
+{
+	json_t *t = json_pack("{s:s, s:s, s:s, s:s, s:{s:i}}", "name", "acme", "confidential",
+			      "sev-snp", "attestation", "required", "host_data", HD_LOWER,
+			      "scaling", "concurrency", 5);
+	char row[128];
+	shown(t, "Host data:", row, sizeof(row));
+	assert_string_equal(row, HD_LOWER);
+	shown(t, "Concurrency:", row, sizeof(row));
+	assert_string_equal(row, "5");
+	json_object_set_new(t, "host_data", json_null());
+	json_object_set_new(t, "scaling", json_object());
+	shown(t, "Host data:", row, sizeof(row));
+	assert_string_equal(row, "-");
+	shown(t, "Concurrency:", row, sizeof(row));
+	assert_string_equal(row, "-");
 	json_decref(t);
 }
 
@@ -265,7 +281,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_scale_host_data),
 		cmocka_unit_test(test_concurrency),
-		cmocka_unit_test(test_get_shows_host_data),
+		cmocka_unit_test(test_get_shows_host_data_and_concurrency),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
