@@ -2,7 +2,8 @@
  * (tests/data/trace/sample, real rows of the Azure Functions Trace 2019)
  * through a controller and an agent it starts, booting real VMs, under two
  * policies; soaks one for a minute; runs invoke closed-loop and open-loop;
- * and refuses bad input before it starts anything. */
+ * injects one fault of each kind under load (chaos.c); and refuses bad
+ * input before it starts anything. */
 #include <setjmp.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,17 +22,17 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "bench_suite.h"
 #include "support/files.h"
 #include "support/procs.h"
 #include "util.h"
 
-/* One run of ditto-bench: its exit code and what it printed. */
-struct bench_run {
-	int status;
-	char *out, *err;
-};
-
 static char scratch[256];
+
+const char *suite_scratch(void)
+{
+	return scratch;
+}
 
 static char *slurp(const char *path)
 {
@@ -73,15 +74,13 @@ static void bench(struct bench_run *r, const char *const *args)
 	r->err = slurp(err);
 }
 
-static void bench_free(struct bench_run *r)
+void bench_free(struct bench_run *r)
 {
 	free(r->out);
 	free(r->err);
 }
 
-/* Runs ditto-bench with args, which must succeed and print one JSON object:
- * returns it (the caller decrefs). */
-static json_t *bench_json(struct bench_run *r, const char *const *args)
+json_t *bench_json(struct bench_run *r, const char *const *args)
 {
 	bench(r, args);
 	if (r->status != 0)
@@ -101,8 +100,7 @@ static const char *sample_trace(void)
 	return path;
 }
 
-/* Refused with exit 2 and one line on stderr holding want. */
-static void refused(const char *const *args, const char *want)
+void refused(const char *const *args, const char *want)
 {
 	struct bench_run r;
 	bench(&r, args);
@@ -111,8 +109,6 @@ static void refused(const char *const *args, const char *want)
 		fail_msg("exit %d, stderr \"%s\", not 2 and \"%s\"", r.status, r.err, want);
 	bench_free(&r);
 }
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 static void test_refused(void **state)
 {
@@ -137,7 +133,7 @@ static void test_refused(void **state)
 	refused(ARGS("soak", "--minutes", "1", "--sample-s", "x"), "--sample-s must be");
 }
 
-static double num(json_t *o, const char *a, const char *b)
+double num(json_t *o, const char *a, const char *b)
 {
 	json_t *v = json_object_get(o, a);
 	if (b)
@@ -383,11 +379,14 @@ int main(void)
 	if (scratch_dir(scratch, sizeof(scratch), "bench") < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_replay),
-		cmocka_unit_test(test_invoke),
-		cmocka_unit_test(test_soak),
+		cmocka_unit_test(test_refused),       cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_invoke),        cmocka_unit_test(test_soak),
+		cmocka_unit_test(test_chaos_refused), cmocka_unit_test(test_chaos),
 	};
+	/* DITTO_TEST_ONLY=PATTERN runs the tests whose names match. */
+	const char *only = getenv("DITTO_TEST_ONLY");
+	if (only && *only)
+		cmocka_set_test_filter(only);
 	int failed = cmocka_run_group_tests_name("bench", tests, NULL, NULL);
 	if (!getenv("DITTO_KEEP"))
 		remove_tree(scratch);

@@ -1,0 +1,74 @@
+/* ditto-bench chaos end to end: one fault of each kind under a short load,
+ * on real VMs; counts that hold together, nothing lost or completed twice,
+ * every failed call with a code, and the exit status that says so. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "bench_suite.h"
+#include "support/procs.h"
+
+void test_chaos_refused(void **state)
+{
+	refused(ARGS("chaos", "--faults", "0"), "--faults must be");
+	refused(ARGS("chaos", "--rate", "x"), "--rate 0.1..1000");
+	refused(ARGS("chaos", "--async-share", "1.5"), "--async-share 0..1");
+	refused(ARGS("chaos", "--kinds", "qemu,disk"), "--kinds takes");
+	refused(ARGS("chaos", "--kinds", "agent,agent"), "each at most once");
+	refused(ARGS("chaos", "extra"), "unexpected argument");
+}
+
+/* One kind's counts: each call counted once, as ok or by its code. */
+static void check_kind(json_t *k, const char *name)
+{
+	assert_string_equal(json_string_value(json_object_get(k, "kind")), name);
+	assert_true(num(k, "faults", NULL) == 1);
+	json_t *sync = json_object_get(k, "sync"), *async = json_object_get(k, "async");
+	double sent = num(sync, "sent", NULL), ok = num(sync, "ok", NULL);
+	double failed = num(sync, "failed", NULL), by_code = 0;
+	if (sent != ok + failed || num(sync, "unclear", NULL) != 0)
+		fail_msg("%s: sync sent %g, ok %g, failed %g, unclear %g", name, sent, ok, failed,
+			 num(sync, "unclear", NULL));
+	const char *code;
+	json_t *n;
+	json_object_foreach(json_object_get(sync, "codes"), code, n)
+	{
+		assert_true(json_is_integer(n) && *code);
+		by_code += (double)json_integer_value(n);
+	}
+	assert_true(by_code == failed);
+	double acc = num(async, "accepted", NULL), done = num(async, "completed", NULL);
+	double lost = num(async, "lost", NULL), twice = num(async, "twice", NULL);
+	if (lost != 0 || twice != 0 || acc != done || num(async, "failed", NULL) != 0)
+		fail_msg("%s: async accepted %g, completed %g, lost %g, twice %g", name, acc, done,
+			 lost, twice);
+	/* Calls of both kinds were sent under the fault, and it recovered. */
+	assert_true(sent > 0 && num(async, "sent", NULL) > 0);
+	double p50 = num(k, "recover_ms", "p50"), max = num(k, "recover_ms", "max");
+	assert_true(p50 > 0 && p50 <= num(k, "recover_ms", "p90") && p50 <= max);
+}
+
+void test_chaos(void **state)
+{
+	char data[300];
+	snprintf(data, sizeof(data), "%s/chaos", suite_scratch());
+	struct bench_run r;
+	json_t *s = bench_json(&r, ARGS("chaos", "--build", test_build_dir(), "--data", data,
+					"--faults", "1", "--rate", "10", "--settle-s", "1",
+					"--freeze-s", "2", "--json"));
+	assert_non_null(json_string_value(json_object_get(s, "accel")));
+	assert_true(num(s, "faults_per_kind", NULL) == 1 && num(s, "rate", NULL) == 10);
+	json_t *kinds = json_object_get(s, "kinds");
+	static const char *const names[] = { "qemu", "agent", "controller", "freeze" };
+	assert_int_equal(json_array_size(kinds), 4);
+	for (size_t i = 0; i < 4; i++)
+		check_kind(json_array_get(kinds, i), names[i]);
+	json_decref(s);
+	bench_free(&r);
+}
