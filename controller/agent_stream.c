@@ -45,9 +45,13 @@ struct conn {
 	int fd;
 	char token[256]; /* the one it was opened with */
 	bool dead;
-	int threads;           /* reader and writer still running */
-	struct buf out, spare; /* queued frames; the writer's own while it writes */
-	pthread_cond_t wake;   /* the writer's: frames were queued, or dead */
+	int threads;      /* reader and writer still running */
+	struct buf out;   /* frames queued */
+	struct buf spare; /* frames being sent, from spare_off */
+	size_t spare_off;
+	bool writing; /* spare is being sent (by a caller or the writer) */
+	/* The writer's: frames were queued, a caller stopped sending, or dead. */
+	pthread_cond_t wake;
 	uint32_t next_id;
 	unsigned window, inflight;
 	struct waiter *buckets[BUCKETS];
@@ -185,24 +189,39 @@ static bool send_all(int fd, const uint8_t *p, size_t n)
 	return true;
 }
 
-/* Sends whatever callers queued, all of it in one write per wake-up. */
+/* With the lock: makes the queued frames the ones being sent, unless some
+ * are being sent still. */
+static void take_queued(struct conn *c)
+{
+	if (c->spare.len)
+		return;
+	struct buf b = c->out;
+	c->out = c->spare;
+	c->spare = b;
+	c->spare_off = 0;
+}
+
+/* Sends what callers queued and could not send themselves without
+ * blocking, all that is queued in one write per wake-up. It outlives any
+ * caller sending (writing), so the conn does too. */
 static void *writer_main(void *arg)
 {
 	struct conn *c = arg;
 	struct stream *st = c->st;
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
-		while (!c->dead && c->out.len == 0)
+		while (c->writing || (!c->dead && c->out.len == 0 && c->spare.len == 0))
 			pthread_cond_wait(&c->wake, &st->lock);
 		if (c->dead)
 			break;
-		struct buf b = c->out;
-		c->out = c->spare;
-		c->spare = b;
+		take_queued(c);
+		c->writing = true;
 		pthread_mutex_unlock(&st->lock);
-		bool ok = send_all(c->fd, c->spare.data, c->spare.len);
-		buf_reset(&c->spare);
+		bool ok = send_all(c->fd, c->spare.data + c->spare_off,
+				   c->spare.len - c->spare_off);
 		pthread_mutex_lock(&st->lock);
+		c->writing = false;
+		buf_reset(&c->spare);
 		if (!ok) {
 			log_info("link_write_failed agent=%s err=%s", st->address, strerror(errno));
 			conn_kill(c);
@@ -552,17 +571,19 @@ static int stream_ready(struct stream *st, const struct link_call *c, uint64_t d
 			json_t **ret_json, struct conn **ret)
 {
 	for (;;) {
-		struct conn *k = st->conn;
-		/* A stream opened with another token is an agent's earlier run. */
-		if (k && strcmp(k->token, c->token ? c->token : "") != 0)
-			conn_kill(k);
-		else if (k && k->inflight < k->window) {
-			*ret = k;
-			return 0;
-		}
+		/* A caller whose host's generation moved touches nothing: its
+		 * token may be an earlier run's. */
 		int r = wait_check(c, deadline_us);
 		if (r < 0)
 			return r;
+		struct conn *k = st->conn;
+		/* A stream opened with another token is an agent's earlier run. */
+		if (k && strcmp(k->token, c->token ? c->token : "") != 0) {
+			conn_kill(k);
+		} else if (k && k->inflight < k->window) {
+			*ret = k;
+			return 0;
+		}
 		if (st->state == STREAM_DOWN) {
 			st->state = STREAM_OPENING;
 			pthread_mutex_unlock(&st->lock);
@@ -576,12 +597,49 @@ static int stream_ready(struct stream *st, const struct link_call *c, uint64_t d
 	}
 }
 
+/* With the lock, after queueing: the caller sends what is queued itself
+ * when nobody else is sending and the socket takes it all without
+ * blocking (no hand-off to the writer at low load); anything else is the
+ * writer's. The lock is let go while sending. */
+static void send_queued(struct stream *st, struct conn *k)
+{
+	if (k->writing || k->spare.len || k->dead) {
+		pthread_cond_signal(&k->wake);
+		return;
+	}
+	take_queued(k);
+	k->writing = true;
+	pthread_mutex_unlock(&st->lock);
+	size_t off = 0;
+	bool failed = false;
+	while (off < k->spare.len) {
+		ssize_t n = send(k->fd, k->spare.data + off, k->spare.len - off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			failed = true;
+			break;
+		}
+		off += (size_t)n;
+	}
+	pthread_mutex_lock(&st->lock);
+	k->writing = false;
+	k->spare_off = off;
+	if (off == k->spare.len)
+		buf_reset(&k->spare);
+	if (failed)
+		conn_kill(k);
+	pthread_cond_signal(&k->wake);
+}
+
 /* Waits (with st's lock) until w is answered, its deadline passes or its
  * host's generation moves; a caller that gives up tells the agent. */
 static int await(struct stream *st, struct conn *k, struct waiter *w, const struct link_call *c,
 		 uint64_t deadline_us)
 {
-	pthread_cond_signal(&k->wake);
 	while (!w->done) {
 		int r = wait_check(c, deadline_us);
 		/* Not found: answered (done) just now. */
@@ -622,6 +680,7 @@ int agent_stream_invoke(struct agent_streams *s, const struct link_call *c, cons
 	}
 	if (r == 0) {
 		waiter_add(k, &w);
+		send_queued(st, k);
 		r = await(st, k, &w, c, deadline_us);
 	}
 	pthread_mutex_unlock(&st->lock);

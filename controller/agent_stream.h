@@ -2,8 +2,10 @@
  * persistent stream per agent address, opened on first use and again after
  * it broke (an agent restart), carrying every invocation to that agent at
  * once, each with an id. Any thread may call; callers queue their frames
- * and a writer thread per stream sends all that are queued in one write, a
- * reader thread wakes each caller by its id. No lock is held across I/O.
+ * and send them themselves when nobody else is and the socket takes them at
+ * once, else a writer thread per stream sends all that are queued in one
+ * write; a reader thread wakes each caller by its id. No lock is held
+ * across I/O.
  *
  * The answers have the shapes link_do gives for POST /v1/vms/{vm}/invoke,
  * so verdict_classify reads them as it reads the HTTP ones. */
