@@ -5,6 +5,8 @@
 #   make test       deps, build, unit tests (plain and ASan+UBSan), a short run of each fuzzer,
 #                   integration tests
 #   make fuzz       deps, the libFuzzer harnesses, each run FUZZ_SECONDS (60) seconds
+#   make test-asan  deps, the controller's and the agent's end-to-end suites against daemons
+#                   built with ASan+UBSan; any sanitizer report fails it
 #   make run        deps, build, start a local platform (ditto up) and run the demo on it
 #
 # Set WERROR=1 (CI does) to turn warnings into errors.
@@ -30,7 +32,8 @@ LIBS_GUEST  = -static -ljansson -lcrypto -lpthread
 .DEFAULT_GOAL := all
 # Keep object files make would otherwise delete as intermediates.
 .PRECIOUS: $(B)/obj/%.o $(B)/asan/%.o
-.PHONY: all deps guest test unit unit-asan integration run bench clean FORCE
+.PHONY: all deps guest test unit unit-asan integration test-asan test-asan-build run bench clean \
+	FORCE
 
 # ---- sources ---------------------------------------------------------------
 LIB_SRCS   := $(wildcard lib/*.c)
@@ -219,6 +222,42 @@ unit-asan: $(ASAN_BINS) $(BINS)
 	@for t in $(ASAN_BINS); do echo "== $$t (asan+ubsan)"; DITTO_TESTDATA=tests/data DITTO_BUILD=$(B) $$t || exit 1; done
 integration: $(INTEG_BINS) all guest
 	@for t in $(INTEG_BINS); do echo "== $$t"; DITTO_BUILD=$(B) $$t || exit 1; done
+
+# ---- the sanitizers end to end ---------------------------------------------
+# ditto-controller and ditto-agent built with ASan+UBSan into $(B)/asan/e2e/, beside links to
+# the build's guest image and functions, so that a suite given DITTO_BUILD=$(B)/asan/e2e starts
+# them. Every sanitized process writes its report (ASan, UBSan, LeakSanitizer at exit) into
+# $(B)/asan/e2e/reports/ instead of a daemon log that a passing suite never reads: the run
+# fails on a failed suite or on any report there, and prints the reports.
+ASAN_E2E        := $(B)/asan/e2e
+ASAN_E2E_BINS   := $(ASAN_E2E)/ditto-controller $(ASAN_E2E)/ditto-agent
+ASAN_E2E_SUITES := $(B)/tests/integration/test_controller $(B)/tests/integration/test_agent
+ASAN_E2E_REPORTS = $(abspath $(ASAN_E2E))/reports
+ASAN_E2E_ENV     = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(ASAN_E2E_REPORTS)/asan \
+		   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_E2E_REPORTS)/ubsan
+
+$(ASAN_E2E)/ditto-agent: $(B)/asan/host-agent/main.o $(B)/asan/libagent.a $(B)/asan/libditto.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN) -o $@ $^ $(LIBS_AGENT)
+$(ASAN_E2E)/ditto-controller: $(B)/asan/controller/main.o $(B)/asan/libcontroller.a \
+		$(B)/asan/libditto.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN) -o $@ $^ $(LIBS_CTL)
+
+test-asan-build: $(ASAN_E2E_BINS) $(ASAN_E2E_SUITES) all guest
+test-asan: | $(B)/.deps
+	$(MAKE) --no-print-directory -j$(JOBS) test-asan-build
+	@ln -sfn $(abspath $(B))/guest $(ASAN_E2E)/guest
+	@ln -sfn $(abspath $(B))/functions $(ASAN_E2E)/functions
+	@rm -rf $(ASAN_E2E_REPORTS) && mkdir -p $(ASAN_E2E_REPORTS)
+	@st=0; for t in $(ASAN_E2E_SUITES); do \
+		echo "== $$t (controller and agent with asan+ubsan)"; \
+		$(ASAN_E2E_ENV) DITTO_BUILD=$(ASAN_E2E) $$t || { st=1; break; }; \
+	done; \
+	for f in $(ASAN_E2E_REPORTS)/*; do \
+		[ -e "$$f" ] || continue; echo "== sanitizer report $$f"; cat "$$f"; st=1; \
+	done; \
+	exit $$st
 
 # ---- fuzzing ---------------------------------------------------------------
 # libFuzzer harnesses, one per codec and parser (tests/fuzz/fuzz_NAME.c, seeds in
