@@ -33,6 +33,7 @@ struct bench_opts {
 	const char *runtime; /* echo's: python3, nodejs or binary */
 	int cold;            /* fresh versions deployed for the cold start */
 	int rate;            /* open loop: calls per second (0: closed loop) */
+	const char *agent_link; /* the controller's --agent-link (NULL: its default) */
 };
 
 /* A platform for one run: an agent process and a client to it. */

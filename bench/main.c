@@ -5,7 +5,8 @@
  *   ditto-bench mem --vms N [--json]
  *   ditto-bench invoke [--runtime python3|nodejs|binary] [--cold N] [--concurrency C]
  *                      [--rate R] [--duration S] [--warmup S] [--reps R] [--records N]
- *                      [--encrypted] [--url URL --key KEY] [--json]
+ *                      [--encrypted] [--agent-link http|stream]
+ *                      [--url URL --key KEY] [--json]
  *   ditto-bench demo
  *   ditto-bench replay --trace PATH [trace, selection, scaling, policy and
  *                      output flags] (its own --help)
@@ -78,6 +79,8 @@ static void usage(FILE *f)
 		"                       open each result, as a tenant's client does (invoke)\n"
 		"  --url URL --key KEY  use a running controller and its admin key instead of\n"
 		"                       starting one with an agent (invoke)\n"
+		"  --agent-link KIND    http or stream: how the controller started here reaches\n"
+		"                       the agent (invoke; default: the controller's, http)\n"
 		"  --accel auto|kvm|tcg passed to the agent\n"
 		"  --cores SPEC         agent core budget\n"
 		"  --json               print one JSON object instead of a table\n");
@@ -98,6 +101,15 @@ static bool opts_valid(const struct bench_opts *o)
 	    o->boots > 1000) {
 		fprintf(stderr,
 			"ditto-bench: --reps must be 1..10000, --boots 1..1000, --vms 1..64\n");
+		return false;
+	}
+	if (o->agent_link && strcmp(o->agent_link, "http") != 0 &&
+	    strcmp(o->agent_link, "stream") != 0) {
+		fprintf(stderr, "ditto-bench: --agent-link must be http or stream\n");
+		return false;
+	}
+	if (o->agent_link && o->url) {
+		fprintf(stderr, "ditto-bench: give --agent-link or --url, not both\n");
 		return false;
 	}
 	char err[160];
@@ -159,6 +171,7 @@ int main(int argc, char **argv)
 		{ "runtime", required_argument, NULL, 'T' },
 		{ "cold", required_argument, NULL, 'O' },
 		{ "rate", required_argument, NULL, 'Q' },
+		{ "agent-link", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -186,6 +199,7 @@ int main(int argc, char **argv)
 		case 'T': o.runtime = optarg; break;
 		case 'O': o.cold = atoi(optarg); break;
 		case 'Q': o.rate = atoi(optarg) > 0 ? atoi(optarg) : -1; break;
+		case 'K': o.agent_link = optarg; break;
 		case 'j': o.json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

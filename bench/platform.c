@@ -104,7 +104,8 @@ static int controller_start(struct platform *p, char key[128], char keyfile[600]
 	const struct bench_opts *o = p->o;
 	char dir[512];
 	snprintf(dir, sizeof(dir), "%s/controller", o->data);
-	const char *const quiet[] = { "--log-level", "warn", NULL };
+	const char *const quiet[] = { "--log-level", "warn", o->agent_link ? "--agent-link" : NULL,
+				      o->agent_link, NULL };
 	struct daemon_args a = {
 		.build_dir = o->build, .data_dir = dir, .extra = quiet, .timeout_ms = BENCH_START_MS
 	};

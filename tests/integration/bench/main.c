@@ -127,6 +127,10 @@ static void test_refused(void **state)
 	refused(ARGS("invoke", "--concurrency", "0"), "--concurrency must be 1..256");
 	refused(ARGS("invoke", "--rate", "0"), "--rate must be 1..100000");
 	refused(ARGS("invoke", "--rate", "fast"), "--rate must be 1..100000");
+	refused(ARGS("invoke", "--agent-link", "udp"), "--agent-link must be http or stream");
+	refused(ARGS("invoke", "--agent-link", "stream", "--url", "http://127.0.0.1:1", "--key",
+		     "k"),
+		"give --agent-link or --url, not both");
 	refused(ARGS("soak"), "--minutes is required");
 	refused(ARGS("soak", "--minutes", "0"), "--minutes must be 1..1440");
 	refused(ARGS("soak", "--minutes", "1", "--rate", "0"), "--rate must be");
@@ -359,11 +363,13 @@ static void test_invoke(void **state)
 	for (size_t i = 0; i < 2; i++)
 		check_invoke_run(json_array_get(runs, i), "closed");
 	check_invoke_run(json_object_get(s, "overall"), "closed");
+	assert_string_equal(json_string_value(json_object_get(s, "agent_link")), "http");
 	json_decref(s);
 
 	s = invoke("open", ARGS("--rate", "50", "--concurrency", "4", "--duration", "2", "--warmup",
-				"0", "--reps", "1", "--cold", "0"));
+				"0", "--reps", "1", "--cold", "0", "--agent-link", "stream"));
 	assert_string_equal(json_string_value(json_object_get(s, "loop")), "open");
+	assert_string_equal(json_string_value(json_object_get(s, "agent_link")), "stream");
 	assert_true(num(s, "rate", NULL) == 50);
 	json_t *run = json_array_get(json_object_get(s, "runs"), 0);
 	check_invoke_run(run, "open");
