@@ -18,6 +18,10 @@
 
 /* Writers wait this long for each other before a call fails with -EBUSY. */
 #define BUSY_TIMEOUT_MS 10000
+/* store_checkpoint truncates a WAL of more frames than this (16 MiB of 4 KiB
+ * pages), waiting at most this long for the writer and readers. */
+#define WAL_TRUNCATE_FRAMES 4096
+#define WAL_TRUNCATE_WAIT_MS 200
 
 /* Each schema version is one step; a database at user_version N runs steps
  * N+1.. in order, each in its own transaction, so later versions only ever
@@ -502,6 +506,18 @@ int store_set_autocheckpoint(struct store *s, int pages)
 
 int store_checkpoint(struct store *s)
 {
-	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int frames = 0;
+	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, NULL);
+	if (rc == SQLITE_OK && frames > WAL_TRUNCATE_FRAMES) {
+		/* A passive checkpoint never rewinds the WAL: the next writer
+		 * starts it over only when it finds every frame copied back,
+		 * which steady writes racing each checkpoint never let happen,
+		 * so the file (and the index SQLite maps beside it) would grow
+		 * without bound. Past the limit, copy the rest and truncate
+		 * it, holding writers off for a short while at most. */
+		sqlite3_busy_timeout(s->db, WAL_TRUNCATE_WAIT_MS);
+		rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	}
 	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sq_sql_errno(rc);
 }

@@ -385,7 +385,9 @@ int store_batch_end(struct store *s, int r);
  * that their fsyncs happen off the request path. */
 int store_set_autocheckpoint(struct store *s, int pages);
 /* Copies what the WAL holds into the database as far as readers allow,
- * without waiting for writers. Returns 0 or -errno. */
+ * without waiting for writers; once the WAL holds more than 16 MiB, also
+ * truncates it, holding writers off for at most 200 ms (it tries again on
+ * the next call when readers keep it busy). Returns 0 or -errno. */
 int store_checkpoint(struct store *s);
 
 /* ---- hosts -------------------------------------------------------------- */
