@@ -1,4 +1,4 @@
-#include "invoker.h"
+#include "invoker_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -12,7 +12,6 @@
 
 #include "agent_api.h"
 #include "agent_stream.h"
-#include "artifact_gc.h"
 #include "fair_queue.h"
 #include "log.h"
 #include "util.h"
@@ -29,77 +28,9 @@
 /* The longest push of an artifact to a host for queued work. */
 #define ARTIFACT_PUSH_MS 600000
 
-/* An async invocation whose attempt is cut short by the infrastructure (its
- * host, VM or the controller lost, the host refusing it for now) is run
- * again, at most this many more times: at least once, at most 1 + this. */
-#define ASYNC_RETRIES 4
-/* The first retry waits this long, each next one twice as long. */
-#define ASYNC_RETRY_WAIT_MS 1000
-
-/* A write waiting for the recorder thread: a synchronous invocation that
- * started, or an outcome. */
-struct pending {
-	struct pending *next;
-	char id[STORE_ID_SIZE];
-	bool start; /* the record of a started invocation, else an outcome */
-	/* start */
-	char tenant[STORE_NAME_SIZE], function[STORE_NAME_SIZE], host[STORE_NAME_SIZE];
-	char vm[STORE_NAME_SIZE];
-	int64_t version, created_ms;
-	/* outcome */
-	struct store_outcome o; /* its pointers point at the copies below */
-	uint8_t *result, *log;
-	char *error, *exception;
-};
-
-static void pending_free(struct pending *p)
-{
-	free(p->result);
-	free(p->log);
-	free(p->error);
-	free(p->exception);
-	free(p);
-}
-
-/* How many invocations of one function run now. */
-struct running {
-	char tenant[STORE_NAME_SIZE];
-	char name[STORE_NAME_SIZE];
-	unsigned n;
-};
-
-/* A tenant's concurrency limit, as its scaling last set it. */
-struct tenant_limit {
-	char tenant[STORE_NAME_SIZE];
-	unsigned limit;
-};
-
-struct invoker {
-	struct invoker_config cfg;
-	struct db *db;
-	struct fleet *fleet;
-	struct link_pool *links;
-	struct metrics *metrics;
-	pthread_mutex_t lock;
-	pthread_cond_t work; /* the queue grew, a slot came free, or stopping */
-	struct running *running;
-	size_t n_running, cap_running;
-	struct tenant_limit *limits; /* the tenants' own; others have cfg.tenant_concurrency */
-	size_t n_limits, cap_limits;
-	struct fair_queue queue; /* the async queue */
-	bool stopping;
-	pthread_t *workers;
-	size_t n_workers;
-	/* Outcomes for the recorder thread, in order. */
-	struct pending *rec_head, **rec_tail;
-	bool rec_writing, rec_stopping, rec_started;
-	pthread_cond_t rec_work, rec_done;
-	pthread_t recorder;
-};
-
 /* ---- concurrency limits ------------------------------------------------------------------------ */
 
-static struct running *running_find(struct invoker *iv, const char *tenant, const char *name)
+struct running *iv_running_find(struct invoker *iv, const char *tenant, const char *name)
 {
 	for (size_t i = 0; i < iv->n_running; i++)
 		if (!strcmp(iv->running[i].name, name) && !strcmp(iv->running[i].tenant, tenant))
@@ -183,11 +114,10 @@ static int tenant_limits_load(struct invoker *iv)
 /* Whether one more invocation of the function may start now: under its
  * max_concurrency and under the tenant's concurrency limit. The lock is
  * held; a slot it answers true for is then taken with slot_take_locked. */
-static bool slot_free(const char *tenant, const char *function, unsigned max_concurrency,
-		      void *data)
+bool iv_slot_free(const char *tenant, const char *function, unsigned max_concurrency, void *data)
 {
 	struct invoker *iv = data;
-	struct running *r = running_find(iv, tenant, function);
+	struct running *r = iv_running_find(iv, tenant, function);
 	if (!r || r->n >= max_concurrency)
 		return false;
 	return running_tenant(iv, tenant) < tenant_limit(iv, tenant);
@@ -198,18 +128,18 @@ static bool slot_free(const char *tenant, const char *function, unsigned max_con
 static bool slot_take(struct invoker *iv, const struct store_function *fn)
 {
 	pthread_mutex_lock(&iv->lock);
-	bool ok = slot_free(fn->tenant, fn->name, fn->limits.max_concurrency, iv);
+	bool ok = iv_slot_free(fn->tenant, fn->name, fn->limits.max_concurrency, iv);
 	if (ok)
-		running_find(iv, fn->tenant, fn->name)->n++;
+		iv_running_find(iv, fn->tenant, fn->name)->n++;
 	pthread_mutex_unlock(&iv->lock);
 	return ok;
 }
 
 /* Gives back a slot of tenant's function; queued work may fit now. */
-static void slot_give(struct invoker *iv, const char *tenant, const char *function)
+void iv_slot_give(struct invoker *iv, const char *tenant, const char *function)
 {
 	pthread_mutex_lock(&iv->lock);
-	struct running *r = running_find(iv, tenant, function);
+	struct running *r = iv_running_find(iv, tenant, function);
 	if (r && r->n > 0)
 		r->n--;
 	pthread_cond_broadcast(&iv->work);
@@ -217,176 +147,6 @@ static void slot_give(struct invoker *iv, const char *tenant, const char *functi
 }
 
 /* ---- one invocation ----------------------------------------------------------------------------- */
-
-static void record_start(struct invoker *iv, const char *id, const struct fleet_route *route)
-{
-	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocation_start(iv->db->store, id, route->host_id, route->vm, -1);
-	pthread_mutex_unlock(&iv->db->lock);
-	if (r < 0)
-		log_warn("invocation_start_unrecorded id=%s err=%s", id, strerror(-r));
-}
-
-static void *dup_bytes(const void *p, size_t n)
-{
-	void *d = p && n ? malloc(n) : NULL;
-	if (d)
-		memcpy(d, p, n);
-	return d;
-}
-
-static void pending_push(struct invoker *iv, struct pending *p)
-{
-	pthread_mutex_lock(&iv->lock);
-	*iv->rec_tail = p;
-	iv->rec_tail = &p->next;
-	pthread_cond_signal(&iv->rec_work);
-	pthread_mutex_unlock(&iv->lock);
-}
-
-/* Writes one pending item; the db lock is held. */
-static int pending_write(struct invoker *iv, const struct pending *p)
-{
-	if (p->start)
-		return store_invocation_create_running(iv->db->store, p->id, p->created_ms,
-						       p->tenant, p->function, p->version, p->host,
-						       p->vm);
-	return store_invocation_finish(iv->db->store, p->id, &p->o);
-}
-
-/* Records a synchronous invocation that starts at once on route, through
- * the recorder thread like its outcome, so that neither write is on the
- * caller's path; the record is on disk milliseconds after it starts. An id
- * the caller chose is written here and now instead, so that one already
- * taken is refused before anything runs. Returns 0 with its id in ret_id,
- * -EEXIST, or -errno. */
-static int record_started(struct invoker *iv, const struct store_function *fn, const char *id,
-			  const struct fleet_route *route, char ret_id[STORE_ID_SIZE])
-{
-	if (id) {
-		pthread_mutex_lock(&iv->db->lock);
-		int r = store_invocation_create_running(iv->db->store, id, time_wall_ms(),
-							fn->tenant, fn->name, fn->version,
-							route->host_id, route->vm);
-		pthread_mutex_unlock(&iv->db->lock);
-		if (r == 0)
-			snprintf(ret_id, STORE_ID_SIZE, "%s", id);
-		return r;
-	}
-	struct pending *p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	int r = store_invocation_new_id(p->id);
-	if (r < 0) {
-		free(p);
-		return r;
-	}
-	p->start = true;
-	memcpy(p->tenant, fn->tenant, sizeof(p->tenant));
-	memcpy(p->function, fn->name, sizeof(p->function));
-	memcpy(p->host, route->host_id, sizeof(p->host));
-	memcpy(p->vm, route->vm, sizeof(p->vm));
-	p->version = fn->version;
-	p->created_ms = time_wall_ms();
-	memcpy(ret_id, p->id, STORE_ID_SIZE);
-	pending_push(iv, p);
-	return 0;
-}
-
-/* Hands an outcome to the recorder thread, which writes what arrives
- * together in one commit, off the caller's path: a synchronous caller gets
- * its answer without waiting for the disk. Readers of records call
- * invoker_flush first, so they always see the outcome. */
-static void record_finish(struct invoker *iv, const char *id, const struct store_outcome *o)
-{
-	struct pending *p = calloc(1, sizeof(*p));
-	if (p) {
-		snprintf(p->id, sizeof(p->id), "%s", id);
-		p->o = *o;
-		p->o.result = p->result = dup_bytes(o->result, o->result_len);
-		p->o.log = p->log = dup_bytes(o->log, o->log_len);
-		p->o.error = p->error = o->error ? strdup(o->error) : NULL;
-		p->o.exception = p->exception = o->exception ? strdup(o->exception) : NULL;
-		if ((o->result_len && !p->result) || (o->log_len && !p->log) ||
-		    (o->error && !p->error) || (o->exception && !p->exception)) {
-			pending_free(p);
-			p = NULL;
-		}
-	}
-	if (!p) {
-		/* Out of memory: write it here and now instead. */
-		pthread_mutex_lock(&iv->db->lock);
-		int r = store_invocation_finish(iv->db->store, id, o);
-		pthread_mutex_unlock(&iv->db->lock);
-		if (r < 0)
-			log_warn("invocation_finish_unrecorded id=%s err=%s", id, strerror(-r));
-		return;
-	}
-	pending_push(iv, p);
-}
-
-static void *recorder_main(void *arg)
-{
-	struct invoker *iv = arg;
-	pthread_mutex_lock(&iv->lock);
-	for (;;) {
-		if (!iv->rec_head) {
-			if (iv->rec_stopping)
-				break;
-			pthread_cond_wait(&iv->rec_work, &iv->lock);
-			continue;
-		}
-		struct pending *batch = iv->rec_head;
-		iv->rec_head = NULL;
-		iv->rec_tail = &iv->rec_head;
-		iv->rec_writing = true;
-		pthread_mutex_unlock(&iv->lock);
-		pthread_mutex_lock(&iv->db->lock);
-		int r = store_batch_begin(iv->db->store);
-		for (struct pending *p = batch; r >= 0 && p; p = p->next) {
-			int e = pending_write(iv, p);
-			/* A record that finished already (a late answer after a
-			 * restart failed it) keeps what it has. */
-			if (e < 0 && e != -EALREADY && e != -ENOENT)
-				r = e;
-		}
-		r = store_batch_end(iv->db->store, r);
-		if (r < 0) {
-			/* One by one, so that one bad write loses nothing else. */
-			for (struct pending *p = batch; p; p = p->next) {
-				int e = pending_write(iv, p);
-				if (e < 0 && e != -EALREADY)
-					log_warn("invocation_unrecorded id=%s err=%s", p->id,
-						 strerror(-e));
-			}
-		}
-		pthread_mutex_unlock(&iv->db->lock);
-		while (batch) {
-			struct pending *next = batch->next;
-			pending_free(batch);
-			batch = next;
-		}
-		pthread_mutex_lock(&iv->lock);
-		iv->rec_writing = false;
-		pthread_cond_broadcast(&iv->rec_done);
-	}
-	pthread_mutex_unlock(&iv->lock);
-	return NULL;
-}
-
-void invoker_flush(struct invoker *iv)
-{
-	pthread_mutex_lock(&iv->lock);
-	while (iv->rec_head || iv->rec_writing)
-		pthread_cond_wait(&iv->rec_done, &iv->lock);
-	pthread_mutex_unlock(&iv->lock);
-}
-
-/* What became of one attempt at running an invocation. */
-enum attempt {
-	ATTEMPT_DONE,      /* out says how it ended, the record is final */
-	ATTEMPT_HOST_LOST, /* the host went away mid-call: it may or may not have run */
-};
 
 /* Gets a route to one of the tenant's VMs for an attempt. A caller that
  * waits (sync_deadline_us set) gets "no capacity" at once when no host has
@@ -617,10 +377,10 @@ static void verdict_take(struct verdict *v, const struct fleet_route *route, int
  * retries, to which its outcome is fenced. waited_us: how long it waited in
  * the queue since it was accepted. *ret_metric gets how the metrics count
  * it. */
-static enum attempt attempt(struct invoker *iv, const struct store_function *fn, const char *id,
-			    int retries, const void *input, size_t input_len, uint64_t start_us,
-			    int64_t waited_us, const struct fleet_route *ready,
-			    struct invocation_reply *out, enum metrics_outcome *ret_metric)
+enum attempt iv_attempt(struct invoker *iv, const struct store_function *fn, const char *id,
+			int retries, const void *input, size_t input_len, uint64_t start_us,
+			int64_t waited_us, const struct fleet_route *ready,
+			struct invocation_reply *out, enum metrics_outcome *ret_metric)
 {
 	struct fleet_route route = { 0 };
 	char why[256];
@@ -640,7 +400,7 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 		route_failed(&v, r, why);
 	} else if (attest_gate(iv, &route, &v)) {
 		if (!ready)
-			record_start(iv, id, &route);
+			iv_record_start(iv, id, &route);
 		agent_invoke(iv, fn, id, &route, sync_deadline_us, input, input_len, &v,
 			     &out->agent_rtt_us);
 		if (v.host_unreachable)
@@ -653,7 +413,7 @@ static enum attempt attempt(struct invoker *iv, const struct store_function *fn,
 	*ret_metric = v.metric;
 	if (v.next != VERDICT_REROUTE) {
 		o.total_us = (int64_t)(time_now_us() - start_us);
-		record_finish(iv, id, &o);
+		iv_record_finish(iv, id, &o);
 	}
 	free((char *)o.exception);
 	verdict_clear(&v);
@@ -689,7 +449,7 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const cha
 	enum metrics_outcome metric = METRICS_FAILED;
 	int r;
 	if (ready) {
-		r = record_started(iv, fn, id, &route, out->id);
+		r = iv_record_started(iv, fn, id, &route, out->id);
 	} else {
 		pthread_mutex_lock(&iv->db->lock);
 		r = id ? store_invocation_create_as(iv->db->store, id, fn->tenant, fn->name,
@@ -713,18 +473,18 @@ void invoker_call(struct invoker *iv, const struct store_function *fn, const cha
 			verdict_fail(&v, 503, "busy", "cannot record the invocation: %s",
 				     strerror(-r));
 		reply_set(out, &v);
-	} else if (attempt(iv, fn, out->id, -1, input, input_len, start_us, 0,
-			   ready ? &route : NULL, out, &metric) == ATTEMPT_HOST_LOST) {
+	} else if (iv_attempt(iv, fn, out->id, -1, input, input_len, start_us, 0,
+			      ready ? &route : NULL, out, &metric) == ATTEMPT_HOST_LOST) {
 		/* Nothing to retry for a caller that waits: say what happened. */
 		struct store_outcome o = { .status = STORE_ERROR,
 					   .error = out->message,
 					   .total_us = (int64_t)(time_now_us() - start_us) };
-		record_finish(iv, out->id, &o);
+		iv_record_finish(iv, out->id, &o);
 	}
 	out->total_us = (int64_t)(time_now_us() - start_us);
 	metrics_inflight_add(iv->metrics, -1);
 	metrics_invocation(iv->metrics, fn->tenant, metric, out->total_us);
-	slot_give(iv, fn->tenant, fn->name);
+	iv_slot_give(iv, fn->tenant, fn->name);
 	log_debug("invocation id=%s tenant=%s function=%s version=%lld http=%u total_us=%lld",
 		  out->id, fn->tenant, fn->name, (long long)fn->version, out->http,
 		  (long long)out->total_us);
@@ -738,197 +498,6 @@ void invocation_reply_clear(struct invocation_reply *r)
 	r->result = NULL;
 	r->result_len = 0;
 }
-
-/* ---- the async queue ------------------------------------------------------------------------------ */
-
-/* Queues id, an invocation of tenant's function whose limit is
- * max_concurrency. */
-static int enqueue(struct invoker *iv, const char *tenant, const char *function,
-		   unsigned max_concurrency, const char *id)
-{
-	pthread_mutex_lock(&iv->lock);
-	if (fair_queue_push(&iv->queue, tenant, function, max_concurrency, id) < 0) {
-		pthread_mutex_unlock(&iv->lock);
-		return -ENOMEM;
-	}
-	pthread_cond_signal(&iv->work);
-	pthread_mutex_unlock(&iv->lock);
-	metrics_queue_add(iv->metrics, 1);
-	return 0;
-}
-
-int invoker_submit(struct invoker *iv, const struct store_function *fn, const char *id,
-		   const void *input, size_t input_len, char ret_id[STORE_ID_SIZE])
-{
-	pthread_mutex_lock(&iv->db->lock);
-	int r = id ? store_invocation_create_as(iv->db->store, id, fn->tenant, fn->name,
-						fn->version, true, input, input_len)
-		   : store_invocation_create(iv->db->store, fn->tenant, fn->name, fn->version, true,
-					     input, input_len, ret_id);
-	pthread_mutex_unlock(&iv->db->lock);
-	if (r < 0)
-		return r;
-	if (id)
-		snprintf(ret_id, STORE_ID_SIZE, "%s", id);
-	/* The record is durable: were the enqueue to fail, a restart would
-	 * still run it. */
-	return enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, ret_id);
-}
-
-/* After an attempt of the queued invocation inv was cut short: queues it
- * again after a wait that doubles with each retry (none while the
- * controller stops: the next start runs it), or, its retries spent, fails
- * it with why. Returns true when it was queued again. */
-static bool retry_later(struct invoker *iv, const char *id, const struct store_invocation *inv,
-			const struct store_function *fn, const char *why)
-{
-	pthread_mutex_lock(&iv->db->lock);
-	int r = inv->retries < ASYNC_RETRIES ? store_invocation_requeue(iv->db->store, id)
-					     : -EALREADY;
-	pthread_mutex_unlock(&iv->db->lock);
-	if (r < 0) {
-		struct store_outcome o = { .status = STORE_ERROR,
-					   .error = why,
-					   .fenced = true,
-					   .retries = inv->retries };
-		record_finish(iv, id, &o);
-		return false;
-	}
-	log_info("async_retry id=%s retries=%d reason=\"%s\"", id, inv->retries + 1, why);
-	long wait_ms = (long)ASYNC_RETRY_WAIT_MS << (inv->retries < 3 ? inv->retries : 3);
-	/* The record is queued again already: a restart meanwhile runs it. */
-	for (long t = 0; t < wait_ms && !fleet_stopping(iv->fleet); t += 100) {
-		struct timespec ts = { 0, 100 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, id);
-	return true;
-}
-
-/* Runs a queued invocation, looked up (fr: the lookup of its version), to
- * its end; the worker holds a concurrency slot for it. */
-static void run_found(struct invoker *iv, const char *id, const struct store_invocation *inv,
-		      int fr, const struct store_function *fn)
-{
-	uint64_t start_us = time_now_us();
-	int64_t waited_us = (time_wall_ms() - inv->created_ms) * 1000;
-	struct invocation_reply out = { 0 };
-	if (inv->status != STORE_QUEUED)
-		return;
-	if (fr < 0) {
-		struct store_outcome o = { .status = STORE_ERROR,
-					   .error = "the function version was deleted" };
-		record_finish(iv, id, &o);
-		metrics_invocation(iv->metrics, inv->tenant, METRICS_FAILED, 0);
-		return;
-	}
-	metrics_inflight_add(iv->metrics, 1);
-	enum metrics_outcome metric;
-	enum attempt a = attempt(iv, fn, id, inv->retries, inv->input, inv->input_len, start_us,
-				 waited_us > 0 ? waited_us : 0, NULL, &out, &metric);
-	metrics_inflight_add(iv->metrics, -1);
-	if (a == ATTEMPT_HOST_LOST) {
-		if (!retry_later(iv, id, inv, fn, out.message))
-			metrics_invocation(iv->metrics, inv->tenant, METRICS_FAILED,
-					   (int64_t)(time_now_us() - start_us));
-	} else {
-		metrics_invocation(iv->metrics, inv->tenant, metric,
-				   (int64_t)(time_now_us() - start_us));
-	}
-	invocation_reply_clear(&out);
-}
-
-/* Runs one queued invocation to its end. Its version's artifact is pinned
- * (artifact_gc.h) in the hold of the lock that looked it up, until it ends. */
-/* Looks a queued invocation up with its version, in one hold of the store's
- * lock, pinning the version's artifact when pin is set. Returns 0 with inv
- * (clear it) and *fr the version's lookup (or pin) result, or -errno when
- * the invocation is gone (logged). */
-static int queued_lookup(struct invoker *iv, const char *id, bool pin,
-			 struct store_invocation *inv, struct store_function *fn, int *fr)
-{
-	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocation_get(iv->db->store, NULL, id, inv);
-	*fr = r == 0 ? store_function_get(iv->db->store, inv->tenant, inv->function, inv->version,
-					  fn)
-		     : r;
-	if (*fr == 0 && pin)
-		*fr = artifact_gc_pin(iv->db, fn->digest);
-	pthread_mutex_unlock(&iv->db->lock);
-	if (r < 0)
-		log_warn("async_lost id=%s err=%s", id, strerror(-r));
-	return r;
-}
-
-static void run_async(struct invoker *iv, const char *id)
-{
-	struct store_invocation inv;
-	struct store_function fn;
-	int fr;
-	if (queued_lookup(iv, id, true, &inv, &fn, &fr) < 0)
-		return;
-	run_found(iv, id, &inv, fr, &fn);
-	if (fr == 0)
-		artifact_gc_unpin(iv->db, fn.digest);
-	store_invocation_clear(&inv);
-}
-
-/* Takes the next queued invocation whose function has a free slot (fair
- * across tenants and functions, fair_queue.h) with its slot, runs it and
- * gives the slot back; never waits for a slot while holding a place. */
-static void *worker_main(void *arg)
-{
-	struct invoker *iv = arg;
-	pthread_mutex_lock(&iv->lock);
-	while (!iv->stopping) {
-		struct fair_item it;
-		if (!fair_queue_pop(&iv->queue, slot_free, iv, &it)) {
-			pthread_cond_wait(&iv->work, &iv->lock);
-			continue;
-		}
-		running_find(iv, it.tenant, it.function)->n++;
-		pthread_mutex_unlock(&iv->lock);
-		metrics_queue_add(iv->metrics, -1);
-		run_async(iv, it.id.id);
-		slot_give(iv, it.tenant, it.function);
-		pthread_mutex_lock(&iv->lock);
-	}
-	pthread_mutex_unlock(&iv->lock);
-	return NULL;
-}
-
-/* Queues again an async invocation left queued by the last run, under its
- * tenant and function (looked up). */
-static void requeue(struct invoker *iv, const char *id)
-{
-	struct store_invocation inv;
-	struct store_function fn;
-	int fr;
-	if (queued_lookup(iv, id, false, &inv, &fn, &fr) < 0)
-		return;
-	/* A deleted version is failed by the worker that takes it. */
-	enqueue(iv, inv.tenant, inv.function, fr == 0 ? fn.limits.max_concurrency : 1, id);
-	store_invocation_clear(&inv);
-}
-
-int invoker_recover(struct invoker *iv)
-{
-	size_t failed = 0, n = 0;
-	struct store_id *retry = NULL;
-	pthread_mutex_lock(&iv->db->lock);
-	int r = store_invocations_recover(iv->db->store, "the controller restarted while it ran",
-					  ASYNC_RETRIES, &failed, &retry, &n);
-	pthread_mutex_unlock(&iv->db->lock);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++)
-		requeue(iv, retry[i].id);
-	free(retry);
-	if (failed || n)
-		log_info("invocations_recovered failed=%zu requeued=%zu", failed, n);
-	return 0;
-}
-
 /* ---- life cycle ------------------------------------------------------------------------------------ */
 
 int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *fleet,
@@ -954,7 +523,7 @@ int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *f
 		invoker_free(iv);
 		return lr;
 	}
-	int rr = pthread_create(&iv->recorder, NULL, recorder_main, iv);
+	int rr = pthread_create(&iv->recorder, NULL, iv_recorder_main, iv);
 	if (rr) {
 		invoker_free(iv);
 		return -rr;
@@ -969,7 +538,7 @@ int invoker_new(const struct invoker_config *cfg, struct db *db, struct fleet *f
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	for (unsigned i = 0; i < cfg->async_workers; i++) {
-		int r = pthread_create(&iv->workers[i], &attr, worker_main, iv);
+		int r = pthread_create(&iv->workers[i], &attr, iv_worker_main, iv);
 		if (r) {
 			pthread_attr_destroy(&attr);
 			invoker_free(iv);
