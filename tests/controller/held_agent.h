@@ -5,13 +5,12 @@
 #ifndef DITTO_TESTS_HELD_AGENT_H
 #define DITTO_TESTS_HELD_AGENT_H
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 
 #include <microhttpd.h>
 
 #include "api_fixture.h"
+#include "canned_agent.h"
 
 /* An agent whose tenant VM is ready and holds every artifact; an invoke
  * waits until released. */
@@ -27,34 +26,15 @@ struct agent {
 	char hold[32]; /* the VM whose calls are held, "" for all */
 };
 
-static inline enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *body)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-								 MHD_RESPMEM_MUST_COPY);
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	enum MHD_Result ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
 static inline enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 					 const char *method, const char *version,
 					 const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct agent *a = cls;
-	if (!*con_cls) {
-		*con_cls = a;
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		*upload_size = 0;
-		return MHD_YES;
-	}
+	enum MHD_Result done;
+	if (canned_request(conn, url, method, upload_size, con_cls, a, 7, &done))
+		return done;
 	size_t n = strlen(url);
-	if (!strcmp(method, "GET") && !strncmp(url, "/v1/artifacts/", 14))
-		return answer(conn, 200, "{}");
-	if (!strcmp(method, "GET") && !strncmp(url, "/v1/vms/", 8) && !strchr(url + 8, '/'))
-		return answer(conn, 200, "{\"state\":\"ready\",\"pid\":7}");
 	if (!strcmp(method, "POST") && n > 7 && !strcmp(url + n - 7, "/invoke")) {
 		char vm[64];
 		snprintf(vm, sizeof(vm), "/v1/vms/%s/", a->hold);
@@ -71,7 +51,7 @@ static inline enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		pthread_mutex_unlock(&a->lock);
 		return answer(conn, 200, "{\"status\":\"ok\",\"result\":\"{}\"}");
 	}
-	return answer(conn, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no\"}}");
+	return canned_not_found(conn);
 }
 
 static inline void agent_start(struct agent *a)
@@ -79,14 +59,8 @@ static inline void agent_start(struct agent *a)
 	memset(a, 0, sizeof(*a));
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->changed, NULL);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	a->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
-				NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&sa, MHD_OPTION_END);
-	assert_non_null(a->d);
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(a->url, sizeof(a->url), "http://127.0.0.1:%u", (unsigned)info->port);
+	a->d = canned_start(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
+			    on_request, a, a->url);
 }
 
 static inline void agent_release(struct agent *a)

@@ -2,13 +2,12 @@
  * a canned agent on loopback: what the agent is told (runtime, handler),
  * a raised exception in the synchronous error reply and in the record, and
  * an agent whose guest image lacks the runtime. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 
 #include <microhttpd.h>
 
 #include "api_fixture.h"
+#include "canned_agent.h"
 
 #define UNSUPPORTED \
 	"runtime nodejs is not in this host's guest image (image.json has no runtime disk)"
@@ -30,16 +29,6 @@ struct agent {
 	bool has_runtime, has_handler;
 };
 
-static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *body)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-								 MHD_RESPMEM_MUST_COPY);
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	enum MHD_Result ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
 static void note_invoke(struct agent *a, struct MHD_Connection *conn, const char *url)
 {
 	const char *rt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "runtime");
@@ -57,19 +46,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  size_t *upload_size, void **con_cls)
 {
 	struct agent *a = cls;
-	if (!*con_cls) {
-		*con_cls = a; /* the first call only says a request began */
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		*upload_size = 0; /* the bodies are not looked at */
-		return MHD_YES;
-	}
+	enum MHD_Result done;
+	if (canned_request(conn, url, method, upload_size, con_cls, a, 4242, &done))
+		return done;
 	size_t n = strlen(url);
-	if (!strcmp(method, "GET") && !strncmp(url, "/v1/artifacts/", 14))
-		return answer(conn, 200, "{}");
-	if (!strcmp(method, "GET") && !strncmp(url, "/v1/vms/", 8) && !strchr(url + 8, '/'))
-		return answer(conn, 200, "{\"state\":\"ready\",\"pid\":4242}");
 	if (!strcmp(method, "POST") && n > 7 && !strcmp(url + n - 7, "/invoke")) {
 		pthread_mutex_lock(&a->lock);
 		note_invoke(a, conn, url);
@@ -79,20 +59,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		pthread_mutex_unlock(&a->lock);
 		return answer(conn, status, reply);
 	}
-	return answer(conn, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no\"}}");
+	return canned_not_found(conn);
 }
 
 static void agent_start(struct agent *a)
 {
 	memset(a, 0, sizeof(*a));
 	pthread_mutex_init(&a->lock, NULL);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, a,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
-	assert_non_null(a->d);
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(a->url, sizeof(a->url), "http://127.0.0.1:%u", (unsigned)info->port);
+	a->d = canned_start(MHD_USE_INTERNAL_POLLING_THREAD, on_request, a, a->url);
 }
 
 static void agent_stop(struct agent *a)

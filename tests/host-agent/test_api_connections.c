@@ -22,53 +22,25 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "api.h"
-#include "fakes/fake_loop.h"
+#include "fakes/api_rig.h"
 #include "util.h"
 
 #define MAX_CONNECTIONS 4
 
 struct fixture {
-	uv_loop_t loop;
-	struct fake_loop_thread lt;
-	struct api_server *api;
-	int port;
+	struct api_rig srv; /* first, for api_rig_teardown */
 };
-
-static void on_stop(void *data)
-{
-	struct fixture *fx = data;
-	api_server_stop(fx->api);
-}
 
 static int setup(void **state)
 {
 	static const struct api_server_ops no_owner = { 0 };
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
-	assert_int_equal(uv_loop_init(&fx->loop), 0);
-	struct api_server_config cfg = {
-		.listen_addr = "127.0.0.1",
-		.max_input = 6u << 20,
-		.max_artifact = 48u << 20,
-		.default_timeout_ms = 60000,
-		.max_timeout_ms = 600000,
-		.max_output = 1u << 20,
-		.max_inflight = 1024,
-		.max_connections = MAX_CONNECTIONS,
-	};
-	assert_int_equal(api_server_start(&fx->loop, &cfg, &no_owner, NULL, &fx->api, &fx->port),
-			 0);
-	fake_loop_thread_start(&fx->lt, &fx->loop, on_stop, fx);
+	api_rig_init(&fx->srv);
+	struct api_server_config cfg = api_rig_config();
+	cfg.max_connections = MAX_CONNECTIONS;
+	api_rig_start(&fx->srv, &cfg, &no_owner, NULL, NULL, NULL);
 	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	fake_loop_thread_stop(&fx->lt);
-	free(fx);
 	return 0;
 }
 
@@ -80,7 +52,8 @@ static int connect_to(const struct fixture *fx)
 	assert_true(fd >= 0);
 	struct timeval tv = { .tv_sec = 30 };
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fx->port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)fx->srv.port) };
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	return fd;
@@ -265,8 +238,10 @@ static void test_body_refused_from_headers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_over_the_connection_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_body_refused_from_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_over_the_connection_limit, setup,
+						api_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_body_refused_from_headers, setup,
+						api_rig_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

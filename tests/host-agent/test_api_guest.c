@@ -18,140 +18,44 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "api.h"
-#include "artifacts.h"
 #include "encoding.h"
-#include "fakes/fake_guest.h"
-#include "fakes/fake_loop.h"
-#include "guest_chan.h"
-#include "sha256.h"
-#include "support/files.h"
+#include "fakes/api_rig.h"
 #include "support/http.h"
-#include "vm.h"
 
 #define ID "0123456789abcdef0123456789abcdef"
 
 struct fixture {
-	uv_loop_t loop;
-	struct fake_loop_thread lt;
-	char dir[256];
-	struct artifacts store;
-	struct fake_guest guest;
-	struct vm *vm;     /* just what the routes use: ready, its channel, its invocations */
-	struct vm_env env; /* the VM's: only its image */
-	struct guest_image image; /* with a runtime disk unless a test drops it */
-	struct api_server *api;
-	char url[64];
-	char digest[SHA256_HEX_SIZE];
+	/* First, for api_vm_rig_teardown; its image has a runtime disk unless a
+	 * test drops it. */
+	struct api_vm_rig r;
 };
-
-static struct vm *owner_find_vm(void *data, const char *tenant)
-{
-	struct fixture *fx = data;
-	return strcmp(tenant, fx->vm->spec.tenant) == 0 ? fx->vm : NULL;
-}
-
-static json_t *owner_vms_json(void *data)
-{
-	return json_array();
-}
-
-static int owner_start_vm(void *data, const struct vm_spec *spec, vm_ready_fn cb, void *cb_data,
-			  struct vm **ret)
-{
-	return -EEXIST;
-}
-
-static json_t *owner_status_json(void *data)
-{
-	return json_object();
-}
-
-static bool owner_is_stopping(void *data)
-{
-	return false;
-}
-
-static const struct api_server_ops owner_ops = {
-	.find_vm = owner_find_vm,
-	.vms_json = owner_vms_json,
-	.start_vm = owner_start_vm,
-	.status_json = owner_status_json,
-	.is_stopping = owner_is_stopping,
-};
-
-static void on_stop(void *data)
-{
-	struct fixture *fx = data;
-	api_server_stop(fx->api);
-	guest_chan_close(fx->vm->chan);
-	fake_guest_close(&fx->guest);
-}
-
-static const struct guest_chan_ops chan_ops = { 0 };
 
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
-	assert_int_equal(uv_loop_init(&fx->loop), 0);
-	assert_int_equal(scratch_dir(fx->dir, sizeof(fx->dir), "api-guest"), 0);
-	assert_int_equal(artifacts_init(&fx->store, fx->dir, 1 << 20), 0);
-	const char *fn = "#!/bin/sh\necho '{}'\n";
-	sha256_hex(fn, strlen(fn), fx->digest);
-	assert_int_equal(artifacts_put(&fx->store, fx->digest, fn, strlen(fn)), 0);
-
-	fx->vm = calloc(1, sizeof(*fx->vm));
-	assert_non_null(fx->vm);
-	strcpy(fx->vm->spec.tenant, "t1");
-	strcpy(fx->image.runtime, "/images/runtime.img");
-	fx->env.image = &fx->image;
-	fx->vm->env = &fx->env;
-	fx->vm->state = VM_READY;
-	usage_init(&fx->vm->usage, uv_hrtime());
-	invoke_init(&fx->vm->invoke, "t1", &fx->store, 16, NULL, NULL);
-	fake_guest_open(&fx->guest, &fx->loop, true, &chan_ops, NULL, &fx->vm->chan);
-
-	struct api_server_config cfg = {
-		.listen_addr = "127.0.0.1",
-		.max_input = 1 << 20,
-		.max_artifact = 1 << 20,
-		.default_timeout_ms = 60000,
-		.max_timeout_ms = 600000,
-		.max_output = 1 << 20,
-		.max_inflight = 16,
-		.store = &fx->store,
-	};
-	int port;
-	assert_int_equal(api_server_start(&fx->loop, &cfg, &owner_ops, fx, &fx->api, &port), 0);
-	snprintf(fx->url, sizeof(fx->url), "http://127.0.0.1:%d", port);
-	fake_loop_thread_start(&fx->lt, &fx->loop, on_stop, fx);
+	api_vm_rig_open(&fx->r, "api-guest", "#!/bin/sh\necho '{}'\n", 16);
+	strcpy(fx->r.image.runtime, "/images/runtime.img");
+	struct api_server_config cfg = api_rig_config();
+	cfg.max_input = 1 << 20;
+	cfg.max_artifact = 1 << 20;
+	cfg.max_inflight = 16;
+	api_vm_rig_start(&fx->r, &cfg, NULL, NULL);
 	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	fake_loop_thread_stop(&fx->lt);
-	invoke_free(&fx->vm->invoke);
-	free(fx->vm);
-	assert_int_equal(remove_tree(fx->dir), 0);
-	free(fx);
 	return 0;
 }
 
 /* GET path; the reply in r (freed by the caller); returns its status. */
 static long get(struct fixture *fx, const char *path, struct http_reply *r)
 {
-	return http_call(fx->url, NULL, "GET", path, NULL, 0, r);
+	return http_call(fx->r.srv.url, NULL, "GET", path, NULL, 0, r);
 }
 
 static void expect_error(struct fixture *fx, const char *method, const char *path, long status,
 			 const char *code)
 {
 	struct http_reply r;
-	assert_int_equal(http_call(fx->url, NULL, method, path, "{}", 2, &r), status);
+	assert_int_equal(http_call(fx->r.srv.url, NULL, method, path, "{}", 2, &r), status);
 	assert_string_equal(http_error_code(&r), code);
 	http_reply_free(&r);
 }
@@ -159,7 +63,7 @@ static void expect_error(struct fixture *fx, const char *method, const char *pat
 /* The last frame the guest got, which must be of type. */
 static json_t *last_frame(struct fixture *fx, uint8_t type)
 {
-	const struct fake_guest_frame *f = fake_guest_frame(&fx->guest, fx->guest.n_frames - 1);
+	const struct fake_guest_frame *f = fake_guest_frame(&fx->r.guest, fx->r.guest.n_frames - 1);
 	assert_int_equal(f->type, type);
 	return f->meta;
 }
@@ -207,11 +111,11 @@ static void test_attest_snp(void **state)
 	uint8_t body[1184 + 300];
 	memset(body, 0xab, 1184);
 	memset(body + 1184, 0xcd, 300);
-	fake_guest_on_body(&fx->guest, WIRE_ATTEST,
+	fake_guest_on_body(&fx->r.guest, WIRE_ATTEST,
 			   "{\"type\":\"sev-snp\",\"public_key\":\"" FAKE_GUEST_PUBLIC_KEY
 			   "\",\"report_len\":1184}",
 			   body, sizeof(body));
-	memset(fx->vm->measurement, 'e', SNP_DIGEST_HEX_SIZE - 1);
+	memset(fx->r.vm->measurement, 'e', SNP_DIGEST_HEX_SIZE - 1);
 	struct http_reply r;
 	char path[256];
 	snprintf(path, sizeof(path), "/v1/vms/t1/attestation?nonce=%0128d", 7);
@@ -221,11 +125,11 @@ static void test_attest_snp(void **state)
 	expect_bytes(r.json, "report", 0xab, 1184);
 	expect_bytes(r.json, "certs", 0xcd, 300);
 	assert_string_equal(json_string_value(json_object_get(r.json, "measurement")),
-			    fx->vm->measurement);
+			    fx->r.vm->measurement);
 	http_reply_free(&r);
 
 	/* Without a certificate table, certs is null. */
-	fake_guest_on_body(&fx->guest, WIRE_ATTEST,
+	fake_guest_on_body(&fx->r.guest, WIRE_ATTEST,
 			   "{\"type\":\"sev-snp\",\"public_key\":\"" FAKE_GUEST_PUBLIC_KEY
 			   "\",\"report_len\":1184}",
 			   body, 1184);
@@ -245,11 +149,11 @@ static void test_attest_errors(void **state)
 			      "/v1/vms/t1/attestation?nonce=zz", path };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		expect_error(fx, "GET", bad[i], 400, "bad_parameter");
-	assert_int_equal(fake_guest_count(&fx->guest, WIRE_ATTEST), 0);
+	assert_int_equal(fake_guest_count(&fx->r.guest, WIRE_ATTEST), 0);
 	expect_error(fx, "GET", "/v1/vms/t2/attestation?nonce=00", 404, "no_vm");
 
 	/* The guest's refusal, and evidence that does not say what it must. */
-	fake_guest_on_error(&fx->guest, WIRE_ATTEST, "attest_failed");
+	fake_guest_on_error(&fx->r.guest, WIRE_ATTEST, "attest_failed");
 	struct http_reply r;
 	assert_int_equal(get(fx, "/v1/vms/t1/attestation?nonce=00", &r), 502);
 	assert_string_equal(http_error_code(&r), "guest_error");
@@ -266,10 +170,10 @@ static void test_attest_errors(void **state)
 	};
 	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
 		/* (sev-snp with an empty body has no report) */
-		fake_guest_on_body(&fx->guest, WIRE_ATTEST, malformed[i], "xyz", i < 3 ? 0 : 3);
+		fake_guest_on_body(&fx->r.guest, WIRE_ATTEST, malformed[i], "xyz", i < 3 ? 0 : 3);
 		expect_error(fx, "GET", "/v1/vms/t1/attestation?nonce=00", 502, "guest_error");
 	}
-	fx->vm->state = VM_BOOTING;
+	fx->r.vm->state = VM_BOOTING;
 	expect_error(fx, "GET", "/v1/vms/t1/attestation?nonce=00", 503, "vm_not_ready");
 }
 
@@ -277,19 +181,19 @@ static void test_attest_errors(void **state)
 static void test_invoke_passthrough(void **state)
 {
 	struct fixture *fx = *state;
-	fake_guest_on(&fx->guest, WIRE_INVOKE, "{\"status\":\"ok\",\"result_len\":0}");
+	fake_guest_on(&fx->r.guest, WIRE_INVOKE, "{\"status\":\"ok\",\"result_len\":0}");
 	char path[256];
 	struct http_reply r;
 	snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s&invocation=" ID "&e2e=1",
-		 fx->digest);
-	assert_int_equal(http_call(fx->url, NULL, "POST", path, "in", 2, &r), 200);
+		 fx->r.digest);
+	assert_int_equal(http_call(fx->r.srv.url, NULL, "POST", path, "in", 2, &r), 200);
 	http_reply_free(&r);
 	json_t *meta = last_frame(fx, WIRE_INVOKE);
 	assert_string_equal(json_string_value(json_object_get(meta, "invocation")), ID);
 	assert_true(json_is_true(json_object_get(meta, "e2e")));
 
-	snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s&e2e=0", fx->digest);
-	assert_int_equal(http_call(fx->url, NULL, "POST", path, "in", 2, &r), 200);
+	snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s&e2e=0", fx->r.digest);
+	assert_int_equal(http_call(fx->r.srv.url, NULL, "POST", path, "in", 2, &r), 200);
 	http_reply_free(&r);
 	meta = last_frame(fx, WIRE_INVOKE);
 	assert_null(json_object_get(meta, "invocation"));
@@ -301,20 +205,21 @@ static void test_invoke_passthrough(void **state)
 			      "&e2e=2",
 			      "&e2e=true",
 			      "&e2e=" };
-	size_t frames = fx->guest.n_frames;
+	size_t frames = fx->r.guest.n_frames;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s%s", fx->digest, bad[i]);
+		snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s%s", fx->r.digest,
+			 bad[i]);
 		expect_error(fx, "POST", path, 400, "bad_parameter");
 	}
-	assert_int_equal(fx->guest.n_frames, frames);
+	assert_int_equal(fx->r.guest.n_frames, frames);
 }
 
 /* Invokes with the query's rest after the artifact; returns the status. */
 static long invoke_with(struct fixture *fx, const char *rest, struct http_reply *r)
 {
 	char path[512];
-	snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s%s", fx->digest, rest);
-	return http_call(fx->url, NULL, "POST", path, "{}", 2, r);
+	snprintf(path, sizeof(path), "/v1/vms/t1/invoke?artifact=%s%s", fx->r.digest, rest);
+	return http_call(fx->r.srv.url, NULL, "POST", path, "{}", 2, r);
 }
 
 /* The INVOKE the guest got for a call with rest has runtime and handler
@@ -338,7 +243,7 @@ static void expect_refusal(struct fixture *fx, const char *rest, long status, co
 			   const char *want)
 {
 	struct http_reply r;
-	size_t frames = fx->guest.n_frames;
+	size_t frames = fx->r.guest.n_frames;
 	assert_int_equal(invoke_with(fx, rest, &r), status);
 	assert_string_equal(http_error_code(&r), code);
 	const char *msg = json_string_value(
@@ -346,7 +251,7 @@ static void expect_refusal(struct fixture *fx, const char *rest, long status, co
 	if (!msg || !strstr(msg, want))
 		fail_msg("%s: %s", rest, msg ? msg : "(no message)");
 	http_reply_free(&r);
-	assert_int_equal(fx->guest.n_frames, frames);
+	assert_int_equal(fx->r.guest.n_frames, frames);
 }
 
 /* runtime and handler reach the guest for python3 and nodejs only; bad
@@ -354,7 +259,7 @@ static void expect_refusal(struct fixture *fx, const char *rest, long status, co
 static void test_invoke_runtime(void **state)
 {
 	struct fixture *fx = *state;
-	fake_guest_on(&fx->guest, WIRE_INVOKE, "{\"status\":\"ok\",\"result_len\":0}");
+	fake_guest_on(&fx->r.guest, WIRE_INVOKE, "{\"status\":\"ok\",\"result_len\":0}");
 	expect_meta(fx, "&runtime=python3&handler=pkg.mod.fn", "python3", "pkg.mod.fn");
 	expect_meta(fx, "&runtime=python3", "python3", NULL);
 	expect_meta(fx, "&runtime=nodejs&handler=lib/util.$main", "nodejs", "lib/util.$main");
@@ -384,7 +289,7 @@ static void test_invoke_runtime(void **state)
 		     "bad_parameter");
 
 	/* A VM of an image without the runtime disk: binary still runs. */
-	fx->image.runtime[0] = '\0';
+	fx->r.image.runtime[0] = '\0';
 	expect_refusal(fx, "&runtime=python3", 409, "unsupported",
 		       "runtime python3 is not in this host's guest image (image.json has no "
 		       "runtime disk)");
@@ -393,8 +298,8 @@ static void test_invoke_runtime(void **state)
 	expect_meta(fx, "&runtime=binary", NULL, NULL);
 	/* An SEV-SNP VM gets the disk too (its guest reads it through
 	 * dm-verity). */
-	strcpy(fx->image.runtime, "/images/runtime.img");
-	fx->vm->spec.confidential = CONFIDENTIAL_SEV_SNP;
+	strcpy(fx->r.image.runtime, "/images/runtime.img");
+	fx->r.vm->spec.confidential = CONFIDENTIAL_SEV_SNP;
 	expect_meta(fx, "&runtime=nodejs", "nodejs", NULL);
 }
 
@@ -404,8 +309,9 @@ static void test_ping(void **state)
 {
 	struct fixture *fx = *state;
 	struct http_reply r;
-	assert_int_equal(http_call(fx->url, NULL, "POST", "/v1/vms/t1/ping?count=3", NULL, 0, &r),
-			 200);
+	assert_int_equal(
+		http_call(fx->r.srv.url, NULL, "POST", "/v1/vms/t1/ping?count=3", NULL, 0, &r),
+		200);
 	json_t *rtt = json_object_get(r.json, "rtt_us");
 	assert_int_equal(json_array_size(rtt), 3);
 	assert_int_equal(json_integer_value(json_object_get(r.json, "count")), 3);
@@ -413,20 +319,20 @@ static void test_ping(void **state)
 		assert_true(json_is_integer(json_array_get(rtt, i)) &&
 			    json_integer_value(json_array_get(rtt, i)) >= 0);
 	http_reply_free(&r);
-	assert_int_equal(fake_guest_count(&fx->guest, WIRE_PING), 3);
+	assert_int_equal(fake_guest_count(&fx->r.guest, WIRE_PING), 3);
 	const char *bad[] = { "/v1/vms/t1/ping?count=0", "/v1/vms/t1/ping?count=1001",
 			      "/v1/vms/t1/ping?count=x", "/v1/vms/t1/ping?count=" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		expect_error(fx, "POST", bad[i], 400, "bad_parameter");
-	assert_int_equal(fake_guest_count(&fx->guest, WIRE_PING), 3);
+	assert_int_equal(fake_guest_count(&fx->r.guest, WIRE_PING), 3);
 	expect_error(fx, "POST", "/v1/vms/t2/ping", 404, "no_vm");
-	fake_guest_on_error(&fx->guest, WIRE_PING, "bad_request");
+	fake_guest_on_error(&fx->r.guest, WIRE_PING, "bad_request");
 	expect_error(fx, "POST", "/v1/vms/t1/ping", 502, "guest_error");
-	fx->vm->state = VM_BOOTING;
+	fx->r.vm->state = VM_BOOTING;
 	expect_error(fx, "POST", "/v1/vms/t1/ping", 503, "vm_not_ready");
 }
 
-#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, api_vm_rig_teardown)
 
 int main(void)
 {

@@ -23,82 +23,31 @@
 #include <uv.h>
 
 #include "agent_link.h"
-#include "api.h"
-#include "artifacts.h"
-#include "fakes/fake_guest.h"
-#include "fakes/fake_loop.h"
-#include "guest_chan.h"
-#include "sha256.h"
-#include "support/files.h"
+#include "fakes/api_rig.h"
 #include "support/http.h"
-#include "vm.h"
 
 #define TOKEN "s3cret"
 #define WINDOW 4
 #define ID "0123456789abcdef0123456789abcdef"
 
 struct fixture {
-	uv_loop_t loop;
-	struct fake_loop_thread lt;
-	char dir[256];
-	struct artifacts store;
-	struct fake_guest guest;
-	struct vm *vm;
-	struct vm_env env;
-	struct guest_image image;
-	struct api_server *api;
-	uv_async_t release; /* answers the INVOKEs the guest holds, on the loop */
-	size_t released;    /* frames up to here looked at by release */
-	int port;
-	char url[64];
-	char digest[SHA256_HEX_SIZE];
+	struct api_vm_rig r; /* first, for api_vm_rig_teardown */
+	uv_async_t release;  /* answers the INVOKEs the guest holds, on the loop */
+	size_t released;     /* frames up to here looked at by release */
 };
-
-static struct vm *find_vm(void *data, const char *tenant)
-{
-	struct fixture *fx = data;
-	return strcmp(tenant, "t1") == 0 ? fx->vm : NULL;
-}
-
-static json_t *no_vms(void *data)
-{
-	return json_array();
-}
-
-static int no_start(void *data, const struct vm_spec *spec, vm_ready_fn cb, void *cb_data,
-		    struct vm **ret)
-{
-	return -EEXIST;
-}
-
-static json_t *no_status(void *data)
-{
-	return json_object();
-}
-
-static bool not_stopping(void *data)
-{
-	return false;
-}
-
-static const struct api_server_ops ops = { find_vm, no_vms, no_start, no_status, not_stopping };
-static const struct guest_chan_ops chan_ops = { 0 };
 
 static void on_release(uv_async_t *a)
 {
 	struct fixture *fx = a->data;
-	for (; fx->released < fx->guest.n_frames; fx->released++)
-		if (fake_guest_frame(&fx->guest, fx->released)->type == WIRE_INVOKE)
-			fake_guest_answer(&fx->guest, fx->released,
+	for (; fx->released < fx->r.guest.n_frames; fx->released++)
+		if (fake_guest_frame(&fx->r.guest, fx->released)->type == WIRE_INVOKE)
+			fake_guest_answer(&fx->r.guest, fx->released,
 					  "{\"status\":\"ok\",\"result_len\":0}");
 }
 
 static void on_stop(void *data)
 {
 	struct fixture *fx = data;
-	api_server_stop(fx->api);
-	guest_chan_close(fx->vm->chan);
-	fake_guest_close(&fx->guest);
 	uv_close((uv_handle_t *)&fx->release, NULL);
 }
 
@@ -106,51 +55,18 @@ static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
-	assert_int_equal(uv_loop_init(&fx->loop), 0);
-	assert_int_equal(scratch_dir(fx->dir, sizeof(fx->dir), "api-link"), 0);
-	assert_int_equal(artifacts_init(&fx->store, fx->dir, 1 << 20), 0);
-	const char *fn = "#!/bin/sh\ncat\n";
-	sha256_hex(fn, strlen(fn), fx->digest);
-	assert_int_equal(artifacts_put(&fx->store, fx->digest, fn, strlen(fn)), 0);
-	fx->vm = calloc(1, sizeof(*fx->vm));
-	assert_non_null(fx->vm);
-	strcpy(fx->vm->spec.tenant, "t1");
-	fx->env.image = &fx->image;
-	fx->vm->env = &fx->env;
-	fx->vm->state = VM_READY;
-	usage_init(&fx->vm->usage, uv_hrtime());
-	invoke_init(&fx->vm->invoke, "t1", &fx->store, 64, NULL, NULL);
-	fake_guest_open(&fx->guest, &fx->loop, true, &chan_ops, NULL, &fx->vm->chan);
-	fake_guest_on_body(&fx->guest, WIRE_INVOKE, "{\"status\":\"ok\",\"result_len\":2}",
+	api_vm_rig_open(&fx->r, "api-link", "#!/bin/sh\ncat\n", 64);
+	fake_guest_on_body(&fx->r.guest, WIRE_INVOKE, "{\"status\":\"ok\",\"result_len\":2}",
 			   "ok\xff\x00L", 5);
-	uv_async_init(&fx->loop, &fx->release, on_release);
+	uv_async_init(&fx->r.srv.loop, &fx->release, on_release);
 	fx->release.data = fx;
-	struct api_server_config cfg = {
-		.listen_addr = "127.0.0.1",
-		.token = TOKEN,
-		.max_input = 4096,
-		.max_artifact = 1 << 20,
-		.default_timeout_ms = 60000,
-		.max_timeout_ms = 600000,
-		.max_output = 1 << 20,
-		.max_inflight = WINDOW,
-		.store = &fx->store,
-	};
-	assert_int_equal(api_server_start(&fx->loop, &cfg, &ops, fx, &fx->api, &fx->port), 0);
-	snprintf(fx->url, sizeof(fx->url), "http://127.0.0.1:%d", fx->port);
-	fake_loop_thread_start(&fx->lt, &fx->loop, on_stop, fx);
+	struct api_server_config cfg = api_rig_config();
+	cfg.token = TOKEN;
+	cfg.max_input = 4096;
+	cfg.max_artifact = 1 << 20;
+	cfg.max_inflight = WINDOW;
+	api_vm_rig_start(&fx->r, &cfg, on_stop, fx);
 	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	fake_loop_thread_stop(&fx->lt);
-	invoke_free(&fx->vm->invoke);
-	free(fx->vm);
-	assert_int_equal(remove_tree(fx->dir), 0);
-	free(fx);
 	return 0;
 }
 
@@ -183,7 +99,8 @@ static int peer_open(struct fixture *fx, const char *token, struct peer *p)
 {
 	p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(p->fd >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fx->port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)fx->r.srv.port) };
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	assert_int_equal(connect(p->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	char req[512];
@@ -227,7 +144,7 @@ static void add_invoke(struct fixture *fx, struct buf *out, uint32_t id, const c
 		       const char *more, const void *input, size_t len)
 {
 	char meta[512];
-	snprintf(meta, sizeof(meta), "{\"vm\":\"%s\",\"artifact\":\"%s\"%s%s}", vm, fx->digest,
+	snprintf(meta, sizeof(meta), "{\"vm\":\"%s\",\"artifact\":\"%s\"%s%s}", vm, fx->r.digest,
 		 *more ? "," : "", more);
 	assert_int_equal(
 		link_frame_append(out, WIRE_LINK_INVOKE, id, meta, strlen(meta), input, len), 0);
@@ -277,10 +194,10 @@ static uint32_t expect_result(struct peer *p, size_t result_len, const void *bod
 /* Waits until the guest has received n frames. */
 static void await_guest_frames(struct fixture *fx, size_t n)
 {
-	for (int i = 0; i < 30000 && __atomic_load_n(&fx->guest.n_frames, __ATOMIC_ACQUIRE) < n;
+	for (int i = 0; i < 30000 && __atomic_load_n(&fx->r.guest.n_frames, __ATOMIC_ACQUIRE) < n;
 	     i++)
 		usleep(1000);
-	assert_true(__atomic_load_n(&fx->guest.n_frames, __ATOMIC_ACQUIRE) >= n);
+	assert_true(__atomic_load_n(&fx->r.guest.n_frames, __ATOMIC_ACQUIRE) >= n);
 }
 
 /* ---- tests ------------------------------------------------------------------------- */
@@ -294,7 +211,7 @@ static void test_open_refused(void **state)
 	assert_int_equal(peer_open(fx, NULL, &p), 401);
 	assert_int_equal(peer_open(fx, "wrong", &p), 401);
 	struct http_reply r;
-	assert_int_equal(http_call(fx->url, TOKEN, "GET", LINK_PATH, NULL, 0, &r), 400);
+	assert_int_equal(http_call(fx->r.srv.url, TOKEN, "GET", LINK_PATH, NULL, 0, &r), 400);
 	assert_string_equal(http_error_code(&r), "bad_request");
 	http_reply_free(&r);
 	assert_int_equal(peer_open(fx, TOKEN, &p), 101);
@@ -325,14 +242,14 @@ static void test_invokes(void **state)
 		assert_true(id >= 7 && id <= 8 && !seen[id - 7]);
 		seen[id - 7] = true;
 	}
-	assert_int_equal(fake_guest_count(&fx->guest, WIRE_INVOKE), 2);
-	json_t *m = fake_guest_frame(&fx->guest, 1)->meta; /* after the artifact's push */
+	assert_int_equal(fake_guest_count(&fx->r.guest, WIRE_INVOKE), 2);
+	json_t *m = fake_guest_frame(&fx->r.guest, 1)->meta; /* after the artifact's push */
 	assert_string_equal(json_string_value(json_object_get(m, "mode")), "persistent");
 	assert_int_equal(json_integer_value(json_object_get(m, "timeout_ms")), 1500);
 	assert_int_equal(json_integer_value(json_object_get(m, "memory_mib")), 64);
 	assert_string_equal(json_string_value(json_object_get(m, "invocation")), ID);
 	assert_true(json_is_true(json_object_get(m, "e2e")));
-	assert_int_equal(fake_guest_frame(&fx->guest, 1)->body_len, 3);
+	assert_int_equal(fake_guest_frame(&fx->r.guest, 1)->body_len, 3);
 	buf_free(&out);
 	peer_close(&p);
 }
@@ -372,7 +289,7 @@ static void test_refusals(void **state)
 static void test_window_and_cancel(void **state)
 {
 	struct fixture *fx = *state;
-	fake_guest_on(&fx->guest, WIRE_INVOKE, NULL); /* held */
+	fake_guest_on(&fx->r.guest, WIRE_INVOKE, NULL); /* held */
 	struct peer p;
 	assert_int_equal(peer_open(fx, TOKEN, &p), 101);
 	struct buf out = { 0 };
@@ -407,7 +324,7 @@ static void test_window_and_cancel(void **state)
 static void test_break(void **state)
 {
 	struct fixture *fx = *state;
-	fake_guest_on(&fx->guest, WIRE_INVOKE, NULL);
+	fake_guest_on(&fx->r.guest, WIRE_INVOKE, NULL);
 	struct peer a, b;
 	assert_int_equal(peer_open(fx, TOKEN, &a), 101);
 	assert_int_equal(peer_open(fx, TOKEN, &b), 101);
@@ -435,11 +352,11 @@ static void test_break(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invokes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_window_and_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_break, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refused, setup, api_vm_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_invokes, setup, api_vm_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, api_vm_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_window_and_cancel, setup, api_vm_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_break, setup, api_vm_rig_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

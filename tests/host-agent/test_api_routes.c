@@ -17,9 +17,7 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "api.h"
-#include "artifacts.h"
-#include "fakes/fake_loop.h"
+#include "fakes/api_rig.h"
 
 #define TOKEN "s3cret-token"
 #define SNP_REFUSAL "/dev/sev is missing"
@@ -36,12 +34,9 @@ struct owner {
 };
 
 struct fixture {
-	uv_loop_t loop;
-	struct fake_loop_thread lt;
+	struct api_rig srv; /* first, for api_rig_teardown */
 	struct artifacts store;
 	struct owner owner;
-	struct api_server *api;
-	int port;
 };
 
 static struct vm *owner_find_vm(void *data, const char *tenant)
@@ -89,42 +84,18 @@ struct reply {
 	json_t *body;
 };
 
-static void on_stop(void *data)
-{
-	struct fixture *fx = data;
-	api_server_stop(fx->api);
-}
-
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
-	assert_int_equal(uv_loop_init(&fx->loop), 0);
-	struct api_server_config cfg = {
-		.listen_addr = "127.0.0.1",
-		.token = TOKEN,
-		.max_input = 6u << 20,
-		.max_artifact = 48u << 20,
-		.default_timeout_ms = 60000,
-		.max_timeout_ms = 600000,
-		.max_output = 1u << 20,
-		.max_inflight = 1024,
-		.store = &fx->store,
-		.snp_refusal = SNP_REFUSAL,
-	};
-	assert_int_equal(
-		api_server_start(&fx->loop, &cfg, &owner_ops, &fx->owner, &fx->api, &fx->port), 0);
-	assert_true(fx->port > 0);
-	fake_loop_thread_start(&fx->lt, &fx->loop, on_stop, fx);
+	api_rig_init(&fx->srv);
+	struct api_server_config cfg = api_rig_config();
+	cfg.token = TOKEN;
+	cfg.store = &fx->store;
+	cfg.snp_refusal = SNP_REFUSAL;
+	api_rig_start(&fx->srv, &cfg, &owner_ops, &fx->owner, NULL, NULL);
+	assert_true(fx->srv.port > 0);
 	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	fake_loop_thread_stop(&fx->lt);
-	free(fx);
 	return 0;
 }
 
@@ -135,7 +106,8 @@ static void call_raw(struct fixture *fx, const char *head, const char *pre, size
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fx->port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)fx->srv.port) };
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	char req[4096];
@@ -484,15 +456,17 @@ static void test_bad_address(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_health_is_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_path_not_utf8, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_content_length_not_a_number, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_policy_refusals, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_confidential_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_is_open, setup, api_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_token, setup, api_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_routes, setup, api_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_path_not_utf8, setup, api_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_body_limits, setup, api_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_content_length_not_a_number, setup,
+						api_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_owner, setup, api_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_policy_refusals, setup, api_rig_teardown),
+		cmocka_unit_test_setup_teardown(test_confidential_refusals, setup,
+						api_rig_teardown),
 		cmocka_unit_test(test_bad_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
