@@ -52,8 +52,10 @@ void invoker_free(struct invoker *iv);
  * Returns 0 or -ENOMEM (the old limit stays). */
 int invoker_tenant_concurrency(struct invoker *iv, const char *tenant, unsigned limit);
 
-/* After a restart: records left queued or running are failed or, for async
- * ones not yet retried, queued again. Returns 0 or -errno. */
+/* After a restart: records left queued or running are failed (sync ones,
+ * and async ones whose retries are spent) or queued again (async ones; a
+ * running one spends a retry, a queued one does not). Returns 0 or
+ * -errno. */
 int invoker_recover(struct invoker *iv);
 
 /* How a synchronous invocation ended. */
