@@ -570,6 +570,7 @@ void invoker_free(struct invoker *iv)
 		pthread_join(iv->recorder, NULL);
 	free(iv->workers);
 	fair_queue_free(&iv->queue);
+	free(iv->delayed);
 	free(iv->running);
 	free(iv->limits);
 	pthread_cond_destroy(&iv->work);

@@ -58,10 +58,63 @@ int invoker_submit(struct invoker *iv, const struct store_function *fn, const ch
 	return enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, ret_id);
 }
 
+/* Holds id back until due_us, then queues it (iv_worker_main moves it). A
+ * retry that cannot be held is queued at once. */
+static void delay(struct invoker *iv, const struct store_function *fn, const char *id,
+		  uint64_t due_us)
+{
+	pthread_mutex_lock(&iv->lock);
+	if (iv->n_delayed == iv->cap_delayed) {
+		size_t cap = iv->cap_delayed ? 2 * iv->cap_delayed : 16;
+		struct delayed *d = realloc(iv->delayed, cap * sizeof(*d));
+		if (!d) {
+			pthread_mutex_unlock(&iv->lock);
+			enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, id);
+			return;
+		}
+		iv->delayed = d;
+		iv->cap_delayed = cap;
+	}
+	struct delayed *d = &iv->delayed[iv->n_delayed++];
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	snprintf(d->tenant, sizeof(d->tenant), "%s", fn->tenant);
+	snprintf(d->function, sizeof(d->function), "%s", fn->name);
+	d->max_concurrency = fn->limits.max_concurrency;
+	d->due_us = due_us;
+	pthread_cond_signal(&iv->work);
+	pthread_mutex_unlock(&iv->lock);
+}
+
+/* Queues the held retries that are due; returns the earliest due time of
+ * those still held (0: none). The lock is held. */
+static uint64_t delayed_release(struct invoker *iv, uint64_t now_us)
+{
+	uint64_t next = 0;
+	for (size_t i = 0; i < iv->n_delayed;) {
+		struct delayed *d = &iv->delayed[i];
+		if (d->due_us > now_us) {
+			if (!next || d->due_us < next)
+				next = d->due_us;
+			i++;
+			continue;
+		}
+		/* Out of memory: it stays held and is tried again next turn. */
+		if (fair_queue_push(&iv->queue, d->tenant, d->function, d->max_concurrency, d->id) <
+		    0) {
+			next = now_us + 100000;
+			i++;
+			continue;
+		}
+		metrics_queue_add(iv->metrics, 1);
+		*d = iv->delayed[--iv->n_delayed];
+	}
+	return next;
+}
+
 /* After an attempt of the queued invocation inv was cut short: queues it
- * again after a wait that doubles with each retry (none while the
- * controller stops: the next start runs it), or, its retries spent, fails
- * it with why. Returns true when it was queued again. */
+ * again after a wait that doubles with each retry, held outside the queue so
+ * that neither a worker nor a concurrency slot waits with it, or, its
+ * retries spent, fails it with why. Returns true when it was queued again. */
 static bool retry_later(struct invoker *iv, const char *id, const struct store_invocation *inv,
 			const struct store_function *fn, const char *why)
 {
@@ -78,13 +131,9 @@ static bool retry_later(struct invoker *iv, const char *id, const struct store_i
 		return false;
 	}
 	log_info("async_retry id=%s retries=%d reason=\"%s\"", id, inv->retries + 1, why);
-	long wait_ms = (long)ASYNC_RETRY_WAIT_MS << (inv->retries < 3 ? inv->retries : 3);
-	/* The record is queued again already: a restart meanwhile runs it. */
-	for (long t = 0; t < wait_ms && !fleet_stopping(iv->fleet); t += 100) {
-		struct timespec ts = { 0, 100 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	enqueue(iv, fn->tenant, fn->name, fn->limits.max_concurrency, id);
+	int doublings = inv->retries < 3 ? inv->retries : 3;
+	uint64_t wait_us = (uint64_t)ASYNC_RETRY_WAIT_MS * 1000 << doublings;
+	delay(iv, fn, id, time_now_us() + wait_us);
 	return true;
 }
 
@@ -121,8 +170,6 @@ static void run_found(struct invoker *iv, const char *id, const struct store_inv
 	invocation_reply_clear(&out);
 }
 
-/* Runs one queued invocation to its end. Its version's artifact is pinned
- * (artifact_gc.h) in the hold of the lock that looked it up, until it ends. */
 /* Looks a queued invocation up with its version, in one hold of the store's
  * lock, pinning the version's artifact when pin is set. Returns 0 with inv
  * (clear it) and *fr the version's lookup (or pin) result, or -errno when
@@ -143,6 +190,8 @@ static int queued_lookup(struct invoker *iv, const char *id, bool pin,
 	return r;
 }
 
+/* Runs one queued invocation to its end. Its version's artifact is pinned
+ * (artifact_gc.h) in the hold of the lock that looked it up, until it ends. */
 static void run_async(struct invoker *iv, const char *id)
 {
 	struct store_invocation inv;
@@ -156,17 +205,37 @@ static void run_async(struct invoker *iv, const char *id)
 	store_invocation_clear(&inv);
 }
 
+/* Waits on the work condition, until due_us (time_now_us) when not 0. The
+ * lock is held. */
+static void work_wait(struct invoker *iv, uint64_t due_us)
+{
+	if (!due_us) {
+		pthread_cond_wait(&iv->work, &iv->lock);
+		return;
+	}
+	uint64_t now = time_now_us();
+	uint64_t left_us = due_us > now ? due_us - now : 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts); /* the condition's clock */
+	uint64_t ns = (uint64_t)ts.tv_nsec + left_us % 1000000 * 1000;
+	ts.tv_sec += (time_t)(left_us / 1000000 + ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	pthread_cond_timedwait(&iv->work, &iv->lock, &ts);
+}
+
 /* Takes the next queued invocation whose function has a free slot (fair
  * across tenants and functions, fair_queue.h) with its slot, runs it and
- * gives the slot back; never waits for a slot while holding a place. */
+ * gives the slot back; never waits for a slot while holding a place.
+ * Queues the retries whose backoff is over on the way. */
 void *iv_worker_main(void *arg)
 {
 	struct invoker *iv = arg;
 	pthread_mutex_lock(&iv->lock);
 	while (!iv->stopping) {
 		struct fair_item it;
+		uint64_t next_due = delayed_release(iv, time_now_us());
 		if (!fair_queue_pop(&iv->queue, iv_slot_free, iv, &it)) {
-			pthread_cond_wait(&iv->work, &iv->lock);
+			work_wait(iv, next_due);
 			continue;
 		}
 		iv_running_find(iv, it.tenant, it.function)->n++;

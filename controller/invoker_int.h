@@ -49,6 +49,8 @@ struct invoker {
 	struct tenant_limit *limits; /* the tenants' own; others have cfg.tenant_concurrency */
 	size_t n_limits, cap_limits;
 	struct fair_queue queue; /* the async queue */
+	struct delayed *delayed; /* retries waiting out their backoff, unordered */
+	size_t n_delayed, cap_delayed;
 	bool stopping;
 	pthread_t *workers;
 	size_t n_workers;
@@ -57,6 +59,16 @@ struct invoker {
 	bool rec_writing, rec_stopping, rec_started;
 	pthread_cond_t rec_work, rec_done;
 	pthread_t recorder;
+};
+
+/* An async retry waiting out its backoff before it joins the queue again;
+ * its record is queued in the store already, so a restart runs it anyway. */
+struct delayed {
+	char id[STORE_ID_SIZE];
+	char tenant[STORE_NAME_SIZE];
+	char function[STORE_NAME_SIZE];
+	unsigned max_concurrency;
+	uint64_t due_us; /* time_now_us() */
 };
 
 /* What became of one attempt at running an invocation. */

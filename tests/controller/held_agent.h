@@ -24,6 +24,8 @@ struct agent {
 	int max_active; /* the most held calls it had at once */
 	bool release;
 	char hold[32]; /* the VM whose calls are held, "" for all */
+	int refuse;    /* the held VM's next calls refused 503 vm_not_ready */
+	int refused;   /* calls refused so */
 };
 
 static inline enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -41,6 +43,14 @@ static inline enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (a->hold[0] && strncmp(url, vm, strlen(vm)))
 			return answer(conn, 200, "{\"status\":\"ok\",\"result\":\"{}\"}");
 		pthread_mutex_lock(&a->lock);
+		if (a->refuse > 0) {
+			a->refuse--;
+			a->refused++;
+			pthread_cond_broadcast(&a->changed);
+			pthread_mutex_unlock(&a->lock);
+			return answer(conn, 503,
+				      "{\"error\":{\"code\":\"vm_not_ready\",\"message\":\"booting\"}}");
+		}
 		a->invokes++;
 		if (++a->active > a->max_active)
 			a->max_active = a->active;
