@@ -19,7 +19,10 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno
 ifeq ($(WERROR),1)
 WARN     += -Werror
 endif
-CPPFLAGS := -Ilib -D_GNU_SOURCE -MMD -MP
+# libpq's header lives in its own folder (Debian: /usr/include/postgresql).
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+LIBS_PQ   := -lpq
+CPPFLAGS := -Ilib $(PQ_CFLAGS) -D_GNU_SOURCE -MMD -MP
 CFLAGS   := -std=c17 -O2 -g $(WARN)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -185,7 +188,7 @@ INTEG_SRCS  := $(wildcard tests/integration/test_*.c)
 INTEG_DIRS  := $(patsubst %/,%,$(sort $(dir $(wildcard tests/integration/*/*.c))))
 INTEG_SUITE_BINS := $(patsubst tests/integration/%,$(B)/tests/integration/test_%,$(INTEG_DIRS))
 INTEG_BINS  := $(patsubst tests/%.c,$(B)/tests/%,$(INTEG_SRCS)) $(INTEG_SUITE_BINS)
-TEST_LIBS    = -lcmocka $(LIBS_AGENT) $(LIBS_CLIENT) -lm
+TEST_LIBS    = -lcmocka $(LIBS_AGENT) $(LIBS_CLIENT) $(LIBS_PQ) -lm
 
 # The controller's tests also link the controller's modules.
 $(B)/tests/controller/%: $(B)/obj/tests/controller/%.o $(B)/libtestsupport.a $(B)/libcontroller.a $(B)/libditto.a
