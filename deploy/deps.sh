@@ -7,14 +7,18 @@
 # hotplug mechanism can only grow once; precreated works on both).
 # clang with libclang-rt-dev (libFuzzer and the sanitizers' runtimes, which
 # --no-install-recommends would leave out) builds the fuzzers; llvm brings
-# llvm-symbolizer for readable sanitizer reports.
+# llvm-symbolizer for readable sanitizer reports. postgresql brings the server
+# binaries the tests start privately (as the postgres user when run as root) and
+# `ditto up --store postgres` runs for a demo; libpq-dev the client library and
+# pg_config. The system cluster the package may create and start is not used.
 set -euo pipefail
 
 packages=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
           libuv1-dev libssl-dev libcmocka-dev libcurl4-openssl-dev busybox-static cpio
           gzip zstd xz-utils lz4 kmod binutils curl gnuplot-nox squashfs-tools cryptsetup-bin
           python3 nodejs
-          clang libclang-rt-dev llvm)
+          clang libclang-rt-dev llvm
+          postgresql libpq-dev)
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
