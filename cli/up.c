@@ -1,6 +1,8 @@
 /* up and down: a local platform of one ditto-controller and one ditto-agent,
  * started from the folder the ditto executable is in, detached into their
- * own sessions, with their pids, logs and data under one folder. */
+ * own sessions, with their pids, logs and data under one folder; with
+ * --store postgres, a PostgreSQL server for the controller in DIR/postgres
+ * too (lib/pg_local). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pg_local.h"
 
 #define UP_DEADLINE_MS 120000
 #define DOWN_TERM_MS 15000
@@ -34,6 +37,7 @@ struct layout {
 	char ctl_data[PATH_MAX], ctl_log[PATH_MAX], ctl_pid[PATH_MAX], ctl_ready[PATH_MAX];
 	char agent_data[PATH_MAX], agent_log[PATH_MAX], agent_pid[PATH_MAX];
 	char admin_key[PATH_MAX], env[PATH_MAX];
+	char pg_dir[PATH_MAX]; /* the local PostgreSQL server's folder */
 };
 
 static int layout_init(struct layout *l, const char *dir)
@@ -53,6 +57,7 @@ static int layout_init(struct layout *l, const char *dir)
 	snprintf(l->agent_pid, sizeof(l->agent_pid), "%s/agent.pid", l->dir);
 	snprintf(l->admin_key, sizeof(l->admin_key), "%s/controller/admin.key", l->dir);
 	snprintf(l->env, sizeof(l->env), "%s/ditto.env", l->dir);
+	snprintf(l->pg_dir, sizeof(l->pg_dir), "%s/postgres", l->dir);
 	return 0;
 }
 
@@ -226,6 +231,9 @@ struct up {
 	const char *port, *cores, *wire_capture;
 	pid_t ctl, agent; /* running children; 0 once reaped */
 	bool ctl_started, agent_started;
+	char store[PATH_MAX + 32]; /* the controller's --store; "" for its default */
+	bool pg_local;             /* run a PostgreSQL server in DIR/postgres */
+	pid_t pg;                  /* that server, when this run started it */
 	char url[512], key[256];
 	struct timespec deadline;
 	sigset_t sigs; /* INT, TERM and CHLD, blocked and waited for */
@@ -254,6 +262,10 @@ static int up_fail(struct up *u, const char *fmt, ...)
 		unlink(u->l.agent_pid);
 	if (u->ctl_started)
 		unlink(u->l.ctl_pid);
+	if (u->pg > 0) {
+		pg_local_stop(u->pg, DOWN_TERM_MS);
+		waitpid(u->pg, NULL, 0);
+	}
 	return CLI_EXIT_API;
 }
 
@@ -418,10 +430,19 @@ static int check_running(const struct cli *cli, const struct layout *l)
 
 static int up_print(const struct cli *cli, const struct up *u)
 {
+	char store[sizeof(u->store)];
+	snprintf(store, sizeof(store), "%s", u->store);
+	if (!store[0])
+		snprintf(store, sizeof(store), "sqlite:%.*s/ditto.db", PATH_MAX - 16,
+			 u->l.ctl_data);
+	pid_t pg = u->pg_local ? pg_local_pid(u->l.pg_dir) : 0;
 	if (cli->json) {
-		json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:i, s:i}", "already_running", 0, "url",
-				      u->url, "admin_key", u->key, "env_file", u->l.env,
-				      "controller_pid", (int)u->ctl, "agent_pid", (int)u->agent);
+		json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:i, s:i, s:s}", "already_running", 0,
+				      "url", u->url, "admin_key", u->key, "env_file", u->l.env,
+				      "controller_pid", (int)u->ctl, "agent_pid", (int)u->agent,
+				      "store", store);
+		if (pg)
+			json_object_set_new(o, "postgres_pid", json_integer(pg));
 		int code = cli_print_json(o);
 		json_decref(o);
 		return code;
@@ -434,10 +455,77 @@ static int up_print(const struct cli *cli, const struct up *u)
 	table_add(&t, "pid %d, log %s", (int)u->ctl, u->l.ctl_log);
 	table_add(&t, "Agent:");
 	table_add(&t, "host %s, pid %d, log %s", HOST_ID, (int)u->agent, u->l.agent_log);
+	table_row(&t, "Store:", store);
+	if (pg) {
+		table_add(&t, "PostgreSQL:");
+		table_add(&t, "pid %d, log %s/postgres.log", (int)pg, u->l.pg_dir);
+	}
 	table_add(&t, "Env file:");
 	table_add(&t, "%s (ditto reads it when DITTO_KEY is unset: from ./data, or set DITTO_ENV)",
 		  u->l.env);
 	return cli_print_table(&t);
+}
+
+/* Reads --store: sqlite (the controller's default), sqlite:PATH, postgres (a local server
+ * in DIR/postgres) or postgres:CONNINFO. Returns false when it is none of these. */
+static bool parse_store(struct up *u, const char *v)
+{
+	u->store[0] = '\0';
+	u->pg_local = strcmp(v, "postgres") == 0;
+	if (u->pg_local || strcmp(v, "sqlite") == 0)
+		return true;
+	bool named = (strncmp(v, "sqlite:", 7) == 0 && v[7]) ||
+		     (strncmp(v, "postgres:", 9) == 0 && v[9]);
+	return named && snprintf(u->store, sizeof(u->store), "%s", v) < (int)sizeof(u->store);
+}
+
+/* Starts the local PostgreSQL server in DIR/postgres, or takes the one an earlier up left
+ * running there, and names it in u->store. Run as root, the server runs as the postgres
+ * user, which must pass through DIR (made 0711) to its folder. Returns 0 or the exit
+ * code after failing. */
+static int start_pg(struct up *u)
+{
+	char dir[PATH_MAX], conninfo[PATH_MAX];
+	if (!realpath(u->l.dir, dir))
+		return up_fail(u, "cannot resolve %s: %s", u->l.dir, strerror(errno));
+	/* The socket's folder in the conninfo must be absolute. */
+	snprintf(u->l.pg_dir, sizeof(u->l.pg_dir), "%.*s/postgres", PATH_MAX - 16, dir);
+	if (!proc_is(pg_local_pid(u->l.pg_dir), "postgres")) {
+		if (geteuid() == 0 && chmod(dir, 0711) < 0)
+			return up_fail(u, "cannot open %s to the postgres user: %s", dir,
+				       strerror(errno));
+		struct pg_local pg;
+		int r = pg_local_init(&pg, u->l.pg_dir, PG_LOCAL_DETACH);
+		if (r == 0)
+			r = pg_local_start(&pg, UP_DEADLINE_MS);
+		if (r < 0)
+			return up_fail(u, "cannot start PostgreSQL in %s: %s", u->l.pg_dir,
+				       pg.error);
+		u->pg = pg.pid;
+	}
+	if (pg_local_conninfo(u->l.pg_dir, "ditto", conninfo, sizeof(conninfo)) < 0)
+		return up_fail(u, "%s is too long a path for PostgreSQL", u->l.pg_dir);
+	snprintf(u->store, sizeof(u->store), "postgres:%s", conninfo);
+	return 0;
+}
+
+/* Starts the store when it is ours to run, then the controller, and waits until it
+ * answers. Returns 0 or the exit code after failing. */
+static int start_controller(struct up *u, char *ctl_bin)
+{
+	int code;
+	if (u->pg_local && (code = start_pg(u)))
+		return code;
+	unlink(u->l.ctl_ready);
+	char *argv[] = { ctl_bin,        "--data",       u->l.ctl_data, "--port", (char *)u->port,
+			 "--ready-file", u->l.ctl_ready, NULL,          NULL,     NULL };
+	if (u->store[0]) {
+		argv[7] = "--store";
+		argv[8] = u->store;
+	}
+	if ((code = start(u, argv, u->l.ctl_log, u->l.ctl_pid, &u->ctl, &u->ctl_started)))
+		return code;
+	return wait_controller(u);
 }
 
 /* Finds the daemons and the guest image next to the ditto executable. */
@@ -471,9 +559,10 @@ static int find_binaries(struct up *u, const char *image, char *ctl_bin, char *a
 
 static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
 {
-	enum { O_DIR = OPT_FIRST_COMMAND, O_PORT, O_CORES, O_IMAGE, O_WIRE_CAPTURE };
+	enum { O_DIR = OPT_FIRST_COMMAND, O_PORT, O_CORES, O_IMAGE, O_WIRE_CAPTURE, O_STORE };
 	static const struct option opts[] = {
 		{ "data-dir", required_argument, NULL, O_DIR },
+		{ "store", required_argument, NULL, O_STORE },
 		{ "port", required_argument, NULL, O_PORT },
 		{ "cores", required_argument, NULL, O_CORES },
 		{ "image", required_argument, NULL, O_IMAGE },
@@ -488,6 +577,14 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 		switch (c) {
 		case O_DIR: dir = optarg; break;
 		case O_IMAGE: image = optarg; break;
+		case O_STORE:
+			if (!parse_store(&u, optarg))
+				return cli_usage_error(
+					cmd,
+					"--store must be sqlite, sqlite:PATH, postgres "
+					"or postgres:CONNINFO, got \"%s\"",
+					optarg);
+			break;
 		case O_WIRE_CAPTURE:
 			if (!*optarg)
 				return cli_usage_error(cmd, "--wire-capture needs a folder");
@@ -533,11 +630,7 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 	clock_gettime(CLOCK_MONOTONIC, &u.deadline);
 	u.deadline.tv_sec += UP_DEADLINE_MS / 1000;
 
-	unlink(u.l.ctl_ready);
-	char *const ctl_argv[] = { ctl_bin,        "--data",       u.l.ctl_data,  "--port",
-				   (char *)u.port, "--ready-file", u.l.ctl_ready, NULL };
-	if ((code = start(&u, ctl_argv, u.l.ctl_log, u.l.ctl_pid, &u.ctl, &u.ctl_started)) ||
-	    (code = wait_controller(&u)))
+	if ((code = start_controller(&u, ctl_bin)))
 		return code;
 	if (file_read_text(u.l.admin_key, u.key, sizeof(u.key)) <= 0)
 		return up_fail(&u, "cannot read the admin key in %s", u.l.admin_key);
@@ -567,7 +660,8 @@ static int run_up(struct cli *cli, const struct cli_command *cmd, int argc, char
 
 const struct cli_command cmd_up = {
 	"up",
-	"[--data-dir DIR] [--port N] [--cores SPEC] [--image DIR] [--wire-capture DIR]",
+	"[--data-dir DIR] [--port N] [--cores SPEC] [--image DIR] [--store STORE] "
+	"[--wire-capture DIR]",
 	"start a local platform: a controller and one agent, in the background",
 	"Starts ditto-controller and ditto-agent from the folder the ditto executable is in,\n"
 	"detached, with their data, logs (controller.log, agent.log) and pid files in DIR, and\n"
@@ -580,6 +674,11 @@ const struct cli_command cmd_up = {
 	"  --port N         the controller's port (default 8080; 0 for any free one)\n"
 	"  --cores SPEC     host cores the agent may give VMs: all or a list like 0-3,6\n"
 	"  --image DIR      the guest image (default: guest/ next to the ditto executable)\n"
+	"  --store STORE    the controller's store: sqlite (the default: DIR/controller/ditto.db),\n"
+	"                   sqlite:PATH, postgres:CONNINFO (a PostgreSQL server of yours; libpq's\n"
+	"                   key=value or postgresql:// forms), or postgres: a local PostgreSQL\n"
+	"                   server for a demo in DIR/postgres (initdb on first use; as root it\n"
+	"                   runs as the postgres user), which ditto down stops too\n"
 	"  --wire-capture DIR\n"
 	"                   debugging aid, passed to the agent: append every byte it sends to\n"
 	"                   and reads from each VM's guest channel to DIR/VM.to-guest and\n"
@@ -610,7 +709,10 @@ static int run_down(struct cli *cli, const struct cli_command *cmd, int argc, ch
 	for (size_t i = 0; i < 2; i++)
 		if (!proc_is(pids[i], names[i]))
 			pids[i] = 0;
-	if (!pids[0] && !pids[1]) {
+	pid_t pg = pg_local_pid(l.pg_dir);
+	if (!proc_is(pg, "postgres"))
+		pg = 0;
+	if (!pids[0] && !pids[1] && !pg) {
 		unlink(l.agent_pid);
 		unlink(l.ctl_pid);
 		return cli_fail(CLI_EXIT_API, "no platform is running from %s", l.dir);
@@ -623,15 +725,24 @@ static int run_down(struct cli *cli, const struct cli_command *cmd, int argc, ch
 					(int)pids[i]);
 	unlink(l.agent_pid);
 	unlink(l.ctl_pid);
+	/* The store goes last, once the controller no longer needs it. */
+	if (pg && pg_local_stop(pg, DOWN_TERM_MS) < 0)
+		return cli_fail(CLI_EXIT_API,
+				"PostgreSQL (pid %d) did not stop, even after SIGKILL", (int)pg);
 	if (cli->json) {
 		json_t *o = json_pack("{s:i, s:i, s:i}", "controller_pid", (int)pids[1],
 				      "agent_pid", (int)pids[0], "killed", killed);
+		if (pg)
+			json_object_set_new(o, "postgres_pid", json_integer(pg));
 		code = cli_print_json(o);
 		json_decref(o);
 		return code;
 	}
-	printf("stopped the platform from %s (controller pid %d, agent pid %d%s)\n", l.dir,
-	       (int)pids[1], (int)pids[0], killed ? "; SIGKILL was needed" : "");
+	char pg_text[48] = "";
+	if (pg)
+		snprintf(pg_text, sizeof(pg_text), ", postgres pid %d", (int)pg);
+	printf("stopped the platform from %s (controller pid %d, agent pid %d%s%s)\n", l.dir,
+	       (int)pids[1], (int)pids[0], pg_text, killed ? "; SIGKILL was needed" : "");
 	return CLI_EXIT_OK;
 }
 
@@ -640,7 +751,9 @@ const struct cli_command cmd_down = {
 	"[--data-dir DIR]",
 	"stop the local platform that ditto up started",
 	"Sends SIGTERM to the controller and the agent, waits up to 15 s, then SIGKILL, and\n"
-	"removes the pid files. Exits 1 when nothing was running.\n\n"
+	"removes the pid files; then stops the PostgreSQL server of ditto up --store postgres\n"
+	"(a fast shutdown; its data stays in DIR/postgres for the next up). Exits 1 when nothing\n"
+	"was running.\n\n"
 	"options:\n"
 	"  --data-dir DIR   the folder given to ditto up (default ./data)\n",
 	run_down,

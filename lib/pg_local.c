@@ -35,6 +35,28 @@ static int fail(struct pg_local *pg, int r, const char *fmt, ...)
 	return r;
 }
 
+/* Adds the last line of the server's log to pg->error: most often the reason itself. */
+static void add_log_line(struct pg_local *pg)
+{
+	char path[PATH_MAX + 16], text[4096];
+	snprintf(path, sizeof(path), "%s/postgres.log", pg->dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	off_t size = lseek(fd, 0, SEEK_END);
+	off_t from = size > (off_t)sizeof(text) - 1 ? size - (off_t)sizeof(text) + 1 : 0;
+	ssize_t n = pread(fd, text, sizeof(text) - 1, from);
+	close(fd);
+	while (n > 0 && text[n - 1] == '\n')
+		n--;
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	const char *last = strrchr(text, '\n');
+	size_t len = strlen(pg->error);
+	snprintf(pg->error + len, sizeof(pg->error) - len, ": %s", last ? last + 1 : text);
+}
+
 /* Whether dir holds runnable initdb and postgres. */
 static bool bindir_ok(const char *dir)
 {
@@ -179,18 +201,28 @@ static int make_cluster(struct pg_local *pg, const char *data)
 	snprintf(initdb, sizeof(initdb), "%s/initdb", pg->bin);
 	snprintf(postgres, sizeof(postgres), "%s/postgres", pg->bin);
 	snprintf(user, sizeof(user), "--username=%s", pg->user);
-	char *const init_argv[] = { initdb,		 "-D",	       (char *)data,
-				    user,		 "--auth=trust", "--encoding=UTF8",
-				    "--locale=C",	 (pg->flags & PG_LOCAL_FAST) ? "--no-sync" : NULL,
+	char *const init_argv[] = { initdb,
+				    "-D",
+				    (char *)data,
+				    user,
+				    "--auth=trust",
+				    "--encoding=UTF8",
+				    "--locale=C",
+				    (pg->flags & PG_LOCAL_FAST) ? "--no-sync" : NULL,
 				    NULL };
 	int r = run(pg, init_argv, NULL);
-	if (r != 0)
-		return fail(pg, -EIO, "initdb failed (%d); see %s/postgres.log", r, pg->dir);
-	char *const single_argv[] = { postgres, "--single", "-D", (char *)data,
-				      "-c",	"exit_on_error=on", "postgres", NULL };
-	if ((r = run(pg, single_argv, "CREATE DATABASE ditto\n")) != 0)
-		return fail(pg, -EIO, "creating the database ditto failed (%d); see %s/postgres.log",
-			    r, pg->dir);
+	if (r != 0) {
+		fail(pg, -EIO, "initdb failed (%d)", r);
+		add_log_line(pg);
+		return -EIO;
+	}
+	char *const single_argv[] = { postgres, "--single",         "-D",       (char *)data,
+				      "-c",     "exit_on_error=on", "postgres", NULL };
+	if ((r = run(pg, single_argv, "CREATE DATABASE ditto\n")) != 0) {
+		fail(pg, -EIO, "creating the database ditto failed (%d)", r);
+		add_log_line(pg);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -203,7 +235,8 @@ int pg_local_init(struct pg_local *pg, const char *dir, unsigned flags)
 		return fail(pg, -ENAMETOOLONG, "%s is too long a path for a Unix socket", dir);
 	int r = pg_local_bindir(pg->bin, sizeof(pg->bin));
 	if (r < 0)
-		return fail(pg, r, "PostgreSQL's server binaries (initdb, postgres) are not installed");
+		return fail(pg, r,
+			    "PostgreSQL's server binaries (initdb, postgres) are not installed");
 	if ((r = pick_user(pg)) < 0)
 		return r;
 	if ((r = mkdir_parents(dir, 0700)) < 0)
@@ -245,8 +278,17 @@ int pg_local_start(struct pg_local *pg, long timeout_ms)
 	char postgres[PATH_MAX], data[PATH_MAX];
 	snprintf(postgres, sizeof(postgres), "%s/postgres", pg->bin);
 	snprintf(data, sizeof(data), "%s/data", pg->dir);
-	char *argv[32] = { postgres, "-D", data, "-k", pg->dir, "-p", "5432",
-			   "-c", "listen_addresses=", "-c", "max_connections=200" };
+	char *argv[32] = { postgres,
+			   "-D",
+			   data,
+			   "-k",
+			   pg->dir,
+			   "-p",
+			   "5432",
+			   "-c",
+			   "listen_addresses=",
+			   "-c",
+			   "max_connections=200" };
 	int n = 11;
 	if (pg->flags & PG_LOCAL_FAST) {
 		const char *fast[] = { "fsync=off", "synchronous_commit=off",
@@ -269,9 +311,12 @@ int pg_local_start(struct pg_local *pg, long timeout_ms)
 			return 0;
 		}
 		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return fail(pg, -ECHILD, "postgres exited (%d); see %s/postgres.log",
-				    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), pg->dir);
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			fail(pg, -ECHILD, "postgres exited (%d)",
+			     WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			add_log_line(pg);
+			return -ECHILD;
+		}
 		if (time_now_us() > deadline) {
 			pg_local_stop(pid, 0);
 			waitpid(pid, NULL, 0);

@@ -26,10 +26,10 @@ enum {
 };
 
 struct pg_local {
-	char dir[256];   /* the folder: data/, the socket, postgres.log */
-	char bin[256];   /* the folder of initdb and postgres */
-	char user[64];   /* the database's superuser: the name of this process's user */
-	uid_t uid;       /* whom the server runs as */
+	char dir[256]; /* the folder: data/, the socket, postgres.log */
+	char bin[256]; /* the folder of initdb and postgres */
+	char user[64]; /* the database's superuser: the name of this process's user */
+	uid_t uid;     /* whom the server runs as */
 	gid_t gid;
 	unsigned flags;  /* PG_LOCAL_* */
 	pid_t pid;       /* the postmaster once started, a child of this process */

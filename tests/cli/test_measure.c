@@ -2,7 +2,6 @@
  * digest sev-snp-measure publishes for its firmware fixture (the rows of
  * tests/data/snp's reference table), the --json shape, an image folder as
  * the agent launches it, and one clear stderr line for each mistake. */
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,32 +16,19 @@
 
 #include "support/files.h"
 #include "support/procs.h"
+#include "support/run.h"
 #include "util.h"
 
 #define ARGV(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
-struct out {
-	int status;
-	char *out, *err;
-};
-
 static char scratch[256];
 
-static char *slurp(const char *path)
+/* Runs BUILD/ditto measure with args, with no key and no controller (measure needs
+ * neither). */
+static void measure(struct run_out *r, const char *const *args)
 {
-	void *data = NULL;
-	size_t len;
-	assert_int_equal(file_read_all(path, &data, &len), 0);
-	return data;
-}
-
-/* Runs BUILD/ditto measure with args; stdout and stderr end up in r. */
-static void measure(struct out *r, const char *const *args)
-{
-	char bin[512], out[300], err[300];
+	char bin[512];
 	snprintf(bin, sizeof(bin), "%s/ditto", test_build_dir());
-	snprintf(out, sizeof(out), "%s/out", scratch);
-	snprintf(err, sizeof(err), "%s/err", scratch);
 	const char *argv[32] = { bin, "measure" };
 	size_t n = 2;
 	while (args[n - 2] && n < 31) {
@@ -51,30 +36,7 @@ static void measure(struct out *r, const char *const *args)
 		n++;
 	}
 	argv[n] = NULL;
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		/* No key and no controller: measure needs neither. */
-		unsetenv("DITTO_KEY");
-		setenv("DITTO_URL", "http://127.0.0.1:1", 1);
-		if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-			_exit(126);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	r->out = slurp(out);
-	r->err = slurp(err);
-}
-
-static void out_free(struct out *r)
-{
-	free(r->out);
-	free(r->err);
+	run_program(r, scratch, ARGV("DITTO_KEY", "DITTO_URL=http://127.0.0.1:1"), argv);
 }
 
 static char amdsev[512], ovmfx64[512];
@@ -96,7 +58,7 @@ static int teardown(void **state)
 /* The run printed digest, alone on its line, and nothing on stderr. */
 static void expect_digest(const char *const *args, const char *digest)
 {
-	struct out r;
+	struct run_out r;
 	measure(&r, args);
 	if (r.status != 0)
 		fail_msg("exit %d: %s", r.status, r.err);
@@ -104,7 +66,7 @@ static void expect_digest(const char *const *args, const char *digest)
 	snprintf(want, sizeof(want), "%s\n", digest);
 	assert_string_equal(r.out, want);
 	assert_string_equal(r.err, "");
-	out_free(&r);
+	run_out_free(&r);
 }
 
 /* Every row of sev-snp-measure's table: with an empty kernel and initrd
@@ -149,7 +111,7 @@ static void test_reference_digests(void **state)
  * digest alone (the first row of the table). */
 static void test_json(void **state)
 {
-	struct out r;
+	struct run_out r;
 	measure(&r, ARGV("--ovmf", amdsev, "--kernel", "/dev/null", "--initrd", "/dev/null",
 			 "--append", "console=ttyS0 loglevel=7", "--max-workers", "0", "--json"));
 	assert_int_equal(r.status, 0);
@@ -172,7 +134,7 @@ static void test_json(void **state)
 			    "086e2e9149ebf45abdc3445fba5b2da8270bdbb04094d7a2c37faaa4b24af3aa16aff"
 			    "8c374c2a55c467a50da6d466b74");
 	json_decref(o);
-	out_free(&r);
+	run_out_free(&r);
 }
 
 /* --image DIR measures DIR/vmlinuz (the bzImage) and DIR/initramfs.cpio.gz with
@@ -187,7 +149,7 @@ static void test_image_dir(void **state)
 		file_replace_text(json, "{\"cmdline\": \"console=ttyS0 quiet\"}", 0644, false), 0);
 	assert_int_equal(file_replace_text(kernel, "not really a kernel", 0644, false), 0);
 	assert_int_equal(file_replace_text(initrd, "nor an initramfs", 0644, false), 0);
-	struct out a, b;
+	struct run_out a, b;
 	measure(&a, ARGV("--ovmf", amdsev, "--image", scratch, "--max-workers", "2"));
 	measure(&b, ARGV("--ovmf", amdsev, "--kernel", kernel, "--initrd", initrd, "--append",
 			 "console=ttyS0 quiet", "--vcpus", "3"));
@@ -195,21 +157,21 @@ static void test_image_dir(void **state)
 	assert_int_equal(b.status, 0);
 	assert_int_equal(strlen(a.out), 97);
 	assert_string_equal(a.out, b.out);
-	out_free(&a);
-	out_free(&b);
+	run_out_free(&a);
+	run_out_free(&b);
 	/* Another command line is another digest. */
 	measure(&b, ARGV("--ovmf", amdsev, "--kernel", kernel, "--initrd", initrd, "--vcpus", "3"));
 	measure(&a, ARGV("--ovmf", amdsev, "--image", scratch, "--max-workers", "2"));
 	assert_string_not_equal(a.out, b.out);
-	out_free(&a);
-	out_free(&b);
+	run_out_free(&a);
+	run_out_free(&b);
 }
 
 /* The run failed with status, nothing on stdout and one stderr line
  * holding each fragment. */
 static void expect_error(const char *const *args, int status, const char *a, const char *b)
 {
-	struct out r;
+	struct run_out r;
 	measure(&r, args);
 	size_t n = strlen(r.err);
 	if (r.status != status || n < 2 || strchr(r.err, '\n') != r.err + n - 1 ||
@@ -217,7 +179,7 @@ static void expect_error(const char *const *args, int status, const char *a, con
 		fail_msg("expected exit %d and one line with \"%s\"; got %d: %s", status, a,
 			 r.status, r.err);
 	assert_string_equal(r.out, "");
-	out_free(&r);
+	run_out_free(&r);
 }
 
 static void test_errors(void **state)

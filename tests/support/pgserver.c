@@ -62,26 +62,6 @@ static int start_watcher(struct pgserver *pg)
 	return r;
 }
 
-/* Appends the last line of the server's log to pg->error: the reason itself. */
-static void add_log_line(struct pgserver *pg)
-{
-	char path[300], text[4096];
-	snprintf(path, sizeof(path), "%s/postgres.log", pg->dir);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return;
-	long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
-	fseek(f, size > (long)sizeof(text) - 1 ? size - (long)sizeof(text) + 1 : 0, SEEK_SET);
-	size_t n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	while (n > 0 && text[n - 1] == '\n')
-		n--;
-	text[n] = '\0';
-	const char *last = strrchr(text, '\n');
-	size_t len = strlen(pg->error);
-	snprintf(pg->error + len, sizeof(pg->error) - len, ": %s", last ? last + 1 : text);
-}
-
 int pgserver_start(struct pgserver *ret)
 {
 	memset(ret, 0, sizeof(*ret));
@@ -96,15 +76,13 @@ int pgserver_start(struct pgserver *ret)
 		r = pg_local_start(&pg, PGSERVER_START_MS);
 	if (r == 0)
 		ret->pid = pg.pid;
-	if (r == 0 && (r = pg_local_conninfo(ret->dir, "ditto", ret->conninfo,
-					     sizeof(ret->conninfo))) < 0)
+	if (r == 0 &&
+	    (r = pg_local_conninfo(ret->dir, "ditto", ret->conninfo, sizeof(ret->conninfo))) < 0)
 		snprintf(pg.error, sizeof(pg.error), "the folder's name is too long");
 	if (r == 0 && (r = start_watcher(ret)) < 0)
 		snprintf(pg.error, sizeof(pg.error), "cannot fork: %s", strerror(-r));
 	if (r < 0) {
 		snprintf(ret->error, sizeof(ret->error), "%s", pg.error);
-		if (r == -EIO || r == -ECHILD || r == -ETIMEDOUT)
-			add_log_line(ret);
 		pgserver_stop(ret);
 	}
 	return r;
@@ -116,8 +94,8 @@ static int exec_sql(PGconn *c, const char *sql)
 {
 	PGresult *res = PQexec(c, sql);
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	int r = PQresultStatus(res) == PGRES_COMMAND_OK		? 0
-		: state && strcmp(state, "42P04") == 0 ? -EEXIST
+	int r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0
+		: state && strcmp(state, "42P04") == 0  ? -EEXIST
 							: -EIO;
 	PQclear(res);
 	return r;
