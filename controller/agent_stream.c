@@ -1,11 +1,7 @@
 #include "agent_stream.h"
+#include "agent_stream_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,8 +16,6 @@
 #include "log.h"
 #include "util.h"
 
-/* How long opening a stream may take: the connection, the 101 and HELLO. */
-#define OPEN_TIMEOUT_MS 5000
 /* How often a waiting caller looks at its host's generation. */
 #define GEN_POLL_MS 100
 #define BUCKETS 64
@@ -175,20 +169,6 @@ static void conn_kill(struct conn *c)
 	pthread_cond_broadcast(&c->st->changed);
 }
 
-static bool send_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* With the lock: makes the queued frames the ones being sent, unless some
  * are being sent still. */
 static void take_queued(struct conn *c)
@@ -208,6 +188,7 @@ static void *writer_main(void *arg)
 {
 	struct conn *c = arg;
 	struct stream *st = c->st;
+	pthread_setname_np(pthread_self(), "link-writer");
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
 		while (c->writing || (!c->dead && c->out.len == 0 && c->spare.len == 0))
@@ -217,7 +198,7 @@ static void *writer_main(void *arg)
 		take_queued(c);
 		c->writing = true;
 		pthread_mutex_unlock(&st->lock);
-		bool ok = send_all(c->fd, c->spare.data + c->spare_off,
+		bool ok = agent_stream_send_all(c->fd, c->spare.data + c->spare_off,
 				   c->spare.len - c->spare_off);
 		pthread_mutex_lock(&st->lock);
 		c->writing = false;
@@ -278,6 +259,7 @@ static bool deliver(struct conn *c, const struct wire_frame *f)
 static void *reader_main(void *arg)
 {
 	struct conn *c = arg;
+	pthread_setname_np(pthread_self(), "link-reader");
 	uint8_t *buf = malloc(READ_CHUNK);
 	bool ok = buf != NULL;
 	while (ok) {
@@ -305,159 +287,6 @@ static void *reader_main(void *arg)
 }
 
 /* ---- opening a stream --------------------------------------------------------------------- */
-
-/* Splits "http://host:port" (a path after it is ignored). */
-static int address_split(const char *address, char *host, size_t hsize, char *port, size_t psize)
-{
-	const char *p = strncmp(address, "http://", 7) == 0 ? address + 7 : address;
-	size_t hl = strcspn(p, ":/");
-	if (hl == 0 || hl >= hsize || p[hl] != ':')
-		return -EINVAL;
-	memcpy(host, p, hl);
-	host[hl] = '\0';
-	size_t pl = strspn(p + hl + 1, "0123456789");
-	if (pl == 0 || pl >= psize)
-		return -EINVAL;
-	memcpy(port, p + hl + 1, pl);
-	port[pl] = '\0';
-	return 0;
-}
-
-/* Connects with a timeout; returns the socket (blocking) or -errno. */
-static int dial(const char *address)
-{
-	char host[256], port[16];
-	if (address_split(address, host, sizeof(host), port, sizeof(port)) < 0)
-		return -EINVAL;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai;
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		return -EHOSTUNREACH;
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int r = fd < 0 ? -errno : 0;
-	if (r == 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)
-		r = errno == EINPROGRESS ? 1 : -errno;
-	freeaddrinfo(ai);
-	if (r == 1) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		int err = 0;
-		socklen_t len = sizeof(err);
-		if (poll(&p, 1, OPEN_TIMEOUT_MS) <= 0)
-			err = ETIMEDOUT;
-		else
-			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-		r = -err;
-	}
-	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
-		return r;
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Blocking from here; the handshake's reads are bounded. */
-	struct timeval tv = { .tv_sec = OPEN_TIMEOUT_MS / 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	return fd;
-}
-
-/* Reads the answer to the upgrade into got until its head is in. Returns
- * the head's length (status and Content-Length filled) or -errno. */
-static int read_head(int fd, struct buf *got, int *status, size_t *clen)
-{
-	for (;;) {
-		int r = link_upgrade_response((const char *)got->data, got->len, status, clen);
-		if (r != 0)
-			return r;
-		if (buf_reserve(got, 4096) < 0)
-			return -ENOMEM;
-		ssize_t n = read(fd, got->data + got->len, 4096);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? -ECONNRESET : (errno == EAGAIN ? -ETIMEDOUT : -errno);
-		got->len += (size_t)n;
-	}
-}
-
-/* Reads a refused upgrade's body (its JSON error) after the head. */
-static json_t *read_refusal(int fd, struct buf *got, size_t head, size_t clen)
-{
-	while (got->len < head + clen) {
-		if (buf_reserve(got, head + clen - got->len) < 0)
-			return NULL;
-		ssize_t n = read(fd, got->data + got->len, head + clen - got->len);
-		if (n <= 0)
-			return NULL;
-		got->len += (size_t)n;
-	}
-	return json_loadb((const char *)got->data + head, clen, 0, NULL);
-}
-
-/* Reads frames into dec until HELLO; returns 0 with its window or -errno. */
-static int read_hello(int fd, struct wire_decoder *dec, unsigned *window)
-{
-	uint8_t buf[4096];
-	for (;;) {
-		struct wire_frame f;
-		int r = wire_decoder_next(dec, &f);
-		if (r < 0 || (r == 1 && f.hdr.type != WIRE_LINK_HELLO))
-			return -EPROTO;
-		if (r == 1) {
-			json_t *m = link_meta_parse(&f);
-			r = m ? link_hello_parse(m, window) : -EPROTO;
-			json_decref(m);
-			return r;
-		}
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? -ECONNRESET : (errno == EAGAIN ? -ETIMEDOUT : -errno);
-		if (wire_decoder_feed(dec, buf, (size_t)n) < 0)
-			return -ENOMEM;
-	}
-}
-
-/* Opens a stream to address with token: connects, upgrades, reads HELLO.
- * Returns 0 with c's fd, window and decoder set; an HTTP status with the
- * refusal's JSON in *ret_json; or -errno. No lock is held. */
-static int handshake(const char *address, const char *token, struct conn *c, json_t **ret_json)
-{
-	int fd = dial(address);
-	if (fd < 0)
-		return fd;
-	char host[256], port[16], req[2048];
-	address_split(address, host, sizeof(host), port, sizeof(port));
-	int n = link_upgrade_request(req, sizeof(req), host, token);
-	struct buf got = { 0 };
-	int status = 0;
-	size_t clen = 0;
-	int r = n < 0 ? n : send_all(fd, (const uint8_t *)req, (size_t)n) ? 0 : -ECONNRESET;
-	int head = r < 0 ? r : read_head(fd, &got, &status, &clen);
-	if (head >= 0 && status != 101) {
-		*ret_json = read_refusal(fd, &got, (size_t)head, clen);
-		r = status;
-	} else if (head < 0) {
-		r = head;
-	} else {
-		wire_decoder_init_proto(&c->dec, WIRE_PROTO_LINK, WIRE_MAX_BODY);
-		r = wire_decoder_feed(&c->dec, got.data + head, got.len - (size_t)head);
-		if (r == 0)
-			r = read_hello(fd, &c->dec, &c->window);
-		if (r < 0)
-			wire_decoder_free(&c->dec);
-	}
-	buf_free(&got);
-	if (r != 0) {
-		close(fd);
-		return r;
-	}
-	struct timeval none = { 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
-	c->fd = fd;
-	return 0;
-}
 
 /* Starts c's two threads; false when they could not start. */
 static bool conn_start(struct conn *c)
@@ -502,7 +331,8 @@ static int stream_open(struct stream *st, const char *token, json_t **ret_json)
 	c->next_id = 1;
 	snprintf(c->token, sizeof(c->token), "%s", token ? token : "");
 	cond_init(&c->wake);
-	int r = handshake(st->address, c->token, c, ret_json);
+	int r = agent_stream_handshake(st->address, c->token, &c->dec, &c->window, &c->fd,
+				       ret_json);
 	if (r == 0 && !conn_start(c)) {
 		r = -EAGAIN; /* c is freed, or the reader's to free */
 	} else if (r != 0) {
@@ -632,7 +462,10 @@ static void send_queued(struct stream *st, struct conn *k)
 		buf_reset(&k->spare);
 	if (failed)
 		conn_kill(k);
-	pthread_cond_signal(&k->wake);
+	/* The writer only for what is left (queued meanwhile, or the socket
+	 * full): waking it for nothing cost a wake-up per call. */
+	if (k->out.len || k->spare.len)
+		pthread_cond_signal(&k->wake);
 }
 
 /* Waits (with st's lock) until w is answered, its deadline passes or its

@@ -560,6 +560,9 @@ static void artifacts_collect(struct request *r)
 		return;
 	struct controller *c = r->ctl;
 	struct artifact_gc_report g;
+	/* An artifact is in use while a record says its call has not ended:
+	 * the records the recorder still holds are written first. */
+	invoker_flush(c->invoker);
 	int e = artifact_gc_run(&c->db, &c->artifacts_lock, c->artifacts_dir, dry_run, &g);
 	if (e < 0)
 		return reply_internal(r, "artifact_gc_run", e);

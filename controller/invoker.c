@@ -142,7 +142,12 @@ void iv_slot_give(struct invoker *iv, const char *tenant, const char *function)
 	struct running *r = iv_running_find(iv, tenant, function);
 	if (r && r->n > 0)
 		r->n--;
-	pthread_cond_broadcast(&iv->work);
+	/* One slot lets at most one queued invocation start: one worker is
+	 * enough, and none at all when nothing is queued (every synchronous
+	 * call ends here: waking each idle worker for it cost them all a
+	 * wake-up and a turn on the lock). */
+	if (fair_queue_len(&iv->queue))
+		pthread_cond_signal(&iv->work);
 	pthread_mutex_unlock(&iv->lock);
 }
 

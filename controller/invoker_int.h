@@ -56,7 +56,9 @@ struct invoker {
 	size_t n_workers;
 	/* Outcomes for the recorder thread, in order. */
 	struct pending *rec_head, **rec_tail;
-	bool rec_writing, rec_stopping, rec_started;
+	uint64_t rec_since_us; /* when rec_head was queued (time_now_us) */
+	/* rec_urgent: a reader waits (invoker_flush): no lingering. */
+	bool rec_writing, rec_stopping, rec_started, rec_urgent;
 	pthread_cond_t rec_work, rec_done;
 	pthread_t recorder;
 };

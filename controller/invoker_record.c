@@ -1,6 +1,9 @@
 /* The invocations' records: the start of one routed at once and every
  * outcome go through the recorder thread, which writes what arrives together
- * in one commit; invoker_flush waits for it. */
+ * in one commit; invoker_flush waits for it. The recorder lets what is
+ * queued gather for up to REC_LINGER_US before it writes, unless a reader
+ * waits: a call's start and outcome, and the calls around it, then share a
+ * commit instead of paying one each. */
 #include "invoker_int.h"
 
 #include <errno.h>
@@ -8,9 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
+
+/* How long the first write queued waits for others to join its commit. */
+#define REC_LINGER_US 5000
 
 /* A write waiting for the recorder thread: a synchronous invocation that
  * started, or an outcome. */
@@ -54,12 +61,17 @@ static void *dup_bytes(const void *p, size_t n)
 	return d;
 }
 
+/* Queues p for the recorder, which only the first write of a batch wakes. */
 static void pending_push(struct invoker *iv, struct pending *p)
 {
 	pthread_mutex_lock(&iv->lock);
+	bool first = !iv->rec_head;
+	if (first)
+		iv->rec_since_us = time_now_us();
 	*iv->rec_tail = p;
 	iv->rec_tail = &p->next;
-	pthread_cond_signal(&iv->rec_work);
+	if (first)
+		pthread_cond_signal(&iv->rec_work);
 	pthread_mutex_unlock(&iv->lock);
 }
 
@@ -144,9 +156,26 @@ void iv_record_finish(struct invoker *iv, const char *id, const struct store_out
 	pending_push(iv, p);
 }
 
+/* Whether the recorder lets what is queued gather longer, waiting for at
+ * most the rest of the linger; the lock is held. */
+static bool rec_linger(struct invoker *iv)
+{
+	uint64_t now = time_now_us(), due = iv->rec_since_us + REC_LINGER_US;
+	if (iv->rec_stopping || iv->rec_urgent || now >= due)
+		return false;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts); /* the condition's clock */
+	uint64_t ns = (uint64_t)ts.tv_nsec + (due - now) * 1000;
+	ts.tv_sec += (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	pthread_cond_timedwait(&iv->rec_work, &iv->lock, &ts);
+	return true;
+}
+
 void *iv_recorder_main(void *arg)
 {
 	struct invoker *iv = arg;
+	pthread_setname_np(pthread_self(), "recorder");
 	pthread_mutex_lock(&iv->lock);
 	for (;;) {
 		if (!iv->rec_head) {
@@ -155,6 +184,9 @@ void *iv_recorder_main(void *arg)
 			pthread_cond_wait(&iv->rec_work, &iv->lock);
 			continue;
 		}
+		if (rec_linger(iv))
+			continue;
+		iv->rec_urgent = false;
 		struct pending *batch = iv->rec_head;
 		iv->rec_head = NULL;
 		iv->rec_tail = &iv->rec_head;
@@ -196,7 +228,12 @@ void *iv_recorder_main(void *arg)
 void invoker_flush(struct invoker *iv)
 {
 	pthread_mutex_lock(&iv->lock);
-	while (iv->rec_head || iv->rec_writing)
+	while (iv->rec_head || iv->rec_writing) {
+		if (iv->rec_head && !iv->rec_urgent) {
+			iv->rec_urgent = true;
+			pthread_cond_signal(&iv->rec_work);
+		}
 		pthread_cond_wait(&iv->rec_done, &iv->lock);
+	}
 	pthread_mutex_unlock(&iv->lock);
 }
