@@ -1,14 +1,14 @@
-/* The store's core: opening a database and migrating its schema,
- * transactions, the prepared-statement cache, maintenance, and the helpers
- * the other store modules share (see store_int.h). */
-#include "store_int.h"
+/* The store's core: opening a handle by URI on its engine and migrating its
+ * schema, transactions, the prepared-statement cache, maintenance, and the
+ * helpers the other store modules share (see store_int.h), each of which
+ * runs on the handle's engine (store_engine.h). */
+#include "store_engine.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -16,17 +16,10 @@
 #include "encoding.h"
 #include "util.h"
 
-/* Writers wait this long for each other before a call fails with -EBUSY. */
-#define BUSY_TIMEOUT_MS 10000
-/* store_checkpoint truncates a WAL of more frames than this (16 MiB of 4 KiB
- * pages), waiting at most this long for the writer and readers. */
-#define WAL_TRUNCATE_FRAMES 4096
-#define WAL_TRUNCATE_WAIT_MS 200
-
 /* Each schema version is one step; a database at user_version N runs steps
  * N+1.. in order, each in its own transaction, so later versions only ever
  * append steps here and never edit an applied one. */
-static const char *const migrations[] = {
+static const char *const sqlite_migrations[] = {
 	/* 1: the initial schema. Names are the keys: they are what the API
 	 * speaks, and a tenant or function is never renamed. */
 	"CREATE TABLE tenants ("
@@ -139,87 +132,84 @@ static const char *const migrations[] = {
 	"ALTER TABLE tenants ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 100;",
 };
 
-static const char *const core_queries[Q_COUNT] = {
-	/* IMMEDIATE takes the write lock up front, so a transaction that reads
-	 * then writes never fails half-way on a lock another writer holds;
-	 * the busy timeout applies to taking it. */
-	[Q_BEGIN] = "BEGIN IMMEDIATE",
-	[Q_COMMIT] = "COMMIT",
-	[Q_ROLLBACK] = "ROLLBACK",
+static const struct sq_query core_queries[Q_COUNT] = {
+	/* IMMEDIATE takes SQLite's write lock up front, so a transaction that
+	 * reads then writes never fails half-way on a lock another writer
+	 * holds; the busy timeout applies to taking it. PostgreSQL locks rows
+	 * as statements reach them. */
+	[Q_BEGIN] = { "BEGIN IMMEDIATE", "BEGIN" },
+	[Q_COMMIT] = { "COMMIT" },
+	[Q_ROLLBACK] = { "ROLLBACK" },
+};
+
+const char *const store_tables[] = {
+	"tenants", "api_keys", "artifacts", "functions", "function_versions", "invocations",
+	"hosts",   NULL,
 };
 
 /* The parts of the query table; each query's SQL is in exactly one. */
-static const char *const *const query_parts[] = {
+static const struct sq_query *const query_parts[] = {
 	core_queries,       store_tenant_queries, store_function_queries, store_invocation_queries,
 	store_host_queries,
 };
 
-static const char *sq_query_sql(enum query q)
+const char *sq_query_sql(const struct store *s, enum query q)
 {
-	for (size_t i = 0; i < sizeof(query_parts) / sizeof(query_parts[0]); i++)
-		if (query_parts[i][q])
-			return query_parts[i][q];
+	for (size_t i = 0; i < sizeof(query_parts) / sizeof(query_parts[0]); i++) {
+		const struct sq_query *part = &query_parts[i][q];
+		if (part->sql)
+			return part->pg && s->engine != &sq_sqlite_engine ? part->pg : part->sql;
+	}
 	return NULL;
+}
+
+const char *sq_engine_name(const struct store *s)
+{
+	return s->engine->name;
+}
+
+const char *store_engine(const struct store *s)
+{
+	return s->engine->name;
 }
 
 /* ---- statements and transactions --------------------------------------- */
 
-int sq_sql_errno(int rc)
+struct sq_stmt *sq_prep(struct store *s, enum query q)
 {
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_ROW:
-	case SQLITE_DONE: return 0;
-	case SQLITE_NOMEM: return -ENOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED: return -EBUSY;
-	case SQLITE_FULL: return -ENOSPC;
-	case SQLITE_READONLY: return -EROFS;
-	case SQLITE_CANTOPEN: return -ENOENT;
-	case SQLITE_CONSTRAINT:
-		/* A missing parent row is the caller naming something that does
-		 * not exist; a duplicate key is something that already does. */
-		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-			return -ENOENT;
-		if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
-			return -EEXIST;
-		return -EINVAL;
-	default: return -EIO;
-	}
-}
-
-int sq_step_failed(int rc)
-{
-	int r = sq_sql_errno(rc);
-	return r < 0 ? r : -EIO;
-}
-
-int sq_step_row(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : sq_sql_errno(rc);
-}
-
-sqlite3_stmt *sq_prep(struct store *s, enum query q)
-{
-	if (!s->stmts[q] &&
-	    sqlite3_prepare_v3(s->db, sq_query_sql(q), -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[q],
-			       NULL) != SQLITE_OK)
+	if (!s->stmts[q] && s->engine->prepare(s, sq_query_sql(s, q), &s->stmts[q]) < 0)
 		return NULL;
 	return s->stmts[q];
 }
 
-void sq_stmt_done(sqlite3_stmt **st)
+int sq_prep_sql(struct store *s, const char *sql, struct sq_stmt **ret_st)
 {
-	if (*st) {
-		sqlite3_reset(*st);
-		sqlite3_clear_bindings(*st);
-	}
+	return s->engine->prepare(s, sql, ret_st);
 }
 
-static int bind_next(sqlite3_stmt *st, int i, char type, va_list *ap)
+void sq_stmt_free(struct sq_stmt *st)
+{
+	if (st)
+		st->engine->finalize(st);
+}
+
+int sq_exec(struct store *s, const char *sql)
+{
+	return s->engine->exec(s, sql);
+}
+
+void sq_reset(struct sq_stmt *st)
+{
+	if (st)
+		st->engine->reset(st);
+}
+
+void sq_stmt_done(struct sq_stmt **st)
+{
+	sq_reset(*st);
+}
+
+static int bind_next(struct sq_stmt *st, int i, char type, va_list *ap)
 {
 	switch (type) {
 	case 't': return sq_bind_text(st, i, va_arg(*ap, const char *));
@@ -227,37 +217,69 @@ static int bind_next(sqlite3_stmt *st, int i, char type, va_list *ap)
 		const void *p = va_arg(*ap, const void *);
 		return sq_bind_blob(st, i, p, va_arg(*ap, size_t));
 	}
-	case 'i': return sqlite3_bind_int(st, i, va_arg(*ap, int));
-	case 'I': return sqlite3_bind_int64(st, i, va_arg(*ap, int64_t));
-	default: return SQLITE_MISUSE;
+	case 'i': return sq_bind_int64(st, i, va_arg(*ap, int));
+	case 'I': return sq_bind_int64(st, i, va_arg(*ap, int64_t));
+	default: return -EINVAL;
 	}
 }
 
-sqlite3_stmt *sq_prep_bind(struct store *s, enum query q, const char *types, ...)
+struct sq_stmt *sq_prep_bind(struct store *s, enum query q, const char *types, ...)
 {
-	sqlite3_stmt *st = sq_prep(s, q);
+	struct sq_stmt *st = sq_prep(s, q);
 	if (!st)
 		return NULL;
 	va_list ap;
 	va_start(ap, types);
-	int rc = SQLITE_OK;
-	for (int i = 0; types[i] && rc == SQLITE_OK; i++)
-		rc = bind_next(st, i + 1, types[i], &ap);
+	int r = 0;
+	for (int i = 0; types[i] && r == 0; i++)
+		r = bind_next(st, i + 1, types[i], &ap);
 	va_end(ap);
-	if (rc != SQLITE_OK) {
-		sq_stmt_done(&st);
+	if (r < 0) {
+		sq_reset(st);
 		return NULL;
 	}
 	return st;
 }
 
+int sq_step(struct sq_stmt *st)
+{
+	return st->engine->step(st);
+}
+
+int sq_step_done(struct sq_stmt *st)
+{
+	int r = sq_step(st);
+	return r < 0 ? r : 0;
+}
+
+int sq_step_row(struct sq_stmt *st)
+{
+	int r = sq_step(st);
+	if (r == SQ_ROW)
+		return 0;
+	return r == SQ_DONE ? -ENOENT : r;
+}
+
+int64_t sq_changes(struct sq_stmt *st)
+{
+	return st->engine->changes(st);
+}
+
+int sq_step_update(struct sq_stmt *st)
+{
+	int r = sq_step(st);
+	if (r < 0)
+		return r;
+	return sq_changes(st) ? 0 : -ENOENT;
+}
+
 /* Runs a statement that returns no rows. */
 static int exec_q(struct store *s, enum query q)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, q);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep(s, q);
 	if (!st)
 		return -ENOMEM;
-	return sq_sql_errno(sqlite3_step(st));
+	return sq_step_done(st);
 }
 
 int sq_tx_begin(struct store *s)
@@ -272,7 +294,7 @@ int sq_tx_end(struct store *s, int r)
 		if (r >= 0)
 			return r;
 	}
-	if (!sqlite3_get_autocommit(s->db))
+	if (s->engine->in_transaction(s))
 		exec_q(s, Q_ROLLBACK);
 	return r;
 }
@@ -287,15 +309,7 @@ int store_batch_end(struct store *s, int r)
 	return sq_tx_end(s, r);
 }
 
-int sq_step_update(struct store *s, sqlite3_stmt *st)
-{
-	int r = sq_sql_errno(sqlite3_step(st));
-	if (r < 0)
-		return r;
-	return sqlite3_changes(s->db) ? 0 : -ENOENT;
-}
-
-int sq_read_row(sqlite3_stmt *st, void (*read)(sqlite3_stmt *, void *), void *ret)
+int sq_read_row(struct sq_stmt *st, void (*read)(struct sq_stmt *, void *), void *ret)
 {
 	if (!st)
 		return -ENOMEM;
@@ -306,15 +320,15 @@ int sq_read_row(sqlite3_stmt *st, void (*read)(sqlite3_stmt *, void *), void *re
 	return 0;
 }
 
-int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void *ret,
-		    size_t *ret_n)
+int sq_collect_rows(struct sq_stmt *st, size_t size, void (*read)(struct sq_stmt *, void *),
+		    void *ret, size_t *ret_n)
 {
 	if (!st)
 		return -ENOMEM;
 	uint8_t *items = NULL;
 	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	int r;
+	while ((r = sq_step(st)) == SQ_ROW) {
 		if (array_reserve(&items, &cap, n + 1, size, 16) < 0) {
 			free(items);
 			return -ENOMEM;
@@ -322,9 +336,9 @@ int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, 
 		read(st, items + n * size);
 		n++;
 	}
-	if (rc != SQLITE_DONE) {
+	if (r < 0) {
 		free(items);
-		return sq_step_failed(rc);
+		return r;
 	}
 	/* ret is the address of the caller's typed array pointer. */
 	void *array = items;
@@ -335,20 +349,75 @@ int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, 
 
 /* ---- parameters and columns -------------------------------------------- */
 
-int sq_bind_text(sqlite3_stmt *st, int i, const char *v)
+int sq_bind_null(struct sq_stmt *st, int i)
 {
-	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+	return st->engine->bind_null(st, i);
 }
 
-int sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+int sq_bind_int64(struct sq_stmt *st, int i, int64_t v)
 {
-	return n ? sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+	return st->engine->bind_int64(st, i, v);
 }
 
-void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t size)
+int sq_bind_text(struct sq_stmt *st, int i, const char *v)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	snprintf(dst, size, "%s", t ? (const char *)t : "");
+	return v ? st->engine->bind_text(st, i, v) : sq_bind_null(st, i);
+}
+
+int sq_bind_blob(struct sq_stmt *st, int i, const void *p, size_t n)
+{
+	return n ? st->engine->bind_blob(st, i, p, n) : sq_bind_null(st, i);
+}
+
+int sq_col_count(struct sq_stmt *st)
+{
+	return st->engine->col_count(st);
+}
+
+const char *sq_col_name(struct sq_stmt *st, int i)
+{
+	return st->engine->col_name(st, i);
+}
+
+enum sq_type sq_col_type(struct sq_stmt *st, int i)
+{
+	return st->engine->col_type(st, i);
+}
+
+bool sq_col_is_null(struct sq_stmt *st, int i)
+{
+	return sq_col_type(st, i) == SQ_NULL;
+}
+
+int64_t sq_col_int64(struct sq_stmt *st, int i)
+{
+	return st->engine->col_int64(st, i);
+}
+
+int sq_col_int(struct sq_stmt *st, int i)
+{
+	return (int)sq_col_int64(st, i);
+}
+
+const char *sq_col_str(struct sq_stmt *st, int i)
+{
+	return st->engine->col_str(st, i);
+}
+
+const void *sq_col_blob(struct sq_stmt *st, int i)
+{
+	return st->engine->col_blob(st, i);
+}
+
+size_t sq_col_bytes(struct sq_stmt *st, int i)
+{
+	return st->engine->col_bytes(st, i);
+}
+
+void sq_col_text(struct sq_stmt *st, int i, char *dst, size_t size)
+{
+	const char *t = sq_col_str(st, i);
+	snprintf(dst, size, "%s", t ? t : "");
 }
 
 /* ---- values ------------------------------------------------------------- */
@@ -412,73 +481,93 @@ int sq_random_hex(size_t bytes, char *out)
 
 /* ---- open/close --------------------------------------------------------- */
 
-static int user_version(sqlite3 *db)
+/* An engine and the schema steps of its databases. */
+struct engine_kind {
+	const struct sq_engine *engine;
+	const char *const *migrations;
+	int latest;
+};
+
+#define KIND(engine, steps) { &(engine), (steps), (int)(sizeof(steps) / sizeof((steps)[0])) }
+
+static const struct engine_kind kinds[] = {
+	KIND(sq_sqlite_engine, sqlite_migrations),
+};
+
+int store_uri_parse(const char *uri, const char **ret_engine, const char **ret_target)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -EIO;
-	sqlite3_finalize(st);
-	return version;
+	if (!uri || !*uri)
+		return -EINVAL;
+	/* A scheme is two or more lower-case letters before the first colon;
+	 * anything else is a path. */
+	size_t n = strspn(uri, "abcdefghijklmnopqrstuvwxyz");
+	if (n < 2 || uri[n] != ':') {
+		*ret_engine = "sqlite";
+		*ret_target = uri;
+		return 0;
+	}
+	static const char *const schemes[] = { "sqlite", "postgres" };
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strlen(schemes[i]) == n && !strncmp(uri, schemes[i], n)) {
+			if (!uri[n + 1])
+				return -EINVAL;
+			*ret_engine = schemes[i];
+			*ret_target = uri + n + 1;
+			return 0;
+		}
+	return -EPROTONOSUPPORT;
+}
+
+/* Ends a schema step's transaction: commits when r is not an error. */
+static int schema_end(struct store *s, int r)
+{
+	int end = s->engine->exec(s, r < 0 ? "ROLLBACK" : "COMMIT");
+	return r < 0 ? r : end;
 }
 
 /* Applies the missing schema steps one transaction each. The version is read
- * inside the transaction, so two processes opening a new database at once
- * apply each step exactly once. */
-static int migrate(sqlite3 *db)
+ * inside the transaction, which holds other handles' schema changes off, so
+ * two processes opening a new database at once apply each step exactly
+ * once. */
+static int migrate(struct store *s, const struct engine_kind *kind)
 {
-	const int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
 	for (;;) {
-		int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			return sq_sql_errno(rc);
-		int version = user_version(db);
-		if (version < 0 || version > latest) {
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			return version < 0 ? version : -EPROTO;
+		int r = s->engine->schema_begin(s);
+		if (r < 0)
+			return r;
+		int version = r = s->engine->schema_version(s);
+		if (r >= 0 && version > kind->latest)
+			r = -EPROTO;
+		if (r >= 0 && version < kind->latest) {
+			r = s->engine->exec(s, kind->migrations[version]);
+			if (r == 0)
+				r = s->engine->schema_set(s, version + 1);
 		}
-		if (version == latest)
-			return sq_sql_errno(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL));
-		/* A PRAGMA takes no bound parameters. */
-		char bump[64];
-		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", version + 1);
-		rc = sqlite3_exec(db, migrations[version], NULL, NULL, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, bump, NULL, NULL, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			return sq_sql_errno(rc);
-		}
+		r = schema_end(s, r < 0 ? r : 0);
+		if (r < 0 || version == kind->latest)
+			return r;
 	}
 }
 
-int store_open(const char *path, struct store **ret_store)
+int store_open(const char *uri, struct store **ret_store)
 {
+	const char *name, *target;
+	int r = store_uri_parse(uri, &name, &target);
+	if (r < 0)
+		return r;
+	const struct engine_kind *kind = NULL;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kinds[i].engine->name, name))
+			kind = &kinds[i];
+	if (!kind)
+		return -EPROTONOSUPPORT;
 	struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	int rc = sqlite3_open_v2(path, &s->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
-	if (rc != SQLITE_OK) {
-		int r = sq_sql_errno(rc);
-		store_close(s);
-		return r;
-	}
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-	/* WAL lets API readers run while a writer commits. synchronous=NORMAL
-	 * in WAL mode survives a crash of the controller; only a power loss
-	 * can drop the last commits, never corrupt the database, and it saves
-	 * an fsync per invocation record. Foreign keys are off by default in
-	 * SQLite and must be enabled per connection. */
-	rc = sqlite3_exec(
-		s->db,
-		"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-		NULL, NULL, NULL);
-	int r = rc == SQLITE_OK ? migrate(s->db) : sq_sql_errno(rc);
+	s->engine = kind->engine;
+	r = s->engine->open(s, target);
+	if (r == 0)
+		r = migrate(s, kind);
 	if (r < 0) {
 		store_close(s);
 		return r;
@@ -492,8 +581,8 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < Q_COUNT; i++)
-		sqlite3_finalize(s->stmts[i]);
-	sqlite3_close(s->db);
+		sq_stmt_free(s->stmts[i]);
+	s->engine->close(s);
 	free(s);
 }
 
@@ -501,23 +590,10 @@ void store_close(struct store *s)
 
 int store_set_autocheckpoint(struct store *s, int pages)
 {
-	return sqlite3_wal_autocheckpoint(s->db, pages) == SQLITE_OK ? 0 : -EINVAL;
+	return s->engine->set_autocheckpoint ? s->engine->set_autocheckpoint(s, pages) : 0;
 }
 
 int store_checkpoint(struct store *s)
 {
-	int frames = 0;
-	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, NULL);
-	if (rc == SQLITE_OK && frames > WAL_TRUNCATE_FRAMES) {
-		/* A passive checkpoint never rewinds the WAL: the next writer
-		 * starts it over only when it finds every frame copied back,
-		 * which steady writes racing each checkpoint never let happen,
-		 * so the file (and the index SQLite maps beside it) would grow
-		 * without bound. Past the limit, copy the rest and truncate
-		 * it, holding writers off for a short while at most. */
-		sqlite3_busy_timeout(s->db, WAL_TRUNCATE_WAIT_MS);
-		rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-	}
-	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sq_sql_errno(rc);
+	return s->engine->checkpoint ? s->engine->checkpoint(s) : 0;
 }

@@ -1,13 +1,15 @@
-/* The controller's persistent state in one SQLite database: tenants and their
- * scaling settings, API keys, functions and their immutable versions,
- * artifact metadata, invocation records and hosts.
+/* The controller's persistent state in one database, on SQLite (a file, the
+ * default) or on PostgreSQL (a server several controllers may share):
+ * tenants and their scaling settings, API keys, functions and their
+ * immutable versions, artifact metadata, invocation records and hosts.
  *
  * A handle is used by one thread at a time; threads that need the store
- * concurrently open a handle each (WAL lets readers and one writer proceed
- * together, and writers wait for each other up to a busy timeout). Every
- * write that touches more than one row is one transaction, so a crash never
- * leaves a half-written record. Payloads (inputs, results, logs) are opaque
- * bytes the store never parses. */
+ * concurrently open a handle each (SQLite's WAL lets readers and one writer
+ * proceed together, and writers wait for each other up to a busy timeout;
+ * PostgreSQL gives each handle a connection of its own). Every write that
+ * touches more than one row is one transaction, so a crash never leaves a
+ * half-written record. Payloads (inputs, results, logs) are opaque bytes
+ * the store never parses. Both engines give the same results and errors. */
 #ifndef DITTO_STORE_H
 #define DITTO_STORE_H
 
@@ -44,10 +46,23 @@ struct store;
  * host_data); NULL is not. */
 bool store_is_lower_hex(const char *s, size_t n);
 
-/* Opens the database at path, creating it when missing, and brings its schema
- * up to date. Returns 0 with a handle for store_close, -EPROTO when the file
- * was written by a newer schema than this build knows, -ENOMEM or -EIO. */
-int store_open(const char *path, struct store **ret_store);
+/* Splits a store URI: "sqlite:PATH", "postgres:CONNINFO" (libpq's: key=value
+ * pairs or a postgresql:// URI), or a bare path, which means SQLite (a
+ * path that starts with two or more lower-case letters and a colon needs
+ * "sqlite:"). Returns 0 with the engine's name ("sqlite" or "postgres") and
+ * where its target starts within uri, -EINVAL for an empty URI or target,
+ * or -EPROTONOSUPPORT for another scheme. */
+int store_uri_parse(const char *uri, const char **ret_engine, const char **ret_target);
+/* Opens the store a URI names (store_uri_parse), creating an SQLite file
+ * when missing, and brings its schema up to date (each engine's steps are
+ * versioned; PostgreSQL's run under an advisory lock, so controllers
+ * starting together apply each once). Returns 0 with a handle for
+ * store_close, -EINVAL or -EPROTONOSUPPORT for a bad URI, -EPROTO when the
+ * database was written by a newer schema than this build knows, -ENOTCONN
+ * when the server cannot be reached, -ENOMEM or -EIO. */
+int store_open(const char *uri, struct store **ret_store);
+/* The engine a handle runs on: "sqlite" or "postgres". */
+const char *store_engine(const struct store *s);
 /* Closes the handle. NULL is fine. */
 void store_close(struct store *s);
 
@@ -382,12 +397,13 @@ int store_batch_end(struct store *s, int r);
 
 /* Sets how many WAL pages make a commit checkpoint the database itself
  * (SQLite's default is 1000); 0 leaves checkpoints to store_checkpoint, so
- * that their fsyncs happen off the request path. */
+ * that their fsyncs happen off the request path. A no-op on PostgreSQL. */
 int store_set_autocheckpoint(struct store *s, int pages);
 /* Copies what the WAL holds into the database as far as readers allow,
  * without waiting for writers; once the WAL holds more than 16 MiB, also
  * truncates it, holding writers off for at most 200 ms (it tries again on
- * the next call when readers keep it busy). Returns 0 or -errno. */
+ * the next call when readers keep it busy). Returns 0 or -errno. A no-op on
+ * PostgreSQL, whose server checkpoints by itself. */
 int store_checkpoint(struct store *s);
 
 /* ---- hosts -------------------------------------------------------------- */

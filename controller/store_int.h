@@ -1,8 +1,9 @@
-/* Internals shared by the store's modules: store.c (opening, schema
+/* Internals shared by the store's modules: store.c (opening by URI, schema
  * migrations, transactions, the statement cache and the helpers below),
  * store_tenants.c (tenants and API keys), store_functions.c (artifacts and
  * function versions), store_invocations.c (invocation records) and
- * store_hosts.c (hosts).
+ * store_hosts.c (hosts), over either engine (store_engine.h: SQLite in
+ * store_sqlite.c, PostgreSQL in store_pg.c).
  *
  * Every statement the store runs has a slot in enum query, so that a handle
  * prepares it once and keeps it; the slots are grouped by module. Each module
@@ -12,6 +13,12 @@
  * parts cost a few hundred bytes each and keep the cache one flat array,
  * with no per-module offsets to keep in step with the enum.
  *
+ * A query is one SQL text both engines run: ?N placeholders (numbered from
+ * 1, a number may appear more than once), integers for booleans (compare
+ * with 0, never use a column as a condition), CAST(? AS BIGINT) where a
+ * parameter's type would be unclear, and a PostgreSQL variant only where the
+ * dialects differ.
+ *
  * The helpers shared between the modules carry the sq_ prefix, so that
  * these global names never meet others in the controller. */
 #ifndef DITTO_STORE_INT_H
@@ -20,8 +27,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <sqlite3.h>
 
 #include "store.h"
 #include "util.h"
@@ -73,22 +78,53 @@ enum query {
 	Q_COUNT,
 };
 
+/* One query's SQL; pg is PostgreSQL's text when it needs another (NULL: sql
+ * serves both). */
+struct sq_query {
+	const char *sql;
+	const char *pg;
+};
+
 /* The modules' parts of the query table. */
-extern const char *const store_tenant_queries[Q_COUNT];
-extern const char *const store_function_queries[Q_COUNT];
-extern const char *const store_invocation_queries[Q_COUNT];
-extern const char *const store_host_queries[Q_COUNT];
+extern const struct sq_query store_tenant_queries[Q_COUNT];
+extern const struct sq_query store_function_queries[Q_COUNT];
+extern const struct sq_query store_invocation_queries[Q_COUNT];
+extern const struct sq_query store_host_queries[Q_COUNT];
+
+/* The tables a copy of the whole store takes, parents before children
+ * (NULL-terminated): their columns are the same on both engines. */
+extern const char *const store_tables[];
+
+/* A prepared statement of one handle; its engine's own. */
+struct sq_stmt;
+struct sq_engine;
 
 struct store {
-	sqlite3 *db;
+	const struct sq_engine *engine;
+	void *conn; /* the engine's connection */
 	/* Prepared on first use and kept for the handle's life. */
-	sqlite3_stmt *stmts[Q_COUNT];
+	struct sq_stmt *stmts[Q_COUNT];
 };
+
+/* A column's type as the engine gave it. */
+enum sq_type {
+	SQ_NULL,
+	SQ_INT,
+	SQ_TEXT,
+	SQ_BLOB,
+};
+
+/* sq_step's results besides -errno. */
+#define SQ_DONE 0
+#define SQ_ROW 1
+
+/* The engine of a handle: "sqlite" or "postgres". */
+const char *sq_engine_name(const struct store *s);
 
 /* ---- statements and transactions (store.c) ---- */
 
 /* Returns the cached statement for q, reset and unbound, or NULL. */
-sqlite3_stmt *sq_prep(struct store *s, enum query q);
+struct sq_stmt *sq_prep(struct store *s, enum query q);
 /* sq_prep() with the parameters bound in order from the arguments, one
  * letter of types each:
  *   't'  const char *: text (NULL binds NULL); the caller keeps it alive
@@ -100,33 +136,52 @@ sqlite3_stmt *sq_prep(struct store *s, enum query q);
  * Returns the statement, or NULL when it cannot be prepared or a parameter
  * cannot be bound (callers answer -ENOMEM). Parameters after the last letter
  * stay NULL and may be bound by hand. */
-sqlite3_stmt *sq_prep_bind(struct store *s, enum query q, const char *types, ...);
-/* Cleanup for a statement in use: resetting releases its read snapshot and
- * makes it ready for the next call, on every return path. */
-void sq_stmt_done(sqlite3_stmt **st);
+struct sq_stmt *sq_prep_bind(struct store *s, enum query q, const char *types, ...);
+/* Ends a statement's run: releases its read snapshot and result and makes it
+ * ready for the next call, with every parameter NULL. NULL is fine. */
+void sq_reset(struct sq_stmt *st);
+/* Cleanup for a statement in use: sq_reset() on every return path. */
+void sq_stmt_done(struct sq_stmt **st);
 #define _cleanup_stmt_ __attribute__((cleanup(sq_stmt_done)))
 
-/* Maps an SQLite result code to 0 or -errno. */
-int sq_sql_errno(int rc);
-/* The error for a step that ended other than expected; never 0. */
-int sq_step_failed(int rc);
+/* A statement outside the cache, for SQL that is not a query of the table
+ * (a copy of the store names its tables and columns at run time): sql as the
+ * table's, in both engines' dialect. Returns 0 with a statement for
+ * sq_stmt_free, or -errno. */
+int sq_prep_sql(struct store *s, const char *sql, struct sq_stmt **ret_st);
+/* Frees a statement of sq_prep_sql. NULL is fine. */
+void sq_stmt_free(struct sq_stmt *st);
+/* Runs SQL statements without parameters or rows (several, separated by
+ * semicolons). Returns 0 or -errno. */
+int sq_exec(struct store *s, const char *sql);
+
+/* Steps a statement. Returns SQ_ROW with a row current, SQ_DONE, or the
+ * engine's error as -errno (the same on both engines: -EEXIST for a
+ * duplicate key, -ENOENT for a missing parent row, -EINVAL for another
+ * constraint, -EBUSY for a lock not had in time, -ENOTCONN for a lost
+ * connection, -EIO otherwise). */
+int sq_step(struct sq_stmt *st);
+/* Steps a statement expected to give no row. Returns 0 or -errno. */
+int sq_step_done(struct sq_stmt *st);
 /* Steps a query expected to give a row. Returns 0 with the row current, or
  * -ENOENT when there is none, or the step's error. */
-int sq_step_row(sqlite3_stmt *st);
+int sq_step_row(struct sq_stmt *st);
 /* Steps an UPDATE of one row. Returns 0, -ENOENT when it matched none, or
  * the step's error. */
-int sq_step_update(struct store *s, sqlite3_stmt *st);
+int sq_step_update(struct sq_stmt *st);
+/* Rows the statement's last run inserted, changed or deleted. */
+int64_t sq_changes(struct sq_stmt *st);
 /* Steps st, a query of one row, and fills ret from it with read(). st NULL
  * (sq_prep_bind failed) gives -ENOMEM. Returns 0, -ENOENT when there is no
  * row, or the step's error. */
-int sq_read_row(sqlite3_stmt *st, void (*read)(sqlite3_stmt *, void *), void *ret);
+int sq_read_row(struct sq_stmt *st, void (*read)(struct sq_stmt *, void *), void *ret);
 /* Collects every row of a started statement into a malloc'd array of
  * elements of the given size, each filled by read(). ret is the address of
  * the caller's pointer to such elements (a struct store_host ** for hosts),
  * set with *ret_n only on success. st NULL (preparing it failed) gives
  * -ENOMEM. Returns 0, -ENOMEM or the step's error. */
-int sq_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void *ret,
-		    size_t *ret_n);
+int sq_collect_rows(struct sq_stmt *st, size_t size, void (*read)(struct sq_stmt *, void *),
+		    void *ret, size_t *ret_n);
 
 /* Starts a write transaction. Returns 0 or -errno. */
 int sq_tx_begin(struct store *s);
@@ -136,14 +191,30 @@ int sq_tx_end(struct store *s, int r);
 
 /* ---- parameters and columns (store.c) ---- */
 
-/* Binds v as text, or NULL when v is NULL; the caller keeps v alive until
- * the statement is reset. */
-int sq_bind_text(sqlite3_stmt *st, int i, const char *v);
-/* Binds n bytes at p as a blob, or NULL when n is 0; the caller keeps p alive
- * until the statement is reset. */
-int sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n);
+/* Binds parameter i (from 1) to NULL, an integer, text (NULL binds NULL) or
+ * n bytes at p as a blob (NULL when n is 0). Text and blobs are not copied:
+ * the caller keeps them alive until the statement is reset. Return 0 or
+ * -errno. */
+int sq_bind_null(struct sq_stmt *st, int i);
+int sq_bind_int64(struct sq_stmt *st, int i, int64_t v);
+int sq_bind_text(struct sq_stmt *st, int i, const char *v);
+int sq_bind_blob(struct sq_stmt *st, int i, const void *p, size_t n);
+
+/* The current row's columns (from 0): how many, their names and types. */
+int sq_col_count(struct sq_stmt *st);
+const char *sq_col_name(struct sq_stmt *st, int i);
+enum sq_type sq_col_type(struct sq_stmt *st, int i);
+bool sq_col_is_null(struct sq_stmt *st, int i);
+/* An integer column; NULL reads as 0. */
+int64_t sq_col_int64(struct sq_stmt *st, int i);
+int sq_col_int(struct sq_stmt *st, int i);
+/* A text column, NUL-terminated, or NULL; valid until the next step. */
+const char *sq_col_str(struct sq_stmt *st, int i);
+/* A blob column's bytes (NULL when empty or NULL) and length. */
+const void *sq_col_blob(struct sq_stmt *st, int i);
+size_t sq_col_bytes(struct sq_stmt *st, int i);
 /* Copies a text column into dst, truncated to size; NULL reads as "". */
-void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t size);
+void sq_col_text(struct sq_stmt *st, int i, char *dst, size_t size);
 
 /* ---- values (store.c) ---- */
 

@@ -18,46 +18,44 @@
 #define INV_NO_PAYLOADS "NULL, NULL, NULL"
 #define UNFINISHED "status IN ('queued','running')"
 
-const char *const store_invocation_queries[Q_COUNT] = {
-	[Q_INV_INSERT] = "INSERT INTO invocations (id, tenant, function, version, async, status,"
-			 " created_ms, input, started_ms, host, vm) VALUES (?1, ?2, ?3, ?4, ?5,"
-			 " CASE WHEN ?8 IS NULL THEN 'queued' ELSE 'running' END, ?6, ?7,"
-			 " CASE WHEN ?8 IS NULL THEN NULL ELSE ?6 END, ?8, ?9)",
-	[Q_INV_START] =
-		"UPDATE invocations SET status = 'running', started_ms = ?2, host = ?3, vm = ?4,"
-		" cpu = ?5 WHERE id = ?1 AND status = 'queued'",
-	[Q_INV_FINISH] =
+const struct sq_query store_invocation_queries[Q_COUNT] = {
+	[Q_INV_INSERT] = { "INSERT INTO invocations (id, tenant, function, version, async, status,"
+			   " created_ms, input, started_ms, host, vm) VALUES (?1, ?2, ?3, ?4, ?5,"
+			   " CASE WHEN ?8 IS NULL THEN 'queued' ELSE 'running' END, ?6, ?7,"
+			   " CASE WHEN ?8 IS NULL THEN NULL ELSE ?6 END, ?8, ?9)" },
+	[Q_INV_START] = { "UPDATE invocations SET status = 'running', started_ms = ?2, host = ?3,"
+			  " vm = ?4, cpu = ?5 WHERE id = ?1 AND status = 'queued'" },
+	[Q_INV_FINISH] = {
 		"UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
 		" error = ?6, queued_us = ?7, cold_start_us = ?8, exec_us = ?9, total_us = ?10,"
 		" cold_start = ?11, cpu = coalesce(?12, cpu), workers = ?13, vcpu_alloc_ms = ?14,"
 		" vcpu_busy_ms = ?15, exception = ?16 WHERE id = ?1 AND " UNFINISHED
-		" AND (?17 IS NULL OR retries = ?17)",
-	[Q_INV_STATUS] = "SELECT status FROM invocations WHERE id = ?1",
-	[Q_INV_GET] = "SELECT " INV_COLS(
-		INV_PAYLOADS) " FROM invocations"
-			      " WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+		" AND (?17 IS NULL OR retries = ?17)" },
+	[Q_INV_STATUS] = { "SELECT status FROM invocations WHERE id = ?1" },
+	[Q_INV_GET] = { "SELECT " INV_COLS(INV_PAYLOADS) " FROM invocations"
+			" WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)" },
 	/* Keyset paging: the cursor is the (created_ms, id) of the last row
 	 * shown, so pages neither skip nor repeat rows as records arrive. */
-	[Q_INV_LIST] = "SELECT " INV_COLS(
-		INV_NO_PAYLOADS) " FROM invocations"
-				 " WHERE tenant = ?1 AND (?2 IS NULL OR function = ?2) AND (?3 IS NULL OR status = ?3)"
-				 " AND (created_ms, id) < (?4, ?5) ORDER BY created_ms DESC, id DESC LIMIT ?6",
-	[Q_INV_PRUNE_AGE] =
-		"DELETE FROM invocations WHERE finished_ms IS NOT NULL AND finished_ms < ?1",
-	[Q_INV_PRUNE_COUNT] =
+	[Q_INV_LIST] = { "SELECT " INV_COLS(INV_NO_PAYLOADS) " FROM invocations"
+			 " WHERE tenant = ?1 AND (?2 IS NULL OR function = ?2)"
+			 " AND (?3 IS NULL OR status = ?3) AND (created_ms, id) < (?4, ?5)"
+			 " ORDER BY created_ms DESC, id DESC LIMIT ?6" },
+	[Q_INV_PRUNE_AGE] = { "DELETE FROM invocations WHERE finished_ms IS NOT NULL"
+			      " AND finished_ms < ?1" },
+	[Q_INV_PRUNE_COUNT] = {
 		"DELETE FROM invocations WHERE id IN (SELECT id FROM (SELECT id,"
 		" row_number() OVER (PARTITION BY tenant ORDER BY created_ms DESC, id DESC) AS n"
-		" FROM invocations WHERE finished_ms IS NOT NULL) WHERE n > ?1)",
-	[Q_INV_FAIL_UNFINISHED] =
+		" FROM invocations WHERE finished_ms IS NOT NULL) AS ranked WHERE n > ?1)" },
+	[Q_INV_FAIL_UNFINISHED] = {
 		"UPDATE invocations SET status = 'error', error = ?1, finished_ms = ?2"
-		" WHERE " UNFINISHED " AND (NOT async OR (status = 'running' AND retries >= ?3))",
-	[Q_INV_REQUEUE] = "UPDATE invocations SET status = 'queued',"
-			  " retries = retries + (status = 'running'),"
-			  " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
-			  " WHERE " UNFINISHED " RETURNING id",
-	[Q_INV_REQUEUE_ONE] = "UPDATE invocations SET status = 'queued', retries = retries + 1,"
-			      " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
-			      " WHERE id = ?1 AND async AND " UNFINISHED,
+		" WHERE " UNFINISHED " AND (async = 0 OR (status = 'running' AND retries >= ?3))" },
+	[Q_INV_REQUEUE] = { "UPDATE invocations SET status = 'queued',"
+			    " retries = retries + CASE WHEN status = 'running' THEN 1 ELSE 0 END,"
+			    " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
+			    " WHERE " UNFINISHED " RETURNING id" },
+	[Q_INV_REQUEUE_ONE] = { "UPDATE invocations SET status = 'queued', retries = retries + 1,"
+				" started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
+				" WHERE id = ?1 AND async <> 0 AND " UNFINISHED },
 };
 
 static const char *const status_names[] = {
@@ -82,10 +80,10 @@ int store_status_parse(const char *name, enum store_status *ret_status)
 	return -EINVAL;
 }
 
-static int col_blob(sqlite3_stmt *st, int i, uint8_t **ret, size_t *ret_len)
+static int col_blob(struct sq_stmt *st, int i, uint8_t **ret, size_t *ret_len)
 {
-	size_t n = (size_t)sqlite3_column_bytes(st, i);
-	const void *p = sqlite3_column_blob(st, i);
+	size_t n = (size_t)sq_col_bytes(st, i);
+	const void *p = sq_col_blob(st, i);
 	*ret = NULL;
 	*ret_len = 0;
 	if (!n)
@@ -108,12 +106,12 @@ static int invocation_insert(struct store *s, const char *id, int64_t created_ms
 	    !store_is_lower_hex(id, STORE_ID_SIZE - 1))
 		return -EINVAL;
 	/* An empty input is stored as NULL so that it reads back as NULL. */
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_INSERT, "tttIiIbtt", id, tenant,
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_INSERT, "tttIiIbtt", id, tenant,
 						       function, version, (int)async, created_ms,
 						       input, input_len, host, vm);
 	if (!st)
 		return -ENOMEM;
-	return sq_sql_errno(sqlite3_step(st));
+	return sq_step_done(st);
 }
 
 int store_invocation_new_id(char ret_id[STORE_ID_SIZE])
@@ -156,7 +154,7 @@ int store_invocation_create_running(struct store *s, const char *id, int64_t cre
 /* Tells -ENOENT from -EALREADY after a guarded update changed no row. */
 static int unchanged_reason(struct store *s, const char *id)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_STATUS, "t", id);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_STATUS, "t", id);
 	if (!st)
 		return -ENOMEM;
 	int r = sq_step_row(st);
@@ -165,18 +163,18 @@ static int unchanged_reason(struct store *s, const char *id)
 
 /* Steps st, a guarded update of invocation id's row. Returns 0 when it
  * changed the row, else -ENOENT or -EALREADY (unchanged_reason), or -errno. */
-static int update_one(struct store *s, sqlite3_stmt *st, const char *id)
+static int update_one(struct store *s, struct sq_stmt *st, const char *id)
 {
-	int r = sq_step_update(s, st);
+	int r = sq_step_update(st);
 	/* Done with it before the next statement looks at the row. */
-	sqlite3_reset(st);
+	sq_reset(st);
 	return r == -ENOENT ? unchanged_reason(s, id) : r;
 }
 
 int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm,
 			   int cpu)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_START, "tItti", id, time_wall_ms(),
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_START, "tItti", id, time_wall_ms(),
 						       host, vm, cpu);
 	if (!st)
 		return -ENOMEM;
@@ -189,7 +187,7 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 		return -EINVAL;
 	if (o->result_len > INT32_MAX || o->log_len > INT32_MAX)
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(
 		s, Q_INV_FINISH, "ttIbbtIIIIi", id, store_status_name(o->status), time_wall_ms(),
 		o->result, o->result_len, o->log, o->log_len, o->error, o->queued_us,
 		o->cold_start_us, o->exec_us, o->total_us, (int)o->cold_start);
@@ -197,23 +195,23 @@ int store_invocation_finish(struct store *s, const char *id, const struct store_
 		return -ENOMEM;
 	/* The CPU stays NULL when the agent did not name one. */
 	if (o->cpu > 0)
-		sqlite3_bind_int(st, 12, o->cpu);
+		sq_bind_int64(st, 12, o->cpu);
 	/* And the VM's accounting NULL when the agent said nothing of it. */
 	if (o->has_vcpu) {
-		sqlite3_bind_int(st, 13, o->workers);
-		sqlite3_bind_int64(st, 14, o->vcpu_alloc_ms);
-		sqlite3_bind_int64(st, 15, o->vcpu_busy_ms);
+		sq_bind_int64(st, 13, o->workers);
+		sq_bind_int64(st, 14, o->vcpu_alloc_ms);
+		sq_bind_int64(st, 15, o->vcpu_busy_ms);
 	}
-	if (o->exception && sq_bind_text(st, 16, o->exception) != SQLITE_OK)
+	if (o->exception && sq_bind_text(st, 16, o->exception) < 0)
 		return -ENOMEM;
 	if (o->fenced)
-		sqlite3_bind_int(st, 17, o->retries);
+		sq_bind_int64(st, 17, o->retries);
 	return update_one(s, st, id);
 }
 
 int store_invocation_requeue(struct store *s, const char *id)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_REQUEUE_ONE, "t", id);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_REQUEUE_ONE, "t", id);
 	if (!st)
 		return -ENOMEM;
 	return update_one(s, st, id);
@@ -233,39 +231,39 @@ void store_invocation_clear(struct store_invocation *inv)
 
 /* Fills inv from a row of INV_COLS. Returns 0 or -ENOMEM (inv then holds
  * nothing to free). */
-static int read_invocation(sqlite3_stmt *st, struct store_invocation *inv)
+static int read_invocation(struct sq_stmt *st, struct store_invocation *inv)
 {
 	memset(inv, 0, sizeof(*inv));
 	sq_col_text(st, 0, inv->id, sizeof(inv->id));
 	sq_col_text(st, 1, inv->tenant, sizeof(inv->tenant));
 	sq_col_text(st, 2, inv->function, sizeof(inv->function));
-	inv->version = sqlite3_column_int64(st, 3);
-	inv->async = sqlite3_column_int(st, 4);
-	store_status_parse((const char *)sqlite3_column_text(st, 5), &inv->status);
-	inv->retries = sqlite3_column_int(st, 6);
-	inv->created_ms = sqlite3_column_int64(st, 7);
-	inv->started_ms = sqlite3_column_int64(st, 8);
-	inv->finished_ms = sqlite3_column_int64(st, 9);
+	inv->version = sq_col_int64(st, 3);
+	inv->async = sq_col_int(st, 4);
+	store_status_parse(sq_col_str(st, 5), &inv->status);
+	inv->retries = sq_col_int(st, 6);
+	inv->created_ms = sq_col_int64(st, 7);
+	inv->started_ms = sq_col_int64(st, 8);
+	inv->finished_ms = sq_col_int64(st, 9);
 	sq_col_text(st, 10, inv->host, sizeof(inv->host));
 	sq_col_text(st, 11, inv->vm, sizeof(inv->vm));
-	inv->cpu = sqlite3_column_type(st, 12) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 12);
-	inv->queued_us = sqlite3_column_int64(st, 13);
-	inv->cold_start_us = sqlite3_column_int64(st, 14);
-	inv->exec_us = sqlite3_column_int64(st, 15);
-	inv->total_us = sqlite3_column_int64(st, 16);
-	inv->cold_start = sqlite3_column_int(st, 17);
-	const unsigned char *err = sqlite3_column_text(st, 18);
-	const unsigned char *exc = sqlite3_column_text(st, 25);
+	inv->cpu = sq_col_is_null(st, 12) ? -1 : sq_col_int(st, 12);
+	inv->queued_us = sq_col_int64(st, 13);
+	inv->cold_start_us = sq_col_int64(st, 14);
+	inv->exec_us = sq_col_int64(st, 15);
+	inv->total_us = sq_col_int64(st, 16);
+	inv->cold_start = sq_col_int(st, 17);
+	const char *err = sq_col_str(st, 18);
+	const char *exc = sq_col_str(st, 25);
 	if ((err && !(inv->error = strdup((const char *)err))) ||
 	    (exc && !(inv->exception = strdup((const char *)exc))))
 		goto nomem;
-	inv->workers = sqlite3_column_type(st, 22) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 22);
-	inv->vcpu_alloc_ms = sqlite3_column_type(st, 23) == SQLITE_NULL
+	inv->workers = sq_col_is_null(st, 22) ? -1 : sq_col_int(st, 22);
+	inv->vcpu_alloc_ms = sq_col_is_null(st, 23)
 				     ? -1
-				     : sqlite3_column_int64(st, 23);
-	inv->vcpu_busy_ms = sqlite3_column_type(st, 24) == SQLITE_NULL
+				     : sq_col_int64(st, 23);
+	inv->vcpu_busy_ms = sq_col_is_null(st, 24)
 				    ? -1
-				    : sqlite3_column_int64(st, 24);
+				    : sq_col_int64(st, 24);
 	if (col_blob(st, 19, &inv->input, &inv->input_len) < 0 ||
 	    col_blob(st, 20, &inv->result, &inv->result_len) < 0 ||
 	    col_blob(st, 21, &inv->log, &inv->log_len) < 0)
@@ -279,7 +277,7 @@ nomem:
 int store_invocation_get(struct store *s, const char *tenant, const char *id,
 			 struct store_invocation *ret_inv)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_GET, "tt", id, tenant);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_GET, "tt", id, tenant);
 	if (!st)
 		return -ENOMEM;
 	int r = sq_step_row(st);
@@ -331,7 +329,7 @@ int store_invocation_list(struct store *s, const char *tenant, const struct stor
 		return -EINVAL;
 
 	/* One row more than asked tells whether another page exists. */
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_LIST, "tttIti", tenant,
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_LIST, "tttIti", tenant,
 						       filter ? filter->function : NULL, status,
 						       after_ms, after_id, (int)limit + 1);
 	if (!st)
@@ -342,8 +340,8 @@ int store_invocation_list(struct store *s, const char *tenant, const struct stor
 		return -ENOMEM;
 	size_t n = 0;
 	bool more = false;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	int r;
+	while ((r = sq_step(st)) == SQ_ROW) {
 		if (n == limit) {
 			more = true;
 			break;
@@ -354,9 +352,9 @@ int store_invocation_list(struct store *s, const char *tenant, const struct stor
 		}
 		n++;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	if (r < 0) {
 		store_invocations_free(invs, n);
-		return sq_sql_errno(rc);
+		return r;
 	}
 	ret_next[0] = '\0';
 	if (more)
@@ -370,24 +368,24 @@ int store_invocation_list(struct store *s, const char *tenant, const struct stor
 static int prune_locked(struct store *s, int64_t finished_before_ms, unsigned keep_newest,
 			size_t *deleted)
 {
-	_cleanup_stmt_ sqlite3_stmt *age = sq_prep_bind(s, Q_INV_PRUNE_AGE, "I",
+	_cleanup_stmt_ struct sq_stmt *age = sq_prep_bind(s, Q_INV_PRUNE_AGE, "I",
 							finished_before_ms);
 	if (!age)
 		return -ENOMEM;
-	int r = sq_sql_errno(sqlite3_step(age));
+	int r = sq_step_done(age);
 	if (r < 0)
 		return r;
-	*deleted += (size_t)sqlite3_changes(s->db);
+	*deleted += (size_t)sq_changes(age);
 	if (!keep_newest)
 		return 0;
-	_cleanup_stmt_ sqlite3_stmt *count = sq_prep_bind(s, Q_INV_PRUNE_COUNT, "I",
+	_cleanup_stmt_ struct sq_stmt *count = sq_prep_bind(s, Q_INV_PRUNE_COUNT, "I",
 							  (int64_t)keep_newest);
 	if (!count)
 		return -ENOMEM;
-	r = sq_sql_errno(sqlite3_step(count));
+	r = sq_step_done(count);
 	if (r < 0)
 		return r;
-	*deleted += (size_t)sqlite3_changes(s->db);
+	*deleted += (size_t)sq_changes(count);
 	return 0;
 }
 
@@ -410,28 +408,28 @@ static int recover_locked(struct store *s, const char *reason, int max_retries, 
 			  struct store_id **retry, size_t *n_retry)
 {
 	{
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_INV_FAIL_UNFINISHED, "tIi",
+		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_FAIL_UNFINISHED, "tIi",
 							       reason, time_wall_ms(), max_retries);
 		if (!st)
 			return -ENOMEM;
-		int r = sq_sql_errno(sqlite3_step(st));
+		int r = sq_step_done(st);
 		if (r < 0)
 			return r;
-		*failed = (size_t)sqlite3_changes(s->db);
+		*failed = (size_t)sq_changes(st);
 	}
 	/* What is left unfinished is async with an attempt to spare. */
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_INV_REQUEUE);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep(s, Q_INV_REQUEUE);
 	if (!st)
 		return -ENOMEM;
 	size_t cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	int r;
+	while ((r = sq_step(st)) == SQ_ROW) {
 		if (array_reserve(retry, &cap, *n_retry + 1, sizeof(**retry), 16) < 0)
 			return -ENOMEM;
 		sq_col_text(st, 0, (*retry)[*n_retry].id, STORE_ID_SIZE);
 		(*n_retry)++;
 	}
-	return sq_sql_errno(rc);
+	return r < 0 ? r : 0;
 }
 
 int store_invocations_recover(struct store *s, const char *reason, int max_retries,

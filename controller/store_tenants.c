@@ -18,43 +18,45 @@
 	"name, created_ms, min_workers, max_workers, mechanism, policy, confidential, attestation," \
 	" host_data, concurrency"
 
-const char *const store_tenant_queries[Q_COUNT] = {
-	[Q_TENANT_INSERT] = "INSERT INTO tenants (name, created_ms, mechanism, confidential,"
-			    " attestation, host_data) VALUES (?1, ?2, 'precreated',"
-			    " coalesce(?3, 'none'), coalesce(?4, 'optional'), ?5)",
-	[Q_TENANT_GET] = "SELECT " TENANT_COLS " FROM tenants WHERE name = ?1",
-	[Q_TENANT_LIST] = "SELECT " TENANT_COLS " FROM tenants ORDER BY name",
-	[Q_TENANT_SCALING] =
-		"UPDATE tenants SET min_workers = ?2, max_workers = ?3, mechanism = ?4,"
-		" policy = ?5, confidential = ?6, attestation = ?7, host_data = ?8,"
-		" concurrency = ?9 WHERE name = ?1",
-	[Q_KEY_INSERT] = "INSERT INTO api_keys (key_id, tenant, salt, hash, created_ms)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5)",
-	[Q_KEY_GET] =
-		"SELECT tenant, salt, hash FROM api_keys WHERE key_id = ?1 AND revoked_ms IS NULL",
-	/* "IS" matches NULL to NULL: an admin key has no tenant. */
-	[Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?3 WHERE key_id = ?1 AND tenant IS ?2"
-			 " AND revoked_ms IS NULL",
-	[Q_KEY_LIST] = "SELECT key_id, created_ms FROM api_keys WHERE tenant = ?1"
-		       " AND revoked_ms IS NULL ORDER BY created_ms, key_id",
+const struct sq_query store_tenant_queries[Q_COUNT] = {
+	[Q_TENANT_INSERT] = { "INSERT INTO tenants (name, created_ms, mechanism, confidential,"
+			      " attestation, host_data) VALUES (?1, ?2, 'precreated',"
+			      " coalesce(?3, 'none'), coalesce(?4, 'optional'), ?5)" },
+	[Q_TENANT_GET] = { "SELECT " TENANT_COLS " FROM tenants WHERE name = ?1" },
+	[Q_TENANT_LIST] = { "SELECT " TENANT_COLS " FROM tenants ORDER BY name" },
+	[Q_TENANT_SCALING] = { "UPDATE tenants SET min_workers = ?2, max_workers = ?3,"
+			       " mechanism = ?4, policy = ?5, confidential = ?6, attestation = ?7,"
+			       " host_data = ?8, concurrency = ?9 WHERE name = ?1" },
+	/* A key id taken already inserts nothing, rather than failing: a
+	 * failed statement would end PostgreSQL's transaction. */
+	[Q_KEY_INSERT] = { "INSERT INTO api_keys (key_id, tenant, salt, hash, created_ms)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key_id) DO NOTHING" },
+	[Q_KEY_GET] = { "SELECT tenant, salt, hash FROM api_keys WHERE key_id = ?1"
+			" AND revoked_ms IS NULL" },
+	/* IS NOT DISTINCT FROM matches NULL to NULL: an admin key has no
+	 * tenant. */
+	[Q_KEY_REVOKE] = { "UPDATE api_keys SET revoked_ms = ?3 WHERE key_id = ?1"
+			   " AND tenant IS NOT DISTINCT FROM ?2 AND revoked_ms IS NULL" },
+	[Q_KEY_LIST] = { "SELECT key_id, created_ms FROM api_keys WHERE tenant = ?1"
+			 " AND revoked_ms IS NULL ORDER BY created_ms, key_id" },
 };
 
 /* ---- tenants ------------------------------------------------------------ */
 
-static void read_tenant(sqlite3_stmt *st, void *item)
+static void read_tenant(struct sq_stmt *st, void *item)
 {
 	struct store_tenant *t = item;
 	memset(t, 0, sizeof(*t));
 	sq_col_text(st, 0, t->name, sizeof(t->name));
-	t->created_ms = sqlite3_column_int64(st, 1);
-	t->scaling.min_workers = sqlite3_column_int(st, 2);
-	t->scaling.max_workers = sqlite3_column_int(st, 3);
+	t->created_ms = sq_col_int64(st, 1);
+	t->scaling.min_workers = sq_col_int(st, 2);
+	t->scaling.max_workers = sq_col_int(st, 3);
 	sq_col_text(st, 4, t->scaling.mechanism, sizeof(t->scaling.mechanism));
 	sq_col_text(st, 5, t->scaling.policy, sizeof(t->scaling.policy));
 	sq_col_text(st, 6, t->scaling.confidential, sizeof(t->scaling.confidential));
 	sq_col_text(st, 7, t->scaling.attestation, sizeof(t->scaling.attestation));
 	sq_col_text(st, 8, t->scaling.host_data, sizeof(t->scaling.host_data));
-	t->scaling.concurrency = sqlite3_column_int(st, 9);
+	t->scaling.concurrency = sq_col_int(st, 9);
 }
 
 /* A new tenant's options, checked as a new tenant's scaling would be. */
@@ -88,12 +90,12 @@ static int tenant_insert(struct store *s, const char *name, const char *confiden
 		return -EINVAL;
 	if (host_data && !host_data[0])
 		host_data = NULL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tIttt", name,
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tIttt", name,
 						       time_wall_ms(), confidential, attestation,
 						       host_data);
 	if (!st)
 		return -ENOMEM;
-	return sq_sql_errno(sqlite3_step(st));
+	return sq_step_done(st);
 }
 
 int store_tenant_create(struct store *s, const char *name)
@@ -103,13 +105,13 @@ int store_tenant_create(struct store *s, const char *name)
 
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *ret_tenant)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_TENANT_GET, "t", name);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_TENANT_GET, "t", name);
 	return sq_read_row(st, read_tenant, ret_tenant);
 }
 
 int store_tenant_list(struct store *s, struct store_tenant **ret_tenants, size_t *ret_n)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep(s, Q_TENANT_LIST);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep(s, Q_TENANT_LIST);
 	return sq_collect_rows(st, sizeof(**ret_tenants), read_tenant, ret_tenants, ret_n);
 }
 
@@ -135,13 +137,13 @@ int store_tenant_set_scaling(struct store *s, const char *name, const struct sto
 	const struct store_scaling *c = scaling;
 	if (!store_scaling_is_valid(c))
 		return -EINVAL;
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(
 		s, Q_TENANT_SCALING, "tiittttti", name, c->min_workers, c->max_workers,
 		c->mechanism, c->policy, c->confidential, c->attestation,
 		c->host_data[0] ? c->host_data : NULL, c->concurrency);
 	if (!st)
 		return -ENOMEM;
-	return sq_step_update(s, st);
+	return sq_step_update(st);
 }
 
 /* ---- API keys ----------------------------------------------------------- */
@@ -197,13 +199,13 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
 			return r;
 		key_id_of(token, key_id);
 
-		_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_INSERT, "ttbbI", key_id,
+		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_KEY_INSERT, "ttbbI", key_id,
 							       tenant, salt, sizeof(salt), hash,
 							       sizeof(hash), time_wall_ms());
 		if (!st)
 			return -ENOMEM;
-		r = sq_sql_errno(sqlite3_step(st));
-		if (r == -EEXIST)
+		r = sq_step_done(st);
+		if (r == 0 && sq_changes(st) == 0)
 			continue;
 		if (r == 0)
 			memcpy(ret_token, token, STORE_TOKEN_SIZE);
@@ -233,23 +235,23 @@ int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_N
 		return -EACCES;
 	char key_id[STORE_KEY_ID_SIZE];
 	key_id_of(token, key_id);
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_GET, "t", key_id);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_KEY_GET, "t", key_id);
 	if (!st)
 		return -ENOMEM;
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? -EACCES : sq_sql_errno(rc);
+	int r = sq_step_row(st);
+	if (r < 0)
+		return r == -ENOENT ? -EACCES : r;
 	uint8_t hash[KEY_HASH_BYTES];
-	if (sqlite3_column_bytes(st, 1) != KEY_SALT_BYTES ||
-	    sqlite3_column_bytes(st, 2) != KEY_HASH_BYTES)
+	if (sq_col_bytes(st, 1) != KEY_SALT_BYTES ||
+	    sq_col_bytes(st, 2) != KEY_HASH_BYTES)
 		return -EACCES;
-	int r = key_hash(sqlite3_column_blob(st, 1), token, hash);
+	r = key_hash(sq_col_blob(st, 1), token, hash);
 	if (r < 0)
 		return r;
 	/* Constant time, so response timing says nothing about the secret. */
-	if (CRYPTO_memcmp(hash, sqlite3_column_blob(st, 2), KEY_HASH_BYTES) != 0)
+	if (CRYPTO_memcmp(hash, sq_col_blob(st, 2), KEY_HASH_BYTES) != 0)
 		return -EACCES;
-	bool admin = sqlite3_column_type(st, 0) == SQLITE_NULL;
+	bool admin = sq_col_is_null(st, 0);
 	sq_col_text(st, 0, ret_tenant, STORE_NAME_SIZE);
 	*ret_is_admin = admin;
 	return 0;
@@ -257,23 +259,23 @@ int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_N
 
 int store_key_revoke(struct store *s, const char *tenant, const char *key_id)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_REVOKE, "ttI", key_id, tenant,
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_KEY_REVOKE, "ttI", key_id, tenant,
 						       time_wall_ms());
 	if (!st)
 		return -ENOMEM;
-	return sq_step_update(s, st);
+	return sq_step_update(st);
 }
 
-static void read_key(sqlite3_stmt *st, void *item)
+static void read_key(struct sq_stmt *st, void *item)
 {
 	struct store_key *k = item;
 	memset(k, 0, sizeof(*k));
 	sq_col_text(st, 0, k->key_id, sizeof(k->key_id));
-	k->created_ms = sqlite3_column_int64(st, 1);
+	k->created_ms = sq_col_int64(st, 1);
 }
 
 int store_key_list(struct store *s, const char *tenant, struct store_key **ret_keys, size_t *ret_n)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = sq_prep_bind(s, Q_KEY_LIST, "t", tenant);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_KEY_LIST, "t", tenant);
 	return sq_collect_rows(st, sizeof(**ret_keys), read_key, ret_keys, ret_n);
 }
