@@ -105,8 +105,8 @@ void channel_fini(struct channel *c)
 	c->fd = -1;
 }
 
-int channel_send(struct channel *c, uint8_t type, uint32_t id, const char *meta, size_t meta_len,
-		 const void *body1, size_t len1, const void *body2, size_t len2)
+int channel_queue(struct channel *c, uint8_t type, uint32_t id, const char *meta, size_t meta_len,
+		  const void *body1, size_t len1, const void *body2, size_t len2)
 {
 	/* Each part within the limit, so that their sum cannot overflow. */
 	if (len1 > WIRE_MAX_BODY || len2 > WIRE_MAX_BODY)
@@ -126,7 +126,14 @@ int channel_send(struct channel *c, uint8_t type, uint32_t id, const char *meta,
 		c->out.len = old_len;
 		return -ENOMEM;
 	}
-	return channel_flush(c);
+	return 0;
+}
+
+int channel_send(struct channel *c, uint8_t type, uint32_t id, const char *meta, size_t meta_len,
+		 const void *body1, size_t len1, const void *body2, size_t len2)
+{
+	int r = channel_queue(c, type, id, meta, meta_len, body1, len1, body2, len2);
+	return r < 0 ? r : channel_flush(c);
 }
 
 int channel_flush(struct channel *c)
@@ -171,4 +178,28 @@ ssize_t channel_read(struct channel *c)
 			return r;
 	}
 	return n;
+}
+
+void channel_refuse(int err, const struct wire_frame *f, struct channel_refusal *ret)
+{
+	struct channel_refusal r = { .id = f->hdr.id, .code = AGENT_E_MALFORMED };
+	switch (err) {
+	case WIRE_ETOOBIG:
+		r.code = AGENT_E_TOO_BIG;
+		snprintf(r.message, sizeof(r.message),
+			 "meta of %u bytes or body of %u bytes over the limit", f->hdr.meta_len,
+			 f->hdr.body_len);
+		break;
+	case WIRE_EBADTYPE:
+		snprintf(r.message, sizeof(r.message), "unknown message type %u", f->hdr.type);
+		break;
+	default:
+		r.id = 0;
+		snprintf(r.message, sizeof(r.message), "%s",
+			 err == WIRE_EBADMAGIC     ? "bad magic: skipping to the next frame"
+			 : err == WIRE_EBADVERSION ? "unsupported protocol version"
+						   : "reserved header bytes are not zero");
+		break;
+	}
+	*ret = r;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "agent_api.h"
 #include "util.h"
 #include "wire.h"
 
@@ -47,6 +48,12 @@ void channel_fini(struct channel *c);
 int channel_send(struct channel *c, uint8_t type, uint32_t id, const char *meta, size_t meta_len,
 		 const void *body1, size_t len1, const void *body2, size_t len2);
 
+/* Queues one frame as channel_send() does, without writing: the caller
+ * writes everything queued at once with channel_flush() (one write for a
+ * burst). Returns 0, -EMSGSIZE or -ENOMEM (nothing queued). */
+int channel_queue(struct channel *c, uint8_t type, uint32_t id, const char *meta, size_t meta_len,
+		  const void *body1, size_t len1, const void *body2, size_t len2);
+
 /* Writes queued bytes until done or the fd would block. Returns 0 (also when
  * bytes remain: wait for EPOLLOUT) or -errno for a write error. */
 int channel_flush(struct channel *c);
@@ -56,5 +63,15 @@ bool channel_has_pending(const struct channel *c);
 /* Reads one chunk into the decoder. Returns the bytes read (> 0), 0 at EOF,
  * -EAGAIN when nothing is available, or another -errno. */
 ssize_t channel_read(struct channel *c);
+
+/* What to answer a frame the decoder refused (wire_decoder_next's err): the
+ * id (the frame's own when its header was well formed, else 0), the wire
+ * error code and a message. */
+struct channel_refusal {
+	uint32_t id;
+	enum agent_err code;
+	char message[96];
+};
+void channel_refuse(int err, const struct wire_frame *f, struct channel_refusal *ret);
 
 #endif

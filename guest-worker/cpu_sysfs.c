@@ -4,12 +4,14 @@
 #include <limits.h>
 #include <linux/netlink.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
+#include "wire.h"
 
 #define CPU_DIR "/devices/system/cpu"
 
@@ -205,4 +207,35 @@ int cpu_uevent_parse(const char *msg, size_t len, enum cpu_uevent_action *ret_ac
 		return 0;
 	}
 	return -ENOENT;
+}
+
+static json_t *cpu_set_to_json(const cpu_set_t *set)
+{
+	json_t *a = json_array();
+	for (int i = 0; a && i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, set))
+			json_array_append_new(a, json_integer(i));
+	return a;
+}
+
+json_t *cpu_sysfs_hello(const char *root, int ret_counts[3], double *ret_uptime_ms)
+{
+	cpu_set_t online, present, possible;
+	CPU_ZERO(&online);
+	CPU_ZERO(&present);
+	CPU_ZERO(&possible);
+	cpu_list_read(root, "online", &online);
+	cpu_list_read(root, "present", &present);
+	cpu_list_read(root, "possible", &possible);
+	char up[128];
+	double uptime = 0;
+	if (file_read_text("/proc/uptime", up, sizeof(up)) > 0)
+		uptime = strtod(up, NULL);
+	ret_counts[0] = CPU_COUNT(&online);
+	ret_counts[1] = CPU_COUNT(&present);
+	ret_counts[2] = CPU_COUNT(&possible);
+	*ret_uptime_ms = uptime * 1000.0;
+	return json_pack("{s:i, s:o, s:o, s:i, s:I}", "version", WIRE_VERSION, "cpus_online",
+			 cpu_set_to_json(&online), "cpus_present", cpu_set_to_json(&present),
+			 "cpus_possible", ret_counts[2], "uptime_ms", (json_int_t)*ret_uptime_ms);
 }

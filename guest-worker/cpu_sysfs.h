@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 /* Parses a kernel CPU list such as "0-3,5,7-8" (an empty string is an empty
  * set). Returns 0 or -EINVAL (also for CPUs >= CPU_SETSIZE). */
 int cpu_list_parse(const char *s, cpu_set_t *ret);
@@ -57,5 +59,10 @@ ssize_t cpu_uevent_recv(int fd, bool kernel_only, char *buf, size_t size);
 /* Parses a kernel uevent ("ACTION@DEVPATH\0KEY=VALUE\0...") for a CPU device
  * (/devices/system/cpu/cpuN). Returns 0, or -ENOENT for any other uevent. */
 int cpu_uevent_parse(const char *msg, size_t len, enum cpu_uevent_action *ret_action, int *ret_cpu);
+
+/* WIRE_HELLO's meta (lib/wire.h) from the CPU lists under root and
+ * /proc/uptime, or NULL when out of memory; ret_counts gets the online,
+ * present and possible counts and ret_uptime_ms the uptime, for the log. */
+json_t *cpu_sysfs_hello(const char *root, int ret_counts[3], double *ret_uptime_ms);
 
 #endif

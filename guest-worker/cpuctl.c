@@ -226,6 +226,11 @@ bool cpuctl_takes_work(const struct cpuctl *ctl, int cpu)
 	return c->state == WCPU_ACTIVE && !c->busy && !c->ops;
 }
 
+bool cpuctl_in_service(const struct cpuctl *ctl, int cpu)
+{
+	return cpuctl_is_worker(ctl, cpu) && ctl->cpus[cpu].state == WCPU_ACTIVE;
+}
+
 void cpuctl_set_busy(struct cpuctl *ctl, int cpu, bool busy)
 {
 	if (cpu < 0 || cpu >= ctl->ncpus)
@@ -426,4 +431,19 @@ void cpuctl_fini(struct cpuctl *ctl)
 		close(ctl->uevent_fd);
 	ctl->uevent_fd = -1;
 	ctl->ops = NULL;
+}
+
+json_t *cpuctl_status_json(const struct cpuctl *ctl)
+{
+	static const char *const names[] = { "offline", "standby", "active" };
+	json_t *cpus = json_array();
+	for (int i = 1; cpus && i < ctl->ncpus; i++) {
+		const struct wcpu *c = &ctl->cpus[i];
+		if (!c->present)
+			continue;
+		json_array_append_new(cpus, json_pack("{s:i, s:s, s:b, s:b}", "cpu", c->id, "state",
+						      names[c->state], "busy", c->busy, "draining",
+						      c->state != WCPU_ACTIVE && c->busy));
+	}
+	return cpus;
 }

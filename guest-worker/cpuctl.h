@@ -107,6 +107,9 @@ bool cpuctl_is_worker(const struct cpuctl *ctl, int cpu);
  * with no change waiting. */
 bool cpuctl_takes_work(const struct cpuctl *ctl, int cpu);
 
+/* Whether cpu is a present worker in service (active), busy or not. */
+bool cpuctl_in_service(const struct cpuctl *ctl, int cpu);
+
 /* Marks cpu as running an invocation or not. When it becomes idle, a change
  * that waited for it moves on. */
 void cpuctl_set_busy(struct cpuctl *ctl, int cpu, bool busy);
@@ -114,6 +117,10 @@ void cpuctl_set_busy(struct cpuctl *ctl, int cpu, bool busy);
 /* Brings the table in line with sysfs, as if the uevents that were lost had
  * arrived. */
 void cpuctl_rescan(struct cpuctl *ctl);
+
+/* WIRE_STATUS's "cpus": [{"cpu","state","busy","draining"}] for each
+ * present worker CPU, or NULL when out of memory. */
+json_t *cpuctl_status_json(const struct cpuctl *ctl);
 
 /* Stops moving changes on: the owner is shutting down. */
 void cpuctl_stop(struct cpuctl *ctl);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -20,11 +21,14 @@
 #include "channel.h"
 #include "cpu_sysfs.h"
 #include "cpuctl.h"
+#include "cpuport.h"
 #include "e2e_invoke.h"
 #include "encoding.h"
+#include "inv_reply.h"
 #include "invoke_meta.h"
 #include "log.h"
 #include "loop.h"
+#include "proc_setup.h"
 #include "runner.h"
 #include "util.h"
 #include "wire.h"
@@ -39,6 +43,11 @@ struct daemon {
 	struct runner runner;
 	struct cpuctl cpuctl;
 	struct guest_e2e e2e;
+	/* The worker CPUs' own ports, and the eventfd by which their threads
+	 * say they started or stopped running one. */
+	struct cpuports ports;
+	int notify_fd;
+	struct watch notify_w;
 	struct inv *q_head, *q_tail;
 	size_t queued;
 	/* Whether the agent's end of a virtio-serial port is open; always true
@@ -48,8 +57,6 @@ struct daemon {
 	bool stopping;
 	int result;
 };
-
-static const char *const wcpu_state_names[] = { "offline", "standby", "active" };
 
 void daemon_config_defaults(struct daemon_config *cfg)
 {
@@ -87,12 +94,20 @@ static void send_frame(struct daemon *d, uint8_t type, uint32_t id, json_t *meta
 		log_error("send_failed type=%s id=%u err=out_of_memory", wire_type_name(type), id);
 		return;
 	}
-	int r = channel_send(&d->chan, type, id, text, strlen(text), b1, n1, b2, n2);
+	/* Written at the end of the loop's turn, with everything else the
+	 * turn answered (daemon_flush). */
+	int r = channel_queue(&d->chan, type, id, text, strlen(text), b1, n1, b2, n2);
 	free(text);
-	if (r == -EMSGSIZE || r == -ENOMEM) {
+	if (r < 0)
 		log_error("send_failed type=%s id=%u err=%s", wire_type_name(type), id,
 			  strerror(-r));
-	} else if (r < 0) {
+}
+
+/* Writes what the loop's turn queued, in one write when the port takes it. */
+static void daemon_flush(struct daemon *d)
+{
+	int r = channel_flush(&d->chan);
+	if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
 		log_error("channel_write_failed err=%s", strerror(-r));
 		stop(d, d->chan.eof_ends ? 0 : r);
 	}
@@ -124,36 +139,13 @@ static void send_error(struct daemon *d, uint32_t id, enum agent_err e, const ch
 	send_error_msg(d, id, agent_err_name(e), msg);
 }
 
-static json_t *cpu_set_to_json(const cpu_set_t *set)
-{
-	json_t *a = json_array();
-	for (int i = 0; a && i < CPU_SETSIZE; i++)
-		if (CPU_ISSET(i, set))
-			json_array_append_new(a, json_integer(i));
-	return a;
-}
-
 static void send_hello(struct daemon *d)
 {
-	cpu_set_t online, present, possible;
-	const char *root = d->cfg->sysfs_root;
-	CPU_ZERO(&online);
-	CPU_ZERO(&present);
-	CPU_ZERO(&possible);
-	cpu_list_read(root, "online", &online);
-	cpu_list_read(root, "present", &present);
-	cpu_list_read(root, "possible", &possible);
-	char up[128];
-	double uptime = 0;
-	if (file_read_text("/proc/uptime", up, sizeof(up)) > 0)
-		uptime = strtod(up, NULL);
-	send_meta(d, WIRE_HELLO, 0,
-		  json_pack("{s:i, s:o, s:o, s:i, s:I}", "version", WIRE_VERSION, "cpus_online",
-			    cpu_set_to_json(&online), "cpus_present", cpu_set_to_json(&present),
-			    "cpus_possible", CPU_COUNT(&possible), "uptime_ms",
-			    (json_int_t)(uptime * 1000.0)));
+	int counts[3];
+	double uptime_ms;
+	send_meta(d, WIRE_HELLO, 0, cpu_sysfs_hello(d->cfg->sysfs_root, counts, &uptime_ms));
 	log_info("hello_sent cpus_online=%d cpus_present=%d cpus_possible=%d uptime_ms=%.0f",
-		 CPU_COUNT(&online), CPU_COUNT(&present), CPU_COUNT(&possible), uptime * 1000.0);
+		 counts[0], counts[1], counts[2], uptime_ms);
 }
 
 /* Sends WIRE_CPU_EVENT {"cpu","event"} plus the fields of extra (stolen). */
@@ -171,36 +163,7 @@ static void send_cpu_event(struct daemon *d, int cpu, const char *event, json_t 
 
 static void send_inv_reply(struct daemon *d, struct inv *inv)
 {
-	/* An encrypted invocation's output leaves sealed, or not at all. */
-	if (inv->e2e && guest_e2e_seal(inv) < 0) {
-		inv->status = INV_ERROR;
-		snprintf(inv->error, sizeof(inv->error), "e2e: cannot seal the response");
-	}
-	json_t *m = json_pack("{s:s, s:i, s:I, s:I, s:I, s:b, s:I, s:I, s:b, s:b}", "status",
-			      inv_status_name(inv->status), "cpu", inv->cpu, "wall_us",
-			      (json_int_t)inv->wall_us, "cpu_us", (json_int_t)inv->cpu_us,
-			      "queued_us", (json_int_t)(inv->started_us - inv->received_us),
-			      "cold_start", inv->cold_start, "init_us", (json_int_t)inv->init_us,
-			      "result_len", (json_int_t)inv->result.len, "result_truncated",
-			      inv->result_truncated, "log_truncated", inv->log_truncated);
-	if (m && inv->ran_on >= 0)
-		json_object_set_new(m, "ran_on", json_integer(inv->ran_on));
-	if (m && inv->exited)
-		json_object_set_new(m, "exit_code", json_integer(inv->exit_code));
-	else if (m && inv->signal)
-		json_object_set_new(m, "signal", json_integer(inv->signal));
-	if (m && inv->status != INV_OK)
-		json_object_set_new(m, "error", json_string(inv->error));
-	if (m && inv->exception)
-		json_object_set(m, "exception", inv->exception);
-	/* Taken last, so the guest's share covers all but encoding this meta
-	 * and queueing the frame on the channel. */
-	if (m)
-		json_object_set_new(m, "guest_us",
-				    json_integer((json_int_t)(time_now_us() - inv->read_us)));
-	log_debug("invocation_done id=%u status=%s cpu=%d ran_on=%d wall_us=%llu cold=%d", inv->id,
-		  inv_status_name(inv->status), inv->cpu, inv->ran_on,
-		  (unsigned long long)inv->wall_us, inv->cold_start);
+	json_t *m = inv_reply_meta(inv);
 	send_frame(d, WIRE_REPLY, inv->id, m, inv->result.data, inv->result.len, inv->log.data,
 		   inv->log.len);
 }
@@ -223,6 +186,18 @@ static int pick_cpu(struct daemon *d, const struct inv *inv)
 			first = i;
 	}
 	return first;
+}
+
+static void dispatch(struct daemon *d);
+
+static void on_port_notify(struct watch *w, uint32_t events)
+{
+	struct daemon *d = container_of(w, struct daemon, notify_w);
+	uint64_t n;
+	if (read(d->notify_fd, &n, sizeof(n)) < 0)
+		return;
+	cpuports_sync_busy(&d->ports, &d->cpuctl);
+	dispatch(d);
 }
 
 /* Takes *pp (whose predecessor in the queue is prev) out of the queue. */
@@ -259,7 +234,7 @@ static void dispatch(struct daemon *d)
 			inv_free(inv);
 			continue;
 		}
-		cpuctl_set_busy(&d->cpuctl, cpu, true);
+		cpuports_ctl_busy(&d->ports, &d->cpuctl, cpu, true);
 	}
 }
 
@@ -289,7 +264,7 @@ static void on_inv_done(struct inv *inv, void *data)
 	inv_free(inv);
 	/* A change that waited for the CPU to drain moves on, unless the
 	 * daemon is stopping. */
-	cpuctl_set_busy(&d->cpuctl, cpu, false);
+	cpuports_ctl_busy(&d->ports, &d->cpuctl, cpu, false);
 	if (d->stopping)
 		return;
 	dispatch(d);
@@ -358,7 +333,8 @@ static int invoke_options(struct daemon *d, uint32_t id, const json_t *m, struct
 			  bool *ret_e2e)
 {
 	struct invoke_meta_err err;
-	if (invoke_meta_read(m, &d->cpuctl, inv, ret_e2e, &err) == 0)
+	if (invoke_meta_digest(m, inv, &err) == 0 &&
+	    invoke_meta_read(m, &d->cpuctl, inv, ret_e2e, &err) == 0)
 		return 0;
 	send_error(d, id, err.code, "%s", err.message);
 	return -1;
@@ -391,15 +367,11 @@ static int invoke_input(struct daemon *d, struct inv *inv, bool e2e, const struc
 		invoke_refuse(d, inv, "e2e_open_failed");
 		return -1;
 	}
-	inv->input = len ? malloc(len) : NULL;
-	if (len && !inv->input) {
-		send_error(d, inv->id, AGENT_E_IO_ERROR, "out of memory");
-		return -1;
-	}
-	if (len)
-		memcpy(inv->input, f->body, len);
-	inv->input_len = len;
-	return 0;
+	struct invoke_meta_err err;
+	if (invoke_plain_input(inv, f->body, len, &err) == 0)
+		return 0;
+	send_error(d, inv->id, err.code, "%s", err.message);
+	return -1;
 }
 
 /* read_us: when the frame's last byte was read, the start of guest_us. */
@@ -407,22 +379,18 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 			  uint64_t read_us)
 {
 	uint32_t id = f->hdr.id;
-	const char *digest = meta_digest(d, id, m);
-	if (!digest)
-		return;
 	struct inv *inv = inv_new();
 	if (!inv) {
 		send_error(d, id, AGENT_E_IO_ERROR, "out of memory");
 		return;
 	}
 	inv->id = id;
-	memcpy(inv->digest, digest, sizeof(inv->digest));
 	inv->read_us = read_us;
 	bool e2e = false;
 	if (invoke_options(d, id, m, inv, &e2e) < 0)
 		goto drop;
-	if (!artifact_has(&d->store, digest)) {
-		send_error(d, id, AGENT_E_ARTIFACT_MISSING, "no artifact %s", digest);
+	if (!artifact_has(&d->store, inv->digest)) {
+		send_error(d, id, AGENT_E_ARTIFACT_MISSING, "no artifact %s", inv->digest);
 		goto drop;
 	}
 	if (d->queued >= d->cfg->queue_max) {
@@ -432,13 +400,9 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 	}
 	if (invoke_input(d, inv, e2e, f) < 0)
 		goto drop;
-	/* A launcher's input is made one line (runtime.h); an executable's
-	 * is taken as it is. */
-	if (inv->mode == INV_PERSISTENT && !fn_runtime_has_handler(inv->runtime) &&
-	    inv->input_len && memchr(inv->input, '\n', inv->input_len)) {
-		send_error(
-			d, id, AGENT_E_BAD_INPUT,
-			"persistent mode takes one line of input: it must not contain a newline");
+	struct invoke_meta_err err;
+	if (invoke_input_check(inv, &err) < 0) {
+		send_error(d, id, err.code, "%s", err.message);
 		goto drop;
 	}
 	inv->received_us = time_now_us();
@@ -474,20 +438,10 @@ static void handle_attest(struct daemon *d, uint32_t id, const json_t *m)
 
 static void handle_status(struct daemon *d, uint32_t id)
 {
-	json_t *cpus = json_array();
-	for (int i = 1; cpus && i < d->cpuctl.ncpus; i++) {
-		const struct wcpu *c = &d->cpuctl.cpus[i];
-		if (!c->present)
-			continue;
-		json_array_append_new(cpus,
-				      json_pack("{s:i, s:s, s:b, s:b}", "cpu", c->id, "state",
-						wcpu_state_names[c->state], "busy", c->busy,
-						"draining", c->state != WCPU_ACTIVE && c->busy));
-	}
 	int n = artifact_count(&d->store);
 	send_meta(d, WIRE_REPLY, id,
-		  json_pack("{s:o, s:I, s:i}", "cpus", cpus, "queued", (json_int_t)d->queued,
-			    "artifacts", n < 0 ? 0 : n));
+		  json_pack("{s:o, s:I, s:i}", "cpus", cpuctl_status_json(&d->cpuctl), "queued",
+			    (json_int_t)d->queued, "artifacts", n < 0 ? 0 : n));
 }
 
 static void handle_frame(struct daemon *d, const struct wire_frame *f, uint64_t read_us)
@@ -529,26 +483,10 @@ static void handle_frame(struct daemon *d, const struct wire_frame *f, uint64_t 
 
 static void handle_bad_frame(struct daemon *d, int err, const struct wire_frame *f)
 {
-	switch (err) {
-	case WIRE_ETOOBIG:
-		log_warn("frame_too_big id=%u meta_len=%u body_len=%u", f->hdr.id, f->hdr.meta_len,
-			 f->hdr.body_len);
-		send_error(d, f->hdr.id, AGENT_E_TOO_BIG,
-			   "meta of %u bytes or body of %u bytes over the limit", f->hdr.meta_len,
-			   f->hdr.body_len);
-		break;
-	case WIRE_EBADTYPE:
-		log_warn("frame_bad_type id=%u type=%u", f->hdr.id, f->hdr.type);
-		send_error(d, f->hdr.id, AGENT_E_MALFORMED, "unknown message type %u", f->hdr.type);
-		break;
-	default:
-		log_warn("frame_malformed err=%d", err);
-		send_error(d, 0, AGENT_E_MALFORMED,
-			   err == WIRE_EBADMAGIC     ? "bad magic: skipping to the next frame"
-			   : err == WIRE_EBADVERSION ? "unsupported protocol version"
-						     : "reserved header bytes are not zero");
-		break;
-	}
+	struct channel_refusal why;
+	channel_refuse(err, f, &why);
+	log_warn("frame_refused id=%u err=%d message=\"%s\"", why.id, err, why.message);
+	send_error_msg(d, why.id, agent_err_name(why.code), why.message);
 }
 
 /* ---- the channel ----------------------------------------------------- */
@@ -580,12 +518,7 @@ static void on_port(struct watch *w, uint32_t events)
 {
 	struct daemon *d = container_of(w, struct daemon, port_w);
 	track_host(d, events);
-	int r = channel_flush(&d->chan);
-	if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
-		log_error("channel_write_failed err=%s", strerror(-r));
-		stop(d, d->chan.eof_ends ? 0 : r);
-		return;
-	}
+	daemon_flush(d);
 	/* Edge-triggered: read until the port has nothing more. */
 	while (!d->stopping) {
 		ssize_t n = channel_read(&d->chan);
@@ -639,6 +572,7 @@ static void on_signal(struct watch *w, uint32_t events)
 	while (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
 			runner_reap(&d->runner);
+			cpuports_reap(&d->ports);
 		} else {
 			log_info("signal_received signal=%s", strsignal((int)si.ssi_signo));
 			stop(d, 0);
@@ -665,18 +599,27 @@ static void on_cpu_event(void *data, int cpu, const char *event, json_t *extra)
 
 static void on_cpu_leaving(void *data, int cpu, const char *why)
 {
-	fail_pinned(data, cpu, why);
+	struct daemon *d = data;
+	struct cpuport *p = cpuports_get(&d->ports, cpu);
+	if (p)
+		cpuport_set_open(p, false);
+	fail_pinned(d, cpu, why);
 }
 
 static void on_cpu_evict(void *data, int cpu)
 {
 	struct daemon *d = data;
 	runner_kill_cpu(&d->runner, cpu);
+	struct cpuport *p = cpuports_get(&d->ports, cpu);
+	if (p)
+		cpuport_evict(p);
 }
 
 static void on_cpu_changed(void *data)
 {
-	dispatch(data);
+	struct daemon *d = data;
+	cpuports_sync(&d->ports, &d->cpuctl);
+	dispatch(d);
 }
 
 static const struct cpuctl_ops cpu_ops = {
@@ -690,61 +633,31 @@ static const struct cpuctl_ops cpu_ops = {
 
 /* ---- set-up and tear-down -------------------------------------------- */
 
-/* What daemon_run changes in the calling process, to put back at the end. */
-struct process_state {
-	sigset_t mask;
-	struct sigaction sigpipe;
-};
-
-/* Blocks the signals the loop takes from a signalfd (returned in mask),
- * ignores SIGPIPE and makes the process the child subreaper. */
-static void process_setup(sigset_t *mask, struct process_state *ret_old)
+/* Starts a port for each worker CPU that has one ("ditto.cpu.N"); their
+ * threads inherit the blocked signals and CPU 0's pin until their CPU is in
+ * service. */
+static int daemon_open_ports(struct daemon *d)
 {
-	sigemptyset(mask);
-	sigaddset(mask, SIGCHLD);
-	sigaddset(mask, SIGTERM);
-	sigaddset(mask, SIGINT);
-	sigaddset(mask, SIGHUP);
-	/* Blocked before the helper thread starts, so it inherits the mask
-	 * and every one of these signals reaches the signalfd. Blocked signals
-	 * are queued even for PID 1, which would otherwise drop them. */
-	pthread_sigmask(SIG_BLOCK, mask, &ret_old->mask);
-	struct sigaction ign = { .sa_handler = SIG_IGN };
-	sigaction(SIGPIPE, &ign, &ret_old->sigpipe);
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-}
-
-static void process_restore(const struct process_state *old)
-{
-	sigaction(SIGPIPE, &old->sigpipe, NULL);
-	pthread_sigmask(SIG_SETMASK, &old->mask, NULL);
-}
-
-/* The daemon's own threads stay on the control CPU so they never compete
- * with functions on worker CPUs; the CPU helper thread inherits this and
- * only visits a CPU to probe it. */
-static void pin_to_control_cpu(void)
-{
-	cpu_set_t control;
-	CPU_ZERO(&control);
-	CPU_SET(0, &control);
-	if (sched_setaffinity(0, sizeof(control), &control) < 0)
-		log_warn("pin_to_cpu0_failed err=%s", strerror(errno));
-}
-
-/* Reads what this VM may run (host_binding.h); it cannot fail the start: a
- * confidential VM without its HOST_DATA refuses every invocation instead. */
-static void binding_read(struct daemon *d)
-{
-	struct host_binding *b = &d->e2e.bind;
-	host_binding_read(d->cfg->sev_guest, d->cfg->sysfs_root, b);
-	if (b->mode == HOST_BINDING_UNREAD) {
-		log_error("host_data_unreadable error=\"%s\" refusing=all_invocations", b->why);
-	} else if (b->mode == HOST_BINDING_SNP) {
-		char hex[2 * SNP_HOST_DATA_SIZE + 1];
-		bytes_to_hex(b->host_data, sizeof(b->host_data), hex);
-		log_info("host_data=%s accepting=e2e_of_this_tenant_only", hex);
-	}
+	d->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int r = d->notify_fd < 0
+			? -errno
+			: loop_add(&d->loop, &d->notify_w, d->notify_fd, EPOLLIN, on_port_notify);
+	if (r < 0)
+		return r;
+	struct cpuport_env env = {
+		.store = &d->store,
+		.bind = &d->e2e.bind,
+		.cpus = &d->cpuctl,
+		.launchers = d->cfg->launchers_dir,
+		.cgroup_root = cgroups_enabled(&d->runner.cgroups) ? d->cfg->cgroup_root : NULL,
+		.max_body = d->cfg->max_body,
+		.queue_max = d->cfg->queue_max,
+		.notify_fd = d->notify_fd,
+	};
+	r = cpuports_open(&d->ports, d->cfg->sysfs_root, d->cpuctl.ncpus, &env);
+	if (r == 0 && d->ports.nopen)
+		log_info("worker_cpu_ports ports=%d", d->ports.nopen);
+	return r;
 }
 
 /* Opens everything the loop watches. Returns 0, or -errno with *ret_step
@@ -771,7 +684,7 @@ static int daemon_open(struct daemon *d, const sigset_t *mask, const char **ret_
 		return r;
 	log_info("e2e_key_ready entropy_wait_us=%llu total_us=%llu", (unsigned long long)wait_us,
 		 (unsigned long long)(time_now_us() - t0));
-	binding_read(d);
+	guest_e2e_bind(&d->e2e, cfg->sev_guest, cfg->sysfs_root);
 	*ret_step = "runner";
 	r = runner_init(&d->runner, &d->loop, &d->store, on_inv_done, d);
 	if (r < 0)
@@ -789,6 +702,10 @@ static int daemon_open(struct daemon *d, const sigset_t *mask, const char **ret_
 	d->cpuctl_open = true;
 	r = cpuctl_init(&d->cpuctl, &d->loop, cfg->sysfs_root, cfg->uevent_fd, &cpu_ops, d,
 			ret_step);
+	if (r < 0)
+		return r;
+	*ret_step = "worker CPU ports";
+	r = daemon_open_ports(d);
 	if (r < 0)
 		return r;
 	*ret_step = "channel";
@@ -819,6 +736,9 @@ static void daemon_close(struct daemon *d)
 	/* Already stopping: invocations the runner ends now are not answered
 	 * and move no CPU change on. */
 	stop(d, d->result);
+	cpuports_close(&d->ports);
+	if (d->notify_fd >= 0)
+		close(d->notify_fd);
 	if (d->runner.path_env)
 		runner_fini(&d->runner);
 	if (d->cpuctl_open)
@@ -843,6 +763,8 @@ int daemon_run(const struct daemon_config *cfg)
 	struct daemon dd = {
 		.cfg = cfg,
 		.sig_fd = -1,
+		.notify_fd = -1,
+		.notify_w.fd = -1,
 		.port_w.fd = -1,
 		.sig_w.fd = -1,
 		.store.dirfd = -1,
@@ -863,6 +785,7 @@ int daemon_run(const struct daemon_config *cfg)
 		daemon_greet(d);
 	}
 	while (!d->stopping) {
+		daemon_flush(d);
 		r = loop_run_once(&d->loop, -1);
 		if (r < 0) {
 			log_error("epoll_wait_failed err=%s", strerror(-r));

@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "encoding.h"
+#include "log.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -245,4 +246,17 @@ int guest_e2e_seal(struct inv *inv)
 	buf_swap_wiped(&inv->result, res, res_len);
 	buf_swap_wiped(&inv->log, log, log_len);
 	return r;
+}
+
+void guest_e2e_bind(struct guest_e2e *g, const char *sev_guest, const char *sysfs_root)
+{
+	struct host_binding *b = &g->bind;
+	host_binding_read(sev_guest, sysfs_root, b);
+	if (b->mode == HOST_BINDING_UNREAD) {
+		log_error("host_data_unreadable error=\"%s\" refusing=all_invocations", b->why);
+	} else if (b->mode == HOST_BINDING_SNP) {
+		char hex[2 * SNP_HOST_DATA_SIZE + 1];
+		bytes_to_hex(b->host_data, sizeof(b->host_data), hex);
+		log_info("host_data=%s accepting=e2e_of_this_tenant_only", hex);
+	}
 }

@@ -37,6 +37,11 @@ struct guest_e2e {
 	struct host_binding bind;
 };
 
+/* Reads what this VM may run into g->bind (host_binding_read) and logs it;
+ * it cannot fail the start: a confidential VM without its HOST_DATA refuses
+ * every invocation instead. */
+void guest_e2e_bind(struct guest_e2e *g, const char *sev_guest, const char *sysfs_root);
+
 /* Generates the key pair (the kernel's random source may make it wait for
  * entropy early in boot: *ret_wait_us says how long it waited) and opens the
  * folder of plain executables, plain_dir. Returns 0, or -errno with

@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "artifact.h"
 #include "wire.h"
 
 static int refuse(struct invoke_meta_err *err, enum agent_err code, const char *fmt, ...)
@@ -115,4 +117,37 @@ int invoke_meta_read(const json_t *m, const struct cpuctl *cpus, struct inv *inv
 	inv->want_cpu = (int)want_cpu;
 	inv->memory_mib = (uint32_t)memory_mib;
 	return read_e2e(m, inv, ret_e2e, err);
+}
+
+int invoke_meta_digest(const json_t *m, struct inv *inv, struct invoke_meta_err *err)
+{
+	const char *digest = json_string_value(json_object_get(m, "digest"));
+	if (!digest || !artifact_digest_is_valid(digest))
+		return refuse(err, AGENT_E_BAD_REQUEST,
+			      "\"digest\" must be 64 lowercase hex digits");
+	memcpy(inv->digest, digest, sizeof(inv->digest));
+	return 0;
+}
+
+int invoke_input_check(const struct inv *inv, struct invoke_meta_err *err)
+{
+	if (inv->mode == INV_PERSISTENT && !fn_runtime_has_handler(inv->runtime) &&
+	    inv->input_len && memchr(inv->input, '\n', inv->input_len))
+		return refuse(err, AGENT_E_BAD_INPUT,
+			      "persistent mode takes one line of input: it must not contain a "
+			      "newline");
+	return 0;
+}
+
+int invoke_plain_input(struct inv *inv, const void *body, size_t len, struct invoke_meta_err *err)
+{
+	inv->input = len ? malloc(len) : NULL;
+	if (len && !inv->input) {
+		refuse(err, AGENT_E_IO_ERROR, "out of memory");
+		return -ENOMEM;
+	}
+	if (len)
+		memcpy(inv->input, body, len);
+	inv->input_len = len;
+	return 0;
 }

@@ -34,4 +34,17 @@ int meta_int(const json_t *m, const char *key, bool required, json_int_t def, js
 int invoke_meta_read(const json_t *m, const struct cpuctl *cpus, struct inv *inv, bool *ret_e2e,
 		     struct invoke_meta_err *err);
 
+/* Reads a request's "digest" (64 lowercase hex digits) into inv->digest.
+ * Returns 0, or -EINVAL with the error in *err. */
+int invoke_meta_digest(const json_t *m, struct inv *inv, struct invoke_meta_err *err);
+
+/* Gives a plain (not end-to-end encrypted) invocation its input, a copy of
+ * the len bytes at body. Returns 0, or -ENOMEM with the error in *err. */
+int invoke_plain_input(struct inv *inv, const void *body, size_t len, struct invoke_meta_err *err);
+
+/* Refuses a newline in a persistent executable's one line of input (a
+ * launcher's input is made one line instead, runtime.h). Returns 0, or
+ * -EINVAL with the error in *err. */
+int invoke_input_check(const struct inv *inv, struct invoke_meta_err *err);
+
 #endif

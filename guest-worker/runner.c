@@ -789,9 +789,12 @@ void runner_reap(struct runner *r)
 	for (;;) {
 		/* Look first without reaping: the process's CPU and CPU time
 		 * are readable only while it is a zombie, and its group can be
-		 * killed safely only while its pid cannot be reused. */
+		 * killed safely only while its pid cannot be reused. Only the
+		 * calling thread's children (and the orphans re-parented to
+		 * it): each thread's runner reaps its own. */
 		siginfo_t si = { 0 };
-		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WNOTHREAD) < 0 ||
+		    si.si_pid == 0)
 			return;
 		pid_t pid = si.si_pid;
 		struct inv *inv = NULL;

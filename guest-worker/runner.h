@@ -148,7 +148,9 @@ int runner_use_cgroups(struct runner *r, const char *root);
  * saying why and done() never called for it. */
 int runner_start(struct runner *r, struct inv *inv, int cpu);
 
-/* Reaps every exited child; call it when SIGCHLD arrives. */
+/* Reaps every exited child of the calling thread (the runner's thread:
+ * the processes it started, and for the process's first thread the orphans
+ * re-parented to it); call it when SIGCHLD arrives. */
 void runner_reap(struct runner *r);
 
 /* True when a live persistent process that can serve inv (its digest, its

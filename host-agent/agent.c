@@ -38,6 +38,7 @@ void agent_config_defaults(struct agent_config *c)
 		.heartbeat_ms = 1000,
 		.snp_policy = SNP_POLICY_DEFAULT,
 		.snp_vcpu_model = SNP_VCPU_MODEL_DEFAULT,
+		.guest_ports = GUEST_PORTS_DEFAULT,
 	};
 }
 
@@ -457,6 +458,7 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 		.max_inflight = a->cfg.max_inflight,
 		.snp = &a->snp,
 		.wire_capture = a->cfg.wire_capture,
+		.guest_ports = a->cfg.guest_ports,
 		.gone = on_vm_gone,
 		.data = a,
 	};

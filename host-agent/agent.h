@@ -66,6 +66,7 @@ struct agent_config {
 	const char *snp_vcpu_model;
 	/* Copy every guest channel's bytes into this folder (NULL: do not). */
 	const char *wire_capture;
+	enum guest_ports guest_ports; /* --guest-ports (vm_ports.h) */
 };
 
 void agent_config_defaults(struct agent_config *c);

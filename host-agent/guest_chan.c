@@ -24,6 +24,10 @@ struct guest_chan {
 	uv_loop_t *loop;
 	uv_pipe_t *pipe;
 	uv_timer_t sweep;
+	/* Frames a turn of the loop queued, written together just before the
+	 * loop next waits: a burst of requests costs the guest one wake-up. */
+	struct buf outq;
+	uv_prepare_t flush;
 	const struct guest_chan_ops *ops;
 	void *data;
 	struct wire_decoder dec;
@@ -60,6 +64,7 @@ static void on_handle_closed(uv_handle_t *h)
 	if (--ch->handles_open > 0)
 		return;
 	wire_decoder_free(&ch->dec);
+	buf_free(&ch->outq);
 	free(ch->rbuf);
 	if (ch->capture_to >= 0)
 		close(ch->capture_to);
@@ -77,6 +82,7 @@ static void shut(struct guest_chan *ch, int reason)
 	if (ch->ops->closed)
 		ch->ops->closed(ch, reason, ch->data);
 	uv_close((uv_handle_t *)&ch->sweep, on_handle_closed);
+	uv_close((uv_handle_t *)&ch->flush, on_handle_closed);
 	uv_close((uv_handle_t *)ch->pipe, on_handle_closed);
 }
 
@@ -239,7 +245,9 @@ int guest_chan_open(uv_loop_t *loop, uv_pipe_t *pipe, const struct guest_chan_op
 	pipe->data = ch;
 	uv_timer_init(loop, &ch->sweep);
 	ch->sweep.data = ch;
-	ch->handles_open = 2;
+	uv_prepare_init(loop, &ch->flush);
+	ch->flush.data = ch;
+	ch->handles_open = 3;
 	uv_timer_start(&ch->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
 	uv_unref((uv_handle_t *)&ch->sweep);
 	int r = uv_read_start((uv_stream_t *)pipe, on_alloc, on_read);
@@ -261,6 +269,55 @@ static void on_written(uv_write_t *req, int status)
 		shut(ch, status);
 }
 
+/* Writes every queued frame in one write. */
+static void on_flush(uv_prepare_t *h)
+{
+	struct guest_chan *ch = h->data;
+	uv_prepare_stop(h);
+	if (ch->closing || ch->outq.len == 0)
+		return;
+	struct write_req *w = calloc(1, sizeof(*w));
+	if (!w) {
+		shut(ch, -ENOMEM);
+		return;
+	}
+	/* The write takes the queue's buffer; the next frame starts a new one. */
+	w->ch = ch;
+	w->buf = ch->outq.data;
+	w->len = ch->outq.len;
+	ch->outq = (struct buf){ 0 };
+	uv_buf_t buf = uv_buf_init((char *)w->buf, (unsigned)w->len);
+	capture(ch->capture_to, buf.base, buf.len);
+	int r = uv_write(&w->req, (uv_stream_t *)ch->pipe, &buf, 1, on_written);
+	if (r < 0) {
+		free(w->buf);
+		free(w);
+		shut(ch, r);
+	}
+}
+
+/* Queues one frame for on_flush. Returns 0, -EMSGSIZE or -ENOMEM (nothing
+ * queued). */
+static int queue_frame(struct guest_chan *ch, uint8_t type, uint32_t id, const char *meta,
+		       const void *body, size_t body_len)
+{
+	size_t meta_len = strlen(meta);
+	uint8_t hdr[WIRE_HEADER_SIZE];
+	int r = wire_header_encode(type, id, meta_len, body_len, hdr);
+	if (r < 0)
+		return r;
+	size_t old_len = ch->outq.len;
+	if (buf_append(&ch->outq, hdr, sizeof(hdr)) < 0 ||
+	    buf_append(&ch->outq, meta, meta_len) < 0 ||
+	    buf_append(&ch->outq, body, body_len) < 0) {
+		ch->outq.len = old_len;
+		return -ENOMEM;
+	}
+	if (old_len == 0)
+		uv_prepare_start(&ch->flush, on_flush);
+	return 0;
+}
+
 int guest_chan_request(struct guest_chan *ch, uint8_t type, json_t *meta, const void *body,
 		       size_t body_len, uint64_t timeout_ms, guest_reply_fn cb, void *data)
 {
@@ -270,35 +327,24 @@ int guest_chan_request(struct guest_chan *ch, uint8_t type, json_t *meta, const 
 		free(text);
 		return -ENOTCONN;
 	}
-	const char *m = text ? text : "{}";
+	if (!wire_type_is_known(type)) {
+		free(text);
+		return -EINVAL;
+	}
 	struct pending *p = calloc(1, sizeof(*p));
-	struct write_req *w = calloc(1, sizeof(*w));
-	if (!p || !w) {
-		free(p);
-		free(w);
+	if (!p) {
 		free(text);
 		return -ENOMEM;
 	}
 	uint32_t id = ch->next_id++;
 	if (ch->next_id == 0)
 		ch->next_id = 1;
-	int r = wire_encode(type, id, m, strlen(m), body, body_len, &w->buf, &w->len);
+	int r = queue_frame(ch, type, id, text ? text : "{}", body, body_len);
 	free(text);
 	if (r < 0) {
 		free(p);
-		free(w);
 		return r;
 	}
-	w->ch = ch;
-	uv_buf_t buf = uv_buf_init((char *)w->buf, (unsigned)w->len);
-	r = uv_write(&w->req, (uv_stream_t *)ch->pipe, &buf, 1, on_written);
-	if (r < 0) {
-		free(w->buf);
-		free(w);
-		free(p);
-		return r;
-	}
-	capture(ch->capture_to, buf.base, buf.len);
 	p->id = id;
 	p->cb = cb;
 	p->data = data;

@@ -24,6 +24,28 @@ struct guest_chan;
  * invoke_inflight). */
 typedef void (*invoke_changed_fn)(void *data);
 
+/* The most worker CPU ports an invoke tracks (CPUs 1..INVOKE_MAX_PORTS). */
+#define INVOKE_MAX_PORTS 32
+
+/* How invocations reach a VM's worker CPU ports ("ditto.cpu.N", lib/wire.h)
+ * in per-cpu mode; each is called with data. */
+struct invoke_ports {
+	/* The control channel now (NULL while there is none). */
+	struct guest_chan *(*control)(void *data);
+	/* Worker CPU cpu's port, or NULL while it is not connected. */
+	struct guest_chan *(*port)(void *data, int cpu);
+	/* Whether worker CPU cpu is active (runs invocations) now. */
+	bool (*active)(void *data, int cpu);
+	int n; /* ports: worker CPUs 1..n (at most INVOKE_MAX_PORTS) */
+	void *data;
+};
+
+/* An artifact this guest has been sent; acked once the guest stored it. */
+struct invoke_pushed {
+	char digest[SHA256_HEX_SIZE];
+	bool acked;
+};
+
 struct invoke {
 	const char *name;        /* for logs (the tenant) */
 	struct artifacts *store; /* the agent's artifacts */
@@ -36,8 +58,13 @@ struct invoke {
 	int generation; /* bumps with each new guest */
 	bool stopping;  /* QEMU is being stopped on purpose */
 	/* Artifacts already pushed into this guest (by digest). */
-	char (*pushed)[SHA256_HEX_SIZE];
+	struct invoke_pushed *pushed;
 	size_t n_pushed, cap_pushed;
+	/* Per-cpu mode (invoke_use_ports): the worker CPU ports and the calls
+	 * in flight on each; ports.n is 0 in single mode. */
+	struct invoke_ports ports;
+	unsigned port_load[INVOKE_MAX_PORTS + 1];
+	uint64_t port_calls, resent; /* sent on a port; sent again on the control channel */
 };
 
 struct invoke_req {
@@ -87,6 +114,21 @@ void invoke_free(struct invoke *inv);
  * stopped (invoke_on_stopping), else -ECONNRESET. */
 int invoke_start(struct invoke *inv, struct guest_chan *chan, const struct invoke_req *req,
 		 invoke_done_fn cb, void *data);
+
+/* Sends warm invocations straight to worker CPU ports from now on
+ * (per-cpu mode): a plain persistent invocation that names no CPU, whose
+ * artifact the guest has acknowledged, goes to the port of the least loaded
+ * active worker CPU; everything else, and every call when no port is
+ * usable, goes through the control channel given to invoke_start. A call a
+ * port answers "cpu_unavailable" (its CPU left service) or loses with the
+ * port, while the VM lives, is sent again on the control channel: none is
+ * lost. ports is copied. */
+void invoke_use_ports(struct invoke *inv, const struct invoke_ports *ports);
+
+/* The worker CPU (1..n) for a warm invocation: the least loaded usable one
+ * (load[cpu] calls in flight, usable[cpu]), the lowest on a tie; -1 when none
+ * is usable. load and usable have n + 1 entries (index 0 unused). Pure. */
+int invoke_pick_port(const unsigned *load, const bool *usable, int n);
 
 /* Invocations sent and not yet answered. */
 unsigned invoke_inflight(const struct invoke *inv);

@@ -39,11 +39,15 @@ static void usage(FILE *f)
 		"                       $DITTO_OVMF_AMDSEV; without one no sev-snp VM runs here)\n"
 		"  --snp-policy HEX     SEV-SNP guest policy (default 0x30000)\n"
 		"  --snp-vcpu-model NAME  QEMU CPU model of sev-snp VMs (default %s)\n"
+		"  --guest-ports single|per-cpu  how invocations reach a VM: single sends all\n"
+		"                       through the guest's control port; per-cpu adds a port per\n"
+		"                       worker vCPU and sends warm invocations straight to the\n"
+		"                       one that runs them (default %s)\n"
 		"  --wire-capture DIR   debugging aid: append the bytes sent to and read from each\n"
 		"                       VM's guest channel to DIR/VM.to-guest and DIR/VM.from-guest\n"
 		"  --log-level LEVEL    error, warn, info or debug (default info)\n"
 		"  --help\n",
-		SNP_VCPU_MODEL_DEFAULT);
+		SNP_VCPU_MODEL_DEFAULT, guest_ports_name(GUEST_PORTS_DEFAULT));
 }
 
 /* An SNP guest policy in hex ("0x30000"): bit 17 is reserved and must be
@@ -137,6 +141,7 @@ int main(int argc, char **argv)
 		{ "snp-policy", required_argument, NULL, 'S' },
 		{ "snp-vcpu-model", required_argument, NULL, 'M' },
 		{ "wire-capture", required_argument, NULL, 'W' },
+		{ "guest-ports", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
 	cfg.ovmf_amdsev = getenv("DITTO_OVMF_AMDSEV");
@@ -203,6 +208,13 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'W': cfg.wire_capture = optarg; break;
+		case 'G':
+			if (guest_ports_parse(optarg, &cfg.guest_ports) < 0) {
+				fprintf(stderr,
+					"ditto-agent: --guest-ports must be single or per-cpu\n");
+				return 2;
+			}
+			break;
 		case 'v':
 			if (log_level_parse(optarg, &log_threshold) < 0) {
 				fprintf(stderr, "ditto-agent: bad --log-level \"%s\"\n", optarg);

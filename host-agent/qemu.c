@@ -14,6 +14,7 @@
 
 #include "encoding.h"
 #include "util.h"
+#include "wire.h"
 
 const char *accel_name(enum accel a)
 {
@@ -294,6 +295,37 @@ static bool snp_spec_is_valid(const struct qemu_spec *s)
 	       s->snp.cbitpos < 64;
 }
 
+int qemu_cpu_ports(const struct qemu_spec *s)
+{
+	if (!s->cpu_port_dir)
+		return 0;
+	return s->max_workers < QEMU_CPU_PORTS_MAX ? s->max_workers : QEMU_CPU_PORTS_MAX;
+}
+
+int qemu_cpu_port_socket(const char *dir, int cpu, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/cpu%d.sock", dir, cpu);
+	return n >= 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* One virtio-serial port per worker CPU slot, beside the control port on
+ * the same device, each on a socket the agent listens on. */
+static void add_cpu_ports(struct argv_builder *b, const struct qemu_spec *s)
+{
+	for (int cpu = 1; cpu <= qemu_cpu_ports(s); cpu++) {
+		char path[PATH_MAX + 32], name[32];
+		if (qemu_cpu_port_socket(s->cpu_port_dir, cpu, path, sizeof(path)) < 0 ||
+		    wire_cpu_port_name(cpu, name, sizeof(name)) < 0) {
+			b->err = -ENAMETOOLONG;
+			return;
+		}
+		add(b, "-chardev");
+		add(b, "socket,id=cpu%d,path=%s,server=off", cpu, path);
+		add(b, "-device");
+		add(b, "virtserialport,bus=vser0.0,chardev=cpu%d,name=%s", cpu, name);
+	}
+}
+
 int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv)
 {
 	if (s->accel != ACCEL_TCG && s->accel != ACCEL_KVM)
@@ -333,6 +365,7 @@ int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv)
 	add(&b, "virtio-serial-pci,id=vser0");
 	add(&b, "-device");
 	add(&b, "virtserialport,bus=vser0.0,chardev=chan,name=%s", QEMU_CHANNEL_NAME);
+	add_cpu_ports(&b, s);
 	/* The runtime disk, read-only: every VM's QEMU opens the same file, so
 	 * the host's page cache holds its pages once for all of them. An
 	 * SEV-SNP VM gets it too: its guest reads it only through dm-verity,

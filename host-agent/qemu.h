@@ -81,6 +81,9 @@ struct qemu_spec {
 	const struct guest_image *image;
 	const char *qmp_socket;  /* the agent listens; QEMU connects */
 	const char *chan_socket; /* virtio-serial port "ditto.0" */
+	/* Where the worker CPU ports' sockets are (qemu_cpu_port_socket), or
+	 * NULL for none: the VM has only its control port. */
+	const char *cpu_port_dir;
 	const char *console_log;
 	enum confidential confidential;
 	struct qemu_snp snp; /* sev-snp only */
@@ -88,6 +91,18 @@ struct qemu_spec {
 
 /* The guest's name for the agent channel's virtio-serial port. */
 #define QEMU_CHANNEL_NAME "ditto.0"
+
+/* The most worker CPU ports a VM gets (virtio-serial's default of 31 ports
+ * per device, the control port included): workers past it have none. */
+#define QEMU_CPU_PORTS_MAX 30
+
+/* Worker CPU ports of a VM launched from s: one per worker CPU slot
+ * (1..max_workers, at most QEMU_CPU_PORTS_MAX), named "ditto.cpu.N"
+ * (wire_cpu_port_name), present from launch; 0 without cpu_port_dir. */
+int qemu_cpu_ports(const struct qemu_spec *s);
+/* Writes the socket path of worker CPU cpu's port under dir. Returns 0 or
+ * -ENAMETOOLONG. */
+int qemu_cpu_port_socket(const char *dir, int cpu, char *out, size_t size);
 
 /* Builds a NULL-terminated argv. Returns 0, -EINVAL for an inconsistent spec
  * (also sev-snp under hotplug, TCG or without an OVMF or vCPU model), or

@@ -775,6 +775,11 @@ int vcpu_active(const struct vcpu *v)
 	return n;
 }
 
+bool vcpu_cpu_is_active(const struct vcpu *v, int cpu)
+{
+	return cpu >= 1 && cpu <= v->n_workers && v->workers[cpu - 1].state == W_ACTIVE;
+}
+
 int vcpu_granted(const struct vcpu *v)
 {
 	int n = 0;

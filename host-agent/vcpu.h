@@ -141,6 +141,8 @@ bool vcpu_busy(const struct vcpu *v);
 /* Active worker vCPUs. */
 int vcpu_active(const struct vcpu *v);
 
+/* Whether guest CPU cpu is an active worker (runs invocations) now. */
+bool vcpu_cpu_is_active(const struct vcpu *v, int cpu);
 /* Worker vCPUs holding a host core: the active ones, and those on their way
  * in or out. */
 int vcpu_granted(const struct vcpu *v);

@@ -16,11 +16,9 @@
 #include "log.h"
 #include "qmp_client.h"
 #include "util.h"
+#include "vm_proc.h"
 
 #define STOP_GRACE_MS 5000
-#define SETPRIV "/usr/bin/setpriv"
-/* Far more than qemu_build_argv() produces. */
-#define QEMU_ARGV_MAX 96
 
 const char *vm_state_name(enum vm_state s)
 {
@@ -108,6 +106,24 @@ static void part_changed(void *data)
 	unsigned inflight = invoke_inflight(&vm->invoke);
 	int busy = inflight < (unsigned)active ? (int)inflight : active;
 	usage_set(&vm->usage, uv_hrtime(), vcpu_granted(&vm->vcpu), busy);
+}
+
+static struct guest_chan *part_control(void *data)
+{
+	struct vm *vm = data;
+	return vm_is_ready(vm) ? vm->chan : NULL;
+}
+
+static struct guest_chan *part_port(void *data, int cpu)
+{
+	struct vm *vm = data;
+	return vm_ports_chan(&vm->ports, cpu);
+}
+
+static bool part_cpu_active(void *data, int cpu)
+{
+	struct vm *vm = data;
+	return vcpu_cpu_is_active(&vm->vcpu, cpu);
 }
 
 static const struct vcpu_hooks vcpu_hooks = {
@@ -382,45 +398,19 @@ static const struct guest_chan_ops chan_ops = {
 
 /* ---- sockets QEMU connects to ----------------------------------------- */
 
-static void on_listener_closed(uv_handle_t *h)
-{
-	free(h);
-}
-
-static void close_listener(uv_pipe_t **p)
-{
-	if (*p) {
-		uv_close((uv_handle_t *)*p, on_listener_closed);
-		*p = NULL;
-	}
-}
-
+/* And the worker CPU ports: after the control channel, whose calls they
+ * would otherwise be sent again on. */
 static void close_listeners(struct vm *vm)
 {
-	close_listener(&vm->qmp_listen);
-	close_listener(&vm->chan_listen);
-}
-
-/* Accepts QEMU's one connection on a socket and stops listening there. */
-static uv_pipe_t *accept_one(uv_stream_t *server, uv_pipe_t **slot)
-{
-	uv_pipe_t *client = malloc(sizeof(*client));
-	if (!client)
-		return NULL;
-	uv_pipe_init(server->loop, client, 0);
-	int r = uv_accept(server, (uv_stream_t *)client);
-	close_listener(slot);
-	if (r < 0) {
-		uv_close((uv_handle_t *)client, on_listener_closed);
-		return NULL;
-	}
-	return client;
+	vm_listener_close(&vm->qmp_listen);
+	vm_listener_close(&vm->chan_listen);
+	vm_ports_close(&vm->ports);
 }
 
 static void on_qmp_connection(uv_stream_t *server, int status)
 {
 	struct vm *vm = server->data;
-	uv_pipe_t *client = status == 0 ? accept_one(server, &vm->qmp_listen) : NULL;
+	uv_pipe_t *client = status == 0 ? vm_accept_one(server, &vm->qmp_listen) : NULL;
 	if (!client || qmp_client_open(server->loop, client, &qmp_ops, vm, &vm->qmp) < 0)
 		kill_qemu(vm, "cannot take QEMU's QMP connection");
 }
@@ -428,7 +418,7 @@ static void on_qmp_connection(uv_stream_t *server, int status)
 static void on_chan_connection(uv_stream_t *server, int status)
 {
 	struct vm *vm = server->data;
-	uv_pipe_t *client = status == 0 ? accept_one(server, &vm->chan_listen) : NULL;
+	uv_pipe_t *client = status == 0 ? vm_accept_one(server, &vm->chan_listen) : NULL;
 	if (!client || guest_chan_open(server->loop, client, &chan_ops, vm, &vm->chan) < 0) {
 		kill_qemu(vm, "cannot take QEMU's guest channel connection");
 		return;
@@ -437,26 +427,6 @@ static void on_chan_connection(uv_stream_t *server, int status)
 	    guest_chan_capture(vm->chan, vm->env->wire_capture, vm->spec.tenant) < 0)
 		log_warn("wire_capture_failed tenant=%s dir=%s", vm->spec.tenant,
 			 vm->env->wire_capture);
-}
-
-static int listen_unix(struct vm *vm, const char *path, uv_connection_cb cb, uv_pipe_t **slot)
-{
-	/* libuv truncates a bind path that does not fit sun_path. */
-	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return -ENAMETOOLONG;
-	uv_pipe_t *p = malloc(sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	uv_pipe_init(vm->env->loop, p, 0);
-	p->data = vm;
-	*slot = p;
-	unlink(path);
-	int r = uv_pipe_bind(p, path);
-	if (r == 0)
-		r = uv_listen((uv_stream_t *)p, 1, cb);
-	if (r < 0)
-		close_listener(slot);
-	return r;
 }
 
 /* ---- the QEMU process -------------------------------------------------- */
@@ -495,13 +465,13 @@ static void on_proc_exit(uv_process_t *proc, int64_t exit_status, int term_signa
 	/* Resizes first, so they fail with the real reason rather than with the
 	 * channel resets that closing below causes. */
 	vcpu_on_vm_down(&vm->vcpu, stopping ? -ECANCELED : -EPIPE);
-	close_listeners(vm);
 	qmp_client_close(vm->qmp);
 	vm->qmp = NULL;
 	if (vm->chan) {
 		guest_chan_close(vm->chan);
 		vm->chan = NULL;
 	}
+	close_listeners(vm);
 	invoke_on_vm_down(&vm->invoke);
 	if (stopping) {
 		log_info("vm_stopped tenant=%s pid=%d", vm->spec.tenant, (int)vm->pid);
@@ -549,71 +519,32 @@ static int spawn_qemu(struct vm *vm)
 	snprintf(console, sizeof(console), "%s/console.log", vm->dir);
 	snprintf(qlog, sizeof(qlog), "%s/qemu.log", vm->dir);
 
-	int r = listen_unix(vm, qmp_sock, on_qmp_connection, &vm->qmp_listen);
-	if (r == 0)
-		r = listen_unix(vm, chan_sock, on_chan_connection, &vm->chan_listen);
-	if (r < 0) {
-		close_listeners(vm);
-		return r;
-	}
-
 	struct qemu_spec qs;
 	qemu_spec_of(env, &vm->spec, &qs);
 	qs.qmp_socket = qmp_sock;
 	qs.chan_socket = chan_sock;
 	qs.console_log = console;
+	if (env->guest_ports == GUEST_PORTS_PER_CPU)
+		qs.cpu_port_dir = vm->dir;
+	int r = vm_listen_unix(env->loop, qmp_sock, vm, on_qmp_connection, &vm->qmp_listen);
+	if (r == 0)
+		r = vm_listen_unix(env->loop, chan_sock, vm, on_chan_connection, &vm->chan_listen);
+	if (r == 0)
+		r = vm_ports_listen(&vm->ports, env->loop, vm->dir, qemu_cpu_ports(&qs),
+				    vm->spec.tenant);
 	char **argv = NULL;
-	r = qemu_build_argv(&qs, &argv);
+	if (r == 0)
+		r = qemu_build_argv(&qs, &argv);
 	if (r < 0) {
 		close_listeners(vm);
 		return r;
 	}
 
-	int logfd = open(qlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	uv_stdio_container_t stdio[3] = {
-		{ .flags = UV_IGNORE },
-		{ .flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd },
-		{ .flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd },
-	};
-	/* QEMU must not outlive the agent: an agent that crashes would leave
-	 * VMs holding cores nobody manages. setpriv (util-linux, always on
-	 * Debian) sets the parent-death signal and execs QEMU in place. */
-	char *launch_argv[4 + QEMU_ARGV_MAX];
-	char **run = argv;
-	if (access(SETPRIV, X_OK) == 0) {
-		size_t n = 0;
-		launch_argv[n++] = SETPRIV;
-		launch_argv[n++] = "--pdeathsig";
-		launch_argv[n++] = "KILL";
-		for (char **p = argv; *p && n < 3 + QEMU_ARGV_MAX; p++)
-			launch_argv[n++] = *p;
-		launch_argv[n] = NULL;
-		run = launch_argv;
-	}
-	uv_process_options_t opts = {
-		.file = run[0],
-		.args = run,
-		.exit_cb = on_proc_exit,
-		.stdio = stdio,
-		.stdio_count = 3,
-	};
-	vm->proc = calloc(1, sizeof(*vm->proc));
-	if (!vm->proc) {
-		r = -ENOMEM;
-	} else {
-		vm->proc->data = vm;
-		vm->t_spawn_ns = uv_hrtime();
-		r = uv_spawn(env->loop, vm->proc, &opts);
-		if (r < 0) {
-			/* libuv requires closing a handle even when spawning failed. */
-			uv_close((uv_handle_t *)vm->proc, on_proc_closed);
-			vm->proc = NULL;
-		}
-	}
-	if (logfd >= 0)
-		close(logfd);
+	vm->t_spawn_ns = uv_hrtime();
+	r = vm_proc_spawn(env->loop, argv, qlog, on_proc_exit, vm, &vm->proc);
 	qemu_argv_free(argv);
 	if (r < 0) {
+		vm->proc = NULL;
 		close_listeners(vm);
 		return r;
 	}
@@ -657,20 +588,12 @@ static int launch(struct vm *vm)
 	}
 	uv_timer_start(&vm->boot_timer, on_boot_timer, (uint64_t)vm->env->boot_timeout_ms, 0);
 	log_info("vm_starting tenant=%s pid=%d mechanism=%s max_workers=%d memory_mib=%d accel=%s "
-		 "confidential=%s",
+		 "confidential=%s guest_ports=%s cpu_ports=%d",
 		 vm->spec.tenant, (int)vm->pid, vcpu_mech_name(vm->spec.mech), vm->spec.max_workers,
 		 vm->spec.memory_mib, accel_name(vm->accel),
-		 confidential_name(vm->spec.confidential));
+		 confidential_name(vm->spec.confidential), guest_ports_name(vm->env->guest_ports),
+		 vm->ports.n);
 	return 0;
-}
-
-static bool tenant_is_valid(const char *t)
-{
-	size_t n = strlen(t);
-	return n > 0 && n <= VM_TENANT_MAX &&
-	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
-		       n &&
-	       t[0] != '.';
 }
 
 /* Runs once for each of the VM's own handles and once for each part. */
@@ -703,35 +626,6 @@ static void vm_free(struct vm *vm, bool tell_owner)
 	vcpu_close(&vm->vcpu, on_part_closed);
 	scaler_close(&vm->scaler, on_part_closed);
 	close_listeners(vm);
-}
-
-const char *vm_policy_refusal(enum vcpu_mech mech, int max_workers, const struct policy *p)
-{
-	if (policy_is_scale_out(p))
-		return "scale-out is the controller's: it gives each of a tenant's VMs fixed:1";
-	int standby = policy_standby(p);
-	if (standby > max_workers)
-		return "the policy's standby must not exceed the VM's max_workers";
-	if (standby > 0 && mech != VCPU_PRECREATED)
-		return "a standby needs the precreated mechanism: hotplug vCPUs have none";
-	return NULL;
-}
-
-int vm_spec_check(const struct vm_spec *spec)
-{
-	if (!tenant_is_valid(spec->tenant) ||
-	    vm_policy_refusal(spec->mech, spec->max_workers, &spec->policy))
-		return -EINVAL;
-	if (spec->max_workers < 0 || spec->max_workers > VM_MAX_CPUS - 1 || spec->memory_mib < 64 ||
-	    spec->standby < 0 || spec->standby > spec->max_workers || spec->min_workers < 0 ||
-	    spec->min_workers > spec->max_workers)
-		return -EINVAL;
-	if (spec->mech == VCPU_HOTPLUG &&
-	    (spec->hotplug_slots < spec->max_workers + 1 || spec->hotplug_slots > VM_MAX_CPUS))
-		return -EINVAL;
-	if (spec->confidential == CONFIDENTIAL_SEV_SNP && spec->mech != VCPU_PRECREATED)
-		return -EINVAL;
-	return 0;
 }
 
 /* A confidential VM's expected launch digest: its spec and image stay the
@@ -804,6 +698,12 @@ int vm_start(const struct vm_env *env, const struct vm_spec *spec, vm_ready_fn c
 	};
 	scaler_init(&vm->scaler, env->loop, &sc, &scaler_ops, vm);
 	invoke_init(&vm->invoke, vm->spec.tenant, env->store, env->max_inflight, part_changed, vm);
+	if (env->guest_ports == GUEST_PORTS_PER_CPU)
+		invoke_use_ports(&vm->invoke, &(struct invoke_ports){ .control = part_control,
+								      .port = part_port,
+								      .active = part_cpu_active,
+								      .n = spec->max_workers,
+								      .data = vm });
 	vm->handles_open = 5; /* the three timers above, the vCPUs and the scaler */
 
 	r = launch(vm);
@@ -873,71 +773,4 @@ int vm_restart(struct vm *vm, vm_ready_fn cb, void *data)
 	if (vm->state != VM_STOPPING)
 		begin_stop(vm);
 	return 0;
-}
-
-/* Reads "Key: N kB" from a /proc file of QEMU's. */
-static long proc_kib(const struct vm *vm, const char *file, const char *key)
-{
-	if (!vm->proc_running)
-		return -1;
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)vm->pid, file);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	size_t klen = strlen(key);
-	long kib = -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			kib = strtol(line + klen + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return kib;
-}
-
-json_t *vm_to_json(const struct vm *vm)
-{
-	json_t *workers = vcpu_workers_json(&vm->vcpu);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:i, s:o}", "tenant",
-			      vm->spec.tenant, "state", vm_state_name(vm->state), "mechanism",
-			      vcpu_mech_name(vm->spec.mech), "accel", accel_name(vm->accel),
-			      "max_workers_limit", vm->spec.max_workers, "memory_mib",
-			      vm->spec.memory_mib, "standby",
-			      vm->vcpu.limits.standby, "boot_ms", (json_int_t)vm->boot_ms, "pid",
-			      vm->proc_running ? (int)vm->pid : 0, "worker_cpus", workers);
-	scaler_to_json(&vm->scaler, o);
-	if (vm->spec.mech == VCPU_HOTPLUG) {
-		/* QEMU creates at most maxcpus vCPUs over a VM's life (the boot
-		 * CPU included); what is left bounds future grows. */
-		json_object_set_new(o, "hotplug_remaining",
-				    json_integer(vcpu_hotplug_left(&vm->vcpu)));
-	}
-	/* RSS counts the kernel image QEMU maps from the page cache, which all
-	 * VMs share; PSS splits shared pages among their users. Both include
-	 * the guest RAM the guest has touched. */
-	long rss = proc_kib(vm, "status", "VmRSS"), pss = proc_kib(vm, "smaps_rollup", "Pss");
-	if (rss >= 0)
-		json_object_set_new(o, "qemu_rss_kib", json_integer(rss));
-	if (pss >= 0)
-		json_object_set_new(o, "qemu_pss_kib", json_integer(pss));
-	invoke_to_json(&vm->invoke, o);
-	vm_usage_to_json(vm, o);
-	json_object_set_new(o, "confidential",
-			    json_string(confidential_name(vm->spec.confidential)));
-	if (vm->measurement[0])
-		json_object_set_new(o, "measurement", json_string(vm->measurement));
-	char hd[2 * QEMU_SNP_HOST_DATA_SIZE + 1];
-	bytes_to_hex(vm->spec.host_data, sizeof(vm->spec.host_data), hd);
-	json_object_set_new(o, "host_data", vm->spec.has_host_data ? json_string(hd) : json_null());
-	if (vm->died_reason[0])
-		json_object_set_new(o, "reason", json_string(vm->died_reason));
-	return o;
-}
-
-void vm_usage_to_json(const struct vm *vm, json_t *o)
-{
-	json_object_set_new(o, "workers", json_integer(vcpu_active(&vm->vcpu)));
-	json_object_set_new(o, "vcpu_ms", usage_to_json(&vm->usage, uv_hrtime()));
 }

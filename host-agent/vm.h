@@ -22,6 +22,7 @@
 #include "snp_host.h"
 #include "usage.h"
 #include "vcpu.h"
+#include "vm_ports.h"
 
 #define VM_TENANT_MAX 63
 
@@ -87,6 +88,7 @@ struct vm_env {
 	unsigned max_inflight;    /* invocations per VM sent and unanswered */
 	const struct vm_snp *snp; /* never NULL */
 	const char *wire_capture; /* copy guest channel bytes into this folder, or NULL */
+	enum guest_ports guest_ports; /* per-cpu: a port per worker CPU (vm_ports.h) */
 	/* A VM is gone for good; called with data. */
 	void (*gone)(struct vm *vm, void *data);
 	void *data;
@@ -134,6 +136,7 @@ struct vm {
 	struct vcpu vcpu;
 	struct scaler scaler;
 	struct invoke invoke;
+	struct vm_ports ports; /* per-cpu: the worker CPU ports */
 	/* Worker vCPUs allocated and busy, integrated over the VM object's
 	 * life (restarts included), on uv_hrtime. */
 	struct usage usage;

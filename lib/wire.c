@@ -1,6 +1,8 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,4 +282,29 @@ char *wire_frame_meta_dup(const struct wire_frame *f)
 		memcpy(s, f->meta, f->hdr.meta_len);
 	s[f->hdr.meta_len] = '\0';
 	return s;
+}
+
+int wire_cpu_port_name(int cpu, char *out, size_t size)
+{
+	if (cpu < 1)
+		return -EINVAL;
+	int n = snprintf(out, size, WIRE_CPU_PORT_PREFIX "%d", cpu);
+	return n >= 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+int wire_cpu_port_cpu(const char *name)
+{
+	size_t plen = strlen(WIRE_CPU_PORT_PREFIX);
+	if (strncmp(name, WIRE_CPU_PORT_PREFIX, plen) != 0)
+		return -EINVAL;
+	const char *p = name + plen;
+	if (*p < '1' || *p > '9')
+		return -EINVAL;
+	long v = 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v > INT_MAX)
+			return -EINVAL;
+	}
+	return *p ? -EINVAL : (int)v;
 }

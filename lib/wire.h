@@ -288,4 +288,20 @@ int wire_decoder_next(struct wire_decoder *d, struct wire_frame *ret);
  * NULL when out of memory. */
 char *wire_frame_meta_dup(const struct wire_frame *f);
 
+/* Worker CPU ports. Besides the control port, a VM may have one
+ * virtio-serial port per worker CPU slot, named "ditto.cpu.N" for worker CPU
+ * N (1-based, the guest's logical CPU id), present from launch. It carries
+ * the same frames as the control port, but only WIRE_INVOKE requests and
+ * their replies: the guest serves it on CPU N itself, so a warm invocation
+ * never passes through the control CPU. */
+#define WIRE_CPU_PORT_PREFIX "ditto.cpu."
+
+/* Writes port N's name into out. Returns 0, -EINVAL when cpu is not a worker
+ * CPU (< 1), or -ENAMETOOLONG when size is too small. */
+int wire_cpu_port_name(int cpu, char *out, size_t size);
+/* The worker CPU a port name names ("ditto.cpu.3" -> 3), or -EINVAL when
+ * name is not a worker CPU port's (another prefix, no digits, a leading
+ * zero, trailing bytes, 0 or out of int range). */
+int wire_cpu_port_cpu(const char *name);
+
 #endif
