@@ -9,12 +9,14 @@
 
 #include "controller.h"
 #include "log.h"
+#include "store_migrate.h"
 #include "util.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ditto-controller [options]\n"
+		"       ditto-controller migrate --from URI --to URI (copy a store into an empty one)\n"
 		"  --listen ADDR       IPv4 address to listen on (default 127.0.0.1)\n"
 		"  --port N            port, 0 for any free one (default 8080)\n"
 		"  --data DIR          database, admin key and artifacts (default data/controller)\n"
@@ -118,6 +120,8 @@ static int serve(const struct controller_config *cfg, const char *ready_file)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "migrate") == 0)
+		return store_migrate_main(argc - 1, argv + 1);
 	log_set_ident("ditto-controller");
 	struct controller_config cfg;
 	controller_config_defaults(&cfg);
