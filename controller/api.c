@@ -335,6 +335,12 @@ static bool authenticate(struct request *r)
 			    "need Authorization: Bearer <key>");
 		return false;
 	}
+	struct key_cache *kc = &r->ctl->keys;
+	if (key_cache_get(kc, token, r->tenant, &r->is_admin)) {
+		r->authed = true;
+		return true;
+	}
+	uint64_t gen = key_cache_gen(kc);
 	struct db *db = &r->ctl->db;
 	pthread_mutex_lock(&db->lock);
 	int err = store_key_verify(db->store, token, r->tenant, &r->is_admin);
@@ -343,6 +349,7 @@ static bool authenticate(struct request *r)
 		reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown or revoked key");
 		return false;
 	}
+	key_cache_put(kc, gen, token, r->tenant, r->is_admin);
 	r->authed = true;
 	return true;
 }
@@ -563,6 +570,7 @@ int api_serve(struct controller *c, const struct sockaddr_in *sin, char *err, si
 	/* Room over the limit for connections that are answered 503 at once. */
 	unsigned hard = c->cfg.max_connections + c->cfg.max_connections / 4 + 16;
 	fd_room(hard);
+	key_cache_init(&c->keys);
 	int r = api_listener_open(sin, &c->listener, &c->port);
 	if (r < 0) {
 		snprintf(err, err_size, "cannot listen on %s:%d: %s", c->cfg.listen_addr,
@@ -598,4 +606,5 @@ void api_close(struct controller *c)
 	if (c->d)
 		MHD_stop_daemon(c->d);
 	c->d = NULL;
+	key_cache_destroy(&c->keys);
 }

@@ -184,9 +184,9 @@ static void key_list(struct request *r)
 	reply_json(r, MHD_HTTP_OK, json_pack("{s:s, s:o}", "tenant", r->arg, "keys", a));
 }
 
-/* DELETE /v1/tenants/{t}/keys/{key_id}: verification reads the store on
- * every request (no cache), so the key is refused from the next request
- * on, on every connection. */
+/* DELETE /v1/tenants/{t}/keys/{key_id}: the keys verified a moment ago
+ * are forgotten with it (key_cache.h), so the key is refused from the next
+ * request on, on every connection. */
 static void key_revoke(struct request *r)
 {
 	struct store_tenant t;
@@ -199,6 +199,8 @@ static void key_revoke(struct request *r)
 		pthread_mutex_lock(&db->lock);
 		err = store_key_revoke(db->store, r->arg, r->arg2);
 		pthread_mutex_unlock(&db->lock);
+		if (err == 0)
+			key_cache_forget(&r->ctl->keys);
 	}
 	if (err == -ENOENT)
 		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",

@@ -21,6 +21,7 @@
 #include "fleet.h"
 #include "httpd.h"
 #include "invoker.h"
+#include "key_cache.h"
 #include "link.h"
 #include "metrics.h"
 #include "sha256.h"
@@ -58,6 +59,7 @@ struct controller {
 	struct MHD_Daemon *d;
 	struct api_listener *listener; /* accepts for d (api_listen.h) */
 	atomic_uint connections;       /* client connections open now (api.c) */
+	struct key_cache keys;         /* keys verified a moment ago (api.c) */
 	int port;
 };
 

@@ -287,6 +287,10 @@ static void read_some(struct api_link *l)
 			link_close(l);
 			return;
 		}
+		/* A short read took all there was: the poll (level-triggered)
+		 * says when more comes, without a read that fails EAGAIN. */
+		if ((size_t)n < sizeof(buf))
+			return;
 	}
 }
 
