@@ -133,7 +133,7 @@ $(B)/$(1).zip: $(shell find $(1) -type f ! -path '*/__pycache__/*' 2>/dev/null)
 endef
 $(foreach d,$(FN_ZIPDIRS),$(eval $(call FN_ZIP_RULE,$(d))))
 
-LIBS_CTL = -lmicrohttpd -ljansson -lsqlite3 -lcrypto -lcurl -lpthread
+LIBS_CTL = -lmicrohttpd -ljansson -lsqlite3 $(LIBS_PQ) -lcrypto -lcurl -lpthread
 $(B)/ditto-controller: $(B)/obj/controller/main.o $(B)/libcontroller.a $(B)/libditto.a
 	$(CC) -o $@ $^ $(LIBS_CTL)
 

@@ -106,18 +106,24 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 		goto fail;
 	}
 	clean_uploads(c->artifacts_dir);
-	snprintf(path, sizeof(path), "%s/ditto.db", c->data_dir);
+	if (cfg->store)
+		snprintf(path, sizeof(path), "%s", cfg->store);
+	else
+		snprintf(path, sizeof(path), "sqlite:%s/ditto.db", c->data_dir);
 	if ((r = store_open(path, &c->db.store)) < 0) {
-		snprintf(err, err_size, "cannot open %s: %s", path, strerror(-r));
+		/* A conninfo may hold a password: name only a file. */
+		snprintf(err, err_size, "cannot open store %s: %s",
+			 strncmp(path, "postgres:", 9) ? path : "postgres", strerror(-r));
 		goto fail;
 	}
 	if ((r = admin_key_ensure(c, err, err_size)) < 0)
 		goto fail;
-	/* Requests never checkpoint the WAL themselves (its fsyncs would land
-	 * on whichever request crossed the threshold); the fleet's thread does,
-	 * on a handle of its own. */
-	if ((r = store_open(path, &c->checkpoint)) < 0 ||
-	    (r = store_set_autocheckpoint(c->db.store, 0)) < 0) {
+	/* Requests never checkpoint SQLite's WAL themselves (its fsyncs would
+	 * land on whichever request crossed the threshold); the fleet's thread
+	 * does, on a handle of its own. PostgreSQL checkpoints by itself. */
+	if (!strcmp(store_engine(c->db.store), "sqlite") &&
+	    ((r = store_open(path, &c->checkpoint)) < 0 ||
+	     (r = store_set_autocheckpoint(c->db.store, 0)) < 0)) {
 		snprintf(err, err_size, "cannot open %s: %s", path, strerror(-r));
 		goto fail;
 	}

@@ -13,6 +13,7 @@ struct controller_config {
 	const char *listen_addr; /* IPv4 address, e.g. "127.0.0.1" */
 	int port;                /* 0: any free port */
 	const char *data_dir;    /* DIR/ditto.db, DIR/admin.key, DIR/artifacts/<sha256> */
+	const char *store;       /* the store's URI (store.h); NULL: sqlite:DIR/ditto.db */
 	uint64_t max_artifact;   /* largest artifact body accepted, bytes */
 	int host_timeout_ms;     /* a host without heartbeats this long is down */
 	int vm_memory_mib;       /* memory of each tenant VM */

@@ -9,6 +9,7 @@
 
 #include "controller.h"
 #include "log.h"
+#include "store.h"
 #include "store_migrate.h"
 #include "util.h"
 
@@ -20,6 +21,8 @@ static void usage(FILE *f)
 		"  --listen ADDR       IPv4 address to listen on (default 127.0.0.1)\n"
 		"  --port N            port, 0 for any free one (default 8080)\n"
 		"  --data DIR          database, admin key and artifacts (default data/controller)\n"
+		"  --store URI         sqlite:PATH or postgres:CONNINFO (libpq's key=value or\n"
+		"                      postgresql:// URI; default sqlite:DIR/ditto.db)\n"
 		"  --max-artifact N    largest artifact in bytes (default 50331648)\n"
 		"  --host-timeout-ms N a host silent this long is down (default 5000)\n"
 		"  --vm-memory-mib N   memory of each tenant VM (default 512)\n"
@@ -141,6 +144,7 @@ int main(int argc, char **argv)
 		{ "retain", required_argument, NULL, 'R' },
 		{ "retain-days", required_argument, NULL, 'D' },
 		{ "agent-link", required_argument, NULL, 'L' },
+		{ "store", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -157,6 +161,17 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'r': ready_file = optarg; break;
+		case 'S': {
+			const char *engine, *target;
+			if (store_uri_parse(optarg, &engine, &target) < 0) {
+				fprintf(stderr,
+					"ditto-controller: --store must be sqlite:PATH or "
+					"postgres:CONNINFO\n");
+				return 2;
+			}
+			cfg.store = optarg;
+			break;
+		}
 		case 'L':
 			if (strcmp(optarg, "http") != 0 && strcmp(optarg, "stream") != 0) {
 				fprintf(stderr,

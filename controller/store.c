@@ -16,122 +16,6 @@
 #include "encoding.h"
 #include "util.h"
 
-/* Each schema version is one step; a database at user_version N runs steps
- * N+1.. in order, each in its own transaction, so later versions only ever
- * append steps here and never edit an applied one. */
-static const char *const sqlite_migrations[] = {
-	/* 1: the initial schema. Names are the keys: they are what the API
-	 * speaks, and a tenant or function is never renamed. */
-	"CREATE TABLE tenants ("
-	"  name TEXT PRIMARY KEY,"
-	"  created_ms INTEGER NOT NULL,"
-	"  min_workers INTEGER NOT NULL DEFAULT 0,"
-	"  max_workers INTEGER NOT NULL DEFAULT 4,"
-	"  mechanism TEXT NOT NULL DEFAULT 'hotplug',"
-	"  policy TEXT NOT NULL DEFAULT 'elastic'"
-	") WITHOUT ROWID;"
-	"CREATE TABLE api_keys ("
-	"  key_id TEXT PRIMARY KEY,"
-	"  tenant TEXT REFERENCES tenants(name)," /* NULL: an admin key */
-	"  salt BLOB NOT NULL,"
-	"  hash BLOB NOT NULL,"
-	"  created_ms INTEGER NOT NULL,"
-	"  revoked_ms INTEGER"
-	");"
-	"CREATE TABLE artifacts ("
-	"  digest TEXT PRIMARY KEY,"
-	"  size INTEGER NOT NULL,"
-	"  created_ms INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	/* latest is the highest version ever stored, so numbers are never
-	 * reused; first_live is the first version of the current incarnation
-	 * (a put after a delete starts a new one). */
-	"CREATE TABLE functions ("
-	"  tenant TEXT NOT NULL REFERENCES tenants(name),"
-	"  name TEXT NOT NULL,"
-	"  latest INTEGER NOT NULL,"
-	"  first_live INTEGER NOT NULL,"
-	"  deleted INTEGER NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY (tenant, name)"
-	") WITHOUT ROWID;"
-	"CREATE TABLE function_versions ("
-	"  tenant TEXT NOT NULL,"
-	"  name TEXT NOT NULL,"
-	"  version INTEGER NOT NULL,"
-	"  digest TEXT NOT NULL REFERENCES artifacts(digest),"
-	"  timeout_ms INTEGER NOT NULL,"
-	"  memory_mib INTEGER NOT NULL,"
-	"  max_concurrency INTEGER NOT NULL,"
-	"  mode TEXT NOT NULL,"
-	"  created_ms INTEGER NOT NULL,"
-	"  PRIMARY KEY (tenant, name, version),"
-	"  FOREIGN KEY (tenant, name) REFERENCES functions(tenant, name)"
-	") WITHOUT ROWID;"
-	/* The database itself refuses to change a stored version. */
-	"CREATE TRIGGER function_versions_immutable BEFORE UPDATE ON function_versions"
-	"  BEGIN SELECT RAISE(ABORT, 'function versions are immutable'); END;"
-	"CREATE TABLE invocations ("
-	"  id TEXT PRIMARY KEY,"
-	"  tenant TEXT NOT NULL,"
-	"  function TEXT NOT NULL,"
-	"  version INTEGER NOT NULL,"
-	"  async INTEGER NOT NULL,"
-	"  status TEXT NOT NULL CHECK (status IN ('queued','running','ok','error','timeout')),"
-	"  retries INTEGER NOT NULL DEFAULT 0,"
-	"  created_ms INTEGER NOT NULL,"
-	"  started_ms INTEGER,"
-	"  finished_ms INTEGER,"
-	"  host TEXT, vm TEXT, cpu INTEGER,"
-	"  input BLOB, result BLOB, log BLOB, error TEXT,"
-	"  queued_us INTEGER, cold_start_us INTEGER, exec_us INTEGER, total_us INTEGER,"
-	"  cold_start INTEGER,"
-	"  FOREIGN KEY (tenant, function, version)"
-	"    REFERENCES function_versions(tenant, name, version)"
-	");"
-	/* Listing pages through a tenant's records newest first. */
-	"CREATE INDEX invocations_by_tenant ON invocations(tenant, created_ms, id);"
-	/* Recovery and retention only look at the few unfinished records or
-	 * at finished ones by age. */
-	"CREATE INDEX invocations_unfinished ON invocations(status)"
-	"  WHERE status IN ('queued','running');"
-	"CREATE INDEX invocations_by_finish ON invocations(finished_ms)"
-	"  WHERE finished_ms IS NOT NULL;"
-	"CREATE TABLE hosts ("
-	"  id TEXT PRIMARY KEY,"
-	"  address TEXT NOT NULL,"
-	"  cores INTEGER NOT NULL,"
-	"  registered_ms INTEGER NOT NULL,"
-	"  last_seen_ms INTEGER NOT NULL,"
-	"  down INTEGER NOT NULL DEFAULT 0,"
-	"  draining INTEGER NOT NULL DEFAULT 0"
-	") WITHOUT ROWID;",
-	/* 2: what the agent said of the VM an invocation ran on: its active
-	 * worker vCPUs and its worker-vCPU milliseconds so far (NULL: not said). */
-	"ALTER TABLE invocations ADD COLUMN workers INTEGER;"
-	"ALTER TABLE invocations ADD COLUMN vcpu_alloc_ms INTEGER;"
-	"ALTER TABLE invocations ADD COLUMN vcpu_busy_ms INTEGER;",
-	/* 3: confidential tenants (how their VMs run, and whether invocations
-	 * need verified hardware evidence) and end-to-end encrypted function
-	 * versions. */
-	"ALTER TABLE tenants ADD COLUMN confidential TEXT NOT NULL DEFAULT 'none';"
-	"ALTER TABLE tenants ADD COLUMN attestation TEXT NOT NULL DEFAULT 'optional';"
-	"ALTER TABLE function_versions ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;",
-	/* 4: the HOST_DATA a tenant's confidential VMs are launched with (the
-	 * commitment to the tenant secret they accept; NULL: none). */
-	"ALTER TABLE tenants ADD COLUMN host_data TEXT;",
-	/* 5: how a version runs (binary, shell, python3, nodejs) and the
-	 * handler its launcher loads (NULL: none), and the exception a failed
-	 * invocation raised (JSON: type, message, traceback; NULL: none). */
-	"ALTER TABLE function_versions ADD COLUMN runtime TEXT NOT NULL DEFAULT 'binary';"
-	"ALTER TABLE function_versions ADD COLUMN handler TEXT;"
-	"ALTER TABLE invocations ADD COLUMN exception TEXT;",
-	/* 6: when garbage collection deleted an artifact's file (NULL: it is
-	 * there). The row stays: deleted functions' versions still name it. */
-	"ALTER TABLE artifacts ADD COLUMN collected_ms INTEGER;",
-	/* 7: the most invocations of a tenant's functions running at once. */
-	"ALTER TABLE tenants ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 100;",
-};
-
 static const struct sq_query core_queries[Q_COUNT] = {
 	/* IMMEDIATE takes SQLite's write lock up front, so a transaction that
 	 * reads then writes never fails half-way on a lock another writer
@@ -143,8 +27,8 @@ static const struct sq_query core_queries[Q_COUNT] = {
 };
 
 const char *const store_tables[] = {
-	"tenants", "api_keys", "artifacts", "functions", "function_versions", "invocations",
-	"hosts",   NULL,
+	"tenants",           "api_keys",    "artifacts", "functions",
+	"function_versions", "invocations", "hosts",     NULL,
 };
 
 /* The parts of the query table; each query's SQL is in exactly one. */
@@ -488,10 +372,9 @@ struct engine_kind {
 	int latest;
 };
 
-#define KIND(engine, steps) { &(engine), (steps), (int)(sizeof(steps) / sizeof((steps)[0])) }
-
 static const struct engine_kind kinds[] = {
-	KIND(sq_sqlite_engine, sqlite_migrations),
+	{ &sq_sqlite_engine, store_sqlite_schema, STORE_SQLITE_SCHEMA_VERSION },
+	{ &sq_pg_engine, store_pg_schema, STORE_PG_SCHEMA_VERSION },
 };
 
 int store_uri_parse(const char *uri, const char **ret_engine, const char **ret_target)

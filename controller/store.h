@@ -155,8 +155,7 @@ struct store_key {
 
 /* Returns tenant's live (unrevoked) keys, oldest first, as a malloc'd array
  * (free()). Returns 0 or -errno. */
-int store_key_list(struct store *s, const char *tenant, struct store_key **ret_keys,
-		   size_t *ret_n);
+int store_key_list(struct store *s, const char *tenant, struct store_key **ret_keys, size_t *ret_n);
 
 /* ---- artifacts ---------------------------------------------------------- */
 
@@ -384,8 +383,7 @@ struct store_id {
  * returned in ret_retry (malloc'd, free(); NULL when none) for the caller to
  * run again. Returns 0 or -errno. */
 int store_invocations_recover(struct store *s, const char *reason, int max_retries,
-			      size_t *ret_failed, struct store_id **ret_retry,
-			      size_t *ret_n_retry);
+			      size_t *ret_failed, struct store_id **ret_retry, size_t *ret_n_retry);
 
 /* ---- maintenance -------------------------------------------------------- */
 

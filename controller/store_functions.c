@@ -11,13 +11,18 @@
 	" JOIN function_versions v ON v.tenant = f.tenant AND v.name = f.name"        \
 	" JOIN artifacts a ON a.digest = v.digest"
 
+/* Each query is one struct, its text indented under it (clang-format would
+ * align it after the brace, past the line's end). */
+/* clang-format off */
 const struct sq_query store_function_queries[Q_COUNT] = {
 	/* A collected artifact deployed again has its file back. */
-	[Q_ARTIFACT_INSERT] = { "INSERT INTO artifacts (digest, size, created_ms)"
-				" VALUES (?1, ?2, ?3)"
-				" ON CONFLICT (digest) DO UPDATE SET collected_ms = NULL" },
-	[Q_ARTIFACT_GET] = { "SELECT size FROM artifacts WHERE digest = ?1"
-			     " AND collected_ms IS NULL" },
+	[Q_ARTIFACT_INSERT] = {
+		"INSERT INTO artifacts (digest, size, created_ms) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (digest) DO UPDATE SET collected_ms = NULL",
+	},
+	[Q_ARTIFACT_GET] = {
+		"SELECT size FROM artifacts WHERE digest = ?1 AND collected_ms IS NULL",
+	},
 	/* Reachable: a version of a live function from its current
 	 * incarnation on (what store_function_get can return), or the version
 	 * of an invocation not yet finished. */
@@ -29,9 +34,11 @@ const struct sq_query store_function_queries[Q_COUNT] = {
 		" AND NOT EXISTS (SELECT 1 FROM invocations i JOIN function_versions v"
 		"  ON v.tenant = i.tenant AND v.name = i.function AND v.version = i.version"
 		"  WHERE i.status IN ('queued','running') AND v.digest = a.digest)"
-		" ORDER BY a.digest" },
-	[Q_ARTIFACT_COLLECT] = { "UPDATE artifacts SET collected_ms = ?2 WHERE digest = ?1"
-				 " AND collected_ms IS NULL" },
+		" ORDER BY a.digest",
+	},
+	[Q_ARTIFACT_COLLECT] = {
+		"UPDATE artifacts SET collected_ms = ?2 WHERE digest = ?1 AND collected_ms IS NULL",
+	},
 	/* Within an UPDATE SET every column reads its old value. The conflict
 	 * locks the function's row until the transaction ends, so concurrent
 	 * puts, from any handle or controller, count on one after another. */
@@ -39,20 +46,27 @@ const struct sq_query store_function_queries[Q_COUNT] = {
 		"INSERT INTO functions (tenant, name, latest, first_live) VALUES (?1, ?2, 1, 1)"
 		" ON CONFLICT (tenant, name) DO UPDATE SET latest = functions.latest + 1,"
 		" first_live = CASE WHEN functions.deleted <> 0 THEN functions.latest + 1"
-		" ELSE functions.first_live END, deleted = 0 RETURNING latest" },
+		" ELSE functions.first_live END, deleted = 0 RETURNING latest",
+	},
 	[Q_VERSION_INSERT] = {
 		"INSERT INTO function_versions (tenant, name, version, digest, timeout_ms,"
 		" memory_mib, max_concurrency, mode, created_ms, encrypted, runtime, handler)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" },
-	[Q_FUNCTION_GET] = { "SELECT " FUNCTION_COLS
-			     " WHERE f.tenant = ?1 AND f.name = ?2 AND f.deleted = 0"
-			     " AND v.version = CASE WHEN CAST(?3 AS BIGINT) = 0 THEN f.latest"
-			     " ELSE CAST(?3 AS BIGINT) END AND v.version >= f.first_live" },
-	[Q_FUNCTION_LIST] = { "SELECT " FUNCTION_COLS " WHERE f.tenant = ?1 AND f.deleted = 0"
-			      " AND v.version = f.latest ORDER BY f.name" },
-	[Q_FUNCTION_DELETE] = { "UPDATE functions SET deleted = 1 WHERE tenant = ?1 AND name = ?2"
-				" AND deleted = 0" },
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	},
+	[Q_FUNCTION_GET] = {
+		"SELECT " FUNCTION_COLS " WHERE f.tenant = ?1 AND f.name = ?2 AND f.deleted = 0"
+		" AND v.version = CASE WHEN CAST(?3 AS BIGINT) = 0 THEN f.latest"
+		" ELSE CAST(?3 AS BIGINT) END AND v.version >= f.first_live",
+	},
+	[Q_FUNCTION_LIST] = {
+		"SELECT " FUNCTION_COLS " WHERE f.tenant = ?1 AND f.deleted = 0"
+		" AND v.version = f.latest ORDER BY f.name",
+	},
+	[Q_FUNCTION_DELETE] = {
+		"UPDATE functions SET deleted = 1 WHERE tenant = ?1 AND name = ?2 AND deleted = 0",
+	},
 };
+/* clang-format on */
 
 /* ---- artifacts ---------------------------------------------------------- */
 
@@ -64,8 +78,8 @@ static int artifact_record(struct store *s, const char *digest, uint64_t size)
 	if (!store_is_lower_hex(digest, STORE_DIGEST_SIZE - 1) || size > INT64_MAX)
 		return -EINVAL;
 	{
-		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_ARTIFACT_INSERT, "tII", digest,
-							       (int64_t)size, time_wall_ms());
+		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(
+			s, Q_ARTIFACT_INSERT, "tII", digest, (int64_t)size, time_wall_ms());
 		if (!st)
 			return -ENOMEM;
 		int r = sq_step_done(st);
@@ -108,7 +122,7 @@ int store_artifact_unused(struct store *s, struct store_artifact **ret_artifacts
 int store_artifact_collect(struct store *s, const char *digest)
 {
 	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_ARTIFACT_COLLECT, "tI", digest,
-						       time_wall_ms());
+							 time_wall_ms());
 	if (!st)
 		return -ENOMEM;
 	return sq_step_update(st);
@@ -136,7 +150,7 @@ static int function_put_locked(struct store *s, const char *tenant, const char *
 	int64_t version;
 	{
 		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_FUNCTION_BUMP, "tt", tenant,
-							       name);
+								 name);
 		if (!st)
 			return -ENOMEM;
 		/* An unknown tenant fails the insert with -ENOENT. */
@@ -208,7 +222,7 @@ int store_function_get(struct store *s, const char *tenant, const char *name, in
 	if (version < 0)
 		return -ENOENT;
 	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_FUNCTION_GET, "ttI", tenant, name,
-						       version);
+							 version);
 	return sq_read_row(st, read_function, ret_function);
 }
 

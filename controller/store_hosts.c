@@ -24,7 +24,7 @@ int store_host_register(struct store *s, const char *id, const char *address, in
 	if (!sq_object_name_is_valid(id) || !sq_printable(address, STORE_ADDRESS_SIZE) || cores < 1)
 		return -EINVAL;
 	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_HOST_REGISTER, "ttiI", id, address,
-						       cores, time_wall_ms());
+							 cores, time_wall_ms());
 	if (!st)
 		return -ENOMEM;
 	return sq_step_done(st);

@@ -18,45 +18,66 @@
 #define INV_NO_PAYLOADS "NULL, NULL, NULL"
 #define UNFINISHED "status IN ('queued','running')"
 
+/* Each query is one struct, its text indented under it (clang-format would
+ * align it after the brace, past the line's end). */
+/* clang-format off */
 const struct sq_query store_invocation_queries[Q_COUNT] = {
-	[Q_INV_INSERT] = { "INSERT INTO invocations (id, tenant, function, version, async, status,"
-			   " created_ms, input, started_ms, host, vm) VALUES (?1, ?2, ?3, ?4, ?5,"
-			   " CASE WHEN ?8 IS NULL THEN 'queued' ELSE 'running' END, ?6, ?7,"
-			   " CASE WHEN ?8 IS NULL THEN NULL ELSE ?6 END, ?8, ?9)" },
-	[Q_INV_START] = { "UPDATE invocations SET status = 'running', started_ms = ?2, host = ?3,"
-			  " vm = ?4, cpu = ?5 WHERE id = ?1 AND status = 'queued'" },
+	[Q_INV_INSERT] = {
+		"INSERT INTO invocations (id, tenant, function, version, async, status,"
+		" created_ms, input, started_ms, host, vm) VALUES (?1, ?2, ?3, ?4, ?5,"
+		" CASE WHEN CAST(?8 AS TEXT) IS NULL THEN 'queued' ELSE 'running' END, ?6, ?7,"
+		" CASE WHEN CAST(?8 AS TEXT) IS NULL THEN NULL ELSE CAST(?6 AS BIGINT) END,"
+		" ?8, ?9)",
+	},
+	[Q_INV_START] = {
+		"UPDATE invocations SET status = 'running', started_ms = ?2, host = ?3, vm = ?4,"
+		" cpu = ?5 WHERE id = ?1 AND status = 'queued'",
+	},
 	[Q_INV_FINISH] = {
 		"UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
 		" error = ?6, queued_us = ?7, cold_start_us = ?8, exec_us = ?9, total_us = ?10,"
 		" cold_start = ?11, cpu = coalesce(?12, cpu), workers = ?13, vcpu_alloc_ms = ?14,"
 		" vcpu_busy_ms = ?15, exception = ?16 WHERE id = ?1 AND " UNFINISHED
-		" AND (?17 IS NULL OR retries = ?17)" },
+		" AND (CAST(?17 AS BIGINT) IS NULL OR retries = ?17)",
+	},
 	[Q_INV_STATUS] = { "SELECT status FROM invocations WHERE id = ?1" },
-	[Q_INV_GET] = { "SELECT " INV_COLS(INV_PAYLOADS) " FROM invocations"
-			" WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)" },
+	[Q_INV_GET] = {
+		"SELECT " INV_COLS(INV_PAYLOADS) " FROM invocations"
+		" WHERE id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR tenant = ?2)",
+	},
 	/* Keyset paging: the cursor is the (created_ms, id) of the last row
 	 * shown, so pages neither skip nor repeat rows as records arrive. */
-	[Q_INV_LIST] = { "SELECT " INV_COLS(INV_NO_PAYLOADS) " FROM invocations"
-			 " WHERE tenant = ?1 AND (?2 IS NULL OR function = ?2)"
-			 " AND (?3 IS NULL OR status = ?3) AND (created_ms, id) < (?4, ?5)"
-			 " ORDER BY created_ms DESC, id DESC LIMIT ?6" },
-	[Q_INV_PRUNE_AGE] = { "DELETE FROM invocations WHERE finished_ms IS NOT NULL"
-			      " AND finished_ms < ?1" },
+	[Q_INV_LIST] = {
+		"SELECT " INV_COLS(INV_NO_PAYLOADS) " FROM invocations"
+		" WHERE tenant = ?1 AND (CAST(?2 AS TEXT) IS NULL OR function = ?2)"
+		" AND (CAST(?3 AS TEXT) IS NULL OR status = ?3) AND (created_ms, id) < (?4, ?5)"
+		" ORDER BY created_ms DESC, id DESC LIMIT ?6",
+	},
+	[Q_INV_PRUNE_AGE] = {
+		"DELETE FROM invocations WHERE finished_ms IS NOT NULL AND finished_ms < ?1",
+	},
 	[Q_INV_PRUNE_COUNT] = {
 		"DELETE FROM invocations WHERE id IN (SELECT id FROM (SELECT id,"
 		" row_number() OVER (PARTITION BY tenant ORDER BY created_ms DESC, id DESC) AS n"
-		" FROM invocations WHERE finished_ms IS NOT NULL) AS ranked WHERE n > ?1)" },
+		" FROM invocations WHERE finished_ms IS NOT NULL) AS ranked WHERE n > ?1)",
+	},
 	[Q_INV_FAIL_UNFINISHED] = {
 		"UPDATE invocations SET status = 'error', error = ?1, finished_ms = ?2"
-		" WHERE " UNFINISHED " AND (async = 0 OR (status = 'running' AND retries >= ?3))" },
-	[Q_INV_REQUEUE] = { "UPDATE invocations SET status = 'queued',"
-			    " retries = retries + CASE WHEN status = 'running' THEN 1 ELSE 0 END,"
-			    " started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
-			    " WHERE " UNFINISHED " RETURNING id" },
-	[Q_INV_REQUEUE_ONE] = { "UPDATE invocations SET status = 'queued', retries = retries + 1,"
-				" started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
-				" WHERE id = ?1 AND async <> 0 AND " UNFINISHED },
+		" WHERE " UNFINISHED " AND (async = 0 OR (status = 'running' AND retries >= ?3))",
+	},
+	[Q_INV_REQUEUE] = {
+		"UPDATE invocations SET status = 'queued',"
+		" retries = retries + CASE WHEN status = 'running' THEN 1 ELSE 0 END,"
+		" started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
+		" WHERE " UNFINISHED " RETURNING id",
+	},
+	[Q_INV_REQUEUE_ONE] = {
+		"UPDATE invocations SET status = 'queued', retries = retries + 1,"
+		" started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
+		" WHERE id = ?1 AND async <> 0 AND " UNFINISHED,
+	},
 };
+/* clang-format on */
 
 static const char *const status_names[] = {
 	[STORE_QUEUED] = "queued", [STORE_RUNNING] = "running", [STORE_OK] = "ok",
@@ -107,8 +128,8 @@ static int invocation_insert(struct store *s, const char *id, int64_t created_ms
 		return -EINVAL;
 	/* An empty input is stored as NULL so that it reads back as NULL. */
 	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_INSERT, "tttIiIbtt", id, tenant,
-						       function, version, (int)async, created_ms,
-						       input, input_len, host, vm);
+							 function, version, (int)async, created_ms,
+							 input, input_len, host, vm);
 	if (!st)
 		return -ENOMEM;
 	return sq_step_done(st);
@@ -174,8 +195,8 @@ static int update_one(struct store *s, struct sq_stmt *st, const char *id)
 int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm,
 			   int cpu)
 {
-	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_START, "tItti", id, time_wall_ms(),
-						       host, vm, cpu);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_START, "tItti", id,
+							 time_wall_ms(), host, vm, cpu);
 	if (!st)
 		return -ENOMEM;
 	return update_one(s, st, id);
@@ -258,12 +279,8 @@ static int read_invocation(struct sq_stmt *st, struct store_invocation *inv)
 	    (exc && !(inv->exception = strdup((const char *)exc))))
 		goto nomem;
 	inv->workers = sq_col_is_null(st, 22) ? -1 : sq_col_int(st, 22);
-	inv->vcpu_alloc_ms = sq_col_is_null(st, 23)
-				     ? -1
-				     : sq_col_int64(st, 23);
-	inv->vcpu_busy_ms = sq_col_is_null(st, 24)
-				    ? -1
-				    : sq_col_int64(st, 24);
+	inv->vcpu_alloc_ms = sq_col_is_null(st, 23) ? -1 : sq_col_int64(st, 23);
+	inv->vcpu_busy_ms = sq_col_is_null(st, 24) ? -1 : sq_col_int64(st, 24);
 	if (col_blob(st, 19, &inv->input, &inv->input_len) < 0 ||
 	    col_blob(st, 20, &inv->result, &inv->result_len) < 0 ||
 	    col_blob(st, 21, &inv->log, &inv->log_len) < 0)
@@ -330,8 +347,8 @@ int store_invocation_list(struct store *s, const char *tenant, const struct stor
 
 	/* One row more than asked tells whether another page exists. */
 	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_LIST, "tttIti", tenant,
-						       filter ? filter->function : NULL, status,
-						       after_ms, after_id, (int)limit + 1);
+							 filter ? filter->function : NULL, status,
+							 after_ms, after_id, (int)limit + 1);
 	if (!st)
 		return -ENOMEM;
 
@@ -369,7 +386,7 @@ static int prune_locked(struct store *s, int64_t finished_before_ms, unsigned ke
 			size_t *deleted)
 {
 	_cleanup_stmt_ struct sq_stmt *age = sq_prep_bind(s, Q_INV_PRUNE_AGE, "I",
-							finished_before_ms);
+							  finished_before_ms);
 	if (!age)
 		return -ENOMEM;
 	int r = sq_step_done(age);
@@ -379,7 +396,7 @@ static int prune_locked(struct store *s, int64_t finished_before_ms, unsigned ke
 	if (!keep_newest)
 		return 0;
 	_cleanup_stmt_ struct sq_stmt *count = sq_prep_bind(s, Q_INV_PRUNE_COUNT, "I",
-							  (int64_t)keep_newest);
+							    (int64_t)keep_newest);
 	if (!count)
 		return -ENOMEM;
 	r = sq_step_done(count);
@@ -408,8 +425,8 @@ static int recover_locked(struct store *s, const char *reason, int max_retries, 
 			  struct store_id **retry, size_t *n_retry)
 {
 	{
-		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_FAIL_UNFINISHED, "tIi",
-							       reason, time_wall_ms(), max_retries);
+		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(
+			s, Q_INV_FAIL_UNFINISHED, "tIi", reason, time_wall_ms(), max_retries);
 		if (!st)
 			return -ENOMEM;
 		int r = sq_step_done(st);

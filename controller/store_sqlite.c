@@ -58,9 +58,8 @@ static int lite_errno(int rc)
 static int lite_open(struct store *s, const char *path)
 {
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(path, &db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(
+		path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	s->conn = db;
 	if (rc != SQLITE_OK)
 		return lite_errno(rc);
@@ -72,7 +71,8 @@ static int lite_open(struct store *s, const char *path)
 	 * an fsync per invocation record. Foreign keys are off by default in
 	 * SQLite and must be enabled per connection. */
 	return lite_errno(sqlite3_exec(
-		db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+		db,
+		"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
 		NULL, NULL, NULL));
 }
 

@@ -91,8 +91,8 @@ static int tenant_insert(struct store *s, const char *name, const char *confiden
 	if (host_data && !host_data[0])
 		host_data = NULL;
 	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_TENANT_INSERT, "tIttt", name,
-						       time_wall_ms(), confidential, attestation,
-						       host_data);
+							 time_wall_ms(), confidential, attestation,
+							 host_data);
 	if (!st)
 		return -ENOMEM;
 	return sq_step_done(st);
@@ -200,8 +200,8 @@ int store_key_create(struct store *s, const char *tenant, char ret_token[STORE_T
 		key_id_of(token, key_id);
 
 		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_KEY_INSERT, "ttbbI", key_id,
-							       tenant, salt, sizeof(salt), hash,
-							       sizeof(hash), time_wall_ms());
+								 tenant, salt, sizeof(salt), hash,
+								 sizeof(hash), time_wall_ms());
 		if (!st)
 			return -ENOMEM;
 		r = sq_step_done(st);
@@ -242,8 +242,7 @@ int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_N
 	if (r < 0)
 		return r == -ENOENT ? -EACCES : r;
 	uint8_t hash[KEY_HASH_BYTES];
-	if (sq_col_bytes(st, 1) != KEY_SALT_BYTES ||
-	    sq_col_bytes(st, 2) != KEY_HASH_BYTES)
+	if (sq_col_bytes(st, 1) != KEY_SALT_BYTES || sq_col_bytes(st, 2) != KEY_HASH_BYTES)
 		return -EACCES;
 	r = key_hash(sq_col_blob(st, 1), token, hash);
 	if (r < 0)
@@ -260,7 +259,7 @@ int store_key_verify(struct store *s, const char *token, char ret_tenant[STORE_N
 int store_key_revoke(struct store *s, const char *tenant, const char *key_id)
 {
 	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_KEY_REVOKE, "ttI", key_id, tenant,
-						       time_wall_ms());
+							 time_wall_ms());
 	if (!st)
 		return -ENOMEM;
 	return sq_step_update(st);

@@ -60,7 +60,6 @@ static void test_hosts(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test_setup_teardown(test_hosts, setup,
-									    teardown) };
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest both[] = { cmocka_unit_test(test_hosts) };
+	return store_run(both, 1, NULL, 0);
 }

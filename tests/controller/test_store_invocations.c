@@ -376,7 +376,7 @@ static void test_recover(void **state)
 
 	/* The controller dies: reopen as a restart would. */
 	store_close(f->s);
-	assert_int_equal(store_open(f->path, &f->s), 0);
+	assert_int_equal(store_open(f->uri, &f->s), 0);
 	size_t failed = 0, n_retry = 0;
 	struct store_id *retry = NULL;
 	assert_int_equal(store_invocations_recover(f->s, "controller restarted", 1, &failed, &retry,
@@ -416,7 +416,7 @@ static void test_recover(void **state)
 	 * fails; aq, still queued, never ran and is queued again as it is. */
 	assert_int_equal(store_invocation_start(f->s, ar, "h1", "vm", 1), 0);
 	store_close(f->s);
-	assert_int_equal(store_open(f->path, &f->s), 0);
+	assert_int_equal(store_open(f->uri, &f->s), 0);
 	assert_int_equal(
 		store_invocations_recover(f->s, "restarted again", 1, &failed, &retry, &n_retry),
 		0);
@@ -477,17 +477,16 @@ static void test_many_invocations(void **state)
 	assert_int_equal(total, MANY);
 }
 
-/* Each test gets a fixture of its own. */
-#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-
 int main(void)
 {
-	const struct CMUnitTest tests[] = { FIXTURE_TEST(test_invocation_lifecycle),
-					    FIXTURE_TEST(test_chosen_id),
-					    FIXTURE_TEST(test_requeue_and_cpu),
-					    FIXTURE_TEST(test_list_paging),
-					    FIXTURE_TEST(test_retention),
-					    FIXTURE_TEST(test_recover),
-					    FIXTURE_TEST(test_many_invocations) };
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest both[] = {
+		cmocka_unit_test(test_invocation_lifecycle),
+		cmocka_unit_test(test_chosen_id),
+		cmocka_unit_test(test_requeue_and_cpu),
+		cmocka_unit_test(test_list_paging),
+		cmocka_unit_test(test_retention),
+		cmocka_unit_test(test_recover),
+		cmocka_unit_test(test_many_invocations),
+	};
+	return store_run(both, sizeof(both) / sizeof(both[0]), NULL, 0);
 }
