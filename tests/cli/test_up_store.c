@@ -1,9 +1,10 @@
 /* `ditto up --store` and `ditto down` around the store, with stand-in daemons: a copy of
  * the built ditto in a scratch folder beside a Python ditto-controller (it answers what up
  * waits for, records the --store it was given and, for PostgreSQL, the database it reaches
- * with it) and a shell ditto-agent. No VM boots. The local PostgreSQL server is real: up
- * starts it in DIR/postgres, the controller reaches it through the conninfo up passes, down
- * stops it, and a start that fails stops it too. */
+ * with it) and a shell ditto-agent. The local PostgreSQL server is real: up starts it in
+ * DIR/postgres, the controller reaches it through the conninfo up passes, down stops it, and
+ * a start that fails stops it too. Then the real daemons (an image they never boot, so no VM
+ * runs): what a platform keeps lives through down and up, in the store asked for. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -64,7 +65,7 @@ static const char fake_agent[] = "#!/bin/sh\n"
 				 "trap 'exit 0' TERM\n"
 				 "while :; do sleep 1 & wait $!; done\n";
 
-static char scratch[256], bin[300];
+static char scratch[256], bin[300], image[300];
 
 /* Runs the scratch copy of ditto with args; fail, when not NULL, makes the stand-in
  * controller exit at once. */
@@ -113,6 +114,21 @@ static int setup(void **state)
 		return -1;
 	write_exec("ditto-controller", fake_controller);
 	write_exec("ditto-agent", fake_agent);
+	/* A guest image the agent accepts and never boots. */
+	snprintf(image, sizeof(image), "%s/image", scratch);
+	const char *const files[][2] = {
+		{ "image.json", "{\"cmdline\": \"console=ttyS0\", \"image_digest\": \"00\"}\n" },
+		{ "vmlinux", "" },
+		{ "initramfs.cpio.gz", "" },
+	};
+	if (mkdir_parents(image, 0755) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[400];
+		snprintf(path, sizeof(path), "%s/%s", image, files[i][0]);
+		if (file_replace_text(path, files[i][1], 0644, false) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -183,13 +199,19 @@ static json_t *down_json(const char *dir)
 	return o;
 }
 
-static void test_local_postgres(void **state)
+static bool pg_available(void)
 {
 	char bindir[256];
-	if (pg_local_bindir(bindir, sizeof(bindir)) < 0) {
+	bool ok = pg_local_bindir(bindir, sizeof(bindir)) == 0;
+	if (!ok)
 		printf("postgres: skipped: PostgreSQL's server binaries are not installed\n");
+	return ok;
+}
+
+static void test_local_postgres(void **state)
+{
+	if (!pg_available())
 		skip();
-	}
 	char dir[300], want[512];
 	snprintf(dir, sizeof(dir), "%s/local", scratch);
 	json_t *o = up_json(dir, "postgres");
@@ -257,12 +279,72 @@ static void test_named_stores(void **state)
 	json_decref(down_json(dir));
 }
 
+/* Runs the build's own ditto with args against the platform of env (NULL: none). */
+static void real(struct run_out *r, const char *const *env, const char *const *args)
+{
+	char self[300];
+	snprintf(self, sizeof(self), "%s/ditto", test_build_dir());
+	const char *argv[32] = { self };
+	size_t n = 1;
+	for (; args[n - 1] && n < 31; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	run_program(r, scratch, env, argv);
+	if (r->status != 0)
+		fail_msg("ditto %s %s: exit %d: %s", args[0], args[1], r->status, r->err);
+}
+
+/* Starts the real platform on store, and returns the environment that reaches it. */
+static void real_up(const char *dir, const char *store, char env[2][200])
+{
+	struct run_out r;
+	real(&r, NULL,
+	     ARGV("--json", "up", "--data-dir", dir, "--port", "0", "--image", image, "--store",
+		  store));
+	json_t *o = json_loads(r.out, 0, NULL);
+	assert_non_null(o);
+	snprintf(env[0], 200, "DITTO_URL=%s", json_string_value(json_object_get(o, "url")));
+	snprintf(env[1], 200, "DITTO_KEY=%s", json_string_value(json_object_get(o, "admin_key")));
+	json_decref(o);
+	run_out_free(&r);
+}
+
+/* A tenant made on the real platform is still there after down and up, in store. */
+static void real_platform(const char *store, bool sqlite_file)
+{
+	char dir[300], db[400], env[2][200];
+	snprintf(dir, sizeof(dir), "%s/real-%s", scratch, store);
+	snprintf(db, sizeof(db), "%s/controller/ditto.db", dir);
+	struct run_out r;
+	real_up(dir, store, env);
+	real(&r, ARGV(env[0], env[1]), ARGV("tenant", "create", "acme"));
+	run_out_free(&r);
+	real(&r, NULL, ARGV("down", "--data-dir", dir));
+	run_out_free(&r);
+	real_up(dir, store, env);
+	real(&r, ARGV(env[0], env[1]), ARGV("--json", "tenant", "get", "acme"));
+	assert_non_null(strstr(r.out, "\"acme\""));
+	run_out_free(&r);
+	real(&r, NULL, ARGV("down", "--data-dir", dir));
+	run_out_free(&r);
+	assert_int_equal(access(db, F_OK) == 0, sqlite_file);
+}
+
+static void test_real_platform(void **state)
+{
+	real_platform("sqlite", true);
+	if (!pg_available())
+		skip();
+	real_platform("postgres", false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_local_postgres),
 		cmocka_unit_test(test_named_stores),
+		cmocka_unit_test(test_real_platform),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
