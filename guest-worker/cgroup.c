@@ -106,7 +106,8 @@ int cgroup_create(struct cgroups *cs, uint32_t memory_mib, struct cgroup *ret)
 	if (cs->root_fd < 0 || (memory_mib && !cs->memory))
 		return -EOPNOTSUPP;
 	struct cgroup cg = { .fd = -1 };
-	snprintf(cg.name, sizeof(cg.name), "ditto-%d-%llu", (int)getpid(),
+	/* The calling thread's id: each thread's runner numbers its own. */
+	snprintf(cg.name, sizeof(cg.name), "ditto-%d-%llu", (int)gettid(),
 		 (unsigned long long)++cs->seq);
 	if (mkdirat(cs->root_fd, cg.name, 0755) < 0)
 		return -errno;

@@ -14,6 +14,7 @@
 #include "agent_api.h"
 #include "inv_reply.h"
 #include "invoke_meta.h"
+#include "irq_steer.h"
 #include "log.h"
 #include "util.h"
 #include "wire.h"
@@ -93,10 +94,44 @@ static void fail_queued(struct cpuport *p)
 	p->queued = 0;
 }
 
-/* Starts the next queued invocation when the port runs none. */
+/* Pins the thread to its CPU; the kernel drops the pin when the CPU goes
+ * offline, so it is set again each time the CPU comes into service. */
+static void pin(struct cpuport *p)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(p->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		log_warn("port_pin_failed cpu=%d err=%s", p->cpu, strerror(errno));
+}
+
+/* Whether the gate is open, read with the busy flag set in the same hold of
+ * the lock: once the daemon closed it (and read busy after), nothing new
+ * starts here. Pins the thread to its CPU when it finds the gate newly open. */
+static bool take_work(struct cpuport *p)
+{
+	pthread_mutex_lock(&p->mu);
+	bool open = p->open, was_busy = p->busy;
+	if (open)
+		p->busy = true;
+	pthread_mutex_unlock(&p->mu);
+	if (open && !was_busy)
+		poke(p->env->notify_fd);
+	if (open && !p->gate)
+		pin(p);
+	p->gate = open;
+	return open;
+}
+
+/* Starts the next queued invocation when the port runs none; fails what it
+ * holds when the gate is closed. */
 static void start_next(struct cpuport *p)
 {
-	while (!p->running && p->q_head && p->gate && !p->stopping) {
+	while (!p->running && p->q_head && !p->stopping) {
+		if (!take_work(p)) {
+			fail_queued(p);
+			break;
+		}
 		struct inv *inv = p->q_head;
 		p->q_head = inv->next;
 		if (!p->q_head)
@@ -123,17 +158,6 @@ static void on_inv_done(struct inv *inv, void *data)
 	inv_free(inv);
 	p->running = false;
 	start_next(p);
-}
-
-/* Pins the thread to its CPU; the kernel drops the pin when the CPU goes
- * offline, so it is set again each time the CPU comes into service. */
-static void pin(struct cpuport *p)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(p->cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0)
-		log_warn("port_pin_failed cpu=%d err=%s", p->cpu, strerror(errno));
 }
 
 /* Reads an INVOKE into a new invocation, or answers it and returns NULL. */
@@ -203,20 +227,6 @@ static void port_frame(struct cpuport *p, const struct wire_frame *f, uint64_t r
 	json_decref(m);
 	if (!inv)
 		return;
-	/* The daemon may have opened the gate in the same turn of the loop. */
-	if (!p->gate) {
-		pthread_mutex_lock(&p->mu);
-		bool open = p->open;
-		pthread_mutex_unlock(&p->mu);
-		if (open)
-			pin(p);
-		p->gate = open;
-	}
-	if (!p->gate) {
-		port_error(p, id, AGENT_E_CPU_UNAVAILABLE, "cpu %d is not in service", p->cpu);
-		inv_free(inv);
-		return;
-	}
 	inv->read_us = read_us;
 	inv->received_us = time_now_us();
 	if (p->q_tail)
@@ -299,9 +309,6 @@ static void on_wake(struct watch *w, uint32_t events)
 		runner_reap(&p->runner);
 	if (evict)
 		runner_kill_cpu(&p->runner, p->cpu);
-	if (open && !p->gate)
-		pin(p);
-	p->gate = open;
 	if (!open)
 		fail_queued(p);
 	if (quit)
@@ -366,10 +373,26 @@ static void ask(struct cpuport *p, bool *flag, bool value)
 	poke(p->wake_fd);
 }
 
+/* Steers the port's interrupts to its CPU, which just came into service
+ * (the kernel moved them off it when it went offline). */
+static void steer(struct cpuport *p)
+{
+	if (!p->vport[0])
+		return;
+	int r = irq_steer_port(p->env->sysfs_root, "/proc", p->vport, p->cpu);
+	if (!p->steered)
+		log_info("port_irqs cpu=%d port=%s steered=%d%s%s", p->cpu, p->vport, r < 0 ? 0 : r,
+			 r < 0 ? " err=" : "", r < 0 ? strerror(-r) : "");
+	p->steered = true;
+}
+
 void cpuport_set_open(struct cpuport *p, bool open)
 {
-	if (p->started && p->open != open)
-		ask(p, &p->open, open);
+	if (!p->started || p->open == open)
+		return;
+	if (open)
+		steer(p);
+	ask(p, &p->open, open);
 }
 
 void cpuport_evict(struct cpuport *p)
@@ -428,6 +451,8 @@ static int open_port(struct cpuports *ps, const char *sysfs_root, int cpu)
 	r = cpuport_start(&ps->port[cpu], cpu, fd, &ps->env);
 	if (r == 0)
 		ps->nopen++;
+	const char *base = strrchr(path, '/');
+	snprintf(ps->port[cpu].vport, sizeof(ps->port[cpu].vport), "%.31s", base ? base + 1 : path);
 	return r;
 }
 
@@ -492,4 +517,16 @@ void cpuports_sync_busy(struct cpuports *ps, struct cpuctl *ctl)
 		if (p)
 			cpuctl_set_busy(ctl, cpu, p->ctl_busy || cpuport_busy(p));
 	}
+}
+
+void cpuports_leaving(struct cpuports *ps, struct cpuctl *ctl, int cpu)
+{
+	struct cpuport *p = cpuports_get(ps, cpu);
+	if (!p)
+		return;
+	cpuport_set_open(p, false);
+	/* Only ever raised here: lowering it would move the change on from
+	 * inside its own step; the port's notification lowers it. */
+	if (cpuport_busy(p))
+		cpuctl_set_busy(ctl, cpu, true);
 }

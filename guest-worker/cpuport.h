@@ -35,6 +35,7 @@ struct cpuport_env {
 	const struct cpuctl *cpus; /* read for ncpus only */
 	const char *launchers;
 	const char *cgroup_root;
+	const char *sysfs_root; /* where the ports are found */
 	uint32_t max_body;
 	size_t queue_max;
 	int notify_fd; /* an eventfd the daemon watches: some port's busy changed */
@@ -42,6 +43,8 @@ struct cpuport_env {
 
 struct cpuport {
 	int cpu;
+	char vport[32]; /* the port's device ("vport1p2"); "" when not one */
+	bool steered;   /* its interrupts were steered (or that was tried) once */
 	const struct cpuport_env *env;
 	pthread_t thread;
 	bool started;
@@ -68,7 +71,8 @@ struct cpuport {
  * up either way. */
 int cpuport_start(struct cpuport *p, int cpu, int fd, const struct cpuport_env *env);
 
-/* Opens (the CPU is in service) or closes the gate. */
+/* Opens (the CPU is in service) or closes the gate. Opening steers the
+ * port's interrupts to its CPU (irq_steer.h) where the kernel lets it. */
 void cpuport_set_open(struct cpuport *p, bool open);
 /* The processes kept warm on the CPU must go (as runner_kill_cpu). */
 void cpuport_evict(struct cpuport *p);
@@ -107,6 +111,10 @@ struct cpuport *cpuports_get(struct cpuports *ps, int cpu);
 void cpuports_ctl_busy(struct cpuports *ps, struct cpuctl *ctl, int cpu, bool busy);
 /* A port said it started or stopped running one: cpuctl's busy follows. */
 void cpuports_sync_busy(struct cpuports *ps, struct cpuctl *ctl);
+/* cpu is leaving service: closes its port's gate, after which nothing new
+ * starts there, and marks cpu busy in ctl while the port still runs one (a
+ * change of the CPU then waits for it). */
+void cpuports_leaving(struct cpuports *ps, struct cpuctl *ctl, int cpu);
 /* Tells every port a child exited. */
 void cpuports_reap(struct cpuports *ps);
 /* Stops every port and frees the table; accepts a zeroed one. */

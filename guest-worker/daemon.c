@@ -600,9 +600,7 @@ static void on_cpu_event(void *data, int cpu, const char *event, json_t *extra)
 static void on_cpu_leaving(void *data, int cpu, const char *why)
 {
 	struct daemon *d = data;
-	struct cpuport *p = cpuports_get(&d->ports, cpu);
-	if (p)
-		cpuport_set_open(p, false);
+	cpuports_leaving(&d->ports, &d->cpuctl, cpu);
 	fail_pinned(d, cpu, why);
 }
 
@@ -650,13 +648,13 @@ static int daemon_open_ports(struct daemon *d)
 		.cpus = &d->cpuctl,
 		.launchers = d->cfg->launchers_dir,
 		.cgroup_root = cgroups_enabled(&d->runner.cgroups) ? d->cfg->cgroup_root : NULL,
+		.sysfs_root = d->cfg->sysfs_root,
 		.max_body = d->cfg->max_body,
 		.queue_max = d->cfg->queue_max,
 		.notify_fd = d->notify_fd,
 	};
 	r = cpuports_open(&d->ports, d->cfg->sysfs_root, d->cpuctl.ncpus, &env);
-	if (r == 0 && d->ports.nopen)
-		log_info("worker_cpu_ports ports=%d", d->ports.nopen);
+	log_info("worker_cpu_ports ports=%d", d->ports.nopen);
 	return r;
 }
 

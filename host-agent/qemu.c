@@ -362,7 +362,16 @@ int qemu_build_argv(const struct qemu_spec *s, char ***ret_argv)
 	add(&b, "-chardev");
 	add(&b, "socket,id=chan,path=%s,server=off", s->chan_socket);
 	add(&b, "-device");
-	add(&b, "virtio-serial-pci,id=vser0");
+	/* With worker CPU ports: room for them all (port 0 stays the console's,
+	 * unused) and an MSI-X vector per virtqueue (two per port, two for the
+	 * control queues, one for configuration), so the guest can steer each
+	 * port's interrupts to its CPU; the defaults (31 ports, 32 vectors)
+	 * make every queue share one. */
+	int ports = qemu_cpu_ports(s) + 2;
+	if (ports > 2)
+		add(&b, "virtio-serial-pci,id=vser0,max_ports=%d,vectors=%d", ports, 2 * ports + 3);
+	else
+		add(&b, "virtio-serial-pci,id=vser0");
 	add(&b, "-device");
 	add(&b, "virtserialport,bus=vser0.0,chardev=chan,name=%s", QEMU_CHANNEL_NAME);
 	add_cpu_ports(&b, s);

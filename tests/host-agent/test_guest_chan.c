@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -204,6 +205,54 @@ static void test_wire_capture(void **state)
 	assert_int_equal(remove_tree(dir), 0);
 }
 
+static void on_any_reply(struct guest_chan *ch, int status, const struct wire_frame *f,
+			 json_t *meta, void *data)
+{
+	(*(int *)data)++;
+}
+
+/* Requests made in one turn of the loop reach the guest in one write, when
+ * the loop next turns: a burst costs the guest one wake-up. */
+static void test_burst_goes_in_one_write(void **state)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	uv_pipe_t *pipe = malloc(sizeof(*pipe));
+	assert_non_null(pipe);
+	uv_pipe_init(&loop, pipe, 0);
+	assert_int_equal(uv_pipe_open(pipe, sv[0]), 0);
+	static const struct guest_chan_ops quiet = { 0 };
+	struct guest_chan *ch;
+	assert_int_equal(guest_chan_open(&loop, pipe, &quiet, NULL, &ch), 0);
+	int answered = 0;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(guest_chan_request(ch, WIRE_PING, NULL, "xy", 2, 0, on_any_reply,
+						    &answered),
+				 0);
+	uint8_t buf[4096];
+	assert_int_equal(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), -1);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ssize_t n = recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT);
+	assert_int_equal(n, 3 * (WIRE_HEADER_SIZE + 2 + 2));
+	struct wire_decoder d;
+	wire_decoder_init(&d, WIRE_MAX_BODY);
+	assert_int_equal(wire_decoder_feed(&d, buf, (size_t)n), 0);
+	struct wire_frame f;
+	for (uint32_t id = 1; id <= 3; id++) {
+		assert_int_equal(wire_decoder_next(&d, &f), 1);
+		assert_int_equal(f.hdr.type, WIRE_PING);
+		assert_int_equal(f.hdr.id, id);
+	}
+	wire_decoder_free(&d);
+	guest_chan_close(ch);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(answered, 3); /* failed by the close */
+	close(sv[1]);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* Each test gets a fixture of its own. */
 #define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
@@ -213,6 +262,7 @@ int main(void)
 					    FIXTURE_TEST(test_deadline),
 					    FIXTURE_TEST(test_hangup_fails_pending),
 					    FIXTURE_TEST(test_oversized_request_refused),
-					    FIXTURE_TEST(test_wire_capture) };
+					    FIXTURE_TEST(test_wire_capture),
+					    cmocka_unit_test(test_burst_goes_in_one_write) };
 	return cmocka_run_group_tests_name("guest_chan", tests, NULL, NULL);
 }

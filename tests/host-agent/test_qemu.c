@@ -104,6 +104,43 @@ static void test_runtime_disk(void **state)
 	qemu_argv_free(argv);
 }
 
+/* A virtio-serial port per worker CPU slot, present from launch, on the
+ * same device as the control port, which gets room and a vector per queue. */
+static void test_cpu_ports(void **state)
+{
+	struct qemu_spec s = spec(VCPU_PRECREATED, ACCEL_TCG);
+	assert_int_equal(qemu_cpu_ports(&s), 0);
+	char **argv;
+	assert_int_equal(qemu_build_argv(&s, &argv), 0);
+	assert_string_equal(arg_after(argv, "-device", 0), "virtio-serial-pci,id=vser0");
+	assert_null(arg_after(argv, "-chardev", 3));
+	qemu_argv_free(argv);
+
+	s.cpu_port_dir = "/r";
+	assert_int_equal(qemu_cpu_ports(&s), 3);
+	assert_int_equal(qemu_build_argv(&s, &argv), 0);
+	assert_string_equal(arg_after(argv, "-device", 0),
+			    "virtio-serial-pci,id=vser0,max_ports=5,vectors=13");
+	assert_string_equal(arg_after(argv, "-device", 1),
+			    "virtserialport,bus=vser0.0,chardev=chan,name=ditto.0");
+	for (int cpu = 1; cpu <= 3; cpu++) {
+		char want[128];
+		snprintf(want, sizeof(want), "socket,id=cpu%d,path=/r/cpu%d.sock,server=off", cpu,
+			 cpu);
+		assert_string_equal(arg_after(argv, "-chardev", 1 + cpu), want);
+		snprintf(want, sizeof(want),
+			 "virtserialport,bus=vser0.0,chardev=cpu%d,name=ditto.cpu.%d", cpu, cpu);
+		assert_string_equal(arg_after(argv, "-device", 1 + cpu), want);
+	}
+	qemu_argv_free(argv);
+	char path[16];
+	assert_int_equal(qemu_cpu_port_socket("/r", 2, path, sizeof(path)), 0);
+	assert_string_equal(path, "/r/cpu2.sock");
+	assert_int_equal(qemu_cpu_port_socket("/r", 12, path, 8), -ENAMETOOLONG);
+	s.max_workers = 100;
+	assert_int_equal(qemu_cpu_ports(&s), QEMU_CPU_PORTS_MAX);
+}
+
 static void test_bad_specs(void **state)
 {
 	char **argv;
@@ -218,7 +255,7 @@ int main(void)
 		cmocka_unit_test(test_hotplug_tcg),  cmocka_unit_test(test_precreated_kvm),
 		cmocka_unit_test(test_bad_specs),    cmocka_unit_test(test_names),
 		cmocka_unit_test(test_accel_detect), cmocka_unit_test(test_image_load),
-		cmocka_unit_test(test_runtime_disk)
+		cmocka_unit_test(test_runtime_disk), cmocka_unit_test(test_cpu_ports)
 	};
 	return cmocka_run_group_tests_name("qemu", tests, NULL, NULL);
 }

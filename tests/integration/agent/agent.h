@@ -73,7 +73,8 @@ int count_in_file(const char *path, const char *needle);
 /* Invocations on threads of their own, each through its own client. */
 struct burst_arg {
 	const char *url, *tenant, *digest, *input;
-	int status, ran_on;
+	const char *mode; /* NULL: the agent's default */
+	int status, ran_on, cpu;
 	char result_status[16];
 };
 struct burst {
@@ -84,6 +85,9 @@ struct burst {
 /* Starts n (up to 16) invocations of digest with input on tenant's VM. */
 void burst_start(struct burst *b, int n, const char *url, const char *tenant, const char *digest,
 		 const char *input);
+/* The same in mode ("process", "persistent"). */
+void burst_start_mode(struct burst *b, int n, const char *url, const char *tenant,
+		      const char *digest, const char *mode, const char *input);
 /* Waits for every one of them. */
 void burst_join(struct burst *b);
 
@@ -114,5 +118,7 @@ void test_attest_and_capture(void **state);
 void test_runtime_disk(void **state);
 void test_runtime_disk_tampered(void **state);
 void test_snp_options(void **state);
+void test_ports_reach_their_cpu(void **state);
+void test_ports_shrink_in_flight(void **state);
 
 #endif

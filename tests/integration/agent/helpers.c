@@ -221,11 +221,12 @@ static void *burst_one(void *p)
 	struct api_client c;
 	api_client_init(&c, a->url);
 	char path[256];
-	snprintf(path, sizeof(path), "/v1/vms/%s/invoke?artifact=%s&timeout_ms=60000", a->tenant,
-		 a->digest);
+	snprintf(path, sizeof(path), "/v1/vms/%s/invoke?artifact=%s&timeout_ms=60000%s%s",
+		 a->tenant, a->digest, a->mode ? "&mode=" : "", a->mode ? a->mode : "");
 	json_t *r = NULL;
 	a->status = api_client_call(&c, "POST", path, a->input, strlen(a->input), STEP_MS, &r);
 	a->ran_on = (int)json_integer_value(json_object_get(r, "ran_on"));
+	a->cpu = (int)json_integer_value(json_object_get(r, "cpu"));
 	snprintf(a->result_status, sizeof(a->result_status), "%s",
 		 json_string_value(json_object_get(r, "status")) ?: "");
 	json_decref(r);
@@ -233,17 +234,23 @@ static void *burst_one(void *p)
 	return NULL;
 }
 
-void burst_start(struct burst *b, int n, const char *url, const char *tenant, const char *digest,
-		 const char *input)
+void burst_start_mode(struct burst *b, int n, const char *url, const char *tenant,
+		      const char *digest, const char *mode, const char *input)
 {
 	assert_true(n >= 1 && n <= (int)ARRAY_SIZE(b->th));
 	b->n = n;
 	for (int i = 0; i < n; i++) {
 		b->args[i] = (struct burst_arg){
-			.url = url, .tenant = tenant, .digest = digest, .input = input
+			.url = url, .tenant = tenant, .digest = digest, .input = input, .mode = mode
 		};
 		pthread_create(&b->th[i], NULL, burst_one, &b->args[i]);
 	}
+}
+
+void burst_start(struct burst *b, int n, const char *url, const char *tenant, const char *digest,
+		 const char *input)
+{
+	burst_start_mode(b, n, url, tenant, digest, NULL, input);
 }
 
 void burst_join(struct burst *b)

@@ -39,6 +39,9 @@ static int setup(void **state)
 	 * captures the guest channels' bytes for the test that looks at them. */
 	char capture[64];
 	snprintf(capture, sizeof(capture), "%s/capture", dir);
+	/* DITTO_IT_GUEST_PORTS runs the suite with that --guest-ports (single,
+	 * per-cpu); unset, with the agent's default. */
+	const char *ports = getenv("DITTO_IT_GUEST_PORTS");
 	const char *extra[] = { "--ping-interval-ms",
 				"300",
 				"--ping-timeout-ms",
@@ -47,6 +50,8 @@ static int setup(void **state)
 				"8",
 				"--wire-capture",
 				capture,
+				ports ? "--guest-ports" : NULL,
+				ports,
 				NULL };
 	if (proc_start_agent(&S.proc, dir, extra) < 0) {
 		fprintf(stderr, "cannot start agent; see %s/agent.log\n", dir);
@@ -109,6 +114,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_hotplug_cycle, stop_all),
 		cmocka_unit_test_teardown(test_precreated_cycle, stop_all),
 		cmocka_unit_test_teardown(test_concurrent_invocations, stop_all),
+		cmocka_unit_test_teardown(test_ports_reach_their_cpu, stop_all),
+		cmocka_unit_test_teardown(test_ports_shrink_in_flight, stop_all),
 		cmocka_unit_test_teardown(test_functions_and_limits, stop_all),
 		cmocka_unit_test_teardown(test_invoke_memory_limit_and_hops, stop_all),
 		cmocka_unit_test_teardown(test_qemu_killed, stop_all),
