@@ -218,9 +218,13 @@ static void function_put(struct request *r)
 	r->tmp_path[0] = '\0';
 	int64_t version;
 	struct store_function f;
+	/* A store every controller shares gets the bytes before a version
+	 * names them (db.h). */
+	int err = db_artifact_share(&c->db, digest, path);
 	pthread_mutex_lock(&c->db.lock);
-	int err = store_function_put(c->db.store, r->tenant, r->arg, digest, r->body.received,
-				     &r->limits, &version);
+	if (err == 0)
+		err = store_function_put(c->db.store, r->tenant, r->arg, digest, r->body.received,
+					 &r->limits, &version);
 	if (err == 0)
 		err = store_function_get(c->db.store, r->tenant, r->arg, version, &f);
 	pthread_mutex_unlock(&c->db.lock);

@@ -545,9 +545,13 @@ int fleet_artifact_ensure(struct fleet *f, struct fleet_route *r, const char *di
 	json_t *reply = NULL;
 	int st = fl_agent_call(f, h, r->gen_expected, "GET", path, NULL, 0, NULL, AGENT_CALL_MS,
 			       NULL);
-	if (st != 200)
-		st = fl_agent_call(f, h, r->gen_expected, "PUT", path, NULL, 0, file, timeout_ms,
-				   &reply);
+	if (st != 200) {
+		/* Deployed through another controller: the store has the bytes. */
+		int e = db_artifact_cache(f->db, digest, file);
+		st = e < 0 ? e
+			   : fl_agent_call(f, h, r->gen_expected, "PUT", path, NULL, 0, file,
+					   timeout_ms, &reply);
+	}
 	if (st == 200 || st == 201) {
 		pthread_mutex_lock(&f->lock);
 		if (atomic_load(&h->gen) == r->gen_expected && !artifact_known(h, digest)) {

@@ -169,6 +169,12 @@ struct store_artifact {
 	uint64_t size;
 };
 
+/* Whether the store keeps artifacts' bytes as well as their records, so
+ * that every controller sharing it can read them (PostgreSQL; db.h's
+ * db_artifact_share and db_artifact_cache move them), or only the records,
+ * the bytes being the controller's own files (SQLite). */
+bool store_keeps_artifacts(const struct store *s);
+
 /* The artifacts whose files are kept but that nothing can run any more: no
  * version a function get can return (a live function's, from its current
  * incarnation on) and no unfinished invocation's version names them. They
@@ -177,8 +183,9 @@ struct store_artifact {
 int store_artifact_unused(struct store *s, struct store_artifact **ret_artifacts, size_t *ret_n);
 /* Records that an artifact's file was deleted: store_artifact_get says
  * -ENOENT from then on, until a put of the same bytes records it again.
- * The row stays, as deleted functions' versions name it. Returns 0 or
- * -ENOENT (unknown, or collected already). */
+ * The row stays, as deleted functions' versions name it; bytes the store
+ * keeps go with the mark. Returns 0 or -ENOENT (unknown, or collected
+ * already). */
 int store_artifact_collect(struct store *s, const char *digest);
 
 /* ---- functions ---------------------------------------------------------- */

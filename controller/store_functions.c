@@ -125,7 +125,8 @@ int store_artifact_collect(struct store *s, const char *digest)
 							 time_wall_ms());
 	if (!st)
 		return -ENOMEM;
-	return sq_step_update(st);
+	int r = sq_step_update(st);
+	return r < 0 ? r : sq_artifact_bytes_drop(s, digest);
 }
 
 /* ---- functions ---------------------------------------------------------- */

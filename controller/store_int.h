@@ -2,7 +2,7 @@
  * migrations, transactions, the statement cache and the helpers below),
  * store_tenants.c (tenants and API keys), store_functions.c (artifacts and
  * function versions), store_invocations.c (invocation records) and
- * store_hosts.c (hosts), over either engine (store_engine.h: SQLite in
+ * store_hosts.c (hosts) and store_artifacts.c (artifacts' bytes), over either engine (store_engine.h: SQLite in
  * store_sqlite.c, PostgreSQL in store_pg.c).
  *
  * Every statement the store runs has a slot in enum query, so that a handle
@@ -75,6 +75,11 @@ enum query {
 	Q_HOST_GET,
 	Q_HOST_LIST,
 	Q_HOST_DELETE,
+	/* store_artifacts.c */
+	Q_CHUNK_PUT,
+	Q_CHUNK_GET,
+	Q_CHUNK_COUNT,
+	Q_CHUNK_DELETE,
 	Q_COUNT,
 };
 
@@ -90,6 +95,7 @@ extern const struct sq_query store_tenant_queries[Q_COUNT];
 extern const struct sq_query store_function_queries[Q_COUNT];
 extern const struct sq_query store_invocation_queries[Q_COUNT];
 extern const struct sq_query store_host_queries[Q_COUNT];
+extern const struct sq_query store_artifact_queries[Q_COUNT];
 
 /* The tables a copy of the whole store takes, parents before children
  * (NULL-terminated): their columns are the same on both engines. */
@@ -215,6 +221,10 @@ const void *sq_col_blob(struct sq_stmt *st, int i);
 size_t sq_col_bytes(struct sq_stmt *st, int i);
 /* Copies a text column into dst, truncated to size; NULL reads as "". */
 void sq_col_text(struct sq_stmt *st, int i, char *dst, size_t size);
+
+/* Drops the bytes the store keeps of a collected artifact (a no-op where
+ * it keeps none: store_keeps_artifacts). Returns 0 or -errno. */
+int sq_artifact_bytes_drop(struct store *s, const char *digest);
 
 /* ---- values (store.c) ---- */
 

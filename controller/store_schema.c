@@ -215,4 +215,15 @@ const char *const store_pg_schema[STORE_PG_SCHEMA_VERSION] = {
 	"  down BIGINT NOT NULL DEFAULT 0,"
 	"  draining BIGINT NOT NULL DEFAULT 0"
 	");",
+	/* 2: artifacts' bytes, so that every controller can read them
+	 * (store_artifacts.c): chunks of 1 MiB, stored as they are (artifacts
+	 * are mostly compressed already). No reference to artifacts: the
+	 * bytes go in before the record that names them. */
+	"CREATE TABLE artifact_chunks ("
+	"  digest TEXT NOT NULL,"
+	"  seq BIGINT NOT NULL,"
+	"  data BYTEA NOT NULL,"
+	"  PRIMARY KEY (digest, seq)"
+	");"
+	"ALTER TABLE artifact_chunks ALTER COLUMN data SET STORAGE EXTERNAL;",
 };
