@@ -1,8 +1,9 @@
 /* A store with every kind of row (tenants with default and confidential scaling, admin,
  * tenant and revoked keys, live, deleted and collected artifacts and functions, versions of
  * each runtime, invocations in every state with binary payloads, hosts up, down and
- * draining), and the check that another store reads back the same through the store's API.
- * For the tests of `ditto-controller migrate`. */
+ * draining) and its artifacts' bytes (files named by their SHA-256, and the store's chunks
+ * where it keeps them; one artifact spans several chunks). For the tests of
+ * `ditto-controller migrate`. */
 #ifndef DITTO_TESTS_MIGRATE_SAMPLE_H
 #define DITTO_TESTS_MIGRATE_SAMPLE_H
 
@@ -13,25 +14,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "db.h"
+#include "sha256.h"
 #include "store.h"
+#include "util.h"
 
 #define SAMPLE_INVOCATIONS 5
+#define SAMPLE_ARTIFACTS 3
 
 /* What the sample made that only its maker knows: key tokens and invocation ids. */
 struct sample {
 	char admin[STORE_TOKEN_SIZE], acme[STORE_TOKEN_SIZE], revoked[STORE_TOKEN_SIZE];
 	char ids[SAMPLE_INVOCATIONS][STORE_ID_SIZE];
+	/* Artifacts A (2.5 chunks), B and C (collected: no bytes any more). */
+	char digest[SAMPLE_ARTIFACTS][STORE_DIGEST_SIZE];
+	size_t size[SAMPLE_ARTIFACTS];
 };
-
-static const char SAMPLE_DIGEST_A[] =
-	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-static const char SAMPLE_DIGEST_B[] =
-	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-static const char SAMPLE_DIGEST_C[] =
-	"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 
 /* Every byte value, NUL included: payloads must come back as the same bytes. */
 static void sample_bytes(uint8_t out[300], uint8_t salt)
@@ -60,21 +62,56 @@ static void sample_tenants(struct store *s, struct sample *x)
 	assert_int_equal(store_tenant_set_scaling(s, "beta", &sc), 0);
 }
 
-static void sample_functions(struct store *s)
+/* Artifact i's bytes: a pattern of size bytes. Returns a malloc'd buffer. */
+static uint8_t *sample_artifact(int i, size_t size)
+{
+	uint8_t *p = malloc(size);
+	assert_non_null(p);
+	for (size_t k = 0; k < size; k++)
+		p[k] = (uint8_t)(k * 7 + k / 251 + (size_t)i);
+	return p;
+}
+
+/* Writes the artifacts' files into dir, and their bytes into s where it keeps them. */
+static void sample_artifacts(struct store *s, struct sample *x, const char *dir)
+{
+	const size_t sizes[SAMPLE_ARTIFACTS] = { 5u << 19, 1000, 30 };
+	struct db db = { .store = s };
+	pthread_mutex_init(&db.lock, NULL);
+	for (int i = 0; i < SAMPLE_ARTIFACTS; i++) {
+		uint8_t *p = sample_artifact(i, sizes[i]);
+		x->size[i] = sizes[i];
+		sha256_hex(p, sizes[i], x->digest[i]);
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", dir, x->digest[i]);
+		FILE *f = fopen(path, "we");
+		assert_non_null(f);
+		assert_int_equal(fwrite(p, 1, sizes[i], f), sizes[i]);
+		assert_int_equal(fclose(f), 0);
+		free(p);
+		assert_int_equal(db_artifact_share(&db, x->digest[i], path), 0);
+	}
+	pthread_mutex_destroy(&db.lock);
+}
+
+static void sample_functions(struct store *s, const struct sample *x, const char *dir)
 {
 	struct store_limits plain = { 1000, 128, 4, "process", false, FN_RUNTIME_BINARY, "" };
 	struct store_limits python = { 5000,          256,  2,
 				       "persistent",  true, FN_RUNTIME_PYTHON3,
 				       "main.handler" };
+	const char *const *d = (const char *const[]){ x->digest[0], x->digest[1], x->digest[2] };
 	int64_t v;
-	assert_int_equal(store_function_put(s, "acme", "echo", SAMPLE_DIGEST_A, 10, &plain, &v), 0);
-	assert_int_equal(store_function_put(s, "acme", "echo", SAMPLE_DIGEST_B, 20, &python, &v),
-			 0);
-	/* A deleted function whose artifact was collected. */
-	assert_int_equal(store_function_put(s, "acme", "gone", SAMPLE_DIGEST_C, 30, &plain, &v), 0);
+	assert_int_equal(store_function_put(s, "acme", "echo", d[0], x->size[0], &plain, &v), 0);
+	assert_int_equal(store_function_put(s, "acme", "echo", d[1], x->size[1], &python, &v), 0);
+	/* A deleted function whose artifact was collected, file and all. */
+	assert_int_equal(store_function_put(s, "acme", "gone", d[2], x->size[2], &plain, &v), 0);
 	assert_int_equal(store_function_delete(s, "acme", "gone"), 0);
-	assert_int_equal(store_artifact_collect(s, SAMPLE_DIGEST_C), 0);
-	assert_int_equal(store_function_put(s, "beta", "f", SAMPLE_DIGEST_A, 10, &plain, &v), 0);
+	assert_int_equal(store_artifact_collect(s, d[2]), 0);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, d[2]);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_function_put(s, "beta", "f", d[0], x->size[0], &plain, &v), 0);
 }
 
 static void sample_invocations(struct store *s, struct sample *x)
@@ -124,10 +161,12 @@ static void sample_invocations(struct store *s, struct sample *x)
 	assert_int_equal(store_invocation_finish(s, ids[4], &timeout), 0);
 }
 
-static void sample_fill(struct store *s, struct sample *x)
+/* Fills s, with the artifacts' files in dir (an existing folder). */
+static void sample_fill(struct store *s, struct sample *x, const char *dir)
 {
 	sample_tenants(s, x);
-	sample_functions(s);
+	sample_artifacts(s, x, dir);
+	sample_functions(s, x, dir);
 	sample_invocations(s, x);
 	assert_int_equal(store_host_register(s, "h1", "http://10.0.0.5:7070", 16), 0);
 	assert_int_equal(store_host_register(s, "h2", "http://10.0.0.6:7070", 2), 0);

@@ -1,9 +1,11 @@
-/* store_migrate: a store with every kind of row (migrate_sample.h) copied into an empty
- * SQLite store and, where PostgreSQL can run, into a PostgreSQL one (tests/support/pgserver),
- * then read back through the store's API: the same tenants, keys (their tokens still verify,
- * the revoked one still does not), artifacts, functions and versions, invocation records
- * with their payloads' bytes, and hosts; and the target goes on from there (the next
- * version number, new rows). A target holding rows is refused and left as it was. */
+/* store_migrate: a store with every kind of row (migrate_sample.h) copied into an empty one,
+ * between SQLite and, where PostgreSQL can run, PostgreSQL (tests/support/pgserver) both
+ * ways, then read back through the store's API: the same tenants, keys (their tokens still
+ * verify, the revoked one still does not), artifacts, functions and versions, invocation
+ * records with their payloads' bytes, and hosts; artifacts' bytes follow, between SQLite's
+ * files and PostgreSQL's chunks; and the target goes on from there (the next version number,
+ * new rows). A target holding rows, or an artifact whose file is missing, is refused and the
+ * target left as it was. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include "store_migrate.h"
 #include "support/files.h"
 #include "support/pgserver.h"
+#include "util.h"
 
 #define MAX_TABLES 16
 
@@ -44,22 +47,29 @@ static int group_teardown(void **state)
 	return remove_tree(scratch);
 }
 
-/* A new store: SQLite in a fresh file, or a fresh PostgreSQL database. */
-static struct store *open_new(const char *engine, char *uri, size_t size)
+/* A store of a test and its artifacts folder (a controller's --data/artifacts). */
+struct side {
+	char uri[600];
+	char dir[300];
+	struct store *s;
+};
+
+/* A new store: SQLite in a fresh file, or a fresh PostgreSQL database; an empty folder. */
+static void open_new(struct side *x, const char *engine)
 {
 	static int n;
+	snprintf(x->dir, sizeof(x->dir), "%s/artifacts%d", scratch, ++n);
+	assert_int_equal(mkdir_parents(x->dir, 0700), 0);
 	if (strcmp(engine, "sqlite") == 0) {
-		snprintf(uri, size, "sqlite:%s/db%d.sqlite", scratch, ++n);
+		snprintf(x->uri, sizeof(x->uri), "sqlite:%s/db%d.sqlite", scratch, n);
 	} else {
 		char conninfo[512];
 		assert_int_equal(pgserver_new_db(&pg, conninfo, sizeof(conninfo)), 0);
-		snprintf(uri, size, "postgres:%s", conninfo);
+		snprintf(x->uri, sizeof(x->uri), "postgres:%s", conninfo);
 	}
-	struct store *s = NULL;
-	int r = store_open(uri, &s);
+	int r = store_open(x->uri, &x->s);
 	if (r < 0)
-		fail_msg("store_open %s: %s", uri, strerror(-r));
-	return s;
+		fail_msg("store_open %s: %s", x->uri, strerror(-r));
 }
 
 static void same_tenants(struct store *a, struct store *b)
@@ -111,6 +121,13 @@ static void same_keys(struct store *a, struct store *b, const struct sample *x)
 	assert_int_equal(store_key_verify(b, x->revoked, tenant, &admin), -EACCES);
 }
 
+static void same_bytes(const uint8_t *p, size_t n, const uint8_t *q, size_t m)
+{
+	assert_int_equal(n, m);
+	if (n)
+		assert_memory_equal(p, q, n);
+}
+
 static void same_function(const struct store_function *f, const struct store_function *g)
 {
 	assert_string_equal(f->tenant, g->tenant);
@@ -128,7 +145,7 @@ static void same_function(const struct store_function *f, const struct store_fun
 	assert_string_equal(f->limits.handler, g->limits.handler);
 }
 
-static void same_functions(struct store *a, struct store *b)
+static void same_functions(struct store *a, struct store *b, const struct sample *x)
 {
 	const struct {
 		const char *tenant, *name;
@@ -151,16 +168,30 @@ static void same_functions(struct store *a, struct store *b)
 	assert_true(f.limits.encrypted);
 	assert_int_equal(store_function_get(b, "acme", "gone", 0, &f), -ENOENT);
 	uint64_t size;
-	assert_int_equal(store_artifact_get(b, SAMPLE_DIGEST_A, &size), 0);
-	assert_int_equal(size, 10);
-	assert_int_equal(store_artifact_get(b, SAMPLE_DIGEST_C, &size), -ENOENT);
+	assert_int_equal(store_artifact_get(b, x->digest[0], &size), 0);
+	assert_int_equal(size, x->size[0]);
+	assert_int_equal(store_artifact_get(b, x->digest[2], &size), -ENOENT);
 }
 
-static void same_bytes(const uint8_t *p, size_t n, const uint8_t *q, size_t m)
+/* The target has each live artifact's bytes: in its chunks, read back into a new file, or
+ * as files in its folder. */
+static void same_artifact_bytes(struct side *to, const struct sample *x)
 {
-	assert_int_equal(n, m);
-	if (n)
-		assert_memory_equal(p, q, n);
+	struct db db = { .store = to->s };
+	pthread_mutex_init(&db.lock, NULL);
+	for (int i = 0; i < 2; i++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", to->dir, x->digest[i]);
+		assert_int_equal(db_artifact_cache(&db, x->digest[i], path), 0);
+		void *data;
+		size_t len;
+		assert_int_equal(file_read_all(path, &data, &len), 0);
+		uint8_t *want = sample_artifact(i, x->size[i]);
+		same_bytes(data, len, want, x->size[i]);
+		free(want);
+		free(data);
+	}
+	pthread_mutex_destroy(&db.lock);
 }
 
 static void same_text(const char *p, const char *q)
@@ -243,43 +274,60 @@ static void same_hosts(struct store *a, struct store *b)
 	free(hb);
 }
 
-/* Fills a new store on engine from, copies it into a new one on engine to, and compares. */
-static void migrate_between(const char *from_engine, const char *to_engine)
+/* The rows each table took, and what the bytes took between from_engine and to_engine. */
+static void expect_counts(const struct store_migrate_count *counts, int n, const char *from_engine,
+			  const char *to_engine)
 {
-	char from_uri[600], to_uri[600];
-	struct store *from = open_new(from_engine, from_uri, sizeof(from_uri));
-	struct store *to = open_new(to_engine, to_uri, sizeof(to_uri));
-	struct sample x;
-	sample_fill(from, &x);
-	struct store_migrate_count counts[MAX_TABLES];
-	const char *table = NULL;
-	int tables = store_migrate(from, to, counts, MAX_TABLES, &table);
-	if (tables < 0)
-		fail_msg("store_migrate: %s (table %s)", strerror(-tables), table);
-	const char *const names[] = { "tenants",           "api_keys",    "artifacts", "functions",
-				      "function_versions", "invocations", "hosts" };
-	const int64_t rows[] = { 2, 3, 3, 3, 4, SAMPLE_INVOCATIONS, 3 };
-	assert_int_equal(tables, 7);
-	for (int i = 0; i < tables; i++) {
+	const char *names[] = { "tenants",           "api_keys",    "artifacts", "functions",
+				"function_versions", "invocations", "hosts",     NULL };
+	int64_t rows[] = { 2, 3, 3, 3, 4, SAMPLE_INVOCATIONS, 3, 0 };
+	bool from_pg = !strcmp(from_engine, "postgres"), to_pg = !strcmp(to_engine, "postgres");
+	/* A's 3 chunks and B's one; or A's and B's files. */
+	if (from_pg || to_pg) {
+		names[7] = from_pg && to_pg ? "artifact_chunks" : "artifact files";
+		rows[7] = from_pg && to_pg ? 4 : 2;
+	}
+	assert_int_equal(n, names[7] ? 8 : 7);
+	for (int i = 0; i < n; i++) {
 		assert_string_equal(counts[i].table, names[i]);
 		assert_int_equal(counts[i].rows, rows[i]);
 	}
-	same_tenants(from, to);
-	same_keys(from, to, &x);
-	same_functions(from, to);
-	same_invocations(from, to, &x);
-	same_hosts(from, to);
+}
+
+/* Fills a new store on engine from, copies it into a new one on engine to, and compares. */
+static void migrate_between(const char *from_engine, const char *to_engine)
+{
+	struct side from, to;
+	open_new(&from, from_engine);
+	open_new(&to, to_engine);
+	struct sample x;
+	sample_fill(from.s, &x, from.dir);
+	struct store_migrate_count counts[MAX_TABLES];
+	char what[512];
+	/* The files are the SQLite side's. */
+	const char *dir = !strcmp(from_engine, "sqlite") ? from.dir : to.dir;
+	int n = store_migrate(from.s, to.s, dir, counts, MAX_TABLES, what, sizeof(what));
+	if (n < 0)
+		fail_msg("store_migrate: %s (%s)", strerror(-n), what);
+	expect_counts(counts, n, from_engine, to_engine);
+	same_tenants(from.s, to.s);
+	same_keys(from.s, to.s, &x);
+	same_functions(from.s, to.s, &x);
+	same_invocations(from.s, to.s, &x);
+	same_hosts(from.s, to.s);
+	if (strcmp(from_engine, "sqlite") || strcmp(to_engine, "sqlite"))
+		same_artifact_bytes(&to, &x);
 	/* The copy goes on where the source left off. */
 	struct store_limits plain = { 1000, 128, 4, "process", false, FN_RUNTIME_BINARY, "" };
 	int64_t v = 0;
-	assert_int_equal(store_function_put(to, "acme", "echo", SAMPLE_DIGEST_A, 10, &plain, &v),
-			 0);
+	assert_int_equal(
+		store_function_put(to.s, "acme", "echo", x.digest[0], x.size[0], &plain, &v), 0);
 	assert_int_equal(v, 3);
-	assert_int_equal(store_function_put(to, "acme", "gone", SAMPLE_DIGEST_C, 30, &plain, &v),
-			 0);
+	assert_int_equal(
+		store_function_put(to.s, "acme", "gone", x.digest[2], x.size[2], &plain, &v), 0);
 	assert_int_equal(v, 2);
-	store_close(to);
-	store_close(from);
+	store_close(to.s);
+	store_close(from.s);
 }
 
 static void test_sqlite_to_sqlite(void **state)
@@ -304,47 +352,77 @@ static bool pg_ready(void)
 	return r == 0;
 }
 
-static void test_sqlite_to_postgres(void **state)
+/* The pairs with PostgreSQL on a side: {from, to}, each a test's initial state. */
+static const char *const PG_PAIRS[][2] = {
+	{ "sqlite", "postgres" },
+	{ "postgres", "sqlite" },
+	{ "postgres", "postgres" },
+};
+
+static void test_with_postgres(void **state)
 {
+	const char *const *pair = *state;
 	if (!pg_ready())
 		skip();
-	migrate_between("sqlite", "postgres");
+	migrate_between(pair[0], pair[1]);
 }
 
-static void test_postgres_to_sqlite(void **state)
+/* An artifact whose file is missing fails the copy into PostgreSQL, which keeps nothing. */
+static void test_missing_artifact_file(void **state)
 {
 	if (!pg_ready())
 		skip();
-	migrate_between("postgres", "sqlite");
+	struct side from, to;
+	open_new(&from, "sqlite");
+	open_new(&to, "postgres");
+	struct sample x;
+	sample_fill(from.s, &x, from.dir);
+	char path[512], what[512];
+	snprintf(path, sizeof(path), "%s/%s", from.dir, x.digest[1]);
+	assert_int_equal(unlink(path), 0);
+	struct store_migrate_count counts[MAX_TABLES];
+	assert_int_equal(
+		store_migrate(from.s, to.s, from.dir, counts, MAX_TABLES, what, sizeof(what)),
+		-ENOENT);
+	assert_non_null(strstr(what, x.digest[1]));
+	struct store_tenant *t;
+	size_t n;
+	assert_int_equal(store_tenant_list(to.s, &t, &n), 0);
+	assert_int_equal(n, 0);
+	free(t);
+	store_close(to.s);
+	store_close(from.s);
 }
 
 /* A target with any row is refused, whichever table holds it, and keeps what it had. */
 static void test_refuses_a_target_with_data(void **state)
 {
-	char uri[600];
-	struct store *from = open_new("sqlite", uri, sizeof(uri));
-	struct store *to = open_new("sqlite", uri, sizeof(uri));
+	struct side from, to;
+	open_new(&from, "sqlite");
+	open_new(&to, "sqlite");
 	struct sample x;
-	sample_fill(from, &x);
-	assert_int_equal(store_host_register(to, "only", "http://10.0.0.9:7070", 1), 0);
+	sample_fill(from.s, &x, from.dir);
+	assert_int_equal(store_host_register(to.s, "only", "http://10.0.0.9:7070", 1), 0);
 	struct store_migrate_count counts[MAX_TABLES];
-	const char *table = NULL;
-	assert_int_equal(store_migrate(from, to, counts, MAX_TABLES, &table), -ENOTEMPTY);
-	assert_string_equal(table, "hosts");
+	char what[512];
+	assert_int_equal(store_migrate(from.s, to.s, NULL, counts, MAX_TABLES, what, sizeof(what)),
+			 -ENOTEMPTY);
+	assert_string_equal(what, "table hosts");
 	struct store_tenant *t;
 	size_t n;
-	assert_int_equal(store_tenant_list(to, &t, &n), 0);
+	assert_int_equal(store_tenant_list(to.s, &t, &n), 0);
 	assert_int_equal(n, 0);
 	free(t);
 	struct store_host *h;
-	assert_int_equal(store_host_list(to, &h, &n), 0);
+	assert_int_equal(store_host_list(to.s, &h, &n), 0);
 	assert_int_equal(n, 1);
 	free(h);
 	/* The source is untouched, and a full copy is refused the same way. */
-	assert_int_equal(store_migrate(to, from, counts, MAX_TABLES, &table), -ENOTEMPTY);
-	assert_string_equal(table, "tenants");
-	store_close(to);
-	store_close(from);
+	assert_int_equal(store_migrate(to.s, from.s, NULL, counts, MAX_TABLES, what, sizeof(what)),
+			 -ENOTEMPTY);
+	assert_string_equal(what, "table tenants");
+	store_close(to.s);
+	store_close(from.s);
 }
 
 int main(void)
@@ -352,8 +430,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sqlite_to_sqlite),
 		cmocka_unit_test(test_refuses_a_target_with_data),
-		cmocka_unit_test(test_sqlite_to_postgres),
-		cmocka_unit_test(test_postgres_to_sqlite),
+		{ "sqlite_to_postgres", test_with_postgres, NULL, NULL, (void *)PG_PAIRS[0] },
+		{ "postgres_to_sqlite", test_with_postgres, NULL, NULL, (void *)PG_PAIRS[1] },
+		{ "postgres_to_postgres", test_with_postgres, NULL, NULL, (void *)PG_PAIRS[2] },
+		cmocka_unit_test(test_missing_artifact_file),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

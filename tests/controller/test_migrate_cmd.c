@@ -1,7 +1,9 @@
 /* `ditto-controller migrate`, the built binary run as an operator runs it: a copy that
- * prints what it copied, then each refusal as one line on stderr with its exit status (a
- * target holding data, a missing source, which is not made, URIs that name no store, the same
- * store twice, a bad command line, a server that cannot be reached). */
+ * prints what it copied (into PostgreSQL too, with the artifacts' files found beside the
+ * SQLite file, where a controller keeps them), then each refusal as one line on stderr with
+ * its exit status (a target holding data, a missing source, which is not made, URIs that
+ * name no store, the same store twice, a bad command line, a server that cannot be
+ * reached). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,8 +19,10 @@
 #include "migrate_sample.h"
 #include "store.h"
 #include "support/files.h"
+#include "support/pgserver.h"
 #include "support/procs.h"
 #include "support/run.h"
+#include "util.h"
 
 #define ARGV(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
@@ -69,7 +73,10 @@ static void test_copy_then_refuse_again(void **state)
 	struct store *s;
 	assert_int_equal(store_open(source, &s), 0);
 	struct sample x;
-	sample_fill(s, &x);
+	char dir[300];
+	snprintf(dir, sizeof(dir), "%s/artifacts", scratch);
+	assert_int_equal(mkdir_parents(dir, 0700), 0);
+	sample_fill(s, &x, dir);
 	store_close(s);
 
 	struct run_out r;
@@ -97,6 +104,24 @@ static void test_copy_then_refuse_again(void **state)
 
 	refused(ARGV("--from", source, "--to", target), 1,
 		"the --to store already holds data (table tenants); migrate only into an empty one");
+
+	/* Into PostgreSQL, the artifacts' bytes from the files beside the source. */
+	struct pgserver pg;
+	int e = pgserver_start(&pg);
+	if (e < 0) {
+		printf("postgres: skipped: %s\n", pg.error);
+		return;
+	}
+	char uri[600];
+	snprintf(uri, sizeof(uri), "postgres:%s", pg.conninfo);
+	migrate(&r, ARGV("--from", source, "--to", uri));
+	pgserver_stop(&pg);
+	if (r.status != 0)
+		fail_msg("exit %d: %s", r.status, r.err);
+	assert_non_null(strstr(r.out, "\nartifact files     2\n"
+				      "copied 23 rows in 7 tables from the sqlite store to the "
+				      "postgres store\n"));
+	run_out_free(&r);
 }
 
 static void test_refusals(void **state)
@@ -120,6 +145,8 @@ static void test_refusals(void **state)
 	refused(ARGV("--to", target), 2, "--from is missing");
 	refused(ARGV("--from", source, "--to", target, "extra"), 2, "unexpected argument");
 	refused(ARGV("--from", source, "--to", target, "--fast"), 2, "unknown option");
+	refused(ARGV("--from", source, "--to", target, "--artifacts", ""), 2,
+		"--artifacts needs a folder");
 	refused(ARGV("--from", source, "--to", "postgres:host=/nonexistent dbname=x"), 1,
 		"cannot open the --to store: ");
 }
