@@ -410,7 +410,7 @@ void invoke_print_json(const struct invoke_result *res)
 	json_object_set_new(out, "rate", o->rate ? json_integer(o->rate) : json_null());
 	/* The controller's link to the agent, when the bench started the controller. */
 	json_object_set_new(out, "agent_link",
-			    o->url ? json_null() : json_string(o->agent_link ? o->agent_link : "http"));
+			    o->url ? json_null() : json_string(o->agent_link ? o->agent_link : "stream"));
 	json_object_set_new(out, "controller_rss_kib",
 			    res->rss_end >= 0 ? json_integer(res->rss_end) : json_null());
 	if (rec->n > 0)

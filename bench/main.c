@@ -80,7 +80,7 @@ static void usage(FILE *f)
 		"  --url URL --key KEY  use a running controller and its admin key instead of\n"
 		"                       starting one with an agent (invoke)\n"
 		"  --agent-link KIND    http or stream: how the controller started here reaches\n"
-		"                       the agent (invoke; default: the controller's, http)\n"
+		"                       the agent (invoke; default: the controller's, stream)\n"
 		"  --accel auto|kvm|tcg passed to the agent\n"
 		"  --cores SPEC         agent core budget\n"
 		"  --json               print one JSON object instead of a table\n");

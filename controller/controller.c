@@ -72,6 +72,7 @@ void controller_config_defaults(struct controller_config *cfg)
 		.max_connections = 1024,
 		.retain = 10000,
 		.retain_days = 7,
+		.agent_stream = true,
 	};
 }
 

@@ -22,7 +22,7 @@ struct controller_config {
 	unsigned retain;      /* invocation records kept per tenant (0: no cap) */
 	unsigned retain_days; /* and for at most this many days (0: forever) */
 	/* Invocations reach the agents over one persistent stream per host
-	 * (agent_stream.h) instead of an HTTP request each. */
+	 * (agent_stream.h) instead of an HTTP request each (the default). */
 	bool agent_stream;
 };
 

@@ -31,7 +31,7 @@ static void usage(FILE *f)
 		"  --retain N          invocation records kept per tenant, 0 for all (default 10000)\n"
 		"  --retain-days N     days invocation records are kept, 0 for ever (default 7)\n"
 		"  --agent-link KIND   how invocations reach the agents: http, a request each,\n"
-		"                      or stream, one persistent stream per host (default http)\n"
+		"                      or stream, one persistent stream per host (default stream)\n"
 		"  --ready-file PATH   write the API URL here once listening\n"
 		"  --log-level LEVEL   error, warn, info or debug (default info)\n"
 		"  --help\n");

@@ -30,10 +30,15 @@ struct fixture {
 	char admin[128];
 };
 
+/* The canned agents these tests call answer the HTTP invoke route, not
+ * the link's stream (whose own tests are test_agent_stream.c and the link's
+ * end-to-end suite): the controller calls them over HTTP. */
+#define AGENT_LINK_HTTP "--agent-link", "http"
+
 /* Starts BUILD/ditto-controller on dir and waits until it listens. */
 static inline int start_controller(struct fixture *f)
 {
-	const char *const extra[] = { "--max-artifact", MAX_ARTIFACT, NULL };
+	const char *const extra[] = { "--max-artifact", MAX_ARTIFACT, AGENT_LINK_HTTP, NULL };
 	int r = proc_start_controller(&f->proc, f->dir, 0, extra, f->admin);
 	if (r < 0) {
 		fprintf(stderr, "cannot start the controller (%s); see %s\n", strerror(-r),

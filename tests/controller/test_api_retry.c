@@ -17,7 +17,7 @@ static const char FN[] = "#!/bin/sh\necho '{}'\n";
 static void restart_one_worker(struct fixture *f)
 {
 	const char *const extra[] = { "--max-artifact",    MAX_ARTIFACT, "--async-workers", "1",
-				      "--host-timeout-ms", "3600000",    NULL };
+				      "--host-timeout-ms", "3600000",    AGENT_LINK_HTTP,   NULL };
 	daemon_proc_stop(&f->proc, SIGTERM, 10000);
 	assert_int_equal(proc_start_controller(&f->proc, f->dir, 0, extra, f->admin), 0);
 	api_client_free(&f->c);
