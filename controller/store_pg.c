@@ -22,6 +22,8 @@
 /* Writers wait this long for a row another transaction holds, as SQLite's
  * busy timeout, before a call fails with -EBUSY. */
 #define LOCK_TIMEOUT "10s"
+/* Seconds a connection waits for the server unless the conninfo says. */
+#define CONNECT_TIMEOUT "10"
 /* The advisory lock schema changes take: "ditto" in ASCII. */
 #define SCHEMA_LOCK "439788565615"
 
@@ -177,7 +179,12 @@ static int pg_open(struct store *s, const char *conninfo)
 	if (!c)
 		return -ENOMEM;
 	s->conn = c;
-	c->pg = PQconnectdb(conninfo);
+	/* A server that does not answer fails a connection (and each
+	 * reconnection) after CONNECT_TIMEOUT seconds, not never; the conninfo's
+	 * own connect_timeout, expanded after it, wins. */
+	static const char *const keys[] = { "connect_timeout", "dbname", NULL };
+	const char *const values[] = { CONNECT_TIMEOUT, conninfo, NULL };
+	c->pg = PQconnectdbParams(keys, values, 1);
 	if (!c->pg)
 		return -ENOMEM;
 	if (PQstatus(c->pg) != CONNECTION_OK)
