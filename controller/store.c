@@ -33,8 +33,9 @@ const char *const store_tables[] = {
 
 /* The parts of the query table; each query's SQL is in exactly one. */
 static const struct sq_query *const query_parts[] = {
-	core_queries,       store_tenant_queries, store_function_queries, store_invocation_queries,
-	store_host_queries, store_artifact_queries,
+	core_queries,           store_tenant_queries,
+	store_function_queries, store_invocation_queries,
+	store_host_queries,     store_artifact_queries,
 };
 
 const char *sq_query_sql(const struct store *s, enum query q)

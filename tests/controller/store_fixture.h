@@ -35,9 +35,9 @@
 struct fixture {
 	bool pg;
 	struct pgserver *server; /* PostgreSQL's */
-	char dir[64];   /* SQLite: the folder */
-	char path[128]; /* SQLite: the file */
-	char uri[700];  /* what store_open takes */
+	char dir[64];            /* SQLite: the folder */
+	char path[128];          /* SQLite: the file */
+	char uri[700];           /* what store_open takes */
 	struct store *s;
 };
 

@@ -27,9 +27,8 @@ static void test_controllers_share_the_store(void **state)
 	struct daemon_proc a = { 0 }, b = { 0 };
 	struct http_reply r;
 	start(f, &a, a_dir, admin);
-	assert_int_equal(http_call(a.url, admin, "POST", "/v1/tenants", "{\"name\":\"acme\"}", 15,
-				   &r),
-			 201);
+	assert_int_equal(
+		http_call(a.url, admin, "POST", "/v1/tenants", "{\"name\":\"acme\"}", 15, &r), 201);
 	http_reply_free(&r);
 	assert_int_equal(daemon_proc_stop(&a, SIGTERM, 10000), 0);
 

@@ -119,9 +119,9 @@ static void test_busy(void **state)
 	assert_int_equal(store_host_register(f->s, "h1", "10.0.0.1:7000", 2), 0);
 	struct store *other;
 	assert_int_equal(store_open(f->uri, &other), 0);
-	assert_int_equal(sq_exec(other, f->pg ? "SET lock_timeout = '100ms'" :
-						"PRAGMA busy_timeout = 100"),
-			 0);
+	assert_int_equal(
+		sq_exec(other, f->pg ? "SET lock_timeout = '100ms'" : "PRAGMA busy_timeout = 100"),
+		0);
 	assert_int_equal(store_batch_begin(f->s), 0);
 	assert_int_equal(store_host_heartbeat(f->s, "h1"), 0);
 	assert_int_equal(store_host_heartbeat(other, "h1"), -EBUSY);
