@@ -21,6 +21,11 @@
 
 /* ---- the reconciler ------------------------------------------------------------------------- */
 
+bool fl_is_leader(const struct fleet *f)
+{
+	return !f->cfg.is_leader || f->cfg.is_leader(f->cfg.leader_data);
+}
+
 static void *reconciler_main(void *arg)
 {
 	struct fleet *f = arg;
@@ -40,7 +45,7 @@ static void *reconciler_main(void *arg)
 			pthread_mutex_lock(&f->lock);
 		}
 		if (now - f->last_prune_us > PRUNE_EVERY_US &&
-		    (f->cfg.retain || f->cfg.retain_days)) {
+		    (f->cfg.retain || f->cfg.retain_days) && fl_is_leader(f)) {
 			f->last_prune_us = now;
 			pthread_mutex_unlock(&f->lock);
 			int64_t now_ms = time_wall_ms();

@@ -47,6 +47,11 @@ struct fleet_config {
 	unsigned retain;           /* invocation records kept per tenant (0: no cap) */
 	unsigned retain_days;      /* and for at most this long (0: forever) */
 	struct store *checkpoint;  /* a handle of its own for WAL checkpoints, or NULL */
+	/* Whether this controller leads the ones sharing the store (cluster.h):
+	 * only the leader writes the store-level once-only work (pruning, hosts
+	 * marked down for silence). NULL: it always does (a single controller). */
+	bool (*is_leader)(void *data);
+	void *leader_data;
 };
 
 struct fleet;

@@ -50,6 +50,10 @@ void fl_hosts_reconcile(struct fleet *f, uint64_t now)
 			log_warn("host_down id=%s silent_ms=%llu", h->id,
 				 (unsigned long long)((now - h->last_seen_us) / 1000));
 			fl_host_lost(f, h, "no heartbeat");
+			/* Every controller's fleet sees the host fall silent; the
+			 * leader alone records it. */
+			if (!fl_is_leader(f))
+				continue;
 			/* The store write waits for the db lock; take it outside ours. */
 			pthread_mutex_unlock(&f->lock);
 			pthread_mutex_lock(&f->db->lock);

@@ -217,4 +217,7 @@ void fl_hosts_reconcile(struct fleet *f, uint64_t now);
  * placement accounts for (fleet_vms.c). */
 void fl_vms_reconcile(struct fleet *f, uint64_t now);
 
+/* Whether this controller runs the store-level once-only work (fleet.c). */
+bool fl_is_leader(const struct fleet *f);
+
 #endif
