@@ -35,7 +35,7 @@ const char *const store_tables[] = {
 static const struct sq_query *const query_parts[] = {
 	core_queries,           store_tenant_queries,
 	store_function_queries, store_invocation_queries,
-	store_host_queries,     store_artifact_queries,
+	store_host_queries,     store_artifact_queries, store_cluster_queries,
 };
 
 const char *sq_query_sql(const struct store *s, enum query q)

@@ -383,7 +383,8 @@ struct store_id {
 };
 
 /* After a restart, settles every invocation the previous run left queued or
- * running, in one transaction: synchronous ones (their clients are gone) and
+ * running (on a store several controllers share, those of the handle's
+ * controller only: store_set_controller), in one transaction: synchronous ones (their clients are gone) and
  * async ones that were running with max_retries retries spent become
  * STORE_ERROR with reason; other async ones are queued again, those that
  * were running with retries incremented (an attempt was cut short), and
@@ -437,5 +438,83 @@ int store_host_delete(struct store *s, const char *id);
 int store_host_get(struct store *s, const char *id, struct store_host *ret_host);
 /* Returns every host, ordered by id, as a malloc'd array (free()). */
 int store_host_list(struct store *s, struct store_host **ret_hosts, size_t *ret_n);
+
+/* ---- several controllers (store_cluster.c) ----------------------------- */
+
+/* Controllers sharing one store (PostgreSQL) each heartbeat a row; one of
+ * them leads, holding an advisory lock on a connection of its own and an
+ * epoch that fences its once-only writes. Each invocation record names the
+ * controller that runs or queues it; a dead controller's records are
+ * released (named by nobody) and the owners of their tenants claim the
+ * queued ones. SQLite serves one controller: it is always the leader. */
+
+/* Whether the store may be shared by several controllers (PostgreSQL). */
+bool store_is_shared(const struct store *s);
+/* Names the controller the handle writes for ([a-z0-9-]{1,63}): the
+ * records it creates or starts name it from then on. Set once, after open.
+ * Returns 0, -EINVAL, or -EALREADY when another id is set. */
+int store_set_controller(struct store *s, const char *id);
+
+struct store_controller {
+	char id[STORE_NAME_SIZE];
+	char address[STORE_ADDRESS_SIZE];
+	int64_t started_ms, last_seen_ms; /* the database's wall clock */
+};
+
+/* Records that the handle's controller, reachable at address and started at
+ * started_ms, is alive now (the database's clock). Returns 0, -EINVAL when
+ * no controller is set or the address is empty, or -errno. */
+int store_controller_heartbeat(struct store *s, const char *address, int64_t started_ms);
+/* Returns every controller, ordered by id, as a malloc'd array (free()),
+ * with the database's clock now (0 when there are none), to compare
+ * last_seen_ms with. */
+int store_controller_list(struct store *s, struct store_controller **ret_ctls, size_t *ret_n,
+			  int64_t *ret_now_ms);
+/* The leader's epoch (0: none ever) and id ("": none). Returns 0 or -errno. */
+int store_leader_get(struct store *s, int64_t *ret_epoch, char ret_id[STORE_NAME_SIZE]);
+
+/* The leader's lock, on a handle of its own (its connection holds it; it
+ * goes when the connection does). try: *ret_won tells whether the handle
+ * holds it now (never call it again while held); held: 0 while the handle
+ * still holds it, -ENOLCK once it lost it (the connection dropped and came
+ * back without it), or the error of asking (take it as lost); release
+ * gives it up. On SQLite the one controller always holds it. */
+int store_leader_lock_try(struct store *s, bool *ret_won);
+int store_leader_lock_held(struct store *s);
+int store_leader_lock_release(struct store *s);
+/* Called by the lock's holder: increments the leader's epoch and names the
+ * handle's controller as leader. Returns 0 with the new epoch, or -errno. */
+int store_leader_claim(struct store *s, int64_t *ret_epoch);
+/* Fences the handle's once-only writes (pruning, store_controller_release)
+ * by epoch: each checks in its transaction that the leader's epoch is still
+ * epoch, and fails with -ESTALE otherwise. 0 lifts the fence. */
+void store_fence_set(struct store *s, int64_t epoch);
+
+/* Releases controller dead's records in one transaction fenced by the
+ * handle's epoch (store_fence_set), if its heartbeat is older than
+ * timeout_ms by the database's clock: its sync records and its running
+ * async ones with max_retries retries spent become STORE_ERROR with
+ * reason; its other running async ones are queued again with retries + 1;
+ * its queued ones stay queued; all are then named by nobody, and dead's
+ * row goes. Returns 0 with the counts (failed, queued), -EAGAIN when dead
+ * was seen within timeout_ms, -ESTALE when fenced out, or -errno. */
+int store_controller_release(struct store *s, const char *dead, int timeout_ms,
+			     const char *reason, int max_retries, size_t *ret_failed,
+			     size_t *ret_queued);
+
+/* A queued async record no controller runs. */
+struct store_orphan {
+	char id[STORE_ID_SIZE];
+	char tenant[STORE_NAME_SIZE];
+};
+
+/* Returns up to max queued async records named by no controller, oldest
+ * first, as a malloc'd array (free()). Returns 0 or -errno. */
+int store_orphan_list(struct store *s, unsigned max, struct store_orphan **ret_orphans,
+		      size_t *ret_n);
+/* Claims an orphaned queued record for the handle's controller, unless
+ * another claimed it first (compare and set). Returns 0, -EALREADY when it is
+ * not an orphan any more (or not queued), -EINVAL with no controller set. */
+int store_orphan_claim(struct store *s, const char *id);
 
 #endif

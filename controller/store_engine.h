@@ -69,8 +69,8 @@ extern const struct sq_engine sq_pg_engine;
 
 /* Each engine's schema steps (store_schema.c): step N (from 1) is
  * [N - 1], and the latest version is the number of steps. */
-#define STORE_SQLITE_SCHEMA_VERSION 7
-#define STORE_PG_SCHEMA_VERSION 2
+#define STORE_SQLITE_SCHEMA_VERSION 8
+#define STORE_PG_SCHEMA_VERSION 3
 extern const char *const store_sqlite_schema[STORE_SQLITE_SCHEMA_VERSION];
 extern const char *const store_pg_schema[STORE_PG_SCHEMA_VERSION];
 

@@ -80,6 +80,21 @@ enum query {
 	Q_CHUNK_GET,
 	Q_CHUNK_COUNT,
 	Q_CHUNK_DELETE,
+	/* store_cluster.c */
+	Q_CTL_HEARTBEAT,
+	Q_CTL_LIST,
+	Q_CTL_DELETE_DEAD,
+	Q_CTL_EXISTS,
+	Q_CTL_FAIL,
+	Q_CTL_REQUEUE,
+	Q_LEADER_GET,
+	Q_LEADER_CLAIM,
+	Q_LEADER_FENCE,
+	Q_LEADER_TRY,
+	Q_LEADER_HELD,
+	Q_LEADER_UNLOCK,
+	Q_ORPHAN_LIST,
+	Q_ORPHAN_CLAIM,
 	Q_COUNT,
 };
 
@@ -96,6 +111,7 @@ extern const struct sq_query store_function_queries[Q_COUNT];
 extern const struct sq_query store_invocation_queries[Q_COUNT];
 extern const struct sq_query store_host_queries[Q_COUNT];
 extern const struct sq_query store_artifact_queries[Q_COUNT];
+extern const struct sq_query store_cluster_queries[Q_COUNT];
 
 /* The tables a copy of the whole store takes, parents before children
  * (NULL-terminated): their columns are the same on both engines. */
@@ -110,6 +126,11 @@ struct store {
 	void *conn; /* the engine's connection */
 	/* Prepared on first use and kept for the handle's life. */
 	struct sq_stmt *stmts[Q_COUNT];
+	/* The controller the handle writes for (store_set_controller; ""
+	 * until set): new and started records name it. */
+	char controller[STORE_NAME_SIZE];
+	/* The leader's epoch its once-only writes are fenced by (0: none). */
+	int64_t fence_epoch;
 };
 
 /* A column's type as the engine gave it. */
@@ -221,6 +242,11 @@ const void *sq_col_blob(struct sq_stmt *st, int i);
 size_t sq_col_bytes(struct sq_stmt *st, int i);
 /* Copies a text column into dst, truncated to size; NULL reads as "". */
 void sq_col_text(struct sq_stmt *st, int i, char *dst, size_t size);
+
+/* Checks, inside a transaction, that the handle's fence epoch (when set)
+ * is still the leader's, locking the leader's row until the transaction
+ * ends. Returns 0, -ESTALE when another controller leads since, or -errno. */
+int sq_fence(struct store *s);
 
 /* Drops the bytes the store keeps of a collected artifact (a no-op where
  * it keeps none: store_keeps_artifacts). Returns 0 or -errno. */

@@ -24,14 +24,14 @@
 const struct sq_query store_invocation_queries[Q_COUNT] = {
 	[Q_INV_INSERT] = {
 		"INSERT INTO invocations (id, tenant, function, version, async, status,"
-		" created_ms, input, started_ms, host, vm) VALUES (?1, ?2, ?3, ?4, ?5,"
+		" created_ms, input, started_ms, host, vm, controller) VALUES (?1, ?2, ?3, ?4, ?5,"
 		" CASE WHEN CAST(?8 AS TEXT) IS NULL THEN 'queued' ELSE 'running' END, ?6, ?7,"
 		" CASE WHEN CAST(?8 AS TEXT) IS NULL THEN NULL ELSE CAST(?6 AS BIGINT) END,"
-		" ?8, ?9)",
+		" ?8, ?9, ?10)",
 	},
 	[Q_INV_START] = {
 		"UPDATE invocations SET status = 'running', started_ms = ?2, host = ?3, vm = ?4,"
-		" cpu = ?5 WHERE id = ?1 AND status = 'queued'",
+		" cpu = ?5, controller = coalesce(?6, controller) WHERE id = ?1 AND status = 'queued'",
 	},
 	[Q_INV_FINISH] = {
 		"UPDATE invocations SET status = ?2, finished_ms = ?3, result = ?4, log = ?5,"
@@ -63,13 +63,14 @@ const struct sq_query store_invocation_queries[Q_COUNT] = {
 	},
 	[Q_INV_FAIL_UNFINISHED] = {
 		"UPDATE invocations SET status = 'error', error = ?1, finished_ms = ?2"
-		" WHERE " UNFINISHED " AND (async = 0 OR (status = 'running' AND retries >= ?3))",
+		" WHERE " UNFINISHED " AND (async = 0 OR (status = 'running' AND retries >= ?3))"
+		" AND (CAST(?4 AS TEXT) IS NULL OR controller = ?4)",
 	},
 	[Q_INV_REQUEUE] = {
 		"UPDATE invocations SET status = 'queued',"
 		" retries = retries + CASE WHEN status = 'running' THEN 1 ELSE 0 END,"
-		" started_ms = NULL, host = NULL, vm = NULL, cpu = NULL"
-		" WHERE " UNFINISHED " RETURNING id",
+		" started_ms = NULL, host = NULL, vm = NULL, cpu = NULL, controller = ?2"
+		" WHERE " UNFINISHED " AND (CAST(?1 AS TEXT) IS NULL OR controller = ?1) RETURNING id",
 	},
 	[Q_INV_REQUEUE_ONE] = {
 		"UPDATE invocations SET status = 'queued', retries = retries + 1,"
@@ -127,9 +128,9 @@ static int invocation_insert(struct store *s, const char *id, int64_t created_ms
 	    !store_is_lower_hex(id, STORE_ID_SIZE - 1))
 		return -EINVAL;
 	/* An empty input is stored as NULL so that it reads back as NULL. */
-	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_INSERT, "tttIiIbtt", id, tenant,
-							 function, version, (int)async, created_ms,
-							 input, input_len, host, vm);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(
+		s, Q_INV_INSERT, "tttIiIbttt", id, tenant, function, version, (int)async, created_ms,
+		input, input_len, host, vm, s->controller[0] ? s->controller : NULL);
 	if (!st)
 		return -ENOMEM;
 	return sq_step_done(st);
@@ -195,8 +196,9 @@ static int update_one(struct store *s, struct sq_stmt *st, const char *id)
 int store_invocation_start(struct store *s, const char *id, const char *host, const char *vm,
 			   int cpu)
 {
-	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_START, "tItti", id,
-							 time_wall_ms(), host, vm, cpu);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_START, "tIttit", id,
+							 time_wall_ms(), host, vm, cpu,
+							 s->controller[0] ? s->controller : NULL);
 	if (!st)
 		return -ENOMEM;
 	return update_one(s, st, id);
@@ -413,7 +415,10 @@ int store_invocations_prune(struct store *s, int64_t finished_before_ms, unsigne
 	int r = sq_tx_begin(s);
 	if (r < 0)
 		return r;
-	r = sq_tx_end(s, prune_locked(s, finished_before_ms, keep_newest, &deleted));
+	r = sq_fence(s);
+	if (r == 0)
+		r = prune_locked(s, finished_before_ms, keep_newest, &deleted);
+	r = sq_tx_end(s, r);
 	if (r < 0)
 		return r;
 	if (ret_deleted)
@@ -421,12 +426,22 @@ int store_invocations_prune(struct store *s, int64_t finished_before_ms, unsigne
 	return 0;
 }
 
+/* Whose records a restart settles: on a store several controllers share,
+ * the handle's controller's only (another's are its own, or the leader's
+ * to release); on SQLite, which serves one controller, every record, under
+ * whatever id an earlier run had. */
+static const char *recover_scope(const struct store *s)
+{
+	return store_is_shared(s) && s->controller[0] ? s->controller : NULL;
+}
+
 static int recover_locked(struct store *s, const char *reason, int max_retries, size_t *failed,
 			  struct store_id **retry, size_t *n_retry)
 {
 	{
-		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(
-			s, Q_INV_FAIL_UNFINISHED, "tIi", reason, time_wall_ms(), max_retries);
+		_cleanup_stmt_ struct sq_stmt *st =
+			sq_prep_bind(s, Q_INV_FAIL_UNFINISHED, "tIit", reason, time_wall_ms(),
+				     max_retries, recover_scope(s));
 		if (!st)
 			return -ENOMEM;
 		int r = sq_step_done(st);
@@ -435,7 +450,8 @@ static int recover_locked(struct store *s, const char *reason, int max_retries, 
 		*failed = (size_t)sq_changes(st);
 	}
 	/* What is left unfinished is async with an attempt to spare. */
-	_cleanup_stmt_ struct sq_stmt *st = sq_prep(s, Q_INV_REQUEUE);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_INV_REQUEUE, "tt", recover_scope(s),
+							 s->controller[0] ? s->controller : NULL);
 	if (!st)
 		return -ENOMEM;
 	size_t cap = 0;

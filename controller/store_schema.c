@@ -3,6 +3,26 @@
  * that a copy of the store can go from one to the other. */
 #include "store_engine.h"
 
+/* The tables several controllers share: one row per controller, its
+ * address and last heartbeat (the database's clock), and one row holding
+ * the leader's epoch, the fencing token of its once-only writes. */
+#define CLUSTER_TABLES(INT)                                                     \
+	"CREATE INDEX invocations_by_controller ON invocations(controller)"     \
+	"  WHERE status IN ('queued','running');"                               \
+	"CREATE TABLE controllers ("                                            \
+	"  id TEXT PRIMARY KEY,"                                                \
+	"  address TEXT NOT NULL,"                                              \
+	"  started_ms " INT " NOT NULL,"                                        \
+	"  last_seen_ms " INT " NOT NULL"                                       \
+	");"                                                                    \
+	"CREATE TABLE cluster_leader ("                                         \
+	"  one " INT " PRIMARY KEY CHECK (one = 1),"                            \
+	"  epoch " INT " NOT NULL,"                                             \
+	"  controller TEXT,"                                                    \
+	"  since_ms " INT                                                       \
+	");"                                                                    \
+	"INSERT INTO cluster_leader (one, epoch) VALUES (1, 0);"
+
 /* Each schema version is one step; a database at user_version N runs steps
  * N+1.. in order, each in its own transaction, so later versions only ever
  * append steps here and never edit an applied one. */
@@ -117,6 +137,11 @@ const char *const store_sqlite_schema[STORE_SQLITE_SCHEMA_VERSION] = {
 	"ALTER TABLE artifacts ADD COLUMN collected_ms INTEGER;",
 	/* 7: the most invocations of a tenant's functions running at once. */
 	"ALTER TABLE tenants ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 100;",
+	/* 8: several controllers (store_cluster.c): who runs or queues each
+	 * record (NULL: nobody, to be claimed), the controllers' heartbeats,
+	 * and the leader's epoch. SQLite serves one controller, but keeps the
+	 * same tables so that a copy can go either way. */
+	"ALTER TABLE invocations ADD COLUMN controller TEXT;" CLUSTER_TABLES("INTEGER"),
 };
 
 /* PostgreSQL's steps, numbered on their own: its first is SQLite's seventh
@@ -226,4 +251,6 @@ const char *const store_pg_schema[STORE_PG_SCHEMA_VERSION] = {
 	"  PRIMARY KEY (digest, seq)"
 	");"
 	"ALTER TABLE artifact_chunks ALTER COLUMN data SET STORAGE EXTERNAL;",
+	/* 3: several controllers, as SQLite's step 8. */
+	"ALTER TABLE invocations ADD COLUMN controller TEXT;" CLUSTER_TABLES("BIGINT"),
 };
