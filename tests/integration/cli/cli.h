@@ -110,5 +110,9 @@ void test_scale_out(void **state);
 void test_hosts_drain(void **state);
 void test_down(void **state);
 void test_up_failure(void **state);
+/* The platform on PostgreSQL (store.c), a group of its own. */
+int pg_platform_setup(void **state);
+int pg_platform_teardown(void **state);
+void test_up_postgres(void **state);
 
 #endif

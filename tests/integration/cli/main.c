@@ -81,6 +81,9 @@ int main(void)
 						 NULL);
 	failed += cmocka_run_group_tests_name("cli with a platform", platform, platform_setup,
 					      platform_teardown);
+	const struct CMUnitTest postgres[] = { cmocka_unit_test(test_up_postgres) };
+	failed += cmocka_run_group_tests_name("cli with a platform on PostgreSQL", postgres,
+					      pg_platform_setup, pg_platform_teardown);
 	if (teardown() < 0)
 		failed++;
 	return failed;
