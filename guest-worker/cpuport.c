@@ -81,17 +81,42 @@ static void set_busy(struct cpuport *p, bool busy)
 		poke(p->env->notify_fd);
 }
 
-/* Answers every queued invocation "cpu_unavailable": the CPU left service. */
+/* Hands a relayed invocation back to the daemon. */
+static void give_back(struct cpuport *p, struct inv *inv)
+{
+	pthread_mutex_lock(&p->mu);
+	inv->next = p->out_head;
+	p->out_head = inv;
+	pthread_mutex_unlock(&p->mu);
+	poke(p->env->notify_fd);
+}
+
+/* Answers every queued invocation "cpu_unavailable": the CPU left service.
+ * The daemon's own go back to it unrun, to wait for another CPU. */
 static void fail_queued(struct cpuport *p)
 {
-	while (p->q_head) {
-		struct inv *inv = p->q_head;
-		p->q_head = inv->next;
+	struct inv *inv;
+	while ((inv = inv_queue_pop(&p->q))) {
+		if (inv->relayed) {
+			inv->returned = true;
+			give_back(p, inv);
+			continue;
+		}
 		port_error(p, inv->id, AGENT_E_CPU_UNAVAILABLE, "cpu %d is not in service", p->cpu);
 		inv_free(inv);
 	}
-	p->q_tail = NULL;
-	p->queued = 0;
+}
+
+/* Answers inv where its request came from, and lets it go. */
+static void finish_inv(struct cpuport *p, struct inv *inv)
+{
+	if (inv->relayed) {
+		give_back(p, inv);
+		return;
+	}
+	if (!p->stopping)
+		port_reply(p, inv);
+	inv_free(inv);
 }
 
 /* Pins the thread to its CPU; the kernel drops the pin when the CPU goes
@@ -127,22 +152,16 @@ static bool take_work(struct cpuport *p)
  * holds when the gate is closed. */
 static void start_next(struct cpuport *p)
 {
-	while (!p->running && p->q_head && !p->stopping) {
+	while (!p->running && p->q.head && !p->stopping) {
 		if (!take_work(p)) {
 			fail_queued(p);
 			break;
 		}
-		struct inv *inv = p->q_head;
-		p->q_head = inv->next;
-		if (!p->q_head)
-			p->q_tail = NULL;
-		p->queued--;
-		inv->next = NULL;
+		struct inv *inv = inv_queue_pop(&p->q);
 		inv->started_us = time_now_us();
 		if (runner_start(&p->runner, inv, p->cpu) < 0) {
 			inv->status = INV_ERROR;
-			port_reply(p, inv);
-			inv_free(inv);
+			finish_inv(p, inv);
 			continue;
 		}
 		p->running = true;
@@ -153,9 +172,7 @@ static void start_next(struct cpuport *p)
 static void on_inv_done(struct inv *inv, void *data)
 {
 	struct cpuport *p = data;
-	if (!p->stopping)
-		port_reply(p, inv);
-	inv_free(inv);
+	finish_inv(p, inv);
 	p->running = false;
 	start_next(p);
 }
@@ -190,9 +207,9 @@ static struct inv *port_invocation(struct cpuport *p, const struct wire_frame *f
 		port_error(p, id, AGENT_E_ARTIFACT_MISSING, "no artifact %s", inv->digest);
 		goto drop;
 	}
-	if (p->queued >= p->env->queue_max) {
+	if (p->q.n >= p->env->queue_max) {
 		port_error(p, id, AGENT_E_QUEUE_FULL, "%zu invocations are waiting already",
-			   p->queued);
+			   p->q.n);
 		goto drop;
 	}
 	if (invoke_plain_input(inv, f->body, f->hdr.body_len, &err) < 0 ||
@@ -229,12 +246,7 @@ static void port_frame(struct cpuport *p, const struct wire_frame *f, uint64_t r
 		return;
 	inv->read_us = read_us;
 	inv->received_us = time_now_us();
-	if (p->q_tail)
-		p->q_tail->next = inv;
-	else
-		p->q_head = inv;
-	p->q_tail = inv;
-	p->queued++;
+	inv_queue_push(&p->q, inv);
 	start_next(p);
 }
 
@@ -304,11 +316,23 @@ static void on_wake(struct watch *w, uint32_t events)
 	pthread_mutex_lock(&p->mu);
 	bool open = p->open, evict = p->evict, reap = p->reap, quit = p->quit;
 	p->evict = p->reap = false;
+	struct inv *in = p->in_head;
+	p->in_head = p->in_tail = NULL;
 	pthread_mutex_unlock(&p->mu);
+	while (in) {
+		struct inv *next = in->next;
+		inv_queue_push(&p->q, in);
+		in = next;
+	}
 	if (reap)
 		runner_reap(&p->runner);
 	if (evict)
 		runner_kill_cpu(&p->runner, p->cpu);
+	/* Onto the CPU as soon as it is in service; unpinned by the kernel
+	 * when it goes offline, so pinned again next time. */
+	if (open && !p->gate)
+		pin(p);
+	p->gate = open;
 	if (!open)
 		fail_queued(p);
 	if (quit)
@@ -415,6 +439,15 @@ bool cpuport_busy(struct cpuport *p)
 	return busy;
 }
 
+static void free_list(struct inv *inv)
+{
+	while (inv) {
+		struct inv *next = inv->next;
+		inv_free(inv);
+		inv = next;
+	}
+}
+
 void cpuport_stop(struct cpuport *p)
 {
 	if (p->started) {
@@ -424,6 +457,9 @@ void cpuport_stop(struct cpuport *p)
 	} else if (p->runner.path_env) {
 		runner_fini(&p->runner);
 	}
+	free_list(p->in_head);
+	free_list(p->out_head);
+	p->in_head = p->in_tail = p->out_head = NULL;
 	if (p->wake_fd >= 0)
 		close(p->wake_fd);
 	p->wake_fd = -1;
@@ -529,4 +565,46 @@ void cpuports_leaving(struct cpuports *ps, struct cpuctl *ctl, int cpu)
 	 * inside its own step; the port's notification lowers it. */
 	if (cpuport_busy(p))
 		cpuctl_set_busy(ctl, cpu, true);
+}
+
+int cpuports_relay(struct cpuports *ps, struct cpuctl *ctl, struct inv *inv, int cpu)
+{
+	struct cpuport *p = cpuports_get(ps, cpu);
+	if (!p || inv->mode != INV_PERSISTENT || inv->e2e)
+		return -ENOENT;
+	inv->relayed = true;
+	inv->next = NULL;
+	pthread_mutex_lock(&p->mu);
+	if (p->in_tail)
+		p->in_tail->next = inv;
+	else
+		p->in_head = inv;
+	p->in_tail = inv;
+	pthread_mutex_unlock(&p->mu);
+	poke(p->wake_fd);
+	cpuports_ctl_busy(ps, ctl, cpu, true);
+	return 0;
+}
+
+struct inv *cpuports_take_back(struct cpuports *ps, struct cpuctl *ctl)
+{
+	struct inv *all = NULL;
+	for (int cpu = 1; cpu < ps->ncpus; cpu++) {
+		struct cpuport *p = cpuports_get(ps, cpu);
+		if (!p)
+			continue;
+		pthread_mutex_lock(&p->mu);
+		struct inv *back = p->out_head;
+		p->out_head = NULL;
+		pthread_mutex_unlock(&p->mu);
+		if (back)
+			cpuports_ctl_busy(ps, ctl, cpu, false);
+		while (back) {
+			struct inv *next = back->next;
+			back->next = all;
+			all = back;
+			back = next;
+		}
+	}
+	return all;
 }

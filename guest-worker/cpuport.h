@@ -24,6 +24,7 @@
 #include "channel.h"
 #include "cpuctl.h"
 #include "host_binding.h"
+#include "inv_queue.h"
 #include "loop.h"
 #include "runner.h"
 
@@ -52,6 +53,9 @@ struct cpuport {
 	pthread_mutex_t mu;
 	/* Under mu: what the daemon asks, and whether the port runs one. */
 	bool open, evict, reap, quit, busy;
+	/* Under mu: invocations of the control port the daemon hands the port
+	 * to run (inbox), and those it hands back, run or not (outbox). */
+	struct inv *in_head, *in_tail, *out_head;
 	/* The daemon's own: an invocation of the control port runs on cpu. */
 	bool ctl_busy;
 	/* The thread's own. */
@@ -59,8 +63,7 @@ struct cpuport {
 	struct channel chan;
 	struct runner runner;
 	struct watch port_w, wake_w;
-	struct inv *q_head, *q_tail;
-	size_t queued;
+	struct inv_queue q;
 	bool running, host_connected, gate, stopping;
 };
 
@@ -115,6 +118,17 @@ void cpuports_sync_busy(struct cpuports *ps, struct cpuctl *ctl);
  * starts there, and marks cpu busy in ctl while the port still runs one (a
  * change of the CPU then waits for it). */
 void cpuports_leaving(struct cpuports *ps, struct cpuctl *ctl, int cpu);
+/* Hands inv, a control port's invocation the daemon chose cpu for, to
+ * cpu's port to run when it is persistent and plain: the port's runner keeps
+ * the long-lived processes of its CPU, so the warm calls that come down the
+ * port find them. Marks cpu busy in ctl until it comes back. Returns 0 when
+ * handed over (it comes back from cpuports_take_back), or -ENOENT (run it
+ * yourself). */
+int cpuports_relay(struct cpuports *ps, struct cpuctl *ctl, struct inv *inv, int cpu);
+/* Takes the invocations the ports hand back, a list linked by next: run
+ * (answer them on the control port) or returned unrun (queue them again),
+ * clearing the busy mark of their CPUs in ctl; NULL when none. */
+struct inv *cpuports_take_back(struct cpuports *ps, struct cpuctl *ctl);
 /* Tells every port a child exited. */
 void cpuports_reap(struct cpuports *ps);
 /* Stops every port and frees the table; accepts a zeroed one. */

@@ -25,6 +25,7 @@
 #include "e2e_invoke.h"
 #include "encoding.h"
 #include "inv_reply.h"
+#include "inv_queue.h"
 #include "invoke_meta.h"
 #include "log.h"
 #include "loop.h"
@@ -48,8 +49,7 @@ struct daemon {
 	struct cpuports ports;
 	int notify_fd;
 	struct watch notify_w;
-	struct inv *q_head, *q_tail;
-	size_t queued;
+	struct inv_queue q; /* invocations waiting for a CPU */
 	/* Whether the agent's end of a virtio-serial port is open; always true
 	 * for socket and pipe channels. HELLO goes out on every connect. */
 	bool host_connected;
@@ -196,27 +196,32 @@ static void on_port_notify(struct watch *w, uint32_t events)
 	uint64_t n;
 	if (read(d->notify_fd, &n, sizeof(n)) < 0)
 		return;
+	/* What the ports ran for the control port is answered here; what
+	 * they could not run waits for another CPU, ahead of the rest. */
+	for (struct inv *inv = cpuports_take_back(&d->ports, &d->cpuctl), *next; inv; inv = next) {
+		next = inv->next;
+		if (inv->returned &&
+		    (!inv->want_cpu || cpuctl_in_service(&d->cpuctl, inv->want_cpu))) {
+			inv->relayed = inv->returned = false;
+			inv_queue_push_front(&d->q, inv);
+			continue;
+		}
+		if (inv->returned)
+			send_error(d, inv->id, AGENT_E_CPU_UNAVAILABLE, "cpu %d left",
+				   inv->want_cpu);
+		else if (!d->stopping)
+			send_inv_reply(d, inv);
+		inv_free(inv);
+	}
 	cpuports_sync_busy(&d->ports, &d->cpuctl);
 	dispatch(d);
-}
-
-/* Takes *pp (whose predecessor in the queue is prev) out of the queue. */
-static struct inv *queue_take(struct daemon *d, struct inv **pp, struct inv *prev)
-{
-	struct inv *inv = *pp;
-	*pp = inv->next;
-	if (d->q_tail == inv)
-		d->q_tail = prev;
-	d->queued--;
-	inv->next = NULL;
-	return inv;
 }
 
 /* Starts queued invocations in arrival order. One that waits for a
  * particular busy CPU does not hold back those behind it that can run. */
 static void dispatch(struct daemon *d)
 {
-	struct inv **pp = &d->q_head, *prev = NULL;
+	struct inv **pp = &d->q.head, *prev = NULL;
 	while (!d->stopping && *pp) {
 		int cpu = pick_cpu(d, *pp);
 		if (cpu < 0) {
@@ -224,8 +229,10 @@ static void dispatch(struct daemon *d)
 			pp = &prev->next;
 			continue;
 		}
-		struct inv *inv = queue_take(d, pp, prev);
+		struct inv *inv = inv_queue_take(&d->q, pp, prev);
 		inv->started_us = time_now_us();
+		if (cpuports_relay(&d->ports, &d->cpuctl, inv, cpu) == 0)
+			continue;
 		if (runner_start(&d->runner, inv, cpu) < 0) {
 			inv->status = INV_ERROR;
 			log_warn("invocation_start_failed id=%u cpu=%d error=\"%s\"", inv->id, cpu,
@@ -242,14 +249,14 @@ static void dispatch(struct daemon *d)
  * service: they would otherwise wait for it for ever. */
 static void fail_pinned(struct daemon *d, int cpu, const char *why)
 {
-	struct inv **pp = &d->q_head, *prev = NULL;
+	struct inv **pp = &d->q.head, *prev = NULL;
 	while (*pp) {
 		if ((*pp)->want_cpu != cpu) {
 			prev = *pp;
 			pp = &prev->next;
 			continue;
 		}
-		struct inv *inv = queue_take(d, pp, prev);
+		struct inv *inv = inv_queue_take(&d->q, pp, prev);
 		send_error(d, inv->id, AGENT_E_CPU_UNAVAILABLE, "cpu %d %s", cpu, why);
 		inv_free(inv);
 	}
@@ -393,9 +400,9 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 		send_error(d, id, AGENT_E_ARTIFACT_MISSING, "no artifact %s", inv->digest);
 		goto drop;
 	}
-	if (d->queued >= d->cfg->queue_max) {
+	if (d->q.n >= d->cfg->queue_max) {
 		send_error(d, id, AGENT_E_QUEUE_FULL, "%zu invocations are waiting already",
-			   d->queued);
+			   d->q.n);
 		goto drop;
 	}
 	if (invoke_input(d, inv, e2e, f) < 0)
@@ -406,12 +413,7 @@ static void handle_invoke(struct daemon *d, const struct wire_frame *f, const js
 		goto drop;
 	}
 	inv->received_us = time_now_us();
-	if (d->q_tail)
-		d->q_tail->next = inv;
-	else
-		d->q_head = inv;
-	d->q_tail = inv;
-	d->queued++;
+	inv_queue_push(&d->q, inv);
 	dispatch(d);
 	return;
 drop:
@@ -441,7 +443,7 @@ static void handle_status(struct daemon *d, uint32_t id)
 	int n = artifact_count(&d->store);
 	send_meta(d, WIRE_REPLY, id,
 		  json_pack("{s:o, s:I, s:i}", "cpus", cpuctl_status_json(&d->cpuctl), "queued",
-			    (json_int_t)d->queued, "artifacts", n < 0 ? 0 : n));
+			    (json_int_t)d->q.n, "artifacts", n < 0 ? 0 : n));
 }
 
 static void handle_frame(struct daemon *d, const struct wire_frame *f, uint64_t read_us)
@@ -743,11 +745,7 @@ static void daemon_close(struct daemon *d)
 		cpuctl_fini(&d->cpuctl);
 	else if (d->cfg->uevent_fd >= 0)
 		close(d->cfg->uevent_fd);
-	while (d->q_head) {
-		struct inv *inv = d->q_head;
-		d->q_head = inv->next;
-		inv_free(inv);
-	}
+	inv_queue_free(&d->q);
 	if (d->sig_fd >= 0)
 		close(d->sig_fd);
 	channel_fini(&d->chan);

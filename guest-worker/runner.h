@@ -69,6 +69,10 @@ struct inv {
 	uint64_t received_us; /* when the request was queued */
 	uint64_t started_us;  /* when it was given a CPU */
 	struct inv *next;     /* free for the caller's queue */
+	/* The daemon handed it to a worker CPU port's thread to run (cpuport.h):
+	 * its answer goes back through the daemon; returned: the port gave it
+	 * back unrun (its CPU left service). */
+	bool relayed, returned;
 
 	/* outcome */
 	int cpu;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,7 +34,7 @@ struct fixture {
 	struct host_binding bind;
 	struct cpuctl cpus;
 	struct cpuport_env env;
-	struct cpuport port;
+	struct cpuport port[2]; /* port[1]: worker CPU 1's */
 	int agent_fd; /* the agent's end */
 	struct wire_decoder dec;
 	char digest[SHA256_HEX_SIZE];
@@ -60,7 +61,7 @@ static int setup(void **state)
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	fx->agent_fd = sv[0];
-	assert_int_equal(cpuport_start(&fx->port, 1, sv[1], &fx->env), 0);
+	assert_int_equal(cpuport_start(&fx->port[1], 1, sv[1], &fx->env), 0);
 	wire_decoder_init(&fx->dec, WIRE_MAX_BODY);
 	*state = fx;
 	return 0;
@@ -69,7 +70,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	cpuport_stop(&fx->port);
+	cpuport_stop(&fx->port[1]);
 	close(fx->agent_fd);
 	close(fx->env.notify_fd);
 	wire_decoder_free(&fx->dec);
@@ -207,7 +208,7 @@ static void test_gate_and_refusals(void **state)
 	struct fixture *fx = *state;
 	send_invoke(fx, 7, "persistent", "a");
 	expect_error(fx, 7, "cpu_unavailable");
-	cpuport_set_open(&fx->port, true);
+	cpuport_set_open(&fx->port[1], true);
 	send_invoke(fx, 8, "process", "a");
 	expect_error(fx, 8, "bad_request");
 	uint8_t *buf;
@@ -229,7 +230,7 @@ static void test_runs_on_its_cpu(void **state)
 	cpu_set_t set;
 	if (sched_getaffinity(0, sizeof(set), &set) < 0 || !CPU_ISSET(1, &set))
 		skip();
-	cpuport_set_open(&fx->port, true);
+	cpuport_set_open(&fx->port[1], true);
 	send_invoke(fx, 1, "persistent", "one");
 	send_invoke(fx, 2, "persistent", "two");
 	for (uint32_t id = 1; id <= 2; id++) {
@@ -244,10 +245,76 @@ static void test_runs_on_its_cpu(void **state)
 		assert_memory_equal(f.body, id == 1 ? "got one" : "got two", 7);
 		json_decref(m);
 	}
-	assert_false(cpuport_busy(&fx->port));
-	cpuport_set_open(&fx->port, false);
+	assert_false(cpuport_busy(&fx->port[1]));
+	cpuport_set_open(&fx->port[1], false);
 	send_invoke(fx, 3, "persistent", "three");
 	expect_error(fx, 3, "cpu_unavailable");
+}
+
+/* Takes back what the port hands the daemon, waiting for its notification. */
+static struct inv *take_back(struct fixture *fx, struct cpuports *ps)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = fx->env.notify_fd, .events = POLLIN };
+		assert_int_equal(poll(&pfd, 1, 30000), 1);
+		uint64_t n;
+		assert_int_equal(read(fx->env.notify_fd, &n, sizeof(n)), sizeof(n));
+		struct inv *inv = cpuports_take_back(ps, &fx->cpus);
+		if (inv)
+			return inv;
+	}
+}
+
+static struct inv *relayed_inv(struct fixture *fx, const char *input)
+{
+	struct inv *inv = inv_new();
+	assert_non_null(inv);
+	inv->id = 5;
+	inv->mode = INV_PERSISTENT;
+	inv->timeout_ms = 20000;
+	inv->max_output = 1024;
+	memcpy(inv->digest, fx->digest, sizeof(inv->digest));
+	inv->input = (uint8_t *)strdup(input);
+	inv->input_len = strlen(input);
+	return inv;
+}
+
+/* The daemon hands a control port's persistent invocation to the CPU's port,
+ * which runs it on its own processes and hands it back to be answered; one
+ * it cannot run (the CPU left) comes back unrun. */
+static void test_relay(void **state)
+{
+	struct fixture *fx = *state;
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || !CPU_ISSET(1, &set))
+		skip();
+	struct wcpu wc[2] = { 0 };
+	fx->cpus.cpus = wc;
+	struct cpuports ps = { .port = fx->port, .ncpus = 2, .env = fx->env };
+	cpuport_set_open(&fx->port[1], true);
+	struct inv *inv = relayed_inv(fx, "x");
+	assert_int_equal(cpuports_relay(&ps, &fx->cpus, inv, 1), 0);
+	assert_true(wc[1].busy);
+	struct inv *back = take_back(fx, &ps);
+	assert_ptr_equal(back, inv);
+	assert_true(back->relayed);
+	assert_false(back->returned);
+	assert_int_equal(back->status, INV_OK);
+	assert_int_equal(back->cpu, 1);
+	assert_memory_equal(back->result.data, "got x", 5);
+	inv_free(back);
+	/* Process mode is the daemon's to run. */
+	inv = relayed_inv(fx, "y");
+	inv->mode = INV_PROCESS;
+	assert_int_equal(cpuports_relay(&ps, &fx->cpus, inv, 1), -ENOENT);
+	inv->mode = INV_PERSISTENT;
+	cpuport_set_open(&fx->port[1], false);
+	assert_int_equal(cpuports_relay(&ps, &fx->cpus, inv, 1), 0);
+	back = take_back(fx, &ps);
+	assert_ptr_equal(back, inv);
+	assert_true(back->returned);
+	inv_free(back);
+	fx->cpus.cpus = NULL;
 }
 
 int main(void)
@@ -258,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_channel_queue_batches),
 		cmocka_unit_test_setup_teardown(test_gate_and_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runs_on_its_cpu, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
