@@ -482,6 +482,29 @@ static void hosts_list(struct request *r)
 	reply_json(r, MHD_HTTP_OK, fleet_hosts_json(r->ctl->fleet));
 }
 
+/* GET /v1/controllers: the controllers sharing the store, as this one
+ * sees them (cluster.h), and the leader's epoch. */
+static void controllers_list(struct request *r)
+{
+	struct cluster_member *m = NULL;
+	size_t n = 0;
+	int64_t epoch = 0;
+	int e = cluster_members(r->ctl->cluster, &m, &n, &epoch);
+	if (e < 0)
+		return reply_internal(r, "cluster_members", e);
+	json_t *list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+			list, json_pack("{s:s, s:s, s:I, s:I, s:b, s:b, s:b}", "id", m[i].id,
+					"address", m[i].address, "started_ms",
+					(json_int_t)m[i].started_ms, "last_seen_ms",
+					(json_int_t)m[i].last_seen_ms, "live", m[i].live, "leader",
+					m[i].leader, "self", m[i].self));
+	free(m);
+	reply_json(r, MHD_HTTP_OK,
+		   json_pack("{s:o, s:I}", "controllers", list, "epoch", (json_int_t)epoch));
+}
+
 static void host_register(struct request *r)
 {
 	json_t *o = body_object(r, false);
@@ -607,6 +630,7 @@ const struct api_route api_operator_routes[] = {
 	{ { "GET", "/v1/tenants/{}/attestation" }, API_AUTH_KEY, JSON_BODY_MAX,
 	  NULL, tenant_attestation, false },
 	{ { "GET", "/v1/hosts" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, hosts_list, false },
+	{ { "GET", "/v1/controllers" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, controllers_list, false },
 	{ { "POST", "/v1/hosts" }, API_AUTH_ADMIN, JSON_BODY_MAX, NULL, host_register, false },
 	{ { "POST", "/v1/hosts/{}/heartbeat" }, API_AUTH_ADMIN, JSON_BODY_MAX,
 	  NULL, host_heartbeat, false },

@@ -73,7 +73,63 @@ void controller_config_defaults(struct controller_config *cfg)
 		.retain = 10000,
 		.retain_days = 7,
 		.agent_stream = true,
+		.peer_timeout_ms = CLUSTER_PEER_TIMEOUT_DEFAULT_MS,
 	};
+}
+
+/* The cluster's hooks and the fleet's predicate, on the controller. */
+static void on_adopt(void *data, const struct store_id *ids, size_t n)
+{
+	struct controller *c = data;
+	invoker_adopt(c->invoker, ids, n);
+}
+
+static void on_lead(void *data, int64_t epoch)
+{
+	struct controller *c = data;
+	pthread_mutex_lock(&c->db.lock);
+	store_fence_set(c->db.store, epoch);
+	pthread_mutex_unlock(&c->db.lock);
+}
+
+static bool is_leader(void *data)
+{
+	return cluster_is_leader(data);
+}
+
+/* Joins the controllers sharing the store at path before anything is
+ * served: on SQLite, refuses a second controller on the same file. */
+static int cluster_join(struct controller *c, const char *path, char *err, size_t err_size)
+{
+	int r = c->cfg.id ? 0 : cluster_id_new(c->id);
+	if (r < 0) {
+		snprintf(err, err_size, "cannot draw a controller id: %s", strerror(-r));
+		return r;
+	}
+	if (c->cfg.id)
+		snprintf(c->id, sizeof(c->id), "%s", c->cfg.id);
+	struct cluster_config cc = { .id = c->id,
+				     .store_uri = path,
+				     .peer_timeout_ms = c->cfg.peer_timeout_ms,
+				     .max_retries = INVOKER_ASYNC_RETRIES };
+	struct cluster_hooks hooks = { .adopt = on_adopt, .lead = on_lead, .data = c };
+	return cluster_new(&cc, &hooks, &c->cluster, err, err_size);
+}
+
+/* Announces the controller to the others once it serves. */
+static int cluster_announce(struct controller *c, char *err, size_t err_size)
+{
+	char address[STORE_ADDRESS_SIZE];
+	if (c->cfg.advertise)
+		snprintf(address, sizeof(address), "%s", c->cfg.advertise);
+	else
+		snprintf(address, sizeof(address), "http://%s:%d", c->cfg.listen_addr, c->port);
+	int r = cluster_start(c->cluster, address);
+	if (r < 0)
+		snprintf(err, err_size, "cannot join the controllers: %s", strerror(-r));
+	else
+		log_info("controller_id id=%s address=%s", c->id, address);
+	return r;
 }
 
 int controller_start(const struct controller_config *cfg, struct controller **ret, char *err,
@@ -117,7 +173,10 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 			 strncmp(path, "postgres:", 9) ? path : "postgres", strerror(-r));
 		goto fail;
 	}
-	if ((r = admin_key_ensure(c, err, err_size)) < 0)
+	if ((r = cluster_join(c, path, err, err_size)) < 0)
+		goto fail;
+	if ((r = store_set_controller(c->db.store, c->id)) < 0 ||
+	    (r = admin_key_ensure(c, err, err_size)) < 0)
 		goto fail;
 	/* Requests never checkpoint SQLite's WAL themselves (its fsyncs would
 	 * land on whichever request crossed the threshold); the fleet's thread
@@ -136,6 +195,8 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 		.retain = cfg->retain,
 		.retain_days = cfg->retain_days,
 		.checkpoint = c->checkpoint,
+		.is_leader = is_leader,
+		.leader_data = c->cluster,
 	};
 	struct invoker_config ic = { .async_workers = cfg->async_workers,
 				     .placement_timeout_ms = PLACEMENT_TIMEOUT_MS };
@@ -154,7 +215,8 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 		snprintf(err, err_size, "cannot recover invocations: %s", strerror(-r));
 		goto fail;
 	}
-	if ((r = api_serve(c, &sin, err, err_size)) < 0)
+	if ((r = api_serve(c, &sin, err, err_size)) < 0 ||
+	    (r = cluster_announce(c, err, err_size)) < 0)
 		goto fail;
 	*ret = c;
 	return 0;
@@ -177,6 +239,8 @@ void controller_stop(struct controller *c)
 	if (c->fleet)
 		fleet_stop_calls(c->fleet);
 	api_close(c);
+	/* Its hooks reach the invoker: it stops first. */
+	cluster_free(c->cluster);
 	invoker_free(c->invoker);
 	agent_streams_free(c->streams);
 	fleet_free(c->fleet);

@@ -24,6 +24,12 @@ struct controller_config {
 	/* Invocations reach the agents over one persistent stream per host
 	 * (agent_stream.h) instead of an HTTP request each (the default). */
 	bool agent_stream;
+	/* Several controllers on one PostgreSQL store (cluster.h): this one's
+	 * id (NULL: "ctl-" and 8 random hex digits), the URL the others reach
+	 * it at (NULL: http://LISTEN:PORT), and how long a silent one lives. */
+	const char *id;
+	const char *advertise;
+	int peer_timeout_ms;
 };
 
 /* The defaults the controller runs with. */

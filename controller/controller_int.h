@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 
 #include "agent_api.h"
+#include "cluster.h"
 #include "controller.h"
 #include "db.h"
 #include "fleet.h"
@@ -56,6 +57,8 @@ struct controller {
 	struct metrics *metrics;
 	struct fleet *fleet;
 	struct invoker *invoker;
+	struct cluster *cluster; /* the controllers sharing the store */
+	char id[STORE_NAME_SIZE];
 	struct MHD_Daemon *d;
 	struct api_listener *listener; /* accepts for d (api_listen.h) */
 	atomic_uint connections;       /* client connections open now (api.c) */

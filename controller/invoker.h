@@ -58,6 +58,14 @@ int invoker_tenant_concurrency(struct invoker *iv, const char *tenant, unsigned 
  * -errno. */
 int invoker_recover(struct invoker *iv);
 
+/* An async invocation's retries: an attempt cut short by the
+ * infrastructure is run again at most this many more times. */
+#define INVOKER_ASYNC_RETRIES 4
+
+/* Queues queued async records this controller took over from one that
+ * died (cluster.h), as a restart queues its own: no retry spent. */
+void invoker_adopt(struct invoker *iv, const struct store_id *ids, size_t n);
+
 /* How a synchronous invocation ended. */
 struct invocation_reply {
 	unsigned http; /* 200, or the error's HTTP status */

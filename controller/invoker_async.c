@@ -18,7 +18,7 @@
 /* An async invocation whose attempt is cut short by the infrastructure (its
  * host, VM or the controller lost, the host refusing it for now) is run
  * again, at most this many more times: at least once, at most 1 + this. */
-#define ASYNC_RETRIES 4
+#define ASYNC_RETRIES INVOKER_ASYNC_RETRIES
 /* The first retry waits this long, each next one twice as long. */
 #define ASYNC_RETRY_WAIT_MS 1000
 
@@ -261,6 +261,12 @@ static void requeue(struct invoker *iv, const char *id)
 	/* A deleted version is failed by the worker that takes it. */
 	enqueue(iv, inv.tenant, inv.function, fr == 0 ? fn.limits.max_concurrency : 1, id);
 	store_invocation_clear(&inv);
+}
+
+void invoker_adopt(struct invoker *iv, const struct store_id *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		requeue(iv, ids[i].id);
 }
 
 int invoker_recover(struct invoker *iv)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "controller.h"
 #include "log.h"
 #include "store.h"
@@ -32,6 +33,11 @@ static void usage(FILE *f)
 		"  --retain-days N     days invocation records are kept, 0 for ever (default 7)\n"
 		"  --agent-link KIND   how invocations reach the agents: http, a request each,\n"
 		"                      or stream, one persistent stream per host (default stream)\n"
+		"  --id NAME           this controller's id among those sharing a PostgreSQL store,\n"
+		"                      [a-z0-9-]{1,63} (default ctl-<8 random hex digits>)\n"
+		"  --advertise URL     the URL other controllers reach this one at\n"
+		"                      (default http://LISTEN:PORT)\n"
+		"  --peer-timeout-ms N a controller silent this long is dead (default 3000)\n"
 		"  --ready-file PATH   write the API URL here once listening\n"
 		"  --log-level LEVEL   error, warn, info or debug (default info)\n"
 		"  --help\n");
@@ -62,6 +68,7 @@ static int number_option(int c, const char *arg, struct controller_config *cfg)
 		{ 'C', "max-connections", 4, 100000 },
 		{ 'R', "retain", 0, 100000000 },
 		{ 'D', "retain-days", 0, 36500 },
+		{ 'P', "peer-timeout-ms", CLUSTER_PEER_TIMEOUT_MIN_MS, CLUSTER_PEER_TIMEOUT_MAX_MS },
 	};
 	uint64_t v = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(ranges); i++) {
@@ -79,9 +86,23 @@ static int number_option(int c, const char *arg, struct controller_config *cfg)
 	case 'A': cfg->async_workers = (unsigned)v; break;
 	case 'C': cfg->max_connections = (unsigned)v; break;
 	case 'R': cfg->retain = (unsigned)v; break;
+	case 'P': cfg->peer_timeout_ms = (int)v; break;
 	default: cfg->retain_days = (unsigned)v; break;
 	}
 	return 0;
+}
+
+/* Whether url can be advertised: http:// or https://, a host, no spaces. */
+static bool advertise_ok(const char *url)
+{
+	size_t n = strlen(url);
+	size_t scheme = !strncmp(url, "http://", 7) ? 7 : !strncmp(url, "https://", 8) ? 8 : 0;
+	if (!scheme || n <= scheme || n >= STORE_ADDRESS_SIZE)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (url[i] <= ' ' || url[i] > '~')
+			return false;
+	return true;
 }
 
 /* Runs the controller until SIGTERM or SIGINT. Returns the exit status. */
@@ -145,6 +166,9 @@ int main(int argc, char **argv)
 		{ "retain-days", required_argument, NULL, 'D' },
 		{ "agent-link", required_argument, NULL, 'L' },
 		{ "store", required_argument, NULL, 'S' },
+		{ "id", required_argument, NULL, 'I' },
+		{ "advertise", required_argument, NULL, 'U' },
+		{ "peer-timeout-ms", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -182,7 +206,27 @@ int main(int argc, char **argv)
 			}
 			cfg.agent_stream = strcmp(optarg, "stream") == 0;
 			break;
+		case 'I':
+			if (!cluster_id_is_valid(optarg)) {
+				fprintf(stderr,
+					"ditto-controller: --id must be [a-z0-9-]{1,63}, got \"%s\"\n",
+					optarg);
+				return 2;
+			}
+			cfg.id = optarg;
+			break;
+		case 'U':
+			if (!advertise_ok(optarg)) {
+				fprintf(stderr,
+					"ditto-controller: --advertise must be an http:// or https:// "
+					"URL of at most 255 characters, got \"%s\"\n",
+					optarg);
+				return 2;
+			}
+			cfg.advertise = optarg;
+			break;
 		case 'p':
+		case 'P':
 		case 'T':
 		case 'M':
 		case 'A':

@@ -384,7 +384,8 @@ struct store_id {
 
 /* After a restart, settles every invocation the previous run left queued or
  * running (on a store several controllers share, those of the handle's
- * controller only: store_set_controller), in one transaction: synchronous ones (their clients are gone) and
+ * controller only: store_set_controller), in one transaction:
+ * synchronous ones (their clients are gone) and
  * async ones that were running with max_retries retries spent become
  * STORE_ERROR with reason; other async ones are queued again, those that
  * were running with retries incremented (an attempt was cut short), and
