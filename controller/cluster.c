@@ -508,10 +508,11 @@ int cluster_members(struct cluster *c, struct cluster_member **ret, size_t *ret_
 	struct cluster_member *m = malloc((n ? n : 1) * sizeof(*m));
 	if (m) {
 		memcpy(m, c->members, n * sizeof(*m));
-		/* The leader flag of this controller is its own knowledge. */
+		/* This controller knows whether it leads; when it does, no
+		 * other does, whatever the last view said. */
 		for (size_t i = 0; i < n; i++)
-			if (m[i].self)
-				m[i].leader = c->leader;
+			if (m[i].self || c->leader)
+				m[i].leader = m[i].self && c->leader;
 	}
 	int64_t epoch = c->epoch;
 	pthread_mutex_unlock(&c->mu);
