@@ -26,6 +26,11 @@ bool fl_is_leader(const struct fleet *f)
 	return !f->cfg.is_leader || f->cfg.is_leader(f->cfg.leader_data);
 }
 
+bool fl_owns(const struct fleet *f, const char *tenant)
+{
+	return !f->cfg.owns || f->cfg.owns(f->cfg.owns_data, tenant);
+}
+
 static void *reconciler_main(void *arg)
 {
 	struct fleet *f = arg;

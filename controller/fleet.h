@@ -52,6 +52,13 @@ struct fleet_config {
 	 * marked down for silence). NULL: it always does (a single controller). */
 	bool (*is_leader)(void *data);
 	void *leader_data;
+	/* Whether this controller owns tenant (cluster.h): the fleet places,
+	 * adopts, re-places, scales in and stops the VMs only of the tenants
+	 * it owns, and leaves the others' alone (their owner looks after them;
+	 * one that moves here is adopted from the agents' heartbeats). NULL:
+	 * it owns every tenant. Called with the fleet's lock held. */
+	bool (*owns)(void *data, const char *tenant);
+	void *owns_data;
 };
 
 struct fleet;

@@ -120,6 +120,12 @@ struct fleet_tenant *fl_tenant_of(struct fleet *f, const char *vm)
 	return tenant_part(vm, tenant) ? fl_tenant_find(f, tenant, false) : NULL;
 }
 
+bool fl_owns_vm(const struct fleet *f, const char *vm)
+{
+	char tenant[STORE_NAME_SIZE];
+	return tenant_part(vm, tenant) && fl_owns(f, tenant);
+}
+
 struct fleet_vm *fl_vm_adopt(struct fleet *f, const char *name)
 {
 	char tenant[STORE_NAME_SIZE];

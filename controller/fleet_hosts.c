@@ -92,9 +92,12 @@ static bool printable_ok(const char *s, size_t max)
 }
 
 /* Where the VM an agent reports as ready has no placement (after a
- * controller restart), the fleet adopts it. */
+ * controller restart, or when its tenant came to be owned here), the fleet
+ * adopts it; another controller's tenant is its owner's to adopt. */
 static void vm_adopt(struct fleet *f, struct fleet_host *h, const char *name, json_t *vm)
 {
+	if (!fl_owns_vm(f, name))
+		return;
 	struct fleet_vm *v = fl_vm_find(f, name);
 	if (!v) {
 		/* Not one the fleet has just stopped, which the agent may

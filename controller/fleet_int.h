@@ -165,6 +165,9 @@ struct fleet_tenant *fl_tenant_of(struct fleet *f, const char *vm);
 /* A VM of a tenant found on an agent under name (after a controller
  * restart), or NULL when name names no tenant or memory ran out. */
 struct fleet_vm *fl_vm_adopt(struct fleet *f, const char *name);
+/* Whether this controller owns the tenant of the VM named vm (TENANT or
+ * TENANT.K). */
+bool fl_owns_vm(const struct fleet *f, const char *vm);
 /* Forgets v, which no placement, route or move may use any more. */
 void fl_vm_remove(struct fleet *f, struct fleet_vm *v);
 /* Sets what the fleet knows of t's scaling from the store's record. */
@@ -219,5 +222,7 @@ void fl_vms_reconcile(struct fleet *f, uint64_t now);
 
 /* Whether this controller runs the store-level once-only work (fleet.c). */
 bool fl_is_leader(const struct fleet *f);
+/* Whether this controller owns tenant (fleet.c). */
+bool fl_owns(const struct fleet *f, const char *tenant);
 
 #endif

@@ -630,6 +630,8 @@ static void tenant_scale_in(struct fleet *f, struct fleet_tenant *t)
 	/* A tenant whose VMs were adopted after a restart has its scaling
 	 * read here, before any invocation. */
 	bool has_vms = false;
+	if (!fl_owns(f, t->name))
+		return;
 	for (size_t i = 0; !has_vms && i < f->n_vms; i++)
 		has_vms = f->vms[i]->t == t;
 	if (!has_vms)
@@ -674,7 +676,8 @@ static void orphans_stop(struct fleet *f, struct fleet_host *h, uint64_t now)
 	{
 		const char *name = json_string_value(json_object_get(vm, "tenant"));
 		const char *state = json_string_value(json_object_get(vm, "state"));
-		if (!name || (state && (!strcmp(state, "stopping") || !strcmp(state, "stopped"))))
+		if (!name || (state && (!strcmp(state, "stopping") || !strcmp(state, "stopped"))) ||
+		    !fl_owns_vm(f, name))
 			continue;
 		struct fleet_vm *v = fl_vm_find(f, name);
 		if (v && (v->host == h || v->old_host == h || v->placing_on == h ||
@@ -687,12 +690,30 @@ static void orphans_stop(struct fleet *f, struct fleet_host *h, uint64_t now)
 	}
 }
 
+/* Forgets the idle VMs of the tenants another controller owns now: their
+ * owner adopts them from the agents' heartbeats, and they keep running. A
+ * VM with calls in flight (served here while the owner was unreachable) is
+ * forgotten once they end. */
+static void others_forget(struct fleet *f)
+{
+	for (size_t i = f->n_vms; i-- > 0;) {
+		struct fleet_vm *v = f->vms[i];
+		if (fl_owns(f, v->t->name) || v->placing || v->inflight > 0 || v->old_host ||
+		    v->t->waiting)
+			continue;
+		log_info("vm_released vm=%s host=%s", v->name, v->host ? v->host->id : "-");
+		fl_vm_remove(f, v);
+	}
+}
+
 void fl_vms_reconcile(struct fleet *f, uint64_t now)
 {
+	others_forget(f);
 	for (size_t i = 0; i < f->n_tenants; i++)
 		tenant_scale_in(f, f->tenants[i]);
 	for (size_t i = 0; i < f->n_vms; i++)
-		vm_reconcile(f, f->vms[i], now);
+		if (fl_owns(f, f->vms[i]->t->name))
+			vm_reconcile(f, f->vms[i], now);
 	for (size_t i = 0; i < f->n_hosts; i++)
 		orphans_stop(f, f->hosts[i], now);
 }

@@ -1,6 +1,7 @@
 /* The fleet without agents: why a tenant's VM cannot be placed reaches the
- * caller as an errno (no room, a failed start, not ready), and hosts are
- * registered, shown and refused as the API needs. */
+ * caller as an errno (no room, a failed start, not ready), hosts are
+ * registered, shown and refused as the API needs, and only the tenants this
+ * controller owns have their VMs looked after. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <jansson.h>
 
 #include "fleet.h"
+#include "fleet_int.h"
 #include "link.h"
 #include "metrics.h"
 #include "store.h"
@@ -26,7 +28,14 @@ struct fixture {
 	struct link_pool *links;
 	struct metrics *metrics;
 	struct fleet *fleet;
+	atomic_bool others; /* another controller owns the tenant "acme" */
 };
+
+static bool owns(void *data, const char *tenant)
+{
+	struct fixture *f = data;
+	return strcmp(tenant, "acme") || !atomic_load(&f->others);
+}
 
 static int setup(void **state)
 {
@@ -43,6 +52,8 @@ static int setup(void **state)
 		.boot_timeout_ms = 5000,
 		.vm_memory_mib = 256,
 		.artifacts_dir = f->dir,
+		.owns = owns,
+		.owns_data = f,
 	};
 	if (store_open(path, &f->db.store) < 0 || link_pool_new(&f->links) < 0 ||
 	    metrics_new(&f->metrics) < 0 ||
@@ -261,6 +272,81 @@ static void test_host_remove(void **state)
 	json_decref(body);
 }
 
+/* One reconciler pass, as its thread runs them. */
+static void reconcile(struct fixture *f)
+{
+	pthread_mutex_lock(&f->fleet->lock);
+	fl_vms_reconcile(f->fleet, time_now_us());
+	pthread_mutex_unlock(&f->fleet->lock);
+}
+
+/* The state h1's last status gives the VM named name, as the fleet keeps it
+ * (a stop the fleet asked for marks it "stopping"). */
+static const char *reported_state(struct fixture *f, const char *name)
+{
+	pthread_mutex_lock(&f->fleet->lock);
+	json_t *vm = fl_reported_vm(fl_host_find(f->fleet, "h1"), name);
+	const char *state = json_string_value(json_object_get(vm, "state"));
+	pthread_mutex_unlock(&f->fleet->lock);
+	return state ? state : "";
+}
+
+static size_t tenant_vms(struct fixture *f, const char *tenant)
+{
+	json_t *t = fleet_tenant_json(f->fleet, tenant);
+	size_t n = json_array_size(json_object_get(t, "vms"));
+	json_decref(t);
+	return n;
+}
+
+/* A tenant another controller owns: its VM on a host is neither adopted
+ * nor stopped as an orphan, while another tenant's is adopted; once the
+ * tenant is owned here, the next heartbeat adopts its VM as it runs (a
+ * route to it at once, no placement); owned elsewhere again, the idle VM is
+ * forgotten, still running. */
+static void test_owned_tenants_only(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], why[256];
+	assert_int_equal(store_tenant_create(f->db.store, "acme"), 0);
+	assert_int_equal(store_tenant_create(f->db.store, "bolt"), 0);
+	atomic_store(&f->others, true);
+	json_t *status = json_pack("{s:[{s:s, s:s, s:i}, {s:s, s:s, s:i}]}", "vms", "tenant",
+				   "acme", "state", "ready", "pid", 7, "tenant", "bolt", "state",
+				   "ready", "pid", 8);
+	json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:O}", "id", "h1", "address",
+				 "http://127.0.0.1:1", "cores", 4, "boot_id", "b1", "status",
+				 status);
+	json_t *host = NULL;
+	assert_int_equal(fleet_host_register(f->fleet, body, &host, err, sizeof(err)), 0);
+	json_decref(host);
+	json_decref(body);
+	assert_int_equal(tenant_vms(f, "acme"), 0);
+	assert_int_equal(tenant_vms(f, "bolt"), 1);
+	reconcile(f);
+	assert_string_equal(reported_state(f, "acme"), "ready");
+	assert_int_equal(acquire(f, "acme", 0, why, sizeof(why)), -EAGAIN);
+
+	atomic_store(&f->others, false);
+	heartbeat(f, json_incref(status));
+	assert_int_equal(tenant_vms(f, "acme"), 1);
+	struct fleet_route route;
+	assert_int_equal(fleet_route_acquire(f->fleet, "acme", 0, &route, why, sizeof(why)), 0);
+	assert_false(route.placed);
+	assert_string_equal(route.host_id, "h1");
+
+	/* Owned elsewhere with a call in flight: kept until it ends. */
+	atomic_store(&f->others, true);
+	reconcile(f);
+	assert_int_equal(tenant_vms(f, "acme"), 1);
+	fleet_route_release(f->fleet, &route);
+	reconcile(f);
+	assert_int_equal(tenant_vms(f, "acme"), 0);
+	assert_int_equal(tenant_vms(f, "bolt"), 1);
+	assert_string_equal(reported_state(f, "acme"), "ready");
+	json_decref(status);
+}
+
 /* Each test gets a fixture of its own. */
 #define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
@@ -270,6 +356,7 @@ int main(void)
 					    FIXTURE_TEST(test_failed_start_is_eio),
 					    FIXTURE_TEST(test_register_refusals),
 					    FIXTURE_TEST(test_accounting_across_restarts),
-					    FIXTURE_TEST(test_host_remove) };
+					    FIXTURE_TEST(test_host_remove),
+					    FIXTURE_TEST(test_owned_tenants_only) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
