@@ -355,8 +355,7 @@ static int open_handle(struct cluster *c, struct store **ret, char *err, size_t 
 	if (r == 0)
 		r = store_set_controller(*ret, c->id);
 	if (r < 0)
-		snprintf(err, err_size, "cannot open the cluster's store handle: %s",
-			 strerror(-r));
+		snprintf(err, err_size, "cannot open the cluster's store handle: %s", strerror(-r));
 	return r;
 }
 

@@ -110,8 +110,8 @@ int store_controller_heartbeat(struct store *s, const char *address, int64_t sta
 {
 	if (!s->controller[0] || !address || !*address || strlen(address) >= STORE_ADDRESS_SIZE)
 		return -EINVAL;
-	_cleanup_stmt_ struct sq_stmt *st =
-		sq_prep_bind(s, Q_CTL_HEARTBEAT, "ttI", s->controller, address, started_ms);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_CTL_HEARTBEAT, "ttI", s->controller,
+							 address, started_ms);
 	if (!st)
 		return -ENOMEM;
 	return sq_step_done(st);
@@ -249,15 +249,16 @@ static int release_locked(struct store *s, const char *dead, int timeout_ms, con
 	if (r < 0)
 		return r;
 	{
-		_cleanup_stmt_ struct sq_stmt *st =
-			sq_prep_bind(s, Q_CTL_DELETE_DEAD, "tI", dead, (int64_t)timeout_ms);
+		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_CTL_DELETE_DEAD, "tI", dead,
+								 (int64_t)timeout_ms);
 		size_t gone = 0;
 		if ((r = release_step(st, &gone)) < 0)
 			return r;
 		if (!gone) {
 			/* Seen lately: alive. No row at all: released already,
 			 * or never there; its records are released all the same. */
-			_cleanup_stmt_ struct sq_stmt *ex = sq_prep_bind(s, Q_CTL_EXISTS, "t", dead);
+			_cleanup_stmt_ struct sq_stmt *ex = sq_prep_bind(s, Q_CTL_EXISTS, "t",
+									 dead);
 			if (!ex)
 				return -ENOMEM;
 			r = sq_step_row(ex);
@@ -266,8 +267,8 @@ static int release_locked(struct store *s, const char *dead, int timeout_ms, con
 		}
 	}
 	{
-		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_CTL_FAIL, "ttIi", dead, reason,
-								 time_wall_ms(), max_retries);
+		_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(
+			s, Q_CTL_FAIL, "ttIi", dead, reason, time_wall_ms(), max_retries);
 		if ((r = release_step(st, failed)) < 0)
 			return r;
 	}
@@ -275,9 +276,8 @@ static int release_locked(struct store *s, const char *dead, int timeout_ms, con
 	return release_step(st, queued);
 }
 
-int store_controller_release(struct store *s, const char *dead, int timeout_ms,
-			     const char *reason, int max_retries, size_t *ret_failed,
-			     size_t *ret_queued)
+int store_controller_release(struct store *s, const char *dead, int timeout_ms, const char *reason,
+			     int max_retries, size_t *ret_failed, size_t *ret_queued)
 {
 	if (!sq_tenant_name_is_valid(dead) || !reason || timeout_ms < 0)
 		return -EINVAL;
@@ -285,8 +285,8 @@ int store_controller_release(struct store *s, const char *dead, int timeout_ms,
 	int r = sq_tx_begin(s);
 	if (r < 0)
 		return r;
-	r = sq_tx_end(s, release_locked(s, dead, timeout_ms, reason, max_retries, &failed,
-					&queued));
+	r = sq_tx_end(s,
+		      release_locked(s, dead, timeout_ms, reason, max_retries, &failed, &queued));
 	if (r < 0)
 		return r;
 	*ret_failed = failed;
@@ -314,7 +314,8 @@ int store_orphan_claim(struct store *s, const char *id)
 {
 	if (!s->controller[0])
 		return -EINVAL;
-	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_ORPHAN_CLAIM, "tt", id, s->controller);
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_ORPHAN_CLAIM, "tt", id,
+							 s->controller);
 	if (!st)
 		return -ENOMEM;
 	int r = sq_step_update(st);

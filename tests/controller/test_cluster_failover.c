@@ -141,12 +141,14 @@ static void test_orphan_claimed(void **state)
 	assert_int_equal(store_open(t.uri, &s), 0);
 	assert_int_equal(store_set_controller(s, "ctl-dead"), 0);
 	assert_int_equal(store_tenant_create(s, "t1"), 0);
-	static const struct store_limits limits = { 1000, 128, 4, "process", false,
-						    FN_RUNTIME_BINARY, "" };
+	static const struct store_limits limits = { 1000,      128,   4,
+						    "process", false, FN_RUNTIME_BINARY,
+						    "" };
 	int64_t version = 0;
-	assert_int_equal(store_function_put(s, "t1", "f",
-					    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-					    10, &limits, &version),
+	assert_int_equal(store_function_put(
+				 s, "t1", "f",
+				 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+				 10, &limits, &version),
 			 0);
 	char id[STORE_ID_SIZE];
 	assert_int_equal(store_invocation_create(s, "t1", "f", version, true, "x", 1, id), 0);

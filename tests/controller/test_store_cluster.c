@@ -136,8 +136,8 @@ static void dead_records_make(struct store *d, struct dead_records *ids)
 {
 	tenant_with_fn(d, "t1", "f");
 	assert_int_equal(store_invocation_new_id(ids->sync_running), 0);
-	assert_int_equal(store_invocation_create_running(d, ids->sync_running, time_wall_ms(),
-							 "t1", "f", 1, "h1", "t1"),
+	assert_int_equal(store_invocation_create_running(d, ids->sync_running, time_wall_ms(), "t1",
+							 "f", 1, "h1", "t1"),
 			 0);
 	assert_int_equal(store_invocation_create(d, "t1", "f", 1, true, "x", 1, ids->async_queued),
 			 0);
@@ -247,10 +247,8 @@ static void test_recover_scope(void **state)
 int main(void)
 {
 	const struct CMUnitTest both[] = {
-		cmocka_unit_test(test_heartbeats),
-		cmocka_unit_test(test_leader),
-		cmocka_unit_test(test_leader_lock_lost),
-		cmocka_unit_test(test_release_and_claim),
+		cmocka_unit_test(test_heartbeats),       cmocka_unit_test(test_leader),
+		cmocka_unit_test(test_leader_lock_lost), cmocka_unit_test(test_release_and_claim),
 		cmocka_unit_test(test_recover_scope),
 	};
 	return store_run(both, sizeof(both) / sizeof(both[0]), NULL, 0);
