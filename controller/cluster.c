@@ -36,6 +36,8 @@ struct cluster {
 	/* The thread's alone. */
 	bool store_down;
 	uint64_t view_sig;
+	/* Turns in a row the lock was held by a leader the view says is dead. */
+	int dead_leader_turns;
 	pthread_mutex_t mu;
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
 	/* Under mu. */
@@ -47,6 +49,8 @@ struct cluster {
 	const char **live; /* ids of the live members, into members */
 	size_t n_live;
 	uint64_t changes;
+	/* The store names a leader whose heartbeat is past the peer timeout. */
+	bool leader_dead;
 };
 
 bool cluster_id_is_valid(const char *id)
@@ -75,7 +79,8 @@ int cluster_id_new(char ret_id[STORE_NAME_SIZE])
 /* Installs members as the view (taking them over), with this controller
  * always in it and live; counts a change when the live set or the leader
  * moved. */
-static void view_set(struct cluster *c, struct cluster_member *members, size_t n, int64_t epoch)
+static void view_set(struct cluster *c, struct cluster_member *members, size_t n, int64_t epoch,
+		     bool leader_dead)
 {
 	const char **live = calloc(n ? n : 1, sizeof(*live));
 	if (!live) {
@@ -99,6 +104,7 @@ static void view_set(struct cluster *c, struct cluster_member *members, size_t n
 	c->n_members = n;
 	c->live = live;
 	c->n_live = n_live;
+	c->leader_dead = leader_dead;
 	/* A leader knows its epoch; the others show the store's. */
 	if (!c->leader && epoch)
 		c->epoch = epoch;
@@ -120,7 +126,7 @@ static int view_alone(struct cluster *c)
 	m->started_ms = c->started_ms;
 	m->last_seen_ms = time_wall_ms();
 	m->live = m->leader = m->self = true;
-	view_set(c, m, 1, 0);
+	view_set(c, m, 1, 0, false);
 	return 0;
 }
 
@@ -168,7 +174,12 @@ static int view_refresh(struct cluster *c)
 		e->live = e->self = true;
 		e->leader = i_lead;
 	}
-	view_set(c, m, n, epoch);
+	/* Named by the store, but not live (its row may be gone too). */
+	bool leader_dead = leader[0] && strcmp(leader, c->id) != 0;
+	for (size_t i = 0; i < n; i++)
+		if (m[i].live && !strcmp(m[i].id, leader))
+			leader_dead = false;
+	view_set(c, m, n, epoch, leader_dead);
 	return 0;
 }
 
@@ -182,6 +193,28 @@ static void leader_set(struct cluster *c, bool leader, int64_t epoch)
 		c->epoch = epoch;
 	c->changes++;
 	pthread_mutex_unlock(&c->mu);
+}
+
+/* When the lock stays held by a leader the view says is dead (silent past
+ * the peer timeout, its connection still open: a frozen process, a machine
+ * gone without a word), ends that connection so that the lock is free at
+ * the next try. Two turns in a row, so that a controller that has just won
+ * the lock and not yet taken its epoch is never taken for the dead one. */
+static void depose_dead_leader(struct cluster *c)
+{
+	pthread_mutex_lock(&c->mu);
+	bool dead = c->leader_dead;
+	pthread_mutex_unlock(&c->mu);
+	c->dead_leader_turns = dead ? c->dead_leader_turns + 1 : 0;
+	if (c->dead_leader_turns < 2)
+		return;
+	c->dead_leader_turns = 0;
+	int r = store_leader_depose(c->ls);
+	if (r == 0)
+		log_warn("cluster_leader_deposed by=%s reason=\"silent past the peer timeout\"",
+			 c->id);
+	else
+		log_warn("cluster_leader_depose_failed err=%s", strerror(-r));
 }
 
 /* Tries the lock when not leading; checks it is still held when leading. */
@@ -199,8 +232,13 @@ static void lead_tick(struct cluster *c)
 		return;
 	}
 	bool won = false;
-	if (store_leader_lock_try(c->ls, &won) < 0 || !won)
+	if (store_leader_lock_try(c->ls, &won) < 0)
 		return;
+	if (!won) {
+		depose_dead_leader(c);
+		return;
+	}
+	c->dead_leader_turns = 0;
 	int64_t epoch = 0;
 	int r = store_leader_claim(c->ls, &epoch);
 	if (r < 0) {

@@ -483,6 +483,13 @@ int store_leader_get(struct store *s, int64_t *ret_epoch, char ret_id[STORE_NAME
 int store_leader_lock_try(struct store *s, bool *ret_won);
 int store_leader_lock_held(struct store *s);
 int store_leader_lock_release(struct store *s);
+/* Ends the server connection holding the lock, when it is another
+ * handle's: for a leader whose heartbeats stopped while its connection
+ * stays open (a frozen process, a machine gone without closing it), which
+ * would otherwise hold the lock until the server's TCP keepalives give up.
+ * Returns 0, -ENOENT when no other connection holds it (and on SQLite), or
+ * -errno. */
+int store_leader_depose(struct store *s);
 /* Called by the lock's holder: increments the leader's epoch and names the
  * handle's controller as leader. Returns 0 with the new epoch, or -errno. */
 int store_leader_claim(struct store *s, int64_t *ret_epoch);

@@ -80,6 +80,14 @@ const struct sq_query store_cluster_queries[Q_COUNT] = {
 		"SELECT 1",
 		"SELECT CASE WHEN pg_advisory_unlock(" LEADER_LOCK ") THEN 1 ELSE 0 END",
 	},
+	/* Ends the connection that holds the lock (not this one): the
+	 * server then frees the lock as if its holder had died. */
+	[Q_LEADER_DEPOSE] = {
+		"SELECT 0",
+		"SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'"
+		" AND classid = 0 AND objid = " LEADER_LOCK " AND objsubid = 1 AND granted"
+		" AND pid <> pg_backend_pid()",
+	},
 	[Q_ORPHAN_LIST] = {
 		"SELECT id, tenant FROM invocations WHERE controller IS NULL"
 		" AND status = 'queued' AND async <> 0 ORDER BY created_ms, id LIMIT ?1",
@@ -200,6 +208,13 @@ int store_leader_lock_release(struct store *s)
 {
 	int64_t v = 0;
 	return lock_query(s, Q_LEADER_UNLOCK, &v);
+}
+
+int store_leader_depose(struct store *s)
+{
+	int64_t v = 0;
+	int r = lock_query(s, Q_LEADER_DEPOSE, &v);
+	return r < 0 ? r : v ? 0 : -ENOENT;
 }
 
 int store_leader_claim(struct store *s, int64_t *ret_epoch)

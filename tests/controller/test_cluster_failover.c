@@ -1,7 +1,8 @@
 /* Two real controllers on one private PostgreSQL server: they list each
  * other and one leads; kill -9 the leader and the other leads within the
  * deadline (the failover time of each trial is printed); a queued async
- * record of the dead controller is claimed by the survivor. */
+ * record of the dead controller is claimed by the survivor; a frozen
+ * leader is deposed. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -106,6 +107,42 @@ static void test_failover(void **state)
 	remove_tree(t.dir);
 }
 
+static bool follows(void *data)
+{
+	struct wait_ctx *w = data;
+	struct view v;
+	view_get(w->t->p[w->k].url, w->t->admin, &v);
+	return v.status == 200 && !v.self_leader && v.leader[0];
+}
+
+/* A leader frozen with its connections open (SIGSTOP) holds the lock until
+ * the others depose it, once it has been silent past the peer timeout; let
+ * go again, it finds it leads no more. */
+static void test_frozen_leader(void **state)
+{
+	struct pgserver *pg = *state;
+	struct pair t = { 0 };
+	char conninfo[600];
+	assert_int_equal(scratch_dir(t.dir, sizeof(t.dir), "frozen"), 0);
+	assert_int_equal(pgserver_new_db(pg, conninfo, sizeof(conninfo)), 0);
+	snprintf(t.uri, sizeof(t.uri), "postgres:%s", conninfo);
+	start(&t, 0);
+	start(&t, 1);
+	int leader = settled_leader(&t), other = 1 - leader;
+	long long t0 = clock_ms();
+	assert_int_equal(kill(t.p[leader].pid, SIGSTOP), 0);
+	struct wait_ctx w = { &t, other };
+	wait_until(leads, &w, FAILOVER_DEADLINE_MS, "the other to depose the frozen leader");
+	printf("frozen leader deposed ms=%lld (peer timeout 3000)\n", clock_ms() - t0);
+	assert_int_equal(kill(t.p[leader].pid, SIGCONT), 0);
+	struct wait_ctx back = { &t, leader };
+	wait_until(follows, &back, FAILOVER_DEADLINE_MS, "the thawed one to follow");
+	settled_leader(&t);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(daemon_proc_stop(&t.p[k], SIGTERM, 15000), 0);
+	remove_tree(t.dir);
+}
+
 struct claim_ctx {
 	struct store *s;
 	const char *id;
@@ -178,6 +215,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_prestate(test_failover, &pg),
 		cmocka_unit_test_prestate(test_orphan_claimed, &pg),
+		cmocka_unit_test_prestate(test_frozen_leader, &pg),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	pgserver_stop(&pg);

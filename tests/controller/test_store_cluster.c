@@ -93,8 +93,9 @@ static void test_leader(void **state)
 	store_close(b);
 }
 
-/* The lock goes with its connection: once the server ends it, the handle
- * says so (its next call connects again, without the lock). */
+/* The lock goes with its connection: once the server ends it (deposed by
+ * another handle), the handle says so (its next call connects again,
+ * without the lock). */
 static void test_leader_lock_lost(void **state)
 {
 	struct fixture *f = *state;
@@ -104,14 +105,9 @@ static void test_leader_lock_lost(void **state)
 	bool won = false;
 	assert_int_equal(store_leader_lock_try(a, &won), 0);
 	assert_true(won);
-	struct sq_stmt *st;
-	assert_int_equal(sq_prep_sql(a, "SELECT pg_backend_pid()", &st), 0);
-	assert_int_equal(sq_step(st), SQ_ROW);
-	char sql[96];
-	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%lld)",
-		 (long long)sq_col_int64(st, 0));
-	sq_stmt_free(st);
-	assert_int_equal(sq_exec(f->s, sql), 0);
+	/* Another handle ends the connection that holds it (a frozen
+	 * leader's). */
+	assert_int_equal(store_leader_depose(f->s), 0);
 	int r = store_leader_lock_held(a);
 	assert_true(r < 0);
 	if (r == -ENOTCONN)
@@ -121,6 +117,9 @@ static void test_leader_lock_lost(void **state)
 	struct store *b = open_as(f, "ctl-b");
 	assert_int_equal(store_leader_lock_try(b, &won), 0);
 	assert_true(won);
+	/* Its own connection is never the one ended. */
+	assert_int_equal(store_leader_depose(b), -ENOENT);
+	assert_int_equal(store_leader_lock_held(b), 0);
 	store_close(a);
 	store_close(b);
 }
