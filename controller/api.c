@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api_listen.h"
+#include "forward.h"
 #include "log.h"
 
 /* Threading: libmicrohttpd gives each connection a thread of its own, so a
@@ -92,6 +93,29 @@ static bool conn_over(struct request *r)
 	return info && info->socket_context == r->ctl;
 }
 
+/* Adds a relayed reply's own headers (forward.h), "Name: value" lines. */
+static void relayed_headers_add(struct request *r, struct MHD_Response *resp)
+{
+	char *p = (char *)r->relayed_headers.data, *end = p + r->relayed_headers.len;
+	while (p && p < end) {
+		char *eol = memchr(p, '\n', (size_t)(end - p));
+		char *next = eol ? eol + 1 : end;
+		char *colon = memchr(p, ':', (size_t)(next - p));
+		char *v = colon ? colon + 1 : NULL;
+		char *ve = next;
+		while (ve > p && (ve[-1] == '\n' || ve[-1] == '\r' || ve[-1] == ' '))
+			ve--;
+		while (v && v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		if (colon && v <= ve) {
+			*colon = '\0';
+			*ve = '\0';
+			MHD_add_response_header(resp, p, v);
+		}
+		p = next;
+	}
+}
+
 static enum MHD_Result send_reply(struct request *r)
 {
 	static const char fallback[] =
@@ -112,6 +136,7 @@ static enum MHD_Result send_reply(struct request *r)
 		MHD_add_response_header(resp, "X-Ditto-Cold-Start", r->cold_header);
 	if (r->timing_header[0])
 		MHD_add_response_header(resp, "X-Ditto-Timing", r->timing_header);
+	relayed_headers_add(r, resp);
 	if (conn_over(r)) {
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -489,7 +514,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 				    "body is over the limit of %llu bytes",
 				    (unsigned long long)r->body.limit);
-		else
+		else if (!forward_request(r))
 			r->route->handle(r);
 	}
 	return send_reply(r);
@@ -521,6 +546,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->tmp_path[0])
 		unlink(r->tmp_path);
 	httpd_body_free(&r->body);
+	buf_free(&r->relayed_headers);
 	free(r->resp);
 	free(r);
 	*con_cls = NULL;

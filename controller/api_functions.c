@@ -471,19 +471,20 @@ static void invocation_list(struct request *r)
 
 /* clang-format off */
 const struct api_route api_function_routes[] = {
-	{ { "GET", "/v1/functions" }, API_AUTH_TENANT, JSON_BODY_MAX, NULL, function_list, false },
+	{ { "GET", "/v1/functions" }, API_AUTH_TENANT, JSON_BODY_MAX,
+	  NULL, function_list, false, API_ANY },
 	{ { "GET", "/v1/functions/{}" }, API_AUTH_TENANT, JSON_BODY_MAX,
-	  NULL, function_get, false },
+	  NULL, function_get, false, API_ANY },
 	{ { "PUT", "/v1/functions/{}" }, API_AUTH_TENANT, API_BODY_ARTIFACT,
-	  function_limits, function_put, false },
+	  function_limits, function_put, false, API_ANY },
 	{ { "DELETE", "/v1/functions/{}" }, API_AUTH_TENANT, JSON_BODY_MAX,
-	  NULL, function_delete, false },
+	  NULL, function_delete, false, API_ANY },
 	{ { "POST", "/v1/functions/{}/invoke" }, API_AUTH_TENANT, SYNC_INPUT_MAX,
-	  invoke_begin, function_invoke, true },
+	  invoke_begin, function_invoke, true, API_OWNER_CALLER },
 	{ { "GET", "/v1/invocations" }, API_AUTH_TENANT, JSON_BODY_MAX,
-	  NULL, invocation_list, false },
+	  NULL, invocation_list, false, API_ANY },
 	{ { "GET", "/v1/invocations/{}" }, API_AUTH_TENANT, JSON_BODY_MAX,
-	  NULL, invocation_get, false },
+	  NULL, invocation_get, false, API_ANY },
 };
 /* clang-format on */
 const size_t api_function_routes_n = ARRAY_SIZE(api_function_routes);

@@ -97,6 +97,11 @@ static bool is_leader(void *data)
 	return cluster_is_leader(data);
 }
 
+static bool owns(void *data, const char *tenant)
+{
+	return cluster_is_self(data, tenant);
+}
+
 /* Joins the controllers sharing the store at path before anything is
  * served: on SQLite, refuses a second controller on the same file. */
 static int cluster_join(struct controller *c, const char *path, char *err, size_t err_size)
@@ -197,6 +202,8 @@ int controller_start(const struct controller_config *cfg, struct controller **re
 		.checkpoint = c->checkpoint,
 		.is_leader = is_leader,
 		.leader_data = c->cluster,
+		.owns = owns,
+		.owns_data = c->cluster,
 	};
 	struct invoker_config ic = { .async_workers = cfg->async_workers,
 				     .placement_timeout_ms = PLACEMENT_TIMEOUT_MS };

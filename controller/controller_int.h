@@ -76,6 +76,10 @@ enum api_auth {
 	API_AUTH_TENANT, /* a tenant key */
 };
 
+/* Which controller serves a route: any, or the tenant's owner (the
+ * caller's tenant, or the one the path's "{}" names). */
+enum api_owner { API_ANY, API_OWNER_CALLER, API_OWNER_PATH };
+
 /* A body limit meaning the configured max_artifact: the body is streamed
  * to a temporary file, its SHA-256 computed as it arrives. */
 #define API_BODY_ARTIFACT UINT64_MAX
@@ -93,6 +97,10 @@ struct api_route {
 	bool (*check)(struct request *r);
 	void (*handle)(struct request *r);
 	bool quiet; /* logged only when refused: the hot path, whose records say the rest */
+	/* Whose controller serves it (forward.h): any, or the owner of the
+	 * caller's tenant or of the tenant the path names, as its state lives
+	 * in that controller's memory. */
+	enum api_owner owner;
 };
 
 extern const struct api_route api_function_routes[];
@@ -146,6 +154,10 @@ struct request {
 	char status_header[16];
 	char cold_header[8];
 	char timing_header[256];
+	/* A relayed reply's own headers, "Name: value\r\n" lines sent as
+	 * they are (forward.h). */
+	struct buf relayed_headers;
+	char relayed_type[128]; /* and its Content-Type */
 	bool replied;
 };
 

@@ -47,7 +47,7 @@ void link_pool_free(struct link_pool *p)
 	free(p);
 }
 
-static CURL *handle_get(struct link_pool *p)
+CURL *link_handle_get(struct link_pool *p)
 {
 	CURL *h = NULL;
 	pthread_mutex_lock(&p->lock);
@@ -62,7 +62,7 @@ static CURL *handle_get(struct link_pool *p)
 	return curl_easy_init();
 }
 
-static void handle_put(struct link_pool *p, CURL *h)
+void link_handle_put(struct link_pool *p, CURL *h)
 {
 	pthread_mutex_lock(&p->lock);
 	if (p->n_idle < POOL_MAX) {
@@ -103,7 +103,7 @@ int link_do(struct link_pool *p, const struct link_call *c, json_t **ret_json, i
 			return r;
 		}
 	}
-	CURL *h = handle_get(p);
+	CURL *h = link_handle_get(p);
 	if (!h) {
 		if (file)
 			fclose(file);
@@ -163,6 +163,6 @@ int link_do(struct link_pool *p, const struct link_call *c, json_t **ret_json, i
 		fclose(file);
 	/* A handle whose transfer failed may hold a broken connection; curl
 	 * notices that itself on reuse, so it goes back to the pool too. */
-	handle_put(p, h);
+	link_handle_put(p, h);
 	return r;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 struct link_pool;
@@ -15,6 +16,12 @@ struct link_pool;
 /* Returns 0 with a pool for link_pool_free, or -ENOMEM. */
 int link_pool_new(struct link_pool **ret);
 void link_pool_free(struct link_pool *p);
+
+/* A pooled easy handle, reset but with its kept-alive connections, for a
+ * caller that drives libcurl itself (NULL: out of memory); link_handle_put
+ * gives it back. */
+CURL *link_handle_get(struct link_pool *p);
+void link_handle_put(struct link_pool *p, CURL *h);
 
 struct link_call {
 	const char *address; /* "http://host:port" */

@@ -33,6 +33,7 @@ struct metrics {
 	double sum_s;
 	int64_t inflight, queued;
 	uint64_t vm_boots;
+	uint64_t forwards[METRICS_FORWARD_KINDS];
 };
 
 int metrics_new(struct metrics **ret)
@@ -106,6 +107,13 @@ void metrics_vm_boot(struct metrics *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
+void metrics_forward(struct metrics *m, enum metrics_forward what)
+{
+	pthread_mutex_lock(&m->lock);
+	m->forwards[what]++;
+	pthread_mutex_unlock(&m->lock);
+}
+
 int metrics_render(struct metrics *m, struct buf *out)
 {
 	int r = 0;
@@ -143,6 +151,16 @@ int metrics_render(struct metrics *m, struct buf *out)
 		"# HELP ditto_vm_boots_total Tenant VMs the controller started.\n"
 		"# TYPE ditto_vm_boots_total counter\nditto_vm_boots_total %llu\n",
 		(long long)m->inflight, (long long)m->queued, (unsigned long long)m->vm_boots);
+	r |= buf_printf(out,
+			"# HELP ditto_forwarded_total Requests of tenants another controller "
+			"owns: relayed to it, served here as it was unreachable, or lost with it.\n"
+			"# TYPE ditto_forwarded_total counter\n"
+			"ditto_forwarded_total{result=\"relayed\"} %llu\n"
+			"ditto_forwarded_total{result=\"unreachable\"} %llu\n"
+			"ditto_forwarded_total{result=\"lost\"} %llu\n",
+			(unsigned long long)m->forwards[METRICS_FORWARDED],
+			(unsigned long long)m->forwards[METRICS_FORWARD_LOCAL],
+			(unsigned long long)m->forwards[METRICS_FORWARD_LOST]);
 	pthread_mutex_unlock(&m->lock);
 	return r ? -ENOMEM : 0;
 }

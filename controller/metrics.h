@@ -33,6 +33,15 @@ void metrics_queue_add(struct metrics *m, int delta);
 /* Counts a VM boot the controller asked for. */
 void metrics_vm_boot(struct metrics *m);
 
+/* What became of a request another controller owns (forward.h). */
+enum metrics_forward {
+	METRICS_FORWARDED,      /* relayed to its owner */
+	METRICS_FORWARD_LOCAL,  /* its owner was unreachable: served here */
+	METRICS_FORWARD_LOST,   /* its owner was lost once it had the request */
+	METRICS_FORWARD_KINDS,
+};
+/* Counts a request of a tenant another controller owns. */
+void metrics_forward(struct metrics *m, enum metrics_forward what);
 /* Appends the metrics kept here, in the text format, to out. Returns 0 or
  * -ENOMEM. */
 int metrics_render(struct metrics *m, struct buf *out);

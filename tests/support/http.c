@@ -32,6 +32,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *data)
 	header_value(p, size * n, "X-Ditto-Invocation-Id", r->id, sizeof(r->id));
 	header_value(p, size * n, "X-Ditto-Cold-Start", r->cold, sizeof(r->cold));
 	header_value(p, size * n, "X-Ditto-Timing", r->timing, sizeof(r->timing));
+	header_value(p, size * n, "X-Ditto-Forwarded-To", r->forwarded_to,
+		     sizeof(r->forwarded_to));
 	header_value(p, size * n, "Content-Type", r->content_type, sizeof(r->content_type));
 	return size * n;
 }

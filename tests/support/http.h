@@ -17,6 +17,7 @@ struct http_reply {
 	char id[64];      /* X-Ditto-Invocation-Id */
 	char cold[16];    /* X-Ditto-Cold-Start */
 	char timing[256]; /* X-Ditto-Timing */
+	char forwarded_to[64]; /* X-Ditto-Forwarded-To: the controller that served it */
 	char content_type[64];
 };
 
