@@ -277,7 +277,7 @@ static int setup_token(struct agent *a, char *err, size_t err_len)
 				 token_strerror(r));
 		return r;
 	}
-	if (!cfg->controller_url)
+	if (!cfg->n_controllers)
 		return 0;
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/agent.token", cfg->data_dir);
@@ -358,7 +358,9 @@ static json_t *uplink_status(void *data)
 	return agent_status_json(data);
 }
 
-/* Registers with cfg.controller_url; the API is listening and the token set. */
+/* Starts a link to each of cfg.controllers, each on a thread of its own so
+ * that a controller that is down never delays the others; the API is
+ * listening and the token set. */
 static int start_uplink(struct agent *a, char *err, size_t err_len)
 {
 	const struct agent_config *cfg = &a->cfg;
@@ -374,7 +376,6 @@ static int start_uplink(struct agent *a, char *err, size_t err_len)
 	char listen_url[256];
 	snprintf(listen_url, sizeof(listen_url), "http://%s:%d", cfg->listen_addr, a->port);
 	struct uplink_config ucfg = {
-		.controller_url = cfg->controller_url,
 		.controller_key = key[0] ? key : NULL,
 		.host_id = cfg->host_id,
 		.address = cfg->advertise ? cfg->advertise : listen_url,
@@ -382,7 +383,11 @@ static int start_uplink(struct agent *a, char *err, size_t err_len)
 		.cores = a->cores.n_owned,
 		.heartbeat_ms = cfg->heartbeat_ms,
 	};
-	int r = uplink_start(a->loop, &ucfg, uplink_status, a, err, err_len, &a->uplink);
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < cfg->n_controllers; i++) {
+		ucfg.controller_url = cfg->controllers[i];
+		r = uplink_start(a->loop, &ucfg, uplink_status, a, err, err_len, &a->uplinks[i]);
+	}
 	explicit_bzero(key, sizeof(key));
 	return r;
 }
@@ -482,7 +487,7 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
 		 "image_digest=%s auth=%s",
 		 cfg->listen_addr, a->port, accel_name(a->accel), a->accel_why, a->qemu_version,
 		 budget, a->image.digest, a->token[0] ? "token" : "none");
-	if (cfg->controller_url) {
+	if (cfg->n_controllers) {
 		r = start_uplink(a, err, err_len);
 		if (r < 0)
 			return r;
@@ -503,8 +508,10 @@ int agent_init(struct agent *a, uv_loop_t *loop, const struct agent_config *cfg,
  * returns. Safe to call twice and on a half-initialised agent. */
 static void agent_close(struct agent *a)
 {
-	uplink_stop(a->uplink);
-	a->uplink = NULL;
+	for (size_t i = 0; i < AGENT_CONTROLLERS_MAX; i++) {
+		uplink_stop(a->uplinks[i]);
+		a->uplinks[i] = NULL;
+	}
 	api_server_stop(a->api);
 	a->api = NULL;
 	if (a->handles_init) {

@@ -27,6 +27,9 @@ struct vm;
 struct api_server;
 struct uplink;
 
+/* The most controllers an agent registers with. */
+#define AGENT_CONTROLLERS_MAX 8
+
 /* An API token or a controller key: 1..AGENT_TOKEN_MAX-1 printable ASCII
  * characters, no spaces. */
 #define AGENT_TOKEN_MAX 128
@@ -49,8 +52,11 @@ struct agent_config {
 	int default_timeout_ms;
 	unsigned max_inflight;  /* invocations per VM sent and unanswered */
 	const char *ready_file; /* written with the API URL once listening */
-	/* Registration with a controller (uplink.h); NULL controller_url: none. */
-	const char *controller_url;
+	/* Registration with controllers (uplink.h): a link to each of these
+	 * (--controller, repeatable), each registering and heartbeating on
+	 * its own; none: no controller. */
+	const char *controllers[AGENT_CONTROLLERS_MAX];
+	size_t n_controllers;
 	const char *controller_key_file; /* holds the Bearer key for the controller */
 	const char *host_id;             /* NULL: the machine's hostname */
 	const char *advertise;           /* URL the controller calls; NULL: http://LISTEN:PORT */
@@ -85,7 +91,7 @@ struct agent {
 	struct vm *vms;
 	struct vm_env vm_env; /* what the VMs take from the agent */
 	struct api_server *api;
-	struct uplink *uplink;
+	struct uplink *uplinks[AGENT_CONTROLLERS_MAX]; /* one per controller */
 	char token[AGENT_TOKEN_MAX]; /* "" when the API needs none */
 	uv_signal_t sig_int, sig_term;
 	uv_timer_t teardown; /* closes the rest once a shutdown has no VM left */

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "log.h"
 #include "snp_image.h"
+#include "uplink.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -30,7 +31,9 @@ static void usage(FILE *f)
 		"                       PATH on every route but /healthz\n"
 		"  --controller URL     register with this controller and send it heartbeats; the\n"
 		"                       API then requires a token made at each start and written\n"
-		"                       to DATA/agent.token (unless --token-file gives one)\n"
+		"                       to DATA/agent.token (unless --token-file gives one);\n"
+		"                       repeat it (up to 8) for several controllers, each sent\n"
+		"                       its own heartbeats\n"
 		"  --controller-key-file PATH  the key sent to the controller as Bearer\n"
 		"  --host-id ID         this host's name at the controller (default: hostname)\n"
 		"  --advertise URL      the address the controller calls (default http://LISTEN:PORT)\n"
@@ -89,7 +92,7 @@ static int snp_option(int c, const char *arg, struct agent_config *cfg)
  * stop. Returns main's exit status. */
 static int run(const struct agent_config *cfg)
 {
-	if (!cfg->controller_url && (cfg->controller_key_file || cfg->host_id || cfg->advertise)) {
+	if (!cfg->n_controllers && (cfg->controller_key_file || cfg->host_id || cfg->advertise)) {
 		fprintf(stderr,
 			"ditto-agent: --controller-key-file, --host-id and --advertise need "
 			"--controller\n");
@@ -189,7 +192,21 @@ int main(int argc, char **argv)
 			*(c == 'P' ? &cfg.ping_interval_ms : &cfg.ping_timeout_ms) = (int)ms;
 			break;
 		case 't': cfg.token_file = optarg; break;
-		case 'C': cfg.controller_url = optarg; break;
+		case 'C':
+			if (cfg.n_controllers == AGENT_CONTROLLERS_MAX) {
+				fprintf(stderr, "ditto-agent: at most %d --controller\n",
+					AGENT_CONTROLLERS_MAX);
+				return 2;
+			}
+			if (!uplink_url_is_valid(optarg)) {
+				fprintf(stderr,
+					"ditto-agent: --controller must be an http:// or https:// "
+					"URL, got \"%.200s\"\n",
+					optarg);
+				return 2;
+			}
+			cfg.controllers[cfg.n_controllers++] = optarg;
+			break;
 		case 'K': cfg.controller_key_file = optarg; break;
 		case 'H': cfg.host_id = optarg; break;
 		case 'A': cfg.advertise = optarg; break;

@@ -73,6 +73,11 @@ static bool url_is_valid(const char *s, size_t max)
 	return true;
 }
 
+bool uplink_url_is_valid(const char *url)
+{
+	return url_is_valid(url, sizeof(((struct api_client *)NULL)->base));
+}
+
 /* ---- the thread --------------------------------------------------------------- */
 
 static const char *reply_message(json_t *reply)
@@ -228,7 +233,7 @@ static int random_hex(char *out, size_t bytes)
  * controller would refuse stops the agent at start with a clear reason. */
 static int configure(struct uplink *u, const struct uplink_config *cfg, char *err, size_t err_len)
 {
-	if (!url_is_valid(cfg->controller_url, sizeof(u->client.base))) {
+	if (!uplink_url_is_valid(cfg->controller_url)) {
 		snprintf(err, err_len,
 			 "--controller must be an http:// or https:// URL, got \"%s\"",
 			 cfg->controller_url);

@@ -1,5 +1,6 @@
-/* The agent's link to its controller (--controller URL): it registers this
- * host (POST /v1/hosts with its id, address, core count, API token, a boot id
+/* The agent's link to one controller (--controller URL; an agent has a link
+ * per controller, each on its own thread): it registers this host
+ * (POST /v1/hosts with its id, address, core count, API token, a boot id
  * made at each start, and its status), then sends a heartbeat with the status
  * every --heartbeat-ms (POST /v1/hosts/{id}/heartbeat), and registers again
  * when the controller answers 404 or 409. A controller that cannot be
@@ -11,6 +12,7 @@
 #ifndef DITTO_UPLINK_H
 #define DITTO_UPLINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -28,6 +30,10 @@ struct uplink_config {
 	int cores;                  /* the host's core budget */
 	int heartbeat_ms;
 };
+
+/* Whether url is a controller URL the link takes: http:// or https://, no
+ * space, quote or control character, under 256 bytes. */
+bool uplink_url_is_valid(const char *url);
 
 /* Builds the status a registration or heartbeat carries: a new reference, or
  * NULL to skip this beat. Called on the loop's thread (from a timer), never
