@@ -78,8 +78,20 @@ void reply_error_with(struct request *r, unsigned status, const char *code, json
 	va_end(ap);
 }
 
+/* 503 store_unavailable with Retry-After: the store's server cannot be
+ * reached or is busy; the controller reconnects by itself. */
+static void reply_store_unavailable(struct request *r, const char *what, int err)
+{
+	log_warn("store_unavailable what=%s err=%s", what, strerror(-err));
+	buf_printf(&r->extra_headers, "Retry-After: 1\r\n");
+	reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+		    "the store cannot be reached now (%s); retry shortly", strerror(-err));
+}
+
 void reply_internal(struct request *r, const char *what, int err)
 {
+	if (err == -ENOTCONN || err == -EBUSY)
+		return reply_store_unavailable(r, what, err);
 	log_error("internal_error what=%s err=%s", what, strerror(-err));
 	reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "%s failed", what);
 }
@@ -93,10 +105,11 @@ static bool conn_over(struct request *r)
 	return info && info->socket_context == r->ctl;
 }
 
-/* Adds a relayed reply's own headers (forward.h), "Name: value" lines. */
-static void relayed_headers_add(struct request *r, struct MHD_Response *resp)
+/* Adds r's extra headers, "Name: value" lines: a relayed reply's own
+ * (forward.h), a Retry-After. */
+static void extra_headers_add(struct request *r, struct MHD_Response *resp)
 {
-	char *p = (char *)r->relayed_headers.data, *end = p + r->relayed_headers.len;
+	char *p = (char *)r->extra_headers.data, *end = p + r->extra_headers.len;
 	while (p && p < end) {
 		char *eol = memchr(p, '\n', (size_t)(end - p));
 		char *next = eol ? eol + 1 : end;
@@ -136,7 +149,7 @@ static enum MHD_Result send_reply(struct request *r)
 		MHD_add_response_header(resp, "X-Ditto-Cold-Start", r->cold_header);
 	if (r->timing_header[0])
 		MHD_add_response_header(resp, "X-Ditto-Timing", r->timing_header);
-	relayed_headers_add(r, resp);
+	extra_headers_add(r, resp);
 	if (conn_over(r)) {
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -370,6 +383,12 @@ static bool authenticate(struct request *r)
 	pthread_mutex_lock(&db->lock);
 	int err = store_key_verify(db->store, token, r->tenant, &r->is_admin);
 	pthread_mutex_unlock(&db->lock);
+	/* Only a key the store denies is refused: a store that cannot
+	 * answer says nothing of the key. */
+	if (err == -ENOTCONN || err == -EBUSY || err == -EIO) {
+		reply_store_unavailable(r, "key_verify", err);
+		return false;
+	}
 	if (err < 0) {
 		reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown or revoked key");
 		return false;
@@ -546,7 +565,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->tmp_path[0])
 		unlink(r->tmp_path);
 	httpd_body_free(&r->body);
-	buf_free(&r->relayed_headers);
+	buf_free(&r->extra_headers);
 	free(r->resp);
 	free(r);
 	*con_cls = NULL;

@@ -154,9 +154,9 @@ struct request {
 	char status_header[16];
 	char cold_header[8];
 	char timing_header[256];
-	/* A relayed reply's own headers, "Name: value\r\n" lines sent as
-	 * they are (forward.h). */
-	struct buf relayed_headers;
+	/* More headers, "Name: value\r\n" lines sent as they are: a
+	 * relayed reply's own (forward.h), a Retry-After. */
+	struct buf extra_headers;
 	char relayed_type[128]; /* and its Content-Type */
 	bool replied;
 };
@@ -176,6 +176,9 @@ void reply_error(struct request *r, unsigned status, const char *code, const cha
  * none) added to the error object. */
 void reply_error_with(struct request *r, unsigned status, const char *code, json_t *extra,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Replies 500 internal for what failing with err, but 503 store_unavailable
+ * with Retry-After when err says the store cannot answer now (-ENOTCONN: its
+ * server cannot be reached; -EBUSY: it is locked or busy). */
 void reply_internal(struct request *r, const char *what, int err);
 /* Replies with bytes as they are; takes ownership of data (malloc'd). */
 void reply_raw(struct request *r, unsigned status, const char *content_type, char *data,

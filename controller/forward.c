@@ -99,7 +99,7 @@ static size_t on_reply_header(char *data, size_t size, size_t n, void *user)
 			end--;
 		snprintf(y->r->relayed_type, sizeof(y->r->relayed_type), "%.*s", (int)(end - v), v);
 	} else if (forward_reply_header_kept(data, name_len) &&
-		   buf_append(&y->r->relayed_headers, data, len) < 0) {
+		   buf_append(&y->r->extra_headers, data, len) < 0) {
 		return 0;
 	}
 	return len;
@@ -174,7 +174,7 @@ static bool relay(struct request *r, const char *owner, const char *address)
 	if (err == 0) {
 		long status = 0;
 		curl_easy_getinfo(y.h, CURLINFO_RESPONSE_CODE, &status);
-		if (buf_printf(&r->relayed_headers, "X-Ditto-Forwarded-To: %s\r\n", owner) < 0 ||
+		if (buf_printf(&r->extra_headers, "X-Ditto-Forwarded-To: %s\r\n", owner) < 0 ||
 		    buf_append(&y.body, "", 1) < 0) {
 			reply_internal(r, "forward", -ENOMEM);
 		} else {
@@ -190,14 +190,14 @@ static bool relay(struct request *r, const char *owner, const char *address)
 		log_warn("forward_unreachable owner=%s address=%s err=%s", owner, address,
 			 strerror(-err));
 		metrics_forward(c->metrics, METRICS_FORWARD_LOCAL);
-		buf_free(&r->relayed_headers);
+		buf_free(&r->extra_headers);
 		r->relayed_type[0] = '\0';
 		replied = false;
 	} else {
 		log_warn("forward_lost owner=%s address=%s err=%s", owner, address,
 			 strerror(-err));
 		metrics_forward(c->metrics, METRICS_FORWARD_LOST);
-		buf_free(&r->relayed_headers);
+		buf_free(&r->extra_headers);
 		reply_error(r, MHD_HTTP_BAD_GATEWAY, "controller_lost",
 			    "controller %s, which serves this tenant, was lost during the call; "
 			    "it may have run: retry if it is safe to",

@@ -34,6 +34,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *data)
 	header_value(p, size * n, "X-Ditto-Timing", r->timing, sizeof(r->timing));
 	header_value(p, size * n, "X-Ditto-Forwarded-To", r->forwarded_to,
 		     sizeof(r->forwarded_to));
+	header_value(p, size * n, "Retry-After", r->retry_after, sizeof(r->retry_after));
 	header_value(p, size * n, "Content-Type", r->content_type, sizeof(r->content_type));
 	return size * n;
 }

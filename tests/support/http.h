@@ -18,6 +18,7 @@ struct http_reply {
 	char cold[16];    /* X-Ditto-Cold-Start */
 	char timing[256]; /* X-Ditto-Timing */
 	char forwarded_to[64]; /* X-Ditto-Forwarded-To: the controller that served it */
+	char retry_after[16];
 	char content_type[64];
 };
 

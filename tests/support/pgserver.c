@@ -128,8 +128,11 @@ int pgserver_new_db(struct pgserver *pg, char *conninfo, size_t size)
 	return r;
 }
 
-void pgserver_stop(struct pgserver *pg)
+/* Ends the watcher (it leaves everything as it is), then stops the server. Returns 0 or
+ * -errno. */
+static int server_stop(struct pgserver *pg)
 {
+	int r = 0;
 	if (pg->watcher > 0) {
 		kill(pg->watcher, SIGUSR1);
 		while (waitpid(pg->watcher, NULL, 0) < 0 && errno == EINTR)
@@ -137,11 +140,37 @@ void pgserver_stop(struct pgserver *pg)
 		pg->watcher = 0;
 	}
 	if (pg->pid > 0) {
-		pg_local_stop(pg->pid, PGSERVER_STOP_MS);
+		r = pg_local_stop(pg->pid, PGSERVER_STOP_MS);
 		while (waitpid(pg->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		pg->pid = 0;
 	}
+	return r;
+}
+
+int pgserver_pause(struct pgserver *pg)
+{
+	return server_stop(pg);
+}
+
+int pgserver_resume(struct pgserver *pg)
+{
+	struct pg_local l;
+	int r = pg_local_init(&l, pg->dir, PG_LOCAL_FAST);
+	if (r == 0)
+		r = pg_local_start(&l, PGSERVER_START_MS);
+	if (r == 0)
+		pg->pid = l.pid;
+	if (r == 0 && (r = start_watcher(pg)) < 0)
+		snprintf(l.error, sizeof(l.error), "cannot fork: %s", strerror(-r));
+	if (r < 0)
+		snprintf(pg->error, sizeof(pg->error), "%s", l.error);
+	return r;
+}
+
+void pgserver_stop(struct pgserver *pg)
+{
+	server_stop(pg);
 	if (pg->dir[0] && !getenv("DITTO_KEEP"))
 		remove_tree(pg->dir);
 	pg->dir[0] = '\0';

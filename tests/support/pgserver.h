@@ -27,6 +27,15 @@ int pgserver_start(struct pgserver *ret);
  * Returns 0 or -errno (-EIO: the server refused; -ENAMETOOLONG). */
 int pgserver_new_db(struct pgserver *pg, char *conninfo, size_t size);
 
+/* Stops the server (fast shutdown) and keeps its folder, for pgserver_resume: what a
+ * server that goes away under its clients looks like. Until it resumes, nothing stops it
+ * should the test die (it is stopped already) and the folder stays. Returns 0 or -errno. */
+int pgserver_pause(struct pgserver *pg);
+
+/* Starts a paused server again, with what it held. Returns 0 or -errno (pg->error says
+ * why). */
+int pgserver_resume(struct pgserver *pg);
+
 /* Stops the server (fast shutdown) and removes its folder. A zeroed or stopped pg is
  * fine. */
 void pgserver_stop(struct pgserver *pg);
