@@ -8,6 +8,7 @@
 #include "attestation.h"
 #include "controller_int.h"
 #include "encoding.h"
+#include "forward.h"
 #include "log.h"
 #include "policy.h"
 
@@ -363,6 +364,8 @@ static void tenant_insert(struct request *r, const char *name, const struct stor
 	if (err < 0)
 		return reply_internal(r, "tenant_create", err);
 	concurrency_apply(r, &t);
+	if (scaling_given)
+		forward_concurrency(r, name, t.scaling.concurrency);
 	json_t *j = tenant_json(&t);
 	json_object_set_new(j, "key", json_string(token));
 	log_info("tenant_created name=%s", name);

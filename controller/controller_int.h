@@ -59,6 +59,9 @@ struct controller {
 	struct invoker *invoker;
 	struct cluster *cluster; /* the controllers sharing the store */
 	char id[STORE_NAME_SIZE];
+	/* cluster_changes + 1 when the invoker last read the tenants'
+	 * limits (forward.c); 0: never. */
+	_Atomic uint64_t membership_seen;
 	struct MHD_Daemon *d;
 	struct api_listener *listener; /* accepts for d (api_listen.h) */
 	atomic_uint connections;       /* client connections open now (api.c) */

@@ -215,11 +215,49 @@ bool forward_request(struct request *r)
 {
 	struct controller *c = r->ctl;
 	const char *tenant = r->route->owner == API_OWNER_PATH ? r->arg : r->tenant;
-	if (!c->cluster || r->route->owner == API_ANY || !tenant[0] ||
-	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, FORWARDED_BY))
+	if (!c->cluster || r->route->owner == API_ANY || !tenant[0])
+		return false;
+	/* Tenants that moved here bring their limits from the store. */
+	if (forward_membership_moved(c))
+		invoker_limits_reload(c->invoker);
+	if (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, FORWARDED_BY))
 		return false;
 	char owner[STORE_NAME_SIZE], address[STORE_ADDRESS_SIZE];
 	if (cluster_owner(c->cluster, tenant, owner, address) < 0 || !strcmp(owner, c->id))
 		return false;
 	return relay(r, owner, address);
+}
+
+void forward_concurrency(struct request *r, const char *tenant, int concurrency)
+{
+	struct controller *c = r->ctl;
+	char owner[STORE_NAME_SIZE], address[STORE_ADDRESS_SIZE], path[128], body[64];
+	if (!c->cluster || cluster_owner(c->cluster, tenant, owner, address) < 0 ||
+	    !strcmp(owner, c->id))
+		return;
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	snprintf(path, sizeof(path), "/v1/tenants/%s/scaling", tenant);
+	snprintf(body, sizeof(body), "{\"concurrency\": %d}", concurrency);
+	struct link_call call = { .address = address,
+				  .token = httpd_bearer(h, STORE_TOKEN_SIZE - 1),
+				  .method = "PUT",
+				  .path = path,
+				  .body = body,
+				  .body_len = strlen(body),
+				  .timeout_ms = 10000 };
+	json_t *reply = NULL;
+	int status = link_do(c->links, &call, &reply, NULL);
+	json_decref(reply);
+	if (status != MHD_HTTP_OK)
+		log_warn("forward_concurrency_failed tenant=%s owner=%s status=%d", tenant, owner,
+			 status);
+}
+
+bool forward_membership_moved(struct controller *c)
+{
+	uint64_t want = (c->cluster ? cluster_changes(c->cluster) : 0) + 1;
+	/* Read first: the hot path writes nothing while nothing moved. */
+	return atomic_load(&c->membership_seen) != want &&
+	       atomic_exchange(&c->membership_seen, want) != want;
 }

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct controller;
 struct request;
 
 /* Whether an incoming header is relayed: Authorization, Content-Type and
@@ -37,5 +38,18 @@ bool forward_reply_header_kept(const char *name, size_t len);
  * not relayed already. Returns true when r has its reply (the owner's, or
  * 502 controller_lost), false when it is to be served here. */
 bool forward_request(struct request *r);
+
+/* Hands tenant's owner, when that is another controller, the concurrency
+ * limit just stored here for it (a tenant made with one), so that the
+ * owner's invoker, which holds every limit in memory, takes it: PUT
+ * /v1/tenants/{tenant}/scaling {"concurrency": N} under the caller's (admin)
+ * key. Best effort: a failure is logged; the owner reads every limit from
+ * the store at its start and when the membership changes. */
+void forward_concurrency(struct request *r, const char *tenant, int concurrency);
+
+/* Whether the membership changed since the last call (true on the first):
+ * the tenants this controller owns may have changed, so their limits are to
+ * be read again. */
+bool forward_membership_moved(struct controller *c);
 
 #endif

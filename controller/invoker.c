@@ -111,6 +111,15 @@ static int tenant_limits_load(struct invoker *iv)
 	return r;
 }
 
+int invoker_limits_reload(struct invoker *iv)
+{
+	int r = tenant_limits_load(iv);
+	pthread_mutex_lock(&iv->lock);
+	pthread_cond_broadcast(&iv->work);
+	pthread_mutex_unlock(&iv->lock);
+	return r;
+}
+
 /* Whether one more invocation of the function may start now: under its
  * max_concurrency and under the tenant's concurrency limit. The lock is
  * held; a slot it answers true for is then taken with slot_take_locked. */

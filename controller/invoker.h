@@ -51,6 +51,10 @@ void invoker_free(struct invoker *iv);
  * lowered limit finish; a raised one lets queued calls start at once.
  * Returns 0 or -ENOMEM (the old limit stays). */
 int invoker_tenant_concurrency(struct invoker *iv, const char *tenant, unsigned limit);
+/* Reads every tenant's concurrency limit from the store again (as at the
+ * start): for a controller that came to own tenants whose limits another
+ * one set. Returns 0 or -errno (the limits held stay). */
+int invoker_limits_reload(struct invoker *iv);
 
 /* After a restart: records left queued or running are failed (sync ones,
  * and async ones whose retries are spent) or queued again (async ones; a

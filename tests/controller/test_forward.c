@@ -18,6 +18,7 @@
 #include "cluster_view.h"
 #include "ring.h"
 #include "support/files.h"
+#include "util.h"
 #include "support/http.h"
 #include "support/pgserver.h"
 #include "support/procs.h"
@@ -43,14 +44,28 @@ static bool both_live(void *data)
 	return a.live == 2 && b.live == 2;
 }
 
-/* The first tenant name t<N> that ctl-a owns among ctl-a and ctl-b. */
-static void tenant_of_a(char name[16])
+/* The first tenant name t<N>, from t<from>, that ctl-a owns among ctl-a and
+ * ctl-b; returns N. */
+static int tenant_of_a(char name[16], int from)
 {
-	for (int i = 0;; i++) {
+	for (int i = from;; i++) {
 		snprintf(name, 16, "t%d", i);
 		if (ring_owner(name, ids, 2) == 0)
-			return;
+			return i;
 	}
+}
+
+/* Whether the log at path holds a line with both a and b. */
+static bool log_has(const char *path, const char *a, const char *b)
+{
+	void *data = NULL;
+	size_t len = 0;
+	assert_int_equal(file_read_all(path, &data, &len), 0);
+	bool found = false;
+	for (char *line = strtok(data, "\n"); line && !found; line = strtok(NULL, "\n"))
+		found = strstr(line, a) && strstr(line, b);
+	free(data);
+	return found;
 }
 
 /* The count of ditto_forwarded_total{result="what"} at url. */
@@ -86,7 +101,7 @@ static void test_forward(void **state)
 		assert_int_equal(proc_start_controller(&t.p[k], data, 0, extra, t.admin), 0);
 	}
 	wait_until(both_live, &t, DEADLINE_MS, "both controllers to list each other");
-	tenant_of_a(tenant);
+	int n = tenant_of_a(tenant, 0);
 
 	/* Made on ctl-b (any controller), its key works on both. */
 	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", tenant);
@@ -131,6 +146,18 @@ static void test_forward(void **state)
 	assert_string_equal(r.forwarded_to, "");
 	http_reply_free(&r);
 	assert_int_equal(forwarded(&t, 1, "relayed"), 3);
+
+	/* A tenant made on ctl-b with a concurrency limit: ctl-a, its owner,
+	 * whose invoker holds the limits, is handed it. */
+	char second[16], want[64];
+	tenant_of_a(second, n + 1);
+	snprintf(body, sizeof(body), "{\"name\":\"%s\", \"concurrency\": 2}", second);
+	assert_int_equal(http_call(t.p[1].url, t.admin, "POST", "/v1/tenants", body, strlen(body),
+				   &r),
+			 201);
+	http_reply_free(&r);
+	snprintf(want, sizeof(want), "tenant_scaling name=%s ", second);
+	assert_true(log_has(t.p[0].log, want, "concurrency=2"));
 	assert_int_equal(forwarded(&t, 0, "relayed"), 0);
 
 	/* ctl-a gone while ctl-b still lists it: served on ctl-b, counted. */
