@@ -34,7 +34,15 @@ struct bench_opts {
 	int cold;            /* fresh versions deployed for the cold start */
 	int rate;            /* open loop: calls per second (0: closed loop) */
 	const char *agent_link; /* the controller's --agent-link (NULL: its default) */
+	const char *store;      /* "sqlite" or "postgres" (NULL: sqlite) */
+	int controllers;        /* controllers started on the store, 1..BENCH_CONTROLLERS_MAX */
 };
+
+/* The most controllers ditto-bench starts on one store. */
+#define BENCH_CONTROLLERS_MAX 4
+
+/* Whether the options ask for the store on PostgreSQL. */
+bool bench_store_is_postgres(const struct bench_opts *o);
 
 /* A platform for one run: an agent process and a client to it. */
 struct bench_env {

@@ -65,6 +65,9 @@ struct worker {
 	struct phase *phase;
 	const struct bench_e2e *e2e; /* --encrypted, else NULL */
 	CURL *curl;
+	/* The invoke URL on each controller, taken in turn call by call. */
+	char targets[BENCH_CONTROLLERS_MAX][256];
+	int n_targets;
 	struct curl_slist *hdrs;
 	/* --encrypted: hdrs plus an invocation id header, rewritten in place. */
 	struct curl_slist *call_hdrs;
@@ -151,8 +154,9 @@ static int samples_append(struct samples *s, const struct samples *from)
 	return 0;
 }
 
-static int worker_init(struct worker *w, int index, const char *url, const char *key)
+static int worker_init(struct worker *w, int index, struct platform *p)
 {
+	const char *key = p->tenant_key;
 	memset(w, 0, sizeof(*w));
 	w->index = index;
 	w->curl = curl_easy_init();
@@ -165,10 +169,13 @@ static int worker_init(struct worker *w, int index, const char *url, const char 
 	w->hdrs = curl_slist_append(w->hdrs, "Expect:");
 	if (!w->hdrs)
 		return -ENOMEM;
-	char target[512];
-	snprintf(target, sizeof(target), "%s/v1/functions/echo/invoke", url);
+	/* A controller not ours is the one at p->url. */
+	w->n_targets = p->controller.pid > 0 ? p->n_controllers : 1;
+	for (int k = 0; k < w->n_targets; k++)
+		snprintf(w->targets[k], sizeof(w->targets[k]), "%s/v1/functions/echo/invoke",
+			 p->controller.pid > 0 ? platform_controller(p, k)->url : p->url);
 	CURL *h = w->curl;
-	curl_easy_setopt(h, CURLOPT_URL, target);
+	curl_easy_setopt(h, CURLOPT_URL, w->targets[0]);
 	curl_easy_setopt(h, CURLOPT_POST, 1L);
 	/* libcurl does not copy POSTFIELDS: each call rewrites w->body in place. */
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, w->body);
@@ -252,6 +259,10 @@ static bool reply_matches(struct worker *w, const char *id, size_t len)
 static int worker_call(struct worker *w, int *ret_kind)
 {
 	w->cur.late = 0;
+	/* Round robin over the controllers, each client starting on its own. */
+	if (w->n_targets > 1)
+		curl_easy_setopt(w->curl, CURLOPT_URL,
+				 w->targets[(w->index + w->seq) % w->n_targets]);
 	int len = snprintf(w->body, sizeof(w->body), "{\"client\":%d,\"seq\":%ld}", w->index,
 			   w->seq++);
 	char id[33] = "";
@@ -401,13 +412,23 @@ static int run_phase(struct worker *ws, int n, int seconds, int rate, struct run
 	return 0;
 }
 
-static void cpu_sample(const struct platform *p, long long ret[CPU_COUNT])
+/* The CPU times of the processes on the path, the controllers' summed
+ * (each also in ret_ctl). */
+static void cpu_sample(struct platform *p, long long ret[CPU_COUNT],
+		       long long ret_ctl[BENCH_CONTROLLERS_MAX])
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	ret[CPU_CLIENT] = (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL +
 			  ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
-	ret[CPU_CONTROLLER] = proc_cpu_us(p->controller.pid);
+	ret[CPU_CONTROLLER] = 0;
+	for (int k = 0; k < BENCH_CONTROLLERS_MAX; k++) {
+		ret_ctl[k] = k < p->n_controllers ? proc_cpu_us(platform_controller(p, k)->pid) : -1;
+		if (k < p->n_controllers)
+			ret[CPU_CONTROLLER] = ret[CPU_CONTROLLER] < 0 || ret_ctl[k] < 0
+						      ? -1
+						      : ret[CPU_CONTROLLER] + ret_ctl[k];
+	}
 	ret[CPU_AGENT] = proc_cpu_us(p->agent.pid);
 	ret[CPU_QEMU] = proc_cpu_us(p->qemu_pid);
 }
@@ -606,13 +627,14 @@ static int timed_run(struct platform *p, struct worker *ws, int i, struct run *r
 		fprintf(stderr, "ditto-bench: run %d of %d (%d s)\n", i + 1, o->reps,
 			o->duration_s);
 	long long cpu0[CPU_COUNT], cpu1[CPU_COUNT];
+	long long ctl0[BENCH_CONTROLLERS_MAX], ctl1[BENCH_CONTROLLERS_MAX];
 	int r = virtio_read(p, &run->virtio);
 	if (r < 0 && r != -ENOTCONN)
 		return r;
-	cpu_sample(p, cpu0);
+	cpu_sample(p, cpu0, ctl0);
 	if ((r = run_phase(ws, o->concurrency, o->duration_s, o->rate, run)) < 0)
 		return r;
-	cpu_sample(p, cpu1);
+	cpu_sample(p, cpu1, ctl1);
 	r = virtio_read(p, &run->virtio);
 	if ((r < 0 && r != -ENOTCONN) || samples_append(&all->samples, &run->samples) < 0)
 		return r < 0 ? r : -ENOMEM;
@@ -624,6 +646,13 @@ static int timed_run(struct platform *p, struct worker *ws, int i, struct run *r
 		bool known = cpu0[k] >= 0 && cpu1[k] >= 0 && all->cpu_us[k] >= 0;
 		run->cpu_us[k] = cpu0[k] >= 0 && cpu1[k] >= 0 ? cpu1[k] - cpu0[k] : -1;
 		all->cpu_us[k] = known ? all->cpu_us[k] + run->cpu_us[k] : -1;
+	}
+	for (int k = 0; k < BENCH_CONTROLLERS_MAX; k++) {
+		bool known = ctl0[k] >= 0 && ctl1[k] >= 0;
+		run->ctl_cpu_us[k] = known ? ctl1[k] - ctl0[k] : -1;
+		all->ctl_cpu_us[k] = known && all->ctl_cpu_us[k] >= 0
+					     ? all->ctl_cpu_us[k] + run->ctl_cpu_us[k]
+					     : -1;
 	}
 	for (int k = 0; k < run->errors.n; k++)
 		errors_add(&all->errors, run->errors.kind[k], run->errors.count[k]);
@@ -655,7 +684,7 @@ int bench_invoke(const struct bench_opts *o)
 	if (o->encrypted && bench_e2e_setup(&p, &e2e) < 0)
 		goto out;
 	for (int i = 0; i < n; i++) {
-		if (worker_init(&ws[i], i, p.url, p.tenant_key) < 0) {
+		if (worker_init(&ws[i], i, &p) < 0) {
 			fprintf(stderr, "ditto-bench: out of memory\n");
 			goto out;
 		}

@@ -66,6 +66,8 @@ struct run {
 	long cold_starts;
 	double elapsed_s, throughput;
 	long long cpu_us[CPU_COUNT]; /* -1: not known (a platform not started here) */
+	/* Each controller's (CPU_CONTROLLER is their sum); -1 past the last. */
+	long long ctl_cpu_us[BENCH_CONTROLLERS_MAX];
 	struct virtio_rtt virtio;    /* none when the agent is not ours */
 	/* --rate: the calls due in the run, and those dropped because every
 	 * client had a call outstanding when they were due. */

@@ -10,6 +10,31 @@
 #define CONCURRENCY_MAX 256
 #define RATE_MAX 100000
 
+bool bench_store_is_postgres(const struct bench_opts *o)
+{
+	return o->store && strcmp(o->store, "postgres") == 0;
+}
+
+/* --store and --controllers: several controllers share one store only on
+ * PostgreSQL (a SQLite file serves one controller). */
+static int store_opts_check(const struct bench_opts *o, char *err, size_t size)
+{
+	if (o->store && strcmp(o->store, "sqlite") != 0 && strcmp(o->store, "postgres") != 0)
+		return bench_error(err, size, -EINVAL, "--store must be sqlite or postgres");
+	if (o->controllers < 1 || o->controllers > BENCH_CONTROLLERS_MAX)
+		return bench_error(err, size, -EINVAL, "--controllers must be 1..%d",
+				   BENCH_CONTROLLERS_MAX);
+	if (o->controllers > 1 && !bench_store_is_postgres(o))
+		return bench_error(err, size, -EINVAL,
+				   "--controllers %d needs --store postgres: a SQLite store "
+				   "serves one controller",
+				   o->controllers);
+	if (o->url && (o->store || o->controllers > 1))
+		return bench_error(err, size, -EINVAL,
+				   "--store and --controllers start the platform: not with --url");
+	return 0;
+}
+
 int bench_invoke_opts_check(const struct bench_opts *o, char *err, size_t size)
 {
 	if (o->concurrency < 1 || o->concurrency > CONCURRENCY_MAX)
@@ -31,5 +56,5 @@ int bench_invoke_opts_check(const struct bench_opts *o, char *err, size_t size)
 		return bench_error(err, size, -EINVAL, "--cold must be 0..1000");
 	if (!o->url != !o->key)
 		return bench_error(err, size, -EINVAL, "--url and --key go together");
-	return 0;
+	return store_opts_check(o, err, size);
 }

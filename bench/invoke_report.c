@@ -169,6 +169,10 @@ static void run_json_add(json_t *o, const struct run *r, const struct bench_opts
 								       : json_null());
 	}
 	json_object_set_new(o, "cpu_us_per_call", cpu);
+	json_t *ctl = json_array();
+	for (int k = 0; k < BENCH_CONTROLLERS_MAX && r->ctl_cpu_us[k] >= 0; k++)
+		json_array_append_new(ctl, json_integer(r->ctl_cpu_us[k]));
+	json_object_set_new(o, "controllers_cpu_us", ctl);
 	double seconds = r->offered > 0 ? (double)r->offered / opts->rate : 0;
 	json_object_set_new(o, "offered_rate",
 			    opts->rate && seconds > 0 ? json_real(r->offered / seconds)
@@ -335,6 +339,12 @@ static void print_hops(const struct run *all)
 		       hop_us(m, HOP_FUNCTION));
 }
 
+/* The store the controllers started here run on; NULL for one not ours. */
+static const char *store_name(const struct bench_opts *o)
+{
+	return o->url ? NULL : bench_store_is_postgres(o) ? "postgres" : "sqlite";
+}
+
 void invoke_print_text(const struct invoke_result *res)
 {
 	const struct platform *p = res->p;
@@ -348,6 +358,9 @@ void invoke_print_text(const struct invoke_result *res)
 	       "%d x %d s after %d s of warm-up\n",
 	       p->accel, p->qemu, p->cores, p->workers, p->workers, o->concurrency,
 	       o->rate ? "open loop" : "closed loop", o->reps, o->duration_s, o->warmup_s);
+	printf("store=%s controllers=%d (calls round robin over them)\n",
+	       o->url ? "unknown" : store_name(o),
+	       p->n_controllers);
 	printf("\n%-4s %9s %9s %8s %8s %8s %9s %8s %7s\n", "run", "ok calls", "inv/s", "p50 ms",
 	       "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors");
 	for (int i = 0; i < o->reps; i++) {
@@ -411,6 +424,9 @@ void invoke_print_json(const struct invoke_result *res)
 	/* The controller's link to the agent, when the bench started the controller. */
 	json_object_set_new(out, "agent_link",
 			    o->url ? json_null() : json_string(o->agent_link ? o->agent_link : "stream"));
+	json_object_set_new(out, "store",
+			    store_name(o) ? json_string(store_name(o)) : json_null());
+	json_object_set_new(out, "controllers", json_integer(p->n_controllers));
 	json_object_set_new(out, "controller_rss_kib",
 			    res->rss_end >= 0 ? json_integer(res->rss_end) : json_null());
 	if (rec->n > 0)

@@ -6,6 +6,7 @@
  *   ditto-bench invoke [--runtime python3|nodejs|binary] [--cold N] [--concurrency C]
  *                      [--rate R] [--duration S] [--warmup S] [--reps R] [--records N]
  *                      [--encrypted] [--agent-link http|stream]
+ *                      [--store sqlite|postgres] [--controllers N]
  *                      [--url URL --key KEY] [--json]
  *   ditto-bench demo
  *   ditto-bench replay --trace PATH [trace, selection, scaling, policy and
@@ -81,6 +82,12 @@ static void usage(FILE *f)
 		"                       starting one with an agent (invoke)\n"
 		"  --agent-link KIND    http or stream: how the controller started here reaches\n"
 		"                       the agent (invoke; default: the controller's, stream)\n"
+		"  --store KIND         sqlite or postgres: the store of the controllers started\n"
+		"                       here; postgres starts a private PostgreSQL server\n"
+		"                       (invoke; default sqlite)\n"
+		"  --controllers N      controllers on the store, each with its own port, the\n"
+		"                       agent reporting to all and the calls spread over them\n"
+		"                       round robin (invoke; 1..4, default 1; >1 needs postgres)\n"
 		"  --accel auto|kvm|tcg passed to the agent\n"
 		"  --cores SPEC         agent core budget\n"
 		"  --json               print one JSON object instead of a table\n");
@@ -148,7 +155,8 @@ int main(int argc, char **argv)
 				.duration_s = 10,
 				.warmup_s = 2,
 				.runtime = "binary",
-				.cold = 5 };
+				.cold = 5,
+				.controllers = 1 };
 	static const struct option opts[] = {
 		{ "build", required_argument, NULL, 'b' },
 		{ "data", required_argument, NULL, 'd' },
@@ -172,6 +180,8 @@ int main(int argc, char **argv)
 		{ "cold", required_argument, NULL, 'O' },
 		{ "rate", required_argument, NULL, 'Q' },
 		{ "agent-link", required_argument, NULL, 'K' },
+		{ "store", required_argument, NULL, 'S' },
+		{ "controllers", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -200,6 +210,8 @@ int main(int argc, char **argv)
 		case 'O': o.cold = atoi(optarg); break;
 		case 'Q': o.rate = atoi(optarg) > 0 ? atoi(optarg) : -1; break;
 		case 'K': o.agent_link = optarg; break;
+		case 'S': o.store = optarg; break;
+		case 'N': o.controllers = atoi(optarg); break;
 		case 'j': o.json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

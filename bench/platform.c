@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <jansson.h>
 
@@ -18,15 +22,16 @@
 /* The first call boots the VM, which takes seconds under TCG. */
 #define BOOT_TIMEOUT_MS 300000L
 
-/* Waits until the controller lists a host "up" (ours when we started it)
+/* Waits until the controller c lists a host "up" (ours when we started it)
  * and reads its accelerator and cores. */
-static int wait_host_up(struct platform *p, long timeout_ms)
+static int wait_host_up(struct platform *p, struct api_client *c, long timeout_ms)
 {
 	long long deadline = (long long)time_now_us() + timeout_ms * 1000LL;
+	p->cores = 0;
 	for (;;) {
 		json_t *reply = NULL, *h;
 		size_t i;
-		int st = api_client_call(&p->admin, "GET", "/v1/hosts", NULL, 0, 10000, &reply);
+		int st = api_client_call(c, "GET", "/v1/hosts", NULL, 0, 10000, &reply);
 		json_array_foreach(st == 200 ? json_object_get(reply, "hosts") : NULL, i, h)
 		{
 			const char *id = json_string_value(json_object_get(h, "id"));
@@ -92,35 +97,154 @@ void platform_stop(struct platform *p)
 	if (p->agent.pid > 0 && daemon_proc_stop(&p->agent, SIGTERM, 30000) != 0)
 		fprintf(stderr, "ditto-bench: the agent did not stop cleanly; see %s/agent.log\n",
 			p->agent.data_dir);
-	if (p->controller.pid > 0 && daemon_proc_stop(&p->controller, SIGTERM, 20000) != 0)
-		fprintf(stderr, "ditto-bench: the controller did not stop cleanly; see %s\n",
-			p->controller.log);
+	for (int k = p->n_controllers - 1; k >= 0; k--) {
+		struct daemon_proc *c = platform_controller(p, k);
+		if (c->pid > 0 && daemon_proc_stop(c, SIGTERM, 20000) != 0)
+			fprintf(stderr, "ditto-bench: a controller did not stop cleanly; see %s\n",
+				c->log);
+	}
+	if (p->pg.pid > 0 && pg_local_stop(p->pg.pid, 20000) < 0)
+		fprintf(stderr, "ditto-bench: PostgreSQL did not stop; see %s/postgres.log\n",
+			p->pg.dir);
+	if (p->pg.pid > 0)
+		waitpid(p->pg.pid, NULL, 0);
+	p->pg.pid = 0;
 }
 
-/* Starts BUILD/ditto-controller with its data in DATA/controller; reads its
- * admin key into key and writes that file's path into keyfile. */
-static int controller_start(struct platform *p, char key[128], char keyfile[600])
+struct daemon_proc *platform_controller(struct platform *p, int k)
 {
-	const struct bench_opts *o = p->o;
-	char dir[512];
-	snprintf(dir, sizeof(dir), "%s/controller", o->data);
-	const char *const quiet[] = { "--log-level", "warn", o->agent_link ? "--agent-link" : NULL,
-				      o->agent_link, NULL };
-	struct daemon_args a = {
-		.build_dir = o->build, .data_dir = dir, .extra = quiet, .timeout_ms = BENCH_START_MS
-	};
-	int r = daemon_proc_start_controller(&p->controller, &a);
+	return k == 0 ? &p->controller : &p->peers[k - 1];
+}
+
+/* A port nothing listens on now, to name a controller's address before it
+ * starts (it may be taken in between: the start then fails and says so). */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int r = bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+				getsockname(fd, (struct sockaddr *)&a, &len) < 0
+			? -errno
+			: ntohs(a.sin_port);
+	close(fd);
+	return r;
+}
+
+/* Starts the private PostgreSQL server in DATA/postgres (throw-away: no
+ * fsync) and writes the store URI of its database "ditto". */
+static int postgres_start(struct platform *p, char *uri, size_t size)
+{
+	char dir[512], conninfo[600];
+	snprintf(dir, sizeof(dir), "%s/postgres", p->o->data);
+	int r = pg_local_init(&p->pg, dir, PG_LOCAL_FAST);
+	if (r == 0)
+		r = pg_local_start(&p->pg, BENCH_START_MS);
 	if (r < 0) {
-		fprintf(stderr, "ditto-bench: cannot start %s/ditto-controller (%s); see %s\n",
-			o->build, strerror(-r), p->controller.log);
+		fprintf(stderr, "ditto-bench: cannot start PostgreSQL: %s\n", p->pg.error);
 		return r;
 	}
+	if ((r = pg_local_conninfo(p->pg.dir, "ditto", conninfo, sizeof(conninfo))) < 0 ||
+	    snprintf(uri, size, "postgres:%s", conninfo) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Starts controller k: BUILD/ditto-controller with its data in
+ * DATA/controller (the first) or DATA/controller-K+1, on store uri (NULL: its
+ * default SQLite file) as ctl-K+1 advertising its own port. */
+static int controller_start(struct platform *p, int k, const char *uri)
+{
+	const struct bench_opts *o = p->o;
+	struct daemon_proc *c = platform_controller(p, k);
+	char dir[512], id[16], addr[64];
+	snprintf(dir, sizeof(dir), k ? "%s/controller-%d" : "%s/controller", o->data, k + 1);
+	snprintf(id, sizeof(id), "ctl-%d", k + 1);
+	int port = uri ? free_port() : 0;
+	if (port < 0)
+		return port;
+	snprintf(addr, sizeof(addr), "http://127.0.0.1:%d", port);
+	const char *args[12] = { "--log-level", "warn" };
+	int n = 2;
+	if (o->agent_link) {
+		args[n++] = "--agent-link";
+		args[n++] = o->agent_link;
+	}
+	if (uri) {
+		const char *more[] = { "--store", uri, "--id", id, "--advertise", addr };
+		memcpy(&args[n], more, sizeof(more));
+		n += 6;
+	}
+	struct daemon_args a = { .build_dir = o->build,
+				 .data_dir = dir,
+				 .port = port,
+				 .extra = args,
+				 .timeout_ms = BENCH_START_MS };
+	int r = daemon_proc_start_controller(c, &a);
+	if (r < 0)
+		fprintf(stderr, "ditto-bench: cannot start %s/ditto-controller (%s); see %s\n",
+			o->build, strerror(-r), c->log);
+	return r;
+}
+
+/* Starts the controllers (on a private PostgreSQL server when asked) and
+ * reads the first one's admin key into key and that file's path into
+ * keyfile. */
+static int controllers_start(struct platform *p, char key[128], char keyfile[600])
+{
+	const struct bench_opts *o = p->o;
+	char uri[700];
+	int r;
+	if (bench_store_is_postgres(o) && (r = postgres_start(p, uri, sizeof(uri))) < 0)
+		return r;
+	for (int k = 0; k < o->controllers; k++) {
+		p->n_controllers = k + 1;
+		if ((r = controller_start(p, k, bench_store_is_postgres(o) ? uri : NULL)) < 0)
+			return r;
+	}
 	snprintf(p->url, sizeof(p->url), "%s", p->controller.url);
-	snprintf(keyfile, 600, "%s/admin.key", dir);
+	snprintf(keyfile, 600, "%s/admin.key", p->controller.data_dir);
 	if ((r = file_read_text(keyfile, key, 128)) <= 0) {
 		fprintf(stderr, "ditto-bench: cannot read %s: %s\n", keyfile,
 			strerror(r ? -r : ENODATA));
 		return r ? r : -ENODATA;
+	}
+	return 0;
+}
+
+/* Starts the agent, reporting to every controller started here. */
+static int agent_start(struct platform *p, const char *keyfile)
+{
+	const char *args[2 * BENCH_CONTROLLERS_MAX + 8];
+	int n = 0;
+	for (int k = 0; k < p->n_controllers; k++) {
+		args[n++] = "--controller";
+		args[n++] = platform_controller(p, k)->url;
+	}
+	const char *more[] = { "--controller-key-file", keyfile, "--host-id", HOST_ID,
+			       "--heartbeat-ms", "500", NULL };
+	memcpy(&args[n], more, sizeof(more));
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/agent", p->o->data);
+	return bench_agent_start(&p->agent, p->o, dir, args);
+}
+
+/* Waits until every controller started here lists our host up. */
+static int hosts_wait_up(struct platform *p, const char *key)
+{
+	for (int k = p->n_controllers - 1; k >= 0; k--) {
+		struct api_client c = { 0 };
+		int r = api_client_init(&c, platform_controller(p, k)->url);
+		if (r == 0)
+			r = api_client_set_bearer(&c, key);
+		if (r == 0 && (r = wait_host_up(p, &c, BENCH_START_MS)) < 0)
+			fprintf(stderr, "ditto-bench: no host came up at %s\n",
+				platform_controller(p, k)->url);
+		api_client_free(&c);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -132,23 +256,13 @@ int platform_start(struct platform *p, const struct bench_opts *o)
 	char key[128];
 	int r;
 	if (o->url) {
+		p->n_controllers = 1;
 		snprintf(p->url, sizeof(p->url), "%s", o->url);
 		snprintf(key, sizeof(key), "%s", o->key);
 	} else {
-		char dir[512], path[600];
-		if ((r = controller_start(p, key, path)) < 0)
-			return r;
-		snprintf(dir, sizeof(dir), "%s/agent", o->data);
-		const char *const extra[] = { "--controller",
-					      p->url,
-					      "--controller-key-file",
-					      path,
-					      "--host-id",
-					      HOST_ID,
-					      "--heartbeat-ms",
-					      "500",
-					      NULL };
-		if ((r = bench_agent_start(&p->agent, o, dir, extra)) < 0)
+		char path[600];
+		if ((r = controllers_start(p, key, path)) < 0 || (r = agent_start(p, path)) < 0 ||
+		    (r = hosts_wait_up(p, key)) < 0)
 			return r;
 	}
 	snprintf(p->admin_key, sizeof(p->admin_key), "%s", key);
@@ -156,7 +270,7 @@ int platform_start(struct platform *p, const struct bench_opts *o)
 	    (r = api_client_set_bearer(&p->admin, key)) < 0 ||
 	    (r = api_client_init(&p->tenant, p->url)) < 0)
 		return r;
-	if ((r = wait_host_up(p, BENCH_START_MS)) < 0) {
+	if ((r = wait_host_up(p, &p->admin, BENCH_START_MS)) < 0) {
 		fprintf(stderr, "ditto-bench: no host came up at %s\n", p->url);
 		return r;
 	}

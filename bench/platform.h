@@ -11,10 +11,15 @@
 #include "api_client.h"
 #include "bench.h"
 #include "daemon_proc.h"
+#include "pg_local.h"
 
 struct platform {
 	const struct bench_opts *o;
 	struct daemon_proc controller, agent; /* pid 0 when not started here */
+	/* The controllers after the first on a shared store (--controllers). */
+	struct daemon_proc peers[BENCH_CONTROLLERS_MAX - 1];
+	int n_controllers;  /* the first and its peers; 1 with a controller not ours */
+	struct pg_local pg; /* the private PostgreSQL server (--store postgres), pid 0 if none */
 	struct api_client admin, tenant;      /* to the controller, with either key */
 	struct api_client agent_api;          /* to our agent, with its token */
 	pid_t qemu_pid;                       /* the tenant VM's, when the agent is ours */
@@ -25,8 +30,15 @@ struct platform {
 	char admin_key[128];
 };
 
+/* Controller k (0: p->controller, then p->peers) of p->n_controllers. */
+struct daemon_proc *platform_controller(struct platform *p, int k);
+
 /* Starts a controller and an agent unless o->url and o->key name a running
- * controller, and waits until the controller lists a host "up". p is zeroed
+ * controller, and waits until the controller lists a host "up". With
+ * --store postgres it first starts a private PostgreSQL server in DATA/postgres
+ * and o->controllers controllers on it (ids ctl-1.., each advertising its own
+ * port), the agent reporting to every one, and waits until each lists it up.
+ * p is zeroed
  * first, so platform_stop may follow any outcome. Returns 0, or -errno after
  * printing one line. */
 int platform_start(struct platform *p, const struct bench_opts *o);
@@ -80,7 +92,8 @@ int platform_tenant_setup(struct platform *p);
 int platform_first_call(struct platform *p);
 
 /* Frees the clients and stops the daemons started here (the agent first: on
- * SIGTERM it stops its VMs). Accepts a platform that did not fully start. */
+ * SIGTERM it stops its VMs; the PostgreSQL server last). Accepts a platform
+ * that did not fully start. */
 void platform_stop(struct platform *p);
 
 #endif

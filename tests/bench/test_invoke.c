@@ -1,5 +1,6 @@
-/* ditto-bench invoke's pure parts: its options, the open-loop schedule's
- * arithmetic and the /proc/PID/stat line it charges CPU time from. */
+/* ditto-bench invoke's pure parts: its options (--store and --controllers
+ * too), the open-loop schedule's arithmetic and the /proc/PID/stat line it
+ * charges CPU time from. */
 #include <setjmp.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -21,7 +22,8 @@ static struct bench_opts valid_opts(void)
 				    .duration_s = 10,
 				    .warmup_s = 2,
 				    .runtime = "binary",
-				    .cold = 5 };
+				    .cold = 5,
+				    .controllers = 1 };
 }
 
 /* Refused, with a reason naming what; or accepted. */
@@ -66,6 +68,50 @@ static void test_opts(void **state)
 	o = valid_opts();
 	o.url = "http://127.0.0.1:1";
 	check_opts(&o, "--url and --key go together");
+}
+
+/* --store and --controllers: several controllers only on PostgreSQL, and
+ * only on a platform started here. */
+static void test_store_opts(void **state)
+{
+	struct bench_opts o = valid_opts();
+	assert_false(bench_store_is_postgres(&o));
+	o.store = "sqlite";
+	check_opts(&o, NULL);
+	assert_false(bench_store_is_postgres(&o));
+	o.store = "postgres";
+	check_opts(&o, NULL);
+	assert_true(bench_store_is_postgres(&o));
+	for (int n = 1; n <= BENCH_CONTROLLERS_MAX; n++) {
+		o.controllers = n;
+		check_opts(&o, NULL);
+	}
+	static const int bad[] = { 0, -1, BENCH_CONTROLLERS_MAX + 1, 100 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.controllers = bad[i];
+		check_opts(&o, "--controllers must be 1..4");
+	}
+	o.store = "mysql";
+	o.controllers = 1;
+	check_opts(&o, "--store must be sqlite or postgres");
+	o.store = "Postgres";
+	check_opts(&o, "--store must be sqlite or postgres");
+	/* A SQLite store serves one controller, named or by default. */
+	o.controllers = 2;
+	o.store = "sqlite";
+	check_opts(&o, "--controllers 2 needs --store postgres");
+	o.store = NULL;
+	check_opts(&o, "--controllers 2 needs --store postgres");
+	/* A running controller's store is its own. */
+	o = valid_opts();
+	o.url = "http://127.0.0.1:1";
+	o.key = "k";
+	check_opts(&o, NULL);
+	o.store = "postgres";
+	check_opts(&o, "not with --url");
+	o.store = NULL;
+	o.controllers = 3;
+	check_opts(&o, "needs --store postgres");
 }
 
 static void test_open_loop_due(void **state)
@@ -147,6 +193,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_opts),
+		cmocka_unit_test(test_store_opts),
 		cmocka_unit_test(test_open_loop_due),
 		cmocka_unit_test(test_open_loop_take),
 		cmocka_unit_test(test_proc_stat),
