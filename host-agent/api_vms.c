@@ -167,8 +167,10 @@ void api_list_vms(struct request *r, const char *unused)
 void api_get_vm(struct request *r, const char *tenant)
 {
 	struct vm *vm = api_find_vm(r, tenant);
-	if (vm)
+	if (vm) {
+		vm_sample_memory(vm);
 		api_reply_json(r, MHD_HTTP_OK, vm_to_json(vm));
+	}
 }
 
 static void on_vm_ready(struct vm *vm, int status, void *data)

@@ -114,6 +114,10 @@ struct vm {
 	uv_process_t *proc; /* NULL once QEMU has exited */
 	bool proc_running;
 	pid_t pid;
+	/* QEMU's memory as last read from /proc (-1: unknown), at most every
+	 * VM_MEMORY_SAMPLE_NS (vm_json.c): smaps_rollup costs milliseconds. */
+	long rss_kib, pss_kib;
+	uint64_t memory_at_ns; /* uv_hrtime of that read; 0: never */
 	struct qmp_client *qmp;
 	struct guest_chan *chan;
 	uv_timer_t ping_timer;
@@ -196,8 +200,15 @@ int vm_set_scaling(struct vm *vm, const struct policy *p, int min_workers, int m
  * VM is not ready). */
 int vm_invoke(struct vm *vm, const struct invoke_req *req, invoke_done_fn cb, void *data);
 
-/* A JSON description for the operator API. */
-json_t *vm_to_json(const struct vm *vm);
+/* How long a reading of QEMU's memory serves vm_to_json. */
+#define VM_MEMORY_SAMPLE_NS (5 * 1000000000ull)
+
+/* A JSON description for the operator API; QEMU's memory is read again when
+ * the last reading is older than VM_MEMORY_SAMPLE_NS. */
+json_t *vm_to_json(struct vm *vm);
+
+/* Reads QEMU's memory now, for vm_to_json (a GET of the one VM). */
+void vm_sample_memory(struct vm *vm);
 
 /* Adds "workers" (active worker vCPUs now) and "vcpu_ms" ({"allocated",
  * "busy"}: worker-vCPU-milliseconds so far, exact now) to o. */

@@ -28,8 +28,17 @@ static long proc_kib(const struct vm *vm, const char *file, const char *key)
 	return kib;
 }
 
-json_t *vm_to_json(const struct vm *vm)
+void vm_sample_memory(struct vm *vm)
 {
+	vm->rss_kib = proc_kib(vm, "status", "VmRSS");
+	vm->pss_kib = proc_kib(vm, "smaps_rollup", "Pss");
+	vm->memory_at_ns = uv_hrtime();
+}
+
+json_t *vm_to_json(struct vm *vm)
+{
+	if (!vm->memory_at_ns || uv_hrtime() - vm->memory_at_ns >= VM_MEMORY_SAMPLE_NS)
+		vm_sample_memory(vm);
 	json_t *workers = vcpu_workers_json(&vm->vcpu);
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:i, s:o}", "tenant",
 			      vm->spec.tenant, "state", vm_state_name(vm->state), "mechanism",
@@ -48,11 +57,10 @@ json_t *vm_to_json(const struct vm *vm)
 	/* RSS counts the kernel image QEMU maps from the page cache, which all
 	 * VMs share; PSS splits shared pages among their users. Both include
 	 * the guest RAM the guest has touched. */
-	long rss = proc_kib(vm, "status", "VmRSS"), pss = proc_kib(vm, "smaps_rollup", "Pss");
-	if (rss >= 0)
-		json_object_set_new(o, "qemu_rss_kib", json_integer(rss));
-	if (pss >= 0)
-		json_object_set_new(o, "qemu_pss_kib", json_integer(pss));
+	if (vm->proc_running && vm->rss_kib >= 0)
+		json_object_set_new(o, "qemu_rss_kib", json_integer(vm->rss_kib));
+	if (vm->proc_running && vm->pss_kib >= 0)
+		json_object_set_new(o, "qemu_pss_kib", json_integer(vm->pss_kib));
 	invoke_to_json(&vm->invoke, o);
 	vm_usage_to_json(vm, o);
 	json_object_set_new(o, "confidential",
