@@ -255,17 +255,28 @@ static void lead_tick(struct cluster *c)
 }
 
 /* As leader: releases the records of the controllers silent past the peer
- * timeout. */
+ * timeout, and of those records name that have no row at all (copied from
+ * another store; created over a peer timeout ago, so that a controller
+ * whose first heartbeat is on its way is never one). */
 static void reap_dead(struct cluster *c)
 {
+	struct store_controller *gone = NULL;
+	size_t n_gone = 0;
+	if (cluster_is_leader(c) &&
+	    store_controller_unlisted(c->s, time_wall_ms() - c->cfg.peer_timeout_ms, &gone,
+				      &n_gone) < 0)
+		n_gone = 0;
 	pthread_mutex_lock(&c->mu);
 	bool leading = c->leader;
 	size_t n = 0;
-	char(*dead)[STORE_NAME_SIZE] = calloc(c->n_members ? c->n_members : 1, sizeof(*dead));
+	char(*dead)[STORE_NAME_SIZE] = calloc(c->n_members + n_gone + 1, sizeof(*dead));
 	for (size_t i = 0; dead && leading && i < c->n_members; i++)
 		if (!c->members[i].live)
 			memcpy(dead[n++], c->members[i].id, STORE_NAME_SIZE);
+	for (size_t i = 0; dead && leading && i < n_gone; i++)
+		memcpy(dead[n++], gone[i].id, STORE_NAME_SIZE);
 	pthread_mutex_unlock(&c->mu);
+	free(gone);
 	for (size_t i = 0; i < n; i++) {
 		size_t failed = 0, queued = 0;
 		int r = store_controller_release(c->s, dead[i], c->cfg.peer_timeout_ms,

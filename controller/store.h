@@ -471,6 +471,13 @@ int store_controller_heartbeat(struct store *s, const char *address, int64_t sta
  * last_seen_ms with. */
 int store_controller_list(struct store *s, struct store_controller **ret_ctls, size_t *ret_n,
 			  int64_t *ret_now_ms);
+/* The controllers that unfinished records created before before_ms (wall
+ * clock) name but that have no row (deleted, or never written: records
+ * copied from another store): at most 100, ordered by id, with only their
+ * ids set, as a malloc'd array (free()). Their records are released as a
+ * dead controller's. Returns 0 or -errno. */
+int store_controller_unlisted(struct store *s, int64_t before_ms, struct store_controller **ret,
+			      size_t *ret_n);
 /* The leader's epoch (0: none ever) and id ("": none). Returns 0 or -errno. */
 int store_leader_get(struct store *s, int64_t *ret_epoch, char ret_id[STORE_NAME_SIZE]);
 

@@ -42,6 +42,12 @@ const struct sq_query store_cluster_queries[Q_COUNT] = {
 		"DELETE FROM controllers WHERE id = ?1 AND last_seen_ms < " NOW_PG " - ?2",
 	},
 	[Q_CTL_EXISTS] = { "SELECT 1 FROM controllers WHERE id = ?1" },
+	[Q_CTL_UNLISTED] = {
+		"SELECT DISTINCT controller FROM invocations WHERE " UNFINISHED
+		" AND controller IS NOT NULL AND created_ms < ?1 AND NOT EXISTS"
+		" (SELECT 1 FROM controllers WHERE controllers.id = invocations.controller)"
+		" ORDER BY controller LIMIT 100",
+	},
 	[Q_CTL_FAIL] = {
 		"UPDATE invocations SET status = 'error', error = ?2, finished_ms = ?3,"
 		" controller = NULL WHERE controller = ?1 AND " UNFINISHED
@@ -161,6 +167,21 @@ int store_controller_list(struct store *s, struct store_controller **ret_ctls, s
 	*ret_n = n;
 	*ret_now_ms = now;
 	return 0;
+}
+
+/* Fills a struct store_controller's id from a row of Q_CTL_UNLISTED. */
+static void read_unlisted(struct sq_stmt *st, void *ret)
+{
+	struct store_controller *c = ret;
+	memset(c, 0, sizeof(*c));
+	sq_col_text(st, 0, c->id, sizeof(c->id));
+}
+
+int store_controller_unlisted(struct store *s, int64_t before_ms, struct store_controller **ret,
+			      size_t *ret_n)
+{
+	_cleanup_stmt_ struct sq_stmt *st = sq_prep_bind(s, Q_CTL_UNLISTED, "I", before_ms);
+	return sq_collect_rows(st, sizeof(**ret), read_unlisted, ret, ret_n);
 }
 
 int store_leader_get(struct store *s, int64_t *ret_epoch, char ret_id[STORE_NAME_SIZE])

@@ -218,6 +218,36 @@ static void test_release_and_claim(void **state)
 	store_close(a);
 }
 
+/* Records naming a controller that has no row are found, once old
+ * enough, and released as a dead one's. */
+static void test_unlisted(void **state)
+{
+	struct fixture *f = *state;
+	struct store *g = open_as(f, "ctl-gone"), *a = open_as(f, "ctl-a");
+	tenant_with_fn(g, "t1", "f");
+	char id[STORE_ID_SIZE];
+	assert_int_equal(store_invocation_create(g, "t1", "f", 1, true, "x", 1, id), 0);
+	assert_int_equal(store_controller_heartbeat(a, "http://a", 1), 0);
+	struct store_controller *list;
+	size_t n;
+	assert_int_equal(store_controller_unlisted(a, 1, &list, &n), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	assert_int_equal(store_controller_unlisted(a, time_wall_ms() + 1000, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "ctl-gone");
+	free(list);
+	size_t failed, queued;
+	assert_int_equal(store_controller_release(a, "ctl-gone", 3000, "lost", 4, &failed, &queued),
+			 0);
+	assert_int_equal(queued, 1);
+	assert_int_equal(store_controller_unlisted(a, time_wall_ms() + 1000, &list, &n), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	store_close(g);
+	store_close(a);
+}
+
 /* A restart settles its own records only where controllers share the
  * store; on SQLite, every record. New and started records name their
  * controller. */
@@ -248,7 +278,7 @@ int main(void)
 	const struct CMUnitTest both[] = {
 		cmocka_unit_test(test_heartbeats),       cmocka_unit_test(test_leader),
 		cmocka_unit_test(test_leader_lock_lost), cmocka_unit_test(test_release_and_claim),
-		cmocka_unit_test(test_recover_scope),
+		cmocka_unit_test(test_recover_scope),    cmocka_unit_test(test_unlisted),
 	};
 	return store_run(both, sizeof(both) / sizeof(both[0]), NULL, 0);
 }
