@@ -2,8 +2,10 @@
  * (chaos_load.c) on a controller and an agent started here, while faults are
  * injected one at a time, the kinds in turn: QEMU killed, the agent killed
  * and restarted, the controller killed and restarted (each with the same
- * arguments and data), the guest frozen. After each fault it waits until a
- * synchronous call succeeds again (the recovery time), then a settle gap.
+ * arguments and data), the guest frozen, and with --store postgres the
+ * store's PostgreSQL server restarted (a fast stop, then a start). After
+ * each fault it waits until a synchronous call succeeds again (the recovery
+ * time), then a settle gap.
  * At the end every accepted async call must have completed once with its
  * own result, and every failed synchronous call must say why. */
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "chaos.h"
 #include "platform.h"
@@ -37,6 +40,7 @@ struct chaos_opts {
 	int n_kinds;
 	double rate, async_share, freeze_s, settle_s;
 	bool json;
+	bool postgres; /* --store postgres: the controller's store on a private server */
 };
 
 /* The daemons, started again with the same arguments after a kill. */
@@ -44,7 +48,8 @@ struct chaos_run {
 	const struct chaos_opts *o;
 	struct platform p;
 	struct daemon_args ctl_args, agent_args;
-	const char *ctl_extra[4], *agent_extra[16];
+	const char *ctl_extra[6], *agent_extra[16];
+	char store_uri[700];
 	char ctl_dir[512], agent_dir[512], keyfile[600];
 	char ctl_url[128]; /* the same on every start: its port is kept */
 };
@@ -52,7 +57,8 @@ struct chaos_run {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ditto-bench chaos [--faults N] [--kinds qemu,agent,controller,freeze]\n"
+		"usage: ditto-bench chaos [--faults N] [--kinds qemu,agent,controller,freeze,postgres]\n"
+		"                         [--store sqlite|postgres]\n"
 		"                         [--rate R] [--async-share F] [--freeze-s S] "
 		"[--settle-s S]\n"
 		"                         [--json] [--build DIR] [--data DIR] [--accel A] "
@@ -60,8 +66,9 @@ static void usage(FILE *f)
 		"A steady load of echo calls (R per second, default 20; a share F async, default\n"
 		"0.5) while N faults of each kind (default 20) are injected one at a time: QEMU\n"
 		"killed, the agent or the controller killed and restarted, the guest frozen for S\n"
-		"seconds (default 5). After each, a settle gap (default 5 s). Exits 1 when an\n"
-		"async call is lost or completed twice, or a failed call does not say why.\n");
+		"seconds (default 5), PostgreSQL restarted (--store postgres: the controller's\n"
+		"store on a private server). After each, a settle gap (default 5 s). Exits 1 when\n"
+		"an async call is lost or completed twice, or a failed call does not say why.\n");
 }
 
 /* ---- the platform ---- */
@@ -129,7 +136,9 @@ static void args_init(struct chaos_run *r)
 	snprintf(r->keyfile, sizeof(r->keyfile), "%s/admin.key", r->ctl_dir);
 	r->ctl_extra[0] = "--retain";
 	r->ctl_extra[1] = "0";
-	r->ctl_extra[2] = NULL;
+	r->ctl_extra[2] = r->o->postgres ? "--store" : NULL;
+	r->ctl_extra[3] = r->store_uri;
+	r->ctl_extra[4] = NULL;
 	r->ctl_args = (struct daemon_args){ .build_dir = b->build,
 					    .data_dir = r->ctl_dir,
 					    .extra = r->ctl_extra,
@@ -169,7 +178,12 @@ static int platform_up(struct chaos_run *r)
 {
 	args_init(r);
 	char key[128];
-	int e = controller_start(r);
+	int e = r->o->postgres ? platform_postgres_start(&r->p, r->o->b.data, r->store_uri,
+							 sizeof(r->store_uri))
+			       : 0;
+	if (e < 0)
+		return e;
+	e = controller_start(r);
 	if (e < 0)
 		return e;
 	snprintf(r->p.url, sizeof(r->p.url), "%s", r->p.controller.url);
@@ -247,6 +261,19 @@ static pid_t qemu_wait(struct chaos_run *r)
 
 /* ---- faults ---- */
 
+/* Restarts the store's server: a fast stop (clients disconnected), then a
+ * start on the same folder. */
+static int postgres_restart(struct chaos_run *r)
+{
+	int e = pg_local_stop(r->p.pg.pid, 10000);
+	if (e == 0)
+		waitpid(r->p.pg.pid, NULL, 0);
+	r->p.pg.pid = 0;
+	if (e == 0 && (e = pg_local_start(&r->p.pg, BENCH_START_MS)) < 0)
+		fprintf(stderr, "ditto-bench: PostgreSQL did not start again: %s\n", r->p.pg.error);
+	return e;
+}
+
 /* Injects one fault of kind k; *ret_us gets when it struck. */
 static int inject(struct chaos_run *r, enum chaos_kind k, uint64_t *ret_us)
 {
@@ -263,6 +290,7 @@ static int inject(struct chaos_run *r, enum chaos_kind k, uint64_t *ret_us)
 		bench_sleep_ms((long)(r->o->freeze_s * 1000));
 		return kill(pid, SIGCONT) < 0 ? -errno : 0;
 	case CHAOS_AGENT: daemon_proc_stop(&r->p.agent, SIGKILL, 10000); return agent_start(r);
+	case CHAOS_POSTGRES: return postgres_restart(r);
 	default: daemon_proc_stop(&r->p.controller, SIGKILL, 10000); return controller_start(r);
 	}
 }
@@ -330,6 +358,7 @@ static int opts_parse(int argc, char **argv, struct chaos_opts *o)
 		{ "data", required_argument, NULL, 'd' },
 		{ "accel", required_argument, NULL, 'a' },
 		{ "cores", required_argument, NULL, 'c' },
+		{ "store", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -351,13 +380,18 @@ static int opts_parse(int argc, char **argv, struct chaos_opts *o)
 		case 'd': o->b.data = optarg; break;
 		case 'a': o->b.accel = optarg; break;
 		case 'c': o->b.cores = optarg; break;
+		case 'P':
+			ok = !strcmp(optarg, "sqlite") || !strcmp(optarg, "postgres");
+			o->postgres = ok && !strcmp(optarg, "postgres");
+			break;
 		case 'h': usage(stdout); return 1;
 		default: return 2;
 		}
 	}
 	if (!ok) {
 		fprintf(stderr, "ditto-bench: --faults must be 1..1000, --rate 0.1..1000, "
-				"--async-share 0..1, --freeze-s 0.1..600, --settle-s 0..600\n");
+				"--async-share 0..1, --freeze-s 0.1..600, --settle-s 0..600, "
+				"--store sqlite or postgres\n");
 		return 2;
 	}
 	if (optind < argc) {
@@ -365,10 +399,15 @@ static int opts_parse(int argc, char **argv, struct chaos_opts *o)
 		return 2;
 	}
 	if (chaos_kinds_parse(kinds, o->kinds, &o->n_kinds) < 0) {
-		fprintf(stderr, "ditto-bench: --kinds takes qemu, agent, controller and freeze, "
-				"each at most once, separated by commas\n");
+		fprintf(stderr, "ditto-bench: --kinds takes qemu, agent, controller, freeze and "
+				"postgres, each at most once, separated by commas\n");
 		return 2;
 	}
+	for (int i = 0; i < o->n_kinds; i++)
+		if (o->kinds[i] == CHAOS_POSTGRES && !o->postgres) {
+			fprintf(stderr, "ditto-bench: --kinds postgres needs --store postgres\n");
+			return 2;
+		}
 	o->faults = (int)faults;
 	return 0;
 }

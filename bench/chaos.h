@@ -12,9 +12,16 @@
 
 #include <jansson.h>
 
-enum chaos_kind { CHAOS_QEMU, CHAOS_AGENT, CHAOS_CONTROLLER, CHAOS_FREEZE, CHAOS_KINDS };
+enum chaos_kind {
+	CHAOS_QEMU,
+	CHAOS_AGENT,
+	CHAOS_CONTROLLER,
+	CHAOS_FREEZE,
+	CHAOS_POSTGRES, /* the store's PostgreSQL server restarted (--store postgres) */
+	CHAOS_KINDS
+};
 
-/* "qemu", "agent", "controller", "freeze". */
+/* "qemu", "agent", "controller", "freeze", "postgres". */
 const char *chaos_kind_name(enum chaos_kind k);
 
 /* Parses a comma-separated list of kind names (each at most once) into

@@ -9,7 +9,8 @@
 #include "chaos.h"
 #include "util.h"
 
-static const char *const kind_names[CHAOS_KINDS] = { "qemu", "agent", "controller", "freeze" };
+static const char *const kind_names[CHAOS_KINDS] = { "qemu", "agent", "controller", "freeze",
+						     "postgres" };
 
 const char *chaos_kind_name(enum chaos_kind k)
 {

@@ -423,7 +423,8 @@ static void cpu_sample(struct platform *p, long long ret[CPU_COUNT],
 			  ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 	ret[CPU_CONTROLLER] = 0;
 	for (int k = 0; k < BENCH_CONTROLLERS_MAX; k++) {
-		ret_ctl[k] = k < p->n_controllers ? proc_cpu_us(platform_controller(p, k)->pid) : -1;
+		ret_ctl[k] = k < p->n_controllers ? proc_cpu_us(platform_controller(p, k)->pid)
+						  : -1;
 		if (k < p->n_controllers)
 			ret[CPU_CONTROLLER] = ret[CPU_CONTROLLER] < 0 || ret_ctl[k] < 0
 						      ? -1

@@ -359,8 +359,7 @@ void invoke_print_text(const struct invoke_result *res)
 	       p->accel, p->qemu, p->cores, p->workers, p->workers, o->concurrency,
 	       o->rate ? "open loop" : "closed loop", o->reps, o->duration_s, o->warmup_s);
 	printf("store=%s controllers=%d (calls round robin over them)\n",
-	       o->url ? "unknown" : store_name(o),
-	       p->n_controllers);
+	       o->url ? "unknown" : store_name(o), p->n_controllers);
 	printf("\n%-4s %9s %9s %8s %8s %8s %9s %8s %7s\n", "run", "ok calls", "inv/s", "p50 ms",
 	       "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors");
 	for (int i = 0; i < o->reps; i++) {
@@ -423,9 +422,9 @@ void invoke_print_json(const struct invoke_result *res)
 	json_object_set_new(out, "rate", o->rate ? json_integer(o->rate) : json_null());
 	/* The controller's link to the agent, when the bench started the controller. */
 	json_object_set_new(out, "agent_link",
-			    o->url ? json_null() : json_string(o->agent_link ? o->agent_link : "stream"));
-	json_object_set_new(out, "store",
-			    store_name(o) ? json_string(store_name(o)) : json_null());
+			    o->url ? json_null()
+				   : json_string(o->agent_link ? o->agent_link : "stream"));
+	json_object_set_new(out, "store", store_name(o) ? json_string(store_name(o)) : json_null());
 	json_object_set_new(out, "controllers", json_integer(p->n_controllers));
 	json_object_set_new(out, "controller_rss_kib",
 			    res->rss_end >= 0 ? json_integer(res->rss_end) : json_null());

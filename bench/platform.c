@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <jansson.h>
@@ -88,6 +89,12 @@ static void read_qemu_pid(struct platform *p)
 	json_decref(vm);
 }
 
+static void controller_stop(struct daemon_proc *c)
+{
+	if (c->pid > 0 && daemon_proc_stop(c, SIGTERM, 20000) != 0)
+		fprintf(stderr, "ditto-bench: a controller did not stop cleanly; see %s\n", c->log);
+}
+
 void platform_stop(struct platform *p)
 {
 	api_client_free(&p->admin);
@@ -97,12 +104,11 @@ void platform_stop(struct platform *p)
 	if (p->agent.pid > 0 && daemon_proc_stop(&p->agent, SIGTERM, 30000) != 0)
 		fprintf(stderr, "ditto-bench: the agent did not stop cleanly; see %s/agent.log\n",
 			p->agent.data_dir);
-	for (int k = p->n_controllers - 1; k >= 0; k--) {
-		struct daemon_proc *c = platform_controller(p, k);
-		if (c->pid > 0 && daemon_proc_stop(c, SIGTERM, 20000) != 0)
-			fprintf(stderr, "ditto-bench: a controller did not stop cleanly; see %s\n",
-				c->log);
-	}
+	/* Peers first, then the first (also when another module started it and
+	 * left n_controllers at 0). */
+	for (int k = p->n_controllers - 1; k >= 1; k--)
+		controller_stop(&p->peers[k - 1]);
+	controller_stop(&p->controller);
 	if (p->pg.pid > 0 && pg_local_stop(p->pg.pid, 20000) < 0)
 		fprintf(stderr, "ditto-bench: PostgreSQL did not stop; see %s/postgres.log\n",
 			p->pg.dir);
@@ -133,12 +139,15 @@ static int free_port(void)
 	return r;
 }
 
-/* Starts the private PostgreSQL server in DATA/postgres (throw-away: no
- * fsync) and writes the store URI of its database "ditto". */
-static int postgres_start(struct platform *p, char *uri, size_t size)
+int platform_postgres_start(struct platform *p, const char *data, char *uri, size_t size)
 {
 	char dir[512], conninfo[600];
-	snprintf(dir, sizeof(dir), "%s/postgres", p->o->data);
+	snprintf(dir, sizeof(dir), "%s/postgres", data);
+	/* The server may run as another user (root starts it as postgres):
+	 * it must be able to pass through the data folder (mkdtemp's 0700). */
+	struct stat st;
+	if (stat(data, &st) == 0 && !(st.st_mode & S_IXOTH))
+		chmod(data, st.st_mode | S_IXOTH);
 	int r = pg_local_init(&p->pg, dir, PG_LOCAL_FAST);
 	if (r == 0)
 		r = pg_local_start(&p->pg, BENCH_START_MS);
@@ -197,7 +206,8 @@ static int controllers_start(struct platform *p, char key[128], char keyfile[600
 	const struct bench_opts *o = p->o;
 	char uri[700];
 	int r;
-	if (bench_store_is_postgres(o) && (r = postgres_start(p, uri, sizeof(uri))) < 0)
+	if (bench_store_is_postgres(o) &&
+	    (r = platform_postgres_start(p, o->data, uri, sizeof(uri))) < 0)
 		return r;
 	for (int k = 0; k < o->controllers; k++) {
 		p->n_controllers = k + 1;
@@ -224,7 +234,7 @@ static int agent_start(struct platform *p, const char *keyfile)
 		args[n++] = platform_controller(p, k)->url;
 	}
 	const char *more[] = { "--controller-key-file", keyfile, "--host-id", HOST_ID,
-			       "--heartbeat-ms", "500", NULL };
+			       "--heartbeat-ms",        "500",   NULL };
 	memcpy(&args[n], more, sizeof(more));
 	char dir[512];
 	snprintf(dir, sizeof(dir), "%s/agent", p->o->data);

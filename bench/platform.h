@@ -20,15 +20,20 @@ struct platform {
 	struct daemon_proc peers[BENCH_CONTROLLERS_MAX - 1];
 	int n_controllers;  /* the first and its peers; 1 with a controller not ours */
 	struct pg_local pg; /* the private PostgreSQL server (--store postgres), pid 0 if none */
-	struct api_client admin, tenant;      /* to the controller, with either key */
-	struct api_client agent_api;          /* to our agent, with its token */
-	pid_t qemu_pid;                       /* the tenant VM's, when the agent is ours */
+	struct api_client admin, tenant; /* to the controller, with either key */
+	struct api_client agent_api;     /* to our agent, with its token */
+	pid_t qemu_pid;                  /* the tenant VM's, when the agent is ours */
 	char url[128];
 	char accel[16], qemu[64];
 	int cores, workers;
 	char tenant_key[128];
 	char admin_key[128];
 };
+
+/* Starts the private PostgreSQL server of --store postgres in DATA/postgres
+ * (throw-away: no fsync) as p->pg, and writes the store URI of its database
+ * "ditto" into uri. Returns 0, or -errno after printing one line. */
+int platform_postgres_start(struct platform *p, const char *data, char *uri, size_t size);
 
 /* Controller k (0: p->controller, then p->peers) of p->n_controllers. */
 struct daemon_proc *platform_controller(struct platform *p, int k);

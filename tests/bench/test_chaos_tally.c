@@ -117,6 +117,11 @@ static void test_kinds(void **state)
 	assert_int_equal(k[1], CHAOS_QEMU);
 	assert_int_equal(chaos_kinds_parse("qemu,agent,controller,freeze", k, &n), 0);
 	assert_int_equal(n, 4);
+	assert_int_equal(chaos_kinds_parse("postgres,controller", k, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(k[0], CHAOS_POSTGRES);
+	assert_string_equal(chaos_kind_name(k[0]), "postgres");
+	assert_int_not_equal(chaos_kinds_parse("postgres,postgres", k, &n), 0);
 	assert_int_not_equal(chaos_kinds_parse("qemu,qemu", k, &n), 0);
 	assert_int_not_equal(chaos_kinds_parse("qemu,", k, &n), 0);
 	assert_int_not_equal(chaos_kinds_parse("", k, &n), 0);

@@ -192,10 +192,8 @@ static void test_proc_stat(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_opts),
-		cmocka_unit_test(test_store_opts),
-		cmocka_unit_test(test_open_loop_due),
-		cmocka_unit_test(test_open_loop_take),
+		cmocka_unit_test(test_opts),          cmocka_unit_test(test_store_opts),
+		cmocka_unit_test(test_open_loop_due), cmocka_unit_test(test_open_loop_take),
 		cmocka_unit_test(test_proc_stat),
 	};
 	return cmocka_run_group_tests_name("bench_invoke", tests, NULL, NULL);

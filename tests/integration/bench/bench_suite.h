@@ -25,8 +25,13 @@ void refused(const char *const *args, const char *want);
 /* The number at o.a (o.a.b when b is set); fails the test when absent. */
 double num(json_t *o, const char *a, const char *b);
 
+/* store.c */
+void test_store_refused(void **state);
+void test_invoke_postgres(void **state);
+
 /* chaos.c */
 void test_chaos_refused(void **state);
 void test_chaos(void **state);
+void test_chaos_postgres(void **state);
 
 #endif

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "bench_suite.h"
+#include "pg_local.h"
 #include "support/procs.h"
 
 void test_chaos_refused(void **state)
@@ -22,6 +23,8 @@ void test_chaos_refused(void **state)
 	refused(ARGS("chaos", "--kinds", "qemu,disk"), "--kinds takes");
 	refused(ARGS("chaos", "--kinds", "agent,agent"), "each at most once");
 	refused(ARGS("chaos", "extra"), "unexpected argument");
+	refused(ARGS("chaos", "--kinds", "postgres"), "--kinds postgres needs --store postgres");
+	refused(ARGS("chaos", "--store", "mysql"), "--store sqlite or postgres");
 }
 
 /* One kind's counts: each call counted once, as ok or by its code. */
@@ -69,6 +72,30 @@ void test_chaos(void **state)
 	assert_int_equal(json_array_size(kinds), 4);
 	for (size_t i = 0; i < 4; i++)
 		check_kind(json_array_get(kinds, i), names[i]);
+	json_decref(s);
+	bench_free(&r);
+}
+
+/* The store's PostgreSQL server restarted once under the load: nothing
+ * lost or completed twice, every failed call with its code (503
+ * store_unavailable while it is down). Skipped where PostgreSQL's server is
+ * not installed. */
+void test_chaos_postgres(void **state)
+{
+	char bin[256];
+	if (pg_local_bindir(bin, sizeof(bin)) < 0) {
+		printf("postgres: skipped: PostgreSQL's server binaries are not installed\n");
+		return;
+	}
+	char data[300];
+	snprintf(data, sizeof(data), "%s/chaos-postgres", suite_scratch());
+	struct bench_run r;
+	json_t *s = bench_json(&r, ARGS("chaos", "--build", test_build_dir(), "--data", data,
+					"--store", "postgres", "--kinds", "postgres", "--faults",
+					"1", "--rate", "10", "--settle-s", "1", "--json"));
+	json_t *kinds = json_object_get(s, "kinds");
+	assert_int_equal(json_array_size(kinds), 1);
+	check_kind(json_array_get(kinds, 0), "postgres");
 	json_decref(s);
 	bench_free(&r);
 }

@@ -363,8 +363,10 @@ static void test_invoke(void **state)
 	for (size_t i = 0; i < 2; i++)
 		check_invoke_run(json_array_get(runs, i), "closed");
 	check_invoke_run(json_object_get(s, "overall"), "closed");
-	/* The controller's default link. */
+	/* The controller's default link, and store. */
 	assert_string_equal(json_string_value(json_object_get(s, "agent_link")), "stream");
+	assert_string_equal(json_string_value(json_object_get(s, "store")), "sqlite");
+	assert_true(num(s, "controllers", NULL) == 1);
 	json_decref(s);
 
 	s = invoke("open", ARGS("--rate", "50", "--concurrency", "4", "--duration", "2", "--warmup",
@@ -386,9 +388,11 @@ int main(void)
 	if (scratch_dir(scratch, sizeof(scratch), "bench") < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refused),       cmocka_unit_test(test_replay),
-		cmocka_unit_test(test_invoke),        cmocka_unit_test(test_soak),
-		cmocka_unit_test(test_chaos_refused), cmocka_unit_test(test_chaos),
+		cmocka_unit_test(test_refused),        cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_invoke),         cmocka_unit_test(test_soak),
+		cmocka_unit_test(test_chaos_refused),  cmocka_unit_test(test_chaos),
+		cmocka_unit_test(test_store_refused),  cmocka_unit_test(test_invoke_postgres),
+		cmocka_unit_test(test_chaos_postgres),
 	};
 	/* DITTO_TEST_ONLY=PATTERN runs the tests whose names match. */
 	const char *only = getenv("DITTO_TEST_ONLY");
