@@ -616,6 +616,7 @@ int api_serve(struct controller *c, const struct sockaddr_in *sin, char *err, si
 	unsigned hard = c->cfg.max_connections + c->cfg.max_connections / 4 + 16;
 	fd_room(hard);
 	key_cache_init(&c->keys);
+	fn_cache_init(&c->functions);
 	int r = api_listener_open(sin, &c->listener, &c->port);
 	if (r < 0) {
 		snprintf(err, err_size, "cannot listen on %s:%d: %s", c->cfg.listen_addr,
@@ -652,4 +653,5 @@ void api_close(struct controller *c)
 		MHD_stop_daemon(c->d);
 	c->d = NULL;
 	key_cache_destroy(&c->keys);
+	fn_cache_destroy(&c->functions);
 }

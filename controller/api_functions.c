@@ -27,17 +27,14 @@ static json_t *function_json(const struct store_function *f)
 			 "handler", f->limits.handler[0] ? f->limits.handler : NULL);
 }
 
-/* Looks a function version up (0: the latest), and with pin pins its
- * artifact in the same hold of the lock (artifact_gc_unpin when done). Replies
- * 404 and returns false when there is none. */
+/* Looks a function version up (0: the latest), from the function cache when
+ * it has it (fn_cache.h), and with pin pins its artifact in the same hold of
+ * the lock (artifact_gc_unpin when done). Replies 404 and returns false when
+ * there is none. */
 static bool lookup_pin(struct request *r, int64_t version, struct store_function *f, bool pin)
 {
-	struct db *db = &r->ctl->db;
-	pthread_mutex_lock(&db->lock);
-	int err = store_function_get(db->store, r->tenant, r->arg, version, f);
-	if (err == 0 && pin)
-		err = artifact_gc_pin(db, f->digest);
-	pthread_mutex_unlock(&db->lock);
+	int err = fn_cache_lookup(&r->ctl->functions, &r->ctl->db, r->tenant, r->arg, version, pin,
+				  f);
 	if (err == -ENOENT && version)
 		reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no version %lld of function %s",
 			    (long long)version, r->arg);
@@ -86,6 +83,7 @@ static void function_delete(struct request *r)
 	struct db *db = &r->ctl->db;
 	pthread_mutex_lock(&db->lock);
 	int err = store_function_delete(db->store, r->tenant, r->arg);
+	fn_cache_forget(&r->ctl->functions);
 	pthread_mutex_unlock(&db->lock);
 	if (err == -ENOENT)
 		return reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no function %s", r->arg);
@@ -227,6 +225,7 @@ static void function_put(struct request *r)
 					 &r->limits, &version);
 	if (err == 0)
 		err = store_function_get(c->db.store, r->tenant, r->arg, version, &f);
+	fn_cache_forget(&c->functions);
 	pthread_mutex_unlock(&c->db.lock);
 	pthread_rwlock_unlock(&c->artifacts_lock);
 	if (err == -EINVAL)

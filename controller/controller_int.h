@@ -22,6 +22,7 @@
 #include "fleet.h"
 #include "httpd.h"
 #include "invoker.h"
+#include "fn_cache.h"
 #include "key_cache.h"
 #include "link.h"
 #include "metrics.h"
@@ -66,6 +67,7 @@ struct controller {
 	struct api_listener *listener; /* accepts for d (api_listen.h) */
 	atomic_uint connections;       /* client connections open now (api.c) */
 	struct key_cache keys;         /* keys verified a moment ago (api.c) */
+	struct fn_cache functions;     /* function versions read a moment ago */
 	int port;
 };
 
