@@ -676,7 +676,12 @@ static void orphans_stop(struct fleet *f, struct fleet_host *h, uint64_t now)
 	{
 		const char *name = json_string_value(json_object_get(vm, "tenant"));
 		const char *state = json_string_value(json_object_get(vm, "state"));
-		if (!name || (state && (!strcmp(state, "stopping") || !strcmp(state, "stopped"))) ||
+		/* A VM still booting is no orphan yet: another controller
+		 * that owned its tenant a moment ago may be placing it, and
+		 * once ready it is adopted. */
+		if (!name ||
+		    (state && (!strcmp(state, "stopping") || !strcmp(state, "stopped") ||
+			       !strcmp(state, "booting"))) ||
 		    !fl_owns_vm(f, name))
 			continue;
 		struct fleet_vm *v = fl_vm_find(f, name);
