@@ -178,8 +178,7 @@ static int platform_up(struct chaos_run *r)
 {
 	args_init(r);
 	char key[128];
-	int e = r->o->postgres ? platform_postgres_start(&r->p, r->o->b.data, r->store_uri,
-							 sizeof(r->store_uri))
+	int e = r->o->postgres ? platform_postgres_start(&r->p, r->store_uri, sizeof(r->store_uri))
 			       : 0;
 	if (e < 0)
 		return e;

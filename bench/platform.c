@@ -2,6 +2,7 @@
  * the agent (lib/daemon_proc), the tenant, its key and worker vCPUs, the echo
  * function and the call that boots the tenant VM. */
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,12 @@ static void read_qemu_pid(struct platform *p)
 	json_decref(vm);
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
 static void controller_stop(struct daemon_proc *c)
 {
 	if (c->pid > 0 && daemon_proc_stop(c, SIGTERM, 20000) != 0)
@@ -115,6 +122,9 @@ void platform_stop(struct platform *p)
 	if (p->pg.pid > 0)
 		waitpid(p->pg.pid, NULL, 0);
 	p->pg.pid = 0;
+	if (p->pg.dir[0])
+		nftw(p->pg.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	p->pg.dir[0] = '\0';
 }
 
 struct daemon_proc *platform_controller(struct platform *p, int k)
@@ -139,18 +149,22 @@ static int free_port(void)
 	return r;
 }
 
-int platform_postgres_start(struct platform *p, const char *data, char *uri, size_t size)
+int platform_postgres_start(struct platform *p, char *uri, size_t size)
 {
-	char dir[512], conninfo[600];
-	snprintf(dir, sizeof(dir), "%s/postgres", data);
-	/* The server may run as another user (root starts it as postgres):
-	 * it must be able to pass through the data folder (mkdtemp's 0700). */
-	struct stat st;
-	if (stat(data, &st) == 0 && !(st.st_mode & S_IXOTH))
-		chmod(data, st.st_mode | S_IXOTH);
+	char dir[] = "/tmp/ditto-bench-pg.XXXXXX", conninfo[600];
+	/* The server may run as another user (root starts it as postgres), who
+	 * may not pass through DATA's folders: its own folder is under /tmp,
+	 * removed at the end. */
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "ditto-bench: cannot create a folder for PostgreSQL: %s\n",
+			strerror(errno));
+		return -errno;
+	}
 	int r = pg_local_init(&p->pg, dir, PG_LOCAL_FAST);
 	if (r == 0)
 		r = pg_local_start(&p->pg, BENCH_START_MS);
+	if (r < 0 && !p->pg.dir[0])
+		rmdir(dir);
 	if (r < 0) {
 		fprintf(stderr, "ditto-bench: cannot start PostgreSQL: %s\n", p->pg.error);
 		return r;
@@ -206,8 +220,7 @@ static int controllers_start(struct platform *p, char key[128], char keyfile[600
 	const struct bench_opts *o = p->o;
 	char uri[700];
 	int r;
-	if (bench_store_is_postgres(o) &&
-	    (r = platform_postgres_start(p, o->data, uri, sizeof(uri))) < 0)
+	if (bench_store_is_postgres(o) && (r = platform_postgres_start(p, uri, sizeof(uri))) < 0)
 		return r;
 	for (int k = 0; k < o->controllers; k++) {
 		p->n_controllers = k + 1;

@@ -30,18 +30,19 @@ struct platform {
 	char admin_key[128];
 };
 
-/* Starts the private PostgreSQL server of --store postgres in DATA/postgres
- * (throw-away: no fsync) as p->pg, and writes the store URI of its database
- * "ditto" into uri. Returns 0, or -errno after printing one line. */
-int platform_postgres_start(struct platform *p, const char *data, char *uri, size_t size);
+/* Starts the private PostgreSQL server of --store postgres (throw-away: no
+ * fsync) as p->pg in a new folder under /tmp, which platform_stop removes,
+ * and writes the store URI of its database "ditto" into uri. Returns 0, or
+ * -errno after printing one line. */
+int platform_postgres_start(struct platform *p, char *uri, size_t size);
 
 /* Controller k (0: p->controller, then p->peers) of p->n_controllers. */
 struct daemon_proc *platform_controller(struct platform *p, int k);
 
 /* Starts a controller and an agent unless o->url and o->key name a running
  * controller, and waits until the controller lists a host "up". With
- * --store postgres it first starts a private PostgreSQL server in DATA/postgres
- * and o->controllers controllers on it (ids ctl-1.., each advertising its own
+ * --store postgres it first starts a private PostgreSQL server
+ * (platform_postgres_start) and o->controllers controllers on it (ids ctl-1.., each advertising its own
  * port), the agent reporting to every one, and waits until each lists it up.
  * p is zeroed
  * first, so platform_stop may follow any outcome. Returns 0, or -errno after
