@@ -1,7 +1,7 @@
-/* ditto-bench invoke on its private PostgreSQL server, on real VMs: the
- * report names its store and controllers, every call answered, and the
- * controllers' CPU times listed one by one add up to the summed figure.
- * Skipped where PostgreSQL's server is not installed. */
+/* ditto-bench invoke with two controllers on its private PostgreSQL server,
+ * on real VMs: the report names its store and controllers, every call
+ * answered, and the controllers' CPU times listed one by one add up to the
+ * summed figure. Skipped where PostgreSQL's server is not installed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,13 +60,13 @@ void test_invoke_postgres(void **state)
 	snprintf(data, sizeof(data), "%s/postgres", suite_scratch());
 	struct bench_run r;
 	json_t *s = bench_json(&r, ARGS("invoke", "--build", test_build_dir(), "--data", data,
-					"--json", "--store", "postgres", "--controllers", "1",
+					"--json", "--store", "postgres", "--controllers", "2",
 					"--concurrency", "2", "--duration", "2", "--warmup", "1",
 					"--reps", "1", "--cold", "0"));
 	assert_string_equal(json_string_value(json_object_get(s, "store")), "postgres");
-	assert_true(num(s, "controllers", NULL) == 1);
-	check_run(json_array_get(json_object_get(s, "runs"), 0), 1);
-	check_run(json_object_get(s, "overall"), 1);
+	assert_true(num(s, "controllers", NULL) == 2);
+	check_run(json_array_get(json_object_get(s, "runs"), 0), 2);
+	check_run(json_object_get(s, "overall"), 2);
 	json_decref(s);
 	bench_free(&r);
 }
