@@ -35,7 +35,7 @@ struct bench_opts {
 	int rate;            /* open loop: calls per second (0: closed loop) */
 	const char *agent_link; /* the controller's --agent-link (NULL: its default) */
 	const char *store;      /* "sqlite" or "postgres" (NULL: sqlite) */
-	int controllers;        /* controllers started on the store, 1..BENCH_CONTROLLERS_MAX */
+	int controllers;        /* controllers on the store, 1..BENCH_CONTROLLERS_MAX (0: 1) */
 };
 
 /* The most controllers ditto-bench starts on one store. */

@@ -222,7 +222,9 @@ static int controllers_start(struct platform *p, char key[128], char keyfile[600
 	int r;
 	if (bench_store_is_postgres(o) && (r = platform_postgres_start(p, uri, sizeof(uri))) < 0)
 		return r;
-	for (int k = 0; k < o->controllers; k++) {
+	/* Subcommands that do not set it (replay, soak, burst) get one. */
+	int n = o->controllers > 0 ? o->controllers : 1;
+	for (int k = 0; k < n; k++) {
 		p->n_controllers = k + 1;
 		if ((r = controller_start(p, k, bench_store_is_postgres(o) ? uri : NULL)) < 0)
 			return r;
