@@ -3,7 +3,9 @@
  * injected one at a time, the kinds in turn: QEMU killed, the agent killed
  * and restarted, the controller killed and restarted (each with the same
  * arguments and data), the guest frozen, and with --store postgres the
- * store's PostgreSQL server restarted (a fast stop, then a start). After
+ * store's PostgreSQL server restarted (a fast stop, then a start), and with
+ * --controllers 2 one of the two controllers killed, its leader failover
+ * timed, and restarted after recovery (controller2). After
  * each fault it waits until a synchronous call succeeds again (the recovery
  * time), then a settle gap.
  * At the end every accepted async call must have completed once with its
@@ -40,25 +42,36 @@ struct chaos_opts {
 	int n_kinds;
 	double rate, async_share, freeze_s, settle_s;
 	bool json;
-	bool postgres; /* --store postgres: the controller's store on a private server */
+	bool postgres;   /* --store postgres: the controller's store on a private server */
+	int controllers; /* --controllers: on the one store, 1..BENCH_CONTROLLERS_MAX */
+};
+
+/* A controller's arguments, the same on every start (its port is kept). */
+struct chaos_ctl {
+	struct daemon_args args;
+	const char *extra[10];
+	char dir[512], id[16];
+	char url[128]; /* http://127.0.0.1:PORT */
 };
 
 /* The daemons, started again with the same arguments after a kill. */
 struct chaos_run {
 	const struct chaos_opts *o;
 	struct platform p;
-	struct daemon_args ctl_args, agent_args;
-	const char *ctl_extra[6], *agent_extra[16];
+	struct chaos_ctl ctl[BENCH_CONTROLLERS_MAX];
+	struct daemon_args agent_args;
+	const char *agent_extra[16 + 2 * BENCH_CONTROLLERS_MAX];
 	char store_uri[700];
-	char ctl_dir[512], agent_dir[512], keyfile[600];
-	char ctl_url[128]; /* the same on every start: its port is kept */
+	char agent_dir[512], keyfile[600];
+	int killed; /* controller2: the controller killed last */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ditto-bench chaos [--faults N] [--kinds qemu,agent,controller,freeze,postgres]\n"
-		"                         [--store sqlite|postgres]\n"
+		"usage: ditto-bench chaos [--faults N]\n"
+		"                         [--kinds qemu,agent,controller,freeze,postgres,controller2]\n"
+		"                         [--store sqlite|postgres] [--controllers N]\n"
 		"                         [--rate R] [--async-share F] [--freeze-s S] "
 		"[--settle-s S]\n"
 		"                         [--json] [--build DIR] [--data DIR] [--accel A] "
@@ -67,21 +80,27 @@ static void usage(FILE *f)
 		"0.5) while N faults of each kind (default 20) are injected one at a time: QEMU\n"
 		"killed, the agent or the controller killed and restarted, the guest frozen for S\n"
 		"seconds (default 5), PostgreSQL restarted (--store postgres: the controller's\n"
-		"store on a private server). After each, a settle gap (default 5 s). Exits 1 when\n"
+		"store on a private server), one of two controllers killed (controller2, with\n"
+		"--store postgres --controllers 2: calls go round robin over the controllers, a\n"
+		"refused sync call once to the other; the leader failover time is measured; the\n"
+		"killed one restarts after recovery). After each, a settle gap (default 5 s).\n"
+		"Exits 1 when\n"
 		"an async call is lost or completed twice, or a failed call does not say why.\n");
 }
 
 /* ---- the platform ---- */
 
-static int controller_start(struct chaos_run *r)
+static int controller_start(struct chaos_run *r, int k)
 {
-	int e = daemon_proc_start_controller(&r->p.controller, &r->ctl_args);
+	struct daemon_proc *d = platform_controller(&r->p, k);
+	int e = daemon_proc_start_controller(d, &r->ctl[k].args);
 	if (e < 0) {
-		fprintf(stderr, "ditto-bench: cannot start the controller (%s); see %s\n",
-			strerror(-e), r->p.controller.log);
+		fprintf(stderr, "ditto-bench: cannot start controller %d (%s); see %s\n", k + 1,
+			strerror(-e), d->log);
 		return e;
 	}
-	r->ctl_args.port = daemon_proc_port(&r->p.controller);
+	r->ctl[k].args.port = daemon_proc_port(d);
+	snprintf(r->ctl[k].url, sizeof(r->ctl[k].url), "%s", d->url);
 	return 0;
 }
 
@@ -99,13 +118,14 @@ static int agent_start(struct chaos_run *r)
 
 /* Waits until the controller lists our host up; reads its accelerator and
  * cores. */
-static int host_wait_up(struct chaos_run *r)
+static int host_wait_up(struct chaos_run *r, struct api_client *c)
 {
 	uint64_t deadline = time_now_us() + BENCH_START_MS * 1000ULL;
+	r->p.cores = 0;
 	while (time_now_us() < deadline) {
 		json_t *hosts = NULL, *h;
 		size_t i;
-		int st = api_client_call(&r->p.admin, "GET", "/v1/hosts", NULL, 0, 10000, &hosts);
+		int st = api_client_call(c, "GET", "/v1/hosts", NULL, 0, 10000, &hosts);
 		json_array_foreach(st == 200 ? json_object_get(hosts, "hosts") : NULL, i, h)
 		{
 			const char *id = json_string_value(json_object_get(h, "id"));
@@ -126,23 +146,39 @@ static int host_wait_up(struct chaos_run *r)
 	return -ETIMEDOUT;
 }
 
-/* Fills in the daemons' arguments: the controller keeps every record (the
- * end looks at each again), the agent reports to it with the admin key. */
+/* Fills in controller k's arguments: it keeps every record (the end looks
+ * at each again); on PostgreSQL as ctl-K+1 advertising a port picked now. */
+static int ctl_args_init(struct chaos_run *r, int k)
+{
+	const struct bench_opts *b = &r->o->b;
+	struct chaos_ctl *c = &r->ctl[k];
+	snprintf(c->dir, sizeof(c->dir), k ? "%s/controller-%d" : "%s/controller", b->data, k + 1);
+	snprintf(c->id, sizeof(c->id), "ctl-%d", k + 1);
+	int port = r->o->postgres ? platform_free_port() : 0;
+	if (port < 0)
+		return port;
+	snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%d", port);
+	const char *extra[] = { "--retain", "0",   "--store",     r->store_uri,
+				"--id",     c->id, "--advertise", c->url };
+	memcpy(c->extra, extra, sizeof(extra));
+	c->extra[r->o->postgres ? 8 : 2] = NULL;
+	c->args = (struct daemon_args){
+		.build_dir = b->build,
+		.data_dir = c->dir,
+		.port = port,
+		.extra = c->extra,
+		.timeout_ms = BENCH_START_MS,
+	};
+	return 0;
+}
+
+/* Fills in the agent's arguments but the controllers: it reports to them
+ * with the admin key. */
 static void args_init(struct chaos_run *r)
 {
 	const struct bench_opts *b = &r->o->b;
-	snprintf(r->ctl_dir, sizeof(r->ctl_dir), "%s/controller", b->data);
 	snprintf(r->agent_dir, sizeof(r->agent_dir), "%s/agent", b->data);
-	snprintf(r->keyfile, sizeof(r->keyfile), "%s/admin.key", r->ctl_dir);
-	r->ctl_extra[0] = "--retain";
-	r->ctl_extra[1] = "0";
-	r->ctl_extra[2] = r->o->postgres ? "--store" : NULL;
-	r->ctl_extra[3] = r->store_uri;
-	r->ctl_extra[4] = NULL;
-	r->ctl_args = (struct daemon_args){ .build_dir = b->build,
-					    .data_dir = r->ctl_dir,
-					    .extra = r->ctl_extra,
-					    .timeout_ms = BENCH_START_MS };
+	snprintf(r->keyfile, sizeof(r->keyfile), "%s/controller/admin.key", b->data);
 	r->agent_args = (struct daemon_args){ .build_dir = b->build,
 					      .data_dir = r->agent_dir,
 					      .extra = r->agent_extra,
@@ -154,8 +190,10 @@ static void agent_args_fill(struct chaos_run *r)
 	const struct bench_opts *b = &r->o->b;
 	const char **a = r->agent_extra;
 	int n = 0;
-	a[n++] = "--controller";
-	a[n++] = r->ctl_url;
+	for (int k = 0; k < r->p.n_controllers; k++) {
+		a[n++] = "--controller";
+		a[n++] = r->ctl[k].url;
+	}
 	a[n++] = "--controller-key-file";
 	a[n++] = r->keyfile;
 	a[n++] = "--host-id";
@@ -173,6 +211,29 @@ static void agent_args_fill(struct chaos_run *r)
 	a[n] = NULL;
 }
 
+/* An admin client to controller k. Returns 0 or -errno. */
+static int admin_client(struct chaos_run *r, int k, struct api_client *c)
+{
+	int e = api_client_init(c, r->ctl[k].url);
+	return e < 0 ? e : api_client_set_bearer(c, r->p.admin_key);
+}
+
+/* Waits until every controller but the first lists our host up (the first
+ * is waited on with the platform's own client). */
+static int hosts_wait_up(struct chaos_run *r)
+{
+	for (int k = 1; k < r->p.n_controllers; k++) {
+		struct api_client c = { 0 };
+		int e = admin_client(r, k, &c);
+		if (e == 0)
+			e = host_wait_up(r, &c);
+		api_client_free(&c);
+		if (e < 0)
+			return e;
+	}
+	return 0;
+}
+
 /* Starts both daemons, the tenant with echo, and makes the first call. */
 static int platform_up(struct chaos_run *r)
 {
@@ -182,11 +243,12 @@ static int platform_up(struct chaos_run *r)
 			       : 0;
 	if (e < 0)
 		return e;
-	e = controller_start(r);
-	if (e < 0)
-		return e;
+	for (int k = 0; k < r->o->controllers; k++) {
+		r->p.n_controllers = k + 1;
+		if ((e = ctl_args_init(r, k)) < 0 || (e = controller_start(r, k)) < 0)
+			return e;
+	}
 	snprintf(r->p.url, sizeof(r->p.url), "%s", r->p.controller.url);
-	snprintf(r->ctl_url, sizeof(r->ctl_url), "%s", r->p.controller.url);
 	agent_args_fill(r);
 	if ((e = agent_start(r)) < 0)
 		return e;
@@ -194,9 +256,11 @@ static int platform_up(struct chaos_run *r)
 		fprintf(stderr, "ditto-bench: cannot read %s\n", r->keyfile);
 		return e < 0 ? e : -ENODATA;
 	}
-	if ((e = api_client_init(&r->p.admin, r->p.url)) < 0 ||
+	snprintf(r->p.admin_key, sizeof(r->p.admin_key), "%s", key);
+	if ((e = hosts_wait_up(r)) < 0 || (e = api_client_init(&r->p.admin, r->p.url)) < 0 ||
 	    (e = api_client_set_bearer(&r->p.admin, key)) < 0 ||
-	    (e = api_client_init(&r->p.tenant, r->p.url)) < 0 || (e = host_wait_up(r)) < 0 ||
+	    (e = api_client_init(&r->p.tenant, r->p.url)) < 0 ||
+	    (e = host_wait_up(r, &r->p.admin)) < 0 ||
 	    (e = platform_tenant_create(&r->p, TENANT)) < 0)
 		return e;
 	int w = r->p.cores < 2 ? r->p.cores : 2;
@@ -273,6 +337,53 @@ static int postgres_restart(struct chaos_run *r)
 	return e;
 }
 
+/* Whether controllers (GET /v1/controllers) names a live leader other than
+ * id. */
+static bool other_leader(json_t *controllers, const char *id)
+{
+	json_t *c;
+	size_t i;
+	json_array_foreach(json_object_get(controllers, "controllers"), i, c)
+	{
+		const char *cid = json_string_value(json_object_get(c, "id"));
+		if (cid && strcmp(cid, id) && json_is_true(json_object_get(c, "live")) &&
+		    json_is_true(json_object_get(c, "leader")))
+			return true;
+	}
+	return false;
+}
+
+/* Kills one of the two controllers (each in turn) and waits until the
+ * other names a live leader other than it, polling every 50 ms; *ret_ms
+ * gets how long from the kill that took. Returns 0 or -errno. */
+static int controller2_kill(struct chaos_run *r, uint64_t *ret_us, double *ret_ms)
+{
+	int k = r->killed = (r->killed + 1) % 2, s = 1 - k;
+	struct api_client c = { 0 };
+	int e = admin_client(r, s, &c);
+	if (e < 0)
+		return e;
+	*ret_us = time_now_us();
+	daemon_proc_stop(platform_controller(&r->p, k), SIGKILL, 10000);
+	uint64_t deadline = *ret_us + RECOVER_TIMEOUT_MS * 1000ULL;
+	e = -ETIMEDOUT;
+	while (e < 0 && time_now_us() < deadline) {
+		json_t *j = NULL;
+		if (api_client_call(&c, "GET", "/v1/controllers", NULL, 0, 10000, &j) == 200 &&
+		    other_leader(j, r->ctl[k].id))
+			e = 0;
+		json_decref(j);
+		if (e < 0)
+			bench_sleep_ms(50);
+	}
+	*ret_ms = (double)(time_now_us() - *ret_us) / 1000;
+	api_client_free(&c);
+	if (e < 0)
+		fprintf(stderr, "ditto-bench: %s names no other leader after %s was killed\n",
+			r->ctl[s].id, r->ctl[k].id);
+	return e;
+}
+
 /* Injects one fault of kind k; *ret_us gets when it struck. */
 static int inject(struct chaos_run *r, enum chaos_kind k, uint64_t *ret_us)
 {
@@ -290,7 +401,7 @@ static int inject(struct chaos_run *r, enum chaos_kind k, uint64_t *ret_us)
 		return kill(pid, SIGCONT) < 0 ? -errno : 0;
 	case CHAOS_AGENT: daemon_proc_stop(&r->p.agent, SIGKILL, 10000); return agent_start(r);
 	case CHAOS_POSTGRES: return postgres_restart(r);
-	default: daemon_proc_stop(&r->p.controller, SIGKILL, 10000); return controller_start(r);
+	default: daemon_proc_stop(&r->p.controller, SIGKILL, 10000); return controller_start(r, 0);
 	}
 }
 
@@ -304,8 +415,10 @@ static int run_faults(struct chaos_run *r, struct chaos_load *l, struct chaos_re
 		enum chaos_kind k = o->kinds[i % o->n_kinds];
 		struct chaos_tally *t = &rep->tally[k];
 		uint64_t at, ok;
+		double failover_ms = 0;
 		chaos_load_window(l, k);
-		int e = inject(r, k, &at);
+		int e = k == CHAOS_CONTROLLER2 ? controller2_kill(r, &at, &failover_ms)
+					       : inject(r, k, &at);
 		if (e < 0) {
 			fprintf(stderr, "ditto-bench: fault %d (%s) failed: %s\n", i + 1,
 				chaos_kind_name(k), strerror(-e));
@@ -318,8 +431,12 @@ static int run_faults(struct chaos_run *r, struct chaos_load *l, struct chaos_re
 				RECOVER_TIMEOUT_MS / 1000, i + 1, chaos_kind_name(k));
 			return -ETIMEDOUT;
 		}
-		if (chaos_tally_recovered(t, (double)(ok - at) / 1000) < 0)
+		if (chaos_tally_recovered(t, (double)(ok - at) / 1000) < 0 ||
+		    (k == CHAOS_CONTROLLER2 && chaos_tally_failover(t, failover_ms) < 0))
 			return -ENOMEM;
+		/* The killed controller comes back once the platform has. */
+		if (k == CHAOS_CONTROLLER2 && (e = controller_start(r, r->killed)) < 0)
+			return e;
 		if (!o->json)
 			fprintf(stderr, "ditto-bench: fault %d/%d %s: recovered in %.0f ms\n",
 				i + 1, total, chaos_kind_name(k), (double)(ok - at) / 1000);
@@ -358,10 +475,11 @@ static int opts_parse(int argc, char **argv, struct chaos_opts *o)
 		{ "accel", required_argument, NULL, 'a' },
 		{ "cores", required_argument, NULL, 'c' },
 		{ "store", required_argument, NULL, 'P' },
+		{ "controllers", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	double faults = 20;
+	double faults = 20, n = 1;
 	const char *kinds = "qemu,agent,controller,freeze";
 	int c;
 	bool ok = true;
@@ -383,14 +501,17 @@ static int opts_parse(int argc, char **argv, struct chaos_opts *o)
 			ok = !strcmp(optarg, "sqlite") || !strcmp(optarg, "postgres");
 			o->postgres = ok && !strcmp(optarg, "postgres");
 			break;
+		case 'N': ok = number(optarg, 1, BENCH_CONTROLLERS_MAX, &n) && n == (int)n; break;
 		case 'h': usage(stdout); return 1;
 		default: return 2;
 		}
 	}
 	if (!ok) {
-		fprintf(stderr, "ditto-bench: --faults must be 1..1000, --rate 0.1..1000, "
-				"--async-share 0..1, --freeze-s 0.1..600, --settle-s 0..600, "
-				"--store sqlite or postgres\n");
+		fprintf(stderr,
+			"ditto-bench: --faults must be 1..1000, --rate 0.1..1000, "
+			"--async-share 0..1, --freeze-s 0.1..600, --settle-s 0..600, "
+			"--store sqlite or postgres, --controllers 1..%d\n",
+			BENCH_CONTROLLERS_MAX);
 		return 2;
 	}
 	if (optind < argc) {
@@ -398,15 +519,18 @@ static int opts_parse(int argc, char **argv, struct chaos_opts *o)
 		return 2;
 	}
 	if (chaos_kinds_parse(kinds, o->kinds, &o->n_kinds) < 0) {
-		fprintf(stderr, "ditto-bench: --kinds takes qemu, agent, controller, freeze and "
-				"postgres, each at most once, separated by commas\n");
+		fprintf(stderr,
+			"ditto-bench: --kinds takes qemu, agent, controller, freeze, "
+			"postgres and controller2, each at most once, separated by commas\n");
 		return 2;
 	}
-	for (int i = 0; i < o->n_kinds; i++)
-		if (o->kinds[i] == CHAOS_POSTGRES && !o->postgres) {
-			fprintf(stderr, "ditto-bench: --kinds postgres needs --store postgres\n");
-			return 2;
-		}
+	o->controllers = (int)n;
+	char err[160];
+	if (chaos_kinds_check(o->kinds, o->n_kinds, o->postgres, o->controllers, err, sizeof(err)) <
+	    0) {
+		fprintf(stderr, "ditto-bench: %s\n", err);
+		return 2;
+	}
 	o->faults = (int)faults;
 	return 0;
 }
@@ -427,6 +551,16 @@ static void report_out(const struct chaos_opts *o, struct chaos_report *rep)
 	json_decref(j);
 }
 
+/* Starts the load, round robin over every controller. */
+static int load_start(struct chaos_run *r, struct chaos_report *rep, struct chaos_load **ret)
+{
+	const char *urls[BENCH_CONTROLLERS_MAX];
+	for (int k = 0; k < r->p.n_controllers; k++)
+		urls[k] = r->ctl[k].url;
+	return chaos_load_start(urls, r->p.n_controllers, r->p.tenant_key, r->o->rate,
+				r->o->async_share, CALL_TIMEOUT_MS, rep, ret);
+}
+
 static int run(struct chaos_run *r, struct chaos_report *rep)
 {
 	const struct chaos_opts *o = r->o;
@@ -436,8 +570,7 @@ static int run(struct chaos_run *r, struct chaos_report *rep)
 	int e = platform_up(r);
 	uint64_t t0 = time_now_us();
 	if (e == 0)
-		e = chaos_load_start(r->p.url, r->p.tenant_key, o->rate, o->async_share,
-				     CALL_TIMEOUT_MS, rep, &l);
+		e = load_start(r, rep, &l);
 	/* A little load before the first fault, as a baseline. */
 	uint64_t ok;
 	if (e == 0 && chaos_load_wait_ok(l, time_now_us(), t0 + BOOT_TIMEOUT_MS * 1000ULL, &ok) < 0)
@@ -473,7 +606,7 @@ int bench_chaos(int argc, char **argv)
 		fprintf(stderr, "ditto-bench: cannot create a data folder: %s\n", strerror(errno));
 		return 1;
 	}
-	struct chaos_run r = { .o = &o };
+	struct chaos_run r = { .o = &o, .killed = 1 };
 	struct chaos_report rep = { .faults_per_kind = o.faults,
 				    .rate = o.rate,
 				    .async_share = o.async_share,

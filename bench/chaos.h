@@ -18,15 +18,24 @@ enum chaos_kind {
 	CHAOS_CONTROLLER,
 	CHAOS_FREEZE,
 	CHAOS_POSTGRES, /* the store's PostgreSQL server restarted (--store postgres) */
+	/* one of two controllers on one PostgreSQL store killed (--controllers 2) */
+	CHAOS_CONTROLLER2,
 	CHAOS_KINDS
 };
 
-/* "qemu", "agent", "controller", "freeze", "postgres". */
+/* "qemu", "agent", "controller", "freeze", "postgres", "controller2". */
 const char *chaos_kind_name(enum chaos_kind k);
 
 /* Parses a comma-separated list of kind names (each at most once) into
  * ret (in the list's order) and *ret_n. Returns 0, or -EINVAL. */
 int chaos_kinds_parse(const char *list, enum chaos_kind ret[CHAOS_KINDS], int *ret_n);
+
+/* Whether kinds[0..n) can run on the platform of --store (postgres or not)
+ * and --controllers: postgres needs --store postgres, controller2 also
+ * --controllers 2, and more than one controller needs --store postgres.
+ * Returns 0, or -EINVAL with one line (no newline) in err. */
+int chaos_kinds_check(const enum chaos_kind *kinds, int n, bool postgres, int controllers,
+		      char *err, size_t size);
 
 /* How a call's HTTP exchange ended, as the client saw it. */
 enum chaos_net { CHAOS_NET_OK, CHAOS_NET_REFUSED, CHAOS_NET_RESET, CHAOS_NET_TIMEOUT };
@@ -95,6 +104,8 @@ struct chaos_tally {
 	long code_n[CHAOS_CODES];
 	double *recover_ms;
 	size_t n_recover, cap_recover;
+	double *failover_ms; /* controller2: kill -> the survivor names another leader */
+	size_t n_failover, cap_failover;
 };
 
 /* Counts a failed call (sync, or an async refused) under code; more
@@ -102,6 +113,8 @@ struct chaos_tally {
 void chaos_tally_code(struct chaos_tally *t, const char *code);
 /* Adds one recovery time. Returns 0 or -ENOMEM. */
 int chaos_tally_recovered(struct chaos_tally *t, double ms);
+/* Adds one leader failover time. Returns 0 or -ENOMEM. */
+int chaos_tally_failover(struct chaos_tally *t, double ms);
 /* Adds an accepted async call's end. */
 void chaos_tally_async(struct chaos_tally *t, enum chaos_async_end e);
 void chaos_tally_free(struct chaos_tally *t);
@@ -131,13 +144,16 @@ void chaos_report_print(const struct chaos_report *r);
 
 struct chaos_load;
 
-/* Starts sending rate calls/s to url's echo with key, a share async_share
+/* Starts sending rate calls/s to echo with key, round robin over the
+ * controllers urls[0..n_url) (a synchronous call one refuses is sent once
+ * to the next), a share async_share
  * of them async, each with a unique input, and polling the async ones'
  * records; each call counts in the tally of the window it was sent in
  * (report->before until chaos_load_window). call_timeout_ms bounds a call.
  * Returns 0 with *ret, or -errno. */
-int chaos_load_start(const char *url, const char *key, double rate, double async_share,
-		     long call_timeout_ms, struct chaos_report *report, struct chaos_load **ret);
+int chaos_load_start(const char *const *urls, int n_url, const char *key, double rate,
+		     double async_share, long call_timeout_ms, struct chaos_report *report,
+		     struct chaos_load **ret);
 
 /* Calls sent from now on count under kind k. */
 void chaos_load_window(struct chaos_load *l, enum chaos_kind k);

@@ -27,12 +27,15 @@ struct call {
 	struct buf reply;
 	char body[48];
 	bool async;
+	bool retried; /* sent again on the next controller after a refusal */
 	int window;
+	int target; /* the controller it goes to: l->url[target] */
 	uint64_t sent_us;
 };
 
 struct chaos_load {
-	char url[160];
+	char url[BENCH_CONTROLLERS_MAX][160]; /* calls round robin over them */
+	int n_url;
 	char key[160];
 	double rate, async_share;
 	long call_timeout_ms;
@@ -74,6 +77,8 @@ static void call_free(struct call *c)
 	free(c);
 }
 
+static int call_send(struct chaos_load *l, CURLM *m, struct call *c);
+
 /* Starts the next call: async or not so that the share holds exactly. */
 static int call_start(struct chaos_load *l, CURLM *m)
 {
@@ -88,9 +93,16 @@ static int call_start(struct chaos_load *l, CURLM *m)
 	pthread_mutex_unlock(&l->lock);
 	c->async = (long)((double)(seq + 1) * l->async_share) >
 		   (long)((double)seq * l->async_share);
+	c->target = (int)(seq % l->n_url);
 	input_of(seq, c->body, sizeof(c->body));
+	return call_send(l, m, c);
+}
+
+/* Sends c to its controller; frees it when that fails. */
+static int call_send(struct chaos_load *l, CURLM *m, struct call *c)
+{
 	char target[256];
-	snprintf(target, sizeof(target), "%s/v1/functions/echo/invoke%s", l->url,
+	snprintf(target, sizeof(target), "%s/v1/functions/echo/invoke%s", l->url[c->target],
 		 c->async ? "?async=true" : "");
 	curl_easy_setopt(c->h, CURLOPT_URL, target);
 	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
@@ -173,6 +185,17 @@ static int reap(struct chaos_load *l, CURLM *m)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
 		CURLcode rc = msg->data.result;
 		curl_multi_remove_handle(m, msg->easy_handle);
+		/* A synchronous call a dead controller refused goes once to the
+		 * next one; it counts as failed only if that fails too. */
+		enum chaos_net net = net_of(rc);
+		if (!c->async && !c->retried && l->n_url > 1 &&
+		    (net == CHAOS_NET_REFUSED || net == CHAOS_NET_RESET)) {
+			c->retried = true;
+			c->target = (c->target + 1) % l->n_url;
+			c->reply.len = 0;
+			n += call_send(l, m, c) < 0; /* freed when not sent */
+			continue;
+		}
 		call_done(l, c, rc);
 		call_free(c);
 		n++;
@@ -266,7 +289,7 @@ static size_t poll_round(struct chaos_load *l, struct api_client *c, bool all)
 
 static int client_open(struct chaos_load *l, struct api_client *c)
 {
-	int r = api_client_init(c, l->url);
+	int r = api_client_init(c, l->url[0]);
 	if (r == 0)
 		r = api_client_set_bearer(c, l->key);
 	if (r == 0)
@@ -288,13 +311,18 @@ static void *poller_main(void *data)
 	return NULL;
 }
 
-int chaos_load_start(const char *url, const char *key, double rate, double async_share,
-		     long call_timeout_ms, struct chaos_report *report, struct chaos_load **ret)
+int chaos_load_start(const char *const *urls, int n_url, const char *key, double rate,
+		     double async_share, long call_timeout_ms, struct chaos_report *report,
+		     struct chaos_load **ret)
 {
+	if (n_url < 1 || n_url > BENCH_CONTROLLERS_MAX)
+		return -EINVAL;
 	struct chaos_load *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
-	snprintf(l->url, sizeof(l->url), "%s", url);
+	for (int i = 0; i < n_url; i++)
+		snprintf(l->url[i], sizeof(l->url[i]), "%s", urls[i]);
+	l->n_url = n_url;
 	snprintf(l->key, sizeof(l->key), "%s", key);
 	l->rate = rate;
 	l->async_share = async_share;

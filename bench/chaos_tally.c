@@ -9,8 +9,8 @@
 #include "chaos.h"
 #include "util.h"
 
-static const char *const kind_names[CHAOS_KINDS] = { "qemu", "agent", "controller", "freeze",
-						     "postgres" };
+static const char *const kind_names[CHAOS_KINDS] = { "qemu",   "agent",    "controller",
+						     "freeze", "postgres", "controller2" };
 
 const char *chaos_kind_name(enum chaos_kind k)
 {
@@ -37,6 +37,31 @@ int chaos_kinds_parse(const char *list, enum chaos_kind ret[CHAOS_KINDS], int *r
 		p += len + 1;
 	}
 	*ret_n = n;
+	return 0;
+}
+
+int chaos_kinds_check(const enum chaos_kind *kinds, int n, bool postgres, int controllers,
+		      char *err, size_t size)
+{
+	if (controllers < 1 || controllers > BENCH_CONTROLLERS_MAX) {
+		snprintf(err, size, "--controllers must be 1..%d", BENCH_CONTROLLERS_MAX);
+		return -EINVAL;
+	}
+	if (controllers > 1 && !postgres) {
+		snprintf(err, size, "--controllers %d needs --store postgres", controllers);
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++) {
+		if (kinds[i] == CHAOS_POSTGRES && !postgres) {
+			snprintf(err, size, "--kinds postgres needs --store postgres");
+			return -EINVAL;
+		}
+		if (kinds[i] == CHAOS_CONTROLLER2 && (!postgres || controllers != 2)) {
+			snprintf(err, size,
+				 "--kinds controller2 needs --store postgres --controllers 2");
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -161,6 +186,15 @@ int chaos_tally_recovered(struct chaos_tally *t, double ms)
 	return 0;
 }
 
+int chaos_tally_failover(struct chaos_tally *t, double ms)
+{
+	if (array_reserve(&t->failover_ms, &t->cap_failover, t->n_failover + 1,
+			  sizeof(*t->failover_ms), 64) < 0)
+		return -ENOMEM;
+	t->failover_ms[t->n_failover++] = ms;
+	return 0;
+}
+
 void chaos_tally_async(struct chaos_tally *t, enum chaos_async_end e)
 {
 	switch (e) {
@@ -178,6 +212,7 @@ void chaos_tally_async(struct chaos_tally *t, enum chaos_async_end e)
 void chaos_tally_free(struct chaos_tally *t)
 {
 	free(t->recover_ms);
+	free(t->failover_ms);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -187,16 +222,22 @@ bool chaos_tally_clean(const struct chaos_tally *t)
 	       t->async_unclear == 0;
 }
 
-static void recover_stats(const struct chaos_tally *t, struct stats *ret)
+/* The stats of ms[0..n), left as they are (stats_compute sorts). */
+static void ms_stats(const double *ms, size_t n, struct stats *ret)
 {
-	double *v = malloc((t->n_recover ? t->n_recover : 1) * sizeof(*v));
+	double *v = malloc((n ? n : 1) * sizeof(*v));
 	memset(ret, 0, sizeof(*ret));
 	if (!v)
 		return;
-	if (t->n_recover)
-		memcpy(v, t->recover_ms, t->n_recover * sizeof(*v));
-	stats_compute(v, t->n_recover, ret);
+	if (n)
+		memcpy(v, ms, n * sizeof(*v));
+	stats_compute(v, n, ret);
 	free(v);
+}
+
+static void recover_stats(const struct chaos_tally *t, struct stats *ret)
+{
+	ms_stats(t->recover_ms, t->n_recover, ret);
 }
 
 static json_t *tally_json(const struct chaos_tally *t)
@@ -225,6 +266,14 @@ json_t *chaos_report_json(const struct chaos_report *r)
 	for (int i = 0; i < r->n_kinds; i++) {
 		json_t *k = tally_json(&r->tally[r->kinds[i]]);
 		json_object_set_new(k, "kind", json_string(chaos_kind_name(r->kinds[i])));
+		if (r->kinds[i] == CHAOS_CONTROLLER2) {
+			const struct chaos_tally *t = &r->tally[r->kinds[i]];
+			struct stats s;
+			ms_stats(t->failover_ms, t->n_failover, &s);
+			json_object_set_new(k, "failover_ms",
+					    json_pack("{s:i, s:i}", "p50", (int)(s.p50 + 0.5),
+						      "max", (int)(s.max + 0.5)));
+		}
 		json_array_append_new(kinds, k);
 	}
 	json_t *before = tally_json(&r->before);
@@ -251,14 +300,14 @@ void chaos_report_print(const struct chaos_report *r)
 	       "freeze %.0f s, settle %.0f s, %.0f s in all\n\n",
 	       r->accel, r->faults_per_kind, r->rate, r->async_share * 100, r->freeze_s,
 	       r->settle_s, r->elapsed_s);
-	printf("%-10s %6s | %6s %6s %6s %7s | %6s %6s %6s %6s %6s | %7s %7s %7s\n", "fault",
+	printf("%-11s %6s | %6s %6s %6s %7s | %6s %6s %6s %6s %6s | %7s %7s %7s\n", "fault",
 	       "faults", "sync", "ok", "failed", "unclear", "async", "done", "failed", "lost",
 	       "twice", "rec p50", "rec p90", "rec max");
 	for (int i = 0; i < r->n_kinds; i++) {
 		const struct chaos_tally *t = &r->tally[r->kinds[i]];
 		struct stats s;
 		recover_stats(t, &s);
-		printf("%-10s %6d | %6ld %6ld %6ld %7ld | %6ld %6ld %6ld %6ld %6ld | %7.0f %7.0f "
+		printf("%-11s %6d | %6ld %6ld %6ld %7ld | %6ld %6ld %6ld %6ld %6ld | %7.0f %7.0f "
 		       "%7.0f\n",
 		       chaos_kind_name(r->kinds[i]), t->faults, t->sync_sent, t->sync_ok,
 		       t->sync_failed, t->sync_unclear, t->async_accepted, t->async_completed,
@@ -269,10 +318,15 @@ void chaos_report_print(const struct chaos_report *r)
 	       "the fault to the\n first synchronous success after it)\n\n");
 	for (int i = 0; i < r->n_kinds; i++) {
 		const struct chaos_tally *t = &r->tally[r->kinds[i]];
-		printf("%-10s sync failures by code: ", chaos_kind_name(r->kinds[i]));
+		printf("%-11s sync failures by code: ", chaos_kind_name(r->kinds[i]));
 		print_codes(t);
+		if (r->kinds[i] == CHAOS_CONTROLLER2) {
+			struct stats s;
+			ms_stats(t->failover_ms, t->n_failover, &s);
+			printf("%-11s leader failover ms: p50 %.0f, max %.0f\n", "", s.p50, s.max);
+		}
 		if (t->async_refused)
-			printf("%-10s async submissions refused: %ld (%ld unclear)\n", "",
+			printf("%-11s async submissions refused: %ld (%ld unclear)\n", "",
 			       t->async_refused, t->async_unclear);
 	}
 	const struct chaos_tally *b = &r->before;

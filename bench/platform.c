@@ -132,9 +132,7 @@ struct daemon_proc *platform_controller(struct platform *p, int k)
 	return k == 0 ? &p->controller : &p->peers[k - 1];
 }
 
-/* A port nothing listens on now, to name a controller's address before it
- * starts (it may be taken in between: the start then fails and says so). */
-static int free_port(void)
+int platform_free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -185,7 +183,7 @@ static int controller_start(struct platform *p, int k, const char *uri)
 	char dir[512], id[16], addr[64];
 	snprintf(dir, sizeof(dir), k ? "%s/controller-%d" : "%s/controller", o->data, k + 1);
 	snprintf(id, sizeof(id), "ctl-%d", k + 1);
-	int port = uri ? free_port() : 0;
+	int port = uri ? platform_free_port() : 0;
 	if (port < 0)
 		return port;
 	snprintf(addr, sizeof(addr), "http://127.0.0.1:%d", port);

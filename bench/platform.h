@@ -36,6 +36,11 @@ struct platform {
  * -errno after printing one line. */
 int platform_postgres_start(struct platform *p, char *uri, size_t size);
 
+/* A loopback port nothing listens on now, to name a controller's address
+ * before it starts (it may be taken in between: the start then fails and
+ * says so). Returns it, or -errno. */
+int platform_free_port(void);
+
 /* Controller k (0: p->controller, then p->peers) of p->n_controllers. */
 struct daemon_proc *platform_controller(struct platform *p, int k);
 

@@ -1,6 +1,7 @@
 /* ditto-bench chaos's judgements: which failed call says why, how an async
  * record's observations end (completed, failed, lost, twice), the kinds
  * list, and the report's JSON shape. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,6 +127,45 @@ static void test_kinds(void **state)
 	assert_int_not_equal(chaos_kinds_parse("qemu,", k, &n), 0);
 	assert_int_not_equal(chaos_kinds_parse("", k, &n), 0);
 	assert_int_not_equal(chaos_kinds_parse("disk", k, &n), 0);
+	assert_int_equal(chaos_kinds_parse("controller2,controller", k, &n), 0);
+	assert_int_equal(k[0], CHAOS_CONTROLLER2);
+	assert_string_equal(chaos_kind_name(k[0]), "controller2");
+}
+
+/* controller2 runs only on two controllers sharing a PostgreSQL store. */
+static void test_kinds_check(void **state)
+{
+	enum chaos_kind c2[] = { CHAOS_QEMU, CHAOS_CONTROLLER2 }, pg[] = { CHAOS_POSTGRES };
+	char err[160];
+	assert_int_equal(chaos_kinds_check(c2, 2, true, 2, err, sizeof(err)), 0);
+	assert_int_equal(chaos_kinds_check(c2, 1, false, 1, err, sizeof(err)), 0);
+	assert_int_equal(chaos_kinds_check(c2, 2, true, 1, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "controller2"));
+	assert_int_equal(chaos_kinds_check(c2, 2, false, 2, err, sizeof(err)), -EINVAL);
+	assert_int_equal(chaos_kinds_check(c2, 2, true, 3, err, sizeof(err)), -EINVAL);
+	assert_int_equal(chaos_kinds_check(pg, 1, false, 1, err, sizeof(err)), -EINVAL);
+	assert_int_equal(chaos_kinds_check(pg, 1, true, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(chaos_kinds_check(c2, 1, false, 2, err, sizeof(err)), -EINVAL);
+}
+
+/* Only controller2 reports its leader failover times. */
+static void test_failover_json(void **state)
+{
+	struct chaos_report r = { .accel = "tcg",
+				  .n_kinds = 2,
+				  .kinds = { CHAOS_CONTROLLER2, CHAOS_QEMU } };
+	struct chaos_tally *t = &r.tally[CHAOS_CONTROLLER2];
+	assert_int_equal(chaos_tally_failover(t, 900), 0);
+	assert_int_equal(chaos_tally_failover(t, 100), 0);
+	assert_int_equal(chaos_tally_failover(t, 3000), 0);
+	json_t *j = chaos_report_json(&r);
+	json_t *f = json_object_get(json_array_get(json_object_get(j, "kinds"), 0), "failover_ms");
+	assert_int_equal(json_integer_value(json_object_get(f, "p50")), 900);
+	assert_int_equal(json_integer_value(json_object_get(f, "max")), 3000);
+	assert_null(json_object_get(json_array_get(json_object_get(j, "kinds"), 1), "failover_ms"));
+	assert_true(t->failover_ms[0] == 900); /* the samples stay as added */
+	json_decref(j);
+	chaos_tally_free(t);
 }
 
 /* Codes past the table's room fold into "other"; the JSON has the
@@ -167,9 +207,10 @@ static void test_report_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sync_judge),  cmocka_unit_test(test_submit_judge),
-		cmocka_unit_test(test_async_end),   cmocka_unit_test(test_kinds),
-		cmocka_unit_test(test_report_json),
+		cmocka_unit_test(test_sync_judge),    cmocka_unit_test(test_submit_judge),
+		cmocka_unit_test(test_async_end),     cmocka_unit_test(test_kinds),
+		cmocka_unit_test(test_report_json),   cmocka_unit_test(test_kinds_check),
+		cmocka_unit_test(test_failover_json),
 	};
 	return cmocka_run_group_tests_name("chaos_tally", tests, NULL, NULL);
 }

@@ -33,5 +33,6 @@ void test_invoke_postgres(void **state);
 void test_chaos_refused(void **state);
 void test_chaos(void **state);
 void test_chaos_postgres(void **state);
+void test_chaos_controller2(void **state);
 
 #endif

@@ -392,7 +392,7 @@ int main(void)
 		cmocka_unit_test(test_invoke),         cmocka_unit_test(test_soak),
 		cmocka_unit_test(test_chaos_refused),  cmocka_unit_test(test_chaos),
 		cmocka_unit_test(test_store_refused),  cmocka_unit_test(test_invoke_postgres),
-		cmocka_unit_test(test_chaos_postgres),
+		cmocka_unit_test(test_chaos_postgres), cmocka_unit_test(test_chaos_controller2),
 	};
 	/* DITTO_TEST_ONLY=PATTERN runs the tests whose names match. */
 	const char *only = getenv("DITTO_TEST_ONLY");
