@@ -5,11 +5,11 @@
 
 #include <jansson.h>
 
+#include "support/run.h"
+
 /* One run of ditto-bench: its exit code and what it printed. */
-struct bench_run {
-	int status;
-	char *out, *err;
-};
+/* What one run of ditto-bench left behind (support/run.h). */
+#define bench_run run_out
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 

@@ -47,37 +47,19 @@ static char *slurp(const char *path)
  * name), its output into files under the scratch folder. */
 static void bench(struct bench_run *r, const char *const *args)
 {
-	char bin[600], out[300], err[300];
+	char bin[600];
 	snprintf(bin, sizeof(bin), "%s/ditto-bench", test_build_dir());
-	snprintf(out, sizeof(out), "%s/stdout", scratch);
-	snprintf(err, sizeof(err), "%s/stderr", scratch);
 	const char *argv[48] = { bin };
 	int n = 1;
 	while (args[n - 1] && n < 47)
 		argv[n] = args[n - 1], n++;
 	argv[n] = NULL;
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(127);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		assert_int_equal(errno, EINTR);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	r->out = slurp(out);
-	r->err = slurp(err);
+	run_program(r, scratch, NULL, argv);
 }
 
 void bench_free(struct bench_run *r)
 {
-	free(r->out);
-	free(r->err);
+	run_out_free(r);
 }
 
 json_t *bench_json(struct bench_run *r, const char *const *args)
